@@ -1,0 +1,58 @@
+"""Paths and analysis defaults. Side-effect free: importing this module reads nothing and writes nothing.
+
+Every default here is a documented, overridable choice; functions take them as keyword arguments.
+Paths are relative to the project root, which is the current working directory unless the
+``OPPORTUNITY_RESEARCH_HOME`` environment variable names another folder.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = [
+    "project_root",
+    "raw_dir",
+    "processed_dir",
+    "reports_dir",
+    "key_path",
+    "MIN_CELL_SIZE",
+    "HOURS_PER_SUBJECT_YEAR",
+    "DEMO_DISTRICTS",
+    "DEMO_SEED",
+]
+
+#: Smallest number of students a reported cell may describe (the most common state minimum).
+MIN_CELL_SIZE = 10
+#: Hours of class time per core subject in a school year (the study's 180 hours).
+HOURS_PER_SUBJECT_YEAR = 180.0
+#: Seed of the synthetic demo districts.
+DEMO_SEED = 20180925
+#: Identifiers of the five synthetic demo districts, largest first.
+DEMO_DISTRICTS = ("demo_lakeside", "demo_riverton", "demo_hillcrest", "demo_fairview", "demo_pinebrook")
+
+
+def project_root() -> Path:
+    """The project folder: ``$OPPORTUNITY_RESEARCH_HOME`` if set, else the current directory."""
+    return Path(os.environ.get("OPPORTUNITY_RESEARCH_HOME", ".")).resolve()
+
+
+def raw_dir() -> Path:
+    """``data/raw``: district exports, never written by the package (except by ``synthesize``)."""
+    return project_root() / "data" / "raw"
+
+
+def processed_dir() -> Path:
+    """``data/processed``: typed, pseudonymized parquet tables, rebuilt from raw only."""
+    return project_root() / "data" / "processed"
+
+
+def reports_dir() -> Path:
+    """``reports``: executed notebooks, HTML reports, tables, figures and findings."""
+    return project_root() / "reports"
+
+
+def key_path() -> Path:
+    """The pseudonymization key file: ``$OPPORTUNITY_RESEARCH_KEY_FILE`` or ``data/pseudonym.key`` (git-ignored)."""
+    env = os.environ.get("OPPORTUNITY_RESEARCH_KEY_FILE")
+    return Path(env).resolve() if env else project_root() / "data" / "pseudonym.key"
