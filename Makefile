@@ -1,0 +1,69 @@
+# opportunity-research: the documented entry points. `make` alone lists them.
+# Two commands set everything up on a machine with Python 3.11, pip and venv:
+#   make reports   # virtual environment, demo data, processed tables, every report
+#   make test      # the whole test suite
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+JOBS ?= 2
+DEMO := data/raw/.demo-stamp
+
+.DEFAULT_GOAL := help
+.PHONY: help venv data process reports test test-slow lint bench docs lab lock clean clean-reports
+
+help: ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-14s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+	@touch $(STAMP)
+
+venv: $(STAMP) ## create .venv and install the pinned dependencies (requirements.lock)
+
+$(DEMO): $(STAMP) opportunity_research/synth.py opportunity_research/contract.py
+	$(BIN)/opportunity-research synthesize
+	@touch $(DEMO)
+
+data: $(DEMO) ## write the five synthetic demo districts into data/raw/
+
+process: data ## validate and process every district in data/raw/ into data/processed/
+	$(BIN)/opportunity-research process --all
+
+reports: process ## build every district report, the cross-district report and reports/index.html
+	$(BIN)/opportunity-research run --jobs $(JOBS)
+	@echo "open reports/index.html"
+
+test: process ## run the whole test suite (unit, statistics against references, notebooks, batch)
+	$(BIN)/python -m pytest -n $(JOBS) --dist loadgroup
+
+test-slow: process ## run the slow simulations too (interval coverage over many seeds)
+	$(BIN)/python -m pytest -n $(JOBS) --dist loadgroup -m "slow or not slow"
+
+lint: venv ## ruff lint
+	$(BIN)/python -m ruff check opportunity_research tests benchmarks
+
+bench: process ## run every benchmark in quick mode
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b --quick || exit 1; done
+
+docs: venv ## regenerate docs/data_contract.md from the contract
+	$(BIN)/python -c "from opportunity_research.contract import contract_markdown; open('docs/data_contract.md','w').write(contract_markdown())"
+
+lab: venv ## install JupyterLab (optional extra, kept out of the batch environment) and open it
+	$(BIN)/python -m pip install --quiet "jupyterlab>=4"
+	$(BIN)/jupyter lab notebooks/
+
+lock: ## re-pin requirements.lock from a fresh environment (needs the registry)
+	rm -rf .lockenv && $(PYTHON) -m venv .lockenv && .lockenv/bin/pip install --quiet ".[test,dev]" && \
+	  .lockenv/bin/pip freeze --exclude-editable | grep -v '^opportunity-research' > requirements.lock && rm -rf .lockenv
+
+clean-reports: ## delete generated reports
+	rm -rf reports/*/ reports/index.html reports/manifest.json
+
+clean: clean-reports ## delete the environment, demo data and processed tables (never other raw data)
+	rm -rf $(VENV) data/processed/*/ data/raw/demo_*/ $(DEMO)
