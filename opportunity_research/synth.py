@@ -22,8 +22,8 @@ How the data are generated (what ``truth.json`` means)
   engagement moments (four items summing to >= 8) and the teacher's expectations survey. The
   logit intercepts are solved so that, pooled over the five districts, the expected shares hit
   the study's headline figures (26%, 16%, 55%, 44% of teachers; 71% / 17% of work samples).
-* ``truth.json["access"]`` gives, for each resource and student group, the expected mean
-  section-level share over the group's (student, subject) rows, i.e. the estimand of the
+* ``truth.json["access"][resource][subject]`` gives, for each student group, the expected mean
+  section-level share over the group's students in that subject, i.e. the estimand of the
   student-level exposure measure; differences are against all other students.
 * Spring scores are generated from the standardized fall score *as the analysis computes it*,
   the *observed* section-level access shares, their interaction with "started behind" (fall
@@ -159,6 +159,11 @@ def _solve_intercept(lin, weights, target):
     return (lo + hi) / 2
 
 
+def _mc_reps(n, budget=2_000_000):
+    """Monte Carlo replicates of a district's students for truth values: about ``budget`` draws in all."""
+    return int(np.clip(budget // max(n, 1), 2, 200))
+
+
 def _combos(n_items, levels):
     return np.array(list(product(levels, repeat=n_items)), dtype=np.int64)
 
@@ -189,19 +194,16 @@ def _ids(prefix, n, width=6):
     return pd.Series(np.arange(1, n + 1)).astype(str).str.zfill(width).radd(prefix).to_numpy()
 
 
-def _gen_students(rng, spec, n_students):
-    """Schools and students of one district (before sections)."""
-    n_el, n_mid, n_high = spec.schools
+def _gen_students(rng, spec, n_students, scale=1):
+    """Schools and students of one district (before sections); ``scale`` multiplies the number of schools."""
+    n_el, n_mid, n_high = (k * scale for k in spec.schools)
     levels = ["elementary"] * n_el + ["middle"] * n_mid + ["high"] * n_high
     n_grades = np.array([len(GRADES[lv]) for lv in levels], dtype=float)
     size_w = n_grades * rng.uniform(0.75, 1.25, len(levels))
-    school_of = rng.choice(len(levels), size=n_students, p=size_w / size_w.sum())
-    school_of = np.sort(school_of)
+    school_of = np.sort(rng.choice(len(levels), size=n_students, p=size_w / size_w.sum()))
     school_poc = _expit(_logit(spec.poc_share) + rng.normal(0, spec.segregation, len(levels)))
-    grade = np.empty(n_students, dtype=np.int64)
-    for s, lv in enumerate(levels):  # loop over schools (a handful), not students
-        m = school_of == s
-        grade[m] = rng.choice(GRADES[lv], size=m.sum())
+    first = np.array([GRADES[lv][0] for lv in levels])
+    grade = first[school_of] + (rng.random(n_students) * n_grades[school_of]).astype(np.int64)
     poc = rng.random(n_students) < school_poc[school_of]
     mix = np.array(spec.poc_mix) / np.sum(spec.poc_mix)
     race = np.where(poc, np.array(POC)[rng.choice(len(POC), size=n_students, p=mix)], "white")
@@ -219,42 +221,48 @@ def _gen_students(rng, spec, n_students):
                 latent=latent)
 
 
-def _gen_sections(rng, st, elementary_class=24, secondary_class=28):
-    """Track students into sections per school, grade and subject; returns section table and enrollments."""
+def _gen_sections(rng, st, elementary_class=23, secondary_class=26):
+    """Track students into sections per school, grade and subject (vectorized).
+
+    Within a school and grade, students are ranked by prior achievement plus noise and cut into
+    ``round(n / class size)`` sections. Elementary homerooms keep the same students and teacher for ELA
+    and math; secondary sections each have their own teacher.
+    """
     n = len(st["grade"])
-    rows = []
-    enroll_student, enroll_section = [], []
-    sec_id = 0
-    teacher_id = 0
-    order_noise = rng.normal(0, 0.6, (2, n))
-    key = pd.DataFrame({"school": st["school_of"], "grade": st["grade"]})
-    for (s, g), idx in key.groupby(["school", "grade"]).indices.items():  # per school-grade, not per student
-        elem = st["levels"][s] == "elementary"
-        size = elementary_class if elem else secondary_class
-        k = max(1, int(round(len(idx) / size)))
-        homeroom_teachers = None
-        for j, subject in enumerate(("ela", "math")):
-            if elem and j == 1:  # the same homerooms and teachers for both subjects
-                order = np.argsort(st["latent"][idx] + order_noise[0, idx])
-            else:
-                order = np.argsort(st["latent"][idx] + order_noise[j, idx])
-            parts = np.array_split(idx[order], k)
-            if elem and j == 0:
-                homeroom_teachers = list(range(teacher_id, teacher_id + k))
-                teacher_id += k
-            for part_no, part in enumerate(parts):
-                if elem:
-                    t = homeroom_teachers[part_no]
-                else:
-                    t = teacher_id
-                    teacher_id += 1
-                rows.append((sec_id, s, t, subject, g))
-                enroll_student.append(part)
-                enroll_section.append(np.full(len(part), sec_id))
-                sec_id += 1
-    sections = pd.DataFrame(rows, columns=["sec", "school", "teacher", "subject", "grade"])
-    enroll = pd.DataFrame({"student": np.concatenate(enroll_student), "sec": np.concatenate(enroll_section)})
-    return sections, enroll
+    elem = (np.array(st["levels"]) == "elementary")[st["school_of"]]
+    cell = st["school_of"] * 100 + st["grade"]  # school-grade cell
+    _, cell_idx, cell_n = np.unique(cell, return_inverse=True, return_counts=True)
+    size = np.where(elem, elementary_class, secondary_class)
+    k = np.maximum(1, np.round(cell_n[cell_idx] / size)).astype(np.int64)
+    noise = rng.normal(0, 0.6, (2, n))
+    parts = []
+    for j, subject in enumerate(("ela", "math")):
+        key = st["latent"] + noise[0 if j == 0 else 1] * np.where(elem, 0, 1) + noise[0] * np.where(elem, 1, 0)
+        order = np.lexsort((key, cell_idx))
+        rank = np.empty(n, dtype=np.int64)
+        starts = np.r_[0, np.cumsum(np.bincount(cell_idx))[:-1]]
+        rank[order] = np.arange(n) - starts[cell_idx[order]]
+        part = rank * k // cell_n[cell_idx]  # section number within the cell, 0..k-1
+        parts.append(pd.DataFrame({"student": np.arange(n), "cell": cell_idx, "part": part, "subject": subject,
+                                   "elem": elem}))
+    enroll = pd.concat(parts, ignore_index=True)
+    sections = (enroll.groupby(["subject", "cell", "part"], sort=True).agg(elem=("elem", "first"))
+                .reset_index().sort_values(["cell", "subject", "part"], kind="stable").reset_index(drop=True))
+    sections["sec"] = np.arange(len(sections))
+    first_student = pd.Series(np.arange(n)).groupby(cell_idx).first()
+    sections["school"] = st["school_of"][first_student.to_numpy()[sections["cell"]]]
+    sections["grade"] = st["grade"][first_student.to_numpy()[sections["cell"]]]
+    # teachers: one per secondary section; one per elementary homeroom (shared by its ELA and math sections)
+    homeroom = sections["elem"] & (sections["subject"] == "math")
+    sections["teacher"] = -1
+    own = ~homeroom
+    sections.loc[own, "teacher"] = np.arange(own.sum())
+    ela_teacher = sections[sections["elem"] & (sections["subject"] == "ela")].set_index(["cell", "part"])["teacher"]
+    sections.loc[homeroom, "teacher"] = ela_teacher.reindex(
+        pd.MultiIndex.from_frame(sections.loc[homeroom, ["cell", "part"]])).to_numpy()
+    enroll = enroll.merge(sections[["subject", "cell", "part", "sec"]], on=["subject", "cell", "part"])
+    enroll = enroll.sort_values(["sec", "student"], kind="stable")[["student", "sec"]].reset_index(drop=True)
+    return sections[["sec", "school", "teacher", "subject", "grade"]], enroll
 
 
 def _section_composition(sections, enroll, st):
@@ -300,7 +308,7 @@ def _generate(seed: int, total_students: int, specs=DISTRICTS) -> dict[str, dict
     stage = []
     for spec, rng in zip(specs, rngs):
         n = max(60, int(round(total_students * spec.share)))
-        st = _gen_students(rng, spec, n)
+        st = _gen_students(rng, spec, n, scale=max(1, int(round(total_students / 4000))))
         sections, enroll = _gen_sections(rng, st)
         sections = _section_composition(sections, enroll, st)
         lin = {}
@@ -458,8 +466,10 @@ def _finish_district(d, icpt):
         "started_behind": started_behind[rows.student.to_numpy(), subj_idx]})
     access_truth = {}
     for r in RESOURCES:
-        f = frame.assign(v=exp_access[r].to_numpy()[rows.sec.to_numpy()]).dropna(subset=["v"])
-        access_truth[r] = {"overall": float(f.v.mean()), "groups": _group_truth(f, "v")}
+        access_truth[r] = {}
+        for j, subject in enumerate(("ela", "math")):
+            f = frame.assign(v=exp_access[r].to_numpy()[rows.sec.to_numpy()])[subj_idx == j].dropna(subset=["v"])
+            access_truth[r][subject] = {"overall": float(f.v.mean()), "groups": _group_truth(f, "v")}
     comp = sections.assign(**{f"p_{r}": exp_access[r] for r in RESOURCES}, n_assign=d["n_assign"])
     maj = comp.poc > 0.5
     hi_inc = comp.li < 0.5
@@ -570,7 +580,7 @@ def _gen_assessments(rng, spec, st, sections, enroll, obs_access, student_ids, s
         # --- trajectory truths by Monte Carlo over fresh noise for the same students
         if len(years) >= 2:
             mc_rng = np.random.default_rng(rng.integers(2**63))
-            reps = 200
+            reps = _mc_reps(n)
             _, obs_mc, g0_mc = chain(np.tile(a0, 1), mc_rng, reps)
             tested0 = g0_mc >= 3
             below0 = (obs_mc[0] < 0) & tested0
@@ -643,7 +653,7 @@ def _gen_climate(rng, st, student_ids, L):
         frames.append(pd.DataFrame({"student_id": student_ids[responded], "school_year": year,
                                     **{k: v[responded] for k, v in items.items()}}))
         # truth: expected scale score and favorable share by group, by Monte Carlo over fresh response noise
-        reps = 100
+        reps = _mc_reps(n)
         items_mc = _climate_items(np.random.default_rng(rng.integers(2**63)), means, reps)
         group = pd.DataFrame({v: np.tile(st[k], reps) for k, v in (("race", "race_ethnicity"),
                                                                    ("low_income", "low_income"),
