@@ -20,6 +20,7 @@ True
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 __all__ = [
@@ -455,12 +456,12 @@ def contract_markdown() -> str:
         "Check an export with `opportunity-research validate data/raw/<district_id>`: it lists every problem",
         "with its file, line, column, value and rule, and writes nothing.",
         "",
-        "| table | required | one row per | key |",
+        "| table | required | what it holds | key |",
         "|---|---|---|---|",
     ]
     for t in TABLES.values():
         out.append(f"| [`{t.filename}`](#{t.name}) | {'yes' if t.required else 'optional'} | "
-                   f"{t.description.split('.')[0]} | {', '.join(t.key)} |")
+                   f"{re.split(r' [(]|[.] ', t.description)[0].rstrip('.')} | {', '.join(t.key)} |")
     out += ["", "Race/ethnicity codes: " + "; ".join(f"`{k}` = {v}" for k, v in RACE_ETHNICITY.items()) + ".", ""]
     for t in TABLES.values():
         out += [f"## {t.name}", "", f"`{t.filename}` ({'required' if t.required else 'optional'}). {t.description}",
