@@ -43,7 +43,7 @@ test: process ## run the whole test suite (unit, statistics against references, 
 	$(BIN)/python -m pytest -n $(JOBS) --dist loadgroup
 
 test-slow: process ## run the slow simulations too (interval coverage over many seeds)
-	$(BIN)/python -m pytest -n $(JOBS) --dist loadgroup -m "slow or not slow"
+	$(BIN)/python -m pytest -n $(JOBS) --dist loadgroup -m "slow or not slow" -p no:cacheprovider
 
 lint: venv ## ruff lint
 	$(BIN)/python -m ruff check opportunity_research tests benchmarks

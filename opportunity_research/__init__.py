@@ -1,5 +1,31 @@
-"""opportunity-research: Opportunity Myth-style equity analysis on a school district's own data."""
+"""opportunity-research: Opportunity Myth-style equity analysis on a school district's own data.
+
+The most used entry points are importable from the package itself::
+
+    from opportunity_research import load_district, gap_table, fit_growth_model
+"""
 
 from __future__ import annotations
 
 __version__ = "0.1.0"
+
+from .dataset import District, load_district, process_district  # noqa: E402
+from .gaps import gap_table, hedges_g  # noqa: E402
+from .models import (  # noqa: E402
+    ConvergenceError,
+    GrowthModelResult,
+    StudyModels,
+    annual_gains,
+    fit_growth_model,
+    fit_study_models,
+    mixedlm_check,
+    months_of_learning,
+    ols_cluster_check,
+)
+from .validation import ValidationFailed, validate_district  # noqa: E402
+
+__all__ = [
+    "District", "load_district", "process_district", "gap_table", "hedges_g", "ConvergenceError",
+    "GrowthModelResult", "StudyModels", "annual_gains", "fit_growth_model", "fit_study_models", "mixedlm_check",
+    "months_of_learning", "ols_cluster_check", "ValidationFailed", "validate_district",
+]

@@ -619,7 +619,7 @@ def _score_rows(ids, subject, year, window, grade, offset, fall=False):
     level = np.select([offset < -1, offset < 0, offset < 1], [1, 2, 3], 4)
     return pd.DataFrame({"student_id": ids, "subject": subject, "school_year": year, "window": window,
                          "grade": grade, "scale_score": score, "grade_level_cut": cut.astype(float),
-                         "performance_level": level, "grade_equivalent": np.round(ge, 2)})
+                         "performance_level": level, "grade_equivalent": np.round(np.clip(ge, -2, 16), 2)})
 
 
 def _climate_means(rng, st, year_shift):

@@ -1,0 +1,903 @@
+"""The Opportunity Scorecard: a district's indicators per school, compared with the goals it writes.
+
+Three parts live here:
+
+The indicator format
+    Every analysis that feeds the scorecard (the resources and multiple measures in
+    :mod:`~opportunity_research.measures`, belonging / consistency / coherence in
+    :mod:`~opportunity_research.climate`, catch-up and growth in
+    :mod:`~opportunity_research.trajectories`) returns, beside its detailed tables, one long table
+    with the columns :data:`INDICATOR_COLUMNS`:
+
+    ======================  ===================================================================
+    ``measure``             one of :data:`opportunity_research.contract.GOAL_MEASURES`
+    ``school_id``           a school, or ``"all"`` for the district
+    ``group``               ``"all"`` or ``"<variable>=<level>"`` (``"low_income=1"``,
+                            ``"race_ethnicity=black"``), the same spelling as the goals file
+    ``school_year``         the school year the value describes (int)
+    ``n``                   students (or evidence rows) behind the estimate; ``<NA>`` when suppressed
+    ``estimate``            the value (a share 0-1, or grade levels per year); NaN when suppressed
+    ``ci_lower/ci_upper``   its 95% interval; NaN when suppressed or not estimable
+    ``suppressed``          bool
+    ``suppression_reason``  ``""`` unless suppressed (e.g. ``"n < 10"``, ``"complementary"``)
+    ======================  ===================================================================
+
+    :func:`validate_indicators` checks a table against the format.
+
+Missing data: the "needs" convention
+    When a district lacks the data an analysis needs (no climate survey, one year of
+    assessments, no grade-equivalent scores), the analysis functions of ``climate``,
+    ``trajectories`` and ``scorecard`` do not raise: they return an *empty* DataFrame with the
+    documented columns and ``.attrs["needs"]``, a list of plain sentences naming what is missing
+    (e.g. ``"climate_surveys.csv (belonging, consistency and coherence items) for ..."``).
+    Results that could be computed carry ``.attrs["needs"] == []``. :func:`unavailable` makes
+    such an empty result. (The same convention as
+    :func:`opportunity_research.equity.multiple_measures_gaps`.)
+
+The scorecard
+    :func:`opportunity_scorecard` turns indicators (and optionally a goals table and a gap table)
+    into a :class:`Scorecard` of tidy tables; :func:`scorecard_html` renders it as a printable,
+    self-contained HTML page.
+
+Interval helpers shared by the climate and trajectory modules are here too
+(:func:`wilson_interval`, :func:`cell_estimates`, :func:`subgroup_estimates`,
+:func:`suppress_small_cells`), so that every indicator is computed the same way.
+
+Examples
+--------
+>>> import pandas as pd
+>>> ind = pd.DataFrame({"measure": ["catch_up_rate"] * 2, "school_id": "all", "group": "all",
+...                     "school_year": [2015, 2016], "n": [120, 130], "estimate": [0.20, 0.31],
+...                     "ci_lower": [0.14, 0.24], "ci_upper": [0.28, 0.39], "suppressed": False,
+...                     "suppression_reason": ""})
+>>> goals = pd.DataFrame({"goal_id": ["G1"], "measure": ["catch_up_rate"], "group": ["all"],
+...                       "baseline_year": [2015], "target": [0.40], "target_year": [2017]})
+>>> sc = opportunity_scorecard(ind, goals=goals)
+>>> sc.goals[["goal_id", "baseline", "current", "status"]].to_dict("records")
+[{'goal_id': 'G1', 'baseline': 0.2, 'current': 0.31, 'status': 'on track'}]
+"""
+
+from __future__ import annotations
+
+import html as _html
+import math
+import re
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from . import config
+from .contract import GOAL_MEASURES
+from .findings import level_label
+from .suppression import ALL_OTHERS, suppress
+
+__all__ = [
+    "GOAL_STATUSES",
+    "INDICATOR_COLUMNS",
+    "LOWER_IS_BETTER",
+    "MEASURE_LABELS",
+    "MEASURE_NEEDS",
+    "Scorecard",
+    "cell_estimates",
+    "indicator_rows",
+    "largest_gaps",
+    "level_strings",
+    "needs_of",
+    "opportunity_scorecard",
+    "scorecard_html",
+    "subgroup_estimates",
+    "suppress_small_cells",
+    "unavailable",
+    "validate_indicators",
+    "wilson_interval",
+]
+
+#: Columns of the shared indicator table, in order.
+INDICATOR_COLUMNS = ("measure", "school_id", "group", "school_year", "n", "estimate", "ci_lower", "ci_upper",
+                     "suppressed", "suppression_reason")
+#: The statuses a goal can have.
+GOAL_STATUSES = ("met", "on track", "off track", "no data")
+#: Measures for which a lower value is better (all others: higher is better).
+LOWER_IS_BETTER = frozenset({"chronic_absence_rate"})
+#: Measures reported in grade levels per year rather than as a share (0-1).
+_NOT_SHARES = frozenset({"growth_grade_levels"})
+
+#: Readable names of the scorecard measures.
+MEASURE_LABELS = {
+    "grade_appropriate_share": "Grade-appropriate assignments",
+    "strong_instruction_share": "Strong instruction",
+    "engaged_share": "Deep engagement",
+    "high_expectations_share": "Teachers with high expectations",
+    "belonging_favorable": "Belonging (favorable)",
+    "consistency_favorable": "Consistency (favorable)",
+    "coherence_favorable": "Coherence (favorable)",
+    "catch_up_rate": "Catch-up rate",
+    "growth_grade_levels": "Growth (grade levels per year)",
+    "chronic_absence_rate": "Chronic absence",
+    "advanced_course_rate": "Advanced coursework",
+}
+#: What data each measure needs, used when a goal's measure has no indicator at all.
+MEASURE_NEEDS = {
+    "grade_appropriate_share": "rated assignments (assignments.csv)",
+    "strong_instruction_share": "classroom observations (observations.csv)",
+    "engaged_share": "student engagement surveys (engagement_surveys.csv)",
+    "high_expectations_share": "teacher expectation surveys (teacher_surveys.csv)",
+    "belonging_favorable": "climate survey data (climate_surveys.csv)",
+    "consistency_favorable": "climate survey data (climate_surveys.csv)",
+    "coherence_favorable": "climate survey data (climate_surveys.csv)",
+    "catch_up_rate": "spring assessment results in at least two school years (assessments.csv)",
+    "growth_grade_levels": "grade-equivalent scores in at least two school years (assessments.grade_equivalent)",
+    "chronic_absence_rate": "attendance data (attendance.csv)",
+    "advanced_course_rate": "advanced coursework data (advanced_courses.csv)",
+}
+_GROUP = re.compile(r"^(all|[a-z][a-z0-9_]*=[^=\s][^=]*)$")
+
+
+# ---------------------------------------------------------------------------------------------
+# The "needs" convention and the indicator format
+
+
+def unavailable(columns: Iterable[str], needs: str | Iterable[str]) -> pd.DataFrame:
+    """An empty result with the documented ``columns`` and ``.attrs["needs"]`` (a list of sentences).
+
+    >>> t = unavailable(["n", "estimate"], "climate_surveys.csv for belonging")
+    >>> len(t), list(t.columns), t.attrs["needs"]
+    (0, ['n', 'estimate'], ['climate_surveys.csv for belonging'])
+    """
+    out = pd.DataFrame(columns=list(columns))
+    out.attrs["needs"] = [needs] if isinstance(needs, str) else list(needs)
+    return out
+
+
+def needs_of(*results: pd.DataFrame) -> list[str]:
+    """The ``attrs["needs"]`` sentences of several results, in order, without duplicates."""
+    out: list[str] = []
+    for r in results:
+        for s in (r.attrs.get("needs", []) if r is not None else []):
+            if s not in out:
+                out.append(s)
+    return out
+
+
+def _normalize_group(value) -> str:
+    text = str(value).strip()
+    if text == "all" or "=" not in text:
+        return text
+    var, _, level = text.partition("=")
+    level = level.strip()
+    if re.fullmatch(r"-?\d+\.0+", level):
+        level = level.split(".")[0]
+    return f"{var.strip()}={level}"
+
+
+def validate_indicators(data: pd.DataFrame) -> pd.DataFrame:
+    """Check a table against the indicator format and return a normalized copy.
+
+    Columns beyond :data:`INDICATOR_COLUMNS` are kept. Group spellings are normalized
+    (``"low_income=1.0"`` -> ``"low_income=1"``); ``n`` becomes ``Int64``, ``school_year`` ``int64``,
+    ``suppressed`` ``bool``, ``suppression_reason`` text (``""`` when not suppressed).
+
+    Raises
+    ------
+    ValueError
+        Naming the column and the offending value: a missing column, a measure not in
+        ``GOAL_MEASURES``, a malformed group, a missing school year, a suppressed row that still
+        shows an estimate, or duplicate (measure, school_id, group, school_year) rows.
+    """
+    missing = [c for c in INDICATOR_COLUMNS if c not in data.columns]
+    if missing:
+        raise ValueError(f"indicator table: missing column(s) {', '.join(missing)}")
+    out = data.copy()
+    if len(out) == 0:
+        return out.astype({"n": "Int64", "estimate": float, "ci_lower": float, "ci_upper": float,
+                           "suppressed": bool})
+    bad = sorted(set(out["measure"].astype(str)) - set(GOAL_MEASURES))
+    if bad:
+        raise ValueError(f"indicator table: column measure has {bad[0]!r}, not one of contract.GOAL_MEASURES")
+    out["group"] = out["group"].map(_normalize_group).astype("str")
+    badg = out.loc[~out["group"].str.fullmatch(_GROUP.pattern), "group"]
+    if len(badg):
+        raise ValueError(f"indicator table: column group has {badg.iloc[0]!r}; use 'all' or '<variable>=<level>'")
+    out["school_id"] = out["school_id"].astype("str")
+    if out["school_year"].isna().any():
+        raise ValueError("indicator table: column school_year has a missing value")
+    out["school_year"] = out["school_year"].astype(np.int64)
+    out["suppressed"] = out["suppressed"].fillna(False).astype(bool)
+    for c in ("estimate", "ci_lower", "ci_upper"):
+        out[c] = pd.to_numeric(out[c], errors="raise").astype(float)
+    out["n"] = pd.to_numeric(out["n"], errors="raise").astype("Int64")
+    shown = out["suppressed"] & (out[["estimate", "ci_lower", "ci_upper"]].notna().any(axis=1) | out["n"].notna())
+    if shown.any():
+        r = out[shown].iloc[0]
+        raise ValueError(f"indicator table: suppressed row ({r['measure']}, {r['school_id']}, {r['group']}, "
+                         f"{r['school_year']}) still shows n or an estimate; blank them")
+    out["suppression_reason"] = out["suppression_reason"].fillna("").astype("str").where(out["suppressed"], "")
+    key = ["measure", "school_id", "group", "school_year"]
+    dup = out.duplicated(key)
+    if dup.any():
+        r = out[dup].iloc[0]
+        raise ValueError(f"indicator table: duplicate row for ({r['measure']}, {r['school_id']}, {r['group']}, "
+                         f"{r['school_year']})")
+    return out
+
+
+def indicator_rows(table: pd.DataFrame, *, measure: str, year: str = "school_year") -> pd.DataFrame:
+    """Reshape a detailed table (``school_id``, ``group``, year, ``n``, estimate/CI, suppression) to indicators."""
+    out = table.rename(columns={year: "school_year"}).assign(measure=measure)
+    return out[list(INDICATOR_COLUMNS)].reset_index(drop=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Intervals and cells
+
+
+def wilson_interval(successes, n, *, confidence: float = 0.95, critical=None):
+    """Wilson score interval for a share (vectorized).
+
+    ``successes`` may be fractional (``share * n_effective``). ``critical`` overrides the normal
+    quantile (e.g. a t quantile when the effective sample size comes from clustered data). Returns
+    ``(ci_lower, ci_upper)`` as arrays (NaN where ``n`` is 0).
+
+    >>> lo, hi = wilson_interval(3, 10)
+    >>> round(float(lo), 4), round(float(hi), 4)
+    (0.1078, 0.6032)
+    """
+    x = np.asarray(successes, dtype=float)
+    n = np.asarray(n, dtype=float)
+    z = stats.norm.ppf(0.5 + confidence / 2) if critical is None else np.asarray(critical, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = x / n
+        denom = 1 + z**2 / n
+        center = (p + z**2 / (2 * n)) / denom
+        half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denom
+        lo, hi = np.clip(center - half, 0, 1), np.clip(center + half, 0, 1)
+        lo, hi = np.where(x <= 0, 0.0, lo), np.where(x >= n, 1.0, hi)  # exact ends (no rounding residue)
+    bad = ~(n > 0)
+    return np.where(bad, np.nan, lo), np.where(bad, np.nan, hi)
+
+
+def cell_estimates(data: pd.DataFrame, *, by: Sequence[str], value: str, kind: str = "mean",
+                   cluster: str | None = None, unit: str | None = None, confidence: float = 0.95) -> pd.DataFrame:
+    """Mean or share of ``value`` per cell of ``by``, with an interval (vectorized over cells).
+
+    Rows with a missing ``value`` or key are left out.
+
+    * ``kind="mean"``: t interval; with ``cluster``, the cluster-robust (linearization) variance
+      ``G/(G-1) * sum_g (s_g - mean * m_g)^2 / n^2`` on ``G - 1`` degrees of freedom (as
+      :func:`opportunity_research.measures.cluster_mean_ci`); without, the ordinary ``s^2 / n`` on
+      ``n - 1``.
+    * ``kind="share"`` (``value`` is 0/1): Wilson score interval. With ``cluster`` (and some cluster
+      holding more than one row), the sample size is deflated by the design effect
+      ``max(1, cluster-robust variance / binomial variance)`` and the critical value is the t quantile
+      on ``G - 1`` degrees of freedom (a Korn-Graubard-style adjustment); otherwise the plain Wilson
+      interval.
+
+    A cell whose rows all sit in one cluster, or in clusters of one row each, gets the interval for
+    independent rows.
+
+    Returns
+    -------
+    DataFrame
+        The ``by`` columns, ``n`` (rows), ``n_units`` (distinct ``unit`` values; = ``n`` without
+        ``unit``), ``n_clusters``, ``estimate``, ``ci_lower``, ``ci_upper``.
+    """
+    by = list(by)
+    if kind not in ("mean", "share"):
+        raise ValueError(f"cell_estimates: kind must be 'mean' or 'share', not {kind!r}")
+    extra = [c for c in dict.fromkeys([cluster, unit]) if c is not None and c not in by and c != value]
+    df = data[by + [value] + extra].dropna(subset=by + [value] + ([cluster] if cluster is not None else []))
+    g = df.groupby(by, sort=True, observed=True)
+    codes = g.ngroup().to_numpy()
+    res = g.size().reset_index()[by]
+    m = len(res)
+    v = df[value].to_numpy(dtype=float)
+    n = np.bincount(codes, minlength=m).astype(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        est = np.bincount(codes, weights=v, minlength=m) / n
+
+    def pairs(col):
+        """Per (cell, value of col): the cell of each pair, the pair's sum of v and its row count."""
+        x = df[col]
+        sub = (x.to_numpy(dtype=np.int64) if pd.api.types.is_integer_dtype(x) and len(x) and x.min() >= 0
+               else pd.factorize(x)[0].astype(np.int64))
+        k = int(sub.max()) + 1 if len(sub) else 1
+        inv, uniq = pd.factorize(codes.astype(np.int64) * k + sub)
+        return uniq // k, np.bincount(inv, weights=v), np.bincount(inv)
+
+    cl_pairs = pairs(cluster) if cluster is not None else None
+    if unit is not None:
+        n_units = np.bincount((cl_pairs if unit == cluster else pairs(unit))[0], minlength=m)
+    else:
+        n_units = n
+    ss = np.bincount(codes, weights=(v - est[codes]) ** 2, minlength=m)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        var_iid = np.where(n >= 2, ss / (n - 1) / n, np.nan)
+    G = n.copy()
+    var = var_iid
+    clustered = np.zeros(m, dtype=bool)
+    if cluster is not None:
+        cell, csum, csize = cl_pairs
+        n_cl = np.bincount(cell, minlength=m).astype(float)
+        r2 = np.bincount(cell, weights=(csum - est[cell] * csize) ** 2, minlength=m)
+        # cells in one cluster only (e.g. a one-school district) fall back to independent rows
+        clustered = (n_cl >= 2) & (np.bincount(cell, weights=(csize > 1).astype(float), minlength=m) > 0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            var = np.where(clustered, n_cl / (n_cl - 1) * r2 / n**2, var_iid)
+        G = np.where(clustered, n_cl, n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tq = stats.t.ppf(0.5 + confidence / 2, G - 1)
+        if kind == "mean":
+            half = tq * np.sqrt(var)
+            lo, hi = est - half, est + half
+        else:
+            vbin = est * (1 - est) / n
+            deff = np.where(clustered & (vbin > 0), np.maximum(1.0, var / vbin), 1.0)
+            n_eff = n / deff
+            crit = np.where(clustered, tq, stats.norm.ppf(0.5 + confidence / 2))
+            lo, hi = wilson_interval(est * n_eff, n_eff, critical=crit)
+    res["n"] = n.astype(np.int64)
+    res["n_units"] = np.asarray(n_units).astype(np.int64)
+    res["n_clusters"] = (n_cl if cluster is not None else n).astype(np.int64)
+    res["estimate"], res["ci_lower"], res["ci_upper"] = est, lo, hi
+    return res
+
+
+def level_strings(values: pd.Series) -> pd.Series:
+    """Group levels as text: whole numbers without ``.0`` (``1.0`` -> ``"1"``), text unchanged."""
+    text = values.astype("str")
+    return text.str.replace(r"^(-?\d+)\.0+$", r"\1", regex=True).astype("str")
+
+
+def subgroup_estimates(data: pd.DataFrame, *, keys: Sequence[str], variables: Sequence[str], value: str,
+                       kind: str = "mean", cluster: str | None = None, unit: str | None = None,
+                       confidence: float = 0.95) -> pd.DataFrame:
+    """:func:`cell_estimates` for everyone (``group="all"``) and for each level of each variable.
+
+    Returns the :func:`cell_estimates` columns with ``keys``, plus ``group`` (``"all"`` or
+    ``"<variable>=<level>"``) and ``variable`` (``"all"`` or the variable name).
+    """
+    frames = [cell_estimates(data, by=keys, value=value, kind=kind, cluster=cluster, unit=unit,
+                             confidence=confidence).assign(group="all", variable="all")]
+    for v in variables:
+        if v not in data.columns:
+            continue
+        t = cell_estimates(data, by=list(keys) + [v], value=value, kind=kind, cluster=cluster, unit=unit,
+                           confidence=confidence)
+        t["group"] = v + "=" + level_strings(t[v])
+        frames.append(t.drop(columns=[v]).assign(variable=v))
+    out = pd.concat(frames, ignore_index=True)
+    out["group"] = out["group"].astype("str")
+    out["variable"] = out["variable"].astype("str")
+    return out
+
+
+def suppress_small_cells(table: pd.DataFrame, *, keys: Sequence[str] = (), count: str = "n_units",
+                         min_n: int = config.MIN_CELL_SIZE, blank: Sequence[str] = (), across_schools: bool = True,
+                         estimates: Mapping[str, tuple[float, float] | None] | None = None) -> pd.DataFrame:
+    """Primary and complementary suppression of a table of school x student-group cells; returns a copy.
+
+    The table holds, for each combination of ``keys`` (e.g. year and scale), cells identified by
+    ``school_id`` (``"all"`` = district), ``variable`` (``"all"`` or a group variable) and ``group``.
+    Two kinds of sets of cells add up to a shown total: the levels of a variable within one school
+    (total: the school's ``group == "all"`` cell), and, with ``across_schools``, the schools' cells of one
+    group (total: the district's cell). The rules are those of
+    :func:`opportunity_research.suppression.suppress`, applied to each set in turn and repeated in both
+    directions until nothing changes:
+
+    * primary: a cell describing fewer than ``min_n`` units (``count``, e.g. distinct students) is
+      suppressed (reason ``"n < {min_n}"``);
+    * complementary: further cells (the smallest shown first) are suppressed until no hidden cell can be
+      recovered from the total and the shown cells, nor its count pinned down, nor, for each column of
+      ``estimates`` (``{column: (low, high)}``), every hidden value revealed by the hidden cells' combined
+      mean sitting at a bound (reason ``"complementary"``).
+
+    Totals (``variable == "all"`` and the district rows) are suppressed only by the primary rule. Not
+    covered: students in a total but in none of its cells (e.g. a missing group value), which the
+    contract rules out. The ``blank`` columns of suppressed rows are set to missing (``n*`` columns become
+    ``Int64``).
+
+    Returns
+    -------
+    DataFrame
+        ``table`` with ``suppressed`` (bool) and ``suppression_reason`` (``""`` when shown).
+    """
+    out = table.reset_index(drop=True).copy()
+    keys = list(keys)
+    n = out[count].to_numpy(dtype=float)
+    primary = ~(n >= min_n)
+    sup = primary.copy()
+    directions = [((out["variable"] != "all").to_numpy(), keys + ["school_id", "variable"], "group")]
+    if across_schools:
+        directions.append(((out["school_id"] != "all").to_numpy(), keys + ["group"], "school_id"))
+    checks = list((estimates or {}).items()) or [(None, None)]
+    cols = list(dict.fromkeys(keys + ["school_id", "variable", "group", count] + [c for c, _ in checks if c]))
+    for _ in range(100):
+        before = sup.copy()
+        for members, by, level in directions:
+            members = members & (n > 0)
+            if not members.any():
+                continue
+            for est, bounds in checks:
+                sub = out.loc[members, cols].copy()
+                sub["suppressed"] = sup[members]
+                sub["suppression_reason"] = np.where(primary[members], f"n < {min_n}",
+                                                     np.where(sup[members], "complementary", ""))
+                res = suppress(sub, n_columns=[count], value_columns=[], min_n=min_n, by=by, level_column=level,
+                               reference_column="_no_reference", estimate_column=est or "_no_estimate",
+                               bounds=bounds)
+                sup[members] = res["suppressed"].to_numpy(dtype=bool)
+        if (sup == before).all():
+            break
+    out["suppressed"] = sup
+    out["suppression_reason"] = pd.Series(np.where(primary, f"n < {min_n}", np.where(sup, "complementary", "")),
+                                          index=out.index, dtype="str")
+    for c in blank:
+        if c.startswith("n"):
+            out[c] = out[c].astype("Int64").mask(out["suppressed"])
+        else:
+            out[c] = out[c].astype(float).mask(out["suppressed"])
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# The scorecard
+
+
+@dataclass(frozen=True)
+class Scorecard:
+    """An Opportunity Scorecard (read-only tables).
+
+    Attributes
+    ----------
+    table
+        One row per school (``"all"`` = district), measure and group: the value in the latest year
+        (at or before ``current_year``) with its interval and suppression, and the trend (first year,
+        its value, change). Columns: ``school_id``, ``measure``, ``label``, ``group``, ``school_year``,
+        ``n``, ``estimate``, ``ci_lower``, ``ci_upper``, ``suppressed``, ``suppression_reason``,
+        ``n_years``, ``first_year``, ``first_estimate``, ``change``.
+    goals
+        One row per goal: ``goal_id``, ``measure``, ``label``, ``group``, ``description``,
+        ``baseline_year``, ``baseline``, ``target``, ``target_year``, ``current_year``, ``current``,
+        ``ci_lower``, ``ci_upper``, ``n``, ``expected`` (value on the straight-line path in
+        ``current_year``), ``status`` (one of :data:`GOAL_STATUSES`), ``reason``.
+    largest_gaps
+        Per resource (and subject): the group with the largest negative unsuppressed difference.
+    needs
+        What the district would need to provide for the measures it lacks.
+    """
+
+    table: pd.DataFrame
+    goals: pd.DataFrame
+    largest_gaps: pd.DataFrame
+    needs: tuple[str, ...] = ()
+    min_n: int = config.MIN_CELL_SIZE
+    current_year: int | None = None
+    schools: dict = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        counts = self.goals["status"].value_counts().to_dict() if len(self.goals) else {}
+        return (f"Scorecard({self.table['school_id'].nunique() if len(self.table) else 0} school rows incl. district, "
+                f"{self.table['measure'].nunique() if len(self.table) else 0} measures, goals {counts})")
+
+
+def _fmt_value(measure: str, x) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)) or x is pd.NA:
+        return "n/a"
+    if measure in _NOT_SHARES:
+        return f"{x:.2f}"
+    return f"{100 * x:.0f}%"
+
+
+def _trend_table(ind: pd.DataFrame, current_year: int | None) -> pd.DataFrame:
+    key = ["school_id", "measure", "group"]
+    cols = key + ["school_year", "n", "estimate", "ci_lower", "ci_upper", "suppressed", "suppression_reason"]
+    if current_year is not None:
+        ind = ind[ind["school_year"] <= current_year]
+    if len(ind) == 0:
+        return pd.DataFrame(columns=cols[:3] + ["label"] + cols[3:] + ["n_years", "first_year", "first_estimate",
+                                                                      "change"])
+    ind = ind.sort_values(key + ["school_year"])
+    g = ind.groupby(key, sort=False)
+    last = g.tail(1).set_index(key)
+    first = g.head(1).set_index(key)
+    out = last[cols[3:]].copy()
+    out["n_years"] = g.size()
+    out["first_year"] = first["school_year"]
+    out["first_estimate"] = first["estimate"]
+    several = out["n_years"] > 1
+    out["first_year"] = out["first_year"].where(several).astype("Int64")
+    out["first_estimate"] = out["first_estimate"].where(several)
+    out["change"] = out["estimate"] - out["first_estimate"]
+    out = out.reset_index()
+    out.insert(3, "label", out["measure"].map(MEASURE_LABELS).astype("str"))
+    order = {m: i for i, m in enumerate(GOAL_MEASURES)}
+    out = out.assign(_s=out["school_id"].ne("all"), _m=out["measure"].map(order), _g=out["group"].ne("all"))
+    out = out.sort_values(["_s", "school_id", "_m", "_g", "group"]).drop(columns=["_s", "_m", "_g"])
+    return out.reset_index(drop=True)
+
+
+def _goal_rows(goals: pd.DataFrame, ind: pd.DataFrame, current_year: int | None, min_n: int) -> pd.DataFrame:
+    required = ["goal_id", "measure", "group", "target", "target_year"]
+    missing = [c for c in required if c not in goals.columns]
+    if missing:
+        raise ValueError(f"goals table: missing column(s) {', '.join(missing)}")
+    district = ind[ind["school_id"] == "all"]
+    if current_year is not None:
+        district = district[district["school_year"] <= current_year]
+    series = {k: v.sort_values("school_year") for k, v in district.groupby(["measure", "group"], sort=False)}
+    measures_present = set(district["measure"])
+    rows = []
+    for g in goals.itertuples(index=False):
+        gd = g._asdict()
+        measure = str(gd["measure"]).strip()
+        group = _normalize_group(gd["group"]) if pd.notna(gd["group"]) else "all"
+        target = float(gd["target"])
+        if measure not in GOAL_MEASURES:
+            raise ValueError(f"goals table: goal {gd['goal_id']}: measure {measure!r} is not one of "
+                             "contract.GOAL_MEASURES")
+        if measure not in _NOT_SHARES and target > 1:
+            warnings.warn(f"goals table: goal {gd['goal_id']}: target {target:g} for share measure {measure} read "
+                          f"as a percentage ({target / 100:g})", stacklevel=3)
+            target = target / 100
+        by = gd.get("baseline_year")
+        by = int(by) if by is not None and pd.notna(by) else None
+        ty = int(gd["target_year"])
+        row = {"goal_id": str(gd["goal_id"]), "measure": measure, "label": MEASURE_LABELS[measure], "group": group,
+               "description": "" if pd.isna(gd.get("description", None)) else str(gd.get("description")),
+               "baseline_year": by, "baseline": np.nan, "target": target, "target_year": ty,
+               "current_year": None, "current": np.nan, "ci_lower": np.nan, "ci_upper": np.nan, "n": pd.NA,
+               "expected": np.nan, "status": "no data", "reason": ""}
+        s = series.get((measure, group))
+        if s is None or len(s) == 0:
+            row["reason"] = (f"no data for this group ({group})" if measure in measures_present
+                             else f"no data: needs {MEASURE_NEEDS[measure]}")
+            rows.append(row)
+            continue
+        cur = s.iloc[-1]
+        row["current_year"] = int(cur["school_year"])
+        if by is not None:
+            base = s[s["school_year"] == by]
+            if len(base) and not base["suppressed"].iloc[0]:
+                row["baseline"] = float(base["estimate"].iloc[0])
+        if cur["suppressed"]:
+            reason = cur["suppression_reason"] or f"n < {min_n}"
+            row["reason"] = f"suppressed ({reason}) in {row['current_year']}"
+            rows.append(row)
+            continue
+        if pd.isna(cur["estimate"]):
+            row["reason"] = f"no estimate in {row['current_year']}"
+            rows.append(row)
+            continue
+        current = float(cur["estimate"])
+        row.update(current=current, ci_lower=float(cur["ci_lower"]), ci_upper=float(cur["ci_upper"]), n=cur["n"])
+        lower = measure in LOWER_IS_BETTER
+        better_or_equal = (lambda a, b: a <= b + 1e-12) if lower else (lambda a, b: a >= b - 1e-12)
+        cy = row["current_year"]
+        if better_or_equal(current, target):
+            row["status"] = "met"
+            row["reason"] = f"{_fmt_value(measure, current)} meets the target of {_fmt_value(measure, target)}"
+        elif cy >= ty:
+            row["status"], row["reason"] = "off track", f"target year {ty} reached without meeting the target"
+        elif math.isnan(row["baseline"]):
+            row["status"] = "off track"
+            row["reason"] = ("no baseline year given; target not met" if by is None
+                             else f"no unsuppressed baseline value for {by}; target not met")
+        else:
+            b = row["baseline"]
+            frac = min(max((cy - by) / (ty - by), 0.0), 1.0) if ty != by else 1.0
+            expected = b + (target - b) * frac
+            row["expected"] = expected
+            if better_or_equal(current, expected):
+                row["status"] = "on track"
+                row["reason"] = (f"{_fmt_value(measure, current)} is at or past the straight-line path from the "
+                                 f"baseline ({_fmt_value(measure, expected)} expected in {cy})")
+            else:
+                row["status"] = "off track"
+                row["reason"] = (f"{_fmt_value(measure, current)} is behind the straight-line path from the "
+                                 f"baseline ({_fmt_value(measure, expected)} expected in {cy})")
+        rows.append(row)
+    cols = ["goal_id", "measure", "label", "group", "description", "baseline_year", "baseline", "target",
+            "target_year", "current_year", "current", "ci_lower", "ci_upper", "n", "expected", "status", "reason"]
+    out = pd.DataFrame(rows, columns=cols)
+    for c in ("baseline_year", "target_year", "current_year", "n"):
+        out[c] = out[c].astype("Int64")
+    for c in ("baseline", "target", "current", "ci_lower", "ci_upper", "expected"):
+        out[c] = out[c].astype(float)
+    return out
+
+
+def largest_gaps(gaps: pd.DataFrame) -> pd.DataFrame:
+    """Per resource (``measure``, and ``subject`` if present): the group level furthest below its reference.
+
+    ``gaps`` is a tidy gap table (:func:`opportunity_research.gaps.gap_table` columns plus ``measure``,
+    e.g. :func:`opportunity_research.equity.resource_gaps`). Among unsuppressed rows with a negative
+    ``difference``, the most negative is kept. A resource with no such row gets a row with missing
+    values and ``note`` saying so.
+
+    Returns
+    -------
+    DataFrame
+        ``measure``, ``label``, [``subject``], ``group``, ``level``, ``group_label`` (``"var=level"``),
+        ``n``, ``estimate``, ``reference``, ``reference_estimate``, ``difference``, ``ci_lower``,
+        ``ci_upper``, ``note``.
+    """
+    keys = ["measure"] + (["subject"] if "subject" in gaps.columns else [])
+    cols = keys[:1] + ["label"] + keys[1:] + ["group", "level", "group_label", "n", "estimate", "reference",
+                                               "reference_estimate", "difference", "ci_lower", "ci_upper", "note"]
+    if gaps is None or len(gaps) == 0:
+        return pd.DataFrame(columns=cols)
+    g = gaps.copy()
+    if "label" not in g.columns:
+        g["label"] = g["measure"]
+    g["group_label"] = g["group"].astype("str") + "=" + level_strings(g["level"])
+    neg = g[~g["suppressed"].astype(bool) & (g["difference"] < 0)]
+    best = neg.loc[neg.groupby(keys, sort=False)["difference"].idxmin()] if len(neg) else neg
+    allkeys = g[keys + ["label"]].drop_duplicates(keys)
+    out = allkeys.merge(best.drop(columns=["label"]), on=keys, how="left")
+    out["note"] = np.where(out["difference"].isna(), "no unsuppressed group below its reference", "")
+    return out[[c for c in cols if c in out.columns]].reset_index(drop=True)
+
+
+def opportunity_scorecard(indicators: pd.DataFrame, *, goals: pd.DataFrame | None = None,
+                          gaps: pd.DataFrame | None = None, current_year: int | None = None,
+                          min_n: int = config.MIN_CELL_SIZE, needs: Iterable[str] | None = None,
+                          school_names: Mapping[str, str] | None = None) -> Scorecard:
+    """Build the Opportunity Scorecard from indicator tables and the district's goals.
+
+    Parameters
+    ----------
+    indicators
+        One table (or the concatenation of several) in the indicator format (:data:`INDICATOR_COLUMNS`).
+        Rows describing fewer than ``min_n`` are suppressed here too.
+    goals
+        The district's goals (contract table ``goals``): ``goal_id``, ``measure``, ``group``,
+        ``baseline_year`` (may be missing), ``target`` (a share 0-1, or grade levels per year for
+        ``growth_grade_levels``; a share target above 1 is read as a percentage, with a warning),
+        ``target_year``, ``description``. Goals are about the district (``school_id == "all"``).
+    gaps
+        Optional tidy gap table of the resources (e.g. ``equity.resource_gaps``) for the "largest
+        gaps" panel.
+    current_year
+        The year to report; default the latest year of each measure. The current value of a measure
+        is its latest value at or before this year.
+    min_n
+        Smallest reported cell.
+    needs
+        Sentences naming missing data (default: the ``attrs["needs"]`` of ``indicators``).
+    school_names
+        Optional ``{school_id: name}`` for display.
+
+    Returns
+    -------
+    Scorecard
+        ``table``, ``goals``, ``largest_gaps`` and ``needs``. Goal status rule: **met** when the
+        current value meets the target (``chronic_absence_rate``: at or below; all others: at or
+        above); otherwise **on track** when a baseline value exists for ``baseline_year`` and the
+        current value is at or past the straight-line path from the baseline (at ``baseline_year``)
+        to the target (at ``target_year``) in the current year; otherwise **off track** (also when
+        the target year has passed); **no data** when the measure or group has no indicator or its
+        current value is suppressed (the reason says which, e.g. ``"suppressed (n < 10) in 2016"``).
+    """
+    need_list = list(needs) if needs is not None else list(indicators.attrs.get("needs", []))
+    ind = validate_indicators(indicators)
+    small = ~ind["suppressed"] & ind["n"].notna() & (ind["n"] < min_n)
+    if small.any():
+        ind.loc[small, "suppressed"] = True
+        ind.loc[small, "suppression_reason"] = f"n < {min_n}"
+        ind.loc[small, ["estimate", "ci_lower", "ci_upper"]] = np.nan
+        ind["n"] = ind["n"].mask(small)
+    table = _trend_table(ind, current_year)
+    goal_table = (_goal_rows(goals, ind, current_year, min_n) if goals is not None and len(goals)
+                  else _goal_rows(pd.DataFrame(columns=["goal_id", "measure", "group", "target", "target_year"]),
+                                  ind, current_year, min_n))
+    gap_panel = largest_gaps(gaps) if gaps is not None else largest_gaps(pd.DataFrame())
+    return Scorecard(table=table, goals=goal_table, largest_gaps=gap_panel, needs=tuple(need_list), min_n=min_n,
+                     current_year=current_year, schools=dict(school_names or {}))
+
+
+# ---------------------------------------------------------------------------------------------
+# HTML
+
+
+_STATUS_MARK = {"met": ("✓", "Met"), "on track": ("↗", "On track"), "off track": ("✗", "Off track"),
+                "no data": ("○", "No data")}
+_SCORECARD_CSS = """
+* { box-sizing: border-box; }
+body { margin: 0; color: #1b1b1b; background: #fff; line-height: 1.45; font-size: 15px;
+  font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
+.page { max-width: 64rem; margin: 0 auto; padding: 1.25rem 1.25rem 2.5rem; }
+header { border-bottom: 2px solid #1b1b1b; margin-bottom: .75rem; }
+header p { margin: .2rem 0 .6rem; color: #444; }
+h1 { font-size: 1.6rem; margin: .2rem 0; } h2 { font-size: 1.2rem; margin: 1.6rem 0 .4rem;
+  border-bottom: 1px solid #bbb; padding-bottom: .15rem; }
+table { border-collapse: collapse; margin: .4rem 0 1rem; font-size: .88rem; font-variant-numeric: tabular-nums;
+  width: 100%; }
+caption { text-align: left; font-weight: 600; padding-bottom: .25rem; }
+th, td { border-bottom: 1px solid #d5d5d5; padding: .25rem .5rem; vertical-align: top; text-align: left; }
+thead th { border-bottom: 2px solid #555; }
+td.num { text-align: right; white-space: nowrap; }
+td.suppressed { text-align: center; }
+.ci { color: #555; font-size: .8rem; }
+.status { font-weight: 600; white-space: nowrap; }
+.status-met { color: #1a6b2f; } .status-on-track { color: #1f4e8c; } .status-off-track { color: #9a2316; }
+.status-no-data { color: #555; }
+.legend, .needs { border-left: 4px solid #6b6b6b; background: #f4f4f4; padding: .45rem .9rem; margin: .8rem 0;
+  font-size: .88rem; }
+.legend p, .needs p { margin: .2rem 0; }
+footer { margin-top: 2rem; border-top: 1px solid #ccc; padding-top: .4rem; font-size: .8rem; color: #555; }
+@media print {
+  body { font-size: 9.5pt; } .page { max-width: none; padding: 0; }
+  .legend, .needs { background: none; }
+  table, .legend, .needs { break-inside: avoid; } h2 { break-after: avoid; }
+  @page { margin: 1.4cm 1.2cm; }
+}
+"""
+
+
+def _esc(x) -> str:
+    return _html.escape("" if x is None or x is pd.NA or (isinstance(x, float) and math.isnan(x)) else str(x))
+
+
+def _group_text(group: str) -> str:
+    if group == "all":
+        return "All students"
+    var, _, level = group.partition("=")
+    text = level_label(var, level)
+    return text[:1].upper() + text[1:]
+
+
+def _cell(measure: str, row, mark: str) -> str:
+    if bool(row["suppressed"]):
+        return f'<td class="suppressed" title="suppressed">{mark}</td>'
+    if pd.isna(row["estimate"]):
+        return '<td class="num">n/a</td>'
+    ci = ""
+    if pd.notna(row["ci_lower"]) and pd.notna(row["ci_upper"]):
+        ci = (f'<br><span class="ci">{_esc(_fmt_value(measure, row["ci_lower"]))} to '
+              f'{_esc(_fmt_value(measure, row["ci_upper"]))}</span>')
+    return f'<td class="num">{_esc(_fmt_value(measure, row["estimate"]))}{ci}</td>'
+
+
+def scorecard_html(scorecard: Scorecard, *, district_name: str, school_names: Mapping[str, str] | None = None,
+                   subtitle: str | None = None) -> str:
+    """A printable, self-contained HTML page of the scorecard (inline CSS, no external resources).
+
+    Sections: goals (status shown as a symbol *and* a word), district measures with 95% intervals and
+    the trend across years, the district by student group, largest gaps per resource, and one row per
+    school. Suppressed cells show
+    the mark ``‡`` explained in a legend; "n/a" marks values that could not be estimated.
+    """
+    from .reporting import SUPPRESSED_MARK as mark
+
+    names = {**scorecard.schools, **dict(school_names or {})}
+    parts: list[str] = []
+    # goals
+    goals = scorecard.goals
+    parts.append("<section><h2>Goals</h2>")
+    if len(goals):
+        parts.append('<table><thead><tr><th>Goal</th><th>Measure</th><th>Students</th><th>Baseline</th>'
+                     '<th>Current</th><th>Target</th><th>Status</th><th>Why</th></tr></thead><tbody>')
+        for g in goals.to_dict("records"):
+            m = g["measure"]
+            sym, word = _STATUS_MARK[g["status"]]
+            base = (f"{_fmt_value(m, g['baseline'])} ({g['baseline_year']})" if pd.notna(g["baseline"])
+                    else ("n/a" if pd.isna(g["baseline_year"]) else f"n/a ({g['baseline_year']})"))
+            if g["status"] == "no data" and "suppressed" in g["reason"]:
+                cur = f'<td class="suppressed">{mark}</td>'
+            elif pd.notna(g["current"]):
+                ci = (f'<br><span class="ci">{_esc(_fmt_value(m, g["ci_lower"]))} to '
+                      f'{_esc(_fmt_value(m, g["ci_upper"]))}</span>' if pd.notna(g["ci_lower"]) else "")
+                cur = f'<td class="num">{_esc(_fmt_value(m, g["current"]))} ({g["current_year"]}){ci}</td>'
+            else:
+                cur = '<td class="num">n/a</td>'
+            desc = g["description"] or g["goal_id"]
+            parts.append(
+                f"<tr><td>{_esc(g['goal_id'])}: {_esc(desc)}</td><td>{_esc(g['label'])}</td>"
+                f"<td>{_esc(_group_text(g['group']))}</td><td class=\"num\">{_esc(base)}</td>{cur}"
+                f"<td class=\"num\">{_esc(_fmt_value(m, g['target']))} by {g['target_year']}</td>"
+                f"<td class=\"status status-{word.lower().replace(' ', '-')}\">{sym} {word}</td>"
+                f"<td>{_esc(g['reason'])}</td></tr>")
+        parts.append("</tbody></table>")
+    else:
+        parts.append("<p>The district has not written goals yet (an optional goals.csv).</p>")
+    parts.append("</section>")
+    # district measures
+    t = scorecard.table
+    dist = t[(t["school_id"] == "all") & (t["group"] == "all")] if len(t) else t
+    parts.append("<section><h2>District measures</h2>")
+    if len(dist):
+        parts.append('<table><thead><tr><th>Measure</th><th>Year</th><th>Value (95% interval)</th><th>n</th>'
+                     '<th>Trend</th></tr></thead><tbody>')
+        for r in dist.to_dict("records"):
+            m = r["measure"]
+            if pd.notna(r["first_year"]) and pd.notna(r["change"]):
+                sign = "+" if r["change"] >= 0 else "−"
+                ch = abs(r["change"])
+                chtxt = f"{100 * ch:.0f} points" if m not in _NOT_SHARES else f"{ch:.2f}"
+                trend = f"{sign}{chtxt} since {r['first_year']} ({_fmt_value(m, r['first_estimate'])})"
+            elif pd.notna(r["first_year"]):
+                trend = f"since {r['first_year']}: n/a"
+            else:
+                trend = "one year only"
+            n = mark if r["suppressed"] else (f"{int(r['n']):,}" if pd.notna(r["n"]) else "n/a")
+            parts.append(f"<tr><td>{_esc(r['label'])}</td><td>{r['school_year']}</td>{_cell(m, r, mark)}"
+                         f"<td class=\"num\">{_esc(n)}</td><td>{_esc(trend)}</td></tr>")
+        parts.append("</tbody></table>")
+    else:
+        parts.append("<p>No measures could be computed.</p>")
+    parts.append("</section>")
+    # district by student group
+    grp = t[(t["school_id"] == "all") & (t["group"] != "all")] if len(t) else t
+    if len(grp):
+        measures = [m for m in GOAL_MEASURES if m in set(grp["measure"])]
+        parts.append("<section><h2>District by student group</h2><table><thead><tr><th>Students</th>"
+                     + "".join(f"<th>{_esc(MEASURE_LABELS[m])}</th>" for m in measures) + "</tr></thead><tbody>")
+        for group, part in sorted(grp.groupby("group", sort=False), key=lambda kv: kv[0]):
+            by_m = {r["measure"]: r for r in part.to_dict("records")}
+            cells = "".join(_cell(m, by_m[m], mark) if m in by_m else '<td class="num">n/a</td>' for m in measures)
+            parts.append(f"<tr><td>{_esc(_group_text(group))}</td>{cells}</tr>")
+        parts.append("</tbody></table></section>")
+    # largest gaps
+    lg = scorecard.largest_gaps
+    if len(lg):
+        parts.append("<section><h2>Largest gaps in access</h2><table><thead><tr><th>Resource</th>"
+                     + ("<th>Subject</th>" if "subject" in lg.columns else "")
+                     + "<th>Students</th><th>Their share</th><th>Compared with</th><th>Difference (95% interval)</th>"
+                       "</tr></thead><tbody>")
+        for r in lg.to_dict("records"):
+            subj = f"<td>{_esc(r['subject'])}</td>" if "subject" in lg.columns else ""
+            if pd.isna(r["difference"]):
+                parts.append(f"<tr><td>{_esc(r['label'])}</td>{subj}<td colspan=\"4\">{_esc(r['note'])}</td></tr>")
+                continue
+            ref = r["reference"]
+            ref_text = ("all other students" if pd.isna(ref) or str(ref) == ALL_OTHERS
+                        else _group_text(f"{r['group']}={level_strings(pd.Series([ref])).iloc[0]}"))
+            parts.append(
+                f"<tr><td>{_esc(r['label'])}</td>{subj}<td>{_esc(_group_text(r['group_label']))}</td>"
+                f"<td class=\"num\">{100 * r['estimate']:.0f}%</td><td>{_esc(ref_text)} "
+                f"({100 * r['reference_estimate']:.0f}%)</td><td class=\"num\">{100 * r['difference']:+.0f} points"
+                f"<br><span class=\"ci\">{100 * r['ci_lower']:+.0f} to {100 * r['ci_upper']:+.0f}</span></td></tr>")
+        parts.append("</tbody></table></section>")
+    # schools
+    sch = t[(t["school_id"] != "all") & (t["group"] == "all")] if len(t) else t
+    if len(sch):
+        measures = [m for m in GOAL_MEASURES if m in set(sch["measure"])]
+        parts.append("<section><h2>Schools</h2><table><thead><tr><th>School</th>"
+                     + "".join(f"<th>{_esc(MEASURE_LABELS[m])}</th>" for m in measures) + "</tr></thead><tbody>")
+        for sid, part in sch.groupby("school_id", sort=True):
+            by_m = {r["measure"]: r for r in part.to_dict("records")}
+            cells = "".join(_cell(m, by_m[m], mark) if m in by_m else '<td class="num">n/a</td>' for m in measures)
+            parts.append(f"<tr><td>{_esc(names.get(sid, sid))}</td>{cells}</tr>")
+        parts.append("</tbody></table></section>")
+    # legend and needs
+    legend = (
+        '<div class="legend">'
+        f"<p><strong>{mark}</strong> Suppressed: the cell describes fewer than {scorecard.min_n} students, or its "
+        "value could be recovered from totals and neighbouring cells. Its numbers are not shown.</p>"
+        "<p><strong>n/a</strong> Not available: no data, or too little to estimate.</p>"
+        "<p>Status: " + "; ".join(f"{s} {w}" for s, w in _STATUS_MARK.values()) + ". On track = at or past "
+        "the straight-line path from the baseline to the target. Values in small grey type are 95% "
+        "intervals.</p></div>")
+    need = ""
+    if scorecard.needs:
+        need = ('<div class="needs"><p><strong>Not available for this district</strong> (data it would need):</p>'
+                "<ul>" + "".join(f"<li>{_esc(s)}</li>" for s in scorecard.needs) + "</ul></div>")
+    title = f"Opportunity Scorecard: {district_name}"
+    years = sorted({int(y) for y in t["school_year"]}) if len(t) else []
+    sub = subtitle if subtitle is not None else (
+        f"School year {years[-1]}-{str(years[-1] + 1)[-2:]}" if years else "")
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+        f"<title>{_esc(title)}</title>\n<style>{_SCORECARD_CSS}</style>\n</head>\n<body>\n<div class=\"page\">\n"
+        f"<header><h1>{_esc(title)}</h1><p>{_esc(sub)}</p></header>\n{legend}{need}\n<main>\n"
+        + "\n".join(parts)
+        + "\n</main>\n<footer>Belonging, consistency and coherence are shares of students answering favorably "
+          "(agree or strongly agree on average). Catch-up rate: share of students below grade level who are at "
+          "grade level later. Growth: grade levels gained per year (1.0 = a typical year).</footer>\n"
+          "</div>\n</body>\n</html>\n"
+    )

@@ -1,0 +1,79 @@
+"""Processing: pseudonyms, typed parquet, atomic output, raw data untouched; the loader."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+
+import pandas as pd
+import pytest
+
+from opportunity_research import dataset
+from opportunity_research.validation import ValidationFailed
+
+from .demo import TEST_KEY, demo_root, district
+
+
+def _tree_hash(folder):
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+@pytest.fixture()
+def raw_copy(tmp_path):
+    src = demo_root() / "raw" / "demo_pinebrook"
+    dst = tmp_path / "raw" / "demo_pinebrook"
+    shutil.copytree(src, dst)
+    return dst
+
+
+def test_processed_tables_are_typed_and_pseudonymized(raw_copy, tmp_path):
+    before = _tree_hash(raw_copy)
+    out = dataset.process_district(raw_copy, processed_root=tmp_path / "processed", key=TEST_KEY)
+    assert _tree_hash(raw_copy) == before  # data/raw is never modified
+    d = dataset.load_district("demo_pinebrook", processed_root=tmp_path / "processed")
+    raw_students = pd.read_csv(raw_copy / "students.csv", dtype=str)
+    assert d.students["student_id"].str.fullmatch(r"S-[0-9a-f]{16}").all()
+    assert not set(raw_students["student_id"]) & set(d.students["student_id"])
+    assert d.classrooms["teacher_id"].str.fullmatch(r"T-[0-9a-f]{16}").all()
+    # the same student keeps one pseudonym across tables
+    assert set(d.enrollments["student_id"]) <= set(d.students["student_id"])
+    assert d.students["low_income"].dtype == "int8" and d.students["grade"].dtype == "int64"
+    assert d.climate_surveys is None and not d.has("climate_surveys")  # optional table absent
+    assert d.manifest["inputs"]["students.csv"] == hashlib.sha256((raw_copy / "students.csv").read_bytes()).hexdigest()
+    assert not list(out.parent.glob(".tmp-*"))  # no temporary folder left behind
+
+
+def test_same_key_same_pseudonyms_other_key_other_pseudonyms(raw_copy, tmp_path):
+    a = dataset.process_district(raw_copy, processed_root=tmp_path / "a", key=TEST_KEY)
+    b = dataset.process_district(raw_copy, processed_root=tmp_path / "b", key=TEST_KEY)
+    c = dataset.process_district(raw_copy, processed_root=tmp_path / "c", key="another-key-0123")
+    sa, sb, sc = (pd.read_parquet(p / "students.parquet")["student_id"] for p in (a, b, c))
+    assert sa.equals(sb) and not set(sa) & set(sc)
+
+
+def test_invalid_district_writes_nothing(raw_copy, tmp_path):
+    (raw_copy / "students.csv").write_text("student_id,grade\n1,3\n")
+    before = _tree_hash(raw_copy)
+    with pytest.raises(ValidationFailed) as exc:
+        dataset.process_district(raw_copy, processed_root=tmp_path / "processed", key=TEST_KEY)
+    assert "students.csv" in exc.value.report.format()
+    assert _tree_hash(raw_copy) == before
+    assert not (tmp_path / "processed" / "demo_pinebrook").exists()
+    assert not list((tmp_path / "processed").glob("*")) if (tmp_path / "processed").exists() else True
+
+
+def test_loader_names_the_missing_district(tmp_path):
+    with pytest.raises(FileNotFoundError, match="opportunity-research process"):
+        dataset.load_district("nowhere", processed_root=tmp_path)
+
+
+def test_key_file_is_created_once_and_reused(tmp_path):
+    k = tmp_path / "k" / "pseudonym.key"
+    first = dataset.read_key(k)
+    assert len(first) == 16 and dataset.read_key(k) == first
+    assert (k.stat().st_mode & 0o777) == 0o600
+
+
+def test_demo_loads():
+    d = district("demo_lakeside")
+    assert len(d.students) == 1500 and "demo_lakeside" in repr(d)

@@ -1,0 +1,156 @@
+"""Figures: drawn from tidy tables, alt text with the numbers, suppressed rows never plotted as values."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib as mpl
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.patches import Rectangle
+from PIL import Image
+
+from opportunity_research import plots
+from opportunity_research.gaps import gap_table
+
+
+@pytest.fixture(scope="module")
+def gaps():
+    rng = np.random.default_rng(2)
+    race = np.array(["black"] * 400 + ["white"] * 500 + ["asian"] * 60 + ["native_hawaiian_pacific_islander"] * 4)
+    li = np.tile([0, 1], len(race) // 2)
+    y = np.clip(0.3 + 0.1 * (race == "white") - 0.05 * li + rng.normal(0, 0.1, len(race)), 0, 1)
+    df = pd.DataFrame({"race_ethnicity": race, "low_income": li, "grade_appropriate": y,
+                       "classroom_id": np.arange(len(race)) % 40})
+    return gap_table(df, outcome="grade_appropriate", group=["race_ethnicity", "low_income"],
+                     cluster="classroom_id", n_boot=200)
+
+
+def _points(ax):
+    """(x, y) of every plotted point (interval caps are markers too, but not from the series markers)."""
+    xs, ys = [], []
+    for line in ax.lines:
+        if line.get_marker() in plots.MARKERS:
+            xs += list(line.get_xdata())
+            ys += list(line.get_ydata())
+    return np.array(xs, dtype=float), np.array(ys, dtype=float)
+
+
+def test_gap_plot_from_a_gap_table(gaps):
+    fig = plots.gap_plot(gaps, title="Grade-appropriate assignments")
+    ax = fig.axes[0]
+    shown = gaps[~gaps["suppressed"]]
+    xs, ys = _points(ax)
+    assert len(xs) == len(shown)
+    assert np.sort(xs) == pytest.approx(np.sort(shown["difference"].to_numpy(dtype=float)))
+    # suppressed rows (the tiny group and its complement) are text, with no point at their position
+    rows = gaps.reset_index(drop=True)
+    hidden_pos = rows.index[rows["suppressed"]].to_numpy(dtype=float)
+    assert len(hidden_pos) == 2 and not np.isin(hidden_pos, ys).any()
+    texts = [t.get_text() for t in ax.texts]
+    assert "suppressed (n < 10)" in texts and "suppressed (complementary)" in texts
+    # the two group variables differ by marker, not only by colour
+    markers = {line.get_marker() for line in ax.lines if line.get_marker() in plots.MARKERS}
+    assert len(markers) == 2
+    # alt text: every shown difference (in percentage points), its interval and n; the suppressed rows named
+    alt = fig.alt_text
+    black = rows[rows["level"] == "black"].iloc[0]
+    assert f"Black or African American: {100 * black['difference']:+.1f}" in alt
+    assert f"95% CI {100 * black['ci_lower']:+.1f} to {100 * black['ci_upper']:+.1f}; n = 400" in alt
+    assert "Native Hawaiian or Other Pacific Islander: suppressed (n < 10)." in alt
+    assert "Asian: suppressed (complementary)." in alt
+    assert "percentage points" in alt and "all other students" in alt
+    assert "n = 4)" not in alt and "n = 60)" not in alt
+
+
+def test_gap_plot_without_intervals_and_not_in_percent():
+    t = pd.DataFrame({"group": "g", "level": ["a", "b"], "n": [30, 40], "reference": "all other students",
+                      "estimate": [2.0, 3.0], "reference_estimate": [3.0, 2.0], "hedges_g": [-0.8, 0.8],
+                      "difference": [-1.0, 1.0], "suppressed": False, "suppression_reason": ""})
+    fig = plots.gap_plot(t, value="hedges_g")
+    assert _points(fig.axes[0])[0] == pytest.approx([-0.8, 0.8])
+    assert "G: a: -0.80 (n = 30)." in fig.alt_text and "CI" not in fig.alt_text
+    fig2 = plots.gap_plot(t)
+    assert "G: b: +1.00 (n = 40)." in fig2.alt_text and "percentage" not in fig2.alt_text
+
+
+def test_resource_bars_with_groups_and_a_suppressed_bar():
+    df = pd.DataFrame({"label": ["Grade-appropriate assignments", "Strong instruction"] * 2,
+                       "group": "low_income", "level": [0, 0, 1, 1], "estimate": [0.30, 0.20, 0.18, np.nan],
+                       "ci_lower": [0.25, 0.15, 0.14, np.nan], "ci_upper": [0.35, 0.25, 0.22, np.nan],
+                       "n": [400, 400, 380, pd.NA], "suppressed": [False, False, False, True],
+                       "suppression_reason": ["", "", "", "n < 10"]})
+    fig = plots.resource_bars(df, hue="level", title="Share of class time")
+    ax = fig.axes[0]
+    bars = [p for p in ax.patches if isinstance(p, Rectangle)]
+    assert sorted(b.get_height() for b in bars) == pytest.approx([0.18, 0.20, 0.30])
+    assert len({b.get_hatch() for b in bars}) == 2  # groups differ by hatch as well as colour
+    assert any(t.get_text() == "suppressed (n < 10)" for t in ax.texts)
+    alt = fig.alt_text
+    assert "Grade-appropriate assignments, Low income: no: 30.0% (95% CI 25.0% to 35.0%; n = 400)." in alt
+    assert "Strong instruction, Low income: yes: suppressed (n < 10)." in alt
+    assert alt.startswith("Share of class time.")
+
+
+def test_interval_plot_generic():
+    df = pd.DataFrame({"label": ["ELA", "Math", "ELA", "Math"], "grade_band": ["3-5", "3-5", "6-8", "6-8"],
+                       "estimate": [0.4, 0.5, 0.3, 0.35], "ci_lower": [0.35, 0.45, 0.25, 0.3],
+                       "ci_upper": [0.45, 0.55, 0.35, 0.4], "n": [120, 130, 140, 150]})
+    fig = plots.interval_plot(df, hue="grade_band", percent=True, title="On grade level", xlabel="Share")
+    xs, _ = _points(fig.axes[0])
+    assert sorted(xs) == pytest.approx([0.3, 0.35, 0.4, 0.5])
+    assert "3-5, ELA: 40.0% (95% CI 35.0% to 45.0%; n = 120)." in fig.alt_text
+    assert fig.alt_text.startswith("On grade level.")
+
+
+def test_one_outcome_per_figure(gaps):
+    with pytest.raises(ValueError, match="one outcome"):
+        plots.gap_plot(pd.concat([gaps, gaps]))
+
+
+def test_student_rows_are_refused():
+    df = pd.DataFrame({"student_id": ["S-1"], "label": ["x"], "estimate": [1.0]})
+    with pytest.raises(ValueError, match="not student rows"):
+        plots.interval_plot(df)
+    with pytest.raises(KeyError, match="nope"):
+        plots.interval_plot(df.drop(columns="student_id"), estimate="nope")
+
+
+def test_save_figure_is_atomic_and_stores_alt_text(tmp_path, gaps):
+    fig = plots.gap_plot(gaps)
+    path = tmp_path / "figs" / "gaps.png"
+    alt = plots.save_figure(fig, path)
+    assert alt == fig.alt_text
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert [p.name for p in path.parent.iterdir()] == ["gaps.png"]  # no temporary file left behind
+    assert Image.open(path).info["Description"] == alt
+    bare = mpl.figure.Figure()
+    bare.add_subplot().plot([1, 2])
+    with pytest.raises(ValueError, match="no alt text"):
+        plots.save_figure(bare, tmp_path / "bare.png")
+    assert plots.save_figure(bare, tmp_path / "bare.png", alt="A line.") == "A line."
+
+
+def test_style_is_scoped_and_colour_blind_safe():
+    before = mpl.rcParams["axes.spines.top"]
+    with plots.style():
+        assert mpl.rcParams["axes.prop_cycle"].by_key()["color"][:3] == ["#0072B2", "#D55E00", "#009E73"]
+        assert mpl.rcParams["axes.spines.top"] is False
+    assert mpl.rcParams["axes.spines.top"] == before
+    with mpl.rc_context():
+        plots.apply_style()
+        assert mpl.rcParams["axes.titlelocation"] == "left"
+    assert len(set(plots.MARKERS)) == len(plots.MARKERS) and len(set(plots.HATCHES)) == len(plots.HATCHES)
+    # grayscale: the first four series colours have clearly different lightness (plus different markers)
+    lum = [np.dot(mpl.colors.to_rgb(c), [0.299, 0.587, 0.114]) for c in plots.PALETTE[:4]]
+    assert min(abs(a - b) for i, a in enumerate(lum) for b in lum[i + 1:]) > 0.04
+
+
+def test_level_labels():
+    assert plots.level_label("race_ethnicity", "black") == "Black or African American"
+    assert plots.level_label("english_learner", 1) == "English learner: yes"
+    assert plots.level_label("english_learner", 0.0) == "English learner: no"
+    assert plots.level_label("grade", 5, {("grade", 5): "Grade 5"}) == "Grade 5"

@@ -1,0 +1,372 @@
+"""The batch runner: parameters, parallel runs, failures, privacy screen, retries, idempotent outputs.
+
+The notebooks are small ones in tests/notebooks/ that follow the district notebook's conventions
+(the real notebooks are tested with nbval). Most tests build tiny processed districts themselves
+(``--no-process``); ``test_demo_batch`` runs the real validation and processing on demo districts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib.util
+import json
+import re
+import shutil
+import sys
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+
+from opportunity_research import runner
+from opportunity_research.reporting import external_resources
+from opportunity_research.runner import ParameterError, check_parameters, notebook_parameters, run_batch
+
+NOTEBOOKS = Path(__file__).parent / "notebooks"
+TINY, LEAKY, CROSS = (NOTEBOOKS / f"{n}.ipynb" for n in ("tiny_report", "leaky_report", "tiny_cross"))
+CODE = ("import ", "write_outputs(", "table_output(", "figure_output(", "district_id =", "output_dir")
+
+
+def make_district(root: Path, district_id: str, counts=(30, 25, 5)) -> list[str]:
+    """Raw students.csv/classrooms.csv and processed parquet for a tiny district; returns its raw ids."""
+    raw = root / "data" / "raw" / district_id
+    proc = root / "data" / "processed" / district_id
+    raw.mkdir(parents=True)
+    proc.mkdir(parents=True)
+    grades = [g for g, k in zip((3, 4, 5), counts) for _ in range(k)]
+    letter = district_id[0].upper()
+    ids = [f"{letter}{i:07d}" for i in range(1, len(grades) + 1)]
+    students = pd.DataFrame({"student_id": ids, "school_id": "SCH1", "grade": grades})
+    students.to_csv(raw / "students.csv", index=False)
+    classrooms = pd.DataFrame({"classroom_id": ["C1", "C2"], "teacher_id": [f"{letter}T00001", f"{letter}T00002"]})
+    classrooms.to_csv(raw / "classrooms.csv", index=False)
+
+    def pseudo(prefix, s):
+        return prefix + hashlib.sha256(f"{district_id}:{s}".encode()).hexdigest()[:16]
+
+    students.assign(student_id=[pseudo("S-", s) for s in ids]).to_parquet(proc / "students.parquet", index=False)
+    classrooms.assign(teacher_id=[pseudo("T-", s) for s in classrooms["teacher_id"]]).to_parquet(
+        proc / "classrooms.parquet", index=False)
+    (proc / "manifest.json").write_text(json.dumps({"district_id": district_id, "inputs": {"students.csv": "abc"}}))
+    return ids
+
+
+def cli(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="opportunity-research")
+    runner.register(parser.add_subparsers())
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+def files(folder: Path) -> list[str]:
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+
+
+# ---------------------------------------------------------------------------------------------
+# parameters
+
+
+def test_notebook_parameters_reads_literal_defaults():
+    declared = notebook_parameters(TINY)
+    assert list(declared) == ["district_id", "processed_dir", "raw_dir", "subjects", "school_year", "min_n", "seed",
+                              "fail", "output_dir"]
+    assert declared["subjects"]["default"] == ["ela", "math"] and declared["school_year"]["default"] is None
+    assert declared["min_n"]["default"] == 10 and declared["fail"]["default"] is False
+
+
+def test_notebook_needs_exactly_one_parameters_cell(tmp_path):
+    nb = nbformat.read(TINY, as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["parameters"]}))
+    nbformat.write(nb, tmp_path / "two.ipynb")
+    with pytest.raises(ParameterError, match="exactly one cell tagged 'parameters' \\(found 2\\)"):
+        notebook_parameters(tmp_path / "two.ipynb")
+    nb.cells = [c for c in nb.cells if "parameters" not in c.metadata.get("tags", [])]
+    nbformat.write(nb, tmp_path / "none.ipynb")
+    with pytest.raises(ParameterError, match="found 0"):
+        notebook_parameters(tmp_path / "none.ipynb")
+    nb.cells.insert(0, nbformat.v4.new_code_cell('district_id = "x"', metadata={"tags": ["parameters"]}))
+    nbformat.write(nb, tmp_path / "no_output_dir.ipynb")
+    with pytest.raises(ParameterError, match="must declare 'output_dir'"):
+        run_batch([], notebook=tmp_path / "no_output_dir.ipynb", root=tmp_path)
+
+
+def test_check_parameters():
+    declared = notebook_parameters(TINY)
+    ok = {"district_id": "a", "subjects": ["math"], "school_year": 2017, "min_n": 20, "seed": 3, "fail": False}
+    assert check_parameters(ok, declared) == []
+    assert check_parameters({"school_year": None, "subjects": ()}, declared) == []  # default None accepts anything
+    problems = check_parameters({"min_n": "ten", "subjects": ["math", 3], "fail": 1, "seed": True, "sed": 1,
+                                 "district_id": None}, declared)
+    assert problems == [
+        "parameter 'min_n' must be int (the notebook's default is 10), got str 'ten'",
+        "parameter 'subjects': items must be str, got 3",
+        "parameter 'fail' must be bool (the notebook's default is False), got int 1",
+        "parameter 'seed' must be int (the notebook's default is 0), got bool True",
+        ("unknown parameter 'sed' (the notebook declares: district_id, fail, min_n, output_dir, processed_dir, "
+         "raw_dir, school_year, seed, subjects)"),
+        "parameter 'district_id' cannot be None (the notebook's default is 'demo_lakeside')",
+    ]
+    typed = {"year": {"type": "Optional[int]", "default": None}, "w": {"type": "float", "default": 1.0}}
+    assert check_parameters({"year": 2017, "w": 2}, typed) == []
+    assert check_parameters({"year": "2017"}, typed) == [
+        "parameter 'year' must be int or None (the notebook's default is None), got str '2017'"]
+
+
+def test_parse_value():
+    assert [runner.parse_value(v) for v in ("20", "0.5", "true", "null", "None", '{"a": 1}', "['x']", "demo")] == \
+        [20, 0.5, True, None, None, {"a": 1}, ["x"], "demo"]
+
+
+def test_discover_districts_and_kernel(tmp_path):
+    make_district(tmp_path, "b")
+    make_district(tmp_path, "a")
+    (tmp_path / "data" / "raw" / ".tmp-x").mkdir()
+    (tmp_path / "data" / "raw" / "notes").mkdir()
+    assert runner.discover_districts(tmp_path / "data" / "raw") == ["a", "b"]
+    assert runner.ensure_kernel("python3") == "python3"
+
+
+# ---------------------------------------------------------------------------------------------
+# a batch over two good districts and a broken one, from the command line with --jobs 2
+
+
+def test_batch_two_good_districts_and_a_broken_one(tmp_path, monkeypatch, capsys):
+    """``run --jobs 2``: the good districts complete, the broken ones are reported, the exit code is 1.
+
+    ``broken`` has an invalid parameter (it never runs); ``crashing`` raises in a cell (not retried).
+
+    (One test rather than several sharing a fixture: pytest-xdist's loadgroup does not keep groups
+    together under pytest 9, and the batch is the expensive part.)
+    """
+    root = tmp_path
+    make_district(root, "alpha")
+    make_district(root, "beta", (12, 40, 9))
+    make_district(root, "broken")
+    make_district(root, "crashing")
+    (root / "params.json").write_text(json.dumps({"broken": {"min_n": "ten"}, "crashing": {"fail": True}}))
+    monkeypatch.setenv("OPPORTUNITY_RESEARCH_HOME", str(root))
+    code = cli(["run", "--jobs", "2", "--no-process", "--notebook", str(TINY), "--cross-notebook", str(CROSS),
+                "--params-file", str(root / "params.json")])
+    out = capsys.readouterr().out
+
+    # exit code and summary table
+    assert code == 1
+    table = out.split("\n\n")[0].splitlines()
+    assert table[0].split() == ["district", "status", "seconds", "reason"]
+    rows = {line.split()[0]: line.split()[1] for line in table[2:]}
+    assert rows == {"alpha": "ok", "beta": "ok", "broken": "failed", "crashing": "failed", "cross_district": "ok"}
+    assert "invalid parameters: parameter 'min_n' must be int (the notebook's default is 10), got str 'ten'" in out
+    assert "2 of 4 districts ok" in out
+    assert "why:\n  broken: invalid parameters: parameter 'min_n' must be int" in out
+
+    # output layout: complete reports, FAILED.txt only for the broken one, no temporary folders
+    reports = root / "reports"
+    for d in ("alpha", "beta"):
+        assert files(reports / d) == ["figures/grades.png", "findings.json", "report.html", "report.ipynb",
+                                      "tables/grades.csv"]
+    assert files(reports / "broken") == ["FAILED.txt"] and files(reports / "crashing") == ["FAILED.txt"]
+    assert "parameter 'min_n' must be int" in (reports / "broken" / "FAILED.txt").read_text()
+    assert files(reports / "cross_district") == ["findings.json", "report.html", "report.ipynb",
+                                                 "tables/districts.csv"]
+    assert sorted(p.name for p in reports.iterdir()) == ["alpha", "beta", "broken", "crashing", "cross_district",
+                                                         "index.html", "manifest.json"]  # no temporary folders
+
+    # findings, tables and the cross-district report
+    alpha = json.loads((reports / "alpha" / "findings.json").read_text())
+    assert alpha["n_students"] == 60 and alpha["headline"] == "60 students in 3 grades."
+    grades = pd.read_csv(reports / "beta" / "tables" / "grades.csv")
+    assert grades["n"].tolist() == [12, 40, 9] and grades["suppressed"].tolist() == [False, False, True]
+    assert grades["share"].iloc[0] == pytest.approx(12 / 61, rel=1e-15)
+    cross = json.loads((reports / "cross_district" / "findings.json").read_text())
+    assert cross == {"districts": 2, "n_students": 121}
+
+    # the HTML has no code cells and no external resources
+    for d in ("alpha", "beta", "cross_district"):
+        html = (root / "reports" / d / "report.html").read_text()
+        assert not any(c in html for c in CODE), d
+        assert "<script" not in html and external_resources(html) == []
+        assert not re.search(r"""(?:src|href)\s*=\s*["']?(?:https?:|file:)?//""", html)
+        assert "injected-parameters" not in html and "Parameters" not in html
+    html = (root / "reports" / "alpha" / "report.html").read_text()
+    assert '<a href="#students-by-grade">Students by grade</a>' in html and 'id="students-by-grade"' in html
+    assert 'alt="Bar chart of the number of students in each grade."' in html
+    assert html.count('class="suppressed"') == 2 and 'class="legend"' in html  # grade 5: n and share marked
+    assert str(root) not in html
+
+    # the shared executed notebook: relative paths, no timings
+    nb = nbformat.read(root / "reports" / "alpha" / "report.ipynb", as_version=4)
+    pm = nb.metadata["papermill"]
+    assert pm["parameters"]["output_dir"] == "reports/alpha" and pm["output_path"] == "reports/alpha/report.ipynb"
+    assert pm["parameters"]["processed_dir"] == "data/processed" and pm["input_path"] == "tiny_report.ipynb"
+    assert "start_time" not in pm and "duration" not in pm
+    injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert len(injected) == 1 and 'output_dir = "reports/alpha"' in injected[0].source
+    assert str(root) not in (root / "reports" / "alpha" / "report.ipynb").read_text()
+
+    # manifest and index
+    manifest = json.loads((root / "reports" / "manifest.json").read_text())
+    entries = {e["district_id"]: e for e in manifest["districts"]}
+    assert [e["district_id"] for e in manifest["districts"]] == ["alpha", "beta", "broken", "crashing"]
+    assert entries["alpha"]["status"] == "ok" and entries["alpha"]["report"] == "alpha/report.html"
+    assert entries["alpha"]["inputs"] == {"students.csv": "abc"} and entries["alpha"]["attempts"] == 1
+    assert entries["broken"]["status"] == "failed" and entries["broken"]["report"] is None
+    assert entries["broken"]["attempts"] == 0  # rejected before running
+    assert (entries["crashing"]["status"], entries["crashing"]["attempts"], entries["crashing"]["reason"]) == (
+        "failed", 1, "notebook cell [6] raised ValueError: planted failure")  # a cell error is not retried
+    assert manifest["cross_district"]["districts"] == ["alpha", "beta"]
+    assert manifest["notebook"] == "tiny_report.ipynb" and manifest["min_n"] == 10
+    index = (root / "reports" / "index.html").read_text()
+    assert '<a href="alpha/report.html">report</a>' in index and '<a href="beta/report.html">report</a>' in index
+    assert "60 students in 3 grades." in index and '<a href="cross_district/report.html">' in index
+    assert "broken" in index and "must be int" in index
+    assert external_resources(index) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# failures
+
+
+def test_leaky_notebook_fails_the_privacy_screen_and_removes_the_old_report(tmp_path):
+    ids = make_district(tmp_path, "alpha")
+    first = run_batch(["alpha"], notebook=TINY, cross_notebook=tmp_path / "nope.ipynb", root=tmp_path, process=False)
+    assert first.ok and (tmp_path / "reports" / "alpha" / "report.html").exists()
+    assert first.cross.status == "skipped" and first.cross.reason == "nope.ipynb does not exist yet"
+    assert not (tmp_path / "reports" / "cross_district").exists()
+    result = run_batch(["alpha"], notebook=LEAKY, cross_notebook=None, root=tmp_path, process=False)
+    (r,) = result.districts
+    assert r.status == "failed" and r.report is None and not result.ok
+    assert r.reason.startswith("privacy screen found 7 problem(s): ")
+    for found in ("report.html: student_id", "report.html: pseudonym", "report.html: absolute_path",
+                  "report.ipynb: student_id", "report.ipynb: pseudonym", "report.ipynb: absolute_path",
+                  "tables/small.csv: small_cell at column n, row(s) 2"):
+        assert found in r.reason
+    assert files(tmp_path / "reports" / "alpha") == ["FAILED.txt"]  # the earlier good report is gone
+    pseudonyms = pd.read_parquet(tmp_path / "data" / "processed" / "alpha" / "students.parquet")["student_id"]
+    shared = "".join(p.read_text() for p in (tmp_path / "reports").rglob("*") if p.is_file())
+    for secret in [str(tmp_path), ids[0], pseudonyms.iloc[0]]:
+        assert secret not in shared and secret not in r.reason
+    index = (tmp_path / "reports" / "index.html").read_text()
+    assert "privacy screen found 7 problem(s)" in index and "alpha/report.html" not in index
+
+
+def _kernelspec(tmp_path: Path, name: str, script: str) -> None:
+    folder = tmp_path / "jupyter" / "kernels" / name
+    folder.mkdir(parents=True)
+    (folder / "kernel.py").write_text(script)
+    (folder / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, str(folder / "kernel.py"), "-f", "{connection_file}"],
+        "display_name": name, "language": "python"}))
+
+
+FLAKY = """import sys
+from pathlib import Path
+marker = Path(__file__).with_name("started-once")
+if not marker.exists():
+    marker.write_text("1")
+    sys.exit(3)  # the first start fails, as a kernel sometimes does
+from ipykernel import kernelapp
+kernelapp.launch_new_instance()
+"""
+
+
+def test_kernel_start_failure_is_retried_once(tmp_path, monkeypatch):
+    make_district(tmp_path, "alpha")
+    _kernelspec(tmp_path, "flaky", FLAKY)
+    _kernelspec(tmp_path, "dead", "import sys\nsys.exit(3)\n")
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    ok = run_batch(["alpha"], notebook=TINY, cross_notebook=None, root=tmp_path, process=False, kernel_name="flaky",
+                   start_timeout=20)
+    assert (ok.districts[0].status, ok.districts[0].attempts) == ("ok", 2)
+    dead = run_batch(["alpha"], notebook=TINY, cross_notebook=None, root=tmp_path, process=False, kernel_name="dead",
+                     start_timeout=20)
+    (r,) = dead.districts
+    assert (r.status, r.attempts) == ("failed", 2) and "Kernel died" in r.reason
+
+
+def test_rerun_is_idempotent(tmp_path):
+    make_district(tmp_path, "alpha")
+    kw = {"notebook": TINY, "cross_notebook": CROSS, "root": tmp_path, "process": False}
+    run_batch(["alpha"], **kw)
+    reports = tmp_path / "reports"
+    before = {f: (reports / f).read_bytes() for f in files(reports) if f not in ("manifest.json", "index.html")}
+    assert len(before) == 9
+    run_batch(["alpha"], **kw)
+    after = {f: (reports / f).read_bytes() for f in files(reports) if f not in ("manifest.json", "index.html")}
+    assert before == after
+    # a partial run keeps the other districts' entries (once each) and the cross-district report
+    missing = run_batch(["gamma"], **{**kw, "cross_notebook": tmp_path / "nope.ipynb"})
+    assert missing.districts[0].reason == "no raw data folder data/raw/gamma"
+    assert missing.cross.status == "skipped" and missing.cross.reason == "nope.ipynb does not exist yet"
+    manifest = json.loads((reports / "manifest.json").read_text())
+    assert [e["district_id"] for e in manifest["districts"]] == ["alpha", "gamma"]
+    assert manifest["cross_district"]["status"] == "skipped" and not (reports / "cross_district").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# the real validation and processing on demo districts
+
+
+@pytest.mark.skipif(importlib.util.find_spec("opportunity_research.validation") is None,
+                    reason="opportunity_research.validation not written yet")
+def test_demo_batch(tmp_path, monkeypatch, capsys):
+    from opportunity_research.synth import synthesize
+    from opportunity_research.validation import validate_district
+
+    synthesize(tmp_path / "synth", students=1500)
+    # two demo districts that pass the contract (the runner is under test here, not the generator)
+    good = []
+    for d in sorted((tmp_path / "synth").iterdir()):
+        if len(good) < 2 and validate_district(d).ok:
+            good.append(d.name)
+    assert len(good) == 2, "fewer than two synthetic demo districts pass validation"
+    raw = tmp_path / "data" / "raw"
+    raw.mkdir(parents=True)
+    for d in good:
+        shutil.copytree(tmp_path / "synth" / d, raw / d)
+    shutil.copytree(tmp_path / "synth" / good[0], raw / "demo_broken")
+    students = pd.read_csv(raw / "demo_broken" / "students.csv", dtype=str)
+    students.loc[3, "grade"] = "42"  # outside the contract's 3-12
+    lost = students.loc[4, "student_id"]
+    students.loc[4, "student_id"] = students.loc[3, "student_id"]  # a duplicate id: no reason may show it
+    students.to_csv(raw / "demo_broken" / "students.csv", index=False)
+    monkeypatch.setenv("OPPORTUNITY_RESEARCH_HOME", str(tmp_path))
+    code = cli(["run", "--jobs", "2", "--notebook", str(TINY), "--no-cross"])
+    out = capsys.readouterr().out
+    assert code == 1
+    manifest = {e["district_id"]: e for e in json.loads((tmp_path / "reports" / "manifest.json").read_text())["districts"]}
+    assert {k: v["status"] for k, v in manifest.items()} == {"demo_broken": "failed", good[0]: "ok", good[1]: "ok"}
+    reason = manifest["demo_broken"]["reason"]
+    assert reason.startswith("data validation failed (")
+    assert "students.csv, line 5, column grade: must be between 3 and 12 (value '42')" in reason
+    assert "students.csv, line 6, column student_id: duplicate key (student_id) (value [id])" in reason
+    assert reason.endswith("Full list: opportunity-research validate data/raw/demo_broken")
+    assert "data validation failed" in out
+    assert files(tmp_path / "reports" / "demo_broken") == ["FAILED.txt"]
+    assert not (tmp_path / "data" / "processed" / "demo_broken").exists()
+    for d in good:
+        truth = json.loads((raw / d / "truth.json").read_text())
+        findings = json.loads((tmp_path / "reports" / d / "findings.json").read_text())
+        assert findings["n_students"] == truth["n_students"]
+        assert len(manifest[d]["inputs"]) >= 10  # checksums of the raw files
+    shared = out + "".join(p.read_text() for p in (tmp_path / "reports").rglob("*")
+                           if p.is_file() and p.suffix != ".png")
+    assert students.loc[3, "student_id"] not in shared and lost not in shared
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (Path(__file__).parents[1] / "notebooks" / "district_report.ipynb").exists(),
+                    reason="notebooks/district_report.ipynb not written yet")
+def test_real_district_notebook_batch(tmp_path, monkeypatch):
+    """The real district notebook over two demo districts passes the privacy screen."""
+    from opportunity_research.synth import synthesize
+
+    project = Path(__file__).parents[1]
+    synthesize(tmp_path / "data" / "raw", students=4000)
+    for d in ("demo_hillcrest", "demo_fairview", "demo_pinebrook"):
+        shutil.rmtree(tmp_path / "data" / "raw" / d)
+    result = run_batch(None, notebook=project / "notebooks" / "district_report.ipynb",
+                       cross_notebook=project / "notebooks" / "cross_district.ipynb", root=tmp_path, jobs=2)
+    assert [r.status for r in result.districts] == ["ok", "ok"], [r.reason for r in result.districts]
+    assert result.cross is None or result.cross.status in ("ok", "skipped"), result.cross.reason
