@@ -69,7 +69,9 @@ def test_student_access_recovers_planted_overall_rates():
     for r in M.RESOURCES:
         for s in ("ela", "math"):
             got = acc.loc[acc["subject"] == s, r].mean()
-            assert got == pytest.approx(t["access"][r][s]["overall"], abs=0.04), (r, s)
+            # one expectations survey per section (~60 per subject): a wider tolerance for that resource
+            tol = 0.15 if r == "high_expectations" else 0.04
+            assert got == pytest.approx(t["access"][r][s]["overall"], abs=tol), (r, s)
 
 
 def test_hours_without_follow_from_the_share():
