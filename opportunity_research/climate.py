@@ -52,8 +52,8 @@ from .scorecard import (
     INDICATOR_COLUMNS,
     cell_estimates,
     indicator_rows,
-    subgroup_estimates,
     suppress_small_cells,
+    two_level_estimates,
     unavailable,
 )
 
@@ -219,16 +219,6 @@ def _with_students(scored: pd.DataFrame, students: pd.DataFrame | None) -> pd.Da
     return scored.merge(students[cols], on="student_id", how="left", validate="many_to_one")
 
 
-def _two_levels(frame: pd.DataFrame, *, keys: list[str], variables, value: str, kind: str, cluster: str | None,
-                confidence: float) -> pd.DataFrame:
-    """District rows (clustered) and school rows (independent) of subgroup estimates."""
-    dist = subgroup_estimates(frame, keys=keys, variables=variables, value=value, kind=kind, cluster=cluster,
-                              unit="_sid", confidence=confidence).assign(school_id="all")
-    sch = subgroup_estimates(frame, keys=keys + ["school_id"], variables=variables, value=value, kind=kind,
-                             cluster=None, unit="_sid", confidence=confidence)
-    return pd.concat([dist, sch], ignore_index=True)
-
-
 def climate_summary(data: pd.DataFrame | None, *, students: pd.DataFrame | None, scales: Sequence[str] = SCALES,
                     variables: Sequence[str] = VARIABLES, min_n: int = config.MIN_CELL_SIZE,
                     favorable_at: float = 4.0, min_answered: float = 0.5, cluster: str | None = "school_id",
@@ -274,9 +264,9 @@ def climate_summary(data: pd.DataFrame | None, *, students: pd.DataFrame | None,
     for scale in scales:
         f = frame.assign(scale=scale)
         keys = ["school_year", "scale"]
-        m = _two_levels(f, keys=keys, variables=variables, value=f"{scale}_score", kind="mean", cluster=cluster,
+        m = two_level_estimates(f, keys=keys, variables=variables, value=f"{scale}_score", kind="mean", cluster=cluster,
                         confidence=confidence)
-        s = _two_levels(f, keys=keys, variables=variables, value=f"{scale}_favorable", kind="share",
+        s = two_level_estimates(f, keys=keys, variables=variables, value=f"{scale}_favorable", kind="share",
                         cluster=cluster, confidence=confidence)
         on = keys + ["school_id", "group"]
         m = m.rename(columns={"estimate": "mean_score", "ci_lower": "mean_ci_lower", "ci_upper": "mean_ci_upper"})

@@ -28,6 +28,7 @@ from .gaps import gap_table
 from .measures import RESOURCES, RESOURCE_LABELS, analysis_year, classroom_access, student_access
 
 __all__ = ["resource_gaps", "classroom_composition", "furthest_from_opportunity", "multiple_measures_gaps",
+           "opportunity_indicators", "RESOURCE_MEASURES",
            "student_groups"]
 
 VARIABLES = tuple(SUBGROUP_VARIABLES)
@@ -187,5 +188,64 @@ def multiple_measures_gaps(district: District, *, year: int | None = None, varia
     out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     if len(out):
         out = out[["measure"] + [c for c in out.columns if c != "measure"]]
+    out.attrs["needs"] = needs
+    return out
+
+
+#: Scorecard measure name of each resource.
+RESOURCE_MEASURES = {r: f"{r}_share" for r in RESOURCES}
+
+
+def opportunity_indicators(district: District, *, access: pd.DataFrame | None = None, variables=VARIABLES,
+                           min_n: int = config.MIN_CELL_SIZE, chronic_threshold: float = 0.9) -> pd.DataFrame:
+    """Scorecard indicators for the four resources and the multiple measures, per school, group and year.
+
+    Resources: each student's access averaged over their ELA and math sections (one value per student),
+    reported as the mean over students (``<resource>_share``), by school and student group, for the analysis
+    year. Multiple measures: ``chronic_absence_rate`` (present on fewer than ``chronic_threshold`` of days
+    enrolled) per year of ``attendance.csv``, and ``advanced_course_rate`` per year of
+    ``advanced_courses.csv``. District intervals are cluster-robust by school, school intervals treat students
+    as independent; cells are suppressed (primary and complementary) by distinct students.
+
+    Returns
+    -------
+    DataFrame
+        The indicator format (:data:`opportunity_research.scorecard.INDICATOR_COLUMNS`), with
+        ``attrs["needs"]`` listing optional tables that were missing.
+    """
+    from .scorecard import indicator_rows, suppress_small_cells, two_level_estimates
+
+    acc = access if access is not None else student_access(district)
+    groups = student_groups(district)
+    year = analysis_year(district)
+    frames, needs = [], []
+
+    def add(frame: pd.DataFrame, measure: str, value: str, kind: str) -> None:
+        f = frame.merge(groups, on="student_id", how="inner")
+        f["_sid"] = pd.factorize(f["student_id"])[0]
+        f["_cluster"] = pd.factorize(f["school_id"])[0]
+        t = two_level_estimates(f, keys=["school_year"], variables=variables, value=value, kind=kind,
+                                cluster="_cluster", confidence=0.95)
+        t = suppress_small_cells(t, keys=["school_year"], min_n=min_n, blank=["n", "estimate", "ci_lower", "ci_upper"])
+        frames.append(indicator_rows(t, measure=measure))
+
+    per_student = acc.groupby("student_id")[list(RESOURCES)].mean().reset_index().assign(school_year=year)
+    for r in RESOURCES:
+        add(per_student, RESOURCE_MEASURES[r], r, "mean")
+    if district.has("attendance"):
+        att = district.attendance
+        chronic = (att["days_present"] / att["days_enrolled"] < chronic_threshold).astype(float)
+        add(att[["student_id", "school_year"]].assign(v=chronic), "chronic_absence_rate", "v", "share")
+    else:
+        needs.append("attendance.csv (days enrolled and present) for chronic absence")
+    if district.has("advanced_courses"):
+        adv = district.advanced_courses
+        years = sorted(set(adv["school_year"]))
+        took = pd.concat([groups[["student_id"]].assign(school_year=y, v=groups["student_id"].isin(
+            set(adv.loc[adv["school_year"] == y, "student_id"])).astype(float)) for y in years])
+        add(took, "advanced_course_rate", "v", "share")
+    else:
+        needs.append("advanced_courses.csv for advanced-course enrollment")
+    out = pd.concat(frames, ignore_index=True)
     out.attrs["needs"] = needs
     return out

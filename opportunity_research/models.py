@@ -1203,7 +1203,7 @@ def fit_study_models(frame: pd.DataFrame, *, subject: str | None = None, resourc
                      covariates: Sequence[str] = STUDY_COVARIATES, groups: Sequence[str] = ("school_id", "classroom_id"),
                      outcome: str = "spring_z", prior: str = "fall_z", behind: str = "started_behind",
                      method: str = "REML", grade: int | str = "median", gains: pd.DataFrame | str | None = None,
-                     months_per_year: float = 9, strict: bool = False,
+                     months_per_year: float = 9, strict: bool = False, grade_effects: bool = True,
                      fit_options: Mapping[str, Any] | None = None) -> StudyModels:
     """Fit the study's growth models: one per resource and one with all four, per subject.
 
@@ -1231,6 +1231,10 @@ def fit_study_models(frame: pd.DataFrame, *, subject: str | None = None, resourc
         Benchmark table (:func:`annual_gains`) and school months per year.
     strict
         Raise :class:`ConvergenceError` if any model cannot be verified.
+    grade_effects
+        Add grade fixed effects (``C(grade)``) when the subject spans several grades (default). Scores are
+        standardized within grade, so without them a between-grade difference in access would be confounded
+        with the grade-level centring of the outcome.
     fit_options
         Further keyword arguments for :func:`fit_growth_model` (e.g. ``max_iter``, ``tol``).
 
@@ -1266,6 +1270,8 @@ def fit_study_models(frame: pd.DataFrame, *, subject: str | None = None, resourc
         specs = [(r, [r]) for r in res] + ([("all_four", res)] if len(resources) > 1 and res else [])
         for name, rs in specs:
             rhs = [prior, behind] + [t for r in rs for t in (r, f"{r}:{behind}")] + covs
+            if grade_effects and part["grade"].nunique() > 1:
+                rhs.append("C(grade)")
             formula = f"{outcome} ~ " + " + ".join(rhs)
             fit = fit_growth_model(part, formula=formula, groups=groups, method=method, strict=strict, _eval_env=env,
                                    **dict(fit_options or {}))

@@ -375,6 +375,18 @@ def subgroup_estimates(data: pd.DataFrame, *, keys: Sequence[str], variables: Se
     return out
 
 
+def two_level_estimates(frame: pd.DataFrame, *, keys: list[str], variables, value: str, kind: str, cluster: str | None,
+                confidence: float) -> pd.DataFrame:
+    """District rows (``school_id="all"``, clustered) and school rows (independent) of subgroup estimates.
+
+    ``frame`` needs a ``_sid`` column of student codes (the unit counted for suppression)."""
+    dist = subgroup_estimates(frame, keys=keys, variables=variables, value=value, kind=kind, cluster=cluster,
+                              unit="_sid", confidence=confidence).assign(school_id="all")
+    sch = subgroup_estimates(frame, keys=keys + ["school_id"], variables=variables, value=value, kind=kind,
+                             cluster=None, unit="_sid", confidence=confidence)
+    return pd.concat([dist, sch], ignore_index=True)
+
+
 def suppress_small_cells(table: pd.DataFrame, *, keys: Sequence[str] = (), count: str = "n_units",
                          min_n: int = config.MIN_CELL_SIZE, blank: Sequence[str] = (), across_schools: bool = True,
                          estimates: Mapping[str, tuple[float, float] | None] | None = None) -> pd.DataFrame:
