@@ -31,7 +31,8 @@ def pct(x: float, digits: int = 0) -> str:
     """Format a share as a percentage ('26%'); missing values as 'n/a'."""
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "n/a"
-    return f"{100 * x:.{digits}f}%"
+    text = f"{100 * x:.{digits}f}%"
+    return text[1:] if text.startswith("-") and float(text[:-1]) == 0 else text
 
 
 def level_label(group: str, level) -> str:

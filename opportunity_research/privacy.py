@@ -92,9 +92,15 @@ class Finding:
         return f"{self.file}: {self.kind} at {self.location} ({self.detail})"
 
 
+#: Counts of units other than students (``n_schools``, ``n_classrooms``, ...) are not screened.
+_OTHER_UNITS = re.compile(r"school|classroom|cluster|teacher|item|goal|year|assignment|observation|response")
+
+
 def is_count_column(name: str) -> bool:
-    """Whether a column or key names a count of students: ``n``, ``n_*`` or ``*_n``."""
-    return bool(_COUNT_COLUMN.match(str(name)))
+    """Whether a column or key names a count of students: ``n``, ``n_*`` or ``*_n``, except counts of other
+    units (schools, classrooms, clusters, teachers, items, goals, years, assignments, observations, responses)."""
+    name = str(name)
+    return bool(_COUNT_COLUMN.match(name)) and not _OTHER_UNITS.search(name)
 
 
 def _spans(token: str, max_parts: int = 6):

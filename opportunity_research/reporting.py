@@ -731,3 +731,15 @@ def write_index(reports_root: str | os.PathLike, manifest: Mapping) -> Path:
     path = root / "index.html"
     _atomic_write(path, page.encode("utf-8"))
     return path
+
+
+def write_scorecard(output_dir: str | os.PathLike, scorecard, *, district_name: str) -> Path:
+    """Write the printable Opportunity Scorecard page ``scorecard.html`` into ``output_dir`` (atomically)."""
+    from .scorecard import scorecard_html
+
+    path = Path(output_dir) / "scorecard.html"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(scorecard_html(scorecard, district_name=district_name), encoding="utf-8")
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,190 @@
+"""One call that runs every analysis of a district report, and the findings built from it.
+
+The district notebook calls :func:`analyze_district` once and then only displays what it returns, so
+the notebook holds no logic of its own; :func:`findings_json` gives the machine-readable headline numbers
+(``findings.json``) that the cross-district report reads.
+
+Examples
+--------
+>>> from opportunity_research.analysis import analyze_district  # doctest: +SKIP
+>>> a = analyze_district("demo_lakeside")  # doctest: +SKIP
+>>> a.rates[["resource", "estimate"]]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from . import climate, config, equity, findings, measures, models, scorecard, trajectories
+from .dataset import District, load_district
+
+__all__ = ["DistrictAnalysis", "analyze_district", "key_findings", "findings_json", "at_a_glance"]
+
+
+@dataclass
+class DistrictAnalysis:
+    """Every table of a district report (tidy DataFrames; see each producing function for columns)."""
+
+    district: District
+    min_n: int
+    rates: pd.DataFrame
+    demands: pd.DataFrame
+    gaps: pd.DataFrame
+    composition: pd.DataFrame
+    furthest: pd.DataFrame
+    multiple: pd.DataFrame
+    growth: pd.DataFrame
+    growth_warnings: list
+    climate: pd.DataFrame
+    climate_reliability: pd.DataFrame
+    catch_up: pd.DataFrame
+    growth_grade_levels: pd.DataFrame
+    movement: pd.DataFrame
+    scorecard: scorecard.Scorecard
+    needs: list = field(default_factory=list)
+
+
+def at_a_glance(district: District) -> pd.DataFrame:
+    """Counts of schools, students, classrooms, teachers and evidence (no student rows)."""
+    d = district
+    rows = [("Schools", d.schools["school_id"].nunique()), ("Students", len(d.students)),
+            ("Classrooms (sections)", len(d.classrooms)), ("Teachers", d.classrooms["teacher_id"].nunique()),
+            ("Rated assignments", len(d.assignments)), ("Student work samples", len(d.work_samples)),
+            ("Observed lessons", len(d.observations)), ("Real-time survey responses", len(d.engagement_surveys)),
+            ("Teacher expectation surveys", len(d.teacher_surveys)),
+            ("Assessment years", d.assessments["school_year"].nunique()),
+            ("Climate survey responses", len(d.climate_surveys) if d.has("climate_surveys") else 0)]
+    return pd.DataFrame(rows, columns=["what", "number"])
+
+
+def analyze_district(district_id: str, *, processed_dir: str | None = None, subjects=("ela", "math"),
+                     min_n: int = config.MIN_CELL_SIZE, reference: dict | None = None, n_boot: int = 1000,
+                     seed: int = 0) -> DistrictAnalysis:
+    """Run every analysis of the district report on a processed district.
+
+    Parameters
+    ----------
+    district_id, processed_dir
+        Which district, and the processed root (default ``data/processed``).
+    subjects
+        Tested subjects to analyse (``"ela"``, ``"math"``).
+    min_n
+        Smallest reported cell (students).
+    reference
+        ``{variable: level}`` named reference groups for the gap tables (default: all other students).
+    n_boot, seed
+        Cluster-bootstrap replicates and seed of the gap intervals.
+    """
+    d = load_district(district_id, processed_root=processed_dir)
+    cls = measures.classroom_access(d)
+    acc = measures.student_access(d, classrooms=cls)
+    acc = acc[acc["subject"].isin(subjects)]
+    gaps = equity.resource_gaps(d, access=acc, reference=reference, min_n=min_n, n_boot=n_boot, seed=seed)
+    growth_parts, warns = [], []
+    for s in subjects:
+        frame = measures.growth_frame(d, subject=s, access=acc)
+        if frame["school_id"].nunique() and len(frame) >= 3 * min_n:
+            sm = models.fit_study_models(frame, subject=s)
+            growth_parts.append(sm.effects)
+            warns += [f"{subj} / {m}: {w}" for subj, m, w in sm.warnings]
+    growth = pd.concat(growth_parts, ignore_index=True) if growth_parts else pd.DataFrame()
+    cs = climate.climate_summary(d.climate_surveys, students=d.students, min_n=min_n)
+    rel = climate.climate_reliability(d.climate_surveys)
+    catch = trajectories.catch_up_rates(d.assessments, students=d.students, min_n=min_n)
+    ggl = trajectories.grade_level_growth(d.assessments, students=d.students, min_n=min_n)
+    move = trajectories.level_movement(d.assessments, students=d.students, min_n=min_n)
+    ind_r = equity.opportunity_indicators(d, access=acc, min_n=min_n)
+    ind_c = climate.climate_indicators(cs)
+    ind_t = trajectories.trajectory_indicators(d.assessments, students=d.students, min_n=min_n)
+    needs = scorecard.needs_of(ind_r, ind_c, ind_t, cs, catch)
+    names = dict(zip(d.schools["school_id"], d.schools["school_name"]))
+    card = scorecard.opportunity_scorecard(pd.concat([ind_r, ind_c, ind_t], ignore_index=True),
+                                           goals=d.goals if d.has("goals") else None, gaps=gaps, min_n=min_n,
+                                           needs=needs, school_names=names)
+    return DistrictAnalysis(
+        district=d, min_n=min_n, rates=measures.resource_rates(d), demands=measures.demands_vs_standards(d),
+        gaps=gaps, composition=equity.classroom_composition(d, classrooms=cls, min_n=min_n),
+        furthest=equity.furthest_from_opportunity(d, access=acc, min_n=min_n, n_boot=n_boot, seed=seed),
+        multiple=equity.multiple_measures_gaps(d, min_n=min_n), growth=growth, growth_warnings=warns,
+        climate=cs, climate_reliability=rel, catch_up=catch, growth_grade_levels=ggl, movement=move,
+        scorecard=card, needs=needs)
+
+
+def _growth_sentences(growth: pd.DataFrame) -> list[str]:
+    if growth.empty:
+        return []
+    g = growth[(growth["model"] == "all_four") & (growth["effect"] == "access") & (growth["ci_lower"] > 0)]
+    out = []
+    for row in g.itertuples():
+        subj = "ELA" if row.subject == "ela" else row.subject
+        out.append(f"In {subj}, going from no access to full access to "
+                   f"{measures.RESOURCE_LABELS[row.resource].lower()} was associated with "
+                   f"{row.estimate:.2f} SD more growth (95% CI {row.ci_lower:.2f} to {row.ci_upper:.2f}), roughly "
+                   f"{row.months:.1f} months of learning (an approximation).")
+    not_conv = growth[~growth["converged"].astype(bool)]
+    if len(not_conv):
+        out.append(f"{not_conv['model'].nunique()} growth model(s) did not converge and should not be relied on.")
+    return out
+
+
+def key_findings(a: DistrictAnalysis) -> list[str]:
+    """Plain-language findings generated from the numbers (no hand-typed values)."""
+    out = findings.resource_sentences(a.rates) + [findings.demands_sentence(a.demands)]
+    out += findings.gap_sentences(a.gaps) + findings.composition_sentences(a.composition)
+    out += findings.furthest_sentences(a.furthest, top=2) + _growth_sentences(a.growth)
+    cu = a.catch_up
+    if len(cu):
+        row = cu[(cu["school_id"] == "all") & (cu["group"] == "all") & (cu["subject"] == "all")
+                 & ~cu["suppressed"].astype(bool)].sort_values("years_later")
+        for r in row.itertuples():
+            out.append(f"Of students below grade level in {r.start_year}, {findings.pct(r.estimate)} were at grade "
+                       f"level {r.years_later} year(s) later (95% CI {findings.pct(r.ci_lower)} to "
+                       f"{findings.pct(r.ci_upper)}).")
+    return out
+
+
+def _clean(x):
+    if isinstance(x, float) and math.isnan(x):
+        return None
+    return x
+
+
+def findings_json(a: DistrictAnalysis, *, parameters: dict) -> dict:
+    """Machine-readable headline numbers for ``findings.json`` (no student rows, suppressed cells omitted)."""
+    rates = {r.resource: {"estimate": _clean(r.estimate), "ci_lower": _clean(r.ci_lower),
+                          "ci_upper": _clean(r.ci_upper), "n": int(r.n)}
+             for r in a.rates[a.rates["subject"] == "all"].itertuples()}
+    shown = a.gaps[~a.gaps["suppressed"].astype(bool)]
+    gaps = [{k: _clean(v) for k, v in row.items()} for row in
+            shown[["measure", "subject", "group", "level", "n", "difference", "ci_lower", "ci_upper"]]
+            .astype({"level": str, "n": "float"}).to_dict("records")]
+    growth = []
+    if not a.growth.empty:
+        g = a.growth[(a.growth["model"] == "all_four") & a.growth["effect"].isin(["access", "extra_if_behind"])]
+        growth = [{k: _clean(v) for k, v in row.items()} for row in
+                  g[["subject", "resource", "effect", "estimate", "ci_lower", "ci_upper", "months", "converged"]]
+                  .to_dict("records")]
+    goals = a.scorecard.goals
+    sentences = key_findings(a)
+    return {
+        "district_id": a.district.district_id,
+        "analysis_year": measures.analysis_year(a.district),
+        "n_students": int(len(a.district.students)),
+        "n_classrooms": int(len(a.district.classrooms)),
+        "min_n": a.min_n,
+        "resources": rates,
+        "demands_vs_standards": {r.measure: {"estimate": _clean(r.estimate), "ci_lower": _clean(r.ci_lower),
+                                             "ci_upper": _clean(r.ci_upper), "n": int(r.n)}
+                                 for r in a.demands.itertuples()},
+        "gaps": gaps,
+        "growth": growth,
+        "goals": [] if goals is None or goals.empty else
+        goals[["goal_id", "measure", "group", "target", "target_year", "status"]].to_dict("records"),
+        "needs": a.needs,
+        "key_findings": sentences,
+        "headline": sentences[0] if sentences else "",
+        "parameters": parameters,
+    }
