@@ -39,11 +39,13 @@ reports: process ## build every district report, the cross-district report and r
 	$(BIN)/opportunity-research run --jobs $(JOBS)
 	@echo "open reports/index.html"
 
-test: process ## run the whole test suite (unit, statistics against references, notebooks, batch)
-	$(BIN)/python -m pytest -n $(JOBS) --dist loadgroup
+NBVAL := --nbval-lax notebooks/district_report.ipynb notebooks/cross_district.ipynb --sanitize-with notebooks/nbval_sanitize.cfg
 
-test-slow: process ## run the slow simulations too (interval coverage over many seeds)
-	$(BIN)/python -m pytest -n $(JOBS) --dist loadgroup -m "slow or not slow" -p no:cacheprovider
+test: reports ## run the whole test suite (unit, statistics against references, notebooks with nbval, batch)
+	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile tests $(NBVAL)
+
+test-slow: reports ## run the slow simulations too (interval coverage over many seeds)
+	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile -m "slow or not slow" tests $(NBVAL)
 
 lint: venv ## ruff lint
 	$(BIN)/python -m ruff check opportunity_research tests benchmarks

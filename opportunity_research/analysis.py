@@ -78,7 +78,7 @@ def analyze_district(district_id: str, *, processed_dir: str | None = None, subj
     n_boot, seed
         Cluster-bootstrap replicates and seed of the gap intervals.
     """
-    d = load_district(district_id, processed_root=processed_dir)
+    d = load_district(district_id, processed_root=config.resolve(processed_dir) if processed_dir else None)
     cls = measures.classroom_access(d)
     acc = measures.student_access(d, classrooms=cls)
     acc = acc[acc["subject"].isin(subjects)]

@@ -12,6 +12,7 @@ from pathlib import Path
 
 __all__ = [
     "project_root",
+    "resolve",
     "raw_dir",
     "processed_dir",
     "reports_dir",
@@ -33,8 +34,19 @@ DEMO_DISTRICTS = ("demo_lakeside", "demo_riverton", "demo_hillcrest", "demo_fair
 
 
 def project_root() -> Path:
-    """The project folder: ``$OPPORTUNITY_RESEARCH_HOME`` if set, else the current directory."""
-    return Path(os.environ.get("OPPORTUNITY_RESEARCH_HOME", ".")).resolve()
+    """The project folder: ``$OPPORTUNITY_RESEARCH_HOME`` if set, else the nearest folder at or above the
+    current directory that holds a ``data`` folder (so a notebook kernel started in ``notebooks/`` finds it),
+    else the current directory."""
+    if "OPPORTUNITY_RESEARCH_HOME" in os.environ:
+        return Path(os.environ["OPPORTUNITY_RESEARCH_HOME"]).resolve()
+    here = Path.cwd().resolve()
+    return next((p for p in (here, *here.parents) if (p / "data").is_dir()), here)
+
+
+def resolve(path: str | os.PathLike) -> Path:
+    """An absolute path as is; a relative one relative to :func:`project_root`."""
+    p = Path(path)
+    return p if p.is_absolute() else project_root() / p
 
 
 def raw_dir() -> Path:

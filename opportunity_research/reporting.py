@@ -324,7 +324,7 @@ def write_findings(findings: Mapping, output_dir: str | os.PathLike) -> Path:
     """
     clean = _clean_json(findings)
     text = json.dumps(clean, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
-    path = Path(output_dir) / "findings.json"
+    path = config.resolve(output_dir) / "findings.json"
     _atomic_write(path, text.encode("utf-8"))
     return path
 
@@ -350,7 +350,7 @@ def write_outputs(output_dir: str | os.PathLike, *, findings: Mapping,
     list of Path
         The files written.
     """
-    out = Path(output_dir)
+    out = config.resolve(output_dir)
     written = [write_findings(findings, out)]
     for kind, items in (("tables", tables or {}), ("figures", figures or {})):
         for name in items:
@@ -382,7 +382,7 @@ def read_findings(reports_dir: str | os.PathLike, districts: Iterable[str] | Non
     districts
         District ids; default: every ``<reports_dir>/<district>/findings.json``.
     """
-    root = Path(reports_dir)
+    root = config.resolve(reports_dir)
     if districts is None:
         districts = sorted(p.parent.name for p in root.glob("*/findings.json")
                            if not p.parent.name.startswith(".") and p.parent.name != "cross_district")
@@ -737,7 +737,7 @@ def write_scorecard(output_dir: str | os.PathLike, scorecard, *, district_name: 
     """Write the printable Opportunity Scorecard page ``scorecard.html`` into ``output_dir`` (atomically)."""
     from .scorecard import scorecard_html
 
-    path = Path(output_dir) / "scorecard.html"
+    path = config.resolve(output_dir) / "scorecard.html"
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(scorecard_html(scorecard, district_name=district_name), encoding="utf-8")
