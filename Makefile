@@ -41,7 +41,8 @@ reports: process ## build every district report, the cross-district report and r
 
 NBVAL := --nbval-lax notebooks/district_report.ipynb notebooks/cross_district.ipynb --sanitize-with notebooks/nbval_sanitize.cfg
 
-test: reports ## run the whole test suite (unit, statistics against references, notebooks with nbval, batch)
+test: reports ## run the whole test suite (lint, unit, statistics against references, notebooks with nbval, batch)
+	$(BIN)/python -m ruff check opportunity_research tests benchmarks
 	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile tests $(NBVAL)
 
 test-slow: reports ## run the slow simulations too (interval coverage over many seeds)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .dataset import District, load_district, process_district  # noqa: E402
-from .gaps import gap_table, hedges_g  # noqa: E402
-from .models import (  # noqa: E402
+from .dataset import District, load_district, process_district
+from .gaps import gap_table, hedges_g
+from .models import (
     ConvergenceError,
     GrowthModelResult,
     StudyModels,
@@ -22,10 +22,23 @@ from .models import (  # noqa: E402
     months_of_learning,
     ols_cluster_check,
 )
-from .validation import ValidationFailed, validate_district  # noqa: E402
+from .validation import ValidationFailed, validate_district
 
 __all__ = [
-    "District", "load_district", "process_district", "gap_table", "hedges_g", "ConvergenceError",
-    "GrowthModelResult", "StudyModels", "annual_gains", "fit_growth_model", "fit_study_models", "mixedlm_check",
-    "months_of_learning", "ols_cluster_check", "ValidationFailed", "validate_district",
+    "ConvergenceError",
+    "District",
+    "GrowthModelResult",
+    "StudyModels",
+    "ValidationFailed",
+    "annual_gains",
+    "fit_growth_model",
+    "fit_study_models",
+    "gap_table",
+    "hedges_g",
+    "load_district",
+    "mixedlm_check",
+    "months_of_learning",
+    "ols_cluster_check",
+    "process_district",
+    "validate_district",
 ]

@@ -21,7 +21,7 @@ import pandas as pd
 from . import climate, config, equity, findings, measures, models, scorecard, trajectories
 from .dataset import District, load_district
 
-__all__ = ["DistrictAnalysis", "analyze_district", "key_findings", "findings_json", "at_a_glance"]
+__all__ = ["DistrictAnalysis", "analyze_district", "at_a_glance", "findings_json", "key_findings"]
 
 
 @dataclass
@@ -108,7 +108,7 @@ def analyze_district(district_id: str, *, processed_dir: str | None = None, subj
         district=d, min_n=min_n, rates=measures.resource_rates(d), demands=measures.demands_vs_standards(d),
         gaps=gaps, composition=equity.classroom_composition(d, classrooms=cls, min_n=min_n),
         furthest=equity.furthest_from_opportunity(d, access=acc, min_n=min_n, n_boot=n_boot, seed=seed),
-        multiple=equity.multiple_measures_gaps(d, min_n=min_n), growth=growth, growth_warnings=warns,
+        multiple=equity.multiple_measures_gaps(d, access=acc, min_n=min_n), growth=growth, growth_warnings=warns,
         climate=cs, climate_reliability=rel, catch_up=catch, growth_grade_levels=ggl, movement=move,
         scorecard=card, needs=needs)
 
@@ -119,8 +119,7 @@ def _growth_sentences(growth: pd.DataFrame) -> list[str]:
     g = growth[(growth["model"] == "all_four") & (growth["effect"] == "access") & (growth["ci_lower"] > 0)]
     out = []
     for row in g.itertuples():
-        subj = "ELA" if row.subject == "ela" else row.subject
-        out.append(f"In {subj}, going from no access to full access to "
+        out.append(f"In {findings.subject_label(row.subject)}, going from no access to full access to "
                    f"{measures.RESOURCE_LABELS[row.resource].lower()} was associated with "
                    f"{row.estimate:.2f} SD more growth (95% CI {row.ci_lower:.2f} to {row.ci_upper:.2f}), roughly "
                    f"{row.months:.1f} months of learning (an approximation).")
@@ -172,8 +171,8 @@ def findings_json(a: DistrictAnalysis, *, parameters: dict) -> dict:
     return {
         "district_id": a.district.district_id,
         "analysis_year": measures.analysis_year(a.district),
-        "n_students": int(len(a.district.students)),
-        "n_classrooms": int(len(a.district.classrooms)),
+        "n_students": len(a.district.students),
+        "n_classrooms": len(a.district.classrooms),
         "min_n": a.min_n,
         "resources": rates,
         "demands_vs_standards": {r.measure: {"estimate": _clean(r.estimate), "ci_lower": _clean(r.ci_lower),

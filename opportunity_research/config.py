@@ -11,16 +11,16 @@ import os
 from pathlib import Path
 
 __all__ = [
-    "project_root",
-    "resolve",
-    "raw_dir",
-    "processed_dir",
-    "reports_dir",
-    "key_path",
-    "MIN_CELL_SIZE",
-    "HOURS_PER_SUBJECT_YEAR",
     "DEMO_DISTRICTS",
     "DEMO_SEED",
+    "HOURS_PER_SUBJECT_YEAR",
+    "MIN_CELL_SIZE",
+    "key_path",
+    "processed_dir",
+    "project_root",
+    "raw_dir",
+    "reports_dir",
+    "resolve",
 ]
 
 #: Smallest number of students a reported cell may describe (the most common state minimum).

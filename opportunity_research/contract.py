@@ -24,15 +24,15 @@ import re
 from dataclasses import dataclass, field
 
 __all__ = [
-    "Column",
-    "Table",
-    "Reference",
-    "TABLES",
     "RACE_ETHNICITY",
     "SUBGROUP_VARIABLES",
-    "required_tables",
-    "optional_tables",
+    "TABLES",
+    "Column",
+    "Reference",
+    "Table",
     "contract_markdown",
+    "optional_tables",
+    "required_tables",
 ]
 
 #: The seven federal race/ethnicity categories (codes used in ``students.race_ethnicity``).
@@ -337,8 +337,8 @@ TABLES: dict[str, Table] = {
             ],
             key=["response_id"],
             references=[_CLASSROOM_REF],
-            notes=("Every item of the row's form must be answered; the items are optional columns only so that a "
-                   "district using one form need not carry the other's columns.",),
+            notes=(("Every item of the row's form must be answered; the items are optional columns only so that a "
+                   "district using one form need not carry the other's columns."),),
         ),
         _table(
             "climate_surveys",

@@ -42,7 +42,7 @@ from . import __version__, config
 from .contract import TABLES
 from .validation import ValidationFailed, validate_district
 
-__all__ = ["District", "process_district", "load_district", "pseudonymize", "read_key", "register"]
+__all__ = ["District", "load_district", "process_district", "pseudonymize", "read_key", "register"]
 
 _HEX = np.array([f"{i:02x}" for i in range(256)])
 _PREFIX = {"student_id": "S-", "teacher_id": "T-"}

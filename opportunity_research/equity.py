@@ -25,11 +25,17 @@ from . import config
 from .contract import SUBGROUP_VARIABLES
 from .dataset import District
 from .gaps import gap_table
-from .measures import RESOURCES, RESOURCE_LABELS, analysis_year, classroom_access, student_access
+from .measures import RESOURCE_LABELS, RESOURCES, analysis_year, classroom_access, student_access
 
-__all__ = ["resource_gaps", "classroom_composition", "furthest_from_opportunity", "multiple_measures_gaps",
-           "opportunity_indicators", "RESOURCE_MEASURES",
-           "student_groups"]
+__all__ = [
+    "RESOURCE_MEASURES",
+    "classroom_composition",
+    "furthest_from_opportunity",
+    "multiple_measures_gaps",
+    "opportunity_indicators",
+    "resource_gaps",
+    "student_groups",
+]
 
 VARIABLES = tuple(SUBGROUP_VARIABLES)
 
@@ -139,16 +145,17 @@ def furthest_from_opportunity(district: District, *, access: pd.DataFrame | None
     return out[["subject"] + [c for c in out.columns if c != "subject"]]
 
 
-def student_groups(district: District) -> pd.DataFrame:
+def student_groups(district: District, *, access: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per student with the subgroup variables (``started_behind`` = behind in ELA or math)."""
-    acc = student_access(district)
+    acc = access if access is not None else student_access(district)
     behind = acc.groupby("student_id")["started_behind"].max()
     st = district.students[["student_id", "school_id", "race_ethnicity", "low_income", "english_learner",
                             "disability"]]
     return st.assign(started_behind=st["student_id"].map(behind))
 
 
-def multiple_measures_gaps(district: District, *, year: int | None = None, variables=VARIABLES,
+def multiple_measures_gaps(district: District, *, access: pd.DataFrame | None = None, year: int | None = None,
+                           variables=VARIABLES,
                            min_n: int = config.MIN_CELL_SIZE, chronic_threshold: float = 0.9) -> pd.DataFrame:
     """Disproportionality on the district's multiple measures, where their tables exist.
 
@@ -163,7 +170,7 @@ def multiple_measures_gaps(district: District, *, year: int | None = None, varia
         ``gap_table``'s columns plus ``measure``; empty (with ``attrs["needs"]``) if no table exists.
     """
     year = year if year is not None else analysis_year(district)
-    base = student_groups(district)
+    base = student_groups(district, access=access)
     outcomes, needs = {}, []
     if district.has("attendance"):
         att = district.attendance[district.attendance["school_year"] == year]
@@ -216,7 +223,7 @@ def opportunity_indicators(district: District, *, access: pd.DataFrame | None = 
     from .scorecard import indicator_rows, suppress_small_cells, two_level_estimates
 
     acc = access if access is not None else student_access(district)
-    groups = student_groups(district)
+    groups = student_groups(district, access=acc)
     year = analysis_year(district)
     frames, needs = [], []
 

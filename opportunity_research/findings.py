@@ -22,9 +22,18 @@ import pandas as pd
 
 from . import config
 from .contract import RACE_ETHNICITY, SUBGROUP_VARIABLES
+from .gaps import ALL_OTHERS
 
-__all__ = ["pct", "level_label", "resource_sentences", "demands_sentence", "gap_sentences",
-           "composition_sentences", "furthest_sentences"]
+__all__ = [
+    "composition_sentences",
+    "demands_sentence",
+    "furthest_sentences",
+    "gap_sentences",
+    "level_label",
+    "pct",
+    "resource_sentences",
+    "subject_label",
+]
 
 
 def pct(x: float, digits: int = 0) -> str:
@@ -38,8 +47,7 @@ def pct(x: float, digits: int = 0) -> str:
 def level_label(group: str, level) -> str:
     """Readable name of a student group, e.g. ('low_income', 1) -> 'low-income students'."""
     level = str(level)
-    if level.endswith(".0"):
-        level = level[:-2]
+    level = level.removesuffix(".0")
     if group == "race_ethnicity":
         return f"{RACE_ETHNICITY.get(level, level)} students"
     names = {"low_income": ("low-income students", "students not from low-income families"),
@@ -51,6 +59,11 @@ def level_label(group: str, level) -> str:
     if group in names:
         return names[group][0] if level == "1" else names[group][1]
     return f"{SUBGROUP_VARIABLES.get(group, group)} = {level}"
+
+
+def subject_label(subject: str) -> str:
+    """Readable subject name: 'ela' -> 'ELA', others unchanged ('math')."""
+    return "ELA" if subject == "ela" else subject
 
 
 def _ci(lo, hi, fmt=pct) -> str:
@@ -86,9 +99,9 @@ def gap_sentences(gaps: pd.DataFrame, *, top: int = 3) -> list[str]:
     g = g.sort_values("difference").head(top)
     out = []
     for row in g.itertuples():
-        ref = "all other students" if row.reference in (None, "all others", "all_others") or pd.isna(row.reference) \
-            else level_label(row.group, row.reference)
-        out.append(f"{level_label(row.group, row.level).capitalize()} ({row.subject.upper() if row.subject == 'ela' else row.subject}) "
+        ref = ALL_OTHERS if pd.isna(row.reference) or row.reference == ALL_OTHERS else level_label(row.group,
+                                                                                                  row.reference)
+        out.append(f"{level_label(row.group, row.level).capitalize()} ({subject_label(row.subject)}) "
                    f"had {row.label.lower()} {pct(row.estimate)} of the time vs {pct(row.reference_estimate)} for "
                    f"{ref}: a gap of {100 * row.difference:.1f} percentage points "
                    f"(95% CI {100 * row.ci_lower:.1f} to {100 * row.ci_upper:.1f}; n = {int(row.n):,} vs "
@@ -125,7 +138,7 @@ def furthest_sentences(table: pd.DataFrame, *, top: int = 3) -> list[str]:
     t = table[~table["suppressed"].astype(bool) & (table["ci_lower"] > 0)].sort_values("ratio", ascending=False)
     out = []
     for row in t.head(top).itertuples():
-        out.append(f"In {row.subject.upper() if row.subject == 'ela' else row.subject}, {pct(row.estimate)} of "
+        out.append(f"In {subject_label(row.subject)}, {pct(row.estimate)} of "
                    f"{level_label(row.group, row.level)} were among the students with the least access, vs "
                    f"{pct(row.reference_estimate)} of all other students ({row.ratio:.1f} times as likely; n = "
                    f"{int(row.n):,}).")

@@ -29,24 +29,24 @@ import numpy as np
 import pandas as pd
 
 from . import config
-from .contract import EXPECTATION_ITEMS_CURRENT, EXPECTATION_ITEMS_OLD, EXPECTATION_REVERSED, ENGAGEMENT_ITEMS
+from .contract import ENGAGEMENT_ITEMS, EXPECTATION_ITEMS_CURRENT, EXPECTATION_ITEMS_OLD, EXPECTATION_REVERSED
 from .dataset import District
 
 __all__ = [
     "RESOURCES",
     "RESOURCE_LABELS",
-    "score_assignments",
-    "score_observations",
-    "score_engagement",
-    "score_expectations",
-    "score_evidence",
+    "analysis_year",
     "classroom_access",
-    "student_access",
-    "resource_rates",
+    "cluster_mean_ci",
     "demands_vs_standards",
     "growth_frame",
-    "analysis_year",
-    "cluster_mean_ci",
+    "resource_rates",
+    "score_assignments",
+    "score_engagement",
+    "score_evidence",
+    "score_expectations",
+    "score_observations",
+    "student_access",
 ]
 
 RESOURCES = ("grade_appropriate", "strong_instruction", "engaged", "high_expectations")
@@ -260,7 +260,7 @@ def cluster_mean_ci(values, clusters, *, confidence: float = 0.95) -> tuple[floa
     c = pd.Series(np.asarray(clusters))
     ok = v.notna() & c.notna()
     v, c = v[ok], c[ok]
-    n = int(len(v))
+    n = len(v)
     if n == 0:
         return (np.nan, np.nan, np.nan, 0, 0)
     est = float(v.mean())

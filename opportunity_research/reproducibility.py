@@ -10,7 +10,7 @@ import pandas as pd
 from . import __version__
 from .dataset import District
 
-__all__ = ["reproducibility_card", "git_commit"]
+__all__ = ["git_commit", "reproducibility_card"]
 
 _PACKAGES = ("pandas", "numpy", "scipy", "statsmodels", "pandera", "papermill", "matplotlib")
 
@@ -18,7 +18,7 @@ _PACKAGES = ("pandas", "numpy", "scipy", "statsmodels", "pandera", "papermill", 
 def git_commit() -> str:
     """The checked-out commit of the project (``"unknown"`` outside a git checkout)."""
     try:
-        out = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True, timeout=5)
+        out = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], check=False, capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return out.stdout.strip() if out.returncode == 0 else "unknown"

@@ -46,7 +46,6 @@ True
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -71,7 +70,7 @@ from .contract import (
     TABLES,
 )
 
-__all__ = ["synthesize", "DISTRICTS", "TARGETS", "register"]
+__all__ = ["DISTRICTS", "TARGETS", "register", "synthesize"]
 
 #: Headline figures of the study the pooled demo is calibrated to (domain brief, section 1).
 TARGETS = {
@@ -216,9 +215,9 @@ def _gen_students(rng, spec, n_students, scale=1):
     school_eff = rng.normal(0, 0.25, len(levels))
     latent = (school_eff[school_of] - 0.35 * low_income - 0.20 * poc - 0.35 * english_learner
               - 0.45 * disability + rng.normal(0, 0.9, n_students))
-    return dict(levels=levels, school_of=school_of, grade=grade, race=race, poc=poc.astype(np.int8),
-                low_income=low_income, english_learner=english_learner, disability=disability, gender=gender,
-                latent=latent)
+    return {"levels": levels, "school_of": school_of, "grade": grade, "race": race, "poc": poc.astype(np.int8),
+                "low_income": low_income, "english_learner": english_learner, "disability": disability, "gender": gender,
+                "latent": latent}
 
 
 def _gen_sections(rng, st, elementary_class=23, secondary_class=26):
@@ -307,8 +306,8 @@ def _generate(seed: int, total_students: int, specs=DISTRICTS) -> dict[str, dict
     rngs = [np.random.default_rng(s) for s in root.spawn(len(specs))]
     stage = []
     for spec, rng in zip(specs, rngs):
-        n = max(60, int(round(total_students * spec.share)))
-        st = _gen_students(rng, spec, n, scale=max(1, int(round(total_students / 4000))))
+        n = max(60, round(total_students * spec.share))
+        st = _gen_students(rng, spec, n, scale=max(1, round(total_students / 4000)))
         sections, enroll = _gen_sections(rng, st)
         sections = _section_composition(sections, enroll, st)
         lin = {}
@@ -318,8 +317,8 @@ def _generate(seed: int, total_students: int, specs=DISTRICTS) -> dict[str, dict
         # evidence volume per section (~5,000 assignments, ~1,000 observations, ~30,000 moments for 4,000)
         n_assign = rng.poisson(13, len(sections)) + 3
         n_obs = rng.poisson(2.0, len(sections)) + 2
-        stage.append(dict(spec=spec, rng=rng, st=st, sections=sections, enroll=enroll, lin=lin,
-                          n_assign=n_assign, n_obs=n_obs))
+        stage.append({"spec": spec, "rng": rng, "st": st, "sections": sections, "enroll": enroll, "lin": lin,
+                          "n_assign": n_assign, "n_obs": n_obs})
     # engagement: per enrollment, Poisson(3.8)+0 moments, with a student-level effect
     for d in stage:
         rng = d["rng"]
@@ -384,7 +383,7 @@ def _finish_district(d, icpt):
     ws_a = np.repeat(np.arange(len(a_sec)), k)
     pick = sec_start[a_sec[ws_a]] + (rng.random(len(ws_a)) * sec_size[a_sec[ws_a]]).astype(np.int64)
     ws = pd.DataFrame({"a": ws_a, "student": roster.student.to_numpy()[pick]}).drop_duplicates()
-    ga_share_ws = a_ga[ws.a].mean() if len(ws) else TARGETS["grade_appropriate"]
+    a_ga[ws.a].mean() if len(ws) else TARGETS["grade_appropriate"]
     p_md_ga = min(0.95, TARGETS["met_grade_level"] / TARGETS["grade_appropriate"])
     p_md_other = (TARGETS["met_demands"] - TARGETS["grade_appropriate"] * p_md_ga) / (1 - TARGETS["grade_appropriate"])
     ws_ga = a_ga[ws.a.to_numpy()]
@@ -524,7 +523,7 @@ def _gen_assessments(rng, spec, st, sections, enroll, obs_access, student_ids, s
         a0 = 1.25 * (st["latent"] + rng.normal(0, 0.35, n)) - 0.35 + base_shift[school]
         first_grade = grade - len(years)
 
-        def chain(a_start, noise_rng, size_mult=1):
+        def chain(a_start, noise_rng, size_mult=1, first_grade=first_grade):
             a = np.tile(a_start, size_mult)
             g0 = np.tile(first_grade, size_mult)
             sch = np.tile(school, size_mult)

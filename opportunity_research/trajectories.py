@@ -378,6 +378,13 @@ def grade_level_growth(data: pd.DataFrame | None, *, students: pd.DataFrame | No
     return out
 
 
+def _year_pairs(data, *, students, window, subjects, column) -> tuple[pd.DataFrame, list[int]]:
+    """Year-to-year pairs of results with ``column`` present, and the school years found (for 'needs')."""
+    panel = yearly_results(data, students=students, window=window, subjects=subjects)
+    panel = panel[panel[column].notna()]
+    return _pairs(panel), sorted(int(y) for y in panel["school_year"].unique())
+
+
 def _pairs(panel: pd.DataFrame) -> pd.DataFrame:
     """Each student's result in year t joined to their result in t + 1 (same subject)."""
     nxt = panel[["student_id", "subject", "school_year", "performance_level", "grade_equivalent",
@@ -408,11 +415,9 @@ def yearly_growth(data: pd.DataFrame | None, *, students: pd.DataFrame | None, w
     """
     cols = ["subject", "school_year", "school_id", "group", "variable", "n", "n_students", "estimate", "ci_lower",
             "ci_upper", "suppressed", "suppression_reason"]
-    panel = yearly_results(data, students=students, window=window, subjects=subjects)
-    panel = panel[panel["grade_equivalent"].notna()]
-    pairs = _pairs(panel)
+    pairs, years = _year_pairs(data, students=students, window=window, subjects=subjects, column="grade_equivalent")
     if len(pairs) == 0:
-        return unavailable(cols, _needs_ge(window, sorted(int(y) for y in panel["school_year"].unique())))
+        return unavailable(cols, _needs_ge(window, years))
     pairs = pairs.assign(gain=pairs["ge_to"] - pairs["ge_from"], started_behind=1 - pairs["at_grade_level"],
                          school_year=pairs["to_year"])
     keys = ["subject", "school_year"]
@@ -445,11 +450,9 @@ def level_transitions(data: pd.DataFrame | None, *, window: str = "spring", subj
     """
     cols = ["subject", "from_year", "to_year", "from_level", "to_level", "n_from", "n", "share", "ci_lower",
             "ci_upper", "suppressed", "suppression_reason"]
-    panel = yearly_results(data, window=window, subjects=subjects)
-    panel = panel[panel["performance_level"].notna()]
-    pairs = _pairs(panel)
+    pairs, years = _year_pairs(data, students=None, window=window, subjects=subjects, column="performance_level")
     if len(pairs) == 0:
-        return unavailable(cols, _needs_years(window, sorted(int(y) for y in panel["school_year"].unique())))
+        return unavailable(cols, _needs_years(window, years))
     pairs["from_level"] = pairs["from_level"].astype(np.int64)
     pairs["to_level"] = pairs["to_level"].astype(np.int64)
     counts = pairs.groupby(["subject", "from_year", "to_year", "from_level", "to_level"]).size()
@@ -504,11 +507,9 @@ def level_movement(data: pd.DataFrame | None, *, students: pd.DataFrame | None, 
     cols = ["subject", "from_year", "school_year", "school_id", "group", "variable", "n", "n_students", "moved_up",
             "moved_up_ci_lower", "moved_up_ci_upper", "moved_down", "moved_down_ci_lower", "moved_down_ci_upper",
             "stayed", "suppressed", "suppression_reason"]
-    panel = yearly_results(data, students=students, window=window, subjects=subjects)
-    panel = panel[panel["performance_level"].notna()]
-    pairs = _pairs(panel)
+    pairs, years = _year_pairs(data, students=students, window=window, subjects=subjects, column="performance_level")
     if len(pairs) == 0:
-        return unavailable(cols, _needs_years(window, sorted(int(y) for y in panel["school_year"].unique())))
+        return unavailable(cols, _needs_years(window, years))
     pairs = pairs.assign(school_year=pairs["to_year"],
                          moved_up=(pairs["to_level"] > pairs["from_level"]).astype(float),
                          moved_down=(pairs["to_level"] < pairs["from_level"]).astype(float))

@@ -14,7 +14,7 @@ from opportunity_research.synth import synthesize
 TEST_KEY = "test-key-0123456"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def demo_root() -> Path:
     """A temporary folder with raw/<district>/ (CSV + truth.json) and processed/<district>/ (parquet)."""
     root = Path(tempfile.mkdtemp(prefix="opportunity-demo-"))
