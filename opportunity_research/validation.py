@@ -41,8 +41,10 @@ from __future__ import annotations
 
 import argparse
 import csv
+import datetime
 import os
 import re
+import stat
 import tempfile
 import textwrap
 from dataclasses import dataclass, field
@@ -56,12 +58,24 @@ import pyarrow.compute as pyc
 import pyarrow.csv as pycsv
 
 from . import config
-from .contract import EXPECTATION_ITEMS_CURRENT, EXPECTATION_ITEMS_OLD, TABLES, Column, Table
+from .contract import (
+    EXPECTATION_ITEMS_CURRENT,
+    EXPECTATION_ITEMS_OLD,
+    RACE_ETHNICITY,
+    SUBGROUP_VARIABLES,
+    TABLES,
+    Column,
+    Table,
+)
+from .crosswalk import CROSSWALK_FILE, Crosswalk, load_crosswalk, suggest
 
 __all__ = [
+    "DISTRICT_ID_RULE",
     "Problem",
     "ValidationFailed",
     "ValidationReport",
+    "check_district_id",
+    "csv_safe",
     "duplicated_key",
     "register",
     "table_schema",
@@ -79,6 +93,11 @@ _PROBLEM_COLUMNS = ["severity", "file", "line", "column", "value", "rule"]
 _NUMERIC = ("int", "float", "flag")
 _NUMBER_RE = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
 _CHUNK = 1 << 23
+#: District ids (folder names) must match this: ASCII letters, digits, ``_`` and ``-``, starting with a letter
+#: or digit, at most 64 characters (they become folder names, file names and report titles).
+DISTRICT_ID_RULE = r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}"
+#: Bytes of a file inspected to tell text from binary.
+_SNIFF = 1 << 16
 
 
 # --------------------------------------------------------------------------------------------------
@@ -123,11 +142,17 @@ class ValidationReport:
         Every problem, one row each (see :meth:`to_frame`), errors first, then by file and line.
     tables
         Typed tables by name (see the module docstring); only meaningful when :attr:`ok`.
+    crosswalk
+        The district's crosswalk (empty if it has none).
+    files
+        ``{table: the district's file name}`` of every table read.
     """
 
     path: Path
     frame: pd.DataFrame
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    crosswalk: Crosswalk = field(default_factory=Crosswalk)
+    files: dict[str, str] = field(default_factory=dict)
 
     @property
     def district(self) -> str:
@@ -561,18 +586,64 @@ def _convert(arr: pya.ChunkedArray, c: Column, file: str, lines, out: _Collector
     return pd.Series(values.to_numpy(), dtype="float64"), bad
 
 
-def _check_table(path: Path, t: Table, out: _Collector):
-    """Read, parse and check one table.
+def _is_binary(path: Path) -> bool:
+    """Whether the start of a file looks binary: a NUL byte, or many control characters (UTF-16 is caught
+    before this by its byte-order mark)."""
+    with open(path, "rb") as fh:
+        head = fh.read(_SNIFF)
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return False
+    if b"\x00" in head:
+        return True
+    control = sum(head.count(bytes([b])) for b in (*range(1, 9), 11, 12, *range(14, 32), 127))
+    return len(head) > 0 and control / len(head) > 0.05
+
+
+def _apply_codes(arr, mapping: dict, table: str, c: Column, file: str, lines, out: _Collector):
+    """Translate a district column's codes to the contract's; every value must be in the crosswalk.
+
+    Returns (translated text array, mask of unmapped cells). Unmapped cells are errors naming the value,
+    with the closest crosswalk code as a suggestion, and read as missing (not reported again as empty).
+    """
+    trimmed = pyc.utf8_trim_whitespace(arr)
+    keys = pya.array(list(mapping), type=pya.string())
+    vals = pya.array(list(mapping.values()), type=pya.string())
+    idx = pyc.index_in(trimmed, value_set=keys)
+    translated = pyc.fill_null(pyc.take(vals, idx), "")
+    unmapped = pyc.and_(pyc.is_null(idx), pyc.not_equal(trimmed, "")).to_numpy(zero_copy_only=False)
+    rows = np.flatnonzero(unmapped)
+    if len(rows):
+        text = pd.Series(trimmed.take(pya.array(rows)).to_pandas(), dtype="str")
+        hints = {v: suggest(v, mapping) for v in text.unique()[:1000]}
+        rule = f"not in the crosswalk's codes for {table}.{c.name}: add it to {CROSSWALK_FILE}"
+        rules = rule + text.map(hints).fillna("").to_numpy(dtype=object)
+        out.add("error", file, rules, column=c.name, line=_line_of(lines, rows), value=text)
+    return translated, unmapped
+
+
+def _check_table(path: Path, t: Table, out: _Collector, cw: Crosswalk | None = None):
+    """Read, parse and check one table (through the crosswalk ``cw``, if any).
 
     Returns (parsed frame, line numbers or None, bad-number masks by column), or None if unreadable.
+    Problems name the contract's file and columns; :func:`validate_district` relabels them with the
+    district's own names afterwards.
     """
+    cw = cw or Crosswalk()
     file = t.filename
     if path.stat().st_size == 0:
         out.add("error", file, "file is empty (0 bytes); it needs at least the header row")
         return None
-    header_guess = _read_header(path, "utf-8-sig")
+    if _is_binary(path):
+        out.add("error", file, "binary file, not text (e.g. a spreadsheet or archive); export the table as "
+                "'CSV UTF-8 (comma delimited)'")
+        return None
+    raw_guess = _read_header(path, "utf-8-sig")
+    header_guess = cw.rename_header(t.name, raw_guess)[0] if raw_guess else raw_guess
     scan = _scan(path, file, header_guess, out)
-    header = _read_header(path, scan.encoding) if scan.encoding != "utf-8-sig" else header_guess
+    raw_header = _read_header(path, scan.encoding) if scan.encoding != "utf-8-sig" else raw_guess
+    header = raw_header
+    if raw_header:
+        header = cw.rename_header(t.name, raw_header)[0]
     if not header or all(h == "" for h in header):
         out.add("error", file, "no header row (the first line must name the columns)", line=1)
         return None
@@ -589,9 +660,14 @@ def _check_table(path: Path, t: Table, out: _Collector):
         else:
             index[h] = i
     lower = {h.lower(): h for h in index if h not in t.columns}
+    mapped = cw.columns.get(t.name, {})
     for c in t.columns.values():
         if c.name not in index and c.required:
-            hint = f" (found '{lower[c.name]}'; column names are lower case)" if c.name in lower else ""
+            if c.name in mapped:
+                hint = (f" (the crosswalk reads it from '{mapped[c.name]}', which the file does not have"
+                        + suggest(mapped[c.name], raw_header).replace(" (", "; ", 1).rstrip(")") + ")")
+            else:
+                hint = f" (found '{lower[c.name]}'; column names are lower case)" if c.name in lower else ""
             out.add("error", file, "required column is missing" + hint, column=c.name, line=1)
     for h in index:
         if h not in t.columns:
@@ -608,7 +684,12 @@ def _check_table(path: Path, t: Table, out: _Collector):
     data, bad_type = {}, {}
     for name in present:
         c = t.columns[name]
-        data[name], bad_type[name] = _convert(table.column(index[name]), c, file, lines, out)
+        arr, unmapped = table.column(index[name]), None
+        if (t.name, name) in cw.codes:
+            arr, unmapped = _apply_codes(arr, cw.codes[(t.name, name)], t.name, c, file, lines, out)
+        data[name], bad_type[name] = _convert(arr, c, file, lines, out)
+        if unmapped is not None:
+            bad_type[name] = unmapped if bad_type[name] is None else (bad_type[name] | unmapped)
     frame = pd.DataFrame(data, columns=present, copy=False)
     del data
     _schema_problems(frame, t, table, index, bad_type, lines, out)
@@ -803,6 +884,134 @@ def _cross_table(tables: dict, lines: dict, bad_type: dict, out: _Collector) -> 
                     value=st["student_id"].iloc[rows])
 
 
+def _school_year_now(today: datetime.date | None = None) -> int:
+    """The school year under way (named by the calendar year it starts in; a year starts on July 1)."""
+    today = today or datetime.date.today()
+    return today.year if today.month >= 7 else today.year - 1
+
+
+def _goal_group_problem(group: str, students: pd.DataFrame | None) -> tuple[str, str] | None:
+    """(severity, rule) when a goal's group names no student group, else None."""
+    if group == "all":
+        return None
+    var, eq, level = group.partition("=")
+    var, level = var.strip(), level.strip()
+    if not eq or not var or not level:
+        return "error", "must be 'all' or '<variable>=<level>' (e.g. 'low_income=1', 'race_ethnicity=black')"
+    if var not in SUBGROUP_VARIABLES:
+        return "error", (f"'{var}' is not a student group variable; use one of: {', '.join(SUBGROUP_VARIABLES)}"
+                         + suggest(var, SUBGROUP_VARIABLES))
+    levels = tuple(RACE_ETHNICITY) if var == "race_ethnicity" else ("0", "1")
+    if re.fullmatch(r"[01]\.0+", level):
+        level = level[0]
+    if level not in levels:
+        return "error", f"'{level}' is not a level of {var}; use one of: {', '.join(levels)}" + suggest(level, levels)
+    if students is not None and var in students.columns:
+        have = students[var].dropna()
+        have = have.astype("str") if var == "race_ethnicity" else have.map(_fmt).astype("str")
+        if not have.eq(level).any():
+            return "warning", f"no student in students.csv is in {var}={level}; the goal will have no data"
+    return None
+
+
+def _plausibility(tables: dict, lines: dict, out: _Collector, *, analysis_year: int | None) -> None:
+    """Rules on values that are each allowed but together implausible (school years, grades, goals, links)."""
+    now = _school_year_now()
+    future = {}
+    for name, df in tables.items():
+        if "school_year" in df.columns and len(df):
+            mask = (df["school_year"] > now).to_numpy()
+            future[name] = mask
+            rows = np.flatnonzero(mask)
+            if len(rows):
+                out.add("error", TABLES[name].filename, f"school year has not started yet (the current school year "
+                        f"is {now}; years are named by the calendar year they start in)", column="school_year",
+                        line=_line_of(lines[name], rows), value=_int_text(df["school_year"].iloc[rows]))
+    cls = tables.get("classrooms")
+    year = analysis_year
+    if _has(cls, "school_year") and cls["school_year"].notna().any():
+        years = cls["school_year"].dropna()
+        if year is None:
+            ok_years = years[years <= now]
+            year = int(ok_years.max()) if len(ok_years) else None
+        elif not (years == year).any():
+            out.add("error", "classrooms.csv", f"no classroom is in the analysis year {year} (the classrooms are in "
+                    + ", ".join(map(_fmt, sorted(years.unique()))) + ")", column="school_year",
+                    value=str(year))
+        if year is not None:
+            rows = np.flatnonzero(((cls["school_year"] != year) & cls["school_year"].notna()).to_numpy()
+                                  & ~future.get("classrooms", False))
+            if len(rows):
+                out.add("warning", "classrooms.csv", f"section is not in the analysis year {year}; its evidence still "
+                        "counts in the district's shares", column="school_year",
+                        line=_line_of(lines["classrooms"], rows), value=_int_text(cls["school_year"].iloc[rows]))
+    asm = tables.get("assessments")
+    if year is not None and _has(asm, "school_year"):
+        rows = np.flatnonzero((asm["school_year"] > year).to_numpy() & ~future.get("assessments", False))
+        if len(rows):
+            out.add("warning", "assessments.csv", f"after the analysis year {year}; only the trajectories (catch-up) "
+                    "use it", column="school_year", line=_line_of(lines["assessments"], rows),
+                    value=_int_text(asm["school_year"].iloc[rows]))
+    if _has(asm, "student_id", "subject", "school_year", "window", "grade") and len(asm):
+        key = ["student_id", "subject", "school_year"]
+        fall, spring = asm["window"].eq("fall").to_numpy(), asm["window"].eq("spring").to_numpy()
+        codes = _key_codes(asm[key], key)
+        spring_grade = pd.Series(asm["grade"].to_numpy()[spring], index=codes[spring])
+        spring_grade = spring_grade[~spring_grade.index.duplicated()]
+        sg = pd.Series(codes).map(spring_grade).to_numpy()
+        rows = np.flatnonzero(fall & (asm["grade"].to_numpy() > sg))
+        if len(rows):
+            out.add("error", "assessments.csv", "fall grade is above the same year's spring grade for this student "
+                    "and subject", column="grade", line=_line_of(lines["assessments"], rows),
+                    value=_int_text(asm["grade"].iloc[rows]) + " > " + pd.Series(sg[rows]).map(_fmt).astype("str"))
+    st, enr = tables.get("students"), tables.get("enrollments")
+    if _has(st, "student_id") and _has(enr, "student_id") and len(enr):
+        rows = np.flatnonzero(st["student_id"].notna().to_numpy()
+                              & ~_isin(st["student_id"], tables, "enrollments", "student_id", {}))
+        if len(rows):
+            out.add("warning", "students.csv", "not enrolled in any section (not in enrollments.csv); the student "
+                    "gets no access measures", column="student_id", line=_line_of(lines["students"], rows),
+                    value=st["student_id"].iloc[rows])
+    if _has(enr, "student_id", "classroom_id") and _has(cls, "classroom_id") and len(enr) and len(cls):
+        at = _index_in(enr["classroom_id"], cls["classroom_id"])
+        known = at >= 0
+        if _has(cls, "grade"):
+            g = np.where(known, cls["grade"].to_numpy(dtype=float)[np.maximum(at, 0)], np.nan)
+            per = pd.DataFrame({"s": enr["student_id"], "g": g}).groupby("s")["g"].transform("nunique").to_numpy()
+            rows = np.flatnonzero(per > 1)
+            if len(rows):
+                out.add("warning", "enrollments.csv", "student is enrolled in sections of different grades (this "
+                        "section's grade shown)", column="classroom_id", line=_line_of(lines["enrollments"], rows),
+                        value=enr["classroom_id"].iloc[rows] + " (grade "
+                        + pd.Series(g[rows]).map(_fmt).astype("str").to_numpy() + ")")
+        if _has(cls, "school_id") and _has(st, "student_id", "school_id"):
+            sec_school = pd.Series(np.where(known, cls["school_id"].to_numpy(dtype=object)[np.maximum(at, 0)], None))
+            si = _index_in(enr["student_id"], st["student_id"])
+            stu_school = pd.Series(np.where(si >= 0, st["school_id"].to_numpy(dtype=object)[np.maximum(si, 0)], None))
+            rows = np.flatnonzero((sec_school.notna() & stu_school.notna() & (sec_school != stu_school)).to_numpy())
+            if len(rows):
+                out.add("warning", "enrollments.csv", "section belongs to another school than the student's "
+                        "(students.csv school_id)", column="classroom_id", line=_line_of(lines["enrollments"], rows),
+                        value=enr["classroom_id"].iloc[rows] + " (school " + sec_school.iloc[rows].astype("str")
+                        + ", student's " + stu_school.iloc[rows].astype("str") + ")")
+    goals = tables.get("goals")
+    if _has(goals, "group") and len(goals):
+        found = {g: _goal_group_problem(g, st) for g in goals["group"].dropna().unique()}
+        for severity in ("error", "warning"):
+            for g, prob in found.items():
+                if prob and prob[0] == severity:
+                    rows = np.flatnonzero(goals["group"].eq(g).to_numpy())
+                    out.add(severity, "goals.csv", prob[1], column="group", line=_line_of(lines["goals"], rows),
+                            value=g)
+    if _has(goals, "baseline_year", "target_year") and len(goals):
+        rows = np.flatnonzero((goals["target_year"] < goals["baseline_year"]).to_numpy())
+        if len(rows):
+            out.add("error", "goals.csv", "target year is before the baseline year", column="target_year",
+                    line=_line_of(lines["goals"], rows),
+                    value=_int_text(goals["target_year"].iloc[rows]) + " < "
+                    + _int_text(goals["baseline_year"].iloc[rows]))
+
+
 # --------------------------------------------------------------------------------------------------
 # The entry point
 
@@ -820,61 +1029,155 @@ def _final_dtypes(name: str, df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, columns=df.columns, copy=False)
 
 
-def validate_district(path: str | os.PathLike) -> ValidationReport:
+def check_district_id(district_id: str) -> str | None:
+    """Why ``district_id`` is not a safe district id (None when it is).
+
+    Examples
+    --------
+    >>> check_district_id("demo_lakeside") is None
+    True
+    >>> check_district_id("Städtische Schulen")  # doctest: +ELLIPSIS
+    "district id 'Städtische Schulen' may hold only ASCII letters, digits, '_' and '-' ..."
+    """
+    if re.fullmatch(DISTRICT_ID_RULE, district_id):
+        return None
+    return (f"district id {district_id!r} may hold only ASCII letters, digits, '_' and '-' (starting with a letter "
+            "or digit, at most 64 characters): rename the folder, e.g. "
+            f"'{re.sub(r'[^A-Za-z0-9_-]+', '_', district_id.encode('ascii', 'ignore').decode()).strip('_-') or 'district'}'")
+
+
+def _entry_problem(path: Path, folder: Path) -> str | None:
+    """Why the directory entry ``path`` cannot be read as a table (None if it can). Never opens it."""
+    if path.is_symlink():
+        try:
+            target = path.resolve(strict=True)
+        except (OSError, RuntimeError):
+            return "symbolic link to nothing (broken link); not read"
+        if not target.is_relative_to(folder.resolve()):
+            return "symbolic link to a file outside the district folder; refused and not read (copy the file in)"
+    try:
+        st = path.stat()
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror})"
+    if stat.S_ISDIR(st.st_mode):
+        return "is a folder, not a CSV file"
+    if not stat.S_ISREG(st.st_mode):
+        kind = "named pipe (FIFO)" if stat.S_ISFIFO(st.st_mode) else "socket or device"
+        return f"is a {kind}, not a regular file; not read"
+    if not os.access(path, os.R_OK):
+        return "cannot be read (no read permission)"
+    return None
+
+
+def _relabel(frame: pd.DataFrame, cw: Crosswalk) -> pd.DataFrame:
+    """Name each problem's file and column as the district does, with the contract's name beside it."""
+    if frame.empty or not (cw.files or cw.columns):
+        return frame
+    by_file = {TABLES[t].filename: t for t in TABLES}
+    tables = frame["file"].map(by_file)
+    f = frame.copy()
+    f["file"] = [cw.file_label(t) if isinstance(t, str) else x for t, x in zip(tables, frame["file"])]
+    pairs = pd.DataFrame({"t": tables, "c": frame["column"]}).drop_duplicates()
+    labels = {}
+    for t, c in pairs.itertuples(index=False):
+        if isinstance(t, str) and isinstance(c, str) and t in cw.columns:
+            labels[(t, c)] = ", ".join(cw.column_label(t, part) if part in TABLES[t].columns else part
+                                       for part in c.split(", "))
+    if labels:
+        keys = list(zip(tables, frame["column"]))
+        f["column"] = pd.Series([labels.get(k, x) for k, x in zip(keys, frame["column"])], dtype="str")
+    return f
+
+
+def validate_district(path: str | os.PathLike, *, analysis_year: int | None = None) -> ValidationReport:
     """Check one district folder against the data contract; reads only, writes nothing.
 
     Parameters
     ----------
     path
-        The district folder, ``data/raw/<district_id>``, holding ``<table>.csv`` files.
+        The district folder, ``data/raw/<district_id>``, holding one CSV file per table: ``<table>.csv``, or
+        the names its ``crosswalk.yaml`` gives (see :mod:`opportunity_research.crosswalk`).
+    analysis_year
+        The school year the classroom evidence describes (default: the latest ``classrooms.school_year``);
+        assessments after it are flagged.
 
     Returns
     -------
     ValidationReport
         ``ok`` (no errors), every problem (``to_frame()``: severity, file, line, column, value,
-        rule; ``format()`` for reading) and the typed tables.
+        rule; ``format()`` for reading) and the typed tables (in the contract's names and codes).
 
     Notes
     -----
-    Errors: missing folder or required table; empty (0-byte) file or header-only required table;
-    not UTF-8; unparseable CSV (rows with the wrong number of fields); missing required column;
-    duplicate column name; a value that is not a number / whole number, not an allowed code, out of
-    range, or empty where the contract forbids it; duplicate keys and duplicated rows; references
-    that do not resolve; ``days_present > days_enrolled``; an unanswered item of the teacher
-    survey's form. Warnings: unknown CSV files and columns, stripped whitespace, header-only optional
-    table, ``met_grade_level = 1`` with ``met_demands = 0``, work by a student not enrolled in the
-    assignment's classroom, a classroom without students, a student without assessment results.
+    Errors: unsafe district id; missing folder or required table; a crosswalk problem (unknown key,
+    CHOOSE left in, colliding mapping, value the contract does not allow, unmapped district code); a
+    symbolic link leaving the folder (not read); a folder, pipe or binary file where a table should be;
+    empty (0-byte) file or header-only required table; not UTF-8; unparseable CSV (rows with the wrong
+    number of fields); missing required column; duplicate column name; a value that is not a number /
+    whole number, not an allowed code, out of range (e.g. a negative scale score), or empty where the
+    contract forbids it; duplicate keys and duplicated rows; references that do not resolve;
+    ``days_present > days_enrolled``; an unanswered item of the teacher survey's form; a school year that
+    has not started yet; a fall grade above the spring grade; a goal group that names no student group;
+    a goal target year before its baseline. Warnings: unknown CSV files and columns, stripped whitespace,
+    header-only optional table, ``met_grade_level = 1`` with ``met_demands = 0``, work by a student not
+    enrolled in the assignment's classroom, a classroom without students, a student without assessment
+    results, a student without enrollments, a student in sections of several grades or in a section of
+    another school, a classroom outside the analysis year, an assessment after the analysis year, a goal
+    group no student belongs to.
+
+    Examples
+    --------
+    >>> validate_district("no/such/folder").problems[0].rule
+    'district folder not found'
     """
     path = Path(path)
     out = _Collector()
-    file_order = [path.name + "/"] + [t.filename for t in TABLES.values()]
+    folder_label = path.name + "/"
+    file_order = [folder_label, CROSSWALK_FILE] + [t.filename for t in TABLES.values()]
     if not path.is_dir():
-        out.add("error", path.name + "/", "district folder not found" if not path.exists() else
+        out.add("error", folder_label, "district folder not found" if not path.exists() else
                 "not a folder (expected data/raw/<district_id>/)")
         return ValidationReport(path, out.frame(file_order), {})
-    csvs = sorted(p.name for p in path.iterdir()
-                  if p.is_file() and p.suffix.lower() == ".csv" and not p.name.startswith("."))
-    known = {t.filename for t in TABLES.values()}
-    by_lower = {t.filename.lower(): t.filename for t in TABLES.values()}
-    for name in csvs:
-        if name not in known:
-            hint = (f" (did you mean {by_lower[name.lower()]}? file names are lower case)"
+    id_problem = check_district_id(path.resolve().name if path.name in ("", ".", "..") else path.name)
+    if id_problem:
+        out.add("error", folder_label, id_problem)
+    cw, cw_problems = load_crosswalk(path)
+    for severity, line, where, key, rule in cw_problems:
+        out.add(severity, CROSSWALK_FILE, rule, column=where, line=line, value=key)
+    names = {p.name: p for p in path.iterdir() if not p.name.startswith(".")}
+    wanted = {cw.filename(t): t for t in TABLES}
+    known = set(wanted)
+    by_lower = {f.lower(): f for f in known}
+    for name in sorted(names):
+        if name.lower().endswith(".csv") and name not in known:
+            hint = (f" (did you mean {by_lower[name.lower()]}? file names are case-sensitive)"
                     if name.lower() in by_lower else "")
             out.add("warning", name, "not a contract table (ignored)" + hint)
     tables, lines, bad_type = {}, {}, {}
     for t in TABLES.values():
-        p = path / t.filename
-        if t.filename not in csvs:
+        fname = cw.filename(t.name)
+        p = path / fname
+        if fname not in names:
             if t.required:
-                others = sorted(q.name for q in path.iterdir() if q.stem.lower() == t.name and q.name != t.filename)
-                hint = f" (found {', '.join(others)}; export it as CSV named {t.filename})" if others else ""
+                others = sorted(q for q in names if Path(q).stem.lower() == Path(fname).stem.lower() and q != fname)
+                hint = f" (found {', '.join(others)}; export it as CSV named {fname})" if others else ""
+                if not others and not cw.present:
+                    hint = (" (if the district names it differently, run 'opportunity-research init' to draft a "
+                            "crosswalk)")
                 out.add("error", t.filename, "required table is missing" + hint)
             continue
-        result = _check_table(p, t, out)
+        problem = _entry_problem(p, path)
+        if problem:
+            out.add("error", t.filename, problem)
+            continue
+        result = _check_table(p, t, out, cw)
         if result is not None:
             tables[t.name], lines[t.name], bad_type[t.name] = result
     _cross_table(tables, lines, bad_type, out)
-    report = ValidationReport(path, out.frame(file_order), tables)
+    _plausibility(tables, lines, out, analysis_year=analysis_year)
+    report = ValidationReport(path, _relabel(out.frame(file_order), cw), tables)
+    report.crosswalk = cw
+    report.files = {n: cw.filename(n) for n in tables}
     if report.ok:
         report.tables = {n: _final_dtypes(n, df) for n, df in tables.items()}
     return report
@@ -884,8 +1187,31 @@ def validate_district(path: str | os.PathLike) -> ValidationReport:
 # Command line
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
+def csv_safe(values: pd.Series) -> pd.Series:
+    """Text cells made safe to open in a spreadsheet: a cell that would start a formula gets a leading ``'``.
+
+    Spreadsheets run a cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return (also the
+    full-width forms) as a formula (CSV injection); plain numbers such as ``-3.5`` are left as they are.
+
+    Examples
+    --------
+    >>> csv_safe(pd.Series(["=cmd|' /C calc'!A0", "-3.5", "@SUM(A1)", "ok", None])).tolist()
+    ["'=cmd|' /C calc'!A0", '-3.5', "'@SUM(A1)", 'ok', nan]
+    """
+    s = values.astype("str")
+    risky = s.str.startswith(_FORMULA_START, na=False) & ~s.str.fullmatch(_NUMBER_RE, na=False)
+    return s.where(~risky, "'" + s)
+
+
 def _write_csv_atomic(frame: pd.DataFrame, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
+    frame = frame.copy()
+    for c in frame.columns:
+        if frame[c].dtype == "str" or frame[c].dtype == object:
+            frame[c] = csv_safe(frame[c])
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
@@ -906,7 +1232,7 @@ def main_validate(args: argparse.Namespace) -> int:
         if path.is_dir() and path.resolve() in target.parents:
             print(f"--csv: refusing to write into the raw district folder {path}; choose another place")
             return 2
-    report = validate_district(path)
+    report = validate_district(path, analysis_year=args.analysis_year)
     if report.frame.empty:
         print(f"{args.path}: valid ({_plural(len(report.tables), 'table')}, {report.n_rows:,} rows)")
     else:
@@ -934,5 +1260,9 @@ def register(subparsers) -> None:
     p.add_argument("--max-rows", type=int, default=60, metavar="N",
                    help="problem lines to print at most (default 60; 0 = all)")
     p.add_argument("--csv", metavar="FILE", default=None,
-                   help="also write every problem (one row each) to FILE as CSV (written atomically)")
+                   help="also write every problem (one row each) to FILE as CSV (written atomically; cells that "
+                   "a spreadsheet would run as a formula start with ')")
+    p.add_argument("--analysis-year", type=int, default=None, metavar="YEAR",
+                   help="the school year the classroom evidence describes, named by the year it starts in "
+                   "(default: the latest classrooms.school_year)")
     p.set_defaults(func=main_validate)
