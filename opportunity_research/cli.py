@@ -7,6 +7,7 @@ parsed arguments and returning the exit code. This file only wires them together
 Examples
 --------
 $ opportunity-research synthesize                 # five demo districts into data/raw/
+$ opportunity-research init data/raw/my_district        # draft a crosswalk for an export in its own shape
 $ opportunity-research validate data/raw/demo_lakeside
 $ opportunity-research process data/raw/demo_lakeside
 $ opportunity-research run --jobs 2              # every district's report
@@ -21,7 +22,7 @@ import sys
 from . import __version__
 
 #: Modules that contribute subcommands, in the order ``--help`` lists them.
-COMMAND_MODULES = ("synth", "validation", "dataset", "runner")
+COMMAND_MODULES = ("synth", "crosswalk", "validation", "dataset", "runner")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -233,7 +233,7 @@ def _pairs(node: _Node, where: str, problems: list) -> dict[str, _Node]:
             problems.append(("error", line, where, key, (f"listed twice (first on line {out[key].line}); "
                              "the two mappings collide: keep one")))
         else:
-            child.line = child.line if isinstance(child.value, list) else line
+            child.line = line  # the line of its key
             out[key] = child
     return out
 
@@ -646,12 +646,15 @@ def draft_crosswalk(folder: str | os.PathLike, *, max_codes: int = 200) -> Draft
     >>> folder = pathlib.Path(tempfile.mkdtemp())
     >>> _ = (folder / "Student Roster.csv").write_text("STUDENT_NUMBER,School_ID,Grade,FED_RACE\\n7,S1,4,2\\n")
     >>> d = draft_crosswalk(folder)
-    >>> print(d.text.split("codes:")[0].split("columns:")[1].strip())
+    >>> print("\n".join(d.text.split("columns:")[1].strip().splitlines()[:6]))
     students:
         student_id: "STUDENT_NUMBER"  # synonym
         school_id: "School_ID"  # case/spacing
         grade: "Grade"  # case/spacing
         race_ethnicity: "FED_RACE"  # synonym
+        low_income: CHOOSE  # CHOOSE: required column; unmatched columns: none left
+    >>> d.n_choices  # the schools, classrooms, ... files and the students' other columns
+    9
     >>> '"2": "american_indian_alaska_native"' in d.text
     True
     """

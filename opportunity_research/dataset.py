@@ -40,9 +40,14 @@ import pandas as pd
 
 from . import __version__, config
 from .contract import TABLES
-from .validation import ValidationFailed, validate_district
+from .crosswalk import CROSSWALK_FILE
+from .validation import ValidationFailed, check_district_id, validate_district
 
-__all__ = ["District", "load_district", "process_district", "pseudonymize", "read_key", "register"]
+__all__ = ["STALE_PREFIX", "District", "load_district", "process_district", "pseudonymize", "read_key", "register",
+           "retire_processed"]
+
+#: Name prefix of a district's earlier processed tables after a failed ``process`` (``.stale-<district_id>``).
+STALE_PREFIX = ".stale-"
 
 _HEX = np.array([f"{i:02x}" for i in range(256)])
 _PREFIX = {"student_id": "S-", "teacher_id": "T-"}
@@ -95,8 +100,52 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def _analysis_year(tables: dict, given: int | None) -> int | None:
+    if given is not None:
+        return int(given)
+    cls = tables.get("classrooms")
+    if cls is None or not len(cls):
+        return None
+    return int(cls["school_year"].max())
+
+
+def retire_processed(processed_root: str | os.PathLike, district_id: str, *, reason: str) -> Path | None:
+    """Move a district's processed tables aside after a failed ``process``, so they no longer look current.
+
+    ``<root>/<district_id>/`` is renamed (atomically) to ``<root>/.stale-<district_id>/`` with a
+    ``STALE.txt`` saying why; it is kept, not deleted (a new successful ``process`` rebuilds the district;
+    an earlier stale copy is replaced). :func:`load_district` then refuses the district with the reason.
+
+    Returns
+    -------
+    Path or None
+        The stale folder, or None when there was nothing to move.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> (root / "d1").mkdir()
+    >>> retire_processed(root, "d1", reason="validation failed").name, (root / "d1").exists()
+    ('.stale-d1', False)
+    """
+    root = Path(processed_root)
+    final = root / district_id
+    if not final.is_dir():
+        return None
+    stale = root / f"{STALE_PREFIX}{district_id}"
+    if stale.exists():
+        trash = root / f".old-{district_id}-{secrets.token_hex(4)}"
+        os.replace(stale, trash)
+        shutil.rmtree(trash, ignore_errors=True)
+    os.replace(final, stale)
+    (stale / "STALE.txt").write_text(f"Not current: {reason}.\nThese tables are from an earlier successful run; "
+                                     f"fix the export and run 'opportunity-research process' again.\n")
+    return stale
+
+
 def process_district(raw_path: str | os.PathLike, *, processed_root: str | os.PathLike | None = None,
-                     key: str | None = None) -> Path:
+                     key: str | None = None, analysis_year: int | None = None) -> Path:
     """Validate one raw district folder and write its typed, pseudonymized parquet tables.
 
     Parameters
@@ -107,6 +156,10 @@ def process_district(raw_path: str | os.PathLike, *, processed_root: str | os.Pa
         Output root (default ``data/processed``); tables go to ``<processed_root>/<district_id>/``.
     key
         Pseudonymization key (default: :func:`read_key`).
+    analysis_year
+        The school year the classroom evidence describes (default: the latest ``classrooms.school_year``
+        that has started); recorded in the manifest, where :func:`~opportunity_research.measures.analysis_year`
+        reads it.
 
     Returns
     -------
@@ -116,15 +169,30 @@ def process_district(raw_path: str | os.PathLike, *, processed_root: str | os.Pa
     Raises
     ------
     ValidationFailed
-        If the export breaks the contract; ``.report.format()`` lists every problem. Nothing is written.
+        If the export breaks the contract; ``.report.format()`` lists every problem. No new table is
+        written, and earlier tables of the district are moved out of the way (see :func:`retire_processed`)
+        so nothing stale looks current.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> try:
+    ...     process_district(root / "raw" / "nowhere", processed_root=root / "processed", key="0123456789abcdef")
+    ... except ValidationFailed as exc:
+    ...     print(exc)
+    nowhere: 1 error, 0 warnings in 1 file
     """
     raw = Path(raw_path)
     district_id = raw.name
-    report = validate_district(raw)
+    root = Path(processed_root) if processed_root is not None else config.processed_dir()
+    report = validate_district(raw, analysis_year=analysis_year)
     if not report.ok:
+        if check_district_id(district_id) is None:
+            retire_processed(root, district_id, reason=f"the latest process of {district_id} failed validation: "
+                             f"{report.summary()}")
         raise ValidationFailed(report)
     key = key if key is not None else read_key()
-    root = Path(processed_root) if processed_root is not None else config.processed_dir()
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{district_id}-", dir=root))
     try:
@@ -140,7 +208,9 @@ def process_district(raw_path: str | os.PathLike, *, processed_root: str | os.Pa
             "district_id": district_id,
             "package_version": __version__,
             "tables": tables,
-            "inputs": {p.name: _sha256(p) for p in sorted(raw.glob("*.csv"))},
+            "inputs": {name: _sha256(raw / name) for name in sorted(
+                set(report.files.values()) | ({CROSSWALK_FILE} if report.crosswalk.present else set()))},
+            "analysis_year": _analysis_year(report.tables, analysis_year),
             "key_fingerprint": hashlib.sha256(key.encode()).hexdigest()[:12],
             "warnings": len(report.warnings),
         }
@@ -190,6 +260,10 @@ def load_district(district_id: str, *, processed_root: str | os.PathLike | None 
     """Load the processed tables of ``district_id`` (run ``opportunity-research process`` first)."""
     root = Path(processed_root) if processed_root is not None else config.processed_dir()
     folder = root / district_id
+    stale = root / f"{STALE_PREFIX}{district_id}" / "STALE.txt"
+    if not (folder / "manifest.json").exists() and stale.exists():
+        raise FileNotFoundError(f"no current processed data for district '{district_id}': "
+                                + stale.read_text().splitlines()[0].removeprefix("Not current: "))
     if not (folder / "manifest.json").exists():
         raise FileNotFoundError(f"no processed data for district '{district_id}' in {root.name}/; run "
                                 f"'opportunity-research process data/raw/{district_id}' first")
@@ -208,11 +282,15 @@ def _cmd(args) -> int:
     failed = 0
     for raw in raws:
         try:
-            out = process_district(raw, processed_root=args.processed_dir)
+            out = process_district(raw, processed_root=args.processed_dir, analysis_year=args.analysis_year)
         except ValidationFailed as exc:
             failed += 1
             print(exc.report.format(max_rows=args.max_rows))
-            print(f"{raw.name}: NOT processed (validation failed); nothing written")
+            root = Path(args.processed_dir) if args.processed_dir else config.processed_dir()
+            moved = (root / f"{STALE_PREFIX}{raw.name}").exists()
+            print(f"{raw.name}: NOT processed (validation failed); no new tables written"
+                  + (f"; the earlier tables were moved to {root.name}/{STALE_PREFIX}{raw.name}/ and are not used"
+                     if moved else ""))
         except FileNotFoundError as exc:
             failed += 1
             print(f"{raw.name}: NOT processed: {exc}")
@@ -235,4 +313,7 @@ def register(subparsers) -> None:
     p.add_argument("--all", action="store_true", help="process every folder in data/raw")
     p.add_argument("--processed-dir", default=None, help="output root (default data/processed)")
     p.add_argument("--max-rows", type=int, default=40, help="problems to print per district on failure")
+    p.add_argument("--analysis-year", type=int, default=None, metavar="YEAR",
+                   help="the school year the classroom evidence describes, named by the calendar year it starts "
+                   "in (2016 = 2016-17); default: the latest classrooms.school_year. Recorded in the manifest.")
     p.set_defaults(func=_cmd)

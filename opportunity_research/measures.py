@@ -140,8 +140,23 @@ def score_evidence(district: District, *, cuts: dict | None = None) -> dict[str,
 
 
 def analysis_year(district: District) -> int:
-    """The school year the classroom evidence describes (the latest ``classrooms.school_year``)."""
-    return int(district.classrooms["school_year"].max())
+    """The school year the classroom evidence describes.
+
+    The year set when the district was processed (``opportunity-research process --analysis-year YEAR``,
+    recorded as ``analysis_year`` in the manifest), else the latest ``classrooms.school_year``. Years are
+    named by the calendar year they start in (2016 = 2016-17). Growth models use that year's fall and
+    spring scores; "started behind" uses its fall score (else the prior spring).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from opportunity_research.dataset import District
+    >>> d = District("x", {"classrooms": pd.DataFrame({"school_year": [2015, 2016]})})
+    >>> analysis_year(d), analysis_year(District("x", d.tables, {"analysis_year": 2015}))
+    (2016, 2015)
+    """
+    year = (district.manifest or {}).get("analysis_year")
+    return int(year) if year is not None else int(district.classrooms["school_year"].max())
 
 
 def classroom_access(district: District, *, cuts: dict | None = None,

@@ -141,3 +141,93 @@ def make_valid_district(path: str | Path) -> Path:
     for name, df in district_tables().items():
         df.to_csv(path / f"{name}.csv", index=False, lineterminator="\n")
     return path
+
+
+# ---------------------------------------------------------------------------------------------
+# The same district as a student information system exports it: its own file names, column names and codes
+
+#: Contract table -> the file name the "SIS" gives it.
+SIS_FILES = {
+    "schools": "school_directory.csv", "students": "Student Roster.csv", "classrooms": "master_schedule.csv",
+    "enrollments": "student_schedules.csv", "assessments": "state_test_scores.csv", "assignments": "assignments.csv",
+    "work_samples": "Work Samples.csv", "observations": "IPG_Observations.csv", "engagement_surveys": "engagement.csv",
+    "teacher_surveys": "teacher_survey.csv", "climate_surveys": "climate_survey.csv", "attendance": "Attendance.csv",
+    "advanced_courses": "advanced_coursework.csv", "programs": "program_participation.csv", "goals": "goals.csv",
+}
+#: Contract column -> the SIS's column name (in every table that has the column); others are upper-cased.
+SIS_COLUMNS = {
+    "student_id": "STUDENT_NUMBER", "school_id": "SCHOOL_CODE", "grade": "GRADE_LEVEL", "race_ethnicity": "FED_RACE",
+    "low_income": "FRL", "english_learner": "ELL", "disability": "IEP", "gender": "SEX", "classroom_id": "SECTION_ID",
+    "teacher_id": "STAFF_ID", "subject": "SUBJECT_AREA", "window": "TEST_WINDOW", "scale_score": "SCALE_SCORE",
+    "grade_level_cut": "PROFICIENCY_CUT", "performance_level": "PERF_LEVEL", "grade_equivalent": "GE",
+}
+SIS_RACE = {k: str(i + 1) for i, k in enumerate(RACE_ETHNICITY)}  # federal reporting order, 1-7
+SIS_LEVELS = {1: "Below Basic", 2: "Basic", 3: "Proficient", 4: "Advanced"}
+
+
+def _sis_year(y) -> str:
+    return f"{int(y)}-{(int(y) + 1) % 100:02d}"
+
+
+def export_as_sis(contract_folder: str | Path, out: str | Path, *, crosswalk: bool = True) -> Path:
+    """Rewrite a contract-shaped export as a student information system would export it.
+
+    Files get :data:`SIS_FILES` names, columns :data:`SIS_COLUMNS` names (or upper case), and codes the
+    SIS's own: federal race codes 1-7, Y/N flags, F/M/X, ELA/MATH, Fall/Spring, ES/MS/HS, "2016-17"
+    school years, performance levels as words. With ``crosswalk``, the hand-written crosswalk.yaml that
+    reads it back is written too. Returns ``out``.
+    """
+    from opportunity_research.contract import TABLES
+
+    src, out = Path(contract_folder), Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    files, columns, codes = {}, {}, {}
+    for name, table in TABLES.items():
+        p = src / table.filename
+        if not p.exists():
+            continue
+        df = pd.read_csv(p, dtype=str, keep_default_na=False)
+        for col in df.columns:
+            c = table.columns.get(col)
+            if c is None:
+                continue
+            v = df[col]
+            mapping = None
+            if col == "race_ethnicity":
+                mapping = SIS_RACE
+            elif c.kind == "flag" and name == "students":
+                mapping = {"1": "Y", "0": "N"}
+            elif col == "gender":
+                mapping = {"female": "F", "male": "M", "nonbinary": "X"}
+            elif col == "subject":
+                mapping = {s: s.upper() if s in ("ela", "math") else s.replace("_", " ").title()
+                           for s in table.columns["subject"].allowed}
+            elif col == "window":
+                mapping = {"fall": "Fall", "spring": "Spring"}
+            elif col == "school_level":
+                mapping = {"elementary": "ES", "middle": "MS", "high": "HS"}
+            elif col == "school_year":
+                mapping = {y: _sis_year(y) for y in v.unique() if y != ""}
+            elif col == "performance_level":
+                mapping = {str(k): w for k, w in SIS_LEVELS.items()}
+                mapping.update({f"{k}.0": w for k, w in SIS_LEVELS.items()})
+            if mapping is not None:
+                df[col] = v.map(lambda x, m=mapping: m.get(x, x))
+                used = sorted(set(df[col]) - {""})
+                back = {d: c_ for c_, d in mapping.items() if d in used}
+                codes[f"{name}.{col}"] = {d: (str(int(float(c_))) if col == "performance_level" else c_)
+                                          for d, c_ in back.items()}
+        own = {col: SIS_COLUMNS.get(col, col.upper()) for col in df.columns if col in table.columns}
+        columns[name] = own
+        df = df.rename(columns=own)
+        files[name] = SIS_FILES[name]
+        df.to_csv(out / SIS_FILES[name], index=False, lineterminator="\r\n")
+    if crosswalk:
+        lines = ["files:"] + [f'  {t}: "{f}"' for t, f in files.items()] + ["columns:"]
+        for t, m in columns.items():
+            lines += [f"  {t}:"] + [f'    {c}: "{d}"' for c, d in m.items()]
+        lines += ["codes:"]
+        for k, m in codes.items():
+            lines += [f"  {k}:"] + [f'    "{d}": "{c}"' for d, c in m.items()]
+        (out / "crosswalk.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return out
