@@ -255,10 +255,11 @@ TABLES: dict[str, Table] = {
                 _YEAR,
                 Column("window", "category", "Testing window.", allowed=("fall", "spring")),
                 Column("grade", "int", "Grade of the student when tested.", min=3, max=12),
-                Column("scale_score", "float", "Scale score on the district's (vertical) scale."),
+                Column("scale_score", "float", "Scale score on the district's (vertical) scale (not negative).",
+                       min=0),
                 Column("grade_level_cut", "float",
                        "Lowest scale score that counts as on grade level for this grade, subject and window. "
-                       "A student is at grade level when scale_score >= grade_level_cut."),
+                       "A student is at grade level when scale_score >= grade_level_cut.", min=0),
                 Column("performance_level", "int", "Performance level, 1 (lowest) to 4; 3 and 4 are on grade level.",
                        min=1, max=4),
                 Column("grade_equivalent", "float",

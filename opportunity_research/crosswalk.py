@@ -97,6 +97,8 @@ def suggest(word: str, candidates, *, n: int = 1) -> str:
     --------
     >>> suggest("race_ethnicty", ["race_ethnicity", "grade"])
     " (did you mean 'race_ethnicity'?)"
+    >>> suggest("race", ["race_ethnicity", "grade"])
+    " (did you mean 'race_ethnicity'?)"
     >>> suggest("zzz", ["race_ethnicity"])
     ''
     """
@@ -108,6 +110,9 @@ def suggest(word: str, candidates, *, n: int = 1) -> str:
     if hit is not None and hit != word:
         return f" (did you mean '{hit}'?)"
     close = difflib.get_close_matches(str(word).lower(), [c.lower() for c in cands], n=n, cutoff=0.6)
+    if not close:
+        w = normalize_name(word)
+        close = [c.lower() for c in cands if len(w) >= 3 and normalize_name(c).startswith(w)][:n]
     if not close:
         return ""
     orig = [next(c for c in cands if c.lower() == x) for x in close]

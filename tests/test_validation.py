@@ -8,6 +8,7 @@ left byte-identical.
 from __future__ import annotations
 
 import csv
+import json
 import hashlib
 import os
 import shutil
@@ -16,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from opportunity_research import cli, dataset
+from opportunity_research import cli, dataset, measures
 from opportunity_research.contract import TABLES
 from opportunity_research.validation import (
     Problem,
@@ -357,7 +358,7 @@ def test_broken_district_names_file_line_column_and_rule(valid_district, breaker
 
 def test_at_least_fifteen_kinds_of_broken_input():
     assert len(CASES) >= 15
-    assert len({c.values[1]["rule"] for c in CASES}) == len(CASES)
+    assert len({(c.values[1]["rule"], c.values[1].get("value")) for c in CASES}) == len(CASES)
 
 
 def test_missing_folder():
@@ -544,3 +545,250 @@ def test_make_valid_district_is_reusable(tmp_path):
     b = make_valid_district(tmp_path / "b")
     assert _hashes(a) == _hashes(b)
     shutil.rmtree(a)
+
+
+# ---------------------------------------------------------------------------------------------
+# cases that used to pass silently (issue 13): each is now an error or a warning with its rule
+
+@case(severity="warning", file="enrollments.csv", line=82, column="classroom_id", value="C3 (grade 7)",
+      rule="student is enrolled in sections of different grades", ok=True)
+def student_in_sections_of_two_grades(d):
+    edit_text(d, "enrollments.csv", lambda s: s + "1001,C3\n")
+
+
+@case(severity="warning", file="enrollments.csv", line=2, column="classroom_id",
+      value="C1 (school SCH1, student's SCH2)", rule="section belongs to another school than the student's", ok=True)
+def student_in_classroom_of_another_school(d):
+    set_cell(d, "students.csv", 2, "school_id", "SCH2")
+
+
+@case(severity="error", file="assessments.csv", line=2, column="scale_score", value="-5", rule="must be at least 0")
+def negative_scale_score(d):
+    set_cell(d, "assessments.csv", 2, "scale_score", "-5")
+
+
+@case(severity="error", file="assessments.csv", line=2, column="school_year", value="2099",
+      rule="school year has not started yet")
+def assessment_year_in_the_future(d):
+    set_cell(d, "assessments.csv", 2, "school_year", "2099")
+
+
+@case(severity="warning", file="assessments.csv", line=2, column="school_year", value="2018",
+      rule="after the analysis year 2016", ok=True)
+def assessment_after_the_analysis_year(d):
+    set_cell(d, "assessments.csv", 2, "school_year", "2018")
+
+
+@case(severity="error", file="assessments.csv", line=2, column="grade", value="5 > 3",
+      rule="fall grade is above the same year's spring grade")
+def fall_grade_above_spring_grade(d):
+    set_cell(d, "assessments.csv", 2, "grade", "5")
+
+
+@case(severity="error", file="goals.csv", line=3, column="group", value="race=black",
+      rule="'race' is not a student group variable; use one of: race_ethnicity, low_income, english_learner, "
+      "disability, started_behind (did you mean 'race_ethnicity'?)")
+def goal_group_variable_unknown(d):
+    set_cell(d, "goals.csv", 3, "group", "race=black")
+
+
+@case(severity="error", file="goals.csv", line=3, column="group", value="race_ethnicity=blak",
+      rule="'blak' is not a level of race_ethnicity")
+def goal_group_level_unknown(d):
+    set_cell(d, "goals.csv", 3, "group", "race_ethnicity=blak")
+
+
+@case(severity="error", file="goals.csv", line=3, column="group", value="low income",
+      rule="must be 'all' or '<variable>=<level>'")
+def goal_group_not_variable_equals_level(d):
+    set_cell(d, "goals.csv", 3, "group", "low income")
+
+
+@case(severity="warning", file="goals.csv", line=3, column="group", value="disability=1",
+      rule="no student in students.csv is in disability=1", ok=True)
+def goal_group_nobody_belongs_to(d):
+    set_cell(d, "goals.csv", 3, "group", "disability=1")
+    edit_text(d, "students.csv", lambda s: "\n".join(
+        line if i == 0 else ",".join(line.split(",")[:6] + ["0"] + line.split(",")[7:])
+        for i, line in enumerate(s.splitlines())) + "\n")
+
+
+@case(severity="error", file="goals.csv", line=2, column="target_year", value="2015 < 2016",
+      rule="target year is before the baseline year")
+def goal_target_year_before_baseline(d):
+    set_cell(d, "goals.csv", 2, "target_year", "2015")
+
+
+@case(severity="warning", file="students.csv", line=41, column="student_id", value="1040",
+      rule="not enrolled in any section", ok=True)
+def student_without_enrollment(d):
+    _write_rows(d, "enrollments.csv", [r for r in _rows(d, "enrollments.csv") if r[0] != "1040"])
+
+
+@case(severity="warning", file="classrooms.csv", line=2, column="school_year", value="2015",
+      rule="section is not in the analysis year 2016", ok=True)
+def classroom_outside_the_analysis_year(d):
+    set_cell(d, "classrooms.csv", 2, "school_year", "2015")
+
+
+@case(severity="error", file="schools.csv", line=None, column=None,
+      rule="symbolic link to a file outside the district folder; refused and not read")
+def symlink_leaving_the_folder(d):
+    (d / "schools.csv").unlink()
+    (d / "schools.csv").symlink_to("/etc/passwd")
+
+
+@case(severity="error", file="schools.csv", line=None, column=None, rule="symbolic link to nothing (broken link)")
+def broken_symlink(d):
+    (d / "schools.csv").unlink()
+    (d / "schools.csv").symlink_to(d / "gone.csv")
+
+
+@case(severity="error", file="students.csv", line=None, column=None, rule="is a folder, not a CSV file")
+def folder_named_like_a_table(d):
+    (d / "students.csv").unlink()
+    (d / "students.csv").mkdir()
+
+
+@case(severity="error", file="students.csv", line=None, column=None,
+      rule="is a named pipe (FIFO), not a regular file; not read")
+def fifo_named_like_a_table(d):
+    (d / "students.csv").unlink()
+    os.mkfifo(d / "students.csv")
+
+
+@case(severity="error", file="observations.csv", line=None, column=None, rule="binary file, not text")
+def binary_file(d):
+    (d / "observations.csv").write_bytes(np.random.default_rng(7).bytes(5000))
+
+
+@case(severity="error", file="schools.csv", line=None, column=None,
+      rule="binary file, not text (e.g. a spreadsheet or archive)")
+def spreadsheet_saved_under_a_csv_name(d):
+    (d / "schools.csv").write_bytes(b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00" + b"\x00" * 200)
+
+
+@case(severity="error", file="students.csv", line=1, column=None, rule="columns are separated by tabs")
+def tab_separated(d):
+    edit_text(d, "students.csv", lambda s: s.replace(",", "\t"))
+
+
+@case(severity="error", file="students.csv", line=1, column="grade", rule="duplicate column name")
+def duplicate_column_name(d):
+    edit_text(d, "students.csv", lambda s: s.replace("race_ethnicity", "grade", 1))
+
+
+@case(severity="error", file="students.csv", line=1, column=None, rule="no header row")
+def empty_header_row(d):
+    edit_text(d, "students.csv", lambda s: ",,,,,,,\n" + s.split("\n", 1)[1])
+
+
+@case(severity="error", file="attendance.csv", line=2, column="days_enrolled", value="0",
+      rule="must be between 1 and 366")
+def zero_days_enrolled(d):
+    set_cell(d, "attendance.csv", 2, "days_enrolled", "0")
+    set_cell(d, "attendance.csv", 2, "days_present", "0")
+
+
+@case(severity="error", file="assessments.csv", line=2, column=None, rule="row has 10 fields; the header has 9")
+def thousands_separator_in_a_number(d):
+    edit_text(d, "assessments.csv", lambda s: s.replace("448.5", "1,234", 1))
+
+
+@case(severity="error", file="assessments.csv", line=2, column="scale_score", value="inf", rule="must be a number")
+def infinite_number(d):
+    set_cell(d, "assessments.csv", 2, "scale_score", "inf")
+
+
+#: Kinds of bad input tried outside the CASES above (each test below asserts its message).
+OTHER_KINDS = ("unsafe_district_id", "analysis_year_without_classrooms", "formula_in_problem_csv",
+               "failed_process_leaves_stale_tables", "missing_folder", "file_not_a_folder")
+
+
+def test_unsafe_district_id_is_an_error_with_a_safe_suggestion(tmp_path):
+    d = make_valid_district(tmp_path / "Lake Side Ünified")
+    report = validate_district(d)
+    (p,) = report.errors
+    assert p.file == "Lake Side Ünified/" and p.line is None
+    assert p.rule.startswith("district id 'Lake Side Ünified' may hold only ASCII letters, digits, '_' and '-'")
+    assert p.rule.endswith("rename the folder, e.g. 'Lake_Side_nified'")
+    with pytest.raises(ValidationFailed):
+        dataset.process_district(d, processed_root=tmp_path / "processed", key="test-key-0123456")
+    assert not (tmp_path / "processed" / "Lake Side Ünified").exists()
+
+
+def test_the_analysis_year_can_be_set_and_must_have_classrooms(valid_district, tmp_path, capsys):
+    report = validate_district(valid_district, analysis_year=2014)
+    (p,) = report.errors
+    assert (p.file, p.column, p.value) == ("classrooms.csv", "school_year", "2014")
+    assert p.rule == "no classroom is in the analysis year 2014 (the classrooms are in 2016)"
+    assert cli.main(["process", str(valid_district), "--processed-dir", str(tmp_path / "p"),
+                     "--analysis-year", "2016"]) == 0
+    manifest = json.loads((tmp_path / "p" / "district_ok" / "manifest.json").read_text())
+    assert manifest["analysis_year"] == 2016
+    assert measures.analysis_year(dataset.load_district("district_ok", processed_root=tmp_path / "p")) == 2016
+
+
+def test_problem_csv_neutralizes_spreadsheet_formulas(valid_district, tmp_path, capsys):
+    set_cell(valid_district, "schools.csv", 2, "school_level", "=cmd|' /C calc'!A0")
+    set_cell(valid_district, "students.csv", 3, "grade", "-3")
+    set_cell(valid_district, "students.csv", 4, "gender", "@SUM(A1)")
+    target = tmp_path / "problems.csv"
+    assert cli.main(["validate", str(valid_district), "--csv", str(target)]) == 1
+    with open(target, newline="", encoding="utf-8") as fh:
+        cells = [c for row in csv.reader(fh) for c in row]
+    values = set(cells)
+    assert "'=cmd|' /C calc'!A0" in values and "'@SUM(A1)" in values and "-3" in values
+    assert not [c for c in cells if c[:1] in ("=", "+", "@") or (c[:1] == "-" and not c[1:].isdigit())]
+
+
+def test_failed_process_leaves_no_stale_tables_that_look_current(valid_district, tmp_path, capsys):
+    root = tmp_path / "processed"
+    dataset.process_district(valid_district, processed_root=root, key="test-key-0123456")
+    assert (root / "district_ok" / "manifest.json").exists()
+    set_cell(valid_district, "students.csv", 6, "grade", "2")
+    assert cli.main(["process", str(valid_district), "--processed-dir", str(root)]) == 1
+    out = capsys.readouterr().out
+    assert "NOT processed (validation failed); no new tables written" in out and ".stale-district_ok/" in out
+    assert not (root / "district_ok").exists()
+    stale = root / ".stale-district_ok"
+    assert (stale / "students.parquet").exists() and "failed validation" in (stale / "STALE.txt").read_text()
+    with pytest.raises(FileNotFoundError, match="no current processed data for district 'district_ok': the latest "
+                       "process of district_ok failed validation: 1 error"):
+        dataset.load_district("district_ok", processed_root=root)
+    set_cell(valid_district, "students.csv", 6, "grade", "4")
+    dataset.process_district(valid_district, processed_root=root, key="test-key-0123456")
+    assert dataset.load_district("district_ok", processed_root=root).students is not None
+
+
+def test_symlink_target_is_never_read_or_echoed(valid_district, tmp_path, capsys):
+    secret = tmp_path / "secret.csv"
+    secret.write_text("school_id,school_name,school_level\nTOPSECRET,x,y\n")
+    (valid_district / "schools.csv").unlink()
+    (valid_district / "schools.csv").symlink_to(secret)
+    assert cli.main(["validate", str(valid_district), "--max-rows", "0"]) == 1
+    out = capsys.readouterr().out
+    assert "TOPSECRET" not in out and str(tmp_path) not in out.replace(str(valid_district), "")
+
+
+def test_symlink_inside_the_folder_is_read(valid_district):
+    (valid_district / "exports").mkdir()
+    os.replace(valid_district / "schools.csv", valid_district / "exports" / "schools.csv")
+    (valid_district / "schools.csv").symlink_to(valid_district / "exports" / "schools.csv")
+    assert validate_district(valid_district).ok
+
+
+def test_a_file_given_as_the_district_folder(tmp_path):
+    f = tmp_path / "district.csv"
+    f.write_text("x\n")
+    (p,) = validate_district(f).errors
+    assert p.rule == "not a folder (expected data/raw/<district_id>/)"
+
+
+def test_the_suite_tries_at_least_sixty_kinds_of_bad_input():
+    try:
+        from .test_crosswalk import CROSSWALK_CASES
+    except ImportError:  # pragma: no cover
+        from test_crosswalk import CROSSWALK_CASES
+    kinds = len(CASES) + len(CROSSWALK_CASES) + len(OTHER_KINDS)
+    assert kinds >= 60, kinds
