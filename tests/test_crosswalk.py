@@ -21,7 +21,7 @@ from opportunity_research.validation import validate_district
 try:
     from .districtkit import SIS_FILES, export_as_sis, make_valid_district
 except ImportError:  # pragma: no cover
-    from districtkit import SIS_FILES, export_as_sis, make_valid_district
+    from districtkit import export_as_sis, make_valid_district
 
 KEY = "0123456789abcdef"
 
@@ -47,7 +47,7 @@ def demo_pair(tmp_path_factory):
 
 
 def test_sis_export_really_differs_from_the_contract(demo_pair):
-    _, contract, sis, _ = demo_pair
+    _, _contract, sis, _ = demo_pair
     assert not (sis / "students.csv").exists() and (sis / "Student Roster.csv").exists()
     head = (sis / "Student Roster.csv").read_text().splitlines()[0]
     assert head.startswith("STUDENT_NUMBER,SCHOOL_CODE,GRADE_LEVEL,FED_RACE,FRL")
@@ -81,7 +81,7 @@ def test_sis_export_publishes_exactly_the_same_findings(demo_pair):
 
 
 def test_init_drafts_the_whole_crosswalk_with_no_choice_left(demo_pair, tmp_path, capsys):
-    base, _, sis, out = demo_pair
+    _base, _, sis, out = demo_pair
     bare = tmp_path / "demo_pinebrook"
     shutil.copytree(sis, bare)
     (bare / "crosswalk.yaml").unlink()
@@ -147,10 +147,10 @@ def test_messages_name_the_districts_file_and_column_and_the_contracts(tmp_path)
     r.loc[6, "FED_RACE"] = "9"
     r.to_csv(d / "Student Roster.csv", index=False)
     report = validate_district(d)
-    p = [x for x in report.errors if x.line == 6][0]
+    p = next(x for x in report.errors if x.line == 6)
     assert (p.file, p.column, p.value, p.rule) == ("Student Roster.csv (students.csv)", "GRADE_LEVEL (grade)", "14",
                                                    "must be between 3 and 12")
-    p = [x for x in report.errors if x.line == 8][0]
+    p = next(x for x in report.errors if x.line == 8)
     assert (p.file, p.column, p.value) == ("Student Roster.csv (students.csv)", "FED_RACE (race_ethnicity)", "9")
     assert p.rule.startswith("not in the crosswalk's codes for students.race_ethnicity: add it to crosswalk.yaml")
 

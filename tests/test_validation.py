@@ -8,8 +8,8 @@ left byte-identical.
 from __future__ import annotations
 
 import csv
-import json
 import hashlib
+import json
 import os
 import shutil
 
