@@ -19,7 +19,7 @@ from opportunity_research.crosswalk import CHOOSE, draft_crosswalk, load_crosswa
 from opportunity_research.validation import validate_district
 
 try:
-    from .districtkit import SIS_FILES, export_as_sis, make_valid_district
+    from .districtkit import export_as_sis, make_valid_district
 except ImportError:  # pragma: no cover
     from districtkit import export_as_sis, make_valid_district
 
