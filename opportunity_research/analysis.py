@@ -14,14 +14,52 @@ Examples
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 
 import pandas as pd
 
 from . import climate, config, equity, findings, measures, models, scorecard, trajectories
+from .contract import RACE_ETHNICITY, SUBGROUP_VARIABLES, SUBJECTS_TESTED
+from .crosswalk import suggest
 from .dataset import District, load_district
 
-__all__ = ["DistrictAnalysis", "analyze_district", "at_a_glance", "findings_json", "key_findings"]
+__all__ = ["DistrictAnalysis", "analyze_district", "at_a_glance", "check_analysis_options", "findings_json",
+           "key_findings", "reference_label"]
+
+
+_FLAG_GROUPS = {
+    "low_income": ("students not from low-income families", "low-income students"),
+    "english_learner": ("students who are not English learners", "English learners"),
+    "disability": ("students without disabilities", "students with disabilities"),
+    "started_behind": ("students who started the year on grade level", "students who started the year behind"),
+}
+
+
+def reference_label(reference: dict | None, variable: str | None = None) -> str:
+    """Whom a gap compares a group with, in words: ``"all other students"`` or the named reference group.
+
+    Examples
+    --------
+    >>> reference_label(None), reference_label({"low_income": 0}, "low_income")
+    ('all other students', 'students not from low-income families')
+    """
+    reference = reference or {}
+
+    def one(var, level):
+        if var == "race_ethnicity":
+            return f"{RACE_ETHNICITY.get(str(level), str(level))} students"
+        if var in _FLAG_GROUPS and str(level) in ("0", "1", "0.0", "1.0"):
+            return _FLAG_GROUPS[var][int(float(level))]
+        return f"students with {var} = {level}"
+
+    if variable is not None:
+        return one(variable, reference[variable]) if variable in reference else "all other students"
+    if not reference:
+        return "all other students"
+    named = "; ".join(f"{one(v, lv)} for {SUBGROUP_VARIABLES.get(v, v).lower()}" for v, lv in reference.items())
+    rest = "" if set(reference) >= set(SUBGROUP_VARIABLES) else "; all other students otherwise"
+    return f"the reference group ({named}{rest})"
 
 
 @dataclass
@@ -45,6 +83,25 @@ class DistrictAnalysis:
     movement: pd.DataFrame
     scorecard: scorecard.Scorecard
     needs: list = field(default_factory=list)
+    cuts: dict = field(default_factory=dict)
+    reference: dict = field(default_factory=dict)
+
+    def reference_label(self, variable: str | None = None) -> str:
+        """Whom the gaps compare a group with, in words (for titles and axis labels).
+
+        ``"all other students"``, or the named reference group of ``variable`` (e.g. ``"White students"``);
+        without ``variable``, a phrase covering every variable.
+
+        Examples
+        --------
+        >>> from types import SimpleNamespace
+        >>> a = SimpleNamespace(reference={"race_ethnicity": "white"})
+        >>> DistrictAnalysis.reference_label(a, "race_ethnicity"), DistrictAnalysis.reference_label(a, "low_income")
+        ('White students', 'all other students')
+        >>> DistrictAnalysis.reference_label(a)
+        'the reference group (White students for race/ethnicity; all other students otherwise)'
+        """
+        return reference_label(self.reference, variable)
 
 
 def at_a_glance(district: District) -> pd.DataFrame:
@@ -60,9 +117,44 @@ def at_a_glance(district: District) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["what", "number"])
 
 
+def check_analysis_options(*, subjects=("ela", "math"), reference: dict | None = None,
+                           cuts: dict | None = None) -> None:
+    """Raise ``ValueError`` naming the option, the value and what is allowed, if an option is unusable.
+
+    Examples
+    --------
+    >>> check_analysis_options(subjects=["ela"], reference={"race_ethnicity": "white"}, cuts={"engaged": 9})
+    >>> check_analysis_options(cuts={"engagement": 9})
+    Traceback (most recent call last):
+    ...
+    ValueError: cuts: unknown cut point 'engagement'; the cut points are grade_appropriate, strong_instruction, engaged, high_expectations_current, high_expectations_old (did you mean 'engaged'?)
+    """
+    if isinstance(subjects, str) or not len(subjects):
+        raise ValueError(f"subjects: give a list of tested subjects, e.g. ['ela', 'math'] (got {subjects!r})")
+    for s in subjects:
+        if s not in SUBJECTS_TESTED:
+            raise ValueError(f"subjects: {s!r} is not a tested subject; use {', '.join(SUBJECTS_TESTED)}"
+                             + suggest(str(s), SUBJECTS_TESTED))
+    for var, level in (reference or {}).items():
+        if var not in SUBGROUP_VARIABLES:
+            raise ValueError(f"reference: {var!r} is not a student group variable; use one of "
+                             f"{', '.join(SUBGROUP_VARIABLES)}" + suggest(str(var), SUBGROUP_VARIABLES))
+        levels = tuple(RACE_ETHNICITY) if var == "race_ethnicity" else (0, 1)
+        if level not in levels and str(level) not in map(str, levels):
+            raise ValueError(f"reference: {level!r} is not a level of {var}; use one of "
+                             f"{', '.join(map(str, levels))}" + suggest(str(level), map(str, levels)))
+    for key, value in (cuts or {}).items():
+        if key not in measures.CUT_POINTS:
+            raise ValueError(f"cuts: unknown cut point {key!r}; the cut points are {', '.join(measures.CUT_POINTS)}"
+                             + suggest(str(key), measures.CUT_POINTS))
+        lo, hi = measures.CUT_POINTS[key][1:]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
+            raise ValueError(f"cuts: {key} must be a number from {lo:g} to {hi:g} (got {value!r})")
+
+
 def analyze_district(district_id: str, *, processed_dir: str | None = None, subjects=("ela", "math"),
-                     min_n: int = config.MIN_CELL_SIZE, reference: dict | None = None, n_boot: int = 1000,
-                     seed: int = 0) -> DistrictAnalysis:
+                     min_n: int = config.MIN_CELL_SIZE, reference: dict | None = None, cuts: dict | None = None,
+                     n_boot: int = 1000, seed: int = 0) -> DistrictAnalysis:
     """Run every analysis of the district report on a processed district.
 
     Parameters
@@ -74,12 +166,30 @@ def analyze_district(district_id: str, *, processed_dir: str | None = None, subj
     min_n
         Smallest reported cell (students).
     reference
-        ``{variable: level}`` named reference groups for the gap tables (default: all other students).
+        ``{variable: level}`` named reference groups for the gap tables, e.g. ``{"race_ethnicity": "white"}``
+        (default: each group against all other students).
+    cuts
+        Cut points overriding TNTP's defaults (see :data:`opportunity_research.measures.CUT_POINTS`):
+        ``grade_appropriate`` (4 of 6), ``strong_instruction`` (2 of 3), ``engaged`` (8 of 12),
+        ``high_expectations_current`` (12 of 20), ``high_expectations_old`` (18 of 30).
     n_boot, seed
         Cluster-bootstrap replicates and seed of the gap intervals.
+
+    Raises
+    ------
+    ValueError
+        If an option is unusable (:func:`check_analysis_options`).
+
+    Examples
+    --------
+    >>> a = analyze_district("demo_pinebrook", cuts={"grade_appropriate": 5}, n_boot=20)  # doctest: +SKIP
+    >>> a.cuts["grade_appropriate"], a.rates.loc[0, "resource"]  # doctest: +SKIP
+    (5, 'grade_appropriate')
     """
+    check_analysis_options(subjects=subjects, reference=reference, cuts=cuts)
     d = load_district(district_id, processed_root=config.resolve(processed_dir) if processed_dir else None)
-    cls = measures.classroom_access(d)
+    cuts = {**measures.default_cuts(), **(cuts or {})}
+    cls = measures.classroom_access(d, cuts=cuts)
     acc = measures.student_access(d, classrooms=cls)
     acc = acc[acc["subject"].isin(subjects)]
     gaps = equity.resource_gaps(d, access=acc, reference=reference, min_n=min_n, n_boot=n_boot, seed=seed)
@@ -87,9 +197,21 @@ def analyze_district(district_id: str, *, processed_dir: str | None = None, subj
     for s in subjects:
         frame = measures.growth_frame(d, subject=s, access=acc)
         if frame["school_id"].nunique() and len(frame) >= 3 * min_n:
-            sm = models.fit_study_models(frame, subject=s)
+            # A model that does not converge is a finding about this district's data, not a fault: its
+            # ConvergenceWarning is kept in growth_warnings (shown in the report's diagnostics table) instead of
+            # being printed; every other warning passes through unchanged.
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", models.ConvergenceWarning)
+                sm = models.fit_study_models(frame, subject=s)
             growth_parts.append(sm.effects)
             warns += [f"{subj} / {m}: {w}" for subj, m, w in sm.warnings]
+            for w in caught:
+                if issubclass(w.category, models.ConvergenceWarning):
+                    detail = str(w.message).rpartition("did not converge: ")[2]
+                    if not any(detail in x for x in warns):
+                        warns.append(f"{s}: {w.message}")
+                else:
+                    warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     growth = pd.concat(growth_parts, ignore_index=True) if growth_parts else pd.DataFrame()
     cs = climate.climate_summary(d.climate_surveys, students=d.students, min_n=min_n)
     rel = climate.climate_reliability(d.climate_surveys)
@@ -105,12 +227,12 @@ def analyze_district(district_id: str, *, processed_dir: str | None = None, subj
                                            goals=d.goals if d.has("goals") else None, gaps=gaps, min_n=min_n,
                                            needs=needs, school_names=names)
     return DistrictAnalysis(
-        district=d, min_n=min_n, rates=measures.resource_rates(d), demands=measures.demands_vs_standards(d),
+        district=d, min_n=min_n, rates=measures.resource_rates(d, cuts=cuts), demands=measures.demands_vs_standards(d),
         gaps=gaps, composition=equity.classroom_composition(d, classrooms=cls, min_n=min_n),
         furthest=equity.furthest_from_opportunity(d, access=acc, min_n=min_n, n_boot=n_boot, seed=seed),
         multiple=equity.multiple_measures_gaps(d, access=acc, min_n=min_n), growth=growth, growth_warnings=warns,
         climate=cs, climate_reliability=rel, catch_up=catch, growth_grade_levels=ggl, movement=move,
-        scorecard=card, needs=needs)
+        scorecard=card, needs=needs, cuts=cuts, reference=dict(reference or {}))
 
 
 def _growth_sentences(growth: pd.DataFrame) -> list[str]:

@@ -33,11 +33,13 @@ from .contract import ENGAGEMENT_ITEMS, EXPECTATION_ITEMS_CURRENT, EXPECTATION_I
 from .dataset import District
 
 __all__ = [
+    "CUT_POINTS",
     "RESOURCES",
     "RESOURCE_LABELS",
     "analysis_year",
     "classroom_access",
     "cluster_mean_ci",
+    "default_cuts",
     "demands_vs_standards",
     "growth_frame",
     "resource_rates",
@@ -120,6 +122,27 @@ def score_expectations(data: pd.DataFrame, *, cut_current: float = 12, cut_old: 
     cut = pd.Series(np.where(is_old, cut_old, cut_current), index=out.index)
     out["high_expectations"] = (out["expectations_score"] >= cut).astype(float).where(out["expectations_score"].notna())
     return out
+
+
+#: Cut points of the four resources: name -> (TNTP's default, lowest, highest possible score).
+CUT_POINTS: dict[str, tuple[float, float, float]] = {
+    "grade_appropriate": (4, 0, 6),
+    "strong_instruction": (2.0, 0, 3),
+    "engaged": (8, 0, 12),
+    "high_expectations_current": (12, 0, 20),
+    "high_expectations_old": (18, 0, 30),
+}
+
+
+def default_cuts() -> dict[str, float]:
+    """TNTP's published cut points, by name (a fresh dict each call).
+
+    Examples
+    --------
+    >>> default_cuts()["grade_appropriate"], default_cuts()["engaged"]
+    (4, 8)
+    """
+    return {k: v[0] for k, v in CUT_POINTS.items()}
 
 
 def score_evidence(district: District, *, cuts: dict | None = None) -> dict[str, pd.DataFrame]:
