@@ -24,7 +24,9 @@ import re
 from dataclasses import dataclass, field
 
 __all__ = [
+    "CUT_POINTS",
     "RACE_ETHNICITY",
+    "SCORING_RULES",
     "SUBGROUP_VARIABLES",
     "TABLES",
     "Column",
@@ -175,6 +177,40 @@ CLIMATE_ITEMS = {
 }
 #: Agreement scale of the climate survey: 1 = strongly disagree ... 5 = strongly agree.
 CLIMATE_SCALE = (1, 5)
+
+#: Cut points of the four resources: name -> (TNTP's default, lowest, highest possible score). Every one is a
+#: parameter: ``analyze_district(..., cuts={name: value})`` and the district notebook's ``cuts``.
+CUT_POINTS: dict[str, tuple[float, float, float]] = {
+    "grade_appropriate": (4, 0, 6),
+    "strong_instruction": (2.0, 0, 3),
+    "engaged": (8, 0, 12),
+    "high_expectations_current": (12, 0, 20),
+    "high_expectations_old": (18, 0, 30),
+}
+
+#: How each resource is scored, for the contract page: (resource, table, rule, cut keys, what is dropped and why).
+SCORING_RULES = (
+    ("Grade-appropriate assignment", "assignments",
+     "score = content + practice + relevance (each 0-2, so 0-6); grade-appropriate when score >= the cut",
+     ("grade_appropriate",),
+     ("an assignment with any of the three ratings empty gets no score and is left out of the shares (it is not "
+     "counted as 'not grade-appropriate'): a blank rating is missing evidence, not a low rating")),
+    ("Strong instruction", "observations",
+     ("Core Action 1 = ca1a + ca1b + ca1c (yes = 1, so 0-3); ca2, ca3 and col (1-4) rescaled to 0-3 as x - 1; "
+     "composite = (col + CA1 + CA2 + CA3) / 4 on 0-3; strong when composite >= the cut"),
+     ("strong_instruction",),
+     "an observation with any of the six ratings empty is left out (the composite needs all four parts)"),
+    ("Deep engagement", "engagement_surveys",
+     "score = the four items (0-3 each, so 0-12) summed; an engaged moment when score >= the cut",
+     ("engaged",),
+     "a response with any item empty is left out"),
+    ("High expectations", "teacher_surveys",
+     ("form 'current': the four items (0-5) summed, 0-20; form 'old': the six items summed after reverse-coding "
+     "exp_toochallenging, exp_different, exp_overburden and exp_began as 5 - x, 0-30; high when the sum >= the "
+     "form's cut"),
+     ("high_expectations_current", "high_expectations_old"),
+     "a response with an item of its form empty is an error at validation, so none is dropped silently"),
+)
 
 #: Measures a goals file may name (see :mod:`opportunity_research.scorecard`).
 GOAL_MEASURES = (
@@ -480,12 +516,144 @@ def contract_markdown() -> str:
     out += [
         "## Cross-table rules",
         "",
+        "Errors stop processing; warnings are printed and processing goes on.",
+        "",
         "- Every reference above must resolve (errors).",
         "- `attendance.days_present` must not exceed `days_enrolled` (error).",
         "- `teacher_surveys`: every item of the row's form must be answered (error).",
+        "- `assessments`: a fall grade above the same student's spring grade in the same subject and year (error).",
+        ("- Any `school_year` that has not started yet (after the current school year; a year starts on July 1) "
+        "(error)."),
+        ("- `goals.group` must be `all` or `<variable>=<level>` with a student group variable "
+        "(race_ethnicity, low_income, english_learner, disability, started_behind) and one of its levels (error); "
+        "a group no student belongs to is flagged (warning). `target_year` before `baseline_year` (error)."),
         "- `work_samples.met_grade_level` = 1 with `met_demands` = 0 is flagged (warning).",
         "- A work sample by a student not enrolled in the assignment's section is flagged (warning).",
         "- A classroom with no enrolled students, or a student with no tested subject, is flagged (warning).",
+        ("- A student with no enrollment, a student enrolled in sections of different grades, and a student in a "
+        "section of another school than theirs are flagged (warnings): their access measures may be wrong."),
+        "- A section outside the analysis year, and an assessment after it, are flagged (warnings).",
+        "",
+        "## Files and folders",
+        "",
+        ("- The folder name is the district id: ASCII letters, digits, `_` and `-`, starting with a letter or "
+        "digit, at most 64 characters (error otherwise, with a suggested name)."),
+        ("- A table that is a symbolic link pointing outside the district folder is refused without being read "
+        "(error); a link inside the folder is read. A folder, named pipe or device where a table should be, and a "
+        "binary file (a spreadsheet or archive saved under a `.csv` name), are errors that say so."),
+        ("- `validate --csv FILE` writes every problem; a cell that a spreadsheet would run as a formula (starting "
+        "with `=`, `+`, `-`, `@`, a tab or a carriage return, and not a plain number) starts with `'`."),
+        ("- `process` writes into a temporary folder and renames it into place only when everything is written. "
+        "When validation fails, no new table is written and the district's earlier tables are moved to "
+        "`data/processed/.stale-<district_id>/` (kept, with a `STALE.txt` saying why), so nothing stale looks "
+        "current: loading the district says the latest process failed."),
+        "",
+        "## The analysis year",
+        "",
+        ("The analysis year is the school year the classroom evidence describes, named by the calendar year it "
+        "starts in (2016 = 2016-17). By default it is the latest `classrooms.school_year`; set it with "
+        "`opportunity-research process --analysis-year YEAR` (also accepted by `validate`). It is recorded in "
+        "`data/processed/<district_id>/manifest.json` (`analysis_year`), where the analyses read it. The growth "
+        "models use that year's fall and spring scores; 'started the year behind' uses its fall score (else the "
+        "prior spring's); catch-up rates follow students from earlier years into later ones. Sections of other "
+        "years still count in the district's shares (a warning says so); an analysis year no section is in is "
+        "an error."),
+        "",
+        "## How each resource is scored",
+        "",
+        ("TNTP's public scoring rules (the `tntpmetrics` common metrics). Every cut point is a parameter: "
+        "`analyze_district(..., cuts={name: value})` in Python, or the district notebook's `cuts` parameter "
+        "(e.g. `cuts = {\"grade_appropriate\": 5}`). Shares are pooled over the evidence rows and clustered by "
+        "section; a student's access is the share of the evidence in their sections."),
+        "",
+        "| resource | table | rule | cut point (default; range) | parameter | what is dropped, and why |",
+        "|---|---|---|---|---|---|",
+    ]
+    for resource, table, rule, keys, dropped in SCORING_RULES:
+        cuts = "; ".join(f"{CUT_POINTS[k][0]:g} ({CUT_POINTS[k][1]:g}-{CUT_POINTS[k][2]:g})" for k in keys)
+        params = ", ".join(f"`cuts[\"{k}\"]`" for k in keys)
+        out.append(f"| {resource} | `{table}` | {rule} | {cuts} | {params} | {dropped} |")
+    out += [
+        "",
+        ("Student work samples are not scored: `met_demands` and `met_grade_level` are shares of the work samples "
+        "(the study's 71% vs 17%). Class time converts to hours with 180 hours per subject and year "
+        "(`HOURS_PER_SUBJECT_YEAR`). Assessments: a student is on grade level when `scale_score >= "
+        "grade_level_cut`; 'started the year behind' is below the cut on the fall test of the analysis year "
+        "(else the prior spring); a student with neither has no value and is left out of that group's gaps."),
+        "",
+        "## Bringing your own export: the crosswalk",
+        "",
+        ("An export does not have to be rewritten into the contract's shape. Put a `crosswalk.yaml` in the "
+        "district folder that says which of your files is which table, which of your columns is which contract "
+        "column, and how your codes translate. Validation and processing read your files through it, and every "
+        "problem names your file and column with the contract's beside them, e.g. "
+        "`Student Roster.csv (students.csv)`, line 8, `FED_RACE (race_ethnicity)`, value `9`."),
+        "",
+        ("Start with a draft: `opportunity-research init data/raw/<district_id>` reads your files and writes "
+        "`crosswalk.yaml` (or `crosswalk.draft.yaml` if one exists; your files are only read). It matches file and "
+        "column names exactly, ignoring case and spacing, or by known synonyms (`FED_RACE`, `FRL`, `ELL`, `IEP`, "
+        "`SECTION_ID`, ...), and it recognizes code tables: federal race/ethnicity codes 1-7 (in the federal "
+        "reporting order: 1 Hispanic/Latino, 2 American Indian/Alaska Native, 3 Asian, 4 Black, 5 Native "
+        "Hawaiian/Pacific Islander, 6 White, 7 Two or more; check it against your system's code book), letter "
+        "and word race codes, Y/N and Yes/No flags, F/M/X, ELA/MATH, Fall/Spring, ES/MS/HS, `2016-17` years and "
+        "performance levels as words (Below Basic < Basic < Proficient < Advanced, and other common scales). "
+        "What it cannot decide is written as `CHOOSE` with the candidates in a comment; validation refuses a "
+        "crosswalk that still holds one."),
+        "",
+        "A worked example. The district exports `Student Roster.csv`:",
+        "",
+        "```",
+        "STUDENT_NUMBER,SCHOOL_CODE,GRADE_LEVEL,FED_RACE,FRL,ELL,IEP,SEX",
+        "1001,SCH1,4,1,N,Y,Y,F",
+        "1002,SCH1,4,2,Y,N,N,M",
+        "```",
+        "",
+        ("and `state_test_scores.csv` with `SUBJECT_AREA` = ELA/MATH, `SCHOOL_YEAR` = 2016-17, `TEST_WINDOW` = "
+        "Fall/Spring and `PERF_LEVEL` = Below Basic ... Advanced. Its crosswalk (abridged):"),
+        "",
+        "```yaml",
+        "files:",
+        "  students: \"Student Roster.csv\"",
+        "  assessments: \"state_test_scores.csv\"",
+        "columns:",
+        "  students:",
+        "    student_id: STUDENT_NUMBER",
+        "    school_id: SCHOOL_CODE",
+        "    grade: GRADE_LEVEL",
+        "    race_ethnicity: FED_RACE",
+        "    low_income: FRL",
+        "    english_learner: ELL",
+        "    disability: IEP",
+        "    gender: SEX",
+        "  assessments:",
+        "    subject: SUBJECT_AREA",
+        "    window: TEST_WINDOW",
+        "    performance_level: PERF_LEVEL",
+        "codes:",
+        "  students.race_ethnicity: {\"1\": hispanic_latino, \"2\": american_indian_alaska_native, \"3\": asian,",
+        "                            \"4\": black, \"5\": native_hawaiian_pacific_islander, \"6\": white,",
+        "                            \"7\": two_or_more}",
+        "  students.low_income: {Y: 1, N: 0}",
+        "  students.gender: {F: female, M: male, X: nonbinary}",
+        "  assessments.subject: {ELA: ela, MATH: math}",
+        "  assessments.window: {Fall: fall, Spring: spring}",
+        "  assessments.school_year: {\"2015-16\": 2015, \"2016-17\": 2016}",
+        "  assessments.performance_level: {Below Basic: 1, Basic: 2, Proficient: 3, Advanced: 4}",
+        "```",
+        "",
+        "The rules:",
+        "",
+        ("- Three sections only: `files`, `columns`, `codes`; anything else is an error with a suggestion. Tables "
+        "and columns not listed keep their contract names."),
+        ("- `files`: one file per table, a file name in the district folder (not a path); two tables on one file "
+        "collide (error)."),
+        ("- `columns`: contract column -> your column; two contract columns on one of your columns collide "
+        "(error). A column of yours named like a contract column that is mapped elsewhere is ignored (warning)."),
+        ("- `codes`: `table.column` -> {your value: contract value}. Once a column has codes, every non-empty value "
+        "in it must be listed: an unlisted value is an error (with the closest listed value as a suggestion), "
+        "never passed through. Several values may map to one contract value; `\"\"` reads a value as missing. "
+        "A value listed twice, or mapped to a value the contract does not allow, is an error."),
+        "- Every value is read as text (so `Y`, `yes`, `01` and `2016-17` stay what they are).",
         "",
     ]
     return "\n".join(out)

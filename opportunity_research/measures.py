@@ -29,7 +29,13 @@ import numpy as np
 import pandas as pd
 
 from . import config
-from .contract import ENGAGEMENT_ITEMS, EXPECTATION_ITEMS_CURRENT, EXPECTATION_ITEMS_OLD, EXPECTATION_REVERSED
+from .contract import (
+    CUT_POINTS,
+    ENGAGEMENT_ITEMS,
+    EXPECTATION_ITEMS_CURRENT,
+    EXPECTATION_ITEMS_OLD,
+    EXPECTATION_REVERSED,
+)
 from .dataset import District
 
 __all__ = [
@@ -122,16 +128,6 @@ def score_expectations(data: pd.DataFrame, *, cut_current: float = 12, cut_old: 
     cut = pd.Series(np.where(is_old, cut_old, cut_current), index=out.index)
     out["high_expectations"] = (out["expectations_score"] >= cut).astype(float).where(out["expectations_score"].notna())
     return out
-
-
-#: Cut points of the four resources: name -> (TNTP's default, lowest, highest possible score).
-CUT_POINTS: dict[str, tuple[float, float, float]] = {
-    "grade_appropriate": (4, 0, 6),
-    "strong_instruction": (2.0, 0, 3),
-    "engaged": (8, 0, 12),
-    "high_expectations_current": (12, 0, 20),
-    "high_expectations_old": (18, 0, 30),
-}
 
 
 def default_cuts() -> dict[str, float]:
