@@ -1,0 +1,95 @@
+"""The explorer: its computation against a hand-computed reference, and notebooks/explore.ipynb executed
+headless with a simulated widget interaction."""
+
+from __future__ import annotations
+
+import json
+
+import nbformat
+import numpy as np
+import pytest
+
+from opportunity_research import config, measures
+from opportunity_research.dataset import load_district
+from opportunity_research.explore import explore_gaps, explore_options, processed_districts
+
+DISTRICT = "demo_pinebrook"
+
+
+@pytest.fixture(scope="module")
+def district():
+    if DISTRICT not in processed_districts():
+        pytest.skip("demo data not processed: run `make process`")
+    return load_district(DISTRICT)
+
+
+def test_explorer_table_matches_group_means_computed_by_hand(district):
+    t = explore_gaps(district, resource="grade_appropriate", subject="math", variable="low_income",
+                     cuts={"grade_appropriate": 3}, n_boot=50).set_index("level")
+    # independent: score assignments by hand, average per classroom, give each student their classroom's share
+    a = district.assignments.dropna(subset=["content", "practice", "relevance"])
+    room = ((a["content"] + a["practice"] + a["relevance"]) >= 3).groupby(a["classroom_id"]).mean()
+    cls = district.classrooms.set_index("classroom_id")
+    enr = district.enrollments[district.enrollments["classroom_id"].map(cls["subject"]) == "math"]
+    share = enr.assign(s=enr["classroom_id"].map(room)).groupby("student_id")["s"].mean().dropna()
+    li = district.students.set_index("student_id")["low_income"].reindex(share.index)
+    for level in (0, 1):
+        assert t.loc[level, "estimate"] == pytest.approx(share[li == level].mean(), abs=1e-12)
+        assert t.loc[level, "n"] == (li == level).sum()
+    assert set(t["reference_label"]) == {"all other students"}
+
+
+def test_a_cut_point_and_a_reference_change_the_table(district):
+    base = explore_gaps(district, variable="race_ethnicity", n_boot=30)
+    stricter = explore_gaps(district, variable="race_ethnicity", cuts={"grade_appropriate": 6}, n_boot=30)
+    shown = ~base["suppressed"].astype(bool)
+    assert not np.allclose(base.loc[shown, "estimate"], stricter.loc[shown, "estimate"])
+    named = explore_gaps(district, variable="race_ethnicity", reference="white", n_boot=30)
+    assert "white" not in set(named["level"]) and set(named["reference_label"]) == {"White students"}
+    with pytest.raises(ValueError, match="resource: 'engagement' is not one of"):
+        explore_gaps(district, resource="engagement")
+
+
+def test_options_cover_every_resource_subject_and_cut():
+    o = explore_options()
+    assert o["resources"] == list(measures.RESOURCES) and o["subjects"] == ["ela", "math"]
+    assert set(o["cuts"]) == {"grade_appropriate", "strong_instruction", "engaged", "high_expectations_current",
+                              "high_expectations_old"}
+
+
+INTERACTION = '''
+import json
+explorer.controls["district"].value = "demo_pinebrook"
+explorer.controls["subject"].value = "math"
+before = explorer.table[["level", "estimate"]].to_dict("list")
+n0 = explorer.n_updates
+explorer.controls["cut_grade_appropriate"].value = 5  # what dragging the slider does
+after = explorer.table[["level", "estimate"]].to_dict("list")
+explorer.controls["variable"].value = "low_income"
+explorer.controls["reference"].value = 0
+print(json.dumps({"before": before, "after": after, "updates": explorer.n_updates - n0,
+                  "reference": explorer.table["reference_label"].iloc[0], "levels": explorer.table["level"].tolist(),
+                  "cut": explorer.cuts()["grade_appropriate"], "error": explorer.error,
+                  "table_html": len(explorer.table_out.outputs), "chart": len(explorer.chart_out.outputs)},
+                 default=str))
+'''
+
+
+def test_explore_notebook_runs_headless_and_the_widgets_drive_the_table(district):
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(config.project_root() / "notebooks" / "explore.ipynb", as_version=4)
+    assert [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    nb.cells.append(nbformat.v4.new_code_cell(INTERACTION))
+    NotebookClient(nb, timeout=600, kernel_name="python3",
+                   resources={"metadata": {"path": str(config.project_root())}}).execute()
+    widget_out = nb.cells[2].outputs
+    assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in widget_out)
+    text = "".join(o.get("text", "") for o in nb.cells[-1].outputs if o.get("name") == "stdout")
+    got = json.loads(text)
+    assert got["error"] is None and got["cut"] == 5
+    assert got["updates"] == 3  # the cut point, the group variable, the reference: one update each
+    assert got["before"]["level"] == got["after"]["level"] and got["before"]["estimate"] != got["after"]["estimate"]
+    assert got["reference"] == "students not from low-income families" and got["levels"] == [1]
+    assert got["table_html"] == 1 and got["chart"] == 1
+    assert not any(o.get("name") == "stderr" for c in nb.cells for o in c.get("outputs", []))
