@@ -14,8 +14,8 @@ Examples
 >>> from opportunity_research.contract import TABLES, required_tables
 >>> "students" in required_tables()
 True
->>> TABLES["assignments"].columns["content"].allowed
-(0, 1, 2)
+>>> TABLES["assignments"].columns["content"].min, TABLES["assignments"].columns["content"].max
+(0, 2)
 """
 
 from __future__ import annotations

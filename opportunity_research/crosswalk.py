@@ -109,10 +109,10 @@ def suggest(word: str, candidates, *, n: int = 1) -> str:
     hit = by_norm.get(normalize_name(word))
     if hit is not None and hit != word:
         return f" (did you mean '{hit}'?)"
-    close = difflib.get_close_matches(str(word).lower(), [c.lower() for c in cands], n=n, cutoff=0.6)
+    w = normalize_name(word)
+    close = [c.lower() for c in cands if len(w) >= 3 and normalize_name(c).startswith(w)][:n]
     if not close:
-        w = normalize_name(word)
-        close = [c.lower() for c in cands if len(w) >= 3 and normalize_name(c).startswith(w)][:n]
+        close = difflib.get_close_matches(str(word).lower(), [c.lower() for c in cands], n=n, cutoff=0.6)
     if not close:
         return ""
     orig = [next(c for c in cands if c.lower() == x) for x in close]
@@ -651,15 +651,15 @@ def draft_crosswalk(folder: str | os.PathLike, *, max_codes: int = 200) -> Draft
     >>> folder = pathlib.Path(tempfile.mkdtemp())
     >>> _ = (folder / "Student Roster.csv").write_text("STUDENT_NUMBER,School_ID,Grade,FED_RACE\\n7,S1,4,2\\n")
     >>> d = draft_crosswalk(folder)
-    >>> print("\n".join(d.text.split("columns:")[1].strip().splitlines()[:6]))
+    >>> print("\\n".join(d.text.partition("\\ncolumns:")[2].strip().splitlines()[:6]))
     students:
         student_id: "STUDENT_NUMBER"  # synonym
         school_id: "School_ID"  # case/spacing
         grade: "Grade"  # case/spacing
         race_ethnicity: "FED_RACE"  # synonym
         low_income: CHOOSE  # CHOOSE: required column; unmatched columns: none left
-    >>> d.n_choices  # the schools, classrooms, ... files and the students' other columns
-    9
+    >>> d.n_choices  # the 9 other required files and 4 student columns (low_income, ...)
+    13
     >>> '"2": "american_indian_alaska_native"' in d.text
     True
     """
