@@ -11,7 +11,7 @@ JOBS ?= 2
 DEMO := data/raw/.demo-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help venv data process reports test test-slow lint bench docs lab lock clean clean-reports
+.PHONY: help venv data process reports test test-slow lint bench docs lab lock lock-lab clean clean-reports
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-14s %s\n", $$1, $$2}'
@@ -41,8 +41,9 @@ reports: process ## build every district report, the cross-district report and r
 
 NBVAL := --nbval-lax notebooks/district_report.ipynb notebooks/cross_district.ipynb --sanitize-with notebooks/nbval_sanitize.cfg
 
-test: reports ## run the whole test suite (lint, unit, statistics against references, notebooks with nbval, batch)
+test: reports ## run the whole test suite (lint, doctests, unit, statistics against references, notebooks, batch)
 	$(BIN)/python -m ruff check opportunity_research tests benchmarks
+	$(BIN)/python -m pytest -q --doctest-modules opportunity_research
 	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile tests $(NBVAL)
 
 test-slow: reports ## run the slow simulations too (interval coverage over many seeds)
@@ -57,9 +58,23 @@ bench: process ## run every benchmark in quick mode
 docs: venv ## regenerate docs/data_contract.md from the contract
 	$(BIN)/python -c "from opportunity_research.contract import contract_markdown; open('docs/data_contract.md','w').write(contract_markdown())"
 
-lab: venv ## install JupyterLab (optional extra, kept out of the batch environment) and open it
-	$(BIN)/python -m pip install --quiet "jupyterlab>=4"
+LAB_STAMP := $(VENV)/.lab-installed
+
+$(LAB_STAMP): $(STAMP) requirements-lab.lock
+	$(BIN)/python -m pip install --quiet -r requirements.lock -r requirements-lab.lock
+	@touch $(LAB_STAMP)
+
+lab: $(LAB_STAMP) process ## open JupyterLab on notebooks/ (pinned in requirements-lab.lock; installed once)
 	$(BIN)/jupyter lab notebooks/
+
+lock-lab: ## re-pin requirements-lab.lock: JupyterLab on top of requirements.lock (needs the registry)
+	rm -rf .lockenv && $(PYTHON) -m venv .lockenv && .lockenv/bin/pip install --quiet -r requirements.lock \
+	  "jupyterlab>=4" && .lockenv/bin/pip freeze --exclude-editable > .lockenv/freeze.txt && $(PYTHON) -c \
+	  "import re; n = lambda s: re.sub(r'[-_.]+', '-', s.split('==')[0]).lower(); \
+	  main = {n(x) for x in open('requirements.lock') if '==' in x}; \
+	  extra = sorted((x.strip() for x in open('.lockenv/freeze.txt') if '==' in x and n(x) not in main), key=str.lower); \
+	  open('requirements-lab.lock', 'w').write('# JupyterLab for make lab, pinned; installed on top of requirements.lock, ' \
+	  'kept out of the batch environment. Regenerate with make lock-lab.\\n' + '\\n'.join(extra) + '\\n')" && rm -rf .lockenv
 
 lock: ## re-pin requirements.lock from a fresh environment (needs the registry)
 	rm -rf .lockenv && $(PYTHON) -m venv .lockenv && .lockenv/bin/pip install --quiet ".[test,dev]" && \

@@ -36,7 +36,17 @@ DEMO_DISTRICTS = ("demo_lakeside", "demo_riverton", "demo_hillcrest", "demo_fair
 def project_root() -> Path:
     """The project folder: ``$OPPORTUNITY_RESEARCH_HOME`` if set, else the nearest folder at or above the
     current directory that holds a ``data`` folder (so a notebook kernel started in ``notebooks/`` finds it),
-    else the current directory."""
+    else the current directory.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> home = tempfile.mkdtemp()
+    >>> os.environ["OPPORTUNITY_RESEARCH_HOME"] = home
+    >>> project_root() == Path(home).resolve(), raw_dir() == Path(home).resolve() / "data" / "raw"
+    (True, True)
+    >>> del os.environ["OPPORTUNITY_RESEARCH_HOME"]
+    """
     if "OPPORTUNITY_RESEARCH_HOME" in os.environ:
         return Path(os.environ["OPPORTUNITY_RESEARCH_HOME"]).resolve()
     here = Path.cwd().resolve()
@@ -44,27 +54,60 @@ def project_root() -> Path:
 
 
 def resolve(path: str | os.PathLike) -> Path:
-    """An absolute path as is; a relative one relative to :func:`project_root`."""
+    """An absolute path as is; a relative one relative to :func:`project_root`.
+
+    Examples
+    --------
+    >>> resolve("/tmp/x") == Path("/tmp/x"), resolve("data/processed") == project_root() / "data" / "processed"
+    (True, True)
+    """
     p = Path(path)
     return p if p.is_absolute() else project_root() / p
 
 
 def raw_dir() -> Path:
-    """``data/raw``: district exports, never written by the package (except by ``synthesize``)."""
+    """``data/raw``: district exports, never written by the package (except by ``synthesize``).
+
+    Examples
+    --------
+    >>> raw_dir().relative_to(project_root()).as_posix()
+    'data/raw'
+    """
     return project_root() / "data" / "raw"
 
 
 def processed_dir() -> Path:
-    """``data/processed``: typed, pseudonymized parquet tables, rebuilt from raw only."""
+    """``data/processed``: typed, pseudonymized parquet tables, rebuilt from raw only.
+
+    Examples
+    --------
+    >>> processed_dir().relative_to(project_root()).as_posix()
+    'data/processed'
+    """
     return project_root() / "data" / "processed"
 
 
 def reports_dir() -> Path:
-    """``reports``: executed notebooks, HTML reports, tables, figures and findings."""
+    """``reports``: executed notebooks, HTML reports, tables, figures and findings.
+
+    Examples
+    --------
+    >>> reports_dir().name
+    'reports'
+    """
     return project_root() / "reports"
 
 
 def key_path() -> Path:
-    """The pseudonymization key file: ``$OPPORTUNITY_RESEARCH_KEY_FILE`` or ``data/pseudonym.key`` (git-ignored)."""
+    """The pseudonymization key file: ``$OPPORTUNITY_RESEARCH_KEY_FILE`` or ``data/pseudonym.key`` (git-ignored).
+
+    Examples
+    --------
+    >>> import os
+    >>> os.environ["OPPORTUNITY_RESEARCH_KEY_FILE"] = "/tmp/my.key"
+    >>> key_path().name
+    'my.key'
+    >>> del os.environ["OPPORTUNITY_RESEARCH_KEY_FILE"]
+    """
     env = os.environ.get("OPPORTUNITY_RESEARCH_KEY_FILE")
     return Path(env).resolve() if env else project_root() / "data" / "pseudonym.key"

@@ -69,6 +69,12 @@ class Column:
     ``kind`` is one of ``"id"`` (text identifier), ``"text"``, ``"int"``, ``"float"``,
     ``"flag"`` (0/1) or ``"category"`` (text from ``allowed``). ``required`` columns must be
     present in the file; ``nullable`` columns may have empty cells.
+
+    Examples
+    --------
+    >>> c = TABLES["students"].columns["grade"]
+    >>> c.kind, c.min, c.max, c.required, c.nullable
+    ('int', 3, 12, True, False)
     """
 
     name: str
@@ -84,7 +90,13 @@ class Column:
 
 @dataclass(frozen=True)
 class Reference:
-    """A foreign key: every non-empty ``columns`` value must exist in ``table.target_columns``."""
+    """A foreign key: every non-empty ``columns`` value must exist in ``table.target_columns``.
+
+    Examples
+    --------
+    >>> TABLES["enrollments"].references[1]
+    Reference(columns=('classroom_id',), table='classrooms', target_columns=('classroom_id',))
+    """
 
     columns: tuple[str, ...]
     table: str
@@ -93,7 +105,14 @@ class Reference:
 
 @dataclass(frozen=True)
 class Table:
-    """One contract table (one CSV file)."""
+    """One contract table (one CSV file).
+
+    Examples
+    --------
+    >>> t = TABLES["assessments"]
+    >>> t.filename, t.key, t.required
+    ('assessments.csv', ('student_id', 'subject', 'school_year', 'window'), True)
+    """
 
     name: str
     description: str
@@ -457,12 +476,24 @@ TABLES: dict[str, Table] = {
 
 
 def required_tables() -> list[str]:
-    """Names of the tables every district export must contain."""
+    """Names of the tables every district export must contain.
+
+    Examples
+    --------
+    >>> required_tables()[:3]
+    ['schools', 'students', 'classrooms']
+    """
     return [n for n, t in TABLES.items() if t.required]
 
 
 def optional_tables() -> list[str]:
-    """Names of the tables a district export may leave out."""
+    """Names of the tables a district export may leave out.
+
+    Examples
+    --------
+    >>> optional_tables()
+    ['climate_surveys', 'attendance', 'advanced_courses', 'programs', 'goals']
+    """
     return [n for n, t in TABLES.items() if not t.required]
 
 
@@ -480,7 +511,14 @@ def _rule_text(c: Column) -> str:
 
 
 def contract_markdown() -> str:
-    """Render the contract as the Markdown page ``docs/data_contract.md``."""
+    """Render the contract as the Markdown page ``docs/data_contract.md``.
+
+    Examples
+    --------
+    >>> page = contract_markdown()
+    >>> page.splitlines()[0], "## How each resource is scored" in page
+    ('# The district data contract', True)
+    """
     kinds = {"id": "identifier (text)", "text": "text", "int": "whole number", "float": "number",
              "flag": "0/1", "category": "code"}
     out = [

@@ -137,6 +137,12 @@ class Crosswalk:
         ``{(table, column): {district value: contract value}}`` (all text; ``""`` = missing).
     present
         Whether the district folder has a crosswalk file.
+
+    Examples
+    --------
+    >>> cw = Crosswalk(files={"students": "roster.csv"}, columns={"students": {"race_ethnicity": "FED_RACE"}})
+    >>> cw.file_label("students"), cw.column_label("students", "race_ethnicity")
+    ('roster.csv (students.csv)', 'FED_RACE (race_ethnicity)')
     """
 
     files: dict[str, str] = field(default_factory=dict)
@@ -585,6 +591,11 @@ class Draft:
     """A drafted crosswalk: the YAML text and what was matched or left to the analyst.
 
     ``matched`` and ``choices`` are lists of one-line texts; ``choices`` are the ``CHOOSE`` entries.
+
+    Examples
+    --------
+    >>> Draft("files: {}", ["file students: roster.csv (synonym)"], []).n_choices
+    0
     """
 
     text: str
@@ -806,7 +817,16 @@ def _cmd_init(args) -> int:
 
 
 def register(subparsers) -> None:
-    """Add the ``init`` subcommand."""
+    """Add the ``init`` subcommand.
+
+    Examples
+    --------
+    >>> import argparse
+    >>> sub = argparse.ArgumentParser(prog="opportunity-research").add_subparsers()
+    >>> register(sub)
+    >>> sub.choices["init"].parse_args(["data/raw/x", "--print"]).print
+    True
+    """
     p = subparsers.add_parser(
         "init", help="draft data/raw/<district_id>/crosswalk.yaml from the district's own export",
         description=textwrap.fill(

@@ -54,7 +54,16 @@ _PREFIX = {"student_id": "S-", "teacher_id": "T-"}
 
 
 def read_key(path: str | os.PathLike | None = None, *, create: bool = True) -> str:
-    """Return the 16-character pseudonymization key, creating it (mode 600) if it does not exist."""
+    """Return the 16-character pseudonymization key, creating it (mode 600) if it does not exist.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "pseudonym.key"
+    >>> key = read_key(path)
+    >>> len(key), read_key(path) == key, oct(path.stat().st_mode & 0o777)
+    (16, True, '0o600')
+    """
     path = Path(path) if path is not None else config.key_path()
     if path.exists():
         key = path.read_text().strip()
@@ -84,6 +93,13 @@ def pseudonymize(ids: pd.Series, *, key: str, prefix: str, salt: str = "") -> pd
         Text put before the 16 hex digits, e.g. ``"S-"``.
     salt
         Text hashed together with each id (the district id), so pseudonyms differ across districts.
+
+    Examples
+    --------
+    >>> p = pseudonymize(pd.Series(["7", None, "7"]), key="0123456789abcdef", prefix="T-", salt="d1")
+    >>> p[0] == p[2], p.isna().tolist(), p[0] == pseudonymize(pd.Series(["7"]), key="0123456789abcdef",
+    ...                                                       prefix="T-", salt="d2")[0]
+    (True, [False, True, False], False)
     """
     text = (salt + "\x1f") + ids.astype("string")
     h = pd.util.hash_pandas_object(text.fillna(""), index=False, hash_key=key).to_numpy(np.uint64)
@@ -235,6 +251,12 @@ class District:
 
     Attribute access gives each contract table (``d.students``, ``d.assignments``, ...); an optional
     table the district did not provide is ``None``. ``manifest`` holds row counts and input checksums.
+
+    Examples
+    --------
+    >>> d = District("demo", {"students": pd.DataFrame({"student_id": ["S-1", "S-2"]})})
+    >>> d, d.has("students"), d.goals is None
+    (District('demo': students=2), True, True)
     """
 
     district_id: str
@@ -302,6 +324,16 @@ def _cmd(args) -> int:
 
 
 def register(subparsers) -> None:
+    """Add the ``process`` subcommand.
+
+    Examples
+    --------
+    >>> import argparse
+    >>> sub = argparse.ArgumentParser(prog="opportunity-research").add_subparsers()
+    >>> register(sub)
+    >>> sub.choices["process"].parse_args(["data/raw/x", "--analysis-year", "2016"]).analysis_year
+    2016
+    """
     p = subparsers.add_parser(
         "process", help="validate and write typed, pseudonymized parquet tables to data/processed/",
         description="Validate each district folder and write its tables as parquet to "

@@ -565,12 +565,13 @@ def _mp_context():
 
 
 def discover_districts(raw_dir: str | os.PathLike) -> list[str]:
-    """District ids in ``raw_dir``: every folder holding a ``students.csv`` (dot-folders skipped)."""
+    """District ids in ``raw_dir``: every folder holding a ``students.csv`` or a ``crosswalk.yaml`` (an export in
+    the district's own shape), dot-folders skipped."""
     raw = Path(raw_dir)
     if not raw.is_dir():
         return []
     return sorted(p.name for p in raw.iterdir() if p.is_dir() and not p.name.startswith(".")
-                  and (p / "students.csv").exists())
+                  and ((p / "students.csv").exists() or (p / "crosswalk.yaml").exists()))
 
 
 def _abs(path, root: Path, default: Path) -> Path:

@@ -112,6 +112,11 @@ class Problem:
     ``line`` is the 1-based line in the CSV file (header = line 1), None for problems about a whole
     file or column; ``column`` is None when the problem is not about one column; ``value`` is the
     cell text (truncated) or None; ``rule`` is the rule broken, in words.
+
+    Examples
+    --------
+    >>> Problem("error", "students.csv", 6, "grade", "2", "must be between 3 and 12").rule
+    'must be between 3 and 12'
     """
 
     severity: str
@@ -123,7 +128,16 @@ class Problem:
 
 
 class ValidationFailed(Exception):
-    """A district export breaks the data contract; ``.report`` holds the full :class:`ValidationReport`."""
+    """A district export breaks the data contract; ``.report`` holds the full :class:`ValidationReport`.
+
+    Examples
+    --------
+    >>> try:
+    ...     raise ValidationFailed(validate_district("no/such/place"))
+    ... except ValidationFailed as exc:
+    ...     print(exc, "|", exc.report.errors[0].rule)
+    place: 1 error, 0 warnings in 1 file | district folder not found
+    """
 
     def __init__(self, report: ValidationReport):
         self.report = report
@@ -142,6 +156,15 @@ class ValidationReport:
         Every problem, one row each (see :meth:`to_frame`), errors first, then by file and line.
     tables
         Typed tables by name (see the module docstring); only meaningful when :attr:`ok`.
+
+    Examples
+    --------
+    >>> r = validate_district("no/such/place")
+    >>> r.ok, r.n_errors, r.summary(), list(r.to_frame().columns)
+    (False, 1, '1 error, 0 warnings in 1 file', ['severity', 'file', 'line', 'column', 'value', 'rule'])
+
+    Attributes (continued)
+    ----------------------
     crosswalk
         The district's crosswalk (empty if it has none).
     files
@@ -1244,7 +1267,17 @@ def main_validate(args: argparse.Namespace) -> int:
 
 
 def register(subparsers) -> None:
-    """Add the ``validate`` subcommand."""
+    """Add the ``validate`` subcommand.
+
+    Examples
+    --------
+    >>> import argparse
+    >>> sub = argparse.ArgumentParser(prog="opportunity-research").add_subparsers()
+    >>> register(sub)
+    >>> args = sub.choices["validate"].parse_args(["data/raw/x", "--csv", "problems.csv"])
+    >>> args.csv, args.max_rows, args.analysis_year
+    ('problems.csv', 60, None)
+    """
     p = subparsers.add_parser(
         "validate", help="check a district export against the data contract (writes nothing)",
         description=textwrap.fill(
