@@ -1184,7 +1184,11 @@ def validate_district(path: str | os.PathLike, *, analysis_year: int | None = No
             if t.required:
                 others = sorted(q for q in names if Path(q).stem.lower() == Path(fname).stem.lower() and q != fname)
                 hint = f" (found {', '.join(others)}; export it as CSV named {fname})" if others else ""
-                if not others and not cw.present:
+                if not others and t.name in cw.files:
+                    hint = (f" (crosswalk.yaml names it '{fname}', which is not in the folder"
+                            + suggest(fname, [q for q in names if q.lower().endswith(".csv")]).replace(" (", "; ", 1)
+                            .rstrip(")") + ")")
+                elif not others and not cw.present:
                     hint = (" (if the district names it differently, run 'opportunity-research init' to draft a "
                             "crosswalk)")
                 out.add("error", t.filename, "required table is missing" + hint)

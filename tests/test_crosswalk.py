@@ -252,3 +252,33 @@ def test_yaml_type_guessing_does_not_change_codes(tmp_path):
     _cw(d, "codes:\n  students.low_income:\n    yes: 1\n    no: 0\n    01: 1\n")
     cw, problems = load_crosswalk(d)
     assert problems == [] and cw.codes[("students", "low_income")] == {"yes": "1", "no": "0", "01": "1"}
+
+
+def test_a_mapped_file_that_is_not_there_is_named_with_a_suggestion(tmp_path):
+    d = export_as_sis(make_valid_district(tmp_path / "ok"), tmp_path / "sis")
+    text = (d / "crosswalk.yaml").read_text().replace('students: "Student Roster.csv"', 'students: "Student_Roster.csv"')
+    (d / "crosswalk.yaml").write_text(text)
+    (p,) = validate_district(d).errors
+    assert p.file == "Student_Roster.csv (students.csv)"
+    assert p.rule == ("required table is missing (crosswalk.yaml names it 'Student_Roster.csv', which is not in the "
+                      "folder; did you mean 'Student Roster.csv'?)")
+
+
+def test_a_district_column_named_like_a_mapped_contract_column_is_ignored_with_a_warning(tmp_path):
+    d = export_as_sis(make_valid_district(tmp_path / "ok"), tmp_path / "sis")
+    r = pd.read_csv(d / "Student Roster.csv", dtype=str, keep_default_na=False)
+    r["grade"] = "99"  # e.g. a next-year grade the district also exports
+    r.to_csv(d / "Student Roster.csv", index=False)
+    report = validate_district(d)
+    assert report.ok
+    (w,) = report.warnings
+    assert w.file == "Student Roster.csv (students.csv)" and w.rule == "unexpected column (ignored)"
+    assert w.column == "grade (not used: the crosswalk reads grade from GRADE_LEVEL)"
+    assert report.tables["students"]["grade"].max() == 7
+
+
+def test_validate_and_process_commands_on_a_crosswalk_district(tmp_path, capsys):
+    d = export_as_sis(make_valid_district(tmp_path / "ok"), tmp_path / "sis_district")
+    assert cli.main(["validate", str(d)]) == 0
+    assert cli.main(["process", str(d), "--processed-dir", str(tmp_path / "p")]) == 0
+    assert "sis_district: processed 15 tables" in capsys.readouterr().out
