@@ -1093,22 +1093,25 @@ def _entry_problem(path: Path, folder: Path) -> str | None:
 
 
 def _relabel(frame: pd.DataFrame, cw: Crosswalk) -> pd.DataFrame:
-    """Name each problem's file and column as the district does, with the contract's name beside it."""
+    """Name each problem's file and column as the district does, with the contract's name beside it.
+
+    Vectorized: the labels are computed once per distinct (file, column) pair and mapped onto the rows.
+    """
     if frame.empty or not (cw.files or cw.columns):
         return frame
     by_file = {TABLES[t].filename: t for t in TABLES}
-    tables = frame["file"].map(by_file)
     f = frame.copy()
-    f["file"] = [cw.file_label(t) if isinstance(t, str) else x for t, x in zip(tables, frame["file"])]
-    pairs = pd.DataFrame({"t": tables, "c": frame["column"]}).drop_duplicates()
+    f["file"] = frame["file"].map({fn: cw.file_label(t) for fn, t in by_file.items()}).fillna(frame["file"])
+    key = frame["file"] + "\x1f" + frame["column"].fillna("\x00")
     labels = {}
-    for t, c in pairs.itertuples(index=False):
-        if isinstance(t, str) and isinstance(c, str) and t in cw.columns:
-            labels[(t, c)] = ", ".join(cw.column_label(t, part) if part in TABLES[t].columns else part
-                                       for part in c.split(", "))
+    for k in key.unique():
+        fn, _, c = k.partition("\x1f")
+        t = by_file.get(fn)
+        if t in cw.columns and c != "\x00":
+            labels[k] = ", ".join(cw.column_label(t, part) if part in TABLES[t].columns else part
+                                  for part in c.split(", "))
     if labels:
-        keys = list(zip(tables, frame["column"]))
-        f["column"] = pd.Series([labels.get(k, x) for k, x in zip(keys, frame["column"])], dtype="str")
+        f["column"] = key.map(labels).fillna(frame["column"]).astype("str")
     return f
 
 
