@@ -64,7 +64,7 @@ $(LAB_STAMP): $(STAMP) requirements-lab.lock
 	$(BIN)/python -m pip install --quiet -r requirements.lock -r requirements-lab.lock
 	@touch $(LAB_STAMP)
 
-lab: $(LAB_STAMP) process ## open JupyterLab on notebooks/ (pinned in requirements-lab.lock; installed once)
+lab: $(LAB_STAMP) ## open JupyterLab on notebooks/ (pinned in requirements-lab.lock; installed once; run make process first)
 	$(BIN)/jupyter lab notebooks/
 
 lock-lab: ## re-pin requirements-lab.lock: JupyterLab on top of requirements.lock (needs the registry)
