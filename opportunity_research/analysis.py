@@ -204,7 +204,7 @@ def analyze_district(district_id: str, *, processed_dir: str | None = None, subj
                 warnings.simplefilter("always", models.ConvergenceWarning)
                 sm = models.fit_study_models(frame, subject=s)
             growth_parts.append(sm.effects)
-            warns += [f"{subj} / {m}: {w}" for subj, m, w in sm.warnings]
+            warns += [f"{w} ({where})" for w, where in sm._grouped_warnings()]
             for w in caught:
                 if issubclass(w.category, models.ConvergenceWarning):
                     detail = str(w.message).rpartition("did not converge: ")[2]
@@ -236,15 +236,29 @@ def analyze_district(district_id: str, *, processed_dir: str | None = None, subj
 
 
 def _growth_sentences(growth: pd.DataFrame) -> list[str]:
+    """Access effects as the study framed them: classrooms with more vs less access (75th vs 25th percentile).
+
+    Only effects of models that converged, whose contrast interval excludes zero; months of learning only
+    where they were computed (see :func:`~opportunity_research.models.fit_study_models`) and with their
+    interval.
+    """
     if growth.empty:
         return []
-    g = growth[(growth["model"] == "all_four") & (growth["effect"] == "access") & (growth["ci_lower"] > 0)]
+    g = growth[(growth["model"] == "all_four") & (growth["effect"] == "access") & growth["converged"].astype(bool)
+               & ((growth["contrast_ci_lower"] > 0) | (growth["contrast_ci_upper"] < 0))]
     out = []
     for row in g.itertuples():
-        out.append(f"In {findings.subject_label(row.subject)}, going from no access to full access to "
-                   f"{measures.RESOURCE_LABELS[row.resource].lower()} was associated with "
-                   f"{row.estimate:.2f} SD more growth (95% CI {row.ci_lower:.2f} to {row.ci_upper:.2f}), roughly "
-                   f"{row.months:.1f} months of learning (an approximation).")
+        more = "more" if row.contrast_estimate > 0 else "less"
+        months = ""
+        if pd.notna(row.months) and pd.notna(row.months_ci_lower):
+            months = (f", roughly {abs(row.months):.1f} months of learning {more} (95% CI {row.months_ci_lower:.1f} "
+                      f"to {row.months_ci_upper:.1f} months; an approximation)")
+        out.append(f"In {findings.subject_label(row.subject)}, students in classrooms with more access to "
+                   f"{measures.RESOURCE_LABELS[row.resource].lower()} (the district's 75th percentile of classrooms, "
+                   f"{findings.pct(row.access_p75)} of the time, vs the 25th, {findings.pct(row.access_p25)}) grew "
+                   f"{abs(row.contrast_estimate):.2f} SD {more} in a year (difference {row.contrast_estimate:.2f} SD, "
+                   f"95% CI {row.contrast_ci_lower:.2f} to {row.contrast_ci_upper:.2f}; n = {int(row.n):,} "
+                   f"students){months}.")
     not_conv = growth[~growth["converged"].astype(bool)]
     if len(not_conv):
         out.append(f"{not_conv['model'].nunique()} growth model(s) did not converge and should not be relied on.")
@@ -286,7 +300,9 @@ def findings_json(a: DistrictAnalysis, *, parameters: dict) -> dict:
     if not a.growth.empty:
         g = a.growth[(a.growth["model"] == "all_four") & a.growth["effect"].isin(["access", "extra_if_behind"])]
         growth = [{k: _clean(v) for k, v in row.items()} for row in
-                  g[["subject", "resource", "effect", "estimate", "ci_lower", "ci_upper", "months", "converged"]]
+                  g[["subject", "resource", "effect", "estimate", "ci_lower", "ci_upper", "access_p25", "access_p75",
+                     "contrast_estimate", "contrast_ci_lower", "contrast_ci_upper", "months", "months_ci_lower",
+                     "months_ci_upper", "months_note", "n", "n_excluded", "converged"]]
                   .to_dict("records")]
     goals = a.scorecard.goals
     sentences = key_findings(a)

@@ -363,7 +363,9 @@ def growth_frame(district: District, *, subject: str, access: pd.DataFrame | Non
     """One row per student for the growth models of ``subject`` in the analysis year.
 
     ``fall_z`` and ``spring_z`` are scale scores standardized within subject, grade, window and year in
-    the district (mean 0, SD 1). Rows missing either score or any access value are dropped.
+    the district (mean 0, SD 1). Students missing either score are left out; a student whose classroom lacks
+    evidence on a resource keeps the row with that resource missing, so that each growth model can use every
+    student with the resources it needs (:func:`~opportunity_research.models.fit_study_models`).
 
     Returns
     -------
@@ -384,5 +386,5 @@ def growth_frame(district: District, *, subject: str, access: pd.DataFrame | Non
     out = acc.merge(z[["fall_z", "spring_z"]], left_on="student_id", right_index=True, how="inner")
     cols = ["student_id", "school_id", "classroom_id", "subject", "grade", "fall_z", "spring_z", "started_behind",
             *RESOURCES, "low_income", "english_learner", "disability"]
-    out = out[cols].dropna()
+    out = out[cols].dropna(subset=["fall_z", "spring_z"])
     return out.reset_index(drop=True)

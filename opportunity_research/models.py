@@ -69,6 +69,7 @@ Example
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import math
 import statistics
@@ -95,6 +96,7 @@ __all__ = [
     "annual_gains",
     "fit_growth_model",
     "fit_study_models",
+    "identify_levels",
     "mixedlm_check",
     "months_of_learning",
     "ols_cluster_check",
@@ -103,9 +105,13 @@ __all__ = [
 STUDY_RESOURCES = ("grade_appropriate", "strong_instruction", "engaged", "high_expectations")
 STUDY_COVARIATES = ("low_income", "english_learner", "disability")
 #: Sentence every report shows next to a months-of-learning figure.
-MONTHS_CAVEAT = ("Months of learning are an approximation: the effect in standard deviations divided by a "
-                 "typical annual gain for the grade and subject (by default Hill, Bloom, Black & Lipsey 2008, "
-                 "national norms), times 9 school months; the benchmark's own uncertainty is not included.")
+MONTHS_CAVEAT = ("Months of learning are an approximation: the effect in standard deviations (for the growth "
+                 "models, the contrast between classrooms at the district's 75th and 25th percentiles of access) "
+                 "divided by a typical annual gain for the grade and subject (by default Hill, Bloom, Black & Lipsey "
+                 "2008, national norms), times 9 school months; not given where that gain is below 0.10 SD or the "
+                 "result would exceed one school year; the benchmark's own uncertainty is not included.")
+#: Smallest benchmark annual gain (SD) that months of learning are computed from.
+MIN_ANNUAL_GAIN = 0.10
 _SINGULAR_TOL = 1e-4  # relative SD (theta) below which a variance is called zero, as lme4's isSingular
 _SUBJECT_ALIASES = {"ela": "reading", "english": "reading", "english language arts": "reading",
                     "reading": "reading", "math": "math", "mathematics": "math", "maths": "math"}
@@ -467,7 +473,16 @@ def _verify(f, x: np.ndarray, lower: np.ndarray, fx: float, tol: float,
         w = np.linalg.eigvalsh(H)
         diag["gradient"] = g.tolist()
         diag["hessian_min_eigenvalue"] = float(w.min())
-        if w.min() <= 1e-10 * max(1.0, abs(w).max()):
+        # curvature at round-off level: away from the boundary (relative SD >= 1, where the difference step is
+        # not tiny) the deviance changes over a finite-difference step by no more than its own rounding error,
+        # so the point is not an identified optimum however small the gradient
+        change = np.abs(np.diag(H)) * _steps(x)[idx] ** 2
+        noise = 1e3 * np.finfo(float).eps * max(1.0, abs(fx))
+        flat = [names[i] for i, c in zip(idx, change) if c <= noise and abs(x[i]) >= 1.0]
+        if flat:
+            problems.append(f"the deviance is flat to round-off in {', '.join(flat)} (its curvature is at noise "
+                            f"level): that variance is not identified by the data")
+        elif w.min() <= 1e-10 * max(1.0, abs(w).max()):
             problems.append(f"the Hessian of the deviance is not positive definite at the optimum (smallest "
                             f"eigenvalue {w.min():.3g}): the variance parameters are not identified or the point "
                             f"is not a minimum")
@@ -519,17 +534,31 @@ def _optimize(prof: _Profile, *, max_iter: int, tol: float, start: np.ndarray | 
     else:
         runs.append({"optimizer": "none", "theta": x1, "deviance": f(x1), "iterations": 0,
                      "optimizer_success": False, "message": "max_iter=0: no optimization"})
-    best = min(runs, key=lambda r: r["deviance"])
+    # round-off guard: an optimum with a relative SD beyond _THETA_MAX sits where the criterion is flat and
+    # dominated by round-off (an unidentified variance); its "better" deviance is noise, so it is never chosen
+    # over an optimum in the credible range
+    for r in runs:
+        r["roundoff"] = bool(np.any(np.abs(r["theta"]) > _THETA_MAX))
+    credible = [r for r in runs if not r["roundoff"]] or runs
+    best = min(credible, key=lambda r: r["deviance"])
     x, fx = best["theta"], best["deviance"]
     problems, diag = _verify(f, x, lower, fx, tol, prof.theta_names)
     notes = []
+    if best["roundoff"]:
+        big = [nm for nm, t in zip(prof.theta_names, x) if abs(t) > _THETA_MAX]
+        problems.append(f"the optimum is dominated by round-off: {', '.join(big)} beyond {_THETA_MAX:g} (a variance "
+                        f"the data cannot identify; drop that level)")
+    for r in runs:
+        if r["roundoff"] and r is not best:
+            notes.append(f"{r['optimizer']} stopped at relative SDs beyond {_THETA_MAX:g} (deviance {r['deviance']:.6f}), "
+                         f"where the criterion is dominated by round-off; that point was rejected, not called better")
     if len(runs) == 2:
         a, b = runs
         ddev = abs(a["deviance"] - b["deviance"])
         dtheta = float(np.abs(a["theta"] - b["theta"]).max())
         diag["chain_deviance_difference"] = ddev
         diag["chain_theta_difference"] = dtheta
-        if ddev > max(tol, 1e-9 * abs(fx)) or dtheta > 1e-3:
+        if (ddev > max(tol, 1e-9 * abs(fx)) or dtheta > 1e-3) and not (a["roundoff"] or b["roundoff"]):
             worse = a if a is not best else b
             notes.append(f"the optimizer chain disagreed: {worse['optimizer']} stopped at deviance "
                          f"{worse['deviance']:.6f} vs {fx:.6f} for {best['optimizer']}; the better optimum was "
@@ -618,6 +647,12 @@ class GrowthModelResult:
     _levels: pd.DataFrame = field(repr=False)
     _cross_check: pd.DataFrame | None = field(repr=False, default=None)
     _diagnostics: dict = field(repr=False, default_factory=dict)
+    _identification: pd.DataFrame | None = field(repr=False, default=None)
+
+    @property
+    def identification(self) -> pd.DataFrame | None:
+        """The pre-fit check of every requested level (:func:`identify_levels`); None if it was skipped."""
+        return None if self._identification is None else self._identification.copy()
 
     @property
     def coefficients(self) -> pd.DataFrame:
@@ -722,13 +757,177 @@ class GrowthModelResult:
 
 
 # ----------------------------------------------------------------------------------------------------------
+# identifiability of the variance components (checked before any optimisation)
+# ----------------------------------------------------------------------------------------------------------
+#: Relative SD (theta) beyond which an optimum is dominated by round-off and rejected, not called better.
+_THETA_MAX = 1e4
+_IDENT_COLUMNS = ("level", "n_groups", "identified", "reason")
+
+
+def _complete_rows(data: pd.DataFrame, formula: str, groups: Sequence[str], random_slope: str | None,
+                   eval_env) -> tuple[np.ndarray, pd.DataFrame]:
+    """Fixed-effect matrix and grouping columns of the rows a fit would use (same rule as ``_design``)."""
+    extra = [random_slope] if random_slope else []
+    _check_columns(data, list(groups) + extra, "groups")
+    keep = data[list(groups) + extra].notna().all(axis=1).to_numpy()
+    sub = data.loc[keep].reset_index(drop=True)
+    try:
+        _, X = patsy.dmatrices(formula, sub, NA_action="drop", return_type="dataframe", eval_env=eval_env)
+    except patsy.PatsyError as exc:
+        raise ValueError(f"formula {formula!r}: {exc}") from exc
+    return X.to_numpy(dtype=float), sub.iloc[X.index.to_numpy()][list(groups)]
+
+
+def _identification(X: np.ndarray, codes: Sequence[np.ndarray], sizes: Sequence[int],
+                    groups: Sequence[str]) -> pd.DataFrame:
+    """Which random-intercept levels the design identifies, and why not where it does not.
+
+    A level is dropped when (1) it has fewer than two groups; (2) its group indicators lie in the column
+    space of the fixed effects (e.g. every grade in one school while grade is a fixed effect): the
+    likelihood is then flat in its variance, which any value fits equally well; or (3) it is the same
+    partition as an outer level that is kept (every outer group holds exactly one inner group), so the two
+    variances are not separable and only their sum is identified. Checks (2) and (3) are exact linear
+    algebra on the complete rows: the residual of the level's indicator matrix after projection on the
+    fixed effects, ``trace(Z'Z) - trace(Z'X (X'X)^+ X'Z)``, from group sums of ``X``.
+    ``codes`` are nested group codes (unique across outer groups), as ``_nested_codes`` returns them.
+    """
+    n, p = X.shape
+    scale = np.sqrt(np.einsum("ij,ij->j", X, X)) if n else np.ones(p)
+    Xs = X / np.where(scale > 0, scale, 1.0)
+    w, V = np.linalg.eigh(Xs.T @ Xs)  # pseudo-inverse of the small Gram matrix (rank-safe)
+    keep = w > max(w.max(initial=0.0), 1e-300) * 1e-12
+    ginv = (V[:, keep] / w[keep]) @ V[:, keep].T
+    rows = []
+    for level, (col, code, g) in enumerate(zip(groups, codes, sizes)):
+        reason = ""
+        if g < 2:
+            reason = (f"only {g} {col} group among the {n} complete rows: a variance between {col} groups needs at "
+                      f"least two")
+        else:
+            sums = sparse.csr_matrix((np.ones(n), (code, np.arange(n))), shape=(g, n)) @ Xs  # Z'X, (g, p)
+            # trace of Z'(I - H)Z with H the hat matrix of X: zero iff every column of Z lies in span(X)
+            residual = n - float(np.einsum("gi,ij,gj->", sums, ginv, sums))
+            if residual <= 1e-8 * n:
+                reason = (f"every {col} group is determined by the fixed effects (its indicators are linear "
+                          f"combinations of the fixed-effect columns, e.g. each grade in one {col}): the likelihood "
+                          f"is flat in the {col} variance, which the data cannot identify")
+            else:
+                for outer in range(level):
+                    if sizes[outer] == g and not rows[outer]["reason"]:
+                        reason = (f"each {groups[outer]} group holds exactly one {col} group: the two levels are the "
+                                  f"same partition of the students, so only the sum of their variances is "
+                                  f"identified; it is reported at {groups[outer]}")
+                        break
+        rows.append({"level": col, "n_groups": int(g), "identified": not reason, "reason": reason})
+    return pd.DataFrame(rows, columns=list(_IDENT_COLUMNS))
+
+
+def _identified_design(data, formula, groups, random_slope, slope_level, env):
+    """Build the design of the identified levels only; return it with the identification table.
+
+    Levels with a single group among the rows with every grouping value are dropped before the design is
+    built; the rank and partition checks run on the design's own matrices (no second formula evaluation),
+    and unidentified levels are then removed from it (nested codes stay nested: inner codes are unique
+    across outer groups).
+    """
+    extra = [random_slope] if random_slope else []
+    _check_columns(data, list(groups) + extra, "groups")
+    present = data[list(groups)].dropna()
+    _, sizes0, _ = _nested_codes(present, groups)
+    single = {col for col, g in zip(groups, sizes0) if g < 2}
+    pre = tuple(g for g in groups if g not in single)
+    slope_at = (groups[0] if slope_level is None else slope_level) if random_slope else None
+    if pre and (slope_at is None or slope_at in pre):
+        d = _design(data, formula, pre, random_slope, slope_at, env)
+        rest = _identification(d.X, d.codes, d.n_groups, pre)
+    else:
+        d, rest = None, pd.DataFrame(columns=list(_IDENT_COLUMNS))
+    one = pd.DataFrame([{"level": col, "n_groups": int(g), "identified": False,
+                         "reason": (f"only {g} {col} group among the {len(present)} rows with every grouping value: "
+                                    f"a variance between {col} groups needs at least two")}
+                        for col, g in zip(groups, sizes0) if col in single], columns=list(_IDENT_COLUMNS))
+    ident = pd.concat([x for x in (one, rest) if len(x)], ignore_index=True).set_index("level").loc[list(groups)]
+    ident = ident.reset_index().astype({"identified": bool, "n_groups": int})
+    kept = tuple(ident.loc[ident["identified"], "level"])
+    if not kept:
+        raise ValueError(f"no grouping level of {groups} has a variance this design can identify (formula "
+                         f"{formula!r}): " + "; ".join(f"{r.level}: {r.reason}" for r in ident.itertuples())
+                         + ". Fit the fixed effects by OLS (ols_cluster_check) instead")
+    if slope_at is not None and slope_at not in kept:
+        raise ValueError(f"the random slope on {random_slope!r} is at level {slope_at!r}, whose variance this design "
+                         f"cannot identify: " + ident.set_index("level").at[slope_at, "reason"])
+    if kept != d.groups:
+        idx = [d.groups.index(g) for g in kept]
+        codes = [d.codes[i] for i in idx]
+        n_groups = [d.n_groups[i] for i in idx]
+        parents = []
+        for a in range(1, len(idx)):
+            par = np.empty(n_groups[a], dtype=np.int64)
+            par[codes[a]] = codes[a - 1]
+            parents.append(par)
+        d = dataclasses.replace(d, codes=codes, n_groups=n_groups, parents=parents,
+                                level_cols=[d.level_cols[i] for i in idx], groups=kept)
+    return d, ident
+
+
+def _nest_kept(data: pd.DataFrame, groups: Sequence[str], kept: Sequence[str]) -> pd.DataFrame:
+    """A copy of ``data`` where each kept level nested in a dropped one is keyed by its full nesting."""
+    for k, col in enumerate(groups):
+        if col in kept and any(g not in kept for g in groups[:k]):
+            keys = list(groups[: k + 1])
+            code = data.groupby(keys, sort=True, dropna=True).ngroup()
+            data = data.assign(**{col: code.where(data[keys].notna().all(axis=1))})
+    return data
+
+
+def identify_levels(data: pd.DataFrame, *, formula: str, groups: Sequence[str] | str,
+                    random_slope: str | None = None, _eval_env: Any = None) -> pd.DataFrame:
+    """Check, before fitting, which grouping levels' variances the design can identify.
+
+    :func:`fit_growth_model` runs this check and fits only the identified levels (``drop_unidentified=True``,
+    the default), stating the reason for each level it drops in ``warnings`` and in
+    ``result.identification``. An unidentified level makes the REML criterion flat in its variance; an
+    optimizer then wanders to an arbitrary (often astronomically large) value where round-off can make the
+    criterion look better than at the true optimum.
+
+    Parameters
+    ----------
+    data, formula, groups, random_slope
+        As for :func:`fit_growth_model` (the same complete rows are used).
+
+    Returns
+    -------
+    DataFrame
+        ``level``, ``n_groups`` (among the complete rows), ``identified`` (bool), ``reason`` (empty when
+        identified).
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(0)
+    >>> df = pd.DataFrame({"grade": np.repeat([3, 4, 5], 40), "classroom": np.repeat(np.arange(12), 10)})
+    >>> df["school"] = df["grade"]  # every grade in its own school
+    >>> df["y"] = rng.normal(size=120)
+    >>> identify_levels(df, formula="y ~ C(grade)", groups=("school", "classroom"))[["level", "identified"]]
+           level  identified
+    0     school       False
+    1  classroom        True
+    """
+    groups = (groups,) if isinstance(groups, str) else tuple(groups)
+    env = _eval_env if _eval_env is not None else patsy.EvalEnvironment.capture(1)
+    X, frame = _complete_rows(data, formula, groups, random_slope, env)
+    codes, sizes, _ = _nested_codes(frame, groups)
+    return _identification(X, codes, sizes, groups)
+
+
+# ----------------------------------------------------------------------------------------------------------
 # entry point
 # ----------------------------------------------------------------------------------------------------------
 def fit_growth_model(data: pd.DataFrame, *, formula: str, groups: Sequence[str] | str,
                      random_slope: str | None = None, slope_level: str | None = None, method: str = "REML",
                      ci_level: float = 0.95, cross_check: bool | str = False, strict: bool = False,
                      max_iter: int = 1000, tol: float = 1e-6, start: Sequence[float] | None = None,
-                     _eval_env: Any = None) -> GrowthModelResult:
+                     drop_unidentified: bool = True, _eval_env: Any = None) -> GrowthModelResult:
     """Fit a nested linear mixed model (random intercepts at every level, optional random slope), verified.
 
     Parameters
@@ -760,6 +959,11 @@ def fit_growth_model(data: pd.DataFrame, *, formula: str, groups: Sequence[str] 
     start
         Optional start for ``theta`` (lme4's relative Cholesky factors, outer level first: 1 value per
         intercept-only level, ``(l11, l21, l22)`` for the level with the slope).
+    drop_unidentified
+        Check the design before fitting (:func:`identify_levels`) and fit only the levels whose variance it
+        identifies (default); each dropped level and the reason are in ``warnings`` and
+        ``result.identification``, and ``result.groups`` lists the levels fitted. With ``False`` every level is
+        fitted as given.
 
     Returns
     -------
@@ -781,7 +985,12 @@ def fit_growth_model(data: pd.DataFrame, *, formula: str, groups: Sequence[str] 
         raise ValueError(f"method must be 'REML' or 'ML', not {method!r}")
     groups = (groups,) if isinstance(groups, str) else tuple(groups)
     env = _eval_env if _eval_env is not None else patsy.EvalEnvironment.capture(1)
-    d = _design(data, formula, groups, random_slope, slope_level, env)
+    ident, requested = None, groups
+    if drop_unidentified:
+        d, ident = _identified_design(data, formula, groups, random_slope, slope_level, env)
+        groups = d.groups
+    else:
+        d = _design(data, formula, groups, random_slope, slope_level, env)
     prof = _Profile(d, reml=method_u == "REML")
     if start is not None and len(start) != len(prof.start):
         raise ValueError(f"start must have {len(prof.start)} values (theta layout: one per intercept-only level, "
@@ -847,6 +1056,9 @@ def fit_growth_model(data: pd.DataFrame, *, formula: str, groups: Sequence[str] 
     converged = not opt["problems"]
     if not converged:
         msgs.insert(0, "NOT CONVERGED: the optimum could not be verified; do not use these estimates")
+    if ident is not None:
+        msgs += [f"{r.level} variance not identified by this design and not fitted: {r.reason}"
+                 for r in ident.itertuples() if not r.identified]
     msgs += opt["notes"]
     singular = bool(singular_levels)
     if singular:
@@ -867,8 +1079,8 @@ def fit_growth_model(data: pd.DataFrame, *, formula: str, groups: Sequence[str] 
     cc = None
     if cross_check:
         cl = groups[0] if cross_check is True else str(cross_check)
-        cc = ols_cluster_check(data, formula=formula, groups=groups, cluster=cl, mixed=None, ci_level=ci_level,
-                               _eval_env=env)
+        cc = ols_cluster_check(_nest_kept(data, requested, groups), formula=formula, groups=groups, cluster=cl,
+                               mixed=None, ci_level=ci_level, _eval_env=env)
         m = coefs.set_index("term")
         cc = cc.assign(mixed_estimate=cc["term"].map(m["estimate"]), mixed_std_error=cc["term"].map(m["std_error"]))
         cc["difference"] = cc["estimate"] - cc["mixed_estimate"]
@@ -880,7 +1092,7 @@ def fit_growth_model(data: pd.DataFrame, *, formula: str, groups: Sequence[str] 
         aic=opt["deviance"] + 2 * df_model, bic=opt["deviance"] + math.log(n) * df_model, sigma2=sigma2,
         theta=tuple(float(t) for t in theta), optimizer=opt["optimizer"], converged=converged, singular=singular,
         warnings=tuple(msgs), _coefficients=coefs, _vcov=vcov, _variance_components=vc, _icc=icc, _levels=levels,
-        _cross_check=cc, _diagnostics=diag)
+        _cross_check=cc, _diagnostics=diag, _identification=ident)
     if not converged:
         text = "; ".join(opt["problems"])
         if strict:
@@ -1066,7 +1278,7 @@ def _gain_lookup(grade, subject: str, table) -> np.ndarray:
 
 
 def months_of_learning(effect_sd, *, grade, subject: str, table: pd.DataFrame | str | None = None,
-                       months_per_year: float = 9):
+                       months_per_year: float = 9, min_gain: float = MIN_ANNUAL_GAIN):
     """Approximate months of learning: ``effect_sd / annual_gain(grade, subject) * months_per_year``.
 
     An approximation (see :data:`MONTHS_CAVEAT`): the typical annual gain comes from national norms (by
@@ -1086,6 +1298,9 @@ def months_of_learning(effect_sd, *, grade, subject: str, table: pd.DataFrame | 
         Replacement benchmark (see :func:`annual_gains`).
     months_per_year
         School months in a year (9).
+    min_gain
+        Smallest annual gain converted (default 0.10 SD); below it the result is NaN (grade 12 math gains
+        0.01 SD a year: 0.1 SD would read as 90 months).
 
     Returns
     -------
@@ -1101,26 +1316,61 @@ def months_of_learning(effect_sd, *, grade, subject: str, table: pd.DataFrame | 
     eff = np.asarray(effect_sd, dtype=float)
     gains = _gain_lookup(grade, subject, table)
     gains = gains.reshape(np.shape(grade)) if np.ndim(grade) else gains[0]
-    out = eff / gains * months_per_year
+    out = np.where(gains >= min_gain, eff / gains * months_per_year, np.nan)
     return float(out) if np.ndim(out) == 0 else out
 
 
 def add_months_of_learning(table: pd.DataFrame, *, grade, subject: str, gains: pd.DataFrame | str | None = None,
-                           months_per_year: float = 9, columns=("estimate", "ci_lower", "ci_upper")) -> pd.DataFrame:
+                           months_per_year: float = 9, columns=("estimate", "ci_lower", "ci_upper"),
+                           min_gain: float = MIN_ANNUAL_GAIN, max_months: float | None = None) -> pd.DataFrame:
     """Return a copy of ``table`` with months-of-learning columns for its estimate and interval bounds.
 
     Adds ``grade_used``, ``annual_gain``, ``months``, ``months_ci_lower``, ``months_ci_upper`` (from the
-    columns named in ``columns``) and ``months_note`` (:data:`MONTHS_CAVEAT`). ``grade`` may be a scalar or
-    the name of a column of ``table``.
+    columns named in ``columns``) and ``months_note`` (:data:`MONTHS_CAVEAT`, or why months are not given).
+    ``grade`` may be a scalar or the name of a column of ``table``.
+
+    Months are left missing ("n/a", with the reason in ``months_note``) where the benchmark annual gain is
+    below ``min_gain`` SD (default 0.10: dividing by a near-zero gain, e.g. 0.01 SD in grade 12 math, turns
+    any effect into years), and, with ``max_months``, where the estimate lies beyond that many months either
+    way (the interval alone is dropped when only its bounds do): a conversion that large is outside what the
+    benchmark can support.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"estimate": [0.05, 0.05], "ci_lower": [0.01, 0.01], "ci_upper": [0.09, 0.09],
+    ...                   "grade": [4, 12]})
+    >>> out = add_months_of_learning(t, grade="grade", subject="math")
+    >>> out["months"].round(2).tolist(), out["months_note"].iloc[1][:4]
+    ([0.87, nan], 'n/a:')
     """
     out = table.copy()
     g = out[grade].to_numpy() if isinstance(grade, str) and grade in out.columns else np.full(len(out), grade)
     gain = _gain_lookup(g, subject, gains) if len(out) else np.array([])
     out["grade_used"] = g
     out["annual_gain"] = gain
+    vals = {}
     for src, dst in zip(columns, ("months", "months_ci_lower", "months_ci_upper")):
-        out[dst] = out[src].to_numpy(dtype=float) / gain * months_per_year
-    out["months_note"] = MONTHS_CAVEAT
+        vals[dst] = out[src].to_numpy(dtype=float) / gain * months_per_year
+    note = np.full(len(out), MONTHS_CAVEAT, dtype=object)
+    low = gain < min_gain
+    note[low] = [f"n/a: the benchmark annual gain for grade {gr} ({ga:.2f} SD) is below {min_gain:.2f} SD, where "
+                 f"dividing by it would inflate any effect into implausible months" for gr, ga in zip(g[low], gain[low])]
+    drop_all = low.copy()
+    drop_ci = low.copy()
+    if max_months is not None:
+        big = ~low & (np.abs(vals["months"]) > max_months)
+        note[big] = (f"n/a: the effect converts to more than {max_months:g} months (one school year), beyond what "
+                     f"the benchmark conversion can support")
+        ci_big = ~low & ~big & ((np.abs(vals["months_ci_lower"]) > max_months)
+                                | (np.abs(vals["months_ci_upper"]) > max_months))
+        note[ci_big] = (MONTHS_CAVEAT + f" The interval is not converted: it extends beyond {max_months:g} months "
+                        f"(one school year).")
+        drop_all |= big
+        drop_ci |= big | ci_big
+    out["months"] = np.where(drop_all, np.nan, vals["months"])
+    out["months_ci_lower"] = np.where(drop_ci, np.nan, vals["months_ci_lower"])
+    out["months_ci_upper"] = np.where(drop_ci, np.nan, vals["months_ci_upper"])
+    out["months_note"] = note
     return out
 
 
@@ -1137,13 +1387,21 @@ class StudyModels:
         ``{(subject, model): GrowthModelResult}``; ``model`` is a resource name or ``"all_four"``.
     effects
         Tidy table (a copy on access), one row per subject, model, resource and effect:
-        ``subject``, ``model``, ``resource``, ``effect`` (``access``: effect of going from no access (0) to
-        full access (1) for students who did not start behind; ``extra_if_behind``: the additional effect for
+        ``subject``, ``model``, ``resource``, ``effect`` (``access``: per-unit effect of going from no access (0)
+        to full access (1) for students who did not start behind; ``extra_if_behind``: the additional effect for
         students who started behind (the interaction); ``access_if_behind``: their sum, the effect for students
         who started behind), ``term``, ``estimate``, ``std_error``, ``ci_lower``, ``ci_upper``, ``p_value``
         (SD units of the spring score, Wald 95%), ``n`` (students), ``n_started_behind``, ``n_classrooms``,
-        ``n_schools``, ``converged``, then ``grade_used``, ``annual_gain``, ``months``, ``months_ci_lower``,
-        ``months_ci_upper``, ``months_note`` (see :func:`add_months_of_learning`).
+        ``n_schools``, ``converged``; ``access_p25``, ``access_p75`` (the district's 25th and 75th percentiles
+        of classroom access to the resource), ``contrast_estimate``, ``contrast_ci_lower``,
+        ``contrast_ci_upper`` (the effect of going from the 25th to the 75th percentile: the per-unit effect
+        times ``access_p75 - access_p25``; the study's "more vs less access"), ``contrast_note`` (why there is
+        no contrast, if so); ``n_eligible`` (students with scores and covariates), ``n_excluded`` (of those,
+        left out of this model because their classroom lacks a resource it needs), ``sample`` (the model's
+        students and the exclusion reason), ``levels_fitted`` (grouping levels with a variance in the model);
+        then ``grade_used``, ``annual_gain``, ``months``, ``months_ci_lower``, ``months_ci_upper`` (from the
+        contrast; missing where the annual gain is below 0.10 SD or the months would exceed one school year),
+        ``months_note`` (see :func:`add_months_of_learning`).
     warnings
         ``(subject, model, message)`` for every warning of every model, plus dropped covariates.
     """
@@ -1165,10 +1423,13 @@ class StudyModels:
         return all(m.converged for m in self._models.values())
 
     def summary(self) -> str:
-        cols = ["subject", "model", "resource", "effect", "estimate", "ci_lower", "ci_upper", "months",
-                "months_ci_lower", "months_ci_upper", "n", "converged"]
+        cols = ["subject", "model", "resource", "effect", "estimate", "ci_lower", "ci_upper", "contrast_estimate",
+                "contrast_ci_lower", "contrast_ci_upper", "months", "months_ci_lower", "months_ci_upper", "n",
+                "converged"]
         lines = [("Growth models: spring score (SD) on fall score, access (0-1 share), access x started behind, "
-                  "student characteristics; school and classroom random intercepts."),
+                  "student characteristics; school and classroom random intercepts (levels the design cannot "
+                  "identify are dropped, see warnings). estimate: per unit of access (never -> always); contrast: "
+                  "classrooms at the district's 75th vs 25th percentile of access; months from the contrast."),
                  _fmt_table(self._effects[cols], 3).to_string(index=False), "", MONTHS_CAVEAT]
         if not self.converged:
             bad = [f"{s}/{m}" for (s, m), r in self._models.items() if not r.converged]
@@ -1188,8 +1449,9 @@ class StudyModels:
         return self.summary()
 
     def _repr_html_(self) -> str:
-        cols = ["subject", "model", "resource", "effect", "estimate", "ci_lower", "ci_upper", "months",
-                "months_ci_lower", "months_ci_upper", "n", "converged"]
+        cols = ["subject", "model", "resource", "effect", "estimate", "ci_lower", "ci_upper", "contrast_estimate",
+                "contrast_ci_lower", "contrast_ci_upper", "months", "months_ci_lower", "months_ci_upper", "n",
+                "converged"]
         parts = ["<div class='study-models'>", _fmt_table(self._effects[cols], 3).to_html(index=False),
                  f"<p><em>{html.escape(MONTHS_CAVEAT)}</em></p>"]
         if self.warnings:
@@ -1197,6 +1459,15 @@ class StudyModels:
             parts.append("</ul>")
         parts.append("</div>")
         return "\n".join(parts)
+
+
+def _access_quartiles(part: pd.DataFrame, resource: str, groups: Sequence[str]) -> tuple[float, float, int]:
+    """25th and 75th percentiles of classroom-level access (one value per classroom), and the classroom count."""
+    per = part.dropna(subset=[resource]).groupby(list(groups), sort=False)[resource].mean()
+    if per.empty:
+        return np.nan, np.nan, 0
+    q25, q75 = np.quantile(per.to_numpy(dtype=float), [0.25, 0.75])
+    return float(q25), float(q75), len(per)
 
 
 def fit_study_models(frame: pd.DataFrame, *, subject: str | None = None, resources: Sequence[str] = STUDY_RESOURCES,
@@ -1209,18 +1480,34 @@ def fit_study_models(frame: pd.DataFrame, *, subject: str | None = None, resourc
 
     For each resource ``r`` the model is ``spring_z ~ fall_z + started_behind + r + r:started_behind +
     covariates`` with random intercepts for schools and classrooms within schools; the ``all_four`` model has
-    every resource and every interaction. Access terms are per unit of access (0 = never, 1 = always).
+    every resource and every interaction.
+
+    Samples: each model uses its own students. A one-resource model uses every student with both scores,
+    a started-behind status, the covariates and that resource measured in their classroom; the ``all_four``
+    model is restricted to students whose classrooms have every resource measured (e.g. the engagement
+    survey covers grades 6-12 only), and says so. Each row of ``effects`` carries the model's ``n``, the
+    students left out (``n_excluded``) and why (``sample``).
+
+    Identifiability: before fitting, a grouping level whose variance the design cannot identify (one group,
+    groups determined by the fixed effects, e.g. every grade in one school with grade fixed effects, or the
+    same partition as another level) is dropped with the reason in ``warnings`` (see :func:`identify_levels`).
+
+    Effects: access terms are estimated per unit of access (0 = never, 1 = always; the technical ``estimate``
+    columns), and reported as the contrast between classrooms at the district's 25th and 75th percentiles of
+    access to that resource (the study's "more vs less access"; ``contrast_*`` columns). Months of learning
+    are computed from that contrast only, where the benchmark annual gain is at least 0.10 SD and the result
+    stays within one school year (otherwise "n/a" with the reason in ``months_note``).
 
     Parameters
     ----------
     frame
         One row per student and subject (:func:`opportunity_research.measures.growth_frame`): ``student_id``,
         ``school_id``, ``classroom_id``, ``subject``, ``grade``, ``spring_z``, ``fall_z``, ``started_behind``
-        (0/1), the resource shares and the covariates.
+        (0/1), the resource shares (missing where a classroom has no evidence) and the covariates.
     subject
         Fit only this subject; default: every subject in ``frame`` (each separately).
     resources, covariates, groups, outcome, prior, behind
-        Column names. A covariate with no variation in a subject is dropped (noted in ``warnings``).
+        Column names. A covariate with no variation in a model's sample is dropped (noted in ``warnings``).
     method
         ``"REML"`` or ``"ML"``.
     grade
@@ -1232,7 +1519,7 @@ def fit_study_models(frame: pd.DataFrame, *, subject: str | None = None, resourc
     strict
         Raise :class:`ConvergenceError` if any model cannot be verified.
     grade_effects
-        Add grade fixed effects (``C(grade)``) when the subject spans several grades (default). Scores are
+        Add grade fixed effects (``C(grade)``) when a model's sample spans several grades (default). Scores are
         standardized within grade, so without them a between-grade difference in access would be confounded
         with the grade-level centring of the outcome.
     fit_options
@@ -1242,7 +1529,7 @@ def fit_study_models(frame: pd.DataFrame, *, subject: str | None = None, resourc
     -------
     StudyModels
     """
-    need = [outcome, prior, behind, *resources, *covariates, *groups]
+    need = [outcome, prior, behind, *resources, *covariates, *groups, "grade"]
     _check_columns(frame, need, "fit_study_models")
     if subject is not None:
         _check_columns(frame, ["subject"], "fit_study_models")
@@ -1255,51 +1542,88 @@ def fit_study_models(frame: pd.DataFrame, *, subject: str | None = None, resourc
         raise KeyError("fit_study_models: give subject= or a 'subject' column (needed for months of learning)")
     models, rows, warns = {}, [], []
     env = patsy.EvalEnvironment.capture(0)
+    stats_cols = ("estimate", "std_error", "ci_lower", "ci_upper", "p_value")
     for subj, part in parts:
-        covs = [c for c in covariates if part[c].nunique(dropna=True) > 1]
-        for c in [c for c in covariates if c not in covs]:
-            warns.append((subj, "all", f"covariate {c!r} has no variation among these students and was dropped"))
-        res = [r for r in resources if part[r].nunique(dropna=True) > 1]
+        eligible = part.dropna(subset=[outcome, prior, behind, "grade", *groups, *covariates])
+        n_eligible = len(eligible)
+        if n_eligible < len(part):
+            warns.append((subj, "all", (f"{len(part) - n_eligible} students without both scores, a started-behind "
+                                        f"status, a classroom or a covariate are in no model")))
+        res = [r for r in resources if eligible[r].nunique(dropna=True) > 1]
         for r in [r for r in resources if r not in res]:
             msg = (f"access to {r!r} has no variation among these students (every classroom at "
-                   f"{part[r].dropna().unique().tolist()}): its effect cannot be estimated; no model for it, and it "
-                   f"is left out of all_four")
+                   f"{eligible[r].dropna().unique().tolist()}): its effect cannot be estimated; no model for it, and "
+                   f"it is left out of all_four")
             warns.append((subj, "all", msg))
-        g_used = (int(statistics.median_low(part["grade"].dropna().astype(int).tolist())) if grade == "median"
+        if not len(eligible):
+            continue
+        g_used = (int(statistics.median_low(eligible["grade"].astype(int).tolist())) if grade == "median"
                   else int(grade))
+        quart = {r: _access_quartiles(eligible, r, groups) for r in res}
         specs = [(r, [r]) for r in res] + ([("all_four", res)] if len(resources) > 1 and res else [])
         for name, rs in specs:
+            sample = eligible.dropna(subset=list(rs))
+            n_excl = n_eligible - len(sample)
+            if name == "all_four":
+                what = (f"students whose classrooms have all {len(rs)} resources measured ("
+                        + ", ".join(r.replace("_", " ") for r in rs) + ")")
+            else:
+                what = f"students whose classrooms have {rs[0].replace('_', ' ')} measured"
+            note = what + (f"; {n_excl} of {n_eligible} students with scores left out: their classrooms lack "
+                           f"{'that measure' if name != 'all_four' else 'at least one of these measures'}"
+                           if n_excl else "; no student with scores left out")
+            covs = [c for c in covariates if sample[c].nunique(dropna=True) > 1]
+            for c in [c for c in covariates if c not in covs]:
+                warns.append((subj, name, (f"covariate {c!r} has no variation among this model's students and "
+                                           f"was dropped")))
             rhs = [prior, behind] + [t for r in rs for t in (r, f"{r}:{behind}")] + covs
-            if grade_effects and part["grade"].nunique() > 1:
+            if grade_effects and sample["grade"].nunique() > 1:
                 rhs.append("C(grade)")
             formula = f"{outcome} ~ " + " + ".join(rhs)
-            fit = fit_growth_model(part, formula=formula, groups=groups, method=method, strict=strict, _eval_env=env,
+            fit = fit_growth_model(sample, formula=formula, groups=groups, method=method, strict=strict, _eval_env=env,
                                    **dict(fit_options or {}))
             models[(subj, name)] = fit
             warns += [(subj, name, w) for w in fit.warnings]
-            used = part.dropna(subset=[outcome, prior, behind, *rs, *covs, *groups])
-            nb = int((used[behind] == 1).sum())
-            common = {"subject": subj, "model": name, "n": fit.n_obs, "n_started_behind": nb,
-                      "n_classrooms": fit.n_groups[groups[-1]], "n_schools": fit.n_groups[groups[0]],
-                      "converged": fit.converged}
+            common = {"subject": subj, "model": name, "n": fit.n_obs,
+                      "n_started_behind": int((sample[behind] == 1).sum()),
+                      "n_classrooms": int(sample.groupby(list(groups)).ngroups),
+                      "n_schools": int(sample[groups[0]].nunique()), "converged": fit.converged,
+                      "n_eligible": n_eligible, "n_excluded": n_excl, "sample": note,
+                      "levels_fitted": ", ".join(fit.groups)}
             coefs = fit._coefficients.set_index("term")
             for r in rs:
                 inter = f"{r}:{behind}"
+                q25, q75, n_cls = quart[r]
+                width = q75 - q25
                 for effect, term, weights in (("access", r, {r: 1.0}), ("extra_if_behind", inter, {inter: 1.0}),
                                               ("access_if_behind", f"{r} + {inter}", {r: 1.0, inter: 1.0})):
                     if effect == "access_if_behind":
                         c = fit.contrast(weights)
                     else:
-                        c = coefs.loc[term, ["estimate", "std_error", "ci_lower", "ci_upper", "p_value"]].to_dict()
-                    rows.append({**{k: common[k] for k in ("subject", "model")}, "resource": r, "effect": effect,
-                                 "term": term, **{k: float(c[k]) for k in ("estimate", "std_error", "ci_lower",
-                                                                            "ci_upper", "p_value")},
+                        c = coefs.loc[term, list(stats_cols)].to_dict()
+                    ok = width > 0
+                    cnote = "" if ok else (f"n/a: at least half of the {n_cls} classrooms have the same access "
+                                           f"({q25:.0%}), so the 25th and 75th percentiles coincide")
+                    rows.append({"subject": subj, "model": name, "resource": r, "effect": effect, "term": term,
+                                 **{k: float(c[k]) for k in stats_cols},
                                  **{k: common[k] for k in ("n", "n_started_behind", "n_classrooms", "n_schools",
-                                                           "converged")}, "grade_used": g_used})
+                                                           "converged")},
+                                 "access_p25": q25, "access_p75": q75,
+                                 "contrast_estimate": c["estimate"] * width if ok else np.nan,
+                                 "contrast_ci_lower": c["ci_lower"] * width if ok else np.nan,
+                                 "contrast_ci_upper": c["ci_upper"] * width if ok else np.nan,
+                                 "contrast_note": cnote,
+                                 **{k: common[k] for k in ("n_eligible", "n_excluded", "sample", "levels_fitted")},
+                                 "grade_used": g_used})
     eff = pd.DataFrame(rows)
+    if eff.empty:
+        return StudyModels(_models=models, _effects=eff, warnings=tuple(warns))
     pieces = []
     for subj, part in eff.groupby("subject", sort=False):
         pieces.append(add_months_of_learning(part, grade="grade_used", subject=subj, gains=gains,
-                                             months_per_year=months_per_year))
+                                             months_per_year=months_per_year,
+                                             columns=("contrast_estimate", "contrast_ci_lower", "contrast_ci_upper"),
+                                             max_months=months_per_year))
     eff = pd.concat(pieces, ignore_index=True)
+    eff["months_note"] = eff["months_note"].where(eff["contrast_note"] == "", eff["contrast_note"])
     return StudyModels(_models=models, _effects=eff, warnings=tuple(warns))
