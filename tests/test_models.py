@@ -608,3 +608,20 @@ def test_demo_study_models_fit_every_district():
             shown = eff[["months", "months_ci_lower", "months_ci_upper"]]
             assert (shown.abs().fillna(0) <= 9).all().all(), (did, subject)
             assert eff.loc[eff["months"].isna(), "months_note"].str.startswith("n/a").all(), (did, subject)
+
+
+def test_annual_gains_table_matches_hill_et_al_2008_table_1():
+    """Every cell of the shipped benchmark against Hill, Bloom, Black & Lipsey (2008), Table 1 (see PROVENANCE)."""
+    table1 = {"reading": [1.52, 0.97, 0.60, 0.36, 0.40, 0.32, 0.23, 0.26, 0.24, 0.19, 0.19, 0.06],
+              "math": [1.14, 1.03, 0.89, 0.52, 0.56, 0.41, 0.30, 0.32, 0.22, 0.25, 0.14, 0.01]}
+    t = M.annual_gains()
+    assert len(t) == 24
+    for subject, values in table1.items():
+        part = t[t["subject"] == subject].sort_values("grade_to")
+        assert part["grade_from"].tolist() == list(range(12)) and part["grade_to"].tolist() == list(range(1, 13))
+        assert part["annual_gain"].tolist() == values, subject
+    assert t["source"].str.contains("Hill, Bloom, Black & Lipsey \\(2008\\), Table 1").all()
+    # months only where the annual gain is at least 0.10 SD: grade 12 gives none
+    assert np.isnan(M.months_of_learning(0.05, grade=12, subject="math"))
+    assert np.isnan(M.months_of_learning(0.05, grade=12, subject="ela"))
+    assert M.months_of_learning(0.05, grade=11, subject="math") == pytest.approx(0.05 / 0.14 * 9)
