@@ -232,13 +232,17 @@ def opportunity_indicators(district: District, *, access: pd.DataFrame | None = 
         f["_sid"] = pd.factorize(f["student_id"])[0]
         f["_cluster"] = pd.factorize(f["school_id"])[0]
         t = two_level_estimates(f, keys=["school_year"], variables=variables, value=value, kind=kind,
-                                cluster="_cluster", confidence=0.95)
+                                cluster="_cluster", confidence=0.95,
+                                subcluster="_sub" if "_sub" in f.columns else None)
         t = suppress_small_cells(t, keys=["school_year"], min_n=min_n, blank=["n", "estimate", "ci_lower", "ci_upper"])
         frames.append(indicator_rows(t, measure=measure))
 
-    per_student = acc.groupby("student_id")[list(RESOURCES)].mean().reset_index().assign(school_year=year)
+    per_student = acc.groupby("student_id").agg(**{r: (r, "mean") for r in RESOURCES},
+                                                 _classroom=("classroom_id", "first")).reset_index()
+    per_student = per_student.assign(school_year=year, _sub=pd.factorize(per_student["_classroom"])[0])
     for r in RESOURCES:
-        add(per_student, RESOURCE_MEASURES[r], r, "mean")
+        # a student's share of time with the resource (0-1): a share, so the interval stays inside 0-100%
+        add(per_student.drop(columns="_classroom"), RESOURCE_MEASURES[r], r, "share")
     if district.has("attendance"):
         att = district.attendance
         chronic = (att["days_present"] / att["days_enrolled"] < chronic_threshold).astype(float)

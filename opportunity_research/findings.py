@@ -66,7 +66,13 @@ def subject_label(subject: str) -> str:
     return "ELA" if subject == "ela" else subject
 
 
+def _times(x) -> str:
+    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.1f}"
+
+
 def _ci(lo, hi, fmt=pct) -> str:
+    if any(x is None or (isinstance(x, float) and math.isnan(x)) for x in (lo, hi)):
+        return "95% CI not estimable"
     return f"95% CI {fmt(lo)} to {fmt(hi)}"
 
 
@@ -123,23 +129,26 @@ def composition_sentences(comp: pd.DataFrame) -> list[str]:
             r = row.iloc[0]
             out.append(f"{level_label(group, 0).capitalize()} had {r.label.lower()} {pct(r.estimate)} of the time vs "
                        f"{pct(r.reference_estimate)} in {level_label(group, 1)}: {r.ratio:.1f} times as much "
-                       f"(n = {int(r.n)} vs {int(r.reference_n)} classrooms).")
+                       f"({_ci(r.ratio_ci_lower, r.ratio_ci_upper, _times)}; n = {int(r.n)} vs {int(r.reference_n)} "
+                       f"classrooms).")
     never = c[(c["group"] == "majority_students_of_color") & (c["measure"] == "never_grade_appropriate")
               & (c["level"].astype(float) == 1)]
     if len(never):
         r = never.iloc[0]
         out.append(f"{pct(r.estimate)} of classrooms with mostly students of color never received a grade-appropriate "
-                   f"assignment among those rated ({_ci(r.ci_lower, r.ci_upper)}; n = {int(r.n)} classrooms).")
+                   f"assignment among those rated ({_ci(r.estimate_ci_lower, r.estimate_ci_upper)}; n = {int(r.n)} "
+                   f"classrooms).")
     return out
 
 
 def furthest_sentences(table: pd.DataFrame, *, top: int = 3) -> list[str]:
     """Groups most over-represented among students furthest from opportunity (risk ratio > 1, CI above 0)."""
-    t = table[~table["suppressed"].astype(bool) & (table["ci_lower"] > 0)].sort_values("ratio", ascending=False)
+    t = table[~table["suppressed"].astype(bool) & (table["ci_lower"] > 0) & table["ratio_ci_lower"].notna()]
+    t = t.sort_values("ratio", ascending=False)
     out = []
     for row in t.head(top).itertuples():
         out.append(f"In {subject_label(row.subject)}, {pct(row.estimate)} of "
                    f"{level_label(row.group, row.level)} were among the students with the least access, vs "
-                   f"{pct(row.reference_estimate)} of all other students ({row.ratio:.1f} times as likely; n = "
-                   f"{int(row.n):,}).")
+                   f"{pct(row.reference_estimate)} of all other students ({row.ratio:.1f} times as likely, "
+                   f"{_ci(row.ratio_ci_lower, row.ratio_ci_upper, _times)}; n = {int(row.n):,}).")
     return out

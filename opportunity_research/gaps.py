@@ -64,7 +64,7 @@ __all__ = ["ALL_OTHERS", "GAP_COLUMNS", "HedgesG", "gap_table", "hedges_g"]
 GAP_COLUMNS = (
     "group", "level", "n", "estimate", "reference", "reference_n", "reference_estimate", "difference", "ratio",
     "hedges_g", "ci_lower", "ci_upper", "ci_method", "clusters", "outcome", "kind", "suppressed",
-    "suppression_reason",
+    "suppression_reason", "estimate_ci_lower", "estimate_ci_upper", "ratio_ci_lower", "ratio_ci_upper",
 )
 
 #: Bootstrap replicate matrices are built in chunks of about this many (replicate, cluster) cells.
@@ -182,7 +182,14 @@ def gap_table(data: pd.DataFrame, *, outcome: str, group: str | Sequence[str],
         - ``hedges_g``: standardized difference with pooled SD and small-sample correction (continuous
           outcomes only; NaN for binary);
         - ``ci_lower``, ``ci_upper``: interval of ``difference``; ``ci_method``:
-          ``cluster_bootstrap_percentile``, ``cluster_robust_t``, ``welch_t`` or ``newcombe_score``;
+          ``cluster_bootstrap_percentile``, ``cluster_robust_t``, ``welch_t`` or ``newcombe_score``, or,
+          where every cluster had the same value (an interval of zero width no sample could justify),
+          Newcombe's interval on cluster counts with ``"(no variation observed)"`` (binary outcomes; a
+          missing interval for continuous ones);
+        - ``estimate_ci_lower``, ``estimate_ci_upper``: interval of ``estimate`` itself (the number a
+          sentence quotes), inside 0-1 for outcomes within 0-1; ``ratio_ci_lower``, ``ratio_ci_upper``:
+          interval of ``ratio``; both carry the clustering of the difference's interval through a design
+          effect (see ``_own_intervals``);
         - ``clusters``: clusters holding students of the level (missing without ``cluster``);
         - ``outcome``, ``kind`` (``binary``/``continuous``);
         - ``suppressed``, ``suppression_reason``: small-cell and complementary suppression; suppressed
@@ -299,6 +306,9 @@ def gap_table(data: pd.DataFrame, *, outcome: str, group: str | Sequence[str],
             part["ci_upper"] = np.where(enough, d + scale * (hi - d), np.nan)
             part["ci_method"] = "cluster_bootstrap_percentile"
 
+    frames = [_no_variation(part, binary=binary, n_clusters=n_clusters, confidence=confidence) for part in frames]
+    unit = len(y) and y.min() >= 0 and y.max() <= 1
+    frames = [_own_intervals(part, unit=bool(unit), shift=shift, confidence=confidence) for part in frames]
     bounds = (float(y.min()), float(y.max())) if len(y) else None
     parts = [suppress(part, min_n=min_n, by=("group",), bounds=bounds) for part in frames]
     out = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
@@ -397,6 +407,8 @@ def _group_part(g, codes, levels, ref_value, yc, w, ccodes, n_clusters, *, shift
         "difference": diff,
         "ratio": ratio,
         "hedges_g": g_std,
+        "_v1": v1,  # students-independent variance of each side's mean (for the intervals of the estimate/ratio)
+        "_v0": v0,
     })
 
     if ccodes is not None:
@@ -454,6 +466,86 @@ def _group_part(g, codes, levels, ref_value, yc, w, ccodes, n_clusters, *, shift
             half = t * np.sqrt(se2)
         part["ci_lower"], part["ci_upper"], part["ci_method"] = diff - half, diff + half, "welch_t"
     return part, None
+
+
+def _own_intervals(part: pd.DataFrame, *, unit: bool, shift: float, confidence: float) -> pd.DataFrame:
+    """Intervals of each row's own estimate and of its ratio, consistent with the difference's interval.
+
+    The clustering is carried by a design effect: ``deff = max(1, SE(difference)^2 / (v1 + v0))`` with
+    ``SE(difference)`` read off the difference's interval (whatever method made it) and ``v1 + v0`` the
+    variance of the difference with students independent. For outcomes within 0-1 (shares, and means of
+    shares) the estimate's interval is Wilson's on the effective sample size ``p (1 - p) / (v1 deff)`` (a
+    quasi-binomial Wilson interval: always inside 0-1, never of zero width); otherwise a normal interval with
+    the variance ``v1 deff``. The ratio's interval is the delta-method interval on the log scale,
+    ``exp(log ratio +- z sqrt(deff (v1 / m1^2 + v0 / m0^2)))`` (Katz's for shares), missing when either side's
+    estimate is 0. Where the data show no variation at all, the effective size is the number of clusters.
+    """
+    z = stats.norm.ppf(0.5 + confidence / 2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        v1, v0 = part.pop("_v1").to_numpy(dtype=float), part.pop("_v0").to_numpy(dtype=float)
+        lo, hi = part["ci_lower"].to_numpy(dtype=float), part["ci_upper"].to_numpy(dtype=float)
+        se_d = (hi - lo) / (2 * z)
+        deff = np.where(v1 + v0 > 0, np.maximum(1.0, se_d**2 / (v1 + v0)), np.nan)
+        m1 = part["estimate"].to_numpy(dtype=float)
+        m0 = part["reference_estimate"].to_numpy(dtype=float)
+        n = part["n"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+        clusters = part["clusters"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+        fallback = np.where(np.isnan(clusters), n, clusters)
+        if unit:
+            n_eff = np.where((v1 > 0) & np.isfinite(deff), m1 * (1 - m1) / (v1 * deff), fallback)
+            n_eff = np.where(np.isfinite(lo), n_eff, np.nan)  # no interval for the difference: none here either
+            p = np.clip(m1, 0, 1)
+            denom = 1 + z**2 / n_eff
+            centre = (p + z**2 / (2 * n_eff)) / denom
+            half = z * np.sqrt(p * (1 - p) / n_eff + z**2 / (4 * n_eff**2)) / denom
+            part["estimate_ci_lower"] = np.clip(centre - half, 0, 1)
+            part["estimate_ci_upper"] = np.clip(centre + half, 0, 1)
+        else:
+            half = z * np.sqrt(v1 * deff)
+            part["estimate_ci_lower"], part["estimate_ci_upper"] = m1 - half, m1 + half
+        ok = (m1 > 0) & (m0 > 0) & np.isfinite(deff) & part["ratio"].notna().to_numpy()
+        se_log = np.sqrt(deff * (v1 / (m1 - 0) ** 2 + v0 / m0**2))
+        r = part["ratio"].to_numpy(dtype=float)
+        part["ratio_ci_lower"] = np.where(ok, r * np.exp(-z * se_log), np.nan)
+        part["ratio_ci_upper"] = np.where(ok, r * np.exp(z * se_log), np.nan)
+    del shift  # estimates are already on the outcome's scale
+    return part
+
+
+#: ``ci_method`` suffix of an interval computed where the data showed no variation.
+NO_VARIATION = "no variation observed"
+
+
+def _no_variation(part: pd.DataFrame, *, binary: bool, n_clusters: int, confidence: float) -> pd.DataFrame:
+    """Replace zero-width intervals (every replicate equal: no variation observed) by ones that reflect sampling.
+
+    A cluster bootstrap (or cluster-robust variance) of a share that is 0 (or 1) in every cluster returns the
+    interval 0 to 0, which no sample could justify. For a binary outcome the row gets Newcombe's score interval
+    with each side's *clusters* as its sample size (the conservative effective size when students of a
+    cluster share the outcome entirely), for a continuous one a missing interval; ``ci_method`` says
+    ``"... (no variation observed)"``.
+    """
+    lo, hi = part["ci_lower"].to_numpy(dtype=float), part["ci_upper"].to_numpy(dtype=float)
+    flat = np.isfinite(lo) & (lo == hi)
+    if not flat.any():
+        return part
+    part = part.copy()
+    if binary:
+        n1 = part["clusters"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+        n1 = np.where(np.isnan(n1), part["n"].astype("Float64").to_numpy(dtype=float, na_value=np.nan), n1)
+        # the reference side spans at most every cluster of the table
+        n0 = (np.full(len(part), float(n_clusters)) if n_clusters
+              else part["reference_n"].astype("Float64").to_numpy(dtype=float, na_value=np.nan))
+        x1 = part["estimate"].to_numpy(dtype=float) * n1
+        x0 = part["reference_estimate"].to_numpy(dtype=float) * n0
+        nl, nh = _newcombe(x1, n1, x0, n0, confidence)
+        part.loc[flat, "ci_lower"] = nl[flat]
+        part.loc[flat, "ci_upper"] = nh[flat]
+        part.loc[flat, "ci_method"] = "newcombe_score_on_clusters (" + NO_VARIATION + ")"
+    else:
+        part.loc[flat, ["ci_lower", "ci_upper"]] = np.nan
+        part.loc[flat, "ci_method"] = NO_VARIATION
+    return part
 
 
 def _wilson(x, n, z):

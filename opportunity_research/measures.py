@@ -282,7 +282,9 @@ def cluster_mean_ci(values, clusters, *, confidence: float = 0.95) -> tuple[floa
 
     Returns ``(estimate, ci_lower, ci_upper, n, n_clusters)``. The variance is the usual ratio-estimator
     sandwich: ``G/(G-1) * sum_g (s_g - mean * m_g)^2 / M^2`` with cluster sums ``s_g`` and sizes ``m_g``,
-    and a t quantile on ``G - 1`` degrees of freedom.
+    and a t quantile on ``G - 1`` degrees of freedom. For 0/1 values (a share) the interval is Wilson's on
+    the effective sample size ``n / deff`` (design effect ``max(1, sandwich / binomial variance)``) with that
+    t quantile, so it stays inside 0-1 and has positive width even when every value is 0 or 1.
 
     >>> est, lo, hi, n, g = cluster_mean_ci([1, 0, 1, 1, 0, 0], ["a", "a", "b", "b", "c", "c"])
     >>> round(est, 3), n, g
@@ -304,7 +306,15 @@ def cluster_mean_ci(values, clusters, *, confidence: float = 0.95) -> tuple[floa
     if g < 2:
         return (est, np.nan, np.nan, n, g)
     var = g / (g - 1) * np.sum((s - est * m) ** 2) / n**2
-    half = stats.t.ppf(0.5 + confidence / 2, g - 1) * np.sqrt(var)
+    tq = stats.t.ppf(0.5 + confidence / 2, g - 1)
+    if v.isin([0.0, 1.0]).all():
+        from .scorecard import wilson_interval
+
+        vbin = est * (1 - est) / n
+        deff = max(1.0, var / vbin) if vbin > 0 else 1.0
+        lo, hi = wilson_interval(est * n / deff, n / deff, critical=tq)
+        return (est, float(lo), float(hi), n, g)
+    half = tq * np.sqrt(var)
     return (est, est - half, est + half, n, g)
 
 

@@ -99,6 +99,9 @@ __all__ = [
 #: Columns of the shared indicator table, in order.
 INDICATOR_COLUMNS = ("measure", "school_id", "group", "school_year", "n", "estimate", "ci_lower", "ci_upper",
                      "suppressed", "suppression_reason")
+#: Fewest clusters for a cluster-robust interval; below it intervals cluster on the next level down.
+MIN_CLUSTERS = 5
+
 #: The statuses a goal can have.
 GOAL_STATUSES = ("met", "on track", "off track", "no data")
 #: Measures for which a lower value is better (all others: higher is better).
@@ -261,7 +264,8 @@ def wilson_interval(successes, n, *, confidence: float = 0.95, critical=None):
 
 
 def cell_estimates(data: pd.DataFrame, *, by: Sequence[str], value: str, kind: str = "mean",
-                   cluster: str | None = None, unit: str | None = None, confidence: float = 0.95) -> pd.DataFrame:
+                   cluster: str | None = None, unit: str | None = None, confidence: float = 0.95,
+                   min_clusters: int = MIN_CLUSTERS, subcluster: str | None = None) -> pd.DataFrame:
     """Mean or share of ``value`` per cell of ``by``, with an interval (vectorized over cells).
 
     Rows with a missing ``value`` or key are left out.
@@ -277,7 +281,13 @@ def cell_estimates(data: pd.DataFrame, *, by: Sequence[str], value: str, kind: s
       interval.
 
     A cell whose rows all sit in one cluster, or in clusters of one row each, gets the interval for
-    independent rows.
+    independent rows. A cell with fewer than ``min_clusters`` clusters (default 5: a t quantile on 1-3
+    degrees of freedom makes intervals meaningless, e.g. -73% to 186%) is clustered on the next level down
+    instead: ``subcluster`` (e.g. classrooms within schools), else ``unit`` (e.g. students with several
+    rows), else its rows are independent. Shares (``kind="share"``) may be fractional (means of 0-1 values,
+    e.g. a student's share of time with a resource): the binomial variance bounds theirs, so the Wilson
+    interval stays inside 0-1. A mean whose rows show no variation gets no interval (NaN: "no variation
+    observed"), never a zero-width one; a share of 0 or 1 gets Wilson's one-sided interval.
 
     Returns
     -------
@@ -288,7 +298,7 @@ def cell_estimates(data: pd.DataFrame, *, by: Sequence[str], value: str, kind: s
     by = list(by)
     if kind not in ("mean", "share"):
         raise ValueError(f"cell_estimates: kind must be 'mean' or 'share', not {kind!r}")
-    extra = [c for c in dict.fromkeys([cluster, unit]) if c is not None and c not in by and c != value]
+    extra = [c for c in dict.fromkeys([cluster, unit, subcluster]) if c is not None and c not in by and c != value]
     df = data[by + [value] + extra].dropna(subset=by + [value] + ([cluster] if cluster is not None else []))
     g = df.groupby(by, sort=True, observed=True)
     codes = g.ngroup().to_numpy()
@@ -339,10 +349,19 @@ def cell_estimates(data: pd.DataFrame, *, by: Sequence[str], value: str, kind: s
             n_eff = n / deff
             crit = np.where(clustered, tq, stats.norm.ppf(0.5 + confidence / 2))
             lo, hi = wilson_interval(est * n_eff, n_eff, critical=crit)
+        if kind == "mean":  # no variation observed: no interval rather than a zero-width one
+            flat = (n >= 2) & ~(var > 0)
+            lo, hi = np.where(flat, np.nan, lo), np.where(flat, np.nan, hi)
     res["n"] = n.astype(np.int64)
     res["n_units"] = np.asarray(n_units).astype(np.int64)
     res["n_clusters"] = (n_cl if cluster is not None else n).astype(np.int64)
     res["estimate"], res["ci_lower"], res["ci_upper"] = est, lo, hi
+    if cluster is not None and (few := clustered & (n_cl < min_clusters)).any():
+        down = subcluster if subcluster is not None else unit if unit not in (None, cluster) else None
+        sub = cell_estimates(df, by=by, value=value, kind=kind, cluster=down, unit=unit, confidence=confidence,
+                             min_clusters=min_clusters)
+        res.loc[few, "ci_lower"] = sub["ci_lower"].to_numpy()[few]
+        res.loc[few, "ci_upper"] = sub["ci_upper"].to_numpy()[few]
     return res
 
 
@@ -354,19 +373,19 @@ def level_strings(values: pd.Series) -> pd.Series:
 
 def subgroup_estimates(data: pd.DataFrame, *, keys: Sequence[str], variables: Sequence[str], value: str,
                        kind: str = "mean", cluster: str | None = None, unit: str | None = None,
-                       confidence: float = 0.95) -> pd.DataFrame:
+                       confidence: float = 0.95, subcluster: str | None = None) -> pd.DataFrame:
     """:func:`cell_estimates` for everyone (``group="all"``) and for each level of each variable.
 
     Returns the :func:`cell_estimates` columns with ``keys``, plus ``group`` (``"all"`` or
     ``"<variable>=<level>"``) and ``variable`` (``"all"`` or the variable name).
     """
     frames = [cell_estimates(data, by=keys, value=value, kind=kind, cluster=cluster, unit=unit,
-                             confidence=confidence).assign(group="all", variable="all")]
+                             confidence=confidence, subcluster=subcluster).assign(group="all", variable="all")]
     for v in variables:
         if v not in data.columns:
             continue
         t = cell_estimates(data, by=list(keys) + [v], value=value, kind=kind, cluster=cluster, unit=unit,
-                           confidence=confidence)
+                           confidence=confidence, subcluster=subcluster)
         t["group"] = v + "=" + level_strings(t[v])
         frames.append(t.drop(columns=[v]).assign(variable=v))
     out = pd.concat(frames, ignore_index=True)
@@ -376,12 +395,13 @@ def subgroup_estimates(data: pd.DataFrame, *, keys: Sequence[str], variables: Se
 
 
 def two_level_estimates(frame: pd.DataFrame, *, keys: list[str], variables, value: str, kind: str, cluster: str | None,
-                confidence: float) -> pd.DataFrame:
+                confidence: float, subcluster: str | None = None) -> pd.DataFrame:
     """District rows (``school_id="all"``, clustered) and school rows (independent) of subgroup estimates.
 
-    ``frame`` needs a ``_sid`` column of student codes (the unit counted for suppression)."""
+    ``frame`` needs a ``_sid`` column of student codes (the unit counted for suppression). With fewer than
+    :data:`MIN_CLUSTERS` clusters the district rows cluster on ``subcluster`` (else on students)."""
     dist = subgroup_estimates(frame, keys=keys, variables=variables, value=value, kind=kind, cluster=cluster,
-                              unit="_sid", confidence=confidence).assign(school_id="all")
+                              unit="_sid", confidence=confidence, subcluster=subcluster).assign(school_id="all")
     sch = subgroup_estimates(frame, keys=keys + ["school_id"], variables=variables, value=value, kind=kind,
                              cluster=None, unit="_sid", confidence=confidence)
     return pd.concat([dist, sch], ignore_index=True)

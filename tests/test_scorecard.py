@@ -46,10 +46,17 @@ def test_cell_estimates_means_match_t_and_cluster_robust_intervals():
     assert iid.loc[0, "n"] == 40
     np.testing.assert_allclose([iid.loc[0, "estimate"], iid.loc[0, "ci_lower"], iid.loc[0, "ci_upper"]],
                                [a.mean(), a.mean() - half, a.mean() + half])
-    cl = sc.cell_estimates(df, by=["cell"], value="y", kind="mean", cluster="school")
+    cl = sc.cell_estimates(df, by=["cell"], value="y", kind="mean", cluster="school", min_clusters=4)
     ref = cluster_mean_ci(a, df.loc[df.cell == "a", "school"])
     np.testing.assert_allclose([cl.loc[0, "estimate"], cl.loc[0, "ci_lower"], cl.loc[0, "ci_upper"]], ref[:3])
     assert cl.loc[0, "n_clusters"] == 4
+    # fewer than MIN_CLUSTERS (5) clusters: a t on 3 df is not trusted; the next level down (here the rows)
+    few = sc.cell_estimates(df, by=["cell"], value="y", kind="mean", cluster="school")
+    np.testing.assert_allclose(few[["ci_lower", "ci_upper"]].to_numpy(), iid[["ci_lower", "ci_upper"]].to_numpy())
+    df["classroom"] = np.arange(80) // 5
+    sub = sc.cell_estimates(df, by=["cell"], value="y", kind="mean", cluster="school", subcluster="classroom")
+    ref = cluster_mean_ci(a, df.loc[df.cell == "a", "classroom"])
+    np.testing.assert_allclose(sub.loc[0, ["ci_lower", "ci_upper"]].to_numpy(dtype=float), ref[1:3])
     # all rows in one cluster (a one-school district): the interval for independent rows
     one = sc.cell_estimates(df.assign(school="w"), by=["cell"], value="y", kind="mean", cluster="school")
     np.testing.assert_allclose(one[["ci_lower", "ci_upper"]].to_numpy(), iid[["ci_lower", "ci_upper"]].to_numpy())
@@ -243,3 +250,16 @@ def test_scorecard_without_any_data_still_renders():
     assert card.needs == ("climate_surveys.csv for belonging",)
     page = sc.scorecard_html(card, district_name="Pinebrook")
     assert "Not available for this district" in page and external_resources(page) == []
+
+
+def test_shares_stay_inside_0_1_and_constant_outcomes_get_no_zero_width_interval():
+    rng = np.random.default_rng(4)
+    # three schools (t on 2 df would give intervals beyond 0-100%); fractional shares of time
+    df = pd.DataFrame({"cell": "a", "school": np.repeat([0, 1, 2], 30), "classroom": np.repeat(np.arange(9), 10),
+                       "x": rng.beta(2, 2, 90)})
+    t = sc.cell_estimates(df, by=["cell"], value="x", kind="share", cluster="school", subcluster="classroom")
+    assert 0 <= t.loc[0, "ci_lower"] < t.loc[0, "estimate"] < t.loc[0, "ci_upper"] <= 1
+    zero = sc.cell_estimates(df.assign(x=0.0), by=["cell"], value="x", kind="share", cluster="school")
+    assert zero.loc[0, "ci_lower"] == 0 and zero.loc[0, "ci_upper"] > 0.02  # Wilson: reflects sampling
+    const = sc.cell_estimates(df.assign(x=2.0), by=["cell"], value="x", kind="mean")
+    assert np.isnan(const.loc[0, "ci_lower"]) and np.isnan(const.loc[0, "ci_upper"])  # no variation observed
