@@ -77,6 +77,7 @@ from .suppression import ALL_OTHERS, suppress
 
 __all__ = [
     "GOAL_STATUSES",
+    "GOAL_STATUS_RULES",
     "INDICATOR_COLUMNS",
     "LOWER_IS_BETTER",
     "MEASURE_LABELS",
@@ -103,7 +104,19 @@ INDICATOR_COLUMNS = ("measure", "school_id", "group", "school_year", "n", "estim
 MIN_CLUSTERS = 5
 
 #: The statuses a goal can have.
-GOAL_STATUSES = ("met", "on track", "off track", "no data")
+GOAL_STATUSES = ("met", "on track", "off track", "baseline set", "no data")
+#: The rule behind each goal status, in the words the scorecard prints.
+GOAL_STATUS_RULES = {
+    "met": "the latest measured value meets the target (chronic absence: at or below it; every other measure: "
+           "at or above it)",
+    "on track": "at least two years measured (the baseline year and a later one) and the latest value is at or "
+                "past the straight-line path from the baseline to the target",
+    "off track": "the latest value is behind that straight-line path, or the target year has passed without "
+                 "meeting the target, or no baseline value exists to judge progress from",
+    "baseline set": "only the baseline year has been measured so far: progress cannot be judged until a later "
+                    "year is measured",
+    "no data": "the measure or group has no indicator, or its latest value is suppressed",
+}
 #: Measures for which a lower value is better (all others: higher is better).
 LOWER_IS_BETTER = frozenset({"chronic_absence_rate"})
 #: Measures reported in grade levels per year rather than as a share (0-1).
@@ -614,6 +627,10 @@ def _goal_rows(goals: pd.DataFrame, ind: pd.DataFrame, current_year: int | None,
             row["reason"] = f"{_fmt_value(measure, current)} meets the target of {_fmt_value(measure, target)}"
         elif cy >= ty:
             row["status"], row["reason"] = "off track", f"target year {ty} reached without meeting the target"
+        elif by is not None and cy <= by:
+            row["status"] = "baseline set"
+            row["reason"] = (f"only the baseline year {by} is measured ({_fmt_value(measure, current)}); progress "
+                             f"can be judged once a later year is measured")
         elif math.isnan(row["baseline"]):
             row["status"] = "off track"
             row["reason"] = ("no baseline year given; target not met" if by is None
@@ -708,11 +725,13 @@ def opportunity_scorecard(indicators: pd.DataFrame, *, goals: pd.DataFrame | Non
     Scorecard
         ``table``, ``goals``, ``largest_gaps`` and ``needs``. Goal status rule: **met** when the
         current value meets the target (``chronic_absence_rate``: at or below; all others: at or
-        above); otherwise **on track** when a baseline value exists for ``baseline_year`` and the
-        current value is at or past the straight-line path from the baseline (at ``baseline_year``)
-        to the target (at ``target_year``) in the current year; otherwise **off track** (also when
+        above); **baseline set** when the current year is the baseline year (one measured year: nothing to
+        track yet); otherwise **on track** when a baseline value exists for ``baseline_year`` and the
+        current value, in a later year, is at or past the straight-line path from the baseline (at
+        ``baseline_year``) to the target (at ``target_year``); otherwise **off track** (also when
         the target year has passed); **no data** when the measure or group has no indicator or its
         current value is suppressed (the reason says which, e.g. ``"suppressed (n < 10) in 2016"``).
+        :data:`GOAL_STATUS_RULES` states each rule in words for the printed scorecard.
     """
     need_list = list(needs) if needs is not None else list(indicators.attrs.get("needs", []))
     ind = validate_indicators(indicators)
@@ -736,7 +755,7 @@ def opportunity_scorecard(indicators: pd.DataFrame, *, goals: pd.DataFrame | Non
 
 
 _STATUS_MARK = {"met": ("✓", "Met"), "on track": ("↗", "On track"), "off track": ("✗", "Off track"),
-                "no data": ("○", "No data")}
+                "baseline set": ("•", "Baseline set"), "no data": ("○", "No data")}
 _SCORECARD_CSS = """
 * { box-sizing: border-box; }
 body { margin: 0; color: #1b1b1b; background: #fff; line-height: 1.45; font-size: 15px;
@@ -834,6 +853,9 @@ def scorecard_html(scorecard: Scorecard, *, district_name: str, school_names: Ma
                 f"<td class=\"status status-{word.lower().replace(' ', '-')}\">{sym} {word}</td>"
                 f"<td>{_esc(g['reason'])}</td></tr>")
         parts.append("</tbody></table>")
+        parts.append('<p class="legend">How a status is decided: '
+                     + "; ".join(f"<strong>{_esc(_STATUS_MARK[k][1])}</strong>: {_esc(v)}"
+                                 for k, v in GOAL_STATUS_RULES.items()) + ".</p>")
     else:
         parts.append("<p>The district has not written goals yet (an optional goals.csv).</p>")
     parts.append("</section>")

@@ -263,3 +263,24 @@ def test_shares_stay_inside_0_1_and_constant_outcomes_get_no_zero_width_interval
     assert zero.loc[0, "ci_lower"] == 0 and zero.loc[0, "ci_upper"] > 0.02  # Wilson: reflects sampling
     const = sc.cell_estimates(df.assign(x=2.0), by=["cell"], value="x", kind="mean")
     assert np.isnan(const.loc[0, "ci_lower"]) and np.isnan(const.loc[0, "ci_upper"])  # no variation observed
+
+
+def test_baseline_only_goal_is_baseline_set_not_on_track():
+    """A goal whose baseline year is the current year has one measured year: nothing to track yet."""
+    ind = pd.DataFrame({"measure": "catch_up_rate", "school_id": "all", "group": "all", "school_year": [2016],
+                        "n": [120], "estimate": [0.20], "ci_lower": [0.14], "ci_upper": [0.28], "suppressed": False,
+                        "suppression_reason": ""})
+    goals = pd.DataFrame({"goal_id": ["G1", "G2"], "measure": "catch_up_rate", "group": "all",
+                          "baseline_year": [2016, 2016], "target": [0.40, 0.15], "target_year": [2019, 2019]})
+    g = sc.opportunity_scorecard(ind, goals=goals).goals.set_index("goal_id")
+    assert g.loc["G1", "status"] == "baseline set" and "only the baseline year 2016" in g.loc["G1", "reason"]
+    assert g.loc["G2", "status"] == "met"  # a target already reached is met, whatever the years
+    # a second measured year makes progress judgeable
+    two = pd.concat([ind, ind.assign(school_year=2017, estimate=0.27)], ignore_index=True)
+    g2 = sc.opportunity_scorecard(two, goals=goals).goals.set_index("goal_id")
+    assert g2.loc["G1", "status"] == "on track"  # path 0.20 -> 0.40 over 3 years expects 0.267 in 2017
+    # every status has its rule stated, and the page prints them
+    assert set(sc.GOAL_STATUS_RULES) == set(sc.GOAL_STATUSES)
+    page = sc.scorecard_html(sc.opportunity_scorecard(ind, goals=goals), district_name="Test")
+    assert "Baseline set" in page and "How a status is decided" in page
+    assert all(rule.split(":")[0][:40] in page for rule in sc.GOAL_STATUS_RULES.values())
