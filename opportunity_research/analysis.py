@@ -216,7 +216,9 @@ def analyze_district(district_id: str, *, processed_dir: str | None = None, subj
     cs = climate.climate_summary(d.climate_surveys, students=d.students, min_n=min_n)
     rel = climate.climate_reliability(d.climate_surveys)
     catch = trajectories.catch_up_rates(d.assessments, students=d.students, min_n=min_n)
-    ggl = trajectories.grade_level_growth(d.assessments, students=d.students, min_n=min_n)
+    # school growth: endpoints over the years before the analysis year (the definition truth.json documents)
+    ggl = trajectories.grade_level_growth(d.assessments, students=d.students, min_n=min_n, method="endpoints",
+                                          end_year=measures.analysis_year(d) - 1)
     move = trajectories.level_movement(d.assessments, students=d.students, min_n=min_n)
     ind_r = equity.opportunity_indicators(d, access=acc, min_n=min_n)
     ind_c = climate.climate_indicators(cs)
@@ -251,13 +253,15 @@ def _growth_sentences(growth: pd.DataFrame) -> list[str]:
         more = "more" if row.contrast_estimate > 0 else "less"
         months = ""
         if pd.notna(row.months) and pd.notna(row.months_ci_lower):
-            months = (f", roughly {abs(row.months):.1f} months of learning {more} (95% CI {row.months_ci_lower:.1f} "
-                      f"to {row.months_ci_upper:.1f} months; an approximation)")
+            months = (f", roughly {row.months:.1f} months of learning (95% CI {row.months_ci_lower:.1f} to "
+                      f"{row.months_ci_upper:.1f} months; an approximation)")
+        elif str(row.months_note).startswith("n/a: "):
+            months = f"; months of learning not given: {str(row.months_note)[5:]}"
         out.append(f"In {findings.subject_label(row.subject)}, students in classrooms with more access to "
                    f"{measures.RESOURCE_LABELS[row.resource].lower()} (the district's 75th percentile of classrooms, "
-                   f"{findings.pct(row.access_p75)} of the time, vs the 25th, {findings.pct(row.access_p25)}) grew "
-                   f"{abs(row.contrast_estimate):.2f} SD {more} in a year (difference {row.contrast_estimate:.2f} SD, "
-                   f"95% CI {row.contrast_ci_lower:.2f} to {row.contrast_ci_upper:.2f}; n = {int(row.n):,} "
+                   f"{findings.pct(row.access_p75)} of the time, against the 25th, {findings.pct(row.access_p25)}) "
+                   f"grew {more} in a year: a difference of {row.contrast_estimate:.2f} SD (95% CI "
+                   f"{row.contrast_ci_lower:.2f} to {row.contrast_ci_upper:.2f} SD; n = {int(row.n):,} "
                    f"students){months}.")
     not_conv = growth[~growth["converged"].astype(bool)]
     if len(not_conv):
@@ -270,15 +274,29 @@ def key_findings(a: DistrictAnalysis) -> list[str]:
     out = findings.resource_sentences(a.rates) + [findings.demands_sentence(a.demands)]
     out += findings.gap_sentences(a.gaps) + findings.composition_sentences(a.composition)
     out += findings.furthest_sentences(a.furthest, top=2) + _growth_sentences(a.growth)
-    cu = a.catch_up
-    if len(cu):
-        row = cu[(cu["school_id"] == "all") & (cu["group"] == "all") & (cu["subject"] == "all")
-                 & ~cu["suppressed"].astype(bool)].sort_values("years_later")
-        for r in row.itertuples():
-            out.append(f"Of students below grade level in {r.start_year}, {findings.pct(r.estimate)} were at grade "
-                       f"level {r.years_later} year(s) later (95% CI {findings.pct(r.ci_lower)} to "
-                       f"{findings.pct(r.ci_upper)}).")
+    out += _catch_up_sentences(a.scorecard)
     return out
+
+
+_WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five"}
+
+
+def _catch_up_sentences(card: scorecard.Scorecard, *, horizon: int = 3) -> list[str]:
+    """The district's catch-up rate as the scorecard publishes it (one indicator, one value everywhere)."""
+    t = card.table
+    if t.empty:
+        return []
+    row = t[(t["measure"] == "catch_up_rate") & (t["school_id"] == "all") & (t["group"] == "all")
+            & ~t["suppressed"].astype(bool)]
+    if row.empty or pd.isna(row["estimate"].iloc[0]):
+        return []
+    r = row.iloc[0]
+    year = int(r["school_year"])
+    text = (f"Catch-up rate: among students below grade level in spring {year - horizon}, "
+            f"{findings.pct(r['estimate'])} were at grade level {_WORDS.get(horizon, str(horizon))} years later "
+            f"({findings._ci(r['ci_lower'], r['ci_upper'])}; n = {int(r['n']):,} student results in ELA and math, "
+            f"spring {year}).")
+    return [text]
 
 
 def _clean(x):

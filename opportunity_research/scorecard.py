@@ -124,14 +124,16 @@ _NOT_SHARES = frozenset({"growth_grade_levels"})
 
 #: Readable names of the scorecard measures.
 MEASURE_LABELS = {
-    "grade_appropriate_share": "Grade-appropriate assignments",
-    "strong_instruction_share": "Strong instruction",
-    "engaged_share": "Deep engagement",
-    "high_expectations_share": "Teachers with high expectations",
+    # the average student's share of time (students weighted equally): a different definition from the report's
+    # share of rated evidence (measures.resource_rates), hence a different name
+    "grade_appropriate_share": "Grade-appropriate assignments (average student's share)",
+    "strong_instruction_share": "Strong instruction (average student's share)",
+    "engaged_share": "Deep engagement (average student's share)",
+    "high_expectations_share": "Teachers with high expectations (average student's share)",
     "belonging_favorable": "Belonging (favorable)",
     "consistency_favorable": "Consistency (favorable)",
     "coherence_favorable": "Coherence (favorable)",
-    "catch_up_rate": "Catch-up rate",
+    "catch_up_rate": "Catch-up rate (at grade level three years later)",
     "growth_grade_levels": "Growth (grade levels per year)",
     "chronic_absence_rate": "Chronic absence",
     "advanced_course_rate": "Advanced coursework",
