@@ -212,6 +212,9 @@ def analyze_district(district_id: str, *, processed_dir: str | None = None, subj
                         warns.append(f"{s}: {w.message}")
                 else:
                     warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+            samples = sm.effects.drop_duplicates(["subject", "model"])
+            warns += [f"Sample of {r.subject} / {r.model}: n = {int(r.n):,} students, {r.sample}."
+                      for r in samples.itertuples()]
     growth = pd.concat(growth_parts, ignore_index=True) if growth_parts else pd.DataFrame()
     cs = climate.climate_summary(d.climate_surveys, students=d.students, min_n=min_n)
     rel = climate.climate_reliability(d.climate_surveys)

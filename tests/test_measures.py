@@ -59,7 +59,16 @@ def test_cluster_mean_ci_matches_hand_computation():
     from scipy import stats
     half = stats.t.ppf(0.975, 2) * np.sqrt(1 / 12)
     assert (est, n, g) == (0.5, 6, 3)
-    assert lo == pytest.approx(0.5 - half) and hi == pytest.approx(0.5 + half)
+    # a share: Wilson on n / deff with deff = (1/12) / (0.25/6) = 2, t(2) critical value; inside 0-1 where
+    # the t interval (0.5 -+ 1.24) is not
+    from opportunity_research.scorecard import wilson_interval
+
+    wl, wh = wilson_interval(1.5, 3, critical=stats.t.ppf(0.975, 2))
+    assert lo == pytest.approx(float(wl)) and hi == pytest.approx(float(wh)) and 0 <= lo < hi <= 1
+    assert 0.5 - half < 0  # what the t interval would have published
+    # a mean of non-binary values keeps the t interval
+    est, lo, hi, n, g = M.cluster_mean_ci([2, 0, 2, 2, 0, 0], ["a", "a", "b", "b", "c", "c"])
+    assert lo == pytest.approx(1 - 2 * half) and hi == pytest.approx(1 + 2 * half)
 
 
 def test_student_access_recovers_planted_overall_rates():
