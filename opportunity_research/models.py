@@ -71,7 +71,9 @@ from __future__ import annotations
 
 import dataclasses
 import html
+import itertools
 import math
+import re
 import statistics
 import warnings as _warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -168,6 +170,127 @@ def _nested_codes(frame: pd.DataFrame, groups: Sequence[str]) -> tuple[list[np.n
     return codes, sizes, parents
 
 
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_C_OF_NAME = re.compile(r"^C\(\s*([A-Za-z_][A-Za-z0-9_]*)\s*\)$")
+
+
+def _column_design(data: pd.DataFrame, keep: np.ndarray, formula: str,
+                   eval_env) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray] | None:
+    """Build ``(y, X, names, rows)`` straight from the columns, without per-row formula evaluation.
+
+    patsy evaluates categorical factors value by value in Python (two passes per row), which dominates a fit
+    at a million students. For formulas whose factors are plain columns or ``C(column)``, the design is built
+    here instead: the column layout (term order, names, contrast matrices) comes from patsy run on a tiny frame
+    that has every level, and the columns are filled from the data with vectorized products. ``rows`` are the
+    positions in ``data`` of the complete rows (grouping columns and every formula variable present), as patsy's
+    ``NA_action="drop"`` would keep. Returns None when the formula needs patsy's general evaluation (functions,
+    arithmetic, contrasts other than the default); :func:`_design` then falls back to patsy.
+    """
+    try:
+        desc = patsy.ModelDesc.from_formula(formula)
+    except patsy.PatsyError:
+        return None
+    if len(desc.lhs_termlist) != 1 or len(desc.lhs_termlist[0].factors) != 1:
+        return None
+    ycode = desc.lhs_termlist[0].factors[0].code
+    if not _NAME.match(ycode) or ycode not in data.columns or not _is_numeric(data[ycode]):
+        return None
+    kinds: dict[str, str] = {}  # factor code -> "numeric" / "categorical"
+    columns: dict[str, str] = {ycode: ycode}  # factor code -> data column
+    for term in desc.rhs_termlist:
+        for factor in term.factors:
+            code = factor.code
+            m = _C_OF_NAME.match(code)
+            if m and m.group(1) in data.columns:
+                kinds[code], columns[code] = "categorical", m.group(1)
+            elif _NAME.match(code) and code in data.columns:
+                kinds[code] = "numeric" if _is_numeric(data[code]) else "categorical"
+                columns[code] = code
+            else:
+                return None
+    used = list(dict.fromkeys(columns.values()))
+    part = data[used]
+    rows_g = np.flatnonzero(keep)
+    # categorical levels as patsy would sniff them: over the rows with their grouping columns present
+    levels: dict[str, Any] = {}
+    codes: dict[str, np.ndarray] = {}
+    for code, kind in kinds.items():
+        if kind != "categorical" or code in codes:
+            continue
+        s = part[columns[code]]
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            levels[code] = s.cat.categories
+            codes[code] = s.cat.codes.to_numpy()[rows_g].astype(np.int64)
+            continue
+        vals = s.to_numpy()[rows_g]
+        try:
+            c, uniq = pd.factorize(vals, sort=True, use_na_sentinel=True)
+        except TypeError:  # unorderable mix of types: let patsy decide
+            return None
+        if s.dtype == bool:
+            uniq = pd.Index([False, True])
+            c = vals.astype(np.int64)
+        levels[code], codes[code] = uniq, c.astype(np.int64)
+    # complete rows among rows_g
+    ok = np.ones(len(rows_g), dtype=bool)
+    for col in used:
+        ok &= part[col].notna().to_numpy()[rows_g]
+    for c in codes.values():
+        ok &= c >= 0
+    # layout from patsy on a tiny frame holding every level
+    L = max([2] + [len(v) for v in levels.values()])
+    tiny = {}
+    for code, col in columns.items():
+        if kinds.get(code) == "categorical":
+            lev = levels[code]
+            tiny[col] = pd.Categorical.from_codes(np.arange(L) % len(lev), categories=lev) if len(lev) else None
+            if not len(lev):
+                return None
+        elif col not in tiny:
+            tiny[col] = np.arange(1.0, L + 1.0)
+    try:
+        _, xinfo = patsy.dmatrices(formula, pd.DataFrame(tiny), NA_action="raise", eval_env=eval_env)
+    except patsy.PatsyError:
+        return None
+    info = xinfo.design_info
+    rows = rows_g[ok]
+    n = len(rows)
+    values = {code: part[columns[code]].to_numpy(dtype=float, na_value=np.nan)[rows] for code, k in kinds.items() if k == "numeric"}
+    cats = {code: c[ok] for code, c in codes.items()}
+    X = np.empty((n, len(info.column_names)), order="F")
+    for term, subterms in info.term_codings.items():
+        j = info.term_slices[term].start
+        stop = info.term_slices[term].stop
+        for st in subterms:
+            per_factor = []
+            for f in st.factors:
+                if f in st.contrast_matrices:
+                    per_factor.append(st.contrast_matrices[f].matrix.shape[1])
+                elif info.factor_infos[f].num_columns == 1:
+                    per_factor.append(1)
+                else:
+                    return None
+            # patsy's order: the left-most factor's columns vary fastest
+            for combo in itertools.product(*[range(k) for k in reversed(per_factor)]):
+                col = np.ones(n)
+                for f, idx in zip(st.factors, combo[::-1]):
+                    if f in st.contrast_matrices:
+                        col = col * st.contrast_matrices[f].matrix[cats[f.code], idx]
+                    else:
+                        col = col * values[f.code]
+                X[:, j] = col
+                j += 1
+        if j != stop:
+            return None
+    y = part[ycode].to_numpy(dtype=float, na_value=np.nan)[rows]
+    return y, X, list(info.column_names), rows
+
+
+def _is_numeric(s: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype)
+
+
+
 def _design(data: pd.DataFrame, formula: str, groups: Sequence[str], random_slope: str | None,
             slope_level: str | None, eval_env) -> _Design:
     if not isinstance(data, pd.DataFrame):
@@ -183,14 +306,22 @@ def _design(data: pd.DataFrame, formula: str, groups: Sequence[str], random_slop
     extra = [random_slope] if random_slope else []
     _check_columns(data, extra, "random_slope")
     keep = data[list(groups) + extra].notna().all(axis=1).to_numpy()
-    sub = data.loc[keep].reset_index(drop=True)  # positional index: any (even duplicated) input index works
-    try:
-        y, X = patsy.dmatrices(formula, sub, NA_action="drop", return_type="dataframe", eval_env=eval_env)
-    except patsy.PatsyError as exc:
-        raise ValueError(f"formula {formula!r}: {exc}") from exc
-    if y.shape[1] != 1:
-        raise ValueError(f"formula {formula!r}: the outcome must be one numeric column, got {list(y.columns)}")
-    sub = sub.iloc[X.index.to_numpy()]
+    fast = _column_design(data, keep, formula, eval_env)
+    if fast is not None:  # the common case: plain columns and C(column), built without per-row evaluation
+        yv, Xv, names, rows = fast
+        sub = data[list(dict.fromkeys(list(groups) + extra))].iloc[rows]
+    else:
+        sub = data.loc[keep].reset_index(drop=True)  # positional index: any (even duplicated) input index works
+        try:
+            y, X = patsy.dmatrices(formula, sub, NA_action="drop", return_type="dataframe", eval_env=eval_env)
+        except patsy.PatsyError as exc:
+            raise ValueError(f"formula {formula!r}: {exc}") from exc
+        if y.shape[1] != 1:
+            raise ValueError(f"formula {formula!r}: the outcome must be one numeric column, got {list(y.columns)}")
+        sub = sub.iloc[X.index.to_numpy()]
+        Xv = X.to_numpy(dtype=float)
+        yv = y.iloc[:, 0].to_numpy(dtype=float)
+        names = list(X.columns)
     n = len(sub)
     n_dropped = int(len(data) - n)
     codes, sizes, parents = _nested_codes(sub, groups)
@@ -207,8 +338,6 @@ def _design(data: pd.DataFrame, formula: str, groups: Sequence[str], random_slop
             raise ValueError(f"random_slope {random_slope!r} must be a numeric column") from exc
         u_names.append(random_slope)
         level_cols[groups.index(level)] = np.array([0, 1])
-    Xv = X.to_numpy(dtype=float)
-    yv = y.iloc[:, 0].to_numpy(dtype=float)
     if n <= Xv.shape[1] + 1:
         raise ValueError(f"only {n} complete rows for {Xv.shape[1]} fixed effects (formula {formula!r})")
     for level, (col, g) in enumerate(zip(groups, sizes)):
@@ -218,20 +347,20 @@ def _design(data: pd.DataFrame, formula: str, groups: Sequence[str], random_slop
     if sizes[-1] >= n:
         raise ValueError(f"every {groups[-1]!r} group has a single row: its variance is not separable from the "
                          f"residual; drop {groups[-1]!r} from groups")
-    _check_rank(Xv, list(X.columns), formula)
-    return _Design(y=yv, X=Xv, names=list(X.columns), U=np.column_stack(u), u_names=u_names, codes=codes,
+    _check_rank(Xv, names, formula)
+    return _Design(y=yv, X=Xv, names=names, U=np.column_stack(u), u_names=u_names, codes=codes,
                    n_groups=sizes, parents=parents, level_cols=level_cols, n_dropped=n_dropped, groups=groups)
 
 
 def _check_rank(X: np.ndarray, names: list[str], formula: str) -> None:
     from scipy.linalg import qr
 
-    scale = np.sqrt(np.einsum("ij,ij->j", X, X))
+    raw = X.T @ X  # one BLAS pass over the rows; everything below is p x p
+    scale = np.sqrt(np.diag(raw))
     if np.any(scale == 0):
         bad = [nm for nm, s in zip(names, scale) if s == 0]
         raise ValueError(f"formula {formula!r}: term(s) {bad} are zero in every complete row")
-    Xs = X / scale
-    gram = Xs.T @ Xs  # rank(X) = rank(X'X); pivoted QR of the small Gram matrix names the redundant terms
+    gram = raw / np.outer(scale, scale)  # rank(X) = rank(X'X); pivoted QR of the Gram matrix names the redundant terms
     _, r, piv = qr(gram, pivoting=True)
     d = np.abs(np.diag(r))
     rank = int(np.sum(d > d[0] * 1e-11))
@@ -256,30 +385,36 @@ class _Profile:
         # centre X (when it has an intercept) and y for conditioning; beta is mapped back with T
         icpt = np.flatnonzero(np.all(d.X == 1.0, axis=0))
         self.icpt = int(icpt[0]) if len(icpt) else None
-        Xc = d.X.copy()
-        yc = d.y.copy()
         self.xmeans = np.zeros(p)
         self.ymean = 0.0
         if self.icpt is not None:
             self.xmeans = d.X.mean(axis=0)
             self.xmeans[self.icpt] = 0.0
-            Xc -= self.xmeans
             self.ymean = float(d.y.mean())
-            yc -= self.ymean
-        A = np.column_stack([d.U, Xc, yc])  # U first, so rows 0..q-1 of any slab are the Z columns
-        self.m = A.shape[1]
+        # A = [U, centred X, centred y], written once (U first, so rows 0..q-1 of any slab are the Z columns)
+        self.m = m = q + p + 1
+        A = np.empty((n, m))
+        A[:, :q] = d.U
+        A[:, q:q + p] = d.X
+        A[:, -1] = d.y
+        if self.icpt is not None:
+            A[:, q:q + p] -= self.xmeans
+            A[:, -1] -= self.ymean
         self.AtA = A.T @ A
         self.level_cols = d.level_cols
         self.K = len(d.codes)
         self.n_groups = d.n_groups
         inner = d.codes[-1]
         ind = sparse.csr_matrix((np.ones(n), (inner, np.arange(n))), shape=(d.n_groups[-1], n))
-        self.P0 = np.stack([ind @ (A * d.U[:, [k]]) for k in range(q)], axis=2)  # (G, m, q)
+        # sufficient statistics per innermost group: the (m x q) slab of sums A' z over its rows
+        self.P0 = np.stack([ind @ A if k == 0 else ind @ (A * d.U[:, [k]]) for k in range(q)], axis=2)  # (G, m, q)
+        del A
         self.agg = []  # agg[l] sums level-(l+1) slabs into level-l groups
         for level in range(self.K - 1):
             par = d.parents[level]
             self.agg.append(sparse.csr_matrix((np.ones(len(par)), (par, np.arange(len(par)))),
                                               shape=(d.n_groups[level], len(par))))
+        self._bucket = self._size_buckets(d)
         # theta layout, outer level first
         self.slices, lower, start, self.theta_names = [], [], [], []
         for level, cols in enumerate(d.level_cols):
@@ -304,14 +439,73 @@ class _Profile:
             return np.array([[t[0]]])
         return np.array([[t[0], 0.0], [t[1], t[2]]])
 
+    def _size_buckets(self, d: _Design) -> dict | None:
+        """Per-size sufficient statistics of the innermost level, when it has a random intercept only.
+
+        With an intercept-only innermost level, a group's Woodbury weight depends on theta only through its size
+        n_g: w = t^2 / (1 + t^2 n_g). So its contribution to A' W^-1 A is sum_k w(k) S_k with
+        S_k = sum over groups of size k of P_g P_g', and the slabs it passes to the parent level are fixed
+        combinations of per-(parent, size) sums. One deviance evaluation then costs O(parents x sizes x m)
+        instead of O(innermost groups x m): the data and the groups are read once, here.
+        """
+        if len(self.level_cols[-1]) != 1:
+            return None
+        P0 = self.P0
+        G = P0.shape[0]
+        sizes, inv = np.unique(P0[:, 0, 0], return_inverse=True)  # exact integer counts
+        k = len(sizes)
+        if k > max(8, G // 4):  # nearly every group its own size: no gain
+            return None
+        v = P0[:, :, 0]  # (G, m)
+        S = np.zeros((k, self.m, self.m))
+        order = np.argsort(inv, kind="stable")
+        bounds = np.r_[0, np.cumsum(np.bincount(inv, minlength=k))]
+        for b in range(k):  # one matrix product per distinct group size (not per group)
+            vb = v[order[bounds[b]:bounds[b + 1]]]
+            S[b] = vb.T @ vb
+        out = {"sizes": sizes, "count": np.bincount(inv, minlength=k).astype(float), "S": S}
+        if self.K > 1:
+            par = d.parents[-1]
+            n_par = d.n_groups[-2]
+            cell = sparse.csr_matrix((np.ones(G), (par * k + inv, np.arange(G))), shape=(n_par * k, G))
+            # sums of P_g[:, 0] per (parent, size), laid out (parent * m, size) for one matrix-vector product
+            out["R0"] = np.ascontiguousarray((cell @ v).reshape(n_par, k, self.m).transpose(0, 2, 1)).reshape(-1, k)
+            if self.q == 2:
+                out["R1"] = self.agg[-1] @ P0[:, :, 1]  # (parents, m)
+                R1x = (cell @ (v * P0[:, 1, 0][:, None])).reshape(n_par, k, self.m)
+                out["R1x"] = np.ascontiguousarray(R1x.transpose(0, 2, 1)).reshape(-1, k)
+        return out
+
+    def _inner_by_size(self, theta: np.ndarray) -> tuple[np.ndarray | None, np.ndarray, float]:
+        b = self._bucket
+        t = theta[self.slices[-1]][0]
+        t2 = t * t
+        denom = 1.0 + t2 * b["sizes"]
+        w = t2 / denom
+        logdet = float(b["count"] @ np.log(denom))
+        corr = np.tensordot(w, b["S"], axes=1)
+        if self.K == 1:
+            return None, corr, logdet
+        n_par = b["R0"].shape[0] // self.m
+        P = np.empty((n_par, self.m, self.q))
+        P[:, :, 0] = (b["R0"] @ (1.0 / denom)).reshape(n_par, self.m)
+        if self.q == 2:
+            P[:, :, 1] = b["R1"] - (b["R1x"] @ w).reshape(n_par, self.m)
+        return P, corr, logdet
+
     def quad(self, theta: np.ndarray) -> tuple[np.ndarray, float]:
         """A' W^-1 A and log det W (W = V / sigma^2) at ``theta``."""
-        P = self.P0
-        corr = np.zeros((self.m, self.m))
-        logdet = 0.0
         q = self.q
-        for level in range(self.K - 1, -1, -1):
-            if level < self.K - 1:
+        top = self.K - 1
+        if self._bucket is not None:  # innermost level from per-size sufficient statistics
+            P, corr, logdet = self._inner_by_size(theta)
+            top = self.K - 2
+        else:
+            P = self.P0
+            corr = np.zeros((self.m, self.m))
+            logdet = 0.0
+        for level in range(top, -1, -1):
+            if level < self.K - 1 and not (self._bucket is not None and level == self.K - 2):
                 G = self.agg[level].shape[0]
                 P = (self.agg[level] @ P.reshape(P.shape[0], -1)).reshape(G, self.m, q)
             s = self.level_cols[level]
@@ -505,6 +699,26 @@ def _verify(f, x: np.ndarray, lower: np.ndarray, fx: float, tol: float,
 
 
 def _optimize(prof: _Profile, *, max_iter: int, tol: float, start: np.ndarray | None) -> dict:
+    """Run the optimizer chain with BLAS on one thread.
+
+    Every deviance evaluation works on small per-group arrays (sufficient statistics), where a multithreaded
+    BLAS only adds synchronisation: on a busy 2-core machine it made each evaluation up to 15x slower.
+    """
+    with _one_blas_thread():
+        return _optimize_chain(prof, max_iter=max_iter, tol=tol, start=start)
+
+
+def _one_blas_thread():
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # optional: without it BLAS keeps its default thread count
+        import contextlib
+
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+def _optimize_chain(prof: _Profile, *, max_iter: int, tol: float, start: np.ndarray | None) -> dict:
     f = prof.deviance
     lower = prof.lower
     bounds = [(lo if np.isfinite(lo) else None, None) for lo in lower]
