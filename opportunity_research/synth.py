@@ -57,6 +57,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from . import config
@@ -70,7 +71,7 @@ from .contract import (
     TABLES,
 )
 
-__all__ = ["DISTRICTS", "TARGETS", "register", "synthesize"]
+__all__ = ["DISTRICTS", "METRO", "TARGETS", "register", "synthesize", "synthesize_district"]
 
 #: Headline figures of the study the pooled demo is calibrated to (domain brief, section 1).
 TARGETS = {
@@ -171,7 +172,7 @@ def _pick(rng, table, good_mask, flags):
     """For each flag, a random row of `table` among rows where good_mask == flag."""
     good, bad = np.flatnonzero(good_mask), np.flatnonzero(~good_mask)
     idx = np.where(flags, good[rng.integers(0, len(good), len(flags))], bad[rng.integers(0, len(bad), len(flags))])
-    return table[idx]
+    return table.astype(np.int8)[idx]  # ratings 0-5: one byte each (millions of rows at district scale)
 
 
 _ASSIGN = _combos(3, (0, 1, 2))
@@ -190,7 +191,10 @@ _EXP_OLD_GOOD = np.where(_rev, 5 - _EXP_OLD, _EXP_OLD).sum(1) >= 18
 
 
 def _ids(prefix, n, width=6):
-    return pd.Series(np.arange(1, n + 1)).astype(str).str.zfill(width).radd(prefix).to_numpy()
+    """``prefix`` + zero-padded 1..n, as an Arrow-backed string array (about 14 bytes an id instead of a Python
+    string's 60; indexing with integer arrays or masks works as on a NumPy array)."""
+    digits = pc.utf8_lpad(pc.cast(pa.array(np.arange(1, n + 1)), pa.string()), width=width, padding="0")
+    return pd.arrays.ArrowStringArray(pc.binary_join_element_wise(prefix, digits, ""))
 
 
 def _gen_students(rng, spec, n_students, scale=1):
@@ -205,13 +209,14 @@ def _gen_students(rng, spec, n_students, scale=1):
     grade = first[school_of] + (rng.random(n_students) * n_grades[school_of]).astype(np.int64)
     poc = rng.random(n_students) < school_poc[school_of]
     mix = np.array(spec.poc_mix) / np.sum(spec.poc_mix)
-    race = np.where(poc, np.array(POC)[rng.choice(len(POC), size=n_students, p=mix)], "white")
+    # object arrays of a few shared strings: 8 bytes a student, not 128 for a 32-character NumPy string
+    race = np.where(poc, np.array(POC, dtype=object)[rng.choice(len(POC), size=n_students, p=mix)], "white")
     low_income = (rng.random(n_students) < _expit(spec.low_income_base + 1.0 * (poc - spec.poc_share)
                                                    + rng.normal(0, 0.3, len(levels))[school_of])).astype(np.int8)
     el_p = np.where(np.isin(race, ["hispanic_latino", "asian"]), 0.28, 0.04)
     english_learner = (rng.random(n_students) < el_p).astype(np.int8)
     disability = (rng.random(n_students) < 0.13).astype(np.int8)
-    gender = np.array(["female", "male", "nonbinary"])[rng.choice(3, size=n_students, p=[0.49, 0.49, 0.02])]
+    gender = np.array(["female", "male", "nonbinary"], dtype=object)[rng.choice(3, size=n_students, p=[0.49, 0.49, 0.02])]
     school_eff = rng.normal(0, 0.25, len(levels))
     latent = (school_eff[school_of] - 0.35 * low_income - 0.20 * poc - 0.35 * english_learner
               - 0.45 * disability + rng.normal(0, 0.9, n_students))
@@ -302,12 +307,19 @@ def _group_truth(frame: pd.DataFrame, value: str) -> dict:
 
 def _generate(seed: int, total_students: int, specs=DISTRICTS) -> dict[str, dict]:
     """Generate every district in memory; returns {district_id: {"tables": ..., "truth": ...}}."""
+    stage, icpt = _prepare(seed, total_students, specs)
+    return {d["spec"].district_id: _finish_district(d, icpt) for d in stage}
+
+
+def _prepare(seed: int, total_students: int, specs=DISTRICTS, scale: int | None = None) -> tuple[list[dict], dict]:
+    """Students, sections and the pooled calibration of every district (the tables come later, one district
+    at a time, from :func:`_finish_district`)."""
     root = np.random.SeedSequence(seed)
     rngs = [np.random.default_rng(s) for s in root.spawn(len(specs))]
     stage = []
     for spec, rng in zip(specs, rngs):
         n = max(60, round(total_students * spec.share))
-        st = _gen_students(rng, spec, n, scale=max(1, round(total_students / 4000)))
+        st = _gen_students(rng, spec, n, scale=scale or max(1, round(total_students / 4000)))
         sections, enroll = _gen_sections(rng, st)
         sections = _section_composition(sections, enroll, st)
         lin = {}
@@ -341,10 +353,62 @@ def _generate(seed: int, total_students: int, specs=DISTRICTS) -> dict[str, dict
     icpt["engaged"] = _solve_intercept(eng_lin, np.ones_like(eng_lin), TARGETS["engaged"])
     he = np.concatenate([d["lin"]["high_expectations"] for d in stage])
     icpt["high_expectations"] = _solve_intercept(he, np.ones_like(he), TARGETS["high_expectations"])
-    return {d["spec"].district_id: _finish_district(d, icpt) for d in stage}
+    return stage, icpt
 
 
-def _finish_district(d, icpt):
+class _CsvSink(dict):
+    """A table dict that writes each table to ``<folder>/<name>.csv`` as it is set and keeps none of them.
+
+    Generating a district then holds at most one finished table at a time, not all fifteen (a district of a
+    million students has 12 million assessment and 7 million engagement rows).
+    """
+
+    def __init__(self, folder: Path):
+        super().__init__()
+        self.folder = folder
+        self.rows: dict[str, int] = {}
+
+    def __setitem__(self, name: str, df: pd.DataFrame | None) -> None:
+        if df is None:
+            return
+        cols = [c for c in TABLES[name].columns if c in df.columns]
+        _write_csv(df[cols], self.folder / f"{name}.csv")
+        self.rows[name] = len(df)
+
+    def stream(self, name: str) -> _CsvStream:
+        """A writer that takes the table in chunks (``append``) and writes one CSV, header once."""
+        return _CsvStream(self, name)
+
+
+class _CsvStream:
+    """Chunked writer of one table: the same bytes as writing the concatenated table at once."""
+
+    def __init__(self, sink: _CsvSink, name: str):
+        self.sink, self.name = sink, name
+        self.writer = None
+        self.years: set[int] = set()
+        self.n = 0
+
+    def append(self, df: pd.DataFrame) -> None:
+        cols = [c for c in TABLES[self.name].columns if c in df.columns]
+        table = pa.Table.from_pandas(df[cols], preserve_index=False)
+        if self.writer is None:
+            self.writer = pacsv.CSVWriter(self.sink.folder / f"{self.name}.csv", table.schema,
+                                          write_options=pacsv.WriteOptions(quoting_style="needed"))
+            self.schema = table.schema
+        self.writer.write_table(table.cast(self.schema))
+        self.n += len(df)
+        if "school_year" in df.columns:
+            self.years.update(int(y) for y in pd.unique(df["school_year"]))
+
+    def close(self) -> list[int]:
+        if self.writer is not None:
+            self.writer.close()
+        self.sink.rows[self.name] = self.n
+        return sorted(self.years)
+
+
+def _finish_district(d, icpt, tables: dict | None = None):
     spec, rng, st, sections, enroll = d["spec"], d["rng"], d["st"], d["sections"], d["enroll"]
     L = spec.letter
     n_st, n_sec = len(st["grade"]), len(sections)
@@ -354,7 +418,7 @@ def _finish_district(d, icpt):
     student_ids = _ids(L, n_st, 7)
     sec_ids = _ids(f"{L}C", n_sec, 5)
     teacher_ids = _ids(f"{L}T", int(sections.teacher.max()) + 1, 5)
-    tables: dict[str, pd.DataFrame] = {}
+    tables = {} if tables is None else tables
     tables["schools"] = pd.DataFrame({
         "school_id": school_ids,
         "school_name": [f"{spec.district_id.split('_')[1].title()} {lv.title()} School {i + 1}"
@@ -373,7 +437,8 @@ def _finish_district(d, icpt):
     a_sec = np.repeat(np.arange(n_sec), d["n_assign"])
     a_ga = rng.random(len(a_sec)) < p["grade_appropriate"][a_sec]
     ratings = _pick(rng, _ASSIGN, _ASSIGN_GOOD, a_ga)
-    tables["assignments"] = pd.DataFrame({"assignment_id": _ids(f"{L}A", len(a_sec), 7), "classroom_id": sec_ids[a_sec],
+    assignment_ids = _ids(f"{L}A", len(a_sec), 7)
+    tables["assignments"] = pd.DataFrame({"assignment_id": assignment_ids, "classroom_id": sec_ids[a_sec],
                                           "content": ratings[:, 0], "practice": ratings[:, 1],
                                           "relevance": ratings[:, 2]})
     roster = enroll.sort_values("sec", kind="stable")
@@ -389,9 +454,10 @@ def _finish_district(d, icpt):
     ws_ga = a_ga[ws.a.to_numpy()]
     met_dem = rng.random(len(ws)) < np.where(ws_ga, p_md_ga, p_md_other)
     tables["work_samples"] = pd.DataFrame({
-        "work_sample_id": _ids(f"{L}W", len(ws), 8), "assignment_id": tables["assignments"].assignment_id.to_numpy()[ws.a],
+        "work_sample_id": _ids(f"{L}W", len(ws), 8), "assignment_id": assignment_ids[ws.a],
         "student_id": student_ids[ws.student], "met_demands": met_dem.astype(np.int8),
         "met_grade_level": (met_dem & ws_ga).astype(np.int8)})
+    del ws, ws_a, pick, ws_ga, met_dem, ratings, roster
 
     # --- observations
     o_sec = np.repeat(np.arange(n_sec), d["n_obs"])
@@ -408,6 +474,7 @@ def _finish_district(d, icpt):
         "response_id": _ids(f"{L}E", len(e_rows), 8), "student_id": student_ids[enroll.student.to_numpy()[e_rows]],
         "classroom_id": sec_ids[enroll.sec.to_numpy()[e_rows]],
         **{c: items[:, i] for i, c in enumerate(ENGAGEMENT_ITEMS)}})
+    del items
     # --- teacher expectations: one response per section; a fifth of teachers on the old form
     high = rng.random(n_sec) < p["high_expectations"]
     old = rng.random(int(sections.teacher.max()) + 1)[sections.teacher.to_numpy()] < 0.2
@@ -442,8 +509,14 @@ def _finish_district(d, icpt):
     exp_access.loc[sec_eng_n == 0, "engaged"] = np.nan
 
     # --- assessments: prior springs (catch-up process), then the analysis year fall and spring
-    assess, traj_truth = _gen_assessments(rng, spec, st, sections, enroll, obs_access, student_ids, school_ids)
-    tables["assessments"] = assess["table"]
+    stream = tables.stream("assessments") if isinstance(tables, _CsvSink) else None
+    assess, traj_truth = _gen_assessments(rng, spec, st, sections, enroll, obs_access, student_ids, school_ids,
+                                          out=stream)
+    if stream is None:
+        assessment_years = sorted(int(y) for y in assess["table"].school_year.unique())
+        tables["assessments"] = assess.pop("table")
+    else:
+        assessment_years = stream.close()
     started_behind = assess["behind"]  # (n_st, 2) for ela, math
 
     # --- climate, attendance, advanced courses, programs, goals
@@ -498,12 +571,13 @@ def _finish_district(d, icpt):
         "climate": truth_climate,
         "attendance": truth_att,
         "has_climate_surveys": spec.climate,
-        "assessment_years": sorted(int(y) for y in tables["assessments"].school_year.unique()),
+        "assessment_years": assessment_years,
     }
     return {"tables": tables, "truth": truth}
 
 
-def _gen_assessments(rng, spec, st, sections, enroll, obs_access, student_ids, school_ids):
+def _gen_assessments(rng, spec, st, sections, enroll, obs_access, student_ids, school_ids, out=None):
+    """Assessment rows (appended chunk by chunk to ``out`` when given, else concatenated) and the truths."""
     n = len(st["grade"])
     grade = st["grade"]
     school = st["school_of"]
@@ -516,7 +590,7 @@ def _gen_assessments(rng, spec, st, sections, enroll, obs_access, student_ids, s
         bump[tc] = 0.55
         base_shift[tc] = -0.9
     kappa = 0.12  # extra growth (grade levels per year) for students below grade level
-    tables, behind_cols, truth_traj = [], np.zeros((n, 2), dtype=np.int8), {}
+    tables, behind_cols, truth_traj = [] if out is None else out, np.zeros((n, 2), dtype=np.int8), {}
     growth_truth = {}
     years = list(range(ANALYSIS_YEAR - spec.prior_years, ANALYSIS_YEAR))
     for j, subject in enumerate(("ela", "math")):
@@ -607,7 +681,7 @@ def _gen_assessments(rng, spec, st, sections, enroll, obs_access, student_ids, s
                                      "tested in start_year; years = the prior (spring) years only",
                 "years": years,
             }
-    table = pd.concat(tables, ignore_index=True)
+    table = pd.concat(tables, ignore_index=True) if out is None else None
     return {"table": table, "behind": behind_cols, "growth_truth": growth_truth}, truth_traj
 
 
@@ -631,14 +705,14 @@ def _climate_means(rng, st, year_shift):
     return out
 
 
-def _climate_items(rng, means, reps=1):
+def _climate_items(rng, means, reps=1, dtype=np.int64):
     """Item responses 1-5: latent = mean + person noise, item = round(latent + item noise), clipped."""
     cols = {}
     for scale, items in CLIMATE_ITEMS.items():
         latent = np.tile(means[scale], reps)
         latent = latent + rng.normal(0, 0.6, len(latent))
         for item in items:
-            cols[item] = np.clip(np.round(latent + rng.normal(0, 0.55, len(latent))), 1, 5).astype(np.int64)
+            cols[item] = np.clip(np.round(latent + rng.normal(0, 0.55, len(latent))), 1, 5).astype(dtype)
     return cols
 
 
@@ -653,7 +727,7 @@ def _gen_climate(rng, st, student_ids, L):
                                     **{k: v[responded] for k, v in items.items()}}))
         # truth: expected scale score and favorable share by group, by Monte Carlo over fresh response noise
         reps = _mc_reps(n)
-        items_mc = _climate_items(np.random.default_rng(rng.integers(2**63)), means, reps)
+        items_mc = _climate_items(np.random.default_rng(rng.integers(2**63)), means, reps, dtype=np.int8)
         group = pd.DataFrame({v: np.tile(st[k], reps) for k, v in (("race", "race_ethnicity"),
                                                                    ("low_income", "low_income"),
                                                                    ("english_learner", "english_learner"),
@@ -745,28 +819,77 @@ def synthesize(out_dir: str | os.PathLike | None = None, *, seed: int = config.D
     """
     out = Path(out_dir) if out_dir is not None else config.raw_dir()
     out.mkdir(parents=True, exist_ok=True)
-    generated = _generate(seed, students)
-    paths = []
-    for district_id, d in generated.items():
-        final = out / district_id
+    stage, icpt = _prepare(seed, students)
+    for d in stage:
+        final = out / d["spec"].district_id
         if final.exists() and not overwrite:
             raise FileExistsError(f"{final} exists; pass overwrite=True to replace it")
-        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{district_id}-", dir=out))
-        for name, df in d["tables"].items():
-            if df is None:
-                continue
-            cols = [c for c in TABLES[name].columns if c in df.columns]
-            _write_csv(df[cols], tmp / f"{name}.csv")
-        (tmp / "truth.json").write_text(json.dumps(d["truth"], indent=1, sort_keys=True, default=float) + "\n")
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-        paths.append(final)
+    paths = []
+    while stage:  # finish, write and forget one district at a time
+        paths.append(_write_district(out, stage.pop(0), icpt))
     return sorted(paths)
 
 
+def _write_district(out: Path, d: dict, icpt: dict) -> Path:
+    """Finish one prepared district, streaming its tables to a temporary folder renamed into place."""
+    district_id = d["spec"].district_id
+    final = out / district_id
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{district_id}-", dir=out))
+    try:
+        truth = _finish_district(d, icpt, tables=_CsvSink(tmp))["truth"]
+        (tmp / "truth.json").write_text(json.dumps(truth, indent=1, sort_keys=True, default=float) + "\n")
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    return final
+
+
+#: The one large district of ``synthesize --districts 1``: Lakeside's make-up (urban, segregated, a planted
+#: trajectory-changing school), holding every student; schools scale with the number of students.
+METRO = DistrictSpec("demo_metro", "M", 1.0, (3, 2, 2), 0.72, (0.50, 0.01, 0.07, 0.35, 0.01, 0.06), 0.6, 0.9,
+                     -0.15, trajectory_changing_school=3)
+
+
+def synthesize_district(out_dir: str | os.PathLike | None = None, *, students: int = 4000,
+                        seed: int = config.DEMO_SEED, spec: DistrictSpec = METRO, overwrite: bool = True) -> Path:
+    """Write one synthetic district of ``students`` students (CSV files plus ``truth.json``); return its folder.
+
+    The district has :data:`METRO`'s make-up (by default) and about one school per 570 students (seven
+    schools per 4,000), with its logit intercepts calibrated on itself to the study's headline figures. Tables
+    are written as they are generated, so a million students fit in well under 2 GB. Written to a temporary
+    folder first and renamed into place when complete; deterministic for a given seed.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = synthesize_district(pathlib.Path(tempfile.mkdtemp()), students=600, seed=3)
+    >>> p.name, sorted(x.name for x in p.iterdir())[:3]
+    ('demo_metro', ['advanced_courses.csv', 'assessments.csv', 'assignments.csv'])
+    """
+    if students < 60:
+        raise ValueError(f"students={students}: a district needs at least 60 students")
+    if spec.share != 1.0:
+        spec = DistrictSpec(**{**spec.__dict__, "share": 1.0})
+    out = Path(out_dir) if out_dir is not None else config.raw_dir()
+    out.mkdir(parents=True, exist_ok=True)
+    final = out / spec.district_id
+    if final.exists() and not overwrite:
+        raise FileExistsError(f"{final} exists; pass overwrite=True to replace it")
+    stage, icpt = _prepare(seed, students, (spec,), scale=max(1, round(students / 4000)))
+    return _write_district(out, stage.pop(), icpt)
+
+
 def _cmd(args) -> int:
-    paths = synthesize(args.out, seed=args.seed, students=args.students)
+    if args.districts is None:
+        paths = synthesize(args.out, seed=args.seed, students=args.students)
+    elif args.districts == 1:
+        paths = [synthesize_district(args.out, seed=args.seed, students=args.students)]
+    else:
+        print(f"--districts {args.districts}: only 1 (one district of --students students) is supported here")
+        return 2
     for p in paths:
         truth = json.loads((p / "truth.json").read_text())
         print(f"{p}: {truth['n_students']} students, {truth['n_teachers']} teachers, "
@@ -783,5 +906,9 @@ def register(subparsers) -> None:
     p.add_argument("--out", default=None, help="output folder (default: data/raw)")
     p.add_argument("--seed", type=int, default=config.DEMO_SEED, help=f"random seed (default {config.DEMO_SEED})")
     p.add_argument("--students", type=int, default=4000,
-                   help="total students over the five districts (default 4000; 1000000 works on 2 cores)")
+                   help="total students over the five districts (default 4000; 1000000 works on 2 cores); with "
+                   "--districts 1, the students of the one district")
+    p.add_argument("--districts", type=int, default=None, metavar="N",
+                   help="instead of the five demo districts: N=1 writes one district (demo_metro) of --students "
+                   "students, e.g. --districts 1 --students 1000000 (within 2 GB)")
     p.set_defaults(func=_cmd)
