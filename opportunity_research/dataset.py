@@ -278,8 +278,28 @@ class District:
         return f"District({self.district_id!r}: {counts})"
 
 
-def load_district(district_id: str, *, processed_root: str | os.PathLike | None = None) -> District:
-    """Load the processed tables of ``district_id`` (run ``opportunity-research process`` first)."""
+def load_district(district_id: str, *, processed_root: str | os.PathLike | None = None,
+                  columns: dict[str, list[str] | None] | None = None) -> District:
+    """Load the processed tables of ``district_id`` (run ``opportunity-research process`` first).
+
+    Parameters
+    ----------
+    district_id, processed_root
+        Which district, and the processed root (default ``data/processed``).
+    columns
+        Optional ``{table: [column, ...] or None}``: read only these tables, and of each only the named columns
+        (None = every column). Parquet is columnar, so unread columns cost neither time nor memory; at a
+        million students reading only what an analysis needs matters. A named column the table lacks raises
+        ``KeyError`` naming the table and column.
+
+    Examples
+    --------
+    >>> d = load_district("demo_fairview", columns={"students": ["student_id", "grade"]})  # doctest: +SKIP
+    >>> list(d.tables), list(d.students.columns)  # doctest: +SKIP
+    (['students'], ['student_id', 'grade'])
+    """
+    import pyarrow.parquet as pq
+
     root = Path(processed_root) if processed_root is not None else config.processed_dir()
     folder = root / district_id
     stale = root / f"{STALE_PREFIX}{district_id}" / "STALE.txt"
@@ -289,8 +309,23 @@ def load_district(district_id: str, *, processed_root: str | os.PathLike | None 
     if not (folder / "manifest.json").exists():
         raise FileNotFoundError(f"no processed data for district '{district_id}' in {root.name}/; run "
                                 f"'opportunity-research process data/raw/{district_id}' first")
-    tables = {name: pd.read_parquet(folder / f"{name}.parquet") for name in TABLES
-              if (folder / f"{name}.parquet").exists()}
+    wanted = dict.fromkeys(TABLES) if columns is None else dict(columns)
+    unknown = [t for t in wanted if t not in TABLES]
+    if unknown:
+        raise KeyError(f"load_district: unknown table(s) {unknown}; tables: {list(TABLES)}")
+    tables = {}
+    for name in TABLES:
+        path = folder / f"{name}.parquet"
+        if name not in wanted or not path.exists():
+            continue
+        cols = wanted[name]
+        if cols is not None:
+            have = pq.read_schema(path).names
+            missing = [c for c in cols if c not in have]
+            if missing:
+                raise KeyError(f"load_district: table {name!r} of {district_id} has no column(s) {missing}; "
+                               f"columns: {have}")
+        tables[name] = pd.read_parquet(path, columns=None if cols is None else list(cols))
     return District(district_id, tables, json.loads((folder / "manifest.json").read_text()))
 
 

@@ -887,9 +887,14 @@ def _cmd(args) -> int:
         paths = synthesize(args.out, seed=args.seed, students=args.students)
     elif args.districts == 1:
         paths = [synthesize_district(args.out, seed=args.seed, students=args.students)]
-    else:
-        print(f"--districts {args.districts}: only 1 (one district of --students students) is supported here")
-        return 2
+    else:  # N > 1: a statewide simulation (opportunity_research.statewide, when the package has it)
+        try:
+            from .statewide import synthesize_state
+        except ImportError:
+            print(f"--districts {args.districts}: this build writes one district (--districts 1) or the five demo "
+                  f"districts (no --districts)")
+            return 2
+        paths = synthesize_state(args.out, districts=args.districts, seed=args.seed)
     for p in paths:
         truth = json.loads((p / "truth.json").read_text())
         print(f"{p}: {truth['n_students']} students, {truth['n_teachers']} teachers, "

@@ -1,0 +1,317 @@
+"""Benchmark: one district from raw CSV to published report, stage by stage, at 10k, 100k and 1M students.
+
+For each size, in a fresh temporary project:
+
+1. ``synthesize``: ``synthesize_district(students=N)`` (one district, ``demo_metro``), seconds and peak memory
+   (not part of the end-to-end figure: a real district brings its own CSV files);
+2. per-stage profile of the analysis, in a fresh process: ``read`` (load_district), ``score`` (classroom
+   access from the evidence), ``access`` (student access), ``gaps``, ``models`` (growth frame + study models),
+   ``climate``, ``trajectories``, ``scorecard`` (indicators, needs, scorecard), ``equity`` (composition,
+   furthest, multiple measures, rates), ``disclosure`` (the publishing-boundary audit, when the package has
+   ``opportunity_research.disclosure``), ``other`` (the rest of ``analyze_district``); each stage's seconds
+   and the peak resident memory reached during it;
+3. end to end through the batch runner in a fresh process (``run_batch(jobs=1)``: validate + process,
+   notebook (papermill, the kernel runs the analysis), HTML (nbconvert), privacy screen), with seconds per stage
+   and the peak memory of the whole process tree (runner + notebook kernel), sampled every 20 ms.
+
+Then the scaling ratios (time and peak at each size / the previous size) and, in the same run, the demo
+report against the floor: a one-cell notebook through papermill + nbconvert (median of 3) vs the demo districts'
+reports (``make reports`` data: the five districts of 4,000 students), run serially.
+
+    .venv/bin/python benchmarks/bench_district.py                       # 10k, 100k and 1M students + demo
+    .venv/bin/python benchmarks/bench_district.py --students 100000     # one size
+    .venv/bin/python benchmarks/bench_district.py --quick               # 10k students, no demo comparison
+
+Targets (issue 14): 1M students end to end <= 120 s and <= 2 GB peak; 1M / 100k time ratio <= 12; demo report
+<= 5x the floor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import itertools
+import json
+import multiprocessing as mp
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parents[1]
+KEY = "bench-key-012345"
+
+#: Analysis stages: (module, function) -> stage; only the outermost timed call counts (no double counting).
+ANALYSIS_STAGES = {
+    ("dataset", "load_district"): "read",
+    ("measures", "classroom_access"): "score",
+    ("measures", "student_access"): "access",
+    ("equity", "resource_gaps"): "gaps",
+    ("measures", "growth_frame"): "models",
+    ("models", "fit_study_models"): "models",
+    ("climate", "climate_summary"): "climate",
+    ("climate", "climate_reliability"): "climate",
+    ("climate", "climate_indicators"): "scorecard",
+    ("trajectories", "catch_up_rates"): "trajectories",
+    ("trajectories", "grade_level_growth"): "trajectories",
+    ("trajectories", "level_movement"): "trajectories",
+    ("trajectories", "trajectory_indicators"): "trajectories",
+    ("equity", "opportunity_indicators"): "scorecard",
+    ("scorecard", "needs_of"): "scorecard",
+    ("scorecard", "opportunity_scorecard"): "scorecard",
+    ("measures", "resource_rates"): "equity",
+    ("measures", "demands_vs_standards"): "equity",
+    ("equity", "classroom_composition"): "equity",
+    ("equity", "furthest_from_opportunity"): "equity",
+    ("equity", "multiple_measures_gaps"): "equity",
+}
+#: Runner stages (end to end).
+RUNNER_STAGES = {
+    ("dataset", "process_district"): "validate+process",
+    ("runner", "_execute"): "notebook",
+    ("reporting", "export_html"): "HTML",
+    ("privacy", "screen_outputs"): "privacy screen",
+}
+
+
+class Sampler:
+    """Peak resident memory of this process and its children, overall and per named stage (psutil, 20 ms)."""
+
+    def __init__(self, interval: float = 0.02):
+        import psutil
+
+        self.proc = psutil.Process()
+        self.interval = interval
+        self.stage: str | None = None
+        self.peaks: dict[str, float] = {}
+        self.peak = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def rss(self) -> float:
+        total = 0
+        for p in [self.proc, *self.proc.children(recursive=True)]:
+            with contextlib.suppress(Exception):  # a child may exit while we look
+                total += p.memory_info().rss
+        return total / 2**20
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.sample()
+            time.sleep(self.interval)
+
+    def sample(self) -> None:
+        mb = self.rss()
+        self.peak = max(self.peak, mb)
+        if self.stage is not None:
+            self.peaks[self.stage] = max(self.peaks.get(self.stage, 0.0), mb)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def _instrument(stages: dict, sampler: Sampler, seconds: dict) -> None:
+    """Wrap each named function so its (outermost) calls add to its stage's seconds and set the sampler stage."""
+    import functools
+    import importlib
+
+    depth = [0]
+    importlib.import_module("opportunity_research.analysis")
+    importlib.import_module("opportunity_research.runner")
+    for (mod_name, fn_name), stage in stages.items():
+        try:
+            mod = importlib.import_module(f"opportunity_research.{mod_name}")
+        except ImportError:
+            continue
+        fn = getattr(mod, fn_name, None)
+        if fn is None:
+            continue
+
+        def wrapped(*a, __fn=fn, __stage=stage, **k):
+            if depth[0]:
+                return __fn(*a, **k)
+            depth[0] += 1
+            prev, sampler.stage = sampler.stage, __stage
+            sampler.sample()
+            t = time.perf_counter()
+            try:
+                return __fn(*a, **k)
+            finally:
+                seconds[__stage] = seconds.get(__stage, 0.0) + time.perf_counter() - t
+                sampler.sample()
+                sampler.stage = prev
+                depth[0] -= 1
+
+        new = functools.wraps(fn)(wrapped)
+        for other in [m for name, m in sys.modules.items() if name.startswith("opportunity_research")]:
+            for attr, value in list(vars(other).items()):
+                if value is fn:  # also the names bound by ``from .module import fn``
+                    setattr(other, attr, new)
+
+
+def _disclosure_stages() -> dict:
+    """The disclosure audit's public functions, when the package has the module (issue 9)."""
+    try:
+        import opportunity_research.disclosure as disc
+    except ImportError:
+        return {}
+    return {("disclosure", name): "disclosure" for name in getattr(disc, "__all__", []) if callable(getattr(disc, name))}
+
+
+# ----------------------------------------------------------------------------------------------------------
+# stages, each in a fresh process
+# ----------------------------------------------------------------------------------------------------------
+def _synth(root: str, students: int, queue) -> None:
+    from opportunity_research.synth import synthesize_district
+
+    with Sampler() as s:
+        t = time.perf_counter()
+        synthesize_district(Path(root) / "data" / "raw", students=students, seed=1)
+        secs = time.perf_counter() - t
+    queue.put({"seconds": secs, "peak_mb": s.peak})
+
+
+def _analysis(root: str, district: str, queue) -> None:
+    from opportunity_research import analysis
+    from opportunity_research.dataset import process_district
+
+    process_district(Path(root) / "data" / "raw" / district, processed_root=Path(root) / "data" / "processed",
+                     key=KEY)
+    seconds: dict[str, float] = {}
+    with Sampler() as s:
+        _instrument({**ANALYSIS_STAGES, **_disclosure_stages()}, s, seconds)
+        s.stage = "other"
+        t = time.perf_counter()
+        analysis.analyze_district(district, processed_dir=str(Path(root) / "data" / "processed"))
+        total = time.perf_counter() - t
+    seconds["other"] = total - sum(v for k, v in seconds.items() if k != "other")
+    queue.put({"seconds": seconds, "peaks": s.peaks, "total": total, "peak_mb": s.peak})
+
+
+def _end_to_end(root: str, district: str, queue) -> None:
+    from opportunity_research.runner import run_batch
+
+    notebook = PROJECT / "notebooks" / "district_report.ipynb"
+    seconds: dict[str, float] = {}
+    with Sampler() as s:
+        _instrument(RUNNER_STAGES, s, seconds)
+        t = time.perf_counter()
+        res = run_batch([district], notebook=notebook, cross_notebook=None, root=Path(root), jobs=1, key=KEY,
+                        reports_dir=Path(root) / "reports")
+        total = time.perf_counter() - t
+    status = [(r.district_id, r.status, r.reason) for r in res.districts]
+    queue.put({"seconds": seconds, "peaks": s.peaks, "total": total, "peak_mb": s.peak, "status": status})
+
+
+def _in_process(target, *args) -> dict:
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    p = ctx.Process(target=target, args=(*args, q))
+    p.start()
+    out = q.get()
+    p.join()
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------
+# demo report vs floor
+# ----------------------------------------------------------------------------------------------------------
+def demo_vs_floor() -> dict:
+    sys.path.insert(0, str(PROJECT / "benchmarks"))
+    from bench_batch import floor_once
+
+    from opportunity_research.runner import run_batch
+    from opportunity_research.synth import synthesize
+
+    root = Path(tempfile.mkdtemp(prefix="bench-demo-"))
+    try:
+        synthesize(root / "data" / "raw")
+        districts = sorted(p.name for p in (root / "data" / "raw").iterdir() if p.is_dir())
+        floors = [floor_once(root) for _ in range(3)]
+        res = run_batch(districts, notebook=PROJECT / "notebooks" / "district_report.ipynb", cross_notebook=None,
+                        root=root, jobs=1, key=KEY, reports_dir=root / "reports")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    return {"floor": statistics.median(floors), "floors": floors,
+            "districts": {r.district_id: (r.status, r.seconds) for r in res.districts}}
+
+
+def run_size(students: int) -> dict:
+    root = Path(tempfile.mkdtemp(prefix=f"bench-district-{students}-"))
+    try:
+        out = {"synthesize": _in_process(_synth, str(root), students)}
+        out["analysis"] = _in_process(_analysis, str(root), "demo_metro")
+        shutil.rmtree(root / "data" / "processed", ignore_errors=True)
+        out["end_to_end"] = _in_process(_end_to_end, str(root), "demo_metro")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    return out
+
+
+def _print_size(n: int, r: dict) -> None:
+    syn, ana, e2e = r["synthesize"], r["analysis"], r["end_to_end"]
+    print(f"\n== {n:,} students")
+    print(f"  synthesize (not in end to end)   {syn['seconds']:8.1f} s  peak {syn['peak_mb']:7.0f} MB")
+    print("  analysis, per stage (fresh process, in-process calls):")
+    order = ["read", "score", "access", "gaps", "models", "climate", "trajectories", "scorecard", "equity",
+             "disclosure", "other"]
+    for stage in order + sorted(set(ana["seconds"]) - set(order)):
+        if stage in ana["seconds"]:
+            print(f"    {stage:<28}{ana['seconds'][stage]:8.2f} s  peak {ana['peaks'].get(stage, 0):7.0f} MB")
+    print(f"    {'analysis total':<28}{ana['total']:8.2f} s  peak {ana['peak_mb']:7.0f} MB")
+    print("  end to end, raw CSV to published report (run_batch, jobs=1; peak = runner + kernel):")
+    for stage in ("validate+process", "notebook", "HTML", "privacy screen"):
+        if stage in e2e["seconds"]:
+            print(f"    {stage:<28}{e2e['seconds'][stage]:8.2f} s  peak {e2e['peaks'].get(stage, 0):7.0f} MB")
+    other = e2e["total"] - sum(e2e["seconds"].values())
+    print(f"    {'other (publish, sanitize)':<28}{other:8.2f} s")
+    print(f"    {'END TO END':<28}{e2e['total']:8.2f} s  peak {e2e['peak_mb']:7.0f} MB   status {e2e['status']}")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=__doc__.split("\n\n", 1)[1],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--students", type=int, nargs="*", default=None, help="sizes (default 10000 100000 1000000)")
+    ap.add_argument("--quick", action="store_true", help="10,000 students, no demo comparison")
+    ap.add_argument("--no-demo", action="store_true", help="skip the demo report vs floor comparison")
+    ap.add_argument("--json", default=None, help="also write every figure to this JSON file")
+    args = ap.parse_args(argv)
+    sizes = args.students or ([10_000] if args.quick else [10_000, 100_000, 1_000_000])
+    results = {}
+    for n in sizes:
+        results[n] = run_size(n)
+        _print_size(n, results[n])
+    if len(sizes) > 1:
+        print("\nscaling (end to end):")
+        for a, b in itertools.pairwise(sizes):
+            ra, rb = results[a]["end_to_end"], results[b]["end_to_end"]
+            print(f"  {b:,} / {a:,} students ({b / a:.0f}x): time {rb['total'] / ra['total']:.1f}x, "
+                  f"peak memory {rb['peak_mb'] / ra['peak_mb']:.1f}x; analysis time "
+                  f"{results[b]['analysis']['total'] / results[a]['analysis']['total']:.1f}x")
+    if 1_000_000 in results:
+        e = results[1_000_000]["end_to_end"]
+        print(f"\ntargets at 1M: end to end {e['total']:.1f} s (<= 120), peak {e['peak_mb'] / 1024:.2f} GB (<= 2)")
+    if not (args.quick or args.no_demo):
+        demo = demo_vs_floor()
+        results["demo"] = demo
+        secs = [s for st, s in demo["districts"].values()]
+        print(f"\ndemo reports vs floor (same run): floor {demo['floor']:.2f} s (runs "
+              f"{', '.join(f'{x:.2f}' for x in demo['floors'])})")
+        for d, (st, s) in demo["districts"].items():
+            print(f"  {d:<16} {st:<7} {s:6.2f} s  = {s / demo['floor']:.1f}x floor")
+        print(f"  mean {statistics.mean(secs):.2f} s = {statistics.mean(secs) / demo['floor']:.1f}x floor (target <= 5x)")
+    if args.json:
+        Path(args.json).write_text(json.dumps({str(k): v for k, v in results.items()}, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
