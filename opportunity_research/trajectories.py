@@ -145,10 +145,18 @@ def _with_pooled(frame: pd.DataFrame) -> pd.DataFrame:
 def _cells(frame: pd.DataFrame, *, keys: list[str], variables, value: str, kind: str, confidence: float):
     """District and school rows of subgroup estimates, intervals clustered by student."""
     frame = frame.assign(_sid=pd.factorize(frame["student_id"])[0])  # integer ids: cheaper grouping
+    # text keys as categories, once: every cell_estimates call below then groups on their codes instead of
+    # hashing the text again (the same groups in the same sorted order); the results get the text back
+    text = {c: frame[c].dtype for c in dict.fromkeys([*keys, "school_id", *variables])
+            if c in frame.columns and (pd.api.types.is_string_dtype(frame[c]) or frame[c].dtype == object)}
+    frame = frame.astype({c: "category" for c in text})
     dist = subgroup_estimates(frame, keys=keys, variables=variables, value=value, kind=kind, cluster="_sid",
                               unit="_sid", confidence=confidence).assign(school_id="all")
     sch = subgroup_estimates(frame, keys=keys + ["school_id"], variables=variables, value=value, kind=kind,
                              cluster="_sid", unit="_sid", confidence=confidence)
+    dist, sch = (t.astype({c: dt for c, dt in text.items() if c in t.columns and isinstance(t[c].dtype,
+                                                                                           pd.CategoricalDtype)})
+                 for t in (dist, sch))
     out = pd.concat([dist, sch], ignore_index=True)
     return out.rename(columns={"n_units": "n_students"}).drop(columns=["n_clusters"])
 
