@@ -248,11 +248,12 @@ def _column_design(data: pd.DataFrame, keep: np.ndarray, formula: str,
                 return None
         elif col not in tiny:
             tiny[col] = np.arange(1.0, L + 1.0)
-    try:
-        _, xinfo = patsy.dmatrices(formula, pd.DataFrame(tiny), NA_action="raise", eval_env=eval_env)
+    frame = pd.DataFrame(tiny)
+    try:  # the layout only (no matrices built): patsy's design_matrix_builders on the tiny frame
+        _, info = patsy.design_matrix_builders([desc.lhs_termlist, desc.rhs_termlist], lambda: iter([frame]),
+                                               eval_env, NA_action="raise")
     except patsy.PatsyError:
         return None
-    info = xinfo.design_info
     rows = rows_g[ok]
     n = len(rows)
     values = {code: part[columns[code]].to_numpy(dtype=float, na_value=np.nan)[rows] for code, k in kinds.items() if k == "numeric"}
