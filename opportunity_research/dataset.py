@@ -294,8 +294,8 @@ def load_district(district_id: str, *, processed_root: str | os.PathLike | None 
 
     Examples
     --------
-    >>> d = load_district("demo_fairview", columns={"students": ["student_id", "grade"]})  # doctest: +SKIP
-    >>> list(d.tables), list(d.students.columns)  # doctest: +SKIP
+    >>> d = load_district("demo_fairview", columns={"students": ["student_id", "grade"]})
+    >>> list(d.tables), list(d.students.columns)
     (['students'], ['student_id', 'grade'])
     """
     import pyarrow.parquet as pq
