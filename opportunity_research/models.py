@@ -13,8 +13,12 @@ lme4's parameterisation (``theta`` = the elements of the relative Cholesky facto
 the random effects are nested, the likelihood is exact and cheap from group sums alone: the Woodbury
 identity is applied level by level, innermost first, on per-group ``(p + 2) x q`` cross-product slabs
 (``q`` <= 2 random-effect columns), so one evaluation costs O(number of innermost groups), vectorised with
-batched 1x1/2x2 algebra; the data are read once. Standard errors are ``sigma^2 (X' W^-1 X)^-1`` at the
-optimum, as lme4, SAS PROC MIXED and HLM compute them.
+batched 1x1/2x2 algebra; the data are read once. When the innermost level has a random intercept only (the
+study's classrooms), a group's weight depends on ``theta`` only through its size, so that level is summed per
+distinct group size once and an evaluation costs O(groups one level up x distinct sizes). The design is built
+from the columns (patsy gives the layout; categorical columns are coded without evaluating the formula row by
+row). Standard errors are ``sigma^2 (X' W^-1 X)^-1`` at the optimum, as lme4, SAS PROC MIXED and HLM compute
+them.
 
 Trustworthy fitting
 -------------------
@@ -243,9 +247,9 @@ def _column_design(data: pd.DataFrame, keep: np.ndarray, formula: str,
     for code, col in columns.items():
         if kinds.get(code) == "categorical":
             lev = levels[code]
-            tiny[col] = pd.Categorical.from_codes(np.arange(L) % len(lev), categories=lev) if len(lev) else None
-            if not len(lev):
+            if not len(lev):  # no level at all: let patsy report it
                 return None
+            tiny[col] = pd.Categorical.from_codes(np.arange(L) % len(lev), categories=lev)
         elif col not in tiny:
             tiny[col] = np.arange(1.0, L + 1.0)
     frame = pd.DataFrame(tiny)
@@ -256,7 +260,8 @@ def _column_design(data: pd.DataFrame, keep: np.ndarray, formula: str,
         return None
     rows = rows_g[ok]
     n = len(rows)
-    values = {code: part[columns[code]].to_numpy(dtype=float, na_value=np.nan)[rows] for code, k in kinds.items() if k == "numeric"}
+    values = {code: part[columns[code]].to_numpy(dtype=float, na_value=np.nan)[rows]
+              for code, k in kinds.items() if k == "numeric"}
     cats = {code: c[ok] for code, c in codes.items()}
     X = np.empty((n, len(info.column_names)), order="F")
     for term, subterms in info.term_codings.items():
@@ -289,7 +294,6 @@ def _column_design(data: pd.DataFrame, keep: np.ndarray, formula: str,
 
 def _is_numeric(s: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype)
-
 
 
 def _design(data: pd.DataFrame, formula: str, groups: Sequence[str], random_slope: str | None,
