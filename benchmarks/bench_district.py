@@ -139,6 +139,7 @@ def _instrument(stages: dict, sampler: Sampler, seconds: dict) -> None:
             if depth[0]:
                 return __fn(*a, **k)
             depth[0] += 1
+            sampler.sample()  # the stage that ends here (e.g. "other") gets its reading too
             prev, sampler.stage = sampler.stage, __stage
             sampler.sample()
             t = time.perf_counter()
