@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from . import climate, config, equity, findings, measures, models, scorecard, trajectories
+from . import climate, config, disclosure, equity, findings, measures, models, scorecard, trajectories
 from .contract import RACE_ETHNICITY, SUBGROUP_VARIABLES, SUBJECTS_TESTED
 from .crosswalk import suggest
 from .dataset import District, load_district
@@ -85,6 +85,7 @@ class DistrictAnalysis:
     needs: list = field(default_factory=list)
     cuts: dict = field(default_factory=dict)
     reference: dict = field(default_factory=dict)
+    disclosure: disclosure.AuditReport | None = None
 
     def reference_label(self, variable: str | None = None) -> str:
         """Whom the gaps compare a group with, in words (for titles and axis labels).
@@ -187,6 +188,9 @@ def analyze_district(district_id: str, *, processed_dir: str | None = None, subj
     (5, 'grade_appropriate')
     """
     check_analysis_options(subjects=subjects, reference=reference, cuts=cuts)
+    # Suppression is decided once, at the end, over everything the district publishes
+    # (disclosure.protect_district): the analyses below compute complete tables.
+    publish_min_n, min_n = min_n, 1
     d = load_district(district_id, processed_root=config.resolve(processed_dir) if processed_dir else None)
     cuts = {**measures.default_cuts(), **(cuts or {})}
     cls = measures.classroom_access(d, cuts=cuts)
@@ -196,7 +200,7 @@ def analyze_district(district_id: str, *, processed_dir: str | None = None, subj
     growth_parts, warns = [], []
     for s in subjects:
         frame = measures.growth_frame(d, subject=s, access=acc)
-        if frame["school_id"].nunique() and len(frame) >= 3 * min_n:
+        if frame["school_id"].nunique() and len(frame) >= 3 * publish_min_n:
             # A model that does not converge is a finding about this district's data, not a fault: its
             # ConvergenceWarning is kept in growth_warnings (shown in the report's diagnostics table) instead of
             # being printed; every other warning passes through unchanged.
@@ -231,13 +235,14 @@ def analyze_district(district_id: str, *, processed_dir: str | None = None, subj
     card = scorecard.opportunity_scorecard(pd.concat([ind_r, ind_c, ind_t], ignore_index=True),
                                            goals=d.goals if d.has("goals") else None, gaps=gaps, min_n=min_n,
                                            needs=needs, school_names=names)
-    return DistrictAnalysis(
-        district=d, min_n=min_n, rates=measures.resource_rates(d, cuts=cuts), demands=measures.demands_vs_standards(d),
+    return disclosure.protect_district(DistrictAnalysis(
+        district=d, min_n=publish_min_n, rates=measures.resource_rates(d, cuts=cuts), demands=measures.demands_vs_standards(d),
         gaps=gaps, composition=equity.classroom_composition(d, classrooms=cls, min_n=min_n),
         furthest=equity.furthest_from_opportunity(d, access=acc, min_n=min_n, n_boot=n_boot, seed=seed),
         multiple=equity.multiple_measures_gaps(d, access=acc, min_n=min_n), growth=growth, growth_warnings=warns,
         climate=cs, climate_reliability=rel, catch_up=catch, growth_grade_levels=ggl, movement=move,
-        scorecard=card, needs=needs, cuts=cuts, reference=dict(reference or {}))
+        scorecard=card, needs=needs, cuts=cuts, reference=dict(reference or {})),
+        indicators=pd.concat([ind_r, ind_c, ind_t], ignore_index=True))
 
 
 def _growth_sentences(growth: pd.DataFrame) -> list[str]:
