@@ -350,4 +350,5 @@ def findings_json(a: DistrictAnalysis, *, parameters: dict) -> dict:
         "key_findings": sentences,
         "headline": sentences[0] if sentences else "",
         "parameters": parameters,
+        "disclosure": a.disclosure.to_dict() if a.disclosure is not None else None,
     }

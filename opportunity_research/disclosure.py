@@ -91,12 +91,15 @@ __all__ = [
     "TableSpec",
     "audit",
     "audit_published",
+    "audit_report_folder",
+    "district_tables",
+    "protect_district",
     "protect_tables",
 ]
 
 ALL_OTHERS = "all other students"
 #: The one reason text of every suppressed row (``{min_n}`` is filled in).
-REASON = "suppressed: fewer than {min_n} students, or complementary"
+REASON = "n < {min_n} or complementary"
 #: Columns that label rows: never blanked in a suppressed row.
 LABELS = frozenset({"group", "level", "variable", "school_id", "reference", "label", "measure", "subject",
                     "outcome", "kind", "ci_method", "school_year", "scale", "start_year", "end_year", "years_later",
@@ -515,12 +518,17 @@ def _intervals(model: _Model, shown_rows: np.ndarray, targets: Sequence[int]) ->
         key = (tuple(members), tuple((tuple(sorted(c.items())), round(b, 6), sn) for c, b, sn in cons), tuple(ts))
         hit = model.lp_cache.get(key)
         if hit is None:
-            hit = model.lp_cache[key] = _lp(members, cons, lb, ts)
+            hit = {}
+            step = max(1, _LP_CELLS // max(len(members), 1))  # keep each block-diagonal LP moderate in size
+            for i in range(0, len(ts), step):
+                hit.update(_lp(members, cons, lb, ts[i:i + step]))
+            model.lp_cache[key] = hit
         out.update(hit)
     return out
 
 
 _BIG = 1e9  # an upper bound no count reaches: a count bounded only by it is unbounded
+_LP_CELLS = 100_000  # variables per block-diagonal LP (targets are solved in chunks of this size)
 
 
 def _lp(members, cons, lb, targets):
@@ -973,3 +981,54 @@ def protect_district(a, *, indicators: pd.DataFrame | None = None, min_n: int | 
             ind, goals=d.goals if d.has("goals") else None, gaps=changes.get("gaps"), min_n=min_n,
             needs=list(a.scorecard.needs), school_names=a.scorecard.schools)
     return dataclasses.replace(a, **changes, disclosure=report)
+
+
+#: Published CSV tables (``tables/<name>.csv`` of a district report) that the runner's gate re-audits.
+FILE_SPECS: dict[str, TableSpec] = {
+    "gaps": DISTRICT_SPECS["gaps"],
+    "furthest_from_opportunity": DISTRICT_SPECS["furthest"],
+    "multiple_measures": DISTRICT_SPECS["multiple"],
+    "classroom_composition": DISTRICT_SPECS["composition"],
+    "climate": DISTRICT_SPECS["climate"],
+    "catch_up": DISTRICT_SPECS["catch_up"],
+    "growth_grade_levels": DISTRICT_SPECS["growth_grade_levels"],
+    "movement": DISTRICT_SPECS["movement"],
+}
+
+
+def audit_report_folder(folder, *, min_n: int = config.MIN_CELL_SIZE, protection: int | None = None) -> list[str]:
+    """The publishing gate: re-audit a finished district report folder from its files alone.
+
+    Reads ``findings.json`` (its ``disclosure`` record, when there is one, must say the joint suppression
+    passed) and every
+    ``tables/<name>.csv`` named in :data:`FILE_SPECS`, and audits them with :func:`audit_published` as an
+    attacker reading those files would. Returns the problems (unprotected cells named, no values); empty
+    when the folder may be published.
+    """
+    import json
+    from pathlib import Path
+
+    folder = Path(folder)
+    problems = []
+    year = None
+    f = folder / "findings.json"
+    if f.exists():
+        found = json.loads(f.read_text(encoding="utf-8"))
+        year = found.get("analysis_year")
+        rec = found.get("disclosure")
+        if isinstance(rec, dict) and not rec.get("audit_passed", False):
+            problems += [f"findings.json: unprotected cell {c}" for c in rec.get("unprotected_cells", [])] or [
+                "findings.json: disclosure audit did not pass"]
+    tables = {}
+    for name, spec in FILE_SPECS.items():
+        p = folder / "tables" / f"{name}.csv"
+        if p.exists():
+            df = pd.read_csv(p, keep_default_na=True, dtype={"level": "str", "group": "str", "school_id": "str"})
+            if len(df) and "suppressed" in df.columns:
+                df["suppressed"] = df["suppressed"].astype("str").str.lower().isin(["true", "1", "1.0"])
+                tables[name] = (df, spec)
+    if tables:
+        rep = audit_published(tables, min_n=min_n, protection=protection,
+                              year=int(year) if year is not None else None)
+        problems += [f"tables: {c} (attacker's interval {lo:g} to {hi:g})" for c, lo, hi in rep.failures]
+    return problems

@@ -17,7 +17,9 @@
    by the final ones) and exported to HTML (:func:`~opportunity_research.reporting.export_html`).
 5. **Screen** everything in the folder (:func:`~opportunity_research.privacy.screen_outputs`) for
    student or teacher identifiers (raw or pseudonymized), absolute local paths and unsuppressed cells
-   below ``min_n``; any finding fails the district.
+   below ``min_n``; any finding fails the district. Then the **disclosure gate**
+   (:func:`~opportunity_research.disclosure.audit_report_folder`) re-audits the published tables from the
+   files alone (LP bounds of every hidden count); an unprotected cell fails the district, named.
 6. **Publish** atomically: the finished folder replaces ``reports/<district>/`` by rename.
 
 Districts run in parallel worker processes (``--jobs``); a failed district does not stop the others.
@@ -529,6 +531,12 @@ def _run_job(job: _Job) -> DistrictResult:
             shown = "; ".join(str(p) for p in problems[:8])
             shown += f"; and {len(problems) - 8} more" if len(problems) > 8 else ""
             raise _Failure(f"privacy screen found {len(problems)} problem(s): {shown}")
+        if job.kind == "district":  # disclosure gate: re-audit the published tables from the files alone
+            from .disclosure import audit_report_folder
+
+            if unprotected := audit_report_folder(tmp, min_n=job.min_n):
+                raise _Failure(f"disclosure audit found {len(unprotected)} unprotected cell(s): "
+                               + "; ".join(unprotected[:8]) + (" ..." if len(unprotected) > 8 else ""))
         _swap_in(tmp, final)
         tmp = None
         result.status, result.report = "ok", f"{name}/report.html"

@@ -340,3 +340,125 @@ def test_linprog_is_the_engine():
     """Sanity: scipy's HiGHS solves the textbook bound the auditor relies on."""
     res = linprog([1, 0], A_eq=[[1, 1]], b_eq=[12], bounds=[(1, None), (1, None)], method="highs")
     assert math.isclose(res.fun, 1.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Figures and the publishing gate
+
+
+def _plotted_numbers(fig) -> np.ndarray:
+    vals = []
+    for ax in fig.axes:
+        for line in ax.lines:
+            vals += list(np.asarray(line.get_xdata(), dtype=float).ravel())
+        for coll in ax.collections:
+            vals += list(np.asarray(coll.get_offsets(), dtype=float)[:, 0].ravel())
+            for seg in getattr(coll, "get_segments", list)():
+                vals += list(np.asarray(seg, dtype=float)[:, 0])
+    return np.array(vals)
+
+
+def test_figures_are_drawn_only_from_audited_tables():
+    """A gap figure of the protected table shows no hidden difference or interval, in pixels or alt text."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from opportunity_research import plots
+
+    df = students(ADVERSARIAL["group of 2 in every table"], seed=3)
+    true, pub, _ = protect(df)
+    t_pub = pub["gaps"][0]
+    t_true = true["gaps"][0]
+    sel = ((t_pub["measure"] == "grade_appropriate") & (t_pub["subject"] == "ela")).to_numpy()
+    fig = plots.gap_plot(t_pub[sel], title="test")
+    drawn = _plotted_numbers(fig)
+    hidden = t_true[sel & t_pub["suppressed"].to_numpy()]
+    shown = t_true[sel & ~t_pub["suppressed"].to_numpy()]
+    assert len(hidden) and len(shown)
+    for scale in (1.0, 100.0):
+        for col in ("difference", "ci_lower", "ci_upper"):
+            for v in hidden[col].to_numpy(dtype=float) * scale:
+                assert not np.isclose(drawn, v, atol=1e-9).any(), (col, v)
+    assert any(np.isclose(drawn, v * 100, atol=1e-9).any() or np.isclose(drawn, v, atol=1e-9).any()
+               for v in shown["difference"].to_numpy(dtype=float))
+    for v in hidden["difference"].to_numpy(dtype=float):
+        assert f"{100 * v:.1f}" not in fig.alt_text
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+
+
+def _write_folder(folder, tables, findings):
+    import json
+
+    (folder / "tables").mkdir(parents=True)
+    for name, t in tables.items():
+        t.to_csv(folder / "tables" / f"{name}.csv", index=False)
+    (folder / "findings.json").write_text(json.dumps(findings))
+
+
+def test_gate_passes_protected_folder_and_names_leaky_cells(tmp_path):
+    df = students(ADVERSARIAL["two small groups whose sum is shown"], seed=4)
+    true, pub, report = protect(df)
+    _write_folder(tmp_path / "ok", {"gaps": pub["gaps"][0]},
+                  {"analysis_year": 2016, "disclosure": report.to_dict()})
+    assert disclosure.audit_report_folder(tmp_path / "ok", min_n=MIN_N) == []
+
+    # primary suppression only: one hidden level per partition is recovered by subtraction
+    g = true["gaps"][0].copy()
+    g["suppressed"] = g["n"].astype(float) < MIN_N
+    g.loc[g["suppressed"], ["n", "reference_n", "estimate", "reference_estimate"]] = np.nan
+    _write_folder(tmp_path / "leaky", {"gaps": g}, {"analysis_year": 2016})
+    problems = disclosure.audit_report_folder(tmp_path / "leaky", min_n=MIN_N)
+    assert problems and all("race_ethnicity=" in p for p in problems)
+    assert any("asian" in p for p in problems)
+
+    # a findings.json whose own audit failed is refused too, naming the cell
+    _write_folder(tmp_path / "failed", {}, {"disclosure": {"audit_passed": False, "unprotected_cells": ["x=y"]}})
+    assert disclosure.audit_report_folder(tmp_path / "failed") == ["findings.json: unprotected cell x=y"]
+
+
+def test_protect_district_refuses_an_unprotectable_set(monkeypatch):
+    """When no further cell can be hidden the district is refused, with the cells named."""
+    monkeypatch.setattr(disclosure._State, "complement", lambda self, v, exclude=(): None)
+    df = students(ADVERSARIAL["group of 2 in every table"], seed=3)
+    _, _, report = protect(df)
+    assert not report.passed and report.failures
+    assert all(isinstance(f[0], str) and "=" in f[0] for f in report.failures)
+
+
+# ---------------------------------------------------------------------------------------------
+# The demo districts' published reports (built by `make reports`, which `make test` runs first)
+
+def _demo_reports() -> list:
+    from opportunity_research import config
+
+    root = config.reports_dir()
+    return sorted(p for p in root.glob("demo_*") if (p / "report.html").exists()) if root.exists() else []
+
+
+DEMO_REPORTS = _demo_reports()
+
+
+@pytest.mark.skipif(not DEMO_REPORTS, reason="no demo reports (make reports)")
+@pytest.mark.parametrize("folder", DEMO_REPORTS, ids=lambda p: p.name)
+def test_demo_reports_pass_the_gate(folder):
+    """Every demo district's published CSV tables withstand the LP attacker and were protected jointly."""
+    import json
+
+    found = json.loads((folder / "findings.json").read_text())
+    assert found["disclosure"]["audit_passed"]
+    assert found["disclosure"]["suppressed_beyond_primary"] >= 0
+    assert disclosure.audit_report_folder(folder, min_n=found["min_n"]) == []
+    # subtraction within and across the published tables recovers no small cell
+    tables = {}
+    for name in ("gaps", "furthest_from_opportunity", "multiple_measures"):
+        p = folder / "tables" / f"{name}.csv"
+        if p.exists():
+            t = pd.read_csv(p, dtype={"level": str})
+            tables[name] = t
+    for name, t in tables.items():
+        for keys, part in t.groupby([c for c in ("measure", "subject", "group") if c in t.columns]):
+            hid = part["suppressed"].astype(str).str.lower().eq("true")
+            assert hid.sum() != 1, (name, keys)
+            assert not ((part.loc[~hid, "n"] < found["min_n"]) | (part.loc[~hid, "reference_n"] < found["min_n"])).any()

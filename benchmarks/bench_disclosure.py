@@ -1,0 +1,144 @@
+"""Benchmark: the disclosure pass (joint suppression + LP audit) against the report run it protects.
+
+Two measurements:
+
+1. **The largest demo district** (by students, from ``data/processed``): the whole
+   ``analysis.analyze_district`` run, and the part of it spent in ``disclosure.protect_district``
+   (the joint suppression and its audit), with their ratio.
+2. **A 1,000,000-student district** (``--students``, default 1,000,000, in ``--schools`` schools): the audit
+   input is built at that scale with the package's own producers (``gap_table`` for two subjects x four
+   resources over five group variables, and the scorecard's per-school indicator cells), then protected
+   and audited. Building the input (the aggregation over a million students) is timed separately.
+
+Usage::
+
+    python benchmarks/bench_disclosure.py            # both (the demo part needs `make process`)
+    python benchmarks/bench_disclosure.py --quick    # 100,000 students, the smallest demo district
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from opportunity_research import analysis, config, disclosure
+from opportunity_research.disclosure import DISTRICT_SPECS, protect_tables
+from opportunity_research.gaps import gap_table
+from opportunity_research.scorecard import indicator_rows, two_level_estimates
+
+RESOURCES = ("grade_appropriate", "strong_instruction", "engaged", "high_expectations")
+VARIABLES = ("race_ethnicity", "low_income", "english_learner", "disability", "started_behind")
+RACES = ["black", "hispanic_latino", "white", "asian", "two_or_more", "american_indian_alaska_native",
+         "native_hawaiian_pacific_islander"]
+RACE_P = [0.30, 0.30, 0.28, 0.06, 0.04, 0.012, 0.008]
+
+
+def demo_district(quick: bool) -> tuple[str, int]:
+    import pyarrow.parquet as pq
+
+    root = config.processed_dir()
+    sizes = {p.name: pq.ParquetFile(p / "students.parquet").metadata.num_rows
+             for p in sorted(root.glob("*")) if (p / "students.parquet").exists()}
+    if not sizes:
+        raise SystemExit("no processed district: run `make process` first")
+    pick = min if quick else max
+    name = pick(sizes, key=sizes.get)
+    return name, sizes[name]
+
+
+def bench_demo(quick: bool) -> None:
+    name, n = demo_district(quick)
+    spent = {}
+    real = disclosure.protect_district
+
+    def timed(a, **kw):
+        t = time.perf_counter()
+        out = real(a, **kw)
+        spent["protect"] = time.perf_counter() - t
+        return out
+
+    disclosure.protect_district = timed
+    try:
+        t0 = time.perf_counter()
+        a = analysis.analyze_district(name, n_boot=200 if quick else 1000)
+        total = time.perf_counter() - t0
+    finally:
+        disclosure.protect_district = real
+    r = a.disclosure
+    print(f"demo district {name}: {n:,} students, {r.cells:,} published cells, {r.primary} primary, "
+          f"{r.beyond_primary} beyond primary, {r.hidden_counts} hidden counts audited, audit "
+          f"{'passed' if r.passed else 'FAILED'}")
+    print(f"  analyze_district {total:8.2f} s   of which disclosure pass {spent['protect']:6.2f} s "
+          f"({spent['protect'] / total:.0%} of the run)")
+
+
+def synthetic_students(n: int, schools: int, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    school = rng.zipf(1.3, n) % schools  # unequal school sizes: some small schools, some large
+    race = rng.choice(len(RACES), n, p=RACE_P)
+    df = pd.DataFrame({"school_id": pd.Categorical.from_codes(school, [f"S{i:04d}" for i in range(schools)]),
+                       "race_ethnicity": pd.Categorical.from_codes(race, RACES).astype(str),
+                       "low_income": (rng.random(n) < 0.55).astype(int),
+                       "english_learner": (rng.random(n) < 0.12).astype(int),
+                       "disability": (rng.random(n) < 0.13).astype(int),
+                       "started_behind": (rng.random(n) < 0.5).astype(int),
+                       "school_year": 2016, "_sid": np.arange(n)})
+    df["school_id"] = df["school_id"].astype(str)
+    classroom = school * 40 + rng.integers(0, 40, n)
+    for j, r in enumerate(RESOURCES):
+        room = rng.beta(1 + j, 4, schools * 40)
+        df[r] = room[classroom]
+    df["classroom_id"] = classroom
+    return df
+
+
+def audit_input(df: pd.DataFrame) -> dict:
+    gaps = []
+    for subject in ("ela", "math"):
+        for r in RESOURCES:
+            t = gap_table(df, outcome=r, group=list(VARIABLES), min_n=1, n_boot=0, cluster="classroom_id")
+            gaps.append(t.assign(measure=r, subject=subject))
+    ind = []
+    for r in RESOURCES:
+        t = two_level_estimates(df, keys=["school_year"], variables=list(VARIABLES), value=r, kind="mean",
+                                cluster="school_id", confidence=0.95)
+        ind.append(indicator_rows(t.assign(suppressed=False, suppression_reason=""), measure=f"{r}_share"))
+    return {"gaps": (pd.concat(gaps, ignore_index=True), DISTRICT_SPECS["gaps"]),
+            "indicators_shares": (pd.concat(ind, ignore_index=True), DISTRICT_SPECS["indicators_shares"])}
+
+
+def bench_large(students: int, schools: int) -> None:
+    t0 = time.perf_counter()
+    df = synthetic_students(students, schools)
+    tables = audit_input(df)
+    build = time.perf_counter() - t0
+    cells = sum(len(t) for t, _ in tables.values())
+    t1 = time.perf_counter()
+    _, report = protect_tables(tables, min_n=config.MIN_CELL_SIZE, year=2016)
+    protect = time.perf_counter() - t1
+    print(f"{students:,} students in {schools} schools: {cells:,} published cells, {report.primary} primary, "
+          f"{report.beyond_primary} beyond primary, {report.hidden_counts} hidden counts audited, audit "
+          f"{'passed' if report.passed else 'FAILED'}")
+    print(f"  building the tables {build:8.2f} s   disclosure pass {protect:8.2f} s "
+          f"(ratio {protect / build:.2f})")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="100,000 students; the smallest demo district")
+    p.add_argument("--students", type=int, default=None, help="students in the large district (default 1,000,000)")
+    p.add_argument("--schools", type=int, default=None, help="schools in the large district (default 200)")
+    p.add_argument("--skip-demo", action="store_true", help="only the large district")
+    args = p.parse_args()
+    warnings.simplefilter("ignore")
+    if not args.skip_demo:
+        bench_demo(args.quick)
+    bench_large(args.students or (100_000 if args.quick else 1_000_000), args.schools or (40 if args.quick else 200))
+
+
+if __name__ == "__main__":
+    main()
