@@ -369,3 +369,15 @@ def test_real_district_notebook_batch(tmp_path, monkeypatch):
                        cross_notebook=project / "notebooks" / "cross_district.ipynb", root=tmp_path, jobs=2)
     assert [r.status for r in result.districts] == ["ok", "ok"], [r.reason for r in result.districts]
     assert result.cross is None or result.cross.status in ("ok", "skipped"), result.cross.reason
+
+
+def test_batch_refuses_a_district_whose_tables_fail_the_disclosure_audit(tmp_path):
+    """Small cells flagged suppressed pass the privacy screen, but one hidden level is recovered by subtraction:
+    the disclosure gate refuses the district and names the cell."""
+    make_district(tmp_path, "alpha")
+    result = run_batch(["alpha"], notebook=NOTEBOOKS / "subtraction_report.ipynb", cross_notebook=None,
+                       root=tmp_path, process=False)
+    (r,) = result.districts
+    assert r.status == "failed" and r.report is None
+    assert r.reason.startswith("disclosure audit found 1 unprotected cell(s)") and "g=a" in r.reason
+    assert files(tmp_path / "reports" / "alpha") == ["FAILED.txt"]
