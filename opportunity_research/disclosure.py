@@ -37,10 +37,11 @@ The rules (in the order they are applied)
 4. **Hidden values**: for every additive relation whose total value is shown, the hidden cells' pooled
    value is what an attacker can compute (total minus shown cells). If a single hidden cell's count is
    known exactly, or the pooled value of the hidden cells lies within ``near_bound`` (default 5% of the
-   range) of a bound of the outcome (0% or 100% for shares: a homogeneous hidden set), the next complement
-   is hidden as in rule 3. When nothing is left to hide in the relation, the estimates of the whole
-   population (every row of that table describing that school) are withheld: a homogeneous population
-   is handled at the population level, never by choosing a complement that depends on its value.
+   range) of a bound of the outcome (0% or 100% for shares: a homogeneous hidden set), the estimates of
+   the smallest shown row of the relation are withheld as well (its count, published elsewhere, stays
+   public). When nothing is left to hide in the relation, the estimates of the whole population (every
+   row of that table describing that school) are withheld: a homogeneous population is handled at the
+   population level, never by choosing a count complement that depends on its value.
 5. The loop ends when the audit passes. Every suppressed row shows the same reason text,
    :data:`REASON`, so a reader cannot tell a small cell from a complement.
 
@@ -82,6 +83,7 @@ from scipy import sparse
 from scipy.optimize import linprog
 
 from . import config
+from .contract import CLIMATE_SCALE
 
 __all__ = [
     "ALL_OTHERS",
@@ -629,11 +631,13 @@ class _State:
             if key[0] == "students" and not model.var_total[v]:
                 self.group[key[:5]].append(v)
 
-    def hidden_rows(self) -> np.ndarray:
+    def hidden_rows(self, *, counts: bool = False) -> np.ndarray:
+        """Suppressed rows; with ``counts``, only those whose counts are secret (rows withheld for their
+        estimates alone, ``E``, keep counts that are published elsewhere: the audit treats them as shown)."""
         hid = np.array(self.m.pre_hidden, dtype=bool)
         for v in self.H:
             hid[self.var_rows[v]] = True
-        if self.E:
+        if self.E and not counts:
             hid[list(self.E)] = True
         return hid
 
@@ -669,7 +673,7 @@ class _State:
         return None
 
     def count_audit(self):
-        hid = self.hidden_rows()
+        hid = self.hidden_rows(counts=True)
         targets = sorted(self.H)
         iv = _intervals(self.m, ~hid, targets)
         bad = [t for t in targets if _width(iv[t]) < self.protection]
@@ -700,7 +704,7 @@ class _State:
                 continue
             cand.append((parts, hp, sp, total, kind, key))
         singles = [m.row_vars[hp[0]][0] for _, hp, *_ in cand if len(hp) == 1]
-        iv = _intervals(m, ~hid, singles) if singles else {}
+        iv = _intervals(m, ~self.hidden_rows(counts=True), singles) if singles else {}
         out = []
         for parts, hp, sp, total, kind, key in cand:
             one_known = len(hp) == 1 and _width(iv[m.row_vars[hp[0]][0]]) == 0
@@ -797,12 +801,10 @@ def protect_tables(tables: Mapping[str, tuple[pd.DataFrame, TableSpec]], *, min_
         changed = False
         for hp, sp, total, kind in flagged:
             if sp:
+                # the smallest shown row's estimates are withheld (its count stays: it is not what leaks)
                 r = min(sp, key=lambda r: (model.row_weight[r], _row_label(model, r)))
-                v = model.row_vars[r][0]
-                if v not in st.H:
-                    st.H.add(v)
-                    st.why.setdefault(v, f"complement (value of {_row_label(model, hp[0])})")
-                    changed = True
+                st.E.add(int(r))
+                changed = True
             else:
                 # nothing left to hide in the relation: withhold the estimates of the whole population
                 rows = model.rows
@@ -874,8 +876,9 @@ def audit(tables: Mapping[str, tuple[pd.DataFrame, TableSpec]], *, min_n: int = 
 
     Hidden counts are unknowns; every shown count is an equality; levels add up to totals and schools to
     the district. Each hidden count's interval is computed with :func:`scipy.optimize.linprog`. The report's
-    ``failures`` name each hidden count narrower than ``protection`` (default ``min_n``) and each shown
-    count below ``min_n``.
+    ``failures`` name each hidden count whose interval is narrower than ``protection`` (default ``min_n``)
+    and reaches below ``min_n`` (a hidden row pinned at ``min_n`` or more is a large group withheld for its
+    estimates, whose size other tables publish), and each shown count below ``min_n``.
     """
     return audit_published(tables, min_n=min_n, protection=protection, year=year)
 
@@ -894,7 +897,9 @@ def audit_published(tables: Mapping[str, tuple[pd.DataFrame, TableSpec]], *, min
                       if math.isnan(model.var_x[v])})
     iv = _intervals(model, ~hidden, targets)
     for v in targets:
-        if _width(iv[v]) < protection:
+        # a hidden row whose count the attacker pins at min_n or more is a large group whose size is published
+        # elsewhere (a row withheld for its estimates only): not a small cell
+        if _width(iv[v]) < protection and iv[v][0] < min_n - _TOL:
             failures.append((_var_label(model, v), *iv[v]))
     for rid, coefs, value in model.entries:
         if not hidden[rid] and 0 < value < min_n:
@@ -916,7 +921,7 @@ DISTRICT_SPECS: dict[str, TableSpec] = {
     "multiple": TableSpec("gap", universe=("measure",), estimates={"estimate": (0.0, 1.0)}),
     "composition": TableSpec("gap", universe=("measure",), unit="classrooms", estimates={"estimate": (0.0, 1.0)}),
     "climate": TableSpec("cell", universe=("school_year", "scale"), year="school_year",
-                         estimates={"favorable": (0.0, 1.0), "mean_score": (1.0, 5.0)}),
+                         estimates={"favorable": (0.0, 1.0), "mean_score": tuple(map(float, CLIMATE_SCALE))}),
     "catch_up": TableSpec("cell", universe=("subject", "start_year", "years_later", "school_year"),
                           counts=("n_students", "n", "n_start"), year="school_year", estimates={"estimate": (0.0, 1.0)}),
     "growth_grade_levels": TableSpec("cell", universe=("subject", "start_year", "end_year"),
