@@ -669,7 +669,10 @@ class _State:
                          and u not in exclude and m.var_x[u] > 0
                          and (total_ok or (not m.var_total[u] and (c > 0 or not part)))]
                 if cands:
-                    return min(cands, key=lambda u: (m.var_total[u], coefs[u] < 0, m.var_x[u], str(m.var_key[u])))
+                    # parts before totals, and a count shown in one row before one shown in many (a named
+                    # reference level, whose hiding hides every row compared with it)
+                    return min(cands, key=lambda u: (m.var_total[u], coefs[u] < 0, len(self.var_rows[u]) > 1,
+                                                     m.var_x[u], str(m.var_key[u])))
         return None
 
     def count_audit(self):

@@ -52,12 +52,12 @@ def students(spec: dict[tuple[str, str, int], int], *, seed: int = 0, outcome=No
     return df
 
 
-def published(df: pd.DataFrame, *, subjects=("ela", "math")) -> dict[str, tuple[pd.DataFrame, TableSpec]]:
+def published(df: pd.DataFrame, *, subjects=("ela", "math"), reference=None) -> dict[str, tuple[pd.DataFrame, TableSpec]]:
     """The gap tables (per measure and subject) and the scorecard indicator cells (per school) of ``df``."""
     gaps = []
     for subject in subjects:
         for m in MEASURES:
-            t = gap_table(df, outcome=m, group=list(VARIABLES), min_n=1, n_boot=0)
+            t = gap_table(df, outcome=m, group=list(VARIABLES), reference=reference, min_n=1, n_boot=0)
             gaps.append(t.assign(measure=m, subject=subject))
     ind = []
     f = df.assign(_sid=pd.factorize(df["student_id"])[0])
@@ -70,7 +70,7 @@ def published(df: pd.DataFrame, *, subjects=("ela", "math")) -> dict[str, tuple[
 
 
 def protect(df, **kw):
-    tables = published(df)
+    tables = published(df, reference=kw.pop("reference", None))
     out, report = protect_tables(tables, min_n=kw.pop("min_n", MIN_N), year=2016, **kw)
     return tables, {k: (out[k], tables[k][1]) for k in out}, report
 
@@ -98,6 +98,7 @@ def _cells(tables):
                          else np.nan,
                          "ref_est": float(r["reference_estimate"]) if "reference_estimate" in t.columns
                          and pd.notna(r["reference_estimate"]) else np.nan,
+                         "named": "reference" in t.columns and str(r["reference"]) != disclosure.ALL_OTHERS,
                          "shown": not bool(r["suppressed"])})
     return pd.DataFrame(rows)
 
@@ -131,8 +132,10 @@ def attack(published_tables, true_tables, *, min_n=MIN_N, rounding=0.01) -> list
         if h.empty:
             continue
         if table == "gaps":
+            if part["named"].any():
+                continue  # against a named level the rows do not give the total (the LP attack covers it)
             # the universe's total and overall value, from any shown row of the universe (any variable)
-            src = pub[(pub["table"] == table) & (pub["uni"] == uni) & pub["shown"]]
+            src = pub[(pub["table"] == table) & (pub["uni"] == uni) & pub["shown"] & ~pub["named"]]
             if src.empty:
                 continue
             N = float((src["n"] + src["ref_n"]).iloc[0])
@@ -195,6 +198,16 @@ def test_attacker_recovers_nothing_on_adversarial_districts(name):
     true, pub, report = protect(df)
     assert report.passed, report.failures
     assert report.primary > 0  # the district does have small cells
+    assert attack(pub, true) == []
+
+
+def test_named_reference_group():
+    """Gaps against a named reference level (White students): the reference's count is a cell too."""
+    df = students(ADVERSARIAL["two small groups whose sum is shown"], seed=7)
+    true, pub, report = protect(df, reference={"race_ethnicity": "white"})
+    assert report.passed
+    race = pub["gaps"][0][pub["gaps"][0]["group"] == "race_ethnicity"]
+    assert set(race["reference"]) == {"white"} and race["suppressed"].any()
     assert attack(pub, true) == []
 
 
