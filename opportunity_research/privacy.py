@@ -17,6 +17,10 @@ HTML report, ``findings.json`` and ``tables/*.csv`` -- for three kinds of leak:
     in the notebook), a whole number below ``min_n`` in a column headed like that (or "students",
     "number of students", "count") on a row with no cell marked ``class="suppressed"``.
 
+The screen checks each published count on its own; whether hidden cells can be recovered from
+everything published together is the disclosure audit's job
+(:func:`opportunity_research.disclosure.audit_report_folder`, run by the batch right after this screen).
+
 A :class:`Finding` never contains the leaked value itself, only where it is, so the list can be
 printed, logged and written to the manifest. :func:`redact` cleans free text (error messages) the
 same way before it goes anywhere shared.
