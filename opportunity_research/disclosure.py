@@ -497,6 +497,7 @@ def _intervals(model: _Model, shown_rows: np.ndarray, targets: Sequence[int]) ->
     for r in reduced:
         by_comp[where[next(iter(r[0]))]].append(r)
     out: dict[int, tuple[float, float]] = {}
+    pending = []
     wanted = defaultdict(list)
     for t in targets:
         if not unknown[t]:
@@ -520,12 +521,74 @@ def _intervals(model: _Model, shown_rows: np.ndarray, targets: Sequence[int]) ->
         key = (tuple(members), tuple((tuple(sorted(c.items())), round(b, 6), sn) for c, b, sn in cons), tuple(ts))
         hit = model.lp_cache.get(key)
         if hit is None:
-            hit = {}
             step = max(1, _LP_CELLS // max(len(members), 1))  # keep each block-diagonal LP moderate in size
-            for i in range(0, len(ts), step):
-                hit.update(_lp(members, cons, lb, ts[i:i + step]))
-            model.lp_cache[key] = hit
-        out.update(hit)
+            pending += [(key, members, cons, ts[i:i + step]) for i in range(0, len(ts), step)]
+        else:
+            out.update(hit)
+    # the components still to solve, packed into few block-diagonal LPs (one call has a fixed cost of
+    # milliseconds; one LP of many independent blocks costs about the sum of their sizes)
+    batch, size = [], 0
+    for job in pending + [None]:
+        if job is not None:
+            batch.append(job)
+            size += len(job[1]) * len(job[3])
+        if batch and (job is None or size >= _LP_CELLS):
+            for (key, *_), res in zip(batch, _lp_many([j[1:] for j in batch], lb)):
+                model.lp_cache.setdefault(key, {}).update(res)
+                out.update(res)
+            batch, size = [], 0
+    return out
+
+
+def _lp_many(jobs, lb):
+    """Solve several components' min/max problems as one pair of LPs; fall back to one pair per component."""
+    if len(jobs) == 1:
+        return [_lp(*jobs[0][:2], lb, jobs[0][2])]
+    rows = {"eq": ([], [], [], []), "le": ([], [], [], [])}  # data, row, col, rhs
+    n_rows = {"eq": 0, "le": 0}
+    bounds, c, where = [], [], []
+    off = 0
+    for members, cons, ts in jobs:
+        pos = {v: i for i, v in enumerate(members)}
+        m = len(members)
+        for copy, t in enumerate(ts):
+            base = off + copy * m
+            for coefs, b, sense in cons:
+                kind = "eq" if sense == "eq" else "le"
+                data, ri, ci, rhs = rows[kind]
+                r = n_rows[kind]
+                for v, cf in coefs.items():
+                    data.append(cf)
+                    ri.append(r)
+                    ci.append(base + pos[v])
+                rhs.append(b)
+                n_rows[kind] += 1
+            bounds += [(lb[v], _BIG) for v in members]
+            obj = np.zeros(m)
+            obj[pos[t]] = 1.0
+            c.append(obj)
+            where.append(base + pos[t])
+        off += m * len(ts)
+    c = np.concatenate(c)
+    kw = {"bounds": bounds, "method": "highs"}
+    for kind, (a, b) in (("eq", ("A_eq", "b_eq")), ("le", ("A_ub", "b_ub"))):
+        data, ri, ci, rhs = rows[kind]
+        if n_rows[kind]:
+            kw[a] = sparse.csr_matrix((data, (ri, ci)), shape=(n_rows[kind], off))
+            kw[b] = np.array(rhs)
+    lo = linprog(c, **kw)
+    hi = linprog(-c, **kw) if lo.status == 0 else None
+    if lo.status != 0 or hi is None or hi.status != 0:
+        return [_lp(members, cons, lb, ts) for members, cons, ts in jobs]
+    out, k = [], 0
+    for _members, _cons, ts in jobs:
+        res = {}
+        for t in ts:
+            j = where[k]
+            high = float(hi.x[j])
+            res[t] = (float(lo.x[j]), math.inf if high >= _BIG * 0.5 else high)
+            k += 1
+        out.append(res)
     return out
 
 
