@@ -77,12 +77,17 @@ __all__ = [
     "growth_table",
     "headline_findings",
     "is_demo",
+    "link",
+    "model_trust_note",
     "multiple_table",
     "needs_note",
     "reliability_table",
     "render",
     "reproducibility_table",
     "resources_table",
+    "schools_table",
+    "scorecard_page",
+    "scorecard_tables",
     "study_comparison_table",
     "table",
 ]
@@ -728,7 +733,7 @@ def headline_findings(a, *, top: int = 5) -> list[Finding]:
     cu = a.catch_up
     if len(cu):
         c = cu[(cu["school_id"] == "all") & (cu["group"] == "all") & (cu["subject"] == "all")
-               & ~cu["suppressed"].astype(bool)].sort_values("years_later")
+               & ~cu["suppressed"].astype(bool)].sort_values(["years_later", "start_year"], ascending=[True, False])
         if len(c):
             r = c.iloc[0]
             cands.append(Finding(
@@ -878,3 +883,42 @@ def scorecard_page(card, *, district_id: str, links: Sequence[tuple[str, str | N
 
 _DEMO_BANNER = ("Synthetic demonstration data: this district and its students are invented; the numbers show what "
                 "the report does, not any real school system.")
+
+
+def schools_table(card, *, school_names: Mapping | None = None) -> Table:
+    """School-level breakdown: every scorecard measure per school (latest year), schools by name."""
+    names = {**getattr(card, "schools", {}), **dict(school_names or {})}
+    t = card.table
+    sch = _with_values(t[(t["school_id"] != "all") & (t["group"] == "all")]) if len(t) else t
+    if len(sch):
+        sch = sch.assign(school_label=[labels.school(x, names) for x in sch["school_id"]])
+        sch = sch.sort_values(["school_label"], kind="stable")
+    return table(sch, [Col("measure", "measure"), Col("value_text", "value", label="Value"),
+                       Col("interval_text", "value", label="95% interval"), Col("n", "count")],
+                 caption="Schools: every measure, latest year", groups="school_label" if len(sch) else None,
+                 min_n=card.min_n, empty="No school-level measures could be computed.")
+
+
+def model_trust_note(growth: pd.DataFrame) -> HtmlBlock:
+    """One plain-language line on whether the growth models can be trusted (details in the appendix)."""
+    if growth is None or not len(growth):
+        text = ("The district has too few students with fall and spring scores in the analysis year to estimate "
+                "what access is worth.")
+    else:
+        m = growth.drop_duplicates(["subject", "model"])
+        bad = m[~m["converged"].astype(bool)]
+        if len(bad):
+            which = "; ".join(f"{labels.subject(s)}: {labels.measure(x).lower()}" for s, x in
+                              zip(bad["subject"], bad["model"]))
+            text = (f"{len(bad)} of {len(m)} growth models could not be verified ({which}); their rows are marked † "
+                    "and should not be relied on. The technical appendix says why.")
+        else:
+            text = (f"All {len(m)} growth models were verified (the estimation engine's checks passed); the "
+                    "technical appendix lists their samples.")
+    return HtmlBlock(f'<p class="note" role="note">{_html.escape(text)}</p>', text)
+
+
+def link(text: str, href: str, *, note: str = "") -> HtmlBlock:
+    """A link shown in the report (e.g. to the scorecard page beside it)."""
+    return HtmlBlock(f'<p class="note"><a href="{_html.escape(href)}">{_html.escape(text)}</a>'
+                     + (f" {_html.escape(note)}" if note else "") + "</p>", f"{text}: {href}")
