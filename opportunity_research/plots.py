@@ -531,6 +531,14 @@ def _dodged(ax, rows: pd.DataFrame, *, series_order: list[str], percent: bool, p
                     fontsize=7.5, fontstyle="italic", color=_GREY, zorder=4,
                     bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.5})
     slots = rows.drop_duplicates("slot").sort_values("slot")
+    if k > 1:  # a series with no row at a slot (e.g. a model that could not estimate the effect)
+        trans = mpl.transforms.blended_transform_factory(ax.transAxes, ax.transData)
+        have = set(zip(rows["slot"], rows["series"]))
+        for slot in slots["slot"]:
+            for j, s in enumerate(series_order):
+                if (slot, s) not in have:
+                    ax.text(0.01, slot - 0.4 + step * (j + 0.5), f"{s}: not estimated", transform=trans, va="center",
+                            ha="left", fontsize=7.5, fontstyle="italic", color=_GREY, zorder=4)
     ax.set_yticks(slots["slot"].to_numpy(dtype=float), [textwrap.fill(x, 34) for x in slots["label"]])
     ax.set_ylim(slots["slot"].max() + 0.6, slots["slot"].min() - 0.6)
     ax.tick_params(axis="y", length=0)

@@ -65,6 +65,10 @@ __all__ = [
     "catch_up_table",
     "climate_table",
     "composition_table",
+    "cross_gaps_table",
+    "cross_goals_table",
+    "cross_growth_table",
+    "cross_resources_table",
     "demands_table",
     "diagnostics_table",
     "district_name",
@@ -922,3 +926,62 @@ def link(text: str, href: str, *, note: str = "") -> HtmlBlock:
     """A link shown in the report (e.g. to the scorecard page beside it)."""
     return HtmlBlock(f'<p class="note"><a href="{_html.escape(href)}">{_html.escape(text)}</a>'
                      + (f" {_html.escape(note)}" if note else "") + "</p>", f"{text}: {href}")
+
+
+# ---------------------------------------------------------------------------------------------
+# The cross-district report
+
+
+def _district_col(t: pd.DataFrame) -> pd.DataFrame:
+    return t.assign(district=[district_name(d) for d in t["district_id"]]) if len(t) else t
+
+
+def cross_resources_table(resources: pd.DataFrame) -> Table:
+    """Each district's share of class time with each resource (``crossdistrict.compare(...).resources``)."""
+    t = _district_col(resources)
+    if len(t):
+        t = t.assign(study=[STUDY.get(r, (np.nan,))[0] for r in t["resource"]]).sort_values(
+            ["resource", "district"], kind="stable")
+    return table(t, [Col("district", label="District"), Col("n", "count", label="Evidence"),
+                     Col("estimate", "percent", label="Share"), Col("interval", "interval_percent"),
+                     Col("study", "percent", label="Study (2018)")],
+                 caption="The four resources in each district", groups="resource" if len(t) else None,
+                 notes=[f"Study: {STUDY_SOURCE}."])
+
+
+def cross_gaps_table(gaps: pd.DataFrame) -> Table:
+    """Per district and resource, the largest unsuppressed shortfall (``crossdistrict.compare(...).gaps``)."""
+    t = _district_col(gaps)
+    return table(t, [Col("district", label="District"), Col("subject", "subject"), Col("level", "group"),
+                     Col("n", "count"), Col("difference", "points"), Col("interval", "interval_points")],
+                 caption="Largest gap in each resource, by district", groups="measure" if len(t) else None,
+                 subtitle="The group furthest below all other students, per district; percentage points.")
+
+
+def cross_growth_table(growth: pd.DataFrame) -> Table:
+    """Growth-model effects (all four resources together) per district (``crossdistrict.compare(...).growth``)."""
+    t = _district_col(growth)
+    if len(t):
+        t = t.assign(district=[d + ("" if bool(c) else " †") for d, c in zip(t["district"], t["converged"])])
+        t = t.sort_values(["resource", "effect", "district", "subject"], kind="stable")
+    notes = ["Standard deviations of the spring score, full vs no access; months of learning are an approximation."]
+    if len(t) and not t["converged"].astype(bool).all():
+        notes.append("† The model could not be verified; do not rely on this row.")
+    return table(t, [Col("district", label="District"), Col("subject", "subject"), Col("effect", "measure"),
+                     Col("estimate", "number", label="Effect (SD)"), Col("interval", "interval_number"),
+                     Col("months", "number1", label="Months")],
+                 caption="What access is worth, by district", groups="resource" if len(t) else None, notes=notes,
+                 empty="No district had enough students for growth models.")
+
+
+def cross_goals_table(goals: pd.DataFrame) -> Table:
+    """Every district's goals and their status (``crossdistrict.compare(...).goals``)."""
+    t = _district_col(goals)
+    if len(t):
+        t = t.assign(target_text=[(labels.percent(v) if m != "growth_grade_levels" else _number(v, 2))
+                                  + f" by {labels.year(y)}" for v, m, y in zip(t["target"], t["measure"],
+                                                                                t["target_year"])])
+    return table(t, [Col("district", label="District"), Col("goal_id", label="Goal"), Col("measure", "measure"),
+                     Col("group", "groupspec", label="Students"), Col("target_text", label="Target"),
+                     Col("status", "status")],
+                 caption="Goals and their status, by district", empty="No district has written goals.")
