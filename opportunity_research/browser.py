@@ -30,7 +30,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["CHROMIUM_ARGS", "BrowserMissing", "chromium", "ensure_chromium", "find_chromium", "print_pdf"]
+__all__ = ["CHROMIUM_ARGS", "BrowserMissing", "chromium", "ensure_chromium", "find_chromium", "print_pdf",
+           "screenshots"]
 
 #: Command-line switches of every Chromium this package starts: headless, no network chatter, no sandbox
 #: (containers and CI run as root).
@@ -126,12 +127,49 @@ def print_pdf(html_path: str | os.PathLike, pdf_path: str | os.PathLike, *, brow
     return pdf_path
 
 
+def screenshots(reports_dir: str | os.PathLike, out_dir: str | os.PathLike, *, district: str = "demo_lakeside",
+                executable: str | None = None) -> list[Path]:
+    """Screenshots of one district's pages for the documentation (README), written into ``out_dir``.
+
+    ``report-first-screen.png`` and ``scorecard-first-screen.png`` (a 1280 x 900 window),
+    ``report-phone.png`` (390 x 844), and ``report-printed-page.png`` / ``scorecard-printed-page.png``
+    (the first page of each PDF, as Chromium's PDF viewer shows it).
+    """
+    import time
+
+    folder, out = Path(reports_dir) / district, Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    with chromium(executable) as browser:
+        for name, page_file, (w, h) in (("report-first-screen", "report.html", (1280, 900)),
+                                        ("report-phone", "report.html", (390, 844)),
+                                        ("scorecard-first-screen", "scorecard.html", (1280, 900))):
+            page = browser.new_page(viewport={"width": w, "height": h})
+            page.goto((folder / page_file).resolve().as_uri(), wait_until="load")
+            page.screenshot(path=str(out / f"{name}.png"))
+            page.close()
+            written.append(out / f"{name}.png")
+        for name, pdf in (("report-printed-page", "report.pdf"), ("scorecard-printed-page", "scorecard.pdf")):
+            page = browser.new_page(viewport={"width": 850, "height": 1100})
+            page.goto((folder / pdf).resolve().as_uri() + "#toolbar=0&navpanes=0&view=FitH", wait_until="load")
+            time.sleep(2.5)  # the PDF viewer draws after load
+            page.screenshot(path=str(out / f"{name}.png"))
+            page.close()
+            written.append(out / f"{name}.png")
+    for p in written:
+        os.chmod(p, 0o644)
+    return written
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m opportunity_research.browser [--ensure]``: print the Chromium in use (installing it if asked)."""
     ap = argparse.ArgumentParser(prog="python -m opportunity_research.browser",
                                  description="Find (or, with --ensure, install) the Chromium used for PDFs and "
                                              "browser tests.")
     ap.add_argument("--ensure", action="store_true", help="install Debian's chromium with apt-get if missing (root)")
+    ap.add_argument("--screenshots", metavar="DIR", help="write screenshots of one district's pages into DIR")
+    ap.add_argument("--district", default="demo_lakeside", help="district for --screenshots (default demo_lakeside)")
+    ap.add_argument("--reports", default="reports", help="reports folder for --screenshots (default reports)")
     args = ap.parse_args(argv)
     try:
         path = ensure_chromium(install=args.ensure) if args.ensure else find_chromium()
@@ -142,6 +180,9 @@ def main(argv: list[str] | None = None) -> int:
         print("error: no Chromium found. " + INSTALL_HINT, file=sys.stderr)
         return 1
     print(path)
+    if args.screenshots:
+        for p in screenshots(args.reports, args.screenshots, district=args.district, executable=path):
+            print(p)
     return 0
 
 

@@ -27,6 +27,8 @@ Examples
 ('95% interval, low', 'Race/ethnicity', 'Black or African American students')
 >>> level("low_income", 1.0), level("started_behind", "0.0"), subject("ela"), measure("engaged")
 ('Low-income students', 'Students who started at grade level', 'ELA', 'Deep engagement')
+>>> level_phrase("low_income", 1), level_phrase("english_learner", 1), level_phrase("race_ethnicity", "asian")
+('low-income students', 'English learners', 'Asian students')
 >>> group("english_learner=1"), group("all"), year(2016.0), school_year(2016), count(29.0)
 ('English learners', 'All students', '2016', '2016-17', '29')
 >>> school("RSCH003", {"RSCH003": "Riverton High"}), school("all")
@@ -54,6 +56,7 @@ __all__ = [
     "count",
     "group",
     "level",
+    "level_phrase",
     "measure",
     "percent",
     "points",
@@ -248,6 +251,16 @@ def level(var: str, value) -> str:
     if var == "grade":
         return f"Grade {text}"
     return f"{variable(var)}: {text}"
+
+
+def level_phrase(var: str, value) -> str:
+    """:func:`level` as written mid-sentence: lower case except proper names (``"low-income students"``,
+    ``"English learners"``, ``"Black or African American students"``)."""
+    text = level(var, value)
+    first = text.split(" ", 1)[0]
+    if str(var) == "race_ethnicity" or _text(value) in RACE_ETHNICITY or first in ("English", "Grade"):
+        return text
+    return text[:1].lower() + text[1:]
 
 
 def group(spec: str) -> str:

@@ -21,9 +21,9 @@ Examples
 ...                   "outcome": "grade_appropriate", "suppressed": False, "suppression_reason": ""})
 >>> fig = gap_plot(t)
 >>> print(fig.alt_text)  # doctest: +NORMALIZE_WHITESPACE
-Differences in grade_appropriate between each group and all other students, with 95% confidence intervals
-(difference in percentage points). Low income: no: +9.0 (95% CI +2.0 to +16.0; n = 120). Low income: yes:
--9.0 (95% CI -16.0 to -2.0; n = 80).
+Differences in grade-appropriate assignments between each group and all other students, with 95% confidence
+intervals (difference in percentage points). Students not from low-income families: +9.0 (95% CI +2.0 to +16.0;
+n = 120). Low-income students: -9.0 (95% CI -16.0 to -2.0; n = 80).
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter
 
-from .contract import RACE_ETHNICITY, SUBGROUP_VARIABLES
+from . import labels as registry
 
 __all__ = [
     "HATCHES",
@@ -194,7 +194,7 @@ def _count(v) -> str:
 
 def level_label(group, level, labels: Mapping | None = None) -> str:
     """Readable label of a group level: ``labels`` first (by ``(group, level)`` or ``level``), then the
-    contract's race/ethnicity and subgroup names (0/1 flags as "no"/"yes")."""
+    package's label registry (:func:`opportunity_research.labels.level`)."""
     labels = labels or {}
     for key in ((group, level), (group, str(level)), level, str(level)):
         try:
@@ -202,12 +202,7 @@ def level_label(group, level, labels: Mapping | None = None) -> str:
                 return str(labels[key])
         except TypeError:
             continue
-    glab = SUBGROUP_VARIABLES.get(str(group), str(group).replace("_", " ").capitalize())
-    if str(level) in RACE_ETHNICITY:
-        return RACE_ETHNICITY[str(level)]
-    if str(level) in ("0", "0.0", "1", "1.0", "True", "False"):
-        return f"{glab}: {'yes' if str(level) in ('1', '1.0', 'True') else 'no'}"
-    return f"{glab}: {level}"
+    return registry.level(group, level)
 
 
 def _percent_axis(ax, axis="x", *, points=False):
@@ -378,7 +373,7 @@ def gap_plot(table: pd.DataFrame, *, value: str = "difference", labels: Mapping 
     has_ci = value == "difference" and {"ci_lower", "ci_upper"} <= set(t.columns)
     disp = pd.DataFrame({
         "label": [level_label(g, lv, labels) for g, lv in zip(t["group"], t["level"])],
-        "series": [SUBGROUP_VARIABLES.get(str(g), str(g)) for g in t["group"]],
+        "series": [registry.variable(str(g)) for g in t["group"]],
         "value": t[value].to_numpy(dtype=float, na_value=np.nan),
         "ci_lower": t["ci_lower"].to_numpy(dtype=float, na_value=np.nan) if has_ci else np.nan,
         "ci_upper": t["ci_upper"].to_numpy(dtype=float, na_value=np.nan) if has_ci else np.nan,
@@ -386,7 +381,8 @@ def gap_plot(table: pd.DataFrame, *, value: str = "difference", labels: Mapping 
         "suppressed": _suppressed(t),
         "suppression_reason": t["suppression_reason"] if "suppression_reason" in t.columns else "",
     })
-    outcome = str(t["outcome"].iloc[0]) if "outcome" in t.columns and len(t) else "the outcome"
+    outcome = (registry.measure(str(t["outcome"].iloc[0])).lower() if "outcome" in t.columns and len(t)
+               else "the outcome")
     refs = list(dict.fromkeys(t["reference"].astype(str))) if "reference" in t.columns else []
     ref_text = refs[0] if len(refs) == 1 else "its reference"
     what = "Differences" if value == "difference" else value.replace("_", " ").capitalize()

@@ -58,10 +58,10 @@ def test_gap_plot_from_a_gap_table(gaps):
     # alt text: every shown difference (in percentage points), its interval and n; the suppressed rows named
     alt = fig.alt_text
     black = rows[rows["level"] == "black"].iloc[0]
-    assert f"Black or African American: {100 * black['difference']:+.1f}" in alt
+    assert f"Black or African American students: {100 * black['difference']:+.1f}" in alt
     assert f"95% CI {100 * black['ci_lower']:+.1f} to {100 * black['ci_upper']:+.1f}; n = 400" in alt
-    assert "Native Hawaiian or Other Pacific Islander: suppressed (n < 10)." in alt
-    assert "Asian: suppressed (complementary)." in alt
+    assert "Native Hawaiian or Other Pacific Islander students: suppressed (n < 10)." in alt
+    assert "Asian students: suppressed (complementary)." in alt
     assert "percentage points" in alt and "all other students" in alt
     assert "n = 4)" not in alt and "n = 60)" not in alt
 
@@ -90,8 +90,8 @@ def test_resource_bars_with_groups_and_a_suppressed_bar():
     assert len({b.get_hatch() for b in bars}) == 2  # groups differ by hatch as well as colour
     assert any(t.get_text() == "suppressed (n < 10)" for t in ax.texts)
     alt = fig.alt_text
-    assert "Grade-appropriate assignments, Low income: no: 30.0% (95% CI 25.0% to 35.0%; n = 400)." in alt
-    assert "Strong instruction, Low income: yes: suppressed (n < 10)." in alt
+    assert "Grade-appropriate assignments, Students not from low-income families: 30.0% (95% CI 25.0% to 35.0%; n = 400)." in alt
+    assert "Strong instruction, Low-income students: suppressed (n < 10)." in alt
     assert alt.startswith("Share of class time.")
 
 
@@ -150,7 +150,8 @@ def test_style_is_scoped_and_colour_blind_safe():
 
 
 def test_level_labels():
-    assert plots.level_label("race_ethnicity", "black") == "Black or African American"
-    assert plots.level_label("english_learner", 1) == "English learner: yes"
-    assert plots.level_label("english_learner", 0.0) == "English learner: no"
+    # the package's label registry (opportunity_research.labels)
+    assert plots.level_label("race_ethnicity", "black") == "Black or African American students"
+    assert plots.level_label("english_learner", 1) == "English learners"
+    assert plots.level_label("english_learner", 0.0) == "Students who are not English learners"
     assert plots.level_label("grade", 5, {("grade", 5): "Grade 5"}) == "Grade 5"
