@@ -11,7 +11,8 @@ Structure
     injects (tag ``injected-parameters``) never appears in the HTML. No maths markup (there is no
     MathJax: the report loads nothing from the network); write ``R²``, ``≥`` in Unicode.
 Tables
-    Display tables with :func:`table_output`. Rows whose ``suppressed`` flag is true show the
+    Report notebooks display tables with :mod:`opportunity_research.presentation` (labelled, formatted,
+    laid out by great_tables). :func:`table_output` is the plain fallback for ad-hoc tables. Rows whose ``suppressed`` flag is true show the
     mark :data:`SUPPRESSED_MARK` (in an element of class ``suppressed``) instead of every number,
     counts included; the HTML report then carries a legend explaining the mark.
 Figures
@@ -30,7 +31,10 @@ Outputs
     ``Description``). Identifier columns and keys (``student_id``, ``teacher_id``) are refused.
 
 The batch runner (:mod:`opportunity_research.runner`) then calls :func:`sanitize_notebook`,
-:func:`export_html` and :func:`write_index`.
+:func:`opportunity_research.pages.publish_pages` (which calls :func:`export_html` and prints the PDFs)
+and :func:`write_index`. Page layouts are Jinja2 templates in ``opportunity_research/templates/``
+(``base.html.j2``, ``report.html.j2``, ``index.html.j2``, ``scorecard.html.j2``) with one stylesheet,
+``report.css``; published files are written world-readable (:data:`PUBLISHED_FILE_MODE`).
 
 Examples
 --------
@@ -68,6 +72,8 @@ from .labels import SUPPRESSED_MARK
 
 __all__ = [
     "LABEL_COLUMNS",
+    "PUBLISHED_DIR_MODE",
+    "PUBLISHED_FILE_MODE",
     "REMOVE_TAGS",
     "SUPPRESSED_MARK",
     "FigureOutput",
