@@ -147,7 +147,7 @@ def render(template: str, **context) -> str:
     """
     ctx = {"css": stylesheet(), "version": __version__, "links": [], "kicker": "", "heading": "", "facts": [],
            "banner": "", "footer": "", "running_head": context.get("title", ""), "running_right": "",
-           "running_foot": f"opportunity-research {__version__}"}
+           "running_foot": f"Generated {_dt.datetime.now(_dt.UTC):%d %B %Y} by opportunity-research {__version__}"}
     ctx.update(context)
     return _env().get_template(template).render(**ctx)
 

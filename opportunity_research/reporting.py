@@ -682,7 +682,7 @@ def write_index(reports_root: str | os.PathLike, manifest: Mapping) -> Path:
     stale = False
     if cross and cross.get("status") == "ok" and cross.get("report"):
         covered = list(cross.get("districts") or [])
-        cross["covered"] = ", ".join(covered)
+        cross["covered"] = ", ".join(district_name(d) for d in covered)
         cross["n"] = len(covered)
         current = [e["district_id"] for e in manifest.get("districts", []) if e.get("status") == "ok"]
         stale = sorted(covered) != sorted(current)

@@ -264,7 +264,7 @@ def test_write_index(tmp_path):
     html = write_index(tmp_path, manifest).read_text()
     assert '<a href="a/report.html">report</a>' in html and "26% of assignments were on grade level." in html
     assert "b&lt;x&gt;" in html and "data validation failed: grade 13" in html and "12.3" in html
-    assert '<a href="cross_district/report.html">Cross-district report</a> (1 districts: a)' in html
+    assert '<a href="cross_district/report.html">Cross-district report</a> (1 district: A)' in html
     assert "does not cover" not in html
     manifest["cross_district"]["districts"] = ["a", "c"]
     assert "does not cover exactly the districts" in write_index(tmp_path, manifest).read_text()
