@@ -105,6 +105,8 @@ STUDY = {
     "met_demands": (0.71, "of work met the assignment's demands"),
     "met_grade_level": (0.17, "of work met grade-level standards"),
 }
+#: The study's contrast of classrooms serving mostly higher-income vs mostly low-income students.
+_STUDY_INCOME_RATIO = {"grade_appropriate": "about twice as much", "strong_instruction": "about five times as much"}
 STUDY_SOURCE = "TNTP, The Opportunity Myth (2018): five school systems, about 4,000 students, mostly 2016-17"
 
 _TEMPLATES = Path(__file__).with_name("templates")
@@ -667,11 +669,12 @@ def headline_findings(a, *, top: int = 5) -> list[Finding]:
 
     Candidates: the share of class time with each resource and the work-sample contrast, each against
     the study's published figure; the largest gap per resource (group vs all others); the
-    classroom-composition ratio; the strongest growth effect of access; the catch-up rate. Only
-    unsuppressed numbers with an interval are candidates. Ranking rule: how far the number sits from
-    its point of comparison (the study's figure, or no difference) measured in half-widths of its own 95%
-    interval; numbers whose interval covers the comparison score 0 and come last, in the order above.
-    At least three findings are shown when three candidates exist.
+    classroom-composition contrast (mostly higher- vs mostly low-income classrooms); the strongest growth
+    effect of access; the catch-up rate. Only unsuppressed numbers with an interval are candidates.
+    Ranking rule: how far the number sits from its point of comparison (the study's figure, or no
+    difference) measured in half-widths of its own 95% interval; numbers whose interval covers the
+    comparison, and the catch-up rate (which has no natural comparison), score 0 and come last, in the
+    order above. At least three findings are shown when three candidates exist.
     """
     cands: list[Finding] = []
     rates = a.rates[a.rates["subject"] == "all"] if "subject" in a.rates.columns else a.rates
@@ -734,11 +737,30 @@ def headline_findings(a, *, top: int = 5) -> list[Finding]:
                 meaning=(f"Students in classrooms with full access grew this much more over the year than those with "
                          f"none{months} (an association, not proof of cause)."),
                 score=float(r["_z"])))
+    comp = getattr(a, "composition", None)
+    if comp is not None and len(comp):
+        c = comp[~comp["suppressed"].astype(bool) & comp["measure"].isin(list(STUDY)) & comp["difference"].notna()
+                 & comp["level"].astype(str).isin(["0", "0.0"]) & comp["group"].eq("majority_low_income")]
+        if len(c):
+            c = c.assign(_z=[_z(x, lo, hi, 0) for x, lo, hi in zip(c["difference"], c["ci_lower"], c["ci_upper"])])
+            r = c.sort_values("_z", ascending=False).iloc[0]
+            cands.append(Finding(
+                what=f"{labels.measure(r['measure'])}: higher- vs lower-income classrooms",
+                number=f"{float(r['ratio']):.1f}×" if not _missing(r["ratio"]) else labels.points(r["difference"]),
+                interval=f"difference {labels.points(r['difference'])} points, 95% interval "
+                         f"{_interval(r['ci_lower'], r['ci_upper'], labels.points)}; {labels.count(r['n'])} vs "
+                         f"{labels.count(r['reference_n'])} classrooms",
+                meaning=(f"Classrooms serving mostly higher-income students had this resource "
+                         f"{labels.percent(r['estimate'])} of the time, vs {labels.percent(r['reference_estimate'])} in "
+                         "classrooms serving mostly low-income students"
+                         + (f" (the study found {_STUDY_INCOME_RATIO[r['measure']]})."
+                            if r["measure"] in _STUDY_INCOME_RATIO else ".")),
+                score=float(r["_z"])))
     cu = a.catch_up
     if len(cu):
         c = cu[(cu["school_id"] == "all") & (cu["group"] == "all") & (cu["subject"] == "all")
                & ~cu["suppressed"].astype(bool)].sort_values(["years_later", "start_year"], ascending=[True, False])
-        if len(c):
+        if len(c):  # no natural point of comparison: shown only when fewer than three findings stand out
             r = c.iloc[0]
             cands.append(Finding(
                 what="Students behind who caught up", number=labels.percent(r["estimate"]),
@@ -746,7 +768,7 @@ def headline_findings(a, *, top: int = 5) -> list[Finding]:
                          f"{labels.count(r['n'])} students",
                 meaning=(f"Of students below grade level in {labels.school_year(r['start_year'])}, this share was at "
                          f"grade level {int(r['years_later'])} year{'s' if int(r['years_later']) != 1 else ''} later."),
-                score=0.5 * _z(r["estimate"], r["ci_lower"], r["ci_upper"], 0.5)))
+                score=0.0))
     order = sorted(range(len(cands)), key=lambda i: (-cands[i].score, i))
     ranked = [cands[i] for i in order]
     strong = [f for f in ranked if f.score > 0][:top]

@@ -143,3 +143,17 @@ def test_published_files_are_world_readable():
            if not p.name.startswith(".") and not any(part.startswith(".") for part in p.relative_to(REPORTS).parts)
            and (p.stat().st_mode & 0o777) != (0o755 if p.is_dir() else 0o644)]
     assert not bad, f"not world-readable (0644/0755): {bad[:10]}"
+
+
+def test_a_district_without_a_climate_survey_or_a_second_year_says_what_it_needs():
+    """demo_pinebrook has no climate survey and one school year: its sections name the data they need."""
+    from html import unescape
+
+    page = REPORTS / "demo_pinebrook" / "report.html"
+    assert page.exists(), "run 'make reports' first"
+    text = re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", page.read_text(encoding="utf-8"))))
+    assert "Belonging, consistency and coherence needs data this district did not provide: climate_surveys.csv" in text
+    assert "Catch-up rates needs data this district did not provide: assessments.csv with spring results in at least " \
+           "two school years" in text
+    card = re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", (page.parent / "scorecard.html").read_text())))
+    assert "Not available for this district" in card and "climate_surveys.csv" in card

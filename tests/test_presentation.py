@@ -103,3 +103,23 @@ def test_scorecard_module_returns_data_only_and_there_is_no_import_cycle():
     assert "<table" not in src and "import reporting" not in src and "from .reporting" not in src
     labels_src = Path(importlib.import_module("opportunity_research.labels").__file__).read_text(encoding="utf-8")
     assert "from .presentation" not in labels_src and "from .reporting" not in labels_src
+
+
+def test_composition_finding_and_catch_up_without_comparison():
+    a = analysis_stub()
+    a.composition = pd.DataFrame({
+        "measure": "strong_instruction", "group": "majority_low_income", "level": [0.0, 1.0], "n": [26, 96],
+        "estimate": [0.23, 0.06], "reference_n": [96, 26], "reference_estimate": [0.06, 0.23],
+        "difference": [0.17, -0.17], "ci_lower": [0.07, -0.27], "ci_upper": [0.27, -0.07], "ratio": [3.8, 0.26],
+        "suppressed": False})
+    a.catch_up = pd.DataFrame({"school_id": "all", "group": "all", "subject": "all", "start_year": [2014, 2015],
+                               "years_later": 1, "n": [300, 310], "estimate": [0.2, 0.25], "ci_lower": [0.15, 0.2],
+                               "ci_upper": [0.25, 0.3], "suppressed": False})
+    found = {f.what: f for f in P.headline_findings(a, top=10)}
+    comp = found["Strong instruction: higher- vs lower-income classrooms"]
+    assert comp.number == "3.8×" and comp.score == pytest.approx(0.17 / 0.10)
+    assert "about five times as much" in comp.meaning and "26 vs 96 classrooms" in comp.interval
+    assert "Students behind who caught up" not in found  # no natural comparison: only when few findings stand out
+    few = P.headline_findings(SimpleNamespace(rates=a.rates.iloc[1:], demands=a.demands.iloc[:0], gaps=a.gaps.iloc[:0],
+                                              growth=a.growth.iloc[:0], catch_up=a.catch_up))
+    assert [f.what for f in few][-1] == "Students behind who caught up" and "2015-16" in few[-1].meaning
