@@ -9,7 +9,8 @@ For each page (index, every district's report and scorecard, the cross-district 
 * no console error and no failed request (every ``file:`` resource loads);
 * every image decoded (``naturalWidth > 0``);
 * at a 1280 px window no table is wider than the window and no table scrolls inside its box;
-* at 390 px the page does not scroll sideways;
+* at 390 px the page does not scroll sideways, and laid out for print (a Letter page's width) no table is
+  wider than the page;
 * every link resolves: a local file that exists, and an ``#anchor`` that exists in its target;
 * beside each report and scorecard a PDF whose text holds every table header, running headers and page
   numbers ("Page 1 of N").
@@ -79,8 +80,9 @@ _CHECKS = """() => {
 }"""
 
 
-def _load(browser, path: Path, width: int):
+def _load(browser, path: Path, width: int, media: str = "screen"):
     page = browser.new_page(viewport={"width": width, "height": 900})
+    page.emulate_media(media=media)
     problems: list[str] = []
     page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
     page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
@@ -109,6 +111,10 @@ def test_page_in_chromium(browser, path):
     narrow, problems = _load(browser, path, 390)
     assert problems == [], problems
     assert narrow["width"] <= narrow["inner"], f"the page scrolls sideways at 390 px ({narrow['width']} px wide)"
+    # on paper (US Letter less the page margins: 8.5 in - 3 cm = 703 CSS px) no table is cut at the right edge
+    paper, _ = _load(browser, path, 703, media="print")
+    cut = [t["caption"] or "(table)" for t in paper["tables"] if t["right"] > paper["inner"] + 0.5]
+    assert not cut and paper["width"] <= paper["inner"], f"tables wider than the printed page: {cut}"
     # every link resolves
     broken = []
     for href in set(wide["links"]):
