@@ -674,6 +674,7 @@ def trend_chart(data: pd.DataFrame, *, x: str = "school_year", series: str = "me
                         marker=MARKERS[j % len(MARKERS)], markeredgecolor="black", markeredgewidth=0.6,
                         capsize=3, linewidth=1.4, label=labels.measure(s))
         ax.set_xticks(years, [labels.school_year(y) for y in years])
+        ax.set_xlim(years[0] - 0.5, years[-1] + 0.5)
         ax.set_ylabel(ylabel)
         if percent:
             _percent_axis(ax, "y")
