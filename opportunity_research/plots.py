@@ -588,8 +588,7 @@ def gap_chart(gaps: pd.DataFrame, *, resource: str) -> Figure:
     order = list(dict.fromkeys(subj))
     title = f"{labels.measure(resource)}: difference from all other students"
     with style():
-        fig = Figure(figsize=(7.5, 1.3 + 0.34 * rows["slot"].nunique() * max(1, len(order) * 0.75)),
-                     layout="constrained")
+        fig = Figure(figsize=(7.5, 1.2 + 0.21 * rows["slot"].nunique() * max(1.5, len(order))), layout="constrained")
         ax = fig.add_subplot()
         _dodged(ax, rows, series_order=order, percent=True, points=True)
         ax.axvline(0, color="black", linewidth=1.0, linestyle="--", zorder=1)
