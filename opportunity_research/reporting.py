@@ -658,16 +658,22 @@ def write_index(reports_root: str | os.PathLike, manifest: Mapping) -> Path:
     for e in manifest.get("districts", []):
         d = str(e["district_id"])
         status = str(e.get("status", ""))
-        ok = bool(e.get("report")) and status == "ok"
+        stale = bool(e.get("stale")) and status == "failed"  # a failed run whose last good report is kept
+        ok = bool(e.get("report")) and (status == "ok" or stale)
         note = e.get("reason") or ""
         links = []
+        if stale:
+            status = "stale"
+            note = (f"Last good report of {str(e.get('last_good') or '')[:10]}; the run of "
+                    f"{str(e.get('failed_at') or '')[:10]} failed: {note}")
         if ok:
             f = root / d / "findings.json"
             try:
                 headline = json.loads(f.read_text(encoding="utf-8")).get("headline") if f.exists() else None
             except (json.JSONDecodeError, AttributeError):
                 headline = None
-            note = headline if isinstance(headline, str) else ""
+            if not stale:
+                note = headline if isinstance(headline, str) else ""
             report = str(e["report"])
             folder = report.rsplit("/", 1)[0] if "/" in report else d
             links.append(("report", report))
