@@ -80,6 +80,7 @@ __all__ = [
     "grade_level_growth_table",
     "growth_table",
     "headline_findings",
+    "humanize",
     "is_demo",
     "link",
     "model_trust_note",
@@ -212,6 +213,19 @@ def _number(v, digits: int) -> str:
     if _missing(v):
         return labels.MISSING
     return f"{float(v):.{digits}f}".replace("-", "−")
+
+
+_GROUP_SPEC = re.compile(r"\b([a-z][a-z_]*)=([A-Za-z0-9_.\-]+)")
+_ID_WORDS = {"school_id": "school", "classroom_id": "classroom", "teacher_id": "teacher"}
+
+
+def humanize(text) -> str:
+    """Identifiers inside free text (a goal's reason, an engine message) as words: ``"race_ethnicity=black"``
+    -> ``"Black or African American students"``, ``school_id`` -> ``school``."""
+    if _missing(text):
+        return ""
+    out = _GROUP_SPEC.sub(lambda m: labels.group(f"{m.group(1)}={m.group(2)}"), str(text))
+    return re.sub(r"\b(school_id|classroom_id|teacher_id)\b", lambda m: _ID_WORDS[m.group(1)], out)
 
 
 def _interval(lo, hi, fmt) -> str:
@@ -523,7 +537,7 @@ def diagnostics_table(growth: pd.DataFrame, warnings_: Sequence[str]) -> Table:
             subj, _, rest = str(w).partition(" / ")
             model, _, text = rest.partition(": ")
             msgs.setdefault((subj, model), []).append(text)
-        m = m.assign(note=["; ".join(msgs.get((s, mo), [])) for s, mo in zip(m["subject"], m["model"])],
+        m = m.assign(note=[humanize("; ".join(msgs.get((s, mo), []))) for s, mo in zip(m["subject"], m["model"])],
                      model=[labels.measure(x) for x in m["model"]])
     else:
         m = growth
@@ -587,6 +601,7 @@ def goals_table(goals: pd.DataFrame) -> Table:
         share = ~g["measure"].eq("growth_grade_levels")
         fmtv = [labels.percent(v) if s else _number(v, 2) for v, s in zip(g["target"], share)]
         g["target_text"] = [f"{t} by {labels.year(y)}" for t, y in zip(fmtv, g["target_year"])]
+        g["reason"] = [humanize(r) for r in g["reason"]]
         g["current_text"] = [labels.MISSING if _missing(v) else (labels.percent(v) if s else _number(v, 2))
                              + f" ({labels.school_year(y)})" for v, s, y in zip(g["current"], share, g["current_year"])]
     return table(g, [Col("goal_id", label="Goal"), Col("measure", "measure"), Col("group", "groupspec",

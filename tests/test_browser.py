@@ -60,6 +60,12 @@ def test_the_demo_pages_exist():
     assert districts and all((REPORTS / d / "scorecard.html").exists() for d in districts)
 
 
+_IDENTIFIERS = re.compile(r"\b(?:race_ethnicity|low_income|english_learner|started_behind|grade_appropriate|"
+                          r"strong_instruction|high_expectations|ci_lower|ci_upper|n_classrooms|hours_without|"
+                          r"reference_estimate|school_id|classroom_id|[a-z_]+=[a-z0-9_.]+)\b|\b(?:19|20)\d\d\.0\b|"
+                          r"\b2,0\d\d\b|\bnan\b|\bNone\b")
+
+
 def _norm(text: str) -> str:
     return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text))
 
@@ -76,7 +82,8 @@ _CHECKS = """() => {
   const ids = [...document.querySelectorAll('[id]')].map(e => e.id);
   const headers = [...document.querySelectorAll('table thead th')].filter(th => th.getAttribute('scope') === 'col')
                     .map(th => th.innerText.trim()).filter(t => t);
-  return {imgs, tables, links, ids, headers, width: document.documentElement.scrollWidth, inner: window.innerWidth};
+  return {imgs, tables, links, ids, headers, width: document.documentElement.scrollWidth, inner: window.innerWidth,
+          text: document.body.innerText};
 }"""
 
 
@@ -103,6 +110,9 @@ def _ids_of(path: Path) -> set[str]:
 def test_page_in_chromium(browser, path):
     wide, problems = _load(browser, path, 1280)
     assert problems == [], problems
+    # human language only: no column, group, level or measure identifier in what a reader sees
+    raw = sorted(set(_IDENTIFIERS.findall(wide["text"])))
+    assert not raw, f"identifiers shown to readers: {raw}"
     bad_imgs = [i["src"] for i in wide["imgs"] if not i["ok"]]
     assert not bad_imgs, f"images not decoded: {bad_imgs}"
     too_wide = [t for t in wide["tables"] if t["right"] > wide["inner"] + 0.5 or t["inner"] > 1]

@@ -123,3 +123,15 @@ def test_composition_finding_and_catch_up_without_comparison():
     few = P.headline_findings(SimpleNamespace(rates=a.rates.iloc[1:], demands=a.demands.iloc[:0], gaps=a.gaps.iloc[:0],
                                               growth=a.growth.iloc[:0], catch_up=a.catch_up))
     assert [f.what for f in few][-1] == "Students behind who caught up" and "2015-16" in few[-1].meaning
+
+
+def test_free_text_loses_its_identifiers():
+    assert P.humanize("no data for this group (race_ethnicity=native_hawaiian_pacific_islander)") == (
+        "no data for this group (Native Hawaiian or Other Pacific Islander students)")
+    assert P.humanize("singular fit: the variance of school_id is zero") == "singular fit: the variance of school is zero"
+    goals = pd.DataFrame({"goal_id": ["G1"], "measure": ["engaged_share"], "group": ["low_income=1"], "target": [0.6],
+                          "target_year": [2018], "current": [np.nan], "current_year": [2016], "status": ["no data"],
+                          "reason": ["no data for this group (low_income=1)"]})
+    row = P.goals_table(goals).frame.iloc[0].to_dict()
+    assert row["Students"] == "Low-income students" and row["Why"] == "no data for this group (Low-income students)"
+    assert row["Measure"] == "Deep engagement (average student's share)" and row["Status"] == "○ No data"
