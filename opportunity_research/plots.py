@@ -573,9 +573,13 @@ def _rows_frame(t: pd.DataFrame, *, label, series, est="estimate", lo="ci_lower"
     return out
 
 
-def gap_chart(gaps: pd.DataFrame, *, resource: str) -> Figure:
+def gap_chart(gaps: pd.DataFrame, *, resource: str, reference: str | None = None) -> Figure:
     """One resource's gaps: each group's difference from all other students (or its reference), per subject,
-    with its 95% interval; suppressed groups shown as text. Labels from :mod:`opportunity_research.labels`."""
+    with its 95% interval; suppressed groups shown as text. Labels from :mod:`opportunity_research.labels`.
+
+    ``reference`` says whom the groups are compared with, in words (default: "all other students" when every
+    row's ``reference`` is all others, else "the reference group"); e.g. ``DistrictAnalysis.reference_label()``.
+    """
     from . import labels
 
     _check_tidy(gaps, "gap_chart", ["measure", "group", "level", "difference"])
@@ -586,14 +590,17 @@ def gap_chart(gaps: pd.DataFrame, *, resource: str) -> Figure:
     rows = _rows_frame(t, label=[labels.level(g, lv) for g, lv in zip(t["group"], t["level"])], series=subj,
                        est="difference")
     order = list(dict.fromkeys(subj))
-    title = f"{labels.measure(resource)}: difference from all other students"
+    if reference is None:
+        refs = set(t["reference"].astype(str)) if "reference" in t.columns else {"all other students"}
+        reference = "all other students" if refs <= {"all other students", "nan"} else "the reference group"
+    title = f"{labels.measure(resource)}: difference from {reference}"
     with style():
         fig = Figure(figsize=(7.5, 1.2 + 0.21 * rows["slot"].nunique() * max(1.5, len(order))), layout="constrained")
         ax = fig.add_subplot()
         _dodged(ax, rows, series_order=order, percent=True, points=True)
         ax.axvline(0, color="black", linewidth=1.0, linestyle="--", zorder=1)
         ax.set_xlabel("Difference in percentage points (95% interval); left of the dashed line = less access")
-        ax.set_title(title)
+        ax.set_title(textwrap.fill(title, 80))
     from .labels import points as fmt_points
 
     fig.alt_text = (f"{title}, by student group and subject, in percentage points with 95% intervals. "

@@ -727,8 +727,8 @@ def headline_findings(a, *, top: int = 5) -> list[Finding]:
             r = part.sort_values("difference").iloc[0]
             if r["difference"] >= 0:
                 continue
-            ref = "all other students" if str(r["reference"]) in ("all other students", "nan") else \
-                labels.level(r["group"], r["reference"]).lower()
+            ref = ("all other students" if str(r["reference"]) in ("all other students", "nan")
+                   else labels.level_phrase(r["group"], r["reference"]))
             who = labels.level(r["group"], r["level"])
             cands.append(Finding(
                 what=f"{labels.measure(r['measure'])}: {who} ({labels.subject(r['subject'])})",
