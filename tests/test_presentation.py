@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import re
+import subprocess
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -95,10 +96,13 @@ def test_district_names_and_demo_flag():
 
 
 def test_scorecard_module_returns_data_only_and_there_is_no_import_cycle():
-    for name in [m for m in sys.modules if m.startswith("opportunity_research")]:
-        del sys.modules[name]
+    # in a fresh interpreter: importing the statistics module loads no presentation module
+    code = ("import sys, opportunity_research.scorecard; "
+            "print(sorted(m for m in sys.modules if m in ('opportunity_research.reporting', "
+            "'opportunity_research.presentation', 'opportunity_research.pages')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[]"
     sc = importlib.import_module("opportunity_research.scorecard")
-    assert "opportunity_research.reporting" not in sys.modules and "opportunity_research.presentation" not in sys.modules
     src = Path(sc.__file__).read_text(encoding="utf-8")
     assert "<table" not in src and "import reporting" not in src and "from .reporting" not in src
     labels_src = Path(importlib.import_module("opportunity_research.labels").__file__).read_text(encoding="utf-8")
