@@ -130,9 +130,9 @@ MEASURES: dict[str, str] = {
     "advanced_course": "Advanced coursework",
     "advanced_course_rate": "Advanced coursework",
     "all_four": "All four resources together",
-    "access": "Full vs no access",
+    "access": "Access (all students)",
     "extra_if_behind": "Extra for students who started behind",
-    "access_if_behind": "Full vs no access, students who started behind",
+    "access_if_behind": "Access, students who started behind",
 }
 
 #: What ``n`` counts for each resource and work-sample measure.

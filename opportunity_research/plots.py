@@ -630,7 +630,8 @@ def growth_chart(growth: pd.DataFrame, *, model: str = "all_four", effect: str =
     rows = _rows_frame(t, label=[labels.measure(r) for r in t["resource"]], series=subj, est=est, lo=lo, hi=hi)
     rows.loc[rows["supp"] & bad.to_numpy(), "mark"] = "model not verified"
     unit = "months of learning (approximation)" if months else "standard deviations of the spring score"
-    title = f"What access is worth: {labels.measure(effect).lower()}"
+    title = ("What access is worth: full vs no access" if effect == "access"
+             else f"What access is worth: {labels.measure(effect).lower()}, full vs no access")
     with style():
         fig = Figure(figsize=(7.5, 1.5 + 0.42 * rows["slot"].nunique() * max(1, len(set(subj)) * 0.7)),
                      layout="constrained")

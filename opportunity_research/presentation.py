@@ -267,6 +267,7 @@ def _cell(col: Col, row: Mapping, names: Mapping | None) -> str:
         return labels.MISSING if _missing(v) else f"{float(v):.2f}×"
     if f.startswith("interval"):
         fm = {"interval_percent": labels.percent, "interval_points": labels.points,
+              "interval_ratio": lambda x: f"{float(x):.2f}",
               "interval_number": lambda x: _number(x, 2), "interval_number1": lambda x: _number(x, 1)}[f]
         return _interval(row.get(f"{col.prefix}ci_lower"), row.get(f"{col.prefix}ci_upper"), fm)
     if f == "status":
@@ -459,10 +460,18 @@ _GAP_COLS = [Col("level", "group"), Col("n", "count"), Col("estimate", "percent"
              Col("difference", "points"), Col("interval", "interval_points"), Col("ratio", "ratio")]
 
 
+def _with_ratio_interval(cols: list[Col], data: pd.DataFrame, label: str = "Ratio, 95% interval") -> list[Col]:
+    """The ratio's own interval beside the ratio, when the table carries it (``ratio_ci_lower``/``_upper``)."""
+    if "ratio_ci_lower" not in data.columns:
+        return cols
+    i = next(k for k, c in enumerate(cols) if c.name == "ratio") + 1
+    return cols[:i] + [Col("ratio", "interval_ratio", label=label, prefix="ratio_")] + cols[i:]
+
+
 def gaps_table(gaps: pd.DataFrame, resource: str, *, min_n: int = config.MIN_CELL_SIZE) -> Table:
     """One resource's gaps by student group, both subjects (``equity.resource_gaps``)."""
     t = gaps[gaps["measure"] == resource]
-    return table(t, _GAP_COLS, caption=f"{labels.measure(resource)}: access by student group",
+    return table(t, _with_ratio_interval(_GAP_COLS, t), caption=f"{labels.measure(resource)}: access by student group",
                  subtitle="Each group's share compared with all other students (or the named group); the "
                           "difference in percentage points with a 95% cluster-bootstrap interval.",
                  groups="subject" if "subject" in t.columns else None, min_n=min_n)
@@ -476,7 +485,7 @@ def composition_table(comp: pd.DataFrame, *, min_n: int = config.MIN_CELL_SIZE) 
             Col("interval", "interval_points"), Col("ratio", "ratio")]
     t = comp.assign(reference_text=[labels.level(g, 1 - float(lv)) if str(lv) not in ("nan", "<NA>") else ""
                                     for g, lv in zip(comp["group"], comp["level"])])
-    return table(t, cols, caption="Classrooms by who is in them", groups="measure",
+    return table(t, _with_ratio_interval(cols, t), caption="Classrooms by who is in them", groups="measure",
                  subtitle="Share of each kind of classroom's evidence with the resource; n counts classrooms.",
                  min_n=min_n)
 
@@ -487,16 +496,18 @@ def furthest_table(furthest: pd.DataFrame, *, min_n: int = config.MIN_CELL_SIZE)
             Col("reference_estimate", "percent", label="All other students"),
             Col("difference", "points"), Col("interval", "interval_points"), Col("ratio", "ratio",
                                                                                   label="Times as likely")]
-    return table(furthest, cols, caption="Students furthest from opportunity, by group", groups="subject",
+    return table(furthest, _with_ratio_interval(cols, furthest, "95% interval of the ratio"),
+                 caption="Students furthest from opportunity, by group", groups="subject",
                  subtitle="Share of each group in the bottom fifth of a composite of the four resources.",
                  min_n=min_n)
 
 
 def multiple_table(multiple: pd.DataFrame, *, min_n: int = config.MIN_CELL_SIZE) -> Table:
     """Chronic absence, advanced coursework and programs by group (``equity.multiple_measures_gaps``)."""
-    return table(multiple, [Col("level", "group"), Col("n", "count"), Col("estimate", "percent", label="Share"),
-                            Col("reference_estimate", "percent", label="All other students"),
-                            Col("difference", "points"), Col("interval", "interval_points"), Col("ratio", "ratio")],
+    cols = [Col("level", "group"), Col("n", "count"), Col("estimate", "percent", label="Share"),
+            Col("reference_estimate", "percent", label="All other students"),
+            Col("difference", "points"), Col("interval", "interval_points"), Col("ratio", "ratio")]
+    return table(multiple, _with_ratio_interval(cols, multiple),
                  caption="Multiple measures by student group", groups="measure", min_n=min_n)
 
 
@@ -512,15 +523,23 @@ def growth_table(growth: pd.DataFrame, *, models: Sequence[str] = ("all_four",))
         g["model_label"] = [labels.measure(r) if m != "all_four" or len(models) == 1
                             else f"{labels.measure(r)} (all four together)" for m, r in zip(g["model"], g["resource"])]
         g["model_label"] = [lab + ("" if bool(c) else " †") for lab, c in zip(g["model_label"], g["converged"])]
-    notes = [("Effects in standard deviations of the spring score, from no access (0) to full access (1); months "
+    contrast = len(g) and "contrast_estimate" in g.columns
+    notes = [("Effects in standard deviations (SD) of the spring score. 25th → 75th percentile: classrooms at the "
+              "district's 75th vs its 25th percentile of access; months of learning are an approximation from that "
+              "contrast (typical annual gains by grade), shown only where it can be computed. Full vs none: "
+              "classrooms that always vs never have the resource.")] if contrast else [
+             ("Effects in standard deviations of the spring score, from no access (0) to full access (1); months "
               "of learning are an approximation (typical annual gains by grade).")]
     if len(g) and not g["converged"].astype(bool).all():
         notes.append("† The model could not be verified; do not rely on this row (see the technical appendix).")
-    return table(g, [Col("model_label", label="Resource"), Col("effect", "measure"),
-                     Col("estimate", "number", label="Effect (SD)"), Col("interval", "interval_number"),
-                     Col("months", "number1", label="Months"),
-                     Col("months", "interval_number1", label="Months, 95% interval", prefix="months_"),
-                     Col("n", "count")],
+    cols = [Col("model_label", label="Resource"), Col("effect", "measure")]
+    if contrast:
+        cols += [Col("contrast_estimate", "number", label="25th → 75th percentile (SD)"),
+                 Col("contrast", "interval_number", prefix="contrast_", label="95% interval")]
+    cols += [Col("months", "number1", label="Months"),
+             Col("months", "interval_number1", label="Months, 95% interval", prefix="months_"),
+             Col("estimate", "number", label="Full vs none (SD)"), Col("interval", "interval_number"), Col("n", "count")]
+    return table(g, cols,
                  caption=("What access is worth: growth-model effects" + (
                      ", all four resources in one model" if list(models) == ["all_four"] else ", every model")),
                  groups="subject", notes=notes,
@@ -744,14 +763,17 @@ def headline_findings(a, *, top: int = 5) -> list[Finding]:
         if len(e):
             e = e.assign(_z=[_z(x, lo, hi, 0) for x, lo, hi in zip(e["estimate"], e["ci_lower"], e["ci_upper"])])
             r = e.sort_values(["_z", "estimate"], ascending=False).iloc[0]
-            months = "" if _missing(r.get("months")) else f", roughly {_number(r['months'], 1)} months of learning"
+            months = ("" if _missing(r.get("months")) else
+                      f" Between classrooms at the district's 25th and 75th percentile of access: roughly "
+                      f"{_number(r['months'], 1)} months of learning (95% interval "
+                      f"{_interval(r.get('months_ci_lower'), r.get('months_ci_upper'), lambda x: _number(x, 1))}).")
             cands.append(Finding(
                 what=f"Growth with {labels.measure(r['resource']).lower()} ({labels.subject(r['subject'])})",
                 number=f"{_number(r['estimate'], 2)} SD",
                 interval=f"95% interval {_interval(r['ci_lower'], r['ci_upper'], lambda x: _number(x, 2))}; "
                          f"{labels.count(r['n'])} students",
-                meaning=(f"Students in classrooms with full access grew this much more over the year than those with "
-                         f"none{months} (an association, not proof of cause)."),
+                meaning=("Students in classrooms that always had this resource grew this much more over the year than "
+                         "students in classrooms that never did (an association, not proof of cause)." + months),
                 score=float(r["_z"])))
     comp = getattr(a, "composition", None)
     if comp is not None and len(comp):
