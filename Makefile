@@ -11,7 +11,7 @@ JOBS ?= 2
 DEMO := data/raw/.demo-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help venv data process reports test test-slow lint bench docs lab lock lock-lab clean clean-reports
+.PHONY: help venv data process reports test test-slow lint bench docs lab lock lock-lab clean clean-reports browser screenshots
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-14s %s\n", $$1, $$2}'
@@ -35,18 +35,21 @@ data: $(DEMO) ## write the five synthetic demo districts into data/raw/
 process: data ## validate and process every district in data/raw/ into data/processed/
 	$(BIN)/opportunity-research process --all
 
-reports: process ## build every district report, the cross-district report and reports/index.html
+browser: venv ## find the Chromium that prints the PDFs and runs the browser tests (installs Debian's chromium as root)
+	$(BIN)/python -m opportunity_research.browser --ensure
+
+reports: process browser ## build every district report (HTML + PDF), the cross-district report and reports/index.html
 	$(BIN)/opportunity-research run --jobs $(JOBS)
 	@echo "open reports/index.html"
 
 NBVAL := --nbval-lax notebooks/district_report.ipynb notebooks/cross_district.ipynb --sanitize-with notebooks/nbval_sanitize.cfg
 
-test: reports ## run the whole test suite (lint, doctests, unit, statistics against references, notebooks, batch)
+test: reports browser ## run the whole test suite (lint, doctests, unit, statistics against references, notebooks, batch, pages in Chromium)
 	$(BIN)/python -m ruff check opportunity_research tests benchmarks
 	$(BIN)/python -m pytest -q --doctest-modules opportunity_research
 	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile tests $(NBVAL)
 
-test-slow: reports ## run the slow simulations too (interval coverage over many seeds)
+test-slow: reports browser ## run the slow simulations too (interval coverage over many seeds)
 	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile -m "slow or not slow" tests $(NBVAL)
 
 lint: venv ## ruff lint
@@ -57,6 +60,9 @@ bench: process ## run every benchmark in quick mode
 
 docs: venv ## regenerate docs/data_contract.md from the contract
 	$(BIN)/python -c "from opportunity_research.contract import contract_markdown; open('docs/data_contract.md','w').write(contract_markdown())"
+
+screenshots: reports ## regenerate docs/screenshots/ (first screen and a printed page of a report and scorecard)
+	$(BIN)/python -m opportunity_research.browser --screenshots docs/screenshots --district demo_lakeside
 
 LAB_STAMP := $(VENV)/.lab-installed
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from . import climate, config, disclosure, equity, findings, measures, models, scorecard, trajectories
+from . import climate, config, disclosure, equity, findings, labels, measures, models, scorecard, trajectories
 from .contract import RACE_ETHNICITY, SUBGROUP_VARIABLES, SUBJECTS_TESTED
 from .crosswalk import suggest
 from .dataset import District, load_district
@@ -28,12 +28,6 @@ __all__ = ["DistrictAnalysis", "analyze_district", "at_a_glance", "check_analysi
            "key_findings", "reference_label"]
 
 
-_FLAG_GROUPS = {
-    "low_income": ("students not from low-income families", "low-income students"),
-    "english_learner": ("students who are not English learners", "English learners"),
-    "disability": ("students without disabilities", "students with disabilities"),
-    "started_behind": ("students who started the year on grade level", "students who started the year behind"),
-}
 
 
 def reference_label(reference: dict | None, variable: str | None = None) -> str:
@@ -46,12 +40,8 @@ def reference_label(reference: dict | None, variable: str | None = None) -> str:
     """
     reference = reference or {}
 
-    def one(var, level):
-        if var == "race_ethnicity":
-            return f"{RACE_ETHNICITY.get(str(level), str(level))} students"
-        if var in _FLAG_GROUPS and str(level) in ("0", "1", "0.0", "1.0"):
-            return _FLAG_GROUPS[var][int(float(level))]
-        return f"students with {var} = {level}"
+    def one(var, level):  # the package's label registry
+        return labels.level_phrase(var, level)
 
     if variable is not None:
         return one(variable, reference[variable]) if variable in reference else "all other students"

@@ -20,8 +20,7 @@ import math
 
 import pandas as pd
 
-from . import config
-from .contract import RACE_ETHNICITY, SUBGROUP_VARIABLES
+from . import config, labels
 from .gaps import ALL_OTHERS
 
 __all__ = [
@@ -45,25 +44,14 @@ def pct(x: float, digits: int = 0) -> str:
 
 
 def level_label(group: str, level) -> str:
-    """Readable name of a student group, e.g. ('low_income', 1) -> 'low-income students'."""
-    level = str(level)
-    level = level.removesuffix(".0")
-    if group == "race_ethnicity":
-        return f"{RACE_ETHNICITY.get(level, level)} students"
-    names = {"low_income": ("low-income students", "students not from low-income families"),
-             "english_learner": ("English learners", "students who are not English learners"),
-             "disability": ("students with disabilities", "students without disabilities"),
-             "started_behind": ("students who started the year behind", "students who started at grade level"),
-             "majority_students_of_color": ("classrooms with mostly students of color", "other classrooms"),
-             "majority_low_income": ("classrooms with mostly low-income students", "other classrooms")}
-    if group in names:
-        return names[group][0] if level == "1" else names[group][1]
-    return f"{SUBGROUP_VARIABLES.get(group, group)} = {level}"
+    """Readable name of a student group, e.g. ('low_income', 1) -> 'low-income students'
+    (:func:`opportunity_research.labels.level_phrase`, the one label registry)."""
+    return labels.level_phrase(group, level)
 
 
 def subject_label(subject: str) -> str:
-    """Readable subject name: 'ela' -> 'ELA', others unchanged ('math')."""
-    return "ELA" if subject == "ela" else subject
+    """Readable subject name: 'ela' -> 'ELA', 'math' -> 'math' (mid-sentence; from the label registry)."""
+    return "ELA" if subject == "ela" else labels.subject(subject).lower()
 
 
 def _times(x) -> str:

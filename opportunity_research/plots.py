@@ -21,9 +21,9 @@ Examples
 ...                   "outcome": "grade_appropriate", "suppressed": False, "suppression_reason": ""})
 >>> fig = gap_plot(t)
 >>> print(fig.alt_text)  # doctest: +NORMALIZE_WHITESPACE
-Differences in grade_appropriate between each group and all other students, with 95% confidence intervals
-(difference in percentage points). Low income: no: +9.0 (95% CI +2.0 to +16.0; n = 120). Low income: yes:
--9.0 (95% CI -16.0 to -2.0; n = 80).
+Differences in grade-appropriate assignments between each group and all other students, with 95% confidence
+intervals (difference in percentage points). Students not from low-income families: +9.0 (95% CI +2.0 to +16.0;
+n = 120). Low-income students: -9.0 (95% CI -16.0 to -2.0; n = 80).
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter
 
-from .contract import RACE_ETHNICITY, SUBGROUP_VARIABLES
+from . import labels as registry
 
 __all__ = [
     "HATCHES",
@@ -53,12 +53,16 @@ __all__ = [
     "PALETTE",
     "STYLE",
     "apply_style",
+    "gap_chart",
     "gap_plot",
+    "growth_chart",
     "interval_plot",
     "level_label",
     "resource_bars",
     "save_figure",
+    "study_chart",
     "style",
+    "trend_chart",
 ]
 
 #: Okabe & Ito (2008) colour-blind-safe palette (yellow left out: too light on white).
@@ -190,7 +194,7 @@ def _count(v) -> str:
 
 def level_label(group, level, labels: Mapping | None = None) -> str:
     """Readable label of a group level: ``labels`` first (by ``(group, level)`` or ``level``), then the
-    contract's race/ethnicity and subgroup names (0/1 flags as "no"/"yes")."""
+    package's label registry (:func:`opportunity_research.labels.level`)."""
     labels = labels or {}
     for key in ((group, level), (group, str(level)), level, str(level)):
         try:
@@ -198,12 +202,7 @@ def level_label(group, level, labels: Mapping | None = None) -> str:
                 return str(labels[key])
         except TypeError:
             continue
-    glab = SUBGROUP_VARIABLES.get(str(group), str(group).replace("_", " ").capitalize())
-    if str(level) in RACE_ETHNICITY:
-        return RACE_ETHNICITY[str(level)]
-    if str(level) in ("0", "0.0", "1", "1.0", "True", "False"):
-        return f"{glab}: {'yes' if str(level) in ('1', '1.0', 'True') else 'no'}"
-    return f"{glab}: {level}"
+    return registry.level(group, level)
 
 
 def _percent_axis(ax, axis="x", *, points=False):
@@ -374,7 +373,7 @@ def gap_plot(table: pd.DataFrame, *, value: str = "difference", labels: Mapping 
     has_ci = value == "difference" and {"ci_lower", "ci_upper"} <= set(t.columns)
     disp = pd.DataFrame({
         "label": [level_label(g, lv, labels) for g, lv in zip(t["group"], t["level"])],
-        "series": [SUBGROUP_VARIABLES.get(str(g), str(g)) for g in t["group"]],
+        "series": [registry.variable(str(g)) for g in t["group"]],
         "value": t[value].to_numpy(dtype=float, na_value=np.nan),
         "ci_lower": t["ci_lower"].to_numpy(dtype=float, na_value=np.nan) if has_ci else np.nan,
         "ci_upper": t["ci_upper"].to_numpy(dtype=float, na_value=np.nan) if has_ci else np.nan,
@@ -382,7 +381,8 @@ def gap_plot(table: pd.DataFrame, *, value: str = "difference", labels: Mapping 
         "suppressed": _suppressed(t),
         "suppression_reason": t["suppression_reason"] if "suppression_reason" in t.columns else "",
     })
-    outcome = str(t["outcome"].iloc[0]) if "outcome" in t.columns and len(t) else "the outcome"
+    outcome = (registry.measure(str(t["outcome"].iloc[0])).lower() if "outcome" in t.columns and len(t)
+               else "the outcome")
     refs = list(dict.fromkeys(t["reference"].astype(str))) if "reference" in t.columns else []
     ref_text = refs[0] if len(refs) == 1 else "its reference"
     what = "Differences" if value == "difference" else value.replace("_", " ").capitalize()
@@ -497,4 +497,240 @@ def resource_bars(data: pd.DataFrame, *, x: str = "label", y: str = "estimate", 
         parts.append(f"{name}: {_num(r[y], percent=percent)}" + (f" ({'; '.join(extra)})" if extra else "") + ".")
     head = title or f"Bar chart: {ylabel.lower()} by {x}" + (f" and {hue}" if hue else "")
     fig.alt_text = f"{head}{'' if head.endswith('.') else '.'} " + " ".join(parts)
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# Report charts: gaps per resource, growth effects, trends, the district beside the study
+
+
+def _dodged(ax, rows: pd.DataFrame, *, series_order: list[str], percent: bool, points: bool) -> None:
+    """Rows (``slot``, ``label``, ``series``, ``est``, ``lo``, ``hi``, ``supp``, ``mark``): one slot per y
+    position, the series of a slot side by side; suppressed rows as text."""
+    k = max(len(series_order), 1)
+    step = 0.8 / k
+    for j, s in enumerate(series_order):
+        part = rows[rows["series"] == s]
+        y = part["slot"].to_numpy(dtype=float) - 0.4 + step * (j + 0.5)
+        shown = ~part["supp"].to_numpy()
+        est, lo, hi = (part[c].to_numpy(dtype=float) for c in ("est", "lo", "hi"))
+        has = shown & ~(np.isnan(lo) | np.isnan(hi))
+        color, marker = PALETTE[j % len(PALETTE)], MARKERS[j % len(MARKERS)]
+        if has.any():
+            ax.errorbar(est[has], y[has], xerr=[est[has] - lo[has], hi[has] - est[has]], fmt="none", ecolor=color,
+                        elinewidth=1.4, capsize=2.5, zorder=2)
+        ax.plot(est[shown], y[shown], linestyle="none", marker=marker, color=color, markeredgecolor="black",
+                markeredgewidth=0.6, markersize=6.5, zorder=3, label=s)
+        trans = mpl.transforms.blended_transform_factory(ax.transAxes, ax.transData)
+        for yy, mark in zip(y[~shown], part["mark"].to_numpy()[~shown]):
+            ax.text(0.01, yy, f"{s}: {mark}" if k > 1 else mark, transform=trans, va="center", ha="left",
+                    fontsize=7.5, fontstyle="italic", color=_GREY, zorder=4,
+                    bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.5})
+    slots = rows.drop_duplicates("slot").sort_values("slot")
+    if k > 1:  # a series with no row at a slot (e.g. a model that could not estimate the effect)
+        trans = mpl.transforms.blended_transform_factory(ax.transAxes, ax.transData)
+        have = set(zip(rows["slot"], rows["series"]))
+        for slot in slots["slot"]:
+            for j, s in enumerate(series_order):
+                if (slot, s) not in have:
+                    ax.text(0.01, slot - 0.4 + step * (j + 0.5), f"{s}: not estimated", transform=trans, va="center",
+                            ha="left", fontsize=7.5, fontstyle="italic", color=_GREY, zorder=4)
+    ax.set_yticks(slots["slot"].to_numpy(dtype=float), [textwrap.fill(x, 34) for x in slots["label"]])
+    ax.set_ylim(slots["slot"].max() + 0.6, slots["slot"].min() - 0.6)
+    ax.tick_params(axis="y", length=0)
+    if percent:
+        _percent_axis(ax, "x", points=points)
+    if k > 1:
+        ax.legend(loc="best", fontsize=8.5, frameon=True, framealpha=0.9)
+
+
+def _alt_rows(rows: pd.DataFrame, *, fmt, counts=None) -> str:
+    parts = []
+    for i, r in enumerate(rows.itertuples()):
+        name = f"{r.label}, {r.series}" if r.series else r.label
+        if r.supp:
+            parts.append(f"{name}: {r.mark}.")
+            continue
+        extra = [] if math.isnan(r.lo) or math.isnan(r.hi) else [f"95% interval {fmt(r.lo)} to {fmt(r.hi)}"]
+        if counts is not None and counts[i] is not None and not pd.isna(counts[i]):
+            extra.append(f"n = {int(counts[i]):,}")
+        parts.append(f"{name}: {fmt(r.est)}" + (f" ({'; '.join(extra)})" if extra else "") + ".")
+    return " ".join(parts)
+
+
+def _rows_frame(t: pd.DataFrame, *, label, series, est="estimate", lo="ci_lower", hi="ci_upper") -> pd.DataFrame:
+    supp = _suppressed(t) | t[est].isna().to_numpy()
+    reasons = t["suppression_reason"] if "suppression_reason" in t.columns else pd.Series([""] * len(t))
+    out = pd.DataFrame({
+        "label": list(label), "series": list(series),
+        "est": t[est].to_numpy(dtype=float, na_value=np.nan),
+        "lo": t[lo].to_numpy(dtype=float, na_value=np.nan) if lo in t.columns else np.nan,
+        "hi": t[hi].to_numpy(dtype=float, na_value=np.nan) if hi in t.columns else np.nan,
+        "supp": supp,
+        "mark": [_mark(r) if s else "not available" for r, s in zip(reasons, _suppressed(t))],
+    })
+    out["slot"] = pd.factorize(out["label"])[0]
+    return out
+
+
+def gap_chart(gaps: pd.DataFrame, *, resource: str, reference: str | None = None) -> Figure:
+    """One resource's gaps: each group's difference from all other students (or its reference), per subject,
+    with its 95% interval; suppressed groups shown as text. Labels from :mod:`opportunity_research.labels`.
+
+    ``reference`` says whom the groups are compared with, in words (default: "all other students" when every
+    row's ``reference`` is all others, else "the reference group"); e.g. ``DistrictAnalysis.reference_label()``.
+    """
+    from . import labels
+
+    _check_tidy(gaps, "gap_chart", ["measure", "group", "level", "difference"])
+    t = gaps[gaps["measure"] == resource].reset_index(drop=True)
+    if not len(t):
+        raise ValueError(f"gap_chart: no rows for resource {resource!r}")
+    subj = [labels.subject(s) for s in t["subject"]] if "subject" in t.columns else [""] * len(t)
+    rows = _rows_frame(t, label=[labels.level(g, lv) for g, lv in zip(t["group"], t["level"])], series=subj,
+                       est="difference")
+    order = list(dict.fromkeys(subj))
+    if reference is None:
+        refs = set(t["reference"].astype(str)) if "reference" in t.columns else {"all other students"}
+        reference = "all other students" if refs <= {"all other students", "nan"} else "the reference group"
+    title = f"{labels.measure(resource)}: difference from {reference}"
+    with style():
+        fig = Figure(figsize=(7.5, 1.2 + 0.21 * rows["slot"].nunique() * max(1.5, len(order))), layout="constrained")
+        ax = fig.add_subplot()
+        _dodged(ax, rows, series_order=order, percent=True, points=True)
+        ax.axvline(0, color="black", linewidth=1.0, linestyle="--", zorder=1)
+        ax.set_xlabel("Difference in percentage points (95% interval); left of the dashed line = less access")
+        ax.set_title(textwrap.fill(title, 80))
+    from .labels import points as fmt_points
+
+    fig.alt_text = (f"{title}, by student group and subject, in percentage points with 95% intervals. "
+                    + _alt_rows(rows, fmt=fmt_points, counts=t["n"].tolist() if "n" in t.columns else None))
+    return fig
+
+
+def growth_chart(growth: pd.DataFrame, *, model: str = "all_four", effect: str = "access",
+                 months: bool = False) -> Figure:
+    """Growth-model effects of access per resource (one model), per subject, with 95% intervals.
+
+    ``months=True`` plots months of learning (an approximation) instead of standard deviations. Effects of
+    models that could not be verified are shown as text, not as points.
+    """
+    from . import labels
+
+    _check_tidy(growth, "growth_chart", ["model", "effect", "resource", "estimate"])
+    t = growth[(growth["model"] == model) & (growth["effect"] == effect)].reset_index(drop=True)
+    if not len(t):
+        raise ValueError(f"growth_chart: no {effect!r} effects of model {model!r}")
+    est, lo, hi = ("months", "months_ci_lower", "months_ci_upper") if months else ("estimate", "ci_lower", "ci_upper")
+    t = t.copy()
+    bad = ~t["converged"].astype(bool) if "converged" in t.columns else pd.Series(False, index=t.index)
+    t["suppressed"] = bad
+    t["suppression_reason"] = np.where(bad, "model not verified", "")
+    subj = [labels.subject(s) for s in t["subject"]]
+    rows = _rows_frame(t, label=[labels.measure(r) for r in t["resource"]], series=subj, est=est, lo=lo, hi=hi)
+    rows.loc[rows["supp"] & bad.to_numpy(), "mark"] = "model not verified"
+    unit = "months of learning (approximation)" if months else "standard deviations of the spring score"
+    title = ("What access is worth: full vs no access" if effect == "access"
+             else f"What access is worth: {labels.measure(effect).lower()}, full vs no access")
+    with style():
+        fig = Figure(figsize=(7.5, 1.5 + 0.42 * rows["slot"].nunique() * max(1, len(set(subj)) * 0.7)),
+                     layout="constrained")
+        ax = fig.add_subplot()
+        _dodged(ax, rows, series_order=list(dict.fromkeys(subj)), percent=False, points=False)
+        ax.axvline(0, color="black", linewidth=1.0, linestyle="--", zorder=1)
+        ax.set_xlabel(f"Effect in {unit}, full vs no access (95% interval)")
+        ax.set_title(title)
+
+    def fmt(x):
+        return f"{x:+.1f} months" if months else f"{x:+.2f} SD"
+
+    fig.alt_text = (f"{title}, {labels.measure(model).lower()} model, in {unit}, by resource and subject. "
+                    + _alt_rows(rows, fmt=fmt, counts=t["n"].tolist() if "n" in t.columns else None))
+    return fig
+
+
+def trend_chart(data: pd.DataFrame, *, x: str = "school_year", series: str = "measure", title: str,
+                ylabel: str = "Share", percent: bool = True) -> Figure:
+    """Values over school years, one line per series, with 95% intervals (needs two or more years).
+
+    ``data``: tidy rows with ``x``, ``series``, ``estimate``, ``ci_lower``, ``ci_upper`` (and
+    ``suppressed``); suppressed or missing values are gaps in the line.
+    """
+    from . import labels
+
+    _check_tidy(data, "trend_chart", [x, series, "estimate"])
+    t = data.sort_values([series, x]).reset_index(drop=True)
+    years = sorted(t[x].dropna().astype(int).unique())
+    if len(years) < 2:
+        raise ValueError("trend_chart: a trend needs two or more school years")
+    supp = _suppressed(t) | t["estimate"].isna().to_numpy()
+    names = list(dict.fromkeys(t[series]))
+    with style():
+        fig = Figure(figsize=(7.5, 3.8), layout="constrained")
+        ax = fig.add_subplot()
+        ax.grid(axis="y", visible=True)
+        for j, s in enumerate(names):
+            part = t[(t[series] == s).to_numpy() & ~supp]
+            if not len(part):
+                continue
+            xs = part[x].astype(int).to_numpy() + (j - (len(names) - 1) / 2) * 0.04
+            est = part["estimate"].to_numpy(dtype=float)
+            lo = part["ci_lower"].to_numpy(dtype=float) if "ci_lower" in part else est
+            hi = part["ci_upper"].to_numpy(dtype=float) if "ci_upper" in part else est
+            ax.errorbar(xs, est, yerr=[est - lo, hi - est], color=PALETTE[j % len(PALETTE)],
+                        marker=MARKERS[j % len(MARKERS)], markeredgecolor="black", markeredgewidth=0.6,
+                        capsize=3, linewidth=1.4, label=labels.measure(s))
+        ax.set_xticks(years, [labels.school_year(y) for y in years])
+        ax.set_xlim(years[0] - 0.5, years[-1] + 0.5)
+        ax.set_ylabel(ylabel)
+        if percent:
+            _percent_axis(ax, "y")
+        ax.set_title(title)
+        if len(names) > 1:
+            fig.legend(loc="outside lower center", ncol=min(len(names), 3))
+    fmt = (lambda v: labels.percent(v)) if percent else (lambda v: f"{v:.2f}")
+    parts = []
+    for r in t.itertuples():
+        name = f"{labels.measure(getattr(r, series))}, {labels.school_year(getattr(r, x))}"
+        if bool(getattr(r, "suppressed", False)) or pd.isna(r.estimate):
+            parts.append(f"{name}: not shown.")
+        else:
+            ci = (f" (95% interval {fmt(r.ci_lower)} to {fmt(r.ci_upper)})"
+                  if "ci_lower" in t.columns and not pd.isna(r.ci_lower) else "")
+            parts.append(f"{name}: {fmt(r.estimate)}{ci}.")
+    fig.alt_text = f"{title}. Line chart over school years. " + " ".join(parts)
+    return fig
+
+
+def study_chart(rates: pd.DataFrame, demands: pd.DataFrame, study: Mapping[str, float]) -> Figure:
+    """The district's shares (point and 95% interval) beside the study's published figures (open diamonds)."""
+    from . import labels
+
+    r = rates[rates["subject"] == "all"] if "subject" in rates.columns else rates
+    t = pd.concat([r.rename(columns={"resource": "code"})[["code", "estimate", "ci_lower", "ci_upper"]],
+                   demands.rename(columns={"measure": "code"})[["code", "estimate", "ci_lower", "ci_upper"]]],
+                  ignore_index=True)
+    t = t[t["code"].isin(list(study))].reset_index(drop=True)
+    rows = _rows_frame(t, label=[labels.measure(c) for c in t["code"]], series=["This district"] * len(t))
+    title = "This district beside the Opportunity Myth study"
+    with style():
+        fig = Figure(figsize=(7.5, 1.4 + 0.42 * len(t)), layout="constrained")
+        ax = fig.add_subplot()
+        _dodged(ax, rows, series_order=["This district"], percent=True, points=False)
+        ax.plot([study[c] for c in t["code"]], rows["slot"].to_numpy(dtype=float), linestyle="none", marker="D",
+                markerfacecolor="white", markeredgecolor="black", markersize=7, zorder=4, label="Study (2018)")
+        ax.plot([], [], linestyle="none", marker=MARKERS[0], color=PALETTE[0], markeredgecolor="black",
+                label="This district (95% interval)")
+        handles, labs = ax.get_legend_handles_labels()
+        keep = [i for i, lab in enumerate(labs) if lab != "This district"]
+        ax.legend([handles[i] for i in keep], [labs[i] for i in keep], loc="lower right", fontsize=8.5, frameon=True)
+        ax.set_xlim(0, 1)
+        ax.set_xlabel("Share")
+        ax.set_title(title)
+    from .labels import percent as fmt_pct
+
+    fig.alt_text = (f"{title}: the district's share with a 95% interval, and the study's published figure. "
+                    + " ".join(f"{labels.measure(c)}: district {fmt_pct(e)} (95% interval {fmt_pct(lo)} to "
+                               f"{fmt_pct(hi)}), study {fmt_pct(study[c])}."
+                               for c, e, lo, hi in zip(t["code"], t["estimate"], t["ci_lower"], t["ci_upper"])))
     return fig

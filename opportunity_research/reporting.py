@@ -11,7 +11,8 @@ Structure
     injects (tag ``injected-parameters``) never appears in the HTML. No maths markup (there is no
     MathJax: the report loads nothing from the network); write ``R²``, ``≥`` in Unicode.
 Tables
-    Display tables with :func:`table_output`. Rows whose ``suppressed`` flag is true show the
+    Report notebooks display tables with :mod:`opportunity_research.presentation` (labelled, formatted,
+    laid out by great_tables). :func:`table_output` is the plain fallback for ad-hoc tables. Rows whose ``suppressed`` flag is true show the
     mark :data:`SUPPRESSED_MARK` (in an element of class ``suppressed``) instead of every number,
     counts included; the HTML report then carries a legend explaining the mark.
 Figures
@@ -30,7 +31,10 @@ Outputs
     ``Description``). Identifier columns and keys (``student_id``, ``teacher_id``) are refused.
 
 The batch runner (:mod:`opportunity_research.runner`) then calls :func:`sanitize_notebook`,
-:func:`export_html` and :func:`write_index`.
+:func:`opportunity_research.pages.publish_pages` (which calls :func:`export_html` and prints the PDFs)
+and :func:`write_index`. Page layouts are Jinja2 templates in ``opportunity_research/templates/``
+(``base.html.j2``, ``report.html.j2``, ``index.html.j2``, ``scorecard.html.j2``) with one stylesheet,
+``report.css``; published files are written world-readable (:data:`PUBLISHED_FILE_MODE`).
 
 Examples
 --------
@@ -64,9 +68,12 @@ import numpy as np
 import pandas as pd
 
 from . import __version__, config
+from .labels import SUPPRESSED_MARK
 
 __all__ = [
     "LABEL_COLUMNS",
+    "PUBLISHED_DIR_MODE",
+    "PUBLISHED_FILE_MODE",
     "REMOVE_TAGS",
     "SUPPRESSED_MARK",
     "FigureOutput",
@@ -83,8 +90,6 @@ __all__ = [
     "write_outputs",
 ]
 
-#: Shown instead of a suppressed number (inside an element of class ``suppressed``).
-SUPPRESSED_MARK = "‡"
 #: Cells with any of these tags are left out of the HTML report.
 REMOVE_TAGS = frozenset({"injected-parameters", "remove", "remove-cell", "remove_cell"})
 _REMOVE_OUTPUT_TAGS = frozenset({"remove-output", "remove_output"})
@@ -94,6 +99,12 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 # nbconvert's own notices (e.g. missing alt text) are replaced by this module's warnings
 _NBCONVERT_LOG = logging.getLogger(__name__ + ".nbconvert")
 _NBCONVERT_LOG.setLevel(logging.ERROR)
+
+
+#: Modes of published files and folders: readable by a web server or a colleague on a shared drive.
+PUBLISHED_FILE_MODE, PUBLISHED_DIR_MODE = 0o644, 0o755
+#: Where the first screen ends; the report's table of contents is put there.
+_CONTENTS = "<!-- contents -->"
 
 
 class ReportError(RuntimeError):
@@ -309,6 +320,7 @@ def _atomic_write(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+        os.chmod(tmp, PUBLISHED_FILE_MODE)  # mkstemp makes 0600; published files are for readers
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -503,63 +515,9 @@ def _slug(text: str, used: set[str]) -> str:
     return slug
 
 
-_CSS = """
-:root { color-scheme: light; }
-* { box-sizing: border-box; }
-body { margin: 0; color: #1b1b1b; background: #fff; line-height: 1.5; font-size: 16px;
-  font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
-.page { max-width: 62rem; margin: 0 auto; padding: 1.5rem 1.25rem 3rem; }
-header.report { border-bottom: 2px solid #1b1b1b; margin-bottom: 1rem; }
-header.report p { margin: .25rem 0 .75rem; color: #444; }
-h1, h2, h3 { line-height: 1.25; } h2 { margin-top: 2.2rem; border-bottom: 1px solid #ccc; padding-bottom: .2rem; }
-a { color: #0b4f9c; }
-a.anchor-link { text-decoration: none; margin-left: .35em; color: #999; visibility: hidden; }
-h2:hover a.anchor-link, h3:hover a.anchor-link { visibility: visible; }
-nav.toc { background: #f5f6f8; border: 1px solid #dde1e6; padding: .6rem 1rem; margin: 1rem 0 1.5rem; }
-nav.toc h2 { font-size: 1rem; margin: 0 0 .3rem; border: 0; padding: 0; }
-nav.toc ol { margin: 0; padding-left: 1.3rem; } nav.toc ol ol { list-style: lower-alpha; }
-.legend { border-left: 4px solid #6b6b6b; background: #f5f5f5; padding: .5rem 1rem; margin: 1rem 0; }
-.output_area, .text_cell_render { margin: .5rem 0; }
-.output_html, .output_markdown { overflow-x: auto; }
-pre { white-space: pre-wrap; word-break: break-word; background: #f6f8fa; padding: .5rem .75rem;
-  font-size: .85rem; font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; }
-.output_stderr pre { background: #fff8e1; }
-table { border-collapse: collapse; margin: .5rem 0 1.25rem; font-size: .9rem; font-variant-numeric: tabular-nums; }
-table[border] { border: 0; }
-caption { text-align: left; font-weight: 600; padding-bottom: .3rem; caption-side: top; }
-th, td { border: 0; border-bottom: 1px solid #dcdcdc; padding: .28rem .6rem; vertical-align: top; }
-thead th { border-bottom: 2px solid #555; text-align: left; }
-td.num, .dataframe td { text-align: right; }
-td.suppressed { text-align: center; color: #555; }
-img { max-width: 100%; height: auto; display: block; margin: .5rem 0; }
-footer.report { margin-top: 3rem; border-top: 1px solid #ccc; padding-top: .5rem; font-size: .85rem; color: #555; }
-.status-ok { color: #1a7f37; font-weight: 600; } .status-failed { color: #b42318; font-weight: 600; }
-.status-skipped { color: #6b6b6b; font-weight: 600; }
-@media print {
-  body { font-size: 10.5pt; } .page { max-width: none; padding: 0; }
-  a { color: inherit; text-decoration: none; } a.anchor-link { display: none; }
-  nav.toc { break-after: page; background: none; }
-  table, img, figure, .output_area, .legend { break-inside: avoid; }
-  h2, h3 { break-after: avoid; }
-  pre { background: none; border: 1px solid #ccc; }
-  @page { margin: 1.6cm 1.4cm; }
-}
-"""
-
-
-def _page(title: str, body: str, *, subtitle: str = "", toc: str = "", legend: str = "", footer: str = "") -> str:
-    sub = f"<p>{subtitle}</p>" if subtitle else ""
-    return (
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-        f"<title>{_html.escape(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n<div class=\"page\">\n"
-        f"<header class=\"report\"><h1>{_html.escape(title)}</h1>{sub}</header>\n"
-        f"{toc}{legend}<main>\n{body}\n</main>\n<footer class=\"report\">{footer}</footer>\n</div>\n</body>\n</html>\n"
-    )
-
-
 def export_html(executed_nb_path: str | os.PathLike, html_path: str | os.PathLike, *, title: str,
-                subtitle: str = "", min_n: int = config.MIN_CELL_SIZE) -> Path:
+                subtitle: str = "", min_n: int = config.MIN_CELL_SIZE,
+                links: Iterable[tuple[str, str | None]] = (), downloads: Iterable[tuple[str, str]] = ()) -> Path:
     """Write a self-contained HTML report (no code, no external resources) from an executed notebook.
 
     Code cells show only their outputs; the injected-parameters cell and cells tagged ``remove``
@@ -580,9 +538,19 @@ def export_html(executed_nb_path: str | os.PathLike, html_path: str | os.PathLik
         A line under the title (plain text).
     min_n
         Minimum cell size, named in the legend.
+    links
+        ``(text, href)`` pairs for the navigation bar (``href=None``: this page).
+    downloads
+        ``(text, href)`` pairs listed in a "Downloads" section (CSV tables, figures, the PDF).
+
+    The page layout is ``templates/report.html.j2``. A notebook whose first output is the first screen
+    (:func:`opportunity_research.presentation.first_screen`) supplies the page heading itself; the
+    table of contents follows it.
     """
     import nbformat
     from nbconvert import HTMLExporter
+
+    from .presentation import render
 
     nb = nbformat.read(Path(executed_nb_path), as_version=4)
     cells = []
@@ -643,25 +611,27 @@ def export_html(executed_nb_path: str | os.PathLike, html_path: str | os.PathLik
         warnings.warn(f"{Path(executed_nb_path).name}: {missing_alt[0]} figure(s) without alt text; "
                       "display figures with reporting.figure_output(fig, alt=...)", stacklevel=2)
 
-    toc = ""
-    if toc_items:  # sections (##) with their subsections (###) as a nested list
-        parts, in_item, in_sub = ['<nav class="toc" aria-label="Contents"><h2>Contents</h2><ol>'], False, False
-        for level, slug, text in toc_items:
-            link = f'<a href="#{slug}">{_html.escape(text)}</a>'
-            if level == 2 or not in_item:
-                parts.append(("</ol>" if in_sub else "") + ("</li>" if in_item else "") + f"<li>{link}")
-                in_item, in_sub = True, False
-            else:
-                parts.append(("" if in_sub else "<ol>") + f"<li>{link}</li>")
-                in_sub = True
-        parts.append(("</ol>" if in_sub else "") + "</li></ol></nav>\n")
-        toc = "".join(parts)
+    toc = []
+    for level, slug, text in toc_items:  # sections (##) with their subsections (###)
+        if level == 2 or not toc:
+            toc.append({"slug": slug, "text": text, "children": []})
+        else:
+            toc[-1]["children"].append({"slug": slug, "text": text})
     legend = ""
-    if re.search(r"""class\s*=\s*["'][^"']*(?<![\w-])suppressed(?![\w-])""", body):
-        legend = f'<p class="legend" role="note">{_html.escape(_legend(min_n))}</p>\n'
+    if re.search(r"""class\s*=\s*["'][^"']*(?<![\w-])suppressed(?![\w-])""", body) or SUPPRESSED_MARK in body:
+        legend = _legend(min_n)
+    first = re.search(r'<header class="page-head first-screen" data-title="([^"]*)"', body)
+    toc_html = render("toc.html.j2", title=title, toc=toc) if toc else ""
+    if first:  # the first screen leads; the contents come where it ends
+        title = _html.unescape(first.group(1)) or title
+        if _CONTENTS in body:
+            body, toc_html = body.replace(_CONTENTS, toc_html, 1), ""
     footer = (f"Generated by opportunity-research {__version__}. Student-level data never appear in this "
               f"report; groups of fewer than {min_n} students are suppressed.")
-    page = _page(title, body, subtitle=_html.escape(subtitle), toc=toc, legend=legend, footer=footer)
+    page = render("report.html.j2", title=title, heading=title, facts=[("", subtitle)] if subtitle else [],
+                  has_first_screen=bool(first), toc_html=toc_html, body=body, legend=legend,
+                  links=[{"text": t, "href": h} for t, h in links],
+                  downloads=[{"text": t, "href": h} for t, h in downloads], footer=footer, running_head=title)
     ext = external_resources(page)
     if ext:
         raise ReportError(f"{Path(executed_nb_path).name}: the report would load external resources: "
@@ -672,59 +642,68 @@ def export_html(executed_nb_path: str | os.PathLike, html_path: str | os.PathLik
 
 
 def write_index(reports_root: str | os.PathLike, manifest: Mapping) -> Path:
-    """Write ``<reports_root>/index.html``: every district's status and report link, and the cross-district report.
+    """Write ``<reports_root>/index.html``: every district's status, its report, scorecard and PDFs, and the
+    cross-district report.
 
     ``manifest`` is the batch manifest (see :mod:`opportunity_research.runner`): ``districts`` is a
     list of entries with ``district_id``, ``status``, ``seconds``, ``reason`` and ``report`` (path of
     the HTML report relative to ``reports_root``, or None); ``cross_district`` is one such entry or
-    None. A district's ``findings.json`` ``"headline"`` sentence is shown when present.
+    None. A district's ``findings.json`` ``"headline"`` sentence is shown when present; its scorecard and
+    PDF copies are linked when the files exist. The page layout is ``templates/index.html.j2``.
     """
+    from .presentation import district_name, render
+
     root = Path(reports_root)
     rows = []
     for e in manifest.get("districts", []):
         d = str(e["district_id"])
         status = str(e.get("status", ""))
-        link = (f'<a href="{_html.escape(e["report"])}">report</a>' if e.get("report") and status == "ok" else "–")
+        stale = bool(e.get("stale")) and status == "failed"  # a failed run whose last good report is kept
+        ok = bool(e.get("report")) and (status == "ok" or stale)
         note = e.get("reason") or ""
-        if status == "ok":
+        links = []
+        if stale:
+            status = "stale"
+            note = (f"Last good report of {str(e.get('last_good') or '')[:10]}; the run of "
+                    f"{str(e.get('failed_at') or '')[:10]} failed: {note}")
+        if ok:
             f = root / d / "findings.json"
             try:
                 headline = json.loads(f.read_text(encoding="utf-8")).get("headline") if f.exists() else None
             except (json.JSONDecodeError, AttributeError):
                 headline = None
-            note = headline if isinstance(headline, str) else ""
+            if not stale:
+                note = headline if isinstance(headline, str) else ""
+            report = str(e["report"])
+            folder = report.rsplit("/", 1)[0] if "/" in report else d
+            links.append(("report", report))
+            for text, name in (("scorecard", "scorecard.html"), ("report PDF", "report.pdf"),
+                               ("scorecard PDF", "scorecard.pdf")):
+                if (root / folder / name).exists():
+                    links.append((text, f"{folder}/{name}"))
         secs = e.get("seconds")
-        rows.append(f"<tr><td>{_html.escape(d)}</td><td class=\"status-{_html.escape(status)}\">{_html.escape(status)}"
-                    f"</td><td>{link}</td><td class=\"num\">{'' if secs is None else f'{secs:.1f}'}</td>"
-                    f"<td>{_html.escape(str(note))}</td></tr>")
-    body = ["<h2 id=\"districts\">District reports</h2>"]
-    if rows:
-        body.append("<table><thead><tr><th scope=\"col\">District</th><th scope=\"col\">Status</th>"
-                    "<th scope=\"col\">Report</th><th scope=\"col\">Seconds</th><th scope=\"col\">Note</th></tr>"
-                    "</thead><tbody>" + "".join(rows) + "</tbody></table>")
-    else:
-        body.append("<p>No district has been run yet.</p>")
-    cross = manifest.get("cross_district")
-    body.append("<h2 id=\"cross-district\">Cross-district report</h2>")
+        rows.append({"id": d, "name": district_name(d), "status": status, "links": links, "note": str(note),
+                     "seconds": "" if secs is None else f"{secs:.1f}"})
+    cross = dict(manifest.get("cross_district") or {}) or None
+    stale = False
     if cross and cross.get("status") == "ok" and cross.get("report"):
         covered = list(cross.get("districts") or [])
-        body.append(f'<p><a href="{_html.escape(cross["report"])}">Cross-district report</a> '
-                    f"({len(covered)} districts: {_html.escape(', '.join(covered))}).</p>")
+        cross["covered"] = ", ".join(district_name(d) for d in covered)
+        cross["n"] = len(covered)
         current = [e["district_id"] for e in manifest.get("districts", []) if e.get("status") == "ok"]
-        if sorted(covered) != sorted(current):
-            body.append("<p class=\"legend\">It was built before the latest district runs and does not cover "
-                        "exactly the districts with a complete report now; run 'opportunity-research run' "
-                        "without --no-cross to update it.</p>")
-    elif cross:
-        body.append(f"<p>{_html.escape(str(cross.get('status')))}: {_html.escape(str(cross.get('reason') or ''))}</p>")
-    else:
-        body.append("<p>Not run.</p>")
+        stale = sorted(covered) != sorted(current)
+        pdf = Path(str(cross["report"])).with_suffix(".pdf").as_posix()
+        cross["pdf"] = pdf if (root / pdf).exists() else None
     n_ok = sum(e.get("status") == "ok" for e in manifest.get("districts", []))
     subtitle = (f"{n_ok} of {len(manifest.get('districts', []))} district reports complete"
                 + (f"; last run {manifest['generated_at']}" if manifest.get("generated_at") else ""))
-    page = _page("Opportunity research reports", "\n".join(body), subtitle=_html.escape(subtitle),
-                 footer=f"Generated by opportunity-research {__version__}. A district that failed has no report; "
-                 "its folder holds FAILED.txt with the reason. Details: manifest.json.")
+    links = [("All reports", None)] + ([("Cross-district report", cross["report"])]
+                                       if cross and cross.get("status") == "ok" and cross.get("report") else [])
+    page = render("index.html.j2", title="Opportunity research reports", heading="Opportunity research reports",
+                  kicker="Reports", facts=[("Status", subtitle)], rows=rows, cross=cross, stale=stale,
+                  links=[{"text": t, "href": h} for t, h in links],
+                  footer=f"Generated by opportunity-research {__version__}. A district that failed has no report; "
+                         "its folder holds FAILED.txt with the reason. Details: manifest.json.")
     ext = external_resources(page)
     if ext:  # pragma: no cover - the index is built from fixed markup
         raise ReportError("index.html would load external resources: " + "; ".join(ext))
@@ -733,13 +712,18 @@ def write_index(reports_root: str | os.PathLike, manifest: Mapping) -> Path:
     return path
 
 
-def write_scorecard(output_dir: str | os.PathLike, scorecard, *, district_name: str) -> Path:
-    """Write the printable Opportunity Scorecard page ``scorecard.html`` into ``output_dir`` (atomically)."""
-    from .scorecard import scorecard_html
+def write_scorecard(output_dir: str | os.PathLike, scorecard, *, district_id: str,
+                    links: Iterable[tuple[str, str | None]] | None = None) -> Path:
+    """Write the printable Opportunity Scorecard page ``scorecard.html`` into ``output_dir`` (atomically).
 
+    The page is :func:`opportunity_research.presentation.scorecard_page`; by default it links back to the
+    index, the district's report and the cross-district report (relative links within ``reports/``).
+    """
+    from .presentation import scorecard_page
+
+    links = list(links) if links is not None else [
+        ("All reports", "../index.html"), ("Report", "report.html"), ("Scorecard", None),
+        ("Scorecard as PDF", "scorecard.pdf"), ("Cross-district report", "../cross_district/report.html")]
     path = config.resolve(output_dir) / "scorecard.html"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(scorecard_html(scorecard, district_name=district_name), encoding="utf-8")
-    os.replace(tmp, path)
+    _atomic_write(path, scorecard_page(scorecard, district_id=district_id, links=links).encode("utf-8"))
     return path

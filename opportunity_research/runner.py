@@ -400,6 +400,9 @@ def _publish_failure(reports_dir: Path, name: str, reason: str) -> None:
         f"{what}: FAILED. No report was published.\n\nReason:\n{reason}\n\n"
         "Any earlier report here was removed: it would no longer match the current inputs and code.\n"
         f"Fix the problem, then run: opportunity-research run --districts {name}\n", encoding="utf-8")
+    from .pages import make_world_readable
+
+    make_world_readable(tmp)
     _swap_in(tmp, reports_dir / name)
 
 
@@ -481,8 +484,9 @@ def _validation_reason(report, shown: int = 4) -> str:
 
 def _run_job(job: _Job) -> DistrictResult:
     """Run one district (or the cross-district report) end to end; never raises."""
+    from .pages import publish_pages
     from .privacy import redact, screen_outputs
-    from .reporting import export_html, sanitize_notebook
+    from .reporting import sanitize_notebook
 
     t0 = time.perf_counter()
     if job.env is not None and job.env != dict(os.environ):
@@ -525,7 +529,8 @@ def _run_job(job: _Job) -> DistrictResult:
                            "reporting.write_outputs(output_dir, findings=...)")
         title = ("Opportunity report: cross-district synthesis" if job.kind == "cross"
                  else f"Opportunity report: {job.district_id}")
-        export_html(nb_out, tmp / "report.html", title=title, min_n=job.min_n)
+        publish_pages(tmp, notebook=nb_out, kind=job.kind, title=title, min_n=job.min_n,
+                      districts=job.parameters.get("districts", ()) if job.kind == "cross" else ())
         problems = screen_outputs([tmp], student_ids=ids, min_n=job.min_n, root=root, base=tmp)
         if problems:
             shown = "; ".join(str(p) for p in problems[:8])

@@ -36,8 +36,9 @@ Missing data: the "needs" convention
 
 The scorecard
     :func:`opportunity_scorecard` turns indicators (and optionally a goals table and a gap table)
-    into a :class:`Scorecard` of tidy tables; :func:`scorecard_html` renders it as a printable,
-    self-contained HTML page.
+    into a :class:`Scorecard` of tidy tables (data only: the printable page is
+    :func:`opportunity_research.presentation.scorecard_page`, written by
+    :func:`opportunity_research.reporting.write_scorecard`).
 
 Interval helpers shared by the climate and trajectory modules are here too
 (:func:`wilson_interval`, :func:`cell_estimates`, :func:`subgroup_estimates`,
@@ -59,7 +60,6 @@ Examples
 
 from __future__ import annotations
 
-import html as _html
 import math
 import re
 import warnings
@@ -70,10 +70,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from . import config
+from . import config, labels
 from .contract import GOAL_MEASURES
-from .findings import level_label
-from .suppression import ALL_OTHERS, suppress
+from .suppression import suppress
 
 __all__ = [
     "GOAL_STATUSES",
@@ -89,7 +88,6 @@ __all__ = [
     "level_strings",
     "needs_of",
     "opportunity_scorecard",
-    "scorecard_html",
     "subgroup_estimates",
     "suppress_small_cells",
     "unavailable",
@@ -122,22 +120,8 @@ LOWER_IS_BETTER = frozenset({"chronic_absence_rate"})
 #: Measures reported in grade levels per year rather than as a share (0-1).
 _NOT_SHARES = frozenset({"growth_grade_levels"})
 
-#: Readable names of the scorecard measures.
-MEASURE_LABELS = {
-    # the average student's share of time (students weighted equally): a different definition from the report's
-    # share of rated evidence (measures.resource_rates), hence a different name
-    "grade_appropriate_share": "Grade-appropriate assignments (average student's share)",
-    "strong_instruction_share": "Strong instruction (average student's share)",
-    "engaged_share": "Deep engagement (average student's share)",
-    "high_expectations_share": "Teachers with high expectations (average student's share)",
-    "belonging_favorable": "Belonging (favorable)",
-    "consistency_favorable": "Consistency (favorable)",
-    "coherence_favorable": "Coherence (favorable)",
-    "catch_up_rate": "Catch-up rate (at grade level three years later)",
-    "growth_grade_levels": "Growth (grade levels per year)",
-    "chronic_absence_rate": "Chronic absence",
-    "advanced_course_rate": "Advanced coursework",
-}
+#: Readable names of the scorecard measures (from :mod:`opportunity_research.labels`).
+MEASURE_LABELS = {m: labels.measure(m) for m in GOAL_MEASURES}
 #: What data each measure needs, used when a goal's measure has no indicator at all.
 MEASURE_NEEDS = {
     "grade_appropriate_share": "rated assignments (assignments.csv)",
@@ -750,210 +734,3 @@ def opportunity_scorecard(indicators: pd.DataFrame, *, goals: pd.DataFrame | Non
     gap_panel = largest_gaps(gaps) if gaps is not None else largest_gaps(pd.DataFrame())
     return Scorecard(table=table, goals=goal_table, largest_gaps=gap_panel, needs=tuple(need_list), min_n=min_n,
                      current_year=current_year, schools=dict(school_names or {}))
-
-
-# ---------------------------------------------------------------------------------------------
-# HTML
-
-
-_STATUS_MARK = {"met": ("✓", "Met"), "on track": ("↗", "On track"), "off track": ("✗", "Off track"),
-                "baseline set": ("•", "Baseline set"), "no data": ("○", "No data")}
-_SCORECARD_CSS = """
-* { box-sizing: border-box; }
-body { margin: 0; color: #1b1b1b; background: #fff; line-height: 1.45; font-size: 15px;
-  font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
-.page { max-width: 64rem; margin: 0 auto; padding: 1.25rem 1.25rem 2.5rem; }
-header { border-bottom: 2px solid #1b1b1b; margin-bottom: .75rem; }
-header p { margin: .2rem 0 .6rem; color: #444; }
-h1 { font-size: 1.6rem; margin: .2rem 0; } h2 { font-size: 1.2rem; margin: 1.6rem 0 .4rem;
-  border-bottom: 1px solid #bbb; padding-bottom: .15rem; }
-table { border-collapse: collapse; margin: .4rem 0 1rem; font-size: .88rem; font-variant-numeric: tabular-nums;
-  width: 100%; }
-caption { text-align: left; font-weight: 600; padding-bottom: .25rem; }
-th, td { border-bottom: 1px solid #d5d5d5; padding: .25rem .5rem; vertical-align: top; text-align: left; }
-thead th { border-bottom: 2px solid #555; }
-td.num { text-align: right; white-space: nowrap; }
-td.suppressed { text-align: center; }
-.ci { color: #555; font-size: .8rem; }
-.status { font-weight: 600; white-space: nowrap; }
-.status-met { color: #1a6b2f; } .status-on-track { color: #1f4e8c; } .status-off-track { color: #9a2316; }
-.status-no-data { color: #555; }
-.legend, .needs { border-left: 4px solid #6b6b6b; background: #f4f4f4; padding: .45rem .9rem; margin: .8rem 0;
-  font-size: .88rem; }
-.legend p, .needs p { margin: .2rem 0; }
-footer { margin-top: 2rem; border-top: 1px solid #ccc; padding-top: .4rem; font-size: .8rem; color: #555; }
-@media print {
-  body { font-size: 9.5pt; } .page { max-width: none; padding: 0; }
-  .legend, .needs { background: none; }
-  table, .legend, .needs { break-inside: avoid; } h2 { break-after: avoid; }
-  @page { margin: 1.4cm 1.2cm; }
-}
-"""
-
-
-def _esc(x) -> str:
-    return _html.escape("" if x is None or x is pd.NA or (isinstance(x, float) and math.isnan(x)) else str(x))
-
-
-def _group_text(group: str) -> str:
-    if group == "all":
-        return "All students"
-    var, _, level = group.partition("=")
-    text = level_label(var, level)
-    return text[:1].upper() + text[1:]
-
-
-def _cell(measure: str, row, mark: str) -> str:
-    if bool(row["suppressed"]):
-        return f'<td class="suppressed" title="suppressed">{mark}</td>'
-    if pd.isna(row["estimate"]):
-        return '<td class="num">n/a</td>'
-    ci = ""
-    if pd.notna(row["ci_lower"]) and pd.notna(row["ci_upper"]):
-        ci = (f'<br><span class="ci">{_esc(_fmt_value(measure, row["ci_lower"]))} to '
-              f'{_esc(_fmt_value(measure, row["ci_upper"]))}</span>')
-    return f'<td class="num">{_esc(_fmt_value(measure, row["estimate"]))}{ci}</td>'
-
-
-def scorecard_html(scorecard: Scorecard, *, district_name: str, school_names: Mapping[str, str] | None = None,
-                   subtitle: str | None = None) -> str:
-    """A printable, self-contained HTML page of the scorecard (inline CSS, no external resources).
-
-    Sections: goals (status shown as a symbol *and* a word), district measures with 95% intervals and
-    the trend across years, the district by student group, largest gaps per resource, and one row per
-    school. Suppressed cells show
-    the mark ``‡`` explained in a legend; "n/a" marks values that could not be estimated.
-    """
-    from .reporting import SUPPRESSED_MARK as mark
-
-    names = {**scorecard.schools, **dict(school_names or {})}
-    parts: list[str] = []
-    # goals
-    goals = scorecard.goals
-    parts.append("<section><h2>Goals</h2>")
-    if len(goals):
-        parts.append('<table><thead><tr><th>Goal</th><th>Measure</th><th>Students</th><th>Baseline</th>'
-                     '<th>Current</th><th>Target</th><th>Status</th><th>Why</th></tr></thead><tbody>')
-        for g in goals.to_dict("records"):
-            m = g["measure"]
-            sym, word = _STATUS_MARK[g["status"]]
-            base = (f"{_fmt_value(m, g['baseline'])} ({g['baseline_year']})" if pd.notna(g["baseline"])
-                    else ("n/a" if pd.isna(g["baseline_year"]) else f"n/a ({g['baseline_year']})"))
-            if g["status"] == "no data" and "suppressed" in g["reason"]:
-                cur = f'<td class="suppressed">{mark}</td>'
-            elif pd.notna(g["current"]):
-                ci = (f'<br><span class="ci">{_esc(_fmt_value(m, g["ci_lower"]))} to '
-                      f'{_esc(_fmt_value(m, g["ci_upper"]))}</span>' if pd.notna(g["ci_lower"]) else "")
-                cur = f'<td class="num">{_esc(_fmt_value(m, g["current"]))} ({g["current_year"]}){ci}</td>'
-            else:
-                cur = '<td class="num">n/a</td>'
-            desc = g["description"] or g["goal_id"]
-            parts.append(
-                f"<tr><td>{_esc(g['goal_id'])}: {_esc(desc)}</td><td>{_esc(g['label'])}</td>"
-                f"<td>{_esc(_group_text(g['group']))}</td><td class=\"num\">{_esc(base)}</td>{cur}"
-                f"<td class=\"num\">{_esc(_fmt_value(m, g['target']))} by {g['target_year']}</td>"
-                f"<td class=\"status status-{word.lower().replace(' ', '-')}\">{sym} {word}</td>"
-                f"<td>{_esc(g['reason'])}</td></tr>")
-        parts.append("</tbody></table>")
-        parts.append('<p class="legend">How a status is decided: '
-                     + "; ".join(f"<strong>{_esc(_STATUS_MARK[k][1])}</strong>: {_esc(v)}"
-                                 for k, v in GOAL_STATUS_RULES.items()) + ".</p>")
-    else:
-        parts.append("<p>The district has not written goals yet (an optional goals.csv).</p>")
-    parts.append("</section>")
-    # district measures
-    t = scorecard.table
-    dist = t[(t["school_id"] == "all") & (t["group"] == "all")] if len(t) else t
-    parts.append("<section><h2>District measures</h2>")
-    if len(dist):
-        parts.append('<table><thead><tr><th>Measure</th><th>Year</th><th>Value (95% interval)</th><th>n</th>'
-                     '<th>Trend</th></tr></thead><tbody>')
-        for r in dist.to_dict("records"):
-            m = r["measure"]
-            if pd.notna(r["first_year"]) and pd.notna(r["change"]):
-                sign = "+" if r["change"] >= 0 else "−"
-                ch = abs(r["change"])
-                chtxt = f"{100 * ch:.0f} points" if m not in _NOT_SHARES else f"{ch:.2f}"
-                trend = f"{sign}{chtxt} since {r['first_year']} ({_fmt_value(m, r['first_estimate'])})"
-            elif pd.notna(r["first_year"]):
-                trend = f"since {r['first_year']}: n/a"
-            else:
-                trend = "one year only"
-            n = mark if r["suppressed"] else (f"{int(r['n']):,}" if pd.notna(r["n"]) else "n/a")
-            parts.append(f"<tr><td>{_esc(r['label'])}</td><td>{r['school_year']}</td>{_cell(m, r, mark)}"
-                         f"<td class=\"num\">{_esc(n)}</td><td>{_esc(trend)}</td></tr>")
-        parts.append("</tbody></table>")
-    else:
-        parts.append("<p>No measures could be computed.</p>")
-    parts.append("</section>")
-    # district by student group
-    grp = t[(t["school_id"] == "all") & (t["group"] != "all")] if len(t) else t
-    if len(grp):
-        measures = [m for m in GOAL_MEASURES if m in set(grp["measure"])]
-        parts.append("<section><h2>District by student group</h2><table><thead><tr><th>Students</th>"
-                     + "".join(f"<th>{_esc(MEASURE_LABELS[m])}</th>" for m in measures) + "</tr></thead><tbody>")
-        for group, part in sorted(grp.groupby("group", sort=False), key=lambda kv: kv[0]):
-            by_m = {r["measure"]: r for r in part.to_dict("records")}
-            cells = "".join(_cell(m, by_m[m], mark) if m in by_m else '<td class="num">n/a</td>' for m in measures)
-            parts.append(f"<tr><td>{_esc(_group_text(group))}</td>{cells}</tr>")
-        parts.append("</tbody></table></section>")
-    # largest gaps
-    lg = scorecard.largest_gaps
-    if len(lg):
-        parts.append("<section><h2>Largest gaps in access</h2><table><thead><tr><th>Resource</th>"
-                     + ("<th>Subject</th>" if "subject" in lg.columns else "")
-                     + "<th>Students</th><th>Their share</th><th>Compared with</th><th>Difference (95% interval)</th>"
-                       "</tr></thead><tbody>")
-        for r in lg.to_dict("records"):
-            subj = f"<td>{_esc(r['subject'])}</td>" if "subject" in lg.columns else ""
-            if pd.isna(r["difference"]):
-                parts.append(f"<tr><td>{_esc(r['label'])}</td>{subj}<td colspan=\"4\">{_esc(r['note'])}</td></tr>")
-                continue
-            ref = r["reference"]
-            ref_text = ("all other students" if pd.isna(ref) or str(ref) == ALL_OTHERS
-                        else _group_text(f"{r['group']}={level_strings(pd.Series([ref])).iloc[0]}"))
-            parts.append(
-                f"<tr><td>{_esc(r['label'])}</td>{subj}<td>{_esc(_group_text(r['group_label']))}</td>"
-                f"<td class=\"num\">{100 * r['estimate']:.0f}%</td><td>{_esc(ref_text)} "
-                f"({100 * r['reference_estimate']:.0f}%)</td><td class=\"num\">{100 * r['difference']:+.0f} points"
-                f"<br><span class=\"ci\">{100 * r['ci_lower']:+.0f} to {100 * r['ci_upper']:+.0f}</span></td></tr>")
-        parts.append("</tbody></table></section>")
-    # schools
-    sch = t[(t["school_id"] != "all") & (t["group"] == "all")] if len(t) else t
-    if len(sch):
-        measures = [m for m in GOAL_MEASURES if m in set(sch["measure"])]
-        parts.append("<section><h2>Schools</h2><table><thead><tr><th>School</th>"
-                     + "".join(f"<th>{_esc(MEASURE_LABELS[m])}</th>" for m in measures) + "</tr></thead><tbody>")
-        for sid, part in sch.groupby("school_id", sort=True):
-            by_m = {r["measure"]: r for r in part.to_dict("records")}
-            cells = "".join(_cell(m, by_m[m], mark) if m in by_m else '<td class="num">n/a</td>' for m in measures)
-            parts.append(f"<tr><td>{_esc(names.get(sid, sid))}</td>{cells}</tr>")
-        parts.append("</tbody></table></section>")
-    # legend and needs
-    legend = (
-        '<div class="legend">'
-        f"<p><strong>{mark}</strong> Suppressed: the cell describes fewer than {scorecard.min_n} students, or its "
-        "value could be recovered from totals and neighbouring cells. Its numbers are not shown.</p>"
-        "<p><strong>n/a</strong> Not available: no data, or too little to estimate.</p>"
-        "<p>Status: " + "; ".join(f"{s} {w}" for s, w in _STATUS_MARK.values()) + ". On track = at or past "
-        "the straight-line path from the baseline to the target. Values in small grey type are 95% "
-        "intervals.</p></div>")
-    need = ""
-    if scorecard.needs:
-        need = ('<div class="needs"><p><strong>Not available for this district</strong> (data it would need):</p>'
-                "<ul>" + "".join(f"<li>{_esc(s)}</li>" for s in scorecard.needs) + "</ul></div>")
-    title = f"Opportunity Scorecard: {district_name}"
-    years = sorted({int(y) for y in t["school_year"]}) if len(t) else []
-    sub = subtitle if subtitle is not None else (
-        f"School year {years[-1]}-{str(years[-1] + 1)[-2:]}" if years else "")
-    return (
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-        f"<title>{_esc(title)}</title>\n<style>{_SCORECARD_CSS}</style>\n</head>\n<body>\n<div class=\"page\">\n"
-        f"<header><h1>{_esc(title)}</h1><p>{_esc(sub)}</p></header>\n{legend}{need}\n<main>\n"
-        + "\n".join(parts)
-        + "\n</main>\n<footer>Belonging, consistency and coherence are shares of students answering favorably "
-          "(agree or strongly agree on average). Catch-up rate: share of students below grade level who are at "
-          "grade level later. Growth: grade levels gained per year (1.0 = a typical year).</footer>\n"
-          "</div>\n</body>\n</html>\n"
-    )

@@ -58,10 +58,10 @@ def test_gap_plot_from_a_gap_table(gaps):
     # alt text: every shown difference (in percentage points), its interval and n; the suppressed rows named
     alt = fig.alt_text
     black = rows[rows["level"] == "black"].iloc[0]
-    assert f"Black or African American: {100 * black['difference']:+.1f}" in alt
+    assert f"Black or African American students: {100 * black['difference']:+.1f}" in alt
     assert f"95% CI {100 * black['ci_lower']:+.1f} to {100 * black['ci_upper']:+.1f}; n = 400" in alt
-    assert "Native Hawaiian or Other Pacific Islander: suppressed (n < 10)." in alt
-    assert "Asian: suppressed (complementary)." in alt
+    assert "Native Hawaiian or Other Pacific Islander students: suppressed (n < 10)." in alt
+    assert "Asian students: suppressed (complementary)." in alt
     assert "percentage points" in alt and "all other students" in alt
     assert "n = 4)" not in alt and "n = 60)" not in alt
 
@@ -90,8 +90,8 @@ def test_resource_bars_with_groups_and_a_suppressed_bar():
     assert len({b.get_hatch() for b in bars}) == 2  # groups differ by hatch as well as colour
     assert any(t.get_text() == "suppressed (n < 10)" for t in ax.texts)
     alt = fig.alt_text
-    assert "Grade-appropriate assignments, Low income: no: 30.0% (95% CI 25.0% to 35.0%; n = 400)." in alt
-    assert "Strong instruction, Low income: yes: suppressed (n < 10)." in alt
+    assert "Grade-appropriate assignments, Students not from low-income families: 30.0% (95% CI 25.0% to 35.0%; n = 400)." in alt
+    assert "Strong instruction, Low-income students: suppressed (n < 10)." in alt
     assert alt.startswith("Share of class time.")
 
 
@@ -150,7 +150,79 @@ def test_style_is_scoped_and_colour_blind_safe():
 
 
 def test_level_labels():
-    assert plots.level_label("race_ethnicity", "black") == "Black or African American"
-    assert plots.level_label("english_learner", 1) == "English learner: yes"
-    assert plots.level_label("english_learner", 0.0) == "English learner: no"
+    # the package's label registry (opportunity_research.labels)
+    assert plots.level_label("race_ethnicity", "black") == "Black or African American students"
+    assert plots.level_label("english_learner", 1) == "English learners"
+    assert plots.level_label("english_learner", 0.0) == "Students who are not English learners"
     assert plots.level_label("grade", 5, {("grade", 5): "Grade 5"}) == "Grade 5"
+
+
+# ---------------------------------------------------------------------------------------------
+# report charts
+
+
+def _tidy_gaps():
+    return pd.DataFrame({
+        "measure": "strong_instruction", "subject": ["ela", "math", "ela", "math"],
+        "group": ["low_income", "low_income", "disability", "disability"], "level": [1.0, 1.0, 1.0, 1.0],
+        "n": [400, 380, np.nan, np.nan], "difference": [-0.05, -0.03, np.nan, np.nan],
+        "ci_lower": [-0.09, -0.06, np.nan, np.nan], "ci_upper": [-0.01, 0.0, np.nan, np.nan],
+        "suppressed": [False, False, True, True], "suppression_reason": ["", "", "n < 10", "complementary"]})
+
+
+def _points_of(ax):
+    xs = np.concatenate([line.get_xdata() for line in ax.lines if line.get_marker() in plots.MARKERS])
+    return np.sort(xs.astype(float))
+
+
+def test_gap_chart_points_intervals_and_suppressed_text():
+    fig = plots.gap_chart(_tidy_gaps(), resource="strong_instruction")
+    ax = fig.axes[0]
+    assert _points_of(ax) == pytest.approx([-0.05, -0.03])
+    texts = [t.get_text() for t in ax.texts]
+    assert "ELA: suppressed (n < 10)" in texts and "Math: suppressed (complementary)" in texts
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["Low-income students", "Students with disabilities"]
+    assert "Low-income students, ELA: −5.0 (95% interval −9.0 to −1.0; n = 400)." in fig.alt_text
+    with pytest.raises(ValueError, match="no rows"):
+        plots.gap_chart(_tidy_gaps(), resource="engaged")
+
+
+def test_growth_chart_shows_unverified_and_missing_effects_as_text():
+    g = pd.DataFrame({"subject": ["ela", "ela", "math"], "model": "all_four", "effect": "access",
+                      "resource": ["grade_appropriate", "engaged", "grade_appropriate"], "estimate": [0.3, 0.1, 0.2],
+                      "ci_lower": [0.1, -0.2, 0.0], "ci_upper": [0.5, 0.4, 0.4], "months": [10.0, 3.0, 6.0],
+                      "months_ci_lower": [3.0, -6.0, 0.0], "months_ci_upper": [17.0, 12.0, 12.0], "n": 900,
+                      "converged": [True, True, False]})
+    fig = plots.growth_chart(g)
+    ax = fig.axes[0]
+    assert _points_of(ax) == pytest.approx([0.1, 0.3])
+    texts = [t.get_text() for t in ax.texts]
+    assert "Math: model not verified" in texts and "Math: not estimated" in texts
+    assert "Grade-appropriate assignments, ELA: +0.30 SD" in fig.alt_text
+    months = plots.growth_chart(g, months=True)
+    assert _points_of(months.axes[0]) == pytest.approx([3.0, 10.0]) and "+10.0 months" in months.alt_text
+
+
+def test_trend_chart_needs_two_years_and_draws_each_series():
+    t = pd.DataFrame({"school_year": [2015, 2016, 2015, 2016], "measure": ["belonging"] * 2 + ["coherence"] * 2,
+                      "estimate": [0.2, 0.25, 0.3, 0.28], "ci_lower": [0.15, 0.2, 0.25, 0.22],
+                      "ci_upper": [0.25, 0.3, 0.35, 0.33], "suppressed": False})
+    fig = plots.trend_chart(t, title="Favorable")
+    ax = fig.axes[0]
+    assert [x.get_text() for x in ax.get_xticklabels()] == ["2015-16", "2016-17"]
+    assert "Belonging, 2016-17: 25% (95% interval 20% to 30%)." in fig.alt_text
+    with pytest.raises(ValueError, match="two or more"):
+        plots.trend_chart(t[t["school_year"] == 2015], title="x")
+
+
+def test_study_chart_places_the_published_figures():
+    from opportunity_research.presentation import STUDY
+
+    rates = pd.DataFrame({"resource": ["grade_appropriate", "engaged"], "subject": "all", "estimate": [0.18, 0.5],
+                          "ci_lower": [0.15, 0.47], "ci_upper": [0.21, 0.53]})
+    demands = pd.DataFrame({"measure": ["met_grade_level"], "estimate": [0.12], "ci_lower": [0.1], "ci_upper": [0.14]})
+    study = {k: v[0] for k, v in STUDY.items()}
+    fig = plots.study_chart(rates, demands, study)
+    diamonds = next(line for line in fig.axes[0].lines if line.get_marker() == "D")
+    assert np.asarray(diamonds.get_xdata(), dtype=float) == pytest.approx([0.26, 0.55, 0.17])
+    assert "Grade-appropriate assignments: district 18% (95% interval 15% to 21%), study 26%." in fig.alt_text

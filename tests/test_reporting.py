@@ -191,7 +191,7 @@ def test_export_html_is_self_contained_without_code(tmp_path):
     # title once, first notebook heading dropped, table of contents linking each section heading
     assert html.count("<h1>") == 1 and "<title>Opportunity report: demo</title>" in html
     assert "District report" not in html and "Intro paragraph." in html
-    toc = re.search(r'<nav class="toc".*?</nav>', html, re.DOTALL).group(0)
+    toc = re.search(r'<details class="toc".*?</details>', html, re.DOTALL).group(0)
     assert re.findall(r'href="#([^"]+)"', toc) == ["access-to-resources", "who-gets-less", "access-to-resources-2"]
     assert ('<ol><li><a href="#access-to-resources">Access to resources</a><ol><li><a href="#who-gets-less">'
             'Who gets less</a></li></ol></li><li><a href="#access-to-resources-2">') in toc  # nested by level
@@ -264,7 +264,7 @@ def test_write_index(tmp_path):
     html = write_index(tmp_path, manifest).read_text()
     assert '<a href="a/report.html">report</a>' in html and "26% of assignments were on grade level." in html
     assert "b&lt;x&gt;" in html and "data validation failed: grade 13" in html and "12.3" in html
-    assert '<a href="cross_district/report.html">Cross-district report</a> (1 districts: a)' in html
+    assert '<a href="cross_district/report.html">Cross-district report</a> (1 district: A)' in html
     assert "does not cover" not in html
     manifest["cross_district"]["districts"] = ["a", "c"]
     assert "does not cover exactly the districts" in write_index(tmp_path, manifest).read_text()

@@ -165,10 +165,10 @@ def test_batch_two_good_districts_and_a_broken_one(tmp_path, monkeypatch, capsys
     reports = root / "reports"
     for d in ("alpha", "beta"):
         assert files(reports / d) == ["figures/grades.png", "findings.json", "report.html", "report.ipynb",
-                                      "tables/grades.csv"]
+                                      "report.pdf", "tables/grades.csv"]
     assert files(reports / "broken") == ["FAILED.txt"] and files(reports / "crashing") == ["FAILED.txt"]
     assert "parameter 'min_n' must be int" in (reports / "broken" / "FAILED.txt").read_text()
-    assert files(reports / "cross_district") == ["findings.json", "report.html", "report.ipynb",
+    assert files(reports / "cross_district") == ["findings.json", "report.html", "report.ipynb", "report.pdf",
                                                  "tables/districts.csv"]
     assert sorted(p.name for p in reports.iterdir()) == ["alpha", "beta", "broken", "crashing", "cross_district",
                                                          "index.html", "manifest.json"]  # no temporary folders
@@ -289,10 +289,17 @@ def test_rerun_is_idempotent(tmp_path):
     kw = {"notebook": TINY, "cross_notebook": CROSS, "root": tmp_path, "process": False}
     run_batch(["alpha"], **kw)
     reports = tmp_path / "reports"
-    before = {f: (reports / f).read_bytes() for f in files(reports) if f not in ("manifest.json", "index.html")}
-    assert len(before) == 9
+    def content(f):  # a PDF carries its creation time: compare its text
+        if f.endswith(".pdf"):
+            from pypdf import PdfReader
+
+            return [p.extract_text() for p in PdfReader(reports / f).pages]
+        return (reports / f).read_bytes()
+
+    before = {f: content(f) for f in files(reports) if f not in ("manifest.json", "index.html")}
+    assert len(before) == 11
     run_batch(["alpha"], **kw)
-    after = {f: (reports / f).read_bytes() for f in files(reports) if f not in ("manifest.json", "index.html")}
+    after = {f: content(f) for f in files(reports) if f not in ("manifest.json", "index.html")}
     assert before == after
     # a partial run keeps the other districts' entries (once each) and the cross-district report
     missing = run_batch(["gamma"], **{**kw, "cross_notebook": tmp_path / "nope.ipynb"})
@@ -350,7 +357,7 @@ def test_demo_batch(tmp_path, monkeypatch, capsys):
         assert findings["n_students"] == truth["n_students"]
         assert len(manifest[d]["inputs"]) >= 10  # checksums of the raw files
     shared = out + "".join(p.read_text() for p in (tmp_path / "reports").rglob("*")
-                           if p.is_file() and p.suffix != ".png")
+                           if p.is_file() and p.suffix not in (".png", ".pdf"))  # PDFs: printed from the HTML
     assert students.loc[3, "student_id"] not in shared and lost not in shared
 
 

@@ -232,15 +232,20 @@ def test_largest_gaps_picks_the_most_negative_unsuppressed_difference():
     assert lg.loc["engaged", "group_label"] == "low_income=0"
 
 
-def test_scorecard_html_is_self_contained_and_marks_status_and_suppression(card):
-    page = sc.scorecard_html(card, district_name="Lake <Side>", school_names={"S1": "Oak & Pine"})
+def test_scorecard_page_is_self_contained_and_marks_status_and_suppression(card):
+    """The page is built by the presentation layer; the statistics module has no HTML."""
+    from opportunity_research.presentation import scorecard_page
+
+    assert not hasattr(sc, "scorecard_html") and "reporting" not in sc.__dict__
+    page = scorecard_page(card, district_id="lake_<side>", school_names={"S1": "Oak & Pine"})
     assert external_resources(page) == []
-    assert "Lake &lt;Side&gt;" in page and "Oak &amp; Pine" in page
-    assert "@media print" in page and "<script" not in page
+    assert "Lake &lt;side&gt;" in page and "Oak &amp; Pine" in page
+    assert "@media print" in page and "<script" not in page and 'counter(page)' in page
     for symbol, word in (("✓", "Met"), ("↗", "On track"), ("✗", "Off track"), ("○", "No data")):
         assert f"{symbol} {word}" in page
-    assert 'class="suppressed"' in page and "‡</strong> Suppressed" in page
+    assert "‡</strong> Suppressed" in page and 'data-label="Value">‡</td>' in page
     assert re.search(r"climate survey data", page)
+    assert "Synthetic demonstration data" not in page  # only demo_* districts carry the banner
 
 
 def test_scorecard_without_any_data_still_renders():
@@ -248,8 +253,11 @@ def test_scorecard_without_any_data_still_renders():
     card = sc.opportunity_scorecard(empty, goals=GOALS.iloc[:2])
     assert card.table.empty and (card.goals["status"] == "no data").all()
     assert card.needs == ("climate_surveys.csv for belonging",)
-    page = sc.scorecard_html(card, district_name="Pinebrook")
+    from opportunity_research.presentation import scorecard_page
+
+    page = scorecard_page(card, district_id="demo_pinebrook")
     assert "Not available for this district" in page and external_resources(page) == []
+    assert "Synthetic demonstration data" in page and "<h1>Pinebrook</h1>" in page
 
 
 def test_shares_stay_inside_0_1_and_constant_outcomes_get_no_zero_width_interval():
@@ -281,6 +289,8 @@ def test_baseline_only_goal_is_baseline_set_not_on_track():
     assert g2.loc["G1", "status"] == "on track"  # path 0.20 -> 0.40 over 3 years expects 0.267 in 2017
     # every status has its rule stated, and the page prints them
     assert set(sc.GOAL_STATUS_RULES) == set(sc.GOAL_STATUSES)
-    page = sc.scorecard_html(sc.opportunity_scorecard(ind, goals=goals), district_name="Test")
+    from opportunity_research.presentation import scorecard_page
+
+    page = scorecard_page(sc.opportunity_scorecard(ind, goals=goals), district_id="test")
     assert "Baseline set" in page and "How a status is decided" in page
     assert all(rule.split(":")[0][:40] in page for rule in sc.GOAL_STATUS_RULES.values())

@@ -1,0 +1,175 @@
+"""Every published demo page, loaded in a real headless Chromium (the system's, through Playwright).
+
+``make test`` builds the demo reports first (``make reports``) and obtains a browser
+(``python -m opportunity_research.browser --ensure``). A missing browser or missing pages FAIL these
+tests (never skip): the pages are the product reviewers see.
+
+For each page (index, every district's report and scorecard, the cross-district report):
+
+* no console error and no failed request (every ``file:`` resource loads);
+* every image decoded (``naturalWidth > 0``);
+* at a 1280 px window no table is wider than the window and no table scrolls inside its box;
+* at 390 px the page does not scroll sideways, and laid out for print (a Letter page's width) no table is
+  wider than the page;
+* every link resolves: a local file that exists, and an ``#anchor`` that exists in its target;
+* beside each report and scorecard a PDF whose text holds every table header, running headers and page
+  numbers ("Page 1 of N").
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import pytest
+
+from opportunity_research import config
+from opportunity_research.browser import INSTALL_HINT, chromium, find_chromium
+
+REPORTS = config.project_root() / "reports"
+
+
+def _pages() -> list[Path]:
+    pages = [REPORTS / "index.html"] if (REPORTS / "index.html").exists() else []
+    for d in sorted(p for p in REPORTS.iterdir() if p.is_dir() and not p.name.startswith(".")) if REPORTS.exists() else []:
+        pages += [d / n for n in ("report.html", "scorecard.html") if (d / n).exists()]
+    return pages
+
+
+PAGES = _pages()
+IDS = [p.relative_to(REPORTS).as_posix() for p in PAGES]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if find_chromium() is None:
+        pytest.fail("No Chromium for the browser tests. Run 'python -m opportunity_research.browser --ensure' "
+                    "(installs Debian's chromium as root) or: " + INSTALL_HINT, pytrace=False)
+    with chromium() as b:
+        yield b
+
+
+def test_the_demo_pages_exist():
+    """make test builds the reports first; without them the browser tests would test nothing."""
+    assert PAGES, f"no pages under {REPORTS}: run 'make reports' first"
+    names = {p.name for p in PAGES}
+    assert {"index.html", "report.html", "scorecard.html"} <= names
+    districts = [p.parent.name for p in PAGES if p.name == "report.html" and p.parent.name != "cross_district"]
+    assert districts and all((REPORTS / d / "scorecard.html").exists() for d in districts)
+
+
+_IDENTIFIERS = re.compile(r"\b(?:race_ethnicity|low_income|english_learner|started_behind|grade_appropriate|"
+                          r"strong_instruction|high_expectations|ci_lower|ci_upper|n_classrooms|hours_without|"
+                          r"reference_estimate|school_id|classroom_id|[a-z_]+=[a-z0-9_.]+)\b|\b(?:19|20)\d\d\.0\b|"
+                          r"\b2,0\d\d\b|\bnan\b|\bNone\b")
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text))
+
+
+_CHECKS = """() => {
+  const imgs = [...document.images].map(i => ({src: i.currentSrc.slice(0, 60), ok: i.complete && i.naturalWidth > 0}));
+  const tables = [...document.querySelectorAll('table')].map(t => {
+    const r = t.getBoundingClientRect();
+    const box = t.closest('.table-wrap') || t.parentElement;
+    return {caption: (t.caption ? t.caption.innerText : '').slice(0, 60), right: r.right, width: r.width,
+            inner: box.scrollWidth - box.clientWidth};
+  });
+  const links = [...document.querySelectorAll('a[href]')].map(a => a.getAttribute('href'));
+  const ids = [...document.querySelectorAll('[id]')].map(e => e.id);
+  const headers = [...document.querySelectorAll('table thead th')].filter(th => th.getAttribute('scope') === 'col')
+                    .map(th => th.innerText.trim()).filter(t => t);
+  return {imgs, tables, links, ids, headers, width: document.documentElement.scrollWidth, inner: window.innerWidth,
+          text: document.body.innerText};
+}"""
+
+
+def _load(browser, path: Path, width: int, media: str = "screen"):
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    page.emulate_media(media=media)
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.on("requestfailed", lambda r: problems.append(f"failed request: {r.url} ({r.failure})"))
+    page.on("response", lambda r: problems.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 else None)
+    page.goto(path.as_uri(), wait_until="load")
+    page.wait_for_load_state("networkidle")
+    info = page.evaluate(_CHECKS)
+    page.close()
+    return info, problems
+
+
+def _ids_of(path: Path) -> set[str]:
+    return set(re.findall(r'\sid="([^"]+)"', path.read_text(encoding="utf-8")))
+
+
+@pytest.mark.parametrize("path", PAGES, ids=IDS)
+def test_page_in_chromium(browser, path):
+    wide, problems = _load(browser, path, 1280)
+    assert problems == [], problems
+    # human language only: no column, group, level or measure identifier in what a reader sees
+    raw = sorted(set(_IDENTIFIERS.findall(wide["text"])))
+    assert not raw, f"identifiers shown to readers: {raw}"
+    bad_imgs = [i["src"] for i in wide["imgs"] if not i["ok"]]
+    assert not bad_imgs, f"images not decoded: {bad_imgs}"
+    too_wide = [t for t in wide["tables"] if t["right"] > wide["inner"] + 0.5 or t["inner"] > 1]
+    assert not too_wide, f"tables wider than a 1280 px window or scrolling inside: {too_wide}"
+    assert wide["width"] <= wide["inner"], "the page scrolls sideways at 1280 px"
+    narrow, problems = _load(browser, path, 390)
+    assert problems == [], problems
+    assert narrow["width"] <= narrow["inner"], f"the page scrolls sideways at 390 px ({narrow['width']} px wide)"
+    # on paper (US Letter less the page margins: 8.5 in - 3 cm = 703 CSS px) no table is cut at the right edge
+    paper, _ = _load(browser, path, 703, media="print")
+    cut = [t["caption"] or "(table)" for t in paper["tables"] if t["right"] > paper["inner"] + 0.5]
+    assert not cut and paper["width"] <= paper["inner"], f"tables wider than the printed page: {cut}"
+    # every link resolves
+    broken = []
+    for href in set(wide["links"]):
+        u = urlparse(href)
+        if u.scheme in ("http", "https", "mailto"):
+            continue  # the pages load nothing from the network; outside links are for readers
+        assert u.scheme == "", f"unexpected link {href}"
+        target = (path.parent / unquote(u.path)).resolve() if u.path else path
+        if not target.exists() or u.fragment and u.fragment not in (set(wide["ids"]) if target == path else _ids_of(target)):
+            broken.append(href)
+    assert not broken, f"links that do not resolve: {sorted(broken)}"
+    # the printable copy: every table header, running headers and page numbers
+    if path.name in ("report.html", "scorecard.html"):
+        pdf = path.with_suffix(".pdf")
+        assert pdf.exists(), f"no PDF beside {path.name}"
+        from pypdf import PdfReader
+
+        reader = PdfReader(pdf)
+        text = _norm("\n".join(p.extract_text() or "" for p in reader.pages))
+        missing = sorted({h for h in wide["headers"] if _norm(h) not in text})
+        assert not missing, f"table headers missing from {pdf.name}: {missing}"
+        n = len(reader.pages)
+        assert _norm(f"Page 1 of {n}") in text and _norm(f"Page {n} of {n}") in text
+        first = _norm(reader.pages[0].extract_text())
+        assert _norm("opportunity-research") in first
+
+
+def test_published_files_are_world_readable():
+    """Folders 0755 and files 0644, so a web server or a colleague on a shared drive can open them."""
+    assert PAGES
+    bad = [p.relative_to(REPORTS).as_posix() for p in REPORTS.rglob("*")
+           if not p.name.startswith(".") and not any(part.startswith(".") for part in p.relative_to(REPORTS).parts)
+           and (p.stat().st_mode & 0o777) != (0o755 if p.is_dir() else 0o644)]
+    assert not bad, f"not world-readable (0644/0755): {bad[:10]}"
+
+
+def test_a_district_without_a_climate_survey_or_a_second_year_says_what_it_needs():
+    """demo_pinebrook has no climate survey and one school year: its sections name the data they need."""
+    from html import unescape
+
+    page = REPORTS / "demo_pinebrook" / "report.html"
+    assert page.exists(), "run 'make reports' first"
+    text = re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", page.read_text(encoding="utf-8"))))
+    assert "Belonging, consistency and coherence needs data this district did not provide: climate_surveys.csv" in text
+    assert "Catch-up rates needs data this district did not provide: assessments.csv with spring results in at least " \
+           "two school years" in text
+    card = re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", (page.parent / "scorecard.html").read_text())))
+    assert "Not available for this district" in card and "climate_surveys.csv" in card

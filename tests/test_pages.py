@@ -1,0 +1,76 @@
+"""Publishing a report folder: HTML with navigation and downloads, PDFs beside it, world-readable files."""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import pandas as pd
+import pytest
+
+from opportunity_research.browser import BrowserMissing, find_chromium
+from opportunity_research.pages import make_world_readable, page_links, publish_pages
+
+from .test_reporting import executed_notebook
+
+
+def folder_with_pages(tmp_path):
+    folder = tmp_path / ".tmp-demo_x-abc"
+    folder.mkdir(mode=0o700)
+    nb = executed_notebook(folder / "report.ipynb")
+    (folder / "tables").mkdir(mode=0o700)
+    pd.DataFrame({"n": [12], "suppressed": [False]}).to_csv(folder / "tables" / "gaps.csv", index=False)
+    os.chmod(folder / "tables" / "gaps.csv", 0o600)
+    (folder / "scorecard.html").write_text('<!DOCTYPE html><html><body><nav><a href="report.html">Report</a> '
+                                           '<a href="scorecard.pdf">Scorecard PDF</a></nav><p>card</p></body></html>')
+    return folder, nb
+
+
+def test_page_links():
+    links = dict(page_links("district", here="scorecard.html"))
+    assert links == {"All reports": "../index.html", "Report": "report.html", "Report PDF": "report.pdf",
+                     "Scorecard": None, "Scorecard PDF": "scorecard.pdf",
+                     "Cross-district report": "../cross_district/report.html"}
+    cross = page_links("cross", here="report.html", districts=["demo_lakeside"], pdf=False)
+    assert ("Lakeside", "../demo_lakeside/report.html") in cross and ("All reports", "../index.html") in cross
+
+
+def test_publish_without_a_browser_drops_the_pdf_links(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPPORTUNITY_RESEARCH_CHROMIUM", str(tmp_path / "no-such-chromium"))
+    folder, nb = folder_with_pages(tmp_path)
+    with pytest.raises(BrowserMissing):
+        publish_pages(folder, notebook=nb, kind="district", title="t", require_pdf=True)
+    with pytest.warns(UserWarning, match="without PDF copies"):
+        publish_pages(folder, notebook=nb, kind="district", title="Opportunity report: x")
+    html = (folder / "report.html").read_text()
+    assert '<a href="scorecard.html">Scorecard</a>' in html and '<a href="../index.html">All reports</a>' in html
+    assert '<a href="tables/gaps.csv">Gaps (CSV)</a>' in html
+    assert "report.pdf" not in html and not (folder / "report.pdf").exists()
+    assert "scorecard.pdf" not in (folder / "scorecard.html").read_text()  # no link to a file that is not there
+    assert (folder.stat().st_mode & 0o777) == 0o755
+    assert all((p.stat().st_mode & 0o777) == (0o755 if p.is_dir() else 0o644) for p in folder.rglob("*"))
+
+
+def test_publish_prints_pdfs_with_page_numbers(tmp_path):
+    assert find_chromium(), "no Chromium: run 'python -m opportunity_research.browser --ensure'"
+    from pypdf import PdfReader
+
+    folder, nb = folder_with_pages(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        written = publish_pages(folder, notebook=nb, kind="district", title="Opportunity report: x")
+    assert [p.name for p in written] == ["report.html", "report.pdf", "scorecard.pdf"]
+    text = " ".join(p.extract_text() for p in PdfReader(folder / "report.pdf").pages)
+    assert "Page 1 of" in text and "Opportunity report: x" in text and "Access to resources" in text
+    html = (folder / "report.html").read_text()
+    assert '<a href="report.pdf">Report PDF</a>' in html and '<a href="scorecard.pdf">' in html
+    assert all((p.stat().st_mode & 0o777) == (0o755 if p.is_dir() else 0o644) for p in folder.rglob("*"))
+
+
+def test_make_world_readable(tmp_path):
+    (tmp_path / "a" / "b").mkdir(parents=True, mode=0o700)
+    (tmp_path / "a" / "b" / "f.txt").write_text("x")
+    os.chmod(tmp_path / "a" / "b" / "f.txt", 0o600)
+    make_world_readable(tmp_path / "a")
+    assert oct((tmp_path / "a" / "b").stat().st_mode & 0o777) == "0o755"
+    assert oct((tmp_path / "a" / "b" / "f.txt").stat().st_mode & 0o777) == "0o644"

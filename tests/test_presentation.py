@@ -1,0 +1,141 @@
+"""The presentation layer: labelled, formatted tables; headline findings; the first screen; no cycles."""
+
+from __future__ import annotations
+
+import importlib
+import re
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from opportunity_research import presentation as P
+from opportunity_research.labels import SUPPRESSED_MARK
+from opportunity_research.reporting import external_resources
+
+
+def gaps():
+    return pd.DataFrame({
+        "measure": "grade_appropriate", "subject": ["ela", "ela", "ela", "math"],
+        "group": ["low_income", "low_income", "disability", "low_income"], "level": [1.0, 0.0, 1.0, 1.0],
+        "n": pd.array([412, 1388, pd.NA, 400], dtype="Int64"), "estimate": [0.214, 0.281, np.nan, 0.2],
+        "reference": "all other students", "reference_n": pd.array([1388, 412, pd.NA, 1300], dtype="Int64"),
+        "reference_estimate": [0.281, 0.214, np.nan, 0.25], "difference": [-0.067, 0.067, np.nan, -0.05],
+        "ci_lower": [-0.1, 0.03, np.nan, -0.09], "ci_upper": [-0.03, 0.1, np.nan, -0.01], "ratio": [0.76, 1.31, np.nan, 0.8],
+        "suppressed": [False, False, True, False], "suppression_reason": ["", "", "n < 10", ""]})
+
+
+def test_gap_table_labels_formats_and_marks():
+    t = P.gaps_table(gaps(), "grade_appropriate")
+    assert t.headers == ["Group", "Students", "Share", "Compared with", "Their share", "Difference (points)",
+                         "95% interval", "Ratio"]
+    rows = t.frame.to_dict("records")
+    assert rows[0] == {"Group": "Low-income students", "Students": "412", "Share": "21%",
+                       "Compared with": "All other students", "Their share": "28%", "Difference (points)": "−6.7",
+                       "95% interval": "−10.0 to −3.0", "Ratio": "0.76×"}
+    # a suppressed row keeps its label; every number, its count included, shows the mark
+    assert rows[2]["Group"] == "Students with disabilities"
+    assert {v for k, v in rows[2].items() if k not in ("Group", "Compared with")} == {SUPPRESSED_MARK}
+    html = t._repr_html_()
+    assert "<caption>" in html and "Grade-appropriate assignments: access by student group" in html
+    assert ">ELA<" in html and ">Math<" in html  # subjects as row groups
+    assert 'data-label="95% interval"' in html and "table class=\"gt_table reflow\"" in html
+    assert "<style" not in html and external_resources(html) == []
+    assert "Suppressed: describes fewer than 10 students" in html
+    assert not re.search(r"low_income|ci_lower|>1\.0<|nan", html)
+
+
+def test_every_table_needs_a_caption_and_no_identifier_column():
+    with pytest.raises(ValueError, match="caption"):
+        P.table(pd.DataFrame({"n": [1]}), ["n"], caption="")
+    with pytest.raises(ValueError, match="identifier"):
+        P.table(pd.DataFrame({"student_id": ["a"]}), ["student_id"], caption="x")
+    empty = P.table(pd.DataFrame(columns=["n"]), ["n"], caption="Nothing", empty="No rows here.")
+    assert "No rows here." in empty.html and "<table" not in empty.html
+
+
+def analysis_stub():
+    rates = pd.DataFrame({"resource": ["grade_appropriate", "strong_instruction"], "subject": "all",
+                          "n": [500, 200], "estimate": [0.18, 0.15], "ci_lower": [0.15, 0.10],
+                          "ci_upper": [0.21, 0.20]})
+    demands = pd.DataFrame({"measure": ["met_demands", "met_grade_level"], "n": [800, 800],
+                            "estimate": [0.72, 0.12], "ci_lower": [0.70, 0.10], "ci_upper": [0.74, 0.14]})
+    growth = pd.DataFrame({"subject": "ela", "model": "all_four", "effect": "access",
+                           "resource": ["grade_appropriate", "engaged"], "estimate": [0.3, 0.1],
+                           "ci_lower": [0.1, -0.2], "ci_upper": [0.5, 0.4], "months": [10.0, 3.0], "n": 900,
+                           "converged": [True, True]})
+    return SimpleNamespace(rates=rates, demands=demands, gaps=gaps(), growth=growth,
+                           catch_up=pd.DataFrame())
+
+
+def test_headline_findings_are_ranked_by_distance_in_interval_half_widths():
+    found = P.headline_findings(analysis_stub())
+    assert 3 <= len(found) <= 5
+    scores = [f.score for f in found]
+    assert scores == sorted(scores, reverse=True) and all(s > 0 for s in scores)
+    # work samples: 12% vs the 72% met-demands figure, half-width 2 points -> (0.72 - 0.12) / 0.02 = 30
+    assert found[0].what == "Work that met grade-level standards" and found[0].score == pytest.approx(30.0)
+    assert found[0].number == "12%" and found[0].interval.startswith("95% interval 10% to 14%")
+    # grade-appropriate 18% vs the study's 26%: (0.26 - 0.18) / 0.03
+    ga = next(f for f in found if f.what == "Grade-appropriate assignments")
+    assert ga.score == pytest.approx(0.08 / 0.03) and "less than the study's 26%" in ga.meaning
+    # strong instruction's interval (10-20%) covers the study's 16%: score 0, not a headline when others exist
+    assert "Strong instruction" not in [f.what for f in found]
+    # growth effect whose interval excludes 0: 0.3 / 0.2 = 1.5
+    g = next(f for f in found if f.what.startswith("Growth with"))
+    assert g.score == pytest.approx(1.5) and g.number == "0.30 SD"
+
+
+def test_district_names_and_demo_flag():
+    assert P.district_name("demo_lakeside") == "Lakeside" and P.is_demo("demo_lakeside")
+    assert P.district_name("north_valley_usd") == "North Valley USD" and not P.is_demo("north_valley_usd")
+
+
+def test_scorecard_module_returns_data_only_and_there_is_no_import_cycle():
+    # in a fresh interpreter: importing the statistics module loads no presentation module
+    code = ("import sys, opportunity_research.scorecard; "
+            "print(sorted(m for m in sys.modules if m in ('opportunity_research.reporting', "
+            "'opportunity_research.presentation', 'opportunity_research.pages')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[]"
+    sc = importlib.import_module("opportunity_research.scorecard")
+    src = Path(sc.__file__).read_text(encoding="utf-8")
+    assert "<table" not in src and "import reporting" not in src and "from .reporting" not in src
+    labels_src = Path(importlib.import_module("opportunity_research.labels").__file__).read_text(encoding="utf-8")
+    assert "from .presentation" not in labels_src and "from .reporting" not in labels_src
+
+
+def test_composition_finding_and_catch_up_without_comparison():
+    a = analysis_stub()
+    a.composition = pd.DataFrame({
+        "measure": "strong_instruction", "group": "majority_low_income", "level": [0.0, 1.0], "n": [26, 96],
+        "estimate": [0.23, 0.06], "reference_n": [96, 26], "reference_estimate": [0.06, 0.23],
+        "difference": [0.17, -0.17], "ci_lower": [0.07, -0.27], "ci_upper": [0.27, -0.07], "ratio": [3.8, 0.26],
+        "suppressed": False})
+    a.catch_up = pd.DataFrame({"school_id": "all", "group": "all", "subject": "all", "start_year": [2014, 2015],
+                               "years_later": 1, "n": [300, 310], "estimate": [0.2, 0.25], "ci_lower": [0.15, 0.2],
+                               "ci_upper": [0.25, 0.3], "suppressed": False})
+    found = {f.what: f for f in P.headline_findings(a, top=10)}
+    comp = found["Strong instruction: higher- vs lower-income classrooms"]
+    assert comp.number == "3.8×" and comp.score == pytest.approx(0.17 / 0.10)
+    assert "about five times as much" in comp.meaning and "26 vs 96 classrooms" in comp.interval
+    assert "Students behind who caught up" not in found  # no natural comparison: only when few findings stand out
+    few = P.headline_findings(SimpleNamespace(rates=a.rates.iloc[1:], demands=a.demands.iloc[:0], gaps=a.gaps.iloc[:0],
+                                              growth=a.growth.iloc[:0], catch_up=a.catch_up))
+    assert [f.what for f in few][-1] == "Students behind who caught up" and "2015-16" in few[-1].meaning
+
+
+def test_free_text_loses_its_identifiers():
+    assert P.humanize("no data for this group (race_ethnicity=native_hawaiian_pacific_islander)") == (
+        "no data for this group (Native Hawaiian or Other Pacific Islander students)")
+    assert P.humanize("singular fit: the variance of school_id is zero") == "singular fit: the variance of school is zero"
+    goals = pd.DataFrame({"goal_id": ["G1"], "measure": ["engaged_share"], "group": ["low_income=1"], "target": [0.6],
+                          "target_year": [2018], "current": [np.nan], "current_year": [2016], "status": ["no data"],
+                          "reason": ["no data for this group (low_income=1)"]})
+    row = P.goals_table(goals).frame.iloc[0].to_dict()
+    assert row["Students"] == "Low-income students" and row["Why"] == "no data for this group (Low-income students)"
+    assert row["Measure"] == "Deep engagement (average student's share)" and row["Status"] == "○ No data"
