@@ -35,9 +35,11 @@ data: $(DEMO) ## write the five synthetic demo districts into data/raw/
 process: data ## validate and process every district in data/raw/ into data/processed/
 	$(BIN)/opportunity-research process --all
 
-reports: process ## build every district report, the cross-district report and reports/index.html
-	$(BIN)/opportunity-research run --jobs $(JOBS)
-	@echo "open reports/index.html"
+# `run` validates and processes each district itself, so one broken district does not stop the others: every
+# healthy district is rebuilt, the broken one keeps its last good report (marked stale), and make exits non-zero
+# naming it.
+reports: data ## build every district report, the cross-district report and reports/index.html
+	@$(BIN)/opportunity-research run --jobs $(JOBS); status=$$?; echo "open reports/index.html"; exit $$status
 
 NBVAL := --nbval-lax notebooks/district_report.ipynb notebooks/cross_district.ipynb --sanitize-with notebooks/nbval_sanitize.cfg
 
