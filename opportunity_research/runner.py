@@ -731,10 +731,12 @@ def _run_job(job: _Job) -> DistrictResult:
         result.status, result.report, result.published_at = "ok", f"{name}/report.html", published_at
     except Exception as exc:  # noqa: BLE001 - every failure becomes the district's reason
         result.status = "failed"
-        result.reason = redact(_reason(exc), ids=ids, root=root)[:_MAX_REASON]
+        # local paths beyond the project root: the installed package, the notebook's folder, the worker's cwd
+        local = [str(Path(__file__).resolve().parents[1]), str(Path(job.notebook).resolve().parent), os.getcwd()]
+        result.reason = redact(_reason(exc), ids=ids, root=root, paths=local)[:_MAX_REASON]
         if not cancelled.exists():
             full = _full_traceback(exc)
-            result.traceback = redact(_tail(full), ids=ids, root=root)
+            result.traceback = redact(_tail(full), ids=ids, root=root, paths=local)
             try:
                 log = _write_log(job, name, tmp, full, result.reason, root)
                 result.log = _shown(log, root) if log is not None else None
@@ -1111,8 +1113,8 @@ def run_batch(districts: Iterable[str] | None = None, *, notebook: str | os.Path
         todo.append(_Job("district", d, str(nb_path), parameters=params, process=process, key=key, **common))
 
     mode = {True: "bar", False: None}.get(progress, progress) if isinstance(progress, bool) else progress
-    meta = {"package_version": __version__, "generated_at": _now(), "notebook": _shown(nb_path, root),
-            "min_n": min_n}
+    meta = {"package_version": __version__, "generated_at": _now(), "run_id": run_id,
+            "notebook": _shown(nb_path, root), "min_n": min_n}
     manifest_path = reports / "manifest.json"
     bar = _Progress(mode, len(todo))
     try:
