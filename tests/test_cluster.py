@@ -35,10 +35,6 @@ def _wait_for(predicate, timeout: float, what: str, procs=()):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def _executing(dask_worker) -> list[str]:
-    return [str(ts.key) for ts in dask_worker.state.executing]
-
-
 @pytest.mark.skipif(not NOTEBOOK.exists(), reason="notebooks/district_report.ipynb not written yet")
 def test_worker_killed_mid_district_on_a_real_cluster(tmp_path):
     from distributed import Client
@@ -78,6 +74,9 @@ def test_worker_killed_mid_district_on_a_real_cluster(tmp_path):
             return [p.parent.name for p in reports.glob("*/.publish.json") if p.parent.name in districts]
 
         _wait_for(first_published, 600, "the first published district", [batch])
+
+        def _executing(dask_worker) -> list[str]:  # nested: pickled by value, the workers cannot import tests/
+            return [str(ts.key) for ts in dask_worker.state.executing]
 
         def busy_worker():  # a worker executing a district now (not merely holding one queued)
             names = {a: i["name"] for a, i in client.scheduler_info()["workers"].items()}
