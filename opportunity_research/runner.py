@@ -847,9 +847,10 @@ class _Engine:
         from distributed.scheduler import KilledWorker
 
         futures = {}
-        for job in jobs:
+        rank = priority or {}
+        for job in sorted(jobs, key=lambda j: -rank.get(j.district_id, 0)):  # the largest first
             fut = self.client.submit(_run_job, job, key=f"report-{job.district_id}-{job.run_id}", pure=False,
-                                     priority=(priority or {}).get(job.district_id, 0))
+                                     priority=rank.get(job.district_id, 0))
             futures[fut] = job
         pending = as_completed(list(futures))
         try:
@@ -1135,6 +1136,8 @@ def run_batch(districts: Iterable[str] | None = None, *, notebook: str | os.Path
             _cancel_marker(reports, run_id).touch()  # tasks still running on a cluster will not publish
         for tmp in reports.glob(f".tmp-*-{run_id}-*"):
             shutil.rmtree(tmp, ignore_errors=True)
+        if scheduler is None:  # the local workers are gone; tasks on an existing cluster may still be running
+            _cancel_marker(reports, run_id).unlink(missing_ok=True)
         finished = [results[d] for d in dict.fromkeys(districts) if d in results]
         with contextlib.suppress(Exception):
             _write_manifest_and_index(reports, _merge_manifest(manifest_path, reports, finished, meta))

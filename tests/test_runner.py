@@ -398,4 +398,46 @@ def test_batch_refuses_a_district_whose_tables_fail_the_disclosure_audit(tmp_pat
     (r,) = result.districts
     assert r.status == "failed" and r.report is None
     assert r.reason.startswith("disclosure audit found 1 unprotected cell(s)") and "g=a" in r.reason
-    assert files(tmp_path / "reports" / "alpha") == ["FAILED.txt"]
+    assert not (tmp_path / "reports" / "alpha").exists()  # nothing published (it had no earlier report)
+
+
+# ---------------------------------------------------------------------------------------------
+# Ctrl-C
+
+
+def test_ctrl_c_prints_one_line_exits_130_and_removes_temporary_folders(tmp_path):
+    """SIGINT to the whole process group, as a terminal's Ctrl-C sends it, while a LocalCluster runs districts."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    for d in "abcdefgh":
+        make_district(tmp_path, f"d{d}")
+    env = {**os.environ, "OPPORTUNITY_RESEARCH_HOME": str(tmp_path)}
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "opportunity-research"), "run", "--jobs", "2", "--no-process",
+         "--notebook", str(TINY), "--no-cross"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # noqa: PLW1509 - a terminal's default
+    reports = tmp_path / "reports"
+    end = time.monotonic() + 300
+    while not list(reports.glob("*/.publish.json")) and time.monotonic() < end and proc.poll() is None:
+        time.sleep(0.1)
+    assert proc.poll() is None, proc.communicate()
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out + err
+    assert "Traceback" not in out + err and "Error" not in err
+    (line,) = [ln for ln in err.splitlines() if ln.startswith("interrupted")]
+    assert re.fullmatch(r"interrupted: \d of 8 districts finished \(\d ok\) and kept; temporary folders removed",
+                        line), line
+    assert not [p.name for p in reports.iterdir() if p.name.startswith(".")]
+    published = {p.parent.name for p in reports.glob("*/.publish.json")}
+    n_finished = int(line.split()[1])
+    assert n_finished <= len(published) < 8  # (a report may be published just before its result arrives)
+    for d in published:  # complete reports only
+        assert files(reports / d) == [".publish.json", "figures/grades.png", "findings.json", "report.html",
+                                      "report.ipynb", "tables/grades.csv"]
+    manifest = json.loads((reports / "manifest.json").read_text())
+    assert len(manifest["districts"]) == n_finished and {e["district_id"] for e in manifest["districts"]} <= published
