@@ -1006,7 +1006,7 @@ def run_batch(districts: Iterable[str] | None = None, *, notebook: str | os.Path
               parameters: Mapping | None = None, district_parameters: Mapping[str, Mapping] | None = None,
               process: bool = True, key: str | None = None, kernel_name: str = "python3",
               start_timeout: int = 60, execution_timeout: int | None = DEFAULT_CELL_TIMEOUT,
-              progress: bool | str = False) -> BatchResult:
+              progress: bool | str = False, dry_run: bool = False) -> BatchResult:
     """Run the district notebook for each district, then the cross-district notebook; write the index.
 
     Parameters
@@ -1046,6 +1046,9 @@ def run_batch(districts: Iterable[str] | None = None, *, notebook: str | os.Path
     progress
         False, ``"bar"`` (a progress bar on stderr) or ``"lines"`` (plain lines on stderr, for logs);
         True means ``"bar"``.
+    dry_run
+        Only check every district's parameters against the notebook and return the plan (status ``"ready"``
+        or ``"failed"`` with the reason); nothing is written, processed or run.
 
     Returns
     -------
@@ -1076,18 +1079,6 @@ def run_batch(districts: Iterable[str] | None = None, *, notebook: str | os.Path
             raise ParameterError(f"{nb_path.name}: the parameters cell must declare '{required}'")
     ensure_kernel(kernel_name)
     districts = list(districts) if districts is not None else discover_districts(raw)
-    reports.mkdir(parents=True, exist_ok=True)
-    for leftover in [*reports.glob(".tmp-*"), *reports.glob(".old-*"), *reports.glob(".cancel-*")]:
-        if leftover.is_dir():
-            shutil.rmtree(leftover, ignore_errors=True)
-        else:
-            leftover.unlink(missing_ok=True)
-    if process and key is None:
-        from .dataset import read_key
-
-        env = os.environ.get("OPPORTUNITY_RESEARCH_KEY_FILE")
-        key = read_key(Path(env) if env else root / "data" / "pseudonym.key")
-
     run_id = _new_run_id()
     common = {"root": str(root), "reports_dir": str(reports), "raw_dir": str(raw), "processed_dir": str(processed),
               "min_n": min_n, "kernel_name": kernel_name, "run_id": run_id, "log_dir": str(logs),
@@ -1104,14 +1095,36 @@ def run_batch(districts: Iterable[str] | None = None, *, notebook: str | os.Path
         if seed is not None and "seed" not in declared:
             params["seed"] = seed  # asked for explicitly: reported as unknown below
         params.update(parameters or {})
-        params.update((district_parameters or {}).get(d, {}))
-        params["district_id"] = d
-        problems = check_parameters(params, declared)
+        own = (district_parameters or {}).get(d, {})
+        params.update(own)
+        problems = [f"parameter '{k}' is set by the runner for each district; do not pass it"
+                    for k in ("district_id", "output_dir") if k in (parameters or {}) or k in own]
+        params.update({"district_id": d, "output_dir": f"{_rel(reports, root)}/{d}"})
+        problems += check_parameters(params, declared)
         if problems:
             r = DistrictResult(d, "failed", reason="invalid parameters: " + "; ".join(problems))
             results[d] = _mark_stale(r, reports) if _DISTRICT_ID.match(d) and d != CROSS_DISTRICT else r
             continue
-        todo.append(_Job("district", d, str(nb_path), parameters=params, process=process, key=key, **common))
+        todo.append(_Job("district", d, str(nb_path), parameters=params, process=process, **common))
+    if dry_run:  # nothing is touched: the plan only
+        ready = [results.get(d) or DistrictResult(d, "ready") for d in dict.fromkeys(districts)]
+        return BatchResult(ready, None, reports / "manifest.json", reports / "index.html", run_id=run_id,
+                           log_dir=logs)
+
+    reports.mkdir(parents=True, exist_ok=True)
+    for leftover in [*reports.glob(".tmp-*"), *reports.glob(".old-*"), *reports.glob(".cancel-*")]:
+        if leftover.is_dir():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
+    if process and key is None:
+        from .dataset import read_key
+
+        env = os.environ.get("OPPORTUNITY_RESEARCH_KEY_FILE")
+        key = read_key(Path(env) if env else root / "data" / "pseudonym.key")
+
+    for job in todo:
+        job.key = key
 
     mode = {True: "bar", False: None}.get(progress, progress) if isinstance(progress, bool) else progress
     meta = {"package_version": __version__, "generated_at": _now(), "run_id": run_id,
@@ -1245,7 +1258,8 @@ def _cmd(args) -> int:
             raw_dir=args.raw_dir, processed_dir=args.processed_dir, reports_dir=args.reports_dir,
             log_dir=args.log_dir, jobs=args.jobs, scheduler=args.scheduler,
             min_n=args.min_n, seed=args.seed, parameters=params, district_parameters=district_params,
-            process=not args.no_process, execution_timeout=args.timeout or None, progress=progress)
+            process=not args.no_process, execution_timeout=args.timeout or None, progress=progress,
+            dry_run=args.dry_run)
     except BatchInterrupted as exc:
         n_ok = sum(r.status == "ok" for r in exc.results)
         print(f"\ninterrupted: {len(exc.results)} of {exc.total} districts finished ({n_ok} ok) and kept; "
@@ -1262,6 +1276,10 @@ def _cmd(args) -> int:
               "--districts", file=sys.stderr)
         return 2
     print(_summary(result))
+    if args.dry_run:
+        n_ready = sum(r.status == "ready" for r in result.districts)
+        print(f"\n{n_ready} of {len(result.districts)} districts ready to run (dry run: nothing was run or written)")
+        return 0 if n_ready == len(result.districts) else 1
     n_ok = sum(r.status == "ok" for r in result.districts)
     print(f"\n{n_ok} of {len(result.districts)} districts ok; index: {_shown(result.index, config.project_root())}")
     if result.failed:
@@ -1288,6 +1306,7 @@ def register(subparsers) -> None:
         "  opportunity-research run --param 'subjects=[\"math\"]' --param n_boot=200\n"
         "  opportunity-research run --params-file district_params.json   # {\"demo_lakeside\": {\"min_n\": 20}}\n"
         "  opportunity-research run --notebook notebooks/district_report.ipynb --no-cross\n"
+        "  opportunity-research run --param n_boot=200 --dry-run       # check the parameters only\n"
         "  opportunity-research run --scheduler tcp://127.0.0.1:8786     # workers: dask worker tcp://...:8786")
     p.add_argument("--districts", nargs="+", metavar="ID", help="district ids (default: every folder of data/raw "
                    "with a students.csv)")
@@ -1318,6 +1337,8 @@ def register(subparsers) -> None:
     p.add_argument("--no-process", action="store_true", help="use the processed tables as they are "
                    "(default: validate and process data/raw first)")
     p.add_argument("--no-cross", action="store_true", help="skip the cross-district report")
+    p.add_argument("--dry-run", action="store_true", help="only check every district's parameters against the "
+                   "notebook and list what would run; nothing is written")
     p.add_argument("--no-progress", action="store_true", help="no progress output (default: a bar on a terminal, "
                    "else a line per district and every 30 s)")
     p.set_defaults(func=_cmd)

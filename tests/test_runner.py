@@ -441,3 +441,35 @@ def test_ctrl_c_prints_one_line_exits_130_and_removes_temporary_folders(tmp_path
                                       "report.ipynb", "tables/grades.csv"]
     manifest = json.loads((reports / "manifest.json").read_text())
     assert len(manifest["districts"]) == n_finished and {e["district_id"] for e in manifest["districts"]} <= published
+
+
+def test_every_help_example_is_accepted(tmp_path, monkeypatch, capsys):
+    """Each example of ``run --help`` passes argument parsing and the parameter checks against the real notebook
+    (``--dry-run``: nothing runs); the plain run and --jobs 2 run for real in the other tests."""
+    import shlex
+
+    project = Path(__file__).parents[1]
+    (tmp_path / "notebooks").symlink_to(project / "notebooks")
+    for d in ("demo_lakeside", "demo_riverton"):
+        (tmp_path / "data" / "raw" / d).mkdir(parents=True)
+        (tmp_path / "data" / "raw" / d / "students.csv").write_text("student_id\n")
+    (tmp_path / "district_params.json").write_text(json.dumps({"demo_lakeside": {"min_n": 20}}))
+    monkeypatch.setenv("OPPORTUNITY_RESEARCH_HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    parser = argparse.ArgumentParser(prog="opportunity-research")
+    runner.register(parser.add_subparsers())
+    epilog = parser._subparsers._group_actions[0].choices["run"].epilog
+    examples = [ln.split("#")[0].strip() for ln in epilog.splitlines() if ln.strip().startswith("opportunity-research")]
+    assert len(examples) >= 6
+    for example in examples:
+        argv = shlex.split(example)[1:]
+        assert cli([*argv, *([] if "--dry-run" in argv else ["--dry-run"])]) == 0, (example, capsys.readouterr())
+        out = capsys.readouterr().out
+        assert "districts ready to run (dry run" in out, example
+    assert not (tmp_path / "reports").exists() and not (tmp_path / "data" / "processed").exists()
+    # a subject the notebook cannot analyse is caught before anything runs
+    assert cli(["run", "--param", 'subjects=["science"]', "--dry-run"]) == 1
+    out = capsys.readouterr().out
+    assert "parameter 'subjects': 'science' is not a tested subject (allowed: ela, math)" in out
+    assert cli(["run", "--param", "school_year=2017", "--dry-run"]) == 1
+    assert "unknown parameter 'school_year'" in capsys.readouterr().out
