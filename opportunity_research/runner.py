@@ -600,8 +600,23 @@ def _publish_lock(name: str):
     except (ImportError, ValueError):
         yield
         return
-    with Lock(f"opportunity-research-publish-{name}"):
+    import logging
+
+    lock = Lock(f"opportunity-research-publish-{name}")
+    lock.acquire()
+    try:
         yield
+    finally:
+        # after Ctrl-C the scheduler may be gone before the release: its lease lapses anyway, so no error log
+        quiet = logging.getLogger("distributed.semaphore")
+        level = quiet.level
+        quiet.setLevel(logging.CRITICAL)
+        try:
+            lock.release()
+        except Exception:  # noqa: BLE001, S110 - see above
+            pass
+        finally:
+            quiet.setLevel(level)
 
 
 def _count_start(job: _Job, name: str) -> int:
