@@ -90,6 +90,7 @@ def main() -> None:
         if args.quick:
             districts = districts[:2]
         students = {d: json.loads((raw / d / "truth.json").read_text())["n_students"] for d in districts}
+        load0 = os.getloadavg()[0]
         floors = [floor_once(root) for _ in range(3)]
         floor = statistics.median(floors)
         kw = {"notebook": notebook, "cross_notebook": cross, "root": root, "key": "bench-key-012345"}
@@ -115,6 +116,15 @@ def main() -> None:
     print(f"{'serial (jobs 1)':<28}{t_serial:>10.1f}{60 * n / t_serial:>16.2f}")
     print(f"{f'LocalCluster ({args.jobs} workers)':<28}{t_par:>10.1f}{60 * n / t_par:>16.2f}")
     print(f"ratio serial / LocalCluster:      {t_serial / t_par:.2f}")
+    # why the ratio is what it is: per-task slowdown on the cluster (shared CPUs) and the critical path
+    busy_serial = secs.sum()
+    busy_par = sum(r.seconds for r in par.districts)
+    tail = serial.cross.seconds if serial.cross is not None else 0.0
+    bound = t_serial / (max(busy_serial / args.jobs, secs.max()) + tail + (t_serial - busy_serial - tail))
+    print(f"  district seconds summed: serial {busy_serial:.1f}, cluster {busy_par:.1f} (each task "
+          f"{busy_par / busy_serial:.2f}x as long on the cluster); best ratio this load balance allows, with the "
+          f"cross-district report as a serial tail: {bound:.2f}")
+    print(f"  load average (1 min) before / after: {load0:.1f} / {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print(f"ratio serial per district / floor: {t_serial / n / floor:.2f}")
     if n >= 2 and np.ptp(sizes) > 0:
         slope, fixed = np.polyfit(sizes / 1000, secs, 1)
