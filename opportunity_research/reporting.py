@@ -723,6 +723,9 @@ def write_index(reports_root: str | os.PathLike, manifest: Mapping) -> Path:
                         "without --no-cross to update it.</p>")
     elif cross:
         body.append(f"<p>{_html.escape(str(cross.get('status')))}: {_html.escape(str(cross.get('reason') or ''))}</p>")
+        if cross.get("stale") and cross.get("report"):  # the last good synthesis is kept, marked stale
+            body.append(f'<p>Stale: <a href="{_html.escape(cross["report"])}">the cross-district report of '
+                        f"{_html.escape(str(cross.get('last_good') or '')[:10])}</a>, built from earlier runs.</p>")
     else:
         body.append("<p>Not run.</p>")
     n_ok = sum(e.get("status") == "ok" for e in manifest.get("districts", []))

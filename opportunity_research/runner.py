@@ -688,6 +688,9 @@ def _run_job(job: _Job) -> DistrictResult:
             # an earlier run of this task published, then its worker died before reporting back
             result.status, result.report = "ok", f"{name}/report.html"
             result.published_at = _publish_record(final).get("published_at")
+            with contextlib.suppress(OSError, json.JSONDecodeError, AttributeError):
+                manifest = Path(job.processed_dir) / job.district_id / "manifest.json"
+                result.inputs = json.loads(manifest.read_text()).get("inputs", {}) if job.kind == "district" else {}
             return result
         if cancelled.exists():
             raise _Failure("cancelled (Ctrl-C)")
@@ -1155,6 +1158,8 @@ def run_batch(districts: Iterable[str] | None = None, *, notebook: str | os.Path
             engine.run(todo, done, priority={j.district_id: _size(raw / j.district_id) for j in todo},
                        on_start=bar.start)
             bar.close()
+            for tmp in reports.glob(f".tmp-*-{run_id}-*"):  # left by workers that died mid-district
+                shutil.rmtree(tmp, ignore_errors=True)
             ordered = [results[d] for d in dict.fromkeys(districts)]
             manifest = _merge_manifest(manifest_path, reports, ordered, meta)
             cross = _run_cross(engine, manifest, cross_notebook, root, reports, raw, processed, min_n, common)
@@ -1173,8 +1178,8 @@ def run_batch(districts: Iterable[str] | None = None, *, notebook: str | os.Path
     finally:
         bar.close()
     if cross is not None:
-        if cross.status == "skipped" and (reports / CROSS_DISTRICT).exists():
-            shutil.rmtree(reports / CROSS_DISTRICT)  # an earlier synthesis no longer matches the reports
+        if cross.status == "skipped" and (reports / CROSS_DISTRICT / "report.html").exists():
+            _mark_stale(cross, reports)  # an earlier synthesis is kept, marked as not matching the reports now
         manifest["cross_district"] = cross.to_dict()
     index = _write_manifest_and_index(reports, manifest)
     return BatchResult(ordered, cross, manifest_path, index, run_id=run_id, log_dir=logs)

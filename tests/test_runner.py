@@ -318,7 +318,10 @@ def test_rerun_is_idempotent(tmp_path):
     assert missing.cross.status == "skipped" and missing.cross.reason == "nope.ipynb does not exist yet"
     manifest = json.loads((reports / "manifest.json").read_text())
     assert [e["district_id"] for e in manifest["districts"]] == ["alpha", "gamma"]
-    assert manifest["cross_district"]["status"] == "skipped" and not (reports / "cross_district").exists()
+    # the earlier cross-district report is kept, marked stale (a new run never deletes a good report)
+    assert (manifest["cross_district"]["status"], manifest["cross_district"]["stale"]) == ("skipped", True)
+    assert (reports / "cross_district" / "report.html").exists()
+    assert 'href="cross_district/report.html"' in (reports / "index.html").read_text()
 
 
 # ---------------------------------------------------------------------------------------------
