@@ -54,6 +54,8 @@ def district_sizes(n: int, *, seed: int = config.DEMO_SEED, median_students: int
                    min_students: int = 400, max_students: int = 60_000) -> np.ndarray:
     """Enrolments of ``n`` districts: log-normal (``median_students``, ``sigma``), clipped, as integers.
 
+    Examples
+    --------
     >>> sizes = district_sizes(1000, seed=1)
     >>> int(np.median(sizes)) in range(800, 1000), bool(sizes.max() > 10 * np.median(sizes))
     (True, True)
@@ -69,7 +71,14 @@ def district_sizes(n: int, *, seed: int = config.DEMO_SEED, median_students: int
 
 
 def state_specs(sizes: np.ndarray, *, seed: int = config.DEMO_SEED) -> list[synth.DistrictSpec]:
-    """One :class:`~opportunity_research.synth.DistrictSpec` per district size (``share`` = its size)."""
+    """One :class:`~opportunity_research.synth.DistrictSpec` per district size (``share`` = its size).
+
+    Examples
+    --------
+    >>> specs = state_specs(np.array([450, 5200]), seed=1)
+    >>> [(s.district_id, s.share, s.schools) for s in specs]
+    [('state_0001', 450.0, (1, 1, 0)), ('state_0002', 5200.0, (10, 5, 4))]
+    """
     rng = np.random.default_rng(np.random.SeedSequence([seed, 2]))
     n = len(sizes)
     poc = rng.beta(2.0, 2.2, n).clip(0.05, 0.95)
@@ -133,6 +142,15 @@ def synthesize_state(out_dir: str | os.PathLike | None = None, *, districts: int
         every district large enough for every model of the district report.
     overwrite
         Replace existing ``state_*`` folders (no other folder is ever replaced).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> out = Path(tempfile.mkdtemp())
+    >>> [p.name for p in synthesize_state(out, districts=2, seed=3, median_students=150, min_students=120)]
+    ['state_0001', 'state_0002']
+    >>> json.loads((out / "state_0001" / "truth.json").read_text())["n_students"] >= 120
+    True
     """
     out = Path(out_dir) if out_dir is not None else config.raw_dir()
     out.mkdir(parents=True, exist_ok=True)
