@@ -38,9 +38,11 @@ process: data ## validate and process every district in data/raw/ into data/proc
 browser: venv ## find the Chromium that prints the PDFs and runs the browser tests (installs Debian's chromium as root)
 	$(BIN)/python -m opportunity_research.browser --ensure
 
-reports: process browser ## build every district report (HTML + PDF), the cross-district report and reports/index.html
-	$(BIN)/opportunity-research run --jobs $(JOBS)
-	@echo "open reports/index.html"
+# `run` validates and processes each district itself, so one broken district does not stop the others: every
+# healthy district is rebuilt, the broken one keeps its last good report (marked stale), and make exits non-zero
+# naming it.
+reports: data browser ## build every district report (HTML + PDF), the cross-district report and reports/index.html
+	@$(BIN)/opportunity-research run --jobs $(JOBS); status=$$?; echo "open reports/index.html"; exit $$status
 
 NBVAL := --nbval-lax notebooks/district_report.ipynb notebooks/cross_district.ipynb --sanitize-with notebooks/nbval_sanitize.cfg
 

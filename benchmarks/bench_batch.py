@@ -1,35 +1,43 @@
-"""Benchmark: the demo batch run serially and with --jobs 2, against the bare papermill + nbconvert floor.
+"""Benchmark: a statewide batch serially and on a Dask LocalCluster, against the papermill + nbconvert floor.
 
-In one run, on fresh synthetic demo districts in a temporary project:
+In one run, on fresh synthetic districts in a temporary project:
 
-* floor   -- a one-cell notebook through papermill (same kernel settings as the runner) and nbconvert's
-             HTML exporter: the fixed cost of any report (kernel start, execution, export), median of 3;
-* serial  -- ``run_batch(jobs=1)``: validate + process + notebook + HTML + privacy screen per district;
-* jobs 2  -- ``run_batch(jobs=2)`` on the same districts.
+* floor     -- a one-cell notebook through papermill (same kernel settings as the runner) and nbconvert's HTML
+               exporter: the fixed cost of any report (kernel start, execution, export), median of 3;
+* serial    -- ``run_batch(jobs=1)``: validate + process + notebook + HTML + privacy screen, district after
+               district in this process;
+* cluster   -- ``run_batch(jobs=2)``: the same districts as tasks of a ``LocalCluster`` with 2 worker processes.
 
-Prints the seconds and the ratios serial-per-district / floor and serial / jobs-2. Until
-``notebooks/district_report.ipynb`` exists the small test notebook stands in (``--notebook`` picks one).
+Prints seconds, throughput (districts per minute), the ratios serial / cluster and serial-per-district / floor,
+the per-district times against district size (a least-squares line: fixed seconds + seconds per 1,000
+students, the figures for sizing a cluster; see the README) and the peak memory of one kernel or worker process.
 
-    .venv/bin/python benchmarks/bench_batch.py                # five demo districts (4,000 students)
-    .venv/bin/python benchmarks/bench_batch.py --quick        # two small districts, no cross-district report
+    .venv/bin/python benchmarks/bench_batch.py                   # a state of 200 districts (synthesize --districts)
+    .venv/bin/python benchmarks/bench_batch.py --districts 20    # a smaller state
+    .venv/bin/python benchmarks/bench_batch.py --demo            # the five demo districts (4,000 students)
+    .venv/bin/python benchmarks/bench_batch.py --quick           # two demo districts, no cross-district report
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import resource
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
+
+import numpy as np
 
 PROJECT = Path(__file__).resolve().parents[1]
 
 
 def floor_once(folder: Path) -> float:
     """Seconds for a one-cell notebook through papermill and nbconvert (HTML), as the runner calls them."""
-    import os
-
     import nbformat
     import papermill
     from nbconvert import HTMLExporter
@@ -55,57 +63,81 @@ def floor_once(folder: Path) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="two small districts and no cross-district report")
-    ap.add_argument("--notebook", default=None, help="district notebook (default: notebooks/district_report.ipynb "
-                    "if it exists, else tests/notebooks/tiny_report.ipynb)")
-    ap.add_argument("--students", type=int, default=None, help="students over the five demo districts "
-                    "(default 4000; 1500 with --quick)")
+    ap.add_argument("--districts", type=int, default=200, help="districts in the synthetic state (default 200)")
+    ap.add_argument("--demo", action="store_true", help="the five demo districts instead of a state")
+    ap.add_argument("--quick", action="store_true", help="two demo districts, no cross-district report")
+    ap.add_argument("--jobs", type=int, default=2, help="LocalCluster workers (default 2)")
+    ap.add_argument("--notebook", default=None, help="district notebook (default notebooks/district_report.ipynb)")
+    ap.add_argument("--no-cross", action="store_true", help="skip the cross-district report")
     args = ap.parse_args()
 
     from opportunity_research.runner import run_batch
+    from opportunity_research.statewide import synthesize_state
     from opportunity_research.synth import synthesize
 
-    real = PROJECT / "notebooks" / "district_report.ipynb"
-    notebook = Path(args.notebook) if args.notebook else (real if real.exists() else
-                                                          PROJECT / "tests" / "notebooks" / "tiny_report.ipynb")
-    cross = PROJECT / "notebooks" / "cross_district.ipynb"
-    students = args.students or (1500 if args.quick else 4000)
+    notebook = Path(args.notebook) if args.notebook else PROJECT / "notebooks" / "district_report.ipynb"
+    cross = None if args.quick or args.no_cross else PROJECT / "notebooks" / "cross_district.ipynb"
     root = Path(tempfile.mkdtemp(prefix="bench-batch-"))
+    raw = root / "data" / "raw"
     try:
-        synthesize(root / "data" / "raw", students=students)
-        districts = sorted(p.name for p in (root / "data" / "raw").iterdir() if p.is_dir())
+        if args.demo or args.quick:
+            synthesize(raw)
+            what = "the demo districts"
+        else:
+            synthesize_state(raw, districts=args.districts)
+            what = f"a synthetic state of {args.districts} districts"
+        districts = sorted(p.name for p in raw.iterdir() if p.is_dir())
         if args.quick:
             districts = districts[:2]
+        students = {d: json.loads((raw / d / "truth.json").read_text())["n_students"] for d in districts}
+        load0 = os.getloadavg()[0]
         floors = [floor_once(root) for _ in range(3)]
         floor = statistics.median(floors)
-        kw = {"notebook": notebook, "cross_notebook": None if args.quick or not cross.exists() else cross,
-              "root": root, "key": "bench-key-012345"}
+        kw = {"notebook": notebook, "cross_notebook": cross, "root": root, "key": "bench-key-012345"}
         t = time.perf_counter()
         serial = run_batch(districts, jobs=1, reports_dir=root / "reports_serial", **kw)
         t_serial = time.perf_counter() - t
         t = time.perf_counter()
-        par = run_batch(districts, jobs=2, reports_dir=root / "reports_jobs2", **kw)
+        par = run_batch(districts, jobs=args.jobs, reports_dir=root / "reports_cluster", **kw)
         t_par = time.perf_counter() - t
     finally:
         shutil.rmtree(root, ignore_errors=True)
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # MiB, the largest single process
 
     n = len(districts)
-    print(f"notebook: {notebook.relative_to(PROJECT) if notebook.is_relative_to(PROJECT) else notebook}; "
-          f"{n} districts, {students:,} students over the five demo districts"
-          + ("" if kw["cross_notebook"] is None else "; cross-district report included"))
-    print(f"{'run':<22}{'seconds':>10}")
-    print(f"{'floor (1 notebook)':<22}{floor:>10.2f}   (runs: {', '.join(f'{x:.2f}' for x in floors)})")
-    print(f"{'serial (jobs 1)':<22}{t_serial:>10.2f}")
-    print(f"{'parallel (jobs 2)':<22}{t_par:>10.2f}")
-    for label, res in (("serial", serial), ("jobs 2", par)):
-        print(f"  {label:<8}" + "  ".join(f"{r.district_id} {r.status} {r.seconds:.1f}s" for r in res.districts)
-              + ("" if res.cross is None else f"  cross {res.cross.status} {res.cross.seconds:.1f}s"))
+    sizes = np.array([students[d] for d in districts], dtype=float)
+    secs = np.array([r.seconds for r in serial.districts])
+    print(f"{what}: {n} districts, {int(sizes.sum()):,} students (median {int(np.median(sizes)):,}, largest "
+          f"{int(sizes.max()):,}); notebook {notebook.name}"
+          + ("" if cross is None else "; cross-district report included") + f"; {os.cpu_count()} CPUs")
+    print(f"{'run':<28}{'seconds':>10}{'districts/min':>16}")
+    print(f"{'floor (1-cell notebook)':<28}{floor:>10.2f}{60 / floor:>16.1f}   (runs: "
+          f"{', '.join(f'{x:.2f}' for x in floors)})")
+    print(f"{'serial (jobs 1)':<28}{t_serial:>10.1f}{60 * n / t_serial:>16.2f}")
+    print(f"{f'LocalCluster ({args.jobs} workers)':<28}{t_par:>10.1f}{60 * n / t_par:>16.2f}")
+    print(f"ratio serial / LocalCluster:      {t_serial / t_par:.2f}")
+    # why the ratio is what it is: per-task slowdown on the cluster (shared CPUs) and the critical path
+    busy_serial = secs.sum()
+    busy_par = sum(r.seconds for r in par.districts)
+    tail = serial.cross.seconds if serial.cross is not None else 0.0
+    bound = t_serial / (max(busy_serial / args.jobs, secs.max()) + tail + (t_serial - busy_serial - tail))
+    print(f"  district seconds summed: serial {busy_serial:.1f}, cluster {busy_par:.1f} (each task "
+          f"{busy_par / busy_serial:.2f}x as long on the cluster); best ratio this load balance allows, with the "
+          f"cross-district report as a serial tail: {bound:.2f}")
+    print(f"  load average (1 min) before / after: {load0:.1f} / {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print(f"ratio serial per district / floor: {t_serial / n / floor:.2f}")
-    print(f"ratio serial / jobs 2:             {t_serial / t_par:.2f}")
-    failed = [r.district_id for r in serial.districts + par.districts if r.status != "ok"]
+    if n >= 2 and np.ptp(sizes) > 0:
+        slope, fixed = np.polyfit(sizes / 1000, secs, 1)
+        print(f"per district (serial): median {np.median(secs):.1f} s, 90th percentile {np.percentile(secs, 90):.1f} s, "
+              f"max {secs.max():.1f} s; least squares: {fixed:.1f} s + {slope:.1f} s per 1,000 students")
+    if serial.cross is not None:
+        print(f"cross-district report: serial {serial.cross.seconds:.1f} s, cluster "
+              f"{par.cross.seconds if par.cross else float('nan'):.1f} s")
+    print(f"peak memory of one kernel or worker process: {peak:.0f} MiB")
+    failed = sorted({r.district_id for r in serial.districts + par.districts if r.status != "ok"})
     if failed:
-        print(f"note: failed districts ({', '.join(sorted(set(failed)))}) take less time than complete ones; "
-              "see their reasons with 'opportunity-research run'")
+        print(f"note: {len(failed)} district(s) failed ({', '.join(failed[:10])}); failed districts take less "
+              "time than complete ones, so the throughput above is optimistic", file=sys.stderr)
 
 
 if __name__ == "__main__":

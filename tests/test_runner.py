@@ -96,7 +96,7 @@ def test_check_parameters():
     declared = notebook_parameters(TINY)
     ok = {"district_id": "a", "subjects": ["math"], "school_year": 2017, "min_n": 20, "seed": 3, "fail": False}
     assert check_parameters(ok, declared) == []
-    assert check_parameters({"school_year": None, "subjects": ()}, declared) == []  # default None accepts anything
+    assert check_parameters({"school_year": None, "subjects": ("math",)}, declared) == []  # default None: anything
     problems = check_parameters({"min_n": "ten", "subjects": ["math", 3], "fail": 1, "seed": True, "sed": 1,
                                  "district_id": None}, declared)
     assert problems == [
@@ -161,17 +161,24 @@ def test_batch_two_good_districts_and_a_broken_one(tmp_path, monkeypatch, capsys
     assert "2 of 4 districts ok" in out
     assert "why:\n  broken: invalid parameters: parameter 'min_n' must be int" in out
 
-    # output layout: complete reports, FAILED.txt only for the broken one, no temporary folders
+    # output layout: complete reports; nothing for the failed districts (they had no earlier report);
+    # no temporary folders
     reports = root / "reports"
     for d in ("alpha", "beta"):
-        assert files(reports / d) == ["figures/grades.png", "findings.json", "report.html", "report.ipynb",
-                                      "report.pdf", "tables/grades.csv"]
-    assert files(reports / "broken") == ["FAILED.txt"] and files(reports / "crashing") == ["FAILED.txt"]
-    assert "parameter 'min_n' must be int" in (reports / "broken" / "FAILED.txt").read_text()
-    assert files(reports / "cross_district") == ["findings.json", "report.html", "report.ipynb", "report.pdf",
+        assert files(reports / d) == [".publish.json", "figures/grades.png", "findings.json", "report.html",
+                                      "report.ipynb", "report.pdf", "tables/grades.csv"]
+    assert files(reports / "cross_district") == [".publish.json", "findings.json", "report.html", "report.ipynb",
+                                                 "report.pdf",
                                                  "tables/districts.csv"]
-    assert sorted(p.name for p in reports.iterdir()) == ["alpha", "beta", "broken", "crashing", "cross_district",
-                                                         "index.html", "manifest.json"]  # no temporary folders
+    assert sorted(p.name for p in reports.iterdir()) == ["alpha", "beta", "cross_district", "index.html",
+                                                         "manifest.json"]
+    # the crashing district's failed notebook and traceback are in the private log folder, outside reports/
+    (run,) = [p for p in (root / "logs").iterdir() if p.is_dir()]
+    assert sorted(p.name for p in run.iterdir() if not p.name.startswith(".")) == ["crashing"]
+    assert files(run / "crashing") == ["failed.ipynb", "reason.txt", "traceback.txt"]
+    assert "ValueError: planted failure" in (run / "crashing" / "traceback.txt").read_text()
+    assert (run / "crashing").stat().st_mode & 0o077 == 0  # private to its owner
+    assert f"logs/{run.name}/crashing/" in out and "| ValueError: planted failure" in out
 
     # findings, tables and the cross-district report
     alpha = json.loads((reports / "alpha" / "findings.json").read_text())
@@ -212,6 +219,7 @@ def test_batch_two_good_districts_and_a_broken_one(tmp_path, monkeypatch, capsys
     assert entries["alpha"]["status"] == "ok" and entries["alpha"]["report"] == "alpha/report.html"
     assert entries["alpha"]["inputs"] == {"students.csv": "abc"} and entries["alpha"]["attempts"] == 1
     assert entries["broken"]["status"] == "failed" and entries["broken"]["report"] is None
+    assert "stale" not in entries["broken"] and entries["crashing"]["log"] == f"logs/{run.name}/crashing"
     assert entries["broken"]["attempts"] == 0  # rejected before running
     assert (entries["crashing"]["status"], entries["crashing"]["attempts"], entries["crashing"]["reason"]) == (
         "failed", 1, "notebook cell [6] raised ValueError: planted failure")  # a cell error is not retried
@@ -228,26 +236,36 @@ def test_batch_two_good_districts_and_a_broken_one(tmp_path, monkeypatch, capsys
 # failures
 
 
-def test_leaky_notebook_fails_the_privacy_screen_and_removes_the_old_report(tmp_path):
+def test_leaky_notebook_fails_the_privacy_screen_and_keeps_the_last_good_report(tmp_path):
     ids = make_district(tmp_path, "alpha")
     first = run_batch(["alpha"], notebook=TINY, cross_notebook=tmp_path / "nope.ipynb", root=tmp_path, process=False)
     assert first.ok and (tmp_path / "reports" / "alpha" / "report.html").exists()
     assert first.cross.status == "skipped" and first.cross.reason == "nope.ipynb does not exist yet"
     assert not (tmp_path / "reports" / "cross_district").exists()
+    good = {f: (tmp_path / "reports" / "alpha" / f).read_bytes() for f in files(tmp_path / "reports" / "alpha")}
+    published = json.loads((tmp_path / "reports" / "alpha" / ".publish.json").read_text())["published_at"]
     result = run_batch(["alpha"], notebook=LEAKY, cross_notebook=None, root=tmp_path, process=False)
     (r,) = result.districts
-    assert r.status == "failed" and r.report is None and not result.ok
+    assert r.status == "failed" and not result.ok
     assert r.reason.startswith("privacy screen found ") and int(r.reason.split()[3]) >= 7
     for found in ("report.html: student_id", "report.html: pseudonym", "report.html: absolute_path",
                   "report.ipynb: student_id", "report.ipynb: pseudonym", "report.ipynb: absolute_path"):
         assert found in r.reason
-    assert files(tmp_path / "reports" / "alpha") == ["FAILED.txt"]  # the earlier good report is gone
+    # the earlier good report is untouched and marked stale, with the reason and both dates
+    assert {f: (tmp_path / "reports" / "alpha" / f).read_bytes() for f in files(tmp_path / "reports" / "alpha")} == good
+    assert (r.stale, r.report, r.last_good) == (True, "alpha/report.html", published) and r.failed_at >= published
     pseudonyms = pd.read_parquet(tmp_path / "data" / "processed" / "alpha" / "students.parquet")["student_id"]
-    shared = "".join(p.read_text() for p in (tmp_path / "reports").rglob("*") if p.is_file())
+    shared = "".join(p.read_text() for p in (tmp_path / "reports").rglob("*") if p.is_file() and p.suffix != ".png")
     for secret in [str(tmp_path), ids[0], pseudonyms.iloc[0]]:
-        assert secret not in shared and secret not in r.reason
+        assert secret not in shared and secret not in r.reason and secret not in r.traceback
     index = (tmp_path / "reports" / "index.html").read_text()
-    assert re.search(r"privacy screen found \d+ problem\(s\)", index) and "alpha/report.html" not in index
+    assert re.search(r"privacy screen found \d+ problem\(s\)", index) and '<a href="alpha/report.html">' in index
+    assert "stale" in index and published[:10] in index
+    entry = json.loads((tmp_path / "reports" / "manifest.json").read_text())["districts"][0]
+    assert (entry["status"], entry["stale"], entry["last_good"], entry["report"]) == (
+        "failed", True, published, "alpha/report.html")
+    # the leaky notebook itself is kept only in the private log folder
+    assert (tmp_path / r.log / "failed.ipynb").exists() and r.log.startswith("logs/")
 
 
 def _kernelspec(tmp_path: Path, name: str, script: str) -> None:
@@ -296,18 +314,22 @@ def test_rerun_is_idempotent(tmp_path):
             return [p.extract_text() for p in PdfReader(reports / f).pages]
         return (reports / f).read_bytes()
 
-    before = {f: content(f) for f in files(reports) if f not in ("manifest.json", "index.html")}
+    volatile = ("manifest.json", "index.html", "alpha/.publish.json", "cross_district/.publish.json")
+    before = {f: content(f) for f in files(reports) if f not in volatile}
     assert len(before) == 11
     run_batch(["alpha"], **kw)
-    after = {f: content(f) for f in files(reports) if f not in ("manifest.json", "index.html")}
-    assert before == after
+    after = {f: content(f) for f in files(reports) if f not in volatile}
+    assert before == after  # the publication record (run id and time) is the only difference
     # a partial run keeps the other districts' entries (once each) and the cross-district report
     missing = run_batch(["gamma"], **{**kw, "cross_notebook": tmp_path / "nope.ipynb"})
     assert missing.districts[0].reason == "no raw data folder data/raw/gamma"
     assert missing.cross.status == "skipped" and missing.cross.reason == "nope.ipynb does not exist yet"
     manifest = json.loads((reports / "manifest.json").read_text())
     assert [e["district_id"] for e in manifest["districts"]] == ["alpha", "gamma"]
-    assert manifest["cross_district"]["status"] == "skipped" and not (reports / "cross_district").exists()
+    # the earlier cross-district report is kept, marked stale (a new run never deletes a good report)
+    assert (manifest["cross_district"]["status"], manifest["cross_district"]["stale"]) == ("skipped", True)
+    assert (reports / "cross_district" / "report.html").exists()
+    assert 'href="cross_district/report.html"' in (reports / "index.html").read_text()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -349,7 +371,7 @@ def test_demo_batch(tmp_path, monkeypatch, capsys):
     assert "students.csv, line 6, column student_id: duplicate key (student_id) (value [id])" in reason
     assert reason.endswith("Full list: opportunity-research validate data/raw/demo_broken")
     assert "data validation failed" in out
-    assert files(tmp_path / "reports" / "demo_broken") == ["FAILED.txt"]
+    assert not (tmp_path / "reports" / "demo_broken").exists()  # it never had a report
     assert not (tmp_path / "data" / "processed" / "demo_broken").exists()
     for d in good:
         truth = json.loads((raw / d / "truth.json").read_text())
@@ -387,4 +409,78 @@ def test_batch_refuses_a_district_whose_tables_fail_the_disclosure_audit(tmp_pat
     (r,) = result.districts
     assert r.status == "failed" and r.report is None
     assert r.reason.startswith("disclosure audit found 1 unprotected cell(s)") and "g=a" in r.reason
-    assert files(tmp_path / "reports" / "alpha") == ["FAILED.txt"]
+    assert not (tmp_path / "reports" / "alpha").exists()  # nothing published (it had no earlier report)
+
+
+# ---------------------------------------------------------------------------------------------
+# Ctrl-C
+
+
+def test_ctrl_c_prints_one_line_exits_130_and_removes_temporary_folders(tmp_path):
+    """SIGINT to the whole process group, as a terminal's Ctrl-C sends it, while a LocalCluster runs districts."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    for d in "abcdefgh":
+        make_district(tmp_path, f"d{d}")
+    env = {**os.environ, "OPPORTUNITY_RESEARCH_HOME": str(tmp_path)}
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "opportunity-research"), "run", "--jobs", "2", "--no-process",
+         "--notebook", str(TINY), "--no-cross"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # noqa: PLW1509 - a terminal's default
+    reports = tmp_path / "reports"
+    end = time.monotonic() + 300
+    while not list(reports.glob("*/.publish.json")) and time.monotonic() < end and proc.poll() is None:
+        time.sleep(0.1)
+    assert proc.poll() is None, proc.communicate()
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out + err
+    assert "Traceback" not in out + err and "Error" not in err
+    (line,) = [ln for ln in err.splitlines() if ln.startswith("interrupted")]
+    assert re.fullmatch(r"interrupted: \d of 8 districts finished \(\d ok\) and kept; temporary folders removed",
+                        line), line
+    assert not [p.name for p in reports.iterdir() if p.name.startswith(".")]
+    published = {p.parent.name for p in reports.glob("*/.publish.json")}
+    n_finished = int(line.split()[1])
+    assert n_finished <= len(published) < 8  # (a report may be published just before its result arrives)
+    for d in published:  # complete reports only
+        assert files(reports / d) == [".publish.json", "figures/grades.png", "findings.json", "report.html",
+                                      "report.ipynb", "tables/grades.csv"]
+    manifest = json.loads((reports / "manifest.json").read_text())
+    assert len(manifest["districts"]) == n_finished and {e["district_id"] for e in manifest["districts"]} <= published
+
+
+def test_every_help_example_is_accepted(tmp_path, monkeypatch, capsys):
+    """Each example of ``run --help`` passes argument parsing and the parameter checks against the real notebook
+    (``--dry-run``: nothing runs); the plain run and --jobs 2 run for real in the other tests."""
+    import shlex
+
+    project = Path(__file__).parents[1]
+    (tmp_path / "notebooks").symlink_to(project / "notebooks")
+    for d in ("demo_lakeside", "demo_riverton"):
+        (tmp_path / "data" / "raw" / d).mkdir(parents=True)
+        (tmp_path / "data" / "raw" / d / "students.csv").write_text("student_id\n")
+    (tmp_path / "district_params.json").write_text(json.dumps({"demo_lakeside": {"min_n": 20}}))
+    monkeypatch.setenv("OPPORTUNITY_RESEARCH_HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    parser = argparse.ArgumentParser(prog="opportunity-research")
+    runner.register(parser.add_subparsers())
+    epilog = parser._subparsers._group_actions[0].choices["run"].epilog
+    examples = [ln.split("#")[0].strip() for ln in epilog.splitlines() if ln.strip().startswith("opportunity-research")]
+    assert len(examples) >= 6
+    for example in examples:
+        argv = shlex.split(example)[1:]
+        assert cli([*argv, *([] if "--dry-run" in argv else ["--dry-run"])]) == 0, (example, capsys.readouterr())
+        out = capsys.readouterr().out
+        assert "districts ready to run (dry run" in out, example
+    assert not (tmp_path / "reports").exists() and not (tmp_path / "data" / "processed").exists()
+    # a subject the notebook cannot analyse is caught before anything runs
+    assert cli(["run", "--param", 'subjects=["science"]', "--dry-run"]) == 1
+    out = capsys.readouterr().out
+    assert "parameter 'subjects': 'science' is not a tested subject (allowed: ela, math)" in out
+    assert cli(["run", "--param", "school_year=2017", "--dry-run"]) == 1
+    assert "unknown parameter 'school_year'" in capsys.readouterr().out
