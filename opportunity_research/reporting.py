@@ -69,6 +69,7 @@ import pandas as pd
 
 from . import __version__, config
 from .labels import SUPPRESSED_MARK
+from .presentation import HtmlBlock
 
 __all__ = [
     "LABEL_COLUMNS",
@@ -121,18 +122,8 @@ def _legend(min_n: int) -> str:
 # What notebooks display and write
 
 
-class TableOutput:
-    """A display table with suppressed cells marked; shown by Jupyter through ``_repr_html_``."""
-
-    def __init__(self, html: str, text: str):
-        self.html = html
-        self.text = text
-
-    def _repr_html_(self) -> str:
-        return self.html
-
-    def __repr__(self) -> str:
-        return self.text
+#: A display table with suppressed cells marked; shown by Jupyter through ``_repr_html_``.
+TableOutput = HtmlBlock
 
 
 def _fmt(value, *, percent: bool, digits: int) -> str:
