@@ -255,7 +255,7 @@ def test_leaky_notebook_fails_the_privacy_screen_and_keeps_the_last_good_report(
     assert {f: (tmp_path / "reports" / "alpha" / f).read_bytes() for f in files(tmp_path / "reports" / "alpha")} == good
     assert (r.stale, r.report, r.last_good) == (True, "alpha/report.html", published) and r.failed_at >= published
     pseudonyms = pd.read_parquet(tmp_path / "data" / "processed" / "alpha" / "students.parquet")["student_id"]
-    shared = "".join(p.read_text() for p in (tmp_path / "reports").rglob("*") if p.is_file() and p.suffix != ".png")
+    shared = "".join(p.read_text() for p in (tmp_path / "reports").rglob("*") if p.is_file() and p.suffix not in (".png", ".pdf"))
     for secret in [str(tmp_path), ids[0], pseudonyms.iloc[0]]:
         assert secret not in shared and secret not in r.reason and secret not in r.traceback
     index = (tmp_path / "reports" / "index.html").read_text()
@@ -449,7 +449,7 @@ def test_ctrl_c_prints_one_line_exits_130_and_removes_temporary_folders(tmp_path
     assert n_finished <= len(published) < 8  # (a report may be published just before its result arrives)
     for d in published:  # complete reports only
         assert files(reports / d) == [".publish.json", "figures/grades.png", "findings.json", "report.html",
-                                      "report.ipynb", "tables/grades.csv"]
+                                      "report.ipynb", "report.pdf", "tables/grades.csv"]
     manifest = json.loads((reports / "manifest.json").read_text())
     assert len(manifest["districts"]) == n_finished and {e["district_id"] for e in manifest["districts"]} <= published
 
