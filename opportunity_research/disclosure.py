@@ -911,8 +911,6 @@ def _apply(model: _Model, hidden: np.ndarray, min_n: int) -> dict[str, pd.DataFr
             sup[rows["row"].to_numpy()[sel]] = hidden[sel]
         old = df["suppressed"].fillna(False).astype(bool).to_numpy() if "suppressed" in df.columns else \
             np.zeros(len(df), dtype=bool)
-        old_reason = (df["suppression_reason"].fillna("").astype("str").to_numpy(dtype=object)
-                      if "suppression_reason" in df.columns else np.full(len(df), "", dtype=object))
         spec = model.specs[tid]
         keep = LABELS | set(spec.universe)
         for c in df.columns:
@@ -928,7 +926,8 @@ def _apply(model: _Model, hidden: np.ndarray, min_n: int) -> dict[str, pd.DataFr
             else:
                 df[c] = col.mask(sup, "" if col.dtype == object or str(col.dtype) == "str" else pd.NA)
         df["suppressed"] = sup | old
-        df["suppression_reason"] = np.where(sup & ~old, reason, np.where(old, old_reason, ""))
+        # one reason for every hidden row, whatever hid it: a reader cannot tell a small cell from a complement
+        df["suppression_reason"] = np.where(sup | old, reason, "")
         df["suppression_reason"] = df["suppression_reason"].astype("str")
         df.attrs = dict(model.frames[tid].attrs)
         df.attrs["disclosure"] = "protected"
