@@ -111,9 +111,12 @@ def test_worker_killed_mid_district_on_a_real_cluster(tmp_path):
     entries = manifest["districts"]
     assert [e["district_id"] for e in entries] == districts and {e["status"] for e in entries} == {"ok"}
     runs = {e["district_id"]: e["runs"] for e in entries}
-    (lost_district,) = [d for d, n in runs.items() if n == 2]  # the district the killed worker was running
-    assert runs == {d: 2 if d == lost_district else 1 for d in districts}
-    assert f"re-run after a worker was lost: {lost_district} (each published once)" in out
+    # the district the killed worker was running started twice; the scheduler may also have moved other tasks
+    # the dead worker held, which then show two starts too -- each is still published once (checked below)
+    lost_district = key.removeprefix("report-").rsplit("-", 2)[0]
+    retried = [d for d in districts if runs[d] > 1]
+    assert lost_district in retried and set(runs.values()) <= {1, 2}, runs
+    assert f"re-run after a worker was lost: {', '.join(retried)} (each published once)" in out
     assert manifest["cross_district"]["status"] == "ok" and manifest["cross_district"]["districts"] == districts
     # each report was published by this run, and nothing half-built is left behind
     for d in [*districts, "cross_district"]:
