@@ -87,9 +87,11 @@ from .contract import CLIMATE_SCALE
 
 __all__ = [
     "ALL_OTHERS",
+    "PUBLISHED",
     "REASON",
     "AuditReport",
     "DisclosureError",
+    "PublishedTable",
     "TableSpec",
     "audit",
     "audit_published",
@@ -97,6 +99,7 @@ __all__ = [
     "district_tables",
     "protect_district",
     "protect_tables",
+    "published_tables",
 ]
 
 ALL_OTHERS = "all other students"
@@ -138,6 +141,9 @@ class TableSpec:
         Column holding the school year the population belongs to (default: the analysis year).
     unit
         What the counts count; counts of ``"students"`` are linked across tables.
+    weight
+        Count column that weights the estimates (means and shares add up with these weights; default
+        ``"n"``, the results an estimate describes; the first count column when absent).
     """
 
     style: str
@@ -146,6 +152,7 @@ class TableSpec:
     estimates: Mapping[str, tuple[float, float] | None] = field(default_factory=dict)
     year: str | None = None
     unit: str = "students"
+    weight: str = "n"
 
 
 @dataclass
@@ -245,6 +252,7 @@ class _Model:
         self.relations: list[tuple[dict, str]] = []  # ({var: coef}, "eq" | "le") meaning sum <= / == 0
         self.row_est: list[dict] = []  # {column: value}
         self.row_weight: list[float] = []
+        self.row_own: list[list[int]] = []  # the counts a row describes (not a gap row's total or reference)
         self.row_ref: list[tuple[float, float] | None] = []  # gap rows against all others: (reference_n, its value)
         self.pre_hidden: list[bool] = []  # rows already suppressed in the input (counts missing)
         self.primary_vars: set[int] = set()
@@ -262,13 +270,23 @@ class _Model:
         self.rows = pd.DataFrame(rows, columns=["tid", "row", "uni", "school", "variable", "level", "year"])
 
     # variables ---------------------------------------------------------------------------------
-    def var(self, unit, year, school, variable, level, x, *, total=False, private=None) -> int:
+    def var(self, unit, year, school, variable, level, x, *, total=False, private=None, link=None) -> int:
         """The variable of one population count of one universe (``private`` names it within the universe).
 
-        Counts of different universes are different variables (an attacker does not know that two hidden
-        counts are equal); the same total of a gap universe shown for several variables is one variable.
+        With true values (protecting), equal counts of one group, school and year are one variable wherever
+        they appear. From published files alone, hidden counts are linked through ``link`` (the shown size of
+        the set of students their universe splits: two universes of the same size and year count the same
+        students, as an attacker who compares them would assume); otherwise each universe has its own.
         """
-        key = (unit, year, school, variable, level, private if not total or math.isnan(x) else (private[0], x))
+        if self.known and not math.isnan(x):
+            # one population, one variable: counts of the same group, school and year with the same value are
+            # taken to be the same students in every table and column (an attacker links equal counts), so a
+            # count hidden in one place is hidden in all of them
+            key = (unit, year, school, variable, level, ("n", float(x)))
+        elif not self.known and link is not None:
+            key = (unit, year, school, variable, level, link)
+        else:
+            key = (unit, year, school, variable, level, private)
         v = self._index.get(key)
         if v is None:
             v = self._index[key] = len(self.var_key)
@@ -284,6 +302,7 @@ class _Model:
         self.row_est.append(est)
         self.row_weight.append(weight)
         self.row_ref.append(None)
+        self.row_own.append([])
         self.pre_hidden.append(pre)
         return rid
 
@@ -340,9 +359,11 @@ class _Model:
             rids = []
             for i in ix:
                 rid = self._new_row(rows, tid, int(i), uni, "all", v, lev[i], yr, est[i], n[i], bool(pre[i]))
-                x = self.var(spec.unit, yr, "all", v, lev[i], n[i], private=(uni, v, lev[i]))
+                link = ("set", total) if not self.known and pre[i] and not named and not math.isnan(total) else None
+                x = self.var(spec.unit, yr, "all", v, lev[i], n[i], private=(uni, v, lev[i]), link=link)
                 own.append(x)
                 rids.append(rid)
+                self.row_own[rid].append(x)
                 self.row_vars[rid].append(x)
                 self.entries.append((rid, {x: 1.0}, n[i]))
                 if named:
@@ -383,21 +404,33 @@ class _Model:
         k = len(counts)
         rvars = np.empty((len(df), k), dtype=np.int64)
         rids = np.empty(len(df), dtype=np.int64)
+        wcol = _num(df[spec.weight]) if spec.weight in df.columns else counts[0]
+        links = self._set_links(unis, school, var, counts, pre)
         for i in range(len(df)):
-            rid = self._new_row(rows, tid, i, unis[i], school[i], var[i], lev[i], yrs[i], est[i], counts[0][i],
+            rid = self._new_row(rows, tid, i, unis[i], school[i], var[i], lev[i], yrs[i], est[i], wcol[i],
                                 bool(pre[i]))
             rids[i] = rid
             for j in range(k):
                 x = counts[j][i]
                 v = self.var(spec.unit, yrs[i], school[i], var[i], lev[i], x, total=var[i] == "all",
-                             private=(unis[i], school[i], var[i], lev[i], j))
+                             private=(unis[i], school[i], var[i], lev[i], j), link=links[j][i])
                 rvars[i, j] = v
                 self.row_vars[rid].append(v)
+                self.row_own[rid].append(v)
                 self.entries.append((rid, {v: 1.0}, x))
-                if self.known and j == 0 and 0 < x < self._min_n:
-                    self.primary_vars.add(v)
-                if self.known and j > 0 and 0 < x < self._min_n:
-                    self.primary_vars.add(rvars[i, 0])
+            if self.known and any(0 < counts[j][i] < self._min_n for j in range(k)):
+                # a row describing fewer than min_n students (or results) is small in every column: each of
+                # its counts is hidden, wherever else it is shown (a pooled-subject results count of 12 may
+                # be 6 students)
+                self.primary_vars.update(int(v) for v in rvars[i] if counts[0][i] > 0)
+        # columns of one row: students <= results (a pooled-subject row counts each student once per subject)
+        names = [c for c in spec.counts if c in df.columns]
+        if "n_students" in names and "n" in names:
+            js, jn = names.index("n_students"), names.index("n")
+            for i in range(len(df)):
+                a, b = int(rvars[i, js]), int(rvars[i, jn])
+                if a != b and (not self.known or counts[js][i] <= counts[jn][i]):
+                    self.relations.append(({a: 1.0, b: -1.0}, "le"))
         frame = pd.DataFrame({"u": unis, "s": school, "v": var, "l": lev})
         # levels of a variable within a school add up to the school's "all" row
         tot = {(u, s): i for i, (u, s, v) in enumerate(zip(unis, school, var)) if v == "all"}
@@ -413,6 +446,76 @@ class _Model:
                 continue
             ix = sch.index.to_numpy()[ix]
             self._relation(ix, dist[(u, v, lv)], counts, rvars, rids, ("schools", tid, u, v, lv))
+        # subjects add up: the pooled subject ("all") counts the results of every subject
+        if "subject" in spec.universe and "subject" in df.columns:
+            subj = df["subject"].astype("str").to_numpy(dtype=object)
+            other = [c for c in spec.universe if c != "subject" and c in df.columns]
+            okey = (df[other].astype("str").agg("|".join, axis=1).to_numpy(dtype=object) if other
+                    else np.full(len(df), "", dtype=object))
+            sf = pd.DataFrame({"o": okey, "s": school, "v": var, "l": lev, "subj": subj})
+            for ix in sf.groupby(["o", "s", "v", "l"], sort=False).indices.values():
+                ix = np.asarray(ix)
+                alls = ix[subj[ix] == "all"]
+                parts = ix[subj[ix] != "all"]
+                if len(alls) != 1 or len(parts) < 2:
+                    continue
+                self._subject_relation(parts, int(alls[0]), counts, names, rvars, rids,
+                                       ("subjects", tid, okey[ix[0]], school[ix[0]], var[ix[0]], lev[ix[0]]))
+
+    def _set_links(self, unis, school, var, counts, pre):
+        """Published-only audit: each hidden count's link, the shown size of the set its universe splits.
+
+        Two universes of one year whose school (or district) totals are shown and equal are read as the
+        same students (the attacker's assumption), so their hidden counts of a group are one unknown.
+        """
+        k = len(counts)
+        out = [np.full(len(unis), None, dtype=object) for _ in range(k)]
+        if self.known:
+            return out
+        tot = {}
+        for i, (u, s, v) in enumerate(zip(unis, school, var)):
+            if v == "all" and not pre[i]:
+                tot[(u, s)] = i
+        for i, (u, s) in enumerate(zip(unis, school)):
+            t = tot.get((u, s))
+            if t is None or not pre[i]:
+                continue
+            for j in range(k):
+                if not np.isnan(counts[j][t]):
+                    out[j][i] = ("set", float(counts[j][t]))
+        return out
+
+    def _subject_relation(self, parts, t, counts, names, rvars, rids, key):
+        """The pooled subject's counts: results add up (``all = ela + math``); students lie between the
+        largest subject and the sum."""
+        for j in range(len(counts)):
+            pv, tv = counts[j][parts], counts[j][t]
+            students = names[j] == "n_students"
+            pvars = [int(rvars[i, j]) for i in parts]
+            tvar = int(rvars[t, j])
+            if self.known:
+                if np.isnan(pv).any() or np.isnan(tv):
+                    continue
+                eq = abs(pv.sum() - tv) < 0.5
+                between = pv.max() <= tv + 0.5 and tv <= pv.sum() + 0.5
+            else:
+                eq, between = not students, students
+            if eq:
+                coefs = defaultdict(float)
+                for v in pvars:
+                    coefs[v] += 1.0
+                coefs[tvar] -= 1.0
+                self.relations.append((dict(coefs), "eq"))
+            elif between:
+                coefs = defaultdict(float)
+                for v in pvars:
+                    coefs[v] -= 1.0
+                coefs[tvar] += 1.0
+                self.relations.append((dict(coefs), "le"))
+                for v in pvars:
+                    if v != tvar:
+                        self.relations.append(({v: 1.0, tvar: -1.0}, "le"))
+        self.partitions.append(([int(rids[i]) for i in parts], int(rids[t]), "cell", key))
 
     def _relation(self, ix, t, counts, rvars, rids, key):
         ix = np.asarray(ix)
@@ -709,6 +812,14 @@ class _State:
         changed = True
         while changed:
             changed = False
+            # a row is hidden as a whole: every count it shows (n, n_students, ...) is hidden in every table
+            for v in list(self.H):
+                for rid in self.var_rows[v]:
+                    for u in self.m.row_own[rid]:
+                        if u not in self.H:
+                            self.H.add(u)
+                            self.why[u] = "same row as a hidden count"
+                            changed = True
             for vs in self.group.values():
                 hx = [self.m.var_x[v] for v in vs if v in self.H]
                 if not hx:
@@ -1053,27 +1164,95 @@ def protect_district(a, *, indicators: pd.DataFrame | None = None, min_n: int | 
     return dataclasses.replace(a, **changes, disclosure=report)
 
 
-#: Published CSV tables (``tables/<name>.csv`` of a district report) that the runner's gate re-audits.
-FILE_SPECS: dict[str, TableSpec] = {
-    "gaps": DISTRICT_SPECS["gaps"],
-    "furthest_from_opportunity": DISTRICT_SPECS["furthest"],
-    "multiple_measures": DISTRICT_SPECS["multiple"],
-    "classroom_composition": DISTRICT_SPECS["composition"],
-    "climate": DISTRICT_SPECS["climate"],
-    "catch_up": DISTRICT_SPECS["catch_up"],
-    "growth_grade_levels": DISTRICT_SPECS["growth_grade_levels"],
-    "movement": DISTRICT_SPECS["movement"],
+@dataclass(frozen=True)
+class PublishedTable:
+    """One table a district report publishes as ``tables/<name>.csv``.
+
+    Attributes
+    ----------
+    source
+        Attribute path on :class:`~opportunity_research.analysis.DistrictAnalysis` (``"scorecard.table"``).
+    spec
+        How its rows map onto populations (the joint pass and the gate audit it), or ``None`` for a table
+        without student-group cells, with ``note`` saying why.
+    note
+        Why a table without a spec holds no cell to protect (shown in the README's table list).
+    """
+
+    source: str
+    spec: TableSpec | None
+    note: str = ""
+
+
+#: THE registry of published tables: the notebook writes exactly these (:func:`published_tables`), the joint
+#: pass protects the ones with a spec, and the publishing gate (:func:`audit_report_folder`) re-audits every
+#: ``tables/*.csv`` of a report folder against it and refuses a CSV it does not name.
+PUBLISHED: dict[str, PublishedTable] = {
+    "resources": PublishedTable("rates", None, "district-wide rates of classroom evidence; no student groups"),
+    "demands_vs_standards": PublishedTable("demands", None, "district-wide shares of student work; no groups"),
+    "gaps": PublishedTable("gaps", DISTRICT_SPECS["gaps"]),
+    "classroom_composition": PublishedTable("composition", DISTRICT_SPECS["composition"]),
+    "furthest_from_opportunity": PublishedTable("furthest", DISTRICT_SPECS["furthest"]),
+    "growth_effects": PublishedTable("growth", None, "model estimates over whole samples (README: residual risk)"),
+    "scorecard_goals": PublishedTable("scorecard.goals", None, "repeats scorecard values; the gate checks that "
+                                      "every goal value it shows is shown in scorecard.csv"),
+    "multiple_measures": PublishedTable("multiple", DISTRICT_SPECS["multiple"]),
+    "climate": PublishedTable("climate", DISTRICT_SPECS["climate"]),
+    "catch_up": PublishedTable("catch_up", DISTRICT_SPECS["catch_up"]),
+    "growth_grade_levels": PublishedTable("growth_grade_levels", DISTRICT_SPECS["growth_grade_levels"]),
+    "movement": PublishedTable("movement", DISTRICT_SPECS["movement"]),
+    "scorecard": PublishedTable("scorecard.table", DISTRICT_SPECS["indicators_shares"]),
 }
+#: Kept for callers of the earlier name: the registered tables that carry cells.
+FILE_SPECS: dict[str, TableSpec] = {k: t.spec for k, t in PUBLISHED.items() if t.spec is not None}
+
+
+def published_tables(a) -> dict[str, pd.DataFrame]:
+    """Every table of :data:`PUBLISHED`, from a protected district analysis (what the notebook writes)."""
+    if getattr(a, "disclosure", None) is None:
+        raise DisclosureError("published_tables: the analysis has not been through the joint disclosure pass")
+    out = {}
+    for name, t in PUBLISHED.items():
+        obj = a
+        for part in t.source.split("."):
+            obj = getattr(obj, part)
+        out[name] = obj
+    return out
+
+
+def _split_unbounded(name: str, df: pd.DataFrame, spec: TableSpec) -> dict[str, tuple[pd.DataFrame, TableSpec]]:
+    """An indicator table holds shares and growth (unbounded): audited as two tables, as it was protected."""
+    if "measure" not in df.columns or spec is not DISTRICT_SPECS["indicators_shares"]:
+        return {name: (df, spec)}
+    growth = df["measure"].isin(_UNBOUNDED_INDICATORS).to_numpy()
+    return {name: (df[~growth], spec), f"{name}_growth": (df[growth], DISTRICT_SPECS["indicators_growth"])}
+
+
+def _goal_problems(goals: pd.DataFrame, card: pd.DataFrame | None) -> list[str]:
+    """A goal value shown while the scorecard hides the same indicator (hidden in one place, hidden in all)."""
+    need = {"measure", "group", "current_year", "current"}
+    if not need <= set(goals.columns):
+        return []
+    shown = goals[goals["current"].notna()]
+    if not len(shown):
+        return []
+    if card is None or not {"measure", "group", "school_year", "school_id", "estimate"} <= set(card.columns):
+        return ["tables/scorecard_goals.csv: goal values shown without scorecard.csv"]
+    d = card[(card["school_id"].astype("str") == "all") & card["estimate"].notna()]
+    ok = set(zip(d["measure"].astype("str"), d["group"].astype("str"), pd.to_numeric(d["school_year"])))
+    bad = [f"{r.measure} {r.group} {int(r.current_year)}" for r in shown.itertuples()
+           if (str(r.measure), str(r.group), float(r.current_year)) not in ok]
+    return [f"tables/scorecard_goals.csv: goal value shown but hidden in scorecard.csv ({b})" for b in bad]
 
 
 def audit_report_folder(folder, *, min_n: int = config.MIN_CELL_SIZE, protection: int | None = None) -> list[str]:
     """The publishing gate: re-audit a finished district report folder from its files alone.
 
     Reads ``findings.json`` (its ``disclosure`` record, when there is one, must say the joint suppression
-    passed) and every
-    ``tables/<name>.csv`` named in :data:`FILE_SPECS`, and audits them with :func:`audit_published` as an
-    attacker reading those files would. Returns the problems (unprotected cells named, no values); empty
-    when the folder may be published.
+    passed) and every ``tables/*.csv``: a CSV not named in :data:`PUBLISHED` is refused; the ones with a
+    spec are audited together with :func:`audit_published`, as an attacker reading those files would; goal
+    values must be shown in the scorecard too. Returns the problems (unprotected cells named, no values);
+    empty when the folder may be published.
     """
     import json
     from pathlib import Path
@@ -1089,14 +1268,25 @@ def audit_report_folder(folder, *, min_n: int = config.MIN_CELL_SIZE, protection
         if isinstance(rec, dict) and not rec.get("audit_passed", False):
             problems += [f"findings.json: unprotected cell {c}" for c in rec.get("unprotected_cells", [])] or [
                 "findings.json: disclosure audit did not pass"]
-    tables = {}
-    for name, spec in FILE_SPECS.items():
-        p = folder / "tables" / f"{name}.csv"
-        if p.exists():
-            df = pd.read_csv(p, keep_default_na=True, dtype={"level": "str", "group": "str", "school_id": "str"})
-            if len(df) and "suppressed" in df.columns:
-                df["suppressed"] = df["suppressed"].astype("str").str.lower().isin(["true", "1", "1.0"])
-                tables[name] = (df, spec)
+    tables, frames = {}, {}
+    for p in sorted((folder / "tables").glob("*.csv")):
+        name = p.stem
+        if name not in PUBLISHED:
+            problems.append(f"tables/{p.name}: not a registered published table (disclosure.PUBLISHED); "
+                            f"it cannot be audited, so it is refused")
+            continue
+        spec = PUBLISHED[name].spec
+        df = pd.read_csv(p, keep_default_na=True, dtype={"level": "str", "group": "str", "school_id": "str"})
+        frames[name] = df
+        if spec is None or not len(df):
+            continue
+        if "suppressed" not in df.columns:
+            problems.append(f"tables/{p.name}: no 'suppressed' column; it cannot be audited")
+            continue
+        df["suppressed"] = df["suppressed"].astype("str").str.lower().isin(["true", "1", "1.0"])
+        tables.update(_split_unbounded(name, df, spec))
+    if "scorecard_goals" in frames:
+        problems += _goal_problems(frames["scorecard_goals"], frames.get("scorecard"))
     if tables:
         rep = audit_published(tables, min_n=min_n, protection=protection,
                               year=int(year) if year is not None else None)
