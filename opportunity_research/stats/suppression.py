@@ -77,7 +77,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from . import config
+from .. import config
 
 __all__ = ["ALL_OTHERS", "LABEL_COLUMNS", "suppress"]
 

@@ -42,7 +42,7 @@ import numbers
 import re
 from collections.abc import Mapping
 
-from .contract import RACE_ETHNICITY
+from ..intake.contract import RACE_ETHNICITY
 
 __all__ = [
     "COLUMNS",

@@ -19,10 +19,14 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from . import climate, config, disclosure, equity, findings, labels, measures, models, scorecard, trajectories
-from .contract import RACE_ETHNICITY, SUBGROUP_VARIABLES, SUBJECTS_TESTED
-from .crosswalk import suggest
-from .dataset import District, load_district
+from .. import config
+from ..disclosure import joint as disclosure
+from ..intake.contract import RACE_ETHNICITY, SUBGROUP_VARIABLES, SUBJECTS_TESTED
+from ..intake.crosswalk import suggest
+from ..intake.dataset import District, load_district
+from ..report import labels
+from ..stats import models
+from . import climate, equity, findings, measures, scorecard, trajectories
 
 __all__ = ["DistrictAnalysis", "analyze_district", "at_a_glance", "check_analysis_options", "findings_json",
            "key_findings", "reference_label"]

@@ -88,7 +88,7 @@ import traceback
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
-from . import __version__, config
+from .. import __version__, config
 
 __all__ = [
     "CROSS_DISTRICT",
@@ -275,7 +275,7 @@ def _type_ok(value, expected: type) -> bool:
 
 
 def _subjects_rule(value) -> str | None:
-    from .contract import SUBJECTS_TESTED
+    from ..intake.contract import SUBJECTS_TESTED
 
     if isinstance(value, str):
         return f"must be a list of subjects, e.g. [{value!r}]"
@@ -543,7 +543,7 @@ def _reason(exc: BaseException) -> str:
 
 def _validation_reason(report, shown: int = 4) -> str:
     """One readable paragraph: the summary, the first errors, and how to see them all."""
-    from .contract import TABLES
+    from ..intake.contract import TABLES
 
     id_columns = {c.name for t in TABLES.values() for c in t.columns.values() if c.pseudonymize}
     try:
@@ -671,9 +671,9 @@ def _run_job(job: _Job) -> DistrictResult:
     Runs in a Dask worker (or in this process). A failure leaves ``reports/<name>/`` as it was and writes
     the private log instead; a success replaces it atomically, once per run.
     """
-    from .pages import publish_pages
-    from .privacy import redact, screen_outputs
-    from .reporting import sanitize_notebook
+    from ..disclosure.privacy import redact, screen_outputs
+    from ..report.pages import publish_pages
+    from ..report.reporting import sanitize_notebook
 
     t0 = time.perf_counter()
     root, reports = Path(job.root), Path(job.reports_dir)
@@ -704,7 +704,7 @@ def _run_job(job: _Job) -> DistrictResult:
                 raise _Failure(f"no raw data folder {_shown(raw, root)}")
             ids |= _read_ids(raw)  # before processing, so a validation failure's reason is redacted too
             if job.process:
-                from .dataset import process_district
+                from ..intake.dataset import process_district
 
                 process_district(raw, processed_root=processed_dir, key=job.key)
             ids |= _read_ids(processed_dir / job.district_id)
@@ -734,7 +734,7 @@ def _run_job(job: _Job) -> DistrictResult:
             shown += f"; and {len(problems) - 8} more" if len(problems) > 8 else ""
             raise _Failure(f"privacy screen found {len(problems)} problem(s): {shown}")
         if job.kind == "district":  # disclosure gate: re-audit the published tables from the files alone
-            from .disclosure import audit_report_folder
+            from ..disclosure.joint import audit_report_folder
 
             if unprotected := audit_report_folder(tmp, min_n=job.min_n):
                 raise _Failure(f"disclosure audit found {len(unprotected)} unprotected cell(s): "
@@ -1006,7 +1006,7 @@ def _merge_manifest(path: Path, reports: Path, results: list[DistrictResult], me
 
 
 def _write_manifest_and_index(reports: Path, manifest: dict) -> Path:
-    from .reporting import _atomic_write, write_index
+    from ..report.reporting import _atomic_write, write_index
 
     _atomic_write(reports / "manifest.json", (json.dumps(manifest, indent=1) + "\n").encode("utf-8"))
     return write_index(reports, manifest)
@@ -1138,7 +1138,7 @@ def run_batch(districts: Iterable[str] | None = None, *, notebook: str | os.Path
         else:
             leftover.unlink(missing_ok=True)
     if process and key is None:
-        from .dataset import read_key
+        from ..intake.dataset import read_key
 
         env = os.environ.get("OPPORTUNITY_RESEARCH_KEY_FILE")
         key = read_key(Path(env) if env else root / "data" / "pseudonym.key")

@@ -57,7 +57,7 @@ import pyarrow as pya
 import pyarrow.compute as pyc
 import pyarrow.csv as pycsv
 
-from . import config
+from .. import config
 from .contract import (
     EXPECTATION_ITEMS_CURRENT,
     EXPECTATION_ITEMS_OLD,

@@ -27,7 +27,7 @@ import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
-from . import config
+from .. import config
 from .reporting import PUBLISHED_DIR_MODE, PUBLISHED_FILE_MODE, export_html
 
 __all__ = ["CROSS_DISTRICT", "make_world_readable", "page_links", "publish_pages"]

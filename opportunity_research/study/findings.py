@@ -20,8 +20,9 @@ import math
 
 import pandas as pd
 
-from . import config, labels
-from .gaps import ALL_OTHERS
+from .. import config
+from ..report import labels
+from ..stats.gaps import ALL_OTHERS
 
 __all__ = [
     "composition_sentences",

@@ -46,8 +46,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from . import config
-from .contract import CLIMATE_ITEMS, CLIMATE_SCALE
+from .. import config
+from ..intake.contract import CLIMATE_ITEMS, CLIMATE_SCALE
 from .scorecard import (
     INDICATOR_COLUMNS,
     cell_estimates,
@@ -380,7 +380,7 @@ def climate_gaps(data: pd.DataFrame | None, *, students: pd.DataFrame | None, sc
         return unavailable(lead + ["group", "level", "n", "reference", "reference_n", "estimate",
                                    "reference_estimate", "difference", "ratio", "hedges_g", "ci_lower", "ci_upper",
                                    "suppressed", "suppression_reason"], NEEDS_SURVEY)
-    from .gaps import gap_table
+    from ..stats.gaps import gap_table
 
     frame = _with_students(scale_scores(data, scales=scales, min_answered=min_answered, favorable_at=favorable_at),
                            students)

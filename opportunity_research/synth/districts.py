@@ -60,8 +60,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from . import config
-from .contract import (
+from .. import config
+from ..intake.contract import (
     CLIMATE_ITEMS,
     ENGAGEMENT_ITEMS,
     EXPECTATION_ITEMS_CURRENT,

@@ -53,7 +53,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import __version__, config, labels
+from .. import __version__, config
+from . import labels
 from .labels import SUPPRESSED_MARK
 
 __all__ = [
@@ -822,7 +823,7 @@ def first_screen(a, *, generated: _dt.date | None = None, source: str | None = N
     ``a`` is a :class:`~opportunity_research.analysis.DistrictAnalysis`. The school year is the analysis
     year; ``generated`` defaults to today (UTC); ``source`` to a description of the district's data.
     """
-    from .measures import analysis_year
+    from ..study.measures import analysis_year
 
     d = a.district
     did = d.district_id
@@ -935,7 +936,7 @@ def scorecard_page(card, *, district_id: str, links: Sequence[tuple[str, str | N
              ("Data source", "Synthetic demonstration data" if is_demo(district_id) else "The district's own records")]
     tables = scorecard_tables(card, school_names=school_names)
     title = f"Opportunity Scorecard: {name}"
-    from . import scorecard as _sc
+    from ..study import scorecard as _sc
 
     rules = getattr(_sc, "GOAL_STATUS_RULES", None) or {
         "on track": "at or past the straight-line path from the baseline to the target"}

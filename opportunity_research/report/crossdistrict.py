@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from .measures import RESOURCE_LABELS
+from ..study.measures import RESOURCE_LABELS
 
 __all__ = ["CrossDistrict", "compare", "summary"]
 

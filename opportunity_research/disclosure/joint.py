@@ -82,8 +82,8 @@ import pandas as pd
 from scipy import sparse
 from scipy.optimize import linprog
 
-from . import config
-from .contract import CLIMATE_SCALE
+from .. import config
+from ..intake.contract import CLIMATE_SCALE
 
 __all__ = [
     "ALL_OTHERS",
@@ -1031,7 +1031,7 @@ def protect_district(a, *, indicators: pd.DataFrame | None = None, min_n: int | 
     """
     import dataclasses
 
-    from . import measures, scorecard
+    from ..study import measures, scorecard
 
     min_n = a.min_n if min_n is None else min_n
     year = measures.analysis_year(a.district)

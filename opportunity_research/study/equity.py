@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from . import config
-from .contract import SUBGROUP_VARIABLES
-from .dataset import District
-from .gaps import gap_table
+from .. import config
+from ..intake.contract import SUBGROUP_VARIABLES
+from ..intake.dataset import District
+from ..stats.gaps import gap_table
 from .measures import RESOURCE_LABELS, RESOURCES, analysis_year, classroom_access, student_access
 
 __all__ = [

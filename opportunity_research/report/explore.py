@@ -21,11 +21,12 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from . import config, measures
-from .analysis import check_analysis_options, reference_label
-from .contract import CUT_POINTS, RACE_ETHNICITY, SUBGROUP_VARIABLES, SUBJECTS_TESTED
-from .dataset import District, load_district
-from .gaps import gap_table
+from .. import config
+from ..intake.contract import CUT_POINTS, RACE_ETHNICITY, SUBGROUP_VARIABLES, SUBJECTS_TESTED
+from ..intake.dataset import District, load_district
+from ..stats.gaps import gap_table
+from ..study import measures
+from ..study.analysis import check_analysis_options, reference_label
 
 __all__ = ["Explorer", "explore_gaps", "explore_options", "processed_districts"]
 

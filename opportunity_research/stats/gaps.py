@@ -55,7 +55,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from . import config
+from .. import config
 from .suppression import ALL_OTHERS, suppress
 
 __all__ = ["ALL_OTHERS", "GAP_COLUMNS", "HedgesG", "gap_table", "hedges_g"]

@@ -28,15 +28,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from . import config
-from .contract import (
+from .. import config
+from ..intake.contract import (
     CUT_POINTS,
     ENGAGEMENT_ITEMS,
     EXPECTATION_ITEMS_CURRENT,
     EXPECTATION_ITEMS_OLD,
     EXPECTATION_REVERSED,
 )
-from .dataset import District
+from ..intake.dataset import District
 
 __all__ = [
     "CUT_POINTS",

@@ -67,7 +67,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import __version__, config
+from .. import __version__, config
 from .labels import SUPPRESSED_MARK
 from .presentation import HtmlBlock
 

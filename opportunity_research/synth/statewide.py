@@ -39,8 +39,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import config, synth
-from .contract import TABLES
+from .. import config
+from ..intake.contract import TABLES
+from . import districts as synth
 
 __all__ = ["district_sizes", "state_specs", "synthesize_state"]
 

@@ -70,9 +70,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from . import config, labels
-from .contract import GOAL_MEASURES
-from .suppression import suppress
+from .. import config
+from ..intake.contract import GOAL_MEASURES
+from ..report import labels
+from ..stats.suppression import suppress
 
 __all__ = [
     "GOAL_STATUSES",

@@ -55,8 +55,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from . import config
-from .contract import SUBJECTS_TESTED
+from .. import config
+from ..intake.contract import SUBJECTS_TESTED
+from ..stats.suppression import suppress
 from .scorecard import (
     INDICATOR_COLUMNS,
     indicator_rows,
@@ -66,7 +67,6 @@ from .scorecard import (
     unavailable,
     wilson_interval,
 )
-from .suppression import suppress
 
 __all__ = [
     "NO_CLOSE",
