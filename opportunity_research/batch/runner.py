@@ -8,18 +8,18 @@ absolute path, as on an HPC file system or a mounted volume. ``--jobs 1`` withou
 districts one after another in this process. Each task, for one district:
 
 1. **Validate and process** ``data/raw/<district>/`` into ``data/processed/<district>/``
-   (:func:`opportunity_research.dataset.process_district`); a contract violation fails the district
+   (:func:`opportunity_research.intake.dataset.process_district`); a contract violation fails the district
    with the first problems as its reason.
 2. **Execute** the notebook with papermill in a fresh kernel (IPC transport, cwd = project root), into
    ``reports/.tmp-<district>-<run>-<random>/``; the notebook's ``output_dir`` parameter is that folder.
    A kernel that fails to start is retried once; a cell error is not; a cell that runs longer than
    ``execution_timeout`` seconds (``--timeout``, default 1800) or a kernel that dies fails the district.
 3. **Build** the shared outputs: the executed notebook is sanitized
-   (:func:`~opportunity_research.reporting.sanitize_notebook`) and published as HTML pages and PDFs
-   (:func:`~opportunity_research.pages.publish_pages`).
-4. **Screen** everything in the folder (:func:`~opportunity_research.privacy.screen_outputs`) for
+   (:func:`~opportunity_research.report.reporting.sanitize_notebook`) and published as HTML pages and PDFs
+   (:func:`~opportunity_research.report.pages.publish_pages`).
+4. **Screen** everything in the folder (:func:`~opportunity_research.disclosure.privacy.screen_outputs`) for
    identifiers, absolute local paths and unsuppressed small cells; any finding fails the district. Then the
-   **disclosure gate** (:func:`~opportunity_research.disclosure.audit_report_folder`) re-audits the published
+   **disclosure gate** (:func:`~opportunity_research.disclosure.joint.audit_report_folder`) re-audits the published
    tables from the files alone (LP bounds of every hidden count); an unprotected cell fails the district, named.
 5. **Publish** atomically: the finished folder replaces ``reports/<district>/`` by rename, under a
    per-district lock, and at most once per run: a task that is re-run because its worker died after
@@ -34,7 +34,7 @@ district with bad parameters is not run and nothing of it is touched.
 the failed run and of the report shown. The failed executed notebook, the full traceback and the
 redacted reason go to a private log folder, ``logs/<run>/<district>/`` (outside ``reports/``, never
 published, readable by the owner only); what the command line shows from it is redacted first
-(:func:`~opportunity_research.privacy.redact`). Fault tolerance comes from Dask: a worker that dies
+(:func:`~opportunity_research.disclosure.privacy.redact`). Fault tolerance comes from Dask: a worker that dies
 mid-district has its task re-run on another worker (up to ``distributed.scheduler.allowed-failures``
 times), and the lock and run id above keep a district from being published twice.
 
@@ -646,7 +646,7 @@ def _write_log(job: _Job, name: str, tmp: Path | None, full_tb: str, reason: str
     """Keep the failed executed notebook, the full traceback and the redacted reason in the private log folder.
 
     The folder (``<log_dir>/<run>/<name>/``) is created readable by its owner only; it may hold student-level
-    output, so nothing from it is shown without :func:`~opportunity_research.privacy.redact`.
+    output, so nothing from it is shown without :func:`~opportunity_research.disclosure.privacy.redact`.
     """
     if not job.log_dir:
         return None
@@ -752,7 +752,7 @@ def _run_job(job: _Job) -> DistrictResult:
     except Exception as exc:  # noqa: BLE001 - every failure becomes the district's reason
         result.status = "failed"
         # local paths beyond the project root: the installed package, the notebook's folder, the worker's cwd
-        local = [str(Path(__file__).resolve().parents[1]), str(Path(job.notebook).resolve().parent), os.getcwd()]
+        local = [str(Path(__file__).resolve().parents[2]), str(Path(job.notebook).resolve().parent), os.getcwd()]
         result.reason = redact(_reason(exc), ids=ids, root=root, paths=local)[:_MAX_REASON]
         if not cancelled.exists():
             full = _full_traceback(exc)

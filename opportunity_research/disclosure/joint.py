@@ -1,6 +1,6 @@
 """Disclosure control at one boundary: joint suppression over everything a district publishes, and its audit.
 
-The analyses of a district (:func:`opportunity_research.analysis.analyze_district`) compute complete tidy
+The analyses of a district (:func:`opportunity_research.study.analysis.analyze_district`) compute complete tidy
 tables; :func:`protect_tables` then decides suppression once, over the whole published set (report tables,
 scorecard indicators, CSV tables, figures and ``findings.json`` are all built from these tables), and
 :func:`audit` checks the result the way an attacker who reads every page would.
@@ -11,7 +11,7 @@ Every published count is a linear expression in *population counts*: the number 
 level (``variable = level``) at a school (or ``"all"`` = the district) in a school year. Tables are read
 through a :class:`TableSpec`:
 
-* ``"gap"`` tables (:func:`~opportunity_research.gaps.gap_table` style: ``group``, ``level``, ``n``,
+* ``"gap"`` tables (:func:`~opportunity_research.stats.gaps.gap_table` style: ``group``, ``level``, ``n``,
   ``reference``, ``reference_n``): a row publishes ``n = x[level]`` and ``reference_n = N - x[level]``
   against all other students (``N`` the students with a value of the variable) or ``x[reference]``
   against a named reference level; the levels add up to ``N``.
@@ -979,7 +979,7 @@ def audit_published(tables: Mapping[str, tuple[pd.DataFrame, TableSpec]], *, min
 # ---------------------------------------------------------------------------------------------
 # A district's published set
 
-#: How each published table of :class:`~opportunity_research.analysis.DistrictAnalysis` maps onto populations.
+#: How each published table of :class:`~opportunity_research.study.analysis.DistrictAnalysis` maps onto populations.
 DISTRICT_SPECS: dict[str, TableSpec] = {
     "gaps": TableSpec("gap", universe=("measure", "subject"), estimates={"estimate": (0.0, 1.0)}),
     "furthest": TableSpec("gap", universe=("subject",), estimates={"estimate": (0.0, 1.0)}),
@@ -1020,7 +1020,7 @@ def protect_district(a, *, indicators: pd.DataFrame | None = None, min_n: int | 
                      protection: int | None = None):
     """Protect everything a district analysis publishes; returns a new analysis with ``disclosure`` set.
 
-    ``a`` is a :class:`~opportunity_research.analysis.DistrictAnalysis` whose tables were computed without
+    ``a`` is a :class:`~opportunity_research.study.analysis.DistrictAnalysis` whose tables were computed without
     suppression; ``indicators`` the scorecard's indicator table (every year), from which the scorecard is
     rebuilt so that its pages show only protected values.
 

@@ -19,7 +19,7 @@ HTML report, ``findings.json`` and ``tables/*.csv`` -- for three kinds of leak:
 
 The screen checks each published count on its own; whether hidden cells can be recovered from
 everything published together is the disclosure audit's job
-(:func:`opportunity_research.disclosure.audit_report_folder`, run by the batch right after this screen).
+(:func:`opportunity_research.disclosure.joint.audit_report_folder`, run by the batch right after this screen).
 
 A :class:`Finding` never contains the leaked value itself, only where it is, so the list can be
 printed, logged and written to the manifest. :func:`redact` cleans free text (error messages) the
@@ -30,7 +30,7 @@ not searched (they would match ordinary numbers) and a warning says how many wer
 
 Examples
 --------
->>> from opportunity_research.privacy import redact
+>>> from opportunity_research.disclosure.privacy import redact
 >>> redact("duplicate student_id L0000123 in /home/ana/export/students.csv", ids={"L0000123"})
 'duplicate student_id [id] in [path]/students.csv'
 """
@@ -54,7 +54,7 @@ import pandas as pd
 
 __all__ = ["PSEUDONYM_PATTERN", "Finding", "is_count_column", "redact", "screen_outputs", "screen_text"]
 
-#: Pseudonyms written by :func:`opportunity_research.dataset.pseudonymize`.
+#: Pseudonyms written by :func:`opportunity_research.intake.dataset.pseudonymize`.
 PSEUDONYM_PATTERN = re.compile(r"(?<![0-9A-Za-z])[ST]-[0-9a-fA-F]{16}(?![0-9A-Za-z])")
 # Absolute paths that are never acceptable in a shared output, whatever the machine.
 _GENERIC_PATH = re.compile(

@@ -1,7 +1,7 @@
 """The district data contract: which tables a district export holds and what each column means.
 
 This module is the single source of truth for the contract. Validation
-(:mod:`opportunity_research.validation`), processing, the synthetic generator and the
+(:mod:`opportunity_research.intake.validation`), processing, the synthetic generator and the
 documentation page ``docs/data_contract.md`` (rendered by :func:`contract_markdown`) are all
 built from :data:`TABLES`, so they cannot drift apart.
 
@@ -11,7 +11,7 @@ and the analyses that need them then say so in the report.
 
 Examples
 --------
->>> from opportunity_research.contract import TABLES, required_tables
+>>> from opportunity_research.intake.contract import TABLES, required_tables
 >>> "students" in required_tables()
 True
 >>> TABLES["assignments"].columns["content"].min, TABLES["assignments"].columns["content"].max
@@ -231,7 +231,7 @@ SCORING_RULES = (
      "a response with an item of its form empty is an error at validation, so none is dropped silently"),
 )
 
-#: Measures a goals file may name (see :mod:`opportunity_research.scorecard`).
+#: Measures a goals file may name (see :mod:`opportunity_research.study.scorecard`).
 GOAL_MEASURES = (
     "grade_appropriate_share",
     "strong_instruction_share",
@@ -524,7 +524,7 @@ def contract_markdown() -> str:
     out = [
         "# The district data contract",
         "",
-        "<!-- Generated from opportunity_research/contract.py by `make docs`; do not edit by hand. -->",
+        "<!-- Generated from opportunity_research/intake/contract.py by `make docs`; do not edit by hand. -->",
         "",
         "A district export is one folder `data/raw/<district_id>/` with one UTF-8 CSV file per table, named",
         "`<table>.csv`, with a header row. Empty cells are missing values. Flags are 0/1. Codes are lower case.",

@@ -12,7 +12,7 @@ one optional file beside the export, ``data/raw/<district_id>/crosswalk.yaml``, 
     value in it must be listed (an unlisted value is an error, never passed through); several district
     values may map to one contract value; a value mapped to ``""`` is read as missing (an empty cell).
 
-Validation (:func:`opportunity_research.validation.validate_district`) and processing read the export
+Validation (:func:`opportunity_research.intake.validation.validate_district`) and processing read the export
 through the crosswalk, and every problem names the district's own file and column together with the
 contract's, e.g. ``Student_Roster.csv (students.csv)`` and ``FED_RACE (race_ethnicity)``. Unknown
 sections, tables, columns or codes, a contract value the contract does not allow, and mappings that
@@ -472,7 +472,7 @@ COLUMN_SYNONYMS: dict[str, tuple[str, ...]] = {
 }
 
 #: Federal race/ethnicity codes 1-7 in the federal reporting order (the order of
-#: :data:`~opportunity_research.contract.RACE_ETHNICITY`), and the usual letter and word codes.
+#: :data:`~opportunity_research.intake.contract.RACE_ETHNICITY`), and the usual letter and word codes.
 FEDERAL_RACE_CODES: dict[str, str] = {str(i + 1): k for i, k in enumerate(RACE_ETHNICITY)}
 _RACE_WORDS = {
     "hispanic_latino": ("h", "hi", "hispanic", "latino", "latinx", "hispaniclatino", "hispanicorlatino",

@@ -4,7 +4,7 @@
 and teacher identifiers by keyed pseudonyms, and writes one parquet file per table to
 ``data/processed/<district_id>/`` — into a temporary folder first, renamed into place only when
 everything is written. ``data/raw`` is only ever read. When validation fails, nothing is written
-and :class:`~opportunity_research.validation.ValidationFailed` carries the full problem list.
+and :class:`~opportunity_research.intake.validation.ValidationFailed` carries the full problem list.
 
 Pseudonyms are keyed hashes (SipHash-2-4 via ``pandas.util.hash_pandas_object`` with a 128-bit
 key): ``S-`` or ``T-`` followed by 16 hex digits. The same key, district and raw identifier always
@@ -15,7 +15,7 @@ two districts gets two unrelated pseudonyms.
 
 Examples
 --------
->>> from opportunity_research.dataset import pseudonymize
+>>> from opportunity_research.intake.dataset import pseudonymize
 >>> import pandas as pd
 >>> ids = pd.Series(["1001", "1002", "1001"])
 >>> p = pseudonymize(ids, key="0123456789abcdef", prefix="S-", salt="demo")
@@ -174,7 +174,7 @@ def process_district(raw_path: str | os.PathLike, *, processed_root: str | os.Pa
         Pseudonymization key (default: :func:`read_key`).
     analysis_year
         The school year the classroom evidence describes (default: the latest ``classrooms.school_year``
-        that has started); recorded in the manifest, where :func:`~opportunity_research.measures.analysis_year`
+        that has started); recorded in the manifest, where :func:`~opportunity_research.study.measures.analysis_year`
         reads it.
 
     Returns

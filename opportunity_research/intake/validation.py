@@ -1,6 +1,6 @@
 """Validation of a district export (``data/raw/<district_id>/``) against the data contract.
 
-Everything is derived from :data:`opportunity_research.contract.TABLES`: the per-table pandera
+Everything is derived from :data:`opportunity_research.intake.contract.TABLES`: the per-table pandera
 schemas (:func:`table_schema`), the reference checks and the cross-table rules. Validation reads
 the files and writes nothing.
 
@@ -31,7 +31,7 @@ for the data steward fixing the export, not for sharing.
 
 Examples
 --------
->>> from opportunity_research.validation import validate_district
+>>> from opportunity_research.intake.validation import validate_district
 >>> report = validate_district("no/such/folder")
 >>> report.ok, report.problems[0].rule
 (False, 'district folder not found')
@@ -1122,7 +1122,7 @@ def validate_district(path: str | os.PathLike, *, analysis_year: int | None = No
     ----------
     path
         The district folder, ``data/raw/<district_id>``, holding one CSV file per table: ``<table>.csv``, or
-        the names its ``crosswalk.yaml`` gives (see :mod:`opportunity_research.crosswalk`).
+        the names its ``crosswalk.yaml`` gives (see :mod:`opportunity_research.intake.crosswalk`).
     analysis_year
         The school year the classroom evidence describes (default: the latest ``classrooms.school_year``);
         assessments after it are flagged.

@@ -7,7 +7,7 @@ browser gets the same paper as the PDF files.
 
 Finding the browser, in order: the ``OPPORTUNITY_RESEARCH_CHROMIUM`` environment variable, then
 ``chromium``, ``chromium-browser``, ``google-chrome`` and ``google-chrome-stable`` on the ``PATH``.
-:func:`ensure_chromium` (``python -m opportunity_research.browser --ensure``, used by ``make``) also
+:func:`ensure_chromium` (``python -m opportunity_research.report.browser --ensure``, used by ``make``) also
 installs Debian's ``chromium`` package with ``apt-get`` when running as root, and otherwise fails with
 instructions.
 
@@ -162,8 +162,8 @@ def screenshots(reports_dir: str | os.PathLike, out_dir: str | os.PathLike, *, d
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m opportunity_research.browser [--ensure]``: print the Chromium in use (installing it if asked)."""
-    ap = argparse.ArgumentParser(prog="python -m opportunity_research.browser",
+    """``python -m opportunity_research.report.browser [--ensure]``: print the Chromium in use (installing it if asked)."""
+    ap = argparse.ArgumentParser(prog="python -m opportunity_research.report.browser",
                                  description="Find (or, with --ensure, install) the Chromium used for PDFs and "
                                              "browser tests.")
     ap.add_argument("--ensure", action="store_true", help="install Debian's chromium with apt-get if missing (root)")

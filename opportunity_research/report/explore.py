@@ -88,12 +88,12 @@ def explore_gaps(district: District, *, resource: str = "grade_appropriate", sub
     Returns
     -------
     DataFrame
-        :func:`~opportunity_research.gaps.gap_table`'s columns plus ``measure``, ``subject`` and
+        :func:`~opportunity_research.stats.gaps.gap_table`'s columns plus ``measure``, ``subject`` and
         ``reference_label`` (the reference in words).
 
     Examples
     --------
-    >>> from opportunity_research.dataset import load_district  # doctest: +SKIP
+    >>> from opportunity_research.intake.dataset import load_district  # doctest: +SKIP
     >>> t = explore_gaps(load_district("demo_pinebrook"), cuts={"grade_appropriate": 5})  # doctest: +SKIP
     >>> t[["level", "n", "estimate", "difference"]]  # doctest: +SKIP
     """

@@ -18,7 +18,7 @@ maps the one to the other, so a label changes everywhere at once:
 and display formats: :func:`year` (``2016`` -> ``"2016"``, never ``"2,016"``), :func:`school_year`
 (``2016`` -> ``"2016-17"``), :func:`count` (``29.0`` -> ``"29"``), :func:`percent`, :func:`points`.
 
-It depends on :mod:`opportunity_research.contract` only (for the federal race/ethnicity names), so any
+It depends on :mod:`opportunity_research.intake.contract` only (for the federal race/ethnicity names), so any
 module may import it.
 
 Examples

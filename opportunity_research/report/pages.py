@@ -3,12 +3,12 @@
 The batch runner calls :func:`publish_pages` once per report folder, after the notebook ran and was
 sanitized, before the privacy screen and the swap into ``reports/``. It
 
-1. writes ``report.html`` (:func:`opportunity_research.reporting.export_html`) with a navigation bar
+1. writes ``report.html`` (:func:`opportunity_research.report.reporting.export_html`) with a navigation bar
    (all reports, this district's report and scorecard, their PDFs, the cross-district report; the
    cross-district page links back to every district) and a Downloads section listing every CSV table,
    figure and PDF of the folder;
 2. prints ``report.pdf`` and ``scorecard.pdf`` beside the HTML pages with the system's Chromium
-   (:mod:`opportunity_research.browser`); without a browser it warns, writes no PDF and removes the links
+   (:mod:`opportunity_research.report.browser`); without a browser it warns, writes no PDF and removes the links
    to the missing PDFs (``require_pdf=True`` makes that an error instead);
 3. makes the folder world-readable (folders 0755, files 0644), since ``mkdtemp``/``mkstemp`` create them
    private.
@@ -122,7 +122,7 @@ def publish_pages(folder: str | os.PathLike, *, notebook: str | os.PathLike, kin
     districts
         For the cross-district page: the districts it covers (linked from its navigation bar).
     require_pdf
-        Raise :class:`opportunity_research.browser.BrowserMissing` when no Chromium is available
+        Raise :class:`opportunity_research.report.browser.BrowserMissing` when no Chromium is available
         instead of publishing HTML only.
 
     Returns
@@ -136,10 +136,10 @@ def publish_pages(folder: str | os.PathLike, *, notebook: str | os.PathLike, kin
     exe = find_chromium()
     if exe is None:
         if require_pdf:
-            raise BrowserMissing("no Chromium to print the PDF copies; run 'python -m opportunity_research.browser "
+            raise BrowserMissing("no Chromium to print the PDF copies; run 'python -m opportunity_research.report.browser "
                                  "--ensure' or set OPPORTUNITY_RESEARCH_CHROMIUM")
         warnings.warn("no Chromium found: publishing HTML only, without PDF copies "
-                      "(python -m opportunity_research.browser --ensure installs one)", stacklevel=2)
+                      "(python -m opportunity_research.report.browser --ensure installs one)", stacklevel=2)
     pdf = exe is not None
     districts = list(districts)
     written = [export_html(notebook, folder / "report.html", title=title, min_n=min_n,

@@ -2,7 +2,7 @@
 
 Every function takes a tidy summary table (never student rows: a table with a student or teacher
 identifier column is refused) and returns a matplotlib ``Figure`` whose ``alt_text`` attribute
-describes it with its numbers, ready for :func:`opportunity_research.reporting.figure_output` or
+describes it with its numbers, ready for :func:`opportunity_research.report.reporting.figure_output` or
 :func:`save_figure`.
 
 Style: the Okabe-Ito colour-blind-safe palette, and every series also told apart by a marker shape
@@ -194,7 +194,7 @@ def _count(v) -> str:
 
 def level_label(group, level, labels: Mapping | None = None) -> str:
     """Readable label of a group level: ``labels`` first (by ``(group, level)`` or ``level``), then the
-    package's label registry (:func:`opportunity_research.labels.level`)."""
+    package's label registry (:func:`opportunity_research.report.labels.level`)."""
     labels = labels or {}
     for key in ((group, level), (group, str(level)), level, str(level)):
         try:
@@ -342,7 +342,7 @@ def gap_plot(table: pd.DataFrame, *, value: str = "difference", labels: Mapping 
     Parameters
     ----------
     table
-        A :func:`opportunity_research.gaps.gap_table` (columns group, level, n, reference, ``value``,
+        A :func:`opportunity_research.stats.gaps.gap_table` (columns group, level, n, reference, ``value``,
         ci_lower, ci_upper, suppressed, suppression_reason; ``kind``/``outcome`` used if present).
     value
         Column to plot (``difference``; or e.g. ``hedges_g`` without an interval).
@@ -575,7 +575,7 @@ def _rows_frame(t: pd.DataFrame, *, label, series, est="estimate", lo="ci_lower"
 
 def gap_chart(gaps: pd.DataFrame, *, resource: str, reference: str | None = None) -> Figure:
     """One resource's gaps: each group's difference from all other students (or its reference), per subject,
-    with its 95% interval; suppressed groups shown as text. Labels from :mod:`opportunity_research.labels`.
+    with its 95% interval; suppressed groups shown as text. Labels from :mod:`opportunity_research.report.labels`.
 
     ``reference`` says whom the groups are compared with, in words (default: "all other students" when every
     row's ``reference`` is all others, else "the reference group"); e.g. ``DistrictAnalysis.reference_label()``.

@@ -2,7 +2,7 @@
 
 Statistics modules return tidy DataFrames with identifier-safe columns; this module turns them into
 what a reviewer reads, with every header, group, subject, school and measure name taken from
-:mod:`opportunity_research.labels` and every number formatted by it (so a number reads the same in a
+:mod:`opportunity_research.report.labels` and every number formatted by it (so a number reads the same in a
 table, a sentence and a chart). Nothing here computes a statistic.
 
 Tables
@@ -318,7 +318,7 @@ def table(data: pd.DataFrame, columns: Sequence[Col | tuple | str], *, caption: 
         value cell.
     columns
         What to show: :class:`Col` objects (or ``(name, fmt)`` / ``name``), in order. Headers come from
-        :mod:`opportunity_research.labels` unless a ``Col`` gives one.
+        :mod:`opportunity_research.report.labels` unless a ``Col`` gives one.
     caption, subtitle
         Every table has a caption (its title); the subtitle says what the numbers are.
     groups
@@ -820,7 +820,7 @@ def first_screen(a, *, generated: _dt.date | None = None, source: str | None = N
                  findings: Sequence[Finding] | None = None) -> HtmlBlock:
     """The report's first screen: district, school year, date, data source, demo banner, ranked findings.
 
-    ``a`` is a :class:`~opportunity_research.analysis.DistrictAnalysis`. The school year is the analysis
+    ``a`` is a :class:`~opportunity_research.study.analysis.DistrictAnalysis`. The school year is the analysis
     year; ``generated`` defaults to today (UTC); ``source`` to a description of the district's data.
     """
     from ..study.measures import analysis_year
@@ -926,7 +926,7 @@ def scorecard_tables(card, *, school_names: Mapping | None = None) -> list[Table
 
 def scorecard_page(card, *, district_id: str, links: Sequence[tuple[str, str | None]] = (),
                    generated: _dt.date | None = None, school_names: Mapping | None = None) -> str:
-    """The printable Opportunity Scorecard page (self-contained HTML) of a :class:`~opportunity_research.scorecard.Scorecard`."""
+    """The printable Opportunity Scorecard page (self-contained HTML) of a :class:`~opportunity_research.study.scorecard.Scorecard`."""
     name = district_name(district_id)
     t = card.table
     years = sorted({int(y) for y in t["school_year"]}) if len(t) else []

@@ -11,7 +11,7 @@ Structure
     injects (tag ``injected-parameters``) never appears in the HTML. No maths markup (there is no
     MathJax: the report loads nothing from the network); write ``R²``, ``≥`` in Unicode.
 Tables
-    Report notebooks display tables with :mod:`opportunity_research.presentation` (labelled, formatted,
+    Report notebooks display tables with :mod:`opportunity_research.report.presentation` (labelled, formatted,
     laid out by great_tables). :func:`table_output` is the plain fallback for ad-hoc tables. Rows whose ``suppressed`` flag is true show the
     mark :data:`SUPPRESSED_MARK` (in an element of class ``suppressed``) instead of every number,
     counts included; the HTML report then carries a legend explaining the mark.
@@ -30,9 +30,9 @@ Outputs
     tidy, with the ``suppressed`` flag) and ``figures/<name>.png`` (alt text in the PNG's
     ``Description``). Identifier columns and keys (``student_id``, ``teacher_id``) are refused.
 
-The batch runner (:mod:`opportunity_research.runner`) then calls :func:`sanitize_notebook`,
-:func:`opportunity_research.pages.publish_pages` (which calls :func:`export_html` and prints the PDFs)
-and :func:`write_index`. Page layouts are Jinja2 templates in ``opportunity_research/templates/``
+The batch runner (:mod:`opportunity_research.batch.runner`) then calls :func:`sanitize_notebook`,
+:func:`opportunity_research.report.pages.publish_pages` (which calls :func:`export_html` and prints the PDFs)
+and :func:`write_index`. Page layouts are Jinja2 templates in ``opportunity_research/report/templates/``
 (``base.html.j2``, ``report.html.j2``, ``index.html.j2``, ``scorecard.html.j2``) with one stylesheet,
 ``report.css``; published files are written world-readable (:data:`PUBLISHED_FILE_MODE`).
 
@@ -535,7 +535,7 @@ def export_html(executed_nb_path: str | os.PathLike, html_path: str | os.PathLik
         ``(text, href)`` pairs listed in a "Downloads" section (CSV tables, figures, the PDF).
 
     The page layout is ``templates/report.html.j2``. A notebook whose first output is the first screen
-    (:func:`opportunity_research.presentation.first_screen`) supplies the page heading itself; the
+    (:func:`opportunity_research.report.presentation.first_screen`) supplies the page heading itself; the
     table of contents follows it.
     """
     import nbformat
@@ -636,7 +636,7 @@ def write_index(reports_root: str | os.PathLike, manifest: Mapping) -> Path:
     """Write ``<reports_root>/index.html``: every district's status, its report, scorecard and PDFs, and the
     cross-district report.
 
-    ``manifest`` is the batch manifest (see :mod:`opportunity_research.runner`): ``districts`` is a
+    ``manifest`` is the batch manifest (see :mod:`opportunity_research.batch.runner`): ``districts`` is a
     list of entries with ``district_id``, ``status``, ``seconds``, ``reason`` and ``report`` (path of
     the HTML report relative to ``reports_root``, or None); ``cross_district`` is one such entry or
     None. A district's ``findings.json`` ``"headline"`` sentence is shown when present; its scorecard and
@@ -707,7 +707,7 @@ def write_scorecard(output_dir: str | os.PathLike, scorecard, *, district_id: st
                     links: Iterable[tuple[str, str | None]] | None = None) -> Path:
     """Write the printable Opportunity Scorecard page ``scorecard.html`` into ``output_dir`` (atomically).
 
-    The page is :func:`opportunity_research.presentation.scorecard_page`; by default it links back to the
+    The page is :func:`opportunity_research.report.presentation.scorecard_page`; by default it links back to the
     index, the district's report and the cross-district report (relative links within ``reports/``).
     """
     from .presentation import scorecard_page

@@ -3,7 +3,7 @@
 :func:`gap_table` compares each level of a student-group variable (e.g. each race/ethnicity category)
 with a reference: all other students by default, or a named reference level. It works on any
 student-level DataFrame (one row per student, or per student and subject) and returns a tidy table
-with ``n`` beside every estimate, small cells suppressed (:mod:`opportunity_research.suppression`).
+with ``n`` beside every estimate, small cells suppressed (:mod:`opportunity_research.stats.suppression`).
 
 Intervals
 ---------
@@ -153,7 +153,7 @@ def gap_table(data: pd.DataFrame, *, outcome: str, group: str | Sequence[str],
     cluster
         Column of the clusters students are nested in (e.g. ``classroom_id``) for the interval.
     min_n
-        Smallest group shown; see :func:`opportunity_research.suppression.suppress`.
+        Smallest group shown; see :func:`opportunity_research.stats.suppression.suppress`.
     n_boot
         Cluster-bootstrap replicates (with ``cluster``); ``0`` gives the analytic cluster-robust interval.
     seed

@@ -1720,7 +1720,7 @@ def fit_study_models(frame: pd.DataFrame, *, subject: str | None = None, resourc
     Parameters
     ----------
     frame
-        One row per student and subject (:func:`opportunity_research.measures.growth_frame`): ``student_id``,
+        One row per student and subject (:func:`opportunity_research.study.measures.growth_frame`): ``student_id``,
         ``school_id``, ``classroom_id``, ``subject``, ``grade``, ``spring_z``, ``fall_z``, ``started_behind``
         (0/1), the resource shares (missing where a classroom has no evidence) and the covariates.
     subject

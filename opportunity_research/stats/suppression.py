@@ -1,11 +1,11 @@
 """Small-cell suppression: primary suppression of small groups and complementary suppression.
 
-A reported cell (one row of a tidy table such as :func:`opportunity_research.gaps.gap_table`'s) is
+A reported cell (one row of a tidy table such as :func:`opportunity_research.stats.gaps.gap_table`'s) is
 *suppressed* when it describes fewer than ``min_n`` students (**primary suppression**), or when its
 count or value could otherwise be worked out from what the table shows (**complementary
 suppression**). A suppressed row keeps its labels, gets ``suppressed = True`` and a
 ``suppression_reason``, and has every number set to missing, its counts included. Markers are
-rendered only at display (:func:`opportunity_research.reporting.table_output`).
+rendered only at display (:func:`opportunity_research.report.reporting.table_output`).
 
 What is protected, and against what
 -----------------------------------
@@ -53,8 +53,8 @@ than exact recovery (an attacker can still bound a hidden count within its feasi
 weighted means the subtraction attack needs the weight totals, which are not shown; the checks use the
 counts as if unweighted.
 
-A district report does not rely on this per-table rule: :func:`opportunity_research.analysis.analyze_district`
-computes complete tables and :mod:`opportunity_research.disclosure` decides suppression jointly over
+A district report does not rely on this per-table rule: :func:`opportunity_research.study.analysis.analyze_district`
+computes complete tables and :mod:`opportunity_research.disclosure.joint` decides suppression jointly over
 everything the district publishes, with a linear-programming audit that covers the cross-table attacks
 listed above. ``suppress`` remains the rule for a single table used on its own.
 

@@ -6,7 +6,7 @@ the notebook holds no logic of its own; :func:`findings_json` gives the machine-
 
 Examples
 --------
->>> from opportunity_research.analysis import analyze_district  # doctest: +SKIP
+>>> from opportunity_research.study.analysis import analyze_district  # doctest: +SKIP
 >>> a = analyze_district("demo_lakeside")  # doctest: +SKIP
 >>> a.rates[["resource", "estimate"]]  # doctest: +SKIP
 """
@@ -164,7 +164,7 @@ def analyze_district(district_id: str, *, processed_dir: str | None = None, subj
         ``{variable: level}`` named reference groups for the gap tables, e.g. ``{"race_ethnicity": "white"}``
         (default: each group against all other students).
     cuts
-        Cut points overriding TNTP's defaults (see :data:`opportunity_research.measures.CUT_POINTS`):
+        Cut points overriding TNTP's defaults (see :data:`opportunity_research.study.measures.CUT_POINTS`):
         ``grade_appropriate`` (4 of 6), ``strong_instruction`` (2 of 3), ``engaged`` (8 of 12),
         ``high_expectations_current`` (12 of 20), ``high_expectations_old`` (18 of 30).
     n_boot, seed
@@ -243,7 +243,7 @@ def _growth_sentences(growth: pd.DataFrame) -> list[str]:
     """Access effects as the study framed them: classrooms with more vs less access (75th vs 25th percentile).
 
     Only effects of models that converged, whose contrast interval excludes zero; months of learning only
-    where they were computed (see :func:`~opportunity_research.models.fit_study_models`) and with their
+    where they were computed (see :func:`~opportunity_research.stats.models.fit_study_models`) and with their
     interval.
     """
     if growth.empty:

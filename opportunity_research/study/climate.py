@@ -1,8 +1,8 @@
 """Belonging, consistency and coherence: the Opportunity Makers climate survey.
 
 The survey (contract table ``climate_surveys``, optional) asks the eleven items of
-:data:`opportunity_research.contract.CLIMATE_ITEMS` on a 1-5 agreement scale (1 = strongly
-disagree ... 5 = strongly agree, :data:`~opportunity_research.contract.CLIMATE_SCALE`).
+:data:`opportunity_research.intake.contract.CLIMATE_ITEMS` on a 1-5 agreement scale (1 = strongly
+disagree ... 5 = strongly agree, :data:`~opportunity_research.intake.contract.CLIMATE_SCALE`).
 
 Definitions (documented choices, all parameters)
 ------------------------------------------------
@@ -18,16 +18,16 @@ Definitions (documented choices, all parameters)
   ``student_id``; responses of students not on the roster count in district rows only.
 * **Intervals**: district rows are clustered by school (``cluster="school_id"``; cluster-robust
   t interval for means, Wilson interval with a design-effect-adjusted sample size for shares, see
-  :func:`opportunity_research.scorecard.cell_estimates`); rows of one school treat its responses as
+  :func:`opportunity_research.study.scorecard.cell_estimates`); rows of one school treat its responses as
   independent. With few schools the district intervals are wide, honestly so; pass
   ``cluster=None`` to treat all responses as independent.
 * **Suppression**: a cell with fewer than ``min_n`` responding students is suppressed, and further
   cells are suppressed where a suppressed value could be recovered from the totals and neighbouring
-  cells (:func:`opportunity_research.scorecard.suppress_small_cells`).
+  cells (:func:`opportunity_research.study.scorecard.suppress_small_cells`).
 
 Every function takes the climate survey table first (``district.climate_surveys``, which is
 ``None`` when the district has none) and then returns an empty table with ``.attrs["needs"]``
-naming the missing file instead of failing (see :mod:`opportunity_research.scorecard`).
+naming the missing file instead of failing (see :mod:`opportunity_research.study.scorecard`).
 
 Examples
 --------
@@ -359,7 +359,7 @@ def climate_gaps(data: pd.DataFrame | None, *, students: pd.DataFrame | None, sc
                  seed: int = 0, favorable_at: float = 4.0, min_answered: float = 0.5) -> pd.DataFrame:
     """Differences between student groups in each scale, per school year, with suppression.
 
-    Uses :func:`opportunity_research.gaps.gap_table` (each level against all other students by default,
+    Uses :func:`opportunity_research.stats.gaps.gap_table` (each level against all other students by default,
     or against ``reference`` levels), once for the scale score (``outcome="score"``) and once for
     favorable (``outcome="favorable"``).
 
@@ -405,7 +405,7 @@ def climate_indicators(summary: pd.DataFrame) -> pd.DataFrame:
     Returns
     -------
     DataFrame
-        The indicator format (:data:`opportunity_research.scorecard.INDICATOR_COLUMNS`); empty with the
+        The indicator format (:data:`opportunity_research.study.scorecard.INDICATOR_COLUMNS`); empty with the
         summary's ``attrs["needs"]`` when there is no survey.
     """
     if len(summary) == 0:

@@ -1,7 +1,7 @@
 """Who gets less: the district-level gap analyses of *The Opportunity Myth*.
 
 These functions turn a processed district into the tidy gap tables of the report, using the general
-:func:`opportunity_research.gaps.gap_table` (differences, ratios, Hedges' g, cluster-bootstrap intervals,
+:func:`opportunity_research.stats.gaps.gap_table` (differences, ratios, Hedges' g, cluster-bootstrap intervals,
 small-cell and complementary suppression):
 
 * :func:`resource_gaps` — each student group's access to each resource vs all other students (or a
@@ -50,7 +50,7 @@ def resource_gaps(district: District, *, access: pd.DataFrame | None = None, res
     district
         Processed district.
     access
-        Optional precomputed :func:`~opportunity_research.measures.student_access` table.
+        Optional precomputed :func:`~opportunity_research.study.measures.student_access` table.
     resources, variables
         Which resources and which student-group variables (default: all four; race/ethnicity, low income,
         English learner, disability, started behind).
@@ -67,7 +67,7 @@ def resource_gaps(district: District, *, access: pd.DataFrame | None = None, res
 
     Examples
     --------
-    >>> from opportunity_research.dataset import load_district  # doctest: +SKIP
+    >>> from opportunity_research.intake.dataset import load_district  # doctest: +SKIP
     >>> resource_gaps(load_district("demo_lakeside"), resources=["grade_appropriate"])  # doctest: +SKIP
     """
     acc = access if access is not None else student_access(district)
@@ -217,7 +217,7 @@ def opportunity_indicators(district: District, *, access: pd.DataFrame | None = 
     Returns
     -------
     DataFrame
-        The indicator format (:data:`opportunity_research.scorecard.INDICATOR_COLUMNS`), with
+        The indicator format (:data:`opportunity_research.study.scorecard.INDICATOR_COLUMNS`), with
         ``attrs["needs"]`` listing optional tables that were missing.
     """
     from .scorecard import indicator_rows, suppress_small_cells, two_level_estimates

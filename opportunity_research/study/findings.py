@@ -46,7 +46,7 @@ def pct(x: float, digits: int = 0) -> str:
 
 def level_label(group: str, level) -> str:
     """Readable name of a student group, e.g. ('low_income', 1) -> 'low-income students'
-    (:func:`opportunity_research.labels.level_phrase`, the one label registry)."""
+    (:func:`opportunity_research.report.labels.level_phrase`, the one label registry)."""
     return labels.level_phrase(group, level)
 
 
@@ -66,7 +66,7 @@ def _ci(lo, hi, fmt=pct) -> str:
 
 
 def resource_sentences(rates: pd.DataFrame, *, hours_per_year: float = config.HOURS_PER_SUBJECT_YEAR) -> list[str]:
-    """One sentence per resource from :func:`~opportunity_research.measures.resource_rates`."""
+    """One sentence per resource from :func:`~opportunity_research.study.measures.resource_rates`."""
     out = []
     for row in rates[rates["subject"] == "all"].itertuples():
         out.append(f"{row.label}: {pct(row.estimate)} of {row.unit} ({_ci(row.ci_lower, row.ci_upper)}; "
@@ -76,7 +76,7 @@ def resource_sentences(rates: pd.DataFrame, *, hours_per_year: float = config.HO
 
 
 def demands_sentence(table: pd.DataFrame) -> str:
-    """The study's contrast, from :func:`~opportunity_research.measures.demands_vs_standards`."""
+    """The study's contrast, from :func:`~opportunity_research.study.measures.demands_vs_standards`."""
     t = table.set_index("measure")
     md, gl = t.loc["met_demands"], t.loc["met_grade_level"]
     return (f"Students met the demands of their assignments in {pct(md.estimate)} of work samples "
@@ -87,7 +87,7 @@ def demands_sentence(table: pd.DataFrame) -> str:
 def gap_sentences(gaps: pd.DataFrame, *, top: int = 3) -> list[str]:
     """The largest unsuppressed shortfalls in access (most negative differences) across resources.
 
-    Uses :func:`~opportunity_research.equity.resource_gaps` output; only rows whose interval excludes
+    Uses :func:`~opportunity_research.study.equity.resource_gaps` output; only rows whose interval excludes
     zero are described as gaps; the comparison group is always named.
     """
     g = gaps[~gaps["suppressed"].astype(bool) & (gaps["ci_upper"] < 0)]
@@ -108,7 +108,7 @@ def gap_sentences(gaps: pd.DataFrame, *, top: int = 3) -> list[str]:
 
 
 def composition_sentences(comp: pd.DataFrame) -> list[str]:
-    """The study's classroom-composition contrasts from :func:`~opportunity_research.equity.classroom_composition`."""
+    """The study's classroom-composition contrasts from :func:`~opportunity_research.study.equity.classroom_composition`."""
     out = []
     c = comp[~comp["suppressed"].astype(bool)]
     for group, measure in (("majority_low_income", "grade_appropriate"), ("majority_low_income", "strong_instruction"),

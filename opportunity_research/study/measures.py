@@ -169,7 +169,7 @@ def analysis_year(district: District) -> int:
     Examples
     --------
     >>> import pandas as pd
-    >>> from opportunity_research.dataset import District
+    >>> from opportunity_research.intake.dataset import District
     >>> d = District("x", {"classrooms": pd.DataFrame({"school_year": [2015, 2016]})})
     >>> analysis_year(d), analysis_year(District("x", d.tables, {"analysis_year": 2015}))
     (2016, 2015)
@@ -185,7 +185,7 @@ def classroom_access(district: District, *, cuts: dict | None = None,
     Parameters
     ----------
     district
-        Processed district (:func:`~opportunity_research.dataset.load_district`).
+        Processed district (:func:`~opportunity_research.intake.dataset.load_district`).
     cuts
         Optional cut points: keys ``grade_appropriate``, ``strong_instruction``, ``engaged``,
         ``high_expectations_current``, ``high_expectations_old``.
@@ -375,7 +375,7 @@ def growth_frame(district: District, *, subject: str, access: pd.DataFrame | Non
     ``fall_z`` and ``spring_z`` are scale scores standardized within subject, grade, window and year in
     the district (mean 0, SD 1). Students missing either score are left out; a student whose classroom lacks
     evidence on a resource keeps the row with that resource missing, so that each growth model can use every
-    student with the resources it needs (:func:`~opportunity_research.models.fit_study_models`).
+    student with the resources it needs (:func:`~opportunity_research.stats.models.fit_study_models`).
 
     Returns
     -------

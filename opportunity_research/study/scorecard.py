@@ -4,13 +4,13 @@ Three parts live here:
 
 The indicator format
     Every analysis that feeds the scorecard (the resources and multiple measures in
-    :mod:`~opportunity_research.measures`, belonging / consistency / coherence in
-    :mod:`~opportunity_research.climate`, catch-up and growth in
-    :mod:`~opportunity_research.trajectories`) returns, beside its detailed tables, one long table
+    :mod:`~opportunity_research.study.measures`, belonging / consistency / coherence in
+    :mod:`~opportunity_research.study.climate`, catch-up and growth in
+    :mod:`~opportunity_research.study.trajectories`) returns, beside its detailed tables, one long table
     with the columns :data:`INDICATOR_COLUMNS`:
 
     ======================  ===================================================================
-    ``measure``             one of :data:`opportunity_research.contract.GOAL_MEASURES`
+    ``measure``             one of :data:`opportunity_research.intake.contract.GOAL_MEASURES`
     ``school_id``           a school, or ``"all"`` for the district
     ``group``               ``"all"`` or ``"<variable>=<level>"`` (``"low_income=1"``,
                             ``"race_ethnicity=black"``), the same spelling as the goals file
@@ -32,13 +32,13 @@ Missing data: the "needs" convention
     (e.g. ``"climate_surveys.csv (belonging, consistency and coherence items) for ..."``).
     Results that could be computed carry ``.attrs["needs"] == []``. :func:`unavailable` makes
     such an empty result. (The same convention as
-    :func:`opportunity_research.equity.multiple_measures_gaps`.)
+    :func:`opportunity_research.study.equity.multiple_measures_gaps`.)
 
 The scorecard
     :func:`opportunity_scorecard` turns indicators (and optionally a goals table and a gap table)
     into a :class:`Scorecard` of tidy tables (data only: the printable page is
-    :func:`opportunity_research.presentation.scorecard_page`, written by
-    :func:`opportunity_research.reporting.write_scorecard`).
+    :func:`opportunity_research.report.presentation.scorecard_page`, written by
+    :func:`opportunity_research.report.reporting.write_scorecard`).
 
 Interval helpers shared by the climate and trajectory modules are here too
 (:func:`wilson_interval`, :func:`cell_estimates`, :func:`subgroup_estimates`,
@@ -121,7 +121,7 @@ LOWER_IS_BETTER = frozenset({"chronic_absence_rate"})
 #: Measures reported in grade levels per year rather than as a share (0-1).
 _NOT_SHARES = frozenset({"growth_grade_levels"})
 
-#: Readable names of the scorecard measures (from :mod:`opportunity_research.labels`).
+#: Readable names of the scorecard measures (from :mod:`opportunity_research.report.labels`).
 MEASURE_LABELS = {m: labels.measure(m) for m in GOAL_MEASURES}
 #: What data each measure needs, used when a goal's measure has no indicator at all.
 MEASURE_NEEDS = {
@@ -272,7 +272,7 @@ def cell_estimates(data: pd.DataFrame, *, by: Sequence[str], value: str, kind: s
 
     * ``kind="mean"``: t interval; with ``cluster``, the cluster-robust (linearization) variance
       ``G/(G-1) * sum_g (s_g - mean * m_g)^2 / n^2`` on ``G - 1`` degrees of freedom (as
-      :func:`opportunity_research.measures.cluster_mean_ci`); without, the ordinary ``s^2 / n`` on
+      :func:`opportunity_research.study.measures.cluster_mean_ci`); without, the ordinary ``s^2 / n`` on
       ``n - 1``.
     * ``kind="share"`` (``value`` is 0/1): Wilson score interval. With ``cluster`` (and some cluster
       holding more than one row), the sample size is deflated by the design effect
@@ -417,7 +417,7 @@ def suppress_small_cells(table: pd.DataFrame, *, keys: Sequence[str] = (), count
     Two kinds of sets of cells add up to a shown total: the levels of a variable within one school
     (total: the school's ``group == "all"`` cell), and, with ``across_schools``, the schools' cells of one
     group (total: the district's cell). The rules are those of
-    :func:`opportunity_research.suppression.suppress`, applied to each set in turn and repeated in both
+    :func:`opportunity_research.stats.suppression.suppress`, applied to each set in turn and repeated in both
     directions until nothing changes:
 
     * primary: a cell describing fewer than ``min_n`` units (``count``, e.g. distinct students) is
@@ -649,8 +649,8 @@ def _goal_rows(goals: pd.DataFrame, ind: pd.DataFrame, current_year: int | None,
 def largest_gaps(gaps: pd.DataFrame) -> pd.DataFrame:
     """Per resource (``measure``, and ``subject`` if present): the group level furthest below its reference.
 
-    ``gaps`` is a tidy gap table (:func:`opportunity_research.gaps.gap_table` columns plus ``measure``,
-    e.g. :func:`opportunity_research.equity.resource_gaps`). Among unsuppressed rows with a negative
+    ``gaps`` is a tidy gap table (:func:`opportunity_research.stats.gaps.gap_table` columns plus ``measure``,
+    e.g. :func:`opportunity_research.study.equity.resource_gaps`). Among unsuppressed rows with a negative
     ``difference``, the most negative is kept. A resource with no such row gets a row with missing
     values and ``note`` saying so.
 

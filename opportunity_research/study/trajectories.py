@@ -34,11 +34,11 @@ unit (with a cluster-robust correction by student where the ``subject == "all"``
 math, so a student counts twice) and schools as fixed: they describe these students, not a larger
 population of schools. Cells with fewer than ``min_n`` distinct students are suppressed, with
 complementary suppression across groups and schools
-(:func:`opportunity_research.scorecard.suppress_small_cells`); ``n`` counts student-subject results
+(:func:`opportunity_research.study.scorecard.suppress_small_cells`); ``n`` counts student-subject results
 (= students within one subject), ``n_students`` distinct students.
 
 Missing data: with fewer than two years of spring results, or no ``grade_equivalent`` for growth,
-the functions return an empty table with ``.attrs["needs"]`` (see :mod:`opportunity_research.scorecard`).
+the functions return an empty table with ``.attrs["needs"]`` (see :mod:`opportunity_research.study.scorecard`).
 
 Examples
 --------
@@ -445,7 +445,7 @@ def level_transitions(data: pd.DataFrame | None, *, window: str = "spring", subj
 
     Cells with 1 to ``min_n - 1`` students are suppressed, and within each row (a starting level) further
     cells so that the row total does not reveal them (the complementary rule of
-    :func:`opportunity_research.suppression.suppress`); a row with fewer than ``min_n`` students is
+    :func:`opportunity_research.stats.suppression.suppress`); a row with fewer than ``min_n`` students is
     suppressed whole. Empty cells (0 students) are shown.
 
     Returns
@@ -558,7 +558,7 @@ def trajectory_indicators(data: pd.DataFrame | None, *, students: pd.DataFrame |
     Returns
     -------
     DataFrame
-        The indicator format (:data:`opportunity_research.scorecard.INDICATOR_COLUMNS`). When one part
+        The indicator format (:data:`opportunity_research.study.scorecard.INDICATOR_COLUMNS`). When one part
         cannot be computed its sentence is in ``attrs["needs"]``; when neither can, the table is empty.
     """
     catch = catch_up_rates(data, students=students, start_year="all", years_later=(horizon,), window=window,

@@ -558,7 +558,7 @@ def _finish_district(d, icpt, tables: dict | None = None):
     }
     truth = {
         "district_id": spec.district_id,
-        "note": "Values planted by opportunity_research.synth; see its module docstring for definitions.",
+        "note": "Values planted by opportunity_research.synth.districts; see its module docstring for definitions.",
         "n_students": n_st, "n_schools": len(school_ids), "n_teachers": len(teacher_ids), "n_classrooms": n_sec,
         "analysis_year": ANALYSIS_YEAR,
         "calibration_targets": TARGETS,
@@ -887,7 +887,7 @@ def _cmd(args) -> int:
         paths = synthesize(args.out, seed=args.seed, students=args.students)
     elif args.districts == 1:
         paths = [synthesize_district(args.out, seed=args.seed, students=args.students)]
-    else:  # N > 1: a statewide simulation (opportunity_research.statewide, when the package has it)
+    else:  # N > 1: a statewide simulation (opportunity_research.synth.statewide, when the package has it)
         try:
             from .statewide import synthesize_state
         except ImportError:

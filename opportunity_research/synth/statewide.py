@@ -8,7 +8,7 @@ times the median), clipped to ``[min_students, max_students]``. Each district dr
 (share of students of colour and its mix, poverty, school segregation, a district-wide shift in access
 to the four resources, whether it ran the climate survey, how many prior years of scores it has).
 
-The districts themselves come from the demo generator in :mod:`opportunity_research.synth`, so every
+The districts themselves come from the demo generator in :mod:`opportunity_research.synth.districts`, so every
 district passes the data contract and has a ``truth.json`` with the values planted in it (access
 rates by group, the growth effects of each resource, ...). Districts are generated in small groups whose
 resource intercepts are calibrated together to the study's headline shares, so districts differ around
@@ -72,7 +72,7 @@ def district_sizes(n: int, *, seed: int = config.DEMO_SEED, median_students: int
 
 
 def state_specs(sizes: np.ndarray, *, seed: int = config.DEMO_SEED) -> list[synth.DistrictSpec]:
-    """One :class:`~opportunity_research.synth.DistrictSpec` per district size (``share`` = its size).
+    """One :class:`~opportunity_research.synth.districts.DistrictSpec` per district size (``share`` = its size).
 
     Examples
     --------
