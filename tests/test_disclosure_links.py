@@ -24,8 +24,8 @@ import pandas as pd
 import pytest
 from scipy.optimize import linprog
 
-from opportunity_research import disclosure
-from opportunity_research.disclosure import TableSpec, audit_published, protect_tables
+from opportunity_research.disclosure import joint as disclosure
+from opportunity_research.disclosure.joint import TableSpec, audit_published, protect_tables
 
 MIN_N = 10
 SUBJECTS = ("ela", "math")
