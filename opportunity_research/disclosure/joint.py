@@ -194,22 +194,34 @@ class AuditReport:
     def passed(self) -> bool:
         return not self.failures
 
+    @property
+    def secondary_per_primary(self) -> float:
+        """Information loss: cells hidden beyond the small cells, per small cell (0 when nothing is small)."""
+        return self.beyond_primary / self.primary if self.primary else 0.0
+
     def to_dict(self) -> dict:
         """Summary for ``findings.json`` (no cell values)."""
         return {"min_n": self.min_n, "protection_range": self.protection, "published_cells": self.cells,
                 "suppressed_primary": self.primary, "suppressed_beyond_primary": self.beyond_primary,
+                "secondary_per_primary": round(self.secondary_per_primary, 3), "pooled_groups": [],
                 "estimates_withheld": self.withheld, "hidden_counts_audited": self.hidden_counts,
                 "audit_passed": self.passed, "unprotected_cells": [f[0] for f in self.failures]}
 
     def methods_text(self) -> str:
-        """One paragraph for a report's methods section."""
+        """One paragraph for a report's methods section (including the information loss)."""
         return (f"Suppression: every count of fewer than {self.min_n} students is hidden in every table, page and "
                 f"file of this report, with further (complementary) cells chosen from the counts alone until "
-                f"a linear-programming audit of everything published shows that each hidden count can only be "
-                f"bounded to a range at least {self.protection} students wide and no hidden share or mean can "
-                f"be worked out. Of {self.cells:,} published cells, {self.primary:,} were suppressed as small "
-                f"and {self.beyond_primary:,} more to protect them (information loss); "
-                f"audit {'passed' if self.passed else 'FAILED'}.")
+                f"an audit of everything published, adding up what the tables imply (levels to totals, schools "
+                f"to the district, subjects to all subjects, the same students counted in two tables), shows "
+                f"that each hidden count can only be bounded to a range at least {self.protection} students "
+                f"wide and no hidden share or mean can be worked out. Of {self.cells:,} published cells, "
+                f"{self.primary:,} were hidden as small and {self.beyond_primary:,} more to protect them: an "
+                f"information loss of {self.secondary_per_primary:.2f} hidden cells per small cell; no group "
+                f"was pooled. Audit {'passed' if self.passed else 'FAILED'}.")
+
+
+#: The one label of a hidden cell, for screen readers and the legend (the mark itself is shown beside it).
+HIDDEN_LABEL = "hidden to protect small groups"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -567,8 +579,13 @@ def _components(n_vars, relations, unknown):
     return comp
 
 
-def _intervals(model: _Model, shown_rows: np.ndarray, targets: Sequence[int]) -> dict[int, tuple[float, float]]:
-    """Tightest (LP) interval of each target variable given the shown rows' entries and the relations."""
+def _intervals(model: _Model, shown_rows: np.ndarray, targets: Sequence[int], need: float = math.inf
+               ) -> dict[int, tuple[float, float]]:
+    """LP interval of each target variable given the shown rows' entries and the relations.
+
+    A target whose feasible values found along the way already span ``need`` gets that inner range (enough
+    to decide protection); the others get their exact LP bounds.
+    """
     nv = len(model.var_key)
     fixed = np.full(nv, np.nan)
     eqs = []
@@ -600,7 +617,6 @@ def _intervals(model: _Model, shown_rows: np.ndarray, targets: Sequence[int]) ->
     for r in reduced:
         by_comp[where[next(iter(r[0]))]].append(r)
     out: dict[int, tuple[float, float]] = {}
-    pending = []
     wanted = defaultdict(list)
     for t in targets:
         if not unknown[t]:
@@ -621,82 +637,89 @@ def _intervals(model: _Model, shown_rows: np.ndarray, targets: Sequence[int]) ->
             for t in ts:
                 out[t] = (lbs[t], b - (s - lbs[t]))
             continue
-        key = (tuple(members), tuple((tuple(sorted(c.items())), round(b, 6), sn) for c, b, sn in cons), tuple(ts))
+        key = (tuple(members), tuple((tuple(sorted(c.items())), round(b, 6), sn) for c, b, sn in cons), tuple(ts), need)
         hit = model.lp_cache.get(key)
         if hit is None:
-            step = max(1, _LP_CELLS // max(len(members), 1))  # keep each block-diagonal LP moderate in size
-            pending += [(key, members, cons, ts[i:i + step]) for i in range(0, len(ts), step)]
-        else:
-            out.update(hit)
-    # the components still to solve, packed into few block-diagonal LPs (one call has a fixed cost of
-    # milliseconds; one LP of many independent blocks costs about the sum of their sizes)
-    batch, size = [], 0
-    for job in pending + [None]:
-        if job is not None:
-            batch.append(job)
-            size += len(job[1]) * len(job[3])
-        if batch and (job is None or size >= _LP_CELLS):
-            for (key, *_), res in zip(batch, _lp_many([j[1:] for j in batch], lb)):
-                model.lp_cache.setdefault(key, {}).update(res)
-                out.update(res)
-            batch, size = [], 0
+            hit = model.lp_cache[key] = _solve_component(members, cons, lb, ts, need)
+        out.update(hit)
     return out
 
 
-def _lp_many(jobs, lb):
-    """Solve several components' min/max problems as one pair of LPs; fall back to one pair per component."""
-    if len(jobs) == 1:
-        return [_lp(*jobs[0][:2], lb, jobs[0][2])]
-    rows = {"eq": ([], [], [], []), "le": ([], [], [], [])}  # data, row, col, rhs
-    n_rows = {"eq": 0, "le": 0}
-    bounds, c, where = [], [], []
-    off = 0
-    for members, cons, ts in jobs:
-        pos = {v: i for i, v in enumerate(members)}
-        m = len(members)
-        for copy, t in enumerate(ts):
-            base = off + copy * m
-            for coefs, b, sense in cons:
-                kind = "eq" if sense == "eq" else "le"
-                data, ri, ci, rhs = rows[kind]
-                r = n_rows[kind]
-                for v, cf in coefs.items():
-                    data.append(cf)
-                    ri.append(r)
-                    ci.append(base + pos[v])
-                rhs.append(b)
-                n_rows[kind] += 1
-            bounds += [(lb[v], _BIG) for v in members]
-            obj = np.zeros(m)
-            obj[pos[t]] = 1.0
-            c.append(obj)
-            where.append(base + pos[t])
-        off += m * len(ts)
-    c = np.concatenate(c)
-    kw = {"bounds": bounds, "method": "highs"}
-    for kind, (a, b) in (("eq", ("A_eq", "b_eq")), ("le", ("A_ub", "b_ub"))):
-        data, ri, ci, rhs = rows[kind]
-        if n_rows[kind]:
-            kw[a] = sparse.csr_matrix((data, (ri, ci)), shape=(n_rows[kind], off))
-            kw[b] = np.array(rhs)
-    lo = linprog(c, **kw)
-    hi = linprog(-c, **kw) if lo.status == 0 else None
-    if lo.status != 0 or hi is None or hi.status != 0:
-        return [_lp(members, cons, lb, ts) for members, cons, ts in jobs]
-    out, k = [], 0
-    for _members, _cons, ts in jobs:
-        res = {}
-        for t in ts:
-            j = where[k]
-            high = float(hi.x[j])
-            res[t] = (float(lo.x[j]), math.inf if high >= _BIG * 0.5 else high)
-            k += 1
-        out.append(res)
+def _solve_component(members, cons, lb, targets, need):
+    """Intervals of the targets of one component; warm-started HiGHS when available, else linprog blocks."""
+    try:
+        from scipy.optimize._highspy import _core as hc  # scipy's bundled HiGHS (private; fallback below)
+
+        hc._Highs  # noqa: B018
+    except (ImportError, AttributeError):  # pragma: no cover - older or newer scipy layouts
+        return _lp(members, cons, lb, targets)
+    return _lp_warm(hc, members, cons, lb, targets, need)
+
+
+def _lp_warm(hc, members, cons, lb, targets, need):
+    """Min and max of each target over one component: one HiGHS model, re-solved from the previous basis.
+
+    Changing the objective keeps the basis, so each further target costs a few simplex pivots. Every
+    solution found is a feasible point: a target whose values over the points found so far already span
+    ``need`` or more is wide enough without solving for it (its interval is reported as that inner range,
+    which the true interval contains). Cost grows about linearly with the component's size.
+    """
+    pos = {v: i for i, v in enumerate(members)}
+    m = len(members)
+    data, ri, ci, lo_r, hi_r = [], [], [], [], []
+    for r, (coefs, b, sense) in enumerate(cons):
+        for v, c in coefs.items():
+            data.append(c)
+            ri.append(r)
+            ci.append(pos[v])
+        lo_r.append(b if sense == "eq" else -hc.kHighsInf)
+        hi_r.append(b)
+    a = sparse.csc_matrix((data, (ri, ci)), shape=(len(cons), m))
+    lp = hc.HighsLp()
+    lp.num_col_, lp.num_row_ = m, len(cons)
+    lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = m, len(cons)
+    lp.a_matrix_.format_ = hc.MatrixFormat.kColwise
+    lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = a.indptr, a.indices, a.data
+    lp.col_cost_ = np.zeros(m)
+    lp.col_lower_ = np.array([lb[v] for v in members], dtype=float)
+    lp.col_upper_ = np.full(m, _BIG)
+    lp.row_lower_, lp.row_upper_ = np.array(lo_r, dtype=float), np.array(hi_r, dtype=float)
+    h = hc._Highs()
+    h.setOptionValue("output_flag", False)
+    h.passModel(lp)
+    seen_lo = np.full(m, np.inf)
+    seen_hi = np.full(m, -np.inf)
+    out = {}
+    first = True
+    for t in targets:
+        j = pos[t]
+        if not first and math.floor(seen_hi[j] + _TOL) - math.ceil(seen_lo[j] - _TOL) >= need:
+            out[t] = (float(seen_lo[j]), float(seen_hi[j]))
+            continue
+        h.changeColCost(j, 1.0)
+        res = []
+        for sense in (hc.ObjSense.kMinimize, hc.ObjSense.kMaximize):
+            h.changeObjectiveSense(sense)
+            h.run()
+            if h.getModelStatus() == hc.HighsModelStatus.kOptimal:
+                x = np.asarray(h.getSolution().col_value)
+                np.minimum(seen_lo, x, out=seen_lo)
+                np.maximum(seen_hi, x, out=seen_hi)
+                first = False
+                res.append(float(x[j]))
+            elif h.getModelStatus() == hc.HighsModelStatus.kInfeasible:
+                h.changeColCost(j, 0.0)
+                return _lp(members, cons, lb, targets)  # relations read as exact do not hold: linprog reads <=
+            else:
+                res.append(None)
+        h.changeColCost(j, 0.0)
+        low = res[0] if res[0] is not None else float(lb[t])
+        high = res[1] if res[1] is not None else math.inf
+        out[t] = (low, math.inf if high >= _BIG * 0.5 else high)
     return out
 
 
 _BIG = 1e9  # an upper bound no count reaches: a count bounded only by it is unbounded
-_LP_CELLS = 100_000  # variables per block-diagonal LP (targets are solved in chunks of this size)
 
 
 def _lp(members, cons, lb, targets):
@@ -821,6 +844,7 @@ class _State:
                             self.why[u] = "same row as a hidden count"
                             changed = True
             for vs in self.group.values():
+                # a shown count close to a hidden small count would approximate it
                 hx = [self.m.var_x[v] for v in vs if v in self.H]
                 if not hx:
                     continue
@@ -831,28 +855,51 @@ class _State:
                         changed = True
 
     def complement(self, v: int, exclude=()) -> int | None:
-        """Rule 3: the smallest shown decision variable sharing a relation with ``v`` (levels first)."""
+        """Rule 3: a shown count sharing a relation with ``v``, least valuable to a reader first.
+
+        Gauss-style priority: a group's count before an all-students count, a count shown in one row
+        before one shown in many, the smaller count first. When
+        every relation holding ``v`` is already hidden (``v`` is narrowed through hidden neighbours), the
+        search goes on through the relations of those neighbours.
+        """
         m = self.m
-        # the relations holding v, the one with the fewest hidden cells first (it is the one that pins v)
-        rels = sorted(self.var_rel[v], key=lambda k: (sum(u in self.H for u in m.relations[k][0]), k))
-        for total_ok in (False, True):
-            for k in rels:
-                coefs = m.relations[k][0]
-                part = coefs.get(v, 0) > 0
-                cands = [u for u, c in coefs.items() if u != v and self.decision[u] and u not in self.H
-                         and u not in exclude and m.var_x[u] > 0
-                         and (total_ok or (not m.var_total[u] and (c > 0 or not part)))]
-                if cands:
-                    # parts before totals, and a count shown in one row before one shown in many (a named
-                    # reference level, whose hiding hides every row compared with it)
-                    return min(cands, key=lambda u: (m.var_total[u], coefs[u] < 0, len(self.var_rows[u]) > 1,
-                                                     m.var_x[u], str(m.var_key[u])))
+
+        def rank(u, coefs):
+            # a part before a total; a count shown in one row before one shown in many; the smaller first
+            return (m.var_total[u], coefs[u] < 0, len(self.var_rows[u]) > 1, m.var_x[u], str(m.var_key[u]))
+
+        seen, frontier = {v}, [v]
+        for _depth in range(4):
+            nxt = []
+            for w in frontier:
+                rels = sorted(self.var_rel[w], key=lambda k: (sum(u in self.H for u in m.relations[k][0]), k))
+                for total_ok in (False, True):
+                    best = None
+                    for k in rels:
+                        coefs = m.relations[k][0]
+                        part = coefs.get(w, 0) > 0
+                        cands = [u for u, c in coefs.items() if u not in seen and self.decision[u]
+                                 and u not in self.H and u not in exclude and m.var_x[u] > 0
+                                 and (total_ok or (not m.var_total[u] and (c > 0 or not part)))]
+                        if cands:  # the relation with the fewest hidden cells first: it is the one that pins w
+                            best = (None, min(cands, key=lambda u, co=coefs: rank(u, co)))
+                            break
+                    if best is not None:
+                        return best[1]
+                for k in rels:
+                    for u in m.relations[k][0]:
+                        if u in self.H and u not in seen:
+                            seen.add(u)
+                            nxt.append(u)
+            frontier = nxt
         return None
 
     def count_audit(self):
         hid = self.hidden_rows(counts=True)
         targets = sorted(self.H)
-        iv = _intervals(self.m, ~hid, targets)
+        iv = _intervals(self.m, ~hid, targets, self.protection)
+        # the protection rule: every hidden count keeps an interval at least `protection` wide (measured: only
+        # requiring complements not to be pinned hides more here, through rule 4's withheld estimates)
         bad = [t for t in targets if _width(iv[t]) < self.protection]
         return iv, bad
 
@@ -881,7 +928,7 @@ class _State:
                 continue
             cand.append((parts, hp, sp, total, kind, key))
         singles = [m.row_vars[hp[0]][0] for _, hp, *_ in cand if len(hp) == 1]
-        iv = _intervals(m, ~self.hidden_rows(counts=True), singles) if singles else {}
+        iv = _intervals(m, ~self.hidden_rows(counts=True), singles, 1) if singles else {}
         out = []
         for parts, hp, sp, total, kind, key in cand:
             one_known = len(hp) == 1 and _width(iv[m.row_vars[hp[0]][0]]) == 0
@@ -914,9 +961,38 @@ class _State:
         return out
 
 
+def _cleanup(st: _State, iv: dict) -> dict:
+    """Publish again every complement no longer needed, the most valuable to a reader first.
+
+    Candidates are the complements that are all-students counts or district counts (the figures a reader
+    looks for first), largest first. Each is shown again if the protection still holds with it shown
+    (rule 2's closure, the count audit and the estimate audit all pass); otherwise it stays hidden.
+    """
+    m = st.m
+    cands = [v for v in st.H if st.why.get(v, "").startswith("complement")
+             and (m.var_total[v] or m.var_key[v][2] == "all")]
+    cands.sort(key=lambda v: (not m.var_total[v], m.var_key[v][2] != "all", -m.var_x[v], str(m.var_key[v])))
+    for v in cands:
+        if v not in st.H:
+            continue
+        H, why, E = set(st.H), dict(st.why), set(st.E)
+        st.H.discard(v)
+        st.why.pop(v, None)
+        st.link()
+        ok = v not in st.H
+        if ok:
+            new_iv, bad = st.count_audit()
+            ok = not bad and not st.estimate_audit()
+        if ok:
+            iv = new_iv
+        else:
+            st.H, st.why, st.E = H, why, E
+    return iv
+
+
 def protect_tables(tables: Mapping[str, tuple[pd.DataFrame, TableSpec]], *, min_n: int = config.MIN_CELL_SIZE,
                    protection: int | None = None, near_bound: float = 0.05, year: int | None = None,
-                   max_rounds: int = 200) -> tuple[dict[str, pd.DataFrame], AuditReport]:
+                   max_rounds: int = 200, cleanup: bool = True) -> tuple[dict[str, pd.DataFrame], AuditReport]:
     """Decide suppression jointly over a district's published tables, and audit the result.
 
     Parameters
@@ -933,6 +1009,9 @@ def protect_tables(tables: Mapping[str, tuple[pd.DataFrame, TableSpec]], *, min_
         Rule 4's margin, as a share of an outcome's range.
     year
         School year of tables whose spec names no year column (the analysis year).
+    cleanup
+        After the audit passes, publish again the all-students and district complements that are no
+        longer needed (:func:`_cleanup`).
 
     Returns
     -------
@@ -998,6 +1077,8 @@ def protect_tables(tables: Mapping[str, tuple[pd.DataFrame, TableSpec]], *, min_
         if not changed:
             failures = [(_row_label(model, hp[0]), math.nan, math.nan) for hp, *_ in flagged]
             break
+    if not failures and cleanup:
+        iv = _cleanup(st, iv)
     hidden = st.hidden_rows()
     out = _apply(model, hidden, min_n)
     ivs = pd.DataFrame([{"cell": _var_label(model, v), "true": model.var_x[v], "low": iv[v][0], "high": iv[v][1],
@@ -1071,7 +1152,7 @@ def audit_published(tables: Mapping[str, tuple[pd.DataFrame, TableSpec]], *, min
     failures = []
     targets = sorted({v for rid in np.flatnonzero(hidden) for v in model.row_vars[rid]
                       if math.isnan(model.var_x[v])})
-    iv = _intervals(model, ~hidden, targets)
+    iv = _intervals(model, ~hidden, targets, protection)
     for v in targets:
         # a hidden row whose count the attacker pins at min_n or more is a large group whose size is published
         # elsewhere (a row withheld for its estimates only): not a small cell

@@ -55,7 +55,7 @@ import pandas as pd
 
 from .. import __version__, config
 from . import labels
-from .labels import SUPPRESSED_MARK
+from .labels import SUPPRESSED_LABEL, SUPPRESSED_MARK
 
 __all__ = [
     "STUDY",
@@ -296,7 +296,7 @@ class Table(HtmlBlock):
 
 
 def _suppression_note(min_n: int) -> str:
-    return (f"{SUPPRESSED_MARK} Suppressed: describes fewer than {min_n} students, or could be recovered from "
+    return (f"{SUPPRESSED_MARK} {SUPPRESSED_LABEL.capitalize()}: describes fewer than {min_n} students, or could be recovered from "
             "totals and neighbouring cells; its numbers, counts included, are not shown.")
 
 
