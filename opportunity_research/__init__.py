@@ -7,8 +7,6 @@ The most used entry points are importable from the package itself::
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 from .intake.dataset import District, load_district, process_district
 from .intake.validation import ValidationFailed, validate_district
 from .stats.gaps import gap_table, hedges_g
@@ -23,6 +21,7 @@ from .stats.models import (
     months_of_learning,
     ols_cluster_check,
 )
+from .version import __version__ as __version__
 
 __all__ = [
     "ConvergenceError",

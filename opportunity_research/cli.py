@@ -19,7 +19,7 @@ import argparse
 import importlib
 import sys
 
-from . import __version__
+from .version import __version__
 
 #: Modules that contribute subcommands, in the order ``--help`` lists them.
 COMMAND_MODULES = ("synth.districts", "intake.crosswalk", "intake.validation", "intake.dataset", "batch.runner")

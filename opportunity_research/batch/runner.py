@@ -88,7 +88,8 @@ import traceback
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
-from .. import __version__, config
+from .. import config
+from ..version import __version__
 
 __all__ = [
     "CROSS_DISTRICT",

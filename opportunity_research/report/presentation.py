@@ -53,7 +53,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .. import __version__, config
+from .. import config
+from ..version import __version__
 from . import labels
 from .labels import SUPPRESSED_MARK
 
