@@ -50,7 +50,6 @@ import argparse
 import difflib
 import os
 import re
-import tempfile
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +57,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from ..files import atomic_write
 from .contract import RACE_ETHNICITY, TABLES, Column
 
 __all__ = [
@@ -798,14 +798,7 @@ def _cmd_init(args) -> int:
     if os.path.lexists(target) and not args.output:
         target = folder / "crosswalk.draft.yaml"
         print(f"{CROSSWALK_FILE} exists and is left as it is; the draft goes to {target.name}")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(draft.text)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(target, draft.text.encode("utf-8"))
     print(f"wrote {target.name}: {len(draft.matched)} matches, {draft.n_choices} choices left to you")
     for c in draft.choices:
         print(f"  CHOOSE {c}")

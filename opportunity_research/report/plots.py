@@ -32,7 +32,6 @@ import io
 import math
 import os
 import re
-import tempfile
 import textwrap
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -45,6 +44,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter
 
+from ..files import atomic_write
 from . import labels as registry
 
 __all__ = [
@@ -137,15 +137,7 @@ def save_figure(fig: Figure, path: str | os.PathLike, *, alt: str | None = None,
     buf = io.BytesIO()
     with style():  # settings read at draw time (e.g. hatch line width) come from the same style
         fig.savefig(buf, format="png", dpi=dpi, metadata={"Description": str(alt), "Software": None})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(buf.getvalue())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, buf.getvalue())
     return str(alt)
 
 
