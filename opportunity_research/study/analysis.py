@@ -296,7 +296,7 @@ def _catch_up_sentences(card: scorecard.Scorecard, *, horizon: int = 3) -> list[
     year = int(r["school_year"])
     text = (f"Catch-up rate: among students below grade level in spring {year - horizon}, "
             f"{findings.pct(r['estimate'])} were at grade level {_WORDS.get(horizon, str(horizon))} years later "
-            f"({findings._ci(r['ci_lower'], r['ci_upper'])}; n = {int(r['n']):,} student results in ELA and math, "
+            f"({findings.ci_phrase(r['ci_lower'], r['ci_upper'])}; n = {int(r['n']):,} student results in ELA and math, "
             f"spring {year}).")
     return [text]
 
