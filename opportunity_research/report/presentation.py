@@ -2,7 +2,7 @@
 
 Statistics modules return tidy DataFrames with identifier-safe columns; this module turns them into
 what a reviewer reads, with every header, group, subject, school and measure name taken from
-:mod:`opportunity_research.report.labels` and every number formatted by it (so a number reads the same in a
+:mod:`opportunity_research.study.labels` and every number formatted by it (so a number reads the same in a
 table, a sentence and a chart). Nothing here computes a statistic.
 
 Tables
@@ -54,9 +54,9 @@ import numpy as np
 import pandas as pd
 
 from .. import config
+from ..study import labels
+from ..study.labels import SUPPRESSED_MARK
 from ..version import __version__
-from . import labels
-from .labels import SUPPRESSED_MARK
 
 __all__ = [
     "STUDY",
@@ -319,7 +319,7 @@ def table(data: pd.DataFrame, columns: Sequence[Col | tuple | str], *, caption: 
         value cell.
     columns
         What to show: :class:`Col` objects (or ``(name, fmt)`` / ``name``), in order. Headers come from
-        :mod:`opportunity_research.report.labels` unless a ``Col`` gives one.
+        :mod:`opportunity_research.study.labels` unless a ``Col`` gives one.
     caption, subtitle
         Every table has a caption (its title); the subtitle says what the numbers are.
     groups

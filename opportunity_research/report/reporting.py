@@ -68,8 +68,8 @@ import pandas as pd
 
 from .. import config
 from ..files import atomic_write
+from ..study.labels import SUPPRESSED_MARK
 from ..version import __version__
-from .labels import SUPPRESSED_MARK
 from .presentation import HtmlBlock
 
 __all__ = [

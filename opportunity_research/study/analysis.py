@@ -24,9 +24,8 @@ from ..disclosure import joint as disclosure
 from ..intake.contract import RACE_ETHNICITY, SUBGROUP_VARIABLES, SUBJECTS_TESTED
 from ..intake.crosswalk import suggest
 from ..intake.dataset import District, load_district
-from ..report import labels
 from ..stats import models
-from . import climate, equity, findings, measures, scorecard, trajectories
+from . import climate, equity, findings, indicators, labels, measures, scorecard, trajectories
 
 __all__ = ["DistrictAnalysis", "analyze_district", "at_a_glance", "check_analysis_options", "findings_json",
            "key_findings", "reference_label"]
@@ -224,7 +223,7 @@ def analyze_district(district_id: str, *, processed_dir: str | None = None, subj
     ind_r = equity.opportunity_indicators(d, access=acc, min_n=min_n)
     ind_c = climate.climate_indicators(cs)
     ind_t = trajectories.trajectory_indicators(d.assessments, students=d.students, min_n=min_n)
-    needs = scorecard.needs_of(ind_r, ind_c, ind_t, cs, catch)
+    needs = indicators.needs_of(ind_r, ind_c, ind_t, cs, catch)
     names = dict(zip(d.schools["school_id"], d.schools["school_name"]))
     card = scorecard.opportunity_scorecard(pd.concat([ind_r, ind_c, ind_t], ignore_index=True),
                                            goals=d.goals if d.has("goals") else None, gaps=gaps, min_n=min_n,

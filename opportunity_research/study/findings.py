@@ -21,8 +21,8 @@ import math
 import pandas as pd
 
 from .. import config
-from ..report import labels
 from ..stats.gaps import ALL_OTHERS
+from . import labels
 
 __all__ = [
     "ci_phrase",
@@ -47,7 +47,7 @@ def pct(x: float, digits: int = 0) -> str:
 
 def level_label(group: str, level) -> str:
     """Readable name of a student group, e.g. ('low_income', 1) -> 'low-income students'
-    (:func:`opportunity_research.report.labels.level_phrase`, the one label registry)."""
+    (:func:`opportunity_research.study.labels.level_phrase`, the one label registry)."""
     return labels.level_phrase(group, level)
 
 

@@ -308,7 +308,7 @@ def cluster_mean_ci(values, clusters, *, confidence: float = 0.95) -> tuple[floa
     var = g / (g - 1) * np.sum((s - est * m) ** 2) / n**2
     tq = stats.t.ppf(0.5 + confidence / 2, g - 1)
     if v.isin([0.0, 1.0]).all():
-        from .scorecard import wilson_interval
+        from ..stats.estimates import wilson_interval
 
         vbin = est * (1 - est) / n
         deff = max(1.0, var / vbin) if vbin > 0 else 1.0
