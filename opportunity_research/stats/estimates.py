@@ -58,9 +58,18 @@ def wilson_interval(successes, n, *, confidence: float = 0.95, critical=None):
     return np.where(bad, np.nan, lo), np.where(bad, np.nan, hi)
 
 
-def cell_estimates(data: pd.DataFrame, *, by: Sequence[str], value: str, kind: str = "mean",
-                   cluster: str | None = None, unit: str | None = None, confidence: float = 0.95,
-                   min_clusters: int = MIN_CLUSTERS, subcluster: str | None = None) -> pd.DataFrame:
+def cell_estimates(
+    data: pd.DataFrame,
+    *,
+    by: Sequence[str],
+    value: str,
+    kind: str = "mean",
+    cluster: str | None = None,
+    unit: str | None = None,
+    confidence: float = 0.95,
+    min_clusters: int = MIN_CLUSTERS,
+    subcluster: str | None = None,
+) -> pd.DataFrame:
     """Mean or share of ``value`` per cell of ``by``, with an interval (vectorized over cells).
 
     Rows with a missing ``value`` or key are left out.
@@ -93,7 +102,9 @@ def cell_estimates(data: pd.DataFrame, *, by: Sequence[str], value: str, kind: s
     by = list(by)
     if kind not in ("mean", "share"):
         raise ValueError(f"cell_estimates: kind must be 'mean' or 'share', not {kind!r}")
-    extra = [c for c in dict.fromkeys([cluster, unit, subcluster]) if c is not None and c not in by and c != value]
+    extra = [
+        c for c in dict.fromkeys([cluster, unit, subcluster]) if c is not None and c not in by and c != value
+    ]
     df = data[by + [value] + extra].dropna(subset=by + [value] + ([cluster] if cluster is not None else []))
     g = df.groupby(by, sort=True, observed=True)
     codes = g.ngroup().to_numpy()
@@ -107,8 +118,11 @@ def cell_estimates(data: pd.DataFrame, *, by: Sequence[str], value: str, kind: s
     def pairs(col):
         """Per (cell, value of col): the cell of each pair, the pair's sum of v and its row count."""
         x = df[col]
-        sub = (x.to_numpy(dtype=np.int64) if pd.api.types.is_integer_dtype(x) and len(x) and x.min() >= 0
-               else pd.factorize(x)[0].astype(np.int64))
+        sub = (
+            x.to_numpy(dtype=np.int64)
+            if pd.api.types.is_integer_dtype(x) and len(x) and x.min() >= 0
+            else pd.factorize(x)[0].astype(np.int64)
+        )
         k = int(sub.max()) + 1 if len(sub) else 1
         inv, uniq = pd.factorize(codes.astype(np.int64) * k + sub)
         return uniq // k, np.bincount(inv, weights=v), np.bincount(inv)
@@ -153,8 +167,16 @@ def cell_estimates(data: pd.DataFrame, *, by: Sequence[str], value: str, kind: s
     res["estimate"], res["ci_lower"], res["ci_upper"] = est, lo, hi
     if cluster is not None and (few := clustered & (n_cl < min_clusters)).any():
         down = subcluster if subcluster is not None else unit if unit not in (None, cluster) else None
-        sub = cell_estimates(df, by=by, value=value, kind=kind, cluster=down, unit=unit, confidence=confidence,
-                             min_clusters=min_clusters)
+        sub = cell_estimates(
+            df,
+            by=by,
+            value=value,
+            kind=kind,
+            cluster=down,
+            unit=unit,
+            confidence=confidence,
+            min_clusters=min_clusters,
+        )
         res.loc[few, "ci_lower"] = sub["ci_lower"].to_numpy()[few]
         res.loc[few, "ci_upper"] = sub["ci_upper"].to_numpy()[few]
     return res
@@ -166,21 +188,48 @@ def level_strings(values: pd.Series) -> pd.Series:
     return text.str.replace(r"^(-?\d+)\.0+$", r"\1", regex=True).astype("str")
 
 
-def subgroup_estimates(data: pd.DataFrame, *, keys: Sequence[str], variables: Sequence[str], value: str,
-                       kind: str = "mean", cluster: str | None = None, unit: str | None = None,
-                       confidence: float = 0.95, subcluster: str | None = None) -> pd.DataFrame:
+def subgroup_estimates(
+    data: pd.DataFrame,
+    *,
+    keys: Sequence[str],
+    variables: Sequence[str],
+    value: str,
+    kind: str = "mean",
+    cluster: str | None = None,
+    unit: str | None = None,
+    confidence: float = 0.95,
+    subcluster: str | None = None,
+) -> pd.DataFrame:
     """:func:`cell_estimates` for everyone (``group="all"``) and for each level of each variable.
 
     Returns the :func:`cell_estimates` columns with ``keys``, plus ``group`` (``"all"`` or
     ``"<variable>=<level>"``) and ``variable`` (``"all"`` or the variable name).
     """
-    frames = [cell_estimates(data, by=keys, value=value, kind=kind, cluster=cluster, unit=unit,
-                             confidence=confidence, subcluster=subcluster).assign(group="all", variable="all")]
+    frames = [
+        cell_estimates(
+            data,
+            by=keys,
+            value=value,
+            kind=kind,
+            cluster=cluster,
+            unit=unit,
+            confidence=confidence,
+            subcluster=subcluster,
+        ).assign(group="all", variable="all")
+    ]
     for v in variables:
         if v not in data.columns:
             continue
-        t = cell_estimates(data, by=list(keys) + [v], value=value, kind=kind, cluster=cluster, unit=unit,
-                           confidence=confidence, subcluster=subcluster)
+        t = cell_estimates(
+            data,
+            by=list(keys) + [v],
+            value=value,
+            kind=kind,
+            cluster=cluster,
+            unit=unit,
+            confidence=confidence,
+            subcluster=subcluster,
+        )
         t["group"] = v + "=" + level_strings(t[v])
         frames.append(t.drop(columns=[v]).assign(variable=v))
     out = pd.concat(frames, ignore_index=True)
@@ -189,22 +238,55 @@ def subgroup_estimates(data: pd.DataFrame, *, keys: Sequence[str], variables: Se
     return out
 
 
-def two_level_estimates(frame: pd.DataFrame, *, keys: list[str], variables, value: str, kind: str, cluster: str | None,
-                confidence: float, subcluster: str | None = None) -> pd.DataFrame:
+def two_level_estimates(
+    frame: pd.DataFrame,
+    *,
+    keys: list[str],
+    variables,
+    value: str,
+    kind: str,
+    cluster: str | None,
+    confidence: float,
+    subcluster: str | None = None,
+) -> pd.DataFrame:
     """District rows (``school_id="all"``, clustered) and school rows (independent) of subgroup estimates.
 
     ``frame`` needs a ``_sid`` column of student codes (the unit counted for suppression). With fewer than
     :data:`MIN_CLUSTERS` clusters the district rows cluster on ``subcluster`` (else on students)."""
-    dist = subgroup_estimates(frame, keys=keys, variables=variables, value=value, kind=kind, cluster=cluster,
-                              unit="_sid", confidence=confidence, subcluster=subcluster).assign(school_id="all")
-    sch = subgroup_estimates(frame, keys=keys + ["school_id"], variables=variables, value=value, kind=kind,
-                             cluster=None, unit="_sid", confidence=confidence)
+    dist = subgroup_estimates(
+        frame,
+        keys=keys,
+        variables=variables,
+        value=value,
+        kind=kind,
+        cluster=cluster,
+        unit="_sid",
+        confidence=confidence,
+        subcluster=subcluster,
+    ).assign(school_id="all")
+    sch = subgroup_estimates(
+        frame,
+        keys=keys + ["school_id"],
+        variables=variables,
+        value=value,
+        kind=kind,
+        cluster=None,
+        unit="_sid",
+        confidence=confidence,
+    )
     return pd.concat([dist, sch], ignore_index=True)
 
 
-def suppress_small_cells(table: pd.DataFrame, *, keys: Sequence[str] = (), count: str = "n_units",
-                         min_n: int = config.MIN_CELL_SIZE, blank: Sequence[str] = (), across_schools: bool = True,
-                         estimates: Mapping[str, tuple[float, float] | None] | None = None) -> pd.DataFrame:
+def suppress_small_cells(
+    table: pd.DataFrame,
+    *,
+    keys: Sequence[str] = (),
+    count: str = "n_units",
+    min_n: int = config.MIN_CELL_SIZE,
+    blank: Sequence[str] = (),
+    across_schools: bool = True,
+    estimates: Mapping[str, tuple[float, float] | None] | None = None,
+) -> pd.DataFrame:
     """Primary and complementary suppression of a table of school x student-group cells; returns a copy.
 
     The table holds, for each combination of ``keys`` (e.g. year and scale), cells identified by
@@ -251,17 +333,27 @@ def suppress_small_cells(table: pd.DataFrame, *, keys: Sequence[str] = (), count
             for est, bounds in checks:
                 sub = out.loc[members, cols].copy()
                 sub["suppressed"] = sup[members]
-                sub["suppression_reason"] = np.where(primary[members], f"n < {min_n}",
-                                                     np.where(sup[members], "complementary", ""))
-                res = suppress(sub, n_columns=[count], value_columns=[], min_n=min_n, by=by, level_column=level,
-                               reference_column="_no_reference", estimate_column=est or "_no_estimate",
-                               bounds=bounds)
+                sub["suppression_reason"] = np.where(
+                    primary[members], f"n < {min_n}", np.where(sup[members], "complementary", "")
+                )
+                res = suppress(
+                    sub,
+                    n_columns=[count],
+                    value_columns=[],
+                    min_n=min_n,
+                    by=by,
+                    level_column=level,
+                    reference_column="_no_reference",
+                    estimate_column=est or "_no_estimate",
+                    bounds=bounds,
+                )
                 sup[members] = res["suppressed"].to_numpy(dtype=bool)
         if (sup == before).all():
             break
     out["suppressed"] = sup
-    out["suppression_reason"] = pd.Series(np.where(primary, f"n < {min_n}", np.where(sup, "complementary", "")),
-                                          index=out.index, dtype="str")
+    out["suppression_reason"] = pd.Series(
+        np.where(primary, f"n < {min_n}", np.where(sup, "complementary", "")), index=out.index, dtype="str"
+    )
     for c in blank:
         if c.startswith("n"):
             out[c] = out[c].astype("Int64").mask(out["suppressed"])

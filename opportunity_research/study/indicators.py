@@ -44,11 +44,28 @@ import pandas as pd
 
 from ..intake.contract import GOAL_MEASURES
 
-__all__ = ["INDICATOR_COLUMNS", "indicator_rows", "needs_of", "normalize_group", "unavailable", "validate_indicators"]
+__all__ = [
+    "INDICATOR_COLUMNS",
+    "indicator_rows",
+    "needs_of",
+    "normalize_group",
+    "unavailable",
+    "validate_indicators",
+]
 
 #: Columns of the shared indicator table, in order.
-INDICATOR_COLUMNS = ("measure", "school_id", "group", "school_year", "n", "estimate", "ci_lower", "ci_upper",
-                     "suppressed", "suppression_reason")
+INDICATOR_COLUMNS = (
+    "measure",
+    "school_id",
+    "group",
+    "school_year",
+    "n",
+    "estimate",
+    "ci_lower",
+    "ci_upper",
+    "suppressed",
+    "suppression_reason",
+)
 _GROUP = re.compile(r"^(all|[a-z][a-z0-9_]*=[^=\s][^=]*)$")
 
 
@@ -68,7 +85,7 @@ def needs_of(*results: pd.DataFrame) -> list[str]:
     """The ``attrs["needs"]`` sentences of several results, in order, without duplicates."""
     out: list[str] = []
     for r in results:
-        for s in (r.attrs.get("needs", []) if r is not None else []):
+        for s in r.attrs.get("needs", []) if r is not None else []:
             if s not in out:
                 out.append(s)
     return out
@@ -111,15 +128,18 @@ def validate_indicators(data: pd.DataFrame) -> pd.DataFrame:
         raise ValueError(f"indicator table: missing column(s) {', '.join(missing)}")
     out = data.copy()
     if len(out) == 0:
-        return out.astype({"n": "Int64", "estimate": float, "ci_lower": float, "ci_upper": float,
-                           "suppressed": bool})
+        return out.astype(
+            {"n": "Int64", "estimate": float, "ci_lower": float, "ci_upper": float, "suppressed": bool}
+        )
     bad = sorted(set(out["measure"].astype(str)) - set(GOAL_MEASURES))
     if bad:
         raise ValueError(f"indicator table: column measure has {bad[0]!r}, not one of contract.GOAL_MEASURES")
     out["group"] = out["group"].map(normalize_group).astype("str")
     badg = out.loc[~out["group"].str.fullmatch(_GROUP.pattern), "group"]
     if len(badg):
-        raise ValueError(f"indicator table: column group has {badg.iloc[0]!r}; use 'all' or '<variable>=<level>'")
+        raise ValueError(
+            f"indicator table: column group has {badg.iloc[0]!r}; use 'all' or '<variable>=<level>'"
+        )
     out["school_id"] = out["school_id"].astype("str")
     if out["school_year"].isna().any():
         raise ValueError("indicator table: column school_year has a missing value")
@@ -128,18 +148,26 @@ def validate_indicators(data: pd.DataFrame) -> pd.DataFrame:
     for c in ("estimate", "ci_lower", "ci_upper"):
         out[c] = pd.to_numeric(out[c], errors="raise").astype(float)
     out["n"] = pd.to_numeric(out["n"], errors="raise").astype("Int64")
-    shown = out["suppressed"] & (out[["estimate", "ci_lower", "ci_upper"]].notna().any(axis=1) | out["n"].notna())
+    shown = out["suppressed"] & (
+        out[["estimate", "ci_lower", "ci_upper"]].notna().any(axis=1) | out["n"].notna()
+    )
     if shown.any():
         r = out[shown].iloc[0]
-        raise ValueError(f"indicator table: suppressed row ({r['measure']}, {r['school_id']}, {r['group']}, "
-                         f"{r['school_year']}) still shows n or an estimate; blank them")
-    out["suppression_reason"] = out["suppression_reason"].fillna("").astype("str").where(out["suppressed"], "")
+        raise ValueError(
+            f"indicator table: suppressed row ({r['measure']}, {r['school_id']}, {r['group']}, "
+            f"{r['school_year']}) still shows n or an estimate; blank them"
+        )
+    out["suppression_reason"] = (
+        out["suppression_reason"].fillna("").astype("str").where(out["suppressed"], "")
+    )
     key = ["measure", "school_id", "group", "school_year"]
     dup = out.duplicated(key)
     if dup.any():
         r = out[dup].iloc[0]
-        raise ValueError(f"indicator table: duplicate row for ({r['measure']}, {r['school_id']}, {r['group']}, "
-                         f"{r['school_year']})")
+        raise ValueError(
+            f"indicator table: duplicate row for ({r['measure']}, {r['school_id']}, {r['group']}, "
+            f"{r['school_year']})"
+        )
     return out
 
 

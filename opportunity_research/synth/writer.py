@@ -56,8 +56,11 @@ class CsvStream:
         cols = [c for c in TABLES[self.name].columns if c in df.columns]
         table = pa.Table.from_pandas(df[cols], preserve_index=False)
         if self.writer is None:
-            self.writer = pacsv.CSVWriter(self.sink.folder / f"{self.name}.csv", table.schema,
-                                          write_options=pacsv.WriteOptions(quoting_style="needed"))
+            self.writer = pacsv.CSVWriter(
+                self.sink.folder / f"{self.name}.csv",
+                table.schema,
+                write_options=pacsv.WriteOptions(quoting_style="needed"),
+            )
             self.schema = table.schema
         self.writer.write_table(table.cast(self.schema))
         self.n += len(df)
