@@ -22,7 +22,7 @@ import sys
 from .version import __version__
 
 #: Modules that contribute subcommands, in the order ``--help`` lists them.
-COMMAND_MODULES = ("synth.command", "intake.crosswalk", "intake.validation", "intake.dataset", "batch.runner")
+COMMAND_MODULES = ("synth.command", "intake.draft", "intake.validation", "intake.dataset", "batch.runner")
 
 
 def build_parser() -> argparse.ArgumentParser:

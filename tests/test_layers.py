@@ -34,9 +34,9 @@ TOP = {"__init__", "cli"}
 SIDE = {"synth": {"imports": {"intake"}, "imported_by": {"batch"}}}
 #: Order inside ``study``: a module may import modules of its own rank or lower ranks only.
 STUDY_ORDER = (
-    {"labels", "indicators"},
+    {"labels", "indicators", "months"},
     {"measures"},
-    {"climate", "trajectories", "equity"},
+    {"climate", "trajectories", "equity", "growth"},
     {"scorecard"},
     {"findings"},
     {"analysis"},

@@ -514,7 +514,7 @@ def multiple_table(multiple: pd.DataFrame, *, min_n: int = config.MIN_CELL_SIZE)
 
 
 def growth_table(growth: pd.DataFrame, *, models: Sequence[str] = ("all_four",)) -> Table:
-    """Growth-model effects of access (``models.fit_study_models(...).effects``); unverified models marked.
+    """Growth-model effects of access (``growth.fit_study_models(...).effects``); unverified models marked.
 
     ``models`` selects the models shown (default: the model with all four resources together; the
     technical appendix shows every model).

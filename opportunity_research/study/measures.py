@@ -375,7 +375,7 @@ def growth_frame(district: District, *, subject: str, access: pd.DataFrame | Non
     ``fall_z`` and ``spring_z`` are scale scores standardized within subject, grade, window and year in
     the district (mean 0, SD 1). Students missing either score are left out; a student whose classroom lacks
     evidence on a resource keeps the row with that resource missing, so that each growth model can use every
-    student with the resources it needs (:func:`~opportunity_research.stats.models.fit_study_models`).
+    student with the resources it needs (:func:`~opportunity_research.study.growth.fit_study_models`).
 
     Returns
     -------
