@@ -19,9 +19,17 @@ through a :class:`TableSpec`:
   count columns such as ``n`` or ``n_students``): the levels of a variable add up to the school's
   ``"all"`` row, and the schools' cells add up to the district's (as equalities when the true counts
   add up, as inequalities when students may be in the total but in no cell).
+* **Subjects add up**: in a table whose universe has a ``subject`` column, the pooled subject (``"all"``)
+  counts the results of every subject (``n_all = n_ela + n_math``), and its students lie between the
+  largest subject and the sum; values add up with the same weights (``TableSpec.weight``, default ``n``).
+* **Columns of one row**: ``n_students <= n`` (a pooled-subject row counts each student once per subject);
+  a row describing fewer than ``min_n`` students in any count column is small in all of them.
 
-Counts of the same group, school and year with the same value are taken to be the same population in
-every table (the attacker is assumed to link them), so the audit is conservative.
+**One population, one unknown**: counts of the same group, school and year with the same value are one
+variable in every table and column (the attacker is assumed to link them: the scorecard's pooled growth
+row and ``movement.csv`` count the same results), so a count hidden in one place is hidden in every place,
+and a row is hidden as a whole. From the published files alone (:func:`audit_published`, the gate),
+hidden counts of universes whose shown school or district totals are equal are read as one unknown.
 
 The rules (in the order they are applied)
 -----------------------------------------
@@ -47,11 +55,14 @@ The rules (in the order they are applied)
 
 The audit
 ---------
-:func:`audit` solves, for every hidden population count, ``min`` and ``max`` of the count subject to every
-published count (as equalities), the additive relations, and ``count >= 1`` (a listed level has
-students), with :func:`scipy.optimize.linprog` (HiGHS). The relations split into small independent
-components (one table partition each, joined where tables share counts); components with one equation
-are solved in closed form. A hidden count is protected when ``floor(max) - ceil(min) >= protection``.
+:func:`audit` bounds every hidden population count, ``min`` and ``max`` subject to every published count
+(as equalities), the additive relations and ``count >= 1``. The relations split into independent
+components (union-find); each component is one HiGHS model (scipy's bundled solver) re-solved from the
+previous basis for each target, and every solution found is a feasible point, so a target whose values
+over the points found already span ``protection`` is decided without its own solve. Components with one
+equation are solved in closed form; solved components are cached across the protection rounds. A hidden
+count is protected when ``floor(max) - ceil(min) >= protection``. After the audit passes, a clean-up
+pass publishes again every all-students or district complement that is no longer needed.
 
 Residual risk (documented in the README): the rule of step 4 reveals, at most, that the pooled value of
 some hidden cells was within ``near_bound`` of 0% or 100% (never which, nor any cell's value); counts of
@@ -98,6 +109,7 @@ __all__ = [
     "audit_report_folder",
     "district_tables",
     "protect_district",
+    "protect_table",
     "protect_tables",
     "published_tables",
 ]
@@ -1299,6 +1311,28 @@ def published_tables(a) -> dict[str, pd.DataFrame]:
             obj = getattr(obj, part)
         out[name] = obj
     return out
+
+
+def protect_table(table: pd.DataFrame, kind: str, *, min_n: int = config.MIN_CELL_SIZE,
+                  protection: int | None = None, year: int | None = None) -> pd.DataFrame:
+    """Protect one complete table through the joint pass (for views such as the explorer).
+
+    ``kind`` names its entry in :data:`PUBLISHED` (``"gaps"``, ``"climate"``, ...), which says how its rows
+    map onto populations. Returns the protected copy.
+
+    Raises
+    ------
+    DisclosureError
+        When the audit cannot be satisfied.
+    """
+    if kind not in PUBLISHED or PUBLISHED[kind].spec is None:
+        raise ValueError(f"protect_table: kind must name a registered table with cells, got {kind!r}")
+    tables = _split_unbounded(kind, table, PUBLISHED[kind].spec)
+    out, report = protect_tables(tables, min_n=min_n, protection=protection, year=year)
+    if not report.passed:
+        raise DisclosureError(f"protect_table: {len(report.failures)} cell(s) cannot be protected",
+                              [f[0] for f in report.failures])
+    return pd.concat([out[k] for k in tables]).sort_index() if len(tables) > 1 else out[kind]
 
 
 def _split_unbounded(name: str, df: pd.DataFrame, spec: TableSpec) -> dict[str, tuple[pd.DataFrame, TableSpec]]:
