@@ -877,8 +877,10 @@ class _State:
         m = self.m
 
         def rank(u, coefs):
-            # a part before a total; a count shown in one row before one shown in many; the smaller first
-            return (m.var_total[u], coefs[u] < 0, len(self.var_rows[u]) > 1, m.var_x[u], str(m.var_key[u]))
+            # a group's count before an all-students count, a school's before the district's (Gauss-style
+            # publishing priority); a part before a total; one shown in one row before one in many; smaller first
+            return (m.var_total[u], m.var_key[u][2] == "all", coefs[u] < 0, len(self.var_rows[u]) > 1,
+                    m.var_x[u], str(m.var_key[u]))
 
         seen, frontier = {v}, [v]
         for _depth in range(4):
@@ -893,9 +895,10 @@ class _State:
                         cands = [u for u, c in coefs.items() if u not in seen and self.decision[u]
                                  and u not in self.H and u not in exclude and m.var_x[u] > 0
                                  and (total_ok or (not m.var_total[u] and (c > 0 or not part)))]
-                        if cands:  # the relation with the fewest hidden cells first: it is the one that pins w
-                            best = (None, min(cands, key=lambda u, co=coefs: rank(u, co)))
-                            break
+                        if cands:
+                            c = min(cands, key=lambda u, co=coefs: rank(u, co))
+                            if best is None or rank(c, coefs) < best[0]:
+                                best = (rank(c, coefs), c)
                     if best is not None:
                         return best[1]
                 for k in rels:
