@@ -869,18 +869,19 @@ class _State:
     def complement(self, v: int, exclude=()) -> int | None:
         """Rule 3: a shown count sharing a relation with ``v``, least valuable to a reader first.
 
-        Gauss-style priority: a group's count before an all-students count, a count shown in one row
-        before one shown in many, the smaller count first. When
+        In the relation with the fewest hidden cells (the one that pins ``v``): a group's count before an
+        all-students count, a part before a total, a count shown in one row before one shown in many, the
+        smaller count first (ranking every school before the district, Gauss-style, hid more on the demo
+        districts). When
         every relation holding ``v`` is already hidden (``v`` is narrowed through hidden neighbours), the
         search goes on through the relations of those neighbours.
         """
         m = self.m
 
         def rank(u, coefs):
-            # a group's count before an all-students count, a school's before the district's (Gauss-style
-            # publishing priority); a part before a total; one shown in one row before one in many; smaller first
-            return (m.var_total[u], m.var_key[u][2] == "all", coefs[u] < 0, len(self.var_rows[u]) > 1,
-                    m.var_x[u], str(m.var_key[u]))
+            # a group's count before an all-students count; a part before a total; one shown in one row before
+            # one shown in many; the smaller first
+            return (m.var_total[u], coefs[u] < 0, len(self.var_rows[u]) > 1, m.var_x[u], str(m.var_key[u]))
 
         seen, frontier = {v}, [v]
         for _depth in range(4):
@@ -895,10 +896,9 @@ class _State:
                         cands = [u for u, c in coefs.items() if u not in seen and self.decision[u]
                                  and u not in self.H and u not in exclude and m.var_x[u] > 0
                                  and (total_ok or (not m.var_total[u] and (c > 0 or not part)))]
-                        if cands:
-                            c = min(cands, key=lambda u, co=coefs: rank(u, co))
-                            if best is None or rank(c, coefs) < best[0]:
-                                best = (rank(c, coefs), c)
+                        if cands:  # the relation with the fewest hidden cells first: it is the one that pins w
+                            best = (None, min(cands, key=lambda u, co=coefs: rank(u, co)))
+                            break
                     if best is not None:
                         return best[1]
                 for k in rels:
@@ -1086,6 +1086,10 @@ def protect_tables(tables: Mapping[str, tuple[pd.DataFrame, TableSpec]], *, min_
                 else:
                     total = None
                 new = set(np.flatnonzero(sel.to_numpy()).tolist()) - st.E
+                if not new and total is not None and total not in st.E:
+                    # the total lies in another universe (the pooled subject of a subjects relation): its
+                    # value is what gives the hidden cells' value away, so it is withheld
+                    new = {int(total)}
                 if new:
                     st.E |= new
                     changed = True
