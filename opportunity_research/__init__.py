@@ -23,6 +23,8 @@ from .stats.models import (
     months_of_learning,
     ols_cluster_check,
 )
+from .stats.ordinal import hetop, v_statistic
+from .stats.sensitivity import e_value, ovb_bounds, partial_r2, robustness_value
 
 __all__ = [
     "ConvergenceError",
@@ -31,14 +33,20 @@ __all__ = [
     "StudyModels",
     "ValidationFailed",
     "annual_gains",
+    "e_value",
     "fit_growth_model",
     "fit_study_models",
     "gap_table",
     "hedges_g",
+    "hetop",
     "load_district",
     "mixedlm_check",
     "months_of_learning",
     "ols_cluster_check",
+    "ovb_bounds",
+    "partial_r2",
     "process_district",
+    "robustness_value",
+    "v_statistic",
     "validate_district",
 ]

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from opportunity_research.ordinal import HETOP_COLUMNS, V_COLUMNS, hetop, v_statistic
+from opportunity_research.stats.ordinal import HETOP_COLUMNS, V_COLUMNS, hetop, v_statistic
 
 TRUE_V = 0.5 / np.sqrt((1.2**2 + 1) / 2)  # 0.45268
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import optimize, stats
 
-from opportunity_research.sensitivity import (
+from opportunity_research.stats.sensitivity import (
     adjusted_estimate,
     e_value,
     ovb_bounds,
