@@ -105,3 +105,27 @@ def test_e_value_by_hand():
     assert e_value(rr=0.5) == pytest.approx(2 + np.sqrt(2))
     with pytest.raises(ValueError):
         e_value(0.2, rr=1.2)
+
+
+def test_covariate_partial_r2_matches_statsmodels_ols():
+    import pandas as pd
+    import statsmodels.formula.api as smf
+
+    from opportunity_research.stats.sensitivity import covariate_partial_r2
+
+    rng = np.random.default_rng(4)
+    n = 300
+    df = pd.DataFrame({"x1": rng.normal(size=n), "x2": rng.binomial(1, 0.4, n), "c": rng.normal(size=n)})
+    df["d"] = 0.4 * df["x1"] - 0.3 * df["x2"] + 0.2 * df["c"] + rng.normal(size=n)
+    df["y"] = 0.5 * df["d"] + 0.3 * df["x1"] + 0.6 * df["x2"] + rng.normal(size=n)
+    out = covariate_partial_r2(df, outcome="y", treatment="d", covariates=["x1", "x2"], controls=["c"])
+    md = smf.ols("d ~ x1 + x2 + c", df).fit()
+    my = smf.ols("y ~ d + x1 + x2 + c", df).fit()
+    for row in out.itertuples():
+        assert row.r2_treatment == pytest.approx(
+            md.tvalues[row.covariate] ** 2 / (md.tvalues[row.covariate] ** 2 + md.df_resid), rel=1e-10
+        )
+        assert row.r2_outcome == pytest.approx(
+            my.tvalues[row.covariate] ** 2 / (my.tvalues[row.covariate] ** 2 + my.df_resid), rel=1e-10
+        )
+    assert (out["dof"] == my.df_resid).all() and (out["n"] == n).all()

@@ -993,6 +993,9 @@ DISTRICT_SPECS: dict[str, TableSpec] = {
                                      counts=("n_students", "n"), year="end_year"),
     "movement": TableSpec("cell", universe=("subject", "from_year", "school_year"), counts=("n_students", "n"),
                           year="school_year", estimates={"moved_up": (0.0, 1.0), "moved_down": (0.0, 1.0)}),
+    # V gaps from performance-level counts (study.levelgaps.level_gaps): students by group, subject and year
+    "level_gaps": TableSpec("gap", universe=("subject", "school_year"), year="school_year",
+                            counts=("n", "reference_n")),
     "indicators_shares": TableSpec("cell", universe=("measure", "school_year"), year="school_year",
                                    estimates={"estimate": (0.0, 1.0)}),
     "indicators_growth": TableSpec("cell", universe=("measure", "school_year"), year="school_year"),

@@ -22,10 +22,12 @@ level ``alpha``.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 
 __all__ = [
     "adjusted_estimate",
+    "covariate_partial_r2",
     "e_value",
     "ovb_bounds",
     "partial_r2",
@@ -285,3 +287,69 @@ def e_value(d=None, *, rr=None):
     r = np.where(r < 1, 1 / r, r)
     out = r + np.sqrt(r * (r - 1))
     return float(out) if out.ndim == 0 else out
+
+
+def _t_values(y: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, int]:
+    """OLS t values of every column of ``X`` (classical standard errors) and the residual degrees of freedom."""
+    beta, *_ = np.linalg.lstsq(X, y, rcond=None)
+    dof = X.shape[0] - np.linalg.matrix_rank(X)
+    resid = y - X @ beta
+    s2 = resid @ resid / dof
+    cov = s2 * np.linalg.pinv(X.T @ X)
+    return beta / np.sqrt(np.diag(cov)), dof
+
+
+def covariate_partial_r2(
+    data: pd.DataFrame, *, outcome: str, treatment: str, covariates, controls=()
+) -> pd.DataFrame:
+    """Partial R2 of each observed covariate with the treatment and with the outcome, for :func:`ovb_bounds`.
+
+    As ``sensemakr``: the treatment is regressed (OLS, with an intercept) on every covariate and control; a
+    covariate's partial R2 with the treatment is ``partial_r2`` of its t value there, and its partial R2 with the
+    outcome is ``partial_r2`` of its t value in the outcome regression that adds the treatment.
+
+    Parameters
+    ----------
+    data
+        One row per unit (e.g. per classroom), complete rows only are used.
+    outcome, treatment
+        Column names.
+    covariates
+        The candidate benchmarks (column names).
+    controls
+        Further regressors (column names), not benchmarks.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``covariate``, ``r2_treatment`` (``R2_{D~X_j|X_-j}``), ``r2_outcome`` (``R2_{Y~X_j|D,X_-j}``), ``dof``
+        (residual degrees of freedom of the outcome regression), ``n`` (units).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.normal(size=200)
+    >>> df = pd.DataFrame({"x": x, "d": 0.5 * x + rng.normal(size=200)})
+    >>> df["y"] = df["d"] + 0.3 * x + rng.normal(size=200)
+    >>> covariate_partial_r2(df, outcome="y", treatment="d", covariates=["x"]).round(3).to_dict("records")
+    [{'covariate': 'x', 'r2_treatment': 0.141, 'r2_outcome': 0.083, 'dof': 197, 'n': 200}]
+    """
+    covariates, controls = list(covariates), list(controls)
+    d = data[[outcome, treatment, *covariates, *controls]].dropna()
+    regs = d[covariates + controls].to_numpy(dtype=float)
+    one = np.ones((len(d), 1))
+    t_d, _ = _t_values(d[treatment].to_numpy(dtype=float), np.hstack([one, regs]))
+    dof_d = len(d) - np.linalg.matrix_rank(np.hstack([one, regs]))
+    t_y, dof_y = _t_values(
+        d[outcome].to_numpy(dtype=float), np.hstack([one, d[[treatment]].to_numpy(float), regs])
+    )
+    k = len(covariates)
+    return pd.DataFrame(
+        {
+            "covariate": covariates,
+            "r2_treatment": partial_r2(t_d[1 : 1 + k], dof_d),
+            "r2_outcome": partial_r2(t_y[2 : 2 + k], dof_y),
+            "dof": dof_y,
+            "n": len(d),
+        }
+    )
