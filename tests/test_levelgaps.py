@@ -123,3 +123,39 @@ def test_counts_only_district_with_a_bad_group_fails_validation(tmp_path):
     p = report.to_frame()
     row = p[p["file"] == "level_counts.csv"].iloc[0]
     assert row["column"] == "group" and "low_incme" in row["rule"] and row["line"] == 5
+
+
+def test_counts_only_district_report_notebook_runs(tmp_path, monkeypatch):
+    import json
+    from pathlib import Path
+
+    import papermill as pm
+
+    raw = counts_district(tmp_path / "data" / "raw" / "counts_nb", seed=3)
+    process_district(raw, processed_root=tmp_path / "data" / "processed", key="0123456789abcdef")
+    monkeypatch.setenv("OPPORTUNITY_RESEARCH_HOME", str(tmp_path))
+    notebook = Path(__file__).parents[1] / "notebooks" / "level_counts_report.ipynb"
+    out = tmp_path / "out.ipynb"
+    pm.execute_notebook(
+        str(notebook),
+        str(out),
+        cwd=str(tmp_path),
+        progress_bar=False,
+        parameters={
+            "district_id": "counts_nb",
+            "processed_dir": "data/processed",
+            "output_dir": "reports/counts_nb",
+        },
+    )
+    nb = json.loads(out.read_text())
+    html = "".join(
+        "".join(o.get("data", {}).get("text/html", "")) for c in nb["cells"] for o in c.get("outputs", [])
+    )
+    assert (
+        "Achievement gaps from performance levels" in html
+        and "Average achievement from performance levels" in html
+    )
+    assert "Low-income students" in html and "School 3" in html
+    assert (tmp_path / "reports" / "counts_nb" / "tables" / "level_gaps.csv").exists()
+    published = json.loads((tmp_path / "reports" / "counts_nb" / "findings.json").read_text())
+    assert published["kind"] == "level_counts" and published["disclosure"]

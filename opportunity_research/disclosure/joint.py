@@ -1066,6 +1066,7 @@ FILE_SPECS: dict[str, TableSpec] = {
     "catch_up": DISTRICT_SPECS["catch_up"],
     "growth_grade_levels": DISTRICT_SPECS["growth_grade_levels"],
     "movement": DISTRICT_SPECS["movement"],
+    "level_gaps": DISTRICT_SPECS["level_gaps"],
 }
 
 
