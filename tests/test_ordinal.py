@@ -22,7 +22,7 @@ def test_v_known_answer_at_any_three_cuts(cuts):
     assert set(r) == set(V_COLUMNS)
     assert TRUE_V == pytest.approx(0.45268, abs=1e-5)
     assert r["v"] == pytest.approx(TRUE_V, abs=1e-3)
-    assert r["converged"] and r["note"] == "" and r["n_levels"] == 4
+    assert r["converged"] and r["note"] == "" and r["levels_used"] == 4
     assert r["ci_lower"] < r["v"] < r["ci_upper"] and r["std_error"] < 0.002
     # swapping the groups flips the sign
     assert v_statistic(exact_counts(cuts), exact_counts(cuts, 0.5, 1.2))["v"] == pytest.approx(

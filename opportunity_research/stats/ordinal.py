@@ -39,7 +39,7 @@ from scipy import optimize, special, stats
 __all__ = ["HETOP_COLUMNS", "V_COLUMNS", "HetopResult", "hetop", "v_statistic"]
 
 #: Columns of :func:`v_statistic`'s result.
-V_COLUMNS = ("v", "std_error", "ci_lower", "ci_upper", "n_a", "n_b", "n_levels", "converged", "note")
+V_COLUMNS = ("v", "std_error", "ci_lower", "ci_upper", "n_a", "n_b", "levels_used", "converged", "note")
 #: Columns of :attr:`HetopResult.groups`.
 HETOP_COLUMNS = (
     "group",
@@ -278,7 +278,7 @@ def v_statistic(counts_a, counts_b, *, level: float = 0.95) -> dict:
     -------
     dict
         ``v`` (positive when ``a`` scores higher), ``std_error``, ``ci_lower``, ``ci_upper``, ``n_a``, ``n_b``,
-        ``n_levels`` (levels with students), ``converged``, ``note`` (empty, or why ``v`` is missing or what was
+        ``levels_used`` (levels with students), ``converged``, ``note`` (empty, or why ``v`` is missing or what was
         assumed).
 
     Examples
@@ -304,12 +304,12 @@ def v_statistic(counts_a, counts_b, *, level: float = 0.95) -> dict:
         "ci_upper": np.nan,
         "n_a": float(n_a),
         "n_b": float(n_b),
-        "n_levels": 0,
+        "levels_used": 0,
         "converged": False,
         "note": "",
     }
     c = c[:, c.sum(axis=0) > 0]
-    out["n_levels"] = int(c.shape[1])
+    out["levels_used"] = int(c.shape[1])
     if min(n_a, n_b) == 0:
         out["note"] = "a group has no students"
         return out

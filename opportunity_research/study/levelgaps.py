@@ -56,7 +56,7 @@ LEVEL_GAP_COLUMNS = (
     "score_gap",
     "score_gap_ci_lower",
     "score_gap_ci_upper",
-    "n_levels",
+    "levels_used",
     "note",
 )
 #: Columns of :func:`hetop_means`.
@@ -168,7 +168,7 @@ def level_gaps(
         :data:`LEVEL_GAP_COLUMNS` (the gap-table layout: ``group`` is the variable, ``level`` its value,
         ``reference`` "all other students"): ``v`` (positive: the group scores higher than all other students, in pooled
         SD units), its ``v_std_error`` and interval, ``score_gap`` (standardized mean difference of scale scores,
-        where given) and its interval, ``n`` and ``reference_n`` (students: counts), ``n_levels``, ``note``.
+        where given) and its interval, ``n`` and ``reference_n`` (students: counts), ``levels_used``, ``note``.
 
     Examples
     --------
@@ -204,7 +204,7 @@ def level_gaps(
                     "std_error": np.nan,
                     "ci_lower": np.nan,
                     "ci_upper": np.nan,
-                    "n_levels": 0,
+                    "levels_used": 0,
                     "note": "the group's counts exceed the 'all' counts at some level",
                 }
             else:
@@ -222,7 +222,7 @@ def level_gaps(
                     "v_std_error": r["std_error"],
                     "v_ci_lower": r["ci_lower"],
                     "v_ci_upper": r["ci_upper"],
-                    "n_levels": r["n_levels"],
+                    "levels_used": r["levels_used"],
                     "note": r["note"],
                 }
             )
