@@ -3,7 +3,7 @@
 Pure functions of summary statistics (a t value, its degrees of freedom, partial R2 values), so they apply to
 any linear estimate whose t value and residual degrees of freedom are known, including a contrast from a
 multilevel model once the degrees of freedom are chosen for the level at which the treatment varies (see
-:func:`opportunity_research.models.fit_study_models`, which uses the number of classrooms minus the
+:func:`opportunity_research.study.growth.fit_study_models`, which uses the number of classrooms minus the
 between-classroom parameters).
 
 Definitions follow Cinelli & Hazlett (2020), "Making sense of sensitivity: extending omitted variable bias",

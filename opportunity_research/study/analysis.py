@@ -24,11 +24,11 @@ from ..disclosure import joint as disclosure
 from ..intake.contract import RACE_ETHNICITY, SUBGROUP_VARIABLES, SUBJECTS_TESTED
 from ..intake.crosswalk import suggest
 from ..intake.dataset import District, load_district
-from ..report import labels
-from ..stats import models
-from . import climate, equity, findings, levelgaps, measures, scorecard, trajectories
+from ..stats.results import ConvergenceWarning
+from . import climate, equity, findings, indicators, labels, levelgaps, measures, scorecard, trajectories
+from .growth import fit_study_models
 
-__all__ = ["DistrictAnalysis", "analyze_district", "at_a_glance", "check_analysis_options", "findings_json",
+__all__ = ["DistrictAnalysis", "LevelCountsAnalysis", "analyze_district", "analyze_level_counts", "at_a_glance", "check_analysis_options", "findings_json",
            "key_findings", "reference_label"]
 
 
@@ -202,12 +202,12 @@ def analyze_district(district_id: str, *, processed_dir: str | None = None, subj
             # ConvergenceWarning is kept in growth_warnings (shown in the report's diagnostics table) instead of
             # being printed; every other warning passes through unchanged.
             with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always", models.ConvergenceWarning)
-                sm = models.fit_study_models(frame, subject=s)
+                warnings.simplefilter("always", ConvergenceWarning)
+                sm = fit_study_models(frame, subject=s)
             growth_parts.append(sm.effects)
             warns += [f"{w} ({where})" for w, where in sm._grouped_warnings()]
             for w in caught:
-                if issubclass(w.category, models.ConvergenceWarning):
+                if issubclass(w.category, ConvergenceWarning):
                     detail = str(w.message).rpartition("did not converge: ")[2]
                     if not any(detail in x for x in warns):
                         warns.append(f"{s}: {w.message}")
@@ -230,7 +230,7 @@ def analyze_district(district_id: str, *, processed_dir: str | None = None, subj
     ind_r = equity.opportunity_indicators(d, access=acc, min_n=min_n)
     ind_c = climate.climate_indicators(cs)
     ind_t = trajectories.trajectory_indicators(d.assessments, students=d.students, min_n=min_n)
-    needs = scorecard.needs_of(ind_r, ind_c, ind_t, cs, catch)
+    needs = indicators.needs_of(ind_r, ind_c, ind_t, cs, catch)
     names = dict(zip(d.schools["school_id"], d.schools["school_name"]))
     card = scorecard.opportunity_scorecard(pd.concat([ind_r, ind_c, ind_t], ignore_index=True),
                                            goals=d.goals if d.has("goals") else None, gaps=gaps, min_n=min_n,
@@ -249,7 +249,7 @@ def _growth_sentences(growth: pd.DataFrame) -> list[str]:
     """Access effects as the study framed them: classrooms with more vs less access (75th vs 25th percentile).
 
     Only effects of models that converged, whose contrast interval excludes zero; months of learning only
-    where they were computed (see :func:`~opportunity_research.stats.models.fit_study_models`) and with their
+    where they were computed (see :func:`~opportunity_research.study.growth.fit_study_models`) and with their
     interval.
     """
     if growth.empty:
@@ -302,7 +302,7 @@ def _catch_up_sentences(card: scorecard.Scorecard, *, horizon: int = 3) -> list[
     year = int(r["school_year"])
     text = (f"Catch-up rate: among students below grade level in spring {year - horizon}, "
             f"{findings.pct(r['estimate'])} were at grade level {_WORDS.get(horizon, str(horizon))} years later "
-            f"({findings._ci(r['ci_lower'], r['ci_upper'])}; n = {int(r['n']):,} student results in ELA and math, "
+            f"({findings.ci_phrase(r['ci_lower'], r['ci_upper'])}; n = {int(r['n']):,} student results in ELA and math, "
             f"spring {year}).")
     return [text]
 
@@ -354,3 +354,54 @@ def findings_json(a: DistrictAnalysis, *, parameters: dict) -> dict:
         "parameters": parameters,
         "disclosure": a.disclosure.to_dict() if a.disclosure is not None else None,
     }
+
+
+@dataclass
+class LevelCountsAnalysis:
+    """The report of a district that brings only counts by performance level (protected tidy DataFrames).
+
+    ``gaps`` is :func:`levelgaps.level_gaps`, ``means`` :func:`levelgaps.hetop_means`, both after the joint
+    disclosure pass (``disclosure`` holds its audit); ``schools`` maps school ids to names.
+    """
+
+    district_id: str
+    counts: pd.DataFrame
+    gaps: pd.DataFrame
+    means: pd.DataFrame
+    schools: dict = field(default_factory=dict)
+    disclosure: disclosure.AuditReport | None = None
+
+
+def analyze_level_counts(district_id: str, *, processed_dir: str | None = None,
+                         min_n: int = config.MIN_CELL_SIZE) -> LevelCountsAnalysis:
+    """V gaps and HETOP means of a district from its ``level_counts`` table (no student-level data needed).
+
+    Both tables pass the joint disclosure control (:func:`opportunity_research.disclosure.joint.protect_tables`,
+    specs ``level_gaps`` and ``level_means``) before they are returned; ``min_n`` is the publishing boundary's
+    smallest cell.
+
+    Raises
+    ------
+    ValueError
+        If the district has no ``level_counts`` table.
+
+    Examples
+    --------
+    >>> a = analyze_level_counts("demo_counts")  # doctest: +SKIP
+    >>> a.gaps[["group", "level", "v", "v_ci_lower", "v_ci_upper"]]  # doctest: +SKIP
+    """
+    d = load_district(district_id, processed_root=config.resolve(processed_dir) if processed_dir else None)
+    if not d.has("level_counts"):
+        raise ValueError(f"{district_id}: no level_counts table; give data/raw/{district_id}/level_counts.csv")
+    counts = d.level_counts[list(levelgaps.LEVEL_COUNT_COLUMNS)]
+    names = dict(zip(d.schools["school_id"], d.schools["school_name"])) if d.has("schools") else {}
+    gaps, means = levelgaps.level_gaps(counts), levelgaps.hetop_means(counts)
+    year = int(counts["school_year"].max()) if len(counts) else None
+    protected, report = disclosure.protect_tables(
+        {"level_gaps": (gaps, disclosure.DISTRICT_SPECS["level_gaps"]),
+         "level_means": (means, disclosure.DISTRICT_SPECS["level_means"])}, min_n=min_n, year=year)
+    if not report.passed:
+        raise disclosure.DisclosureError(f"disclosure audit failed for {district_id}",
+                                         [f[0] for f in report.failures])
+    return LevelCountsAnalysis(district_id=district_id, counts=counts, gaps=protected["level_gaps"],
+                               means=protected["level_means"], schools=names, disclosure=report)

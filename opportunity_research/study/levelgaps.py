@@ -7,7 +7,8 @@ Two kinds of district use this module:
   scale-score gap (:func:`score_gaps`), so a reader sees that the two agree where both exist;
 * a district that brings only counts by level (the contract's ``level_counts`` table: counts by school,
   group, subject, year and level, as public state files publish them): the same V gaps and HETOP sections
-  come from the counts alone (:func:`analyze_level_counts`).
+  come from the counts alone (:func:`opportunity_research.study.analysis.analyze_level_counts`, which also
+  runs the joint disclosure control).
 
 The statistics are :func:`opportunity_research.stats.ordinal.v_statistic` (Ho & Reardon 2012) and
 :func:`opportunity_research.stats.ordinal.hetop` (Reardon, Shear, Castellano & Ho 2017). Tables are complete
@@ -17,21 +18,16 @@ The statistics are :func:`opportunity_research.stats.ordinal.v_statistic` (Ho & 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .. import config
 from ..stats.ordinal import hetop, v_statistic
 
 __all__ = [
     "LEVEL_COUNT_COLUMNS",
     "LEVEL_GAP_COLUMNS",
     "LEVEL_MEAN_COLUMNS",
-    "LevelCountsAnalysis",
-    "analyze_level_counts",
     "hetop_means",
     "level_counts_from_assessments",
     "level_gaps",
@@ -79,11 +75,6 @@ LEVEL_MEAN_COLUMNS = (
 )
 _VARIABLES = ("race_ethnicity", "low_income", "english_learner", "disability")
 
-
-def _means_spec():
-    from ..disclosure.joint import TableSpec
-
-    return TableSpec("cell", universe=("subject", "school_year"), counts=("n",), year="school_year")
 
 
 def _split(spec: pd.Series) -> tuple[pd.Series, pd.Series]:
@@ -379,56 +370,3 @@ def hetop_means(
         return pd.DataFrame(columns=cols)
     return pd.concat(parts, ignore_index=True).reindex(columns=cols)
 
-
-@dataclass
-class LevelCountsAnalysis:
-    """The report of a district that brings only counts by performance level (tidy DataFrames)."""
-
-    district_id: str
-    counts: pd.DataFrame
-    gaps: pd.DataFrame
-    means: pd.DataFrame
-    schools: dict = field(default_factory=dict)
-    disclosure: object = None
-
-
-def analyze_level_counts(
-    district_id: str, *, processed_dir: str | None = None, min_n: int = config.MIN_CELL_SIZE
-) -> LevelCountsAnalysis:
-    """V gaps and HETOP means of a district from its ``level_counts`` table (no student-level data needed).
-
-    The two tables pass the joint disclosure control (:func:`opportunity_research.disclosure.joint.protect_tables`)
-    before they are returned: ``min_n`` is the publishing boundary's smallest cell.
-
-    Examples
-    --------
-    >>> a = analyze_level_counts("demo_counts")  # doctest: +SKIP
-    >>> a.gaps[["group", "level", "v", "v_ci_lower", "v_ci_upper"]]  # doctest: +SKIP
-    """
-    from ..disclosure.joint import DISTRICT_SPECS, DisclosureError, protect_tables
-    from ..intake.dataset import load_district
-
-    d = load_district(district_id, processed_root=config.resolve(processed_dir) if processed_dir else None)
-    if not d.has("level_counts"):
-        raise ValueError(
-            f"{district_id}: no level_counts table; give data/raw/{district_id}/level_counts.csv"
-        )
-    counts = d.level_counts[list(LEVEL_COUNT_COLUMNS)]
-    names = dict(zip(d.schools["school_id"], d.schools["school_name"])) if d.has("schools") else {}
-    gaps, means = level_gaps(counts), hetop_means(counts)
-    year = int(counts["school_year"].max()) if len(counts) else None
-    protected, report = protect_tables(
-        {"level_gaps": (gaps, DISTRICT_SPECS["level_gaps"]), "level_means": (means, _means_spec())},
-        min_n=min_n,
-        year=year,
-    )
-    if not report.passed:
-        raise DisclosureError(f"disclosure audit failed for {district_id}", [f[0] for f in report.failures])
-    return LevelCountsAnalysis(
-        district_id=district_id,
-        counts=counts,
-        gaps=protected["level_gaps"],
-        means=protected["level_means"],
-        schools=names,
-        disclosure=report,
-    )
