@@ -63,7 +63,8 @@ class StudyModels:
         observed classroom covariate (``benchmark``: the covariate whose classroom share, as strong again as a
         confounder, would move the estimate most), its partial R2 with access (``benchmark_r2_access``) and with
         growth (``benchmark_r2_growth``) in classroom-level regressions, and the contrast left after a
-        confounder as strong as it (``benchmark_adjusted_contrast``); ``e_value`` and ``e_value_ci`` of the
+        confounder as strong as it (``benchmark_adjusted_contrast``; missing when the covariate explains half or
+        more of access, since no confounder can be as strong); ``e_value`` and ``e_value_ci`` of the
         contrast (VanderWeele & Ding 2017, RR = exp(0.91 d); 1 when the interval includes zero).
     warnings
         ``(subject, model, message)`` for every warning of every model, plus dropped covariates.
@@ -219,18 +220,24 @@ def _sensitivity(row: dict, *, dof: int, bench: pd.DataFrame | None) -> dict:
         out.update(partial_r2=_sens.partial_r2(t, dof), robustness_value=_sens.robustness_value(t, dof),
                    robustness_value_05=_sens.robustness_value(t, dof, alpha=0.05))
     if bench is not None and len(bench) and dof > 1 and np.isfinite(t):
-        ok = (bench["r2_treatment"] < 0.5).to_numpy()
-        if ok.any():
-            b = bench[ok]
-            bounds = _sens.ovb_bounds(b["r2_treatment"].to_numpy(), b["r2_outcome"].to_numpy(), kd=1.0)
-            bias = np.sqrt(bounds["r2yz_dx"] * bounds["r2dz_x"] / (1 - bounds["r2dz_x"]))
-            i = int(np.argmax(bias))
-            adj = _sens.adjusted_estimate(est, se, dof, r2dz_x=bounds["r2dz_x"][i], r2yz_dx=bounds["r2yz_dx"][i])
-            width = row["access_p75"] - row["access_p25"]
-            out.update(benchmark=str(b["covariate"].iloc[i]).removeprefix("share_"),
-                       benchmark_r2_access=float(b["r2_treatment"].iloc[i]),
-                       benchmark_r2_growth=float(b["r2_outcome"].iloc[i]),
-                       benchmark_adjusted_contrast=adj["estimate"] * width if width > 0 else np.nan)
+        # a covariate explaining half or more of access has no "as strong" bound (it would need a partial R2
+        # of at least 1): it is the strongest benchmark, and no adjusted contrast is given for it
+        r2d, r2y = bench["r2_treatment"].to_numpy(), bench["r2_outcome"].to_numpy()
+        feasible = r2d < 0.5
+        strength = np.full(len(bench), np.inf)
+        if feasible.any():
+            bounds = _sens.ovb_bounds(r2d[feasible], r2y[feasible], kd=1.0)
+            strength[feasible] = np.sqrt(bounds["r2yz_dx"] * bounds["r2dz_x"] / (1 - bounds["r2dz_x"]))
+        order = np.lexsort((-(r2d * r2y), -strength))
+        i = int(order[0])
+        adjusted = np.nan
+        width = row["access_p75"] - row["access_p25"]
+        if feasible[i] and width > 0:
+            b = _sens.ovb_bounds(r2d[i], r2y[i], kd=1.0)
+            adjusted = _sens.adjusted_estimate(est, se, dof, **b)["estimate"] * width
+        out.update(benchmark=str(bench["covariate"].iloc[i]).removeprefix("share_"),
+                   benchmark_r2_access=float(r2d[i]), benchmark_r2_growth=float(r2y[i]),
+                   benchmark_adjusted_contrast=adjusted)
     c, lo, hi = row["contrast_estimate"], row["contrast_ci_lower"], row["contrast_ci_upper"]
     if np.isfinite(c):
         out["e_value"] = _sens.e_value(c)
