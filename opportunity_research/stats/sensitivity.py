@@ -176,10 +176,12 @@ def adjusted_estimate(
     est = sign * (abs(estimate) - _bias(se, dof, r2dz_x, r2yz_dx))
     new_se = np.sqrt(1 - r2yz_dx) / np.sqrt(1 - r2dz_x) * se * np.sqrt(dof / (dof - 1))
     crit = stats.t.ppf(1 - alpha / 2, dof)
+    with np.errstate(divide="ignore", invalid="ignore"):  # a confounder explaining all of the outcome: se 0
+        t_new = est / new_se
     out = {
         "estimate": est,
         "std_error": new_se,
-        "t": est / new_se,
+        "t": t_new,
         "ci_lower": est - crit * new_se,
         "ci_upper": est + crit * new_se,
     }

@@ -76,7 +76,6 @@ LEVEL_MEAN_COLUMNS = (
 _VARIABLES = ("race_ethnicity", "low_income", "english_learner", "disability")
 
 
-
 def _split(spec: pd.Series) -> tuple[pd.Series, pd.Series]:
     parts = spec.astype(str).str.partition("=")
     return parts[0].where(parts[1] == "=", "all"), parts[2].where(parts[1] == "=", "all")
@@ -369,4 +368,3 @@ def hetop_means(
     if not parts:
         return pd.DataFrame(columns=cols)
     return pd.concat(parts, ignore_index=True).reindex(columns=cols)
-
