@@ -154,3 +154,21 @@ def test_hetop_interval_coverage_fast():
 def test_hetop_recovers_planted_means_and_sds_within_intervals():
     cm, cs = _hetop_coverage(600, seed=6)
     assert 0.93 <= cm <= 0.975 and 0.93 <= cs <= 0.975
+
+
+def test_hetop_shared_sd_matches_statsmodels_ordered_probit():
+    """With one shared SD, HETOP is the ordered probit with group indicators (statsmodels OrderedModel)."""
+    from statsmodels.miscmodels.ordinal_model import OrderedModel
+
+    counts = np.array([[30, 50, 40, 10], [15, 40, 55, 30], [40, 45, 20, 5]])
+    fit = hetop(counts, shared_sd=True)
+    g = fit.groups
+    rows = np.repeat(np.arange(3), counts.sum(axis=1))
+    level = np.concatenate([np.repeat(np.arange(4), c) for c in counts])
+    exog = pd.DataFrame({"g1": (rows == 1).astype(float), "g2": (rows == 2).astype(float)})
+    ref = OrderedModel(level, exog, distr="probit").fit(method="bfgs", disp=False, maxiter=2000)
+    sd = g["sd"].iloc[0]
+    assert (g["mean"].iloc[1] - g["mean"].iloc[0]) / sd == pytest.approx(ref.params["g1"], abs=1e-4)
+    assert (g["mean"].iloc[2] - g["mean"].iloc[0]) / sd == pytest.approx(ref.params["g2"], abs=1e-4)
+    # the same maximum of the likelihood
+    assert fit.log_likelihood == pytest.approx(ref.llf, abs=1e-6)
