@@ -1204,6 +1204,11 @@ DISTRICT_SPECS: dict[str, TableSpec] = {
                                      counts=("n_students", "n"), year="end_year"),
     "movement": TableSpec("cell", universe=("subject", "from_year", "school_year"), counts=("n_students", "n"),
                           year="school_year", estimates={"moved_up": (0.0, 1.0), "moved_down": (0.0, 1.0)}),
+    # V gaps from performance-level counts (study.levelgaps.level_gaps): students by group, subject and year
+    "level_gaps": TableSpec("gap", universe=("subject", "school_year"), year="school_year",
+                            counts=("n", "reference_n")),
+    # HETOP means from performance-level counts (study.levelgaps.hetop_means): school x group cells
+    "level_means": TableSpec("cell", universe=("subject", "school_year"), counts=("n",), year="school_year"),
     "indicators_shares": TableSpec("cell", universe=("measure", "school_year"), year="school_year",
                                    estimates={"estimate": (0.0, 1.0)}),
     "indicators_growth": TableSpec("cell", universe=("measure", "school_year"), year="school_year"),
@@ -1271,7 +1276,8 @@ class PublishedTable:
     Attributes
     ----------
     source
-        Attribute path on :class:`~opportunity_research.analysis.DistrictAnalysis` (``"scorecard.table"``).
+        Attribute path on :class:`~opportunity_research.study.analysis.DistrictAnalysis`
+        (``"scorecard.table"``); empty for a table another analysis publishes (``level_means``).
     spec
         How its rows map onto populations (the joint pass and the gate audit it), or ``None`` for a table
         without student-group cells, with ``note`` saying why.
@@ -1301,6 +1307,8 @@ PUBLISHED: dict[str, PublishedTable] = {
     "catch_up": PublishedTable("catch_up", DISTRICT_SPECS["catch_up"]),
     "growth_grade_levels": PublishedTable("growth_grade_levels", DISTRICT_SPECS["growth_grade_levels"]),
     "movement": PublishedTable("movement", DISTRICT_SPECS["movement"]),
+    "level_gaps": PublishedTable("level_gaps", DISTRICT_SPECS["level_gaps"]),
+    "level_means": PublishedTable("", DISTRICT_SPECS["level_means"]),  # the level-counts analysis only
     "scorecard": PublishedTable("scorecard.table", DISTRICT_SPECS["indicators_shares"]),
 }
 #: Kept for callers of the earlier name: the registered tables that carry cells.
@@ -1313,6 +1321,8 @@ def published_tables(a) -> dict[str, pd.DataFrame]:
         raise DisclosureError("published_tables: the analysis has not been through the joint disclosure pass")
     out = {}
     for name, t in PUBLISHED.items():
+        if not t.source:
+            continue
         obj = a
         for part in t.source.split("."):
             obj = getattr(obj, part)
