@@ -558,7 +558,7 @@ def protect_district(a, *, indicators: pd.DataFrame | None = None, min_n: int | 
 
     ``a`` is a :class:`~opportunity_research.study.analysis.DistrictAnalysis` whose tables were computed without
     suppression; ``indicators`` the scorecard's indicator table (every year), from which the scorecard is
-    rebuilt so that its pages show only protected values.
+    built (once, here) so that its pages show only protected values.
 
     Raises
     ------
@@ -578,14 +578,16 @@ def protect_district(a, *, indicators: pd.DataFrame | None = None, min_n: int | 
         raise DisclosureError(f"disclosure audit failed for {a.district.district_id}: {len(cells)} cell(s) cannot "
                               f"be protected: " + "; ".join(cells[:8]), cells)
     changes = {k: protected[k] for k in tables if not k.startswith("indicators")}
-    if indicators is not None and len(indicators):
-        parts = [protected[k] for k in ("indicators_shares", "indicators_growth") if len(protected[k])]
+    if indicators is not None:
+        # the scorecard is built here, once, from the protected indicators (never from complete ones)
+        parts = [protected[k] for k in ("indicators_shares", "indicators_growth") if k in protected and len(protected[k])]
         ind = pd.concat(parts).sort_index() if parts else indicators.iloc[:0]
         ind.attrs = dict(indicators.attrs)
         d = a.district
+        names = dict(zip(d.schools["school_id"], d.schools["school_name"])) if d.has("schools") else {}
         changes["scorecard"] = scorecard.opportunity_scorecard(
-            ind, goals=d.goals if d.has("goals") else None, gaps=changes.get("gaps"), min_n=min_n,
-            needs=list(a.scorecard.needs), school_names=a.scorecard.schools)
+            ind, goals=d.goals if d.has("goals") else None, gaps=changes.get("gaps", a.gaps), min_n=min_n,
+            needs=list(a.needs), school_names=names)
     return dataclasses.replace(a, **changes, disclosure=report)
 
 
