@@ -288,7 +288,9 @@ class _State:
                 if not (th > 0) or math.isnan(sh):
                     continue
                 pooled = sh / th
-                span = (hi - lo) * self.near
+                # when every part is hidden, the pooled value is the total's own published value: only a
+                # total exactly at a bound (every student alike) says something about each hidden group
+                span = 0.0 if not sp and abs(th - tw) < 0.5 else (hi - lo) * self.near
                 if pooled <= lo + span + TOL or pooled >= hi - span - TOL:
                     near = True
             if one_known or near:
