@@ -382,3 +382,61 @@ def test_protect_table_is_the_joint_pass_for_one_table():
     out = protect_table(t, "gaps", min_n=MIN_N)
     assert out["suppressed"].any() and not out.loc[out["n"] >= MIN_N, "level"].empty
     assert audit_published({"gaps": (out, disclosure.PUBLISHED["gaps"].spec)}, min_n=MIN_N).passed
+
+
+# ---------------------------------------------------------------------------------------------
+# The demo districts' published reports (built by `make reports`): the issue's attacks on the CSV files
+
+
+def _demo_reports() -> list:
+    from opportunity_research import config
+
+    root = config.reports_dir()
+    return sorted(p for p in root.glob("demo_*") if (p / "report.html").exists()) if root.exists() else []
+
+
+@pytest.mark.skipif(not _demo_reports(), reason="no demo reports (make reports)")
+@pytest.mark.parametrize("folder", _demo_reports(), ids=lambda p: p.name)
+def test_demo_reports_resist_the_issue_attacks(folder):
+    """Subjects add up (Fairview), the same results in the scorecard and movement.csv (Lakeside), schools add
+    up to the district (Riverton), and no shown count below min_n, read from the published CSVs alone."""
+    tables = folder / "tables"
+    found = []
+    for name, keys in (
+        ("catch_up", ["start_year", "years_later", "school_year", "school_id", "group"]),
+        ("movement", ["from_year", "school_year", "school_id", "group"]),
+    ):
+        t = pd.read_csv(tables / f"{name}.csv")
+        if not len(t) or "all" not in set(t["subject"]):
+            continue
+        w = t.pivot_table(index=keys, columns="subject", values="suppressed", aggfunc="first")
+        one = (w["all"] == False) & ((w["ela"] == True) ^ (w["math"] == True))
+        found += [f"{name}: pooled subject shown, one subject hidden: {k}" for k in w.index[one]]
+        shown = t[~t["suppressed"].astype(bool)]
+        small = shown[(shown["n_students"] > 0) & (shown["n_students"] < MIN_N)]
+        found += [f"{name}: shown small count row {i}" for i in small.index]
+    card = pd.read_csv(tables / "scorecard.csv", dtype={"school_id": str})
+    move = pd.read_csv(tables / "movement.csv", dtype={"school_id": str})
+    growth = card[card["measure"] == "growth_grade_levels"]
+    linked = growth.merge(
+        move[move["subject"] == "all"], on=["school_id", "group", "school_year"], suffixes=("_c", "_m")
+    )
+    found += [
+        f"scorecard growth vs movement: hidden in one, shown in the other: {r.school_id} {r.group}"
+        for r in linked[linked["suppressed_c"] != linked["suppressed_m"]].itertuples()
+    ]
+    district = card[card["school_id"] == "all"]
+    schools = (
+        card[card["school_id"] != "all"].groupby(["measure", "group", "school_year"])["suppressed"].any()
+    )
+    d = district.join(schools.rename("any_school_hidden"), on=["measure", "group", "school_year"])
+    back = d[d["suppressed"].astype(bool) & (d["any_school_hidden"] == False)]
+    found += [
+        f"scorecard district row given back by its schools: {r.measure} {r.group}" for r in back.itertuples()
+    ]
+    shown = card[~card["suppressed"].astype(bool)]
+    found += [
+        f"scorecard shown small count {r.measure} {r.school_id} {r.group}"
+        for r in shown[(shown["n"] > 0) & (shown["n"] < MIN_N)].itertuples()
+    ]
+    assert found == []
