@@ -45,6 +45,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter
 
 from ..files import atomic_write
+from ..intake.contract import ALL_OTHERS
 from ..study import labels as registry
 
 __all__ = [
@@ -583,8 +584,8 @@ def gap_chart(gaps: pd.DataFrame, *, resource: str, reference: str | None = None
                        est="difference")
     order = list(dict.fromkeys(subj))
     if reference is None:
-        refs = set(t["reference"].astype(str)) if "reference" in t.columns else {"all other students"}
-        reference = "all other students" if refs <= {"all other students", "nan"} else "the reference group"
+        refs = set(t["reference"].astype(str)) if "reference" in t.columns else {ALL_OTHERS}
+        reference = ALL_OTHERS if refs <= {ALL_OTHERS, "nan"} else "the reference group"
     title = f"{labels.measure(resource)}: difference from {reference}"
     with style():
         fig = Figure(figsize=(7.5, 1.2 + 0.21 * rows["slot"].nunique() * max(1.5, len(order))), layout="constrained")

@@ -56,7 +56,8 @@ import pandas as pd
 from scipy import stats
 
 from .. import config
-from .suppression import ALL_OTHERS, suppress
+from ..intake.contract import ALL_OTHERS
+from .suppression import suppress
 
 __all__ = ["ALL_OTHERS", "GAP_COLUMNS", "HedgesG", "gap_table", "hedges_g"]
 

@@ -78,11 +78,11 @@ import numpy as np
 import pandas as pd
 
 from .. import config
+from ..intake.contract import ALL_OTHERS
 
 __all__ = ["ALL_OTHERS", "LABEL_COLUMNS", "suppress"]
 
 #: The ``reference`` value of rows compared with all other students.
-ALL_OTHERS = "all other students"
 
 #: Columns that label rows rather than measure them: never blanked (as in ``reporting.table_output``).
 LABEL_COLUMNS = ("grade", "level", "reference", "school_year", "year", "group", "subject", "measure", "resource")

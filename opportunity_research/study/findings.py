@@ -21,7 +21,7 @@ import math
 import pandas as pd
 
 from .. import config
-from ..stats.gaps import ALL_OTHERS
+from ..intake.contract import ALL_OTHERS
 from . import labels
 
 __all__ = [
@@ -38,11 +38,15 @@ __all__ = [
 
 
 def pct(x: float, digits: int = 0) -> str:
-    """Format a share as a percentage ('26%'); missing values as 'n/a'."""
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "n/a"
-    text = f"{100 * x:.{digits}f}%"
-    return text[1:] if text.startswith("-") and float(text[:-1]) == 0 else text
+    """Format a share as a percentage in a sentence ('26%'); missing values as 'n/a' (:func:`labels.percent
+    <opportunity_research.study.labels.percent>` with ASCII minus).
+
+    Examples
+    --------
+    >>> pct(0.263), pct(-0.0004), pct(float("nan"))
+    ('26%', '0%', 'n/a')
+    """
+    return labels.percent(x, digits, missing="n/a", minus="-")
 
 
 def level_label(group: str, level) -> str:

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import patsy
 
+from ..intake.contract import RESOURCES
 from ..stats.design import check_columns
 from ..stats.models import fit_growth_model
 from ..stats.results import rounded_table
@@ -25,7 +26,8 @@ from .months import MONTHS_CAVEAT, add_months_of_learning
 __all__ = ["STUDY_COVARIATES", "STUDY_RESOURCES", "StudyModels", "fit_study_models"]
 
 
-STUDY_RESOURCES = ("grade_appropriate", "strong_instruction", "engaged", "high_expectations")
+#: The resources the study models, in the order of its tables (the contract's four).
+STUDY_RESOURCES = RESOURCES
 STUDY_COVARIATES = ("low_income", "english_learner", "disability")
 
 

@@ -330,14 +330,26 @@ def count(value) -> str:
     return MISSING if _missing(value) else f"{round(float(value)):,}"
 
 
-def percent(value, digits: int = 0) -> str:
-    """A share (0-1) as a percentage (``0.263`` -> ``"26%"``); no ``"-0%"``."""
+def percent(value, digits: int = 0, *, missing: str = MISSING, minus: str = "−") -> str:
+    """A share (0-1) as a percentage (``0.263`` -> ``"26%"``); no ``"-0%"``.
+
+    The one percent formatter: tables and pages use the defaults (the typographic minus, ``missing`` shown as
+    :data:`MISSING`); sentences use ``missing="n/a"`` and ``minus="-"`` (see
+    :func:`opportunity_research.study.findings.pct`).
+
+    Examples
+    --------
+    >>> percent(0.263), percent(-0.0004), percent(-0.05, 1), percent(None)
+    ('26%', '0%', '−5.0%', '–')
+    >>> percent(float("nan"), missing="n/a"), percent(-0.05, minus="-")
+    ('n/a', '-5%')
+    """
     if _missing(value):
-        return MISSING
+        return missing
     text = f"{100 * float(value):.{digits}f}"
     if float(text) == 0:
         text = text.lstrip("-")
-    return text.replace("-", "−") + "%"
+    return text.replace("-", minus) + "%"
 
 
 def points(value, digits: int = 1) -> str:

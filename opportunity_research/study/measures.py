@@ -35,6 +35,7 @@ from ..intake.contract import (
     EXPECTATION_ITEMS_CURRENT,
     EXPECTATION_ITEMS_OLD,
     EXPECTATION_REVERSED,
+    RESOURCES,
 )
 from ..intake.dataset import District
 
@@ -57,7 +58,6 @@ __all__ = [
     "student_access",
 ]
 
-RESOURCES = ("grade_appropriate", "strong_instruction", "engaged", "high_expectations")
 RESOURCE_LABELS = {
     "grade_appropriate": "Grade-appropriate assignments",
     "strong_instruction": "Strong instruction",

@@ -135,7 +135,7 @@ def _fmt_value(measure: str, x) -> str:
         return "n/a"
     if measure in _NOT_SHARES:
         return f"{x:.2f}"
-    return f"{100 * x:.0f}%"
+    return labels.percent(x, missing="n/a", minus="-")
 
 
 def _trend_table(ind: pd.DataFrame, current_year: int | None) -> pd.DataFrame:

@@ -65,6 +65,7 @@ from ..intake.contract import (
     EXPECTATION_ITEMS_CURRENT,
     EXPECTATION_ITEMS_OLD,
     EXPECTATION_REVERSED,
+    RESOURCES,
 )
 from .specs import (
     ANALYSIS_YEAR,
@@ -77,7 +78,6 @@ from .specs import (
     METRO,
     POC,
     RESOURCE_SLOPES,
-    RESOURCES,
     TARGETS,
     VAR_CLASSROOM,
     VAR_SCHOOL,

@@ -21,7 +21,6 @@ __all__ = [
     "GROWTH_OTHER",
     "METRO",
     "POC",
-    "RESOURCES",
     "RESOURCE_SLOPES",
     "TARGETS",
     "VAR_CLASSROOM",
@@ -38,7 +37,6 @@ TARGETS = {
     "met_demands": 0.71,
     "met_grade_level": 0.17,
 }
-RESOURCES = ("grade_appropriate", "strong_instruction", "engaged", "high_expectations")
 #: Planted growth effects (SD of spring score per unit of section-level access, 0-1).
 GROWTH_EFFECTS = {
     "grade_appropriate": 0.20,
