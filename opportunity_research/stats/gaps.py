@@ -73,7 +73,14 @@ _CHUNK_CELLS = 1 << 22
 
 
 class HedgesG(NamedTuple):
-    """Hedges' g with its analytic confidence interval."""
+    """Hedges' g with its analytic confidence interval.
+
+    Examples
+    --------
+    >>> g = hedges_g([3, 4, 5, 6], [1, 2, 3, 4], ci=True)
+    >>> isinstance(g, HedgesG), round(g.g, 3), g.ci_lower < g.g < g.ci_upper
+    (True, 1.347, True)
+    """
 
     g: float
     ci_lower: float
