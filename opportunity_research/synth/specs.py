@@ -65,7 +65,15 @@ POC = [k for k in RACE_ETHNICITY if k != "white"]
 
 @dataclass(frozen=True)
 class DistrictSpec:
-    """Make-up of one demo district."""
+    """Make-up of one demo district.
+
+    Examples
+    --------
+    >>> [s.district_id for s in DISTRICTS], round(sum(s.share for s in DISTRICTS), 6)
+    (['demo_lakeside', 'demo_riverton', 'demo_hillcrest', 'demo_fairview', 'demo_pinebrook'], 1.0)
+    >>> METRO.district_id, METRO.schools
+    ('demo_metro', (3, 2, 2))
+    """
 
     district_id: str
     letter: str
