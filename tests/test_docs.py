@@ -23,18 +23,14 @@ PENDING_MODULES = {
     "disclosure.joint",
     "disclosure.privacy",
     "report.browser",
-    "report.crossdistrict",
     "report.pages",
     "report.plots",
     "report.presentation",
     "report.reporting",
-    "report.reproducibility",
     "study.analysis",
     "study.climate",
     "study.equity",
-    "study.growth",
     "study.measures",
-    "study.scorecard",
     "study.trajectories",
 }
 

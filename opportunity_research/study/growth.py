@@ -70,6 +70,23 @@ class StudyModels:
         contrast (VanderWeele & Ding 2017, RR = exp(0.91 d); 1 when the interval includes zero).
     warnings
         ``(subject, model, message)`` for every warning of every model, plus dropped covariates.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(3)
+    >>> n = 800
+    >>> room = np.repeat(np.arange(40), 20)
+    >>> frame = pd.DataFrame({"school_id": room // 8, "classroom_id": room, "subject": "math", "grade": 5,
+    ...                       "fall_z": rng.normal(size=n), "low_income": rng.integers(0, 2, n),
+    ...                       "english_learner": rng.integers(0, 2, n), "disability": rng.integers(0, 2, n)})
+    >>> frame["started_behind"] = (frame["fall_z"] < -0.5).astype(int)
+    >>> for r in STUDY_RESOURCES:
+    ...     frame[r] = rng.uniform(0, 1, 40)[room]
+    >>> frame["spring_z"] = 0.7 * frame["fall_z"] + 0.3 * frame["grade_appropriate"] + rng.normal(0, 0.3, 40)[room] + rng.normal(0, 0.6, n)
+    >>> sm = fit_study_models(frame, subject="math")
+    >>> isinstance(sm, StudyModels), list(sm.effects.columns[:4])
+    (True, ['subject', 'model', 'resource', 'effect'])
     """
 
     _models: dict = field(repr=False)
@@ -326,6 +343,23 @@ def fit_study_models(
     Returns
     -------
     StudyModels
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(3)
+    >>> n = 800
+    >>> room = np.repeat(np.arange(40), 20)
+    >>> frame = pd.DataFrame({"school_id": room // 8, "classroom_id": room, "subject": "math", "grade": 5,
+    ...                       "fall_z": rng.normal(size=n), "low_income": rng.integers(0, 2, n),
+    ...                       "english_learner": rng.integers(0, 2, n), "disability": rng.integers(0, 2, n)})
+    >>> frame["started_behind"] = (frame["fall_z"] < -0.5).astype(int)
+    >>> for r in STUDY_RESOURCES:
+    ...     frame[r] = rng.uniform(0, 1, 40)[room]
+    >>> frame["spring_z"] = 0.7 * frame["fall_z"] + 0.3 * frame["grade_appropriate"] + rng.normal(0, 0.3, 40)[room] + rng.normal(0, 0.6, n)
+    >>> sm = fit_study_models(frame, subject="math")
+    >>> sm.converged, sorted(sm.effects["model"].unique())[:2]
+    (True, ['all_four', 'engaged'])
     """
     need = [outcome, prior, behind, *resources, *covariates, *groups, "grade"]
     check_columns(frame, need, "fit_study_models")
