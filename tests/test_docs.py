@@ -28,10 +28,6 @@ PENDING_MODULES = {
     "report.presentation",
     "report.reporting",
     "study.analysis",
-    "study.climate",
-    "study.equity",
-    "study.measures",
-    "study.trajectories",
 }
 
 MODULES = sorted(
