@@ -24,7 +24,6 @@ PENDING_MODULES = {
     "disclosure.privacy",
     "report.browser",
     "report.pages",
-    "report.plots",
     "report.presentation",
     "report.reporting",
     "study.analysis",
