@@ -21,7 +21,6 @@ import opportunity_research
 PENDING_MODULES = {
     "batch.runner",
     "disclosure.joint",
-    "disclosure.privacy",
     "report.browser",
     "report.pages",
     "report.presentation",
