@@ -24,7 +24,6 @@ PENDING_MODULES = {
     "report.browser",
     "report.pages",
     "report.presentation",
-    "report.reporting",
     "study.analysis",
 }
 
