@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ..intake.contract import ALL_OTHERS
+
 __all__ = [
     "ALL_OTHERS",
     "LABELS",
@@ -28,7 +30,6 @@ __all__ = [
     "var_label",
 ]
 
-ALL_OTHERS = "all other students"
 #: The one reason text of every suppressed row (``{min_n}`` is filled in).
 REASON = "n < {min_n} or complementary"
 #: Columns that label rows: never blanked in a suppressed row.
