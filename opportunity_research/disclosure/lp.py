@@ -56,6 +56,18 @@ def intervals(
 
     A target whose feasible values found along the way already span ``need`` gets that inner range (enough
     to decide protection); the others get their exact LP bounds.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from opportunity_research.disclosure.model import PopulationModel, TableSpec
+    >>> t = pd.DataFrame({"school_id": "A", "group": ["all", "ell=1", "ell=0"], "n": [50, np.nan, np.nan],
+    ...                   "suppressed": [False, True, True]})
+    >>> m = PopulationModel({"t": (t, TableSpec("cell"))}, year=2016, known=False, min_n=10)
+    >>> hidden = [v for v, x in enumerate(m.var_x) if np.isnan(x)]
+    >>> iv = intervals(m, ~np.array(m.pre_hidden), hidden)
+    >>> [tuple(map(float, iv[v])) for v in hidden]
+    [(1.0, 49.0), (1.0, 49.0)]
     """
     nv = len(model.var_key)
     fixed = np.full(nv, np.nan)
@@ -250,6 +262,13 @@ def _lp(members, cons, lb, targets):
 
 
 def interval_width(interval) -> float:
+    """How many whole counts lie strictly between an interval's ends (its protection width).
+
+    Examples
+    --------
+    >>> interval_width((1.0, 12.0)), interval_width((2.5, 9.5)), interval_width((1.0, math.inf))
+    (11, 6, inf)
+    """
     lo, hi = interval
     if math.isinf(hi):
         return math.inf

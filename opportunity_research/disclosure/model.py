@@ -63,7 +63,13 @@ LABELS = frozenset(
 
 
 class DisclosureError(RuntimeError):
-    """Published outputs fail the disclosure audit; ``cells`` names the unprotected cells."""
+    """Published outputs fail the disclosure audit; ``cells`` names the unprotected cells.
+
+    Examples
+    --------
+    >>> DisclosureError("audit failed", ["students school A 2016 ell=1"]).cells
+    ['students school A 2016 ell=1']
+    """
 
     def __init__(self, message: str, cells: Sequence[str] = ()):
         super().__init__(message)
@@ -94,6 +100,12 @@ class TableSpec:
     weight
         Count column that weights the estimates (means and shares add up with these weights; default
         ``"n"``, the results an estimate describes; the first count column when absent).
+
+    Examples
+    --------
+    >>> TableSpec("cell", universe=("subject",), counts=("n_students", "n")).weight
+    'n'
+
     """
 
     style: str
@@ -127,6 +139,13 @@ class AuditReport:
         Per audited count: ``cell``, ``true`` (None in a published-only audit), ``low``, ``high``.
     seconds
         Time spent.
+
+    Examples
+    --------
+    >>> r = AuditReport(min_n=10, protection=10, cells=100, primary=4, beyond_primary=2)
+    >>> r.passed, r.secondary_per_primary
+    (True, 0.5)
+
     """
 
     min_n: int
@@ -200,7 +219,17 @@ def _num(s: pd.Series) -> np.ndarray:
 
 
 class PopulationModel:
-    """Rows of every table, the population-count variables they publish and the additive relations."""
+    """Rows of every table, the population-count variables they publish and the additive relations.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> t = pd.DataFrame({"school_id": "A", "group": ["all", "ell=1", "ell=0"], "n": [50, np.nan, np.nan],
+    ...                   "suppressed": [False, True, True]})
+    >>> m = PopulationModel({"t": (t, TableSpec("cell"))}, year=2016, known=False, min_n=10)
+    >>> len(m.rows), len(m.relations)  # three rows; the levels of ell add up to the school's students
+    (3, 1)
+    """
 
     def __init__(
         self,
@@ -564,6 +593,17 @@ class PopulationModel:
 
 
 def row_label(model: PopulationModel, rid: int) -> str:
+    """A row's name for the analyst and the gate (table, universe, school, year, group; no value).
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> t = pd.DataFrame({"school_id": "A", "group": ["all", "ell=1", "ell=0"], "n": [50, np.nan, np.nan],
+    ...                   "suppressed": [False, True, True]})
+    >>> m = PopulationModel({"t": (t, TableSpec("cell"))}, year=2016, known=False, min_n=10)
+    >>> row_label(m, 1)
+    't[t] school A 2016 ell=1'
+    """
     r = model.rows.iloc[rid]
     where = "" if r["school"] == "all" else f" school {r['school']}"
     yr = "" if pd.isna(r["year"]) else f" {int(r['year'])}"
@@ -571,6 +611,17 @@ def row_label(model: PopulationModel, rid: int) -> str:
 
 
 def var_label(model: PopulationModel, v: int) -> str:
+    """A population count's name (unit, school or district, year, group; no value).
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> t = pd.DataFrame({"school_id": "A", "group": ["all", "ell=1", "ell=0"], "n": [50, np.nan, np.nan],
+    ...                   "suppressed": [False, True, True]})
+    >>> m = PopulationModel({"t": (t, TableSpec("cell"))}, year=2016, known=False, min_n=10)
+    >>> var_label(m, m.row_vars[1][0])
+    'students school A 2016 ell=1'
+    """
     unit, year, school, variable, level = model.var_key[v][:5]
     yr = "" if year is None or (isinstance(year, float) and math.isnan(year)) else f" {int(year)}"
     where = "district" if school == "all" else f"school {school}"
