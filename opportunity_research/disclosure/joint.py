@@ -40,7 +40,9 @@ The rules (in the order they are applied)
    same students with one missing outcome) is hidden too, so no published count approximates it.
 3. **Complements, from counts only**: while the audit finds a hidden count whose interval is narrower
    than ``protection``, the smallest shown count that shares an additive relation with it is hidden
-   (levels before totals; ties broken by labels). The choice never looks at an estimate, so which cells
+   (levels before totals; ties broken by labels). A school or district all-students count (or any
+   total) is chosen only when no group's count is within reach, through the relations of ``v`` and of
+   its hidden neighbours. The choice never looks at an estimate, so which cells
    are complements says nothing about any hidden share or mean.
 4. **Hidden values**: for every additive relation whose total value is shown, the hidden cells' pooled
    value is what an attacker can compute (total minus shown cells). If a single hidden cell's count is
@@ -192,9 +194,11 @@ class _State:
         In the relation with the fewest hidden cells (the one that pins ``v``): a group's count before an
         all-students count, a part before a total, a count shown in one row before one shown in many, the
         smaller count first (ranking every school before the district, Gauss-style, hid more on the demo
-        districts). When
-        every relation holding ``v`` is already hidden (``v`` is narrowed through hidden neighbours), the
-        search goes on through the relations of those neighbours.
+        districts). When every relation holding ``v`` is already hidden (``v`` is narrowed through hidden
+        neighbours), the search goes on through the relations of those neighbours. Totals and
+        all-students counts come last of all: the whole neighbourhood is searched for a group's count
+        first (before: an all-students count in the first relation won over a group's count one step
+        further; Fairview's gap rows hidden 88 -> 48 of 120, Riverton 2.50 -> 1.51 hidden per small cell).
         """
         m = self.m
 
@@ -203,13 +207,14 @@ class _State:
             # one shown in many; the smaller first
             return (m.var_total[u], coefs[u] < 0, len(self.var_rows[u]) > 1, m.var_x[u], str(m.var_key[u]))
 
-        seen, frontier = {v}, [v]
-        for _depth in range(4):
-            nxt = []
-            for w in frontier:
-                rels = sorted(self.var_rel[w], key=lambda k: (sum(u in self.H for u in m.relations[k][0]), k))
-                for total_ok in (False, True):
-                    best = None
+        # Gauss-style priority: every relation within reach (through hidden neighbours) is searched for a
+        # group's count before any all-students or total count may serve as a complement
+        for total_ok in (False, True):
+            seen, frontier = {v}, [v]
+            for _depth in range(4):
+                nxt = []
+                for w in frontier:
+                    rels = sorted(self.var_rel[w], key=lambda k: (sum(u in self.H for u in m.relations[k][0]), k))
                     for k in rels:
                         coefs = m.relations[k][0]
                         part = coefs.get(w, 0) > 0
@@ -217,16 +222,13 @@ class _State:
                                  and u not in self.H and u not in exclude and m.var_x[u] > 0
                                  and (total_ok or (not m.var_total[u] and (c > 0 or not part)))]
                         if cands:  # the relation with the fewest hidden cells first: it is the one that pins w
-                            best = (None, min(cands, key=lambda u, co=coefs: rank(u, co)))
-                            break
-                    if best is not None:
-                        return best[1]
-                for k in rels:
-                    for u in m.relations[k][0]:
-                        if u in self.H and u not in seen:
-                            seen.add(u)
-                            nxt.append(u)
-            frontier = nxt
+                            return min(cands, key=lambda u, co=coefs: rank(u, co))
+                    for k in rels:
+                        for u in m.relations[k][0]:
+                            if u in self.H and u not in seen:
+                                seen.add(u)
+                                nxt.append(u)
+                frontier = nxt
         return None
 
     def count_audit(self):
