@@ -64,7 +64,7 @@ previous basis for each target, and every solution found is a feasible point, so
 over the points found already span ``protection`` is decided without its own solve. Components with one
 equation are solved in closed form; solved components are cached across the protection rounds. A hidden
 count is protected when ``floor(max) - ceil(min) >= protection``. After the audit passes, a clean-up
-pass publishes again every all-students or district complement that is no longer needed.
+pass publishes again every complement that is no longer needed (all-students and district counts first).
 
 Residual risk (documented in the README): the rule of step 4 reveals, at most, that the pooled value of
 some hidden cells was within ``near_bound`` of 0% or 100% (never which, nor any cell's value); counts of
@@ -300,23 +300,35 @@ class _State:
         return out
 
 
-def _cleanup(st: _State, iv: dict) -> dict:
+def _cleanup(st: _State, iv: dict, budget: float = 30.0) -> dict:
     """Publish again every complement no longer needed, the most valuable to a reader first.
 
-    Candidates are the complements that are all-students counts or district counts (the figures a reader
-    looks for first), largest first. Each is shown again if the protection still holds with it shown
-    (rule 2's closure, the count audit and the estimate audit all pass); otherwise it stays hidden.
+    Candidates are every complement: totals first, then all-students counts, district counts, then the
+    larger counts (the figures a reader looks for first). Each is shown again if the protection still
+    holds with it shown (rule 2's closure, recomputed from the primaries and the remaining complements so
+    that counts hidden only because they were close to it are published with it, the count audit and the
+    estimate audit all pass); otherwise it stays hidden. The pass stops after ``budget`` seconds (the
+    protection holds at every step; the rest stay hidden). Measured on the demo districts: hidden per
+    small cell Fairview 2.40 -> 2.14, Lakeside 2.61 -> 2.30, Hillcrest 2.37 -> 2.22, Riverton 1.51 -> 1.44.
     """
+    import time
+
     m = st.m
-    cands = [v for v in st.H if st.why.get(v, "").startswith("complement")
-             and (m.var_total[v] or m.var_key[v][2] == "all")]
-    cands.sort(key=lambda v: (not m.var_total[v], m.var_key[v][2] != "all", -m.var_x[v], str(m.var_key[v])))
+    t0 = time.perf_counter()
+    cands = [v for v in st.H if st.why.get(v, "").startswith("complement")]
+    cands.sort(key=lambda v: (not m.var_total[v], m.var_key[v][3] != "all", m.var_key[v][2] != "all",
+                              -m.var_x[v], str(m.var_key[v])))
+    derived = ("same group, close count", "same row as a hidden count")
     for v in cands:
         if v not in st.H:
             continue
+        if time.perf_counter() - t0 > budget:
+            break
         H, why, E = set(st.H), dict(st.why), set(st.E)
-        st.H.discard(v)
-        st.why.pop(v, None)
+        # rule 2's closure is recomputed from the primaries and the remaining complements: counts hidden only
+        # because they were close to (or in the row of) this complement are published again with it
+        st.H = {u for u in st.H if u != v and st.why.get(u) not in derived}
+        st.why = {u: w for u, w in st.why.items() if u in st.H}
         st.link()
         ok = v not in st.H
         if ok:
