@@ -4,7 +4,8 @@ Two measurements:
 
 1. **Every demo district** (``data/processed``, ``make process``): the district analysis runs once
    (``analysis.analyze_district``, its tables computed complete), then the joint pass
-   (``disclosure.protect_tables``) is timed on the district's whole published set. Printed per district:
+   (``disclosure.protect_tables``) is timed on the district's whole published set, once per setting of
+   :data:`SETTINGS` (rule 2's ``close_counts``). Printed per district and setting:
    published cells, small cells (rows hidden by the primary rule), complements (rows hidden beyond them),
    secondary per primary (the information loss), gap rows hidden, hidden counts audited, seconds.
 2. **A large synthetic district** (``--students``, default 1,000,000, in ``--schools`` schools): the audit
@@ -59,12 +60,16 @@ def demo_districts(quick: bool) -> list[tuple[str, int]]:
 def _line(name: str, report, tables_out: dict, seconds: float) -> str:
     gaps = tables_out.get("gaps")
     gap = f"{int(gaps['suppressed'].sum())} of {len(gaps)}" if gaps is not None else "-"
-    return (f"{name:<22} {report.cells:>7,} {report.primary:>6,} {report.beyond_primary:>11,} "
+    return (f"{name:<30} {report.cells:>7,} {report.primary:>6,} {report.beyond_primary:>11,} "
             f"{report.secondary_per_primary:>9.2f} {gap:>10} {report.hidden_counts:>7,} {seconds:>8.2f} "
             f"{'passed' if report.passed else 'FAILED'}")
 
 
-HEADER = (f"{'district':<22} {'cells':>7} {'small':>6} {'complements':>11} {'sec/prim':>9} {'gap rows':>10} "
+#: Settings of the protection rule compared per district (``protect_tables(close_counts=...)``): rule 2 hides
+#: counts close to any hidden count (``all``, the default) or only to a hidden small count (``small``).
+SETTINGS = ("all", "small")
+
+HEADER = (f"{'district':<30} {'cells':>7} {'small':>6} {'complements':>11} {'sec/prim':>9} {'gap rows':>10} "
           f"{'counts':>7} {'seconds':>8} audit")
 
 
@@ -82,9 +87,11 @@ def bench_demo(quick: bool) -> None:
     try:
         for name, _n in demo_districts(quick):
             analysis.analyze_district(name, n_boot=20)
-            t = time.perf_counter()
-            out, report = protect_tables(captured["tables"], min_n=config.MIN_CELL_SIZE, year=captured["year"])
-            print(_line(name, report, out, time.perf_counter() - t), flush=True)
+            for close in SETTINGS:
+                t = time.perf_counter()
+                out, report = protect_tables(captured["tables"], min_n=config.MIN_CELL_SIZE, year=captured["year"],
+                                             close_counts=close)
+                print(_line(f"{name} [{close}]", report, out, time.perf_counter() - t), flush=True)
     finally:
         disclosure.protect_district = real
 

@@ -131,8 +131,10 @@ __all__ = [
 
 
 class _State:
-    def __init__(self, model: PopulationModel, min_n: int, protection: int, near_bound: float):
+    def __init__(self, model: PopulationModel, min_n: int, protection: int, near_bound: float,
+                 close_counts: str = "all"):
         self.m = model
+        self.close_counts = close_counts
         self.min_n, self.protection, self.near = min_n, protection, near_bound
         self.H: set[int] = set()  # hidden population counts
         self.E: set[int] = set()  # rows whose estimates are withheld (population level)
@@ -179,7 +181,11 @@ class _State:
                             changed = True
             for vs in self.group.values():
                 # a shown count close to a hidden small count would approximate it
-                hx = [self.m.var_x[v] for v in vs if v in self.H]
+                # ("all": close to any hidden count, complements included; "small": only to a hidden count
+                # below min_n, measured to hide less, and leaving a complement approximable by a close count
+                # of another measure, which the audit does not model)
+                hx = [self.m.var_x[v] for v in vs if v in self.H
+                      and (self.close_counts == "all" or self.m.var_x[v] < self.min_n)]
                 if not hx:
                     continue
                 for v in vs:
@@ -209,9 +215,12 @@ class _State:
 
         # Gauss-style priority: every relation within reach (through hidden neighbours) is searched for a
         # group's count before any all-students or total count may serve as a complement
-        for total_ok in (False, True):
+        def district_all(u):
+            return m.var_key[u][2] == "all" and m.var_key[u][3] == "all"
+
+        for total_ok in (False, "not district", True):
             seen, frontier = {v}, [v]
-            for _depth in range(4):
+            for _depth in range(6):
                 nxt = []
                 for w in frontier:
                     rels = sorted(self.var_rel[w], key=lambda k: (sum(u in self.H for u in m.relations[k][0]), k))
@@ -220,7 +229,8 @@ class _State:
                         part = coefs.get(w, 0) > 0
                         cands = [u for u, c in coefs.items() if u not in seen and self.decision[u]
                                  and u not in self.H and u not in exclude and m.var_x[u] > 0
-                                 and (total_ok or (not m.var_total[u] and (c > 0 or not part)))]
+                                 and (total_ok is True or (total_ok and not district_all(u))
+                                      or (not m.var_total[u] and (c > 0 or not part)))]
                         if cands:  # the relation with the fewest hidden cells first: it is the one that pins w
                             return min(cands, key=lambda u, co=coefs: rank(u, co))
                     for k in rels:
@@ -343,7 +353,8 @@ def _cleanup(st: _State, iv: dict, budget: float = 30.0) -> dict:
 
 def protect_tables(tables: Mapping[str, tuple[pd.DataFrame, TableSpec]], *, min_n: int = config.MIN_CELL_SIZE,
                    protection: int | None = None, near_bound: float = 0.05, year: int | None = None,
-                   max_rounds: int = 200, cleanup: bool = True) -> tuple[dict[str, pd.DataFrame], AuditReport]:
+                   max_rounds: int = 200, cleanup: bool = True,
+                   close_counts: str = "all") -> tuple[dict[str, pd.DataFrame], AuditReport]:
     """Decide suppression jointly over a district's published tables, and audit the result.
 
     Parameters
@@ -360,6 +371,11 @@ def protect_tables(tables: Mapping[str, tuple[pd.DataFrame, TableSpec]], *, min_
         Rule 4's margin, as a share of an outcome's range.
     year
         School year of tables whose spec names no year column (the analysis year).
+    close_counts
+        Rule 2's reach: ``"all"`` (default) hides a shown count of the same group, school and year within
+        ``protection`` of any hidden count (complements included); ``"small"`` only of a hidden count below
+        ``min_n``. ``"small"`` hides less (Fairview 2.13 -> 1.75 hidden per small cell) but leaves a
+        complement approximable by a close count of another measure, which the audit does not model.
     cleanup
         After the audit passes, publish again the all-students and district complements that are no
         longer needed (:func:`_cleanup`).
@@ -378,7 +394,9 @@ def protect_tables(tables: Mapping[str, tuple[pd.DataFrame, TableSpec]], *, min_
         raise ValueError(f"protect_tables: min_n must be at least 1, got {min_n}")
     protection = min_n if protection is None else int(protection)
     model = PopulationModel(tables, year=year, known=True, min_n=min_n)
-    st = _State(model, min_n, protection, near_bound)
+    if close_counts not in ("all", "small"):
+        raise ValueError(f"protect_tables: close_counts must be 'all' or 'small', got {close_counts!r}")
+    st = _State(model, min_n, protection, near_bound, close_counts)
     st.H |= model.primary_vars
     for rid in model.ref_small_rows:
         st.H.add(model.row_vars[rid][0])
