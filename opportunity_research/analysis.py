@@ -304,7 +304,13 @@ def _clean(x):
 
 
 def findings_json(a: DistrictAnalysis, *, parameters: dict) -> dict:
-    """Machine-readable headline numbers for ``findings.json`` (no student rows, suppressed cells omitted)."""
+    """Machine-readable headline numbers for ``findings.json`` (no student rows, suppressed cells omitted).
+
+    ``indicators`` holds the district's indicator table (:func:`opportunity_research.indicators.indicator_table`),
+    the one source of the first screen, the board summary and ``tables/indicators.csv``.
+    """
+    from .indicators import indicator_table
+
     rates = {r.resource: {"estimate": _clean(r.estimate), "ci_lower": _clean(r.ci_lower),
                           "ci_upper": _clean(r.ci_upper), "n": int(r.n)}
              for r in a.rates[a.rates["subject"] == "all"].itertuples()}
@@ -338,6 +344,7 @@ def findings_json(a: DistrictAnalysis, *, parameters: dict) -> dict:
         goals[["goal_id", "measure", "group", "target", "target_year", "status"]].to_dict("records"),
         "needs": a.needs,
         "key_findings": sentences,
+        "indicators": [{k: _clean(v) for k, v in row.items()} for row in indicator_table(a).to_dict("records")],
         "headline": sentences[0] if sentences else "",
         "parameters": parameters,
         "disclosure": a.disclosure.to_dict() if a.disclosure is not None else None,

@@ -145,7 +145,8 @@ def publish_pages(folder: str | os.PathLike, *, notebook: str | os.PathLike, kin
     written = [export_html(notebook, folder / "report.html", title=title, min_n=min_n,
                            links=page_links(kind, here="report.html", districts=districts, pdf=pdf),
                            downloads=_downloads(folder, pdf))]
-    pages = [folder / "report.html"] + ([folder / "scorecard.html"] if (folder / "scorecard.html").exists() else [])
+    pages = [folder / "report.html"] + [folder / n for n in ("scorecard.html", "summary.html", "summary.es.html")
+                                        if (folder / n).exists()]
     if pdf:
         with chromium(exe) as browser:
             for page in pages:

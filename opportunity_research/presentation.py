@@ -54,6 +54,9 @@ import numpy as np
 import pandas as pd
 
 from . import __version__, config, labels
+from .headlines import Finding, district_name, first_screen, headline_findings, is_demo
+from .indicators import SCORECARD_DEFINITIONS
+from .indicators import STUDY as _STUDY
 from .labels import SUPPRESSED_MARK
 
 __all__ = [
@@ -65,6 +68,7 @@ __all__ = [
     "catch_up_table",
     "climate_table",
     "composition_table",
+    "cross_first_screen",
     "cross_gaps_table",
     "cross_goals_table",
     "cross_growth_table",
@@ -86,6 +90,7 @@ __all__ = [
     "model_trust_note",
     "multiple_table",
     "needs_note",
+    "one_per_contrast",
     "reliability_table",
     "render",
     "reproducibility_table",
@@ -99,15 +104,13 @@ __all__ = [
 
 #: The Opportunity Myth's published figures (TNTP 2018; see the domain brief), shown beside the district's.
 STUDY = {
-    "grade_appropriate": (0.26, "of assignments were grade-appropriate"),
-    "strong_instruction": (0.16, "of lessons had strong instruction"),
-    "engaged": (0.55, "of surveyed moments were engaged"),
-    "high_expectations": (0.44, "of teachers held high expectations"),
-    "met_demands": (0.71, "of work met the assignment's demands"),
-    "met_grade_level": (0.17, "of work met grade-level standards"),
+    "grade_appropriate": (_STUDY["grade_appropriate"], "of assignments were grade-appropriate"),
+    "strong_instruction": (_STUDY["strong_instruction"], "of lessons had strong instruction"),
+    "engaged": (_STUDY["engaged"], "of surveyed moments were engaged"),
+    "high_expectations": (_STUDY["high_expectations"], "of teachers held high expectations"),
+    "met_demands": (_STUDY["met_demands"], "of work met the assignment's demands"),
+    "met_grade_level": (_STUDY["met_grade_level"], "of work met grade-level standards"),
 }
-#: The study's contrast of classrooms serving mostly higher-income vs mostly low-income students.
-_STUDY_INCOME_RATIO = {"grade_appropriate": "about twice as much", "strong_instruction": "about five times as much"}
 STUDY_SOURCE = "TNTP, The Opportunity Myth (2018): five school systems, about 4,000 students, mostly 2016-17"
 
 _TEMPLATES = Path(__file__).with_name("templates")
@@ -455,8 +458,8 @@ def demands_table(demands: pd.DataFrame) -> Table:
                  notes=[f"Study: {STUDY_SOURCE}."])
 
 
-_GAP_COLS = [Col("level", "group"), Col("n", "count"), Col("estimate", "percent", label="Share"),
-             Col("reference", "reference"), Col("reference_estimate", "percent", label="Their share"),
+_GAP_COLS = [Col("level", "group"), Col("n", "count"), Col("estimate", "percent", label="Group's share"),
+             Col("reference", "reference"), Col("reference_estimate", "percent", label="Comparison group's share"),
              Col("difference", "points"), Col("interval", "interval_points"), Col("ratio", "ratio")]
 
 
@@ -468,9 +471,26 @@ def _with_ratio_interval(cols: list[Col], data: pd.DataFrame, label: str = "Rati
     return cols[:i] + [Col("ratio", "interval_ratio", label=label, prefix="ratio_")] + cols[i:]
 
 
+_FLAGS = ("low_income", "english_learner", "disability", "started_behind", "majority_students_of_color",
+          "majority_low_income")
+
+
+def one_per_contrast(data: pd.DataFrame, *, keep: str = "1") -> pd.DataFrame:
+    """Rows without their mirror: of a 0/1 group compared with all other students, only the level ``keep``
+    (the other level's row is the same contrast with the sign flipped: low-income vs not, and not vs low-income)."""
+    if not len(data) or "group" not in data.columns:
+        return data
+    lv = data["level"].astype(str).str.removesuffix(".0")
+    ref = data["reference"].astype(str) if "reference" in data.columns else pd.Series("all other students",
+                                                                                     index=data.index)
+    mirror = data["group"].isin(_FLAGS) & lv.isin(["0", "1"]) & lv.ne(keep) & ref.isin(
+        ["all other students", "nan", "None", ""])
+    return data[~mirror]
+
+
 def gaps_table(gaps: pd.DataFrame, resource: str, *, min_n: int = config.MIN_CELL_SIZE) -> Table:
-    """One resource's gaps by student group, both subjects (``equity.resource_gaps``)."""
-    t = gaps[gaps["measure"] == resource]
+    """One resource's gaps by student group, both subjects (``equity.resource_gaps``); one row per contrast."""
+    t = one_per_contrast(gaps[gaps["measure"] == resource])
     return table(t, _with_ratio_interval(_GAP_COLS, t), caption=f"{labels.measure(resource)}: access by student group",
                  subtitle="Each group's share compared with all other students (or the named group); the "
                           "difference in percentage points with a 95% cluster-bootstrap interval.",
@@ -480,9 +500,10 @@ def gaps_table(gaps: pd.DataFrame, resource: str, *, min_n: int = config.MIN_CEL
 def composition_table(comp: pd.DataFrame, *, min_n: int = config.MIN_CELL_SIZE) -> Table:
     """Classrooms by composition (``equity.classroom_composition``); counts are classrooms."""
     cols = [Col("level", "group", label="Classrooms"), Col("n", "count", label="Classrooms (n)"),
-            Col("estimate", "percent", label="Share"), Col("reference_text", label="Compared with"),
-            Col("reference_estimate", "percent", label="Their share"), Col("difference", "points"),
+            Col("estimate", "percent", label="Group's share"), Col("reference_text", label="Compared with"),
+            Col("reference_estimate", "percent", label="Comparison group's share"), Col("difference", "points"),
             Col("interval", "interval_points"), Col("ratio", "ratio")]
+    comp = one_per_contrast(comp, keep="0")
     t = comp.assign(reference_text=[labels.level(g, 1 - float(lv)) if str(lv) not in ("nan", "<NA>") else ""
                                     for g, lv in zip(comp["group"], comp["level"])])
     return table(t, _with_ratio_interval(cols, t), caption="Classrooms by who is in them", groups="measure",
@@ -496,6 +517,7 @@ def furthest_table(furthest: pd.DataFrame, *, min_n: int = config.MIN_CELL_SIZE)
             Col("reference_estimate", "percent", label="All other students"),
             Col("difference", "points"), Col("interval", "interval_points"), Col("ratio", "ratio",
                                                                                   label="Times as likely")]
+    furthest = one_per_contrast(furthest)
     return table(furthest, _with_ratio_interval(cols, furthest, "95% interval of the ratio"),
                  caption="Students furthest from opportunity, by group", groups="subject",
                  subtitle="Share of each group in the bottom fifth of a composite of the four resources.",
@@ -507,6 +529,7 @@ def multiple_table(multiple: pd.DataFrame, *, min_n: int = config.MIN_CELL_SIZE)
     cols = [Col("level", "group"), Col("n", "count"), Col("estimate", "percent", label="Share"),
             Col("reference_estimate", "percent", label="All other students"),
             Col("difference", "points"), Col("interval", "interval_points"), Col("ratio", "ratio")]
+    multiple = one_per_contrast(multiple)
     return table(multiple, _with_ratio_interval(cols, multiple),
                  caption="Multiple measures by student group", groups="measure", min_n=min_n)
 
@@ -597,20 +620,28 @@ def catch_up_table(cu: pd.DataFrame, *, min_n: int = config.MIN_CELL_SIZE) -> Ta
                      Col("n_start", "count", label="Below grade level at the start"),
                      Col("n", "count", label="Tested later"), Col("estimate", "percent", label="At grade level later"),
                      Col("interval", "interval_percent")],
-                 caption="Do students who fall behind catch up?", groups="subject", min_n=min_n)
+                 caption="Do students who fall behind catch up?", groups="subject", min_n=min_n,
+                 notes=[("Caught up: at grade level one, two or three years after being below it. The scorecard's "
+                         "catch-up rate is the three-year figure for the latest cohort. Under All subjects, counts "
+                         "are test results in ELA and math together (a student tested in both counts twice).")])
 
 
-def grade_level_growth_table(ggl: pd.DataFrame, *, min_n: int = config.MIN_CELL_SIZE) -> Table:
-    """Growth in grade levels per year (``trajectories.grade_level_growth``), all students."""
+def grade_level_growth_table(ggl: pd.DataFrame, *, min_n: int = config.MIN_CELL_SIZE,
+                             school_names: Mapping | None = None) -> Table:
+    """Growth in grade levels per year (``trajectories.grade_level_growth``), all students; schools by name
+    (``school_names``, default the names the analysis tables carry in ``attrs["school_names"]``)."""
     t = ggl[(ggl["group"] == "all")] if len(ggl) else ggl
+    names = dict(school_names or ggl.attrs.get("school_names", {}))
     return table(t, [Col("school_id", "school"), Col("start_year", "school_year"), Col("end_year", "school_year"),
                      Col("n", "count"), Col("start_offset", "number", label="Grade levels ahead (+) or behind (−) "
                                                                         "at the start"),
                      Col("growth", "number", label="Grade levels a year"),
                      Col("growth", "interval_number", prefix="growth_")],
-                 caption="Growth in grade levels per year", groups="subject", min_n=min_n,
+                 caption="Growth in grade levels per year, averaged from the starting to the ending year",
+                 groups="subject", min_n=min_n, school_names=names,
                  notes=[("1.0 is a typical year's growth; schools whose students start behind and grow at least 1.3 "
-                         "grade levels a year are trajectory-changing.")])
+                         "grade levels a year are trajectory-changing. The scorecard's growth measure is a different "
+                         "one: grade levels gained in the latest year only, ELA and math together.")])
 
 
 def goals_table(goals: pd.DataFrame) -> Table:
@@ -627,7 +658,7 @@ def goals_table(goals: pd.DataFrame) -> Table:
                                                                                   label="Students"),
                      Col("target_text", label="Target"), Col("current_text", label="Current"),
                      Col("status", "status"), Col("reason", label="Why")],
-                 caption="The district's goals", empty="The district has not written goals (an optional goals.csv).")
+                 caption="The district's goals", empty="The district has not written goals.")
 
 
 def reproducibility_table(card: pd.DataFrame) -> Table:
@@ -662,190 +693,6 @@ def study_comparison_table(rates: pd.DataFrame, demands: pd.DataFrame) -> Table:
 
 
 # ---------------------------------------------------------------------------------------------
-# District identity and the first screen
-
-
-def is_demo(district_id: str) -> bool:
-    """Whether a district is one of the synthetic demonstration districts (ids ``demo_*``, as ``synthesize`` writes)."""
-    return str(district_id).startswith("demo_")
-
-
-def district_name(district_id: str) -> str:
-    """A readable district name from its id (``"demo_lakeside"`` -> ``"Lakeside"``, ``"north_valley_usd"`` ->
-    ``"North Valley USD"``)."""
-    words = str(district_id).removeprefix("demo_").replace("-", " ").replace("_", " ").split()
-    return " ".join(w.upper() if w.lower() in ("usd", "isd", "cusd", "sd") else w[:1].upper() + w[1:]
-                    for w in words) or str(district_id)
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One headline finding: what it is about, the number, its interval, what it means, and its rank score."""
-
-    what: str
-    number: str
-    interval: str
-    meaning: str
-    score: float
-
-
-def _z(est, lo, hi, ref) -> float:
-    """Distance of ``est`` from ``ref`` in half-widths of its 95% interval (0 when the interval covers ``ref``)."""
-    if any(_missing(v) for v in (est, lo, hi)):
-        return 0.0
-    half = max((hi - lo) / 2, 1e-9)
-    if lo <= ref <= hi:
-        return 0.0
-    return abs(est - ref) / half
-
-
-def headline_findings(a, *, top: int = 5) -> list[Finding]:
-    """The report's ranked headline findings (3 to ``top``), each with its number, interval and meaning.
-
-    Candidates: the share of class time with each resource and the work-sample contrast, each against
-    the study's published figure; the largest gap per resource (group vs all others); the
-    classroom-composition contrast (mostly higher- vs mostly low-income classrooms); the strongest growth
-    effect of access; the catch-up rate. Only unsuppressed numbers with an interval are candidates.
-    Ranking rule: how far the number sits from its point of comparison (the study's figure, or no
-    difference) measured in half-widths of its own 95% interval; numbers whose interval covers the
-    comparison, and the catch-up rate (which has no natural comparison), score 0 and come last, in the
-    order above. At least three findings are shown when three candidates exist.
-    """
-    cands: list[Finding] = []
-    rates = a.rates[a.rates["subject"] == "all"] if "subject" in a.rates.columns else a.rates
-    for r in rates.itertuples():
-        study = STUDY.get(r.resource, (np.nan, ""))[0]
-        if _missing(r.estimate):
-            continue
-        rel = "more" if r.estimate > study else "less"
-        cands.append(Finding(
-            what=labels.measure(r.resource), number=labels.percent(r.estimate),
-            interval=f"95% interval {_interval(r.ci_lower, r.ci_upper, labels.percent)}; "
-                     f"{labels.count(r.n)} {labels.UNITS.get(r.resource, '')}",
-            meaning=(f"Share of {labels.UNITS.get(r.resource, 'evidence')} with this resource: {rel} than the study's "
-                     f"{labels.percent(study)}" + ("" if _z(r.estimate, r.ci_lower, r.ci_upper, study) else
-                                                   ", within the uncertainty of this estimate") + "."),
-            score=_z(r.estimate, r.ci_lower, r.ci_upper, study)))
-    d = a.demands.set_index("measure") if len(a.demands) else None
-    if d is not None and {"met_demands", "met_grade_level"} <= set(d.index):
-        md, gl = d.loc["met_demands"], d.loc["met_grade_level"]
-        if not _missing(gl["estimate"]):
-            cands.append(Finding(
-                what="Work that met grade-level standards", number=labels.percent(gl["estimate"]),
-                interval=f"95% interval {_interval(gl['ci_lower'], gl['ci_upper'], labels.percent)}; "
-                         f"{labels.count(gl['n'])} work samples",
-                meaning=(f"Students met their assignments' demands {labels.percent(md['estimate'])} of the time, but "
-                         f"their work showed grade-level mastery only {labels.percent(gl['estimate'])} of the time "
-                         f"(study: {labels.percent(STUDY['met_demands'][0])} vs "
-                         f"{labels.percent(STUDY['met_grade_level'][0])})."),
-                score=_z(gl["estimate"], gl["ci_lower"], gl["ci_upper"], md["estimate"])))
-    g = a.gaps
-    if len(g):
-        g = g[~g["suppressed"].astype(bool) & g["difference"].notna() & g["ci_upper"].notna()]
-        for _, part in g.groupby("measure", sort=False):
-            r = part.sort_values("difference").iloc[0]
-            if r["difference"] >= 0:
-                continue
-            ref = ("all other students" if str(r["reference"]) in ("all other students", "nan")
-                   else labels.level_phrase(r["group"], r["reference"]))
-            who = labels.level(r["group"], r["level"])
-            cands.append(Finding(
-                what=f"{labels.measure(r['measure'])}: {who} ({labels.subject(r['subject'])})",
-                number=f"{labels.points(r['difference'])} points",
-                interval=f"95% interval {_interval(r['ci_lower'], r['ci_upper'], labels.points)}; "
-                         f"{labels.count(r['n'])} students",
-                meaning=(f"{who} had this resource {labels.percent(r['estimate'])} of the time, vs "
-                         f"{labels.percent(r['reference_estimate'])} for {ref}."),
-                score=_z(r["difference"], r["ci_lower"], r["ci_upper"], 0.0)))
-    gr = a.growth
-    if len(gr):
-        e = gr[(gr["model"] == "all_four") & (gr["effect"] == "access") & gr["converged"].astype(bool)]
-        if len(e):
-            e = e.assign(_z=[_z(x, lo, hi, 0) for x, lo, hi in zip(e["estimate"], e["ci_lower"], e["ci_upper"])])
-            r = e.sort_values(["_z", "estimate"], ascending=False).iloc[0]
-            months = ("" if _missing(r.get("months")) else
-                      f" Between classrooms at the district's 25th and 75th percentile of access: roughly "
-                      f"{_number(r['months'], 1)} months of learning (95% interval "
-                      f"{_interval(r.get('months_ci_lower'), r.get('months_ci_upper'), lambda x: _number(x, 1))}).")
-            cands.append(Finding(
-                what=f"Growth with {labels.measure(r['resource']).lower()} ({labels.subject(r['subject'])})",
-                number=f"{_number(r['estimate'], 2)} SD",
-                interval=f"95% interval {_interval(r['ci_lower'], r['ci_upper'], lambda x: _number(x, 2))}; "
-                         f"{labels.count(r['n'])} students",
-                meaning=("Students in classrooms that always had this resource grew this much more over the year than "
-                         "students in classrooms that never did (an association, not proof of cause)." + months),
-                score=float(r["_z"])))
-    comp = getattr(a, "composition", None)
-    if comp is not None and len(comp):
-        c = comp[~comp["suppressed"].astype(bool) & comp["measure"].isin(list(STUDY)) & comp["difference"].notna()
-                 & comp["level"].astype(str).isin(["0", "0.0"]) & comp["group"].eq("majority_low_income")]
-        if len(c):
-            c = c.assign(_z=[_z(x, lo, hi, 0) for x, lo, hi in zip(c["difference"], c["ci_lower"], c["ci_upper"])])
-            r = c.sort_values("_z", ascending=False).iloc[0]
-            cands.append(Finding(
-                what=f"{labels.measure(r['measure'])}: higher- vs lower-income classrooms",
-                number=f"{float(r['ratio']):.1f}×" if not _missing(r["ratio"]) else labels.points(r["difference"]),
-                interval=f"difference {labels.points(r['difference'])} points, 95% interval "
-                         f"{_interval(r['ci_lower'], r['ci_upper'], labels.points)}; {labels.count(r['n'])} vs "
-                         f"{labels.count(r['reference_n'])} classrooms",
-                meaning=(f"Classrooms serving mostly higher-income students had this resource "
-                         f"{labels.percent(r['estimate'])} of the time, vs {labels.percent(r['reference_estimate'])} in "
-                         "classrooms serving mostly low-income students"
-                         + (f" (the study found {_STUDY_INCOME_RATIO[r['measure']]})."
-                            if r["measure"] in _STUDY_INCOME_RATIO else ".")),
-                score=float(r["_z"])))
-    cu = a.catch_up
-    if len(cu):
-        c = cu[(cu["school_id"] == "all") & (cu["group"] == "all") & (cu["subject"] == "all")
-               & ~cu["suppressed"].astype(bool)].sort_values(["years_later", "start_year"], ascending=[True, False])
-        if len(c):  # no natural point of comparison: shown only when fewer than three findings stand out
-            r = c.iloc[0]
-            cands.append(Finding(
-                what="Students behind who caught up", number=labels.percent(r["estimate"]),
-                interval=f"95% interval {_interval(r['ci_lower'], r['ci_upper'], labels.percent)}; "
-                         f"{labels.count(r['n'])} students",
-                meaning=(f"Of students below grade level in {labels.school_year(r['start_year'])}, this share was at "
-                         f"grade level {int(r['years_later'])} year{'s' if int(r['years_later']) != 1 else ''} later."),
-                score=0.0))
-    order = sorted(range(len(cands)), key=lambda i: (-cands[i].score, i))
-    ranked = [cands[i] for i in order]
-    strong = [f for f in ranked if f.score > 0][:top]
-    if len(strong) < 3:
-        strong = ranked[:max(3, len(strong))]
-    return strong
-
-
-def first_screen(a, *, generated: _dt.date | None = None, source: str | None = None,
-                 findings: Sequence[Finding] | None = None) -> HtmlBlock:
-    """The report's first screen: district, school year, date, data source, demo banner, ranked findings.
-
-    ``a`` is a :class:`~opportunity_research.analysis.DistrictAnalysis`. The school year is the analysis
-    year; ``generated`` defaults to today (UTC); ``source`` to a description of the district's data.
-    """
-    from .measures import analysis_year
-
-    d = a.district
-    did = d.district_id
-    demo = is_demo(did)
-    year = analysis_year(d)
-    date = (generated or _dt.datetime.now(_dt.UTC).date())
-    if source is None:
-        files = sorted(d.manifest.get("inputs", {}))
-        source = ("Synthetic demonstration data (opportunity-research synthesize)" if demo else
-                  f"The district's own records ({len(files)} files: {', '.join(files[:6])}"
-                  + (", ..." if len(files) > 6 else "") + ")")
-    found = list(findings) if findings is not None else headline_findings(a)
-    name = district_name(did)
-    html = render("first_screen.html.j2", title=f"Opportunity report: {name}", name=name, district_id=did,
-                  school_year=labels.school_year(year), generated=f"{date:%d %B %Y}".lstrip("0"),
-                  source=source, demo=demo, findings=found,
-                  n_students=labels.count(len(d.students)), n_schools=labels.count(d.schools["school_id"].nunique()))
-    text = "\n".join([f"Opportunity report: {name} ({labels.school_year(year)})"]
-                     + [f"{i + 1}. {f.what}: {f.number} ({f.interval}). {f.meaning}" for i, f in enumerate(found)])
-    return HtmlBlock(html, text)
-
-
-# ---------------------------------------------------------------------------------------------
 # The Opportunity Scorecard page
 
 
@@ -858,6 +705,7 @@ def _measure_value(measure: str, x) -> str:
 def _with_values(t: pd.DataFrame) -> pd.DataFrame:
     t = t.copy()
     t["value_text"] = [_measure_value(m, v) for m, v in zip(t["measure"], t["estimate"])]
+    t["n_unit"] = [_n_unit(m) for m in t["measure"]]
     t["interval_text"] = [labels.MISSING if _missing(lo) or _missing(hi) else
                           f"{_measure_value(m, lo)} to {_measure_value(m, hi)}"
                           for m, lo, hi in zip(t["measure"], t["ci_lower"], t["ci_upper"])]
@@ -865,16 +713,25 @@ def _with_values(t: pd.DataFrame) -> pd.DataFrame:
 
 
 def _trend(r) -> str:
+    """The change since the first year, computed from the two values as printed, so the cell adds up."""
     if _missing(r["first_year"]):
         return "One year only"
-    if _missing(r["change"]):
+    if _missing(r["change"]) or _missing(r["first_estimate"]):
         return f"Since {labels.school_year(r['first_year'])}: not available"
+    first, last = _measure_value(r["measure"], r["first_estimate"]), _measure_value(r["measure"], r["estimate"])
     if r["measure"] == "growth_grade_levels":
-        ch = _number(r["change"], 2)
-        ch = ch if ch.startswith("−") else "+" + ch
+        ch = round(float(last.replace("−", "-")) - float(first.replace("−", "-")), 2)
+        text = f"{ch:+.2f}".replace("-", "−")
     else:
-        ch = labels.points(r["change"], 0) + " points"
-    return f"{ch} since {labels.school_year(r['first_year'])} ({_measure_value(r['measure'], r['first_estimate'])})"
+        ch = int(last.replace("−", "-").rstrip("%")) - int(first.replace("−", "-").rstrip("%"))
+        text = (f"{ch:+d}" if ch else "0").replace("-", "−") + " points"
+    return f"{text} since {labels.school_year(r['first_year'])} ({first})"
+
+
+def _n_unit(measure: str) -> str:
+    """What ``n`` counts for a scorecard measure (where ELA and math pool, a student tested in both counts twice)."""
+    return ("test results (ELA + math)" if measure in ("catch_up_rate", "growth_grade_levels") else
+            "survey responses" if measure.endswith("_favorable") else "students")
 
 
 def scorecard_tables(card, *, school_names: Mapping | None = None) -> list[Table]:
@@ -887,7 +744,7 @@ def scorecard_tables(card, *, school_names: Mapping | None = None) -> list[Table
     out = [goals_table(card.goals)]
     t = card.table
     value_cols = [Col("value_text", "value", label="Value"), Col("interval_text", "value", label="95% interval"),
-                  Col("n", "count")]
+                  Col("n", "count", label="n"), Col("n_unit", "note", label="n counts")]
     if len(t):
         dist = _with_values(t[(t["school_id"] == "all") & (t["group"] == "all")])
         dist["trend"] = [_trend(r) for r in dist.to_dict("records")]
@@ -895,7 +752,9 @@ def scorecard_tables(card, *, school_names: Mapping | None = None) -> list[Table
                          + [Col("trend", "note", label="Trend")],
                          caption="District measures", min_n=min_n,
                          subtitle="The latest value of each measure with its 95% interval, and the change since the "
-                                  "first year with data."))
+                                  "first year with data (from the two values as printed).",
+                         notes=[f"{labels.measure(m)}: {SCORECARD_DEFINITIONS[m]}" for m in dict.fromkeys(
+                             dist["measure"]) if m in SCORECARD_DEFINITIONS]))
         grp = _with_values(t[(t["school_id"] == "all") & (t["group"] != "all")])
         if len(grp):
             out.append(table(grp, [Col("group", "groupspec", label="Students")] + value_cols, caption="District by student group", groups="measure", min_n=min_n))
@@ -915,8 +774,9 @@ def scorecard_tables(card, *, school_names: Mapping | None = None) -> list[Table
                                 for g, ref, d in zip(lg["group"], lg["reference"], lg["difference"])]
         cols = [Col("measure", "measure", label="Resource")] + (
             [Col("subject", "subject")] if "subject" in lg.columns else []) + [
-            Col("who", label="Students"), Col("estimate", "percent", label="Their share"),
-            Col("reference_text", label="Compared with"), Col("reference_estimate", "percent", label="Share"),
+            Col("who", label="Students"), Col("estimate", "percent", label="Group's share"),
+            Col("reference_text", label="Compared with"), Col("reference_estimate", "percent",
+                                                               label="Comparison group's share"),
             Col("difference", "points"), Col("interval", "interval_points")]
         out.append(table(lg, cols, caption="Largest gaps in access",
                          subtitle="Per resource, the group furthest below the students it is compared with."))
@@ -994,60 +854,11 @@ def link(text: str, href: str, *, note: str = "") -> HtmlBlock:
                      + (f" {_html.escape(note)}" if note else "") + "</p>", f"{text}: {href}")
 
 
-# ---------------------------------------------------------------------------------------------
-# The cross-district report
-
-
-def _district_col(t: pd.DataFrame) -> pd.DataFrame:
-    return t.assign(district=[district_name(d) for d in t["district_id"]]) if len(t) else t
-
-
-def cross_resources_table(resources: pd.DataFrame) -> Table:
-    """Each district's share of class time with each resource (``crossdistrict.compare(...).resources``)."""
-    t = _district_col(resources)
-    if len(t):
-        t = t.assign(study=[STUDY.get(r, (np.nan,))[0] for r in t["resource"]]).sort_values(
-            ["resource", "district"], kind="stable")
-    return table(t, [Col("district", label="District"), Col("n", "count", label="Evidence"),
-                     Col("estimate", "percent", label="Share"), Col("interval", "interval_percent"),
-                     Col("study", "percent", label="Study (2018)")],
-                 caption="The four resources in each district", groups="resource" if len(t) else None,
-                 notes=[f"Study: {STUDY_SOURCE}."])
-
-
-def cross_gaps_table(gaps: pd.DataFrame) -> Table:
-    """Per district and resource, the largest unsuppressed shortfall (``crossdistrict.compare(...).gaps``)."""
-    t = _district_col(gaps)
-    return table(t, [Col("district", label="District"), Col("subject", "subject"), Col("level", "group"),
-                     Col("n", "count"), Col("difference", "points"), Col("interval", "interval_points")],
-                 caption="Largest gap in each resource, by district", groups="measure" if len(t) else None,
-                 subtitle="The group furthest below all other students, per district; percentage points.")
-
-
-def cross_growth_table(growth: pd.DataFrame) -> Table:
-    """Growth-model effects (all four resources together) per district (``crossdistrict.compare(...).growth``)."""
-    t = _district_col(growth)
-    if len(t):
-        t = t.assign(district=[d + ("" if bool(c) else " †") for d, c in zip(t["district"], t["converged"])])
-        t = t.sort_values(["resource", "effect", "district", "subject"], kind="stable")
-    notes = ["Standard deviations of the spring score, full vs no access; months of learning are an approximation."]
-    if len(t) and not t["converged"].astype(bool).all():
-        notes.append("† The model could not be verified; do not rely on this row.")
-    return table(t, [Col("district", label="District"), Col("subject", "subject"), Col("effect", "measure"),
-                     Col("estimate", "number", label="Effect (SD)"), Col("interval", "interval_number"),
-                     Col("months", "number1", label="Months")],
-                 caption="What access is worth, by district", groups="resource" if len(t) else None, notes=notes,
-                 empty="No district had enough students for growth models.")
-
-
-def cross_goals_table(goals: pd.DataFrame) -> Table:
-    """Every district's goals and their status (``crossdistrict.compare(...).goals``)."""
-    t = _district_col(goals)
-    if len(t):
-        t = t.assign(target_text=[(labels.percent(v) if m != "growth_grade_levels" else _number(v, 2))
-                                  + f" by {labels.year(y)}" for v, m, y in zip(t["target"], t["measure"],
-                                                                                t["target_year"])])
-    return table(t, [Col("district", label="District"), Col("goal_id", label="Goal"), Col("measure", "measure"),
-                     Col("group", "groupspec", label="Students"), Col("target_text", label="Target"),
-                     Col("status", "status")],
-                 caption="Goals and their status, by district", empty="No district has written goals.")
+# The cross-district tables and first screen live in :mod:`opportunity_research.crosspage`.
+from .crosspage import (  # re-exported: the notebooks call them as presentation.cross_*
+    cross_first_screen,
+    cross_gaps_table,
+    cross_goals_table,
+    cross_growth_table,
+    cross_resources_table,
+)
