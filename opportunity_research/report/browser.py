@@ -117,6 +117,7 @@ def print_pdf(html_path: str | os.PathLike, pdf_path: str | os.PathLike, *, brow
         os.close(fd)
         try:
             page.pdf(path=tmp, prefer_css_page_size=True, print_background=True, outline=True, tagged=True)
+            relative_links(tmp, base=html_path.parent)
             os.chmod(tmp, 0o644)
             os.replace(tmp, pdf_path)
         except BaseException:
@@ -125,6 +126,43 @@ def print_pdf(html_path: str | os.PathLike, pdf_path: str | os.PathLike, *, brow
     finally:
         page.close()
     return pdf_path
+
+
+def relative_links(pdf_path: str | os.PathLike, *, base: str | os.PathLike) -> int:
+    """Rewrite the PDF's links to local files as paths relative to ``base`` (the page's folder), in place.
+
+    Chromium prints every link as an absolute URL, so a page printed from a staging folder would link to
+    ``file:///<project>/reports/.tmp-<district>-<run>/scorecard.html``: a local path in a published file and
+    a dead link once the folder is swapped into place. Relative links (``scorecard.html``,
+    ``../index.html``) work wherever the published folder is copied. Links to the web are left alone.
+    Returns the number of links rewritten.
+    """
+    from urllib.parse import unquote, urlparse
+
+    from pypdf import PdfReader, PdfWriter
+    from pypdf.generic import NameObject, TextStringObject
+
+    base = Path(base).resolve()
+    writer = PdfWriter(clone_from=PdfReader(str(pdf_path)))
+    changed = 0
+    for page in writer.pages:
+        for ref in page.get("/Annots") or []:
+            annot = ref.get_object()
+            action = annot.get("/A")
+            action = action.get_object() if action is not None else None
+            if action is None or "/URI" not in action:
+                continue
+            uri = str(action["/URI"])
+            if not uri.startswith("file:"):
+                continue
+            u = urlparse(uri)
+            rel = Path(os.path.relpath(unquote(u.path), base)).as_posix() + (f"#{u.fragment}" if u.fragment else "")
+            action[NameObject("/URI")] = TextStringObject(rel)
+            changed += 1
+    if changed:
+        with open(pdf_path, "wb") as f:
+            writer.write(f)
+    return changed
 
 
 def screenshots(reports_dir: str | os.PathLike, out_dir: str | os.PathLike, *, district: str = "demo_lakeside",

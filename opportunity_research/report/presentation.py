@@ -725,7 +725,7 @@ def _trend(r) -> str:
         text = f"{ch:+.2f}".replace("-", "−")
     else:
         ch = int(last.replace("−", "-").rstrip("%")) - int(first.replace("−", "-").rstrip("%"))
-        text = (f"{ch:+d}" if ch else "0").replace("-", "−") + " points"
+        text = (f"{ch:+d}" if ch else "0").replace("-", "−") + (" point" if abs(ch) == 1 else " points")
     return f"{text} since {labels.school_year(r['first_year'])} ({first})"
 
 
