@@ -150,11 +150,11 @@ def _text(html: str) -> str:
 
 def _cards(html: str) -> list[str]:
     """The text of each headline card (number, interval and n, what, meaning)."""
-    return [_text(li).strip() for li in re.findall(r"<li><div class=\"figure\">(.*?)</li>", html, re.S)]
+    return [_text(li).strip() for li in re.findall(r"<li><div class=\"figure\">(.*?)</li>", html, re.DOTALL)]
 
 
 def _rows(html: str) -> list[str]:
-    return [_text(tr).strip() for tr in re.findall(r"<tr[^>]*>(.*?)</tr>", html, re.S)]
+    return [_text(tr).strip() for tr in re.findall(r"<tr[^>]*>(.*?)</tr>", html, re.DOTALL)]
 
 
 def _value(token: str) -> float:
