@@ -31,20 +31,24 @@ def gaps():
 
 def test_gap_table_labels_formats_and_marks():
     t = P.gaps_table(gaps(), "grade_appropriate")
-    assert t.headers == ["Group", "Students", "Group's share", "Compared with", "Comparison group's share",
+    # every row is compared with all other students (the subtitle says so): no "Compared with" column
+    assert t.headers == ["Group", "Students", "Group's share", "Comparison group's share",
                          "Difference (points)", "95% interval", "Ratio"]
     rows = t.frame.to_dict("records")
     assert rows[0] == {"Group": "Low-income students", "Students": "412", "Group's share": "21%",
-                       "Compared with": "All other students", "Comparison group's share": "28%",
+                       "Comparison group's share": "28%",
                        "Difference (points)": "−6.7", "95% interval": "−10.0 to −3.0", "Ratio": "0.76×"}
     # one row per contrast: "not low-income vs all others" mirrors "low-income vs all others" and is dropped
     assert "Students not from low-income families" not in [r["Group"] for r in rows] and len(rows) == 3
     # a suppressed row keeps its label; every number, its count included, shows the mark
     assert rows[1]["Group"] == "Students with disabilities"
-    assert {v for k, v in rows[1].items() if k not in ("Group", "Compared with")} == {SUPPRESSED_MARK}
+    assert {v for k, v in rows[1].items() if k != "Group"} == {SUPPRESSED_MARK}
+    # the group names are row headers; each subject its own table whose repeated header names the subject
     html = t._repr_html_()
     assert "<caption>" in html and "Grade-appropriate assignments: access by student group" in html
     assert ">ELA<" in html and ">Math<" in html  # subjects as row groups
+    assert '<th scope="row"' in html and html.count("<thead>") == 2
+    assert re.search(r'<thead>.*?scope="colgroup"[^>]*>Math</th>.*?</thead>', html, re.DOTALL)
     assert 'data-label="95% interval"' in html and "table class=\"gt_table reflow\"" in html
     assert "<style" not in html and external_resources(html) == []
     assert "Suppressed: describes fewer than 10 students" in html

@@ -113,6 +113,7 @@ def print_pdf(html_path: str | os.PathLike, pdf_path: str | os.PathLike, *, brow
     try:
         page.goto(html_path.as_uri(), wait_until="load")
         page.emulate_media(media="print")
+        page.evaluate("document.querySelectorAll('details.appendix').forEach(d => { d.open = true; })")
         fd, tmp = tempfile.mkstemp(prefix=f".{pdf_path.name}.", suffix=".tmp", dir=pdf_path.parent)
         os.close(fd)
         try:

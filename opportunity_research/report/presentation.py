@@ -404,6 +404,10 @@ def table(data: pd.DataFrame, columns: Sequence[Col | tuple | str], *, caption: 
                 if lab else m.group(0))
 
     html = _TD.sub(td, html)
+    html = _row_headers(html)
+    html = _unique_ids(html, caption + (subtitle or ""))
+    if group_col:
+        html = _split_groups(html, caption)
     # plain-text form
     widths = [max([len(h)] + [len(s) for s in frame[k]]) for k, h in zip(keys, headers)]
     lines = [caption, "  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
@@ -413,6 +417,81 @@ def table(data: pd.DataFrame, columns: Sequence[Col | tuple | str], *, caption: 
         lines.append(f"{SUPPRESSED_MARK} suppressed")
     shown = frame[keys].set_axis(headers, axis=1)
     return Table(html, "\n".join(lines), headers, shown)
+
+
+_FIRST_TD = re.compile(r'<td headers="([^"]*\bc0)" class="gt_row ([^"]*)"([^>]*)>(.*?)</td>', re.DOTALL)
+
+
+def _row_headers(html: str) -> str:
+    """The first cell of each body row as a row header (``<th scope="row">``), so a screen reader names the row
+    (the group, the measure) with every value of it."""
+    return _FIRST_TD.sub(lambda m: f'<th scope="row" headers="{m.group(1)}" class="gt_row gt_stub {m.group(2)}"'
+                                   f"{m.group(3)}>{m.group(4)}</th>", html)
+
+
+def _unique_ids(html: str, key: str) -> str:
+    """Ids (column and group headings) and the ``headers`` that point at them, prefixed per table, so two tables
+    on one page never share an id."""
+    import hashlib
+
+    pre = "t" + hashlib.md5(key.encode("utf-8")).hexdigest()[:6] + "-"
+    ids = set(re.findall(r'\sid="([^"]+)"', html))
+    if not ids:
+        return html
+
+    def fix_id(m: re.Match) -> str:
+        return f' id="{pre}{re.sub(r"[^A-Za-z0-9_-]+", "-", m.group(1))}"'
+
+    def fix_headers(m: re.Match) -> str:
+        return 'headers="' + " ".join(pre + re.sub(r"[^A-Za-z0-9_-]+", "-", h) if h in ids else h
+                                      for h in m.group(1).split()) + '"'
+
+    html = re.sub(r'\sid="([^"]+)"', fix_id, html)
+    return re.sub(r'headers="([^"]*)"', fix_headers, html)
+
+
+_GROUP_ROW = re.compile(r'\s*<tr class="gt_group_heading_row">\s*<th[^>]*>(.*?)</th>\s*</tr>', re.DOTALL)
+
+
+def _split_groups(html: str, caption: str) -> str:
+    """One table per row group (e.g. per subject), the group's heading row inside the repeated header.
+
+    Printed, a table's header repeats on every page it runs onto, so a continuation page still says which
+    subject (or measure) its rows belong to; the first table keeps the caption, the others repeat it with the
+    group's name. Source notes stay under the last table.
+    """
+    m = re.search(r'(<table class="gt_table reflow"[^>]*>)(<caption>.*?</caption>)\s*<thead>(.*?)</thead>\s*'
+                  r'<tbody class="gt_table_body">(.*?)</tbody>(.*?)</table>', html, re.DOTALL)
+    if not m:
+        return html
+    open_tag, cap, head, body, foot = m.groups()
+    parts = _GROUP_ROW.split(body)  # ['', group1, rows1, group2, rows2, ...]
+    if len(parts) < 3 or parts[0].strip():
+        return html
+    groups = list(zip(parts[1::2], parts[2::2]))
+    name_rows = [g.group(0) for g in _GROUP_ROW.finditer(body)]
+    out = []
+    for i, (name, rows) in enumerate(groups):
+        label = _html.unescape(re.sub(r"<[^>]+>", "", name)).strip()
+        c = cap.replace('<span class="gt_title">', '<span class="gt_title">', 1)
+        c = re.sub(r'<span class="gt_title">(.*?)</span>', lambda t: f'<span class="gt_title">{t.group(1)}: '
+                   f"{_html.escape(label)}</span>", c, count=1)
+        if i:
+            c = re.sub(r'<span class="gt_subtitle">.*?</span>', "", c)
+        ncols = head.count("<th ") if "gt_col_spanners" not in head else None
+        span = f' colspan="{ncols}"' if ncols else ' colspan="100"'
+        gid = re.search(r'<th[^>]*\sid="([^"]+)"', name_rows[i])
+        group_row = (f'<tr class="gt_group_heading_row"><th class="gt_group_heading"{span} scope="colgroup"'
+                     + (f' id="{gid.group(1)}"' if gid else "") + f">{name}</th></tr>")
+        h = head
+        if i:  # the repeated column headings get ids of their own, and this table's cells point at them
+            col_ids = set(re.findall(r'\sid="([^"]+)"', head))
+            h = re.sub(r'\sid="([^"]+)"', lambda t: f' id="{t.group(1)}-g{i}"', head)
+            rows = re.sub(r'headers="([^"]*)"', lambda t: 'headers="' + " ".join(
+                f"{x}-g{i}" if x in col_ids else x for x in t.group(1).split()) + '"', rows)
+        out.append(f"{open_tag}{c}<thead>{h}{group_row}</thead><tbody class=\"gt_table_body\">{rows}</tbody>"
+                   + (foot if i == len(groups) - 1 else "") + "</table>")
+    return html[: m.start()] + "\n".join(out) + html[m.end():]
 
 
 def needs_note(needs: Iterable[str], *, what: str) -> HtmlBlock:
@@ -492,9 +571,12 @@ def one_per_contrast(data: pd.DataFrame, *, keep: str = "1") -> pd.DataFrame:
 def gaps_table(gaps: pd.DataFrame, resource: str, *, min_n: int = config.MIN_CELL_SIZE) -> Table:
     """One resource's gaps by student group, both subjects (``equity.resource_gaps``); one row per contrast."""
     t = one_per_contrast(gaps[gaps["measure"] == resource])
-    return table(t, _with_ratio_interval(_GAP_COLS, t), caption=f"{labels.measure(resource)}: access by student group",
+    cols = _with_ratio_interval(_GAP_COLS, t)
+    if len(t) and t["reference"].astype(str).isin(["all other students", "nan", "None", ""]).all():
+        cols = [c for c in cols if c.name != "reference"]  # every row: all other students (said in the subtitle)
+    return table(t, cols, caption=f"{labels.measure(resource)}: access by student group",
                  subtitle="Each group's share compared with all other students (or the named group); the "
-                          "difference in percentage points with a 95% cluster-bootstrap interval.",
+                          "difference in percentage points with a 95% interval that allows for classrooms.",
                  groups="subject" if "subject" in t.columns else None, min_n=min_n)
 
 
@@ -735,6 +817,12 @@ def _n_unit(measure: str) -> str:
             "survey responses" if measure.endswith("_favorable") else "students")
 
 
+def _compact(t: Table) -> Table:
+    """Mark a table made of many small per-group tables to print in two columns."""
+    t.html = t.html.replace('<div class="table-wrap">', '<div class="table-wrap compact">', 1)
+    return t
+
+
 def scorecard_tables(card, *, school_names: Mapping | None = None) -> list[Table]:
     """The scorecard's tables: goals, district measures with trends, student groups, largest gaps, schools.
 
@@ -756,15 +844,17 @@ def scorecard_tables(card, *, school_names: Mapping | None = None) -> list[Table
                                   "first year with data (from the two values as printed).",
                          notes=[f"{labels.measure(m)}: {SCORECARD_DEFINITIONS[m]}" for m in dict.fromkeys(
                              dist["measure"]) if m in SCORECARD_DEFINITIONS]))
+        short_cols = value_cols[:3]  # what n counts is said once, in the district table above
         grp = _with_values(t[(t["school_id"] == "all") & (t["group"] != "all")])
         if len(grp):
-            out.append(table(grp, [Col("group", "groupspec", label="Students")] + value_cols, caption="District by student group", groups="measure", min_n=min_n))
+            out.append(_compact(table(grp, [Col("group", "groupspec", label="Students")] + short_cols,
+                                      caption="District by student group", groups="measure", min_n=min_n)))
         sch = _with_values(t[(t["school_id"] != "all") & (t["group"] == "all")])
         if len(sch):
             sch["school_label"] = [labels.school(x, names) for x in sch["school_id"]]
             sch = sch.sort_values(["school_label"], kind="stable")
-            out.append(table(sch, [Col("measure", "measure")] + value_cols,
-                             caption="Schools", groups="school_label", min_n=min_n))
+            out.append(_compact(table(sch, [Col("measure", "measure")] + short_cols,
+                                      caption="Schools", groups="school_label", min_n=min_n)))
     lg = card.largest_gaps
     if len(lg):
         lg = lg.copy()
@@ -779,8 +869,11 @@ def scorecard_tables(card, *, school_names: Mapping | None = None) -> list[Table
             Col("reference_text", label="Compared with"), Col("reference_estimate", "percent",
                                                                label="Comparison group's share"),
             Col("difference", "points"), Col("interval", "interval_points")]
+        if lg["reference_text"].isin(["All other students", ""]).all():
+            cols = [c for c in cols if c.name != "reference_text"]
         out.append(table(lg, cols, caption="Largest gaps in access",
-                         subtitle="Per resource, the group furthest below the students it is compared with."))
+                         subtitle="Per resource, the group furthest below the students it is compared with (all "
+                                  "other students unless a column names them)."))
     return out
 
 
@@ -807,9 +900,9 @@ def scorecard_page(card, *, district_id: str, links: Sequence[tuple[str, str | N
                   statuses=statuses, rules=[(_STATUS.get(k, k), v) for k, v in rules.items()], min_n=card.min_n,
                   mark=SUPPRESSED_MARK,
                   running_head=title, running_right=facts[0][1],
-                  footer=f"Generated by opportunity-research {__version__}. Belonging, consistency and coherence are "
-                         "shares of students answering favorably. Catch-up rate: share of students below grade level "
-                         "who are at grade level later. Growth: grade levels gained per year (1.0 = a typical year).")
+                  footer=f"Generated by opportunity-research {__version__}. Belonging, consistency and coherence: "
+                         "shares of students answering favorably; the other measures are defined under District "
+                         "measures.")
 
 
 _DEMO_BANNER = ("Synthetic demonstration data: this district and its students are invented; the numbers show what "

@@ -506,6 +506,22 @@ def _slug(text: str, used: set[str]) -> str:
     return slug
 
 
+_APPENDIX_SUMMARY = ("Technical appendix: every school's measures, every growth model, the survey scales' reliability "
+                     "and the reproducibility card (select to show)")
+
+
+def _collapse_appendix(body: str) -> str:
+    """The technical appendix (from the cell holding its ``## Technical appendix`` heading to the end) inside a
+    ``<details>`` element: collapsed on screen, opened for print (where it starts a page marked "Appendix")."""
+    h = body.find('<h2 id="technical-appendix"')
+    if h < 0:
+        return body
+    start = body.rfind('<div class="cell ', 0, h)
+    start = h if start < 0 else start
+    return (body[:start] + '<section class="appendix" aria-label="Technical appendix"><details class="appendix">'
+            f"<summary>{_html.escape(_APPENDIX_SUMMARY)}</summary>" + body[start:] + "</details></section>")
+
+
 def export_html(executed_nb_path: str | os.PathLike, html_path: str | os.PathLike, *, title: str,
                 subtitle: str = "", min_n: int = config.MIN_CELL_SIZE,
                 links: Iterable[tuple[str, str | None]] = (), downloads: Iterable[tuple[str, str]] = ()) -> Path:
@@ -602,6 +618,7 @@ def export_html(executed_nb_path: str | os.PathLike, html_path: str | os.PathLik
         warnings.warn(f"{Path(executed_nb_path).name}: {missing_alt[0]} figure(s) without alt text; "
                       "display figures with reporting.figure_output(fig, alt=...)", stacklevel=2)
 
+    body = _collapse_appendix(body)
     toc = []
     for level, slug, text in toc_items:  # sections (##) with their subsections (###)
         if level == 2 or not toc:
