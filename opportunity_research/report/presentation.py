@@ -473,9 +473,8 @@ def _split_groups(html: str, caption: str) -> str:
     out = []
     for i, (name, rows) in enumerate(groups):
         label = _html.unescape(re.sub(r"<[^>]+>", "", name)).strip()
-        c = cap.replace('<span class="gt_title">', '<span class="gt_title">', 1)
-        c = re.sub(r'<span class="gt_title">(.*?)</span>', lambda t: f'<span class="gt_title">{t.group(1)}: '
-                   f"{_html.escape(label)}</span>", c, count=1)
+        c = re.sub(r'<span class="gt_title">(.*?)</span>', lambda t, lab=label: f'<span class="gt_title">'
+                   f"{t.group(1)}: {_html.escape(lab)}</span>", cap, count=1)
         if i:
             c = re.sub(r'<span class="gt_subtitle">.*?</span>', "", c)
         ncols = head.count("<th ") if "gt_col_spanners" not in head else None
@@ -486,9 +485,9 @@ def _split_groups(html: str, caption: str) -> str:
         h = head
         if i:  # the repeated column headings get ids of their own, and this table's cells point at them
             col_ids = set(re.findall(r'\sid="([^"]+)"', head))
-            h = re.sub(r'\sid="([^"]+)"', lambda t: f' id="{t.group(1)}-g{i}"', head)
-            rows = re.sub(r'headers="([^"]*)"', lambda t: 'headers="' + " ".join(
-                f"{x}-g{i}" if x in col_ids else x for x in t.group(1).split()) + '"', rows)
+            h = re.sub(r'\sid="([^"]+)"', lambda t, k=i: f' id="{t.group(1)}-g{k}"', head)
+            rows = re.sub(r'headers="([^"]*)"', lambda t, k=i, ids=col_ids: 'headers="' + " ".join(
+                f"{x}-g{k}" if x in ids else x for x in t.group(1).split()) + '"', rows)
         out.append(f"{open_tag}{c}<thead>{h}{group_row}</thead><tbody class=\"gt_table_body\">{rows}</tbody>"
                    + (foot if i == len(groups) - 1 else "") + "</table>")
     return html[: m.start()] + "\n".join(out) + html[m.end():]
