@@ -11,7 +11,7 @@ JOBS ?= 2
 DEMO := data/raw/.demo-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help venv data process reports test test-slow lint bench docs lab lock lock-lab clean clean-reports browser screenshots
+.PHONY: help venv data process reports test test-slow lint bench docs lab lock lock-lab clean clean-reports browser screenshots axe
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-14s %s\n", $$1, $$2}'
@@ -35,7 +35,15 @@ data: $(DEMO) ## write the five synthetic demo districts into data/raw/
 process: data ## validate and process every district in data/raw/ into data/processed/
 	$(BIN)/opportunity-research process --all
 
-browser: venv ## find the Chromium that prints the PDFs and runs the browser tests (installs Debian's chromium as root)
+AXE_VERSION := 4.14.1
+AXE := .axe/node_modules/axe-core/axe.min.js
+
+$(AXE):
+	npm install --no-save --no-audit --no-fund --prefix .axe axe-core@$(AXE_VERSION)
+
+axe: $(AXE) ## install axe-core (npm, pinned) into .axe/ for the accessibility checks of the browser tests
+
+browser: venv $(AXE) ## find the Chromium that prints the PDFs and runs the browser tests (installs Debian's chromium as root); axe-core
 	$(BIN)/python -m opportunity_research.report.browser --ensure
 
 # `run` validates and processes each district itself, so one broken district does not stop the others: every

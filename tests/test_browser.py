@@ -34,7 +34,7 @@ REPORTS = config.project_root() / "reports"
 def _pages() -> list[Path]:
     pages = [REPORTS / "index.html"] if (REPORTS / "index.html").exists() else []
     for d in sorted(p for p in REPORTS.iterdir() if p.is_dir() and not p.name.startswith(".")) if REPORTS.exists() else []:
-        pages += [d / n for n in ("report.html", "scorecard.html") if (d / n).exists()]
+        pages += [d / n for n in ("report.html", "scorecard.html", "summary.html", "summary.es.html") if (d / n).exists()]
     return pages
 
 
@@ -150,6 +150,35 @@ def test_page_in_chromium(browser, path):
         assert _norm(f"Page 1 of {n}") in text and _norm(f"Page {n} of {n}") in text
         first = _norm(reader.pages[0].extract_text())
         assert _norm("opportunity-research") in first
+
+
+#: Pipeline words a reader must not meet outside the Methods and the technical appendix: school ids, file names,
+#: column and parameter names (snake_case, e.g. min_n, district ids), ISO timestamps and method jargon.
+_PIPELINE_WORDS = re.compile(r"\b[A-Z]{1,5}SCH\d{2,4}\b|\b[\w-]+\.(?:csv|json|parquet|ipynb|py)\b|\b[a-z]+_[a-z0-9_]+\b|"
+                             r"\b\d{4}-\d\d-\d\dT\d\d:\d\d|\blinear[- ]programming\b|\bLP audit\b|\bMixedLM\b|"
+                             r"\bstatsmodels\b|\bREML\b")
+
+
+@pytest.mark.parametrize("path", PAGES, ids=IDS)
+def test_page_meets_wcag_21_aa_and_speaks_to_readers(browser, path):
+    """axe-core (injected by Playwright) finds no serious or critical WCAG 2.1 A/AA violation; every table's
+    body rows are named by a row header; no pipeline word before the Methods."""
+    from opportunity_research.report.browser import axe_violations
+
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(path.as_uri(), wait_until="load")
+    found = axe_violations(page)
+    text = page.evaluate("document.body.innerText")
+    unnamed = page.evaluate("""() => [...document.querySelectorAll('table')].filter(t =>
+        [...t.tBodies].some(b => [...b.rows].some(r => r.cells.length > 1 && !r.querySelector('th')))).length""")
+    alts = page.evaluate("() => [...document.images].map(i => i.alt.length)")
+    page.close()
+    assert not found, [(v["id"], v["impact"], v["help"], v["nodes"]) for v in found]
+    assert unnamed == 0, f"{unnamed} table(s) with body rows that no row header names"
+    assert all(0 < n <= 300 for n in alts), f"alt texts must be 1-300 characters: {alts}"
+    reader = text.rsplit("Methods and limitations", 1)[0] if path.name == "report.html" else text
+    words = sorted(set(_PIPELINE_WORDS.findall(reader)))
+    assert not words, f"pipeline words shown to readers: {words}"
 
 
 def test_published_files_are_world_readable():

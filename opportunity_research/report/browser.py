@@ -30,8 +30,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["CHROMIUM_ARGS", "BrowserMissing", "chromium", "ensure_chromium", "find_chromium", "print_pdf",
-           "screenshots"]
+__all__ = ["AXE_SCRIPT", "AXE_VERSION", "CHROMIUM_ARGS", "BrowserMissing", "axe_violations", "chromium",
+           "ensure_chromium", "find_chromium", "print_pdf", "relative_links", "screenshots"]
 
 #: Command-line switches of every Chromium this package starts: headless, no network chatter, no sandbox
 #: (containers and CI run as root).
@@ -40,6 +40,34 @@ CHROMIUM_ARGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 _NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 INSTALL_HINT = ("Install Chromium: on Debian/Ubuntu 'sudo apt-get install -y chromium'; elsewhere install Chromium "
                 "or Google Chrome and set OPPORTUNITY_RESEARCH_CHROMIUM to its executable.")
+
+
+#: axe-core (the npm package), installed by ``make browser`` into ``.axe/`` of the project for the browser tests.
+AXE_VERSION = "4.14.1"
+AXE_SCRIPT = Path(__file__).resolve().parents[2] / ".axe" / "node_modules" / "axe-core" / "axe.min.js"
+#: The WCAG rule sets axe-core checks: WCAG 2.0 and 2.1, levels A and AA.
+AXE_TAGS = ("wcag2a", "wcag2aa", "wcag21a", "wcag21aa")
+
+
+def axe_violations(page, *, impacts: tuple[str, ...] = ("serious", "critical")) -> list[dict]:
+    """axe-core's WCAG 2.1 A/AA violations of a loaded Playwright ``page`` with one of ``impacts``.
+
+    Each: ``{"id", "impact", "help", "nodes": [target, ...]}`` (at most five targets). Raises
+    ``FileNotFoundError`` naming the setup step when axe-core is not installed.
+    """
+    if not AXE_SCRIPT.exists():
+        raise FileNotFoundError(f"axe-core is not installed at {AXE_SCRIPT}: run 'make browser' (npm install of "
+                                f"axe-core@{AXE_VERSION} into .axe/)")
+    page.add_script_tag(path=str(AXE_SCRIPT))
+    found = page.evaluate(
+        """async (tags) => {
+          const r = await axe.run(document, {runOnly: {type: 'tag', values: tags}});
+          return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+                                         nodes: v.nodes.slice(0, 5).map(n => n.target.join(' '))}));
+        }""",
+        list(AXE_TAGS),
+    )
+    return [v for v in found if v["impact"] in impacts]
 
 
 class BrowserMissing(RuntimeError):
@@ -138,11 +166,13 @@ def relative_links(pdf_path: str | os.PathLike, *, base: str | os.PathLike) -> i
     ``../index.html``) work wherever the published folder is copied. Links to the web are left alone.
     Returns the number of links rewritten.
     """
+    import logging
     from urllib.parse import unquote, urlparse
 
     from pypdf import PdfReader, PdfWriter
     from pypdf.generic import NameObject, TextStringObject
 
+    logging.getLogger("pypdf").setLevel(logging.ERROR)  # Chromium's trailers draw harmless size warnings
     base = Path(base).resolve()
     writer = PdfWriter(clone_from=PdfReader(str(pdf_path)))
     changed = 0

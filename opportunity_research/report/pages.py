@@ -65,6 +65,7 @@ def page_links(kind: str, *, here: str, districts: Iterable[str] = (), pdf: bool
             links.append(("PDF", "report.pdf"))
         links += [(district_name(d), f"../{d}/report.html") for d in districts]
         return links
+    links.append(("Board summary", None if here == "summary.html" else "summary.html"))
     links.append(("Report", None if here == "report.html" else "report.html"))
     if pdf:
         links.append(("Report PDF", "report.pdf"))
@@ -84,18 +85,23 @@ def _downloads(folder: Path, pdf: bool) -> list[tuple[str, str]]:
         out.append(("This report (PDF)", "report.pdf"))
         if (folder / "scorecard.html").exists():
             out.append(("Opportunity Scorecard (PDF)", "scorecard.pdf"))
+    if pdf and (folder / "summary.html").exists():
+        out.append(("Board summary (PDF)", "summary.pdf"))
+        out.append(("Resumen para la junta escolar (PDF, español)", "summary.es.pdf"))
     if (folder / "findings.json").exists():
-        out.append(("Headline numbers (findings.json)", "findings.json"))
+        out.append(("Headline numbers, machine-readable (JSON)", "findings.json"))
     return out
 
 
 _LOCAL_LINK = re.compile(r'<a href="([^":#/?]+\.(?:pdf|html))">([^<]*)</a>(\s*)')
 
 
-def _drop_dead_links(page: Path) -> None:
-    """Remove links from ``page`` to files of its own folder that do not exist (e.g. PDFs not made)."""
+def _drop_dead_links(page: Path, suffixes: tuple[str, ...] = (".html", ".pdf")) -> None:
+    """Remove links from ``page`` to files of its own folder that do not exist (e.g. PDFs not made), of the
+    given ``suffixes``."""
     text = page.read_text(encoding="utf-8")
-    new = _LOCAL_LINK.sub(lambda m: m.group(0) if (page.parent / m.group(1)).exists() else "", text)
+    new = _LOCAL_LINK.sub(lambda m: m.group(0) if (page.parent / m.group(1)).exists()
+                          or not m.group(1).endswith(suffixes) else "", text)
     if new != text:
         from .reporting import _atomic_write
 
@@ -147,12 +153,13 @@ def publish_pages(folder: str | os.PathLike, *, notebook: str | os.PathLike, kin
                            downloads=_downloads(folder, pdf))]
     pages = [folder / "report.html"] + [folder / n for n in ("scorecard.html", "summary.html", "summary.es.html")
                                         if (folder / n).exists()]
+    for page in pages:  # e.g. a notebook that writes no board summary: no link to one, on screen or on paper
+        _drop_dead_links(page, (".html",))
     if pdf:
         with chromium(exe) as browser:
             for page in pages:
                 written.append(print_pdf(page, page.with_suffix(".pdf"), browser=browser))
-    else:
-        for page in pages:
-            _drop_dead_links(page)
+    for page in pages:
+        _drop_dead_links(page)
     make_world_readable(folder)
     return written
