@@ -218,6 +218,21 @@ def table_output(data: pd.DataFrame, *, columns: Iterable[str] | None = None,
     return TableOutput(html, "\n".join(lines))
 
 
+#: Longest alt text a page shows (screen-reader users hear the values in the table beside the figure).
+MAX_ALT = 300
+_BESIDE = " The values are in the table beside the chart."
+
+
+def short_alt(alt: str) -> str:
+    """The first sentence of ``alt`` (cut at a word, with an ellipsis, if still too long), plus a pointer to the
+    table: at most :data:`MAX_ALT` characters."""
+    text = " ".join(str(alt).split())
+    first = re.split(r"(?<=\.)\s", text, maxsplit=1)[0]
+    if len(first) + len(_BESIDE) > MAX_ALT:
+        first = first[: MAX_ALT - len(_BESIDE) - 2].rsplit(" ", 1)[0] + "…"
+    return first + (_BESIDE if first != text else "")
+
+
 class FigureOutput:
     """A rendered figure with its alt text; Jupyter shows it through ``_repr_mimebundle_``.
 
@@ -228,9 +243,15 @@ class FigureOutput:
         self.png = png
         self.alt = alt
 
+    @property
+    def short_alt(self) -> str:
+        """The alt text shown on the page: what the figure shows, at most :data:`MAX_ALT` characters (the values
+        themselves are in the table beside the figure; the full description stays in the PNG's metadata)."""
+        return short_alt(self.alt)
+
     def _repr_mimebundle_(self, include=None, exclude=None):
         data = {"image/png": base64.b64encode(self.png).decode("ascii"), "text/plain": f"[Figure: {self.alt}]"}
-        return data, {"image/png": {"alt": self.alt}}
+        return data, {"image/png": {"alt": self.short_alt}}
 
     def __repr__(self) -> str:
         return f"[Figure: {self.alt}]"
