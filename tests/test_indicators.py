@@ -272,3 +272,52 @@ def test_scorecard_trend_cells_add_up_from_printed_values():
         "change": 0.192,
     }
     assert _trend(row) == "+0.20 since 2014-15 (1.10)"  # 1.30 - 1.10 as printed (unrounded: +0.19)
+
+
+def test_every_finding_renders_in_spanish():
+    from opportunity_research.report.headlines import finding_from
+
+    a = stub()
+    a.growth = pd.concat(
+        [a.growth, a.growth.assign(subject="math", months_ci_lower=float("nan"))], ignore_index=True
+    )
+    a.gaps = pd.DataFrame(
+        {
+            "measure": "engaged",
+            "subject": "math",
+            "group": "english_learner",
+            "level": [1.0],
+            "n": [191],
+            "estimate": [0.4],
+            "reference": "all other students",
+            "reference_n": [1309],
+            "reference_estimate": [0.5],
+            "difference": [-0.1],
+            "ci_lower": [-0.15],
+            "ci_upper": [-0.05],
+            "suppressed": False,
+        }
+    )
+    a.demands = pd.DataFrame(
+        {
+            "measure": ["met_grade_level"],
+            "n": [800],
+            "estimate": [0.12],
+            "ci_lower": [0.1],
+            "ci_upper": [0.14],
+        }
+    )
+    ind = indicator_table(a)
+    assert set(ind["kind"]) == {"resource", "work", "gap", "classrooms", "growth"}
+    for row in ind.to_dict("records"):
+        es = finding_from(row, "es")
+        assert " to " not in es.interval and "95% interval" not in es.interval, es
+        assert es.meaning and es.what
+    gap = finding_from(
+        ind.set_index("indicator").loc["gap.engaged"].to_dict() | {"indicator": "gap.engaged"}, "es"
+    )
+    assert (
+        gap.number == "−10,0 puntos"
+        and gap.interval == "intervalo del 95 %: −15,0 a −5,0; 191 frente a 1.309 estudiantes"
+    )
+    assert gap.what == "Participación profunda: Estudiantes que aprenden inglés (Matemáticas)"

@@ -145,11 +145,17 @@ def finding_from(row, lang: str = "en") -> Finding:
             "Students in classrooms at the district's 75th percentile of access grew this much more over the year "
             "than students at its 25th percentile (an association, not proof of cause)."
         )
-        if not pd.isna(row["months"]):
+        if not pd.isna(row["months"]) and not pd.isna(row["months_ci_lower"]):
             meaning += " " + L(
                 T("Roughly {months} months of learning (95% interval {interval}; an approximation).").format(
                     months=fmt_value("months", row["months"]),
                     interval=fmt_interval("months", row["months_ci_lower"], row["months_ci_upper"]),
+                )
+            )
+        elif not pd.isna(row["months"]):
+            meaning += " " + L(
+                T("Roughly {months} months of learning (an approximation; no interval could be computed).").format(
+                    months=fmt_value("months", row["months"])
                 )
             )
     else:
@@ -171,14 +177,14 @@ def headline_findings(a, *, top: int = 5, indicators: pd.DataFrame | None = None
 
     Candidates: the resources and the work-sample share (each beside the study's national baseline), the
     largest gap between groups per resource, the higher- vs lower-income classroom ratio, and the growth
-    effect per subject. Rule: the one row of each kind that loses students the most class hours (rows whose
-    interval excludes the point of comparison first), then those kinds ranked by hours lost; when fewer than
-    three kinds exist, the next rows by hours lost fill in, and the catch-up rate comes last.
+    effect per subject. Rule: of the rows whose interval excludes the point of comparison, the one row of each
+    kind that loses students the most class hours, the kinds ranked by hours lost; when fewer than three such
+    rows exist, the next rows by hours lost fill in (clear before unclear), and the catch-up rate comes last.
     """
     ind = indicator_table(a) if indicators is None else indicators
     ind = ind[ind["kind"].isin(["resource", "work", "gap", "classrooms", "growth", "trajectory"])]
     ranked = _ranked(ind)
-    lead = ranked[ranked["kind"] != "trajectory"].drop_duplicates("kind")
+    lead = ranked[(ranked["kind"] != "trajectory") & ranked["clear"].astype(bool)].drop_duplicates("kind")
     lead = _ranked(lead)
     rows = list(lead.to_dict("records"))[:top]
     if len(rows) < 3:
