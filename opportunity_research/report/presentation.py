@@ -232,6 +232,30 @@ def humanize(text) -> str:
     return re.sub(r"\b(school_id|classroom_id|teacher_id)\b", lambda m: _ID_WORDS[m.group(1)], out)
 
 
+_FILE_WORDS = {"climate_surveys": "the climate survey file", "assessments": "the assessment results",
+               "goals": "a goals file", "observations": "the lesson observations", "assignments": "the assignment "
+               "ratings", "student_surveys": "the student surveys", "teacher_surveys": "the teacher surveys",
+               "work_samples": "the student work samples", "attendance": "the attendance records",
+               "courses": "the course records", "programs": "the program records"}
+
+
+def reader_words(text) -> str:
+    """A sentence about data files as a reader says it: ``"assessments.grade_equivalent (...)"`` -> ``"grade-
+    equivalent scores in the assessment results (...)"``, ``"climate_surveys.csv"`` -> ``"the climate survey
+    file"``, other snake_case names as words. (The data contract names the files and columns.)"""
+    out = humanize(text)
+    out = re.sub(r"\b([a-z_]+)\.([a-z][a-z_]+)\b(?<!\.csv)",
+                  lambda m: m.group(0) if m.group(2) == "csv" else
+                  f"{m.group(2).replace('_', '-')} scores in {_FILE_WORDS.get(m.group(1), m.group(1).replace('_', ' '))}"
+                  if m.group(2).endswith(("equivalent", "score", "scale_score")) else
+                  f"{m.group(2).replace('_', ' ')} in {_FILE_WORDS.get(m.group(1), m.group(1).replace('_', ' '))}", out)
+    out = re.sub(r"\b([a-z_]+)\.csv\b", lambda m: _FILE_WORDS.get(m.group(1), f"the {m.group(1).replace('_', ' ')} "
+                                                                              "file"), out)
+    out = re.sub(r"\b[a-z]+(?:_[a-z0-9]+)+\b", lambda m: m.group(0).replace("_", " ").replace(
+        "grade equivalent", "grade-equivalent"), out)
+    return out
+
+
 def _interval(lo, hi, fmt) -> str:
     if _missing(lo) or _missing(hi):
         return labels.MISSING
@@ -495,7 +519,7 @@ def _split_groups(html: str, caption: str) -> str:
 
 def needs_note(needs: Iterable[str], *, what: str) -> HtmlBlock:
     """A note saying which data a section needs (when the district did not provide it)."""
-    items = [str(s) for s in needs]
+    items = [reader_words(s) for s in needs]
     html = (f'<div class="needs" role="note"><p><strong>{_html.escape(what)} needs data this district did not '
             "provide:</strong></p><ul>" + "".join(f"<li>{_html.escape(s)}</li>" for s in items) + "</ul></div>")
     return HtmlBlock(html, f"{what} needs: " + "; ".join(items))
@@ -895,7 +919,8 @@ def scorecard_page(card, *, district_id: str, links: Sequence[tuple[str, str | N
     statuses = [_STATUS.get(k, k) for k in getattr(_sc, "GOAL_STATUSES", _STATUS)]
     return render("scorecard.html.j2", title=title, kicker="Opportunity Scorecard", heading=name, facts=facts,
                   banner=_DEMO_BANNER if is_demo(district_id) else "",
-                  links=[{"text": x, "href": h} for x, h in links], tables=tables, needs=list(card.needs),
+                  links=[{"text": x, "href": h} for x, h in links], tables=tables,
+                  needs=[reader_words(x) for x in card.needs],
                   statuses=statuses, rules=[(_STATUS.get(k, k), v) for k, v in rules.items()], min_n=card.min_n,
                   mark=SUPPRESSED_MARK,
                   running_head=title, running_right=facts[0][1],
