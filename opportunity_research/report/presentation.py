@@ -630,14 +630,22 @@ def furthest_table(furthest: pd.DataFrame, *, min_n: int = config.MIN_CELL_SIZE)
                  min_n=min_n)
 
 
-def multiple_table(multiple: pd.DataFrame, *, min_n: int = config.MIN_CELL_SIZE) -> Table:
-    """Chronic absence, advanced coursework and programs by group (``equity.multiple_measures_gaps``)."""
+def multiple_table(multiple: pd.DataFrame, *, min_n: int = config.MIN_CELL_SIZE,
+                   programs: bool | None = None) -> Table:
+    """Chronic absence, advanced coursework and programs by group (``equity.multiple_measures_gaps``).
+
+    ``programs``: ``False`` shows chronic absence and advanced coursework only (the report's body), ``True`` the
+    program participation only (the appendix), ``None`` everything.
+    """
     cols = [Col("level", "group"), Col("n", "count"), Col("estimate", "percent", label="Share"),
             Col("reference_estimate", "percent", label="All other students"),
             Col("difference", "points"), Col("interval", "interval_points"), Col("ratio", "ratio")]
     multiple = one_per_contrast(multiple)
-    return table(multiple, _with_ratio_interval(cols, multiple),
-                 caption="Multiple measures by student group", groups="measure", min_n=min_n)
+    if programs is not None and len(multiple):
+        multiple = multiple[multiple["measure"].astype(str).str.startswith("program_") == programs]
+    caption = ("Program participation by student group" if programs else "Multiple measures by student group")
+    return table(multiple, _with_ratio_interval(cols, multiple), caption=caption, groups="measure", min_n=min_n,
+                 empty="The district provided no program records." if programs else "No rows to show.")
 
 
 def growth_table(growth: pd.DataFrame, *, models: Sequence[str] = ("all_four",)) -> Table:
@@ -941,10 +949,10 @@ def schools_table(card, *, school_names: Mapping | None = None) -> Table:
     if len(sch):
         sch = sch.assign(school_label=[labels.school(x, names) for x in sch["school_id"]])
         sch = sch.sort_values(["school_label"], kind="stable")
-    return table(sch, [Col("measure", "measure"), Col("value_text", "value", label="Value"),
-                       Col("interval_text", "value", label="95% interval"), Col("n", "count")],
-                 caption="Schools: every measure, latest year", groups="school_label" if len(sch) else None,
-                 min_n=card.min_n, empty="No school-level measures could be computed.")
+    return _compact(table(sch, [Col("measure", "measure"), Col("value_text", "value", label="Value"),
+                                Col("interval_text", "value", label="95% interval"), Col("n", "count")],
+                          caption="Schools: every measure, latest year", groups="school_label" if len(sch) else None,
+                          min_n=card.min_n, empty="No school-level measures could be computed."))
 
 
 def model_trust_note(growth: pd.DataFrame) -> HtmlBlock:
