@@ -451,8 +451,9 @@ def resource_bars(data: pd.DataFrame, *, x: str = "label", y: str = "estimate", 
     width = 0.8 / len(series)
     reasons = t["suppression_reason"] if "suppression_reason" in t.columns else [""] * len(t)
     with style():
-        fig = Figure(figsize=(max(6.0, 1.6 * len(cats) * max(1.0, len(series) / 2)) + (1.8 if hue else 0), 4.4),
-                     layout="constrained")
+        # at most the width of the other report figures, so its text prints at the same size (not shrunk to fit)
+        fig = Figure(figsize=(min(7.6, max(6.0, 1.6 * len(cats) * max(1.0, len(series) / 2)) + (1.8 if hue else 0)),
+                              4.4 + (0.8 if len(series) > 3 else 0)), layout="constrained")
         ax = fig.add_subplot()
         ax.grid(axis="x", visible=False)
         ax.grid(axis="y", visible=True)
