@@ -18,11 +18,16 @@ import pandas as pd
 import pytest
 
 from opportunity_research import config
-from opportunity_research.report import labels
-from opportunity_research.report.indicators import INDICATOR_FIELDS, fmt_interval, fmt_value, indicator_table
+from opportunity_research.report.indicator_table import (
+    INDICATOR_FIELDS,
+    fmt_interval,
+    fmt_value,
+    indicator_table,
+)
+from opportunity_research.study import labels
 
 REPORTS = config.project_root() / "reports"
-TEMPLATES = Path(labels.__file__).with_name("templates")
+TEMPLATES = config.project_root() / "opportunity_research" / "report" / "templates"
 
 
 def stub():
@@ -220,7 +225,7 @@ def test_every_indicator_reads_the_same_on_every_page(folder):
     # the cross-district page: each resource share with its interval and n
     cross = REPORTS / "cross_district" / "report.html"
     if cross.exists():
-        from opportunity_research.report.headlines import district_name
+        from opportunity_research.report.presentation import district_name
 
         rows = _rows(cross.read_text(encoding="utf-8"))
         name = district_name(folder.name)

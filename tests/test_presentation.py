@@ -13,9 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from opportunity_research.report import headlines as H
 from opportunity_research.report import presentation as P
-from opportunity_research.report.labels import SUPPRESSED_MARK
 from opportunity_research.report.reporting import external_resources
+from opportunity_research.study.labels import SUPPRESSED_MARK
 
 
 def gaps():
@@ -81,7 +82,7 @@ def analysis_stub():
 
 
 def test_headline_findings_are_ranked_by_hours_students_lose():
-    found = P.headline_findings(analysis_stub())
+    found = H.headline_findings(analysis_stub())
     assert 3 <= len(found) <= 5
     scores = [f.score for f in found]
     assert scores == sorted(scores, reverse=True)
@@ -120,7 +121,7 @@ def test_scorecard_module_returns_data_only_and_there_is_no_import_cycle():
     sc = importlib.import_module("opportunity_research.study.scorecard")
     src = Path(sc.__file__).read_text(encoding="utf-8")
     assert "<table" not in src and "import reporting" not in src and "from .reporting" not in src
-    labels_src = Path(importlib.import_module("opportunity_research.report.labels").__file__).read_text(encoding="utf-8")
+    labels_src = Path(importlib.import_module("opportunity_research.study.labels").__file__).read_text(encoding="utf-8")
     assert "from .presentation" not in labels_src and "from .reporting" not in labels_src
 
 
@@ -134,13 +135,13 @@ def test_ratio_finding_prints_the_ratios_own_interval_and_catch_up_comes_last():
     a.catch_up = pd.DataFrame({"school_id": "all", "group": "all", "subject": "all", "start_year": [2014, 2015],
                                "years_later": 1, "n": [300, 310], "estimate": [0.2, 0.25], "ci_lower": [0.15, 0.2],
                                "ci_upper": [0.25, 0.3], "suppressed": False})
-    found = {f.what: f for f in P.headline_findings(a, top=10)}
+    found = {f.what: f for f in H.headline_findings(a, top=10)}
     comp = found["Strong instruction: higher- vs lower-income classrooms"]
     # the ratio's own interval (2.0 to 6.6), never the difference's (+7.0 to +27.0 points)
     assert comp.number == "3.8×" and comp.interval == "95% interval 2.0 to 6.6; 26 vs 96 classrooms"
     assert "about five times as much" in comp.meaning and comp.score == pytest.approx(0.17 * 180)
     assert not any(f.startswith("Caught up") for f in found)  # not a headline while others stand out
-    few = P.headline_findings(SimpleNamespace(rates=a.rates.iloc[1:], demands=a.demands.iloc[:0], gaps=a.gaps.iloc[:0],
+    few = H.headline_findings(SimpleNamespace(rates=a.rates.iloc[1:], demands=a.demands.iloc[:0], gaps=a.gaps.iloc[:0],
                                               growth=a.growth.iloc[:0], catch_up=a.catch_up))
     assert few[-1].what == "Caught up a year later (students behind in 2015-16)"
     assert few[-1].number == "25%" and "three years later" in few[-1].meaning

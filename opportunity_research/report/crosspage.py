@@ -11,10 +11,17 @@ import html as _html
 import numpy as np
 import pandas as pd
 
-from . import labels
-from .headlines import district_name, is_demo
-from .indicators import STUDY, fmt_interval
-from .presentation import STUDY_SOURCE, Col, HtmlBlock, Table, _missing, _number, table
+from ..study import labels
+from .indicator_table import STUDY, fmt_interval
+from .presentation import STUDY_SOURCE, Col, HtmlBlock, Table, district_name, is_demo, table
+
+
+def _missing(v) -> bool:
+    return v is None or v is pd.NA or (isinstance(v, (float, np.floating)) and np.isnan(v))
+
+
+def _number(v, digits: int) -> str:
+    return labels.MISSING if _missing(v) else f"{float(v):.{digits}f}".replace("-", "−")
 
 __all__ = [
     "cross_first_screen",

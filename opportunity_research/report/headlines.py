@@ -1,6 +1,6 @@
 """Headline findings and the report's first screen, rendered from the district's indicator table.
 
-Every headline is one row of :func:`opportunity_research.report.indicators.indicator_table`: its number, the
+Every headline is one row of :func:`opportunity_research.report.indicator_table.indicator_table`: its number, the
 interval of that number and its n are the row's printed texts, so the first screen, the board summary and
 ``findings.json`` cannot disagree. Headlines are ranked by how much opportunity students lose (the row's
 ``hours_lost``: class hours a year per subject), not by statistical clarity; a number whose interval
@@ -15,16 +15,17 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from . import labels
-from .indicators import HOURS, indicator_table
+from ..study import labels
+from .indicator_table import HOURS, indicator_table
+from .presentation import HtmlBlock, district_name, is_demo, render
 
 __all__ = [
     "Finding",
     "board_findings",
-    "district_name",
     "finding_from",
+    "first_screen",
+    "gap_sentence",
     "headline_findings",
-    "is_demo",
     "largest_gap",
 ]
 
@@ -33,20 +34,6 @@ STUDY_INCOME_RATIO = {
     "grade_appropriate": "about twice as much",
     "strong_instruction": "about five times as much",
 }
-
-
-def is_demo(district_id: str) -> bool:
-    """Whether a district is one of the synthetic demonstration districts (ids ``demo_*``, as ``synthesize`` writes)."""
-    return str(district_id).startswith("demo_")
-
-
-def district_name(district_id: str) -> str:
-    """A readable district name from its id (``"demo_lakeside"`` -> ``"Lakeside"``, ``"north_valley_usd"`` ->
-    ``"North Valley USD"``)."""
-    words = str(district_id).removeprefix("demo_").replace("-", " ").replace("_", " ").split()
-    return " ".join(
-        w.upper() if w.lower() in ("usd", "isd", "cusd", "sd") else w[:1].upper() + w[1:] for w in words
-    ) or str(district_id)
 
 
 @dataclass(frozen=True)
@@ -139,7 +126,7 @@ def finding_from(row, lang: str = "en") -> Finding:
         if row["measure"] in STUDY_INCOME_RATIO:
             meaning += " " + T("The study found {ratio}.").format(ratio=T(STUDY_INCOME_RATIO[row["measure"]]))
     elif kind == "growth":
-        from .indicators import fmt_interval, fmt_value
+        from .indicator_table import fmt_interval, fmt_value
 
         meaning = T(
             "Students in classrooms at the district's 75th percentile of access grew this much more over the year "
@@ -220,7 +207,6 @@ def first_screen(
     year; ``generated`` defaults to today (UTC); ``source`` to a description of the district's data.
     """
     from ..study.measures import analysis_year
-    from .presentation import HtmlBlock, render
 
     d = a.district
     did = d.district_id

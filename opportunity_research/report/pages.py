@@ -103,9 +103,9 @@ def _drop_dead_links(page: Path, suffixes: tuple[str, ...] = (".html", ".pdf")) 
     new = _LOCAL_LINK.sub(lambda m: m.group(0) if (page.parent / m.group(1)).exists()
                           or not m.group(1).endswith(suffixes) else "", text)
     if new != text:
-        from .reporting import _atomic_write
+        from ..files import atomic_write
 
-        _atomic_write(page, new.encode("utf-8"))
+        atomic_write(page, new.encode("utf-8"), mode=PUBLISHED_FILE_MODE)
 
 
 def publish_pages(folder: str | os.PathLike, *, notebook: str | os.PathLike, kind: str, title: str,

@@ -2,7 +2,7 @@
 
 Statistics modules return tidy DataFrames with identifier-safe columns; this module turns them into
 what a reviewer reads, with every header, group, subject, school and measure name taken from
-:mod:`opportunity_research.report.labels` and every number formatted by it (so a number reads the same in a
+:mod:`opportunity_research.study.labels` and every number formatted by it (so a number reads the same in a
 table, a sentence and a chart). Nothing here computes a statistic.
 
 Tables
@@ -53,38 +53,30 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .. import __version__, config
-from . import labels
-from .headlines import Finding, district_name, first_screen, headline_findings, is_demo
-from .indicators import SCORECARD_DEFINITIONS
-from .indicators import STUDY as _STUDY
-from .labels import SUPPRESSED_MARK
+from .. import config
+from ..study import labels
+from ..study.labels import SUPPRESSED_MARK
+from ..version import __version__
+from .indicator_table import SCORECARD_DEFINITIONS
+from .indicator_table import STUDY as _STUDY
 
 __all__ = [
     "STUDY",
     "Col",
-    "Finding",
     "HtmlBlock",
     "Table",
     "catch_up_table",
     "climate_table",
     "composition_table",
-    "cross_first_screen",
-    "cross_gaps_table",
-    "cross_goals_table",
-    "cross_growth_table",
-    "cross_resources_table",
     "demands_table",
     "diagnostics_table",
     "district_name",
-    "first_screen",
     "furthest_table",
     "gaps_table",
     "glance_table",
     "goals_table",
     "grade_level_growth_table",
     "growth_table",
-    "headline_findings",
     "humanize",
     "is_demo",
     "link",
@@ -345,7 +337,7 @@ def table(data: pd.DataFrame, columns: Sequence[Col | tuple | str], *, caption: 
         value cell.
     columns
         What to show: :class:`Col` objects (or ``(name, fmt)`` / ``name``), in order. Headers come from
-        :mod:`opportunity_research.report.labels` unless a ``Col`` gives one.
+        :mod:`opportunity_research.study.labels` unless a ``Col`` gives one.
     caption, subtitle
         Every table has a caption (its title); the subtitle says what the numbers are.
     groups
@@ -649,7 +641,7 @@ def multiple_table(multiple: pd.DataFrame, *, min_n: int = config.MIN_CELL_SIZE,
 
 
 def growth_table(growth: pd.DataFrame, *, models: Sequence[str] = ("all_four",)) -> Table:
-    """Growth-model effects of access (``models.fit_study_models(...).effects``); unverified models marked.
+    """Growth-model effects of access (``growth.fit_study_models(...).effects``); unverified models marked.
 
     ``models`` selects the models shown (default: the model with all four resources together; the
     technical appendix shows every model).
@@ -980,11 +972,18 @@ def link(text: str, href: str, *, note: str = "") -> HtmlBlock:
                      + (f" {_html.escape(note)}" if note else "") + "</p>", f"{text}: {href}")
 
 
-# The cross-district tables and first screen live in :mod:`opportunity_research.crosspage`.
-from .crosspage import (  # re-exported: the notebooks call them as presentation.cross_*
-    cross_first_screen,
-    cross_gaps_table,
-    cross_goals_table,
-    cross_growth_table,
-    cross_resources_table,
-)
+# The headline findings and first screen live in :mod:`opportunity_research.report.headlines`, the cross-district
+# tables in :mod:`opportunity_research.report.crosspage` (both build on this module).
+
+
+def is_demo(district_id: str) -> bool:
+    """Whether a district is one of the synthetic demonstration districts (ids ``demo_*``, as ``synthesize`` writes)."""
+    return str(district_id).startswith("demo_")
+
+
+def district_name(district_id: str) -> str:
+    """A readable district name from its id (``"demo_lakeside"`` -> ``"Lakeside"``, ``"north_valley_usd"`` ->
+    ``"North Valley USD"``)."""
+    words = str(district_id).removeprefix("demo_").replace("-", " ").replace("_", " ").split()
+    return " ".join(w.upper() if w.lower() in ("usd", "isd", "cusd", "sd") else w[:1].upper() + w[1:]
+                    for w in words) or str(district_id)

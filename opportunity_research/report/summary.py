@@ -14,10 +14,11 @@ import datetime as _dt
 import os
 from pathlib import Path
 
-from .. import __version__
-from . import labels
-from .headlines import Finding, district_name, finding_from, headline_findings, is_demo, largest_gap
-from .indicators import indicator_table
+from ..study import labels
+from ..version import __version__
+from .headlines import Finding, finding_from, headline_findings, largest_gap
+from .indicator_table import indicator_table
+from .presentation import district_name, is_demo, render
 
 __all__ = ["SUMMARY_FILES", "summary_page", "write_summary"]
 
@@ -66,7 +67,6 @@ def _questions(found: list[Finding], ind, T) -> list[str]:
 def summary_page(a, *, lang: str = "en", generated: _dt.date | None = None) -> str:
     """The board summary page (self-contained HTML) of a ``DistrictAnalysis`` in ``lang``."""
     from ..study.measures import analysis_year
-    from .presentation import render
 
     def T(text: str) -> str:
         return labels.translate(text, lang)
@@ -206,11 +206,12 @@ def _story(name: str, row, T, L) -> str:
 def write_summary(output_dir: str | os.PathLike, a) -> list[Path]:
     """Write ``summary.html`` and ``summary.es.html`` into ``output_dir`` (atomically); the runner prints the PDFs."""
     from .. import config
-    from .reporting import _atomic_write
+    from ..files import atomic_write
+    from .reporting import PUBLISHED_FILE_MODE
 
     out = []
     for lang, fname in SUMMARY_FILES.items():
         path = config.resolve(output_dir) / fname
-        _atomic_write(path, summary_page(a, lang=lang).encode("utf-8"))
+        atomic_write(path, summary_page(a, lang=lang).encode("utf-8"), mode=PUBLISHED_FILE_MODE)
         out.append(path)
     return out

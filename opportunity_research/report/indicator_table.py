@@ -28,7 +28,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from . import labels
+from ..study import labels
 
 __all__ = ["HOURS", "INDICATOR_FIELDS", "STUDY", "fmt_interval", "fmt_value", "indicator_table"]
 
