@@ -453,6 +453,25 @@ TABLES: dict[str, Table] = {
             references=[_STUDENT_REF],
         ),
         _table(
+            "level_counts",
+            "Counts of students by performance level, for each school, student group, subject and school year "
+            "(as state report files publish them). Optional. A district that has no student-level data may bring "
+            "only `schools.csv` and this table: its report then shows the gaps from performance levels (V) and the "
+            "schools' and groups' means estimated from the counts (HETOP). `group` is 'all' or "
+            "'<variable>=<level>' as in goals; `performance_level` 1 is the lowest level.",
+            [
+                Column("school_id", "id", "The school."),
+                Column("subject", "category", "Tested subject.", allowed=SUBJECTS_TESTED),
+                _YEAR,
+                Column("group", "text", "Student group ('all' for every student of the school)."),
+                Column("performance_level", "int", "Performance level, 1 (lowest) upwards.", min=1, max=10),
+                Column("n_students", "int", "Number of students of the group at this level.", min=0),
+            ],
+            key=["school_id", "subject", "school_year", "group", "performance_level"],
+            required=False,
+            references=[(("school_id",), "schools", ("school_id",))],
+        ),
+        _table(
             "goals",
             "The district's Opportunity Scorecard goals. Optional. `group` is 'all' or '<variable>=<level>' "
             "(e.g. 'low_income=1', 'race_ethnicity=black'); `target` is a share (0-1) for shares and rates, or "
@@ -492,7 +511,7 @@ def optional_tables() -> list[str]:
     Examples
     --------
     >>> optional_tables()
-    ['climate_surveys', 'attendance', 'advanced_courses', 'programs', 'goals']
+    ['climate_surveys', 'attendance', 'advanced_courses', 'programs', 'level_counts', 'goals']
     """
     return [n for n, t in TABLES.items() if not t.required]
 

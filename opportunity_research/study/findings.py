@@ -33,6 +33,7 @@ __all__ = [
     "level_label",
     "pct",
     "resource_sentences",
+    "robustness_sentences",
     "subject_label",
 ]
 
@@ -148,4 +149,46 @@ def furthest_sentences(table: pd.DataFrame, *, top: int = 3) -> list[str]:
                    f"{level_label(row.group, row.level)} were among the students with the least access, vs "
                    f"{pct(row.reference_estimate)} of all other students ({row.ratio:.1f} times as likely, "
                    f"{ci_phrase(row.ratio_ci_lower, row.ratio_ci_upper, _times)}; n = {int(row.n):,}).")
+    return out
+
+
+def _share(x) -> str:
+    """A partial R2 as a percentage, with a decimal when it is below 1%."""
+    return pct(x, 1 if x is not None and not (isinstance(x, float) and math.isnan(x)) and abs(x) < 0.01 else 0)
+
+
+def robustness_sentences(growth: pd.DataFrame, *, model: str = "all_four") -> list[str]:
+    """One sentence per access effect: how strong an unmeasured confounder would have to be to erase it.
+
+    Reads the sensitivity columns of :func:`opportunity_research.study.growth.fit_study_models` (robustness
+    values on the between-classroom contrast, and the strongest observed classroom covariate as a benchmark).
+    Only models that converged.
+
+    Examples
+    --------
+    >>> g = pd.DataFrame({"model": ["all_four"], "effect": ["access"], "converged": [True], "subject": ["math"],
+    ...                   "resource": ["grade_appropriate"], "robustness_value": [0.254],
+    ...                   "robustness_value_05": [0.0], "benchmark": ["low_income"], "benchmark_r2_access": [0.106],
+    ...                   "benchmark_r2_growth": [0.0009]})
+    >>> print(robustness_sentences(g)[0])
+    In math, grade-appropriate assignments: an unmeasured classroom factor would have to explain at least 25% of the remaining variation in both access and growth to erase this effect (it is already not statistically distinguishable from zero at the 5% level); the strongest observed classroom characteristic, the share of low-income students, explains 11% of the remaining variation in access and 0.1% in growth.
+    """
+    need = {"robustness_value", "robustness_value_05", "benchmark"}
+    if growth is None or growth.empty or not need <= set(growth.columns):
+        return []
+    g = growth[(growth["model"] == model) & (growth["effect"] == "access") & growth["converged"].astype(bool)
+               & growth["robustness_value"].notna()]
+    out = []
+    for r in g.itertuples():
+        rv05 = r.robustness_value_05
+        sig = ("it is already not statistically distinguishable from zero at the 5% level" if rv05 == 0 else
+               f"at least {_share(rv05)} to make it statistically indistinguishable from zero")
+        text = (f"In {subject_label(r.subject)}, {labels.measure(r.resource).lower()}: an unmeasured classroom "
+                f"factor would have to explain at least {_share(r.robustness_value)} of the remaining variation in "
+                f"both access and growth to erase this effect ({sig})")
+        if r.benchmark:
+            text += (f"; the strongest observed classroom characteristic, the share of "
+                     f"{level_label(r.benchmark, 1)}, explains {_share(r.benchmark_r2_access)} of the remaining "
+                     f"variation in access and {_share(r.benchmark_r2_growth)} in growth")
+        out.append(text + ".")
     return out
