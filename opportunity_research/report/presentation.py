@@ -328,7 +328,7 @@ def goals_table(goals: pd.DataFrame) -> Table:
         share = ~g["measure"].eq("growth_grade_levels")
         fmtv = [labels.percent(v) if s else _number(v, 2) for v, s in zip(g["target"], share)]
         g["target_text"] = [f"{t} by {labels.year(y)}" for t, y in zip(fmtv, g["target_year"])]
-        g["reason"] = [humanize(r) for r in g["reason"]]
+        g["reason"] = [reader_words(r) for r in g["reason"]]
         g["current_text"] = [labels.MISSING if _missing(v) else (labels.percent(v) if s else _number(v, 2))
                              + f" ({labels.school_year(y)})" for v, s, y in zip(g["current"], share, g["current_year"])]
     return table(g, [Col("goal_id", label="Goal"), Col("measure", "measure"), Col("group", "groupspec",

@@ -14,6 +14,8 @@ import datetime as _dt
 import os
 from pathlib import Path
 
+import pandas as pd
+
 from ..study import labels
 from ..version import __version__
 from .headlines import Finding, finding_from, headline_findings, largest_gap
@@ -98,18 +100,26 @@ def summary_page(a, *, lang: str = "en", generated: _dt.date | None = None) -> s
     g = getattr(a.scorecard, "goals", None)
     if g is not None and len(g):
         for r in g.to_dict("records"):
-            target = (
-                labels.percent(r["target"])
-                if r["measure"] != "growth_grade_levels"
-                else f"{float(r['target']):.2f}"
+
+            def value(x, m=r["measure"]):
+                return labels.percent(x) if m != "growth_grade_levels" else f"{float(x):.2f}"
+
+            target = value(r["target"])
+            now = (
+                T("not available")
+                if pd.isna(r.get("current"))
+                else T("{value} in {year}").format(
+                    value=value(r["current"]), year=labels.school_year(r["current_year"])
+                )
             )
             goals.append(
                 {
                     "status": T(_STATUS_WORDS.get(str(r["status"]), str(r["status"]))),
                     "text": L(
-                        T("{measure}, {group}: {target} by {year}").format(
+                        T("{measure}, {group}: {now}; target {target} by {year}").format(
                             measure=T(labels.measure(r["measure"])),
                             group=T(labels.group(r["group"])),
+                            now=now,
                             target=target,
                             year=labels.year(r["target_year"]),
                         )
