@@ -23,6 +23,7 @@ def _missing(v) -> bool:
 def _number(v, digits: int) -> str:
     return labels.MISSING if _missing(v) else f"{float(v):.{digits}f}".replace("-", "−")
 
+
 __all__ = [
     "cross_first_screen",
     "cross_gaps_table",
@@ -37,7 +38,16 @@ def _district_col(t: pd.DataFrame) -> pd.DataFrame:
 
 
 def cross_resources_table(resources: pd.DataFrame) -> Table:
-    """Each district's share of class time with each resource (``crossdistrict.compare(...).resources``)."""
+    """Each district's share of class time with each resource (``crossdistrict.compare(...).resources``).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> res = pd.DataFrame({"district_id": ["demo_a", "demo_b"], "resource": "strong_instruction", "n": [104, 300],
+    ...                     "estimate": [0.03, 0.15], "ci_lower": [0.01, 0.11], "ci_upper": [0.09, 0.19]})
+    >>> cross_resources_table(res).frame.iloc[0].tolist()
+    ['A', '104', '3%', '1% to 9%', '16%']
+    """
     t = _district_col(resources)
     if len(t):
         t = t.assign(study=[STUDY.get(r, np.nan) for r in t["resource"]]).sort_values(
@@ -59,7 +69,16 @@ def cross_resources_table(resources: pd.DataFrame) -> Table:
 
 
 def cross_gaps_table(gaps: pd.DataFrame) -> Table:
-    """Per district and resource, the largest unsuppressed shortfall (``crossdistrict.compare(...).gaps``)."""
+    """Per district and resource, the largest unsuppressed shortfall (``crossdistrict.compare(...).gaps``).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> g = pd.DataFrame({"district_id": ["demo_a"], "measure": "engaged", "subject": "math", "group": "english_learner",
+    ...                   "level": [1.0], "n": [191], "difference": [-0.1], "ci_lower": [-0.15], "ci_upper": [-0.05]})
+    >>> cross_gaps_table(g).frame.iloc[0].tolist()
+    ['A', 'Math', 'English learners', '191', '−10.0', '−15.0 to −5.0']
+    """
     t = _district_col(gaps)
     return table(
         t,
@@ -83,6 +102,17 @@ def cross_growth_table(growth: pd.DataFrame) -> Table:
     The months of learning sit beside the effect they are converted from (classrooms at the district's 75th
     vs 25th percentile of access); the full-vs-none effect follows with its own interval, and a row whose
     interval includes no effect says so.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> g = pd.DataFrame({"district_id": ["demo_a"], "subject": "ela", "resource": "engaged", "effect": "access",
+    ...                   "estimate": [1.25], "ci_lower": [-0.66], "ci_upper": [3.2], "contrast_estimate": [0.35],
+    ...                   "contrast_ci_lower": [0.14], "contrast_ci_upper": [0.56], "months": [4.6],
+    ...                   "months_ci_lower": [1.8], "months_ci_upper": [7.4], "converged": [True]})
+    >>> row = cross_growth_table(g).frame.iloc[0]
+    >>> row["25th → 75th percentile (SD)"], row["Months"], row["Reading"]
+    ('0.35', '4.6', 'Clear')
     """
     t = _district_col(growth)
     if len(t):
@@ -131,7 +161,16 @@ def cross_growth_table(growth: pd.DataFrame) -> Table:
 
 
 def cross_goals_table(goals: pd.DataFrame) -> Table:
-    """Every district's goals and their status (``crossdistrict.compare(...).goals``)."""
+    """Every district's goals and their status (``crossdistrict.compare(...).goals``).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> g = pd.DataFrame({"district_id": ["demo_a"], "goal_id": ["G1"], "measure": "catch_up_rate", "group": "all",
+    ...                   "target": [0.35], "target_year": [2017], "status": ["met"]})
+    >>> cross_goals_table(g).frame.iloc[0].tolist()
+    ['A', 'G1', 'Catch-up rate (at grade level three years later)', 'All students', '35% by 2017', '✓ Met']
+    """
     t = _district_col(goals)
     if len(t):
         t = t.assign(
@@ -164,7 +203,16 @@ _BANNER = (
 def cross_first_screen(resources: pd.DataFrame) -> HtmlBlock:
     """The cross-district page's first screen: the banner (demo districts) and, per district, the resource
     furthest below the study's national baseline, furthest first (only shortfalls whose interval lies below
-    the baseline)."""
+    the baseline).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> res = pd.DataFrame({"district_id": ["demo_a", "demo_b"], "resource": "strong_instruction", "n": [104, 300],
+    ...                     "estimate": [0.03, 0.15], "ci_lower": [0.01, 0.11], "ci_upper": [0.09, 0.19]})
+    >>> print(cross_first_screen(res))
+    A: Strong instruction 3% (1% to 9%) vs baseline 16%
+    """
     rows = []
     t = resources
     if len(t):

@@ -21,7 +21,6 @@ from .presentation import HtmlBlock, district_name, is_demo, render
 
 __all__ = [
     "Finding",
-    "board_findings",
     "finding_from",
     "first_screen",
     "gap_sentence",
@@ -39,7 +38,14 @@ STUDY_INCOME_RATIO = {
 @dataclass(frozen=True)
 class Finding:
     """One headline finding: what it is about, the number, its interval and n, what it means, its rank score
-    (class hours a year per subject that students lose), and the indicator it renders."""
+    (class hours a year per subject that students lose), and the indicator it renders.
+
+    Examples
+    --------
+    >>> f = Finding("Strong instruction", "10%", "95% interval 7% to 13%; 481 observed lessons", "...", 162.8)
+    >>> f.number, f.score
+    ('10%', 162.8)
+    """
 
     what: str
     number: str
@@ -73,7 +79,18 @@ def _what(row, T) -> str:
 
 
 def finding_from(row, lang: str = "en") -> Finding:
-    """A :class:`Finding` from one indicator row (a mapping), in ``lang`` (``"en"`` or ``"es"``)."""
+    """A :class:`Finding` from one indicator row (a mapping), in ``lang`` (``"en"`` or ``"es"``).
+
+    Examples
+    --------
+    >>> from opportunity_research.report.indicator_table import example_analysis, indicator_table
+    >>> row = indicator_table(example_analysis()).iloc[3].to_dict()
+    >>> f = finding_from(row)
+    >>> f.what, f.number, f.interval
+    ('Strong instruction: higher- vs lower-income classrooms', '3.6×', '95% interval 2.0 to 6.6; 26 vs 96 classrooms')
+    >>> finding_from(row, "es").interval
+    'intervalo del 95 %: 2,0 a 6,6; 26 frente a 96 aulas'
+    """
 
     def T(text: str) -> str:
         return labels.translate(text, lang)
@@ -141,9 +158,9 @@ def finding_from(row, lang: str = "en") -> Finding:
             )
         elif not pd.isna(row["months"]):
             meaning += " " + L(
-                T("Roughly {months} months of learning (an approximation; no interval could be computed).").format(
-                    months=fmt_value("months", row["months"])
-                )
+                T(
+                    "Roughly {months} months of learning (an approximation; no interval could be computed)."
+                ).format(months=fmt_value("months", row["months"]))
             )
     else:
         meaning = T(row["definition"])
@@ -167,6 +184,13 @@ def headline_findings(a, *, top: int = 5, indicators: pd.DataFrame | None = None
     effect per subject. Rule: of the rows whose interval excludes the point of comparison, the one row of each
     kind that loses students the most class hours, the kinds ranked by hours lost; when fewer than three such
     rows exist, the next rows by hours lost fill in (clear before unclear), and the catch-up rate comes last.
+
+    Examples
+    --------
+    >>> from opportunity_research.report.indicator_table import example_analysis
+    >>> [(f.indicator, round(f.score)) for f in headline_findings(example_analysis())]  # doctest: +NORMALIZE_WHITESPACE
+    [('share.strong_instruction', 163), ('work.met_grade_level', 158), ('growth.math', 36),
+     ('income_ratio.strong_instruction', 30), ('gap.grade_appropriate', 22)]
     """
     ind = indicator_table(a) if indicators is None else indicators
     ind = ind[ind["kind"].isin(["resource", "work", "gap", "classrooms", "growth", "trajectory"])]
@@ -181,13 +205,15 @@ def headline_findings(a, *, top: int = 5, indicators: pd.DataFrame | None = None
     return [finding_from(r) for r in rows]
 
 
-def board_findings(a, *, top: int = 5, indicators: pd.DataFrame | None = None) -> list[Finding]:
-    """The board summary's 3-5 findings: the same rule as :func:`headline_findings`, at most two resource shares."""
-    return headline_findings(a, top=top, indicators=indicators)
-
-
 def largest_gap(ind: pd.DataFrame):
-    """The indicator row naming the district's largest opportunity gap (between groups or classrooms), or None."""
+    """The indicator row naming the district's largest opportunity gap (between groups or classrooms), or None.
+
+    Examples
+    --------
+    >>> from opportunity_research.report.indicator_table import example_analysis, indicator_table
+    >>> largest_gap(indicator_table(example_analysis()))["indicator"]
+    'income_ratio.strong_instruction'
+    """
     g = ind[ind["kind"].isin(["gap", "classrooms"])]
     if not len(g):
         return None
@@ -205,6 +231,13 @@ def first_screen(
 
     ``a`` is a :class:`~opportunity_research.analysis.DistrictAnalysis`. The school year is the analysis
     year; ``generated`` defaults to today (UTC); ``source`` to a description of the district's data.
+
+    Examples
+    --------
+    >>> from opportunity_research.study.analysis import analyze_district
+    >>> block = first_screen(analyze_district("demo_lakeside"))  # doctest: +SKIP
+    >>> block.text.splitlines()[0]  # doctest: +SKIP
+    'Opportunity report: Lakeside (2016-17)'
     """
     from ..study.measures import analysis_year
 
@@ -246,7 +279,16 @@ def first_screen(
 
 
 def gap_sentence(name: str, row) -> str:
-    """One sentence naming the district's largest opportunity gap."""
+    """One sentence naming the district's largest opportunity gap.
+
+    Examples
+    --------
+    >>> from opportunity_research.report.indicator_table import example_analysis, indicator_table
+    >>> print(gap_sentence("Lakeside", largest_gap(indicator_table(example_analysis()))))  # doctest: +NORMALIZE_WHITESPACE
+    Lakeside's largest opportunity gap: classrooms serving mostly low-income students had strong instruction 6% of
+    the time, vs 23% in classrooms serving mostly higher-income students (3.6× as much, 95% interval 2.0 to 6.6):
+    about 30 fewer class hours a year.
+    """
     if row["kind"] == "gap":
         who = labels.level(row["group"], row["level"])
         return (

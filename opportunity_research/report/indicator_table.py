@@ -90,7 +90,13 @@ def _num(v, digits: int) -> str:
 
 
 def fmt_value(unit: str, v) -> str:
-    """A value as every page prints it (``unit``: share, points, ratio, sd, grade_levels, months)."""
+    """A value as every page prints it (``unit``: share, points, ratio, sd, grade_levels, months).
+
+    Examples
+    --------
+    >>> fmt_value("ratio", 3.6), fmt_value("points", -0.121), fmt_value("share", 0.0956)
+    ('3.6×', '−12.1', '10%')
+    """
     if _missing(v):
         return labels.MISSING
     if unit == "share":
@@ -109,7 +115,13 @@ def fmt_value(unit: str, v) -> str:
 
 
 def fmt_interval(unit: str, lo, hi) -> str:
-    """The 95% interval as printed (``"15% to 23%"``; a ratio's bounds without the ``×``)."""
+    """The 95% interval as printed (``"15% to 23%"``; a ratio's bounds without the ``×``).
+
+    Examples
+    --------
+    >>> fmt_interval("share", 0.0687, 0.1316), fmt_interval("ratio", 2.0, 6.6)
+    ('7% to 13%', '2.0 to 6.6')
+    """
     if _missing(lo) or _missing(hi):
         return labels.MISSING
     if unit == "ratio":
@@ -156,6 +168,16 @@ def indicator_table(a) -> pd.DataFrame:
         Columns :data:`INDICATOR_FIELDS`. ``value``/``ci_lower``/``ci_upper`` at full precision; the
         ``*_text`` columns as every page prints them; ``hours_lost`` and ``clear`` (the interval excludes
         the point of comparison) for ranking.
+
+    Examples
+    --------
+    >>> ind = indicator_table(example_analysis())
+    >>> ind[["indicator", "value_text", "interval_text", "n_text"]].values.tolist()  # doctest: +NORMALIZE_WHITESPACE
+    [['share.strong_instruction', '10%', '7% to 13%', '481 observed lessons'],
+     ['work.met_grade_level', '12%', '10% to 15%', '8,064 work samples'],
+     ['gap.grade_appropriate', '−12.1', '−17.8 to −6.4', '806 vs 694 students'],
+     ['income_ratio.strong_instruction', '3.6×', '2.0 to 6.6', '26 vs 96 classrooms'],
+     ['growth.math', '0.06', '0.00 to 0.12', '1,500 students']]
     """
     from ..study.measures import analysis_year
 
@@ -435,3 +457,95 @@ def _scorecard_rows(a) -> list[dict]:
             )
         )
     return rows
+
+
+def example_analysis():
+    """A small stand-in for a district analysis (the tables :func:`indicator_table` reads), for examples and tests.
+
+    One resource share, the work-sample share, one gap, the income contrast of classrooms and one growth effect,
+    with the numbers of the Lakeside demonstration district.
+
+    Examples
+    --------
+    >>> a = example_analysis()
+    >>> sorted(k for k in vars(a))
+    ['catch_up', 'composition', 'demands', 'gaps', 'growth', 'rates']
+    """
+    from types import SimpleNamespace
+
+    rates = pd.DataFrame(
+        {
+            "resource": ["strong_instruction"],
+            "subject": "all",
+            "n": [481],
+            "estimate": [0.0956],
+            "ci_lower": [0.0687],
+            "ci_upper": [0.1316],
+        }
+    )
+    demands = pd.DataFrame(
+        {
+            "measure": ["met_grade_level"],
+            "n": [8064],
+            "estimate": [0.12],
+            "ci_lower": [0.10],
+            "ci_upper": [0.15],
+        }
+    )
+    gaps = pd.DataFrame(
+        {
+            "measure": "grade_appropriate",
+            "subject": "ela",
+            "group": "started_behind",
+            "level": [1.0],
+            "n": [806],
+            "estimate": [0.09],
+            "reference": "all other students",
+            "reference_n": [694],
+            "reference_estimate": [0.22],
+            "difference": [-0.121],
+            "ci_lower": [-0.178],
+            "ci_upper": [-0.064],
+            "suppressed": False,
+        }
+    )
+    comp = pd.DataFrame(
+        {
+            "measure": "strong_instruction",
+            "group": "majority_low_income",
+            "level": [0.0],
+            "n": [26],
+            "estimate": [0.23],
+            "reference_n": [96],
+            "reference_estimate": [0.06],
+            "difference": [0.169],
+            "ci_lower": [0.074],
+            "ci_upper": [0.263],
+            "ratio": [3.6],
+            "ratio_ci_lower": [2.0],
+            "ratio_ci_upper": [6.6],
+            "suppressed": False,
+        }
+    )
+    growth = pd.DataFrame(
+        {
+            "subject": "math",
+            "model": "all_four",
+            "effect": "access",
+            "resource": ["grade_appropriate"],
+            "estimate": [0.26],
+            "ci_lower": [0.01],
+            "ci_upper": [0.51],
+            "contrast_estimate": [0.06],
+            "contrast_ci_lower": [0.003],
+            "contrast_ci_upper": [0.12],
+            "months": [1.8],
+            "months_ci_lower": [0.1],
+            "months_ci_upper": [3.6],
+            "n": [1500],
+            "converged": [True],
+        }
+    )
+    return SimpleNamespace(
+        rates=rates, demands=demands, gaps=gaps, composition=comp, growth=growth, catch_up=pd.DataFrame()
+    )

@@ -67,7 +67,15 @@ def _questions(found: list[Finding], ind, T) -> list[str]:
 
 
 def summary_page(a, *, lang: str = "en", generated: _dt.date | None = None) -> str:
-    """The board summary page (self-contained HTML) of a ``DistrictAnalysis`` in ``lang``."""
+    """The board summary page (self-contained HTML) of a ``DistrictAnalysis`` in ``lang``.
+
+    Examples
+    --------
+    >>> from opportunity_research.study.analysis import analyze_district
+    >>> html = summary_page(analyze_district("demo_lakeside"), lang="es")  # doctest: +SKIP
+    >>> '<html lang="es">' in html  # doctest: +SKIP
+    True
+    """
     from ..study.measures import analysis_year
 
     def T(text: str) -> str:
@@ -214,7 +222,14 @@ def _story(name: str, row, T, L) -> str:
 
 
 def write_summary(output_dir: str | os.PathLike, a) -> list[Path]:
-    """Write ``summary.html`` and ``summary.es.html`` into ``output_dir`` (atomically); the runner prints the PDFs."""
+    """Write ``summary.html`` and ``summary.es.html`` into ``output_dir`` (atomically); the runner prints the PDFs.
+
+    Examples
+    --------
+    >>> from opportunity_research.study.analysis import analyze_district
+    >>> [p.name for p in write_summary("reports/_interactive/demo_lakeside", analyze_district("demo_lakeside"))]  # doctest: +SKIP
+    ['summary.html', 'summary.es.html']
+    """
     from .. import config
     from ..files import atomic_write
     from .reporting import PUBLISHED_FILE_MODE

@@ -97,7 +97,13 @@ def _css_string(text) -> str:
 
 @lru_cache(maxsize=1)
 def stylesheet() -> str:
-    """The pages' stylesheet (``templates/report.css``)."""
+    """The pages' stylesheet (``templates/report.css``).
+
+    Examples
+    --------
+    >>> "@media print" in stylesheet()
+    True
+    """
     return (_TEMPLATES / "report.css").read_text(encoding="utf-8")
 
 
@@ -106,6 +112,11 @@ def render(template: str, **context) -> str:
 
     Every page template extends ``base.html.j2``, which needs ``title``; the stylesheet, version and
     running header/footer have defaults.
+
+    Examples
+    --------
+    >>> "<title>A page</title>" in render("base.html.j2", title="A page")
+    True
     """
     ctx = {
         "css": stylesheet(),
@@ -125,7 +136,14 @@ def render(template: str, **context) -> str:
 
 
 class HtmlBlock:
-    """A piece of HTML shown by Jupyter (``_repr_html_``), with a plain-text form."""
+    """A piece of HTML shown by Jupyter (``_repr_html_``), with a plain-text form.
+
+    Examples
+    --------
+    >>> b = HtmlBlock("<p>Hi</p>", "Hi")
+    >>> b._repr_html_(), repr(b)
+    ('<p>Hi</p>', 'Hi')
+    """
 
     def __init__(self, html: str, text: str = ""):
         self.html = html
@@ -152,6 +170,11 @@ class Col:
     ``school_year``, ``interval_percent``, ``interval_points``, ``interval_number`` (from ``ci_lower`` /
     ``ci_upper``, or ``<prefix>ci_lower`` with ``Col(..., prefix=...)``), ``status``, ``reference``
     (the comparison group). Label formats are kept in suppressed rows; every other cell shows the mark.
+
+    Examples
+    --------
+    >>> Col("n", "count").header, Col("ci_lower", "interval_percent").header
+    ('Students', '95% interval')
     """
 
     name: str
@@ -189,7 +212,13 @@ STATUS_TEXT = {
 
 
 def is_missing(v) -> bool:
-    """True for None, NA and NaN."""
+    """True for None, NA and NaN.
+
+    Examples
+    --------
+    >>> is_missing(float("nan")), is_missing(None), is_missing(0)
+    (True, True, False)
+    """
     return (
         v is None
         or v is pd.NA
@@ -199,7 +228,13 @@ def is_missing(v) -> bool:
 
 
 def fmt_number(v, digits: int) -> str:
-    """A number with ``digits`` decimals and a true minus sign (the missing mark when missing)."""
+    """A number with ``digits`` decimals and a true minus sign (the missing mark when missing).
+
+    Examples
+    --------
+    >>> fmt_number(-0.123, 2), fmt_number(None, 1)
+    ('−0.12', '–')
+    """
     if is_missing(v):
         return labels.MISSING
     return f"{float(v):.{digits}f}".replace("-", "−")
@@ -211,7 +246,13 @@ _ID_WORDS = {"school_id": "school", "classroom_id": "classroom", "teacher_id": "
 
 def humanize(text) -> str:
     """Identifiers inside free text (a goal's reason, an engine message) as words: ``"race_ethnicity=black"``
-    -> ``"Black or African American students"``, ``school_id`` -> ``school``."""
+    -> ``"Black or African American students"``, ``school_id`` -> ``school``.
+
+    Examples
+    --------
+    >>> humanize("no data for this group (low_income=1)")
+    'no data for this group (Low-income students)'
+    """
     if is_missing(text):
         return ""
     out = _GROUP_SPEC.sub(lambda m: labels.group(f"{m.group(1)}={m.group(2)}"), str(text))
@@ -236,7 +277,15 @@ _FILE_WORDS = {
 def reader_words(text) -> str:
     """A sentence about data files as a reader says it: ``"assessments.grade_equivalent (...)"`` -> ``"grade-
     equivalent scores in the assessment results (...)"``, ``"climate_surveys.csv"`` -> ``"the climate survey
-    file"``, other snake_case names as words. (The data contract names the files and columns.)"""
+    file"``, other snake_case names as words. (The data contract names the files and columns.)
+
+    Examples
+    --------
+    >>> reader_words("assessments.grade_equivalent (spring results)")
+    'grade-equivalent scores in the assessment results (spring results)'
+    >>> reader_words("climate_surveys.csv for belonging")
+    'the climate survey file for belonging'
+    """
     out = humanize(text)
     out = re.sub(
         r"\b([a-z_]+)\.([a-z][a-z_]+)\b(?<!\.csv)",
@@ -263,7 +312,14 @@ def reader_words(text) -> str:
 
 
 def interval_text(lo, hi, fmt) -> str:
-    """``"<lo> to <hi>"`` formatted by ``fmt`` (the missing mark when either is missing)."""
+    """``"<lo> to <hi>"`` formatted by ``fmt`` (the missing mark when either is missing).
+
+    Examples
+    --------
+    >>> from opportunity_research.study import labels
+    >>> interval_text(0.07, 0.13, labels.percent)
+    '7% to 13%'
+    """
     if is_missing(lo) or is_missing(hi):
         return labels.MISSING
     return f"{fmt(lo)} to {fmt(hi)}"
@@ -325,7 +381,15 @@ def _cell(col: Col, row: Mapping, names: Mapping | None) -> str:
 
 
 class Table(HtmlBlock):
-    """A display table (great_tables layout, this package's formats and labels)."""
+    """A display table (great_tables layout, this package's formats and labels).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = table(pd.DataFrame({"n": [12]}), [Col("n", "count")], caption="Counts")
+    >>> isinstance(t, Table), t.headers, t.frame.to_dict("records")
+    (True, ['Students'], [{'Students': '12'}])
+    """
 
     def __init__(self, html: str, text: str, headers: list[str], frame: pd.DataFrame):
         super().__init__(html, text)
@@ -387,6 +451,14 @@ def table(
     -------
     Table
         Shown as HTML by Jupyter, as text otherwise; ``headers`` lists the column headers.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"subject": ["ela", "math"], "group": "low_income", "level": [1, 1], "n": [40, 42]})
+    >>> html = table(t, [Col("level", "group"), Col("n", "count")], caption="By subject", groups="subject").html
+    >>> html.count("<table"), '<th scope="row"' in html  # one table per subject; groups as row headers
+    (2, True)
     """
     from great_tables import GT
 
@@ -596,7 +668,13 @@ def _split_groups(html: str, caption: str) -> str:
 
 
 def needs_note(needs: Iterable[str], *, what: str) -> HtmlBlock:
-    """A note saying which data a section needs (when the district did not provide it)."""
+    """A note saying which data a section needs (when the district did not provide it).
+
+    Examples
+    --------
+    >>> print(needs_note(["climate_surveys.csv for belonging"], what="Belonging"))
+    Belonging needs: the climate survey file for belonging
+    """
     items = [reader_words(s) for s in needs]
     html = (
         f'<div class="needs" role="note"><p><strong>{_html.escape(what)} needs data this district did not '
