@@ -1,8 +1,8 @@
 """One indicator table per district: every headline number once, with its interval, n and definition.
 
-The report's first screen, the board summary (``summary.html``), ``findings.json`` and
-``tables/indicators.csv`` all render from :func:`indicator_table`, so a number cannot read differently
-on two pages: each row carries the number as printed (``value_text``), its own 95% interval
+The report's first screen, the board summary (``summary.html``), the index and ``findings.json``
+(``indicators``) all render from :func:`indicator_table`, so a number cannot read differently on two
+pages (the rows come from the protected tables that are published as CSV files, unchanged): each row carries the number as printed (``value_text``), its own 95% interval
 (``interval_text``, the interval *of that number*: a ratio's interval under a ratio, a contrast's under
 the contrast) and what its ``n`` counts. Two measures that differ in definition have different names
 and a ``definition`` line saying how (e.g. the report's catch-up a year later vs the scorecard's catch-up
