@@ -22,7 +22,7 @@ import pandas as pd
 
 from .. import config
 from ..files import atomic_write
-from ..study.labels import SUPPRESSED_MARK
+from ..study.labels import SUPPRESSED_LABEL, SUPPRESSED_MARK
 from .presentation import HtmlBlock
 
 __all__ = [
@@ -147,14 +147,16 @@ def table_output(
     numeric = {
         c: pd.api.types.is_numeric_dtype(data[c]) and not pd.api.types.is_bool_dtype(data[c]) for c in cols
     }
-    title = f"Suppressed: fewer than {min_n} students, or recoverable from other cells"
+    title = SUPPRESSED_LABEL.capitalize()
     head = "".join(f'<th scope="col">{_html.escape(str(labels.get(c, c)))}</th>' for c in cols)
     rows, text_rows = [], []
     for i, rec in enumerate(data[cols].itertuples(index=False, name=None)):
         cells, texts = [], []
         for c, v in zip(cols, rec):
             if supp[i] and numeric[c] and c not in keys:
-                cells.append(f'<td class="suppressed" title="{title}">{SUPPRESSED_MARK}</td>')
+                cells.append(
+                    f'<td class="suppressed" title="{title}" aria-label="{title}">{SUPPRESSED_MARK}</td>'
+                )
                 texts.append(SUPPRESSED_MARK)
             else:
                 s = _fmt(v, percent=c in percent, digits=digits)
@@ -186,6 +188,8 @@ class FigureOutput:
 
     Examples
     --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
     >>> import matplotlib.pyplot as plt
     >>> fig, ax = plt.subplots()
     >>> out = figure_output(fig, alt="An empty chart.")
@@ -223,6 +227,8 @@ def figure_output(fig, *, alt: str | None = None, dpi: int = 110) -> FigureOutpu
 
     Examples
     --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
     >>> import matplotlib.pyplot as plt
     >>> fig, ax = plt.subplots()
     >>> _ = ax.plot([1, 2], [3, 4])

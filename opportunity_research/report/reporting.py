@@ -60,7 +60,7 @@ from pathlib import Path
 
 from .. import config
 from ..files import atomic_write
-from ..study.labels import SUPPRESSED_MARK
+from ..study.labels import SUPPRESSED_LABEL, SUPPRESSED_MARK
 from ..version import __version__
 from .outputs import (
     LABEL_COLUMNS,
@@ -119,7 +119,7 @@ class ReportError(RuntimeError):
 
 
 def _legend(min_n: int) -> str:
-    return (f"{SUPPRESSED_MARK} Suppressed: the cell describes fewer than {min_n} students, or its value could "
+    return (f"{SUPPRESSED_MARK} {SUPPRESSED_LABEL.capitalize()}: the cell describes fewer than {min_n} students, or its value could "
             "be recovered from the totals and the neighbouring cells (complementary suppression). Its numbers, "
             "including the count, are not shown.")
 
