@@ -63,7 +63,7 @@ def test_the_demo_pages_exist():
 _IDENTIFIERS = re.compile(r"\b(?:race_ethnicity|low_income|english_learner|started_behind|grade_appropriate|"
                           r"strong_instruction|high_expectations|ci_lower|ci_upper|n_classrooms|hours_without|"
                           r"reference_estimate|school_id|classroom_id|[a-z_]+=[a-z0-9_.]+)\b|\b(?:19|20)\d\d\.0\b|"
-                          r"\b2,0\d\d\b|\bnan\b|\bNone\b")
+                          r"\b2,0\d\d-\d\d\b|\b(?:in|since|from|to) 2,0\d\d\b|\bnan\b|\bNone\b")
 
 
 def _norm(text: str) -> str:
