@@ -58,6 +58,8 @@ class WarmKernel:
             cfg.KernelManager.transport = "ipc"
             cfg.KernelManager.ip = os.path.join(self._kdir.name, "kernel")
         self.km = KernelManager(kernel_name=kernel_name, config=cfg)
+        self.warmed = False
+        self.busy = False  # a notebook is running on it
         self.km.start_kernel(cwd=cwd)
         self.client = None  # the current notebook's asynchronous client (see :func:`execute`)
         kc = self.km.client()
@@ -69,7 +71,6 @@ class WarmKernel:
             raise
         finally:
             kc.stop_channels()
-        self.warmed = False
 
     def async_client(self):
         """A new asynchronous client connected to this kernel (channels started)."""
@@ -108,11 +109,22 @@ class WarmKernel:
             return False
 
     def shutdown(self) -> None:
-        """Stop the kernel: a shutdown request (no interrupt first), a kill if it does not exit in time."""
+        """Stop the kernel quietly. Idle: a shutdown request (no interrupt first), a kill if it does not exit in
+        time. Busy (the batch is being stopped while a notebook runs): a kill, since a kernel asked to shut down
+        in the middle of a cell logs a traceback when it cannot send the cell's reply."""
         with contextlib.suppress(Exception):
             if self.km.has_kernel:
-                self.km.request_shutdown()
-                self.km.finish_shutdown()
+                if self.busy:
+                    import signal
+                    import time
+
+                    self.km.signal_kernel(signal.SIGKILL)
+                    end = time.monotonic() + 5
+                    while self.km.is_alive() and time.monotonic() < end:
+                        time.sleep(0.05)
+                else:
+                    self.km.request_shutdown()
+                    self.km.finish_shutdown()
         with contextlib.suppress(Exception):
             self.km.cleanup_resources()
         with contextlib.suppress(Exception):
@@ -193,9 +205,21 @@ def _engine_class():
                                  stderr_file=stderr_file)
             client = PapermillNotebookClient(nb_man, km=wk.km, **final)
             client.kc = wk.client  # the warm kernel: nbclient neither starts nor shuts down anything
+            # nor does it on SIGINT/SIGTERM or at exit: its handlers would shut the kernel down with an interrupt
+            # (ipykernel then logs a traceback); the worker's own shutdown_all stops it quietly
+            client._async_cleanup_kernel = _no_cleanup
+            client._cleanup_kernel = _no_cleanup_sync
             return client.execute()
 
     return WarmEngine
+
+
+async def _no_cleanup() -> None:
+    return None
+
+
+def _no_cleanup_sync() -> None:
+    return None
 
 
 def _register() -> None:
@@ -220,6 +244,7 @@ def execute(notebook: str, output: str, *, parameters: dict, cwd: str, kernel_na
     # one asynchronous client per notebook (nbclient's own kind: its cell timeout relies on it), used for the
     # reset and the notebook alike
     wk.client = wk.async_client()
+    wk.busy = True
     try:
         wk.prepare(notebook)
         _CURRENT.kernel = wk
@@ -235,6 +260,7 @@ def execute(notebook: str, output: str, *, parameters: dict, cwd: str, kernel_na
         _discard(wk)
         raise
     finally:
+        wk.busy = False
         _CURRENT.kernel = None
         with contextlib.suppress(Exception):
             wk.client.stop_channels()
