@@ -60,7 +60,7 @@ REPORT_TODO := .make-reports.todo
 reports-build: reports/index.html
 
 .SECONDEXPANSION:
-reports/%/.publish.json: $$(wildcard data/raw/%/*) $$(wildcard data/pseudonym.key) $$(REPORT_CODE) notebooks/district_report.ipynb $(STAMP)
+reports/%/.publish.json: $$(wildcard data/raw/$$*/*) $$(wildcard data/pseudonym.key) $$(REPORT_CODE) notebooks/district_report.ipynb $(STAMP)
 	@echo $* >> $(REPORT_TODO)
 
 reports/index.html: $$(foreach d,$$(REPORT_IDS),reports/$$(d)/.publish.json) notebooks/cross_district.ipynb $$(REPORT_CODE)

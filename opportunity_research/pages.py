@@ -104,7 +104,7 @@ def _drop_dead_links(page: Path) -> None:
 
 def publish_pages(folder: str | os.PathLike, *, notebook: str | os.PathLike, kind: str, title: str,
                   min_n: int = config.MIN_CELL_SIZE, districts: Iterable[str] = (),
-                  require_pdf: bool = False) -> list[Path]:
+                  require_pdf: bool = False, shared_browser: bool = False) -> list[Path]:
     """Write a report folder's pages: ``report.html``, the PDFs, links; then make it world-readable.
 
     Parameters
@@ -124,13 +124,16 @@ def publish_pages(folder: str | os.PathLike, *, notebook: str | os.PathLike, kin
     require_pdf
         Raise :class:`opportunity_research.browser.BrowserMissing` when no Chromium is available
         instead of publishing HTML only.
+    shared_browser
+        Print with this thread's long-lived browser (:func:`opportunity_research.browser.shared_chromium`, one
+        per batch worker) instead of starting one for this folder.
 
     Returns
     -------
     list of Path
         The pages written (HTML and PDF).
     """
-    from .browser import BrowserMissing, chromium, find_chromium, print_pdf
+    from .browser import BrowserMissing, chromium, find_chromium, print_pdf, shared_chromium
 
     folder = Path(folder)
     exe = find_chromium()
@@ -146,7 +149,11 @@ def publish_pages(folder: str | os.PathLike, *, notebook: str | os.PathLike, kin
                            links=page_links(kind, here="report.html", districts=districts, pdf=pdf),
                            downloads=_downloads(folder, pdf))]
     pages = [folder / "report.html"] + ([folder / "scorecard.html"] if (folder / "scorecard.html").exists() else [])
-    if pdf:
+    if pdf and shared_browser:
+        browser = shared_chromium(exe)
+        for page in pages:
+            written.append(print_pdf(page, page.with_suffix(".pdf"), browser=browser))
+    elif pdf:
         with chromium(exe) as browser:
             for page in pages:
                 written.append(print_pdf(page, page.with_suffix(".pdf"), browser=browser))

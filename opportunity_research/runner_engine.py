@@ -88,13 +88,23 @@ class Engine:
                 self.client = Client(self.cluster)
         return self
 
-    def close(self) -> None:
+    def close(self, *, graceful: bool = True) -> None:
         from . import warm_kernel
+        from .browser import close_shared_chromium
 
-        with contextlib.suppress(Exception):  # every worker's warm kernel, then this process's
-            if self.client is not None:
+        with contextlib.suppress(Exception):  # every worker's warm kernel and browser, then this process's
+            # after Ctrl-C the workers are simply stopped; their kernels and browsers go with them
+            if self.client is not None and graceful:
                 self.client.run(warm_kernel.shutdown_all)
+                from distributed import wait
+
+                # the browser belongs to the thread that ran the tasks: closed by a task on each worker
+                workers = list(self.client.scheduler_info().get("workers", {}))
+                futures = [self.client.submit(close_shared_chromium, workers=[w], allow_other_workers=False,
+                                              pure=False, key=f"close-browser-{w}") for w in workers]
+                wait(futures, timeout=30)
         warm_kernel.shutdown_all()
+        close_shared_chromium()
         with contextlib.suppress(Exception):
             if self.client is not None:
                 self.client.close()
@@ -103,8 +113,8 @@ class Engine:
                 self.cluster.close()
         self.client = self.cluster = None
 
-    def __exit__(self, *exc):
-        self.close()
+    def __exit__(self, exc_type, *exc):
+        self.close(graceful=exc_type is None)
         return False
 
     def run(self, jobs: list[Job], on_result: Callable[[DistrictResult], None], *,

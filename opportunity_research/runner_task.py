@@ -422,7 +422,7 @@ def _build_pages(job: Job, tmp: Path, final: Path, nb_out: Path) -> None:
     title = ("Opportunity report: cross-district synthesis" if job.kind == "cross"
              else f"Opportunity report: {job.district_id}")
     publish_pages(tmp, notebook=nb_out, kind=job.kind, title=title, min_n=job.min_n,
-                  districts=job.parameters.get("districts", ()) if job.kind == "cross" else ())
+                  districts=job.parameters.get("districts", ()) if job.kind == "cross" else (), shared_browser=True)
 
 
 def _screen_and_audit(job: Job, tmp: Path, ids: set[str]) -> None:
