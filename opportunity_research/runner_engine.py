@@ -83,8 +83,9 @@ class Engine:
                     raise RuntimeError("Dask workers cannot run the batch: " + "; ".join(
                         f"worker {w}: {p}" for w, p in sorted(problems.items())))
             else:
+                # ":0": its HTTP endpoint on a free port (None still tries 8787 and warns when another cluster has it)
                 self.cluster = LocalCluster(n_workers=self.jobs, threads_per_worker=1, processes=True,
-                                            dashboard_address=None, silence_logs=logging.ERROR)
+                                            dashboard_address=":0", silence_logs=logging.ERROR)
                 self.client = Client(self.cluster)
         return self
 
