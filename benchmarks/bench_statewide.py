@@ -129,9 +129,10 @@ def main() -> None:
     if args.quick:
         args.districts, args.median_students, args.no_cross = 4, 300, True
 
-    from opportunity_research import runner_engine
-    from opportunity_research.runner import BatchSettings, run_batch
     from opportunity_research.statewide import synthesize_state
+
+    from opportunity_research.batch import runner_engine
+    from opportunity_research.batch.runner import BatchSettings, run_batch
 
     root = Path(tempfile.mkdtemp(prefix="bench-statewide-"))
     raw = root / "data" / "raw"

@@ -7,22 +7,16 @@ The most used entry points are importable from the package itself::
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
-from .dataset import District, load_district, process_district
-from .gaps import gap_table, hedges_g
-from .models import (
-    ConvergenceError,
-    GrowthModelResult,
-    StudyModels,
-    annual_gains,
-    fit_growth_model,
-    fit_study_models,
-    mixedlm_check,
-    months_of_learning,
-    ols_cluster_check,
-)
-from .validation import ValidationFailed, validate_district
+from .intake.dataset import District, load_district, process_district
+from .intake.validation import ValidationFailed, validate_district
+from .stats.checks import mixedlm_check, ols_cluster_check
+from .stats.gaps import gap_table, hedges_g
+from .stats.models import ConvergenceError, GrowthModelResult, fit_growth_model
+from .stats.ordinal import hetop, v_statistic
+from .stats.sensitivity import e_value, ovb_bounds, partial_r2, robustness_value
+from .study.growth import StudyModels, fit_study_models
+from .study.months import annual_gains, months_of_learning
+from .version import __version__ as __version__
 
 __all__ = [
     "ConvergenceError",
@@ -31,14 +25,20 @@ __all__ = [
     "StudyModels",
     "ValidationFailed",
     "annual_gains",
+    "e_value",
     "fit_growth_model",
     "fit_study_models",
     "gap_table",
     "hedges_g",
+    "hetop",
     "load_district",
     "mixedlm_check",
     "months_of_learning",
     "ols_cluster_check",
+    "ovb_bounds",
+    "partial_r2",
     "process_district",
+    "robustness_value",
+    "v_statistic",
     "validate_district",
 ]

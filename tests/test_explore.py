@@ -9,9 +9,10 @@ import nbformat
 import numpy as np
 import pytest
 
-from opportunity_research import config, measures
-from opportunity_research.dataset import load_district
-from opportunity_research.explore import explore_gaps, explore_options, processed_districts
+from opportunity_research import config
+from opportunity_research.intake.dataset import load_district
+from opportunity_research.report.explore import explore_gaps, explore_options, processed_districts
+from opportunity_research.study import measures
 
 DISTRICT = "demo_pinebrook"
 

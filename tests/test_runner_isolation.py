@@ -15,7 +15,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from opportunity_research import warm_kernel
+from opportunity_research.batch import warm_kernel
 
 try:  # tests/ as a package or as a plain folder on sys.path
     from .test_runner import TINY, make_district
@@ -133,7 +133,7 @@ def test_a_cell_error_keeps_the_kernel_and_a_timeout_replaces_it(tmp_path, kerne
 
 
 def test_a_batch_reuses_one_kernel_prints_no_error_and_stages_outside_reports(tmp_path, capfd):
-    from opportunity_research.runner import run_batch, staging_dir
+    from opportunity_research.batch.runner import run_batch, staging_dir
 
     for d in ("alpha", "beta"):
         make_district(tmp_path, d)
