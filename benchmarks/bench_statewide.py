@@ -16,7 +16,7 @@ In one run, in a fresh temporary project:
 
     .venv/bin/python benchmarks/bench_statewide.py                    # 200 districts (hours on 2 shared cores)
     .venv/bin/python benchmarks/bench_statewide.py --districts 20
-    .venv/bin/python benchmarks/bench_statewide.py --quick            # 4 small districts, no cross-district report
+    .venv/bin/python benchmarks/bench_statewide.py --quick            # 4 districts, no cross-district report
 
 The figures are wall-clock on whatever else the machine runs: quote the ceiling beside the speed-up.
 """
@@ -119,15 +119,20 @@ def _worker_pids(holder: dict) -> list[int]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--districts", type=int, default=200, help="districts in the synthetic state (default 200)")
+    ap.add_argument(
+        "--districts", type=int, default=200, help="districts in the synthetic state (default 200)"
+    )
     ap.add_argument("--median-students", type=int, default=900, help="median district size (default 900)")
     ap.add_argument("--jobs", type=int, default=2, help="LocalCluster workers (default 2)")
-    ap.add_argument("--quick", action="store_true", help="4 districts of about 300 students, no cross-district "
-                    "report (for make bench)")
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help="4 districts (median 900 students), no cross-district report (for make bench)",
+    )
     ap.add_argument("--no-cross", action="store_true", help="skip the cross-district report")
     args = ap.parse_args()
     if args.quick:
-        args.districts, args.median_students, args.no_cross = 4, 300, True
+        args.districts, args.no_cross = 4, True
 
     from opportunity_research.statewide import synthesize_state
 
@@ -138,8 +143,12 @@ def main() -> None:
     raw = root / "data" / "raw"
     try:
         t = time.perf_counter()
-        synthesize_state(raw, districts=args.districts, median_students=args.median_students,
-                         min_students=min(400, args.median_students // 2))
+        synthesize_state(
+            raw,
+            districts=args.districts,
+            median_students=args.median_students,
+            min_students=min(400, args.median_students // 2),
+        )
         t_synth = time.perf_counter() - t
         state = json.loads((raw / "state.json").read_text())
         districts = [d["district_id"] for d in state["districts"]]
@@ -147,9 +156,12 @@ def main() -> None:
         sizes = sorted(d["n_students"] for d in state["districts"])
 
         one, two, ceiling = two_process_ceiling()
-        base = BatchSettings(notebook=PROJECT / "notebooks" / "district_report.ipynb", root=root,
-                             cross_notebook=None if args.no_cross else PROJECT / "notebooks" / "cross_district.ipynb",
-                             key="bench-key-012345")
+        base = BatchSettings(
+            notebook=PROJECT / "notebooks" / "district_report.ipynb",
+            root=root,
+            cross_notebook=None if args.no_cross else PROJECT / "notebooks" / "cross_district.ipynb",
+            key="bench-key-012345",
+        )
 
         me = os.getpid()
         with TreePeak(lambda: [me]) as serial_peak:
@@ -169,6 +181,7 @@ def main() -> None:
         runner_engine.Engine.__enter__ = spy
         pids: list[int] = []
         try:
+
             def roots():
                 if not pids:
                     pids.extend(_worker_pids(holder))
@@ -189,20 +202,30 @@ def main() -> None:
     ok_s = sum(r.status == "ok" for r in serial.districts)
     ok_c = sum(r.status == "ok" for r in cluster.districts)
     gib = 1024**3
-    print(f"synthetic state: {n} districts, {students:,} students (median {sizes[n // 2]:,}, largest {sizes[-1]:,});"
-          f" synthesized in {t_synth:.1f} s; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
-    print(f"two-process ceiling: one process {one:.2f} s, two at once {two:.2f} s -> {ceiling:.2f}x "
-          f"(after the batch: {one_b:.2f} s, {two_b:.2f} s -> {ceiling_b:.2f}x)")
+    print(
+        f"synthetic state: {n} districts, {students:,} students (median {sizes[n // 2]:,}, largest {sizes[-1]:,});"
+        f" synthesized in {t_synth:.1f} s; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
+    )
+    print(
+        f"two-process ceiling: one process {one:.2f} s, two at once {two:.2f} s -> {ceiling:.2f}x "
+        f"(after the batch: {one_b:.2f} s, {two_b:.2f} s -> {ceiling_b:.2f}x)"
+    )
     print(f"{'run':<26}{'seconds':>9}{'ok':>6}{'districts/min':>15}{'students/min':>14}  peak memory")
-    print(f"{'serial (jobs 1)':<26}{t_serial:>9.1f}{ok_s:>6}{60 * n / t_serial:>15.2f}{60 * students / t_serial:>14,.0f}"
-          f"  {max(serial_peak.peaks.values(), default=0) / gib:.2f} GiB (runner + kernel)")
+    print(
+        f"{'serial (jobs 1)':<26}{t_serial:>9.1f}{ok_s:>6}{60 * n / t_serial:>15.2f}{60 * students / t_serial:>14,.0f}"
+        f"  {max(serial_peak.peaks.values(), default=0) / gib:.2f} GiB (runner + kernel)"
+    )
     per_worker = ", ".join(f"{v / gib:.2f}" for v in cluster_peak.peaks.values()) or "not sampled"
-    print(f"{f'LocalCluster ({args.jobs} workers)':<26}{t_cluster:>9.1f}{ok_c:>6}{60 * n / t_cluster:>15.2f}"
-          f"{60 * students / t_cluster:>14,.0f}  {per_worker} GiB per worker (worker + kernel)")
+    print(
+        f"{f'LocalCluster ({args.jobs} workers)':<26}{t_cluster:>9.1f}{ok_c:>6}{60 * n / t_cluster:>15.2f}"
+        f"{60 * students / t_cluster:>14,.0f}  {per_worker} GiB per worker (worker + kernel)"
+    )
     speedup = t_serial / t_cluster
     best = max(ceiling, ceiling_b)
-    print(f"speed-up serial / cluster: {speedup:.2f}x = {100 * speedup / ceiling:.0f}% of the ceiling measured "
-          f"before the batch ({100 * speedup / best:.0f}% of the better of the two); target >= 90%")
+    print(
+        f"speed-up serial / cluster: {speedup:.2f}x = {100 * speedup / ceiling:.0f}% of the ceiling measured "
+        f"before the batch ({100 * speedup / best:.0f}% of the better of the two); target >= 90%"
+    )
     failed = [r for r in [*serial.districts, *cluster.districts] if r.status != "ok"]
     for r in failed[:5]:
         print(f"  failed: {r.district_id}: {r.reason[:160]}")

@@ -73,8 +73,11 @@ os.chdir("/")
 
 def _notebook(path: Path, code: str) -> Path:
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell('out = "unused.json"', metadata={"tags": ["parameters"]}),
-                nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_code_cell(code)]
+    nb.cells = [
+        nbformat.v4.new_code_cell('out = "unused.json"', metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("x = 1"),
+        nbformat.v4.new_code_cell(code),
+    ]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, path)
     return path
@@ -87,12 +90,19 @@ def kernels():
 
 
 def test_no_state_leaks_between_notebooks_on_the_warm_kernel(tmp_path, kernels):
-    probe, pollute = _notebook(tmp_path / "probe.ipynb", PROBE), _notebook(tmp_path / "pollute.ipynb", POLLUTE)
+    probe, pollute = (
+        _notebook(tmp_path / "probe.ipynb", PROBE),
+        _notebook(tmp_path / "pollute.ipynb", POLLUTE),
+    )
     kw = {"cwd": str(tmp_path), "kernel_name": "python3", "start_timeout": 60, "execution_timeout": 300}
 
-    warm_kernel.execute(str(probe), str(tmp_path / "p1.ipynb"), parameters={"out": str(tmp_path / "a.json")}, **kw)
+    warm_kernel.execute(
+        str(probe), str(tmp_path / "p1.ipynb"), parameters={"out": str(tmp_path / "a.json")}, **kw
+    )
     warm_kernel.execute(str(pollute), str(tmp_path / "x.ipynb"), parameters={"out": "unused"}, **kw)
-    warm_kernel.execute(str(probe), str(tmp_path / "p2.ipynb"), parameters={"out": str(tmp_path / "b.json")}, **kw)
+    warm_kernel.execute(
+        str(probe), str(tmp_path / "p2.ipynb"), parameters={"out": str(tmp_path / "b.json")}, **kw
+    )
 
     first, second = (json.loads((tmp_path / n).read_text()) for n in ("a.json", "b.json"))
     assert first["pid"] == second["pid"]  # the same kernel process served all three notebooks
@@ -117,8 +127,9 @@ def test_a_cell_error_keeps_the_kernel_and_a_timeout_replaces_it(tmp_path, kerne
     kw = {"cwd": str(tmp_path), "kernel_name": "python3", "start_timeout": 60, "execution_timeout": 300}
 
     def pid(name):
-        warm_kernel.execute(str(probe), str(tmp_path / f"{name}.ipynb"), parameters={"out": str(tmp_path / name)},
-                            **kw)
+        warm_kernel.execute(
+            str(probe), str(tmp_path / f"{name}.ipynb"), parameters={"out": str(tmp_path / name)}, **kw
+        )
         return json.loads((tmp_path / name).read_text())["pid"]
 
     before = pid("a")
@@ -126,8 +137,9 @@ def test_a_cell_error_keeps_the_kernel_and_a_timeout_replaces_it(tmp_path, kerne
         warm_kernel.execute(str(boom), str(tmp_path / "boom-out.ipynb"), parameters={}, **kw)
     assert pid("b") == before
     with pytest.raises(Exception) as exc:
-        warm_kernel.execute(str(slow), str(tmp_path / "slow-out.ipynb"), parameters={},
-                            **{**kw, "execution_timeout": 2})
+        warm_kernel.execute(
+            str(slow), str(tmp_path / "slow-out.ipynb"), parameters={}, **{**kw, "execution_timeout": 2}
+        )
     assert not isinstance(exc.value, PapermillExecutionError)
     assert pid("c") != before  # a new kernel: the old one may still be busy in the cell that timed out
 

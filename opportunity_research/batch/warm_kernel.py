@@ -87,8 +87,9 @@ class WarmKernel:
         from jupyter_core.utils import run_sync
 
         kc = self.client
-        reply = run_sync(kc.execute_interactive)(code, silent=True, store_history=False, timeout=timeout,
-                                                 output_hook=lambda msg: None)
+        reply = run_sync(kc.execute_interactive)(
+            code, silent=True, store_history=False, timeout=timeout, output_hook=lambda msg: None
+        )
         content = reply.get("content", {})
         if content.get("status") != "ok":
             raise KernelResetError(f"{content.get('ename', 'error')}: {content.get('evalue', '')}".strip())
@@ -97,8 +98,14 @@ class WarmKernel:
         """Before a notebook: warm up once (imports, baseline), then reset to the baseline."""
         if not self.warmed:
             imports = _imports(notebook)
-            self.run("import os as _os\n_os.chdir(" + repr(self.cwd) + ")\ndel _os\n" + imports
-                     + "\nimport opportunity_research.batch.kernel_isolation as _iso\n_iso.snapshot()\ndel _iso", timeout=600)
+            self.run(
+                "import os as _os\n_os.chdir("
+                + repr(self.cwd)
+                + ")\ndel _os\n"
+                + imports
+                + "\nimport opportunity_research.batch.kernel_isolation as _iso\n_iso.snapshot()\ndel _iso",
+                timeout=600,
+            )
             self.warmed = True
         self.run("import opportunity_research.batch.kernel_isolation as _iso\n_iso.restore()", timeout=120)
 
@@ -145,8 +152,12 @@ def _imports(notebook: str) -> str:
                 tree = ast.parse(cell.source)
             except SyntaxError:  # IPython magics: skip the cell
                 continue
-            lines += [ast.unparse(node) for node in tree.body if isinstance(node, ast.Import | ast.ImportFrom)
-                      and not (isinstance(node, ast.ImportFrom) and node.module == "__future__")]
+            lines += [
+                ast.unparse(node)
+                for node in tree.body
+                if isinstance(node, ast.Import | ast.ImportFrom)
+                and not (isinstance(node, ast.ImportFrom) and node.module == "__future__")
+            ]
     # imported inside a try: a notebook whose import fails reports it in its own cell, not in the warm-up
     return "\n".join(f"try:\n    {ln}\nexcept Exception:\n    pass" for ln in dict.fromkeys(lines))
 
@@ -196,13 +207,28 @@ def _engine_class():
         """papermill's nbclient engine, on the worker's warm kernel (set by :func:`execute`)."""
 
         @classmethod
-        def execute_managed_notebook(cls, nb_man, kernel_name, log_output=False, stdout_file=None,
-                                     stderr_file=None, start_timeout=60, execution_timeout=None, **kwargs):
+        def execute_managed_notebook(
+            cls,
+            nb_man,
+            kernel_name,
+            log_output=False,
+            stdout_file=None,
+            stderr_file=None,
+            start_timeout=60,
+            execution_timeout=None,
+            **kwargs,
+        ):
             wk: WarmKernel = _CURRENT.kernel
             kwargs = remove_args(["input_path", "timeout", "startup_timeout"], **kwargs)
-            final = merge_kwargs(kwargs, timeout=execution_timeout, startup_timeout=start_timeout,
-                                 kernel_name=kernel_name, log_output=log_output, stdout_file=stdout_file,
-                                 stderr_file=stderr_file)
+            final = merge_kwargs(
+                kwargs,
+                timeout=execution_timeout,
+                startup_timeout=start_timeout,
+                kernel_name=kernel_name,
+                log_output=log_output,
+                stdout_file=stdout_file,
+                stderr_file=stderr_file,
+            )
             client = PapermillNotebookClient(nb_man, km=wk.km, **final)
             client.kc = wk.client  # the warm kernel: nbclient neither starts nor shuts down anything
             # nor does it on SIGINT/SIGTERM or at exit: its handlers would shut the kernel down with an interrupt
@@ -229,8 +255,16 @@ def _register() -> None:
         papermill_engines.register(ENGINE, _engine_class())
 
 
-def execute(notebook: str, output: str, *, parameters: dict, cwd: str, kernel_name: str, start_timeout: int,
-            execution_timeout: int | None) -> None:
+def execute(
+    notebook: str,
+    output: str,
+    *,
+    parameters: dict,
+    cwd: str,
+    kernel_name: str,
+    start_timeout: int,
+    execution_timeout: int | None,
+) -> None:
     """Run ``notebook`` with papermill into ``output`` on this worker's warm kernel (started if needed).
 
     Raises what ``papermill.execute_notebook`` raises; every error but a cell's own
@@ -249,9 +283,17 @@ def execute(notebook: str, output: str, *, parameters: dict, cwd: str, kernel_na
         wk.prepare(notebook)
         _CURRENT.kernel = wk
         papermill.execute_notebook(
-            notebook, output, parameters=parameters, cwd=cwd, kernel_name=kernel_name,
-            progress_bar=False, log_output=False, start_timeout=start_timeout,
-            execution_timeout=execution_timeout, engine_name=ENGINE)
+            notebook,
+            output,
+            parameters=parameters,
+            cwd=cwd,
+            kernel_name=kernel_name,
+            progress_bar=False,
+            log_output=False,
+            start_timeout=start_timeout,
+            execution_timeout=execution_timeout,
+            engine_name=ENGINE,
+        )
     except PapermillExecutionError:
         if not wk.alive():
             _discard(wk)
