@@ -106,6 +106,12 @@ class Engine:
                 wait(futures, timeout=30)
         warm_kernel.shutdown_all()
         close_shared_chromium()
+        with contextlib.suppress(Exception):  # our local workers go first, so none heartbeats a closed scheduler
+            if self.cluster is not None and graceful:  # (which distributed logs as an ERROR on a good run)
+                self.cluster.scale(0)
+                end = time.monotonic() + 20
+                while self.client.scheduler_info().get("workers") and time.monotonic() < end:
+                    time.sleep(0.1)
         with contextlib.suppress(Exception):
             if self.client is not None:
                 self.client.close()
