@@ -34,7 +34,18 @@ _BASELINE: dict | None = None
 
 
 def snapshot() -> None:
-    """Record the kernel's state as the baseline every later :func:`restore` returns to."""
+    """Record the kernel's state as the baseline every later :func:`restore` returns to.
+
+    Examples
+    --------
+    >>> import random
+    >>> snapshot()
+    >>> first = random.random()
+    >>> random.seed(1)
+    >>> restore()
+    >>> random.random() == first
+    True
+    """
     global _BASELINE
     base: dict = {
         "random": random.getstate(),
@@ -69,7 +80,18 @@ def _pandas_options(pd) -> list[str]:
 
 
 def restore() -> None:
-    """Put the kernel back to the :func:`snapshot` baseline and clear the user namespace."""
+    """Put the kernel back to the :func:`snapshot` baseline and clear the user namespace.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> snapshot()
+    >>> before = list(warnings.filters)
+    >>> warnings.simplefilter("error")
+    >>> restore()
+    >>> warnings.filters == before
+    True
+    """
     if _BASELINE is None:
         raise RuntimeError("kernel_isolation.restore() before snapshot()")
     base = _BASELINE

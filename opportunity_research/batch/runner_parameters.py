@@ -13,8 +13,8 @@ import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-__all__ = ["CROSS_DISTRICT", "PARAMETER_RULES", "RUNNER_PARAMETERS", "ParameterError", "check_parameters",
-           "notebook_parameters", "parse_value"]
+__all__ = ["CROSS_DISTRICT", "PARAMETER_RULES", "RUNNER_PARAMETERS", "check_parameters", "notebook_parameters",
+           "parse_value"]  # ParameterError: public through opportunity_research.batch.runner
 
 #: Folder (under reports/) of the cross-district report; not a valid district id.
 CROSS_DISTRICT = "cross_district"
@@ -45,6 +45,13 @@ def notebook_parameters(notebook: str | os.PathLike) -> dict[str, dict]:
         If the notebook has no cell tagged ``parameters`` or more than one.
     FileNotFoundError
         If the notebook does not exist.
+
+    Examples
+    --------
+    >>> from opportunity_research import config
+    >>> declared = notebook_parameters(config.project_root() / "notebooks" / "district_report.ipynb")
+    >>> "district_id" in declared and "output_dir" in declared
+    True
     """
     import nbformat
     import papermill
@@ -191,6 +198,8 @@ def check_parameters(parameters: Mapping, declared: Mapping[str, dict]) -> list[
 def parse_value(text: str):
     """A ``--param`` value: JSON, else a Python literal, else the text itself.
 
+    Examples
+    --------
     >>> parse_value("2017"), parse_value('["math"]'), parse_value("None"), parse_value("lakeside")
     (2017, ['math'], None, 'lakeside')
     """

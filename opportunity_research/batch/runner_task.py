@@ -25,7 +25,8 @@ from pathlib import Path
 
 from .runner_parameters import CROSS_DISTRICT
 
-__all__ = ["PUBLISH_RECORD", "DistrictResult", "ensure_kernel", "run_job", "staging_dir"]
+# DistrictResult and ensure_kernel are public through opportunity_research.batch.runner
+__all__ = ["PUBLISH_RECORD", "run_job", "staging_dir"]
 
 #: (table, column) holding the identifiers the privacy screen looks for.
 ID_SOURCES = (("students", "student_id"), ("classrooms", "teacher_id"))
@@ -182,6 +183,11 @@ def staging_dir(reports: Path) -> Path:
 
     A sibling, so that publishing is a rename on the same file system; nothing a reader of ``reports/`` sees
     (no half-built folder, no folder moved aside, no cancel marker) appears there while a run is in flight.
+
+    Examples
+    --------
+    >>> staging_dir(Path("/srv/project/reports")).as_posix()
+    '/srv/project/.reports-staging'
     """
     return reports.parent / f".{reports.name}-staging"
 
@@ -486,6 +492,19 @@ def run_job(job: Job) -> DistrictResult:
     Runs in a Dask worker (or in this process). A failure leaves ``reports/<name>/`` as it was and writes
     the private log instead; a success replaces it atomically, once per run. The steps: inputs, notebook,
     pages, screen and audit, publish (see the module docstring).
+
+    Examples
+    --------
+    A job for a district folder that does not exist fails with its reason, and publishes nothing:
+
+    >>> import tempfile
+    >>> root = tempfile.mkdtemp()
+    >>> job = Job("district", "nowhere", "notebooks/district_report.ipynb", root=root, reports_dir=root + "/reports",
+    ...           raw_dir=root + "/data/raw", processed_dir=root + "/data/processed", parameters={}, min_n=10,
+    ...           kernel_name="python3")
+    >>> r = run_job(job)
+    >>> r.status, r.reason
+    ('failed', 'no raw data folder data/raw/nowhere')
     """
     t0 = time.perf_counter()
     root, reports = Path(job.root), Path(job.reports_dir)

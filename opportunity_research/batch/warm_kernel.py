@@ -31,7 +31,7 @@ import os
 import tempfile
 import threading
 
-__all__ = ["ENGINE", "WarmKernel", "execute", "shutdown_all"]
+__all__ = ["ENGINE", "execute", "shutdown_all"]
 
 #: papermill engine name of the warm kernel.
 ENGINE = "opportunity-warm"
@@ -184,7 +184,13 @@ def _discard(wk: WarmKernel) -> None:
 
 
 def shutdown_all() -> int:
-    """Shut down every warm kernel of this process; returns how many there were."""
+    """Shut down every warm kernel of this process; returns how many there were.
+
+    Examples
+    --------
+    >>> shutdown_all()  # none was started in this process
+    0
+    """
     with _LOCK:
         kernels = list(_POOL.values())
         _POOL.clear()
@@ -269,6 +275,12 @@ def execute(
 
     Raises what ``papermill.execute_notebook`` raises; every error but a cell's own
     (``PapermillExecutionError``) discards the kernel, so the next notebook starts a new one.
+    
+    Examples
+    --------
+    >>> execute("notebooks/district_report.ipynb", "/tmp/report.ipynb", parameters={"district_id": "demo_lakeside",
+    ...         "output_dir": "/tmp/out"}, cwd=".", kernel_name="python3", start_timeout=60,
+    ...         execution_timeout=1800)  # doctest: +SKIP
     """
     import papermill
     from papermill.exceptions import PapermillExecutionError

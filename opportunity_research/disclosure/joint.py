@@ -83,7 +83,7 @@ from scipy import sparse
 from scipy.optimize import linprog
 
 from .. import config
-from ..intake.contract import CLIMATE_SCALE
+from ..intake.contract import ALL_OTHERS, CLIMATE_SCALE
 
 __all__ = [
     "ALL_OTHERS",
@@ -99,7 +99,6 @@ __all__ = [
     "protect_tables",
 ]
 
-ALL_OTHERS = "all other students"
 #: The one reason text of every suppressed row (``{min_n}`` is filled in).
 REASON = "n < {min_n} or complementary"
 #: Columns that label rows: never blanked in a suppressed row.

@@ -24,8 +24,10 @@ import re
 from dataclasses import dataclass, field
 
 __all__ = [
+    "ALL_OTHERS",
     "CUT_POINTS",
     "RACE_ETHNICITY",
+    "RESOURCES",
     "SCORING_RULES",
     "SUBGROUP_VARIABLES",
     "TABLES",
@@ -47,6 +49,10 @@ RACE_ETHNICITY: dict[str, str] = {
     "white": "White",
     "two_or_more": "Two or more races",
 }
+
+#: The reference of a gap that compares a group with every student outside it (the ``reference`` column of
+#: gap tables; the alternative is a named reference level).
+ALL_OTHERS = "all other students"
 
 #: Student subgroup variables used by the gap analyses, with a readable label.
 SUBGROUP_VARIABLES: dict[str, str] = {
@@ -196,6 +202,9 @@ CLIMATE_ITEMS = {
 }
 #: Agreement scale of the climate survey: 1 = strongly disagree ... 5 = strongly agree.
 CLIMATE_SCALE = (1, 5)
+
+#: The four classroom resources of *The Opportunity Myth*, in the order every table reports them.
+RESOURCES = ("grade_appropriate", "strong_instruction", "engaged", "high_expectations")
 
 #: Cut points of the four resources: name -> (TNTP's default, lowest, highest possible score). Every one is a
 #: parameter: ``analyze_district(..., cuts={name: value})`` and the district notebook's ``cuts``.

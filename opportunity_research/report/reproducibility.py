@@ -16,7 +16,14 @@ _PACKAGES = ("pandas", "numpy", "scipy", "statsmodels", "pandera", "papermill", 
 
 
 def git_commit() -> str:
-    """The checked-out commit of the project (``"unknown"`` outside a git checkout)."""
+    """The checked-out commit of the project (``"unknown"`` outside a git checkout).
+
+    Examples
+    --------
+    >>> c = git_commit()
+    >>> c == "unknown" or len(c) == 12
+    True
+    """
     try:
         out = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], check=False, capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.SubprocessError):
@@ -29,6 +36,15 @@ def reproducibility_card(district: District, *, parameters: dict) -> pd.DataFram
 
     Input files are identified by SHA-256 checksums of the raw CSV files (recorded at processing), never by
     path. Parameters are shown as given (they must not contain paths or identifiers).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from opportunity_research.intake.dataset import District
+    >>> d = District("demo", {}, manifest={"inputs": {"students.csv": "ab" * 32}})
+    >>> card = reproducibility_card(d, parameters={"min_n": 10})
+    >>> card["item"].tolist()[:3], card.set_index("item").loc["input sha256: students.csv", "value"]
+    (['opportunity-research', 'git commit', 'parameter: min_n'], 'abababababababab')
     """
     rows = [("opportunity-research", __version__), ("git commit", git_commit())]
     rows += [(f"parameter: {k}", repr(v)) for k, v in parameters.items()]

@@ -372,6 +372,14 @@ class HetopResult:
         Whether the optimizer reached a verified maximum.
     log_likelihood
         At the optimum.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> data = pd.DataFrame([[30, 40, 20, 10], [10, 30, 40, 20]], index=["a", "b"])
+    >>> fit = hetop(data, shared_sd=True)
+    >>> isinstance(fit, HetopResult), fit.converged, list(fit.cut_points["cut"])
+    (True, True, [1, 2, 3])
     """
 
     groups: pd.DataFrame

@@ -21,7 +21,7 @@ import pandas as pd
 
 from .. import config
 from ..disclosure import joint as disclosure
-from ..intake.contract import RACE_ETHNICITY, SUBGROUP_VARIABLES, SUBJECTS_TESTED
+from ..intake.contract import ALL_OTHERS, RACE_ETHNICITY, SUBGROUP_VARIABLES, SUBJECTS_TESTED
 from ..intake.crosswalk import suggest
 from ..intake.dataset import District, load_district
 from ..stats.results import ConvergenceWarning
@@ -48,11 +48,11 @@ def reference_label(reference: dict | None, variable: str | None = None) -> str:
         return labels.level_phrase(var, level)
 
     if variable is not None:
-        return one(variable, reference[variable]) if variable in reference else "all other students"
+        return one(variable, reference[variable]) if variable in reference else ALL_OTHERS
     if not reference:
-        return "all other students"
+        return ALL_OTHERS
     named = "; ".join(f"{one(v, lv)} for {SUBGROUP_VARIABLES.get(v, v).lower()}" for v, lv in reference.items())
-    rest = "" if set(reference) >= set(SUBGROUP_VARIABLES) else "; all other students otherwise"
+    rest = "" if set(reference) >= set(SUBGROUP_VARIABLES) else f"; {ALL_OTHERS} otherwise"
     return f"the reference group ({named}{rest})"
 
 

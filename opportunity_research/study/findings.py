@@ -21,7 +21,7 @@ import math
 import pandas as pd
 
 from .. import config
-from ..stats.gaps import ALL_OTHERS
+from ..intake.contract import ALL_OTHERS
 from . import labels
 
 __all__ = [
@@ -39,21 +39,37 @@ __all__ = [
 
 
 def pct(x: float, digits: int = 0) -> str:
-    """Format a share as a percentage ('26%'); missing values as 'n/a'."""
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "n/a"
-    text = f"{100 * x:.{digits}f}%"
-    return text[1:] if text.startswith("-") and float(text[:-1]) == 0 else text
+    """Format a share as a percentage in a sentence ('26%'); missing values as 'n/a' (:func:`labels.percent
+    <opportunity_research.study.labels.percent>` with ASCII minus).
+
+    Examples
+    --------
+    >>> pct(0.263), pct(-0.0004), pct(float("nan"))
+    ('26%', '0%', 'n/a')
+    """
+    return labels.percent(x, digits, missing="n/a", minus="-")
 
 
 def level_label(group: str, level) -> str:
     """Readable name of a student group, e.g. ('low_income', 1) -> 'low-income students'
-    (:func:`opportunity_research.study.labels.level_phrase`, the one label registry)."""
+    (:func:`opportunity_research.study.labels.level_phrase`, the one label registry).
+
+    Examples
+    --------
+    >>> level_label("low_income", 1), level_label("race_ethnicity", "hispanic_latino")
+    ('low-income students', 'Hispanic or Latino (of any race) students')
+    """
     return labels.level_phrase(group, level)
 
 
 def subject_label(subject: str) -> str:
-    """Readable subject name: 'ela' -> 'ELA', 'math' -> 'math' (mid-sentence; from the label registry)."""
+    """Readable subject name: 'ela' -> 'ELA', 'math' -> 'math' (mid-sentence; from the label registry).
+
+    Examples
+    --------
+    >>> subject_label("ela"), subject_label("math")
+    ('ELA', 'math')
+    """
     return "ELA" if subject == "ela" else labels.subject(subject).lower()
 
 
@@ -75,7 +91,17 @@ def ci_phrase(lo, hi, fmt=pct) -> str:
 
 
 def resource_sentences(rates: pd.DataFrame, *, hours_per_year: float = config.HOURS_PER_SUBJECT_YEAR) -> list[str]:
-    """One sentence per resource from :func:`~opportunity_research.study.measures.resource_rates`."""
+    """One sentence per resource from :func:`~opportunity_research.study.measures.resource_rates`.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> rates = pd.DataFrame({"subject": ["all"], "label": ["Grade-appropriate assignments"], "estimate": [0.26],
+    ...                       "unit": ["assignments"], "ci_lower": [0.21], "ci_upper": [0.31], "n": [1200],
+    ...                       "hours_without": [133.0]})
+    >>> print(resource_sentences(rates, hours_per_year=180)[0])
+    Grade-appropriate assignments: 26% of assignments (95% CI 21% to 31%; n = 1,200), about 133 of 180 hours a year per subject without it.
+    """
     out = []
     for row in rates[rates["subject"] == "all"].itertuples():
         out.append(f"{row.label}: {pct(row.estimate)} of {row.unit} ({ci_phrase(row.ci_lower, row.ci_upper)}; "
@@ -85,7 +111,16 @@ def resource_sentences(rates: pd.DataFrame, *, hours_per_year: float = config.HO
 
 
 def demands_sentence(table: pd.DataFrame) -> str:
-    """The study's contrast, from :func:`~opportunity_research.study.measures.demands_vs_standards`."""
+    """The study's contrast, from :func:`~opportunity_research.study.measures.demands_vs_standards`.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"measure": ["met_demands", "met_grade_level"], "estimate": [0.71, 0.17],
+    ...                   "ci_lower": [0.66, 0.13], "ci_upper": [0.76, 0.22], "n": [600, 600]})
+    >>> print(demands_sentence(t))
+    Students met the demands of their assignments in 71% of work samples (95% CI 66% to 76%), but showed mastery of grade-level standards in only 17% (95% CI 13% to 22%; n = 600 work samples).
+    """
     t = table.set_index("measure")
     md, gl = t.loc["met_demands"], t.loc["met_grade_level"]
     return (f"Students met the demands of their assignments in {pct(md.estimate)} of work samples "
@@ -98,6 +133,18 @@ def gap_sentences(gaps: pd.DataFrame, *, top: int = 3) -> list[str]:
 
     Uses :func:`~opportunity_research.study.equity.resource_gaps` output; only rows whose interval excludes
     zero are described as gaps; the comparison group is always named.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> gaps = pd.DataFrame({"group": ["low_income"], "level": [1], "subject": ["math"], "label": ["Strong instruction"],
+    ...                      "estimate": [0.10], "reference": ["all other students"], "reference_estimate": [0.20],
+    ...                      "difference": [-0.10], "ci_lower": [-0.15], "ci_upper": [-0.05], "n": [300], "reference_n": [500],
+    ...                      "suppressed": [False]})
+    >>> print(gap_sentences(gaps)[0])
+    Low-income students (math) had strong instruction 10% of the time vs 20% for all other students: a gap of -10.0 percentage points (95% CI -15.0 to -5.0; n = 300 vs 500).
+    >>> gap_sentences(gaps.assign(ci_upper=0.01))[0][:40]
+    "No group's access to any resource differ"
     """
     g = gaps[~gaps["suppressed"].astype(bool) & (gaps["ci_upper"] < 0)]
     g = g.sort_values("difference").head(top)
@@ -117,7 +164,18 @@ def gap_sentences(gaps: pd.DataFrame, *, top: int = 3) -> list[str]:
 
 
 def composition_sentences(comp: pd.DataFrame) -> list[str]:
-    """The study's classroom-composition contrasts from :func:`~opportunity_research.study.equity.classroom_composition`."""
+    """The study's classroom-composition contrasts from :func:`~opportunity_research.study.equity.classroom_composition`.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> comp = pd.DataFrame({"group": ["majority_low_income"], "measure": ["grade_appropriate"], "level": [0.0],
+    ...                      "label": ["Grade-appropriate assignments"], "estimate": [0.3], "reference_estimate": [0.1],
+    ...                      "ratio": [3.0], "ratio_ci_lower": [1.5], "ratio_ci_upper": [6.0], "n": [40], "reference_n": [60],
+    ...                      "suppressed": [False]})
+    >>> print(composition_sentences(comp)[0])
+    Classrooms with mostly higher-income students had grade-appropriate assignments 30% of the time vs 10% in classrooms with mostly low-income students: 3.0 times as much (95% CI 1.5 to 6.0; n = 40 vs 60 classrooms).
+    """
     out = []
     c = comp[~comp["suppressed"].astype(bool)]
     for group, measure in (("majority_low_income", "grade_appropriate"), ("majority_low_income", "strong_instruction"),
@@ -140,7 +198,17 @@ def composition_sentences(comp: pd.DataFrame) -> list[str]:
 
 
 def furthest_sentences(table: pd.DataFrame, *, top: int = 3) -> list[str]:
-    """Groups most over-represented among students furthest from opportunity (risk ratio > 1, CI above 0)."""
+    """Groups most over-represented among students furthest from opportunity (risk ratio > 1, CI above 0).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"subject": ["ela"], "group": ["english_learner"], "level": [1], "estimate": [0.4],
+    ...                   "reference_estimate": [0.2], "ratio": [2.0], "ci_lower": [0.05], "ratio_ci_lower": [1.4],
+    ...                   "ratio_ci_upper": [2.9], "n": [120], "suppressed": [False]})
+    >>> print(furthest_sentences(t)[0])
+    In ELA, 40% of English learners were among the students with the least access, vs 20% of all other students (2.0 times as likely, 95% CI 1.4 to 2.9; n = 120).
+    """
     t = table[~table["suppressed"].astype(bool) & (table["ci_lower"] > 0) & table["ratio_ci_lower"].notna()]
     t = t.sort_values("ratio", ascending=False)
     out = []

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import patsy
 
+from ..intake.contract import RESOURCES
 from ..stats import sensitivity as _sens
 from ..stats.design import check_columns
 from ..stats.models import fit_growth_model
@@ -26,7 +27,8 @@ from .months import MONTHS_CAVEAT, add_months_of_learning
 __all__ = ["SENSITIVITY_COLUMNS", "STUDY_COVARIATES", "STUDY_RESOURCES", "StudyModels", "fit_study_models"]
 
 
-STUDY_RESOURCES = ("grade_appropriate", "strong_instruction", "engaged", "high_expectations")
+#: The resources the study models, in the order of its tables (the contract's four).
+STUDY_RESOURCES = RESOURCES
 STUDY_COVARIATES = ("low_income", "english_learner", "disability")
 
 
@@ -68,6 +70,23 @@ class StudyModels:
         contrast (VanderWeele & Ding 2017, RR = exp(0.91 d); 1 when the interval includes zero).
     warnings
         ``(subject, model, message)`` for every warning of every model, plus dropped covariates.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(3)
+    >>> n = 800
+    >>> room = np.repeat(np.arange(40), 20)
+    >>> frame = pd.DataFrame({"school_id": room // 8, "classroom_id": room, "subject": "math", "grade": 5,
+    ...                       "fall_z": rng.normal(size=n), "low_income": rng.integers(0, 2, n),
+    ...                       "english_learner": rng.integers(0, 2, n), "disability": rng.integers(0, 2, n)})
+    >>> frame["started_behind"] = (frame["fall_z"] < -0.5).astype(int)
+    >>> for r in STUDY_RESOURCES:
+    ...     frame[r] = rng.uniform(0, 1, 40)[room]
+    >>> frame["spring_z"] = 0.7 * frame["fall_z"] + 0.3 * frame["grade_appropriate"] + rng.normal(0, 0.3, 40)[room] + rng.normal(0, 0.6, n)
+    >>> sm = fit_study_models(frame, subject="math")
+    >>> isinstance(sm, StudyModels), list(sm.effects.columns[:4])
+    (True, ['subject', 'model', 'resource', 'effect'])
     """
 
     _models: dict = field(repr=False)
@@ -324,6 +343,23 @@ def fit_study_models(
     Returns
     -------
     StudyModels
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(3)
+    >>> n = 800
+    >>> room = np.repeat(np.arange(40), 20)
+    >>> frame = pd.DataFrame({"school_id": room // 8, "classroom_id": room, "subject": "math", "grade": 5,
+    ...                       "fall_z": rng.normal(size=n), "low_income": rng.integers(0, 2, n),
+    ...                       "english_learner": rng.integers(0, 2, n), "disability": rng.integers(0, 2, n)})
+    >>> frame["started_behind"] = (frame["fall_z"] < -0.5).astype(int)
+    >>> for r in STUDY_RESOURCES:
+    ...     frame[r] = rng.uniform(0, 1, 40)[room]
+    >>> frame["spring_z"] = 0.7 * frame["fall_z"] + 0.3 * frame["grade_appropriate"] + rng.normal(0, 0.3, 40)[room] + rng.normal(0, 0.6, n)
+    >>> sm = fit_study_models(frame, subject="math")
+    >>> sm.converged, sorted(sm.effects["model"].unique())[:2]
+    (True, ['all_four', 'engaged'])
     """
     need = [outcome, prior, behind, *resources, *covariates, *groups, "grade"]
     check_columns(frame, need, "fit_study_models")
