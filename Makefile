@@ -56,17 +56,19 @@ REPORT_CODE = $(shell find -L opportunity_research -type f \( -name '*.py' -o -n
   -o -name '*.csv' -o -name '*.json' -o -name '*.yaml' \) -not -path '*/__pycache__/*' 2>/dev/null) pyproject.toml
 REPORT_TODO := .make-reports.todo
 
-.PHONY: reports-build
-reports-build: reports/index.html
-
 .SECONDEXPANSION:
+.PHONY: reports-build
+reports-build: $$(foreach d,$$(REPORT_IDS),reports/$$(d)/.publish.json)
+	@todo="$$(sort -u $(REPORT_TODO) 2>/dev/null)"; rm -f $(REPORT_TODO); \
+	if [ -n "$$todo" ]; then echo "out of date: "$$todo; set -- --districts $$todo; \
+	elif [ ! -e reports/index.html ] || [ -n "$$(find -L notebooks/cross_district.ipynb opportunity_research \
+	  -newer reports/index.html -type f -not -path '*/__pycache__/*' -print -quit)" ]; then set -- --cross-only; \
+	else echo "reports are up to date"; exit 0; fi; \
+	$(BIN)/opportunity-research run --jobs $(JOBS) "$$@"; status=$$?; echo "open reports/index.html"; exit $$status
+
+# A district's recipe only records it: the districts found out of date run together, in reports-build's recipe.
 reports/%/.publish.json: $$(wildcard data/raw/$$*/*) $$(wildcard data/pseudonym.key) $$(REPORT_CODE) notebooks/district_report.ipynb $(STAMP)
 	@echo $* >> $(REPORT_TODO)
-
-reports/index.html: $$(foreach d,$$(REPORT_IDS),reports/$$(d)/.publish.json) notebooks/cross_district.ipynb $$(REPORT_CODE)
-	@todo="$$(sort -u $(REPORT_TODO) 2>/dev/null)"; rm -f $(REPORT_TODO); \
-	if [ -n "$$todo" ]; then echo "out of date: "$$todo; set -- --districts $$todo; else set -- --cross-only; fi; \
-	$(BIN)/opportunity-research run --jobs $(JOBS) "$$@"; status=$$?; echo "open reports/index.html"; exit $$status
 
 NBVAL := --nbval-lax notebooks/district_report.ipynb notebooks/cross_district.ipynb --sanitize-with notebooks/nbval_sanitize.cfg
 
