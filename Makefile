@@ -72,7 +72,7 @@ reports/%/.publish.json: $$(wildcard data/raw/$$*/*) $$(wildcard data/pseudonym.
 
 NBVAL := --nbval-lax notebooks/district_report.ipynb notebooks/cross_district.ipynb --sanitize-with notebooks/nbval_sanitize.cfg
 
-test: reports browser ## run the whole test suite (lint, doctests, unit, statistics against references, notebooks, batch, pages in Chromium)
+test: reports browser ## run the whole test suite (lint, doctests, layer contract, unit, statistics against references, notebooks, batch, pages in Chromium)
 	$(BIN)/python -m ruff check opportunity_research tests benchmarks
 	$(BIN)/python -m pytest -q --doctest-modules opportunity_research
 	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile tests $(NBVAL)

@@ -36,7 +36,17 @@ CROSS_DISTRICT = "cross_district"
 
 
 def make_world_readable(folder: str | os.PathLike) -> None:
-    """Folders 0755 and files 0644 under ``folder`` (itself included); symbolic links are left alone."""
+    """Folders 0755 and files 0644 under ``folder`` (itself included); symbolic links are left alone.
+
+    Examples
+    --------
+    >>> import os, tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / "report.html").write_text("<p>report</p>")
+    >>> make_world_readable(folder)
+    >>> oct(folder.stat().st_mode & 0o777), oct((folder / "report.html").stat().st_mode & 0o777)
+    ('0o755', '0o644')
+    """
     root = Path(folder)
     os.chmod(root, PUBLISHED_DIR_MODE)
     for dirpath, dirnames, filenames in os.walk(root):
@@ -55,6 +65,11 @@ def page_links(kind: str, *, here: str, districts: Iterable[str] = (), pdf: bool
 
     ``kind`` is ``"district"`` or ``"cross"``; ``here`` the page's file name (``report.html`` or
     ``scorecard.html``). Links are relative within ``reports/``.
+
+    Examples
+    --------
+    >>> page_links("district", here="report.html", pdf=True)
+    [('All reports', '../index.html'), ('Report', None), ('Report PDF', 'report.pdf'), ('Scorecard', 'scorecard.html'), ('Scorecard PDF', 'scorecard.pdf'), ('Cross-district report', '../cross_district/report.html')]
     """
     from .presentation import district_name
 
@@ -132,6 +147,17 @@ def publish_pages(folder: str | os.PathLike, *, notebook: str | os.PathLike, kin
     -------
     list of Path
         The pages written (HTML and PDF).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, nbformat
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> nb = nbformat.v4.new_notebook()
+    >>> nb.cells = [nbformat.v4.new_markdown_cell("# Cross-district report")]
+    >>> nbformat.write(nb, folder / "report.ipynb")
+    >>> pages = publish_pages(folder, notebook=folder / "report.ipynb", kind="cross", title="Cross-district report")
+    >>> pages[0].name, (folder / "report.html").read_text().count("Cross-district report") > 0
+    ('report.html', True)
     """
     from .browser import BrowserMissing, chromium, find_chromium, print_pdf, shared_chromium
 
