@@ -49,8 +49,34 @@ browser: venv $(AXE) ## find the Chromium that prints the PDFs and runs the brow
 # `run` validates and processes each district itself, so one broken district does not stop the others: every
 # healthy district is rebuilt, the broken one keeps its last good report (marked stale), and make exits non-zero
 # naming it.
-reports: data browser ## build every district report (HTML + PDF), the cross-district report and reports/index.html
-	@$(BIN)/opportunity-research run --jobs $(JOBS); status=$$?; echo "open reports/index.html"; exit $$status
+#
+# Incremental: a district's report (its reports/<id>/.publish.json, written when it is published) depends on the
+# district's raw files, the pseudonym key, the package's code, templates and resources, and the district notebook.
+# make decides which reports are out of date; the out-of-date districts then run as ONE batch (one run id, one
+# Dask cluster of JOBS workers), followed by the cross-district report and the index. A district that fails keeps
+# its old .publish.json (or has none), so the next `make reports` tries it again; nothing else is rebuilt.
+# The sub-make reads data/raw/ after `data` has written the demo districts.
+reports: data browser ## build the district reports (HTML + PDF) that are out of date, the cross-district report and reports/index.html
+	@$(MAKE) --no-print-directory reports-build
+
+REPORT_IDS = $(sort $(patsubst data/raw/%/,%,$(dir $(wildcard data/raw/*/students.csv data/raw/*/crosswalk.yaml))))
+REPORT_CODE = $(shell find -L opportunity_research -type f \( -name '*.py' -o -name '*.j2' -o -name '*.css' \
+  -o -name '*.csv' -o -name '*.json' -o -name '*.yaml' \) -not -path '*/__pycache__/*' 2>/dev/null) pyproject.toml
+REPORT_TODO := .make-reports.todo
+
+.SECONDEXPANSION:
+.PHONY: reports-build
+reports-build: $$(foreach d,$$(REPORT_IDS),reports/$$(d)/.publish.json)
+	@todo="$$(sort -u $(REPORT_TODO) 2>/dev/null)"; rm -f $(REPORT_TODO); \
+	if [ -n "$$todo" ]; then echo "out of date: "$$todo; set -- --districts $$todo; \
+	elif [ ! -e reports/index.html ] || [ -n "$$(find -L notebooks/cross_district.ipynb opportunity_research \
+	  -newer reports/index.html -type f -not -path '*/__pycache__/*' -print -quit)" ]; then set -- --cross-only; \
+	else echo "reports are up to date"; exit 0; fi; \
+	$(BIN)/opportunity-research run --jobs $(JOBS) "$$@"; status=$$?; echo "open reports/index.html"; exit $$status
+
+# A district's recipe only records it: the districts found out of date run together, in reports-build's recipe.
+reports/%/.publish.json: $$(wildcard data/raw/$$*/*) $$(wildcard data/pseudonym.key) $$(REPORT_CODE) notebooks/district_report.ipynb $(STAMP)
+	@echo $* >> $(REPORT_TODO)
 
 NBVAL := --nbval-lax notebooks/district_report.ipynb notebooks/cross_district.ipynb --sanitize-with notebooks/nbval_sanitize.cfg
 

@@ -26,13 +26,15 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 from ..files import atomic_path
 
 __all__ = ["AXE_SCRIPT", "AXE_VERSION", "CHROMIUM_ARGS", "BrowserMissing", "axe_violations", "chromium",
-           "ensure_chromium", "find_chromium", "print_pdf", "relative_links", "screenshots"]
+           "close_shared_chromium", "ensure_chromium", "find_chromium", "print_pdf", "relative_links", "screenshots",
+           "shared_chromium"]
 
 #: Command-line switches of every Chromium this package starts: headless, no network chatter, no sandbox
 #: (containers and CI run as root).
@@ -126,6 +128,48 @@ def chromium(executable: str | None = None) -> Iterator[object]:
             yield browser
         finally:
             browser.close()
+
+
+_SHARED = threading.local()
+
+
+def shared_chromium(executable: str | None = None):
+    """A headless Chromium kept running for this thread, started on first use: one per batch worker.
+
+    Playwright's synchronous objects belong to the thread that started them, so the browser is per thread (a
+    Dask worker runs its tasks in one thread; ``--jobs 1`` runs them in the main thread). A browser that has
+    disconnected is replaced. :func:`close_shared_chromium`, in the same thread, stops it.
+    """
+    browser = getattr(_SHARED, "browser", None)
+    if browser is not None and browser.is_connected():
+        return browser
+    close_shared_chromium()
+    from playwright.sync_api import sync_playwright
+
+    exe = executable or find_chromium()
+    if exe is None:
+        raise BrowserMissing("No Chromium found. " + INSTALL_HINT)
+    pw = sync_playwright().start()
+    try:
+        browser = pw.chromium.launch(executable_path=exe, args=list(CHROMIUM_ARGS), headless=True)
+    except BaseException:
+        pw.stop()
+        raise
+    _SHARED.playwright, _SHARED.browser = pw, browser
+    return browser
+
+
+def close_shared_chromium() -> bool:
+    """Stop this thread's shared browser, if any (True if there was one)."""
+    browser, pw = getattr(_SHARED, "browser", None), getattr(_SHARED, "playwright", None)
+    _SHARED.browser = _SHARED.playwright = None
+    with contextlib.suppress(Exception):
+        if browser is not None:
+            browser.close()
+    with contextlib.suppress(Exception):
+        if pw is not None:
+            pw.stop()
+    return browser is not None
 
 
 def print_pdf(html_path: str | os.PathLike, pdf_path: str | os.PathLike, *, browser=None) -> Path:

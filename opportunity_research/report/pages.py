@@ -125,7 +125,7 @@ def _drop_dead_links(page: Path, suffixes: tuple[str, ...] = (".html", ".pdf")) 
 
 def publish_pages(folder: str | os.PathLike, *, notebook: str | os.PathLike, kind: str, title: str,
                   min_n: int = config.MIN_CELL_SIZE, districts: Iterable[str] = (),
-                  require_pdf: bool = False) -> list[Path]:
+                  require_pdf: bool = False, shared_browser: bool = False) -> list[Path]:
     """Write a report folder's pages: ``report.html``, the PDFs, links; then make it world-readable.
 
     Parameters
@@ -145,6 +145,9 @@ def publish_pages(folder: str | os.PathLike, *, notebook: str | os.PathLike, kin
     require_pdf
         Raise :class:`opportunity_research.report.browser.BrowserMissing` when no Chromium is available
         instead of publishing HTML only.
+    shared_browser
+        Print with this thread's long-lived browser (:func:`opportunity_research.report.browser.shared_chromium`, one
+        per batch worker) instead of starting one for this folder.
 
     Returns
     -------
@@ -162,7 +165,7 @@ def publish_pages(folder: str | os.PathLike, *, notebook: str | os.PathLike, kin
     >>> pages[0].name, (folder / "report.html").read_text().count("Cross-district report") > 0
     ('report.html', True)
     """
-    from .browser import BrowserMissing, chromium, find_chromium, print_pdf
+    from .browser import BrowserMissing, chromium, find_chromium, print_pdf, shared_chromium
 
     folder = Path(folder)
     exe = find_chromium()
@@ -181,7 +184,11 @@ def publish_pages(folder: str | os.PathLike, *, notebook: str | os.PathLike, kin
                                         if (folder / n).exists()]
     for page in pages:  # e.g. a notebook that writes no board summary: no link to one, on screen or on paper
         _drop_dead_links(page, (".html",))
-    if pdf:
+    if pdf and shared_browser:
+        browser = shared_chromium(exe)
+        for page in pages:
+            written.append(print_pdf(page, page.with_suffix(".pdf"), browser=browser))
+    elif pdf:
         with chromium(exe) as browser:
             for page in pages:
                 written.append(print_pdf(page, page.with_suffix(".pdf"), browser=browser))
