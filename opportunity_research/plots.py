@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from . import labels as registry
 
@@ -60,6 +60,7 @@ __all__ = [
     "level_label",
     "resource_bars",
     "save_figure",
+    "tick_text",
     "study_chart",
     "style",
     "trend_chart",
@@ -205,9 +206,35 @@ def level_label(group, level, labels: Mapping | None = None) -> str:
     return registry.level(group, level)
 
 
+def tick_text(value: float, *, points: bool = False) -> str:
+    """The label of a tick at ``value`` (a share, 0.025 = 2.5%) on a percent or percentage-point axis.
+
+    The label always equals the tick's value: as many decimals as the value needs (up to 2), never a rounded
+    neighbour (a tick at 0.025 reads "+2.5", not "+2").
+
+    Examples
+    --------
+    >>> [tick_text(v, points=True) for v in (-0.075, -0.025, 0.0, 0.025, 0.1)]
+    ['−7.5', '−2.5', '0', '+2.5', '+10']
+    >>> tick_text(0.125), tick_text(0.5)
+    ('12.5%', '50%')
+    """
+    x = 100 * float(value)
+    digits = next((d for d in range(3) if abs(round(x, d) - x) < 1e-9 * max(1.0, abs(x))), 2)
+    x = round(x, digits)
+    if abs(x) < 10 ** -(digits + 1):
+        return "0" if points else "0%"
+    text = f"{abs(x):.{digits}f}"
+    if points:
+        return ("+" if x > 0 else "\u2212") + text
+    return ("\u2212" if x < 0 else "") + text + "%"
+
+
 def _percent_axis(ax, axis="x", *, points=False):
-    f = FuncFormatter(lambda v, _: ("0" if abs(v) < 1e-12 else f"{100 * v:+.0f}") if points else f"{100 * v:.0f}%")
-    (ax.xaxis if axis == "x" else ax.yaxis).set_major_formatter(f)
+    a = ax.xaxis if axis == "x" else ax.yaxis
+    # ticks on whole multiples of 1, 2 or 5 points where the range allows; labels equal the tick values
+    a.set_major_locator(MaxNLocator(nbins="auto", steps=[1, 2, 5, 10]))
+    a.set_major_formatter(FuncFormatter(lambda v, _: tick_text(v, points=points)))
 
 
 # ---------------------------------------------------------------------------------------------
