@@ -60,9 +60,9 @@ __all__ = [
     "level_label",
     "resource_bars",
     "save_figure",
-    "tick_text",
     "study_chart",
     "style",
+    "tick_text",
     "trend_chart",
 ]
 
