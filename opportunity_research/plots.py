@@ -730,7 +730,11 @@ def trend_chart(data: pd.DataFrame, *, x: str = "school_year", series: str = "me
 
 
 def study_chart(rates: pd.DataFrame, demands: pd.DataFrame, study: Mapping[str, float]) -> Figure:
-    """The district's shares (point and 95% interval) beside the study's published figures (open diamonds)."""
+    """The district's shares (point and 95% interval) beside the study's published figures (open diamonds).
+
+    A NaN study figure (a share this report scored with another cut rule, see
+    :func:`opportunity_research.settings.comparable_study`) shows the district's point without a diamond.
+    """
     from . import labels
 
     r = rates[rates["subject"] == "all"] if "subject" in rates.columns else rates
@@ -758,6 +762,7 @@ def study_chart(rates: pd.DataFrame, demands: pd.DataFrame, study: Mapping[str, 
 
     fig.alt_text = (f"{title}: the district's share with a 95% interval, and the study's published figure. "
                     + " ".join(f"{labels.measure(c)}: district {fmt_pct(e)} (95% interval {fmt_pct(lo)} to "
-                               f"{fmt_pct(hi)}), study {fmt_pct(study[c])}."
+                               f"{fmt_pct(hi)}), " + (f"study {fmt_pct(study[c])}." if pd.notna(study[c]) else
+                                                      "no comparable study figure (this report changed the rule).")
                                for c, e, lo, hi in zip(t["code"], t["estimate"], t["ci_lower"], t["ci_upper"])))
     return fig

@@ -28,9 +28,16 @@ def reproducibility_card(district: District, *, parameters: dict) -> pd.DataFram
     """Two-column table (``item``, ``value``): everything needed to reproduce a report.
 
     Input files are identified by SHA-256 checksums of the raw CSV files (recorded at processing), never by
-    path. Parameters are shown as given (they must not contain paths or identifiers).
+    path. Parameters are shown as given (they must not contain paths or identifiers); every one that differs
+    from the package's defaults is also stated in words (:func:`opportunity_research.settings.changed_settings`),
+    and the card says whether the git working tree had uncommitted changes (``clean`` or ``modified``).
     """
-    rows = [("opportunity-research", __version__), ("git commit", git_commit())]
+    from .settings import changed_settings, working_tree
+
+    changed = changed_settings(parameters)
+    rows = [("opportunity-research", __version__), ("git commit", git_commit()),
+            ("git working tree", working_tree()),
+            ("settings changed from the defaults", "; ".join(changed) if changed else "none (every default used)")]
     rows += [(f"parameter: {k}", repr(v)) for k, v in parameters.items()]
     rows += [(p, metadata.version(p)) for p in _PACKAGES]
     rows += [(f"input sha256: {name}", digest[:16]) for name, digest in sorted(district.manifest.get("inputs", {}).items())]

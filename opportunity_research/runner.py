@@ -99,7 +99,10 @@ __all__ = [
     "BatchResult",
     "DistrictResult",
     "ParameterError",
+    "TemplateModified",
+    "batch_parameters",
     "check_parameters",
+    "check_template",
     "discover_districts",
     "ensure_kernel",
     "notebook_parameters",
@@ -128,6 +131,78 @@ _MAX_REASON = 1500
 
 class ParameterError(ValueError):
     """The notebook's parameters cell is unusable, or parameters do not fit it."""
+
+
+class TemplateModified(ParameterError):
+    """A report template differs from its committed version in its parameters cell or its code."""
+
+
+def batch_parameters(declared: Mapping[str, dict], *runner: Mapping, options: Mapping | None = None) -> dict:
+    """Every parameter the batch passes to a notebook: each analysis default of
+    :data:`opportunity_research.config.ANALYSIS_DEFAULTS` the notebook declares, then the runner's own values
+    (``runner``: district, folders, ``min_n``, ``seed`` when given), then the run's options (``options``).
+
+    Nothing is left to the literal values of the notebook's ``parameters`` cell: a researcher's edit of them
+    (or an autosave) cannot change what the batch publishes.
+
+    Examples
+    --------
+    >>> declared = {"district_id": {}, "cuts": {"default": {"engaged": 9}}, "n_boot": {"default": 5}}
+    >>> batch_parameters(declared, {"district_id": "demo_x"}, options={"n_boot": 200})
+    {'cuts': {}, 'n_boot': 200, 'district_id': 'demo_x'}
+    """
+    params = {k: v for k, v in config.analysis_defaults().items() if k in declared}
+    for given in runner:
+        params.update(given)
+    params.update(options or {})
+    return params
+
+
+def _code_cells(nb) -> list[tuple[str, str, bool]]:
+    """What a notebook computes and states: (cell type, source, is the parameters cell) of every cell."""
+    return [(c.cell_type, c.source.strip(), "parameters" in c.get("metadata", {}).get("tags", [])) for c in nb.cells]
+
+
+def check_template(notebook: str | os.PathLike, root: str | os.PathLike | None = None) -> str | None:
+    """Raise :class:`TemplateModified` if ``notebook`` is tracked by git and its cells (parameters cell, code or
+    text; stored outputs and metadata do not count) differ from the committed version.
+
+    The batch publishes what the committed template computes, never a researcher's exploratory edit of it
+    (explore in a working copy: ``make lab`` opens ``notebooks/work/``). Returns ``"committed"`` when the
+    template matches the commit, None when there is nothing to compare with (no git, or an untracked
+    notebook such as a test's own).
+    """
+    import subprocess
+
+    import nbformat
+
+    path = Path(notebook).resolve()
+    cwd = Path(root).resolve() if root is not None else path.parent
+    try:
+        top = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=cwd, capture_output=True, text=True,
+                             timeout=10, check=False)
+        if top.returncode != 0 or not path.is_relative_to(Path(top.stdout.strip()).resolve()):
+            return None
+        rel = path.relative_to(Path(top.stdout.strip()).resolve()).as_posix()
+        committed = subprocess.run(["git", "show", f"HEAD:{rel}"], cwd=cwd, capture_output=True, timeout=10,
+                                   check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if committed.returncode != 0:  # not tracked (or no commit yet): nothing to compare with
+        return None
+    now = _code_cells(nbformat.read(path, as_version=4))
+    then = _code_cells(nbformat.reads(committed.stdout.decode("utf-8"), as_version=4))
+    if now == then:
+        return "committed"
+    where = next((i for i, (a, b) in enumerate(zip(now, then)) if a != b), min(len(now), len(then)))
+    what = ("its parameters cell" if where < len(now) and now[where][2] or where < len(then) and then[where][2]
+            else f"cell {where + 1}")
+    raise TemplateModified(
+        f"{rel} differs from the committed template ({what} was changed; {len(now)} cells now, {len(then)} "
+        "committed). The batch publishes only what the committed template computes, so it does not run a "
+        f"modified one. Explore in a working copy instead (make lab opens notebooks/work/), restore the "
+        f"template with `git checkout -- {rel}`, or commit the change; pass --allow-modified-template to run it "
+        "anyway (the reproducibility card then reports a modified working tree).")
 
 
 class _Failure(Exception):
@@ -1026,7 +1101,8 @@ def run_batch(districts: Iterable[str] | None = None, *, notebook: str | os.Path
               parameters: Mapping | None = None, district_parameters: Mapping[str, Mapping] | None = None,
               process: bool = True, key: str | None = None, kernel_name: str = "python3",
               start_timeout: int = 60, execution_timeout: int | None = DEFAULT_CELL_TIMEOUT,
-              progress: bool | str = False, dry_run: bool = False) -> BatchResult:
+              progress: bool | str = False, dry_run: bool = False,
+              allow_modified_template: bool = False) -> BatchResult:
     """Run the district notebook for each district, then the cross-district notebook; write the index.
 
     Parameters
@@ -1069,6 +1145,10 @@ def run_batch(districts: Iterable[str] | None = None, *, notebook: str | os.Path
     dry_run
         Only check every district's parameters against the notebook and return the plan (status ``"ready"``
         or ``"failed"`` with the reason); nothing is written, processed or run.
+    allow_modified_template
+        Run the district notebook even if it differs from its committed version (:func:`check_template`);
+        by default the batch refuses, so an exploratory edit of the template never reaches a published report.
+        Every analysis parameter is passed explicitly either way (:func:`batch_parameters`).
 
     Returns
     -------
@@ -1078,8 +1158,8 @@ def run_batch(districts: Iterable[str] | None = None, *, notebook: str | os.Path
     Raises
     ------
     ParameterError, FileNotFoundError, RuntimeError
-        For problems that concern every district: a notebook that is missing or lacks a single
-        ``parameters`` cell, a kernel that does not run this Python, an unreachable scheduler.
+        For problems that concern every district: a notebook that is missing, modified since its commit
+        (:class:`TemplateModified`) or lacks a single ``parameters`` cell, a kernel that does not run this Python, an unreachable scheduler.
     BatchInterrupted
         On Ctrl-C, after removing this run's temporary folders and recording the finished districts in
         the manifest and index.
@@ -1097,6 +1177,11 @@ def run_batch(districts: Iterable[str] | None = None, *, notebook: str | os.Path
     for required in ("district_id", "output_dir"):
         if required not in declared:
             raise ParameterError(f"{nb_path.name}: the parameters cell must declare '{required}'")
+    if not allow_modified_template:
+        check_template(nb_path, root)
+        cross_path = _abs(cross_notebook, root, root / DEFAULT_CROSS_NOTEBOOK) if cross_notebook else None
+        if cross_path is not None and cross_path.is_file():
+            check_template(cross_path, root)
     ensure_kernel(kernel_name)
     districts = list(districts) if districts is not None else discover_districts(raw)
     run_id = _new_run_id()
@@ -1110,13 +1195,11 @@ def run_batch(districts: Iterable[str] | None = None, *, notebook: str | os.Path
     todo: list[_Job] = []
     # every district's parameters are checked before anything runs or is touched
     for d in dict.fromkeys(districts):
-        params = {"district_id": d, "output_dir": f"{_rel(reports, root)}/{d}"}
-        params.update({k: v for k, v in given.items() if k in declared})
-        if seed is not None and "seed" not in declared:
-            params["seed"] = seed  # asked for explicitly: reported as unknown below
-        params.update(parameters or {})
         own = (district_parameters or {}).get(d, {})
-        params.update(own)
+        params = batch_parameters(declared, {"district_id": d, "output_dir": f"{_rel(reports, root)}/{d}"},
+                                  {k: v for k, v in given.items() if k in declared},
+                                  {"seed": seed} if seed is not None and "seed" not in declared else {},
+                                  options={**(parameters or {}), **own})
         problems = [f"parameter '{k}' is set by the runner for each district; do not pass it"
                     for k in ("district_id", "output_dir") if k in (parameters or {}) or k in own]
         params.update({"district_id": d, "output_dir": f"{_rel(reports, root)}/{d}"})
@@ -1281,7 +1364,7 @@ def _cmd(args) -> int:
             log_dir=args.log_dir, jobs=args.jobs, scheduler=args.scheduler,
             min_n=args.min_n, seed=args.seed, parameters=params, district_parameters=district_params,
             process=not args.no_process, execution_timeout=args.timeout or None, progress=progress,
-            dry_run=args.dry_run)
+            dry_run=args.dry_run, allow_modified_template=args.allow_modified_template)
     except BatchInterrupted as exc:
         n_ok = sum(r.status == "ok" for r in exc.results)
         print(f"\ninterrupted: {len(exc.results)} of {exc.total} districts finished ({n_ok} ok) and kept; "
@@ -1361,6 +1444,9 @@ def register(subparsers) -> None:
     p.add_argument("--no-cross", action="store_true", help="skip the cross-district report")
     p.add_argument("--dry-run", action="store_true", help="only check every district's parameters against the "
                    "notebook and list what would run; nothing is written")
+    p.add_argument("--allow-modified-template", action="store_true",
+                   help="run the district notebook even if its cells differ from the committed version (default: "
+                   "refuse, so an exploratory edit never reaches a published report; explore in notebooks/work/)")
     p.add_argument("--no-progress", action="store_true", help="no progress output (default: a bar on a terminal, "
                    "else a line per district and every 30 s)")
     p.set_defaults(func=_cmd)
