@@ -26,7 +26,7 @@ $(STAMP): requirements.lock pyproject.toml
 
 venv: $(STAMP) ## create .venv and install the pinned dependencies (requirements.lock)
 
-$(DEMO): $(STAMP) opportunity_research/synth.py opportunity_research/contract.py
+$(DEMO): $(STAMP) $(wildcard opportunity_research/synth/*.py) opportunity_research/intake/contract.py
 	$(BIN)/opportunity-research synthesize
 	@touch $(DEMO)
 
@@ -36,7 +36,7 @@ process: data ## validate and process every district in data/raw/ into data/proc
 	$(BIN)/opportunity-research process --all
 
 browser: venv ## find the Chromium that prints the PDFs and runs the browser tests (installs Debian's chromium as root)
-	$(BIN)/python -m opportunity_research.browser --ensure
+	$(BIN)/python -m opportunity_research.report.browser --ensure
 
 # `run` validates and processes each district itself, so one broken district does not stop the others: every
 # healthy district is rebuilt, the broken one keeps its last good report (marked stale), and make exits non-zero
@@ -61,10 +61,10 @@ bench: process ## run every benchmark in quick mode
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b --quick || exit 1; done
 
 docs: venv ## regenerate docs/data_contract.md from the contract
-	$(BIN)/python -c "from opportunity_research.contract import contract_markdown; open('docs/data_contract.md','w').write(contract_markdown())"
+	$(BIN)/python -c "from opportunity_research.intake.contract import contract_markdown; open('docs/data_contract.md','w').write(contract_markdown())"
 
 screenshots: reports ## regenerate docs/screenshots/ (first screen and a printed page of a report and scorecard)
-	$(BIN)/python -m opportunity_research.browser --screenshots docs/screenshots --district demo_lakeside
+	$(BIN)/python -m opportunity_research.report.browser --screenshots docs/screenshots --district demo_lakeside
 
 LAB_STAMP := $(VENV)/.lab-installed
 

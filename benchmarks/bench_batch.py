@@ -71,9 +71,9 @@ def main() -> None:
     ap.add_argument("--no-cross", action="store_true", help="skip the cross-district report")
     args = ap.parse_args()
 
-    from opportunity_research.runner import run_batch
-    from opportunity_research.statewide import synthesize_state
-    from opportunity_research.synth import synthesize
+    from opportunity_research.batch.runner import run_batch
+    from opportunity_research.synth.districts import synthesize
+    from opportunity_research.synth.statewide import synthesize_state
 
     notebook = Path(args.notebook) if args.notebook else PROJECT / "notebooks" / "district_report.ipynb"
     cross = None if args.quick or args.no_cross else PROJECT / "notebooks" / "cross_district.ipynb"

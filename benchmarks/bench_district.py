@@ -8,7 +8,7 @@ For each size, in a fresh temporary project:
    access from the evidence), ``access`` (student access), ``gaps``, ``models`` (growth frame + study models),
    ``climate``, ``trajectories``, ``scorecard`` (indicators, needs, scorecard), ``equity`` (composition,
    furthest, multiple measures, rates), ``disclosure`` (the publishing-boundary audit, when the package has
-   ``opportunity_research.disclosure``), ``other`` (the rest of ``analyze_district``); each stage's seconds
+   ``opportunity_research.disclosure.joint``), ``other`` (the rest of ``analyze_district``); each stage's seconds
    and the peak resident memory reached during it;
 3. end to end through the batch runner in a fresh process (``run_batch(jobs=1)``: validate + process,
    notebook (papermill, the kernel runs the analysis), HTML (nbconvert), privacy screen), with seconds per stage
@@ -46,34 +46,34 @@ KEY = "bench-key-012345"
 
 #: Analysis stages: (module, function) -> stage; only the outermost timed call counts (no double counting).
 ANALYSIS_STAGES = {
-    ("dataset", "load_district"): "read",
-    ("measures", "classroom_access"): "score",
-    ("measures", "student_access"): "access",
-    ("equity", "resource_gaps"): "gaps",
-    ("measures", "growth_frame"): "models",
-    ("models", "fit_study_models"): "models",
-    ("climate", "climate_summary"): "climate",
-    ("climate", "climate_reliability"): "climate",
-    ("climate", "climate_indicators"): "scorecard",
-    ("trajectories", "catch_up_rates"): "trajectories",
-    ("trajectories", "grade_level_growth"): "trajectories",
-    ("trajectories", "level_movement"): "trajectories",
-    ("trajectories", "trajectory_indicators"): "trajectories",
-    ("equity", "opportunity_indicators"): "scorecard",
-    ("scorecard", "needs_of"): "scorecard",
-    ("scorecard", "opportunity_scorecard"): "scorecard",
-    ("measures", "resource_rates"): "equity",
-    ("measures", "demands_vs_standards"): "equity",
-    ("equity", "classroom_composition"): "equity",
-    ("equity", "furthest_from_opportunity"): "equity",
-    ("equity", "multiple_measures_gaps"): "equity",
+    ("intake.dataset", "load_district"): "read",
+    ("study.measures", "classroom_access"): "score",
+    ("study.measures", "student_access"): "access",
+    ("study.equity", "resource_gaps"): "gaps",
+    ("study.measures", "growth_frame"): "models",
+    ("stats.models", "fit_study_models"): "models",
+    ("study.climate", "climate_summary"): "climate",
+    ("study.climate", "climate_reliability"): "climate",
+    ("study.climate", "climate_indicators"): "scorecard",
+    ("study.trajectories", "catch_up_rates"): "trajectories",
+    ("study.trajectories", "grade_level_growth"): "trajectories",
+    ("study.trajectories", "level_movement"): "trajectories",
+    ("study.trajectories", "trajectory_indicators"): "trajectories",
+    ("study.equity", "opportunity_indicators"): "scorecard",
+    ("study.scorecard", "needs_of"): "scorecard",
+    ("study.scorecard", "opportunity_scorecard"): "scorecard",
+    ("study.measures", "resource_rates"): "equity",
+    ("study.measures", "demands_vs_standards"): "equity",
+    ("study.equity", "classroom_composition"): "equity",
+    ("study.equity", "furthest_from_opportunity"): "equity",
+    ("study.equity", "multiple_measures_gaps"): "equity",
 }
 #: Runner stages (end to end).
 RUNNER_STAGES = {
-    ("dataset", "process_district"): "validate+process",
-    ("runner", "_execute"): "notebook",
-    ("reporting", "export_html"): "HTML",
-    ("privacy", "screen_outputs"): "privacy screen",
+    ("intake.dataset", "process_district"): "validate+process",
+    ("batch.runner", "_execute"): "notebook",
+    ("report.reporting", "export_html"): "HTML",
+    ("disclosure.privacy", "screen_outputs"): "privacy screen",
 }
 
 
@@ -124,8 +124,8 @@ def _instrument(stages: dict, sampler: Sampler, seconds: dict) -> None:
     import importlib
 
     depth = [0]
-    importlib.import_module("opportunity_research.analysis")
-    importlib.import_module("opportunity_research.runner")
+    importlib.import_module("opportunity_research.study.analysis")
+    importlib.import_module("opportunity_research.batch.runner")
     for (mod_name, fn_name), stage in stages.items():
         try:
             mod = importlib.import_module(f"opportunity_research.{mod_name}")
@@ -161,17 +161,17 @@ def _instrument(stages: dict, sampler: Sampler, seconds: dict) -> None:
 def _disclosure_stages() -> dict:
     """The disclosure audit's public functions, when the package has the module (issue 9)."""
     try:
-        import opportunity_research.disclosure as disc
+        import opportunity_research.disclosure.joint as disc
     except ImportError:
         return {}
-    return {("disclosure", name): "disclosure" for name in getattr(disc, "__all__", []) if callable(getattr(disc, name))}
+    return {("disclosure.joint", name): "disclosure" for name in getattr(disc, "__all__", []) if callable(getattr(disc, name))}
 
 
 # ----------------------------------------------------------------------------------------------------------
 # stages, each in a fresh process
 # ----------------------------------------------------------------------------------------------------------
 def _synth(root: str, students: int, queue) -> None:
-    from opportunity_research.synth import synthesize_district
+    from opportunity_research.synth.districts import synthesize_district
 
     with Sampler() as s:
         t = time.perf_counter()
@@ -181,8 +181,8 @@ def _synth(root: str, students: int, queue) -> None:
 
 
 def _analysis(root: str, district: str, queue) -> None:
-    from opportunity_research import analysis
-    from opportunity_research.dataset import process_district
+    from opportunity_research.intake.dataset import process_district
+    from opportunity_research.study import analysis
 
     process_district(Path(root) / "data" / "raw" / district, processed_root=Path(root) / "data" / "processed",
                      key=KEY)
@@ -198,7 +198,7 @@ def _analysis(root: str, district: str, queue) -> None:
 
 
 def _end_to_end(root: str, district: str, queue) -> None:
-    from opportunity_research.runner import run_batch
+    from opportunity_research.batch.runner import run_batch
 
     notebook = PROJECT / "notebooks" / "district_report.ipynb"
     seconds: dict[str, float] = {}
@@ -229,8 +229,8 @@ def demo_vs_floor() -> dict:
     sys.path.insert(0, str(PROJECT / "benchmarks"))
     from bench_batch import floor_once
 
-    from opportunity_research.runner import run_batch
-    from opportunity_research.synth import synthesize
+    from opportunity_research.batch.runner import run_batch
+    from opportunity_research.synth.districts import synthesize
 
     root = Path(tempfile.mkdtemp(prefix="bench-demo-"))
     try:

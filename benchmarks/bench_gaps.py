@@ -18,8 +18,8 @@ import time
 import numpy as np
 import pandas as pd
 
-from opportunity_research.contract import RACE_ETHNICITY
-from opportunity_research.gaps import gap_table
+from opportunity_research.intake.contract import RACE_ETHNICITY
+from opportunity_research.stats.gaps import gap_table
 
 SHARES = {"hispanic_latino": 0.28, "american_indian_alaska_native": 0.01, "asian": 0.05, "black": 0.25,
           "native_hawaiian_pacific_islander": 0.004, "white": 0.366, "two_or_more": 0.04}

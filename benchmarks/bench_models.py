@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from opportunity_research.models import fit_growth_model
+from opportunity_research.stats.models import fit_growth_model
 
 RESOURCES = ("grade_appropriate", "strong_instruction", "engaged", "high_expectations")
 #: Seconds quoted in the issue for the same scales: lme4 and statsmodels MixedLM (default nested fit).

@@ -19,9 +19,9 @@ from pathlib import Path
 
 
 def _stage(name, root, students, queue):
-    from opportunity_research.dataset import process_district
-    from opportunity_research.synth import synthesize
-    from opportunity_research.validation import validate_district
+    from opportunity_research.intake.dataset import process_district
+    from opportunity_research.intake.validation import validate_district
+    from opportunity_research.synth.districts import synthesize
 
     t = time.perf_counter()
     rows = 0

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .dataset import District, load_district, process_district
-from .gaps import gap_table, hedges_g
-from .models import (
+from .intake.dataset import District, load_district, process_district
+from .intake.validation import ValidationFailed, validate_district
+from .stats.gaps import gap_table, hedges_g
+from .stats.models import (
     ConvergenceError,
     GrowthModelResult,
     StudyModels,
@@ -22,7 +23,6 @@ from .models import (
     months_of_learning,
     ols_cluster_check,
 )
-from .validation import ValidationFailed, validate_district
 
 __all__ = [
     "ConvergenceError",

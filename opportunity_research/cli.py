@@ -22,7 +22,7 @@ import sys
 from . import __version__
 
 #: Modules that contribute subcommands, in the order ``--help`` lists them.
-COMMAND_MODULES = ("synth", "crosswalk", "validation", "dataset", "runner")
+COMMAND_MODULES = ("synth.districts", "intake.crosswalk", "intake.validation", "intake.dataset", "batch.runner")
 
 
 def build_parser() -> argparse.ArgumentParser:

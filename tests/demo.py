@@ -8,8 +8,8 @@ import tempfile
 from pathlib import Path
 
 from opportunity_research import config
-from opportunity_research.dataset import load_district, process_district
-from opportunity_research.synth import synthesize
+from opportunity_research.intake.dataset import load_district, process_district
+from opportunity_research.synth.districts import synthesize
 
 TEST_KEY = "test-key-0123456"
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from opportunity_research.contract import RACE_ETHNICITY
+from opportunity_research.intake.contract import RACE_ETHNICITY
 
 N_STUDENTS = 40
 
@@ -177,7 +177,7 @@ def export_as_sis(contract_folder: str | Path, out: str | Path, *, crosswalk: bo
     school years, performance levels as words. With ``crosswalk``, the hand-written crosswalk.yaml that
     reads it back is written too. Returns ``out``.
     """
-    from opportunity_research.contract import TABLES
+    from opportunity_research.intake.contract import TABLES
 
     src, out = Path(contract_folder), Path(out)
     out.mkdir(parents=True, exist_ok=True)

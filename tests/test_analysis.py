@@ -8,8 +8,9 @@ import json
 import nbformat
 import pytest
 
-from opportunity_research import analysis, config, measures
-from opportunity_research.analysis import analyze_district, check_analysis_options, reference_label
+from opportunity_research import config
+from opportunity_research.study import analysis, measures
+from opportunity_research.study.analysis import analyze_district, check_analysis_options, reference_label
 
 DISTRICT = "demo_pinebrook"
 

@@ -1,7 +1,7 @@
 """Every published demo page, loaded in a real headless Chromium (the system's, through Playwright).
 
 ``make test`` builds the demo reports first (``make reports``) and obtains a browser
-(``python -m opportunity_research.browser --ensure``). A missing browser or missing pages FAIL these
+(``python -m opportunity_research.report.browser --ensure``). A missing browser or missing pages FAIL these
 tests (never skip): the pages are the product reviewers see.
 
 For each page (index, every district's report and scorecard, the cross-district report):
@@ -26,7 +26,7 @@ from urllib.parse import unquote, urlparse
 import pytest
 
 from opportunity_research import config
-from opportunity_research.browser import INSTALL_HINT, chromium, find_chromium
+from opportunity_research.report.browser import INSTALL_HINT, chromium, find_chromium
 
 REPORTS = config.project_root() / "reports"
 
@@ -45,7 +45,7 @@ IDS = [p.relative_to(REPORTS).as_posix() for p in PAGES]
 @pytest.fixture(scope="module")
 def browser():
     if find_chromium() is None:
-        pytest.fail("No Chromium for the browser tests. Run 'python -m opportunity_research.browser --ensure' "
+        pytest.fail("No Chromium for the browser tests. Run 'python -m opportunity_research.report.browser --ensure' "
                     "(installs Debian's chromium as root) or: " + INSTALL_HINT, pytrace=False)
     with chromium() as b:
         yield b

@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from opportunity_research import climate
-from opportunity_research.contract import CLIMATE_ITEMS
-from opportunity_research.measures import cluster_mean_ci
-from opportunity_research.scorecard import INDICATOR_COLUMNS, validate_indicators, wilson_interval
+from opportunity_research.intake.contract import CLIMATE_ITEMS
+from opportunity_research.study import climate
+from opportunity_research.study.measures import cluster_mean_ci
+from opportunity_research.study.scorecard import INDICATOR_COLUMNS, validate_indicators, wilson_interval
 
 BELONG = list(CLIMATE_ITEMS["belonging"])
 ALL_ITEMS = [i for items in CLIMATE_ITEMS.values() for i in items]

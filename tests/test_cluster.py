@@ -39,7 +39,7 @@ def _wait_for(predicate, timeout: float, what: str, procs=()):
 def test_worker_killed_mid_district_on_a_real_cluster(tmp_path):
     from distributed import Client
 
-    from opportunity_research.synth import synthesize
+    from opportunity_research.synth.districts import synthesize
 
     synthesize(tmp_path / "data" / "raw")  # the demo batch: five districts, 4,000 students
     districts = sorted(p.name for p in (tmp_path / "data" / "raw").iterdir() if p.is_dir())

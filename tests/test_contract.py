@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from opportunity_research.contract import TABLES, contract_markdown, optional_tables, required_tables
+from opportunity_research.intake.contract import TABLES, contract_markdown, optional_tables, required_tables
 
 
 def test_docs_page_is_generated_from_the_contract():
@@ -22,7 +22,7 @@ def test_every_table_documents_its_columns_and_keys():
 
 
 def test_worked_crosswalk_example_on_the_page_is_a_valid_crosswalk(tmp_path):
-    from opportunity_research.crosswalk import load_crosswalk
+    from opportunity_research.intake.crosswalk import load_crosswalk
 
     page = contract_markdown()
     block = page.split("```yaml\n", 1)[1].split("```", 1)[0]
@@ -37,8 +37,8 @@ def test_worked_crosswalk_example_on_the_page_is_a_valid_crosswalk(tmp_path):
 def test_scoring_rules_on_the_page_use_the_scorers_defaults():
     import inspect
 
-    from opportunity_research import measures
-    from opportunity_research.contract import CUT_POINTS
+    from opportunity_research.intake.contract import CUT_POINTS
+    from opportunity_research.study import measures
 
     sig = {name: inspect.signature(getattr(measures, name)).parameters for name in
            ("score_assignments", "score_observations", "score_engagement", "score_expectations")}

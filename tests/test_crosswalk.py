@@ -14,9 +14,11 @@ import shutil
 import pandas as pd
 import pytest
 
-from opportunity_research import analysis, cli, config, dataset
-from opportunity_research.crosswalk import CHOOSE, draft_crosswalk, load_crosswalk
-from opportunity_research.validation import validate_district
+from opportunity_research import cli, config
+from opportunity_research.intake import dataset
+from opportunity_research.intake.crosswalk import CHOOSE, draft_crosswalk, load_crosswalk
+from opportunity_research.intake.validation import validate_district
+from opportunity_research.study import analysis
 
 try:
     from .districtkit import export_as_sis, make_valid_district

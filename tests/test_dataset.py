@@ -8,8 +8,8 @@ import shutil
 import pandas as pd
 import pytest
 
-from opportunity_research import dataset
-from opportunity_research.validation import ValidationFailed
+from opportunity_research.intake import dataset
+from opportunity_research.intake.validation import ValidationFailed
 
 from .demo import TEST_KEY, demo_root, district
 

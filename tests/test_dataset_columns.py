@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from opportunity_research.dataset import load_district
+from opportunity_research.intake.dataset import load_district
 
 from .demo import demo_root, district
 

@@ -1,6 +1,6 @@
 """Disclosure control: an attacker who reads every published table tries to recover suppressed values.
 
-The attacker here is written independently of :mod:`opportunity_research.disclosure`: it knows the
+The attacker here is written independently of :mod:`opportunity_research.disclosure.joint`: it knows the
 published tables only (plus, to score itself, the true values) and tries
 
 * subtraction within a table (a partition's total minus its shown levels) and across tables (the same
@@ -26,10 +26,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy.optimize import linprog
 
-from opportunity_research import disclosure
-from opportunity_research.disclosure import DISTRICT_SPECS, REASON, TableSpec, audit_published, protect_tables
-from opportunity_research.gaps import gap_table
-from opportunity_research.scorecard import indicator_rows, two_level_estimates
+from opportunity_research.disclosure import joint as disclosure
+from opportunity_research.disclosure.joint import (
+    DISTRICT_SPECS,
+    REASON,
+    TableSpec,
+    audit_published,
+    protect_tables,
+)
+from opportunity_research.stats.gaps import gap_table
+from opportunity_research.study.scorecard import indicator_rows, two_level_estimates
 
 MIN_N = 10
 MEASURES = ("grade_appropriate", "strong_instruction")
@@ -376,7 +382,7 @@ def test_figures_are_drawn_only_from_audited_tables():
     import matplotlib
 
     matplotlib.use("Agg")
-    from opportunity_research import plots
+    from opportunity_research.report import plots
 
     df = students(ADVERSARIAL["group of 2 in every table"], seed=3)
     true, pub, _ = protect(df)

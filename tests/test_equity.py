@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from opportunity_research import config, equity, measures
+from opportunity_research import config
+from opportunity_research.study import equity, measures
 
 from .demo import district, truth
 

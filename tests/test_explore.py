@@ -9,9 +9,10 @@ import nbformat
 import numpy as np
 import pytest
 
-from opportunity_research import config, measures
-from opportunity_research.dataset import load_district
-from opportunity_research.explore import explore_gaps, explore_options, processed_districts
+from opportunity_research import config
+from opportunity_research.intake.dataset import load_district
+from opportunity_research.report.explore import explore_gaps, explore_options, processed_districts
+from opportunity_research.study import measures
 
 DISTRICT = "demo_pinebrook"
 
@@ -97,8 +98,8 @@ def test_explore_notebook_runs_headless_and_the_widgets_drive_the_table(district
 
 def test_the_explorer_hides_every_cell_the_report_hides():
     # Fairview: its report hides Asian, Black and Two or more (joint pass over every table); so must the explorer
-    from opportunity_research.analysis import analyze_district
-    from opportunity_research.explore import report_hidden
+    from opportunity_research.report.explore import report_hidden
+    from opportunity_research.study.analysis import analyze_district
 
     if "demo_fairview" not in processed_districts():
         pytest.skip("demo data not processed: run `make process`")
@@ -121,7 +122,7 @@ def test_the_explorer_hides_every_cell_the_report_hides():
 
 def test_explorer_controls_labels_and_banner(district):
     pytest.importorskip("ipywidgets")
-    from opportunity_research.explore import ALL_OTHERS, Explorer
+    from opportunity_research.report.explore import ALL_OTHERS, Explorer
 
     ex = Explorer(["demo_pinebrook"], n_boot=20)
     c = ex.controls
@@ -133,7 +134,7 @@ def test_explorer_controls_labels_and_banner(district):
                                                           "Low-income students"]
     assert "For analysts with access to this district's data" in ex.banner.value and "writes nothing" in ex.banner.value
     # what the table output shows (outside a kernel, an Output widget captures nothing: rebuild it the same way)
-    from opportunity_research.presentation import gaps_table
+    from opportunity_research.report.presentation import gaps_table
 
     html = gaps_table(ex.table, c["resource"].value, min_n=ex.min_n)._repr_html_()
     for raw in ("hispanic_latino", "reference_n", "low_income", ">0<", ">1<"):

@@ -11,7 +11,7 @@ import pytest
 import statsmodels.formula.api as smf
 from scipy import stats
 
-from opportunity_research.gaps import ALL_OTHERS, GAP_COLUMNS, gap_table, hedges_g
+from opportunity_research.stats.gaps import ALL_OTHERS, GAP_COLUMNS, gap_table, hedges_g
 
 RACES = ["asian", "black", "hispanic_latino", "white"]
 

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from opportunity_research import models as M
+from opportunity_research.stats import models as M
 
 REF_DIR = Path(__file__).resolve().parent / "reference"
 REF = {r["id"]: r for r in json.loads((REF_DIR / "lme4_identified.json").read_text())["results"]}

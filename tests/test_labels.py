@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from opportunity_research import labels
-from opportunity_research.contract import GOAL_MEASURES, RACE_ETHNICITY, SUBGROUP_VARIABLES
-from opportunity_research.measures import RESOURCES
+from opportunity_research.intake.contract import GOAL_MEASURES, RACE_ETHNICITY, SUBGROUP_VARIABLES
+from opportunity_research.report import labels
+from opportunity_research.study.measures import RESOURCES
 
 
 @pytest.mark.parametrize("code", list(GOAL_MEASURES) + list(RESOURCES) + ["met_demands", "met_grade_level"])

@@ -25,7 +25,7 @@ GOOD, BROKEN = ("demo_riverton", "demo_hillcrest"), "demo_fairview"
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 @pytest.mark.skipif(not (PROJECT / "notebooks" / "district_report.ipynb").exists(), reason="no district notebook")
 def test_make_reports_with_one_broken_district(tmp_path):
-    from opportunity_research.synth import synthesize
+    from opportunity_research.synth.districts import synthesize
 
     for name in ("Makefile", "pyproject.toml", "requirements.lock", "opportunity_research", "notebooks"):
         (tmp_path / name).symlink_to(PROJECT / name)

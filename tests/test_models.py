@@ -15,7 +15,7 @@ import patsy
 import pytest
 from scipy import stats
 
-from opportunity_research import models as M
+from opportunity_research.stats import models as M
 
 DATA = Path(__file__).parent / "data"
 REFERENCE = json.loads((DATA / "lme4_reference.json").read_text())["results"]
@@ -560,7 +560,7 @@ def _demo():
 def test_demo_planted_access_effects_are_recovered():
     """All five demo districts pooled, students in classrooms in schools in districts (three nested levels)."""
     from opportunity_research import config
-    from opportunity_research.measures import growth_frame
+    from opportunity_research.study.measures import growth_frame
 
     district, truth = _demo().district, _demo().truth
     formula = ("spring_z ~ fall_z + started_behind + " + " + ".join(f"{r} + {r}:started_behind" for r in RES)
@@ -590,7 +590,7 @@ def test_demo_planted_access_effects_are_recovered():
 
 def test_demo_study_models_fit_every_district():
     from opportunity_research import config
-    from opportunity_research.measures import growth_frame
+    from opportunity_research.study.measures import growth_frame
 
     district = _demo().district
     for did in config.DEMO_DISTRICTS:

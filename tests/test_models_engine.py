@@ -13,7 +13,7 @@ import pandas as pd
 import patsy
 import pytest
 
-from opportunity_research import models as M
+from opportunity_research.stats import models as M
 
 ENV = patsy.EvalEnvironment.capture(0)
 

@@ -8,8 +8,8 @@ import warnings
 import pandas as pd
 import pytest
 
-from opportunity_research.browser import BrowserMissing, find_chromium
-from opportunity_research.pages import make_world_readable, page_links, publish_pages
+from opportunity_research.report.browser import BrowserMissing, find_chromium
+from opportunity_research.report.pages import make_world_readable, page_links, publish_pages
 
 from .test_reporting import executed_notebook
 
@@ -52,7 +52,7 @@ def test_publish_without_a_browser_drops_the_pdf_links(tmp_path, monkeypatch):
 
 
 def test_publish_prints_pdfs_with_page_numbers(tmp_path):
-    assert find_chromium(), "no Chromium: run 'python -m opportunity_research.browser --ensure'"
+    assert find_chromium(), "no Chromium: run 'python -m opportunity_research.report.browser --ensure'"
     from pypdf import PdfReader
 
     folder, nb = folder_with_pages(tmp_path)

@@ -13,8 +13,8 @@ import pytest
 from matplotlib.patches import Rectangle
 from PIL import Image
 
-from opportunity_research import plots
-from opportunity_research.gaps import gap_table
+from opportunity_research.report import plots
+from opportunity_research.stats.gaps import gap_table
 
 
 @pytest.fixture(scope="module")
@@ -150,7 +150,7 @@ def test_style_is_scoped_and_colour_blind_safe():
 
 
 def test_level_labels():
-    # the package's label registry (opportunity_research.labels)
+    # the package's label registry (opportunity_research.report.labels)
     assert plots.level_label("race_ethnicity", "black") == "Black or African American students"
     assert plots.level_label("english_learner", 1) == "English learners"
     assert plots.level_label("english_learner", 0.0) == "Students who are not English learners"
@@ -216,7 +216,7 @@ def test_trend_chart_needs_two_years_and_draws_each_series():
 
 
 def test_study_chart_places_the_published_figures():
-    from opportunity_research.presentation import STUDY
+    from opportunity_research.report.presentation import STUDY
 
     rates = pd.DataFrame({"resource": ["grade_appropriate", "engaged"], "subject": "all", "estimate": [0.18, 0.5],
                           "ci_lower": [0.15, 0.47], "ci_upper": [0.21, 0.53]})
@@ -285,7 +285,7 @@ def test_tick_labels_equal_tick_values_in_every_figure_type(gaps, span):
                           "ci_upper": [0.3 + span, 0.6 - span]})
     demands = pd.DataFrame({"measure": ["met_grade_level"], "estimate": [0.17 + span], "ci_lower": [0.1 + span],
                             "ci_upper": [0.2 + span]})
-    from opportunity_research.presentation import STUDY
+    from opportunity_research.report.presentation import STUDY
 
     figures = {
         "gap_chart": plots.gap_chart(g, resource="strong_instruction"),

@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from opportunity_research import presentation as P
-from opportunity_research.labels import SUPPRESSED_MARK
-from opportunity_research.reporting import external_resources
+from opportunity_research.report import presentation as P
+from opportunity_research.report.labels import SUPPRESSED_MARK
+from opportunity_research.report.reporting import external_resources
 
 
 def gaps():
@@ -97,15 +97,15 @@ def test_district_names_and_demo_flag():
 
 def test_scorecard_module_returns_data_only_and_there_is_no_import_cycle():
     # in a fresh interpreter: importing the statistics module loads no presentation module
-    code = ("import sys, opportunity_research.scorecard; "
-            "print(sorted(m for m in sys.modules if m in ('opportunity_research.reporting', "
-            "'opportunity_research.presentation', 'opportunity_research.pages')))")
+    code = ("import sys, opportunity_research.study.scorecard; "
+            "print(sorted(m for m in sys.modules if m in ('opportunity_research.report.reporting', "
+            "'opportunity_research.report.presentation', 'opportunity_research.report.pages')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]"
-    sc = importlib.import_module("opportunity_research.scorecard")
+    sc = importlib.import_module("opportunity_research.study.scorecard")
     src = Path(sc.__file__).read_text(encoding="utf-8")
     assert "<table" not in src and "import reporting" not in src and "from .reporting" not in src
-    labels_src = Path(importlib.import_module("opportunity_research.labels").__file__).read_text(encoding="utf-8")
+    labels_src = Path(importlib.import_module("opportunity_research.report.labels").__file__).read_text(encoding="utf-8")
     assert "from .presentation" not in labels_src and "from .reporting" not in labels_src
 
 

@@ -10,7 +10,13 @@ import nbformat
 import pandas as pd
 import pytest
 
-from opportunity_research.privacy import Finding, is_count_column, redact, screen_outputs, screen_text
+from opportunity_research.disclosure.privacy import (
+    Finding,
+    is_count_column,
+    redact,
+    screen_outputs,
+    screen_text,
+)
 
 IDS = {"L0000123", "L0000124", "S-0123456789abcdef", "2019-00042"}
 
@@ -158,7 +164,7 @@ def test_redact():
 
 
 def test_small_cells_in_html_tables(tmp_path):
-    from opportunity_research.reporting import table_output
+    from opportunity_research.report.reporting import table_output
 
     t = pd.DataFrame({"group": ["a", "b", "c"], "n": [40, 4, 1200], "share": [0.26, 0.5, 0.03],
                       "suppressed": [False, False, False]})

@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from opportunity_research import analysis, config
+from opportunity_research import config
+from opportunity_research.study import analysis
 
 try:  # tests/ as a package or as a plain folder on sys.path
     from . import demo

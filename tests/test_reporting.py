@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from opportunity_research import reporting
-from opportunity_research.reporting import (
+from opportunity_research.report import reporting
+from opportunity_research.report.reporting import (
     SUPPRESSED_MARK,
     ReportError,
     export_html,

@@ -20,9 +20,9 @@ import nbformat
 import pandas as pd
 import pytest
 
-from opportunity_research import runner
-from opportunity_research.reporting import external_resources
-from opportunity_research.runner import ParameterError, check_parameters, notebook_parameters, run_batch
+from opportunity_research.batch import runner
+from opportunity_research.batch.runner import ParameterError, check_parameters, notebook_parameters, run_batch
+from opportunity_research.report.reporting import external_resources
 
 NOTEBOOKS = Path(__file__).parent / "notebooks"
 TINY, LEAKY, CROSS = (NOTEBOOKS / f"{n}.ipynb" for n in ("tiny_report", "leaky_report", "tiny_cross"))
@@ -336,11 +336,11 @@ def test_rerun_is_idempotent(tmp_path):
 # the real validation and processing on demo districts
 
 
-@pytest.mark.skipif(importlib.util.find_spec("opportunity_research.validation") is None,
-                    reason="opportunity_research.validation not written yet")
+@pytest.mark.skipif(importlib.util.find_spec("opportunity_research.intake.validation") is None,
+                    reason="opportunity_research.intake.validation not written yet")
 def test_demo_batch(tmp_path, monkeypatch, capsys):
-    from opportunity_research.synth import synthesize
-    from opportunity_research.validation import validate_district
+    from opportunity_research.intake.validation import validate_district
+    from opportunity_research.synth.districts import synthesize
 
     synthesize(tmp_path / "synth", students=1500)
     # two demo districts that pass the contract (the runner is under test here, not the generator)
@@ -388,7 +388,7 @@ def test_demo_batch(tmp_path, monkeypatch, capsys):
                     reason="notebooks/district_report.ipynb not written yet")
 def test_real_district_notebook_batch(tmp_path, monkeypatch):
     """The real district notebook over two demo districts passes the privacy screen."""
-    from opportunity_research.synth import synthesize
+    from opportunity_research.synth.districts import synthesize
 
     project = Path(__file__).parents[1]
     synthesize(tmp_path / "data" / "raw", students=4000)

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from opportunity_research import scorecard as sc
-from opportunity_research.measures import cluster_mean_ci
-from opportunity_research.reporting import external_resources
+from opportunity_research.report.reporting import external_resources
+from opportunity_research.study import scorecard as sc
+from opportunity_research.study.measures import cluster_mean_ci
 
 
 def _ind(rows):
@@ -234,7 +234,7 @@ def test_largest_gaps_picks_the_most_negative_unsuppressed_difference():
 
 def test_scorecard_page_is_self_contained_and_marks_status_and_suppression(card):
     """The page is built by the presentation layer; the statistics module has no HTML."""
-    from opportunity_research.presentation import scorecard_page
+    from opportunity_research.report.presentation import scorecard_page
 
     assert not hasattr(sc, "scorecard_html") and "reporting" not in sc.__dict__
     page = scorecard_page(card, district_id="lake_<side>", school_names={"S1": "Oak & Pine"})
@@ -253,7 +253,7 @@ def test_scorecard_without_any_data_still_renders():
     card = sc.opportunity_scorecard(empty, goals=GOALS.iloc[:2])
     assert card.table.empty and (card.goals["status"] == "no data").all()
     assert card.needs == ("climate_surveys.csv for belonging",)
-    from opportunity_research.presentation import scorecard_page
+    from opportunity_research.report.presentation import scorecard_page
 
     page = scorecard_page(card, district_id="demo_pinebrook")
     assert "Not available for this district" in page and external_resources(page) == []
@@ -289,7 +289,7 @@ def test_baseline_only_goal_is_baseline_set_not_on_track():
     assert g2.loc["G1", "status"] == "on track"  # path 0.20 -> 0.40 over 3 years expects 0.267 in 2017
     # every status has its rule stated, and the page prints them
     assert set(sc.GOAL_STATUS_RULES) == set(sc.GOAL_STATUSES)
-    from opportunity_research.presentation import scorecard_page
+    from opportunity_research.report.presentation import scorecard_page
 
     page = scorecard_page(sc.opportunity_scorecard(ind, goals=goals), district_id="test")
     assert "Baseline set" in page and "How a status is decided" in page

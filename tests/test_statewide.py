@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from opportunity_research import cli
-from opportunity_research.statewide import _groups, district_sizes, state_specs, synthesize_state
-from opportunity_research.validation import validate_district
+from opportunity_research.intake.validation import validate_district
+from opportunity_research.synth.statewide import _groups, district_sizes, state_specs, synthesize_state
 
 
 def test_district_sizes_are_lognormal_and_skewed():

@@ -9,8 +9,8 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from opportunity_research.gaps import gap_table
-from opportunity_research.suppression import ALL_OTHERS, suppress
+from opportunity_research.stats.gaps import gap_table
+from opportunity_research.stats.suppression import ALL_OTHERS, suppress
 
 MIN_N = 10
 

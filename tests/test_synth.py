@@ -7,9 +7,10 @@ import hashlib
 import pandas as pd
 import pytest
 
-from opportunity_research import config, measures
-from opportunity_research.synth import TARGETS, synthesize
-from opportunity_research.validation import validate_district
+from opportunity_research import config
+from opportunity_research.intake.validation import validate_district
+from opportunity_research.study import measures
+from opportunity_research.synth.districts import TARGETS, synthesize
 
 from .demo import demo_root, district, truth
 

@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from opportunity_research import synth
 from opportunity_research.cli import main as cli_main
-from opportunity_research.contract import TABLES
-from opportunity_research.validation import validate_district
+from opportunity_research.intake.contract import TABLES
+from opportunity_research.intake.validation import validate_district
+from opportunity_research.synth import districts as synth
 
 
 def _hashes(folder):

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from opportunity_research import trajectories as tr
-from opportunity_research.scorecard import INDICATOR_COLUMNS, validate_indicators, wilson_interval
+from opportunity_research.study import trajectories as tr
+from opportunity_research.study.scorecard import INDICATOR_COLUMNS, validate_indicators, wilson_interval
 
 
 def _rows(offsets: dict, *, grade0: int = 4, subject: str = "math", window: str = "spring"):

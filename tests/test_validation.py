@@ -17,9 +17,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from opportunity_research import cli, dataset, measures
-from opportunity_research.contract import TABLES
-from opportunity_research.validation import (
+from opportunity_research import cli
+from opportunity_research.intake import dataset
+from opportunity_research.intake.contract import TABLES
+from opportunity_research.intake.validation import (
     Problem,
     ValidationFailed,
     ValidationReport,
@@ -27,6 +28,7 @@ from opportunity_research.validation import (
     table_schema,
     validate_district,
 )
+from opportunity_research.study import measures
 
 try:
     from .districtkit import district_tables, make_valid_district

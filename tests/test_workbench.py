@@ -13,7 +13,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from opportunity_research import config, runner
+from opportunity_research import config
+from opportunity_research.batch import runner
 
 PROJECT = Path(__file__).parents[1]
 TEMPLATE = PROJECT / "notebooks" / "district_report.ipynb"

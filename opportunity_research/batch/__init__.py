@@ -1,0 +1,1 @@
+"""The batch: every district's report notebook run, screened and published (Dask)."""

@@ -1,0 +1,1 @@
+"""Disclosure control: the joint suppression pass over a district's published tables and the privacy screen."""

@@ -1,0 +1,386 @@
+"""Processing raw district exports into typed, pseudonymized parquet tables, and loading them.
+
+``process_district`` validates ``data/raw/<district_id>/`` against the contract, replaces student
+and teacher identifiers by keyed pseudonyms, and writes one parquet file per table to
+``data/processed/<district_id>/`` — into a temporary folder first, renamed into place only when
+everything is written. ``data/raw`` is only ever read. When validation fails, nothing is written
+and :class:`~opportunity_research.intake.validation.ValidationFailed` carries the full problem list.
+
+Pseudonyms are keyed hashes (SipHash-2-4 via ``pandas.util.hash_pandas_object`` with a 128-bit
+key): ``S-`` or ``T-`` followed by 16 hex digits. The same key, district and raw identifier always
+give the same pseudonym, so re-processing is reproducible, while without the key (kept in
+``data/pseudonym.key``, git-ignored, or ``$OPPORTUNITY_RESEARCH_KEY_FILE``) the raw identifier cannot
+be recovered by hashing guesses. The district id is part of the hashed text, so the same raw id in
+two districts gets two unrelated pseudonyms.
+
+Examples
+--------
+>>> from opportunity_research.intake.dataset import pseudonymize
+>>> import pandas as pd
+>>> ids = pd.Series(["1001", "1002", "1001"])
+>>> p = pseudonymize(ids, key="0123456789abcdef", prefix="S-", salt="demo")
+>>> p[0] == p[2], p[0] != p[1], p[0][:2], len(p[0])
+(True, True, 'S-', 18)
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .. import __version__, config
+from .contract import TABLES
+from .crosswalk import CROSSWALK_FILE
+from .validation import ValidationFailed, check_district_id, validate_district
+
+__all__ = ["STALE_PREFIX", "District", "load_district", "process_district", "pseudonymize", "read_key", "register",
+           "retire_processed"]
+
+#: Name prefix of a district's earlier processed tables after a failed ``process`` (``.stale-<district_id>``).
+STALE_PREFIX = ".stale-"
+
+_HEX = np.array([f"{i:02x}" for i in range(256)])
+_PREFIX = {"student_id": "S-", "teacher_id": "T-"}
+
+
+def read_key(path: str | os.PathLike | None = None, *, create: bool = True) -> str:
+    """Return the 16-character pseudonymization key, creating it (mode 600) if it does not exist.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "pseudonym.key"
+    >>> key = read_key(path)
+    >>> len(key), read_key(path) == key, oct(path.stat().st_mode & 0o777)
+    (16, True, '0o600')
+    """
+    path = Path(path) if path is not None else config.key_path()
+    if path.exists():
+        key = path.read_text().strip()
+        if len(key.encode()) != 16:
+            raise ValueError(f"pseudonym key file {path.name} must hold exactly 16 ASCII characters")
+        return key
+    if not create:
+        raise FileNotFoundError(f"no pseudonym key at {path}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(12)  # 16 characters, 96 bits
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key + "\n")
+    return key
+
+
+def pseudonymize(ids: pd.Series, *, key: str, prefix: str, salt: str = "") -> pd.Series:
+    """Replace identifiers by keyed pseudonyms (vectorized; missing values stay missing).
+
+    Parameters
+    ----------
+    ids
+        Identifiers (text).
+    key
+        16-character secret key.
+    prefix
+        Text put before the 16 hex digits, e.g. ``"S-"``.
+    salt
+        Text hashed together with each id (the district id), so pseudonyms differ across districts.
+
+    Examples
+    --------
+    >>> p = pseudonymize(pd.Series(["7", None, "7"]), key="0123456789abcdef", prefix="T-", salt="d1")
+    >>> p[0] == p[2], p.isna().tolist(), p[0] == pseudonymize(pd.Series(["7"]), key="0123456789abcdef",
+    ...                                                       prefix="T-", salt="d2")[0]
+    (True, [False, True, False], False)
+    """
+    text = (salt + "\x1f") + ids.astype("string")
+    h = pd.util.hash_pandas_object(text.fillna(""), index=False, hash_key=key).to_numpy(np.uint64)
+    digits = np.ascontiguousarray(_HEX[h.astype(">u8").view(np.uint8).reshape(-1, 8)]).view("<U16").ravel()
+    out = pd.Series(np.char.add(prefix, digits), index=ids.index, dtype="str")
+    return out.where(ids.notna())
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _analysis_year(tables: dict, given: int | None) -> int | None:
+    if given is not None:
+        return int(given)
+    cls = tables.get("classrooms")
+    if cls is None or not len(cls):
+        return None
+    return int(cls["school_year"].max())
+
+
+def retire_processed(processed_root: str | os.PathLike, district_id: str, *, reason: str) -> Path | None:
+    """Move a district's processed tables aside after a failed ``process``, so they no longer look current.
+
+    ``<root>/<district_id>/`` is renamed (atomically) to ``<root>/.stale-<district_id>/`` with a
+    ``STALE.txt`` saying why; it is kept, not deleted (a new successful ``process`` rebuilds the district;
+    an earlier stale copy is replaced). :func:`load_district` then refuses the district with the reason.
+
+    Returns
+    -------
+    Path or None
+        The stale folder, or None when there was nothing to move.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> (root / "d1").mkdir()
+    >>> retire_processed(root, "d1", reason="validation failed").name, (root / "d1").exists()
+    ('.stale-d1', False)
+    """
+    root = Path(processed_root)
+    final = root / district_id
+    if not final.is_dir():
+        return None
+    stale = root / f"{STALE_PREFIX}{district_id}"
+    if stale.exists():
+        trash = root / f".old-{district_id}-{secrets.token_hex(4)}"
+        os.replace(stale, trash)
+        shutil.rmtree(trash, ignore_errors=True)
+    os.replace(final, stale)
+    (stale / "STALE.txt").write_text(f"Not current: {reason}.\nThese tables are from an earlier successful run; "
+                                     f"fix the export and run 'opportunity-research process' again.\n")
+    return stale
+
+
+def process_district(raw_path: str | os.PathLike, *, processed_root: str | os.PathLike | None = None,
+                     key: str | None = None, analysis_year: int | None = None) -> Path:
+    """Validate one raw district folder and write its typed, pseudonymized parquet tables.
+
+    Parameters
+    ----------
+    raw_path
+        ``data/raw/<district_id>`` (the folder name is the district id). Never modified.
+    processed_root
+        Output root (default ``data/processed``); tables go to ``<processed_root>/<district_id>/``.
+    key
+        Pseudonymization key (default: :func:`read_key`).
+    analysis_year
+        The school year the classroom evidence describes (default: the latest ``classrooms.school_year``
+        that has started); recorded in the manifest, where :func:`~opportunity_research.study.measures.analysis_year`
+        reads it.
+
+    Returns
+    -------
+    Path
+        The processed district folder.
+
+    Raises
+    ------
+    ValidationFailed
+        If the export breaks the contract; ``.report.format()`` lists every problem. No new table is
+        written, and earlier tables of the district are moved out of the way (see :func:`retire_processed`)
+        so nothing stale looks current.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> try:
+    ...     process_district(root / "raw" / "nowhere", processed_root=root / "processed", key="0123456789abcdef")
+    ... except ValidationFailed as exc:
+    ...     print(exc)
+    nowhere: 1 error, 0 warnings in 1 file
+    """
+    raw = Path(raw_path)
+    district_id = raw.name
+    root = Path(processed_root) if processed_root is not None else config.processed_dir()
+    report = validate_district(raw, analysis_year=analysis_year)
+    if not report.ok:
+        if check_district_id(district_id) is None:
+            retire_processed(root, district_id, reason=f"the latest process of {district_id} failed validation: "
+                             f"{report.summary()}")
+        raise ValidationFailed(report)
+    key = key if key is not None else read_key()
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{district_id}-", dir=root))
+    try:
+        tables = {}
+        for name, df in report.tables.items():
+            df = df.copy()
+            for col in TABLES[name].columns.values():
+                if col.pseudonymize and col.name in df.columns:
+                    df[col.name] = pseudonymize(df[col.name], key=key, prefix=_PREFIX[col.name], salt=district_id)
+            df.to_parquet(tmp / f"{name}.parquet", index=False)
+            tables[name] = len(df)
+        manifest = {
+            "district_id": district_id,
+            "package_version": __version__,
+            "tables": tables,
+            "inputs": {name: _sha256(raw / name) for name in sorted(
+                set(report.files.values()) | ({CROSSWALK_FILE} if report.crosswalk.present else set()))},
+            "analysis_year": _analysis_year(report.tables, analysis_year),
+            "key_fingerprint": hashlib.sha256(key.encode()).hexdigest()[:12],
+            "warnings": len(report.warnings),
+        }
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+        final = root / district_id
+        old = None
+        if final.exists():
+            old = root / f".old-{district_id}-{secrets.token_hex(4)}"
+            os.replace(final, old)
+        os.replace(tmp, final)
+        if old is not None:
+            shutil.rmtree(old)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final
+
+
+@dataclass(frozen=True)
+class District:
+    """The processed tables of one district.
+
+    Attribute access gives each contract table (``d.students``, ``d.assignments``, ...); an optional
+    table the district did not provide is ``None``. ``manifest`` holds row counts and input checksums.
+
+    Examples
+    --------
+    >>> d = District("demo", {"students": pd.DataFrame({"student_id": ["S-1", "S-2"]})})
+    >>> d, d.has("students"), d.goals is None
+    (District('demo': students=2), True, True)
+    """
+
+    district_id: str
+    tables: dict[str, pd.DataFrame]
+    manifest: dict = field(default_factory=dict)
+
+    def __getattr__(self, name: str):
+        if name in TABLES:
+            return self.tables.get(name)
+        raise AttributeError(name)
+
+    def has(self, name: str) -> bool:
+        """Whether the district provided table ``name`` with at least one row."""
+        t = self.tables.get(name)
+        return t is not None and len(t) > 0
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{k}={len(v):,}" for k, v in self.tables.items())
+        return f"District({self.district_id!r}: {counts})"
+
+
+def load_district(district_id: str, *, processed_root: str | os.PathLike | None = None,
+                  columns: dict[str, list[str] | None] | None = None) -> District:
+    """Load the processed tables of ``district_id`` (run ``opportunity-research process`` first).
+
+    Parameters
+    ----------
+    district_id, processed_root
+        Which district, and the processed root (default ``data/processed``).
+    columns
+        Optional ``{table: [column, ...] or None}``: read only these tables, and of each only the named columns
+        (None = every column). Parquet is columnar, so unread columns cost neither time nor memory; at a
+        million students reading only what an analysis needs matters. A named column the table lacks raises
+        ``KeyError`` naming the table and column.
+
+    Examples
+    --------
+    >>> d = load_district("demo_fairview", columns={"students": ["student_id", "grade"]})
+    >>> list(d.tables), list(d.students.columns)
+    (['students'], ['student_id', 'grade'])
+    """
+    import pyarrow.parquet as pq
+
+    root = Path(processed_root) if processed_root is not None else config.processed_dir()
+    folder = root / district_id
+    stale = root / f"{STALE_PREFIX}{district_id}" / "STALE.txt"
+    if not (folder / "manifest.json").exists() and stale.exists():
+        raise FileNotFoundError(f"no current processed data for district '{district_id}': "
+                                + stale.read_text().splitlines()[0].removeprefix("Not current: "))
+    if not (folder / "manifest.json").exists():
+        raise FileNotFoundError(f"no processed data for district '{district_id}' in {root.name}/; run "
+                                f"'opportunity-research process data/raw/{district_id}' first")
+    wanted = dict.fromkeys(TABLES) if columns is None else dict(columns)
+    unknown = [t for t in wanted if t not in TABLES]
+    if unknown:
+        raise KeyError(f"load_district: unknown table(s) {unknown}; tables: {list(TABLES)}")
+    tables = {}
+    for name in TABLES:
+        path = folder / f"{name}.parquet"
+        if name not in wanted or not path.exists():
+            continue
+        cols = wanted[name]
+        if cols is not None:
+            have = pq.read_schema(path).names
+            missing = [c for c in cols if c not in have]
+            if missing:
+                raise KeyError(f"load_district: table {name!r} of {district_id} has no column(s) {missing}; "
+                               f"columns: {have}")
+        tables[name] = pd.read_parquet(path, columns=None if cols is None else list(cols))
+    return District(district_id, tables, json.loads((folder / "manifest.json").read_text()))
+
+
+def _cmd(args) -> int:
+    raws = [Path(p) for p in args.raw]
+    if args.all:
+        raws += sorted(p for p in config.raw_dir().iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not raws:
+        print("nothing to process: name district folders or pass --all")
+        return 2
+    failed = 0
+    for raw in raws:
+        try:
+            out = process_district(raw, processed_root=args.processed_dir, analysis_year=args.analysis_year)
+        except ValidationFailed as exc:
+            failed += 1
+            print(exc.report.format(max_rows=args.max_rows))
+            root = Path(args.processed_dir) if args.processed_dir else config.processed_dir()
+            moved = (root / f"{STALE_PREFIX}{raw.name}").exists()
+            print(f"{raw.name}: NOT processed (validation failed); no new tables written"
+                  + (f"; the earlier tables were moved to {root.name}/{STALE_PREFIX}{raw.name}/ and are not used"
+                     if moved else ""))
+        except FileNotFoundError as exc:
+            failed += 1
+            print(f"{raw.name}: NOT processed: {exc}")
+        else:
+            m = json.loads((out / "manifest.json").read_text())
+            print(f"{raw.name}: processed {len(m['tables'])} tables, {sum(m['tables'].values()):,} rows"
+                  + (f" ({m['warnings']} warnings; run validate to see them)" if m["warnings"] else ""))
+    return 1 if failed else 0
+
+
+def register(subparsers) -> None:
+    """Add the ``process`` subcommand.
+
+    Examples
+    --------
+    >>> import argparse
+    >>> sub = argparse.ArgumentParser(prog="opportunity-research").add_subparsers()
+    >>> register(sub)
+    >>> sub.choices["process"].parse_args(["data/raw/x", "--analysis-year", "2016"]).analysis_year
+    2016
+    """
+    p = subparsers.add_parser(
+        "process", help="validate and write typed, pseudonymized parquet tables to data/processed/",
+        description="Validate each district folder and write its tables as parquet to "
+        "data/processed/<district_id>/ with student and teacher ids replaced by keyed pseudonyms. "
+        "data/raw is never modified; nothing is written for a district that fails validation.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  opportunity-research process data/raw/demo_lakeside\n  opportunity-research process --all")
+    p.add_argument("raw", nargs="*", help="raw district folders (data/raw/<district_id>)")
+    p.add_argument("--all", action="store_true", help="process every folder in data/raw")
+    p.add_argument("--processed-dir", default=None, help="output root (default data/processed)")
+    p.add_argument("--max-rows", type=int, default=40, help="problems to print per district on failure")
+    p.add_argument("--analysis-year", type=int, default=None, metavar="YEAR",
+                   help="the school year the classroom evidence describes, named by the calendar year it starts "
+                   "in (2016 = 2016-17); default: the latest classrooms.school_year. Recorded in the manifest.")
+    p.set_defaults(func=_cmd)

@@ -1,0 +1,2 @@
+"""Reports: labels and number formats, tables, figures, pages, PDFs (Chromium), the cross-district report and
+the explorer."""

@@ -1,0 +1,190 @@
+"""A headless Chromium for printing report pages to PDF (and for the browser tests).
+
+The pages are printed by the system's Chromium through Playwright's Python API with an explicit
+executable (``playwright install`` is never needed or run). Running headers and page numbers come from
+the pages' own CSS (``@page`` margin boxes, Chromium 131 or later), so a reader printing from the
+browser gets the same paper as the PDF files.
+
+Finding the browser, in order: the ``OPPORTUNITY_RESEARCH_CHROMIUM`` environment variable, then
+``chromium``, ``chromium-browser``, ``google-chrome`` and ``google-chrome-stable`` on the ``PATH``.
+:func:`ensure_chromium` (``python -m opportunity_research.report.browser --ensure``, used by ``make``) also
+installs Debian's ``chromium`` package with ``apt-get`` when running as root, and otherwise fails with
+instructions.
+
+Examples
+--------
+>>> path = find_chromium()  # doctest: +SKIP
+>>> with chromium() as browser:  # doctest: +SKIP
+...     print_pdf("reports/demo_lakeside/report.html", "reports/demo_lakeside/report.pdf", browser=browser)
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+__all__ = ["CHROMIUM_ARGS", "BrowserMissing", "chromium", "ensure_chromium", "find_chromium", "print_pdf",
+           "screenshots"]
+
+#: Command-line switches of every Chromium this package starts: headless, no network chatter, no sandbox
+#: (containers and CI run as root).
+CHROMIUM_ARGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync")
+_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+INSTALL_HINT = ("Install Chromium: on Debian/Ubuntu 'sudo apt-get install -y chromium'; elsewhere install Chromium "
+                "or Google Chrome and set OPPORTUNITY_RESEARCH_CHROMIUM to its executable.")
+
+
+class BrowserMissing(RuntimeError):
+    """No Chromium could be found (or installed)."""
+
+
+def find_chromium() -> str | None:
+    """Path of a Chromium executable, or None (see the module notes for the search order)."""
+    env = os.environ.get("OPPORTUNITY_RESEARCH_CHROMIUM")
+    if env:
+        return env if Path(env).is_file() and os.access(env, os.X_OK) else None
+    for name in _NAMES:
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def ensure_chromium(*, install: bool = True) -> str:
+    """A Chromium executable: found, or installed with ``apt-get install -y chromium`` when running as root.
+
+    Raises
+    ------
+    BrowserMissing
+        With installation instructions, when none is found and it cannot be installed here.
+    """
+    found = find_chromium()
+    if found:
+        return found
+    if install and hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get"):
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", "--no-install-recommends", "chromium"]):
+            res = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+            if res.returncode != 0:
+                raise BrowserMissing(f"'{' '.join(cmd)}' failed ({res.returncode}): {res.stderr.strip()[-500:]}. "
+                                     + INSTALL_HINT)
+        found = find_chromium()
+        if found:
+            return found
+    raise BrowserMissing("No Chromium found (looked at $OPPORTUNITY_RESEARCH_CHROMIUM and "
+                         f"{', '.join(_NAMES)} on the PATH). " + INSTALL_HINT)
+
+
+@contextlib.contextmanager
+def chromium(executable: str | None = None) -> Iterator[object]:
+    """A running headless Chromium (a Playwright ``Browser``), closed on exit."""
+    from playwright.sync_api import sync_playwright
+
+    exe = executable or find_chromium()
+    if exe is None:
+        raise BrowserMissing("No Chromium found. " + INSTALL_HINT)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=exe, args=list(CHROMIUM_ARGS), headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def print_pdf(html_path: str | os.PathLike, pdf_path: str | os.PathLike, *, browser=None) -> Path:
+    """Print a page to PDF as Chromium prints it (the page's ``@page`` size, margins, headers and page numbers).
+
+    Written to a temporary name, then renamed (mode 0644). ``browser``: a running browser from
+    :func:`chromium` (default: one started for this page).
+    """
+    html_path, pdf_path = Path(html_path).resolve(), Path(pdf_path)
+    if browser is None:
+        with chromium() as b:
+            return print_pdf(html_path, pdf_path, browser=b)
+    page = browser.new_page()
+    try:
+        page.goto(html_path.as_uri(), wait_until="load")
+        page.emulate_media(media="print")
+        fd, tmp = tempfile.mkstemp(prefix=f".{pdf_path.name}.", suffix=".tmp", dir=pdf_path.parent)
+        os.close(fd)
+        try:
+            page.pdf(path=tmp, prefer_css_page_size=True, print_background=True, outline=True, tagged=True)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, pdf_path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    finally:
+        page.close()
+    return pdf_path
+
+
+def screenshots(reports_dir: str | os.PathLike, out_dir: str | os.PathLike, *, district: str = "demo_lakeside",
+                executable: str | None = None) -> list[Path]:
+    """Screenshots of one district's pages for the documentation (README), written into ``out_dir``.
+
+    ``report-first-screen.png`` and ``scorecard-first-screen.png`` (a 1280 x 900 window),
+    ``report-phone.png`` (390 x 844), and ``report-printed-page.png`` / ``scorecard-printed-page.png``
+    (the first page of each PDF, as Chromium's PDF viewer shows it).
+    """
+    import time
+
+    folder, out = Path(reports_dir) / district, Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    with chromium(executable) as browser:
+        for name, page_file, (w, h) in (("report-first-screen", "report.html", (1280, 900)),
+                                        ("report-phone", "report.html", (390, 844)),
+                                        ("scorecard-first-screen", "scorecard.html", (1280, 900))):
+            page = browser.new_page(viewport={"width": w, "height": h})
+            page.goto((folder / page_file).resolve().as_uri(), wait_until="load")
+            page.screenshot(path=str(out / f"{name}.png"))
+            page.close()
+            written.append(out / f"{name}.png")
+        for name, pdf in (("report-printed-page", "report.pdf"), ("scorecard-printed-page", "scorecard.pdf")):
+            page = browser.new_page(viewport={"width": 850, "height": 1100})
+            page.goto((folder / pdf).resolve().as_uri() + "#toolbar=0&navpanes=0&view=FitH", wait_until="load")
+            time.sleep(2.5)  # the PDF viewer draws after load
+            page.screenshot(path=str(out / f"{name}.png"))
+            page.close()
+            written.append(out / f"{name}.png")
+    for p in written:
+        os.chmod(p, 0o644)
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m opportunity_research.report.browser [--ensure]``: print the Chromium in use (installing it if asked)."""
+    ap = argparse.ArgumentParser(prog="python -m opportunity_research.report.browser",
+                                 description="Find (or, with --ensure, install) the Chromium used for PDFs and "
+                                             "browser tests.")
+    ap.add_argument("--ensure", action="store_true", help="install Debian's chromium with apt-get if missing (root)")
+    ap.add_argument("--screenshots", metavar="DIR", help="write screenshots of one district's pages into DIR")
+    ap.add_argument("--district", default="demo_lakeside", help="district for --screenshots (default demo_lakeside)")
+    ap.add_argument("--reports", default="reports", help="reports folder for --screenshots (default reports)")
+    args = ap.parse_args(argv)
+    try:
+        path = ensure_chromium(install=args.ensure) if args.ensure else find_chromium()
+    except BrowserMissing as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if path is None:
+        print("error: no Chromium found. " + INSTALL_HINT, file=sys.stderr)
+        return 1
+    print(path)
+    if args.screenshots:
+        for p in screenshots(args.reports, args.screenshots, district=args.district, executable=path):
+            print(p)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

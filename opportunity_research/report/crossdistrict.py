@@ -1,0 +1,55 @@
+"""Cross-district comparison tables, read from each district's ``findings.json`` (never raw data)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from ..study.measures import RESOURCE_LABELS
+
+__all__ = ["CrossDistrict", "compare", "summary"]
+
+
+@dataclass(frozen=True)
+class CrossDistrict:
+    """Side-by-side tables: ``resources``, ``gaps`` (largest shortfall per resource), ``growth``, ``goals``."""
+
+    resources: pd.DataFrame
+    gaps: pd.DataFrame
+    growth: pd.DataFrame
+    goals: pd.DataFrame
+
+
+def compare(findings: dict[str, dict]) -> CrossDistrict:
+    """Build the comparison tables from ``{district_id: findings}`` (see :func:`reporting.read_findings`)."""
+    res, gaps, growth, goals = [], [], [], []
+    for d, f in findings.items():
+        for r, v in f["resources"].items():
+            res.append({"district_id": d, "resource": r, "label": RESOURCE_LABELS.get(r, r), **v})
+        g = pd.DataFrame(f["gaps"])
+        if len(g):
+            worst = g.sort_values("difference").groupby("measure", sort=False).head(1)
+            gaps += [{"district_id": d, **row} for row in worst.to_dict("records")]
+        growth += [{"district_id": d, **row} for row in f["growth"]]
+        goals += [{"district_id": d, **row} for row in f["goals"]]
+    res_df = pd.DataFrame(res)
+    if len(res_df):
+        res_df = res_df[["district_id", "label", "n", "estimate", "ci_lower", "ci_upper", "resource"]]
+    gap_df = pd.DataFrame(gaps)
+    if len(gap_df):
+        gap_df = gap_df[["district_id", "measure", "subject", "group", "level", "n", "difference", "ci_lower",
+                         "ci_upper"]].sort_values(["measure", "district_id"])
+    return CrossDistrict(res_df, gap_df, pd.DataFrame(growth), pd.DataFrame(goals))
+
+
+def summary(t: CrossDistrict) -> dict:
+    """Machine-readable findings of the cross-district report."""
+    pooled = {}
+    if len(t.resources):
+        for r, part in t.resources.groupby("resource"):
+            pooled[r] = float((part["estimate"] * part["n"]).sum() / part["n"].sum())
+    n = t.resources["district_id"].nunique() if len(t.resources) else 0
+    return {"districts": n, "pooled_resource_shares": pooled,
+            "headline": f"{n} districts compared; pooled share of grade-appropriate assignments "
+                        f"{100 * pooled.get('grade_appropriate', float('nan')):.0f}%."}

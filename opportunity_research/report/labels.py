@@ -1,0 +1,350 @@
+"""One registry of the human labels every table, figure and sentence of a report uses.
+
+The analysis modules return tidy tables with identifier-safe names (``ci_lower``, ``low_income``,
+``grade_appropriate``, ``ela``, ``RSCH003``); a reviewer reads "95% interval", "Low-income students",
+"Grade-appropriate assignments", "ELA", "Lakeside Middle School". This module is the single place that
+maps the one to the other, so a label changes everywhere at once:
+
+=====================  ========================================================================
+:data:`COLUMNS`        column name -> column header (``"ci_lower"`` -> ``"95% interval, low"``)
+:data:`VARIABLES`      student-group variable -> name (``"low_income"`` -> ``"Low income"``)
+:func:`level`          (variable, level) -> the group's name (``("low_income", 1)`` -> ``"Low-income students"``)
+:data:`SUBJECTS`       subject code -> name (``"ela"`` -> ``"ELA"``)
+:data:`MEASURES`       resource / indicator / outcome code -> name
+:data:`UNITS`          what a measure's ``n`` counts
+:func:`school`         school id -> name, from a ``{school_id: school_name}`` map
+=====================  ========================================================================
+
+and display formats: :func:`year` (``2016`` -> ``"2016"``, never ``"2,016"``), :func:`school_year`
+(``2016`` -> ``"2016-17"``), :func:`count` (``29.0`` -> ``"29"``), :func:`percent`, :func:`points`.
+
+It depends on :mod:`opportunity_research.intake.contract` only (for the federal race/ethnicity names), so any
+module may import it.
+
+Examples
+--------
+>>> column("ci_lower"), variable("race_ethnicity"), level("race_ethnicity", "black")
+('95% interval, low', 'Race/ethnicity', 'Black or African American students')
+>>> level("low_income", 1.0), level("started_behind", "0.0"), subject("ela"), measure("engaged")
+('Low-income students', 'Students who started at grade level', 'ELA', 'Deep engagement')
+>>> level_phrase("low_income", 1), level_phrase("english_learner", 1), level_phrase("race_ethnicity", "asian")
+('low-income students', 'English learners', 'Asian students')
+>>> group("english_learner=1"), group("all"), year(2016.0), school_year(2016), count(29.0)
+('English learners', 'All students', '2016', '2016-17', '29')
+>>> school("RSCH003", {"RSCH003": "Riverton High"}), school("all")
+('Riverton High', 'District')
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import re
+from collections.abc import Mapping
+
+from ..intake.contract import RACE_ETHNICITY
+
+__all__ = [
+    "COLUMNS",
+    "MEASURES",
+    "MISSING",
+    "SUBJECTS",
+    "SUPPRESSED_MARK",
+    "UNITS",
+    "VARIABLES",
+    "column",
+    "count",
+    "group",
+    "level",
+    "level_phrase",
+    "measure",
+    "percent",
+    "points",
+    "school",
+    "school_year",
+    "subject",
+    "variable",
+    "year",
+]
+
+#: Shown instead of a suppressed number (in tables, figures and sentences).
+SUPPRESSED_MARK = "‡"
+#: Shown where a number is not available (not estimable, no data); suppression has its own mark.
+MISSING = "–"
+
+#: Student-group (and classroom-group) variables.
+VARIABLES: dict[str, str] = {
+    "all": "All students",
+    "race_ethnicity": "Race/ethnicity",
+    "low_income": "Low income",
+    "english_learner": "English learner",
+    "disability": "Students with disabilities (IEP)",
+    "started_behind": "Started the year behind",
+    "grade": "Grade",
+    "majority_students_of_color": "Classrooms by students of color",
+    "majority_low_income": "Classrooms by family income",
+    "school_id": "School",
+}
+
+#: Names of the levels of 0/1 group variables: (name when 1, name when 0).
+_FLAG_LEVELS: dict[str, tuple[str, str]] = {
+    "low_income": ("Low-income students", "Students not from low-income families"),
+    "english_learner": ("English learners", "Students who are not English learners"),
+    "disability": ("Students with disabilities", "Students without disabilities"),
+    "started_behind": ("Students who started the year behind", "Students who started at grade level"),
+    "majority_students_of_color": ("Classrooms with mostly students of color",
+                                   "Classrooms with mostly white students"),
+    "majority_low_income": ("Classrooms with mostly low-income students",
+                            "Classrooms with mostly higher-income students"),
+}
+
+#: Tested and other subjects.
+SUBJECTS: dict[str, str] = {"all": "All subjects", "ela": "ELA", "math": "Math", "science": "Science",
+                            "social_studies": "Social studies"}
+
+#: Resources, scorecard indicators, multiple measures, work-sample and model outcomes.
+MEASURES: dict[str, str] = {
+    "grade_appropriate": "Grade-appropriate assignments",
+    "strong_instruction": "Strong instruction",
+    "engaged": "Deep engagement",
+    "high_expectations": "Teachers with high expectations",
+    "never_grade_appropriate": "Never received a grade-appropriate assignment",
+    "met_demands": "Met the demands of the assignment",
+    "met_grade_level": "Showed mastery of grade-level standards",
+    # the scorecard's shares: the average student's share of time (students weighted equally), a different
+    # definition from the report's share of rated evidence, hence a different name
+    "grade_appropriate_share": "Grade-appropriate assignments (average student's share)",
+    "strong_instruction_share": "Strong instruction (average student's share)",
+    "engaged_share": "Deep engagement (average student's share)",
+    "high_expectations_share": "Teachers with high expectations (average student's share)",
+    "belonging_favorable": "Belonging (favorable)",
+    "consistency_favorable": "Consistency (favorable)",
+    "coherence_favorable": "Coherence (favorable)",
+    "belonging": "Belonging",
+    "consistency": "Consistency",
+    "coherence": "Coherence",
+    "catch_up_rate": "Catch-up rate (at grade level three years later)",
+    "growth_grade_levels": "Growth (grade levels per year)",
+    "chronic_absence": "Chronic absence",
+    "chronic_absence_rate": "Chronic absence",
+    "advanced_course": "Advanced coursework",
+    "advanced_course_rate": "Advanced coursework",
+    "all_four": "All four resources together",
+    "access": "Access (all students)",
+    "extra_if_behind": "Extra for students who started behind",
+    "access_if_behind": "Access, students who started behind",
+}
+
+#: What ``n`` counts for each resource and work-sample measure.
+UNITS: dict[str, str] = {
+    "grade_appropriate": "assignments",
+    "strong_instruction": "observed lessons",
+    "engaged": "surveyed moments",
+    "high_expectations": "teacher survey responses",
+    "met_demands": "work samples",
+    "met_grade_level": "work samples",
+}
+
+#: Column headers. Columns not listed fall back to a readable form of the name (``"n_schools"`` -> ``"Schools"``).
+COLUMNS: dict[str, str] = {
+    "label": "Measure",
+    "measure": "Measure",
+    "resource": "Resource",
+    "subject": "Subject",
+    "unit": "Evidence",
+    "n": "Students",
+    "n_students": "Students",
+    "n_classrooms": "Classrooms",
+    "n_schools": "Schools",
+    "n_units": "Students",
+    "n_started_behind": "Started behind",
+    "estimate": "Share",
+    "ci_lower": "95% interval, low",
+    "ci_upper": "95% interval, high",
+    "interval": "95% interval",
+    "hours_without": "Hours a year without it (of 180)",
+    "group": "Student group",
+    "level": "Group",
+    "reference": "Compared with",
+    "reference_n": "Students compared with",
+    "reference_estimate": "Their share",
+    "difference": "Difference (points)",
+    "ratio": "Ratio",
+    "hedges_g": "Effect size (g)",
+    "school_id": "School",
+    "school_name": "School",
+    "school_year": "School year",
+    "year": "School year",
+    "start_year": "Starting year",
+    "years_later": "Years later",
+    "model": "Model",
+    "effect": "Effect",
+    "months": "Months of learning",
+    "months_ci_lower": "Months, 95% interval low",
+    "months_ci_upper": "Months, 95% interval high",
+    "converged": "Converged",
+    "scale": "Scale",
+    "mean_score": "Mean score (1-5)",
+    "favorable": "Favorable",
+    "alpha": "Cronbach's alpha",
+    "goal_id": "Goal",
+    "target": "Target",
+    "target_year": "Target year",
+    "baseline": "Baseline",
+    "baseline_year": "Baseline year",
+    "current": "Current",
+    "current_year": "Year",
+    "status": "Status",
+    "reason": "Why",
+    "description": "Goal",
+    "district_id": "District",
+    "what": "What",
+    "number": "Number",
+    "item": "Item",
+    "value": "Value",
+    "note": "Note",
+    "needs": "What this section needs",
+    "suppressed": "Suppressed",
+}
+
+
+def _text(value) -> str:
+    """A level as text: whole-number floats without ``.0`` (``1.0`` -> ``"1"``)."""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral):
+        f = float(value)
+        if math.isfinite(f) and f.is_integer():
+            return str(int(f))
+    text = str(value).strip()
+    return re.sub(r"^(-?\d+)\.0+$", r"\1", text)
+
+
+def _readable(name: str) -> str:
+    text = str(name).replace("_", " ").strip()
+    text = re.sub(r"^n ", "", text)
+    return text[:1].upper() + text[1:]
+
+
+def column(name: str) -> str:
+    """Header of a column: the registry's, else a readable form of the name."""
+    return COLUMNS.get(str(name), _readable(str(name)))
+
+
+def variable(name: str) -> str:
+    """Name of a group variable (``"disability"`` -> ``"Students with disabilities (IEP)"``)."""
+    return VARIABLES.get(str(name), _readable(str(name)))
+
+
+def level(var: str, value) -> str:
+    """Name of one group: a variable's level, as a reader says it.
+
+    0/1 flags become the group's name (``("english_learner", 0)`` -> ``"Students who are not English
+    learners"``), race/ethnicity codes the federal category ("... students"), grades ``"Grade 5"``;
+    anything else ``"<Variable>: <level>"``.
+    """
+    var, text = str(var), _text(value)
+    if var == "all" or text == "all":
+        return "All students"
+    if var in _FLAG_LEVELS and text in ("0", "1"):
+        return _FLAG_LEVELS[var][0 if text == "1" else 1]
+    if var == "race_ethnicity" or text in RACE_ETHNICITY:
+        return f"{RACE_ETHNICITY.get(text, text)} students"
+    if var == "grade":
+        return f"Grade {text}"
+    return f"{variable(var)}: {text}"
+
+
+def level_phrase(var: str, value) -> str:
+    """:func:`level` as written mid-sentence: lower case except proper names (``"low-income students"``,
+    ``"English learners"``, ``"Black or African American students"``)."""
+    text = level(var, value)
+    first = text.split(" ", 1)[0]
+    if str(var) == "race_ethnicity" or _text(value) in RACE_ETHNICITY or first in ("English", "Grade"):
+        return text
+    return text[:1].lower() + text[1:]
+
+
+def group(spec: str) -> str:
+    """Name of a group written ``"all"`` or ``"<variable>=<level>"`` (the scorecard's spelling)."""
+    spec = str(spec)
+    if spec == "all" or "=" not in spec:
+        return level("all", "all") if spec == "all" else spec
+    var, _, lev = spec.partition("=")
+    return level(var.strip(), lev.strip())
+
+
+def subject(code: str) -> str:
+    """Subject name (``"ela"`` -> ``"ELA"``, ``"math"`` -> ``"Math"``)."""
+    return SUBJECTS.get(str(code), _readable(str(code)))
+
+
+def measure(code: str) -> str:
+    """Name of a resource, indicator or outcome."""
+    code = str(code)
+    if code.startswith("program_"):
+        return "Program: " + _readable(code.removeprefix("program_"))
+    return MEASURES.get(code, _readable(code))
+
+
+def school(school_id, names: Mapping | None = None) -> str:
+    """A school's name from ``names`` (``{school_id: school_name}``); ``"all"`` is the district."""
+    sid = str(school_id)
+    if sid == "all":
+        return "District"
+    return str((names or {}).get(sid, sid))
+
+
+def pd_isna(value) -> bool:
+    """True for NaN (any float type); False for other values."""
+    try:
+        return math.isnan(value)
+    except TypeError:
+        return False
+
+
+def _missing(value) -> bool:
+    if value is None:
+        return True
+    try:
+        return bool(pd_isna(value)) or str(value) in ("<NA>", "NaT")
+    except (TypeError, ValueError):
+        return False
+
+
+def year(value) -> str:
+    """A calendar or school year as digits only (``2016.0`` -> ``"2016"``)."""
+    return MISSING if _missing(value) else _text(value)
+
+
+def school_year(value) -> str:
+    """The school year starting in ``value`` (``2016`` -> ``"2016-17"``)."""
+    if _missing(value):
+        return MISSING
+    y = int(float(value))
+    return f"{y}-{str(y + 1)[-2:]}"
+
+
+def count(value) -> str:
+    """A count as an integer with a thousands separator (``1234.0`` -> ``"1,234"``)."""
+    return MISSING if _missing(value) else f"{round(float(value)):,}"
+
+
+def percent(value, digits: int = 0) -> str:
+    """A share (0-1) as a percentage (``0.263`` -> ``"26%"``); no ``"-0%"``."""
+    if _missing(value):
+        return MISSING
+    text = f"{100 * float(value):.{digits}f}"
+    if float(text) == 0:
+        text = text.lstrip("-")
+    return text.replace("-", "−") + "%"
+
+
+def points(value, digits: int = 1) -> str:
+    """A difference of shares in signed percentage points (``-0.052`` -> ``"−5.2"``)."""
+    if _missing(value):
+        return MISSING
+    text = f"{100 * float(value):+.{digits}f}"
+    if float(text) == 0:
+        text = f"{0:.{digits}f}"
+    return text.replace("-", "−")

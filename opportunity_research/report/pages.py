@@ -1,0 +1,157 @@
+"""Publishing a report folder: the HTML page from the executed notebook, PDF copies, links and file modes.
+
+The batch runner calls :func:`publish_pages` once per report folder, after the notebook ran and was
+sanitized, before the privacy screen and the swap into ``reports/``. It
+
+1. writes ``report.html`` (:func:`opportunity_research.report.reporting.export_html`) with a navigation bar
+   (all reports, this district's report and scorecard, their PDFs, the cross-district report; the
+   cross-district page links back to every district) and a Downloads section listing every CSV table,
+   figure and PDF of the folder;
+2. prints ``report.pdf`` and ``scorecard.pdf`` beside the HTML pages with the system's Chromium
+   (:mod:`opportunity_research.report.browser`); without a browser it warns, writes no PDF and removes the links
+   to the missing PDFs (``require_pdf=True`` makes that an error instead);
+3. makes the folder world-readable (folders 0755, files 0644), since ``mkdtemp``/``mkstemp`` create them
+   private.
+
+A folder layout, e.g. ``reports/demo_lakeside/``::
+
+    report.html  report.pdf  scorecard.html  scorecard.pdf  report.ipynb  findings.json
+    tables/*.csv  figures/*.png
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import warnings
+from collections.abc import Iterable
+from pathlib import Path
+
+from .. import config
+from .reporting import PUBLISHED_DIR_MODE, PUBLISHED_FILE_MODE, export_html
+
+__all__ = ["CROSS_DISTRICT", "make_world_readable", "page_links", "publish_pages"]
+
+CROSS_DISTRICT = "cross_district"
+
+
+def make_world_readable(folder: str | os.PathLike) -> None:
+    """Folders 0755 and files 0644 under ``folder`` (itself included); symbolic links are left alone."""
+    root = Path(folder)
+    os.chmod(root, PUBLISHED_DIR_MODE)
+    for dirpath, dirnames, filenames in os.walk(root):
+        for d in dirnames:
+            p = Path(dirpath, d)
+            if not p.is_symlink():
+                os.chmod(p, PUBLISHED_DIR_MODE)
+        for f in filenames:
+            p = Path(dirpath, f)
+            if not p.is_symlink():
+                os.chmod(p, PUBLISHED_FILE_MODE)
+
+
+def page_links(kind: str, *, here: str, districts: Iterable[str] = (), pdf: bool = True) -> list[tuple[str, str | None]]:
+    """The navigation bar of a page: ``(text, href)`` pairs, ``href=None`` for the page itself.
+
+    ``kind`` is ``"district"`` or ``"cross"``; ``here`` the page's file name (``report.html`` or
+    ``scorecard.html``). Links are relative within ``reports/``.
+    """
+    from .presentation import district_name
+
+    links: list[tuple[str, str | None]] = [("All reports", "../index.html")]
+    if kind == "cross":
+        links.append(("Cross-district report", None))
+        if pdf:
+            links.append(("PDF", "report.pdf"))
+        links += [(district_name(d), f"../{d}/report.html") for d in districts]
+        return links
+    links.append(("Report", None if here == "report.html" else "report.html"))
+    if pdf:
+        links.append(("Report PDF", "report.pdf"))
+    links.append(("Scorecard", None if here == "scorecard.html" else "scorecard.html"))
+    if pdf:
+        links.append(("Scorecard PDF", "scorecard.pdf"))
+    links.append(("Cross-district report", f"../{CROSS_DISTRICT}/report.html"))
+    return links
+
+
+def _downloads(folder: Path, pdf: bool) -> list[tuple[str, str]]:
+    out = [(f"{p.stem.replace('_', ' ').capitalize()} (CSV)", f"tables/{p.name}")
+           for p in sorted((folder / "tables").glob("*.csv"))]
+    out += [(f"{p.stem.replace('_', ' ').capitalize()} (PNG figure)", f"figures/{p.name}")
+            for p in sorted((folder / "figures").glob("*.png"))]
+    if pdf:
+        out.append(("This report (PDF)", "report.pdf"))
+        if (folder / "scorecard.html").exists():
+            out.append(("Opportunity Scorecard (PDF)", "scorecard.pdf"))
+    if (folder / "findings.json").exists():
+        out.append(("Headline numbers (findings.json)", "findings.json"))
+    return out
+
+
+_LOCAL_LINK = re.compile(r'<a href="([^":#/?]+\.(?:pdf|html))">([^<]*)</a>(\s*)')
+
+
+def _drop_dead_links(page: Path) -> None:
+    """Remove links from ``page`` to files of its own folder that do not exist (e.g. PDFs not made)."""
+    text = page.read_text(encoding="utf-8")
+    new = _LOCAL_LINK.sub(lambda m: m.group(0) if (page.parent / m.group(1)).exists() else "", text)
+    if new != text:
+        from .reporting import _atomic_write
+
+        _atomic_write(page, new.encode("utf-8"))
+
+
+def publish_pages(folder: str | os.PathLike, *, notebook: str | os.PathLike, kind: str, title: str,
+                  min_n: int = config.MIN_CELL_SIZE, districts: Iterable[str] = (),
+                  require_pdf: bool = False) -> list[Path]:
+    """Write a report folder's pages: ``report.html``, the PDFs, links; then make it world-readable.
+
+    Parameters
+    ----------
+    folder
+        The report folder (the runner's temporary folder, swapped into ``reports/`` afterwards).
+    notebook
+        The executed, sanitized notebook.
+    kind
+        ``"district"`` or ``"cross"``.
+    title
+        Page title (a district report's first screen replaces it with the district's name).
+    min_n
+        Minimum cell size, named in the suppression legend.
+    districts
+        For the cross-district page: the districts it covers (linked from its navigation bar).
+    require_pdf
+        Raise :class:`opportunity_research.report.browser.BrowserMissing` when no Chromium is available
+        instead of publishing HTML only.
+
+    Returns
+    -------
+    list of Path
+        The pages written (HTML and PDF).
+    """
+    from .browser import BrowserMissing, chromium, find_chromium, print_pdf
+
+    folder = Path(folder)
+    exe = find_chromium()
+    if exe is None:
+        if require_pdf:
+            raise BrowserMissing("no Chromium to print the PDF copies; run 'python -m opportunity_research.report.browser "
+                                 "--ensure' or set OPPORTUNITY_RESEARCH_CHROMIUM")
+        warnings.warn("no Chromium found: publishing HTML only, without PDF copies "
+                      "(python -m opportunity_research.report.browser --ensure installs one)", stacklevel=2)
+    pdf = exe is not None
+    districts = list(districts)
+    written = [export_html(notebook, folder / "report.html", title=title, min_n=min_n,
+                           links=page_links(kind, here="report.html", districts=districts, pdf=pdf),
+                           downloads=_downloads(folder, pdf))]
+    pages = [folder / "report.html"] + ([folder / "scorecard.html"] if (folder / "scorecard.html").exists() else [])
+    if pdf:
+        with chromium(exe) as browser:
+            for page in pages:
+                written.append(print_pdf(page, page.with_suffix(".pdf"), browser=browser))
+    else:
+        for page in pages:
+            _drop_dead_links(page)
+    make_world_readable(folder)
+    return written

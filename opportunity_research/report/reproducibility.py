@@ -1,0 +1,44 @@
+"""The reproducibility card of a report: parameters, package versions, input checksums, git commit."""
+
+from __future__ import annotations
+
+import subprocess
+from importlib import metadata
+
+import pandas as pd
+
+from .. import __version__
+from ..intake.dataset import District
+
+__all__ = ["git_commit", "reproducibility_card"]
+
+_PACKAGES = ("pandas", "numpy", "scipy", "statsmodels", "pandera", "papermill", "matplotlib")
+
+
+def git_commit() -> str:
+    """The checked-out commit of the project (``"unknown"`` outside a git checkout)."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], check=False, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return out.stdout.strip() if out.returncode == 0 else "unknown"
+
+
+def reproducibility_card(district: District, *, parameters: dict) -> pd.DataFrame:
+    """Two-column table (``item``, ``value``): everything needed to reproduce a report.
+
+    Input files are identified by SHA-256 checksums of the raw CSV files (recorded at processing), never by
+    path. Parameters are shown as given (they must not contain paths or identifiers); every one that differs
+    from the package's defaults is also stated in words (:func:`opportunity_research.report.settings.changed_settings`),
+    and the card says whether the git working tree had uncommitted changes (``clean`` or ``modified``).
+    """
+    from .settings import changed_settings, working_tree
+
+    changed = changed_settings(parameters)
+    rows = [("opportunity-research", __version__), ("git commit", git_commit()),
+            ("git working tree", working_tree()),
+            ("settings changed from the defaults", "; ".join(changed) if changed else "none (every default used)")]
+    rows += [(f"parameter: {k}", repr(v)) for k, v in parameters.items()]
+    rows += [(p, metadata.version(p)) for p in _PACKAGES]
+    rows += [(f"input sha256: {name}", digest[:16]) for name, digest in sorted(district.manifest.get("inputs", {}).items())]
+    return pd.DataFrame(rows, columns=["item", "value"])

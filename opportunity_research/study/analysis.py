@@ -1,0 +1,348 @@
+"""One call that runs every analysis of a district report, and the findings built from it.
+
+The district notebook calls :func:`analyze_district` once and then only displays what it returns, so
+the notebook holds no logic of its own; :func:`findings_json` gives the machine-readable headline numbers
+(``findings.json``) that the cross-district report reads.
+
+Examples
+--------
+>>> from opportunity_research.study.analysis import analyze_district  # doctest: +SKIP
+>>> a = analyze_district("demo_lakeside")  # doctest: +SKIP
+>>> a.rates[["resource", "estimate"]]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from .. import config
+from ..disclosure import joint as disclosure
+from ..intake.contract import RACE_ETHNICITY, SUBGROUP_VARIABLES, SUBJECTS_TESTED
+from ..intake.crosswalk import suggest
+from ..intake.dataset import District, load_district
+from ..report import labels
+from ..stats import models
+from . import climate, equity, findings, measures, scorecard, trajectories
+
+__all__ = ["DistrictAnalysis", "analyze_district", "at_a_glance", "check_analysis_options", "findings_json",
+           "key_findings", "reference_label"]
+
+
+
+
+def reference_label(reference: dict | None, variable: str | None = None) -> str:
+    """Whom a gap compares a group with, in words: ``"all other students"`` or the named reference group.
+
+    Examples
+    --------
+    >>> reference_label(None), reference_label({"low_income": 0}, "low_income")
+    ('all other students', 'students not from low-income families')
+    """
+    reference = reference or {}
+
+    def one(var, level):  # the package's label registry
+        return labels.level_phrase(var, level)
+
+    if variable is not None:
+        return one(variable, reference[variable]) if variable in reference else "all other students"
+    if not reference:
+        return "all other students"
+    named = "; ".join(f"{one(v, lv)} for {SUBGROUP_VARIABLES.get(v, v).lower()}" for v, lv in reference.items())
+    rest = "" if set(reference) >= set(SUBGROUP_VARIABLES) else "; all other students otherwise"
+    return f"the reference group ({named}{rest})"
+
+
+@dataclass
+class DistrictAnalysis:
+    """Every table of a district report (tidy DataFrames; see each producing function for columns)."""
+
+    district: District
+    min_n: int
+    rates: pd.DataFrame
+    demands: pd.DataFrame
+    gaps: pd.DataFrame
+    composition: pd.DataFrame
+    furthest: pd.DataFrame
+    multiple: pd.DataFrame
+    growth: pd.DataFrame
+    growth_warnings: list
+    climate: pd.DataFrame
+    climate_reliability: pd.DataFrame
+    catch_up: pd.DataFrame
+    growth_grade_levels: pd.DataFrame
+    movement: pd.DataFrame
+    scorecard: scorecard.Scorecard
+    needs: list = field(default_factory=list)
+    cuts: dict = field(default_factory=dict)
+    reference: dict = field(default_factory=dict)
+    disclosure: disclosure.AuditReport | None = None
+
+    def reference_label(self, variable: str | None = None) -> str:
+        """Whom the gaps compare a group with, in words (for titles and axis labels).
+
+        ``"all other students"``, or the named reference group of ``variable`` (e.g. ``"White students"``);
+        without ``variable``, a phrase covering every variable.
+
+        Examples
+        --------
+        >>> from types import SimpleNamespace
+        >>> a = SimpleNamespace(reference={"race_ethnicity": "white"})
+        >>> DistrictAnalysis.reference_label(a, "race_ethnicity"), DistrictAnalysis.reference_label(a, "low_income")
+        ('White students', 'all other students')
+        >>> DistrictAnalysis.reference_label(a)
+        'the reference group (White students for race/ethnicity; all other students otherwise)'
+        """
+        return reference_label(self.reference, variable)
+
+
+def at_a_glance(district: District) -> pd.DataFrame:
+    """Counts of schools, students, classrooms, teachers and evidence (no student rows)."""
+    d = district
+    rows = [("Schools", d.schools["school_id"].nunique()), ("Students", len(d.students)),
+            ("Classrooms (sections)", len(d.classrooms)), ("Teachers", d.classrooms["teacher_id"].nunique()),
+            ("Rated assignments", len(d.assignments)), ("Student work samples", len(d.work_samples)),
+            ("Observed lessons", len(d.observations)), ("Real-time survey responses", len(d.engagement_surveys)),
+            ("Teacher expectation surveys", len(d.teacher_surveys)),
+            ("Assessment years", d.assessments["school_year"].nunique()),
+            ("Climate survey responses", len(d.climate_surveys) if d.has("climate_surveys") else 0)]
+    return pd.DataFrame(rows, columns=["what", "number"])
+
+
+def check_analysis_options(*, subjects=("ela", "math"), reference: dict | None = None,
+                           cuts: dict | None = None) -> None:
+    """Raise ``ValueError`` naming the option, the value and what is allowed, if an option is unusable.
+
+    Examples
+    --------
+    >>> check_analysis_options(subjects=["ela"], reference={"race_ethnicity": "white"}, cuts={"engaged": 9})
+    >>> check_analysis_options(cuts={"engagement": 9})
+    Traceback (most recent call last):
+    ...
+    ValueError: cuts: unknown cut point 'engagement'; the cut points are grade_appropriate, strong_instruction, engaged, high_expectations_current, high_expectations_old (did you mean 'engaged'?)
+    """
+    if isinstance(subjects, str) or not len(subjects):
+        raise ValueError(f"subjects: give a list of tested subjects, e.g. ['ela', 'math'] (got {subjects!r})")
+    for s in subjects:
+        if s not in SUBJECTS_TESTED:
+            raise ValueError(f"subjects: {s!r} is not a tested subject; use {', '.join(SUBJECTS_TESTED)}"
+                             + suggest(str(s), SUBJECTS_TESTED))
+    for var, level in (reference or {}).items():
+        if var not in SUBGROUP_VARIABLES:
+            raise ValueError(f"reference: {var!r} is not a student group variable; use one of "
+                             f"{', '.join(SUBGROUP_VARIABLES)}" + suggest(str(var), SUBGROUP_VARIABLES))
+        levels = tuple(RACE_ETHNICITY) if var == "race_ethnicity" else (0, 1)
+        if level not in levels and str(level) not in map(str, levels):
+            raise ValueError(f"reference: {level!r} is not a level of {var}; use one of "
+                             f"{', '.join(map(str, levels))}" + suggest(str(level), map(str, levels)))
+    for key, value in (cuts or {}).items():
+        if key not in measures.CUT_POINTS:
+            raise ValueError(f"cuts: unknown cut point {key!r}; the cut points are {', '.join(measures.CUT_POINTS)}"
+                             + suggest(str(key), measures.CUT_POINTS))
+        lo, hi = measures.CUT_POINTS[key][1:]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
+            raise ValueError(f"cuts: {key} must be a number from {lo:g} to {hi:g} (got {value!r})")
+
+
+def analyze_district(district_id: str, *, processed_dir: str | None = None, subjects=("ela", "math"),
+                     min_n: int = config.MIN_CELL_SIZE, reference: dict | None = None, cuts: dict | None = None,
+                     n_boot: int = 1000, seed: int = 0) -> DistrictAnalysis:
+    """Run every analysis of the district report on a processed district.
+
+    Parameters
+    ----------
+    district_id, processed_dir
+        Which district, and the processed root (default ``data/processed``).
+    subjects
+        Tested subjects to analyse (``"ela"``, ``"math"``).
+    min_n
+        Smallest reported cell (students).
+    reference
+        ``{variable: level}`` named reference groups for the gap tables, e.g. ``{"race_ethnicity": "white"}``
+        (default: each group against all other students).
+    cuts
+        Cut points overriding TNTP's defaults (see :data:`opportunity_research.study.measures.CUT_POINTS`):
+        ``grade_appropriate`` (4 of 6), ``strong_instruction`` (2 of 3), ``engaged`` (8 of 12),
+        ``high_expectations_current`` (12 of 20), ``high_expectations_old`` (18 of 30).
+    n_boot, seed
+        Cluster-bootstrap replicates and seed of the gap intervals.
+
+    Raises
+    ------
+    ValueError
+        If an option is unusable (:func:`check_analysis_options`).
+
+    Examples
+    --------
+    >>> a = analyze_district("demo_pinebrook", cuts={"grade_appropriate": 5}, n_boot=20)  # doctest: +SKIP
+    >>> a.cuts["grade_appropriate"], a.rates.loc[0, "resource"]  # doctest: +SKIP
+    (5, 'grade_appropriate')
+    """
+    check_analysis_options(subjects=subjects, reference=reference, cuts=cuts)
+    # Suppression is decided once, at the end, over everything the district publishes
+    # (disclosure.protect_district): the analyses below compute complete tables.
+    publish_min_n, min_n = min_n, 1
+    d = load_district(district_id, processed_root=config.resolve(processed_dir) if processed_dir else None)
+    cuts = {**measures.default_cuts(), **(cuts or {})}
+    cls = measures.classroom_access(d, cuts=cuts)
+    acc = measures.student_access(d, classrooms=cls)
+    acc = acc[acc["subject"].isin(subjects)]
+    gaps = equity.resource_gaps(d, access=acc, reference=reference, min_n=min_n, n_boot=n_boot, seed=seed)
+    growth_parts, warns = [], []
+    for s in subjects:
+        frame = measures.growth_frame(d, subject=s, access=acc)
+        if frame["school_id"].nunique() and len(frame) >= 3 * publish_min_n:
+            # A model that does not converge is a finding about this district's data, not a fault: its
+            # ConvergenceWarning is kept in growth_warnings (shown in the report's diagnostics table) instead of
+            # being printed; every other warning passes through unchanged.
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", models.ConvergenceWarning)
+                sm = models.fit_study_models(frame, subject=s)
+            growth_parts.append(sm.effects)
+            warns += [f"{w} ({where})" for w, where in sm._grouped_warnings()]
+            for w in caught:
+                if issubclass(w.category, models.ConvergenceWarning):
+                    detail = str(w.message).rpartition("did not converge: ")[2]
+                    if not any(detail in x for x in warns):
+                        warns.append(f"{s}: {w.message}")
+                else:
+                    warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+            samples = sm.effects.drop_duplicates(["subject", "model"])
+            warns += [f"Sample of {r.subject} / {r.model}: n = {int(r.n):,} students, {r.sample}."
+                      for r in samples.itertuples()]
+    growth = pd.concat(growth_parts, ignore_index=True) if growth_parts else pd.DataFrame()
+    cs = climate.climate_summary(d.climate_surveys, students=d.students, min_n=min_n)
+    rel = climate.climate_reliability(d.climate_surveys)
+    catch = trajectories.catch_up_rates(d.assessments, students=d.students, min_n=min_n)
+    # school growth: endpoints over the years before the analysis year (the definition truth.json documents)
+    ggl = trajectories.grade_level_growth(d.assessments, students=d.students, min_n=min_n, method="endpoints",
+                                          end_year=measures.analysis_year(d) - 1)
+    move = trajectories.level_movement(d.assessments, students=d.students, min_n=min_n)
+    ind_r = equity.opportunity_indicators(d, access=acc, min_n=min_n)
+    ind_c = climate.climate_indicators(cs)
+    ind_t = trajectories.trajectory_indicators(d.assessments, students=d.students, min_n=min_n)
+    needs = scorecard.needs_of(ind_r, ind_c, ind_t, cs, catch)
+    names = dict(zip(d.schools["school_id"], d.schools["school_name"]))
+    card = scorecard.opportunity_scorecard(pd.concat([ind_r, ind_c, ind_t], ignore_index=True),
+                                           goals=d.goals if d.has("goals") else None, gaps=gaps, min_n=min_n,
+                                           needs=needs, school_names=names)
+    return disclosure.protect_district(DistrictAnalysis(
+        district=d, min_n=publish_min_n, rates=measures.resource_rates(d, cuts=cuts), demands=measures.demands_vs_standards(d),
+        gaps=gaps, composition=equity.classroom_composition(d, classrooms=cls, min_n=min_n),
+        furthest=equity.furthest_from_opportunity(d, access=acc, min_n=min_n, n_boot=n_boot, seed=seed),
+        multiple=equity.multiple_measures_gaps(d, access=acc, min_n=min_n), growth=growth, growth_warnings=warns,
+        climate=cs, climate_reliability=rel, catch_up=catch, growth_grade_levels=ggl, movement=move,
+        scorecard=card, needs=needs, cuts=cuts, reference=dict(reference or {})),
+        indicators=pd.concat([ind_r, ind_c, ind_t], ignore_index=True))
+
+
+def _growth_sentences(growth: pd.DataFrame) -> list[str]:
+    """Access effects as the study framed them: classrooms with more vs less access (75th vs 25th percentile).
+
+    Only effects of models that converged, whose contrast interval excludes zero; months of learning only
+    where they were computed (see :func:`~opportunity_research.stats.models.fit_study_models`) and with their
+    interval.
+    """
+    if growth.empty:
+        return []
+    g = growth[(growth["model"] == "all_four") & (growth["effect"] == "access") & growth["converged"].astype(bool)
+               & ((growth["contrast_ci_lower"] > 0) | (growth["contrast_ci_upper"] < 0))]
+    out = []
+    for row in g.itertuples():
+        more = "more" if row.contrast_estimate > 0 else "less"
+        months = ""
+        if pd.notna(row.months) and pd.notna(row.months_ci_lower):
+            months = (f", roughly {row.months:.1f} months of learning (95% CI {row.months_ci_lower:.1f} to "
+                      f"{row.months_ci_upper:.1f} months; an approximation)")
+        elif str(row.months_note).startswith("n/a: "):
+            months = f"; months of learning not given: {str(row.months_note)[5:]}"
+        out.append(f"In {findings.subject_label(row.subject)}, students in classrooms with more access to "
+                   f"{measures.RESOURCE_LABELS[row.resource].lower()} (the district's 75th percentile of classrooms, "
+                   f"{findings.pct(row.access_p75)} of the time, against the 25th, {findings.pct(row.access_p25)}) "
+                   f"grew {more} in a year: a difference of {row.contrast_estimate:.2f} SD (95% CI "
+                   f"{row.contrast_ci_lower:.2f} to {row.contrast_ci_upper:.2f} SD; n = {int(row.n):,} "
+                   f"students){months}.")
+    not_conv = growth[~growth["converged"].astype(bool)]
+    if len(not_conv):
+        out.append(f"{not_conv['model'].nunique()} growth model(s) did not converge and should not be relied on.")
+    return out
+
+
+def key_findings(a: DistrictAnalysis) -> list[str]:
+    """Plain-language findings generated from the numbers (no hand-typed values)."""
+    out = findings.resource_sentences(a.rates) + [findings.demands_sentence(a.demands)]
+    out += findings.gap_sentences(a.gaps) + findings.composition_sentences(a.composition)
+    out += findings.furthest_sentences(a.furthest, top=2) + _growth_sentences(a.growth)
+    out += _catch_up_sentences(a.scorecard)
+    return out
+
+
+_WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five"}
+
+
+def _catch_up_sentences(card: scorecard.Scorecard, *, horizon: int = 3) -> list[str]:
+    """The district's catch-up rate as the scorecard publishes it (one indicator, one value everywhere)."""
+    t = card.table
+    if t.empty:
+        return []
+    row = t[(t["measure"] == "catch_up_rate") & (t["school_id"] == "all") & (t["group"] == "all")
+            & ~t["suppressed"].astype(bool)]
+    if row.empty or pd.isna(row["estimate"].iloc[0]):
+        return []
+    r = row.iloc[0]
+    year = int(r["school_year"])
+    text = (f"Catch-up rate: among students below grade level in spring {year - horizon}, "
+            f"{findings.pct(r['estimate'])} were at grade level {_WORDS.get(horizon, str(horizon))} years later "
+            f"({findings._ci(r['ci_lower'], r['ci_upper'])}; n = {int(r['n']):,} student results in ELA and math, "
+            f"spring {year}).")
+    return [text]
+
+
+def _clean(x):
+    if isinstance(x, float) and math.isnan(x):
+        return None
+    return x
+
+
+def findings_json(a: DistrictAnalysis, *, parameters: dict) -> dict:
+    """Machine-readable headline numbers for ``findings.json`` (no student rows, suppressed cells omitted)."""
+    rates = {r.resource: {"estimate": _clean(r.estimate), "ci_lower": _clean(r.ci_lower),
+                          "ci_upper": _clean(r.ci_upper), "n": int(r.n)}
+             for r in a.rates[a.rates["subject"] == "all"].itertuples()}
+    shown = a.gaps[~a.gaps["suppressed"].astype(bool)]
+    gaps = [{k: _clean(v) for k, v in row.items()} for row in
+            shown[["measure", "subject", "group", "level", "n", "difference", "ci_lower", "ci_upper"]]
+            .astype({"level": str, "n": "float"}).to_dict("records")]
+    growth = []
+    if not a.growth.empty:
+        g = a.growth[(a.growth["model"] == "all_four") & a.growth["effect"].isin(["access", "extra_if_behind"])]
+        growth = [{k: _clean(v) for k, v in row.items()} for row in
+                  g[["subject", "resource", "effect", "estimate", "ci_lower", "ci_upper", "access_p25", "access_p75",
+                     "contrast_estimate", "contrast_ci_lower", "contrast_ci_upper", "months", "months_ci_lower",
+                     "months_ci_upper", "months_note", "n", "n_excluded", "converged"]]
+                  .to_dict("records")]
+    goals = a.scorecard.goals
+    sentences = key_findings(a)
+    return {
+        "district_id": a.district.district_id,
+        "analysis_year": measures.analysis_year(a.district),
+        "n_students": len(a.district.students),
+        "n_classrooms": len(a.district.classrooms),
+        "min_n": a.min_n,
+        "resources": rates,
+        "demands_vs_standards": {r.measure: {"estimate": _clean(r.estimate), "ci_lower": _clean(r.ci_lower),
+                                             "ci_upper": _clean(r.ci_upper), "n": int(r.n)}
+                                 for r in a.demands.itertuples()},
+        "gaps": gaps,
+        "growth": growth,
+        "goals": [] if goals is None or goals.empty else
+        goals[["goal_id", "measure", "group", "target", "target_year", "status"]].to_dict("records"),
+        "needs": a.needs,
+        "key_findings": sentences,
+        "headline": sentences[0] if sentences else "",
+        "parameters": parameters,
+        "disclosure": a.disclosure.to_dict() if a.disclosure is not None else None,
+    }

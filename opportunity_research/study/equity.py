@@ -1,0 +1,262 @@
+"""Who gets less: the district-level gap analyses of *The Opportunity Myth*.
+
+These functions turn a processed district into the tidy gap tables of the report, using the general
+:func:`opportunity_research.stats.gaps.gap_table` (differences, ratios, Hedges' g, cluster-bootstrap intervals,
+small-cell and complementary suppression):
+
+* :func:`resource_gaps` — each student group's access to each resource vs all other students (or a
+  named reference group), per subject, clustered by section;
+* :func:`classroom_composition` — sections grouped by majority students of colour and by majority
+  low-income: time on grade-appropriate assignments and strong instruction, their ratio (the study's
+  "2x" and "5x") and the share of sections that never received a grade-appropriate assignment;
+* :func:`furthest_from_opportunity` — which groups are over-represented among the students with the
+  least access (bottom fifth of a composite of the four resources);
+* :func:`multiple_measures_gaps` — chronic absence, advanced coursework and program participation, risk-
+  ratio style, where the district provides those tables.
+
+Gap tables are per subject so that ``n`` always counts students.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from .. import config
+from ..intake.contract import SUBGROUP_VARIABLES
+from ..intake.dataset import District
+from ..stats.gaps import gap_table
+from .measures import RESOURCE_LABELS, RESOURCES, analysis_year, classroom_access, student_access
+
+__all__ = [
+    "RESOURCE_MEASURES",
+    "classroom_composition",
+    "furthest_from_opportunity",
+    "multiple_measures_gaps",
+    "opportunity_indicators",
+    "resource_gaps",
+    "student_groups",
+]
+
+VARIABLES = tuple(SUBGROUP_VARIABLES)
+
+
+def resource_gaps(district: District, *, access: pd.DataFrame | None = None, resources=RESOURCES,
+                  variables=VARIABLES, reference: dict | None = None, min_n: int = config.MIN_CELL_SIZE,
+                  n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Gap table of access to each resource by student group, per subject.
+
+    Parameters
+    ----------
+    district
+        Processed district.
+    access
+        Optional precomputed :func:`~opportunity_research.study.measures.student_access` table.
+    resources, variables
+        Which resources and which student-group variables (default: all four; race/ethnicity, low income,
+        English learner, disability, started behind).
+    reference
+        ``{variable: level}`` to compare with a named reference group (e.g. ``{"race_ethnicity": "white"}``);
+        default: every level against all other students.
+    min_n, n_boot, seed
+        Smallest reported cell, bootstrap replicates and seed (see ``gap_table``).
+
+    Returns
+    -------
+    DataFrame
+        ``gap_table``'s columns plus ``measure`` (resource), ``label`` and ``subject``.
+
+    Examples
+    --------
+    >>> from opportunity_research.intake.dataset import load_district  # doctest: +SKIP
+    >>> resource_gaps(load_district("demo_lakeside"), resources=["grade_appropriate"])  # doctest: +SKIP
+    """
+    acc = access if access is not None else student_access(district)
+    frames = []
+    for subject, part in acc.groupby("subject", sort=True):
+        for r in resources:
+            t = gap_table(part, outcome=r, group=list(variables), reference=reference, cluster="classroom_id",
+                          min_n=min_n, n_boot=n_boot, seed=seed)
+            frames.append(t.assign(measure=r, label=RESOURCE_LABELS[r], subject=subject))
+    out = pd.concat(frames, ignore_index=True)
+    lead = ["measure", "label", "subject"]
+    return out[lead + [c for c in out.columns if c not in lead]]
+
+
+def classroom_composition(district: District, *, classrooms: pd.DataFrame | None = None,
+                          resources=("grade_appropriate", "strong_instruction"),
+                          min_n: int = config.MIN_CELL_SIZE) -> pd.DataFrame:
+    """Compare sections serving mostly students of colour / low-income students with the others.
+
+    Each row compares one kind of section (``level`` 1 = majority) with the other kind on one measure:
+    the mean section-level share of a resource, or ``never_grade_appropriate`` (share of sections whose
+    rated assignments included no grade-appropriate one). Rows are sections, so ``n`` counts sections;
+    groups of fewer than ``min_n`` sections are suppressed. The study's "2x" is the ``ratio`` on the
+    ``level`` 0 row (other sections / majority sections). Intervals are analytic (sections independent).
+
+    Returns
+    -------
+    DataFrame
+        ``gap_table``'s columns plus ``measure``, ``label`` and ``n_students`` (students in the sections).
+    """
+    cls = classrooms if classrooms is not None else classroom_access(district)
+    cls = cls[cls["n_students"] > 0]
+    measures = {**{r: RESOURCE_LABELS[r] for r in resources},
+                "never_grade_appropriate": "Never received a grade-appropriate assignment"}
+    frames = []
+    for m, label in measures.items():
+        t = gap_table(cls, outcome=m, group=["majority_students_of_color", "majority_low_income"], min_n=min_n,
+                      n_boot=0)
+        students = {(g, lv): cls.loc[cls[g] == lv, "n_students"].sum()
+                    for g in ("majority_students_of_color", "majority_low_income") for lv in (0.0, 1.0)}
+        t["n_students"] = [students.get((g, float(lv)), 0) for g, lv in zip(t["group"], t["level"])]
+        t.loc[t["suppressed"], "n_students"] = pd.NA
+        frames.append(t.assign(measure=m, label=label))
+    out = pd.concat(frames, ignore_index=True)
+    lead = ["measure", "label"]
+    return out[lead + [c for c in out.columns if c not in lead]]
+
+
+def furthest_from_opportunity(district: District, *, access: pd.DataFrame | None = None, share: float = 0.2,
+                              variables=VARIABLES, min_n: int = config.MIN_CELL_SIZE, n_boot: int = 1000,
+                              seed: int = 0) -> pd.DataFrame:
+    """Which groups are over-represented among the students with the least access, per subject.
+
+    A student's composite is the mean of their percentile ranks (within subject) on the four resources
+    (resources with no evidence are skipped). Students in the lowest ``share`` of the composite are "furthest
+    from opportunity". For each group the table gives the share of its students in that bottom group vs all
+    other students; ``ratio`` > 1 means over-represented (a risk ratio).
+
+    Returns
+    -------
+    DataFrame
+        ``gap_table``'s columns (outcome ``furthest_from_opportunity``) plus ``subject``.
+    """
+    acc = access if access is not None else student_access(district)
+    frames = []
+    for subject, part in acc.groupby("subject", sort=True):
+        ranks = part[list(RESOURCES)].rank(pct=True)
+        composite = ranks.mean(axis=1, skipna=True)
+        cut = composite.quantile(share)
+        flagged = part.assign(furthest_from_opportunity=(composite <= cut).astype(float).where(composite.notna()))
+        t = gap_table(flagged, outcome="furthest_from_opportunity", group=list(variables), cluster="classroom_id",
+                      min_n=min_n, n_boot=n_boot, seed=seed)
+        frames.append(t.assign(subject=subject))
+    out = pd.concat(frames, ignore_index=True)
+    return out[["subject"] + [c for c in out.columns if c != "subject"]]
+
+
+def student_groups(district: District, *, access: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per student with the subgroup variables (``started_behind`` = behind in ELA or math)."""
+    acc = access if access is not None else student_access(district)
+    behind = acc.groupby("student_id")["started_behind"].max()
+    st = district.students[["student_id", "school_id", "race_ethnicity", "low_income", "english_learner",
+                            "disability"]]
+    return st.assign(started_behind=st["student_id"].map(behind))
+
+
+def multiple_measures_gaps(district: District, *, access: pd.DataFrame | None = None, year: int | None = None,
+                           variables=VARIABLES,
+                           min_n: int = config.MIN_CELL_SIZE, chronic_threshold: float = 0.9) -> pd.DataFrame:
+    """Disproportionality on the district's multiple measures, where their tables exist.
+
+    Measures (one row per student of the analysis year): ``chronic_absence`` (present on fewer than
+    ``chronic_threshold`` of days enrolled), ``advanced_course`` (any advanced coursework) and
+    ``program_<name>`` for each program. Intervals are analytic, not clustered: these are student
+    records, not classroom-delivered resources. Missing tables are listed in ``.attrs["needs"]``.
+
+    Returns
+    -------
+    DataFrame
+        ``gap_table``'s columns plus ``measure``; empty (with ``attrs["needs"]``) if no table exists.
+    """
+    year = year if year is not None else analysis_year(district)
+    base = student_groups(district, access=access)
+    outcomes, needs = {}, []
+    if district.has("attendance"):
+        att = district.attendance[district.attendance["school_year"] == year]
+        rate = (att["days_present"] / att["days_enrolled"]).groupby(att["student_id"]).mean()
+        outcomes["chronic_absence"] = base["student_id"].map((rate < chronic_threshold).astype(float))
+    else:
+        needs.append("attendance.csv (days enrolled and present) for chronic absence")
+    if district.has("advanced_courses"):
+        adv = district.advanced_courses
+        takers = set(adv.loc[adv["school_year"] == year, "student_id"])
+        outcomes["advanced_course"] = base["student_id"].isin(takers).astype(float)
+    else:
+        needs.append("advanced_courses.csv for advanced-course enrollment")
+    if district.has("programs"):
+        prog = district.programs[district.programs["school_year"] == year]
+        for name, part in prog.groupby("program"):
+            outcomes[f"program_{name}"] = base["student_id"].isin(set(part["student_id"])).astype(float)
+    else:
+        needs.append("programs.csv for program participation")
+    frames = [gap_table(base.assign(**{m: v}), outcome=m, group=list(variables), min_n=min_n, n_boot=0)
+              .assign(measure=m) for m, v in outcomes.items()]
+    out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if len(out):
+        out = out[["measure"] + [c for c in out.columns if c != "measure"]]
+    out.attrs["needs"] = needs
+    return out
+
+
+#: Scorecard measure name of each resource.
+RESOURCE_MEASURES = {r: f"{r}_share" for r in RESOURCES}
+
+
+def opportunity_indicators(district: District, *, access: pd.DataFrame | None = None, variables=VARIABLES,
+                           min_n: int = config.MIN_CELL_SIZE, chronic_threshold: float = 0.9) -> pd.DataFrame:
+    """Scorecard indicators for the four resources and the multiple measures, per school, group and year.
+
+    Resources: each student's access averaged over their ELA and math sections (one value per student),
+    reported as the mean over students (``<resource>_share``), by school and student group, for the analysis
+    year. Multiple measures: ``chronic_absence_rate`` (present on fewer than ``chronic_threshold`` of days
+    enrolled) per year of ``attendance.csv``, and ``advanced_course_rate`` per year of
+    ``advanced_courses.csv``. District intervals are cluster-robust by school, school intervals treat students
+    as independent; cells are suppressed (primary and complementary) by distinct students.
+
+    Returns
+    -------
+    DataFrame
+        The indicator format (:data:`opportunity_research.study.scorecard.INDICATOR_COLUMNS`), with
+        ``attrs["needs"]`` listing optional tables that were missing.
+    """
+    from .scorecard import indicator_rows, suppress_small_cells, two_level_estimates
+
+    acc = access if access is not None else student_access(district)
+    groups = student_groups(district, access=acc)
+    year = analysis_year(district)
+    frames, needs = [], []
+
+    def add(frame: pd.DataFrame, measure: str, value: str, kind: str) -> None:
+        f = frame.merge(groups, on="student_id", how="inner")
+        f["_sid"] = pd.factorize(f["student_id"])[0]
+        f["_cluster"] = pd.factorize(f["school_id"])[0]
+        t = two_level_estimates(f, keys=["school_year"], variables=variables, value=value, kind=kind,
+                                cluster="_cluster", confidence=0.95,
+                                subcluster="_sub" if "_sub" in f.columns else None)
+        t = suppress_small_cells(t, keys=["school_year"], min_n=min_n, blank=["n", "estimate", "ci_lower", "ci_upper"])
+        frames.append(indicator_rows(t, measure=measure))
+
+    per_student = acc.groupby("student_id").agg(**{r: (r, "mean") for r in RESOURCES},
+                                                 _classroom=("classroom_id", "first")).reset_index()
+    per_student = per_student.assign(school_year=year, _sub=pd.factorize(per_student["_classroom"])[0])
+    for r in RESOURCES:
+        # a student's share of time with the resource (0-1): a share, so the interval stays inside 0-100%
+        add(per_student.drop(columns="_classroom"), RESOURCE_MEASURES[r], r, "share")
+    if district.has("attendance"):
+        att = district.attendance
+        chronic = (att["days_present"] / att["days_enrolled"] < chronic_threshold).astype(float)
+        add(att[["student_id", "school_year"]].assign(v=chronic), "chronic_absence_rate", "v", "share")
+    else:
+        needs.append("attendance.csv (days enrolled and present) for chronic absence")
+    if district.has("advanced_courses"):
+        adv = district.advanced_courses
+        years = sorted(set(adv["school_year"]))
+        took = pd.concat([groups[["student_id"]].assign(school_year=y, v=groups["student_id"].isin(
+            set(adv.loc[adv["school_year"] == y, "student_id"])).astype(float)) for y in years])
+        add(took, "advanced_course_rate", "v", "share")
+    else:
+        needs.append("advanced_courses.csv for advanced-course enrollment")
+    out = pd.concat(frames, ignore_index=True)
+    out.attrs["needs"] = needs
+    return out

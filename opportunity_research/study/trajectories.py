@@ -1,0 +1,581 @@
+"""Trajectories across several years of assessments: catch-up, growth in grade levels, level movement.
+
+The Opportunity Makers questions for longitudinal data: *when a student falls behind, how often do they
+catch up? Do students who start out below grade level grow closer to grade level over time?*
+
+Definitions (documented choices, all parameters)
+------------------------------------------------
+* **Results used**: one result per student, subject and school year from the ``window="spring"``
+  testing window (year-to-year trajectories compare like with like).
+* **At grade level**: ``scale_score >= grade_level_cut``; below grade level otherwise.
+* **Catch-up rate** from ``start_year`` at ``k`` years later: among students below grade level in
+  ``start_year``, the share at grade level in ``start_year + k``. The denominator is the students of
+  that starting group who were tested in ``start_year + k`` (``n``); ``n_start`` is the whole
+  starting group. ``start_year`` defaults to the earliest year with a follow-up.
+* **Growth in grade levels per year** (needs ``grade_equivalent``, SEDA-style: 5.0 = typical for
+  grade 5): per student and subject, the least-squares slope of ``grade_equivalent`` on the school
+  year over the years they were tested between ``start_year`` and ``end_year`` (``method="slope"``),
+  or ``(last - first) / (years between)`` (``method="endpoints"``); students tested in ``start_year``
+  with at least two results. 1.0 = a typical year's growth. **Start offset** = ``grade_equivalent -
+  grade`` in ``start_year`` (negative = behind). **Started behind** = below grade level in
+  ``start_year``.
+* **Trajectory-changing school** (a school row with ``group == "all"``): mean start offset < 0 *and*
+  mean growth >= ``threshold`` (1.3 grade levels a year); both numbers are reported with intervals.
+* **Years to close a gap** of ``G`` grade levels at ``r`` grade levels a year: ``G / (r - 1)``;
+  undefined (NaN, with the note :data:`NO_CLOSE`) when ``r <= 1``. See :func:`years_to_close`.
+* **Movement between performance levels** from one spring to the next: the transition matrix
+  (counts and row shares) and the shares who moved up or down at least one level (students already
+  at level 4 cannot move up; at level 1, cannot move down).
+* **Students' school and groups** come from ``students.csv`` (the analysis-year roster) for every
+  year: a school's trajectory is that of its current students.
+
+Intervals: shares use the Wilson interval; means the t interval. Both treat students as the sampling
+unit (with a cluster-robust correction by student where the ``subject == "all"`` rows pool ELA and
+math, so a student counts twice) and schools as fixed: they describe these students, not a larger
+population of schools. Cells with fewer than ``min_n`` distinct students are suppressed, with
+complementary suppression across groups and schools
+(:func:`opportunity_research.study.scorecard.suppress_small_cells`); ``n`` counts student-subject results
+(= students within one subject), ``n_students`` distinct students.
+
+Missing data: with fewer than two years of spring results, or no ``grade_equivalent`` for growth,
+the functions return an empty table with ``.attrs["needs"]`` (see :mod:`opportunity_research.study.scorecard`).
+
+Examples
+--------
+>>> years_to_close(2.0, 1.5)
+4.0
+>>> years_to_close([1.0, 1.0], [1.25, 0.9])
+array([ 4., nan])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from .. import config
+from ..intake.contract import SUBJECTS_TESTED
+from ..stats.suppression import suppress
+from .scorecard import (
+    INDICATOR_COLUMNS,
+    indicator_rows,
+    needs_of,
+    subgroup_estimates,
+    suppress_small_cells,
+    unavailable,
+    wilson_interval,
+)
+
+__all__ = [
+    "NO_CLOSE",
+    "VARIABLES",
+    "catch_up_rates",
+    "grade_level_growth",
+    "level_movement",
+    "level_transitions",
+    "trajectory_indicators",
+    "yearly_growth",
+    "yearly_results",
+    "years_to_close",
+    "years_to_close_note",
+]
+
+#: Student groups the trajectories are broken down by (plus ``started_behind`` where it applies).
+VARIABLES = ("race_ethnicity", "low_income", "english_learner", "disability")
+#: Note given when a gap does not close.
+NO_CLOSE = "does not close at rate <= 1 grade level per year"
+_STUDENT_COLS = ("school_id",) + VARIABLES
+
+
+def _needs_years(window: str, found) -> str:
+    got = ", ".join(str(y) for y in found) if len(found) else "none"
+    return (f"assessments.csv with {window} results in at least two school years for catch-up rates and "
+            f"performance-level movement (found: {got})")
+
+
+def _needs_ge(window: str, found=None) -> str:
+    extra = "" if found is None else f" (found {window} grade_equivalent in: " + (
+        ", ".join(str(y) for y in found) or "no year") + ")"
+    return (f"assessments.grade_equivalent ({window} results in at least two school years) for growth in grade "
+            f"levels per year{extra}")
+
+
+def yearly_results(data: pd.DataFrame | None, *, students: pd.DataFrame | None = None, window: str = "spring",
+                   subjects: Sequence[str] = SUBJECTS_TESTED) -> pd.DataFrame:
+    """One row per student, subject and school year from one testing window, with school and groups.
+
+    Returns
+    -------
+    DataFrame
+        ``student_id``, ``subject``, ``school_year`` (int), ``grade``, ``scale_score``, ``grade_level_cut``,
+        ``performance_level``, ``grade_equivalent`` (NaN when not provided), ``at_grade_level`` (1.0 / 0.0),
+        ``start_offset`` (``grade_equivalent - grade``), and from ``students``: ``school_id``,
+        ``race_ethnicity``, ``low_income``, ``english_learner``, ``disability``.
+    """
+    cols = ["student_id", "subject", "school_year", "grade", "scale_score", "grade_level_cut", "performance_level",
+            "grade_equivalent", "at_grade_level", "start_offset", *_STUDENT_COLS]
+    if data is None or len(data) == 0:
+        return pd.DataFrame(columns=cols)
+    a = data[(data["window"] == window) & data["subject"].isin(list(subjects))]
+    out = a[["student_id", "subject", "school_year", "grade", "scale_score", "grade_level_cut",
+             "performance_level"]].copy()
+    out["grade_equivalent"] = a["grade_equivalent"].astype(float) if "grade_equivalent" in a.columns else np.nan
+    out["school_year"] = out["school_year"].astype(np.int64)
+    ok = out["scale_score"].notna() & out["grade_level_cut"].notna()
+    out["at_grade_level"] = (out["scale_score"] >= out["grade_level_cut"]).astype(float).where(ok)
+    out["start_offset"] = out["grade_equivalent"] - out["grade"].astype(float)
+    if students is not None:
+        if students["student_id"].duplicated().any():
+            raise ValueError("students: student_id is not unique")
+        keep = ["student_id"] + [c for c in _STUDENT_COLS if c in students.columns]
+        out = out.merge(students[keep], on="student_id", how="left", validate="many_to_one")
+    for c in _STUDENT_COLS:
+        if c not in out.columns:
+            out[c] = np.nan
+    return out[cols].reset_index(drop=True)
+
+
+def _with_pooled(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows per subject plus the same rows with ``subject == "all"`` (the subjects pooled)."""
+    return pd.concat([frame, frame.assign(subject="all")], ignore_index=True)
+
+
+def _cells(frame: pd.DataFrame, *, keys: list[str], variables, value: str, kind: str, confidence: float):
+    """District and school rows of subgroup estimates, intervals clustered by student."""
+    frame = frame.assign(_sid=pd.factorize(frame["student_id"])[0])  # integer ids: cheaper grouping
+    # text keys as categories, once: every cell_estimates call below then groups on their codes instead of
+    # hashing the text again (the same groups in the same sorted order); the results get the text back
+    text = {c: frame[c].dtype for c in dict.fromkeys([*keys, "school_id", *variables])
+            if c in frame.columns and (pd.api.types.is_string_dtype(frame[c]) or frame[c].dtype == object)}
+    frame = frame.astype({c: "category" for c in text})
+    dist = subgroup_estimates(frame, keys=keys, variables=variables, value=value, kind=kind, cluster="_sid",
+                              unit="_sid", confidence=confidence).assign(school_id="all")
+    sch = subgroup_estimates(frame, keys=keys + ["school_id"], variables=variables, value=value, kind=kind,
+                             cluster="_sid", unit="_sid", confidence=confidence)
+    dist, sch = (t.astype({c: dt for c, dt in text.items() if c in t.columns and isinstance(t[c].dtype,
+                                                                                           pd.CategoricalDtype)})
+                 for t in (dist, sch))
+    out = pd.concat([dist, sch], ignore_index=True)
+    return out.rename(columns={"n_units": "n_students"}).drop(columns=["n_clusters"])
+
+
+def _order(out: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    subj = {"ela": 0, "math": 1, "all": 2}
+    out = out.assign(_subj=out["subject"].map(subj).fillna(3), _d=out["school_id"].ne("all"),
+                     _g=out["group"].ne("all"))
+    rest = [k for k in keys if k != "subject"]
+    out = out.sort_values(["_subj"] + rest + ["_d", "school_id", "_g", "variable", "group"])
+    return out.drop(columns=["_subj", "_d", "_g"]).reset_index(drop=True)
+
+
+def _start_years(years: list[int], start_year, gaps: Sequence[int]) -> list[int]:
+    with_follow = [y for y in years if any(y + k in years for k in gaps)]
+    if start_year is None:
+        return with_follow[:1]
+    if start_year == "all":
+        return with_follow
+    if int(start_year) not in years:
+        raise ValueError(f"assessments: no results in start_year {start_year} (years: "
+                         f"{', '.join(map(str, years))})")
+    return [int(start_year)]
+
+
+def catch_up_rates(data: pd.DataFrame | None, *, students: pd.DataFrame | None, start_year: int | str | None = None,
+                   years_later: Sequence[int] = (1, 2, 3), window: str = "spring",
+                   subjects: Sequence[str] = SUBJECTS_TESTED, variables: Sequence[str] = VARIABLES,
+                   min_n: int = config.MIN_CELL_SIZE, confidence: float = 0.95) -> pd.DataFrame:
+    """Share of students below grade level in ``start_year`` who are at grade level ``k`` years later.
+
+    Parameters
+    ----------
+    data
+        The assessments table (``district.assessments``).
+    students
+        The students table (school and group variables).
+    start_year
+        The starting year; ``None`` = the earliest year with a follow-up; ``"all"`` = every year with one.
+    years_later
+        The follow-up distances ``k``.
+    window, subjects, variables
+        Testing window, subjects and student-group variables.
+    min_n, confidence
+        Smallest reported cell (distinct students) and interval level.
+
+    Returns
+    -------
+    DataFrame
+        ``subject`` (``ela``, ``math``, ``all`` = pooled), ``start_year``, ``years_later``, ``school_year``
+        (the follow-up year), ``school_id`` (``"all"`` = district), ``group``, ``variable``, ``n_start``
+        (below grade level in ``start_year``), ``n`` (of those, tested ``k`` years later), ``n_students``
+        (distinct students), ``estimate`` (share at grade level), ``ci_lower``, ``ci_upper`` (Wilson),
+        ``suppressed``, ``suppression_reason``. Empty with ``attrs["needs"]`` with fewer than two years.
+    """
+    cols = ["subject", "start_year", "years_later", "school_year", "school_id", "group", "variable", "n_start", "n",
+            "n_students", "estimate", "ci_lower", "ci_upper", "suppressed", "suppression_reason"]
+    panel = yearly_results(data, students=students, window=window, subjects=subjects)
+    panel = panel[panel["at_grade_level"].notna()]
+    years = sorted(int(y) for y in panel["school_year"].unique())
+    if len(years) < 2:
+        return unavailable(cols, _needs_years(window, years))
+    starts = _start_years(years, start_year, years_later)
+    base = panel[panel["school_year"].isin(starts) & (panel["at_grade_level"] == 0)]
+    base = base.rename(columns={"school_year": "start_year"})
+    follow = panel[["student_id", "subject", "school_year", "at_grade_level"]].rename(
+        columns={"at_grade_level": "caught_up"})
+    frames = []
+    for k in years_later:
+        f = base.assign(school_year=base["start_year"] + k).merge(follow, on=["student_id", "subject", "school_year"],
+                                                                  how="inner")
+        frames.append(f.assign(years_later=int(k)))
+    pairs = pd.concat(frames, ignore_index=True)
+    if len(pairs) == 0:
+        ks = " or ".join(str(k) for k in years_later)
+        return unavailable(cols, f"assessments.csv with {window} results {ks} year(s) after a starting year for "
+                                 f"catch-up rates (found: {', '.join(map(str, years))})")
+    keys = ["subject", "start_year", "years_later", "school_year"]
+    out = _cells(_with_pooled(pairs), keys=keys, variables=variables, value="caught_up", kind="share",
+                 confidence=confidence)
+    start = _cells(_with_pooled(base.assign(one=1.0)), keys=["subject", "start_year"], variables=variables,
+                   value="one", kind="mean", confidence=confidence)
+    start = start[["subject", "start_year", "school_id", "group", "n"]].rename(columns={"n": "n_start"})
+    out = out.merge(start, on=["subject", "start_year", "school_id", "group"], how="left", validate="many_to_one")
+    out = suppress_small_cells(out, keys=keys, count="n_students", min_n=min_n, estimates={"estimate": (0, 1)},
+                               blank=["n_start", "n", "n_students", "estimate", "ci_lower", "ci_upper"])
+    out = _order(out, keys)[cols]
+    out.attrs["needs"] = []
+    return out
+
+
+def years_to_close(gap, rate):
+    """Years to close a gap of ``gap`` grade levels growing ``rate`` grade levels a year: ``gap / (rate - 1)``.
+
+    Vectorized. NaN when ``rate <= 1`` (the gap does not close; see :func:`years_to_close_note`), when
+    ``gap < 0`` (not behind) or when an input is missing; 0 when ``gap == 0``. Returns a float for
+    scalar inputs, else an array.
+
+    >>> round(years_to_close(1.5, 1.3), 6)
+    5.0
+    """
+    g = np.asarray(gap, dtype=float)
+    r = np.asarray(rate, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        y = np.where((r > 1) & (g >= 0), g / (r - 1), np.nan)
+    y = np.where((g == 0) & ~np.isnan(r), 0.0, y)
+    return float(y) if y.ndim == 0 else y
+
+
+def years_to_close_note(gap, rate):
+    """Why :func:`years_to_close` is missing: ``""`` (it is not), :data:`NO_CLOSE`, ``"not behind grade
+    level"`` or ``"no estimate"``. Returns a str for scalar inputs, else an array of str."""
+    g = np.asarray(gap, dtype=float)
+    r = np.asarray(rate, dtype=float)
+    note = np.where(np.isnan(g) | np.isnan(r), "no estimate",
+                    np.where(g < 0, "not behind grade level",
+                             np.where((g > 0) & (r <= 1), NO_CLOSE, "")))
+    return str(note) if note.ndim == 0 else note.astype(object)
+
+
+def _student_growth(panel: pd.DataFrame, start: int, end: int, method: str) -> pd.DataFrame:
+    """Per student and subject tested in ``start``: start offset, started behind, growth per year."""
+    p = panel[(panel["school_year"] >= start) & (panel["school_year"] <= end) & panel["grade_equivalent"].notna()]
+    first = p[p["school_year"] == start]
+    key = ["student_id", "subject"]
+    p = p.merge(first[key], on=key, how="inner")
+    t = (p["school_year"] - start).astype(float)
+    y = p["grade_equivalent"].astype(float)
+    g = pd.DataFrame({"student_id": p["student_id"], "subject": p["subject"], "t": t, "y": y, "tt": t * t,
+                      "ty": t * y}).groupby(key, sort=False)
+    s = g.agg(k=("t", "size"), st=("t", "sum"), sy=("y", "sum"), stt=("tt", "sum"), sty=("ty", "sum"),
+              tmax=("t", "max"))
+    if method == "slope":
+        with np.errstate(divide="ignore", invalid="ignore"):
+            growth = (s["sty"] - s["st"] * s["sy"] / s["k"]) / (s["stt"] - s["st"] ** 2 / s["k"])
+    elif method == "endpoints":
+        last = p.loc[p.groupby(key, sort=False)["school_year"].idxmax()].set_index(key)["grade_equivalent"]
+        y0 = first.set_index(key)["grade_equivalent"]
+        growth = (last.reindex(s.index) - y0.reindex(s.index)) / s["tmax"]
+    else:
+        raise ValueError(f"grade_level_growth: method must be 'slope' or 'endpoints', not {method!r}")
+    s["growth"] = growth.where(s["k"] >= 2)
+    out = first.set_index(key)[["school_id", *VARIABLES, "start_offset", "at_grade_level"]].join(
+        s[["k", "growth"]], how="inner")
+    out["started_behind"] = (1 - out["at_grade_level"]).astype(float)
+    out = out.rename(columns={"k": "n_years"}).reset_index()
+    return out[out["growth"].notna()]
+
+
+def grade_level_growth(data: pd.DataFrame | None, *, students: pd.DataFrame | None, start_year: int | None = None,
+                       end_year: int | None = None, window: str = "spring", method: str = "slope",
+                       threshold: float = 1.3, subjects: Sequence[str] = SUBJECTS_TESTED,
+                       variables: Sequence[str] = VARIABLES, min_n: int = config.MIN_CELL_SIZE,
+                       confidence: float = 0.95) -> pd.DataFrame:
+    """Growth in grade levels per year of the students tested in ``start_year``, and where they started.
+
+    Parameters
+    ----------
+    data, students
+        The assessments table (with ``grade_equivalent``) and the students table.
+    start_year, end_year
+        The years spanned (default: the earliest and the latest year with grade-equivalent scores).
+    window
+        Testing window (default spring).
+    method
+        ``"slope"`` (per-student least-squares slope over the years tested) or ``"endpoints"``
+        (``(last - first) / years between``).
+    threshold
+        Growth (grade levels per year) that, with a mean start offset below 0, makes a school
+        trajectory-changing (default 1.3).
+    subjects, variables, min_n, confidence
+        Subjects, student-group variables (``started_behind`` = below grade level in ``start_year`` is
+        always added), smallest reported cell and interval level.
+
+    Returns
+    -------
+    DataFrame
+        ``subject`` (``ela``, ``math``, ``all``), ``start_year``, ``end_year``, ``school_id`` (``"all"`` =
+        district), ``group``, ``variable``, ``n``, ``n_students``, ``start_offset`` (mean grade_equivalent -
+        grade in ``start_year``) with ``start_offset_ci_lower`` / ``_upper``, ``growth`` (mean grade levels per
+        year) with ``growth_ci_lower`` / ``growth_ci_upper``, ``gap`` (grade levels behind at the start,
+        ``max(0, -start_offset)``), ``years_to_close`` (``gap / (growth - 1)``), ``years_to_close_note``,
+        ``trajectory_changing`` (start offset < 0 and growth >= ``threshold``; the school flag on rows with
+        ``group == "all"``), ``suppressed``, ``suppression_reason``. Empty with ``attrs["needs"]`` without
+        grade-equivalent scores in two years.
+    """
+    cols = ["subject", "start_year", "end_year", "school_id", "group", "variable", "n", "n_students",
+            "start_offset", "start_offset_ci_lower", "start_offset_ci_upper", "growth", "growth_ci_lower",
+            "growth_ci_upper", "gap", "years_to_close", "years_to_close_note", "trajectory_changing", "suppressed",
+            "suppression_reason"]
+    panel = yearly_results(data, students=students, window=window, subjects=subjects)
+    panel = panel[panel["grade_equivalent"].notna()]
+    years = sorted(int(y) for y in panel["school_year"].unique())
+    if len(years) < 2:
+        return unavailable(cols, _needs_ge(window, years))
+    start = int(start_year) if start_year is not None else years[0]
+    end = int(end_year) if end_year is not None else years[-1]
+    if start not in years:
+        raise ValueError(f"assessments: no {window} grade_equivalent in start_year {start} "
+                         f"(years: {', '.join(map(str, years))})")
+    per = _student_growth(panel, start, end, method)
+    if len(per) == 0:
+        return unavailable(cols, _needs_ge(window, [y for y in years if start <= y <= end]))
+    per = _with_pooled(per.assign(start_year=start, end_year=end))
+    keys = ["subject", "start_year", "end_year"]
+    variables = list(variables) + ["started_behind"]
+    off = _cells(per, keys=keys, variables=variables, value="start_offset", kind="mean", confidence=confidence)
+    gro = _cells(per, keys=keys, variables=variables, value="growth", kind="mean", confidence=confidence)
+    on = keys + ["school_id", "group"]
+    off = off.rename(columns={"estimate": "start_offset", "ci_lower": "start_offset_ci_lower",
+                              "ci_upper": "start_offset_ci_upper"})
+    gro = gro.rename(columns={"estimate": "growth", "ci_lower": "growth_ci_lower", "ci_upper": "growth_ci_upper"})
+    out = off.merge(gro[on + ["growth", "growth_ci_lower", "growth_ci_upper"]], on=on, how="left",
+                    validate="one_to_one")
+    out["gap"] = np.maximum(0.0, -out["start_offset"])
+    out["years_to_close"] = years_to_close(out["gap"].to_numpy(), out["growth"].to_numpy())
+    out["trajectory_changing"] = (out["start_offset"] < 0) & (out["growth"] >= threshold)
+    out = suppress_small_cells(out, keys=keys, count="n_students", min_n=min_n,
+                               blank=["n", "n_students", "start_offset", "start_offset_ci_lower",
+                                      "start_offset_ci_upper", "growth", "growth_ci_lower", "growth_ci_upper", "gap",
+                                      "years_to_close"])
+    out["years_to_close_note"] = pd.Series(years_to_close_note(out["gap"].to_numpy(), out["growth"].to_numpy()),
+                                           index=out.index).where(~out["suppressed"], "").astype("str")
+    out["trajectory_changing"] = out["trajectory_changing"].astype("boolean").mask(out["suppressed"])
+    out = _order(out, keys)[cols]
+    out.attrs["needs"] = []
+    return out
+
+
+def _year_pairs(data, *, students, window, subjects, column) -> tuple[pd.DataFrame, list[int]]:
+    """Year-to-year pairs of results with ``column`` present, and the school years found (for 'needs')."""
+    panel = yearly_results(data, students=students, window=window, subjects=subjects)
+    panel = panel[panel[column].notna()]
+    return _pairs(panel), sorted(int(y) for y in panel["school_year"].unique())
+
+
+def _pairs(panel: pd.DataFrame) -> pd.DataFrame:
+    """Each student's result in year t joined to their result in t + 1 (same subject)."""
+    nxt = panel[["student_id", "subject", "school_year", "performance_level", "grade_equivalent",
+                 "at_grade_level"]].rename(columns={"performance_level": "to_level", "grade_equivalent": "ge_to",
+                                                    "at_grade_level": "at_grade_level_to"})
+    cur = panel.rename(columns={"school_year": "from_year", "performance_level": "from_level",
+                                "grade_equivalent": "ge_from"})
+    out = cur.assign(school_year=cur["from_year"] + 1).merge(nxt, on=["student_id", "subject", "school_year"],
+                                                             how="inner")
+    return out.rename(columns={"school_year": "to_year"})
+
+
+def yearly_growth(data: pd.DataFrame | None, *, students: pd.DataFrame | None, window: str = "spring",
+                  subjects: Sequence[str] = SUBJECTS_TESTED, variables: Sequence[str] = VARIABLES,
+                  min_n: int = config.MIN_CELL_SIZE, confidence: float = 0.95) -> pd.DataFrame:
+    """Growth in grade levels from one spring to the next, per school year (the year-by-year trend).
+
+    For school year ``Y``: the mean of ``grade_equivalent(Y) - grade_equivalent(Y - 1)`` over students tested
+    in both springs. ``started_behind`` = below grade level in ``Y - 1``.
+
+    Returns
+    -------
+    DataFrame
+        ``subject`` (``ela``, ``math``, ``all``), ``school_year`` (the later year), ``school_id``, ``group``,
+        ``variable``, ``n``, ``n_students``, ``estimate`` (grade levels gained), ``ci_lower``, ``ci_upper``,
+        ``suppressed``, ``suppression_reason``. Empty with ``attrs["needs"]`` without grade-equivalent scores
+        in two consecutive years.
+    """
+    cols = ["subject", "school_year", "school_id", "group", "variable", "n", "n_students", "estimate", "ci_lower",
+            "ci_upper", "suppressed", "suppression_reason"]
+    pairs, years = _year_pairs(data, students=students, window=window, subjects=subjects, column="grade_equivalent")
+    if len(pairs) == 0:
+        return unavailable(cols, _needs_ge(window, years))
+    pairs = pairs.assign(gain=pairs["ge_to"] - pairs["ge_from"], started_behind=1 - pairs["at_grade_level"],
+                         school_year=pairs["to_year"])
+    keys = ["subject", "school_year"]
+    out = _cells(_with_pooled(pairs), keys=keys, variables=list(variables) + ["started_behind"], value="gain",
+                 kind="mean", confidence=confidence)
+    out = suppress_small_cells(out, keys=keys, count="n_students", min_n=min_n,
+                               blank=["n", "n_students", "estimate", "ci_lower", "ci_upper"])
+    out = _order(out, keys)[cols]
+    out.attrs["needs"] = []
+    return out
+
+
+def level_transitions(data: pd.DataFrame | None, *, window: str = "spring", subjects: Sequence[str] = SUBJECTS_TESTED,
+                      levels: Sequence[int] = (1, 2, 3, 4), min_n: int = config.MIN_CELL_SIZE,
+                      confidence: float = 0.95) -> pd.DataFrame:
+    """Performance-level transition matrix from each spring to the next, district-wide, per subject.
+
+    Cells with 1 to ``min_n - 1`` students are suppressed, and within each row (a starting level) further
+    cells so that the row total does not reveal them (the complementary rule of
+    :func:`opportunity_research.stats.suppression.suppress`); a row with fewer than ``min_n`` students is
+    suppressed whole. Empty cells (0 students) are shown.
+
+    Returns
+    -------
+    DataFrame
+        ``subject``, ``from_year``, ``to_year``, ``from_level``, ``to_level``, ``n_from`` (students at
+        ``from_level`` tested both years), ``n`` (of them, at ``to_level``), ``share`` (``n / n_from``) with a
+        Wilson ``ci_lower`` / ``ci_upper``, ``suppressed``, ``suppression_reason``. Empty with
+        ``attrs["needs"]`` with fewer than two years.
+    """
+    cols = ["subject", "from_year", "to_year", "from_level", "to_level", "n_from", "n", "share", "ci_lower",
+            "ci_upper", "suppressed", "suppression_reason"]
+    pairs, years = _year_pairs(data, students=None, window=window, subjects=subjects, column="performance_level")
+    if len(pairs) == 0:
+        return unavailable(cols, _needs_years(window, years))
+    pairs["from_level"] = pairs["from_level"].astype(np.int64)
+    pairs["to_level"] = pairs["to_level"].astype(np.int64)
+    counts = pairs.groupby(["subject", "from_year", "to_year", "from_level", "to_level"]).size()
+    combos = pairs[["subject", "from_year", "to_year"]].drop_duplicates()
+    grid = combos.merge(pd.DataFrame({"from_level": np.repeat(levels, len(levels)),
+                                      "to_level": np.tile(levels, len(levels))}), how="cross")
+    out = grid.merge(counts.rename("n").reset_index(), how="left",
+                     on=["subject", "from_year", "to_year", "from_level", "to_level"])
+    out["n"] = out["n"].fillna(0).astype(np.int64)
+    out["n_from"] = out.groupby(["subject", "from_year", "from_level"])["n"].transform("sum")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["share"] = out["n"] / out["n_from"]
+    out["ci_lower"], out["ci_upper"] = wilson_interval(out["n"], out["n_from"], confidence=confidence)
+    # suppression: the cells of a row add up to the row's total (n_from), which is shown
+    row_small = ((out["n_from"] > 0) & (out["n_from"] < min_n)).to_numpy()
+    cells = ((out["n"] > 0) & ~row_small).to_numpy()
+    sup = row_small.copy()
+    if cells.any():
+        part = suppress(out.loc[cells, ["subject", "from_year", "from_level", "to_level", "n"]], n_columns=["n"],
+                        value_columns=[], min_n=min_n, by=["subject", "from_year", "from_level"],
+                        level_column="to_level", reference_column="_no_reference", estimate_column="_no_estimate")
+        sup[cells] = part["suppressed"].to_numpy(dtype=bool)
+    cell_small = ((out["n"] > 0) & (out["n"] < min_n)).to_numpy()
+    out["suppressed"] = sup
+    out["suppression_reason"] = pd.Series(
+        np.where(row_small, f"row n < {min_n}", np.where(cell_small, f"n < {min_n}",
+                                                         np.where(sup, "complementary", ""))),
+        index=out.index, dtype="str")
+    out["n"] = out["n"].astype("Int64").mask(out["suppressed"])
+    out["n_from"] = out["n_from"].astype("Int64").mask(row_small)
+    for c in ("share", "ci_lower", "ci_upper"):
+        out[c] = out[c].mask(out["suppressed"])
+    out = out.sort_values(["subject", "from_year", "from_level", "to_level"])[cols].reset_index(drop=True)
+    out.attrs["needs"] = []
+    return out
+
+
+def level_movement(data: pd.DataFrame | None, *, students: pd.DataFrame | None, window: str = "spring",
+                   subjects: Sequence[str] = SUBJECTS_TESTED, variables: Sequence[str] = VARIABLES,
+                   min_n: int = config.MIN_CELL_SIZE, confidence: float = 0.95) -> pd.DataFrame:
+    """Share of students who moved up (or down) at least one performance level from one spring to the next.
+
+    Returns
+    -------
+    DataFrame
+        ``subject`` (``ela``, ``math``, ``all``), ``from_year``, ``school_year`` (the later year), ``school_id``,
+        ``group``, ``variable``, ``n``, ``n_students``, ``moved_up`` with ``moved_up_ci_lower`` /
+        ``moved_up_ci_upper``, ``moved_down`` with ``moved_down_ci_lower`` / ``moved_down_ci_upper``,
+        ``stayed`` (share at the same level), ``suppressed``, ``suppression_reason``. Empty with
+        ``attrs["needs"]`` with fewer than two years.
+    """
+    cols = ["subject", "from_year", "school_year", "school_id", "group", "variable", "n", "n_students", "moved_up",
+            "moved_up_ci_lower", "moved_up_ci_upper", "moved_down", "moved_down_ci_lower", "moved_down_ci_upper",
+            "stayed", "suppressed", "suppression_reason"]
+    pairs, years = _year_pairs(data, students=students, window=window, subjects=subjects, column="performance_level")
+    if len(pairs) == 0:
+        return unavailable(cols, _needs_years(window, years))
+    pairs = pairs.assign(school_year=pairs["to_year"],
+                         moved_up=(pairs["to_level"] > pairs["from_level"]).astype(float),
+                         moved_down=(pairs["to_level"] < pairs["from_level"]).astype(float))
+    pairs = _with_pooled(pairs)
+    keys = ["subject", "from_year", "school_year"]
+    up = _cells(pairs, keys=keys, variables=variables, value="moved_up", kind="share", confidence=confidence)
+    down = _cells(pairs, keys=keys, variables=variables, value="moved_down", kind="share", confidence=confidence)
+    on = keys + ["school_id", "group"]
+    up = up.rename(columns={"estimate": "moved_up", "ci_lower": "moved_up_ci_lower", "ci_upper": "moved_up_ci_upper"})
+    down = down.rename(columns={"estimate": "moved_down", "ci_lower": "moved_down_ci_lower",
+                                "ci_upper": "moved_down_ci_upper"})
+    out = up.merge(down[on + ["moved_down", "moved_down_ci_lower", "moved_down_ci_upper"]], on=on, how="left",
+                   validate="one_to_one")
+    out["stayed"] = 1 - out["moved_up"] - out["moved_down"]
+    out = suppress_small_cells(out, keys=keys, count="n_students", min_n=min_n,
+                               estimates={"moved_up": (0, 1), "moved_down": (0, 1)},
+                               blank=["n", "n_students", "moved_up", "moved_up_ci_lower", "moved_up_ci_upper",
+                                      "moved_down", "moved_down_ci_lower", "moved_down_ci_upper", "stayed"])
+    out = _order(out, keys)[cols]
+    out.attrs["needs"] = []
+    return out
+
+
+def trajectory_indicators(data: pd.DataFrame | None, *, students: pd.DataFrame | None, horizon: int = 3,
+                          window: str = "spring", subjects: Sequence[str] = SUBJECTS_TESTED,
+                          variables: Sequence[str] = VARIABLES, min_n: int = config.MIN_CELL_SIZE,
+                          confidence: float = 0.95) -> pd.DataFrame:
+    """Scorecard indicators ``catch_up_rate`` and ``growth_grade_levels`` per school, group and year.
+
+    * ``catch_up_rate`` for school year ``Y``: among students below grade level in ``Y - horizon``, the share at
+      grade level in ``Y`` (default ``horizon = 3``: "caught up within three years"), ELA and math pooled.
+    * ``growth_grade_levels`` for school year ``Y``: mean grade levels gained from spring ``Y - 1`` to spring
+      ``Y`` (:func:`yearly_growth`), ELA and math pooled.
+
+    With the subjects pooled, ``n`` counts student-subject results (a student tested in both subjects counts
+    twice); suppression uses distinct students.
+
+    Returns
+    -------
+    DataFrame
+        The indicator format (:data:`opportunity_research.study.scorecard.INDICATOR_COLUMNS`). When one part
+        cannot be computed its sentence is in ``attrs["needs"]``; when neither can, the table is empty.
+    """
+    catch = catch_up_rates(data, students=students, start_year="all", years_later=(horizon,), window=window,
+                           subjects=subjects, variables=variables, min_n=min_n, confidence=confidence)
+    if len(catch) == 0 and not catch.attrs.get("needs"):
+        catch.attrs["needs"] = [f"assessments.csv with {window} results {horizon} years apart for catch-up rates"]
+    growth = yearly_growth(data, students=students, window=window, subjects=subjects, variables=variables,
+                           min_n=min_n, confidence=confidence)
+    pooled = "all"
+    frames = []
+    if len(catch):
+        frames.append(indicator_rows(catch[catch["subject"] == pooled], measure="catch_up_rate"))
+    if len(growth):
+        frames.append(indicator_rows(growth[growth["subject"] == pooled], measure="growth_grade_levels"))
+    needs = needs_of(*(t for t in (catch, growth) if len(t) == 0))
+    if not frames:
+        return unavailable(INDICATOR_COLUMNS, needs)
+    out = pd.concat(frames, ignore_index=True)
+    out.attrs["needs"] = needs
+    return out

@@ -1,0 +1,1 @@
+"""Synthetic data: the demo districts and synthetic statewide populations."""
