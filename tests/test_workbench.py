@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -113,3 +114,23 @@ def test_run_refuses_a_modified_template_and_says_why(tmp_path, capsys):
     plan = runner.run_batch(None, notebook="notebooks/report.ipynb", cross_notebook=None, root=repo, dry_run=True,
                             allow_modified_template=True)
     assert [r.status for r in plan.districts] == ["ready"]
+
+
+def test_main_api_importable_from_the_package_lazily():
+    code = ("import sys, opportunity_research as o; assert 'opportunity_research.study.analysis' not in sys.modules; "
+            "from opportunity_research import analyze_district, load_district, gap_table, fit_growth_model, "
+            "protect_tables, Explorer, run_batch, key_findings; "
+            "assert analyze_district.__module__ == 'opportunity_research.study.analysis'; "
+            "assert set(o.__all__) <= set(dir(o)); from opportunity_research import *")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=PROJECT)
+
+
+def test_a_wrong_district_id_gets_did_you_mean_and_the_processed_districts(tmp_path):
+    from opportunity_research import load_district
+
+    for d in ("demo_fairview", "demo_lakeside"):
+        (tmp_path / d).mkdir()
+        (tmp_path / d / "manifest.json").write_text("{}")
+    with pytest.raises(FileNotFoundError, match=r"'demo_fairvew'.*\(did you mean 'demo_fairview'\?\); processed "
+                       r"districts: demo_fairview, demo_lakeside"):
+        load_district("demo_fairvew", processed_root=tmp_path)
