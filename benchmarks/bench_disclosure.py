@@ -28,9 +28,10 @@ import pandas as pd
 from opportunity_research import config
 from opportunity_research.disclosure import joint as disclosure
 from opportunity_research.disclosure.joint import DISTRICT_SPECS, protect_tables
+from opportunity_research.stats.estimates import two_level_estimates
 from opportunity_research.stats.gaps import gap_table
 from opportunity_research.study import analysis
-from opportunity_research.study.scorecard import indicator_rows, two_level_estimates
+from opportunity_research.study.indicators import indicator_rows
 
 RESOURCES = ("grade_appropriate", "strong_instruction", "engaged", "high_expectations")
 VARIABLES = ("race_ethnicity", "low_income", "english_learner", "disability", "started_behind")

@@ -51,7 +51,7 @@ ANALYSIS_STAGES = {
     ("study.measures", "student_access"): "access",
     ("study.equity", "resource_gaps"): "gaps",
     ("study.measures", "growth_frame"): "models",
-    ("stats.models", "fit_study_models"): "models",
+    ("study.growth", "fit_study_models"): "models",
     ("study.climate", "climate_summary"): "climate",
     ("study.climate", "climate_reliability"): "climate",
     ("study.climate", "climate_indicators"): "scorecard",

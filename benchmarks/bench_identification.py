@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from opportunity_research.stats.models import fit_study_models
+from opportunity_research.study.growth import fit_study_models
 
 FRAMES = Path(__file__).resolve().parents[1] / "tests" / "reference" / "frames"
 

@@ -10,22 +10,14 @@ in the whole analysis, disclosure and display stack), so ``import opportunity_re
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 from .intake.dataset import District, load_district, process_district
 from .intake.validation import ValidationFailed, validate_district
+from .stats.checks import mixedlm_check, ols_cluster_check
 from .stats.gaps import gap_table, hedges_g
-from .stats.models import (
-    ConvergenceError,
-    GrowthModelResult,
-    StudyModels,
-    annual_gains,
-    fit_growth_model,
-    fit_study_models,
-    mixedlm_check,
-    months_of_learning,
-    ols_cluster_check,
-)
+from .stats.models import ConvergenceError, GrowthModelResult, fit_growth_model
+from .study.growth import StudyModels, fit_study_models
+from .study.months import annual_gains, months_of_learning
+from .version import __version__ as __version__
 
 #: Names imported from their modules on first use: name -> module (relative to this package).
 _LAZY = {

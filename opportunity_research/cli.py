@@ -19,10 +19,10 @@ import argparse
 import importlib
 import sys
 
-from . import __version__
+from .version import __version__
 
 #: Modules that contribute subcommands, in the order ``--help`` lists them.
-COMMAND_MODULES = ("synth.districts", "intake.crosswalk", "intake.validation", "intake.dataset", "batch.runner")
+COMMAND_MODULES = ("synth.command", "intake.draft", "intake.validation", "intake.dataset", "batch.runner")
 
 
 def build_parser() -> argparse.ArgumentParser:

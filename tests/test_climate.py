@@ -8,9 +8,10 @@ import pytest
 from scipy import stats
 
 from opportunity_research.intake.contract import CLIMATE_ITEMS
+from opportunity_research.stats.estimates import wilson_interval
 from opportunity_research.study import climate
+from opportunity_research.study.indicators import INDICATOR_COLUMNS, validate_indicators
 from opportunity_research.study.measures import cluster_mean_ci
-from opportunity_research.study.scorecard import INDICATOR_COLUMNS, validate_indicators, wilson_interval
 
 BELONG = list(CLIMATE_ITEMS["belonging"])
 ALL_ITEMS = [i for items in CLIMATE_ITEMS.values() for i in items]

@@ -16,7 +16,8 @@ import pytest
 
 from opportunity_research import cli, config
 from opportunity_research.intake import dataset
-from opportunity_research.intake.crosswalk import CHOOSE, draft_crosswalk, load_crosswalk
+from opportunity_research.intake.crosswalk import CHOOSE, load_crosswalk
+from opportunity_research.intake.draft import draft_crosswalk
 from opportunity_research.intake.validation import validate_district
 from opportunity_research.study import analysis
 

@@ -34,8 +34,9 @@ from opportunity_research.disclosure.joint import (
     audit_published,
     protect_tables,
 )
+from opportunity_research.stats.estimates import two_level_estimates
 from opportunity_research.stats.gaps import gap_table
-from opportunity_research.study.scorecard import indicator_rows, two_level_estimates
+from opportunity_research.study.indicators import indicator_rows
 
 MIN_N = 10
 MEASURES = ("grade_appropriate", "strong_instruction")

@@ -16,7 +16,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from opportunity_research.stats import identification, likelihood
 from opportunity_research.stats import models as M
+from opportunity_research.study import growth
 
 REF_DIR = Path(__file__).resolve().parent / "reference"
 REF = {r["id"]: r for r in json.loads((REF_DIR / "lme4_identified.json").read_text())["results"]}
@@ -57,7 +59,7 @@ UNID = ["unid_grade_school", "unid_one_school", "unid_same_partition"]
 def test_unidentified_level_is_dropped_and_fit_equals_lme4(case):
     spec, ref = SPECS[case], REF[case]
     df = _frame(spec["frame"])
-    ident = M.identify_levels(df, formula=spec["formula"], groups=spec["groups"])
+    ident = identification.identify_levels(df, formula=spec["formula"], groups=spec["groups"])
     r_ident = {x["level"]: x["identified"] for x in ref["identification"]}
     assert dict(zip(ident["level"], ident["identified"])) == r_ident
     assert (ident["reason"] != "").sum() == 1 and ident.loc[~ident["identified"], "reason"].str.len().min() > 20
@@ -88,7 +90,7 @@ def test_roundoff_optimum_is_never_called_better():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", M.ConvergenceWarning)
         fit = M.fit_growth_model(df, formula=spec["formula"], groups=spec["groups"], drop_unidentified=False)
-    assert max(fit.theta) <= M._THETA_MAX
+    assert max(fit.theta) <= likelihood.THETA_MAX
     assert fit.deviance >= ref["REMLcrit"] - 1e-6 * ref["REMLcrit"]  # not "better" than the true optimum
     runs = fit.diagnostics["runs"]
     assert any(r["roundoff"] for r in runs) or not fit.converged or fit.deviance == pytest.approx(ref["REMLcrit"])
@@ -114,7 +116,7 @@ def test_roundoff_guard_rejects_a_theta_beyond_the_cap():
 def test_demo_study_models_equal_lme4_identified_fits(rid):
     spec, ref = SPECS[rid], REF[rid]
     did_subject, model = rid.rsplit("_", 1)[0], None
-    for m in (*M.STUDY_RESOURCES, "all_four"):
+    for m in (*growth.STUDY_RESOURCES, "all_four"):
         if rid.endswith("_" + m):
             model, did_subject = m, rid[: -len(m) - 1]
     subject = did_subject.rsplit("_", 1)[1]
@@ -134,7 +136,7 @@ def test_demo_study_models_equal_lme4_identified_fits(rid):
 _CACHE: dict = {}
 
 
-def _study(frame_name: str, subject: str) -> M.StudyModels:
+def _study(frame_name: str, subject: str) -> growth.StudyModels:
     if frame_name not in _CACHE:
-        _CACHE[frame_name] = M.fit_study_models(_frame(frame_name), subject=subject)
+        _CACHE[frame_name] = growth.fit_study_models(_frame(frame_name), subject=subject)
     return _CACHE[frame_name]

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from opportunity_research.intake.contract import GOAL_MEASURES, RACE_ETHNICITY, SUBGROUP_VARIABLES
-from opportunity_research.report import labels
+from opportunity_research.study import labels
 from opportunity_research.study.measures import RESOURCES
 
 

@@ -61,7 +61,7 @@ def test_cluster_mean_ci_matches_hand_computation():
     assert (est, n, g) == (0.5, 6, 3)
     # a share: Wilson on n / deff with deff = (1/12) / (0.25/6) = 2, t(2) critical value; inside 0-1 where
     # the t interval (0.5 -+ 1.24) is not
-    from opportunity_research.study.scorecard import wilson_interval
+    from opportunity_research.stats.estimates import wilson_interval
 
     wl, wh = wilson_interval(1.5, 3, critical=stats.t.ppf(0.975, 2))
     assert lo == pytest.approx(float(wl)) and hi == pytest.approx(float(wh)) and 0 <= lo < hi <= 1

@@ -15,7 +15,9 @@ import patsy
 import pytest
 from scipy import stats
 
+from opportunity_research.stats import checks, design, likelihood
 from opportunity_research.stats import models as M
+from opportunity_research.study import growth, months
 
 DATA = Path(__file__).parent / "data"
 REFERENCE = json.loads((DATA / "lme4_reference.json").read_text())["results"]
@@ -202,8 +204,8 @@ def test_nested_fit_is_the_exact_optimum_of_the_dense_likelihood(groups, slope, 
     # a random theta: the group-sum engine equals the dense formula
     rng = np.random.default_rng(0)
     t = np.abs(rng.normal(size=len(theta))) + 0.1
-    d = M._design(df, "y ~ x + z", groups, slope, slope_level, patsy.EvalEnvironment.capture(0))
-    assert M._Profile(d, reml=reml).deviance(t) == pytest.approx(dense(t)[0], abs=1e-8)
+    d = design.build_design(df, "y ~ x + z", groups, slope, slope_level, patsy.EvalEnvironment.capture(0))
+    assert likelihood.Profile(d, reml=reml).deviance(t) == pytest.approx(dense(t)[0], abs=1e-8)
 
 
 def _diagonal_index(groups, slope, slope_level):
@@ -288,7 +290,7 @@ def test_mixedlm_check_flags_statsmodels_issue_10239():
     fit = M.fit_growth_model(df, formula="y ~ z + x", groups="g")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        table = M.mixedlm_check(df, fit, fit_kwargs={"method": "lbfgs"})
+        table = checks.mixedlm_check(df, fit, fit_kwargs={"method": "lbfgs"})
     fixed = table[table["kind"] == "fixed"].set_index("term")
     zeroed = fixed["statsmodels_estimate"].abs() < 1e-10
     if not zeroed.any():
@@ -301,7 +303,7 @@ def test_statsmodels_default_random_slope_fit_is_worse_than_ours(hsb):
     fit = M.fit_growth_model(hsb, formula="mathach ~ cses", groups="school", random_slope="cses")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        table = M.mixedlm_check(hsb, fit)
+        table = checks.mixedlm_check(hsb, fit)
     vc = table[table["kind"] == "variance"].set_index("term")
     assert (table["statsmodels_log_likelihood"] < table["log_likelihood"]).all()
     assert vc["relative_difference"].abs().max() > 0.2  # statsmodels' defaults stop far from the optimum
@@ -376,28 +378,28 @@ def test_input_errors_name_the_problem(hsb):
 # months of learning
 # ----------------------------------------------------------------------------------------------------------
 def test_months_of_learning_uses_the_cited_benchmark():
-    table = M.annual_gains()
+    table = months.annual_gains()
     assert len(table) == 24 and table["source"].str.contains("Hill, Bloom, Black & Lipsey \\(2008\\)").all()
     g34 = table[table["grade_to"] == 4].set_index("subject")["annual_gain"]
     assert g34["reading"] == 0.36 and g34["math"] == 0.52
-    assert M.months_of_learning(0.36, grade=4, subject="ela") == pytest.approx(9.0)
-    assert M.months_of_learning(0.52, grade=4, subject="math") == pytest.approx(9.0)
-    assert M.months_of_learning(0.10, grade=7, subject="reading") == pytest.approx(0.10 / 0.23 * 9)
-    np.testing.assert_allclose(M.months_of_learning([0.1, 0.2], grade=[4, 8], subject="math"),
+    assert months.months_of_learning(0.36, grade=4, subject="ela") == pytest.approx(9.0)
+    assert months.months_of_learning(0.52, grade=4, subject="math") == pytest.approx(9.0)
+    assert months.months_of_learning(0.10, grade=7, subject="reading") == pytest.approx(0.10 / 0.23 * 9)
+    np.testing.assert_allclose(months.months_of_learning([0.1, 0.2], grade=[4, 8], subject="math"),
                                [0.1 / 0.52 * 9, 0.2 / 0.32 * 9])
-    assert M.months_of_learning(0.1, grade=4, subject="math", months_per_year=10) == pytest.approx(0.1 / 0.52 * 10)
+    assert months.months_of_learning(0.1, grade=4, subject="math", months_per_year=10) == pytest.approx(0.1 / 0.52 * 10)
     with pytest.raises(ValueError, match="grade"):
-        M.months_of_learning(0.1, grade=13, subject="math")
+        months.months_of_learning(0.1, grade=13, subject="math")
     with pytest.raises(ValueError, match="science"):
-        M.months_of_learning(0.1, grade=4, subject="science")
+        months.months_of_learning(0.1, grade=4, subject="science")
 
 
 def test_months_table_is_replaceable_and_intervals_convert_boundwise():
     own = pd.DataFrame({"subject": ["math", "math"], "grade_to": [4, 5], "annual_gain": [0.4, 0.5],
                         "source": ["district norms", "district norms"]})
-    assert M.months_of_learning(0.2, grade=5, subject="math", table=own) == pytest.approx(3.6)
+    assert months.months_of_learning(0.2, grade=5, subject="math", table=own) == pytest.approx(3.6)
     t = pd.DataFrame({"estimate": [0.2], "ci_lower": [0.1], "ci_upper": [0.3]})
-    out = M.add_months_of_learning(t, grade=4, subject="math", gains=own)
+    out = months.add_months_of_learning(t, grade=4, subject="math", gains=own)
     assert out[["months", "months_ci_lower", "months_ci_upper"]].iloc[0].tolist() == pytest.approx([4.5, 2.25, 6.75])
     assert "approximation" in out["months_note"].iloc[0]
     assert "months" not in t.columns  # input untouched
@@ -406,7 +408,7 @@ def test_months_table_is_replaceable_and_intervals_convert_boundwise():
 # ----------------------------------------------------------------------------------------------------------
 # the study's models on a simulated district with planted effects
 # ----------------------------------------------------------------------------------------------------------
-RES = M.STUDY_RESOURCES
+RES = growth.STUDY_RESOURCES
 EFFECT = {"grade_appropriate": 0.20, "strong_instruction": 0.15, "engaged": 0.12, "high_expectations": 0.08}
 EXTRA = {"grade_appropriate": 0.15, "strong_instruction": 0.10, "engaged": 0.06, "high_expectations": 0.05}
 
@@ -444,7 +446,7 @@ def simulate_frame(seed: int, *, n_schools: int = 30, classes: int = 8, size: in
 @pytest.fixture(scope="module")
 def study():
     frame = pd.concat([simulate_frame(11, subject="math"), simulate_frame(12, subject="ela")], ignore_index=True)
-    return frame, M.fit_study_models(frame)
+    return frame, growth.fit_study_models(frame)
 
 
 def test_study_models_recover_planted_effects(study):
@@ -481,7 +483,7 @@ def test_study_effects_table_contrasts_and_months(study):
     math = frame[frame["subject"] == "math"]
     g = int(np.sort(math["grade"])[(len(math) - 1) // 2])  # lower median grade
     assert (rows["grade_used"] == g).all()
-    gain = M.annual_gains().query("subject == 'math' and grade_to == @g")["annual_gain"].iloc[0]
+    gain = months.annual_gains().query("subject == 'math' and grade_to == @g")["annual_gain"].iloc[0]
     # the contrast: classrooms at the 75th vs the 25th percentile of access (one value per classroom)
     per_class = math.groupby(["school_id", "classroom_id"])[a].mean()
     q25, q75 = np.quantile(per_class, [0.25, 0.75])
@@ -493,7 +495,7 @@ def test_study_effects_table_contrasts_and_months(study):
     assert rows["months"].to_numpy() == pytest.approx(rows["contrast_estimate"].to_numpy() / gain * 9)
     assert rows["months_ci_lower"].to_numpy() == pytest.approx(rows["contrast_ci_lower"].to_numpy() / gain * 9)
     ela = eff[eff["subject"] == "ela"]
-    assert ela["annual_gain"].iloc[0] == M.annual_gains().query("subject == 'reading' and grade_to == @g")[
+    assert ela["annual_gain"].iloc[0] == months.annual_gains().query("subject == 'reading' and grade_to == @g")[
         "annual_gain"].iloc[0] or ela["grade_used"].iloc[0] != g
     text = sm.summary()
     assert "approximation" in text and "all_four" in text
@@ -504,7 +506,7 @@ def test_study_effects_table_contrasts_and_months(study):
 def test_study_models_report_non_convergence():
     frame = simulate_frame(5, n_schools=10, classes=4, size=10)
     with pytest.warns(M.ConvergenceWarning):
-        sm = M.fit_study_models(frame, resources=("engaged",), fit_options={"max_iter": 0})
+        sm = growth.fit_study_models(frame, resources=("engaged",), fit_options={"max_iter": 0})
     assert not sm.converged
     assert not sm.effects["converged"].any()
     assert "NOT CONVERGED" in sm.summary()
@@ -512,7 +514,7 @@ def test_study_models_report_non_convergence():
 
 def test_constant_covariate_is_dropped_with_a_note():
     frame = simulate_frame(6, n_schools=10, classes=4, size=10).assign(disability=0.0)
-    sm = M.fit_study_models(frame, resources=("engaged",))
+    sm = growth.fit_study_models(frame, resources=("engaged",))
     assert any("disability" in w for _, _, w in sm.warnings)
     assert "disability" not in sm.models[("math", "engaged")].coefficients["term"].tolist()
 
@@ -538,7 +540,7 @@ def test_interval_coverage_over_many_seeds():
 
 def test_resource_without_variation_is_reported_not_fitted():
     frame = simulate_frame(7, n_schools=10, classes=4, size=10).assign(strong_instruction=0.0)
-    sm = M.fit_study_models(frame)
+    sm = growth.fit_study_models(frame)
     assert ("math", "strong_instruction") not in sm.models
     assert "strong_instruction" not in sm.models[("math", "all_four")].coefficients["term"].tolist()
     assert any("'strong_instruction' has no variation" in w for _, _, w in sm.warnings)
@@ -595,7 +597,7 @@ def test_demo_study_models_fit_every_district():
     district = _demo().district
     for did in config.DEMO_DISTRICTS:
         for subject in ("ela", "math"):
-            sm = M.fit_study_models(growth_frame(district(did), subject=subject))
+            sm = growth.fit_study_models(growth_frame(district(did), subject=subject))
             # every all-four model verifies; a single-resource model in a 3-school district may not, and is
             # then flagged (converged False with its reason), never reported silently
             eff = sm.effects
@@ -614,7 +616,7 @@ def test_annual_gains_table_matches_hill_et_al_2008_table_1():
     """Every cell of the shipped benchmark against Hill, Bloom, Black & Lipsey (2008), Table 1 (see PROVENANCE)."""
     table1 = {"reading": [1.52, 0.97, 0.60, 0.36, 0.40, 0.32, 0.23, 0.26, 0.24, 0.19, 0.19, 0.06],
               "math": [1.14, 1.03, 0.89, 0.52, 0.56, 0.41, 0.30, 0.32, 0.22, 0.25, 0.14, 0.01]}
-    t = M.annual_gains()
+    t = months.annual_gains()
     assert len(t) == 24
     for subject, values in table1.items():
         part = t[t["subject"] == subject].sort_values("grade_to")
@@ -622,6 +624,6 @@ def test_annual_gains_table_matches_hill_et_al_2008_table_1():
         assert part["annual_gain"].tolist() == values, subject
     assert t["source"].str.contains("Hill, Bloom, Black & Lipsey \\(2008\\), Table 1").all()
     # months only where the annual gain is at least 0.10 SD: grade 12 gives none
-    assert np.isnan(M.months_of_learning(0.05, grade=12, subject="math"))
-    assert np.isnan(M.months_of_learning(0.05, grade=12, subject="ela"))
-    assert M.months_of_learning(0.05, grade=11, subject="math") == pytest.approx(0.05 / 0.14 * 9)
+    assert np.isnan(months.months_of_learning(0.05, grade=12, subject="math"))
+    assert np.isnan(months.months_of_learning(0.05, grade=12, subject="ela"))
+    assert months.months_of_learning(0.05, grade=11, subject="math") == pytest.approx(0.05 / 0.14 * 9)

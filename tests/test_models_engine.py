@@ -13,6 +13,7 @@ import pandas as pd
 import patsy
 import pytest
 
+from opportunity_research.stats import design, likelihood
 from opportunity_research.stats import models as M
 
 ENV = patsy.EvalEnvironment.capture(0)
@@ -51,7 +52,7 @@ FORMULAS = [
 def test_column_design_equals_patsy(formula):
     df = _data()
     keep = df[["school", "room"]].notna().all(axis=1).to_numpy()
-    fast = M._column_design(df, keep, formula, ENV)
+    fast = design._column_design(df, keep, formula, ENV)
     assert fast is not None, "expected the column path for a formula of plain columns"
     y, X, names, rows = fast
     sub = df.loc[keep].reset_index(drop=True)
@@ -66,7 +67,7 @@ def test_column_design_equals_patsy(formula):
 def test_general_formulas_fall_back_to_patsy(formula):
     df = _data()
     keep = np.ones(len(df), dtype=bool)
-    assert M._column_design(df, keep, formula, patsy.EvalEnvironment([{"np": np}])) is None
+    assert design._column_design(df, keep, formula, patsy.EvalEnvironment([{"np": np}])) is None
 
 
 def test_design_results_match_the_patsy_path():
@@ -90,10 +91,10 @@ def test_design_results_match_the_patsy_path():
 def test_size_buckets_equal_the_per_group_recursion(groups, slope, level, reml):
     df = _data().dropna()
     df["district"] = df["school"].str[-1:].isin(list("01234")).map({True: "D1", False: "D2"})
-    d = M._design(df, "y ~ x + z", groups, slope, level, ENV)
-    fast = M._Profile(d, reml=reml)
+    d = design.build_design(df, "y ~ x + z", groups, slope, level, ENV)
+    fast = likelihood.Profile(d, reml=reml)
     assert fast._bucket is not None
-    slow = M._Profile(d, reml=reml)
+    slow = likelihood.Profile(d, reml=reml)
     slow._bucket = None
     rng = np.random.default_rng(2)
     for _ in range(5):
@@ -112,5 +113,5 @@ def test_size_buckets_equal_the_per_group_recursion(groups, slope, level, reml):
 
 def test_innermost_slope_uses_the_per_group_recursion():
     df = _data().dropna()
-    d = M._design(df, "y ~ x + z", ("school", "room"), "z", "room", ENV)
-    assert M._Profile(d, reml=True)._bucket is None
+    d = design.build_design(df, "y ~ x + z", ("school", "room"), "z", "room", ENV)
+    assert likelihood.Profile(d, reml=True)._bucket is None

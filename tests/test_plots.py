@@ -150,7 +150,7 @@ def test_style_is_scoped_and_colour_blind_safe():
 
 
 def test_level_labels():
-    # the package's label registry (opportunity_research.report.labels)
+    # the package's label registry (opportunity_research.study.labels)
     assert plots.level_label("race_ethnicity", "black") == "Black or African American students"
     assert plots.level_label("english_learner", 1) == "English learners"
     assert plots.level_label("english_learner", 0.0) == "Students who are not English learners"

@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 
 from opportunity_research.report import presentation as P
-from opportunity_research.report.labels import SUPPRESSED_MARK
 from opportunity_research.report.reporting import external_resources
+from opportunity_research.study.labels import SUPPRESSED_MARK
 
 
 def gaps():
@@ -105,7 +105,7 @@ def test_scorecard_module_returns_data_only_and_there_is_no_import_cycle():
     sc = importlib.import_module("opportunity_research.study.scorecard")
     src = Path(sc.__file__).read_text(encoding="utf-8")
     assert "<table" not in src and "import reporting" not in src and "from .reporting" not in src
-    labels_src = Path(importlib.import_module("opportunity_research.report.labels").__file__).read_text(encoding="utf-8")
+    labels_src = Path(importlib.import_module("opportunity_research.study.labels").__file__).read_text(encoding="utf-8")
     assert "from .presentation" not in labels_src and "from .reporting" not in labels_src
 
 

@@ -10,6 +10,8 @@ import pytest
 from scipy import stats
 
 from opportunity_research.report.reporting import external_resources
+from opportunity_research.stats import estimates
+from opportunity_research.study import indicators
 from opportunity_research.study import scorecard as sc
 from opportunity_research.study.measures import cluster_mean_ci
 
@@ -31,7 +33,7 @@ def _ind(rows):
 
 def test_wilson_interval_matches_published_values():
     # Wilson 95% interval for 5/20 and 3/10 (Newcombe 1998, Table I style values)
-    lo, hi = sc.wilson_interval([5, 3, 0], [20, 10, 10])
+    lo, hi = estimates.wilson_interval([5, 3, 0], [20, 10, 10])
     np.testing.assert_allclose(lo, [0.1119, 0.1078, 0.0], atol=1e-4)
     np.testing.assert_allclose(hi, [0.4687, 0.6032, 0.2775], atol=1e-4)
 
@@ -40,40 +42,40 @@ def test_cell_estimates_means_match_t_and_cluster_robust_intervals():
     rng = np.random.default_rng(3)
     df = pd.DataFrame({"cell": np.repeat(["a", "b"], 40), "school": np.tile(np.repeat(list("wxyz"), 10), 2),
                        "y": rng.normal(3, 1, 80)})
-    iid = sc.cell_estimates(df, by=["cell"], value="y", kind="mean")
+    iid = estimates.cell_estimates(df, by=["cell"], value="y", kind="mean")
     a = df.loc[df.cell == "a", "y"]
     half = stats.t.ppf(0.975, 39) * a.std(ddof=1) / np.sqrt(40)
     assert iid.loc[0, "n"] == 40
     np.testing.assert_allclose([iid.loc[0, "estimate"], iid.loc[0, "ci_lower"], iid.loc[0, "ci_upper"]],
                                [a.mean(), a.mean() - half, a.mean() + half])
-    cl = sc.cell_estimates(df, by=["cell"], value="y", kind="mean", cluster="school", min_clusters=4)
+    cl = estimates.cell_estimates(df, by=["cell"], value="y", kind="mean", cluster="school", min_clusters=4)
     ref = cluster_mean_ci(a, df.loc[df.cell == "a", "school"])
     np.testing.assert_allclose([cl.loc[0, "estimate"], cl.loc[0, "ci_lower"], cl.loc[0, "ci_upper"]], ref[:3])
     assert cl.loc[0, "n_clusters"] == 4
     # fewer than MIN_CLUSTERS (5) clusters: a t on 3 df is not trusted; the next level down (here the rows)
-    few = sc.cell_estimates(df, by=["cell"], value="y", kind="mean", cluster="school")
+    few = estimates.cell_estimates(df, by=["cell"], value="y", kind="mean", cluster="school")
     np.testing.assert_allclose(few[["ci_lower", "ci_upper"]].to_numpy(), iid[["ci_lower", "ci_upper"]].to_numpy())
     df["classroom"] = np.arange(80) // 5
-    sub = sc.cell_estimates(df, by=["cell"], value="y", kind="mean", cluster="school", subcluster="classroom")
+    sub = estimates.cell_estimates(df, by=["cell"], value="y", kind="mean", cluster="school", subcluster="classroom")
     ref = cluster_mean_ci(a, df.loc[df.cell == "a", "classroom"])
     np.testing.assert_allclose(sub.loc[0, ["ci_lower", "ci_upper"]].to_numpy(dtype=float), ref[1:3])
     # all rows in one cluster (a one-school district): the interval for independent rows
-    one = sc.cell_estimates(df.assign(school="w"), by=["cell"], value="y", kind="mean", cluster="school")
+    one = estimates.cell_estimates(df.assign(school="w"), by=["cell"], value="y", kind="mean", cluster="school")
     np.testing.assert_allclose(one[["ci_lower", "ci_upper"]].to_numpy(), iid[["ci_lower", "ci_upper"]].to_numpy())
 
 
 def test_cell_estimates_share_is_wilson_and_widens_with_clustering():
     df = pd.DataFrame({"cell": "a", "x": [1.0] * 5 + [0.0] * 15, "sid": np.arange(20)})
-    plain = sc.cell_estimates(df, by=["cell"], value="x", kind="share")
+    plain = estimates.cell_estimates(df, by=["cell"], value="x", kind="share")
     np.testing.assert_allclose([plain.loc[0, "ci_lower"], plain.loc[0, "ci_upper"]], [0.1119, 0.4687], atol=1e-4)
     # one row per cluster: still the plain Wilson interval
-    single = sc.cell_estimates(df, by=["cell"], value="x", kind="share", cluster="sid")
+    single = estimates.cell_estimates(df, by=["cell"], value="x", kind="share", cluster="sid")
     np.testing.assert_allclose(single[["ci_lower", "ci_upper"]].to_numpy(), plain[["ci_lower", "ci_upper"]].to_numpy())
     # each student twice, identical: design effect 2 * G/(G-1) -> Wilson on n_eff = 40 / (2 * 20/19) = 19
     # students with a t(19) quantile
     pairs = pd.concat([df, df], ignore_index=True)
-    cl = sc.cell_estimates(pairs, by=["cell"], value="x", kind="share", cluster="sid")
-    lo, hi = sc.wilson_interval(0.25 * 19, 19, critical=stats.t.ppf(0.975, 19))
+    cl = estimates.cell_estimates(pairs, by=["cell"], value="x", kind="share", cluster="sid")
+    lo, hi = estimates.wilson_interval(0.25 * 19, 19, critical=stats.t.ppf(0.975, 19))
     np.testing.assert_allclose([cl.loc[0, "ci_lower"], cl.loc[0, "ci_upper"]], [lo, hi], rtol=1e-6)
     assert cl.loc[0, "n"] == 40 and cl.loc[0, "estimate"] == 0.25
 
@@ -88,7 +90,7 @@ def test_suppress_small_cells_two_ways_and_blanks_numbers():
         "n_units": [100, 70, 30, 40, 36, 4, 60, 34, 26],
         "estimate": np.linspace(0.1, 0.9, 9),
     })
-    out = sc.suppress_small_cells(t, count="n_units", min_n=10, blank=["n_units", "estimate"])
+    out = estimates.suppress_small_cells(t, count="n_units", min_n=10, blank=["n_units", "estimate"])
     assert out["suppressed"].tolist() == [False, False, False, False, True, True, False, True, True]
     assert out.loc[5, "suppression_reason"] == "n < 10" and out.loc[4, "suppression_reason"] == "complementary"
     assert out.loc[out["suppressed"], "estimate"].isna().all() and out.loc[out["suppressed"], "n_units"].isna().all()
@@ -99,27 +101,27 @@ def test_suppress_small_cells_two_ways_and_blanks_numbers():
 
 def test_validate_indicators_normalizes_and_rejects_bad_tables():
     ind = _ind([("catch_up_rate", "all", "low_income=1.0", 2016, 40, 0.3)])
-    out = sc.validate_indicators(ind)
+    out = indicators.validate_indicators(ind)
     assert out.loc[0, "group"] == "low_income=1" and out["n"].dtype == "Int64"
     with pytest.raises(ValueError, match="missing column.*ci_upper"):
-        sc.validate_indicators(ind.drop(columns="ci_upper"))
+        indicators.validate_indicators(ind.drop(columns="ci_upper"))
     with pytest.raises(ValueError, match="'reading_score'"):
-        sc.validate_indicators(ind.assign(measure="reading_score"))
+        indicators.validate_indicators(ind.assign(measure="reading_score"))
     with pytest.raises(ValueError, match="group has 'low income'"):
-        sc.validate_indicators(ind.assign(group="low income"))
+        indicators.validate_indicators(ind.assign(group="low income"))
     with pytest.raises(ValueError, match="still shows"):
-        sc.validate_indicators(ind.assign(suppressed=True))
+        indicators.validate_indicators(ind.assign(suppressed=True))
     with pytest.raises(ValueError, match="duplicate"):
-        sc.validate_indicators(pd.concat([ind, ind]))
-    assert list(sc.INDICATOR_COLUMNS) == ["measure", "school_id", "group", "school_year", "n", "estimate",
+        indicators.validate_indicators(pd.concat([ind, ind]))
+    assert list(indicators.INDICATOR_COLUMNS) == ["measure", "school_id", "group", "school_year", "n", "estimate",
                                           "ci_lower", "ci_upper", "suppressed", "suppression_reason"]
 
 
 def test_unavailable_carries_needs():
-    t = sc.unavailable(sc.INDICATOR_COLUMNS, "climate_surveys.csv for belonging")
-    assert t.empty and list(t.columns) == list(sc.INDICATOR_COLUMNS)
+    t = indicators.unavailable(indicators.INDICATOR_COLUMNS, "climate_surveys.csv for belonging")
+    assert t.empty and list(t.columns) == list(indicators.INDICATOR_COLUMNS)
     assert t.attrs["needs"] == ["climate_surveys.csv for belonging"]
-    assert sc.needs_of(t, sc.unavailable(["a"], ["x", "climate_surveys.csv for belonging"])) == [
+    assert indicators.needs_of(t, indicators.unavailable(["a"], ["x", "climate_surveys.csv for belonging"])) == [
         "climate_surveys.csv for belonging", "x"]
 
 
@@ -249,7 +251,7 @@ def test_scorecard_page_is_self_contained_and_marks_status_and_suppression(card)
 
 
 def test_scorecard_without_any_data_still_renders():
-    empty = sc.unavailable(sc.INDICATOR_COLUMNS, ["climate_surveys.csv for belonging"])
+    empty = indicators.unavailable(indicators.INDICATOR_COLUMNS, ["climate_surveys.csv for belonging"])
     card = sc.opportunity_scorecard(empty, goals=GOALS.iloc[:2])
     assert card.table.empty and (card.goals["status"] == "no data").all()
     assert card.needs == ("climate_surveys.csv for belonging",)
@@ -265,11 +267,11 @@ def test_shares_stay_inside_0_1_and_constant_outcomes_get_no_zero_width_interval
     # three schools (t on 2 df would give intervals beyond 0-100%); fractional shares of time
     df = pd.DataFrame({"cell": "a", "school": np.repeat([0, 1, 2], 30), "classroom": np.repeat(np.arange(9), 10),
                        "x": rng.beta(2, 2, 90)})
-    t = sc.cell_estimates(df, by=["cell"], value="x", kind="share", cluster="school", subcluster="classroom")
+    t = estimates.cell_estimates(df, by=["cell"], value="x", kind="share", cluster="school", subcluster="classroom")
     assert 0 <= t.loc[0, "ci_lower"] < t.loc[0, "estimate"] < t.loc[0, "ci_upper"] <= 1
-    zero = sc.cell_estimates(df.assign(x=0.0), by=["cell"], value="x", kind="share", cluster="school")
+    zero = estimates.cell_estimates(df.assign(x=0.0), by=["cell"], value="x", kind="share", cluster="school")
     assert zero.loc[0, "ci_lower"] == 0 and zero.loc[0, "ci_upper"] > 0.02  # Wilson: reflects sampling
-    const = sc.cell_estimates(df.assign(x=2.0), by=["cell"], value="x", kind="mean")
+    const = estimates.cell_estimates(df.assign(x=2.0), by=["cell"], value="x", kind="mean")
     assert np.isnan(const.loc[0, "ci_lower"]) and np.isnan(const.loc[0, "ci_upper"])  # no variation observed
 
 

@@ -11,6 +11,7 @@ from opportunity_research.cli import main as cli_main
 from opportunity_research.intake.contract import TABLES
 from opportunity_research.intake.validation import validate_district
 from opportunity_research.synth import districts as synth
+from opportunity_research.synth.writer import write_csv
 
 
 def _hashes(folder):
@@ -21,14 +22,14 @@ def test_streamed_tables_equal_the_in_memory_tables(tmp_path):
     """Writing each table as it is generated (and assessments chunk by chunk) gives the very same bytes as
     generating every table in memory and writing it whole."""
     paths = synth.synthesize(tmp_path / "streamed", seed=5, students=900)
-    whole = synth._generate(5, 900)
+    whole = synth.generate_districts(5, 900)
     for folder in paths:
         d = whole[folder.name]
         ref = tmp_path / "whole" / folder.name
         ref.mkdir(parents=True)
         for name, df in d["tables"].items():
             if df is not None:
-                synth._write_csv(df[[c for c in TABLES[name].columns if c in df.columns]], ref / f"{name}.csv")
+                write_csv(df[[c for c in TABLES[name].columns if c in df.columns]], ref / f"{name}.csv")
         (ref / "truth.json").write_text(json.dumps(d["truth"], indent=1, sort_keys=True, default=float) + "\n")
         assert _hashes(folder) == _hashes(ref), folder.name
 

@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from opportunity_research.stats.estimates import wilson_interval
 from opportunity_research.study import trajectories as tr
-from opportunity_research.study.scorecard import INDICATOR_COLUMNS, validate_indicators, wilson_interval
+from opportunity_research.study.indicators import INDICATOR_COLUMNS, validate_indicators
 
 
 def _rows(offsets: dict, *, grade0: int = 4, subject: str = "math", window: str = "spring"):

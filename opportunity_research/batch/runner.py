@@ -88,7 +88,8 @@ import traceback
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
-from .. import __version__, config
+from .. import config
+from ..version import __version__
 
 __all__ = [
     "CROSS_DISTRICT",
@@ -1081,9 +1082,11 @@ def _merge_manifest(path: Path, reports: Path, results: list[DistrictResult], me
 
 
 def _write_manifest_and_index(reports: Path, manifest: dict) -> Path:
-    from ..report.reporting import _atomic_write, write_index
+    from ..files import atomic_write
+    from ..report.reporting import PUBLISHED_FILE_MODE, write_index
 
-    _atomic_write(reports / "manifest.json", (json.dumps(manifest, indent=1) + "\n").encode("utf-8"))
+    atomic_write(reports / "manifest.json", (json.dumps(manifest, indent=1) + "\n").encode("utf-8"),
+                 mode=PUBLISHED_FILE_MODE)
     return write_index(reports, manifest)
 
 

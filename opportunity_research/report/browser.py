@@ -26,9 +26,10 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+from ..files import atomic_path
 
 __all__ = ["CHROMIUM_ARGS", "BrowserMissing", "chromium", "ensure_chromium", "find_chromium", "print_pdf",
            "screenshots"]
@@ -113,15 +114,8 @@ def print_pdf(html_path: str | os.PathLike, pdf_path: str | os.PathLike, *, brow
     try:
         page.goto(html_path.as_uri(), wait_until="load")
         page.emulate_media(media="print")
-        fd, tmp = tempfile.mkstemp(prefix=f".{pdf_path.name}.", suffix=".tmp", dir=pdf_path.parent)
-        os.close(fd)
-        try:
+        with atomic_path(pdf_path, mode=0o644) as tmp:
             page.pdf(path=tmp, prefer_css_page_size=True, print_background=True, outline=True, tagged=True)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, pdf_path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
     finally:
         page.close()
     return pdf_path

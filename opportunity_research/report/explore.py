@@ -34,9 +34,8 @@ from ..disclosure import joint as disclosure
 from ..intake.contract import CUT_POINTS, RACE_ETHNICITY, SUBGROUP_VARIABLES, SUBJECTS_TESTED
 from ..intake.dataset import District, load_district
 from ..stats.gaps import gap_table
-from ..study import measures
+from ..study import labels, measures
 from ..study.analysis import check_analysis_options, reference_label
-from . import labels
 
 __all__ = ["BANNER", "Explorer", "explore_gaps", "explore_options", "processed_districts", "report_hidden"]
 
@@ -213,11 +212,11 @@ class Explorer:
         c["variable"] = w.Dropdown(options=[(SUBGROUP_VARIABLES[v], v) for v in o["variables"]],
                                    value="race_ethnicity", description="Groups")
         c["reference"] = w.Dropdown(description="Compared with", style={"description_width": "initial"})
-        from .settings import _CUT_WORDS
+        from .settings import CUT_WORDS
 
         for key, (default, lo, hi) in CUT_POINTS.items():
             c[f"cut_{key}"] = w.FloatSlider(value=default, min=lo, max=hi, step=0.5 if hi <= 3 else 1,
-                                            description=f"{_CUT_WORDS[key][0]} (of {hi:g})",
+                                            description=f"{CUT_WORDS[key][0]} (of {hi:g})",
                                             continuous_update=False, style={"description_width": "initial"},
                                             layout=w.Layout(width="26rem"))
         self._set_reference_options()

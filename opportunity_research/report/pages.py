@@ -97,9 +97,9 @@ def _drop_dead_links(page: Path) -> None:
     text = page.read_text(encoding="utf-8")
     new = _LOCAL_LINK.sub(lambda m: m.group(0) if (page.parent / m.group(1)).exists() else "", text)
     if new != text:
-        from .reporting import _atomic_write
+        from ..files import atomic_write
 
-        _atomic_write(page, new.encode("utf-8"))
+        atomic_write(page, new.encode("utf-8"), mode=PUBLISHED_FILE_MODE)
 
 
 def publish_pages(folder: str | os.PathLike, *, notebook: str | os.PathLike, kind: str, title: str,

@@ -32,7 +32,6 @@ import io
 import math
 import os
 import re
-import tempfile
 import textwrap
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -45,7 +44,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-from . import labels as registry
+from ..files import atomic_write
+from ..study import labels as registry
 
 __all__ = [
     "HATCHES",
@@ -138,15 +138,7 @@ def save_figure(fig: Figure, path: str | os.PathLike, *, alt: str | None = None,
     buf = io.BytesIO()
     with style():  # settings read at draw time (e.g. hatch line width) come from the same style
         fig.savefig(buf, format="png", dpi=dpi, metadata={"Description": str(alt), "Software": None})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(buf.getvalue())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, buf.getvalue())
     return str(alt)
 
 
@@ -195,7 +187,7 @@ def _count(v) -> str:
 
 def level_label(group, level, labels: Mapping | None = None) -> str:
     """Readable label of a group level: ``labels`` first (by ``(group, level)`` or ``level``), then the
-    package's label registry (:func:`opportunity_research.report.labels.level`)."""
+    package's label registry (:func:`opportunity_research.study.labels.level`)."""
     labels = labels or {}
     for key in ((group, level), (group, str(level)), level, str(level)):
         try:
@@ -602,12 +594,12 @@ def _rows_frame(t: pd.DataFrame, *, label, series, est="estimate", lo="ci_lower"
 
 def gap_chart(gaps: pd.DataFrame, *, resource: str, reference: str | None = None) -> Figure:
     """One resource's gaps: each group's difference from all other students (or its reference), per subject,
-    with its 95% interval; suppressed groups shown as text. Labels from :mod:`opportunity_research.report.labels`.
+    with its 95% interval; suppressed groups shown as text. Labels from :mod:`opportunity_research.study.labels`.
 
     ``reference`` says whom the groups are compared with, in words (default: "all other students" when every
     row's ``reference`` is all others, else "the reference group"); e.g. ``DistrictAnalysis.reference_label()``.
     """
-    from . import labels
+    from ..study import labels
 
     _check_tidy(gaps, "gap_chart", ["measure", "group", "level", "difference"])
     t = gaps[gaps["measure"] == resource].reset_index(drop=True)
@@ -628,7 +620,7 @@ def gap_chart(gaps: pd.DataFrame, *, resource: str, reference: str | None = None
         ax.axvline(0, color="black", linewidth=1.0, linestyle="--", zorder=1)
         ax.set_xlabel("Difference in percentage points (95% interval); left of the dashed line = less access")
         ax.set_title(textwrap.fill(title, 80))
-    from .labels import points as fmt_points
+    from ..study.labels import points as fmt_points
 
     fig.alt_text = (f"{title}, by student group and subject, in percentage points with 95% intervals. "
                     + _alt_rows(rows, fmt=fmt_points, counts=t["n"].tolist() if "n" in t.columns else None))
@@ -642,7 +634,7 @@ def growth_chart(growth: pd.DataFrame, *, model: str = "all_four", effect: str =
     ``months=True`` plots months of learning (an approximation) instead of standard deviations. Effects of
     models that could not be verified are shown as text, not as points.
     """
-    from . import labels
+    from ..study import labels
 
     _check_tidy(growth, "growth_chart", ["model", "effect", "resource", "estimate"])
     t = growth[(growth["model"] == model) & (growth["effect"] == effect)].reset_index(drop=True)
@@ -683,7 +675,7 @@ def trend_chart(data: pd.DataFrame, *, x: str = "school_year", series: str = "me
     ``data``: tidy rows with ``x``, ``series``, ``estimate``, ``ci_lower``, ``ci_upper`` (and
     ``suppressed``); suppressed or missing values are gaps in the line.
     """
-    from . import labels
+    from ..study import labels
 
     _check_tidy(data, "trend_chart", [x, series, "estimate"])
     t = data.sort_values([series, x]).reset_index(drop=True)
@@ -733,9 +725,9 @@ def study_chart(rates: pd.DataFrame, demands: pd.DataFrame, study: Mapping[str, 
     """The district's shares (point and 95% interval) beside the study's published figures (open diamonds).
 
     A NaN study figure (a share this report scored with another cut rule, see
-    :func:`opportunity_research.settings.comparable_study`) shows the district's point without a diamond.
+    :func:`opportunity_research.report.settings.comparable_study`) shows the district's point without a diamond.
     """
-    from . import labels
+    from ..study import labels
 
     r = rates[rates["subject"] == "all"] if "subject" in rates.columns else rates
     t = pd.concat([r.rename(columns={"resource": "code"})[["code", "estimate", "ci_lower", "ci_upper"]],
@@ -758,7 +750,7 @@ def study_chart(rates: pd.DataFrame, demands: pd.DataFrame, study: Mapping[str, 
         ax.set_xlim(0, 1)
         ax.set_xlabel("Share")
         ax.set_title(title)
-    from .labels import percent as fmt_pct
+    from ..study.labels import percent as fmt_pct
 
     fig.alt_text = (f"{title}: the district's share with a 95% interval, and the study's published figure. "
                     + " ".join(f"{labels.measure(c)}: district {fmt_pct(e)} (95% interval {fmt_pct(lo)} to "

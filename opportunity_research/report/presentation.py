@@ -2,7 +2,7 @@
 
 Statistics modules return tidy DataFrames with identifier-safe columns; this module turns them into
 what a reviewer reads, with every header, group, subject, school and measure name taken from
-:mod:`opportunity_research.report.labels` and every number formatted by it (so a number reads the same in a
+:mod:`opportunity_research.study.labels` and every number formatted by it (so a number reads the same in a
 table, a sentence and a chart). Nothing here computes a statistic.
 
 Tables
@@ -53,9 +53,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .. import __version__, config
-from . import labels
-from .labels import SUPPRESSED_MARK
+from .. import config
+from ..study import labels
+from ..study.labels import SUPPRESSED_MARK
+from ..version import __version__
 
 __all__ = [
     "LAB_CSS",
@@ -321,7 +322,7 @@ def table(data: pd.DataFrame, columns: Sequence[Col | tuple | str], *, caption: 
         value cell.
     columns
         What to show: :class:`Col` objects (or ``(name, fmt)`` / ``name``), in order. Headers come from
-        :mod:`opportunity_research.report.labels` unless a ``Col`` gives one.
+        :mod:`opportunity_research.study.labels` unless a ``Col`` gives one.
     caption, subtitle
         Every table has a caption (its title); the subtitle says what the numbers are.
     groups
@@ -523,7 +524,7 @@ def multiple_table(multiple: pd.DataFrame, *, min_n: int = config.MIN_CELL_SIZE)
 
 
 def growth_table(growth: pd.DataFrame, *, models: Sequence[str] = ("all_four",)) -> Table:
-    """Growth-model effects of access (``models.fit_study_models(...).effects``); unverified models marked.
+    """Growth-model effects of access (``growth.fit_study_models(...).effects``); unverified models marked.
 
     ``models`` selects the models shown (default: the model with all four resources together; the
     technical appendix shows every model).

@@ -59,7 +59,6 @@ import numbers
 import os
 import re
 import sys
-import tempfile
 import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -67,8 +66,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .. import __version__, config
-from .labels import SUPPRESSED_MARK
+from .. import config
+from ..files import atomic_write
+from ..study.labels import SUPPRESSED_MARK
+from ..version import __version__
 from .presentation import HtmlBlock
 
 __all__ = [
@@ -326,19 +327,6 @@ def _clean_json(obj, where: str = "findings"):
     raise TypeError(f"{where}: cannot write a {type(obj).__name__} to findings.json")
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, PUBLISHED_FILE_MODE)  # mkstemp makes 0600; published files are for readers
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_findings(findings: Mapping, output_dir: str | os.PathLike) -> Path:
     """Write ``findings.json`` (UTF-8, indented, key order kept) atomically and return its path.
 
@@ -349,7 +337,7 @@ def write_findings(findings: Mapping, output_dir: str | os.PathLike) -> Path:
     clean = _clean_json(findings)
     text = json.dumps(clean, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
     path = config.resolve(output_dir) / "findings.json"
-    _atomic_write(path, text.encode("utf-8"))
+    atomic_write(path, text.encode("utf-8"), mode=PUBLISHED_FILE_MODE)
     return path
 
 
@@ -385,13 +373,13 @@ def write_outputs(output_dir: str | os.PathLike, *, findings: Mapping,
         if bad:
             raise ValueError(f"table '{name}': identifier column(s) {bad} cannot be written to a report")
         path = out / "tables" / f"{name}.csv"
-        _atomic_write(path, df.to_csv(index=False, lineterminator="\n").encode("utf-8"))
+        atomic_write(path, df.to_csv(index=False, lineterminator="\n").encode("utf-8"), mode=PUBLISHED_FILE_MODE)
         written.append(path)
     for name, fig in (figures or {}).items():
         if not isinstance(fig, FigureOutput):
             fig = figure_output(fig)
         path = out / "figures" / f"{name}.png"
-        _atomic_write(path, fig.png)
+        atomic_write(path, fig.png, mode=PUBLISHED_FILE_MODE)
         written.append(path)
     return written
 
@@ -649,7 +637,7 @@ def export_html(executed_nb_path: str | os.PathLike, html_path: str | os.PathLik
         raise ReportError(f"{Path(executed_nb_path).name}: the report would load external resources: "
                           + "; ".join(ext[:5]))
     out = Path(html_path)
-    _atomic_write(out, page.encode("utf-8"))
+    atomic_write(out, page.encode("utf-8"), mode=PUBLISHED_FILE_MODE)
     return out
 
 
@@ -720,7 +708,7 @@ def write_index(reports_root: str | os.PathLike, manifest: Mapping) -> Path:
     if ext:  # pragma: no cover - the index is built from fixed markup
         raise ReportError("index.html would load external resources: " + "; ".join(ext))
     path = root / "index.html"
-    _atomic_write(path, page.encode("utf-8"))
+    atomic_write(path, page.encode("utf-8"), mode=PUBLISHED_FILE_MODE)
     return path
 
 
@@ -737,5 +725,6 @@ def write_scorecard(output_dir: str | os.PathLike, scorecard, *, district_id: st
         ("All reports", "../index.html"), ("Report", "report.html"), ("Scorecard", None),
         ("Scorecard as PDF", "scorecard.pdf"), ("Cross-district report", "../cross_district/report.html")]
     path = config.resolve(output_dir) / "scorecard.html"
-    _atomic_write(path, scorecard_page(scorecard, district_id=district_id, links=links).encode("utf-8"))
+    page = scorecard_page(scorecard, district_id=district_id, links=links)
+    atomic_write(path, page.encode("utf-8"), mode=PUBLISHED_FILE_MODE)
     return path

@@ -7,8 +7,8 @@ from importlib import metadata
 
 import pandas as pd
 
-from .. import __version__
 from ..intake.dataset import District
+from ..version import __version__
 
 __all__ = ["git_commit", "reproducibility_card"]
 

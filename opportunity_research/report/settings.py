@@ -20,9 +20,10 @@ from collections.abc import Mapping
 
 from .. import config
 from ..intake.contract import CUT_POINTS, SUBGROUP_VARIABLES
-from . import labels
+from ..study import labels
 
 __all__ = [
+    "CUT_WORDS",
     "RESOURCE_CUTS",
     "changed_cuts",
     "changed_settings",
@@ -41,7 +42,7 @@ RESOURCE_CUTS = {
 }
 
 #: (name, what is scored, "of N") of every cut point, for sentences.
-_CUT_WORDS = {
+CUT_WORDS = {
     "grade_appropriate": ("Grade-appropriate assignment", "content + practice + relevance is", "6"),
     "strong_instruction": ("Strong instruction", "the IPG composite is", "3"),
     "engaged": ("Engaged moment", "the four engagement items sum to", "12"),
@@ -67,7 +68,7 @@ def changed_cuts(cuts: Mapping | None) -> dict[str, float]:
 
 
 def _rule(key: str, value) -> str:
-    _name, what, of = _CUT_WORDS[key]
+    _name, what, of = CUT_WORDS[key]
     text = f"{what} at least {_num(value)} of {of}"
     if key in changed_cuts({key: value}):
         text += f" (TNTP’s default: {_num(CUT_POINTS[key][0])})"
@@ -88,7 +89,7 @@ def scoring_text(cuts: Mapping | None = None) -> str:
     changed = changed_cuts(c)
     lead = ("Scoring follows TNTP’s public rules" if not changed else
             "Scoring follows TNTP’s public rules with cut points changed for this report ("
-            + ", ".join(_CUT_WORDS[k][0].lower() for k in changed) + ")")
+            + ", ".join(CUT_WORDS[k][0].lower() for k in changed) + ")")
     return (f"{lead}: an assignment is grade-appropriate when {_rule('grade_appropriate', c['grade_appropriate'])}; "
             f"a lesson has strong instruction when {_rule('strong_instruction', c['strong_instruction'])}; "
             f"a surveyed moment is engaged when {_rule('engaged', c['engaged'])}; a teacher holds high "
@@ -111,8 +112,8 @@ def study_note(resource: str, cuts: Mapping | None) -> str | None:
     changed = changed_cuts({k: v for k, v in (cuts or {}).items() if k in RESOURCE_CUTS.get(resource, ())})
     if not changed:
         return None
-    default = " and ".join(f"at least {_num(CUT_POINTS[k][0])} of {_CUT_WORDS[k][2]}" for k in changed)
-    used = " and ".join(f"at least {_num(v)} of {_CUT_WORDS[k][2]}" for k, v in changed.items())
+    default = " and ".join(f"at least {_num(CUT_POINTS[k][0])} of {CUT_WORDS[k][2]}" for k in changed)
+    used = " and ".join(f"at least {_num(v)} of {CUT_WORDS[k][2]}" for k, v in changed.items())
     rule = "rule" if len(changed) == 1 else "rules"
     return (f"the study’s figure uses TNTP’s default {rule} ({default}); this report uses {used}, so the two are "
             "not directly comparable")
@@ -155,7 +156,7 @@ def changed_settings(parameters: Mapping) -> list[str]:
             out.append(f"Subjects: {_subjects(value)}{only} (default: {_subjects(d['subjects'])})")
         elif name == "cuts":
             for key, v in changed_cuts(value).items():
-                name_, what, of = _CUT_WORDS[key]
+                name_, what, of = CUT_WORDS[key]
                 out.append(f"{name_}: {what} at least {_num(v)} of {of} (TNTP’s default: "
                            f"{_num(CUT_POINTS[key][0])})")
         elif name == "reference_groups":

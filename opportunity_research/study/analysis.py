@@ -24,9 +24,9 @@ from ..disclosure import joint as disclosure
 from ..intake.contract import RACE_ETHNICITY, SUBGROUP_VARIABLES, SUBJECTS_TESTED
 from ..intake.crosswalk import suggest
 from ..intake.dataset import District, load_district
-from ..report import labels
-from ..stats import models
-from . import climate, equity, findings, measures, scorecard, trajectories
+from ..stats.results import ConvergenceWarning
+from . import climate, equity, findings, indicators, labels, measures, scorecard, trajectories
+from .growth import fit_study_models
 
 __all__ = ["DistrictAnalysis", "analyze_district", "at_a_glance", "check_analysis_options", "findings_json",
            "key_findings", "reference_label"]
@@ -199,12 +199,12 @@ def analyze_district(district_id: str, *, processed_dir: str | None = None, subj
             # ConvergenceWarning is kept in growth_warnings (shown in the report's diagnostics table) instead of
             # being printed; every other warning passes through unchanged.
             with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always", models.ConvergenceWarning)
-                sm = models.fit_study_models(frame, subject=s)
+                warnings.simplefilter("always", ConvergenceWarning)
+                sm = fit_study_models(frame, subject=s)
             growth_parts.append(sm.effects)
             warns += [f"{w} ({where})" for w, where in sm._grouped_warnings()]
             for w in caught:
-                if issubclass(w.category, models.ConvergenceWarning):
+                if issubclass(w.category, ConvergenceWarning):
                     detail = str(w.message).rpartition("did not converge: ")[2]
                     if not any(detail in x for x in warns):
                         warns.append(f"{s}: {w.message}")
@@ -224,7 +224,7 @@ def analyze_district(district_id: str, *, processed_dir: str | None = None, subj
     ind_r = equity.opportunity_indicators(d, access=acc, min_n=min_n)
     ind_c = climate.climate_indicators(cs)
     ind_t = trajectories.trajectory_indicators(d.assessments, students=d.students, min_n=min_n)
-    needs = scorecard.needs_of(ind_r, ind_c, ind_t, cs, catch)
+    needs = indicators.needs_of(ind_r, ind_c, ind_t, cs, catch)
     names = dict(zip(d.schools["school_id"], d.schools["school_name"]))
     card = scorecard.opportunity_scorecard(pd.concat([ind_r, ind_c, ind_t], ignore_index=True),
                                            goals=d.goals if d.has("goals") else None, gaps=gaps, min_n=min_n,
@@ -243,7 +243,7 @@ def _growth_sentences(growth: pd.DataFrame) -> list[str]:
     """Access effects as the study framed them: classrooms with more vs less access (75th vs 25th percentile).
 
     Only effects of models that converged, whose contrast interval excludes zero; months of learning only
-    where they were computed (see :func:`~opportunity_research.stats.models.fit_study_models`) and with their
+    where they were computed (see :func:`~opportunity_research.study.growth.fit_study_models`) and with their
     interval.
     """
     if growth.empty:
@@ -296,7 +296,7 @@ def _catch_up_sentences(card: scorecard.Scorecard, *, horizon: int = 3) -> list[
     year = int(r["school_year"])
     text = (f"Catch-up rate: among students below grade level in spring {year - horizon}, "
             f"{findings.pct(r['estimate'])} were at grade level {_WORDS.get(horizon, str(horizon))} years later "
-            f"({findings._ci(r['ci_lower'], r['ci_upper'])}; n = {int(r['n']):,} student results in ELA and math, "
+            f"({findings.ci_phrase(r['ci_lower'], r['ci_upper'])}; n = {int(r['n']):,} student results in ELA and math, "
             f"spring {year}).")
     return [text]
 

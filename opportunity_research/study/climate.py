@@ -18,16 +18,16 @@ Definitions (documented choices, all parameters)
   ``student_id``; responses of students not on the roster count in district rows only.
 * **Intervals**: district rows are clustered by school (``cluster="school_id"``; cluster-robust
   t interval for means, Wilson interval with a design-effect-adjusted sample size for shares, see
-  :func:`opportunity_research.study.scorecard.cell_estimates`); rows of one school treat its responses as
+  :func:`opportunity_research.stats.estimates.cell_estimates`); rows of one school treat its responses as
   independent. With few schools the district intervals are wide, honestly so; pass
   ``cluster=None`` to treat all responses as independent.
 * **Suppression**: a cell with fewer than ``min_n`` responding students is suppressed, and further
   cells are suppressed where a suppressed value could be recovered from the totals and neighbouring
-  cells (:func:`opportunity_research.study.scorecard.suppress_small_cells`).
+  cells (:func:`opportunity_research.stats.estimates.suppress_small_cells`).
 
 Every function takes the climate survey table first (``district.climate_surveys``, which is
 ``None`` when the district has none) and then returns an empty table with ``.attrs["needs"]``
-naming the missing file instead of failing (see :mod:`opportunity_research.study.scorecard`).
+naming the missing file instead of failing (see :mod:`opportunity_research.study.indicators`).
 
 Examples
 --------
@@ -48,14 +48,8 @@ from scipy import stats
 
 from .. import config
 from ..intake.contract import CLIMATE_ITEMS, CLIMATE_SCALE
-from .scorecard import (
-    INDICATOR_COLUMNS,
-    cell_estimates,
-    indicator_rows,
-    suppress_small_cells,
-    two_level_estimates,
-    unavailable,
-)
+from ..stats.estimates import cell_estimates, suppress_small_cells, two_level_estimates
+from .indicators import INDICATOR_COLUMNS, indicator_rows, unavailable
 
 __all__ = [
     "NEEDS_SURVEY",
@@ -405,7 +399,7 @@ def climate_indicators(summary: pd.DataFrame) -> pd.DataFrame:
     Returns
     -------
     DataFrame
-        The indicator format (:data:`opportunity_research.study.scorecard.INDICATOR_COLUMNS`); empty with the
+        The indicator format (:data:`opportunity_research.study.indicators.INDICATOR_COLUMNS`); empty with the
         summary's ``attrs["needs"]`` when there is no survey.
     """
     if len(summary) == 0:

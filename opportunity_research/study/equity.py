@@ -217,10 +217,11 @@ def opportunity_indicators(district: District, *, access: pd.DataFrame | None = 
     Returns
     -------
     DataFrame
-        The indicator format (:data:`opportunity_research.study.scorecard.INDICATOR_COLUMNS`), with
+        The indicator format (:data:`opportunity_research.study.indicators.INDICATOR_COLUMNS`), with
         ``attrs["needs"]`` listing optional tables that were missing.
     """
-    from .scorecard import indicator_rows, suppress_small_cells, two_level_estimates
+    from ..stats.estimates import suppress_small_cells, two_level_estimates
+    from .indicators import indicator_rows
 
     acc = access if access is not None else student_access(district)
     groups = student_groups(district, access=acc)

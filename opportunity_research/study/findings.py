@@ -21,10 +21,11 @@ import math
 import pandas as pd
 
 from .. import config
-from ..report import labels
 from ..stats.gaps import ALL_OTHERS
+from . import labels
 
 __all__ = [
+    "ci_phrase",
     "composition_sentences",
     "demands_sentence",
     "furthest_sentences",
@@ -46,7 +47,7 @@ def pct(x: float, digits: int = 0) -> str:
 
 def level_label(group: str, level) -> str:
     """Readable name of a student group, e.g. ('low_income', 1) -> 'low-income students'
-    (:func:`opportunity_research.report.labels.level_phrase`, the one label registry)."""
+    (:func:`opportunity_research.study.labels.level_phrase`, the one label registry)."""
     return labels.level_phrase(group, level)
 
 
@@ -59,7 +60,14 @@ def _times(x) -> str:
     return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.1f}"
 
 
-def _ci(lo, hi, fmt=pct) -> str:
+def ci_phrase(lo, hi, fmt=pct) -> str:
+    """A 95% interval in words, each bound formatted by ``fmt`` (default :func:`pct`).
+
+    Examples
+    --------
+    >>> ci_phrase(0.21, 0.3), ci_phrase(float("nan"), 0.3)
+    ('95% CI 21% to 30%', '95% CI not estimable')
+    """
     if any(x is None or (isinstance(x, float) and math.isnan(x)) for x in (lo, hi)):
         return "95% CI not estimable"
     return f"95% CI {fmt(lo)} to {fmt(hi)}"
@@ -69,7 +77,7 @@ def resource_sentences(rates: pd.DataFrame, *, hours_per_year: float = config.HO
     """One sentence per resource from :func:`~opportunity_research.study.measures.resource_rates`."""
     out = []
     for row in rates[rates["subject"] == "all"].itertuples():
-        out.append(f"{row.label}: {pct(row.estimate)} of {row.unit} ({_ci(row.ci_lower, row.ci_upper)}; "
+        out.append(f"{row.label}: {pct(row.estimate)} of {row.unit} ({ci_phrase(row.ci_lower, row.ci_upper)}; "
                    f"n = {row.n:,}), about {row.hours_without:.0f} of {hours_per_year:.0f} hours a year per subject "
                    f"without it.")
     return out
@@ -80,8 +88,8 @@ def demands_sentence(table: pd.DataFrame) -> str:
     t = table.set_index("measure")
     md, gl = t.loc["met_demands"], t.loc["met_grade_level"]
     return (f"Students met the demands of their assignments in {pct(md.estimate)} of work samples "
-            f"({_ci(md.ci_lower, md.ci_upper)}), but showed mastery of grade-level standards in only "
-            f"{pct(gl.estimate)} ({_ci(gl.ci_lower, gl.ci_upper)}; n = {int(md.n):,} work samples).")
+            f"({ci_phrase(md.ci_lower, md.ci_upper)}), but showed mastery of grade-level standards in only "
+            f"{pct(gl.estimate)} ({ci_phrase(gl.ci_lower, gl.ci_upper)}; n = {int(md.n):,} work samples).")
 
 
 def gap_sentences(gaps: pd.DataFrame, *, top: int = 3) -> list[str]:
@@ -118,14 +126,14 @@ def composition_sentences(comp: pd.DataFrame) -> list[str]:
             r = row.iloc[0]
             out.append(f"{level_label(group, 0).capitalize()} had {r.label.lower()} {pct(r.estimate)} of the time vs "
                        f"{pct(r.reference_estimate)} in {level_label(group, 1)}: {r.ratio:.1f} times as much "
-                       f"({_ci(r.ratio_ci_lower, r.ratio_ci_upper, _times)}; n = {int(r.n)} vs {int(r.reference_n)} "
+                       f"({ci_phrase(r.ratio_ci_lower, r.ratio_ci_upper, _times)}; n = {int(r.n)} vs {int(r.reference_n)} "
                        f"classrooms).")
     never = c[(c["group"] == "majority_students_of_color") & (c["measure"] == "never_grade_appropriate")
               & (c["level"].astype(float) == 1)]
     if len(never):
         r = never.iloc[0]
         out.append(f"{pct(r.estimate)} of classrooms with mostly students of color never received a grade-appropriate "
-                   f"assignment among those rated ({_ci(r.estimate_ci_lower, r.estimate_ci_upper)}; n = {int(r.n)} "
+                   f"assignment among those rated ({ci_phrase(r.estimate_ci_lower, r.estimate_ci_upper)}; n = {int(r.n)} "
                    f"classrooms).")
     return out
 
@@ -139,5 +147,5 @@ def furthest_sentences(table: pd.DataFrame, *, top: int = 3) -> list[str]:
         out.append(f"In {subject_label(row.subject)}, {pct(row.estimate)} of "
                    f"{level_label(row.group, row.level)} were among the students with the least access, vs "
                    f"{pct(row.reference_estimate)} of all other students ({row.ratio:.1f} times as likely, "
-                   f"{_ci(row.ratio_ci_lower, row.ratio_ci_upper, _times)}; n = {int(row.n):,}).")
+                   f"{ci_phrase(row.ratio_ci_lower, row.ratio_ci_upper, _times)}; n = {int(row.n):,}).")
     return out

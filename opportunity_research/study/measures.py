@@ -308,7 +308,7 @@ def cluster_mean_ci(values, clusters, *, confidence: float = 0.95) -> tuple[floa
     var = g / (g - 1) * np.sum((s - est * m) ** 2) / n**2
     tq = stats.t.ppf(0.5 + confidence / 2, g - 1)
     if v.isin([0.0, 1.0]).all():
-        from .scorecard import wilson_interval
+        from ..stats.estimates import wilson_interval
 
         vbin = est * (1 - est) / n
         deff = max(1.0, var / vbin) if vbin > 0 else 1.0
@@ -375,7 +375,7 @@ def growth_frame(district: District, *, subject: str, access: pd.DataFrame | Non
     ``fall_z`` and ``spring_z`` are scale scores standardized within subject, grade, window and year in
     the district (mean 0, SD 1). Students missing either score are left out; a student whose classroom lacks
     evidence on a resource keeps the row with that resource missing, so that each growth model can use every
-    student with the resources it needs (:func:`~opportunity_research.stats.models.fit_study_models`).
+    student with the resources it needs (:func:`~opportunity_research.study.growth.fit_study_models`).
 
     Returns
     -------

@@ -34,11 +34,11 @@ unit (with a cluster-robust correction by student where the ``subject == "all"``
 math, so a student counts twice) and schools as fixed: they describe these students, not a larger
 population of schools. Cells with fewer than ``min_n`` distinct students are suppressed, with
 complementary suppression across groups and schools
-(:func:`opportunity_research.study.scorecard.suppress_small_cells`); ``n`` counts student-subject results
+(:func:`opportunity_research.stats.estimates.suppress_small_cells`); ``n`` counts student-subject results
 (= students within one subject), ``n_students`` distinct students.
 
 Missing data: with fewer than two years of spring results, or no ``grade_equivalent`` for growth,
-the functions return an empty table with ``.attrs["needs"]`` (see :mod:`opportunity_research.study.scorecard`).
+the functions return an empty table with ``.attrs["needs"]`` (see :mod:`opportunity_research.study.indicators`).
 
 Examples
 --------
@@ -57,16 +57,9 @@ import pandas as pd
 
 from .. import config
 from ..intake.contract import SUBJECTS_TESTED
+from ..stats.estimates import subgroup_estimates, suppress_small_cells, wilson_interval
 from ..stats.suppression import suppress
-from .scorecard import (
-    INDICATOR_COLUMNS,
-    indicator_rows,
-    needs_of,
-    subgroup_estimates,
-    suppress_small_cells,
-    unavailable,
-    wilson_interval,
-)
+from .indicators import INDICATOR_COLUMNS, indicator_rows, needs_of, unavailable
 
 __all__ = [
     "NO_CLOSE",
@@ -558,7 +551,7 @@ def trajectory_indicators(data: pd.DataFrame | None, *, students: pd.DataFrame |
     Returns
     -------
     DataFrame
-        The indicator format (:data:`opportunity_research.study.scorecard.INDICATOR_COLUMNS`). When one part
+        The indicator format (:data:`opportunity_research.study.indicators.INDICATOR_COLUMNS`). When one part
         cannot be computed its sentence is in ``attrs["needs"]``; when neither can, the table is empty.
     """
     catch = catch_up_rates(data, students=students, start_year="all", years_later=(horizon,), window=window,

@@ -50,7 +50,6 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
 from itertools import product
 from pathlib import Path
 
@@ -58,7 +57,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 
 from .. import config
 from ..intake.contract import (
@@ -67,75 +65,28 @@ from ..intake.contract import (
     EXPECTATION_ITEMS_CURRENT,
     EXPECTATION_ITEMS_OLD,
     EXPECTATION_REVERSED,
-    RACE_ETHNICITY,
-    TABLES,
 )
-
-__all__ = ["DISTRICTS", "METRO", "TARGETS", "register", "synthesize", "synthesize_district"]
-
-#: Headline figures of the study the pooled demo is calibrated to (domain brief, section 1).
-TARGETS = {
-    "grade_appropriate": 0.26,
-    "strong_instruction": 0.16,
-    "engaged": 0.55,
-    "high_expectations": 0.44,
-    "met_demands": 0.71,
-    "met_grade_level": 0.17,
-}
-RESOURCES = ("grade_appropriate", "strong_instruction", "engaged", "high_expectations")
-#: Planted growth effects (SD of spring score per unit of section-level access, 0-1).
-GROWTH_EFFECTS = {"grade_appropriate": 0.20, "strong_instruction": 0.15, "engaged": 0.12, "high_expectations": 0.08}
-#: Planted extra effect of access for students who started the year behind.
-BEHIND_EXTRA = {"grade_appropriate": 0.15, "strong_instruction": 0.10, "engaged": 0.06, "high_expectations": 0.05}
-GROWTH_OTHER = {"fall_z": 0.70, "started_behind": -0.05, "low_income": -0.04, "english_learner": -0.03,
-                "disability": -0.05}
-VAR_SCHOOL, VAR_CLASSROOM = 0.02, 0.03
-ANALYSIS_YEAR = 2016
-POC = [k for k in RACE_ETHNICITY if k != "white"]
-
-
-@dataclass(frozen=True)
-class DistrictSpec:
-    """Make-up of one demo district."""
-
-    district_id: str
-    letter: str
-    share: float  # share of all demo students
-    schools: tuple[int, int, int]  # elementary, middle, high
-    poc_share: float
-    poc_mix: tuple[float, ...]  # over POC categories, in RACE_ETHNICITY order (minus white)
-    low_income_base: float  # logit intercept
-    segregation: float  # SD of school-level logit shift of poc share
-    resource_shift: float  # district logit shift of all resources
-    climate: bool = True
-    prior_years: int = 4
-    trajectory_changing_school: int | None = None  # index among the district's schools
-
-
-DISTRICTS = (
-    DistrictSpec("demo_lakeside", "L", 0.375, (3, 2, 2), 0.72, (0.50, 0.01, 0.07, 0.35, 0.01, 0.06), 0.6, 0.9,
-                 -0.15, trajectory_changing_school=3),
-    DistrictSpec("demo_riverton", "R", 0.25, (2, 1, 1), 0.55, (0.62, 0.02, 0.10, 0.20, 0.01, 0.05), 0.1, 0.7, 0.0),
-    DistrictSpec("demo_hillcrest", "H", 0.1875, (1, 1, 1), 0.45, (0.35, 0.01, 0.25, 0.30, 0.02, 0.07), -0.2, 0.5,
-                 0.25),
-    DistrictSpec("demo_fairview", "F", 0.1125, (1, 1, 1), 0.25, (0.40, 0.05, 0.15, 0.25, 0.01, 0.14), -0.6, 0.3,
-                 0.1),
-    DistrictSpec("demo_pinebrook", "P", 0.075, (1, 1, 0), 0.85, (0.30, 0.00, 0.02, 0.62, 0.00, 0.06), 0.9, 0.2,
-                 -0.1, climate=False, prior_years=0),
+from .specs import (
+    ANALYSIS_YEAR,
+    BEHIND_EXTRA,
+    CLIMATE_EFFECTS,
+    DISTRICTS,
+    GRADES,
+    GROWTH_EFFECTS,
+    GROWTH_OTHER,
+    METRO,
+    POC,
+    RESOURCE_SLOPES,
+    RESOURCES,
+    TARGETS,
+    VAR_CLASSROOM,
+    VAR_SCHOOL,
+    DistrictSpec,
 )
-GRADES = {"elementary": (3, 4, 5), "middle": (6, 7, 8), "high": (9, 10, 11, 12)}
-# Section-level logit slopes: share of students of colour, share low income, mean prior z.
-RESOURCE_SLOPES = {
-    "grade_appropriate": (-1.5, -1.5, 0.8, 1.0),  # (poc, low income, prior achievement, section SD)
-    "strong_instruction": (-1.2, -3.2, 0.6, 0.8),
-    "engaged": (-0.4, -0.3, 0.2, 0.4),
-    "high_expectations": (-0.6, -0.6, 0.8, 0.5),
-}
-CLIMATE_EFFECTS = {  # scale: (mean latent, low_income, english_learner, disability, poc)
-    "belonging": (3.55, -0.25, -0.15, -0.20, -0.20),
-    "consistency": (3.45, -0.15, -0.10, -0.10, -0.15),
-    "coherence": (3.65, -0.10, -0.20, -0.15, -0.05),
-}
+from .writer import CsvSink
+
+__all__ = ["DISTRICTS", "METRO", "TARGETS", "generate_districts", "synthesize", "synthesize_district"]
+
 
 
 def _logit(p):
@@ -276,10 +227,6 @@ def _section_composition(sections, enroll, st):
     return sections.join(comp, on="sec")
 
 
-def _write_csv(df: pd.DataFrame, path: Path) -> None:
-    """Fast CSV writer (pyarrow); missing values become empty cells."""
-    table = pa.Table.from_pandas(df, preserve_index=False)
-    pacsv.write_csv(table, path, write_options=pacsv.WriteOptions(quoting_style="needed"))
 
 
 def _standardize(values, groups):
@@ -305,7 +252,7 @@ def _group_truth(frame: pd.DataFrame, value: str) -> dict:
     return out
 
 
-def _generate(seed: int, total_students: int, specs=DISTRICTS) -> dict[str, dict]:
+def generate_districts(seed: int, total_students: int, specs=DISTRICTS) -> dict[str, dict]:
     """Generate every district in memory; returns {district_id: {"tables": ..., "truth": ...}}."""
     stage, icpt = _prepare(seed, total_students, specs)
     return {d["spec"].district_id: _finish_district(d, icpt) for d in stage}
@@ -356,56 +303,6 @@ def _prepare(seed: int, total_students: int, specs=DISTRICTS, scale: int | None 
     return stage, icpt
 
 
-class _CsvSink(dict):
-    """A table dict that writes each table to ``<folder>/<name>.csv`` as it is set and keeps none of them.
-
-    Generating a district then holds at most one finished table at a time, not all fifteen (a district of a
-    million students has 12 million assessment and 7 million engagement rows).
-    """
-
-    def __init__(self, folder: Path):
-        super().__init__()
-        self.folder = folder
-        self.rows: dict[str, int] = {}
-
-    def __setitem__(self, name: str, df: pd.DataFrame | None) -> None:
-        if df is None:
-            return
-        cols = [c for c in TABLES[name].columns if c in df.columns]
-        _write_csv(df[cols], self.folder / f"{name}.csv")
-        self.rows[name] = len(df)
-
-    def stream(self, name: str) -> _CsvStream:
-        """A writer that takes the table in chunks (``append``) and writes one CSV, header once."""
-        return _CsvStream(self, name)
-
-
-class _CsvStream:
-    """Chunked writer of one table: the same bytes as writing the concatenated table at once."""
-
-    def __init__(self, sink: _CsvSink, name: str):
-        self.sink, self.name = sink, name
-        self.writer = None
-        self.years: set[int] = set()
-        self.n = 0
-
-    def append(self, df: pd.DataFrame) -> None:
-        cols = [c for c in TABLES[self.name].columns if c in df.columns]
-        table = pa.Table.from_pandas(df[cols], preserve_index=False)
-        if self.writer is None:
-            self.writer = pacsv.CSVWriter(self.sink.folder / f"{self.name}.csv", table.schema,
-                                          write_options=pacsv.WriteOptions(quoting_style="needed"))
-            self.schema = table.schema
-        self.writer.write_table(table.cast(self.schema))
-        self.n += len(df)
-        if "school_year" in df.columns:
-            self.years.update(int(y) for y in pd.unique(df["school_year"]))
-
-    def close(self) -> list[int]:
-        if self.writer is not None:
-            self.writer.close()
-        self.sink.rows[self.name] = self.n
-        return sorted(self.years)
 
 
 def _finish_district(d, icpt, tables: dict | None = None):
@@ -509,7 +406,7 @@ def _finish_district(d, icpt, tables: dict | None = None):
     exp_access.loc[sec_eng_n == 0, "engaged"] = np.nan
 
     # --- assessments: prior springs (catch-up process), then the analysis year fall and spring
-    stream = tables.stream("assessments") if isinstance(tables, _CsvSink) else None
+    stream = tables.stream("assessments") if isinstance(tables, CsvSink) else None
     assess, traj_truth = _gen_assessments(rng, spec, st, sections, enroll, obs_access, student_ids, school_ids,
                                           out=stream)
     if stream is None:
@@ -836,7 +733,7 @@ def _write_district(out: Path, d: dict, icpt: dict) -> Path:
     final = out / district_id
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{district_id}-", dir=out))
     try:
-        truth = _finish_district(d, icpt, tables=_CsvSink(tmp))["truth"]
+        truth = _finish_district(d, icpt, tables=CsvSink(tmp))["truth"]
         (tmp / "truth.json").write_text(json.dumps(truth, indent=1, sort_keys=True, default=float) + "\n")
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -847,10 +744,6 @@ def _write_district(out: Path, d: dict, icpt: dict) -> Path:
     return final
 
 
-#: The one large district of ``synthesize --districts 1``: Lakeside's make-up (urban, segregated, a planted
-#: trajectory-changing school), holding every student; schools scale with the number of students.
-METRO = DistrictSpec("demo_metro", "M", 1.0, (3, 2, 2), 0.72, (0.50, 0.01, 0.07, 0.35, 0.01, 0.06), 0.6, 0.9,
-                     -0.15, trajectory_changing_school=3)
 
 
 def synthesize_district(out_dir: str | os.PathLike | None = None, *, students: int = 4000,
@@ -880,40 +773,3 @@ def synthesize_district(out_dir: str | os.PathLike | None = None, *, students: i
         raise FileExistsError(f"{final} exists; pass overwrite=True to replace it")
     stage, icpt = _prepare(seed, students, (spec,), scale=max(1, round(students / 4000)))
     return _write_district(out, stage.pop(), icpt)
-
-
-def _cmd(args) -> int:
-    if args.districts is None:
-        paths = synthesize(args.out, seed=args.seed, students=args.students)
-    elif args.districts == 1:
-        paths = [synthesize_district(args.out, seed=args.seed, students=args.students)]
-    else:  # N > 1: a statewide simulation (opportunity_research.synth.statewide, when the package has it)
-        try:
-            from .statewide import synthesize_state
-        except ImportError:
-            print(f"--districts {args.districts}: this build writes one district (--districts 1) or the five demo "
-                  f"districts (no --districts)")
-            return 2
-        paths = synthesize_state(args.out, districts=args.districts, seed=args.seed)
-    for p in paths:
-        truth = json.loads((p / "truth.json").read_text())
-        print(f"{p}: {truth['n_students']} students, {truth['n_teachers']} teachers, "
-              f"{truth['n_classrooms']} classrooms, {truth['n_schools']} schools")
-    return 0
-
-
-def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "synthesize", help="write the five synthetic demo districts into data/raw/",
-        description="Write five synthetic demo districts (about 4,000 students and 260 teachers in total, grades "
-        "3-12) that pass the data contract, with the planted truths in each district's truth.json. "
-        "Deterministic for a given --seed.")
-    p.add_argument("--out", default=None, help="output folder (default: data/raw)")
-    p.add_argument("--seed", type=int, default=config.DEMO_SEED, help=f"random seed (default {config.DEMO_SEED})")
-    p.add_argument("--students", type=int, default=4000,
-                   help="total students over the five districts (default 4000; 1000000 works on 2 cores); with "
-                   "--districts 1, the students of the one district")
-    p.add_argument("--districts", type=int, default=None, metavar="N",
-                   help="instead of the five demo districts: N=1 writes one district (demo_metro) of --students "
-                   "students, e.g. --districts 1 --students 1000000 (within 2 GB)")
-    p.set_defaults(func=_cmd)

@@ -41,7 +41,9 @@ import numpy as np
 
 from .. import config
 from ..intake.contract import TABLES
-from . import districts as synth
+from .districts import generate_districts
+from .specs import DistrictSpec
+from .writer import write_csv
 
 __all__ = ["district_sizes", "state_specs", "synthesize_state"]
 
@@ -71,8 +73,8 @@ def district_sizes(n: int, *, seed: int = config.DEMO_SEED, median_students: int
     return np.clip(np.round(sizes), min_students, max_students).astype(np.int64)
 
 
-def state_specs(sizes: np.ndarray, *, seed: int = config.DEMO_SEED) -> list[synth.DistrictSpec]:
-    """One :class:`~opportunity_research.synth.districts.DistrictSpec` per district size (``share`` = its size).
+def state_specs(sizes: np.ndarray, *, seed: int = config.DEMO_SEED) -> list[DistrictSpec]:
+    """One :class:`~opportunity_research.synth.specs.DistrictSpec` per district size (``share`` = its size).
 
     Examples
     --------
@@ -92,7 +94,7 @@ def state_specs(sizes: np.ndarray, *, seed: int = config.DEMO_SEED) -> list[synt
     for i, size in enumerate(sizes):
         size = int(size)
         schools = (max(1, round(size / 500)), max(1, round(size / 1100)), round(size / 1400))
-        specs.append(synth.DistrictSpec(
+        specs.append(DistrictSpec(
             f"state_{i + 1:04d}", chr(65 + i % 26), float(size), schools, float(poc[i]),
             tuple(float(x) for x in mixes[i]), float(low_income[i]),
             float(0.2 + 0.6 * rng.random() * min(1.0, sum(schools) / 6)), float(resource_shift[i]),
@@ -100,7 +102,7 @@ def state_specs(sizes: np.ndarray, *, seed: int = config.DEMO_SEED) -> list[synt
     return specs
 
 
-def _groups(specs: list[synth.DistrictSpec]) -> list[list[synth.DistrictSpec]]:
+def _groups(specs: list[DistrictSpec]) -> list[list[DistrictSpec]]:
     """Consecutive districts in groups of at most ~6,000 students; a larger district alone."""
     groups, current, total = [], [], 0.0
     for s in specs:
@@ -115,13 +117,13 @@ def _groups(specs: list[synth.DistrictSpec]) -> list[list[synth.DistrictSpec]]:
     return groups + ([current] if current else [])
 
 
-def _generate_group(seed: int, group: list[synth.DistrictSpec]) -> dict[str, dict]:
+def _generate_group(seed: int, group: list[DistrictSpec]) -> dict[str, dict]:
     total = int(sum(s.share for s in group))
     scale = max(1, round(total / 4000))  # synth multiplies the schools of every spec by this
     specs = [dataclasses.replace(s, share=s.share / total, schools=tuple(max(1 if k < 2 else 0, round(c / scale))
                                                                          for k, c in enumerate(s.schools)))
              for s in group]
-    return synth._generate(seed, total, specs=tuple(specs))
+    return generate_districts(seed, total, specs=tuple(specs))
 
 
 def synthesize_state(out_dir: str | os.PathLike | None = None, *, districts: int, seed: int = config.DEMO_SEED,
@@ -171,7 +173,7 @@ def synthesize_state(out_dir: str | os.PathLike | None = None, *, districts: int
             tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{district_id}-", dir=out))
             for name, df in d["tables"].items():
                 if df is not None:
-                    synth._write_csv(df[[c for c in TABLES[name].columns if c in df.columns]], tmp / f"{name}.csv")
+                    write_csv(df[[c for c in TABLES[name].columns if c in df.columns]], tmp / f"{name}.csv")
             (tmp / "truth.json").write_text(json.dumps(d["truth"], indent=1, sort_keys=True, default=float) + "\n")
             if final.exists():
                 shutil.rmtree(final)

@@ -51,7 +51,7 @@ def designs(seed: int = 20081) -> dict[str, pd.DataFrame]:
 def main() -> None:
     sys.path.insert(0, str(HERE.parent.parent))
     from opportunity_research import config
-    from opportunity_research.stats.models import STUDY_COVARIATES, fit_study_models
+    from opportunity_research.study.growth import STUDY_COVARIATES, fit_study_models
     from opportunity_research.study.measures import growth_frame
     from tests import demo
 

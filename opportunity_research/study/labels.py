@@ -18,8 +18,8 @@ maps the one to the other, so a label changes everywhere at once:
 and display formats: :func:`year` (``2016`` -> ``"2016"``, never ``"2,016"``), :func:`school_year`
 (``2016`` -> ``"2016-17"``), :func:`count` (``29.0`` -> ``"29"``), :func:`percent`, :func:`points`.
 
-It depends on :mod:`opportunity_research.intake.contract` only (for the federal race/ethnicity names), so any
-module may import it.
+It depends on :mod:`opportunity_research.intake.contract` only (for the federal race/ethnicity names), so every
+module of the study and the layers after it (disclosure, report, batch) may import it.
 
 Examples
 --------

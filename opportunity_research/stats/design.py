@@ -1,0 +1,296 @@
+"""The design of a mixed model: fixed-effect matrix, nested group codes and the checks on them.
+
+Built from the columns (patsy gives the layout; categorical columns are coded without evaluating the formula
+row by row); used by :func:`~opportunity_research.stats.models.fit_growth_model` and the cross-checks."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import patsy
+
+__all__ = ["Design", "build_design", "check_columns", "nested_codes"]
+
+
+@dataclass
+class Design:
+    y: np.ndarray
+    X: np.ndarray
+    names: list[str]
+    U: np.ndarray  # (n, q) random-effect columns: intercept, then the slope variable if any
+    u_names: list[str]
+    codes: list[np.ndarray]  # per level (outer first): group code of each row
+    n_groups: list[int]
+    parents: list[np.ndarray]  # per level l >= 1: parent code (level l-1) of each level-l group
+    level_cols: list[np.ndarray]  # per level: which U columns carry random effects there
+    n_dropped: int
+    groups: tuple[str, ...] = ()
+
+
+def check_columns(data: pd.DataFrame, cols: Iterable[str], what: str) -> None:
+    missing = [c for c in cols if c not in data.columns]
+    if missing:
+        raise KeyError(f"{what}: column(s) {missing} not in the data (columns: {list(data.columns)})")
+
+
+def nested_codes(
+    frame: pd.DataFrame, groups: Sequence[str]
+) -> tuple[list[np.ndarray], list[int], list[np.ndarray]]:
+    """Codes of the nested groups: an inner id need only be unique within its outer group."""
+    codes, sizes, parents = [], [], []
+    parent = np.zeros(len(frame), dtype=np.int64)
+    for level, col in enumerate(groups):
+        own, uniq = pd.factorize(frame[col], sort=True)
+        key = parent * np.int64(len(uniq) + 1) + own
+        code, kuniq = pd.factorize(key, sort=True)
+        code = code.astype(np.int64)
+        if level > 0:
+            par = np.empty(len(kuniq), dtype=np.int64)
+            par[code] = parent
+            parents.append(par)
+        codes.append(code)
+        sizes.append(len(kuniq))
+        parent = code
+    return codes, sizes, parents
+
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_C_OF_NAME = re.compile(r"^C\(\s*([A-Za-z_][A-Za-z0-9_]*)\s*\)$")
+
+
+def _column_design(
+    data: pd.DataFrame, keep: np.ndarray, formula: str, eval_env
+) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray] | None:
+    """Build ``(y, X, names, rows)`` straight from the columns, without per-row formula evaluation.
+
+    patsy evaluates categorical factors value by value in Python (two passes per row), which dominates a fit
+    at a million students. For formulas whose factors are plain columns or ``C(column)``, the design is built
+    here instead: the column layout (term order, names, contrast matrices) comes from patsy run on a tiny frame
+    that has every level, and the columns are filled from the data with vectorized products. ``rows`` are the
+    positions in ``data`` of the complete rows (grouping columns and every formula variable present), as patsy's
+    ``NA_action="drop"`` would keep. Returns None when the formula needs patsy's general evaluation (functions,
+    arithmetic, contrasts other than the default); :func:`build_design` then falls back to patsy.
+    """
+    try:
+        desc = patsy.ModelDesc.from_formula(formula)
+    except patsy.PatsyError:
+        return None
+    if len(desc.lhs_termlist) != 1 or len(desc.lhs_termlist[0].factors) != 1:
+        return None
+    ycode = desc.lhs_termlist[0].factors[0].code
+    if not _NAME.match(ycode) or ycode not in data.columns or not _is_numeric(data[ycode]):
+        return None
+    kinds: dict[str, str] = {}  # factor code -> "numeric" / "categorical"
+    columns: dict[str, str] = {ycode: ycode}  # factor code -> data column
+    for term in desc.rhs_termlist:
+        for factor in term.factors:
+            code = factor.code
+            m = _C_OF_NAME.match(code)
+            if m and m.group(1) in data.columns:
+                kinds[code], columns[code] = "categorical", m.group(1)
+            elif _NAME.match(code) and code in data.columns:
+                kinds[code] = "numeric" if _is_numeric(data[code]) else "categorical"
+                columns[code] = code
+            else:
+                return None
+    used = list(dict.fromkeys(columns.values()))
+    part = data[used]
+    rows_g = np.flatnonzero(keep)
+    # categorical levels as patsy would sniff them: over the rows with their grouping columns present
+    levels: dict[str, Any] = {}
+    codes: dict[str, np.ndarray] = {}
+    for code, kind in kinds.items():
+        if kind != "categorical" or code in codes:
+            continue
+        s = part[columns[code]]
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            levels[code] = s.cat.categories
+            codes[code] = s.cat.codes.to_numpy()[rows_g].astype(np.int64)
+            continue
+        vals = s.to_numpy()[rows_g]
+        try:
+            c, uniq = pd.factorize(vals, sort=True, use_na_sentinel=True)
+        except TypeError:  # unorderable mix of types: let patsy decide
+            return None
+        if s.dtype == bool:
+            uniq = pd.Index([False, True])
+            c = vals.astype(np.int64)
+        levels[code], codes[code] = uniq, c.astype(np.int64)
+    # complete rows among rows_g
+    ok = np.ones(len(rows_g), dtype=bool)
+    for col in used:
+        ok &= part[col].notna().to_numpy()[rows_g]
+    for c in codes.values():
+        ok &= c >= 0
+    # layout from patsy on a tiny frame holding every level
+    L = max([2] + [len(v) for v in levels.values()])
+    tiny = {}
+    for code, col in columns.items():
+        if kinds.get(code) == "categorical":
+            lev = levels[code]
+            if not len(lev):  # no level at all: let patsy report it
+                return None
+            tiny[col] = pd.Categorical.from_codes(np.arange(L) % len(lev), categories=lev)
+        elif col not in tiny:
+            tiny[col] = np.arange(1.0, L + 1.0)
+    frame = pd.DataFrame(tiny)
+    try:  # the layout only (no matrices built): patsy's design_matrix_builders on the tiny frame
+        _, info = patsy.design_matrix_builders(
+            [desc.lhs_termlist, desc.rhs_termlist], lambda: iter([frame]), eval_env, NA_action="raise"
+        )
+    except patsy.PatsyError:
+        return None
+    rows = rows_g[ok]
+    n = len(rows)
+    values = {
+        code: part[columns[code]].to_numpy(dtype=float, na_value=np.nan)[rows]
+        for code, k in kinds.items()
+        if k == "numeric"
+    }
+    cats = {code: c[ok] for code, c in codes.items()}
+    X = np.empty((n, len(info.column_names)), order="F")
+    for term, subterms in info.term_codings.items():
+        j = info.term_slices[term].start
+        stop = info.term_slices[term].stop
+        for st in subterms:
+            per_factor = []
+            for f in st.factors:
+                if f in st.contrast_matrices:
+                    per_factor.append(st.contrast_matrices[f].matrix.shape[1])
+                elif info.factor_infos[f].num_columns == 1:
+                    per_factor.append(1)
+                else:
+                    return None
+            # patsy's order: the left-most factor's columns vary fastest
+            for combo in itertools.product(*[range(k) for k in reversed(per_factor)]):
+                col = np.ones(n)
+                for f, idx in zip(st.factors, combo[::-1]):
+                    if f in st.contrast_matrices:
+                        col = col * st.contrast_matrices[f].matrix[cats[f.code], idx]
+                    else:
+                        col = col * values[f.code]
+                X[:, j] = col
+                j += 1
+        if j != stop:
+            return None
+    y = part[ycode].to_numpy(dtype=float, na_value=np.nan)[rows]
+    return y, X, list(info.column_names), rows
+
+
+def _is_numeric(s: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype)
+
+
+def build_design(
+    data: pd.DataFrame,
+    formula: str,
+    groups: Sequence[str],
+    random_slope: str | None,
+    slope_level: str | None,
+    eval_env,
+) -> Design:
+    if not isinstance(data, pd.DataFrame):
+        raise TypeError(f"data must be a pandas DataFrame, not {type(data).__name__}")
+    if isinstance(groups, str):
+        groups = (groups,)
+    groups = tuple(groups)
+    if not groups:
+        raise ValueError("groups: give at least one grouping column, outermost first, e.g. ('school_id',)")
+    if len(set(groups)) != len(groups):
+        raise ValueError(f"groups: repeated column in {groups}")
+    check_columns(data, groups, "groups")
+    extra = [random_slope] if random_slope else []
+    check_columns(data, extra, "random_slope")
+    keep = data[list(groups) + extra].notna().all(axis=1).to_numpy()
+    fast = _column_design(data, keep, formula, eval_env)
+    if fast is not None:  # the common case: plain columns and C(column), built without per-row evaluation
+        yv, Xv, names, rows = fast
+        sub = data[list(dict.fromkeys(list(groups) + extra))].iloc[rows]
+    else:
+        sub = data.loc[keep].reset_index(
+            drop=True
+        )  # positional index: any (even duplicated) input index works
+        try:
+            y, X = patsy.dmatrices(formula, sub, NA_action="drop", return_type="dataframe", eval_env=eval_env)
+        except patsy.PatsyError as exc:
+            raise ValueError(f"formula {formula!r}: {exc}") from exc
+        if y.shape[1] != 1:
+            raise ValueError(
+                f"formula {formula!r}: the outcome must be one numeric column, got {list(y.columns)}"
+            )
+        sub = sub.iloc[X.index.to_numpy()]
+        Xv = X.to_numpy(dtype=float)
+        yv = y.iloc[:, 0].to_numpy(dtype=float)
+        names = list(X.columns)
+    n = len(sub)
+    n_dropped = int(len(data) - n)
+    codes, sizes, parents = nested_codes(sub, groups)
+    u = [np.ones(n)]
+    u_names = ["intercept"]
+    level_cols = [np.array([0]) for _ in groups]
+    if random_slope:
+        level = groups[0] if slope_level is None else slope_level
+        if level not in groups:
+            raise ValueError(f"slope_level {slope_level!r} is not one of the groups {groups}")
+        try:
+            u.append(sub[random_slope].to_numpy(dtype=float))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"random_slope {random_slope!r} must be a numeric column") from exc
+        u_names.append(random_slope)
+        level_cols[groups.index(level)] = np.array([0, 1])
+    if n <= Xv.shape[1] + 1:
+        raise ValueError(f"only {n} complete rows for {Xv.shape[1]} fixed effects (formula {formula!r})")
+    for level, (col, g) in enumerate(zip(groups, sizes)):
+        if g < 2:
+            raise ValueError(
+                f"grouping column {col!r} has {g} group(s) among the {n} complete rows; a variance "
+                f"between {col} groups cannot be estimated: drop it from groups"
+            )
+    if sizes[-1] >= n:
+        raise ValueError(
+            f"every {groups[-1]!r} group has a single row: its variance is not separable from the "
+            f"residual; drop {groups[-1]!r} from groups"
+        )
+    _check_rank(Xv, names, formula)
+    return Design(
+        y=yv,
+        X=Xv,
+        names=names,
+        U=np.column_stack(u),
+        u_names=u_names,
+        codes=codes,
+        n_groups=sizes,
+        parents=parents,
+        level_cols=level_cols,
+        n_dropped=n_dropped,
+        groups=groups,
+    )
+
+
+def _check_rank(X: np.ndarray, names: list[str], formula: str) -> None:
+    from scipy.linalg import qr
+
+    raw = X.T @ X  # one BLAS pass over the rows; everything below is p x p
+    scale = np.sqrt(np.diag(raw))
+    if np.any(scale == 0):
+        bad = [nm for nm, s in zip(names, scale) if s == 0]
+        raise ValueError(f"formula {formula!r}: term(s) {bad} are zero in every complete row")
+    gram = raw / np.outer(
+        scale, scale
+    )  # rank(X) = rank(X'X); pivoted QR of the Gram matrix names the redundant terms
+    _, r, piv = qr(gram, pivoting=True)
+    d = np.abs(np.diag(r))
+    rank = int(np.sum(d > d[0] * 1e-11))
+    if rank < X.shape[1]:
+        bad = [names[i] for i in piv[rank:]]
+        raise ValueError(
+            f"formula {formula!r}: the fixed-effect design is rank deficient; term(s) {bad} are "
+            f"linear combinations of the others (e.g. constant, duplicated, or a group-level "
+            f"variable with one value)"
+        )

@@ -1,0 +1,362 @@
+"""Estimates with intervals per cell of a table, and the per-table small-cell suppression of such tables.
+
+General statistics, vectorized over cells (no loop over groups): the Wilson interval for a share
+(:func:`wilson_interval`), means and shares per cell with cluster-robust intervals (:func:`cell_estimates`),
+the same for everyone and each level of several group variables (:func:`subgroup_estimates`), district
+and school rows together (:func:`two_level_estimates`), and primary plus complementary suppression over the
+cells of such a table (:func:`suppress_small_cells`). The study's analyses (climate, trajectories, equity,
+measures) compute their indicators with these, so every indicator is computed the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .. import config
+from .suppression import suppress
+
+__all__ = [
+    "MIN_CLUSTERS",
+    "cell_estimates",
+    "level_strings",
+    "subgroup_estimates",
+    "suppress_small_cells",
+    "two_level_estimates",
+    "wilson_interval",
+]
+
+#: Fewest clusters for a cluster-robust interval; below it intervals cluster on the next level down.
+MIN_CLUSTERS = 5
+
+
+def wilson_interval(successes, n, *, confidence: float = 0.95, critical=None):
+    """Wilson score interval for a share (vectorized).
+
+    ``successes`` may be fractional (``share * n_effective``). ``critical`` overrides the normal
+    quantile (e.g. a t quantile when the effective sample size comes from clustered data). Returns
+    ``(ci_lower, ci_upper)`` as arrays (NaN where ``n`` is 0).
+
+    >>> lo, hi = wilson_interval(3, 10)
+    >>> round(float(lo), 4), round(float(hi), 4)
+    (0.1078, 0.6032)
+    """
+    x = np.asarray(successes, dtype=float)
+    n = np.asarray(n, dtype=float)
+    z = stats.norm.ppf(0.5 + confidence / 2) if critical is None else np.asarray(critical, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = x / n
+        denom = 1 + z**2 / n
+        center = (p + z**2 / (2 * n)) / denom
+        half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denom
+        lo, hi = np.clip(center - half, 0, 1), np.clip(center + half, 0, 1)
+        lo, hi = np.where(x <= 0, 0.0, lo), np.where(x >= n, 1.0, hi)  # exact ends (no rounding residue)
+    bad = ~(n > 0)
+    return np.where(bad, np.nan, lo), np.where(bad, np.nan, hi)
+
+
+def cell_estimates(
+    data: pd.DataFrame,
+    *,
+    by: Sequence[str],
+    value: str,
+    kind: str = "mean",
+    cluster: str | None = None,
+    unit: str | None = None,
+    confidence: float = 0.95,
+    min_clusters: int = MIN_CLUSTERS,
+    subcluster: str | None = None,
+) -> pd.DataFrame:
+    """Mean or share of ``value`` per cell of ``by``, with an interval (vectorized over cells).
+
+    Rows with a missing ``value`` or key are left out.
+
+    * ``kind="mean"``: t interval; with ``cluster``, the cluster-robust (linearization) variance
+      ``G/(G-1) * sum_g (s_g - mean * m_g)^2 / n^2`` on ``G - 1`` degrees of freedom (as
+      :func:`opportunity_research.study.measures.cluster_mean_ci`); without, the ordinary ``s^2 / n`` on
+      ``n - 1``.
+    * ``kind="share"`` (``value`` is 0/1): Wilson score interval. With ``cluster`` (and some cluster
+      holding more than one row), the sample size is deflated by the design effect
+      ``max(1, cluster-robust variance / binomial variance)`` and the critical value is the t quantile
+      on ``G - 1`` degrees of freedom (a Korn-Graubard-style adjustment); otherwise the plain Wilson
+      interval.
+
+    A cell whose rows all sit in one cluster, or in clusters of one row each, gets the interval for
+    independent rows. A cell with fewer than ``min_clusters`` clusters (default 5: a t quantile on 1-3
+    degrees of freedom makes intervals meaningless, e.g. -73% to 186%) is clustered on the next level down
+    instead: ``subcluster`` (e.g. classrooms within schools), else ``unit`` (e.g. students with several
+    rows), else its rows are independent. Shares (``kind="share"``) may be fractional (means of 0-1 values,
+    e.g. a student's share of time with a resource): the binomial variance bounds theirs, so the Wilson
+    interval stays inside 0-1. A mean whose rows show no variation gets no interval (NaN: "no variation
+    observed"), never a zero-width one; a share of 0 or 1 gets Wilson's one-sided interval.
+
+    Returns
+    -------
+    DataFrame
+        The ``by`` columns, ``n`` (rows), ``n_units`` (distinct ``unit`` values; = ``n`` without
+        ``unit``), ``n_clusters``, ``estimate``, ``ci_lower``, ``ci_upper``.
+    """
+    by = list(by)
+    if kind not in ("mean", "share"):
+        raise ValueError(f"cell_estimates: kind must be 'mean' or 'share', not {kind!r}")
+    extra = [
+        c for c in dict.fromkeys([cluster, unit, subcluster]) if c is not None and c not in by and c != value
+    ]
+    df = data[by + [value] + extra].dropna(subset=by + [value] + ([cluster] if cluster is not None else []))
+    g = df.groupby(by, sort=True, observed=True)
+    codes = g.ngroup().to_numpy()
+    res = g.size().reset_index()[by]
+    m = len(res)
+    v = df[value].to_numpy(dtype=float)
+    n = np.bincount(codes, minlength=m).astype(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        est = np.bincount(codes, weights=v, minlength=m) / n
+
+    def pairs(col):
+        """Per (cell, value of col): the cell of each pair, the pair's sum of v and its row count."""
+        x = df[col]
+        sub = (
+            x.to_numpy(dtype=np.int64)
+            if pd.api.types.is_integer_dtype(x) and len(x) and x.min() >= 0
+            else pd.factorize(x)[0].astype(np.int64)
+        )
+        k = int(sub.max()) + 1 if len(sub) else 1
+        inv, uniq = pd.factorize(codes.astype(np.int64) * k + sub)
+        return uniq // k, np.bincount(inv, weights=v), np.bincount(inv)
+
+    cl_pairs = pairs(cluster) if cluster is not None else None
+    if unit is not None:
+        n_units = np.bincount((cl_pairs if unit == cluster else pairs(unit))[0], minlength=m)
+    else:
+        n_units = n
+    ss = np.bincount(codes, weights=(v - est[codes]) ** 2, minlength=m)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        var_iid = np.where(n >= 2, ss / (n - 1) / n, np.nan)
+    G = n.copy()
+    var = var_iid
+    clustered = np.zeros(m, dtype=bool)
+    if cluster is not None:
+        cell, csum, csize = cl_pairs
+        n_cl = np.bincount(cell, minlength=m).astype(float)
+        r2 = np.bincount(cell, weights=(csum - est[cell] * csize) ** 2, minlength=m)
+        # cells in one cluster only (e.g. a one-school district) fall back to independent rows
+        clustered = (n_cl >= 2) & (np.bincount(cell, weights=(csize > 1).astype(float), minlength=m) > 0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            var = np.where(clustered, n_cl / (n_cl - 1) * r2 / n**2, var_iid)
+        G = np.where(clustered, n_cl, n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tq = stats.t.ppf(0.5 + confidence / 2, G - 1)
+        if kind == "mean":
+            half = tq * np.sqrt(var)
+            lo, hi = est - half, est + half
+        else:
+            vbin = est * (1 - est) / n
+            deff = np.where(clustered & (vbin > 0), np.maximum(1.0, var / vbin), 1.0)
+            n_eff = n / deff
+            crit = np.where(clustered, tq, stats.norm.ppf(0.5 + confidence / 2))
+            lo, hi = wilson_interval(est * n_eff, n_eff, critical=crit)
+        if kind == "mean":  # no variation observed: no interval rather than a zero-width one
+            flat = (n >= 2) & ~(var > 0)
+            lo, hi = np.where(flat, np.nan, lo), np.where(flat, np.nan, hi)
+    res["n"] = n.astype(np.int64)
+    res["n_units"] = np.asarray(n_units).astype(np.int64)
+    res["n_clusters"] = (n_cl if cluster is not None else n).astype(np.int64)
+    res["estimate"], res["ci_lower"], res["ci_upper"] = est, lo, hi
+    if cluster is not None and (few := clustered & (n_cl < min_clusters)).any():
+        down = subcluster if subcluster is not None else unit if unit not in (None, cluster) else None
+        sub = cell_estimates(
+            df,
+            by=by,
+            value=value,
+            kind=kind,
+            cluster=down,
+            unit=unit,
+            confidence=confidence,
+            min_clusters=min_clusters,
+        )
+        res.loc[few, "ci_lower"] = sub["ci_lower"].to_numpy()[few]
+        res.loc[few, "ci_upper"] = sub["ci_upper"].to_numpy()[few]
+    return res
+
+
+def level_strings(values: pd.Series) -> pd.Series:
+    """Group levels as text: whole numbers without ``.0`` (``1.0`` -> ``"1"``), text unchanged."""
+    text = values.astype("str")
+    return text.str.replace(r"^(-?\d+)\.0+$", r"\1", regex=True).astype("str")
+
+
+def subgroup_estimates(
+    data: pd.DataFrame,
+    *,
+    keys: Sequence[str],
+    variables: Sequence[str],
+    value: str,
+    kind: str = "mean",
+    cluster: str | None = None,
+    unit: str | None = None,
+    confidence: float = 0.95,
+    subcluster: str | None = None,
+) -> pd.DataFrame:
+    """:func:`cell_estimates` for everyone (``group="all"``) and for each level of each variable.
+
+    Returns the :func:`cell_estimates` columns with ``keys``, plus ``group`` (``"all"`` or
+    ``"<variable>=<level>"``) and ``variable`` (``"all"`` or the variable name).
+    """
+    frames = [
+        cell_estimates(
+            data,
+            by=keys,
+            value=value,
+            kind=kind,
+            cluster=cluster,
+            unit=unit,
+            confidence=confidence,
+            subcluster=subcluster,
+        ).assign(group="all", variable="all")
+    ]
+    for v in variables:
+        if v not in data.columns:
+            continue
+        t = cell_estimates(
+            data,
+            by=list(keys) + [v],
+            value=value,
+            kind=kind,
+            cluster=cluster,
+            unit=unit,
+            confidence=confidence,
+            subcluster=subcluster,
+        )
+        t["group"] = v + "=" + level_strings(t[v])
+        frames.append(t.drop(columns=[v]).assign(variable=v))
+    out = pd.concat(frames, ignore_index=True)
+    out["group"] = out["group"].astype("str")
+    out["variable"] = out["variable"].astype("str")
+    return out
+
+
+def two_level_estimates(
+    frame: pd.DataFrame,
+    *,
+    keys: list[str],
+    variables,
+    value: str,
+    kind: str,
+    cluster: str | None,
+    confidence: float,
+    subcluster: str | None = None,
+) -> pd.DataFrame:
+    """District rows (``school_id="all"``, clustered) and school rows (independent) of subgroup estimates.
+
+    ``frame`` needs a ``_sid`` column of student codes (the unit counted for suppression). With fewer than
+    :data:`MIN_CLUSTERS` clusters the district rows cluster on ``subcluster`` (else on students)."""
+    dist = subgroup_estimates(
+        frame,
+        keys=keys,
+        variables=variables,
+        value=value,
+        kind=kind,
+        cluster=cluster,
+        unit="_sid",
+        confidence=confidence,
+        subcluster=subcluster,
+    ).assign(school_id="all")
+    sch = subgroup_estimates(
+        frame,
+        keys=keys + ["school_id"],
+        variables=variables,
+        value=value,
+        kind=kind,
+        cluster=None,
+        unit="_sid",
+        confidence=confidence,
+    )
+    return pd.concat([dist, sch], ignore_index=True)
+
+
+def suppress_small_cells(
+    table: pd.DataFrame,
+    *,
+    keys: Sequence[str] = (),
+    count: str = "n_units",
+    min_n: int = config.MIN_CELL_SIZE,
+    blank: Sequence[str] = (),
+    across_schools: bool = True,
+    estimates: Mapping[str, tuple[float, float] | None] | None = None,
+) -> pd.DataFrame:
+    """Primary and complementary suppression of a table of school x student-group cells; returns a copy.
+
+    The table holds, for each combination of ``keys`` (e.g. year and scale), cells identified by
+    ``school_id`` (``"all"`` = district), ``variable`` (``"all"`` or a group variable) and ``group``.
+    Two kinds of sets of cells add up to a shown total: the levels of a variable within one school
+    (total: the school's ``group == "all"`` cell), and, with ``across_schools``, the schools' cells of one
+    group (total: the district's cell). The rules are those of
+    :func:`opportunity_research.stats.suppression.suppress`, applied to each set in turn and repeated in both
+    directions until nothing changes:
+
+    * primary: a cell describing fewer than ``min_n`` units (``count``, e.g. distinct students) is
+      suppressed (reason ``"n < {min_n}"``);
+    * complementary: further cells (the smallest shown first) are suppressed until no hidden cell can be
+      recovered from the total and the shown cells, nor its count pinned down, nor, for each column of
+      ``estimates`` (``{column: (low, high)}``), every hidden value revealed by the hidden cells' combined
+      mean sitting at a bound (reason ``"complementary"``).
+
+    Totals (``variable == "all"`` and the district rows) are suppressed only by the primary rule. Not
+    covered: students in a total but in none of its cells (e.g. a missing group value), which the
+    contract rules out. The ``blank`` columns of suppressed rows are set to missing (``n*`` columns become
+    ``Int64``).
+
+    Returns
+    -------
+    DataFrame
+        ``table`` with ``suppressed`` (bool) and ``suppression_reason`` (``""`` when shown).
+    """
+    out = table.reset_index(drop=True).copy()
+    keys = list(keys)
+    n = out[count].to_numpy(dtype=float)
+    primary = ~(n >= min_n)
+    sup = primary.copy()
+    directions = [((out["variable"] != "all").to_numpy(), keys + ["school_id", "variable"], "group")]
+    if across_schools:
+        directions.append(((out["school_id"] != "all").to_numpy(), keys + ["group"], "school_id"))
+    checks = list((estimates or {}).items()) or [(None, None)]
+    cols = list(dict.fromkeys(keys + ["school_id", "variable", "group", count] + [c for c, _ in checks if c]))
+    for _ in range(100):
+        before = sup.copy()
+        for members, by, level in directions:
+            members = members & (n > 0)
+            if not members.any():
+                continue
+            for est, bounds in checks:
+                sub = out.loc[members, cols].copy()
+                sub["suppressed"] = sup[members]
+                sub["suppression_reason"] = np.where(
+                    primary[members], f"n < {min_n}", np.where(sup[members], "complementary", "")
+                )
+                res = suppress(
+                    sub,
+                    n_columns=[count],
+                    value_columns=[],
+                    min_n=min_n,
+                    by=by,
+                    level_column=level,
+                    reference_column="_no_reference",
+                    estimate_column=est or "_no_estimate",
+                    bounds=bounds,
+                )
+                sup[members] = res["suppressed"].to_numpy(dtype=bool)
+        if (sup == before).all():
+            break
+    out["suppressed"] = sup
+    out["suppression_reason"] = pd.Series(
+        np.where(primary, f"n < {min_n}", np.where(sup, "complementary", "")), index=out.index, dtype="str"
+    )
+    for c in blank:
+        if c.startswith("n"):
+            out[c] = out[c].astype("Int64").mask(out["suppressed"])
+        else:
+            out[c] = out[c].astype(float).mask(out["suppressed"])
+    return out
