@@ -134,3 +134,40 @@ def test_a_wrong_district_id_gets_did_you_mean_and_the_processed_districts(tmp_p
     with pytest.raises(FileNotFoundError, match=r"'demo_fairvew'.*\(did you mean 'demo_fairview'\?\); processed "
                        r"districts: demo_fairview, demo_lakeside"):
         load_district("demo_fairvew", processed_root=tmp_path)
+
+
+def test_a_changed_cut_shows_in_methods_comparisons_and_the_card():
+    import pandas as pd
+
+    from opportunity_research.report import presentation as P
+    from opportunity_research.report import settings
+
+    cuts = {"grade_appropriate": 5, "engaged": 8}
+    assert "at least 5 of 6 (TNTP’s default: 4)" in P.methods_scoring(cuts).html
+    assert "default" not in P.methods_scoring({}).html.split("Evidence")[0].replace("TNTP’s public rules", "")
+    rates = pd.DataFrame({"resource": ["grade_appropriate", "engaged"], "subject": "all", "estimate": [0.2, 0.5],
+                          "ci_lower": [0.15, 0.45], "ci_upper": [0.25, 0.55], "n": [300, 900], "n_classrooms": 30,
+                          "hours_without": [144.0, 90.0], "suppressed": False})
+    demands = pd.DataFrame({"measure": ["met_demands"], "estimate": [0.7], "ci_lower": [0.6], "ci_upper": [0.8]})
+    for html in (P.resources_table(rates, cuts=cuts).html, P.study_comparison_table(rates, demands, cuts=cuts).html):
+        assert "Grade-appropriate assignments: the study’s figure uses TNTP’s default rule (at least 4 of 6); this " \
+               "report uses at least 5 of 6, so the two are not directly comparable." in html
+        assert "Deep engagement: the study" not in html  # an unchanged rule is compared as before
+    assert "not directly comparable" not in P.resources_table(rates).html
+    words = settings.changed_settings({"cuts": cuts, "subjects": ["ela"], "seed": config.DEMO_SEED})
+    assert words == ["Grade-appropriate assignment: content + practice + relevance is at least 5 of 6 (TNTP’s default: 4)",
+                     "Subjects: ELA only (default: ELA and Math)"]
+
+
+def test_the_card_says_whether_the_working_tree_was_modified(tmp_path):
+    from opportunity_research.report import settings
+
+    repo = _repo_with(tmp_path, TINY)
+    assert settings.working_tree(repo) == "clean"
+    (repo / "notebooks" / "scratch.ipynb").write_text("{}")  # untracked: not a change to what was committed
+    assert settings.working_tree(repo) == "clean"
+    _edit_parameters(repo / "notebooks" / "report.ipynb", "min_n = 3")
+    assert settings.working_tree(repo) == "modified (1 file not committed)"
+    outside = tmp_path / "elsewhere"  # not a git checkout
+    outside.mkdir()
+    assert settings.working_tree(outside) == "unknown"

@@ -657,8 +657,11 @@ def reproducibility_table(card: pd.DataFrame) -> Table:
     return table(c, [Col("item", label="Item"), Col("value", label="Value")], caption="Reproducibility card")
 
 
-def study_comparison_table(rates: pd.DataFrame, demands: pd.DataFrame) -> Table:
-    """District vs the study's published figures, the six headline shares side by side."""
+def study_comparison_table(rates: pd.DataFrame, demands: pd.DataFrame, *, cuts: Mapping | None = None) -> Table:
+    """District vs the study's published figures, the six headline shares side by side (``cuts``: the cut points
+    the rates used; a share scored with a rule other than the study's gets a note instead of a silent comparison)."""
+    from .settings import study_note
+
     rows = []
     r = rates[rates["subject"] == "all"] if "subject" in rates.columns else rates
     for x in list(r.itertuples()) + list(demands.itertuples()):
@@ -666,11 +669,14 @@ def study_comparison_table(rates: pd.DataFrame, demands: pd.DataFrame) -> Table:
         if code in STUDY:
             rows.append({"measure": code, "estimate": x.estimate, "ci_lower": x.ci_lower, "ci_upper": x.ci_upper,
                          "study": STUDY[code][0], "difference": x.estimate - STUDY[code][0]})
+    notes = [f"{labels.measure(x['measure'])}: {study_note(x['measure'], cuts)}." for x in rows
+             if study_note(x["measure"], cuts)]
     return table(pd.DataFrame(rows), [Col("measure", "measure"), Col("estimate", "percent", label="District"),
                                       Col("interval", "interval_percent"), Col("study", "percent",
                                                                                label="Study (2018)"),
                                       Col("difference", "points", label="District − study (points)")],
-                 caption="This district beside the study's published figures", notes=[f"Study: {STUDY_SOURCE}."])
+                 caption="This district beside the study's published figures",
+                 notes=[f"Study: {STUDY_SOURCE}.", *notes])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -807,7 +813,9 @@ def headline_findings(a, *, top: int = 5) -> list[Finding]:
                 meaning=(f"Classrooms serving mostly higher-income students had this resource "
                          f"{labels.percent(r['estimate'])} of the time, vs {labels.percent(r['reference_estimate'])} in "
                          "classrooms serving mostly low-income students"
-                         + (f" (the study found {_STUDY_INCOME_RATIO[r['measure']]})."
+                         + (f" (the study found {_STUDY_INCOME_RATIO[r['measure']]}"
+                            + (f"; {study_note(r['measure'], getattr(a, 'cuts', None))}"
+                               if study_note(r["measure"], getattr(a, "cuts", None)) else "") + ")."
                             if r["measure"] in _STUDY_INCOME_RATIO else ".")),
                 score=float(r["_z"])))
     cu = a.catch_up
