@@ -27,7 +27,11 @@ districts one after another in this process. Each task, for one district:
 
 Before any task starts, every district's parameters are checked against the notebook's ``parameters``
 cell (names, types, and allowed values such as ``subjects``, see :data:`PARAMETER_RULES`); a
-district with bad parameters is not run and nothing of it is touched.
+district with bad parameters is not run and nothing of it is touched. Every analysis parameter is passed
+explicitly (:func:`batch_parameters`: the package's defaults, then the run's options), never left to the
+literal values of the template's ``parameters`` cell, and a template whose cells differ from the committed
+ones is refused (:func:`check_template`; ``--allow-modified-template`` overrides), so a researcher's
+exploratory edit of a template never reaches a published report.
 
 **A good report is never lost.** A district that fails keeps its last good report in
 ``reports/<district>/``; the manifest and the index mark it *stale*, with the reason and the date of
