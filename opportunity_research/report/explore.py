@@ -56,6 +56,12 @@ def report_hidden(district_id: str, *, processed_dir: str | os.PathLike | None =
     """The gap rows the district report hides: ``(measure, subject, group, level)`` of every row its joint
     disclosure pass suppresses (with the report's default settings; suppression is decided from counts, which
     cut points do not change). Computed once per district and cached; takes a few seconds.
+
+    Examples
+    --------
+    >>> hidden = report_hidden("demo_fairview")  # doctest: +SKIP
+    >>> ("grade_appropriate", "ela", "race_ethnicity", "asian") in hidden  # doctest: +SKIP
+    True
     """
     key = (district_id, str(processed_dir), min_n)
     if key not in _REPORT_HIDDEN:
