@@ -111,6 +111,11 @@ def test_run_refuses_a_modified_template_and_says_why(tmp_path, capsys):
     _edit_parameters(repo / "notebooks" / "report.ipynb", "min_n = 3")
     with pytest.raises(runner.TemplateModified, match="does not run a modified one"):
         runner.run_batch(None, notebook="notebooks/report.ipynb", cross_notebook=None, root=repo, dry_run=True)
+    elsewhere = tmp_path / "elsewhere"  # a run rooted outside the template's repository still checks it
+    (elsewhere / "data" / "raw" / "demo_x").mkdir(parents=True)
+    with pytest.raises(runner.TemplateModified):
+        runner.run_batch(["demo_x"], notebook=repo / "notebooks" / "report.ipynb", cross_notebook=None,
+                         root=elsewhere, dry_run=True)
     plan = runner.run_batch(None, notebook="notebooks/report.ipynb", cross_notebook=None, root=repo, dry_run=True,
                             allow_modified_template=True)
     assert [r.status for r in plan.districts] == ["ready"]

@@ -175,14 +175,15 @@ def check_template(notebook: str | os.PathLike, root: str | os.PathLike | None =
     The batch publishes what the committed template computes, never a researcher's exploratory edit of it
     (explore in a working copy: ``make lab`` opens ``notebooks/work/``). Returns ``"committed"`` when the
     template matches the commit, None when there is nothing to compare with (no git, or an untracked
-    notebook such as a test's own).
+    notebook such as a test's own). ``root`` is accepted for symmetry with the runner and not needed: the
+    notebook's own git repository is used.
     """
     import subprocess
 
     import nbformat
 
     path = Path(notebook).resolve()
-    cwd = Path(root).resolve() if root is not None else path.parent
+    cwd = path.parent  # the notebook's own repository, wherever the run's root is
     try:
         top = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=cwd, capture_output=True, text=True,
                              timeout=10, check=False)
