@@ -15,6 +15,8 @@ from .intake.validation import ValidationFailed, validate_district
 from .stats.checks import mixedlm_check, ols_cluster_check
 from .stats.gaps import gap_table, hedges_g
 from .stats.models import ConvergenceError, GrowthModelResult, fit_growth_model
+from .stats.ordinal import hetop, v_statistic
+from .stats.sensitivity import e_value, ovb_bounds, partial_r2, robustness_value
 from .study.growth import StudyModels, fit_study_models
 from .study.months import annual_gains, months_of_learning
 from .version import __version__ as __version__
@@ -58,21 +60,27 @@ __all__ = [
     "ValidationFailed",
     "analyze_district",
     "annual_gains",
+    "e_value",
     "explore_gaps",
     "findings_json",
     "fit_growth_model",
     "fit_study_models",
     "gap_table",
     "hedges_g",
+    "hetop",
     "key_findings",
     "load_district",
     "mixedlm_check",
     "months_of_learning",
     "ols_cluster_check",
+    "ovb_bounds",
+    "partial_r2",
     "process_district",
     "processed_districts",
     "protect_district",
     "protect_tables",
+    "robustness_value",
     "run_batch",
+    "v_statistic",
     "validate_district",
 ]

@@ -26,6 +26,15 @@ COMMAND_MODULES = ("synth.command", "intake.draft", "intake.validation", "intake
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand (each module in :data:`COMMAND_MODULES` registers its own).
+
+    Examples
+    --------
+    >>> parser = build_parser()
+    >>> args = parser.parse_args(["validate", "data/raw/demo_lakeside"])
+    >>> args.command, callable(args.func)
+    ('validate', True)
+    """
     parser = argparse.ArgumentParser(
         prog="opportunity-research",
         description="Opportunity Myth-style equity analysis on a school district's own data. "
@@ -42,7 +51,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the console script; returns the exit code."""
+    """Entry point of the console script; returns the exit code.
+
+    Examples
+    --------
+    >>> try:
+    ...     main(["--version"])
+    ... except SystemExit as e:
+    ...     print("exit code", e.code)
+    opportunity-research 0.1.0
+    exit code 0
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

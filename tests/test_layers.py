@@ -36,7 +36,7 @@ SIDE = {"synth": {"imports": {"intake"}, "imported_by": {"batch"}}}
 STUDY_ORDER = (
     {"labels", "indicators", "months"},
     {"measures"},
-    {"climate", "trajectories", "equity", "growth"},
+    {"climate", "trajectories", "equity", "growth", "levelgaps"},
     {"scorecard"},
     {"findings"},
     {"analysis"},

@@ -83,7 +83,7 @@ from scipy import sparse
 from scipy.optimize import linprog
 
 from .. import config
-from ..intake.contract import CLIMATE_SCALE
+from ..intake.contract import ALL_OTHERS, CLIMATE_SCALE
 
 __all__ = [
     "ALL_OTHERS",
@@ -99,7 +99,6 @@ __all__ = [
     "protect_tables",
 ]
 
-ALL_OTHERS = "all other students"
 #: The one reason text of every suppressed row (``{min_n}`` is filled in).
 REASON = "n < {min_n} or complementary"
 #: Columns that label rows: never blanked in a suppressed row.
@@ -993,6 +992,11 @@ DISTRICT_SPECS: dict[str, TableSpec] = {
                                      counts=("n_students", "n"), year="end_year"),
     "movement": TableSpec("cell", universe=("subject", "from_year", "school_year"), counts=("n_students", "n"),
                           year="school_year", estimates={"moved_up": (0.0, 1.0), "moved_down": (0.0, 1.0)}),
+    # V gaps from performance-level counts (study.levelgaps.level_gaps): students by group, subject and year
+    "level_gaps": TableSpec("gap", universe=("subject", "school_year"), year="school_year",
+                            counts=("n", "reference_n")),
+    # HETOP means from performance-level counts (study.levelgaps.hetop_means): school x group cells
+    "level_means": TableSpec("cell", universe=("subject", "school_year"), counts=("n",), year="school_year"),
     "indicators_shares": TableSpec("cell", universe=("measure", "school_year"), year="school_year",
                                    estimates={"estimate": (0.0, 1.0)}),
     "indicators_growth": TableSpec("cell", universe=("measure", "school_year"), year="school_year"),
@@ -1063,6 +1067,8 @@ FILE_SPECS: dict[str, TableSpec] = {
     "catch_up": DISTRICT_SPECS["catch_up"],
     "growth_grade_levels": DISTRICT_SPECS["growth_grade_levels"],
     "movement": DISTRICT_SPECS["movement"],
+    "level_gaps": DISTRICT_SPECS["level_gaps"],
+    "level_means": DISTRICT_SPECS["level_means"],
 }
 
 

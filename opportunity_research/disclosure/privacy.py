@@ -85,6 +85,12 @@ class Finding:
         Where in the file: ``"cells[7].outputs[0].text"``, ``"line 120"``, ``"row 3, column n"``.
     detail
         A description that is safe to share.
+
+    Examples
+    --------
+    >>> found = screen_text("student L0000123 was absent", student_ids={"L0000123"}, file="report.html")
+    >>> print(found[0])
+    report.html: student_id at text (1 identifier(s) from the district's export)
     """
 
     file: str
@@ -102,7 +108,13 @@ _OTHER_UNITS = re.compile(r"school|classroom|cluster|teacher|item|goal|year|assi
 
 def is_count_column(name: str) -> bool:
     """Whether a column or key names a count of students: ``n``, ``n_*`` or ``*_n``, except counts of other
-    units (schools, classrooms, clusters, teachers, items, goals, years, assignments, observations, responses)."""
+    units (schools, classrooms, clusters, teachers, items, goals, years, assignments, observations, responses).
+
+    Examples
+    --------
+    >>> is_count_column("n"), is_count_column("n_students"), is_count_column("reference_n"), is_count_column("n_schools")
+    (True, True, True, False)
+    """
     name = str(name)
     return bool(_COUNT_COLUMN.match(name)) and not _OTHER_UNITS.search(name)
 
@@ -162,7 +174,14 @@ def _default_paths(root: str | os.PathLike | None) -> list[str]:
 def screen_text(text: str, *, student_ids: Iterable[str] = (), root: str | os.PathLike | None = None,
                 paths: Iterable[str] = (), min_id_length: int = 5, file: str = "<text>",
                 location: str = "text") -> list[Finding]:
-    """Screen one piece of text for identifiers and absolute paths (see the module docstring)."""
+    """Screen one piece of text for identifiers and absolute paths (see the module docstring).
+
+    Examples
+    --------
+    >>> found = screen_text("L0000123 in /home/ana/export/students.csv", student_ids={"L0000123"})
+    >>> [(x.kind, x.location) for x in found]
+    [('student_id', 'text'), ('absolute_path', 'text')]
+    """
     m = _Matcher(student_ids, [*_default_paths(root), *paths], min_id_length)
     return _screen_string(text, m, file, location)
 
@@ -360,6 +379,15 @@ def screen_outputs(paths: Iterable[str | os.PathLike], *, student_ids: Iterable[
     -------
     list of Finding
         Empty when the outputs are clean.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / "gaps.csv").write_text("group,level,n,estimate\\nell,1,3,0.5\\nell,0,40,0.4\\n")
+    >>> for x in screen_outputs([folder / "gaps.csv"], base=folder):
+    ...     print(x)
+    gaps.csv: small_cell at column n, row(s) 1 (1 unsuppressed count(s) below 10)
     """
     m = _Matcher(student_ids, [*_default_paths(root), *extra_paths], min_id_length)
     if m.skipped:
@@ -393,6 +421,11 @@ def redact(text: str, *, ids: Iterable[str] = (), root: str | os.PathLike | None
 
     Paths under the project ``root`` become relative (``<root>/data/raw/x`` -> ``data/raw/x``); other
     absolute paths become ``[path]`` followed by their last component, so messages stay useful.
+
+    Examples
+    --------
+    >>> redact("duplicate student_id L0000123 in /home/ana/export/students.csv", ids={"L0000123"})
+    'duplicate student_id [id] in [path]/students.csv'
     """
     if root is not None:
         r = str(Path(root).resolve())

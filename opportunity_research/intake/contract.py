@@ -24,8 +24,10 @@ import re
 from dataclasses import dataclass, field
 
 __all__ = [
+    "ALL_OTHERS",
     "CUT_POINTS",
     "RACE_ETHNICITY",
+    "RESOURCES",
     "SCORING_RULES",
     "SUBGROUP_VARIABLES",
     "TABLES",
@@ -47,6 +49,10 @@ RACE_ETHNICITY: dict[str, str] = {
     "white": "White",
     "two_or_more": "Two or more races",
 }
+
+#: The reference of a gap that compares a group with every student outside it (the ``reference`` column of
+#: gap tables; the alternative is a named reference level).
+ALL_OTHERS = "all other students"
 
 #: Student subgroup variables used by the gap analyses, with a readable label.
 SUBGROUP_VARIABLES: dict[str, str] = {
@@ -196,6 +202,9 @@ CLIMATE_ITEMS = {
 }
 #: Agreement scale of the climate survey: 1 = strongly disagree ... 5 = strongly agree.
 CLIMATE_SCALE = (1, 5)
+
+#: The four classroom resources of *The Opportunity Myth*, in the order every table reports them.
+RESOURCES = ("grade_appropriate", "strong_instruction", "engaged", "high_expectations")
 
 #: Cut points of the four resources: name -> (TNTP's default, lowest, highest possible score). Every one is a
 #: parameter: ``analyze_district(..., cuts={name: value})`` and the district notebook's ``cuts``.
@@ -453,6 +462,25 @@ TABLES: dict[str, Table] = {
             references=[_STUDENT_REF],
         ),
         _table(
+            "level_counts",
+            "Counts of students by performance level, for each school, student group, subject and school year "
+            "(as state report files publish them). Optional. A district that has no student-level data may bring "
+            "only `schools.csv` and this table: its report then shows the gaps from performance levels (V) and the "
+            "schools' and groups' means estimated from the counts (HETOP). `group` is 'all' or "
+            "'<variable>=<level>' as in goals; `performance_level` 1 is the lowest level.",
+            [
+                Column("school_id", "id", "The school."),
+                Column("subject", "category", "Tested subject.", allowed=SUBJECTS_TESTED),
+                _YEAR,
+                Column("group", "text", "Student group ('all' for every student of the school)."),
+                Column("performance_level", "int", "Performance level, 1 (lowest) upwards.", min=1, max=10),
+                Column("n_students", "int", "Number of students of the group at this level.", min=0),
+            ],
+            key=["school_id", "subject", "school_year", "group", "performance_level"],
+            required=False,
+            references=[(("school_id",), "schools", ("school_id",))],
+        ),
+        _table(
             "goals",
             "The district's Opportunity Scorecard goals. Optional. `group` is 'all' or '<variable>=<level>' "
             "(e.g. 'low_income=1', 'race_ethnicity=black'); `target` is a share (0-1) for shares and rates, or "
@@ -492,7 +520,7 @@ def optional_tables() -> list[str]:
     Examples
     --------
     >>> optional_tables()
-    ['climate_surveys', 'attendance', 'advanced_courses', 'programs', 'goals']
+    ['climate_surveys', 'attendance', 'advanced_courses', 'programs', 'level_counts', 'goals']
     """
     return [n for n, t in TABLES.items() if not t.required]
 

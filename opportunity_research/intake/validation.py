@@ -1017,6 +1017,14 @@ def _plausibility(tables: dict, lines: dict, out: _Collector, *, analysis_year: 
                         "(students.csv school_id)", column="classroom_id", line=_line_of(lines["enrollments"], rows),
                         value=enr["classroom_id"].iloc[rows] + " (school " + sec_school.iloc[rows].astype("str")
                         + ", student's " + stu_school.iloc[rows].astype("str") + ")")
+    lc = tables.get("level_counts")
+    if _has(lc, "group") and len(lc):
+        found = {g: _goal_group_problem(g, None) for g in lc["group"].dropna().unique()}
+        for g, prob in found.items():
+            if prob is not None:
+                rows = np.flatnonzero(lc["group"].eq(g).to_numpy())
+                out.add(prob[0], "level_counts.csv", prob[1], column="group", line=_line_of(lines["level_counts"], rows),
+                        value=g)
     goals = tables.get("goals")
     if _has(goals, "group") and len(goals):
         found = {g: _goal_group_problem(g, st) for g in goals["group"].dropna().unique()}
@@ -1180,11 +1188,14 @@ def validate_district(path: str | os.PathLike, *, analysis_year: int | None = No
                     if name.lower() in by_lower else "")
             out.add("warning", name, "not a contract table (ignored)" + hint)
     tables, lines, bad_type = {}, {}, {}
+    # a district that brings only counts by performance level (level_counts.csv, no students.csv) needs only
+    # schools.csv besides: its report is the performance-level gaps and means
+    counts_only = cw.filename("level_counts") in names and cw.filename("students") not in names
     for t in TABLES.values():
         fname = cw.filename(t.name)
         p = path / fname
         if fname not in names:
-            if t.required:
+            if t.required and not (counts_only and t.name != "schools"):
                 others = sorted(q for q in names if Path(q).stem.lower() == Path(fname).stem.lower() and q != fname)
                 hint = f" (found {', '.join(others)}; export it as CSV named {fname})" if others else ""
                 if not others and t.name in cw.files:

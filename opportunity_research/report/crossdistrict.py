@@ -13,7 +13,17 @@ __all__ = ["CrossDistrict", "compare", "summary"]
 
 @dataclass(frozen=True)
 class CrossDistrict:
-    """Side-by-side tables: ``resources``, ``gaps`` (largest shortfall per resource), ``growth``, ``goals``."""
+    """Side-by-side tables: ``resources``, ``gaps`` (largest shortfall per resource), ``growth``, ``goals``.
+
+    Examples
+    --------
+    >>> f = {"resources": {"grade_appropriate": {"n": 100, "estimate": 0.3, "ci_lower": 0.2, "ci_upper": 0.4}},
+    ...      "gaps": [], "growth": [], "goals": []}
+    >>> t = compare({"demo_a": f, "demo_b": {**f, "resources": {"grade_appropriate": {"n": 300, "estimate": 0.2,
+    ...                                                                          "ci_lower": 0.15, "ci_upper": 0.25}}}})
+    >>> isinstance(t, CrossDistrict), len(t.resources), len(t.gaps)
+    (True, 2, 0)
+    """
 
     resources: pd.DataFrame
     gaps: pd.DataFrame
@@ -22,7 +32,17 @@ class CrossDistrict:
 
 
 def compare(findings: dict[str, dict]) -> CrossDistrict:
-    """Build the comparison tables from ``{district_id: findings}`` (see :func:`reporting.read_findings`)."""
+    """Build the comparison tables from ``{district_id: findings}`` (see :func:`reporting.read_findings`).
+
+    Examples
+    --------
+    >>> f = {"resources": {"grade_appropriate": {"n": 100, "estimate": 0.3, "ci_lower": 0.2, "ci_upper": 0.4}},
+    ...      "gaps": [], "growth": [], "goals": []}
+    >>> t = compare({"demo_a": f, "demo_b": {**f, "resources": {"grade_appropriate": {"n": 300, "estimate": 0.2,
+    ...                                                                          "ci_lower": 0.15, "ci_upper": 0.25}}}})
+    >>> t.resources[["district_id", "label", "estimate"]].to_dict("list")
+    {'district_id': ['demo_a', 'demo_b'], 'label': ['Grade-appropriate assignments', 'Grade-appropriate assignments'], 'estimate': [0.3, 0.2]}
+    """
     res, gaps, growth, goals = [], [], [], []
     for d, f in findings.items():
         for r, v in f["resources"].items():
@@ -44,7 +64,20 @@ def compare(findings: dict[str, dict]) -> CrossDistrict:
 
 
 def summary(t: CrossDistrict) -> dict:
-    """Machine-readable findings of the cross-district report."""
+    """Machine-readable findings of the cross-district report.
+
+    Examples
+    --------
+    >>> f = {"resources": {"grade_appropriate": {"n": 100, "estimate": 0.3, "ci_lower": 0.2, "ci_upper": 0.4}},
+    ...      "gaps": [], "growth": [], "goals": []}
+    >>> t = compare({"demo_a": f, "demo_b": {**f, "resources": {"grade_appropriate": {"n": 300, "estimate": 0.2,
+    ...                                                                          "ci_lower": 0.15, "ci_upper": 0.25}}}})
+    >>> s = summary(t)
+    >>> s["districts"], round(s["pooled_resource_shares"]["grade_appropriate"], 3)
+    (2, 0.225)
+    >>> print(s["headline"])
+    2 districts compared; pooled share of grade-appropriate assignments 22%.
+    """
     pooled = {}
     if len(t.resources):
         for r, part in t.resources.groupby("resource"):

@@ -45,6 +45,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from ..files import atomic_write
+from ..intake.contract import ALL_OTHERS
 from ..study import labels as registry
 
 __all__ = [
@@ -116,13 +117,31 @@ _ID_COLUMN = re.compile(r"(^|_)(student|teacher)s?_?(id|ids|name|names)$", re.IG
 
 @contextmanager
 def style() -> Iterator[None]:
-    """Context manager applying :data:`STYLE` to the figures created inside it."""
+    """Context manager applying :data:`STYLE` to the figures created inside it.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> with style():
+    ...     inside = matplotlib.rcParams["axes.grid"], matplotlib.rcParams["savefig.dpi"]
+    >>> inside
+    (True, 150.0)
+    """
     with mpl.rc_context(STYLE):
         yield
 
 
 def apply_style() -> None:
-    """Apply :data:`STYLE` globally (e.g. at the top of a notebook) for figures made outside this module."""
+    """Apply :data:`STYLE` globally (e.g. at the top of a notebook) for figures made outside this module.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> with matplotlib.rc_context():  # restores the settings afterwards
+    ...     apply_style()
+    ...     matplotlib.rcParams["axes.grid"], matplotlib.rcParams["figure.dpi"]
+    (True, 110.0)
+    """
     mpl.rcParams.update(STYLE)
 
 
@@ -130,6 +149,19 @@ def save_figure(fig: Figure, path: str | os.PathLike, *, alt: str | None = None,
     """Write ``fig`` as a PNG atomically (temporary file, then rename) and return its alt text.
 
     The alt text (``alt`` or ``fig.alt_text``; required) is also stored in the PNG's ``Description``.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"label": ["ELA", "Math"], "estimate": [0.4, 0.5], "ci_lower": [0.35, 0.45],
+    ...                    "ci_upper": [0.45, 0.55], "n": [120, 130]})
+    >>> fig = interval_plot(df, percent=True, title="On grade level")
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "figs" / "grade_level.png"
+    >>> save_figure(fig, path) == fig.alt_text, path.read_bytes()[:4]
+    (True, b'\x89PNG')
     """
     alt = alt if alt is not None else getattr(fig, "alt_text", None)
     if not alt or not str(alt).strip():
@@ -187,7 +219,13 @@ def _count(v) -> str:
 
 def level_label(group, level, labels: Mapping | None = None) -> str:
     """Readable label of a group level: ``labels`` first (by ``(group, level)`` or ``level``), then the
-    package's label registry (:func:`opportunity_research.study.labels.level`)."""
+    package's label registry (:func:`opportunity_research.study.labels.level`).
+
+    Examples
+    --------
+    >>> level_label("low_income", 1), level_label("low_income", 1, {("low_income", 1): "LI"}), level_label("grade", 5)
+    ('Low-income students', 'LI', 'Grade 5')
+    """
     labels = labels or {}
     for key in ((group, level), (group, str(level)), level, str(level)):
         try:
@@ -296,6 +334,17 @@ def interval_plot(data: pd.DataFrame, *, estimate: str = "estimate", lower: str 
     -------
     matplotlib.figure.Figure
         With ``alt_text`` set.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"label": ["ELA", "Math"], "estimate": [0.4, 0.5], "ci_lower": [0.35, 0.45],
+    ...                    "ci_upper": [0.45, 0.55], "n": [120, 130]})
+    >>> fig = interval_plot(df, percent=True, title="On grade level")
+    >>> print(fig.alt_text)
+    On grade level. ELA: 40.0% (95% CI 35.0% to 45.0%; n = 120). Math: 50.0% (95% CI 45.0% to 55.0%; n = 130).
     """
     _check_tidy(data, "interval_plot", [estimate, lower, upper, label, hue])
     rows = _interval_rows(data, estimate=estimate, lower=lower, upper=upper, label=label, hue=hue)
@@ -379,6 +428,18 @@ def gap_plot(table: pd.DataFrame, *, value: str = "difference", labels: Mapping 
     -------
     matplotlib.figure.Figure
         With ``alt_text`` listing every row's difference, interval and n, and the suppressed rows.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"group": "low_income", "level": [1], "n": [80], "reference": "all other students",
+    ...                   "reference_n": [120], "estimate": [0.22], "reference_estimate": [0.31], "difference": [-0.09],
+    ...                   "ci_lower": [-0.15], "ci_upper": [-0.03], "suppressed": False, "suppression_reason": ""})
+    >>> fig = gap_plot(t)
+    >>> print(fig.alt_text)
+    Differences in the outcome between each group and all other students, with 95% confidence intervals (difference in percentage points). Low-income students: -9.0 (95% CI -15.0 to -3.0; n = 80).
     """
     _check_tidy(table, "gap_plot", ["group", "level", value])
     t = table.reset_index(drop=True)
@@ -452,6 +513,17 @@ def resource_bars(data: pd.DataFrame, *, x: str = "label", y: str = "estimate", 
     -------
     matplotlib.figure.Figure
         With ``alt_text`` listing each bar's value, interval and n; suppressed bars are drawn as text.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"label": ["Grade-appropriate assignments", "Strong instruction"], "estimate": [0.26, 0.16],
+    ...                    "ci_lower": [0.21, 0.12], "ci_upper": [0.31, 0.2], "n": [800, 190]})
+    >>> fig = resource_bars(df, title="Share of class time")
+    >>> print(fig.alt_text)
+    Share of class time. Grade-appropriate assignments: 26.0% (95% CI 21.0% to 31.0%; n = 800). Strong instruction: 16.0% (95% CI 12.0% to 20.0%; n = 190).
     """
     _check_tidy(data, "resource_bars", [x, y, hue, lower, upper])
     t = data.reset_index(drop=True)
@@ -598,6 +670,19 @@ def gap_chart(gaps: pd.DataFrame, *, resource: str, reference: str | None = None
 
     ``reference`` says whom the groups are compared with, in words (default: "all other students" when every
     row's ``reference`` is all others, else "the reference group"); e.g. ``DistrictAnalysis.reference_label()``.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import pandas as pd
+    >>> gaps = pd.DataFrame({"measure": "engaged", "subject": ["ela", "math"], "group": "low_income", "level": 1,
+    ...                      "n": [300, 290], "estimate": [0.5, 0.52], "reference": "all other students",
+    ...                      "reference_n": [500, 510], "reference_estimate": [0.6, 0.55], "difference": [-0.1, -0.03],
+    ...                      "ci_lower": [-0.15, -0.08], "ci_upper": [-0.05, 0.02], "suppressed": False})
+    >>> fig = gap_chart(gaps, resource="engaged")
+    >>> print(fig.alt_text)
+    Deep engagement: difference from all other students, by student group and subject, in percentage points with 95% intervals. Low-income students, ELA: −10.0 (95% interval −15.0 to −5.0; n = 300). Low-income students, Math: −3.0 (95% interval −8.0 to +2.0; n = 290).
     """
     from ..study import labels
 
@@ -610,8 +695,8 @@ def gap_chart(gaps: pd.DataFrame, *, resource: str, reference: str | None = None
                        est="difference")
     order = list(dict.fromkeys(subj))
     if reference is None:
-        refs = set(t["reference"].astype(str)) if "reference" in t.columns else {"all other students"}
-        reference = "all other students" if refs <= {"all other students", "nan"} else "the reference group"
+        refs = set(t["reference"].astype(str)) if "reference" in t.columns else {ALL_OTHERS}
+        reference = ALL_OTHERS if refs <= {ALL_OTHERS, "nan"} else "the reference group"
     title = f"{labels.measure(resource)}: difference from {reference}"
     with style():
         fig = Figure(figsize=(7.5, 1.2 + 0.21 * rows["slot"].nunique() * max(1.5, len(order))), layout="constrained")
@@ -633,6 +718,18 @@ def growth_chart(growth: pd.DataFrame, *, model: str = "all_four", effect: str =
 
     ``months=True`` plots months of learning (an approximation) instead of standard deviations. Effects of
     models that could not be verified are shown as text, not as points.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import pandas as pd
+    >>> g = pd.DataFrame({"subject": "ela", "model": "all_four", "effect": "access",
+    ...                   "resource": ["grade_appropriate", "engaged"], "estimate": [0.3, 0.1], "ci_lower": [0.1, -0.2],
+    ...                   "ci_upper": [0.5, 0.4], "n": 900, "converged": True})
+    >>> fig = growth_chart(g)
+    >>> print(fig.alt_text)
+    What access is worth: full vs no access, all four resources together model, in standard deviations of the spring score, by resource and subject. Grade-appropriate assignments, ELA: +0.30 SD (95% interval +0.10 SD to +0.50 SD; n = 900). Deep engagement, ELA: +0.10 SD (95% interval -0.20 SD to +0.40 SD; n = 900).
     """
     from ..study import labels
 
@@ -674,6 +771,17 @@ def trend_chart(data: pd.DataFrame, *, x: str = "school_year", series: str = "me
 
     ``data``: tidy rows with ``x``, ``series``, ``estimate``, ``ci_lower``, ``ci_upper`` (and
     ``suppressed``); suppressed or missing values are gaps in the line.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"school_year": [2015, 2016], "measure": "belonging", "estimate": [0.2, 0.25],
+    ...                   "ci_lower": [0.15, 0.2], "ci_upper": [0.25, 0.3], "suppressed": False})
+    >>> fig = trend_chart(t, title="Favorable")
+    >>> print(fig.alt_text)
+    Favorable. Line chart over school years. Belonging, 2015-16: 20% (95% interval 15% to 25%). Belonging, 2016-17: 25% (95% interval 20% to 30%).
     """
     from ..study import labels
 
@@ -726,6 +834,19 @@ def study_chart(rates: pd.DataFrame, demands: pd.DataFrame, study: Mapping[str, 
 
     A NaN study figure (a share this report scored with another cut rule, see
     :func:`opportunity_research.report.settings.comparable_study`) shows the district's point without a diamond.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import pandas as pd
+    >>> rates = pd.DataFrame({"resource": ["grade_appropriate"], "label": ["Grade-appropriate assignments"],
+    ...                       "subject": "all", "estimate": [0.3], "ci_lower": [0.25], "ci_upper": [0.35], "n": [800]})
+    >>> demands = pd.DataFrame({"measure": ["met_demands", "met_grade_level"], "estimate": [0.7, 0.2],
+    ...                         "ci_lower": [0.65, 0.15], "ci_upper": [0.75, 0.25], "n": [500, 500]})
+    >>> fig = study_chart(rates, demands, {"grade_appropriate": 0.26, "met_demands": 0.71, "met_grade_level": 0.17})
+    >>> print(fig.alt_text)
+    This district beside the Opportunity Myth study: the district's share with a 95% interval, and the study's published figure. Grade-appropriate assignments: district 30% (95% interval 25% to 35%), study 26%. Met the demands of the assignment: district 70% (95% interval 65% to 75%), study 71%. Showed mastery of grade-level standards: district 20% (95% interval 15% to 25%), study 17%.
     """
     from ..study import labels
 

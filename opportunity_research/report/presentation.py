@@ -83,6 +83,7 @@ __all__ = [
     "grade_level_growth_table",
     "growth_table",
     "headline_findings",
+    "hetop_table",
     "humanize",
     "is_demo",
     "lab_style",
@@ -95,11 +96,14 @@ __all__ = [
     "render",
     "reproducibility_table",
     "resources_table",
+    "robustness_note",
     "schools_table",
     "scorecard_page",
     "scorecard_tables",
+    "sensitivity_table",
     "study_comparison_table",
     "table",
+    "v_gap_table",
 ]
 
 #: The Opportunity Myth's published figures (TNTP 2018; see the domain brief), shown beside the district's.
@@ -1069,6 +1073,119 @@ def link(text: str, href: str, *, note: str = "") -> HtmlBlock:
     """A link shown in the report (e.g. to the scorecard page beside it)."""
     return HtmlBlock(f'<p class="note"><a href="{_html.escape(href)}">{_html.escape(text)}</a>'
                      + (f" {_html.escape(note)}" if note else "") + "</p>", f"{text}: {href}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Sensitivity of growth effects to unmeasured confounding (added beside the growth table)
+
+
+def robustness_note(growth: pd.DataFrame) -> HtmlBlock:
+    """The growth section's plain sentences on how strong a hidden confounder would have to be (one per effect).
+
+    From :func:`opportunity_research.study.findings.robustness_sentences`; empty when there is no growth model.
+    """
+    from ..study.findings import robustness_sentences
+
+    items = robustness_sentences(growth)
+    if not items:
+        return HtmlBlock("", "")
+    html = ('<div class="note" role="note"><p><strong>Could something unmeasured explain these effects '
+            "away?</strong></p><ul>" + "".join(f"<li>{_html.escape(t)}</li>" for t in items) + "</ul></div>")
+    return HtmlBlock(html, "\n".join(items))
+
+
+def sensitivity_table(growth: pd.DataFrame) -> Table:
+    """Technical appendix: robustness values of every growth effect, its benchmark and E-value.
+
+    Columns from :data:`opportunity_research.study.growth.SENSITIVITY_COLUMNS` (no student counts: the
+    degrees of freedom count classrooms).
+    """
+    g = growth
+    if len(g) and "robustness_value" in g.columns:
+        g = g.copy()
+        g["model_label"] = [labels.measure(r) if m != "all_four" else f"{labels.measure(r)} (all four together)"
+                            for m, r in zip(g["model"], g["resource"])]
+        g["benchmark_label"] = [labels.level(b, 1) if isinstance(b, str) and b else labels.MISSING
+                                for b in g["benchmark"]]
+    else:
+        g = pd.DataFrame()
+    cols = [Col("model_label", label="Resource"), Col("effect", "measure"),
+            Col("t_value", "number", label="t"), Col("sensitivity_dof", label="Degrees of freedom (classrooms)"),
+            Col("partial_r2", "percent1", label="Partial R² of access"),
+            Col("robustness_value", "percent1", label="Robustness value"),
+            Col("robustness_value_05", "percent1", label="Robustness value (5% level)"),
+            Col("benchmark_label", "note", label="Strongest observed classroom share"),
+            Col("benchmark_r2_access", "percent1", label="Its partial R² with access"),
+            Col("benchmark_r2_growth", "percent1", label="Its partial R² with growth"),
+            Col("benchmark_adjusted_contrast", "number", label="Contrast after a confounder as strong (SD)"),
+            Col("e_value", "number", label="E-value"), Col("e_value_ci", "number", label="E-value, interval")]
+    notes = [("Robustness value (Cinelli & Hazlett 2020): the share of the remaining variation in both access and "
+              "growth an unmeasured classroom factor would have to explain to bring the effect to zero (5% level: "
+              "to make it statistically indistinguishable from zero). Computed from the model's t value with "
+              "degrees of freedom = classrooms minus the fixed effects constant within classrooms, since access "
+              "varies by classroom. Benchmarks: classroom shares of low-income students, English learners and "
+              "students with disabilities, in classroom-level regressions. E-value (VanderWeele & Ding 2017) of the "
+              "25th → 75th percentile contrast, with RR = exp(0.91 × SD).")]
+    return table(g, cols, caption="How strong would a hidden confounder have to be? Sensitivity of every growth effect",
+                 groups="subject" if len(g) else None, notes=notes, empty="No growth model was fitted.")
+
+
+
+# ---------------------------------------------------------------------------------------------
+# Gaps and means from performance levels (V statistic, HETOP)
+
+_FLAGS = ("low_income", "english_learner", "disability")
+
+
+def v_gap_table(gaps: pd.DataFrame, *, year: int | None = None) -> Table:
+    """V gaps (from counts by performance level) beside scale-score gaps, each group vs all other students.
+
+    ``gaps`` is :func:`opportunity_research.study.levelgaps.level_gaps` (the latest year unless ``year``); for
+    0/1 groups only the flagged group is shown (the other row is its mirror image). Count columns: ``n``,
+    ``reference_n``.
+    """
+    g = gaps if gaps is not None else pd.DataFrame()
+    if len(g):
+        year = int(g["school_year"].max()) if year is None else int(year)
+        g = g[(g["school_year"] == year) & ~(g["group"].isin(_FLAGS) & (g["level"].astype(str) == "0"))].copy()
+        g["group_label"] = [labels.level(v, lv) for v, lv in zip(g["group"], g["level"])]
+    has_scores = len(g) and g["score_gap"].notna().any()
+    cols = [Col("group_label", label="Group"), Col("n", "count"), Col("reference_n", "count", label="All other students"),
+            Col("v", "number", label="V gap (SD)"), Col("v", "interval_number", prefix="v_", label="V, 95% interval")]
+    if has_scores:
+        cols += [Col("score_gap", "number", label="Scale-score gap (SD)"),
+                 Col("score_gap", "interval_number", prefix="score_gap_", label="Scale-score gap, 95% interval")]
+    notes = [("V (Ho & Reardon 2012): the gap between the group and all other students in pooled standard deviations, "
+              "estimated from how many students of each are at each performance level (binormal maximum "
+              "likelihood); it does not depend on where the cut scores fall. Negative: the group scores lower.")]
+    if has_scores:
+        notes.append("Scale-score gap: the same comparison from scale scores standardized within grade.")
+    return table(g, cols, caption=f"Achievement gaps from performance levels{'' if not len(g) else f', spring {year}'}",
+                 groups="subject" if len(g) else None, notes=notes,
+                 empty="No counts of students by performance level.")
+
+
+def hetop_table(means: pd.DataFrame, *, school_names: Mapping | None = None) -> Table:
+    """Group means and SDs estimated from counts by performance level (HETOP), in district SD units."""
+    m = means if means is not None else pd.DataFrame()
+    if len(m):
+        m = m.copy()
+        school = m["group"].astype(str) == "all"
+        m["group_label"] = [labels.school(sc, school_names) if isc else labels.group(gr)
+                            for isc, sc, gr in zip(school, m["school_id"], m["group"])]
+        m["grouping_label"] = [f"{labels.subject(su)}: " + ("schools" if isc else labels.variable(gr.partition("=")[0]))
+                               for su, isc, gr in zip(m["subject"], school, m["group"].astype(str))]
+        m["sd_shared"] = m["sd_shared"].map(lambda x: "shared" if x is True or x == 1 else "own")
+    cols = [Col("group_label", label="School or group"), Col("n", "count"), Col("mean", "number", label="Mean (SD units)"),
+            Col("mean", "interval_number", prefix="mean_", label="Mean, 95% interval"),
+            Col("sd", "number", label="SD"), Col("sd", "interval_number", prefix="sd_", label="SD, 95% interval"),
+            Col("sd_shared", label="SD estimated")]
+    notes = [("HETOP (Reardon, Shear, Castellano & Ho 2017): each school's or group's mean and standard deviation "
+              "estimated from its counts by performance level, on a scale where the district's students have mean "
+              "0 and SD 1. Groups of fewer than 50 students share one SD.")]
+    return table(m, cols, caption="Average achievement from performance levels (HETOP)",
+                 groups="grouping_label" if len(m) else None, notes=notes, school_names=school_names,
+                 empty="No counts of students by performance level.")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -111,7 +111,13 @@ _CONTENTS = "<!-- contents -->"
 
 
 class ReportError(RuntimeError):
-    """The report cannot be built as required (e.g. it would load an external resource)."""
+    """The report cannot be built as required (e.g. it would load an external resource).
+
+    Examples
+    --------
+    >>> issubclass(ReportError, RuntimeError)
+    True
+    """
 
 
 def _legend(min_n: int) -> str:
@@ -178,6 +184,15 @@ def table_output(data: pd.DataFrame, *, columns: Iterable[str] | None = None,
     -------
     TableOutput
         Displays as HTML in Jupyter (``class="suppressed"`` on suppressed cells) and as text otherwise.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> gaps = pd.DataFrame({"group": "english_learner", "level": [0, 1], "n": [45, 3], "estimate": [0.41, 0.5],
+    ...                      "suppressed": [False, True], "suppression_reason": ["", "n < 10"]})
+    >>> t = table_output(gaps, caption="Gaps")
+    >>> "n < 10" in t._repr_html_(), "0.5" in t._repr_html_()
+    (False, False)
     """
     cols = list(columns) if columns is not None else [
         c for c in data.columns if c not in ("suppressed", "suppression_reason")]
@@ -224,6 +239,16 @@ class FigureOutput:
     """A rendered figure with its alt text; Jupyter shows it through ``_repr_mimebundle_``.
 
     ``png`` holds the PNG bytes; :func:`write_outputs` writes them to ``figures/<name>.png``.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import matplotlib.pyplot as plt
+    >>> fig, ax = plt.subplots()
+    >>> out = figure_output(fig, alt="An empty chart.")
+    >>> isinstance(out, FigureOutput), sorted(out._repr_mimebundle_()[0])
+    (True, ['image/png', 'text/plain'])
     """
 
     def __init__(self, png: bytes, alt: str):
@@ -270,6 +295,17 @@ def figure_output(fig, *, alt: str | None = None, dpi: int = 110) -> FigureOutpu
         a figure without alt text is refused.
     dpi
         Resolution; 110 is sharp on laptop screens and in print at report width.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import matplotlib.pyplot as plt
+    >>> fig, ax = plt.subplots()
+    >>> _ = ax.plot([1, 2], [3, 4])
+    >>> out = figure_output(fig, alt="A rising line.")
+    >>> out.alt, out.png[:4]
+    ('A rising line.', b'\x89PNG')
     """
     from matplotlib.figure import Figure
 
@@ -333,6 +369,14 @@ def write_findings(findings: Mapping, output_dir: str | os.PathLike) -> Path:
     Numpy and pandas scalars become plain numbers; NaN, infinities and missing values become
     ``null``; DataFrames become lists of records. Keys or columns naming identifiers
     (``student_id``, ``teacher_ids``, ...) and absolute paths raise ``ValueError``.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, json, numpy as np
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> path = write_findings({"headline": "26% on grade level", "share": np.float64(0.26), "gap": float("nan")}, folder)
+    >>> path.name, json.loads(path.read_text())
+    ('findings.json', {'headline': '26% on grade level', 'share': 0.26, 'gap': None})
     """
     clean = _clean_json(findings)
     text = json.dumps(clean, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
@@ -361,6 +405,17 @@ def write_outputs(output_dir: str | os.PathLike, *, findings: Mapping,
     -------
     list of Path
         The files written.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> gaps = pd.DataFrame({"group": "english_learner", "level": [0, 1], "n": [45, 3], "estimate": [0.41, 0.5],
+    ...                      "suppressed": [False, True], "suppression_reason": ["", "n < 10"]})
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> paths = write_outputs(folder, findings={"headline": "x"}, tables={"gaps": gaps})
+    >>> sorted(p.relative_to(folder).as_posix() for p in paths)
+    ['findings.json', 'tables/gaps.csv']
     """
     out = config.resolve(output_dir)
     written = [write_findings(findings, out)]
@@ -393,6 +448,14 @@ def read_findings(reports_dir: str | os.PathLike, districts: Iterable[str] | Non
         The reports folder (``reports``).
     districts
         District ids; default: every ``<reports_dir>/<district>/findings.json``.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> reports = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = write_findings({"headline": "a finding"}, reports / "demo_a")
+    >>> read_findings(reports)
+    {'demo_a': {'headline': 'a finding'}}
     """
     root = config.resolve(reports_dir)
     if districts is None:
@@ -425,6 +488,18 @@ def sanitize_notebook(path: str | os.PathLike, *, root: str | os.PathLike,
     * Warnings (stderr) lose the machine-specific part of file paths (project root, Python
       installation, home folder). Other outputs are left as they are: the privacy screen reports
       any absolute path that remains.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, nbformat
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> nb = nbformat.v4.new_notebook()
+    >>> nb.cells = [nbformat.v4.new_markdown_cell("# Report\\n\\nThe finding first."),
+    ...             nbformat.v4.new_code_cell("print(1)", outputs=[nbformat.v4.new_output("stream", name="stdout", text="1\\n")])]
+    >>> nbformat.write(nb, folder / "report.ipynb")
+    >>> sanitize_notebook(folder / "report.ipynb", root=folder)
+    >>> nbformat.read(folder / "report.ipynb", as_version=4).cells[1].outputs[0]["text"]
+    '1\\n'
     """
     import nbformat
 
@@ -495,6 +570,11 @@ def external_resources(html: str) -> list[str]:
     That is any ``src``/``href``-like attribute pointing at ``http(s):``, ``file:`` or ``//`` on a
     tag other than ``<a>`` (links a reader may follow are allowed), CSS ``url(...)`` to such a
     location, and ``@import``. Embedded ``data:`` URIs are fine.
+
+    Examples
+    --------
+    >>> external_resources('<img src="https://example.org/x.png"><a href="https://example.org">ok</a>')
+    ['<img src=https://example.org/x.png>']
     """
     found = []
     for m in _OPEN_TAG.finditer(html):
@@ -546,6 +626,19 @@ def export_html(executed_nb_path: str | os.PathLike, html_path: str | os.PathLik
     The page layout is ``templates/report.html.j2``. A notebook whose first output is the first screen
     (:func:`opportunity_research.report.presentation.first_screen`) supplies the page heading itself; the
     table of contents follows it.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, nbformat
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> nb = nbformat.v4.new_notebook()
+    >>> nb.cells = [nbformat.v4.new_markdown_cell("# Report\\n\\nThe finding first."),
+    ...             nbformat.v4.new_code_cell("print(1)", outputs=[nbformat.v4.new_output("stream", name="stdout", text="1\\n")])]
+    >>> nbformat.write(nb, folder / "report.ipynb")
+    >>> html = export_html(folder / "report.ipynb", folder / "report.html", title="Opportunity report: demo")
+    >>> text = html.read_text()
+    >>> "The finding first." in text, "print(1)" in text, external_resources(text)
+    (True, False, [])
     """
     import nbformat
     from nbconvert import HTMLExporter
@@ -650,6 +743,17 @@ def write_index(reports_root: str | os.PathLike, manifest: Mapping) -> Path:
     the HTML report relative to ``reports_root``, or None); ``cross_district`` is one such entry or
     None. A district's ``findings.json`` ``"headline"`` sentence is shown when present; its scorecard and
     PDF copies are linked when the files exist. The page layout is ``templates/index.html.j2``.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> reports = pathlib.Path(tempfile.mkdtemp())
+    >>> manifest = {"generated_at": "2026-01-01T00:00:00+00:00", "districts": [
+    ...     {"district_id": "demo_a", "status": "failed", "seconds": 0.5, "reason": "data validation failed", "report": None}],
+    ...     "cross_district": None}
+    >>> page = write_index(reports, manifest)
+    >>> page.name, "data validation failed" in page.read_text()
+    ('index.html', True)
     """
     from .presentation import district_name, render
 
@@ -718,6 +822,16 @@ def write_scorecard(output_dir: str | os.PathLike, scorecard, *, district_id: st
 
     The page is :func:`opportunity_research.report.presentation.scorecard_page`; by default it links back to the
     index, the district's report and the cross-district report (relative links within ``reports/``).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, pandas as pd
+    >>> from opportunity_research.study.scorecard import opportunity_scorecard
+    >>> ind = pd.DataFrame({"measure": ["catch_up_rate"], "school_id": "all", "group": "all", "school_year": [2016], "n": [130],
+    ...                     "estimate": [0.31], "ci_lower": [0.24], "ci_upper": [0.39], "suppressed": False, "suppression_reason": ""})
+    >>> path = write_scorecard(pathlib.Path(tempfile.mkdtemp()), opportunity_scorecard(ind), district_id="demo_lakeside")
+    >>> path.name, "Lakeside" in path.read_text()
+    ('scorecard.html', True)
     """
     from .presentation import scorecard_page
 

@@ -16,7 +16,14 @@ _PACKAGES = ("pandas", "numpy", "scipy", "statsmodels", "pandera", "papermill", 
 
 
 def git_commit() -> str:
-    """The checked-out commit of the project (``"unknown"`` outside a git checkout)."""
+    """The checked-out commit of the project (``"unknown"`` outside a git checkout).
+
+    Examples
+    --------
+    >>> c = git_commit()
+    >>> c == "unknown" or len(c) == 12
+    True
+    """
     try:
         out = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], check=False, capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.SubprocessError):
@@ -29,8 +36,21 @@ def reproducibility_card(district: District, *, parameters: dict) -> pd.DataFram
 
     Input files are identified by SHA-256 checksums of the raw CSV files (recorded at processing), never by
     path. Parameters are shown as given (they must not contain paths or identifiers); every one that differs
-    from the package's defaults is also stated in words (:func:`opportunity_research.report.settings.changed_settings`),
-    and the card says whether the git working tree had uncommitted changes (``clean`` or ``modified``).
+    from the package's defaults is also stated in words
+    (:func:`opportunity_research.report.settings.changed_settings`), and the card says whether the git working
+    tree had uncommitted changes (``clean``, ``modified (N files not committed)``, or ``unknown``).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from opportunity_research.intake.dataset import District
+    >>> d = District("demo", {}, manifest={"inputs": {"students.csv": "ab" * 32}})
+    >>> card = reproducibility_card(d, parameters={"min_n": 20})
+    >>> card["item"].tolist()[:5]
+    ['opportunity-research', 'git commit', 'git working tree', 'settings changed from the defaults', 'parameter: min_n']
+    >>> c = card.set_index("item")["value"]
+    >>> c["settings changed from the defaults"], c["input sha256: students.csv"]
+    ('Smallest published cell: 20 students (default: 10)', 'abababababababab')
     """
     from .settings import changed_settings, working_tree
 

@@ -44,6 +44,17 @@ def ols_cluster_check(
         ``term``, ``estimate``, ``std_error``, ``ci_lower``, ``ci_upper``, ``p_value`` (OLS, cluster-robust,
         t reference with G - 1 df as statsmodels does), ``n``, ``n_clusters``, ``cluster``; with ``mixed``
         also ``mixed_estimate``, ``mixed_std_error``, ``difference`` (OLS - mixed) and ``se_ratio``.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd, patsy
+    >>> rng = np.random.default_rng(1)
+    >>> school = np.repeat(np.arange(20), 30)
+    >>> df = pd.DataFrame({"school": school, "x": rng.normal(size=600)})
+    >>> df["y"] = 1 + 0.5 * df["x"] + rng.normal(0, 0.6, 20)[school] + rng.normal(size=600)
+    >>> t = ols_cluster_check(df, formula="y ~ x", groups=("school",))
+    >>> list(t["term"]), round(float(t.set_index("term").loc["x", "estimate"]), 2)
+    (['Intercept', 'x'], 0.56)
     """
     import statsmodels.api as sm
 
@@ -97,6 +108,19 @@ def mixedlm_check(
         ``statsmodels_converged``, ``statsmodels_log_likelihood``, ``log_likelihood``, ``flag``
         (``"statsmodels-10239: zeroed between-group predictor"`` where statsmodels returns 0.0 (|b| < 1e-10)
         for a predictor that is constant within outermost groups while this engine does not; else empty).
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd, patsy
+    >>> rng = np.random.default_rng(1)
+    >>> school = np.repeat(np.arange(20), 30)
+    >>> df = pd.DataFrame({"school": school, "x": rng.normal(size=600)})
+    >>> df["y"] = 1 + 0.5 * df["x"] + rng.normal(0, 0.6, 20)[school] + rng.normal(size=600)
+    >>> from opportunity_research.stats.models import fit_growth_model
+    >>> fit = fit_growth_model(df, formula="y ~ x", groups=("school",))
+    >>> c = mixedlm_check(df, fit)
+    >>> c[["kind", "term"]].to_dict("list")
+    {'kind': ['fixed', 'fixed', 'variance', 'variance'], 'term': ['Intercept', 'x', 'school', 'residual']}
     """
     import statsmodels.formula.api as smf
 

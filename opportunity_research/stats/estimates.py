@@ -40,6 +40,8 @@ def wilson_interval(successes, n, *, confidence: float = 0.95, critical=None):
     quantile (e.g. a t quantile when the effective sample size comes from clustered data). Returns
     ``(ci_lower, ci_upper)`` as arrays (NaN where ``n`` is 0).
 
+    Examples
+    --------
     >>> lo, hi = wilson_interval(3, 10)
     >>> round(float(lo), 4), round(float(hi), 4)
     (0.1078, 0.6032)
@@ -98,6 +100,13 @@ def cell_estimates(
     DataFrame
         The ``by`` columns, ``n`` (rows), ``n_units`` (distinct ``unit`` values; = ``n`` without
         ``unit``), ``n_clusters``, ``estimate``, ``ci_lower``, ``ci_upper``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"g": ["a"] * 4 + ["b"] * 4, "y": [1, 0, 1, 1, 0, 0, 1, 0]})
+    >>> cell_estimates(df, by=["g"], value="y", kind="share")[["g", "n", "estimate"]].to_dict("list")
+    {'g': ['a', 'b'], 'n': [4, 4], 'estimate': [0.75, 0.25]}
     """
     by = list(by)
     if kind not in ("mean", "share"):
@@ -183,7 +192,14 @@ def cell_estimates(
 
 
 def level_strings(values: pd.Series) -> pd.Series:
-    """Group levels as text: whole numbers without ``.0`` (``1.0`` -> ``"1"``), text unchanged."""
+    """Group levels as text: whole numbers without ``.0`` (``1.0`` -> ``"1"``), text unchanged.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> level_strings(pd.Series([1.0, 0.0, 2.5])).tolist(), level_strings(pd.Series(["black"])).tolist()
+    (['1', '0', '2.5'], ['black'])
+    """
     text = values.astype("str")
     return text.str.replace(r"^(-?\d+)\.0+$", r"\1", regex=True).astype("str")
 
@@ -204,6 +220,14 @@ def subgroup_estimates(
 
     Returns the :func:`cell_estimates` columns with ``keys``, plus ``group`` (``"all"`` or
     ``"<variable>=<level>"``) and ``variable`` (``"all"`` or the variable name).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"year": 2016, "low_income": [0, 0, 1, 1, 1], "y": [1.0, 2.0, 3.0, 4.0, 5.0]})
+    >>> t = subgroup_estimates(df, keys=["year"], variables=["low_income"], value="y")
+    >>> t[["group", "n", "estimate"]].to_dict("list")
+    {'group': ['all', 'low_income=0', 'low_income=1'], 'n': [5, 2, 3], 'estimate': [3.0, 1.5, 4.0]}
     """
     frames = [
         cell_estimates(
@@ -252,7 +276,18 @@ def two_level_estimates(
     """District rows (``school_id="all"``, clustered) and school rows (independent) of subgroup estimates.
 
     ``frame`` needs a ``_sid`` column of student codes (the unit counted for suppression). With fewer than
-    :data:`MIN_CLUSTERS` clusters the district rows cluster on ``subcluster`` (else on students)."""
+    :data:`MIN_CLUSTERS` clusters the district rows cluster on ``subcluster`` (else on students).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"year": 2016, "school_id": ["s1", "s1", "s2", "s2"], "low_income": [0, 1, 0, 1],
+    ...                    "y": [1.0, 0.0, 1.0, 1.0], "_sid": [1, 2, 3, 4]})
+    >>> t = two_level_estimates(df, keys=["year"], variables=["low_income"], value="y", kind="share", cluster=None,
+    ...                         confidence=0.95)
+    >>> t[["school_id", "group", "n", "estimate"]].head(3).to_dict("list")
+    {'school_id': ['all', 'all', 'all'], 'group': ['all', 'low_income=0', 'low_income=1'], 'n': [4, 2, 2], 'estimate': [0.75, 1.0, 0.5]}
+    """
     dist = subgroup_estimates(
         frame,
         keys=keys,
@@ -313,6 +348,14 @@ def suppress_small_cells(
     -------
     DataFrame
         ``table`` with ``suppressed`` (bool) and ``suppression_reason`` (``""`` when shown).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"school_id": "all", "variable": ["all", "ell", "ell"], "group": ["all", "ell=0", "ell=1"],
+    ...                   "n_units": [30, 27, 3], "estimate": [0.5, 0.5, 0.6]})
+    >>> suppress_small_cells(t, min_n=10)[["group", "suppressed", "suppression_reason"]].to_dict("list")
+    {'group': ['all', 'ell=0', 'ell=1'], 'suppressed': [False, True, True], 'suppression_reason': ['', 'complementary', 'n < 10']}
     """
     out = table.reset_index(drop=True).copy()
     keys = list(keys)

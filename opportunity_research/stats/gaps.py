@@ -56,7 +56,8 @@ import pandas as pd
 from scipy import stats
 
 from .. import config
-from .suppression import ALL_OTHERS, suppress
+from ..intake.contract import ALL_OTHERS
+from .suppression import suppress
 
 __all__ = ["ALL_OTHERS", "GAP_COLUMNS", "HedgesG", "gap_table", "hedges_g"]
 
@@ -72,7 +73,14 @@ _CHUNK_CELLS = 1 << 22
 
 
 class HedgesG(NamedTuple):
-    """Hedges' g with its analytic confidence interval."""
+    """Hedges' g with its analytic confidence interval.
+
+    Examples
+    --------
+    >>> g = hedges_g([3, 4, 5, 6], [1, 2, 3, 4], ci=True)
+    >>> isinstance(g, HedgesG), round(g.g, 3), g.ci_lower < g.g < g.ci_upper
+    (True, 1.347, True)
+    """
 
     g: float
     ci_lower: float

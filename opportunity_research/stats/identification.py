@@ -47,6 +47,14 @@ def level_identification(
     algebra on the complete rows: the residual of the level's indicator matrix after projection on the
     fixed effects, ``trace(Z'Z) - trace(Z'X (X'X)^+ X'Z)``, from group sums of ``X``.
     ``codes`` are nested group codes (unique across outer groups), as ``nested_codes`` returns them.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.ones((6, 1))
+    >>> codes = [np.array([0, 0, 0, 1, 1, 1]), np.array([0, 1, 2, 3, 4, 5])]
+    >>> level_identification(X, codes, [2, 6], ["school", "student"])[["level", "identified"]].to_dict("list")
+    {'level': ['school', 'student'], 'identified': [True, True]}
     """
     n, p = X.shape
     scale = np.sqrt(np.einsum("ij,ij->j", X, X)) if n else np.ones(p)
@@ -92,6 +100,17 @@ def identified_design(data, formula, groups, random_slope, slope_level, env):
     built; the rank and partition checks run on the design's own matrices (no second formula evaluation),
     and unidentified levels are then removed from it (nested codes stay nested: inner codes are unique
     across outer groups).
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd, patsy
+    >>> rng = np.random.default_rng(1)
+    >>> school = np.repeat(np.arange(20), 30)
+    >>> df = pd.DataFrame({"school": school, "x": rng.normal(size=600)})
+    >>> df["y"] = 1 + 0.5 * df["x"] + rng.normal(0, 0.6, 20)[school] + rng.normal(size=600)
+    >>> d, table = identified_design(df, "y ~ x", ("school",), None, None, patsy.EvalEnvironment.capture())
+    >>> d.groups, table[["level", "identified"]].to_dict("list")
+    (('school',), {'level': ['school'], 'identified': [True]})
     """
     extra = [random_slope] if random_slope else []
     check_columns(data, list(groups) + extra, "groups")
@@ -159,7 +178,15 @@ def identified_design(data, formula, groups, random_slope, slope_level, env):
 
 
 def nest_kept(data: pd.DataFrame, groups: Sequence[str], kept: Sequence[str]) -> pd.DataFrame:
-    """A copy of ``data`` where each kept level nested in a dropped one is keyed by its full nesting."""
+    """A copy of ``data`` where each kept level nested in a dropped one is keyed by its full nesting.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> data = pd.DataFrame({"district": ["d1", "d2"], "school": ["A", "A"]})
+    >>> nest_kept(data, ["district", "school"], ["school"])["school"].tolist()
+    [0, 1]
+    """
     for k, col in enumerate(groups):
         if col in kept and any(g not in kept for g in groups[:k]):
             keys = list(groups[: k + 1])

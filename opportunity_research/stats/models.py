@@ -145,6 +145,17 @@ def fit_growth_model(data: pd.DataFrame, *, formula: str, groups: Sequence[str] 
         row per group.
     ConvergenceError
         With ``strict=True``, when the optimum cannot be verified.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd, patsy
+    >>> rng = np.random.default_rng(1)
+    >>> school = np.repeat(np.arange(20), 30)
+    >>> df = pd.DataFrame({"school": school, "x": rng.normal(size=600)})
+    >>> df["y"] = 1 + 0.5 * df["x"] + rng.normal(0, 0.6, 20)[school] + rng.normal(size=600)
+    >>> fit = fit_growth_model(df, formula="y ~ x", groups=("school",))
+    >>> fit.converged, fit.method, round(float(fit.coefficients.set_index("term").loc["x", "estimate"]), 2)
+    (True, 'REML', 0.56)
     """
     method_u = str(method).upper()
     if method_u not in ("REML", "ML"):

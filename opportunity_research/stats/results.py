@@ -14,14 +14,34 @@ __all__ = ["ConvergenceError", "ConvergenceWarning", "GrowthModelResult", "round
 
 
 class ConvergenceError(RuntimeError):
-    """A mixed model fit could not be verified as converged (raised by ``strict=True`` fits)."""
+    """A mixed model fit could not be verified as converged (raised by ``strict=True`` fits).
+
+    Examples
+    --------
+    >>> issubclass(ConvergenceError, RuntimeError)
+    True
+    """
 
 
 class ConvergenceWarning(UserWarning):
-    """A mixed model fit could not be verified as converged (``converged`` is False on the result)."""
+    """A mixed model fit could not be verified as converged (``converged`` is False on the result).
+
+    Examples
+    --------
+    >>> issubclass(ConvergenceWarning, UserWarning)
+    True
+    """
 
 
 def rounded_table(df: pd.DataFrame, digits: int = 4) -> pd.DataFrame:
+    """A copy of ``df`` with its float columns rounded to ``digits`` significant places for display.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> rounded_table(pd.DataFrame({"term": ["x"], "estimate": [0.123456789]}))["estimate"].tolist()
+    ['0.1235']
+    """
     out = df.copy()
     for c in out.columns:
         if pd.api.types.is_float_dtype(out[c]):
@@ -76,6 +96,20 @@ class GrowthModelResult:
         Gradient, Newton decrement, Hessian eigenvalue, optimizer runs.
     cross_check
         OLS with cluster-robust standard errors side by side (``cross_check=True``), else None.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd, patsy
+    >>> rng = np.random.default_rng(1)
+    >>> school = np.repeat(np.arange(20), 30)
+    >>> df = pd.DataFrame({"school": school, "x": rng.normal(size=600)})
+    >>> df["y"] = 1 + 0.5 * df["x"] + rng.normal(0, 0.6, 20)[school] + rng.normal(size=600)
+    >>> from opportunity_research.stats.models import fit_growth_model
+    >>> fit = fit_growth_model(df, formula="y ~ x", groups=("school",))
+    >>> isinstance(fit, GrowthModelResult), fit.n_obs, fit.converged
+    (True, 600, True)
+    >>> fit.variance_components[["component", "n_groups"]].to_dict("list")
+    {'component': ['school', 'residual'], 'n_groups': [20, 600]}
     """
 
     formula: str

@@ -78,11 +78,11 @@ import numpy as np
 import pandas as pd
 
 from .. import config
+from ..intake.contract import ALL_OTHERS
 
 __all__ = ["ALL_OTHERS", "LABEL_COLUMNS", "suppress"]
 
 #: The ``reference`` value of rows compared with all other students.
-ALL_OTHERS = "all other students"
 
 #: Columns that label rows rather than measure them: never blanked (as in ``reporting.table_output``).
 LABEL_COLUMNS = ("grade", "level", "reference", "school_year", "year", "group", "subject", "measure", "resource")
@@ -135,6 +135,14 @@ def suppress(table: pd.DataFrame, *, n_columns: Sequence[str] = ("n", "reference
         joined with ``"; "``). In suppressed rows the counts and values are missing; integer count columns
         become nullable ``Int64``. Rows already flagged ``suppressed`` stay suppressed with their reason,
         so applying ``suppress`` to its own output changes nothing.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"group": "g", "level": ["a", "b"], "n": [4, 96], "reference": ALL_OTHERS,
+    ...                   "reference_n": [96, 4], "estimate": [0.5, 0.3]})
+    >>> suppress(t, min_n=10)["suppressed"].tolist()
+    [True, True]
     """
     if min_n < 1:
         raise ValueError(f"suppress: min_n must be at least 1, got {min_n}")

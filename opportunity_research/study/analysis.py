@@ -21,14 +21,14 @@ import pandas as pd
 
 from .. import config
 from ..disclosure import joint as disclosure
-from ..intake.contract import RACE_ETHNICITY, SUBGROUP_VARIABLES, SUBJECTS_TESTED
+from ..intake.contract import ALL_OTHERS, RACE_ETHNICITY, SUBGROUP_VARIABLES, SUBJECTS_TESTED
 from ..intake.crosswalk import suggest
 from ..intake.dataset import District, load_district
 from ..stats.results import ConvergenceWarning
-from . import climate, equity, findings, indicators, labels, measures, scorecard, trajectories
+from . import climate, equity, findings, indicators, labels, levelgaps, measures, scorecard, trajectories
 from .growth import fit_study_models
 
-__all__ = ["DistrictAnalysis", "analyze_district", "at_a_glance", "check_analysis_options", "findings_json",
+__all__ = ["DistrictAnalysis", "LevelCountsAnalysis", "analyze_district", "analyze_level_counts", "at_a_glance", "check_analysis_options", "findings_json",
            "key_findings", "reference_label"]
 
 
@@ -48,11 +48,11 @@ def reference_label(reference: dict | None, variable: str | None = None) -> str:
         return labels.level_phrase(var, level)
 
     if variable is not None:
-        return one(variable, reference[variable]) if variable in reference else "all other students"
+        return one(variable, reference[variable]) if variable in reference else ALL_OTHERS
     if not reference:
-        return "all other students"
+        return ALL_OTHERS
     named = "; ".join(f"{one(v, lv)} for {SUBGROUP_VARIABLES.get(v, v).lower()}" for v, lv in reference.items())
-    rest = "" if set(reference) >= set(SUBGROUP_VARIABLES) else "; all other students otherwise"
+    rest = "" if set(reference) >= set(SUBGROUP_VARIABLES) else f"; {ALL_OTHERS} otherwise"
     return f"the reference group ({named}{rest})"
 
 
@@ -80,6 +80,9 @@ class DistrictAnalysis:
     cuts: dict = field(default_factory=dict)
     reference: dict = field(default_factory=dict)
     disclosure: disclosure.AuditReport | None = None
+    #: V gaps from performance-level counts beside scale-score gaps (:func:`levelgaps.level_gaps`); complete,
+    #: not yet in the joint disclosure pass (counts in ``n`` and ``reference_n``).
+    level_gaps: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def reference_label(self, variable: str | None = None) -> str:
         """Whom the gaps compare a group with, in words (for titles and axis labels).
@@ -221,6 +224,9 @@ def analyze_district(district_id: str, *, processed_dir: str | None = None, subj
     ggl = trajectories.grade_level_growth(d.assessments, students=d.students, min_n=min_n, method="endpoints",
                                           end_year=measures.analysis_year(d) - 1)
     move = trajectories.level_movement(d.assessments, students=d.students, min_n=min_n)
+    lcounts = levelgaps.level_counts_from_assessments(d.assessments, students=d.students)
+    lgaps = levelgaps.level_gaps(lcounts, scores=levelgaps.score_gaps(d.assessments, students=d.students))
+    lgaps = lgaps[lgaps["subject"].isin(subjects)].reset_index(drop=True)
     ind_r = equity.opportunity_indicators(d, access=acc, min_n=min_n)
     ind_c = climate.climate_indicators(cs)
     ind_t = trajectories.trajectory_indicators(d.assessments, students=d.students, min_n=min_n)
@@ -235,7 +241,7 @@ def analyze_district(district_id: str, *, processed_dir: str | None = None, subj
         furthest=equity.furthest_from_opportunity(d, access=acc, min_n=min_n, n_boot=n_boot, seed=seed),
         multiple=equity.multiple_measures_gaps(d, access=acc, min_n=min_n), growth=growth, growth_warnings=warns,
         climate=cs, climate_reliability=rel, catch_up=catch, growth_grade_levels=ggl, movement=move,
-        scorecard=card, needs=needs, cuts=cuts, reference=dict(reference or {})),
+        scorecard=card, needs=needs, cuts=cuts, reference=dict(reference or {}), level_gaps=lgaps),
         indicators=pd.concat([ind_r, ind_c, ind_t], ignore_index=True))
 
 
@@ -322,7 +328,9 @@ def findings_json(a: DistrictAnalysis, *, parameters: dict) -> dict:
         growth = [{k: _clean(v) for k, v in row.items()} for row in
                   g[["subject", "resource", "effect", "estimate", "ci_lower", "ci_upper", "access_p25", "access_p75",
                      "contrast_estimate", "contrast_ci_lower", "contrast_ci_upper", "months", "months_ci_lower",
-                     "months_ci_upper", "months_note", "n", "n_excluded", "converged"]]
+                     "months_ci_upper", "months_note", "n", "n_excluded", "converged"]
+                    + [c for c in ("robustness_value", "robustness_value_05", "e_value", "e_value_ci")
+                       if c in g.columns]]
                   .to_dict("records")]
     goals = a.scorecard.goals
     sentences = key_findings(a)
@@ -346,3 +354,54 @@ def findings_json(a: DistrictAnalysis, *, parameters: dict) -> dict:
         "parameters": parameters,
         "disclosure": a.disclosure.to_dict() if a.disclosure is not None else None,
     }
+
+
+@dataclass
+class LevelCountsAnalysis:
+    """The report of a district that brings only counts by performance level (protected tidy DataFrames).
+
+    ``gaps`` is :func:`levelgaps.level_gaps`, ``means`` :func:`levelgaps.hetop_means`, both after the joint
+    disclosure pass (``disclosure`` holds its audit); ``schools`` maps school ids to names.
+    """
+
+    district_id: str
+    counts: pd.DataFrame
+    gaps: pd.DataFrame
+    means: pd.DataFrame
+    schools: dict = field(default_factory=dict)
+    disclosure: disclosure.AuditReport | None = None
+
+
+def analyze_level_counts(district_id: str, *, processed_dir: str | None = None,
+                         min_n: int = config.MIN_CELL_SIZE) -> LevelCountsAnalysis:
+    """V gaps and HETOP means of a district from its ``level_counts`` table (no student-level data needed).
+
+    Both tables pass the joint disclosure control (:func:`opportunity_research.disclosure.joint.protect_tables`,
+    specs ``level_gaps`` and ``level_means``) before they are returned; ``min_n`` is the publishing boundary's
+    smallest cell.
+
+    Raises
+    ------
+    ValueError
+        If the district has no ``level_counts`` table.
+
+    Examples
+    --------
+    >>> a = analyze_level_counts("demo_counts")  # doctest: +SKIP
+    >>> a.gaps[["group", "level", "v", "v_ci_lower", "v_ci_upper"]]  # doctest: +SKIP
+    """
+    d = load_district(district_id, processed_root=config.resolve(processed_dir) if processed_dir else None)
+    if not d.has("level_counts"):
+        raise ValueError(f"{district_id}: no level_counts table; give data/raw/{district_id}/level_counts.csv")
+    counts = d.level_counts[list(levelgaps.LEVEL_COUNT_COLUMNS)]
+    names = dict(zip(d.schools["school_id"], d.schools["school_name"])) if d.has("schools") else {}
+    gaps, means = levelgaps.level_gaps(counts), levelgaps.hetop_means(counts)
+    year = int(counts["school_year"].max()) if len(counts) else None
+    protected, report = disclosure.protect_tables(
+        {"level_gaps": (gaps, disclosure.DISTRICT_SPECS["level_gaps"]),
+         "level_means": (means, disclosure.DISTRICT_SPECS["level_means"])}, min_n=min_n, year=year)
+    if not report.passed:
+        raise disclosure.DisclosureError(f"disclosure audit failed for {district_id}",
+                                         [f[0] for f in report.failures])
+    return LevelCountsAnalysis(district_id=district_id, counts=counts, gaps=protected["level_gaps"],
+                               means=protected["level_means"], schools=names, disclosure=report)

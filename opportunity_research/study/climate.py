@@ -113,6 +113,16 @@ def scale_scores(data: pd.DataFrame, *, scales: Sequence[str] = SCALES, min_answ
     ------
     ValueError
         If an item column is missing or holds a value outside 1-5 (naming the column and value).
+
+    Examples
+    --------
+    >>> from opportunity_research.synth.districts import generate_districts
+    >>> from opportunity_research.synth.specs import METRO
+    >>> tables = generate_districts(1, 300, specs=(METRO,))["demo_metro"]["tables"]
+    >>> surveys, students = tables["climate_surveys"], tables["students"]
+    >>> s = scale_scores(surveys)
+    >>> [c for c in s.columns if c.startswith("belonging")]
+    ['belonging_score', 'belonging_answered', 'belonging_favorable']
     """
     out = data.copy()
     lo, hi = CLIMATE_SCALE
@@ -149,6 +159,16 @@ def cronbach_alpha(data: pd.DataFrame, *, items: Sequence[str] | None = None, co
     >>> x = pd.DataFrame({"a": [1, 2, 3, 4, 5], "b": [2, 2, 3, 5, 4], "c": [1, 3, 3, 4, 5]})
     >>> round(cronbach_alpha(x)["alpha"], 4)  # 3/2 * (1 - (2.5 + 1.7 + 2.2) / 17.3)
     0.9451
+
+    Examples
+    --------
+    >>> from opportunity_research.synth.districts import generate_districts
+    >>> from opportunity_research.synth.specs import METRO
+    >>> tables = generate_districts(1, 300, specs=(METRO,))["demo_metro"]["tables"]
+    >>> surveys, students = tables["climate_surveys"], tables["students"]
+    >>> a = cronbach_alpha(surveys, items=CLIMATE_ITEMS["belonging"])
+    >>> sorted(a), 0 < a["alpha"] < 1
+    (['alpha', 'ci_lower', 'ci_upper', 'n', 'n_items'], True)
     """
     cols = list(items) if items is not None else list(data.columns)
     x = data[cols].astype(float).dropna().to_numpy()
@@ -177,6 +197,15 @@ def climate_reliability(data: pd.DataFrame | None, *, scales: Sequence[str] = SC
     DataFrame
         ``school_year``, ``scale``, ``n_items``, ``n`` (responses answering every item), ``alpha``,
         ``ci_lower``, ``ci_upper``. Empty with ``attrs["needs"]`` without a survey.
+
+    Examples
+    --------
+    >>> from opportunity_research.synth.districts import generate_districts
+    >>> from opportunity_research.synth.specs import METRO
+    >>> tables = generate_districts(1, 300, specs=(METRO,))["demo_metro"]["tables"]
+    >>> surveys, students = tables["climate_surveys"], tables["students"]
+    >>> climate_reliability(surveys)["scale"].tolist()
+    ['belonging', 'consistency', 'coherence', 'belonging', 'consistency', 'coherence']
     """
     cols = ["school_year", "scale", "n_items", "n", "alpha", "ci_lower", "ci_upper"]
     if _absent(data):
@@ -244,6 +273,16 @@ def climate_summary(data: pd.DataFrame | None, *, students: pd.DataFrame | None,
         ``mean_ci_lower`` / ``mean_ci_upper``, ``favorable`` (share, 0-1) with ``favorable_ci_lower`` /
         ``favorable_ci_upper``, ``suppressed``, ``suppression_reason``. Suppressed rows show no numbers.
         Empty with ``attrs["needs"]`` when the district has no climate survey.
+
+    Examples
+    --------
+    >>> from opportunity_research.synth.districts import generate_districts
+    >>> from opportunity_research.synth.specs import METRO
+    >>> tables = generate_districts(1, 300, specs=(METRO,))["demo_metro"]["tables"]
+    >>> surveys, students = tables["climate_surveys"], tables["students"]
+    >>> s = climate_summary(surveys, students=students)
+    >>> s[["school_year", "scale", "group", "n"]].iloc[0].to_dict()
+    {'school_year': 2015, 'scale': 'belonging', 'group': 'all', 'n': 257}
     """
     if _absent(data):
         return unavailable(_SUMMARY_COLUMNS, NEEDS_SURVEY)
@@ -295,6 +334,16 @@ def item_summary(data: pd.DataFrame | None, *, students: pd.DataFrame | None = N
         / ``mean_ci_upper``, ``favorable`` (share answering ``favorable_at`` or higher) with
         ``favorable_ci_lower`` / ``favorable_ci_upper``, ``share_1`` ... ``share_5`` (share giving each
         answer), ``suppressed``, ``suppression_reason``. Empty with ``attrs["needs"]`` without a survey.
+
+    Examples
+    --------
+    >>> from opportunity_research.synth.districts import generate_districts
+    >>> from opportunity_research.synth.specs import METRO
+    >>> tables = generate_districts(1, 300, specs=(METRO,))["demo_metro"]["tables"]
+    >>> surveys, students = tables["climate_surveys"], tables["students"]
+    >>> t = item_summary(surveys, students=students)
+    >>> sorted(t["scale"].unique())
+    ['belonging', 'coherence', 'consistency']
     """
     if cluster not in ("school_id", None):
         raise ValueError(f"item_summary: cluster must be 'school_id' or None, not {cluster!r}")
@@ -368,6 +417,16 @@ def climate_gaps(data: pd.DataFrame | None, *, students: pd.DataFrame | None, sc
     DataFrame
         ``school_year``, ``scale``, ``outcome`` and ``gap_table``'s columns. Empty with
         ``attrs["needs"]`` without a survey.
+
+    Examples
+    --------
+    >>> from opportunity_research.synth.districts import generate_districts
+    >>> from opportunity_research.synth.specs import METRO
+    >>> tables = generate_districts(1, 300, specs=(METRO,))["demo_metro"]["tables"]
+    >>> surveys, students = tables["climate_surveys"], tables["students"]
+    >>> g = climate_gaps(surveys, students=students)
+    >>> sorted(g["group"].unique())[:2]
+    ['disability', 'english_learner']
     """
     lead = ["school_year", "scale", "outcome"]
     if _absent(data):
@@ -401,6 +460,16 @@ def climate_indicators(summary: pd.DataFrame) -> pd.DataFrame:
     DataFrame
         The indicator format (:data:`opportunity_research.study.indicators.INDICATOR_COLUMNS`); empty with the
         summary's ``attrs["needs"]`` when there is no survey.
+
+    Examples
+    --------
+    >>> from opportunity_research.synth.districts import generate_districts
+    >>> from opportunity_research.synth.specs import METRO
+    >>> tables = generate_districts(1, 300, specs=(METRO,))["demo_metro"]["tables"]
+    >>> surveys, students = tables["climate_surveys"], tables["students"]
+    >>> ind = climate_indicators(climate_summary(surveys, students=students))
+    >>> sorted(ind["measure"].unique())
+    ['belonging_favorable', 'coherence_favorable', 'consistency_favorable']
     """
     if len(summary) == 0:
         return unavailable(INDICATOR_COLUMNS, summary.attrs.get("needs", [NEEDS_SURVEY]))

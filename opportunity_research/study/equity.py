@@ -97,6 +97,17 @@ def classroom_composition(district: District, *, classrooms: pd.DataFrame | None
     -------
     DataFrame
         ``gap_table``'s columns plus ``measure``, ``label`` and ``n_students`` (students in the sections).
+
+    Examples
+    --------
+    >>> from opportunity_research.intake.dataset import District
+    >>> from opportunity_research.synth.districts import generate_districts
+    >>> from opportunity_research.synth.specs import METRO
+    >>> tables = generate_districts(1, 300, specs=(METRO,))["demo_metro"]["tables"]
+    >>> d = District("demo_metro", {k: v for k, v in tables.items() if v is not None})
+    >>> c = classroom_composition(d)
+    >>> sorted(c["group"].unique())
+    ['majority_low_income', 'majority_students_of_color']
     """
     cls = classrooms if classrooms is not None else classroom_access(district)
     cls = cls[cls["n_students"] > 0]
@@ -130,6 +141,17 @@ def furthest_from_opportunity(district: District, *, access: pd.DataFrame | None
     -------
     DataFrame
         ``gap_table``'s columns (outcome ``furthest_from_opportunity``) plus ``subject``.
+
+    Examples
+    --------
+    >>> from opportunity_research.intake.dataset import District
+    >>> from opportunity_research.synth.districts import generate_districts
+    >>> from opportunity_research.synth.specs import METRO
+    >>> tables = generate_districts(1, 300, specs=(METRO,))["demo_metro"]["tables"]
+    >>> d = District("demo_metro", {k: v for k, v in tables.items() if v is not None})
+    >>> t = furthest_from_opportunity(d)
+    >>> sorted(t["subject"].unique()), bool(t["estimate"].between(0, 1).all())
+    (['ela', 'math'], False)
     """
     acc = access if access is not None else student_access(district)
     frames = []
@@ -146,7 +168,19 @@ def furthest_from_opportunity(district: District, *, access: pd.DataFrame | None
 
 
 def student_groups(district: District, *, access: pd.DataFrame | None = None) -> pd.DataFrame:
-    """One row per student with the subgroup variables (``started_behind`` = behind in ELA or math)."""
+    """One row per student with the subgroup variables (``started_behind`` = behind in ELA or math).
+
+    Examples
+    --------
+    >>> from opportunity_research.intake.dataset import District
+    >>> from opportunity_research.synth.districts import generate_districts
+    >>> from opportunity_research.synth.specs import METRO
+    >>> tables = generate_districts(1, 300, specs=(METRO,))["demo_metro"]["tables"]
+    >>> d = District("demo_metro", {k: v for k, v in tables.items() if v is not None})
+    >>> g = student_groups(d)
+    >>> len(g) == len(tables["students"]), "student_id" in g.columns
+    (True, True)
+    """
     acc = access if access is not None else student_access(district)
     behind = acc.groupby("student_id")["started_behind"].max()
     st = district.students[["student_id", "school_id", "race_ethnicity", "low_income", "english_learner",
@@ -168,6 +202,17 @@ def multiple_measures_gaps(district: District, *, access: pd.DataFrame | None = 
     -------
     DataFrame
         ``gap_table``'s columns plus ``measure``; empty (with ``attrs["needs"]``) if no table exists.
+
+    Examples
+    --------
+    >>> from opportunity_research.intake.dataset import District
+    >>> from opportunity_research.synth.districts import generate_districts
+    >>> from opportunity_research.synth.specs import METRO
+    >>> tables = generate_districts(1, 300, specs=(METRO,))["demo_metro"]["tables"]
+    >>> d = District("demo_metro", {k: v for k, v in tables.items() if v is not None})
+    >>> t = multiple_measures_gaps(d)
+    >>> sorted(t["measure"].unique())[:3]
+    ['advanced_course', 'chronic_absence', 'program_after_school']
     """
     year = year if year is not None else analysis_year(district)
     base = student_groups(district, access=access)
@@ -219,6 +264,18 @@ def opportunity_indicators(district: District, *, access: pd.DataFrame | None = 
     DataFrame
         The indicator format (:data:`opportunity_research.study.indicators.INDICATOR_COLUMNS`), with
         ``attrs["needs"]`` listing optional tables that were missing.
+
+    Examples
+    --------
+    >>> from opportunity_research.intake.dataset import District
+    >>> from opportunity_research.synth.districts import generate_districts
+    >>> from opportunity_research.synth.specs import METRO
+    >>> tables = generate_districts(1, 300, specs=(METRO,))["demo_metro"]["tables"]
+    >>> d = District("demo_metro", {k: v for k, v in tables.items() if v is not None})
+    >>> from opportunity_research.study.indicators import validate_indicators
+    >>> ind = opportunity_indicators(d)
+    >>> len(validate_indicators(ind)) == len(ind), sorted(ind["measure"].unique())
+    (True, ['advanced_course_rate', 'chronic_absence_rate', 'engaged_share', 'grade_appropriate_share', 'high_expectations_share', 'strong_instruction_share'])
     """
     from ..stats.estimates import suppress_small_cells, two_level_estimates
     from .indicators import indicator_rows

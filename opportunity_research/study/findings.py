@@ -21,7 +21,7 @@ import math
 import pandas as pd
 
 from .. import config
-from ..stats.gaps import ALL_OTHERS
+from ..intake.contract import ALL_OTHERS
 from . import labels
 
 __all__ = [
@@ -33,26 +33,43 @@ __all__ = [
     "level_label",
     "pct",
     "resource_sentences",
+    "robustness_sentences",
     "subject_label",
 ]
 
 
 def pct(x: float, digits: int = 0) -> str:
-    """Format a share as a percentage ('26%'); missing values as 'n/a'."""
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "n/a"
-    text = f"{100 * x:.{digits}f}%"
-    return text[1:] if text.startswith("-") and float(text[:-1]) == 0 else text
+    """Format a share as a percentage in a sentence ('26%'); missing values as 'n/a' (:func:`labels.percent
+    <opportunity_research.study.labels.percent>` with ASCII minus).
+
+    Examples
+    --------
+    >>> pct(0.263), pct(-0.0004), pct(float("nan"))
+    ('26%', '0%', 'n/a')
+    """
+    return labels.percent(x, digits, missing="n/a", minus="-")
 
 
 def level_label(group: str, level) -> str:
     """Readable name of a student group, e.g. ('low_income', 1) -> 'low-income students'
-    (:func:`opportunity_research.study.labels.level_phrase`, the one label registry)."""
+    (:func:`opportunity_research.study.labels.level_phrase`, the one label registry).
+
+    Examples
+    --------
+    >>> level_label("low_income", 1), level_label("race_ethnicity", "hispanic_latino")
+    ('low-income students', 'Hispanic or Latino (of any race) students')
+    """
     return labels.level_phrase(group, level)
 
 
 def subject_label(subject: str) -> str:
-    """Readable subject name: 'ela' -> 'ELA', 'math' -> 'math' (mid-sentence; from the label registry)."""
+    """Readable subject name: 'ela' -> 'ELA', 'math' -> 'math' (mid-sentence; from the label registry).
+
+    Examples
+    --------
+    >>> subject_label("ela"), subject_label("math")
+    ('ELA', 'math')
+    """
     return "ELA" if subject == "ela" else labels.subject(subject).lower()
 
 
@@ -74,7 +91,17 @@ def ci_phrase(lo, hi, fmt=pct) -> str:
 
 
 def resource_sentences(rates: pd.DataFrame, *, hours_per_year: float = config.HOURS_PER_SUBJECT_YEAR) -> list[str]:
-    """One sentence per resource from :func:`~opportunity_research.study.measures.resource_rates`."""
+    """One sentence per resource from :func:`~opportunity_research.study.measures.resource_rates`.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> rates = pd.DataFrame({"subject": ["all"], "label": ["Grade-appropriate assignments"], "estimate": [0.26],
+    ...                       "unit": ["assignments"], "ci_lower": [0.21], "ci_upper": [0.31], "n": [1200],
+    ...                       "hours_without": [133.0]})
+    >>> print(resource_sentences(rates, hours_per_year=180)[0])
+    Grade-appropriate assignments: 26% of assignments (95% CI 21% to 31%; n = 1,200), about 133 of 180 hours a year per subject without it.
+    """
     out = []
     for row in rates[rates["subject"] == "all"].itertuples():
         out.append(f"{row.label}: {pct(row.estimate)} of {row.unit} ({ci_phrase(row.ci_lower, row.ci_upper)}; "
@@ -84,7 +111,16 @@ def resource_sentences(rates: pd.DataFrame, *, hours_per_year: float = config.HO
 
 
 def demands_sentence(table: pd.DataFrame) -> str:
-    """The study's contrast, from :func:`~opportunity_research.study.measures.demands_vs_standards`."""
+    """The study's contrast, from :func:`~opportunity_research.study.measures.demands_vs_standards`.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"measure": ["met_demands", "met_grade_level"], "estimate": [0.71, 0.17],
+    ...                   "ci_lower": [0.66, 0.13], "ci_upper": [0.76, 0.22], "n": [600, 600]})
+    >>> print(demands_sentence(t))
+    Students met the demands of their assignments in 71% of work samples (95% CI 66% to 76%), but showed mastery of grade-level standards in only 17% (95% CI 13% to 22%; n = 600 work samples).
+    """
     t = table.set_index("measure")
     md, gl = t.loc["met_demands"], t.loc["met_grade_level"]
     return (f"Students met the demands of their assignments in {pct(md.estimate)} of work samples "
@@ -97,6 +133,18 @@ def gap_sentences(gaps: pd.DataFrame, *, top: int = 3) -> list[str]:
 
     Uses :func:`~opportunity_research.study.equity.resource_gaps` output; only rows whose interval excludes
     zero are described as gaps; the comparison group is always named.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> gaps = pd.DataFrame({"group": ["low_income"], "level": [1], "subject": ["math"], "label": ["Strong instruction"],
+    ...                      "estimate": [0.10], "reference": ["all other students"], "reference_estimate": [0.20],
+    ...                      "difference": [-0.10], "ci_lower": [-0.15], "ci_upper": [-0.05], "n": [300], "reference_n": [500],
+    ...                      "suppressed": [False]})
+    >>> print(gap_sentences(gaps)[0])
+    Low-income students (math) had strong instruction 10% of the time vs 20% for all other students: a gap of -10.0 percentage points (95% CI -15.0 to -5.0; n = 300 vs 500).
+    >>> gap_sentences(gaps.assign(ci_upper=0.01))[0][:40]
+    "No group's access to any resource differ"
     """
     g = gaps[~gaps["suppressed"].astype(bool) & (gaps["ci_upper"] < 0)]
     g = g.sort_values("difference").head(top)
@@ -116,7 +164,18 @@ def gap_sentences(gaps: pd.DataFrame, *, top: int = 3) -> list[str]:
 
 
 def composition_sentences(comp: pd.DataFrame) -> list[str]:
-    """The study's classroom-composition contrasts from :func:`~opportunity_research.study.equity.classroom_composition`."""
+    """The study's classroom-composition contrasts from :func:`~opportunity_research.study.equity.classroom_composition`.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> comp = pd.DataFrame({"group": ["majority_low_income"], "measure": ["grade_appropriate"], "level": [0.0],
+    ...                      "label": ["Grade-appropriate assignments"], "estimate": [0.3], "reference_estimate": [0.1],
+    ...                      "ratio": [3.0], "ratio_ci_lower": [1.5], "ratio_ci_upper": [6.0], "n": [40], "reference_n": [60],
+    ...                      "suppressed": [False]})
+    >>> print(composition_sentences(comp)[0])
+    Classrooms with mostly higher-income students had grade-appropriate assignments 30% of the time vs 10% in classrooms with mostly low-income students: 3.0 times as much (95% CI 1.5 to 6.0; n = 40 vs 60 classrooms).
+    """
     out = []
     c = comp[~comp["suppressed"].astype(bool)]
     for group, measure in (("majority_low_income", "grade_appropriate"), ("majority_low_income", "strong_instruction"),
@@ -139,7 +198,17 @@ def composition_sentences(comp: pd.DataFrame) -> list[str]:
 
 
 def furthest_sentences(table: pd.DataFrame, *, top: int = 3) -> list[str]:
-    """Groups most over-represented among students furthest from opportunity (risk ratio > 1, CI above 0)."""
+    """Groups most over-represented among students furthest from opportunity (risk ratio > 1, CI above 0).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"subject": ["ela"], "group": ["english_learner"], "level": [1], "estimate": [0.4],
+    ...                   "reference_estimate": [0.2], "ratio": [2.0], "ci_lower": [0.05], "ratio_ci_lower": [1.4],
+    ...                   "ratio_ci_upper": [2.9], "n": [120], "suppressed": [False]})
+    >>> print(furthest_sentences(t)[0])
+    In ELA, 40% of English learners were among the students with the least access, vs 20% of all other students (2.0 times as likely, 95% CI 1.4 to 2.9; n = 120).
+    """
     t = table[~table["suppressed"].astype(bool) & (table["ci_lower"] > 0) & table["ratio_ci_lower"].notna()]
     t = t.sort_values("ratio", ascending=False)
     out = []
@@ -148,4 +217,46 @@ def furthest_sentences(table: pd.DataFrame, *, top: int = 3) -> list[str]:
                    f"{level_label(row.group, row.level)} were among the students with the least access, vs "
                    f"{pct(row.reference_estimate)} of all other students ({row.ratio:.1f} times as likely, "
                    f"{ci_phrase(row.ratio_ci_lower, row.ratio_ci_upper, _times)}; n = {int(row.n):,}).")
+    return out
+
+
+def _share(x) -> str:
+    """A partial R2 as a percentage, with a decimal when it is below 1%."""
+    return pct(x, 1 if x is not None and not (isinstance(x, float) and math.isnan(x)) and abs(x) < 0.01 else 0)
+
+
+def robustness_sentences(growth: pd.DataFrame, *, model: str = "all_four") -> list[str]:
+    """One sentence per access effect: how strong an unmeasured confounder would have to be to erase it.
+
+    Reads the sensitivity columns of :func:`opportunity_research.study.growth.fit_study_models` (robustness
+    values on the between-classroom contrast, and the strongest observed classroom covariate as a benchmark).
+    Only models that converged.
+
+    Examples
+    --------
+    >>> g = pd.DataFrame({"model": ["all_four"], "effect": ["access"], "converged": [True], "subject": ["math"],
+    ...                   "resource": ["grade_appropriate"], "robustness_value": [0.254],
+    ...                   "robustness_value_05": [0.0], "benchmark": ["low_income"], "benchmark_r2_access": [0.106],
+    ...                   "benchmark_r2_growth": [0.0009]})
+    >>> print(robustness_sentences(g)[0])
+    In math, grade-appropriate assignments: an unmeasured classroom factor would have to explain at least 25% of the remaining variation in both access and growth to erase this effect (it is already not statistically distinguishable from zero at the 5% level); the strongest observed classroom characteristic, the share of low-income students, explains 11% of the remaining variation in access and 0.1% in growth.
+    """
+    need = {"robustness_value", "robustness_value_05", "benchmark"}
+    if growth is None or growth.empty or not need <= set(growth.columns):
+        return []
+    g = growth[(growth["model"] == model) & (growth["effect"] == "access") & growth["converged"].astype(bool)
+               & growth["robustness_value"].notna()]
+    out = []
+    for r in g.itertuples():
+        rv05 = r.robustness_value_05
+        sig = ("it is already not statistically distinguishable from zero at the 5% level" if rv05 == 0 else
+               f"at least {_share(rv05)} to make it statistically indistinguishable from zero")
+        text = (f"In {subject_label(r.subject)}, {labels.measure(r.resource).lower()}: an unmeasured classroom "
+                f"factor would have to explain at least {_share(r.robustness_value)} of the remaining variation in "
+                f"both access and growth to erase this effect ({sig})")
+        if r.benchmark:
+            text += (f"; the strongest observed classroom characteristic, the share of "
+                     f"{level_label(r.benchmark, 1)}, explains {_share(r.benchmark_r2_access)} of the remaining "
+                     f"variation in access and {_share(r.benchmark_r2_growth)} in growth")
+        out.append(text + ".")
     return out

@@ -17,15 +17,18 @@ import numpy as np
 import pandas as pd
 import patsy
 
+from ..intake.contract import RESOURCES
+from ..stats import sensitivity as _sens
 from ..stats.design import check_columns
 from ..stats.models import fit_growth_model
 from ..stats.results import rounded_table
 from .months import MONTHS_CAVEAT, add_months_of_learning
 
-__all__ = ["STUDY_COVARIATES", "STUDY_RESOURCES", "StudyModels", "fit_study_models"]
+__all__ = ["SENSITIVITY_COLUMNS", "STUDY_COVARIATES", "STUDY_RESOURCES", "StudyModels", "fit_study_models"]
 
 
-STUDY_RESOURCES = ("grade_appropriate", "strong_instruction", "engaged", "high_expectations")
+#: The resources the study models, in the order of its tables (the contract's four).
+STUDY_RESOURCES = RESOURCES
 STUDY_COVARIATES = ("low_income", "english_learner", "disability")
 
 
@@ -53,9 +56,37 @@ class StudyModels:
         students and the exclusion reason), ``levels_fitted`` (grouping levels with a variance in the model);
         then ``grade_used``, ``annual_gain``, ``months``, ``months_ci_lower``, ``months_ci_upper`` (from the
         contrast; missing where the annual gain is below 0.10 SD or the months would exceed one school year),
-        ``months_note`` (see :func:`add_months_of_learning`).
+        ``months_note`` (see :func:`add_months_of_learning`). Sensitivity to unmeasured confounding
+        (:data:`SENSITIVITY_COLUMNS`, :mod:`opportunity_research.stats.sensitivity`): ``t_value`` (estimate /
+        std_error), ``sensitivity_dof`` (classrooms minus the fixed effects constant within classrooms: access
+        varies by classroom, so the effective sample is the classrooms), ``partial_r2``, ``robustness_value``
+        (the partial R2 an unmeasured confounder needs with both access and growth to bring the estimate to
+        zero), ``robustness_value_05`` (to make it not significant at 5%); for ``access`` rows the strongest
+        observed classroom covariate (``benchmark``: the covariate whose classroom share, as strong again as a
+        confounder, would move the estimate most), its partial R2 with access (``benchmark_r2_access``) and with
+        growth (``benchmark_r2_growth``) in classroom-level regressions, and the contrast left after a
+        confounder as strong as it (``benchmark_adjusted_contrast``; missing when the covariate explains half or
+        more of access, since no confounder can be as strong); ``e_value`` and ``e_value_ci`` of the
+        contrast (VanderWeele & Ding 2017, RR = exp(0.91 d); 1 when the interval includes zero).
     warnings
         ``(subject, model, message)`` for every warning of every model, plus dropped covariates.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(3)
+    >>> n = 800
+    >>> room = np.repeat(np.arange(40), 20)
+    >>> frame = pd.DataFrame({"school_id": room // 8, "classroom_id": room, "subject": "math", "grade": 5,
+    ...                       "fall_z": rng.normal(size=n), "low_income": rng.integers(0, 2, n),
+    ...                       "english_learner": rng.integers(0, 2, n), "disability": rng.integers(0, 2, n)})
+    >>> frame["started_behind"] = (frame["fall_z"] < -0.5).astype(int)
+    >>> for r in STUDY_RESOURCES:
+    ...     frame[r] = rng.uniform(0, 1, 40)[room]
+    >>> frame["spring_z"] = 0.7 * frame["fall_z"] + 0.3 * frame["grade_appropriate"] + rng.normal(0, 0.3, 40)[room] + rng.normal(0, 0.6, n)
+    >>> sm = fit_study_models(frame, subject="math")
+    >>> isinstance(sm, StudyModels), list(sm.effects.columns[:4])
+    (True, ['subject', 'model', 'resource', 'effect'])
     """
 
     _models: dict = field(repr=False)
@@ -152,6 +183,87 @@ class StudyModels:
         return "\n".join(parts)
 
 
+#: Columns :func:`fit_study_models` adds for the sensitivity of each effect to unmeasured confounding.
+SENSITIVITY_COLUMNS = ("t_value", "sensitivity_dof", "partial_r2", "robustness_value", "robustness_value_05",
+                       "benchmark", "benchmark_r2_access", "benchmark_r2_growth", "benchmark_adjusted_contrast",
+                       "e_value", "e_value_ci")
+
+
+def _between_parameters(sample: pd.DataFrame, rhs_cols: Sequence[str], groups: Sequence[str],
+                        grade_effects: bool) -> int:
+    """Fixed effects constant within every classroom: the intercept, the resources, grade (if constant there)."""
+    per = sample.groupby(list(groups), sort=False)[list(rhs_cols) + ["grade"]].nunique(dropna=False).max()
+    p = 1 + int((per[list(rhs_cols)] <= 1).sum())
+    if grade_effects and sample["grade"].nunique() > 1 and per["grade"] <= 1:
+        p += sample["grade"].nunique() - 1
+    return p
+
+
+def _classroom_benchmarks(sample: pd.DataFrame, *, resources: Sequence[str], covariates: Sequence[str],
+                          groups: Sequence[str], outcome: str, prior: str, behind: str) -> dict:
+    """Per resource: the partial R2 of each classroom share of a student covariate with access and with growth.
+
+    Classroom-level OLS (one row per classroom): access on the shares, the classroom means of the fall score
+    and of started-behind, the other resources and grade; growth (the classroom mean spring score) on the same
+    plus access. Returns ``{resource: DataFrame from sensitivity.covariate_partial_r2}`` (empty when there are
+    too few classrooms).
+    """
+    keys = list(groups)
+    cols = [outcome, prior, behind, *resources, *covariates]
+    cls = sample.groupby(keys, sort=False)[cols].mean()
+    grade = sample.groupby(keys, sort=False)["grade"].agg(lambda g: g.mode().iloc[0])
+    shares = [f"share_{c}" for c in covariates]
+    cls = cls.rename(columns=dict(zip(covariates, shares)))
+    dummies = pd.get_dummies(grade.astype(int), prefix="grade", drop_first=True, dtype=float)
+    cls = pd.concat([cls, dummies], axis=1)
+    out = {}
+    for r in resources:
+        others = [x for x in resources if x != r]
+        controls = [prior, behind, *others, *dummies.columns]
+        if not shares or len(cls) <= len(shares) + len(controls) + 3:
+            out[r] = pd.DataFrame()
+            continue
+        bench = [s for s in shares if cls[s].nunique() > 1]
+        out[r] = (_sens.covariate_partial_r2(cls.reset_index(drop=True), outcome=outcome, treatment=r,
+                                             covariates=bench, controls=controls) if bench else pd.DataFrame())
+    return out
+
+
+def _sensitivity(row: dict, *, dof: int, bench: pd.DataFrame | None) -> dict:
+    """Robustness values of one effect row, its strongest observed benchmark, and the E-value of its contrast."""
+    est, se = row["estimate"], row["std_error"]
+    t = est / se if se > 0 else np.nan
+    out = dict.fromkeys(SENSITIVITY_COLUMNS, np.nan)
+    out.update(t_value=t, sensitivity_dof=dof, benchmark="")
+    if dof > 1 and np.isfinite(t):
+        out.update(partial_r2=_sens.partial_r2(t, dof), robustness_value=_sens.robustness_value(t, dof),
+                   robustness_value_05=_sens.robustness_value(t, dof, alpha=0.05))
+    if bench is not None and len(bench) and dof > 1 and np.isfinite(t):
+        # a covariate explaining half or more of access has no "as strong" bound (it would need a partial R2
+        # of at least 1): it is the strongest benchmark, and no adjusted contrast is given for it
+        r2d, r2y = bench["r2_treatment"].to_numpy(), bench["r2_outcome"].to_numpy()
+        feasible = r2d < 0.5
+        strength = np.full(len(bench), np.inf)
+        if feasible.any():
+            bounds = _sens.ovb_bounds(r2d[feasible], r2y[feasible], kd=1.0)
+            strength[feasible] = np.sqrt(bounds["r2yz_dx"] * bounds["r2dz_x"] / (1 - bounds["r2dz_x"]))
+        order = np.lexsort((-(r2d * r2y), -strength))
+        i = int(order[0])
+        adjusted = np.nan
+        width = row["access_p75"] - row["access_p25"]
+        if feasible[i] and width > 0:
+            b = _sens.ovb_bounds(r2d[i], r2y[i], kd=1.0)
+            adjusted = _sens.adjusted_estimate(est, se, dof, **b)["estimate"] * width
+        out.update(benchmark=str(bench["covariate"].iloc[i]).removeprefix("share_"),
+                   benchmark_r2_access=float(r2d[i]), benchmark_r2_growth=float(r2y[i]),
+                   benchmark_adjusted_contrast=adjusted)
+    c, lo, hi = row["contrast_estimate"], row["contrast_ci_lower"], row["contrast_ci_upper"]
+    if np.isfinite(c):
+        out["e_value"] = _sens.e_value(c)
+        out["e_value_ci"] = 1.0 if lo <= 0 <= hi else _sens.e_value(lo if c > 0 else hi)
+    return out
+
+
 def _access_quartiles(part: pd.DataFrame, resource: str, groups: Sequence[str]) -> tuple[float, float, int]:
     """25th and 75th percentiles of classroom-level access (one value per classroom), and the classroom count."""
     per = part.dropna(subset=[resource]).groupby(list(groups), sort=False)[resource].mean()
@@ -231,6 +343,23 @@ def fit_study_models(
     Returns
     -------
     StudyModels
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(3)
+    >>> n = 800
+    >>> room = np.repeat(np.arange(40), 20)
+    >>> frame = pd.DataFrame({"school_id": room // 8, "classroom_id": room, "subject": "math", "grade": 5,
+    ...                       "fall_z": rng.normal(size=n), "low_income": rng.integers(0, 2, n),
+    ...                       "english_learner": rng.integers(0, 2, n), "disability": rng.integers(0, 2, n)})
+    >>> frame["started_behind"] = (frame["fall_z"] < -0.5).astype(int)
+    >>> for r in STUDY_RESOURCES:
+    ...     frame[r] = rng.uniform(0, 1, 40)[room]
+    >>> frame["spring_z"] = 0.7 * frame["fall_z"] + 0.3 * frame["grade_appropriate"] + rng.normal(0, 0.3, 40)[room] + rng.normal(0, 0.6, n)
+    >>> sm = fit_study_models(frame, subject="math")
+    >>> sm.converged, sorted(sm.effects["model"].unique())[:2]
+    (True, ['all_four', 'engaged'])
     """
     need = [outcome, prior, behind, *resources, *covariates, *groups, "grade"]
     check_columns(frame, need, "fit_study_models")
@@ -336,6 +465,12 @@ def fit_study_models(
                 "levels_fitted": ", ".join(fit.groups),
             }
             coefs = fit._coefficients.set_index("term")
+            # sensitivity on the between-classroom contrast: access varies by classroom, so the degrees of
+            # freedom are the classrooms minus the fixed effects that are constant within classrooms
+            sens_dof = common["n_classrooms"] - _between_parameters(sample, [*rs, prior, behind, *covs], groups,
+                                                                     grade_effects)
+            bench = _classroom_benchmarks(sample, resources=rs, covariates=covs, groups=groups, outcome=outcome,
+                                          prior=prior, behind=behind)
             for r in rs:
                 inter = f"{r}:{behind}"
                 q25, q75, n_cls = quart[r]
@@ -380,6 +515,8 @@ def fit_study_models(
                             "grade_used": g_used,
                         }
                     )
+                    rows[-1].update(_sensitivity(rows[-1], dof=sens_dof,
+                                                 bench=bench.get(r) if effect == "access" else None))
     eff = pd.DataFrame(rows)
     if eff.empty:
         return StudyModels(_models=models, _effects=eff, warnings=tuple(warns))

@@ -72,6 +72,8 @@ _GROUP = re.compile(r"^(all|[a-z][a-z0-9_]*=[^=\s][^=]*)$")
 def unavailable(columns: Iterable[str], needs: str | Iterable[str]) -> pd.DataFrame:
     """An empty result with the documented ``columns`` and ``.attrs["needs"]`` (a list of sentences).
 
+    Examples
+    --------
     >>> t = unavailable(["n", "estimate"], "climate_surveys.csv for belonging")
     >>> len(t), list(t.columns), t.attrs["needs"]
     (0, ['n', 'estimate'], ['climate_surveys.csv for belonging'])
@@ -82,7 +84,14 @@ def unavailable(columns: Iterable[str], needs: str | Iterable[str]) -> pd.DataFr
 
 
 def needs_of(*results: pd.DataFrame) -> list[str]:
-    """The ``attrs["needs"]`` sentences of several results, in order, without duplicates."""
+    """The ``attrs["needs"]`` sentences of several results, in order, without duplicates.
+
+    Examples
+    --------
+    >>> a, b = unavailable(["n"], "climate_surveys.csv"), unavailable(["n"], ["attendance.csv", "climate_surveys.csv"])
+    >>> needs_of(a, b)
+    ['climate_surveys.csv', 'attendance.csv']
+    """
     out: list[str] = []
     for r in results:
         for s in r.attrs.get("needs", []) if r is not None else []:
@@ -122,6 +131,20 @@ def validate_indicators(data: pd.DataFrame) -> pd.DataFrame:
         Naming the column and the offending value: a missing column, a measure not in
         ``GOAL_MEASURES``, a malformed group, a missing school year, a suppressed row that still
         shows an estimate, or duplicate (measure, school_id, group, school_year) rows.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> ind = pd.DataFrame({"measure": ["catch_up_rate"], "school_id": ["all"], "group": ["low_income=1.0"],
+    ...                     "school_year": [2016], "n": [40], "estimate": [0.3], "ci_lower": [0.2], "ci_upper": [0.45],
+    ...                     "suppressed": [False], "suppression_reason": [None]})
+    >>> validate_indicators(ind)[["group", "n", "suppression_reason"]].iloc[0].to_dict()
+    {'group': 'low_income=1', 'n': 40, 'suppression_reason': ''}
+    >>> try:
+    ...     validate_indicators(ind.assign(measure="shoe_size"))
+    ... except ValueError as e:
+    ...     print(e)
+    indicator table: column measure has 'shoe_size', not one of contract.GOAL_MEASURES
     """
     missing = [c for c in INDICATOR_COLUMNS if c not in data.columns]
     if missing:
@@ -172,6 +195,15 @@ def validate_indicators(data: pd.DataFrame) -> pd.DataFrame:
 
 
 def indicator_rows(table: pd.DataFrame, *, measure: str, year: str = "school_year") -> pd.DataFrame:
-    """Reshape a detailed table (``school_id``, ``group``, year, ``n``, estimate/CI, suppression) to indicators."""
+    """Reshape a detailed table (``school_id``, ``group``, year, ``n``, estimate/CI, suppression) to indicators.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"school_id": ["all"], "group": ["all"], "year": [2016], "n": [40], "estimate": [0.3],
+    ...                   "ci_lower": [0.2], "ci_upper": [0.45], "suppressed": [False], "suppression_reason": [""]})
+    >>> indicator_rows(t, measure="catch_up_rate", year="year").iloc[0].to_dict()
+    {'measure': 'catch_up_rate', 'school_id': 'all', 'group': 'all', 'school_year': 2016, 'n': 40, 'estimate': 0.3, 'ci_lower': 0.2, 'ci_upper': 0.45, 'suppressed': False, 'suppression_reason': ''}
+    """
     out = table.rename(columns={year: "school_year"}).assign(measure=measure)
     return out[list(INDICATOR_COLUMNS)].reset_index(drop=True)

@@ -227,12 +227,24 @@ def _readable(name: str) -> str:
 
 
 def column(name: str) -> str:
-    """Header of a column: the registry's, else a readable form of the name."""
+    """Header of a column: the registry's, else a readable form of the name.
+
+    Examples
+    --------
+    >>> column("ci_lower"), column("n_students")
+    ('95% interval, low', 'Students')
+    """
     return COLUMNS.get(str(name), _readable(str(name)))
 
 
 def variable(name: str) -> str:
-    """Name of a group variable (``"disability"`` -> ``"Students with disabilities (IEP)"``)."""
+    """Name of a group variable (``"disability"`` -> ``"Students with disabilities (IEP)"``).
+
+    Examples
+    --------
+    >>> variable("disability"), variable("race_ethnicity")
+    ('Students with disabilities (IEP)', 'Race/ethnicity')
+    """
     return VARIABLES.get(str(name), _readable(str(name)))
 
 
@@ -242,6 +254,11 @@ def level(var: str, value) -> str:
     0/1 flags become the group's name (``("english_learner", 0)`` -> ``"Students who are not English
     learners"``), race/ethnicity codes the federal category ("... students"), grades ``"Grade 5"``;
     anything else ``"<Variable>: <level>"``.
+
+    Examples
+    --------
+    >>> level("english_learner", 0), level("race_ethnicity", "asian"), level("grade", 5), level("all", "all")
+    ('Students who are not English learners', 'Asian students', 'Grade 5', 'All students')
     """
     var, text = str(var), _text(value)
     if var == "all" or text == "all":
@@ -257,7 +274,13 @@ def level(var: str, value) -> str:
 
 def level_phrase(var: str, value) -> str:
     """:func:`level` as written mid-sentence: lower case except proper names (``"low-income students"``,
-    ``"English learners"``, ``"Black or African American students"``)."""
+    ``"English learners"``, ``"Black or African American students"``).
+
+    Examples
+    --------
+    >>> level_phrase("low_income", 1), level_phrase("english_learner", 1), level_phrase("race_ethnicity", "black")
+    ('low-income students', 'English learners', 'Black or African American students')
+    """
     text = level(var, value)
     first = text.split(" ", 1)[0]
     if str(var) == "race_ethnicity" or _text(value) in RACE_ETHNICITY or first in ("English", "Grade"):
@@ -266,7 +289,13 @@ def level_phrase(var: str, value) -> str:
 
 
 def group(spec: str) -> str:
-    """Name of a group written ``"all"`` or ``"<variable>=<level>"`` (the scorecard's spelling)."""
+    """Name of a group written ``"all"`` or ``"<variable>=<level>"`` (the scorecard's spelling).
+
+    Examples
+    --------
+    >>> group("all"), group("low_income=1"), group("race_ethnicity=white")
+    ('All students', 'Low-income students', 'White students')
+    """
     spec = str(spec)
     if spec == "all" or "=" not in spec:
         return level("all", "all") if spec == "all" else spec
@@ -275,12 +304,24 @@ def group(spec: str) -> str:
 
 
 def subject(code: str) -> str:
-    """Subject name (``"ela"`` -> ``"ELA"``, ``"math"`` -> ``"Math"``)."""
+    """Subject name (``"ela"`` -> ``"ELA"``, ``"math"`` -> ``"Math"``).
+
+    Examples
+    --------
+    >>> subject("ela"), subject("math")
+    ('ELA', 'Math')
+    """
     return SUBJECTS.get(str(code), _readable(str(code)))
 
 
 def measure(code: str) -> str:
-    """Name of a resource, indicator or outcome."""
+    """Name of a resource, indicator or outcome.
+
+    Examples
+    --------
+    >>> measure("engaged"), measure("catch_up_rate"), measure("program_tutoring")
+    ('Deep engagement', 'Catch-up rate (at grade level three years later)', 'Program: Tutoring')
+    """
     code = str(code)
     if code.startswith("program_"):
         return "Program: " + _readable(code.removeprefix("program_"))
@@ -288,7 +329,13 @@ def measure(code: str) -> str:
 
 
 def school(school_id, names: Mapping | None = None) -> str:
-    """A school's name from ``names`` (``{school_id: school_name}``); ``"all"`` is the district."""
+    """A school's name from ``names`` (``{school_id: school_name}``); ``"all"`` is the district.
+
+    Examples
+    --------
+    >>> school("S1", {"S1": "Oak Elementary"}), school("all"), school("S9")
+    ('Oak Elementary', 'District', 'S9')
+    """
     sid = str(school_id)
     if sid == "all":
         return "District"
@@ -313,12 +360,24 @@ def _missing(value) -> bool:
 
 
 def year(value) -> str:
-    """A calendar or school year as digits only (``2016.0`` -> ``"2016"``)."""
+    """A calendar or school year as digits only (``2016.0`` -> ``"2016"``).
+
+    Examples
+    --------
+    >>> year(2016.0), year(None)
+    ('2016', '–')
+    """
     return MISSING if _missing(value) else _text(value)
 
 
 def school_year(value) -> str:
-    """The school year starting in ``value`` (``2016`` -> ``"2016-17"``)."""
+    """The school year starting in ``value`` (``2016`` -> ``"2016-17"``).
+
+    Examples
+    --------
+    >>> school_year(2016), school_year(float("nan"))
+    ('2016-17', '–')
+    """
     if _missing(value):
         return MISSING
     y = int(float(value))
@@ -326,22 +385,46 @@ def school_year(value) -> str:
 
 
 def count(value) -> str:
-    """A count as an integer with a thousands separator (``1234.0`` -> ``"1,234"``)."""
+    """A count as an integer with a thousands separator (``1234.0`` -> ``"1,234"``).
+
+    Examples
+    --------
+    >>> count(1234.0), count(None)
+    ('1,234', '–')
+    """
     return MISSING if _missing(value) else f"{round(float(value)):,}"
 
 
-def percent(value, digits: int = 0) -> str:
-    """A share (0-1) as a percentage (``0.263`` -> ``"26%"``); no ``"-0%"``."""
+def percent(value, digits: int = 0, *, missing: str = MISSING, minus: str = "−") -> str:
+    """A share (0-1) as a percentage (``0.263`` -> ``"26%"``); no ``"-0%"``.
+
+    The one percent formatter: tables and pages use the defaults (the typographic minus, ``missing`` shown as
+    :data:`MISSING`); sentences use ``missing="n/a"`` and ``minus="-"`` (see
+    :func:`opportunity_research.study.findings.pct`).
+
+    Examples
+    --------
+    >>> percent(0.263), percent(-0.0004), percent(-0.05, 1), percent(None)
+    ('26%', '0%', '−5.0%', '–')
+    >>> percent(float("nan"), missing="n/a"), percent(-0.05, minus="-")
+    ('n/a', '-5%')
+    """
     if _missing(value):
-        return MISSING
+        return missing
     text = f"{100 * float(value):.{digits}f}"
     if float(text) == 0:
         text = text.lstrip("-")
-    return text.replace("-", "−") + "%"
+    return text.replace("-", minus) + "%"
 
 
 def points(value, digits: int = 1) -> str:
-    """A difference of shares in signed percentage points (``-0.052`` -> ``"−5.2"``)."""
+    """A difference of shares in signed percentage points (``-0.052`` -> ``"−5.2"``).
+
+    Examples
+    --------
+    >>> points(-0.052), points(0.0004), points(None)
+    ('−5.2', '0.0', '–')
+    """
     if _missing(value):
         return MISSING
     text = f"{100 * float(value):+.{digits}f}"

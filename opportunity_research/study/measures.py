@@ -35,6 +35,7 @@ from ..intake.contract import (
     EXPECTATION_ITEMS_CURRENT,
     EXPECTATION_ITEMS_OLD,
     EXPECTATION_REVERSED,
+    RESOURCES,
 )
 from ..intake.dataset import District
 
@@ -57,7 +58,6 @@ __all__ = [
     "student_access",
 ]
 
-RESOURCES = ("grade_appropriate", "strong_instruction", "engaged", "high_expectations")
 RESOURCE_LABELS = {
     "grade_appropriate": "Grade-appropriate assignments",
     "strong_instruction": "Strong instruction",
@@ -81,7 +81,15 @@ def _flag(score: pd.Series, cut: float) -> pd.Series:
 
 
 def score_assignments(data: pd.DataFrame, *, cut: float = 4) -> pd.DataFrame:
-    """Add ``assignment_score`` (0-6) and ``grade_appropriate`` (1.0/0.0; NaN if an item is missing)."""
+    """Add ``assignment_score`` (0-6) and ``grade_appropriate`` (1.0/0.0; NaN if an item is missing).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> a = pd.DataFrame({"content": [2, 1], "practice": [2, 1], "relevance": [1, None]})
+    >>> score_assignments(a)[["assignment_score", "grade_appropriate"]].to_dict("list")
+    {'assignment_score': [5.0, nan], 'grade_appropriate': [1.0, nan]}
+    """
     out = data.copy()
     out["assignment_score"] = _sum_items(out, ["content", "practice", "relevance"])
     out["grade_appropriate"] = _flag(out["assignment_score"], cut)
@@ -89,7 +97,16 @@ def score_assignments(data: pd.DataFrame, *, cut: float = 4) -> pd.DataFrame:
 
 
 def score_observations(data: pd.DataFrame, *, cut: float = 2.0) -> pd.DataFrame:
-    """Add ``ca1`` (0-3), ``ipg_composite`` (0-3) and ``strong_instruction`` (1.0/0.0/NaN)."""
+    """Add ``ca1`` (0-3), ``ipg_composite`` (0-3) and ``strong_instruction`` (1.0/0.0/NaN).
+
+    Examples
+    --------
+    >>> from opportunity_research.synth.districts import generate_districts
+    >>> from opportunity_research.synth.specs import METRO
+    >>> tables = generate_districts(1, 300, specs=(METRO,))["demo_metro"]["tables"]
+    >>> bool(score_observations(tables["observations"])["strong_instruction"].dropna().isin([0, 1]).all())
+    True
+    """
     out = data.copy()
     out["ca1"] = _sum_items(out, ["ca1a", "ca1b", "ca1c"])
     rescaled = out[["ca2", "ca3", "col"]].astype(float) - 1
@@ -99,7 +116,16 @@ def score_observations(data: pd.DataFrame, *, cut: float = 2.0) -> pd.DataFrame:
 
 
 def score_engagement(data: pd.DataFrame, *, cut: float = 8) -> pd.DataFrame:
-    """Add ``engagement_score`` (0-12) and ``engaged`` (1.0/0.0/NaN)."""
+    """Add ``engagement_score`` (0-12) and ``engaged`` (1.0/0.0/NaN).
+
+    Examples
+    --------
+    >>> from opportunity_research.synth.districts import generate_districts
+    >>> from opportunity_research.synth.specs import METRO
+    >>> tables = generate_districts(1, 300, specs=(METRO,))["demo_metro"]["tables"]
+    >>> bool(score_engagement(tables["engagement_surveys"])["engaged"].dropna().isin([0, 1]).all())
+    True
+    """
     out = data.copy()
     out["engagement_score"] = _sum_items(out, list(ENGAGEMENT_ITEMS))
     out["engaged"] = _flag(out["engagement_score"], cut)
@@ -112,6 +138,14 @@ def score_expectations(data: pd.DataFrame, *, cut_current: float = 12, cut_old: 
     Rows with ``form == "current"`` sum the four current items (0-20); rows with ``form == "old"`` sum the
     six old items after reverse-coding exp_toochallenging, exp_different, exp_overburden and exp_began as
     5 - x (0-30).
+
+    Examples
+    --------
+    >>> from opportunity_research.synth.districts import generate_districts
+    >>> from opportunity_research.synth.specs import METRO
+    >>> tables = generate_districts(1, 300, specs=(METRO,))["demo_metro"]["tables"]
+    >>> bool(score_expectations(tables["teacher_surveys"])["high_expectations"].dropna().isin([0, 1]).all())
+    True
     """
     out = data.copy()
     cur_cols = [c for c in EXPECTATION_ITEMS_CURRENT]
@@ -146,6 +180,16 @@ def score_evidence(district: District, *, cuts: dict | None = None) -> dict[str,
 
     ``cuts`` may override ``grade_appropriate`` (4), ``strong_instruction`` (2), ``engaged`` (8),
     ``high_expectations_current`` (12) and ``high_expectations_old`` (18).
+
+    Examples
+    --------
+    >>> from opportunity_research.intake.dataset import District
+    >>> from opportunity_research.synth.districts import generate_districts
+    >>> from opportunity_research.synth.specs import METRO
+    >>> tables = generate_districts(1, 300, specs=(METRO,))["demo_metro"]["tables"]
+    >>> d = District("demo_metro", {k: v for k, v in tables.items() if v is not None})
+    >>> sorted(score_evidence(d))
+    ['engaged', 'grade_appropriate', 'high_expectations', 'strong_instruction']
     """
     cuts = cuts or {}
     return {
@@ -200,6 +244,17 @@ def classroom_access(district: District, *, cuts: dict | None = None,
         ``hours_without_<r>`` (``(1 - share) * hours_per_year``); ``never_grade_appropriate`` (1.0 when the
         section had rated assignments and none was grade-appropriate); ``share_students_of_color``,
         ``share_low_income``, ``majority_students_of_color``, ``majority_low_income``.
+
+    Examples
+    --------
+    >>> from opportunity_research.intake.dataset import District
+    >>> from opportunity_research.synth.districts import generate_districts
+    >>> from opportunity_research.synth.specs import METRO
+    >>> tables = generate_districts(1, 300, specs=(METRO,))["demo_metro"]["tables"]
+    >>> d = District("demo_metro", {k: v for k, v in tables.items() if v is not None})
+    >>> c = classroom_access(d)
+    >>> len(c) == len(tables["classrooms"]), [r in c.columns for r in RESOURCES]
+    (True, [True, True, True, True])
     """
     scored = score_evidence(district, cuts=cuts)
     out = district.classrooms[["classroom_id", "school_id", "subject", "grade"]].copy()
@@ -257,6 +312,17 @@ def student_access(district: District, *, cuts: dict | None = None, classrooms: 
         ``disability``, ``started_behind`` (1.0 below grade level on the fall test of the analysis year, or
         the prior spring if no fall score; NaN if neither), the four resource shares and
         ``hours_without_<resource>``.
+
+    Examples
+    --------
+    >>> from opportunity_research.intake.dataset import District
+    >>> from opportunity_research.synth.districts import generate_districts
+    >>> from opportunity_research.synth.specs import METRO
+    >>> tables = generate_districts(1, 300, specs=(METRO,))["demo_metro"]["tables"]
+    >>> d = District("demo_metro", {k: v for k, v in tables.items() if v is not None})
+    >>> s = student_access(d)
+    >>> sorted(s["subject"].unique()), s[list(RESOURCES)].stack().between(0, 1).all()
+    (['ela', 'math'], True)
     """
     cls = classrooms if classrooms is not None else classroom_access(district, cuts=cuts,
                                                                      hours_per_year=hours_per_year)
@@ -289,6 +355,12 @@ def cluster_mean_ci(values, clusters, *, confidence: float = 0.95) -> tuple[floa
     >>> est, lo, hi, n, g = cluster_mean_ci([1, 0, 1, 1, 0, 0], ["a", "a", "b", "b", "c", "c"])
     >>> round(est, 3), n, g
     (0.5, 6, 3)
+
+    Examples
+    --------
+    >>> est, lo, hi, n, g = cluster_mean_ci([1, 0, 1, 1, 0, 0], ["a", "a", "b", "b", "c", "c"])
+    >>> round(est, 3), n, g, lo < est < hi
+    (0.5, 6, 3, True)
     """
     from scipy import stats
 
@@ -332,6 +404,17 @@ def resource_rates(district: District, *, cuts: dict | None = None, by_subject: 
         ``resource``, ``label``, ``subject`` ("all" unless ``by_subject``), ``unit`` (what was counted),
         ``n`` (evidence rows), ``n_classrooms``, ``estimate``, ``ci_lower``, ``ci_upper``,
         ``hours_with`` and ``hours_without`` (per subject and year, from ``estimate``).
+
+    Examples
+    --------
+    >>> from opportunity_research.intake.dataset import District
+    >>> from opportunity_research.synth.districts import generate_districts
+    >>> from opportunity_research.synth.specs import METRO
+    >>> tables = generate_districts(1, 300, specs=(METRO,))["demo_metro"]["tables"]
+    >>> d = District("demo_metro", {k: v for k, v in tables.items() if v is not None})
+    >>> r = resource_rates(d)
+    >>> r[["resource", "subject", "n"]].head(2).to_dict("list")
+    {'resource': ['grade_appropriate', 'strong_instruction'], 'subject': ['all', 'all'], 'n': [783, 187]}
     """
     scored = score_evidence(district, cuts=cuts)
     subj = district.classrooms.set_index("classroom_id")["subject"]
@@ -355,6 +438,16 @@ def demands_vs_standards(district: District) -> pd.DataFrame:
     DataFrame
         ``measure`` (``met_demands``, ``met_grade_level``), ``label``, ``n`` (work samples),
         ``n_classrooms``, ``estimate``, ``ci_lower``, ``ci_upper`` (cluster-robust by section).
+
+    Examples
+    --------
+    >>> from opportunity_research.intake.dataset import District
+    >>> from opportunity_research.synth.districts import generate_districts
+    >>> from opportunity_research.synth.specs import METRO
+    >>> tables = generate_districts(1, 300, specs=(METRO,))["demo_metro"]["tables"]
+    >>> d = District("demo_metro", {k: v for k, v in tables.items() if v is not None})
+    >>> demands_vs_standards(d)["measure"].tolist()
+    ['met_demands', 'met_grade_level']
     """
     ws = district.work_samples.merge(district.assignments[["assignment_id", "classroom_id"]], on="assignment_id",
                                      how="left")
@@ -382,6 +475,17 @@ def growth_frame(district: District, *, subject: str, access: pd.DataFrame | Non
     DataFrame
         ``student_id``, ``school_id``, ``classroom_id``, ``subject``, ``grade``, ``fall_z``, ``spring_z``,
         ``started_behind``, the four resource shares, ``low_income``, ``english_learner``, ``disability``.
+
+    Examples
+    --------
+    >>> from opportunity_research.intake.dataset import District
+    >>> from opportunity_research.synth.districts import generate_districts
+    >>> from opportunity_research.synth.specs import METRO
+    >>> tables = generate_districts(1, 300, specs=(METRO,))["demo_metro"]["tables"]
+    >>> d = District("demo_metro", {k: v for k, v in tables.items() if v is not None})
+    >>> g = growth_frame(d, subject="math")
+    >>> sorted(set(["spring_z", "fall_z", "started_behind"]) & set(g.columns))
+    ['fall_z', 'spring_z', 'started_behind']
     """
     year = analysis_year(district)
     acc = access if access is not None else student_access(district, cuts=cuts)

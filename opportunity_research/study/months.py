@@ -49,6 +49,12 @@ def annual_gains(table: pd.DataFrame | str | None = None) -> pd.DataFrame:
     -------
     DataFrame
         ``subject``, ``grade_from``, ``grade_to``, ``annual_gain``, ``source``.
+
+    Examples
+    --------
+    >>> t = annual_gains()
+    >>> sorted(t["subject"].unique()), list(t.columns)
+    (['math', 'reading'], ['subject', 'grade_from', 'grade_to', 'annual_gain', 'source'])
     """
     if table is None:
         with _resources.files("opportunity_research").joinpath("resources/annual_gains.csv").open("r") as fh:

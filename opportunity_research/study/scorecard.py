@@ -114,6 +114,19 @@ class Scorecard:
         Per resource (and subject): the group with the largest negative unsuppressed difference.
     needs
         What the district would need to provide for the measures it lacks.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> ind = pd.DataFrame({"measure": ["catch_up_rate"] * 2, "school_id": "all", "group": "all",
+    ...                     "school_year": [2015, 2016], "n": [120, 130], "estimate": [0.20, 0.31],
+    ...                     "ci_lower": [0.14, 0.24], "ci_upper": [0.28, 0.39], "suppressed": False,
+    ...                     "suppression_reason": ""})
+    >>> goals = pd.DataFrame({"goal_id": ["G1"], "measure": ["catch_up_rate"], "group": ["all"],
+    ...                       "baseline_year": [2015], "target": [0.40], "target_year": [2017]})
+    >>> sc = opportunity_scorecard(ind, goals=goals)
+    >>> isinstance(sc, Scorecard), len(sc.table), sc.current_year, sc.needs
+    (True, 1, None, ())
     """
 
     table: pd.DataFrame
@@ -135,7 +148,7 @@ def _fmt_value(measure: str, x) -> str:
         return "n/a"
     if measure in _NOT_SHARES:
         return f"{x:.2f}"
-    return f"{100 * x:.0f}%"
+    return labels.percent(x, missing="n/a", minus="-")
 
 
 def _trend_table(ind: pd.DataFrame, current_year: int | None) -> pd.DataFrame:
@@ -274,6 +287,16 @@ def largest_gaps(gaps: pd.DataFrame) -> pd.DataFrame:
         ``measure``, ``label``, [``subject``], ``group``, ``level``, ``group_label`` (``"var=level"``),
         ``n``, ``estimate``, ``reference``, ``reference_estimate``, ``difference``, ``ci_lower``,
         ``ci_upper``, ``note``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> gaps = pd.DataFrame({"measure": "engaged", "group": "low_income", "level": [0, 1], "n": [60, 40],
+    ...                      "estimate": [0.6, 0.45], "reference": "all other students", "reference_estimate": [0.45, 0.6],
+    ...                      "difference": [0.15, -0.15], "ci_lower": [0.05, -0.25], "ci_upper": [0.25, -0.05],
+    ...                      "suppressed": False})
+    >>> largest_gaps(gaps)[["measure", "group_label", "difference"]].to_dict("records")
+    [{'measure': 'engaged', 'group_label': 'low_income=1', 'difference': -0.15}]
     """
     keys = ["measure"] + (["subject"] if "subject" in gaps.columns else [])
     cols = keys[:1] + ["label"] + keys[1:] + ["group", "level", "group_label", "n", "estimate", "reference",
@@ -333,6 +356,19 @@ def opportunity_scorecard(indicators: pd.DataFrame, *, goals: pd.DataFrame | Non
         the target year has passed); **no data** when the measure or group has no indicator or its
         current value is suppressed (the reason says which, e.g. ``"suppressed (n < 10) in 2016"``).
         :data:`GOAL_STATUS_RULES` states each rule in words for the printed scorecard.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> ind = pd.DataFrame({"measure": ["catch_up_rate"] * 2, "school_id": "all", "group": "all",
+    ...                     "school_year": [2015, 2016], "n": [120, 130], "estimate": [0.20, 0.31],
+    ...                     "ci_lower": [0.14, 0.24], "ci_upper": [0.28, 0.39], "suppressed": False,
+    ...                     "suppression_reason": ""})
+    >>> goals = pd.DataFrame({"goal_id": ["G1"], "measure": ["catch_up_rate"], "group": ["all"],
+    ...                       "baseline_year": [2015], "target": [0.40], "target_year": [2017]})
+    >>> sc = opportunity_scorecard(ind, goals=goals)
+    >>> sc.goals[["goal_id", "baseline", "current", "status"]].to_dict("records")
+    [{'goal_id': 'G1', 'baseline': 0.2, 'current': 0.31, 'status': 'on track'}]
     """
     need_list = list(needs) if needs is not None else list(indicators.attrs.get("needs", []))
     ind = validate_indicators(indicators)

@@ -106,6 +106,16 @@ def yearly_results(data: pd.DataFrame | None, *, students: pd.DataFrame | None =
         ``performance_level``, ``grade_equivalent`` (NaN when not provided), ``at_grade_level`` (1.0 / 0.0),
         ``start_offset`` (``grade_equivalent - grade``), and from ``students``: ``school_id``,
         ``race_ethnicity``, ``low_income``, ``english_learner``, ``disability``.
+
+    Examples
+    --------
+    >>> from opportunity_research.synth.districts import generate_districts
+    >>> from opportunity_research.synth.specs import METRO
+    >>> tables = generate_districts(1, 300, specs=(METRO,))["demo_metro"]["tables"]
+    >>> assessments, students = tables["assessments"], tables["students"]
+    >>> t = yearly_results(assessments, students=students)
+    >>> sorted(t["subject"].unique())
+    ['ela', 'math']
     """
     cols = ["student_id", "subject", "school_year", "grade", "scale_score", "grade_level_cut", "performance_level",
             "grade_equivalent", "at_grade_level", "start_offset", *_STUDENT_COLS]
@@ -204,6 +214,16 @@ def catch_up_rates(data: pd.DataFrame | None, *, students: pd.DataFrame | None, 
         (below grade level in ``start_year``), ``n`` (of those, tested ``k`` years later), ``n_students``
         (distinct students), ``estimate`` (share at grade level), ``ci_lower``, ``ci_upper`` (Wilson),
         ``suppressed``, ``suppression_reason``. Empty with ``attrs["needs"]`` with fewer than two years.
+
+    Examples
+    --------
+    >>> from opportunity_research.synth.districts import generate_districts
+    >>> from opportunity_research.synth.specs import METRO
+    >>> tables = generate_districts(1, 300, specs=(METRO,))["demo_metro"]["tables"]
+    >>> assessments, students = tables["assessments"], tables["students"]
+    >>> c = catch_up_rates(assessments, students=students)
+    >>> c[["subject", "start_year", "years_later", "group"]].iloc[0].to_dict()
+    {'subject': 'ela', 'start_year': 2012, 'years_later': 1, 'group': 'all'}
     """
     cols = ["subject", "start_year", "years_later", "school_year", "school_id", "group", "variable", "n_start", "n",
             "n_students", "estimate", "ci_lower", "ci_upper", "suppressed", "suppression_reason"]
@@ -248,6 +268,8 @@ def years_to_close(gap, rate):
     ``gap < 0`` (not behind) or when an input is missing; 0 when ``gap == 0``. Returns a float for
     scalar inputs, else an array.
 
+    Examples
+    --------
     >>> round(years_to_close(1.5, 1.3), 6)
     5.0
     """
@@ -261,7 +283,13 @@ def years_to_close(gap, rate):
 
 def years_to_close_note(gap, rate):
     """Why :func:`years_to_close` is missing: ``""`` (it is not), :data:`NO_CLOSE`, ``"not behind grade
-    level"`` or ``"no estimate"``. Returns a str for scalar inputs, else an array of str."""
+    level"`` or ``"no estimate"``. Returns a str for scalar inputs, else an array of str.
+
+    Examples
+    --------
+    >>> years_to_close_note(1.5, 1.3), years_to_close_note(1.5, 0.9), years_to_close_note(-0.5, 1.2)
+    ('', 'does not close at rate <= 1 grade level per year', 'not behind grade level')
+    """
     g = np.asarray(gap, dtype=float)
     r = np.asarray(rate, dtype=float)
     note = np.where(np.isnan(g) | np.isnan(r), "no estimate",
@@ -335,6 +363,16 @@ def grade_level_growth(data: pd.DataFrame | None, *, students: pd.DataFrame | No
         ``trajectory_changing`` (start offset < 0 and growth >= ``threshold``; the school flag on rows with
         ``group == "all"``), ``suppressed``, ``suppression_reason``. Empty with ``attrs["needs"]`` without
         grade-equivalent scores in two years.
+
+    Examples
+    --------
+    >>> from opportunity_research.synth.districts import generate_districts
+    >>> from opportunity_research.synth.specs import METRO
+    >>> tables = generate_districts(1, 300, specs=(METRO,))["demo_metro"]["tables"]
+    >>> assessments, students = tables["assessments"], tables["students"]
+    >>> g = grade_level_growth(assessments, students=students)
+    >>> sorted(g["subject"].unique()), g.attrs["needs"]
+    (['all', 'ela', 'math'], [])
     """
     cols = ["subject", "start_year", "end_year", "school_id", "group", "variable", "n", "n_students",
             "start_offset", "start_offset_ci_lower", "start_offset_ci_upper", "growth", "growth_ci_lower",
@@ -413,6 +451,16 @@ def yearly_growth(data: pd.DataFrame | None, *, students: pd.DataFrame | None, w
         ``variable``, ``n``, ``n_students``, ``estimate`` (grade levels gained), ``ci_lower``, ``ci_upper``,
         ``suppressed``, ``suppression_reason``. Empty with ``attrs["needs"]`` without grade-equivalent scores
         in two consecutive years.
+
+    Examples
+    --------
+    >>> from opportunity_research.synth.districts import generate_districts
+    >>> from opportunity_research.synth.specs import METRO
+    >>> tables = generate_districts(1, 300, specs=(METRO,))["demo_metro"]["tables"]
+    >>> assessments, students = tables["assessments"], tables["students"]
+    >>> g = yearly_growth(assessments, students=students)
+    >>> sorted(g["subject"].unique())
+    ['all', 'ela', 'math']
     """
     cols = ["subject", "school_year", "school_id", "group", "variable", "n", "n_students", "estimate", "ci_lower",
             "ci_upper", "suppressed", "suppression_reason"]
@@ -448,6 +496,16 @@ def level_transitions(data: pd.DataFrame | None, *, window: str = "spring", subj
         ``from_level`` tested both years), ``n`` (of them, at ``to_level``), ``share`` (``n / n_from``) with a
         Wilson ``ci_lower`` / ``ci_upper``, ``suppressed``, ``suppression_reason``. Empty with
         ``attrs["needs"]`` with fewer than two years.
+
+    Examples
+    --------
+    >>> from opportunity_research.synth.districts import generate_districts
+    >>> from opportunity_research.synth.specs import METRO
+    >>> tables = generate_districts(1, 300, specs=(METRO,))["demo_metro"]["tables"]
+    >>> assessments, students = tables["assessments"], tables["students"]
+    >>> t = level_transitions(assessments)
+    >>> sorted(t["subject"].unique())
+    ['ela', 'math']
     """
     cols = ["subject", "from_year", "to_year", "from_level", "to_level", "n_from", "n", "share", "ci_lower",
             "ci_upper", "suppressed", "suppression_reason"]
@@ -504,6 +562,16 @@ def level_movement(data: pd.DataFrame | None, *, students: pd.DataFrame | None, 
         ``moved_up_ci_upper``, ``moved_down`` with ``moved_down_ci_lower`` / ``moved_down_ci_upper``,
         ``stayed`` (share at the same level), ``suppressed``, ``suppression_reason``. Empty with
         ``attrs["needs"]`` with fewer than two years.
+
+    Examples
+    --------
+    >>> from opportunity_research.synth.districts import generate_districts
+    >>> from opportunity_research.synth.specs import METRO
+    >>> tables = generate_districts(1, 300, specs=(METRO,))["demo_metro"]["tables"]
+    >>> assessments, students = tables["assessments"], tables["students"]
+    >>> t = level_movement(assessments, students=students)
+    >>> sorted(t["subject"].unique())
+    ['all', 'ela', 'math']
     """
     cols = ["subject", "from_year", "school_year", "school_id", "group", "variable", "n", "n_students", "moved_up",
             "moved_up_ci_lower", "moved_up_ci_upper", "moved_down", "moved_down_ci_lower", "moved_down_ci_upper",
@@ -553,6 +621,16 @@ def trajectory_indicators(data: pd.DataFrame | None, *, students: pd.DataFrame |
     DataFrame
         The indicator format (:data:`opportunity_research.study.indicators.INDICATOR_COLUMNS`). When one part
         cannot be computed its sentence is in ``attrs["needs"]``; when neither can, the table is empty.
+
+    Examples
+    --------
+    >>> from opportunity_research.synth.districts import generate_districts
+    >>> from opportunity_research.synth.specs import METRO
+    >>> tables = generate_districts(1, 300, specs=(METRO,))["demo_metro"]["tables"]
+    >>> assessments, students = tables["assessments"], tables["students"]
+    >>> ind = trajectory_indicators(assessments, students=students)
+    >>> sorted(ind["measure"].unique())
+    ['catch_up_rate', 'growth_grade_levels']
     """
     catch = catch_up_rates(data, students=students, start_year="all", years_later=(horizon,), window=window,
                            subjects=subjects, variables=variables, min_n=min_n, confidence=confidence)

@@ -30,6 +30,17 @@ def _cmd(args) -> int:
 
 
 def register(subparsers) -> None:
+    """Add the ``synthesize`` subcommand to the command line's ``subparsers``.
+
+    Examples
+    --------
+    >>> import argparse
+    >>> parser = argparse.ArgumentParser(prog="opportunity-research")
+    >>> register(parser.add_subparsers())
+    >>> args = parser.parse_args(["synthesize", "--districts", "1", "--students", "600"])
+    >>> args.districts, args.students, args.func.__name__
+    (1, 600, '_cmd')
+    """
     p = subparsers.add_parser(
         "synthesize",
         help="write the five synthetic demo districts into data/raw/",

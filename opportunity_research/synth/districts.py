@@ -65,6 +65,7 @@ from ..intake.contract import (
     EXPECTATION_ITEMS_CURRENT,
     EXPECTATION_ITEMS_OLD,
     EXPECTATION_REVERSED,
+    RESOURCES,
 )
 from .specs import (
     ANALYSIS_YEAR,
@@ -77,7 +78,6 @@ from .specs import (
     METRO,
     POC,
     RESOURCE_SLOPES,
-    RESOURCES,
     TARGETS,
     VAR_CLASSROOM,
     VAR_SCHOOL,
@@ -253,7 +253,16 @@ def _group_truth(frame: pd.DataFrame, value: str) -> dict:
 
 
 def generate_districts(seed: int, total_students: int, specs=DISTRICTS) -> dict[str, dict]:
-    """Generate every district in memory; returns {district_id: {"tables": ..., "truth": ...}}."""
+    """Generate every district in memory; returns {district_id: {"tables": ..., "truth": ...}}.
+
+    Examples
+    --------
+    >>> d = generate_districts(1, 400)
+    >>> sorted(d), sorted(d["demo_lakeside"])
+    (['demo_fairview', 'demo_hillcrest', 'demo_lakeside', 'demo_pinebrook', 'demo_riverton'], ['tables', 'truth'])
+    >>> len(d["demo_lakeside"]["tables"]["students"]) > 0
+    True
+    """
     stage, icpt = _prepare(seed, total_students, specs)
     return {d["spec"].district_id: _finish_district(d, icpt) for d in stage}
 
@@ -713,6 +722,13 @@ def synthesize(out_dir: str | os.PathLike | None = None, *, seed: int = config.D
         Total number of students over the five districts (about 4,000 as in the study; 1,000,000 works).
     overwrite
         Replace existing demo district folders (only folders named ``demo_*`` are ever replaced).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> paths = synthesize(pathlib.Path(tempfile.mkdtemp()), seed=2, students=400)
+    >>> [p.name for p in paths]
+    ['demo_fairview', 'demo_hillcrest', 'demo_lakeside', 'demo_pinebrook', 'demo_riverton']
     """
     out = Path(out_dir) if out_dir is not None else config.raw_dir()
     out.mkdir(parents=True, exist_ok=True)

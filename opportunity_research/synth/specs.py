@@ -21,7 +21,6 @@ __all__ = [
     "GROWTH_OTHER",
     "METRO",
     "POC",
-    "RESOURCES",
     "RESOURCE_SLOPES",
     "TARGETS",
     "VAR_CLASSROOM",
@@ -38,7 +37,6 @@ TARGETS = {
     "met_demands": 0.71,
     "met_grade_level": 0.17,
 }
-RESOURCES = ("grade_appropriate", "strong_instruction", "engaged", "high_expectations")
 #: Planted growth effects (SD of spring score per unit of section-level access, 0-1).
 GROWTH_EFFECTS = {
     "grade_appropriate": 0.20,
@@ -67,7 +65,15 @@ POC = [k for k in RACE_ETHNICITY if k != "white"]
 
 @dataclass(frozen=True)
 class DistrictSpec:
-    """Make-up of one demo district."""
+    """Make-up of one demo district.
+
+    Examples
+    --------
+    >>> [s.district_id for s in DISTRICTS], round(sum(s.share for s in DISTRICTS), 6)
+    (['demo_lakeside', 'demo_riverton', 'demo_hillcrest', 'demo_fairview', 'demo_pinebrook'], 1.0)
+    >>> METRO.district_id, METRO.schools
+    ('demo_metro', (3, 2, 2))
+    """
 
     district_id: str
     letter: str

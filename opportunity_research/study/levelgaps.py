@@ -1,0 +1,370 @@
+"""Gaps and group means from performance levels: V gaps beside scale-score gaps, and HETOP means and SDs.
+
+Two kinds of district use this module:
+
+* a district with student results (``assessments``): the counts of students by performance level are
+  tallied from them (:func:`level_counts_from_assessments`) and each group's V gap is shown beside its
+  scale-score gap (:func:`score_gaps`), so a reader sees that the two agree where both exist;
+* a district that brings only counts by level (the contract's ``level_counts`` table: counts by school,
+  group, subject, year and level, as public state files publish them): the same V gaps and HETOP sections
+  come from the counts alone (:func:`opportunity_research.study.analysis.analyze_level_counts`, which also
+  runs the joint disclosure control).
+
+The statistics are :func:`opportunity_research.stats.ordinal.v_statistic` (Ho & Reardon 2012) and
+:func:`opportunity_research.stats.ordinal.hetop` (Reardon, Shear, Castellano & Ho 2017). Tables are complete
+(not suppressed); the columns that carry counts of students are ``n`` and ``reference_n`` (V gaps) and ``n``
+(HETOP), which the publishing boundary's disclosure pass must treat as cells.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from ..stats.ordinal import hetop, v_statistic
+
+__all__ = [
+    "LEVEL_COUNT_COLUMNS",
+    "LEVEL_GAP_COLUMNS",
+    "LEVEL_MEAN_COLUMNS",
+    "hetop_means",
+    "level_counts_from_assessments",
+    "level_gaps",
+    "score_gaps",
+]
+
+#: The tidy counts (the contract's ``level_counts`` table).
+LEVEL_COUNT_COLUMNS = ("school_id", "subject", "school_year", "group", "performance_level", "n_students")
+#: Columns of :func:`level_gaps`.
+LEVEL_GAP_COLUMNS = (
+    "subject",
+    "school_year",
+    "group",
+    "level",
+    "reference",
+    "n",
+    "reference_n",
+    "v",
+    "v_std_error",
+    "v_ci_lower",
+    "v_ci_upper",
+    "score_gap",
+    "score_gap_ci_lower",
+    "score_gap_ci_upper",
+    "levels_used",
+    "note",
+)
+#: Columns of :func:`hetop_means`.
+LEVEL_MEAN_COLUMNS = (
+    "subject",
+    "school_year",
+    "school_id",
+    "group",
+    "n",
+    "mean",
+    "mean_se",
+    "mean_ci_lower",
+    "mean_ci_upper",
+    "sd",
+    "sd_se",
+    "sd_ci_lower",
+    "sd_ci_upper",
+    "sd_shared",
+    "note",
+)
+_VARIABLES = ("race_ethnicity", "low_income", "english_learner", "disability")
+
+
+def _split(spec: pd.Series) -> tuple[pd.Series, pd.Series]:
+    parts = spec.astype(str).str.partition("=")
+    return parts[0].where(parts[1] == "=", "all"), parts[2].where(parts[1] == "=", "all")
+
+
+def level_counts_from_assessments(
+    assessments: pd.DataFrame, *, students: pd.DataFrame, window: str = "spring", variables=_VARIABLES
+) -> pd.DataFrame:
+    """Counts of students by school, subject, year, group and performance level, tallied from student results.
+
+    Students are grouped by their analysis-year characteristics (``students``); ``group`` is ``"all"`` or
+    ``"<variable>=<level>"`` as in the contract's ``level_counts`` table (:data:`LEVEL_COUNT_COLUMNS`).
+
+    Examples
+    --------
+    >>> a = pd.DataFrame({"student_id": ["a", "b", "c"], "subject": "math", "school_year": 2016,
+    ...                   "window": "spring", "performance_level": [1, 2, 2]})
+    >>> s = pd.DataFrame({"student_id": ["a", "b", "c"], "school_id": "S1", "low_income": [1, 1, 0]})
+    >>> level_counts_from_assessments(a, students=s, variables=["low_income"])[["group", "performance_level",
+    ...                                                                         "n_students"]].values.tolist()
+    [['all', 1, 1], ['all', 2, 2], ['low_income=0', 2, 1], ['low_income=1', 1, 1], ['low_income=1', 2, 1]]
+    """
+    variables = [v for v in variables if v in students.columns]
+    r = assessments[(assessments["window"] == window) & assessments["performance_level"].notna()]
+    r = r[["student_id", "subject", "school_year", "performance_level"]].merge(
+        students[["student_id", "school_id", *variables]], on="student_id", how="inner"
+    )
+    keys = ["school_id", "subject", "school_year"]
+    long = r.melt(
+        id_vars=[*keys, "performance_level"], value_vars=variables, var_name="variable", value_name="lv"
+    )
+    long = long[long["lv"].notna()]
+    long["group"] = long["variable"] + "=" + long["lv"].map(_level_text)
+    every = r[[*keys, "performance_level"]].assign(group="all")
+    both = pd.concat([every, long[[*keys, "performance_level", "group"]]], ignore_index=True)
+    out = (
+        both.groupby([*keys, "group", "performance_level"], sort=True)
+        .size()
+        .rename("n_students")
+        .reset_index()
+    )
+    out["performance_level"] = out["performance_level"].astype(int)
+    return out[list(LEVEL_COUNT_COLUMNS)].reset_index(drop=True)
+
+
+def _level_text(x) -> str:
+    if isinstance(x, (float, np.floating)) and float(x).is_integer():
+        return str(int(x))
+    return str(x)
+
+
+def _wide(counts: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Counts summed over ``keys`` + group, one column per performance level (lowest first)."""
+    w = counts.pivot_table(
+        index=[*keys, "group"], columns="performance_level", values="n_students", aggfunc="sum", fill_value=0
+    )
+    return w.reindex(columns=sorted(w.columns))
+
+
+def level_gaps(
+    counts: pd.DataFrame, *, scores: pd.DataFrame | None = None, level: float = 0.95
+) -> pd.DataFrame:
+    """V gap of every group against all other students, per subject and year, from district counts by level.
+
+    Counts are summed over schools. "All other students" are the ``"all"`` counts minus the group's (or, without
+    ``"all"`` rows, the other levels of the same variable summed).
+
+    Parameters
+    ----------
+    counts
+        Tidy counts (:data:`LEVEL_COUNT_COLUMNS`).
+    scores
+        Optional scale-score gaps (:func:`score_gaps`) to show beside the V gaps.
+    level
+        Confidence level.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`LEVEL_GAP_COLUMNS` (the gap-table layout: ``group`` is the variable, ``level`` its value,
+        ``reference`` "all other students"): ``v`` (positive: the group scores higher than all other students, in pooled
+        SD units), its ``v_std_error`` and interval, ``score_gap`` (standardized mean difference of scale scores,
+        where given) and its interval, ``n`` and ``reference_n`` (students: counts), ``levels_used``, ``note``.
+
+    Examples
+    --------
+    >>> c = pd.DataFrame({"school_id": "S1", "subject": "math", "school_year": 2016,
+    ...                   "group": ["all"] * 3 + ["low_income=1"] * 3, "performance_level": [1, 2, 3] * 2,
+    ...                   "n_students": [50, 80, 70, 30, 30, 10]})
+    >>> t = level_gaps(c)
+    >>> t[["group", "level", "n", "reference_n"]].values.tolist(), round(float(t["v"].iloc[0]), 2)
+    ([['low_income', '1', 70, 130]], -0.91)
+    """
+    cols = list(LEVEL_GAP_COLUMNS)
+    if counts is None or counts.empty:
+        return pd.DataFrame(columns=cols)
+    keys = ["subject", "school_year"]
+    w = _wide(counts, keys)
+    rows = []
+    for (subject, year), part in w.groupby(
+        level=[0, 1], sort=True
+    ):  # one V fit per group (counts, not students)
+        part = part.droplevel([0, 1])
+        groups = [g for g in part.index if g != "all"]
+        var, lv = _split(pd.Series(groups, dtype=object))
+        for g, v, l_ in zip(groups, var, lv):
+            a = part.loc[g].to_numpy(float)
+            if "all" in part.index:
+                b = part.loc["all"].to_numpy(float) - a
+            else:
+                same = [h for h, hv in zip(groups, var) if hv == v and h != g]
+                b = part.loc[same].to_numpy(float).sum(axis=0) if same else np.zeros_like(a)
+            if np.any(b < 0):
+                r = {
+                    "v": np.nan,
+                    "std_error": np.nan,
+                    "ci_lower": np.nan,
+                    "ci_upper": np.nan,
+                    "levels_used": 0,
+                    "note": "the group's counts exceed the 'all' counts at some level",
+                }
+            else:
+                r = v_statistic(a, b, level=level)
+            rows.append(
+                {
+                    "subject": subject,
+                    "school_year": int(year),
+                    "group": v,
+                    "level": l_,
+                    "reference": "all other students",
+                    "n": int(a.sum()),
+                    "reference_n": int(b.sum()),
+                    "v": r["v"],
+                    "v_std_error": r["std_error"],
+                    "v_ci_lower": r["ci_lower"],
+                    "v_ci_upper": r["ci_upper"],
+                    "levels_used": r["levels_used"],
+                    "note": r["note"],
+                }
+            )
+    out = pd.DataFrame(rows)
+    if out.empty:
+        return pd.DataFrame(columns=cols)
+    if scores is not None and len(scores):
+        s = scores[
+            [
+                "subject",
+                "school_year",
+                "variable",
+                "level",
+                "score_gap",
+                "score_gap_ci_lower",
+                "score_gap_ci_upper",
+            ]
+        ].rename(columns={"variable": "group"})
+        out = out.merge(s.astype({"level": str}), on=["subject", "school_year", "group", "level"], how="left")
+    else:
+        out[["score_gap", "score_gap_ci_lower", "score_gap_ci_upper"]] = np.nan
+    return out[cols]
+
+
+def score_gaps(
+    assessments: pd.DataFrame,
+    *,
+    students: pd.DataFrame,
+    window: str = "spring",
+    variables=_VARIABLES,
+    level: float = 0.95,
+) -> pd.DataFrame:
+    """Scale-score gaps in pooled-SD units: each group against all other students, per subject and year.
+
+    Scores are standardized within grade, subject and year (scale scores of different grades are not on one
+    scale); the gap is the difference of the group's and all other students' mean standardized score divided
+    by their pooled SD, with the large-sample standard error ``sqrt(1/n1 + 1/n2 + d^2 / (2 (n1 + n2)))``
+    (students treated as independent; the V gap beside it uses only the level counts).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``subject``, ``school_year``, ``variable``, ``level``, ``n``, ``reference_n``, ``score_gap``,
+        ``score_gap_ci_lower``, ``score_gap_ci_upper``.
+
+    Examples
+    --------
+    >>> a = pd.DataFrame({"student_id": list("abcdef"), "subject": "math", "school_year": 2016, "grade": 4,
+    ...                   "window": "spring", "scale_score": [1.0, 2, 3, 4, 5, 6]})
+    >>> s = pd.DataFrame({"student_id": list("abcdef"), "school_id": "S1", "low_income": [1, 1, 1, 0, 0, 0]})
+    >>> round(float(score_gaps(a, students=s, variables=["low_income"]).query("level == '1'")["score_gap"].iloc[0]), 3)
+    -3.0
+    """
+    variables = [v for v in variables if v in students.columns]
+    r = assessments[(assessments["window"] == window) & assessments["scale_score"].notna()]
+    r = r[["student_id", "subject", "school_year", "grade", "scale_score"]].merge(
+        students[["student_id", *variables]], on="student_id", how="inner"
+    )
+    g = r.groupby(["subject", "school_year", "grade"])["scale_score"]
+    r = r.assign(z=(r["scale_score"] - g.transform("mean")) / g.transform("std"))
+    r = r[np.isfinite(r["z"])]
+    long = r.melt(
+        id_vars=["subject", "school_year", "z"], value_vars=variables, var_name="variable", value_name="lv"
+    )
+    long = long[long["lv"].notna()].assign(level=lambda d: d["lv"].map(_level_text), z2=lambda d: d["z"] ** 2)
+    keys = ["subject", "school_year", "variable"]
+    grp = long.groupby([*keys, "level"]).agg(n=("z", "size"), s=("z", "sum"), ss=("z2", "sum")).reset_index()
+    tot = long.groupby(keys).agg(N=("z", "size"), S=("z", "sum"), SS=("z2", "sum")).reset_index()
+    m = grp.merge(tot, on=keys)
+    n1, n2 = m["n"], m["N"] - m["n"]
+    m1, m2 = m["s"] / n1, (m["S"] - m["s"]) / n2.where(n2 > 0)
+    v1 = (m["ss"] - n1 * m1**2) / (n1 - 1).where(n1 > 1)
+    v2 = (m["SS"] - m["ss"] - n2 * m2**2) / (n2 - 1).where(n2 > 1)
+    sp = np.sqrt(((n1 - 1) * v1 + (n2 - 1) * v2) / (n1 + n2 - 2))
+    d = (m1 - m2) / sp
+    se = np.sqrt(1 / n1 + 1 / n2 + d**2 / (2 * (n1 + n2)))
+    z = stats.norm.ppf(0.5 + level / 2)
+    return pd.DataFrame(
+        {
+            "subject": m["subject"],
+            "school_year": m["school_year"].astype(int),
+            "variable": m["variable"],
+            "level": m["level"],
+            "n": n1,
+            "reference_n": n2,
+            "score_gap": d,
+            "score_gap_ci_lower": d - z * se,
+            "score_gap_ci_upper": d + z * se,
+        }
+    )
+
+
+def hetop_means(
+    counts: pd.DataFrame, *, year: int | None = None, shared_sd_below: int = 50, level: float = 0.95
+) -> pd.DataFrame:
+    """HETOP means and SDs per subject for schools (all students) and for the groups of each variable.
+
+    One joint fit per subject and grouping (``"school"``, or a student-group variable whose levels partition the
+    students) for ``year`` (default: the latest year). Groups with fewer than ``shared_sd_below`` students share
+    one SD (a modelling choice for small groups, not suppression). Means and SDs are in units of the
+    district's SD (population of the fitted groups: mean 0, SD 1). Rows use the cell layout of the other
+    school x group tables: a school's row is ``school_id = <school>, group = "all"``; a district group's row is
+    ``school_id = "all", group = "<variable>=<level>"``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`LEVEL_MEAN_COLUMNS` (``n`` counts students).
+
+    Examples
+    --------
+    >>> from scipy.stats import norm
+    >>> cut = np.array([-0.8, 0.0, 0.9])
+    >>> def n(m, s, size):
+    ...     return np.round(size * np.diff(np.r_[0, norm.cdf(cut, m, s), 1])).astype(int)
+    >>> rows = [(sch, "math", 2016, "all", lv + 1, k) for sch, m in (("S1", -0.3), ("S2", 0.3))
+    ...         for lv, k in enumerate(n(m, 1.0, 4000))]
+    >>> c = pd.DataFrame(rows, columns=list(LEVEL_COUNT_COLUMNS))
+    >>> t = hetop_means(c)
+    >>> t[["school_id", "group", "mean"]].round(2).values.tolist()
+    [['S1', 'all', -0.29], ['S2', 'all', 0.29]]
+    """
+    cols = list(LEVEL_MEAN_COLUMNS)
+    if counts is None or counts.empty:
+        return pd.DataFrame(columns=cols)
+    year = int(counts["school_year"].max()) if year is None else int(year)
+    c = counts[counts["school_year"] == year]
+    var, _ = _split(c["group"])
+    parts = []
+    for subject, cs in c.groupby("subject", sort=True):  # one joint fit per subject and grouping
+        vs = var.loc[cs.index]
+        sets = [("school", cs[vs == "all"].assign(group=lambda d: d["school_id"]))]
+        sets += [(v, cs[vs == v]) for v in sorted(set(vs) - {"all"})]
+        for grouping, part in sets:
+            w = part.pivot_table(
+                index="group", columns="performance_level", values="n_students", aggfunc="sum", fill_value=0
+            )
+            w = w.reindex(columns=sorted(w.columns))
+            if len(w) < 2:
+                continue
+            try:
+                fit = hetop(w, shared_sd=(w.sum(axis=1) < shared_sd_below).to_numpy(), level=level)
+            except ValueError:
+                continue  # fewer than two usable groups: nothing to compare
+            g = fit.groups.assign(subject=subject, school_year=year)
+            if grouping == "school":
+                g = g.assign(school_id=g["group"], group="all")
+            else:
+                g = g.assign(school_id="all")
+            if not fit.converged:
+                g["note"] = g["note"].where(g["note"] != "", "the fit did not converge")
+            parts.append(g)
+    if not parts:
+        return pd.DataFrame(columns=cols)
+    return pd.concat(parts, ignore_index=True).reindex(columns=cols)
