@@ -175,7 +175,14 @@ def changed_settings(parameters: Mapping) -> list[str]:
 def working_tree(cwd=None) -> str:
     """Whether the project's git working tree has uncommitted changes to tracked files: ``"clean"``,
     ``"modified (N files)"``, or ``"unknown"`` outside a git checkout. File names are not given (a report
-    shows no paths); untracked files (such as ``notebooks/work/``) do not count."""
+    shows no paths); untracked files (such as ``notebooks/work/``) do not count.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> working_tree(tempfile.mkdtemp())  # not a git checkout
+    'unknown'
+    """
     try:
         out = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd, check=False,
                              capture_output=True, text=True, timeout=10)

@@ -84,7 +84,16 @@ def working_copies(root: str | os.PathLike | None = None) -> list[Path]:
 
 
 def pre_save_hook(model, path, contents_manager, **kwargs) -> None:
-    """Jupyter server pre-save hook: refuse to save a template (``notebooks/<template>``) from JupyterLab."""
+    """Jupyter server pre-save hook: refuse to save a template (``notebooks/<template>``) from JupyterLab.
+
+    Examples
+    --------
+    >>> pre_save_hook({"type": "notebook"}, "notebooks/work/district_report.ipynb", None)  # a working copy: saved
+    >>> pre_save_hook({"type": "notebook"}, "notebooks/district_report.ipynb", None)
+    Traceback (most recent call last):
+    ...
+    tornado.web.HTTPError: HTTP 403: Forbidden (notebooks/district_report.ipynb is a report template: ...
+    """
     rel = str(path).strip("/")
     if model.get("type") == "notebook" and rel in {f"notebooks/{t}" for t in TEMPLATES}:
         from tornado.web import HTTPError
