@@ -218,8 +218,11 @@ def test_lab_edits_reach_the_text_never_the_template_git_or_the_batch(project, l
 def test_scratch_notebooks_and_working_copies_are_ignored_by_git(project):
     for path in ("notebooks/Untitled.ipynb", "notebooks/work/mine.ipynb", "Untitled1.ipynb", "scratch.ipynb"):
         assert subprocess.run(["git", "check-ignore", "-q", path], cwd=project, check=False).returncode == 0, path
-    for path in ("notebooks/district_report.ipynb", "notebooks/explore.ipynb", "notebooks/cross_district.ipynb"):
-        assert subprocess.run(["git", "check-ignore", "-q", path], cwd=project, check=False).returncode == 1, path
+    for path in workbench.TEMPLATES:  # every template stays visible to git (check-ignore --no-index: as if new)
+        path = f"notebooks/{path}"
+        assert (PROJECT / path).exists(), path
+        assert subprocess.run(["git", "check-ignore", "-q", "--no-index", path], cwd=project,
+                              check=False).returncode == 1, path
     assert sys.executable  # the lab command runs this interpreter's jupyter
     cmd = workbench.lab_command(project, port=1)
     assert f"--ServerApp.root_dir={project}" in cmd and "--no-browser" in cmd

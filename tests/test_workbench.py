@@ -176,3 +176,13 @@ def test_the_card_says_whether_the_working_tree_was_modified(tmp_path):
     outside = tmp_path / "elsewhere"  # not a git checkout
     outside.mkdir()
     assert settings.working_tree(outside) == "unknown"
+
+
+def test_every_committed_notebook_is_a_template_the_workbench_protects():
+    tracked = _git(PROJECT, "ls-files", "notebooks/*.ipynb").split()
+    from opportunity_research.report import workbench
+
+    assert sorted(tracked) == sorted(f"notebooks/{t}" for t in workbench.TEMPLATES)
+    for t in workbench.TEMPLATES:  # JupyterLab started by make lab refuses to save over any of them
+        with pytest.raises(Exception, match="is a report template"):
+            workbench.pre_save_hook({"type": "notebook"}, f"notebooks/{t}", None)

@@ -29,7 +29,7 @@ from pathlib import Path
 __all__ = ["TEMPLATES", "WORK_DIR", "lab_command", "pre_save_hook", "working_copies"]
 
 #: The committed report templates (in ``notebooks/``).
-TEMPLATES = ("district_report.ipynb", "explore.ipynb", "cross_district.ipynb")
+TEMPLATES = ("district_report.ipynb", "explore.ipynb", "cross_district.ipynb", "level_counts_report.ipynb")
 #: Where the working copies live, relative to the project folder (git-ignored).
 WORK_DIR = "notebooks/work"
 _LINK = re.compile(r"\]\((\.\./)")
