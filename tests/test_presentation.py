@@ -45,7 +45,10 @@ def test_gap_table_labels_formats_and_marks():
     assert ">ELA<" in html and ">Math<" in html  # subjects as row groups
     assert 'data-label="95% interval"' in html and "table class=\"gt_table reflow\"" in html
     assert "<style" not in html and external_resources(html) == []
-    assert "Suppressed: describes fewer than 10 students" in html
+    assert "Hidden to protect small groups: describes fewer than 10 students" in html
+    # a group family hidden in every row says so in one sentence; a family with a shown row does not
+    assert "Students with disabilities (IEP): every group in this table is hidden to protect small groups." in html
+    assert "Low income: every group" not in html
     assert not re.search(r"low_income|ci_lower|>1\.0<|nan", html)
 
 

@@ -49,7 +49,7 @@ def test_table_output_formats_values_and_marks_every_number_of_suppressed_rows()
     # suppressed row: n, estimate, difference marked (3 cells); its labels group/level stay
     assert html.count('class="suppressed"') == 3
     assert "<td>disability</td>" in html and ">7<" not in html
-    assert "suppressed" not in re.sub(r'class="suppressed"|title="Suppressed[^"]*"', "", html)  # flag column hidden
+    assert "suppressed" not in re.sub(r'class="suppressed"|(title|aria-label)="Hidden to protect small groups"', "", html)  # flag column hidden
     lines = repr(t).splitlines()
     assert lines[0] == "Gaps" and lines[-1] == f"{SUPPRESSED_MARK} suppressed"
     assert lines[-2].split() == ["disability", "1", SUPPRESSED_MARK, SUPPRESSED_MARK, SUPPRESSED_MARK]
@@ -202,7 +202,7 @@ def test_export_html_is_self_contained_without_code(tmp_path):
     assert all("alt=" in tag for tag in re.findall(r"<img\b[^>]*>", html))
     assert f"data:image/png;base64,{PNG}" in html
     # suppression legend; print styles
-    assert 'class="legend"' in html and f"{SUPPRESSED_MARK} Suppressed: the cell describes fewer than 10" in html
+    assert 'class="legend"' in html and f"{SUPPRESSED_MARK} Hidden to protect small groups: the cell describes fewer than 10" in html
     assert "@media print" in html
 
 

@@ -166,7 +166,7 @@ def test_batch_two_good_districts_and_a_broken_one(tmp_path, monkeypatch, capsys
     reports = root / "reports"
     for d in ("alpha", "beta"):
         assert files(reports / d) == [".publish.json", "figures/grades.png", "findings.json", "report.html",
-                                      "report.ipynb", "report.pdf", "tables/grades.csv"]
+                                      "report.ipynb", "report.pdf"]
     assert files(reports / "cross_district") == [".publish.json", "findings.json", "report.html", "report.ipynb",
                                                  "report.pdf",
                                                  "tables/districts.csv"]
@@ -183,7 +183,9 @@ def test_batch_two_good_districts_and_a_broken_one(tmp_path, monkeypatch, capsys
     # findings, tables and the cross-district report
     alpha = json.loads((reports / "alpha" / "findings.json").read_text())
     assert alpha["n_students"] == 60 and alpha["headline"] == "60 students in 3 grades."
-    grades = pd.read_csv(reports / "beta" / "tables" / "grades.csv")
+    # (the gate refuses a CSV the registry of published tables does not name: the tiny report's counts go to
+    # findings.json only)
+    grades = pd.DataFrame(json.loads((reports / "beta" / "findings.json").read_text())["grades"])
     assert grades["n"].tolist() == [12, 40, 9] and grades["suppressed"].tolist() == [False, False, True]
     assert grades["share"].iloc[0] == pytest.approx(12 / 61, rel=1e-15)
     cross = json.loads((reports / "cross_district" / "findings.json").read_text())
@@ -449,7 +451,7 @@ def test_ctrl_c_prints_one_line_exits_130_and_removes_temporary_folders(tmp_path
     assert n_finished <= len(published) < 8  # (a report may be published just before its result arrives)
     for d in published:  # complete reports only
         assert files(reports / d) == [".publish.json", "figures/grades.png", "findings.json", "report.html",
-                                      "report.ipynb", "report.pdf", "tables/grades.csv"]
+                                      "report.ipynb", "report.pdf"]
     manifest = json.loads((reports / "manifest.json").read_text())
     assert len(manifest["districts"]) == n_finished and {e["district_id"] for e in manifest["districts"]} <= published
 

@@ -245,7 +245,7 @@ def test_scorecard_page_is_self_contained_and_marks_status_and_suppression(card)
     assert "@media print" in page and "<script" not in page and 'counter(page)' in page
     for symbol, word in (("✓", "Met"), ("↗", "On track"), ("✗", "Off track"), ("○", "No data")):
         assert f"{symbol} {word}" in page
-    assert "‡</strong> Suppressed" in page and 'data-label="Value">‡</td>' in page
+    assert "‡</strong> Hidden to protect small groups" in page and 'data-label="Value">‡</td>' in page
     assert re.search(r"climate survey data", page)
     assert "Synthetic demonstration data" not in page  # only demo_* districts carry the banner
 

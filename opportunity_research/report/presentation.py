@@ -55,7 +55,7 @@ import pandas as pd
 
 from .. import config
 from ..study import labels
-from ..study.labels import SUPPRESSED_MARK
+from ..study.labels import SUPPRESSED_LABEL, SUPPRESSED_MARK
 from ..version import __version__
 
 __all__ = [
@@ -304,7 +304,7 @@ class Table(HtmlBlock):
 
 
 def _suppression_note(min_n: int) -> str:
-    return (f"{SUPPRESSED_MARK} Suppressed: describes fewer than {min_n} students, or could be recovered from "
+    return (f"{SUPPRESSED_MARK} {SUPPRESSED_LABEL.capitalize()}: describes fewer than {min_n} students, or could be recovered from "
             "totals and neighbouring cells; its numbers, counts included, are not shown.")
 
 
@@ -389,6 +389,7 @@ def table(data: pd.DataFrame, columns: Sequence[Col | tuple | str], *, caption: 
     notes = list(notes)
     if supp.any():
         notes.append(_suppression_note(min_n))
+        notes += _hidden_family_notes(data, supp)
     for n in notes:
         gt = gt.tab_source_note(n)
     html = gt.as_raw_html(inline_css=False)
@@ -418,6 +419,19 @@ def table(data: pd.DataFrame, columns: Sequence[Col | tuple | str], *, caption: 
         lines.append(f"{SUPPRESSED_MARK} suppressed")
     shown = frame[keys].set_axis(headers, axis=1)
     return Table(html, "\n".join(lines), headers, shown)
+
+
+def _hidden_family_notes(data: pd.DataFrame, supp: np.ndarray) -> list[str]:
+    """One sentence per student-group variable whose every row in the table is hidden."""
+    if "variable" in data.columns:
+        fam = data["variable"].astype("str").to_numpy()
+    elif {"group", "level"} <= set(data.columns):
+        fam = data["group"].astype("str").to_numpy()
+    else:
+        return []
+    whole = pd.Series(supp).groupby(fam).all()
+    return [f"{labels.VARIABLES.get(v, v)}: every group in this table is {SUPPRESSED_LABEL}."
+            for v in whole[whole].index if v != "all"]
 
 
 def needs_note(needs: Iterable[str], *, what: str) -> HtmlBlock:

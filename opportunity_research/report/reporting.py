@@ -68,7 +68,7 @@ import pandas as pd
 
 from .. import config
 from ..files import atomic_write
-from ..study.labels import SUPPRESSED_MARK
+from ..study.labels import SUPPRESSED_LABEL, SUPPRESSED_MARK
 from ..version import __version__
 from .presentation import HtmlBlock
 
@@ -121,7 +121,7 @@ class ReportError(RuntimeError):
 
 
 def _legend(min_n: int) -> str:
-    return (f"{SUPPRESSED_MARK} Suppressed: the cell describes fewer than {min_n} students, or its value could "
+    return (f"{SUPPRESSED_MARK} {SUPPRESSED_LABEL.capitalize()}: the cell describes fewer than {min_n} students, or its value could "
             "be recovered from the totals and the neighbouring cells (complementary suppression). Its numbers, "
             "including the count, are not shown.")
 
@@ -208,14 +208,14 @@ def table_output(data: pd.DataFrame, *, columns: Iterable[str] | None = None,
             else np.zeros(len(data), dtype=bool))
     keys = set(keys)
     numeric = {c: pd.api.types.is_numeric_dtype(data[c]) and not pd.api.types.is_bool_dtype(data[c]) for c in cols}
-    title = f"Suppressed: fewer than {min_n} students, or recoverable from other cells"
+    title = SUPPRESSED_LABEL.capitalize()
     head = "".join(f'<th scope="col">{_html.escape(str(labels.get(c, c)))}</th>' for c in cols)
     rows, text_rows = [], []
     for i, rec in enumerate(data[cols].itertuples(index=False, name=None)):
         cells, texts = [], []
         for c, v in zip(cols, rec):
             if supp[i] and numeric[c] and c not in keys:
-                cells.append(f'<td class="suppressed" title="{title}">{SUPPRESSED_MARK}</td>')
+                cells.append(f'<td class="suppressed" title="{title}" aria-label="{title}">{SUPPRESSED_MARK}</td>')
                 texts.append(SUPPRESSED_MARK)
             else:
                 s = _fmt(v, percent=c in percent, digits=digits)

@@ -231,17 +231,14 @@ def analyze_district(district_id: str, *, processed_dir: str | None = None, subj
     ind_c = climate.climate_indicators(cs)
     ind_t = trajectories.trajectory_indicators(d.assessments, students=d.students, min_n=min_n)
     needs = indicators.needs_of(ind_r, ind_c, ind_t, cs, catch)
-    names = dict(zip(d.schools["school_id"], d.schools["school_name"]))
-    card = scorecard.opportunity_scorecard(pd.concat([ind_r, ind_c, ind_t], ignore_index=True),
-                                           goals=d.goals if d.has("goals") else None, gaps=gaps, min_n=min_n,
-                                           needs=needs, school_names=names)
+    # the scorecard is built once, by the joint pass, from the protected indicators
     return disclosure.protect_district(DistrictAnalysis(
         district=d, min_n=publish_min_n, rates=measures.resource_rates(d, cuts=cuts), demands=measures.demands_vs_standards(d),
         gaps=gaps, composition=equity.classroom_composition(d, classrooms=cls, min_n=min_n),
         furthest=equity.furthest_from_opportunity(d, access=acc, min_n=min_n, n_boot=n_boot, seed=seed),
         multiple=equity.multiple_measures_gaps(d, access=acc, min_n=min_n), growth=growth, growth_warnings=warns,
         climate=cs, climate_reliability=rel, catch_up=catch, growth_grade_levels=ggl, movement=move,
-        scorecard=card, needs=needs, cuts=cuts, reference=dict(reference or {}), level_gaps=lgaps),
+        scorecard=None, needs=needs, cuts=cuts, reference=dict(reference or {}), level_gaps=lgaps),
         indicators=pd.concat([ind_r, ind_c, ind_t], ignore_index=True))
 
 

@@ -49,6 +49,7 @@ __all__ = [
     "MEASURES",
     "MISSING",
     "SUBJECTS",
+    "SUPPRESSED_LABEL",
     "SUPPRESSED_MARK",
     "UNITS",
     "VARIABLES",
@@ -69,6 +70,8 @@ __all__ = [
 
 #: Shown instead of a suppressed number (in tables, figures and sentences).
 SUPPRESSED_MARK = "‡"
+#: The one accessible label of a hidden cell (title / aria-label beside the mark, and the legend's words).
+SUPPRESSED_LABEL = "hidden to protect small groups"
 #: Shown where a number is not available (not estimable, no data); suppression has its own mark.
 MISSING = "–"
 

@@ -1,0 +1,628 @@
+"""The population model of the joint disclosure pass: tables, rows, population counts and their relations.
+
+See :mod:`opportunity_research.disclosure.joint` for the rules and the audit; this module reads published
+tables (through :class:`TableSpec`) into :class:`PopulationModel`: every count a row publishes is a
+variable (one variable per population: equal counts of a group, school and year are linked across tables
+and columns), with the additive relations an attacker adds up (levels, schools, subjects, columns).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ..intake.contract import ALL_OTHERS
+
+__all__ = [
+    "ALL_OTHERS",
+    "LABELS",
+    "REASON",
+    "AuditReport",
+    "DisclosureError",
+    "PopulationModel",
+    "TableSpec",
+    "row_label",
+    "var_label",
+]
+
+#: The one reason text of every suppressed row (``{min_n}`` is filled in).
+REASON = "n < {min_n} or complementary"
+#: Columns that label rows: never blanked in a suppressed row.
+LABELS = frozenset(
+    {
+        "group",
+        "level",
+        "variable",
+        "school_id",
+        "reference",
+        "label",
+        "measure",
+        "subject",
+        "outcome",
+        "kind",
+        "ci_method",
+        "school_year",
+        "scale",
+        "start_year",
+        "end_year",
+        "years_later",
+        "from_year",
+        "unit",
+        "resource",
+        "suppressed",
+        "suppression_reason",
+        "item",
+        "question",
+    }
+)
+
+
+class DisclosureError(RuntimeError):
+    """Published outputs fail the disclosure audit; ``cells`` names the unprotected cells.
+
+    Examples
+    --------
+    >>> DisclosureError("audit failed", ["students school A 2016 ell=1"]).cells
+    ['students school A 2016 ell=1']
+    """
+
+    def __init__(self, message: str, cells: Sequence[str] = ()):
+        super().__init__(message)
+        self.cells = list(cells)
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """How a published tidy table maps onto populations.
+
+    Attributes
+    ----------
+    style
+        ``"gap"`` or ``"cell"`` (see the module docstring).
+    universe
+        Label columns that, with the table's name, identify the set of students the table splits
+        (e.g. ``("measure", "subject")`` for resource gaps).
+    counts
+        Count columns. The first one decides primary suppression of ``"cell"`` rows; every one of
+        them must reach ``min_n`` in a shown row.
+    estimates
+        ``{column: (low, high)}``: estimate columns whose hidden values are protected (rule 4), with the
+        range of the outcome (``None``: unbounded).
+    year
+        Column holding the school year the population belongs to (default: the analysis year).
+    unit
+        What the counts count; counts of ``"students"`` are linked across tables.
+    weight
+        Count column that weights the estimates (means and shares add up with these weights; default
+        ``"n"``, the results an estimate describes; the first count column when absent).
+
+    Examples
+    --------
+    >>> TableSpec("cell", universe=("subject",), counts=("n_students", "n")).weight
+    'n'
+
+    """
+
+    style: str
+    universe: tuple[str, ...] = ()
+    counts: tuple[str, ...] = ("n",)
+    estimates: Mapping[str, tuple[float, float] | None] = field(default_factory=dict)
+    year: str | None = None
+    unit: str = "students"
+    weight: str = "n"
+
+
+@dataclass
+class AuditReport:
+    """Outcome of :func:`protect_tables` / :func:`audit`.
+
+    Attributes
+    ----------
+    min_n, protection
+        Minimum cell size and protection range (students).
+    cells, primary, beyond_primary
+        Published rows examined, rows suppressed by the primary rule, rows suppressed beyond it
+        (complements and withheld estimates: the information loss).
+    withheld
+        Rows suppressed because a population's estimates were withheld (rule 4).
+    hidden_counts
+        Hidden population counts audited.
+    failures
+        ``(cell, low, high)`` for each hidden count whose interval is narrower than ``protection``, and
+        ``(cell, nan, nan)`` for each hidden estimate an attacker can determine. Empty when passed.
+    intervals
+        Per audited count: ``cell``, ``true`` (None in a published-only audit), ``low``, ``high``.
+    seconds
+        Time spent.
+
+    Examples
+    --------
+    >>> r = AuditReport(min_n=10, protection=10, cells=100, primary=4, beyond_primary=2)
+    >>> r.passed, r.secondary_per_primary
+    (True, 0.5)
+
+    """
+
+    min_n: int
+    protection: int
+    cells: int = 0
+    primary: int = 0
+    beyond_primary: int = 0
+    withheld: int = 0
+    hidden_counts: int = 0
+    failures: list = field(default_factory=list)
+    intervals: pd.DataFrame | None = None
+    seconds: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    @property
+    def secondary_per_primary(self) -> float:
+        """Information loss: cells hidden beyond the small cells, per small cell (0 when nothing is small)."""
+        return self.beyond_primary / self.primary if self.primary else 0.0
+
+    def to_dict(self) -> dict:
+        """Summary for ``findings.json`` (no cell values)."""
+        return {
+            "min_n": self.min_n,
+            "protection_range": self.protection,
+            "published_cells": self.cells,
+            "suppressed_primary": self.primary,
+            "suppressed_beyond_primary": self.beyond_primary,
+            "secondary_per_primary": round(self.secondary_per_primary, 3),
+            "pooled_groups": [],
+            "estimates_withheld": self.withheld,
+            "hidden_counts_audited": self.hidden_counts,
+            "audit_passed": self.passed,
+            "unprotected_cells": [f[0] for f in self.failures],
+        }
+
+    def methods_text(self) -> str:
+        """One paragraph for a report's methods section (including the information loss)."""
+        return (
+            f"Suppression: every count of fewer than {self.min_n} students is hidden in every table, page and "
+            f"file of this report, with further (complementary) cells chosen from the counts alone until "
+            f"an audit of everything published, adding up what the tables imply (levels to totals, schools "
+            f"to the district, subjects to all subjects, the same students counted in two tables), shows "
+            f"that each hidden count can only be bounded to a range at least {self.protection} students "
+            f"wide and no hidden share or mean can be worked out. Of {self.cells:,} published cells, "
+            f"{self.primary:,} were hidden as small and {self.beyond_primary:,} more to protect them: an "
+            f"information loss of {self.secondary_per_primary:.2f} hidden cells per small cell; no group "
+            f"was pooled. Audit {'passed' if self.passed else 'FAILED'}."
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# The model: rows, variables, relations
+
+
+def _split_group(group: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    g = group.astype("str").to_numpy()
+    var = np.array([s.split("=", 1)[0] if "=" in s else "all" for s in g], dtype=object)
+    lev = np.array([s.split("=", 1)[1] if "=" in s else "all" for s in g], dtype=object)
+    return var, lev
+
+
+def _level_text(values: pd.Series) -> np.ndarray:
+    return values.astype("str").str.replace(r"^(-?\d+)\.0+$", r"\1", regex=True).to_numpy(dtype=object)
+
+
+def _num(s: pd.Series) -> np.ndarray:
+    return pd.to_numeric(s, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+
+
+class PopulationModel:
+    """Rows of every table, the population-count variables they publish and the additive relations.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> t = pd.DataFrame({"school_id": "A", "group": ["all", "ell=1", "ell=0"], "n": [50, np.nan, np.nan],
+    ...                   "suppressed": [False, True, True]})
+    >>> m = PopulationModel({"t": (t, TableSpec("cell"))}, year=2016, known=False, min_n=10)
+    >>> len(m.rows), len(m.relations)  # three rows; the levels of ell add up to the school's students
+    (3, 1)
+    """
+
+    def __init__(
+        self,
+        tables: Mapping[str, tuple[pd.DataFrame, TableSpec]],
+        *,
+        year: int | None,
+        known: bool,
+        min_n: int,
+    ):
+        self.known = known
+        self._min_n = min_n
+        self.lp_cache: dict = {}  # component LPs already solved (the protection loop re-audits unchanged parts)  # True: true values (protecting); False: only what is published (auditing files)
+        self.names = list(tables)
+        self.frames = [tables[k][0].reset_index(drop=True) for k in self.names]
+        self.specs = [tables[k][1] for k in self.names]
+        self.var_key: list[tuple] = []
+        self.var_x: list[float] = []
+        self.var_total: list[bool] = []
+        self._index: dict = {}
+        rows = []  # (tid, row, uni, school, variable, level, year)
+        self.row_vars: list[list[int]] = []  # decision variables of each row
+        self.entries: list[tuple[int, dict, float]] = []  # (row id, {var: coef}, value)
+        self.relations: list[tuple[dict, str]] = []  # ({var: coef}, "eq" | "le") meaning sum <= / == 0
+        self.row_est: list[dict] = []  # {column: value}
+        self.row_weight: list[float] = []
+        self.row_own: list[list[int]] = []  # the counts a row describes (not a gap row's total or reference)
+        self.row_ref: list[
+            tuple[float, float] | None
+        ] = []  # gap rows against all others: (reference_n, its value)
+        self.pre_hidden: list[bool] = []  # rows already suppressed in the input (counts missing)
+        self.primary_vars: set[int] = set()
+        self.ref_small_rows: list[int] = []
+        self.partitions: list[
+            tuple[list[int], int | None, str, tuple]
+        ] = []  # (part rows, total row, kind, key)
+        for tid, (df, spec) in enumerate(zip(self.frames, self.specs)):
+            if len(df) == 0:
+                continue
+            if spec.style == "gap":
+                self._gap_rows(tid, df, spec, year, rows)
+            elif spec.style == "cell":
+                self._cell_rows(tid, df, spec, year, rows)
+            else:
+                raise ValueError(f"TableSpec.style must be 'gap' or 'cell', got {spec.style!r}")
+        self.rows = pd.DataFrame(rows, columns=["tid", "row", "uni", "school", "variable", "level", "year"])
+
+    # variables ---------------------------------------------------------------------------------
+    def var(self, unit, year, school, variable, level, x, *, total=False, private=None, link=None) -> int:
+        """The variable of one population count of one universe (``private`` names it within the universe).
+
+        With true values (protecting), equal counts of one group, school and year are one variable wherever
+        they appear. From published files alone, hidden counts are linked through ``link`` (the shown size of
+        the set of students their universe splits: two universes of the same size and year count the same
+        students, as an attacker who compares them would assume); otherwise each universe has its own.
+        """
+        if self.known and not math.isnan(x):
+            # one population, one variable: counts of the same group, school and year with the same value are
+            # taken to be the same students in every table and column (an attacker links equal counts), so a
+            # count hidden in one place is hidden in all of them
+            key = (unit, year, school, variable, level, ("n", float(x)))
+        elif not self.known and link is not None:
+            key = (unit, year, school, variable, level, link)
+        else:
+            key = (unit, year, school, variable, level, private)
+        v = self._index.get(key)
+        if v is None:
+            v = self._index[key] = len(self.var_key)
+            self.var_key.append(key)
+            self.var_x.append(float(x))
+            self.var_total.append(total)
+        return v
+
+    def _new_row(self, rows, tid, i, uni, school, variable, level, year, est, weight, pre) -> int:
+        rid = len(rows)
+        rows.append((tid, i, uni, school, variable, level, year))
+        self.row_vars.append([])
+        self.row_est.append(est)
+        self.row_weight.append(weight)
+        self.row_ref.append(None)
+        self.row_own.append([])
+        self.pre_hidden.append(pre)
+        return rid
+
+    def _year_of(self, df, spec, year):
+        if spec.year and spec.year in df.columns:
+            return _num(df[spec.year])
+        return np.full(len(df), np.nan if year is None else float(year))
+
+    def _unis(self, tid, df, spec):
+        cols = [c for c in spec.universe if c in df.columns]
+        if not cols:
+            return np.full(len(df), self.names[tid], dtype=object)
+        parts = [df[c].astype("str").to_numpy(dtype=object) for c in cols]
+        return np.array([self.names[tid] + "|" + "|".join(p) for p in zip(*parts)], dtype=object)
+
+    def _est(self, df, spec):
+        cols = {c: _num(df[c]) for c in spec.estimates if c in df.columns}
+        return [{c: v[i] for c, v in cols.items()} for i in range(len(df))]
+
+    def _pre(self, df, spec, counts):
+        pre = (
+            df["suppressed"].fillna(False).astype(bool).to_numpy()
+            if "suppressed" in df.columns
+            else np.zeros(len(df), dtype=bool)
+        )
+        return pre | np.isnan(counts[0])
+
+    # gap tables ---------------------------------------------------------------------------------
+    def _gap_rows(self, tid, df, spec, year, rows):
+        n = _num(df[spec.counts[0]])
+        ref_n = _num(df["reference_n"]) if "reference_n" in df.columns else np.full(len(df), np.nan)
+        ref = (
+            df["reference"].astype("str").to_numpy(dtype=object)
+            if "reference" in df.columns
+            else np.full(len(df), ALL_OTHERS, dtype=object)
+        )
+        var = df["group"].astype("str").to_numpy(dtype=object)
+        lev = _level_text(df["level"])
+        yrs = self._year_of(df, spec, year)
+        unis = self._unis(tid, df, spec)
+        est = self._est(df, spec)
+        ref_est = (
+            _num(df["reference_estimate"]) if "reference_estimate" in df.columns else np.full(len(df), np.nan)
+        )
+        pre = self._pre(df, spec, [n])
+        for (uni, v), ix in (
+            pd.DataFrame({"u": unis, "v": var}).groupby(["u", "v"], sort=False).indices.items()
+        ):
+            ix = np.asarray(ix)
+            yr = yrs[ix[0]]
+            named = ref[ix[0]] != ALL_OTHERS
+            own = []
+            if self.known:
+                total = float(np.nansum(n[ix]) + (np.nanmax(ref_n[ix]) if named and len(ix) else 0.0))
+            else:
+                shown = ~pre[ix]
+                total = (
+                    float(np.nanmax(n[ix][shown] + ref_n[ix][shown])) if shown.any() and not named else np.nan
+                )
+            tvar = self.var(spec.unit, yr, "all", "all", "all", total, total=True, private=(uni, v))
+            ref_var, rx = None, np.nan
+            if named:
+                shown_ref = ref_n[ix] if self.known else ref_n[ix][~pre[ix]]
+                rx = (
+                    float(np.nanmax(shown_ref))
+                    if len(shown_ref) and not np.isnan(shown_ref).all()
+                    else np.nan
+                )
+                ref_var = self.var(
+                    spec.unit, yr, "all", v, str(ref[ix[0]]), rx, private=(uni, v, "reference")
+                )
+            rids = []
+            for i in ix:
+                rid = self._new_row(rows, tid, int(i), uni, "all", v, lev[i], yr, est[i], n[i], bool(pre[i]))
+                link = (
+                    ("set", total)
+                    if not self.known and pre[i] and not named and not math.isnan(total)
+                    else None
+                )
+                x = self.var(spec.unit, yr, "all", v, lev[i], n[i], private=(uni, v, lev[i]), link=link)
+                own.append(x)
+                rids.append(rid)
+                self.row_own[rid].append(x)
+                self.row_vars[rid].append(x)
+                self.entries.append((rid, {x: 1.0}, n[i]))
+                if named:
+                    self.row_vars[rid].append(ref_var)
+                    self.entries.append((rid, {ref_var: 1.0}, ref_n[i]))
+                else:
+                    self.entries.append((rid, {tvar: 1.0, x: -1.0}, ref_n[i]))
+                    self.row_ref[rid] = (ref_n[i], ref_est[i])
+                    if self.known and 0 < ref_n[i] < self._min_n:
+                        self.ref_small_rows.append(rid)
+                if self.known and 0 < n[i] < self._min_n:
+                    self.primary_vars.add(x)
+            if named and self.known and 0 < rx < self._min_n:
+                self.primary_vars.add(ref_var)
+            coefs = defaultdict(float)
+            for x in own + ([ref_var] if named else []):
+                coefs[x] += 1.0
+            coefs[tvar] -= 1.0
+            self.relations.append((dict(coefs), "eq"))
+            self.partitions.append((rids, None, "gap", (tid, uni, v)))
+
+    # cell tables --------------------------------------------------------------------------------
+    def _cell_rows(self, tid, df, spec, year, rows):
+        counts = [_num(df[c]) for c in spec.counts if c in df.columns]
+        if not counts:
+            raise KeyError(f"table {self.names[tid]!r}: none of the count columns {spec.counts}")
+        if "variable" in df.columns:
+            var = df["variable"].astype("str").to_numpy(dtype=object)
+            _, lev = _split_group(df["group"])
+        else:
+            var, lev = _split_group(df["group"])
+        school = (
+            df["school_id"].astype("str").to_numpy(dtype=object)
+            if "school_id" in df.columns
+            else np.full(len(df), "all", dtype=object)
+        )
+        yrs = self._year_of(df, spec, year)
+        unis = self._unis(tid, df, spec)
+        est = self._est(df, spec)
+        pre = self._pre(df, spec, counts)
+        k = len(counts)
+        rvars = np.empty((len(df), k), dtype=np.int64)
+        rids = np.empty(len(df), dtype=np.int64)
+        wcol = _num(df[spec.weight]) if spec.weight in df.columns else counts[0]
+        links = self._set_links(unis, school, var, counts, pre)
+        for i in range(len(df)):
+            rid = self._new_row(
+                rows, tid, i, unis[i], school[i], var[i], lev[i], yrs[i], est[i], wcol[i], bool(pre[i])
+            )
+            rids[i] = rid
+            for j in range(k):
+                x = counts[j][i]
+                v = self.var(
+                    spec.unit,
+                    yrs[i],
+                    school[i],
+                    var[i],
+                    lev[i],
+                    x,
+                    total=var[i] == "all",
+                    private=(unis[i], school[i], var[i], lev[i], j),
+                    link=links[j][i],
+                )
+                rvars[i, j] = v
+                self.row_vars[rid].append(v)
+                self.row_own[rid].append(v)
+                self.entries.append((rid, {v: 1.0}, x))
+            if self.known and any(0 < counts[j][i] < self._min_n for j in range(k)):
+                # a row describing fewer than min_n students (or results) is small in every column: each of
+                # its counts is hidden, wherever else it is shown (a pooled-subject results count of 12 may
+                # be 6 students)
+                self.primary_vars.update(int(v) for v in rvars[i] if counts[0][i] > 0)
+        # columns of one row: students <= results (a pooled-subject row counts each student once per subject)
+        names = [c for c in spec.counts if c in df.columns]
+        if "n_students" in names and "n" in names:
+            js, jn = names.index("n_students"), names.index("n")
+            for i in range(len(df)):
+                a, b = int(rvars[i, js]), int(rvars[i, jn])
+                if a != b and (not self.known or counts[js][i] <= counts[jn][i]):
+                    self.relations.append(({a: 1.0, b: -1.0}, "le"))
+        frame = pd.DataFrame({"u": unis, "s": school, "v": var, "l": lev})
+        # levels of a variable within a school add up to the school's "all" row
+        tot = {(u, s): i for i, (u, s, v) in enumerate(zip(unis, school, var)) if v == "all"}
+        for (u, s, v), ix in frame.groupby(["u", "s", "v"], sort=False).indices.items():
+            if v == "all" or (u, s) not in tot:
+                continue
+            self._relation(ix, tot[(u, s)], counts, rvars, rids, ("levels", tid, u, s, v))
+        # schools add up to the district
+        dist = {(u, v, lv): i for i, (u, s, v, lv) in enumerate(zip(unis, school, var, lev)) if s == "all"}
+        sch = frame[frame["s"] != "all"]
+        for (u, v, lv), ix in sch.groupby(["u", "v", "l"], sort=False).indices.items():
+            if (u, v, lv) not in dist:
+                continue
+            ix = sch.index.to_numpy()[ix]
+            self._relation(ix, dist[(u, v, lv)], counts, rvars, rids, ("schools", tid, u, v, lv))
+        # subjects add up: the pooled subject ("all") counts the results of every subject
+        if "subject" in spec.universe and "subject" in df.columns:
+            subj = df["subject"].astype("str").to_numpy(dtype=object)
+            other = [c for c in spec.universe if c != "subject" and c in df.columns]
+            okey = (
+                df[other].astype("str").agg("|".join, axis=1).to_numpy(dtype=object)
+                if other
+                else np.full(len(df), "", dtype=object)
+            )
+            sf = pd.DataFrame({"o": okey, "s": school, "v": var, "l": lev, "subj": subj})
+            for ix in sf.groupby(["o", "s", "v", "l"], sort=False).indices.values():
+                ix = np.asarray(ix)
+                alls = ix[subj[ix] == "all"]
+                parts = ix[subj[ix] != "all"]
+                if len(alls) != 1 or len(parts) < 2:
+                    continue
+                self._subject_relation(
+                    parts,
+                    int(alls[0]),
+                    counts,
+                    names,
+                    rvars,
+                    rids,
+                    ("subjects", tid, okey[ix[0]], school[ix[0]], var[ix[0]], lev[ix[0]]),
+                )
+
+    def _set_links(self, unis, school, var, counts, pre):
+        """Published-only audit: each hidden count's link, the shown size of the set its universe splits.
+
+        Two universes of one year whose school (or district) totals are shown and equal are read as the
+        same students (the attacker's assumption), so their hidden counts of a group are one unknown.
+        """
+        k = len(counts)
+        out = [np.full(len(unis), None, dtype=object) for _ in range(k)]
+        if self.known:
+            return out
+        tot = {}
+        for i, (u, s, v) in enumerate(zip(unis, school, var)):
+            if v == "all" and not pre[i]:
+                tot[(u, s)] = i
+        for i, (u, s) in enumerate(zip(unis, school)):
+            t = tot.get((u, s))
+            if t is None or not pre[i]:
+                continue
+            for j in range(k):
+                if not np.isnan(counts[j][t]):
+                    out[j][i] = ("set", float(counts[j][t]))
+        return out
+
+    def _subject_relation(self, parts, t, counts, names, rvars, rids, key):
+        """The pooled subject's counts: results add up (``all = ela + math``); students lie between the
+        largest subject and the sum."""
+        for j in range(len(counts)):
+            pv, tv = counts[j][parts], counts[j][t]
+            students = names[j] == "n_students"
+            pvars = [int(rvars[i, j]) for i in parts]
+            tvar = int(rvars[t, j])
+            if self.known:
+                if np.isnan(pv).any() or np.isnan(tv):
+                    continue
+                eq = abs(pv.sum() - tv) < 0.5
+                between = pv.max() <= tv + 0.5 and tv <= pv.sum() + 0.5
+            else:
+                eq, between = not students, students
+            if eq:
+                coefs = defaultdict(float)
+                for v in pvars:
+                    coefs[v] += 1.0
+                coefs[tvar] -= 1.0
+                self.relations.append((dict(coefs), "eq"))
+            elif between:
+                coefs = defaultdict(float)
+                for v in pvars:
+                    coefs[v] -= 1.0
+                coefs[tvar] += 1.0
+                self.relations.append((dict(coefs), "le"))
+                for v in pvars:
+                    if v != tvar:
+                        self.relations.append(({v: 1.0, tvar: -1.0}, "le"))
+        self.partitions.append(([int(rids[i]) for i in parts], int(rids[t]), "cell", key))
+
+    def _relation(self, ix, t, counts, rvars, rids, key):
+        ix = np.asarray(ix)
+        for j in range(len(counts)):
+            parts, total = counts[j][ix], counts[j][t]
+            if self.known:
+                if np.isnan(parts).any() or np.isnan(total):
+                    continue
+                if abs(parts.sum() - total) < 0.5:
+                    sense = "eq"
+                elif parts.sum() < total:
+                    sense = "le"
+                else:
+                    continue  # counts that do not add up (e.g. students counted in two cells)
+            else:
+                sense = "eq"
+            coefs = defaultdict(float)
+            for i in ix:
+                coefs[int(rvars[i, j])] += 1.0
+            coefs[int(rvars[t, j])] -= 1.0
+            self.relations.append((dict(coefs), sense))
+        self.partitions.append(([int(rids[i]) for i in ix], int(rids[t]), "cell", key))
+
+
+def row_label(model: PopulationModel, rid: int) -> str:
+    """A row's name for the analyst and the gate (table, universe, school, year, group; no value).
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> t = pd.DataFrame({"school_id": "A", "group": ["all", "ell=1", "ell=0"], "n": [50, np.nan, np.nan],
+    ...                   "suppressed": [False, True, True]})
+    >>> m = PopulationModel({"t": (t, TableSpec("cell"))}, year=2016, known=False, min_n=10)
+    >>> row_label(m, 1)
+    't[t] school A 2016 ell=1'
+    """
+    r = model.rows.iloc[rid]
+    where = "" if r["school"] == "all" else f" school {r['school']}"
+    yr = "" if pd.isna(r["year"]) else f" {int(r['year'])}"
+    return f"{model.names[r['tid']]}[{r['uni'].split('|', 1)[-1]}]{where}{yr} {r['variable']}={r['level']}"
+
+
+def var_label(model: PopulationModel, v: int) -> str:
+    """A population count's name (unit, school or district, year, group; no value).
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> t = pd.DataFrame({"school_id": "A", "group": ["all", "ell=1", "ell=0"], "n": [50, np.nan, np.nan],
+    ...                   "suppressed": [False, True, True]})
+    >>> m = PopulationModel({"t": (t, TableSpec("cell"))}, year=2016, known=False, min_n=10)
+    >>> var_label(m, m.row_vars[1][0])
+    'students school A 2016 ell=1'
+    """
+    unit, year, school, variable, level = model.var_key[v][:5]
+    yr = "" if year is None or (isinstance(year, float) and math.isnan(year)) else f" {int(year)}"
+    where = "district" if school == "all" else f"school {school}"
+    return f"{unit} {where}{yr} {variable}={level}"
