@@ -12,7 +12,7 @@ JOBS ?= 2
 DEMO := data/raw/.demo-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help venv data process reports test test-slow lint bench docs lab lock lock-lab clean clean-reports browser screenshots
+.PHONY: help venv data process reports test test-slow lint bench docs lab lock lock-lab clean clean-reports browser screenshots axe
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-14s %s\n", $$1, $$2}'
@@ -36,18 +36,52 @@ data: $(DEMO) ## write the five synthetic demo districts into data/raw/
 process: data ## validate and process every district in data/raw/ into data/processed/
 	$(BIN)/opportunity-research process --all
 
-browser: venv ## find the Chromium that prints the PDFs and runs the browser tests (installs Debian's chromium as root)
+AXE_VERSION := 4.14.1
+AXE := .axe/node_modules/axe-core/axe.min.js
+
+$(AXE):
+	npm install --no-save --no-audit --no-fund --prefix .axe axe-core@$(AXE_VERSION)
+
+axe: $(AXE) ## install axe-core (npm, pinned) into .axe/ for the accessibility checks of the browser tests
+
+browser: venv $(AXE) ## find the Chromium that prints the PDFs and runs the browser tests (installs Debian's chromium as root); axe-core
 	$(BIN)/python -m opportunity_research.report.browser --ensure
 
 # `run` validates and processes each district itself, so one broken district does not stop the others: every
 # healthy district is rebuilt, the broken one keeps its last good report (marked stale), and make exits non-zero
 # naming it.
-reports: data browser ## build every district report (HTML + PDF), the cross-district report and reports/index.html
-	@$(BIN)/opportunity-research run --jobs $(JOBS); status=$$?; echo "open reports/index.html"; exit $$status
+#
+# Incremental: a district's report (its reports/<id>/.publish.json, written when it is published) depends on the
+# district's raw files, the pseudonym key, the package's code, templates and resources, and the district notebook.
+# make decides which reports are out of date; the out-of-date districts then run as ONE batch (one run id, one
+# Dask cluster of JOBS workers), followed by the cross-district report and the index. A district that fails keeps
+# its old .publish.json (or has none), so the next `make reports` tries it again; nothing else is rebuilt.
+# The sub-make reads data/raw/ after `data` has written the demo districts.
+reports: data browser ## build the district reports (HTML + PDF) that are out of date, the cross-district report and reports/index.html
+	@$(MAKE) --no-print-directory reports-build
+
+REPORT_IDS = $(sort $(patsubst data/raw/%/,%,$(dir $(wildcard data/raw/*/students.csv data/raw/*/crosswalk.yaml))))
+REPORT_CODE = $(shell find -L opportunity_research -type f \( -name '*.py' -o -name '*.j2' -o -name '*.css' \
+  -o -name '*.csv' -o -name '*.json' -o -name '*.yaml' \) -not -path '*/__pycache__/*' 2>/dev/null) pyproject.toml
+REPORT_TODO := .make-reports.todo
+
+.SECONDEXPANSION:
+.PHONY: reports-build
+reports-build: $$(foreach d,$$(REPORT_IDS),reports/$$(d)/.publish.json)
+	@todo="$$(sort -u $(REPORT_TODO) 2>/dev/null)"; rm -f $(REPORT_TODO); \
+	if [ -n "$$todo" ]; then echo "out of date: "$$todo; set -- --districts $$todo; \
+	elif [ ! -e reports/index.html ] || [ -n "$$(find -L notebooks/cross_district.ipynb opportunity_research \
+	  -newer reports/index.html -type f -not -path '*/__pycache__/*' -print -quit)" ]; then set -- --cross-only; \
+	else echo "reports are up to date"; exit 0; fi; \
+	$(BIN)/opportunity-research run --jobs $(JOBS) "$$@"; status=$$?; echo "open reports/index.html"; exit $$status
+
+# A district's recipe only records it: the districts found out of date run together, in reports-build's recipe.
+reports/%/.publish.json: $$(wildcard data/raw/$$*/*) $$(wildcard data/pseudonym.key) $$(REPORT_CODE) notebooks/district_report.ipynb $(STAMP)
+	@echo $* >> $(REPORT_TODO)
 
 NBVAL := --nbval-lax notebooks/district_report.ipynb notebooks/cross_district.ipynb --sanitize-with notebooks/nbval_sanitize.cfg
 
-test: reports browser $(LAB_STAMP) ## run the whole test suite (lint, doctests, unit, statistics against references, notebooks, batch, pages and JupyterLab in Chromium)
+test: reports browser $(LAB_STAMP) ## run the whole test suite (lint, doctests, layer contract, unit, statistics against references, notebooks, batch, pages and JupyterLab in Chromium)
 	$(BIN)/python -m ruff check opportunity_research tests benchmarks
 	$(BIN)/python -m pytest -q --doctest-modules opportunity_research
 	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile tests $(NBVAL)

@@ -34,7 +34,7 @@ REPORTS = config.project_root() / "reports"
 def _pages() -> list[Path]:
     pages = [REPORTS / "index.html"] if (REPORTS / "index.html").exists() else []
     for d in sorted(p for p in REPORTS.iterdir() if p.is_dir() and not p.name.startswith(".")) if REPORTS.exists() else []:
-        pages += [d / n for n in ("report.html", "scorecard.html") if (d / n).exists()]
+        pages += [d / n for n in ("report.html", "scorecard.html", "summary.html", "summary.es.html") if (d / n).exists()]
     return pages
 
 
@@ -63,7 +63,7 @@ def test_the_demo_pages_exist():
 _IDENTIFIERS = re.compile(r"\b(?:race_ethnicity|low_income|english_learner|started_behind|grade_appropriate|"
                           r"strong_instruction|high_expectations|ci_lower|ci_upper|n_classrooms|hours_without|"
                           r"reference_estimate|school_id|classroom_id|[a-z_]+=[a-z0-9_.]+)\b|\b(?:19|20)\d\d\.0\b|"
-                          r"\b2,0\d\d\b|\bnan\b|\bNone\b")
+                          r"\b2,0\d\d-\d\d\b|\b(?:in|since|from|to) 2,0\d\d\b|\bnan\b|\bNone\b")
 
 
 def _norm(text: str) -> str:
@@ -152,6 +152,35 @@ def test_page_in_chromium(browser, path):
         assert _norm("opportunity-research") in first
 
 
+#: Pipeline words a reader must not meet outside the Methods and the technical appendix: school ids, file names,
+#: column and parameter names (snake_case, e.g. min_n, district ids), ISO timestamps and method jargon.
+_PIPELINE_WORDS = re.compile(r"\b[A-Z]{1,5}SCH\d{2,4}\b|\b[\w-]+\.(?:csv|json|parquet|ipynb|py)\b|\b[a-z]+_[a-z0-9_]+\b|"
+                             r"\b\d{4}-\d\d-\d\dT\d\d:\d\d|\blinear[- ]programming\b|\bLP audit\b|\bMixedLM\b|"
+                             r"\bstatsmodels\b|\bREML\b")
+
+
+@pytest.mark.parametrize("path", PAGES, ids=IDS)
+def test_page_meets_wcag_21_aa_and_speaks_to_readers(browser, path):
+    """axe-core (injected by Playwright) finds no serious or critical WCAG 2.1 A/AA violation; every table's
+    body rows are named by a row header; no pipeline word before the Methods."""
+    from opportunity_research.report.browser import axe_violations
+
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(path.as_uri(), wait_until="load")
+    found = axe_violations(page)
+    text = page.evaluate("document.body.innerText")
+    unnamed = page.evaluate("""() => [...document.querySelectorAll('table')].filter(t =>
+        [...t.tBodies].some(b => [...b.rows].some(r => r.cells.length > 1 && !r.querySelector('th')))).length""")
+    alts = page.evaluate("() => [...document.images].map(i => i.alt.length)")
+    page.close()
+    assert not found, [(v["id"], v["impact"], v["help"], v["nodes"]) for v in found]
+    assert unnamed == 0, f"{unnamed} table(s) with body rows that no row header names"
+    assert all(0 < n <= 300 for n in alts), f"alt texts must be 1-300 characters: {alts}"
+    reader = text.rsplit("Methods and limitations", 1)[0] if path.name == "report.html" else text
+    words = sorted(set(_PIPELINE_WORDS.findall(reader)))
+    assert not words, f"pipeline words shown to readers: {words}"
+
+
 def test_published_files_are_world_readable():
     """Folders 0755 and files 0644, so a web server or a colleague on a shared drive can open them."""
     assert PAGES
@@ -168,8 +197,11 @@ def test_a_district_without_a_climate_survey_or_a_second_year_says_what_it_needs
     page = REPORTS / "demo_pinebrook" / "report.html"
     assert page.exists(), "run 'make reports' first"
     text = re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", page.read_text(encoding="utf-8"))))
-    assert "Belonging, consistency and coherence needs data this district did not provide: climate_surveys.csv" in text
-    assert "Catch-up rates needs data this district did not provide: assessments.csv with spring results in at least " \
-           "two school years" in text
+    # in a reader's words: the data, not the file name (the data contract names the files)
+    assert "Belonging, consistency and coherence needs data this district did not provide: the climate survey file" \
+        in text
+    assert "Catch-up rates needs data this district did not provide: the assessment results with spring results in " \
+           "at least two school years" in text
     card = re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", (page.parent / "scorecard.html").read_text())))
-    assert "Not available for this district" in card and "climate_surveys.csv" in card
+    assert "Not available for this district" in card and "the climate survey file" in card
+    assert ".csv" not in text.rsplit("Methods and limitations", 1)[0] and ".csv" not in card

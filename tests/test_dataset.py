@@ -22,7 +22,7 @@ def _tree_hash(folder):
 def raw_copy(tmp_path):
     src = demo_root() / "raw" / "demo_pinebrook"
     dst = tmp_path / "raw" / "demo_pinebrook"
-    shutil.copytree(src, dst)
+    shutil.copytree(src, dst, copy_function=shutil.copyfile)  # writable copies of the shared, read-only data
     return dst
 
 

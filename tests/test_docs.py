@@ -22,7 +22,6 @@ PENDING_MODULES = {
     "batch.runner",
     "disclosure.joint",
     "report.browser",
-    "report.pages",
     "report.presentation",
     "study.analysis",
 }

@@ -28,7 +28,8 @@ def folder_with_pages(tmp_path):
 
 def test_page_links():
     links = dict(page_links("district", here="scorecard.html"))
-    assert links == {"All reports": "../index.html", "Report": "report.html", "Report PDF": "report.pdf",
+    assert links == {"All reports": "../index.html", "Board summary": "summary.html", "Report": "report.html",
+                     "Report PDF": "report.pdf",
                      "Scorecard": None, "Scorecard PDF": "scorecard.pdf",
                      "Cross-district report": "../cross_district/report.html"}
     cross = page_links("cross", here="report.html", districts=["demo_lakeside"], pdf=False)

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from opportunity_research.report import headlines as H
 from opportunity_research.report import presentation as P
 from opportunity_research.report.reporting import external_resources
 from opportunity_research.study.labels import SUPPRESSED_MARK
@@ -31,18 +32,24 @@ def gaps():
 
 def test_gap_table_labels_formats_and_marks():
     t = P.gaps_table(gaps(), "grade_appropriate")
-    assert t.headers == ["Group", "Students", "Share", "Compared with", "Their share", "Difference (points)",
-                         "95% interval", "Ratio"]
+    # every row is compared with all other students (the subtitle says so): no "Compared with" column
+    assert t.headers == ["Group", "Students", "Group's share", "Comparison group's share",
+                         "Difference (points)", "95% interval", "Ratio"]
     rows = t.frame.to_dict("records")
-    assert rows[0] == {"Group": "Low-income students", "Students": "412", "Share": "21%",
-                       "Compared with": "All other students", "Their share": "28%", "Difference (points)": "−6.7",
-                       "95% interval": "−10.0 to −3.0", "Ratio": "0.76×"}
+    assert rows[0] == {"Group": "Low-income students", "Students": "412", "Group's share": "21%",
+                       "Comparison group's share": "28%",
+                       "Difference (points)": "−6.7", "95% interval": "−10.0 to −3.0", "Ratio": "0.76×"}
+    # one row per contrast: "not low-income vs all others" mirrors "low-income vs all others" and is dropped
+    assert "Students not from low-income families" not in [r["Group"] for r in rows] and len(rows) == 3
     # a suppressed row keeps its label; every number, its count included, shows the mark
-    assert rows[2]["Group"] == "Students with disabilities"
-    assert {v for k, v in rows[2].items() if k not in ("Group", "Compared with")} == {SUPPRESSED_MARK}
+    assert rows[1]["Group"] == "Students with disabilities"
+    assert {v for k, v in rows[1].items() if k != "Group"} == {SUPPRESSED_MARK}
+    # the group names are row headers; each subject its own table whose repeated header names the subject
     html = t._repr_html_()
     assert "<caption>" in html and "Grade-appropriate assignments: access by student group" in html
     assert ">ELA<" in html and ">Math<" in html  # subjects as row groups
+    assert '<th scope="row"' in html and html.count("<thead>") == 2
+    assert re.search(r'<thead>.*?scope="colgroup"[^>]*>Math</th>.*?</thead>', html, re.DOTALL)
     assert 'data-label="95% interval"' in html and "table class=\"gt_table reflow\"" in html
     assert "<style" not in html and external_resources(html) == []
     assert "Hidden to protect small groups: describes fewer than 10 students" in html
@@ -69,28 +76,37 @@ def analysis_stub():
                             "estimate": [0.72, 0.12], "ci_lower": [0.70, 0.10], "ci_upper": [0.74, 0.14]})
     growth = pd.DataFrame({"subject": "ela", "model": "all_four", "effect": "access",
                            "resource": ["grade_appropriate", "engaged"], "estimate": [0.3, 0.1],
-                           "ci_lower": [0.1, -0.2], "ci_upper": [0.5, 0.4], "months": [10.0, 3.0], "n": 900,
-                           "converged": [True, True]})
+                           "ci_lower": [0.1, -0.2], "ci_upper": [0.5, 0.4], "contrast_estimate": [0.09, 0.03],
+                           "contrast_ci_lower": [0.03, -0.06], "contrast_ci_upper": [0.15, 0.12],
+                           "months": [2.5, 0.8], "months_ci_lower": [0.8, -1.7], "months_ci_upper": [4.2, 3.3],
+                           "n": 900, "converged": [True, True]})
     return SimpleNamespace(rates=rates, demands=demands, gaps=gaps(), growth=growth,
                            catch_up=pd.DataFrame())
 
 
-def test_headline_findings_are_ranked_by_distance_in_interval_half_widths():
-    found = P.headline_findings(analysis_stub())
+def test_headline_findings_are_ranked_by_hours_students_lose():
+    found = H.headline_findings(analysis_stub())
     assert 3 <= len(found) <= 5
     scores = [f.score for f in found]
-    assert scores == sorted(scores, reverse=True) and all(s > 0 for s in scores)
-    # work samples: 12% vs the 72% met-demands figure, half-width 2 points -> (0.72 - 0.12) / 0.02 = 30
-    assert found[0].what == "Work that met grade-level standards" and found[0].score == pytest.approx(30.0)
-    assert found[0].number == "12%" and found[0].interval.startswith("95% interval 10% to 14%")
-    # grade-appropriate 18% vs the study's 26%: (0.26 - 0.18) / 0.03
-    ga = next(f for f in found if f.what == "Grade-appropriate assignments")
-    assert ga.score == pytest.approx(0.08 / 0.03) and "less than the study's 26%" in ga.meaning
-    # strong instruction's interval (10-20%) covers the study's 16%: score 0, not a headline when others exist
-    assert "Strong instruction" not in [f.what for f in found]
-    # growth effect whose interval excludes 0: 0.3 / 0.2 = 1.5
-    g = next(f for f in found if f.what.startswith("Growth with"))
-    assert g.score == pytest.approx(1.5) and g.number == "0.30 SD"
+    assert scores == sorted(scores, reverse=True)
+    # one finding per kind, the kind that loses the most hours first: work below grade level (88% of 180 hours),
+    # then the resource students lack most (strong instruction, 85%; grade-appropriate assignments, 82%, not shown)
+    what = [f.what for f in found]
+    assert what[0] == "Showed mastery of grade-level standards" and found[0].number == "12%"
+    assert found[0].interval == "95% interval 10% to 14%; 800 work samples" and found[0].score == pytest.approx(
+        0.88 * 180)
+    assert what[1] == "Strong instruction" and found[1].score == pytest.approx(0.85 * 180)
+    assert "About 153 of 180 class hours" in found[1].meaning and "not a target" in found[1].meaning
+    assert "Grade-appropriate assignments" not in what
+    # the largest clear gap: -6.7 points (interval excludes 0) -> 12 fewer hours; its n is the group and the others
+    gap = next(f for f in found if f.indicator == "gap.grade_appropriate")
+    assert gap.number == "−6.7 points" and gap.interval == "95% interval −10.0 to −3.0; 412 vs 1,388 students"
+    assert gap.score == pytest.approx(0.067 * 180)
+    # growth: the number is the 25th -> 75th contrast, and the months come from that same contrast
+    g = next(f for f in found if f.indicator == "growth.ela")
+    assert g.number == "0.09 SD" and g.interval.startswith("95% interval 0.03 to 0.15")
+    assert "Roughly 2.5 months of learning (95% interval 0.8 to 4.2" in g.meaning
+    assert g.score == pytest.approx(2.5 * 20)
 
 
 def test_district_names_and_demo_flag():
@@ -112,24 +128,26 @@ def test_scorecard_module_returns_data_only_and_there_is_no_import_cycle():
     assert "from .presentation" not in labels_src and "from .reporting" not in labels_src
 
 
-def test_composition_finding_and_catch_up_without_comparison():
+def test_ratio_finding_prints_the_ratios_own_interval_and_catch_up_comes_last():
     a = analysis_stub()
     a.composition = pd.DataFrame({
         "measure": "strong_instruction", "group": "majority_low_income", "level": [0.0, 1.0], "n": [26, 96],
         "estimate": [0.23, 0.06], "reference_n": [96, 26], "reference_estimate": [0.06, 0.23],
         "difference": [0.17, -0.17], "ci_lower": [0.07, -0.27], "ci_upper": [0.27, -0.07], "ratio": [3.8, 0.26],
-        "suppressed": False})
+        "ratio_ci_lower": [2.0, 0.15], "ratio_ci_upper": [6.6, 0.5], "suppressed": False})
     a.catch_up = pd.DataFrame({"school_id": "all", "group": "all", "subject": "all", "start_year": [2014, 2015],
                                "years_later": 1, "n": [300, 310], "estimate": [0.2, 0.25], "ci_lower": [0.15, 0.2],
                                "ci_upper": [0.25, 0.3], "suppressed": False})
-    found = {f.what: f for f in P.headline_findings(a, top=10)}
+    found = {f.what: f for f in H.headline_findings(a, top=10)}
     comp = found["Strong instruction: higher- vs lower-income classrooms"]
-    assert comp.number == "3.8×" and comp.score == pytest.approx(0.17 / 0.10)
-    assert "about five times as much" in comp.meaning and "26 vs 96 classrooms" in comp.interval
-    assert "Students behind who caught up" not in found  # no natural comparison: only when few findings stand out
-    few = P.headline_findings(SimpleNamespace(rates=a.rates.iloc[1:], demands=a.demands.iloc[:0], gaps=a.gaps.iloc[:0],
+    # the ratio's own interval (2.0 to 6.6), never the difference's (+7.0 to +27.0 points)
+    assert comp.number == "3.8×" and comp.interval == "95% interval 2.0 to 6.6; 26 vs 96 classrooms"
+    assert "about five times as much" in comp.meaning and comp.score == pytest.approx(0.17 * 180)
+    assert not any(f.startswith("Caught up") for f in found)  # not a headline while others stand out
+    few = H.headline_findings(SimpleNamespace(rates=a.rates.iloc[1:], demands=a.demands.iloc[:0], gaps=a.gaps.iloc[:0],
                                               growth=a.growth.iloc[:0], catch_up=a.catch_up))
-    assert [f.what for f in few][-1] == "Students behind who caught up" and "2015-16" in few[-1].meaning
+    assert few[-1].what == "Caught up a year later (students behind in 2015-16)"
+    assert few[-1].number == "25%" and "three years later" in few[-1].meaning
 
 
 def test_free_text_loses_its_identifiers():

@@ -263,7 +263,7 @@ def test_write_index(tmp_path):
                            "districts": ["a"]}}
     html = write_index(tmp_path, manifest).read_text()
     assert '<a href="a/report.html">report</a>' in html and "26% of assignments were on grade level." in html
-    assert "b&lt;x&gt;" in html and "data validation failed: grade 13" in html and "12.3" in html
+    assert "B&lt;x&gt;" in html and "(b&lt;" not in html and "data validation failed: grade 13" in html and "12.3" in html
     assert '<a href="cross_district/report.html">Cross-district report</a> (1 district: A)' in html
     assert "does not cover" not in html
     manifest["cross_district"]["districts"] = ["a", "c"]

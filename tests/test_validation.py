@@ -795,3 +795,15 @@ def test_the_suite_tries_at_least_sixty_kinds_of_bad_input():
         from test_crosswalk import CROSSWALK_CASES
     kinds = len(CASES) + len(CROSSWALK_CASES) + len(OTHER_KINDS)
     assert kinds >= 60, kinds
+
+
+@pytest.mark.parametrize("table", ["students", "classrooms"])
+def test_a_required_table_with_a_header_and_no_rows_gets_a_clear_message(valid_district, table):
+    """Was a traceback (an IndexError in the plausibility checks across tables)."""
+    path = valid_district / f"{table}.csv"
+    path.write_text(path.read_text().splitlines()[0] + "\n")
+    report = validate_district(valid_district)
+    assert not report.ok
+    errors = report.errors
+    assert [(p.file, p.rule) for p in errors if p.file == f"{table}.csv"] == [
+        (f"{table}.csv", "has no data rows (header only)")]

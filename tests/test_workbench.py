@@ -57,8 +57,8 @@ def test_template_parameters_cell_states_the_package_defaults():
 def test_batch_passes_every_parameter_of_the_template_explicitly(monkeypatch, tmp_path):
     # what a task receives: captured where the runner builds the jobs (a dry run builds them, runs nothing)
     jobs = []
-    real = runner._Job
-    monkeypatch.setattr(runner, "_Job", lambda *a, **k: jobs.append(k["parameters"]) or real(*a, **k))
+    real = runner.Job
+    monkeypatch.setattr(runner, "Job", lambda *a, **k: jobs.append(k["parameters"]) or real(*a, **k))
     (tmp_path / "data" / "raw" / "demo_x").mkdir(parents=True)
     runner.run_batch(["demo_x"], notebook=TEMPLATE, cross_notebook=None, root=tmp_path, dry_run=True,
                      parameters={"n_boot": 200})

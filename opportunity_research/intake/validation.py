@@ -1212,6 +1212,8 @@ def validate_district(path: str | os.PathLike, *, analysis_year: int | None = No
             out.add("error", t.filename, problem)
             continue
         result = _check_table(p, t, out, cw)
+        if result is not None and t.required and len(result[0]) == 0:
+            continue  # a header and no rows (said by _check_table): left out of the checks across tables
         if result is not None:
             tables[t.name], lines[t.name], bad_type[t.name] = result
     _cross_table(tables, lines, bad_type, out)

@@ -26,13 +26,15 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 from ..files import atomic_path
 
-__all__ = ["CHROMIUM_ARGS", "BrowserMissing", "chromium", "ensure_chromium", "find_chromium", "print_pdf",
-           "screenshots"]
+__all__ = ["AXE_SCRIPT", "AXE_VERSION", "CHROMIUM_ARGS", "BrowserMissing", "axe_violations", "chromium",
+           "close_shared_chromium", "ensure_chromium", "find_chromium", "print_pdf", "relative_links", "screenshots",
+           "shared_chromium"]
 
 #: Command-line switches of every Chromium this package starts: headless, no network chatter, no sandbox
 #: (containers and CI run as root).
@@ -41,6 +43,34 @@ CHROMIUM_ARGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 _NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 INSTALL_HINT = ("Install Chromium: on Debian/Ubuntu 'sudo apt-get install -y chromium'; elsewhere install Chromium "
                 "or Google Chrome and set OPPORTUNITY_RESEARCH_CHROMIUM to its executable.")
+
+
+#: axe-core (the npm package), installed by ``make browser`` into ``.axe/`` of the project for the browser tests.
+AXE_VERSION = "4.14.1"
+AXE_SCRIPT = Path(__file__).resolve().parents[2] / ".axe" / "node_modules" / "axe-core" / "axe.min.js"
+#: The WCAG rule sets axe-core checks: WCAG 2.0 and 2.1, levels A and AA.
+AXE_TAGS = ("wcag2a", "wcag2aa", "wcag21a", "wcag21aa")
+
+
+def axe_violations(page, *, impacts: tuple[str, ...] = ("serious", "critical")) -> list[dict]:
+    """axe-core's WCAG 2.1 A/AA violations of a loaded Playwright ``page`` with one of ``impacts``.
+
+    Each: ``{"id", "impact", "help", "nodes": [target, ...]}`` (at most five targets). Raises
+    ``FileNotFoundError`` naming the setup step when axe-core is not installed.
+    """
+    if not AXE_SCRIPT.exists():
+        raise FileNotFoundError(f"axe-core is not installed at {AXE_SCRIPT}: run 'make browser' (npm install of "
+                                f"axe-core@{AXE_VERSION} into .axe/)")
+    page.add_script_tag(path=str(AXE_SCRIPT))
+    found = page.evaluate(
+        """async (tags) => {
+          const r = await axe.run(document, {runOnly: {type: 'tag', values: tags}});
+          return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+                                         nodes: v.nodes.slice(0, 5).map(n => n.target.join(' '))}));
+        }""",
+        list(AXE_TAGS),
+    )
+    return [v for v in found if v["impact"] in impacts]
 
 
 class BrowserMissing(RuntimeError):
@@ -100,6 +130,48 @@ def chromium(executable: str | None = None) -> Iterator[object]:
             browser.close()
 
 
+_SHARED = threading.local()
+
+
+def shared_chromium(executable: str | None = None):
+    """A headless Chromium kept running for this thread, started on first use: one per batch worker.
+
+    Playwright's synchronous objects belong to the thread that started them, so the browser is per thread (a
+    Dask worker runs its tasks in one thread; ``--jobs 1`` runs them in the main thread). A browser that has
+    disconnected is replaced. :func:`close_shared_chromium`, in the same thread, stops it.
+    """
+    browser = getattr(_SHARED, "browser", None)
+    if browser is not None and browser.is_connected():
+        return browser
+    close_shared_chromium()
+    from playwright.sync_api import sync_playwright
+
+    exe = executable or find_chromium()
+    if exe is None:
+        raise BrowserMissing("No Chromium found. " + INSTALL_HINT)
+    pw = sync_playwright().start()
+    try:
+        browser = pw.chromium.launch(executable_path=exe, args=list(CHROMIUM_ARGS), headless=True)
+    except BaseException:
+        pw.stop()
+        raise
+    _SHARED.playwright, _SHARED.browser = pw, browser
+    return browser
+
+
+def close_shared_chromium() -> bool:
+    """Stop this thread's shared browser, if any (True if there was one)."""
+    browser, pw = getattr(_SHARED, "browser", None), getattr(_SHARED, "playwright", None)
+    _SHARED.browser = _SHARED.playwright = None
+    with contextlib.suppress(Exception):
+        if browser is not None:
+            browser.close()
+    with contextlib.suppress(Exception):
+        if pw is not None:
+            pw.stop()
+    return browser is not None
+
+
 def print_pdf(html_path: str | os.PathLike, pdf_path: str | os.PathLike, *, browser=None) -> Path:
     """Print a page to PDF as Chromium prints it (the page's ``@page`` size, margins, headers and page numbers).
 
@@ -114,11 +186,52 @@ def print_pdf(html_path: str | os.PathLike, pdf_path: str | os.PathLike, *, brow
     try:
         page.goto(html_path.as_uri(), wait_until="load")
         page.emulate_media(media="print")
+        page.evaluate("document.querySelectorAll('details.appendix').forEach(d => { d.open = true; })")
         with atomic_path(pdf_path, mode=0o644) as tmp:
             page.pdf(path=tmp, prefer_css_page_size=True, print_background=True, outline=True, tagged=True)
+            relative_links(tmp, base=html_path.parent)
     finally:
         page.close()
     return pdf_path
+
+
+def relative_links(pdf_path: str | os.PathLike, *, base: str | os.PathLike) -> int:
+    """Rewrite the PDF's links to local files as paths relative to ``base`` (the page's folder), in place.
+
+    Chromium prints every link as an absolute URL, so a page printed from a staging folder would link to
+    ``file:///<project>/reports/.tmp-<district>-<run>/scorecard.html``: a local path in a published file and
+    a dead link once the folder is swapped into place. Relative links (``scorecard.html``,
+    ``../index.html``) work wherever the published folder is copied. Links to the web are left alone.
+    Returns the number of links rewritten.
+    """
+    import logging
+    from urllib.parse import unquote, urlparse
+
+    from pypdf import PdfReader, PdfWriter
+    from pypdf.generic import NameObject, TextStringObject
+
+    logging.getLogger("pypdf").setLevel(logging.ERROR)  # Chromium's trailers draw harmless size warnings
+    base = Path(base).resolve()
+    writer = PdfWriter(clone_from=PdfReader(str(pdf_path)))
+    changed = 0
+    for page in writer.pages:
+        for ref in page.get("/Annots") or []:
+            annot = ref.get_object()
+            action = annot.get("/A")
+            action = action.get_object() if action is not None else None
+            if action is None or "/URI" not in action:
+                continue
+            uri = str(action["/URI"])
+            if not uri.startswith("file:"):
+                continue
+            u = urlparse(uri)
+            rel = Path(os.path.relpath(unquote(u.path), base)).as_posix() + (f"#{u.fragment}" if u.fragment else "")
+            action[NameObject("/URI")] = TextStringObject(rel)
+            changed += 1
+    if changed:
+        with open(pdf_path, "wb") as f:
+            writer.write(f)
+    return changed
 
 
 def screenshots(reports_dir: str | os.PathLike, out_dir: str | os.PathLike, *, district: str = "demo_lakeside",

@@ -36,7 +36,17 @@ CROSS_DISTRICT = "cross_district"
 
 
 def make_world_readable(folder: str | os.PathLike) -> None:
-    """Folders 0755 and files 0644 under ``folder`` (itself included); symbolic links are left alone."""
+    """Folders 0755 and files 0644 under ``folder`` (itself included); symbolic links are left alone.
+
+    Examples
+    --------
+    >>> import os, tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / "report.html").write_text("<p>report</p>")
+    >>> make_world_readable(folder)
+    >>> oct(folder.stat().st_mode & 0o777), oct((folder / "report.html").stat().st_mode & 0o777)
+    ('0o755', '0o644')
+    """
     root = Path(folder)
     os.chmod(root, PUBLISHED_DIR_MODE)
     for dirpath, dirnames, filenames in os.walk(root):
@@ -55,6 +65,11 @@ def page_links(kind: str, *, here: str, districts: Iterable[str] = (), pdf: bool
 
     ``kind`` is ``"district"`` or ``"cross"``; ``here`` the page's file name (``report.html`` or
     ``scorecard.html``). Links are relative within ``reports/``.
+
+    Examples
+    --------
+    >>> page_links("district", here="report.html", pdf=True)
+    [('All reports', '../index.html'), ('Board summary', 'summary.html'), ('Report', None), ('Report PDF', 'report.pdf'), ('Scorecard', 'scorecard.html'), ('Scorecard PDF', 'scorecard.pdf'), ('Cross-district report', '../cross_district/report.html')]
     """
     from .presentation import district_name
 
@@ -65,6 +80,7 @@ def page_links(kind: str, *, here: str, districts: Iterable[str] = (), pdf: bool
             links.append(("PDF", "report.pdf"))
         links += [(district_name(d), f"../{d}/report.html") for d in districts]
         return links
+    links.append(("Board summary", None if here == "summary.html" else "summary.html"))
     links.append(("Report", None if here == "report.html" else "report.html"))
     if pdf:
         links.append(("Report PDF", "report.pdf"))
@@ -84,18 +100,23 @@ def _downloads(folder: Path, pdf: bool) -> list[tuple[str, str]]:
         out.append(("This report (PDF)", "report.pdf"))
         if (folder / "scorecard.html").exists():
             out.append(("Opportunity Scorecard (PDF)", "scorecard.pdf"))
+    if pdf and (folder / "summary.html").exists():
+        out.append(("Board summary (PDF)", "summary.pdf"))
+        out.append(("Resumen para la junta escolar (PDF, español)", "summary.es.pdf"))
     if (folder / "findings.json").exists():
-        out.append(("Headline numbers (findings.json)", "findings.json"))
+        out.append(("Headline numbers, machine-readable (JSON)", "findings.json"))
     return out
 
 
 _LOCAL_LINK = re.compile(r'<a href="([^":#/?]+\.(?:pdf|html))">([^<]*)</a>(\s*)')
 
 
-def _drop_dead_links(page: Path) -> None:
-    """Remove links from ``page`` to files of its own folder that do not exist (e.g. PDFs not made)."""
+def _drop_dead_links(page: Path, suffixes: tuple[str, ...] = (".html", ".pdf")) -> None:
+    """Remove links from ``page`` to files of its own folder that do not exist (e.g. PDFs not made), of the
+    given ``suffixes``."""
     text = page.read_text(encoding="utf-8")
-    new = _LOCAL_LINK.sub(lambda m: m.group(0) if (page.parent / m.group(1)).exists() else "", text)
+    new = _LOCAL_LINK.sub(lambda m: m.group(0) if (page.parent / m.group(1)).exists()
+                          or not m.group(1).endswith(suffixes) else "", text)
     if new != text:
         from ..files import atomic_write
 
@@ -104,7 +125,7 @@ def _drop_dead_links(page: Path) -> None:
 
 def publish_pages(folder: str | os.PathLike, *, notebook: str | os.PathLike, kind: str, title: str,
                   min_n: int = config.MIN_CELL_SIZE, districts: Iterable[str] = (),
-                  require_pdf: bool = False) -> list[Path]:
+                  require_pdf: bool = False, shared_browser: bool = False) -> list[Path]:
     """Write a report folder's pages: ``report.html``, the PDFs, links; then make it world-readable.
 
     Parameters
@@ -124,13 +145,27 @@ def publish_pages(folder: str | os.PathLike, *, notebook: str | os.PathLike, kin
     require_pdf
         Raise :class:`opportunity_research.report.browser.BrowserMissing` when no Chromium is available
         instead of publishing HTML only.
+    shared_browser
+        Print with this thread's long-lived browser (:func:`opportunity_research.report.browser.shared_chromium`, one
+        per batch worker) instead of starting one for this folder.
 
     Returns
     -------
     list of Path
         The pages written (HTML and PDF).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, nbformat
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> nb = nbformat.v4.new_notebook()
+    >>> nb.cells = [nbformat.v4.new_markdown_cell("# Cross-district report")]
+    >>> nbformat.write(nb, folder / "report.ipynb")
+    >>> pages = publish_pages(folder, notebook=folder / "report.ipynb", kind="cross", title="Cross-district report")
+    >>> pages[0].name, (folder / "report.html").read_text().count("Cross-district report") > 0
+    ('report.html', True)
     """
-    from .browser import BrowserMissing, chromium, find_chromium, print_pdf
+    from .browser import BrowserMissing, chromium, find_chromium, print_pdf, shared_chromium
 
     folder = Path(folder)
     exe = find_chromium()
@@ -145,13 +180,19 @@ def publish_pages(folder: str | os.PathLike, *, notebook: str | os.PathLike, kin
     written = [export_html(notebook, folder / "report.html", title=title, min_n=min_n,
                            links=page_links(kind, here="report.html", districts=districts, pdf=pdf),
                            downloads=_downloads(folder, pdf))]
-    pages = [folder / "report.html"] + ([folder / "scorecard.html"] if (folder / "scorecard.html").exists() else [])
-    if pdf:
+    pages = [folder / "report.html"] + [folder / n for n in ("scorecard.html", "summary.html", "summary.es.html")
+                                        if (folder / n).exists()]
+    for page in pages:  # e.g. a notebook that writes no board summary: no link to one, on screen or on paper
+        _drop_dead_links(page, (".html",))
+    if pdf and shared_browser:
+        browser = shared_chromium(exe)
+        for page in pages:
+            written.append(print_pdf(page, page.with_suffix(".pdf"), browser=browser))
+    elif pdf:
         with chromium(exe) as browser:
             for page in pages:
                 written.append(print_pdf(page, page.with_suffix(".pdf"), browser=browser))
-    else:
-        for page in pages:
-            _drop_dead_links(page)
+    for page in pages:
+        _drop_dead_links(page)
     make_world_readable(folder)
     return written

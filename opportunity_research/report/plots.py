@@ -28,14 +28,10 @@ n = 120). Low-income students: -9.0 (95% CI -16.0 to -2.0; n = 80).
 
 from __future__ import annotations
 
-import io
 import math
-import os
 import re
 import textwrap
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Mapping
 
 import matplotlib as mpl
 import numpy as np
@@ -44,9 +40,9 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-from ..files import atomic_write
 from ..intake.contract import ALL_OTHERS
 from ..study import labels as registry
+from .figstyle import GREY, HATCHES, MARKERS, PALETTE, STYLE, apply_style, save_figure, style
 
 __all__ = [
     "HATCHES",
@@ -67,111 +63,7 @@ __all__ = [
     "trend_chart",
 ]
 
-#: Okabe & Ito (2008) colour-blind-safe palette (yellow left out: too light on white).
-PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
-#: Marker shapes paired with the palette, so series differ without colour.
-MARKERS = ("o", "s", "^", "D", "v", "P", "X")
-#: Bar hatches paired with the palette.
-HATCHES = ("", "///", "...", "xxx", "\\\\\\", "+++", "ooo")
-_GREY = "#4d4d4d"
-
-#: matplotlib settings shared by every figure.
-STYLE = {
-    "figure.dpi": 110,
-    "savefig.dpi": 150,
-    "savefig.bbox": "tight",
-    "figure.facecolor": "white",
-    "axes.facecolor": "white",
-    "axes.edgecolor": _GREY,
-    "axes.linewidth": 0.8,
-    "axes.grid": True,
-    "axes.grid.axis": "x",
-    "axes.axisbelow": True,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-    "axes.titlesize": 12,
-    "axes.titleweight": "bold",
-    "axes.titlelocation": "left",
-    "axes.labelsize": 10,
-    "axes.labelcolor": "#222222",
-    "axes.prop_cycle": mpl.cycler(color=PALETTE),
-    "grid.color": "#d9d9d9",
-    "grid.linewidth": 0.6,
-    "font.size": 10,
-    "font.family": "DejaVu Sans",
-    "xtick.color": _GREY,
-    "ytick.color": "#222222",
-    "xtick.labelsize": 9,
-    "ytick.labelsize": 9,
-    "legend.frameon": False,
-    "legend.fontsize": 9,
-    "hatch.color": "#222222",
-    "hatch.linewidth": 0.6,
-    "lines.linewidth": 1.4,
-    "lines.markersize": 6,
-    "errorbar.capsize": 3,
-}
-
 _ID_COLUMN = re.compile(r"(^|_)(student|teacher)s?_?(id|ids|name|names)$", re.IGNORECASE)
-
-
-@contextmanager
-def style() -> Iterator[None]:
-    """Context manager applying :data:`STYLE` to the figures created inside it.
-
-    Examples
-    --------
-    >>> import matplotlib
-    >>> with style():
-    ...     inside = matplotlib.rcParams["axes.grid"], matplotlib.rcParams["savefig.dpi"]
-    >>> inside
-    (True, 150.0)
-    """
-    with mpl.rc_context(STYLE):
-        yield
-
-
-def apply_style() -> None:
-    """Apply :data:`STYLE` globally (e.g. at the top of a notebook) for figures made outside this module.
-
-    Examples
-    --------
-    >>> import matplotlib
-    >>> with matplotlib.rc_context():  # restores the settings afterwards
-    ...     apply_style()
-    ...     matplotlib.rcParams["axes.grid"], matplotlib.rcParams["figure.dpi"]
-    (True, 110.0)
-    """
-    mpl.rcParams.update(STYLE)
-
-
-def save_figure(fig: Figure, path: str | os.PathLike, *, alt: str | None = None, dpi: int = 150) -> str:
-    """Write ``fig`` as a PNG atomically (temporary file, then rename) and return its alt text.
-
-    The alt text (``alt`` or ``fig.alt_text``; required) is also stored in the PNG's ``Description``.
-
-    Examples
-    --------
-    >>> import matplotlib
-    >>> matplotlib.use("Agg")
-    >>> import pandas as pd
-    >>> df = pd.DataFrame({"label": ["ELA", "Math"], "estimate": [0.4, 0.5], "ci_lower": [0.35, 0.45],
-    ...                    "ci_upper": [0.45, 0.55], "n": [120, 130]})
-    >>> fig = interval_plot(df, percent=True, title="On grade level")
-    >>> import tempfile, pathlib
-    >>> path = pathlib.Path(tempfile.mkdtemp()) / "figs" / "grade_level.png"
-    >>> save_figure(fig, path) == fig.alt_text, path.read_bytes()[:4]
-    (True, b'\x89PNG')
-    """
-    alt = alt if alt is not None else getattr(fig, "alt_text", None)
-    if not alt or not str(alt).strip():
-        raise ValueError(f"save_figure({Path(path).name}): the figure has no alt text; pass alt='...'")
-    path = Path(path)
-    buf = io.BytesIO()
-    with style():  # settings read at draw time (e.g. hatch line width) come from the same style
-        fig.savefig(buf, format="png", dpi=dpi, metadata={"Description": str(alt), "Software": None})
-    atomic_write(path, buf.getvalue())
-    return str(alt)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -293,7 +185,7 @@ def _draw_intervals(ax, rows: pd.DataFrame, *, percent: bool, reference_line) ->
     trans = mpl.transforms.blended_transform_factory(ax.transAxes, ax.transData)
     for _, r in rows[rows["supp"]].iterrows():
         ax.text(0.01, r["y"], r["mark"], transform=trans, va="center", ha="left", fontsize=8.5,
-                fontstyle="italic", color=_GREY, zorder=4,
+                fontstyle="italic", color=GREY, zorder=4,
                 bbox={"facecolor": "white", "edgecolor": "none", "pad": 1.0})
     ax.set_yticks(rows["y"].to_numpy(), rows["label"].tolist())
     ax.set_ylim(rows["y"].max() + 0.7, rows["y"].min() - 0.7)
@@ -337,8 +229,6 @@ def interval_plot(data: pd.DataFrame, *, estimate: str = "estimate", lower: str 
 
     Examples
     --------
-    >>> import matplotlib
-    >>> matplotlib.use("Agg")
     >>> import pandas as pd
     >>> df = pd.DataFrame({"label": ["ELA", "Math"], "estimate": [0.4, 0.5], "ci_lower": [0.35, 0.45],
     ...                    "ci_upper": [0.45, 0.55], "n": [120, 130]})
@@ -431,8 +321,6 @@ def gap_plot(table: pd.DataFrame, *, value: str = "difference", labels: Mapping 
 
     Examples
     --------
-    >>> import matplotlib
-    >>> matplotlib.use("Agg")
     >>> import pandas as pd
     >>> t = pd.DataFrame({"group": "low_income", "level": [1], "n": [80], "reference": "all other students",
     ...                   "reference_n": [120], "estimate": [0.22], "reference_estimate": [0.31], "difference": [-0.09],
@@ -516,8 +404,6 @@ def resource_bars(data: pd.DataFrame, *, x: str = "label", y: str = "estimate", 
 
     Examples
     --------
-    >>> import matplotlib
-    >>> matplotlib.use("Agg")
     >>> import pandas as pd
     >>> df = pd.DataFrame({"label": ["Grade-appropriate assignments", "Strong instruction"], "estimate": [0.26, 0.16],
     ...                    "ci_lower": [0.21, 0.12], "ci_upper": [0.31, 0.2], "n": [800, 190]})
@@ -542,8 +428,9 @@ def resource_bars(data: pd.DataFrame, *, x: str = "label", y: str = "estimate", 
     width = 0.8 / len(series)
     reasons = t["suppression_reason"] if "suppression_reason" in t.columns else [""] * len(t)
     with style():
-        fig = Figure(figsize=(max(6.0, 1.6 * len(cats) * max(1.0, len(series) / 2)) + (1.8 if hue else 0), 4.4),
-                     layout="constrained")
+        # at most the width of the other report figures, so its text prints at the same size (not shrunk to fit)
+        fig = Figure(figsize=(min(7.6, max(6.0, 1.6 * len(cats) * max(1.0, len(series) / 2)) + (1.8 if hue else 0)),
+                              4.4 + (0.8 if len(series) > 3 else 0)), layout="constrained")
         ax = fig.add_subplot()
         ax.grid(axis="x", visible=False)
         ax.grid(axis="y", visible=True)
@@ -555,7 +442,7 @@ def resource_bars(data: pd.DataFrame, *, x: str = "label", y: str = "estimate", 
             pos = cats.index(str(r[x])) - 0.4 + width * (s + 0.5)
             if supp[i]:
                 ax.text(pos, 0.02 * top, _mark(reasons[i]), rotation=90, ha="center", va="bottom", fontsize=8,
-                        fontstyle="italic", color=_GREY)
+                        fontstyle="italic", color=GREY)
                 continue
             ax.bar(pos, r[y], width=width * 0.92, color=PALETTE[s % len(PALETTE)], hatch=HATCHES[s % len(HATCHES)],
                    edgecolor="black", linewidth=0.6, zorder=2)
@@ -615,7 +502,7 @@ def _dodged(ax, rows: pd.DataFrame, *, series_order: list[str], percent: bool, p
         trans = mpl.transforms.blended_transform_factory(ax.transAxes, ax.transData)
         for yy, mark in zip(y[~shown], part["mark"].to_numpy()[~shown]):
             ax.text(0.01, yy, f"{s}: {mark}" if k > 1 else mark, transform=trans, va="center", ha="left",
-                    fontsize=7.5, fontstyle="italic", color=_GREY, zorder=4,
+                    fontsize=7.5, fontstyle="italic", color=GREY, zorder=4,
                     bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.5})
     slots = rows.drop_duplicates("slot").sort_values("slot")
     if k > 1:  # a series with no row at a slot (e.g. a model that could not estimate the effect)
@@ -625,7 +512,7 @@ def _dodged(ax, rows: pd.DataFrame, *, series_order: list[str], percent: bool, p
             for j, s in enumerate(series_order):
                 if (slot, s) not in have:
                     ax.text(0.01, slot - 0.4 + step * (j + 0.5), f"{s}: not estimated", transform=trans, va="center",
-                            ha="left", fontsize=7.5, fontstyle="italic", color=_GREY, zorder=4)
+                            ha="left", fontsize=7.5, fontstyle="italic", color=GREY, zorder=4)
     ax.set_yticks(slots["slot"].to_numpy(dtype=float), [textwrap.fill(x, 34) for x in slots["label"]])
     ax.set_ylim(slots["slot"].max() + 0.6, slots["slot"].min() - 0.6)
     ax.tick_params(axis="y", length=0)
@@ -673,8 +560,6 @@ def gap_chart(gaps: pd.DataFrame, *, resource: str, reference: str | None = None
 
     Examples
     --------
-    >>> import matplotlib
-    >>> matplotlib.use("Agg")
     >>> import pandas as pd
     >>> gaps = pd.DataFrame({"measure": "engaged", "subject": ["ela", "math"], "group": "low_income", "level": 1,
     ...                      "n": [300, 290], "estimate": [0.5, 0.52], "reference": "all other students",
@@ -721,8 +606,6 @@ def growth_chart(growth: pd.DataFrame, *, model: str = "all_four", effect: str =
 
     Examples
     --------
-    >>> import matplotlib
-    >>> matplotlib.use("Agg")
     >>> import pandas as pd
     >>> g = pd.DataFrame({"subject": "ela", "model": "all_four", "effect": "access",
     ...                   "resource": ["grade_appropriate", "engaged"], "estimate": [0.3, 0.1], "ci_lower": [0.1, -0.2],
@@ -774,8 +657,6 @@ def trend_chart(data: pd.DataFrame, *, x: str = "school_year", series: str = "me
 
     Examples
     --------
-    >>> import matplotlib
-    >>> matplotlib.use("Agg")
     >>> import pandas as pd
     >>> t = pd.DataFrame({"school_year": [2015, 2016], "measure": "belonging", "estimate": [0.2, 0.25],
     ...                   "ci_lower": [0.15, 0.2], "ci_upper": [0.25, 0.3], "suppressed": False})
@@ -837,8 +718,6 @@ def study_chart(rates: pd.DataFrame, demands: pd.DataFrame, study: Mapping[str, 
 
     Examples
     --------
-    >>> import matplotlib
-    >>> matplotlib.use("Agg")
     >>> import pandas as pd
     >>> rates = pd.DataFrame({"resource": ["grade_appropriate"], "label": ["Grade-appropriate assignments"],
     ...                       "subject": "all", "estimate": [0.3], "ci_lower": [0.25], "ci_upper": [0.35], "n": [800]})

@@ -1,88 +1,57 @@
-"""The presentation layer: display tables, headline findings and page parts built from tidy results.
+"""The report's section tables and the Opportunity Scorecard page, built from tidy results.
 
 Statistics modules return tidy DataFrames with identifier-safe columns; this module turns them into
 what a reviewer reads, with every header, group, subject, school and measure name taken from
 :mod:`opportunity_research.study.labels` and every number formatted by it (so a number reads the same in a
-table, a sentence and a chart). Nothing here computes a statistic.
+table, a sentence and a chart). Nothing here computes a statistic. The table machinery is
+:mod:`opportunity_research.report.tables`; the headline findings and first screen
+:mod:`opportunity_research.report.headlines`; the cross-district page :mod:`opportunity_research.report.crosspage`.
 
-Tables
-    :func:`table` formats a tidy table column by column (:class:`Col`: a column and a format) and
-    lays it out with `great_tables <https://posit-dev.github.io/great-tables/>`_ (caption, column
-    labels, spanners, row groups, source notes). The table library's own stylesheet is dropped: the
-    page's stylesheet (``templates/report.css``) styles every table alike, and on narrow screens each
-    row reflows into a block whose values carry their column header (``data-label``), so no page scrolls
-    sideways on a phone. Rows flagged ``suppressed`` show :data:`SUPPRESSED_MARK` in every value cell
-    (counts included) and the table gets a note explaining the mark. An interval is one cell ("22% to
-    30%") beside the number it belongs to.
 Section tables
     One function per analysis (:func:`resources_table`, :func:`gaps_table`, :func:`growth_table`, ...)
-    fixes its columns and caption, so the notebook holds no layout decisions.
-Headline findings
-    :func:`headline_findings` ranks candidate findings (see its docstring for the rule) and
-    :func:`first_screen` renders the report's first screen from ``templates/first_screen.html.j2``.
-
-Examples
---------
->>> import pandas as pd
->>> t = pd.DataFrame({"group": ["low_income", "low_income"], "level": [1, 0], "n": [40.0, None],
-...                   "estimate": [0.25, None], "ci_lower": [0.2, None], "ci_upper": [0.31, None],
-...                   "suppressed": [False, True]})
->>> out = table(t, [Col("level", "group"), Col("n", "count"), Col("estimate", "percent"),
-...                 Col("interval", "interval_percent")], caption="Access by group")
->>> print(out)  # doctest: +NORMALIZE_WHITESPACE
-Access by group
-Group                                   Students  Share  95% interval
-Low-income students                     40        25%    20% to 31%
-Students not from low-income families   ‡         ‡      ‡
-‡ suppressed
->>> 'data-label="95% interval"' in out._repr_html_()
-True
+    fixes its columns and caption, so the notebook holds no layout decisions. Group tables show one row per
+    contrast (:func:`one_per_contrast`).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import html as _html
-import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from .. import config
 from ..study import labels
-from ..study.labels import SUPPRESSED_LABEL, SUPPRESSED_MARK
+from ..study.labels import SUPPRESSED_MARK
 from ..version import __version__
+from .indicator_table import SCORECARD_DEFINITIONS
+from .indicator_table import STUDY as _STUDY
+from .tables import STATUS_TEXT as _STATUS
+from .tables import Col, HtmlBlock, Table, humanize, needs_note, reader_words, render, stylesheet, table
+from .tables import fmt_number as _number
+from .tables import is_missing as _missing
 
 __all__ = [
     "LAB_CSS",
     "STUDY",
     "Col",
-    "Finding",
     "HtmlBlock",
     "Table",
     "catch_up_table",
     "climate_table",
     "composition_table",
-    "cross_gaps_table",
-    "cross_goals_table",
-    "cross_growth_table",
-    "cross_resources_table",
     "demands_table",
     "diagnostics_table",
     "district_name",
-    "first_screen",
     "furthest_table",
     "gaps_table",
     "glance_table",
     "goals_table",
     "grade_level_growth_table",
     "growth_table",
-    "headline_findings",
     "hetop_table",
     "humanize",
     "is_demo",
@@ -92,6 +61,8 @@ __all__ = [
     "model_trust_note",
     "multiple_table",
     "needs_note",
+    "one_per_contrast",
+    "reader_words",
     "reliability_table",
     "render",
     "reproducibility_table",
@@ -102,344 +73,22 @@ __all__ = [
     "scorecard_tables",
     "sensitivity_table",
     "study_comparison_table",
+    "stylesheet",
     "table",
     "v_gap_table",
 ]
 
 #: The Opportunity Myth's published figures (TNTP 2018; see the domain brief), shown beside the district's.
 STUDY = {
-    "grade_appropriate": (0.26, "of assignments were grade-appropriate"),
-    "strong_instruction": (0.16, "of lessons had strong instruction"),
-    "engaged": (0.55, "of surveyed moments were engaged"),
-    "high_expectations": (0.44, "of teachers held high expectations"),
-    "met_demands": (0.71, "of work met the assignment's demands"),
-    "met_grade_level": (0.17, "of work met grade-level standards"),
+    "grade_appropriate": (_STUDY["grade_appropriate"], "of assignments were grade-appropriate"),
+    "strong_instruction": (_STUDY["strong_instruction"], "of lessons had strong instruction"),
+    "engaged": (_STUDY["engaged"], "of surveyed moments were engaged"),
+    "high_expectations": (_STUDY["high_expectations"], "of teachers held high expectations"),
+    "met_demands": (_STUDY["met_demands"], "of work met the assignment's demands"),
+    "met_grade_level": (_STUDY["met_grade_level"], "of work met grade-level standards"),
 }
-#: The study's contrast of classrooms serving mostly higher-income vs mostly low-income students.
-_STUDY_INCOME_RATIO = {"grade_appropriate": "about twice as much", "strong_instruction": "about five times as much"}
 STUDY_SOURCE = "TNTP, The Opportunity Myth (2018): five school systems, about 4,000 students, mostly 2016-17"
 
-_TEMPLATES = Path(__file__).with_name("templates")
-
-
-# ---------------------------------------------------------------------------------------------
-# Templates
-
-
-@lru_cache(maxsize=1)
-def _env():
-    import jinja2
-
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(_TEMPLATES)), autoescape=jinja2.select_autoescape(
-        ["html", "j2"]), undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    env.filters["css_string"] = _css_string
-    return env
-
-
-def _css_string(text) -> str:
-    """A CSS string literal (for ``@page`` margin boxes)."""
-    from markupsafe import Markup
-
-    s = str(text or "").replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
-    s = s.replace("<", "\\3c ").replace(">", "\\3e ")
-    return Markup(f'"{s}"')
-
-
-@lru_cache(maxsize=1)
-def stylesheet() -> str:
-    """The pages' stylesheet (``templates/report.css``)."""
-    return (_TEMPLATES / "report.css").read_text(encoding="utf-8")
-
-
-def render(template: str, **context) -> str:
-    """Render one of the package's templates (``templates/<template>``) with ``context``.
-
-    Every page template extends ``base.html.j2``, which needs ``title``; the stylesheet, version and
-    running header/footer have defaults.
-    """
-    ctx = {"css": stylesheet(), "version": __version__, "links": [], "kicker": "", "heading": "", "facts": [],
-           "banner": "", "footer": "", "running_head": context.get("title", ""), "running_right": "",
-           "running_foot": f"Generated {_dt.datetime.now(_dt.UTC):%d %B %Y} by opportunity-research {__version__}"}
-    ctx.update(context)
-    return _env().get_template(template).render(**ctx)
-
-
-class HtmlBlock:
-    """A piece of HTML shown by Jupyter (``_repr_html_``), with a plain-text form."""
-
-    def __init__(self, html: str, text: str = ""):
-        self.html = html
-        self.text = text
-
-    def _repr_html_(self) -> str:
-        return self.html
-
-    def __repr__(self) -> str:
-        return self.text
-
-
-# ---------------------------------------------------------------------------------------------
-# Tables
-
-
-@dataclass(frozen=True)
-class Col:
-    """One displayed column: a column of the tidy table, its format, and optionally its header.
-
-    Formats: ``text``, ``group`` (the row's ``group`` variable and this column's level, by
-    :func:`labels.level`), ``groupspec`` (``"var=level"``), ``measure``, ``subject``, ``school``,
-    ``count``, ``percent``, ``percent1``, ``points``, ``number``, ``number1``, ``ratio``, ``year``,
-    ``school_year``, ``interval_percent``, ``interval_points``, ``interval_number`` (from ``ci_lower`` /
-    ``ci_upper``, or ``<prefix>ci_lower`` with ``Col(..., prefix=...)``), ``status``, ``reference``
-    (the comparison group). Label formats are kept in suppressed rows; every other cell shows the mark.
-    """
-
-    name: str
-    fmt: str = "text"
-    label: str | None = None
-    prefix: str = ""
-
-    @property
-    def header(self) -> str:
-        if self.label is not None:
-            return self.label
-        if self.fmt.startswith("interval"):
-            return labels.column("interval")
-        return labels.column(self.name)
-
-
-_KEY_FORMATS = {"text", "group", "groupspec", "measure", "subject", "school", "year", "school_year", "reference"}
-_STATUS = {"met": "✓ Met", "on track": "↗ On track", "off track": "✗ Off track", "baseline set": "◔ Baseline set",
-           "no data": "○ No data"}
-
-
-def _missing(v) -> bool:
-    return v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)) or (
-        isinstance(v, (np.floating,)) and np.isnan(v))
-
-
-def _number(v, digits: int) -> str:
-    if _missing(v):
-        return labels.MISSING
-    return f"{float(v):.{digits}f}".replace("-", "−")
-
-
-_GROUP_SPEC = re.compile(r"\b([a-z][a-z_]*)=([A-Za-z0-9_.\-]+)")
-_ID_WORDS = {"school_id": "school", "classroom_id": "classroom", "teacher_id": "teacher"}
-
-
-def humanize(text) -> str:
-    """Identifiers inside free text (a goal's reason, an engine message) as words: ``"race_ethnicity=black"``
-    -> ``"Black or African American students"``, ``school_id`` -> ``school``."""
-    if _missing(text):
-        return ""
-    out = _GROUP_SPEC.sub(lambda m: labels.group(f"{m.group(1)}={m.group(2)}"), str(text))
-    return re.sub(r"\b(school_id|classroom_id|teacher_id)\b", lambda m: _ID_WORDS[m.group(1)], out)
-
-
-def _interval(lo, hi, fmt) -> str:
-    if _missing(lo) or _missing(hi):
-        return labels.MISSING
-    return f"{fmt(lo)} to {fmt(hi)}"
-
-
-def _cell(col: Col, row: Mapping, names: Mapping | None) -> str:
-    v = row.get(col.name)
-    f = col.fmt
-    if f == "group":
-        return labels.level(row.get("group", col.name), v)
-    if f == "groupspec":
-        return labels.group(v)
-    if f == "measure":
-        return labels.measure(v)
-    if f == "subject":
-        return labels.subject(v)
-    if f == "school":
-        return labels.school(v, names)
-    if f == "year":
-        return labels.year(v)
-    if f == "school_year":
-        return labels.school_year(v)
-    if f == "count":
-        return labels.count(v)
-    if f == "percent":
-        return labels.percent(v)
-    if f == "percent1":
-        return labels.percent(v, 1)
-    if f == "points":
-        return labels.points(v)
-    if f == "number":
-        return _number(v, 2)
-    if f == "number1":
-        return _number(v, 1)
-    if f == "ratio":
-        return labels.MISSING if _missing(v) else f"{float(v):.2f}×"
-    if f.startswith("interval"):
-        fm = {"interval_percent": labels.percent, "interval_points": labels.points,
-              "interval_ratio": lambda x: f"{float(x):.2f}",
-              "interval_number": lambda x: _number(x, 2), "interval_number1": lambda x: _number(x, 1)}[f]
-        return _interval(row.get(f"{col.prefix}ci_lower"), row.get(f"{col.prefix}ci_upper"), fm)
-    if f == "status":
-        return _STATUS.get(str(v), str(v))
-    if f in ("value", "note"):  # preformatted text (masked in suppressed rows); "note" is left-aligned
-        return labels.MISSING if _missing(v) else str(v)
-    if f == "reference":
-        if _missing(v) or str(v) in ("all other students", "all others", ""):
-            return "All other students"
-        return labels.level(row.get("group", ""), v)
-    if _missing(v):
-        return labels.MISSING
-    if isinstance(v, (bool, np.bool_)):
-        return "yes" if v else "no"
-    return str(v)
-
-
-class Table(HtmlBlock):
-    """A display table (great_tables layout, this package's formats and labels)."""
-
-    def __init__(self, html: str, text: str, headers: list[str], frame: pd.DataFrame):
-        super().__init__(html, text)
-        self.headers = headers
-        self.frame = frame
-
-
-def _suppression_note(min_n: int) -> str:
-    return (f"{SUPPRESSED_MARK} {SUPPRESSED_LABEL.capitalize()}: describes fewer than {min_n} students, or could be recovered from "
-            "totals and neighbouring cells; its numbers, counts included, are not shown.")
-
-
-_GT_STYLE = re.compile(r"<style>.*?</style>", re.DOTALL)
-_GT_DIV = re.compile(r'^\s*<div id="[a-z]+" style="[^"]*">', re.DOTALL)
-_TD = re.compile(r'<td headers="([^"]*)" class="gt_row ([^"]*)">')
-
-
-def table(data: pd.DataFrame, columns: Sequence[Col | tuple | str], *, caption: str, subtitle: str | None = None,
-          groups: str | None = None, spanners: Mapping[str, Sequence[str]] | None = None,
-          notes: Iterable[str] = (), school_names: Mapping | None = None,
-          min_n: int = config.MIN_CELL_SIZE, empty: str = "No rows to show.") -> Table:
-    """Format and lay out a tidy table for a report.
-
-    Parameters
-    ----------
-    data
-        A tidy table. Rows with a true ``suppressed`` column show :data:`SUPPRESSED_MARK` in every
-        value cell.
-    columns
-        What to show: :class:`Col` objects (or ``(name, fmt)`` / ``name``), in order. Headers come from
-        :mod:`opportunity_research.study.labels` unless a ``Col`` gives one.
-    caption, subtitle
-        Every table has a caption (its title); the subtitle says what the numbers are.
-    groups
-        A column whose formatted values become row-group headings (e.g. ``subject``).
-    spanners
-        ``{spanner label: [column names]}`` headings over several columns.
-    notes
-        Source notes under the table (the suppression note is added when a row is suppressed).
-    school_names
-        ``{school_id: name}`` for ``school`` columns.
-    min_n
-        Minimum cell size, named in the suppression note.
-    empty
-        Shown instead of a table without rows.
-
-    Returns
-    -------
-    Table
-        Shown as HTML by Jupyter, as text otherwise; ``headers`` lists the column headers.
-    """
-    from great_tables import GT
-
-    if not caption:
-        raise ValueError("table: every report table needs a caption")
-    cols = [c if isinstance(c, Col) else Col(*c) if isinstance(c, tuple) else Col(c) for c in columns]
-    bad = [c.name for c in cols if re.match(r"^(student|teacher)s?_?(id|ids|name|names)$", c.name, re.IGNORECASE)]
-    if bad:
-        raise ValueError(f"table: identifier column(s) {bad} cannot be shown in a report")
-    headers = [c.header for c in cols]
-    if data is None or len(data) == 0:
-        html = (f'<div class="table-wrap"><p class="note"><strong>{_html.escape(caption)}.</strong> '
-                f"{_html.escape(empty)}</p></div>")
-        return Table(html, f"{caption}\n{empty}", headers, pd.DataFrame(columns=headers))
-    supp = (data["suppressed"].fillna(False).astype(bool).to_numpy() if "suppressed" in data.columns
-            else np.zeros(len(data), dtype=bool))
-    keys = [f"c{i}" for i in range(len(cols))]
-    records = data.to_dict("records")
-    out = {k: [] for k in keys}
-    for i, row in enumerate(records):
-        for k, c in zip(keys, cols):
-            out[k].append(SUPPRESSED_MARK if supp[i] and c.fmt not in _KEY_FORMATS else _cell(c, row, school_names))
-    frame = pd.DataFrame(out)
-    group_col = None
-    if groups is not None:
-        group_col = "_group"
-        frame[group_col] = [labels.subject(v) if groups == "subject" else labels.measure(v) if groups in (
-            "measure", "resource") else str(v) for v in data[groups]]
-    gt = GT(frame, groupname_col=group_col) if group_col else GT(frame)
-    gt = gt.cols_label(**dict(zip(keys, headers)))
-    right = [k for k, c in zip(keys, cols) if c.fmt not in _KEY_FORMATS and c.fmt not in ("status", "note")]
-    if right:
-        gt = gt.cols_align("right", columns=right)
-    left = [k for k in keys if k not in right]
-    if left:
-        gt = gt.cols_align("left", columns=left)
-    for label_, names in (spanners or {}).items():
-        ks = [k for k, c in zip(keys, cols) if c.name in names]
-        if ks:
-            gt = gt.tab_spanner(label=label_, columns=ks)
-    notes = list(notes)
-    if supp.any():
-        notes.append(_suppression_note(min_n))
-        notes += _hidden_family_notes(data, supp)
-    for n in notes:
-        gt = gt.tab_source_note(n)
-    html = gt.as_raw_html(inline_css=False)
-    html = _GT_STYLE.sub("", html, count=1)
-    html = _GT_DIV.sub('<div class="table-wrap">', html, count=1)
-    # the caption is a <caption> (the first table row stays the header row, which screen readers and the
-    # privacy screen read as the column headers)
-    cap = (f'<caption><span class="gt_title">{_html.escape(caption)}</span>'
-           + (f'<span class="gt_subtitle">{_html.escape(subtitle)}</span>' if subtitle else "") + "</caption>")
-    html = re.sub(r'<table class="gt_table"([^>]*)>', lambda m: f'<table class="gt_table reflow"{m.group(1)}>{cap}',
-                  html, count=1)
-    lookup = dict(zip(keys, headers))
-
-    def td(m: re.Match) -> str:
-        key = m.group(1).split()[-1]
-        lab = lookup.get(key, "")
-        return (f'<td headers="{m.group(1)}" class="gt_row {m.group(2)}" data-label="{_html.escape(lab)}">'
-                if lab else m.group(0))
-
-    html = _TD.sub(td, html)
-    # plain-text form
-    widths = [max([len(h)] + [len(s) for s in frame[k]]) for k, h in zip(keys, headers)]
-    lines = [caption, "  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
-    lines += ["  ".join(str(s).ljust(w) for s, w in zip(r, widths)).rstrip()
-              for r in frame[keys].itertuples(index=False, name=None)]
-    if supp.any():
-        lines.append(f"{SUPPRESSED_MARK} suppressed")
-    shown = frame[keys].set_axis(headers, axis=1)
-    return Table(html, "\n".join(lines), headers, shown)
-
-
-def _hidden_family_notes(data: pd.DataFrame, supp: np.ndarray) -> list[str]:
-    """One sentence per student-group variable whose every row in the table is hidden."""
-    if "variable" in data.columns:
-        fam = data["variable"].astype("str").to_numpy()
-    elif {"group", "level"} <= set(data.columns):
-        fam = data["group"].astype("str").to_numpy()
-    else:
-        return []
-    whole = pd.Series(supp).groupby(fam).all()
-    return [f"{labels.VARIABLES.get(v, v)}: every group in this table is {SUPPRESSED_LABEL}."
-            for v in whole[whole].index if v != "all"]
-
-
-def needs_note(needs: Iterable[str], *, what: str) -> HtmlBlock:
-    """A note saying which data a section needs (when the district did not provide it)."""
-    items = [str(s) for s in needs]
-    html = (f'<div class="needs" role="note"><p><strong>{_html.escape(what)} needs data this district did not '
-            "provide:</strong></p><ul>" + "".join(f"<li>{_html.escape(s)}</li>" for s in items) + "</ul></div>")
-    return HtmlBlock(html, f"{what} needs: " + "; ".join(items))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -485,8 +134,8 @@ def demands_table(demands: pd.DataFrame) -> Table:
                  notes=[f"Study: {STUDY_SOURCE}."])
 
 
-_GAP_COLS = [Col("level", "group"), Col("n", "count"), Col("estimate", "percent", label="Share"),
-             Col("reference", "reference"), Col("reference_estimate", "percent", label="Their share"),
+_GAP_COLS = [Col("level", "group"), Col("n", "count"), Col("estimate", "percent", label="Group's share"),
+             Col("reference", "reference"), Col("reference_estimate", "percent", label="Comparison group's share"),
              Col("difference", "points"), Col("interval", "interval_points"), Col("ratio", "ratio")]
 
 
@@ -498,21 +147,42 @@ def _with_ratio_interval(cols: list[Col], data: pd.DataFrame, label: str = "Rati
     return cols[:i] + [Col("ratio", "interval_ratio", label=label, prefix="ratio_")] + cols[i:]
 
 
+_FLAGS = ("low_income", "english_learner", "disability", "started_behind", "majority_students_of_color",
+          "majority_low_income")
+
+
+def one_per_contrast(data: pd.DataFrame, *, keep: str = "1") -> pd.DataFrame:
+    """Rows without their mirror: of a 0/1 group compared with all other students, only the level ``keep``
+    (the other level's row is the same contrast with the sign flipped: low-income vs not, and not vs low-income)."""
+    if not len(data) or "group" not in data.columns:
+        return data
+    lv = data["level"].astype(str).str.removesuffix(".0")
+    ref = data["reference"].astype(str) if "reference" in data.columns else pd.Series("all other students",
+                                                                                     index=data.index)
+    mirror = data["group"].isin(_FLAGS) & lv.isin(["0", "1"]) & lv.ne(keep) & ref.isin(
+        ["all other students", "nan", "None", ""])
+    return data[~mirror]
+
+
 def gaps_table(gaps: pd.DataFrame, resource: str, *, min_n: int = config.MIN_CELL_SIZE) -> Table:
-    """One resource's gaps by student group, both subjects (``equity.resource_gaps``)."""
-    t = gaps[gaps["measure"] == resource]
-    return table(t, _with_ratio_interval(_GAP_COLS, t), caption=f"{labels.measure(resource)}: access by student group",
+    """One resource's gaps by student group, both subjects (``equity.resource_gaps``); one row per contrast."""
+    t = one_per_contrast(gaps[gaps["measure"] == resource])
+    cols = _with_ratio_interval(_GAP_COLS, t)
+    if len(t) and t["reference"].astype(str).isin(["all other students", "nan", "None", ""]).all():
+        cols = [c for c in cols if c.name != "reference"]  # every row: all other students (said in the subtitle)
+    return table(t, cols, caption=f"{labels.measure(resource)}: access by student group",
                  subtitle="Each group's share compared with all other students (or the named group); the "
-                          "difference in percentage points with a 95% cluster-bootstrap interval.",
+                          "difference in percentage points with a 95% interval that allows for classrooms.",
                  groups="subject" if "subject" in t.columns else None, min_n=min_n)
 
 
 def composition_table(comp: pd.DataFrame, *, min_n: int = config.MIN_CELL_SIZE) -> Table:
     """Classrooms by composition (``equity.classroom_composition``); counts are classrooms."""
     cols = [Col("level", "group", label="Classrooms"), Col("n", "count", label="Classrooms (n)"),
-            Col("estimate", "percent", label="Share"), Col("reference_text", label="Compared with"),
-            Col("reference_estimate", "percent", label="Their share"), Col("difference", "points"),
+            Col("estimate", "percent", label="Group's share"), Col("reference_text", label="Compared with"),
+            Col("reference_estimate", "percent", label="Comparison group's share"), Col("difference", "points"),
             Col("interval", "interval_points"), Col("ratio", "ratio")]
+    comp = one_per_contrast(comp, keep="0")
     t = comp.assign(reference_text=[labels.level(g, 1 - float(lv)) if str(lv) not in ("nan", "<NA>") else ""
                                     for g, lv in zip(comp["group"], comp["level"])])
     return table(t, _with_ratio_interval(cols, t), caption="Classrooms by who is in them", groups="measure",
@@ -526,19 +196,29 @@ def furthest_table(furthest: pd.DataFrame, *, min_n: int = config.MIN_CELL_SIZE)
             Col("reference_estimate", "percent", label="All other students"),
             Col("difference", "points"), Col("interval", "interval_points"), Col("ratio", "ratio",
                                                                                   label="Times as likely")]
+    furthest = one_per_contrast(furthest)
     return table(furthest, _with_ratio_interval(cols, furthest, "95% interval of the ratio"),
                  caption="Students furthest from opportunity, by group", groups="subject",
                  subtitle="Share of each group in the bottom fifth of a composite of the four resources.",
                  min_n=min_n)
 
 
-def multiple_table(multiple: pd.DataFrame, *, min_n: int = config.MIN_CELL_SIZE) -> Table:
-    """Chronic absence, advanced coursework and programs by group (``equity.multiple_measures_gaps``)."""
+def multiple_table(multiple: pd.DataFrame, *, min_n: int = config.MIN_CELL_SIZE,
+                   programs: bool | None = None) -> Table:
+    """Chronic absence, advanced coursework and programs by group (``equity.multiple_measures_gaps``).
+
+    ``programs``: ``False`` shows chronic absence and advanced coursework only (the report's body), ``True`` the
+    program participation only (the appendix), ``None`` everything.
+    """
     cols = [Col("level", "group"), Col("n", "count"), Col("estimate", "percent", label="Share"),
             Col("reference_estimate", "percent", label="All other students"),
             Col("difference", "points"), Col("interval", "interval_points"), Col("ratio", "ratio")]
-    return table(multiple, _with_ratio_interval(cols, multiple),
-                 caption="Multiple measures by student group", groups="measure", min_n=min_n)
+    multiple = one_per_contrast(multiple)
+    if programs is not None and len(multiple):
+        multiple = multiple[multiple["measure"].astype(str).str.startswith("program_") == programs]
+    caption = ("Program participation by student group" if programs else "Multiple measures by student group")
+    return table(multiple, _with_ratio_interval(cols, multiple), caption=caption, groups="measure", min_n=min_n,
+                 empty="The district provided no program records." if programs else "No rows to show.")
 
 
 def growth_table(growth: pd.DataFrame, *, models: Sequence[str] = ("all_four",)) -> Table:
@@ -627,20 +307,28 @@ def catch_up_table(cu: pd.DataFrame, *, min_n: int = config.MIN_CELL_SIZE) -> Ta
                      Col("n_start", "count", label="Below grade level at the start"),
                      Col("n", "count", label="Tested later"), Col("estimate", "percent", label="At grade level later"),
                      Col("interval", "interval_percent")],
-                 caption="Do students who fall behind catch up?", groups="subject", min_n=min_n)
+                 caption="Do students who fall behind catch up?", groups="subject", min_n=min_n,
+                 notes=[("Caught up: at grade level one, two or three years after being below it. The scorecard's "
+                         "catch-up rate is the three-year figure for the latest cohort. Under All subjects, counts "
+                         "are test results in ELA and math together (a student tested in both counts twice).")])
 
 
-def grade_level_growth_table(ggl: pd.DataFrame, *, min_n: int = config.MIN_CELL_SIZE) -> Table:
-    """Growth in grade levels per year (``trajectories.grade_level_growth``), all students."""
+def grade_level_growth_table(ggl: pd.DataFrame, *, min_n: int = config.MIN_CELL_SIZE,
+                             school_names: Mapping | None = None) -> Table:
+    """Growth in grade levels per year (``trajectories.grade_level_growth``), all students; schools by name
+    (``school_names``, default the names the analysis tables carry in ``attrs["school_names"]``)."""
     t = ggl[(ggl["group"] == "all")] if len(ggl) else ggl
+    names = dict(school_names or ggl.attrs.get("school_names", {}))
     return table(t, [Col("school_id", "school"), Col("start_year", "school_year"), Col("end_year", "school_year"),
                      Col("n", "count"), Col("start_offset", "number", label="Grade levels ahead (+) or behind (−) "
                                                                         "at the start"),
                      Col("growth", "number", label="Grade levels a year"),
                      Col("growth", "interval_number", prefix="growth_")],
-                 caption="Growth in grade levels per year", groups="subject", min_n=min_n,
+                 caption="Growth in grade levels per year, averaged from the starting to the ending year",
+                 groups="subject", min_n=min_n, school_names=names,
                  notes=[("1.0 is a typical year's growth; schools whose students start behind and grow at least 1.3 "
-                         "grade levels a year are trajectory-changing.")])
+                         "grade levels a year are trajectory-changing. The scorecard's growth measure is a different "
+                         "one: grade levels gained in the latest year only, ELA and math together.")])
 
 
 def goals_table(goals: pd.DataFrame) -> Table:
@@ -650,14 +338,14 @@ def goals_table(goals: pd.DataFrame) -> Table:
         share = ~g["measure"].eq("growth_grade_levels")
         fmtv = [labels.percent(v) if s else _number(v, 2) for v, s in zip(g["target"], share)]
         g["target_text"] = [f"{t} by {labels.year(y)}" for t, y in zip(fmtv, g["target_year"])]
-        g["reason"] = [humanize(r) for r in g["reason"]]
+        g["reason"] = [reader_words(r) for r in g["reason"]]
         g["current_text"] = [labels.MISSING if _missing(v) else (labels.percent(v) if s else _number(v, 2))
                              + f" ({labels.school_year(y)})" for v, s, y in zip(g["current"], share, g["current_year"])]
     return table(g, [Col("goal_id", label="Goal"), Col("measure", "measure"), Col("group", "groupspec",
                                                                                   label="Students"),
                      Col("target_text", label="Target"), Col("current_text", label="Current"),
                      Col("status", "status"), Col("reason", label="Why")],
-                 caption="The district's goals", empty="The district has not written goals (an optional goals.csv).")
+                 caption="The district's goals", empty="The district has not written goals.")
 
 
 def reproducibility_table(card: pd.DataFrame) -> Table:
@@ -698,196 +386,6 @@ def study_comparison_table(rates: pd.DataFrame, demands: pd.DataFrame, *, cuts: 
 
 
 # ---------------------------------------------------------------------------------------------
-# District identity and the first screen
-
-
-def is_demo(district_id: str) -> bool:
-    """Whether a district is one of the synthetic demonstration districts (ids ``demo_*``, as ``synthesize`` writes)."""
-    return str(district_id).startswith("demo_")
-
-
-def district_name(district_id: str) -> str:
-    """A readable district name from its id (``"demo_lakeside"`` -> ``"Lakeside"``, ``"north_valley_usd"`` ->
-    ``"North Valley USD"``)."""
-    words = str(district_id).removeprefix("demo_").replace("-", " ").replace("_", " ").split()
-    return " ".join(w.upper() if w.lower() in ("usd", "isd", "cusd", "sd") else w[:1].upper() + w[1:]
-                    for w in words) or str(district_id)
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One headline finding: what it is about, the number, its interval, what it means, and its rank score."""
-
-    what: str
-    number: str
-    interval: str
-    meaning: str
-    score: float
-
-
-def _z(est, lo, hi, ref) -> float:
-    """Distance of ``est`` from ``ref`` in half-widths of its 95% interval (0 when the interval covers ``ref``)."""
-    if any(_missing(v) for v in (est, lo, hi)):
-        return 0.0
-    half = max((hi - lo) / 2, 1e-9)
-    if lo <= ref <= hi:
-        return 0.0
-    return abs(est - ref) / half
-
-
-def headline_findings(a, *, top: int = 5) -> list[Finding]:
-    """The report's ranked headline findings (3 to ``top``), each with its number, interval and meaning.
-
-    Candidates: the share of class time with each resource and the work-sample contrast, each against
-    the study's published figure; the largest gap per resource (group vs all others); the
-    classroom-composition contrast (mostly higher- vs mostly low-income classrooms); the strongest growth
-    effect of access; the catch-up rate. Only unsuppressed numbers with an interval are candidates.
-    Ranking rule: how far the number sits from its point of comparison (the study's figure, or no
-    difference) measured in half-widths of its own 95% interval; numbers whose interval covers the
-    comparison, and the catch-up rate (which has no natural comparison), score 0 and come last, in the
-    order above. At least three findings are shown when three candidates exist.
-    """
-    from .settings import study_note
-
-    cands: list[Finding] = []
-    rates = a.rates[a.rates["subject"] == "all"] if "subject" in a.rates.columns else a.rates
-    for r in rates.itertuples():
-        study = STUDY.get(r.resource, (np.nan, ""))[0]
-        if _missing(r.estimate):
-            continue
-        rel = "more" if r.estimate > study else "less"
-        note = study_note(r.resource, getattr(a, "cuts", None))
-        cands.append(Finding(
-            what=labels.measure(r.resource), number=labels.percent(r.estimate),
-            interval=f"95% interval {_interval(r.ci_lower, r.ci_upper, labels.percent)}; "
-                     f"{labels.count(r.n)} {labels.UNITS.get(r.resource, '')}",
-            meaning=(f"Share of {labels.UNITS.get(r.resource, 'evidence')} with this resource: {rel} than the study's "
-                     f"{labels.percent(study)}" + ("" if _z(r.estimate, r.ci_lower, r.ci_upper, study) else
-                                                   ", within the uncertainty of this estimate")
-                     + (f" ({note})" if note else "") + "."),
-            score=0.0 if note else _z(r.estimate, r.ci_lower, r.ci_upper, study)))
-    d = a.demands.set_index("measure") if len(a.demands) else None
-    if d is not None and {"met_demands", "met_grade_level"} <= set(d.index):
-        md, gl = d.loc["met_demands"], d.loc["met_grade_level"]
-        if not _missing(gl["estimate"]):
-            cands.append(Finding(
-                what="Work that met grade-level standards", number=labels.percent(gl["estimate"]),
-                interval=f"95% interval {_interval(gl['ci_lower'], gl['ci_upper'], labels.percent)}; "
-                         f"{labels.count(gl['n'])} work samples",
-                meaning=(f"Students met their assignments' demands {labels.percent(md['estimate'])} of the time, but "
-                         f"their work showed grade-level mastery only {labels.percent(gl['estimate'])} of the time "
-                         f"(study: {labels.percent(STUDY['met_demands'][0])} vs "
-                         f"{labels.percent(STUDY['met_grade_level'][0])})."),
-                score=_z(gl["estimate"], gl["ci_lower"], gl["ci_upper"], md["estimate"])))
-    g = a.gaps
-    if len(g):
-        g = g[~g["suppressed"].astype(bool) & g["difference"].notna() & g["ci_upper"].notna()]
-        for _, part in g.groupby("measure", sort=False):
-            r = part.sort_values("difference").iloc[0]
-            if r["difference"] >= 0:
-                continue
-            ref = ("all other students" if str(r["reference"]) in ("all other students", "nan")
-                   else labels.level_phrase(r["group"], r["reference"]))
-            who = labels.level(r["group"], r["level"])
-            cands.append(Finding(
-                what=f"{labels.measure(r['measure'])}: {who} ({labels.subject(r['subject'])})",
-                number=f"{labels.points(r['difference'])} points",
-                interval=f"95% interval {_interval(r['ci_lower'], r['ci_upper'], labels.points)}; "
-                         f"{labels.count(r['n'])} students",
-                meaning=(f"{who} had this resource {labels.percent(r['estimate'])} of the time, vs "
-                         f"{labels.percent(r['reference_estimate'])} for {ref}."),
-                score=_z(r["difference"], r["ci_lower"], r["ci_upper"], 0.0)))
-    gr = a.growth
-    if len(gr):
-        e = gr[(gr["model"] == "all_four") & (gr["effect"] == "access") & gr["converged"].astype(bool)]
-        if len(e):
-            e = e.assign(_z=[_z(x, lo, hi, 0) for x, lo, hi in zip(e["estimate"], e["ci_lower"], e["ci_upper"])])
-            r = e.sort_values(["_z", "estimate"], ascending=False).iloc[0]
-            months = ("" if _missing(r.get("months")) else
-                      f" Between classrooms at the district's 25th and 75th percentile of access: roughly "
-                      f"{_number(r['months'], 1)} months of learning (95% interval "
-                      f"{_interval(r.get('months_ci_lower'), r.get('months_ci_upper'), lambda x: _number(x, 1))}).")
-            cands.append(Finding(
-                what=f"Growth with {labels.measure(r['resource']).lower()} ({labels.subject(r['subject'])})",
-                number=f"{_number(r['estimate'], 2)} SD",
-                interval=f"95% interval {_interval(r['ci_lower'], r['ci_upper'], lambda x: _number(x, 2))}; "
-                         f"{labels.count(r['n'])} students",
-                meaning=("Students in classrooms that always had this resource grew this much more over the year than "
-                         "students in classrooms that never did (an association, not proof of cause)." + months),
-                score=float(r["_z"])))
-    comp = getattr(a, "composition", None)
-    if comp is not None and len(comp):
-        c = comp[~comp["suppressed"].astype(bool) & comp["measure"].isin(list(STUDY)) & comp["difference"].notna()
-                 & comp["level"].astype(str).isin(["0", "0.0"]) & comp["group"].eq("majority_low_income")]
-        if len(c):
-            c = c.assign(_z=[_z(x, lo, hi, 0) for x, lo, hi in zip(c["difference"], c["ci_lower"], c["ci_upper"])])
-            r = c.sort_values("_z", ascending=False).iloc[0]
-            cands.append(Finding(
-                what=f"{labels.measure(r['measure'])}: higher- vs lower-income classrooms",
-                number=f"{float(r['ratio']):.1f}×" if not _missing(r["ratio"]) else labels.points(r["difference"]),
-                interval=f"difference {labels.points(r['difference'])} points, 95% interval "
-                         f"{_interval(r['ci_lower'], r['ci_upper'], labels.points)}; {labels.count(r['n'])} vs "
-                         f"{labels.count(r['reference_n'])} classrooms",
-                meaning=(f"Classrooms serving mostly higher-income students had this resource "
-                         f"{labels.percent(r['estimate'])} of the time, vs {labels.percent(r['reference_estimate'])} in "
-                         "classrooms serving mostly low-income students"
-                         + (f" (the study found {_STUDY_INCOME_RATIO[r['measure']]}"
-                            + (f"; {study_note(r['measure'], getattr(a, 'cuts', None))}"
-                               if study_note(r["measure"], getattr(a, "cuts", None)) else "") + ")."
-                            if r["measure"] in _STUDY_INCOME_RATIO else ".")),
-                score=float(r["_z"])))
-    cu = a.catch_up
-    if len(cu):
-        c = cu[(cu["school_id"] == "all") & (cu["group"] == "all") & (cu["subject"] == "all")
-               & ~cu["suppressed"].astype(bool)].sort_values(["years_later", "start_year"], ascending=[True, False])
-        if len(c):  # no natural point of comparison: shown only when fewer than three findings stand out
-            r = c.iloc[0]
-            cands.append(Finding(
-                what="Students behind who caught up", number=labels.percent(r["estimate"]),
-                interval=f"95% interval {_interval(r['ci_lower'], r['ci_upper'], labels.percent)}; "
-                         f"{labels.count(r['n'])} students",
-                meaning=(f"Of students below grade level in {labels.school_year(r['start_year'])}, this share was at "
-                         f"grade level {int(r['years_later'])} year{'s' if int(r['years_later']) != 1 else ''} later."),
-                score=0.0))
-    order = sorted(range(len(cands)), key=lambda i: (-cands[i].score, i))
-    ranked = [cands[i] for i in order]
-    strong = [f for f in ranked if f.score > 0][:top]
-    if len(strong) < 3:
-        strong = ranked[:max(3, len(strong))]
-    return strong
-
-
-def first_screen(a, *, generated: _dt.date | None = None, source: str | None = None,
-                 findings: Sequence[Finding] | None = None) -> HtmlBlock:
-    """The report's first screen: district, school year, date, data source, demo banner, ranked findings.
-
-    ``a`` is a :class:`~opportunity_research.study.analysis.DistrictAnalysis`. The school year is the analysis
-    year; ``generated`` defaults to today (UTC); ``source`` to a description of the district's data.
-    """
-    from ..study.measures import analysis_year
-
-    d = a.district
-    did = d.district_id
-    demo = is_demo(did)
-    year = analysis_year(d)
-    date = (generated or _dt.datetime.now(_dt.UTC).date())
-    if source is None:
-        files = sorted(d.manifest.get("inputs", {}))
-        source = ("Synthetic demonstration data (opportunity-research synthesize)" if demo else
-                  f"The district's own records ({len(files)} files: {', '.join(files[:6])}"
-                  + (", ..." if len(files) > 6 else "") + ")")
-    found = list(findings) if findings is not None else headline_findings(a)
-    name = district_name(did)
-    html = render("first_screen.html.j2", title=f"Opportunity report: {name}", name=name, district_id=did,
-                  school_year=labels.school_year(year), generated=f"{date:%d %B %Y}".lstrip("0"),
-                  source=source, demo=demo, findings=found,
-                  n_students=labels.count(len(d.students)), n_schools=labels.count(d.schools["school_id"].nunique()))
-    text = "\n".join([f"Opportunity report: {name} ({labels.school_year(year)})"]
-                     + [f"{i + 1}. {f.what}: {f.number} ({f.interval}). {f.meaning}" for i, f in enumerate(found)])
-    return HtmlBlock(html, text)
-
-
-# ---------------------------------------------------------------------------------------------
 # The Opportunity Scorecard page
 
 
@@ -900,6 +398,7 @@ def _measure_value(measure: str, x) -> str:
 def _with_values(t: pd.DataFrame) -> pd.DataFrame:
     t = t.copy()
     t["value_text"] = [_measure_value(m, v) for m, v in zip(t["measure"], t["estimate"])]
+    t["n_unit"] = [_n_unit(m) for m in t["measure"]]
     t["interval_text"] = [labels.MISSING if _missing(lo) or _missing(hi) else
                           f"{_measure_value(m, lo)} to {_measure_value(m, hi)}"
                           for m, lo, hi in zip(t["measure"], t["ci_lower"], t["ci_upper"])]
@@ -907,16 +406,31 @@ def _with_values(t: pd.DataFrame) -> pd.DataFrame:
 
 
 def _trend(r) -> str:
+    """The change since the first year, computed from the two values as printed, so the cell adds up."""
     if _missing(r["first_year"]):
         return "One year only"
-    if _missing(r["change"]):
+    if _missing(r["change"]) or _missing(r["first_estimate"]):
         return f"Since {labels.school_year(r['first_year'])}: not available"
+    first, last = _measure_value(r["measure"], r["first_estimate"]), _measure_value(r["measure"], r["estimate"])
     if r["measure"] == "growth_grade_levels":
-        ch = _number(r["change"], 2)
-        ch = ch if ch.startswith("−") else "+" + ch
+        ch = round(float(last.replace("−", "-")) - float(first.replace("−", "-")), 2)
+        text = f"{ch:+.2f}".replace("-", "−")
     else:
-        ch = labels.points(r["change"], 0) + " points"
-    return f"{ch} since {labels.school_year(r['first_year'])} ({_measure_value(r['measure'], r['first_estimate'])})"
+        ch = int(last.replace("−", "-").rstrip("%")) - int(first.replace("−", "-").rstrip("%"))
+        text = (f"{ch:+d}" if ch else "0").replace("-", "−") + (" point" if abs(ch) == 1 else " points")
+    return f"{text} since {labels.school_year(r['first_year'])} ({first})"
+
+
+def _n_unit(measure: str) -> str:
+    """What ``n`` counts for a scorecard measure (where ELA and math pool, a student tested in both counts twice)."""
+    return ("test results (ELA + math)" if measure in ("catch_up_rate", "growth_grade_levels") else
+            "survey responses" if measure.endswith("_favorable") else "students")
+
+
+def _compact(t: Table) -> Table:
+    """Mark a table made of many small per-group tables to print in two columns."""
+    t.html = t.html.replace('<div class="table-wrap">', '<div class="table-wrap compact">', 1)
+    return t
 
 
 def scorecard_tables(card, *, school_names: Mapping | None = None) -> list[Table]:
@@ -929,7 +443,7 @@ def scorecard_tables(card, *, school_names: Mapping | None = None) -> list[Table
     out = [goals_table(card.goals)]
     t = card.table
     value_cols = [Col("value_text", "value", label="Value"), Col("interval_text", "value", label="95% interval"),
-                  Col("n", "count")]
+                  Col("n", "count", label="n"), Col("n_unit", "note", label="n counts")]
     if len(t):
         dist = _with_values(t[(t["school_id"] == "all") & (t["group"] == "all")])
         dist["trend"] = [_trend(r) for r in dist.to_dict("records")]
@@ -937,16 +451,20 @@ def scorecard_tables(card, *, school_names: Mapping | None = None) -> list[Table
                          + [Col("trend", "note", label="Trend")],
                          caption="District measures", min_n=min_n,
                          subtitle="The latest value of each measure with its 95% interval, and the change since the "
-                                  "first year with data."))
+                                  "first year with data (from the two values as printed).",
+                         notes=[f"{labels.measure(m)}: {SCORECARD_DEFINITIONS[m]}" for m in dict.fromkeys(
+                             dist["measure"]) if m in SCORECARD_DEFINITIONS]))
+        short_cols = value_cols[:3]  # what n counts is said once, in the district table above
         grp = _with_values(t[(t["school_id"] == "all") & (t["group"] != "all")])
         if len(grp):
-            out.append(table(grp, [Col("group", "groupspec", label="Students")] + value_cols, caption="District by student group", groups="measure", min_n=min_n))
+            out.append(_compact(table(grp, [Col("group", "groupspec", label="Students")] + short_cols,
+                                      caption="District by student group", groups="measure", min_n=min_n)))
         sch = _with_values(t[(t["school_id"] != "all") & (t["group"] == "all")])
         if len(sch):
             sch["school_label"] = [labels.school(x, names) for x in sch["school_id"]]
             sch = sch.sort_values(["school_label"], kind="stable")
-            out.append(table(sch, [Col("measure", "measure")] + value_cols,
-                             caption="Schools", groups="school_label", min_n=min_n))
+            out.append(_compact(table(sch, [Col("measure", "measure")] + short_cols,
+                                      caption="Schools", groups="school_label", min_n=min_n)))
     lg = card.largest_gaps
     if len(lg):
         lg = lg.copy()
@@ -957,11 +475,15 @@ def scorecard_tables(card, *, school_names: Mapping | None = None) -> list[Table
                                 for g, ref, d in zip(lg["group"], lg["reference"], lg["difference"])]
         cols = [Col("measure", "measure", label="Resource")] + (
             [Col("subject", "subject")] if "subject" in lg.columns else []) + [
-            Col("who", label="Students"), Col("estimate", "percent", label="Their share"),
-            Col("reference_text", label="Compared with"), Col("reference_estimate", "percent", label="Share"),
+            Col("who", label="Students"), Col("estimate", "percent", label="Group's share"),
+            Col("reference_text", label="Compared with"), Col("reference_estimate", "percent",
+                                                               label="Comparison group's share"),
             Col("difference", "points"), Col("interval", "interval_points")]
+        if lg["reference_text"].isin(["All other students", ""]).all():
+            cols = [c for c in cols if c.name != "reference_text"]
         out.append(table(lg, cols, caption="Largest gaps in access",
-                         subtitle="Per resource, the group furthest below the students it is compared with."))
+                         subtitle="Per resource, the group furthest below the students it is compared with (all "
+                                  "other students unless a column names them)."))
     return out
 
 
@@ -984,13 +506,14 @@ def scorecard_page(card, *, district_id: str, links: Sequence[tuple[str, str | N
     statuses = [_STATUS.get(k, k) for k in getattr(_sc, "GOAL_STATUSES", _STATUS)]
     return render("scorecard.html.j2", title=title, kicker="Opportunity Scorecard", heading=name, facts=facts,
                   banner=_DEMO_BANNER if is_demo(district_id) else "",
-                  links=[{"text": x, "href": h} for x, h in links], tables=tables, needs=list(card.needs),
+                  links=[{"text": x, "href": h} for x, h in links], tables=tables,
+                  needs=[reader_words(x) for x in card.needs],
                   statuses=statuses, rules=[(_STATUS.get(k, k), v) for k, v in rules.items()], min_n=card.min_n,
                   mark=SUPPRESSED_MARK,
                   running_head=title, running_right=facts[0][1],
-                  footer=f"Generated by opportunity-research {__version__}. Belonging, consistency and coherence are "
-                         "shares of students answering favorably. Catch-up rate: share of students below grade level "
-                         "who are at grade level later. Growth: grade levels gained per year (1.0 = a typical year).")
+                  footer=f"Generated by opportunity-research {__version__}. Belonging, consistency and coherence: "
+                         "shares of students answering favorably; the other measures are defined under District "
+                         "measures.")
 
 
 _DEMO_BANNER = ("Synthetic demonstration data: this district and its students are invented; the numbers show what "
@@ -1005,10 +528,10 @@ def schools_table(card, *, school_names: Mapping | None = None) -> Table:
     if len(sch):
         sch = sch.assign(school_label=[labels.school(x, names) for x in sch["school_id"]])
         sch = sch.sort_values(["school_label"], kind="stable")
-    return table(sch, [Col("measure", "measure"), Col("value_text", "value", label="Value"),
-                       Col("interval_text", "value", label="95% interval"), Col("n", "count")],
-                 caption="Schools: every measure, latest year", groups="school_label" if len(sch) else None,
-                 min_n=card.min_n, empty="No school-level measures could be computed.")
+    return _compact(table(sch, [Col("measure", "measure"), Col("value_text", "value", label="Value"),
+                                Col("interval_text", "value", label="95% interval"), Col("n", "count")],
+                          caption="Schools: every measure, latest year", groups="school_label" if len(sch) else None,
+                          min_n=card.min_n, empty="No school-level measures could be computed."))
 
 
 def model_trust_note(growth: pd.DataFrame) -> HtmlBlock:
@@ -1202,60 +725,18 @@ def hetop_table(means: pd.DataFrame, *, school_names: Mapping | None = None) -> 
                  empty="No counts of students by performance level.")
 
 
-# ---------------------------------------------------------------------------------------------
-# The cross-district report
+# The headline findings and first screen live in :mod:`opportunity_research.report.headlines`, the cross-district
+# tables in :mod:`opportunity_research.report.crosspage` (both build on this module).
 
 
-def _district_col(t: pd.DataFrame) -> pd.DataFrame:
-    return t.assign(district=[district_name(d) for d in t["district_id"]]) if len(t) else t
+def is_demo(district_id: str) -> bool:
+    """Whether a district is one of the synthetic demonstration districts (ids ``demo_*``, as ``synthesize`` writes)."""
+    return str(district_id).startswith("demo_")
 
 
-def cross_resources_table(resources: pd.DataFrame) -> Table:
-    """Each district's share of class time with each resource (``crossdistrict.compare(...).resources``)."""
-    t = _district_col(resources)
-    if len(t):
-        t = t.assign(study=[STUDY.get(r, (np.nan,))[0] for r in t["resource"]]).sort_values(
-            ["resource", "district"], kind="stable")
-    return table(t, [Col("district", label="District"), Col("n", "count", label="Evidence"),
-                     Col("estimate", "percent", label="Share"), Col("interval", "interval_percent"),
-                     Col("study", "percent", label="Study (2018)")],
-                 caption="The four resources in each district", groups="resource" if len(t) else None,
-                 notes=[f"Study: {STUDY_SOURCE}."])
-
-
-def cross_gaps_table(gaps: pd.DataFrame) -> Table:
-    """Per district and resource, the largest unsuppressed shortfall (``crossdistrict.compare(...).gaps``)."""
-    t = _district_col(gaps)
-    return table(t, [Col("district", label="District"), Col("subject", "subject"), Col("level", "group"),
-                     Col("n", "count"), Col("difference", "points"), Col("interval", "interval_points")],
-                 caption="Largest gap in each resource, by district", groups="measure" if len(t) else None,
-                 subtitle="The group furthest below all other students, per district; percentage points.")
-
-
-def cross_growth_table(growth: pd.DataFrame) -> Table:
-    """Growth-model effects (all four resources together) per district (``crossdistrict.compare(...).growth``)."""
-    t = _district_col(growth)
-    if len(t):
-        t = t.assign(district=[d + ("" if bool(c) else " †") for d, c in zip(t["district"], t["converged"])])
-        t = t.sort_values(["resource", "effect", "district", "subject"], kind="stable")
-    notes = ["Standard deviations of the spring score, full vs no access; months of learning are an approximation."]
-    if len(t) and not t["converged"].astype(bool).all():
-        notes.append("† The model could not be verified; do not rely on this row.")
-    return table(t, [Col("district", label="District"), Col("subject", "subject"), Col("effect", "measure"),
-                     Col("estimate", "number", label="Effect (SD)"), Col("interval", "interval_number"),
-                     Col("months", "number1", label="Months")],
-                 caption="What access is worth, by district", groups="resource" if len(t) else None, notes=notes,
-                 empty="No district had enough students for growth models.")
-
-
-def cross_goals_table(goals: pd.DataFrame) -> Table:
-    """Every district's goals and their status (``crossdistrict.compare(...).goals``)."""
-    t = _district_col(goals)
-    if len(t):
-        t = t.assign(target_text=[(labels.percent(v) if m != "growth_grade_levels" else _number(v, 2))
-                                  + f" by {labels.year(y)}" for v, m, y in zip(t["target"], t["measure"],
-                                                                                t["target_year"])])
-    return table(t, [Col("district", label="District"), Col("goal_id", label="Goal"), Col("measure", "measure"),
-                     Col("group", "groupspec", label="Students"), Col("target_text", label="Target"),
-                     Col("status", "status")],
-                 caption="Goals and their status, by district", empty="No district has written goals.")
+def district_name(district_id: str) -> str:
+    """A readable district name from its id (``"demo_lakeside"`` -> ``"Lakeside"``, ``"north_valley_usd"`` ->
+    ``"North Valley USD"``)."""
+    words = str(district_id).removeprefix("demo_").replace("-", " ").replace("_", " ").split()
+    return " ".join(w.upper() if w.lower() in ("usd", "isd", "cusd", "sd") else w[:1].upper() + w[1:]
+                    for w in words) or str(district_id)

@@ -310,8 +310,13 @@ def _clean(x):
     return x
 
 
-def findings_json(a: DistrictAnalysis, *, parameters: dict) -> dict:
-    """Machine-readable headline numbers for ``findings.json`` (no student rows, suppressed cells omitted)."""
+def findings_json(a: DistrictAnalysis, *, parameters: dict, indicators: pd.DataFrame | None = None) -> dict:
+    """Machine-readable headline numbers for ``findings.json`` (no student rows, suppressed cells omitted).
+
+    ``indicators``: the district's indicator table
+    (:func:`opportunity_research.report.indicator_table.indicator_table`, the one source of the first screen, the
+    board summary and the index), stored as a list of records when given.
+    """
     rates = {r.resource: {"estimate": _clean(r.estimate), "ci_lower": _clean(r.ci_lower),
                           "ci_upper": _clean(r.ci_upper), "n": int(r.n)}
              for r in a.rates[a.rates["subject"] == "all"].itertuples()}
@@ -347,6 +352,8 @@ def findings_json(a: DistrictAnalysis, *, parameters: dict) -> dict:
         goals[["goal_id", "measure", "group", "target", "target_year", "status"]].to_dict("records"),
         "needs": a.needs,
         "key_findings": sentences,
+        "indicators": [] if indicators is None else [{k: _clean(v) for k, v in row.items()}
+                                                     for row in indicators.to_dict("records")],
         "headline": sentences[0] if sentences else "",
         "parameters": parameters,
         "disclosure": a.disclosure.to_dict() if a.disclosure is not None else None,

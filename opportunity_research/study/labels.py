@@ -434,3 +434,53 @@ def points(value, digits: int = 1) -> str:
     if float(text) == 0:
         text = f"{0:.{digits}f}"
     return text.replace("-", "−")
+
+
+# ---------------------------------------------------------------------------------------------
+# Other languages: the board summary in Spanish (``resources/summary.es.po``, read with babel)
+
+#: Languages with a catalogue, besides English (the msgids).
+LANGUAGES = ("en", "es")
+
+
+def _catalogue(lang: str) -> dict[str, str]:
+    from functools import cache
+
+    @cache
+    def load(lang: str) -> dict[str, str]:
+        from pathlib import Path
+
+        from babel.messages.pofile import read_po
+
+        path = Path(__file__).parents[1] / "resources" / f"summary.{lang}.po"
+        with path.open("rb") as f:
+            cat = read_po(f, locale=lang)
+        return {m.id: m.string for m in cat if m.id and m.string and not m.fuzzy}
+
+    return load(lang)
+
+
+def translate(text: str, lang: str = "en") -> str:
+    """``text`` (an English label or sentence template) in ``lang``; English when ``lang`` is ``"en"``.
+
+    Raises ``KeyError`` naming the text when the catalogue lacks it, so an untranslated string cannot
+    slip into a Spanish page.
+    """
+    if lang == "en":
+        return text
+    cat = _catalogue(lang)
+    if text not in cat:
+        raise KeyError(f"no {lang} translation for {text!r} in resources/summary.{lang}.po")
+    return cat[text]
+
+
+_DECIMAL = re.compile(r"(?<=\d)\.(?=\d)")
+_THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}\b)")
+
+
+def localize(text: str, lang: str = "en") -> str:
+    """Numbers inside printed text in ``lang``'s style (Spanish: ``1,500`` -> ``1.500``, ``0.06`` -> ``0,06``)."""
+    if lang == "en":
+        return text
+    out = _DECIMAL.sub(",", _THOUSANDS.sub("\u2009", str(text))).replace("\u2009", ".")
+    return re.sub(r"(?<=[\d%]) to (?=[−+\d])", " a ", out)

@@ -1,0 +1,235 @@
+"""Benchmark: a synthetic state through the batch, serially and on a LocalCluster, against the machine's ceiling.
+
+In one run, in a fresh temporary project:
+
+1. ``synthesize --districts N`` (:func:`opportunity_research.statewide.synthesize_state`: log-normal district
+   sizes, median 900 students by default);
+2. **the machine's two-process ceiling**: a fixed CPU-bound piece of work (NumPy and pure Python, no I/O) in one
+   process, then the same work in two processes at once; ceiling = 2 x (one process's time) / (two processes'
+   time). On an idle 2-core machine it is close to 2; on a shared machine it is what two workers can hope for
+   *now*, which is why it is measured in the same run as the batch;
+3. the batch serially (``run_batch(jobs=1)``: one warm kernel in this process), then on a ``LocalCluster`` of
+   ``--jobs`` workers (one warm kernel each); for each: seconds, districts and students per minute, and peak
+   resident memory (serial: this process and its kernel; cluster: each worker process with its kernel, sampled
+   every 0.2 s with psutil);
+4. the speed-up (serial / cluster) and its share of the ceiling (the issue's target: at least 90%).
+
+    .venv/bin/python benchmarks/bench_statewide.py                    # 200 districts (hours on 2 shared cores)
+    .venv/bin/python benchmarks/bench_statewide.py --districts 20
+    .venv/bin/python benchmarks/bench_statewide.py --quick            # 4 districts, no cross-district report
+
+The figures are wall-clock on whatever else the machine runs: quote the ceiling beside the speed-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import shutil
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+def _cpu_work(n: int = 2_500_000) -> float:
+    """A fixed CPU-bound task: NumPy arithmetic and a pure-Python loop (the two kinds of work a report does)."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(n)
+    total = 0.0
+    for _ in range(8):
+        total += float(np.sort(x)[n // 2] + np.sqrt(np.abs(x)).sum())
+    acc = 0
+    for i in range(n):
+        acc += i % 7
+    return total + acc
+
+
+def _timed_work(_=None) -> float:
+    t = time.perf_counter()
+    _cpu_work()
+    return time.perf_counter() - t
+
+
+def two_process_ceiling() -> tuple[float, float, float]:
+    """(one process's seconds, two processes' seconds, ceiling = 2 * one / two), in fresh processes."""
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(1) as pool:
+        pool.map(_timed_work, [None])  # the import and first-touch costs, not measured
+        t = time.perf_counter()
+        pool.map(_timed_work, [None])
+        one = time.perf_counter() - t
+    with ctx.Pool(2) as pool:
+        pool.map(_timed_work, [None, None])
+        t = time.perf_counter()
+        pool.map(_timed_work, [None, None])
+        two = time.perf_counter() - t
+    return one, two, 2 * one / two
+
+
+class TreePeak:
+    """Peak resident memory of process trees, sampled every ``every`` seconds in a thread.
+
+    ``roots()`` returns the processes to follow (each with its descendants: a worker and its kernel)."""
+
+    def __init__(self, roots, every: float = 0.2):
+        self.roots, self.every = roots, every
+        self.peaks: dict[int, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        import psutil
+
+        while not self._stop.is_set():
+            for pid in self.roots():
+                try:
+                    p = psutil.Process(pid)
+                    rss = p.memory_info().rss + sum(c.memory_info().rss for c in p.children(recursive=True))
+                except (psutil.NoSuchProcess, psutil.AccessDenied):
+                    continue
+                self.peaks[pid] = max(self.peaks.get(pid, 0), rss)
+            self._stop.wait(self.every)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        return False
+
+
+def _worker_pids(holder: dict) -> list[int]:
+    client = holder.get("client")
+    if client is None:
+        return []
+    try:
+        return [int(pid) for pid in client.run(os.getpid).values()]
+    except Exception:  # noqa: BLE001 - the cluster is starting or closing
+        return []
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument(
+        "--districts", type=int, default=200, help="districts in the synthetic state (default 200)"
+    )
+    ap.add_argument("--median-students", type=int, default=900, help="median district size (default 900)")
+    ap.add_argument("--jobs", type=int, default=2, help="LocalCluster workers (default 2)")
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help="4 districts (median 900 students), no cross-district report (for make bench)",
+    )
+    ap.add_argument("--no-cross", action="store_true", help="skip the cross-district report")
+    args = ap.parse_args()
+    if args.quick:
+        args.districts, args.no_cross = 4, True
+
+    from opportunity_research.statewide import synthesize_state
+
+    from opportunity_research.batch import runner_engine
+    from opportunity_research.batch.runner import BatchSettings, run_batch
+
+    root = Path(tempfile.mkdtemp(prefix="bench-statewide-"))
+    raw = root / "data" / "raw"
+    try:
+        t = time.perf_counter()
+        synthesize_state(
+            raw,
+            districts=args.districts,
+            median_students=args.median_students,
+            min_students=min(400, args.median_students // 2),
+        )
+        t_synth = time.perf_counter() - t
+        state = json.loads((raw / "state.json").read_text())
+        districts = [d["district_id"] for d in state["districts"]]
+        students = sum(d["n_students"] for d in state["districts"])
+        sizes = sorted(d["n_students"] for d in state["districts"])
+
+        one, two, ceiling = two_process_ceiling()
+        base = BatchSettings(
+            notebook=PROJECT / "notebooks" / "district_report.ipynb",
+            root=root,
+            cross_notebook=None if args.no_cross else PROJECT / "notebooks" / "cross_district.ipynb",
+            key="bench-key-012345",
+        )
+
+        me = os.getpid()
+        with TreePeak(lambda: [me]) as serial_peak:
+            t = time.perf_counter()
+            serial = run_batch(districts, base, jobs=1, reports_dir=root / "reports_serial")
+            t_serial = time.perf_counter() - t
+
+        # the cluster's worker pids, found through the engine's client while it runs
+        holder: dict = {}
+        enter = runner_engine.Engine.__enter__
+
+        def spy(self):
+            out = enter(self)
+            holder["client"] = self.client
+            return out
+
+        runner_engine.Engine.__enter__ = spy
+        pids: list[int] = []
+        try:
+
+            def roots():
+                if not pids:
+                    pids.extend(_worker_pids(holder))
+                return pids
+
+            with TreePeak(roots) as cluster_peak:
+                t = time.perf_counter()
+                cluster = run_batch(districts, base, jobs=args.jobs, reports_dir=root / "reports_cluster")
+                t_cluster = time.perf_counter() - t
+        finally:
+            runner_engine.Engine.__enter__ = enter
+        # the ceiling again after the batch: the machine's load may have changed while it ran
+        one_b, two_b, ceiling_b = two_process_ceiling()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+    n = len(districts)
+    ok_s = sum(r.status == "ok" for r in serial.districts)
+    ok_c = sum(r.status == "ok" for r in cluster.districts)
+    gib = 1024**3
+    print(
+        f"synthetic state: {n} districts, {students:,} students (median {sizes[n // 2]:,}, largest {sizes[-1]:,});"
+        f" synthesized in {t_synth:.1f} s; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
+    )
+    print(
+        f"two-process ceiling: one process {one:.2f} s, two at once {two:.2f} s -> {ceiling:.2f}x "
+        f"(after the batch: {one_b:.2f} s, {two_b:.2f} s -> {ceiling_b:.2f}x)"
+    )
+    print(f"{'run':<26}{'seconds':>9}{'ok':>6}{'districts/min':>15}{'students/min':>14}  peak memory")
+    print(
+        f"{'serial (jobs 1)':<26}{t_serial:>9.1f}{ok_s:>6}{60 * n / t_serial:>15.2f}{60 * students / t_serial:>14,.0f}"
+        f"  {max(serial_peak.peaks.values(), default=0) / gib:.2f} GiB (runner + kernel)"
+    )
+    per_worker = ", ".join(f"{v / gib:.2f}" for v in cluster_peak.peaks.values()) or "not sampled"
+    print(
+        f"{f'LocalCluster ({args.jobs} workers)':<26}{t_cluster:>9.1f}{ok_c:>6}{60 * n / t_cluster:>15.2f}"
+        f"{60 * students / t_cluster:>14,.0f}  {per_worker} GiB per worker (worker + kernel)"
+    )
+    speedup = t_serial / t_cluster
+    best = max(ceiling, ceiling_b)
+    print(
+        f"speed-up serial / cluster: {speedup:.2f}x = {100 * speedup / ceiling:.0f}% of the ceiling measured "
+        f"before the batch ({100 * speedup / best:.0f}% of the better of the two); target >= 90%"
+    )
+    failed = [r for r in [*serial.districts, *cluster.districts] if r.status != "ok"]
+    for r in failed[:5]:
+        print(f"  failed: {r.district_id}: {r.reason[:160]}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,135 @@
+"""Run inside a warm notebook kernel: the state one district's notebook could leave behind, and its reset.
+
+The batch runner keeps one Jupyter kernel per worker and runs district after district in it (imports and kernel
+start are paid once per worker, not once per district). Before each notebook the runner calls :func:`restore`
+in the kernel, which puts back what :func:`snapshot` recorded right after the kernel warmed up:
+
+* the user namespace (every global the previous notebook defined; ``IPython``'s ``reset(new_session=True)``,
+  which also restarts the execution count at 1, so cell numbers in reasons and notebooks are as in a new kernel);
+* matplotlib: every open figure closed, ``rcParams`` as they were;
+* random state: Python's ``random`` and NumPy's legacy global generator (``np.random.seed``);
+* warnings: the filters as they were, and the "already shown" registries invalidated, so a warning a previous
+  district triggered is shown again;
+* pandas options and NumPy print options / floating-point error handling;
+* the working directory, ``sys.path`` and ``os.environ``.
+
+What stays, deliberately: imported modules (``sys.modules``; the point of a warm kernel) and their pure caches.
+A module that keeps mutable global state of its own is not reset; the package has none that a notebook changes
+(``tests/test_runner_isolation.py`` runs a notebook that changes each item above, then one that checks it sees
+none of it, in the same kernel).
+
+Nothing here imports papermill or Jupyter: this module is imported by the kernel, not by the runner.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+import warnings
+
+__all__ = ["restore", "snapshot"]
+
+_BASELINE: dict | None = None
+
+
+def snapshot() -> None:
+    """Record the kernel's state as the baseline every later :func:`restore` returns to.
+
+    Examples
+    --------
+    >>> import random
+    >>> snapshot()
+    >>> first = random.random()
+    >>> random.seed(1)
+    >>> restore()
+    >>> random.random() == first
+    True
+    """
+    global _BASELINE
+    base: dict = {
+        "random": random.getstate(),
+        "warnings": list(warnings.filters),
+        "cwd": os.getcwd(),
+        "path": list(sys.path),
+        "environ": dict(os.environ),
+    }
+    if "numpy" in sys.modules:
+        import numpy as np
+
+        base["np_random"] = np.random.get_state()
+        base["np_print"] = np.get_printoptions()
+        base["np_err"] = np.geterr()
+    if "matplotlib" in sys.modules:
+        import matplotlib as mpl
+
+        base["rc"] = dict(mpl.rcParams)
+    if "pandas" in sys.modules:
+        import pandas as pd
+
+        base["pandas"] = {k: pd.get_option(k) for k in _pandas_options(pd)}
+    _BASELINE = base
+
+
+def _pandas_options(pd) -> list[str]:
+    keys = []
+    for key in pd._config.config._registered_options:  # every registered option, deprecated ones excluded
+        if key not in pd._config.config._deprecated_options:
+            keys.append(key)
+    return keys
+
+
+def restore() -> None:
+    """Put the kernel back to the :func:`snapshot` baseline and clear the user namespace.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> snapshot()
+    >>> before = list(warnings.filters)
+    >>> warnings.simplefilter("error")
+    >>> restore()
+    >>> warnings.filters == before
+    True
+    """
+    if _BASELINE is None:
+        raise RuntimeError("kernel_isolation.restore() before snapshot()")
+    base = _BASELINE
+    os.chdir(base["cwd"])
+    sys.path[:] = base["path"]
+    for k in set(os.environ) - set(base["environ"]):
+        del os.environ[k]
+    os.environ.update(base["environ"])
+    random.setstate(base["random"])
+    warnings.filters[:] = base["warnings"]
+    warnings._filters_mutated()  # the per-module "already shown" registries are stale from here on
+    if "np_random" in base:
+        import numpy as np
+
+        np.random.set_state(base["np_random"])
+        np.set_printoptions(**base["np_print"])
+        np.seterr(**base["np_err"])
+    if "matplotlib" in sys.modules:
+        import matplotlib as mpl
+
+        if "matplotlib.pyplot" in sys.modules:
+            sys.modules["matplotlib.pyplot"].close("all")
+        if "rc" in base:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                dict.update(mpl.rcParams, base["rc"])  # as recorded: no re-validation, no deprecation noise
+                for k in set(mpl.rcParams) - set(base["rc"]):
+                    dict.__delitem__(mpl.rcParams, k)
+    if "pandas" in base:
+        import pandas as pd
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for k, v in base["pandas"].items():
+                if pd.get_option(k) != v:
+                    pd.set_option(k, v)
+    from IPython import get_ipython
+
+    ip = get_ipython()
+    if ip is not None:  # None outside a kernel
+        ip.reset(new_session=True)

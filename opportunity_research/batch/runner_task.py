@@ -1,0 +1,545 @@
+"""One task of the batch: a district (or the cross-district report) from raw data to a published folder.
+
+Part of the batch runner (:mod:`opportunity_research.batch.runner`), which describes the steps; here each is a named
+function: :func:`_prepare_inputs` (validate and process, collect the identifiers to screen for),
+:func:`_execute` (the notebook, with papermill, on the worker's warm kernel), :func:`_build_pages` (sanitize the
+notebook, HTML and PDF pages), :func:`_screen_and_audit` (privacy screen, disclosure gate) and :func:`_publish`
+(atomic, once per run). :func:`run_job` chains them and turns any failure into the district's reason.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as _dt
+import json
+import os
+import re
+import secrets
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+from .runner_parameters import CROSS_DISTRICT
+
+# DistrictResult and ensure_kernel are public through opportunity_research.batch.runner
+__all__ = ["PUBLISH_RECORD", "run_job", "staging_dir"]
+
+#: (table, column) holding the identifiers the privacy screen looks for.
+ID_SOURCES = (("students", "student_id"), ("classrooms", "teacher_id"))
+#: Seconds a notebook cell may run before its district fails (``--timeout``).
+DEFAULT_CELL_TIMEOUT = 1800
+#: File in a published report folder recording the run that published it.
+PUBLISH_RECORD = ".publish.json"
+_MAX_REASON = 1500
+
+
+class _Failure(Exception):
+    """A district failed for a reason that is already a readable sentence."""
+
+
+@dataclasses.dataclass
+class DistrictResult:
+    """Outcome of one district (or of the cross-district report).
+
+    ``status`` is ``"ok"``, ``"failed"`` or ``"skipped"``. ``report`` is the HTML report's path
+    relative to the reports folder: this run's report when ok; for a failed district, its last good
+    report if one exists (then ``stale`` is True and ``last_good`` is when that report was published),
+    else None. ``reason`` says why it failed (identifiers and local paths redacted), ``failed_at`` when,
+    and ``log`` names the private log folder (relative to the project root) holding the failed notebook
+    and traceback. ``attempts`` counts kernel starts in the final run of the task and ``runs`` the
+    times the task was started (more than 1 when a worker died under it). ``inputs`` maps raw file
+    names to SHA-256 checksums.
+    """
+
+    district_id: str
+    status: str
+    seconds: float = 0.0
+    reason: str = ""
+    report: str | None = None
+    attempts: int = 0
+    runs: int = 0
+    inputs: dict = dataclasses.field(default_factory=dict)
+    districts: list | None = None
+    stale: bool = False
+    last_good: str | None = None
+    failed_at: str | None = None
+    published_at: str | None = None
+    log: str | None = None
+    traceback: str = dataclasses.field(default="", repr=False)  # redacted tail, shown by the CLI only
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["seconds"] = round(d["seconds"], 1)
+        del d["traceback"]
+        for k in ("districts", "last_good", "failed_at", "published_at", "log"):
+            if d[k] is None:
+                del d[k]
+        if not d["stale"]:
+            del d["stale"]
+        return d
+
+
+# ---------------------------------------------------------------------------------------------
+# Kernel
+
+
+def ensure_kernel(kernel_name: str = "python3") -> str:
+    """Make sure kernel ``kernel_name`` runs this Python (the one with this package installed).
+
+    A missing ``python3`` kernelspec is installed into ``sys.prefix`` (the virtual environment).
+    A kernelspec that launches another Python raises ``RuntimeError`` saying how to fix it.
+    """
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    ksm = KernelSpecManager()
+    try:
+        spec = ksm.get_kernel_spec(kernel_name)
+    except NoSuchKernel:
+        if kernel_name != "python3":
+            raise RuntimeError(f"no Jupyter kernel named '{kernel_name}'") from None
+        from ipykernel.kernelspec import install
+
+        install(prefix=sys.prefix, kernel_name="python3")
+        spec = KernelSpecManager().get_kernel_spec(kernel_name)
+    exe = spec.argv[0] if spec.argv else ""
+    plain = {"python", f"python{sys.version_info[0]}", f"python{sys.version_info[0]}.{sys.version_info[1]}"}
+    if exe in plain:  # jupyter_client launches sys.executable for these
+        return kernel_name
+    if os.path.isabs(exe) and Path(exe).parent == Path(sys.executable).parent:
+        return kernel_name
+    raise RuntimeError(
+        f"Jupyter kernel '{kernel_name}' runs {exe}, not this environment's Python ({sys.executable}), so the "
+        f"notebooks could not import opportunity_research. Fix: '{sys.executable} -m ipykernel install "
+        f"--sys-prefix --name {kernel_name}' and remove the other kernelspec ({spec.resource_dir}).")
+
+
+# ---------------------------------------------------------------------------------------------
+# One notebook run (a Dask task, or a call in this process)
+
+
+@dataclasses.dataclass
+class Job:
+    kind: str  # "district" or "cross"
+    district_id: str
+    notebook: str  # absolute
+    root: str
+    reports_dir: str
+    raw_dir: str
+    processed_dir: str
+    parameters: dict
+    min_n: int
+    kernel_name: str
+    run_id: str = ""
+    log_dir: str = ""
+    process: bool = True
+    key: str | None = None
+    start_timeout: int = 60
+    execution_timeout: int | None = None
+    id_districts: tuple = ()
+    require_findings: bool = True
+
+
+def now_utc() -> str:
+    return _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat()
+
+
+def rel_path(path: Path, root: Path) -> str:
+    return Path(os.path.relpath(path, root)).as_posix()
+
+
+def shown_path(path: Path, root: Path) -> str:
+    """A path safe to show: relative to the project root, or just its name when outside it."""
+    return rel_path(path, root) if Path(path).resolve().is_relative_to(root) else Path(path).name
+
+
+def _read_ids(*folders: Path) -> set[str]:
+    """Raw identifiers (``*.csv``) and pseudonyms (``*.parquet``) in the folders' :data:`ID_SOURCES` tables.
+
+    Best effort: a missing or unreadable file is skipped (reading it is the validator's business).
+    """
+    import pandas as pd
+
+    ids: set[str] = set()
+    for folder in folders:
+        for table, col in ID_SOURCES:
+            for f in (folder / f"{table}.csv", folder / f"{table}.parquet"):
+                if not f.exists():
+                    continue
+                try:
+                    s = (pd.read_csv(f, usecols=[col], dtype="str")[col] if f.suffix == ".csv"
+                         else pd.read_parquet(f, columns=[col])[col])
+                except (OSError, ValueError, KeyError, pd.errors.ParserError, ImportError):
+                    continue
+                ids.update(s.dropna().astype(str).str.strip())
+    return ids
+
+
+def staging_dir(reports: Path) -> Path:
+    """Where a run stages its work: ``.<reports>-staging/`` beside the reports folder, never inside it.
+
+    A sibling, so that publishing is a rename on the same file system; nothing a reader of ``reports/`` sees
+    (no half-built folder, no folder moved aside, no cancel marker) appears there while a run is in flight.
+
+    Examples
+    --------
+    >>> staging_dir(Path("/srv/project/reports")).as_posix()
+    '/srv/project/.reports-staging'
+    """
+    return reports.parent / f".{reports.name}-staging"
+
+
+def _swap_in(tmp: Path, final: Path) -> None:
+    """Replace ``final`` by ``tmp`` with renames (the old folder is moved aside into ``tmp``'s folder, the staging
+    folder, then removed)."""
+    old = None
+    if final.exists():
+        old = tmp.parent / f"old-{final.name}-{secrets.token_hex(4)}"
+        os.replace(final, old)
+    os.replace(tmp, final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _kernel_never_started(nb_out: Path) -> bool:
+    """True when papermill's output notebook shows no cell was started (so the kernel never ran)."""
+    import nbformat
+
+    try:
+        nb = nbformat.read(nb_out, as_version=4)
+    except Exception:  # noqa: BLE001 - no readable output: nothing ran
+        return True
+    # papermill marks every cell 'completed' when it gives up, but only cells that ran have a start time
+    return not any(c.metadata.get("papermill", {}).get("start_time") for c in nb.cells)
+
+
+def _execute(job: Job, nb_out: Path, parameters: dict, result: DistrictResult) -> None:
+    """Run the notebook with papermill on this worker's warm kernel (:mod:`opportunity_research.batch.warm_kernel`);
+    retry once if the kernel failed to start (counted in ``result``)."""
+    from papermill.exceptions import PapermillExecutionError
+
+    from . import warm_kernel
+
+    for attempt in (1, 2):
+        result.attempts = attempt
+        try:
+            warm_kernel.execute(
+                job.notebook, str(nb_out), parameters=parameters, cwd=job.root, kernel_name=job.kernel_name,
+                start_timeout=job.start_timeout, execution_timeout=job.execution_timeout)
+            return
+        except PapermillExecutionError:
+            raise
+        except Exception:
+            if attempt == 1 and _kernel_never_started(nb_out):
+                continue
+            raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _reason(exc: BaseException) -> str:
+    from papermill.exceptions import PapermillExecutionError
+
+    if isinstance(exc, _Failure):
+        return str(exc)
+    if isinstance(exc, PapermillExecutionError):
+        value = (exc.evalue or "").strip().splitlines()
+        return f"notebook cell [{exc.exec_count}] raised {exc.ename}: {value[0] if value else ''}".strip()
+    if type(exc).__name__ == "ValidationFailed" and hasattr(exc, "report"):
+        return _validation_reason(exc.report)
+    tb = traceback.extract_tb(exc.__traceback__)
+    where = f" (in {Path(tb[-1].filename).name}:{tb[-1].lineno})" if tb else ""
+    return f"{type(exc).__name__}: {exc}{where}"
+
+
+def _validation_reason(report, shown: int = 4) -> str:
+    """One readable paragraph: the summary, the first errors, and how to see them all."""
+    from ..intake.contract import TABLES
+
+    id_columns = {c.name for t in TABLES.values() for c in t.columns.values() if c.pseudonymize}
+    try:
+        errors = report.errors
+        parts = []
+        for p in errors[:shown]:
+            where = ", ".join(x for x in (p.file, None if p.line is None else f"line {p.line}",
+                                          None if p.column is None else f"column {p.column}") if x)
+            value = "" if p.value is None else f" (value {'[id]' if p.column in id_columns else repr(p.value)})"
+            parts.append(f"{where}: {p.rule}{value}")
+        more = f"; and {len(errors) - shown} more" if len(errors) > shown else ""
+        text = f"data validation failed ({report.summary()}): " + "; ".join(parts) + more
+    except AttributeError:  # an older report object: its own text table
+        text = "data validation failed: " + " | ".join(
+            ln.strip() for ln in str(report.format()).splitlines()[1:6] if ln.strip())
+    return text + f". Full list: opportunity-research validate data/raw/{report.path.name}"
+
+
+def _publish_record(folder: Path) -> dict:
+    """The ``.publish.json`` of a published report folder ({} if absent or unreadable)."""
+    try:
+        rec = json.loads((folder / PUBLISH_RECORD).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return rec if isinstance(rec, dict) else {}
+
+
+def mark_stale(result: DistrictResult, reports: Path) -> DistrictResult:
+    """For a failed result: point at the last good report, if there is one, and date the failure."""
+    name = result.district_id
+    result.failed_at = result.failed_at or now_utc()
+    html = reports / name / "report.html"
+    if html.exists():
+        rec = _publish_record(reports / name)
+        result.stale, result.report = True, f"{name}/report.html"
+        result.last_good = rec.get("published_at") or _dt.datetime.fromtimestamp(
+            html.stat().st_mtime, _dt.UTC).replace(microsecond=0).isoformat()
+    else:
+        result.stale, result.report, result.last_good = False, None, None
+    return result
+
+
+def cancel_marker(reports: Path, run_id: str) -> Path:
+    return staging_dir(reports) / f"cancel-{run_id}"
+
+
+@contextlib.contextmanager
+def _publish_lock(name: str):
+    """One publisher at a time per report folder across the cluster (a no-op outside a Dask worker)."""
+    try:
+        from distributed import Lock, get_worker
+
+        get_worker()
+    except (ImportError, ValueError):
+        yield
+        return
+    import logging
+
+    lock = Lock(f"opportunity-research-publish-{name}")
+    lock.acquire()
+    try:
+        yield
+    finally:
+        # after Ctrl-C the scheduler may be gone before the release: its lease lapses anyway, so no error log
+        quiet = logging.getLogger("distributed.semaphore")
+        level = quiet.level
+        quiet.setLevel(logging.CRITICAL)
+        try:
+            lock.release()
+        except Exception:  # noqa: BLE001, S110 - see above
+            pass
+        finally:
+            quiet.setLevel(level)
+
+
+def _count_start(job: Job, name: str) -> int:
+    """Record that the task for ``name`` started (in the private run log) and return how many times it has."""
+    if not job.log_dir or not job.run_id:
+        return 1
+    started = Path(job.log_dir) / job.run_id / ".started"
+    started.mkdir(parents=True, exist_ok=True)
+    (started / f"{name}@{os.getpid()}-{secrets.token_hex(3)}").touch()
+    return len(list(started.glob(f"{name}@*")))
+
+
+def _ansi_free(text: str) -> str:
+    return re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", text)
+
+
+def _full_traceback(exc: BaseException) -> str:
+    """The runner's traceback and, for a cell error, the cell's own traceback (as the kernel printed it)."""
+    text = "".join(traceback.format_exception(exc))
+    cell_tb = getattr(exc, "traceback", None)
+    if isinstance(cell_tb, list) and cell_tb:
+        text += "\nTraceback inside the notebook:\n" + _ansi_free("\n".join(map(str, cell_tb))) + "\n"
+    return text
+
+
+def _write_log(job: Job, name: str, tmp: Path | None, full_tb: str, reason: str, root: Path) -> Path | None:
+    """Keep the failed executed notebook, the full traceback and the redacted reason in the private log folder.
+
+    The folder (``<log_dir>/<run>/<name>/``) is created readable by its owner only; it may hold student-level
+    output, so nothing from it is shown without :func:`~opportunity_research.disclosure.privacy.redact`.
+    """
+    if not job.log_dir:
+        return None
+    folder = Path(job.log_dir) / (job.run_id or "run") / name
+    for p in (Path(job.log_dir), folder.parent, folder):
+        p.mkdir(mode=0o700, exist_ok=True)
+    if tmp is not None and (tmp / "report.ipynb").exists():
+        shutil.copyfile(tmp / "report.ipynb", folder / "failed.ipynb")
+    (folder / "traceback.txt").write_text(full_tb, encoding="utf-8")
+    (folder / "reason.txt").write_text(reason + "\n", encoding="utf-8")
+    return folder
+
+
+def _tail(text: str, lines: int = 8) -> str:
+    out = [ln for ln in text.strip().splitlines() if ln.strip()]
+    return "\n".join(out[-lines:])
+
+
+def _already_published(job: Job, name: str, final: Path, result: DistrictResult) -> bool:
+    """True (and ``result`` filled in) when an earlier run of this task published, then its worker died before
+    reporting back."""
+    if not (job.run_id and _publish_record(final).get("run_id") == job.run_id):
+        return False
+    result.status, result.report = "ok", f"{name}/report.html"
+    result.published_at = _publish_record(final).get("published_at")
+    with contextlib.suppress(OSError, json.JSONDecodeError, AttributeError):
+        manifest = Path(job.processed_dir) / job.district_id / "manifest.json"
+        result.inputs = json.loads(manifest.read_text()).get("inputs", {}) if job.kind == "district" else {}
+    return True
+
+
+def _prepare_inputs(job: Job, result: DistrictResult, ids: set[str]) -> None:
+    """Step 1: validate and process the district's raw data; collect (into ``ids``) the identifiers the privacy
+    screen and every shown reason must not contain."""
+    root, raw_dir, processed_dir = Path(job.root), Path(job.raw_dir), Path(job.processed_dir)
+    for d in job.id_districts:
+        ids |= _read_ids(raw_dir / d, processed_dir / d)
+    if job.kind != "district":
+        return
+    raw = raw_dir / job.district_id
+    if not raw.is_dir():
+        raise _Failure(f"no raw data folder {shown_path(raw, root)}")
+    ids |= _read_ids(raw)  # before processing, so a validation failure's reason is redacted too
+    if job.process:
+        from ..intake.dataset import process_district
+
+        process_district(raw, processed_root=processed_dir, key=job.key)
+    ids |= _read_ids(processed_dir / job.district_id)
+    manifest = processed_dir / job.district_id / "manifest.json"
+    if manifest.exists():
+        result.inputs = json.loads(manifest.read_text()).get("inputs", {})
+
+
+def _build_pages(job: Job, tmp: Path, final: Path, nb_out: Path) -> None:
+    """Step 3: the executed notebook sanitized, its findings checked, the HTML pages and PDFs built."""
+    from ..report.pages import publish_pages
+    from ..report.reporting import sanitize_notebook
+
+    root = Path(job.root)
+    rel_tmp, rel_final = rel_path(tmp, root), rel_path(final, root)
+    sanitize_notebook(nb_out, root=root, replace={rel_tmp: rel_final},
+                      input_path=shown_path(Path(job.notebook), root), output_path=f"{rel_final}/report.ipynb")
+    if job.require_findings and not (tmp / "findings.json").exists():
+        raise _Failure("the notebook wrote no findings.json: its last cell must call "
+                       "reporting.write_outputs(output_dir, findings=...)")
+    title = ("Opportunity report: cross-district synthesis" if job.kind == "cross"
+             else f"Opportunity report: {job.district_id}")
+    publish_pages(tmp, notebook=nb_out, kind=job.kind, title=title, min_n=job.min_n,
+                  districts=job.parameters.get("districts", ()) if job.kind == "cross" else (), shared_browser=True)
+
+
+def _screen_and_audit(job: Job, tmp: Path, ids: set[str]) -> None:
+    """Step 4: the privacy screen over every file, then the disclosure gate: nothing is published unless both
+    pass."""
+    from ..disclosure.privacy import screen_outputs
+
+    problems = screen_outputs([tmp], student_ids=ids, min_n=job.min_n, root=Path(job.root), base=tmp)
+    if problems:
+        shown = "; ".join(str(p) for p in problems[:8])
+        shown += f"; and {len(problems) - 8} more" if len(problems) > 8 else ""
+        raise _Failure(f"privacy screen found {len(problems)} problem(s): {shown}")
+    if job.kind == "district":  # disclosure gate: re-audit the published tables from the files alone
+        from ..disclosure.joint import audit_report_folder
+
+        if unprotected := audit_report_folder(tmp, min_n=job.min_n):
+            raise _Failure(f"disclosure audit found {len(unprotected)} unprotected cell(s): "
+                           + "; ".join(unprotected[:8]) + (" ..." if len(unprotected) > 8 else ""))
+
+
+def _publish(job: Job, name: str, tmp: Path, final: Path, cancelled: Path) -> str | None:
+    """Step 5: replace ``final`` by ``tmp`` atomically, under the per-district lock, once per run.
+
+    Returns the publication time, and None when ``tmp`` was not moved (another run of this task published)."""
+    published_at = now_utc()
+    (tmp / PUBLISH_RECORD).write_text(json.dumps({"district_id": name, "run_id": job.run_id,
+                                                  "published_at": published_at}) + "\n", encoding="utf-8")
+    with _publish_lock(name):
+        if cancelled.exists():
+            raise _Failure("cancelled (Ctrl-C)")
+        if job.run_id and _publish_record(final).get("run_id") == job.run_id:
+            return None
+        _swap_in(tmp, final)
+    return published_at
+
+
+def _record_failure(job: Job, name: str, exc: Exception, result: DistrictResult, ids: set[str], tmp: Path | None,
+                    cancelled: Path) -> None:
+    """A failed task: the redacted reason and traceback tail in ``result``, the full story in the private log."""
+    from ..disclosure.privacy import redact
+
+    root = Path(job.root)
+    result.status = "failed"
+    # local paths beyond the project root: the installed package, the notebook's folder, the worker's cwd
+    local = [str(Path(__file__).resolve().parents[2]), str(Path(job.notebook).resolve().parent), os.getcwd()]
+    result.reason = redact(_reason(exc), ids=ids, root=root, paths=local)[:_MAX_REASON]
+    if not cancelled.exists():
+        full = _full_traceback(exc)
+        result.traceback = redact(_tail(full), ids=ids, root=root, paths=local)
+        try:
+            log = _write_log(job, name, tmp, full, result.reason, root)
+            result.log = shown_path(log, root) if log is not None else None
+        except OSError as err:  # pragma: no cover - e.g. a read-only log folder
+            result.reason += f" (and the log could not be written: {type(err).__name__})"
+    mark_stale(result, Path(job.reports_dir))
+
+
+def run_job(job: Job) -> DistrictResult:
+    """Run one district (or the cross-district report) end to end; never raises (except on Ctrl-C).
+
+    Runs in a Dask worker (or in this process). A failure leaves ``reports/<name>/`` as it was and writes
+    the private log instead; a success replaces it atomically, once per run. The steps: inputs, notebook,
+    pages, screen and audit, publish (see the module docstring).
+
+    Examples
+    --------
+    A job for a district folder that does not exist fails with its reason, and publishes nothing:
+
+    >>> import tempfile
+    >>> root = tempfile.mkdtemp()
+    >>> job = Job("district", "nowhere", "notebooks/district_report.ipynb", root=root, reports_dir=root + "/reports",
+    ...           raw_dir=root + "/data/raw", processed_dir=root + "/data/processed", parameters={}, min_n=10,
+    ...           kernel_name="python3")
+    >>> r = run_job(job)
+    >>> r.status, r.reason
+    ('failed', 'no raw data folder data/raw/nowhere')
+    """
+    t0 = time.perf_counter()
+    root, reports = Path(job.root), Path(job.reports_dir)
+    name = CROSS_DISTRICT if job.kind == "cross" else job.district_id
+    final = reports / name
+    ids: set[str] = set()
+    tmp: Path | None = None
+    result = DistrictResult(name, "failed")
+    result.runs = _count_start(job, name)
+    cancelled = cancel_marker(reports, job.run_id)
+    try:
+        if _already_published(job, name, final, result):
+            return result
+        if cancelled.exists():
+            raise _Failure("cancelled (Ctrl-C)")
+        _prepare_inputs(job, result, ids)
+        staging = staging_dir(reports)
+        staging.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f"tmp-{name}-{job.run_id}-", dir=staging))
+        parameters = dict(job.parameters)
+        if "output_dir" in parameters or job.kind == "district":
+            parameters["output_dir"] = rel_path(tmp, root)
+        nb_out = tmp / "report.ipynb"
+        _execute(job, nb_out, parameters, result)
+        _build_pages(job, tmp, final, nb_out)
+        _screen_and_audit(job, tmp, ids)
+        published_at = _publish(job, name, tmp, final, cancelled)
+        if published_at is not None:
+            tmp = None  # moved into place
+        result.status, result.report = "ok", f"{name}/report.html"
+        result.published_at = published_at or _publish_record(final).get("published_at")
+    except Exception as exc:  # noqa: BLE001 - every failure becomes the district's reason
+        _record_failure(job, name, exc, result, ids, tmp, cancelled)
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+        result.seconds = time.perf_counter() - t0
+    return result

@@ -1,0 +1,164 @@
+"""The warm kernel: one kernel per worker, reused district after district, with nothing leaking between them.
+
+A probe notebook records what a notebook can see of the kernel's state (globals, matplotlib figures and rcParams,
+random draws, warnings filters, pandas options, cwd, environment, sys.path, the execution count); a polluting
+notebook changes every one of them. probe, polluter, probe on the same kernel: both probes must see the same state,
+and the same kernel process. Then a batch run: the same kernel serves two districts, the run prints nothing that
+looks like an error, and nothing is staged inside reports/.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from opportunity_research.batch import warm_kernel
+
+try:  # tests/ as a package or as a plain folder on sys.path
+    from .test_runner import TINY, make_district
+except ImportError:  # pragma: no cover
+    from test_runner import TINY, make_district
+
+PROBE = """
+import json, os, random, sys, warnings
+import matplotlib as mpl
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+state = {
+    "pid": os.getpid(),
+    "globals": sorted(k for k in globals() if not k.startswith("_") and k not in
+                      ("In", "Out", "get_ipython", "exit", "quit", "open")),
+    "figures": plt.get_fignums(),
+    "rc": {k: str(mpl.rcParams[k]) for k in ("lines.linewidth", "font.size", "figure.dpi", "axes.grid")},
+    "random": random.random(),
+    "np_random": float(np.random.random()),
+    "warnings": [repr(f) for f in warnings.filters],
+    "pandas": pd.get_option("display.max_rows"),
+    "np_print": np.get_printoptions()["precision"],
+    "cwd": os.getcwd(),
+    "env": os.environ.get("OPPORTUNITY_LEAK"),
+    "path": sys.path[-1],
+    "count": get_ipython().execution_count,
+}
+with warnings.catch_warnings(record=True) as seen:
+    warnings.warn("shown once per location", UserWarning)
+state["warning_shown"] = len(seen)
+json.dump(state, open(out, "w"))
+"""
+
+POLLUTE = """
+import os, random, sys, warnings
+import matplotlib as mpl
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+LEAK = 1
+mpl.rcParams["lines.linewidth"] = 9
+mpl.rcParams["axes.grid"] = True
+plt.figure()
+random.seed(1)
+np.random.seed(1)
+warnings.simplefilter("error")
+pd.set_option("display.max_rows", 3)
+np.set_printoptions(precision=2)
+os.environ["OPPORTUNITY_LEAK"] = "1"
+sys.path.append("/leak")
+os.chdir("/")
+"""
+
+
+def _notebook(path: Path, code: str) -> Path:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell('out = "unused.json"', metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("x = 1"),
+        nbformat.v4.new_code_cell(code),
+    ]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.fixture()
+def kernels():
+    yield
+    warm_kernel.shutdown_all()
+
+
+def test_no_state_leaks_between_notebooks_on_the_warm_kernel(tmp_path, kernels):
+    probe, pollute = (
+        _notebook(tmp_path / "probe.ipynb", PROBE),
+        _notebook(tmp_path / "pollute.ipynb", POLLUTE),
+    )
+    kw = {"cwd": str(tmp_path), "kernel_name": "python3", "start_timeout": 60, "execution_timeout": 300}
+
+    warm_kernel.execute(
+        str(probe), str(tmp_path / "p1.ipynb"), parameters={"out": str(tmp_path / "a.json")}, **kw
+    )
+    warm_kernel.execute(str(pollute), str(tmp_path / "x.ipynb"), parameters={"out": "unused"}, **kw)
+    warm_kernel.execute(
+        str(probe), str(tmp_path / "p2.ipynb"), parameters={"out": str(tmp_path / "b.json")}, **kw
+    )
+
+    first, second = (json.loads((tmp_path / n).read_text()) for n in ("a.json", "b.json"))
+    assert first["pid"] == second["pid"]  # the same kernel process served all three notebooks
+    assert "LEAK" not in second["globals"] and "x" in second["globals"]
+    assert second["figures"] == []
+    assert second["rc"]["lines.linewidth"] != "9" and second["rc"]["axes.grid"] == "False"
+    assert second["env"] is None and second["path"] != "/leak" and second["cwd"] == str(tmp_path)
+    assert second["pandas"] != 3 and second["np_print"] != 2
+    assert second["warning_shown"] == 1  # not turned into an error, and shown again
+    assert second == first  # every item, including the random draws and the execution count
+    # the polluter's own output notebook numbers its cells from 1, as in a new kernel
+    counts = [c.execution_count for c in nbformat.read(tmp_path / "x.ipynb", as_version=4).cells]
+    assert counts[0] == 1
+
+
+def test_a_cell_error_keeps_the_kernel_and_a_timeout_replaces_it(tmp_path, kernels):
+    from papermill.exceptions import PapermillExecutionError
+
+    probe = _notebook(tmp_path / "probe.ipynb", PROBE)
+    boom = _notebook(tmp_path / "boom.ipynb", "raise ValueError('planted')")
+    slow = _notebook(tmp_path / "slow.ipynb", "import time\ntime.sleep(60)")
+    kw = {"cwd": str(tmp_path), "kernel_name": "python3", "start_timeout": 60, "execution_timeout": 300}
+
+    def pid(name):
+        warm_kernel.execute(
+            str(probe), str(tmp_path / f"{name}.ipynb"), parameters={"out": str(tmp_path / name)}, **kw
+        )
+        return json.loads((tmp_path / name).read_text())["pid"]
+
+    before = pid("a")
+    with pytest.raises(PapermillExecutionError):
+        warm_kernel.execute(str(boom), str(tmp_path / "boom-out.ipynb"), parameters={}, **kw)
+    assert pid("b") == before
+    with pytest.raises(Exception) as exc:
+        warm_kernel.execute(
+            str(slow), str(tmp_path / "slow-out.ipynb"), parameters={}, **{**kw, "execution_timeout": 2}
+        )
+    assert not isinstance(exc.value, PapermillExecutionError)
+    assert pid("c") != before  # a new kernel: the old one may still be busy in the cell that timed out
+
+
+def test_a_batch_reuses_one_kernel_prints_no_error_and_stages_outside_reports(tmp_path, capfd):
+    from opportunity_research.batch.runner import run_batch, staging_dir
+
+    for d in ("alpha", "beta"):
+        make_district(tmp_path, d)
+    result = run_batch(["alpha", "beta"], notebook=TINY, cross_notebook=None, root=tmp_path, process=False)
+    assert [r.status for r in result.districts] == ["ok", "ok"], [r.reason for r in result.districts]
+    out, err = capfd.readouterr()
+    assert "ERROR" not in out + err and "Traceback" not in out + err, out + err
+    assert "KeyboardInterrupt" not in out + err
+    reports = tmp_path / "reports"
+    assert sorted(p.name for p in reports.iterdir()) == ["alpha", "beta", "index.html", "manifest.json"]
+    assert not staging_dir(reports).exists()  # removed once empty
+    assert staging_dir(reports).parent == reports.parent
+    # the notebooks ran with their output folder in the staging area (recorded, then rewritten to the final one)
+    nb = nbformat.read(reports / "alpha" / "report.ipynb", as_version=4)
+    assert ".reports-staging" not in json.dumps(nb.metadata) and "reports/alpha" in json.dumps(nb.metadata)
+    assert warm_kernel.shutdown_all() == 0  # the batch shut its kernel down
