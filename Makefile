@@ -7,6 +7,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LAB_STAMP := $(VENV)/.lab-installed
 JOBS ?= 2
 DEMO := data/raw/.demo-stamp
 
@@ -80,12 +81,12 @@ reports/%/.publish.json: $$(wildcard data/raw/$$*/*) $$(wildcard data/pseudonym.
 
 NBVAL := --nbval-lax notebooks/district_report.ipynb notebooks/cross_district.ipynb --sanitize-with notebooks/nbval_sanitize.cfg
 
-test: reports browser ## run the whole test suite (lint, doctests, layer contract, unit, statistics against references, notebooks, batch, pages in Chromium)
+test: reports browser $(LAB_STAMP) ## run the whole test suite (lint, doctests, layer contract, unit, statistics against references, notebooks, batch, pages and JupyterLab in Chromium)
 	$(BIN)/python -m ruff check opportunity_research tests benchmarks
 	$(BIN)/python -m pytest -q --doctest-modules opportunity_research
 	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile tests $(NBVAL)
 
-test-slow: reports browser ## run the slow simulations too (interval coverage over many seeds)
+test-slow: reports browser $(LAB_STAMP) ## run the slow simulations too (interval coverage over many seeds)
 	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile -m "slow or not slow" tests $(NBVAL)
 
 lint: venv ## ruff lint
@@ -100,14 +101,16 @@ docs: venv ## regenerate docs/data_contract.md from the contract
 screenshots: reports ## regenerate docs/screenshots/ (first screen and a printed page of a report and scorecard)
 	$(BIN)/python -m opportunity_research.report.browser --screenshots docs/screenshots --district demo_lakeside
 
-LAB_STAMP := $(VENV)/.lab-installed
-
 $(LAB_STAMP): $(STAMP) requirements-lab.lock
 	$(BIN)/python -m pip install --quiet -r requirements.lock -r requirements-lab.lock
 	@touch $(LAB_STAMP)
 
-lab: $(LAB_STAMP) ## open JupyterLab on notebooks/ (pinned in requirements-lab.lock; installed once; run make process first)
-	$(BIN)/jupyter lab notebooks/
+# JupyterLab rooted at the project folder, on your own working copies in notebooks/work/ (git-ignored, made from
+# the templates once, never overwritten); the templates in notebooks/ are what the batch runs and cannot be saved
+# from the lab. No browser is opened: open the printed URL. As root (containers) it adds --allow-root; it listens
+# on 127.0.0.1 (0.0.0.0 in a container, behind the token); LAB_IP and LAB_PORT override.
+lab: $(LAB_STAMP) ## open JupyterLab on your working copies in notebooks/work/ (pinned in requirements-lab.lock; run make process first)
+	$(BIN)/python -m opportunity_research.report.workbench
 
 lock-lab: ## re-pin requirements-lab.lock: JupyterLab on top of requirements.lock (needs the registry)
 	rm -rf .lockenv && $(PYTHON) -m venv .lockenv && .lockenv/bin/pip install --quiet -r requirements.lock \

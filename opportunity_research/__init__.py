@@ -2,7 +2,10 @@
 
 The most used entry points are importable from the package itself::
 
-    from opportunity_research import load_district, gap_table, fit_growth_model
+    from opportunity_research import analyze_district, load_district, gap_table, fit_growth_model
+
+``analyze_district``, ``key_findings``, ``protect_tables`` and ``Explorer`` are imported on first use (they pull
+in the whole analysis, disclosure and display stack), so ``import opportunity_research`` stays light.
 """
 
 from __future__ import annotations
@@ -18,19 +21,54 @@ from .study.growth import StudyModels, fit_study_models
 from .study.months import annual_gains, months_of_learning
 from .version import __version__ as __version__
 
+#: Names imported from their modules on first use: name -> module (relative to this package).
+_LAZY = {
+    "DistrictAnalysis": ".study.analysis",
+    "analyze_district": ".study.analysis",
+    "key_findings": ".study.analysis",
+    "findings_json": ".study.analysis",
+    "protect_district": ".disclosure.joint",
+    "protect_tables": ".disclosure.joint",
+    "explore_gaps": ".report.explore",
+    "Explorer": ".report.explore",
+    "processed_districts": ".report.explore",
+    "run_batch": ".batch.runner",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'opportunity_research' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
+
 __all__ = [
     "ConvergenceError",
     "District",
+    "DistrictAnalysis",
+    "Explorer",
     "GrowthModelResult",
     "StudyModels",
     "ValidationFailed",
+    "analyze_district",
     "annual_gains",
     "e_value",
+    "explore_gaps",
+    "findings_json",
     "fit_growth_model",
     "fit_study_models",
     "gap_table",
     "hedges_g",
     "hetop",
+    "key_findings",
     "load_district",
     "mixedlm_check",
     "months_of_learning",
@@ -38,7 +76,11 @@ __all__ = [
     "ovb_bounds",
     "partial_r2",
     "process_district",
+    "processed_districts",
+    "protect_district",
+    "protect_tables",
     "robustness_value",
+    "run_batch",
     "v_statistic",
     "validate_district",
 ]

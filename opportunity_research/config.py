@@ -11,10 +11,12 @@ import os
 from pathlib import Path
 
 __all__ = [
+    "ANALYSIS_DEFAULTS",
     "DEMO_DISTRICTS",
     "DEMO_SEED",
     "HOURS_PER_SUBJECT_YEAR",
     "MIN_CELL_SIZE",
+    "analysis_defaults",
     "key_path",
     "processed_dir",
     "project_root",
@@ -31,6 +33,34 @@ HOURS_PER_SUBJECT_YEAR = 180.0
 DEMO_SEED = 20180925
 #: Identifiers of the five synthetic demo districts, largest first.
 DEMO_DISTRICTS = ("demo_lakeside", "demo_riverton", "demo_hillcrest", "demo_fairview", "demo_pinebrook")
+
+#: Default analysis parameters of a district report. The batch runner passes each of them explicitly to the
+#: notebook (overridden only by the run's own options), so what the batch publishes never depends on the
+#: literal values a notebook's ``parameters`` cell happens to hold; the committed template's cell states
+#: the same values (a test checks it), and the reproducibility card lists any that differ.
+ANALYSIS_DEFAULTS = {
+    "subjects": ["ela", "math"],
+    "min_n": MIN_CELL_SIZE,
+    "reference_groups": {},
+    "cuts": {},
+    "n_boot": 1000,
+    "seed": DEMO_SEED,
+}
+
+
+def analysis_defaults() -> dict:
+    """A fresh, deep copy of :data:`ANALYSIS_DEFAULTS` (safe to modify).
+
+    Examples
+    --------
+    >>> d = analysis_defaults()
+    >>> d["cuts"]["engaged"] = 9
+    >>> analysis_defaults()["cuts"], analysis_defaults()["n_boot"]
+    ({}, 1000)
+    """
+    import copy
+
+    return copy.deepcopy(ANALYSIS_DEFAULTS)
 
 
 def project_root() -> Path:

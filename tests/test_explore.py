@@ -94,3 +94,54 @@ def test_explore_notebook_runs_headless_and_the_widgets_drive_the_table(district
     assert got["reference"] == "students not from low-income families" and got["levels"] == [1]
     assert got["table_html"] == 1 and got["chart"] == 1
     assert not any(o.get("name") == "stderr" for c in nb.cells for o in c.get("outputs", []))
+
+
+def test_the_explorer_hides_every_cell_the_report_hides():
+    # Fairview: its report hides Asian, Black and Two or more (joint pass over every table); so must the explorer
+    from opportunity_research.report.explore import report_hidden
+    from opportunity_research.study.analysis import analyze_district
+
+    if "demo_fairview" not in processed_districts():
+        pytest.skip("demo data not processed: run `make process`")
+    fair = load_district("demo_fairview")
+    hidden = report_hidden("demo_fairview")
+    a = analyze_district("demo_fairview", n_boot=20)
+    for resource in measures.RESOURCES:
+        for subject in ("ela", "math"):
+            report = a.gaps[(a.gaps["measure"] == resource) & (a.gaps["subject"] == subject)
+                            & (a.gaps["group"] == "race_ethnicity")]
+            t = explore_gaps(fair, resource=resource, subject=subject, hidden=hidden, n_boot=20)
+            shown = set(t.loc[~t["suppressed"].astype(bool), "level"])
+            assert not shown & set(report.loc[report["suppressed"].astype(bool), "level"]), (resource, subject)
+            assert t.loc[t["suppressed"].astype(bool), ["n", "estimate", "difference"]].isna().all().all()
+    # a stricter cut and a named reference: still no small cell and no lone complement
+    t = explore_gaps(fair, variable="race_ethnicity", reference="white", cuts={"grade_appropriate": 5},
+                     hidden=hidden, n_boot=20)
+    assert (t.loc[~t["suppressed"].astype(bool), "n"] >= 10).all() and t["suppressed"].sum() != 1
+
+
+def test_explorer_controls_labels_and_banner(district):
+    pytest.importorskip("ipywidgets")
+    from opportunity_research.report.explore import ALL_OTHERS, Explorer
+
+    ex = Explorer(["demo_pinebrook"], n_boot=20)
+    c = ex.controls
+    assert c["reference"].value == ALL_OTHERS and c["reference"].label == "All other students"
+    assert all(v is not None for v in (c["district"].value, c["resource"].value, c["subject"].value))
+    c["variable"].value = "low_income"
+    assert [lab for lab, _ in c["reference"].options] == ["All other students",
+                                                          "Students not from low-income families",
+                                                          "Low-income students"]
+    assert "For analysts with access to this district's data" in ex.banner.value and "writes nothing" in ex.banner.value
+    # what the table output shows (outside a kernel, an Output widget captures nothing: rebuild it the same way)
+    from opportunity_research.report.presentation import gaps_table
+
+    html = gaps_table(ex.table, c["resource"].value, min_n=ex.min_n)._repr_html_()
+    for raw in ("hispanic_latino", "reference_n", "low_income", ">0<", ">1<"):
+        assert raw not in html, raw
+    import re
+
+    diffs = re.findall(r'data-label="Difference \(points\)">([^<]*)<', html)
+    assert diffs and not any("%" in d for d in diffs) and "Low-income students" in html
+    c["cut_grade_appropriate"].value = 5
+    assert "at least 5 of 6 (TNTP’s default: 4)" in ex.status.value

@@ -226,3 +226,86 @@ def test_study_chart_places_the_published_figures():
     diamonds = next(line for line in fig.axes[0].lines if line.get_marker() == "D")
     assert np.asarray(diamonds.get_xdata(), dtype=float) == pytest.approx([0.26, 0.55, 0.17])
     assert "Grade-appropriate assignments: district 18% (95% interval 15% to 21%), study 26%." in fig.alt_text
+
+
+# ---------------------------------------------------------------------------------------------
+# axes: every numeric tick label states its tick's value (issue: 2.5-point ticks were labelled -8, -2, +2, +8)
+
+
+def _label_value(text: str) -> float | None:
+    """The number a tick label states (a percent or points label in percent units), None for a text label."""
+    t = text.replace("\u2212", "-").replace("%", "").replace("+", "").strip()
+    try:
+        return float(t)
+    except ValueError:
+        return None
+
+
+def _check_ticks(fig) -> int:
+    """Assert every numeric tick label of ``fig`` equals its tick value (as is, or x100 on a percent axis)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig).draw()  # the renderer places and labels the ticks
+    checked = 0
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            lo, hi = sorted(axis.get_view_interval())
+            for tick in axis.get_major_ticks():
+                value, text = tick.get_loc(), tick.label1.get_text()
+                number = _label_value(text)
+                if not text or number is None or not lo - 1e-9 <= value <= hi + 1e-9:
+                    continue
+                percent = "%" in text or axis.get_major_formatter().__class__.__name__ == "FuncFormatter"
+                expected = 100 * value if percent else value
+                assert number == pytest.approx(expected, abs=1e-6), (
+                    f"{ax.get_title() or fig.alt_text[:40]!r}: tick at {value!r} labelled {text!r}")
+                checked += 1
+    return checked
+
+
+@pytest.mark.parametrize("span", [0.03, 0.08, 0.15, 0.4, 0.006])
+def test_tick_labels_equal_tick_values_in_every_figure_type(gaps, span):
+    # differences spread over +-span so the locator picks 0.5, 1, 2, 2.5, 5 or 10 point steps
+    g = _tidy_gaps().assign(difference=[-span, span, np.nan, np.nan], ci_lower=[-span * 1.2, span * 0.5, np.nan, np.nan],
+                            ci_upper=[-span * 0.5, span * 1.2, np.nan, np.nan])
+    wide = gaps.assign(difference=np.linspace(-span, span, len(gaps)), ci_lower=np.linspace(-span, span, len(gaps)) - span / 4,
+                       ci_upper=np.linspace(-span, span, len(gaps)) + span / 4)
+    growth = pd.DataFrame({"subject": ["ela", "math"], "model": "all_four", "effect": "access",
+                           "resource": "grade_appropriate", "estimate": [-span, span], "ci_lower": [-2 * span, 0.0],
+                           "ci_upper": [0.0, 2 * span], "months": [-10 * span, 10 * span],
+                           "months_ci_lower": [-20 * span, 0.0], "months_ci_upper": [0.0, 20 * span], "n": 900,
+                           "converged": True})
+    trend = pd.DataFrame({"school_year": [2015, 2016, 2017], "measure": "belonging",
+                          "estimate": [0.4, 0.4 + span, 0.4 - span], "ci_lower": [0.35, 0.35 + span, 0.35 - span],
+                          "ci_upper": [0.45, 0.45 + span, 0.45 - span], "suppressed": False})
+    bars = pd.DataFrame({"label": ["A", "B"], "estimate": [0.2, 0.2 + span], "ci_lower": [0.15, 0.15 + span],
+                         "ci_upper": [0.25, 0.25 + span], "n": [100, 100]})
+    rates = pd.DataFrame({"resource": ["grade_appropriate", "engaged"], "subject": "all",
+                          "estimate": [0.26 + span, 0.55 - span], "ci_lower": [0.2 + span, 0.5 - span],
+                          "ci_upper": [0.3 + span, 0.6 - span]})
+    demands = pd.DataFrame({"measure": ["met_grade_level"], "estimate": [0.17 + span], "ci_lower": [0.1 + span],
+                            "ci_upper": [0.2 + span]})
+    from opportunity_research.report.presentation import STUDY
+
+    figures = {
+        "gap_chart": plots.gap_chart(g, resource="strong_instruction"),
+        "gap_plot": plots.gap_plot(wide),
+        "gap_plot hedges_g": plots.gap_plot(wide.assign(hedges_g=np.linspace(-span, span, len(wide)) * 10),
+                                            value="hedges_g"),
+        "interval_plot percent": plots.interval_plot(bars, percent=True),
+        "interval_plot": plots.interval_plot(bars[["estimate", "ci_lower", "ci_upper"]].mul(7).assign(label=bars["label"])),
+        "resource_bars": plots.resource_bars(bars),
+        "growth_chart": plots.growth_chart(growth),
+        "growth_chart months": plots.growth_chart(growth, months=True),
+        "trend_chart": plots.trend_chart(trend, title="Favorable"),
+        "study_chart": plots.study_chart(rates, demands, {k: v[0] for k, v in STUDY.items()}),
+    }
+    public = {n for n in plots.__all__ if n.endswith(("_chart", "_plot", "_bars"))}
+    assert public <= {name.split()[0] for name in figures}, "a figure type has no tick test"
+    for name, fig in figures.items():
+        assert _check_ticks(fig) >= 2, name
+
+
+def test_tick_text_never_rounds_to_a_neighbour():
+    assert [plots.tick_text(v, points=True) for v in (-0.075, -0.025, 0.025, 0.075)] == ["−7.5", "−2.5", "+2.5", "+7.5"]
+    assert plots.tick_text(0.005) == "0.5%" and plots.tick_text(-0.2, points=True) == "−20"

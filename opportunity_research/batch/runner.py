@@ -98,7 +98,10 @@ from .runner_parameters import (
     PARAMETER_RULES,
     RUNNER_PARAMETERS,
     ParameterError,
+    TemplateModified,
+    batch_parameters,
     check_parameters,
+    check_template,
     notebook_parameters,
     parse_value,
 )
@@ -129,7 +132,10 @@ __all__ = [
     "BatchSettings",
     "DistrictResult",
     "ParameterError",
+    "TemplateModified",
+    "batch_parameters",
     "check_parameters",
+    "check_template",
     "discover_districts",
     "ensure_kernel",
     "notebook_parameters",
@@ -298,6 +304,7 @@ class BatchSettings:
     execution_timeout: int | None = DEFAULT_CELL_TIMEOUT
     progress: bool | str = False
     dry_run: bool = False
+    allow_modified_template: bool = False
 
 
 def run_batch(districts: Iterable[str] | None = None, settings: BatchSettings | None = None,
@@ -334,7 +341,7 @@ def run_batch(districts: Iterable[str] | None = None, settings: BatchSettings | 
         settings = dataclasses.replace(settings, **options)
     (notebook, cross_notebook, root, raw_dir, processed_dir, reports_dir, log_dir, jobs, scheduler, min_n, seed,
      parameters, district_parameters, process, key, kernel_name, start_timeout, execution_timeout, progress,
-     dry_run) = (getattr(settings, f.name) for f in dataclasses.fields(BatchSettings))
+     dry_run, allow_modified_template) = (getattr(settings, f.name) for f in dataclasses.fields(BatchSettings))
     root = Path(root).resolve() if root is not None else config.project_root()
     raw = _abs(raw_dir, root, root / "data" / "raw")
     processed = _abs(processed_dir, root, root / "data" / "processed")
@@ -348,6 +355,11 @@ def run_batch(districts: Iterable[str] | None = None, settings: BatchSettings | 
     for required in ("district_id", "output_dir"):
         if required not in declared:
             raise ParameterError(f"{nb_path.name}: the parameters cell must declare '{required}'")
+    if not allow_modified_template:
+        check_template(nb_path, root)
+        cross_path = _abs(cross_notebook, root, root / DEFAULT_CROSS_NOTEBOOK) if cross_notebook else None
+        if cross_path is not None and cross_path.is_file():
+            check_template(cross_path, root)
     ensure_kernel(kernel_name)
     districts = list(districts) if districts is not None else discover_districts(raw)
     run_id = _new_run_id()
@@ -361,13 +373,11 @@ def run_batch(districts: Iterable[str] | None = None, settings: BatchSettings | 
     todo: list[Job] = []
     # every district's parameters are checked before anything runs or is touched
     for d in dict.fromkeys(districts):
-        params = {"district_id": d, "output_dir": f"{rel_path(reports, root)}/{d}"}
-        params.update({k: v for k, v in given.items() if k in declared})
-        if seed is not None and "seed" not in declared:
-            params["seed"] = seed  # asked for explicitly: reported as unknown below
-        params.update(parameters or {})
         own = (district_parameters or {}).get(d, {})
-        params.update(own)
+        params = batch_parameters(declared, {"district_id": d, "output_dir": f"{rel_path(reports, root)}/{d}"},
+                                  {k: v for k, v in given.items() if k in declared},
+                                  {"seed": seed} if seed is not None and "seed" not in declared else {},
+                                  options={**(parameters or {}), **own})
         problems = [f"parameter '{k}' is set by the runner for each district; do not pass it"
                     for k in ("district_id", "output_dir") if k in (parameters or {}) or k in own]
         params.update({"district_id": d, "output_dir": f"{rel_path(reports, root)}/{d}"})
@@ -536,7 +546,7 @@ def _cmd(args) -> int:
             log_dir=args.log_dir, jobs=args.jobs, scheduler=args.scheduler,
             min_n=args.min_n, seed=args.seed, parameters=params, district_parameters=district_params,
             process=not args.no_process, execution_timeout=args.timeout or None, progress=progress,
-            dry_run=args.dry_run)
+            dry_run=args.dry_run, allow_modified_template=args.allow_modified_template)
         result = run_batch([] if args.cross_only else args.districts or None, settings)
     except BatchInterrupted as exc:
         n_ok = sum(r.status == "ok" for r in exc.results)
@@ -620,6 +630,9 @@ def register(subparsers) -> None:
                    "cross-district notebook changed)")
     p.add_argument("--dry-run", action="store_true", help="only check every district's parameters against the "
                    "notebook and list what would run; nothing is written")
+    p.add_argument("--allow-modified-template", action="store_true",
+                   help="run the district notebook even if its cells differ from the committed version (default: "
+                   "refuse, so an exploratory edit never reaches a published report; explore in notebooks/work/)")
     p.add_argument("--no-progress", action="store_true", help="no progress output (default: a bar on a terminal, "
                    "else a line per district and every 30 s)")
     p.set_defaults(func=_cmd)

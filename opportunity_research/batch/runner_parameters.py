@@ -13,8 +13,19 @@ import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-__all__ = ["CROSS_DISTRICT", "PARAMETER_RULES", "RUNNER_PARAMETERS", "check_parameters", "notebook_parameters",
-           "parse_value"]  # ParameterError: public through opportunity_research.batch.runner
+from .. import config
+
+__all__ = [
+    "CROSS_DISTRICT",
+    "PARAMETER_RULES",
+    "RUNNER_PARAMETERS",
+    "TemplateModified",
+    "batch_parameters",
+    "check_parameters",
+    "check_template",
+    "notebook_parameters",
+    "parse_value",
+]  # ParameterError: public through opportunity_research.batch.runner
 
 #: Folder (under reports/) of the cross-district report; not a valid district id.
 CROSS_DISTRICT = "cross_district"
@@ -27,6 +38,93 @@ _UNKNOWN = object()
 
 class ParameterError(ValueError):
     """The notebook's parameters cell is unusable, or parameters do not fit it."""
+
+
+class TemplateModified(ParameterError):
+    """A report template differs from its committed version in its parameters cell or its code.
+
+    Examples
+    --------
+    >>> issubclass(TemplateModified, ParameterError)
+    True
+    """
+
+
+def batch_parameters(declared: Mapping[str, dict], *runner: Mapping, options: Mapping | None = None) -> dict:
+    """Every parameter the batch passes to a notebook: each analysis default of
+    :data:`opportunity_research.config.ANALYSIS_DEFAULTS` the notebook declares, then the runner's own values
+    (``runner``: district, folders, ``min_n``, ``seed`` when given), then the run's options (``options``).
+
+    Nothing is left to the literal values of the notebook's ``parameters`` cell: a researcher's edit of them
+    (or an autosave) cannot change what the batch publishes.
+
+    Examples
+    --------
+    >>> declared = {"district_id": {}, "cuts": {"default": {"engaged": 9}}, "n_boot": {"default": 5}}
+    >>> batch_parameters(declared, {"district_id": "demo_x"}, options={"n_boot": 200})
+    {'cuts': {}, 'n_boot': 200, 'district_id': 'demo_x'}
+    """
+    params = {k: v for k, v in config.analysis_defaults().items() if k in declared}
+    for given in runner:
+        params.update(given)
+    params.update(options or {})
+    return params
+
+
+def _code_cells(nb) -> list[tuple[str, str, bool]]:
+    """What a notebook computes and states: (cell type, source, is the parameters cell) of every cell."""
+    return [(c.cell_type, c.source.strip(), "parameters" in c.get("metadata", {}).get("tags", [])) for c in nb.cells]
+
+
+def check_template(notebook: str | os.PathLike, root: str | os.PathLike | None = None) -> str | None:
+    """Raise :class:`TemplateModified` if ``notebook`` is tracked by git and its cells (parameters cell, code or
+    text; stored outputs and metadata do not count) differ from the committed version.
+
+    The batch publishes what the committed template computes, never a researcher's exploratory edit of it
+    (explore in a working copy: ``make lab`` opens ``notebooks/work/``). Returns ``"committed"`` when the
+    template matches the commit, None when there is nothing to compare with (no git, or an untracked
+    notebook such as a test's own). ``root`` is accepted for symmetry with the runner and not needed: the
+    notebook's own git repository is used.
+
+    Examples
+    --------
+    >>> import json, tempfile, pathlib
+    >>> nb = pathlib.Path(tempfile.mkdtemp()) / "mine.ipynb"  # untracked: nothing to compare with
+    >>> _ = nb.write_text(json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    >>> check_template(nb) is None
+    True
+    """
+    import subprocess
+
+    import nbformat
+
+    path = Path(notebook).resolve()
+    cwd = path.parent  # the notebook's own repository, wherever the run's root is
+    try:
+        top = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=cwd, capture_output=True, text=True,
+                             timeout=10, check=False)
+        if top.returncode != 0 or not path.is_relative_to(Path(top.stdout.strip()).resolve()):
+            return None
+        rel = path.relative_to(Path(top.stdout.strip()).resolve()).as_posix()
+        committed = subprocess.run(["git", "show", f"HEAD:{rel}"], cwd=cwd, capture_output=True, timeout=10,
+                                   check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if committed.returncode != 0:  # not tracked (or no commit yet): nothing to compare with
+        return None
+    now = _code_cells(nbformat.read(path, as_version=4))
+    then = _code_cells(nbformat.reads(committed.stdout.decode("utf-8"), as_version=4))
+    if now == then:
+        return "committed"
+    where = next((i for i, (a, b) in enumerate(zip(now, then)) if a != b), min(len(now), len(then)))
+    what = ("its parameters cell" if where < len(now) and now[where][2] or where < len(then) and then[where][2]
+            else f"cell {where + 1}")
+    raise TemplateModified(
+        f"{rel} differs from the committed template ({what} was changed; {len(now)} cells now, {len(then)} "
+        "committed). The batch publishes only what the committed template computes, so it does not run a "
+        f"modified one. Explore in a working copy instead (make lab opens notebooks/work/), restore the "
+        f"template with `git checkout -- {rel}`, or commit the change; pass --allow-modified-template to run it "
+        "anyway (the reproducibility card then reports a modified working tree).")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -308,8 +308,17 @@ def load_district(district_id: str, *, processed_root: str | os.PathLike | None 
         raise FileNotFoundError(f"no current processed data for district '{district_id}': "
                                 + stale.read_text().splitlines()[0].removeprefix("Not current: "))
     if not (folder / "manifest.json").exists():
-        raise FileNotFoundError(f"no processed data for district '{district_id}' in {root.name}/; run "
-                                f"'opportunity-research process data/raw/{district_id}' first")
+        from .crosswalk import suggest
+
+        known = sorted(p.name for p in root.iterdir() if (p / "manifest.json").exists()) if root.is_dir() else []
+        hint = suggest(str(district_id), known) if known else ""
+        raw_exists = (config.raw_dir() / str(district_id)).is_dir()
+        listing = (f"; processed districts: {', '.join(known)}" if known else
+                   f"; no district is processed yet in {root.name}/")
+        todo = (f"; run 'opportunity-research process data/raw/{district_id}' first" if raw_exists or not known
+                else "")
+        raise FileNotFoundError(f"no processed data for district '{district_id}' in {root.name}/{hint}{listing}"
+                                f"{todo}")
     wanted = dict.fromkeys(TABLES) if columns is None else dict(columns)
     unknown = [t for t in wanted if t not in TABLES]
     if unknown:

@@ -33,6 +33,7 @@ __all__ = [
     "FigureOutput",
     "TableOutput",
     "figure_output",
+    "output_href",
     "read_findings",
     "short_alt",
     "table_output",
@@ -241,6 +242,26 @@ class FigureOutput:
 
     def __repr__(self) -> str:
         return f"[Figure: {self.alt}]"
+
+
+def output_href(output_dir: str | os.PathLike, name: str, *, published: bool) -> str:
+    """A link from the notebook's output to ``name`` in ``output_dir`` that works where the output is read.
+
+    A published report page sits beside the file, so the link is ``name``; in an interactive run (JupyterLab,
+    where links resolve from the notebook's folder, the kernel's working directory) it is the relative path
+    from there to ``output_dir/name``, never an absolute path.
+
+    Examples
+    --------
+    >>> output_href("reports/demo_x", "scorecard.html", published=True)
+    'scorecard.html'
+    >>> import os
+    >>> output_href(os.path.join(os.getcwd(), "out"), "scorecard.html", published=False)
+    'out/scorecard.html'
+    """
+    if published:
+        return name
+    return Path(os.path.relpath(config.resolve(output_dir) / name, Path.cwd())).as_posix()
 
 
 def figure_output(fig, *, alt: str | None = None, dpi: int = 110) -> FigureOutput:

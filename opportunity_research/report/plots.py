@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from ..intake.contract import ALL_OTHERS
 from ..study import labels as registry
@@ -59,6 +59,7 @@ __all__ = [
     "save_figure",
     "study_chart",
     "style",
+    "tick_text",
     "trend_chart",
 ]
 
@@ -127,9 +128,35 @@ def level_label(group, level, labels: Mapping | None = None) -> str:
     return registry.level(group, level)
 
 
+def tick_text(value: float, *, points: bool = False) -> str:
+    """The label of a tick at ``value`` (a share, 0.025 = 2.5%) on a percent or percentage-point axis.
+
+    The label always equals the tick's value: as many decimals as the value needs (up to 2), never a rounded
+    neighbour (a tick at 0.025 reads "+2.5", not "+2").
+
+    Examples
+    --------
+    >>> [tick_text(v, points=True) for v in (-0.075, -0.025, 0.0, 0.025, 0.1)]
+    ['−7.5', '−2.5', '0', '+2.5', '+10']
+    >>> tick_text(0.125), tick_text(0.5)
+    ('12.5%', '50%')
+    """
+    x = 100 * float(value)
+    digits = next((d for d in range(3) if abs(round(x, d) - x) < 1e-9 * max(1.0, abs(x))), 2)
+    x = round(x, digits)
+    if abs(x) < 10 ** -(digits + 1):
+        return "0" if points else "0%"
+    text = f"{abs(x):.{digits}f}"
+    if points:
+        return ("+" if x > 0 else "\u2212") + text
+    return ("\u2212" if x < 0 else "") + text + "%"
+
+
 def _percent_axis(ax, axis="x", *, points=False):
-    f = FuncFormatter(lambda v, _: ("0" if abs(v) < 1e-12 else f"{100 * v:+.0f}") if points else f"{100 * v:.0f}%")
-    (ax.xaxis if axis == "x" else ax.yaxis).set_major_formatter(f)
+    a = ax.xaxis if axis == "x" else ax.yaxis
+    # ticks on whole multiples of 1, 2 or 5 points where the range allows; labels equal the tick values
+    a.set_major_locator(MaxNLocator(nbins="auto", steps=[1, 2, 5, 10]))
+    a.set_major_formatter(FuncFormatter(lambda v, _: tick_text(v, points=points)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -686,6 +713,9 @@ def trend_chart(data: pd.DataFrame, *, x: str = "school_year", series: str = "me
 def study_chart(rates: pd.DataFrame, demands: pd.DataFrame, study: Mapping[str, float]) -> Figure:
     """The district's shares (point and 95% interval) beside the study's published figures (open diamonds).
 
+    A NaN study figure (a share this report scored with another cut rule, see
+    :func:`opportunity_research.report.settings.comparable_study`) shows the district's point without a diamond.
+
     Examples
     --------
     >>> import pandas as pd
@@ -724,6 +754,7 @@ def study_chart(rates: pd.DataFrame, demands: pd.DataFrame, study: Mapping[str, 
 
     fig.alt_text = (f"{title}: the district's share with a 95% interval, and the study's published figure. "
                     + " ".join(f"{labels.measure(c)}: district {fmt_pct(e)} (95% interval {fmt_pct(lo)} to "
-                               f"{fmt_pct(hi)}), study {fmt_pct(study[c])}."
+                               f"{fmt_pct(hi)}), " + (f"study {fmt_pct(study[c])}." if pd.notna(study[c]) else
+                                                      "no comparable study figure (this report changed the rule).")
                                for c, e, lo, hi in zip(t["code"], t["estimate"], t["ci_lower"], t["ci_upper"])))
     return fig

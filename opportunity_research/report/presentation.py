@@ -35,6 +35,7 @@ from .tables import fmt_number as _number
 from .tables import is_missing as _missing
 
 __all__ = [
+    "LAB_CSS",
     "STUDY",
     "Col",
     "HtmlBlock",
@@ -54,7 +55,9 @@ __all__ = [
     "hetop_table",
     "humanize",
     "is_demo",
+    "lab_style",
     "link",
+    "methods_scoring",
     "model_trust_note",
     "multiple_table",
     "needs_note",
@@ -98,9 +101,16 @@ def glance_table(glance: pd.DataFrame) -> Table:
                  caption="What the analysis is based on")
 
 
-def resources_table(rates: pd.DataFrame, *, min_n: int = config.MIN_CELL_SIZE) -> Table:
-    """The four resources, district-wide, beside the study's published figures (``measures.resource_rates``)."""
+def resources_table(rates: pd.DataFrame, *, min_n: int = config.MIN_CELL_SIZE, cuts: Mapping | None = None) -> Table:
+    """The four resources, district-wide, beside the study's published figures (``measures.resource_rates``).
+
+    ``cuts``: the cut points the rates used (``DistrictAnalysis.cuts``); a resource scored with a rule other
+    than TNTP's default gets a note saying its study figure is not directly comparable.
+    """
+    from .settings import study_note
+
     r = rates[rates["subject"] == "all"] if "subject" in rates.columns else rates
+    changed = [f"{labels.measure(x)}: {study_note(x, cuts)}." for x in r["resource"] if study_note(x, cuts)]
     r = r.assign(study=[STUDY.get(x, (np.nan,))[0] for x in r["resource"]],
                  evidence=[f"{labels.count(n)} {labels.UNITS.get(x, '')}".strip() for x, n in zip(r["resource"],
                                                                                                    r["n"])])
@@ -111,7 +121,7 @@ def resources_table(rates: pd.DataFrame, *, min_n: int = config.MIN_CELL_SIZE) -
                  caption="Share of class time with each resource",
                  subtitle="District share with a 95% interval that allows for clustering in classrooms, beside "
                           "the Opportunity Myth study's published figure.",
-                 notes=[f"Study: {STUDY_SOURCE}."], min_n=min_n)
+                 notes=[f"Study: {STUDY_SOURCE}.", *changed], min_n=min_n)
 
 
 def demands_table(demands: pd.DataFrame) -> Table:
@@ -353,8 +363,11 @@ def reproducibility_table(card: pd.DataFrame) -> Table:
     return table(c, [Col("item", label="Item"), Col("value", label="Value")], caption="Reproducibility card")
 
 
-def study_comparison_table(rates: pd.DataFrame, demands: pd.DataFrame) -> Table:
-    """District vs the study's published figures, the six headline shares side by side."""
+def study_comparison_table(rates: pd.DataFrame, demands: pd.DataFrame, *, cuts: Mapping | None = None) -> Table:
+    """District vs the study's published figures, the six headline shares side by side (``cuts``: the cut points
+    the rates used; a share scored with a rule other than the study's gets a note instead of a silent comparison)."""
+    from .settings import study_note
+
     rows = []
     r = rates[rates["subject"] == "all"] if "subject" in rates.columns else rates
     for x in list(r.itertuples()) + list(demands.itertuples()):
@@ -362,11 +375,14 @@ def study_comparison_table(rates: pd.DataFrame, demands: pd.DataFrame) -> Table:
         if code in STUDY:
             rows.append({"measure": code, "estimate": x.estimate, "ci_lower": x.ci_lower, "ci_upper": x.ci_upper,
                          "study": STUDY[code][0], "difference": x.estimate - STUDY[code][0]})
+    notes = [f"{labels.measure(x['measure'])}: {study_note(x['measure'], cuts)}." for x in rows
+             if study_note(x["measure"], cuts)]
     return table(pd.DataFrame(rows), [Col("measure", "measure"), Col("estimate", "percent", label="District"),
                                       Col("interval", "interval_percent"), Col("study", "percent",
                                                                                label="Study (2018)"),
                                       Col("difference", "points", label="District − study (points)")],
-                 caption="This district beside the study's published figures", notes=[f"Study: {STUDY_SOURCE}."])
+                 caption="This district beside the study's published figures",
+                 notes=[f"Study: {STUDY_SOURCE}.", *notes])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -535,6 +551,59 @@ def model_trust_note(growth: pd.DataFrame) -> HtmlBlock:
             text = (f"All {len(m)} growth models were verified (the estimation engine's checks passed); the "
                     "technical appendix lists their samples.")
     return HtmlBlock(f'<p class="note" role="note">{_html.escape(text)}</p>', text)
+
+
+#: Table styles of the HTML report, scoped to JupyterLab's and Jupyter's output areas (whose own table rules
+#: right-align every cell and put the caption into the title), for :func:`lab_style`.
+LAB_CSS = """
+.jp-OutputArea-output .table-wrap, .output_html .table-wrap { margin: .4rem 0 1rem; max-width: 100%; }
+.jp-OutputArea-output table.gt_table, .output_html table.gt_table {
+  border-collapse: collapse; font-size: .88rem; font-variant-numeric: tabular-nums; width: auto; max-width: 100%;
+  table-layout: auto; margin: 0; }
+.jp-OutputArea-output table.gt_table > caption, .output_html table.gt_table > caption {
+  caption-side: top; text-align: left; padding: 0 0 .4rem; }
+.jp-OutputArea-output table.gt_table > caption .gt_title, .output_html table.gt_table > caption .gt_title {
+  display: block; font-weight: 700; font-size: .95rem; }
+.jp-OutputArea-output table.gt_table > caption .gt_subtitle, .output_html table.gt_table > caption .gt_subtitle {
+  display: block; font-weight: 400; font-size: .85rem; color: var(--jp-ui-font-color2, #555); }
+.jp-OutputArea-output table.gt_table th, .jp-OutputArea-output table.gt_table td,
+.output_html table.gt_table th, .output_html table.gt_table td {
+  padding: .2rem .45rem; border: 0; border-bottom: 1px solid var(--jp-border-color2, #ddd); white-space: normal;
+  vertical-align: top; }
+.jp-OutputArea-output table.gt_table .gt_left, .output_html table.gt_table .gt_left { text-align: left; }
+.jp-OutputArea-output table.gt_table .gt_right, .output_html table.gt_table .gt_right {
+  text-align: right; white-space: nowrap; }
+.jp-OutputArea-output table.gt_table th.gt_col_heading, .output_html table.gt_table th.gt_col_heading {
+  border-bottom: 2px solid var(--jp-ui-font-color1, #555); font-weight: 600; vertical-align: bottom;
+  white-space: normal; }
+.jp-OutputArea-output table.gt_table .gt_group_heading, .output_html table.gt_table .gt_group_heading {
+  text-align: left; font-weight: 700; background: var(--jp-layout-color2, #f2f2f2); }
+.jp-OutputArea-output table.gt_table .gt_sourcenote, .output_html table.gt_table .gt_sourcenote {
+  text-align: left; font-size: .8rem; color: var(--jp-ui-font-color2, #555); border: 0; }
+.jp-OutputArea-output p.note, .output_html p.note { font-size: .9rem; }
+"""
+
+
+def lab_style() -> HtmlBlock:
+    """The report's table styles for tables shown in JupyterLab (captions, left-aligned labels, right-aligned
+    numbers, source notes). Display it once in a notebook cell whose output the published report leaves out
+    (a cell tagged ``remove``); the published pages have their own stylesheet."""
+    return HtmlBlock(f"<style>{LAB_CSS}</style>", "")
+
+
+def methods_scoring(cuts: Mapping | None = None) -> HtmlBlock:
+    """The Methods bullet on scoring, stating the cut points this report used (a changed one says so).
+
+    Examples
+    --------
+    >>> "at least 5 of 6 (TNTP’s default: 4)" in methods_scoring({"grade_appropriate": 5}).html
+    True
+    """
+    from .settings import scoring_text
+
+    lead, _, rest = scoring_text(cuts).partition(": ")
+    return HtmlBlock(f"<ul><li><strong>{_html.escape(lead)}</strong>: {_html.escape(rest)}</li></ul>",
+                     f"- {lead}: {rest}")
 
 
 def link(text: str, href: str, *, note: str = "") -> HtmlBlock:
