@@ -132,11 +132,12 @@ def _run_all(page) -> None:
     """Run > Run All Cells, as a user clicks it; again if no cell started (a click while the kernel was still
     connecting is dropped)."""
     started = _visible_notebook(page).locator(".jp-InputPrompt").filter(has_text=re.compile(r"\[(\*|\d+)\]"))
-    for _ in range(5):
-        page.get_by_role("menuitem", name="Run", exact=True).click()
-        page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+    for _ in range(3):
+        page.keyboard.press("Escape")  # close a menu left open by an earlier attempt
+        page.get_by_role("menuitem", name="Run", exact=True).click(timeout=60_000)
+        page.get_by_role("menuitem", name="Run All Cells", exact=True).click(timeout=60_000)
         try:
-            started.first.wait_for(state="attached", timeout=30_000)
+            started.first.wait_for(state="attached", timeout=90_000)
             return
         except PlaywrightTimeout:
             continue
@@ -198,7 +199,8 @@ def test_lab_edits_reach_the_text_never_the_template_git_or_the_batch(project, l
     assert (project / TEMPLATE).read_bytes() == template_bytes
     assert runner.check_template(project / TEMPLATE, project) == "committed"
     assert _git(project, "status", "--porcelain") == status_before
-    assert not errors, errors
+    # the refused saves surface as the page's own (expected) error; nothing else may fail in the page
+    assert not [e for e in errors if "is a report template" not in e], errors
 
     # 3. the batch after the lab session publishes byte-identical tables
     after = runner.run_batch([DISTRICT], root=project, processed_dir=PROJECT / "data" / "processed",
