@@ -83,14 +83,16 @@ NBVAL := --nbval-lax notebooks/district_report.ipynb notebooks/cross_district.ip
 
 test: reports browser $(LAB_STAMP) ## run the whole test suite (lint, doctests, layer contract, unit, statistics against references, notebooks, batch, pages and JupyterLab in Chromium)
 	$(BIN)/python -m ruff check opportunity_research tests benchmarks
+	$(BIN)/python -m ruff format --check opportunity_research tests benchmarks
 	$(BIN)/python -m pytest -q --doctest-modules opportunity_research
 	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile tests $(NBVAL)
 
 test-slow: reports browser $(LAB_STAMP) ## run the slow simulations too (interval coverage over many seeds)
 	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile -m "slow or not slow" tests $(NBVAL)
 
-lint: venv ## ruff lint
+lint: venv ## ruff lint and format check (`ruff format opportunity_research tests benchmarks` fixes the format)
 	$(BIN)/python -m ruff check opportunity_research tests benchmarks
+	$(BIN)/python -m ruff format --check opportunity_research tests benchmarks
 
 bench: process ## run every benchmark in quick mode
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b --quick || exit 1; done

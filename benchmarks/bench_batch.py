@@ -53,21 +53,27 @@ def floor_once(folder: Path) -> float:
         cfg = Config()
         cfg.KernelManager.transport = "ipc"
         cfg.KernelManager.ip = os.path.join(kdir, "kernel")
-        papermill.execute_notebook(str(src), str(out), kernel_name="python3", progress_bar=False, cwd=str(folder),
-                                   config=cfg)
+        papermill.execute_notebook(
+            str(src), str(out), kernel_name="python3", progress_bar=False, cwd=str(folder), config=cfg
+        )
     html, _ = HTMLExporter(template_name="basic", exclude_input=True).from_notebook_node(
-        nbformat.read(out, as_version=4))
+        nbformat.read(out, as_version=4)
+    )
     (folder / "floor.html").write_text(html)
     return time.perf_counter() - t
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--districts", type=int, default=200, help="districts in the synthetic state (default 200)")
+    ap.add_argument(
+        "--districts", type=int, default=200, help="districts in the synthetic state (default 200)"
+    )
     ap.add_argument("--demo", action="store_true", help="the five demo districts instead of a state")
     ap.add_argument("--quick", action="store_true", help="two demo districts, no cross-district report")
     ap.add_argument("--jobs", type=int, default=2, help="LocalCluster workers (default 2)")
-    ap.add_argument("--notebook", default=None, help="district notebook (default notebooks/district_report.ipynb)")
+    ap.add_argument(
+        "--notebook", default=None, help="district notebook (default notebooks/district_report.ipynb)"
+    )
     ap.add_argument("--no-cross", action="store_true", help="skip the cross-district report")
     args = ap.parse_args()
 
@@ -107,12 +113,17 @@ def main() -> None:
     n = len(districts)
     sizes = np.array([students[d] for d in districts], dtype=float)
     secs = np.array([r.seconds for r in serial.districts])
-    print(f"{what}: {n} districts, {int(sizes.sum()):,} students (median {int(np.median(sizes)):,}, largest "
-          f"{int(sizes.max()):,}); notebook {notebook.name}"
-          + ("" if cross is None else "; cross-district report included") + f"; {os.cpu_count()} CPUs")
+    print(
+        f"{what}: {n} districts, {int(sizes.sum()):,} students (median {int(np.median(sizes)):,}, largest "
+        f"{int(sizes.max()):,}); notebook {notebook.name}"
+        + ("" if cross is None else "; cross-district report included")
+        + f"; {os.cpu_count()} CPUs"
+    )
     print(f"{'run':<28}{'seconds':>10}{'districts/min':>16}")
-    print(f"{'floor (1-cell notebook)':<28}{floor:>10.2f}{60 / floor:>16.1f}   (runs: "
-          f"{', '.join(f'{x:.2f}' for x in floors)})")
+    print(
+        f"{'floor (1-cell notebook)':<28}{floor:>10.2f}{60 / floor:>16.1f}   (runs: "
+        f"{', '.join(f'{x:.2f}' for x in floors)})"
+    )
     print(f"{'serial (jobs 1)':<28}{t_serial:>10.1f}{60 * n / t_serial:>16.2f}")
     print(f"{f'LocalCluster ({args.jobs} workers)':<28}{t_par:>10.1f}{60 * n / t_par:>16.2f}")
     print(f"ratio serial / LocalCluster:      {t_serial / t_par:.2f}")
@@ -121,23 +132,34 @@ def main() -> None:
     busy_par = sum(r.seconds for r in par.districts)
     tail = serial.cross.seconds if serial.cross is not None else 0.0
     bound = t_serial / (max(busy_serial / args.jobs, secs.max()) + tail + (t_serial - busy_serial - tail))
-    print(f"  district seconds summed: serial {busy_serial:.1f}, cluster {busy_par:.1f} (each task "
-          f"{busy_par / busy_serial:.2f}x as long on the cluster); best ratio this load balance allows, with the "
-          f"cross-district report as a serial tail: {bound:.2f}")
-    print(f"  load average (1 min) before / after: {load0:.1f} / {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print(
+        f"  district seconds summed: serial {busy_serial:.1f}, cluster {busy_par:.1f} (each task "
+        f"{busy_par / busy_serial:.2f}x as long on the cluster); best ratio this load balance allows, with the "
+        f"cross-district report as a serial tail: {bound:.2f}"
+    )
+    print(
+        f"  load average (1 min) before / after: {load0:.1f} / {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+    )
     print(f"ratio serial per district / floor: {t_serial / n / floor:.2f}")
     if n >= 2 and np.ptp(sizes) > 0:
         slope, fixed = np.polyfit(sizes / 1000, secs, 1)
-        print(f"per district (serial): median {np.median(secs):.1f} s, 90th percentile {np.percentile(secs, 90):.1f} s, "
-              f"max {secs.max():.1f} s; least squares: {fixed:.1f} s + {slope:.1f} s per 1,000 students")
+        print(
+            f"per district (serial): median {np.median(secs):.1f} s, 90th percentile {np.percentile(secs, 90):.1f} s, "
+            f"max {secs.max():.1f} s; least squares: {fixed:.1f} s + {slope:.1f} s per 1,000 students"
+        )
     if serial.cross is not None:
-        print(f"cross-district report: serial {serial.cross.seconds:.1f} s, cluster "
-              f"{par.cross.seconds if par.cross else float('nan'):.1f} s")
+        print(
+            f"cross-district report: serial {serial.cross.seconds:.1f} s, cluster "
+            f"{par.cross.seconds if par.cross else float('nan'):.1f} s"
+        )
     print(f"peak memory of one kernel or worker process: {peak:.0f} MiB")
     failed = sorted({r.district_id for r in serial.districts + par.districts if r.status != "ok"})
     if failed:
-        print(f"note: {len(failed)} district(s) failed ({', '.join(failed[:10])}); failed districts take less "
-              "time than complete ones, so the throughput above is optimistic", file=sys.stderr)
+        print(
+            f"note: {len(failed)} district(s) failed ({', '.join(failed[:10])}); failed districts take less "
+            "time than complete ones, so the throughput above is optimistic",
+            file=sys.stderr,
+        )
 
 
 if __name__ == "__main__":

@@ -164,7 +164,11 @@ def _disclosure_stages() -> dict:
         import opportunity_research.disclosure.joint as disc
     except ImportError:
         return {}
-    return {("disclosure.joint", name): "disclosure" for name in getattr(disc, "__all__", []) if callable(getattr(disc, name))}
+    return {
+        ("disclosure.joint", name): "disclosure"
+        for name in getattr(disc, "__all__", [])
+        if callable(getattr(disc, name))
+    }
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -184,8 +188,9 @@ def _analysis(root: str, district: str, queue) -> None:
     from opportunity_research.intake.dataset import process_district
     from opportunity_research.study import analysis
 
-    process_district(Path(root) / "data" / "raw" / district, processed_root=Path(root) / "data" / "processed",
-                     key=KEY)
+    process_district(
+        Path(root) / "data" / "raw" / district, processed_root=Path(root) / "data" / "processed", key=KEY
+    )
     seconds: dict[str, float] = {}
     with Sampler() as s:
         _instrument({**ANALYSIS_STAGES, **_disclosure_stages()}, s, seconds)
@@ -205,8 +210,15 @@ def _end_to_end(root: str, district: str, queue) -> None:
     with Sampler() as s:
         _instrument(RUNNER_STAGES, s, seconds)
         t = time.perf_counter()
-        res = run_batch([district], notebook=notebook, cross_notebook=None, root=Path(root), jobs=1, key=KEY,
-                        reports_dir=Path(root) / "reports")
+        res = run_batch(
+            [district],
+            notebook=notebook,
+            cross_notebook=None,
+            root=Path(root),
+            jobs=1,
+            key=KEY,
+            reports_dir=Path(root) / "reports",
+        )
         total = time.perf_counter() - t
     status = [(r.district_id, r.status, r.reason) for r in res.districts]
     queue.put({"seconds": seconds, "peaks": s.peaks, "total": total, "peak_mb": s.peak, "status": status})
@@ -237,12 +249,22 @@ def demo_vs_floor() -> dict:
         synthesize(root / "data" / "raw")
         districts = sorted(p.name for p in (root / "data" / "raw").iterdir() if p.is_dir())
         floors = [floor_once(root) for _ in range(3)]
-        res = run_batch(districts, notebook=PROJECT / "notebooks" / "district_report.ipynb", cross_notebook=None,
-                        root=root, jobs=1, key=KEY, reports_dir=root / "reports")
+        res = run_batch(
+            districts,
+            notebook=PROJECT / "notebooks" / "district_report.ipynb",
+            cross_notebook=None,
+            root=root,
+            jobs=1,
+            key=KEY,
+            reports_dir=root / "reports",
+        )
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    return {"floor": statistics.median(floors), "floors": floors,
-            "districts": {r.district_id: (r.status, r.seconds) for r in res.districts}}
+    return {
+        "floor": statistics.median(floors),
+        "floors": floors,
+        "districts": {r.district_id: (r.status, r.seconds) for r in res.districts},
+    }
 
 
 def run_size(students: int) -> dict:
@@ -262,8 +284,19 @@ def _print_size(n: int, r: dict) -> None:
     print(f"\n== {n:,} students")
     print(f"  synthesize (not in end to end)   {syn['seconds']:8.1f} s  peak {syn['peak_mb']:7.0f} MB")
     print("  analysis, per stage (fresh process, in-process calls):")
-    order = ["read", "score", "access", "gaps", "models", "climate", "trajectories", "scorecard", "equity",
-             "disclosure", "other"]
+    order = [
+        "read",
+        "score",
+        "access",
+        "gaps",
+        "models",
+        "climate",
+        "trajectories",
+        "scorecard",
+        "equity",
+        "disclosure",
+        "other",
+    ]
     for stage in order + sorted(set(ana["seconds"]) - set(order)):
         if stage in ana["seconds"]:
             print(f"    {stage:<28}{ana['seconds'][stage]:8.2f} s  peak {ana['peaks'].get(stage, 0):7.0f} MB")
@@ -274,13 +307,20 @@ def _print_size(n: int, r: dict) -> None:
             print(f"    {stage:<28}{e2e['seconds'][stage]:8.2f} s  peak {e2e['peaks'].get(stage, 0):7.0f} MB")
     other = e2e["total"] - sum(e2e["seconds"].values())
     print(f"    {'other (publish, sanitize)':<28}{other:8.2f} s")
-    print(f"    {'END TO END':<28}{e2e['total']:8.2f} s  peak {e2e['peak_mb']:7.0f} MB   status {e2e['status']}")
+    print(
+        f"    {'END TO END':<28}{e2e['total']:8.2f} s  peak {e2e['peak_mb']:7.0f} MB   status {e2e['status']}"
+    )
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=__doc__.split("\n\n", 1)[1],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--students", type=int, nargs="*", default=None, help="sizes (default 10000 100000 1000000)")
+    ap = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        epilog=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ap.add_argument(
+        "--students", type=int, nargs="*", default=None, help="sizes (default 10000 100000 1000000)"
+    )
     ap.add_argument("--quick", action="store_true", help="10,000 students, no demo comparison")
     ap.add_argument("--no-demo", action="store_true", help="skip the demo report vs floor comparison")
     ap.add_argument("--json", default=None, help="also write every figure to this JSON file")
@@ -294,21 +334,29 @@ def main(argv=None) -> int:
         print("\nscaling (end to end):")
         for a, b in itertools.pairwise(sizes):
             ra, rb = results[a]["end_to_end"], results[b]["end_to_end"]
-            print(f"  {b:,} / {a:,} students ({b / a:.0f}x): time {rb['total'] / ra['total']:.1f}x, "
-                  f"peak memory {rb['peak_mb'] / ra['peak_mb']:.1f}x; analysis time "
-                  f"{results[b]['analysis']['total'] / results[a]['analysis']['total']:.1f}x")
+            print(
+                f"  {b:,} / {a:,} students ({b / a:.0f}x): time {rb['total'] / ra['total']:.1f}x, "
+                f"peak memory {rb['peak_mb'] / ra['peak_mb']:.1f}x; analysis time "
+                f"{results[b]['analysis']['total'] / results[a]['analysis']['total']:.1f}x"
+            )
     if 1_000_000 in results:
         e = results[1_000_000]["end_to_end"]
-        print(f"\ntargets at 1M: end to end {e['total']:.1f} s (<= 120), peak {e['peak_mb'] / 1024:.2f} GB (<= 2)")
+        print(
+            f"\ntargets at 1M: end to end {e['total']:.1f} s (<= 120), peak {e['peak_mb'] / 1024:.2f} GB (<= 2)"
+        )
     if not (args.quick or args.no_demo):
         demo = demo_vs_floor()
         results["demo"] = demo
         secs = [s for st, s in demo["districts"].values()]
-        print(f"\ndemo reports vs floor (same run): floor {demo['floor']:.2f} s (runs "
-              f"{', '.join(f'{x:.2f}' for x in demo['floors'])})")
+        print(
+            f"\ndemo reports vs floor (same run): floor {demo['floor']:.2f} s (runs "
+            f"{', '.join(f'{x:.2f}' for x in demo['floors'])})"
+        )
         for d, (st, s) in demo["districts"].items():
             print(f"  {d:<16} {st:<7} {s:6.2f} s  = {s / demo['floor']:.1f}x floor")
-        print(f"  mean {statistics.mean(secs):.2f} s = {statistics.mean(secs) / demo['floor']:.1f}x floor (target <= 5x)")
+        print(
+            f"  mean {statistics.mean(secs):.2f} s = {statistics.mean(secs) / demo['floor']:.1f}x floor (target <= 5x)"
+        )
     if args.json:
         Path(args.json).write_text(json.dumps({str(k): v for k, v in results.items()}, indent=1, default=str))
     return 0

@@ -43,16 +43,29 @@ def main() -> None:
     ap.add_argument("--district", default="demo_hillcrest")
     args = ap.parse_args()
     subjects = ["ela"] if args.quick else ["ela", "math"]
-    print(f"{'subject':8} {'pre-check s':>12} {'no pre-check s':>15} {'ratio':>7} {'not converged':>14} "
-          f"{'max |d beta|':>13}")
+    print(
+        f"{'subject':8} {'pre-check s':>12} {'no pre-check s':>15} {'ratio':>7} {'not converged':>14} "
+        f"{'max |d beta|':>13}"
+    )
     for s in subjects:
         frame = pd.read_csv(FRAMES / f"{args.district}_{s}.csv.gz")
         t_on, on = timed(frame, s, True)
         t_off, off = timed(frame, s, False)
         bad = sum(not m.converged for m in off.models.values())
-        diff = max(float(np.max(np.abs(on.models[k].coefficients["estimate"].to_numpy()
-                                       - off.models[k].coefficients["estimate"].to_numpy()))) for k in on.models)
-        print(f"{s:8} {t_on:12.2f} {t_off:15.2f} {t_off / t_on:7.1f} {bad:>10} of {len(off.models)} {diff:13.2e}")
+        diff = max(
+            float(
+                np.max(
+                    np.abs(
+                        on.models[k].coefficients["estimate"].to_numpy()
+                        - off.models[k].coefficients["estimate"].to_numpy()
+                    )
+                )
+            )
+            for k in on.models
+        )
+        print(
+            f"{s:8} {t_on:12.2f} {t_off:15.2f} {t_off / t_on:7.1f} {bad:>10} of {len(off.models)} {diff:13.2e}"
+        )
 
 
 if __name__ == "__main__":

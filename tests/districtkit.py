@@ -33,25 +33,43 @@ def district_tables() -> dict[str, pd.DataFrame]:
     school = np.where(i < 20, "SCH1", "SCH2")
     grade = np.where(i < 20, 4, 7)
     sid = (1001 + i).astype(str)
-    schools = pd.DataFrame({"school_id": ["SCH1", "SCH2"], "school_name": ["Oak Elementary", "Pine Middle"],
-                            "school_level": ["elementary", "middle"]})
+    schools = pd.DataFrame(
+        {
+            "school_id": ["SCH1", "SCH2"],
+            "school_name": ["Oak Elementary", "Pine Middle"],
+            "school_level": ["elementary", "middle"],
+        }
+    )
     races = list(RACE_ETHNICITY)
-    students = pd.DataFrame({
-        "student_id": sid, "school_id": school, "grade": grade,
-        "race_ethnicity": [races[k % len(races)] for k in i],
-        "low_income": (i % 2).astype(int), "english_learner": (i % 5 == 0).astype(int),
-        "disability": (i % 7 == 0).astype(int), "gender": np.where(i % 2 == 0, "female", "male"),
-    })
+    students = pd.DataFrame(
+        {
+            "student_id": sid,
+            "school_id": school,
+            "grade": grade,
+            "race_ethnicity": [races[k % len(races)] for k in i],
+            "low_income": (i % 2).astype(int),
+            "english_learner": (i % 5 == 0).astype(int),
+            "disability": (i % 7 == 0).astype(int),
+            "gender": np.where(i % 2 == 0, "female", "male"),
+        }
+    )
     students.loc[39, "gender"] = "nonbinary"
-    classrooms = pd.DataFrame({
-        "classroom_id": ["C1", "C2", "C3", "C4"], "school_id": ["SCH1", "SCH1", "SCH2", "SCH2"],
-        "teacher_id": ["T1", "T2", "T3", "T4"], "subject": ["ela", "math", "ela", "math"],
-        "grade": [4, 4, 7, 7], "school_year": 2016,
-    })
-    enrollments = pd.DataFrame({
-        "student_id": np.concatenate([sid, sid]),
-        "classroom_id": np.concatenate([np.where(i < 20, "C1", "C3"), np.where(i < 20, "C2", "C4")]),
-    })
+    classrooms = pd.DataFrame(
+        {
+            "classroom_id": ["C1", "C2", "C3", "C4"],
+            "school_id": ["SCH1", "SCH1", "SCH2", "SCH2"],
+            "teacher_id": ["T1", "T2", "T3", "T4"],
+            "subject": ["ela", "math", "ela", "math"],
+            "grade": [4, 4, 7, 7],
+            "school_year": 2016,
+        }
+    )
+    enrollments = pd.DataFrame(
+        {
+            "student_id": np.concatenate([sid, sid]),
+            "classroom_id": np.concatenate([np.where(i < 20, "C1", "C3"), np.where(i < 20, "C2", "C4")]),
+        }
+    )
     rows = []
     for k in i:
         for subject in ("ela", "math"):
@@ -63,74 +81,182 @@ def district_tables() -> dict[str, pd.DataFrame]:
                     level = 3 if score >= cut else 2
                     if score >= cut + 10:
                         level = 4
-                    rows.append((sid[k], subject, year, window, g, score + 0.5, float(cut), level,
-                                 round(g + 0.5 * w + (score - cut) / 20, 2)))
-    assessments = pd.DataFrame(rows, columns=["student_id", "subject", "school_year", "window", "grade",
-                                              "scale_score", "grade_level_cut", "performance_level",
-                                              "grade_equivalent"])
+                    rows.append(
+                        (
+                            sid[k],
+                            subject,
+                            year,
+                            window,
+                            g,
+                            score + 0.5,
+                            float(cut),
+                            level,
+                            round(g + 0.5 * w + (score - cut) / 20, 2),
+                        )
+                    )
+    assessments = pd.DataFrame(
+        rows,
+        columns=[
+            "student_id",
+            "subject",
+            "school_year",
+            "window",
+            "grade",
+            "scale_score",
+            "grade_level_cut",
+            "performance_level",
+            "grade_equivalent",
+        ],
+    )
     assessments.loc[3, "grade_equivalent"] = np.nan  # optional and nullable
     a = np.arange(12)
-    assignments = pd.DataFrame({
-        "assignment_id": [f"A{k + 1:02d}" for k in a], "classroom_id": [f"C{k // 3 + 1}" for k in a],
-        "content": a % 3, "practice": (a + 1) % 3, "relevance": (a // 2) % 3,
-    })
+    assignments = pd.DataFrame(
+        {
+            "assignment_id": [f"A{k + 1:02d}" for k in a],
+            "classroom_id": [f"C{k // 3 + 1}" for k in a],
+            "content": a % 3,
+            "practice": (a + 1) % 3,
+            "relevance": (a // 2) % 3,
+        }
+    )
     ws = []
     for k in a:
         room = k // 3  # 0..3
         members = sid[(i < 20) if room < 2 else (i >= 20)]
         for j in range(5):
             demands = int((k + j) % 3 != 0)
-            ws.append((f"W{len(ws) + 1:03d}", f"A{k + 1:02d}", members[(k + 2 * j) % 20], demands,
-                       int(demands and j % 2 == 0)))
-    work_samples = pd.DataFrame(ws, columns=["work_sample_id", "assignment_id", "student_id", "met_demands",
-                                             "met_grade_level"])
+            ws.append(
+                (
+                    f"W{len(ws) + 1:03d}",
+                    f"A{k + 1:02d}",
+                    members[(k + 2 * j) % 20],
+                    demands,
+                    int(demands and j % 2 == 0),
+                )
+            )
+    work_samples = pd.DataFrame(
+        ws, columns=["work_sample_id", "assignment_id", "student_id", "met_demands", "met_grade_level"]
+    )
     o = np.arange(8)
-    observations = pd.DataFrame({
-        "observation_id": [f"O{k + 1}" for k in o], "classroom_id": [f"C{k // 2 + 1}" for k in o],
-        "ca1a": o % 2, "ca1b": (o // 2) % 2, "ca1c": 1, "ca2": o % 4 + 1, "ca3": (o + 2) % 4 + 1, "col": 3,
-    })
+    observations = pd.DataFrame(
+        {
+            "observation_id": [f"O{k + 1}" for k in o],
+            "classroom_id": [f"C{k // 2 + 1}" for k in o],
+            "ca1a": o % 2,
+            "ca1b": (o // 2) % 2,
+            "ca1c": 1,
+            "ca2": o % 4 + 1,
+            "ca3": (o + 2) % 4 + 1,
+            "col": 3,
+        }
+    )
     m = sid[i >= 20]
-    engagement_surveys = pd.DataFrame({
-        "response_id": [f"E{k + 1:02d}" for k in range(40)], "student_id": np.concatenate([m, m]),
-        "classroom_id": ["C3"] * 20 + ["C4"] * 20,
-        "eng_interest": np.arange(40) % 4, "eng_like": (np.arange(40) + 1) % 4,
-        "eng_losttrack": (np.arange(40) // 4) % 4, "eng_moreabout": 2,
-    })
-    teacher_surveys = pd.DataFrame({
-        "response_id": ["R1", "R2", "R3", "R4"], "teacher_id": ["T1", "T2", "T3", "T4"],
-        "classroom_id": ["C1", "C2", "C3", None], "form": ["current", "current", "old", "old"],
-        "exp_fairtomaster": [4, 2, None, None], "exp_oneyearenough": [3, 1, None, None],
-        "exp_allstudents": [5, 2, 3, 1], "exp_appropriate": [4, 3, None, None],
-        "exp_toochallenging": [None, None, 2, 4], "exp_oneyear": [None, None, 3, 1],
-        "exp_different": [None, None, 1, 5], "exp_overburden": [None, None, 2, 4],
-        "exp_began": [None, None, 0, 5],
-    }).astype({c: "Int64" for c in ["exp_fairtomaster", "exp_oneyearenough", "exp_allstudents", "exp_appropriate",
-                                     "exp_toochallenging", "exp_oneyear", "exp_different", "exp_overburden",
-                                     "exp_began"]})
+    engagement_surveys = pd.DataFrame(
+        {
+            "response_id": [f"E{k + 1:02d}" for k in range(40)],
+            "student_id": np.concatenate([m, m]),
+            "classroom_id": ["C3"] * 20 + ["C4"] * 20,
+            "eng_interest": np.arange(40) % 4,
+            "eng_like": (np.arange(40) + 1) % 4,
+            "eng_losttrack": (np.arange(40) // 4) % 4,
+            "eng_moreabout": 2,
+        }
+    )
+    teacher_surveys = pd.DataFrame(
+        {
+            "response_id": ["R1", "R2", "R3", "R4"],
+            "teacher_id": ["T1", "T2", "T3", "T4"],
+            "classroom_id": ["C1", "C2", "C3", None],
+            "form": ["current", "current", "old", "old"],
+            "exp_fairtomaster": [4, 2, None, None],
+            "exp_oneyearenough": [3, 1, None, None],
+            "exp_allstudents": [5, 2, 3, 1],
+            "exp_appropriate": [4, 3, None, None],
+            "exp_toochallenging": [None, None, 2, 4],
+            "exp_oneyear": [None, None, 3, 1],
+            "exp_different": [None, None, 1, 5],
+            "exp_overburden": [None, None, 2, 4],
+            "exp_began": [None, None, 0, 5],
+        }
+    ).astype(
+        {
+            c: "Int64"
+            for c in [
+                "exp_fairtomaster",
+                "exp_oneyearenough",
+                "exp_allstudents",
+                "exp_appropriate",
+                "exp_toochallenging",
+                "exp_oneyear",
+                "exp_different",
+                "exp_overburden",
+                "exp_began",
+            ]
+        }
+    )
     c = np.arange(20)
     climate = {"response_id": [f"CL{k + 1:02d}" for k in c], "student_id": m, "school_year": 2016}
-    for n, item in enumerate(["belong_1", "belong_2", "belong_3", "belong_4", "consist_1", "consist_2",
-                              "consist_3", "consist_4", "cohere_1", "cohere_2", "cohere_3"]):
+    for n, item in enumerate(
+        [
+            "belong_1",
+            "belong_2",
+            "belong_3",
+            "belong_4",
+            "consist_1",
+            "consist_2",
+            "consist_3",
+            "consist_4",
+            "cohere_1",
+            "cohere_2",
+            "cohere_3",
+        ]
+    ):
         climate[item] = (c + n) % 5 + 1
     climate_surveys = pd.DataFrame(climate)
-    attendance = pd.DataFrame({"student_id": sid, "school_year": 2016, "days_enrolled": 180,
-                               "days_present": 180 - (i % 13) * 3})
-    advanced_courses = pd.DataFrame({"student_id": ["1021", "1022", "1023", "1001"], "school_year": 2016,
-                                     "course_type": ["honors", "honors", "accelerated", "gifted"]})
-    programs = pd.DataFrame({"student_id": ["1002", "1003", "1030", "1030"], "school_year": 2016,
-                             "program": ["tutoring", "after_school", "mentoring", "tutoring"]})
-    goals = pd.DataFrame({
-        "goal_id": ["G1", "G2"], "measure": ["grade_appropriate_share", "chronic_absence_rate"],
-        "group": ["all", "low_income=1"], "baseline_year": [2016, None], "target": [0.4, 0.08],
-        "target_year": [2018, 2017],
-        "description": ["Raise grade-appropriate assignments to 40%, by 2018-19.", None],
-    }).astype({"baseline_year": "Int64"})
+    attendance = pd.DataFrame(
+        {"student_id": sid, "school_year": 2016, "days_enrolled": 180, "days_present": 180 - (i % 13) * 3}
+    )
+    advanced_courses = pd.DataFrame(
+        {
+            "student_id": ["1021", "1022", "1023", "1001"],
+            "school_year": 2016,
+            "course_type": ["honors", "honors", "accelerated", "gifted"],
+        }
+    )
+    programs = pd.DataFrame(
+        {
+            "student_id": ["1002", "1003", "1030", "1030"],
+            "school_year": 2016,
+            "program": ["tutoring", "after_school", "mentoring", "tutoring"],
+        }
+    )
+    goals = pd.DataFrame(
+        {
+            "goal_id": ["G1", "G2"],
+            "measure": ["grade_appropriate_share", "chronic_absence_rate"],
+            "group": ["all", "low_income=1"],
+            "baseline_year": [2016, None],
+            "target": [0.4, 0.08],
+            "target_year": [2018, 2017],
+            "description": ["Raise grade-appropriate assignments to 40%, by 2018-19.", None],
+        }
+    ).astype({"baseline_year": "Int64"})
     return {
-        "schools": schools, "students": students, "classrooms": classrooms, "enrollments": enrollments,
-        "assessments": assessments, "assignments": assignments, "work_samples": work_samples,
-        "observations": observations, "engagement_surveys": engagement_surveys,
-        "teacher_surveys": teacher_surveys, "climate_surveys": climate_surveys, "attendance": attendance,
-        "advanced_courses": advanced_courses, "programs": programs, "goals": goals,
+        "schools": schools,
+        "students": students,
+        "classrooms": classrooms,
+        "enrollments": enrollments,
+        "assessments": assessments,
+        "assignments": assignments,
+        "work_samples": work_samples,
+        "observations": observations,
+        "engagement_surveys": engagement_surveys,
+        "teacher_surveys": teacher_surveys,
+        "climate_surveys": climate_surveys,
+        "attendance": attendance,
+        "advanced_courses": advanced_courses,
+        "programs": programs,
+        "goals": goals,
     }
 
 
@@ -148,18 +274,40 @@ def make_valid_district(path: str | Path) -> Path:
 
 #: Contract table -> the file name the "SIS" gives it.
 SIS_FILES = {
-    "schools": "school_directory.csv", "students": "Student Roster.csv", "classrooms": "master_schedule.csv",
-    "enrollments": "student_schedules.csv", "assessments": "state_test_scores.csv", "assignments": "assignments.csv",
-    "work_samples": "Work Samples.csv", "observations": "IPG_Observations.csv", "engagement_surveys": "engagement.csv",
-    "teacher_surveys": "teacher_survey.csv", "climate_surveys": "climate_survey.csv", "attendance": "Attendance.csv",
-    "advanced_courses": "advanced_coursework.csv", "programs": "program_participation.csv", "goals": "goals.csv",
+    "schools": "school_directory.csv",
+    "students": "Student Roster.csv",
+    "classrooms": "master_schedule.csv",
+    "enrollments": "student_schedules.csv",
+    "assessments": "state_test_scores.csv",
+    "assignments": "assignments.csv",
+    "work_samples": "Work Samples.csv",
+    "observations": "IPG_Observations.csv",
+    "engagement_surveys": "engagement.csv",
+    "teacher_surveys": "teacher_survey.csv",
+    "climate_surveys": "climate_survey.csv",
+    "attendance": "Attendance.csv",
+    "advanced_courses": "advanced_coursework.csv",
+    "programs": "program_participation.csv",
+    "goals": "goals.csv",
 }
 #: Contract column -> the SIS's column name (in every table that has the column); others are upper-cased.
 SIS_COLUMNS = {
-    "student_id": "STUDENT_NUMBER", "school_id": "SCHOOL_CODE", "grade": "GRADE_LEVEL", "race_ethnicity": "FED_RACE",
-    "low_income": "FRL", "english_learner": "ELL", "disability": "IEP", "gender": "SEX", "classroom_id": "SECTION_ID",
-    "teacher_id": "STAFF_ID", "subject": "SUBJECT_AREA", "window": "TEST_WINDOW", "scale_score": "SCALE_SCORE",
-    "grade_level_cut": "PROFICIENCY_CUT", "performance_level": "PERF_LEVEL", "grade_equivalent": "GE",
+    "student_id": "STUDENT_NUMBER",
+    "school_id": "SCHOOL_CODE",
+    "grade": "GRADE_LEVEL",
+    "race_ethnicity": "FED_RACE",
+    "low_income": "FRL",
+    "english_learner": "ELL",
+    "disability": "IEP",
+    "gender": "SEX",
+    "classroom_id": "SECTION_ID",
+    "teacher_id": "STAFF_ID",
+    "subject": "SUBJECT_AREA",
+    "window": "TEST_WINDOW",
+    "scale_score": "SCALE_SCORE",
+    "grade_level_cut": "PROFICIENCY_CUT",
+    "performance_level": "PERF_LEVEL",
+    "grade_equivalent": "GE",
 }
 SIS_RACE = {k: str(i + 1) for i, k in enumerate(RACE_ETHNICITY)}  # federal reporting order, 1-7
 SIS_LEVELS = {1: "Below Basic", 2: "Basic", 3: "Proficient", 4: "Advanced"}
@@ -200,8 +348,10 @@ def export_as_sis(contract_folder: str | Path, out: str | Path, *, crosswalk: bo
             elif col == "gender":
                 mapping = {"female": "F", "male": "M", "nonbinary": "X"}
             elif col == "subject":
-                mapping = {s: s.upper() if s in ("ela", "math") else s.replace("_", " ").title()
-                           for s in table.columns["subject"].allowed}
+                mapping = {
+                    s: s.upper() if s in ("ela", "math") else s.replace("_", " ").title()
+                    for s in table.columns["subject"].allowed
+                }
             elif col == "window":
                 mapping = {"fall": "Fall", "spring": "Spring"}
             elif col == "school_level":
@@ -215,8 +365,9 @@ def export_as_sis(contract_folder: str | Path, out: str | Path, *, crosswalk: bo
                 df[col] = v.map(lambda x, m=mapping: m.get(x, x))
                 used = sorted(set(df[col]) - {""})
                 back = {d: c_ for c_, d in mapping.items() if d in used}
-                codes[f"{name}.{col}"] = {d: (str(int(float(c_))) if col == "performance_level" else c_)
-                                          for d, c_ in back.items()}
+                codes[f"{name}.{col}"] = {
+                    d: (str(int(float(c_))) if col == "performance_level" else c_) for d, c_ in back.items()
+                }
         own = {col: SIS_COLUMNS.get(col, col.upper()) for col in df.columns if col in table.columns}
         columns[name] = own
         df = df.rename(columns=own)

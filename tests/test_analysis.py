@@ -22,16 +22,22 @@ def processed():
     return DISTRICT
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"cuts": {"engagement": 9}}, "cuts: unknown cut point 'engagement'"),
-    ({"cuts": {"engaged": 13}}, "cuts: engaged must be a number from 0 to 12 (got 13)"),
-    ({"cuts": {"engaged": "8"}}, "cuts: engaged must be a number from 0 to 12 (got '8')"),
-    ({"subjects": "ela"}, "subjects: give a list of tested subjects"),
-    ({"subjects": ["ELA"]}, "subjects: 'ELA' is not a tested subject; use ela, math (did you mean 'ela'?)"),
-    ({"reference": {"race": "white"}}, "reference: 'race' is not a student group variable"),
-    ({"reference": {"race_ethnicity": "White"}}, "reference: 'White' is not a level of race_ethnicity"),
-    ({"reference": {"low_income": 2}}, "reference: 2 is not a level of low_income; use one of 0, 1"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"cuts": {"engagement": 9}}, "cuts: unknown cut point 'engagement'"),
+        ({"cuts": {"engaged": 13}}, "cuts: engaged must be a number from 0 to 12 (got 13)"),
+        ({"cuts": {"engaged": "8"}}, "cuts: engaged must be a number from 0 to 12 (got '8')"),
+        ({"subjects": "ela"}, "subjects: give a list of tested subjects"),
+        (
+            {"subjects": ["ELA"]},
+            "subjects: 'ELA' is not a tested subject; use ela, math (did you mean 'ela'?)",
+        ),
+        ({"reference": {"race": "white"}}, "reference: 'race' is not a student group variable"),
+        ({"reference": {"race_ethnicity": "White"}}, "reference: 'White' is not a level of race_ethnicity"),
+        ({"reference": {"low_income": 2}}, "reference: 2 is not a level of low_income; use one of 0, 1"),
+    ],
+)
 def test_unusable_options_are_refused_with_the_option_named(kwargs, message):
     with pytest.raises(ValueError) as exc:
         check_analysis_options(**kwargs)
@@ -72,31 +78,51 @@ def test_district_notebook_runs_with_another_district_reference_and_cuts(process
 
     out_nb = tmp_path / "report.ipynb"
     pm.execute_notebook(
-        str(config.project_root() / "notebooks" / "district_report.ipynb"), str(out_nb),
-        parameters={"district_id": DISTRICT, "reference_groups": {"race_ethnicity": "white"},
-                    "cuts": {"grade_appropriate": 5, "engaged": 9}, "n_boot": 30,
-                    "output_dir": str(tmp_path / "out")},
-        cwd=str(config.project_root()), kernel_name="python3", progress_bar=False)
+        str(config.project_root() / "notebooks" / "district_report.ipynb"),
+        str(out_nb),
+        parameters={
+            "district_id": DISTRICT,
+            "reference_groups": {"race_ethnicity": "white"},
+            "cuts": {"grade_appropriate": 5, "engaged": 9},
+            "n_boot": 30,
+            "output_dir": str(tmp_path / "out"),
+        },
+        cwd=str(config.project_root()),
+        kernel_name="python3",
+        progress_bar=False,
+    )
     nb = nbformat.read(out_nb, as_version=4)
     text = json.dumps([c.get("outputs", []) for c in nb.cells])
-    assert "did not converge" not in "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", [])
-                                             if o.get("name") == "stderr")
+    assert "did not converge" not in "".join(
+        o.get("text", "") for c in nb.cells for o in c.get("outputs", []) if o.get("name") == "stderr"
+    )
     found = json.loads((tmp_path / "out" / "findings.json").read_text())
     assert found["district_id"] == DISTRICT
     assert found["parameters"]["cuts"] == {"grade_appropriate": 5, "engaged": 9}
     assert found["parameters"]["reference_groups"] == {"race_ethnicity": "white"}
-    expected = analyze_district(DISTRICT, cuts={"grade_appropriate": 5, "engaged": 9}, n_boot=30,
-                                reference={"race_ethnicity": "white"}, seed=20180925)
-    row = expected.rates[(expected.rates["resource"] == "grade_appropriate") & (expected.rates["subject"] == "all")]
-    assert found["resources"]["grade_appropriate"]["estimate"] == pytest.approx(float(row["estimate"].iloc[0]))
+    expected = analyze_district(
+        DISTRICT,
+        cuts={"grade_appropriate": 5, "engaged": 9},
+        n_boot=30,
+        reference={"race_ethnicity": "white"},
+        seed=20180925,
+    )
+    row = expected.rates[
+        (expected.rates["resource"] == "grade_appropriate") & (expected.rates["subject"] == "all")
+    ]
+    assert found["resources"]["grade_appropriate"]["estimate"] == pytest.approx(
+        float(row["estimate"].iloc[0])
+    )
     assert "filterwarnings" not in text
 
 
 def test_output_folder_follows_the_district_id():
     nb = nbformat.read(config.project_root() / "notebooks" / "district_report.ipynb", as_version=4)
     params = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
-    assert 'output_dir = ""' in params.source and "demo_lakeside\"" not in params.source.split("output_dir")[1]
-    assert all("#" in line for line in params.source.splitlines() if "=" in line)  # every parameter documented
+    assert 'output_dir = ""' in params.source and 'demo_lakeside"' not in params.source.split("output_dir")[1]
+    assert all(
+        "#" in line for line in params.source.splitlines() if "=" in line
+    )  # every parameter documented
     setup = nb.cells[nb.cells.index(params) + 1].source
     assert 'output_dir = output_dir or f"reports/_interactive/{district_id}"' in setup
     assert "filterwarnings" not in setup

@@ -33,8 +33,16 @@ REPORTS = config.project_root() / "reports"
 
 def _pages() -> list[Path]:
     pages = [REPORTS / "index.html"] if (REPORTS / "index.html").exists() else []
-    for d in sorted(p for p in REPORTS.iterdir() if p.is_dir() and not p.name.startswith(".")) if REPORTS.exists() else []:
-        pages += [d / n for n in ("report.html", "scorecard.html", "summary.html", "summary.es.html") if (d / n).exists()]
+    for d in (
+        sorted(p for p in REPORTS.iterdir() if p.is_dir() and not p.name.startswith("."))
+        if REPORTS.exists()
+        else []
+    ):
+        pages += [
+            d / n
+            for n in ("report.html", "scorecard.html", "summary.html", "summary.es.html")
+            if (d / n).exists()
+        ]
     return pages
 
 
@@ -45,8 +53,11 @@ IDS = [p.relative_to(REPORTS).as_posix() for p in PAGES]
 @pytest.fixture(scope="module")
 def browser():
     if find_chromium() is None:
-        pytest.fail("No Chromium for the browser tests. Run 'python -m opportunity_research.report.browser --ensure' "
-                    "(installs Debian's chromium as root) or: " + INSTALL_HINT, pytrace=False)
+        pytest.fail(
+            "No Chromium for the browser tests. Run 'python -m opportunity_research.report.browser --ensure' "
+            "(installs Debian's chromium as root) or: " + INSTALL_HINT,
+            pytrace=False,
+        )
     with chromium() as b:
         yield b
 
@@ -56,14 +67,18 @@ def test_the_demo_pages_exist():
     assert PAGES, f"no pages under {REPORTS}: run 'make reports' first"
     names = {p.name for p in PAGES}
     assert {"index.html", "report.html", "scorecard.html"} <= names
-    districts = [p.parent.name for p in PAGES if p.name == "report.html" and p.parent.name != "cross_district"]
+    districts = [
+        p.parent.name for p in PAGES if p.name == "report.html" and p.parent.name != "cross_district"
+    ]
     assert districts and all((REPORTS / d / "scorecard.html").exists() for d in districts)
 
 
-_IDENTIFIERS = re.compile(r"\b(?:race_ethnicity|low_income|english_learner|started_behind|grade_appropriate|"
-                          r"strong_instruction|high_expectations|ci_lower|ci_upper|n_classrooms|hours_without|"
-                          r"reference_estimate|school_id|classroom_id|[a-z_]+=[a-z0-9_.]+)\b|\b(?:19|20)\d\d\.0\b|"
-                          r"\b2,0\d\d-\d\d\b|\b(?:in|since|from|to) 2,0\d\d\b|\bnan\b|\bNone\b")
+_IDENTIFIERS = re.compile(
+    r"\b(?:race_ethnicity|low_income|english_learner|started_behind|grade_appropriate|"
+    r"strong_instruction|high_expectations|ci_lower|ci_upper|n_classrooms|hours_without|"
+    r"reference_estimate|school_id|classroom_id|[a-z_]+=[a-z0-9_.]+)\b|\b(?:19|20)\d\d\.0\b|"
+    r"\b2,0\d\d-\d\d\b|\b(?:in|since|from|to) 2,0\d\d\b|\bnan\b|\bNone\b"
+)
 
 
 def _norm(text: str) -> str:
@@ -91,7 +106,9 @@ def _load(browser, path: Path, width: int, media: str = "screen"):
     page = browser.new_page(viewport={"width": width, "height": 900})
     page.emulate_media(media=media)
     problems: list[str] = []
-    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+    page.on(
+        "console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None
+    )
     page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
     page.on("requestfailed", lambda r: problems.append(f"failed request: {r.url} ({r.failure})"))
     page.on("response", lambda r: problems.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 else None)
@@ -120,7 +137,9 @@ def test_page_in_chromium(browser, path):
     assert wide["width"] <= wide["inner"], "the page scrolls sideways at 1280 px"
     narrow, problems = _load(browser, path, 390)
     assert problems == [], problems
-    assert narrow["width"] <= narrow["inner"], f"the page scrolls sideways at 390 px ({narrow['width']} px wide)"
+    assert narrow["width"] <= narrow["inner"], (
+        f"the page scrolls sideways at 390 px ({narrow['width']} px wide)"
+    )
     # on paper (US Letter less the page margins: 8.5 in - 3 cm = 703 CSS px) no table is cut at the right edge
     paper, _ = _load(browser, path, 703, media="print")
     cut = [t["caption"] or "(table)" for t in paper["tables"] if t["right"] > paper["inner"] + 0.5]
@@ -133,7 +152,11 @@ def test_page_in_chromium(browser, path):
             continue  # the pages load nothing from the network; outside links are for readers
         assert u.scheme == "", f"unexpected link {href}"
         target = (path.parent / unquote(u.path)).resolve() if u.path else path
-        if not target.exists() or u.fragment and u.fragment not in (set(wide["ids"]) if target == path else _ids_of(target)):
+        if (
+            not target.exists()
+            or u.fragment
+            and u.fragment not in (set(wide["ids"]) if target == path else _ids_of(target))
+        ):
             broken.append(href)
     assert not broken, f"links that do not resolve: {sorted(broken)}"
     # the printable copy: every table header, running headers and page numbers
@@ -154,9 +177,11 @@ def test_page_in_chromium(browser, path):
 
 #: Pipeline words a reader must not meet outside the Methods and the technical appendix: school ids, file names,
 #: column and parameter names (snake_case, e.g. min_n, district ids), ISO timestamps and method jargon.
-_PIPELINE_WORDS = re.compile(r"\b[A-Z]{1,5}SCH\d{2,4}\b|\b[\w-]+\.(?:csv|json|parquet|ipynb|py)\b|\b[a-z]+_[a-z0-9_]+\b|"
-                             r"\b\d{4}-\d\d-\d\dT\d\d:\d\d|\blinear[- ]programming\b|\bLP audit\b|\bMixedLM\b|"
-                             r"\bstatsmodels\b|\bREML\b")
+_PIPELINE_WORDS = re.compile(
+    r"\b[A-Z]{1,5}SCH\d{2,4}\b|\b[\w-]+\.(?:csv|json|parquet|ipynb|py)\b|\b[a-z]+_[a-z0-9_]+\b|"
+    r"\b\d{4}-\d\d-\d\dT\d\d:\d\d|\blinear[- ]programming\b|\bLP audit\b|\bMixedLM\b|"
+    r"\bstatsmodels\b|\bREML\b"
+)
 
 
 @pytest.mark.parametrize("path", PAGES, ids=IDS)
@@ -184,9 +209,13 @@ def test_page_meets_wcag_21_aa_and_speaks_to_readers(browser, path):
 def test_published_files_are_world_readable():
     """Folders 0755 and files 0644, so a web server or a colleague on a shared drive can open them."""
     assert PAGES
-    bad = [p.relative_to(REPORTS).as_posix() for p in REPORTS.rglob("*")
-           if not p.name.startswith(".") and not any(part.startswith(".") for part in p.relative_to(REPORTS).parts)
-           and (p.stat().st_mode & 0o777) != (0o755 if p.is_dir() else 0o644)]
+    bad = [
+        p.relative_to(REPORTS).as_posix()
+        for p in REPORTS.rglob("*")
+        if not p.name.startswith(".")
+        and not any(part.startswith(".") for part in p.relative_to(REPORTS).parts)
+        and (p.stat().st_mode & 0o777) != (0o755 if p.is_dir() else 0o644)
+    ]
     assert not bad, f"not world-readable (0644/0755): {bad[:10]}"
 
 
@@ -198,10 +227,16 @@ def test_a_district_without_a_climate_survey_or_a_second_year_says_what_it_needs
     assert page.exists(), "run 'make reports' first"
     text = re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", page.read_text(encoding="utf-8"))))
     # in a reader's words: the data, not the file name (the data contract names the files)
-    assert "Belonging, consistency and coherence needs data this district did not provide: the climate survey file" \
+    assert (
+        "Belonging, consistency and coherence needs data this district did not provide: the climate survey file"
         in text
-    assert "Catch-up rates needs data this district did not provide: the assessment results with spring results in " \
-           "at least two school years" in text
-    card = re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", (page.parent / "scorecard.html").read_text())))
+    )
+    assert (
+        "Catch-up rates needs data this district did not provide: the assessment results with spring results in "
+        "at least two school years" in text
+    )
+    card = re.sub(
+        r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", (page.parent / "scorecard.html").read_text()))
+    )
     assert "Not available for this district" in card and "the climate survey file" in card
     assert ".csv" not in text.rsplit("Methods and limitations", 1)[0] and ".csv" not in card

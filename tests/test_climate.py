@@ -23,24 +23,35 @@ S2_V = [4, 3, 3, 2, 1] * 4
 def _students():
     ids = [f"S-{i:016x}" for i in range(40)]
     low_income = [1] * 16 + [0] * 4 + [0] * 10 + [1] * 10  # S1: 4 not low-income (a small cell)
-    return pd.DataFrame({"student_id": ids, "school_id": ["S1"] * 20 + ["S2"] * 20,
-                         "race_ethnicity": ["white"] * 20 + ["black"] * 20, "low_income": low_income,
-                         "english_learner": 0, "disability": 0})
+    return pd.DataFrame(
+        {
+            "student_id": ids,
+            "school_id": ["S1"] * 20 + ["S2"] * 20,
+            "race_ethnicity": ["white"] * 20 + ["black"] * 20,
+            "low_income": low_income,
+            "english_learner": 0,
+            "disability": 0,
+        }
+    )
 
 
 def _survey(year=2016):
     st = _students()
     v = np.array(S1_V + S2_V, dtype=float)
-    data = {"response_id": [f"R{year}-{i}" for i in range(40)], "student_id": st["student_id"],
-            "school_year": year}
+    data = {
+        "response_id": [f"R{year}-{i}" for i in range(40)],
+        "student_id": st["student_id"],
+        "school_year": year,
+    }
     for item in ALL_ITEMS:
         data[item] = v if item in BELONG else 3.0
     return pd.DataFrame(data)
 
 
 def test_scale_scores_mean_of_answered_items_with_half_required():
-    s = pd.DataFrame({"cohere_1": [5, 4, 2, np.nan], "cohere_2": [4, np.nan, 2, np.nan],
-                      "cohere_3": [4, np.nan, 3, 5]})
+    s = pd.DataFrame(
+        {"cohere_1": [5, 4, 2, np.nan], "cohere_2": [4, np.nan, 2, np.nan], "cohere_3": [4, np.nan, 3, 5]}
+    )
     out = climate.scale_scores(s, scales=["coherence"])
     # 3 items: at least 1.5 must be answered -> rows 2 and 4 (one answer) get no score
     np.testing.assert_allclose(out["coherence_score"], [13 / 3, np.nan, 7 / 3, np.nan])
@@ -115,8 +126,10 @@ def test_summary_values_and_intervals_hand_computed(summary):
     assert s.loc[("all", "all"), "mean_score"] == pytest.approx(3.1)
     assert s.loc[("S1", "all"), "favorable"] == pytest.approx(12 / 20)
     lo, hi = wilson_interval(12, 20)
-    assert (s.loc[("S1", "all"), "favorable_ci_lower"], s.loc[("S1", "all"), "favorable_ci_upper"]) == \
-        pytest.approx((float(lo), float(hi)))
+    assert (
+        s.loc[("S1", "all"), "favorable_ci_lower"],
+        s.loc[("S1", "all"), "favorable_ci_upper"],
+    ) == pytest.approx((float(lo), float(hi)))
     v = np.array(S1_V, dtype=float)
     half = stats.t.ppf(0.975, 19) * v.std(ddof=1) / np.sqrt(20)
     assert s.loc[("S1", "all"), "mean_ci_lower"] == pytest.approx(3.6 - half)
@@ -124,8 +137,9 @@ def test_summary_values_and_intervals_hand_computed(summary):
     # interval clusters on the next level down, the students (one response each here)
     _, lo_c, hi_c, _, _ = cluster_mean_ci(S1_V + S2_V, range(40))
     assert 1 <= lo_c < 3.1 < hi_c <= 4
-    assert (s.loc[("all", "all"), "mean_ci_lower"], s.loc[("all", "all"), "mean_ci_upper"]) == \
-        pytest.approx((lo_c, hi_c))
+    assert (s.loc[("all", "all"), "mean_ci_lower"], s.loc[("all", "all"), "mean_ci_upper"]) == pytest.approx(
+        (lo_c, hi_c)
+    )
     # district low_income=0: S1's students 16-19 (4, 4, 3, 2) and S2's 20-29 (4, 3, 3, 2, 1, 4, 3, 3, 2, 1)
     assert s.loc[("all", "low_income=0"), "mean_score"] == pytest.approx(39 / 14)
     assert s.loc[("all", "low_income=0"), "favorable"] == pytest.approx(4 / 14)
@@ -150,7 +164,8 @@ def test_item_summary_distribution_and_favorable():
     row = it[(it["item"] == "belong_1") & (it["school_id"] == "S1")].iloc[0]
     # S1 answers 5, 4, 4, 3, 2 (x4)
     assert row[["share_1", "share_2", "share_3", "share_4", "share_5"]].tolist() == pytest.approx(
-        [0, 0.2, 0.2, 0.4, 0.2])
+        [0, 0.2, 0.2, 0.4, 0.2]
+    )
     assert row["favorable"] == pytest.approx(0.6) and row["mean"] == pytest.approx(3.6)
     assert row["question"] == CLIMATE_ITEMS["belonging"]["belong_1"] and row["scale"] == "belonging"
     assert set(it["item"]) == set(ALL_ITEMS) and set(it["school_id"]) == {"all", "S1", "S2"}
@@ -161,14 +176,20 @@ def test_indicators_are_in_the_shared_format(summary):
     validate_indicators(ind)
     assert list(ind.columns) == list(INDICATOR_COLUMNS)
     assert set(ind["measure"]) == {"belonging_favorable", "consistency_favorable", "coherence_favorable"}
-    row = ind[(ind.measure == "belonging_favorable") & (ind.school_id == "all") & (ind.group == "all")].iloc[0]
+    row = ind[(ind.measure == "belonging_favorable") & (ind.school_id == "all") & (ind.group == "all")].iloc[
+        0
+    ]
     assert row["estimate"] == pytest.approx(0.4) and row["n"] == 40 and row["school_year"] == 2016
 
 
 def test_district_without_a_climate_survey_gets_needs_not_an_error():
     st = _students()
-    for t in (climate.climate_summary(None, students=st), climate.item_summary(None, students=st),
-              climate.climate_reliability(None), climate.climate_gaps(None, students=st)):
+    for t in (
+        climate.climate_summary(None, students=st),
+        climate.item_summary(None, students=st),
+        climate.climate_reliability(None),
+        climate.climate_gaps(None, students=st),
+    ):
         assert t.empty and len(t.columns) > 0
         assert any("climate_surveys.csv" in s for s in t.attrs["needs"])
     ind = climate.climate_indicators(climate.climate_summary(None, students=st))

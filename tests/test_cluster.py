@@ -51,23 +51,66 @@ def test_worker_killed_mid_district_on_a_real_cluster(tmp_path):
 
     def start(name, argv):
         logs[name] = open(tmp_path / f"{name}.log", "w")  # noqa: SIM115 - closed in finally
-        procs[name] = subprocess.Popen(argv, cwd=tmp_path, env=env, stdout=logs[name], stderr=subprocess.STDOUT)
+        procs[name] = subprocess.Popen(
+            argv, cwd=tmp_path, env=env, stdout=logs[name], stderr=subprocess.STDOUT
+        )
 
     try:
-        start("scheduler", [str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-                            "--scheduler-file", str(sched_file)])
+        start(
+            "scheduler",
+            [
+                str(BIN / "dask"),
+                "scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--no-dashboard",
+                "--scheduler-file",
+                str(sched_file),
+            ],
+        )
         _wait_for(sched_file.exists, 60, "the scheduler file", procs.values())
         for w in ("w1", "w2"):
-            start(w, [str(BIN / "dask"), "worker", "--scheduler-file", str(sched_file), "--name", w, "--nthreads", "1",
-                      "--no-nanny", "--no-dashboard", "--host", "127.0.0.1"])
+            start(
+                w,
+                [
+                    str(BIN / "dask"),
+                    "worker",
+                    "--scheduler-file",
+                    str(sched_file),
+                    "--name",
+                    w,
+                    "--nthreads",
+                    "1",
+                    "--no-nanny",
+                    "--no-dashboard",
+                    "--host",
+                    "127.0.0.1",
+                ],
+            )
         client = Client(scheduler_file=str(sched_file), timeout="30s")
         client.wait_for_workers(2, timeout=60)
         address = json.loads(sched_file.read_text())["address"]
         assert address.startswith("tcp://127.0.0.1:")
 
-        batch = subprocess.Popen([str(BIN / "opportunity-research"), "run", "--scheduler", address, "--notebook",
-                                  str(NOTEBOOK), "--cross-notebook", str(CROSS)],
-                                 cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        batch = subprocess.Popen(
+            [
+                str(BIN / "opportunity-research"),
+                "run",
+                "--scheduler",
+                address,
+                "--notebook",
+                str(NOTEBOOK),
+                "--cross-notebook",
+                str(CROSS),
+            ],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         reports = tmp_path / "reports"
 
         def first_published():
@@ -75,7 +118,9 @@ def test_worker_killed_mid_district_on_a_real_cluster(tmp_path):
 
         _wait_for(first_published, 600, "the first published district", [batch])
 
-        def _executing(dask_worker) -> list[str]:  # nested: pickled by value, the workers cannot import tests/
+        def _executing(
+            dask_worker,
+        ) -> list[str]:  # nested: pickled by value, the workers cannot import tests/
             return [str(ts.key) for ts in dask_worker.state.executing]
 
         def busy_worker():  # a worker executing a district now (not merely holding one queued)
@@ -88,7 +133,9 @@ def test_worker_killed_mid_district_on_a_real_cluster(tmp_path):
 
         victim, key = _wait_for(busy_worker, 120, "a worker running a district", [batch])
         procs[victim].send_signal(signal.SIGKILL)  # at once: it is inside a district (they take many seconds)
-        assert key.removeprefix("report-").rsplit("-", 2)[0] in districts  # key: report-<district>-<stamp>-<hex>
+        assert (
+            key.removeprefix("report-").rsplit("-", 2)[0] in districts
+        )  # key: report-<district>-<stamp>-<hex>
         procs[victim].wait(30)
 
         out, err = batch.communicate(timeout=900)
@@ -117,7 +164,9 @@ def test_worker_killed_mid_district_on_a_real_cluster(tmp_path):
     retried = [d for d in districts if runs[d] > 1]
     assert lost_district in retried and set(runs.values()) <= {1, 2}, runs
     assert f"re-run after a worker was lost: {', '.join(retried)} (each published once)" in out
-    assert manifest["cross_district"]["status"] == "ok" and manifest["cross_district"]["districts"] == districts
+    assert (
+        manifest["cross_district"]["status"] == "ok" and manifest["cross_district"]["districts"] == districts
+    )
     # each report was published by this run, and nothing half-built is left behind
     for d in [*districts, "cross_district"]:
         assert json.loads((reports / d / ".publish.json").read_text())["run_id"] == manifest["run_id"]

@@ -76,9 +76,12 @@ def test_sis_export_publishes_exactly_the_same_findings(demo_pair):
     base, _, _, _ = demo_pair
     found = {}
     for kind in ("contract", "sis"):
-        a = analysis.analyze_district("demo_pinebrook", processed_dir=str(base / f"processed_{kind}"), n_boot=40,
-                                      seed=3)
-        found[kind] = json.dumps(analysis.findings_json(a, parameters={"seed": 3}), sort_keys=True, default=str)
+        a = analysis.analyze_district(
+            "demo_pinebrook", processed_dir=str(base / f"processed_{kind}"), n_boot=40, seed=3
+        )
+        found[kind] = json.dumps(
+            analysis.findings_json(a, parameters={"seed": 3}), sort_keys=True, default=str
+        )
     assert found["contract"] == found["sis"]
     assert '"n_students": 300' in found["sis"]
 
@@ -151,11 +154,21 @@ def test_messages_name_the_districts_file_and_column_and_the_contracts(tmp_path)
     r.to_csv(d / "Student Roster.csv", index=False)
     report = validate_district(d)
     p = next(x for x in report.errors if x.line == 6)
-    assert (p.file, p.column, p.value, p.rule) == ("Student Roster.csv (students.csv)", "GRADE_LEVEL (grade)", "14",
-                                                   "must be between 3 and 12")
+    assert (p.file, p.column, p.value, p.rule) == (
+        "Student Roster.csv (students.csv)",
+        "GRADE_LEVEL (grade)",
+        "14",
+        "must be between 3 and 12",
+    )
     p = next(x for x in report.errors if x.line == 8)
-    assert (p.file, p.column, p.value) == ("Student Roster.csv (students.csv)", "FED_RACE (race_ethnicity)", "9")
-    assert p.rule.startswith("not in the crosswalk's codes for students.race_ethnicity: add it to crosswalk.yaml")
+    assert (p.file, p.column, p.value) == (
+        "Student Roster.csv (students.csv)",
+        "FED_RACE (race_ethnicity)",
+        "9",
+    )
+    assert p.rule.startswith(
+        "not in the crosswalk's codes for students.race_ethnicity: add it to crosswalk.yaml"
+    )
 
 
 def test_unmapped_code_gets_the_closest_code_as_suggestion(tmp_path):
@@ -174,7 +187,8 @@ def test_mapped_column_missing_from_the_file_names_both_and_suggests(tmp_path):
     (d / "crosswalk.yaml").write_text(text)
     (p,) = validate_district(d).errors
     assert (p.file, p.column, p.line) == ("school_directory.csv (schools.csv)", "school_level", 1) or (
-        p.file == "Student Roster.csv (students.csv)" and p.column == "GRADE_LVL (grade)")
+        p.file == "Student Roster.csv (students.csv)" and p.column == "GRADE_LVL (grade)"
+    )
     assert "reads it from 'GRADE_LVL', which the file does not have; did you mean 'GRADE_LEVEL'?" in p.rule
 
 
@@ -193,39 +207,112 @@ def _cw(d, text):
 
 
 CROSSWALK_CASES = {
-    "unknown_section": ("file:\n  students: roster.csv\n", 1, "(top level)", "file",
-                        "unknown section; the sections are files, columns and codes (did you mean 'files'?)"),
-    "unknown_table_in_files": ("files:\n  student: roster.csv\n", 2, "files", "student",
-                               "unknown contract table (did you mean 'students'?)"),
-    "two_tables_one_file": ("files:\n  students: a.csv\n  schools: a.csv\n", 3, "files", "schools",
-                            "'a.csv' is already the file of students; two tables cannot share a file"),
-    "file_is_a_path": ("files:\n  students: ../x/students.csv\n", 2, "files", "students",
-                       "'../x/students.csv' must be a file name in the district folder, not a path"),
+    "unknown_section": (
+        "file:\n  students: roster.csv\n",
+        1,
+        "(top level)",
+        "file",
+        "unknown section; the sections are files, columns and codes (did you mean 'files'?)",
+    ),
+    "unknown_table_in_files": (
+        "files:\n  student: roster.csv\n",
+        2,
+        "files",
+        "student",
+        "unknown contract table (did you mean 'students'?)",
+    ),
+    "two_tables_one_file": (
+        "files:\n  students: a.csv\n  schools: a.csv\n",
+        3,
+        "files",
+        "schools",
+        "'a.csv' is already the file of students; two tables cannot share a file",
+    ),
+    "file_is_a_path": (
+        "files:\n  students: ../x/students.csv\n",
+        2,
+        "files",
+        "students",
+        "'../x/students.csv' must be a file name in the district folder, not a path",
+    ),
     "file_left_to_choose": ("files:\n  students: CHOOSE\n", 2, "files", "students", "no file chosen yet"),
-    "unknown_table_in_columns": ("columns:\n  studnets:\n    grade: G\n", 2, "columns", "studnets",
-                                 "unknown contract table (did you mean 'students'?)"),
-    "unknown_contract_column": ("columns:\n  students:\n    race: FED_RACE\n", 3, "columns.students", "race",
-                                "unknown column of students"),
-    "two_columns_one_district_column": ("columns:\n  students:\n    grade: G\n    school_id: G\n", 4,
-                                        "columns.students", "school_id",
-                                        "district column 'G' is already mapped to grade"),
-    "column_left_to_choose": ("columns:\n  students:\n    grade: CHOOSE\n", 3, "columns.students", "grade",
-                              "no district column chosen yet"),
-    "codes_key_without_column": ("codes:\n  students:\n    Y: 1\n", 2, "codes", "students",
-                                 "unknown column of students"),
-    "codes_unknown_column": ("codes:\n  students.frl:\n    Y: 1\n", 2, "codes", "students.frl",
-                             "unknown column of students"),
-    "code_listed_twice": ("codes:\n  students.low_income:\n    Y: 1\n    Y: 0\n", 4, "codes.students.low_income",
-                          "Y", "listed twice (first on line 3); the two mappings collide: keep one"),
-    "code_maps_to_a_code_the_contract_lacks": ("codes:\n  students.race_ethnicity:\n    '4': blak\n", 3,
-                                               "codes.students.race_ethnicity", "4",
-                                               "maps to 'blak', which is not a contract code"),
-    "code_maps_flag_to_two": ("codes:\n  students.low_income:\n    Y: 2\n", 3, "codes.students.low_income", "Y",
-                              "maps to '2'; low_income must be one of: 0, 1"),
-    "code_maps_number_to_text": ("codes:\n  assessments.school_year:\n    2016-17: sixteen\n", 3,
-                                 "codes.assessments.school_year", "2016-17", "maps to 'sixteen', which is not a number"),
-    "code_left_to_choose": ("codes:\n  assessments.window:\n    Winter: CHOOSE\n", 3, "codes.assessments.window",
-                            "Winter", "no contract value chosen yet: one of fall, spring"),
+    "unknown_table_in_columns": (
+        "columns:\n  studnets:\n    grade: G\n",
+        2,
+        "columns",
+        "studnets",
+        "unknown contract table (did you mean 'students'?)",
+    ),
+    "unknown_contract_column": (
+        "columns:\n  students:\n    race: FED_RACE\n",
+        3,
+        "columns.students",
+        "race",
+        "unknown column of students",
+    ),
+    "two_columns_one_district_column": (
+        "columns:\n  students:\n    grade: G\n    school_id: G\n",
+        4,
+        "columns.students",
+        "school_id",
+        "district column 'G' is already mapped to grade",
+    ),
+    "column_left_to_choose": (
+        "columns:\n  students:\n    grade: CHOOSE\n",
+        3,
+        "columns.students",
+        "grade",
+        "no district column chosen yet",
+    ),
+    "codes_key_without_column": (
+        "codes:\n  students:\n    Y: 1\n",
+        2,
+        "codes",
+        "students",
+        "unknown column of students",
+    ),
+    "codes_unknown_column": (
+        "codes:\n  students.frl:\n    Y: 1\n",
+        2,
+        "codes",
+        "students.frl",
+        "unknown column of students",
+    ),
+    "code_listed_twice": (
+        "codes:\n  students.low_income:\n    Y: 1\n    Y: 0\n",
+        4,
+        "codes.students.low_income",
+        "Y",
+        "listed twice (first on line 3); the two mappings collide: keep one",
+    ),
+    "code_maps_to_a_code_the_contract_lacks": (
+        "codes:\n  students.race_ethnicity:\n    '4': blak\n",
+        3,
+        "codes.students.race_ethnicity",
+        "4",
+        "maps to 'blak', which is not a contract code",
+    ),
+    "code_maps_flag_to_two": (
+        "codes:\n  students.low_income:\n    Y: 2\n",
+        3,
+        "codes.students.low_income",
+        "Y",
+        "maps to '2'; low_income must be one of: 0, 1",
+    ),
+    "code_maps_number_to_text": (
+        "codes:\n  assessments.school_year:\n    2016-17: sixteen\n",
+        3,
+        "codes.assessments.school_year",
+        "2016-17",
+        "maps to 'sixteen', which is not a number",
+    ),
+    "code_left_to_choose": (
+        "codes:\n  assessments.window:\n    Winter: CHOOSE\n",
+        3,
+        "codes.assessments.window",
+        "Winter",
+        "no contract value chosen yet: one of fall, spring",
+    ),
     "crosswalk_not_yaml": ("files: [students\n", 2, None, None, "not valid YAML"),
     "section_not_a_mapping": ("files:\n  - students.csv\n", 1, "files", None, "must be a mapping"),
 }
@@ -259,12 +346,18 @@ def test_yaml_type_guessing_does_not_change_codes(tmp_path):
 
 def test_a_mapped_file_that_is_not_there_is_named_with_a_suggestion(tmp_path):
     d = export_as_sis(make_valid_district(tmp_path / "ok"), tmp_path / "sis")
-    text = (d / "crosswalk.yaml").read_text().replace('students: "Student Roster.csv"', 'students: "Student_Roster.csv"')
+    text = (
+        (d / "crosswalk.yaml")
+        .read_text()
+        .replace('students: "Student Roster.csv"', 'students: "Student_Roster.csv"')
+    )
     (d / "crosswalk.yaml").write_text(text)
     (p,) = validate_district(d).errors
     assert p.file == "Student_Roster.csv (students.csv)"
-    assert p.rule == ("required table is missing (crosswalk.yaml names it 'Student_Roster.csv', which is not in the "
-                      "folder; did you mean 'Student Roster.csv'?)")
+    assert p.rule == (
+        "required table is missing (crosswalk.yaml names it 'Student_Roster.csv', which is not in the "
+        "folder; did you mean 'Student Roster.csv'?)"
+    )
 
 
 def test_a_district_column_named_like_a_mapped_contract_column_is_ignored_with_a_warning(tmp_path):

@@ -15,7 +15,9 @@ from .demo import TEST_KEY, demo_root, district
 
 
 def _tree_hash(folder):
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()}
+    return {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()
+    }
 
 
 @pytest.fixture()
@@ -39,7 +41,10 @@ def test_processed_tables_are_typed_and_pseudonymized(raw_copy, tmp_path):
     assert set(d.enrollments["student_id"]) <= set(d.students["student_id"])
     assert d.students["low_income"].dtype == "int8" and d.students["grade"].dtype == "int64"
     assert d.climate_surveys is None and not d.has("climate_surveys")  # optional table absent
-    assert d.manifest["inputs"]["students.csv"] == hashlib.sha256((raw_copy / "students.csv").read_bytes()).hexdigest()
+    assert (
+        d.manifest["inputs"]["students.csv"]
+        == hashlib.sha256((raw_copy / "students.csv").read_bytes()).hexdigest()
+    )
     assert not list(out.parent.glob(".tmp-*"))  # no temporary folder left behind
 
 

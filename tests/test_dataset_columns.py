@@ -12,8 +12,11 @@ from .demo import demo_root, district
 
 def test_only_named_tables_and_columns_are_read():
     full = district("demo_fairview")
-    part = load_district("demo_fairview", processed_root=demo_root() / "processed",
-                         columns={"students": ["student_id", "grade"], "assessments": None})
+    part = load_district(
+        "demo_fairview",
+        processed_root=demo_root() / "processed",
+        columns={"students": ["student_id", "grade"], "assessments": None},
+    )
     assert list(part.tables) == ["students", "assessments"]
     assert list(part.students.columns) == ["student_id", "grade"]
     pd.testing.assert_frame_equal(part.students, full.students[["student_id", "grade"]])

@@ -59,7 +59,9 @@ def students(spec: dict[tuple[str, str, int], int], *, seed: int = 0, outcome=No
     return df
 
 
-def published(df: pd.DataFrame, *, subjects=("ela", "math"), reference=None) -> dict[str, tuple[pd.DataFrame, TableSpec]]:
+def published(
+    df: pd.DataFrame, *, subjects=("ela", "math"), reference=None
+) -> dict[str, tuple[pd.DataFrame, TableSpec]]:
     """The gap tables (per measure and subject) and the scorecard indicator cells (per school) of ``df``."""
     gaps = []
     for subject in subjects:
@@ -69,11 +71,20 @@ def published(df: pd.DataFrame, *, subjects=("ela", "math"), reference=None) -> 
     ind = []
     f = df.assign(_sid=pd.factorize(df["student_id"])[0])
     for m in MEASURES:
-        t = two_level_estimates(f, keys=["school_year"], variables=list(VARIABLES), value=m, kind="share",
-                                cluster=None, confidence=0.95)
+        t = two_level_estimates(
+            f,
+            keys=["school_year"],
+            variables=list(VARIABLES),
+            value=m,
+            kind="share",
+            cluster=None,
+            confidence=0.95,
+        )
         ind.append(indicator_rows(t.assign(suppressed=False, suppression_reason=""), measure=f"{m}_share"))
-    return {"gaps": (pd.concat(gaps, ignore_index=True), DISTRICT_SPECS["gaps"]),
-            "indicators_shares": (pd.concat(ind, ignore_index=True), DISTRICT_SPECS["indicators_shares"])}
+    return {
+        "gaps": (pd.concat(gaps, ignore_index=True), DISTRICT_SPECS["gaps"]),
+        "indicators_shares": (pd.concat(ind, ignore_index=True), DISTRICT_SPECS["indicators_shares"]),
+    }
 
 
 def protect(df, **kw):
@@ -96,17 +107,28 @@ def _cells(tables):
                 var, lev, school = r["group"], str(r["level"]), "all"
             else:
                 g = str(r["group"])
-                var, lev = (g.split("=", 1) if "=" in g else ("all", "all"))
+                var, lev = g.split("=", 1) if "=" in g else ("all", "all")
                 school = r["school_id"]
-            rows.append({"table": name, "row": i, "uni": uni, "school": school, "variable": var, "level": lev,
-                         "n": float(r["n"]) if pd.notna(r["n"]) else np.nan,
-                         "estimate": float(r["estimate"]) if pd.notna(r["estimate"]) else np.nan,
-                         "ref_n": float(r["reference_n"]) if "reference_n" in t.columns and pd.notna(r["reference_n"])
-                         else np.nan,
-                         "ref_est": float(r["reference_estimate"]) if "reference_estimate" in t.columns
-                         and pd.notna(r["reference_estimate"]) else np.nan,
-                         "named": "reference" in t.columns and str(r["reference"]) != disclosure.ALL_OTHERS,
-                         "shown": not bool(r["suppressed"])})
+            rows.append(
+                {
+                    "table": name,
+                    "row": i,
+                    "uni": uni,
+                    "school": school,
+                    "variable": var,
+                    "level": lev,
+                    "n": float(r["n"]) if pd.notna(r["n"]) else np.nan,
+                    "estimate": float(r["estimate"]) if pd.notna(r["estimate"]) else np.nan,
+                    "ref_n": float(r["reference_n"])
+                    if "reference_n" in t.columns and pd.notna(r["reference_n"])
+                    else np.nan,
+                    "ref_est": float(r["reference_estimate"])
+                    if "reference_estimate" in t.columns and pd.notna(r["reference_estimate"])
+                    else np.nan,
+                    "named": "reference" in t.columns and str(r["reference"]) != disclosure.ALL_OTHERS,
+                    "shown": not bool(r["suppressed"]),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -114,8 +136,9 @@ def attack(published_tables, true_tables, *, min_n=MIN_N, rounding=0.01) -> list
     """Everything the attacker recovers (empty = nothing); each item says how and what."""
     pub, true = _cells(published_tables), _cells(true_tables)
     true = true.set_index(["table", "row"])
-    pub = pub.join(true[["n", "estimate"]].rename(columns={"n": "true_n", "estimate": "true_est"}),
-                   on=["table", "row"])
+    pub = pub.join(
+        true[["n", "estimate"]].rename(columns={"n": "true_n", "estimate": "true_est"}), on=["table", "row"]
+    )
     found = []
     hidden = pub[~pub["shown"]]
 
@@ -129,12 +152,16 @@ def attack(published_tables, true_tables, *, min_n=MIN_N, rounding=0.01) -> list
     key = ["school", "variable", "level"]
     m = hidden.merge(shown[key + ["n", "table", "uni"]], on=key, suffixes=("", "_other"))
     close = m[((m["n_other"] - m["true_n"]).abs() < min_n) & (m["true_n"] < min_n)]
-    found += [f"cross-table {r.table}[{r.uni}] {r.variable}={r.level}: shown as {r.n_other:g} in "
-              f"{r.table_other}[{r.uni_other}]" for r in close.itertuples()]
+    found += [
+        f"cross-table {r.table}[{r.uni}] {r.variable}={r.level}: shown as {r.n_other:g} in "
+        f"{r.table_other}[{r.uni_other}]"
+        for r in close.itertuples()
+    ]
 
     # 3. subtraction within a partition, counts and values (gap tables: total from n + reference_n)
-    for (table, uni, school, var), part in pub[pub["variable"] != "all"].groupby(["table", "uni", "school",
-                                                                                    "variable"]):
+    for (table, uni, school, var), part in pub[pub["variable"] != "all"].groupby(
+        ["table", "uni", "school", "variable"]
+    ):
         h, s = part[~part["shown"]], part[part["shown"]]
         if h.empty:
             continue
@@ -148,8 +175,12 @@ def attack(published_tables, true_tables, *, min_n=MIN_N, rounding=0.01) -> list
             N = float((src["n"] + src["ref_n"]).iloc[0])
             total = (src["n"] * src["estimate"] + src["ref_n"] * src["ref_est"]).iloc[0]
         else:
-            tot = pub[(pub["table"] == table) & (pub["uni"] == uni) & (pub["school"] == school)
-                      & (pub["variable"] == "all")]
+            tot = pub[
+                (pub["table"] == table)
+                & (pub["uni"] == uni)
+                & (pub["school"] == school)
+                & (pub["variable"] == "all")
+            ]
             if tot.empty or not tot["shown"].iloc[0]:
                 continue
             N, total = float(tot["n"].iloc[0]), float(tot["n"].iloc[0] * tot["estimate"].iloc[0])
@@ -166,10 +197,17 @@ def attack(published_tables, true_tables, *, min_n=MIN_N, rounding=0.01) -> list
 
     # 4. schools add up to the district (cell tables)
     cell = pub[pub["table"] != "gaps"]
-    for (table, uni, var, lev), part in cell[cell["school"] != "all"].groupby(["table", "uni", "variable", "level"]):
+    for (table, uni, var, lev), part in cell[cell["school"] != "all"].groupby(
+        ["table", "uni", "variable", "level"]
+    ):
         h = part[~part["shown"]]
-        d = cell[(cell["table"] == table) & (cell["uni"] == uni) & (cell["variable"] == var)
-                 & (cell["level"] == lev) & (cell["school"] == "all")]
+        d = cell[
+            (cell["table"] == table)
+            & (cell["uni"] == uni)
+            & (cell["variable"] == var)
+            & (cell["level"] == lev)
+            & (cell["school"] == "all")
+        ]
         if len(h) == 1 and len(d) and d["shown"].iloc[0]:
             found.append(f"subtraction across schools {table}[{uni}] {var}={lev}")
 
@@ -184,10 +222,19 @@ def attack(published_tables, true_tables, *, min_n=MIN_N, rounding=0.01) -> list
 
 
 def _base(extra: dict) -> dict:
-    spec = {("A", "black", 1): 40, ("A", "black", 0): 20, ("A", "white", 1): 25, ("A", "white", 0): 30,
-            ("A", "hispanic_latino", 1): 35, ("B", "black", 1): 30, ("B", "black", 0): 15,
-            ("B", "white", 0): 40, ("B", "white", 1): 12, ("B", "hispanic_latino", 1): 30,
-            ("B", "hispanic_latino", 0): 14}
+    spec = {
+        ("A", "black", 1): 40,
+        ("A", "black", 0): 20,
+        ("A", "white", 1): 25,
+        ("A", "white", 0): 30,
+        ("A", "hispanic_latino", 1): 35,
+        ("B", "black", 1): 30,
+        ("B", "black", 0): 15,
+        ("B", "white", 0): 40,
+        ("B", "white", 1): 12,
+        ("B", "hispanic_latino", 1): 30,
+        ("B", "hispanic_latino", 0): 14,
+    }
     spec.update(extra)
     return spec
 
@@ -195,7 +242,9 @@ def _base(extra: dict) -> dict:
 ADVERSARIAL = {
     "group of 2 in every table": _base({("A", "asian", 1): 1, ("B", "asian", 0): 1}),
     "group in one school only": _base({("B", "american_indian_alaska_native", 1): 7}),
-    "two small groups whose sum is shown": _base({("A", "asian", 1): 3, ("A", "native_hawaiian_pacific_islander", 0): 4}),
+    "two small groups whose sum is shown": _base(
+        {("A", "asian", 1): 3, ("A", "native_hawaiian_pacific_islander", 0): 4}
+    ),
 }
 
 
@@ -256,10 +305,18 @@ def test_lp_intervals_contain_the_truth_and_are_wide():
 
 def test_lp_bound_by_hand():
     """Two hidden levels of a 2-level partition whose total is shown: each lies in [1, N - 1]."""
-    t = pd.DataFrame({"group": "g", "level": ["a", "b", "c"], "n": [np.nan, np.nan, 30],
-                      "reference": disclosure.ALL_OTHERS, "reference_n": [np.nan, np.nan, 20],
-                      "estimate": [np.nan, np.nan, 0.5], "reference_estimate": [np.nan, np.nan, 0.5],
-                      "suppressed": [True, True, False]})
+    t = pd.DataFrame(
+        {
+            "group": "g",
+            "level": ["a", "b", "c"],
+            "n": [np.nan, np.nan, 30],
+            "reference": disclosure.ALL_OTHERS,
+            "reference_n": [np.nan, np.nan, 20],
+            "estimate": [np.nan, np.nan, 0.5],
+            "reference_estimate": [np.nan, np.nan, 0.5],
+            "suppressed": [True, True, False],
+        }
+    )
     rep = audit_published({"t": (t, TableSpec("gap"))}, min_n=10)
     lo, hi = rep.intervals["low"].to_numpy(), rep.intervals["high"].to_numpy()
     np.testing.assert_allclose(lo, [1, 1])
@@ -278,6 +335,7 @@ def test_complement_choice_does_not_depend_on_the_hidden_value():
             y = (np.arange(len(d)) % 2).astype(float)
             y[(d["race_ethnicity"] == "asian").to_numpy()] = value
             return y
+
         return f
 
     pats = []
@@ -302,7 +360,12 @@ def test_one_reason_text_and_blanked_numbers():
     g = pub["gaps"][0]
     hid = g[g["suppressed"]]
     assert set(hid["suppression_reason"]) == {REASON.format(min_n=MIN_N)}
-    assert hid[["n", "reference_n", "estimate", "reference_estimate", "difference", "ci_lower"]].isna().all().all()
+    assert (
+        hid[["n", "reference_n", "estimate", "reference_estimate", "difference", "ci_lower"]]
+        .isna()
+        .all()
+        .all()
+    )
     assert g.attrs["disclosure"] == "protected"
 
 
@@ -399,8 +462,10 @@ def test_figures_are_drawn_only_from_audited_tables():
         for col in ("difference", "ci_lower", "ci_upper"):
             for v in hidden[col].to_numpy(dtype=float) * scale:
                 assert not np.isclose(drawn, v, atol=1e-9).any(), (col, v)
-    assert any(np.isclose(drawn, v * 100, atol=1e-9).any() or np.isclose(drawn, v, atol=1e-9).any()
-               for v in shown["difference"].to_numpy(dtype=float))
+    assert any(
+        np.isclose(drawn, v * 100, atol=1e-9).any() or np.isclose(drawn, v, atol=1e-9).any()
+        for v in shown["difference"].to_numpy(dtype=float)
+    )
     for v in hidden["difference"].to_numpy(dtype=float):
         assert f"{100 * v:.1f}" not in fig.alt_text
     import matplotlib.pyplot as plt
@@ -420,8 +485,9 @@ def _write_folder(folder, tables, findings):
 def test_gate_passes_protected_folder_and_names_leaky_cells(tmp_path):
     df = students(ADVERSARIAL["two small groups whose sum is shown"], seed=4)
     true, pub, report = protect(df)
-    _write_folder(tmp_path / "ok", {"gaps": pub["gaps"][0]},
-                  {"analysis_year": 2016, "disclosure": report.to_dict()})
+    _write_folder(
+        tmp_path / "ok", {"gaps": pub["gaps"][0]}, {"analysis_year": 2016, "disclosure": report.to_dict()}
+    )
     assert disclosure.audit_report_folder(tmp_path / "ok", min_n=MIN_N) == []
 
     # primary suppression only: one hidden level per partition is recovered by subtraction
@@ -434,7 +500,9 @@ def test_gate_passes_protected_folder_and_names_leaky_cells(tmp_path):
     assert any("asian" in p for p in problems)
 
     # a findings.json whose own audit failed is refused too, naming the cell
-    _write_folder(tmp_path / "failed", {}, {"disclosure": {"audit_passed": False, "unprotected_cells": ["x=y"]}})
+    _write_folder(
+        tmp_path / "failed", {}, {"disclosure": {"audit_passed": False, "unprotected_cells": ["x=y"]}}
+    )
     assert disclosure.audit_report_folder(tmp_path / "failed") == ["findings.json: unprotected cell x=y"]
 
 
@@ -449,6 +517,7 @@ def test_protect_district_refuses_an_unprotectable_set(monkeypatch):
 
 # ---------------------------------------------------------------------------------------------
 # The demo districts' published reports (built by `make reports`, which `make test` runs first)
+
 
 def _demo_reports() -> list:
     from opportunity_research import config
@@ -481,4 +550,6 @@ def test_demo_reports_pass_the_gate(folder):
         for keys, part in t.groupby([c for c in ("measure", "subject", "group") if c in t.columns]):
             hid = part["suppressed"].astype(str).str.lower().eq("true")
             assert hid.sum() != 1, (name, keys)
-            assert not ((part.loc[~hid, "n"] < found["min_n"]) | (part.loc[~hid, "reference_n"] < found["min_n"])).any()
+            assert not (
+                (part.loc[~hid, "n"] < found["min_n"]) | (part.loc[~hid, "reference_n"] < found["min_n"])
+            ).any()

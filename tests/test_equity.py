@@ -25,15 +25,26 @@ def _truth_rows():
             for s, v in by_subject.items():
                 for var, levels in v["groups"].items():
                     for level, x in levels.items():
-                        rows.append({"district": d, "measure": r, "subject": s, "group": var, "level": str(level),
-                                     "true_estimate": x["estimate"], "true_difference": x["difference"]})
+                        rows.append(
+                            {
+                                "district": d,
+                                "measure": r,
+                                "subject": s,
+                                "group": var,
+                                "level": str(level),
+                                "true_estimate": x["estimate"],
+                                "true_difference": x["difference"],
+                            }
+                        )
     return pd.DataFrame(rows)
 
 
 @pytest.fixture(scope="module")
 def all_gaps():
-    frames = [equity.resource_gaps(district(d), n_boot=400, seed=1).assign(district=d)
-              for d in config.DEMO_DISTRICTS]
+    frames = [
+        equity.resource_gaps(district(d), n_boot=400, seed=1).assign(district=d)
+        for d in config.DEMO_DISTRICTS
+    ]
     return pd.concat(frames, ignore_index=True)
 
 
@@ -67,13 +78,19 @@ def test_small_groups_are_suppressed_everywhere(all_gaps):
 def test_classroom_composition_matches_planted_contrasts():
     d, t = district("demo_lakeside"), truth("demo_lakeside")["composition"]
     comp = equity.classroom_composition(d)
-    row = comp[(comp["group"] == "majority_low_income") & (comp["measure"] == "strong_instruction")
-               & _is(comp["level"], 0)].iloc[0]
+    row = comp[
+        (comp["group"] == "majority_low_income")
+        & (comp["measure"] == "strong_instruction")
+        & _is(comp["level"], 0)
+    ].iloc[0]
     assert not row["suppressed"]
     assert row["ratio"] > 1.3  # higher-income classrooms get more strong instruction
     assert row["ci_lower"] > 0
-    never = comp[(comp["group"] == "majority_students_of_color") & (comp["measure"] == "never_grade_appropriate")
-                 & _is(comp["level"], 1)].iloc[0]
+    never = comp[
+        (comp["group"] == "majority_students_of_color")
+        & (comp["measure"] == "never_grade_appropriate")
+        & _is(comp["level"], 1)
+    ].iloc[0]
     assert never["ci_lower"] <= t["majority_poc_never_grade_appropriate_expected"] <= never["ci_upper"]
 
 
@@ -99,7 +116,9 @@ def test_multiple_measures_and_missing_tables():
     assert t.attrs["needs"] == []
     li = t[(t["measure"] == "chronic_absence") & (t["group"] == "low_income") & _is(t["level"], 1)]
     assert li["ratio"].iloc[0] > 1  # planted: low income raises absence
-    no_tables = type(d)(d.district_id, {k: v for k, v in d.tables.items()
-                                        if k not in ("attendance", "advanced_courses", "programs")})
+    no_tables = type(d)(
+        d.district_id,
+        {k: v for k, v in d.tables.items() if k not in ("attendance", "advanced_courses", "programs")},
+    )
     empty = equity.multiple_measures_gaps(no_tables)
     assert empty.empty and len(empty.attrs["needs"]) == 3

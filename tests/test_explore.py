@@ -25,8 +25,14 @@ def district():
 
 
 def test_explorer_table_matches_group_means_computed_by_hand(district):
-    t = explore_gaps(district, resource="grade_appropriate", subject="math", variable="low_income",
-                     cuts={"grade_appropriate": 3}, n_boot=50).set_index("level")
+    t = explore_gaps(
+        district,
+        resource="grade_appropriate",
+        subject="math",
+        variable="low_income",
+        cuts={"grade_appropriate": 3},
+        n_boot=50,
+    ).set_index("level")
     # independent: score assignments by hand, average per classroom, give each student their classroom's share
     a = district.assignments.dropna(subset=["content", "practice", "relevance"])
     room = ((a["content"] + a["practice"] + a["relevance"]) >= 3).groupby(a["classroom_id"]).mean()
@@ -54,11 +60,16 @@ def test_a_cut_point_and_a_reference_change_the_table(district):
 def test_options_cover_every_resource_subject_and_cut():
     o = explore_options()
     assert o["resources"] == list(measures.RESOURCES) and o["subjects"] == ["ela", "math"]
-    assert set(o["cuts"]) == {"grade_appropriate", "strong_instruction", "engaged", "high_expectations_current",
-                              "high_expectations_old"}
+    assert set(o["cuts"]) == {
+        "grade_appropriate",
+        "strong_instruction",
+        "engaged",
+        "high_expectations_current",
+        "high_expectations_old",
+    }
 
 
-INTERACTION = '''
+INTERACTION = """
 import json
 explorer.controls["district"].value = "demo_pinebrook"
 explorer.controls["subject"].value = "math"
@@ -73,7 +84,7 @@ print(json.dumps({"before": before, "after": after, "updates": explorer.n_update
                   "cut": explorer.cuts()["grade_appropriate"], "error": explorer.error,
                   "table_html": len(explorer.table_out.outputs), "chart": len(explorer.chart_out.outputs)},
                  default=str))
-'''
+"""
 
 
 def test_explore_notebook_runs_headless_and_the_widgets_drive_the_table(district):
@@ -82,15 +93,19 @@ def test_explore_notebook_runs_headless_and_the_widgets_drive_the_table(district
     nb = nbformat.read(config.project_root() / "notebooks" / "explore.ipynb", as_version=4)
     assert [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
     nb.cells.append(nbformat.v4.new_code_cell(INTERACTION))
-    NotebookClient(nb, timeout=600, kernel_name="python3",
-                   resources={"metadata": {"path": str(config.project_root())}}).execute()
+    NotebookClient(
+        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(config.project_root())}}
+    ).execute()
     widget_out = nb.cells[2].outputs
     assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in widget_out)
     text = "".join(o.get("text", "") for o in nb.cells[-1].outputs if o.get("name") == "stdout")
     got = json.loads(text)
     assert got["error"] is None and got["cut"] == 5
     assert got["updates"] == 3  # the cut point, the group variable, the reference: one update each
-    assert got["before"]["level"] == got["after"]["level"] and got["before"]["estimate"] != got["after"]["estimate"]
+    assert (
+        got["before"]["level"] == got["after"]["level"]
+        and got["before"]["estimate"] != got["after"]["estimate"]
+    )
     assert got["reference"] == "students not from low-income families" and got["levels"] == [1]
     assert got["table_html"] == 1 and got["chart"] == 1
     assert not any(o.get("name") == "stderr" for c in nb.cells for o in c.get("outputs", []))
@@ -108,15 +123,27 @@ def test_the_explorer_hides_every_cell_the_report_hides():
     a = analyze_district("demo_fairview", n_boot=20)
     for resource in measures.RESOURCES:
         for subject in ("ela", "math"):
-            report = a.gaps[(a.gaps["measure"] == resource) & (a.gaps["subject"] == subject)
-                            & (a.gaps["group"] == "race_ethnicity")]
+            report = a.gaps[
+                (a.gaps["measure"] == resource)
+                & (a.gaps["subject"] == subject)
+                & (a.gaps["group"] == "race_ethnicity")
+            ]
             t = explore_gaps(fair, resource=resource, subject=subject, hidden=hidden, n_boot=20)
             shown = set(t.loc[~t["suppressed"].astype(bool), "level"])
-            assert not shown & set(report.loc[report["suppressed"].astype(bool), "level"]), (resource, subject)
+            assert not shown & set(report.loc[report["suppressed"].astype(bool), "level"]), (
+                resource,
+                subject,
+            )
             assert t.loc[t["suppressed"].astype(bool), ["n", "estimate", "difference"]].isna().all().all()
     # a stricter cut and a named reference: still no small cell and no lone complement
-    t = explore_gaps(fair, variable="race_ethnicity", reference="white", cuts={"grade_appropriate": 5},
-                     hidden=hidden, n_boot=20)
+    t = explore_gaps(
+        fair,
+        variable="race_ethnicity",
+        reference="white",
+        cuts={"grade_appropriate": 5},
+        hidden=hidden,
+        n_boot=20,
+    )
     assert (t.loc[~t["suppressed"].astype(bool), "n"] >= 10).all() and t["suppressed"].sum() != 1
 
 
@@ -129,10 +156,15 @@ def test_explorer_controls_labels_and_banner(district):
     assert c["reference"].value == ALL_OTHERS and c["reference"].label == "All other students"
     assert all(v is not None for v in (c["district"].value, c["resource"].value, c["subject"].value))
     c["variable"].value = "low_income"
-    assert [lab for lab, _ in c["reference"].options] == ["All other students",
-                                                          "Students not from low-income families",
-                                                          "Low-income students"]
-    assert "For analysts with access to this district's data" in ex.banner.value and "writes nothing" in ex.banner.value
+    assert [lab for lab, _ in c["reference"].options] == [
+        "All other students",
+        "Students not from low-income families",
+        "Low-income students",
+    ]
+    assert (
+        "For analysts with access to this district's data" in ex.banner.value
+        and "writes nothing" in ex.banner.value
+    )
     # what the table output shows (outside a kernel, an Output widget captures nothing: rebuild it the same way)
     from opportunity_research.report.presentation import gaps_table
 

@@ -42,13 +42,17 @@ def test_hedges_g_by_hand():
     res = hedges_g(x, y, ci=True)
     se = j * math.sqrt(9 / 20 + d**2 / 18)  # (n1 + n2) / (n1 n2) + d^2 / (2 (n1 + n2))
     z = 1.959963984540054
-    assert (res.g, res.ci_lower, res.ci_upper) == pytest.approx((j * d, j * d - z * se, j * d + z * se), abs=1e-12)
+    assert (res.g, res.ci_lower, res.ci_upper) == pytest.approx(
+        (j * d, j * d - z * se, j * d + z * se), abs=1e-12
+    )
     assert hedges_g([1, 2, 3, 4, np.nan], y) == pytest.approx(j * d)  # missing values ignored
     assert np.isnan(hedges_g([1], y)) and np.isnan(hedges_g([1, 1], [2, 2]))
 
 
 def test_gap_table_by_hand_against_all_other_students():
-    df = pd.DataFrame({"y": [1.0, 2, 3, 4, 2, 3, 4, 5, 6] * 2, "g": ["a"] * 4 + ["b"] * 5 + ["a"] * 4 + ["b"] * 5})
+    df = pd.DataFrame(
+        {"y": [1.0, 2, 3, 4, 2, 3, 4, 5, 6] * 2, "g": ["a"] * 4 + ["b"] * 5 + ["a"] * 4 + ["b"] * 5}
+    )
     t = gap_table(df, outcome="y", group="g", min_n=5)
     assert list(t.columns) == list(GAP_COLUMNS)
     a = t.set_index("level").loc["a"]
@@ -83,13 +87,19 @@ def test_binary_outcome_ratio_and_newcombe_interval_match_published_values():
 def test_kind_detection():
     base = pd.DataFrame({"g": ["a", "b"] * 15})
     assert gap_table(base.assign(y=[0, 1, 1] * 10), outcome="y", group="g")["kind"].eq("binary").all()
-    assert gap_table(base.assign(y=[True, False, True] * 10), outcome="y", group="g")["kind"].eq("binary").all()
+    assert (
+        gap_table(base.assign(y=[True, False, True] * 10), outcome="y", group="g")["kind"].eq("binary").all()
+    )
     y = pd.Series([0.0, 1.0, np.nan] * 10)
     assert gap_table(base.assign(y=y), outcome="y", group="g")["kind"].eq("binary").all()
     t = gap_table(base.assign(y=[0, 1, 2] * 10), outcome="y", group="g")
     assert t["kind"].eq("continuous").all() and t["hedges_g"].notna().all()
     # a 0/1 outcome can be analysed as continuous on request (Hedges' g then reported)
-    assert gap_table(base.assign(y=[0, 1, 1] * 10), outcome="y", group="g", kind="continuous")["hedges_g"].notna().all()
+    assert (
+        gap_table(base.assign(y=[0, 1, 1] * 10), outcome="y", group="g", kind="continuous")["hedges_g"]
+        .notna()
+        .all()
+    )
     with pytest.raises(ValueError, match="kind='binary'"):
         gap_table(base.assign(y=[0, 1, 2] * 10), outcome="y", group="g", kind="binary")
     with pytest.raises(TypeError, match="'y' is not numeric"):
@@ -99,9 +109,13 @@ def test_kind_detection():
 
 
 def test_missing_outcome_or_group_is_dropped_and_counted_and_input_untouched():
-    df = pd.DataFrame({"y": [1.0, 2, 3, np.nan] * 10 + [5.0] * 10,
-                       "g": ["a", "b", "a", "b"] * 10 + [None] * 10,
-                       "h": ["u"] * 25 + ["v"] * 25})
+    df = pd.DataFrame(
+        {
+            "y": [1.0, 2, 3, np.nan] * 10 + [5.0] * 10,
+            "g": ["a", "b", "a", "b"] * 10 + [None] * 10,
+            "h": ["u"] * 25 + ["v"] * 25,
+        }
+    )
     before = df.copy()
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # 10 missing group values >= min_n: no warning
@@ -123,8 +137,13 @@ def test_missing_outcome_or_group_is_dropped_and_counted_and_input_untouched():
 def test_named_reference_level():
     rng = np.random.default_rng(3)
     race = rng.choice(RACES, 2000, p=[0.1, 0.3, 0.3, 0.3])
-    df = pd.DataFrame({"race": race, "y": rng.normal(size=2000) + (race == "white") * 0.5,
-                       "li": (rng.random(2000) < 0.5).astype(int)})
+    df = pd.DataFrame(
+        {
+            "race": race,
+            "y": rng.normal(size=2000) + (race == "white") * 0.5,
+            "li": (rng.random(2000) < 0.5).astype(int),
+        }
+    )
     t = gap_table(df, outcome="y", group="race", reference="white")
     assert list(t["level"]) == ["asian", "black", "hispanic_latino"]  # no row for the reference itself
     white = df.loc[df["race"] == "white", "y"]
@@ -138,8 +157,11 @@ def test_named_reference_level():
     t2 = gap_table(df, outcome="y", group=["race", "li"], reference={"race": "white"})
     assert (t2.loc[t2["group"] == "race", "reference"] == "white").all()
     assert (t2.loc[t2["group"] == "li", "reference"] == ALL_OTHERS).all()
-    pd.testing.assert_frame_equal(t2[t2["group"] == "race"].reset_index(drop=True).drop(columns="level"),
-                                  t.drop(columns="level"), check_dtype=False)
+    pd.testing.assert_frame_equal(
+        t2[t2["group"] == "race"].reset_index(drop=True).drop(columns="level"),
+        t.drop(columns="level"),
+        check_dtype=False,
+    )
     # numeric levels match numeric references
     t3 = gap_table(df, outcome="y", group="li", reference=0)
     assert list(t3["level"]) == [1] and t3["reference"].iloc[0] == "0"
@@ -172,8 +194,9 @@ def test_weights():
 
 
 def _statsmodels_cluster_ci(df, outcome):
-    fit = smf.ols(f"{outcome} ~ d", data=df).fit(cov_type="cluster", cov_kwds={"groups": df["classroom_id"]},
-                                                 use_t=True)
+    fit = smf.ols(f"{outcome} ~ d", data=df).fit(
+        cov_type="cluster", cov_kwds={"groups": df["classroom_id"]}, use_t=True
+    )
     lo, hi = fit.conf_int().loc["d"]
     return fit.params["d"], lo, hi, fit
 
@@ -196,7 +219,9 @@ def test_cluster_robust_interval_equals_statsmodels_ols(outcome):
 @pytest.mark.parametrize("outcome", ["y", "b"])
 def test_cluster_bootstrap_agrees_with_cluster_robust_ols(outcome):
     df = clustered(seed=2)
-    t = gap_table(df, outcome=outcome, group="d", cluster="classroom_id", n_boot=2000, seed=5).set_index("level")
+    t = gap_table(df, outcome=outcome, group="d", cluster="classroom_id", n_boot=2000, seed=5).set_index(
+        "level"
+    )
     est, lo, hi, _ = _statsmodels_cluster_ci(df, outcome)
     row = t.loc[1]
     assert row["ci_method"] == "cluster_bootstrap_percentile"
@@ -221,30 +246,49 @@ def _naive_bootstrap(df, *, outcome, group, n_boot, seed, confidence=0.95):
         sample = pd.concat([by_cluster[c] for c in draws[r]])
         means = sample.groupby(group)[outcome].agg(["sum", "count"])
         tot_s, tot_n = means["sum"].sum(), means["count"].sum()
-        reps.append([means.loc[lv, "sum"] / means.loc[lv, "count"]
-                     - (tot_s - means.loc[lv, "sum"]) / (tot_n - means.loc[lv, "count"])
-                     if lv in means.index else np.nan for lv in levels])
+        reps.append(
+            [
+                means.loc[lv, "sum"] / means.loc[lv, "count"]
+                - (tot_s - means.loc[lv, "sum"]) / (tot_n - means.loc[lv, "count"])
+                if lv in means.index
+                else np.nan
+                for lv in levels
+            ]
+        )
     reps = np.array(reps)
     a = 1 - confidence
     lo, hi = np.nanquantile(reps, [a / 2, 1 - a / 2], axis=0)
     # documented small-sample widening about the estimate: sqrt(G / (G - 1)) * t(G - 1) / z
     full = sample_diffs(df, outcome=outcome, group=group, levels=levels)
-    scale = math.sqrt(n_clusters / (n_clusters - 1)) * stats.t.ppf(1 - a / 2, n_clusters - 1) / stats.norm.ppf(1 - a / 2)
+    scale = (
+        math.sqrt(n_clusters / (n_clusters - 1))
+        * stats.t.ppf(1 - a / 2, n_clusters - 1)
+        / stats.norm.ppf(1 - a / 2)
+    )
     return full - scale * (full - lo), full + scale * (hi - full)
 
 
 def sample_diffs(df, *, outcome, group, levels):
     tot_s, tot_n = df[outcome].sum(), len(df)
     g = df.groupby(group)[outcome].agg(["sum", "count"])
-    return np.array([g.loc[lv, "sum"] / g.loc[lv, "count"] - (tot_s - g.loc[lv, "sum"]) / (tot_n - g.loc[lv, "count"])
-                     for lv in levels])
+    return np.array(
+        [
+            g.loc[lv, "sum"] / g.loc[lv, "count"] - (tot_s - g.loc[lv, "sum"]) / (tot_n - g.loc[lv, "count"])
+            for lv in levels
+        ]
+    )
 
 
 def test_vectorized_bootstrap_equals_a_naive_per_replicate_loop():
     rng = np.random.default_rng(8)
     c = np.repeat(np.arange(40), 12)
-    df = pd.DataFrame({"classroom_id": [f"C{i:02d}" for i in c], "race": rng.choice(RACES, len(c)),
-                       "y": rng.normal(size=len(c))})
+    df = pd.DataFrame(
+        {
+            "classroom_id": [f"C{i:02d}" for i in c],
+            "race": rng.choice(RACES, len(c)),
+            "y": rng.normal(size=len(c)),
+        }
+    )
     t = gap_table(df, outcome="y", group="race", cluster="classroom_id", n_boot=200, seed=11, min_n=1)
     lo, hi = _naive_bootstrap(df, outcome="y", group="race", n_boot=200, seed=11)
     assert t["ci_lower"].to_numpy() == pytest.approx(lo, abs=1e-12)
@@ -267,23 +311,45 @@ def test_seeded_reproducibility_and_stacking():
 
 
 def test_few_clusters_give_no_interval():
-    df = pd.DataFrame({"classroom_id": ["A"] * 15 + ["B"] * 15 + ["C"] * 15, "y": np.arange(45.0),
-                       "g": ["x"] * 15 + ["z"] * 30})  # group x sits in one classroom
+    df = pd.DataFrame(
+        {
+            "classroom_id": ["A"] * 15 + ["B"] * 15 + ["C"] * 15,
+            "y": np.arange(45.0),
+            "g": ["x"] * 15 + ["z"] * 30,
+        }
+    )  # group x sits in one classroom
     t = gap_table(df, outcome="y", group="g", cluster="classroom_id", n_boot=100).set_index("level")
-    assert t.loc["x", "clusters"] == 1 and np.isnan(t.loc["x", "ci_lower"]) and np.isnan(t.loc["z", "ci_upper"])
+    assert (
+        t.loc["x", "clusters"] == 1 and np.isnan(t.loc["x", "ci_lower"]) and np.isnan(t.loc["z", "ci_upper"])
+    )
 
 
 def test_small_groups_suppressed_in_gap_table():
     rng = np.random.default_rng(5)
     race = np.array(["black"] * 300 + ["white"] * 300 + ["asian"] * 40 + ["two_or_more"] * 6)
-    df = pd.DataFrame({"race": race, "y": rng.uniform(size=len(race)),
-                       "classroom_id": [f"C{i % 26}" for i in range(len(race))]})
+    df = pd.DataFrame(
+        {
+            "race": race,
+            "y": rng.uniform(size=len(race)),
+            "classroom_id": [f"C{i % 26}" for i in range(len(race))],
+        }
+    )
     t = gap_table(df, outcome="y", group="race", cluster="classroom_id", n_boot=200).set_index("level")
     assert t.loc["two_or_more", "suppression_reason"] == "n < 10"
     assert t.loc["asian", "suppression_reason"] == "complementary: protects two_or_more"
     hidden = t[t["suppressed"]]
-    value_cols = ["n", "reference_n", "estimate", "reference_estimate", "difference", "ratio", "hedges_g",
-                  "ci_lower", "ci_upper", "clusters"]
+    value_cols = [
+        "n",
+        "reference_n",
+        "estimate",
+        "reference_estimate",
+        "difference",
+        "ratio",
+        "hedges_g",
+        "ci_lower",
+        "ci_upper",
+        "clusters",
+    ]
     assert hidden[value_cols].isna().all().all()
     assert t.loc[["black", "white"], value_cols].notna().all().all()
     assert not t.loc["black", "suppressed"]
@@ -305,6 +371,8 @@ def test_cluster_bootstrap_coverage():
     hits = []
     for s in range(200):
         df = clustered(n_clusters=60, size=20, seed=1000 + s, gap=0.3)
-        t = gap_table(df, outcome="y", group="d", cluster="classroom_id", n_boot=400, seed=s).set_index("level")
+        t = gap_table(df, outcome="y", group="d", cluster="classroom_id", n_boot=400, seed=s).set_index(
+            "level"
+        )
         hits.append(t.loc[1, "ci_lower"] <= 0.3 <= t.loc[1, "ci_upper"])
     assert 0.91 <= np.mean(hits) <= 0.985

@@ -62,7 +62,9 @@ def test_unidentified_level_is_dropped_and_fit_equals_lme4(case):
     ident = identification.identify_levels(df, formula=spec["formula"], groups=spec["groups"])
     r_ident = {x["level"]: x["identified"] for x in ref["identification"]}
     assert dict(zip(ident["level"], ident["identified"])) == r_ident
-    assert (ident["reason"] != "").sum() == 1 and ident.loc[~ident["identified"], "reason"].str.len().min() > 20
+    assert (ident["reason"] != "").sum() == 1 and ident.loc[
+        ~ident["identified"], "reason"
+    ].str.len().min() > 20
     with warnings.catch_warnings():
         warnings.simplefilter("error", M.ConvergenceWarning)
         fit = M.fit_growth_model(df, formula=spec["formula"], groups=spec["groups"])
@@ -93,7 +95,11 @@ def test_roundoff_optimum_is_never_called_better():
     assert max(fit.theta) <= likelihood.THETA_MAX
     assert fit.deviance >= ref["REMLcrit"] - 1e-6 * ref["REMLcrit"]  # not "better" than the true optimum
     runs = fit.diagnostics["runs"]
-    assert any(r["roundoff"] for r in runs) or not fit.converged or fit.deviance == pytest.approx(ref["REMLcrit"])
+    assert (
+        any(r["roundoff"] for r in runs)
+        or not fit.converged
+        or fit.deviance == pytest.approx(ref["REMLcrit"])
+    )
     if any(r["roundoff"] for r in runs):
         assert any("rejected, not called better" in w for w in fit.warnings)
     c = fit.coefficients.set_index("term")
@@ -106,8 +112,14 @@ def test_roundoff_guard_rejects_a_theta_beyond_the_cap():
     spec = SPECS["unid_grade_school"]
     df = _frame(spec["frame"])
     with pytest.warns(M.ConvergenceWarning):
-        fit = M.fit_growth_model(df, formula=spec["formula"], groups=spec["groups"], drop_unidentified=False,
-                                 start=[1e6, 0.5], max_iter=5)
+        fit = M.fit_growth_model(
+            df,
+            formula=spec["formula"],
+            groups=spec["groups"],
+            drop_unidentified=False,
+            start=[1e6, 0.5],
+            max_iter=5,
+        )
     assert not fit.converged
     assert any("round-off" in w for w in fit.warnings)
 

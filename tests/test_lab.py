@@ -47,7 +47,9 @@ def _git(root: Path, *args: str) -> str:
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    pytest.importorskip("jupyterlab", reason="JupyterLab is installed by make test / make lab (requirements-lab.lock)")
+    pytest.importorskip(
+        "jupyterlab", reason="JupyterLab is installed by make test / make lab (requirements-lab.lock)"
+    )
     if find_chromium() is None:
         pytest.skip("no Chromium: make browser")
     if not (PROJECT / "data" / "processed" / DISTRICT / "manifest.json").exists():
@@ -67,13 +69,25 @@ def project(tmp_path_factory):
 @pytest.fixture(scope="module")
 def lab(project):
     port, token = _free_port(), secrets.token_hex(16)
-    cmd = workbench.lab_command(project, port=port, ip="127.0.0.1", open_copy=None, extra=[
-        f"--IdentityProvider.token={token}", "--LabApp.news_url=None",
-        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate", "--ServerApp.open_browser=False"])
+    cmd = workbench.lab_command(
+        project,
+        port=port,
+        ip="127.0.0.1",
+        open_copy=None,
+        extra=[
+            f"--IdentityProvider.token={token}",
+            "--LabApp.news_url=None",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            "--ServerApp.open_browser=False",
+        ],
+    )
     workbench.working_copies(project)
-    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(project.parent / "jupyter-config"),
-           "JUPYTERLAB_SETTINGS_DIR": str(project.parent / "lab-settings"),
-           "JUPYTERLAB_WORKSPACES_DIR": str(project.parent / "lab-workspaces")}
+    env = {
+        **os.environ,
+        "JUPYTER_CONFIG_DIR": str(project.parent / "jupyter-config"),
+        "JUPYTERLAB_SETTINGS_DIR": str(project.parent / "lab-settings"),
+        "JUPYTERLAB_WORKSPACES_DIR": str(project.parent / "lab-workspaces"),
+    }
     env.pop("OPPORTUNITY_RESEARCH_HOME", None)
     with open(project.parent / "lab.log", "wb") as log:
         proc = subprocess.Popen(cmd, cwd=project, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -91,15 +105,19 @@ def lab(project):
             pytest.fail("JupyterLab did not start within 120 s")
         # autosave every 2 s (default 120 s), through the settings API as a user would in Settings
         req = urllib.request.Request(
-            f"{base}/lab/api/settings/@jupyterlab/docmanager-extension:plugin?token={token}", method="PUT",
+            f"{base}/lab/api/settings/@jupyterlab/docmanager-extension:plugin?token={token}",
+            method="PUT",
             data=json.dumps({"raw": json.dumps({"autosave": True, "autosaveInterval": 2})}).encode(),
-            headers={"Content-Type": "application/json"})
+            headers={"Content-Type": "application/json"},
+        )
         urllib.request.urlopen(req, timeout=30)
         # every cell in the page (JupyterLab 4 renders only the cells in view by default)
         req = urllib.request.Request(
-            f"{base}/lab/api/settings/@jupyterlab/notebook-extension:tracker?token={token}", method="PUT",
+            f"{base}/lab/api/settings/@jupyterlab/notebook-extension:tracker?token={token}",
+            method="PUT",
             data=json.dumps({"raw": json.dumps({"windowingMode": "none"})}).encode(),
-            headers={"Content-Type": "application/json"})
+            headers={"Content-Type": "application/json"},
+        )
         urllib.request.urlopen(req, timeout=30)
         yield base, token
     finally:
@@ -148,9 +166,16 @@ def test_lab_edits_reach_the_text_never_the_template_git_or_the_batch(project, l
     base, token = lab
     template_bytes = (project / TEMPLATE).read_bytes()
     status_before = _git(project, "status", "--porcelain")
-    baseline = runner.run_batch([DISTRICT], root=project, processed_dir=PROJECT / "data" / "processed",
-                                raw_dir=PROJECT / "data" / "raw", reports_dir=project.parent / "base", process=False,
-                                cross_notebook=None, log_dir=project.parent / "logs-base")
+    baseline = runner.run_batch(
+        [DISTRICT],
+        root=project,
+        processed_dir=PROJECT / "data" / "processed",
+        raw_dir=PROJECT / "data" / "raw",
+        reports_dir=project.parent / "base",
+        process=False,
+        cross_notebook=None,
+        log_dir=project.parent / "logs-base",
+    )
     assert baseline.ok, [r.reason for r in baseline.districts]
 
     with chromium() as browser:
@@ -161,20 +186,29 @@ def test_lab_edits_reach_the_text_never_the_template_git_or_the_batch(project, l
         _open(page, base, token, COPY)
         _replace_parameters(page, CUT_PARAMETERS)
         _run_all(page)
-        methods = _visible_notebook(page).locator(".jp-OutputArea-output").filter(
-            has_text="at least 5 of 6 (TNTP’s default: 4)")
+        methods = (
+            _visible_notebook(page)
+            .locator(".jp-OutputArea-output")
+            .filter(has_text="at least 5 of 6 (TNTP’s default: 4)")
+        )
         try:
             methods.first.wait_for(state="attached", timeout=600_000)
         except Exception:
             page.screenshot(path=str(project.parent / "lab-failure.png"))
             raise
         nb = _visible_notebook(page)
-        assert nb.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']").filter(
-            has_text="Traceback").count() == 0
+        assert (
+            nb.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+            .filter(has_text="Traceback")
+            .count()
+            == 0
+        )
         text = nb.inner_text()
         assert "Scoring follows TNTP’s public rules with cut points changed for this report" in text
         assert "not directly comparable" in text  # the study comparison says the rule differs
-        card = page.get_by_text("Grade-appropriate assignment: content + practice + relevance is at least 5 of 6")
+        card = page.get_by_text(
+            "Grade-appropriate assignment: content + practice + relevance is at least 5 of 6"
+        )
         card.first.wait_for(state="attached", timeout=600_000)  # the reproducibility card, in words
         # tables styled as in the report: captions above, labels left-aligned
         cap = nb.locator("table.gt_table > caption").first
@@ -203,28 +237,45 @@ def test_lab_edits_reach_the_text_never_the_template_git_or_the_batch(project, l
     assert not [e for e in errors if "is a report template" not in e], errors
 
     # 3. the batch after the lab session publishes byte-identical tables
-    after = runner.run_batch([DISTRICT], root=project, processed_dir=PROJECT / "data" / "processed",
-                             raw_dir=PROJECT / "data" / "raw", reports_dir=project.parent / "after", process=False,
-                             cross_notebook=None, log_dir=project.parent / "logs-after")
+    after = runner.run_batch(
+        [DISTRICT],
+        root=project,
+        processed_dir=PROJECT / "data" / "processed",
+        raw_dir=PROJECT / "data" / "raw",
+        reports_dir=project.parent / "after",
+        process=False,
+        cross_notebook=None,
+        log_dir=project.parent / "logs-after",
+    )
     assert after.ok, [r.reason for r in after.districts]
     a, b = project.parent / "base" / DISTRICT / "tables", project.parent / "after" / DISTRICT / "tables"
     names = sorted(p.name for p in a.glob("*.csv"))
     assert names and names == sorted(p.name for p in b.glob("*.csv"))
     _, mismatch, errs = filecmp.cmpfiles(a, b, names, shallow=False)
     assert not mismatch and not errs, mismatch
-    findings = [json.loads((p / DISTRICT / "findings.json").read_text())
-                for p in (project.parent / "base", project.parent / "after")]
+    findings = [
+        json.loads((p / DISTRICT / "findings.json").read_text())
+        for p in (project.parent / "base", project.parent / "after")
+    ]
     assert findings[0]["parameters"] == findings[1]["parameters"] and findings[1]["parameters"]["cuts"] == {}
 
 
 def test_scratch_notebooks_and_working_copies_are_ignored_by_git(project):
     for path in ("notebooks/Untitled.ipynb", "notebooks/work/mine.ipynb", "Untitled1.ipynb", "scratch.ipynb"):
-        assert subprocess.run(["git", "check-ignore", "-q", path], cwd=project, check=False).returncode == 0, path
-    for path in workbench.TEMPLATES:  # every template stays visible to git (check-ignore --no-index: as if new)
+        assert (
+            subprocess.run(["git", "check-ignore", "-q", path], cwd=project, check=False).returncode == 0
+        ), path
+    for (
+        path
+    ) in workbench.TEMPLATES:  # every template stays visible to git (check-ignore --no-index: as if new)
         path = f"notebooks/{path}"
         assert (PROJECT / path).exists(), path
-        assert subprocess.run(["git", "check-ignore", "-q", "--no-index", path], cwd=project,
-                              check=False).returncode == 1, path
+        assert (
+            subprocess.run(
+                ["git", "check-ignore", "-q", "--no-index", path], cwd=project, check=False
+            ).returncode
+            == 1
+        ), path
     assert sys.executable  # the lab command runs this interpreter's jupyter
     cmd = workbench.lab_command(project, port=1)
     assert f"--ServerApp.root_dir={project}" in cmd and "--no-browser" in cmd

@@ -26,7 +26,9 @@ def test_every_group_variable_and_level_reads_as_words(var):
 
 
 def test_levels_spelled_as_floats_or_strings_agree():
-    assert labels.level("low_income", 1.0) == labels.level("low_income", "1") == labels.level("low_income", True)
+    assert (
+        labels.level("low_income", 1.0) == labels.level("low_income", "1") == labels.level("low_income", True)
+    )
     assert labels.level("started_behind", np.float64(0.0)) == "Students who started at grade level"
     assert labels.group("low_income=1.0") == "Low-income students" and labels.group("all") == "All students"
     assert labels.level_phrase("disability", 1) == "students with disabilities"
@@ -36,10 +38,14 @@ def test_levels_spelled_as_floats_or_strings_agree():
 def test_number_formats():
     assert labels.year(2016.0) == "2016" and labels.year(np.int64(2016)) == "2016"  # never "2,016"
     assert labels.school_year(2016) == "2016-17" and labels.school_year(1999) == "1999-00"
-    assert labels.count(29.0) == "29" and labels.count(1234) == "1,234" and labels.count(pd.NA) == labels.MISSING
+    assert (
+        labels.count(29.0) == "29" and labels.count(1234) == "1,234" and labels.count(pd.NA) == labels.MISSING
+    )
     assert labels.percent(0.2634) == "26%" and labels.percent(0.2634, 1) == "26.3%"
     assert labels.percent(-0.001) == "0%"  # no "-0%"
-    assert labels.points(-0.0521) == "−5.2" and labels.points(0.0521) == "+5.2" and labels.points(0.0) == "0.0"
+    assert (
+        labels.points(-0.0521) == "−5.2" and labels.points(0.0521) == "+5.2" and labels.points(0.0) == "0.0"
+    )
     assert labels.percent(float("nan")) == labels.MISSING
 
 

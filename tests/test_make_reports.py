@@ -28,7 +28,9 @@ GOOD, BROKEN = ("demo_riverton", "demo_hillcrest"), "demo_fairview"
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
-@pytest.mark.skipif(not (PROJECT / "notebooks" / "district_report.ipynb").exists(), reason="no district notebook")
+@pytest.mark.skipif(
+    not (PROJECT / "notebooks" / "district_report.ipynb").exists(), reason="no district notebook"
+)
 def test_make_reports_with_one_broken_district(tmp_path):
     from opportunity_research.synth.districts import synthesize
 
@@ -42,11 +44,20 @@ def test_make_reports_with_one_broken_district(tmp_path):
     time.sleep(0.05)
     (tmp_path / ".stamp").touch()  # the environment is up to date
     (raw / ".demo-stamp").touch()  # the demo data too
-    env = {k: v for k, v in os.environ.items() if k not in ("OPPORTUNITY_RESEARCH_HOME", "MAKEFLAGS", "MFLAGS")}
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("OPPORTUNITY_RESEARCH_HOME", "MAKEFLAGS", "MFLAGS")
+    }
 
     def make():
-        return subprocess.run(["make", "reports", "STAMP=.stamp", "JOBS=2"], cwd=tmp_path, env=env,
-                              capture_output=True, text=True, timeout=1800, check=False)
+        return subprocess.run(
+            ["make", "reports", "STAMP=.stamp", "JOBS=2"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=1800,
+            check=False,
+        )
 
     reports = tmp_path / "reports"
     first = make()
@@ -59,7 +70,9 @@ def test_make_reports_with_one_broken_district(tmp_path):
 
     # nothing changed: nothing runs
     again = make()
-    assert again.returncode == 0 and "opportunity-research run" not in again.stdout, again.stdout + again.stderr
+    assert again.returncode == 0 and "opportunity-research run" not in again.stdout, (
+        again.stdout + again.stderr
+    )
     assert "out of date" not in again.stdout
     assert json.loads((reports / "manifest.json").read_text())["run_id"] == run1
 
@@ -82,7 +95,11 @@ def test_make_reports_with_one_broken_district(tmp_path):
         assert json.loads((reports / d / ".publish.json").read_text())["run_id"] == run1 != manifest["run_id"]
     broken = entries[BROKEN]
     assert (broken["status"], broken["stale"], broken["last_good"], broken["report"]) == (
-        "failed", True, published, f"{BROKEN}/report.html")
+        "failed",
+        True,
+        published,
+        f"{BROKEN}/report.html",
+    )
     assert broken["reason"].startswith("data validation failed")
     assert "column grade: must be between 3 and 12 (value '42')" in broken["reason"]
     # its last good report is untouched and still linked, marked stale with the reason and dates

@@ -97,16 +97,24 @@ def test_hsb_null_model_matches_raudenbush_bryk(hsb):
 def test_same_call_works_for_other_names_order_and_ids(hsb):
     """The engine is general: renamed columns, string ids, shuffled rows give the same fit."""
     ref = M.fit_growth_model(hsb, formula="mathach ~ meanses * cses", groups="school", random_slope="cses")
-    other = hsb.rename(columns={"mathach": "score", "cses": "centred_ses", "meanses": "unit_mean",
-                                "school": "unit"}).sample(frac=1.0, random_state=3)
+    other = hsb.rename(
+        columns={"mathach": "score", "cses": "centred_ses", "meanses": "unit_mean", "school": "unit"}
+    ).sample(frac=1.0, random_state=3)
     other["unit"] = "U-" + other["unit"].astype(str)
-    fit = M.fit_growth_model(other, formula="score ~ unit_mean * centred_ses", groups=["unit"],
-                             random_slope="centred_ses")
+    fit = M.fit_growth_model(
+        other, formula="score ~ unit_mean * centred_ses", groups=["unit"], random_slope="centred_ses"
+    )
     np.testing.assert_allclose(fit.coefficients["estimate"], ref.coefficients["estimate"], rtol=1e-6)
     np.testing.assert_allclose(fit.coefficients["std_error"], ref.coefficients["std_error"], rtol=1e-5)
-    np.testing.assert_allclose(fit.variance_components["variance"], ref.variance_components["variance"], rtol=1e-5)
-    assert list(fit.variance_components["component"]) == ["unit", "unit:centred_ses",
-                                                          "unit:cov(intercept,centred_ses)", "residual"]
+    np.testing.assert_allclose(
+        fit.variance_components["variance"], ref.variance_components["variance"], rtol=1e-5
+    )
+    assert list(fit.variance_components["component"]) == [
+        "unit",
+        "unit:centred_ses",
+        "unit:cov(intercept,centred_ses)",
+        "residual",
+    ]
     assert fit.log_likelihood == pytest.approx(ref.log_likelihood, abs=1e-6)
 
 
@@ -120,15 +128,24 @@ def _nested_data(seed: int = 3) -> pd.DataFrame:
         for s in range(rng.integers(3, 6)):
             for c in range(rng.integers(2, 5)):
                 n = int(rng.integers(3, 12))
-                parts.append(pd.DataFrame({"district": f"d{d}", "school": s + 1, "room": c + 1,
-                                           "x": rng.normal(size=n)}))
+                parts.append(
+                    pd.DataFrame(
+                        {"district": f"d{d}", "school": s + 1, "room": c + 1, "x": rng.normal(size=n)}
+                    )
+                )
     df = pd.concat(parts, ignore_index=True)
     sch = pd.factorize(df["district"] + "/" + df["school"].astype(str))[0]
     room = pd.factorize(df["district"] + "/" + df["school"].astype(str) + "/" + df["room"].astype(str))[0]
     df["z"] = rng.normal(size=sch.max() + 1)[sch]
-    df["y"] = (1 + 0.4 * df["x"] + 0.3 * df["z"] + rng.normal(0, 0.7, sch.max() + 1)[sch]
-               + rng.normal(0, 0.3, sch.max() + 1)[sch] * df["x"] + rng.normal(0, 0.5, room.max() + 1)[room]
-               + rng.normal(size=len(df)))
+    df["y"] = (
+        1
+        + 0.4 * df["x"]
+        + 0.3 * df["z"]
+        + rng.normal(0, 0.7, sch.max() + 1)[sch]
+        + rng.normal(0, 0.3, sch.max() + 1)[sch] * df["x"]
+        + rng.normal(0, 0.5, room.max() + 1)[room]
+        + rng.normal(size=len(df))
+    )
     return df
 
 
@@ -171,20 +188,24 @@ def _dense_deviance(df, formula, groups, slope, slope_level, reml):
     return deviance
 
 
-@pytest.mark.parametrize("groups,slope,slope_level", [
-    (("school", "room"), None, None),
-    (("school", "room"), "x", "school"),
-    (("school", "room"), "x", "room"),
-    (("district", "school", "room"), None, None),
-    (("district", "school", "room"), "x", "school"),
-])
+@pytest.mark.parametrize(
+    "groups,slope,slope_level",
+    [
+        (("school", "room"), None, None),
+        (("school", "room"), "x", "school"),
+        (("school", "room"), "x", "room"),
+        (("district", "school", "room"), None, None),
+        (("district", "school", "room"), "x", "school"),
+    ],
+)
 @pytest.mark.parametrize("method", ["REML", "ML"])
 def test_nested_fit_is_the_exact_optimum_of_the_dense_likelihood(groups, slope, slope_level, method):
     df = _nested_data()
     if groups[0] == "school":  # school numbers restart in each district: make them unique for 2-level fits
         df = df.assign(school=df["district"] + "-" + df["school"].astype(str))
-    fit = M.fit_growth_model(df, formula="y ~ x + z", groups=groups, random_slope=slope, slope_level=slope_level,
-                             method=method)
+    fit = M.fit_growth_model(
+        df, formula="y ~ x + z", groups=groups, random_slope=slope, slope_level=slope_level, method=method
+    )
     assert fit.converged, fit.warnings
     theta = np.array(fit.theta)
     reml = method == "REML"
@@ -222,8 +243,10 @@ def _diagonal_index(groups, slope, slope_level):
 
 def test_inner_ids_may_restart_within_outer_groups():
     df = _nested_data()
-    unique = df.assign(room=df["district"] + df["school"].astype(str) + "-" + df["room"].astype(str),
-                       school=df["district"] + "-" + df["school"].astype(str))
+    unique = df.assign(
+        room=df["district"] + df["school"].astype(str) + "-" + df["room"].astype(str),
+        school=df["district"] + "-" + df["school"].astype(str),
+    )
     restart = df.assign(school=df["district"] + "-" + df["school"].astype(str))  # room = 1, 2, ... per school
     a = M.fit_growth_model(unique, formula="y ~ x", groups=("school", "room"))
     b = M.fit_growth_model(restart, formula="y ~ x", groups=("school", "room"))
@@ -242,7 +265,8 @@ def test_ml_likelihood_ratio_and_variance_tables_are_consistent():
     total = vc.loc[["school", "room", "residual"], "variance"].sum()
     assert icc.loc["school", "icc"] == pytest.approx(vc.loc["school", "variance"] / total)
     assert icc.loc["room", "icc_cumulative"] == pytest.approx(
-        (vc.loc["school", "variance"] + vc.loc["room", "variance"]) / total)
+        (vc.loc["school", "variance"] + vc.loc["room", "variance"]) / total
+    )
     assert fit.aic == pytest.approx(-2 * fit.log_likelihood + 2 * (3 + 2 + 1))
     # Wald interval and p-value from the estimate and SE
     row = fit.coefficients.set_index("term").loc["x"]
@@ -255,15 +279,18 @@ def test_ml_likelihood_ratio_and_variance_tables_are_consistent():
 # ----------------------------------------------------------------------------------------------------------
 def test_forced_non_convergence_is_reported_and_strict_raises(hsb):
     with pytest.warns(M.ConvergenceWarning, match="did not converge"):
-        fit = M.fit_growth_model(hsb, formula="mathach ~ cses", groups="school", random_slope="cses", max_iter=0)
+        fit = M.fit_growth_model(
+            hsb, formula="mathach ~ cses", groups="school", random_slope="cses", max_iter=0
+        )
     assert fit.converged is False
     assert fit.warnings[0].startswith("NOT CONVERGED")
     assert any("gradient check failed" in w or "not positive definite" in w for w in fit.warnings)
     assert "converged (verified): NO" in fit.summary()
     assert "NOT CONVERGED" in fit._repr_html_()
     with pytest.raises(M.ConvergenceError, match="did not converge"):
-        M.fit_growth_model(hsb, formula="mathach ~ cses", groups="school", random_slope="cses", max_iter=0,
-                           strict=True)
+        M.fit_growth_model(
+            hsb, formula="mathach ~ cses", groups="school", random_slope="cses", max_iter=0, strict=True
+        )
 
 
 def _no_group_variance() -> pd.DataFrame:
@@ -340,10 +367,25 @@ def test_result_is_read_only_and_renders(hsb):
     table = fit.coefficients
     table.loc[:, "estimate"] = 0.0
     assert fit.estimate("ses") == pytest.approx(2.3902, abs=1e-4)
-    assert list(fit.coefficients.columns) == ["term", "estimate", "std_error", "z", "ci_lower", "ci_upper",
-                                              "p_value", "n"]
-    assert list(fit.variance_components.columns) == ["component", "level", "term", "variance", "std_dev",
-                                                     "correlation", "n_groups"]
+    assert list(fit.coefficients.columns) == [
+        "term",
+        "estimate",
+        "std_error",
+        "z",
+        "ci_lower",
+        "ci_upper",
+        "p_value",
+        "n",
+    ]
+    assert list(fit.variance_components.columns) == [
+        "component",
+        "level",
+        "term",
+        "variance",
+        "std_dev",
+        "correlation",
+        "n_groups",
+    ]
     assert fit.method == "REML" and "L-BFGS-B" in fit.optimizer
     text = fit.summary()
     assert "Fixed effects" in text and "school" in text and "converged (verified): yes" in text
@@ -369,7 +411,9 @@ def test_input_errors_name_the_problem(hsb):
     with pytest.raises(ValueError, match="only 1 one group"):
         M.fit_growth_model(hsb.assign(one=1), formula="mathach ~ ses", groups="one")
     with pytest.raises(ValueError, match="single row"):
-        M.fit_growth_model(hsb.assign(row=np.arange(len(hsb))), formula="mathach ~ ses", groups=("school", "row"))
+        M.fit_growth_model(
+            hsb.assign(row=np.arange(len(hsb))), formula="mathach ~ ses", groups=("school", "row")
+        )
     with pytest.raises(ValueError, match="method"):
         M.fit_growth_model(hsb, formula="mathach ~ ses", groups="school", method="bayes")
 
@@ -385,9 +429,12 @@ def test_months_of_learning_uses_the_cited_benchmark():
     assert months.months_of_learning(0.36, grade=4, subject="ela") == pytest.approx(9.0)
     assert months.months_of_learning(0.52, grade=4, subject="math") == pytest.approx(9.0)
     assert months.months_of_learning(0.10, grade=7, subject="reading") == pytest.approx(0.10 / 0.23 * 9)
-    np.testing.assert_allclose(months.months_of_learning([0.1, 0.2], grade=[4, 8], subject="math"),
-                               [0.1 / 0.52 * 9, 0.2 / 0.32 * 9])
-    assert months.months_of_learning(0.1, grade=4, subject="math", months_per_year=10) == pytest.approx(0.1 / 0.52 * 10)
+    np.testing.assert_allclose(
+        months.months_of_learning([0.1, 0.2], grade=[4, 8], subject="math"), [0.1 / 0.52 * 9, 0.2 / 0.32 * 9]
+    )
+    assert months.months_of_learning(0.1, grade=4, subject="math", months_per_year=10) == pytest.approx(
+        0.1 / 0.52 * 10
+    )
     with pytest.raises(ValueError, match="grade"):
         months.months_of_learning(0.1, grade=13, subject="math")
     with pytest.raises(ValueError, match="science"):
@@ -395,12 +442,20 @@ def test_months_of_learning_uses_the_cited_benchmark():
 
 
 def test_months_table_is_replaceable_and_intervals_convert_boundwise():
-    own = pd.DataFrame({"subject": ["math", "math"], "grade_to": [4, 5], "annual_gain": [0.4, 0.5],
-                        "source": ["district norms", "district norms"]})
+    own = pd.DataFrame(
+        {
+            "subject": ["math", "math"],
+            "grade_to": [4, 5],
+            "annual_gain": [0.4, 0.5],
+            "source": ["district norms", "district norms"],
+        }
+    )
     assert months.months_of_learning(0.2, grade=5, subject="math", table=own) == pytest.approx(3.6)
     t = pd.DataFrame({"estimate": [0.2], "ci_lower": [0.1], "ci_upper": [0.3]})
     out = months.add_months_of_learning(t, grade=4, subject="math", gains=own)
-    assert out[["months", "months_ci_lower", "months_ci_upper"]].iloc[0].tolist() == pytest.approx([4.5, 2.25, 6.75])
+    assert out[["months", "months_ci_lower", "months_ci_upper"]].iloc[0].tolist() == pytest.approx(
+        [4.5, 2.25, 6.75]
+    )
     assert "approximation" in out["months_note"].iloc[0]
     assert "months" not in t.columns  # input untouched
 
@@ -413,8 +468,9 @@ EFFECT = {"grade_appropriate": 0.20, "strong_instruction": 0.15, "engaged": 0.12
 EXTRA = {"grade_appropriate": 0.15, "strong_instruction": 0.10, "engaged": 0.06, "high_expectations": 0.05}
 
 
-def simulate_frame(seed: int, *, n_schools: int = 30, classes: int = 8, size: int = 20,
-                   subject: str = "math") -> pd.DataFrame:
+def simulate_frame(
+    seed: int, *, n_schools: int = 30, classes: int = 8, size: int = 20, subject: str = "math"
+) -> pd.DataFrame:
     """A growth frame with planted access effects; access is lower in classes with lower prior scores."""
     rng = np.random.default_rng(seed)
     n_class = n_schools * classes
@@ -431,13 +487,33 @@ def simulate_frame(seed: int, *, n_schools: int = 30, classes: int = 8, size: in
     el = (rng.random(n) < 0.15).astype(float)
     dis = (rng.random(n) < 0.12).astype(float)
     a = access[cls]
-    y = (0.7 * fall - 0.05 * behind + a @ [EFFECT[r] for r in RES] + (a * behind[:, None]) @ [EXTRA[r] for r in RES]
-         - 0.04 * li - 0.03 * el - 0.05 * dis + rng.normal(0, 0.14, n_schools)[school[cls]]
-         + rng.normal(0, 0.17, n_class)[cls] + rng.normal(0, 0.63, n))
-    frame = pd.DataFrame({"student_id": [f"S-{i}" for i in range(n)], "school_id": school[cls],
-                          "classroom_id": cls % classes + 1, "subject": subject,
-                          "grade": rng.integers(3, 9, n_class)[cls], "spring_z": y, "fall_z": fall,
-                          "started_behind": behind, "low_income": li, "english_learner": el, "disability": dis})
+    y = (
+        0.7 * fall
+        - 0.05 * behind
+        + a @ [EFFECT[r] for r in RES]
+        + (a * behind[:, None]) @ [EXTRA[r] for r in RES]
+        - 0.04 * li
+        - 0.03 * el
+        - 0.05 * dis
+        + rng.normal(0, 0.14, n_schools)[school[cls]]
+        + rng.normal(0, 0.17, n_class)[cls]
+        + rng.normal(0, 0.63, n)
+    )
+    frame = pd.DataFrame(
+        {
+            "student_id": [f"S-{i}" for i in range(n)],
+            "school_id": school[cls],
+            "classroom_id": cls % classes + 1,
+            "subject": subject,
+            "grade": rng.integers(3, 9, n_class)[cls],
+            "spring_z": y,
+            "fall_z": fall,
+            "started_behind": behind,
+            "low_income": li,
+            "english_learner": el,
+            "disability": dis,
+        }
+    )
     for j, r in enumerate(RES):
         frame[r] = a[:, j]
     return frame
@@ -445,7 +521,9 @@ def simulate_frame(seed: int, *, n_schools: int = 30, classes: int = 8, size: in
 
 @pytest.fixture(scope="module")
 def study():
-    frame = pd.concat([simulate_frame(11, subject="math"), simulate_frame(12, subject="ela")], ignore_index=True)
+    frame = pd.concat(
+        [simulate_frame(11, subject="math"), simulate_frame(12, subject="ela")], ignore_index=True
+    )
     return frame, growth.fit_study_models(frame)
 
 
@@ -456,12 +534,16 @@ def test_study_models_recover_planted_effects(study):
     eff = sm.effects
     allf = eff[eff["model"] == "all_four"]
     planted = allf[allf["effect"] != "access_if_behind"]
-    truth = np.where(planted["effect"] == "access", planted["resource"].map(EFFECT), planted["resource"].map(EXTRA))
+    truth = np.where(
+        planted["effect"] == "access", planted["resource"].map(EFFECT), planted["resource"].map(EXTRA)
+    )
     z = (planted["estimate"] - truth) / planted["std_error"]
     # 16 planted values (4 access effects + 4 extra effects for students behind, 2 subjects): a fixed seed
     # can miss a 95% interval by chance (p ~ 0.56 that one does), so each must lie in its 99.9% interval and
     # at least 14 of 16 in the 95% intervals; 95% coverage itself is the slow test below
-    assert (z.abs() < stats.norm.ppf(0.9995)).all(), planted.assign(z=z)[["subject", "resource", "effect", "z"]]
+    assert (z.abs() < stats.norm.ppf(0.9995)).all(), planted.assign(z=z)[
+        ["subject", "resource", "effect", "z"]
+    ]
     inside = (planted["ci_lower"] <= truth) & (truth <= planted["ci_upper"])
     assert inside.sum() >= 14
     # groups: classroom numbers restart in every school, so 240 classrooms per subject, not 8
@@ -472,14 +554,29 @@ def test_study_models_recover_planted_effects(study):
 def test_study_effects_table_contrasts_and_months(study):
     frame, sm = study
     eff = sm.effects
-    assert list(eff.columns[:13]) == ["subject", "model", "resource", "effect", "term", "estimate", "std_error",
-                                      "ci_lower", "ci_upper", "p_value", "n", "n_started_behind", "n_classrooms"]
+    assert list(eff.columns[:13]) == [
+        "subject",
+        "model",
+        "resource",
+        "effect",
+        "term",
+        "estimate",
+        "std_error",
+        "ci_lower",
+        "ci_upper",
+        "p_value",
+        "n",
+        "n_started_behind",
+        "n_classrooms",
+    ]
     fit = sm.models[("math", "grade_appropriate")]
     v = fit.vcov
     rows = eff[(eff["subject"] == "math") & (eff["model"] == "grade_appropriate")].set_index("effect")
     a, x = "grade_appropriate", "grade_appropriate:started_behind"
     assert rows.loc["access_if_behind", "estimate"] == pytest.approx(fit.estimate(a) + fit.estimate(x))
-    assert rows.loc["access_if_behind", "std_error"] == pytest.approx(np.sqrt(v.loc[a, a] + v.loc[x, x] + 2 * v.loc[a, x]))
+    assert rows.loc["access_if_behind", "std_error"] == pytest.approx(
+        np.sqrt(v.loc[a, a] + v.loc[x, x] + 2 * v.loc[a, x])
+    )
     math = frame[frame["subject"] == "math"]
     g = int(np.sort(math["grade"])[(len(math) - 1) // 2])  # lower median grade
     assert (rows["grade_used"] == g).all()
@@ -493,10 +590,15 @@ def test_study_effects_table_contrasts_and_months(study):
     assert rows["contrast_ci_upper"].to_numpy() == pytest.approx(rows["ci_upper"].to_numpy() * (q75 - q25))
     # months come from the contrast only, never from the per-unit (never -> always) coefficient
     assert rows["months"].to_numpy() == pytest.approx(rows["contrast_estimate"].to_numpy() / gain * 9)
-    assert rows["months_ci_lower"].to_numpy() == pytest.approx(rows["contrast_ci_lower"].to_numpy() / gain * 9)
+    assert rows["months_ci_lower"].to_numpy() == pytest.approx(
+        rows["contrast_ci_lower"].to_numpy() / gain * 9
+    )
     ela = eff[eff["subject"] == "ela"]
-    assert ela["annual_gain"].iloc[0] == months.annual_gains().query("subject == 'reading' and grade_to == @g")[
-        "annual_gain"].iloc[0] or ela["grade_used"].iloc[0] != g
+    assert (
+        ela["annual_gain"].iloc[0]
+        == months.annual_gains().query("subject == 'reading' and grade_to == @g")["annual_gain"].iloc[0]
+        or ela["grade_used"].iloc[0] != g
+    )
     text = sm.summary()
     assert "approximation" in text and "all_four" in text
     assert "approximation" in sm._repr_html_()
@@ -522,11 +624,16 @@ def test_constant_covariate_is_dropped_with_a_note():
 @pytest.mark.slow
 def test_interval_coverage_over_many_seeds():
     """Wald 95% intervals of the planted access effects cover the truth about 95% of the time."""
-    formula = ("spring_z ~ fall_z + started_behind + " + " + ".join(f"{r} + {r}:started_behind" for r in RES)
-               + " + low_income + english_learner + disability")
+    formula = (
+        "spring_z ~ fall_z + started_behind + "
+        + " + ".join(f"{r} + {r}:started_behind" for r in RES)
+        + " + low_income + english_learner + disability"
+    )
     hits = []
     for seed in range(200):
-        fit = M.fit_growth_model(simulate_frame(1000 + seed), formula=formula, groups=("school_id", "classroom_id"))
+        fit = M.fit_growth_model(
+            simulate_frame(1000 + seed), formula=formula, groups=("school_id", "classroom_id")
+        )
         assert fit.converged
         c = fit.coefficients.set_index("term")
         for r in RES:
@@ -565,8 +672,11 @@ def test_demo_planted_access_effects_are_recovered():
     from opportunity_research.study.measures import growth_frame
 
     district, truth = _demo().district, _demo().truth
-    formula = ("spring_z ~ fall_z + started_behind + " + " + ".join(f"{r} + {r}:started_behind" for r in RES)
-               + " + low_income + english_learner + disability")
+    formula = (
+        "spring_z ~ fall_z + started_behind + "
+        + " + ".join(f"{r} + {r}:started_behind" for r in RES)
+        + " + low_income + english_learner + disability"
+    )
     for subject in ("ela", "math"):
         frames, truths = [], {}
         for did in config.DEMO_DISTRICTS:
@@ -614,13 +724,17 @@ def test_demo_study_models_fit_every_district():
 
 def test_annual_gains_table_matches_hill_et_al_2008_table_1():
     """Every cell of the shipped benchmark against Hill, Bloom, Black & Lipsey (2008), Table 1 (see PROVENANCE)."""
-    table1 = {"reading": [1.52, 0.97, 0.60, 0.36, 0.40, 0.32, 0.23, 0.26, 0.24, 0.19, 0.19, 0.06],
-              "math": [1.14, 1.03, 0.89, 0.52, 0.56, 0.41, 0.30, 0.32, 0.22, 0.25, 0.14, 0.01]}
+    table1 = {
+        "reading": [1.52, 0.97, 0.60, 0.36, 0.40, 0.32, 0.23, 0.26, 0.24, 0.19, 0.19, 0.06],
+        "math": [1.14, 1.03, 0.89, 0.52, 0.56, 0.41, 0.30, 0.32, 0.22, 0.25, 0.14, 0.01],
+    }
     t = months.annual_gains()
     assert len(t) == 24
     for subject, values in table1.items():
         part = t[t["subject"] == subject].sort_values("grade_to")
-        assert part["grade_from"].tolist() == list(range(12)) and part["grade_to"].tolist() == list(range(1, 13))
+        assert part["grade_from"].tolist() == list(range(12)) and part["grade_to"].tolist() == list(
+            range(1, 13)
+        )
         assert part["annual_gain"].tolist() == values, subject
     assert t["source"].str.contains("Hill, Bloom, Black & Lipsey \\(2008\\), Table 1").all()
     # months only where the annual gain is at least 0.10 SD: grade 12 gives none

@@ -23,13 +23,27 @@ def _data(n: int = 3000, seed: int = 4) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     school = rng.integers(0, 30, n)
     room = rng.integers(0, 6, n)  # restarts within each school
-    df = pd.DataFrame({
-        "school": "S" + pd.Series(school).astype(str), "room": room, "x": rng.normal(size=n),
-        "z": rng.normal(size=n), "grade": rng.integers(3, 7, n), "race": rng.choice(["a", "b", "c"], n),
-        "flag": rng.random(n) < 0.4, "level": pd.Categorical(rng.choice(["lo", "mid", "hi"], n),
-                                                             categories=["lo", "mid", "hi"])})
-    df["y"] = (1 + 0.5 * df["x"] - 0.2 * df["z"] + 0.1 * df["grade"] + rng.normal(0, 0.5, 30)[school]
-               + rng.normal(0, 0.3, (30, 6))[school, room] + rng.normal(size=n))
+    df = pd.DataFrame(
+        {
+            "school": "S" + pd.Series(school).astype(str),
+            "room": room,
+            "x": rng.normal(size=n),
+            "z": rng.normal(size=n),
+            "grade": rng.integers(3, 7, n),
+            "race": rng.choice(["a", "b", "c"], n),
+            "flag": rng.random(n) < 0.4,
+            "level": pd.Categorical(rng.choice(["lo", "mid", "hi"], n), categories=["lo", "mid", "hi"]),
+        }
+    )
+    df["y"] = (
+        1
+        + 0.5 * df["x"]
+        - 0.2 * df["z"]
+        + 0.1 * df["grade"]
+        + rng.normal(0, 0.5, 30)[school]
+        + rng.normal(0, 0.3, (30, 6))[school, room]
+        + rng.normal(size=n)
+    )
     df.loc[::37, "x"] = np.nan
     df.loc[5::53, "race"] = None
     df.loc[7::101, "school"] = None
@@ -63,7 +77,9 @@ def test_column_design_equals_patsy(formula):
     np.testing.assert_array_equal(rows, np.flatnonzero(keep)[pX.index.to_numpy()])
 
 
-@pytest.mark.parametrize("formula", ["y ~ np.log(z ** 2) + x", "y ~ I(x * 2)", "y ~ C(race, Sum)", "y ~ x + missing"])
+@pytest.mark.parametrize(
+    "formula", ["y ~ np.log(z ** 2) + x", "y ~ I(x * 2)", "y ~ C(race, Sum)", "y ~ x + missing"]
+)
 def test_general_formulas_fall_back_to_patsy(formula):
     df = _data()
     keep = np.ones(len(df), dtype=bool)
@@ -80,13 +96,16 @@ def test_design_results_match_the_patsy_path():
     assert a.log_likelihood == pytest.approx(b.log_likelihood, abs=1e-8)
 
 
-@pytest.mark.parametrize("groups,slope,level", [
-    (("school", "room"), None, None),
-    (("school", "room"), "z", "school"),
-    (("district", "school", "room"), None, None),
-    (("district", "school", "room"), "z", "school"),
-    (("room",), None, None),
-])
+@pytest.mark.parametrize(
+    "groups,slope,level",
+    [
+        (("school", "room"), None, None),
+        (("school", "room"), "z", "school"),
+        (("district", "school", "room"), None, None),
+        (("district", "school", "room"), "z", "school"),
+        (("room",), None, None),
+    ],
+)
 @pytest.mark.parametrize("reml", [True, False])
 def test_size_buckets_equal_the_per_group_recursion(groups, slope, level, reml):
     df = _data().dropna()

@@ -21,17 +21,24 @@ def folder_with_pages(tmp_path):
     (folder / "tables").mkdir(mode=0o700)
     pd.DataFrame({"n": [12], "suppressed": [False]}).to_csv(folder / "tables" / "gaps.csv", index=False)
     os.chmod(folder / "tables" / "gaps.csv", 0o600)
-    (folder / "scorecard.html").write_text('<!DOCTYPE html><html><body><nav><a href="report.html">Report</a> '
-                                           '<a href="scorecard.pdf">Scorecard PDF</a></nav><p>card</p></body></html>')
+    (folder / "scorecard.html").write_text(
+        '<!DOCTYPE html><html><body><nav><a href="report.html">Report</a> '
+        '<a href="scorecard.pdf">Scorecard PDF</a></nav><p>card</p></body></html>'
+    )
     return folder, nb
 
 
 def test_page_links():
     links = dict(page_links("district", here="scorecard.html"))
-    assert links == {"All reports": "../index.html", "Board summary": "summary.html", "Report": "report.html",
-                     "Report PDF": "report.pdf",
-                     "Scorecard": None, "Scorecard PDF": "scorecard.pdf",
-                     "Cross-district report": "../cross_district/report.html"}
+    assert links == {
+        "All reports": "../index.html",
+        "Board summary": "summary.html",
+        "Report": "report.html",
+        "Report PDF": "report.pdf",
+        "Scorecard": None,
+        "Scorecard PDF": "scorecard.pdf",
+        "Cross-district report": "../cross_district/report.html",
+    }
     cross = page_links("cross", here="report.html", districts=["demo_lakeside"], pdf=False)
     assert ("Lakeside", "../demo_lakeside/report.html") in cross and ("All reports", "../index.html") in cross
 
@@ -44,10 +51,14 @@ def test_publish_without_a_browser_drops_the_pdf_links(tmp_path, monkeypatch):
     with pytest.warns(UserWarning, match="without PDF copies"):
         publish_pages(folder, notebook=nb, kind="district", title="Opportunity report: x")
     html = (folder / "report.html").read_text()
-    assert '<a href="scorecard.html">Scorecard</a>' in html and '<a href="../index.html">All reports</a>' in html
+    assert (
+        '<a href="scorecard.html">Scorecard</a>' in html and '<a href="../index.html">All reports</a>' in html
+    )
     assert '<a href="tables/gaps.csv">Gaps (CSV)</a>' in html
     assert "report.pdf" not in html and not (folder / "report.pdf").exists()
-    assert "scorecard.pdf" not in (folder / "scorecard.html").read_text()  # no link to a file that is not there
+    assert (
+        "scorecard.pdf" not in (folder / "scorecard.html").read_text()
+    )  # no link to a file that is not there
     assert (folder.stat().st_mode & 0o777) == 0o755
     assert all((p.stat().st_mode & 0o777) == (0o755 if p.is_dir() else 0o644) for p in folder.rglob("*"))
 

@@ -20,13 +20,26 @@ from opportunity_research.stats.gaps import gap_table
 @pytest.fixture(scope="module")
 def gaps():
     rng = np.random.default_rng(2)
-    race = np.array(["black"] * 400 + ["white"] * 500 + ["asian"] * 60 + ["native_hawaiian_pacific_islander"] * 4)
+    race = np.array(
+        ["black"] * 400 + ["white"] * 500 + ["asian"] * 60 + ["native_hawaiian_pacific_islander"] * 4
+    )
     li = np.tile([0, 1], len(race) // 2)
     y = np.clip(0.3 + 0.1 * (race == "white") - 0.05 * li + rng.normal(0, 0.1, len(race)), 0, 1)
-    df = pd.DataFrame({"race_ethnicity": race, "low_income": li, "grade_appropriate": y,
-                       "classroom_id": np.arange(len(race)) % 40})
-    return gap_table(df, outcome="grade_appropriate", group=["race_ethnicity", "low_income"],
-                     cluster="classroom_id", n_boot=200)
+    df = pd.DataFrame(
+        {
+            "race_ethnicity": race,
+            "low_income": li,
+            "grade_appropriate": y,
+            "classroom_id": np.arange(len(race)) % 40,
+        }
+    )
+    return gap_table(
+        df,
+        outcome="grade_appropriate",
+        group=["race_ethnicity", "low_income"],
+        cluster="classroom_id",
+        n_boot=200,
+    )
 
 
 def _points(ax):
@@ -67,9 +80,20 @@ def test_gap_plot_from_a_gap_table(gaps):
 
 
 def test_gap_plot_without_intervals_and_not_in_percent():
-    t = pd.DataFrame({"group": "g", "level": ["a", "b"], "n": [30, 40], "reference": "all other students",
-                      "estimate": [2.0, 3.0], "reference_estimate": [3.0, 2.0], "hedges_g": [-0.8, 0.8],
-                      "difference": [-1.0, 1.0], "suppressed": False, "suppression_reason": ""})
+    t = pd.DataFrame(
+        {
+            "group": "g",
+            "level": ["a", "b"],
+            "n": [30, 40],
+            "reference": "all other students",
+            "estimate": [2.0, 3.0],
+            "reference_estimate": [3.0, 2.0],
+            "hedges_g": [-0.8, 0.8],
+            "difference": [-1.0, 1.0],
+            "suppressed": False,
+            "suppression_reason": "",
+        }
+    )
     fig = plots.gap_plot(t, value="hedges_g")
     assert _points(fig.axes[0])[0] == pytest.approx([-0.8, 0.8])
     assert "G: a: -0.80 (n = 30)." in fig.alt_text and "CI" not in fig.alt_text
@@ -78,11 +102,19 @@ def test_gap_plot_without_intervals_and_not_in_percent():
 
 
 def test_resource_bars_with_groups_and_a_suppressed_bar():
-    df = pd.DataFrame({"label": ["Grade-appropriate assignments", "Strong instruction"] * 2,
-                       "group": "low_income", "level": [0, 0, 1, 1], "estimate": [0.30, 0.20, 0.18, np.nan],
-                       "ci_lower": [0.25, 0.15, 0.14, np.nan], "ci_upper": [0.35, 0.25, 0.22, np.nan],
-                       "n": [400, 400, 380, pd.NA], "suppressed": [False, False, False, True],
-                       "suppression_reason": ["", "", "", "n < 10"]})
+    df = pd.DataFrame(
+        {
+            "label": ["Grade-appropriate assignments", "Strong instruction"] * 2,
+            "group": "low_income",
+            "level": [0, 0, 1, 1],
+            "estimate": [0.30, 0.20, 0.18, np.nan],
+            "ci_lower": [0.25, 0.15, 0.14, np.nan],
+            "ci_upper": [0.35, 0.25, 0.22, np.nan],
+            "n": [400, 400, 380, pd.NA],
+            "suppressed": [False, False, False, True],
+            "suppression_reason": ["", "", "", "n < 10"],
+        }
+    )
     fig = plots.resource_bars(df, hue="level", title="Share of class time")
     ax = fig.axes[0]
     bars = [p for p in ax.patches if isinstance(p, Rectangle)]
@@ -90,15 +122,25 @@ def test_resource_bars_with_groups_and_a_suppressed_bar():
     assert len({b.get_hatch() for b in bars}) == 2  # groups differ by hatch as well as colour
     assert any(t.get_text() == "suppressed (n < 10)" for t in ax.texts)
     alt = fig.alt_text
-    assert "Grade-appropriate assignments, Students not from low-income families: 30.0% (95% CI 25.0% to 35.0%; n = 400)." in alt
+    assert (
+        "Grade-appropriate assignments, Students not from low-income families: 30.0% (95% CI 25.0% to 35.0%; n = 400)."
+        in alt
+    )
     assert "Strong instruction, Low-income students: suppressed (n < 10)." in alt
     assert alt.startswith("Share of class time.")
 
 
 def test_interval_plot_generic():
-    df = pd.DataFrame({"label": ["ELA", "Math", "ELA", "Math"], "grade_band": ["3-5", "3-5", "6-8", "6-8"],
-                       "estimate": [0.4, 0.5, 0.3, 0.35], "ci_lower": [0.35, 0.45, 0.25, 0.3],
-                       "ci_upper": [0.45, 0.55, 0.35, 0.4], "n": [120, 130, 140, 150]})
+    df = pd.DataFrame(
+        {
+            "label": ["ELA", "Math", "ELA", "Math"],
+            "grade_band": ["3-5", "3-5", "6-8", "6-8"],
+            "estimate": [0.4, 0.5, 0.3, 0.35],
+            "ci_lower": [0.35, 0.45, 0.25, 0.3],
+            "ci_upper": [0.45, 0.55, 0.35, 0.4],
+            "n": [120, 130, 140, 150],
+        }
+    )
     fig = plots.interval_plot(df, hue="grade_band", percent=True, title="On grade level", xlabel="Share")
     xs, _ = _points(fig.axes[0])
     assert sorted(xs) == pytest.approx([0.3, 0.35, 0.4, 0.5])
@@ -146,7 +188,7 @@ def test_style_is_scoped_and_colour_blind_safe():
     assert len(set(plots.MARKERS)) == len(plots.MARKERS) and len(set(plots.HATCHES)) == len(plots.HATCHES)
     # grayscale: the first four series colours have clearly different lightness (plus different markers)
     lum = [np.dot(mpl.colors.to_rgb(c), [0.299, 0.587, 0.114]) for c in plots.PALETTE[:4]]
-    assert min(abs(a - b) for i, a in enumerate(lum) for b in lum[i + 1:]) > 0.04
+    assert min(abs(a - b) for i, a in enumerate(lum) for b in lum[i + 1 :]) > 0.04
 
 
 def test_level_labels():
@@ -162,12 +204,20 @@ def test_level_labels():
 
 
 def _tidy_gaps():
-    return pd.DataFrame({
-        "measure": "strong_instruction", "subject": ["ela", "math", "ela", "math"],
-        "group": ["low_income", "low_income", "disability", "disability"], "level": [1.0, 1.0, 1.0, 1.0],
-        "n": [400, 380, np.nan, np.nan], "difference": [-0.05, -0.03, np.nan, np.nan],
-        "ci_lower": [-0.09, -0.06, np.nan, np.nan], "ci_upper": [-0.01, 0.0, np.nan, np.nan],
-        "suppressed": [False, False, True, True], "suppression_reason": ["", "", "n < 10", "complementary"]})
+    return pd.DataFrame(
+        {
+            "measure": "strong_instruction",
+            "subject": ["ela", "math", "ela", "math"],
+            "group": ["low_income", "low_income", "disability", "disability"],
+            "level": [1.0, 1.0, 1.0, 1.0],
+            "n": [400, 380, np.nan, np.nan],
+            "difference": [-0.05, -0.03, np.nan, np.nan],
+            "ci_lower": [-0.09, -0.06, np.nan, np.nan],
+            "ci_upper": [-0.01, 0.0, np.nan, np.nan],
+            "suppressed": [False, False, True, True],
+            "suppression_reason": ["", "", "n < 10", "complementary"],
+        }
+    )
 
 
 def _points_of(ax):
@@ -181,18 +231,32 @@ def test_gap_chart_points_intervals_and_suppressed_text():
     assert _points_of(ax) == pytest.approx([-0.05, -0.03])
     texts = [t.get_text() for t in ax.texts]
     assert "ELA: suppressed (n < 10)" in texts and "Math: suppressed (complementary)" in texts
-    assert [t.get_text() for t in ax.get_yticklabels()] == ["Low-income students", "Students with disabilities"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == [
+        "Low-income students",
+        "Students with disabilities",
+    ]
     assert "Low-income students, ELA: −5.0 (95% interval −9.0 to −1.0; n = 400)." in fig.alt_text
     with pytest.raises(ValueError, match="no rows"):
         plots.gap_chart(_tidy_gaps(), resource="engaged")
 
 
 def test_growth_chart_shows_unverified_and_missing_effects_as_text():
-    g = pd.DataFrame({"subject": ["ela", "ela", "math"], "model": "all_four", "effect": "access",
-                      "resource": ["grade_appropriate", "engaged", "grade_appropriate"], "estimate": [0.3, 0.1, 0.2],
-                      "ci_lower": [0.1, -0.2, 0.0], "ci_upper": [0.5, 0.4, 0.4], "months": [10.0, 3.0, 6.0],
-                      "months_ci_lower": [3.0, -6.0, 0.0], "months_ci_upper": [17.0, 12.0, 12.0], "n": 900,
-                      "converged": [True, True, False]})
+    g = pd.DataFrame(
+        {
+            "subject": ["ela", "ela", "math"],
+            "model": "all_four",
+            "effect": "access",
+            "resource": ["grade_appropriate", "engaged", "grade_appropriate"],
+            "estimate": [0.3, 0.1, 0.2],
+            "ci_lower": [0.1, -0.2, 0.0],
+            "ci_upper": [0.5, 0.4, 0.4],
+            "months": [10.0, 3.0, 6.0],
+            "months_ci_lower": [3.0, -6.0, 0.0],
+            "months_ci_upper": [17.0, 12.0, 12.0],
+            "n": 900,
+            "converged": [True, True, False],
+        }
+    )
     fig = plots.growth_chart(g)
     ax = fig.axes[0]
     assert _points_of(ax) == pytest.approx([0.1, 0.3])
@@ -204,9 +268,16 @@ def test_growth_chart_shows_unverified_and_missing_effects_as_text():
 
 
 def test_trend_chart_needs_two_years_and_draws_each_series():
-    t = pd.DataFrame({"school_year": [2015, 2016, 2015, 2016], "measure": ["belonging"] * 2 + ["coherence"] * 2,
-                      "estimate": [0.2, 0.25, 0.3, 0.28], "ci_lower": [0.15, 0.2, 0.25, 0.22],
-                      "ci_upper": [0.25, 0.3, 0.35, 0.33], "suppressed": False})
+    t = pd.DataFrame(
+        {
+            "school_year": [2015, 2016, 2015, 2016],
+            "measure": ["belonging"] * 2 + ["coherence"] * 2,
+            "estimate": [0.2, 0.25, 0.3, 0.28],
+            "ci_lower": [0.15, 0.2, 0.25, 0.22],
+            "ci_upper": [0.25, 0.3, 0.35, 0.33],
+            "suppressed": False,
+        }
+    )
     fig = plots.trend_chart(t, title="Favorable")
     ax = fig.axes[0]
     assert [x.get_text() for x in ax.get_xticklabels()] == ["2015-16", "2016-17"]
@@ -218,9 +289,18 @@ def test_trend_chart_needs_two_years_and_draws_each_series():
 def test_study_chart_places_the_published_figures():
     from opportunity_research.report.presentation import STUDY
 
-    rates = pd.DataFrame({"resource": ["grade_appropriate", "engaged"], "subject": "all", "estimate": [0.18, 0.5],
-                          "ci_lower": [0.15, 0.47], "ci_upper": [0.21, 0.53]})
-    demands = pd.DataFrame({"measure": ["met_grade_level"], "estimate": [0.12], "ci_lower": [0.1], "ci_upper": [0.14]})
+    rates = pd.DataFrame(
+        {
+            "resource": ["grade_appropriate", "engaged"],
+            "subject": "all",
+            "estimate": [0.18, 0.5],
+            "ci_lower": [0.15, 0.47],
+            "ci_upper": [0.21, 0.53],
+        }
+    )
+    demands = pd.DataFrame(
+        {"measure": ["met_grade_level"], "estimate": [0.12], "ci_lower": [0.1], "ci_upper": [0.14]}
+    )
     study = {k: v[0] for k, v in STUDY.items()}
     fig = plots.study_chart(rates, demands, study)
     diamonds = next(line for line in fig.axes[0].lines if line.get_marker() == "D")
@@ -258,7 +338,8 @@ def _check_ticks(fig) -> int:
                 percent = "%" in text or axis.get_major_formatter().__class__.__name__ == "FuncFormatter"
                 expected = 100 * value if percent else value
                 assert number == pytest.approx(expected, abs=1e-6), (
-                    f"{ax.get_title() or fig.alt_text[:40]!r}: tick at {value!r} labelled {text!r}")
+                    f"{ax.get_title() or fig.alt_text[:40]!r}: tick at {value!r} labelled {text!r}"
+                )
                 checked += 1
     return checked
 
@@ -266,34 +347,80 @@ def _check_ticks(fig) -> int:
 @pytest.mark.parametrize("span", [0.03, 0.08, 0.15, 0.4, 0.006])
 def test_tick_labels_equal_tick_values_in_every_figure_type(gaps, span):
     # differences spread over +-span so the locator picks 0.5, 1, 2, 2.5, 5 or 10 point steps
-    g = _tidy_gaps().assign(difference=[-span, span, np.nan, np.nan], ci_lower=[-span * 1.2, span * 0.5, np.nan, np.nan],
-                            ci_upper=[-span * 0.5, span * 1.2, np.nan, np.nan])
-    wide = gaps.assign(difference=np.linspace(-span, span, len(gaps)), ci_lower=np.linspace(-span, span, len(gaps)) - span / 4,
-                       ci_upper=np.linspace(-span, span, len(gaps)) + span / 4)
-    growth = pd.DataFrame({"subject": ["ela", "math"], "model": "all_four", "effect": "access",
-                           "resource": "grade_appropriate", "estimate": [-span, span], "ci_lower": [-2 * span, 0.0],
-                           "ci_upper": [0.0, 2 * span], "months": [-10 * span, 10 * span],
-                           "months_ci_lower": [-20 * span, 0.0], "months_ci_upper": [0.0, 20 * span], "n": 900,
-                           "converged": True})
-    trend = pd.DataFrame({"school_year": [2015, 2016, 2017], "measure": "belonging",
-                          "estimate": [0.4, 0.4 + span, 0.4 - span], "ci_lower": [0.35, 0.35 + span, 0.35 - span],
-                          "ci_upper": [0.45, 0.45 + span, 0.45 - span], "suppressed": False})
-    bars = pd.DataFrame({"label": ["A", "B"], "estimate": [0.2, 0.2 + span], "ci_lower": [0.15, 0.15 + span],
-                         "ci_upper": [0.25, 0.25 + span], "n": [100, 100]})
-    rates = pd.DataFrame({"resource": ["grade_appropriate", "engaged"], "subject": "all",
-                          "estimate": [0.26 + span, 0.55 - span], "ci_lower": [0.2 + span, 0.5 - span],
-                          "ci_upper": [0.3 + span, 0.6 - span]})
-    demands = pd.DataFrame({"measure": ["met_grade_level"], "estimate": [0.17 + span], "ci_lower": [0.1 + span],
-                            "ci_upper": [0.2 + span]})
+    g = _tidy_gaps().assign(
+        difference=[-span, span, np.nan, np.nan],
+        ci_lower=[-span * 1.2, span * 0.5, np.nan, np.nan],
+        ci_upper=[-span * 0.5, span * 1.2, np.nan, np.nan],
+    )
+    wide = gaps.assign(
+        difference=np.linspace(-span, span, len(gaps)),
+        ci_lower=np.linspace(-span, span, len(gaps)) - span / 4,
+        ci_upper=np.linspace(-span, span, len(gaps)) + span / 4,
+    )
+    growth = pd.DataFrame(
+        {
+            "subject": ["ela", "math"],
+            "model": "all_four",
+            "effect": "access",
+            "resource": "grade_appropriate",
+            "estimate": [-span, span],
+            "ci_lower": [-2 * span, 0.0],
+            "ci_upper": [0.0, 2 * span],
+            "months": [-10 * span, 10 * span],
+            "months_ci_lower": [-20 * span, 0.0],
+            "months_ci_upper": [0.0, 20 * span],
+            "n": 900,
+            "converged": True,
+        }
+    )
+    trend = pd.DataFrame(
+        {
+            "school_year": [2015, 2016, 2017],
+            "measure": "belonging",
+            "estimate": [0.4, 0.4 + span, 0.4 - span],
+            "ci_lower": [0.35, 0.35 + span, 0.35 - span],
+            "ci_upper": [0.45, 0.45 + span, 0.45 - span],
+            "suppressed": False,
+        }
+    )
+    bars = pd.DataFrame(
+        {
+            "label": ["A", "B"],
+            "estimate": [0.2, 0.2 + span],
+            "ci_lower": [0.15, 0.15 + span],
+            "ci_upper": [0.25, 0.25 + span],
+            "n": [100, 100],
+        }
+    )
+    rates = pd.DataFrame(
+        {
+            "resource": ["grade_appropriate", "engaged"],
+            "subject": "all",
+            "estimate": [0.26 + span, 0.55 - span],
+            "ci_lower": [0.2 + span, 0.5 - span],
+            "ci_upper": [0.3 + span, 0.6 - span],
+        }
+    )
+    demands = pd.DataFrame(
+        {
+            "measure": ["met_grade_level"],
+            "estimate": [0.17 + span],
+            "ci_lower": [0.1 + span],
+            "ci_upper": [0.2 + span],
+        }
+    )
     from opportunity_research.report.presentation import STUDY
 
     figures = {
         "gap_chart": plots.gap_chart(g, resource="strong_instruction"),
         "gap_plot": plots.gap_plot(wide),
-        "gap_plot hedges_g": plots.gap_plot(wide.assign(hedges_g=np.linspace(-span, span, len(wide)) * 10),
-                                            value="hedges_g"),
+        "gap_plot hedges_g": plots.gap_plot(
+            wide.assign(hedges_g=np.linspace(-span, span, len(wide)) * 10), value="hedges_g"
+        ),
         "interval_plot percent": plots.interval_plot(bars, percent=True),
-        "interval_plot": plots.interval_plot(bars[["estimate", "ci_lower", "ci_upper"]].mul(7).assign(label=bars["label"])),
+        "interval_plot": plots.interval_plot(
+            bars[["estimate", "ci_lower", "ci_upper"]].mul(7).assign(label=bars["label"])
+        ),
         "resource_bars": plots.resource_bars(bars),
         "growth_chart": plots.growth_chart(growth),
         "growth_chart months": plots.growth_chart(growth, months=True),
@@ -307,5 +434,10 @@ def test_tick_labels_equal_tick_values_in_every_figure_type(gaps, span):
 
 
 def test_tick_text_never_rounds_to_a_neighbour():
-    assert [plots.tick_text(v, points=True) for v in (-0.075, -0.025, 0.025, 0.075)] == ["−7.5", "−2.5", "+2.5", "+7.5"]
+    assert [plots.tick_text(v, points=True) for v in (-0.075, -0.025, 0.025, 0.075)] == [
+        "−7.5",
+        "−2.5",
+        "+2.5",
+        "+7.5",
+    ]
     assert plots.tick_text(0.005) == "0.5%" and plots.tick_text(-0.2, points=True) == "−20"

@@ -87,13 +87,20 @@ def test_short_ids_are_skipped_with_a_warning(tmp_path):
 
 
 def test_count_columns():
-    assert [is_count_column(c) for c in ("n", "reference_n", "n_students", "n_ref", "mean", "min_n_x", "ratio")] == \
-        [True, True, True, True, False, False, False]
+    assert [
+        is_count_column(c) for c in ("n", "reference_n", "n_students", "n_ref", "mean", "min_n_x", "ratio")
+    ] == [True, True, True, True, False, False, False]
 
 
 def test_small_cells_in_csv_respect_the_suppressed_flag(tmp_path):
-    t = pd.DataFrame({"group": list("abcde"), "n": [40, 3, 0, 9, 10], "reference_n": [100, 100, 100, 100, 4],
-                      "suppressed": [False, True, False, False, False]})
+    t = pd.DataFrame(
+        {
+            "group": list("abcde"),
+            "n": [40, 3, 0, 9, 10],
+            "reference_n": [100, 100, 100, 100, 4],
+            "suppressed": [False, True, False, False, False],
+        }
+    )
     t.to_csv(tmp_path / "gaps.csv", index=False)
     found = screen_outputs([tmp_path / "gaps.csv"], min_n=10)
     assert [(f.kind, f.location) for f in found] == [
@@ -111,26 +118,47 @@ def test_small_cells_in_findings_json(tmp_path):
         "n_students": 4000,
         "overall": {"n": 7, "estimate": 0.2},  # unsuppressed record with n = 7
         "gaps": [{"group": "a", "n": 5, "suppressed": True}, {"group": "b", "n": 8, "suppressed": False}],
-        "table": {"group": ["x", "y"], "n_students": [3, 50], "suppressed": [False, False]},  # column-oriented
+        "table": {
+            "group": ["x", "y"],
+            "n_students": [3, 50],
+            "suppressed": [False, False],
+        },  # column-oriented
     }
     (tmp_path / "findings.json").write_text(json.dumps(findings))
     found = screen_outputs([tmp_path / "findings.json"], min_n=10)
-    assert sorted(f.location for f in found) == ["gaps[1].n", "overall.n", "table column n_students, row(s) 1"]
+    assert sorted(f.location for f in found) == [
+        "gaps[1].n",
+        "overall.n",
+        "table column n_students, row(s) 1",
+    ]
     assert screen_outputs([tmp_path / "findings.json"], min_n=5) == [
-        Finding("findings.json", "small_cell", "table column n_students, row(s) 1", "1 unsuppressed count(s) below 5")]
+        Finding(
+            "findings.json",
+            "small_cell",
+            "table column n_students, row(s) 1",
+            "1 unsuppressed count(s) below 5",
+        )
+    ]
 
 
 def _leaky_notebook(path, root):
     png = base64.b64encode(b"\x89PNG" + b"L0000123" * 20).decode()  # an id inside image bytes is not text
     nb = nbformat.v4.new_notebook()
-    nb.metadata["papermill"] = {"parameters": {"district_id": "demo", "output_dir": f"{root}/reports/demo",
-                                               "focus": ["L0000123"]}}  # an injected parameter naming a student
+    nb.metadata["papermill"] = {
+        "parameters": {"district_id": "demo", "output_dir": f"{root}/reports/demo", "focus": ["L0000123"]}
+    }  # an injected parameter naming a student
     nb.cells = [
         nbformat.v4.new_markdown_cell("# Report"),
-        nbformat.v4.new_code_cell("print(x)", outputs=[
-            nbformat.v4.new_output("stream", name="stdout", text="first student: L0000124\n")]),
-        nbformat.v4.new_code_cell("fig", outputs=[
-            nbformat.v4.new_output("display_data", data={"image/png": png, "text/plain": "<Figure>"})]),
+        nbformat.v4.new_code_cell(
+            "print(x)",
+            outputs=[nbformat.v4.new_output("stream", name="stdout", text="first student: L0000124\n")],
+        ),
+        nbformat.v4.new_code_cell(
+            "fig",
+            outputs=[
+                nbformat.v4.new_output("display_data", data={"image/png": png, "text/plain": "<Figure>"})
+            ],
+        ),
     ]
     nbformat.write(nb, path)
 
@@ -140,8 +168,9 @@ def test_screen_a_leaky_notebook_and_clean_files(tmp_path):
     rep = root / "reports" / "demo"
     (rep / "tables").mkdir(parents=True)
     _leaky_notebook(rep / "report.ipynb", root)
-    (rep / "report.html").write_text('<p>n = 40</p>\n<img alt="x" src="data:image/png;base64,TDAwMDAxMjM=">\n'
-                                     "<p>S-0123456789abcdef</p>\n")
+    (rep / "report.html").write_text(
+        '<p>n = 40</p>\n<img alt="x" src="data:image/png;base64,TDAwMDAxMjM=">\n<p>S-0123456789abcdef</p>\n'
+    )
     (rep / "tables" / "ok.csv").write_text("group,n,suppressed\na,40,False\nb,4,True\n")
     (rep / "figures").mkdir()
     (rep / "figures" / "f.png").write_bytes(b"\x89PNG L0000123")  # figures are not read
@@ -157,8 +186,10 @@ def test_screen_a_leaky_notebook_and_clean_files(tmp_path):
 
 
 def test_redact():
-    text = (f"row 3: duplicate student_id L0000123 (also S-0123456789abcdef) in {os.sep}home{os.sep}ana{os.sep}"
-            "x/students.csv")
+    text = (
+        f"row 3: duplicate student_id L0000123 (also S-0123456789abcdef) in {os.sep}home{os.sep}ana{os.sep}"
+        "x/students.csv"
+    )
     assert redact(text, ids=IDS) == "row 3: duplicate student_id [id] (also [id]) in [path]/students.csv"
     assert redact("see /proj/data/raw/demo and /proj", root="/proj") == "see data/raw/demo and ."
 
@@ -166,20 +197,32 @@ def test_redact():
 def test_small_cells_in_html_tables(tmp_path):
     from opportunity_research.report.reporting import table_output
 
-    t = pd.DataFrame({"group": ["a", "b", "c"], "n": [40, 4, 1200], "share": [0.26, 0.5, 0.03],
-                      "suppressed": [False, False, False]})
+    t = pd.DataFrame(
+        {
+            "group": ["a", "b", "c"],
+            "n": [40, 4, 1200],
+            "share": [0.26, 0.5, 0.03],
+            "suppressed": [False, False, False],
+        }
+    )
     marked = t.assign(suppressed=[False, True, False])
-    html = "\n".join([
-        table_output(t, percent=["share"])._repr_html_(),  # table 1: n = 4 shown
-        table_output(marked)._repr_html_(),  # table 2: the row is marked suppressed
-        table_output(t, labels={"n": "Students"})._repr_html_(),  # table 3: relabelled count column
-        t.drop(columns="suppressed").rename(columns={"n": "n_students"}).to_html(),  # table 4: pandas
-        t.to_html(),  # table 5: pandas with a suppressed column saying False
-        marked.to_html(),  # table 6: pandas, suppressed column True for the small row
-        pd.DataFrame({"grade": [3, 4], "mean": [2.5, 7.0]}).to_html(),  # table 7: no count column
-    ])
+    html = "\n".join(
+        [
+            table_output(t, percent=["share"])._repr_html_(),  # table 1: n = 4 shown
+            table_output(marked)._repr_html_(),  # table 2: the row is marked suppressed
+            table_output(t, labels={"n": "Students"})._repr_html_(),  # table 3: relabelled count column
+            t.drop(columns="suppressed").rename(columns={"n": "n_students"}).to_html(),  # table 4: pandas
+            t.to_html(),  # table 5: pandas with a suppressed column saying False
+            marked.to_html(),  # table 6: pandas, suppressed column True for the small row
+            pd.DataFrame({"grade": [3, 4], "mean": [2.5, 7.0]}).to_html(),  # table 7: no count column
+        ]
+    )
     (tmp_path / "report.html").write_text(html)
     found = screen_outputs([tmp_path / "report.html"], min_n=10)
-    assert [f.location for f in found] == ["table 1, row(s) 2", "table 3, row(s) 2", "table 4, row(s) 2",
-                                           "table 5, row(s) 2"]
+    assert [f.location for f in found] == [
+        "table 1, row(s) 2",
+        "table 3, row(s) 2",
+        "table 4, row(s) 2",
+        "table 5, row(s) 2",
+    ]
     assert all(f.kind == "small_cell" for f in found)

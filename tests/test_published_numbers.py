@@ -48,8 +48,13 @@ def test_gap_intervals_hold_the_planted_differences(analyses):
         truth = demo.truth(did)["access"]
         g = a.gaps[~a.gaps["suppressed"].astype(bool) & a.gaps["ci_lower"].notna()]
         for r in g.itertuples():
-            planted = truth.get(r.measure, {}).get(r.subject, {}).get("groups", {}).get(r.group, {}).get(
-                _level_key(r.level))
+            planted = (
+                truth.get(r.measure, {})
+                .get(r.subject, {})
+                .get("groups", {})
+                .get(r.group, {})
+                .get(_level_key(r.level))
+            )
             if planted is None:
                 continue
             hits.append(r.ci_lower <= planted["difference"] <= r.ci_upper)
@@ -88,10 +93,16 @@ def test_school_growth_follows_the_truth_definition(analyses):
     for did, a in analyses.items():
         traj = demo.truth(did)["trajectories"]
         g = a.growth_grade_levels
-        for subject in traj:  # a district with one assessment year has no trajectories (and no truth for them)
+        for (
+            subject
+        ) in traj:  # a district with one assessment year has no trajectories (and no truth for them)
             t = traj[subject]
-            rows = g[(g["subject"] == subject) & (g["group"] == "all") & (g["school_id"] != "all")
-                     & ~g["suppressed"].astype(bool)].set_index("school_id")
+            rows = g[
+                (g["subject"] == subject)
+                & (g["group"] == "all")
+                & (g["school_id"] != "all")
+                & ~g["suppressed"].astype(bool)
+            ].set_index("school_id")
             if rows.empty:  # every school's row withheld by the disclosure pass: nothing published to check
                 continue
             assert set(rows["start_year"]) == {t["start_year"]} and set(rows["end_year"]) == {max(t["years"])}
@@ -100,7 +111,9 @@ def test_school_growth_follows_the_truth_definition(analyses):
                     continue
                 value = planted["mean_growth_grade_levels"]
                 assert rows.at[school, "growth"] == pytest.approx(value, abs=0.1), (did, subject, school)
-                inside.append(rows.at[school, "growth_ci_lower"] <= value <= rows.at[school, "growth_ci_upper"])
+                inside.append(
+                    rows.at[school, "growth_ci_lower"] <= value <= rows.at[school, "growth_ci_upper"]
+                )
                 compared += 1
     assert compared >= 10
     print(f"school growth intervals holding the planted growth: {np.mean(inside):.3f} of {len(inside)}")
@@ -108,10 +121,21 @@ def test_school_growth_follows_the_truth_definition(analyses):
 
 
 def _tables(a) -> dict[str, pd.DataFrame]:
-    return {"rates": a.rates, "demands": a.demands, "gaps": a.gaps, "composition": a.composition,
-            "furthest": a.furthest, "multiple": a.multiple, "growth": a.growth, "climate": a.climate,
-            "catch_up": a.catch_up, "growth_grade_levels": a.growth_grade_levels, "movement": a.movement,
-            "scorecard": a.scorecard.table, "goals": a.scorecard.goals}
+    return {
+        "rates": a.rates,
+        "demands": a.demands,
+        "gaps": a.gaps,
+        "composition": a.composition,
+        "furthest": a.furthest,
+        "multiple": a.multiple,
+        "growth": a.growth,
+        "climate": a.climate,
+        "catch_up": a.catch_up,
+        "growth_grade_levels": a.growth_grade_levels,
+        "movement": a.movement,
+        "scorecard": a.scorecard.table,
+        "goals": a.scorecard.goals,
+    }
 
 
 _SHARE_TABLES = {"rates", "demands", "catch_up", "movement"}
@@ -132,11 +156,18 @@ def test_no_zero_width_interval_and_shares_inside_0_100(analyses):
             for lo, hi in _interval_pairs(t):
                 x, y = t[lo].astype(float), t[hi].astype(float)
                 both = x.notna() & y.notna()
-                assert (y[both] > x[both]).all(), (did, name, lo, t.loc[both & (y <= x)].head(3).to_dict("records"))
-                share = (name in _SHARE_TABLES and not lo.startswith("months")) or (
-                    lo in ("estimate_ci_lower",) and "kind" in t.columns) or (
-                    name == "climate" and lo.startswith("favorable")) or (
-                    name in ("scorecard", "goals") and lo == "ci_lower")
+                assert (y[both] > x[both]).all(), (
+                    did,
+                    name,
+                    lo,
+                    t.loc[both & (y <= x)].head(3).to_dict("records"),
+                )
+                share = (
+                    (name in _SHARE_TABLES and not lo.startswith("months"))
+                    or (lo in ("estimate_ci_lower",) and "kind" in t.columns)
+                    or (name == "climate" and lo.startswith("favorable"))
+                    or (name in ("scorecard", "goals") and lo == "ci_lower")
+                )
                 if name in ("gaps", "furthest", "composition", "multiple") and lo == "estimate_ci_lower":
                     share = True
                 if name in ("scorecard", "goals"):
@@ -201,8 +232,9 @@ def test_every_key_finding_interval_contains_its_number(analyses):
                 assert lo - tol <= num <= hi + tol, (did, sentence)
                 assert hi > lo or (hi == lo and tol > 0), (did, sentence)  # zero width only by rounding
                 checked += 1
-            assert "months" not in sentence or all(abs(float(x)) <= 9 for x in re.findall(
-                r"(-?\d+(?:\.\d+)?) months", sentence)), sentence
+            assert "months" not in sentence or all(
+                abs(float(x)) <= 9 for x in re.findall(r"(-?\d+(?:\.\d+)?) months", sentence)
+            ), sentence
     assert checked >= 50
 
 
@@ -225,13 +257,17 @@ def test_one_value_per_indicator_across_outputs(analyses):
         for v, (_, row) in zip(fj["gaps"], shown.iterrows()):
             for k in ("difference", "ci_lower", "ci_upper", "n"):
                 assert _same(v[k], row[k]), (did, k)
-        g = a.growth[(a.growth["model"] == "all_four") & a.growth["effect"].isin(["access", "extra_if_behind"])]
+        g = a.growth[
+            (a.growth["model"] == "all_four") & a.growth["effect"].isin(["access", "extra_if_behind"])
+        ]
         for v, (_, row) in zip(fj["growth"], g.iterrows()):
             for k in ("estimate", "contrast_estimate", "contrast_ci_lower", "months", "n"):
                 assert _same(v[k], row[k]), (did, k)
         # the catch-up finding is the scorecard's indicator (one definition, one value)
         card = a.scorecard.table
-        cu = card[(card["measure"] == "catch_up_rate") & (card["school_id"] == "all") & (card["group"] == "all")]
+        cu = card[
+            (card["measure"] == "catch_up_rate") & (card["school_id"] == "all") & (card["group"] == "all")
+        ]
         sentences = [s for s in fj["key_findings"] if s.startswith("Catch-up rate")]
         if len(cu) and not cu["suppressed"].iloc[0]:
             r = cu.iloc[0]
@@ -242,8 +278,14 @@ def test_one_value_per_indicator_across_outputs(analyses):
         for goal in a.scorecard.goals.itertuples():
             if pd.isna(goal.current):
                 continue
-            row = card[(card["measure"] == goal.measure) & (card["school_id"] == "all") & (card["group"] == goal.group)]
-            assert _same(goal.current, row["estimate"].iloc[0]) and _same(goal.ci_lower, row["ci_lower"].iloc[0])
+            row = card[
+                (card["measure"] == goal.measure)
+                & (card["school_id"] == "all")
+                & (card["group"] == goal.group)
+            ]
+            assert _same(goal.current, row["estimate"].iloc[0]) and _same(
+                goal.ci_lower, row["ci_lower"].iloc[0]
+            )
         # two definitions, two names: the report's share of rated evidence vs the scorecard's average student
         labels = set(card["label"]) if len(card) else set()
         assert not labels & set(a.rates["label"]), labels & set(a.rates["label"])
@@ -264,6 +306,13 @@ def test_published_csv_tables_match_findings_json():
             for k in ("difference", "ci_lower", "ci_upper"):
                 assert _same(v[k], row[k]) or abs(v[k] - row[k]) < 1e-9, (did, k)
         res = pd.read_csv(reports / did / "tables" / "resources.csv")
-        res = res[res["subject"] == "all"].set_index("resource") if "subject" in res else res.set_index("resource")
+        res = (
+            res[res["subject"] == "all"].set_index("resource")
+            if "subject" in res
+            else res.set_index("resource")
+        )
         for r, v in fj["resources"].items():
-            assert abs(v["estimate"] - res.at[r, "estimate"]) < 1e-9 and int(v["n"]) == int(res.at[r, "n"]), (did, r)
+            assert abs(v["estimate"] - res.at[r, "estimate"]) < 1e-9 and int(v["n"]) == int(res.at[r, "n"]), (
+                did,
+                r,
+            )

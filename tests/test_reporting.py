@@ -35,21 +35,32 @@ EXTERNAL = re.compile(r"""(?:src|href)\s*=\s*["']?(?:https?:|file:)?//""", re.IG
 
 
 def gap_rows():
-    return pd.DataFrame({"group": ["low_income", "low_income", "disability"], "level": [1, 0, 1],
-                         "n": [412, 1388, 7], "estimate": [0.214, 0.281, np.nan], "difference": [-0.067, 0.067, np.nan],
-                         "suppressed": [False, False, True], "suppression_reason": ["", "", "n < 10"]})
+    return pd.DataFrame(
+        {
+            "group": ["low_income", "low_income", "disability"],
+            "level": [1, 0, 1],
+            "n": [412, 1388, 7],
+            "estimate": [0.214, 0.281, np.nan],
+            "difference": [-0.067, 0.067, np.nan],
+            "suppressed": [False, False, True],
+            "suppression_reason": ["", "", "n < 10"],
+        }
+    )
 
 
 def test_table_output_formats_values_and_marks_every_number_of_suppressed_rows():
-    t = table_output(gap_rows(), percent=["estimate", "difference"], digits=1, caption="Gaps",
-                     labels={"n": "students"})
+    t = table_output(
+        gap_rows(), percent=["estimate", "difference"], digits=1, caption="Gaps", labels={"n": "students"}
+    )
     html = t._repr_html_()
     assert "<caption>Gaps</caption>" in html and '<th scope="col">students</th>' in html
     assert "1,388" in html and "21.4%" in html and "-6.7%" in html
     # suppressed row: n, estimate, difference marked (3 cells); its labels group/level stay
     assert html.count('class="suppressed"') == 3
     assert "<td>disability</td>" in html and ">7<" not in html
-    assert "suppressed" not in re.sub(r'class="suppressed"|(title|aria-label)="Hidden to protect small groups"', "", html)  # flag column hidden
+    assert "suppressed" not in re.sub(
+        r'class="suppressed"|(title|aria-label)="Hidden to protect small groups"', "", html
+    )  # flag column hidden
     lines = repr(t).splitlines()
     assert lines[0] == "Gaps" and lines[-1] == f"{SUPPRESSED_MARK} suppressed"
     assert lines[-2].split() == ["disability", "1", SUPPRESSED_MARK, SUPPRESSED_MARK, SUPPRESSED_MARK]
@@ -90,21 +101,39 @@ def test_figure_output_needs_alt_text_and_carries_it():
 
 
 def test_write_findings_cleans_values(tmp_path):
-    findings = {"n": np.int64(4000), "share": np.float64(0.26), "missing": np.nan, "inf": float("inf"),
-                "na": pd.NA, "flag": np.bool_(True), "year": np.int32(2017),
-                "table": pd.DataFrame({"group": ["a"], "estimate": [np.nan], "n": [12]}),
-                "nested": {"ci": (0.1, 0.2)}, 3: "int key"}
+    findings = {
+        "n": np.int64(4000),
+        "share": np.float64(0.26),
+        "missing": np.nan,
+        "inf": float("inf"),
+        "na": pd.NA,
+        "flag": np.bool_(True),
+        "year": np.int32(2017),
+        "table": pd.DataFrame({"group": ["a"], "estimate": [np.nan], "n": [12]}),
+        "nested": {"ci": (0.1, 0.2)},
+        3: "int key",
+    }
     path = write_findings(findings, tmp_path / "out")
     data = json.loads(path.read_text())
-    assert data == {"n": 4000, "share": 0.26, "missing": None, "inf": None, "na": None, "flag": True, "year": 2017,
-                    "table": [{"group": "a", "estimate": None, "n": 12}], "nested": {"ci": [0.1, 0.2]},
-                    "3": "int key"}
+    assert data == {
+        "n": 4000,
+        "share": 0.26,
+        "missing": None,
+        "inf": None,
+        "na": None,
+        "flag": True,
+        "year": 2017,
+        "table": [{"group": "a", "estimate": None, "n": 12}],
+        "nested": {"ci": [0.1, 0.2]},
+        "3": "int key",
+    }
     assert list(data) == ["n", "share", "missing", "inf", "na", "flag", "year", "table", "nested", "3"]
     assert sorted(p.name for p in path.parent.iterdir()) == ["findings.json"]  # no temporary files left
 
 
-@pytest.mark.parametrize("bad", [{"student_id": "S-1"}, {"x": {"teacher_ids": []}},
-                                 {"t": pd.DataFrame({"student_id": ["a"]})}])
+@pytest.mark.parametrize(
+    "bad", [{"student_id": "S-1"}, {"x": {"teacher_ids": []}}, {"t": pd.DataFrame({"student_id": ["a"]})}]
+)
 def test_write_findings_refuses_identifiers(tmp_path, bad):
     with pytest.raises(ValueError, match="(student|teacher)"):
         write_findings(bad, tmp_path)
@@ -114,10 +143,17 @@ def test_write_findings_refuses_identifiers(tmp_path, bad):
 def test_write_outputs_and_read_findings(tmp_path):
     fig, ax = plt.subplots()
     ax.plot([0, 1])
-    written = write_outputs(tmp_path / "d1", findings={"headline": "h", "n_students": 10},
-                            tables={"gaps": gap_rows()}, figures={"line": figure_output(fig, alt="A line.")})
+    written = write_outputs(
+        tmp_path / "d1",
+        findings={"headline": "h", "n_students": 10},
+        tables={"gaps": gap_rows()},
+        figures={"line": figure_output(fig, alt="A line.")},
+    )
     assert [p.relative_to(tmp_path).as_posix() for p in written] == [
-        "d1/findings.json", "d1/tables/gaps.csv", "d1/figures/line.png"]
+        "d1/findings.json",
+        "d1/tables/gaps.csv",
+        "d1/figures/line.png",
+    ]
     back = pd.read_csv(tmp_path / "d1" / "tables" / "gaps.csv")
     assert back["estimate"].iloc[0] == 0.214 and math.isnan(back["estimate"].iloc[2])  # full precision
     assert read_findings(tmp_path) == {"d1": {"headline": "h", "n_students": 10}}
@@ -133,42 +169,81 @@ PNG = base64.b64encode(b"\x89PNG\r\n\x1a\nfake").decode()
 def executed_notebook(path):
     """An executed notebook as papermill would leave it (no kernel needed)."""
     nb = nbformat.v4.new_notebook()
-    nb.metadata["papermill"] = {"parameters": {"district_id": "demo", "output_dir": "reports/.tmp-demo-x1"},
-                                "input_path": "/abs/notebooks/district_report.ipynb", "output_path": "/abs/out.ipynb",
-                                "start_time": "2026-01-01T00:00:00", "end_time": "2026-01-01T00:00:09",
-                                "duration": 9.0}
+    nb.metadata["papermill"] = {
+        "parameters": {"district_id": "demo", "output_dir": "reports/.tmp-demo-x1"},
+        "input_path": "/abs/notebooks/district_report.ipynb",
+        "output_path": "/abs/out.ipynb",
+        "start_time": "2026-01-01T00:00:00",
+        "end_time": "2026-01-01T00:00:09",
+        "duration": 9.0,
+    }
     out = nbformat.v4.new_output
     cells = [
         nbformat.v4.new_markdown_cell("# District report\n\nIntro paragraph."),
         nbformat.v4.new_code_cell('district_id = "x"', metadata={"tags": ["parameters"]}),
-        nbformat.v4.new_code_cell('# Parameters\ndistrict_id = "demo"\noutput_dir = "reports/.tmp-demo-x1"\n',
-                                  metadata={"tags": ["injected-parameters"]},
-                                  outputs=[out("stream", name="stdout", text="injected output\n")]),
-        nbformat.v4.new_code_cell("import secret_module_name", metadata={"tags": ["remove"]},
-                                  outputs=[out("stream", name="stdout", text="removed cell output\n")]),
+        nbformat.v4.new_code_cell(
+            '# Parameters\ndistrict_id = "demo"\noutput_dir = "reports/.tmp-demo-x1"\n',
+            metadata={"tags": ["injected-parameters"]},
+            outputs=[out("stream", name="stdout", text="injected output\n")],
+        ),
+        nbformat.v4.new_code_cell(
+            "import secret_module_name",
+            metadata={"tags": ["remove"]},
+            outputs=[out("stream", name="stdout", text="removed cell output\n")],
+        ),
         nbformat.v4.new_markdown_cell("## Access to resources\n\nText with a [link](https://tntp.org/)."),
-        nbformat.v4.new_code_cell("table_output(gaps)", outputs=[
-            out("execute_result", execution_count=5, data={"text/html": table_output(gap_rows())._repr_html_(),
-                                                           "text/plain": "table"})]),
+        nbformat.v4.new_code_cell(
+            "table_output(gaps)",
+            outputs=[
+                out(
+                    "execute_result",
+                    execution_count=5,
+                    data={"text/html": table_output(gap_rows())._repr_html_(), "text/plain": "table"},
+                )
+            ],
+        ),
         nbformat.v4.new_markdown_cell("### Who gets less"),
-        nbformat.v4.new_code_cell("figure_output(fig, alt=...)", outputs=[
-            out("display_data", data={"image/png": PNG, "text/plain": "fig"},
-                metadata={"image/png": {"alt": "Bars of access by group."}}),
-            out("display_data", data={"image/png": PNG, "text/plain": "fig"}),  # no alt
-            out("stream", name="stderr", text="/abs/site/x.py:3: UserWarning: careful\n"),
-        ]),
-        nbformat.v4.new_code_cell("plotly_like()", outputs=[
-            out("display_data", data={"text/html": '<script src="https://cdn.example.org/lib.js"></script>'
-                                                   '<script>var x = 1;</script><p>chart</p>'})]),
+        nbformat.v4.new_code_cell(
+            "figure_output(fig, alt=...)",
+            outputs=[
+                out(
+                    "display_data",
+                    data={"image/png": PNG, "text/plain": "fig"},
+                    metadata={"image/png": {"alt": "Bars of access by group."}},
+                ),
+                out("display_data", data={"image/png": PNG, "text/plain": "fig"}),  # no alt
+                out("stream", name="stderr", text="/abs/site/x.py:3: UserWarning: careful\n"),
+            ],
+        ),
+        nbformat.v4.new_code_cell(
+            "plotly_like()",
+            outputs=[
+                out(
+                    "display_data",
+                    data={
+                        "text/html": '<script src="https://cdn.example.org/lib.js"></script>'
+                        "<script>var x = 1;</script><p>chart</p>"
+                    },
+                )
+            ],
+        ),
         nbformat.v4.new_markdown_cell("## Access to resources"),  # duplicate heading gets its own anchor
-        nbformat.v4.new_code_cell("write_outputs(output_dir)", metadata={"tags": ["remove-output"]},
-                                  outputs=[out("stream", name="stdout", text="wrote reports/.tmp-demo-x1\n")]),
+        nbformat.v4.new_code_cell(
+            "write_outputs(output_dir)",
+            metadata={"tags": ["remove-output"]},
+            outputs=[out("stream", name="stdout", text="wrote reports/.tmp-demo-x1\n")],
+        ),
     ]
     for i, c in enumerate(cells):
         c.id = f"c{i}"
         if c.cell_type == "code":
             c.metadata["execution"] = {"iopub.status.busy": "2026-01-01T00:00:01Z"}
-            c.metadata["papermill"] = {"status": "completed", "start_time": "t", "end_time": "t", "duration": 0.1}
+            c.metadata["papermill"] = {
+                "status": "completed",
+                "start_time": "t",
+                "end_time": "t",
+                "duration": 0.1,
+            }
     nb.cells = cells
     nbformat.write(nb, path)
     return path
@@ -180,8 +255,18 @@ def test_export_html_is_self_contained_without_code(tmp_path):
         html_path = export_html(nb, tmp_path / "report.html", title="Opportunity report: demo")
     html = html_path.read_text()
     # no code, no injected parameters, no removed cells
-    for source in ('district_id = "x"', "Parameters", "table_output(gaps)", "figure_output(", "plotly_like",
-                   "secret_module_name", "injected output", "removed cell output", "write_outputs", ".tmp-demo"):
+    for source in (
+        'district_id = "x"',
+        "Parameters",
+        "table_output(gaps)",
+        "figure_output(",
+        "plotly_like",
+        "secret_module_name",
+        "injected output",
+        "removed cell output",
+        "write_outputs",
+        ".tmp-demo",
+    ):
         assert source not in html, source
     assert "In&nbsp;[" not in html and "Out[" not in html
     # nothing loaded from outside; the plain link stays
@@ -192,9 +277,15 @@ def test_export_html_is_self_contained_without_code(tmp_path):
     assert html.count("<h1>") == 1 and "<title>Opportunity report: demo</title>" in html
     assert "District report" not in html and "Intro paragraph." in html
     toc = re.search(r'<details class="toc".*?</details>', html, re.DOTALL).group(0)
-    assert re.findall(r'href="#([^"]+)"', toc) == ["access-to-resources", "who-gets-less", "access-to-resources-2"]
-    assert ('<ol><li><a href="#access-to-resources">Access to resources</a><ol><li><a href="#who-gets-less">'
-            'Who gets less</a></li></ol></li><li><a href="#access-to-resources-2">') in toc  # nested by level
+    assert re.findall(r'href="#([^"]+)"', toc) == [
+        "access-to-resources",
+        "who-gets-less",
+        "access-to-resources-2",
+    ]
+    assert (
+        '<ol><li><a href="#access-to-resources">Access to resources</a><ol><li><a href="#who-gets-less">'
+        'Who gets less</a></li></ol></li><li><a href="#access-to-resources-2">'
+    ) in toc  # nested by level
     for anchor in ("access-to-resources", "who-gets-less", "access-to-resources-2"):
         assert f'id="{anchor}"' in html
     # figures: alt text carried; the one without gets its section's name
@@ -202,27 +293,48 @@ def test_export_html_is_self_contained_without_code(tmp_path):
     assert all("alt=" in tag for tag in re.findall(r"<img\b[^>]*>", html))
     assert f"data:image/png;base64,{PNG}" in html
     # suppression legend; print styles
-    assert 'class="legend"' in html and f"{SUPPRESSED_MARK} Hidden to protect small groups: the cell describes fewer than 10" in html
+    assert (
+        'class="legend"' in html
+        and f"{SUPPRESSED_MARK} Hidden to protect small groups: the cell describes fewer than 10" in html
+    )
     assert "@media print" in html
 
 
 def test_export_html_legend_only_when_something_is_suppressed(tmp_path):
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell("t", outputs=[nbformat.v4.new_output(
-        "execute_result", execution_count=1, data={"text/html": table_output(gap_rows().iloc[:2])._repr_html_()})])]
+    nb.cells = [
+        nbformat.v4.new_code_cell(
+            "t",
+            outputs=[
+                nbformat.v4.new_output(
+                    "execute_result",
+                    execution_count=1,
+                    data={"text/html": table_output(gap_rows().iloc[:2])._repr_html_()},
+                )
+            ],
+        )
+    ]
     nbformat.write(nb, tmp_path / "a.ipynb")
     html = export_html(tmp_path / "a.ipynb", tmp_path / "a.html", title="t").read_text()
     assert 'class="legend"' not in html and 'class="suppressed"' not in html
 
 
-@pytest.mark.parametrize("snippet", ['<img src="https://example.org/x.png" alt="x">',
-                                     '<link rel="stylesheet" href="//fonts.example.org/css">',
-                                     '<div style="background: url(https://example.org/bg.png)"></div>',
-                                     "<style>@import 'https://example.org/x.css';</style>"])
+@pytest.mark.parametrize(
+    "snippet",
+    [
+        '<img src="https://example.org/x.png" alt="x">',
+        '<link rel="stylesheet" href="//fonts.example.org/css">',
+        '<div style="background: url(https://example.org/bg.png)"></div>',
+        "<style>@import 'https://example.org/x.css';</style>",
+    ],
+)
 def test_export_html_refuses_external_resources(tmp_path, snippet):
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell("x", outputs=[nbformat.v4.new_output(
-        "display_data", data={"text/html": snippet})])]
+    nb.cells = [
+        nbformat.v4.new_code_cell(
+            "x", outputs=[nbformat.v4.new_output("display_data", data={"text/html": snippet})]
+        )
+    ]
     nbformat.write(nb, tmp_path / "a.ipynb")
     with pytest.raises(ReportError, match="external"):
         export_html(tmp_path / "a.ipynb", tmp_path / "a.html", title="t")
@@ -235,13 +347,24 @@ def test_sanitize_notebook(tmp_path):
     nb.cells[7].outputs[2]["text"] = f"{tmp_path}/opportunity_research/gaps.py:3: UserWarning: careful\n"
     nb.cells[2].id = "random1"
     nbformat.write(nb, path)
-    sanitize_notebook(path, root=tmp_path, replace={"reports/.tmp-demo-x1": "reports/demo"},
-                      input_path="notebooks/district_report.ipynb", output_path="reports/demo/report.ipynb")
+    sanitize_notebook(
+        path,
+        root=tmp_path,
+        replace={"reports/.tmp-demo-x1": "reports/demo"},
+        input_path="notebooks/district_report.ipynb",
+        output_path="reports/demo/report.ipynb",
+    )
     nb = nbformat.read(path, as_version=4)
     pm = nb.metadata["papermill"]
-    assert pm == {"parameters": {"district_id": "demo", "output_dir": "reports/demo"},
-                  "input_path": "notebooks/district_report.ipynb", "output_path": "reports/demo/report.ipynb"}
-    assert nb.cells[2].source.endswith('output_dir = "reports/demo"\n') and nb.cells[2].id == "injected-parameters"
+    assert pm == {
+        "parameters": {"district_id": "demo", "output_dir": "reports/demo"},
+        "input_path": "notebooks/district_report.ipynb",
+        "output_path": "reports/demo/report.ipynb",
+    }
+    assert (
+        nb.cells[2].source.endswith('output_dir = "reports/demo"\n')
+        and nb.cells[2].id == "injected-parameters"
+    )
     assert nb.cells[10].outputs[0]["text"] == "wrote reports/demo\n"
     assert nb.cells[7].outputs[2]["text"] == "opportunity_research/gaps.py:3: UserWarning: careful\n"
     for c in nb.cells:
@@ -254,16 +377,36 @@ def test_sanitize_notebook(tmp_path):
 
 def test_write_index(tmp_path):
     (tmp_path / "a").mkdir()
-    (tmp_path / "a" / "findings.json").write_text(json.dumps({"headline": "26% of assignments were on grade level."}))
-    manifest = {"generated_at": "2026-01-01T00:00:00+00:00", "districts": [
-        {"district_id": "a", "status": "ok", "seconds": 12.34, "reason": "", "report": "a/report.html"},
-        {"district_id": "b<x>", "status": "failed", "seconds": 0.5, "reason": "data validation failed: grade 13",
-         "report": None}],
-        "cross_district": {"district_id": "cross_district", "status": "ok", "report": "cross_district/report.html",
-                           "districts": ["a"]}}
+    (tmp_path / "a" / "findings.json").write_text(
+        json.dumps({"headline": "26% of assignments were on grade level."})
+    )
+    manifest = {
+        "generated_at": "2026-01-01T00:00:00+00:00",
+        "districts": [
+            {"district_id": "a", "status": "ok", "seconds": 12.34, "reason": "", "report": "a/report.html"},
+            {
+                "district_id": "b<x>",
+                "status": "failed",
+                "seconds": 0.5,
+                "reason": "data validation failed: grade 13",
+                "report": None,
+            },
+        ],
+        "cross_district": {
+            "district_id": "cross_district",
+            "status": "ok",
+            "report": "cross_district/report.html",
+            "districts": ["a"],
+        },
+    }
     html = write_index(tmp_path, manifest).read_text()
     assert '<a href="a/report.html">report</a>' in html and "26% of assignments were on grade level." in html
-    assert "B&lt;x&gt;" in html and "(b&lt;" not in html and "data validation failed: grade 13" in html and "12.3" in html
+    assert (
+        "B&lt;x&gt;" in html
+        and "(b&lt;" not in html
+        and "data validation failed: grade 13" in html
+        and "12.3" in html
+    )
     assert '<a href="cross_district/report.html">Cross-district report</a> (1 district: A)' in html
     assert "does not cover" not in html
     manifest["cross_district"]["districts"] = ["a", "c"]

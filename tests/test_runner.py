@@ -40,16 +40,23 @@ def make_district(root: Path, district_id: str, counts=(30, 25, 5)) -> list[str]
     ids = [f"{letter}{i:07d}" for i in range(1, len(grades) + 1)]
     students = pd.DataFrame({"student_id": ids, "school_id": "SCH1", "grade": grades})
     students.to_csv(raw / "students.csv", index=False)
-    classrooms = pd.DataFrame({"classroom_id": ["C1", "C2"], "teacher_id": [f"{letter}T00001", f"{letter}T00002"]})
+    classrooms = pd.DataFrame(
+        {"classroom_id": ["C1", "C2"], "teacher_id": [f"{letter}T00001", f"{letter}T00002"]}
+    )
     classrooms.to_csv(raw / "classrooms.csv", index=False)
 
     def pseudo(prefix, s):
         return prefix + hashlib.sha256(f"{district_id}:{s}".encode()).hexdigest()[:16]
 
-    students.assign(student_id=[pseudo("S-", s) for s in ids]).to_parquet(proc / "students.parquet", index=False)
+    students.assign(student_id=[pseudo("S-", s) for s in ids]).to_parquet(
+        proc / "students.parquet", index=False
+    )
     classrooms.assign(teacher_id=[pseudo("T-", s) for s in classrooms["teacher_id"]]).to_parquet(
-        proc / "classrooms.parquet", index=False)
-    (proc / "manifest.json").write_text(json.dumps({"district_id": district_id, "inputs": {"students.csv": "abc"}}))
+        proc / "classrooms.parquet", index=False
+    )
+    (proc / "manifest.json").write_text(
+        json.dumps({"district_id": district_id, "inputs": {"students.csv": "abc"}})
+    )
     return ids
 
 
@@ -70,8 +77,17 @@ def files(folder: Path) -> list[str]:
 
 def test_notebook_parameters_reads_literal_defaults():
     declared = notebook_parameters(TINY)
-    assert list(declared) == ["district_id", "processed_dir", "raw_dir", "subjects", "school_year", "min_n", "seed",
-                              "fail", "output_dir"]
+    assert list(declared) == [
+        "district_id",
+        "processed_dir",
+        "raw_dir",
+        "subjects",
+        "school_year",
+        "min_n",
+        "seed",
+        "fail",
+        "output_dir",
+    ]
     assert declared["subjects"]["default"] == ["ela", "math"] and declared["school_year"]["default"] is None
     assert declared["min_n"]["default"] == 10 and declared["fail"]["default"] is False
 
@@ -94,29 +110,44 @@ def test_notebook_needs_exactly_one_parameters_cell(tmp_path):
 
 def test_check_parameters():
     declared = notebook_parameters(TINY)
-    ok = {"district_id": "a", "subjects": ["math"], "school_year": 2017, "min_n": 20, "seed": 3, "fail": False}
+    ok = {
+        "district_id": "a",
+        "subjects": ["math"],
+        "school_year": 2017,
+        "min_n": 20,
+        "seed": 3,
+        "fail": False,
+    }
     assert check_parameters(ok, declared) == []
-    assert check_parameters({"school_year": None, "subjects": ("math",)}, declared) == []  # default None: anything
-    problems = check_parameters({"min_n": "ten", "subjects": ["math", 3], "fail": 1, "seed": True, "sed": 1,
-                                 "district_id": None}, declared)
+    assert (
+        check_parameters({"school_year": None, "subjects": ("math",)}, declared) == []
+    )  # default None: anything
+    problems = check_parameters(
+        {"min_n": "ten", "subjects": ["math", 3], "fail": 1, "seed": True, "sed": 1, "district_id": None},
+        declared,
+    )
     assert problems == [
         "parameter 'min_n' must be int (the notebook's default is 10), got str 'ten'",
         "parameter 'subjects': items must be str, got 3",
         "parameter 'fail' must be bool (the notebook's default is False), got int 1",
         "parameter 'seed' must be int (the notebook's default is 0), got bool True",
-        ("unknown parameter 'sed' (the notebook declares: district_id, fail, min_n, output_dir, processed_dir, "
-         "raw_dir, school_year, seed, subjects)"),
+        (
+            "unknown parameter 'sed' (the notebook declares: district_id, fail, min_n, output_dir, processed_dir, "
+            "raw_dir, school_year, seed, subjects)"
+        ),
         "parameter 'district_id' cannot be None (the notebook's default is 'demo_lakeside')",
     ]
     typed = {"year": {"type": "Optional[int]", "default": None}, "w": {"type": "float", "default": 1.0}}
     assert check_parameters({"year": 2017, "w": 2}, typed) == []
     assert check_parameters({"year": "2017"}, typed) == [
-        "parameter 'year' must be int or None (the notebook's default is None), got str '2017'"]
+        "parameter 'year' must be int or None (the notebook's default is None), got str '2017'"
+    ]
 
 
 def test_parse_value():
-    assert [runner.parse_value(v) for v in ("20", "0.5", "true", "null", "None", '{"a": 1}', "['x']", "demo")] == \
-        [20, 0.5, True, None, None, {"a": 1}, ["x"], "demo"]
+    assert [
+        runner.parse_value(v) for v in ("20", "0.5", "true", "null", "None", '{"a": 1}', "['x']", "demo")
+    ] == [20, 0.5, True, None, None, {"a": 1}, ["x"], "demo"]
 
 
 def test_discover_districts_and_kernel(tmp_path):
@@ -147,8 +178,20 @@ def test_batch_two_good_districts_and_a_broken_one(tmp_path, monkeypatch, capsys
     make_district(root, "crashing")
     (root / "params.json").write_text(json.dumps({"broken": {"min_n": "ten"}, "crashing": {"fail": True}}))
     monkeypatch.setenv("OPPORTUNITY_RESEARCH_HOME", str(root))
-    code = cli(["run", "--jobs", "2", "--no-process", "--notebook", str(TINY), "--cross-notebook", str(CROSS),
-                "--params-file", str(root / "params.json")])
+    code = cli(
+        [
+            "run",
+            "--jobs",
+            "2",
+            "--no-process",
+            "--notebook",
+            str(TINY),
+            "--cross-notebook",
+            str(CROSS),
+            "--params-file",
+            str(root / "params.json"),
+        ]
+    )
     out = capsys.readouterr().out
 
     # exit code and summary table
@@ -156,8 +199,17 @@ def test_batch_two_good_districts_and_a_broken_one(tmp_path, monkeypatch, capsys
     table = out.split("\n\n")[0].splitlines()
     assert table[0].split() == ["district", "status", "seconds", "reason"]
     rows = {line.split()[0]: line.split()[1] for line in table[2:]}
-    assert rows == {"alpha": "ok", "beta": "ok", "broken": "failed", "crashing": "failed", "cross_district": "ok"}
-    assert "invalid parameters: parameter 'min_n' must be int (the notebook's default is 10), got str 'ten'" in out
+    assert rows == {
+        "alpha": "ok",
+        "beta": "ok",
+        "broken": "failed",
+        "crashing": "failed",
+        "cross_district": "ok",
+    }
+    assert (
+        "invalid parameters: parameter 'min_n' must be int (the notebook's default is 10), got str 'ten'"
+        in out
+    )
     assert "2 of 4 districts ok" in out
     assert "why:\n  broken: invalid parameters: parameter 'min_n' must be int" in out
 
@@ -165,13 +217,29 @@ def test_batch_two_good_districts_and_a_broken_one(tmp_path, monkeypatch, capsys
     # no temporary folders
     reports = root / "reports"
     for d in ("alpha", "beta"):
-        assert files(reports / d) == [".publish.json", "figures/grades.png", "findings.json", "report.html",
-                                      "report.ipynb", "report.pdf"]
-    assert files(reports / "cross_district") == [".publish.json", "findings.json", "report.html", "report.ipynb",
-                                                 "report.pdf",
-                                                 "tables/districts.csv"]
-    assert sorted(p.name for p in reports.iterdir()) == ["alpha", "beta", "cross_district", "index.html",
-                                                         "manifest.json"]
+        assert files(reports / d) == [
+            ".publish.json",
+            "figures/grades.png",
+            "findings.json",
+            "report.html",
+            "report.ipynb",
+            "report.pdf",
+        ]
+    assert files(reports / "cross_district") == [
+        ".publish.json",
+        "findings.json",
+        "report.html",
+        "report.ipynb",
+        "report.pdf",
+        "tables/districts.csv",
+    ]
+    assert sorted(p.name for p in reports.iterdir()) == [
+        "alpha",
+        "beta",
+        "cross_district",
+        "index.html",
+        "manifest.json",
+    ]
     # the crashing district's failed notebook and traceback are in the private log folder, outside reports/
     (run,) = [p for p in (root / "logs").iterdir() if p.is_dir()]
     assert sorted(p.name for p in run.iterdir() if not p.name.startswith(".")) == ["crashing"]
@@ -207,7 +275,10 @@ def test_batch_two_good_districts_and_a_broken_one(tmp_path, monkeypatch, capsys
     # the shared executed notebook: relative paths, no timings
     nb = nbformat.read(root / "reports" / "alpha" / "report.ipynb", as_version=4)
     pm = nb.metadata["papermill"]
-    assert pm["parameters"]["output_dir"] == "reports/alpha" and pm["output_path"] == "reports/alpha/report.ipynb"
+    assert (
+        pm["parameters"]["output_dir"] == "reports/alpha"
+        and pm["output_path"] == "reports/alpha/report.ipynb"
+    )
     assert pm["parameters"]["processed_dir"] == "data/processed" and pm["input_path"] == "tiny_report.ipynb"
     assert "start_time" not in pm and "duration" not in pm
     injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
@@ -223,12 +294,17 @@ def test_batch_two_good_districts_and_a_broken_one(tmp_path, monkeypatch, capsys
     assert entries["broken"]["status"] == "failed" and entries["broken"]["report"] is None
     assert "stale" not in entries["broken"] and entries["crashing"]["log"] == f"logs/{run.name}/crashing"
     assert entries["broken"]["attempts"] == 0  # rejected before running
-    assert (entries["crashing"]["status"], entries["crashing"]["attempts"], entries["crashing"]["reason"]) == (
-        "failed", 1, "notebook cell [6] raised ValueError: planted failure")  # a cell error is not retried
+    assert (
+        entries["crashing"]["status"],
+        entries["crashing"]["attempts"],
+        entries["crashing"]["reason"],
+    ) == ("failed", 1, "notebook cell [6] raised ValueError: planted failure")  # a cell error is not retried
     assert manifest["cross_district"]["districts"] == ["alpha", "beta"]
     assert manifest["notebook"] == "tiny_report.ipynb" and manifest["min_n"] == 10
     index = (root / "reports" / "index.html").read_text()
-    assert '<a href="alpha/report.html">report</a>' in index and '<a href="beta/report.html">report</a>' in index
+    assert (
+        '<a href="alpha/report.html">report</a>' in index and '<a href="beta/report.html">report</a>' in index
+    )
     assert "60 students in 3 grades." in index and '<a href="cross_district/report.html">' in index
     assert "Broken" in index and "must be int" in index  # the district by name (its id is not shown)
     assert external_resources(index) == []
@@ -240,32 +316,58 @@ def test_batch_two_good_districts_and_a_broken_one(tmp_path, monkeypatch, capsys
 
 def test_leaky_notebook_fails_the_privacy_screen_and_keeps_the_last_good_report(tmp_path):
     ids = make_district(tmp_path, "alpha")
-    first = run_batch(["alpha"], notebook=TINY, cross_notebook=tmp_path / "nope.ipynb", root=tmp_path, process=False)
+    first = run_batch(
+        ["alpha"], notebook=TINY, cross_notebook=tmp_path / "nope.ipynb", root=tmp_path, process=False
+    )
     assert first.ok and (tmp_path / "reports" / "alpha" / "report.html").exists()
     assert first.cross.status == "skipped" and first.cross.reason == "nope.ipynb does not exist yet"
     assert not (tmp_path / "reports" / "cross_district").exists()
-    good = {f: (tmp_path / "reports" / "alpha" / f).read_bytes() for f in files(tmp_path / "reports" / "alpha")}
+    good = {
+        f: (tmp_path / "reports" / "alpha" / f).read_bytes() for f in files(tmp_path / "reports" / "alpha")
+    }
     published = json.loads((tmp_path / "reports" / "alpha" / ".publish.json").read_text())["published_at"]
     result = run_batch(["alpha"], notebook=LEAKY, cross_notebook=None, root=tmp_path, process=False)
     (r,) = result.districts
     assert r.status == "failed" and not result.ok
     assert r.reason.startswith("privacy screen found ") and int(r.reason.split()[3]) >= 7
-    for found in ("report.html: student_id", "report.html: pseudonym", "report.html: absolute_path",
-                  "report.ipynb: student_id", "report.ipynb: pseudonym", "report.ipynb: absolute_path"):
+    for found in (
+        "report.html: student_id",
+        "report.html: pseudonym",
+        "report.html: absolute_path",
+        "report.ipynb: student_id",
+        "report.ipynb: pseudonym",
+        "report.ipynb: absolute_path",
+    ):
         assert found in r.reason
     # the earlier good report is untouched and marked stale, with the reason and both dates
-    assert {f: (tmp_path / "reports" / "alpha" / f).read_bytes() for f in files(tmp_path / "reports" / "alpha")} == good
-    assert (r.stale, r.report, r.last_good) == (True, "alpha/report.html", published) and r.failed_at >= published
+    assert {
+        f: (tmp_path / "reports" / "alpha" / f).read_bytes() for f in files(tmp_path / "reports" / "alpha")
+    } == good
+    assert (r.stale, r.report, r.last_good) == (
+        True,
+        "alpha/report.html",
+        published,
+    ) and r.failed_at >= published
     pseudonyms = pd.read_parquet(tmp_path / "data" / "processed" / "alpha" / "students.parquet")["student_id"]
-    shared = "".join(p.read_text() for p in (tmp_path / "reports").rglob("*") if p.is_file() and p.suffix not in (".png", ".pdf"))
+    shared = "".join(
+        p.read_text()
+        for p in (tmp_path / "reports").rglob("*")
+        if p.is_file() and p.suffix not in (".png", ".pdf")
+    )
     for secret in [str(tmp_path), ids[0], pseudonyms.iloc[0]]:
         assert secret not in shared and secret not in r.reason and secret not in r.traceback
     index = (tmp_path / "reports" / "index.html").read_text()
-    assert re.search(r"privacy screen found \d+ problem\(s\)", index) and '<a href="alpha/report.html">' in index
+    assert (
+        re.search(r"privacy screen found \d+ problem\(s\)", index) and '<a href="alpha/report.html">' in index
+    )
     assert "stale" in index and published[:10] in index
     entry = json.loads((tmp_path / "reports" / "manifest.json").read_text())["districts"][0]
     assert (entry["status"], entry["stale"], entry["last_good"], entry["report"]) == (
-        "failed", True, published, "alpha/report.html")
+        "failed",
+        True,
+        published,
+        "alpha/report.html",
+    )
     # the leaky notebook itself is kept only in the private log folder
     assert (tmp_path / r.log / "failed.ipynb").exists() and r.log.startswith("logs/")
 
@@ -274,9 +376,15 @@ def _kernelspec(tmp_path: Path, name: str, script: str) -> None:
     folder = tmp_path / "jupyter" / "kernels" / name
     folder.mkdir(parents=True)
     (folder / "kernel.py").write_text(script)
-    (folder / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, str(folder / "kernel.py"), "-f", "{connection_file}"],
-        "display_name": name, "language": "python"}))
+    (folder / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [sys.executable, str(folder / "kernel.py"), "-f", "{connection_file}"],
+                "display_name": name,
+                "language": "python",
+            }
+        )
+    )
 
 
 FLAKY = """import sys
@@ -295,11 +403,25 @@ def test_kernel_start_failure_is_retried_once(tmp_path, monkeypatch):
     _kernelspec(tmp_path, "flaky", FLAKY)
     _kernelspec(tmp_path, "dead", "import sys\nsys.exit(3)\n")
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
-    ok = run_batch(["alpha"], notebook=TINY, cross_notebook=None, root=tmp_path, process=False, kernel_name="flaky",
-                   start_timeout=20)
+    ok = run_batch(
+        ["alpha"],
+        notebook=TINY,
+        cross_notebook=None,
+        root=tmp_path,
+        process=False,
+        kernel_name="flaky",
+        start_timeout=20,
+    )
     assert (ok.districts[0].status, ok.districts[0].attempts) == ("ok", 2)
-    dead = run_batch(["alpha"], notebook=TINY, cross_notebook=None, root=tmp_path, process=False, kernel_name="dead",
-                     start_timeout=20)
+    dead = run_batch(
+        ["alpha"],
+        notebook=TINY,
+        cross_notebook=None,
+        root=tmp_path,
+        process=False,
+        kernel_name="dead",
+        start_timeout=20,
+    )
     (r,) = dead.districts
     assert (r.status, r.attempts) == ("failed", 2) and "Kernel died" in r.reason
 
@@ -309,6 +431,7 @@ def test_rerun_is_idempotent(tmp_path):
     kw = {"notebook": TINY, "cross_notebook": CROSS, "root": tmp_path, "process": False}
     run_batch(["alpha"], **kw)
     reports = tmp_path / "reports"
+
     def content(f):  # a PDF carries its creation time: compare its text
         if f.endswith(".pdf"):
             from pypdf import PdfReader
@@ -318,7 +441,9 @@ def test_rerun_is_idempotent(tmp_path):
 
     volatile = ("manifest.json", "index.html", "alpha/.publish.json", "cross_district/.publish.json")
     before = {f: content(f) for f in files(reports) if f not in volatile}
-    assert len(before) == 10  # the tiny report writes its counts to findings.json (no CSV outside the registry)
+    assert (
+        len(before) == 10
+    )  # the tiny report writes its counts to findings.json (no CSV outside the registry)
     run_batch(["alpha"], **kw)
     after = {f: content(f) for f in files(reports) if f not in volatile}
     assert before == after  # the publication record (run id and time) is the only difference
@@ -338,8 +463,10 @@ def test_rerun_is_idempotent(tmp_path):
 # the real validation and processing on demo districts
 
 
-@pytest.mark.skipif(importlib.util.find_spec("opportunity_research.intake.validation") is None,
-                    reason="opportunity_research.intake.validation not written yet")
+@pytest.mark.skipif(
+    importlib.util.find_spec("opportunity_research.intake.validation") is None,
+    reason="opportunity_research.intake.validation not written yet",
+)
 def test_demo_batch(tmp_path, monkeypatch, capsys):
     from opportunity_research.intake.validation import validate_district
     from opportunity_research.synth.districts import synthesize
@@ -365,8 +492,15 @@ def test_demo_batch(tmp_path, monkeypatch, capsys):
     code = cli(["run", "--jobs", "2", "--notebook", str(TINY), "--no-cross"])
     out = capsys.readouterr().out
     assert code == 1
-    manifest = {e["district_id"]: e for e in json.loads((tmp_path / "reports" / "manifest.json").read_text())["districts"]}
-    assert {k: v["status"] for k, v in manifest.items()} == {"demo_broken": "failed", good[0]: "ok", good[1]: "ok"}
+    manifest = {
+        e["district_id"]: e
+        for e in json.loads((tmp_path / "reports" / "manifest.json").read_text())["districts"]
+    }
+    assert {k: v["status"] for k, v in manifest.items()} == {
+        "demo_broken": "failed",
+        good[0]: "ok",
+        good[1]: "ok",
+    }
     reason = manifest["demo_broken"]["reason"]
     assert reason.startswith("data validation failed (")
     assert "students.csv, line 5, column grade: must be between 3 and 12 (value '42')" in reason
@@ -380,14 +514,19 @@ def test_demo_batch(tmp_path, monkeypatch, capsys):
         findings = json.loads((tmp_path / "reports" / d / "findings.json").read_text())
         assert findings["n_students"] == truth["n_students"]
         assert len(manifest[d]["inputs"]) >= 10  # checksums of the raw files
-    shared = out + "".join(p.read_text() for p in (tmp_path / "reports").rglob("*")
-                           if p.is_file() and p.suffix not in (".png", ".pdf"))  # PDFs: printed from the HTML
+    shared = out + "".join(
+        p.read_text()
+        for p in (tmp_path / "reports").rglob("*")
+        if p.is_file() and p.suffix not in (".png", ".pdf")
+    )  # PDFs: printed from the HTML
     assert students.loc[3, "student_id"] not in shared and lost not in shared
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (Path(__file__).parents[1] / "notebooks" / "district_report.ipynb").exists(),
-                    reason="notebooks/district_report.ipynb not written yet")
+@pytest.mark.skipif(
+    not (Path(__file__).parents[1] / "notebooks" / "district_report.ipynb").exists(),
+    reason="notebooks/district_report.ipynb not written yet",
+)
 def test_real_district_notebook_batch(tmp_path, monkeypatch):
     """The real district notebook over two demo districts passes the privacy screen."""
     from opportunity_research.synth.districts import synthesize
@@ -396,8 +535,13 @@ def test_real_district_notebook_batch(tmp_path, monkeypatch):
     synthesize(tmp_path / "data" / "raw", students=4000)
     for d in ("demo_hillcrest", "demo_fairview", "demo_pinebrook"):
         shutil.rmtree(tmp_path / "data" / "raw" / d)
-    result = run_batch(None, notebook=project / "notebooks" / "district_report.ipynb",
-                       cross_notebook=project / "notebooks" / "cross_district.ipynb", root=tmp_path, jobs=2)
+    result = run_batch(
+        None,
+        notebook=project / "notebooks" / "district_report.ipynb",
+        cross_notebook=project / "notebooks" / "cross_district.ipynb",
+        root=tmp_path,
+        jobs=2,
+    )
     assert [r.status for r in result.districts] == ["ok", "ok"], [r.reason for r in result.districts]
     assert result.cross is None or result.cross.status in ("ok", "skipped"), result.cross.reason
 
@@ -406,8 +550,13 @@ def test_batch_refuses_a_district_whose_tables_fail_the_disclosure_audit(tmp_pat
     """Small cells flagged suppressed pass the privacy screen, but one hidden level is recovered by subtraction:
     the disclosure gate refuses the district and names the cell."""
     make_district(tmp_path, "alpha")
-    result = run_batch(["alpha"], notebook=NOTEBOOKS / "subtraction_report.ipynb", cross_notebook=None,
-                       root=tmp_path, process=False)
+    result = run_batch(
+        ["alpha"],
+        notebook=NOTEBOOKS / "subtraction_report.ipynb",
+        cross_notebook=None,
+        root=tmp_path,
+        process=False,
+    )
     (r,) = result.districts
     assert r.status == "failed" and r.report is None
     assert r.reason.startswith("disclosure audit found 1 unprotected cell(s)") and "g=a" in r.reason
@@ -429,10 +578,24 @@ def test_ctrl_c_prints_one_line_exits_130_and_removes_temporary_folders(tmp_path
         make_district(tmp_path, f"d{d}")
     env = {**os.environ, "OPPORTUNITY_RESEARCH_HOME": str(tmp_path)}
     proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "opportunity-research"), "run", "--jobs", "2", "--no-process",
-         "--notebook", str(TINY), "--no-cross"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True, start_new_session=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # noqa: PLW1509 - a terminal's default
+        [
+            str(Path(sys.executable).parent / "opportunity-research"),
+            "run",
+            "--jobs",
+            "2",
+            "--no-process",
+            "--notebook",
+            str(TINY),
+            "--no-cross",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # noqa: PLW1509 - a terminal's default
+    )
     reports = tmp_path / "reports"
     end = time.monotonic() + 300
     while not list(reports.glob("*/.publish.json")) and time.monotonic() < end and proc.poll() is None:
@@ -443,17 +606,27 @@ def test_ctrl_c_prints_one_line_exits_130_and_removes_temporary_folders(tmp_path
     assert proc.returncode == 130, out + err
     assert "Traceback" not in out + err and "Error" not in err
     (line,) = [ln for ln in err.splitlines() if ln.startswith("interrupted")]
-    assert re.fullmatch(r"interrupted: \d of 8 districts finished \(\d ok\) and kept; temporary folders removed",
-                        line), line
+    assert re.fullmatch(
+        r"interrupted: \d of 8 districts finished \(\d ok\) and kept; temporary folders removed", line
+    ), line
     assert not [p.name for p in reports.iterdir() if p.name.startswith(".")]
     published = {p.parent.name for p in reports.glob("*/.publish.json")}
     n_finished = int(line.split()[1])
     assert n_finished <= len(published) < 8  # (a report may be published just before its result arrives)
     for d in published:  # complete reports only
-        assert files(reports / d) == [".publish.json", "figures/grades.png", "findings.json", "report.html",
-                                      "report.ipynb", "report.pdf"]
+        assert files(reports / d) == [
+            ".publish.json",
+            "figures/grades.png",
+            "findings.json",
+            "report.html",
+            "report.ipynb",
+            "report.pdf",
+        ]
     manifest = json.loads((reports / "manifest.json").read_text())
-    assert len(manifest["districts"]) == n_finished and {e["district_id"] for e in manifest["districts"]} <= published
+    assert (
+        len(manifest["districts"]) == n_finished
+        and {e["district_id"] for e in manifest["districts"]} <= published
+    )
 
 
 def test_every_help_example_is_accepted(tmp_path, monkeypatch, capsys):
@@ -472,11 +645,18 @@ def test_every_help_example_is_accepted(tmp_path, monkeypatch, capsys):
     parser = argparse.ArgumentParser(prog="opportunity-research")
     runner.register(parser.add_subparsers())
     epilog = parser._subparsers._group_actions[0].choices["run"].epilog
-    examples = [ln.split("#")[0].strip() for ln in epilog.splitlines() if ln.strip().startswith("opportunity-research")]
+    examples = [
+        ln.split("#")[0].strip()
+        for ln in epilog.splitlines()
+        if ln.strip().startswith("opportunity-research")
+    ]
     assert len(examples) >= 6
     for example in examples:
         argv = shlex.split(example)[1:]
-        assert cli([*argv, *([] if "--dry-run" in argv else ["--dry-run"])]) == 0, (example, capsys.readouterr())
+        assert cli([*argv, *([] if "--dry-run" in argv else ["--dry-run"])]) == 0, (
+            example,
+            capsys.readouterr(),
+        )
         out = capsys.readouterr().out
         assert "districts ready to run (dry run" in out, example
     assert not (tmp_path / "reports").exists() and not (tmp_path / "data" / "processed").exists()

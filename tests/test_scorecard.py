@@ -21,10 +21,20 @@ def _ind(rows):
     out = []
     for m, s, g, y, n, e in rows:
         sup = n is None
-        out.append({"measure": m, "school_id": s, "group": g, "school_year": y, "n": pd.NA if sup else n,
-                    "estimate": np.nan if sup else e, "ci_lower": np.nan if sup else e - 0.05,
-                    "ci_upper": np.nan if sup else e + 0.05, "suppressed": sup,
-                    "suppression_reason": "n < 10" if sup else ""})
+        out.append(
+            {
+                "measure": m,
+                "school_id": s,
+                "group": g,
+                "school_year": y,
+                "n": pd.NA if sup else n,
+                "estimate": np.nan if sup else e,
+                "ci_lower": np.nan if sup else e - 0.05,
+                "ci_upper": np.nan if sup else e + 0.05,
+                "suppressed": sup,
+                "suppression_reason": "n < 10" if sup else "",
+            }
+        )
     return pd.DataFrame(out)
 
 
@@ -40,37 +50,56 @@ def test_wilson_interval_matches_published_values():
 
 def test_cell_estimates_means_match_t_and_cluster_robust_intervals():
     rng = np.random.default_rng(3)
-    df = pd.DataFrame({"cell": np.repeat(["a", "b"], 40), "school": np.tile(np.repeat(list("wxyz"), 10), 2),
-                       "y": rng.normal(3, 1, 80)})
+    df = pd.DataFrame(
+        {
+            "cell": np.repeat(["a", "b"], 40),
+            "school": np.tile(np.repeat(list("wxyz"), 10), 2),
+            "y": rng.normal(3, 1, 80),
+        }
+    )
     iid = estimates.cell_estimates(df, by=["cell"], value="y", kind="mean")
     a = df.loc[df.cell == "a", "y"]
     half = stats.t.ppf(0.975, 39) * a.std(ddof=1) / np.sqrt(40)
     assert iid.loc[0, "n"] == 40
-    np.testing.assert_allclose([iid.loc[0, "estimate"], iid.loc[0, "ci_lower"], iid.loc[0, "ci_upper"]],
-                               [a.mean(), a.mean() - half, a.mean() + half])
+    np.testing.assert_allclose(
+        [iid.loc[0, "estimate"], iid.loc[0, "ci_lower"], iid.loc[0, "ci_upper"]],
+        [a.mean(), a.mean() - half, a.mean() + half],
+    )
     cl = estimates.cell_estimates(df, by=["cell"], value="y", kind="mean", cluster="school", min_clusters=4)
     ref = cluster_mean_ci(a, df.loc[df.cell == "a", "school"])
     np.testing.assert_allclose([cl.loc[0, "estimate"], cl.loc[0, "ci_lower"], cl.loc[0, "ci_upper"]], ref[:3])
     assert cl.loc[0, "n_clusters"] == 4
     # fewer than MIN_CLUSTERS (5) clusters: a t on 3 df is not trusted; the next level down (here the rows)
     few = estimates.cell_estimates(df, by=["cell"], value="y", kind="mean", cluster="school")
-    np.testing.assert_allclose(few[["ci_lower", "ci_upper"]].to_numpy(), iid[["ci_lower", "ci_upper"]].to_numpy())
+    np.testing.assert_allclose(
+        few[["ci_lower", "ci_upper"]].to_numpy(), iid[["ci_lower", "ci_upper"]].to_numpy()
+    )
     df["classroom"] = np.arange(80) // 5
-    sub = estimates.cell_estimates(df, by=["cell"], value="y", kind="mean", cluster="school", subcluster="classroom")
+    sub = estimates.cell_estimates(
+        df, by=["cell"], value="y", kind="mean", cluster="school", subcluster="classroom"
+    )
     ref = cluster_mean_ci(a, df.loc[df.cell == "a", "classroom"])
     np.testing.assert_allclose(sub.loc[0, ["ci_lower", "ci_upper"]].to_numpy(dtype=float), ref[1:3])
     # all rows in one cluster (a one-school district): the interval for independent rows
-    one = estimates.cell_estimates(df.assign(school="w"), by=["cell"], value="y", kind="mean", cluster="school")
-    np.testing.assert_allclose(one[["ci_lower", "ci_upper"]].to_numpy(), iid[["ci_lower", "ci_upper"]].to_numpy())
+    one = estimates.cell_estimates(
+        df.assign(school="w"), by=["cell"], value="y", kind="mean", cluster="school"
+    )
+    np.testing.assert_allclose(
+        one[["ci_lower", "ci_upper"]].to_numpy(), iid[["ci_lower", "ci_upper"]].to_numpy()
+    )
 
 
 def test_cell_estimates_share_is_wilson_and_widens_with_clustering():
     df = pd.DataFrame({"cell": "a", "x": [1.0] * 5 + [0.0] * 15, "sid": np.arange(20)})
     plain = estimates.cell_estimates(df, by=["cell"], value="x", kind="share")
-    np.testing.assert_allclose([plain.loc[0, "ci_lower"], plain.loc[0, "ci_upper"]], [0.1119, 0.4687], atol=1e-4)
+    np.testing.assert_allclose(
+        [plain.loc[0, "ci_lower"], plain.loc[0, "ci_upper"]], [0.1119, 0.4687], atol=1e-4
+    )
     # one row per cluster: still the plain Wilson interval
     single = estimates.cell_estimates(df, by=["cell"], value="x", kind="share", cluster="sid")
-    np.testing.assert_allclose(single[["ci_lower", "ci_upper"]].to_numpy(), plain[["ci_lower", "ci_upper"]].to_numpy())
+    np.testing.assert_allclose(
+        single[["ci_lower", "ci_upper"]].to_numpy(), plain[["ci_lower", "ci_upper"]].to_numpy()
+    )
     # each student twice, identical: design effect 2 * G/(G-1) -> Wilson on n_eff = 40 / (2 * 20/19) = 19
     # students with a t(19) quantile
     pairs = pd.concat([df, df], ignore_index=True)
@@ -83,17 +112,24 @@ def test_cell_estimates_share_is_wilson_and_widens_with_clustering():
 def test_suppress_small_cells_two_ways_and_blanks_numbers():
     # school S1: group x=1 has 4 students -> suppressed; S1's x=0 complementary (within the school); across
     # schools S2's x=1 (else district x=1 - S2 x=1 = 4) and S2's x=0 (else district x=0 - S2 x=0 = S1 x=0)
-    t = pd.DataFrame({
-        "school_id": ["all", "all", "all", "S1", "S1", "S1", "S2", "S2", "S2"],
-        "variable": ["all", "x", "x"] * 3,
-        "group": ["all", "x=0", "x=1"] * 3,
-        "n_units": [100, 70, 30, 40, 36, 4, 60, 34, 26],
-        "estimate": np.linspace(0.1, 0.9, 9),
-    })
+    t = pd.DataFrame(
+        {
+            "school_id": ["all", "all", "all", "S1", "S1", "S1", "S2", "S2", "S2"],
+            "variable": ["all", "x", "x"] * 3,
+            "group": ["all", "x=0", "x=1"] * 3,
+            "n_units": [100, 70, 30, 40, 36, 4, 60, 34, 26],
+            "estimate": np.linspace(0.1, 0.9, 9),
+        }
+    )
     out = estimates.suppress_small_cells(t, count="n_units", min_n=10, blank=["n_units", "estimate"])
     assert out["suppressed"].tolist() == [False, False, False, False, True, True, False, True, True]
-    assert out.loc[5, "suppression_reason"] == "n < 10" and out.loc[4, "suppression_reason"] == "complementary"
-    assert out.loc[out["suppressed"], "estimate"].isna().all() and out.loc[out["suppressed"], "n_units"].isna().all()
+    assert (
+        out.loc[5, "suppression_reason"] == "n < 10" and out.loc[4, "suppression_reason"] == "complementary"
+    )
+    assert (
+        out.loc[out["suppressed"], "estimate"].isna().all()
+        and out.loc[out["suppressed"], "n_units"].isna().all()
+    )
 
 
 # --- the indicator format ----------------------------------------------------------------------
@@ -113,47 +149,69 @@ def test_validate_indicators_normalizes_and_rejects_bad_tables():
         indicators.validate_indicators(ind.assign(suppressed=True))
     with pytest.raises(ValueError, match="duplicate"):
         indicators.validate_indicators(pd.concat([ind, ind]))
-    assert list(indicators.INDICATOR_COLUMNS) == ["measure", "school_id", "group", "school_year", "n", "estimate",
-                                          "ci_lower", "ci_upper", "suppressed", "suppression_reason"]
+    assert list(indicators.INDICATOR_COLUMNS) == [
+        "measure",
+        "school_id",
+        "group",
+        "school_year",
+        "n",
+        "estimate",
+        "ci_lower",
+        "ci_upper",
+        "suppressed",
+        "suppression_reason",
+    ]
 
 
 def test_unavailable_carries_needs():
     t = indicators.unavailable(indicators.INDICATOR_COLUMNS, "climate_surveys.csv for belonging")
     assert t.empty and list(t.columns) == list(indicators.INDICATOR_COLUMNS)
     assert t.attrs["needs"] == ["climate_surveys.csv for belonging"]
-    assert indicators.needs_of(t, indicators.unavailable(["a"], ["x", "climate_surveys.csv for belonging"])) == [
-        "climate_surveys.csv for belonging", "x"]
+    assert indicators.needs_of(
+        t, indicators.unavailable(["a"], ["x", "climate_surveys.csv for belonging"])
+    ) == ["climate_surveys.csv for belonging", "x"]
 
 
 # --- goals -------------------------------------------------------------------------------------
 
 
-GOALS = pd.DataFrame([
-    # goal_id, measure, group, baseline_year, target, target_year
-    ("met", "catch_up_rate", "all", 2014, 0.30, 2018),
-    ("path_on", "belonging_favorable", "all", 2014, 0.60, 2018),
-    ("path_off", "coherence_favorable", "all", 2014, 0.60, 2018),
-    ("absence_met", "chronic_absence_rate", "all", 2015, 0.10, 2017),
-    ("absence_off", "chronic_absence_rate", "low_income=1", 2015, 0.10, 2017),
-    ("small", "catch_up_rate", "race_ethnicity=asian", 2014, 0.30, 2018),
-    ("no_survey", "consistency_favorable", "all", 2014, 0.60, 2018),
-    ("no_group", "catch_up_rate", "disability=1", 2014, 0.30, 2018),
-    ("late", "growth_grade_levels", "all", 2014, 1.3, 2016),
-    ("no_baseline", "engaged_share", "all", None, 0.9, 2018),
-], columns=["goal_id", "measure", "group", "baseline_year", "target", "target_year"])
+GOALS = pd.DataFrame(
+    [
+        # goal_id, measure, group, baseline_year, target, target_year
+        ("met", "catch_up_rate", "all", 2014, 0.30, 2018),
+        ("path_on", "belonging_favorable", "all", 2014, 0.60, 2018),
+        ("path_off", "coherence_favorable", "all", 2014, 0.60, 2018),
+        ("absence_met", "chronic_absence_rate", "all", 2015, 0.10, 2017),
+        ("absence_off", "chronic_absence_rate", "low_income=1", 2015, 0.10, 2017),
+        ("small", "catch_up_rate", "race_ethnicity=asian", 2014, 0.30, 2018),
+        ("no_survey", "consistency_favorable", "all", 2014, 0.60, 2018),
+        ("no_group", "catch_up_rate", "disability=1", 2014, 0.30, 2018),
+        ("late", "growth_grade_levels", "all", 2014, 1.3, 2016),
+        ("no_baseline", "engaged_share", "all", None, 0.9, 2018),
+    ],
+    columns=["goal_id", "measure", "group", "baseline_year", "target", "target_year"],
+)
 
-IND = _ind([
-    ("catch_up_rate", "all", "all", 2014, 200, 0.20), ("catch_up_rate", "all", "all", 2016, 210, 0.31),
-    ("catch_up_rate", "all", "race_ethnicity=asian", 2016, None, None),
-    ("belonging_favorable", "all", "all", 2014, 300, 0.40), ("belonging_favorable", "all", "all", 2016, 300, 0.50),
-    ("coherence_favorable", "all", "all", 2014, 300, 0.40), ("coherence_favorable", "all", "all", 2016, 300, 0.49),
-    ("chronic_absence_rate", "all", "all", 2015, 500, 0.14), ("chronic_absence_rate", "all", "all", 2016, 500, 0.10),
-    ("chronic_absence_rate", "all", "low_income=1", 2015, 300, 0.20),
-    ("chronic_absence_rate", "all", "low_income=1", 2016, 300, 0.19),
-    ("growth_grade_levels", "all", "all", 2014, 400, 1.0), ("growth_grade_levels", "all", "all", 2016, 400, 1.2),
-    ("engaged_share", "all", "all", 2016, 900, 0.5),
-    ("catch_up_rate", "S1", "all", 2016, 80, 0.25), ("belonging_favorable", "S1", "all", 2016, None, None),
-])
+IND = _ind(
+    [
+        ("catch_up_rate", "all", "all", 2014, 200, 0.20),
+        ("catch_up_rate", "all", "all", 2016, 210, 0.31),
+        ("catch_up_rate", "all", "race_ethnicity=asian", 2016, None, None),
+        ("belonging_favorable", "all", "all", 2014, 300, 0.40),
+        ("belonging_favorable", "all", "all", 2016, 300, 0.50),
+        ("coherence_favorable", "all", "all", 2014, 300, 0.40),
+        ("coherence_favorable", "all", "all", 2016, 300, 0.49),
+        ("chronic_absence_rate", "all", "all", 2015, 500, 0.14),
+        ("chronic_absence_rate", "all", "all", 2016, 500, 0.10),
+        ("chronic_absence_rate", "all", "low_income=1", 2015, 300, 0.20),
+        ("chronic_absence_rate", "all", "low_income=1", 2016, 300, 0.19),
+        ("growth_grade_levels", "all", "all", 2014, 400, 1.0),
+        ("growth_grade_levels", "all", "all", 2016, 400, 1.2),
+        ("engaged_share", "all", "all", 2016, 900, 0.5),
+        ("catch_up_rate", "S1", "all", 2016, 80, 0.25),
+        ("belonging_favorable", "S1", "all", 2016, None, None),
+    ]
+)
 
 
 @pytest.fixture(scope="module")
@@ -167,10 +225,16 @@ def test_goal_status_rules(card):
     # belonging: path from 0.40 (2014) to 0.60 (2018) expects 0.50 in 2016; current 0.50 -> on track
     assert g.loc["path_on", "expected"] == pytest.approx(0.50) and g.loc["path_on", "status"] == "on track"
     # coherence: 0.49 < 0.50 expected -> off track
-    assert g.loc["path_off", "status"] == "off track" and "behind the straight-line path" in g.loc["path_off", "reason"]
+    assert (
+        g.loc["path_off", "status"] == "off track"
+        and "behind the straight-line path" in g.loc["path_off", "reason"]
+    )
     # lower is better: 0.10 <= 0.10 met; low-income 0.19 vs path 0.20 -> 0.15 (2016) -> off track
     assert g.loc["absence_met", "status"] == "met"
-    assert g.loc["absence_off", "expected"] == pytest.approx(0.15) and g.loc["absence_off", "status"] == "off track"
+    assert (
+        g.loc["absence_off", "expected"] == pytest.approx(0.15)
+        and g.loc["absence_off", "status"] == "off track"
+    )
     assert g.loc["late", "status"] == "off track" and "target year 2016" in g.loc["late", "reason"]
     assert g.loc["no_baseline", "status"] == "off track" and "no baseline" in g.loc["no_baseline", "reason"]
 
@@ -186,10 +250,22 @@ def test_goal_on_suppressed_or_missing_data_says_so(card):
 
 
 def test_goal_status_lower_is_better_on_track():
-    ind = _ind([("chronic_absence_rate", "all", "all", 2015, 500, 0.20),
-                ("chronic_absence_rate", "all", "all", 2016, 500, 0.14)])
-    goals = pd.DataFrame({"goal_id": ["A"], "measure": ["chronic_absence_rate"], "group": ["all"],
-                          "baseline_year": [2015], "target": [0.10], "target_year": [2017]})
+    ind = _ind(
+        [
+            ("chronic_absence_rate", "all", "all", 2015, 500, 0.20),
+            ("chronic_absence_rate", "all", "all", 2016, 500, 0.14),
+        ]
+    )
+    goals = pd.DataFrame(
+        {
+            "goal_id": ["A"],
+            "measure": ["chronic_absence_rate"],
+            "group": ["all"],
+            "baseline_year": [2015],
+            "target": [0.10],
+            "target_year": [2017],
+        }
+    )
     g = sc.opportunity_scorecard(ind, goals=goals).goals.iloc[0]
     assert g["expected"] == pytest.approx(0.15) and g["status"] == "on track"
 
@@ -218,16 +294,29 @@ def test_scorecard_table_trend_and_min_n(card):
 
 
 def test_largest_gaps_picks_the_most_negative_unsuppressed_difference():
-    gaps = pd.DataFrame({
-        "measure": ["grade_appropriate"] * 4 + ["engaged"] * 2,
-        "label": ["Grade-appropriate assignments"] * 4 + ["Deep engagement"] * 2,
-        "group": ["low_income", "low_income", "race_ethnicity", "race_ethnicity", "low_income", "low_income"],
-        "level": [1.0, 0.0, "black", "asian", 1.0, 0.0],
-        "n": [300, 200, 150, 8, 300, 200], "reference": "all others",
-        "estimate": [0.2, 0.3, 0.18, np.nan, 0.6, 0.55], "reference_estimate": [0.3, 0.2, 0.26, np.nan, 0.55, 0.6],
-        "difference": [-0.10, 0.10, -0.08, np.nan, 0.05, -0.05], "ci_lower": [-0.15, 0.05, -0.14, np.nan, 0, -0.1],
-        "ci_upper": [-0.05, 0.15, -0.02, np.nan, 0.1, 0.0], "suppressed": [False, False, False, True, False, False],
-    })
+    gaps = pd.DataFrame(
+        {
+            "measure": ["grade_appropriate"] * 4 + ["engaged"] * 2,
+            "label": ["Grade-appropriate assignments"] * 4 + ["Deep engagement"] * 2,
+            "group": [
+                "low_income",
+                "low_income",
+                "race_ethnicity",
+                "race_ethnicity",
+                "low_income",
+                "low_income",
+            ],
+            "level": [1.0, 0.0, "black", "asian", 1.0, 0.0],
+            "n": [300, 200, 150, 8, 300, 200],
+            "reference": "all others",
+            "estimate": [0.2, 0.3, 0.18, np.nan, 0.6, 0.55],
+            "reference_estimate": [0.3, 0.2, 0.26, np.nan, 0.55, 0.6],
+            "difference": [-0.10, 0.10, -0.08, np.nan, 0.05, -0.05],
+            "ci_lower": [-0.15, 0.05, -0.14, np.nan, 0, -0.1],
+            "ci_upper": [-0.05, 0.15, -0.02, np.nan, 0.1, 0.0],
+            "suppressed": [False, False, False, True, False, False],
+        }
+    )
     lg = sc.largest_gaps(gaps).set_index("measure")
     assert lg.loc["grade_appropriate", "group_label"] == "low_income=1"
     assert lg.loc["grade_appropriate", "difference"] == pytest.approx(-0.10)
@@ -242,7 +331,7 @@ def test_scorecard_page_is_self_contained_and_marks_status_and_suppression(card)
     page = scorecard_page(card, district_id="lake_<side>", school_names={"S1": "Oak & Pine"})
     assert external_resources(page) == []
     assert "Lake &lt;side&gt;" in page and "Oak &amp; Pine" in page
-    assert "@media print" in page and "<script" not in page and 'counter(page)' in page
+    assert "@media print" in page and "<script" not in page and "counter(page)" in page
     for symbol, word in (("✓", "Met"), ("↗", "On track"), ("✗", "Off track"), ("○", "No data")):
         assert f"{symbol} {word}" in page
     assert "‡</strong> Hidden to protect small groups" in page and 'data-label="Value">‡</td>' in page
@@ -265,9 +354,17 @@ def test_scorecard_without_any_data_still_renders():
 def test_shares_stay_inside_0_1_and_constant_outcomes_get_no_zero_width_interval():
     rng = np.random.default_rng(4)
     # three schools (t on 2 df would give intervals beyond 0-100%); fractional shares of time
-    df = pd.DataFrame({"cell": "a", "school": np.repeat([0, 1, 2], 30), "classroom": np.repeat(np.arange(9), 10),
-                       "x": rng.beta(2, 2, 90)})
-    t = estimates.cell_estimates(df, by=["cell"], value="x", kind="share", cluster="school", subcluster="classroom")
+    df = pd.DataFrame(
+        {
+            "cell": "a",
+            "school": np.repeat([0, 1, 2], 30),
+            "classroom": np.repeat(np.arange(9), 10),
+            "x": rng.beta(2, 2, 90),
+        }
+    )
+    t = estimates.cell_estimates(
+        df, by=["cell"], value="x", kind="share", cluster="school", subcluster="classroom"
+    )
     assert 0 <= t.loc[0, "ci_lower"] < t.loc[0, "estimate"] < t.loc[0, "ci_upper"] <= 1
     zero = estimates.cell_estimates(df.assign(x=0.0), by=["cell"], value="x", kind="share", cluster="school")
     assert zero.loc[0, "ci_lower"] == 0 and zero.loc[0, "ci_upper"] > 0.02  # Wilson: reflects sampling
@@ -277,11 +374,30 @@ def test_shares_stay_inside_0_1_and_constant_outcomes_get_no_zero_width_interval
 
 def test_baseline_only_goal_is_baseline_set_not_on_track():
     """A goal whose baseline year is the current year has one measured year: nothing to track yet."""
-    ind = pd.DataFrame({"measure": "catch_up_rate", "school_id": "all", "group": "all", "school_year": [2016],
-                        "n": [120], "estimate": [0.20], "ci_lower": [0.14], "ci_upper": [0.28], "suppressed": False,
-                        "suppression_reason": ""})
-    goals = pd.DataFrame({"goal_id": ["G1", "G2"], "measure": "catch_up_rate", "group": "all",
-                          "baseline_year": [2016, 2016], "target": [0.40, 0.15], "target_year": [2019, 2019]})
+    ind = pd.DataFrame(
+        {
+            "measure": "catch_up_rate",
+            "school_id": "all",
+            "group": "all",
+            "school_year": [2016],
+            "n": [120],
+            "estimate": [0.20],
+            "ci_lower": [0.14],
+            "ci_upper": [0.28],
+            "suppressed": False,
+            "suppression_reason": "",
+        }
+    )
+    goals = pd.DataFrame(
+        {
+            "goal_id": ["G1", "G2"],
+            "measure": "catch_up_rate",
+            "group": "all",
+            "baseline_year": [2016, 2016],
+            "target": [0.40, 0.15],
+            "target_year": [2019, 2019],
+        }
+    )
     g = sc.opportunity_scorecard(ind, goals=goals).goals.set_index("goal_id")
     assert g.loc["G1", "status"] == "baseline set" and "only the baseline year 2016" in g.loc["G1", "reason"]
     assert g.loc["G2", "status"] == "met"  # a target already reached is met, whatever the years

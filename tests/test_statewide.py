@@ -40,8 +40,15 @@ def test_generation_groups_keep_the_demo_generator_at_one_school_per_spec():
 
 
 def test_synthesize_state_writes_valid_districts_with_truths(tmp_path):
-    paths = synthesize_state(tmp_path / "a", districts=4, seed=5, median_students=500, min_students=400,
-                             max_students=7000, sigma=1.5)
+    paths = synthesize_state(
+        tmp_path / "a",
+        districts=4,
+        seed=5,
+        median_students=500,
+        min_students=400,
+        max_students=7000,
+        sigma=1.5,
+    )
     assert [p.name for p in paths] == ["state_0001", "state_0002", "state_0003", "state_0004"]
     state = json.loads((tmp_path / "a" / "state.json").read_text())
     sizes = district_sizes(4, seed=5, median_students=500, min_students=400, max_students=7000, sigma=1.5)
@@ -49,13 +56,25 @@ def test_synthesize_state_writes_valid_districts_with_truths(tmp_path):
     for p, n in zip(paths, sizes):
         truth = json.loads((p / "truth.json").read_text())
         assert truth["n_students"] == n == len(pd.read_csv(p / "students.csv", usecols=["student_id"]))
-        assert set(truth["access"]) == {"grade_appropriate", "strong_instruction", "engaged", "high_expectations"}
+        assert set(truth["access"]) == {
+            "grade_appropriate",
+            "strong_instruction",
+            "engaged",
+            "high_expectations",
+        }
         report = validate_district(p)
         assert report.ok, report.summary()
     assert not list((tmp_path / "a").glob(".tmp-*"))
     # deterministic: the same seed writes the same bytes
-    again = synthesize_state(tmp_path / "b", districts=4, seed=5, median_students=500, min_students=400,
-                             max_students=7000, sigma=1.5)
+    again = synthesize_state(
+        tmp_path / "b",
+        districts=4,
+        seed=5,
+        median_students=500,
+        min_students=400,
+        max_students=7000,
+        sigma=1.5,
+    )
     for p, q in zip(paths, again):
         assert (p / "students.csv").read_bytes() == (q / "students.csv").read_bytes()
         assert (p / "truth.json").read_bytes() == (q / "truth.json").read_bytes()

@@ -20,10 +20,18 @@ def others_table(sizes, shares=None):
     sizes = np.asarray(sizes, dtype=float)
     shares = np.full(len(sizes), 0.5) if shares is None else np.asarray(shares, dtype=float)
     total, pos = sizes.sum(), (sizes * shares).sum()
-    return pd.DataFrame({"group": "g", "level": [f"L{i}" for i in range(len(sizes))], "n": sizes.astype(int),
-                         "estimate": shares, "reference": ALL_OTHERS, "reference_n": (total - sizes).astype(int),
-                         "reference_estimate": (pos - sizes * shares) / (total - sizes),
-                         "difference": shares - (pos - sizes * shares) / (total - sizes)})
+    return pd.DataFrame(
+        {
+            "group": "g",
+            "level": [f"L{i}" for i in range(len(sizes))],
+            "n": sizes.astype(int),
+            "estimate": shares,
+            "reference": ALL_OTHERS,
+            "reference_n": (total - sizes).astype(int),
+            "reference_estimate": (pos - sizes * shares) / (total - sizes),
+            "difference": shares - (pos - sizes * shares) / (total - sizes),
+        }
+    )
 
 
 def test_primary_suppression_blanks_counts_and_values():
@@ -78,8 +86,17 @@ def test_hidden_share_at_a_bound_gets_another_complement():
 
 
 def test_named_reference_partition():
-    t = pd.DataFrame({"group": "race", "level": ["a", "b", "c"], "n": [5, 50, 80], "estimate": [0.1, 0.2, 0.3],
-                      "reference": "white", "reference_n": 100, "reference_estimate": 0.4})
+    t = pd.DataFrame(
+        {
+            "group": "race",
+            "level": ["a", "b", "c"],
+            "n": [5, 50, 80],
+            "estimate": [0.1, 0.2, 0.3],
+            "reference": "white",
+            "reference_n": 100,
+            "reference_estimate": 0.4,
+        }
+    )
     s = suppress(t)
     assert s["suppressed"].tolist() == [True, True, False]
     assert s.loc[1, "suppression_reason"] == "complementary: protects a"
@@ -89,7 +106,9 @@ def test_named_reference_partition():
 
 
 def test_partitions_are_separate_and_keys_are_kept():
-    t = pd.concat([others_table([4, 60, 300]), others_table([40, 60, 300]).assign(group="h")], ignore_index=True)
+    t = pd.concat(
+        [others_table([4, 60, 300]), others_table([40, 60, 300]).assign(group="h")], ignore_index=True
+    )
     t["grade"] = 5
     s = suppress(t)
     assert s["suppressed"].tolist() == [True, True, False, False, False, False]
@@ -97,7 +116,9 @@ def test_partitions_are_separate_and_keys_are_kept():
 
 
 def test_already_suppressed_rows_stay_suppressed():
-    t = others_table([40, 60, 300]).assign(suppressed=[False, True, False], suppression_reason=["", "manual", ""])
+    t = others_table([40, 60, 300]).assign(
+        suppressed=[False, True, False], suppression_reason=["", "manual", ""]
+    )
     s = suppress(t)
     assert s.loc[1, "suppressed"] and s.loc[1, "suppression_reason"] == "manual"
     assert s.loc[0, "suppression_reason"] == "complementary: protects L1"
@@ -160,7 +181,7 @@ def attack(table, *, total, positives, ref=None):
     ranges = [range(lo, hi + 1) for lo, hi in (_attacker_bounds(r, total, others) for _, r in cells)]
     disclosed = []
     for i, (label, _) in enumerate(cells):
-        rest = _achievable_sums(ranges[:i] + ranges[i + 1:])
+        rest = _achievable_sums(ranges[:i] + ranges[i + 1 :])
         counts = [v for v in ranges[i] if 0 <= t_n - v < len(rest) and rest[t_n - v]]
         if len(counts) < 2:
             disclosed.append(f"{label} count")
@@ -180,7 +201,7 @@ def _achievable_sums(ranges):
     for r in ranges:
         new = np.zeros(len(acc) + r.stop - 1, dtype=bool)
         for v in r:
-            new[v:v + len(acc)] |= acc
+            new[v : v + len(acc)] |= acc
         acc = new
     return acc
 

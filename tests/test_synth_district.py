@@ -15,7 +15,9 @@ from opportunity_research.synth.writer import write_csv
 
 
 def _hashes(folder):
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()}
+    return {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()
+    }
 
 
 def test_streamed_tables_equal_the_in_memory_tables(tmp_path):
@@ -30,7 +32,9 @@ def test_streamed_tables_equal_the_in_memory_tables(tmp_path):
         for name, df in d["tables"].items():
             if df is not None:
                 write_csv(df[[c for c in TABLES[name].columns if c in df.columns]], ref / f"{name}.csv")
-        (ref / "truth.json").write_text(json.dumps(d["truth"], indent=1, sort_keys=True, default=float) + "\n")
+        (ref / "truth.json").write_text(
+            json.dumps(d["truth"], indent=1, sort_keys=True, default=float) + "\n"
+        )
         assert _hashes(folder) == _hashes(ref), folder.name
 
 

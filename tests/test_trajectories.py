@@ -21,15 +21,35 @@ def _rows(offsets: dict, *, grade0: int = 4, subject: str = "math", window: str 
             grade = grade0 + (year - 2014)
             ge = grade + off
             level = 1 if off < -1 else 2 if off < 0 else 3 if off < 1 else 4
-            rows.append({"student_id": sid, "subject": subject, "school_year": year, "window": window,
-                         "grade": grade, "scale_score": 200 + 20 * ge, "grade_level_cut": 200.0 + 20 * grade,
-                         "performance_level": level, "grade_equivalent": ge})
+            rows.append(
+                {
+                    "student_id": sid,
+                    "subject": subject,
+                    "school_year": year,
+                    "window": window,
+                    "grade": grade,
+                    "scale_score": 200 + 20 * ge,
+                    "grade_level_cut": 200.0 + 20 * grade,
+                    "performance_level": level,
+                    "grade_equivalent": ge,
+                }
+            )
     return pd.DataFrame(rows)
 
 
 def _students(ids_by_school: dict, low_income: set = frozenset()):
-    rows = [{"student_id": s, "school_id": sch, "race_ethnicity": "white", "low_income": int(s in low_income),
-             "english_learner": 0, "disability": 0} for sch, ids in ids_by_school.items() for s in ids]
+    rows = [
+        {
+            "student_id": s,
+            "school_id": sch,
+            "race_ethnicity": "white",
+            "low_income": int(s in low_income),
+            "english_learner": 0,
+            "disability": 0,
+        }
+        for sch, ids in ids_by_school.items()
+        for s in ids
+    ]
     return pd.DataFrame(rows)
 
 
@@ -57,7 +77,9 @@ def test_catch_up_rates_hand_computed():
     c = tr.catch_up_rates(a, students=st, variables=(), min_n=5)
     assert c.attrs["needs"] == [] and set(c["start_year"]) == {2014}
     d = c[(c.school_id == "all") & (c.subject == "math")].set_index("years_later")
-    assert d.loc[1, "estimate"] == pytest.approx(5 / 20) and d.loc[1, "n"] == 20 and d.loc[1, "n_students"] == 20
+    assert (
+        d.loc[1, "estimate"] == pytest.approx(5 / 20) and d.loc[1, "n"] == 20 and d.loc[1, "n_students"] == 20
+    )
     assert d.loc[2, "estimate"] == pytest.approx(8 / 18) and d.loc[2, "n"] == 18 and d.loc[2, "n_start"] == 20
     assert d.loc[2, "school_year"] == 2016
     # Wilson 95% for 5/20 is 0.1119 to 0.4687
@@ -65,7 +87,9 @@ def test_catch_up_rates_hand_computed():
     lo, hi = wilson_interval(8, 18)
     assert (d.loc[2, "ci_lower"], d.loc[2, "ci_upper"]) == pytest.approx((float(lo), float(hi)))
     s = c[(c.school_id != "all") & (c.subject == "math")].set_index(["school_id", "years_later"])
-    assert s.loc[("S1", 1), "estimate"] == pytest.approx(0.4) and s.loc[("S2", 2), "estimate"] == pytest.approx(0.25)
+    assert s.loc[("S1", 1), "estimate"] == pytest.approx(0.4) and s.loc[
+        ("S2", 2), "estimate"
+    ] == pytest.approx(0.25)
     assert 3 not in set(c["years_later"])  # no 2017 results
 
 
@@ -91,8 +115,11 @@ def test_catch_up_pools_subjects_with_students_counted_once():
 
 def test_catch_up_start_year_choices_and_subgroups():
     a, st = _catch_up_data()
-    st = st.assign(low_income=st["student_id"].isin([f"a{i:02d}" for i in range(5)] +
-                                                    [f"b{i:02d}" for i in range(5)]).astype(int))
+    st = st.assign(
+        low_income=st["student_id"]
+        .isin([f"a{i:02d}" for i in range(5)] + [f"b{i:02d}" for i in range(5)])
+        .astype(int)
+    )
     c = tr.catch_up_rates(a, students=st, start_year="all", variables=("low_income",), min_n=5)
     assert set(c["start_year"]) == {2014, 2015}
     d = c[(c.school_id == "all") & (c.start_year == 2014) & (c.years_later == 1) & (c.subject == "math")]
@@ -141,10 +168,14 @@ def test_growth_in_grade_levels_and_trajectory_changing_flag():
     assert s.loc["S4", "growth"] == pytest.approx(1.1) and s.loc["S4", "start_offset"] == pytest.approx(-1.0)
     assert bool(s.loc["S3", "trajectory_changing"]) and not bool(s.loc["S4", "trajectory_changing"])
     # t interval of the per-student growth (independent: numpy polyfit per student)
-    per = [np.polyfit(p["school_year"], p["grade_equivalent"], 1)[0]
-           for _, p in a[a.student_id.str.startswith("S3")].groupby("student_id")]
+    per = [
+        np.polyfit(p["school_year"], p["grade_equivalent"], 1)[0]
+        for _, p in a[a.student_id.str.startswith("S3")].groupby("student_id")
+    ]
     half = stats.t.ppf(0.975, 11) * np.std(per, ddof=1) / np.sqrt(12)
-    assert (s.loc["S3", "growth_ci_lower"], s.loc["S3", "growth_ci_upper"]) == pytest.approx((1.4 - half, 1.4 + half))
+    assert (s.loc["S3", "growth_ci_lower"], s.loc["S3", "growth_ci_upper"]) == pytest.approx(
+        (1.4 - half, 1.4 + half)
+    )
     # years to close at the school's mean rate: 1.5 / 0.4 and 1.0 / 0.1
     assert s.loc["S3", "gap"] == pytest.approx(1.5) and s.loc["S3", "years_to_close"] == pytest.approx(3.75)
     assert s.loc["S4", "years_to_close"] == pytest.approx(10.0)
@@ -185,7 +216,11 @@ def test_level_transitions_and_movement_hand_counted():
     assert m.loc[(1, 1), "n_from"] == 0 and not m.loc[(1, 1), "suppressed"]
     mv = tr.level_movement(a, students=st, variables=(), min_n=5)
     d = mv[(mv.school_id == "all") & (mv.from_year == 2014) & (mv.subject == "math")].iloc[0]
-    assert d["moved_up"] == pytest.approx(5 / 30) and d["moved_down"] == 0 and d["stayed"] == pytest.approx(25 / 30)
+    assert (
+        d["moved_up"] == pytest.approx(5 / 30)
+        and d["moved_down"] == 0
+        and d["stayed"] == pytest.approx(25 / 30)
+    )
     lo, hi = wilson_interval(5, 30)
     assert (d["moved_up_ci_lower"], d["moved_up_ci_upper"]) == pytest.approx((float(lo), float(hi)))
 
@@ -207,8 +242,11 @@ def test_indicators_in_the_shared_format():
 def test_one_year_of_assessments_or_no_grade_equivalent_gives_needs():
     a, st = _catch_up_data()
     one = a[a.school_year == 2016]
-    for t in (tr.catch_up_rates(one, students=st), tr.level_transitions(one),
-              tr.level_movement(one, students=st)):
+    for t in (
+        tr.catch_up_rates(one, students=st),
+        tr.level_transitions(one),
+        tr.level_movement(one, students=st),
+    ):
         need = t.attrs["needs"][0]
         assert t.empty and len(t.columns) and "at least two school years" in need and "(found: 2016)" in need
     g = tr.grade_level_growth(one, students=st)

@@ -41,7 +41,9 @@ except ImportError:  # pragma: no cover - tests/ not a package
 
 
 def _hashes(folder):
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()}
+    return {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()
+    }
 
 
 def _rows(folder, file):
@@ -142,9 +144,11 @@ CASES = []
 
 def case(*, ok=False, **expect):
     """Register a breaker function with the one problem it must cause (``ok``: only warnings)."""
+
     def deco(fn):
         CASES.append(pytest.param(fn, expect, ok, id=fn.__name__))
         return fn
+
     return deco
 
 
@@ -163,8 +167,14 @@ def header_only_required_table(d):
     _write_rows(d, "schools.csv", _rows(d, "schools.csv")[:1])
 
 
-@case(severity="error", file="schools.csv", line=3, column="school_name", value="Pine Middlé",
-           rule="not valid UTF-8; looks like cp1252")
+@case(
+    severity="error",
+    file="schools.csv",
+    line=3,
+    column="school_name",
+    value="Pine Middlé",
+    rule="not valid UTF-8; looks like cp1252",
+)
 def not_utf8(d):
     p = d / "schools.csv"
     p.write_bytes(p.read_bytes().replace(b"Pine Middle", "Pine Middlé".encode("cp1252")))
@@ -186,8 +196,14 @@ def semicolon_separated(d):
     edit_text(d, "students.csv", lambda s: s.replace(",", ";"))
 
 
-@case(severity="error", file="teacher_surveys.csv", line=5, column="classroom_id", value="NA",
-           rule="must exist in classrooms.classroom_id (leave missing values empty)")
+@case(
+    severity="error",
+    file="teacher_surveys.csv",
+    line=5,
+    column="classroom_id",
+    value="NA",
+    rule="must exist in classrooms.classroom_id (leave missing values empty)",
+)
 def na_text_as_missing_id(d):
     set_cell(d, "teacher_surveys.csv", 5, "classroom_id", "NA")
 
@@ -197,120 +213,231 @@ def missing_required_column(d):
     _write_rows(d, "students.csv", [r[:-1] for r in _rows(d, "students.csv")])
 
 
-@case(severity="error", file="students.csv", line=1, column="student_id",
-           rule="required column is missing (found 'Student_ID'; column names are lower case)")
+@case(
+    severity="error",
+    file="students.csv",
+    line=1,
+    column="student_id",
+    rule="required column is missing (found 'Student_ID'; column names are lower case)",
+)
 def column_name_in_wrong_case(d):
     edit_text(d, "students.csv", lambda s: s.replace("student_id", "Student_ID", 1))
 
 
-@case(severity="error", file="assessments.csv", line=2, column="scale_score", value="high",
-           rule="must be a number")
+@case(
+    severity="error",
+    file="assessments.csv",
+    line=2,
+    column="scale_score",
+    value="high",
+    rule="must be a number",
+)
 def text_in_number_column(d):
     set_cell(d, "assessments.csv", 2, "scale_score", "high")
 
 
-@case(severity="error", file="students.csv", line=3, column="grade", value="4.5", rule="must be a whole number")
+@case(
+    severity="error", file="students.csv", line=3, column="grade", value="4.5", rule="must be a whole number"
+)
 def fraction_in_whole_number_column(d):
     set_cell(d, "students.csv", 3, "grade", "4.5")
 
 
-@case(severity="error", file="observations.csv", line=2, column="ca2", value="NA",
-           rule="must be a whole number (leave missing values empty)")
+@case(
+    severity="error",
+    file="observations.csv",
+    line=2,
+    column="ca2",
+    value="NA",
+    rule="must be a whole number (leave missing values empty)",
+)
 def na_text_in_number_column(d):
     set_cell(d, "observations.csv", 2, "ca2", "NA")
 
 
-@case(severity="error", file="students.csv", line=4, column="race_ethnicity", value="Black",
-           rule="must be one of: hispanic_latino, american_indian_alaska_native, asian, black")
+@case(
+    severity="error",
+    file="students.csv",
+    line=4,
+    column="race_ethnicity",
+    value="Black",
+    rule="must be one of: hispanic_latino, american_indian_alaska_native, asian, black",
+)
 def code_not_allowed(d):
     set_cell(d, "students.csv", 4, "race_ethnicity", "Black")
 
 
-@case(severity="error", file="students.csv", line=2, column="low_income", value="yes", rule="must be one of: 0, 1")
+@case(
+    severity="error",
+    file="students.csv",
+    line=2,
+    column="low_income",
+    value="yes",
+    rule="must be one of: 0, 1",
+)
 def flag_not_zero_or_one(d):
     set_cell(d, "students.csv", 2, "low_income", "yes")
 
 
-@case(severity="error", file="students.csv", line=6, column="grade", value="2", rule="must be between 3 and 12")
+@case(
+    severity="error", file="students.csv", line=6, column="grade", value="2", rule="must be between 3 and 12"
+)
 def value_out_of_range(d):
     set_cell(d, "students.csv", 6, "grade", "2")
 
 
-@case(severity="error", file="classrooms.csv", line=3, column="teacher_id", value=None, rule="must not be empty")
+@case(
+    severity="error", file="classrooms.csv", line=3, column="teacher_id", value=None, rule="must not be empty"
+)
 def empty_cell_in_required_column(d):
     set_cell(d, "classrooms.csv", 3, "teacher_id", "")
 
 
-@case(severity="error", file="assessments.csv", line=3, column="student_id, subject, school_year, window",
-           value="1001, ela, 2015, fall", rule="duplicate key (student_id, subject, school_year, window)")
+@case(
+    severity="error",
+    file="assessments.csv",
+    line=3,
+    column="student_id, subject, school_year, window",
+    value="1001, ela, 2015, fall",
+    rule="duplicate key (student_id, subject, school_year, window)",
+)
 def duplicate_key(d):
     set_cell(d, "assessments.csv", 3, "window", "fall")
 
 
-@case(severity="error", file="enrollments.csv", line=82, column="student_id, classroom_id", value="1001, C1",
-           rule="duplicate row (identical to an earlier row)")
+@case(
+    severity="error",
+    file="enrollments.csv",
+    line=82,
+    column="student_id, classroom_id",
+    value="1001, C1",
+    rule="duplicate row (identical to an earlier row)",
+)
 def duplicated_identical_row(d):
     edit_text(d, "enrollments.csv", lambda s: s + "1001,C1\n")
 
 
-@case(severity="error", file="enrollments.csv", line=2, column="classroom_id", value="C9",
-           rule="must exist in classrooms.classroom_id")
+@case(
+    severity="error",
+    file="enrollments.csv",
+    line=2,
+    column="classroom_id",
+    value="C9",
+    rule="must exist in classrooms.classroom_id",
+)
 def reference_does_not_resolve(d):
     set_cell(d, "enrollments.csv", 2, "classroom_id", "C9")
 
 
-@case(severity="error", file="attendance.csv", line=2, column="days_present", value="190 > 180",
-           rule="must not exceed days_enrolled")
+@case(
+    severity="error",
+    file="attendance.csv",
+    line=2,
+    column="days_present",
+    value="190 > 180",
+    rule="must not exceed days_enrolled",
+)
 def more_days_present_than_enrolled(d):
     set_cell(d, "attendance.csv", 2, "days_present", "190")
 
 
-@case(severity="error", file="teacher_surveys.csv", line=2, column="exp_appropriate",
-           rule="must be answered on form 'current'")
+@case(
+    severity="error",
+    file="teacher_surveys.csv",
+    line=2,
+    column="exp_appropriate",
+    rule="must be answered on form 'current'",
+)
 def teacher_survey_item_of_form_unanswered(d):
     set_cell(d, "teacher_surveys.csv", 2, "exp_appropriate", "")
 
 
-@case(severity="error", file="teacher_surveys.csv", line=1, column="exp_began",
-           rule="column is missing but 2 rows use form 'old'")
+@case(
+    severity="error",
+    file="teacher_surveys.csv",
+    line=1,
+    column="exp_began",
+    rule="column is missing but 2 rows use form 'old'",
+)
 def teacher_survey_column_of_used_form_missing(d):
     rows = _rows(d, "teacher_surveys.csv")
     _write_rows(d, "teacher_surveys.csv", [r[:-1] for r in rows])
 
 
-@case(severity="error", file="goals.csv", line=4, column="measure", value="chronic_absence",
-           rule="must be one of: grade_appropriate_share")
+@case(
+    severity="error",
+    file="goals.csv",
+    line=4,
+    column="measure",
+    value="chronic_absence",
+    rule="must be one of: grade_appropriate_share",
+)
 def line_numbers_count_multiline_values(d):
-    edit_text(d, "goals.csv", lambda s: s.replace("Raise grade", "Raise\ngrade").replace(
-        "chronic_absence_rate", "chronic_absence"))
+    edit_text(
+        d,
+        "goals.csv",
+        lambda s: s.replace("Raise grade", "Raise\ngrade").replace("chronic_absence_rate", "chronic_absence"),
+    )
 
 
-@case(severity="error", file="classrooms.csv", line=6, column="subject", value="Math",
-           rule="(codes are lower case)")
+@case(
+    severity="error",
+    file="classrooms.csv",
+    line=6,
+    column="subject",
+    value="Math",
+    rule="(codes are lower case)",
+)
 def line_numbers_count_blank_lines(d):
     edit_text(d, "classrooms.csv", lambda s: s.replace("\nC3,", "\n\nC3,").replace("T4,math", "T4,Math"))
 
 
-@case(severity="warning", file="students.csv", line=1, column="notes", rule="unexpected column (ignored)", ok=True)
+@case(
+    severity="warning",
+    file="students.csv",
+    line=1,
+    column="notes",
+    rule="unexpected column (ignored)",
+    ok=True,
+)
 def extra_column(d):
     rows = _rows(d, "students.csv")
     _write_rows(d, "students.csv", [r + (["notes"] if i == 0 else ["x"]) for i, r in enumerate(rows)])
 
 
-@case(severity="warning", file="teachers.csv", line=None, column=None, rule="not a contract table (ignored)",
-      ok=True)
+@case(
+    severity="warning",
+    file="teachers.csv",
+    line=None,
+    column=None,
+    rule="not a contract table (ignored)",
+    ok=True,
+)
 def unknown_csv_file(d):
     (d / "teachers.csv").write_text("teacher_id,name\nT1,Ann\n")
 
 
-@case(severity="warning", file="students.csv", line=2, column="race_ethnicity", value="' hispanic_latino '",
-           rule="leading/trailing whitespace stripped (1 cell", ok=True)
+@case(
+    severity="warning",
+    file="students.csv",
+    line=2,
+    column="race_ethnicity",
+    value="' hispanic_latino '",
+    rule="leading/trailing whitespace stripped (1 cell",
+    ok=True,
+)
 def whitespace_around_code(d):
     set_cell(d, "students.csv", 2, "race_ethnicity", " hispanic_latino ")
 
 
-@case(severity="warning", file="goals.csv", line=None, column=None, rule="optional table has no data rows",
-      ok=True)
+@case(
+    severity="warning",
+    file="goals.csv",
+    line=None,
+    column=None,
+    rule="optional table has no data rows",
+    ok=True,
+)
 def header_only_optional_table(d):
     _write_rows(d, "goals.csv", _rows(d, "goals.csv")[:1])
 
@@ -319,26 +446,53 @@ _WS = district_tables()["work_samples"]
 _GL_LINE = int(np.flatnonzero(_WS["met_grade_level"] == 1)[0]) + 2
 
 
-@case(severity="warning", file="work_samples.csv", line=_GL_LINE, column="met_grade_level",
-           rule="met_grade_level = 1 but met_demands = 0", ok=True)
+@case(
+    severity="warning",
+    file="work_samples.csv",
+    line=_GL_LINE,
+    column="met_grade_level",
+    rule="met_grade_level = 1 but met_demands = 0",
+    ok=True,
+)
 def grade_level_without_demands(d):
     set_cell(d, "work_samples.csv", _GL_LINE, "met_demands", "0")
 
 
-@case(severity="warning", file="work_samples.csv", line=2, column="student_id", value="1030",
-           rule="student is not enrolled in the assignment's classroom", ok=True)
+@case(
+    severity="warning",
+    file="work_samples.csv",
+    line=2,
+    column="student_id",
+    value="1030",
+    rule="student is not enrolled in the assignment's classroom",
+    ok=True,
+)
 def work_by_student_not_enrolled(d):
     set_cell(d, "work_samples.csv", 2, "student_id", "1030")  # a grade-7 student on a grade-4 assignment
 
 
-@case(severity="warning", file="classrooms.csv", line=6, column="classroom_id", value="C5",
-           rule="no students enrolled", ok=True)
+@case(
+    severity="warning",
+    file="classrooms.csv",
+    line=6,
+    column="classroom_id",
+    value="C5",
+    rule="no students enrolled",
+    ok=True,
+)
 def classroom_without_students(d):
     edit_text(d, "classrooms.csv", lambda s: s + "C5,SCH2,T4,science,7,2016\n")
 
 
-@case(severity="warning", file="students.csv", line=41, column="student_id", value="1040",
-           rule="no assessment results", ok=True)
+@case(
+    severity="warning",
+    file="students.csv",
+    line=41,
+    column="student_id",
+    value="1040",
+    rule="no assessment results",
+    ok=True,
+)
 def student_without_assessments(d):
     rows = _rows(d, "assessments.csv")
     _write_rows(d, "assessments.csv", [r for r in rows if r[0] != "1040"])
@@ -383,7 +537,8 @@ def test_line_numbers_with_other_line_endings(valid_district, newline, tail):
     p.write_bytes(p.read_bytes().rstrip(b"\n").replace(b"\n", newline.encode()) + tail.encode())
     report = validate_district(valid_district)
     assert [(x.file, x.line, x.column, x.rule) for x in report.problems] == [
-        ("students.csv", 6, "grade", "must be between 3 and 12")]
+        ("students.csv", 6, "grade", "must be between 3 and 12")
+    ]
 
 
 def test_ragged_row_value_shows_the_row(valid_district):
@@ -436,8 +591,15 @@ def test_every_problem_is_reported_not_only_the_first(valid_district):
     }
     assert report.summary() == "7 errors, 1 warning in 6 files"
     # errors first, then by the contract's table order and line
-    assert [p.file for p in report.errors] == ["students.csv", "students.csv", "classrooms.csv", "enrollments.csv",
-                                               "assessments.csv", "observations.csv", "attendance.csv"]
+    assert [p.file for p in report.errors] == [
+        "students.csv",
+        "students.csv",
+        "classrooms.csv",
+        "enrollments.csv",
+        "assessments.csv",
+        "observations.csv",
+        "attendance.csv",
+    ]
 
 
 def test_many_identical_problems_are_all_kept_but_grouped_in_format(valid_district):
@@ -495,7 +657,8 @@ def test_cli_exit_codes_and_output(valid_district, tmp_path, capsys):
     written = pd.read_csv(target, keep_default_na=False, dtype=str)
     assert written[["severity", "file", "line", "column", "rule"]].values.tolist() == [
         ["error", "students.csv", "6", "grade", "must be between 3 and 12"],
-        ["warning", "students.csv", "1", "notes", "unexpected column (ignored)"]]
+        ["warning", "students.csv", "1", "notes", "unexpected column (ignored)"],
+    ]
     assert [p.name for p in target.parent.iterdir()] == ["problems.csv"]  # no temporary file left
 
 
@@ -517,7 +680,9 @@ def test_processing_an_invalid_district_raises_and_writes_nothing(valid_district
     set_cell(valid_district, "students.csv", 6, "grade", "2")
     before = _hashes(valid_district)
     with pytest.raises(ValidationFailed) as exc:
-        dataset.process_district(valid_district, processed_root=tmp_path / "processed", key="test-key-0123456")
+        dataset.process_district(
+            valid_district, processed_root=tmp_path / "processed", key="test-key-0123456"
+        )
     assert isinstance(exc.value.report, ValidationReport) and not exc.value.report.ok
     assert find(exc.value.report, file="students.csv", line=6, column="grade")
     assert "district_ok: 1 error, 0 warnings in 1 file" in str(exc.value)
@@ -535,12 +700,19 @@ def test_schema_is_built_from_the_contract():
 
 def test_duplicated_key_matches_pandas():
     rng = np.random.default_rng(1)
-    df = pd.DataFrame({"a": rng.choice(["x", "y", "z", None], 500), "b": rng.integers(0, 4, 500).astype(float),
-                       "c": rng.choice(["p", "q"], 500)}).astype({"a": "str", "c": "str"})
+    df = pd.DataFrame(
+        {
+            "a": rng.choice(["x", "y", "z", None], 500),
+            "b": rng.integers(0, 4, 500).astype(float),
+            "c": rng.choice(["p", "q"], 500),
+        }
+    ).astype({"a": "str", "c": "str"})
     df.loc[::7, "b"] = np.nan
     for keep in ("first", False):
-        np.testing.assert_array_equal(duplicated_key(df, ["a", "b", "c"], keep=keep),
-                                      df.duplicated(["a", "b", "c"], keep=keep).to_numpy())
+        np.testing.assert_array_equal(
+            duplicated_key(df, ["a", "b", "c"], keep=keep),
+            df.duplicated(["a", "b", "c"], keep=keep).to_numpy(),
+        )
 
 
 def test_make_valid_district_is_reusable(tmp_path):
@@ -553,95 +725,200 @@ def test_make_valid_district_is_reusable(tmp_path):
 # ---------------------------------------------------------------------------------------------
 # cases that used to pass silently (issue 13): each is now an error or a warning with its rule
 
-@case(severity="warning", file="enrollments.csv", line=82, column="classroom_id", value="C3 (grade 7)",
-      rule="student is enrolled in sections of different grades", ok=True)
+
+@case(
+    severity="warning",
+    file="enrollments.csv",
+    line=82,
+    column="classroom_id",
+    value="C3 (grade 7)",
+    rule="student is enrolled in sections of different grades",
+    ok=True,
+)
 def student_in_sections_of_two_grades(d):
     edit_text(d, "enrollments.csv", lambda s: s + "1001,C3\n")
 
 
-@case(severity="warning", file="enrollments.csv", line=2, column="classroom_id",
-      value="C1 (school SCH1, student's SCH2)", rule="section belongs to another school than the student's", ok=True)
+@case(
+    severity="warning",
+    file="enrollments.csv",
+    line=2,
+    column="classroom_id",
+    value="C1 (school SCH1, student's SCH2)",
+    rule="section belongs to another school than the student's",
+    ok=True,
+)
 def student_in_classroom_of_another_school(d):
     set_cell(d, "students.csv", 2, "school_id", "SCH2")
 
 
-@case(severity="error", file="assessments.csv", line=2, column="scale_score", value="-5", rule="must be at least 0")
+@case(
+    severity="error",
+    file="assessments.csv",
+    line=2,
+    column="scale_score",
+    value="-5",
+    rule="must be at least 0",
+)
 def negative_scale_score(d):
     set_cell(d, "assessments.csv", 2, "scale_score", "-5")
 
 
-@case(severity="error", file="assessments.csv", line=2, column="school_year", value="2099",
-      rule="school year has not started yet")
+@case(
+    severity="error",
+    file="assessments.csv",
+    line=2,
+    column="school_year",
+    value="2099",
+    rule="school year has not started yet",
+)
 def assessment_year_in_the_future(d):
     set_cell(d, "assessments.csv", 2, "school_year", "2099")
 
 
-@case(severity="warning", file="assessments.csv", line=2, column="school_year", value="2018",
-      rule="after the analysis year 2016", ok=True)
+@case(
+    severity="warning",
+    file="assessments.csv",
+    line=2,
+    column="school_year",
+    value="2018",
+    rule="after the analysis year 2016",
+    ok=True,
+)
 def assessment_after_the_analysis_year(d):
     set_cell(d, "assessments.csv", 2, "school_year", "2018")
 
 
-@case(severity="error", file="assessments.csv", line=2, column="grade", value="5 > 3",
-      rule="fall grade is above the same year's spring grade")
+@case(
+    severity="error",
+    file="assessments.csv",
+    line=2,
+    column="grade",
+    value="5 > 3",
+    rule="fall grade is above the same year's spring grade",
+)
 def fall_grade_above_spring_grade(d):
     set_cell(d, "assessments.csv", 2, "grade", "5")
 
 
-@case(severity="error", file="goals.csv", line=3, column="group", value="race=black",
-      rule="'race' is not a student group variable; use one of: race_ethnicity, low_income, english_learner, "
-      "disability, started_behind (did you mean 'race_ethnicity'?)")
+@case(
+    severity="error",
+    file="goals.csv",
+    line=3,
+    column="group",
+    value="race=black",
+    rule="'race' is not a student group variable; use one of: race_ethnicity, low_income, english_learner, "
+    "disability, started_behind (did you mean 'race_ethnicity'?)",
+)
 def goal_group_variable_unknown(d):
     set_cell(d, "goals.csv", 3, "group", "race=black")
 
 
-@case(severity="error", file="goals.csv", line=3, column="group", value="race_ethnicity=blak",
-      rule="'blak' is not a level of race_ethnicity")
+@case(
+    severity="error",
+    file="goals.csv",
+    line=3,
+    column="group",
+    value="race_ethnicity=blak",
+    rule="'blak' is not a level of race_ethnicity",
+)
 def goal_group_level_unknown(d):
     set_cell(d, "goals.csv", 3, "group", "race_ethnicity=blak")
 
 
-@case(severity="error", file="goals.csv", line=3, column="group", value="low income",
-      rule="must be 'all' or '<variable>=<level>'")
+@case(
+    severity="error",
+    file="goals.csv",
+    line=3,
+    column="group",
+    value="low income",
+    rule="must be 'all' or '<variable>=<level>'",
+)
 def goal_group_not_variable_equals_level(d):
     set_cell(d, "goals.csv", 3, "group", "low income")
 
 
-@case(severity="warning", file="goals.csv", line=3, column="group", value="disability=1",
-      rule="no student in students.csv is in disability=1", ok=True)
+@case(
+    severity="warning",
+    file="goals.csv",
+    line=3,
+    column="group",
+    value="disability=1",
+    rule="no student in students.csv is in disability=1",
+    ok=True,
+)
 def goal_group_nobody_belongs_to(d):
     set_cell(d, "goals.csv", 3, "group", "disability=1")
-    edit_text(d, "students.csv", lambda s: "\n".join(
-        line if i == 0 else ",".join(line.split(",")[:6] + ["0"] + line.split(",")[7:])
-        for i, line in enumerate(s.splitlines())) + "\n")
+    edit_text(
+        d,
+        "students.csv",
+        lambda s: (
+            "\n".join(
+                line if i == 0 else ",".join(line.split(",")[:6] + ["0"] + line.split(",")[7:])
+                for i, line in enumerate(s.splitlines())
+            )
+            + "\n"
+        ),
+    )
 
 
-@case(severity="error", file="goals.csv", line=2, column="target_year", value="2015 < 2016",
-      rule="target year is before the baseline year")
+@case(
+    severity="error",
+    file="goals.csv",
+    line=2,
+    column="target_year",
+    value="2015 < 2016",
+    rule="target year is before the baseline year",
+)
 def goal_target_year_before_baseline(d):
     set_cell(d, "goals.csv", 2, "target_year", "2015")
 
 
-@case(severity="warning", file="students.csv", line=41, column="student_id", value="1040",
-      rule="not enrolled in any section", ok=True)
+@case(
+    severity="warning",
+    file="students.csv",
+    line=41,
+    column="student_id",
+    value="1040",
+    rule="not enrolled in any section",
+    ok=True,
+)
 def student_without_enrollment(d):
     _write_rows(d, "enrollments.csv", [r for r in _rows(d, "enrollments.csv") if r[0] != "1040"])
 
 
-@case(severity="warning", file="classrooms.csv", line=2, column="school_year", value="2015",
-      rule="section is not in the analysis year 2016", ok=True)
+@case(
+    severity="warning",
+    file="classrooms.csv",
+    line=2,
+    column="school_year",
+    value="2015",
+    rule="section is not in the analysis year 2016",
+    ok=True,
+)
 def classroom_outside_the_analysis_year(d):
     set_cell(d, "classrooms.csv", 2, "school_year", "2015")
 
 
-@case(severity="error", file="schools.csv", line=None, column=None,
-      rule="symbolic link to a file outside the district folder; refused and not read")
+@case(
+    severity="error",
+    file="schools.csv",
+    line=None,
+    column=None,
+    rule="symbolic link to a file outside the district folder; refused and not read",
+)
 def symlink_leaving_the_folder(d):
     (d / "schools.csv").unlink()
     (d / "schools.csv").symlink_to("/etc/passwd")
 
 
-@case(severity="error", file="schools.csv", line=None, column=None, rule="symbolic link to nothing (broken link)")
+@case(
+    severity="error",
+    file="schools.csv",
+    line=None,
+    column=None,
+    rule="symbolic link to nothing (broken link)",
+)
 def broken_symlink(d):
     (d / "schools.csv").unlink()
     (d / "schools.csv").symlink_to(d / "gone.csv")
@@ -653,8 +930,13 @@ def folder_named_like_a_table(d):
     (d / "students.csv").mkdir()
 
 
-@case(severity="error", file="students.csv", line=None, column=None,
-      rule="is a named pipe (FIFO), not a regular file; not read")
+@case(
+    severity="error",
+    file="students.csv",
+    line=None,
+    column=None,
+    rule="is a named pipe (FIFO), not a regular file; not read",
+)
 def fifo_named_like_a_table(d):
     (d / "students.csv").unlink()
     os.mkfifo(d / "students.csv")
@@ -665,8 +947,13 @@ def binary_file(d):
     (d / "observations.csv").write_bytes(np.random.default_rng(7).bytes(5000))
 
 
-@case(severity="error", file="schools.csv", line=None, column=None,
-      rule="binary file, not text (e.g. a spreadsheet or archive)")
+@case(
+    severity="error",
+    file="schools.csv",
+    line=None,
+    column=None,
+    rule="binary file, not text (e.g. a spreadsheet or archive)",
+)
 def spreadsheet_saved_under_a_csv_name(d):
     (d / "schools.csv").write_bytes(b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00" + b"\x00" * 200)
 
@@ -686,26 +973,47 @@ def empty_header_row(d):
     edit_text(d, "students.csv", lambda s: ",,,,,,,\n" + s.split("\n", 1)[1])
 
 
-@case(severity="error", file="attendance.csv", line=2, column="days_enrolled", value="0",
-      rule="must be between 1 and 366")
+@case(
+    severity="error",
+    file="attendance.csv",
+    line=2,
+    column="days_enrolled",
+    value="0",
+    rule="must be between 1 and 366",
+)
 def zero_days_enrolled(d):
     set_cell(d, "attendance.csv", 2, "days_enrolled", "0")
     set_cell(d, "attendance.csv", 2, "days_present", "0")
 
 
-@case(severity="error", file="assessments.csv", line=2, column=None, rule="row has 10 fields; the header has 9")
+@case(
+    severity="error", file="assessments.csv", line=2, column=None, rule="row has 10 fields; the header has 9"
+)
 def thousands_separator_in_a_number(d):
     edit_text(d, "assessments.csv", lambda s: s.replace("448.5", "1,234", 1))
 
 
-@case(severity="error", file="assessments.csv", line=2, column="scale_score", value="inf", rule="must be a number")
+@case(
+    severity="error",
+    file="assessments.csv",
+    line=2,
+    column="scale_score",
+    value="inf",
+    rule="must be a number",
+)
 def infinite_number(d):
     set_cell(d, "assessments.csv", 2, "scale_score", "inf")
 
 
 #: Kinds of bad input tried outside the CASES above (each test below asserts its message).
-OTHER_KINDS = ("unsafe_district_id", "analysis_year_without_classrooms", "formula_in_problem_csv",
-               "failed_process_leaves_stale_tables", "missing_folder", "file_not_a_folder")
+OTHER_KINDS = (
+    "unsafe_district_id",
+    "analysis_year_without_classrooms",
+    "formula_in_problem_csv",
+    "failed_process_leaves_stale_tables",
+    "missing_folder",
+    "file_not_a_folder",
+)
 
 
 def test_unsafe_district_id_is_an_error_with_a_safe_suggestion(tmp_path):
@@ -713,7 +1021,9 @@ def test_unsafe_district_id_is_an_error_with_a_safe_suggestion(tmp_path):
     report = validate_district(d)
     (p,) = report.errors
     assert p.file == "Lake Side Ünified/" and p.line is None
-    assert p.rule.startswith("district id 'Lake Side Ünified' may hold only ASCII letters, digits, '_' and '-'")
+    assert p.rule.startswith(
+        "district id 'Lake Side Ünified' may hold only ASCII letters, digits, '_' and '-'"
+    )
     assert p.rule.endswith("rename the folder, e.g. 'Lake_Side_nified'")
     with pytest.raises(ValidationFailed):
         dataset.process_district(d, processed_root=tmp_path / "processed", key="test-key-0123456")
@@ -725,8 +1035,19 @@ def test_the_analysis_year_can_be_set_and_must_have_classrooms(valid_district, t
     (p,) = report.errors
     assert (p.file, p.column, p.value) == ("classrooms.csv", "school_year", "2014")
     assert p.rule == "no classroom is in the analysis year 2014 (the classrooms are in 2016)"
-    assert cli.main(["process", str(valid_district), "--processed-dir", str(tmp_path / "p"),
-                     "--analysis-year", "2016"]) == 0
+    assert (
+        cli.main(
+            [
+                "process",
+                str(valid_district),
+                "--processed-dir",
+                str(tmp_path / "p"),
+                "--analysis-year",
+                "2016",
+            ]
+        )
+        == 0
+    )
     manifest = json.loads((tmp_path / "p" / "district_ok" / "manifest.json").read_text())
     assert manifest["analysis_year"] == 2016
     assert measures.analysis_year(dataset.load_district("district_ok", processed_root=tmp_path / "p")) == 2016
@@ -756,8 +1077,11 @@ def test_failed_process_leaves_no_stale_tables_that_look_current(valid_district,
     assert not (root / "district_ok").exists()
     stale = root / ".stale-district_ok"
     assert (stale / "students.parquet").exists() and "failed validation" in (stale / "STALE.txt").read_text()
-    with pytest.raises(FileNotFoundError, match="no current processed data for district 'district_ok': the latest "
-                       "process of district_ok failed validation: 1 error"):
+    with pytest.raises(
+        FileNotFoundError,
+        match="no current processed data for district 'district_ok': the latest "
+        "process of district_ok failed validation: 1 error",
+    ):
         dataset.load_district("district_ok", processed_root=root)
     set_cell(valid_district, "students.csv", 6, "grade", "4")
     dataset.process_district(valid_district, processed_root=root, key="test-key-0123456")
@@ -806,4 +1130,5 @@ def test_a_required_table_with_a_header_and_no_rows_gets_a_clear_message(valid_d
     assert not report.ok
     errors = report.errors
     assert [(p.file, p.rule) for p in errors if p.file == f"{table}.csv"] == [
-        (f"{table}.csv", "has no data rows (header only)")]
+        (f"{table}.csv", "has no data rows (header only)")
+    ]

@@ -188,8 +188,13 @@ def discover_districts(raw_dir: str | os.PathLike) -> list[str]:
     raw = Path(raw_dir)
     if not raw.is_dir():
         return []
-    return sorted(p.name for p in raw.iterdir() if p.is_dir() and not p.name.startswith(".")
-                  and ((p / "students.csv").exists() or (p / "crosswalk.yaml").exists()))
+    return sorted(
+        p.name
+        for p in raw.iterdir()
+        if p.is_dir()
+        and not p.name.startswith(".")
+        and ((p / "students.csv").exists() or (p / "crosswalk.yaml").exists())
+    )
 
 
 def _abs(path, root: Path, default: Path) -> Path:
@@ -216,8 +221,13 @@ def _merge_manifest(path: Path, reports: Path, results: list[DistrictResult], me
             old = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError:
             old = {}
-    entries = {e["district_id"]: e for e in old.get("districts", []) if isinstance(e, dict) and "district_id" in e
-               and ((reports / e["district_id"]).is_dir() or e.get("status") == "failed")}
+    entries = {
+        e["district_id"]: e
+        for e in old.get("districts", [])
+        if isinstance(e, dict)
+        and "district_id" in e
+        and ((reports / e["district_id"]).is_dir() or e.get("status") == "failed")
+    }
     for r in results:
         entries[r.district_id] = r.to_dict()
     manifest = dict(meta)
@@ -231,8 +241,11 @@ def _write_manifest_and_index(reports: Path, manifest: dict) -> Path:
     from ..files import atomic_write
     from ..report.reporting import PUBLISHED_FILE_MODE, write_index
 
-    atomic_write(reports / "manifest.json", (json.dumps(manifest, indent=1) + "\n").encode("utf-8"),
-                 mode=PUBLISHED_FILE_MODE)
+    atomic_write(
+        reports / "manifest.json",
+        (json.dumps(manifest, indent=1) + "\n").encode("utf-8"),
+        mode=PUBLISHED_FILE_MODE,
+    )
     return write_index(reports, manifest)
 
 
@@ -307,8 +320,9 @@ class BatchSettings:
     allow_modified_template: bool = False
 
 
-def run_batch(districts: Iterable[str] | None = None, settings: BatchSettings | None = None,
-              **options) -> BatchResult:
+def run_batch(
+    districts: Iterable[str] | None = None, settings: BatchSettings | None = None, **options
+) -> BatchResult:
     """Run the district notebook for each district, then the cross-district notebook; write the index.
 
     Parameters
@@ -339,17 +353,39 @@ def run_batch(districts: Iterable[str] | None = None, settings: BatchSettings | 
         settings = BatchSettings(**options)
     elif options:
         settings = dataclasses.replace(settings, **options)
-    (notebook, cross_notebook, root, raw_dir, processed_dir, reports_dir, log_dir, jobs, scheduler, min_n, seed,
-     parameters, district_parameters, process, key, kernel_name, start_timeout, execution_timeout, progress,
-     dry_run, allow_modified_template) = (getattr(settings, f.name) for f in dataclasses.fields(BatchSettings))
+    (
+        notebook,
+        cross_notebook,
+        root,
+        raw_dir,
+        processed_dir,
+        reports_dir,
+        log_dir,
+        jobs,
+        scheduler,
+        min_n,
+        seed,
+        parameters,
+        district_parameters,
+        process,
+        key,
+        kernel_name,
+        start_timeout,
+        execution_timeout,
+        progress,
+        dry_run,
+        allow_modified_template,
+    ) = (getattr(settings, f.name) for f in dataclasses.fields(BatchSettings))
     root = Path(root).resolve() if root is not None else config.project_root()
     raw = _abs(raw_dir, root, root / "data" / "raw")
     processed = _abs(processed_dir, root, root / "data" / "processed")
     reports = _abs(reports_dir, root, root / "reports")
     logs = _abs(log_dir, root, root / "logs")
     if logs.is_relative_to(reports):
-        raise ParameterError(f"the log folder ({shown_path(logs, root)}) must not lie inside the reports folder: "
-                             "it holds unscreened, private output")
+        raise ParameterError(
+            f"the log folder ({shown_path(logs, root)}) must not lie inside the reports folder: "
+            "it holds unscreened, private output"
+        )
     nb_path = _abs(notebook, root, root / DEFAULT_NOTEBOOK)
     declared = notebook_parameters(nb_path)
     for required in ("district_id", "output_dir"):
@@ -363,9 +399,18 @@ def run_batch(districts: Iterable[str] | None = None, settings: BatchSettings | 
     ensure_kernel(kernel_name)
     districts = list(districts) if districts is not None else discover_districts(raw)
     run_id = _new_run_id()
-    common = {"root": str(root), "reports_dir": str(reports), "raw_dir": str(raw), "processed_dir": str(processed),
-              "min_n": min_n, "kernel_name": kernel_name, "run_id": run_id, "log_dir": str(logs),
-              "start_timeout": start_timeout, "execution_timeout": execution_timeout}
+    common = {
+        "root": str(root),
+        "reports_dir": str(reports),
+        "raw_dir": str(raw),
+        "processed_dir": str(processed),
+        "min_n": min_n,
+        "kernel_name": kernel_name,
+        "run_id": run_id,
+        "log_dir": str(logs),
+        "start_timeout": start_timeout,
+        "execution_timeout": execution_timeout,
+    }
     given = {"processed_dir": rel_path(processed, root), "raw_dir": rel_path(raw, root), "min_n": min_n}
     if seed is not None:
         given["seed"] = seed
@@ -374,12 +419,18 @@ def run_batch(districts: Iterable[str] | None = None, settings: BatchSettings | 
     # every district's parameters are checked before anything runs or is touched
     for d in dict.fromkeys(districts):
         own = (district_parameters or {}).get(d, {})
-        params = batch_parameters(declared, {"district_id": d, "output_dir": f"{rel_path(reports, root)}/{d}"},
-                                  {k: v for k, v in given.items() if k in declared},
-                                  {"seed": seed} if seed is not None and "seed" not in declared else {},
-                                  options={**(parameters or {}), **own})
-        problems = [f"parameter '{k}' is set by the runner for each district; do not pass it"
-                    for k in ("district_id", "output_dir") if k in (parameters or {}) or k in own]
+        params = batch_parameters(
+            declared,
+            {"district_id": d, "output_dir": f"{rel_path(reports, root)}/{d}"},
+            {k: v for k, v in given.items() if k in declared},
+            {"seed": seed} if seed is not None and "seed" not in declared else {},
+            options={**(parameters or {}), **own},
+        )
+        problems = [
+            f"parameter '{k}' is set by the runner for each district; do not pass it"
+            for k in ("district_id", "output_dir")
+            if k in (parameters or {}) or k in own
+        ]
         params.update({"district_id": d, "output_dir": f"{rel_path(reports, root)}/{d}"})
         problems += check_parameters(params, declared)
         if problems:
@@ -389,14 +440,20 @@ def run_batch(districts: Iterable[str] | None = None, settings: BatchSettings | 
         todo.append(Job("district", d, str(nb_path), parameters=params, process=process, **common))
     if dry_run:  # nothing is touched: the plan only
         ready = [results.get(d) or DistrictResult(d, "ready") for d in dict.fromkeys(districts)]
-        return BatchResult(ready, None, reports / "manifest.json", reports / "index.html", run_id=run_id,
-                           log_dir=logs)
+        return BatchResult(
+            ready, None, reports / "manifest.json", reports / "index.html", run_id=run_id, log_dir=logs
+        )
 
     reports.mkdir(parents=True, exist_ok=True)
     staging = staging_dir(reports)
     staging.mkdir(exist_ok=True)
     # leftovers of runs that were killed: in the staging folder, and inside reports/ from versions before it
-    for leftover in [*staging.iterdir(), *reports.glob(".tmp-*"), *reports.glob(".old-*"), *reports.glob(".cancel-*")]:
+    for leftover in [
+        *staging.iterdir(),
+        *reports.glob(".tmp-*"),
+        *reports.glob(".old-*"),
+        *reports.glob(".cancel-*"),
+    ]:
         if leftover.is_dir():
             shutil.rmtree(leftover, ignore_errors=True)
         else:
@@ -411,18 +468,28 @@ def run_batch(districts: Iterable[str] | None = None, settings: BatchSettings | 
         job.key = key
 
     mode = {True: "bar", False: None}.get(progress, progress) if isinstance(progress, bool) else progress
-    meta = {"package_version": __version__, "generated_at": now_utc(), "run_id": run_id,
-            "notebook": shown_path(nb_path, root), "min_n": min_n}
+    meta = {
+        "package_version": __version__,
+        "generated_at": now_utc(),
+        "run_id": run_id,
+        "notebook": shown_path(nb_path, root),
+        "min_n": min_n,
+    }
     manifest_path = reports / "manifest.json"
     bar = Progress(mode, len(todo))
     try:
         with Engine(jobs=jobs, scheduler=scheduler, root=root, kernel_name=kernel_name) as engine:
+
             def done(r: DistrictResult) -> None:
                 results[r.district_id] = r
                 bar.finish(r)
 
-            engine.run(todo, done, priority={j.district_id: _size(raw / j.district_id) for j in todo},
-                       on_start=bar.start)
+            engine.run(
+                todo,
+                done,
+                priority={j.district_id: _size(raw / j.district_id) for j in todo},
+                on_start=bar.start,
+            )
             bar.close()
             for tmp in staging.glob(f"tmp-*-{run_id}-*"):  # left by workers that died mid-district
                 shutil.rmtree(tmp, ignore_errors=True)
@@ -453,16 +520,32 @@ def run_batch(districts: Iterable[str] | None = None, settings: BatchSettings | 
     return BatchResult(ordered, cross, manifest_path, index, run_id=run_id, log_dir=logs)
 
 
-def _run_cross(engine: Engine, manifest: dict, cross_notebook, root: Path, reports: Path, raw: Path,
-               processed: Path, min_n: int, common: dict) -> DistrictResult | None:
+def _run_cross(
+    engine: Engine,
+    manifest: dict,
+    cross_notebook,
+    root: Path,
+    reports: Path,
+    raw: Path,
+    processed: Path,
+    min_n: int,
+    common: dict,
+) -> DistrictResult | None:
     """The cross-district report over every district whose report is current (this run's or earlier)."""
-    ok_ids = [e["district_id"] for e in manifest["districts"]
-              if e.get("status") == "ok" and (reports / e["district_id"] / "findings.json").exists()]
-    cross_path = _abs(cross_notebook, root, root / DEFAULT_CROSS_NOTEBOOK) if cross_notebook is not None else None
+    ok_ids = [
+        e["district_id"]
+        for e in manifest["districts"]
+        if e.get("status") == "ok" and (reports / e["district_id"] / "findings.json").exists()
+    ]
+    cross_path = (
+        _abs(cross_notebook, root, root / DEFAULT_CROSS_NOTEBOOK) if cross_notebook is not None else None
+    )
     if cross_path is None:
         return None
     if not cross_path.is_file():
-        return DistrictResult(CROSS_DISTRICT, "skipped", reason=f"{shown_path(cross_path, root)} does not exist yet")
+        return DistrictResult(
+            CROSS_DISTRICT, "skipped", reason=f"{shown_path(cross_path, root)} does not exist yet"
+        )
     if not ok_ids:
         return DistrictResult(CROSS_DISTRICT, "skipped", reason="no district report succeeded")
     cdeclared = notebook_parameters(cross_path)
@@ -473,12 +556,21 @@ def _run_cross(engine: Engine, manifest: dict, cross_notebook, root: Path, repor
         cparams["min_n"] = min_n
     problems = check_parameters(cparams, cdeclared)
     if problems:
-        cross = mark_stale(DistrictResult(CROSS_DISTRICT, "failed",
-                                           reason="invalid parameters: " + "; ".join(problems)), reports)
+        cross = mark_stale(
+            DistrictResult(CROSS_DISTRICT, "failed", reason="invalid parameters: " + "; ".join(problems)),
+            reports,
+        )
     else:
         out: list[DistrictResult] = []
-        job = Job("cross", CROSS_DISTRICT, str(cross_path), parameters=cparams, id_districts=tuple(ok_ids),
-                   require_findings=False, **common)
+        job = Job(
+            "cross",
+            CROSS_DISTRICT,
+            str(cross_path),
+            parameters=cparams,
+            id_districts=tuple(ok_ids),
+            require_findings=False,
+            **common,
+        )
         engine.run([job], out.append)
         cross = out[0]
     cross.districts = ok_ids
@@ -491,8 +583,15 @@ def _run_cross(engine: Engine, manifest: dict, cross_notebook, root: Path, repor
 
 def _summary(result: BatchResult) -> str:
     everything = result.districts + ([result.cross] if result.cross is not None else [])
-    rows = [(r.district_id, "stale" if r.stale else r.status, f"{r.seconds:.1f}",
-             (r.reason.splitlines() or [""])[0]) for r in everything]
+    rows = [
+        (
+            r.district_id,
+            "stale" if r.stale else r.status,
+            f"{r.seconds:.1f}",
+            (r.reason.splitlines() or [""])[0],
+        )
+        for r in everything
+    ]
     head = ("district", "status", "seconds", "reason")
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(head[:3])]
 
@@ -505,14 +604,23 @@ def _summary(result: BatchResult) -> str:
     if failed:
         lines.append("\nwhy:")
         for r in failed:
-            lines += textwrap.wrap(r.reason, width=110, initial_indent=f"  {r.district_id}: ",
-                                   subsequent_indent="    ", break_on_hyphens=False)
+            lines += textwrap.wrap(
+                r.reason,
+                width=110,
+                initial_indent=f"  {r.district_id}: ",
+                subsequent_indent="    ",
+                break_on_hyphens=False,
+            )
             if r.stale:
-                lines.append(f"    kept its last good report (published {r.last_good}), marked stale in the index")
+                lines.append(
+                    f"    kept its last good report (published {r.last_good}), marked stale in the index"
+                )
             if r.traceback:
                 lines += ["    | " + ln for ln in r.traceback.splitlines()]
             if r.log:
-                lines.append(f"    failed notebook and full traceback (private, may hold student data): {r.log}/")
+                lines.append(
+                    f"    failed notebook and full traceback (private, may hold student data): {r.log}/"
+                )
     retried = [r.district_id for r in result.districts if r.runs > 1]
     if retried:
         lines.append(f"\nre-run after a worker was lost: {', '.join(retried)} (each published once)")
@@ -534,24 +642,43 @@ def _cmd(args) -> int:
         except (OSError, json.JSONDecodeError) as exc:
             print(f"{args.params_file}: {exc}", file=sys.stderr)
             return 2
-        if not isinstance(district_params, dict) or not all(isinstance(v, dict) for v in district_params.values()):
-            print(f"{args.params_file}: expected a JSON object mapping district ids to parameter objects",
-                  file=sys.stderr)
+        if not isinstance(district_params, dict) or not all(
+            isinstance(v, dict) for v in district_params.values()
+        ):
+            print(
+                f"{args.params_file}: expected a JSON object mapping district ids to parameter objects",
+                file=sys.stderr,
+            )
             return 2
     progress = None if args.no_progress else ("bar" if sys.stderr.isatty() else "lines")
     try:
         settings = BatchSettings(
-            notebook=args.notebook, cross_notebook=None if args.no_cross else args.cross_notebook,
-            raw_dir=args.raw_dir, processed_dir=args.processed_dir, reports_dir=args.reports_dir,
-            log_dir=args.log_dir, jobs=args.jobs, scheduler=args.scheduler,
-            min_n=args.min_n, seed=args.seed, parameters=params, district_parameters=district_params,
-            process=not args.no_process, execution_timeout=args.timeout or None, progress=progress,
-            dry_run=args.dry_run, allow_modified_template=args.allow_modified_template)
+            notebook=args.notebook,
+            cross_notebook=None if args.no_cross else args.cross_notebook,
+            raw_dir=args.raw_dir,
+            processed_dir=args.processed_dir,
+            reports_dir=args.reports_dir,
+            log_dir=args.log_dir,
+            jobs=args.jobs,
+            scheduler=args.scheduler,
+            min_n=args.min_n,
+            seed=args.seed,
+            parameters=params,
+            district_parameters=district_params,
+            process=not args.no_process,
+            execution_timeout=args.timeout or None,
+            progress=progress,
+            dry_run=args.dry_run,
+            allow_modified_template=args.allow_modified_template,
+        )
         result = run_batch([] if args.cross_only else args.districts or None, settings)
     except BatchInterrupted as exc:
         n_ok = sum(r.status == "ok" for r in exc.results)
-        print(f"\ninterrupted: {len(exc.results)} of {exc.total} districts finished ({n_ok} ok) and kept; "
-              "temporary folders removed", file=sys.stderr)
+        print(
+            f"\ninterrupted: {len(exc.results)} of {exc.total} districts finished ({n_ok} ok) and kept; "
+            "temporary folders removed",
+            file=sys.stderr,
+        )
         return 130
     except KeyboardInterrupt:
         print("\ninterrupted before any district ran", file=sys.stderr)
@@ -560,16 +687,23 @@ def _cmd(args) -> int:
         print(f"run: {exc}", file=sys.stderr)
         return 2
     if not result.districts and not args.cross_only:
-        print("no districts to run: put district folders (with students.csv) in data/raw/ or name them with "
-              "--districts", file=sys.stderr)
+        print(
+            "no districts to run: put district folders (with students.csv) in data/raw/ or name them with "
+            "--districts",
+            file=sys.stderr,
+        )
         return 2
     print(_summary(result))
     if args.dry_run:
         n_ready = sum(r.status == "ready" for r in result.districts)
-        print(f"\n{n_ready} of {len(result.districts)} districts ready to run (dry run: nothing was run or written)")
+        print(
+            f"\n{n_ready} of {len(result.districts)} districts ready to run (dry run: nothing was run or written)"
+        )
         return 0 if n_ready == len(result.districts) else 1
     n_ok = sum(r.status == "ok" for r in result.districts)
-    print(f"\n{n_ok} of {len(result.districts)} districts ok; index: {shown_path(result.index, config.project_root())}")
+    print(
+        f"\n{n_ok} of {len(result.districts)} districts ok; index: {shown_path(result.index, config.project_root())}"
+    )
     if result.failed:
         print("failed: " + ", ".join(r.district_id for r in result.failed), file=sys.stderr)
     return 0 if result.ok else 1
@@ -577,7 +711,8 @@ def _cmd(args) -> int:
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "run", help="build every district's report (papermill + nbconvert on Dask), the cross-district report "
+        "run",
+        help="build every district's report (papermill + nbconvert on Dask), the cross-district report "
         "and the index",
         description="For each district, as one Dask task: validate and process data/raw/<district>, run the\n"
         "report notebook (papermill), export HTML without code (nbconvert), screen every output for\n"
@@ -592,47 +727,105 @@ def register(subparsers) -> None:
         "  opportunity-research run                                  # every district in data/raw\n"
         "  opportunity-research run --districts demo_lakeside demo_riverton --jobs 2\n"
         "  opportunity-research run --param 'subjects=[\"math\"]' --param n_boot=200\n"
-        "  opportunity-research run --params-file district_params.json   # {\"demo_lakeside\": {\"min_n\": 20}}\n"
+        '  opportunity-research run --params-file district_params.json   # {"demo_lakeside": {"min_n": 20}}\n'
         "  opportunity-research run --notebook notebooks/district_report.ipynb --no-cross\n"
         "  opportunity-research run --param n_boot=200 --dry-run       # check the parameters only\n"
-        "  opportunity-research run --scheduler tcp://127.0.0.1:8786     # workers: dask worker tcp://...:8786")
-    p.add_argument("--districts", nargs="+", metavar="ID", help="district ids (default: every folder of data/raw "
-                   "with a students.csv)")
-    p.add_argument("--jobs", "-j", type=int, default=1, help="districts to run at once on this machine, each in a "
-                   "worker process of a Dask LocalCluster (default 1: one after another in this process)")
-    p.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
-                   help="submit the districts to an existing Dask cluster instead; its workers must see this "
-                   "project folder at the same path (shared file system) and have this package installed")
-    p.add_argument("--notebook", default=DEFAULT_NOTEBOOK, help=f"district notebook (default {DEFAULT_NOTEBOOK})")
-    p.add_argument("--cross-notebook", default=DEFAULT_CROSS_NOTEBOOK,
-                   help=f"cross-district notebook (default {DEFAULT_CROSS_NOTEBOOK})")
+        "  opportunity-research run --scheduler tcp://127.0.0.1:8786     # workers: dask worker tcp://...:8786",
+    )
+    p.add_argument(
+        "--districts",
+        nargs="+",
+        metavar="ID",
+        help="district ids (default: every folder of data/raw with a students.csv)",
+    )
+    p.add_argument(
+        "--jobs",
+        "-j",
+        type=int,
+        default=1,
+        help="districts to run at once on this machine, each in a "
+        "worker process of a Dask LocalCluster (default 1: one after another in this process)",
+    )
+    p.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="tcp://HOST:PORT",
+        help="submit the districts to an existing Dask cluster instead; its workers must see this "
+        "project folder at the same path (shared file system) and have this package installed",
+    )
+    p.add_argument(
+        "--notebook", default=DEFAULT_NOTEBOOK, help=f"district notebook (default {DEFAULT_NOTEBOOK})"
+    )
+    p.add_argument(
+        "--cross-notebook",
+        default=DEFAULT_CROSS_NOTEBOOK,
+        help=f"cross-district notebook (default {DEFAULT_CROSS_NOTEBOOK})",
+    )
     p.add_argument("--raw-dir", default=None, help="raw district folders (default data/raw)")
     p.add_argument("--processed-dir", default=None, help="processed tables (default data/processed)")
     p.add_argument("--reports-dir", default=None, help="output folder (default reports)")
-    p.add_argument("--log-dir", default=None, help="private folder for failed notebooks and tracebacks, outside "
-                   "the reports folder (default logs)")
-    p.add_argument("--min-n", type=int, default=config.MIN_CELL_SIZE,
-                   help=f"minimum cell size for the notebook and the privacy screen (default {config.MIN_CELL_SIZE})")
-    p.add_argument("--seed", type=int, default=None, help="random seed passed to the notebook (default: its own)")
-    p.add_argument("--param", action="append", metavar="KEY=VALUE",
-                   help="notebook parameter for every district; VALUE is JSON or a Python literal, else text "
-                   "(repeatable; unknown names, wrong types and values not allowed are rejected)")
-    p.add_argument("--params-file", default=None, metavar="FILE.json",
-                   help="per-district parameters: a JSON object {district_id: {name: value}}")
-    p.add_argument("--timeout", type=int, default=DEFAULT_CELL_TIMEOUT,
-                   help=f"seconds a notebook cell may run before its district fails (default {DEFAULT_CELL_TIMEOUT}; "
-                   "0: no limit)")
-    p.add_argument("--no-process", action="store_true", help="use the processed tables as they are "
-                   "(default: validate and process data/raw first)")
+    p.add_argument(
+        "--log-dir",
+        default=None,
+        help="private folder for failed notebooks and tracebacks, outside the reports folder (default logs)",
+    )
+    p.add_argument(
+        "--min-n",
+        type=int,
+        default=config.MIN_CELL_SIZE,
+        help=f"minimum cell size for the notebook and the privacy screen (default {config.MIN_CELL_SIZE})",
+    )
+    p.add_argument(
+        "--seed", type=int, default=None, help="random seed passed to the notebook (default: its own)"
+    )
+    p.add_argument(
+        "--param",
+        action="append",
+        metavar="KEY=VALUE",
+        help="notebook parameter for every district; VALUE is JSON or a Python literal, else text "
+        "(repeatable; unknown names, wrong types and values not allowed are rejected)",
+    )
+    p.add_argument(
+        "--params-file",
+        default=None,
+        metavar="FILE.json",
+        help="per-district parameters: a JSON object {district_id: {name: value}}",
+    )
+    p.add_argument(
+        "--timeout",
+        type=int,
+        default=DEFAULT_CELL_TIMEOUT,
+        help=f"seconds a notebook cell may run before its district fails (default {DEFAULT_CELL_TIMEOUT}; "
+        "0: no limit)",
+    )
+    p.add_argument(
+        "--no-process",
+        action="store_true",
+        help="use the processed tables as they are (default: validate and process data/raw first)",
+    )
     p.add_argument("--no-cross", action="store_true", help="skip the cross-district report")
-    p.add_argument("--cross-only", action="store_true", help="run no district: only the cross-district report "
-                   "over the current district reports, and the index (what `make reports` runs when only the "
-                   "cross-district notebook changed)")
-    p.add_argument("--dry-run", action="store_true", help="only check every district's parameters against the "
-                   "notebook and list what would run; nothing is written")
-    p.add_argument("--allow-modified-template", action="store_true",
-                   help="run the district notebook even if its cells differ from the committed version (default: "
-                   "refuse, so an exploratory edit never reaches a published report; explore in notebooks/work/)")
-    p.add_argument("--no-progress", action="store_true", help="no progress output (default: a bar on a terminal, "
-                   "else a line per district and every 30 s)")
+    p.add_argument(
+        "--cross-only",
+        action="store_true",
+        help="run no district: only the cross-district report "
+        "over the current district reports, and the index (what `make reports` runs when only the "
+        "cross-district notebook changed)",
+    )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="only check every district's parameters against the "
+        "notebook and list what would run; nothing is written",
+    )
+    p.add_argument(
+        "--allow-modified-template",
+        action="store_true",
+        help="run the district notebook even if its cells differ from the committed version (default: "
+        "refuse, so an exploratory edit never reaches a published report; explore in notebooks/work/)",
+    )
+    p.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress output (default: a bar on a terminal, else a line per district and every 30 s)",
+    )
     p.set_defaults(func=_cmd)

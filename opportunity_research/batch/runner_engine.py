@@ -71,21 +71,35 @@ class Engine:
                 try:
                     self.client = Client(self.scheduler, timeout="30s")
                 except OSError as exc:
-                    raise RuntimeError(f"cannot reach the Dask scheduler at {self.scheduler}: {exc}") from None
-                problems = {w: p for w, p in self.client.run(_worker_check, str(self.root), self.kernel_name).items()
-                            if p}
+                    raise RuntimeError(
+                        f"cannot reach the Dask scheduler at {self.scheduler}: {exc}"
+                    ) from None
+                problems = {
+                    w: p
+                    for w, p in self.client.run(_worker_check, str(self.root), self.kernel_name).items()
+                    if p
+                }
                 if not self.client.scheduler_info().get("workers"):
                     self.close()
-                    raise RuntimeError(f"the Dask cluster at {self.scheduler} has no workers; start some with "
-                                       f"'dask worker {self.scheduler}'")
+                    raise RuntimeError(
+                        f"the Dask cluster at {self.scheduler} has no workers; start some with "
+                        f"'dask worker {self.scheduler}'"
+                    )
                 if problems:
                     self.close()
-                    raise RuntimeError("Dask workers cannot run the batch: " + "; ".join(
-                        f"worker {w}: {p}" for w, p in sorted(problems.items())))
+                    raise RuntimeError(
+                        "Dask workers cannot run the batch: "
+                        + "; ".join(f"worker {w}: {p}" for w, p in sorted(problems.items()))
+                    )
             else:
                 # ":0": its HTTP endpoint on a free port (None still tries 8787 and warns when another cluster has it)
-                self.cluster = LocalCluster(n_workers=self.jobs, threads_per_worker=1, processes=True,
-                                            dashboard_address=":0", silence_logs=logging.ERROR)
+                self.cluster = LocalCluster(
+                    n_workers=self.jobs,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=":0",
+                    silence_logs=logging.ERROR,
+                )
                 self.client = Client(self.cluster)
         return self
 
@@ -101,12 +115,22 @@ class Engine:
 
                 # the browser belongs to the thread that ran the tasks: closed by a task on each worker
                 workers = list(self.client.scheduler_info().get("workers", {}))
-                futures = [self.client.submit(close_shared_chromium, workers=[w], allow_other_workers=False,
-                                              pure=False, key=f"close-browser-{w}") for w in workers]
+                futures = [
+                    self.client.submit(
+                        close_shared_chromium,
+                        workers=[w],
+                        allow_other_workers=False,
+                        pure=False,
+                        key=f"close-browser-{w}",
+                    )
+                    for w in workers
+                ]
                 wait(futures, timeout=30)
         warm_kernel.shutdown_all()
         close_shared_chromium()
-        with contextlib.suppress(Exception):  # our local workers go first, so none heartbeats a closed scheduler
+        with contextlib.suppress(
+            Exception
+        ):  # our local workers go first, so none heartbeats a closed scheduler
             if self.cluster is not None and graceful:  # (which distributed logs as an ERROR on a good run)
                 self.cluster.scale(0)
                 end = time.monotonic() + 20
@@ -124,8 +148,14 @@ class Engine:
         self.close(graceful=exc_type is None)
         return False
 
-    def run(self, jobs: list[Job], on_result: Callable[[DistrictResult], None], *,
-            priority: Mapping[str, int] | None = None, on_start: Callable[[str], None] | None = None) -> None:
+    def run(
+        self,
+        jobs: list[Job],
+        on_result: Callable[[DistrictResult], None],
+        *,
+        priority: Mapping[str, int] | None = None,
+        on_start: Callable[[str], None] | None = None,
+    ) -> None:
         """Run ``jobs``; ``on_result`` is called with each result as it finishes."""
         if self.client is None:
             for job in jobs:
@@ -139,8 +169,13 @@ class Engine:
         futures = {}
         rank = priority or {}
         for job in sorted(jobs, key=lambda j: -rank.get(j.district_id, 0)):  # the largest first
-            fut = self.client.submit(run_job, job, key=f"report-{job.district_id}-{job.run_id}", pure=False,
-                                     priority=rank.get(job.district_id, 0))
+            fut = self.client.submit(
+                run_job,
+                job,
+                key=f"report-{job.district_id}-{job.run_id}",
+                pure=False,
+                priority=rank.get(job.district_id, 0),
+            )
             futures[fut] = job
         pending = as_completed(list(futures))
         try:
@@ -154,13 +189,21 @@ class Engine:
                     try:
                         r = fut.result()
                     except KilledWorker as exc:
-                        r = DistrictResult(job.district_id, "failed", reason=(
-                            f"every Dask worker that ran it died ({type(exc).__name__}; after "
-                            "distributed.scheduler.allowed-failures retries): often memory; see the workers' logs"))
+                        r = DistrictResult(
+                            job.district_id,
+                            "failed",
+                            reason=(
+                                f"every Dask worker that ran it died ({type(exc).__name__}; after "
+                                "distributed.scheduler.allowed-failures retries): often memory; see the workers' logs"
+                            ),
+                        )
                         mark_stale(r, Path(job.reports_dir))
                     except Exception as exc:  # noqa: BLE001 - e.g. the task could not be unpickled on a worker
-                        r = DistrictResult(job.district_id, "failed", reason=f"Dask task failed: "
-                                           f"{type(exc).__name__}: {str(exc)[:300]}")
+                        r = DistrictResult(
+                            job.district_id,
+                            "failed",
+                            reason=f"Dask task failed: {type(exc).__name__}: {str(exc)[:300]}",
+                        )
                         mark_stale(r, Path(job.reports_dir))
                     on_result(r)
         finally:

@@ -73,7 +73,10 @@ def batch_parameters(declared: Mapping[str, dict], *runner: Mapping, options: Ma
 
 def _code_cells(nb) -> list[tuple[str, str, bool]]:
     """What a notebook computes and states: (cell type, source, is the parameters cell) of every cell."""
-    return [(c.cell_type, c.source.strip(), "parameters" in c.get("metadata", {}).get("tags", [])) for c in nb.cells]
+    return [
+        (c.cell_type, c.source.strip(), "parameters" in c.get("metadata", {}).get("tags", []))
+        for c in nb.cells
+    ]
 
 
 def check_template(notebook: str | os.PathLike, root: str | os.PathLike | None = None) -> str | None:
@@ -101,13 +104,20 @@ def check_template(notebook: str | os.PathLike, root: str | os.PathLike | None =
     path = Path(notebook).resolve()
     cwd = path.parent  # the notebook's own repository, wherever the run's root is
     try:
-        top = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=cwd, capture_output=True, text=True,
-                             timeout=10, check=False)
+        top = subprocess.run(
+            ["git", "rev-parse", "--show-toplevel"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
         if top.returncode != 0 or not path.is_relative_to(Path(top.stdout.strip()).resolve()):
             return None
         rel = path.relative_to(Path(top.stdout.strip()).resolve()).as_posix()
-        committed = subprocess.run(["git", "show", f"HEAD:{rel}"], cwd=cwd, capture_output=True, timeout=10,
-                                   check=False)
+        committed = subprocess.run(
+            ["git", "show", f"HEAD:{rel}"], cwd=cwd, capture_output=True, timeout=10, check=False
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     if committed.returncode != 0:  # not tracked (or no commit yet): nothing to compare with
@@ -117,14 +127,18 @@ def check_template(notebook: str | os.PathLike, root: str | os.PathLike | None =
     if now == then:
         return "committed"
     where = next((i for i, (a, b) in enumerate(zip(now, then)) if a != b), min(len(now), len(then)))
-    what = ("its parameters cell" if where < len(now) and now[where][2] or where < len(then) and then[where][2]
-            else f"cell {where + 1}")
+    what = (
+        "its parameters cell"
+        if where < len(now) and now[where][2] or where < len(then) and then[where][2]
+        else f"cell {where + 1}"
+    )
     raise TemplateModified(
         f"{rel} differs from the committed template ({what} was changed; {len(now)} cells now, {len(then)} "
         "committed). The batch publishes only what the committed template computes, so it does not run a "
         f"modified one. Explore in a working copy instead (make lab opens notebooks/work/), restore the "
         f"template with `git checkout -- {rel}`, or commit the change; pass --allow-modified-template to run it "
-        "anyway (the reproducibility card then reports a modified working tree).")
+        "anyway (the reproducibility card then reports a modified working tree)."
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -221,6 +235,7 @@ def _subjects_rule(value) -> str | None:
 def _at_least(low: int) -> Callable[[object], str | None]:
     def rule(value):
         return None if value >= low else f"must be at least {low}"
+
     return rule
 
 
@@ -262,7 +277,9 @@ def check_parameters(parameters: Mapping, declared: Mapping[str, dict]) -> list[
     problems = []
     for name, value in parameters.items():
         if name not in declared:
-            problems.append(f"unknown parameter '{name}' (the notebook declares: {', '.join(sorted(declared))})")
+            problems.append(
+                f"unknown parameter '{name}' (the notebook declares: {', '.join(sorted(declared))})"
+            )
             continue
         spec = declared[name]
         expected, none_ok = _expected(spec)
@@ -276,7 +293,9 @@ def check_parameters(parameters: Mapping, declared: Mapping[str, dict]) -> list[
             continue
         if not _type_ok(value, expected):
             kind = expected.__name__ + (" or None" if none_ok else "")
-            problems.append(f"parameter '{name}' must be {kind}{shown}, got {type(value).__name__} {value!r}"[:300])
+            problems.append(
+                f"parameter '{name}' must be {kind}{shown}, got {type(value).__name__} {value!r}"[:300]
+            )
             continue
         if isinstance(default, (list, tuple)) and default and isinstance(value, (list, tuple)):
             item_types = {type(x) for x in default}

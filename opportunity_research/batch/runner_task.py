@@ -114,7 +114,8 @@ def ensure_kernel(kernel_name: str = "python3") -> str:
     raise RuntimeError(
         f"Jupyter kernel '{kernel_name}' runs {exe}, not this environment's Python ({sys.executable}), so the "
         f"notebooks could not import opportunity_research. Fix: '{sys.executable} -m ipykernel install "
-        f"--sys-prefix --name {kernel_name}' and remove the other kernelspec ({spec.resource_dir}).")
+        f"--sys-prefix --name {kernel_name}' and remove the other kernelspec ({spec.resource_dir})."
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -170,8 +171,11 @@ def _read_ids(*folders: Path) -> set[str]:
                 if not f.exists():
                     continue
                 try:
-                    s = (pd.read_csv(f, usecols=[col], dtype="str")[col] if f.suffix == ".csv"
-                         else pd.read_parquet(f, columns=[col])[col])
+                    s = (
+                        pd.read_csv(f, usecols=[col], dtype="str")[col]
+                        if f.suffix == ".csv"
+                        else pd.read_parquet(f, columns=[col])[col]
+                    )
                 except (OSError, ValueError, KeyError, pd.errors.ParserError, ImportError):
                     continue
                 ids.update(s.dropna().astype(str).str.strip())
@@ -227,8 +231,14 @@ def _execute(job: Job, nb_out: Path, parameters: dict, result: DistrictResult) -
         result.attempts = attempt
         try:
             warm_kernel.execute(
-                job.notebook, str(nb_out), parameters=parameters, cwd=job.root, kernel_name=job.kernel_name,
-                start_timeout=job.start_timeout, execution_timeout=job.execution_timeout)
+                job.notebook,
+                str(nb_out),
+                parameters=parameters,
+                cwd=job.root,
+                kernel_name=job.kernel_name,
+                start_timeout=job.start_timeout,
+                execution_timeout=job.execution_timeout,
+            )
             return
         except PapermillExecutionError:
             raise
@@ -263,15 +273,25 @@ def _validation_reason(report, shown: int = 4) -> str:
         errors = report.errors
         parts = []
         for p in errors[:shown]:
-            where = ", ".join(x for x in (p.file, None if p.line is None else f"line {p.line}",
-                                          None if p.column is None else f"column {p.column}") if x)
-            value = "" if p.value is None else f" (value {'[id]' if p.column in id_columns else repr(p.value)})"
+            where = ", ".join(
+                x
+                for x in (
+                    p.file,
+                    None if p.line is None else f"line {p.line}",
+                    None if p.column is None else f"column {p.column}",
+                )
+                if x
+            )
+            value = (
+                "" if p.value is None else f" (value {'[id]' if p.column in id_columns else repr(p.value)})"
+            )
             parts.append(f"{where}: {p.rule}{value}")
         more = f"; and {len(errors) - shown} more" if len(errors) > shown else ""
         text = f"data validation failed ({report.summary()}): " + "; ".join(parts) + more
     except AttributeError:  # an older report object: its own text table
         text = "data validation failed: " + " | ".join(
-            ln.strip() for ln in str(report.format()).splitlines()[1:6] if ln.strip())
+            ln.strip() for ln in str(report.format()).splitlines()[1:6] if ln.strip()
+        )
     return text + f". Full list: opportunity-research validate data/raw/{report.path.name}"
 
 
@@ -292,8 +312,10 @@ def mark_stale(result: DistrictResult, reports: Path) -> DistrictResult:
     if html.exists():
         rec = _publish_record(reports / name)
         result.stale, result.report = True, f"{name}/report.html"
-        result.last_good = rec.get("published_at") or _dt.datetime.fromtimestamp(
-            html.stat().st_mtime, _dt.UTC).replace(microsecond=0).isoformat()
+        result.last_good = (
+            rec.get("published_at")
+            or _dt.datetime.fromtimestamp(html.stat().st_mtime, _dt.UTC).replace(microsecond=0).isoformat()
+        )
     else:
         result.stale, result.report, result.last_good = False, None, None
     return result
@@ -420,15 +442,32 @@ def _build_pages(job: Job, tmp: Path, final: Path, nb_out: Path) -> None:
 
     root = Path(job.root)
     rel_tmp, rel_final = rel_path(tmp, root), rel_path(final, root)
-    sanitize_notebook(nb_out, root=root, replace={rel_tmp: rel_final},
-                      input_path=shown_path(Path(job.notebook), root), output_path=f"{rel_final}/report.ipynb")
+    sanitize_notebook(
+        nb_out,
+        root=root,
+        replace={rel_tmp: rel_final},
+        input_path=shown_path(Path(job.notebook), root),
+        output_path=f"{rel_final}/report.ipynb",
+    )
     if job.require_findings and not (tmp / "findings.json").exists():
-        raise _Failure("the notebook wrote no findings.json: its last cell must call "
-                       "reporting.write_outputs(output_dir, findings=...)")
-    title = ("Opportunity report: cross-district synthesis" if job.kind == "cross"
-             else f"Opportunity report: {job.district_id}")
-    publish_pages(tmp, notebook=nb_out, kind=job.kind, title=title, min_n=job.min_n,
-                  districts=job.parameters.get("districts", ()) if job.kind == "cross" else (), shared_browser=True)
+        raise _Failure(
+            "the notebook wrote no findings.json: its last cell must call "
+            "reporting.write_outputs(output_dir, findings=...)"
+        )
+    title = (
+        "Opportunity report: cross-district synthesis"
+        if job.kind == "cross"
+        else f"Opportunity report: {job.district_id}"
+    )
+    publish_pages(
+        tmp,
+        notebook=nb_out,
+        kind=job.kind,
+        title=title,
+        min_n=job.min_n,
+        districts=job.parameters.get("districts", ()) if job.kind == "cross" else (),
+        shared_browser=True,
+    )
 
 
 def _screen_and_audit(job: Job, tmp: Path, ids: set[str]) -> None:
@@ -445,8 +484,11 @@ def _screen_and_audit(job: Job, tmp: Path, ids: set[str]) -> None:
         from ..disclosure.joint import audit_report_folder
 
         if unprotected := audit_report_folder(tmp, min_n=job.min_n):
-            raise _Failure(f"disclosure audit found {len(unprotected)} unprotected cell(s): "
-                           + "; ".join(unprotected[:8]) + (" ..." if len(unprotected) > 8 else ""))
+            raise _Failure(
+                f"disclosure audit found {len(unprotected)} unprotected cell(s): "
+                + "; ".join(unprotected[:8])
+                + (" ..." if len(unprotected) > 8 else "")
+            )
 
 
 def _publish(job: Job, name: str, tmp: Path, final: Path, cancelled: Path) -> str | None:
@@ -454,8 +496,10 @@ def _publish(job: Job, name: str, tmp: Path, final: Path, cancelled: Path) -> st
 
     Returns the publication time, and None when ``tmp`` was not moved (another run of this task published)."""
     published_at = now_utc()
-    (tmp / PUBLISH_RECORD).write_text(json.dumps({"district_id": name, "run_id": job.run_id,
-                                                  "published_at": published_at}) + "\n", encoding="utf-8")
+    (tmp / PUBLISH_RECORD).write_text(
+        json.dumps({"district_id": name, "run_id": job.run_id, "published_at": published_at}) + "\n",
+        encoding="utf-8",
+    )
     with _publish_lock(name):
         if cancelled.exists():
             raise _Failure("cancelled (Ctrl-C)")
@@ -465,8 +509,15 @@ def _publish(job: Job, name: str, tmp: Path, final: Path, cancelled: Path) -> st
     return published_at
 
 
-def _record_failure(job: Job, name: str, exc: Exception, result: DistrictResult, ids: set[str], tmp: Path | None,
-                    cancelled: Path) -> None:
+def _record_failure(
+    job: Job,
+    name: str,
+    exc: Exception,
+    result: DistrictResult,
+    ids: set[str],
+    tmp: Path | None,
+    cancelled: Path,
+) -> None:
     """A failed task: the redacted reason and traceback tail in ``result``, the full story in the private log."""
     from ..disclosure.privacy import redact
 

@@ -275,7 +275,7 @@ def execute(
 
     Raises what ``papermill.execute_notebook`` raises; every error but a cell's own
     (``PapermillExecutionError``) discards the kernel, so the next notebook starts a new one.
-    
+
     Examples
     --------
     >>> execute("notebooks/district_report.ipynb", "/tmp/report.ipynb", parameters={"district_id": "demo_lakeside",

@@ -131,8 +131,14 @@ __all__ = [
 
 
 class _State:
-    def __init__(self, model: PopulationModel, min_n: int, protection: int, near_bound: float,
-                 close_counts: str = "all"):
+    def __init__(
+        self,
+        model: PopulationModel,
+        min_n: int,
+        protection: int,
+        near_bound: float,
+        close_counts: str = "all",
+    ):
         self.m = model
         self.close_counts = close_counts
         self.min_n, self.protection, self.near = min_n, protection, near_bound
@@ -184,8 +190,11 @@ class _State:
                 # ("all": close to any hidden count, complements included; "small": only to a hidden count
                 # below min_n, measured to hide less, and leaving a complement approximable by a close count
                 # of another measure, which the audit does not model)
-                hx = [self.m.var_x[v] for v in vs if v in self.H
-                      and (self.close_counts == "all" or self.m.var_x[v] < self.min_n)]
+                hx = [
+                    self.m.var_x[v]
+                    for v in vs
+                    if v in self.H and (self.close_counts == "all" or self.m.var_x[v] < self.min_n)
+                ]
                 if not hx:
                     continue
                 for v in vs:
@@ -223,15 +232,29 @@ class _State:
             for _depth in range(6):
                 nxt = []
                 for w in frontier:
-                    rels = sorted(self.var_rel[w], key=lambda k: (sum(u in self.H for u in m.relations[k][0]), k))
+                    rels = sorted(
+                        self.var_rel[w], key=lambda k: (sum(u in self.H for u in m.relations[k][0]), k)
+                    )
                     for k in rels:
                         coefs = m.relations[k][0]
                         part = coefs.get(w, 0) > 0
-                        cands = [u for u, c in coefs.items() if u not in seen and self.decision[u]
-                                 and u not in self.H and u not in exclude and m.var_x[u] > 0
-                                 and (total_ok is True or (total_ok and not district_all(u))
-                                      or (not m.var_total[u] and (c > 0 or not part)))]
-                        if cands:  # the relation with the fewest hidden cells first: it is the one that pins w
+                        cands = [
+                            u
+                            for u, c in coefs.items()
+                            if u not in seen
+                            and self.decision[u]
+                            and u not in self.H
+                            and u not in exclude
+                            and m.var_x[u] > 0
+                            and (
+                                total_ok is True
+                                or (total_ok and not district_all(u))
+                                or (not m.var_total[u] and (c > 0 or not part))
+                            )
+                        ]
+                        if (
+                            cands
+                        ):  # the relation with the fewest hidden cells first: it is the one that pins w
                             return min(cands, key=lambda u, co=coefs: rank(u, co))
                     for k in rels:
                         for u in m.relations[k][0]:
@@ -266,8 +289,11 @@ class _State:
             sp = [r for r in parts if not hid[r]]
             if kind == "gap":
                 n_all = sum(m.row_weight[r] for r in parts)
-                src = [r for r in by_uni.get((key[0], key[1]), ())
-                       if abs(m.row_weight[r] + m.row_ref[r][0] - n_all) < 0.5]
+                src = [
+                    r
+                    for r in by_uni.get((key[0], key[1]), ())
+                    if abs(m.row_weight[r] + m.row_ref[r][0] - n_all) < 0.5
+                ]
                 if not src:
                     continue  # no shown row gives the population's overall value
                 total = src[0]
@@ -326,8 +352,15 @@ def _cleanup(st: _State, iv: dict, budget: float = 30.0) -> dict:
     m = st.m
     t0 = time.perf_counter()
     cands = [v for v in st.H if st.why.get(v, "").startswith("complement")]
-    cands.sort(key=lambda v: (not m.var_total[v], m.var_key[v][3] != "all", m.var_key[v][2] != "all",
-                              -m.var_x[v], str(m.var_key[v])))
+    cands.sort(
+        key=lambda v: (
+            not m.var_total[v],
+            m.var_key[v][3] != "all",
+            m.var_key[v][2] != "all",
+            -m.var_x[v],
+            str(m.var_key[v]),
+        )
+    )
     derived = ("same group, close count", "same row as a hidden count")
     for v in cands:
         if v not in st.H:
@@ -351,10 +384,17 @@ def _cleanup(st: _State, iv: dict, budget: float = 30.0) -> dict:
     return iv
 
 
-def protect_tables(tables: Mapping[str, tuple[pd.DataFrame, TableSpec]], *, min_n: int = config.MIN_CELL_SIZE,
-                   protection: int | None = None, near_bound: float = 0.05, year: int | None = None,
-                   max_rounds: int = 200, cleanup: bool = True,
-                   close_counts: str = "all") -> tuple[dict[str, pd.DataFrame], AuditReport]:
+def protect_tables(
+    tables: Mapping[str, tuple[pd.DataFrame, TableSpec]],
+    *,
+    min_n: int = config.MIN_CELL_SIZE,
+    protection: int | None = None,
+    near_bound: float = 0.05,
+    year: int | None = None,
+    max_rounds: int = 200,
+    cleanup: bool = True,
+    close_counts: str = "all",
+) -> tuple[dict[str, pd.DataFrame], AuditReport]:
     """Decide suppression jointly over a district's published tables, and audit the result.
 
     Parameters
@@ -454,13 +494,32 @@ def protect_tables(tables: Mapping[str, tuple[pd.DataFrame, TableSpec]], *, min_
         iv = _cleanup(st, iv)
     hidden = st.hidden_rows()
     out = _apply(model, hidden, min_n)
-    ivs = pd.DataFrame([{"cell": var_label(model, v), "true": model.var_x[v], "low": iv[v][0], "high": iv[v][1],
-                         "why": st.why.get(v, "")} for v in sorted(st.H) if v in iv],
-                       columns=["cell", "true", "low", "high", "why"])
-    report = AuditReport(min_n=min_n, protection=protection, cells=len(model.rows),
-                         primary=int(primary_rows.sum()), beyond_primary=int((hidden & ~primary_rows).sum()),
-                         withheld=len(st.E), hidden_counts=len(st.H), failures=failures, intervals=ivs,
-                         seconds=time.perf_counter() - t0)
+    ivs = pd.DataFrame(
+        [
+            {
+                "cell": var_label(model, v),
+                "true": model.var_x[v],
+                "low": iv[v][0],
+                "high": iv[v][1],
+                "why": st.why.get(v, ""),
+            }
+            for v in sorted(st.H)
+            if v in iv
+        ],
+        columns=["cell", "true", "low", "high", "why"],
+    )
+    report = AuditReport(
+        min_n=min_n,
+        protection=protection,
+        cells=len(model.rows),
+        primary=int(primary_rows.sum()),
+        beyond_primary=int((hidden & ~primary_rows).sum()),
+        withheld=len(st.E),
+        hidden_counts=len(st.H),
+        failures=failures,
+        intervals=ivs,
+        seconds=time.perf_counter() - t0,
+    )
     return out, report
 
 
@@ -474,8 +533,11 @@ def _apply(model: PopulationModel, hidden: np.ndarray, min_n: int) -> dict[str, 
         if len(df):
             sel = rows["tid"].to_numpy() == tid
             sup[rows["row"].to_numpy()[sel]] = hidden[sel]
-        old = df["suppressed"].fillna(False).astype(bool).to_numpy() if "suppressed" in df.columns else \
-            np.zeros(len(df), dtype=bool)
+        old = (
+            df["suppressed"].fillna(False).astype(bool).to_numpy()
+            if "suppressed" in df.columns
+            else np.zeros(len(df), dtype=bool)
+        )
         spec = model.specs[tid]
         keep = LABELS | set(spec.universe)
         for c in df.columns:
@@ -500,8 +562,13 @@ def _apply(model: PopulationModel, hidden: np.ndarray, min_n: int) -> dict[str, 
     return out
 
 
-def audit(tables: Mapping[str, tuple[pd.DataFrame, TableSpec]], *, min_n: int = config.MIN_CELL_SIZE,
-          protection: int | None = None, year: int | None = None) -> AuditReport:
+def audit(
+    tables: Mapping[str, tuple[pd.DataFrame, TableSpec]],
+    *,
+    min_n: int = config.MIN_CELL_SIZE,
+    protection: int | None = None,
+    year: int | None = None,
+) -> AuditReport:
     """Audit already protected tables as an attacker who reads all of them would (published values only).
 
     Hidden counts are unknowns; every shown count is an equality; levels add up to totals and schools to
@@ -513,8 +580,13 @@ def audit(tables: Mapping[str, tuple[pd.DataFrame, TableSpec]], *, min_n: int = 
     return audit_published(tables, min_n=min_n, protection=protection, year=year)
 
 
-def audit_published(tables: Mapping[str, tuple[pd.DataFrame, TableSpec]], *, min_n: int = config.MIN_CELL_SIZE,
-                    protection: int | None = None, year: int | None = None) -> AuditReport:
+def audit_published(
+    tables: Mapping[str, tuple[pd.DataFrame, TableSpec]],
+    *,
+    min_n: int = config.MIN_CELL_SIZE,
+    protection: int | None = None,
+    year: int | None = None,
+) -> AuditReport:
     """See :func:`audit`."""
     import time
 
@@ -523,8 +595,9 @@ def audit_published(tables: Mapping[str, tuple[pd.DataFrame, TableSpec]], *, min
     model = PopulationModel(tables, year=year, known=False, min_n=min_n)
     hidden = np.array(model.pre_hidden, dtype=bool)
     failures = []
-    targets = sorted({v for rid in np.flatnonzero(hidden) for v in model.row_vars[rid]
-                      if math.isnan(model.var_x[v])})
+    targets = sorted(
+        {v for rid in np.flatnonzero(hidden) for v in model.row_vars[rid] if math.isnan(model.var_x[v])}
+    )
     iv = intervals(model, ~hidden, targets, protection)
     for v in targets:
         # a hidden row whose count the attacker pins at min_n or more is a large group whose size is published
@@ -534,11 +607,21 @@ def audit_published(tables: Mapping[str, tuple[pd.DataFrame, TableSpec]], *, min
     for rid, coefs, value in model.entries:
         if not hidden[rid] and 0 < value < min_n:
             failures.append((row_label(model, rid) + " (shown count below min_n)", value, value))
-    ivs = pd.DataFrame([{"cell": var_label(model, v), "true": None, "low": iv[v][0], "high": iv[v][1]}
-                        for v in targets], columns=["cell", "true", "low", "high"])
-    return AuditReport(min_n=min_n, protection=protection, cells=len(model.rows), primary=0,
-                       beyond_primary=0, hidden_counts=len(targets), failures=failures, intervals=ivs,
-                       seconds=time.perf_counter() - t0)
+    ivs = pd.DataFrame(
+        [{"cell": var_label(model, v), "true": None, "low": iv[v][0], "high": iv[v][1]} for v in targets],
+        columns=["cell", "true", "low", "high"],
+    )
+    return AuditReport(
+        min_n=min_n,
+        protection=protection,
+        cells=len(model.rows),
+        primary=0,
+        beyond_primary=0,
+        hidden_counts=len(targets),
+        failures=failures,
+        intervals=ivs,
+        seconds=time.perf_counter() - t0,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -549,22 +632,41 @@ DISTRICT_SPECS: dict[str, TableSpec] = {
     "gaps": TableSpec("gap", universe=("measure", "subject"), estimates={"estimate": (0.0, 1.0)}),
     "furthest": TableSpec("gap", universe=("subject",), estimates={"estimate": (0.0, 1.0)}),
     "multiple": TableSpec("gap", universe=("measure",), estimates={"estimate": (0.0, 1.0)}),
-    "composition": TableSpec("gap", universe=("measure",), unit="classrooms", estimates={"estimate": (0.0, 1.0)}),
-    "climate": TableSpec("cell", universe=("school_year", "scale"), year="school_year",
-                         estimates={"favorable": (0.0, 1.0), "mean_score": tuple(map(float, CLIMATE_SCALE))}),
-    "catch_up": TableSpec("cell", universe=("subject", "start_year", "years_later", "school_year"),
-                          counts=("n_students", "n", "n_start"), year="school_year", estimates={"estimate": (0.0, 1.0)}),
-    "growth_grade_levels": TableSpec("cell", universe=("subject", "start_year", "end_year"),
-                                     counts=("n_students", "n"), year="end_year"),
-    "movement": TableSpec("cell", universe=("subject", "from_year", "school_year"), counts=("n_students", "n"),
-                          year="school_year", estimates={"moved_up": (0.0, 1.0), "moved_down": (0.0, 1.0)}),
+    "composition": TableSpec(
+        "gap", universe=("measure",), unit="classrooms", estimates={"estimate": (0.0, 1.0)}
+    ),
+    "climate": TableSpec(
+        "cell",
+        universe=("school_year", "scale"),
+        year="school_year",
+        estimates={"favorable": (0.0, 1.0), "mean_score": tuple(map(float, CLIMATE_SCALE))},
+    ),
+    "catch_up": TableSpec(
+        "cell",
+        universe=("subject", "start_year", "years_later", "school_year"),
+        counts=("n_students", "n", "n_start"),
+        year="school_year",
+        estimates={"estimate": (0.0, 1.0)},
+    ),
+    "growth_grade_levels": TableSpec(
+        "cell", universe=("subject", "start_year", "end_year"), counts=("n_students", "n"), year="end_year"
+    ),
+    "movement": TableSpec(
+        "cell",
+        universe=("subject", "from_year", "school_year"),
+        counts=("n_students", "n"),
+        year="school_year",
+        estimates={"moved_up": (0.0, 1.0), "moved_down": (0.0, 1.0)},
+    ),
     # V gaps from performance-level counts (study.levelgaps.level_gaps): students by group, subject and year
-    "level_gaps": TableSpec("gap", universe=("subject", "school_year"), year="school_year",
-                            counts=("n", "reference_n")),
+    "level_gaps": TableSpec(
+        "gap", universe=("subject", "school_year"), year="school_year", counts=("n", "reference_n")
+    ),
     # HETOP means from performance-level counts (study.levelgaps.hetop_means): school x group cells
     "level_means": TableSpec("cell", universe=("subject", "school_year"), counts=("n",), year="school_year"),
-    "indicators_shares": TableSpec("cell", universe=("measure", "school_year"), year="school_year",
-                                   estimates={"estimate": (0.0, 1.0)}),
+    "indicators_shares": TableSpec(
+        "cell", universe=("measure", "school_year"), year="school_year", estimates={"estimate": (0.0, 1.0)}
+    ),
     "indicators_growth": TableSpec("cell", universe=("measure", "school_year"), year="school_year"),
 }
 _UNBOUNDED_INDICATORS = frozenset({"growth_grade_levels"})
@@ -586,8 +688,9 @@ def district_tables(a, indicators: pd.DataFrame | None = None) -> dict[str, tupl
     return out
 
 
-def protect_district(a, *, indicators: pd.DataFrame | None = None, min_n: int | None = None,
-                     protection: int | None = None):
+def protect_district(
+    a, *, indicators: pd.DataFrame | None = None, min_n: int | None = None, protection: int | None = None
+):
     """Protect everything a district analysis publishes; returns a new analysis with ``disclosure`` set.
 
     ``a`` is a :class:`~opportunity_research.study.analysis.DistrictAnalysis` whose tables were computed without
@@ -609,19 +712,31 @@ def protect_district(a, *, indicators: pd.DataFrame | None = None, min_n: int | 
     protected, report = protect_tables(tables, min_n=min_n, protection=protection, year=year)
     if not report.passed:
         cells = [f[0] for f in report.failures]
-        raise DisclosureError(f"disclosure audit failed for {a.district.district_id}: {len(cells)} cell(s) cannot "
-                              f"be protected: " + "; ".join(cells[:8]), cells)
+        raise DisclosureError(
+            f"disclosure audit failed for {a.district.district_id}: {len(cells)} cell(s) cannot "
+            f"be protected: " + "; ".join(cells[:8]),
+            cells,
+        )
     changes = {k: protected[k] for k in tables if not k.startswith("indicators")}
     if indicators is not None:
         # the scorecard is built here, once, from the protected indicators (never from complete ones)
-        parts = [protected[k] for k in ("indicators_shares", "indicators_growth") if k in protected and len(protected[k])]
+        parts = [
+            protected[k]
+            for k in ("indicators_shares", "indicators_growth")
+            if k in protected and len(protected[k])
+        ]
         ind = pd.concat(parts).sort_index() if parts else indicators.iloc[:0]
         ind.attrs = dict(indicators.attrs)
         d = a.district
         names = dict(zip(d.schools["school_id"], d.schools["school_name"])) if d.has("schools") else {}
         changes["scorecard"] = scorecard.opportunity_scorecard(
-            ind, goals=d.goals if d.has("goals") else None, gaps=changes.get("gaps", a.gaps), min_n=min_n,
-            needs=list(a.needs), school_names=names)
+            ind,
+            goals=d.goals if d.has("goals") else None,
+            gaps=changes.get("gaps", a.gaps),
+            min_n=min_n,
+            needs=list(a.needs),
+            school_names=names,
+        )
     return dataclasses.replace(a, **changes, disclosure=report)
 
 
@@ -650,14 +765,23 @@ class PublishedTable:
 #: pass protects the ones with a spec, and the publishing gate (:func:`audit_report_folder`) re-audits every
 #: ``tables/*.csv`` of a report folder against it and refuses a CSV it does not name.
 PUBLISHED: dict[str, PublishedTable] = {
-    "resources": PublishedTable("rates", None, "district-wide rates of classroom evidence; no student groups"),
-    "demands_vs_standards": PublishedTable("demands", None, "district-wide shares of student work; no groups"),
+    "resources": PublishedTable(
+        "rates", None, "district-wide rates of classroom evidence; no student groups"
+    ),
+    "demands_vs_standards": PublishedTable(
+        "demands", None, "district-wide shares of student work; no groups"
+    ),
     "gaps": PublishedTable("gaps", DISTRICT_SPECS["gaps"]),
     "classroom_composition": PublishedTable("composition", DISTRICT_SPECS["composition"]),
     "furthest_from_opportunity": PublishedTable("furthest", DISTRICT_SPECS["furthest"]),
-    "growth_effects": PublishedTable("growth", None, "model estimates over whole samples (README: residual risk)"),
-    "scorecard_goals": PublishedTable("scorecard.goals", None, "repeats scorecard values; the gate checks that "
-                                      "every goal value it shows is shown in scorecard.csv"),
+    "growth_effects": PublishedTable(
+        "growth", None, "model estimates over whole samples (README: residual risk)"
+    ),
+    "scorecard_goals": PublishedTable(
+        "scorecard.goals",
+        None,
+        "repeats scorecard values; the gate checks that every goal value it shows is shown in scorecard.csv",
+    ),
     "multiple_measures": PublishedTable("multiple", DISTRICT_SPECS["multiple"]),
     "climate": PublishedTable("climate", DISTRICT_SPECS["climate"]),
     "catch_up": PublishedTable("catch_up", DISTRICT_SPECS["catch_up"]),
@@ -686,8 +810,14 @@ def published_tables(a) -> dict[str, pd.DataFrame]:
     return out
 
 
-def protect_table(table: pd.DataFrame, kind: str, *, min_n: int = config.MIN_CELL_SIZE,
-                  protection: int | None = None, year: int | None = None) -> pd.DataFrame:
+def protect_table(
+    table: pd.DataFrame,
+    kind: str,
+    *,
+    min_n: int = config.MIN_CELL_SIZE,
+    protection: int | None = None,
+    year: int | None = None,
+) -> pd.DataFrame:
     """Protect one complete table through the joint pass (for views such as the explorer).
 
     ``kind`` names its entry in :data:`PUBLISHED` (``"gaps"``, ``"climate"``, ...), which says how its rows
@@ -703,12 +833,16 @@ def protect_table(table: pd.DataFrame, kind: str, *, min_n: int = config.MIN_CEL
     tables = _split_unbounded(kind, table, PUBLISHED[kind].spec)
     out, report = protect_tables(tables, min_n=min_n, protection=protection, year=year)
     if not report.passed:
-        raise DisclosureError(f"protect_table: {len(report.failures)} cell(s) cannot be protected",
-                              [f[0] for f in report.failures])
+        raise DisclosureError(
+            f"protect_table: {len(report.failures)} cell(s) cannot be protected",
+            [f[0] for f in report.failures],
+        )
     return pd.concat([out[k] for k in tables]).sort_index() if len(tables) > 1 else out[kind]
 
 
-def _split_unbounded(name: str, df: pd.DataFrame, spec: TableSpec) -> dict[str, tuple[pd.DataFrame, TableSpec]]:
+def _split_unbounded(
+    name: str, df: pd.DataFrame, spec: TableSpec
+) -> dict[str, tuple[pd.DataFrame, TableSpec]]:
     """An indicator table holds shares and growth (unbounded): audited as two tables, as it was protected."""
     if "measure" not in df.columns or spec is not DISTRICT_SPECS["indicators_shares"]:
         return {name: (df, spec)}
@@ -728,12 +862,17 @@ def _goal_problems(goals: pd.DataFrame, card: pd.DataFrame | None) -> list[str]:
         return ["tables/scorecard_goals.csv: goal values shown without scorecard.csv"]
     d = card[(card["school_id"].astype("str") == "all") & card["estimate"].notna()]
     ok = set(zip(d["measure"].astype("str"), d["group"].astype("str"), pd.to_numeric(d["school_year"])))
-    bad = [f"{r.measure} {r.group} {int(r.current_year)}" for r in shown.itertuples()
-           if (str(r.measure), str(r.group), float(r.current_year)) not in ok]
+    bad = [
+        f"{r.measure} {r.group} {int(r.current_year)}"
+        for r in shown.itertuples()
+        if (str(r.measure), str(r.group), float(r.current_year)) not in ok
+    ]
     return [f"tables/scorecard_goals.csv: goal value shown but hidden in scorecard.csv ({b})" for b in bad]
 
 
-def audit_report_folder(folder, *, min_n: int = config.MIN_CELL_SIZE, protection: int | None = None) -> list[str]:
+def audit_report_folder(
+    folder, *, min_n: int = config.MIN_CELL_SIZE, protection: int | None = None
+) -> list[str]:
     """The publishing gate: re-audit a finished district report folder from its files alone.
 
     Reads ``findings.json`` (its ``disclosure`` record, when there is one, must say the joint suppression
@@ -754,14 +893,17 @@ def audit_report_folder(folder, *, min_n: int = config.MIN_CELL_SIZE, protection
         year = found.get("analysis_year")
         rec = found.get("disclosure")
         if isinstance(rec, dict) and not rec.get("audit_passed", False):
-            problems += [f"findings.json: unprotected cell {c}" for c in rec.get("unprotected_cells", [])] or [
-                "findings.json: disclosure audit did not pass"]
+            problems += [
+                f"findings.json: unprotected cell {c}" for c in rec.get("unprotected_cells", [])
+            ] or ["findings.json: disclosure audit did not pass"]
     tables, frames = {}, {}
     for p in sorted((folder / "tables").glob("*.csv")):
         name = p.stem
         if name not in PUBLISHED:
-            problems.append(f"tables/{p.name}: not a registered published table (disclosure.PUBLISHED); "
-                            f"it cannot be audited, so it is refused")
+            problems.append(
+                f"tables/{p.name}: not a registered published table (disclosure.PUBLISHED); "
+                f"it cannot be audited, so it is refused"
+            )
             continue
         spec = PUBLISHED[name].spec
         df = pd.read_csv(p, keep_default_na=True, dtype={"level": "str", "group": "str", "school_id": "str"})
@@ -776,7 +918,8 @@ def audit_report_folder(folder, *, min_n: int = config.MIN_CELL_SIZE, protection
     if "scorecard_goals" in frames:
         problems += _goal_problems(frames["scorecard_goals"], frames.get("scorecard"))
     if tables:
-        rep = audit_published(tables, min_n=min_n, protection=protection,
-                              year=int(year) if year is not None else None)
+        rep = audit_published(
+            tables, min_n=min_n, protection=protection, year=int(year) if year is not None else None
+        )
         problems += [f"tables: {c} (attacker's interval {lo:g} to {hi:g})" for c, lo, hi in rep.failures]
     return problems

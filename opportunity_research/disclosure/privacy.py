@@ -137,10 +137,12 @@ class _Matcher:
         short = ids.str.len() < min_id_length
         self.skipped = int(short.sum())
         self.ids = frozenset(ids[~short].str.casefold())
-        known = sorted({str(p).rstrip("/\\") for p in paths if len(str(p).rstrip("/\\")) > 1},
-                       key=len, reverse=True)
-        self.known_paths = (re.compile("(?<![\\w.-])(?:" + "|".join(map(re.escape, known)) + ")(?![\\w-])")
-                            if known else None)
+        known = sorted(
+            {str(p).rstrip("/\\") for p in paths if len(str(p).rstrip("/\\")) > 1}, key=len, reverse=True
+        )
+        self.known_paths = (
+            re.compile("(?<![\\w.-])(?:" + "|".join(map(re.escape, known)) + ")(?![\\w-])") if known else None
+        )
 
     def id_spans(self, text: str) -> list[tuple[int, int]]:
         """Non-overlapping spans of known identifiers (casefolded comparison), longest first."""
@@ -159,8 +161,11 @@ class _Matcher:
 
     def path_spans(self, text: str) -> list[tuple[int, int]]:
         spans = [m.span() for m in self.known_paths.finditer(text)] if self.known_paths else []
-        spans += [m.span() for m in _GENERIC_PATH.finditer(text)
-                  if all(m.end() <= a or m.start() >= b for a, b in spans)]
+        spans += [
+            m.span()
+            for m in _GENERIC_PATH.finditer(text)
+            if all(m.end() <= a or m.start() >= b for a, b in spans)
+        ]
         return sorted(spans)
 
 
@@ -171,9 +176,16 @@ def _default_paths(root: str | os.PathLike | None) -> list[str]:
     return [p for p in paths if p not in ("/", "")]
 
 
-def screen_text(text: str, *, student_ids: Iterable[str] = (), root: str | os.PathLike | None = None,
-                paths: Iterable[str] = (), min_id_length: int = 5, file: str = "<text>",
-                location: str = "text") -> list[Finding]:
+def screen_text(
+    text: str,
+    *,
+    student_ids: Iterable[str] = (),
+    root: str | os.PathLike | None = None,
+    paths: Iterable[str] = (),
+    min_id_length: int = 5,
+    file: str = "<text>",
+    location: str = "text",
+) -> list[Finding]:
     """Screen one piece of text for identifiers and absolute paths (see the module docstring).
 
     Examples
@@ -281,7 +293,9 @@ def _small_cells_html(text: str, min_n: int, file: str, where: str) -> list[Find
         flag = header.index("suppressed") if "suppressed" in header else None
         bad = []
         for r, (cells, marked) in enumerate(rows[1:], start=1):
-            if marked or (flag is not None and flag < len(cells) and cells[flag].lower() in ("true", "1", "yes")):
+            if marked or (
+                flag is not None and flag < len(cells) and cells[flag].lower() in ("true", "1", "yes")
+            ):
                 continue
             for i in counts:
                 v = cells[i] if i < len(cells) else ""
@@ -290,8 +304,14 @@ def _small_cells_html(text: str, min_n: int, file: str, where: str) -> list[Find
                     break
         if bad:
             shown = ", ".join(map(str, bad[:5])) + (" ..." if len(bad) > 5 else "")
-            out.append(Finding(file, "small_cell", f"{where}table {t}, row(s) {shown}",
-                               f"{len(bad)} unsuppressed count(s) below {min_n}"))
+            out.append(
+                Finding(
+                    file,
+                    "small_cell",
+                    f"{where}table {t}, row(s) {shown}",
+                    f"{len(bad)} unsuppressed count(s) below {min_n}",
+                )
+            )
     return out
 
 
@@ -318,8 +338,14 @@ def _small_cells_frame(df: pd.DataFrame, min_n: int, file: str, where: str) -> l
         rows = np.flatnonzero(bad.fillna(False).to_numpy())
         if len(rows):
             shown = ", ".join(str(r + 1) for r in rows[:5]) + (" ..." if len(rows) > 5 else "")
-            out.append(Finding(file, "small_cell", f"{where}column {c}, row(s) {shown}",
-                               f"{len(rows)} unsuppressed count(s) below {min_n}"))
+            out.append(
+                Finding(
+                    file,
+                    "small_cell",
+                    f"{where}column {c}, row(s) {shown}",
+                    f"{len(rows)} unsuppressed count(s) below {min_n}",
+                )
+            )
     return out
 
 
@@ -337,8 +363,14 @@ def _small_cells_json(obj, min_n: int, file: str, where: str = "") -> list[Findi
             for k in count_keys:
                 v = obj[k]
                 if isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < min_n:
-                    out.append(Finding(file, "small_cell", f"{where}.{k}" if where else k,
-                                       f"unsuppressed count below {min_n}"))
+                    out.append(
+                        Finding(
+                            file,
+                            "small_cell",
+                            f"{where}.{k}" if where else k,
+                            f"unsuppressed count below {min_n}",
+                        )
+                    )
         for k, v in obj.items():
             if isinstance(v, (dict, list)) and k not in lists:
                 out += _small_cells_json(v, min_n, file, f"{where}.{k}" if where else str(k))
@@ -349,9 +381,16 @@ def _small_cells_json(obj, min_n: int, file: str, where: str = "") -> list[Findi
     return out
 
 
-def screen_outputs(paths: Iterable[str | os.PathLike], *, student_ids: Iterable[str] = (), min_n: int = 10,
-                   root: str | os.PathLike | None = None, base: str | os.PathLike | None = None,
-                   extra_paths: Iterable[str] = (), min_id_length: int = 5) -> list[Finding]:
+def screen_outputs(
+    paths: Iterable[str | os.PathLike],
+    *,
+    student_ids: Iterable[str] = (),
+    min_n: int = 10,
+    root: str | os.PathLike | None = None,
+    base: str | os.PathLike | None = None,
+    extra_paths: Iterable[str] = (),
+    min_id_length: int = 5,
+) -> list[Finding]:
     """Screen report files for identifiers, absolute paths and unsuppressed small cells.
 
     Parameters
@@ -391,14 +430,17 @@ def screen_outputs(paths: Iterable[str | os.PathLike], *, student_ids: Iterable[
     """
     m = _Matcher(student_ids, [*_default_paths(root), *extra_paths], min_id_length)
     if m.skipped:
-        warnings.warn(f"privacy screen: {m.skipped} identifier(s) shorter than {min_id_length} characters "
-                      "were not searched (they would match ordinary numbers)", stacklevel=2)
+        warnings.warn(
+            f"privacy screen: {m.skipped} identifier(s) shorter than {min_id_length} characters "
+            "were not searched (they would match ordinary numbers)",
+            stacklevel=2,
+        )
     files: list[Path] = []
     for p in map(Path, paths):
         files += sorted(q for q in p.rglob("*") if q.is_file()) if p.is_dir() else [p]
     out: list[Finding] = []
     for f in files:
-        name = (f.relative_to(base).as_posix() if base is not None and f.is_relative_to(base) else f.name)
+        name = f.relative_to(base).as_posix() if base is not None and f.is_relative_to(base) else f.name
         suffix = f.suffix.lower()
         if suffix == ".ipynb":
             out += _screen_notebook(f, m, name, min_n)
@@ -415,8 +457,14 @@ def screen_outputs(paths: Iterable[str | os.PathLike], *, student_ids: Iterable[
     return out
 
 
-def redact(text: str, *, ids: Iterable[str] = (), root: str | os.PathLike | None = None,
-           paths: Iterable[str] = (), min_id_length: int = 5) -> str:
+def redact(
+    text: str,
+    *,
+    ids: Iterable[str] = (),
+    root: str | os.PathLike | None = None,
+    paths: Iterable[str] = (),
+    min_id_length: int = 5,
+) -> str:
     """Replace identifiers by ``[id]`` and absolute paths by ``[path]`` in free text (error messages).
 
     Paths under the project ``root`` become relative (``<root>/data/raw/x`` -> ``data/raw/x``); other
@@ -439,5 +487,8 @@ def redact(text: str, *, ids: Iterable[str] = (), root: str | os.PathLike | None
         return text
 
     text = sub(text, m.id_spans(text), lambda s: "[id]")
-    return sub(text, m.path_spans(text), lambda s: "[path]" + (("/" + re.split(r"[/\\]", s)[-1])
-                                                           if re.split(r"[/\\]", s)[-1] else ""))
+    return sub(
+        text,
+        m.path_spans(text),
+        lambda s: "[path]" + (("/" + re.split(r"[/\\]", s)[-1]) if re.split(r"[/\\]", s)[-1] else ""),
+    )

@@ -210,8 +210,13 @@ def _plain(node) -> _Node:
     """A YAML node as nested _Node values; duplicate keys are kept as ``(key, node)`` pairs."""
     line = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
-        return _Node([(k.value if isinstance(k, yaml.ScalarNode) else None, k.start_mark.line + 1, _plain(v))
-                      for k, v in node.value], line)
+        return _Node(
+            [
+                (k.value if isinstance(k, yaml.ScalarNode) else None, k.start_mark.line + 1, _plain(v))
+                for k, v in node.value
+            ],
+            line,
+        )
     if isinstance(node, yaml.SequenceNode):
         return _Node([_plain(v) for v in node.value], line)
     return _Node(node.value, line)
@@ -229,8 +234,15 @@ def _pairs(node: _Node, where: str, problems: list) -> dict[str, _Node]:
         if key is None:
             problems.append(("error", line, where, None, "keys must be plain text"))
         elif key in out:
-            problems.append(("error", line, where, key, (f"listed twice (first on line {out[key].line}); "
-                             "the two mappings collide: keep one")))
+            problems.append(
+                (
+                    "error",
+                    line,
+                    where,
+                    key,
+                    (f"listed twice (first on line {out[key].line}); the two mappings collide: keep one"),
+                )
+            )
         else:
             child.line = line  # the line of its key
             out[key] = child
@@ -261,8 +273,11 @@ def _value_rule(c: Column, value: str) -> str | None:
             return f"maps to '{value}'; {c.name} must be between {c.min:g} and {c.max:g}"
         return None
     if c.allowed is not None and value not in c.allowed:
-        return (f"maps to '{value}', which is not a contract code; {c.name} must be one of: "
-                + ", ".join(map(str, c.allowed)) + suggest(value, c.allowed))
+        return (
+            f"maps to '{value}', which is not a contract code; {c.name} must be one of: "
+            + ", ".join(map(str, c.allowed))
+            + suggest(value, c.allowed)
+        )
     return None
 
 
@@ -296,8 +311,15 @@ def load_crosswalk(folder: str | os.PathLike) -> tuple[Crosswalk, list[tuple]]:
         return cw, problems
     cw.present = True
     if path.is_symlink() or not path.is_file():
-        problems.append(("error", None, None, None, ("must be a regular file in the district folder (not a link, "
-                         "folder or pipe); not read")))
+        problems.append(
+            (
+                "error",
+                None,
+                None,
+                None,
+                ("must be a regular file in the district folder (not a link, folder or pipe); not read"),
+            )
+        )
         return cw, problems
     try:
         text = path.read_text(encoding="utf-8-sig")
@@ -307,34 +329,77 @@ def load_crosswalk(folder: str | os.PathLike) -> tuple[Crosswalk, list[tuple]]:
         return cw, problems
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        problems.append(("error", mark.line + 1 if mark else None, None, None,
-                         f"not valid YAML: {getattr(exc, 'problem', None) or exc}"))
+        problems.append(
+            (
+                "error",
+                mark.line + 1 if mark else None,
+                None,
+                None,
+                f"not valid YAML: {getattr(exc, 'problem', None) or exc}",
+            )
+        )
         return cw, problems
     if root is None:
         return cw, problems
     top = _pairs(_plain(root), "(top level)", problems)
     for key, node in top.items():
         if key not in _SECTIONS:
-            problems.append(("error", node.line, "(top level)", key, "unknown section; the sections are files, "
-                             "columns and codes" + suggest(key, _SECTIONS)))
+            problems.append(
+                (
+                    "error",
+                    node.line,
+                    "(top level)",
+                    key,
+                    "unknown section; the sections are files, columns and codes" + suggest(key, _SECTIONS),
+                )
+            )
     tables = list(TABLES)
     if "files" in top:
         seen: dict[str, str] = {}
         for table, node in _pairs(top["files"], "files", problems).items():
             value = _scalar(node, "files", table, problems)
             if table not in TABLES:
-                problems.append(("error", node.line, "files", table, "unknown contract table" + suggest(table, tables)))
+                problems.append(
+                    ("error", node.line, "files", table, "unknown contract table" + suggest(table, tables))
+                )
             elif value is None:
                 continue
             elif value == CHOOSE or value == "":
-                problems.append(("error", node.line, "files", table, ("no file chosen yet: name the district's "
-                                 f"file for {table}, or delete the line if the district has none")))
+                problems.append(
+                    (
+                        "error",
+                        node.line,
+                        "files",
+                        table,
+                        (
+                            "no file chosen yet: name the district's "
+                            f"file for {table}, or delete the line if the district has none"
+                        ),
+                    )
+                )
             elif "/" in value or "\\" in value or value in (".", ".."):
-                problems.append(("error", node.line, "files", table, (f"'{value}' must be a file name in the "
-                                 "district folder, not a path")))
+                problems.append(
+                    (
+                        "error",
+                        node.line,
+                        "files",
+                        table,
+                        (f"'{value}' must be a file name in the district folder, not a path"),
+                    )
+                )
             elif value.lower() in seen:
-                problems.append(("error", node.line, "files", table, (f"'{value}' is already the file of "
-                                 f"{seen[value.lower()]}; two tables cannot share a file")))
+                problems.append(
+                    (
+                        "error",
+                        node.line,
+                        "files",
+                        table,
+                        (
+                            f"'{value}' is already the file of "
+                            f"{seen[value.lower()]}; two tables cannot share a file"
+                        ),
+                    )
+                )
             else:
                 seen[value.lower()] = table
                 cw.files[table] = value
@@ -342,29 +407,67 @@ def load_crosswalk(folder: str | os.PathLike) -> tuple[Crosswalk, list[tuple]]:
         for table, value in cw.files.items():
             other = taken.get(value.lower())
             if other is not None:
-                problems.append(("error", top["files"].line, "files", table, (f"'{value}' is the contract file "
-                                 f"name of {other}, which is not mapped elsewhere; map {other} to its own file")))
+                problems.append(
+                    (
+                        "error",
+                        top["files"].line,
+                        "files",
+                        table,
+                        (
+                            f"'{value}' is the contract file "
+                            f"name of {other}, which is not mapped elsewhere; map {other} to its own file"
+                        ),
+                    )
+                )
     if "columns" in top:
         for table, node in _pairs(top["columns"], "columns", problems).items():
             if table not in TABLES:
-                problems.append(("error", node.line, "columns", table,
-                                 "unknown contract table" + suggest(table, tables)))
+                problems.append(
+                    ("error", node.line, "columns", table, "unknown contract table" + suggest(table, tables))
+                )
                 continue
             where = f"columns.{table}"
             mapping, used = {}, {}
             for col, cnode in _pairs(node, where, problems).items():
                 value = _scalar(cnode, where, col, problems)
                 if col not in TABLES[table].columns:
-                    problems.append(("error", cnode.line, where, col, f"unknown column of {table}"
-                                     + suggest(col, TABLES[table].columns)))
+                    problems.append(
+                        (
+                            "error",
+                            cnode.line,
+                            where,
+                            col,
+                            f"unknown column of {table}" + suggest(col, TABLES[table].columns),
+                        )
+                    )
                 elif value is None:
                     continue
                 elif value == CHOOSE or value == "":
-                    problems.append(("error", cnode.line, where, col, ("no district column chosen yet: name it, or "
-                                     "delete the line if the contract column is optional and absent")))
+                    problems.append(
+                        (
+                            "error",
+                            cnode.line,
+                            where,
+                            col,
+                            (
+                                "no district column chosen yet: name it, or "
+                                "delete the line if the contract column is optional and absent"
+                            ),
+                        )
+                    )
                 elif value in used:
-                    problems.append(("error", cnode.line, where, col, (f"district column '{value}' is already "
-                                     f"mapped to {used[value]}; one district column feeds one contract column")))
+                    problems.append(
+                        (
+                            "error",
+                            cnode.line,
+                            where,
+                            col,
+                            (
+                                f"district column '{value}' is already "
+                                f"mapped to {used[value]}; one district column feeds one contract column"
+                            ),
+                        )
+                    )
                 else:
                     used[value] = col
                     mapping[col] = value
@@ -374,12 +477,26 @@ def load_crosswalk(folder: str | os.PathLike) -> tuple[Crosswalk, list[tuple]]:
         for key, node in _pairs(top["codes"], "codes", problems).items():
             table, _, col = key.partition(".")
             if table not in TABLES:
-                problems.append(("error", node.line, "codes", key, "must be '<table>.<column>' with a contract "
-                                 "table" + suggest(table, tables)))
+                problems.append(
+                    (
+                        "error",
+                        node.line,
+                        "codes",
+                        key,
+                        "must be '<table>.<column>' with a contract table" + suggest(table, tables),
+                    )
+                )
                 continue
             if col not in TABLES[table].columns:
-                problems.append(("error", node.line, "codes", key, f"unknown column of {table}"
-                                 + suggest(col, TABLES[table].columns)))
+                problems.append(
+                    (
+                        "error",
+                        node.line,
+                        "codes",
+                        key,
+                        f"unknown column of {table}" + suggest(col, TABLES[table].columns),
+                    )
+                )
                 continue
             c = TABLES[table].columns[col]
             where = f"codes.{key}"
@@ -390,8 +507,15 @@ def load_crosswalk(folder: str | os.PathLike) -> tuple[Crosswalk, list[tuple]]:
                     continue
                 if value == CHOOSE:
                     allowed = (": one of " + ", ".join(map(str, c.allowed))) if c.allowed else ""
-                    problems.append(("error", vnode.line, where, dv, (f"no contract value chosen yet{allowed} "
-                                     "(or \"\" to read it as missing)")))
+                    problems.append(
+                        (
+                            "error",
+                            vnode.line,
+                            where,
+                            dv,
+                            (f'no contract value chosen yet{allowed} (or "" to read it as missing)'),
+                        )
+                    )
                     continue
                 rule = _value_rule(c, value)
                 if rule:

@@ -44,8 +44,16 @@ from .contract import TABLES
 from .crosswalk import CROSSWALK_FILE
 from .validation import ValidationFailed, check_district_id, validate_district
 
-__all__ = ["STALE_PREFIX", "District", "load_district", "process_district", "pseudonymize", "read_key", "register",
-           "retire_processed"]
+__all__ = [
+    "STALE_PREFIX",
+    "District",
+    "load_district",
+    "process_district",
+    "pseudonymize",
+    "read_key",
+    "register",
+    "retire_processed",
+]
 
 #: Name prefix of a district's earlier processed tables after a failed ``process`` (``.stale-<district_id>``).
 STALE_PREFIX = ".stale-"
@@ -156,13 +164,20 @@ def retire_processed(processed_root: str | os.PathLike, district_id: str, *, rea
         os.replace(stale, trash)
         shutil.rmtree(trash, ignore_errors=True)
     os.replace(final, stale)
-    (stale / "STALE.txt").write_text(f"Not current: {reason}.\nThese tables are from an earlier successful run; "
-                                     f"fix the export and run 'opportunity-research process' again.\n")
+    (stale / "STALE.txt").write_text(
+        f"Not current: {reason}.\nThese tables are from an earlier successful run; "
+        f"fix the export and run 'opportunity-research process' again.\n"
+    )
     return stale
 
 
-def process_district(raw_path: str | os.PathLike, *, processed_root: str | os.PathLike | None = None,
-                     key: str | None = None, analysis_year: int | None = None) -> Path:
+def process_district(
+    raw_path: str | os.PathLike,
+    *,
+    processed_root: str | os.PathLike | None = None,
+    key: str | None = None,
+    analysis_year: int | None = None,
+) -> Path:
     """Validate one raw district folder and write its typed, pseudonymized parquet tables.
 
     Parameters
@@ -206,8 +221,11 @@ def process_district(raw_path: str | os.PathLike, *, processed_root: str | os.Pa
     report = validate_district(raw, analysis_year=analysis_year)
     if not report.ok:
         if check_district_id(district_id) is None:
-            retire_processed(root, district_id, reason=f"the latest process of {district_id} failed validation: "
-                             f"{report.summary()}")
+            retire_processed(
+                root,
+                district_id,
+                reason=f"the latest process of {district_id} failed validation: {report.summary()}",
+            )
         raise ValidationFailed(report)
     key = key if key is not None else read_key()
     root.mkdir(parents=True, exist_ok=True)
@@ -218,15 +236,21 @@ def process_district(raw_path: str | os.PathLike, *, processed_root: str | os.Pa
             df = df.copy()
             for col in TABLES[name].columns.values():
                 if col.pseudonymize and col.name in df.columns:
-                    df[col.name] = pseudonymize(df[col.name], key=key, prefix=_PREFIX[col.name], salt=district_id)
+                    df[col.name] = pseudonymize(
+                        df[col.name], key=key, prefix=_PREFIX[col.name], salt=district_id
+                    )
             df.to_parquet(tmp / f"{name}.parquet", index=False)
             tables[name] = len(df)
         manifest = {
             "district_id": district_id,
             "package_version": __version__,
             "tables": tables,
-            "inputs": {name: _sha256(raw / name) for name in sorted(
-                set(report.files.values()) | ({CROSSWALK_FILE} if report.crosswalk.present else set()))},
+            "inputs": {
+                name: _sha256(raw / name)
+                for name in sorted(
+                    set(report.files.values()) | ({CROSSWALK_FILE} if report.crosswalk.present else set())
+                )
+            },
             "analysis_year": _analysis_year(report.tables, analysis_year),
             "key_fingerprint": hashlib.sha256(key.encode()).hexdigest()[:12],
             "warnings": len(report.warnings),
@@ -279,8 +303,12 @@ class District:
         return f"District({self.district_id!r}: {counts})"
 
 
-def load_district(district_id: str, *, processed_root: str | os.PathLike | None = None,
-                  columns: dict[str, list[str] | None] | None = None) -> District:
+def load_district(
+    district_id: str,
+    *,
+    processed_root: str | os.PathLike | None = None,
+    columns: dict[str, list[str] | None] | None = None,
+) -> District:
     """Load the processed tables of ``district_id`` (run ``opportunity-research process`` first).
 
     Parameters
@@ -305,20 +333,31 @@ def load_district(district_id: str, *, processed_root: str | os.PathLike | None 
     folder = root / district_id
     stale = root / f"{STALE_PREFIX}{district_id}" / "STALE.txt"
     if not (folder / "manifest.json").exists() and stale.exists():
-        raise FileNotFoundError(f"no current processed data for district '{district_id}': "
-                                + stale.read_text().splitlines()[0].removeprefix("Not current: "))
+        raise FileNotFoundError(
+            f"no current processed data for district '{district_id}': "
+            + stale.read_text().splitlines()[0].removeprefix("Not current: ")
+        )
     if not (folder / "manifest.json").exists():
         from .crosswalk import suggest
 
-        known = sorted(p.name for p in root.iterdir() if (p / "manifest.json").exists()) if root.is_dir() else []
+        known = (
+            sorted(p.name for p in root.iterdir() if (p / "manifest.json").exists()) if root.is_dir() else []
+        )
         hint = suggest(str(district_id), known) if known else ""
         raw_exists = (config.raw_dir() / str(district_id)).is_dir()
-        listing = (f"; processed districts: {', '.join(known)}" if known else
-                   f"; no district is processed yet in {root.name}/")
-        todo = (f"; run 'opportunity-research process data/raw/{district_id}' first" if raw_exists or not known
-                else "")
-        raise FileNotFoundError(f"no processed data for district '{district_id}' in {root.name}/{hint}{listing}"
-                                f"{todo}")
+        listing = (
+            f"; processed districts: {', '.join(known)}"
+            if known
+            else f"; no district is processed yet in {root.name}/"
+        )
+        todo = (
+            f"; run 'opportunity-research process data/raw/{district_id}' first"
+            if raw_exists or not known
+            else ""
+        )
+        raise FileNotFoundError(
+            f"no processed data for district '{district_id}' in {root.name}/{hint}{listing}{todo}"
+        )
     wanted = dict.fromkeys(TABLES) if columns is None else dict(columns)
     unknown = [t for t in wanted if t not in TABLES]
     if unknown:
@@ -333,8 +372,10 @@ def load_district(district_id: str, *, processed_root: str | os.PathLike | None 
             have = pq.read_schema(path).names
             missing = [c for c in cols if c not in have]
             if missing:
-                raise KeyError(f"load_district: table {name!r} of {district_id} has no column(s) {missing}; "
-                               f"columns: {have}")
+                raise KeyError(
+                    f"load_district: table {name!r} of {district_id} has no column(s) {missing}; "
+                    f"columns: {have}"
+                )
         tables[name] = pd.read_parquet(path, columns=None if cols is None else list(cols))
     return District(district_id, tables, json.loads((folder / "manifest.json").read_text()))
 
@@ -355,16 +396,23 @@ def _cmd(args) -> int:
             print(exc.report.format(max_rows=args.max_rows))
             root = Path(args.processed_dir) if args.processed_dir else config.processed_dir()
             moved = (root / f"{STALE_PREFIX}{raw.name}").exists()
-            print(f"{raw.name}: NOT processed (validation failed); no new tables written"
-                  + (f"; the earlier tables were moved to {root.name}/{STALE_PREFIX}{raw.name}/ and are not used"
-                     if moved else ""))
+            print(
+                f"{raw.name}: NOT processed (validation failed); no new tables written"
+                + (
+                    f"; the earlier tables were moved to {root.name}/{STALE_PREFIX}{raw.name}/ and are not used"
+                    if moved
+                    else ""
+                )
+            )
         except FileNotFoundError as exc:
             failed += 1
             print(f"{raw.name}: NOT processed: {exc}")
         else:
             m = json.loads((out / "manifest.json").read_text())
-            print(f"{raw.name}: processed {len(m['tables'])} tables, {sum(m['tables'].values()):,} rows"
-                  + (f" ({m['warnings']} warnings; run validate to see them)" if m["warnings"] else ""))
+            print(
+                f"{raw.name}: processed {len(m['tables'])} tables, {sum(m['tables'].values()):,} rows"
+                + (f" ({m['warnings']} warnings; run validate to see them)" if m["warnings"] else "")
+            )
     return 1 if failed else 0
 
 
@@ -380,17 +428,24 @@ def register(subparsers) -> None:
     2016
     """
     p = subparsers.add_parser(
-        "process", help="validate and write typed, pseudonymized parquet tables to data/processed/",
+        "process",
+        help="validate and write typed, pseudonymized parquet tables to data/processed/",
         description="Validate each district folder and write its tables as parquet to "
         "data/processed/<district_id>/ with student and teacher ids replaced by keyed pseudonyms. "
         "data/raw is never modified; nothing is written for a district that fails validation.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n  opportunity-research process data/raw/demo_lakeside\n  opportunity-research process --all")
+        epilog="examples:\n  opportunity-research process data/raw/demo_lakeside\n  opportunity-research process --all",
+    )
     p.add_argument("raw", nargs="*", help="raw district folders (data/raw/<district_id>)")
     p.add_argument("--all", action="store_true", help="process every folder in data/raw")
     p.add_argument("--processed-dir", default=None, help="output root (default data/processed)")
     p.add_argument("--max-rows", type=int, default=40, help="problems to print per district on failure")
-    p.add_argument("--analysis-year", type=int, default=None, metavar="YEAR",
-                   help="the school year the classroom evidence describes, named by the calendar year it starts "
-                   "in (2016 = 2016-17); default: the latest classrooms.school_year. Recorded in the manifest.")
+    p.add_argument(
+        "--analysis-year",
+        type=int,
+        default=None,
+        metavar="YEAR",
+        help="the school year the classroom evidence describes, named by the calendar year it starts "
+        "in (2016 = 2016-17); default: the latest classrooms.school_year. Recorded in the manifest.",
+    )
     p.set_defaults(func=_cmd)

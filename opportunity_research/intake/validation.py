@@ -224,8 +224,10 @@ class ValidationReport:
     def summary(self) -> str:
         """One line: ``"N errors, M warnings in K files"``."""
         files = self.frame["file"].nunique()
-        return (f"{_plural(self.n_errors, 'error')}, {_plural(self.n_warnings, 'warning')} in "
-                f"{_plural(files, 'file')}")
+        return (
+            f"{_plural(self.n_errors, 'error')}, {_plural(self.n_warnings, 'warning')} in "
+            f"{_plural(files, 'file')}"
+        )
 
     def format(self, max_rows: int | None = None, *, per_group: int = 3) -> str:
         """The problems as an aligned text table, followed by the one-line summary.
@@ -245,7 +247,9 @@ class ValidationReport:
         first = np.full(size.size, len(f))
         np.minimum.at(first, gid, np.arange(len(f)))
         shown = f[rank < per_group].assign(g_=gid[rank < per_group], r_=rank[rank < per_group])
-        shown = shown.assign(first_=first[shown["g_"].to_numpy()]).sort_values(["first_", "r_"], kind="stable")
+        shown = shown.assign(first_=first[shown["g_"].to_numpy()]).sort_values(
+            ["first_", "r_"], kind="stable"
+        )
         rest = f[rank >= per_group].assign(g_=gid[rank >= per_group])
         rest_lines = rest.groupby("g_")["line"].agg(["min", "max", "size"])
         cells = [("severity", "file", "line", "column", "value", "rule")]
@@ -255,26 +259,45 @@ class ValidationReport:
             if max_rows is not None and printed >= max_rows:
                 break
             value = "" if pd.isna(row.value) else row.value
-            cells.append((row.severity, row.file, "-" if pd.isna(row.line) else f"{int(row.line)}",
-                          "-" if pd.isna(row.column) else row.column,
-                          value if len(value) <= 30 else value[:27] + "...", row.rule))
+            cells.append(
+                (
+                    row.severity,
+                    row.file,
+                    "-" if pd.isna(row.line) else f"{int(row.line)}",
+                    "-" if pd.isna(row.column) else row.column,
+                    value if len(value) <= 30 else value[:27] + "...",
+                    row.rule,
+                )
+            )
             covered += 1
             if row.r_ == min(per_group, size[row.g_]) - 1 and row.g_ in rest_lines.index:
                 lo, hi, n = rest_lines.loc[row.g_]
-                where = "" if pd.isna(lo) else (f" (line {int(lo)})" if lo == hi else f" (lines {int(lo)}-{int(hi)})")
+                where = (
+                    ""
+                    if pd.isna(lo)
+                    else (f" (line {int(lo)})" if lo == hi else f" (lines {int(lo)}-{int(hi)})")
+                )
                 more[len(cells) - 1] = f"... and {int(n):,} more {'row' if n == 1 else 'rows'}{where}"
                 covered += int(n)
         widths = [min(max(len(str(c[i])) for c in cells), cap) for i, cap in enumerate((8, 40, 9, 30, 30))]
         out = []
         for i, c in enumerate(cells):
-            parts = [str(c[0]).ljust(widths[0]), str(c[1]).ljust(widths[1]), str(c[2]).rjust(widths[2]),
-                     str(c[3]).ljust(widths[3]), str(c[4]).ljust(widths[4]), str(c[5])]
+            parts = [
+                str(c[0]).ljust(widths[0]),
+                str(c[1]).ljust(widths[1]),
+                str(c[2]).rjust(widths[2]),
+                str(c[3]).ljust(widths[3]),
+                str(c[4]).ljust(widths[4]),
+                str(c[5]),
+            ]
             out.append("  ".join(parts).rstrip())
             if i in more:
                 out.append(" " * (sum(widths[:3]) + 6) + more[i])
         if covered < len(f):
-            out.append(f"... {len(f) - covered:,} more problems not shown (max_rows={max_rows}; "
-                       "to_frame() or --csv FILE has every one)")
+            out.append(
+                f"... {len(f) - covered:,} more problems not shown (max_rows={max_rows}; "
+                "to_frame() or --csv FILE has every one)"
+            )
         out.append(head + self.summary())
         return "\n".join(out)
 
@@ -300,8 +323,10 @@ class _Collector:
 
     def add(self, severity, file, rule, *, column=None, line=None, value=None) -> None:
         """Add problems; ``line``/``value``/``rule`` may be scalars or equal-length arrays."""
-        n = max((len(x) for x in (line, value, rule) if isinstance(x, (np.ndarray, pd.Series, pd.Index, list))),
-                default=1)
+        n = max(
+            (len(x) for x in (line, value, rule) if isinstance(x, (np.ndarray, pd.Series, pd.Index, list))),
+            default=1,
+        )
         if n == 0:
             return
         if isinstance(value, pd.Series) and value.dtype == "str":
@@ -310,15 +335,21 @@ class _Collector:
             value = _truncate(pd.Series(np.asarray(value, dtype=object), dtype="str"))
         elif value is not None:
             value = _truncate(pd.Series([str(value)] * n, dtype="str"))
-        part = pd.DataFrame({
-            "severity": np.repeat(severity, n),
-            "file": np.repeat(file, n),
-            "line": pd.array(np.broadcast_to(np.nan if line is None else np.asarray(line, dtype=float), (n,)),
-                             dtype="Int64"),
-            "column": pd.Series([column] * n, dtype="str"),
-            "value": value.to_numpy() if value is not None else pd.Series([None] * n, dtype="str").to_numpy(),
-            "rule": np.broadcast_to(np.asarray(rule, dtype=object), (n,)),
-        })
+        part = pd.DataFrame(
+            {
+                "severity": np.repeat(severity, n),
+                "file": np.repeat(file, n),
+                "line": pd.array(
+                    np.broadcast_to(np.nan if line is None else np.asarray(line, dtype=float), (n,)),
+                    dtype="Int64",
+                ),
+                "column": pd.Series([column] * n, dtype="str"),
+                "value": value.to_numpy()
+                if value is not None
+                else pd.Series([None] * n, dtype="str").to_numpy(),
+                "rule": np.broadcast_to(np.asarray(rule, dtype=object), (n,)),
+            }
+        )
         self.parts.append(part)
 
     def frame(self, file_order: list[str]) -> pd.DataFrame:
@@ -330,12 +361,14 @@ class _Collector:
         for c in ("severity", "file", "column", "value", "rule"):
             f[c] = f[c].astype("str")
         rank = {name: i for i, name in enumerate(file_order)}
-        order = pd.DataFrame({
-            "s": (f["severity"] != "error").astype(int),
-            "f": f["file"].map(rank).astype("float64").fillna(len(rank)),
-            "name": f["file"],
-            "l": f["line"].astype("float64").fillna(-1.0),
-        })
+        order = pd.DataFrame(
+            {
+                "s": (f["severity"] != "error").astype(int),
+                "f": f["file"].map(rank).astype("float64").fillna(len(rank)),
+                "name": f["file"],
+                "l": f["line"].astype("float64").fillna(-1.0),
+            }
+        )
         idx = order.sort_values(["s", "f", "name", "l"], kind="stable").index
         return f.loc[idx].reset_index(drop=True)
 
@@ -380,8 +413,10 @@ def _key_codes(frame: pd.DataFrame, key: list[str]) -> np.ndarray:
             part, uniq = pd.factorize(col, use_na_sentinel=True)
         else:
             enc = pyc.dictionary_encode(_arrow(col))
-            part = np.concatenate([pyc.fill_null(c.indices, -1).to_numpy(zero_copy_only=False) for c in enc.chunks]
-                                  or [np.zeros(0)]).astype(np.int64)
+            part = np.concatenate(
+                [pyc.fill_null(c.indices, -1).to_numpy(zero_copy_only=False) for c in enc.chunks]
+                or [np.zeros(0)]
+            ).astype(np.int64)
             uniq = enc.chunk(0).dictionary if enc.num_chunks else []
         n = len(uniq) + 1  # codes -1..len-1 shifted to 0..len
         if span * n >= 2**62:  # keep the combined code inside int64
@@ -424,12 +459,18 @@ def table_schema(table: str | Table, *, columns: list[str] | None = None) -> pa.
     cols = {}
     for name in names:
         c = t.columns[name]
-        cols[name] = pa.Column("float64" if c.kind in _NUMERIC else str, nullable=c.nullable,
-                               required=c.required, checks=[ch for ch, _ in _column_checks(c)])
+        cols[name] = pa.Column(
+            "float64" if c.kind in _NUMERIC else str,
+            nullable=c.nullable,
+            required=c.required,
+            checks=[ch for ch, _ in _column_checks(c)],
+        )
     checks = []
     if set(t.key) <= set(names):
         key = list(t.key)
-        checks.append(pa.Check(lambda df: pd.Series(~duplicated_key(df, key), index=df.index), name="unique_key"))
+        checks.append(
+            pa.Check(lambda df: pd.Series(~duplicated_key(df, key), index=df.index), name="unique_key")
+        )
     return pa.DataFrameSchema(cols, checks=checks, name=t.name)
 
 
@@ -483,9 +524,15 @@ def _scan(path: Path, file: str, header_hint: list[str] | None, out: _Collector)
         values = [v.decode(encoding, errors="replace") for v in bad_values]
         for col in dict.fromkeys(cols):
             sel = [i for i, c in enumerate(cols) if c == col]
-            out.add("error", file, rule, column=col, line=np.array([bad_lines[i] for i in sel]),
-                    value=np.array([values[i] for i in sel], dtype=object))
-    trailing_blank = max(last[len(last.rstrip(b"\r\n")):].count(b"\n") - 1, 0)
+            out.add(
+                "error",
+                file,
+                rule,
+                column=col,
+                line=np.array([bad_lines[i] for i in sel]),
+                value=np.array([values[i] for i in sel], dtype=object),
+            )
+    trailing_blank = max(last[len(last.rstrip(b"\r\n")) :].count(b"\n") - 1, 0)
     return _Scan(encoding, newlines, last.endswith(b"\n"), quote, trailing_blank)
 
 
@@ -502,7 +549,7 @@ def _bad_utf8_lines(chunk: bytes, before: int, lines, values, cols, raw) -> None
         lo = b.rfind(b",", 0, pos) + 1
         hi = b.find(b",", pos)
         lines.append(before + i + 1)
-        values.append(b[lo: hi if hi >= 0 else len(b)].strip(b'\r\n "'))
+        values.append(b[lo : hi if hi >= 0 else len(b)].strip(b'\r\n "'))
         cols.append(field_no)
         raw.append(b)
 
@@ -543,20 +590,31 @@ def _read_table(path: Path, file: str, scan: _Scan, ncols: int, out: _Collector)
 
     table = pycsv.read_csv(
         path,
-        read_options=pycsv.ReadOptions(column_names=[f"c{i}" for i in range(ncols)], skip_rows=1,
-                                       encoding="utf8" if scan.encoding == "utf-8-sig" else scan.encoding,
-                                       block_size=1 << 24),
+        read_options=pycsv.ReadOptions(
+            column_names=[f"c{i}" for i in range(ncols)],
+            skip_rows=1,
+            encoding="utf8" if scan.encoding == "utf-8-sig" else scan.encoding,
+            block_size=1 << 24,
+        ),
         parse_options=pycsv.ParseOptions(newlines_in_values=scan.has_quote, invalid_row_handler=on_invalid),
-        convert_options=pycsv.ConvertOptions(column_types={f"c{i}": pya.string() for i in range(ncols)},
-                                             strings_can_be_null=False, quoted_strings_can_be_null=False),
+        convert_options=pycsv.ConvertOptions(
+            column_types={f"c{i}": pya.string() for i in range(ncols)},
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        ),
     )
     n_lines = scan.newlines + (0 if scan.ends_with_newline else 1) - scan.trailing_blank
     if not ragged and n_lines == table.num_rows + 1:
         return table, None
     lines, bad = _record_lines(path, scan.encoding, ncols)
     for line, n, text in bad:
-        out.add("error", file, f"row has {n} {'field' if n == 1 else 'fields'}; the header has {ncols}",
-                line=line, value=text)
+        out.add(
+            "error",
+            file,
+            f"row has {n} {'field' if n == 1 else 'fields'}; the header has {ncols}",
+            line=line,
+            value=text,
+        )
     if len(lines) != table.num_rows:  # the two parsers disagree (exotic quoting): fall back to record order
         lines = np.arange(table.num_rows, dtype=np.int64) + 2
     return table, lines
@@ -573,9 +631,14 @@ def _whitespace(arr, file, column, lines, out) -> pya.ChunkedArray:
     n = pyc.sum(changed).as_py() or 0
     if n:
         first = pyc.index(changed, True).as_py()
-        out.add("warning", file, f"leading/trailing whitespace stripped ({n:,} "
-                f"{'cell' if n == 1 else 'cells'}; first shown)", column=column,
-                line=_line_of(lines, [first]), value=np.array([repr(arr[first].as_py())], dtype=object))
+        out.add(
+            "warning",
+            file,
+            f"leading/trailing whitespace stripped ({n:,} {'cell' if n == 1 else 'cells'}; first shown)",
+            column=column,
+            line=_line_of(lines, [first]),
+            value=np.array([repr(arr[first].as_py())], dtype=object),
+        )
     return trimmed
 
 
@@ -657,8 +720,12 @@ def _check_table(path: Path, t: Table, out: _Collector, cw: Crosswalk | None = N
         out.add("error", file, "file is empty (0 bytes); it needs at least the header row")
         return None
     if _is_binary(path):
-        out.add("error", file, "binary file, not text (e.g. a spreadsheet or archive); export the table as "
-                "'CSV UTF-8 (comma delimited)'")
+        out.add(
+            "error",
+            file,
+            "binary file, not text (e.g. a spreadsheet or archive); export the table as "
+            "'CSV UTF-8 (comma delimited)'",
+        )
         return None
     raw_guess = _read_header(path, "utf-8-sig")
     header_guess = cw.rename_header(t.name, raw_guess)[0] if raw_guess else raw_guess
@@ -673,8 +740,13 @@ def _check_table(path: Path, t: Table, out: _Collector, cw: Crosswalk | None = N
     ncols = len(header)
     for sep, name in ((";", "semicolons"), ("\t", "tabs")):
         if ncols == 1 and header[0].count(sep) >= 1:
-            out.add("error", file, f"columns are separated by {name}; the contract needs commas (export as "
-                    "'CSV UTF-8 (comma delimited)')", line=1)
+            out.add(
+                "error",
+                file,
+                f"columns are separated by {name}; the contract needs commas (export as "
+                "'CSV UTF-8 (comma delimited)')",
+                line=1,
+            )
             return None
     index = {}
     for i, h in enumerate(header):
@@ -687,8 +759,11 @@ def _check_table(path: Path, t: Table, out: _Collector, cw: Crosswalk | None = N
     for c in t.columns.values():
         if c.name not in index and c.required:
             if c.name in mapped:
-                hint = (f" (the crosswalk reads it from '{mapped[c.name]}', which the file does not have"
-                        + suggest(mapped[c.name], raw_header).replace(" (", "; ", 1).rstrip(")") + ")")
+                hint = (
+                    f" (the crosswalk reads it from '{mapped[c.name]}', which the file does not have"
+                    + suggest(mapped[c.name], raw_header).replace(" (", "; ", 1).rstrip(")")
+                    + ")"
+                )
             else:
                 hint = f" (found '{lower[c.name]}'; column names are lower case)" if c.name in lower else ""
             out.add("error", file, "required column is missing" + hint, column=c.name, line=1)
@@ -702,8 +777,11 @@ def _check_table(path: Path, t: Table, out: _Collector, cw: Crosswalk | None = N
         return None
     present = [c for c in t.columns if c in index]
     if table.num_rows == 0:
-        out.add("error" if t.required else "warning", file,
-                "has no data rows (header only)" if t.required else "optional table has no data rows")
+        out.add(
+            "error" if t.required else "warning",
+            file,
+            "has no data rows (header only)" if t.required else "optional table has no data rows",
+        )
     data, bad_type = {}, {}
     for name in present:
         c = t.columns[name]
@@ -730,7 +808,9 @@ def _schema_problems(frame, t: Table, table, index, bad_type, lines, out: _Colle
         fc = exc.failure_cases
     uniq = (fc["check"] == "unique_key").to_numpy()
     cols = fc[~uniq & fc["index"].notna()]
-    for (name, check, number), g in cols.groupby(["column", "check", "check_number"], dropna=False, sort=False):
+    for (name, check, number), g in cols.groupby(
+        ["column", "check", "check_number"], dropna=False, sort=False
+    ):
         rows = g["index"].to_numpy(dtype=np.int64)
         if check == "not_nullable":
             if bad_type.get(name) is not None:
@@ -741,7 +821,8 @@ def _schema_problems(frame, t: Table, table, index, bad_type, lines, out: _Colle
             value = _raw_text(table, index[name], rows)
             if t.columns[name].allowed is not None and t.columns[name].kind == "category":
                 low = value.str.lower().isin([str(a) for a in t.columns[name].allowed]) & ~value.isin(
-                    [str(a) for a in t.columns[name].allowed])
+                    [str(a) for a in t.columns[name].allowed]
+                )
                 rule = np.where(low, rule + " (codes are lower case)", rule)
         out.add("error", file, rule, column=name, line=_line_of(lines, rows), value=value)
     other = fc[~uniq & fc["index"].isna()]
@@ -756,7 +837,9 @@ def _schema_problems(frame, t: Table, table, index, bad_type, lines, out: _Colle
 
 
 def _raw_text(table, col: int, rows: np.ndarray) -> pd.Series:
-    return pd.Series(pyc.utf8_trim_whitespace(table.column(col).take(pya.array(rows))).to_pandas(), dtype="str")
+    return pd.Series(
+        pyc.utf8_trim_whitespace(table.column(col).take(pya.array(rows))).to_pandas(), dtype="str"
+    )
 
 
 def _duplicate_problems(frame, t: Table, table, index, rows, lines, out: _Collector) -> None:
@@ -817,35 +900,67 @@ def _cross_table(tables: dict, lines: dict, bad_type: dict, out: _Collector) -> 
         t = TABLES[name]
         for ref in t.references:
             target = usable.get(ref.table)
-            if (target is None or not set(ref.columns) <= set(df.columns)
-                    or not set(ref.target_columns) <= set(target.columns)):
+            if (
+                target is None
+                or not set(ref.columns) <= set(df.columns)
+                or not set(ref.target_columns) <= set(target.columns)
+            ):
                 continue
             if len(ref.columns) == 1:
                 vals = df[ref.columns[0]]
-                missing = vals.notna().to_numpy() & ~_isin(vals, usable, ref.table, ref.target_columns[0], sets)
+                missing = vals.notna().to_numpy() & ~_isin(
+                    vals, usable, ref.table, ref.target_columns[0], sets
+                )
                 value = vals
             else:
-                a = pd.Series(_key_codes(pd.concat([df[list(ref.columns)], target[list(ref.target_columns)].set_axis(
-                    list(ref.columns), axis=1)], ignore_index=True), list(ref.columns)))
-                missing = (~a[: len(df)].isin(a[len(df):]).to_numpy()) & df[list(ref.columns)].notna().all(
-                    axis=1).to_numpy()
+                a = pd.Series(
+                    _key_codes(
+                        pd.concat(
+                            [
+                                df[list(ref.columns)],
+                                target[list(ref.target_columns)].set_axis(list(ref.columns), axis=1),
+                            ],
+                            ignore_index=True,
+                        ),
+                        list(ref.columns),
+                    )
+                )
+                missing = (~a[: len(df)].isin(a[len(df) :]).to_numpy()) & df[list(ref.columns)].notna().all(
+                    axis=1
+                ).to_numpy()
                 value = df[list(ref.columns)].astype("str").agg(", ".join, axis=1)
             rows = np.flatnonzero(missing)
             if len(rows):
                 value = value.iloc[rows].astype("str")
                 rule = f"must exist in {ref.table}.{', '.join(ref.target_columns)}"
-                rule = np.where(value.str.upper().isin(NA_MARKERS), rule + " (leave missing values empty)", rule)
-                out.add("error", t.filename, rule, column=", ".join(ref.columns), line=_line_of(lines[name], rows),
-                        value=value)
+                rule = np.where(
+                    value.str.upper().isin(NA_MARKERS), rule + " (leave missing values empty)", rule
+                )
+                out.add(
+                    "error",
+                    t.filename,
+                    rule,
+                    column=", ".join(ref.columns),
+                    line=_line_of(lines[name], rows),
+                    value=value,
+                )
                 unresolved[name] = unresolved.get(name, np.zeros(len(df), bool)) | missing
 
     att = tables.get("attendance")
     if att is not None and {"days_present", "days_enrolled"} <= set(att.columns):
         rows = np.flatnonzero((att["days_present"] > att["days_enrolled"]).to_numpy())
         if len(rows):
-            value = _int_text(att["days_present"].iloc[rows]) + " > " + _int_text(att["days_enrolled"].iloc[rows])
-            out.add("error", "attendance.csv", "must not exceed days_enrolled", column="days_present",
-                    line=_line_of(lines["attendance"], rows), value=value)
+            value = (
+                _int_text(att["days_present"].iloc[rows]) + " > " + _int_text(att["days_enrolled"].iloc[rows])
+            )
+            out.add(
+                "error",
+                "attendance.csv",
+                "must not exceed days_enrolled",
+                column="days_present",
+                line=_line_of(lines["attendance"], rows),
+                value=value,
+            )
 
     ts = tables.get("teacher_surveys")
     if ts is not None and "form" in ts.columns:
@@ -855,56 +970,100 @@ def _cross_table(tables: dict, lines: dict, bad_type: dict, out: _Collector) -> 
                 continue
             for item in items:
                 if item not in ts.columns:
-                    out.add("error", "teacher_surveys.csv",
-                            f"column is missing but {on_form.sum():,} rows use form '{form}'", column=item, line=1)
+                    out.add(
+                        "error",
+                        "teacher_surveys.csv",
+                        f"column is missing but {on_form.sum():,} rows use form '{form}'",
+                        column=item,
+                        line=1,
+                    )
                     continue
                 empty = on_form & ts[item].isna().to_numpy()
                 if bad_type["teacher_surveys"].get(item) is not None:
                     empty = empty & ~bad_type["teacher_surveys"][item]  # a bad number is reported already
                 rows = np.flatnonzero(empty)
                 if len(rows):
-                    out.add("error", "teacher_surveys.csv", f"must be answered on form '{form}'", column=item,
-                            line=_line_of(lines["teacher_surveys"], rows))
+                    out.add(
+                        "error",
+                        "teacher_surveys.csv",
+                        f"must be answered on form '{form}'",
+                        column=item,
+                        line=_line_of(lines["teacher_surveys"], rows),
+                    )
 
     ws = tables.get("work_samples")
     if ws is not None and {"met_demands", "met_grade_level"} <= set(ws.columns):
         rows = np.flatnonzero(((ws["met_grade_level"] == 1) & (ws["met_demands"] == 0)).to_numpy())
         if len(rows):
-            out.add("warning", "work_samples.csv", "met_grade_level = 1 but met_demands = 0",
-                    column="met_grade_level", line=_line_of(lines["work_samples"], rows), value="1")
+            out.add(
+                "warning",
+                "work_samples.csv",
+                "met_grade_level = 1 but met_demands = 0",
+                column="met_grade_level",
+                line=_line_of(lines["work_samples"], rows),
+                value="1",
+            )
     asg, enr = usable.get("assignments"), usable.get("enrollments")
-    if (_has(ws, "assignment_id", "student_id") and len(ws) and _has(asg, "assignment_id", "classroom_id")
-            and _has(enr, "student_id", "classroom_id")):
+    if (
+        _has(ws, "assignment_id", "student_id")
+        and len(ws)
+        and _has(asg, "assignment_id", "classroom_id")
+        and _has(enr, "student_id", "classroom_id")
+    ):
         at = _index_in(ws["assignment_id"], asg["assignment_id"])
         classroom = pd.Series(asg["classroom_id"].to_numpy()[np.maximum(at, 0)], dtype="str").where(at >= 0)
         students = enr["student_id"].dropna().unique()
         rooms = enr["classroom_id"].dropna().unique()
         s_ws, c_ws = _index_in(ws["student_id"], pd.Series(students)), _index_in(classroom, pd.Series(rooms))
-        s_en, c_en = _index_in(enr["student_id"], pd.Series(students)), _index_in(enr["classroom_id"], pd.Series(rooms))
+        s_en, c_en = (
+            _index_in(enr["student_id"], pd.Series(students)),
+            _index_in(enr["classroom_id"], pd.Series(rooms)),
+        )
         enrolled = pd.Series(s_ws * (len(rooms) + 1) + c_ws).isin(s_en * (len(rooms) + 1) + c_en).to_numpy()
         check = (ws["student_id"].notna() & classroom.notna()).to_numpy()
         if "work_samples" in unresolved:
             check = check & ~unresolved["work_samples"]  # the unresolved reference is the error to fix
         rows = np.flatnonzero(check & ~enrolled)
         if len(rows):
-            out.add("warning", "work_samples.csv", "student is not enrolled in the assignment's classroom",
-                    column="student_id", line=_line_of(lines["work_samples"], rows),
-                    value=ws["student_id"].iloc[rows])
+            out.add(
+                "warning",
+                "work_samples.csv",
+                "student is not enrolled in the assignment's classroom",
+                column="student_id",
+                line=_line_of(lines["work_samples"], rows),
+                value=ws["student_id"].iloc[rows],
+            )
 
     cls = tables.get("classrooms")
     if _has(cls, "classroom_id") and _has(enr, "classroom_id"):
-        rows = np.flatnonzero(cls["classroom_id"].notna().to_numpy() & ~_isin(cls["classroom_id"], usable, "enrollments", "classroom_id", sets))
+        rows = np.flatnonzero(
+            cls["classroom_id"].notna().to_numpy()
+            & ~_isin(cls["classroom_id"], usable, "enrollments", "classroom_id", sets)
+        )
         if len(rows):
-            out.add("warning", "classrooms.csv", "no students enrolled (not in enrollments.csv)",
-                    column="classroom_id", line=_line_of(lines["classrooms"], rows),
-                    value=cls["classroom_id"].iloc[rows])
+            out.add(
+                "warning",
+                "classrooms.csv",
+                "no students enrolled (not in enrollments.csv)",
+                column="classroom_id",
+                line=_line_of(lines["classrooms"], rows),
+                value=cls["classroom_id"].iloc[rows],
+            )
     st, asm = tables.get("students"), usable.get("assessments")
     if _has(st, "student_id") and _has(asm, "student_id"):
-        rows = np.flatnonzero(st["student_id"].notna().to_numpy() & ~_isin(st["student_id"], usable, "assessments", "student_id", sets))
+        rows = np.flatnonzero(
+            st["student_id"].notna().to_numpy()
+            & ~_isin(st["student_id"], usable, "assessments", "student_id", sets)
+        )
         if len(rows):
-            out.add("warning", "students.csv", "no assessment results (not in assessments.csv)",
-                    column="student_id", line=_line_of(lines["students"], rows),
-                    value=st["student_id"].iloc[rows])
+            out.add(
+                "warning",
+                "students.csv",
+                "no assessment results (not in assessments.csv)",
+                column="student_id",
+                line=_line_of(lines["students"], rows),
+                value=st["student_id"].iloc[rows],
+            )
 
 
 def _school_year_now(today: datetime.date | None = None) -> int:
@@ -922,13 +1081,17 @@ def _goal_group_problem(group: str, students: pd.DataFrame | None) -> tuple[str,
     if not eq or not var or not level:
         return "error", "must be 'all' or '<variable>=<level>' (e.g. 'low_income=1', 'race_ethnicity=black')"
     if var not in SUBGROUP_VARIABLES:
-        return "error", (f"'{var}' is not a student group variable; use one of: {', '.join(SUBGROUP_VARIABLES)}"
-                         + suggest(var, SUBGROUP_VARIABLES))
+        return "error", (
+            f"'{var}' is not a student group variable; use one of: {', '.join(SUBGROUP_VARIABLES)}"
+            + suggest(var, SUBGROUP_VARIABLES)
+        )
     levels = tuple(RACE_ETHNICITY) if var == "race_ethnicity" else ("0", "1")
     if re.fullmatch(r"[01]\.0+", level):
         level = level[0]
     if level not in levels:
-        return "error", f"'{level}' is not a level of {var}; use one of: {', '.join(levels)}" + suggest(level, levels)
+        return "error", f"'{level}' is not a level of {var}; use one of: {', '.join(levels)}" + suggest(
+            level, levels
+        )
     if students is not None and var in students.columns:
         have = students[var].dropna()
         have = have.astype("str") if var == "race_ethnicity" else have.map(_fmt).astype("str")
@@ -947,9 +1110,15 @@ def _plausibility(tables: dict, lines: dict, out: _Collector, *, analysis_year: 
             future[name] = mask
             rows = np.flatnonzero(mask)
             if len(rows):
-                out.add("error", TABLES[name].filename, f"school year has not started yet (the current school year "
-                        f"is {now}; years are named by the calendar year they start in)", column="school_year",
-                        line=_line_of(lines[name], rows), value=_int_text(df["school_year"].iloc[rows]))
+                out.add(
+                    "error",
+                    TABLES[name].filename,
+                    f"school year has not started yet (the current school year "
+                    f"is {now}; years are named by the calendar year they start in)",
+                    column="school_year",
+                    line=_line_of(lines[name], rows),
+                    value=_int_text(df["school_year"].iloc[rows]),
+                )
     cls = tables.get("classrooms")
     year = analysis_year
     if _has(cls, "school_year") and cls["school_year"].notna().any():
@@ -958,23 +1127,42 @@ def _plausibility(tables: dict, lines: dict, out: _Collector, *, analysis_year: 
             ok_years = years[years <= now]
             year = int(ok_years.max()) if len(ok_years) else None
         elif not (years == year).any():
-            out.add("error", "classrooms.csv", f"no classroom is in the analysis year {year} (the classrooms are in "
-                    + ", ".join(map(_fmt, sorted(years.unique()))) + ")", column="school_year",
-                    value=str(year))
+            out.add(
+                "error",
+                "classrooms.csv",
+                f"no classroom is in the analysis year {year} (the classrooms are in "
+                + ", ".join(map(_fmt, sorted(years.unique())))
+                + ")",
+                column="school_year",
+                value=str(year),
+            )
         if year is not None:
-            rows = np.flatnonzero(((cls["school_year"] != year) & cls["school_year"].notna()).to_numpy()
-                                  & ~future.get("classrooms", False))
+            rows = np.flatnonzero(
+                ((cls["school_year"] != year) & cls["school_year"].notna()).to_numpy()
+                & ~future.get("classrooms", False)
+            )
             if len(rows):
-                out.add("warning", "classrooms.csv", f"section is not in the analysis year {year}; its evidence still "
-                        "counts in the district's shares", column="school_year",
-                        line=_line_of(lines["classrooms"], rows), value=_int_text(cls["school_year"].iloc[rows]))
+                out.add(
+                    "warning",
+                    "classrooms.csv",
+                    f"section is not in the analysis year {year}; its evidence still "
+                    "counts in the district's shares",
+                    column="school_year",
+                    line=_line_of(lines["classrooms"], rows),
+                    value=_int_text(cls["school_year"].iloc[rows]),
+                )
     asm = tables.get("assessments")
     if year is not None and _has(asm, "school_year"):
         rows = np.flatnonzero((asm["school_year"] > year).to_numpy() & ~future.get("assessments", False))
         if len(rows):
-            out.add("warning", "assessments.csv", f"after the analysis year {year}; only the trajectories (catch-up) "
-                    "use it", column="school_year", line=_line_of(lines["assessments"], rows),
-                    value=_int_text(asm["school_year"].iloc[rows]))
+            out.add(
+                "warning",
+                "assessments.csv",
+                f"after the analysis year {year}; only the trajectories (catch-up) use it",
+                column="school_year",
+                line=_line_of(lines["assessments"], rows),
+                value=_int_text(asm["school_year"].iloc[rows]),
+            )
     if _has(asm, "student_id", "subject", "school_year", "window", "grade") and len(asm):
         key = ["student_id", "subject", "school_year"]
         fall, spring = asm["window"].eq("fall").to_numpy(), asm["window"].eq("spring").to_numpy()
@@ -984,47 +1172,94 @@ def _plausibility(tables: dict, lines: dict, out: _Collector, *, analysis_year: 
         sg = pd.Series(codes).map(spring_grade).to_numpy()
         rows = np.flatnonzero(fall & (asm["grade"].to_numpy() > sg))
         if len(rows):
-            out.add("error", "assessments.csv", "fall grade is above the same year's spring grade for this student "
-                    "and subject", column="grade", line=_line_of(lines["assessments"], rows),
-                    value=_int_text(asm["grade"].iloc[rows]) + " > " + pd.Series(sg[rows]).map(_fmt).astype("str"))
+            out.add(
+                "error",
+                "assessments.csv",
+                "fall grade is above the same year's spring grade for this student and subject",
+                column="grade",
+                line=_line_of(lines["assessments"], rows),
+                value=_int_text(asm["grade"].iloc[rows])
+                + " > "
+                + pd.Series(sg[rows]).map(_fmt).astype("str"),
+            )
     st, enr = tables.get("students"), tables.get("enrollments")
     if _has(st, "student_id") and _has(enr, "student_id") and len(enr):
-        rows = np.flatnonzero(st["student_id"].notna().to_numpy()
-                              & ~_isin(st["student_id"], tables, "enrollments", "student_id", {}))
+        rows = np.flatnonzero(
+            st["student_id"].notna().to_numpy()
+            & ~_isin(st["student_id"], tables, "enrollments", "student_id", {})
+        )
         if len(rows):
-            out.add("warning", "students.csv", "not enrolled in any section (not in enrollments.csv); the student "
-                    "gets no access measures", column="student_id", line=_line_of(lines["students"], rows),
-                    value=st["student_id"].iloc[rows])
+            out.add(
+                "warning",
+                "students.csv",
+                "not enrolled in any section (not in enrollments.csv); the student gets no access measures",
+                column="student_id",
+                line=_line_of(lines["students"], rows),
+                value=st["student_id"].iloc[rows],
+            )
     if _has(enr, "student_id", "classroom_id") and _has(cls, "classroom_id") and len(enr) and len(cls):
         at = _index_in(enr["classroom_id"], cls["classroom_id"])
         known = at >= 0
         if _has(cls, "grade"):
             g = np.where(known, cls["grade"].to_numpy(dtype=float)[np.maximum(at, 0)], np.nan)
-            per = pd.DataFrame({"s": enr["student_id"], "g": g}).groupby("s")["g"].transform("nunique").to_numpy()
+            per = (
+                pd.DataFrame({"s": enr["student_id"], "g": g})
+                .groupby("s")["g"]
+                .transform("nunique")
+                .to_numpy()
+            )
             rows = np.flatnonzero(per > 1)
             if len(rows):
-                out.add("warning", "enrollments.csv", "student is enrolled in sections of different grades (this "
-                        "section's grade shown)", column="classroom_id", line=_line_of(lines["enrollments"], rows),
-                        value=enr["classroom_id"].iloc[rows] + " (grade "
-                        + pd.Series(g[rows]).map(_fmt).astype("str").to_numpy() + ")")
+                out.add(
+                    "warning",
+                    "enrollments.csv",
+                    "student is enrolled in sections of different grades (this section's grade shown)",
+                    column="classroom_id",
+                    line=_line_of(lines["enrollments"], rows),
+                    value=enr["classroom_id"].iloc[rows]
+                    + " (grade "
+                    + pd.Series(g[rows]).map(_fmt).astype("str").to_numpy()
+                    + ")",
+                )
         if _has(cls, "school_id") and _has(st, "student_id", "school_id"):
-            sec_school = pd.Series(np.where(known, cls["school_id"].to_numpy(dtype=object)[np.maximum(at, 0)], None))
+            sec_school = pd.Series(
+                np.where(known, cls["school_id"].to_numpy(dtype=object)[np.maximum(at, 0)], None)
+            )
             si = _index_in(enr["student_id"], st["student_id"])
-            stu_school = pd.Series(np.where(si >= 0, st["school_id"].to_numpy(dtype=object)[np.maximum(si, 0)], None))
-            rows = np.flatnonzero((sec_school.notna() & stu_school.notna() & (sec_school != stu_school)).to_numpy())
+            stu_school = pd.Series(
+                np.where(si >= 0, st["school_id"].to_numpy(dtype=object)[np.maximum(si, 0)], None)
+            )
+            rows = np.flatnonzero(
+                (sec_school.notna() & stu_school.notna() & (sec_school != stu_school)).to_numpy()
+            )
             if len(rows):
-                out.add("warning", "enrollments.csv", "section belongs to another school than the student's "
-                        "(students.csv school_id)", column="classroom_id", line=_line_of(lines["enrollments"], rows),
-                        value=enr["classroom_id"].iloc[rows] + " (school " + sec_school.iloc[rows].astype("str")
-                        + ", student's " + stu_school.iloc[rows].astype("str") + ")")
+                out.add(
+                    "warning",
+                    "enrollments.csv",
+                    "section belongs to another school than the student's (students.csv school_id)",
+                    column="classroom_id",
+                    line=_line_of(lines["enrollments"], rows),
+                    value=enr["classroom_id"].iloc[rows]
+                    + " (school "
+                    + sec_school.iloc[rows].astype("str")
+                    + ", student's "
+                    + stu_school.iloc[rows].astype("str")
+                    + ")",
+                )
     lc = tables.get("level_counts")
     if _has(lc, "group") and len(lc):
         found = {g: _goal_group_problem(g, None) for g in lc["group"].dropna().unique()}
         for g, prob in found.items():
             if prob is not None:
                 rows = np.flatnonzero(lc["group"].eq(g).to_numpy())
-                out.add(prob[0], "level_counts.csv", prob[1], column="group", line=_line_of(lines["level_counts"], rows),
-                        value=g)
+                out.add(
+                    prob[0],
+                    "level_counts.csv",
+                    prob[1],
+                    column="group",
+                    line=_line_of(lines["level_counts"], rows),
+                    value=g,
+                )
     goals = tables.get("goals")
     if _has(goals, "group") and len(goals):
         found = {g: _goal_group_problem(g, st) for g in goals["group"].dropna().unique()}
@@ -1032,15 +1267,27 @@ def _plausibility(tables: dict, lines: dict, out: _Collector, *, analysis_year: 
             for g, prob in found.items():
                 if prob and prob[0] == severity:
                     rows = np.flatnonzero(goals["group"].eq(g).to_numpy())
-                    out.add(severity, "goals.csv", prob[1], column="group", line=_line_of(lines["goals"], rows),
-                            value=g)
+                    out.add(
+                        severity,
+                        "goals.csv",
+                        prob[1],
+                        column="group",
+                        line=_line_of(lines["goals"], rows),
+                        value=g,
+                    )
     if _has(goals, "baseline_year", "target_year") and len(goals):
         rows = np.flatnonzero((goals["target_year"] < goals["baseline_year"]).to_numpy())
         if len(rows):
-            out.add("error", "goals.csv", "target year is before the baseline year", column="target_year",
-                    line=_line_of(lines["goals"], rows),
-                    value=_int_text(goals["target_year"].iloc[rows]) + " < "
-                    + _int_text(goals["baseline_year"].iloc[rows]))
+            out.add(
+                "error",
+                "goals.csv",
+                "target year is before the baseline year",
+                column="target_year",
+                line=_line_of(lines["goals"], rows),
+                value=_int_text(goals["target_year"].iloc[rows])
+                + " < "
+                + _int_text(goals["baseline_year"].iloc[rows]),
+            )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -1072,9 +1319,11 @@ def check_district_id(district_id: str) -> str | None:
     """
     if re.fullmatch(DISTRICT_ID_RULE, district_id):
         return None
-    return (f"district id {district_id!r} may hold only ASCII letters, digits, '_' and '-' (starting with a letter "
-            "or digit, at most 64 characters): rename the folder, e.g. "
-            f"'{re.sub(r'[^A-Za-z0-9_-]+', '_', district_id.encode('ascii', 'ignore').decode()).strip('_-') or 'district'}'")
+    return (
+        f"district id {district_id!r} may hold only ASCII letters, digits, '_' and '-' (starting with a letter "
+        "or digit, at most 64 characters): rename the folder, e.g. "
+        f"'{re.sub(r'[^A-Za-z0-9_-]+', '_', district_id.encode('ascii', 'ignore').decode()).strip('_-') or 'district'}'"
+    )
 
 
 def _entry_problem(path: Path, folder: Path) -> str | None:
@@ -1085,7 +1334,9 @@ def _entry_problem(path: Path, folder: Path) -> str | None:
         except (OSError, RuntimeError):
             return "symbolic link to nothing (broken link); not read"
         if not target.is_relative_to(folder.resolve()):
-            return "symbolic link to a file outside the district folder; refused and not read (copy the file in)"
+            return (
+                "symbolic link to a file outside the district folder; refused and not read (copy the file in)"
+            )
     try:
         st = path.stat()
     except OSError as exc:
@@ -1116,8 +1367,9 @@ def _relabel(frame: pd.DataFrame, cw: Crosswalk) -> pd.DataFrame:
         fn, _, c = k.partition("\x1f")
         t = by_file.get(fn)
         if t in cw.columns and c != "\x00":
-            labels[k] = ", ".join(cw.column_label(t, part) if part in TABLES[t].columns else part
-                                  for part in c.split(", "))
+            labels[k] = ", ".join(
+                cw.column_label(t, part) if part in TABLES[t].columns else part for part in c.split(", ")
+            )
     if labels:
         f["column"] = key.map(labels).fillna(frame["column"]).astype("str")
     return f
@@ -1169,8 +1421,13 @@ def validate_district(path: str | os.PathLike, *, analysis_year: int | None = No
     folder_label = path.name + "/"
     file_order = [folder_label, CROSSWALK_FILE] + [t.filename for t in TABLES.values()]
     if not path.is_dir():
-        out.add("error", folder_label, "district folder not found" if not path.exists() else
-                "not a folder (expected data/raw/<district_id>/)")
+        out.add(
+            "error",
+            folder_label,
+            "district folder not found"
+            if not path.exists()
+            else "not a folder (expected data/raw/<district_id>/)",
+        )
         return ValidationReport(path, out.frame(file_order), {})
     id_problem = check_district_id(path.resolve().name if path.name in ("", ".", "..") else path.name)
     if id_problem:
@@ -1184,8 +1441,11 @@ def validate_district(path: str | os.PathLike, *, analysis_year: int | None = No
     by_lower = {f.lower(): f for f in known}
     for name in sorted(names):
         if name.lower().endswith(".csv") and name not in known:
-            hint = (f" (did you mean {by_lower[name.lower()]}? file names are case-sensitive)"
-                    if name.lower() in by_lower else "")
+            hint = (
+                f" (did you mean {by_lower[name.lower()]}? file names are case-sensitive)"
+                if name.lower() in by_lower
+                else ""
+            )
             out.add("warning", name, "not a contract table (ignored)" + hint)
     tables, lines, bad_type = {}, {}, {}
     # a district that brings only counts by performance level (level_counts.csv, no students.csv) needs only
@@ -1196,15 +1456,23 @@ def validate_district(path: str | os.PathLike, *, analysis_year: int | None = No
         p = path / fname
         if fname not in names:
             if t.required and not (counts_only and t.name != "schools"):
-                others = sorted(q for q in names if Path(q).stem.lower() == Path(fname).stem.lower() and q != fname)
+                others = sorted(
+                    q for q in names if Path(q).stem.lower() == Path(fname).stem.lower() and q != fname
+                )
                 hint = f" (found {', '.join(others)}; export it as CSV named {fname})" if others else ""
                 if not others and t.name in cw.files:
-                    hint = (f" (crosswalk.yaml names it '{fname}', which is not in the folder"
-                            + suggest(fname, [q for q in names if q.lower().endswith(".csv")]).replace(" (", "; ", 1)
-                            .rstrip(")") + ")")
+                    hint = (
+                        f" (crosswalk.yaml names it '{fname}', which is not in the folder"
+                        + suggest(fname, [q for q in names if q.lower().endswith(".csv")])
+                        .replace(" (", "; ", 1)
+                        .rstrip(")")
+                        + ")"
+                    )
                 elif not others and not cw.present:
-                    hint = (" (if the district names it differently, run 'opportunity-research init' to draft a "
-                            "crosswalk)")
+                    hint = (
+                        " (if the district names it differently, run 'opportunity-research init' to draft a "
+                        "crosswalk)"
+                    )
                 out.add("error", t.filename, "required table is missing" + hint)
             continue
         problem = _entry_problem(p, path)
@@ -1299,23 +1567,41 @@ def register(subparsers) -> None:
     ('problems.csv', 60, None)
     """
     p = subparsers.add_parser(
-        "validate", help="check a district export against the data contract (writes nothing)",
+        "validate",
+        help="check a district export against the data contract (writes nothing)",
         description=textwrap.fill(
             "Check data/raw/<district_id>/ against the data contract (docs/data_contract.md): files, encoding, "
             "columns, types, allowed values, ranges, empty cells, duplicate keys, references between tables and "
             "the cross-table rules. Every problem is listed with its file, line (header = line 1), column, value "
             "and rule; many alike are grouped. Exit code 1 if there is any error, 0 otherwise (warnings are "
-            "printed but do not fail). Reads only; the report may show raw ids, so do not share it.", 88),
+            "printed but do not fail). Reads only; the report may show raw ids, so do not share it.",
+            88,
+        ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n  opportunity-research validate data/raw/demo_lakeside\n"
-        "  opportunity-research validate data/raw/my_district --max-rows 0 --csv /tmp/problems.csv")
+        "  opportunity-research validate data/raw/my_district --max-rows 0 --csv /tmp/problems.csv",
+    )
     p.add_argument("path", help="district folder, data/raw/<district_id> (or just the district id)")
-    p.add_argument("--max-rows", type=int, default=60, metavar="N",
-                   help="problem lines to print at most (default 60; 0 = all)")
-    p.add_argument("--csv", metavar="FILE", default=None,
-                   help="also write every problem (one row each) to FILE as CSV (written atomically; cells that "
-                   "a spreadsheet would run as a formula start with ')")
-    p.add_argument("--analysis-year", type=int, default=None, metavar="YEAR",
-                   help="the school year the classroom evidence describes, named by the year it starts in "
-                   "(default: the latest classrooms.school_year)")
+    p.add_argument(
+        "--max-rows",
+        type=int,
+        default=60,
+        metavar="N",
+        help="problem lines to print at most (default 60; 0 = all)",
+    )
+    p.add_argument(
+        "--csv",
+        metavar="FILE",
+        default=None,
+        help="also write every problem (one row each) to FILE as CSV (written atomically; cells that "
+        "a spreadsheet would run as a formula start with ')",
+    )
+    p.add_argument(
+        "--analysis-year",
+        type=int,
+        default=None,
+        metavar="YEAR",
+        help="the school year the classroom evidence describes, named by the year it starts in "
+        "(default: the latest classrooms.school_year)",
+    )
     p.set_defaults(func=main_validate)

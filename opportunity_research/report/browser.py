@@ -32,17 +32,39 @@ from pathlib import Path
 
 from ..files import atomic_path
 
-__all__ = ["AXE_SCRIPT", "AXE_VERSION", "CHROMIUM_ARGS", "BrowserMissing", "axe_violations", "chromium",
-           "close_shared_chromium", "ensure_chromium", "find_chromium", "print_pdf", "relative_links", "screenshots",
-           "shared_chromium"]
+__all__ = [
+    "AXE_SCRIPT",
+    "AXE_VERSION",
+    "CHROMIUM_ARGS",
+    "BrowserMissing",
+    "axe_violations",
+    "chromium",
+    "close_shared_chromium",
+    "ensure_chromium",
+    "find_chromium",
+    "print_pdf",
+    "relative_links",
+    "screenshots",
+    "shared_chromium",
+]
 
 #: Command-line switches of every Chromium this package starts: headless, no network chatter, no sandbox
 #: (containers and CI run as root).
-CHROMIUM_ARGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync")
+CHROMIUM_ARGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
 _NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
-INSTALL_HINT = ("Install Chromium: on Debian/Ubuntu 'sudo apt-get install -y chromium'; elsewhere install Chromium "
-                "or Google Chrome and set OPPORTUNITY_RESEARCH_CHROMIUM to its executable.")
+INSTALL_HINT = (
+    "Install Chromium: on Debian/Ubuntu 'sudo apt-get install -y chromium'; elsewhere install Chromium "
+    "or Google Chrome and set OPPORTUNITY_RESEARCH_CHROMIUM to its executable."
+)
 
 
 #: axe-core (the npm package), installed by ``make browser`` into ``.axe/`` of the project for the browser tests.
@@ -59,8 +81,10 @@ def axe_violations(page, *, impacts: tuple[str, ...] = ("serious", "critical")) 
     ``FileNotFoundError`` naming the setup step when axe-core is not installed.
     """
     if not AXE_SCRIPT.exists():
-        raise FileNotFoundError(f"axe-core is not installed at {AXE_SCRIPT}: run 'make browser' (npm install of "
-                                f"axe-core@{AXE_VERSION} into .axe/)")
+        raise FileNotFoundError(
+            f"axe-core is not installed at {AXE_SCRIPT}: run 'make browser' (npm install of "
+            f"axe-core@{AXE_VERSION} into .axe/)"
+        )
     page.add_script_tag(path=str(AXE_SCRIPT))
     found = page.evaluate(
         """async (tags) => {
@@ -102,16 +126,23 @@ def ensure_chromium(*, install: bool = True) -> str:
         return found
     if install and hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get"):
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", "--no-install-recommends", "chromium"]):
+        for cmd in (
+            ["apt-get", "update"],
+            ["apt-get", "install", "-y", "--no-install-recommends", "chromium"],
+        ):
             res = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
             if res.returncode != 0:
-                raise BrowserMissing(f"'{' '.join(cmd)}' failed ({res.returncode}): {res.stderr.strip()[-500:]}. "
-                                     + INSTALL_HINT)
+                raise BrowserMissing(
+                    f"'{' '.join(cmd)}' failed ({res.returncode}): {res.stderr.strip()[-500:]}. "
+                    + INSTALL_HINT
+                )
         found = find_chromium()
         if found:
             return found
-    raise BrowserMissing("No Chromium found (looked at $OPPORTUNITY_RESEARCH_CHROMIUM and "
-                         f"{', '.join(_NAMES)} on the PATH). " + INSTALL_HINT)
+    raise BrowserMissing(
+        "No Chromium found (looked at $OPPORTUNITY_RESEARCH_CHROMIUM and "
+        f"{', '.join(_NAMES)} on the PATH). " + INSTALL_HINT
+    )
 
 
 @contextlib.contextmanager
@@ -225,7 +256,9 @@ def relative_links(pdf_path: str | os.PathLike, *, base: str | os.PathLike) -> i
             if not uri.startswith("file:"):
                 continue
             u = urlparse(uri)
-            rel = Path(os.path.relpath(unquote(u.path), base)).as_posix() + (f"#{u.fragment}" if u.fragment else "")
+            rel = Path(os.path.relpath(unquote(u.path), base)).as_posix() + (
+                f"#{u.fragment}" if u.fragment else ""
+            )
             action[NameObject("/URI")] = TextStringObject(rel)
             changed += 1
     if changed:
@@ -234,8 +267,13 @@ def relative_links(pdf_path: str | os.PathLike, *, base: str | os.PathLike) -> i
     return changed
 
 
-def screenshots(reports_dir: str | os.PathLike, out_dir: str | os.PathLike, *, district: str = "demo_lakeside",
-                executable: str | None = None) -> list[Path]:
+def screenshots(
+    reports_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    *,
+    district: str = "demo_lakeside",
+    executable: str | None = None,
+) -> list[Path]:
     """Screenshots of one district's pages for the documentation (README), written into ``out_dir``.
 
     ``report-first-screen.png`` and ``scorecard-first-screen.png`` (a 1280 x 900 window),
@@ -248,9 +286,11 @@ def screenshots(reports_dir: str | os.PathLike, out_dir: str | os.PathLike, *, d
     out.mkdir(parents=True, exist_ok=True)
     written = []
     with chromium(executable) as browser:
-        for name, page_file, (w, h) in (("report-first-screen", "report.html", (1280, 900)),
-                                        ("report-phone", "report.html", (390, 844)),
-                                        ("scorecard-first-screen", "scorecard.html", (1280, 900))):
+        for name, page_file, (w, h) in (
+            ("report-first-screen", "report.html", (1280, 900)),
+            ("report-phone", "report.html", (390, 844)),
+            ("scorecard-first-screen", "scorecard.html", (1280, 900)),
+        ):
             page = browser.new_page(viewport={"width": w, "height": h})
             page.goto((folder / page_file).resolve().as_uri(), wait_until="load")
             page.screenshot(path=str(out / f"{name}.png"))
@@ -258,7 +298,9 @@ def screenshots(reports_dir: str | os.PathLike, out_dir: str | os.PathLike, *, d
             written.append(out / f"{name}.png")
         for name, pdf in (("report-printed-page", "report.pdf"), ("scorecard-printed-page", "scorecard.pdf")):
             page = browser.new_page(viewport={"width": 850, "height": 1100})
-            page.goto((folder / pdf).resolve().as_uri() + "#toolbar=0&navpanes=0&view=FitH", wait_until="load")
+            page.goto(
+                (folder / pdf).resolve().as_uri() + "#toolbar=0&navpanes=0&view=FitH", wait_until="load"
+            )
             time.sleep(2.5)  # the PDF viewer draws after load
             page.screenshot(path=str(out / f"{name}.png"))
             page.close()
@@ -270,12 +312,17 @@ def screenshots(reports_dir: str | os.PathLike, out_dir: str | os.PathLike, *, d
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m opportunity_research.report.browser [--ensure]``: print the Chromium in use (installing it if asked)."""
-    ap = argparse.ArgumentParser(prog="python -m opportunity_research.report.browser",
-                                 description="Find (or, with --ensure, install) the Chromium used for PDFs and "
-                                             "browser tests.")
-    ap.add_argument("--ensure", action="store_true", help="install Debian's chromium with apt-get if missing (root)")
+    ap = argparse.ArgumentParser(
+        prog="python -m opportunity_research.report.browser",
+        description="Find (or, with --ensure, install) the Chromium used for PDFs and browser tests.",
+    )
+    ap.add_argument(
+        "--ensure", action="store_true", help="install Debian's chromium with apt-get if missing (root)"
+    )
     ap.add_argument("--screenshots", metavar="DIR", help="write screenshots of one district's pages into DIR")
-    ap.add_argument("--district", default="demo_lakeside", help="district for --screenshots (default demo_lakeside)")
+    ap.add_argument(
+        "--district", default="demo_lakeside", help="district for --screenshots (default demo_lakeside)"
+    )
     ap.add_argument("--reports", default="reports", help="reports folder for --screenshots (default reports)")
     args = ap.parse_args(argv)
     try:

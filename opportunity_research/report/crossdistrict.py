@@ -58,8 +58,9 @@ def compare(findings: dict[str, dict]) -> CrossDistrict:
         res_df = res_df[["district_id", "label", "n", "estimate", "ci_lower", "ci_upper", "resource"]]
     gap_df = pd.DataFrame(gaps)
     if len(gap_df):
-        gap_df = gap_df[["district_id", "measure", "subject", "group", "level", "n", "difference", "ci_lower",
-                         "ci_upper"]].sort_values(["measure", "district_id"])
+        gap_df = gap_df[
+            ["district_id", "measure", "subject", "group", "level", "n", "difference", "ci_lower", "ci_upper"]
+        ].sort_values(["measure", "district_id"])
     return CrossDistrict(res_df, gap_df, pd.DataFrame(growth), pd.DataFrame(goals))
 
 
@@ -83,6 +84,9 @@ def summary(t: CrossDistrict) -> dict:
         for r, part in t.resources.groupby("resource"):
             pooled[r] = float((part["estimate"] * part["n"]).sum() / part["n"].sum())
     n = t.resources["district_id"].nunique() if len(t.resources) else 0
-    return {"districts": n, "pooled_resource_shares": pooled,
-            "headline": f"{n} districts compared; pooled share of grade-appropriate assignments "
-                        f"{100 * pooled.get('grade_appropriate', float('nan')):.0f}%."}
+    return {
+        "districts": n,
+        "pooled_resource_shares": pooled,
+        "headline": f"{n} districts compared; pooled share of grade-appropriate assignments "
+        f"{100 * pooled.get('grade_appropriate', float('nan')):.0f}%.",
+    }

@@ -44,15 +44,18 @@ EXPLORE_N_BOOT = 200
 #: Value of the "Compared with" control for all other students (a Dropdown shows None as a blank choice).
 ALL_OTHERS = "all"
 #: The explorer's persistent notice, above its controls.
-BANNER = ("<b>For analysts with access to this district's data.</b> Cells the district report hides are hidden "
-          "here too (‡), and this table is protected on its own against small cells (fewer than {min_n} students) "
-          "and their complements; the explorer writes nothing to disk. Numbers shared with anyone come only "
-          "from the published district report.")
+BANNER = (
+    "<b>For analysts with access to this district's data.</b> Cells the district report hides are hidden "
+    "here too (‡), and this table is protected on its own against small cells (fewer than {min_n} students) "
+    "and their complements; the explorer writes nothing to disk. Numbers shared with anyone come only "
+    "from the published district report."
+)
 _REPORT_HIDDEN: dict[tuple, frozenset] = {}
 
 
-def report_hidden(district_id: str, *, processed_dir: str | os.PathLike | None = None,
-                  min_n: int = config.MIN_CELL_SIZE) -> frozenset[tuple[str, str, str, str]]:
+def report_hidden(
+    district_id: str, *, processed_dir: str | os.PathLike | None = None, min_n: int = config.MIN_CELL_SIZE
+) -> frozenset[tuple[str, str, str, str]]:
     """The gap rows the district report hides: ``(measure, subject, group, level)`` of every row its joint
     disclosure pass suppresses (with the report's default settings; suppression is decided from counts, which
     cut points do not change). Computed once per district and cached; takes a few seconds.
@@ -67,11 +70,18 @@ def report_hidden(district_id: str, *, processed_dir: str | os.PathLike | None =
     if key not in _REPORT_HIDDEN:
         from ..study.analysis import analyze_district
 
-        a = analyze_district(district_id, processed_dir=str(processed_dir) if processed_dir else None, min_n=min_n,
-                             n_boot=20)
+        a = analyze_district(
+            district_id, processed_dir=str(processed_dir) if processed_dir else None, min_n=min_n, n_boot=20
+        )
         g = a.gaps[a.gaps["suppressed"].astype(bool)]
-        _REPORT_HIDDEN[key] = frozenset(zip(g["measure"].astype(str), g["subject"].astype(str),
-                                            g["group"].astype(str), g["level"].map(_level_key)))
+        _REPORT_HIDDEN[key] = frozenset(
+            zip(
+                g["measure"].astype(str),
+                g["subject"].astype(str),
+                g["group"].astype(str),
+                g["level"].map(_level_key),
+            )
+        )
     return _REPORT_HIDDEN[key]
 
 
@@ -93,7 +103,9 @@ def explore_options() -> dict[str, list]:
         "resources": list(measures.RESOURCES),
         "subjects": list(SUBJECTS_TESTED),
         "variables": list(SUBGROUP_VARIABLES),
-        "levels": {v: (list(RACE_ETHNICITY) if v == "race_ethnicity" else [0, 1]) for v in SUBGROUP_VARIABLES},
+        "levels": {
+            v: (list(RACE_ETHNICITY) if v == "race_ethnicity" else [0, 1]) for v in SUBGROUP_VARIABLES
+        },
         "cuts": {k: v for k, v in CUT_POINTS.items()},
     }
 
@@ -110,13 +122,25 @@ def processed_districts(processed_dir: str | os.PathLike | None = None) -> list[
     root = config.resolve(processed_dir) if processed_dir is not None else config.processed_dir()
     if not root.is_dir():
         return []
-    return sorted(p.name for p in root.iterdir() if not p.name.startswith(".") and (p / "manifest.json").exists())
+    return sorted(
+        p.name for p in root.iterdir() if not p.name.startswith(".") and (p / "manifest.json").exists()
+    )
 
 
-def explore_gaps(district: District, *, resource: str = "grade_appropriate", subject: str = "ela",
-                 variable: str = "race_ethnicity", reference=None, cuts: dict | None = None,
-                 min_n: int = config.MIN_CELL_SIZE, n_boot: int = EXPLORE_N_BOOT, seed: int = 0,
-                 hidden: frozenset | set | None = None, protect: bool = True) -> pd.DataFrame:
+def explore_gaps(
+    district: District,
+    *,
+    resource: str = "grade_appropriate",
+    subject: str = "ela",
+    variable: str = "race_ethnicity",
+    reference=None,
+    cuts: dict | None = None,
+    min_n: int = config.MIN_CELL_SIZE,
+    n_boot: int = EXPLORE_N_BOOT,
+    seed: int = 0,
+    hidden: frozenset | set | None = None,
+    protect: bool = True,
+) -> pd.DataFrame:
     """Access to one resource in one subject by the levels of one student-group variable.
 
     Parameters
@@ -151,25 +175,44 @@ def explore_gaps(district: District, *, resource: str = "grade_appropriate", sub
     >>> t[["level", "n", "estimate", "difference"]]  # doctest: +SKIP
     """
     o = explore_options()
-    for name, value, allowed in (("resource", resource, o["resources"]), ("subject", subject, o["subjects"]),
-                                 ("variable", variable, o["variables"])):
+    for name, value, allowed in (
+        ("resource", resource, o["resources"]),
+        ("subject", subject, o["subjects"]),
+        ("variable", variable, o["variables"]),
+    ):
         if value not in allowed:
             raise ValueError(f"{name}: {value!r} is not one of {', '.join(allowed)}")
     ref = {variable: reference} if reference is not None else None
     check_analysis_options(subjects=[subject], reference=ref, cuts=cuts)
     acc = measures.student_access(district, cuts={**measures.default_cuts(), **(cuts or {})})
     part = acc[acc["subject"] == subject]
-    t = gap_table(part, outcome=resource, group=variable, reference=reference, cluster="classroom_id",
-                  min_n=min_n, n_boot=n_boot, seed=seed)
+    t = gap_table(
+        part,
+        outcome=resource,
+        group=variable,
+        reference=reference,
+        cluster="classroom_id",
+        min_n=min_n,
+        n_boot=n_boot,
+        seed=seed,
+    )
     t = t.assign(measure=resource, subject=subject, reference_label=reference_label(ref, variable))
     if hidden:
-        keys = zip(t["measure"].astype(str), t["subject"].astype(str), t["group"].astype(str), t["level"].map(_level_key))
+        keys = zip(
+            t["measure"].astype(str),
+            t["subject"].astype(str),
+            t["group"].astype(str),
+            t["level"].map(_level_key),
+        )
         t.loc[[k in hidden for k in keys], "suppressed"] = True
     if protect:
         from types import SimpleNamespace
 
-        protected, _ = disclosure.protect_tables(disclosure.district_tables(SimpleNamespace(gaps=t)), min_n=min_n,
-                                                 year=measures.analysis_year(district))
+        protected, _ = disclosure.protect_tables(
+            disclosure.district_tables(SimpleNamespace(gaps=t)),
+            min_n=min_n,
+            year=measures.analysis_year(district),
+        )
         t = protected["gaps"].assign(reference_label=t["reference_label"])  # a label, kept in hidden rows
     return t
 
@@ -206,46 +249,68 @@ class Explorer:
 
         ids = list(self.districts) if self.districts else processed_districts(self.processed_dir)
         if not ids:
-            raise FileNotFoundError("no processed district to explore; run 'opportunity-research process' first")
+            raise FileNotFoundError(
+                "no processed district to explore; run 'opportunity-research process' first"
+            )
         self._cache: dict[str, District] = {}
         o = explore_options()
         c = self.controls
         c["district"] = w.Dropdown(options=ids, value=ids[0], description="District")
-        c["resource"] = w.Dropdown(options=[(measures.RESOURCE_LABELS[r], r) for r in o["resources"]],
-                                   value="grade_appropriate", description="Resource")
-        c["subject"] = w.Dropdown(options=[(labels.subject(s), s) for s in o["subjects"]], value="ela",
-                                  description="Subject")
-        c["variable"] = w.Dropdown(options=[(SUBGROUP_VARIABLES[v], v) for v in o["variables"]],
-                                   value="race_ethnicity", description="Groups")
+        c["resource"] = w.Dropdown(
+            options=[(measures.RESOURCE_LABELS[r], r) for r in o["resources"]],
+            value="grade_appropriate",
+            description="Resource",
+        )
+        c["subject"] = w.Dropdown(
+            options=[(labels.subject(s), s) for s in o["subjects"]], value="ela", description="Subject"
+        )
+        c["variable"] = w.Dropdown(
+            options=[(SUBGROUP_VARIABLES[v], v) for v in o["variables"]],
+            value="race_ethnicity",
+            description="Groups",
+        )
         c["reference"] = w.Dropdown(description="Compared with", style={"description_width": "initial"})
         from .settings import CUT_WORDS
 
         for key, (default, lo, hi) in CUT_POINTS.items():
-            c[f"cut_{key}"] = w.FloatSlider(value=default, min=lo, max=hi, step=0.5 if hi <= 3 else 1,
-                                            description=f"{CUT_WORDS[key][0]} (of {hi:g})",
-                                            continuous_update=False, style={"description_width": "initial"},
-                                            layout=w.Layout(width="26rem"))
+            c[f"cut_{key}"] = w.FloatSlider(
+                value=default,
+                min=lo,
+                max=hi,
+                step=0.5 if hi <= 3 else 1,
+                description=f"{CUT_WORDS[key][0]} (of {hi:g})",
+                continuous_update=False,
+                style={"description_width": "initial"},
+                layout=w.Layout(width="26rem"),
+            )
         self._set_reference_options()
         self.table_out, self.chart_out, self.status = w.Output(), w.Output(), w.HTML()
         from .presentation import LAB_CSS
 
         # persistent: part of the widget itself, above the controls, whatever is chosen
-        self.banner = w.HTML(f"<style>{LAB_CSS}</style><div role='note' style='border-left: 4px solid #D55E00; "
-                             "padding: .3rem .6rem; background: #fff4ec; color: #222'>"
-                             + BANNER.format(min_n=self.min_n) + "</div>")
+        self.banner = w.HTML(
+            f"<style>{LAB_CSS}</style><div role='note' style='border-left: 4px solid #D55E00; "
+            "padding: .3rem .6rem; background: #fff4ec; color: #222'>"
+            + BANNER.format(min_n=self.min_n)
+            + "</div>"
+        )
         for name, ctl in c.items():
             ctl.observe(self._on_variable if name == "variable" else self._on_change, names="value")
         picks = w.VBox([c["district"], c["resource"], c["subject"], c["variable"], c["reference"]])
-        sliders = w.VBox([w.HTML("<b>Cut points</b> (TNTP's defaults shown first)")]
-                         + [c[f"cut_{k}"] for k in CUT_POINTS])
-        self.widget = w.VBox([self.banner, w.HBox([picks, sliders]), self.status, self.table_out, self.chart_out])
+        sliders = w.VBox(
+            [w.HTML("<b>Cut points</b> (TNTP's defaults shown first)")] + [c[f"cut_{k}"] for k in CUT_POINTS]
+        )
+        self.widget = w.VBox(
+            [self.banner, w.HBox([picks, sliders]), self.status, self.table_out, self.chart_out]
+        )
         self.update()
 
     def _set_reference_options(self) -> None:
         var = self.controls["variable"].value
         levels = explore_options()["levels"][var]
-        self.controls["reference"].options = ([("All other students", ALL_OTHERS)]
-                                              + [(labels.level(var, lv), lv) for lv in levels])
+        self.controls["reference"].options = [("All other students", ALL_OTHERS)] + [
+            (labels.level(var, lv), lv) for lv in levels
+        ]
         self.controls["reference"].value = ALL_OTHERS
 
     def _on_variable(self, change) -> None:
@@ -263,8 +328,9 @@ class Explorer:
         """The chosen district (loaded once)."""
         d = self.controls["district"].value
         if d not in self._cache:
-            self._cache[d] = load_district(d, processed_root=config.resolve(self.processed_dir)
-                                           if self.processed_dir else None)
+            self._cache[d] = load_district(
+                d, processed_root=config.resolve(self.processed_dir) if self.processed_dir else None
+            )
         return self._cache[d]
 
     def reference(self):
@@ -282,12 +348,24 @@ class Explorer:
 
         c = self.controls
         try:
-            hidden = (report_hidden(c["district"].value, processed_dir=self.processed_dir, min_n=self.min_n)
-                      if self.protect else None)
-            self.table = explore_gaps(self.district(), resource=c["resource"].value, subject=c["subject"].value,
-                                      variable=c["variable"].value, reference=self.reference(),
-                                      cuts=self.cuts(), min_n=self.min_n, n_boot=self.n_boot, seed=self.seed,
-                                      hidden=hidden, protect=self.protect)
+            hidden = (
+                report_hidden(c["district"].value, processed_dir=self.processed_dir, min_n=self.min_n)
+                if self.protect
+                else None
+            )
+            self.table = explore_gaps(
+                self.district(),
+                resource=c["resource"].value,
+                subject=c["subject"].value,
+                variable=c["variable"].value,
+                reference=self.reference(),
+                cuts=self.cuts(),
+                min_n=self.min_n,
+                n_boot=self.n_boot,
+                seed=self.seed,
+                hidden=hidden,
+                protect=self.protect,
+            )
             self.error = None
         except (ValueError, FileNotFoundError) as exc:
             self.table, self.error = None, str(exc)
@@ -299,13 +377,19 @@ class Explorer:
             return
         t = self.table
         reference = t["reference_label"].iloc[0]
-        title = (f"{measures.RESOURCE_LABELS[c['resource'].value]}, {labels.subject(c['subject'].value)}: "
-                 f"{SUBGROUP_VARIABLES[c['variable'].value]} compared with {reference}")
+        title = (
+            f"{measures.RESOURCE_LABELS[c['resource'].value]}, {labels.subject(c['subject'].value)}: "
+            f"{SUBGROUP_VARIABLES[c['variable'].value]} compared with {reference}"
+        )
         changed = changed_settings({"cuts": self.cuts()})
-        self.status.value = (f"<b>{title}</b><br>Cut points: "
-                             + ("; ".join(changed) if changed else "TNTP’s defaults") + ".")
+        self.status.value = (
+            f"<b>{title}</b><br>Cut points: " + ("; ".join(changed) if changed else "TNTP’s defaults") + "."
+        )
         with self.table_out:
             display(gaps_table(t, c["resource"].value, min_n=self.min_n))
         with self.chart_out:
-            display(reporting.figure_output(plots.gap_plot(
-                t, title=title, xlabel=f"Difference from {reference} (percentage points)")))
+            display(
+                reporting.figure_output(
+                    plots.gap_plot(t, title=title, xlabel=f"Difference from {reference} (percentage points)")
+                )
+            )

@@ -60,7 +60,9 @@ def make_world_readable(folder: str | os.PathLike) -> None:
                 os.chmod(p, PUBLISHED_FILE_MODE)
 
 
-def page_links(kind: str, *, here: str, districts: Iterable[str] = (), pdf: bool = True) -> list[tuple[str, str | None]]:
+def page_links(
+    kind: str, *, here: str, districts: Iterable[str] = (), pdf: bool = True
+) -> list[tuple[str, str | None]]:
     """The navigation bar of a page: ``(text, href)`` pairs, ``href=None`` for the page itself.
 
     ``kind`` is ``"district"`` or ``"cross"``; ``here`` the page's file name (``report.html`` or
@@ -92,10 +94,14 @@ def page_links(kind: str, *, here: str, districts: Iterable[str] = (), pdf: bool
 
 
 def _downloads(folder: Path, pdf: bool) -> list[tuple[str, str]]:
-    out = [(f"{p.stem.replace('_', ' ').capitalize()} (CSV)", f"tables/{p.name}")
-           for p in sorted((folder / "tables").glob("*.csv"))]
-    out += [(f"{p.stem.replace('_', ' ').capitalize()} (PNG figure)", f"figures/{p.name}")
-            for p in sorted((folder / "figures").glob("*.png"))]
+    out = [
+        (f"{p.stem.replace('_', ' ').capitalize()} (CSV)", f"tables/{p.name}")
+        for p in sorted((folder / "tables").glob("*.csv"))
+    ]
+    out += [
+        (f"{p.stem.replace('_', ' ').capitalize()} (PNG figure)", f"figures/{p.name}")
+        for p in sorted((folder / "figures").glob("*.png"))
+    ]
     if pdf:
         out.append(("This report (PDF)", "report.pdf"))
         if (folder / "scorecard.html").exists():
@@ -115,17 +121,29 @@ def _drop_dead_links(page: Path, suffixes: tuple[str, ...] = (".html", ".pdf")) 
     """Remove links from ``page`` to files of its own folder that do not exist (e.g. PDFs not made), of the
     given ``suffixes``."""
     text = page.read_text(encoding="utf-8")
-    new = _LOCAL_LINK.sub(lambda m: m.group(0) if (page.parent / m.group(1)).exists()
-                          or not m.group(1).endswith(suffixes) else "", text)
+    new = _LOCAL_LINK.sub(
+        lambda m: (
+            m.group(0) if (page.parent / m.group(1)).exists() or not m.group(1).endswith(suffixes) else ""
+        ),
+        text,
+    )
     if new != text:
         from ..files import atomic_write
 
         atomic_write(page, new.encode("utf-8"), mode=PUBLISHED_FILE_MODE)
 
 
-def publish_pages(folder: str | os.PathLike, *, notebook: str | os.PathLike, kind: str, title: str,
-                  min_n: int = config.MIN_CELL_SIZE, districts: Iterable[str] = (),
-                  require_pdf: bool = False, shared_browser: bool = False) -> list[Path]:
+def publish_pages(
+    folder: str | os.PathLike,
+    *,
+    notebook: str | os.PathLike,
+    kind: str,
+    title: str,
+    min_n: int = config.MIN_CELL_SIZE,
+    districts: Iterable[str] = (),
+    require_pdf: bool = False,
+    shared_browser: bool = False,
+) -> list[Path]:
     """Write a report folder's pages: ``report.html``, the PDFs, links; then make it world-readable.
 
     Parameters
@@ -171,17 +189,30 @@ def publish_pages(folder: str | os.PathLike, *, notebook: str | os.PathLike, kin
     exe = find_chromium()
     if exe is None:
         if require_pdf:
-            raise BrowserMissing("no Chromium to print the PDF copies; run 'python -m opportunity_research.report.browser "
-                                 "--ensure' or set OPPORTUNITY_RESEARCH_CHROMIUM")
-        warnings.warn("no Chromium found: publishing HTML only, without PDF copies "
-                      "(python -m opportunity_research.report.browser --ensure installs one)", stacklevel=2)
+            raise BrowserMissing(
+                "no Chromium to print the PDF copies; run 'python -m opportunity_research.report.browser "
+                "--ensure' or set OPPORTUNITY_RESEARCH_CHROMIUM"
+            )
+        warnings.warn(
+            "no Chromium found: publishing HTML only, without PDF copies "
+            "(python -m opportunity_research.report.browser --ensure installs one)",
+            stacklevel=2,
+        )
     pdf = exe is not None
     districts = list(districts)
-    written = [export_html(notebook, folder / "report.html", title=title, min_n=min_n,
-                           links=page_links(kind, here="report.html", districts=districts, pdf=pdf),
-                           downloads=_downloads(folder, pdf))]
-    pages = [folder / "report.html"] + [folder / n for n in ("scorecard.html", "summary.html", "summary.es.html")
-                                        if (folder / n).exists()]
+    written = [
+        export_html(
+            notebook,
+            folder / "report.html",
+            title=title,
+            min_n=min_n,
+            links=page_links(kind, here="report.html", districts=districts, pdf=pdf),
+            downloads=_downloads(folder, pdf),
+        )
+    ]
+    pages = [folder / "report.html"] + [
+        folder / n for n in ("scorecard.html", "summary.html", "summary.es.html") if (folder / n).exists()
+    ]
     for page in pages:  # e.g. a notebook that writes no board summary: no link to one, on screen or on paper
         _drop_dead_links(page, (".html",))
     if pdf and shared_browser:

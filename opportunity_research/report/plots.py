@@ -75,7 +75,9 @@ def _check_tidy(data: pd.DataFrame, where: str, required) -> None:
         raise TypeError(f"{where}: expected a DataFrame, got {type(data).__name__}")
     bad = [c for c in data.columns if _ID_COLUMN.search(str(c))]
     if bad:
-        raise ValueError(f"{where}: figures take summary tables, not student rows (identifier column(s) {bad})")
+        raise ValueError(
+            f"{where}: figures take summary tables, not student rows (identifier column(s) {bad})"
+        )
     missing = [c for c in required if c and c not in data.columns]
     if missing:
         raise KeyError(f"{where}: column(s) {missing} not in the table")
@@ -105,8 +107,11 @@ def _num(v: float, *, percent: bool, signed: bool = False) -> str:
 
 
 def _count(v) -> str:
-    return "n not available" if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)) \
+    return (
+        "n not available"
+        if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v))
         else f"n = {int(v):,}"
+    )
 
 
 def level_label(group, level, labels: Mapping | None = None) -> str:
@@ -175,25 +180,54 @@ def _draw_intervals(ax, rows: pd.DataFrame, *, percent: bool, reference_line) ->
         lo, hi = part["lo"].to_numpy(dtype=float), part["hi"].to_numpy(dtype=float)
         has = ~(np.isnan(lo) | np.isnan(hi))
         if has.any():
-            ax.errorbar(est[has], part["y"].to_numpy()[has], xerr=[est[has] - lo[has], hi[has] - est[has]],
-                        fmt="none", ecolor=PALETTE[i % len(PALETTE)], elinewidth=1.4, capsize=3, zorder=2)
-        ax.plot(est, part["y"], linestyle="none", marker=MARKERS[i % len(MARKERS)],
-                color=PALETTE[i % len(PALETTE)], markeredgecolor="black", markeredgewidth=0.6, markersize=7,
-                zorder=3, label=str(s))
+            ax.errorbar(
+                est[has],
+                part["y"].to_numpy()[has],
+                xerr=[est[has] - lo[has], hi[has] - est[has]],
+                fmt="none",
+                ecolor=PALETTE[i % len(PALETTE)],
+                elinewidth=1.4,
+                capsize=3,
+                zorder=2,
+            )
+        ax.plot(
+            est,
+            part["y"],
+            linestyle="none",
+            marker=MARKERS[i % len(MARKERS)],
+            color=PALETTE[i % len(PALETTE)],
+            markeredgecolor="black",
+            markeredgewidth=0.6,
+            markersize=7,
+            zorder=3,
+            label=str(s),
+        )
     if reference_line is not None:
         ax.axvline(reference_line, color="black", linewidth=1.0, linestyle="--", zorder=1)
     trans = mpl.transforms.blended_transform_factory(ax.transAxes, ax.transData)
     for _, r in rows[rows["supp"]].iterrows():
-        ax.text(0.01, r["y"], r["mark"], transform=trans, va="center", ha="left", fontsize=8.5,
-                fontstyle="italic", color=GREY, zorder=4,
-                bbox={"facecolor": "white", "edgecolor": "none", "pad": 1.0})
+        ax.text(
+            0.01,
+            r["y"],
+            r["mark"],
+            transform=trans,
+            va="center",
+            ha="left",
+            fontsize=8.5,
+            fontstyle="italic",
+            color=GREY,
+            zorder=4,
+            bbox={"facecolor": "white", "edgecolor": "none", "pad": 1.0},
+        )
     ax.set_yticks(rows["y"].to_numpy(), rows["label"].tolist())
     ax.set_ylim(rows["y"].max() + 0.7, rows["y"].min() - 0.7)
     ax.tick_params(axis="y", length=0)
     if percent:
         _percent_axis(ax, "x", points=reference_line == 0)
     if len(series) > 1:
-        ax.figure.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=min(len(series), 4))
+        ax.figure.legend(
+            *ax.get_legend_handles_labels(), loc="outside lower center", ncol=min(len(series), 4)
+        )
 
 
 def _figure(n_rows: int, width: float = 7.5) -> tuple[Figure, object]:
@@ -201,10 +235,21 @@ def _figure(n_rows: int, width: float = 7.5) -> tuple[Figure, object]:
     return fig, fig.add_subplot()
 
 
-def interval_plot(data: pd.DataFrame, *, estimate: str = "estimate", lower: str | None = "ci_lower",
-                  upper: str | None = "ci_upper", label: str = "label", hue: str | None = None,
-                  n: str | None = "n", reference_line: float | None = None, percent: bool = False,
-                  xlabel: str | None = None, title: str | None = None, confidence: float = 0.95) -> Figure:
+def interval_plot(
+    data: pd.DataFrame,
+    *,
+    estimate: str = "estimate",
+    lower: str | None = "ci_lower",
+    upper: str | None = "ci_upper",
+    label: str = "label",
+    hue: str | None = None,
+    n: str | None = "n",
+    reference_line: float | None = None,
+    percent: bool = False,
+    xlabel: str | None = None,
+    title: str | None = None,
+    confidence: float = 0.95,
+) -> Figure:
     """Dot-and-interval plot: one row per table row, a point at ``estimate`` and a line from ``lower`` to
     ``upper``; ``hue`` rows get their own colour and marker. Suppressed rows show text, not a point.
 
@@ -246,8 +291,9 @@ def interval_plot(data: pd.DataFrame, *, estimate: str = "estimate", lower: str 
         if title:
             ax.set_title(title)
     counts = data[n].tolist() if n and n in data.columns else None
-    parts = _interval_alt(rows, counts, percent=percent, signed=reference_line == 0, confidence=confidence,
-                          hue=bool(hue))
+    parts = _interval_alt(
+        rows, counts, percent=percent, signed=reference_line == 0, confidence=confidence, hue=bool(hue)
+    )
     head = title or "Estimates by row"
     fig.alt_text = f"{head}{'' if head.endswith('.') else '.'} " + " ".join(parts)
     return fig
@@ -262,35 +308,53 @@ def _interval_alt(rows, counts, *, percent, signed, confidence, hue) -> list[str
             continue
         extra = []
         if not (np.isnan(r["lo"]) or np.isnan(r["hi"])):
-            extra.append(f"{confidence:.0%} CI {_num(r['lo'], percent=percent, signed=signed)} to "
-                         f"{_num(r['hi'], percent=percent, signed=signed)}")
+            extra.append(
+                f"{confidence:.0%} CI {_num(r['lo'], percent=percent, signed=signed)} to "
+                f"{_num(r['hi'], percent=percent, signed=signed)}"
+            )
         if counts is not None:
             extra.append(_count(counts[i]))
-        parts.append(f"{name}: {_num(r['est'], percent=percent, signed=signed)}"
-                     + (f" ({'; '.join(extra)})" if extra else "") + ".")
+        parts.append(
+            f"{name}: {_num(r['est'], percent=percent, signed=signed)}"
+            + (f" ({'; '.join(extra)})" if extra else "")
+            + "."
+        )
     return parts
 
 
 def _interval_rows(data, *, estimate, lower, upper, label, hue) -> pd.DataFrame:
     supp = _suppressed(data)
-    rows = pd.DataFrame({
-        "y": np.arange(len(data), dtype=float),
-        "est": data[estimate].to_numpy(dtype=float, na_value=np.nan),
-        "lo": data[lower].to_numpy(dtype=float, na_value=np.nan) if lower else np.nan,
-        "hi": data[upper].to_numpy(dtype=float, na_value=np.nan) if upper else np.nan,
-        "series": data[hue].astype(str).to_numpy() if hue else "",
-        "supp": supp | data[estimate].isna().to_numpy(),
-        "mark": [_mark(r) for r in (data["suppression_reason"] if "suppression_reason" in data.columns
-                                    else [""] * len(data))],
-        "label": data[label].astype(str).to_numpy(),
-    })
+    rows = pd.DataFrame(
+        {
+            "y": np.arange(len(data), dtype=float),
+            "est": data[estimate].to_numpy(dtype=float, na_value=np.nan),
+            "lo": data[lower].to_numpy(dtype=float, na_value=np.nan) if lower else np.nan,
+            "hi": data[upper].to_numpy(dtype=float, na_value=np.nan) if upper else np.nan,
+            "series": data[hue].astype(str).to_numpy() if hue else "",
+            "supp": supp | data[estimate].isna().to_numpy(),
+            "mark": [
+                _mark(r)
+                for r in (
+                    data["suppression_reason"] if "suppression_reason" in data.columns else [""] * len(data)
+                )
+            ],
+            "label": data[label].astype(str).to_numpy(),
+        }
+    )
     rows.loc[~supp & rows["supp"], "mark"] = "not available"
     return rows
 
 
-def gap_plot(table: pd.DataFrame, *, value: str = "difference", labels: Mapping | None = None,
-             title: str | None = None, percent: bool | None = None, xlabel: str | None = None,
-             confidence: float = 0.95) -> Figure:
+def gap_plot(
+    table: pd.DataFrame,
+    *,
+    value: str = "difference",
+    labels: Mapping | None = None,
+    title: str | None = None,
+    percent: bool | None = None,
+    xlabel: str | None = None,
+    confidence: float = 0.95,
+) -> Figure:
     """Forest plot of a gap table: each level's difference from its reference with its interval.
 
     One row per level (grouped by ``group`` variable, each variable with its own colour and marker), a
@@ -334,23 +398,34 @@ def gap_plot(table: pd.DataFrame, *, value: str = "difference", labels: Mapping 
     if t.duplicated(["group", "level"]).any():
         raise ValueError("gap_plot: a group level appears twice; plot one outcome (and subject) at a time")
     if percent is None:
-        est = pd.concat([t.get("estimate", pd.Series(dtype=float)),
-                         t.get("reference_estimate", pd.Series(dtype=float))]).dropna()
-        percent = bool(("kind" in t.columns and t["kind"].eq("binary").all())
-                       or (len(est) and est.between(0, 1).all())) and value == "difference"
+        est = pd.concat(
+            [t.get("estimate", pd.Series(dtype=float)), t.get("reference_estimate", pd.Series(dtype=float))]
+        ).dropna()
+        percent = (
+            bool(
+                ("kind" in t.columns and t["kind"].eq("binary").all())
+                or (len(est) and est.between(0, 1).all())
+            )
+            and value == "difference"
+        )
     has_ci = value == "difference" and {"ci_lower", "ci_upper"} <= set(t.columns)
-    disp = pd.DataFrame({
-        "label": [level_label(g, lv, labels) for g, lv in zip(t["group"], t["level"])],
-        "series": [registry.variable(str(g)) for g in t["group"]],
-        "value": t[value].to_numpy(dtype=float, na_value=np.nan),
-        "ci_lower": t["ci_lower"].to_numpy(dtype=float, na_value=np.nan) if has_ci else np.nan,
-        "ci_upper": t["ci_upper"].to_numpy(dtype=float, na_value=np.nan) if has_ci else np.nan,
-        "n": t["n"] if "n" in t.columns else None,
-        "suppressed": _suppressed(t),
-        "suppression_reason": t["suppression_reason"] if "suppression_reason" in t.columns else "",
-    })
-    outcome = (registry.measure(str(t["outcome"].iloc[0])).lower() if "outcome" in t.columns and len(t)
-               else "the outcome")
+    disp = pd.DataFrame(
+        {
+            "label": [level_label(g, lv, labels) for g, lv in zip(t["group"], t["level"])],
+            "series": [registry.variable(str(g)) for g in t["group"]],
+            "value": t[value].to_numpy(dtype=float, na_value=np.nan),
+            "ci_lower": t["ci_lower"].to_numpy(dtype=float, na_value=np.nan) if has_ci else np.nan,
+            "ci_upper": t["ci_upper"].to_numpy(dtype=float, na_value=np.nan) if has_ci else np.nan,
+            "n": t["n"] if "n" in t.columns else None,
+            "suppressed": _suppressed(t),
+            "suppression_reason": t["suppression_reason"] if "suppression_reason" in t.columns else "",
+        }
+    )
+    outcome = (
+        registry.measure(str(t["outcome"].iloc[0])).lower()
+        if "outcome" in t.columns and len(t)
+        else "the outcome"
+    )
     refs = list(dict.fromkeys(t["reference"].astype(str))) if "reference" in t.columns else []
     ref_text = refs[0] if len(refs) == 1 else "its reference"
     what = "Differences" if value == "difference" else value.replace("_", " ").capitalize()
@@ -365,11 +440,20 @@ def gap_plot(table: pd.DataFrame, *, value: str = "difference", labels: Mapping 
         ax.set_xlabel(textwrap.fill(xlabel, 70))
         if title:
             ax.set_title(title)
-    parts = _interval_alt(rows, disp["n"].tolist() if "n" in t.columns else None, percent=percent, signed=True,
-                          confidence=confidence, hue=False)  # level labels already name the variable
-    head = (f"{what} in {outcome} between each group and {ref_text}"
-            + (f", with {confidence:.0%} confidence intervals" if has_ci else "")
-            + (" (difference in percentage points)" if percent else "") + ".")
+    parts = _interval_alt(
+        rows,
+        disp["n"].tolist() if "n" in t.columns else None,
+        percent=percent,
+        signed=True,
+        confidence=confidence,
+        hue=False,
+    )  # level labels already name the variable
+    head = (
+        f"{what} in {outcome} between each group and {ref_text}"
+        + (f", with {confidence:.0%} confidence intervals" if has_ci else "")
+        + (" (difference in percentage points)" if percent else "")
+        + "."
+    )
     fig.alt_text = (f"{title}: " if title else "") + head + " " + " ".join(parts)
     return fig
 
@@ -378,10 +462,21 @@ def gap_plot(table: pd.DataFrame, *, value: str = "difference", labels: Mapping 
 # Bars
 
 
-def resource_bars(data: pd.DataFrame, *, x: str = "label", y: str = "estimate", hue: str | None = None,
-                  lower: str | None = "ci_lower", upper: str | None = "ci_upper", n: str | None = "n",
-                  labels: Mapping | None = None, percent: bool = True, title: str | None = None,
-                  ylabel: str = "Share of class time", confidence: float = 0.95) -> Figure:
+def resource_bars(
+    data: pd.DataFrame,
+    *,
+    x: str = "label",
+    y: str = "estimate",
+    hue: str | None = None,
+    lower: str | None = "ci_lower",
+    upper: str | None = "ci_upper",
+    n: str | None = "n",
+    labels: Mapping | None = None,
+    percent: bool = True,
+    title: str | None = None,
+    ylabel: str = "Share of class time",
+    confidence: float = 0.95,
+) -> Figure:
     """Bars of the share of class time with each resource, optionally side by side by group, with intervals.
 
     Parameters
@@ -414,7 +509,9 @@ def resource_bars(data: pd.DataFrame, *, x: str = "label", y: str = "estimate", 
     _check_tidy(data, "resource_bars", [x, y, hue, lower, upper])
     t = data.reset_index(drop=True)
     if t.duplicated([c for c in (x, hue, "group" if hue else None) if c and c in t.columns]).any():
-        raise ValueError(f"resource_bars: several rows for one bar ({x}{', ' + hue if hue else ''}); filter first")
+        raise ValueError(
+            f"resource_bars: several rows for one bar ({x}{', ' + hue if hue else ''}); filter first"
+        )
     supp = _suppressed(t) | t[y].isna().to_numpy()
     cats = list(dict.fromkeys(t[x].astype(str)))
     if hue:
@@ -429,26 +526,61 @@ def resource_bars(data: pd.DataFrame, *, x: str = "label", y: str = "estimate", 
     reasons = t["suppression_reason"] if "suppression_reason" in t.columns else [""] * len(t)
     with style():
         # at most the width of the other report figures, so its text prints at the same size (not shrunk to fit)
-        fig = Figure(figsize=(min(7.6, max(6.0, 1.6 * len(cats) * max(1.0, len(series) / 2)) + (1.8 if hue else 0)),
-                              4.4 + (0.8 if len(series) > 3 else 0)), layout="constrained")
+        fig = Figure(
+            figsize=(
+                min(7.6, max(6.0, 1.6 * len(cats) * max(1.0, len(series) / 2)) + (1.8 if hue else 0)),
+                4.4 + (0.8 if len(series) > 3 else 0),
+            ),
+            layout="constrained",
+        )
         ax = fig.add_subplot()
         ax.grid(axis="x", visible=False)
         ax.grid(axis="y", visible=True)
-        top = np.nanmax(np.r_[t[y].to_numpy(dtype=float, na_value=np.nan)[~supp],
-                              t[upper].to_numpy(dtype=float, na_value=np.nan)[~supp] if upper else [], 0.0])
+        top = np.nanmax(
+            np.r_[
+                t[y].to_numpy(dtype=float, na_value=np.nan)[~supp],
+                t[upper].to_numpy(dtype=float, na_value=np.nan)[~supp] if upper else [],
+                0.0,
+            ]
+        )
         top = top if top > 0 else 1.0
         for i, r in t.iterrows():
             s = series.index(hue_lab[i])
             pos = cats.index(str(r[x])) - 0.4 + width * (s + 0.5)
             if supp[i]:
-                ax.text(pos, 0.02 * top, _mark(reasons[i]), rotation=90, ha="center", va="bottom", fontsize=8,
-                        fontstyle="italic", color=GREY)
+                ax.text(
+                    pos,
+                    0.02 * top,
+                    _mark(reasons[i]),
+                    rotation=90,
+                    ha="center",
+                    va="bottom",
+                    fontsize=8,
+                    fontstyle="italic",
+                    color=GREY,
+                )
                 continue
-            ax.bar(pos, r[y], width=width * 0.92, color=PALETTE[s % len(PALETTE)], hatch=HATCHES[s % len(HATCHES)],
-                   edgecolor="black", linewidth=0.6, zorder=2)
+            ax.bar(
+                pos,
+                r[y],
+                width=width * 0.92,
+                color=PALETTE[s % len(PALETTE)],
+                hatch=HATCHES[s % len(HATCHES)],
+                edgecolor="black",
+                linewidth=0.6,
+                zorder=2,
+            )
             if lower and upper and not (pd.isna(r[lower]) or pd.isna(r[upper])):
-                ax.errorbar(pos, r[y], yerr=[[r[y] - r[lower]], [r[upper] - r[y]]], fmt="none", ecolor="black",
-                            elinewidth=1.1, capsize=3, zorder=3)
+                ax.errorbar(
+                    pos,
+                    r[y],
+                    yerr=[[r[y] - r[lower]], [r[upper] - r[y]]],
+                    fmt="none",
+                    ecolor="black",
+                    elinewidth=1.1,
+                    capsize=3,
+                    zorder=3,
+                )
         ax.set_xticks(range(len(cats)), [textwrap.fill(c, 16) for c in cats])
         ax.set_xlim(-0.6, len(cats) - 0.4)
         ax.set_ylim(0, top * 1.12)
@@ -458,8 +590,15 @@ def resource_bars(data: pd.DataFrame, *, x: str = "label", y: str = "estimate", 
         if title:
             ax.set_title(title)
         if hue:
-            handles = [Patch(facecolor=PALETTE[s % len(PALETTE)], hatch=HATCHES[s % len(HATCHES)], edgecolor="black",
-                             label=lab) for s, lab in enumerate(series)]
+            handles = [
+                Patch(
+                    facecolor=PALETTE[s % len(PALETTE)],
+                    hatch=HATCHES[s % len(HATCHES)],
+                    edgecolor="black",
+                    label=lab,
+                )
+                for s, lab in enumerate(series)
+            ]
             fig.legend(handles=handles, loc="outside right upper")
     parts = []
     for i, r in t.iterrows():
@@ -469,10 +608,14 @@ def resource_bars(data: pd.DataFrame, *, x: str = "label", y: str = "estimate", 
             continue
         extra = []
         if lower and upper and not (pd.isna(r[lower]) or pd.isna(r[upper])):
-            extra.append(f"{confidence:.0%} CI {_num(r[lower], percent=percent)} to {_num(r[upper], percent=percent)}")
+            extra.append(
+                f"{confidence:.0%} CI {_num(r[lower], percent=percent)} to {_num(r[upper], percent=percent)}"
+            )
         if n and n in t.columns:
             extra.append(_count(r[n]))
-        parts.append(f"{name}: {_num(r[y], percent=percent)}" + (f" ({'; '.join(extra)})" if extra else "") + ".")
+        parts.append(
+            f"{name}: {_num(r[y], percent=percent)}" + (f" ({'; '.join(extra)})" if extra else "") + "."
+        )
     head = title or f"Bar chart: {ylabel.lower()} by {x}" + (f" and {hue}" if hue else "")
     fig.alt_text = f"{head}{'' if head.endswith('.') else '.'} " + " ".join(parts)
     return fig
@@ -495,15 +638,43 @@ def _dodged(ax, rows: pd.DataFrame, *, series_order: list[str], percent: bool, p
         has = shown & ~(np.isnan(lo) | np.isnan(hi))
         color, marker = PALETTE[j % len(PALETTE)], MARKERS[j % len(MARKERS)]
         if has.any():
-            ax.errorbar(est[has], y[has], xerr=[est[has] - lo[has], hi[has] - est[has]], fmt="none", ecolor=color,
-                        elinewidth=1.4, capsize=2.5, zorder=2)
-        ax.plot(est[shown], y[shown], linestyle="none", marker=marker, color=color, markeredgecolor="black",
-                markeredgewidth=0.6, markersize=6.5, zorder=3, label=s)
+            ax.errorbar(
+                est[has],
+                y[has],
+                xerr=[est[has] - lo[has], hi[has] - est[has]],
+                fmt="none",
+                ecolor=color,
+                elinewidth=1.4,
+                capsize=2.5,
+                zorder=2,
+            )
+        ax.plot(
+            est[shown],
+            y[shown],
+            linestyle="none",
+            marker=marker,
+            color=color,
+            markeredgecolor="black",
+            markeredgewidth=0.6,
+            markersize=6.5,
+            zorder=3,
+            label=s,
+        )
         trans = mpl.transforms.blended_transform_factory(ax.transAxes, ax.transData)
         for yy, mark in zip(y[~shown], part["mark"].to_numpy()[~shown]):
-            ax.text(0.01, yy, f"{s}: {mark}" if k > 1 else mark, transform=trans, va="center", ha="left",
-                    fontsize=7.5, fontstyle="italic", color=GREY, zorder=4,
-                    bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.5})
+            ax.text(
+                0.01,
+                yy,
+                f"{s}: {mark}" if k > 1 else mark,
+                transform=trans,
+                va="center",
+                ha="left",
+                fontsize=7.5,
+                fontstyle="italic",
+                color=GREY,
+                zorder=4,
+                bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.5},
+            )
     slots = rows.drop_duplicates("slot").sort_values("slot")
     if k > 1:  # a series with no row at a slot (e.g. a model that could not estimate the effect)
         trans = mpl.transforms.blended_transform_factory(ax.transAxes, ax.transData)
@@ -511,8 +682,18 @@ def _dodged(ax, rows: pd.DataFrame, *, series_order: list[str], percent: bool, p
         for slot in slots["slot"]:
             for j, s in enumerate(series_order):
                 if (slot, s) not in have:
-                    ax.text(0.01, slot - 0.4 + step * (j + 0.5), f"{s}: not estimated", transform=trans, va="center",
-                            ha="left", fontsize=7.5, fontstyle="italic", color=GREY, zorder=4)
+                    ax.text(
+                        0.01,
+                        slot - 0.4 + step * (j + 0.5),
+                        f"{s}: not estimated",
+                        transform=trans,
+                        va="center",
+                        ha="left",
+                        fontsize=7.5,
+                        fontstyle="italic",
+                        color=GREY,
+                        zorder=4,
+                    )
     ax.set_yticks(slots["slot"].to_numpy(dtype=float), [textwrap.fill(x, 34) for x in slots["label"]])
     ax.set_ylim(slots["slot"].max() + 0.6, slots["slot"].min() - 0.6)
     ax.tick_params(axis="y", length=0)
@@ -536,17 +717,22 @@ def _alt_rows(rows: pd.DataFrame, *, fmt, counts=None) -> str:
     return " ".join(parts)
 
 
-def _rows_frame(t: pd.DataFrame, *, label, series, est="estimate", lo="ci_lower", hi="ci_upper") -> pd.DataFrame:
+def _rows_frame(
+    t: pd.DataFrame, *, label, series, est="estimate", lo="ci_lower", hi="ci_upper"
+) -> pd.DataFrame:
     supp = _suppressed(t) | t[est].isna().to_numpy()
     reasons = t["suppression_reason"] if "suppression_reason" in t.columns else pd.Series([""] * len(t))
-    out = pd.DataFrame({
-        "label": list(label), "series": list(series),
-        "est": t[est].to_numpy(dtype=float, na_value=np.nan),
-        "lo": t[lo].to_numpy(dtype=float, na_value=np.nan) if lo in t.columns else np.nan,
-        "hi": t[hi].to_numpy(dtype=float, na_value=np.nan) if hi in t.columns else np.nan,
-        "supp": supp,
-        "mark": [_mark(r) if s else "not available" for r, s in zip(reasons, _suppressed(t))],
-    })
+    out = pd.DataFrame(
+        {
+            "label": list(label),
+            "series": list(series),
+            "est": t[est].to_numpy(dtype=float, na_value=np.nan),
+            "lo": t[lo].to_numpy(dtype=float, na_value=np.nan) if lo in t.columns else np.nan,
+            "hi": t[hi].to_numpy(dtype=float, na_value=np.nan) if hi in t.columns else np.nan,
+            "supp": supp,
+            "mark": [_mark(r) if s else "not available" for r, s in zip(reasons, _suppressed(t))],
+        }
+    )
     out["slot"] = pd.factorize(out["label"])[0]
     return out
 
@@ -576,15 +762,18 @@ def gap_chart(gaps: pd.DataFrame, *, resource: str, reference: str | None = None
     if not len(t):
         raise ValueError(f"gap_chart: no rows for resource {resource!r}")
     subj = [labels.subject(s) for s in t["subject"]] if "subject" in t.columns else [""] * len(t)
-    rows = _rows_frame(t, label=[labels.level(g, lv) for g, lv in zip(t["group"], t["level"])], series=subj,
-                       est="difference")
+    rows = _rows_frame(
+        t, label=[labels.level(g, lv) for g, lv in zip(t["group"], t["level"])], series=subj, est="difference"
+    )
     order = list(dict.fromkeys(subj))
     if reference is None:
         refs = set(t["reference"].astype(str)) if "reference" in t.columns else {ALL_OTHERS}
         reference = ALL_OTHERS if refs <= {ALL_OTHERS, "nan"} else "the reference group"
     title = f"{labels.measure(resource)}: difference from {reference}"
     with style():
-        fig = Figure(figsize=(7.5, 1.2 + 0.21 * rows["slot"].nunique() * max(1.5, len(order))), layout="constrained")
+        fig = Figure(
+            figsize=(7.5, 1.2 + 0.21 * rows["slot"].nunique() * max(1.5, len(order))), layout="constrained"
+        )
         ax = fig.add_subplot()
         _dodged(ax, rows, series_order=order, percent=True, points=True)
         ax.axvline(0, color="black", linewidth=1.0, linestyle="--", zorder=1)
@@ -592,13 +781,16 @@ def gap_chart(gaps: pd.DataFrame, *, resource: str, reference: str | None = None
         ax.set_title(textwrap.fill(title, 80))
     from ..study.labels import points as fmt_points
 
-    fig.alt_text = (f"{title}, by student group and subject, in percentage points with 95% intervals. "
-                    + _alt_rows(rows, fmt=fmt_points, counts=t["n"].tolist() if "n" in t.columns else None))
+    fig.alt_text = (
+        f"{title}, by student group and subject, in percentage points with 95% intervals. "
+        + _alt_rows(rows, fmt=fmt_points, counts=t["n"].tolist() if "n" in t.columns else None)
+    )
     return fig
 
 
-def growth_chart(growth: pd.DataFrame, *, model: str = "all_four", effect: str = "access",
-                 months: bool = False) -> Figure:
+def growth_chart(
+    growth: pd.DataFrame, *, model: str = "all_four", effect: str = "access", months: bool = False
+) -> Figure:
     """Growth-model effects of access per resource (one model), per subject, with 95% intervals.
 
     ``months=True`` plots months of learning (an approximation) instead of standard deviations. Effects of
@@ -620,20 +812,29 @@ def growth_chart(growth: pd.DataFrame, *, model: str = "all_four", effect: str =
     t = growth[(growth["model"] == model) & (growth["effect"] == effect)].reset_index(drop=True)
     if not len(t):
         raise ValueError(f"growth_chart: no {effect!r} effects of model {model!r}")
-    est, lo, hi = ("months", "months_ci_lower", "months_ci_upper") if months else ("estimate", "ci_lower", "ci_upper")
+    est, lo, hi = (
+        ("months", "months_ci_lower", "months_ci_upper") if months else ("estimate", "ci_lower", "ci_upper")
+    )
     t = t.copy()
     bad = ~t["converged"].astype(bool) if "converged" in t.columns else pd.Series(False, index=t.index)
     t["suppressed"] = bad
     t["suppression_reason"] = np.where(bad, "model not verified", "")
     subj = [labels.subject(s) for s in t["subject"]]
-    rows = _rows_frame(t, label=[labels.measure(r) for r in t["resource"]], series=subj, est=est, lo=lo, hi=hi)
+    rows = _rows_frame(
+        t, label=[labels.measure(r) for r in t["resource"]], series=subj, est=est, lo=lo, hi=hi
+    )
     rows.loc[rows["supp"] & bad.to_numpy(), "mark"] = "model not verified"
     unit = "months of learning (approximation)" if months else "standard deviations of the spring score"
-    title = ("What access is worth: full vs no access" if effect == "access"
-             else f"What access is worth: {labels.measure(effect).lower()}, full vs no access")
+    title = (
+        "What access is worth: full vs no access"
+        if effect == "access"
+        else f"What access is worth: {labels.measure(effect).lower()}, full vs no access"
+    )
     with style():
-        fig = Figure(figsize=(7.5, 1.5 + 0.42 * rows["slot"].nunique() * max(1, len(set(subj)) * 0.7)),
-                     layout="constrained")
+        fig = Figure(
+            figsize=(7.5, 1.5 + 0.42 * rows["slot"].nunique() * max(1, len(set(subj)) * 0.7)),
+            layout="constrained",
+        )
         ax = fig.add_subplot()
         _dodged(ax, rows, series_order=list(dict.fromkeys(subj)), percent=False, points=False)
         ax.axvline(0, color="black", linewidth=1.0, linestyle="--", zorder=1)
@@ -643,13 +844,22 @@ def growth_chart(growth: pd.DataFrame, *, model: str = "all_four", effect: str =
     def fmt(x):
         return f"{x:+.1f} months" if months else f"{x:+.2f} SD"
 
-    fig.alt_text = (f"{title}, {labels.measure(model).lower()} model, in {unit}, by resource and subject. "
-                    + _alt_rows(rows, fmt=fmt, counts=t["n"].tolist() if "n" in t.columns else None))
+    fig.alt_text = (
+        f"{title}, {labels.measure(model).lower()} model, in {unit}, by resource and subject. "
+        + _alt_rows(rows, fmt=fmt, counts=t["n"].tolist() if "n" in t.columns else None)
+    )
     return fig
 
 
-def trend_chart(data: pd.DataFrame, *, x: str = "school_year", series: str = "measure", title: str,
-                ylabel: str = "Share", percent: bool = True) -> Figure:
+def trend_chart(
+    data: pd.DataFrame,
+    *,
+    x: str = "school_year",
+    series: str = "measure",
+    title: str,
+    ylabel: str = "Share",
+    percent: bool = True,
+) -> Figure:
     """Values over school years, one line per series, with 95% intervals (needs two or more years).
 
     ``data``: tidy rows with ``x``, ``series``, ``estimate``, ``ci_lower``, ``ci_upper`` (and
@@ -685,9 +895,18 @@ def trend_chart(data: pd.DataFrame, *, x: str = "school_year", series: str = "me
             est = part["estimate"].to_numpy(dtype=float)
             lo = part["ci_lower"].to_numpy(dtype=float) if "ci_lower" in part else est
             hi = part["ci_upper"].to_numpy(dtype=float) if "ci_upper" in part else est
-            ax.errorbar(xs, est, yerr=[est - lo, hi - est], color=PALETTE[j % len(PALETTE)],
-                        marker=MARKERS[j % len(MARKERS)], markeredgecolor="black", markeredgewidth=0.6,
-                        capsize=3, linewidth=1.4, label=labels.measure(s))
+            ax.errorbar(
+                xs,
+                est,
+                yerr=[est - lo, hi - est],
+                color=PALETTE[j % len(PALETTE)],
+                marker=MARKERS[j % len(MARKERS)],
+                markeredgecolor="black",
+                markeredgewidth=0.6,
+                capsize=3,
+                linewidth=1.4,
+                label=labels.measure(s),
+            )
         ax.set_xticks(years, [labels.school_year(y) for y in years])
         ax.set_xlim(years[0] - 0.5, years[-1] + 0.5)
         ax.set_ylabel(ylabel)
@@ -703,8 +922,11 @@ def trend_chart(data: pd.DataFrame, *, x: str = "school_year", series: str = "me
         if bool(getattr(r, "suppressed", False)) or pd.isna(r.estimate):
             parts.append(f"{name}: not shown.")
         else:
-            ci = (f" (95% interval {fmt(r.ci_lower)} to {fmt(r.ci_upper)})"
-                  if "ci_lower" in t.columns and not pd.isna(r.ci_lower) else "")
+            ci = (
+                f" (95% interval {fmt(r.ci_lower)} to {fmt(r.ci_upper)})"
+                if "ci_lower" in t.columns and not pd.isna(r.ci_lower)
+                else ""
+            )
             parts.append(f"{name}: {fmt(r.estimate)}{ci}.")
     fig.alt_text = f"{title}. Line chart over school years. " + " ".join(parts)
     return fig
@@ -730,9 +952,13 @@ def study_chart(rates: pd.DataFrame, demands: pd.DataFrame, study: Mapping[str, 
     from ..study import labels
 
     r = rates[rates["subject"] == "all"] if "subject" in rates.columns else rates
-    t = pd.concat([r.rename(columns={"resource": "code"})[["code", "estimate", "ci_lower", "ci_upper"]],
-                   demands.rename(columns={"measure": "code"})[["code", "estimate", "ci_lower", "ci_upper"]]],
-                  ignore_index=True)
+    t = pd.concat(
+        [
+            r.rename(columns={"resource": "code"})[["code", "estimate", "ci_lower", "ci_upper"]],
+            demands.rename(columns={"measure": "code"})[["code", "estimate", "ci_lower", "ci_upper"]],
+        ],
+        ignore_index=True,
+    )
     t = t[t["code"].isin(list(study))].reset_index(drop=True)
     rows = _rows_frame(t, label=[labels.measure(c) for c in t["code"]], series=["This district"] * len(t))
     title = "This district beside the Opportunity Myth study"
@@ -740,21 +966,47 @@ def study_chart(rates: pd.DataFrame, demands: pd.DataFrame, study: Mapping[str, 
         fig = Figure(figsize=(7.5, 1.4 + 0.42 * len(t)), layout="constrained")
         ax = fig.add_subplot()
         _dodged(ax, rows, series_order=["This district"], percent=True, points=False)
-        ax.plot([study[c] for c in t["code"]], rows["slot"].to_numpy(dtype=float), linestyle="none", marker="D",
-                markerfacecolor="white", markeredgecolor="black", markersize=7, zorder=4, label="Study (2018)")
-        ax.plot([], [], linestyle="none", marker=MARKERS[0], color=PALETTE[0], markeredgecolor="black",
-                label="This district (95% interval)")
+        ax.plot(
+            [study[c] for c in t["code"]],
+            rows["slot"].to_numpy(dtype=float),
+            linestyle="none",
+            marker="D",
+            markerfacecolor="white",
+            markeredgecolor="black",
+            markersize=7,
+            zorder=4,
+            label="Study (2018)",
+        )
+        ax.plot(
+            [],
+            [],
+            linestyle="none",
+            marker=MARKERS[0],
+            color=PALETTE[0],
+            markeredgecolor="black",
+            label="This district (95% interval)",
+        )
         handles, labs = ax.get_legend_handles_labels()
         keep = [i for i, lab in enumerate(labs) if lab != "This district"]
-        ax.legend([handles[i] for i in keep], [labs[i] for i in keep], loc="lower right", fontsize=8.5, frameon=True)
+        ax.legend(
+            [handles[i] for i in keep], [labs[i] for i in keep], loc="lower right", fontsize=8.5, frameon=True
+        )
         ax.set_xlim(0, 1)
         ax.set_xlabel("Share")
         ax.set_title(title)
     from ..study.labels import percent as fmt_pct
 
-    fig.alt_text = (f"{title}: the district's share with a 95% interval, and the study's published figure. "
-                    + " ".join(f"{labels.measure(c)}: district {fmt_pct(e)} (95% interval {fmt_pct(lo)} to "
-                               f"{fmt_pct(hi)}), " + (f"study {fmt_pct(study[c])}." if pd.notna(study[c]) else
-                                                      "no comparable study figure (this report changed the rule).")
-                               for c, e, lo, hi in zip(t["code"], t["estimate"], t["ci_lower"], t["ci_upper"])))
+    fig.alt_text = (
+        f"{title}: the district's share with a 95% interval, and the study's published figure. "
+        + " ".join(
+            f"{labels.measure(c)}: district {fmt_pct(e)} (95% interval {fmt_pct(lo)} to "
+            f"{fmt_pct(hi)}), "
+            + (
+                f"study {fmt_pct(study[c])}."
+                if pd.notna(study[c])
+                else "no comparable study figure (this report changed the rule)."
+            )
+            for c, e, lo, hi in zip(t["code"], t["estimate"], t["ci_lower"], t["ci_upper"])
+        )
+    )
     return fig

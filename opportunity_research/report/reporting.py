@@ -121,9 +121,11 @@ class ReportError(RuntimeError):
 
 
 def _legend(min_n: int) -> str:
-    return (f"{SUPPRESSED_MARK} {SUPPRESSED_LABEL.capitalize()}: the cell describes fewer than {min_n} students, or its value could "
-            "be recovered from the totals and the neighbouring cells (complementary suppression). Its numbers, "
-            "including the count, are not shown.")
+    return (
+        f"{SUPPRESSED_MARK} {SUPPRESSED_LABEL.capitalize()}: the cell describes fewer than {min_n} students, or its value could "
+        "be recovered from the totals and the neighbouring cells (complementary suppression). Its numbers, "
+        "including the count, are not shown."
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -132,14 +134,24 @@ def _legend(min_n: int) -> str:
 
 def _env_paths(root: Path) -> list[tuple[str, str]]:
     """(absolute path, replacement) pairs scrubbed from warnings, longest first."""
-    pairs = [(str(root) + os.sep, ""), (str(root), "."), (sys.prefix, "<python>"),
-             (sys.base_prefix, "<python>"), (str(Path.home()), "~")]
+    pairs = [
+        (str(root) + os.sep, ""),
+        (str(root), "."),
+        (sys.prefix, "<python>"),
+        (sys.base_prefix, "<python>"),
+        (str(Path.home()), "~"),
+    ]
     return sorted({p: r for p, r in pairs if len(p) > 1}.items(), key=lambda pr: len(pr[0]), reverse=True)
 
 
-def sanitize_notebook(path: str | os.PathLike, *, root: str | os.PathLike,
-                      replace: Mapping[str, str] | None = None, input_path: str | None = None,
-                      output_path: str | None = None) -> None:
+def sanitize_notebook(
+    path: str | os.PathLike,
+    *,
+    root: str | os.PathLike,
+    replace: Mapping[str, str] | None = None,
+    input_path: str | None = None,
+    output_path: str | None = None,
+) -> None:
     """Clean an executed notebook in place before it is shared.
 
     * ``metadata.papermill`` input/output paths become the given project-relative paths; the
@@ -221,8 +233,10 @@ _HEADING = re.compile(r"<h([1-6])(\s[^>]*)?>(.*?)</h\1>", re.DOTALL | re.IGNOREC
 _TAG = re.compile(r"<[^>]+>")
 _SCRIPT = re.compile(r"<script\b[^>]*>.*?</script\s*>", re.DOTALL | re.IGNORECASE)
 _OPEN_TAG = re.compile(r"<([A-Za-z][\w-]*)\b([^>]*)>", re.DOTALL)
-_URL_ATTR = re.compile(r"""\b(src|href|srcset|data|poster|action|xlink:href)\s*=\s*(["']?)\s*((?:https?:|file:)?//[^"'\s>]*)""",
-                       re.IGNORECASE)
+_URL_ATTR = re.compile(
+    r"""\b(src|href|srcset|data|poster|action|xlink:href)\s*=\s*(["']?)\s*((?:https?:|file:)?//[^"'\s>]*)""",
+    re.IGNORECASE,
+)
 _CSS_URL = re.compile(r"""(?:url\(\s*["']?\s*(?:https?:|file:)?//[^)]*\)|@import\b[^;]*)""", re.IGNORECASE)
 
 
@@ -257,8 +271,10 @@ def _slug(text: str, used: set[str]) -> str:
     return slug
 
 
-_APPENDIX_SUMMARY = ("Technical appendix: every school's measures, every growth model, the survey scales' reliability "
-                     "and the reproducibility card (select to show)")
+_APPENDIX_SUMMARY = (
+    "Technical appendix: every school's measures, every growth model, the survey scales' reliability "
+    "and the reproducibility card (select to show)"
+)
 
 
 def _collapse_appendix(body: str) -> str:
@@ -269,13 +285,22 @@ def _collapse_appendix(body: str) -> str:
         return body
     start = body.rfind('<div class="cell ', 0, h)
     start = h if start < 0 else start
-    return (body[:start] + '<section class="appendix" aria-label="Technical appendix"><details class="appendix">'
-            f"<summary>{_html.escape(_APPENDIX_SUMMARY)}</summary>" + body[start:] + "</details></section>")
+    return (
+        body[:start] + '<section class="appendix" aria-label="Technical appendix"><details class="appendix">'
+        f"<summary>{_html.escape(_APPENDIX_SUMMARY)}</summary>" + body[start:] + "</details></section>"
+    )
 
 
-def export_html(executed_nb_path: str | os.PathLike, html_path: str | os.PathLike, *, title: str,
-                subtitle: str = "", min_n: int = config.MIN_CELL_SIZE,
-                links: Iterable[tuple[str, str | None]] = (), downloads: Iterable[tuple[str, str]] = ()) -> Path:
+def export_html(
+    executed_nb_path: str | os.PathLike,
+    html_path: str | os.PathLike,
+    *,
+    title: str,
+    subtitle: str = "",
+    min_n: int = config.MIN_CELL_SIZE,
+    links: Iterable[tuple[str, str | None]] = (),
+    downloads: Iterable[tuple[str, str]] = (),
+) -> Path:
     """Write a self-contained HTML report (no code, no external resources) from an executed notebook.
 
     Code cells show only their outputs; the injected-parameters cell and cells tagged ``remove``
@@ -333,8 +358,13 @@ def export_html(executed_nb_path: str | os.PathLike, html_path: str | os.PathLik
             continue
         cells.append(cell)
     nb.cells = cells
-    exporter = HTMLExporter(template_name="basic", exclude_input=True, exclude_input_prompt=True,
-                            exclude_output_prompt=True, log=_NBCONVERT_LOG)
+    exporter = HTMLExporter(
+        template_name="basic",
+        exclude_input=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+        log=_NBCONVERT_LOG,
+    )
     body, _ = exporter.from_notebook_node(nb)
     body = _SCRIPT.sub("", body)
 
@@ -345,7 +375,9 @@ def export_html(executed_nb_path: str | os.PathLike, html_path: str | os.PathLik
 
     def heading(m: re.Match) -> str:
         level, inner = int(m.group(1)), m.group(3)
-        text = _html.unescape(_TAG.sub("", re.sub(r'<a class="anchor-link".*?</a>', "", inner, flags=re.DOTALL)))
+        text = _html.unescape(
+            _TAG.sub("", re.sub(r'<a class="anchor-link".*?</a>', "", inner, flags=re.DOTALL))
+        )
         text = " ".join(text.split())
         if level == 1 and first_h1[0]:
             first_h1[0] = False
@@ -354,8 +386,10 @@ def export_html(executed_nb_path: str | os.PathLike, html_path: str | os.PathLik
         current[0] = text
         if level in (2, 3):
             toc_items.append((level, slug, text))
-        return (f'<h{level} id="{slug}">{_html.escape(text)}<a class="anchor-link" href="#{slug}" '
-                f'aria-hidden="true">¶</a></h{level}>')
+        return (
+            f'<h{level} id="{slug}">{_html.escape(text)}<a class="anchor-link" href="#{slug}" '
+            f'aria-hidden="true">¶</a></h{level}>'
+        )
 
     # headings and images in document order, so an image without alt text can name its section
     missing_alt = [0]
@@ -370,7 +404,7 @@ def export_html(executed_nb_path: str | os.PathLike, html_path: str | os.PathLik
     pieces, pos = [], 0
     pattern = re.compile(_HEADING.pattern + r"|<(img)\b([^>]*)>", re.DOTALL | re.IGNORECASE)
     for m in pattern.finditer(body):
-        pieces.append(body[pos:m.start()])
+        pieces.append(body[pos : m.start()])
         if m.group(1):
             pieces.append(heading(m))
         else:
@@ -379,8 +413,11 @@ def export_html(executed_nb_path: str | os.PathLike, html_path: str | os.PathLik
     pieces.append(body[pos:])
     body = "".join(pieces)
     if missing_alt[0]:
-        warnings.warn(f"{Path(executed_nb_path).name}: {missing_alt[0]} figure(s) without alt text; "
-                      "display figures with reporting.figure_output(fig, alt=...)", stacklevel=2)
+        warnings.warn(
+            f"{Path(executed_nb_path).name}: {missing_alt[0]} figure(s) without alt text; "
+            "display figures with reporting.figure_output(fig, alt=...)",
+            stacklevel=2,
+        )
 
     body = _collapse_appendix(body)
     toc = []
@@ -398,16 +435,29 @@ def export_html(executed_nb_path: str | os.PathLike, html_path: str | os.PathLik
         title = _html.unescape(first.group(1)) or title
         if _CONTENTS in body:
             body, toc_html = body.replace(_CONTENTS, toc_html, 1), ""
-    footer = (f"Generated by opportunity-research {__version__}. Student-level data never appear in this "
-              f"report; groups of fewer than {min_n} students are suppressed.")
-    page = render("report.html.j2", title=title, heading=title, facts=[("", subtitle)] if subtitle else [],
-                  has_first_screen=bool(first), toc_html=toc_html, body=body, legend=legend,
-                  links=[{"text": t, "href": h} for t, h in links],
-                  downloads=[{"text": t, "href": h} for t, h in downloads], footer=footer, running_head=title)
+    footer = (
+        f"Generated by opportunity-research {__version__}. Student-level data never appear in this "
+        f"report; groups of fewer than {min_n} students are suppressed."
+    )
+    page = render(
+        "report.html.j2",
+        title=title,
+        heading=title,
+        facts=[("", subtitle)] if subtitle else [],
+        has_first_screen=bool(first),
+        toc_html=toc_html,
+        body=body,
+        legend=legend,
+        links=[{"text": t, "href": h} for t, h in links],
+        downloads=[{"text": t, "href": h} for t, h in downloads],
+        footer=footer,
+        running_head=title,
+    )
     ext = external_resources(page)
     if ext:
-        raise ReportError(f"{Path(executed_nb_path).name}: the report would load external resources: "
-                          + "; ".join(ext[:5]))
+        raise ReportError(
+            f"{Path(executed_nb_path).name}: the report would load external resources: " + "; ".join(ext[:5])
+        )
     out = Path(html_path)
     atomic_write(out, page.encode("utf-8"), mode=PUBLISHED_FILE_MODE)
     return out
@@ -476,8 +526,10 @@ def write_index(reports_root: str | os.PathLike, manifest: Mapping) -> Path:
         links = []
         if stale:
             status = "stale"
-            note = (f"Last good report of {str(e.get('last_good') or '')[:10]}; the run of "
-                    f"{str(e.get('failed_at') or '')[:10]} failed: {note}")
+            note = (
+                f"Last good report of {str(e.get('last_good') or '')[:10]}; the run of "
+                f"{str(e.get('failed_at') or '')[:10]} failed: {note}"
+            )
         if ok:
             f = root / d / "findings.json"
             try:
@@ -490,14 +542,26 @@ def write_index(reports_root: str | os.PathLike, manifest: Mapping) -> Path:
             report = str(e["report"])
             folder = report.rsplit("/", 1)[0] if "/" in report else d
             links.append(("report", report))
-            for text, name in (("board summary", "summary.html"), ("en español", "summary.es.html"),
-                               ("scorecard", "scorecard.html"), ("report PDF", "report.pdf"),
-                               ("scorecard PDF", "scorecard.pdf")):
+            for text, name in (
+                ("board summary", "summary.html"),
+                ("en español", "summary.es.html"),
+                ("scorecard", "scorecard.html"),
+                ("report PDF", "report.pdf"),
+                ("scorecard PDF", "scorecard.pdf"),
+            ):
                 if (root / folder / name).exists():
                     links.append((text, f"{folder}/{name}"))
         secs = e.get("seconds")
-        rows.append({"id": d, "name": district_name(d), "status": status, "links": links, "note": str(note),
-                     "seconds": "" if secs is None else f"{secs:.1f}"})
+        rows.append(
+            {
+                "id": d,
+                "name": district_name(d),
+                "status": status,
+                "links": links,
+                "note": str(note),
+                "seconds": "" if secs is None else f"{secs:.1f}",
+            }
+        )
     cross = dict(manifest.get("cross_district") or {}) or None
     stale = False
     if cross and cross.get("status") == "ok" and cross.get("report"):
@@ -509,21 +573,37 @@ def write_index(reports_root: str | os.PathLike, manifest: Mapping) -> Path:
         pdf = Path(str(cross["report"])).with_suffix(".pdf").as_posix()
         cross["pdf"] = pdf if (root / pdf).exists() else None
     n_ok = sum(e.get("status") == "ok" for e in manifest.get("districts", []))
-    subtitle = (f"{n_ok} of {len(manifest.get('districts', []))} district reports complete"
-                + (f"; last run {_readable_time(manifest['generated_at'])}" if manifest.get("generated_at") else ""))
+    subtitle = f"{n_ok} of {len(manifest.get('districts', []))} district reports complete" + (
+        f"; last run {_readable_time(manifest['generated_at'])}" if manifest.get("generated_at") else ""
+    )
     from .presentation import is_demo
 
     ids = [str(e["district_id"]) for e in manifest.get("districts", [])]
     demo = bool(ids) and all(is_demo(d) for d in ids)
-    links = [("All reports", None)] + ([("Cross-district report", cross["report"])]
-                                       if cross and cross.get("status") == "ok" and cross.get("report") else [])
-    page = render("index.html.j2", title="Opportunity research reports", heading="Opportunity research reports",
-                  kicker="Reports", facts=[("Status", subtitle)], rows=rows, cross=cross, stale=stale,
-                  banner=("Synthetic demonstration data: these districts and their students are invented; the numbers "
-                          "show what the reports do, not any real school system.") if demo else "",
-                  links=[{"text": t, "href": h} for t, h in links],
-                  footer=f"Generated by opportunity-research {__version__}. A district whose latest run failed keeps "
-                         "its last good report, marked stale, with the reason.")
+    links = [("All reports", None)] + (
+        [("Cross-district report", cross["report"])]
+        if cross and cross.get("status") == "ok" and cross.get("report")
+        else []
+    )
+    page = render(
+        "index.html.j2",
+        title="Opportunity research reports",
+        heading="Opportunity research reports",
+        kicker="Reports",
+        facts=[("Status", subtitle)],
+        rows=rows,
+        cross=cross,
+        stale=stale,
+        banner=(
+            "Synthetic demonstration data: these districts and their students are invented; the numbers "
+            "show what the reports do, not any real school system."
+        )
+        if demo
+        else "",
+        links=[{"text": t, "href": h} for t, h in links],
+        footer=f"Generated by opportunity-research {__version__}. A district whose latest run failed keeps "
+        "its last good report, marked stale, with the reason.",
+    )
     ext = external_resources(page)
     if ext:  # pragma: no cover - the index is built from fixed markup
         raise ReportError("index.html would load external resources: " + "; ".join(ext))
@@ -532,8 +612,13 @@ def write_index(reports_root: str | os.PathLike, manifest: Mapping) -> Path:
     return path
 
 
-def write_scorecard(output_dir: str | os.PathLike, scorecard, *, district_id: str,
-                    links: Iterable[tuple[str, str | None]] | None = None) -> Path:
+def write_scorecard(
+    output_dir: str | os.PathLike,
+    scorecard,
+    *,
+    district_id: str,
+    links: Iterable[tuple[str, str | None]] | None = None,
+) -> Path:
     """Write the printable Opportunity Scorecard page ``scorecard.html`` into ``output_dir`` (atomically).
 
     The page is :func:`opportunity_research.report.presentation.scorecard_page`; by default it links back to the
@@ -551,9 +636,17 @@ def write_scorecard(output_dir: str | os.PathLike, scorecard, *, district_id: st
     """
     from .presentation import scorecard_page
 
-    links = list(links) if links is not None else [
-        ("All reports", "../index.html"), ("Report", "report.html"), ("Scorecard", None),
-        ("Scorecard as PDF", "scorecard.pdf"), ("Cross-district report", "../cross_district/report.html")]
+    links = (
+        list(links)
+        if links is not None
+        else [
+            ("All reports", "../index.html"),
+            ("Report", "report.html"),
+            ("Scorecard", None),
+            ("Scorecard as PDF", "scorecard.pdf"),
+            ("Cross-district report", "../cross_district/report.html"),
+        ]
+    )
     path = config.resolve(output_dir) / "scorecard.html"
     page = scorecard_page(scorecard, district_id=district_id, links=links)
     atomic_write(path, page.encode("utf-8"), mode=PUBLISHED_FILE_MODE)

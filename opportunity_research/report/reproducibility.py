@@ -25,7 +25,9 @@ def git_commit() -> str:
     True
     """
     try:
-        out = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], check=False, capture_output=True, text=True, timeout=5)
+        out = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"], check=False, capture_output=True, text=True, timeout=5
+        )
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return out.stdout.strip() if out.returncode == 0 else "unknown"
@@ -55,10 +57,19 @@ def reproducibility_card(district: District, *, parameters: dict) -> pd.DataFram
     from .settings import changed_settings, working_tree
 
     changed = changed_settings(parameters)
-    rows = [("opportunity-research", __version__), ("git commit", git_commit()),
-            ("git working tree", working_tree()),
-            ("settings changed from the defaults", "; ".join(changed) if changed else "none (every default used)")]
+    rows = [
+        ("opportunity-research", __version__),
+        ("git commit", git_commit()),
+        ("git working tree", working_tree()),
+        (
+            "settings changed from the defaults",
+            "; ".join(changed) if changed else "none (every default used)",
+        ),
+    ]
     rows += [(f"parameter: {k}", repr(v)) for k, v in parameters.items()]
     rows += [(p, metadata.version(p)) for p in _PACKAGES]
-    rows += [(f"input sha256: {name}", digest[:16]) for name, digest in sorted(district.manifest.get("inputs", {}).items())]
+    rows += [
+        (f"input sha256: {name}", digest[:16])
+        for name, digest in sorted(district.manifest.get("inputs", {}).items())
+    ]
     return pd.DataFrame(rows, columns=["item", "value"])

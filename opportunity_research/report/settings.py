@@ -47,8 +47,11 @@ CUT_WORDS = {
     "strong_instruction": ("Strong instruction", "the IPG composite is", "3"),
     "engaged": ("Engaged moment", "the four engagement items sum to", "12"),
     "high_expectations_current": ("High expectations (4-item form)", "the 4-item sum is", "20"),
-    "high_expectations_old": ("High expectations (6-item form)",
-                              "the 6-item sum (reverse-coded items as 5 − x) is", "30"),
+    "high_expectations_old": (
+        "High expectations (6-item form)",
+        "the 6-item sum (reverse-coded items as 5 − x) is",
+        "30",
+    ),
 }
 
 
@@ -87,15 +90,21 @@ def scoring_text(cuts: Mapping | None = None) -> str:
     """
     c = {k: v[0] for k, v in CUT_POINTS.items()} | dict(cuts or {})
     changed = changed_cuts(c)
-    lead = ("Scoring follows TNTP’s public rules" if not changed else
-            "Scoring follows TNTP’s public rules with cut points changed for this report ("
-            + ", ".join(CUT_WORDS[k][0].lower() for k in changed) + ")")
-    return (f"{lead}: an assignment is grade-appropriate when {_rule('grade_appropriate', c['grade_appropriate'])}; "
-            f"a lesson has strong instruction when {_rule('strong_instruction', c['strong_instruction'])}; "
-            f"a surveyed moment is engaged when {_rule('engaged', c['engaged'])}; a teacher holds high "
-            f"expectations when {_rule('high_expectations_current', c['high_expectations_current'])} (older "
-            f"form: {_rule('high_expectations_old', c['high_expectations_old'])}). Evidence with a missing item is "
-            "left out.")
+    lead = (
+        "Scoring follows TNTP’s public rules"
+        if not changed
+        else "Scoring follows TNTP’s public rules with cut points changed for this report ("
+        + ", ".join(CUT_WORDS[k][0].lower() for k in changed)
+        + ")"
+    )
+    return (
+        f"{lead}: an assignment is grade-appropriate when {_rule('grade_appropriate', c['grade_appropriate'])}; "
+        f"a lesson has strong instruction when {_rule('strong_instruction', c['strong_instruction'])}; "
+        f"a surveyed moment is engaged when {_rule('engaged', c['engaged'])}; a teacher holds high "
+        f"expectations when {_rule('high_expectations_current', c['high_expectations_current'])} (older "
+        f"form: {_rule('high_expectations_old', c['high_expectations_old'])}). Evidence with a missing item is "
+        "left out."
+    )
 
 
 def study_note(resource: str, cuts: Mapping | None) -> str | None:
@@ -115,8 +124,10 @@ def study_note(resource: str, cuts: Mapping | None) -> str | None:
     default = " and ".join(f"at least {_num(CUT_POINTS[k][0])} of {CUT_WORDS[k][2]}" for k in changed)
     used = " and ".join(f"at least {_num(v)} of {CUT_WORDS[k][2]}" for k, v in changed.items())
     rule = "rule" if len(changed) == 1 else "rules"
-    return (f"the study’s figure uses TNTP’s default {rule} ({default}); this report uses {used}, so the two are "
-            "not directly comparable")
+    return (
+        f"the study’s figure uses TNTP’s default {rule} ({default}); this report uses {used}, so the two are "
+        "not directly comparable"
+    )
 
 
 def comparable_study(study: Mapping[str, float], cuts: Mapping | None) -> dict[str, float]:
@@ -157,12 +168,15 @@ def changed_settings(parameters: Mapping) -> list[str]:
         elif name == "cuts":
             for key, v in changed_cuts(value).items():
                 name_, what, of = CUT_WORDS[key]
-                out.append(f"{name_}: {what} at least {_num(v)} of {of} (TNTP’s default: "
-                           f"{_num(CUT_POINTS[key][0])})")
+                out.append(
+                    f"{name_}: {what} at least {_num(v)} of {of} (TNTP’s default: {_num(CUT_POINTS[key][0])})"
+                )
         elif name == "reference_groups":
             for var, level in value.items():
-                out.append(f"{SUBGROUP_VARIABLES.get(var, var)} compared with {labels.level_phrase(var, level)} "
-                           "(default: all other students)")
+                out.append(
+                    f"{SUBGROUP_VARIABLES.get(var, var)} compared with {labels.level_phrase(var, level)} "
+                    "(default: all other students)"
+                )
         elif name == "min_n":
             out.append(f"Smallest published cell: {value} students (default: {d['min_n']})")
         elif name == "n_boot":
@@ -184,8 +198,14 @@ def working_tree(cwd=None) -> str:
     'unknown'
     """
     try:
-        out = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd, check=False,
-                             capture_output=True, text=True, timeout=10)
+        out = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=cwd,
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     if out.returncode != 0:

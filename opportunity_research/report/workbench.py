@@ -98,17 +98,26 @@ def pre_save_hook(model, path, contents_manager, **kwargs) -> None:
     if model.get("type") == "notebook" and rel in {f"notebooks/{t}" for t in TEMPLATES}:
         from tornado.web import HTTPError
 
-        raise HTTPError(403, f"{rel} is a report template: the batch publishes what its committed cells compute, "
-                             f"so the workbench does not save it. Work in {WORK_DIR}/{Path(rel).name} (make lab "
-                             "opens it); change the template itself only in a commit.")
+        raise HTTPError(
+            403,
+            f"{rel} is a report template: the batch publishes what its committed cells compute, "
+            f"so the workbench does not save it. Work in {WORK_DIR}/{Path(rel).name} (make lab "
+            "opens it); change the template itself only in a commit.",
+        )
 
 
 def _in_container() -> bool:
     return Path("/.dockerenv").exists() or Path("/run/.containerenv").exists()
 
 
-def lab_command(root: str | os.PathLike | None = None, *, port: int | None = None, ip: str | None = None,
-                open_copy: str | None = "district_report.ipynb", extra: list[str] | None = None) -> list[str]:
+def lab_command(
+    root: str | os.PathLike | None = None,
+    *,
+    port: int | None = None,
+    ip: str | None = None,
+    open_copy: str | None = "district_report.ipynb",
+    extra: list[str] | None = None,
+) -> list[str]:
     """The ``jupyter lab`` command line of the workbench (see the module docstring).
 
     Examples
@@ -119,8 +128,16 @@ def lab_command(root: str | os.PathLike | None = None, *, port: int | None = Non
     """
     root = _root(root)
     ip = ip or os.environ.get("LAB_IP") or ("0.0.0.0" if _in_container() else "127.0.0.1")
-    cmd = [sys.executable, "-m", "jupyter", "lab", f"--ServerApp.root_dir={root}", "--no-browser", f"--ip={ip}",
-           "--FileContentsManager.pre_save_hook=opportunity_research.report.workbench.pre_save_hook"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "jupyter",
+        "lab",
+        f"--ServerApp.root_dir={root}",
+        "--no-browser",
+        f"--ip={ip}",
+        "--FileContentsManager.pre_save_hook=opportunity_research.report.workbench.pre_save_hook",
+    ]
     if port is not None:
         cmd.append(f"--port={port}")
     if hasattr(os, "geteuid") and os.geteuid() == 0:
@@ -132,15 +149,21 @@ def lab_command(root: str | os.PathLike | None = None, *, port: int | None = Non
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m opportunity_research.report.workbench",
-                                description="JupyterLab on working copies of the report templates (make lab).")
+    p = argparse.ArgumentParser(
+        prog="python -m opportunity_research.report.workbench",
+        description="JupyterLab on working copies of the report templates (make lab).",
+    )
     p.add_argument("--init", action="store_true", help="only make the working copies in notebooks/work/")
-    p.add_argument("--port", type=int, default=int(os.environ["LAB_PORT"]) if os.environ.get("LAB_PORT") else None)
+    p.add_argument(
+        "--port", type=int, default=int(os.environ["LAB_PORT"]) if os.environ.get("LAB_PORT") else None
+    )
     args = p.parse_args(argv)
     root = _root(None)
     copies = working_copies(root)
-    print("working copies (git-ignored; the templates in notebooks/ stay as committed): "
-          + ", ".join(c.relative_to(root).as_posix() for c in copies))
+    print(
+        "working copies (git-ignored; the templates in notebooks/ stay as committed): "
+        + ", ".join(c.relative_to(root).as_posix() for c in copies)
+    )
     if args.init:
         return 0
     cmd = lab_command(root, port=args.port)

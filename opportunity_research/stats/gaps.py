@@ -63,9 +63,28 @@ __all__ = ["ALL_OTHERS", "GAP_COLUMNS", "HedgesG", "gap_table", "hedges_g"]
 
 #: Columns of :func:`gap_table`, in order.
 GAP_COLUMNS = (
-    "group", "level", "n", "estimate", "reference", "reference_n", "reference_estimate", "difference", "ratio",
-    "hedges_g", "ci_lower", "ci_upper", "ci_method", "clusters", "outcome", "kind", "suppressed",
-    "suppression_reason", "estimate_ci_lower", "estimate_ci_upper", "ratio_ci_lower", "ratio_ci_upper",
+    "group",
+    "level",
+    "n",
+    "estimate",
+    "reference",
+    "reference_n",
+    "reference_estimate",
+    "difference",
+    "ratio",
+    "hedges_g",
+    "ci_lower",
+    "ci_upper",
+    "ci_method",
+    "clusters",
+    "outcome",
+    "kind",
+    "suppressed",
+    "suppression_reason",
+    "estimate_ci_lower",
+    "estimate_ci_upper",
+    "ratio_ci_lower",
+    "ratio_ci_upper",
 )
 
 #: Bootstrap replicate matrices are built in chunks of about this many (replicate, cluster) cells.
@@ -138,10 +157,20 @@ def _correction(n1, n2):
     return 1.0 - 3.0 / (4.0 * (np.asarray(n1, dtype=float) + n2) - 9.0)
 
 
-def gap_table(data: pd.DataFrame, *, outcome: str, group: str | Sequence[str],
-              reference: Hashable | Mapping[str, Hashable] | None = None, cluster: str | None = None,
-              min_n: int = config.MIN_CELL_SIZE, n_boot: int = 1000, seed: int = 0, kind: str = "auto",
-              weights: str | None = None, confidence: float = 0.95) -> pd.DataFrame:
+def gap_table(
+    data: pd.DataFrame,
+    *,
+    outcome: str,
+    group: str | Sequence[str],
+    reference: Hashable | Mapping[str, Hashable] | None = None,
+    cluster: str | None = None,
+    min_n: int = config.MIN_CELL_SIZE,
+    n_boot: int = 1000,
+    seed: int = 0,
+    kind: str = "auto",
+    weights: str | None = None,
+    confidence: float = 0.95,
+) -> pd.DataFrame:
     """Gap of each student group against its reference, with n, ratio, Hedges' g and a 95% interval.
 
     Parameters
@@ -282,14 +311,30 @@ def gap_table(data: pd.DataFrame, *, outcome: str, group: str | Sequence[str],
         miss = int((codes < 0).sum())
         dropped["group"][g] = miss
         if 0 < miss < min_n:
-            warnings.warn(f"gap_table: fewer than {min_n} students with an outcome have no {g!r} value; comparing "
-                          f"the {g!r} rows' total with the overall total would reveal their count and mean "
-                          f"{outcome!r}", UserWarning, stacklevel=2)
+            warnings.warn(
+                f"gap_table: fewer than {min_n} students with an outcome have no {g!r} value; comparing "
+                f"the {g!r} rows' total with the overall total would reveal their count and mean "
+                f"{outcome!r}",
+                UserWarning,
+                stacklevel=2,
+            )
         if not len(levels):
             continue
-        part, aux = _group_part(g, codes, levels, refs.get(g), yc, w, ccodes, n_clusters, shift=shift,
-                                binary=binary, confidence=confidence, analytic=cluster is None or n_boot == 0,
-                                nonnegative=not len(y) or y.min() >= 0)
+        part, aux = _group_part(
+            g,
+            codes,
+            levels,
+            refs.get(g),
+            yc,
+            w,
+            ccodes,
+            n_clusters,
+            shift=shift,
+            binary=binary,
+            confidence=confidence,
+            analytic=cluster is None or n_boot == 0,
+            nonnegative=not len(y) or y.min() >= 0,
+        )
         frames.append(part)
         blocks.append(aux)
 
@@ -308,13 +353,18 @@ def gap_table(data: pd.DataFrame, *, outcome: str, group: str | Sequence[str],
             enough, G = aux["enough_clusters"], aux["G"]
             d = part["difference"].to_numpy()
             with np.errstate(divide="ignore", invalid="ignore"):
-                scale = np.sqrt(G / (G - 1)) * stats.t.ppf(0.5 + confidence / 2, G - 1) / stats.norm.ppf(
-                    0.5 + confidence / 2)
+                scale = (
+                    np.sqrt(G / (G - 1))
+                    * stats.t.ppf(0.5 + confidence / 2, G - 1)
+                    / stats.norm.ppf(0.5 + confidence / 2)
+                )
             part["ci_lower"] = np.where(enough, d - scale * (d - lo), np.nan)
             part["ci_upper"] = np.where(enough, d + scale * (hi - d), np.nan)
             part["ci_method"] = "cluster_bootstrap_percentile"
 
-    frames = [_no_variation(part, binary=binary, n_clusters=n_clusters, confidence=confidence) for part in frames]
+    frames = [
+        _no_variation(part, binary=binary, n_clusters=n_clusters, confidence=confidence) for part in frames
+    ]
     unit = len(y) and y.min() >= 0 and y.max() <= 1
     frames = [_own_intervals(part, unit=bool(unit), shift=shift, confidence=confidence) for part in frames]
     bounds = (float(y.min()), float(y.max())) if len(y) else None
@@ -339,7 +389,9 @@ def _references(reference, groups) -> dict:
     if isinstance(reference, Mapping):
         unknown = [k for k in reference if k not in groups]
         if unknown:
-            raise ValueError(f"gap_table: reference names column(s) {unknown} that are not group columns {groups}")
+            raise ValueError(
+                f"gap_table: reference names column(s) {unknown} that are not group columns {groups}"
+            )
         return dict(reference)
     if len(groups) > 1:
         raise ValueError("gap_table: with several group columns give the reference as {group_column: level}")
@@ -351,8 +403,22 @@ def _sums(codes, k, weights):
     return np.bincount(codes[valid], weights=None if weights is None else weights[valid], minlength=k)
 
 
-def _group_part(g, codes, levels, ref_value, yc, w, ccodes, n_clusters, *, shift, binary, confidence, analytic,
-                nonnegative):
+def _group_part(
+    g,
+    codes,
+    levels,
+    ref_value,
+    yc,
+    w,
+    ccodes,
+    n_clusters,
+    *,
+    shift,
+    binary,
+    confidence,
+    analytic,
+    nonnegative,
+):
     """One group column's rows (before the bootstrap interval and suppression), and what the bootstrap needs."""
     k = len(levels)
     ones = w is None
@@ -372,8 +438,12 @@ def _group_part(g, codes, levels, ref_value, yc, w, ccodes, n_clusters, *, shift
         if len(hit):
             r = int(hit[0])
         else:
-            warnings.warn(f"gap_table: reference level {ref_value!r} does not occur in column {g!r}; its rows are "
-                          "suppressed", UserWarning, stacklevel=3)
+            warnings.warn(
+                f"gap_table: reference level {ref_value!r} does not occur in column {g!r}; its rows are "
+                "suppressed",
+                UserWarning,
+                stacklevel=3,
+            )
     rows = np.array([j for j in range(k) if j != r], dtype=int)
     one = sums[:, rows]
     if ref_value is None:
@@ -404,27 +474,32 @@ def _group_part(g, codes, levels, ref_value, yc, w, ccodes, n_clusters, *, shift
         v1 = n1 / (n1 - 1) * (Q21 - 2 * m1 * P21 + m1**2 * W21) / W1**2
         v0 = n0 / (n0 - 1) * (Q20 - 2 * m0 * P20 + m0**2 * W20) / W0**2
 
-    part = pd.DataFrame({
-        "group": g,
-        "level": levels.take(rows) if hasattr(levels, "take") else np.asarray(levels)[rows],
-        "n": pd.array(n1.astype("int64"), dtype="Int64"),
-        "estimate": est1,
-        "reference": ref_label,
-        "reference_n": pd.array(n0.astype("int64"), dtype="Int64"),
-        "reference_estimate": est0,
-        "difference": diff,
-        "ratio": ratio,
-        "hedges_g": g_std,
-        "_v1": v1,  # students-independent variance of each side's mean (for the intervals of the estimate/ratio)
-        "_v0": v0,
-    })
+    part = pd.DataFrame(
+        {
+            "group": g,
+            "level": levels.take(rows) if hasattr(levels, "take") else np.asarray(levels)[rows],
+            "n": pd.array(n1.astype("int64"), dtype="Int64"),
+            "estimate": est1,
+            "reference": ref_label,
+            "reference_n": pd.array(n0.astype("int64"), dtype="Int64"),
+            "reference_estimate": est0,
+            "difference": diff,
+            "ratio": ratio,
+            "hedges_g": g_std,
+            "_v1": v1,  # students-independent variance of each side's mean (for the intervals of the estimate/ratio)
+            "_v0": v0,
+        }
+    )
 
     if ccodes is not None:
         valid = codes >= 0
         cell = ccodes[valid] * k + codes[valid]
         nc = np.bincount(cell, minlength=n_clusters * k).reshape(n_clusters, k)
-        Wc = nc.astype(float) if ones else np.bincount(cell, weights=wt[valid], minlength=n_clusters * k).reshape(
-            n_clusters, k)
+        Wc = (
+            nc.astype(float)
+            if ones
+            else np.bincount(cell, weights=wt[valid], minlength=n_clusters * k).reshape(n_clusters, k)
+        )
         Sc = np.bincount(cell, weights=(wt * yc)[valid], minlength=n_clusters * k).reshape(n_clusters, k)
         has1 = nc[:, rows] > 0
         if ref_value is None:
@@ -460,8 +535,14 @@ def _group_part(g, codes, levels, ref_value, yc, w, ccodes, n_clusters, *, shift
         part["ci_lower"] = np.nan
         part["ci_upper"] = np.nan
         part["ci_method"] = "cluster_bootstrap_percentile"
-        return part, {"X": np.hstack([Wc, Sc]), "rows": rows, "r": r, "others": ref_value is None,
-                      "enough_clusters": enough, "G": G}
+        return part, {
+            "X": np.hstack([Wc, Sc]),
+            "rows": rows,
+            "r": r,
+            "others": ref_value is None,
+            "enough_clusters": enough,
+            "G": G,
+        }
     elif binary and ones:
         lo, hi = _newcombe(S1, n1, S0, n0, confidence)
         part["ci_lower"], part["ci_upper"], part["ci_method"] = lo, hi, "newcombe_score"
@@ -501,7 +582,9 @@ def _own_intervals(part: pd.DataFrame, *, unit: bool, shift: float, confidence: 
         fallback = np.where(np.isnan(clusters), n, clusters)
         if unit:
             n_eff = np.where((v1 > 0) & np.isfinite(deff), m1 * (1 - m1) / (v1 * deff), fallback)
-            n_eff = np.where(np.isfinite(lo), n_eff, np.nan)  # no interval for the difference: none here either
+            n_eff = np.where(
+                np.isfinite(lo), n_eff, np.nan
+            )  # no interval for the difference: none here either
             p = np.clip(m1, 0, 1)
             denom = 1 + z**2 / n_eff
             centre = (p + z**2 / (2 * n_eff)) / denom
@@ -542,8 +625,11 @@ def _no_variation(part: pd.DataFrame, *, binary: bool, n_clusters: int, confiden
         n1 = part["clusters"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
         n1 = np.where(np.isnan(n1), part["n"].astype("Float64").to_numpy(dtype=float, na_value=np.nan), n1)
         # the reference side spans at most every cluster of the table
-        n0 = (np.full(len(part), float(n_clusters)) if n_clusters
-              else part["reference_n"].astype("Float64").to_numpy(dtype=float, na_value=np.nan))
+        n0 = (
+            np.full(len(part), float(n_clusters))
+            if n_clusters
+            else part["reference_n"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+        )
         x1 = part["estimate"].to_numpy(dtype=float) * n1
         x0 = part["reference_estimate"].to_numpy(dtype=float) * n0
         nl, nh = _newcombe(x1, n1, x0, n0, confidence)
@@ -590,12 +676,12 @@ def _bootstrap(blocks, n_clusters, *, n_boot, seed):
         draws = rng.integers(0, n_clusters, size=(b, n_clusters))
         for i in range(b):  # one bincount per replicate: a cache-sized array, far faster than one big one
             counts[i] = np.bincount(draws[i], minlength=n_clusters)
-        np.matmul(counts[:b], X, out=A[start:start + b])
+        np.matmul(counts[:b], X, out=A[start : start + b])
     out, off = [], 0
     for block in blocks:
         rows, r, others = block["rows"], block["r"], block["others"]
         k = block["X"].shape[1] // 2
-        W, S = A[:, off:off + k], A[:, off + k:off + 2 * k]
+        W, S = A[:, off : off + k], A[:, off + k : off + 2 * k]
         off += 2 * k
         with np.errstate(divide="ignore", invalid="ignore"):
             m = S / W

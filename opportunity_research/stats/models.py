@@ -89,11 +89,23 @@ from .results import ConvergenceError, ConvergenceWarning, GrowthModelResult
 __all__ = ["ConvergenceError", "ConvergenceWarning", "GrowthModelResult", "fit_growth_model"]
 
 
-def fit_growth_model(data: pd.DataFrame, *, formula: str, groups: Sequence[str] | str,
-                     random_slope: str | None = None, slope_level: str | None = None, method: str = "REML",
-                     ci_level: float = 0.95, cross_check: bool | str = False, strict: bool = False,
-                     max_iter: int = 1000, tol: float = 1e-6, start: Sequence[float] | None = None,
-                     drop_unidentified: bool = True, _eval_env: Any = None) -> GrowthModelResult:
+def fit_growth_model(
+    data: pd.DataFrame,
+    *,
+    formula: str,
+    groups: Sequence[str] | str,
+    random_slope: str | None = None,
+    slope_level: str | None = None,
+    method: str = "REML",
+    ci_level: float = 0.95,
+    cross_check: bool | str = False,
+    strict: bool = False,
+    max_iter: int = 1000,
+    tol: float = 1e-6,
+    start: Sequence[float] | None = None,
+    drop_unidentified: bool = True,
+    _eval_env: Any = None,
+) -> GrowthModelResult:
     """Fit a nested linear mixed model (random intercepts at every level, optional random slope), verified.
 
     Parameters
@@ -170,9 +182,13 @@ def fit_growth_model(data: pd.DataFrame, *, formula: str, groups: Sequence[str] 
         d = build_design(data, formula, groups, random_slope, slope_level, env)
     prof = Profile(d, reml=method_u == "REML")
     if start is not None and len(start) != len(prof.start):
-        raise ValueError(f"start must have {len(prof.start)} values (theta layout: one per intercept-only level, "
-                         f"three for the level with the random slope)")
-    opt = optimize_profile(prof, max_iter=int(max_iter), tol=float(tol), start=None if start is None else np.array(start))
+        raise ValueError(
+            f"start must have {len(prof.start)} values (theta layout: one per intercept-only level, "
+            f"three for the level with the random slope)"
+        )
+    opt = optimize_profile(
+        prof, max_iter=int(max_iter), tol=float(tol), start=None if start is None else np.array(start)
+    )
     theta = opt["theta"]
     sol = prof.solve(theta)
     n, p = prof.n, prof.p
@@ -190,8 +206,18 @@ def fit_growth_model(data: pd.DataFrame, *, formula: str, groups: Sequence[str] 
     se = np.sqrt(np.diag(cov))
     zq = stats.norm.ppf(0.5 + ci_level / 2)
     z = beta / se
-    coefs = pd.DataFrame({"term": d.names, "estimate": beta, "std_error": se, "z": z, "ci_lower": beta - zq * se,
-                          "ci_upper": beta + zq * se, "p_value": 2 * stats.norm.sf(np.abs(z)), "n": n})
+    coefs = pd.DataFrame(
+        {
+            "term": d.names,
+            "estimate": beta,
+            "std_error": se,
+            "z": z,
+            "ci_lower": beta - zq * se,
+            "ci_upper": beta + zq * se,
+            "p_value": 2 * stats.norm.sf(np.abs(z)),
+            "n": n,
+        }
+    )
     vcov = pd.DataFrame(cov, index=d.names, columns=d.names)
 
     # variance components
@@ -201,32 +227,82 @@ def fit_growth_model(data: pd.DataFrame, *, formula: str, groups: Sequence[str] 
         lam = prof.lam(theta, level)
         S = sigma2 * lam @ lam.T
         ng = d.n_groups[level]
-        rows.append({"component": col, "level": col, "term": "intercept", "variance": S[0, 0],
-                     "std_dev": math.sqrt(S[0, 0]), "correlation": np.nan, "n_groups": ng})
+        rows.append(
+            {
+                "component": col,
+                "level": col,
+                "term": "intercept",
+                "variance": S[0, 0],
+                "std_dev": math.sqrt(S[0, 0]),
+                "correlation": np.nan,
+                "n_groups": ng,
+            }
+        )
         if abs(lam[0, 0]) < SINGULAR_TOL:
             singular_levels.append(col if lam.shape[0] == 1 else f"{col} (intercept)")
         if lam.shape[0] == 2 and abs(lam[1, 1]) < SINGULAR_TOL:
-            singular_levels.append(f"{col}:{d.u_names[1]} (slope, or its correlation with the intercept is +-1)")
+            singular_levels.append(
+                f"{col}:{d.u_names[1]} (slope, or its correlation with the intercept is +-1)"
+            )
         if lam.shape[0] == 2:
             slope_at = col
             sl = d.u_names[1]
             corr = S[0, 1] / math.sqrt(S[0, 0] * S[1, 1]) if S[0, 0] > 0 and S[1, 1] > 0 else np.nan
-            rows.append({"component": f"{col}:{sl}", "level": col, "term": sl, "variance": S[1, 1],
-                         "std_dev": math.sqrt(S[1, 1]), "correlation": np.nan, "n_groups": ng})
-            rows.append({"component": f"{col}:cov(intercept,{sl})", "level": col, "term": f"intercept,{sl}",
-                         "variance": S[0, 1], "std_dev": np.nan, "correlation": corr, "n_groups": ng})
-    rows.append({"component": "residual", "level": "residual", "term": "residual", "variance": sigma2,
-                 "std_dev": math.sqrt(sigma2), "correlation": np.nan, "n_groups": n})
+            rows.append(
+                {
+                    "component": f"{col}:{sl}",
+                    "level": col,
+                    "term": sl,
+                    "variance": S[1, 1],
+                    "std_dev": math.sqrt(S[1, 1]),
+                    "correlation": np.nan,
+                    "n_groups": ng,
+                }
+            )
+            rows.append(
+                {
+                    "component": f"{col}:cov(intercept,{sl})",
+                    "level": col,
+                    "term": f"intercept,{sl}",
+                    "variance": S[0, 1],
+                    "std_dev": np.nan,
+                    "correlation": corr,
+                    "n_groups": ng,
+                }
+            )
+    rows.append(
+        {
+            "component": "residual",
+            "level": "residual",
+            "term": "residual",
+            "variance": sigma2,
+            "std_dev": math.sqrt(sigma2),
+            "correlation": np.nan,
+            "n_groups": n,
+        }
+    )
     vc = pd.DataFrame(rows)
     icpt_var = np.array([r["variance"] for r in rows if r["term"] == "intercept"])
     total = icpt_var.sum() + sigma2
-    icc = pd.DataFrame({"level": list(groups), "variance": icpt_var, "icc": icpt_var / total,
-                        "icc_cumulative": np.cumsum(icpt_var) / total, "n_groups": d.n_groups})
+    icc = pd.DataFrame(
+        {
+            "level": list(groups),
+            "variance": icpt_var,
+            "icc": icpt_var / total,
+            "icc_cumulative": np.cumsum(icpt_var) / total,
+            "n_groups": d.n_groups,
+        }
+    )
     sizes = [np.bincount(c) for c in d.codes]
-    levels = pd.DataFrame({"level": list(groups), "n_groups": d.n_groups,
-                           "min_size": [int(s.min()) for s in sizes],
-                           "median_size": [float(np.median(s)) for s in sizes],
-                           "max_size": [int(s.max()) for s in sizes]})
+    levels = pd.DataFrame(
+        {
+            "level": list(groups),
+            "n_groups": d.n_groups,
+            "min_size": [int(s.min()) for s in sizes],
+            "median_size": [float(np.median(s)) for s in sizes],
+            "max_size": [int(s.max()) for s in sizes],
+        }
+    )
 
     # warnings
     msgs = list(opt["problems"])
@@ -234,14 +310,19 @@ def fit_growth_model(data: pd.DataFrame, *, formula: str, groups: Sequence[str] 
     if not converged:
         msgs.insert(0, "NOT CONVERGED: the optimum could not be verified; do not use these estimates")
     if ident is not None:
-        msgs += [f"{r.level} variance not identified by this design and not fitted: {r.reason}"
-                 for r in ident.itertuples() if not r.identified]
+        msgs += [
+            f"{r.level} variance not identified by this design and not fitted: {r.reason}"
+            for r in ident.itertuples()
+            if not r.identified
+        ]
     msgs += opt["notes"]
     singular = bool(singular_levels)
     if singular:
-        msgs.append(f"singular fit: the random-effect variance of {' and of '.join(singular_levels)} is estimated "
-                    f"at (or near) zero; the model is at the boundary of its parameter space (estimates are valid "
-                    f"but that level adds nothing; consider dropping it)")
+        msgs.append(
+            f"singular fit: the random-effect variance of {' and of '.join(singular_levels)} is estimated "
+            f"at (or near) zero; the model is at the boundary of its parameter space (estimates are valid "
+            f"but that level adds nothing; consider dropping it)"
+        )
     for col, g in zip(groups, d.n_groups):
         if g < 5:
             msgs.append(f"only {g} groups of {col}: its variance is poorly estimated")
@@ -249,31 +330,65 @@ def fit_growth_model(data: pd.DataFrame, *, formula: str, groups: Sequence[str] 
         msgs.append(f"{d.n_dropped} rows dropped for missing values")
     exact_zero = [t for t, b in zip(d.names, beta) if b == 0.0]
     if exact_zero:
-        msgs.append(f"estimate(s) of {exact_zero} are exactly 0.0: check the data (the statsmodels issue 10239 "
-                    f"pattern)")
+        msgs.append(
+            f"estimate(s) of {exact_zero} are exactly 0.0: check the data (the statsmodels issue 10239 "
+            f"pattern)"
+        )
     ll = -opt["deviance"] / 2
     df_model = p + len(theta) + 1
     cc = None
     if cross_check:
         cl = groups[0] if cross_check is True else str(cross_check)
-        cc = ols_cluster_check(nest_kept(data, requested, groups), formula=formula, groups=groups, cluster=cl,
-                               mixed=None, ci_level=ci_level, _eval_env=env)
+        cc = ols_cluster_check(
+            nest_kept(data, requested, groups),
+            formula=formula,
+            groups=groups,
+            cluster=cl,
+            mixed=None,
+            ci_level=ci_level,
+            _eval_env=env,
+        )
         m = coefs.set_index("term")
-        cc = cc.assign(mixed_estimate=cc["term"].map(m["estimate"]), mixed_std_error=cc["term"].map(m["std_error"]))
+        cc = cc.assign(
+            mixed_estimate=cc["term"].map(m["estimate"]), mixed_std_error=cc["term"].map(m["std_error"])
+        )
         cc["difference"] = cc["estimate"] - cc["mixed_estimate"]
         cc["se_ratio"] = cc["std_error"] / cc["mixed_std_error"]
     diag = dict(opt["diagnostics"])
     result = GrowthModelResult(
-        formula=formula, groups=groups, method=method_u, random_slope=random_slope,
-        slope_level=slope_at, n_obs=n, n_dropped=d.n_dropped, log_likelihood=ll, deviance=opt["deviance"],
-        aic=opt["deviance"] + 2 * df_model, bic=opt["deviance"] + math.log(n) * df_model, sigma2=sigma2,
-        theta=tuple(float(t) for t in theta), optimizer=opt["optimizer"], converged=converged, singular=singular,
-        warnings=tuple(msgs), _coefficients=coefs, _vcov=vcov, _variance_components=vc, _icc=icc, _levels=levels,
-        _cross_check=cc, _diagnostics=diag, _identification=ident)
+        formula=formula,
+        groups=groups,
+        method=method_u,
+        random_slope=random_slope,
+        slope_level=slope_at,
+        n_obs=n,
+        n_dropped=d.n_dropped,
+        log_likelihood=ll,
+        deviance=opt["deviance"],
+        aic=opt["deviance"] + 2 * df_model,
+        bic=opt["deviance"] + math.log(n) * df_model,
+        sigma2=sigma2,
+        theta=tuple(float(t) for t in theta),
+        optimizer=opt["optimizer"],
+        converged=converged,
+        singular=singular,
+        warnings=tuple(msgs),
+        _coefficients=coefs,
+        _vcov=vcov,
+        _variance_components=vc,
+        _icc=icc,
+        _levels=levels,
+        _cross_check=cc,
+        _diagnostics=diag,
+        _identification=ident,
+    )
     if not converged:
         text = "; ".join(opt["problems"])
         if strict:
             raise ConvergenceError(f"mixed model {formula!r} with groups {groups} did not converge: {text}")
-        _warnings.warn(f"mixed model {formula!r} with groups {groups} did not converge: {text}", ConvergenceWarning,
-                       stacklevel=2)
+        _warnings.warn(
+            f"mixed model {formula!r} with groups {groups} did not converge: {text}",
+            ConvergenceWarning,
+            stacklevel=2,
+        )
     return result

@@ -85,17 +85,36 @@ __all__ = ["ALL_OTHERS", "LABEL_COLUMNS", "suppress"]
 #: The ``reference`` value of rows compared with all other students.
 
 #: Columns that label rows rather than measure them: never blanked (as in ``reporting.table_output``).
-LABEL_COLUMNS = ("grade", "level", "reference", "school_year", "year", "group", "subject", "measure", "resource")
+LABEL_COLUMNS = (
+    "grade",
+    "level",
+    "reference",
+    "school_year",
+    "year",
+    "group",
+    "subject",
+    "measure",
+    "resource",
+)
 
 _TOL = 1e-9
 
 
-def suppress(table: pd.DataFrame, *, n_columns: Sequence[str] = ("n", "reference_n"),
-             value_columns: Iterable[str] | None = None, min_n: int = config.MIN_CELL_SIZE,
-             complementary: bool = True, by: Sequence[str] | None = ("group",), level_column: str = "level",
-             reference_column: str = "reference", estimate_column: str = "estimate",
-             reference_estimate_column: str = "reference_estimate", bounds: tuple[float, float] | None = None,
-             keys: Iterable[str] = LABEL_COLUMNS) -> pd.DataFrame:
+def suppress(
+    table: pd.DataFrame,
+    *,
+    n_columns: Sequence[str] = ("n", "reference_n"),
+    value_columns: Iterable[str] | None = None,
+    min_n: int = config.MIN_CELL_SIZE,
+    complementary: bool = True,
+    by: Sequence[str] | None = ("group",),
+    level_column: str = "level",
+    reference_column: str = "reference",
+    estimate_column: str = "estimate",
+    reference_estimate_column: str = "reference_estimate",
+    bounds: tuple[float, float] | None = None,
+    keys: Iterable[str] = LABEL_COLUMNS,
+) -> pd.DataFrame:
     """Apply primary and complementary small-cell suppression to a tidy table (returns a copy).
 
     Parameters
@@ -153,9 +172,15 @@ def suppress(table: pd.DataFrame, *, n_columns: Sequence[str] = ("n", "reference
     by = [c for c in (by or ()) if c in out.columns]
     keys = set(keys) | set(by) | {level_column}
     if value_columns is None:
-        value_columns = [c for c in out.columns if c not in keys and c not in n_columns
-                         and c != "suppressed" and pd.api.types.is_numeric_dtype(out[c])
-                         and not pd.api.types.is_bool_dtype(out[c])]
+        value_columns = [
+            c
+            for c in out.columns
+            if c not in keys
+            and c not in n_columns
+            and c != "suppressed"
+            and pd.api.types.is_numeric_dtype(out[c])
+            and not pd.api.types.is_bool_dtype(out[c])
+        ]
     else:
         value_columns = [c for c in value_columns if c in out.columns]
 
@@ -164,11 +189,16 @@ def suppress(table: pd.DataFrame, *, n_columns: Sequence[str] = ("n", "reference
     before = np.zeros(m, dtype=bool)
     if "suppressed" in out.columns:
         before = out["suppressed"].fillna(False).astype(bool).to_numpy()
-        old = out["suppression_reason"].fillna("").astype(str).to_numpy() if "suppression_reason" in out.columns \
+        old = (
+            out["suppression_reason"].fillna("").astype(str).to_numpy()
+            if "suppression_reason" in out.columns
             else np.full(m, "")
+        )
         for i in np.flatnonzero(before):
             reasons[i].extend((old[i] or "suppressed").split("; "))
-    counts = {c: pd.to_numeric(out[c], errors="coerce").to_numpy(dtype=float, na_value=np.nan) for c in n_columns}
+    counts = {
+        c: pd.to_numeric(out[c], errors="coerce").to_numpy(dtype=float, na_value=np.nan) for c in n_columns
+    }
     for c in n_columns:
         label = "n" if c == n_columns[0] else c.replace("_", " ")
         v = counts[c]
@@ -180,23 +210,50 @@ def suppress(table: pd.DataFrame, *, n_columns: Sequence[str] = ("n", "reference
 
     hidden = primary.copy()
     if complementary and m:
-        est = (pd.to_numeric(out[estimate_column], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-               if estimate_column in out.columns else np.full(m, np.nan))
-        ref_est = (pd.to_numeric(out[reference_estimate_column], errors="coerce").to_numpy(dtype=float,
-                                                                                              na_value=np.nan)
-                   if reference_estimate_column in out.columns else np.full(m, np.nan))
-        ref_label = (out[reference_column].astype(str).to_numpy() if reference_column in out.columns
-                     else np.full(m, ""))
-        levels = out[level_column].astype(str).to_numpy() if level_column in out.columns else \
-            np.arange(m).astype(str)
-        parts = [np.arange(m)] if not by else [np.asarray(ix) for ix in
-                                                out.groupby(by, dropna=False, sort=False).indices.values()]
+        est = (
+            pd.to_numeric(out[estimate_column], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+            if estimate_column in out.columns
+            else np.full(m, np.nan)
+        )
+        ref_est = (
+            pd.to_numeric(out[reference_estimate_column], errors="coerce").to_numpy(
+                dtype=float, na_value=np.nan
+            )
+            if reference_estimate_column in out.columns
+            else np.full(m, np.nan)
+        )
+        ref_label = (
+            out[reference_column].astype(str).to_numpy()
+            if reference_column in out.columns
+            else np.full(m, "")
+        )
+        levels = (
+            out[level_column].astype(str).to_numpy()
+            if level_column in out.columns
+            else np.arange(m).astype(str)
+        )
+        parts = (
+            [np.arange(m)]
+            if not by
+            else [np.asarray(ix) for ix in out.groupby(by, dropna=False, sort=False).indices.values()]
+        )
         own = counts[n_columns[0]]
         ref_n = counts.get("reference_n", counts[n_columns[1]] if len(n_columns) > 1 else np.full(m, np.nan))
         for ix in parts:
-            added = _complement(ix, own=own, ref_n=ref_n, est=est, ref_est=ref_est, ref_label=ref_label,
-                                levels=levels, primary=primary, before=before, reasons=reasons, min_n=min_n,
-                                bounds=bounds)
+            added = _complement(
+                ix,
+                own=own,
+                ref_n=ref_n,
+                est=est,
+                ref_est=ref_est,
+                ref_label=ref_label,
+                levels=levels,
+                primary=primary,
+                before=before,
+                reasons=reasons,
+                min_n=min_n,
+                bounds=bounds,
+            )
             hidden[added] = True
 
     out["suppressed"] = hidden
@@ -212,8 +269,9 @@ def suppress(table: pd.DataFrame, *, n_columns: Sequence[str] = ("n", "reference
     return out
 
 
-def _complement(ix, *, own, ref_n, est, ref_est, ref_label, levels, primary, before, reasons, min_n,
-                bounds) -> list[int]:
+def _complement(
+    ix, *, own, ref_n, est, ref_est, ref_label, levels, primary, before, reasons, min_n, bounds
+) -> list[int]:
     """Complementary suppression in one partition (rows ``ix``); returns the rows it adds."""
     n_rows = own[ix]
     if np.isnan(n_rows).any():
@@ -228,8 +286,13 @@ def _complement(ix, *, own, ref_n, est, ref_est, ref_label, levels, primary, bef
         return []
     labels = ref_label[ix]
     others = bool(len(ix)) and np.all(labels == ALL_OTHERS) and not np.isnan(ref_n[ix]).any()
-    named = (not others and bool(len(ix)) and np.all(labels == labels[0]) and labels[0] not in ("", "nan")
-             and not np.isnan(ref_n[ix]).any())
+    named = (
+        not others
+        and bool(len(ix))
+        and np.all(labels == labels[0])
+        and labels[0] not in ("", "nan")
+        and not np.isnan(ref_n[ix]).any()
+    )
 
     # Cells: the rows, plus the named reference level (shown through the rows' reference columns),
     # plus, when the "all others" total exceeds the rows, the students outside the listed levels.
@@ -238,8 +301,9 @@ def _complement(ix, *, own, ref_n, est, ref_est, ref_label, levels, primary, bef
     kind = ["row"] * len(ix)
     if others:
         total = float(np.max(n_rows + ref_n[ix]))
-        mean_all = _nanmean_weighted(n_rows + ref_n[ix], (n_rows * est[ix] + ref_n[ix] * ref_est[ix])
-                                     / (n_rows + ref_n[ix]))
+        mean_all = _nanmean_weighted(
+            n_rows + ref_n[ix], (n_rows * est[ix] + ref_n[ix] * ref_est[ix]) / (n_rows + ref_n[ix])
+        )
         rest = total - n_rows.sum()
         if rest > 0.5:
             cn.append(rest)

@@ -28,10 +28,17 @@ from ..stats.results import ConvergenceWarning
 from . import climate, equity, findings, indicators, labels, levelgaps, measures, scorecard, trajectories
 from .growth import fit_study_models
 
-__all__ = ["DistrictAnalysis", "LevelCountsAnalysis", "analyze_district", "analyze_level_counts", "at_a_glance", "check_analysis_options", "findings_json",
-           "key_findings", "reference_label"]
-
-
+__all__ = [
+    "DistrictAnalysis",
+    "LevelCountsAnalysis",
+    "analyze_district",
+    "analyze_level_counts",
+    "at_a_glance",
+    "check_analysis_options",
+    "findings_json",
+    "key_findings",
+    "reference_label",
+]
 
 
 def reference_label(reference: dict | None, variable: str | None = None) -> str:
@@ -51,7 +58,9 @@ def reference_label(reference: dict | None, variable: str | None = None) -> str:
         return one(variable, reference[variable]) if variable in reference else ALL_OTHERS
     if not reference:
         return ALL_OTHERS
-    named = "; ".join(f"{one(v, lv)} for {SUBGROUP_VARIABLES.get(v, v).lower()}" for v, lv in reference.items())
+    named = "; ".join(
+        f"{one(v, lv)} for {SUBGROUP_VARIABLES.get(v, v).lower()}" for v, lv in reference.items()
+    )
     rest = "" if set(reference) >= set(SUBGROUP_VARIABLES) else f"; {ALL_OTHERS} otherwise"
     return f"the reference group ({named}{rest})"
 
@@ -105,18 +114,25 @@ class DistrictAnalysis:
 def at_a_glance(district: District) -> pd.DataFrame:
     """Counts of schools, students, classrooms, teachers and evidence (no student rows)."""
     d = district
-    rows = [("Schools", d.schools["school_id"].nunique()), ("Students", len(d.students)),
-            ("Classrooms (sections)", len(d.classrooms)), ("Teachers", d.classrooms["teacher_id"].nunique()),
-            ("Rated assignments", len(d.assignments)), ("Student work samples", len(d.work_samples)),
-            ("Observed lessons", len(d.observations)), ("Real-time survey responses", len(d.engagement_surveys)),
-            ("Teacher expectation surveys", len(d.teacher_surveys)),
-            ("Assessment years", d.assessments["school_year"].nunique()),
-            ("Climate survey responses", len(d.climate_surveys) if d.has("climate_surveys") else 0)]
+    rows = [
+        ("Schools", d.schools["school_id"].nunique()),
+        ("Students", len(d.students)),
+        ("Classrooms (sections)", len(d.classrooms)),
+        ("Teachers", d.classrooms["teacher_id"].nunique()),
+        ("Rated assignments", len(d.assignments)),
+        ("Student work samples", len(d.work_samples)),
+        ("Observed lessons", len(d.observations)),
+        ("Real-time survey responses", len(d.engagement_surveys)),
+        ("Teacher expectation surveys", len(d.teacher_surveys)),
+        ("Assessment years", d.assessments["school_year"].nunique()),
+        ("Climate survey responses", len(d.climate_surveys) if d.has("climate_surveys") else 0),
+    ]
     return pd.DataFrame(rows, columns=["what", "number"])
 
 
-def check_analysis_options(*, subjects=("ela", "math"), reference: dict | None = None,
-                           cuts: dict | None = None) -> None:
+def check_analysis_options(
+    *, subjects=("ela", "math"), reference: dict | None = None, cuts: dict | None = None
+) -> None:
     """Raise ``ValueError`` naming the option, the value and what is allowed, if an option is unusable.
 
     Examples
@@ -131,28 +147,44 @@ def check_analysis_options(*, subjects=("ela", "math"), reference: dict | None =
         raise ValueError(f"subjects: give a list of tested subjects, e.g. ['ela', 'math'] (got {subjects!r})")
     for s in subjects:
         if s not in SUBJECTS_TESTED:
-            raise ValueError(f"subjects: {s!r} is not a tested subject; use {', '.join(SUBJECTS_TESTED)}"
-                             + suggest(str(s), SUBJECTS_TESTED))
+            raise ValueError(
+                f"subjects: {s!r} is not a tested subject; use {', '.join(SUBJECTS_TESTED)}"
+                + suggest(str(s), SUBJECTS_TESTED)
+            )
     for var, level in (reference or {}).items():
         if var not in SUBGROUP_VARIABLES:
-            raise ValueError(f"reference: {var!r} is not a student group variable; use one of "
-                             f"{', '.join(SUBGROUP_VARIABLES)}" + suggest(str(var), SUBGROUP_VARIABLES))
+            raise ValueError(
+                f"reference: {var!r} is not a student group variable; use one of "
+                f"{', '.join(SUBGROUP_VARIABLES)}" + suggest(str(var), SUBGROUP_VARIABLES)
+            )
         levels = tuple(RACE_ETHNICITY) if var == "race_ethnicity" else (0, 1)
         if level not in levels and str(level) not in map(str, levels):
-            raise ValueError(f"reference: {level!r} is not a level of {var}; use one of "
-                             f"{', '.join(map(str, levels))}" + suggest(str(level), map(str, levels)))
+            raise ValueError(
+                f"reference: {level!r} is not a level of {var}; use one of "
+                f"{', '.join(map(str, levels))}" + suggest(str(level), map(str, levels))
+            )
     for key, value in (cuts or {}).items():
         if key not in measures.CUT_POINTS:
-            raise ValueError(f"cuts: unknown cut point {key!r}; the cut points are {', '.join(measures.CUT_POINTS)}"
-                             + suggest(str(key), measures.CUT_POINTS))
+            raise ValueError(
+                f"cuts: unknown cut point {key!r}; the cut points are {', '.join(measures.CUT_POINTS)}"
+                + suggest(str(key), measures.CUT_POINTS)
+            )
         lo, hi = measures.CUT_POINTS[key][1:]
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
             raise ValueError(f"cuts: {key} must be a number from {lo:g} to {hi:g} (got {value!r})")
 
 
-def analyze_district(district_id: str, *, processed_dir: str | None = None, subjects=("ela", "math"),
-                     min_n: int = config.MIN_CELL_SIZE, reference: dict | None = None, cuts: dict | None = None,
-                     n_boot: int = 1000, seed: int = 0) -> DistrictAnalysis:
+def analyze_district(
+    district_id: str,
+    *,
+    processed_dir: str | None = None,
+    subjects=("ela", "math"),
+    min_n: int = config.MIN_CELL_SIZE,
+    reference: dict | None = None,
+    cuts: dict | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> DistrictAnalysis:
     """Run every analysis of the district report on a processed district.
 
     Parameters
@@ -214,15 +246,22 @@ def analyze_district(district_id: str, *, processed_dir: str | None = None, subj
                 else:
                     warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
             samples = sm.effects.drop_duplicates(["subject", "model"])
-            warns += [f"Sample of {r.subject} / {r.model}: n = {int(r.n):,} students, {r.sample}."
-                      for r in samples.itertuples()]
+            warns += [
+                f"Sample of {r.subject} / {r.model}: n = {int(r.n):,} students, {r.sample}."
+                for r in samples.itertuples()
+            ]
     growth = pd.concat(growth_parts, ignore_index=True) if growth_parts else pd.DataFrame()
     cs = climate.climate_summary(d.climate_surveys, students=d.students, min_n=min_n)
     rel = climate.climate_reliability(d.climate_surveys)
     catch = trajectories.catch_up_rates(d.assessments, students=d.students, min_n=min_n)
     # school growth: endpoints over the years before the analysis year (the definition truth.json documents)
-    ggl = trajectories.grade_level_growth(d.assessments, students=d.students, min_n=min_n, method="endpoints",
-                                          end_year=measures.analysis_year(d) - 1)
+    ggl = trajectories.grade_level_growth(
+        d.assessments,
+        students=d.students,
+        min_n=min_n,
+        method="endpoints",
+        end_year=measures.analysis_year(d) - 1,
+    )
     move = trajectories.level_movement(d.assessments, students=d.students, min_n=min_n)
     lcounts = levelgaps.level_counts_from_assessments(d.assessments, students=d.students)
     lgaps = levelgaps.level_gaps(lcounts, scores=levelgaps.score_gaps(d.assessments, students=d.students))
@@ -232,14 +271,31 @@ def analyze_district(district_id: str, *, processed_dir: str | None = None, subj
     ind_t = trajectories.trajectory_indicators(d.assessments, students=d.students, min_n=min_n)
     needs = indicators.needs_of(ind_r, ind_c, ind_t, cs, catch)
     # the scorecard is built once, by the joint pass, from the protected indicators
-    return disclosure.protect_district(DistrictAnalysis(
-        district=d, min_n=publish_min_n, rates=measures.resource_rates(d, cuts=cuts), demands=measures.demands_vs_standards(d),
-        gaps=gaps, composition=equity.classroom_composition(d, classrooms=cls, min_n=min_n),
-        furthest=equity.furthest_from_opportunity(d, access=acc, min_n=min_n, n_boot=n_boot, seed=seed),
-        multiple=equity.multiple_measures_gaps(d, access=acc, min_n=min_n), growth=growth, growth_warnings=warns,
-        climate=cs, climate_reliability=rel, catch_up=catch, growth_grade_levels=ggl, movement=move,
-        scorecard=None, needs=needs, cuts=cuts, reference=dict(reference or {}), level_gaps=lgaps),
-        indicators=pd.concat([ind_r, ind_c, ind_t], ignore_index=True))
+    return disclosure.protect_district(
+        DistrictAnalysis(
+            district=d,
+            min_n=publish_min_n,
+            rates=measures.resource_rates(d, cuts=cuts),
+            demands=measures.demands_vs_standards(d),
+            gaps=gaps,
+            composition=equity.classroom_composition(d, classrooms=cls, min_n=min_n),
+            furthest=equity.furthest_from_opportunity(d, access=acc, min_n=min_n, n_boot=n_boot, seed=seed),
+            multiple=equity.multiple_measures_gaps(d, access=acc, min_n=min_n),
+            growth=growth,
+            growth_warnings=warns,
+            climate=cs,
+            climate_reliability=rel,
+            catch_up=catch,
+            growth_grade_levels=ggl,
+            movement=move,
+            scorecard=None,
+            needs=needs,
+            cuts=cuts,
+            reference=dict(reference or {}),
+            level_gaps=lgaps,
+        ),
+        indicators=pd.concat([ind_r, ind_c, ind_t], ignore_index=True),
+    )
 
 
 def _growth_sentences(growth: pd.DataFrame) -> list[str]:
@@ -251,26 +307,36 @@ def _growth_sentences(growth: pd.DataFrame) -> list[str]:
     """
     if growth.empty:
         return []
-    g = growth[(growth["model"] == "all_four") & (growth["effect"] == "access") & growth["converged"].astype(bool)
-               & ((growth["contrast_ci_lower"] > 0) | (growth["contrast_ci_upper"] < 0))]
+    g = growth[
+        (growth["model"] == "all_four")
+        & (growth["effect"] == "access")
+        & growth["converged"].astype(bool)
+        & ((growth["contrast_ci_lower"] > 0) | (growth["contrast_ci_upper"] < 0))
+    ]
     out = []
     for row in g.itertuples():
         more = "more" if row.contrast_estimate > 0 else "less"
         months = ""
         if pd.notna(row.months) and pd.notna(row.months_ci_lower):
-            months = (f", roughly {row.months:.1f} months of learning (95% CI {row.months_ci_lower:.1f} to "
-                      f"{row.months_ci_upper:.1f} months; an approximation)")
+            months = (
+                f", roughly {row.months:.1f} months of learning (95% CI {row.months_ci_lower:.1f} to "
+                f"{row.months_ci_upper:.1f} months; an approximation)"
+            )
         elif str(row.months_note).startswith("n/a: "):
             months = f"; months of learning not given: {str(row.months_note)[5:]}"
-        out.append(f"In {findings.subject_label(row.subject)}, students in classrooms with more access to "
-                   f"{measures.RESOURCE_LABELS[row.resource].lower()} (the district's 75th percentile of classrooms, "
-                   f"{findings.pct(row.access_p75)} of the time, against the 25th, {findings.pct(row.access_p25)}) "
-                   f"grew {more} in a year: a difference of {row.contrast_estimate:.2f} SD (95% CI "
-                   f"{row.contrast_ci_lower:.2f} to {row.contrast_ci_upper:.2f} SD; n = {int(row.n):,} "
-                   f"students){months}.")
+        out.append(
+            f"In {findings.subject_label(row.subject)}, students in classrooms with more access to "
+            f"{measures.RESOURCE_LABELS[row.resource].lower()} (the district's 75th percentile of classrooms, "
+            f"{findings.pct(row.access_p75)} of the time, against the 25th, {findings.pct(row.access_p25)}) "
+            f"grew {more} in a year: a difference of {row.contrast_estimate:.2f} SD (95% CI "
+            f"{row.contrast_ci_lower:.2f} to {row.contrast_ci_upper:.2f} SD; n = {int(row.n):,} "
+            f"students){months}."
+        )
     not_conv = growth[~growth["converged"].astype(bool)]
     if len(not_conv):
-        out.append(f"{not_conv['model'].nunique()} growth model(s) did not converge and should not be relied on.")
+        out.append(
+            f"{not_conv['model'].nunique()} growth model(s) did not converge and should not be relied on."
+        )
     return out
 
 
@@ -291,16 +357,22 @@ def _catch_up_sentences(card: scorecard.Scorecard, *, horizon: int = 3) -> list[
     t = card.table
     if t.empty:
         return []
-    row = t[(t["measure"] == "catch_up_rate") & (t["school_id"] == "all") & (t["group"] == "all")
-            & ~t["suppressed"].astype(bool)]
+    row = t[
+        (t["measure"] == "catch_up_rate")
+        & (t["school_id"] == "all")
+        & (t["group"] == "all")
+        & ~t["suppressed"].astype(bool)
+    ]
     if row.empty or pd.isna(row["estimate"].iloc[0]):
         return []
     r = row.iloc[0]
     year = int(r["school_year"])
-    text = (f"Catch-up rate: among students below grade level in spring {year - horizon}, "
-            f"{findings.pct(r['estimate'])} were at grade level {_WORDS.get(horizon, str(horizon))} years later "
-            f"({findings.ci_phrase(r['ci_lower'], r['ci_upper'])}; n = {int(r['n']):,} student results in ELA and math, "
-            f"spring {year}).")
+    text = (
+        f"Catch-up rate: among students below grade level in spring {year - horizon}, "
+        f"{findings.pct(r['estimate'])} were at grade level {_WORDS.get(horizon, str(horizon))} years later "
+        f"({findings.ci_phrase(r['ci_lower'], r['ci_upper'])}; n = {int(r['n']):,} student results in ELA and math, "
+        f"spring {year})."
+    )
     return [text]
 
 
@@ -317,23 +389,57 @@ def findings_json(a: DistrictAnalysis, *, parameters: dict, indicators: pd.DataF
     (:func:`opportunity_research.report.indicator_table.indicator_table`, the one source of the first screen, the
     board summary and the index), stored as a list of records when given.
     """
-    rates = {r.resource: {"estimate": _clean(r.estimate), "ci_lower": _clean(r.ci_lower),
-                          "ci_upper": _clean(r.ci_upper), "n": int(r.n)}
-             for r in a.rates[a.rates["subject"] == "all"].itertuples()}
+    rates = {
+        r.resource: {
+            "estimate": _clean(r.estimate),
+            "ci_lower": _clean(r.ci_lower),
+            "ci_upper": _clean(r.ci_upper),
+            "n": int(r.n),
+        }
+        for r in a.rates[a.rates["subject"] == "all"].itertuples()
+    }
     shown = a.gaps[~a.gaps["suppressed"].astype(bool)]
-    gaps = [{k: _clean(v) for k, v in row.items()} for row in
-            shown[["measure", "subject", "group", "level", "n", "difference", "ci_lower", "ci_upper"]]
-            .astype({"level": str, "n": "float"}).to_dict("records")]
+    gaps = [
+        {k: _clean(v) for k, v in row.items()}
+        for row in shown[["measure", "subject", "group", "level", "n", "difference", "ci_lower", "ci_upper"]]
+        .astype({"level": str, "n": "float"})
+        .to_dict("records")
+    ]
     growth = []
     if not a.growth.empty:
-        g = a.growth[(a.growth["model"] == "all_four") & a.growth["effect"].isin(["access", "extra_if_behind"])]
-        growth = [{k: _clean(v) for k, v in row.items()} for row in
-                  g[["subject", "resource", "effect", "estimate", "ci_lower", "ci_upper", "access_p25", "access_p75",
-                     "contrast_estimate", "contrast_ci_lower", "contrast_ci_upper", "months", "months_ci_lower",
-                     "months_ci_upper", "months_note", "n", "n_excluded", "converged"]
-                    + [c for c in ("robustness_value", "robustness_value_05", "e_value", "e_value_ci")
-                       if c in g.columns]]
-                  .to_dict("records")]
+        g = a.growth[
+            (a.growth["model"] == "all_four") & a.growth["effect"].isin(["access", "extra_if_behind"])
+        ]
+        growth = [
+            {k: _clean(v) for k, v in row.items()}
+            for row in g[
+                [
+                    "subject",
+                    "resource",
+                    "effect",
+                    "estimate",
+                    "ci_lower",
+                    "ci_upper",
+                    "access_p25",
+                    "access_p75",
+                    "contrast_estimate",
+                    "contrast_ci_lower",
+                    "contrast_ci_upper",
+                    "months",
+                    "months_ci_lower",
+                    "months_ci_upper",
+                    "months_note",
+                    "n",
+                    "n_excluded",
+                    "converged",
+                ]
+                + [
+                    c
+                    for c in ("robustness_value", "robustness_value_05", "e_value", "e_value_ci")
+                    if c in g.columns
+                ]
+            ].to_dict("records")
+        ]
     goals = a.scorecard.goals
     sentences = key_findings(a)
     return {
@@ -343,17 +449,25 @@ def findings_json(a: DistrictAnalysis, *, parameters: dict, indicators: pd.DataF
         "n_classrooms": len(a.district.classrooms),
         "min_n": a.min_n,
         "resources": rates,
-        "demands_vs_standards": {r.measure: {"estimate": _clean(r.estimate), "ci_lower": _clean(r.ci_lower),
-                                             "ci_upper": _clean(r.ci_upper), "n": int(r.n)}
-                                 for r in a.demands.itertuples()},
+        "demands_vs_standards": {
+            r.measure: {
+                "estimate": _clean(r.estimate),
+                "ci_lower": _clean(r.ci_lower),
+                "ci_upper": _clean(r.ci_upper),
+                "n": int(r.n),
+            }
+            for r in a.demands.itertuples()
+        },
         "gaps": gaps,
         "growth": growth,
-        "goals": [] if goals is None or goals.empty else
-        goals[["goal_id", "measure", "group", "target", "target_year", "status"]].to_dict("records"),
+        "goals": []
+        if goals is None or goals.empty
+        else goals[["goal_id", "measure", "group", "target", "target_year", "status"]].to_dict("records"),
         "needs": a.needs,
         "key_findings": sentences,
-        "indicators": [] if indicators is None else [{k: _clean(v) for k, v in row.items()}
-                                                     for row in indicators.to_dict("records")],
+        "indicators": []
+        if indicators is None
+        else [{k: _clean(v) for k, v in row.items()} for row in indicators.to_dict("records")],
         "headline": sentences[0] if sentences else "",
         "parameters": parameters,
         "disclosure": a.disclosure.to_dict() if a.disclosure is not None else None,
@@ -376,8 +490,9 @@ class LevelCountsAnalysis:
     disclosure: disclosure.AuditReport | None = None
 
 
-def analyze_level_counts(district_id: str, *, processed_dir: str | None = None,
-                         min_n: int = config.MIN_CELL_SIZE) -> LevelCountsAnalysis:
+def analyze_level_counts(
+    district_id: str, *, processed_dir: str | None = None, min_n: int = config.MIN_CELL_SIZE
+) -> LevelCountsAnalysis:
     """V gaps and HETOP means of a district from its ``level_counts`` table (no student-level data needed).
 
     Both tables pass the joint disclosure control (:func:`opportunity_research.disclosure.joint.protect_tables`,
@@ -396,16 +511,30 @@ def analyze_level_counts(district_id: str, *, processed_dir: str | None = None,
     """
     d = load_district(district_id, processed_root=config.resolve(processed_dir) if processed_dir else None)
     if not d.has("level_counts"):
-        raise ValueError(f"{district_id}: no level_counts table; give data/raw/{district_id}/level_counts.csv")
+        raise ValueError(
+            f"{district_id}: no level_counts table; give data/raw/{district_id}/level_counts.csv"
+        )
     counts = d.level_counts[list(levelgaps.LEVEL_COUNT_COLUMNS)]
     names = dict(zip(d.schools["school_id"], d.schools["school_name"])) if d.has("schools") else {}
     gaps, means = levelgaps.level_gaps(counts), levelgaps.hetop_means(counts)
     year = int(counts["school_year"].max()) if len(counts) else None
     protected, report = disclosure.protect_tables(
-        {"level_gaps": (gaps, disclosure.DISTRICT_SPECS["level_gaps"]),
-         "level_means": (means, disclosure.DISTRICT_SPECS["level_means"])}, min_n=min_n, year=year)
+        {
+            "level_gaps": (gaps, disclosure.DISTRICT_SPECS["level_gaps"]),
+            "level_means": (means, disclosure.DISTRICT_SPECS["level_means"]),
+        },
+        min_n=min_n,
+        year=year,
+    )
     if not report.passed:
-        raise disclosure.DisclosureError(f"disclosure audit failed for {district_id}",
-                                         [f[0] for f in report.failures])
-    return LevelCountsAnalysis(district_id=district_id, counts=counts, gaps=protected["level_gaps"],
-                               means=protected["level_means"], schools=names, disclosure=report)
+        raise disclosure.DisclosureError(
+            f"disclosure audit failed for {district_id}", [f[0] for f in report.failures]
+        )
+    return LevelCountsAnalysis(
+        district_id=district_id,
+        counts=counts,
+        gaps=protected["level_gaps"],
+        means=protected["level_means"],
+        schools=names,
+        disclosure=report,
+    )

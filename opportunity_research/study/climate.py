@@ -69,12 +69,27 @@ SCALES = tuple(CLIMATE_ITEMS)
 #: Student groups the climate results are broken down by.
 VARIABLES = ("race_ethnicity", "low_income", "english_learner", "disability")
 #: The "needs" sentence of a district without a climate survey.
-NEEDS_SURVEY = ("climate_surveys.csv (the belonging, consistency and coherence items, 1-5) for belonging, "
-                "consistency and coherence")
+NEEDS_SURVEY = (
+    "climate_surveys.csv (the belonging, consistency and coherence items, 1-5) for belonging, "
+    "consistency and coherence"
+)
 _STUDENT_COLS = ("school_id",) + VARIABLES
-_SUMMARY_COLUMNS = ["school_year", "scale", "school_id", "group", "variable", "n", "mean_score", "mean_ci_lower",
-                    "mean_ci_upper", "favorable", "favorable_ci_lower", "favorable_ci_upper", "suppressed",
-                    "suppression_reason"]
+_SUMMARY_COLUMNS = [
+    "school_year",
+    "scale",
+    "school_id",
+    "group",
+    "variable",
+    "n",
+    "mean_score",
+    "mean_ci_lower",
+    "mean_ci_upper",
+    "favorable",
+    "favorable_ci_lower",
+    "favorable_ci_upper",
+    "suppressed",
+    "suppression_reason",
+]
 
 
 def _absent(data) -> bool:
@@ -88,8 +103,13 @@ def _items(scales) -> dict[str, list[str]]:
     return {s: list(CLIMATE_ITEMS[s]) for s in scales}
 
 
-def scale_scores(data: pd.DataFrame, *, scales: Sequence[str] = SCALES, min_answered: float = 0.5,
-                 favorable_at: float = 4.0) -> pd.DataFrame:
+def scale_scores(
+    data: pd.DataFrame,
+    *,
+    scales: Sequence[str] = SCALES,
+    min_answered: float = 0.5,
+    favorable_at: float = 4.0,
+) -> pd.DataFrame:
     """Per-response scale scores and favorable flags.
 
     Parameters
@@ -134,7 +154,9 @@ def scale_scores(data: pd.DataFrame, *, scales: Sequence[str] = SCALES, min_answ
         bad = x.notna() & ((x < lo) | (x > hi))
         if bad.to_numpy().any():
             col = bad.any().idxmax()
-            raise ValueError(f"climate_surveys: column {col} has {x.loc[bad[col], col].iloc[0]:g}, outside {lo}-{hi}")
+            raise ValueError(
+                f"climate_surveys: column {col} has {x.loc[bad[col], col].iloc[0]:g}, outside {lo}-{hi}"
+            )
         answered = x.notna().sum(axis=1)
         score = x.mean(axis=1, skipna=True).where(answered >= min_answered * len(items) - 1e-9)
         out[f"{scale}_score"] = score
@@ -143,7 +165,9 @@ def scale_scores(data: pd.DataFrame, *, scales: Sequence[str] = SCALES, min_answ
     return out
 
 
-def cronbach_alpha(data: pd.DataFrame, *, items: Sequence[str] | None = None, confidence: float = 0.95) -> dict:
+def cronbach_alpha(
+    data: pd.DataFrame, *, items: Sequence[str] | None = None, confidence: float = 0.95
+) -> dict:
     """Cronbach's alpha of ``items`` on complete cases, with Feldt's (1965) F-based interval.
 
     ``alpha = k / (k - 1) * (1 - sum of item variances / variance of the total)`` (sample variances).
@@ -182,14 +206,17 @@ def cronbach_alpha(data: pd.DataFrame, *, items: Sequence[str] | None = None, co
     alpha = k / (k - 1) * (1 - x.var(axis=0, ddof=1).sum() / total_var)
     a = 1 - confidence
     df1, df2 = n - 1, (n - 1) * (k - 1)
-    out.update(alpha=float(alpha),
-               ci_lower=float(1 - (1 - alpha) * stats.f.ppf(1 - a / 2, df1, df2)),
-               ci_upper=float(1 - (1 - alpha) * stats.f.ppf(a / 2, df1, df2)))
+    out.update(
+        alpha=float(alpha),
+        ci_lower=float(1 - (1 - alpha) * stats.f.ppf(1 - a / 2, df1, df2)),
+        ci_upper=float(1 - (1 - alpha) * stats.f.ppf(a / 2, df1, df2)),
+    )
     return out
 
 
-def climate_reliability(data: pd.DataFrame | None, *, scales: Sequence[str] = SCALES,
-                        confidence: float = 0.95) -> pd.DataFrame:
+def climate_reliability(
+    data: pd.DataFrame | None, *, scales: Sequence[str] = SCALES, confidence: float = 0.95
+) -> pd.DataFrame:
     """Cronbach's alpha with Feldt's interval per school year and scale.
 
     Returns
@@ -214,8 +241,17 @@ def climate_reliability(data: pd.DataFrame | None, *, scales: Sequence[str] = SC
     for year, part in data.groupby("school_year", sort=True):
         for scale, items in _items(scales).items():
             r = cronbach_alpha(part, items=items, confidence=confidence)
-            rows.append({"school_year": int(year), "scale": scale, "n_items": r["n_items"], "n": r["n"],
-                         "alpha": r["alpha"], "ci_lower": r["ci_lower"], "ci_upper": r["ci_upper"]})
+            rows.append(
+                {
+                    "school_year": int(year),
+                    "scale": scale,
+                    "n_items": r["n_items"],
+                    "n": r["n"],
+                    "alpha": r["alpha"],
+                    "ci_lower": r["ci_lower"],
+                    "ci_upper": r["ci_upper"],
+                }
+            )
     out = pd.DataFrame(rows, columns=cols)
     out.attrs["needs"] = []
     return out
@@ -242,10 +278,18 @@ def _with_students(scored: pd.DataFrame, students: pd.DataFrame | None) -> pd.Da
     return scored.merge(students[cols], on="student_id", how="left", validate="many_to_one")
 
 
-def climate_summary(data: pd.DataFrame | None, *, students: pd.DataFrame | None, scales: Sequence[str] = SCALES,
-                    variables: Sequence[str] = VARIABLES, min_n: int = config.MIN_CELL_SIZE,
-                    favorable_at: float = 4.0, min_answered: float = 0.5, cluster: str | None = "school_id",
-                    confidence: float = 0.95) -> pd.DataFrame:
+def climate_summary(
+    data: pd.DataFrame | None,
+    *,
+    students: pd.DataFrame | None,
+    scales: Sequence[str] = SCALES,
+    variables: Sequence[str] = VARIABLES,
+    min_n: int = config.MIN_CELL_SIZE,
+    favorable_at: float = 4.0,
+    min_answered: float = 0.5,
+    cluster: str | None = "school_id",
+    confidence: float = 0.95,
+) -> pd.DataFrame:
     """Scale score and percent favorable per school year, scale, school and student group.
 
     Parameters
@@ -286,8 +330,9 @@ def climate_summary(data: pd.DataFrame | None, *, students: pd.DataFrame | None,
     """
     if _absent(data):
         return unavailable(_SUMMARY_COLUMNS, NEEDS_SURVEY)
-    frame = _with_students(scale_scores(data, scales=scales, min_answered=min_answered, favorable_at=favorable_at),
-                           students)
+    frame = _with_students(
+        scale_scores(data, scales=scales, min_answered=min_answered, favorable_at=favorable_at), students
+    )
     frame["school_year"] = frame["school_year"].astype(np.int64)
     frame["_sid"] = pd.factorize(frame["student_id"])[0]  # integer ids: cheaper grouping
     if cluster is not None:
@@ -297,21 +342,60 @@ def climate_summary(data: pd.DataFrame | None, *, students: pd.DataFrame | None,
     for scale in scales:
         f = frame.assign(scale=scale)
         keys = ["school_year", "scale"]
-        m = two_level_estimates(f, keys=keys, variables=variables, value=f"{scale}_score", kind="mean", cluster=cluster,
-                        confidence=confidence)
-        s = two_level_estimates(f, keys=keys, variables=variables, value=f"{scale}_favorable", kind="share",
-                        cluster=cluster, confidence=confidence)
+        m = two_level_estimates(
+            f,
+            keys=keys,
+            variables=variables,
+            value=f"{scale}_score",
+            kind="mean",
+            cluster=cluster,
+            confidence=confidence,
+        )
+        s = two_level_estimates(
+            f,
+            keys=keys,
+            variables=variables,
+            value=f"{scale}_favorable",
+            kind="share",
+            cluster=cluster,
+            confidence=confidence,
+        )
         on = keys + ["school_id", "group"]
-        m = m.rename(columns={"estimate": "mean_score", "ci_lower": "mean_ci_lower", "ci_upper": "mean_ci_upper"})
-        s = s.rename(columns={"estimate": "favorable", "ci_lower": "favorable_ci_lower",
-                              "ci_upper": "favorable_ci_upper"})
-        long.append(m.merge(s[on + ["favorable", "favorable_ci_lower", "favorable_ci_upper"]], on=on,
-                            how="left", validate="one_to_one"))
+        m = m.rename(
+            columns={"estimate": "mean_score", "ci_lower": "mean_ci_lower", "ci_upper": "mean_ci_upper"}
+        )
+        s = s.rename(
+            columns={
+                "estimate": "favorable",
+                "ci_lower": "favorable_ci_lower",
+                "ci_upper": "favorable_ci_upper",
+            }
+        )
+        long.append(
+            m.merge(
+                s[on + ["favorable", "favorable_ci_lower", "favorable_ci_upper"]],
+                on=on,
+                how="left",
+                validate="one_to_one",
+            )
+        )
     out = pd.concat(long, ignore_index=True)
-    blank = ["n", "mean_score", "mean_ci_lower", "mean_ci_upper", "favorable", "favorable_ci_lower",
-             "favorable_ci_upper"]
-    out = suppress_small_cells(out, keys=["school_year", "scale"], min_n=min_n, blank=blank,
-                               estimates={"mean_score": CLIMATE_SCALE, "favorable": (0, 1)})
+    blank = [
+        "n",
+        "mean_score",
+        "mean_ci_lower",
+        "mean_ci_upper",
+        "favorable",
+        "favorable_ci_lower",
+        "favorable_ci_upper",
+    ]
+    out = suppress_small_cells(
+        out,
+        keys=["school_year", "scale"],
+        min_n=min_n,
+        blank=blank,
+        estimates={"mean_score": CLIMATE_SCALE, "favorable": (0, 1)},
+    )
     order = {s: i for i, s in enumerate(scales)}
     out = out.assign(_s=out["scale"].map(order), _d=out["school_id"].ne("all"), _g=out["group"].ne("all"))
     out = out.sort_values(["school_year", "_s", "_d", "school_id", "_g", "variable", "group"])
@@ -320,9 +404,16 @@ def climate_summary(data: pd.DataFrame | None, *, students: pd.DataFrame | None,
     return out
 
 
-def item_summary(data: pd.DataFrame | None, *, students: pd.DataFrame | None = None,
-                 scales: Sequence[str] = SCALES, min_n: int = config.MIN_CELL_SIZE, favorable_at: int = 4,
-                 cluster: str | None = "school_id", confidence: float = 0.95) -> pd.DataFrame:
+def item_summary(
+    data: pd.DataFrame | None,
+    *,
+    students: pd.DataFrame | None = None,
+    scales: Sequence[str] = SCALES,
+    min_n: int = config.MIN_CELL_SIZE,
+    favorable_at: int = 4,
+    cluster: str | None = "school_id",
+    confidence: float = 0.95,
+) -> pd.DataFrame:
     """Item-level breakdown: per school year, item and school, the mean answer, percent favorable and
     the distribution of answers (figure-ready for a stacked bar per item).
 
@@ -349,8 +440,23 @@ def item_summary(data: pd.DataFrame | None, *, students: pd.DataFrame | None = N
         raise ValueError(f"item_summary: cluster must be 'school_id' or None, not {cluster!r}")
     lo, hi = CLIMATE_SCALE
     shares = [f"share_{v}" for v in range(lo, hi + 1)]
-    cols = ["school_year", "scale", "item", "question", "school_id", "n", "mean", "mean_ci_lower", "mean_ci_upper",
-            "favorable", "favorable_ci_lower", "favorable_ci_upper", *shares, "suppressed", "suppression_reason"]
+    cols = [
+        "school_year",
+        "scale",
+        "item",
+        "question",
+        "school_id",
+        "n",
+        "mean",
+        "mean_ci_lower",
+        "mean_ci_upper",
+        "favorable",
+        "favorable_ci_lower",
+        "favorable_ci_upper",
+        *shares,
+        "suppressed",
+        "suppression_reason",
+    ]
     if _absent(data):
         return unavailable(cols, NEEDS_SURVEY)
     scored = scale_scores(data, scales=scales)  # validates the items
@@ -359,36 +465,72 @@ def item_summary(data: pd.DataFrame | None, *, students: pd.DataFrame | None = N
     value_cols = [i for s in scales for i in CLIMATE_ITEMS[s]]
     frame["_sid"] = pd.factorize(frame["student_id"])[0]
     frame["_school"] = _codes(frame["school_id"])
-    long = frame.melt(id_vars=["_sid", "_school", "school_year", "school_id"], value_vars=value_cols,
-                      var_name="item", value_name="answer").dropna(subset=["answer"])
+    long = frame.melt(
+        id_vars=["_sid", "_school", "school_year", "school_id"],
+        value_vars=value_cols,
+        var_name="item",
+        value_name="answer",
+    ).dropna(subset=["answer"])
     long["favorable"] = (long["answer"] >= favorable_at).astype(float)
     for v in range(lo, hi + 1):
         long[f"share_{v}"] = (long["answer"] == v).astype(float)
     keys = ["school_year", "item"]
 
     def both(value, kind):
-        d = cell_estimates(long, by=keys, value=value, kind=kind, cluster=cluster and "_school", unit="_sid",
-                           confidence=confidence).assign(school_id="all")
-        s = cell_estimates(long, by=keys + ["school_id"], value=value, kind=kind, unit="_sid",
-                           confidence=confidence)
+        d = cell_estimates(
+            long,
+            by=keys,
+            value=value,
+            kind=kind,
+            cluster=cluster and "_school",
+            unit="_sid",
+            confidence=confidence,
+        ).assign(school_id="all")
+        s = cell_estimates(
+            long, by=keys + ["school_id"], value=value, kind=kind, unit="_sid", confidence=confidence
+        )
         return pd.concat([d, s], ignore_index=True)
 
     on = keys + ["school_id"]
-    out = both("answer", "mean").rename(columns={"estimate": "mean", "ci_lower": "mean_ci_lower",
-                                                 "ci_upper": "mean_ci_upper"})
-    fav = both("favorable", "share").rename(columns={"estimate": "favorable", "ci_lower": "favorable_ci_lower",
-                                                     "ci_upper": "favorable_ci_upper"})
+    out = both("answer", "mean").rename(
+        columns={"estimate": "mean", "ci_lower": "mean_ci_lower", "ci_upper": "mean_ci_upper"}
+    )
+    fav = both("favorable", "share").rename(
+        columns={"estimate": "favorable", "ci_lower": "favorable_ci_lower", "ci_upper": "favorable_ci_upper"}
+    )
     out = out.merge(fav[on + ["favorable", "favorable_ci_lower", "favorable_ci_upper"]], on=on, how="left")
     dist = long.groupby(keys, sort=True)[shares].mean().reset_index().assign(school_id="all")
-    dist_s = long.dropna(subset=["school_id"]).groupby(keys + ["school_id"], sort=True)[shares].mean().reset_index()
+    dist_s = (
+        long.dropna(subset=["school_id"])
+        .groupby(keys + ["school_id"], sort=True)[shares]
+        .mean()
+        .reset_index()
+    )
     out = out.merge(pd.concat([dist, dist_s], ignore_index=True), on=on, how="left")
-    out = out.assign(variable="all", group="all")  # schools add up to the district: complementary across schools
-    out = suppress_small_cells(out, keys=keys, min_n=min_n, estimates={"mean": CLIMATE_SCALE, "favorable": (0, 1)},
-                               blank=["n", "mean", "mean_ci_lower", "mean_ci_upper", "favorable",
-                                      "favorable_ci_lower", "favorable_ci_upper", *shares])
+    out = out.assign(
+        variable="all", group="all"
+    )  # schools add up to the district: complementary across schools
+    out = suppress_small_cells(
+        out,
+        keys=keys,
+        min_n=min_n,
+        estimates={"mean": CLIMATE_SCALE, "favorable": (0, 1)},
+        blank=[
+            "n",
+            "mean",
+            "mean_ci_lower",
+            "mean_ci_upper",
+            "favorable",
+            "favorable_ci_lower",
+            "favorable_ci_upper",
+            *shares,
+        ],
+    )
     scale_of = {i: s for s in scales for i in CLIMATE_ITEMS[s]}
     out["scale"] = out["item"].map(scale_of).astype("str")
-    out["question"] = out["item"].map({i: q for s in scales for i, q in CLIMATE_ITEMS[s].items()}).astype("str")
+    out["question"] = (
+        out["item"].map({i: q for s in scales for i, q in CLIMATE_ITEMS[s].items()}).astype("str")
+    )
     order = {i: k for k, i in enumerate(value_cols)}
     out = out.assign(_i=out["item"].map(order), _d=out["school_id"].ne("all"))
     out = out.sort_values(["school_year", "_i", "_d", "school_id"])[cols].reset_index(drop=True)
@@ -396,10 +538,20 @@ def item_summary(data: pd.DataFrame | None, *, students: pd.DataFrame | None = N
     return out
 
 
-def climate_gaps(data: pd.DataFrame | None, *, students: pd.DataFrame | None, scales: Sequence[str] = SCALES,
-                 variables: Sequence[str] = VARIABLES, reference: dict | None = None,
-                 min_n: int = config.MIN_CELL_SIZE, cluster: str | None = "school_id", n_boot: int = 0,
-                 seed: int = 0, favorable_at: float = 4.0, min_answered: float = 0.5) -> pd.DataFrame:
+def climate_gaps(
+    data: pd.DataFrame | None,
+    *,
+    students: pd.DataFrame | None,
+    scales: Sequence[str] = SCALES,
+    variables: Sequence[str] = VARIABLES,
+    reference: dict | None = None,
+    min_n: int = config.MIN_CELL_SIZE,
+    cluster: str | None = "school_id",
+    n_boot: int = 0,
+    seed: int = 0,
+    favorable_at: float = 4.0,
+    min_answered: float = 0.5,
+) -> pd.DataFrame:
     """Differences between student groups in each scale, per school year, with suppression.
 
     Uses :func:`opportunity_research.stats.gaps.gap_table` (each level against all other students by default,
@@ -430,21 +582,47 @@ def climate_gaps(data: pd.DataFrame | None, *, students: pd.DataFrame | None, sc
     """
     lead = ["school_year", "scale", "outcome"]
     if _absent(data):
-        return unavailable(lead + ["group", "level", "n", "reference", "reference_n", "estimate",
-                                   "reference_estimate", "difference", "ratio", "hedges_g", "ci_lower", "ci_upper",
-                                   "suppressed", "suppression_reason"], NEEDS_SURVEY)
+        return unavailable(
+            lead
+            + [
+                "group",
+                "level",
+                "n",
+                "reference",
+                "reference_n",
+                "estimate",
+                "reference_estimate",
+                "difference",
+                "ratio",
+                "hedges_g",
+                "ci_lower",
+                "ci_upper",
+                "suppressed",
+                "suppression_reason",
+            ],
+            NEEDS_SURVEY,
+        )
     from ..stats.gaps import gap_table
 
-    frame = _with_students(scale_scores(data, scales=scales, min_answered=min_answered, favorable_at=favorable_at),
-                           students)
+    frame = _with_students(
+        scale_scores(data, scales=scales, min_answered=min_answered, favorable_at=favorable_at), students
+    )
     frame["school_year"] = frame["school_year"].astype(np.int64)
     present = [v for v in variables if v in frame.columns and frame[v].notna().any()]
     frames = []
     for year, part in frame.groupby("school_year", sort=True):
         for scale in scales:
             for outcome, col in (("score", f"{scale}_score"), ("favorable", f"{scale}_favorable")):
-                t = gap_table(part, outcome=col, group=present, reference=reference, cluster=cluster, min_n=min_n,
-                              n_boot=n_boot, seed=seed)
+                t = gap_table(
+                    part,
+                    outcome=col,
+                    group=present,
+                    reference=reference,
+                    cluster=cluster,
+                    min_n=min_n,
+                    n_boot=n_boot,
+                    seed=seed,
+                )
                 frames.append(t.assign(school_year=int(year), scale=scale, outcome=outcome))
     out = pd.concat(frames, ignore_index=True)
     out = out[lead + [c for c in out.columns if c not in lead]]
@@ -475,8 +653,13 @@ def climate_indicators(summary: pd.DataFrame) -> pd.DataFrame:
         return unavailable(INDICATOR_COLUMNS, summary.attrs.get("needs", [NEEDS_SURVEY]))
     frames = []
     for scale, part in summary.groupby("scale", sort=False):
-        t = part.rename(columns={"favorable": "estimate", "favorable_ci_lower": "ci_lower",
-                                 "favorable_ci_upper": "ci_upper"})
+        t = part.rename(
+            columns={
+                "favorable": "estimate",
+                "favorable_ci_lower": "ci_lower",
+                "favorable_ci_upper": "ci_upper",
+            }
+        )
         frames.append(indicator_rows(t, measure=f"{scale}_favorable"))
     out = pd.concat(frames, ignore_index=True)
     out.attrs["needs"] = []

@@ -40,9 +40,17 @@ __all__ = [
 VARIABLES = tuple(SUBGROUP_VARIABLES)
 
 
-def resource_gaps(district: District, *, access: pd.DataFrame | None = None, resources=RESOURCES,
-                  variables=VARIABLES, reference: dict | None = None, min_n: int = config.MIN_CELL_SIZE,
-                  n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+def resource_gaps(
+    district: District,
+    *,
+    access: pd.DataFrame | None = None,
+    resources=RESOURCES,
+    variables=VARIABLES,
+    reference: dict | None = None,
+    min_n: int = config.MIN_CELL_SIZE,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> pd.DataFrame:
     """Gap table of access to each resource by student group, per subject.
 
     Parameters
@@ -74,17 +82,29 @@ def resource_gaps(district: District, *, access: pd.DataFrame | None = None, res
     frames = []
     for subject, part in acc.groupby("subject", sort=True):
         for r in resources:
-            t = gap_table(part, outcome=r, group=list(variables), reference=reference, cluster="classroom_id",
-                          min_n=min_n, n_boot=n_boot, seed=seed)
+            t = gap_table(
+                part,
+                outcome=r,
+                group=list(variables),
+                reference=reference,
+                cluster="classroom_id",
+                min_n=min_n,
+                n_boot=n_boot,
+                seed=seed,
+            )
             frames.append(t.assign(measure=r, label=RESOURCE_LABELS[r], subject=subject))
     out = pd.concat(frames, ignore_index=True)
     lead = ["measure", "label", "subject"]
     return out[lead + [c for c in out.columns if c not in lead]]
 
 
-def classroom_composition(district: District, *, classrooms: pd.DataFrame | None = None,
-                          resources=("grade_appropriate", "strong_instruction"),
-                          min_n: int = config.MIN_CELL_SIZE) -> pd.DataFrame:
+def classroom_composition(
+    district: District,
+    *,
+    classrooms: pd.DataFrame | None = None,
+    resources=("grade_appropriate", "strong_instruction"),
+    min_n: int = config.MIN_CELL_SIZE,
+) -> pd.DataFrame:
     """Compare sections serving mostly students of colour / low-income students with the others.
 
     Each row compares one kind of section (``level`` 1 = majority) with the other kind on one measure:
@@ -111,14 +131,20 @@ def classroom_composition(district: District, *, classrooms: pd.DataFrame | None
     """
     cls = classrooms if classrooms is not None else classroom_access(district)
     cls = cls[cls["n_students"] > 0]
-    measures = {**{r: RESOURCE_LABELS[r] for r in resources},
-                "never_grade_appropriate": "Never received a grade-appropriate assignment"}
+    measures = {
+        **{r: RESOURCE_LABELS[r] for r in resources},
+        "never_grade_appropriate": "Never received a grade-appropriate assignment",
+    }
     frames = []
     for m, label in measures.items():
-        t = gap_table(cls, outcome=m, group=["majority_students_of_color", "majority_low_income"], min_n=min_n,
-                      n_boot=0)
-        students = {(g, lv): cls.loc[cls[g] == lv, "n_students"].sum()
-                    for g in ("majority_students_of_color", "majority_low_income") for lv in (0.0, 1.0)}
+        t = gap_table(
+            cls, outcome=m, group=["majority_students_of_color", "majority_low_income"], min_n=min_n, n_boot=0
+        )
+        students = {
+            (g, lv): cls.loc[cls[g] == lv, "n_students"].sum()
+            for g in ("majority_students_of_color", "majority_low_income")
+            for lv in (0.0, 1.0)
+        }
         t["n_students"] = [students.get((g, float(lv)), 0) for g, lv in zip(t["group"], t["level"])]
         t.loc[t["suppressed"], "n_students"] = pd.NA
         frames.append(t.assign(measure=m, label=label))
@@ -127,9 +153,16 @@ def classroom_composition(district: District, *, classrooms: pd.DataFrame | None
     return out[lead + [c for c in out.columns if c not in lead]]
 
 
-def furthest_from_opportunity(district: District, *, access: pd.DataFrame | None = None, share: float = 0.2,
-                              variables=VARIABLES, min_n: int = config.MIN_CELL_SIZE, n_boot: int = 1000,
-                              seed: int = 0) -> pd.DataFrame:
+def furthest_from_opportunity(
+    district: District,
+    *,
+    access: pd.DataFrame | None = None,
+    share: float = 0.2,
+    variables=VARIABLES,
+    min_n: int = config.MIN_CELL_SIZE,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> pd.DataFrame:
     """Which groups are over-represented among the students with the least access, per subject.
 
     A student's composite is the mean of their percentile ranks (within subject) on the four resources
@@ -159,9 +192,18 @@ def furthest_from_opportunity(district: District, *, access: pd.DataFrame | None
         ranks = part[list(RESOURCES)].rank(pct=True)
         composite = ranks.mean(axis=1, skipna=True)
         cut = composite.quantile(share)
-        flagged = part.assign(furthest_from_opportunity=(composite <= cut).astype(float).where(composite.notna()))
-        t = gap_table(flagged, outcome="furthest_from_opportunity", group=list(variables), cluster="classroom_id",
-                      min_n=min_n, n_boot=n_boot, seed=seed)
+        flagged = part.assign(
+            furthest_from_opportunity=(composite <= cut).astype(float).where(composite.notna())
+        )
+        t = gap_table(
+            flagged,
+            outcome="furthest_from_opportunity",
+            group=list(variables),
+            cluster="classroom_id",
+            min_n=min_n,
+            n_boot=n_boot,
+            seed=seed,
+        )
         frames.append(t.assign(subject=subject))
     out = pd.concat(frames, ignore_index=True)
     return out[["subject"] + [c for c in out.columns if c != "subject"]]
@@ -183,14 +225,21 @@ def student_groups(district: District, *, access: pd.DataFrame | None = None) ->
     """
     acc = access if access is not None else student_access(district)
     behind = acc.groupby("student_id")["started_behind"].max()
-    st = district.students[["student_id", "school_id", "race_ethnicity", "low_income", "english_learner",
-                            "disability"]]
+    st = district.students[
+        ["student_id", "school_id", "race_ethnicity", "low_income", "english_learner", "disability"]
+    ]
     return st.assign(started_behind=st["student_id"].map(behind))
 
 
-def multiple_measures_gaps(district: District, *, access: pd.DataFrame | None = None, year: int | None = None,
-                           variables=VARIABLES,
-                           min_n: int = config.MIN_CELL_SIZE, chronic_threshold: float = 0.9) -> pd.DataFrame:
+def multiple_measures_gaps(
+    district: District,
+    *,
+    access: pd.DataFrame | None = None,
+    year: int | None = None,
+    variables=VARIABLES,
+    min_n: int = config.MIN_CELL_SIZE,
+    chronic_threshold: float = 0.9,
+) -> pd.DataFrame:
     """Disproportionality on the district's multiple measures, where their tables exist.
 
     Measures (one row per student of the analysis year): ``chronic_absence`` (present on fewer than
@@ -235,8 +284,12 @@ def multiple_measures_gaps(district: District, *, access: pd.DataFrame | None = 
             outcomes[f"program_{name}"] = base["student_id"].isin(set(part["student_id"])).astype(float)
     else:
         needs.append("programs.csv for program participation")
-    frames = [gap_table(base.assign(**{m: v}), outcome=m, group=list(variables), min_n=min_n, n_boot=0)
-              .assign(measure=m) for m, v in outcomes.items()]
+    frames = [
+        gap_table(base.assign(**{m: v}), outcome=m, group=list(variables), min_n=min_n, n_boot=0).assign(
+            measure=m
+        )
+        for m, v in outcomes.items()
+    ]
     out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     if len(out):
         out = out[["measure"] + [c for c in out.columns if c != "measure"]]
@@ -248,8 +301,14 @@ def multiple_measures_gaps(district: District, *, access: pd.DataFrame | None = 
 RESOURCE_MEASURES = {r: f"{r}_share" for r in RESOURCES}
 
 
-def opportunity_indicators(district: District, *, access: pd.DataFrame | None = None, variables=VARIABLES,
-                           min_n: int = config.MIN_CELL_SIZE, chronic_threshold: float = 0.9) -> pd.DataFrame:
+def opportunity_indicators(
+    district: District,
+    *,
+    access: pd.DataFrame | None = None,
+    variables=VARIABLES,
+    min_n: int = config.MIN_CELL_SIZE,
+    chronic_threshold: float = 0.9,
+) -> pd.DataFrame:
     """Scorecard indicators for the four resources and the multiple measures, per school, group and year.
 
     Resources: each student's access averaged over their ELA and math sections (one value per student),
@@ -289,14 +348,26 @@ def opportunity_indicators(district: District, *, access: pd.DataFrame | None = 
         f = frame.merge(groups, on="student_id", how="inner")
         f["_sid"] = pd.factorize(f["student_id"])[0]
         f["_cluster"] = pd.factorize(f["school_id"])[0]
-        t = two_level_estimates(f, keys=["school_year"], variables=variables, value=value, kind=kind,
-                                cluster="_cluster", confidence=0.95,
-                                subcluster="_sub" if "_sub" in f.columns else None)
-        t = suppress_small_cells(t, keys=["school_year"], min_n=min_n, blank=["n", "estimate", "ci_lower", "ci_upper"])
+        t = two_level_estimates(
+            f,
+            keys=["school_year"],
+            variables=variables,
+            value=value,
+            kind=kind,
+            cluster="_cluster",
+            confidence=0.95,
+            subcluster="_sub" if "_sub" in f.columns else None,
+        )
+        t = suppress_small_cells(
+            t, keys=["school_year"], min_n=min_n, blank=["n", "estimate", "ci_lower", "ci_upper"]
+        )
         frames.append(indicator_rows(t, measure=measure))
 
-    per_student = acc.groupby("student_id").agg(**{r: (r, "mean") for r in RESOURCES},
-                                                 _classroom=("classroom_id", "first")).reset_index()
+    per_student = (
+        acc.groupby("student_id")
+        .agg(**{r: (r, "mean") for r in RESOURCES}, _classroom=("classroom_id", "first"))
+        .reset_index()
+    )
     per_student = per_student.assign(school_year=year, _sub=pd.factorize(per_student["_classroom"])[0])
     for r in RESOURCES:
         # a student's share of time with the resource (0-1): a share, so the interval stays inside 0-100%
@@ -310,8 +381,17 @@ def opportunity_indicators(district: District, *, access: pd.DataFrame | None = 
     if district.has("advanced_courses"):
         adv = district.advanced_courses
         years = sorted(set(adv["school_year"]))
-        took = pd.concat([groups[["student_id"]].assign(school_year=y, v=groups["student_id"].isin(
-            set(adv.loc[adv["school_year"] == y, "student_id"])).astype(float)) for y in years])
+        took = pd.concat(
+            [
+                groups[["student_id"]].assign(
+                    school_year=y,
+                    v=groups["student_id"]
+                    .isin(set(adv.loc[adv["school_year"] == y, "student_id"]))
+                    .astype(float),
+                )
+                for y in years
+            ]
+        )
         add(took, "advanced_course_rate", "v", "share")
     else:
         needs.append("advanced_courses.csv for advanced-course enrollment")

@@ -90,7 +90,9 @@ def ci_phrase(lo, hi, fmt=pct) -> str:
     return f"95% CI {fmt(lo)} to {fmt(hi)}"
 
 
-def resource_sentences(rates: pd.DataFrame, *, hours_per_year: float = config.HOURS_PER_SUBJECT_YEAR) -> list[str]:
+def resource_sentences(
+    rates: pd.DataFrame, *, hours_per_year: float = config.HOURS_PER_SUBJECT_YEAR
+) -> list[str]:
     """One sentence per resource from :func:`~opportunity_research.study.measures.resource_rates`.
 
     Examples
@@ -104,9 +106,11 @@ def resource_sentences(rates: pd.DataFrame, *, hours_per_year: float = config.HO
     """
     out = []
     for row in rates[rates["subject"] == "all"].itertuples():
-        out.append(f"{row.label}: {pct(row.estimate)} of {row.unit} ({ci_phrase(row.ci_lower, row.ci_upper)}; "
-                   f"n = {row.n:,}), about {row.hours_without:.0f} of {hours_per_year:.0f} hours a year per subject "
-                   f"without it.")
+        out.append(
+            f"{row.label}: {pct(row.estimate)} of {row.unit} ({ci_phrase(row.ci_lower, row.ci_upper)}; "
+            f"n = {row.n:,}), about {row.hours_without:.0f} of {hours_per_year:.0f} hours a year per subject "
+            f"without it."
+        )
     return out
 
 
@@ -123,9 +127,11 @@ def demands_sentence(table: pd.DataFrame) -> str:
     """
     t = table.set_index("measure")
     md, gl = t.loc["met_demands"], t.loc["met_grade_level"]
-    return (f"Students met the demands of their assignments in {pct(md.estimate)} of work samples "
-            f"({ci_phrase(md.ci_lower, md.ci_upper)}), but showed mastery of grade-level standards in only "
-            f"{pct(gl.estimate)} ({ci_phrase(gl.ci_lower, gl.ci_upper)}; n = {int(md.n):,} work samples).")
+    return (
+        f"Students met the demands of their assignments in {pct(md.estimate)} of work samples "
+        f"({ci_phrase(md.ci_lower, md.ci_upper)}), but showed mastery of grade-level standards in only "
+        f"{pct(gl.estimate)} ({ci_phrase(gl.ci_lower, gl.ci_upper)}; n = {int(md.n):,} work samples)."
+    )
 
 
 def gap_sentences(gaps: pd.DataFrame, *, top: int = 3) -> list[str]:
@@ -150,16 +156,23 @@ def gap_sentences(gaps: pd.DataFrame, *, top: int = 3) -> list[str]:
     g = g.sort_values("difference").head(top)
     out = []
     for row in g.itertuples():
-        ref = ALL_OTHERS if pd.isna(row.reference) or row.reference == ALL_OTHERS else level_label(row.group,
-                                                                                                  row.reference)
-        out.append(f"{level_label(row.group, row.level).capitalize()} ({subject_label(row.subject)}) "
-                   f"had {row.label.lower()} {pct(row.estimate)} of the time vs {pct(row.reference_estimate)} for "
-                   f"{ref}: a gap of {100 * row.difference:.1f} percentage points "
-                   f"(95% CI {100 * row.ci_lower:.1f} to {100 * row.ci_upper:.1f}; n = {int(row.n):,} vs "
-                   f"{int(row.reference_n):,}).")
+        ref = (
+            ALL_OTHERS
+            if pd.isna(row.reference) or row.reference == ALL_OTHERS
+            else level_label(row.group, row.reference)
+        )
+        out.append(
+            f"{level_label(row.group, row.level).capitalize()} ({subject_label(row.subject)}) "
+            f"had {row.label.lower()} {pct(row.estimate)} of the time vs {pct(row.reference_estimate)} for "
+            f"{ref}: a gap of {100 * row.difference:.1f} percentage points "
+            f"(95% CI {100 * row.ci_lower:.1f} to {100 * row.ci_upper:.1f}; n = {int(row.n):,} vs "
+            f"{int(row.reference_n):,})."
+        )
     if not out:
-        out.append("No group's access to any resource differed from other students' by more than the 95% "
-                   "intervals allow (suppressed groups are not assessed).")
+        out.append(
+            "No group's access to any resource differed from other students' by more than the 95% "
+            "intervals allow (suppressed groups are not assessed)."
+        )
     return out
 
 
@@ -178,22 +191,32 @@ def composition_sentences(comp: pd.DataFrame) -> list[str]:
     """
     out = []
     c = comp[~comp["suppressed"].astype(bool)]
-    for group, measure in (("majority_low_income", "grade_appropriate"), ("majority_low_income", "strong_instruction"),
-                           ("majority_students_of_color", "grade_appropriate")):
+    for group, measure in (
+        ("majority_low_income", "grade_appropriate"),
+        ("majority_low_income", "strong_instruction"),
+        ("majority_students_of_color", "grade_appropriate"),
+    ):
         row = c[(c["group"] == group) & (c["measure"] == measure) & (c["level"].astype(float) == 0)]
         if len(row) and row["estimate"].iloc[0] == row["estimate"].iloc[0]:
             r = row.iloc[0]
-            out.append(f"{level_label(group, 0).capitalize()} had {r.label.lower()} {pct(r.estimate)} of the time vs "
-                       f"{pct(r.reference_estimate)} in {level_label(group, 1)}: {r.ratio:.1f} times as much "
-                       f"({ci_phrase(r.ratio_ci_lower, r.ratio_ci_upper, _times)}; n = {int(r.n)} vs {int(r.reference_n)} "
-                       f"classrooms).")
-    never = c[(c["group"] == "majority_students_of_color") & (c["measure"] == "never_grade_appropriate")
-              & (c["level"].astype(float) == 1)]
+            out.append(
+                f"{level_label(group, 0).capitalize()} had {r.label.lower()} {pct(r.estimate)} of the time vs "
+                f"{pct(r.reference_estimate)} in {level_label(group, 1)}: {r.ratio:.1f} times as much "
+                f"({ci_phrase(r.ratio_ci_lower, r.ratio_ci_upper, _times)}; n = {int(r.n)} vs {int(r.reference_n)} "
+                f"classrooms)."
+            )
+    never = c[
+        (c["group"] == "majority_students_of_color")
+        & (c["measure"] == "never_grade_appropriate")
+        & (c["level"].astype(float) == 1)
+    ]
     if len(never):
         r = never.iloc[0]
-        out.append(f"{pct(r.estimate)} of classrooms with mostly students of color never received a grade-appropriate "
-                   f"assignment among those rated ({ci_phrase(r.estimate_ci_lower, r.estimate_ci_upper)}; n = {int(r.n)} "
-                   f"classrooms).")
+        out.append(
+            f"{pct(r.estimate)} of classrooms with mostly students of color never received a grade-appropriate "
+            f"assignment among those rated ({ci_phrase(r.estimate_ci_lower, r.estimate_ci_upper)}; n = {int(r.n)} "
+            f"classrooms)."
+        )
     return out
 
 
@@ -213,16 +236,20 @@ def furthest_sentences(table: pd.DataFrame, *, top: int = 3) -> list[str]:
     t = t.sort_values("ratio", ascending=False)
     out = []
     for row in t.head(top).itertuples():
-        out.append(f"In {subject_label(row.subject)}, {pct(row.estimate)} of "
-                   f"{level_label(row.group, row.level)} were among the students with the least access, vs "
-                   f"{pct(row.reference_estimate)} of all other students ({row.ratio:.1f} times as likely, "
-                   f"{ci_phrase(row.ratio_ci_lower, row.ratio_ci_upper, _times)}; n = {int(row.n):,}).")
+        out.append(
+            f"In {subject_label(row.subject)}, {pct(row.estimate)} of "
+            f"{level_label(row.group, row.level)} were among the students with the least access, vs "
+            f"{pct(row.reference_estimate)} of all other students ({row.ratio:.1f} times as likely, "
+            f"{ci_phrase(row.ratio_ci_lower, row.ratio_ci_upper, _times)}; n = {int(row.n):,})."
+        )
     return out
 
 
 def _share(x) -> str:
     """A partial R2 as a percentage, with a decimal when it is below 1%."""
-    return pct(x, 1 if x is not None and not (isinstance(x, float) and math.isnan(x)) and abs(x) < 0.01 else 0)
+    return pct(
+        x, 1 if x is not None and not (isinstance(x, float) and math.isnan(x)) and abs(x) < 0.01 else 0
+    )
 
 
 def robustness_sentences(growth: pd.DataFrame, *, model: str = "all_four") -> list[str]:
@@ -244,19 +271,30 @@ def robustness_sentences(growth: pd.DataFrame, *, model: str = "all_four") -> li
     need = {"robustness_value", "robustness_value_05", "benchmark"}
     if growth is None or growth.empty or not need <= set(growth.columns):
         return []
-    g = growth[(growth["model"] == model) & (growth["effect"] == "access") & growth["converged"].astype(bool)
-               & growth["robustness_value"].notna()]
+    g = growth[
+        (growth["model"] == model)
+        & (growth["effect"] == "access")
+        & growth["converged"].astype(bool)
+        & growth["robustness_value"].notna()
+    ]
     out = []
     for r in g.itertuples():
         rv05 = r.robustness_value_05
-        sig = ("it is already not statistically distinguishable from zero at the 5% level" if rv05 == 0 else
-               f"at least {_share(rv05)} to make it statistically indistinguishable from zero")
-        text = (f"In {subject_label(r.subject)}, {labels.measure(r.resource).lower()}: an unmeasured classroom "
-                f"factor would have to explain at least {_share(r.robustness_value)} of the remaining variation in "
-                f"both access and growth to erase this effect ({sig})")
+        sig = (
+            "it is already not statistically distinguishable from zero at the 5% level"
+            if rv05 == 0
+            else f"at least {_share(rv05)} to make it statistically indistinguishable from zero"
+        )
+        text = (
+            f"In {subject_label(r.subject)}, {labels.measure(r.resource).lower()}: an unmeasured classroom "
+            f"factor would have to explain at least {_share(r.robustness_value)} of the remaining variation in "
+            f"both access and growth to erase this effect ({sig})"
+        )
         if r.benchmark:
-            text += (f"; the strongest observed classroom characteristic, the share of "
-                     f"{level_label(r.benchmark, 1)}, explains {_share(r.benchmark_r2_access)} of the remaining "
-                     f"variation in access and {_share(r.benchmark_r2_growth)} in growth")
+            text += (
+                f"; the strongest observed classroom characteristic, the share of "
+                f"{level_label(r.benchmark, 1)}, explains {_share(r.benchmark_r2_access)} of the remaining "
+                f"variation in access and {_share(r.benchmark_r2_growth)} in growth"
+            )
         out.append(text + ".")
     return out

@@ -184,13 +184,24 @@ class StudyModels:
 
 
 #: Columns :func:`fit_study_models` adds for the sensitivity of each effect to unmeasured confounding.
-SENSITIVITY_COLUMNS = ("t_value", "sensitivity_dof", "partial_r2", "robustness_value", "robustness_value_05",
-                       "benchmark", "benchmark_r2_access", "benchmark_r2_growth", "benchmark_adjusted_contrast",
-                       "e_value", "e_value_ci")
+SENSITIVITY_COLUMNS = (
+    "t_value",
+    "sensitivity_dof",
+    "partial_r2",
+    "robustness_value",
+    "robustness_value_05",
+    "benchmark",
+    "benchmark_r2_access",
+    "benchmark_r2_growth",
+    "benchmark_adjusted_contrast",
+    "e_value",
+    "e_value_ci",
+)
 
 
-def _between_parameters(sample: pd.DataFrame, rhs_cols: Sequence[str], groups: Sequence[str],
-                        grade_effects: bool) -> int:
+def _between_parameters(
+    sample: pd.DataFrame, rhs_cols: Sequence[str], groups: Sequence[str], grade_effects: bool
+) -> int:
     """Fixed effects constant within every classroom: the intercept, the resources, grade (if constant there)."""
     per = sample.groupby(list(groups), sort=False)[list(rhs_cols) + ["grade"]].nunique(dropna=False).max()
     p = 1 + int((per[list(rhs_cols)] <= 1).sum())
@@ -199,8 +210,16 @@ def _between_parameters(sample: pd.DataFrame, rhs_cols: Sequence[str], groups: S
     return p
 
 
-def _classroom_benchmarks(sample: pd.DataFrame, *, resources: Sequence[str], covariates: Sequence[str],
-                          groups: Sequence[str], outcome: str, prior: str, behind: str) -> dict:
+def _classroom_benchmarks(
+    sample: pd.DataFrame,
+    *,
+    resources: Sequence[str],
+    covariates: Sequence[str],
+    groups: Sequence[str],
+    outcome: str,
+    prior: str,
+    behind: str,
+) -> dict:
     """Per resource: the partial R2 of each classroom share of a student covariate with access and with growth.
 
     Classroom-level OLS (one row per classroom): access on the shares, the classroom means of the fall score
@@ -224,8 +243,13 @@ def _classroom_benchmarks(sample: pd.DataFrame, *, resources: Sequence[str], cov
             out[r] = pd.DataFrame()
             continue
         bench = [s for s in shares if cls[s].nunique() > 1]
-        out[r] = (_sens.covariate_partial_r2(cls.reset_index(drop=True), outcome=outcome, treatment=r,
-                                             covariates=bench, controls=controls) if bench else pd.DataFrame())
+        out[r] = (
+            _sens.covariate_partial_r2(
+                cls.reset_index(drop=True), outcome=outcome, treatment=r, covariates=bench, controls=controls
+            )
+            if bench
+            else pd.DataFrame()
+        )
     return out
 
 
@@ -236,8 +260,11 @@ def _sensitivity(row: dict, *, dof: int, bench: pd.DataFrame | None) -> dict:
     out = dict.fromkeys(SENSITIVITY_COLUMNS, np.nan)
     out.update(t_value=t, sensitivity_dof=dof, benchmark="")
     if dof > 1 and np.isfinite(t):
-        out.update(partial_r2=_sens.partial_r2(t, dof), robustness_value=_sens.robustness_value(t, dof),
-                   robustness_value_05=_sens.robustness_value(t, dof, alpha=0.05))
+        out.update(
+            partial_r2=_sens.partial_r2(t, dof),
+            robustness_value=_sens.robustness_value(t, dof),
+            robustness_value_05=_sens.robustness_value(t, dof, alpha=0.05),
+        )
     if bench is not None and len(bench) and dof > 1 and np.isfinite(t):
         # a covariate explaining half or more of access has no "as strong" bound (it would need a partial R2
         # of at least 1): it is the strongest benchmark, and no adjusted contrast is given for it
@@ -254,9 +281,12 @@ def _sensitivity(row: dict, *, dof: int, bench: pd.DataFrame | None) -> dict:
         if feasible[i] and width > 0:
             b = _sens.ovb_bounds(r2d[i], r2y[i], kd=1.0)
             adjusted = _sens.adjusted_estimate(est, se, dof, **b)["estimate"] * width
-        out.update(benchmark=str(bench["covariate"].iloc[i]).removeprefix("share_"),
-                   benchmark_r2_access=float(r2d[i]), benchmark_r2_growth=float(r2y[i]),
-                   benchmark_adjusted_contrast=adjusted)
+        out.update(
+            benchmark=str(bench["covariate"].iloc[i]).removeprefix("share_"),
+            benchmark_r2_access=float(r2d[i]),
+            benchmark_r2_growth=float(r2y[i]),
+            benchmark_adjusted_contrast=adjusted,
+        )
     c, lo, hi = row["contrast_estimate"], row["contrast_ci_lower"], row["contrast_ci_upper"]
     if np.isfinite(c):
         out["e_value"] = _sens.e_value(c)
@@ -467,10 +497,18 @@ def fit_study_models(
             coefs = fit._coefficients.set_index("term")
             # sensitivity on the between-classroom contrast: access varies by classroom, so the degrees of
             # freedom are the classrooms minus the fixed effects that are constant within classrooms
-            sens_dof = common["n_classrooms"] - _between_parameters(sample, [*rs, prior, behind, *covs], groups,
-                                                                     grade_effects)
-            bench = _classroom_benchmarks(sample, resources=rs, covariates=covs, groups=groups, outcome=outcome,
-                                          prior=prior, behind=behind)
+            sens_dof = common["n_classrooms"] - _between_parameters(
+                sample, [*rs, prior, behind, *covs], groups, grade_effects
+            )
+            bench = _classroom_benchmarks(
+                sample,
+                resources=rs,
+                covariates=covs,
+                groups=groups,
+                outcome=outcome,
+                prior=prior,
+                behind=behind,
+            )
             for r in rs:
                 inter = f"{r}:{behind}"
                 q25, q75, n_cls = quart[r]
@@ -515,8 +553,11 @@ def fit_study_models(
                             "grade_used": g_used,
                         }
                     )
-                    rows[-1].update(_sensitivity(rows[-1], dof=sens_dof,
-                                                 bench=bench.get(r) if effect == "access" else None))
+                    rows[-1].update(
+                        _sensitivity(
+                            rows[-1], dof=sens_dof, bench=bench.get(r) if effect == "access" else None
+                        )
+                    )
     eff = pd.DataFrame(rows)
     if eff.empty:
         return StudyModels(_models=models, _effects=eff, warnings=tuple(warns))

@@ -95,15 +95,24 @@ _FLAG_LEVELS: dict[str, tuple[str, str]] = {
     "english_learner": ("English learners", "Students who are not English learners"),
     "disability": ("Students with disabilities", "Students without disabilities"),
     "started_behind": ("Students who started the year behind", "Students who started at grade level"),
-    "majority_students_of_color": ("Classrooms with mostly students of color",
-                                   "Classrooms with mostly white students"),
-    "majority_low_income": ("Classrooms with mostly low-income students",
-                            "Classrooms with mostly higher-income students"),
+    "majority_students_of_color": (
+        "Classrooms with mostly students of color",
+        "Classrooms with mostly white students",
+    ),
+    "majority_low_income": (
+        "Classrooms with mostly low-income students",
+        "Classrooms with mostly higher-income students",
+    ),
 }
 
 #: Tested and other subjects.
-SUBJECTS: dict[str, str] = {"all": "All subjects", "ela": "ELA", "math": "Math", "science": "Science",
-                            "social_studies": "Social studies"}
+SUBJECTS: dict[str, str] = {
+    "all": "All subjects",
+    "ela": "ELA",
+    "math": "Math",
+    "science": "Science",
+    "social_studies": "Social studies",
+}
 
 #: Resources, scorecard indicators, multiple measures, work-sample and model outcomes.
 MEASURES: dict[str, str] = {

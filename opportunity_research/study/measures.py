@@ -73,7 +73,12 @@ _EVIDENCE = {  # resource -> (table, scorer, unit label)
 
 
 def _sum_items(df: pd.DataFrame, cols) -> pd.Series:
-    return df[list(cols)].astype(float).sum(axis=1, min_count=len(cols)).where(df[list(cols)].notna().all(axis=1))
+    return (
+        df[list(cols)]
+        .astype(float)
+        .sum(axis=1, min_count=len(cols))
+        .where(df[list(cols)].notna().all(axis=1))
+    )
 
 
 def _flag(score: pd.Series, cut: float) -> pd.Series:
@@ -160,7 +165,9 @@ def score_expectations(data: pd.DataFrame, *, cut_current: float = 12, cut_old: 
     is_old = out["form"].eq("old")
     out["expectations_score"] = cur_score.where(~is_old, old_score)
     cut = pd.Series(np.where(is_old, cut_old, cut_current), index=out.index)
-    out["high_expectations"] = (out["expectations_score"] >= cut).astype(float).where(out["expectations_score"].notna())
+    out["high_expectations"] = (
+        (out["expectations_score"] >= cut).astype(float).where(out["expectations_score"].notna())
+    )
     return out
 
 
@@ -194,11 +201,15 @@ def score_evidence(district: District, *, cuts: dict | None = None) -> dict[str,
     cuts = cuts or {}
     return {
         "grade_appropriate": score_assignments(district.assignments, cut=cuts.get("grade_appropriate", 4)),
-        "strong_instruction": score_observations(district.observations, cut=cuts.get("strong_instruction", 2)),
+        "strong_instruction": score_observations(
+            district.observations, cut=cuts.get("strong_instruction", 2)
+        ),
         "engaged": score_engagement(district.engagement_surveys, cut=cuts.get("engaged", 8)),
-        "high_expectations": score_expectations(district.teacher_surveys,
-                                                cut_current=cuts.get("high_expectations_current", 12),
-                                                cut_old=cuts.get("high_expectations_old", 18)),
+        "high_expectations": score_expectations(
+            district.teacher_surveys,
+            cut_current=cuts.get("high_expectations_current", 12),
+            cut_old=cuts.get("high_expectations_old", 18),
+        ),
     }
 
 
@@ -222,8 +233,9 @@ def analysis_year(district: District) -> int:
     return int(year) if year is not None else int(district.classrooms["school_year"].max())
 
 
-def classroom_access(district: District, *, cuts: dict | None = None,
-                     hours_per_year: float = config.HOURS_PER_SUBJECT_YEAR) -> pd.DataFrame:
+def classroom_access(
+    district: District, *, cuts: dict | None = None, hours_per_year: float = config.HOURS_PER_SUBJECT_YEAR
+) -> pd.DataFrame:
     """One row per section: evidence counts, the share with each resource, hours without it, composition.
 
     Parameters
@@ -258,12 +270,15 @@ def classroom_access(district: District, *, cuts: dict | None = None,
     """
     scored = score_evidence(district, cuts=cuts)
     out = district.classrooms[["classroom_id", "school_id", "subject", "grade"]].copy()
-    enr = district.enrollments.merge(district.students[["student_id", "race_ethnicity", "low_income"]],
-                                     on="student_id", how="left")
+    enr = district.enrollments.merge(
+        district.students[["student_id", "race_ethnicity", "low_income"]], on="student_id", how="left"
+    )
     enr["student_of_color"] = (enr["race_ethnicity"] != "white").astype(float)
-    comp = enr.groupby("classroom_id").agg(n_students=("student_id", "size"),
-                                            share_students_of_color=("student_of_color", "mean"),
-                                            share_low_income=("low_income", "mean"))
+    comp = enr.groupby("classroom_id").agg(
+        n_students=("student_id", "size"),
+        share_students_of_color=("student_of_color", "mean"),
+        share_low_income=("low_income", "mean"),
+    )
     out = out.join(comp, on="classroom_id")
     out["n_students"] = out["n_students"].fillna(0).astype(np.int64)
     for r, df in scored.items():
@@ -273,11 +288,15 @@ def classroom_access(district: District, *, cuts: dict | None = None,
         out[r] = out["classroom_id"].map(agg["mean"])
         out[f"hours_without_{r}"] = (1 - out[r]) * hours_per_year
         if r == "grade_appropriate":
-            out["never_grade_appropriate"] = (out["classroom_id"].map(agg["sum"]) == 0).astype(float).where(
-                out[f"n_{r}"] > 0)
-    out["majority_students_of_color"] = (out["share_students_of_color"] > 0.5).astype(float).where(
-        out["share_students_of_color"].notna())
-    out["majority_low_income"] = (out["share_low_income"] > 0.5).astype(float).where(out["share_low_income"].notna())
+            out["never_grade_appropriate"] = (
+                (out["classroom_id"].map(agg["sum"]) == 0).astype(float).where(out[f"n_{r}"] > 0)
+            )
+    out["majority_students_of_color"] = (
+        (out["share_students_of_color"] > 0.5).astype(float).where(out["share_students_of_color"].notna())
+    )
+    out["majority_low_income"] = (
+        (out["share_low_income"] > 0.5).astype(float).where(out["share_low_income"].notna())
+    )
     return out
 
 
@@ -300,8 +319,13 @@ def _started_behind(district: District, year: int) -> pd.DataFrame:
     return both[cols + ["started_behind"]]
 
 
-def student_access(district: District, *, cuts: dict | None = None, classrooms: pd.DataFrame | None = None,
-                   hours_per_year: float = config.HOURS_PER_SUBJECT_YEAR) -> pd.DataFrame:
+def student_access(
+    district: District,
+    *,
+    cuts: dict | None = None,
+    classrooms: pd.DataFrame | None = None,
+    hours_per_year: float = config.HOURS_PER_SUBJECT_YEAR,
+) -> pd.DataFrame:
     """One row per student and tested subject (ELA, math): the student's access to each resource.
 
     Returns
@@ -324,22 +348,40 @@ def student_access(district: District, *, cuts: dict | None = None, classrooms: 
     >>> sorted(s["subject"].unique()), s[list(RESOURCES)].stack().between(0, 1).all()
     (['ela', 'math'], True)
     """
-    cls = classrooms if classrooms is not None else classroom_access(district, cuts=cuts,
-                                                                     hours_per_year=hours_per_year)
+    cls = (
+        classrooms
+        if classrooms is not None
+        else classroom_access(district, cuts=cuts, hours_per_year=hours_per_year)
+    )
     cls = cls[cls["subject"].isin(["ela", "math"])]
     keep = ["classroom_id", "subject", *RESOURCES]
     enr = district.enrollments.merge(cls[keep], on="classroom_id", how="inner")
     agg = {r: (r, "mean") for r in RESOURCES}
-    per = enr.groupby(["student_id", "subject"], sort=False).agg(classroom_id=("classroom_id", "first"), **agg)
+    per = enr.groupby(["student_id", "subject"], sort=False).agg(
+        classroom_id=("classroom_id", "first"), **agg
+    )
     per = per.reset_index()
     for r in RESOURCES:
         per[f"hours_without_{r}"] = (1 - per[r]) * hours_per_year
-    st = district.students[["student_id", "school_id", "grade", "race_ethnicity", "low_income", "english_learner",
-                            "disability"]]
+    st = district.students[
+        ["student_id", "school_id", "grade", "race_ethnicity", "low_income", "english_learner", "disability"]
+    ]
     out = per.merge(st, on="student_id", how="left")
-    out = out.merge(_started_behind(district, analysis_year(district)), on=["student_id", "subject"], how="left")
-    lead = ["student_id", "subject", "classroom_id", "school_id", "grade", "race_ethnicity", "low_income",
-            "english_learner", "disability", "started_behind"]
+    out = out.merge(
+        _started_behind(district, analysis_year(district)), on=["student_id", "subject"], how="left"
+    )
+    lead = [
+        "student_id",
+        "subject",
+        "classroom_id",
+        "school_id",
+        "grade",
+        "race_ethnicity",
+        "low_income",
+        "english_learner",
+        "disability",
+        "started_behind",
+    ]
     return out[lead + [c for c in out.columns if c not in lead]]
 
 
@@ -390,8 +432,13 @@ def cluster_mean_ci(values, clusters, *, confidence: float = 0.95) -> tuple[floa
     return (est, est - half, est + half, n, g)
 
 
-def resource_rates(district: District, *, cuts: dict | None = None, by_subject: bool = False,
-                   hours_per_year: float = config.HOURS_PER_SUBJECT_YEAR) -> pd.DataFrame:
+def resource_rates(
+    district: District,
+    *,
+    cuts: dict | None = None,
+    by_subject: bool = False,
+    hours_per_year: float = config.HOURS_PER_SUBJECT_YEAR,
+) -> pd.DataFrame:
     """District-wide share of evidence with each resource (the study's headline figures), with intervals.
 
     Shares are pooled over evidence rows (e.g. all rated assignments); intervals are cluster-robust by
@@ -424,9 +471,21 @@ def resource_rates(district: District, *, cuts: dict | None = None, by_subject: 
         parts = [("all", df)] + ([(s, g) for s, g in df.groupby("subject")] if by_subject else [])
         for s, part in parts:
             est, lo, hi, n, g = cluster_mean_ci(part[r], part["classroom_id"])
-            rows.append({"resource": r, "label": RESOURCE_LABELS[r], "subject": s, "unit": _EVIDENCE[r][1], "n": n,
-                         "n_classrooms": g, "estimate": est, "ci_lower": lo, "ci_upper": hi,
-                         "hours_with": est * hours_per_year, "hours_without": (1 - est) * hours_per_year})
+            rows.append(
+                {
+                    "resource": r,
+                    "label": RESOURCE_LABELS[r],
+                    "subject": s,
+                    "unit": _EVIDENCE[r][1],
+                    "n": n,
+                    "n_classrooms": g,
+                    "estimate": est,
+                    "ci_lower": lo,
+                    "ci_upper": hi,
+                    "hours_with": est * hours_per_year,
+                    "hours_without": (1 - est) * hours_per_year,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -449,20 +508,33 @@ def demands_vs_standards(district: District) -> pd.DataFrame:
     >>> demands_vs_standards(d)["measure"].tolist()
     ['met_demands', 'met_grade_level']
     """
-    ws = district.work_samples.merge(district.assignments[["assignment_id", "classroom_id"]], on="assignment_id",
-                                     how="left")
-    labels = {"met_demands": "Met the demands of the assignment",
-              "met_grade_level": "Met grade-level standards"}
+    ws = district.work_samples.merge(
+        district.assignments[["assignment_id", "classroom_id"]], on="assignment_id", how="left"
+    )
+    labels = {
+        "met_demands": "Met the demands of the assignment",
+        "met_grade_level": "Met grade-level standards",
+    }
     rows = []
     for m, label in labels.items():
         est, lo, hi, n, g = cluster_mean_ci(ws[m], ws["classroom_id"])
-        rows.append({"measure": m, "label": label, "n": n, "n_classrooms": g, "estimate": est, "ci_lower": lo,
-                     "ci_upper": hi})
+        rows.append(
+            {
+                "measure": m,
+                "label": label,
+                "n": n,
+                "n_classrooms": g,
+                "estimate": est,
+                "ci_lower": lo,
+                "ci_upper": hi,
+            }
+        )
     return pd.DataFrame(rows)
 
 
-def growth_frame(district: District, *, subject: str, access: pd.DataFrame | None = None,
-                 cuts: dict | None = None) -> pd.DataFrame:
+def growth_frame(
+    district: District, *, subject: str, access: pd.DataFrame | None = None, cuts: dict | None = None
+) -> pd.DataFrame:
     """One row per student for the growth models of ``subject`` in the analysis year.
 
     ``fall_z`` and ``spring_z`` are scale scores standardized within subject, grade, window and year in
@@ -498,7 +570,19 @@ def growth_frame(district: District, *, subject: str, access: pd.DataFrame | Non
         if c not in z:
             z[c] = np.nan
     out = acc.merge(z[["fall_z", "spring_z"]], left_on="student_id", right_index=True, how="inner")
-    cols = ["student_id", "school_id", "classroom_id", "subject", "grade", "fall_z", "spring_z", "started_behind",
-            *RESOURCES, "low_income", "english_learner", "disability"]
+    cols = [
+        "student_id",
+        "school_id",
+        "classroom_id",
+        "subject",
+        "grade",
+        "fall_z",
+        "spring_z",
+        "started_behind",
+        *RESOURCES,
+        "low_income",
+        "english_learner",
+        "disability",
+    ]
     out = out[cols].dropna(subset=["fall_z", "spring_z"])
     return out.reset_index(drop=True)

@@ -57,13 +57,13 @@ GOAL_STATUSES = ("met", "on track", "off track", "baseline set", "no data")
 #: The rule behind each goal status, in the words the scorecard prints.
 GOAL_STATUS_RULES = {
     "met": "the latest measured value meets the target (chronic absence: at or below it; every other measure: "
-           "at or above it)",
+    "at or above it)",
     "on track": "at least two years measured (the baseline year and a later one) and the latest value is at or "
-                "past the straight-line path from the baseline to the target",
+    "past the straight-line path from the baseline to the target",
     "off track": "the latest value is behind that straight-line path, or the target year has passed without "
-                 "meeting the target, or no baseline value exists to judge progress from",
+    "meeting the target, or no baseline value exists to judge progress from",
     "baseline set": "only the baseline year has been measured so far: progress cannot be judged until a later "
-                    "year is measured",
+    "year is measured",
     "no data": "the measure or group has no indicator, or its latest value is suppressed",
 }
 #: Measures for which a lower value is better (all others: higher is better).
@@ -139,8 +139,10 @@ class Scorecard:
 
     def __repr__(self) -> str:
         counts = self.goals["status"].value_counts().to_dict() if len(self.goals) else {}
-        return (f"Scorecard({self.table['school_id'].nunique() if len(self.table) else 0} school rows incl. district, "
-                f"{self.table['measure'].nunique() if len(self.table) else 0} measures, goals {counts})")
+        return (
+            f"Scorecard({self.table['school_id'].nunique() if len(self.table) else 0} school rows incl. district, "
+            f"{self.table['measure'].nunique() if len(self.table) else 0} measures, goals {counts})"
+        )
 
 
 def _fmt_value(measure: str, x) -> str:
@@ -157,8 +159,9 @@ def _trend_table(ind: pd.DataFrame, current_year: int | None) -> pd.DataFrame:
     if current_year is not None:
         ind = ind[ind["school_year"] <= current_year]
     if len(ind) == 0:
-        return pd.DataFrame(columns=cols[:3] + ["label"] + cols[3:] + ["n_years", "first_year", "first_estimate",
-                                                                      "change"])
+        return pd.DataFrame(
+            columns=cols[:3] + ["label"] + cols[3:] + ["n_years", "first_year", "first_estimate", "change"]
+        )
     ind = ind.sort_values(key + ["school_year"])
     g = ind.groupby(key, sort=False)
     last = g.tail(1).set_index(key)
@@ -196,24 +199,45 @@ def _goal_rows(goals: pd.DataFrame, ind: pd.DataFrame, current_year: int | None,
         group = normalize_group(gd["group"]) if pd.notna(gd["group"]) else "all"
         target = float(gd["target"])
         if measure not in GOAL_MEASURES:
-            raise ValueError(f"goals table: goal {gd['goal_id']}: measure {measure!r} is not one of "
-                             "contract.GOAL_MEASURES")
+            raise ValueError(
+                f"goals table: goal {gd['goal_id']}: measure {measure!r} is not one of contract.GOAL_MEASURES"
+            )
         if measure not in _NOT_SHARES and target > 1:
-            warnings.warn(f"goals table: goal {gd['goal_id']}: target {target:g} for share measure {measure} read "
-                          f"as a percentage ({target / 100:g})", stacklevel=3)
+            warnings.warn(
+                f"goals table: goal {gd['goal_id']}: target {target:g} for share measure {measure} read "
+                f"as a percentage ({target / 100:g})",
+                stacklevel=3,
+            )
             target = target / 100
         by = gd.get("baseline_year")
         by = int(by) if by is not None and pd.notna(by) else None
         ty = int(gd["target_year"])
-        row = {"goal_id": str(gd["goal_id"]), "measure": measure, "label": MEASURE_LABELS[measure], "group": group,
-               "description": "" if pd.isna(gd.get("description", None)) else str(gd.get("description")),
-               "baseline_year": by, "baseline": np.nan, "target": target, "target_year": ty,
-               "current_year": None, "current": np.nan, "ci_lower": np.nan, "ci_upper": np.nan, "n": pd.NA,
-               "expected": np.nan, "status": "no data", "reason": ""}
+        row = {
+            "goal_id": str(gd["goal_id"]),
+            "measure": measure,
+            "label": MEASURE_LABELS[measure],
+            "group": group,
+            "description": "" if pd.isna(gd.get("description", None)) else str(gd.get("description")),
+            "baseline_year": by,
+            "baseline": np.nan,
+            "target": target,
+            "target_year": ty,
+            "current_year": None,
+            "current": np.nan,
+            "ci_lower": np.nan,
+            "ci_upper": np.nan,
+            "n": pd.NA,
+            "expected": np.nan,
+            "status": "no data",
+            "reason": "",
+        }
         s = series.get((measure, group))
         if s is None or len(s) == 0:
-            row["reason"] = (f"no data for this group ({group})" if measure in measures_present
-                             else f"no data: needs {MEASURE_NEEDS[measure]}")
+            row["reason"] = (
+                f"no data for this group ({group})"
+                if measure in measures_present
+                else f"no data: needs {MEASURE_NEEDS[measure]}"
+            )
             rows.append(row)
             continue
         cur = s.iloc[-1]
@@ -232,23 +256,32 @@ def _goal_rows(goals: pd.DataFrame, ind: pd.DataFrame, current_year: int | None,
             rows.append(row)
             continue
         current = float(cur["estimate"])
-        row.update(current=current, ci_lower=float(cur["ci_lower"]), ci_upper=float(cur["ci_upper"]), n=cur["n"])
+        row.update(
+            current=current, ci_lower=float(cur["ci_lower"]), ci_upper=float(cur["ci_upper"]), n=cur["n"]
+        )
         lower = measure in LOWER_IS_BETTER
         better_or_equal = (lambda a, b: a <= b + 1e-12) if lower else (lambda a, b: a >= b - 1e-12)
         cy = row["current_year"]
         if better_or_equal(current, target):
             row["status"] = "met"
-            row["reason"] = f"{_fmt_value(measure, current)} meets the target of {_fmt_value(measure, target)}"
+            row["reason"] = (
+                f"{_fmt_value(measure, current)} meets the target of {_fmt_value(measure, target)}"
+            )
         elif cy >= ty:
             row["status"], row["reason"] = "off track", f"target year {ty} reached without meeting the target"
         elif by is not None and cy <= by:
             row["status"] = "baseline set"
-            row["reason"] = (f"only the baseline year {by} is measured ({_fmt_value(measure, current)}); progress "
-                             f"can be judged once a later year is measured")
+            row["reason"] = (
+                f"only the baseline year {by} is measured ({_fmt_value(measure, current)}); progress "
+                f"can be judged once a later year is measured"
+            )
         elif math.isnan(row["baseline"]):
             row["status"] = "off track"
-            row["reason"] = ("no baseline year given; target not met" if by is None
-                             else f"no unsuppressed baseline value for {by}; target not met")
+            row["reason"] = (
+                "no baseline year given; target not met"
+                if by is None
+                else f"no unsuppressed baseline value for {by}; target not met"
+            )
         else:
             b = row["baseline"]
             frac = min(max((cy - by) / (ty - by), 0.0), 1.0) if ty != by else 1.0
@@ -256,15 +289,36 @@ def _goal_rows(goals: pd.DataFrame, ind: pd.DataFrame, current_year: int | None,
             row["expected"] = expected
             if better_or_equal(current, expected):
                 row["status"] = "on track"
-                row["reason"] = (f"{_fmt_value(measure, current)} is at or past the straight-line path from the "
-                                 f"baseline ({_fmt_value(measure, expected)} expected in {cy})")
+                row["reason"] = (
+                    f"{_fmt_value(measure, current)} is at or past the straight-line path from the "
+                    f"baseline ({_fmt_value(measure, expected)} expected in {cy})"
+                )
             else:
                 row["status"] = "off track"
-                row["reason"] = (f"{_fmt_value(measure, current)} is behind the straight-line path from the "
-                                 f"baseline ({_fmt_value(measure, expected)} expected in {cy})")
+                row["reason"] = (
+                    f"{_fmt_value(measure, current)} is behind the straight-line path from the "
+                    f"baseline ({_fmt_value(measure, expected)} expected in {cy})"
+                )
         rows.append(row)
-    cols = ["goal_id", "measure", "label", "group", "description", "baseline_year", "baseline", "target",
-            "target_year", "current_year", "current", "ci_lower", "ci_upper", "n", "expected", "status", "reason"]
+    cols = [
+        "goal_id",
+        "measure",
+        "label",
+        "group",
+        "description",
+        "baseline_year",
+        "baseline",
+        "target",
+        "target_year",
+        "current_year",
+        "current",
+        "ci_lower",
+        "ci_upper",
+        "n",
+        "expected",
+        "status",
+        "reason",
+    ]
     out = pd.DataFrame(rows, columns=cols)
     for c in ("baseline_year", "target_year", "current_year", "n"):
         out[c] = out[c].astype("Int64")
@@ -299,8 +353,24 @@ def largest_gaps(gaps: pd.DataFrame) -> pd.DataFrame:
     [{'measure': 'engaged', 'group_label': 'low_income=1', 'difference': -0.15}]
     """
     keys = ["measure"] + (["subject"] if "subject" in gaps.columns else [])
-    cols = keys[:1] + ["label"] + keys[1:] + ["group", "level", "group_label", "n", "estimate", "reference",
-                                               "reference_estimate", "difference", "ci_lower", "ci_upper", "note"]
+    cols = (
+        keys[:1]
+        + ["label"]
+        + keys[1:]
+        + [
+            "group",
+            "level",
+            "group_label",
+            "n",
+            "estimate",
+            "reference",
+            "reference_estimate",
+            "difference",
+            "ci_lower",
+            "ci_upper",
+            "note",
+        ]
+    )
     if gaps is None or len(gaps) == 0:
         return pd.DataFrame(columns=cols)
     g = gaps.copy()
@@ -315,10 +385,16 @@ def largest_gaps(gaps: pd.DataFrame) -> pd.DataFrame:
     return out[[c for c in cols if c in out.columns]].reset_index(drop=True)
 
 
-def opportunity_scorecard(indicators: pd.DataFrame, *, goals: pd.DataFrame | None = None,
-                          gaps: pd.DataFrame | None = None, current_year: int | None = None,
-                          min_n: int = config.MIN_CELL_SIZE, needs: Iterable[str] | None = None,
-                          school_names: Mapping[str, str] | None = None) -> Scorecard:
+def opportunity_scorecard(
+    indicators: pd.DataFrame,
+    *,
+    goals: pd.DataFrame | None = None,
+    gaps: pd.DataFrame | None = None,
+    current_year: int | None = None,
+    min_n: int = config.MIN_CELL_SIZE,
+    needs: Iterable[str] | None = None,
+    school_names: Mapping[str, str] | None = None,
+) -> Scorecard:
     """Build the Opportunity Scorecard from indicator tables and the district's goals.
 
     Parameters
@@ -379,9 +455,23 @@ def opportunity_scorecard(indicators: pd.DataFrame, *, goals: pd.DataFrame | Non
         ind.loc[small, ["estimate", "ci_lower", "ci_upper"]] = np.nan
         ind["n"] = ind["n"].mask(small)
     table = _trend_table(ind, current_year)
-    goal_table = (_goal_rows(goals, ind, current_year, min_n) if goals is not None and len(goals)
-                  else _goal_rows(pd.DataFrame(columns=["goal_id", "measure", "group", "target", "target_year"]),
-                                  ind, current_year, min_n))
+    goal_table = (
+        _goal_rows(goals, ind, current_year, min_n)
+        if goals is not None and len(goals)
+        else _goal_rows(
+            pd.DataFrame(columns=["goal_id", "measure", "group", "target", "target_year"]),
+            ind,
+            current_year,
+            min_n,
+        )
+    )
     gap_panel = largest_gaps(gaps) if gaps is not None else largest_gaps(pd.DataFrame())
-    return Scorecard(table=table, goals=goal_table, largest_gaps=gap_panel, needs=tuple(need_list), min_n=min_n,
-                     current_year=current_year, schools=dict(school_names or {}))
+    return Scorecard(
+        table=table,
+        goals=goal_table,
+        largest_gaps=gap_panel,
+        needs=tuple(need_list),
+        min_n=min_n,
+        current_year=current_year,
+        schools=dict(school_names or {}),
+    )

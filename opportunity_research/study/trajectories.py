@@ -84,19 +84,31 @@ _STUDENT_COLS = ("school_id",) + VARIABLES
 
 def _needs_years(window: str, found) -> str:
     got = ", ".join(str(y) for y in found) if len(found) else "none"
-    return (f"assessments.csv with {window} results in at least two school years for catch-up rates and "
-            f"performance-level movement (found: {got})")
+    return (
+        f"assessments.csv with {window} results in at least two school years for catch-up rates and "
+        f"performance-level movement (found: {got})"
+    )
 
 
 def _needs_ge(window: str, found=None) -> str:
-    extra = "" if found is None else f" (found {window} grade_equivalent in: " + (
-        ", ".join(str(y) for y in found) or "no year") + ")"
-    return (f"assessments.grade_equivalent ({window} results in at least two school years) for growth in grade "
-            f"levels per year{extra}")
+    extra = (
+        ""
+        if found is None
+        else f" (found {window} grade_equivalent in: " + (", ".join(str(y) for y in found) or "no year") + ")"
+    )
+    return (
+        f"assessments.grade_equivalent ({window} results in at least two school years) for growth in grade "
+        f"levels per year{extra}"
+    )
 
 
-def yearly_results(data: pd.DataFrame | None, *, students: pd.DataFrame | None = None, window: str = "spring",
-                   subjects: Sequence[str] = SUBJECTS_TESTED) -> pd.DataFrame:
+def yearly_results(
+    data: pd.DataFrame | None,
+    *,
+    students: pd.DataFrame | None = None,
+    window: str = "spring",
+    subjects: Sequence[str] = SUBJECTS_TESTED,
+) -> pd.DataFrame:
     """One row per student, subject and school year from one testing window, with school and groups.
 
     Returns
@@ -117,14 +129,36 @@ def yearly_results(data: pd.DataFrame | None, *, students: pd.DataFrame | None =
     >>> sorted(t["subject"].unique())
     ['ela', 'math']
     """
-    cols = ["student_id", "subject", "school_year", "grade", "scale_score", "grade_level_cut", "performance_level",
-            "grade_equivalent", "at_grade_level", "start_offset", *_STUDENT_COLS]
+    cols = [
+        "student_id",
+        "subject",
+        "school_year",
+        "grade",
+        "scale_score",
+        "grade_level_cut",
+        "performance_level",
+        "grade_equivalent",
+        "at_grade_level",
+        "start_offset",
+        *_STUDENT_COLS,
+    ]
     if data is None or len(data) == 0:
         return pd.DataFrame(columns=cols)
     a = data[(data["window"] == window) & data["subject"].isin(list(subjects))]
-    out = a[["student_id", "subject", "school_year", "grade", "scale_score", "grade_level_cut",
-             "performance_level"]].copy()
-    out["grade_equivalent"] = a["grade_equivalent"].astype(float) if "grade_equivalent" in a.columns else np.nan
+    out = a[
+        [
+            "student_id",
+            "subject",
+            "school_year",
+            "grade",
+            "scale_score",
+            "grade_level_cut",
+            "performance_level",
+        ]
+    ].copy()
+    out["grade_equivalent"] = (
+        a["grade_equivalent"].astype(float) if "grade_equivalent" in a.columns else np.nan
+    )
     out["school_year"] = out["school_year"].astype(np.int64)
     ok = out["scale_score"].notna() & out["grade_level_cut"].notna()
     out["at_grade_level"] = (out["scale_score"] >= out["grade_level_cut"]).astype(float).where(ok)
@@ -150,24 +184,51 @@ def _cells(frame: pd.DataFrame, *, keys: list[str], variables, value: str, kind:
     frame = frame.assign(_sid=pd.factorize(frame["student_id"])[0])  # integer ids: cheaper grouping
     # text keys as categories, once: every cell_estimates call below then groups on their codes instead of
     # hashing the text again (the same groups in the same sorted order); the results get the text back
-    text = {c: frame[c].dtype for c in dict.fromkeys([*keys, "school_id", *variables])
-            if c in frame.columns and (pd.api.types.is_string_dtype(frame[c]) or frame[c].dtype == object)}
+    text = {
+        c: frame[c].dtype
+        for c in dict.fromkeys([*keys, "school_id", *variables])
+        if c in frame.columns and (pd.api.types.is_string_dtype(frame[c]) or frame[c].dtype == object)
+    }
     frame = frame.astype({c: "category" for c in text})
-    dist = subgroup_estimates(frame, keys=keys, variables=variables, value=value, kind=kind, cluster="_sid",
-                              unit="_sid", confidence=confidence).assign(school_id="all")
-    sch = subgroup_estimates(frame, keys=keys + ["school_id"], variables=variables, value=value, kind=kind,
-                             cluster="_sid", unit="_sid", confidence=confidence)
-    dist, sch = (t.astype({c: dt for c, dt in text.items() if c in t.columns and isinstance(t[c].dtype,
-                                                                                           pd.CategoricalDtype)})
-                 for t in (dist, sch))
+    dist = subgroup_estimates(
+        frame,
+        keys=keys,
+        variables=variables,
+        value=value,
+        kind=kind,
+        cluster="_sid",
+        unit="_sid",
+        confidence=confidence,
+    ).assign(school_id="all")
+    sch = subgroup_estimates(
+        frame,
+        keys=keys + ["school_id"],
+        variables=variables,
+        value=value,
+        kind=kind,
+        cluster="_sid",
+        unit="_sid",
+        confidence=confidence,
+    )
+    dist, sch = (
+        t.astype(
+            {
+                c: dt
+                for c, dt in text.items()
+                if c in t.columns and isinstance(t[c].dtype, pd.CategoricalDtype)
+            }
+        )
+        for t in (dist, sch)
+    )
     out = pd.concat([dist, sch], ignore_index=True)
     return out.rename(columns={"n_units": "n_students"}).drop(columns=["n_clusters"])
 
 
 def _order(out: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     subj = {"ela": 0, "math": 1, "all": 2}
-    out = out.assign(_subj=out["subject"].map(subj).fillna(3), _d=out["school_id"].ne("all"),
-                     _g=out["group"].ne("all"))
+    out = out.assign(
+        _subj=out["subject"].map(subj).fillna(3), _d=out["school_id"].ne("all"), _g=out["group"].ne("all")
+    )
     rest = [k for k in keys if k != "subject"]
     out = out.sort_values(["_subj"] + rest + ["_d", "school_id", "_g", "variable", "group"])
     return out.drop(columns=["_subj", "_d", "_g"]).reset_index(drop=True)
@@ -180,15 +241,24 @@ def _start_years(years: list[int], start_year, gaps: Sequence[int]) -> list[int]
     if start_year == "all":
         return with_follow
     if int(start_year) not in years:
-        raise ValueError(f"assessments: no results in start_year {start_year} (years: "
-                         f"{', '.join(map(str, years))})")
+        raise ValueError(
+            f"assessments: no results in start_year {start_year} (years: {', '.join(map(str, years))})"
+        )
     return [int(start_year)]
 
 
-def catch_up_rates(data: pd.DataFrame | None, *, students: pd.DataFrame | None, start_year: int | str | None = None,
-                   years_later: Sequence[int] = (1, 2, 3), window: str = "spring",
-                   subjects: Sequence[str] = SUBJECTS_TESTED, variables: Sequence[str] = VARIABLES,
-                   min_n: int = config.MIN_CELL_SIZE, confidence: float = 0.95) -> pd.DataFrame:
+def catch_up_rates(
+    data: pd.DataFrame | None,
+    *,
+    students: pd.DataFrame | None,
+    start_year: int | str | None = None,
+    years_later: Sequence[int] = (1, 2, 3),
+    window: str = "spring",
+    subjects: Sequence[str] = SUBJECTS_TESTED,
+    variables: Sequence[str] = VARIABLES,
+    min_n: int = config.MIN_CELL_SIZE,
+    confidence: float = 0.95,
+) -> pd.DataFrame:
     """Share of students below grade level in ``start_year`` who are at grade level ``k`` years later.
 
     Parameters
@@ -225,8 +295,23 @@ def catch_up_rates(data: pd.DataFrame | None, *, students: pd.DataFrame | None, 
     >>> c[["subject", "start_year", "years_later", "group"]].iloc[0].to_dict()
     {'subject': 'ela', 'start_year': 2012, 'years_later': 1, 'group': 'all'}
     """
-    cols = ["subject", "start_year", "years_later", "school_year", "school_id", "group", "variable", "n_start", "n",
-            "n_students", "estimate", "ci_lower", "ci_upper", "suppressed", "suppression_reason"]
+    cols = [
+        "subject",
+        "start_year",
+        "years_later",
+        "school_year",
+        "school_id",
+        "group",
+        "variable",
+        "n_start",
+        "n",
+        "n_students",
+        "estimate",
+        "ci_lower",
+        "ci_upper",
+        "suppressed",
+        "suppression_reason",
+    ]
     panel = yearly_results(data, students=students, window=window, subjects=subjects)
     panel = panel[panel["at_grade_level"].notna()]
     years = sorted(int(y) for y in panel["school_year"].unique())
@@ -236,26 +321,51 @@ def catch_up_rates(data: pd.DataFrame | None, *, students: pd.DataFrame | None, 
     base = panel[panel["school_year"].isin(starts) & (panel["at_grade_level"] == 0)]
     base = base.rename(columns={"school_year": "start_year"})
     follow = panel[["student_id", "subject", "school_year", "at_grade_level"]].rename(
-        columns={"at_grade_level": "caught_up"})
+        columns={"at_grade_level": "caught_up"}
+    )
     frames = []
     for k in years_later:
-        f = base.assign(school_year=base["start_year"] + k).merge(follow, on=["student_id", "subject", "school_year"],
-                                                                  how="inner")
+        f = base.assign(school_year=base["start_year"] + k).merge(
+            follow, on=["student_id", "subject", "school_year"], how="inner"
+        )
         frames.append(f.assign(years_later=int(k)))
     pairs = pd.concat(frames, ignore_index=True)
     if len(pairs) == 0:
         ks = " or ".join(str(k) for k in years_later)
-        return unavailable(cols, f"assessments.csv with {window} results {ks} year(s) after a starting year for "
-                                 f"catch-up rates (found: {', '.join(map(str, years))})")
+        return unavailable(
+            cols,
+            f"assessments.csv with {window} results {ks} year(s) after a starting year for "
+            f"catch-up rates (found: {', '.join(map(str, years))})",
+        )
     keys = ["subject", "start_year", "years_later", "school_year"]
-    out = _cells(_with_pooled(pairs), keys=keys, variables=variables, value="caught_up", kind="share",
-                 confidence=confidence)
-    start = _cells(_with_pooled(base.assign(one=1.0)), keys=["subject", "start_year"], variables=variables,
-                   value="one", kind="mean", confidence=confidence)
+    out = _cells(
+        _with_pooled(pairs),
+        keys=keys,
+        variables=variables,
+        value="caught_up",
+        kind="share",
+        confidence=confidence,
+    )
+    start = _cells(
+        _with_pooled(base.assign(one=1.0)),
+        keys=["subject", "start_year"],
+        variables=variables,
+        value="one",
+        kind="mean",
+        confidence=confidence,
+    )
     start = start[["subject", "start_year", "school_id", "group", "n"]].rename(columns={"n": "n_start"})
-    out = out.merge(start, on=["subject", "start_year", "school_id", "group"], how="left", validate="many_to_one")
-    out = suppress_small_cells(out, keys=keys, count="n_students", min_n=min_n, estimates={"estimate": (0, 1)},
-                               blank=["n_start", "n", "n_students", "estimate", "ci_lower", "ci_upper"])
+    out = out.merge(
+        start, on=["subject", "start_year", "school_id", "group"], how="left", validate="many_to_one"
+    )
+    out = suppress_small_cells(
+        out,
+        keys=keys,
+        count="n_students",
+        min_n=min_n,
+        estimates={"estimate": (0, 1)},
+        blank=["n_start", "n", "n_students", "estimate", "ci_lower", "ci_upper"],
+    )
     out = _order(out, keys)[cols]
     out.attrs["needs"] = []
     return out
@@ -292,24 +402,35 @@ def years_to_close_note(gap, rate):
     """
     g = np.asarray(gap, dtype=float)
     r = np.asarray(rate, dtype=float)
-    note = np.where(np.isnan(g) | np.isnan(r), "no estimate",
-                    np.where(g < 0, "not behind grade level",
-                             np.where((g > 0) & (r <= 1), NO_CLOSE, "")))
+    note = np.where(
+        np.isnan(g) | np.isnan(r),
+        "no estimate",
+        np.where(g < 0, "not behind grade level", np.where((g > 0) & (r <= 1), NO_CLOSE, "")),
+    )
     return str(note) if note.ndim == 0 else note.astype(object)
 
 
 def _student_growth(panel: pd.DataFrame, start: int, end: int, method: str) -> pd.DataFrame:
     """Per student and subject tested in ``start``: start offset, started behind, growth per year."""
-    p = panel[(panel["school_year"] >= start) & (panel["school_year"] <= end) & panel["grade_equivalent"].notna()]
+    p = panel[
+        (panel["school_year"] >= start) & (panel["school_year"] <= end) & panel["grade_equivalent"].notna()
+    ]
     first = p[p["school_year"] == start]
     key = ["student_id", "subject"]
     p = p.merge(first[key], on=key, how="inner")
     t = (p["school_year"] - start).astype(float)
     y = p["grade_equivalent"].astype(float)
-    g = pd.DataFrame({"student_id": p["student_id"], "subject": p["subject"], "t": t, "y": y, "tt": t * t,
-                      "ty": t * y}).groupby(key, sort=False)
-    s = g.agg(k=("t", "size"), st=("t", "sum"), sy=("y", "sum"), stt=("tt", "sum"), sty=("ty", "sum"),
-              tmax=("t", "max"))
+    g = pd.DataFrame(
+        {"student_id": p["student_id"], "subject": p["subject"], "t": t, "y": y, "tt": t * t, "ty": t * y}
+    ).groupby(key, sort=False)
+    s = g.agg(
+        k=("t", "size"),
+        st=("t", "sum"),
+        sy=("y", "sum"),
+        stt=("tt", "sum"),
+        sty=("ty", "sum"),
+        tmax=("t", "max"),
+    )
     if method == "slope":
         with np.errstate(divide="ignore", invalid="ignore"):
             growth = (s["sty"] - s["st"] * s["sy"] / s["k"]) / (s["stt"] - s["st"] ** 2 / s["k"])
@@ -321,17 +442,27 @@ def _student_growth(panel: pd.DataFrame, start: int, end: int, method: str) -> p
         raise ValueError(f"grade_level_growth: method must be 'slope' or 'endpoints', not {method!r}")
     s["growth"] = growth.where(s["k"] >= 2)
     out = first.set_index(key)[["school_id", *VARIABLES, "start_offset", "at_grade_level"]].join(
-        s[["k", "growth"]], how="inner")
+        s[["k", "growth"]], how="inner"
+    )
     out["started_behind"] = (1 - out["at_grade_level"]).astype(float)
     out = out.rename(columns={"k": "n_years"}).reset_index()
     return out[out["growth"].notna()]
 
 
-def grade_level_growth(data: pd.DataFrame | None, *, students: pd.DataFrame | None, start_year: int | None = None,
-                       end_year: int | None = None, window: str = "spring", method: str = "slope",
-                       threshold: float = 1.3, subjects: Sequence[str] = SUBJECTS_TESTED,
-                       variables: Sequence[str] = VARIABLES, min_n: int = config.MIN_CELL_SIZE,
-                       confidence: float = 0.95) -> pd.DataFrame:
+def grade_level_growth(
+    data: pd.DataFrame | None,
+    *,
+    students: pd.DataFrame | None,
+    start_year: int | None = None,
+    end_year: int | None = None,
+    window: str = "spring",
+    method: str = "slope",
+    threshold: float = 1.3,
+    subjects: Sequence[str] = SUBJECTS_TESTED,
+    variables: Sequence[str] = VARIABLES,
+    min_n: int = config.MIN_CELL_SIZE,
+    confidence: float = 0.95,
+) -> pd.DataFrame:
     """Growth in grade levels per year of the students tested in ``start_year``, and where they started.
 
     Parameters
@@ -374,10 +505,28 @@ def grade_level_growth(data: pd.DataFrame | None, *, students: pd.DataFrame | No
     >>> sorted(g["subject"].unique()), g.attrs["needs"]
     (['all', 'ela', 'math'], [])
     """
-    cols = ["subject", "start_year", "end_year", "school_id", "group", "variable", "n", "n_students",
-            "start_offset", "start_offset_ci_lower", "start_offset_ci_upper", "growth", "growth_ci_lower",
-            "growth_ci_upper", "gap", "years_to_close", "years_to_close_note", "trajectory_changing", "suppressed",
-            "suppression_reason"]
+    cols = [
+        "subject",
+        "start_year",
+        "end_year",
+        "school_id",
+        "group",
+        "variable",
+        "n",
+        "n_students",
+        "start_offset",
+        "start_offset_ci_lower",
+        "start_offset_ci_upper",
+        "growth",
+        "growth_ci_lower",
+        "growth_ci_upper",
+        "gap",
+        "years_to_close",
+        "years_to_close_note",
+        "trajectory_changing",
+        "suppressed",
+        "suppression_reason",
+    ]
     panel = yearly_results(data, students=students, window=window, subjects=subjects)
     panel = panel[panel["grade_equivalent"].notna()]
     years = sorted(int(y) for y in panel["school_year"].unique())
@@ -386,31 +535,60 @@ def grade_level_growth(data: pd.DataFrame | None, *, students: pd.DataFrame | No
     start = int(start_year) if start_year is not None else years[0]
     end = int(end_year) if end_year is not None else years[-1]
     if start not in years:
-        raise ValueError(f"assessments: no {window} grade_equivalent in start_year {start} "
-                         f"(years: {', '.join(map(str, years))})")
+        raise ValueError(
+            f"assessments: no {window} grade_equivalent in start_year {start} "
+            f"(years: {', '.join(map(str, years))})"
+        )
     per = _student_growth(panel, start, end, method)
     if len(per) == 0:
         return unavailable(cols, _needs_ge(window, [y for y in years if start <= y <= end]))
     per = _with_pooled(per.assign(start_year=start, end_year=end))
     keys = ["subject", "start_year", "end_year"]
     variables = list(variables) + ["started_behind"]
-    off = _cells(per, keys=keys, variables=variables, value="start_offset", kind="mean", confidence=confidence)
+    off = _cells(
+        per, keys=keys, variables=variables, value="start_offset", kind="mean", confidence=confidence
+    )
     gro = _cells(per, keys=keys, variables=variables, value="growth", kind="mean", confidence=confidence)
     on = keys + ["school_id", "group"]
-    off = off.rename(columns={"estimate": "start_offset", "ci_lower": "start_offset_ci_lower",
-                              "ci_upper": "start_offset_ci_upper"})
-    gro = gro.rename(columns={"estimate": "growth", "ci_lower": "growth_ci_lower", "ci_upper": "growth_ci_upper"})
-    out = off.merge(gro[on + ["growth", "growth_ci_lower", "growth_ci_upper"]], on=on, how="left",
-                    validate="one_to_one")
+    off = off.rename(
+        columns={
+            "estimate": "start_offset",
+            "ci_lower": "start_offset_ci_lower",
+            "ci_upper": "start_offset_ci_upper",
+        }
+    )
+    gro = gro.rename(
+        columns={"estimate": "growth", "ci_lower": "growth_ci_lower", "ci_upper": "growth_ci_upper"}
+    )
+    out = off.merge(
+        gro[on + ["growth", "growth_ci_lower", "growth_ci_upper"]], on=on, how="left", validate="one_to_one"
+    )
     out["gap"] = np.maximum(0.0, -out["start_offset"])
     out["years_to_close"] = years_to_close(out["gap"].to_numpy(), out["growth"].to_numpy())
     out["trajectory_changing"] = (out["start_offset"] < 0) & (out["growth"] >= threshold)
-    out = suppress_small_cells(out, keys=keys, count="n_students", min_n=min_n,
-                               blank=["n", "n_students", "start_offset", "start_offset_ci_lower",
-                                      "start_offset_ci_upper", "growth", "growth_ci_lower", "growth_ci_upper", "gap",
-                                      "years_to_close"])
-    out["years_to_close_note"] = pd.Series(years_to_close_note(out["gap"].to_numpy(), out["growth"].to_numpy()),
-                                           index=out.index).where(~out["suppressed"], "").astype("str")
+    out = suppress_small_cells(
+        out,
+        keys=keys,
+        count="n_students",
+        min_n=min_n,
+        blank=[
+            "n",
+            "n_students",
+            "start_offset",
+            "start_offset_ci_lower",
+            "start_offset_ci_upper",
+            "growth",
+            "growth_ci_lower",
+            "growth_ci_upper",
+            "gap",
+            "years_to_close",
+        ],
+    )
+    out["years_to_close_note"] = (
+        pd.Series(years_to_close_note(out["gap"].to_numpy(), out["growth"].to_numpy()), index=out.index)
+        .where(~out["suppressed"], "")
+        .astype("str")
+    )
     out["trajectory_changing"] = out["trajectory_changing"].astype("boolean").mask(out["suppressed"])
     out = _order(out, keys)[cols]
     out.attrs["needs"] = []
@@ -426,19 +604,34 @@ def _year_pairs(data, *, students, window, subjects, column) -> tuple[pd.DataFra
 
 def _pairs(panel: pd.DataFrame) -> pd.DataFrame:
     """Each student's result in year t joined to their result in t + 1 (same subject)."""
-    nxt = panel[["student_id", "subject", "school_year", "performance_level", "grade_equivalent",
-                 "at_grade_level"]].rename(columns={"performance_level": "to_level", "grade_equivalent": "ge_to",
-                                                    "at_grade_level": "at_grade_level_to"})
-    cur = panel.rename(columns={"school_year": "from_year", "performance_level": "from_level",
-                                "grade_equivalent": "ge_from"})
-    out = cur.assign(school_year=cur["from_year"] + 1).merge(nxt, on=["student_id", "subject", "school_year"],
-                                                             how="inner")
+    nxt = panel[
+        ["student_id", "subject", "school_year", "performance_level", "grade_equivalent", "at_grade_level"]
+    ].rename(
+        columns={
+            "performance_level": "to_level",
+            "grade_equivalent": "ge_to",
+            "at_grade_level": "at_grade_level_to",
+        }
+    )
+    cur = panel.rename(
+        columns={"school_year": "from_year", "performance_level": "from_level", "grade_equivalent": "ge_from"}
+    )
+    out = cur.assign(school_year=cur["from_year"] + 1).merge(
+        nxt, on=["student_id", "subject", "school_year"], how="inner"
+    )
     return out.rename(columns={"school_year": "to_year"})
 
 
-def yearly_growth(data: pd.DataFrame | None, *, students: pd.DataFrame | None, window: str = "spring",
-                  subjects: Sequence[str] = SUBJECTS_TESTED, variables: Sequence[str] = VARIABLES,
-                  min_n: int = config.MIN_CELL_SIZE, confidence: float = 0.95) -> pd.DataFrame:
+def yearly_growth(
+    data: pd.DataFrame | None,
+    *,
+    students: pd.DataFrame | None,
+    window: str = "spring",
+    subjects: Sequence[str] = SUBJECTS_TESTED,
+    variables: Sequence[str] = VARIABLES,
+    min_n: int = config.MIN_CELL_SIZE,
+    confidence: float = 0.95,
+) -> pd.DataFrame:
     """Growth in grade levels from one spring to the next, per school year (the year-by-year trend).
 
     For school year ``Y``: the mean of ``grade_equivalent(Y) - grade_equivalent(Y - 1)`` over students tested
@@ -462,26 +655,60 @@ def yearly_growth(data: pd.DataFrame | None, *, students: pd.DataFrame | None, w
     >>> sorted(g["subject"].unique())
     ['all', 'ela', 'math']
     """
-    cols = ["subject", "school_year", "school_id", "group", "variable", "n", "n_students", "estimate", "ci_lower",
-            "ci_upper", "suppressed", "suppression_reason"]
-    pairs, years = _year_pairs(data, students=students, window=window, subjects=subjects, column="grade_equivalent")
+    cols = [
+        "subject",
+        "school_year",
+        "school_id",
+        "group",
+        "variable",
+        "n",
+        "n_students",
+        "estimate",
+        "ci_lower",
+        "ci_upper",
+        "suppressed",
+        "suppression_reason",
+    ]
+    pairs, years = _year_pairs(
+        data, students=students, window=window, subjects=subjects, column="grade_equivalent"
+    )
     if len(pairs) == 0:
         return unavailable(cols, _needs_ge(window, years))
-    pairs = pairs.assign(gain=pairs["ge_to"] - pairs["ge_from"], started_behind=1 - pairs["at_grade_level"],
-                         school_year=pairs["to_year"])
+    pairs = pairs.assign(
+        gain=pairs["ge_to"] - pairs["ge_from"],
+        started_behind=1 - pairs["at_grade_level"],
+        school_year=pairs["to_year"],
+    )
     keys = ["subject", "school_year"]
-    out = _cells(_with_pooled(pairs), keys=keys, variables=list(variables) + ["started_behind"], value="gain",
-                 kind="mean", confidence=confidence)
-    out = suppress_small_cells(out, keys=keys, count="n_students", min_n=min_n,
-                               blank=["n", "n_students", "estimate", "ci_lower", "ci_upper"])
+    out = _cells(
+        _with_pooled(pairs),
+        keys=keys,
+        variables=list(variables) + ["started_behind"],
+        value="gain",
+        kind="mean",
+        confidence=confidence,
+    )
+    out = suppress_small_cells(
+        out,
+        keys=keys,
+        count="n_students",
+        min_n=min_n,
+        blank=["n", "n_students", "estimate", "ci_lower", "ci_upper"],
+    )
     out = _order(out, keys)[cols]
     out.attrs["needs"] = []
     return out
 
 
-def level_transitions(data: pd.DataFrame | None, *, window: str = "spring", subjects: Sequence[str] = SUBJECTS_TESTED,
-                      levels: Sequence[int] = (1, 2, 3, 4), min_n: int = config.MIN_CELL_SIZE,
-                      confidence: float = 0.95) -> pd.DataFrame:
+def level_transitions(
+    data: pd.DataFrame | None,
+    *,
+    window: str = "spring",
+    subjects: Sequence[str] = SUBJECTS_TESTED,
+    levels: Sequence[int] = (1, 2, 3, 4),
+    min_n: int = config.MIN_CELL_SIZE,
+    confidence: float = 0.95,
+) -> pd.DataFrame:
     """Performance-level transition matrix from each spring to the next, district-wide, per subject.
 
     Cells with 1 to ``min_n - 1`` students are suppressed, and within each row (a starting level) further
@@ -507,19 +734,40 @@ def level_transitions(data: pd.DataFrame | None, *, window: str = "spring", subj
     >>> sorted(t["subject"].unique())
     ['ela', 'math']
     """
-    cols = ["subject", "from_year", "to_year", "from_level", "to_level", "n_from", "n", "share", "ci_lower",
-            "ci_upper", "suppressed", "suppression_reason"]
-    pairs, years = _year_pairs(data, students=None, window=window, subjects=subjects, column="performance_level")
+    cols = [
+        "subject",
+        "from_year",
+        "to_year",
+        "from_level",
+        "to_level",
+        "n_from",
+        "n",
+        "share",
+        "ci_lower",
+        "ci_upper",
+        "suppressed",
+        "suppression_reason",
+    ]
+    pairs, years = _year_pairs(
+        data, students=None, window=window, subjects=subjects, column="performance_level"
+    )
     if len(pairs) == 0:
         return unavailable(cols, _needs_years(window, years))
     pairs["from_level"] = pairs["from_level"].astype(np.int64)
     pairs["to_level"] = pairs["to_level"].astype(np.int64)
     counts = pairs.groupby(["subject", "from_year", "to_year", "from_level", "to_level"]).size()
     combos = pairs[["subject", "from_year", "to_year"]].drop_duplicates()
-    grid = combos.merge(pd.DataFrame({"from_level": np.repeat(levels, len(levels)),
-                                      "to_level": np.tile(levels, len(levels))}), how="cross")
-    out = grid.merge(counts.rename("n").reset_index(), how="left",
-                     on=["subject", "from_year", "to_year", "from_level", "to_level"])
+    grid = combos.merge(
+        pd.DataFrame(
+            {"from_level": np.repeat(levels, len(levels)), "to_level": np.tile(levels, len(levels))}
+        ),
+        how="cross",
+    )
+    out = grid.merge(
+        counts.rename("n").reset_index(),
+        how="left",
+        on=["subject", "from_year", "to_year", "from_level", "to_level"],
+    )
     out["n"] = out["n"].fillna(0).astype(np.int64)
     out["n_from"] = out.groupby(["subject", "from_year", "from_level"])["n"].transform("sum")
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -530,16 +778,28 @@ def level_transitions(data: pd.DataFrame | None, *, window: str = "spring", subj
     cells = ((out["n"] > 0) & ~row_small).to_numpy()
     sup = row_small.copy()
     if cells.any():
-        part = suppress(out.loc[cells, ["subject", "from_year", "from_level", "to_level", "n"]], n_columns=["n"],
-                        value_columns=[], min_n=min_n, by=["subject", "from_year", "from_level"],
-                        level_column="to_level", reference_column="_no_reference", estimate_column="_no_estimate")
+        part = suppress(
+            out.loc[cells, ["subject", "from_year", "from_level", "to_level", "n"]],
+            n_columns=["n"],
+            value_columns=[],
+            min_n=min_n,
+            by=["subject", "from_year", "from_level"],
+            level_column="to_level",
+            reference_column="_no_reference",
+            estimate_column="_no_estimate",
+        )
         sup[cells] = part["suppressed"].to_numpy(dtype=bool)
     cell_small = ((out["n"] > 0) & (out["n"] < min_n)).to_numpy()
     out["suppressed"] = sup
     out["suppression_reason"] = pd.Series(
-        np.where(row_small, f"row n < {min_n}", np.where(cell_small, f"n < {min_n}",
-                                                         np.where(sup, "complementary", ""))),
-        index=out.index, dtype="str")
+        np.where(
+            row_small,
+            f"row n < {min_n}",
+            np.where(cell_small, f"n < {min_n}", np.where(sup, "complementary", "")),
+        ),
+        index=out.index,
+        dtype="str",
+    )
     out["n"] = out["n"].astype("Int64").mask(out["suppressed"])
     out["n_from"] = out["n_from"].astype("Int64").mask(row_small)
     for c in ("share", "ci_lower", "ci_upper"):
@@ -549,9 +809,16 @@ def level_transitions(data: pd.DataFrame | None, *, window: str = "spring", subj
     return out
 
 
-def level_movement(data: pd.DataFrame | None, *, students: pd.DataFrame | None, window: str = "spring",
-                   subjects: Sequence[str] = SUBJECTS_TESTED, variables: Sequence[str] = VARIABLES,
-                   min_n: int = config.MIN_CELL_SIZE, confidence: float = 0.95) -> pd.DataFrame:
+def level_movement(
+    data: pd.DataFrame | None,
+    *,
+    students: pd.DataFrame | None,
+    window: str = "spring",
+    subjects: Sequence[str] = SUBJECTS_TESTED,
+    variables: Sequence[str] = VARIABLES,
+    min_n: int = config.MIN_CELL_SIZE,
+    confidence: float = 0.95,
+) -> pd.DataFrame:
     """Share of students who moved up (or down) at least one performance level from one spring to the next.
 
     Returns
@@ -573,39 +840,93 @@ def level_movement(data: pd.DataFrame | None, *, students: pd.DataFrame | None, 
     >>> sorted(t["subject"].unique())
     ['all', 'ela', 'math']
     """
-    cols = ["subject", "from_year", "school_year", "school_id", "group", "variable", "n", "n_students", "moved_up",
-            "moved_up_ci_lower", "moved_up_ci_upper", "moved_down", "moved_down_ci_lower", "moved_down_ci_upper",
-            "stayed", "suppressed", "suppression_reason"]
-    pairs, years = _year_pairs(data, students=students, window=window, subjects=subjects, column="performance_level")
+    cols = [
+        "subject",
+        "from_year",
+        "school_year",
+        "school_id",
+        "group",
+        "variable",
+        "n",
+        "n_students",
+        "moved_up",
+        "moved_up_ci_lower",
+        "moved_up_ci_upper",
+        "moved_down",
+        "moved_down_ci_lower",
+        "moved_down_ci_upper",
+        "stayed",
+        "suppressed",
+        "suppression_reason",
+    ]
+    pairs, years = _year_pairs(
+        data, students=students, window=window, subjects=subjects, column="performance_level"
+    )
     if len(pairs) == 0:
         return unavailable(cols, _needs_years(window, years))
-    pairs = pairs.assign(school_year=pairs["to_year"],
-                         moved_up=(pairs["to_level"] > pairs["from_level"]).astype(float),
-                         moved_down=(pairs["to_level"] < pairs["from_level"]).astype(float))
+    pairs = pairs.assign(
+        school_year=pairs["to_year"],
+        moved_up=(pairs["to_level"] > pairs["from_level"]).astype(float),
+        moved_down=(pairs["to_level"] < pairs["from_level"]).astype(float),
+    )
     pairs = _with_pooled(pairs)
     keys = ["subject", "from_year", "school_year"]
     up = _cells(pairs, keys=keys, variables=variables, value="moved_up", kind="share", confidence=confidence)
-    down = _cells(pairs, keys=keys, variables=variables, value="moved_down", kind="share", confidence=confidence)
+    down = _cells(
+        pairs, keys=keys, variables=variables, value="moved_down", kind="share", confidence=confidence
+    )
     on = keys + ["school_id", "group"]
-    up = up.rename(columns={"estimate": "moved_up", "ci_lower": "moved_up_ci_lower", "ci_upper": "moved_up_ci_upper"})
-    down = down.rename(columns={"estimate": "moved_down", "ci_lower": "moved_down_ci_lower",
-                                "ci_upper": "moved_down_ci_upper"})
-    out = up.merge(down[on + ["moved_down", "moved_down_ci_lower", "moved_down_ci_upper"]], on=on, how="left",
-                   validate="one_to_one")
+    up = up.rename(
+        columns={"estimate": "moved_up", "ci_lower": "moved_up_ci_lower", "ci_upper": "moved_up_ci_upper"}
+    )
+    down = down.rename(
+        columns={
+            "estimate": "moved_down",
+            "ci_lower": "moved_down_ci_lower",
+            "ci_upper": "moved_down_ci_upper",
+        }
+    )
+    out = up.merge(
+        down[on + ["moved_down", "moved_down_ci_lower", "moved_down_ci_upper"]],
+        on=on,
+        how="left",
+        validate="one_to_one",
+    )
     out["stayed"] = 1 - out["moved_up"] - out["moved_down"]
-    out = suppress_small_cells(out, keys=keys, count="n_students", min_n=min_n,
-                               estimates={"moved_up": (0, 1), "moved_down": (0, 1)},
-                               blank=["n", "n_students", "moved_up", "moved_up_ci_lower", "moved_up_ci_upper",
-                                      "moved_down", "moved_down_ci_lower", "moved_down_ci_upper", "stayed"])
+    out = suppress_small_cells(
+        out,
+        keys=keys,
+        count="n_students",
+        min_n=min_n,
+        estimates={"moved_up": (0, 1), "moved_down": (0, 1)},
+        blank=[
+            "n",
+            "n_students",
+            "moved_up",
+            "moved_up_ci_lower",
+            "moved_up_ci_upper",
+            "moved_down",
+            "moved_down_ci_lower",
+            "moved_down_ci_upper",
+            "stayed",
+        ],
+    )
     out = _order(out, keys)[cols]
     out.attrs["needs"] = []
     return out
 
 
-def trajectory_indicators(data: pd.DataFrame | None, *, students: pd.DataFrame | None, horizon: int = 3,
-                          window: str = "spring", subjects: Sequence[str] = SUBJECTS_TESTED,
-                          variables: Sequence[str] = VARIABLES, min_n: int = config.MIN_CELL_SIZE,
-                          confidence: float = 0.95) -> pd.DataFrame:
+def trajectory_indicators(
+    data: pd.DataFrame | None,
+    *,
+    students: pd.DataFrame | None,
+    horizon: int = 3,
+    window: str = "spring",
+    subjects: Sequence[str] = SUBJECTS_TESTED,
+    variables: Sequence[str] = VARIABLES,
+    min_n: int = config.MIN_CELL_SIZE,
+    confidence: float = 0.95,
+) -> pd.DataFrame:
     """Scorecard indicators ``catch_up_rate`` and ``growth_grade_levels`` per school, group and year.
 
     * ``catch_up_rate`` for school year ``Y``: among students below grade level in ``Y - horizon``, the share at
@@ -632,12 +953,30 @@ def trajectory_indicators(data: pd.DataFrame | None, *, students: pd.DataFrame |
     >>> sorted(ind["measure"].unique())
     ['catch_up_rate', 'growth_grade_levels']
     """
-    catch = catch_up_rates(data, students=students, start_year="all", years_later=(horizon,), window=window,
-                           subjects=subjects, variables=variables, min_n=min_n, confidence=confidence)
+    catch = catch_up_rates(
+        data,
+        students=students,
+        start_year="all",
+        years_later=(horizon,),
+        window=window,
+        subjects=subjects,
+        variables=variables,
+        min_n=min_n,
+        confidence=confidence,
+    )
     if len(catch) == 0 and not catch.attrs.get("needs"):
-        catch.attrs["needs"] = [f"assessments.csv with {window} results {horizon} years apart for catch-up rates"]
-    growth = yearly_growth(data, students=students, window=window, subjects=subjects, variables=variables,
-                           min_n=min_n, confidence=confidence)
+        catch.attrs["needs"] = [
+            f"assessments.csv with {window} results {horizon} years apart for catch-up rates"
+        ]
+    growth = yearly_growth(
+        data,
+        students=students,
+        window=window,
+        subjects=subjects,
+        variables=variables,
+        min_n=min_n,
+        confidence=confidence,
+    )
     pooled = "all"
     frames = []
     if len(catch):

@@ -88,7 +88,6 @@ from .writer import CsvSink
 __all__ = ["DISTRICTS", "METRO", "TARGETS", "generate_districts", "synthesize", "synthesize_district"]
 
 
-
 def _logit(p):
     return np.log(p / (1 - p))
 
@@ -122,14 +121,22 @@ def _combos(n_items, levels):
 def _pick(rng, table, good_mask, flags):
     """For each flag, a random row of `table` among rows where good_mask == flag."""
     good, bad = np.flatnonzero(good_mask), np.flatnonzero(~good_mask)
-    idx = np.where(flags, good[rng.integers(0, len(good), len(flags))], bad[rng.integers(0, len(bad), len(flags))])
+    idx = np.where(
+        flags, good[rng.integers(0, len(good), len(flags))], bad[rng.integers(0, len(bad), len(flags))]
+    )
     return table.astype(np.int8)[idx]  # ratings 0-5: one byte each (millions of rows at district scale)
 
 
 _ASSIGN = _combos(3, (0, 1, 2))
 _ASSIGN_GOOD = _ASSIGN.sum(1) >= 4
-_OBS = np.array([(a, b, c, d, e, f) for a, b, c in product((0, 1), repeat=3) for d, e, f in
-                 product((1, 2, 3, 4), repeat=3)], dtype=np.int64)  # ca1a ca1b ca1c ca2 ca3 col
+_OBS = np.array(
+    [
+        (a, b, c, d, e, f)
+        for a, b, c in product((0, 1), repeat=3)
+        for d, e, f in product((1, 2, 3, 4), repeat=3)
+    ],
+    dtype=np.int64,
+)  # ca1a ca1b ca1c ca2 ca3 col
 _OBS_GOOD = ((_OBS[:, :3].sum(1) + (_OBS[:, 3] - 1) + (_OBS[:, 4] - 1) + (_OBS[:, 5] - 1)) / 4) >= 2
 _ENG = _combos(4, (0, 1, 2, 3))
 _ENG_GOOD = _ENG.sum(1) >= 8
@@ -162,18 +169,39 @@ def _gen_students(rng, spec, n_students, scale=1):
     mix = np.array(spec.poc_mix) / np.sum(spec.poc_mix)
     # object arrays of a few shared strings: 8 bytes a student, not 128 for a 32-character NumPy string
     race = np.where(poc, np.array(POC, dtype=object)[rng.choice(len(POC), size=n_students, p=mix)], "white")
-    low_income = (rng.random(n_students) < _expit(spec.low_income_base + 1.0 * (poc - spec.poc_share)
-                                                   + rng.normal(0, 0.3, len(levels))[school_of])).astype(np.int8)
+    low_income = (
+        rng.random(n_students)
+        < _expit(
+            spec.low_income_base + 1.0 * (poc - spec.poc_share) + rng.normal(0, 0.3, len(levels))[school_of]
+        )
+    ).astype(np.int8)
     el_p = np.where(np.isin(race, ["hispanic_latino", "asian"]), 0.28, 0.04)
     english_learner = (rng.random(n_students) < el_p).astype(np.int8)
     disability = (rng.random(n_students) < 0.13).astype(np.int8)
-    gender = np.array(["female", "male", "nonbinary"], dtype=object)[rng.choice(3, size=n_students, p=[0.49, 0.49, 0.02])]
+    gender = np.array(["female", "male", "nonbinary"], dtype=object)[
+        rng.choice(3, size=n_students, p=[0.49, 0.49, 0.02])
+    ]
     school_eff = rng.normal(0, 0.25, len(levels))
-    latent = (school_eff[school_of] - 0.35 * low_income - 0.20 * poc - 0.35 * english_learner
-              - 0.45 * disability + rng.normal(0, 0.9, n_students))
-    return {"levels": levels, "school_of": school_of, "grade": grade, "race": race, "poc": poc.astype(np.int8),
-                "low_income": low_income, "english_learner": english_learner, "disability": disability, "gender": gender,
-                "latent": latent}
+    latent = (
+        school_eff[school_of]
+        - 0.35 * low_income
+        - 0.20 * poc
+        - 0.35 * english_learner
+        - 0.45 * disability
+        + rng.normal(0, 0.9, n_students)
+    )
+    return {
+        "levels": levels,
+        "school_of": school_of,
+        "grade": grade,
+        "race": race,
+        "poc": poc.astype(np.int8),
+        "low_income": low_income,
+        "english_learner": english_learner,
+        "disability": disability,
+        "gender": gender,
+        "latent": latent,
+    }
 
 
 def _gen_sections(rng, st, elementary_class=23, secondary_class=26):
@@ -192,17 +220,27 @@ def _gen_sections(rng, st, elementary_class=23, secondary_class=26):
     noise = rng.normal(0, 0.6, (2, n))
     parts = []
     for j, subject in enumerate(("ela", "math")):
-        key = st["latent"] + noise[0 if j == 0 else 1] * np.where(elem, 0, 1) + noise[0] * np.where(elem, 1, 0)
+        key = (
+            st["latent"] + noise[0 if j == 0 else 1] * np.where(elem, 0, 1) + noise[0] * np.where(elem, 1, 0)
+        )
         order = np.lexsort((key, cell_idx))
         rank = np.empty(n, dtype=np.int64)
         starts = np.r_[0, np.cumsum(np.bincount(cell_idx))[:-1]]
         rank[order] = np.arange(n) - starts[cell_idx[order]]
         part = rank * k // cell_n[cell_idx]  # section number within the cell, 0..k-1
-        parts.append(pd.DataFrame({"student": np.arange(n), "cell": cell_idx, "part": part, "subject": subject,
-                                   "elem": elem}))
+        parts.append(
+            pd.DataFrame(
+                {"student": np.arange(n), "cell": cell_idx, "part": part, "subject": subject, "elem": elem}
+            )
+        )
     enroll = pd.concat(parts, ignore_index=True)
-    sections = (enroll.groupby(["subject", "cell", "part"], sort=True).agg(elem=("elem", "first"))
-                .reset_index().sort_values(["cell", "subject", "part"], kind="stable").reset_index(drop=True))
+    sections = (
+        enroll.groupby(["subject", "cell", "part"], sort=True)
+        .agg(elem=("elem", "first"))
+        .reset_index()
+        .sort_values(["cell", "subject", "part"], kind="stable")
+        .reset_index(drop=True)
+    )
     sections["sec"] = np.arange(len(sections))
     first_student = pd.Series(np.arange(n)).groupby(cell_idx).first()
     sections["school"] = st["school_of"][first_student.to_numpy()[sections["cell"]]]
@@ -212,21 +250,25 @@ def _gen_sections(rng, st, elementary_class=23, secondary_class=26):
     sections["teacher"] = -1
     own = ~homeroom
     sections.loc[own, "teacher"] = np.arange(own.sum())
-    ela_teacher = sections[sections["elem"] & (sections["subject"] == "ela")].set_index(["cell", "part"])["teacher"]
+    ela_teacher = sections[sections["elem"] & (sections["subject"] == "ela")].set_index(["cell", "part"])[
+        "teacher"
+    ]
     sections.loc[homeroom, "teacher"] = ela_teacher.reindex(
-        pd.MultiIndex.from_frame(sections.loc[homeroom, ["cell", "part"]])).to_numpy()
+        pd.MultiIndex.from_frame(sections.loc[homeroom, ["cell", "part"]])
+    ).to_numpy()
     enroll = enroll.merge(sections[["subject", "cell", "part", "sec"]], on=["subject", "cell", "part"])
     enroll = enroll.sort_values(["sec", "student"], kind="stable")[["student", "sec"]].reset_index(drop=True)
     return sections[["sec", "school", "teacher", "subject", "grade"]], enroll
 
 
 def _section_composition(sections, enroll, st):
-    df = enroll.assign(poc=st["poc"][enroll.student], li=st["low_income"][enroll.student],
-                       z=st["latent"][enroll.student])
-    comp = df.groupby("sec").agg(n=("student", "size"), poc=("poc", "mean"), li=("li", "mean"), z=("z", "mean"))
+    df = enroll.assign(
+        poc=st["poc"][enroll.student], li=st["low_income"][enroll.student], z=st["latent"][enroll.student]
+    )
+    comp = df.groupby("sec").agg(
+        n=("student", "size"), poc=("poc", "mean"), li=("li", "mean"), z=("z", "mean")
+    )
     return sections.join(comp, on="sec")
-
-
 
 
 def _standardize(values, groups):
@@ -246,8 +288,13 @@ def _group_truth(frame: pd.DataFrame, value: str) -> dict:
             other_n = total_n - n
             est = s / n
             ref = (total_sum - s) / other_n if other_n else float("nan")
-            lev[str(level)] = {"n": int(n), "estimate": est, "reference_estimate": ref, "difference": est - ref,
-                               "ratio": est / ref if ref else float("nan")}
+            lev[str(level)] = {
+                "n": int(n),
+                "estimate": est,
+                "reference_estimate": ref,
+                "difference": est - ref,
+                "ratio": est / ref if ref else float("nan"),
+            }
         out[var] = lev
     return out
 
@@ -267,7 +314,9 @@ def generate_districts(seed: int, total_students: int, specs=DISTRICTS) -> dict[
     return {d["spec"].district_id: _finish_district(d, icpt) for d in stage}
 
 
-def _prepare(seed: int, total_students: int, specs=DISTRICTS, scale: int | None = None) -> tuple[list[dict], dict]:
+def _prepare(
+    seed: int, total_students: int, specs=DISTRICTS, scale: int | None = None
+) -> tuple[list[dict], dict]:
     """Students, sections and the pooled calibration of every district (the tables come later, one district
     at a time, from :func:`_finish_district`)."""
     root = np.random.SeedSequence(seed)
@@ -280,13 +329,28 @@ def _prepare(seed: int, total_students: int, specs=DISTRICTS, scale: int | None 
         sections = _section_composition(sections, enroll, st)
         lin = {}
         for r, (b_poc, b_li, b_z, sd) in RESOURCE_SLOPES.items():
-            lin[r] = (spec.resource_shift + b_poc * (sections.poc - 0.5) + b_li * (sections.li - 0.5)
-                      + b_z * sections.z + rng.normal(0, sd, len(sections))).to_numpy()
+            lin[r] = (
+                spec.resource_shift
+                + b_poc * (sections.poc - 0.5)
+                + b_li * (sections.li - 0.5)
+                + b_z * sections.z
+                + rng.normal(0, sd, len(sections))
+            ).to_numpy()
         # evidence volume per section (~5,000 assignments, ~1,000 observations, ~30,000 moments for 4,000)
         n_assign = rng.poisson(13, len(sections)) + 3
         n_obs = rng.poisson(2.0, len(sections)) + 2
-        stage.append({"spec": spec, "rng": rng, "st": st, "sections": sections, "enroll": enroll, "lin": lin,
-                          "n_assign": n_assign, "n_obs": n_obs})
+        stage.append(
+            {
+                "spec": spec,
+                "rng": rng,
+                "st": st,
+                "sections": sections,
+                "enroll": enroll,
+                "lin": lin,
+                "n_assign": n_assign,
+                "n_obs": n_obs,
+            }
+        )
     # engagement: per enrollment, Poisson(3.8)+0 moments, with a student-level effect
     for d in stage:
         rng = d["rng"]
@@ -299,12 +363,16 @@ def _prepare(seed: int, total_students: int, specs=DISTRICTS, scale: int | None 
         d["eng_lin"] = d["lin"]["engaged"][sec] + stud_eff[stu] + level_shift
     # pooled calibration of the logit intercepts
     icpt = {}
-    icpt["grade_appropriate"] = _solve_intercept(np.concatenate([d["lin"]["grade_appropriate"] for d in stage]),
-                                                 np.concatenate([d["n_assign"] for d in stage]).astype(float),
-                                                 TARGETS["grade_appropriate"])
-    icpt["strong_instruction"] = _solve_intercept(np.concatenate([d["lin"]["strong_instruction"] for d in stage]),
-                                                  np.concatenate([d["n_obs"] for d in stage]).astype(float),
-                                                  TARGETS["strong_instruction"])
+    icpt["grade_appropriate"] = _solve_intercept(
+        np.concatenate([d["lin"]["grade_appropriate"] for d in stage]),
+        np.concatenate([d["n_assign"] for d in stage]).astype(float),
+        TARGETS["grade_appropriate"],
+    )
+    icpt["strong_instruction"] = _solve_intercept(
+        np.concatenate([d["lin"]["strong_instruction"] for d in stage]),
+        np.concatenate([d["n_obs"] for d in stage]).astype(float),
+        TARGETS["strong_instruction"],
+    )
     eng_lin = np.concatenate([d["eng_lin"] for d in stage])
     icpt["engaged"] = _solve_intercept(eng_lin, np.ones_like(eng_lin), TARGETS["engaged"])
     he = np.concatenate([d["lin"]["high_expectations"] for d in stage])
@@ -312,41 +380,70 @@ def _prepare(seed: int, total_students: int, specs=DISTRICTS, scale: int | None 
     return stage, icpt
 
 
-
-
 def _finish_district(d, icpt, tables: dict | None = None):
     spec, rng, st, sections, enroll = d["spec"], d["rng"], d["st"], d["sections"], d["enroll"]
     L = spec.letter
     n_st, n_sec = len(st["grade"]), len(sections)
-    p = {r: _expit(icpt[r] + d["lin"][r]) for r in ("grade_appropriate", "strong_instruction", "high_expectations")}
+    p = {
+        r: _expit(icpt[r] + d["lin"][r])
+        for r in ("grade_appropriate", "strong_instruction", "high_expectations")
+    }
     p_eng_resp = _expit(icpt["engaged"] + d["eng_lin"])
     school_ids = _ids(f"{L}SCH", len(st["levels"]), 3)
     student_ids = _ids(L, n_st, 7)
     sec_ids = _ids(f"{L}C", n_sec, 5)
     teacher_ids = _ids(f"{L}T", int(sections.teacher.max()) + 1, 5)
     tables = {} if tables is None else tables
-    tables["schools"] = pd.DataFrame({
-        "school_id": school_ids,
-        "school_name": [f"{spec.district_id.split('_')[1].title()} {lv.title()} School {i + 1}"
-                        for i, lv in enumerate(st["levels"])],
-        "school_level": st["levels"]})
-    tables["students"] = pd.DataFrame({
-        "student_id": student_ids, "school_id": school_ids[st["school_of"]], "grade": st["grade"],
-        "race_ethnicity": st["race"], "low_income": st["low_income"], "english_learner": st["english_learner"],
-        "disability": st["disability"], "gender": st["gender"]})
-    tables["classrooms"] = pd.DataFrame({
-        "classroom_id": sec_ids, "school_id": school_ids[sections.school], "teacher_id": teacher_ids[sections.teacher],
-        "subject": sections.subject, "grade": sections.grade, "school_year": ANALYSIS_YEAR})
-    tables["enrollments"] = pd.DataFrame({"student_id": student_ids[enroll.student], "classroom_id": sec_ids[enroll.sec]})
+    tables["schools"] = pd.DataFrame(
+        {
+            "school_id": school_ids,
+            "school_name": [
+                f"{spec.district_id.split('_')[1].title()} {lv.title()} School {i + 1}"
+                for i, lv in enumerate(st["levels"])
+            ],
+            "school_level": st["levels"],
+        }
+    )
+    tables["students"] = pd.DataFrame(
+        {
+            "student_id": student_ids,
+            "school_id": school_ids[st["school_of"]],
+            "grade": st["grade"],
+            "race_ethnicity": st["race"],
+            "low_income": st["low_income"],
+            "english_learner": st["english_learner"],
+            "disability": st["disability"],
+            "gender": st["gender"],
+        }
+    )
+    tables["classrooms"] = pd.DataFrame(
+        {
+            "classroom_id": sec_ids,
+            "school_id": school_ids[sections.school],
+            "teacher_id": teacher_ids[sections.teacher],
+            "subject": sections.subject,
+            "grade": sections.grade,
+            "school_year": ANALYSIS_YEAR,
+        }
+    )
+    tables["enrollments"] = pd.DataFrame(
+        {"student_id": student_ids[enroll.student], "classroom_id": sec_ids[enroll.sec]}
+    )
 
     # --- assignments and work samples
     a_sec = np.repeat(np.arange(n_sec), d["n_assign"])
     a_ga = rng.random(len(a_sec)) < p["grade_appropriate"][a_sec]
     ratings = _pick(rng, _ASSIGN, _ASSIGN_GOOD, a_ga)
     assignment_ids = _ids(f"{L}A", len(a_sec), 7)
-    tables["assignments"] = pd.DataFrame({"assignment_id": assignment_ids, "classroom_id": sec_ids[a_sec],
-                                          "content": ratings[:, 0], "practice": ratings[:, 1],
-                                          "relevance": ratings[:, 2]})
+    tables["assignments"] = pd.DataFrame(
+        {
+            "assignment_id": assignment_ids,
+            "classroom_id": sec_ids[a_sec],
+            "content": ratings[:, 0],
+            "practice": ratings[:, 1],
+            "relevance": ratings[:, 2],
+        }
+    )
     roster = enroll.sort_values("sec", kind="stable")
     sec_start = np.searchsorted(roster.sec.to_numpy(), np.arange(n_sec))
     sec_size = np.bincount(roster.sec.to_numpy(), minlength=n_sec)
@@ -356,38 +453,59 @@ def _finish_district(d, icpt, tables: dict | None = None):
     ws = pd.DataFrame({"a": ws_a, "student": roster.student.to_numpy()[pick]}).drop_duplicates()
     a_ga[ws.a].mean() if len(ws) else TARGETS["grade_appropriate"]
     p_md_ga = min(0.95, TARGETS["met_grade_level"] / TARGETS["grade_appropriate"])
-    p_md_other = (TARGETS["met_demands"] - TARGETS["grade_appropriate"] * p_md_ga) / (1 - TARGETS["grade_appropriate"])
+    p_md_other = (TARGETS["met_demands"] - TARGETS["grade_appropriate"] * p_md_ga) / (
+        1 - TARGETS["grade_appropriate"]
+    )
     ws_ga = a_ga[ws.a.to_numpy()]
     met_dem = rng.random(len(ws)) < np.where(ws_ga, p_md_ga, p_md_other)
-    tables["work_samples"] = pd.DataFrame({
-        "work_sample_id": _ids(f"{L}W", len(ws), 8), "assignment_id": assignment_ids[ws.a],
-        "student_id": student_ids[ws.student], "met_demands": met_dem.astype(np.int8),
-        "met_grade_level": (met_dem & ws_ga).astype(np.int8)})
+    tables["work_samples"] = pd.DataFrame(
+        {
+            "work_sample_id": _ids(f"{L}W", len(ws), 8),
+            "assignment_id": assignment_ids[ws.a],
+            "student_id": student_ids[ws.student],
+            "met_demands": met_dem.astype(np.int8),
+            "met_grade_level": (met_dem & ws_ga).astype(np.int8),
+        }
+    )
     del ws, ws_a, pick, ws_ga, met_dem, ratings, roster
 
     # --- observations
     o_sec = np.repeat(np.arange(n_sec), d["n_obs"])
     o_strong = rng.random(len(o_sec)) < p["strong_instruction"][o_sec]
     obs = _pick(rng, _OBS, _OBS_GOOD, o_strong)
-    tables["observations"] = pd.DataFrame({"observation_id": _ids(f"{L}O", len(o_sec), 6), "classroom_id": sec_ids[o_sec],
-                                           **{c: obs[:, i] for i, c in enumerate(["ca1a", "ca1b", "ca1c", "ca2", "ca3",
-                                                                                  "col"])}})
+    tables["observations"] = pd.DataFrame(
+        {
+            "observation_id": _ids(f"{L}O", len(o_sec), 6),
+            "classroom_id": sec_ids[o_sec],
+            **{c: obs[:, i] for i, c in enumerate(["ca1a", "ca1b", "ca1c", "ca2", "ca3", "col"])},
+        }
+    )
     # --- engagement moments
     e_rows = d["eng_rows"]
     e_engaged = rng.random(len(e_rows)) < p_eng_resp
     items = _pick(rng, _ENG, _ENG_GOOD, e_engaged)
-    tables["engagement_surveys"] = pd.DataFrame({
-        "response_id": _ids(f"{L}E", len(e_rows), 8), "student_id": student_ids[enroll.student.to_numpy()[e_rows]],
-        "classroom_id": sec_ids[enroll.sec.to_numpy()[e_rows]],
-        **{c: items[:, i] for i, c in enumerate(ENGAGEMENT_ITEMS)}})
+    tables["engagement_surveys"] = pd.DataFrame(
+        {
+            "response_id": _ids(f"{L}E", len(e_rows), 8),
+            "student_id": student_ids[enroll.student.to_numpy()[e_rows]],
+            "classroom_id": sec_ids[enroll.sec.to_numpy()[e_rows]],
+            **{c: items[:, i] for i, c in enumerate(ENGAGEMENT_ITEMS)},
+        }
+    )
     del items
     # --- teacher expectations: one response per section; a fifth of teachers on the old form
     high = rng.random(n_sec) < p["high_expectations"]
     old = rng.random(int(sections.teacher.max()) + 1)[sections.teacher.to_numpy()] < 0.2
     cur = _pick(rng, _EXP_CUR, _EXP_CUR_GOOD, high)
     old_items = _pick(rng, _EXP_OLD, _EXP_OLD_GOOD, high)
-    ts = pd.DataFrame({"response_id": _ids(f"{L}TS", n_sec, 5), "teacher_id": teacher_ids[sections.teacher],
-                       "classroom_id": sec_ids, "form": np.where(old, "old", "current")})
+    ts = pd.DataFrame(
+        {
+            "response_id": _ids(f"{L}TS", n_sec, 5),
+            "teacher_id": teacher_ids[sections.teacher],
+            "classroom_id": sec_ids,
+            "form": np.where(old, "old", "current"),
+        }
+    )
     all_items = list(dict.fromkeys([*EXPECTATION_ITEMS_CURRENT, *EXPECTATION_ITEMS_OLD]))
     for name in all_items:
         col = np.full(n_sec, np.nan)
@@ -401,23 +519,32 @@ def _finish_district(d, icpt, tables: dict | None = None):
     tables["teacher_surveys"] = ts
 
     # --- observed section access (as the analysis computes it) and expected access (truth)
-    obs_access = pd.DataFrame({
-        "grade_appropriate": np.bincount(a_sec, a_ga, n_sec) / np.bincount(a_sec, minlength=n_sec),
-        "strong_instruction": np.bincount(o_sec, o_strong, n_sec) / np.bincount(o_sec, minlength=n_sec),
-        "engaged": np.bincount(enroll.sec.to_numpy()[e_rows], e_engaged, n_sec)
-        / np.bincount(enroll.sec.to_numpy()[e_rows], minlength=n_sec),
-        "high_expectations": high.astype(float)})
+    obs_access = pd.DataFrame(
+        {
+            "grade_appropriate": np.bincount(a_sec, a_ga, n_sec) / np.bincount(a_sec, minlength=n_sec),
+            "strong_instruction": np.bincount(o_sec, o_strong, n_sec) / np.bincount(o_sec, minlength=n_sec),
+            "engaged": np.bincount(enroll.sec.to_numpy()[e_rows], e_engaged, n_sec)
+            / np.bincount(enroll.sec.to_numpy()[e_rows], minlength=n_sec),
+            "high_expectations": high.astype(float),
+        }
+    )
     sec_eng_n = np.bincount(enroll.sec.to_numpy()[e_rows], minlength=n_sec)
-    exp_access = pd.DataFrame({
-        "grade_appropriate": p["grade_appropriate"], "strong_instruction": p["strong_instruction"],
-        "engaged": np.bincount(enroll.sec.to_numpy()[e_rows], p_eng_resp, n_sec) / np.maximum(sec_eng_n, 1),
-        "high_expectations": p["high_expectations"]})
+    exp_access = pd.DataFrame(
+        {
+            "grade_appropriate": p["grade_appropriate"],
+            "strong_instruction": p["strong_instruction"],
+            "engaged": np.bincount(enroll.sec.to_numpy()[e_rows], p_eng_resp, n_sec)
+            / np.maximum(sec_eng_n, 1),
+            "high_expectations": p["high_expectations"],
+        }
+    )
     exp_access.loc[sec_eng_n == 0, "engaged"] = np.nan
 
     # --- assessments: prior springs (catch-up process), then the analysis year fall and spring
     stream = tables.stream("assessments") if isinstance(tables, CsvSink) else None
-    assess, traj_truth = _gen_assessments(rng, spec, st, sections, enroll, obs_access, student_ids, school_ids,
-                                          out=stream)
+    assess, traj_truth = _gen_assessments(
+        rng, spec, st, sections, enroll, obs_access, student_ids, school_ids, out=stream
+    )
     if stream is None:
         assessment_years = sorted(int(y) for y in assess["table"].school_year.unique())
         tables["assessments"] = assess.pop("table")
@@ -438,38 +565,58 @@ def _finish_district(d, icpt, tables: dict | None = None):
     rows = enroll.assign(subject=sections.subject.to_numpy()[enroll.sec])
     rows = rows[rows.subject.isin(["ela", "math"])]
     subj_idx = (rows.subject == "math").to_numpy().astype(int)
-    frame = pd.DataFrame({
-        "race_ethnicity": st["race"][rows.student], "low_income": st["low_income"][rows.student],
-        "english_learner": st["english_learner"][rows.student], "disability": st["disability"][rows.student],
-        "started_behind": started_behind[rows.student.to_numpy(), subj_idx]})
+    frame = pd.DataFrame(
+        {
+            "race_ethnicity": st["race"][rows.student],
+            "low_income": st["low_income"][rows.student],
+            "english_learner": st["english_learner"][rows.student],
+            "disability": st["disability"][rows.student],
+            "started_behind": started_behind[rows.student.to_numpy(), subj_idx],
+        }
+    )
     access_truth = {}
     for r in RESOURCES:
         access_truth[r] = {}
         for j, subject in enumerate(("ela", "math")):
-            f = frame.assign(v=exp_access[r].to_numpy()[rows.sec.to_numpy()])[subj_idx == j].dropna(subset=["v"])
+            f = frame.assign(v=exp_access[r].to_numpy()[rows.sec.to_numpy()])[subj_idx == j].dropna(
+                subset=["v"]
+            )
             access_truth[r][subject] = {"overall": float(f.v.mean()), "groups": _group_truth(f, "v")}
     comp = sections.assign(**{f"p_{r}": exp_access[r] for r in RESOURCES}, n_assign=d["n_assign"])
     maj = comp.poc > 0.5
     hi_inc = comp.li < 0.5
     composition = {
-        "n_majority_students_of_color": int(maj.sum()), "n_other": int((~maj).sum()),
-        "grade_appropriate_ratio_not_majority_poc_vs_majority": float(comp.p_grade_appropriate[~maj].mean()
-                                                                      / comp.p_grade_appropriate[maj].mean()),
-        "strong_instruction_ratio_higher_vs_lower_income": float(comp.p_strong_instruction[hi_inc].mean()
-                                                                 / comp.p_strong_instruction[~hi_inc].mean()),
-        "grade_appropriate_ratio_higher_vs_lower_income": float(comp.p_grade_appropriate[hi_inc].mean()
-                                                                / comp.p_grade_appropriate[~hi_inc].mean()),
+        "n_majority_students_of_color": int(maj.sum()),
+        "n_other": int((~maj).sum()),
+        "grade_appropriate_ratio_not_majority_poc_vs_majority": float(
+            comp.p_grade_appropriate[~maj].mean() / comp.p_grade_appropriate[maj].mean()
+        ),
+        "strong_instruction_ratio_higher_vs_lower_income": float(
+            comp.p_strong_instruction[hi_inc].mean() / comp.p_strong_instruction[~hi_inc].mean()
+        ),
+        "grade_appropriate_ratio_higher_vs_lower_income": float(
+            comp.p_grade_appropriate[hi_inc].mean() / comp.p_grade_appropriate[~hi_inc].mean()
+        ),
         "majority_poc_never_grade_appropriate_expected": float(
-            ((1 - comp.p_grade_appropriate[maj]) ** comp.n_assign[maj]).mean()),
+            ((1 - comp.p_grade_appropriate[maj]) ** comp.n_assign[maj]).mean()
+        ),
     }
     truth = {
         "district_id": spec.district_id,
         "note": "Values planted by opportunity_research.synth.districts; see its module docstring for definitions.",
-        "n_students": n_st, "n_schools": len(school_ids), "n_teachers": len(teacher_ids), "n_classrooms": n_sec,
+        "n_students": n_st,
+        "n_schools": len(school_ids),
+        "n_teachers": len(teacher_ids),
+        "n_classrooms": n_sec,
         "analysis_year": ANALYSIS_YEAR,
         "calibration_targets": TARGETS,
-        "scoring_defaults": {"grade_appropriate_cut": 4, "strong_instruction_cut": 2, "engaged_cut": 8,
-                             "high_expectations_cut_current": 12, "high_expectations_cut_old": 18},
+        "scoring_defaults": {
+            "grade_appropriate_cut": 4,
+            "strong_instruction_cut": 2,
+            "engaged_cut": 8,
+            "high_expectations_cut_current": 12,
+            "high_expectations_cut_old": 18,
+        },
         "access": access_truth,
         "composition": composition,
         "growth": assess["growth_truth"],
@@ -536,24 +683,39 @@ def _gen_assessments(rng, spec, st, sections, enroll, obs_access, student_ids, s
         eff = np.array([GROWTH_EFFECTS[r] for r in RESOURCES])
         extra = np.array([BEHIND_EXTRA[r] for r in RESOURCES])
         resid_var = 0.40
-        y = (GROWTH_OTHER["fall_z"] * fall_z + GROWTH_OTHER["started_behind"] * behind
-             + acc @ eff + (acc * behind[:, None]) @ extra
-             + GROWTH_OTHER["low_income"] * st["low_income"] + GROWTH_OTHER["english_learner"] * st["english_learner"]
-             + GROWTH_OTHER["disability"] * st["disability"] + u_school + u_class + rng.normal(0, np.sqrt(resid_var), n))
+        y = (
+            GROWTH_OTHER["fall_z"] * fall_z
+            + GROWTH_OTHER["started_behind"] * behind
+            + acc @ eff
+            + (acc * behind[:, None]) @ extra
+            + GROWTH_OTHER["low_income"] * st["low_income"]
+            + GROWTH_OTHER["english_learner"] * st["english_learner"]
+            + GROWTH_OTHER["disability"] * st["disability"]
+            + u_school
+            + u_class
+            + rng.normal(0, np.sqrt(resid_var), n)
+        )
         # map to offsets with the fall distribution's location and spread per grade, then to scale scores
         fall_s = pd.Series(a_fall_obs).groupby(grade)
         a_spring = fall_s.transform("mean").to_numpy() + fall_s.transform("std").to_numpy() * y
         sd_y = float(np.std(y - pd.Series(y).groupby(grade).transform("mean").to_numpy(), ddof=1))
         tables.append(_score_rows(student_ids, subject, ANALYSIS_YEAR, "fall", grade, a_fall_obs, fall=True))
-        tables.append(_score_rows(student_ids, subject, ANALYSIS_YEAR, "spring", grade, np.clip(a_spring, -4.5, 3.5)))
+        tables.append(
+            _score_rows(student_ids, subject, ANALYSIS_YEAR, "spring", grade, np.clip(a_spring, -4.5, 3.5))
+        )
         growth_truth[subject] = {
             "units": "SD of the spring score within grade (analysis standardizes within district, subject and grade)",
             "access_effects": {r: GROWTH_EFFECTS[r] / sd_y for r in RESOURCES},
             "behind_extra": {r: BEHIND_EXTRA[r] / sd_y for r in RESOURCES},
             "other": {k: v / sd_y for k, v in GROWTH_OTHER.items()},
-            "variance_school": VAR_SCHOOL / sd_y**2, "variance_classroom": VAR_CLASSROOM / sd_y**2,
+            "variance_school": VAR_SCHOOL / sd_y**2,
+            "variance_classroom": VAR_CLASSROOM / sd_y**2,
             "variance_residual": resid_var / sd_y**2,
-            "planted_raw_scale": {"access_effects": GROWTH_EFFECTS, "behind_extra": BEHIND_EXTRA, "sd_spring": sd_y},
+            "planted_raw_scale": {
+                "access_effects": GROWTH_EFFECTS,
+                "behind_extra": BEHIND_EXTRA,
+                "sd_spring": sd_y,
+            },
             "share_started_behind": float(behind.mean()),
         }
         # --- trajectory truths by Monte Carlo over fresh noise for the same students
@@ -563,7 +725,9 @@ def _gen_assessments(rng, spec, st, sections, enroll, obs_access, student_ids, s
             _, obs_mc, g0_mc = chain(np.tile(a0, 1), mc_rng, reps)
             tested0 = g0_mc >= 3
             below0 = (obs_mc[0] < 0) & tested0
-            catch = {str(k): float((obs_mc[k][below0] >= 0).mean()) for k in range(1, min(3, len(years) - 1) + 1)}
+            catch = {
+                str(k): float((obs_mc[k][below0] >= 0).mean()) for k in range(1, min(3, len(years) - 1) + 1)
+            }
             sch_mc = np.tile(school, reps)
             growth_rows = {}
             first_obs = obs_mc[0]
@@ -576,15 +740,17 @@ def _gen_assessments(rng, spec, st, sections, enroll, obs_access, student_ids, s
                 growth_rows[str(school_ids[s])] = {
                     "mean_start_offset": float(first_obs[m].mean()),
                     "mean_growth_grade_levels": float(rate_mc[m].mean()),
-                    "trajectory_changing": bool(first_obs[m].mean() < 0 and rate_mc[m].mean() >= 1.3)}
+                    "trajectory_changing": bool(first_obs[m].mean() < 0 and rate_mc[m].mean() >= 1.3),
+                }
             truth_traj[subject] = {
-                "start_year": years[0], "window": "spring",
+                "start_year": years[0],
+                "window": "spring",
                 "catch_up_rate": catch,
                 "catch_up_definition": "share at grade level k years after start_year among students below grade "
-                                       "level in start_year (spring; tested both years)",
+                "level in start_year (spring; tested both years)",
                 "growth_by_school": growth_rows,
                 "growth_definition": "(grade_equivalent in last prior year - first) / years, mean over students "
-                                     "tested in start_year; years = the prior (spring) years only",
+                "tested in start_year; years = the prior (spring) years only",
                 "years": years,
             }
     table = pd.concat(tables, ignore_index=True) if out is None else None
@@ -596,9 +762,19 @@ def _score_rows(ids, subject, year, window, grade, offset, fall=False):
     score = np.round(200 + 20 * ge, 1)
     cut = 200 + 20 * (grade - (0.75 if fall else 0.0))
     level = np.select([offset < -1, offset < 0, offset < 1], [1, 2, 3], 4)
-    return pd.DataFrame({"student_id": ids, "subject": subject, "school_year": year, "window": window,
-                         "grade": grade, "scale_score": score, "grade_level_cut": cut.astype(float),
-                         "performance_level": level, "grade_equivalent": np.round(np.clip(ge, -2, 16), 2)})
+    return pd.DataFrame(
+        {
+            "student_id": ids,
+            "subject": subject,
+            "school_year": year,
+            "window": window,
+            "grade": grade,
+            "scale_score": score,
+            "grade_level_cut": cut.astype(float),
+            "performance_level": level,
+            "grade_equivalent": np.round(np.clip(ge, -2, 16), 2),
+        }
+    )
 
 
 def _climate_means(rng, st, year_shift):
@@ -606,8 +782,15 @@ def _climate_means(rng, st, year_shift):
     out = {}
     for scale, (mu, b_li, b_el, b_dis, b_poc) in CLIMATE_EFFECTS.items():
         school_eff = rng.normal(0, 0.12, len(st["levels"]))
-        out[scale] = (mu + year_shift + b_li * st["low_income"] + b_el * st["english_learner"]
-                      + b_dis * st["disability"] + b_poc * st["poc"] + school_eff[st["school_of"]])
+        out[scale] = (
+            mu
+            + year_shift
+            + b_li * st["low_income"]
+            + b_el * st["english_learner"]
+            + b_dis * st["disability"]
+            + b_poc * st["poc"]
+            + school_eff[st["school_of"]]
+        )
     return out
 
 
@@ -629,28 +812,48 @@ def _gen_climate(rng, st, student_ids, L):
         responded = rng.random(n) < 0.85
         means = _climate_means(rng, st, shift)
         items = _climate_items(rng, means)
-        frames.append(pd.DataFrame({"student_id": student_ids[responded], "school_year": year,
-                                    **{k: v[responded] for k, v in items.items()}}))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "student_id": student_ids[responded],
+                    "school_year": year,
+                    **{k: v[responded] for k, v in items.items()},
+                }
+            )
+        )
         # truth: expected scale score and favorable share by group, by Monte Carlo over fresh response noise
         reps = _mc_reps(n)
         items_mc = _climate_items(np.random.default_rng(rng.integers(2**63)), means, reps, dtype=np.int8)
-        group = pd.DataFrame({v: np.tile(st[k], reps) for k, v in (("race", "race_ethnicity"),
-                                                                   ("low_income", "low_income"),
-                                                                   ("english_learner", "english_learner"),
-                                                                   ("disability", "disability"))})
+        group = pd.DataFrame(
+            {
+                v: np.tile(st[k], reps)
+                for k, v in (
+                    ("race", "race_ethnicity"),
+                    ("low_income", "low_income"),
+                    ("english_learner", "english_learner"),
+                    ("disability", "disability"),
+                )
+            }
+        )
         ytruth = {}
         for scale, its in CLIMATE_ITEMS.items():
             score = np.mean([items_mc[i] for i in its], axis=0)
             by_group = _group_truth(group.assign(score=score, started_behind=0), "score")
             by_group.pop("started_behind")
-            ytruth[scale] = {"mean_score": float(score.mean()), "favorable_share": float((score >= 4).mean()),
-                             "score_by_group": by_group}
+            ytruth[scale] = {
+                "mean_score": float(score.mean()),
+                "favorable_share": float((score >= 4).mean()),
+                "score_by_group": by_group,
+            }
         truth[str(year)] = ytruth
     table = pd.concat(frames, ignore_index=True)
     table.insert(0, "response_id", _ids(f"{L}CS", len(table), 7))
-    return table, {"definition": "scale score = mean of the scale's items (1-5); favorable = score >= 4; "
-                                 "expected values over response noise for the district's students (all students, "
-                                 "not only responders)", "years": truth}
+    return table, {
+        "definition": "scale score = mean of the scale's items (1-5); favorable = score >= 4; "
+        "expected values over response noise for the district's students (all students, "
+        "not only responders)",
+        "years": truth,
+    }
 
 
 def _gen_attendance(rng, st, student_ids):
@@ -662,53 +865,122 @@ def _gen_attendance(rng, st, student_ids):
         p_absent_mean = _expit(-2.9 + 0.6 * st["low_income"] + 0.3 * st["disability"] - 0.2 * st["latent"])
         rate = np.clip(rng.beta(2, 2 / p_absent_mean - 2), 0, 0.6)
         present = np.round(enrolled * (1 - rate)).astype(np.int64)
-        frames.append(pd.DataFrame({"student_id": student_ids, "school_year": year, "days_enrolled": enrolled,
-                                    "days_present": present}))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "student_id": student_ids,
+                    "school_year": year,
+                    "days_enrolled": enrolled,
+                    "days_present": present,
+                }
+            )
+        )
         truth[str(year)] = {"chronic_absence_rate_realized": float((present < 0.9 * enrolled).mean())}
-    return pd.concat(frames, ignore_index=True), {"definition": "chronically absent = present < 90% of days enrolled",
-                                                  "years": truth}
+    return pd.concat(frames, ignore_index=True), {
+        "definition": "chronically absent = present < 90% of days enrolled",
+        "years": truth,
+    }
 
 
 def _gen_advanced(rng, st, student_ids):
     g = st["grade"]
-    p = _expit(-1.6 + 1.1 * st["latent"] - 0.35 * st["low_income"] - 0.3 * st["poc"] - 1.0 * st["english_learner"])
+    p = _expit(
+        -1.6 + 1.1 * st["latent"] - 0.35 * st["low_income"] - 0.3 * st["poc"] - 1.0 * st["english_learner"]
+    )
     take = rng.random(len(g)) < p
-    kind = np.where(g <= 5, "gifted", np.where(g <= 8, "accelerated",
-                                                 np.where(rng.random(len(g)) < 0.5, "honors", "ap")))
-    return pd.DataFrame({"student_id": student_ids[take], "school_year": ANALYSIS_YEAR, "course_type": kind[take]})
+    kind = np.where(
+        g <= 5, "gifted", np.where(g <= 8, "accelerated", np.where(rng.random(len(g)) < 0.5, "honors", "ap"))
+    )
+    return pd.DataFrame(
+        {"student_id": student_ids[take], "school_year": ANALYSIS_YEAR, "course_type": kind[take]}
+    )
 
 
 def _gen_programs(rng, st, student_ids, behind):
     n = len(st["grade"])
     parts = []
-    for prog, p in (("tutoring", 0.10 + 0.25 * behind.max(1)), ("english_learner_services", 0.9 * st["english_learner"]),
-                    ("after_school", np.full(n, 0.18)), ("extracurricular", 0.45 - 0.15 * st["low_income"])):
+    for prog, p in (
+        ("tutoring", 0.10 + 0.25 * behind.max(1)),
+        ("english_learner_services", 0.9 * st["english_learner"]),
+        ("after_school", np.full(n, 0.18)),
+        ("extracurricular", 0.45 - 0.15 * st["low_income"]),
+    ):
         take = rng.random(n) < p
-        parts.append(pd.DataFrame({"student_id": student_ids[take], "school_year": ANALYSIS_YEAR, "program": prog}))
+        parts.append(
+            pd.DataFrame({"student_id": student_ids[take], "school_year": ANALYSIS_YEAR, "program": prog})
+        )
     return pd.concat(parts, ignore_index=True)
 
 
 def _goals(spec):
     rows = [
-        ("G1", "grade_appropriate_share", "all", ANALYSIS_YEAR, 0.40, ANALYSIS_YEAR + 2,
-         "Raise the share of assignments that are grade-appropriate to 40% by 2018-19."),
-        ("G2", "strong_instruction_share", "low_income=1", ANALYSIS_YEAR, 0.30, ANALYSIS_YEAR + 2,
-         "Low-income students: strong instruction in 30% of observed lessons by 2018-19."),
-        ("G3", "belonging_favorable", "all", ANALYSIS_YEAR - 1, 0.55, ANALYSIS_YEAR + 1,
-         "55% of students report belonging (favorable) by 2017-18."),
-        ("G4", "catch_up_rate", "all", ANALYSIS_YEAR - 1, 0.35, ANALYSIS_YEAR + 1,
-         "35% of students below grade level reach grade level within three years."),
-        ("G5", "chronic_absence_rate", "all", ANALYSIS_YEAR - 1, 0.08, ANALYSIS_YEAR + 1,
-         "Cut chronic absence to 8% by 2017-18."),
-        ("G6", "engaged_share", "race_ethnicity=native_hawaiian_pacific_islander", ANALYSIS_YEAR, 0.6,
-         ANALYSIS_YEAR + 2, "Engagement of Native Hawaiian or Pacific Islander students at 60% (small group)."),
+        (
+            "G1",
+            "grade_appropriate_share",
+            "all",
+            ANALYSIS_YEAR,
+            0.40,
+            ANALYSIS_YEAR + 2,
+            "Raise the share of assignments that are grade-appropriate to 40% by 2018-19.",
+        ),
+        (
+            "G2",
+            "strong_instruction_share",
+            "low_income=1",
+            ANALYSIS_YEAR,
+            0.30,
+            ANALYSIS_YEAR + 2,
+            "Low-income students: strong instruction in 30% of observed lessons by 2018-19.",
+        ),
+        (
+            "G3",
+            "belonging_favorable",
+            "all",
+            ANALYSIS_YEAR - 1,
+            0.55,
+            ANALYSIS_YEAR + 1,
+            "55% of students report belonging (favorable) by 2017-18.",
+        ),
+        (
+            "G4",
+            "catch_up_rate",
+            "all",
+            ANALYSIS_YEAR - 1,
+            0.35,
+            ANALYSIS_YEAR + 1,
+            "35% of students below grade level reach grade level within three years.",
+        ),
+        (
+            "G5",
+            "chronic_absence_rate",
+            "all",
+            ANALYSIS_YEAR - 1,
+            0.08,
+            ANALYSIS_YEAR + 1,
+            "Cut chronic absence to 8% by 2017-18.",
+        ),
+        (
+            "G6",
+            "engaged_share",
+            "race_ethnicity=native_hawaiian_pacific_islander",
+            ANALYSIS_YEAR,
+            0.6,
+            ANALYSIS_YEAR + 2,
+            "Engagement of Native Hawaiian or Pacific Islander students at 60% (small group).",
+        ),
     ]
-    return pd.DataFrame(rows, columns=["goal_id", "measure", "group", "baseline_year", "target", "target_year",
-                                       "description"])
+    return pd.DataFrame(
+        rows, columns=["goal_id", "measure", "group", "baseline_year", "target", "target_year", "description"]
+    )
 
 
-def synthesize(out_dir: str | os.PathLike | None = None, *, seed: int = config.DEMO_SEED,
-               students: int = 4000, overwrite: bool = True) -> list[Path]:
+def synthesize(
+    out_dir: str | os.PathLike | None = None,
+    *,
+    seed: int = config.DEMO_SEED,
+    students: int = 4000,
+    overwrite: bool = True,
+) -> list[Path]:
     """Write the five synthetic demo districts (CSV files plus ``truth.json``) and return their folders.
 
     Parameters
@@ -760,10 +1032,14 @@ def _write_district(out: Path, d: dict, icpt: dict) -> Path:
     return final
 
 
-
-
-def synthesize_district(out_dir: str | os.PathLike | None = None, *, students: int = 4000,
-                        seed: int = config.DEMO_SEED, spec: DistrictSpec = METRO, overwrite: bool = True) -> Path:
+def synthesize_district(
+    out_dir: str | os.PathLike | None = None,
+    *,
+    students: int = 4000,
+    seed: int = config.DEMO_SEED,
+    spec: DistrictSpec = METRO,
+    overwrite: bool = True,
+) -> Path:
     """Write one synthetic district of ``students`` students (CSV files plus ``truth.json``); return its folder.
 
     The district has :data:`METRO`'s make-up (by default) and about one school per 570 students (seven

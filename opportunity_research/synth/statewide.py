@@ -53,8 +53,15 @@ _GROUP_STUDENTS = 5_999
 _BASE_MIX = np.array([0.45, 0.02, 0.10, 0.33, 0.01, 0.09])
 
 
-def district_sizes(n: int, *, seed: int = config.DEMO_SEED, median_students: int = 900, sigma: float = 1.1,
-                   min_students: int = 400, max_students: int = 60_000) -> np.ndarray:
+def district_sizes(
+    n: int,
+    *,
+    seed: int = config.DEMO_SEED,
+    median_students: int = 900,
+    sigma: float = 1.1,
+    min_students: int = 400,
+    max_students: int = 60_000,
+) -> np.ndarray:
     """Enrolments of ``n`` districts: log-normal (``median_students``, ``sigma``), clipped, as integers.
 
     Examples
@@ -66,8 +73,10 @@ def district_sizes(n: int, *, seed: int = config.DEMO_SEED, median_students: int
     if n < 1:
         raise ValueError(f"districts must be at least 1, got {n}")
     if not 60 <= min_students <= median_students <= max_students:
-        raise ValueError(f"need 60 <= min_students ({min_students}) <= median_students ({median_students}) <= "
-                         f"max_students ({max_students})")
+        raise ValueError(
+            f"need 60 <= min_students ({min_students}) <= median_students ({median_students}) <= "
+            f"max_students ({max_students})"
+        )
     rng = np.random.default_rng(np.random.SeedSequence([seed, 1]))
     sizes = np.exp(np.log(median_students) + sigma * rng.standard_normal(n))
     return np.clip(np.round(sizes), min_students, max_students).astype(np.int64)
@@ -94,11 +103,21 @@ def state_specs(sizes: np.ndarray, *, seed: int = config.DEMO_SEED) -> list[Dist
     for i, size in enumerate(sizes):
         size = int(size)
         schools = (max(1, round(size / 500)), max(1, round(size / 1100)), round(size / 1400))
-        specs.append(DistrictSpec(
-            f"state_{i + 1:04d}", chr(65 + i % 26), float(size), schools, float(poc[i]),
-            tuple(float(x) for x in mixes[i]), float(low_income[i]),
-            float(0.2 + 0.6 * rng.random() * min(1.0, sum(schools) / 6)), float(resource_shift[i]),
-            climate=bool(climate[i]), prior_years=int(prior_years[i])))
+        specs.append(
+            DistrictSpec(
+                f"state_{i + 1:04d}",
+                chr(65 + i % 26),
+                float(size),
+                schools,
+                float(poc[i]),
+                tuple(float(x) for x in mixes[i]),
+                float(low_income[i]),
+                float(0.2 + 0.6 * rng.random() * min(1.0, sum(schools) / 6)),
+                float(resource_shift[i]),
+                climate=bool(climate[i]),
+                prior_years=int(prior_years[i]),
+            )
+        )
     return specs
 
 
@@ -120,15 +139,28 @@ def _groups(specs: list[DistrictSpec]) -> list[list[DistrictSpec]]:
 def _generate_group(seed: int, group: list[DistrictSpec]) -> dict[str, dict]:
     total = int(sum(s.share for s in group))
     scale = max(1, round(total / 4000))  # synth multiplies the schools of every spec by this
-    specs = [dataclasses.replace(s, share=s.share / total, schools=tuple(max(1 if k < 2 else 0, round(c / scale))
-                                                                         for k, c in enumerate(s.schools)))
-             for s in group]
+    specs = [
+        dataclasses.replace(
+            s,
+            share=s.share / total,
+            schools=tuple(max(1 if k < 2 else 0, round(c / scale)) for k, c in enumerate(s.schools)),
+        )
+        for s in group
+    ]
     return generate_districts(seed, total, specs=tuple(specs))
 
 
-def synthesize_state(out_dir: str | os.PathLike | None = None, *, districts: int, seed: int = config.DEMO_SEED,
-                     median_students: int = 900, sigma: float = 1.1, min_students: int = 400,
-                     max_students: int = 60_000, overwrite: bool = True) -> list[Path]:
+def synthesize_state(
+    out_dir: str | os.PathLike | None = None,
+    *,
+    districts: int,
+    seed: int = config.DEMO_SEED,
+    median_students: int = 900,
+    sigma: float = 1.1,
+    min_students: int = 400,
+    max_students: int = 60_000,
+    overwrite: bool = True,
+) -> list[Path]:
     """Write a synthetic state of ``districts`` districts (CSV files and ``truth.json`` each); return their folders.
 
     Parameters
@@ -157,8 +189,14 @@ def synthesize_state(out_dir: str | os.PathLike | None = None, *, districts: int
     """
     out = Path(out_dir) if out_dir is not None else config.raw_dir()
     out.mkdir(parents=True, exist_ok=True)
-    sizes = district_sizes(districts, seed=seed, median_students=median_students, sigma=sigma,
-                           min_students=min_students, max_students=max_students)
+    sizes = district_sizes(
+        districts,
+        seed=seed,
+        median_students=median_students,
+        sigma=sigma,
+        min_students=min_students,
+        max_students=max_students,
+    )
     specs = state_specs(sizes, seed=seed)
     if not overwrite:
         clash = [s.district_id for s in specs if (out / s.district_id).exists()]
@@ -174,16 +212,27 @@ def synthesize_state(out_dir: str | os.PathLike | None = None, *, districts: int
             for name, df in d["tables"].items():
                 if df is not None:
                     write_csv(df[[c for c in TABLES[name].columns if c in df.columns]], tmp / f"{name}.csv")
-            (tmp / "truth.json").write_text(json.dumps(d["truth"], indent=1, sort_keys=True, default=float) + "\n")
+            (tmp / "truth.json").write_text(
+                json.dumps(d["truth"], indent=1, sort_keys=True, default=float) + "\n"
+            )
             if final.exists():
                 shutil.rmtree(final)
             os.replace(tmp, final)
             paths.append(final)
             listed.append({"district_id": district_id, "n_students": int(d["truth"]["n_students"])})
-    state = {"seed": seed, "n_districts": districts, "n_students": sum(e["n_students"] for e in listed),
-             "size_distribution": {"kind": "lognormal", "median_students": median_students, "sigma": sigma,
-                                   "min_students": min_students, "max_students": max_students},
-             "districts": sorted(listed, key=lambda e: e["district_id"])}
+    state = {
+        "seed": seed,
+        "n_districts": districts,
+        "n_students": sum(e["n_students"] for e in listed),
+        "size_distribution": {
+            "kind": "lognormal",
+            "median_students": median_students,
+            "sigma": sigma,
+            "min_students": min_students,
+            "max_students": max_students,
+        },
+        "districts": sorted(listed, key=lambda e: e["district_id"]),
+    }
     tmp_state = out / ".state.json.tmp"
     tmp_state.write_text(json.dumps(state, indent=1) + "\n")
     os.replace(tmp_state, out / "state.json")

@@ -34,7 +34,9 @@ def designs(seed: int = 20081) -> dict[str, pd.DataFrame]:
     cls = np.repeat(np.arange(18), 15)
     x = rng.normal(size=len(cls))
     y = 0.5 * x + 0.2 * (grade - 7) + rng.normal(0, 0.4, 18)[cls] + rng.normal(size=len(cls))
-    out["unid_grade_school"] = pd.DataFrame({"school": school, "classroom": cls % 6, "grade": grade, "x": x, "y": y})
+    out["unid_grade_school"] = pd.DataFrame(
+        {"school": school, "classroom": cls % 6, "grade": grade, "x": x, "y": y}
+    )
     # a single school
     cls = np.repeat(np.arange(12), 20)
     x = rng.normal(size=len(cls))
@@ -60,8 +62,15 @@ def main() -> None:
     for name, df in designs().items():
         df.to_csv(OUT / f"{name}.csv.gz", index=False)
         formula = "y ~ x + C(grade)" if name == "unid_grade_school" else "y ~ x"
-        specs.append({"id": name, "frame": f"{name}.csv.gz", "formula": formula, "complete": ["y", "x", "grade"],
-                      "groups": ["school", "classroom"]})
+        specs.append(
+            {
+                "id": name,
+                "frame": f"{name}.csv.gz",
+                "formula": formula,
+                "complete": ["y", "x", "grade"],
+                "groups": ["school", "classroom"],
+            }
+        )
     for did in config.DEMO_DISTRICTS:
         for subject in ("ela", "math"):
             f = growth_frame(demo.district(did), subject=subject).drop(columns=["student_id"])
@@ -69,13 +78,29 @@ def main() -> None:
             f = pd.read_csv(OUT / f"{did}_{subject}.csv.gz")  # fit exactly what R will read
             sm = fit_study_models(f, subject=subject)
             for (_, model), fit in sm.models.items():
-                rs = [r for r in ("grade_appropriate", "strong_instruction", "engaged", "high_expectations")
-                      if r in fit.formula.split(" ~ ")[1].split(" + ")]
-                specs.append({"id": f"{did}_{subject}_{model}", "frame": f"{did}_{subject}.csv.gz",
-                              "formula": fit.formula,
-                              "complete": ["spring_z", "fall_z", "started_behind", "grade", "school_id",
-                                           "classroom_id", *STUDY_COVARIATES, *rs],
-                              "groups": ["school_id", "classroom_id"]})
+                rs = [
+                    r
+                    for r in ("grade_appropriate", "strong_instruction", "engaged", "high_expectations")
+                    if r in fit.formula.split(" ~ ")[1].split(" + ")
+                ]
+                specs.append(
+                    {
+                        "id": f"{did}_{subject}_{model}",
+                        "frame": f"{did}_{subject}.csv.gz",
+                        "formula": fit.formula,
+                        "complete": [
+                            "spring_z",
+                            "fall_z",
+                            "started_behind",
+                            "grade",
+                            "school_id",
+                            "classroom_id",
+                            *STUDY_COVARIATES,
+                            *rs,
+                        ],
+                        "groups": ["school_id", "classroom_id"],
+                    }
+                )
     (HERE / "specs.json").write_text(json.dumps(specs, indent=1) + "\n")
 
 
