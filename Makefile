@@ -98,7 +98,7 @@ bench: process ## run every benchmark in quick mode
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b --quick || exit 1; done
 
 docs: venv ## regenerate docs/data_contract.md from the contract
-	$(BIN)/python -c "from opportunity_research.intake.contract import contract_markdown; open('docs/data_contract.md','w').write(contract_markdown())"
+	$(BIN)/python -c "from opportunity_research.intake.contract_page import contract_markdown; open('docs/data_contract.md','w').write(contract_markdown())"
 
 screenshots: reports ## regenerate docs/screenshots/ (first screen and a printed page of a report and scorecard)
 	$(BIN)/python -m opportunity_research.report.browser --screenshots docs/screenshots --district demo_lakeside

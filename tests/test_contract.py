@@ -2,7 +2,8 @@
 
 from pathlib import Path
 
-from opportunity_research.intake.contract import TABLES, contract_markdown, optional_tables, required_tables
+from opportunity_research.intake.contract import TABLES, optional_tables, required_tables
+from opportunity_research.intake.contract_page import contract_markdown
 
 
 def test_docs_page_is_generated_from_the_contract():

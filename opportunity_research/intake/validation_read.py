@@ -1,0 +1,449 @@
+"""Reading one file of a district export: encoding, header, CSV parsing, cell conversion and the per-table checks.
+
+Holds :func:`check_table` (read, parse and check one table through the crosswalk) and :func:`line_of` (the
+file line of a parsed row). The choices on how cells are read are listed in
+:mod:`opportunity_research.intake.validation`.
+
+Decisions
+---------
+* The file is scanned in chunks of whole lines for bad UTF-8, so every bad line is reported (with the likely
+  encoding) and the rest of the file is still read with that encoding.
+* pyarrow reads every cell as text; the slow pure-Python pass that maps records to physical lines runs only
+  when lines and records differ (quoted newlines, blank or ragged lines).
+* Problems name the contract's file and columns; the entry point relabels them with the district's names.
+
+Examples
+--------
+>>> line_of(None, [0, 3]).tolist()
+[2, 5]
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+import pyarrow as pya
+import pyarrow.compute as pyc
+import pyarrow.csv as pycsv
+
+from .contract import Column, Table
+from .crosswalk import CROSSWALK_FILE, Crosswalk, suggest
+from .validation_report import ProblemCollector
+from .validation_schema import NUMERIC_KINDS, column_checks, duplicated_key, format_number, table_schema
+
+__all__ = ["NA_MARKERS", "NUMBER_RE", "check_table", "line_of"]
+
+#: Texts commonly used for "missing" that the contract does not accept (an empty cell is missing).
+NA_MARKERS = ("NA", "N/A", "#N/A", "NULL", "NAN", "NONE", "NIL", ".", "-", "--", "?", "MISSING")
+#: A number in plain decimal notation (``12``, ``-0.5``, ``1e3``).
+NUMBER_RE = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
+_CHUNK = 1 << 23
+#: Bytes of a file inspected to tell text from binary.
+_SNIFF = 1 << 16
+
+
+@dataclass
+class _Scan:
+    encoding: str  # encoding to read with
+    newlines: int
+    ends_with_newline: bool
+    has_quote: bool
+    trailing_blank: int = 0  # empty lines at the end of the file
+
+
+def _scan(path: Path, file: str, header_hint: list[str] | None, out: ProblemCollector) -> _Scan:
+    """Check the encoding line by line (in chunks), count newlines and look for quotes."""
+    with open(path, "rb") as fh:
+        start = fh.read(4)
+    if start.startswith((b"\xff\xfe", b"\xfe\xff")):
+        out.add("error", file, "not UTF-8: the file is UTF-16 (save it as 'CSV UTF-8')", line=1)
+        return _Scan("utf-16", 0, True, True)
+    newlines, quote, last = 0, False, b""
+    bad_lines, bad_values, bad_cols, bad_bytes = [], [], [], []
+    with open(path, "rb") as fh:
+        while True:
+            chunk = fh.read(_CHUNK)
+            if not chunk:
+                break
+            if not chunk.endswith(b"\n"):
+                chunk += fh.readline()  # keep every chunk a run of whole lines (UTF-8 never spans a newline)
+            try:
+                chunk.decode("utf-8")
+            except UnicodeDecodeError:
+                _bad_utf8_lines(chunk, newlines, bad_lines, bad_values, bad_cols, bad_bytes)
+            newlines += chunk.count(b"\n")
+            quote = quote or b'"' in chunk
+            last = chunk[-4096:]
+    encoding = "utf-8-sig"
+    if bad_lines:
+        encoding = "cp1252"
+        try:
+            b"".join(bad_bytes).decode("cp1252")
+        except UnicodeDecodeError:
+            encoding = "latin-1"
+        label = {"cp1252": "cp1252 (Windows-1252)", "latin-1": "latin-1 (ISO-8859-1)"}[encoding]
+        rule = f"not valid UTF-8; looks like {label}: save the file as UTF-8"
+        names = header_hint or []
+        cols = [names[i] if i is not None and i < len(names) else None for i in bad_cols]
+        values = [v.decode(encoding, errors="replace") for v in bad_values]
+        for col in dict.fromkeys(cols):
+            sel = [i for i, c in enumerate(cols) if c == col]
+            out.add(
+                "error",
+                file,
+                rule,
+                column=col,
+                line=np.array([bad_lines[i] for i in sel]),
+                value=np.array([values[i] for i in sel], dtype=object),
+            )
+    trailing_blank = max(last[len(last.rstrip(b"\r\n")) :].count(b"\n") - 1, 0)
+    return _Scan(encoding, newlines, last.endswith(b"\n"), quote, trailing_blank)
+
+
+def _bad_utf8_lines(chunk: bytes, before: int, lines, values, cols, raw) -> None:
+    """Record the line, field text, field index and bytes of the first bad byte on every bad line."""
+    text = chunk.decode("utf-8", errors="surrogateescape")
+    for i, line in enumerate(text.split("\n")):
+        m = re.search("[\udc80-\udcff]", line)
+        if not m:
+            continue
+        b = line.encode("utf-8", errors="surrogateescape")
+        pos = len(line[: m.start()].encode("utf-8", errors="surrogateescape"))
+        field_no = b.count(b",", 0, pos)
+        lo = b.rfind(b",", 0, pos) + 1
+        hi = b.find(b",", pos)
+        lines.append(before + i + 1)
+        values.append(b[lo : hi if hi >= 0 else len(b)].strip(b'\r\n "'))
+        cols.append(field_no)
+        raw.append(b)
+
+
+def _read_header(path: Path, encoding: str) -> list[str] | None:
+    with open(path, encoding=encoding, errors="replace", newline="") as fh:
+        row = next(csv.reader(fh), None)
+    return None if row is None else [h.strip() for h in row]
+
+
+def _record_lines(path: Path, encoding: str, ncols: int):
+    """Physical start line of every data record (pure Python; only for files where lines != records).
+
+    Returns the lines of the well-formed records and ``(line, n_fields, text)`` of the ragged ones.
+    """
+    good, ragged = [], []
+    with open(path, encoding=encoding, errors="replace", newline="") as fh:
+        reader = csv.reader(fh)
+        next(reader, None)
+        start = reader.line_num + 1
+        for rec in reader:
+            if rec:
+                if len(rec) == ncols:
+                    good.append(start)
+                else:
+                    ragged.append((start, len(rec), ",".join(rec)))
+            start = reader.line_num + 1
+    return np.asarray(good, dtype=np.int64), ragged
+
+
+def _read_table(path: Path, file: str, scan: _Scan, ncols: int, out: ProblemCollector):
+    """Read every cell as text. Returns (arrow table, line numbers or None when line = row + 2)."""
+    ragged = []
+
+    def on_invalid(row):
+        ragged.append(row)
+        return "skip"
+
+    table = pycsv.read_csv(
+        path,
+        read_options=pycsv.ReadOptions(
+            column_names=[f"c{i}" for i in range(ncols)],
+            skip_rows=1,
+            encoding="utf8" if scan.encoding == "utf-8-sig" else scan.encoding,
+            block_size=1 << 24,
+        ),
+        parse_options=pycsv.ParseOptions(newlines_in_values=scan.has_quote, invalid_row_handler=on_invalid),
+        convert_options=pycsv.ConvertOptions(
+            column_types={f"c{i}": pya.string() for i in range(ncols)},
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        ),
+    )
+    n_lines = scan.newlines + (0 if scan.ends_with_newline else 1) - scan.trailing_blank
+    if not ragged and n_lines == table.num_rows + 1:
+        return table, None
+    lines, bad = _record_lines(path, scan.encoding, ncols)
+    for line, n, text in bad:
+        out.add(
+            "error",
+            file,
+            f"row has {n} {'field' if n == 1 else 'fields'}; the header has {ncols}",
+            line=line,
+            value=text,
+        )
+    if len(lines) != table.num_rows:  # the two parsers disagree (exotic quoting): fall back to record order
+        lines = np.arange(table.num_rows, dtype=np.int64) + 2
+    return table, lines
+
+
+def line_of(lines: np.ndarray | None, rows) -> np.ndarray:
+    """The file lines of parsed rows ``rows``: ``lines[rows]``, or ``rows + 2`` when ``lines`` is None (header
+    on line 1, one line per record).
+
+    Examples
+    --------
+    >>> line_of(None, [0, 3]).tolist(), line_of(np.array([2, 4, 5]), [1]).tolist()
+    ([2, 5], [4])
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    return rows + 2 if lines is None else lines[rows]
+
+
+def _whitespace(arr, file, column, lines, out) -> pya.ChunkedArray:
+    trimmed = pyc.utf8_trim_whitespace(arr)
+    changed = pyc.not_equal(pyc.binary_length(arr), pyc.binary_length(trimmed))
+    n = pyc.sum(changed).as_py() or 0
+    if n:
+        first = pyc.index(changed, True).as_py()
+        out.add(
+            "warning",
+            file,
+            f"leading/trailing whitespace stripped ({n:,} {'cell' if n == 1 else 'cells'}; first shown)",
+            column=column,
+            line=line_of(lines, [first]),
+            value=np.array([repr(arr[first].as_py())], dtype=object),
+        )
+    return trimmed
+
+
+def _convert(arr: pya.ChunkedArray, c: Column, file: str, lines, out: ProblemCollector):
+    """Parse one column. Returns (values, bad-type mask or None)."""
+    if c.kind not in NUMERIC_KINDS:
+        trimmed = _whitespace(arr, file, c.name, lines, out)
+        return pyc.if_else(pyc.equal(trimmed, ""), None, trimmed).to_pandas(), None
+    nulled = pyc.if_else(pyc.equal(arr, ""), None, arr)
+    try:
+        values = nulled.cast(pya.float64())
+        if pyc.all(pyc.is_finite(values)).as_py() is False:
+            raise ValueError("inf or nan")
+        return pd.Series(values.to_numpy(), dtype="float64"), None
+    except (pya.ArrowInvalid, ValueError):
+        pass
+    trimmed = _whitespace(arr, file, c.name, lines, out)
+    nulled = pyc.if_else(pyc.equal(trimmed, ""), None, trimmed)
+    ok = pyc.match_substring_regex(nulled, NUMBER_RE)
+    values = pyc.if_else(ok, nulled, None).cast(pya.float64())
+    ok = pyc.and_kleene(ok, pyc.is_finite(values))  # e.g. 1e999
+    values = pyc.if_else(ok, values, None)
+    bad = pyc.fill_null(pyc.invert(ok), False).to_numpy(zero_copy_only=False)
+    rows = np.flatnonzero(bad)
+    text = pd.Series(trimmed.take(pya.array(rows)).to_pandas(), dtype="str")
+    rule = {"int": "must be a whole number", "float": "must be a number"}.get(c.kind)
+    if c.allowed is not None:
+        rule = "must be one of: " + ", ".join(map(format_number, c.allowed))
+    rules = np.where(text.str.upper().isin(NA_MARKERS), rule + " (leave missing values empty)", rule)
+    out.add("error", file, rules, column=c.name, line=line_of(lines, rows), value=text)
+    return pd.Series(values.to_numpy(), dtype="float64"), bad
+
+
+def _is_binary(path: Path) -> bool:
+    """Whether the start of a file looks binary: a NUL byte, or many control characters (UTF-16 is caught
+    before this by its byte-order mark)."""
+    with open(path, "rb") as fh:
+        head = fh.read(_SNIFF)
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return False
+    if b"\x00" in head:
+        return True
+    control = sum(head.count(bytes([b])) for b in (*range(1, 9), 11, 12, *range(14, 32), 127))
+    return len(head) > 0 and control / len(head) > 0.05
+
+
+def _apply_codes(arr, mapping: dict, table: str, c: Column, file: str, lines, out: ProblemCollector):
+    """Translate a district column's codes to the contract's; every value must be in the crosswalk.
+
+    Returns (translated text array, mask of unmapped cells). Unmapped cells are errors naming the value,
+    with the closest crosswalk code as a suggestion, and read as missing (not reported again as empty).
+    """
+    trimmed = pyc.utf8_trim_whitespace(arr)
+    keys = pya.array(list(mapping), type=pya.string())
+    vals = pya.array(list(mapping.values()), type=pya.string())
+    idx = pyc.index_in(trimmed, value_set=keys)
+    translated = pyc.fill_null(pyc.take(vals, idx), "")
+    unmapped = pyc.and_(pyc.is_null(idx), pyc.not_equal(trimmed, "")).to_numpy(zero_copy_only=False)
+    rows = np.flatnonzero(unmapped)
+    if len(rows):
+        text = pd.Series(trimmed.take(pya.array(rows)).to_pandas(), dtype="str")
+        hints = {v: suggest(v, mapping) for v in text.unique()[:1000]}
+        rule = f"not in the crosswalk's codes for {table}.{c.name}: add it to {CROSSWALK_FILE}"
+        rules = rule + text.map(hints).fillna("").to_numpy(dtype=object)
+        out.add("error", file, rules, column=c.name, line=line_of(lines, rows), value=text)
+    return translated, unmapped
+
+
+def check_table(path: Path, t: Table, out: ProblemCollector, cw: Crosswalk | None = None):
+    """Read, parse and check one table (through the crosswalk ``cw``, if any).
+
+    Returns (parsed frame, line numbers or None, bad-number masks by column), or None if unreadable.
+    Problems name the contract's file and columns; :func:`validate_district` relabels them with the
+    district's own names afterwards.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from opportunity_research.intake.contract import TABLES
+    >>> from opportunity_research.intake.validation_report import ProblemCollector
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     p = Path(d) / "schools.csv"
+    ...     _ = p.write_text("school_id,school_name,school_level\\nS1,Oak,elementary\\nS2,Elm,college\\n")
+    ...     out = ProblemCollector()
+    ...     frame, lines, bad = check_table(p, TABLES["schools"], out)
+    >>> len(frame), out.frame(["schools.csv"])[["line", "value", "rule"]].values.tolist()
+    (2, [[3, 'college', 'must be one of: elementary, middle, high']])
+    """
+    cw = cw or Crosswalk()
+    file = t.filename
+    if path.stat().st_size == 0:
+        out.add("error", file, "file is empty (0 bytes); it needs at least the header row")
+        return None
+    if _is_binary(path):
+        out.add(
+            "error",
+            file,
+            "binary file, not text (e.g. a spreadsheet or archive); export the table as "
+            "'CSV UTF-8 (comma delimited)'",
+        )
+        return None
+    raw_guess = _read_header(path, "utf-8-sig")
+    header_guess = cw.rename_header(t.name, raw_guess)[0] if raw_guess else raw_guess
+    scan = _scan(path, file, header_guess, out)
+    raw_header = _read_header(path, scan.encoding) if scan.encoding != "utf-8-sig" else raw_guess
+    header = raw_header
+    if raw_header:
+        header = cw.rename_header(t.name, raw_header)[0]
+    if not header or all(h == "" for h in header):
+        out.add("error", file, "no header row (the first line must name the columns)", line=1)
+        return None
+    ncols = len(header)
+    for sep, name in ((";", "semicolons"), ("\t", "tabs")):
+        if ncols == 1 and header[0].count(sep) >= 1:
+            out.add(
+                "error",
+                file,
+                f"columns are separated by {name}; the contract needs commas (export as "
+                "'CSV UTF-8 (comma delimited)')",
+                line=1,
+            )
+            return None
+    index = {}
+    for i, h in enumerate(header):
+        if h in index:
+            out.add("error", file, "duplicate column name (the later one is ignored)", column=h, line=1)
+        else:
+            index[h] = i
+    lower = {h.lower(): h for h in index if h not in t.columns}
+    mapped = cw.columns.get(t.name, {})
+    for c in t.columns.values():
+        if c.name not in index and c.required:
+            if c.name in mapped:
+                hint = (
+                    f" (the crosswalk reads it from '{mapped[c.name]}', which the file does not have"
+                    + suggest(mapped[c.name], raw_header).replace(" (", "; ", 1).rstrip(")")
+                    + ")"
+                )
+            else:
+                hint = f" (found '{lower[c.name]}'; column names are lower case)" if c.name in lower else ""
+            out.add("error", file, "required column is missing" + hint, column=c.name, line=1)
+    for h in index:
+        if h not in t.columns:
+            out.add("warning", file, "unexpected column (ignored)", column=h or "(empty name)", line=1)
+    try:
+        table, lines = _read_table(path, file, scan, ncols, out)
+    except (pya.ArrowInvalid, UnicodeDecodeError) as exc:
+        out.add("error", file, f"could not be parsed as CSV: {str(exc).splitlines()[0][:120]}")
+        return None
+    present = [c for c in t.columns if c in index]
+    if table.num_rows == 0:
+        out.add(
+            "error" if t.required else "warning",
+            file,
+            "has no data rows (header only)" if t.required else "optional table has no data rows",
+        )
+    data, bad_type = {}, {}
+    for name in present:
+        c = t.columns[name]
+        arr, unmapped = table.column(index[name]), None
+        if (t.name, name) in cw.codes:
+            arr, unmapped = _apply_codes(arr, cw.codes[(t.name, name)], t.name, c, file, lines, out)
+        data[name], bad_type[name] = _convert(arr, c, file, lines, out)
+        if unmapped is not None:
+            bad_type[name] = unmapped if bad_type[name] is None else (bad_type[name] | unmapped)
+    frame = pd.DataFrame(data, columns=present, copy=False)
+    del data
+    _schema_problems(frame, t, table, index, bad_type, lines, out)
+    return frame, lines, bad_type
+
+
+def _schema_problems(frame, t: Table, table, index, bad_type, lines, out: ProblemCollector) -> None:
+    """Run the pandera schema lazily and turn its failure cases into problems."""
+    file = t.filename
+    schema = table_schema(t, columns=list(frame.columns))
+    try:
+        schema.validate(frame, lazy=True, inplace=True)
+        return
+    except pa.errors.SchemaErrors as exc:
+        fc = exc.failure_cases
+    uniq = (fc["check"] == "unique_key").to_numpy()
+    cols = fc[~uniq & fc["index"].notna()]
+    for (name, check, number), g in cols.groupby(
+        ["column", "check", "check_number"], dropna=False, sort=False
+    ):
+        rows = g["index"].to_numpy(dtype=np.int64)
+        if check == "not_nullable":
+            if bad_type.get(name) is not None:
+                rows = rows[~bad_type[name][rows]]  # non-empty cells that were not numbers: reported already
+            rule, value = "must not be empty", None
+        else:
+            rule = column_checks(t.columns[name])[int(number)][1]
+            value = _raw_text(table, index[name], rows)
+            if t.columns[name].allowed is not None and t.columns[name].kind == "category":
+                low = value.str.lower().isin([str(a) for a in t.columns[name].allowed]) & ~value.isin(
+                    [str(a) for a in t.columns[name].allowed]
+                )
+                rule = np.where(low, rule + " (codes are lower case)", rule)
+        out.add("error", file, rule, column=name, line=line_of(lines, rows), value=value)
+    other = fc[~uniq & fc["index"].isna()]
+    for row in other.itertuples(index=False):  # column-level failures (e.g. dtype); not expected
+        out.add("error", file, f"{row.check}: {row.failure_case}", column=row.column)
+    if uniq.any():
+        rows = np.unique(fc.loc[uniq, "index"].to_numpy(dtype=np.int64))
+        keys = frame.iloc[rows][list(t.key)]
+        rows = rows[keys.notna().all(axis=1).to_numpy()]  # an empty key cell is reported already
+        if len(rows):
+            _duplicate_problems(frame, t, table, index, rows, lines, out)
+
+
+def _raw_text(table, col: int, rows: np.ndarray) -> pd.Series:
+    return pd.Series(
+        pyc.utf8_trim_whitespace(table.column(col).take(pya.array(rows))).to_pandas(), dtype="str"
+    )
+
+
+def _duplicate_problems(frame, t: Table, table, index, rows, lines, out: ProblemCollector) -> None:
+    """Duplicate keys; rows identical (in every column) to an earlier row are named as such."""
+    key = list(t.key)
+    in_group = np.flatnonzero(duplicated_key(frame, key, keep=False))
+    whole = table.take(pya.array(in_group)).to_pandas()
+    identical = set(in_group[whole.duplicated(keep="first").to_numpy()].tolist())  # all columns, as text
+    is_identical = np.isin(rows, np.fromiter(identical, dtype=np.int64, count=len(identical)))
+    value = pd.Series([""] * len(rows), dtype="str")
+    for i, k in enumerate(key):
+        part = _raw_text(table, index[k], rows)
+        value = part if i == 0 else value + ", " + part
+    keytext = ", ".join(key)
+    rule = np.where(is_identical, "duplicate row (identical to an earlier row)", f"duplicate key ({keytext})")
+    out.add("error", t.filename, rule, column=keytext, line=line_of(lines, rows), value=value)

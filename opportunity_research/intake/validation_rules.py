@@ -1,0 +1,498 @@
+"""The rules across tables: references, days present, teacher-survey forms, and plausibility.
+
+Holds :func:`check_across_tables`, run on the parsed tables once every file has been checked on its own: the
+references between tables, ``days_present <= days_enrolled``, the items each teacher-survey form must answer,
+and the plausibility rules (school years not yet started, the analysis year, fall vs spring grades, students
+without enrollments, sections of several grades or another school, goal and level-count groups, goal years),
+plus the warnings that link tables.
+
+Decisions
+---------
+* Everything is vectorized (pyarrow hashing of the value sets, cached per target column), never a Python
+  loop over rows.
+* A cell already reported (a bad number, an unresolved reference, an empty key) is not reported again by a
+  later rule, so each problem is fixed once.
+* A table with a header and no rows is left out of the references (an empty target would flag every row).
+
+Examples
+--------
+>>> from opportunity_research.intake.validation_report import ProblemCollector
+>>> out = ProblemCollector()
+>>> check_across_tables({}, {}, {}, out, analysis_year=None)
+>>> out.frame([]).empty
+True
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+
+import numpy as np
+import pandas as pd
+import pyarrow.compute as pyc
+
+from .contract import (
+    EXPECTATION_ITEMS_CURRENT,
+    EXPECTATION_ITEMS_OLD,
+    RACE_ETHNICITY,
+    SUBGROUP_VARIABLES,
+    TABLES,
+)
+from .crosswalk import suggest
+from .validation_read import NA_MARKERS, line_of
+from .validation_report import ProblemCollector
+from .validation_schema import as_chunked_array, format_number, key_codes
+
+__all__ = ["FORM_ITEMS", "check_across_tables"]
+
+#: Forms of the teacher survey and the items each must answer.
+FORM_ITEMS = {"current": tuple(EXPECTATION_ITEMS_CURRENT), "old": tuple(EXPECTATION_ITEMS_OLD)}
+
+
+def _int_text(x: pd.Series) -> pd.Series:
+    return x.map(format_number).astype("str")
+
+
+def _has(df: pd.DataFrame | None, *columns: str) -> bool:
+    return df is not None and set(columns) <= set(df.columns)
+
+
+def _isin(values: pd.Series, tables: dict, table: str, column: str, cache: dict) -> np.ndarray:
+    """``values.isin(tables[table][column])``, hashed by pyarrow; the value set is cached by (table, column)."""
+    universe = tables[table][column]
+    if values.dtype == "float64" or universe.dtype == "float64":
+        return values.isin(universe.dropna().unique()).to_numpy()
+    if (table, column) not in cache:
+        cache[table, column] = pyc.drop_null(pyc.unique(as_chunked_array(universe)))
+    return pyc.is_in(as_chunked_array(values), value_set=cache[table, column]).to_numpy(zero_copy_only=False)
+
+
+def _index_in(values: pd.Series, universe: pd.Series) -> np.ndarray:
+    """Position of each value's first occurrence in ``universe``, -1 if absent or missing."""
+    idx = pyc.index_in(as_chunked_array(values), value_set=as_chunked_array(universe).combine_chunks())
+    return pyc.fill_null(idx, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def _cross_table(tables: dict, lines: dict, bad_type: dict, out: ProblemCollector) -> None:
+    """References, days present, teacher-survey forms and the warnings linking tables (all vectorized)."""
+    usable = {n: df for n, df in tables.items() if len(df)}
+    sets = {}  # unique values of the target columns, computed once
+    unresolved = {}  # table -> mask of rows with an unresolved reference
+    for name, df in tables.items():
+        t = TABLES[name]
+        for ref in t.references:
+            target = usable.get(ref.table)
+            if (
+                target is None
+                or not set(ref.columns) <= set(df.columns)
+                or not set(ref.target_columns) <= set(target.columns)
+            ):
+                continue
+            if len(ref.columns) == 1:
+                vals = df[ref.columns[0]]
+                missing = vals.notna().to_numpy() & ~_isin(
+                    vals, usable, ref.table, ref.target_columns[0], sets
+                )
+                value = vals
+            else:
+                a = pd.Series(
+                    key_codes(
+                        pd.concat(
+                            [
+                                df[list(ref.columns)],
+                                target[list(ref.target_columns)].set_axis(list(ref.columns), axis=1),
+                            ],
+                            ignore_index=True,
+                        ),
+                        list(ref.columns),
+                    )
+                )
+                missing = (~a[: len(df)].isin(a[len(df) :]).to_numpy()) & df[list(ref.columns)].notna().all(
+                    axis=1
+                ).to_numpy()
+                value = df[list(ref.columns)].astype("str").agg(", ".join, axis=1)
+            rows = np.flatnonzero(missing)
+            if len(rows):
+                value = value.iloc[rows].astype("str")
+                rule = f"must exist in {ref.table}.{', '.join(ref.target_columns)}"
+                rule = np.where(
+                    value.str.upper().isin(NA_MARKERS), rule + " (leave missing values empty)", rule
+                )
+                out.add(
+                    "error",
+                    t.filename,
+                    rule,
+                    column=", ".join(ref.columns),
+                    line=line_of(lines[name], rows),
+                    value=value,
+                )
+                unresolved[name] = unresolved.get(name, np.zeros(len(df), bool)) | missing
+
+    att = tables.get("attendance")
+    if att is not None and {"days_present", "days_enrolled"} <= set(att.columns):
+        rows = np.flatnonzero((att["days_present"] > att["days_enrolled"]).to_numpy())
+        if len(rows):
+            value = (
+                _int_text(att["days_present"].iloc[rows]) + " > " + _int_text(att["days_enrolled"].iloc[rows])
+            )
+            out.add(
+                "error",
+                "attendance.csv",
+                "must not exceed days_enrolled",
+                column="days_present",
+                line=line_of(lines["attendance"], rows),
+                value=value,
+            )
+
+    ts = tables.get("teacher_surveys")
+    if ts is not None and "form" in ts.columns:
+        for form, items in FORM_ITEMS.items():
+            on_form = (ts["form"] == form).to_numpy()
+            if not on_form.any():
+                continue
+            for item in items:
+                if item not in ts.columns:
+                    out.add(
+                        "error",
+                        "teacher_surveys.csv",
+                        f"column is missing but {on_form.sum():,} rows use form '{form}'",
+                        column=item,
+                        line=1,
+                    )
+                    continue
+                empty = on_form & ts[item].isna().to_numpy()
+                if bad_type["teacher_surveys"].get(item) is not None:
+                    empty = empty & ~bad_type["teacher_surveys"][item]  # a bad number is reported already
+                rows = np.flatnonzero(empty)
+                if len(rows):
+                    out.add(
+                        "error",
+                        "teacher_surveys.csv",
+                        f"must be answered on form '{form}'",
+                        column=item,
+                        line=line_of(lines["teacher_surveys"], rows),
+                    )
+
+    ws = tables.get("work_samples")
+    if ws is not None and {"met_demands", "met_grade_level"} <= set(ws.columns):
+        rows = np.flatnonzero(((ws["met_grade_level"] == 1) & (ws["met_demands"] == 0)).to_numpy())
+        if len(rows):
+            out.add(
+                "warning",
+                "work_samples.csv",
+                "met_grade_level = 1 but met_demands = 0",
+                column="met_grade_level",
+                line=line_of(lines["work_samples"], rows),
+                value="1",
+            )
+    asg, enr = usable.get("assignments"), usable.get("enrollments")
+    if (
+        _has(ws, "assignment_id", "student_id")
+        and len(ws)
+        and _has(asg, "assignment_id", "classroom_id")
+        and _has(enr, "student_id", "classroom_id")
+    ):
+        at = _index_in(ws["assignment_id"], asg["assignment_id"])
+        classroom = pd.Series(asg["classroom_id"].to_numpy()[np.maximum(at, 0)], dtype="str").where(at >= 0)
+        students = enr["student_id"].dropna().unique()
+        rooms = enr["classroom_id"].dropna().unique()
+        s_ws, c_ws = _index_in(ws["student_id"], pd.Series(students)), _index_in(classroom, pd.Series(rooms))
+        s_en, c_en = (
+            _index_in(enr["student_id"], pd.Series(students)),
+            _index_in(enr["classroom_id"], pd.Series(rooms)),
+        )
+        enrolled = pd.Series(s_ws * (len(rooms) + 1) + c_ws).isin(s_en * (len(rooms) + 1) + c_en).to_numpy()
+        check = (ws["student_id"].notna() & classroom.notna()).to_numpy()
+        if "work_samples" in unresolved:
+            check = check & ~unresolved["work_samples"]  # the unresolved reference is the error to fix
+        rows = np.flatnonzero(check & ~enrolled)
+        if len(rows):
+            out.add(
+                "warning",
+                "work_samples.csv",
+                "student is not enrolled in the assignment's classroom",
+                column="student_id",
+                line=line_of(lines["work_samples"], rows),
+                value=ws["student_id"].iloc[rows],
+            )
+
+    cls = tables.get("classrooms")
+    if _has(cls, "classroom_id") and _has(enr, "classroom_id"):
+        rows = np.flatnonzero(
+            cls["classroom_id"].notna().to_numpy()
+            & ~_isin(cls["classroom_id"], usable, "enrollments", "classroom_id", sets)
+        )
+        if len(rows):
+            out.add(
+                "warning",
+                "classrooms.csv",
+                "no students enrolled (not in enrollments.csv)",
+                column="classroom_id",
+                line=line_of(lines["classrooms"], rows),
+                value=cls["classroom_id"].iloc[rows],
+            )
+    st, asm = tables.get("students"), usable.get("assessments")
+    if _has(st, "student_id") and _has(asm, "student_id"):
+        rows = np.flatnonzero(
+            st["student_id"].notna().to_numpy()
+            & ~_isin(st["student_id"], usable, "assessments", "student_id", sets)
+        )
+        if len(rows):
+            out.add(
+                "warning",
+                "students.csv",
+                "no assessment results (not in assessments.csv)",
+                column="student_id",
+                line=line_of(lines["students"], rows),
+                value=st["student_id"].iloc[rows],
+            )
+
+
+def _school_year_now(today: datetime.date | None = None) -> int:
+    """The school year under way (named by the calendar year it starts in; a year starts on July 1)."""
+    today = today or datetime.date.today()
+    return today.year if today.month >= 7 else today.year - 1
+
+
+def _goal_group_problem(group: str, students: pd.DataFrame | None) -> tuple[str, str] | None:
+    """(severity, rule) when a goal's group names no student group, else None."""
+    if group == "all":
+        return None
+    var, eq, level = group.partition("=")
+    var, level = var.strip(), level.strip()
+    if not eq or not var or not level:
+        return "error", "must be 'all' or '<variable>=<level>' (e.g. 'low_income=1', 'race_ethnicity=black')"
+    if var not in SUBGROUP_VARIABLES:
+        return "error", (
+            f"'{var}' is not a student group variable; use one of: {', '.join(SUBGROUP_VARIABLES)}"
+            + suggest(var, SUBGROUP_VARIABLES)
+        )
+    levels = tuple(RACE_ETHNICITY) if var == "race_ethnicity" else ("0", "1")
+    if re.fullmatch(r"[01]\.0+", level):
+        level = level[0]
+    if level not in levels:
+        return "error", f"'{level}' is not a level of {var}; use one of: {', '.join(levels)}" + suggest(
+            level, levels
+        )
+    if students is not None and var in students.columns:
+        have = students[var].dropna()
+        have = have.astype("str") if var == "race_ethnicity" else have.map(format_number).astype("str")
+        if not have.eq(level).any():
+            return "warning", f"no student in students.csv is in {var}={level}; the goal will have no data"
+    return None
+
+
+def _plausibility(tables: dict, lines: dict, out: ProblemCollector, *, analysis_year: int | None) -> None:
+    """Rules on values that are each allowed but together implausible (school years, grades, goals, links)."""
+    now = _school_year_now()
+    future = {}
+    for name, df in tables.items():
+        if "school_year" in df.columns and len(df):
+            mask = (df["school_year"] > now).to_numpy()
+            future[name] = mask
+            rows = np.flatnonzero(mask)
+            if len(rows):
+                out.add(
+                    "error",
+                    TABLES[name].filename,
+                    f"school year has not started yet (the current school year "
+                    f"is {now}; years are named by the calendar year they start in)",
+                    column="school_year",
+                    line=line_of(lines[name], rows),
+                    value=_int_text(df["school_year"].iloc[rows]),
+                )
+    cls = tables.get("classrooms")
+    year = analysis_year
+    if _has(cls, "school_year") and cls["school_year"].notna().any():
+        years = cls["school_year"].dropna()
+        if year is None:
+            ok_years = years[years <= now]
+            year = int(ok_years.max()) if len(ok_years) else None
+        elif not (years == year).any():
+            out.add(
+                "error",
+                "classrooms.csv",
+                f"no classroom is in the analysis year {year} (the classrooms are in "
+                + ", ".join(map(format_number, sorted(years.unique())))
+                + ")",
+                column="school_year",
+                value=str(year),
+            )
+        if year is not None:
+            rows = np.flatnonzero(
+                ((cls["school_year"] != year) & cls["school_year"].notna()).to_numpy()
+                & ~future.get("classrooms", False)
+            )
+            if len(rows):
+                out.add(
+                    "warning",
+                    "classrooms.csv",
+                    f"section is not in the analysis year {year}; its evidence still "
+                    "counts in the district's shares",
+                    column="school_year",
+                    line=line_of(lines["classrooms"], rows),
+                    value=_int_text(cls["school_year"].iloc[rows]),
+                )
+    asm = tables.get("assessments")
+    if year is not None and _has(asm, "school_year"):
+        rows = np.flatnonzero((asm["school_year"] > year).to_numpy() & ~future.get("assessments", False))
+        if len(rows):
+            out.add(
+                "warning",
+                "assessments.csv",
+                f"after the analysis year {year}; only the trajectories (catch-up) use it",
+                column="school_year",
+                line=line_of(lines["assessments"], rows),
+                value=_int_text(asm["school_year"].iloc[rows]),
+            )
+    if _has(asm, "student_id", "subject", "school_year", "window", "grade") and len(asm):
+        key = ["student_id", "subject", "school_year"]
+        fall, spring = asm["window"].eq("fall").to_numpy(), asm["window"].eq("spring").to_numpy()
+        codes = key_codes(asm[key], key)
+        spring_grade = pd.Series(asm["grade"].to_numpy()[spring], index=codes[spring])
+        spring_grade = spring_grade[~spring_grade.index.duplicated()]
+        sg = pd.Series(codes).map(spring_grade).to_numpy()
+        rows = np.flatnonzero(fall & (asm["grade"].to_numpy() > sg))
+        if len(rows):
+            out.add(
+                "error",
+                "assessments.csv",
+                "fall grade is above the same year's spring grade for this student and subject",
+                column="grade",
+                line=line_of(lines["assessments"], rows),
+                value=_int_text(asm["grade"].iloc[rows])
+                + " > "
+                + pd.Series(sg[rows]).map(format_number).astype("str"),
+            )
+    st, enr = tables.get("students"), tables.get("enrollments")
+    if _has(st, "student_id") and _has(enr, "student_id") and len(enr):
+        rows = np.flatnonzero(
+            st["student_id"].notna().to_numpy()
+            & ~_isin(st["student_id"], tables, "enrollments", "student_id", {})
+        )
+        if len(rows):
+            out.add(
+                "warning",
+                "students.csv",
+                "not enrolled in any section (not in enrollments.csv); the student gets no access measures",
+                column="student_id",
+                line=line_of(lines["students"], rows),
+                value=st["student_id"].iloc[rows],
+            )
+    if _has(enr, "student_id", "classroom_id") and _has(cls, "classroom_id") and len(enr) and len(cls):
+        at = _index_in(enr["classroom_id"], cls["classroom_id"])
+        known = at >= 0
+        if _has(cls, "grade"):
+            g = np.where(known, cls["grade"].to_numpy(dtype=float)[np.maximum(at, 0)], np.nan)
+            per = (
+                pd.DataFrame({"s": enr["student_id"], "g": g})
+                .groupby("s")["g"]
+                .transform("nunique")
+                .to_numpy()
+            )
+            rows = np.flatnonzero(per > 1)
+            if len(rows):
+                out.add(
+                    "warning",
+                    "enrollments.csv",
+                    "student is enrolled in sections of different grades (this section's grade shown)",
+                    column="classroom_id",
+                    line=line_of(lines["enrollments"], rows),
+                    value=enr["classroom_id"].iloc[rows]
+                    + " (grade "
+                    + pd.Series(g[rows]).map(format_number).astype("str").to_numpy()
+                    + ")",
+                )
+        if _has(cls, "school_id") and _has(st, "student_id", "school_id"):
+            sec_school = pd.Series(
+                np.where(known, cls["school_id"].to_numpy(dtype=object)[np.maximum(at, 0)], None)
+            )
+            si = _index_in(enr["student_id"], st["student_id"])
+            stu_school = pd.Series(
+                np.where(si >= 0, st["school_id"].to_numpy(dtype=object)[np.maximum(si, 0)], None)
+            )
+            rows = np.flatnonzero(
+                (sec_school.notna() & stu_school.notna() & (sec_school != stu_school)).to_numpy()
+            )
+            if len(rows):
+                out.add(
+                    "warning",
+                    "enrollments.csv",
+                    "section belongs to another school than the student's (students.csv school_id)",
+                    column="classroom_id",
+                    line=line_of(lines["enrollments"], rows),
+                    value=enr["classroom_id"].iloc[rows]
+                    + " (school "
+                    + sec_school.iloc[rows].astype("str")
+                    + ", student's "
+                    + stu_school.iloc[rows].astype("str")
+                    + ")",
+                )
+    lc = tables.get("level_counts")
+    if _has(lc, "group") and len(lc):
+        found = {g: _goal_group_problem(g, None) for g in lc["group"].dropna().unique()}
+        for g, prob in found.items():
+            if prob is not None:
+                rows = np.flatnonzero(lc["group"].eq(g).to_numpy())
+                out.add(
+                    prob[0],
+                    "level_counts.csv",
+                    prob[1],
+                    column="group",
+                    line=line_of(lines["level_counts"], rows),
+                    value=g,
+                )
+    goals = tables.get("goals")
+    if _has(goals, "group") and len(goals):
+        found = {g: _goal_group_problem(g, st) for g in goals["group"].dropna().unique()}
+        for severity in ("error", "warning"):
+            for g, prob in found.items():
+                if prob and prob[0] == severity:
+                    rows = np.flatnonzero(goals["group"].eq(g).to_numpy())
+                    out.add(
+                        severity,
+                        "goals.csv",
+                        prob[1],
+                        column="group",
+                        line=line_of(lines["goals"], rows),
+                        value=g,
+                    )
+    if _has(goals, "baseline_year", "target_year") and len(goals):
+        rows = np.flatnonzero((goals["target_year"] < goals["baseline_year"]).to_numpy())
+        if len(rows):
+            out.add(
+                "error",
+                "goals.csv",
+                "target year is before the baseline year",
+                column="target_year",
+                line=line_of(lines["goals"], rows),
+                value=_int_text(goals["target_year"].iloc[rows])
+                + " < "
+                + _int_text(goals["baseline_year"].iloc[rows]),
+            )
+
+
+def check_across_tables(
+    tables: dict, lines: dict, bad_type: dict, out: ProblemCollector, *, analysis_year: int | None
+) -> None:
+    """Run the rules across tables, then the plausibility rules, on the parsed tables; problems go to ``out``.
+
+    ``tables``, ``lines`` and ``bad_type`` are by table name what
+    :func:`~opportunity_research.intake.validation_read.check_table` returned (frame, line numbers or None,
+    bad-number masks by column); ``analysis_year`` as in
+    :func:`~opportunity_research.intake.validation.validate_district`.
+
+    Examples
+    --------
+    >>> from opportunity_research.intake.validation_report import ProblemCollector
+    >>> schools = pd.DataFrame({"school_id": ["S1"]}, dtype="str")
+    >>> students = pd.DataFrame({"student_id": ["a", "b"], "school_id": ["S1", "S9"]}, dtype="str")
+    >>> out = ProblemCollector()
+    >>> tables = {"schools": schools, "students": students}
+    >>> check_across_tables(tables, {"schools": None, "students": None}, {}, out, analysis_year=None)
+    >>> out.frame(["students.csv"])[["line", "column", "value", "rule"]].values.tolist()
+    [[3, 'school_id', 'S9', 'must exist in schools.school_id']]
+    """
+    _cross_table(tables, lines, bad_type, out)
+    _plausibility(tables, lines, out, analysis_year=analysis_year)
