@@ -99,7 +99,14 @@ STUDY_SOURCE = "TNTP, The Opportunity Myth (2018): five school systems, about 4,
 
 
 def glance_table(glance: pd.DataFrame) -> Table:
-    """The district at a glance (``analysis.at_a_glance``)."""
+    """The district at a glance (``analysis.at_a_glance``).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> glance_table(pd.DataFrame({"what": ["Students"], "number": [1200]})).frame.iloc[0].tolist()
+    ['Students', '1,200']
+    """
     return table(
         glance,
         [Col("what", label="What"), Col("number", "count", label="Number")],
@@ -114,6 +121,14 @@ def resources_table(
 
     ``cuts``: the cut points the rates used (``DistrictAnalysis.cuts``); a resource scored with a rule other
     than TNTP's default gets a note saying its study figure is not directly comparable.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> rates = pd.DataFrame({"subject": "all", "resource": ["engaged"], "n": [400], "n_classrooms": [20],
+    ...                       "estimate": [0.55], "ci_lower": [0.48], "ci_upper": [0.62], "hours_without": [81]})
+    >>> resources_table(rates).frame.iloc[0].tolist()
+    ['Deep engagement', '400 surveyed moments', '20', '55%', '48% to 62%', '55%', '81']
     """
     from .settings import study_note
 
@@ -145,7 +160,16 @@ def resources_table(
 
 
 def demands_table(demands: pd.DataFrame) -> Table:
-    """Met the demands of the assignment vs met grade-level standards (``measures.demands_vs_standards``)."""
+    """Met the demands of the assignment vs met grade-level standards (``measures.demands_vs_standards``).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> demands = pd.DataFrame({"measure": ["met_grade_level"], "n": [300], "n_classrooms": [20], "estimate": [0.2],
+    ...                         "ci_lower": [0.15], "ci_upper": [0.26]})
+    >>> demands_table(demands).frame.iloc[0].tolist()
+    ['Showed mastery of grade-level standards', '300', '20', '20%', '15% to 26%', '17%']
+    """
     d = demands.assign(study=[STUDY.get(x, (np.nan,))[0] for x in demands["measure"]])
     return table(
         d,
@@ -192,7 +216,18 @@ _FLAGS = ("low_income", "english_learner", "disability")
 
 def one_per_contrast(data: pd.DataFrame, *, keep: str = "1") -> pd.DataFrame:
     """Rows without their mirror: of a 0/1 group compared with all other students, only the level ``keep``
-    (the other level's row is the same contrast with the sign flipped: low-income vs not, and not vs low-income)."""
+    (the other level's row is the same contrast with the sign flipped: low-income vs not, and not vs low-income).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> gaps = pd.DataFrame({"measure": "engaged", "subject": "math", "group": "low_income", "level": [1, 0],
+    ...                      "n": [80, 120], "estimate": [0.22, 0.31], "reference": "all other students",
+    ...                      "reference_estimate": [0.31, 0.22], "difference": [-0.09, 0.09], "ci_lower": [-0.16, 0.02],
+    ...                      "ci_upper": [-0.02, 0.16], "ratio": [0.71, 1.41]})
+    >>> one_per_contrast(gaps)["level"].tolist()  # level 0 is the same contrast, mirrored
+    [1]
+    """
     if not len(data) or "group" not in data.columns:
         return data
     lv = data["level"].astype(str).str.removesuffix(".0")
@@ -211,7 +246,18 @@ def one_per_contrast(data: pd.DataFrame, *, keep: str = "1") -> pd.DataFrame:
 
 
 def gaps_table(gaps: pd.DataFrame, resource: str, *, min_n: int = config.MIN_CELL_SIZE) -> Table:
-    """One resource's gaps by student group, both subjects (``equity.resource_gaps``); one row per contrast."""
+    """One resource's gaps by student group, both subjects (``equity.resource_gaps``); one row per contrast.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> gaps = pd.DataFrame({"measure": "engaged", "subject": "math", "group": "low_income", "level": [1, 0],
+    ...                      "n": [80, 120], "estimate": [0.22, 0.31], "reference": "all other students",
+    ...                      "reference_estimate": [0.31, 0.22], "difference": [-0.09, 0.09], "ci_lower": [-0.16, 0.02],
+    ...                      "ci_upper": [-0.02, 0.16], "ratio": [0.71, 1.41]})
+    >>> gaps_table(gaps, "engaged").frame.iloc[0].tolist()
+    ['Low-income students', '80', '22%', '31%', '−9.0', '−16.0 to −2.0', '0.71×']
+    """
     t = one_per_contrast(gaps[gaps["measure"] == resource])
     cols = _with_ratio_interval(_GAP_COLS, t)
     if len(t) and t["reference"].astype(str).isin(["all other students", "nan", "None", ""]).all():
@@ -230,7 +276,18 @@ def gaps_table(gaps: pd.DataFrame, resource: str, *, min_n: int = config.MIN_CEL
 
 
 def composition_table(comp: pd.DataFrame, *, min_n: int = config.MIN_CELL_SIZE) -> Table:
-    """Classrooms by composition (``equity.classroom_composition``); counts are classrooms."""
+    """Classrooms by composition (``equity.classroom_composition``); counts are classrooms.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> comp = pd.DataFrame({"measure": "engaged", "group": "majority_low_income", "level": [1.0], "n": [12],
+    ...                      "estimate": [0.4], "reference_estimate": [0.5], "difference": [-0.1], "ci_lower": [-0.2],
+    ...                      "ci_upper": [0.0], "ratio": [0.8]})
+    >>> row = composition_table(comp).frame.iloc[0]
+    >>> row["Classrooms"], row["Compared with"], row["Difference (points)"]
+    ('Classrooms with mostly low-income students', 'Classrooms with mostly higher-income students', '−10.0')
+    """
     cols = [
         Col("level", "group", label="Classrooms"),
         Col("n", "count", label="Classrooms (n)"),
@@ -259,7 +316,18 @@ def composition_table(comp: pd.DataFrame, *, min_n: int = config.MIN_CELL_SIZE) 
 
 
 def furthest_table(furthest: pd.DataFrame, *, min_n: int = config.MIN_CELL_SIZE) -> Table:
-    """Groups over-represented among students furthest from opportunity (``equity.furthest_from_opportunity``)."""
+    """Groups over-represented among students furthest from opportunity (``equity.furthest_from_opportunity``).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> gaps = pd.DataFrame({"measure": "engaged", "subject": "math", "group": "low_income", "level": [1, 0],
+    ...                      "n": [80, 120], "estimate": [0.22, 0.31], "reference": "all other students",
+    ...                      "reference_estimate": [0.31, 0.22], "difference": [-0.09, 0.09], "ci_lower": [-0.16, 0.02],
+    ...                      "ci_upper": [-0.02, 0.16], "ratio": [0.71, 1.41]})
+    >>> furthest_table(gaps.drop(columns="measure")).frame.iloc[0].tolist()
+    ['Low-income students', '80', '22%', '31%', '−9.0', '−16.0 to −2.0', '0.71×']
+    """
     cols = [
         Col("level", "group"),
         Col("n", "count"),
@@ -287,6 +355,16 @@ def multiple_table(
 
     ``programs``: ``False`` shows chronic absence and advanced coursework only (the report's body), ``True`` the
     program participation only (the appendix), ``None`` everything.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> gaps = pd.DataFrame({"measure": "engaged", "subject": "math", "group": "low_income", "level": [1, 0],
+    ...                      "n": [80, 120], "estimate": [0.22, 0.31], "reference": "all other students",
+    ...                      "reference_estimate": [0.31, 0.22], "difference": [-0.09, 0.09], "ci_lower": [-0.16, 0.02],
+    ...                      "ci_upper": [-0.02, 0.16], "ratio": [0.71, 1.41]})
+    >>> multiple_table(gaps.assign(measure="chronic_absence")).frame.iloc[0].tolist()
+    ['Low-income students', '80', '22%', '31%', '−9.0', '−16.0 to −2.0', '0.71×']
     """
     cols = [
         Col("level", "group"),
@@ -312,7 +390,17 @@ def multiple_table(
 
 
 def climate_table(cs: pd.DataFrame, *, min_n: int = config.MIN_CELL_SIZE) -> Table:
-    """Belonging, consistency and coherence, district by group (``climate.climate_summary``)."""
+    """Belonging, consistency and coherence, district by group (``climate.climate_summary``).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> cs = pd.DataFrame({"school_id": "all", "school_year": [2018], "scale": "belonging", "group": "all", "n": [300],
+    ...                    "mean_score": [3.6], "mean_ci_lower": [3.5], "mean_ci_upper": [3.7], "favorable": [0.55],
+    ...                    "favorable_ci_lower": [0.5], "favorable_ci_upper": [0.6]})
+    >>> climate_table(cs).frame.iloc[0].tolist()
+    ['All students', '300', '3.60', '3.50 to 3.70', '55%', '50% to 60%']
+    """
     t = cs[cs["school_id"] == "all"] if len(cs) else cs
     if len(t):
         t = t[t["school_year"] == t["school_year"].max()]
@@ -335,7 +423,16 @@ def climate_table(cs: pd.DataFrame, *, min_n: int = config.MIN_CELL_SIZE) -> Tab
 
 
 def reliability_table(rel: pd.DataFrame) -> Table:
-    """Internal consistency of the climate scales (``climate.climate_reliability``)."""
+    """Internal consistency of the climate scales (``climate.climate_reliability``).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> rel = pd.DataFrame({"school_year": [2018], "scale": "belonging", "n_items": [4], "n": [300], "alpha": [0.81],
+    ...                     "ci_lower": [0.77], "ci_upper": [0.84]})
+    >>> reliability_table(rel).frame.iloc[0].tolist()
+    ['2018-19', 'Belonging', '4', '300', '0.81', '0.77 to 0.84']
+    """
     return table(
         rel,
         [
@@ -351,7 +448,17 @@ def reliability_table(rel: pd.DataFrame) -> Table:
 
 
 def catch_up_table(cu: pd.DataFrame, *, min_n: int = config.MIN_CELL_SIZE) -> Table:
-    """Catch-up rates, district, all students (``trajectories.catch_up_rates``)."""
+    """Catch-up rates, district, all students (``trajectories.catch_up_rates``).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> cu = pd.DataFrame({"school_id": "all", "group": "all", "subject": "math", "start_year": [2015],
+    ...                    "years_later": [3], "n_start": [150], "n": [120], "estimate": [0.25], "ci_lower": [0.18],
+    ...                    "ci_upper": [0.33]})
+    >>> catch_up_table(cu).frame.iloc[0].tolist()
+    ['2015-16', '3', '150', '120', '25%', '18% to 33%']
+    """
     t = cu[(cu["school_id"] == "all") & (cu["group"] == "all")] if len(cu) else cu
     return table(
         t,
@@ -380,7 +487,17 @@ def grade_level_growth_table(
     ggl: pd.DataFrame, *, min_n: int = config.MIN_CELL_SIZE, school_names: Mapping | None = None
 ) -> Table:
     """Growth in grade levels per year (``trajectories.grade_level_growth``), all students; schools by name
-    (``school_names``, default the names the analysis tables carry in ``attrs["school_names"]``)."""
+    (``school_names``, default the names the analysis tables carry in ``attrs["school_names"]``).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> ggl = pd.DataFrame({"group": "all", "subject": "ela", "school_id": ["S1"], "start_year": [2016],
+    ...                     "end_year": [2018], "n": [90], "start_offset": [-0.8], "growth": [1.1],
+    ...                     "growth_ci_lower": [0.9], "growth_ci_upper": [1.3]})
+    >>> grade_level_growth_table(ggl, school_names={"S1": "Oak Hill"}).frame.iloc[0].tolist()
+    ['Oak Hill', '2016-17', '2018-19', '90', '−0.80', '1.10', '0.90 to 1.30']
+    """
     t = ggl[(ggl["group"] == "all")] if len(ggl) else ggl
     names = dict(school_names or ggl.attrs.get("school_names", {}))
     return table(
@@ -409,7 +526,15 @@ def grade_level_growth_table(
 
 
 def reproducibility_table(card: pd.DataFrame) -> Table:
-    """The reproducibility card with values as a reader writes them (lists joined, empty mappings 'none')."""
+    """The reproducibility card with values as a reader writes them (lists joined, empty mappings 'none').
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> card = pd.DataFrame({"item": ["parameter: subjects", "seed"], "value": ["['ela', 'math']", "20260101"]})
+    >>> reproducibility_table(card).frame.values.tolist()
+    [['Parameter: subjects', 'ELA, Math'], ['seed', '20260101']]
+    """
 
     def value(v) -> str:
         text = str(v)
@@ -431,7 +556,18 @@ def study_comparison_table(
     rates: pd.DataFrame, demands: pd.DataFrame, *, cuts: Mapping | None = None
 ) -> Table:
     """District vs the study's published figures, the six headline shares side by side (``cuts``: the cut points
-    the rates used; a share scored with a rule other than the study's gets a note instead of a silent comparison)."""
+    the rates used; a share scored with a rule other than the study's gets a note instead of a silent comparison).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> rates = pd.DataFrame({"subject": "all", "resource": ["engaged"], "n": [400], "n_classrooms": [20],
+    ...                       "estimate": [0.55], "ci_lower": [0.48], "ci_upper": [0.62], "hours_without": [81]})
+    >>> demands = pd.DataFrame({"measure": ["met_grade_level"], "n": [300], "n_classrooms": [20], "estimate": [0.2],
+    ...                         "ci_lower": [0.15], "ci_upper": [0.26]})
+    >>> study_comparison_table(rates, demands).frame["District − study (points)"].tolist()
+    ['0.0', '+3.0']
+    """
     from .settings import study_note
 
     rows = []
@@ -502,7 +638,13 @@ LAB_CSS = """
 def lab_style() -> HtmlBlock:
     """The report's table styles for tables shown in JupyterLab (captions, left-aligned labels, right-aligned
     numbers, source notes). Display it once in a notebook cell whose output the published report leaves out
-    (a cell tagged ``remove``); the published pages have their own stylesheet."""
+    (a cell tagged ``remove``); the published pages have their own stylesheet.
+
+    Examples
+    --------
+    >>> lab_style().html.startswith("<style>") and "gt_table" in lab_style().html
+    True
+    """
     return HtmlBlock(f"<style>{LAB_CSS}</style>", "")
 
 
@@ -523,7 +665,14 @@ def methods_scoring(cuts: Mapping | None = None) -> HtmlBlock:
 
 
 def link(text: str, href: str, *, note: str = "") -> HtmlBlock:
-    """A link shown in the report (e.g. to the scorecard page beside it)."""
+    """A link shown in the report (e.g. to the scorecard page beside it).
+
+    Examples
+    --------
+    >>> b = link("Scorecard", "scorecard.html", note="(one page)")
+    >>> b.html, b.text
+    ('<p class="note"><a href="scorecard.html">Scorecard</a> (one page)</p>', 'Scorecard: scorecard.html')
+    """
     return HtmlBlock(
         f'<p class="note"><a href="{_html.escape(href)}">{_html.escape(text)}</a>'
         + (f" {_html.escape(note)}" if note else "")
