@@ -152,7 +152,15 @@ DEFAULT_CROSS_NOTEBOOK = "notebooks/cross_district.ipynb"
 
 @dataclasses.dataclass
 class BatchResult:
-    """All results of :func:`run_batch`, and where the manifest and index were written."""
+    """All results of :func:`run_batch`, and where the manifest and index were written.
+
+    Examples
+    --------
+    >>> ok, bad = DistrictResult("demo_lakeside", "ok"), DistrictResult("demo_riverton", "failed")
+    >>> result = BatchResult([ok, bad], None, Path("reports/manifest.json"), Path("reports/index.html"))
+    >>> result.ok, [r.district_id for r in result.failed]
+    (False, ['demo_riverton'])
+    """
 
     districts: list[DistrictResult]
     cross: DistrictResult | None
@@ -172,7 +180,14 @@ class BatchResult:
 
 
 class BatchInterrupted(KeyboardInterrupt):
-    """Ctrl-C during :func:`run_batch`: ``results`` holds the districts finished before it."""
+    """Ctrl-C during :func:`run_batch`: ``results`` holds the districts finished before it.
+
+    Examples
+    --------
+    >>> exc = BatchInterrupted([DistrictResult("demo_lakeside", "ok")], total=3)
+    >>> [r.district_id for r in exc.results], exc.total, isinstance(exc, KeyboardInterrupt)
+    (['demo_lakeside'], 3, True)
+    """
 
     def __init__(self, results: list[DistrictResult], total: int):
         super().__init__("batch interrupted")
@@ -296,6 +311,12 @@ class BatchSettings:
     dry_run
         Only check every district's parameters against the notebook and return the plan (status ``"ready"``
         or ``"failed"`` with the reason); nothing is written, processed or run.
+
+    Examples
+    --------
+    >>> s = BatchSettings(jobs=2)
+    >>> s.jobs, s.min_n, s.notebook, s.cross_notebook
+    (2, 10, 'notebooks/district_report.ipynb', 'notebooks/cross_district.ipynb')
     """
 
     notebook: str | os.PathLike = DEFAULT_NOTEBOOK
@@ -349,6 +370,17 @@ def run_batch(
     BatchInterrupted
         On Ctrl-C, after removing this run's temporary folders and recording the finished districts in
         the manifest and index.
+
+    Examples
+    --------
+    A dry run over an empty raw folder checks the notebook and writes nothing:
+
+    >>> import tempfile
+    >>> root = Path(__file__).resolve().parents[2]
+    >>> result = run_batch([], root=root, dry_run=True, raw_dir=tempfile.mkdtemp(), reports_dir=tempfile.mkdtemp(),
+    ...                    log_dir=tempfile.mkdtemp(), progress=False)
+    >>> result.districts, result.cross, result.ok
+    ([], None, True)
     """
     if settings is None:
         settings = BatchSettings(**options)
@@ -618,6 +650,17 @@ def _cmd(args) -> int:
 
 
 def register(subparsers) -> None:
+    """Add the ``run`` subcommand (:func:`run_batch` from the command line) to ``subparsers``.
+
+    Examples
+    --------
+    >>> import argparse
+    >>> parser = argparse.ArgumentParser()
+    >>> register(parser.add_subparsers(dest="command"))
+    >>> args = parser.parse_args(["run", "--districts", "demo_lakeside", "--jobs", "2", "--no-cross"])
+    >>> args.command, args.districts, args.jobs, args.no_cross, callable(args.func)
+    ('run', ['demo_lakeside'], 2, True, True)
+    """
     p = subparsers.add_parser(
         "run",
         help="build every district's report (papermill + nbconvert on Dask), the cross-district report "
