@@ -21,8 +21,6 @@ import opportunity_research
 PENDING_MODULES = {
     "batch.runner",
     "disclosure.joint",
-    "report.browser",
-    "report.presentation",
     "study.analysis",
 }
 

@@ -318,7 +318,7 @@ def test_summaries_fit_two_pages_and_pdf_links_are_relative(folder):
 
 
 def test_scorecard_trend_cells_add_up_from_printed_values():
-    from opportunity_research.report.presentation import _trend
+    from opportunity_research.report.scorecard_page import _trend
 
     row = {
         "measure": "engaged_share",

@@ -85,12 +85,12 @@ import os
 import secrets
 import shutil
 import sys
-import textwrap
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from .. import config
 from ..version import __version__
+from .cross import run_cross
 from .runner_engine import Engine, Progress
 from .runner_parameters import (
     CROSS_DISTRICT,
@@ -118,6 +118,7 @@ from .runner_task import (
     shown_path,
     staging_dir,
 )
+from .summary import batch_summary
 
 __all__ = [
     "CROSS_DISTRICT",
@@ -151,7 +152,15 @@ DEFAULT_CROSS_NOTEBOOK = "notebooks/cross_district.ipynb"
 
 @dataclasses.dataclass
 class BatchResult:
-    """All results of :func:`run_batch`, and where the manifest and index were written."""
+    """All results of :func:`run_batch`, and where the manifest and index were written.
+
+    Examples
+    --------
+    >>> ok, bad = DistrictResult("demo_lakeside", "ok"), DistrictResult("demo_riverton", "failed")
+    >>> result = BatchResult([ok, bad], None, Path("reports/manifest.json"), Path("reports/index.html"))
+    >>> result.ok, [r.district_id for r in result.failed]
+    (False, ['demo_riverton'])
+    """
 
     districts: list[DistrictResult]
     cross: DistrictResult | None
@@ -171,7 +180,14 @@ class BatchResult:
 
 
 class BatchInterrupted(KeyboardInterrupt):
-    """Ctrl-C during :func:`run_batch`: ``results`` holds the districts finished before it."""
+    """Ctrl-C during :func:`run_batch`: ``results`` holds the districts finished before it.
+
+    Examples
+    --------
+    >>> exc = BatchInterrupted([DistrictResult("demo_lakeside", "ok")], total=3)
+    >>> [r.district_id for r in exc.results], exc.total, isinstance(exc, KeyboardInterrupt)
+    (['demo_lakeside'], 3, True)
+    """
 
     def __init__(self, results: list[DistrictResult], total: int):
         super().__init__("batch interrupted")
@@ -295,6 +311,12 @@ class BatchSettings:
     dry_run
         Only check every district's parameters against the notebook and return the plan (status ``"ready"``
         or ``"failed"`` with the reason); nothing is written, processed or run.
+
+    Examples
+    --------
+    >>> s = BatchSettings(jobs=2)
+    >>> s.jobs, s.min_n, s.notebook, s.cross_notebook
+    (2, 10, 'notebooks/district_report.ipynb', 'notebooks/cross_district.ipynb')
     """
 
     notebook: str | os.PathLike = DEFAULT_NOTEBOOK
@@ -348,6 +370,17 @@ def run_batch(
     BatchInterrupted
         On Ctrl-C, after removing this run's temporary folders and recording the finished districts in
         the manifest and index.
+
+    Examples
+    --------
+    A dry run over an empty raw folder checks the notebook and writes nothing:
+
+    >>> import tempfile
+    >>> root = Path(__file__).resolve().parents[2]
+    >>> result = run_batch([], root=root, dry_run=True, raw_dir=tempfile.mkdtemp(), reports_dir=tempfile.mkdtemp(),
+    ...                    log_dir=tempfile.mkdtemp(), progress=False)
+    >>> result.districts, result.cross, result.ok
+    ([], None, True)
     """
     if settings is None:
         settings = BatchSettings(**options)
@@ -495,7 +528,17 @@ def run_batch(
                 shutil.rmtree(tmp, ignore_errors=True)
             ordered = [results[d] for d in dict.fromkeys(districts)]
             manifest = _merge_manifest(manifest_path, reports, ordered, meta)
-            cross = _run_cross(engine, manifest, cross_notebook, root, reports, raw, processed, min_n, common)
+            cross = run_cross(
+                engine,
+                manifest,
+                _abs(cross_notebook, root, root / DEFAULT_CROSS_NOTEBOOK)
+                if cross_notebook is not None
+                else None,
+                root=root,
+                reports=reports,
+                min_n=min_n,
+                common=common,
+            )
     except KeyboardInterrupt:
         bar.close()
         with contextlib.suppress(OSError):
@@ -520,111 +563,8 @@ def run_batch(
     return BatchResult(ordered, cross, manifest_path, index, run_id=run_id, log_dir=logs)
 
 
-def _run_cross(
-    engine: Engine,
-    manifest: dict,
-    cross_notebook,
-    root: Path,
-    reports: Path,
-    raw: Path,
-    processed: Path,
-    min_n: int,
-    common: dict,
-) -> DistrictResult | None:
-    """The cross-district report over every district whose report is current (this run's or earlier)."""
-    ok_ids = [
-        e["district_id"]
-        for e in manifest["districts"]
-        if e.get("status") == "ok" and (reports / e["district_id"] / "findings.json").exists()
-    ]
-    cross_path = (
-        _abs(cross_notebook, root, root / DEFAULT_CROSS_NOTEBOOK) if cross_notebook is not None else None
-    )
-    if cross_path is None:
-        return None
-    if not cross_path.is_file():
-        return DistrictResult(
-            CROSS_DISTRICT, "skipped", reason=f"{shown_path(cross_path, root)} does not exist yet"
-        )
-    if not ok_ids:
-        return DistrictResult(CROSS_DISTRICT, "skipped", reason="no district report succeeded")
-    cdeclared = notebook_parameters(cross_path)
-    cparams = {"reports_dir": rel_path(reports, root), "districts": ok_ids}
-    if "output_dir" in cdeclared:
-        cparams["output_dir"] = f"{rel_path(reports, root)}/{CROSS_DISTRICT}"
-    if "min_n" in cdeclared:
-        cparams["min_n"] = min_n
-    problems = check_parameters(cparams, cdeclared)
-    if problems:
-        cross = mark_stale(
-            DistrictResult(CROSS_DISTRICT, "failed", reason="invalid parameters: " + "; ".join(problems)),
-            reports,
-        )
-    else:
-        out: list[DistrictResult] = []
-        job = Job(
-            "cross",
-            CROSS_DISTRICT,
-            str(cross_path),
-            parameters=cparams,
-            id_districts=tuple(ok_ids),
-            require_findings=False,
-            **common,
-        )
-        engine.run([job], out.append)
-        cross = out[0]
-    cross.districts = ok_ids
-    return cross
-
-
 # ---------------------------------------------------------------------------------------------
 # Command line
-
-
-def _summary(result: BatchResult) -> str:
-    everything = result.districts + ([result.cross] if result.cross is not None else [])
-    rows = [
-        (
-            r.district_id,
-            "stale" if r.stale else r.status,
-            f"{r.seconds:.1f}",
-            (r.reason.splitlines() or [""])[0],
-        )
-        for r in everything
-    ]
-    head = ("district", "status", "seconds", "reason")
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(head[:3])]
-
-    def fmt(r):
-        reason = r[3] if len(r[3]) <= 100 else r[3][:97] + "..."
-        return "  ".join(str(v).ljust(w) for v, w in zip(r[:3], widths)) + "  " + reason
-
-    lines = [fmt(head), fmt(tuple("-" * w for w in widths) + ("-" * 6,))] + [fmt(r) for r in rows]
-    failed = [r for r in everything if r.status == "failed"]
-    if failed:
-        lines.append("\nwhy:")
-        for r in failed:
-            lines += textwrap.wrap(
-                r.reason,
-                width=110,
-                initial_indent=f"  {r.district_id}: ",
-                subsequent_indent="    ",
-                break_on_hyphens=False,
-            )
-            if r.stale:
-                lines.append(
-                    f"    kept its last good report (published {r.last_good}), marked stale in the index"
-                )
-            if r.traceback:
-                lines += ["    | " + ln for ln in r.traceback.splitlines()]
-            if r.log:
-                lines.append(
-                    f"    failed notebook and full traceback (private, may hold student data): {r.log}/"
-                )
-    retried = [r.district_id for r in result.districts if r.runs > 1]
-    if retried:
-        lines.append(f"\nre-run after a worker was lost: {', '.join(retried)} (each published once)")
-    return "\n".join(lines)
 
 
 def _cmd(args) -> int:
@@ -693,7 +633,7 @@ def _cmd(args) -> int:
             file=sys.stderr,
         )
         return 2
-    print(_summary(result))
+    print(batch_summary(result))
     if args.dry_run:
         n_ready = sum(r.status == "ready" for r in result.districts)
         print(
@@ -710,6 +650,17 @@ def _cmd(args) -> int:
 
 
 def register(subparsers) -> None:
+    """Add the ``run`` subcommand (:func:`run_batch` from the command line) to ``subparsers``.
+
+    Examples
+    --------
+    >>> import argparse
+    >>> parser = argparse.ArgumentParser()
+    >>> register(parser.add_subparsers(dest="command"))
+    >>> args = parser.parse_args(["run", "--districts", "demo_lakeside", "--jobs", "2", "--no-cross"])
+    >>> args.command, args.districts, args.jobs, args.no_cross, callable(args.func)
+    ('run', ['demo_lakeside'], 2, True, True)
+    """
     p = subparsers.add_parser(
         "run",
         help="build every district's report (papermill + nbconvert on Dask), the cross-district report "

@@ -79,6 +79,16 @@ def axe_violations(page, *, impacts: tuple[str, ...] = ("serious", "critical")) 
 
     Each: ``{"id", "impact", "help", "nodes": [target, ...]}`` (at most five targets). Raises
     ``FileNotFoundError`` naming the setup step when axe-core is not installed.
+
+    Examples
+    --------
+    >>> AXE_TAGS
+    ('wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa')
+    >>> with chromium() as browser:  # doctest: +SKIP
+    ...     page = browser.new_page()
+    ...     _ = page.goto("file:///srv/reports/demo_lakeside/report.html")
+    ...     axe_violations(page)
+    []
     """
     if not AXE_SCRIPT.exists():
         raise FileNotFoundError(
@@ -98,11 +108,26 @@ def axe_violations(page, *, impacts: tuple[str, ...] = ("serious", "critical")) 
 
 
 class BrowserMissing(RuntimeError):
-    """No Chromium could be found (or installed)."""
+    """No Chromium could be found (or installed).
+
+    Examples
+    --------
+    >>> issubclass(BrowserMissing, RuntimeError)
+    True
+    """
 
 
 def find_chromium() -> str | None:
-    """Path of a Chromium executable, or None (see the module notes for the search order)."""
+    """Path of a Chromium executable, or None (see the module notes for the search order).
+
+    Examples
+    --------
+    >>> import os
+    >>> os.environ["OPPORTUNITY_RESEARCH_CHROMIUM"] = "/nonexistent/chromium"  # the variable wins, even if wrong
+    >>> find_chromium() is None
+    True
+    >>> del os.environ["OPPORTUNITY_RESEARCH_CHROMIUM"]
+    """
     env = os.environ.get("OPPORTUNITY_RESEARCH_CHROMIUM")
     if env:
         return env if Path(env).is_file() and os.access(env, os.X_OK) else None
@@ -120,6 +145,17 @@ def ensure_chromium(*, install: bool = True) -> str:
     ------
     BrowserMissing
         With installation instructions, when none is found and it cannot be installed here.
+
+    Examples
+    --------
+    >>> import os
+    >>> os.environ["OPPORTUNITY_RESEARCH_CHROMIUM"] = "/nonexistent/chromium"
+    >>> try:
+    ...     ensure_chromium(install=False)
+    ... except BrowserMissing as exc:
+    ...     print(str(exc)[:30])
+    No Chromium found (looked at $
+    >>> del os.environ["OPPORTUNITY_RESEARCH_CHROMIUM"]
     """
     found = find_chromium()
     if found:
@@ -147,7 +183,14 @@ def ensure_chromium(*, install: bool = True) -> str:
 
 @contextlib.contextmanager
 def chromium(executable: str | None = None) -> Iterator[object]:
-    """A running headless Chromium (a Playwright ``Browser``), closed on exit."""
+    """A running headless Chromium (a Playwright ``Browser``), closed on exit.
+
+    Examples
+    --------
+    >>> with chromium() as browser:
+    ...     browser.is_connected()
+    True
+    """
     from playwright.sync_api import sync_playwright
 
     exe = executable or find_chromium()
@@ -170,6 +213,14 @@ def shared_chromium(executable: str | None = None):
     Playwright's synchronous objects belong to the thread that started them, so the browser is per thread (a
     Dask worker runs its tasks in one thread; ``--jobs 1`` runs them in the main thread). A browser that has
     disconnected is replaced. :func:`close_shared_chromium`, in the same thread, stops it.
+
+    Examples
+    --------
+    >>> browser = shared_chromium()
+    >>> shared_chromium() is browser, browser.is_connected()
+    (True, True)
+    >>> close_shared_chromium()
+    True
     """
     browser = getattr(_SHARED, "browser", None)
     if browser is not None and browser.is_connected():
@@ -191,7 +242,13 @@ def shared_chromium(executable: str | None = None):
 
 
 def close_shared_chromium() -> bool:
-    """Stop this thread's shared browser, if any (True if there was one)."""
+    """Stop this thread's shared browser, if any (True if there was one).
+
+    Examples
+    --------
+    >>> close_shared_chromium()  # no shared browser in this thread
+    False
+    """
     browser, pw = getattr(_SHARED, "browser", None), getattr(_SHARED, "playwright", None)
     _SHARED.browser = _SHARED.playwright = None
     with contextlib.suppress(Exception):
@@ -208,6 +265,15 @@ def print_pdf(html_path: str | os.PathLike, pdf_path: str | os.PathLike, *, brow
 
     Written to a temporary name, then renamed (mode 0644). ``browser``: a running browser from
     :func:`chromium` (default: one started for this page).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "page.html").write_text("<!doctype html><title>Page</title><a href='scorecard.html'>Scorecard</a>")
+    >>> pdf = print_pdf(folder / "page.html", folder / "page.pdf")
+    >>> pdf.read_bytes()[:5], oct(pdf.stat().st_mode & 0o777)
+    (b'%PDF-', '0o644')
     """
     html_path, pdf_path = Path(html_path).resolve(), Path(pdf_path)
     if browser is None:
@@ -234,6 +300,23 @@ def relative_links(pdf_path: str | os.PathLike, *, base: str | os.PathLike) -> i
     a dead link once the folder is swapped into place. Relative links (``scorecard.html``,
     ``../index.html``) work wherever the published folder is copied. Links to the web are left alone.
     Returns the number of links rewritten.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pypdf import PdfReader, PdfWriter
+    >>> from pypdf.annotations import Link
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> w = PdfWriter()
+    >>> _ = w.add_blank_page(200, 200)
+    >>> _ = w.add_annotation(0, Link(rect=(0, 0, 50, 50), url=(folder / "scorecard.html").as_uri() + "#goals"))
+    >>> _ = w.add_annotation(0, Link(rect=(60, 0, 110, 50), url="https://tntp.org/"))
+    >>> with open(folder / "page.pdf", "wb") as f:
+    ...     _ = w.write(f)
+    >>> relative_links(folder / "page.pdf", base=folder)
+    1
+    >>> [str(a.get_object()["/A"]["/URI"]) for a in PdfReader(folder / "page.pdf").pages[0]["/Annots"]]
+    ['scorecard.html#goals', 'https://tntp.org/']
     """
     import logging
     from urllib.parse import unquote, urlparse
@@ -279,6 +362,13 @@ def screenshots(
     ``report-first-screen.png`` and ``scorecard-first-screen.png`` (a 1280 x 900 window),
     ``report-phone.png`` (390 x 844), and ``report-printed-page.png`` / ``scorecard-printed-page.png``
     (the first page of each PDF, as Chromium's PDF viewer shows it).
+
+    Examples
+    --------
+    >>> written = screenshots("reports", "docs/img")  # doctest: +SKIP
+    >>> sorted(p.name for p in written)  # doctest: +SKIP
+    ['report-first-screen.png', 'report-phone.png', 'report-printed-page.png', 'scorecard-first-screen.png',
+     'scorecard-printed-page.png']
     """
     import time
 
