@@ -88,7 +88,19 @@ _UNBOUNDED_INDICATORS = frozenset({"growth_grade_levels"})
 
 
 def district_tables(a, indicators: pd.DataFrame | None = None) -> dict[str, tuple[pd.DataFrame, TableSpec]]:
-    """The published tables of a district analysis with their specs (``indicators`` split by kind)."""
+    """The published tables of a district analysis with their specs (``indicators`` split by kind).
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"measure": "grade_appropriate", "subject": "ela", "group": "ell", "level": [0, 1],
+    ...                   "n": [45, 3], "reference": ALL_OTHERS, "reference_n": [3, 45], "estimate": [0.4, 0.0],
+    ...                   "reference_estimate": [0.0, 0.4], "suppressed": False, "suppression_reason": ""})
+    >>> tables = district_tables(SimpleNamespace(gaps=t))
+    >>> list(tables), tables["gaps"][1] is DISTRICT_SPECS["gaps"]
+    (['gaps'], True)
+    """
     out = {}
     for name, spec in DISTRICT_SPECS.items():
         if name.startswith("indicators"):
@@ -116,6 +128,25 @@ def protect_district(
     ------
     DisclosureError
         When the audit cannot be satisfied (it names the cells).
+
+    Examples
+    --------
+    The analysis runs this pass itself (the call is slow, so skipped here); the report shows its audit:
+
+    >>> from opportunity_research.study.analysis import analyze_district
+    >>> a = analyze_district("demo_pinebrook", n_boot=20)  # doctest: +SKIP
+    >>> a.disclosure.passed, a.gaps["suppressed"].dtype.name  # doctest: +SKIP
+    (True, 'bool')
+
+    The tables it protects together are the analysis' registered ones:
+
+    >>> from types import SimpleNamespace
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"measure": "grade_appropriate", "subject": "ela", "group": "ell", "level": [0, 1],
+    ...                   "n": [45, 3], "reference": ALL_OTHERS, "reference_n": [3, 45], "estimate": [0.4, 0.0],
+    ...                   "reference_estimate": [0.0, 0.4], "suppressed": False, "suppression_reason": ""})
+    >>> sorted(district_tables(SimpleNamespace(gaps=t, climate=None)))
+    ['gaps']
     """
     import dataclasses
 
@@ -158,6 +189,13 @@ def protect_district(
 @dataclass(frozen=True)
 class PublishedTable:
     """One table a district report publishes as ``tables/<name>.csv``.
+
+    Examples
+    --------
+    >>> PUBLISHED["gaps"].spec is DISTRICT_SPECS["gaps"], PUBLISHED["scorecard"].source
+    (True, 'scorecard.table')
+    >>> PUBLISHED["resources"].spec is None, PUBLISHED["resources"].note
+    (True, 'district-wide rates of classroom evidence; no student groups')
 
     Attributes
     ----------
@@ -211,7 +249,21 @@ FILE_SPECS: dict[str, TableSpec] = {k: t.spec for k, t in PUBLISHED.items() if t
 
 
 def published_tables(a) -> dict[str, pd.DataFrame]:
-    """Every table of :data:`PUBLISHED`, from a protected district analysis (what the notebook writes)."""
+    """Every table of :data:`PUBLISHED`, from a protected district analysis (what the notebook writes).
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace as NS
+    >>> published_tables(NS(disclosure=None))
+    Traceback (most recent call last):
+    ...
+    opportunity_research.disclosure.model.DisclosureError: published_tables: the analysis has not been through the joint disclosure pass
+    >>> tops = {t.source.split(".")[0] for t in PUBLISHED.values() if t.source} - {"scorecard"}
+    >>> a = NS(disclosure="passed", scorecard=NS(table="card", goals="goals"), **{k: k for k in tops})
+    >>> tabs = published_tables(a)
+    >>> tabs["scorecard"], tabs["classroom_composition"], "level_means" in tabs
+    ('card', 'composition', False)
+    """
     if getattr(a, "disclosure", None) is None:
         raise DisclosureError("published_tables: the analysis has not been through the joint disclosure pass")
     out = {}
@@ -242,6 +294,15 @@ def protect_table(
     ------
     DisclosureError
         When the audit cannot be satisfied.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"measure": "grade_appropriate", "subject": "ela", "group": "ell", "level": [0, 1],
+    ...                   "n": [45, 3], "reference": ALL_OTHERS, "reference_n": [3, 45], "estimate": [0.4, 0.0],
+    ...                   "reference_estimate": [0.0, 0.4], "suppressed": False, "suppression_reason": ""})
+    >>> protect_table(t, "gaps", min_n=10)["suppressed"].tolist()
+    [True, True]
     """
     if kind not in PUBLISHED or PUBLISHED[kind].spec is None:
         raise ValueError(f"protect_table: kind must name a registered table with cells, got {kind!r}")
@@ -295,6 +356,26 @@ def audit_report_folder(
     spec are audited together with :func:`audit_published`, as an attacker reading those files would; goal
     values must be shown in the scorecard too. Returns the problems (unprotected cells named, no values);
     empty when the folder may be published.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"measure": "grade_appropriate", "subject": "ela", "group": "ell", "level": [0, 1],
+    ...                   "n": [45, 3], "reference": ALL_OTHERS, "reference_n": [3, 45], "estimate": [0.4, 0.0],
+    ...                   "reference_estimate": [0.0, 0.4], "suppressed": False, "suppression_reason": ""})
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> (folder / "tables").mkdir()
+    >>> protect_table(t, "gaps", min_n=10).to_csv(folder / "tables" / "gaps.csv", index=False)
+    >>> audit_report_folder(folder, min_n=10)
+    []
+    >>> t.to_csv(folder / "tables" / "gaps.csv", index=False)  # unprotected
+    >>> _ = (folder / "tables" / "extra.csv").write_text("a\\n1\\n")
+    >>> for problem in audit_report_folder(folder, min_n=10):
+    ...     print(problem.split(" (")[0])
+    tables/extra.csv: not a registered published table
+    tables: gaps[grade_appropriate|ela] ell=0
+    tables: gaps[grade_appropriate|ela] ell=1
     """
     import json
     from pathlib import Path
