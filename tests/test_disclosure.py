@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 from scipy.optimize import linprog
 
 from opportunity_research.disclosure import joint as disclosure
+from opportunity_research.disclosure import protection
 from opportunity_research.disclosure.joint import (
     DISTRICT_SPECS,
     REASON,
@@ -508,7 +509,7 @@ def test_gate_passes_protected_folder_and_names_leaky_cells(tmp_path):
 
 def test_protect_district_refuses_an_unprotectable_set(monkeypatch):
     """When no further cell can be hidden the district is refused, with the cells named."""
-    monkeypatch.setattr(disclosure._State, "complement", lambda self, v, exclude=(): None)
+    monkeypatch.setattr(protection._State, "complement", lambda self, v, exclude=(): None)
     df = students(ADVERSARIAL["group of 2 in every table"], seed=3)
     _, _, report = protect(df)
     assert not report.passed and report.failures

@@ -36,7 +36,8 @@ SIDE = {"synth": {"imports": {"intake"}, "imported_by": {"batch"}}}
 STUDY_ORDER = (
     {"labels", "indicators", "months"},
     {"measures"},
-    {"climate", "trajectories", "equity", "growth", "levelgaps"},
+    {"panels"},
+    {"climate", "trajectories", "movement", "equity", "growth", "levelgaps"},
     {"scorecard"},
     {"findings"},
     {"analysis"},

@@ -67,7 +67,19 @@ def reference_label(reference: dict | None, variable: str | None = None) -> str:
 
 @dataclass
 class DistrictAnalysis:
-    """Every table of a district report (tidy DataFrames; see each producing function for columns)."""
+    """Every table of a district report (tidy DataFrames; see each producing function for columns).
+
+    Examples
+    --------
+    :func:`analyze_district` builds it (slow: the call is skipped here):
+
+    >>> a = analyze_district("demo_pinebrook", n_boot=20)  # doctest: +SKIP
+    >>> a.gaps.columns[:3].tolist(), a.disclosure.passed  # doctest: +SKIP
+    (['measure', 'subject', 'group'], True)
+    >>> import dataclasses
+    >>> [f.name for f in dataclasses.fields(DistrictAnalysis)][:5]
+    ['district', 'min_n', 'rates', 'demands', 'gaps']
+    """
 
     district: District
     min_n: int
@@ -112,7 +124,19 @@ class DistrictAnalysis:
 
 
 def at_a_glance(district: District) -> pd.DataFrame:
-    """Counts of schools, students, classrooms, teachers and evidence (no student rows)."""
+    """Counts of schools, students, classrooms, teachers and evidence (no student rows).
+
+    Examples
+    --------
+    >>> from opportunity_research.intake.dataset import District
+    >>> from opportunity_research.synth.districts import generate_districts
+    >>> from opportunity_research.synth.specs import METRO
+    >>> tables = generate_districts(1, 300, specs=(METRO,))["demo_metro"]["tables"]
+    >>> d = District("demo_metro", {k: v for k, v in tables.items() if v is not None})
+    >>> g = at_a_glance(d)
+    >>> g["what"].tolist()[:3], int(g.loc[g["what"] == "Students", "number"].iloc[0]) == len(tables["students"])
+    (['Schools', 'Students', 'Classrooms (sections)'], True)
+    """
     d = district
     rows = [
         ("Schools", d.schools["school_id"].nunique()),
@@ -341,7 +365,17 @@ def _growth_sentences(growth: pd.DataFrame) -> list[str]:
 
 
 def key_findings(a: DistrictAnalysis) -> list[str]:
-    """Plain-language findings generated from the numbers (no hand-typed values)."""
+    """Plain-language findings generated from the numbers (no hand-typed values).
+
+    Examples
+    --------
+    On an analysis of :func:`analyze_district` (slow: skipped here):
+
+    >>> a = analyze_district("demo_pinebrook", n_boot=20)  # doctest: +SKIP
+    >>> sentences = key_findings(a)  # doctest: +SKIP
+    >>> all(isinstance(x, str) and x for x in sentences)  # doctest: +SKIP
+    True
+    """
     out = findings.resource_sentences(a.rates) + [findings.demands_sentence(a.demands)]
     out += findings.gap_sentences(a.gaps) + findings.composition_sentences(a.composition)
     out += findings.furthest_sentences(a.furthest, top=2) + _growth_sentences(a.growth)
@@ -388,6 +422,15 @@ def findings_json(a: DistrictAnalysis, *, parameters: dict, indicators: pd.DataF
     ``indicators``: the district's indicator table
     (:func:`opportunity_research.report.indicator_table.indicator_table`, the one source of the first screen, the
     board summary and the index), stored as a list of records when given.
+
+    Examples
+    --------
+    On an analysis of :func:`analyze_district` (slow: skipped here):
+
+    >>> a = analyze_district("demo_pinebrook", n_boot=20)  # doctest: +SKIP
+    >>> found = findings_json(a, parameters={"min_n": a.min_n})  # doctest: +SKIP
+    >>> found["parameters"], found["disclosure"]["audit_passed"]  # doctest: +SKIP
+    ({'min_n': 10}, True)
     """
     rates = {
         r.resource: {
@@ -480,6 +523,13 @@ class LevelCountsAnalysis:
 
     ``gaps`` is :func:`levelgaps.level_gaps`, ``means`` :func:`levelgaps.hetop_means`, both after the joint
     disclosure pass (``disclosure`` holds its audit); ``schools`` maps school ids to names.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> a = LevelCountsAnalysis("demo_counts", counts=pd.DataFrame(), gaps=pd.DataFrame(), means=pd.DataFrame())
+    >>> a.district_id, a.schools, a.disclosure is None
+    ('demo_counts', {}, True)
     """
 
     district_id: str

@@ -40,6 +40,10 @@ complementary suppression across groups and schools
 Missing data: with fewer than two years of spring results, or no ``grade_equivalent`` for growth,
 the functions return an empty table with ``.attrs["needs"]`` (see :mod:`opportunity_research.study.indicators`).
 
+Modules: catch-up rates, growth in grade levels and the scorecard indicators live here; year-to-year growth and
+level movement in :mod:`opportunity_research.study.movement` (re-exported here); the yearly results panel and
+the cell helpers both share in :mod:`opportunity_research.study.panels`.
+
 Examples
 --------
 >>> years_to_close(2.0, 1.5)
@@ -57,9 +61,10 @@ import pandas as pd
 
 from .. import config
 from ..intake.contract import SUBJECTS_TESTED
-from ..stats.estimates import subgroup_estimates, suppress_small_cells, wilson_interval
-from ..stats.suppression import suppress
+from ..stats.estimates import suppress_small_cells
 from .indicators import INDICATOR_COLUMNS, indicator_rows, needs_of, unavailable
+from .movement import level_movement, level_transitions, yearly_growth
+from .panels import VARIABLES, needs_ge, needs_years, order_rows, subgroup_cells, with_pooled, yearly_results
 
 __all__ = [
     "NO_CLOSE",
@@ -75,163 +80,8 @@ __all__ = [
     "years_to_close_note",
 ]
 
-#: Student groups the trajectories are broken down by (plus ``started_behind`` where it applies).
-VARIABLES = ("race_ethnicity", "low_income", "english_learner", "disability")
 #: Note given when a gap does not close.
 NO_CLOSE = "does not close at rate <= 1 grade level per year"
-_STUDENT_COLS = ("school_id",) + VARIABLES
-
-
-def _needs_years(window: str, found) -> str:
-    got = ", ".join(str(y) for y in found) if len(found) else "none"
-    return (
-        f"assessments.csv with {window} results in at least two school years for catch-up rates and "
-        f"performance-level movement (found: {got})"
-    )
-
-
-def _needs_ge(window: str, found=None) -> str:
-    extra = (
-        ""
-        if found is None
-        else f" (found {window} grade_equivalent in: " + (", ".join(str(y) for y in found) or "no year") + ")"
-    )
-    return (
-        f"assessments.grade_equivalent ({window} results in at least two school years) for growth in grade "
-        f"levels per year{extra}"
-    )
-
-
-def yearly_results(
-    data: pd.DataFrame | None,
-    *,
-    students: pd.DataFrame | None = None,
-    window: str = "spring",
-    subjects: Sequence[str] = SUBJECTS_TESTED,
-) -> pd.DataFrame:
-    """One row per student, subject and school year from one testing window, with school and groups.
-
-    Returns
-    -------
-    DataFrame
-        ``student_id``, ``subject``, ``school_year`` (int), ``grade``, ``scale_score``, ``grade_level_cut``,
-        ``performance_level``, ``grade_equivalent`` (NaN when not provided), ``at_grade_level`` (1.0 / 0.0),
-        ``start_offset`` (``grade_equivalent - grade``), and from ``students``: ``school_id``,
-        ``race_ethnicity``, ``low_income``, ``english_learner``, ``disability``.
-
-    Examples
-    --------
-    >>> from opportunity_research.synth.districts import generate_districts
-    >>> from opportunity_research.synth.specs import METRO
-    >>> tables = generate_districts(1, 300, specs=(METRO,))["demo_metro"]["tables"]
-    >>> assessments, students = tables["assessments"], tables["students"]
-    >>> t = yearly_results(assessments, students=students)
-    >>> sorted(t["subject"].unique())
-    ['ela', 'math']
-    """
-    cols = [
-        "student_id",
-        "subject",
-        "school_year",
-        "grade",
-        "scale_score",
-        "grade_level_cut",
-        "performance_level",
-        "grade_equivalent",
-        "at_grade_level",
-        "start_offset",
-        *_STUDENT_COLS,
-    ]
-    if data is None or len(data) == 0:
-        return pd.DataFrame(columns=cols)
-    a = data[(data["window"] == window) & data["subject"].isin(list(subjects))]
-    out = a[
-        [
-            "student_id",
-            "subject",
-            "school_year",
-            "grade",
-            "scale_score",
-            "grade_level_cut",
-            "performance_level",
-        ]
-    ].copy()
-    out["grade_equivalent"] = (
-        a["grade_equivalent"].astype(float) if "grade_equivalent" in a.columns else np.nan
-    )
-    out["school_year"] = out["school_year"].astype(np.int64)
-    ok = out["scale_score"].notna() & out["grade_level_cut"].notna()
-    out["at_grade_level"] = (out["scale_score"] >= out["grade_level_cut"]).astype(float).where(ok)
-    out["start_offset"] = out["grade_equivalent"] - out["grade"].astype(float)
-    if students is not None:
-        if students["student_id"].duplicated().any():
-            raise ValueError("students: student_id is not unique")
-        keep = ["student_id"] + [c for c in _STUDENT_COLS if c in students.columns]
-        out = out.merge(students[keep], on="student_id", how="left", validate="many_to_one")
-    for c in _STUDENT_COLS:
-        if c not in out.columns:
-            out[c] = np.nan
-    return out[cols].reset_index(drop=True)
-
-
-def _with_pooled(frame: pd.DataFrame) -> pd.DataFrame:
-    """The rows per subject plus the same rows with ``subject == "all"`` (the subjects pooled)."""
-    return pd.concat([frame, frame.assign(subject="all")], ignore_index=True)
-
-
-def _cells(frame: pd.DataFrame, *, keys: list[str], variables, value: str, kind: str, confidence: float):
-    """District and school rows of subgroup estimates, intervals clustered by student."""
-    frame = frame.assign(_sid=pd.factorize(frame["student_id"])[0])  # integer ids: cheaper grouping
-    # text keys as categories, once: every cell_estimates call below then groups on their codes instead of
-    # hashing the text again (the same groups in the same sorted order); the results get the text back
-    text = {
-        c: frame[c].dtype
-        for c in dict.fromkeys([*keys, "school_id", *variables])
-        if c in frame.columns and (pd.api.types.is_string_dtype(frame[c]) or frame[c].dtype == object)
-    }
-    frame = frame.astype({c: "category" for c in text})
-    dist = subgroup_estimates(
-        frame,
-        keys=keys,
-        variables=variables,
-        value=value,
-        kind=kind,
-        cluster="_sid",
-        unit="_sid",
-        confidence=confidence,
-    ).assign(school_id="all")
-    sch = subgroup_estimates(
-        frame,
-        keys=keys + ["school_id"],
-        variables=variables,
-        value=value,
-        kind=kind,
-        cluster="_sid",
-        unit="_sid",
-        confidence=confidence,
-    )
-    dist, sch = (
-        t.astype(
-            {
-                c: dt
-                for c, dt in text.items()
-                if c in t.columns and isinstance(t[c].dtype, pd.CategoricalDtype)
-            }
-        )
-        for t in (dist, sch)
-    )
-    out = pd.concat([dist, sch], ignore_index=True)
-    return out.rename(columns={"n_units": "n_students"}).drop(columns=["n_clusters"])
-
-
-def _order(out: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    subj = {"ela": 0, "math": 1, "all": 2}
-    out = out.assign(
-        _subj=out["subject"].map(subj).fillna(3), _d=out["school_id"].ne("all"), _g=out["group"].ne("all")
-    )
-    rest = [k for k in keys if k != "subject"]
-    out = out.sort_values(["_subj"] + rest + ["_d", "school_id", "_g", "variable", "group"])
-    return out.drop(columns=["_subj", "_d", "_g"]).reset_index(drop=True)
 
 
 def _start_years(years: list[int], start_year, gaps: Sequence[int]) -> list[int]:
@@ -316,7 +166,7 @@ def catch_up_rates(
     panel = panel[panel["at_grade_level"].notna()]
     years = sorted(int(y) for y in panel["school_year"].unique())
     if len(years) < 2:
-        return unavailable(cols, _needs_years(window, years))
+        return unavailable(cols, needs_years(window, years))
     starts = _start_years(years, start_year, years_later)
     base = panel[panel["school_year"].isin(starts) & (panel["at_grade_level"] == 0)]
     base = base.rename(columns={"school_year": "start_year"})
@@ -338,16 +188,16 @@ def catch_up_rates(
             f"catch-up rates (found: {', '.join(map(str, years))})",
         )
     keys = ["subject", "start_year", "years_later", "school_year"]
-    out = _cells(
-        _with_pooled(pairs),
+    out = subgroup_cells(
+        with_pooled(pairs),
         keys=keys,
         variables=variables,
         value="caught_up",
         kind="share",
         confidence=confidence,
     )
-    start = _cells(
-        _with_pooled(base.assign(one=1.0)),
+    start = subgroup_cells(
+        with_pooled(base.assign(one=1.0)),
         keys=["subject", "start_year"],
         variables=variables,
         value="one",
@@ -366,7 +216,7 @@ def catch_up_rates(
         estimates={"estimate": (0, 1)},
         blank=["n_start", "n", "n_students", "estimate", "ci_lower", "ci_upper"],
     )
-    out = _order(out, keys)[cols]
+    out = order_rows(out, keys)[cols]
     out.attrs["needs"] = []
     return out
 
@@ -531,7 +381,7 @@ def grade_level_growth(
     panel = panel[panel["grade_equivalent"].notna()]
     years = sorted(int(y) for y in panel["school_year"].unique())
     if len(years) < 2:
-        return unavailable(cols, _needs_ge(window, years))
+        return unavailable(cols, needs_ge(window, years))
     start = int(start_year) if start_year is not None else years[0]
     end = int(end_year) if end_year is not None else years[-1]
     if start not in years:
@@ -541,14 +391,16 @@ def grade_level_growth(
         )
     per = _student_growth(panel, start, end, method)
     if len(per) == 0:
-        return unavailable(cols, _needs_ge(window, [y for y in years if start <= y <= end]))
-    per = _with_pooled(per.assign(start_year=start, end_year=end))
+        return unavailable(cols, needs_ge(window, [y for y in years if start <= y <= end]))
+    per = with_pooled(per.assign(start_year=start, end_year=end))
     keys = ["subject", "start_year", "end_year"]
     variables = list(variables) + ["started_behind"]
-    off = _cells(
+    off = subgroup_cells(
         per, keys=keys, variables=variables, value="start_offset", kind="mean", confidence=confidence
     )
-    gro = _cells(per, keys=keys, variables=variables, value="growth", kind="mean", confidence=confidence)
+    gro = subgroup_cells(
+        per, keys=keys, variables=variables, value="growth", kind="mean", confidence=confidence
+    )
     on = keys + ["school_id", "group"]
     off = off.rename(
         columns={
@@ -590,328 +442,7 @@ def grade_level_growth(
         .astype("str")
     )
     out["trajectory_changing"] = out["trajectory_changing"].astype("boolean").mask(out["suppressed"])
-    out = _order(out, keys)[cols]
-    out.attrs["needs"] = []
-    return out
-
-
-def _year_pairs(data, *, students, window, subjects, column) -> tuple[pd.DataFrame, list[int]]:
-    """Year-to-year pairs of results with ``column`` present, and the school years found (for 'needs')."""
-    panel = yearly_results(data, students=students, window=window, subjects=subjects)
-    panel = panel[panel[column].notna()]
-    return _pairs(panel), sorted(int(y) for y in panel["school_year"].unique())
-
-
-def _pairs(panel: pd.DataFrame) -> pd.DataFrame:
-    """Each student's result in year t joined to their result in t + 1 (same subject)."""
-    nxt = panel[
-        ["student_id", "subject", "school_year", "performance_level", "grade_equivalent", "at_grade_level"]
-    ].rename(
-        columns={
-            "performance_level": "to_level",
-            "grade_equivalent": "ge_to",
-            "at_grade_level": "at_grade_level_to",
-        }
-    )
-    cur = panel.rename(
-        columns={"school_year": "from_year", "performance_level": "from_level", "grade_equivalent": "ge_from"}
-    )
-    out = cur.assign(school_year=cur["from_year"] + 1).merge(
-        nxt, on=["student_id", "subject", "school_year"], how="inner"
-    )
-    return out.rename(columns={"school_year": "to_year"})
-
-
-def yearly_growth(
-    data: pd.DataFrame | None,
-    *,
-    students: pd.DataFrame | None,
-    window: str = "spring",
-    subjects: Sequence[str] = SUBJECTS_TESTED,
-    variables: Sequence[str] = VARIABLES,
-    min_n: int = config.MIN_CELL_SIZE,
-    confidence: float = 0.95,
-) -> pd.DataFrame:
-    """Growth in grade levels from one spring to the next, per school year (the year-by-year trend).
-
-    For school year ``Y``: the mean of ``grade_equivalent(Y) - grade_equivalent(Y - 1)`` over students tested
-    in both springs. ``started_behind`` = below grade level in ``Y - 1``.
-
-    Returns
-    -------
-    DataFrame
-        ``subject`` (``ela``, ``math``, ``all``), ``school_year`` (the later year), ``school_id``, ``group``,
-        ``variable``, ``n``, ``n_students``, ``estimate`` (grade levels gained), ``ci_lower``, ``ci_upper``,
-        ``suppressed``, ``suppression_reason``. Empty with ``attrs["needs"]`` without grade-equivalent scores
-        in two consecutive years.
-
-    Examples
-    --------
-    >>> from opportunity_research.synth.districts import generate_districts
-    >>> from opportunity_research.synth.specs import METRO
-    >>> tables = generate_districts(1, 300, specs=(METRO,))["demo_metro"]["tables"]
-    >>> assessments, students = tables["assessments"], tables["students"]
-    >>> g = yearly_growth(assessments, students=students)
-    >>> sorted(g["subject"].unique())
-    ['all', 'ela', 'math']
-    """
-    cols = [
-        "subject",
-        "school_year",
-        "school_id",
-        "group",
-        "variable",
-        "n",
-        "n_students",
-        "estimate",
-        "ci_lower",
-        "ci_upper",
-        "suppressed",
-        "suppression_reason",
-    ]
-    pairs, years = _year_pairs(
-        data, students=students, window=window, subjects=subjects, column="grade_equivalent"
-    )
-    if len(pairs) == 0:
-        return unavailable(cols, _needs_ge(window, years))
-    pairs = pairs.assign(
-        gain=pairs["ge_to"] - pairs["ge_from"],
-        started_behind=1 - pairs["at_grade_level"],
-        school_year=pairs["to_year"],
-    )
-    keys = ["subject", "school_year"]
-    out = _cells(
-        _with_pooled(pairs),
-        keys=keys,
-        variables=list(variables) + ["started_behind"],
-        value="gain",
-        kind="mean",
-        confidence=confidence,
-    )
-    out = suppress_small_cells(
-        out,
-        keys=keys,
-        count="n_students",
-        min_n=min_n,
-        blank=["n", "n_students", "estimate", "ci_lower", "ci_upper"],
-    )
-    out = _order(out, keys)[cols]
-    out.attrs["needs"] = []
-    return out
-
-
-def level_transitions(
-    data: pd.DataFrame | None,
-    *,
-    window: str = "spring",
-    subjects: Sequence[str] = SUBJECTS_TESTED,
-    levels: Sequence[int] = (1, 2, 3, 4),
-    min_n: int = config.MIN_CELL_SIZE,
-    confidence: float = 0.95,
-) -> pd.DataFrame:
-    """Performance-level transition matrix from each spring to the next, district-wide, per subject.
-
-    Cells with 1 to ``min_n - 1`` students are suppressed, and within each row (a starting level) further
-    cells so that the row total does not reveal them (the complementary rule of
-    :func:`opportunity_research.stats.suppression.suppress`); a row with fewer than ``min_n`` students is
-    suppressed whole. Empty cells (0 students) are shown.
-
-    Returns
-    -------
-    DataFrame
-        ``subject``, ``from_year``, ``to_year``, ``from_level``, ``to_level``, ``n_from`` (students at
-        ``from_level`` tested both years), ``n`` (of them, at ``to_level``), ``share`` (``n / n_from``) with a
-        Wilson ``ci_lower`` / ``ci_upper``, ``suppressed``, ``suppression_reason``. Empty with
-        ``attrs["needs"]`` with fewer than two years.
-
-    Examples
-    --------
-    >>> from opportunity_research.synth.districts import generate_districts
-    >>> from opportunity_research.synth.specs import METRO
-    >>> tables = generate_districts(1, 300, specs=(METRO,))["demo_metro"]["tables"]
-    >>> assessments, students = tables["assessments"], tables["students"]
-    >>> t = level_transitions(assessments)
-    >>> sorted(t["subject"].unique())
-    ['ela', 'math']
-    """
-    cols = [
-        "subject",
-        "from_year",
-        "to_year",
-        "from_level",
-        "to_level",
-        "n_from",
-        "n",
-        "share",
-        "ci_lower",
-        "ci_upper",
-        "suppressed",
-        "suppression_reason",
-    ]
-    pairs, years = _year_pairs(
-        data, students=None, window=window, subjects=subjects, column="performance_level"
-    )
-    if len(pairs) == 0:
-        return unavailable(cols, _needs_years(window, years))
-    pairs["from_level"] = pairs["from_level"].astype(np.int64)
-    pairs["to_level"] = pairs["to_level"].astype(np.int64)
-    counts = pairs.groupby(["subject", "from_year", "to_year", "from_level", "to_level"]).size()
-    combos = pairs[["subject", "from_year", "to_year"]].drop_duplicates()
-    grid = combos.merge(
-        pd.DataFrame(
-            {"from_level": np.repeat(levels, len(levels)), "to_level": np.tile(levels, len(levels))}
-        ),
-        how="cross",
-    )
-    out = grid.merge(
-        counts.rename("n").reset_index(),
-        how="left",
-        on=["subject", "from_year", "to_year", "from_level", "to_level"],
-    )
-    out["n"] = out["n"].fillna(0).astype(np.int64)
-    out["n_from"] = out.groupby(["subject", "from_year", "from_level"])["n"].transform("sum")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out["share"] = out["n"] / out["n_from"]
-    out["ci_lower"], out["ci_upper"] = wilson_interval(out["n"], out["n_from"], confidence=confidence)
-    # suppression: the cells of a row add up to the row's total (n_from), which is shown
-    row_small = ((out["n_from"] > 0) & (out["n_from"] < min_n)).to_numpy()
-    cells = ((out["n"] > 0) & ~row_small).to_numpy()
-    sup = row_small.copy()
-    if cells.any():
-        part = suppress(
-            out.loc[cells, ["subject", "from_year", "from_level", "to_level", "n"]],
-            n_columns=["n"],
-            value_columns=[],
-            min_n=min_n,
-            by=["subject", "from_year", "from_level"],
-            level_column="to_level",
-            reference_column="_no_reference",
-            estimate_column="_no_estimate",
-        )
-        sup[cells] = part["suppressed"].to_numpy(dtype=bool)
-    cell_small = ((out["n"] > 0) & (out["n"] < min_n)).to_numpy()
-    out["suppressed"] = sup
-    out["suppression_reason"] = pd.Series(
-        np.where(
-            row_small,
-            f"row n < {min_n}",
-            np.where(cell_small, f"n < {min_n}", np.where(sup, "complementary", "")),
-        ),
-        index=out.index,
-        dtype="str",
-    )
-    out["n"] = out["n"].astype("Int64").mask(out["suppressed"])
-    out["n_from"] = out["n_from"].astype("Int64").mask(row_small)
-    for c in ("share", "ci_lower", "ci_upper"):
-        out[c] = out[c].mask(out["suppressed"])
-    out = out.sort_values(["subject", "from_year", "from_level", "to_level"])[cols].reset_index(drop=True)
-    out.attrs["needs"] = []
-    return out
-
-
-def level_movement(
-    data: pd.DataFrame | None,
-    *,
-    students: pd.DataFrame | None,
-    window: str = "spring",
-    subjects: Sequence[str] = SUBJECTS_TESTED,
-    variables: Sequence[str] = VARIABLES,
-    min_n: int = config.MIN_CELL_SIZE,
-    confidence: float = 0.95,
-) -> pd.DataFrame:
-    """Share of students who moved up (or down) at least one performance level from one spring to the next.
-
-    Returns
-    -------
-    DataFrame
-        ``subject`` (``ela``, ``math``, ``all``), ``from_year``, ``school_year`` (the later year), ``school_id``,
-        ``group``, ``variable``, ``n``, ``n_students``, ``moved_up`` with ``moved_up_ci_lower`` /
-        ``moved_up_ci_upper``, ``moved_down`` with ``moved_down_ci_lower`` / ``moved_down_ci_upper``,
-        ``stayed`` (share at the same level), ``suppressed``, ``suppression_reason``. Empty with
-        ``attrs["needs"]`` with fewer than two years.
-
-    Examples
-    --------
-    >>> from opportunity_research.synth.districts import generate_districts
-    >>> from opportunity_research.synth.specs import METRO
-    >>> tables = generate_districts(1, 300, specs=(METRO,))["demo_metro"]["tables"]
-    >>> assessments, students = tables["assessments"], tables["students"]
-    >>> t = level_movement(assessments, students=students)
-    >>> sorted(t["subject"].unique())
-    ['all', 'ela', 'math']
-    """
-    cols = [
-        "subject",
-        "from_year",
-        "school_year",
-        "school_id",
-        "group",
-        "variable",
-        "n",
-        "n_students",
-        "moved_up",
-        "moved_up_ci_lower",
-        "moved_up_ci_upper",
-        "moved_down",
-        "moved_down_ci_lower",
-        "moved_down_ci_upper",
-        "stayed",
-        "suppressed",
-        "suppression_reason",
-    ]
-    pairs, years = _year_pairs(
-        data, students=students, window=window, subjects=subjects, column="performance_level"
-    )
-    if len(pairs) == 0:
-        return unavailable(cols, _needs_years(window, years))
-    pairs = pairs.assign(
-        school_year=pairs["to_year"],
-        moved_up=(pairs["to_level"] > pairs["from_level"]).astype(float),
-        moved_down=(pairs["to_level"] < pairs["from_level"]).astype(float),
-    )
-    pairs = _with_pooled(pairs)
-    keys = ["subject", "from_year", "school_year"]
-    up = _cells(pairs, keys=keys, variables=variables, value="moved_up", kind="share", confidence=confidence)
-    down = _cells(
-        pairs, keys=keys, variables=variables, value="moved_down", kind="share", confidence=confidence
-    )
-    on = keys + ["school_id", "group"]
-    up = up.rename(
-        columns={"estimate": "moved_up", "ci_lower": "moved_up_ci_lower", "ci_upper": "moved_up_ci_upper"}
-    )
-    down = down.rename(
-        columns={
-            "estimate": "moved_down",
-            "ci_lower": "moved_down_ci_lower",
-            "ci_upper": "moved_down_ci_upper",
-        }
-    )
-    out = up.merge(
-        down[on + ["moved_down", "moved_down_ci_lower", "moved_down_ci_upper"]],
-        on=on,
-        how="left",
-        validate="one_to_one",
-    )
-    out["stayed"] = 1 - out["moved_up"] - out["moved_down"]
-    out = suppress_small_cells(
-        out,
-        keys=keys,
-        count="n_students",
-        min_n=min_n,
-        estimates={"moved_up": (0, 1), "moved_down": (0, 1)},
-        blank=[
-            "n",
-            "n_students",
-            "moved_up",
-            "moved_up_ci_lower",
-            "moved_up_ci_upper",
-            "moved_down",
-            "moved_down_ci_lower",
-            "moved_down_ci_upper",
-            "stayed",
-        ],
-    )
-    out = _order(out, keys)[cols]
+    out = order_rows(out, keys)[cols]
     out.attrs["needs"] = []
     return out
 

@@ -50,27 +50,43 @@ import json
 import os
 import shutil
 import tempfile
-from itertools import product
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from .. import config
 from ..intake.contract import (
-    CLIMATE_ITEMS,
     ENGAGEMENT_ITEMS,
     EXPECTATION_ITEMS_CURRENT,
     EXPECTATION_ITEMS_OLD,
-    EXPECTATION_REVERSED,
     RESOURCES,
 )
+from .draws import (
+    ASSIGN,
+    ASSIGN_GOOD,
+    ENG,
+    ENG_GOOD,
+    EXP_CUR,
+    EXP_CUR_GOOD,
+    EXP_OLD,
+    EXP_OLD_GOOD,
+    OBS,
+    OBS_GOOD,
+    OLD_NAMES,
+    expit,
+    group_truth,
+    logit,
+    make_ids,
+    mc_reps,
+    pick_rows,
+    solve_intercept,
+    standardize,
+)
+from .records import district_goals, gen_advanced, gen_attendance, gen_climate, gen_programs
 from .specs import (
     ANALYSIS_YEAR,
     BEHIND_EXTRA,
-    CLIMATE_EFFECTS,
     DISTRICTS,
     GRADES,
     GROWTH_EFFECTS,
@@ -88,73 +104,6 @@ from .writer import CsvSink
 __all__ = ["DISTRICTS", "METRO", "TARGETS", "generate_districts", "synthesize", "synthesize_district"]
 
 
-def _logit(p):
-    return np.log(p / (1 - p))
-
-
-def _expit(x):
-    return 1.0 / (1.0 + np.exp(-x))
-
-
-def _solve_intercept(lin, weights, target):
-    """Intercept a with sum(w * expit(a + lin)) / sum(w) == target (bisection, vectorized)."""
-    lo, hi = -15.0, 15.0
-    w = weights / weights.sum()
-    for _ in range(80):
-        mid = (lo + hi) / 2
-        if (w * _expit(mid + lin)).sum() < target:
-            lo = mid
-        else:
-            hi = mid
-    return (lo + hi) / 2
-
-
-def _mc_reps(n, budget=2_000_000):
-    """Monte Carlo replicates of a district's students for truth values: about ``budget`` draws in all."""
-    return int(np.clip(budget // max(n, 1), 2, 200))
-
-
-def _combos(n_items, levels):
-    return np.array(list(product(levels, repeat=n_items)), dtype=np.int64)
-
-
-def _pick(rng, table, good_mask, flags):
-    """For each flag, a random row of `table` among rows where good_mask == flag."""
-    good, bad = np.flatnonzero(good_mask), np.flatnonzero(~good_mask)
-    idx = np.where(
-        flags, good[rng.integers(0, len(good), len(flags))], bad[rng.integers(0, len(bad), len(flags))]
-    )
-    return table.astype(np.int8)[idx]  # ratings 0-5: one byte each (millions of rows at district scale)
-
-
-_ASSIGN = _combos(3, (0, 1, 2))
-_ASSIGN_GOOD = _ASSIGN.sum(1) >= 4
-_OBS = np.array(
-    [
-        (a, b, c, d, e, f)
-        for a, b, c in product((0, 1), repeat=3)
-        for d, e, f in product((1, 2, 3, 4), repeat=3)
-    ],
-    dtype=np.int64,
-)  # ca1a ca1b ca1c ca2 ca3 col
-_OBS_GOOD = ((_OBS[:, :3].sum(1) + (_OBS[:, 3] - 1) + (_OBS[:, 4] - 1) + (_OBS[:, 5] - 1)) / 4) >= 2
-_ENG = _combos(4, (0, 1, 2, 3))
-_ENG_GOOD = _ENG.sum(1) >= 8
-_EXP_CUR = _combos(4, tuple(range(6)))
-_EXP_CUR_GOOD = _EXP_CUR.sum(1) >= 12
-_OLD_NAMES = list(EXPECTATION_ITEMS_OLD)
-_EXP_OLD = _combos(6, tuple(range(6)))
-_rev = np.array([n in EXPECTATION_REVERSED for n in _OLD_NAMES])
-_EXP_OLD_GOOD = np.where(_rev, 5 - _EXP_OLD, _EXP_OLD).sum(1) >= 18
-
-
-def _ids(prefix, n, width=6):
-    """``prefix`` + zero-padded 1..n, as an Arrow-backed string array (about 14 bytes an id instead of a Python
-    string's 60; indexing with integer arrays or masks works as on a NumPy array)."""
-    digits = pc.utf8_lpad(pc.cast(pa.array(np.arange(1, n + 1)), pa.string()), width=width, padding="0")
-    return pd.arrays.ArrowStringArray(pc.binary_join_element_wise(prefix, digits, ""))
-
-
 def _gen_students(rng, spec, n_students, scale=1):
     """Schools and students of one district (before sections); ``scale`` multiplies the number of schools."""
     n_el, n_mid, n_high = (k * scale for k in spec.schools)
@@ -162,7 +111,7 @@ def _gen_students(rng, spec, n_students, scale=1):
     n_grades = np.array([len(GRADES[lv]) for lv in levels], dtype=float)
     size_w = n_grades * rng.uniform(0.75, 1.25, len(levels))
     school_of = np.sort(rng.choice(len(levels), size=n_students, p=size_w / size_w.sum()))
-    school_poc = _expit(_logit(spec.poc_share) + rng.normal(0, spec.segregation, len(levels)))
+    school_poc = expit(logit(spec.poc_share) + rng.normal(0, spec.segregation, len(levels)))
     first = np.array([GRADES[lv][0] for lv in levels])
     grade = first[school_of] + (rng.random(n_students) * n_grades[school_of]).astype(np.int64)
     poc = rng.random(n_students) < school_poc[school_of]
@@ -171,7 +120,7 @@ def _gen_students(rng, spec, n_students, scale=1):
     race = np.where(poc, np.array(POC, dtype=object)[rng.choice(len(POC), size=n_students, p=mix)], "white")
     low_income = (
         rng.random(n_students)
-        < _expit(
+        < expit(
             spec.low_income_base + 1.0 * (poc - spec.poc_share) + rng.normal(0, 0.3, len(levels))[school_of]
         )
     ).astype(np.int8)
@@ -271,34 +220,6 @@ def _section_composition(sections, enroll, st):
     return sections.join(comp, on="sec")
 
 
-def _standardize(values, groups):
-    s = pd.Series(values)
-    g = s.groupby(groups)
-    return ((s - g.transform("mean")) / g.transform("std")).to_numpy()
-
-
-def _group_truth(frame: pd.DataFrame, value: str) -> dict:
-    """Expected means of `value` by subgroup level vs all other rows (the gap table's estimands)."""
-    out = {}
-    total_n, total_sum = len(frame), frame[value].sum()
-    for var in ("race_ethnicity", "low_income", "english_learner", "disability", "started_behind"):
-        g = frame.groupby(var)[value].agg(["size", "sum"])
-        lev = {}
-        for level, (n, s) in g.iterrows():
-            other_n = total_n - n
-            est = s / n
-            ref = (total_sum - s) / other_n if other_n else float("nan")
-            lev[str(level)] = {
-                "n": int(n),
-                "estimate": est,
-                "reference_estimate": ref,
-                "difference": est - ref,
-                "ratio": est / ref if ref else float("nan"),
-            }
-        out[var] = lev
-    return out
-
-
 def generate_districts(seed: int, total_students: int, specs=DISTRICTS) -> dict[str, dict]:
     """Generate every district in memory; returns {district_id: {"tables": ..., "truth": ...}}.
 
@@ -363,20 +284,20 @@ def _prepare(
         d["eng_lin"] = d["lin"]["engaged"][sec] + stud_eff[stu] + level_shift
     # pooled calibration of the logit intercepts
     icpt = {}
-    icpt["grade_appropriate"] = _solve_intercept(
+    icpt["grade_appropriate"] = solve_intercept(
         np.concatenate([d["lin"]["grade_appropriate"] for d in stage]),
         np.concatenate([d["n_assign"] for d in stage]).astype(float),
         TARGETS["grade_appropriate"],
     )
-    icpt["strong_instruction"] = _solve_intercept(
+    icpt["strong_instruction"] = solve_intercept(
         np.concatenate([d["lin"]["strong_instruction"] for d in stage]),
         np.concatenate([d["n_obs"] for d in stage]).astype(float),
         TARGETS["strong_instruction"],
     )
     eng_lin = np.concatenate([d["eng_lin"] for d in stage])
-    icpt["engaged"] = _solve_intercept(eng_lin, np.ones_like(eng_lin), TARGETS["engaged"])
+    icpt["engaged"] = solve_intercept(eng_lin, np.ones_like(eng_lin), TARGETS["engaged"])
     he = np.concatenate([d["lin"]["high_expectations"] for d in stage])
-    icpt["high_expectations"] = _solve_intercept(he, np.ones_like(he), TARGETS["high_expectations"])
+    icpt["high_expectations"] = solve_intercept(he, np.ones_like(he), TARGETS["high_expectations"])
     return stage, icpt
 
 
@@ -385,14 +306,14 @@ def _finish_district(d, icpt, tables: dict | None = None):
     L = spec.letter
     n_st, n_sec = len(st["grade"]), len(sections)
     p = {
-        r: _expit(icpt[r] + d["lin"][r])
+        r: expit(icpt[r] + d["lin"][r])
         for r in ("grade_appropriate", "strong_instruction", "high_expectations")
     }
-    p_eng_resp = _expit(icpt["engaged"] + d["eng_lin"])
-    school_ids = _ids(f"{L}SCH", len(st["levels"]), 3)
-    student_ids = _ids(L, n_st, 7)
-    sec_ids = _ids(f"{L}C", n_sec, 5)
-    teacher_ids = _ids(f"{L}T", int(sections.teacher.max()) + 1, 5)
+    p_eng_resp = expit(icpt["engaged"] + d["eng_lin"])
+    school_ids = make_ids(f"{L}SCH", len(st["levels"]), 3)
+    student_ids = make_ids(L, n_st, 7)
+    sec_ids = make_ids(f"{L}C", n_sec, 5)
+    teacher_ids = make_ids(f"{L}T", int(sections.teacher.max()) + 1, 5)
     tables = {} if tables is None else tables
     tables["schools"] = pd.DataFrame(
         {
@@ -433,8 +354,8 @@ def _finish_district(d, icpt, tables: dict | None = None):
     # --- assignments and work samples
     a_sec = np.repeat(np.arange(n_sec), d["n_assign"])
     a_ga = rng.random(len(a_sec)) < p["grade_appropriate"][a_sec]
-    ratings = _pick(rng, _ASSIGN, _ASSIGN_GOOD, a_ga)
-    assignment_ids = _ids(f"{L}A", len(a_sec), 7)
+    ratings = pick_rows(rng, ASSIGN, ASSIGN_GOOD, a_ga)
+    assignment_ids = make_ids(f"{L}A", len(a_sec), 7)
     tables["assignments"] = pd.DataFrame(
         {
             "assignment_id": assignment_ids,
@@ -460,7 +381,7 @@ def _finish_district(d, icpt, tables: dict | None = None):
     met_dem = rng.random(len(ws)) < np.where(ws_ga, p_md_ga, p_md_other)
     tables["work_samples"] = pd.DataFrame(
         {
-            "work_sample_id": _ids(f"{L}W", len(ws), 8),
+            "work_sample_id": make_ids(f"{L}W", len(ws), 8),
             "assignment_id": assignment_ids[ws.a],
             "student_id": student_ids[ws.student],
             "met_demands": met_dem.astype(np.int8),
@@ -472,10 +393,10 @@ def _finish_district(d, icpt, tables: dict | None = None):
     # --- observations
     o_sec = np.repeat(np.arange(n_sec), d["n_obs"])
     o_strong = rng.random(len(o_sec)) < p["strong_instruction"][o_sec]
-    obs = _pick(rng, _OBS, _OBS_GOOD, o_strong)
+    obs = pick_rows(rng, OBS, OBS_GOOD, o_strong)
     tables["observations"] = pd.DataFrame(
         {
-            "observation_id": _ids(f"{L}O", len(o_sec), 6),
+            "observation_id": make_ids(f"{L}O", len(o_sec), 6),
             "classroom_id": sec_ids[o_sec],
             **{c: obs[:, i] for i, c in enumerate(["ca1a", "ca1b", "ca1c", "ca2", "ca3", "col"])},
         }
@@ -483,10 +404,10 @@ def _finish_district(d, icpt, tables: dict | None = None):
     # --- engagement moments
     e_rows = d["eng_rows"]
     e_engaged = rng.random(len(e_rows)) < p_eng_resp
-    items = _pick(rng, _ENG, _ENG_GOOD, e_engaged)
+    items = pick_rows(rng, ENG, ENG_GOOD, e_engaged)
     tables["engagement_surveys"] = pd.DataFrame(
         {
-            "response_id": _ids(f"{L}E", len(e_rows), 8),
+            "response_id": make_ids(f"{L}E", len(e_rows), 8),
             "student_id": student_ids[enroll.student.to_numpy()[e_rows]],
             "classroom_id": sec_ids[enroll.sec.to_numpy()[e_rows]],
             **{c: items[:, i] for i, c in enumerate(ENGAGEMENT_ITEMS)},
@@ -496,11 +417,11 @@ def _finish_district(d, icpt, tables: dict | None = None):
     # --- teacher expectations: one response per section; a fifth of teachers on the old form
     high = rng.random(n_sec) < p["high_expectations"]
     old = rng.random(int(sections.teacher.max()) + 1)[sections.teacher.to_numpy()] < 0.2
-    cur = _pick(rng, _EXP_CUR, _EXP_CUR_GOOD, high)
-    old_items = _pick(rng, _EXP_OLD, _EXP_OLD_GOOD, high)
+    cur = pick_rows(rng, EXP_CUR, EXP_CUR_GOOD, high)
+    old_items = pick_rows(rng, EXP_OLD, EXP_OLD_GOOD, high)
     ts = pd.DataFrame(
         {
-            "response_id": _ids(f"{L}TS", n_sec, 5),
+            "response_id": make_ids(f"{L}TS", n_sec, 5),
             "teacher_id": teacher_ids[sections.teacher],
             "classroom_id": sec_ids,
             "form": np.where(old, "old", "current"),
@@ -513,7 +434,7 @@ def _finish_district(d, icpt, tables: dict | None = None):
             j = list(EXPECTATION_ITEMS_CURRENT).index(name)
             col = np.where(~old, cur[:, j], col)
         if name in EXPECTATION_ITEMS_OLD:
-            j = _OLD_NAMES.index(name)
+            j = OLD_NAMES.index(name)
             col = np.where(old, old_items[:, j], col)
         ts[name] = pd.array(col, dtype="Int64")
     tables["teacher_surveys"] = ts
@@ -555,11 +476,11 @@ def _finish_district(d, icpt, tables: dict | None = None):
     # --- climate, attendance, advanced courses, programs, goals
     truth_climate = None
     if spec.climate:
-        tables["climate_surveys"], truth_climate = _gen_climate(rng, st, student_ids, L)
-    tables["attendance"], truth_att = _gen_attendance(rng, st, student_ids)
-    tables["advanced_courses"] = _gen_advanced(rng, st, student_ids)
-    tables["programs"] = _gen_programs(rng, st, student_ids, started_behind)
-    tables["goals"] = _goals(spec)
+        tables["climate_surveys"], truth_climate = gen_climate(rng, st, student_ids, L)
+    tables["attendance"], truth_att = gen_attendance(rng, st, student_ids)
+    tables["advanced_courses"] = gen_advanced(rng, st, student_ids)
+    tables["programs"] = gen_programs(rng, st, student_ids, started_behind)
+    tables["goals"] = district_goals(spec)
 
     # --- truth
     rows = enroll.assign(subject=sections.subject.to_numpy()[enroll.sec])
@@ -581,7 +502,7 @@ def _finish_district(d, icpt, tables: dict | None = None):
             f = frame.assign(v=exp_access[r].to_numpy()[rows.sec.to_numpy()])[subj_idx == j].dropna(
                 subset=["v"]
             )
-            access_truth[r][subject] = {"overall": float(f.v.mean()), "groups": _group_truth(f, "v")}
+            access_truth[r][subject] = {"overall": float(f.v.mean()), "groups": group_truth(f, "v")}
     comp = sections.assign(**{f"p_{r}": exp_access[r] for r in RESOURCES}, n_assign=d["n_assign"])
     maj = comp.poc > 0.5
     hi_inc = comp.li < 0.5
@@ -674,7 +595,7 @@ def _gen_assessments(rng, spec, st, sections, enroll, obs_access, student_ids, s
         a_fall_obs = np.clip(a_fall_lat + rng.normal(0, 0.3, n), -4.5, 3.5)
         behind = (a_fall_obs < 0).astype(np.int8)
         behind_cols[:, j] = behind
-        fall_z = _standardize(a_fall_obs, grade)
+        fall_z = standardize(a_fall_obs, grade)
         sec_of = enroll.assign(subject=sections.subject.to_numpy()[enroll.sec]).query("subject == @subject")
         sec_of = sec_of.set_index("student").sec.reindex(np.arange(n)).to_numpy()
         acc = obs_access.to_numpy()[sec_of]  # (n, 4)
@@ -721,7 +642,7 @@ def _gen_assessments(rng, spec, st, sections, enroll, obs_access, student_ids, s
         # --- trajectory truths by Monte Carlo over fresh noise for the same students
         if len(years) >= 2:
             mc_rng = np.random.default_rng(rng.integers(2**63))
-            reps = _mc_reps(n)
+            reps = mc_reps(n)
             _, obs_mc, g0_mc = chain(np.tile(a0, 1), mc_rng, reps)
             tested0 = g0_mc >= 3
             below0 = (obs_mc[0] < 0) & tested0
@@ -774,203 +695,6 @@ def _score_rows(ids, subject, year, window, grade, offset, fall=False):
             "performance_level": level,
             "grade_equivalent": np.round(np.clip(ge, -2, 16), 2),
         }
-    )
-
-
-def _climate_means(rng, st, year_shift):
-    """Deterministic part of each student's latent climate score per scale (school effects drawn here)."""
-    out = {}
-    for scale, (mu, b_li, b_el, b_dis, b_poc) in CLIMATE_EFFECTS.items():
-        school_eff = rng.normal(0, 0.12, len(st["levels"]))
-        out[scale] = (
-            mu
-            + year_shift
-            + b_li * st["low_income"]
-            + b_el * st["english_learner"]
-            + b_dis * st["disability"]
-            + b_poc * st["poc"]
-            + school_eff[st["school_of"]]
-        )
-    return out
-
-
-def _climate_items(rng, means, reps=1, dtype=np.int64):
-    """Item responses 1-5: latent = mean + person noise, item = round(latent + item noise), clipped."""
-    cols = {}
-    for scale, items in CLIMATE_ITEMS.items():
-        latent = np.tile(means[scale], reps)
-        latent = latent + rng.normal(0, 0.6, len(latent))
-        for item in items:
-            cols[item] = np.clip(np.round(latent + rng.normal(0, 0.55, len(latent))), 1, 5).astype(dtype)
-    return cols
-
-
-def _gen_climate(rng, st, student_ids, L):
-    frames, truth = [], {}
-    n = len(st["grade"])
-    for year, shift in ((ANALYSIS_YEAR - 1, -0.05), (ANALYSIS_YEAR, 0.0)):
-        responded = rng.random(n) < 0.85
-        means = _climate_means(rng, st, shift)
-        items = _climate_items(rng, means)
-        frames.append(
-            pd.DataFrame(
-                {
-                    "student_id": student_ids[responded],
-                    "school_year": year,
-                    **{k: v[responded] for k, v in items.items()},
-                }
-            )
-        )
-        # truth: expected scale score and favorable share by group, by Monte Carlo over fresh response noise
-        reps = _mc_reps(n)
-        items_mc = _climate_items(np.random.default_rng(rng.integers(2**63)), means, reps, dtype=np.int8)
-        group = pd.DataFrame(
-            {
-                v: np.tile(st[k], reps)
-                for k, v in (
-                    ("race", "race_ethnicity"),
-                    ("low_income", "low_income"),
-                    ("english_learner", "english_learner"),
-                    ("disability", "disability"),
-                )
-            }
-        )
-        ytruth = {}
-        for scale, its in CLIMATE_ITEMS.items():
-            score = np.mean([items_mc[i] for i in its], axis=0)
-            by_group = _group_truth(group.assign(score=score, started_behind=0), "score")
-            by_group.pop("started_behind")
-            ytruth[scale] = {
-                "mean_score": float(score.mean()),
-                "favorable_share": float((score >= 4).mean()),
-                "score_by_group": by_group,
-            }
-        truth[str(year)] = ytruth
-    table = pd.concat(frames, ignore_index=True)
-    table.insert(0, "response_id", _ids(f"{L}CS", len(table), 7))
-    return table, {
-        "definition": "scale score = mean of the scale's items (1-5); favorable = score >= 4; "
-        "expected values over response noise for the district's students (all students, "
-        "not only responders)",
-        "years": truth,
-    }
-
-
-def _gen_attendance(rng, st, student_ids):
-    n = len(st["grade"])
-    frames = []
-    truth = {}
-    for year in (ANALYSIS_YEAR - 1, ANALYSIS_YEAR):
-        enrolled = rng.integers(150, 181, n)
-        p_absent_mean = _expit(-2.9 + 0.6 * st["low_income"] + 0.3 * st["disability"] - 0.2 * st["latent"])
-        rate = np.clip(rng.beta(2, 2 / p_absent_mean - 2), 0, 0.6)
-        present = np.round(enrolled * (1 - rate)).astype(np.int64)
-        frames.append(
-            pd.DataFrame(
-                {
-                    "student_id": student_ids,
-                    "school_year": year,
-                    "days_enrolled": enrolled,
-                    "days_present": present,
-                }
-            )
-        )
-        truth[str(year)] = {"chronic_absence_rate_realized": float((present < 0.9 * enrolled).mean())}
-    return pd.concat(frames, ignore_index=True), {
-        "definition": "chronically absent = present < 90% of days enrolled",
-        "years": truth,
-    }
-
-
-def _gen_advanced(rng, st, student_ids):
-    g = st["grade"]
-    p = _expit(
-        -1.6 + 1.1 * st["latent"] - 0.35 * st["low_income"] - 0.3 * st["poc"] - 1.0 * st["english_learner"]
-    )
-    take = rng.random(len(g)) < p
-    kind = np.where(
-        g <= 5, "gifted", np.where(g <= 8, "accelerated", np.where(rng.random(len(g)) < 0.5, "honors", "ap"))
-    )
-    return pd.DataFrame(
-        {"student_id": student_ids[take], "school_year": ANALYSIS_YEAR, "course_type": kind[take]}
-    )
-
-
-def _gen_programs(rng, st, student_ids, behind):
-    n = len(st["grade"])
-    parts = []
-    for prog, p in (
-        ("tutoring", 0.10 + 0.25 * behind.max(1)),
-        ("english_learner_services", 0.9 * st["english_learner"]),
-        ("after_school", np.full(n, 0.18)),
-        ("extracurricular", 0.45 - 0.15 * st["low_income"]),
-    ):
-        take = rng.random(n) < p
-        parts.append(
-            pd.DataFrame({"student_id": student_ids[take], "school_year": ANALYSIS_YEAR, "program": prog})
-        )
-    return pd.concat(parts, ignore_index=True)
-
-
-def _goals(spec):
-    rows = [
-        (
-            "G1",
-            "grade_appropriate_share",
-            "all",
-            ANALYSIS_YEAR,
-            0.40,
-            ANALYSIS_YEAR + 2,
-            "Raise the share of assignments that are grade-appropriate to 40% by 2018-19.",
-        ),
-        (
-            "G2",
-            "strong_instruction_share",
-            "low_income=1",
-            ANALYSIS_YEAR,
-            0.30,
-            ANALYSIS_YEAR + 2,
-            "Low-income students: strong instruction in 30% of observed lessons by 2018-19.",
-        ),
-        (
-            "G3",
-            "belonging_favorable",
-            "all",
-            ANALYSIS_YEAR - 1,
-            0.55,
-            ANALYSIS_YEAR + 1,
-            "55% of students report belonging (favorable) by 2017-18.",
-        ),
-        (
-            "G4",
-            "catch_up_rate",
-            "all",
-            ANALYSIS_YEAR - 1,
-            0.35,
-            ANALYSIS_YEAR + 1,
-            "35% of students below grade level reach grade level within three years.",
-        ),
-        (
-            "G5",
-            "chronic_absence_rate",
-            "all",
-            ANALYSIS_YEAR - 1,
-            0.08,
-            ANALYSIS_YEAR + 1,
-            "Cut chronic absence to 8% by 2017-18.",
-        ),
-        (
-            "G6",
-            "engaged_share",
-            "race_ethnicity=native_hawaiian_pacific_islander",
-            ANALYSIS_YEAR,
-            0.6,
-            ANALYSIS_YEAR + 2,
-            "Engagement of Native Hawaiian or Pacific Islander students at 60% (small group).",
-        ),
-    ]
-    return pd.DataFrame(
-        rows, columns=["goal_id", "measure", "group", "baseline_year", "target", "target_year", "description"]
     )
 
 

@@ -1,0 +1,353 @@
+"""Year-to-year movement: growth in grade levels from one spring to the next, and movement between
+performance levels (transition matrices, shares who moved up or down).
+
+Definitions: see :mod:`opportunity_research.study.trajectories`, which re-exports these functions.
+
+Examples
+--------
+>>> from opportunity_research.synth.districts import generate_districts
+>>> from opportunity_research.synth.specs import METRO
+>>> tables = generate_districts(1, 300, specs=(METRO,))["demo_metro"]["tables"]
+>>> m = level_movement(tables["assessments"], students=tables["students"])
+>>> {"moved_up", "moved_down"} <= set(m.columns)
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from .. import config
+from ..intake.contract import SUBJECTS_TESTED
+from ..stats.estimates import suppress_small_cells, wilson_interval
+from ..stats.suppression import suppress
+from .indicators import unavailable
+from .panels import VARIABLES, needs_ge, needs_years, order_rows, subgroup_cells, with_pooled, yearly_results
+
+__all__ = ["level_movement", "level_transitions", "yearly_growth"]
+
+
+def _year_pairs(data, *, students, window, subjects, column) -> tuple[pd.DataFrame, list[int]]:
+    """Year-to-year pairs of results with ``column`` present, and the school years found (for 'needs')."""
+    panel = yearly_results(data, students=students, window=window, subjects=subjects)
+    panel = panel[panel[column].notna()]
+    return _pairs(panel), sorted(int(y) for y in panel["school_year"].unique())
+
+
+def _pairs(panel: pd.DataFrame) -> pd.DataFrame:
+    """Each student's result in year t joined to their result in t + 1 (same subject)."""
+    nxt = panel[
+        ["student_id", "subject", "school_year", "performance_level", "grade_equivalent", "at_grade_level"]
+    ].rename(
+        columns={
+            "performance_level": "to_level",
+            "grade_equivalent": "ge_to",
+            "at_grade_level": "at_grade_level_to",
+        }
+    )
+    cur = panel.rename(
+        columns={"school_year": "from_year", "performance_level": "from_level", "grade_equivalent": "ge_from"}
+    )
+    out = cur.assign(school_year=cur["from_year"] + 1).merge(
+        nxt, on=["student_id", "subject", "school_year"], how="inner"
+    )
+    return out.rename(columns={"school_year": "to_year"})
+
+
+def yearly_growth(
+    data: pd.DataFrame | None,
+    *,
+    students: pd.DataFrame | None,
+    window: str = "spring",
+    subjects: Sequence[str] = SUBJECTS_TESTED,
+    variables: Sequence[str] = VARIABLES,
+    min_n: int = config.MIN_CELL_SIZE,
+    confidence: float = 0.95,
+) -> pd.DataFrame:
+    """Growth in grade levels from one spring to the next, per school year (the year-by-year trend).
+
+    For school year ``Y``: the mean of ``grade_equivalent(Y) - grade_equivalent(Y - 1)`` over students tested
+    in both springs. ``started_behind`` = below grade level in ``Y - 1``.
+
+    Returns
+    -------
+    DataFrame
+        ``subject`` (``ela``, ``math``, ``all``), ``school_year`` (the later year), ``school_id``, ``group``,
+        ``variable``, ``n``, ``n_students``, ``estimate`` (grade levels gained), ``ci_lower``, ``ci_upper``,
+        ``suppressed``, ``suppression_reason``. Empty with ``attrs["needs"]`` without grade-equivalent scores
+        in two consecutive years.
+
+    Examples
+    --------
+    >>> from opportunity_research.synth.districts import generate_districts
+    >>> from opportunity_research.synth.specs import METRO
+    >>> tables = generate_districts(1, 300, specs=(METRO,))["demo_metro"]["tables"]
+    >>> assessments, students = tables["assessments"], tables["students"]
+    >>> g = yearly_growth(assessments, students=students)
+    >>> sorted(g["subject"].unique())
+    ['all', 'ela', 'math']
+    """
+    cols = [
+        "subject",
+        "school_year",
+        "school_id",
+        "group",
+        "variable",
+        "n",
+        "n_students",
+        "estimate",
+        "ci_lower",
+        "ci_upper",
+        "suppressed",
+        "suppression_reason",
+    ]
+    pairs, years = _year_pairs(
+        data, students=students, window=window, subjects=subjects, column="grade_equivalent"
+    )
+    if len(pairs) == 0:
+        return unavailable(cols, needs_ge(window, years))
+    pairs = pairs.assign(
+        gain=pairs["ge_to"] - pairs["ge_from"],
+        started_behind=1 - pairs["at_grade_level"],
+        school_year=pairs["to_year"],
+    )
+    keys = ["subject", "school_year"]
+    out = subgroup_cells(
+        with_pooled(pairs),
+        keys=keys,
+        variables=list(variables) + ["started_behind"],
+        value="gain",
+        kind="mean",
+        confidence=confidence,
+    )
+    out = suppress_small_cells(
+        out,
+        keys=keys,
+        count="n_students",
+        min_n=min_n,
+        blank=["n", "n_students", "estimate", "ci_lower", "ci_upper"],
+    )
+    out = order_rows(out, keys)[cols]
+    out.attrs["needs"] = []
+    return out
+
+
+def level_transitions(
+    data: pd.DataFrame | None,
+    *,
+    window: str = "spring",
+    subjects: Sequence[str] = SUBJECTS_TESTED,
+    levels: Sequence[int] = (1, 2, 3, 4),
+    min_n: int = config.MIN_CELL_SIZE,
+    confidence: float = 0.95,
+) -> pd.DataFrame:
+    """Performance-level transition matrix from each spring to the next, district-wide, per subject.
+
+    Cells with 1 to ``min_n - 1`` students are suppressed, and within each row (a starting level) further
+    cells so that the row total does not reveal them (the complementary rule of
+    :func:`opportunity_research.stats.suppression.suppress`); a row with fewer than ``min_n`` students is
+    suppressed whole. Empty cells (0 students) are shown.
+
+    Returns
+    -------
+    DataFrame
+        ``subject``, ``from_year``, ``to_year``, ``from_level``, ``to_level``, ``n_from`` (students at
+        ``from_level`` tested both years), ``n`` (of them, at ``to_level``), ``share`` (``n / n_from``) with a
+        Wilson ``ci_lower`` / ``ci_upper``, ``suppressed``, ``suppression_reason``. Empty with
+        ``attrs["needs"]`` with fewer than two years.
+
+    Examples
+    --------
+    >>> from opportunity_research.synth.districts import generate_districts
+    >>> from opportunity_research.synth.specs import METRO
+    >>> tables = generate_districts(1, 300, specs=(METRO,))["demo_metro"]["tables"]
+    >>> assessments, students = tables["assessments"], tables["students"]
+    >>> t = level_transitions(assessments)
+    >>> sorted(t["subject"].unique())
+    ['ela', 'math']
+    """
+    cols = [
+        "subject",
+        "from_year",
+        "to_year",
+        "from_level",
+        "to_level",
+        "n_from",
+        "n",
+        "share",
+        "ci_lower",
+        "ci_upper",
+        "suppressed",
+        "suppression_reason",
+    ]
+    pairs, years = _year_pairs(
+        data, students=None, window=window, subjects=subjects, column="performance_level"
+    )
+    if len(pairs) == 0:
+        return unavailable(cols, needs_years(window, years))
+    pairs["from_level"] = pairs["from_level"].astype(np.int64)
+    pairs["to_level"] = pairs["to_level"].astype(np.int64)
+    counts = pairs.groupby(["subject", "from_year", "to_year", "from_level", "to_level"]).size()
+    combos = pairs[["subject", "from_year", "to_year"]].drop_duplicates()
+    grid = combos.merge(
+        pd.DataFrame(
+            {"from_level": np.repeat(levels, len(levels)), "to_level": np.tile(levels, len(levels))}
+        ),
+        how="cross",
+    )
+    out = grid.merge(
+        counts.rename("n").reset_index(),
+        how="left",
+        on=["subject", "from_year", "to_year", "from_level", "to_level"],
+    )
+    out["n"] = out["n"].fillna(0).astype(np.int64)
+    out["n_from"] = out.groupby(["subject", "from_year", "from_level"])["n"].transform("sum")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["share"] = out["n"] / out["n_from"]
+    out["ci_lower"], out["ci_upper"] = wilson_interval(out["n"], out["n_from"], confidence=confidence)
+    # suppression: the cells of a row add up to the row's total (n_from), which is shown
+    row_small = ((out["n_from"] > 0) & (out["n_from"] < min_n)).to_numpy()
+    cells = ((out["n"] > 0) & ~row_small).to_numpy()
+    sup = row_small.copy()
+    if cells.any():
+        part = suppress(
+            out.loc[cells, ["subject", "from_year", "from_level", "to_level", "n"]],
+            n_columns=["n"],
+            value_columns=[],
+            min_n=min_n,
+            by=["subject", "from_year", "from_level"],
+            level_column="to_level",
+            reference_column="_no_reference",
+            estimate_column="_no_estimate",
+        )
+        sup[cells] = part["suppressed"].to_numpy(dtype=bool)
+    cell_small = ((out["n"] > 0) & (out["n"] < min_n)).to_numpy()
+    out["suppressed"] = sup
+    out["suppression_reason"] = pd.Series(
+        np.where(
+            row_small,
+            f"row n < {min_n}",
+            np.where(cell_small, f"n < {min_n}", np.where(sup, "complementary", "")),
+        ),
+        index=out.index,
+        dtype="str",
+    )
+    out["n"] = out["n"].astype("Int64").mask(out["suppressed"])
+    out["n_from"] = out["n_from"].astype("Int64").mask(row_small)
+    for c in ("share", "ci_lower", "ci_upper"):
+        out[c] = out[c].mask(out["suppressed"])
+    out = out.sort_values(["subject", "from_year", "from_level", "to_level"])[cols].reset_index(drop=True)
+    out.attrs["needs"] = []
+    return out
+
+
+def level_movement(
+    data: pd.DataFrame | None,
+    *,
+    students: pd.DataFrame | None,
+    window: str = "spring",
+    subjects: Sequence[str] = SUBJECTS_TESTED,
+    variables: Sequence[str] = VARIABLES,
+    min_n: int = config.MIN_CELL_SIZE,
+    confidence: float = 0.95,
+) -> pd.DataFrame:
+    """Share of students who moved up (or down) at least one performance level from one spring to the next.
+
+    Returns
+    -------
+    DataFrame
+        ``subject`` (``ela``, ``math``, ``all``), ``from_year``, ``school_year`` (the later year), ``school_id``,
+        ``group``, ``variable``, ``n``, ``n_students``, ``moved_up`` with ``moved_up_ci_lower`` /
+        ``moved_up_ci_upper``, ``moved_down`` with ``moved_down_ci_lower`` / ``moved_down_ci_upper``,
+        ``stayed`` (share at the same level), ``suppressed``, ``suppression_reason``. Empty with
+        ``attrs["needs"]`` with fewer than two years.
+
+    Examples
+    --------
+    >>> from opportunity_research.synth.districts import generate_districts
+    >>> from opportunity_research.synth.specs import METRO
+    >>> tables = generate_districts(1, 300, specs=(METRO,))["demo_metro"]["tables"]
+    >>> assessments, students = tables["assessments"], tables["students"]
+    >>> t = level_movement(assessments, students=students)
+    >>> sorted(t["subject"].unique())
+    ['all', 'ela', 'math']
+    """
+    cols = [
+        "subject",
+        "from_year",
+        "school_year",
+        "school_id",
+        "group",
+        "variable",
+        "n",
+        "n_students",
+        "moved_up",
+        "moved_up_ci_lower",
+        "moved_up_ci_upper",
+        "moved_down",
+        "moved_down_ci_lower",
+        "moved_down_ci_upper",
+        "stayed",
+        "suppressed",
+        "suppression_reason",
+    ]
+    pairs, years = _year_pairs(
+        data, students=students, window=window, subjects=subjects, column="performance_level"
+    )
+    if len(pairs) == 0:
+        return unavailable(cols, needs_years(window, years))
+    pairs = pairs.assign(
+        school_year=pairs["to_year"],
+        moved_up=(pairs["to_level"] > pairs["from_level"]).astype(float),
+        moved_down=(pairs["to_level"] < pairs["from_level"]).astype(float),
+    )
+    pairs = with_pooled(pairs)
+    keys = ["subject", "from_year", "school_year"]
+    up = subgroup_cells(
+        pairs, keys=keys, variables=variables, value="moved_up", kind="share", confidence=confidence
+    )
+    down = subgroup_cells(
+        pairs, keys=keys, variables=variables, value="moved_down", kind="share", confidence=confidence
+    )
+    on = keys + ["school_id", "group"]
+    up = up.rename(
+        columns={"estimate": "moved_up", "ci_lower": "moved_up_ci_lower", "ci_upper": "moved_up_ci_upper"}
+    )
+    down = down.rename(
+        columns={
+            "estimate": "moved_down",
+            "ci_lower": "moved_down_ci_lower",
+            "ci_upper": "moved_down_ci_upper",
+        }
+    )
+    out = up.merge(
+        down[on + ["moved_down", "moved_down_ci_lower", "moved_down_ci_upper"]],
+        on=on,
+        how="left",
+        validate="one_to_one",
+    )
+    out["stayed"] = 1 - out["moved_up"] - out["moved_down"]
+    out = suppress_small_cells(
+        out,
+        keys=keys,
+        count="n_students",
+        min_n=min_n,
+        estimates={"moved_up": (0, 1), "moved_down": (0, 1)},
+        blank=[
+            "n",
+            "n_students",
+            "moved_up",
+            "moved_up_ci_lower",
+            "moved_up_ci_upper",
+            "moved_down",
+            "moved_down_ci_lower",
+            "moved_down_ci_upper",
+            "stayed",
+        ],
+    )
+    out = order_rows(out, keys)[cols]
+    out.attrs["needs"] = []
+    return out

@@ -1,0 +1,235 @@
+"""The yearly results panel under the trajectories, and the cell helpers every trajectory table shares.
+
+One spring result per student, subject and school year (:func:`yearly_results`) with the students' school
+and groups from the analysis-year roster; district and school subgroup cells with intervals clustered by
+student (:func:`subgroup_cells`), ordered the same way in every table (:func:`order_rows`); the "needs"
+notes of a trajectory that the data cannot give (:func:`needs_years`, :func:`needs_ge`). Definitions: see
+:mod:`opportunity_research.study.trajectories`.
+
+Examples
+--------
+>>> VARIABLES
+('race_ethnicity', 'low_income', 'english_learner', 'disability')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..intake.contract import SUBJECTS_TESTED
+from ..stats.estimates import subgroup_estimates
+
+__all__ = [
+    "VARIABLES",
+    "needs_ge",
+    "needs_years",
+    "order_rows",
+    "subgroup_cells",
+    "with_pooled",
+    "yearly_results",
+]
+
+#: Student groups the trajectories are broken down by (plus ``started_behind`` where it applies).
+VARIABLES = ("race_ethnicity", "low_income", "english_learner", "disability")
+_STUDENT_COLS = ("school_id",) + VARIABLES
+
+
+def needs_years(window: str, found) -> str:
+    """The "needs" note of catch-up rates and level movement when fewer than two years of results exist.
+
+    Examples
+    --------
+    >>> needs_years("spring", [2016])
+    'assessments.csv with spring results in at least two school years for catch-up rates and performance-level movement (found: 2016)'
+    """
+    got = ", ".join(str(y) for y in found) if len(found) else "none"
+    return (
+        f"assessments.csv with {window} results in at least two school years for catch-up rates and "
+        f"performance-level movement (found: {got})"
+    )
+
+
+def needs_ge(window: str, found=None) -> str:
+    """The "needs" note of growth in grade levels when ``grade_equivalent`` is missing (years found, if any).
+
+    Examples
+    --------
+    >>> needs_ge("spring", [])
+    'assessments.grade_equivalent (spring results in at least two school years) for growth in grade levels per year (found spring grade_equivalent in: no year)'
+    """
+    extra = (
+        ""
+        if found is None
+        else f" (found {window} grade_equivalent in: " + (", ".join(str(y) for y in found) or "no year") + ")"
+    )
+    return (
+        f"assessments.grade_equivalent ({window} results in at least two school years) for growth in grade "
+        f"levels per year{extra}"
+    )
+
+
+def yearly_results(
+    data: pd.DataFrame | None,
+    *,
+    students: pd.DataFrame | None = None,
+    window: str = "spring",
+    subjects: Sequence[str] = SUBJECTS_TESTED,
+) -> pd.DataFrame:
+    """One row per student, subject and school year from one testing window, with school and groups.
+
+    Returns
+    -------
+    DataFrame
+        ``student_id``, ``subject``, ``school_year`` (int), ``grade``, ``scale_score``, ``grade_level_cut``,
+        ``performance_level``, ``grade_equivalent`` (NaN when not provided), ``at_grade_level`` (1.0 / 0.0),
+        ``start_offset`` (``grade_equivalent - grade``), and from ``students``: ``school_id``,
+        ``race_ethnicity``, ``low_income``, ``english_learner``, ``disability``.
+
+    Examples
+    --------
+    >>> from opportunity_research.synth.districts import generate_districts
+    >>> from opportunity_research.synth.specs import METRO
+    >>> tables = generate_districts(1, 300, specs=(METRO,))["demo_metro"]["tables"]
+    >>> assessments, students = tables["assessments"], tables["students"]
+    >>> t = yearly_results(assessments, students=students)
+    >>> sorted(t["subject"].unique())
+    ['ela', 'math']
+    """
+    cols = [
+        "student_id",
+        "subject",
+        "school_year",
+        "grade",
+        "scale_score",
+        "grade_level_cut",
+        "performance_level",
+        "grade_equivalent",
+        "at_grade_level",
+        "start_offset",
+        *_STUDENT_COLS,
+    ]
+    if data is None or len(data) == 0:
+        return pd.DataFrame(columns=cols)
+    a = data[(data["window"] == window) & data["subject"].isin(list(subjects))]
+    out = a[
+        [
+            "student_id",
+            "subject",
+            "school_year",
+            "grade",
+            "scale_score",
+            "grade_level_cut",
+            "performance_level",
+        ]
+    ].copy()
+    out["grade_equivalent"] = (
+        a["grade_equivalent"].astype(float) if "grade_equivalent" in a.columns else np.nan
+    )
+    out["school_year"] = out["school_year"].astype(np.int64)
+    ok = out["scale_score"].notna() & out["grade_level_cut"].notna()
+    out["at_grade_level"] = (out["scale_score"] >= out["grade_level_cut"]).astype(float).where(ok)
+    out["start_offset"] = out["grade_equivalent"] - out["grade"].astype(float)
+    if students is not None:
+        if students["student_id"].duplicated().any():
+            raise ValueError("students: student_id is not unique")
+        keep = ["student_id"] + [c for c in _STUDENT_COLS if c in students.columns]
+        out = out.merge(students[keep], on="student_id", how="left", validate="many_to_one")
+    for c in _STUDENT_COLS:
+        if c not in out.columns:
+            out[c] = np.nan
+    return out[cols].reset_index(drop=True)
+
+
+def with_pooled(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows per subject plus the same rows with ``subject == "all"`` (the subjects pooled).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> with_pooled(pd.DataFrame({"subject": ["ela", "math"], "v": [1, 2]}))["subject"].tolist()
+    ['ela', 'math', 'all', 'all']
+    """
+    return pd.concat([frame, frame.assign(subject="all")], ignore_index=True)
+
+
+def subgroup_cells(
+    frame: pd.DataFrame, *, keys: list[str], variables, value: str, kind: str, confidence: float
+):
+    """District and school rows of subgroup estimates, intervals clustered by student.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> f = pd.DataFrame({"student_id": ["a", "b", "c", "d"], "subject": "ela", "school_id": ["S1", "S1", "S2", "S2"],
+    ...                   "low_income": [1, 0, 1, 0], "at_grade_level": [1.0, 1.0, 0.0, 1.0]})
+    >>> t = subgroup_cells(f, keys=["subject"], variables=["low_income"], value="at_grade_level", kind="share",
+    ...                    confidence=0.95)
+    >>> all_rows = order_rows(t, ["subject"]).query("group == 'all'")
+    >>> all_rows[["school_id", "n_students", "estimate"]].values.tolist()
+    [['all', 4, 0.75], ['S1', 2, 1.0], ['S2', 2, 0.5]]
+    """
+    frame = frame.assign(_sid=pd.factorize(frame["student_id"])[0])  # integer ids: cheaper grouping
+    # text keys as categories, once: every cell_estimates call below then groups on their codes instead of
+    # hashing the text again (the same groups in the same sorted order); the results get the text back
+    text = {
+        c: frame[c].dtype
+        for c in dict.fromkeys([*keys, "school_id", *variables])
+        if c in frame.columns and (pd.api.types.is_string_dtype(frame[c]) or frame[c].dtype == object)
+    }
+    frame = frame.astype({c: "category" for c in text})
+    dist = subgroup_estimates(
+        frame,
+        keys=keys,
+        variables=variables,
+        value=value,
+        kind=kind,
+        cluster="_sid",
+        unit="_sid",
+        confidence=confidence,
+    ).assign(school_id="all")
+    sch = subgroup_estimates(
+        frame,
+        keys=keys + ["school_id"],
+        variables=variables,
+        value=value,
+        kind=kind,
+        cluster="_sid",
+        unit="_sid",
+        confidence=confidence,
+    )
+    dist, sch = (
+        t.astype(
+            {
+                c: dt
+                for c, dt in text.items()
+                if c in t.columns and isinstance(t[c].dtype, pd.CategoricalDtype)
+            }
+        )
+        for t in (dist, sch)
+    )
+    out = pd.concat([dist, sch], ignore_index=True)
+    return out.rename(columns={"n_units": "n_students"}).drop(columns=["n_clusters"])
+
+
+def order_rows(out: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Rows in the tables' order: subject (ELA, math, pooled), the other keys, district before schools, all
+    students before groups.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"subject": ["all", "math", "ela"], "school_id": ["all", "S1", "all"],
+    ...                   "group": "all", "variable": "all"})
+    >>> order_rows(t, ["subject"])[["subject", "school_id"]].values.tolist()
+    [['ela', 'all'], ['math', 'S1'], ['all', 'all']]
+    """
+    subj = {"ela": 0, "math": 1, "all": 2}
+    out = out.assign(
+        _subj=out["subject"].map(subj).fillna(3), _d=out["school_id"].ne("all"), _g=out["group"].ne("all")
+    )
+    rest = [k for k in keys if k != "subject"]
+    out = out.sort_values(["_subj"] + rest + ["_d", "school_id", "_g", "variable", "group"])
+    return out.drop(columns=["_subj", "_d", "_g"]).reset_index(drop=True)
