@@ -184,8 +184,9 @@ def test_batch_runs_a_counts_only_district_with_the_counts_notebook(tmp_path):
     process_district(raw, processed_root=tmp_path / "data" / "processed", key="0123456789abcdef")
     plan = run_batch(None, root=tmp_path, process=False, cross_notebook=None, dry_run=True)
     assert [(r.district_id, r.status) for r in plan.districts] == [("alpha", "ready"), ("counts_c", "ready")]
-    result = run_batch(None, root=tmp_path, process=False, cross_notebook=None)
+    result = run_batch(None, root=tmp_path, process=False, cross_notebook=CROSS)
     assert [r.status for r in result.districts] == ["ok", "ok"], [r.reason for r in result.districts]
+    assert result.cross.status == "ok" and result.cross.districts == ["alpha"]  # no resources to compare
     reports = tmp_path / "reports"
     findings = json.loads((reports / "counts_c" / "findings.json").read_text())
     assert findings["kind"] == "level_counts"

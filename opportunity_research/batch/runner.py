@@ -560,6 +560,15 @@ def run_batch(
     return BatchResult(ordered, cross, manifest_path, index, run_id=run_id, log_dir=logs)
 
 
+def _findings_kind(path: Path) -> str | None:
+    """The ``kind`` a findings.json records (None for a district report, or when unreadable)."""
+    try:
+        found = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    return found.get("kind") if isinstance(found, dict) else None
+
+
 def _run_cross(
     engine: Engine,
     manifest: dict,
@@ -571,11 +580,14 @@ def _run_cross(
     min_n: int,
     common: dict,
 ) -> DistrictResult | None:
-    """The cross-district report over every district whose report is current (this run's or earlier)."""
+    """The cross-district report over every district whose report is current (this run's or earlier); a
+    counts-only district's report (findings of kind ``level_counts``: no resources to compare) is left out."""
     ok_ids = [
         e["district_id"]
         for e in manifest["districts"]
-        if e.get("status") == "ok" and (reports / e["district_id"] / "findings.json").exists()
+        if e.get("status") == "ok"
+        and (reports / e["district_id"] / "findings.json").exists()
+        and _findings_kind(reports / e["district_id"] / "findings.json") != "level_counts"
     ]
     cross_path = (
         _abs(cross_notebook, root, root / DEFAULT_CROSS_NOTEBOOK) if cross_notebook is not None else None
