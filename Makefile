@@ -60,7 +60,7 @@ browser: venv $(AXE) ## find the Chromium that prints the PDFs and runs the brow
 reports: data browser ## build the district reports (HTML + PDF) that are out of date, the cross-district report and reports/index.html
 	@$(MAKE) --no-print-directory reports-build
 
-REPORT_IDS = $(sort $(patsubst data/raw/%/,%,$(dir $(wildcard data/raw/*/students.csv data/raw/*/crosswalk.yaml))))
+REPORT_IDS = $(sort $(patsubst data/raw/%/,%,$(dir $(wildcard data/raw/*/students.csv data/raw/*/crosswalk.yaml data/raw/*/level_counts.csv))))
 REPORT_CODE = $(shell find -L opportunity_research -type f \( -name '*.py' -o -name '*.j2' -o -name '*.css' \
   -o -name '*.csv' -o -name '*.json' -o -name '*.yaml' \) -not -path '*/__pycache__/*' 2>/dev/null) pyproject.toml
 REPORT_TODO := .make-reports.todo
@@ -76,7 +76,7 @@ reports-build: $$(foreach d,$$(REPORT_IDS),reports/$$(d)/.publish.json)
 	$(BIN)/opportunity-research run --jobs $(JOBS) "$$@"; status=$$?; echo "open reports/index.html"; exit $$status
 
 # A district's recipe only records it: the districts found out of date run together, in reports-build's recipe.
-reports/%/.publish.json: $$(wildcard data/raw/$$*/*) $$(wildcard data/pseudonym.key) $$(REPORT_CODE) notebooks/district_report.ipynb $(STAMP)
+reports/%/.publish.json: $$(wildcard data/raw/$$*/*) $$(wildcard data/pseudonym.key) $$(REPORT_CODE) notebooks/district_report.ipynb notebooks/level_counts_report.ipynb $(STAMP)
 	@echo $* >> $(REPORT_TODO)
 
 NBVAL := --nbval-lax notebooks/district_report.ipynb notebooks/cross_district.ipynb --sanitize-with notebooks/nbval_sanitize.cfg

@@ -386,3 +386,51 @@ def test_every_finding_renders_in_spanish():
         and gap.interval == "intervalo del 95 %: −15,0 a −5,0; 191 frente a 1.309 estudiantes"
     )
     assert gap.what == "Participación profunda: Estudiantes que aprenden inglés (Matemáticas)"
+
+
+# ---------------------------------------------------------------------------------------------
+# custom cut points: no study comparison presented as like with like (issue 19)
+
+
+def test_custom_cuts_mark_the_headline_study_comparison_in_both_languages():
+    from opportunity_research.report.headlines import finding_from, headline_findings
+    from opportunity_research.report.indicator_table import example_analysis
+
+    a = example_analysis()
+    row = indicator_table(a).iloc[0].to_dict()
+    assert row["kind"] == "resource" and row["measure"] == "strong_instruction"
+    default = finding_from(row, cuts={"strong_instruction": 2})  # TNTP's default rule: compared as before
+    assert "National baseline from the study" in default.meaning
+    changed = {"strong_instruction": 2.5}
+    assert "not directly comparable" in finding_from(row, cuts=changed).meaning
+    assert "no es directamente comparable" in finding_from(row, "es", cuts=changed).meaning
+    a.cuts = changed
+    found = {f.indicator: f for f in headline_findings(a)}
+    assert "not directly comparable" in found["share.strong_instruction"].meaning
+
+
+def test_cross_district_tables_mark_a_district_with_custom_cuts():
+    from opportunity_research.report.crossdistrict import compare
+    from opportunity_research.report.crosspage import cross_first_screen, cross_resources_table
+
+    def findings(estimate, cuts):
+        share = {"n": 200, "estimate": estimate, "ci_lower": estimate - 0.03, "ci_upper": estimate + 0.03}
+        return {
+            "resources": {"strong_instruction": share},
+            "gaps": [],
+            "growth": [],
+            "goals": [],
+            "parameters": {"cuts": cuts},
+        }
+
+    t = compare({"demo_a": findings(0.05, {"strong_instruction": 2.5}), "demo_b": findings(0.06, None)})
+    table = cross_resources_table(t.resources)
+    study = dict(zip(table.frame["District"], table.frame["Study (2018)"]))
+    assert study == {"A": "–", "B": "16%"}
+    assert (
+        "A, strong instruction: no study figure shown" in table.html
+        and "not directly comparable" in table.html
+    )
+    screen = cross_first_screen(t.resources)
+    assert screen.text.startswith("B:") and "A:" not in screen.text  # A is not ranked against the study
+    assert "A, strong instruction: no study figure shown" in screen.html

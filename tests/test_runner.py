@@ -159,6 +159,45 @@ def test_discover_districts_and_kernel(tmp_path):
     assert runner.ensure_kernel("python3") == "python3"
 
 
+def test_discover_districts_finds_a_counts_only_district(tmp_path):
+    from .test_levelgaps import counts_district
+
+    make_district(tmp_path, "a")
+    counts_district(tmp_path / "data" / "raw" / "c")
+    assert runner.discover_districts(tmp_path / "data" / "raw") == ["a", "c"]
+    assert runner.counts_only(tmp_path / "data" / "raw" / "c")
+    assert not runner.counts_only(tmp_path / "data" / "raw" / "a")
+
+
+def test_batch_runs_a_counts_only_district_with_the_counts_notebook(tmp_path):
+    """By default a full district runs the district notebook, a counts-only folder the counts notebook."""
+    from opportunity_research.intake.dataset import process_district
+
+    from .test_levelgaps import counts_district
+
+    project = Path(__file__).parents[1]
+    (tmp_path / "notebooks").mkdir()
+    shutil.copy(TINY, tmp_path / runner.DEFAULT_NOTEBOOK)  # the default district notebook of this root
+    shutil.copy(project / runner.DEFAULT_COUNTS_NOTEBOOK, tmp_path / runner.DEFAULT_COUNTS_NOTEBOOK)
+    make_district(tmp_path, "alpha")
+    raw = counts_district(tmp_path / "data" / "raw" / "counts_c", seed=3)
+    process_district(raw, processed_root=tmp_path / "data" / "processed", key="0123456789abcdef")
+    plan = run_batch(None, root=tmp_path, process=False, cross_notebook=None, dry_run=True)
+    assert [(r.district_id, r.status) for r in plan.districts] == [("alpha", "ready"), ("counts_c", "ready")]
+    result = run_batch(None, root=tmp_path, process=False, cross_notebook=CROSS)
+    assert [r.status for r in result.districts] == ["ok", "ok"], [r.reason for r in result.districts]
+    assert result.cross.status == "ok" and result.cross.districts == ["alpha"]  # no resources to compare
+    reports = tmp_path / "reports"
+    findings = json.loads((reports / "counts_c" / "findings.json").read_text())
+    assert findings["kind"] == "level_counts"
+    assert "Achievement gaps from performance levels" in (reports / "counts_c" / "report.html").read_text()
+    assert (reports / "counts_c" / "tables" / "level_gaps.csv").exists()
+    assert (reports / "alpha" / "report.html").exists()
+    index = (reports / "index.html").read_text()
+    assert "counts_c/report.html" in index and "counts_c/scorecard.html" not in index
+    assert 'href="scorecard.html"' not in (reports / "counts_c" / "report.html").read_text()
+
+
 # ---------------------------------------------------------------------------------------------
 # a batch over two good districts and a broken one, from the command line with --jobs 2
 

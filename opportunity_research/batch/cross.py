@@ -6,6 +6,7 @@ notebook runs as one more task of the same engine (:class:`~opportunity_research
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from .runner_engine import Engine
@@ -13,6 +14,15 @@ from .runner_parameters import CROSS_DISTRICT, check_parameters, notebook_parame
 from .runner_task import DistrictResult, Job, mark_stale, rel_path, shown_path
 
 __all__ = ["run_cross"]
+
+
+def _findings_kind(path: Path) -> str | None:
+    """The ``kind`` a findings.json records (None for a district report, or when unreadable)."""
+    try:
+        found = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    return found.get("kind") if isinstance(found, dict) else None
 
 
 def run_cross(
@@ -26,6 +36,8 @@ def run_cross(
     common: dict,
 ) -> DistrictResult | None:
     """The cross-district report over every district whose report is current (this run's or earlier).
+
+    A counts-only district's report (findings of kind ``level_counts``: no resources to compare) is left out.
 
     ``cross_path`` is the cross-district notebook (``None``: no cross-district report, returns ``None``);
     ``manifest`` the merged batch manifest; ``common`` the keyword arguments every
@@ -46,7 +58,9 @@ def run_cross(
     ok_ids = [
         e["district_id"]
         for e in manifest["districts"]
-        if e.get("status") == "ok" and (reports / e["district_id"] / "findings.json").exists()
+        if e.get("status") == "ok"
+        and (reports / e["district_id"] / "findings.json").exists()
+        and _findings_kind(reports / e["district_id"] / "findings.json") != "level_counts"
     ]
     if cross_path is None:
         return None

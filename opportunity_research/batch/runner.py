@@ -123,6 +123,7 @@ from .summary import batch_summary
 __all__ = [
     "CROSS_DISTRICT",
     "DEFAULT_CELL_TIMEOUT",
+    "DEFAULT_COUNTS_NOTEBOOK",
     "DEFAULT_CROSS_NOTEBOOK",
     "DEFAULT_NOTEBOOK",
     "PARAMETER_RULES",
@@ -137,6 +138,7 @@ __all__ = [
     "batch_parameters",
     "check_parameters",
     "check_template",
+    "counts_only",
     "discover_districts",
     "ensure_kernel",
     "notebook_parameters",
@@ -147,6 +149,7 @@ __all__ = [
 ]
 
 DEFAULT_NOTEBOOK = "notebooks/district_report.ipynb"
+DEFAULT_COUNTS_NOTEBOOK = "notebooks/level_counts_report.ipynb"
 DEFAULT_CROSS_NOTEBOOK = "notebooks/cross_district.ipynb"
 
 
@@ -198,9 +201,32 @@ class BatchInterrupted(KeyboardInterrupt):
 # The batch
 
 
+def counts_only(folder: str | os.PathLike) -> bool:
+    """True for a counts-only district folder: a ``level_counts.csv`` (performance-level counts per school and
+    group) and no student-level export (no ``students.csv``, no ``crosswalk.yaml``). Such a district is run
+    with :data:`DEFAULT_COUNTS_NOTEBOOK` unless a notebook is chosen for all districts.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (d / "level_counts.csv").write_text("school_id"); counts_only(d)
+    True
+    >>> _ = (d / "students.csv").write_text("student_id"); counts_only(d)
+    False
+    """
+    p = Path(folder)
+    return (
+        (p / "level_counts.csv").exists()
+        and not (p / "students.csv").exists()
+        and not (p / "crosswalk.yaml").exists()
+    )
+
+
 def discover_districts(raw_dir: str | os.PathLike) -> list[str]:
-    """District ids in ``raw_dir``: every folder holding a ``students.csv`` or a ``crosswalk.yaml`` (an export in
-    the district's own shape), dot-folders skipped."""
+    """District ids in ``raw_dir``: every folder holding a ``students.csv``, a ``crosswalk.yaml`` (an export in
+    the district's own shape) or a ``level_counts.csv`` (a counts-only district, see :func:`counts_only`),
+    dot-folders skipped."""
     raw = Path(raw_dir)
     if not raw.is_dir():
         return []
@@ -209,7 +235,7 @@ def discover_districts(raw_dir: str | os.PathLike) -> list[str]:
         for p in raw.iterdir()
         if p.is_dir()
         and not p.name.startswith(".")
-        and ((p / "students.csv").exists() or (p / "crosswalk.yaml").exists())
+        and any((p / f).exists() for f in ("students.csv", "crosswalk.yaml", "level_counts.csv"))
     )
 
 
@@ -276,8 +302,13 @@ class BatchSettings:
     Attributes
     ----------
     notebook, cross_notebook
-        The notebooks (relative paths are taken from ``root``). ``cross_notebook=None`` or a
+        The notebooks (relative paths are taken from ``root``). ``notebook=None`` (default) chooses per
+        district: :data:`DEFAULT_NOTEBOOK` for a full export, ``counts_notebook`` for a counts-only folder
+        (:func:`counts_only`); a notebook given runs every district. ``cross_notebook=None`` or a
         missing file skips the cross-district report (noted in the manifest).
+    counts_notebook
+        The notebook of counts-only districts when ``notebook`` is None (default
+        :data:`DEFAULT_COUNTS_NOTEBOOK`).
     root
         Project root: the kernels' working directory; notebook parameters are paths relative to it.
         Default: :func:`opportunity_research.config.project_root`.
@@ -316,10 +347,10 @@ class BatchSettings:
     --------
     >>> s = BatchSettings(jobs=2)
     >>> s.jobs, s.min_n, s.notebook, s.cross_notebook
-    (2, 10, 'notebooks/district_report.ipynb', 'notebooks/cross_district.ipynb')
+    (2, 10, None, 'notebooks/cross_district.ipynb')
     """
 
-    notebook: str | os.PathLike = DEFAULT_NOTEBOOK
+    notebook: str | os.PathLike | None = None
     cross_notebook: str | os.PathLike | None = DEFAULT_CROSS_NOTEBOOK
     root: str | os.PathLike | None = None
     raw_dir: str | os.PathLike | None = None
@@ -340,6 +371,7 @@ class BatchSettings:
     progress: bool | str = False
     dry_run: bool = False
     allow_modified_template: bool = False
+    counts_notebook: str | os.PathLike = DEFAULT_COUNTS_NOTEBOOK
 
 
 def run_batch(
@@ -350,7 +382,7 @@ def run_batch(
     Parameters
     ----------
     districts
-        District ids (folders of ``raw_dir``); default: every folder with a ``students.csv``.
+        District ids (folders of ``raw_dir``); default: :func:`discover_districts`.
     settings
         A :class:`BatchSettings` (every field is documented there).
     **options
@@ -408,6 +440,7 @@ def run_batch(
         progress,
         dry_run,
         allow_modified_template,
+        counts_notebook,
     ) = (getattr(settings, f.name) for f in dataclasses.fields(BatchSettings))
     root = Path(root).resolve() if root is not None else config.project_root()
     raw = _abs(raw_dir, root, root / "data" / "raw")
@@ -420,17 +453,23 @@ def run_batch(
             "it holds unscreened, private output"
         )
     nb_path = _abs(notebook, root, root / DEFAULT_NOTEBOOK)
-    declared = notebook_parameters(nb_path)
-    for required in ("district_id", "output_dir"):
-        if required not in declared:
-            raise ParameterError(f"{nb_path.name}: the parameters cell must declare '{required}'")
+    districts = list(districts) if districts is not None else discover_districts(raw)
+    # per district: an explicit notebook runs every district; else counts-only folders get the counts notebook
+    counts_path = _abs(counts_notebook, root, root / DEFAULT_COUNTS_NOTEBOOK) if notebook is None else nb_path
+    chosen = {d: counts_path if counts_only(raw / d) else nb_path for d in dict.fromkeys(districts)}
+    declared_by: dict[Path, dict] = {}
+    for path in dict.fromkeys([nb_path, *chosen.values()]):
+        declared_by[path] = notebook_parameters(path)
+        for required in ("district_id", "output_dir"):
+            if required not in declared_by[path]:
+                raise ParameterError(f"{path.name}: the parameters cell must declare '{required}'")
+        if not allow_modified_template:
+            check_template(path, root)
     if not allow_modified_template:
-        check_template(nb_path, root)
         cross_path = _abs(cross_notebook, root, root / DEFAULT_CROSS_NOTEBOOK) if cross_notebook else None
         if cross_path is not None and cross_path.is_file():
             check_template(cross_path, root)
     ensure_kernel(kernel_name)
-    districts = list(districts) if districts is not None else discover_districts(raw)
     run_id = _new_run_id()
     common = {
         "root": str(root),
@@ -452,6 +491,7 @@ def run_batch(
     # every district's parameters are checked before anything runs or is touched
     for d in dict.fromkeys(districts):
         own = (district_parameters or {}).get(d, {})
+        declared = declared_by[chosen[d]]
         params = batch_parameters(
             declared,
             {"district_id": d, "output_dir": f"{rel_path(reports, root)}/{d}"},
@@ -470,7 +510,7 @@ def run_batch(
             r = DistrictResult(d, "failed", reason="invalid parameters: " + "; ".join(problems))
             results[d] = mark_stale(r, reports) if DISTRICT_ID.match(d) and d != CROSS_DISTRICT else r
             continue
-        todo.append(Job("district", d, str(nb_path), parameters=params, process=process, **common))
+        todo.append(Job("district", d, str(chosen[d]), parameters=params, process=process, **common))
     if dry_run:  # nothing is touched: the plan only
         ready = [results.get(d) or DistrictResult(d, "ready") for d in dict.fromkeys(districts)]
         return BatchResult(
@@ -705,7 +745,10 @@ def register(subparsers) -> None:
         "project folder at the same path (shared file system) and have this package installed",
     )
     p.add_argument(
-        "--notebook", default=DEFAULT_NOTEBOOK, help=f"district notebook (default {DEFAULT_NOTEBOOK})"
+        "--notebook",
+        default=None,
+        help=f"district notebook for every district (default {DEFAULT_NOTEBOOK}, and "
+        f"{DEFAULT_COUNTS_NOTEBOOK} for a counts-only folder: level_counts.csv without students.csv)",
     )
     p.add_argument(
         "--cross-notebook",

@@ -34,6 +34,10 @@ class CrossDistrict:
 def compare(findings: dict[str, dict]) -> CrossDistrict:
     """Build the comparison tables from ``{district_id: findings}`` (see :func:`reporting.read_findings`).
 
+    The cut points of a district whose ``findings.json`` parameters changed them from TNTP's defaults are kept
+    in ``resources.attrs["cuts"]`` (``{district_id: changed cuts}``), so the tables do not compare that
+    district's shares with the study's as if they measured the same thing.
+
     Examples
     --------
     >>> f = {"resources": {"grade_appropriate": {"n": 100, "estimate": 0.3, "ci_lower": 0.2, "ci_upper": 0.4}},
@@ -42,7 +46,11 @@ def compare(findings: dict[str, dict]) -> CrossDistrict:
     ...                                                                          "ci_lower": 0.15, "ci_upper": 0.25}}}})
     >>> t.resources[["district_id", "label", "estimate"]].to_dict("list")
     {'district_id': ['demo_a', 'demo_b'], 'label': ['Grade-appropriate assignments', 'Grade-appropriate assignments'], 'estimate': [0.3, 0.2]}
+    >>> compare({"demo_a": {**f, "parameters": {"cuts": {"grade_appropriate": 5}}}}).resources.attrs
+    {'cuts': {'demo_a': {'grade_appropriate': 5}}}
     """
+    from .settings import changed_cuts
+
     res, gaps, growth, goals = [], [], [], []
     for d, f in findings.items():
         for r, v in f["resources"].items():
@@ -56,6 +64,8 @@ def compare(findings: dict[str, dict]) -> CrossDistrict:
     res_df = pd.DataFrame(res)
     if len(res_df):
         res_df = res_df[["district_id", "label", "n", "estimate", "ci_lower", "ci_upper", "resource"]]
+    changed = {d: changed_cuts((f.get("parameters") or {}).get("cuts")) for d, f in findings.items()}
+    res_df.attrs["cuts"] = {d: c for d, c in changed.items() if c}
     gap_df = pd.DataFrame(gaps)
     if len(gap_df):
         gap_df = gap_df[

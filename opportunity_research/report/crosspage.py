@@ -37,8 +37,32 @@ def _district_col(t: pd.DataFrame) -> pd.DataFrame:
     return t.assign(district=[district_name(d) for d in t["district_id"]]) if len(t) else t
 
 
-def cross_resources_table(resources: pd.DataFrame) -> Table:
+def _study(t: pd.DataFrame, cuts: dict) -> list[float]:
+    """The study's figure per row; NaN where the row's district changed a cut point the resource depends on."""
+    from .settings import study_note
+
+    return [
+        np.nan if study_note(r, cuts.get(d)) else STUDY.get(r, np.nan)
+        for d, r in zip(t["district_id"], t["resource"])
+    ]
+
+
+def _cut_notes(t: pd.DataFrame, cuts: dict) -> list[str]:
+    from .settings import study_note
+
+    notes = {}
+    for d, r in zip(t["district_id"], t["resource"]):
+        note = study_note(r, cuts.get(d))
+        if note:
+            notes[(d, r)] = f"{district_name(d)}, {labels.measure(r).lower()}: no study figure shown: {note}."
+    return list(notes.values())
+
+
+def cross_resources_table(resources: pd.DataFrame, cuts: dict | None = None) -> Table:
     """Each district's share of class time with each resource (``crossdistrict.compare(...).resources``).
+
+    ``cuts`` (default ``resources.attrs["cuts"]``, set by ``compare`` from each ``findings.json``) maps a district
+    to the cut points it changed: those rows show no study figure, and a note says why.
 
     Examples
     --------
@@ -47,12 +71,14 @@ def cross_resources_table(resources: pd.DataFrame) -> Table:
     ...                     "estimate": [0.03, 0.15], "ci_lower": [0.01, 0.11], "ci_upper": [0.09, 0.19]})
     >>> cross_resources_table(res).frame.iloc[0].tolist()
     ['A', '104', '3%', '1% to 9%', '16%']
+    >>> t = cross_resources_table(res, cuts={"demo_a": {"strong_instruction": 2.5}})
+    >>> t.frame.iloc[0].tolist()[-1], "A, strong instruction: no study figure shown" in t.html
+    ('–', True)
     """
+    cuts = resources.attrs.get("cuts", {}) if cuts is None else cuts
     t = _district_col(resources)
     if len(t):
-        t = t.assign(study=[STUDY.get(r, np.nan) for r in t["resource"]]).sort_values(
-            ["resource", "district"], kind="stable"
-        )
+        t = t.assign(study=_study(t, cuts)).sort_values(["resource", "district"], kind="stable")
     return table(
         t,
         [
@@ -64,7 +90,7 @@ def cross_resources_table(resources: pd.DataFrame) -> Table:
         ],
         caption="The four resources in each district",
         groups="resource" if len(t) else None,
-        notes=[f"Study: {STUDY_SOURCE}."],
+        notes=[f"Study: {STUDY_SOURCE}.", *(_cut_notes(t, cuts) if len(t) else [])],
     )
 
 
@@ -200,10 +226,11 @@ _BANNER = (
 )
 
 
-def cross_first_screen(resources: pd.DataFrame) -> HtmlBlock:
+def cross_first_screen(resources: pd.DataFrame, cuts: dict | None = None) -> HtmlBlock:
     """The cross-district page's first screen: the banner (demo districts) and, per district, the resource
     furthest below the study's national baseline, furthest first (only shortfalls whose interval lies below
-    the baseline).
+    the baseline). A resource whose cut point the district changed (``cuts``, default
+    ``resources.attrs["cuts"]``) is not compared with the study; a note names the district.
 
     Examples
     --------
@@ -212,11 +239,15 @@ def cross_first_screen(resources: pd.DataFrame) -> HtmlBlock:
     ...                     "estimate": [0.03, 0.15], "ci_lower": [0.01, 0.11], "ci_upper": [0.09, 0.19]})
     >>> print(cross_first_screen(res))
     A: Strong instruction 3% (1% to 9%) vs baseline 16%
+    >>> print(cross_first_screen(res, cuts={"demo_a": {"strong_instruction": 2.5}}))
+    <BLANKLINE>
     """
+    cuts = resources.attrs.get("cuts", {}) if cuts is None else cuts
     rows = []
     t = resources
+    notes = _cut_notes(t, cuts) if len(t) else []
     if len(t):
-        t = t.assign(study=[STUDY.get(r, np.nan) for r in t["resource"]])
+        t = t.assign(study=_study(t, cuts))
         t = t[t["study"].notna() & t["estimate"].notna()]
         t = t.assign(short=t["study"] - t["estimate"], clear=t["ci_upper"] < t["study"])
         t = t[t["clear"]].sort_values("short", ascending=False)
@@ -254,7 +285,9 @@ def cross_first_screen(resources: pd.DataFrame) -> HtmlBlock:
         + f"<ol>{items}</ol>"
         + '<p class="note">Per district, the resource furthest below the figure of TNTP\'s <cite>The Opportunity '
         "Myth</cite> (2018), whose five school systems show how little students typically get: a baseline, not "
-        "a target. Only shortfalls whose 95% interval lies below the baseline are listed.</p></section>"
+        "a target. Only shortfalls whose 95% interval lies below the baseline are listed.</p>"
+        + "".join(f'<p class="note">{_html.escape(n)}</p>' for n in notes)
+        + "</section>"
     )
     text = "\n".join(f"{n}: {m} {v} ({i}) vs baseline {s}" for n, m, v, i, s, *_ in rows)
     return HtmlBlock(html, text)

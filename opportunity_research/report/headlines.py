@@ -10,7 +10,7 @@ covers its point of comparison never outranks one whose interval does not.
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
@@ -78,8 +78,12 @@ def _what(row, T) -> str:
     return m
 
 
-def finding_from(row, lang: str = "en") -> Finding:
+def finding_from(row, lang: str = "en", cuts: Mapping | None = None) -> Finding:
     """A :class:`Finding` from one indicator row (a mapping), in ``lang`` (``"en"`` or ``"es"``).
+
+    ``cuts`` are the analysis's cut points: where one a resource depends on differs from TNTP's default, the
+    study's baseline is named as not directly comparable
+    (:func:`~opportunity_research.report.settings.study_note`).
 
     Examples
     --------
@@ -90,7 +94,10 @@ def finding_from(row, lang: str = "en") -> Finding:
     ('Strong instruction: higher- vs lower-income classrooms', '3.6×', '95% interval 2.0 to 6.6; 26 vs 96 classrooms')
     >>> finding_from(row, "es").interval
     'intervalo del 95 %: 2,0 a 6,6; 26 frente a 96 aulas'
+    >>> finding_from(indicator_table(example_analysis()).iloc[0].to_dict(), cuts={"strong_instruction": 2.5}).meaning
+    'About 163 of 180 class hours a year per subject without it. The study’s national baseline (16%) is not directly comparable: this report uses a different cut point for this resource.'
     """
+    from .settings import study_note
 
     def T(text: str) -> str:
         return labels.translate(text, lang)
@@ -109,7 +116,12 @@ def finding_from(row, lang: str = "en") -> Finding:
     )
     h = float(row["hours_lost"] or 0.0)
     hours = L(_hours(h))
-    if kind == "resource":
+    if kind == "resource" and study_note(row["measure"], cuts):
+        meaning = T(
+            "About {hours} of {total} class hours a year per subject without it. The study’s national baseline "
+            "({study}) is not directly comparable: this report uses a different cut point for this resource."
+        ).format(hours=hours, total=f"{HOURS:.0f}", study=labels.percent(row["study"]))
+    elif kind == "resource":
         meaning = T(
             "About {hours} of {total} class hours a year per subject without it. National baseline from the study: "
             "{study} (how little students typically get, not a target)."
@@ -202,7 +214,7 @@ def headline_findings(a, *, top: int = 5, indicators: pd.DataFrame | None = None
         rest = [r for r in ranked.to_dict("records") if r["indicator"] not in {x["indicator"] for x in rows}]
         rest.sort(key=lambda r: r["kind"] == "trajectory")
         rows += rest[: 3 - len(rows)]
-    return [finding_from(r) for r in rows]
+    return [finding_from(r, cuts=getattr(a, "cuts", None)) for r in rows]
 
 
 def largest_gap(ind: pd.DataFrame):

@@ -87,7 +87,7 @@ def summary_page(a, *, lang: str = "en", generated: _dt.date | None = None) -> s
     did = a.district.district_id
     name = district_name(did)
     ind = indicator_table(a)
-    found = [finding_from(r, lang) for r in _rows(a, ind)]
+    found = [finding_from(r, lang, getattr(a, "cuts", None)) for r in _rows(a, ind)]
     gap = largest_gap(ind)
     story = (
         _story(name, gap, T, L)
