@@ -89,13 +89,26 @@ print(json.dumps({"before": before, "after": after, "updates": explorer.n_update
 
 def test_explore_notebook_runs_headless_and_the_widgets_drive_the_table(district):
     from nbclient import NotebookClient
+    from nbclient.exceptions import CellTimeoutError
 
     nb = nbformat.read(config.project_root() / "notebooks" / "explore.ipynb", as_version=4)
     assert [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
     nb.cells.append(nbformat.v4.new_code_cell(INTERACTION))
-    NotebookClient(
-        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(config.project_root())}}
-    ).execute()
+    # ipykernel 7 with widget comms now and then loses a reply and both sides wait idle (jupyter/nbclient#312;
+    # seen here once in ten full-suite runs): each cell takes seconds, so a cell that waits two minutes is
+    # such a hang, and the notebook runs once more on a fresh kernel; a real failure fails both times.
+    for attempt in (1, 2):
+        try:
+            NotebookClient(
+                nb,
+                timeout=120,
+                kernel_name="python3",
+                resources={"metadata": {"path": str(config.project_root())}},
+            ).execute()
+            break
+        except CellTimeoutError:
+            if attempt == 2:
+                raise
     widget_out = nb.cells[2].outputs
     assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in widget_out)
     text = "".join(o.get("text", "") for o in nb.cells[-1].outputs if o.get("name") == "stdout")
