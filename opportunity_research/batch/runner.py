@@ -91,6 +91,7 @@ from pathlib import Path
 from .. import config
 from ..version import __version__
 from .cross import run_cross
+from .discovery import DEFAULT_COUNTS_NOTEBOOK, counts_only, discover_districts
 from .runner_engine import Engine, Progress
 from .runner_parameters import (
     CROSS_DISTRICT,
@@ -149,7 +150,6 @@ __all__ = [
 ]
 
 DEFAULT_NOTEBOOK = "notebooks/district_report.ipynb"
-DEFAULT_COUNTS_NOTEBOOK = "notebooks/level_counts_report.ipynb"
 DEFAULT_CROSS_NOTEBOOK = "notebooks/cross_district.ipynb"
 
 
@@ -199,44 +199,6 @@ class BatchInterrupted(KeyboardInterrupt):
 
 # ---------------------------------------------------------------------------------------------
 # The batch
-
-
-def counts_only(folder: str | os.PathLike) -> bool:
-    """True for a counts-only district folder: a ``level_counts.csv`` (performance-level counts per school and
-    group) and no student-level export (no ``students.csv``, no ``crosswalk.yaml``). Such a district is run
-    with :data:`DEFAULT_COUNTS_NOTEBOOK` unless a notebook is chosen for all districts.
-
-    Examples
-    --------
-    >>> import tempfile, pathlib
-    >>> d = pathlib.Path(tempfile.mkdtemp())
-    >>> _ = (d / "level_counts.csv").write_text("school_id"); counts_only(d)
-    True
-    >>> _ = (d / "students.csv").write_text("student_id"); counts_only(d)
-    False
-    """
-    p = Path(folder)
-    return (
-        (p / "level_counts.csv").exists()
-        and not (p / "students.csv").exists()
-        and not (p / "crosswalk.yaml").exists()
-    )
-
-
-def discover_districts(raw_dir: str | os.PathLike) -> list[str]:
-    """District ids in ``raw_dir``: every folder holding a ``students.csv``, a ``crosswalk.yaml`` (an export in
-    the district's own shape) or a ``level_counts.csv`` (a counts-only district, see :func:`counts_only`),
-    dot-folders skipped."""
-    raw = Path(raw_dir)
-    if not raw.is_dir():
-        return []
-    return sorted(
-        p.name
-        for p in raw.iterdir()
-        if p.is_dir()
-        and not p.name.startswith(".")
-        and any((p / f).exists() for f in ("students.csv", "crosswalk.yaml", "level_counts.csv"))
-    )
 
 
 def _abs(path, root: Path, default: Path) -> Path:
