@@ -208,10 +208,16 @@ def _with_ratio_interval(
     return cols[:i] + [Col("ratio", "interval_ratio", label=label, prefix="ratio_")] + cols[i:]
 
 
-# The 0/1 groups whose mirror row :func:`one_per_contrast` drops. This module used to define a six-name tuple here
-# (adding started_behind, majority_students_of_color, majority_low_income) and later redefined the name with these
-# three for the V-gap table, which shadowed the six at call time: the three are what it has always used.
-_FLAGS = ("low_income", "english_learner", "disability")
+# The 0/1 groups whose mirror row :func:`one_per_contrast` drops: student flags (a group against all other
+# students) and classroom composition (mostly students of color / mostly low-income classrooms against the rest).
+_FLAGS = (
+    "low_income",
+    "english_learner",
+    "disability",
+    "started_behind",
+    "majority_students_of_color",
+    "majority_low_income",
+)
 
 
 def one_per_contrast(data: pd.DataFrame, *, keep: str = "1") -> pd.DataFrame:
