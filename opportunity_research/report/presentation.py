@@ -287,12 +287,13 @@ def composition_table(comp: pd.DataFrame, *, min_n: int = config.MIN_CELL_SIZE) 
     Examples
     --------
     >>> import pandas as pd
-    >>> comp = pd.DataFrame({"measure": "engaged", "group": "majority_low_income", "level": [1.0], "n": [12],
-    ...                      "estimate": [0.4], "reference_estimate": [0.5], "difference": [-0.1], "ci_lower": [-0.2],
-    ...                      "ci_upper": [0.0], "ratio": [0.8]})
-    >>> row = composition_table(comp).frame.iloc[0]
-    >>> row["Classrooms"], row["Compared with"], row["Difference (points)"]
-    ('Classrooms with mostly low-income students', 'Classrooms with mostly higher-income students', '−10.0')
+    >>> comp = pd.DataFrame({"measure": "engaged", "group": "majority_low_income", "level": [0.0, 1.0],
+    ...                      "n": [12, 30], "estimate": [0.5, 0.4], "reference_estimate": [0.4, 0.5],
+    ...                      "difference": [0.1, -0.1], "ci_lower": [0.0, -0.2], "ci_upper": [0.2, 0.0],
+    ...                      "ratio": [1.25, 0.8]})
+    >>> t = composition_table(comp).frame  # one row per contrast: the mirrored low-income row is dropped
+    >>> len(t), t.iloc[0]["Classrooms"], t.iloc[0]["Compared with"], t.iloc[0]["Difference (points)"]
+    (1, 'Classrooms with mostly higher-income students', 'Classrooms with mostly low-income students', '+10.0')
     """
     cols = [
         Col("level", "group", label="Classrooms"),
