@@ -283,7 +283,9 @@ def sensitivity_table(growth: pd.DataFrame) -> Table:
 # ---------------------------------------------------------------------------------------------
 # Gaps and means from performance levels (V statistic, HETOP)
 
-_FLAGS = ("low_income", "english_learner", "disability")
+# the 0/1 student flags whose level-0 mirror the V-gap table leaves out (presentation._FLAGS also covers
+# started-behind and classroom composition, which have no V gaps)
+_STUDENT_FLAGS = ("low_income", "english_learner", "disability")
 
 
 def v_gap_table(gaps: pd.DataFrame, *, year: int | None = None) -> Table:
@@ -307,7 +309,7 @@ def v_gap_table(gaps: pd.DataFrame, *, year: int | None = None) -> Table:
     if len(g):
         year = int(g["school_year"].max()) if year is None else int(year)
         g = g[
-            (g["school_year"] == year) & ~(g["group"].isin(_FLAGS) & (g["level"].astype(str) == "0"))
+            (g["school_year"] == year) & ~(g["group"].isin(_STUDENT_FLAGS) & (g["level"].astype(str) == "0"))
         ].copy()
         g["group_label"] = [labels.level(v, lv) for v, lv in zip(g["group"], g["level"])]
     has_scores = len(g) and g["score_gap"].notna().any()
