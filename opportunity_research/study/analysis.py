@@ -208,6 +208,7 @@ def analyze_district(
     cuts: dict | None = None,
     n_boot: int = 1000,
     seed: int = 0,
+    pool_below: int | None = None,
 ) -> DistrictAnalysis:
     """Run every analysis of the district report on a processed district.
 
@@ -228,6 +229,10 @@ def analyze_district(
         ``high_expectations_current`` (12 of 20), ``high_expectations_old`` (18 of 30).
     n_boot, seed
         Cluster-bootstrap replicates and seed of the gap intervals.
+    pool_below
+        Race/ethnicity groups with fewer students than this in the district are analysed and published as one
+        pooled group (:func:`~opportunity_research.disclosure.design.pool_small_groups`; default ``2 * min_n``,
+        ``0`` turns pooling off).
 
     Raises
     ------
@@ -245,6 +250,10 @@ def analyze_district(
     # (disclosure.protect_district): the analyses below compute complete tables.
     publish_min_n, min_n = min_n, 1
     d = load_district(district_id, processed_root=config.resolve(processed_dir) if processed_dir else None)
+    # the smallest race/ethnicity groups are analysed and published as one pooled group (never a named reference)
+    d, _ = disclosure.pool_small_groups(
+        d, min_n=publish_min_n, pool_below=pool_below, keep=[(reference or {}).get("race_ethnicity", "")]
+    )
     cuts = {**measures.default_cuts(), **(cuts or {})}
     cls = measures.classroom_access(d, cuts=cuts)
     acc = measures.student_access(d, classrooms=cls)
