@@ -135,3 +135,39 @@ def test_fairview_shows_gaps_for_low_income_english_learners_and_disabilities():
         assert len(rows) and not rows["suppressed"].astype(bool).any(), group
         assert (rows["n"] >= MIN_N).all() and (rows["reference_n"] >= MIN_N).all()
         assert np.isfinite(rows["estimate"]).all()
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_districts_with_breakdowns_left_out_recover_nothing(seed):
+    """Issue 22's own LP attacker (tests/test_disclosure_links.py), told where every left-out row would be
+    (more than a reader knows) and assuming each has at least one student, recovers nothing."""
+    import itertools
+
+    from tests.test_disclosure_links import BY_SUBJECT, POOLED, attack, cell_table, results, students
+
+    rng = np.random.default_rng(100 + seed)
+    spec = {
+        (s, r): int(k)
+        for s, r in itertools.product("ABC", ("white", "black", "hispanic_latino", "asian"))
+        if (k := rng.choice([0, 2, 5, 9, 14, 30, 60]))
+    }
+    res = results(students(spec, seed=seed))
+    card = cell_table(res, pooled_only=True).drop(columns=["subject", "n_students"]).assign(measure="growth")
+    truth = {"movement": (cell_table(res), BY_SUBJECT), "scorecard": (card, POOLED)}
+    tables, left = school_breakdowns(truth, min_n=MIN_N, year=2016)
+    assert sum(int(m.sum()) for m in left.values()) > 0  # every seed leaves out a breakdown
+    out, report = protect_tables(tables, min_n=MIN_N, year=2016, unpublished=left)
+    assert report.passed, report.failures
+    published = {}
+    for name, (t, spec_) in truth.items():
+        drop = left.get(name, np.zeros(len(t), dtype=bool))
+        kept = out[name].set_axis(t.index[~drop])
+        gone = t[drop].assign(suppressed=True)
+        for c in ("n", "n_students", "estimate"):
+            if c in gone.columns:
+                gone[c] = np.nan
+        full = pd.concat([kept, gone]).sort_index()
+        published[name] = (full, spec_)
+        shown = out[name][~out[name]["suppressed"].astype(bool)]
+        assert not ((shown["n"] > 0) & (shown["n"] < MIN_N)).any()
+    assert attack(published, truth) == []
