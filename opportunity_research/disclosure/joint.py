@@ -131,11 +131,12 @@ def protect_district(
 
     Examples
     --------
-    The analysis runs this pass itself (the call is slow, so skipped here); the report shows its audit:
+    The analysis runs this pass itself (:func:`~opportunity_research.study.analysis.demo_analysis` is the
+    analysis of a demonstration district); the report shows its audit:
 
-    >>> from opportunity_research.study.analysis import analyze_district
-    >>> a = analyze_district("demo_pinebrook", n_boot=20)  # doctest: +SKIP
-    >>> a.disclosure.passed, a.gaps["suppressed"].dtype.name  # doctest: +SKIP
+    >>> from opportunity_research.study.analysis import demo_analysis
+    >>> a = demo_analysis("demo_pinebrook")
+    >>> a.disclosure.passed, a.gaps["suppressed"].dtype.name
     (True, 'bool')
 
     The tables it protects together are the analysis' registered ones:

@@ -62,9 +62,9 @@ def report_hidden(
 
     Examples
     --------
-    >>> hidden = report_hidden("demo_fairview")  # doctest: +SKIP
-    >>> ("grade_appropriate", "ela", "race_ethnicity", "asian") in hidden  # doctest: +SKIP
-    True
+    >>> hidden = report_hidden("demo_pinebrook")
+    >>> sorted(hidden)[:2]
+    [('engaged', 'ela', 'race_ethnicity', 'asian'), ('engaged', 'ela', 'race_ethnicity', 'two_or_more')]
     """
     key = (district_id, str(processed_dir), min_n)
     if key not in _REPORT_HIDDEN:
@@ -170,9 +170,15 @@ def explore_gaps(
 
     Examples
     --------
-    >>> from opportunity_research.intake.dataset import load_district  # doctest: +SKIP
-    >>> t = explore_gaps(load_district("demo_pinebrook"), cuts={"grade_appropriate": 5})  # doctest: +SKIP
-    >>> t[["level", "n", "estimate", "difference"]]  # doctest: +SKIP
+    >>> from opportunity_research.intake.dataset import load_district
+    >>> t = explore_gaps(load_district("demo_pinebrook"), cuts={"grade_appropriate": 5}, n_boot=20)
+    >>> t[["level", "n", "estimate", "suppressed"]].round(2)
+                 level     n  estimate  suppressed
+    0            asian  <NA>       NaN        True
+    1            black   174      0.04       False
+    2  hispanic_latino    72      0.05       False
+    3      two_or_more  <NA>       NaN        True
+    4            white    37      0.04       False
     """
     o = explore_options()
     for name, value, allowed in (
@@ -228,9 +234,13 @@ class Explorer:
 
     Examples
     --------
-    >>> ex = Explorer(["demo_pinebrook"])  # doctest: +SKIP
-    >>> ex.controls["cut_grade_appropriate"].value = 5  # doctest: +SKIP
-    >>> ex.table[["level", "estimate"]]  # doctest: +SKIP
+    >>> import contextlib, io
+    >>> with contextlib.redirect_stdout(io.StringIO()):  # outside a notebook, the widgets print what they show
+    ...     ex = Explorer(["demo_pinebrook"], n_boot=20)
+    ...     ex.controls["variable"].value = "low_income"
+    ...     ex.controls["cut_grade_appropriate"].value = 5
+    >>> ex.error, ex.table[["level", "n", "estimate"]].round(2).values.tolist()
+    (None, [[0, 74, 0.04], [1, 226, 0.04]])
     """
 
     districts: list[str] | None = None

@@ -75,8 +75,15 @@ def resource_gaps(
 
     Examples
     --------
-    >>> from opportunity_research.intake.dataset import load_district  # doctest: +SKIP
-    >>> resource_gaps(load_district("demo_lakeside"), resources=["grade_appropriate"])  # doctest: +SKIP
+    >>> from opportunity_research.intake.dataset import load_district
+    >>> t = resource_gaps(load_district("demo_pinebrook"), resources=["grade_appropriate"], variables=["low_income"],
+    ...                   n_boot=20)
+    >>> t[["subject", "level", "n", "estimate", "difference"]].round(2)
+      subject  level    n  estimate  difference
+    0     ela      0   74      0.15        0.03
+    1     ela      1  226      0.12       -0.03
+    2    math      0   74      0.15        0.01
+    3    math      1  226      0.14       -0.01
     """
     acc = access if access is not None else student_access(district)
     frames = []
