@@ -3,7 +3,7 @@
 Two measurements:
 
 1. **Every demo district** (``data/processed``, ``make process``): the district analysis runs once
-   (``analysis.analyze_district``, its tables computed complete), then the joint pass
+   (``analysis.unprotected_analysis`` inside ``disclosure.district.analyze_district``), then the joint pass
    (``disclosure.protect_tables``) is timed on the district's whole published set, once per setting of
    :data:`SETTINGS` (rule 2's ``close_counts``). Printed per district and setting:
    published cells, small cells (rows hidden by the primary rule), complements (rows hidden beyond them),
@@ -30,6 +30,7 @@ import pandas as pd
 
 from opportunity_research import config
 from opportunity_research.disclosure import joint as disclosure
+from opportunity_research.disclosure.district import analyze_district
 from opportunity_research.disclosure.joint import DISTRICT_SPECS, protect_tables
 from opportunity_research.stats.estimates import two_level_estimates
 from opportunity_research.stats.gaps import gap_table
@@ -100,7 +101,7 @@ def bench_demo(quick: bool) -> None:
     disclosure.protect_district = capture
     try:
         for name, _n in demo_districts(quick):
-            analysis.analyze_district(name, n_boot=20)
+            analyze_district(name, n_boot=20)
             for close in SETTINGS:
                 t = time.perf_counter()
                 out, report = protect_tables(

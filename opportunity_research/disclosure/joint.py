@@ -1,6 +1,6 @@
 """Disclosure control at one boundary: a district's published tables, their joint protection and the gate.
 
-The analyses of a district (:func:`opportunity_research.study.analysis.analyze_district`) compute complete tidy
+The analyses of a district (:func:`opportunity_research.study.analysis.unprotected_analysis`) compute complete tidy
 tables; :func:`protect_district` protects everything the district publishes in one joint pass
 (:func:`~opportunity_research.disclosure.protection.protect_tables`, whose module documents the rules and the
 audit), and :func:`audit_report_folder`, the publishing gate, re-audits a finished report folder from its files
@@ -131,10 +131,10 @@ def protect_district(
 
     Examples
     --------
-    The analysis runs this pass itself (:func:`~opportunity_research.study.analysis.demo_analysis` is the
+    The analysis runs this pass itself (:func:`~opportunity_research.disclosure.district.demo_analysis` is the
     analysis of a demonstration district); the report shows its audit:
 
-    >>> from opportunity_research.study.analysis import demo_analysis
+    >>> from opportunity_research.disclosure.district import demo_analysis
     >>> a = demo_analysis("demo_pinebrook")
     >>> a.disclosure.passed, a.gaps["suppressed"].dtype.name
     (True, 'bool')

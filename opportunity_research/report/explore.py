@@ -8,7 +8,7 @@ chart. Only aggregate tables are shown, never a student row, labelled as in the 
 differences in percentage points; :func:`opportunity_research.report.presentation.gaps_table`).
 
 Protection is the report's: every row the district report's joint disclosure pass hides
-(:func:`report_hidden`, which runs :func:`opportunity_research.study.analysis.analyze_district` with the report's
+(:func:`report_hidden`, which runs :func:`opportunity_research.disclosure.district.analyze_district` with the report's
 suppression once per district) is hidden here too, and the table shown is then protected on its own with the
 same public pass (:func:`opportunity_research.disclosure.joint.protect_tables`), so a changed cut point or reference
 group shows no small cell and no complement. A banner stays above the controls: the explorer is for analysts
@@ -68,7 +68,7 @@ def report_hidden(
     """
     key = (district_id, str(processed_dir), min_n)
     if key not in _REPORT_HIDDEN:
-        from ..study.analysis import analyze_district
+        from ..disclosure.district import analyze_district
 
         a = analyze_district(
             district_id, processed_dir=str(processed_dir) if processed_dir else None, min_n=min_n, n_boot=20

@@ -242,7 +242,7 @@ def first_screen(
 
     Examples
     --------
-    >>> from opportunity_research.study.analysis import demo_analysis
+    >>> from opportunity_research.disclosure.district import demo_analysis
     >>> block = first_screen(demo_analysis("demo_pinebrook"), generated=_dt.date(2026, 1, 5))
     >>> print(block.text.splitlines()[0])
     Opportunity report: Pinebrook (2016-17)

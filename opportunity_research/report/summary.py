@@ -71,7 +71,7 @@ def summary_page(a, *, lang: str = "en", generated: _dt.date | None = None) -> s
 
     Examples
     --------
-    >>> from opportunity_research.study.analysis import demo_analysis
+    >>> from opportunity_research.disclosure.district import demo_analysis
     >>> html = summary_page(demo_analysis("demo_pinebrook"), lang="es")
     >>> '<html lang="es">' in html, "La mayor brecha de oportunidades en Pinebrook" in html
     (True, True)
@@ -190,7 +190,7 @@ def write_summary(output_dir: str | os.PathLike, a) -> list[Path]:
     Examples
     --------
     >>> import tempfile
-    >>> from opportunity_research.study.analysis import demo_analysis
+    >>> from opportunity_research.disclosure.district import demo_analysis
     >>> [p.name for p in write_summary(tempfile.mkdtemp(), demo_analysis("demo_pinebrook"))]
     ['summary.html', 'summary.es.html']
     """

@@ -53,7 +53,7 @@ than exact recovery (an attacker can still bound a hidden count within its feasi
 weighted means the subtraction attack needs the weight totals, which are not shown; the checks use the
 counts as if unweighted.
 
-A district report does not rely on this per-table rule: :func:`opportunity_research.study.analysis.analyze_district`
+A district report does not rely on this per-table rule: :func:`opportunity_research.disclosure.district.analyze_district`
 computes complete tables and :mod:`opportunity_research.disclosure.joint` decides suppression jointly over
 everything the district publishes, with a linear-programming audit that covers the cross-table attacks
 listed above. ``suppress`` remains the rule for a single table used on its own.

@@ -1,14 +1,18 @@
-"""One call that runs every analysis of a district report, and the findings built from it.
+"""Every analysis of a district report in one call, and the findings built from it.
 
-The district notebook calls :func:`analyze_district` once and then only displays what it returns, so
+:func:`unprotected_analysis` computes the complete tables (nothing suppressed; never published or displayed);
+the public entry point, :func:`opportunity_research.disclosure.district.analyze_district`
+(``opportunity_research.analyze_district``), runs it and then the joint disclosure pass, so the study layer never
+imports the disclosure layer. The district notebook calls that once and then only displays what it returns, so
 the notebook holds no logic of its own; :func:`findings_json` gives the machine-readable headline numbers
 (``findings.json``) that the cross-district report reads.
 
 Examples
 --------
-:func:`demo_analysis` is :func:`analyze_district` on a demonstration district, computed once per process:
+:func:`~opportunity_research.disclosure.district.demo_analysis` is the protected analysis of a demonstration
+district, computed once per process:
 
->>> from opportunity_research.study.analysis import demo_analysis, key_findings
+>>> from opportunity_research.disclosure.district import demo_analysis
 >>> a = demo_analysis("demo_pinebrook")
 >>> print(a.rates.loc[a.rates["subject"] == "all", ["resource", "n", "estimate"]].round(2).to_string(index=False))
           resource    n  estimate
@@ -27,7 +31,6 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from .. import config
-from ..disclosure import joint as disclosure
 from ..intake.contract import ALL_OTHERS, RACE_ETHNICITY, SUBGROUP_VARIABLES, SUBJECTS_TESTED
 from ..intake.crosswalk import suggest
 from ..intake.dataset import District, load_district
@@ -38,14 +41,13 @@ from .growth import fit_study_models
 __all__ = [
     "DistrictAnalysis",
     "LevelCountsAnalysis",
-    "analyze_district",
-    "analyze_level_counts",
     "at_a_glance",
     "check_analysis_options",
-    "demo_analysis",
     "findings_json",
     "key_findings",
     "reference_label",
+    "unprotected_analysis",
+    "unprotected_level_counts",
 ]
 
 
@@ -79,8 +81,10 @@ class DistrictAnalysis:
 
     Examples
     --------
-    :func:`analyze_district` builds it (:func:`demo_analysis`: a demonstration district's, computed once):
+    :func:`opportunity_research.disclosure.district.analyze_district` builds it (``demo_analysis``: a demonstration
+    district's, computed once):
 
+    >>> from opportunity_research.disclosure.district import demo_analysis
     >>> a = demo_analysis()
     >>> a.gaps.columns[:3].tolist(), a.disclosure.passed
     (['measure', 'label', 'subject'], True)
@@ -108,7 +112,9 @@ class DistrictAnalysis:
     needs: list = field(default_factory=list)
     cuts: dict = field(default_factory=dict)
     reference: dict = field(default_factory=dict)
-    disclosure: disclosure.AuditReport | None = None
+    #: The joint disclosure pass's audit (:class:`opportunity_research.disclosure.joint.AuditReport`); None on the
+    #: complete analysis of :func:`unprotected_analysis`, which nothing publishes.
+    disclosure: object | None = None
     #: V gaps from performance-level counts beside scale-score gaps (:func:`levelgaps.level_gaps`); complete,
     #: not yet in the joint disclosure pass (counts in ``n`` and ``reference_n``).
     level_gaps: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -206,7 +212,7 @@ def check_analysis_options(
             raise ValueError(f"cuts: {key} must be a number from {lo:g} to {hi:g} (got {value!r})")
 
 
-def analyze_district(
+def unprotected_analysis(
     district_id: str,
     *,
     processed_dir: str | None = None,
@@ -216,8 +222,13 @@ def analyze_district(
     cuts: dict | None = None,
     n_boot: int = 1000,
     seed: int = 0,
-) -> DistrictAnalysis:
-    """Run every analysis of the district report on a processed district.
+) -> tuple[DistrictAnalysis, pd.DataFrame]:
+    """Every analysis of the district report on a processed district, complete: NOT for publication.
+
+    Returns the analysis with complete tables (no cell suppressed, ``scorecard`` and ``disclosure`` None) and the
+    scorecard's indicator table, the inputs of the joint disclosure pass. Publish only what
+    :func:`opportunity_research.disclosure.district.analyze_district` returns (this function followed by that
+    pass); the package's ``opportunity_research.analyze_district`` is that one.
 
     Parameters
     ----------
@@ -226,7 +237,7 @@ def analyze_district(
     subjects
         Tested subjects to analyse (``"ela"``, ``"math"``).
     min_n
-        Smallest reported cell (students).
+        Smallest cell the district will publish (students): the growth models need three times as many students.
     reference
         ``{variable: level}`` named reference groups for the gap tables, e.g. ``{"race_ethnicity": "white"}``
         (default: each group against all other students).
@@ -244,13 +255,13 @@ def analyze_district(
 
     Examples
     --------
-    >>> a = analyze_district("demo_pinebrook", cuts={"grade_appropriate": 5}, n_boot=20)
-    >>> a.cuts["grade_appropriate"], a.rates.loc[0, "resource"], a.disclosure.passed
-    (5, 'grade_appropriate', True)
+    >>> a, ind = unprotected_analysis("demo_pinebrook", n_boot=20)
+    >>> a.disclosure is None, a.scorecard is None, bool(a.gaps["suppressed"].any()), len(ind) > 0
+    (True, True, False, True)
     """
     check_analysis_options(subjects=subjects, reference=reference, cuts=cuts)
-    # Suppression is decided once, at the end, over everything the district publishes
-    # (disclosure.protect_district): the analyses below compute complete tables.
+    # Suppression is decided once, after this, over everything the district publishes
+    # (disclosure.joint.protect_district): the analyses below compute complete tables.
     publish_min_n, min_n = min_n, 1
     d = load_district(district_id, processed_root=config.resolve(processed_dir) if processed_dir else None)
     cuts = {**measures.default_cuts(), **(cuts or {})}
@@ -303,7 +314,7 @@ def analyze_district(
     ind_t = trajectories.trajectory_indicators(d.assessments, students=d.students, min_n=min_n)
     needs = indicators.needs_of(ind_r, ind_c, ind_t, cs, catch)
     # the scorecard is built once, by the joint pass, from the protected indicators
-    return disclosure.protect_district(
+    return (
         DistrictAnalysis(
             district=d,
             min_n=publish_min_n,
@@ -326,42 +337,8 @@ def analyze_district(
             reference=dict(reference or {}),
             level_gaps=lgaps,
         ),
-        indicators=pd.concat([ind_r, ind_c, ind_t], ignore_index=True),
+        pd.concat([ind_r, ind_c, ind_t], ignore_index=True),
     )
-
-
-_DEMO: dict[tuple, DistrictAnalysis] = {}
-
-
-def demo_analysis(
-    district_id: str = "demo_pinebrook", *, processed_dir: str | None = None
-) -> DistrictAnalysis:
-    """The protected analysis of a demonstration district with 20 bootstrap replicates, for examples and quick looks.
-
-    :func:`analyze_district` with the report's settings except ``n_boot=20`` (faster intervals); computed once per
-    process and district, and returned as a copy, so a caller cannot change what the next one gets. Only for the
-    synthetic ``demo_*`` districts (``make data process`` builds them): a real district's analysis is not kept in
-    memory.
-
-    Raises
-    ------
-    ValueError
-        If ``district_id`` is not a demonstration district.
-
-    Examples
-    --------
-    >>> a = demo_analysis()
-    >>> a.district.district_id, a.disclosure.passed, demo_analysis() is a
-    ('demo_pinebrook', True, False)
-    """
-    import copy
-
-    if not str(district_id).startswith("demo_"):
-        raise ValueError(f"demo_analysis: {district_id!r} is not a demonstration district (demo_*)")
-    key = (district_id, str(config.resolve(processed_dir)) if processed_dir else None)
-    if key not in _DEMO:
-        _DEMO[key] = analyze_district(district_id, processed_dir=processed_dir, n_boot=20)
-    return copy.deepcopy(_DEMO[key])
 
 
 def key_findings(a: DistrictAnalysis) -> list[str]:
@@ -369,6 +346,7 @@ def key_findings(a: DistrictAnalysis) -> list[str]:
 
     Examples
     --------
+    >>> from opportunity_research.disclosure.district import demo_analysis
     >>> sentences = key_findings(demo_analysis())
     >>> print(sentences[0])
     Grade-appropriate assignments: 14% of assignments (95% CI 9% to 21%; n = 379), about 154 of 180 hours a year per subject without it.
@@ -397,6 +375,7 @@ def findings_json(a: DistrictAnalysis, *, parameters: dict, indicators: pd.DataF
 
     Examples
     --------
+    >>> from opportunity_research.disclosure.district import demo_analysis
     >>> a = demo_analysis()
     >>> found = findings_json(a, parameters={"min_n": a.min_n})
     >>> found["parameters"], found["disclosure"]["audit_passed"], found["headline"] == key_findings(a)[0]
@@ -507,17 +486,16 @@ class LevelCountsAnalysis:
     gaps: pd.DataFrame
     means: pd.DataFrame
     schools: dict = field(default_factory=dict)
-    disclosure: disclosure.AuditReport | None = None
+    #: The joint disclosure pass's audit; None on :func:`unprotected_level_counts`' complete tables.
+    disclosure: object | None = None
 
 
-def analyze_level_counts(
-    district_id: str, *, processed_dir: str | None = None, min_n: int = config.MIN_CELL_SIZE
-) -> LevelCountsAnalysis:
-    """V gaps and HETOP means of a district from its ``level_counts`` table (no student-level data needed).
+def unprotected_level_counts(district_id: str, *, processed_dir: str | None = None) -> LevelCountsAnalysis:
+    """V gaps and HETOP means of a district from its ``level_counts`` table, complete: NOT for publication.
 
-    Both tables pass the joint disclosure control (:func:`opportunity_research.disclosure.joint.protect_tables`,
-    specs ``level_gaps`` and ``level_means``) before they are returned; ``min_n`` is the publishing boundary's
-    smallest cell.
+    No cell is suppressed and ``disclosure`` is None; publish only what
+    :func:`opportunity_research.disclosure.district.analyze_level_counts` returns (these tables after the joint
+    disclosure pass).
 
     Raises
     ------
@@ -526,27 +504,10 @@ def analyze_level_counts(
 
     Examples
     --------
-    A district that brings only ``schools.csv`` and ``level_counts.csv`` (two schools, one subject and year, students
-    by family income and performance level), processed into a temporary folder:
-
-    >>> import pathlib, tempfile
-    >>> from opportunity_research.intake.dataset import process_district
-    >>> root = pathlib.Path(tempfile.mkdtemp())
-    >>> raw = root / "raw" / "counts_only"
-    >>> raw.mkdir(parents=True)
-    >>> pd.DataFrame({"school_id": ["S1", "S2"], "school_name": ["Oak", "Pine"], "school_level": "elementary"}
-    ...              ).to_csv(raw / "schools.csv", index=False)
-    >>> low, other = {"S1": [40, 45, 25, 10], "S2": [30, 40, 30, 15]}, {"S1": [15, 35, 45, 25], "S2": [10, 30, 50, 30]}
-    >>> pd.DataFrame([(s, "math", 2016, g, lv + 1, n) for s in ("S1", "S2") for lv in range(4)
-    ...               for g, n in (("all", low[s][lv] + other[s][lv]), ("low_income=1", low[s][lv]),
-    ...                            ("low_income=0", other[s][lv]))],
-    ...              columns=list(levelgaps.LEVEL_COUNT_COLUMNS)).to_csv(raw / "level_counts.csv", index=False)
-    >>> _ = process_district(raw, processed_root=root / "processed", key="0123456789abcdef")
-    >>> a = analyze_level_counts("counts_only", processed_dir=str(root / "processed"))
-    >>> a.gaps[["group", "level", "v", "v_ci_lower", "v_ci_upper"]].round(2)
-            group level     v  v_ci_lower  v_ci_upper
-    0  low_income     0  0.67        0.47        0.86
-    1  low_income     1 -0.67       -0.86       -0.47
+    >>> unprotected_level_counts("demo_pinebrook")
+    Traceback (most recent call last):
+    ...
+    ValueError: demo_pinebrook: no level_counts table; give data/raw/demo_pinebrook/level_counts.csv
     """
     d = load_district(district_id, processed_root=config.resolve(processed_dir) if processed_dir else None)
     if not d.has("level_counts"):
@@ -555,25 +516,10 @@ def analyze_level_counts(
         )
     counts = d.level_counts[list(levelgaps.LEVEL_COUNT_COLUMNS)]
     names = dict(zip(d.schools["school_id"], d.schools["school_name"])) if d.has("schools") else {}
-    gaps, means = levelgaps.level_gaps(counts), levelgaps.hetop_means(counts)
-    year = int(counts["school_year"].max()) if len(counts) else None
-    protected, report = disclosure.protect_tables(
-        {
-            "level_gaps": (gaps, disclosure.DISTRICT_SPECS["level_gaps"]),
-            "level_means": (means, disclosure.DISTRICT_SPECS["level_means"]),
-        },
-        min_n=min_n,
-        year=year,
-    )
-    if not report.passed:
-        raise disclosure.DisclosureError(
-            f"disclosure audit failed for {district_id}", [f[0] for f in report.failures]
-        )
     return LevelCountsAnalysis(
         district_id=district_id,
         counts=counts,
-        gaps=protected["level_gaps"],
-        means=protected["level_means"],
+        gaps=levelgaps.level_gaps(counts),
+        means=levelgaps.hetop_means(counts),
         schools=names,
-        disclosure=report,
     )
