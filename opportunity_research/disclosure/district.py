@@ -17,7 +17,6 @@ Examples
 from __future__ import annotations
 
 import copy
-import dataclasses
 
 from .. import config
 from ..study import analysis
@@ -159,12 +158,12 @@ def analyze_level_counts(
     0  low_income     0  0.67        0.47        0.86
     1  low_income     1 -0.67       -0.86       -0.47
     """
-    a = analysis.unprotected_level_counts(district_id, processed_dir=processed_dir)
-    year = int(a.counts["school_year"].max()) if len(a.counts) else None
+    counts, gaps, means, names = analysis.unprotected_level_counts(district_id, processed_dir=processed_dir)
+    year = int(counts["school_year"].max()) if len(counts) else None
     protected, report = joint.protect_tables(
         {
-            "level_gaps": (a.gaps, joint.DISTRICT_SPECS["level_gaps"]),
-            "level_means": (a.means, joint.DISTRICT_SPECS["level_means"]),
+            "level_gaps": (gaps, joint.DISTRICT_SPECS["level_gaps"]),
+            "level_means": (means, joint.DISTRICT_SPECS["level_means"]),
         },
         min_n=min_n,
         year=year,
@@ -173,6 +172,11 @@ def analyze_level_counts(
         raise joint.DisclosureError(
             f"disclosure audit failed for {district_id}", [f[0] for f in report.failures]
         )
-    return dataclasses.replace(
-        a, gaps=protected["level_gaps"], means=protected["level_means"], disclosure=report
+    return analysis.LevelCountsAnalysis(
+        district_id=district_id,
+        counts=counts,
+        gaps=protected["level_gaps"],
+        means=protected["level_means"],
+        schools=names,
+        disclosure=report,
     )

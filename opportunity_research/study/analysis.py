@@ -486,16 +486,19 @@ class LevelCountsAnalysis:
     gaps: pd.DataFrame
     means: pd.DataFrame
     schools: dict = field(default_factory=dict)
-    #: The joint disclosure pass's audit; None on :func:`unprotected_level_counts`' complete tables.
+    #: The joint disclosure pass's audit (:class:`opportunity_research.disclosure.joint.AuditReport`).
     disclosure: object | None = None
 
 
-def unprotected_level_counts(district_id: str, *, processed_dir: str | None = None) -> LevelCountsAnalysis:
+def unprotected_level_counts(
+    district_id: str, *, processed_dir: str | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]:
     """V gaps and HETOP means of a district from its ``level_counts`` table, complete: NOT for publication.
 
-    No cell is suppressed and ``disclosure`` is None; publish only what
+    Returns ``(counts, gaps, means, schools)``: the counts, :func:`levelgaps.level_gaps`,
+    :func:`levelgaps.hetop_means` (no cell suppressed) and ``{school_id: school_name}``. Publish only what
     :func:`opportunity_research.disclosure.district.analyze_level_counts` returns (these tables after the joint
-    disclosure pass).
+    disclosure pass, as a :class:`LevelCountsAnalysis`).
 
     Raises
     ------
@@ -516,10 +519,4 @@ def unprotected_level_counts(district_id: str, *, processed_dir: str | None = No
         )
     counts = d.level_counts[list(levelgaps.LEVEL_COUNT_COLUMNS)]
     names = dict(zip(d.schools["school_id"], d.schools["school_name"])) if d.has("schools") else {}
-    return LevelCountsAnalysis(
-        district_id=district_id,
-        counts=counts,
-        gaps=levelgaps.level_gaps(counts),
-        means=levelgaps.hetop_means(counts),
-        schools=names,
-    )
+    return counts, levelgaps.level_gaps(counts), levelgaps.hetop_means(counts), names
