@@ -176,14 +176,14 @@ def protect_district(
         ind.attrs = dict(indicators.attrs)
         d = a.district
         names = dict(zip(d.schools["school_id"], d.schools["school_name"])) if d.has("schools") else {}
-        changes["scorecard"] = scorecard.opportunity_scorecard(
+        card = scorecard.opportunity_scorecard(
             ind,
             goals=d.goals if d.has("goals") else None,
             gaps=changes.get("gaps", a.gaps),
-            min_n=min_n,
             needs=list(a.needs),
             school_names=names,
         )
+        changes["scorecard"] = dataclasses.replace(card, min_n=min_n)
     return dataclasses.replace(a, **changes, disclosure=report)
 
 

@@ -198,7 +198,6 @@ def explore_gaps(
         group=variable,
         reference=reference,
         cluster="classroom_id",
-        min_n=min_n,
         n_boot=n_boot,
         seed=seed,
     )

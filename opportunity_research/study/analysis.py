@@ -237,7 +237,9 @@ def unprotected_analysis(
     subjects
         Tested subjects to analyse (``"ela"``, ``"math"``).
     min_n
-        Smallest cell the district will publish (students): the growth models need three times as many students.
+        Smallest published cell (students): the setting of the joint disclosure pass
+        (:func:`opportunity_research.disclosure.joint.protect_district`) that protects every table afterwards
+        (carried on the result as ``min_n``); the analyses themselves compute complete tables.
     reference
         ``{variable: level}`` named reference groups for the gap tables, e.g. ``{"race_ethnicity": "white"}``
         (default: each group against all other students).
@@ -261,18 +263,17 @@ def unprotected_analysis(
     """
     check_analysis_options(subjects=subjects, reference=reference, cuts=cuts)
     # Suppression is decided once, after this, over everything the district publishes
-    # (disclosure.joint.protect_district): the analyses below compute complete tables.
-    publish_min_n, min_n = min_n, 1
+    # (disclosure.joint.protect_district, with this min_n): the analyses below compute complete tables.
     d = load_district(district_id, processed_root=config.resolve(processed_dir) if processed_dir else None)
     cuts = {**measures.default_cuts(), **(cuts or {})}
     cls = measures.classroom_access(d, cuts=cuts)
     acc = measures.student_access(d, classrooms=cls)
     acc = acc[acc["subject"].isin(subjects)]
-    gaps = equity.resource_gaps(d, access=acc, reference=reference, min_n=min_n, n_boot=n_boot, seed=seed)
+    gaps = equity.resource_gaps(d, access=acc, reference=reference, n_boot=n_boot, seed=seed)
     growth_parts, warns = [], []
     for s in subjects:
         frame = measures.growth_frame(d, subject=s, access=acc)
-        if frame["school_id"].nunique() and len(frame) >= 3 * publish_min_n:
+        if frame["school_id"].nunique() and len(frame) >= 3 * min_n:
             # A model that does not converge is a finding about this district's data, not a fault: its
             # ConvergenceWarning is kept in growth_warnings (shown in the report's diagnostics table) instead of
             # being printed; every other warning passes through unchanged.
@@ -294,36 +295,35 @@ def unprotected_analysis(
                 for r in samples.itertuples()
             ]
     growth = pd.concat(growth_parts, ignore_index=True) if growth_parts else pd.DataFrame()
-    cs = climate.climate_summary(d.climate_surveys, students=d.students, min_n=min_n)
+    cs = climate.climate_summary(d.climate_surveys, students=d.students)
     rel = climate.climate_reliability(d.climate_surveys)
-    catch = trajectories.catch_up_rates(d.assessments, students=d.students, min_n=min_n)
+    catch = trajectories.catch_up_rates(d.assessments, students=d.students)
     # school growth: endpoints over the years before the analysis year (the definition truth.json documents)
     ggl = trajectories.grade_level_growth(
         d.assessments,
         students=d.students,
-        min_n=min_n,
         method="endpoints",
         end_year=measures.analysis_year(d) - 1,
     )
-    move = trajectories.level_movement(d.assessments, students=d.students, min_n=min_n)
+    move = trajectories.level_movement(d.assessments, students=d.students)
     lcounts = levelgaps.level_counts_from_assessments(d.assessments, students=d.students)
     lgaps = levelgaps.level_gaps(lcounts, scores=levelgaps.score_gaps(d.assessments, students=d.students))
     lgaps = lgaps[lgaps["subject"].isin(subjects)].reset_index(drop=True)
-    ind_r = equity.opportunity_indicators(d, access=acc, min_n=min_n)
+    ind_r = equity.opportunity_indicators(d, access=acc)
     ind_c = climate.climate_indicators(cs)
-    ind_t = trajectories.trajectory_indicators(d.assessments, students=d.students, min_n=min_n)
+    ind_t = trajectories.trajectory_indicators(d.assessments, students=d.students)
     needs = indicators.needs_of(ind_r, ind_c, ind_t, cs, catch)
     # the scorecard is built once, by the joint pass, from the protected indicators
     return (
         DistrictAnalysis(
             district=d,
-            min_n=publish_min_n,
+            min_n=min_n,
             rates=measures.resource_rates(d, cuts=cuts),
             demands=measures.demands_vs_standards(d),
             gaps=gaps,
-            composition=equity.classroom_composition(d, classrooms=cls, min_n=min_n),
-            furthest=equity.furthest_from_opportunity(d, access=acc, min_n=min_n, n_boot=n_boot, seed=seed),
-            multiple=equity.multiple_measures_gaps(d, access=acc, min_n=min_n),
+            composition=equity.classroom_composition(d, classrooms=cls),
+            furthest=equity.furthest_from_opportunity(d, access=acc, n_boot=n_boot, seed=seed),
+            multiple=equity.multiple_measures_gaps(d, access=acc),
             growth=growth,
             growth_warnings=warns,
             climate=cs,
