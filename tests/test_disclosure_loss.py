@@ -47,13 +47,16 @@ def test_pooling_smallest_race_groups():
             "race_ethnicity": ["white"] * 70 + ["black"] * 22 + ["asian"] * 5 + ["two_or_more"] * 3,
         }
     )
-    d, pooled = pool_small_groups(District("x", {"students": s}), min_n=MIN_N)
+    d, pooled = pool_small_groups(District("x", {"students": s}), pool_below=2 * MIN_N)
     assert pooled == ["two_or_more", "asian", "black"]  # 8 < 20: the next smallest group joins the pool
     assert d.students["race_ethnicity"].value_counts().to_dict() == {"white": 70, POOLED_LEVEL: 30}
     assert d.manifest["pooled_groups"] == [f"race_ethnicity={k}" for k in pooled]
     # a named reference group is never pooled; pooling off
-    assert "black" not in pool_small_groups(District("x", {"students": s}), min_n=MIN_N, keep=("black",))[1]
-    assert pool_small_groups(District("x", {"students": s}), min_n=MIN_N, pool_below=0)[1] == []
+    assert (
+        "black"
+        not in pool_small_groups(District("x", {"students": s}), pool_below=2 * MIN_N, keep=("black",))[1]
+    )
+    assert pool_small_groups(District("x", {"students": s}), pool_below=0)[1] == []
 
 
 def test_one_small_school_leaves_out_every_school_breakdown_of_the_variable():

@@ -5,7 +5,8 @@ decides the set, before suppression, the way state report cards do. Both steps l
 (cells hidden beyond the small cells, per small cell) at the same protection, because a small cell that is not
 published needs no complement:
 
-* :func:`pool_small_groups`: the race/ethnicity groups with fewer than ``pool_below`` students in the whole
+* :func:`pool_small_groups` (defined in :mod:`opportunity_research.study.analysis`, which runs it before any
+  analysis; re-exported here): the race/ethnicity groups with fewer than ``pool_below`` students in the whole
   district (default ``2 * min_n``) are pooled into one group, :data:`POOLED_LEVEL`, before any analysis; only
   the pooled group is published (every table, estimate and interval is computed on it, never recombined from
   hidden parts). Pooling happens only when at least two groups are that small, never for a reference group.
@@ -22,78 +23,18 @@ disclosure section and ``benchmarks/bench_disclosure.py``.
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pandas as pd
 
 from .. import config
 from ..intake.contract import POOLED_RACE_ETHNICITY
+from ..study.analysis import pool_small_groups
 from .model import TableSpec
 
 __all__ = ["POOLED_LEVEL", "pool_small_groups", "school_breakdowns"]
 
 #: The code of the pooled race/ethnicity group (its label: ``study.labels.level``).
 POOLED_LEVEL = POOLED_RACE_ETHNICITY
-
-
-def pool_small_groups(
-    district,
-    *,
-    min_n: int = config.MIN_CELL_SIZE,
-    pool_below: int | None = None,
-    keep=(),
-):
-    """Pool the race/ethnicity groups smaller than ``pool_below`` students district-wide into one group.
-
-    Parameters
-    ----------
-    district
-        A :class:`~opportunity_research.intake.dataset.District` (its ``students`` table is recoded).
-    min_n
-        Smallest published cell; ``pool_below`` defaults to ``2 * min_n``.
-    pool_below
-        Groups with fewer students than this in the whole district are pooled (``0`` turns pooling off).
-    keep
-        Race/ethnicity codes never pooled (a named reference group).
-
-    Returns
-    -------
-    (District, list of str)
-        The district with ``students.race_ethnicity`` recoded to :data:`POOLED_LEVEL` for the pooled groups
-        (recorded in ``manifest["pooled_groups"]``), and the pooled codes, smallest first (empty: unchanged).
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> from opportunity_research.intake.dataset import District
-    >>> s = pd.DataFrame({"student_id": range(60), "race_ethnicity": ["white"] * 45 + ["asian"] * 9 + ["black"] * 6})
-    >>> d, pooled = pool_small_groups(District("demo", {"students": s}), min_n=10)
-    >>> pooled, d.students["race_ethnicity"].value_counts().to_dict()
-    (['black', 'asian'], {'white': 45, 'pooled_small_groups': 15})
-    >>> pool_small_groups(District("demo", {"students": s}), min_n=10, keep=("black",))[1]
-    []
-    """
-    below = 2 * min_n if pool_below is None else int(pool_below)
-    s = district.tables.get("students")
-    if s is None or "race_ethnicity" not in s.columns or below <= 0:
-        return district, []
-    counts = s["race_ethnicity"].astype("str").value_counts()
-    keep = {str(k) for k in keep}
-    order = [k for k, _ in sorted(counts.items(), key=lambda kv: (kv[1], kv[0])) if k not in keep]
-    small = [k for k in order if counts[k] < below]
-    if len(small) < 2:
-        return district, []
-    # a pool still smaller than pool_below would be a small group itself: the next smallest group joins it
-    rest = [k for k in order if k not in small]
-    while rest and counts[small].sum() < below and len(rest) > 1:
-        small.append(rest.pop(0))
-    race = s["race_ethnicity"].astype("str")
-    students = s.assign(race_ethnicity=race.where(~race.isin(small), POOLED_LEVEL))
-    manifest = {**district.manifest, "pooled_groups": [f"race_ethnicity={k}" for k in small]}
-    return dataclasses.replace(
-        district, tables={**district.tables, "students": students}, manifest=manifest
-    ), small
 
 
 def _variable(df: pd.DataFrame) -> np.ndarray:
