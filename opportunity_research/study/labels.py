@@ -45,6 +45,7 @@ from collections.abc import Mapping
 from ..intake.contract import RACE_ETHNICITY
 
 __all__ = [
+    "ALL_OTHERS_LABEL",
     "COLUMNS",
     "MEASURES",
     "MISSING",
@@ -80,6 +81,11 @@ MISSING = "–"
 #: The same "no number" in text that is read aloud (a chart's alt text): a screen reader announces a lone
 #: dash as "en dash" or skips it, so charts say it in words. The two media differ on purpose; both live here.
 MISSING_SPOKEN = "not available"
+
+#: The reference group "everyone else in the district" as readers see it (start of a sentence: capitalize).
+#: Tables hold the machine value :data:`opportunity_research.intake.contract.ALL_OTHERS`; it reads the same today,
+#: but a page shows this label, so a change of wording (or a translation) happens here, not in the data.
+ALL_OTHERS_LABEL = "all other students"
 
 #: Student-group (and classroom-group) variables.
 VARIABLES: dict[str, str] = {
