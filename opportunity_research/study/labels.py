@@ -50,6 +50,7 @@ __all__ = [
     "MEASURES",
     "MISSING",
     "MISSING_SPOKEN",
+    "MISSING_TEXT",
     "SUBJECTS",
     "SUPPRESSED_LABEL",
     "SUPPRESSED_MARK",
@@ -81,6 +82,8 @@ MISSING = "–"
 #: The same "no number" in text that is read aloud (a chart's alt text): a screen reader announces a lone
 #: dash as "en dash" or skips it, so charts say it in words. The two media differ on purpose; both live here.
 MISSING_SPOKEN = "not available"
+#: The same in plain-text sentences (findings, the scorecard's goal text), where a dash could read as a minus.
+MISSING_TEXT = "n/a"
 
 #: The reference group "everyone else in the district" as readers see it (start of a sentence: capitalize).
 #: Tables hold the machine value :data:`opportunity_research.intake.contract.ALL_OTHERS`; it reads the same today,
@@ -423,7 +426,7 @@ def percent(value, digits: int = 0, *, missing: str = MISSING, minus: str = "−
     """A share (0-1) as a percentage (``0.263`` -> ``"26%"``); no ``"-0%"``.
 
     The one percent formatter: tables and pages use the defaults (the typographic minus, ``missing`` shown as
-    :data:`MISSING`); sentences use ``missing="n/a"`` and ``minus="-"`` (see
+    :data:`MISSING`); sentences use ``missing=MISSING_TEXT`` and ``minus="-"`` (see
     :func:`opportunity_research.study.findings.pct`).
 
     Examples
