@@ -41,8 +41,9 @@ __all__ = ["BANNER", "Explorer", "explore_gaps", "explore_options", "processed_d
 
 #: Bootstrap replicates used while exploring (fewer than the report's 1000, so changes show quickly).
 EXPLORE_N_BOOT = 200
-#: Value of the "Compared with" control for all other students (a Dropdown shows None as a blank choice).
-ALL_OTHERS = "all"
+#: The "Compared with" control's value for "all other students" (a widget value, not the table value
+#: ``contract.ALL_OTHERS``; a Dropdown shows None as a blank choice, so it gets a word of its own).
+ALL_OTHERS_CHOICE = "all"
 #: The explorer's persistent notice, above its controls.
 BANNER = (
     "<b>For analysts with access to this district's data.</b> Cells the district report hides are hidden "
@@ -317,10 +318,10 @@ class Explorer:
     def _set_reference_options(self) -> None:
         var = self.controls["variable"].value
         levels = explore_options()["levels"][var]
-        self.controls["reference"].options = [("All other students", ALL_OTHERS)] + [
+        self.controls["reference"].options = [(labels.ALL_OTHERS_LABEL.capitalize(), ALL_OTHERS_CHOICE)] + [
             (labels.level(var, lv), lv) for lv in levels
         ]
-        self.controls["reference"].value = ALL_OTHERS
+        self.controls["reference"].value = ALL_OTHERS_CHOICE
 
     def _on_variable(self, change) -> None:
         self._set_reference_options()  # resetting the reference triggers no update when it was all others already
@@ -345,7 +346,7 @@ class Explorer:
     def reference(self):
         """The chosen reference level, or None for all other students."""
         v = self.controls["reference"].value
-        return None if v == ALL_OTHERS else v
+        return None if v == ALL_OTHERS_CHOICE else v
 
     def update(self) -> None:
         """Recompute the table and the chart from the widgets' values."""
