@@ -120,6 +120,23 @@ def _load(browser, path: Path, width: int, media: str = "screen"):
     return info, problems
 
 
+_HEADING_TEXT = re.compile(r'<h[23][^>]*>(.*?)</h[23]>|<span class="gt_title">(.*?)</span>', re.DOTALL)
+
+
+def _headings(path: Path) -> set[str]:
+    """The page's section headings and table captions, normalized as :func:`_norm` does."""
+    found = (a or b for a, b in _HEADING_TEXT.findall(path.read_text(encoding="utf-8")))
+    from html import unescape
+
+    return {_norm(unescape(re.sub(r"<[^>]+>", "", h))).replace("¶", "") for h in found} - {""}
+
+
+def _ends_with_heading(text: str, heads: set[str]) -> bool:
+    """The printed page's last line (or two, a heading that wraps) is a heading or a table caption."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    return bool(lines) and (_norm(lines[-1]) in heads or _norm("".join(lines[-2:])) in heads)
+
+
 def _ids_of(path: Path) -> set[str]:
     return set(re.findall(r'\sid="([^"]+)"', path.read_text(encoding="utf-8")))
 
@@ -181,6 +198,11 @@ def test_page_in_chromium(browser, path):
         assert _norm("opportunity-research") in first
         # a board packet: every report prints at most 15 pages (a district's technical appendix apart), every
         # scorecard at most 6
+        heads = _headings(path)  # no heading or caption ends a printed page (away from what it heads)
+        ends = [
+            i + 1 for i, p in enumerate(reader.pages) if _ends_with_heading(p.extract_text() or "", heads)
+        ]
+        assert not ends, f"{pdf.name}: page(s) {ends} end with a heading or a table caption"
         limit = {"report.html": 15, "scorecard.html": 6}.get(path.name)
         assert limit is None or n <= limit, f"{pdf.name} prints {n} pages (at most {limit})"
 
