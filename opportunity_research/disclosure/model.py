@@ -197,11 +197,6 @@ class AuditReport:
         small = self.primary + self.small_unpublished
         return (self.beyond_primary + self.unpublished_beyond) / small if small else 0.0
 
-    @property
-    def published_secondary_per_primary(self) -> float:
-        """The same ratio over the published rows alone (hidden beyond the small ones, per small one hidden)."""
-        return self.beyond_primary / self.primary if self.primary else 0.0
-
     def to_dict(self) -> dict:
         """Summary for ``findings.json`` (no cell values)."""
         return {
@@ -214,7 +209,6 @@ class AuditReport:
             "pooled_groups": list(self.pooled_groups),
             "school_breakdown_rows_not_published": int(sum(self.left_out.values())),
             "small_rows_not_published": self.small_unpublished,
-            "published_secondary_per_primary": round(self.published_secondary_per_primary, 3),
             "estimates_withheld": self.withheld,
             "hidden_counts_audited": self.hidden_counts,
             "audit_passed": self.passed,
