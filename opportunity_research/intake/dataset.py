@@ -37,6 +37,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pya
+import pyarrow.parquet as pq
 
 from .. import config
 from ..version import __version__
@@ -45,6 +47,7 @@ from .crosswalk import CROSSWALK_FILE
 from .validation import ValidationFailed, check_district_id, validate_district
 
 __all__ = [
+    "ROW_GROUP",
     "STALE_PREFIX",
     "District",
     "load_district",
@@ -57,6 +60,9 @@ __all__ = [
 
 #: Name prefix of a district's earlier processed tables after a failed ``process`` (``.stale-<district_id>``).
 STALE_PREFIX = ".stale-"
+
+#: Rows per parquet row group of the processed tables (readers can skip or stream them group by group).
+ROW_GROUP = 1 << 18
 
 _HEX = np.array([f"{i:02x}" for i in range(256)])
 _PREFIX = {"student_id": "S-", "teacher_id": "T-"}
@@ -110,11 +116,24 @@ def pseudonymize(ids: pd.Series, *, key: str, prefix: str, salt: str = "") -> pd
     ...                                                       prefix="T-", salt="d2")[0]
     (True, [False, True, False], False)
     """
-    text = (salt + "\x1f") + ids.astype("string")
-    h = pd.util.hash_pandas_object(text.fillna(""), index=False, hash_key=key).to_numpy(np.uint64)
+    codes, uniques = pd.factorize(ids, use_na_sentinel=True)  # each distinct id is hashed once
+    text = (salt + "\x1f") + pd.Series(np.asarray(uniques, dtype=object), dtype="string")
+    h = pd.util.hash_pandas_object(text, index=False, hash_key=key).to_numpy(np.uint64)
     digits = np.ascontiguousarray(_HEX[h.astype(">u8").view(np.uint8).reshape(-1, 8)]).view("<U16").ravel()
-    out = pd.Series(np.char.add(prefix, digits), index=ids.index, dtype="str")
-    return out.where(ids.notna())
+    names = pya.array(np.char.add(prefix, digits), type=pya.string())
+    taken = names.take(pya.array(codes, mask=codes < 0))
+    return pd.Series(taken.to_pandas(), index=ids.index, dtype="str")
+
+
+def _write_parquet(frame: pd.DataFrame, arrow_columns: dict, target: Path) -> None:
+    """Write ``frame`` (with ``arrow_columns`` replacing its columns of those names) as parquet, in row groups of
+    :data:`ROW_GROUP` rows, one row group at a time (never a second copy of the whole table)."""
+    table = pya.Table.from_pandas(frame, preserve_index=False)
+    for name, values in arrow_columns.items():
+        table = table.set_column(table.schema.get_field_index(name), name, values)
+    with pq.ParquetWriter(target, table.schema, compression="snappy") as writer:
+        for start in range(0, max(table.num_rows, 1), ROW_GROUP):
+            writer.write_table(table.slice(start, ROW_GROUP), row_group_size=ROW_GROUP)
 
 
 def _sha256(path: Path) -> str:
@@ -233,13 +252,14 @@ def process_district(
     try:
         tables = {}
         for name, df in report.tables.items():
-            df = df.copy()
-            for col in TABLES[name].columns.values():
-                if col.pseudonymize and col.name in df.columns:
-                    df[col.name] = pseudonymize(
-                        df[col.name], key=key, prefix=_PREFIX[col.name], salt=district_id
-                    )
-            df.to_parquet(tmp / f"{name}.parquet", index=False)
+            pseudonyms = {
+                col.name: pya.array(
+                    pseudonymize(df[col.name], key=key, prefix=_PREFIX[col.name], salt=district_id)
+                )
+                for col in TABLES[name].columns.values()
+                if col.pseudonymize and col.name in df.columns
+            }
+            _write_parquet(df, pseudonyms, tmp / f"{name}.parquet")
             tables[name] = len(df)
         manifest = {
             "district_id": district_id,
