@@ -662,6 +662,20 @@ def test_cli_exit_codes_and_output(valid_district, tmp_path, capsys):
     assert [p.name for p in target.parent.iterdir()] == ["problems.csv"]  # no temporary file left
 
 
+def test_cli_says_clearly_that_a_students_file_has_a_header_and_no_rows(valid_district, tmp_path, capsys):
+    """Issue 21: `validate` on such a file showed a traceback; both commands name the file and the rule."""
+    path = valid_district / "students.csv"
+    path.write_text(path.read_text().splitlines()[0] + "\n")
+    assert cli.main(["validate", str(valid_district)]) == 1
+    out = capsys.readouterr().out
+    assert "Traceback" not in out
+    assert "students.csv" in out and "has no data rows (header only)" in out
+    assert cli.main(["process", str(valid_district), "--processed-dir", str(tmp_path / "processed")]) == 1
+    out = capsys.readouterr().out
+    assert "has no data rows (header only)" in out and "NOT processed (validation failed)" in out
+    assert not (tmp_path / "processed" / valid_district.name).exists()
+
+
 def test_cli_refuses_to_write_the_problem_list_into_the_export(valid_district, capsys):
     before = _hashes(valid_district)
     assert cli.main(["validate", str(valid_district), "--csv", str(valid_district / "problems.csv")]) == 2

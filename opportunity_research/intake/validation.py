@@ -1,8 +1,8 @@
 """Validation of a district export (``data/raw/<district_id>/``) against the data contract.
 
-Everything is derived from :data:`opportunity_research.intake.contract.TABLES`: the per-table pandera
-schemas (:func:`table_schema`), the reference checks and the cross-table rules. Validation reads
-the files and writes nothing.
+Everything is derived from :data:`opportunity_research.intake.contract.TABLES`: the per-table rules
+(:func:`table_schema`, checked on columns with pyarrow compute), the reference checks and the cross-table
+rules. Validation reads the files and writes nothing.
 
 How cells are read (documented choices)
 ---------------------------------------
@@ -43,7 +43,7 @@ tables, the district's names in the problems, the final dtypes) and the ``valida
 
 * :mod:`~opportunity_research.intake.validation_report`: :class:`Problem`, :class:`ValidationReport`,
   :class:`ValidationFailed` and the problem list's text form;
-* :mod:`~opportunity_research.intake.validation_schema`: the pandera schema of each table and duplicate keys;
+* :mod:`~opportunity_research.intake.validation_schema`: the rules of each table (on columns) and duplicate keys;
 * :mod:`~opportunity_research.intake.validation_read`: reading and checking one file;
 * :mod:`~opportunity_research.intake.validation_rules`: the rules across tables and the plausibility rules.
 
