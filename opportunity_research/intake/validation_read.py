@@ -208,7 +208,24 @@ def line_of(lines: np.ndarray | None, rows) -> np.ndarray:
     return rows + 2 if lines is None else lines[rows]
 
 
+def _padded(arr) -> bool:
+    """Whether any cell starts or ends with whitespace (looks at the first and last character only, so the
+    common clean column is not copied by a trim)."""
+    for end in (pyc.utf8_slice_codeunits(arr, 0, 1), pyc.utf8_slice_codeunits(arr, -1)):
+        if pyc.any(pyc.utf8_is_space(end)).as_py():
+            return True
+    return False
+
+
+def _empty_to_null(arr):
+    """Empty cells as null (no copy when no cell is empty)."""
+    empty = pyc.equal(pyc.binary_length(arr), 0)
+    return pyc.if_else(empty, None, arr) if pyc.any(empty).as_py() else arr
+
+
 def _whitespace(arr, file, column, lines, out) -> pya.ChunkedArray:
+    if not _padded(arr):
+        return arr
     trimmed = pyc.utf8_trim_whitespace(arr)
     changed = pyc.not_equal(pyc.binary_length(arr), pyc.binary_length(trimmed))
     n = pyc.sum(changed).as_py() or 0
@@ -228,9 +245,8 @@ def _whitespace(arr, file, column, lines, out) -> pya.ChunkedArray:
 def _convert(arr: pya.ChunkedArray, c: Column, file: str, lines, out: ProblemCollector):
     """Parse one column. Returns (values as a pyarrow array, empty cells null; bad-type mask or None)."""
     if c.kind not in NUMERIC_KINDS:
-        trimmed = _whitespace(arr, file, c.name, lines, out)
-        return pyc.if_else(pyc.equal(trimmed, ""), None, trimmed), None
-    nulled = pyc.if_else(pyc.equal(arr, ""), None, arr)
+        return _empty_to_null(_whitespace(arr, file, c.name, lines, out)), None
+    nulled = _empty_to_null(arr)
     try:
         values = nulled.cast(pya.float64())
         if pyc.all(pyc.is_finite(values)).as_py() is False:
