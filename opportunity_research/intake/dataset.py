@@ -45,6 +45,7 @@ from ..version import __version__
 from .contract import TABLES
 from .crosswalk import CROSSWALK_FILE
 from .validation import ValidationFailed, check_district_id, validate_district
+from .validation_schema import dictionary_codes, shared_encodings
 
 __all__ = [
     "ROW_GROUP",
@@ -116,8 +117,13 @@ def pseudonymize(ids: pd.Series, *, key: str, prefix: str, salt: str = "") -> pd
     ...                                                       prefix="T-", salt="d2")[0]
     (True, [False, True, False], False)
     """
-    codes, uniques = pd.factorize(ids, use_na_sentinel=True)  # each distinct id is hashed once
-    text = (salt + "\x1f") + pd.Series(np.asarray(uniques, dtype=object), dtype="string")
+    if ids.dtype == "str":  # each distinct id is hashed once (and the encoding validation made is reused)
+        codes, uniques = dictionary_codes(ids)
+        uniques = uniques.to_pylist()
+    else:
+        codes, uniques = pd.factorize(ids, use_na_sentinel=True)
+        uniques = pd.Series(np.asarray(uniques, dtype=object)).astype("string")
+    text = (salt + "\x1f") + pd.Series(uniques, dtype="string")
     h = pd.util.hash_pandas_object(text, index=False, hash_key=key).to_numpy(np.uint64)
     digits = np.ascontiguousarray(_HEX[h.astype(">u8").view(np.uint8).reshape(-1, 8)]).view("<U16").ravel()
     names = pya.array(np.char.add(prefix, digits), type=pya.string())
@@ -234,6 +240,11 @@ def process_district(
     ...     print(exc)
     nowhere: 1 error, 0 warnings in 1 file
     """
+    with shared_encodings():  # the id columns are hashed once, for validation and pseudonyms alike
+        return _process(raw_path, processed_root, key, analysis_year)
+
+
+def _process(raw_path, processed_root, key, analysis_year) -> Path:
     raw = Path(raw_path)
     district_id = raw.name
     root = Path(processed_root) if processed_root is not None else config.processed_dir()

@@ -75,7 +75,7 @@ from .validation_report import (
     plural,
 )
 from .validation_rules import FORM_ITEMS, check_across_tables
-from .validation_schema import duplicated_key, table_schema
+from .validation_schema import duplicated_key, shared_encodings, table_schema
 
 __all__ = [
     "DISTRICT_ID_RULE",
@@ -224,7 +224,11 @@ def validate_district(path: str | os.PathLike, *, analysis_year: int | None = No
     >>> validate_district("no/such/folder").problems[0].rule
     'district folder not found'
     """
-    path = Path(path)
+    with shared_encodings():
+        return _validate(Path(path), analysis_year)
+
+
+def _validate(path: Path, analysis_year: int | None) -> ValidationReport:
     out = ProblemCollector()
     folder_label = path.name + "/"
     file_order = [folder_label, CROSSWALK_FILE] + [t.filename for t in TABLES.values()]

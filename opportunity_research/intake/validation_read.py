@@ -245,7 +245,8 @@ def _whitespace(arr, file, column, lines, out) -> pya.ChunkedArray:
 def _convert(arr: pya.ChunkedArray, c: Column, file: str, lines, out: ProblemCollector):
     """Parse one column. Returns (values as a pyarrow array, empty cells null; bad-type mask or None)."""
     if c.kind not in NUMERIC_KINDS:
-        return _empty_to_null(_whitespace(arr, file, c.name, lines, out)), None
+        # large_string is what a pandas text column holds, so the frame shares these buffers (and their encoding)
+        return _empty_to_null(_whitespace(arr, file, c.name, lines, out)).cast(pya.large_string()), None
     nulled = _empty_to_null(arr)
     try:
         values = nulled.cast(pya.float64())

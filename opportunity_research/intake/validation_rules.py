@@ -42,7 +42,7 @@ from .contract import (
 from .crosswalk import suggest
 from .validation_read import NA_MARKERS, line_of
 from .validation_report import ProblemCollector
-from .validation_schema import as_chunked_array, format_number, key_codes
+from .validation_schema import as_chunked_array, dictionary_codes, format_number, key_codes
 
 __all__ = ["FORM_ITEMS", "check_across_tables"]
 
@@ -59,19 +59,23 @@ def _has(df: pd.DataFrame | None, *columns: str) -> bool:
 
 
 def _isin(values: pd.Series, tables: dict, table: str, column: str, cache: dict) -> np.ndarray:
-    """``values.isin(tables[table][column])``, hashed by pyarrow; the value set is cached by (table, column)."""
+    """``values.isin(tables[table][column])``; text is hashed once per column (its distinct values are looked up,
+    then spread to the rows), the target's distinct values are cached by (table, column)."""
     universe = tables[table][column]
     if values.dtype == "float64" or universe.dtype == "float64":
         return values.isin(universe.dropna().unique()).to_numpy()
     if (table, column) not in cache:
-        cache[table, column] = pyc.drop_null(pyc.unique(as_chunked_array(universe)))
-    return pyc.is_in(as_chunked_array(values), value_set=cache[table, column]).to_numpy(zero_copy_only=False)
+        cache[table, column] = dictionary_codes(universe)[1]
+    codes, uniques = dictionary_codes(values)
+    found = pyc.is_in(uniques, value_set=cache[table, column]).to_numpy(zero_copy_only=False)
+    return (codes >= 0) & np.append(found, False)[codes]
 
 
 def _index_in(values: pd.Series, universe: pd.Series) -> np.ndarray:
     """Position of each value's first occurrence in ``universe``, -1 if absent or missing."""
-    idx = pyc.index_in(as_chunked_array(values), value_set=as_chunked_array(universe).combine_chunks())
-    return pyc.fill_null(idx, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    codes, uniques = dictionary_codes(values)
+    at = pyc.index_in(uniques, value_set=as_chunked_array(universe).combine_chunks())
+    return np.append(pyc.fill_null(at, -1).to_numpy(zero_copy_only=False).astype(np.int64), -1)[codes]
 
 
 def _cross_table(tables: dict, lines: dict, bad_type: dict, out: ProblemCollector) -> None:

@@ -26,7 +26,9 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -43,10 +45,12 @@ __all__ = [
     "TableSchema",
     "as_chunked_array",
     "column_checks",
+    "dictionary_codes",
     "duplicated_key",
     "failing_rows",
     "format_number",
     "key_codes",
+    "shared_encodings",
     "table_schema",
 ]
 
@@ -147,6 +151,65 @@ def failing_rows(check: Check, values) -> np.ndarray:
     return np.flatnonzero(fails.to_numpy(zero_copy_only=False))
 
 
+_ENCODINGS: ContextVar[dict | None] = ContextVar("intake_encodings", default=None)
+
+
+@contextmanager
+def shared_encodings() -> Iterator[None]:
+    """Inside this block, :func:`dictionary_codes` hashes each text column once and reuses the result (the key
+    check, the references across tables and the pseudonyms all need the same encoding of the id columns);
+    nested blocks share the outermost one's, and the encodings are dropped when it ends.
+
+    Examples
+    --------
+    >>> ids = pya.chunked_array([pya.array(["a", "b", "a"])])
+    >>> with shared_encodings():
+    ...     first, second = dictionary_codes(ids), dictionary_codes(ids)
+    >>> first[0] is second[0]
+    True
+    """
+    if _ENCODINGS.get() is not None:
+        yield
+        return
+    token = _ENCODINGS.set({})
+    try:
+        yield
+    finally:
+        _ENCODINGS.reset(token)
+
+
+def dictionary_codes(values) -> tuple[np.ndarray, pya.Array]:
+    """(code of each row, -1 when empty; the distinct values) of a text column, hashed once by pyarrow.
+
+    ``values`` is a pyarrow array or a pandas text Series. Inside :func:`shared_encodings` the result is kept and
+    returned again for the same column (the same buffers).
+
+    Examples
+    --------
+    >>> codes, uniques = dictionary_codes(pd.Series(["x", None, "y", "x"], dtype="str"))
+    >>> codes.tolist(), uniques.to_pylist()
+    ([0, -1, 1, 0], ['x', 'y'])
+    """
+    arr = values if isinstance(values, (pya.Array, pya.ChunkedArray)) else as_chunked_array(values)
+    chunks = arr.chunks if isinstance(arr, pya.ChunkedArray) else [arr]
+    cache, key = _ENCODINGS.get(), None
+    if cache is not None:
+        key = (len(arr), len(chunks)) + tuple(
+            (c.offset, *(b.address if b is not None else 0 for b in c.buffers())) for c in chunks[:2]
+        )
+        if key in cache:
+            return cache[key][1], cache[key][2]
+    enc = pyc.dictionary_encode(arr)
+    parts = enc.chunks if isinstance(enc, pya.ChunkedArray) else [enc]
+    codes = np.concatenate(
+        [pyc.fill_null(c.indices, -1).to_numpy(zero_copy_only=False) for c in parts] or [np.zeros(0)]
+    ).astype(np.int64)
+    uniques = parts[0].dictionary if parts else pya.array([], type=arr.type)
+    if cache is not None:
+        cache[key] = (arr, codes, uniques)  # arr keeps the buffers (and so the key's addresses) alive
+    return codes, uniques
+
+
 def key_codes(frame, key: list[str]) -> np.ndarray:
     """One integer code per distinct combination of the key columns (text hashed by pyarrow; NaN is a value).
 
@@ -169,12 +232,7 @@ def key_codes(frame, key: list[str]) -> np.ndarray:
                 col = pyc.fill_null(col, np.nan).to_numpy()
             part, uniq = pd.factorize(col, use_na_sentinel=True)
         else:
-            enc = pyc.dictionary_encode(col if arrow else as_chunked_array(col))
-            chunks = enc.chunks if isinstance(enc, pya.ChunkedArray) else [enc]
-            part = np.concatenate(
-                [pyc.fill_null(c.indices, -1).to_numpy(zero_copy_only=False) for c in chunks] or [np.zeros(0)]
-            ).astype(np.int64)
-            uniq = chunks[0].dictionary if chunks else []
+            part, uniq = dictionary_codes(col)
         n = len(uniq) + 1  # codes -1..len-1 shifted to 0..len
         if span * n >= 2**62:  # keep the combined code inside int64
             codes, _ = pd.factorize(codes)
