@@ -404,9 +404,12 @@ def check_table(path: Path, t: Table, out: ProblemCollector, cw: Crosswalk | Non
         if (t.name, name) in cw.codes:
             arr, unmapped = _apply_codes(arr, cw.codes[(t.name, name)], t.name, c, file, lines, out)
         data[name], bad_type[name] = _convert(arr, c, file, lines, out)
+        del arr
         if unmapped is not None:
             bad_type[name] = unmapped if bad_type[name] is None else (bad_type[name] | unmapped)
-    _rule_problems(data, t, raw, bad_type, lines, out)
+        _rule_problems(name, data[name], t, raw[name], bad_type[name], lines, out)
+        if name not in t.key:
+            del raw[name]  # the file's text of a column is kept only while it may be quoted in a problem
     if t.key and set(t.key) <= set(data):
         _key_problems(data, t, raw, lines, out, reread=lambda: _read_table(path, file, scan, ncols, None)[0])
     del raw
@@ -414,28 +417,31 @@ def check_table(path: Path, t: Table, out: ProblemCollector, cw: Crosswalk | Non
     return frame, lines, bad_type
 
 
-def _rule_problems(data: dict, t: Table, raw: dict, bad_type: dict, lines, out: ProblemCollector) -> None:
-    """Check every column's rules (empty cells, allowed values, whole numbers, ranges) with pyarrow compute."""
+def _rule_problems(name: str, values, t: Table, raw, bad, lines, out: ProblemCollector) -> None:
+    """Check one column's rules (empty cells, allowed values, whole numbers, ranges) with pyarrow compute.
+
+    ``values`` are the parsed cells (null = empty), ``raw`` the file's text of the column (quoted in the
+    problems), ``bad`` the mask of cells already reported as not numbers (or None).
+    """
     file = t.filename
-    for name, values in data.items():
-        c = t.columns[name]
-        if not c.nullable:
-            empty = pyc.is_null(values).to_numpy(zero_copy_only=False)
-            if bad_type.get(name) is not None:
-                empty = empty & ~bad_type[name]  # non-empty cells that were not numbers: reported already
-            rows = np.flatnonzero(empty)
-            if len(rows):
-                out.add("error", file, "must not be empty", column=name, line=line_of(lines, rows))
-        for check, rule in column_checks(c):
-            rows = failing_rows(check, values)
-            if not len(rows):
-                continue
-            value = _raw_text(raw[name], rows)
-            if c.allowed is not None and c.kind == "category":
-                allowed = [str(a) for a in c.allowed]
-                low = value.str.lower().isin(allowed) & ~value.isin(allowed)
-                rule = np.where(low, rule + " (codes are lower case)", rule)
-            out.add("error", file, rule, column=name, line=line_of(lines, rows), value=value)
+    c = t.columns[name]
+    if not c.nullable:
+        empty = pyc.is_null(values).to_numpy(zero_copy_only=False)
+        if bad is not None:
+            empty = empty & ~bad  # non-empty cells that were not numbers: reported already
+        rows = np.flatnonzero(empty)
+        if len(rows):
+            out.add("error", file, "must not be empty", column=name, line=line_of(lines, rows))
+    for check, rule in column_checks(c):
+        rows = failing_rows(check, values)
+        if not len(rows):
+            continue
+        value = _raw_text(raw, rows)
+        if c.allowed is not None and c.kind == "category":
+            allowed = [str(a) for a in c.allowed]
+            low = value.str.lower().isin(allowed) & ~value.isin(allowed)
+            rule = np.where(low, rule + " (codes are lower case)", rule)
+        out.add("error", file, rule, column=name, line=line_of(lines, rows), value=value)
 
 
 def _key_problems(data: dict, t: Table, raw: dict, lines, out: ProblemCollector, reread) -> None:

@@ -179,7 +179,7 @@ def shared_encodings() -> Iterator[None]:
 
 
 def dictionary_codes(values) -> tuple[np.ndarray, pya.Array]:
-    """(code of each row, -1 when empty; the distinct values) of a text column, hashed once by pyarrow.
+    """(code of each row as int32, -1 when empty; the distinct values) of a text column, hashed once by pyarrow.
 
     ``values`` is a pyarrow array or a pandas text Series. Inside :func:`shared_encodings` the result is kept and
     returned again for the same column (the same buffers).
@@ -202,8 +202,9 @@ def dictionary_codes(values) -> tuple[np.ndarray, pya.Array]:
     enc = pyc.dictionary_encode(arr)
     parts = enc.chunks if isinstance(enc, pya.ChunkedArray) else [enc]
     codes = np.concatenate(
-        [pyc.fill_null(c.indices, -1).to_numpy(zero_copy_only=False) for c in parts] or [np.zeros(0)]
-    ).astype(np.int64)
+        [pyc.fill_null(c.indices, -1).to_numpy(zero_copy_only=False) for c in parts]
+        or [np.zeros(0, dtype=np.int32)]
+    ).astype(np.int32, copy=False)
     uniques = parts[0].dictionary if parts else pya.array([], type=arr.type)
     if cache is not None:
         cache[key] = (arr, codes, uniques)  # arr keeps the buffers (and so the key's addresses) alive
