@@ -248,34 +248,41 @@ def _process(raw_path, processed_root, key, analysis_year) -> Path:
     raw = Path(raw_path)
     district_id = raw.name
     root = Path(processed_root) if processed_root is not None else config.processed_dir()
-    report = validate_district(raw, analysis_year=analysis_year)
-    if not report.ok:
-        if check_district_id(district_id) is None:
-            retire_processed(
-                root,
-                district_id,
-                reason=f"the latest process of {district_id} failed validation: {report.summary()}",
-            )
-        raise ValidationFailed(report)
-    key = key if key is not None else read_key()
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{district_id}-", dir=root))
+    tables, keys = {}, [key]
+
+    def write(name: str, df: pd.DataFrame) -> None:
+        """Pseudonymize and write one table as soon as it passed its own checks (into the temporary folder,
+        kept only if the whole district validates), so the full tables are never all in memory at once."""
+        if keys[0] is None:
+            keys[0] = read_key()
+        pseudonyms = {
+            col.name: pya.array(
+                pseudonymize(df[col.name], key=keys[0], prefix=_PREFIX[col.name], salt=district_id)
+            )
+            for col in TABLES[name].columns.values()
+            if col.pseudonymize and col.name in df.columns
+        }
+        _write_parquet(df, pseudonyms, tmp / f"{name}.parquet")
+        tables[name] = len(df)
+
     try:
-        tables = {}
-        for name, df in report.tables.items():
-            pseudonyms = {
-                col.name: pya.array(
-                    pseudonymize(df[col.name], key=key, prefix=_PREFIX[col.name], salt=district_id)
+        report = validate_district(raw, analysis_year=analysis_year, keep="across", on_table=write)
+        if not report.ok:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if check_district_id(district_id) is None:
+                retire_processed(
+                    root,
+                    district_id,
+                    reason=f"the latest process of {district_id} failed validation: {report.summary()}",
                 )
-                for col in TABLES[name].columns.values()
-                if col.pseudonymize and col.name in df.columns
-            }
-            _write_parquet(df, pseudonyms, tmp / f"{name}.parquet")
-            tables[name] = len(df)
+            raise ValidationFailed(report)
+        key = keys[0] if keys[0] is not None else read_key()
         manifest = {
             "district_id": district_id,
             "package_version": __version__,
-            "tables": tables,
+            "tables": {name: tables[name] for name in report.tables},
             "inputs": {
                 name: _sha256(raw / name)
                 for name in sorted(

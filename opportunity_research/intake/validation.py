@@ -63,7 +63,7 @@ from pathlib import Path
 import pandas as pd
 
 from .. import config
-from .contract import TABLES
+from .contract import SUBGROUP_VARIABLES, TABLES
 from .crosswalk import CROSSWALK_FILE, Crosswalk, load_crosswalk, suggest
 from .validation_read import NA_MARKERS, NUMBER_RE, check_table
 from .validation_report import (
@@ -78,6 +78,7 @@ from .validation_rules import FORM_ITEMS, check_across_tables
 from .validation_schema import duplicated_key, shared_encodings, table_schema
 
 __all__ = [
+    "ACROSS_COLUMNS",
     "DISTRICT_ID_RULE",
     "FORM_ITEMS",
     "MAX_VALUE_CHARS",
@@ -96,6 +97,33 @@ __all__ = [
 #: District ids (folder names) must match this: ASCII letters, digits, ``_`` and ``-``, starting with a letter
 #: or digit, at most 64 characters (they become folder names, file names and report titles).
 DISTRICT_ID_RULE = r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}"
+
+
+#: The columns the rules across tables read (references, years, grades, forms and their items, goals, student
+#: groups); ``validate_district(..., keep="across")`` keeps only these once a table's own checks are done.
+ACROSS_COLUMNS = frozenset(
+    {c for t in TABLES.values() for r in t.references for c in (*r.columns, *r.target_columns)}
+    | {
+        "student_id",
+        "classroom_id",
+        "school_id",
+        "assignment_id",
+        "school_year",
+        "grade",
+        "subject",
+        "window",
+        "days_present",
+        "days_enrolled",
+        "form",
+        "met_demands",
+        "met_grade_level",
+        "group",
+        "baseline_year",
+        "target_year",
+    }
+    | set(SUBGROUP_VARIABLES)
+    | {item for items in FORM_ITEMS.values() for item in items}
+)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -183,7 +211,13 @@ def _relabel(frame: pd.DataFrame, cw: Crosswalk) -> pd.DataFrame:
     return f
 
 
-def validate_district(path: str | os.PathLike, *, analysis_year: int | None = None) -> ValidationReport:
+def validate_district(
+    path: str | os.PathLike,
+    *,
+    analysis_year: int | None = None,
+    keep: str = "all",
+    on_table=None,
+) -> ValidationReport:
     """Check one district folder against the data contract; reads only, writes nothing.
 
     Parameters
@@ -194,6 +228,14 @@ def validate_district(path: str | os.PathLike, *, analysis_year: int | None = No
     analysis_year
         The school year the classroom evidence describes (default: the latest ``classrooms.school_year``);
         assessments after it are flagged.
+    keep
+        ``"all"``: the report holds every contract column of every table; ``"across"``: once a table's own
+        checks are done only the columns the rules across tables read (:data:`ACROSS_COLUMNS`) are kept, so a
+        large district needs far less memory (the problems are the same).
+    on_table
+        Called as ``on_table(name, frame)`` with each table that passed its own checks, typed as in the final
+        report, before the rules across tables run (``process`` writes it then; the report decides afterwards
+        whether anything written is kept).
 
     Returns
     -------
@@ -224,11 +266,13 @@ def validate_district(path: str | os.PathLike, *, analysis_year: int | None = No
     >>> validate_district("no/such/folder").problems[0].rule
     'district folder not found'
     """
+    if keep not in ("all", "across"):
+        raise ValueError(f"keep must be 'all' or 'across', not {keep!r}")
     with shared_encodings():
-        return _validate(Path(path), analysis_year)
+        return _validate(Path(path), analysis_year, keep, on_table)
 
 
-def _validate(path: Path, analysis_year: int | None) -> ValidationReport:
+def _validate(path: Path, analysis_year: int | None, keep: str, on_table) -> ValidationReport:
     out = ProblemCollector()
     folder_label = path.name + "/"
     file_order = [folder_label, CROSSWALK_FILE] + [t.filename for t in TABLES.values()]
@@ -291,11 +335,22 @@ def _validate(path: Path, analysis_year: int | None) -> ValidationReport:
         if problem:
             out.add("error", t.filename, problem)
             continue
+        before = len(out.parts)
         result = check_table(p, t, out, cw)
         if result is not None and t.required and len(result[0]) == 0:
             continue  # a header and no rows (said by check_table): left out of the checks across tables
         if result is not None:
-            tables[t.name], lines[t.name], bad_type[t.name] = result
+            frame, table_lines, bad = result
+            del result
+            if on_table is not None and not any(
+                (part["severity"] == "error").any() for part in out.parts[before:]
+            ):
+                on_table(t.name, _final_dtypes(t.name, frame))
+            if keep == "across":
+                frame = frame[[c for c in frame.columns if c in ACROSS_COLUMNS]]
+                bad = {c: m for c, m in bad.items() if c in ACROSS_COLUMNS}
+            tables[t.name], lines[t.name], bad_type[t.name] = frame, table_lines, bad
+            del frame, bad
     check_across_tables(tables, lines, bad_type, out, analysis_year=analysis_year)
     report = ValidationReport(path, _relabel(out.frame(file_order), cw), tables)
     report.crosswalk = cw
@@ -354,7 +409,7 @@ def main_validate(args: argparse.Namespace) -> int:
         if path.is_dir() and path.resolve() in target.parents:
             print(f"--csv: refusing to write into the raw district folder {path}; choose another place")
             return 2
-    report = validate_district(path, analysis_year=args.analysis_year)
+    report = validate_district(path, analysis_year=args.analysis_year, keep="across")
     if report.frame.empty:
         print(f"{args.path}: valid ({plural(len(report.tables), 'table')}, {report.n_rows:,} rows)")
     else:
