@@ -4,7 +4,8 @@ For each size, one district (``synthesize --districts 1 --students N``) is writt
 (or read from ``--raw-root``, a folder holding ``<N>/demo_metro/``), then each stage runs in its own fresh
 process so its figures are its own:
 
-* ``validate``: :func:`~opportunity_research.intake.validation.validate_district` (read, parse, every rule);
+* ``validate``: :func:`~opportunity_research.intake.validation.validate_district` as the ``validate`` command
+  runs it (read, parse, every rule; ``keep="across"``);
 * ``process``: :func:`~opportunity_research.intake.dataset.process_district` (validation again, pseudonyms,
   parquet), the command a district's report run starts with.
 
@@ -54,7 +55,8 @@ def _stage(stage: str, raw: Path, out: Path, src: str | None, queue) -> None:
     ru0 = resource.getrusage(resource.RUSAGE_SELF)
     t, load = time.perf_counter(), os.getloadavg()[0]
     if stage == "validate":
-        report = validate_district(raw)
+        # as the validate command runs it (only the columns the rules across tables read are kept)
+        report = validate_district(raw, keep="across") if src is None else validate_district(raw)
         assert report.ok, report.format(max_rows=10)
         rows = report.n_rows
     else:

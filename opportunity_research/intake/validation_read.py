@@ -208,15 +208,6 @@ def line_of(lines: np.ndarray | None, rows) -> np.ndarray:
     return rows + 2 if lines is None else lines[rows]
 
 
-def _padded(arr) -> bool:
-    """Whether any cell starts or ends with whitespace (looks at the first and last character only, so the
-    common clean column is not copied by a trim)."""
-    for end in (pyc.utf8_slice_codeunits(arr, 0, 1), pyc.utf8_slice_codeunits(arr, -1)):
-        if pyc.any(pyc.utf8_is_space(end)).as_py():
-            return True
-    return False
-
-
 def _empty_to_null(arr):
     """Empty cells as null (no copy when no cell is empty)."""
     empty = pyc.equal(pyc.binary_length(arr), 0)
@@ -224,11 +215,13 @@ def _empty_to_null(arr):
 
 
 def _whitespace(arr, file, column, lines, out) -> pya.ChunkedArray:
-    if not _padded(arr):
-        return arr
+    """The column with leading/trailing whitespace stripped (one warning if any was); a clean column is
+    returned as it is (the trimmed copy is let go)."""
     trimmed = pyc.utf8_trim_whitespace(arr)
     changed = pyc.not_equal(pyc.binary_length(arr), pyc.binary_length(trimmed))
     n = pyc.sum(changed).as_py() or 0
+    if not n:
+        return arr
     if n:
         first = pyc.index(changed, True).as_py()
         out.add(
@@ -447,6 +440,8 @@ def _rule_problems(name: str, values, t: Table, raw, bad, lines, out: ProblemCol
 def _key_problems(data: dict, t: Table, raw: dict, lines, out: ProblemCollector, reread) -> None:
     """Duplicate keys (every repeat of an earlier row's key whose key cells are all filled)."""
     key = list(t.key)
+    if len(key) == 1 and pyc.count_distinct(data[key[0]], mode="all").as_py() == len(data[key[0]]):
+        return  # a one-column key with as many distinct values as rows (the usual case): no row codes needed
     codes = key_codes(data, key)
     repeat = pd.Series(codes).duplicated(keep="first").to_numpy()
     if not repeat.any():
