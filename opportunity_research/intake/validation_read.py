@@ -8,8 +8,12 @@ Decisions
 ---------
 * The file is scanned in chunks of whole lines for bad UTF-8, so every bad line is reported (with the likely
   encoding) and the rest of the file is still read with that encoding.
-* pyarrow reads every cell as text; the slow pure-Python pass that maps records to physical lines runs only
-  when lines and records differ (quoted newlines, blank or ragged lines).
+* pyarrow reads every cell of the contract's columns as text (multi-threaded; other columns are not kept); the
+  slow pure-Python pass that maps records to physical lines runs only when lines and records differ (quoted
+  newlines, blank or ragged lines).
+* The rules run on the parsed pyarrow columns (:func:`~opportunity_research.intake.validation_schema.column_checks`),
+  each column right after it is parsed; its file text is then let go (key columns keep theirs for the
+  duplicate-key problems, which re-read the file whole only when there are duplicates).
 * Problems name the contract's file and columns; the entry point relabels them with the district's names.
 
 Examples
@@ -222,16 +226,15 @@ def _whitespace(arr, file, column, lines, out) -> pya.ChunkedArray:
     n = pyc.sum(changed).as_py() or 0
     if not n:
         return arr
-    if n:
-        first = pyc.index(changed, True).as_py()
-        out.add(
-            "warning",
-            file,
-            f"leading/trailing whitespace stripped ({n:,} {'cell' if n == 1 else 'cells'}; first shown)",
-            column=column,
-            line=line_of(lines, [first]),
-            value=np.array([repr(arr[first].as_py())], dtype=object),
-        )
+    first = pyc.index(changed, True).as_py()
+    out.add(
+        "warning",
+        file,
+        f"leading/trailing whitespace stripped ({n:,} {'cell' if n == 1 else 'cells'}; first shown)",
+        column=column,
+        line=line_of(lines, [first]),
+        value=np.array([repr(arr[first].as_py())], dtype=object),
+    )
     return trimmed
 
 
