@@ -187,6 +187,14 @@ def _entry_problem(path: Path, folder: Path) -> str | None:
     return None
 
 
+def _size(path: Path | None) -> int:
+    """Bytes of a regular file (0 for anything else or nothing)."""
+    try:
+        return path.stat().st_size if path is not None and path.is_file() and not path.is_symlink() else 0
+    except OSError:
+        return 0
+
+
 def _relabel(frame: pd.DataFrame, cw: Crosswalk) -> pd.DataFrame:
     """Name each problem's file and column as the district does, with the contract's name beside it.
 
@@ -307,7 +315,8 @@ def _validate(path: Path, analysis_year: int | None, keep: str, on_table) -> Val
     # a district that brings only counts by performance level (level_counts.csv, no students.csv) needs only
     # schools.csv besides: its report is the performance-level gaps and means
     counts_only = cw.filename("level_counts") in names and cw.filename("students") not in names
-    for t in TABLES.values():
+    for t in sorted(TABLES.values(), key=lambda t: -_size(names.get(cw.filename(t.name)))):
+        # largest file first: its text is read while the least of the other tables is held
         fname = cw.filename(t.name)
         p = path / fname
         if fname not in names:
@@ -351,6 +360,7 @@ def _validate(path: Path, analysis_year: int | None, keep: str, on_table) -> Val
                 bad = {c: m for c, m in bad.items() if c in ACROSS_COLUMNS}
             tables[t.name], lines[t.name], bad_type[t.name] = frame, table_lines, bad
             del frame, bad
+    tables = {n: tables[n] for n in TABLES if n in tables}  # the contract's order again
     check_across_tables(tables, lines, bad_type, out, analysis_year=analysis_year)
     report = ValidationReport(path, _relabel(out.frame(file_order), cw), tables)
     report.crosswalk = cw

@@ -30,6 +30,7 @@ import re
 
 import numpy as np
 import pandas as pd
+import pyarrow as pya
 import pyarrow.compute as pyc
 
 from .contract import (
@@ -409,28 +410,27 @@ def _plausibility(tables: dict, lines: dict, out: ProblemCollector, *, analysis_
                     + ")",
                 )
         if _has(cls, "school_id") and _has(st, "student_id", "school_id"):
-            sec_school = pd.Series(
-                np.where(known, cls["school_id"].to_numpy(dtype=object)[np.maximum(at, 0)], None)
-            )
             si = _index_in(enr["student_id"], st["student_id"])
-            stu_school = pd.Series(
-                np.where(si >= 0, st["school_id"].to_numpy(dtype=object)[np.maximum(si, 0)], None)
-            )
-            rows = np.flatnonzero(
-                (sec_school.notna() & stu_school.notna() & (sec_school != stu_school)).to_numpy()
-            )
+            # each row's two schools, taken by position (null where unknown; no Python object per row)
+            sec_school = as_chunked_array(cls["school_id"]).take(pya.array(at, mask=~known))
+            stu_school = as_chunked_array(st["school_id"]).take(pya.array(si, mask=si < 0))
+            differ = pyc.fill_null(pyc.not_equal(sec_school, stu_school), False)
+            rows = np.flatnonzero(differ.to_numpy(zero_copy_only=False))
             if len(rows):
+                sec_school = pd.Series(sec_school.take(pya.array(rows)).to_pandas(), dtype="str")
+                stu_school = pd.Series(stu_school.take(pya.array(rows)).to_pandas(), dtype="str")
+                rows_at = pd.RangeIndex(len(rows))
                 out.add(
                     "warning",
                     "enrollments.csv",
                     "section belongs to another school than the student's (students.csv school_id)",
                     column="classroom_id",
                     line=line_of(lines["enrollments"], rows),
-                    value=enr["classroom_id"].iloc[rows]
+                    value=enr["classroom_id"].iloc[rows].set_axis(rows_at)
                     + " (school "
-                    + sec_school.iloc[rows].astype("str")
+                    + sec_school
                     + ", student's "
-                    + stu_school.iloc[rows].astype("str")
+                    + stu_school
                     + ")",
                 )
     lc = tables.get("level_counts")
