@@ -354,10 +354,15 @@ def _plausibility(tables: dict, lines: dict, out: ProblemCollector, *, analysis_
     if _has(asm, "student_id", "subject", "school_year", "window", "grade") and len(asm):
         key = ["student_id", "subject", "school_year"]
         fall, spring = asm["window"].eq("fall").to_numpy(), asm["window"].eq("spring").to_numpy()
-        codes = key_codes(asm[key], key)
-        spring_grade = pd.Series(asm["grade"].to_numpy()[spring], index=codes[spring])
-        spring_grade = spring_grade[~spring_grade.index.duplicated()]
-        sg = pd.Series(codes).map(spring_grade).to_numpy()
+        _, group = np.unique(
+            key_codes(asm[key], key), return_inverse=True
+        )  # dense group numbers, no hash map
+        grade = asm["grade"].to_numpy(dtype=float)
+        per_group = np.full(int(group.max(initial=-1)) + 1, np.nan)
+        at = np.flatnonzero(spring)[::-1]
+        per_group[group[at]] = grade[at]  # written last to first, so each group keeps its first spring grade
+        sg = per_group[group]
+        del group, per_group, at
         rows = np.flatnonzero(fall & (asm["grade"].to_numpy() > sg))
         if len(rows):
             out.add(
