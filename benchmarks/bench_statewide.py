@@ -5,14 +5,19 @@ In one run, in a fresh temporary project:
 1. ``synthesize --districts N`` (:func:`opportunity_research.synth.statewide.synthesize_state`: log-normal district
    sizes, median 900 students by default);
 2. **the machine's two-process ceiling**: a fixed CPU-bound piece of work (NumPy and pure Python, no I/O) in one
-   process, then the same work in two processes at once; ceiling = 2 x (one process's time) / (two processes'
-   time). On an idle 2-core machine it is close to 2; on a shared machine it is what two workers can hope for
-   *now*, which is why it is measured in the same run as the batch;
-3. the batch serially (``run_batch(jobs=1)``: one warm kernel in this process), then on a ``LocalCluster`` of
-   ``--jobs`` workers (one warm kernel each); for each: seconds, districts and students per minute, and peak
-   resident memory (serial: this process and its kernel; cluster: each worker process with its kernel, sampled
-   every 0.2 s with psutil);
-4. the speed-up (serial / cluster) and its share of the ceiling (the issue's target: at least 90%).
+   process, then the same work in two processes at once, alternated three times; ceiling = 2 x (one process's
+   time) / (two processes' time). On an idle 2-core machine it is close to 2; on a shared machine it is what two
+   workers can hope for *now*, which is why it is measured in the same run as the batch: before the batches,
+   between them and after them;
+3. the batch serially (``run_batch(jobs=1)``: one warm kernel and one browser in this process), then on a
+   ``LocalCluster`` of ``--jobs`` workers (one warm kernel and one browser each; the largest districts first, one
+   task per district, the next handed to a worker when it is free); for each: seconds, districts and students
+   per minute, and peak resident memory (serial: this process with its kernel and browser; cluster: each worker
+   process with its kernel and browser, sampled every 0.2 s with psutil), and the load average during each;
+4. where the cluster's time went: the districts' own seconds summed (serial against cluster: how much slower
+   each district ran with two at once) and the share of the workers' time they filled (the rest is the
+   cluster's start, the wait for the last district and the cross-district report at the end);
+5. the speed-up (serial / cluster) and its share of the ceiling (the issue's target: at least 90%).
 
     .venv/bin/python benchmarks/bench_statewide.py                    # 200 districts (hours on 2 shared cores)
     .venv/bin/python benchmarks/bench_statewide.py --districts 20
@@ -140,10 +145,9 @@ def main() -> None:
     if args.quick:
         args.districts, args.no_cross = 4, True
 
-    from opportunity_research.synth.statewide import synthesize_state
-
     from opportunity_research.batch import runner_engine
     from opportunity_research.batch.runner import BatchSettings, run_batch
+    from opportunity_research.synth.statewide import synthesize_state
 
     root = Path(tempfile.mkdtemp(prefix="bench-statewide-"))
     raw = root / "data" / "raw"
