@@ -322,48 +322,6 @@ def analyze_district(
     )
 
 
-def _growth_sentences(growth: pd.DataFrame) -> list[str]:
-    """Access effects as the study framed them: classrooms with more vs less access (75th vs 25th percentile).
-
-    Only effects of models that converged, whose contrast interval excludes zero; months of learning only
-    where they were computed (see :func:`~opportunity_research.study.growth.fit_study_models`) and with their
-    interval.
-    """
-    if growth.empty:
-        return []
-    g = growth[
-        (growth["model"] == "all_four")
-        & (growth["effect"] == "access")
-        & growth["converged"].astype(bool)
-        & ((growth["contrast_ci_lower"] > 0) | (growth["contrast_ci_upper"] < 0))
-    ]
-    out = []
-    for row in g.itertuples():
-        more = "more" if row.contrast_estimate > 0 else "less"
-        months = ""
-        if pd.notna(row.months) and pd.notna(row.months_ci_lower):
-            months = (
-                f", roughly {row.months:.1f} months of learning (95% CI {row.months_ci_lower:.1f} to "
-                f"{row.months_ci_upper:.1f} months; an approximation)"
-            )
-        elif str(row.months_note).startswith("n/a: "):
-            months = f"; months of learning not given: {str(row.months_note)[5:]}"
-        out.append(
-            f"In {findings.subject_label(row.subject)}, students in classrooms with more access to "
-            f"{measures.RESOURCE_LABELS[row.resource].lower()} (the district's 75th percentile of classrooms, "
-            f"{findings.pct(row.access_p75)} of the time, against the 25th, {findings.pct(row.access_p25)}) "
-            f"grew {more} in a year: a difference of {row.contrast_estimate:.2f} SD (95% CI "
-            f"{row.contrast_ci_lower:.2f} to {row.contrast_ci_upper:.2f} SD; n = {int(row.n):,} "
-            f"students){months}."
-        )
-    not_conv = growth[~growth["converged"].astype(bool)]
-    if len(not_conv):
-        out.append(
-            f"{not_conv['model'].nunique()} growth model(s) did not converge and should not be relied on."
-        )
-    return out
-
-
 def key_findings(a: DistrictAnalysis) -> list[str]:
     """Plain-language findings generated from the numbers (no hand-typed values).
 
@@ -378,36 +336,9 @@ def key_findings(a: DistrictAnalysis) -> list[str]:
     """
     out = findings.resource_sentences(a.rates) + [findings.demands_sentence(a.demands)]
     out += findings.gap_sentences(a.gaps) + findings.composition_sentences(a.composition)
-    out += findings.furthest_sentences(a.furthest, top=2) + _growth_sentences(a.growth)
-    out += _catch_up_sentences(a.scorecard)
+    out += findings.furthest_sentences(a.furthest, top=2) + findings.growth_sentences(a.growth)
+    out += findings.catch_up_sentences(a.scorecard.table)
     return out
-
-
-_WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five"}
-
-
-def _catch_up_sentences(card: scorecard.Scorecard, *, horizon: int = 3) -> list[str]:
-    """The district's catch-up rate as the scorecard publishes it (one indicator, one value everywhere)."""
-    t = card.table
-    if t.empty:
-        return []
-    row = t[
-        (t["measure"] == "catch_up_rate")
-        & (t["school_id"] == "all")
-        & (t["group"] == "all")
-        & ~t["suppressed"].astype(bool)
-    ]
-    if row.empty or pd.isna(row["estimate"].iloc[0]):
-        return []
-    r = row.iloc[0]
-    year = int(r["school_year"])
-    text = (
-        f"Catch-up rate: among students below grade level in spring {year - horizon}, "
-        f"{findings.pct(r['estimate'])} were at grade level {_WORDS.get(horizon, str(horizon))} years later "
-        f"({findings.ci_phrase(r['ci_lower'], r['ci_upper'])}; n = {int(r['n']):,} student results in ELA and math, "
-        f"spring {year})."
-    )
-    return [text]
 
 
 def _clean(x):
