@@ -32,6 +32,7 @@ import argparse
 import json
 import multiprocessing as mp
 import os
+import resource
 import shutil
 import tempfile
 import threading
@@ -69,7 +70,10 @@ def two_process_ceiling(rounds: int = 3) -> tuple[float, float, float]:
     the measurement falls on both sides."""
     ctx = mp.get_context("spawn")
     one = two = 0.0
-    with ctx.Pool(1) as solo, ctx.Pool(2) as pair:
+    # each process in a session of its own, as the batch's kernels are (jupyter_client starts every kernel in a
+    # new session): with the kernel's autogroup scheduling (/proc/sys/kernel/sched_autogroup_enabled) a busy
+    # machine shares its CPUs between sessions, so two processes of one session get no more than one would
+    with ctx.Pool(1, initializer=os.setsid) as solo, ctx.Pool(2, initializer=os.setsid) as pair:
         solo.map(_timed_work, [None])  # the import and first-touch costs, not measured
         pair.map(_timed_work, [None, None])
         for _ in range(rounds):
@@ -80,6 +84,13 @@ def two_process_ceiling(rounds: int = 3) -> tuple[float, float, float]:
             pair.map(_timed_work, [None, None], chunksize=1)
             two += time.perf_counter() - t
     return one / rounds, two / rounds, 2 * one / two
+
+
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process and of every child process reaped so far (a batch's kernels,
+    browsers and, on a LocalCluster, its worker processes once the cluster has shut down)."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 class TreePeak:
@@ -176,9 +187,9 @@ def main() -> None:
 
         me = os.getpid()
         with TreePeak(lambda: [me]) as serial_peak:
-            t = time.perf_counter()
+            t, cpu = time.perf_counter(), cpu_seconds()
             serial = run_batch(districts, base, jobs=1, reports_dir=root / "reports_serial")
-            t_serial = time.perf_counter() - t
+            t_serial, cpu_serial = time.perf_counter() - t, cpu_seconds() - cpu
         ceilings.append(two_process_ceiling())
 
         # the cluster's worker pids, found through the engine's client while it runs
@@ -200,9 +211,9 @@ def main() -> None:
                 return pids
 
             with TreePeak(roots) as cluster_peak:
-                t = time.perf_counter()
+                t, cpu = time.perf_counter(), cpu_seconds()
                 cluster = run_batch(districts, base, jobs=args.jobs, reports_dir=root / "reports_cluster")
-                t_cluster = time.perf_counter() - t
+                t_cluster, cpu_cluster = time.perf_counter() - t, cpu_seconds() - cpu
         finally:
             runner_engine.Engine.__enter__ = enter
         # the ceiling again after the batch: the machine's load may have changed while it ran
@@ -255,6 +266,23 @@ def main() -> None:
         f"(+ {cross_c:.1f}): each district {sum_c / sum_s:.2f}x as long on the cluster; the workers were busy "
         f"with districts {100 * sum_c / (args.jobs * t_cluster):.0f}% of the cluster's wall time (longest district "
         f"{largest.seconds:.1f} s)"
+    )
+    # sizing figures that do not depend on the load: CPU seconds (a core's time) per district and per student,
+    # and the per-district wall seconds of the serial run against district size (least squares)
+    import numpy as np
+
+    size = {d["district_id"]: d["n_students"] for d in state["districts"]}
+    xs = np.array([size[r.district_id] / 1000 for r in serial.districts])
+    ys = np.array([r.seconds for r in serial.districts])
+    slope, fixed = np.polyfit(xs, ys, 1) if len(xs) > 1 else (float("nan"), float("nan"))
+    print(
+        f"CPU seconds (whole process tree): serial {cpu_serial:.0f} = {cpu_serial / n:.1f} a district, "
+        f"{1000 * cpu_serial / students:.1f} per 1,000 students; cluster {cpu_cluster:.0f} "
+        f"({cpu_cluster / cpu_serial:.2f}x serial: the workers' own start, imports and kernels)"
+    )
+    print(
+        f"serial wall seconds per district ~ {fixed:.1f} + {slope:.1f} per 1,000 students (least squares over "
+        f"{n} districts of {sizes[0]:,} to {sizes[-1]:,} students; wall time, so inflated by the load)"
     )
     speedup = t_serial / t_cluster
     c_mean = mean([c for _, _, c in ceilings])
