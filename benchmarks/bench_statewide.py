@@ -16,7 +16,9 @@ In one run, in a fresh temporary project:
    process with its kernel and browser, sampled every 0.2 s with psutil), and the load average during each;
 4. where the cluster's time went: the districts' own seconds summed (serial against cluster: how much slower
    each district ran with two at once) and the share of the workers' time they filled (the rest is the
-   cluster's start, the wait for the last district and the cross-district report at the end);
+   cluster's start, the wait for the last district and the cross-district report at the end); CPU seconds of the
+   whole process tree per run (a core's time per district and per 1,000 students: the sizing figure that does not
+   depend on the load) and the serial seconds per district against district size;
 5. the speed-up (serial / cluster) and its share of the ceiling (the issue's target: at least 90%).
 
     .venv/bin/python benchmarks/bench_statewide.py                    # 200 districts (hours on 2 shared cores)
