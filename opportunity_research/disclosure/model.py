@@ -139,12 +139,31 @@ class AuditReport:
         Per audited count: ``cell``, ``true`` (None in a published-only audit), ``low``, ``high``.
     seconds
         Time spent.
+    pooled_groups
+        Groups published only as one pooled group (``"race_ethnicity=asian"``, ...;
+        :func:`~opportunity_research.disclosure.design.pool_small_groups`).
+    left_out
+        ``{table: rows}``: school breakdowns not published because one of their groups is small
+        (:func:`~opportunity_research.disclosure.design.school_breakdowns`); not counted in ``cells``.
+    small_unpublished
+        Rows left out that describe fewer than ``min_n`` students: small cells that need no suppression
+        (counted with ``primary`` in :attr:`secondary_per_primary`).
+    unpublished_beyond
+        Rows left out that are not small: information withheld to protect the small ones (counted with
+        ``beyond_primary`` in :attr:`secondary_per_primary`, exactly as if they had been hidden).
 
     Examples
     --------
     >>> r = AuditReport(min_n=10, protection=10, cells=100, primary=4, beyond_primary=2)
     >>> r.passed, r.secondary_per_primary
     (True, 0.5)
+
+    Rows of a school breakdown that is not published count like hidden rows (small ones with the small
+    cells, the others as loss):
+
+    >>> AuditReport(min_n=10, protection=10, primary=4, beyond_primary=2, small_unpublished=4,
+    ...             unpublished_beyond=8).secondary_per_primary
+    1.25
 
     """
 
@@ -158,6 +177,10 @@ class AuditReport:
     failures: list = field(default_factory=list)
     intervals: pd.DataFrame | None = None
     seconds: float = 0.0
+    pooled_groups: list = field(default_factory=list)
+    left_out: dict = field(default_factory=dict)
+    small_unpublished: int = 0
+    unpublished_beyond: int = 0
 
     @property
     def passed(self) -> bool:
@@ -165,7 +188,18 @@ class AuditReport:
 
     @property
     def secondary_per_primary(self) -> float:
-        """Information loss: cells hidden beyond the small cells, per small cell (0 when nothing is small)."""
+        """Information loss: cells withheld beyond the small cells, per small cell (0 when nothing is small).
+
+        Both sides count the rows of school breakdowns left out (:func:`~opportunity_research.disclosure.design.
+        school_breakdowns`) as if they had been hidden: their small rows with the small cells
+        (:attr:`small_unpublished`), the others as loss (:attr:`unpublished_beyond`), so that leaving a row out
+        never looks cheaper than hiding it."""
+        small = self.primary + self.small_unpublished
+        return (self.beyond_primary + self.unpublished_beyond) / small if small else 0.0
+
+    @property
+    def published_secondary_per_primary(self) -> float:
+        """The same ratio over the published rows alone (hidden beyond the small ones, per small one hidden)."""
         return self.beyond_primary / self.primary if self.primary else 0.0
 
     def to_dict(self) -> dict:
@@ -177,7 +211,10 @@ class AuditReport:
             "suppressed_primary": self.primary,
             "suppressed_beyond_primary": self.beyond_primary,
             "secondary_per_primary": round(self.secondary_per_primary, 3),
-            "pooled_groups": [],
+            "pooled_groups": list(self.pooled_groups),
+            "school_breakdown_rows_not_published": int(sum(self.left_out.values())),
+            "small_rows_not_published": self.small_unpublished,
+            "published_secondary_per_primary": round(self.published_secondary_per_primary, 3),
             "estimates_withheld": self.withheld,
             "hidden_counts_audited": self.hidden_counts,
             "audit_passed": self.passed,
@@ -193,10 +230,39 @@ class AuditReport:
             f"to the district, subjects to all subjects, the same students counted in two tables), shows "
             f"that each hidden count can only be bounded to a range at least {self.protection} students "
             f"wide and no hidden share or mean can be worked out. Of {self.cells:,} published cells, "
-            f"{self.primary:,} were hidden as small and {self.beyond_primary:,} more to protect them: an "
-            f"information loss of {self.secondary_per_primary:.2f} hidden cells per small cell; no group "
-            f"was pooled. Audit {'passed' if self.passed else 'FAILED'}."
+            f"{self.primary:,} were hidden as small and {self.beyond_primary:,} more to protect them"
+            f"{self._small_text()}: an information loss of {self.secondary_per_primary:.2f} cells withheld "
+            f"beyond the small ones per small cell. "
+            f"{self._design_text()}Audit {'passed' if self.passed else 'FAILED'}."
         )
+
+    def _small_text(self) -> str:
+        if not self.small_unpublished:
+            return ""
+        return (
+            f"; of the rows of school breakdowns that are not published, {self.small_unpublished:,} are small "
+            f"and {self.unpublished_beyond:,} are not (both counted in the loss as if hidden)"
+        )
+
+    def _design_text(self) -> str:
+        from ..study import labels
+
+        parts = []
+        if self.pooled_groups:
+            names = [labels.group(g) for g in self.pooled_groups]
+            parts.append(
+                f"The smallest race/ethnicity groups ({', '.join(names)}) are reported together as one group. "
+            )
+        else:
+            parts.append("No group was pooled. ")
+        left = int(sum(self.left_out.values()))
+        if left:
+            parts.append(
+                f"A school's figures by a group variable are shown only where every group of that variable "
+                f"has at least {self.min_n} students at every school in that year ({left:,} rows are not "
+                f"published; each school's all-students figures and the district's group figures are). "
+            )
+        return "".join(parts)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -241,7 +307,10 @@ class PopulationModel:
     ):
         self.known = known
         self._min_n = min_n
-        self.lp_cache: dict = {}  # component LPs already solved (the protection loop re-audits unchanged parts)  # True: true values (protecting); False: only what is published (auditing files)
+        self.lp_cache: dict = {}  # component LPs already solved (the protection loop re-audits unchanged parts)
+        self.unpublished = np.zeros(
+            0, dtype=bool
+        )  # rows audited as hidden but not published (protect_tables)
         self.names = list(tables)
         self.frames = [tables[k][0].reset_index(drop=True) for k in self.names]
         self.specs = [tables[k][1] for k in self.names]

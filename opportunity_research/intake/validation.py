@@ -56,13 +56,13 @@ import argparse
 import os
 import re
 import stat
-import tempfile
 import textwrap
 from pathlib import Path
 
 import pandas as pd
 
 from .. import config
+from ..files import atomic_path
 from .contract import TABLES
 from .crosswalk import CROSSWALK_FILE, Crosswalk, load_crosswalk, suggest
 from .validation_read import NA_MARKERS, NUMBER_RE, check_table
@@ -325,19 +325,12 @@ def csv_safe(values: pd.Series) -> pd.Series:
 
 
 def _write_csv_atomic(frame: pd.DataFrame, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
     frame = frame.copy()
     for c in frame.columns:
         if frame[c].dtype == "str" or frame[c].dtype == object:
             frame[c] = csv_safe(frame[c])
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
-            frame.to_csv(fh, index=False)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(target) as tmp:
+        frame.to_csv(tmp, index=False, encoding="utf-8")
 
 
 def main_validate(args: argparse.Namespace) -> int:

@@ -8,7 +8,7 @@ chart. Only aggregate tables are shown, never a student row, labelled as in the 
 differences in percentage points; :func:`opportunity_research.report.presentation.gaps_table`).
 
 Protection is the report's: every row the district report's joint disclosure pass hides
-(:func:`report_hidden`, which runs :func:`opportunity_research.study.analysis.analyze_district` with the report's
+(:func:`report_hidden`, which runs :func:`opportunity_research.disclosure.district.analyze_district` with the report's
 suppression once per district) is hidden here too, and the table shown is then protected on its own with the
 same public pass (:func:`opportunity_research.disclosure.joint.protect_tables`), so a changed cut point or reference
 group shows no small cell and no complement. A banner stays above the controls: the explorer is for analysts
@@ -31,18 +31,25 @@ import pandas as pd
 
 from .. import config
 from ..disclosure import joint as disclosure
-from ..intake.contract import CUT_POINTS, RACE_ETHNICITY, SUBGROUP_VARIABLES, SUBJECTS_TESTED
+from ..intake.contract import (
+    CUT_POINTS,
+    POOLED_RACE_ETHNICITY,
+    RACE_ETHNICITY,
+    SUBGROUP_VARIABLES,
+    SUBJECTS_TESTED,
+)
 from ..intake.dataset import District, load_district
 from ..stats.gaps import gap_table
 from ..study import labels, measures
-from ..study.analysis import check_analysis_options, reference_label
+from ..study.analysis import check_analysis_options, pool_small_groups, reference_label
 
 __all__ = ["BANNER", "Explorer", "explore_gaps", "explore_options", "processed_districts", "report_hidden"]
 
 #: Bootstrap replicates used while exploring (fewer than the report's 1000, so changes show quickly).
 EXPLORE_N_BOOT = 200
-#: Value of the "Compared with" control for all other students (a Dropdown shows None as a blank choice).
-ALL_OTHERS = "all"
+#: The "Compared with" control's value for "all other students" (a widget value, not the table value
+#: ``contract.ALL_OTHERS``; a Dropdown shows None as a blank choice, so it gets a word of its own).
+ALL_OTHERS_CHOICE = "all"
 #: The explorer's persistent notice, above its controls.
 BANNER = (
     "<b>For analysts with access to this district's data.</b> Cells the district report hides are hidden "
@@ -62,13 +69,15 @@ def report_hidden(
 
     Examples
     --------
-    >>> hidden = report_hidden("demo_fairview")  # doctest: +SKIP
-    >>> ("grade_appropriate", "ela", "race_ethnicity", "asian") in hidden  # doctest: +SKIP
-    True
+    Pinebrook's report pools its smallest race/ethnicity groups and hides no gap row:
+
+    >>> hidden = report_hidden("demo_pinebrook")
+    >>> type(hidden).__name__, sorted(hidden)
+    ('frozenset', [])
     """
     key = (district_id, str(processed_dir), min_n)
     if key not in _REPORT_HIDDEN:
-        from ..study.analysis import analyze_district
+        from ..disclosure.district import analyze_district
 
         a = analyze_district(
             district_id, processed_dir=str(processed_dir) if processed_dir else None, min_n=min_n, n_boot=20
@@ -104,7 +113,8 @@ def explore_options() -> dict[str, list]:
         "subjects": list(SUBJECTS_TESTED),
         "variables": list(SUBGROUP_VARIABLES),
         "levels": {
-            v: (list(RACE_ETHNICITY) if v == "race_ethnicity" else [0, 1]) for v in SUBGROUP_VARIABLES
+            v: ([*RACE_ETHNICITY, POOLED_RACE_ETHNICITY] if v == "race_ethnicity" else [0, 1])
+            for v in SUBGROUP_VARIABLES
         },
         "cuts": {k: v for k, v in CUT_POINTS.items()},
     }
@@ -170,9 +180,13 @@ def explore_gaps(
 
     Examples
     --------
-    >>> from opportunity_research.intake.dataset import load_district  # doctest: +SKIP
-    >>> t = explore_gaps(load_district("demo_pinebrook"), cuts={"grade_appropriate": 5})  # doctest: +SKIP
-    >>> t[["level", "n", "estimate", "difference"]]  # doctest: +SKIP
+    >>> from opportunity_research.intake.dataset import load_district
+    >>> t = explore_gaps(load_district("demo_pinebrook"), cuts={"grade_appropriate": 5}, n_boot=20)
+    >>> t[["level", "n", "estimate", "suppressed"]].round(2)
+                     level    n  estimate  suppressed
+    0                black  174      0.04       False
+    1      hispanic_latino   72      0.05       False
+    2  pooled_small_groups   54      0.04       False
     """
     o = explore_options()
     for name, value, allowed in (
@@ -184,6 +198,10 @@ def explore_gaps(
             raise ValueError(f"{name}: {value!r} is not one of {', '.join(allowed)}")
     ref = {variable: reference} if reference is not None else None
     check_analysis_options(subjects=[subject], reference=ref, cuts=cuts)
+    # the smallest race/ethnicity groups are pooled exactly as in the district report (one regime)
+    district, _ = pool_small_groups(
+        district, pool_below=2 * min_n, keep=[(ref or {}).get("race_ethnicity", "")]
+    )
     acc = measures.student_access(district, cuts={**measures.default_cuts(), **(cuts or {})})
     part = acc[acc["subject"] == subject]
     t = gap_table(
@@ -192,7 +210,6 @@ def explore_gaps(
         group=variable,
         reference=reference,
         cluster="classroom_id",
-        min_n=min_n,
         n_boot=n_boot,
         seed=seed,
     )
@@ -228,9 +245,13 @@ class Explorer:
 
     Examples
     --------
-    >>> ex = Explorer(["demo_pinebrook"])  # doctest: +SKIP
-    >>> ex.controls["cut_grade_appropriate"].value = 5  # doctest: +SKIP
-    >>> ex.table[["level", "estimate"]]  # doctest: +SKIP
+    >>> import contextlib, io
+    >>> with contextlib.redirect_stdout(io.StringIO()):  # outside a notebook, the widgets print what they show
+    ...     ex = Explorer(["demo_pinebrook"], n_boot=20)
+    ...     ex.controls["variable"].value = "low_income"
+    ...     ex.controls["cut_grade_appropriate"].value = 5
+    >>> ex.error, ex.table[["level", "n", "estimate"]].round(2).values.tolist()
+    (None, [[0, 74, 0.04], [1, 226, 0.04]])
     """
 
     districts: list[str] | None = None
@@ -308,10 +329,10 @@ class Explorer:
     def _set_reference_options(self) -> None:
         var = self.controls["variable"].value
         levels = explore_options()["levels"][var]
-        self.controls["reference"].options = [("All other students", ALL_OTHERS)] + [
+        self.controls["reference"].options = [(labels.ALL_OTHERS_LABEL.capitalize(), ALL_OTHERS_CHOICE)] + [
             (labels.level(var, lv), lv) for lv in levels
         ]
-        self.controls["reference"].value = ALL_OTHERS
+        self.controls["reference"].value = ALL_OTHERS_CHOICE
 
     def _on_variable(self, change) -> None:
         self._set_reference_options()  # resetting the reference triggers no update when it was all others already
@@ -336,7 +357,7 @@ class Explorer:
     def reference(self):
         """The chosen reference level, or None for all other students."""
         v = self.controls["reference"].value
-        return None if v == ALL_OTHERS else v
+        return None if v == ALL_OTHERS_CHOICE else v
 
     def update(self) -> None:
         """Recompute the table and the chart from the widgets' values."""

@@ -242,10 +242,12 @@ def first_screen(
 
     Examples
     --------
-    >>> from opportunity_research.study.analysis import analyze_district
-    >>> block = first_screen(analyze_district("demo_lakeside"))  # doctest: +SKIP
-    >>> block.text.splitlines()[0]  # doctest: +SKIP
-    'Opportunity report: Lakeside (2016-17)'
+    >>> from opportunity_research.disclosure.district import demo_analysis
+    >>> block = first_screen(demo_analysis("demo_pinebrook"), generated=_dt.date(2026, 1, 5))
+    >>> print(block.text.splitlines()[0])
+    Opportunity report: Pinebrook (2016-17)
+    >>> "Synthetic demonstration data" in block.html
+    True
     """
     from ..study.measures import analysis_year
 

@@ -71,10 +71,10 @@ def summary_page(a, *, lang: str = "en", generated: _dt.date | None = None) -> s
 
     Examples
     --------
-    >>> from opportunity_research.study.analysis import analyze_district
-    >>> html = summary_page(analyze_district("demo_lakeside"), lang="es")  # doctest: +SKIP
-    >>> '<html lang="es">' in html  # doctest: +SKIP
-    True
+    >>> from opportunity_research.disclosure.district import demo_analysis
+    >>> html = summary_page(demo_analysis("demo_pinebrook"), lang="es")
+    >>> '<html lang="es">' in html, "La mayor brecha de oportunidades en Pinebrook" in html
+    (True, True)
     """
     from ..study.measures import analysis_year
 
@@ -189,8 +189,9 @@ def write_summary(output_dir: str | os.PathLike, a) -> list[Path]:
 
     Examples
     --------
-    >>> from opportunity_research.study.analysis import analyze_district
-    >>> [p.name for p in write_summary("reports/_interactive/demo_lakeside", analyze_district("demo_lakeside"))]  # doctest: +SKIP
+    >>> import tempfile
+    >>> from opportunity_research.disclosure.district import demo_analysis
+    >>> [p.name for p in write_summary(tempfile.mkdtemp(), demo_analysis("demo_pinebrook"))]
     ['summary.html', 'summary.es.html']
     """
     from .. import config
