@@ -413,6 +413,8 @@ def audit_report_folder(
             )
             continue
         spec = PUBLISHED[name].spec
+        if not p.read_text(encoding="utf-8").strip():
+            continue  # an empty file publishes nothing
         df = pd.read_csv(p, keep_default_na=True, dtype={"level": "str", "group": "str", "school_id": "str"})
         frames[name] = df
         if spec is None or not len(df):

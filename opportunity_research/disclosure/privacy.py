@@ -449,7 +449,7 @@ def screen_outputs(
             out += _screen_lines(text, m, name)
             if suffix in (".html", ".htm"):
                 out += _small_cells_html(text, min_n, name, "")
-            elif suffix == ".csv":
+            elif suffix == ".csv" and text.strip():
                 df = pd.read_csv(io.StringIO(text), dtype="str", keep_default_na=False)
                 out += _small_cells_frame(df, min_n, name, "")
             elif suffix == ".json":

@@ -169,8 +169,9 @@ def model_trust_note(growth: pd.DataFrame) -> HtmlBlock:
     """
     if growth is None or not len(growth):
         text = (
-            "The district has too few students with fall and spring scores in the analysis year to estimate "
-            "what access is worth."
+            "The district has too few students/classrooms for the growth models (students with fall and "
+            "spring scores in the analysis year, in classrooms that differ in access), so what access is worth "
+            "is not estimated; the rest of the report does not depend on them."
         )
     else:
         m = growth.drop_duplicates(["subject", "model"])

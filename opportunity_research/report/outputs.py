@@ -411,6 +411,8 @@ def write_outputs(
             if not _NAME.match(str(name)):
                 raise ValueError(f"{kind} name {name!r}: use letters, digits, '_' and '-' only")
     for name, df in (tables or {}).items():
+        if not len(df.columns):
+            continue  # nothing computed (e.g. no growth model in a small district): no file, not an unreadable one
         bad = [c for c in df.columns if _FORBIDDEN.match(str(c))]
         if bad:
             raise ValueError(f"table '{name}': identifier column(s) {bad} cannot be written to a report")

@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 import patsy
 
+from .results import NotIdentifiedError
+
 __all__ = ["Design", "build_design", "check_columns", "nested_codes"]
 
 
@@ -328,7 +330,7 @@ def _check_rank(X: np.ndarray, names: list[str], formula: str) -> None:
     scale = np.sqrt(np.diag(raw))
     if np.any(scale == 0):
         bad = [nm for nm, s in zip(names, scale) if s == 0]
-        raise ValueError(f"formula {formula!r}: term(s) {bad} are zero in every complete row")
+        raise NotIdentifiedError(f"formula {formula!r}: term(s) {bad} are zero in every complete row")
     gram = raw / np.outer(
         scale, scale
     )  # rank(X) = rank(X'X); pivoted QR of the Gram matrix names the redundant terms
@@ -337,7 +339,7 @@ def _check_rank(X: np.ndarray, names: list[str], formula: str) -> None:
     rank = int(np.sum(d > d[0] * 1e-11))
     if rank < X.shape[1]:
         bad = [names[i] for i in piv[rank:]]
-        raise ValueError(
+        raise NotIdentifiedError(
             f"formula {formula!r}: the fixed-effect design is rank deficient; term(s) {bad} are "
             f"linear combinations of the others (e.g. constant, duplicated, or a group-level "
             f"variable with one value)"

@@ -12,6 +12,7 @@ import patsy
 from scipy import sparse
 
 from .design import build_design, check_columns, nested_codes
+from .results import NotIdentifiedError
 
 __all__ = ["identified_design", "identify_levels", "level_identification", "nest_kept"]
 
@@ -146,7 +147,7 @@ def identified_design(data, formula, groups, random_slope, slope_level, env):
     ident = ident.reset_index().astype({"identified": bool, "n_groups": int})
     kept = tuple(ident.loc[ident["identified"], "level"])
     if not kept:
-        raise ValueError(
+        raise NotIdentifiedError(
             f"no grouping level of {groups} has a variance this design can identify (formula "
             f"{formula!r}): "
             + "; ".join(f"{r.level}: {r.reason}" for r in ident.itertuples())

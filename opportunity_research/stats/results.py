@@ -10,7 +10,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-__all__ = ["ConvergenceError", "ConvergenceWarning", "GrowthModelResult", "rounded_table"]
+__all__ = [
+    "ConvergenceError",
+    "ConvergenceWarning",
+    "GrowthModelResult",
+    "NotIdentifiedError",
+    "rounded_table",
+]
 
 
 class ConvergenceError(RuntimeError):
@@ -19,6 +25,19 @@ class ConvergenceError(RuntimeError):
     Examples
     --------
     >>> issubclass(ConvergenceError, RuntimeError)
+    True
+    """
+
+
+class NotIdentifiedError(ValueError):
+    """The data cannot identify a model: a rank-deficient fixed-effect design, or no grouping level whose variance
+    the design can identify (typically too few students or classrooms, e.g. one classroom per grade).
+
+    A finding about the district's data, not a fault: the district analysis reports it and publishes the rest.
+
+    Examples
+    --------
+    >>> issubclass(NotIdentifiedError, ValueError)
     True
     """
 

@@ -41,7 +41,7 @@ from ..intake.contract import (
 )
 from ..intake.crosswalk import suggest
 from ..intake.dataset import District, load_district
-from ..stats.results import ConvergenceWarning
+from ..stats.results import ConvergenceWarning, NotIdentifiedError
 from . import climate, equity, findings, indicators, labels, levelgaps, measures, scorecard, trajectories
 from .growth import fit_study_models
 
@@ -345,13 +345,26 @@ def unprotected_analysis(
     growth_parts, warns = [], []
     for s in subjects:
         frame = measures.growth_frame(d, subject=s, access=acc)
-        if frame["school_id"].nunique() and len(frame) >= 3 * min_n:
-            # A model that does not converge is a finding about this district's data, not a fault: its
-            # ConvergenceWarning is kept in growth_warnings (shown in the report's diagnostics table) instead of
-            # being printed; every other warning passes through unchanged.
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always", ConvergenceWarning)
+        n_cls = int(frame["classroom_id"].nunique()) if "classroom_id" in frame.columns else 0
+        too_few = f"{labels.subject(s)}: too few students/classrooms for the growth models"
+        if not (frame["school_id"].nunique() and len(frame) >= 3 * min_n):
+            # no count here: below 3 * min_n it may itself be a small cell
+            warns.append(f"{too_few} (fewer than {3 * min_n:,} students with fall and spring scores).")
+            continue
+        too_few += f" ({len(frame):,} students with fall and spring scores in {n_cls:,} classrooms"
+        # A model that does not converge is a finding about this district's data, not a fault: its
+        # ConvergenceWarning is kept in growth_warnings (shown in the report's diagnostics table) instead of
+        # being printed; every other warning passes through unchanged. A model the data cannot identify (a
+        # small district: one classroom per grade, a resource no classroom varies in) is reported the same way,
+        # and the rest of the report is published.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ConvergenceWarning)
+            try:
                 sm = fit_study_models(frame, subject=s)
+            except NotIdentifiedError as e:
+                sm = None
+                warns.append(f"{too_few}; the data cannot identify the models: {e}).")
+        if sm is not None:
             growth_parts.append(sm.effects)
             warns += [f"{w} ({where})" for w, where in sm._grouped_warnings()]
             for w in caught:
