@@ -3,7 +3,7 @@
 Two measurements:
 
 1. **Every demo district** (``data/processed``, ``make process``): the district analysis runs once
-   (``analysis.analyze_district``, its tables computed complete), then the joint pass
+   (``analysis.unprotected_analysis`` inside ``disclosure.district.analyze_district``), then the joint pass
    (``disclosure.protect_tables``) is timed on the district's whole published set, once per setting of
    :data:`SETTINGS` (rule 2's ``close_counts``). Printed per district and setting:
    published cells, small cells (rows hidden by the primary rule), complements (rows hidden beyond them),
@@ -12,16 +12,34 @@ Two measurements:
    input is built at that scale with the package's own producers (``gap_table`` for two subjects x four
    resources over five group variables, and the scorecard's per-school indicator cells), then protected
    and audited. Building the input (the aggregation over the students) is timed separately.
+3. **Side by side with tau-Argus**, per demo district and for the large district: the same school x group
+   count tables (school x race/ethnicity, school x each 0/1 flag, with school and district totals; counted
+   from the students) through our joint pass (one linked set, for each protection range of
+   :data:`PROTECTIONS`: ``min_n`` wide intervals, and ``1``, "not exactly computable") and through tau-Argus
+   (``pytauargus``: the frequency rule ``FREQ(min_n, 0)`` for the same primary cells, then its modular
+   method ``MOD``, one table at a time: the headless engine has no linked-table protection, so the school
+   totals shared by the tables may be hidden in one table and shown in another; those are counted). Printed:
+   small cells, cells hidden beyond them, secondary per primary, seconds, and for tau-Argus the narrowest
+   audited interval of a hidden cell and the inconsistent shared totals.
+
+   ``pytauargus`` is EUPL-1.2 licensed, so it is an optional, benchmark-only extra
+   (``pip install -e ".[bench-tauargus]"``), never a dependency of the package; without it the tau-Argus
+   column is skipped with a message.
 
 Usage::
 
-    python benchmarks/bench_disclosure.py            # both (the demo part needs `make process`)
+    python benchmarks/bench_disclosure.py            # all three (the demo parts need `make process`)
     python benchmarks/bench_disclosure.py --quick    # 100,000 students, the smallest demo district only
+    python benchmarks/bench_disclosure.py --tauargus-only   # part 3 only
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib.util
+import os
+import tempfile
 import time
 import warnings
 
@@ -30,7 +48,8 @@ import pandas as pd
 
 from opportunity_research import config
 from opportunity_research.disclosure import joint as disclosure
-from opportunity_research.disclosure.joint import DISTRICT_SPECS, protect_tables
+from opportunity_research.disclosure.joint import DISTRICT_SPECS, TableSpec, protect_tables
+from opportunity_research.intake.dataset import load_district
 from opportunity_research.stats.estimates import two_level_estimates
 from opportunity_research.stats.gaps import gap_table
 from opportunity_research.study import analysis
@@ -88,27 +107,15 @@ HEADER = (
 
 
 def bench_demo(quick: bool) -> None:
-    real = disclosure.protect_district
-    captured = {}
-
-    def capture(a, **kw):
-        captured["tables"] = disclosure.district_tables(a, kw.get("indicators"))
-        captured["year"] = analysis.measures.analysis_year(a.district)
-        return real(a, **kw)
-
     print(HEADER)
-    disclosure.protect_district = capture
-    try:
-        for name, _n in demo_districts(quick):
-            analysis.analyze_district(name, n_boot=20)
-            for close in SETTINGS:
-                t = time.perf_counter()
-                out, report = protect_tables(
-                    captured["tables"], min_n=config.MIN_CELL_SIZE, year=captured["year"], close_counts=close
-                )
-                print(_line(f"{name} [{close}]", report, out, time.perf_counter() - t), flush=True)
-    finally:
-        disclosure.protect_district = real
+    for name, _n in demo_districts(quick):
+        a, indicators = analysis.unprotected_analysis(name, n_boot=20)
+        tables = disclosure.district_tables(a, indicators)
+        year = analysis.measures.analysis_year(a.district)
+        for close in SETTINGS:
+            t = time.perf_counter()
+            out, report = protect_tables(tables, min_n=config.MIN_CELL_SIZE, year=year, close_counts=close)
+            print(_line(f"{name} [{close}]", report, out, time.perf_counter() - t), flush=True)
 
 
 def synthetic_students(n: int, schools: int, seed: int = 0) -> pd.DataFrame:
@@ -140,7 +147,7 @@ def audit_input(df: pd.DataFrame) -> dict:
     gaps = []
     for subject in ("ela", "math"):
         for r in RESOURCES:
-            t = gap_table(df, outcome=r, group=list(VARIABLES), min_n=1, n_boot=0, cluster="classroom_id")
+            t = gap_table(df, outcome=r, group=list(VARIABLES), n_boot=0, cluster="classroom_id")
             gaps.append(t.assign(measure=r, subject=subject))
     ind = []
     for r in RESOURCES:
@@ -171,6 +178,170 @@ def bench_large(students: int, schools: int) -> None:
     print(_line(f"{students:,} students", report, out, protect) + f"   (building the tables {build:.1f} s)")
 
 
+#: Protection ranges compared on the school x group tables: every hidden count bounded to an interval at least
+#: ``min_n`` wide (the default), or only "not exactly computable" (1).
+PROTECTIONS = (config.MIN_CELL_SIZE, 1)
+#: The student-table variables of the school x group tables (``started_behind`` comes from test results).
+TABLE_VARIABLES = ("race_ethnicity", "low_income", "english_learner", "disability")
+TAU_HEADER = f"{'district':<22} {'tool':<30} {'cells':>6} {'small':>6} {'beyond':>7} {'sec/prim':>9} {'seconds':>8}  notes"
+
+
+def school_group_cells(students: pd.DataFrame, variables=TABLE_VARIABLES) -> pd.DataFrame:
+    """School x group counts in the package's cell format: school (``"all"`` = district) x ``group``."""
+    parts = [
+        students.groupby("school_id", observed=True).size().rename("n").reset_index().assign(group="all"),
+        pd.DataFrame({"school_id": ["all"], "n": [len(students)], "group": ["all"]}),
+    ]
+    for v in variables:
+        lev = v + "=" + students[v].astype(str)
+        by_school = students.groupby(["school_id", lev.rename("group")], observed=True).size()
+        parts.append(by_school.rename("n").reset_index())
+        parts.append(
+            lev.value_counts().rename("n").rename_axis("group").reset_index().assign(school_id="all")
+        )
+    out = pd.concat(parts, ignore_index=True)
+    out["variable"] = out["group"].str.split("=").str[0]
+    return out[["school_id", "variable", "group", "n"]].assign(school_year=2016)
+
+
+def ours_on_cells(cells: pd.DataFrame, protection: int) -> tuple:
+    spec = TableSpec("cell", universe=("school_year",), year="school_year")
+    t = time.perf_counter()
+    _out, report = protect_tables(
+        {"school_groups": (cells, spec)}, min_n=config.MIN_CELL_SIZE, protection=protection, year=2016
+    )
+    return report, time.perf_counter() - t
+
+
+#: tau-Argus's frequency-rule protection levels tried (a percentage of each unsafe cell's value): 0, a hidden
+#: cell only not exactly computable (like our protection 1); 100, the cell's own value on either side.
+TAU_SAFETY_RANGES = (0, 100)
+
+
+def _narrowest_small(report) -> float:
+    """Narrowest audited interval (``floor(high) - ceil(low)``) of a hidden count below ``min_n``."""
+    iv = report.intervals
+    if iv is None or not len(iv) or "true" not in iv.columns:
+        return float("nan")
+    true = pd.to_numeric(iv["true"], errors="coerce")
+    small = iv[(true > 0) & (true < report.min_n)]
+    if not len(small):
+        return float("nan")
+    return float((np.floor(small["high"] + 1e-7) - np.ceil(small["low"] - 1e-7)).min())
+
+
+def tauargus_available() -> bool:
+    return importlib.util.find_spec("pytauargus") is not None
+
+
+def tauargus_on_cells(students: pd.DataFrame, variables=TABLE_VARIABLES, *, safety_range: int = 0) -> dict:
+    """The same school x group tables through tau-Argus: ``FREQ(min_n, safety_range)`` then ``MOD``, one table
+    per variable. ``safety_range`` is tau-Argus's protection level for the frequency rule, a percentage of each
+    unsafe cell's value (0: a hidden cell only has to be not exactly computable)."""
+    from pytauargus import protect
+
+    micro = students[["school_id", *variables]].astype(str).assign(one=1.0)
+    small = beyond = cells = 0
+    narrowest = np.inf
+    hidden_totals: list[set] = []
+    t = time.perf_counter()
+    for v in variables:
+        # the engine writes its solver logs into the working directory: run it inside the temporary folder
+        with tempfile.TemporaryDirectory() as tmp, contextlib.chdir(tmp):
+            res = protect(
+                micro[["school_id", v, "one"]],
+                ["school_id", v],
+                response="one",
+                safety_rules=f"FREQ({config.MIN_CELL_SIZE},{safety_range})",
+                suppress="MOD(1)",
+                workdir=tmp,
+            )
+            tab = res.tables[0].dataframe()
+            tab = tab[tab["freq"] > 0]
+            st = tab["status"].astype(str)
+            cells += len(tab)
+            small += int((st == "U").sum())
+            beyond += int((st == "M").sum())
+            audit = res.engine.audit(0)
+            widths = [r["max"] - r["min"] for r in audit if str(r["status"]).lower() == "u"]
+            if widths:
+                narrowest = min(narrowest, min(widths))
+            total = tab[v].astype(str).eq(_tau_total(tab, v))
+            hidden_totals.append(set(tab.loc[total & st.isin(["U", "M"]), "school_id"].astype(str)))
+    inconsistent = set.union(*hidden_totals) - set.intersection(*hidden_totals) if hidden_totals else set()
+    return {
+        "cells": cells,
+        "small": small,
+        "beyond": beyond,
+        "seconds": time.perf_counter() - t,
+        "narrowest": narrowest,
+        "inconsistent": len(inconsistent),
+    }
+
+
+def _tau_total(tab: pd.DataFrame, v: str) -> str:
+    """tau-Argus's code of the total of variable ``v`` (the code that is not a level of the micro data)."""
+    codes = tab[v].astype(str)
+    return codes[codes.str.lower().str.contains("tot") | codes.eq("")].iloc[0] if len(codes) else ""
+
+
+def _tau_line(
+    name: str, tool: str, cells: int, small: int, beyond: int, seconds: float, notes: str = ""
+) -> str:
+    ratio = beyond / small if small else 0.0
+    return (
+        f"{name:<22} {tool:<30} {cells:>6,} {small:>6,} {beyond:>7,} {ratio:>9.2f} {seconds:>8.2f}  {notes}"
+    )
+
+
+def bench_tauargus(quick: bool, students: int | None, schools: int | None) -> None:
+    """Part 3: our joint pass and tau-Argus on the same school x group count tables."""
+    cases = []
+    for name, _n in demo_districts(quick):
+        st = load_district(name).students
+        cases.append((name, st))
+    n = students or (100_000 if quick else 1_000_000)
+    big = synthetic_students(n, schools or (40 if quick else 200))
+    cases.append((f"{n:,} students", big))
+    have_tau = tauargus_available()
+    print(TAU_HEADER)
+    for name, st in cases:
+        cells = school_group_cells(st)
+        for p in PROTECTIONS:
+            report, secs = ours_on_cells(cells, p)
+            label = f"ours, protection {p}" + (" (= min_n)" if p == config.MIN_CELL_SIZE else "")
+            print(
+                _tau_line(
+                    name,
+                    label,
+                    report.cells,
+                    report.primary,
+                    report.beyond_primary,
+                    secs,
+                    f"narrowest small-cell interval {_narrowest_small(report):g}; audit "
+                    + ("passed" if report.passed else "FAILED"),
+                ),
+                flush=True,
+            )
+        if not have_tau:
+            print(
+                f"{name:<22} {'tau-Argus MOD':<30} skipped: pytauargus is not installed "
+                f"(optional, EUPL-1.2: pip install -e '.[bench-tauargus]')"
+            )
+            continue
+        for rng in TAU_SAFETY_RANGES:
+            r = tauargus_on_cells(st, safety_range=rng)
+            notes = (
+                f"narrowest small-cell interval {r['narrowest']:g}; school totals hidden in some tables and "
+                f"shown in others: {r['inconsistent']}"
+            )
+            tool = f"tau-Argus MOD, FREQ({config.MIN_CELL_SIZE},{rng})"
+            print(
+                _tau_line(name, tool, r["cells"], r["small"], r["beyond"], r["seconds"], notes),
+                flush=True,
+            )
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="100,000 students; the smallest demo district")
@@ -179,13 +350,19 @@ def main() -> None:
     )
     p.add_argument("--schools", type=int, default=None, help="schools in the large district (default 200)")
     p.add_argument("--skip-demo", action="store_true", help="only the large district")
+    p.add_argument("--tauargus-only", action="store_true", help="only the side-by-side with tau-Argus")
     args = p.parse_args()
     warnings.simplefilter("ignore")
-    if not args.skip_demo:
-        bench_demo(args.quick)
-    bench_large(
-        args.students or (100_000 if args.quick else 1_000_000), args.schools or (40 if args.quick else 200)
-    )
+    print(f"load average at start: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    if not args.tauargus_only:
+        if not args.skip_demo:
+            bench_demo(args.quick)
+        bench_large(
+            args.students or (100_000 if args.quick else 1_000_000),
+            args.schools or (40 if args.quick else 200),
+        )
+    bench_tauargus(args.quick, args.students, args.schools)
+    print(f"load average at end: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

@@ -185,8 +185,8 @@ def _synth(root: str, students: int, queue) -> None:
 
 
 def _analysis(root: str, district: str, queue) -> None:
+    from opportunity_research.disclosure.district import analyze_district
     from opportunity_research.intake.dataset import process_district
-    from opportunity_research.study import analysis
 
     process_district(
         Path(root) / "data" / "raw" / district, processed_root=Path(root) / "data" / "processed", key=KEY
@@ -196,7 +196,7 @@ def _analysis(root: str, district: str, queue) -> None:
         _instrument({**ANALYSIS_STAGES, **_disclosure_stages()}, s, seconds)
         s.stage = "other"
         t = time.perf_counter()
-        analysis.analyze_district(district, processed_dir=str(Path(root) / "data" / "processed"))
+        analyze_district(district, processed_dir=str(Path(root) / "data" / "processed"))
         total = time.perf_counter() - t
     seconds["other"] = total - sum(v for k, v in seconds.items() if k != "other")
     queue.put({"seconds": seconds, "peaks": s.peaks, "total": total, "peak_mb": s.peak})

@@ -24,7 +24,7 @@ from .version import __version__ as __version__
 #: Names imported from their modules on first use: name -> module (relative to this package).
 _LAZY = {
     "DistrictAnalysis": ".study.analysis",
-    "analyze_district": ".study.analysis",
+    "analyze_district": ".disclosure.district",
     "key_findings": ".study.analysis",
     "findings_json": ".study.analysis",
     "protect_district": ".disclosure.joint",

@@ -9,8 +9,9 @@ import nbformat
 import pytest
 
 from opportunity_research import config
+from opportunity_research.disclosure.district import analyze_district
 from opportunity_research.study import analysis, measures
-from opportunity_research.study.analysis import analyze_district, check_analysis_options, reference_label
+from opportunity_research.study.analysis import check_analysis_options, reference_label
 
 DISTRICT = "demo_pinebrook"
 

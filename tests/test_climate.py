@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from opportunity_research.disclosure.joint import protect_table
 from opportunity_research.intake.contract import CLIMATE_ITEMS
 from opportunity_research.stats.estimates import wilson_interval
 from opportunity_research.study import climate
@@ -146,12 +147,15 @@ def test_summary_values_and_intervals_hand_computed(summary):
     assert s.loc[("all", "low_income=0"), "n"] == 14
 
 
-def test_summary_suppresses_small_cells_and_their_complements(summary):
-    s = summary[summary.scale == "belonging"].set_index(["school_id", "group"])
-    assert s.loc[("S1", "low_income=0"), "suppression_reason"] == "n < 10"
+def test_summary_is_complete_and_the_joint_pass_hides_small_cells_and_their_complements(summary):
+    full = summary[summary.scale == "belonging"].set_index(["school_id", "group"])
+    assert full.loc[("S1", "low_income=0"), "n"] == 4 and not full["suppressed"].any()
+    protected = protect_table(summary, "climate", min_n=10, year=2016)
+    s = protected[protected.scale == "belonging"].set_index(["school_id", "group"])
+    assert s.loc[("S1", "low_income=0"), "suppressed"]
     # within S1: low_income=1 = S1 - low_income=0; across schools: S2's cells = district - S1's cells
-    for cell in [("S1", "low_income=1"), ("S2", "low_income=0"), ("S2", "low_income=1")]:
-        assert s.loc[cell, "suppressed"] and s.loc[cell, "suppression_reason"] == "complementary"
+    assert s.loc[("S1", "low_income=1"), "suppressed"] or s.loc[("S1", "all"), "suppressed"]
+    assert s.loc[("S2", "low_income=0"), "suppressed"] or s.loc[("all", "low_income=0"), "suppressed"]
     hidden = s[s["suppressed"]]
     assert hidden[["mean_score", "favorable", "favorable_ci_lower"]].isna().all().all()
     assert hidden["n"].isna().all()

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from opportunity_research import cli, config
+from opportunity_research.disclosure.district import analyze_district
 from opportunity_research.intake import dataset
 from opportunity_research.intake.crosswalk import CHOOSE, load_crosswalk
 from opportunity_research.intake.draft import draft_crosswalk
@@ -76,7 +77,7 @@ def test_sis_export_publishes_exactly_the_same_findings(demo_pair):
     base, _, _, _ = demo_pair
     found = {}
     for kind in ("contract", "sis"):
-        a = analysis.analyze_district(
+        a = analyze_district(
             "demo_pinebrook", processed_dir=str(base / f"processed_{kind}"), n_boot=40, seed=3
         )
         found[kind] = json.dumps(

@@ -67,7 +67,7 @@ def published(
     gaps = []
     for subject in subjects:
         for m in MEASURES:
-            t = gap_table(df, outcome=m, group=list(VARIABLES), reference=reference, min_n=1, n_boot=0)
+            t = gap_table(df, outcome=m, group=list(VARIABLES), reference=reference, n_boot=0)
             gaps.append(t.assign(measure=m, subject=subject))
     ind = []
     f = df.assign(_sid=pd.factorize(df["student_id"])[0])

@@ -126,8 +126,8 @@ def test_explore_notebook_runs_headless_and_the_widgets_drive_the_table(district
 
 def test_the_explorer_hides_every_cell_the_report_hides():
     # Fairview: its report hides Asian, Black and Two or more (joint pass over every table); so must the explorer
+    from opportunity_research.disclosure.district import analyze_district
     from opportunity_research.report.explore import report_hidden
-    from opportunity_research.study.analysis import analyze_district
 
     if "demo_fairview" not in processed_districts():
         pytest.skip("demo data not processed: run `make process`")

@@ -11,6 +11,7 @@ import pytest
 import statsmodels.formula.api as smf
 from scipy import stats
 
+from opportunity_research.disclosure.joint import protect_table
 from opportunity_research.stats.gaps import ALL_OTHERS, GAP_COLUMNS, gap_table, hedges_g
 
 RACES = ["asian", "black", "hispanic_latino", "white"]
@@ -53,7 +54,7 @@ def test_gap_table_by_hand_against_all_other_students():
     df = pd.DataFrame(
         {"y": [1.0, 2, 3, 4, 2, 3, 4, 5, 6] * 2, "g": ["a"] * 4 + ["b"] * 5 + ["a"] * 4 + ["b"] * 5}
     )
-    t = gap_table(df, outcome="y", group="g", min_n=5)
+    t = gap_table(df, outcome="y", group="g")
     assert list(t.columns) == list(GAP_COLUMNS)
     a = t.set_index("level").loc["a"]
     xa, xb = [1.0, 2, 3, 4] * 2, [2.0, 3, 4, 5, 6] * 2
@@ -171,7 +172,8 @@ def test_named_reference_level():
         gap_table(df, outcome="y", group="race", reference={"li": 0})
     with pytest.warns(UserWarning, match="'White' does not occur"):
         t4 = gap_table(df, outcome="y", group="race", reference="White")
-    assert t4["suppressed"].all() and t4["n"].isna().all()
+    # no comparison exists: the rows show their own group, no reference (the table is complete)
+    assert (t4["reference_n"] == 0).all() and t4["difference"].isna().all() and not t4["suppressed"].any()
 
 
 def test_weights():
@@ -289,7 +291,7 @@ def test_vectorized_bootstrap_equals_a_naive_per_replicate_loop():
             "y": rng.normal(size=len(c)),
         }
     )
-    t = gap_table(df, outcome="y", group="race", cluster="classroom_id", n_boot=200, seed=11, min_n=1)
+    t = gap_table(df, outcome="y", group="race", cluster="classroom_id", n_boot=200, seed=11)
     lo, hi = _naive_bootstrap(df, outcome="y", group="race", n_boot=200, seed=11)
     assert t["ci_lower"].to_numpy() == pytest.approx(lo, abs=1e-12)
     assert t["ci_upper"].to_numpy() == pytest.approx(hi, abs=1e-12)
@@ -324,7 +326,7 @@ def test_few_clusters_give_no_interval():
     )
 
 
-def test_small_groups_suppressed_in_gap_table():
+def test_small_groups_shown_by_gap_table_and_hidden_by_the_joint_pass():
     rng = np.random.default_rng(5)
     race = np.array(["black"] * 300 + ["white"] * 300 + ["asian"] * 40 + ["two_or_more"] * 6)
     df = pd.DataFrame(
@@ -334,9 +336,14 @@ def test_small_groups_suppressed_in_gap_table():
             "classroom_id": [f"C{i % 26}" for i in range(len(race))],
         }
     )
-    t = gap_table(df, outcome="y", group="race", cluster="classroom_id", n_boot=200).set_index("level")
-    assert t.loc["two_or_more", "suppression_reason"] == "n < 10"
-    assert t.loc["asian", "suppression_reason"] == "complementary: protects two_or_more"
+    full = gap_table(df, outcome="y", group="race", cluster="classroom_id", n_boot=200)
+    # the statistics are complete: the 6 students are a row like any other
+    assert not full["suppressed"].any() and full.set_index("level").loc["two_or_more", "n"] == 6
+    t = protect_table(full.assign(measure="grade_appropriate", subject="ela"), "gaps", min_n=10)
+    t = t.set_index("level")
+    assert (
+        t.loc["two_or_more", "suppressed"] and t.loc["asian", "suppressed"]
+    )  # the small cell and a complement
     hidden = t[t["suppressed"]]
     value_cols = [
         "n",

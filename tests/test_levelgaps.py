@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from opportunity_research.disclosure.district import analyze_level_counts
 from opportunity_research.intake.dataset import process_district
 from opportunity_research.intake.validation import validate_district
 from opportunity_research.report import presentation as P
-from opportunity_research.study import analysis
 from opportunity_research.study import levelgaps as L
 
 CUTS = np.array([-0.9, 0.0, 0.8])
@@ -101,7 +101,7 @@ def test_counts_only_district_validates_processes_and_reports(tmp_path):
     report = validate_district(raw)
     assert report.ok, report.format()
     process_district(raw, processed_root=tmp_path / "processed", key="0123456789abcdef")
-    a = analysis.analyze_level_counts("counts_only", processed_dir=str(tmp_path / "processed"))
+    a = analyze_level_counts("counts_only", processed_dir=str(tmp_path / "processed"))
     g = a.gaps[(a.gaps["school_year"] == 2016) & (a.gaps["level"] == "1")]
     assert len(g) == 2 and (g["v"] < 0).all() and not g["suppressed"].any()
     # planted: low-income students 0.5 SD below the others within schools

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from opportunity_research.disclosure.privacy import (
-    Finding,
+    ScreenHit,
     is_count_column,
     redact,
     screen_outputs,
@@ -21,7 +21,7 @@ from opportunity_research.disclosure.privacy import (
 IDS = {"L0000123", "L0000124", "S-0123456789abcdef", "2019-00042"}
 
 
-def kinds(findings: list[Finding]) -> list[str]:
+def kinds(findings: list[ScreenHit]) -> list[str]:
     return sorted(f.kind for f in findings)
 
 
@@ -132,7 +132,7 @@ def test_small_cells_in_findings_json(tmp_path):
         "table column n_students, row(s) 1",
     ]
     assert screen_outputs([tmp_path / "findings.json"], min_n=5) == [
-        Finding(
+        ScreenHit(
             "findings.json",
             "small_cell",
             "table column n_students, row(s) 1",

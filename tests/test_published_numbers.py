@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 
 from opportunity_research import config
+from opportunity_research.disclosure.district import analyze_district
 from opportunity_research.study import analysis
 
 try:  # tests/ as a package or as a plain folder on sys.path
@@ -33,7 +34,7 @@ def analyses():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for did in config.DEMO_DISTRICTS:
-            out[did] = analysis.analyze_district(did, processed_dir=str(root))
+            out[did] = analyze_district(did, processed_dir=str(root))
     return out
 
 

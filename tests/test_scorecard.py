@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from opportunity_research.disclosure.joint import TableSpec, audit_published, protect_tables
 from opportunity_research.report.reporting import external_resources
 from opportunity_research.stats import estimates
 from opportunity_research.study import indicators
@@ -109,27 +110,34 @@ def test_cell_estimates_share_is_wilson_and_widens_with_clustering():
     assert cl.loc[0, "n"] == 40 and cl.loc[0, "estimate"] == 0.25
 
 
-def test_suppress_small_cells_two_ways_and_blanks_numbers():
-    # school S1: group x=1 has 4 students -> suppressed; S1's x=0 complementary (within the school); across
-    # schools S2's x=1 (else district x=1 - S2 x=1 = 4) and S2's x=0 (else district x=0 - S2 x=0 = S1 x=0)
+def test_school_by_group_cells_are_complete_and_protected_two_ways_by_the_joint_pass():
+    # school S1: group x=1 has 4 students. The statistics show it (a complete table); the joint pass hides it
+    # and enough cells that neither S1's total (within the school) nor the district's x=1 (across schools)
+    # gives it back
     t = pd.DataFrame(
         {
+            "school_year": 2016,
             "school_id": ["all", "all", "all", "S1", "S1", "S1", "S2", "S2", "S2"],
             "variable": ["all", "x", "x"] * 3,
             "group": ["all", "x=0", "x=1"] * 3,
-            "n_units": [100, 70, 30, 40, 36, 4, 60, 34, 26],
+            "n": [100.0, 70, 30, 40, 36, 4, 60, 34, 26],
             "estimate": np.linspace(0.1, 0.9, 9),
         }
     )
-    out = estimates.suppress_small_cells(t, count="n_units", min_n=10, blank=["n_units", "estimate"])
-    assert out["suppressed"].tolist() == [False, False, False, False, True, True, False, True, True]
-    assert (
-        out.loc[5, "suppression_reason"] == "n < 10" and out.loc[4, "suppression_reason"] == "complementary"
+    full = estimates.complete_table(t, counts=["n"])
+    assert full["n"].dtype == "Int64" and full["n"].tolist()[5] == 4 and not full["suppressed"].any()
+    spec = TableSpec(
+        "cell", universe=("school_year",), year="school_year", estimates={"estimate": (0.0, 1.0)}
     )
-    assert (
-        out.loc[out["suppressed"], "estimate"].isna().all()
-        and out.loc[out["suppressed"], "n_units"].isna().all()
-    )
+    out, report = protect_tables({"t": (full, spec)}, min_n=10, year=2016)
+    p = out["t"]
+    assert report.passed and p.loc[5, "suppressed"]
+    assert p.loc[p["school_id"].eq("S1") & p["suppressed"]].shape[0] >= 2  # within the school
+    assert p.loc[p["group"].eq("x=1") & p["suppressed"]].shape[0] >= 2  # across schools
+    assert p.loc[p["suppressed"], ["n", "estimate"]].isna().all().all()
+    rep = audit_published({"t": (p, spec)}, min_n=10, year=2016)
+    widths = np.floor(rep.intervals["high"] + 1e-7) - np.ceil(rep.intervals["low"] - 1e-7)
+    assert rep.passed and (widths >= 10).all()
 
 
 # --- the indicator format ----------------------------------------------------------------------
@@ -277,17 +285,26 @@ def test_percent_targets_are_read_as_shares_with_a_warning():
     assert g["target"] == pytest.approx(0.30) and g["status"] == "met"
 
 
-def test_scorecard_table_trend_and_min_n(card):
+def test_scorecard_table_trend_and_protected_rows(card):
     t = card.table.set_index(["school_id", "measure", "group"])
     r = t.loc[("all", "catch_up_rate", "all")]
     assert (r["school_year"], r["first_year"], r["n_years"]) == (2016, 2014, 2)
     assert r["change"] == pytest.approx(0.11)
     assert t.loc[("all", "engaged_share", "all"), "n_years"] == 1
     assert pd.isna(t.loc[("all", "engaged_share", "all"), "change"])
-    # an unsuppressed row with n below min_n is suppressed by the scorecard
-    small = sc.opportunity_scorecard(_ind([("catch_up_rate", "S2", "all", 2016, 6, 0.5)]))
-    row = small.table.iloc[0]
-    assert row["suppressed"] and np.isnan(row["estimate"]) and row["suppression_reason"] == "n < 10"
+    # the scorecard shows the indicators as protected: a row hidden by the disclosure pass stays hidden with
+    # its reason; a shown row is not hidden again (the joint pass is the one place that hides cells)
+    hid = _ind([("catch_up_rate", "S2", "all", 2016, None, None)]).assign(
+        suppression_reason="n < 10 or complementary"
+    )
+    row = sc.opportunity_scorecard(hid).table.iloc[0]
+    assert (
+        row["suppressed"]
+        and np.isnan(row["estimate"])
+        and row["suppression_reason"] == "n < 10 or complementary"
+    )
+    shown = sc.opportunity_scorecard(_ind([("catch_up_rate", "S2", "all", 2016, 12, 0.5)])).table.iloc[0]
+    assert not shown["suppressed"] and shown["estimate"] == 0.5
     # current_year limits what counts as current
     t15 = sc.opportunity_scorecard(IND, current_year=2015).table.set_index(["school_id", "measure", "group"])
     assert t15.loc[("all", "catch_up_rate", "all"), "school_year"] == 2014

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from opportunity_research.disclosure.joint import protect_table
 from opportunity_research.stats.estimates import wilson_interval
 from opportunity_research.study import trajectories as tr
 from opportunity_research.study.indicators import INDICATOR_COLUMNS, validate_indicators
@@ -74,7 +75,7 @@ def _catch_up_data():
 
 def test_catch_up_rates_hand_computed():
     a, st = _catch_up_data()
-    c = tr.catch_up_rates(a, students=st, variables=(), min_n=5)
+    c = tr.catch_up_rates(a, students=st, variables=())
     assert c.attrs["needs"] == [] and set(c["start_year"]) == {2014}
     d = c[(c.school_id == "all") & (c.subject == "math")].set_index("years_later")
     assert (
@@ -93,12 +94,15 @@ def test_catch_up_rates_hand_computed():
     assert 3 not in set(c["years_later"])  # no 2017 results
 
 
-def test_catch_up_suppression_small_school_and_its_complement():
+def test_catch_up_small_school_shown_complete_and_hidden_with_its_complement_by_the_joint_pass():
     a, st = _catch_up_data()
     c = tr.catch_up_rates(a, students=st, variables=())
+    full = c[(c.years_later == 2) & (c.subject == "math")].set_index("school_id")
+    assert full.loc["S2", "n"] == 8 and not full["suppressed"].any()  # the statistics are complete
+    c = protect_table(c, "catch_up", min_n=10, year=2016)
     s = c[(c.years_later == 2) & (c.subject == "math")].set_index("school_id")
-    assert s.loc["S2", "suppression_reason"] == "n < 10"  # 8 tested
-    assert s.loc["S1", "suppression_reason"] == "complementary"  # district - S1 would reveal S2
+    assert s.loc["S2", "suppressed"]  # 8 tested
+    assert s.loc["S1", "suppressed"]  # district - S1 would reveal S2
     assert s.loc[["S1", "S2"], ["estimate", "n", "n_start"]].isna().all().all()
     assert not s.loc["all", "suppressed"] and s.loc["all", "estimate"] == pytest.approx(8 / 18)
 
@@ -106,7 +110,7 @@ def test_catch_up_suppression_small_school_and_its_complement():
 def test_catch_up_pools_subjects_with_students_counted_once():
     a, st = _catch_up_data()
     both = pd.concat([a, a.assign(subject="ela")], ignore_index=True)
-    c = tr.catch_up_rates(both, students=st, variables=(), min_n=5)
+    c = tr.catch_up_rates(both, students=st, variables=())
     row = c[(c.subject == "all") & (c.school_id == "all") & (c.years_later == 1)].iloc[0]
     assert row["estimate"] == pytest.approx(0.25) and row["n"] == 40 and row["n_students"] == 20
     single = c[(c.subject == "math") & (c.school_id == "all") & (c.years_later == 1)].iloc[0]
@@ -120,7 +124,7 @@ def test_catch_up_start_year_choices_and_subgroups():
         .isin([f"a{i:02d}" for i in range(5)] + [f"b{i:02d}" for i in range(5)])
         .astype(int)
     )
-    c = tr.catch_up_rates(a, students=st, start_year="all", variables=("low_income",), min_n=5)
+    c = tr.catch_up_rates(a, students=st, start_year="all", variables=("low_income",))
     assert set(c["start_year"]) == {2014, 2015}
     d = c[(c.school_id == "all") & (c.start_year == 2014) & (c.years_later == 1) & (c.subject == "math")]
     d = d.set_index("group")
@@ -211,10 +215,10 @@ def test_level_transitions_and_movement_hand_counted():
     m = t[(t.from_year == 2014)].set_index(["from_level", "to_level"])
     # from level 3 (the 10 at grade level): all stay -> shown; from level 2 (20): 15 stay, 5 move up
     assert m.loc[(3, 3), "n"] == 10 and m.loc[(3, 3), "share"] == 1.0 and m.loc[(3, 2), "n"] == 0
-    assert m.loc[(2, 3), "suppression_reason"] == "n < 10"
-    assert m.loc[(2, 2), "suppression_reason"] == "complementary" and pd.isna(m.loc[(2, 2), "n"])
-    assert m.loc[(1, 1), "n_from"] == 0 and not m.loc[(1, 1), "suppressed"]
-    mv = tr.level_movement(a, students=st, variables=(), min_n=5)
+    # a complete table (not published by the report): the 5 who moved up are shown like the 15 who stayed
+    assert m.loc[(2, 3), "n"] == 5 and m.loc[(2, 2), "n"] == 15 and m.loc[(2, 2), "n_from"] == 20
+    assert m.loc[(1, 1), "n_from"] == 0 and not m["suppressed"].any()
+    mv = tr.level_movement(a, students=st, variables=())
     d = mv[(mv.school_id == "all") & (mv.from_year == 2014) & (mv.subject == "math")].iloc[0]
     assert (
         d["moved_up"] == pytest.approx(5 / 30)
@@ -227,14 +231,14 @@ def test_level_transitions_and_movement_hand_counted():
 
 def test_indicators_in_the_shared_format():
     a, st = _catch_up_data()
-    ind = tr.trajectory_indicators(a, students=st, horizon=1, variables=(), min_n=5)
+    ind = tr.trajectory_indicators(a, students=st, horizon=1, variables=())
     validate_indicators(ind)
     assert list(ind.columns) == list(INDICATOR_COLUMNS)
     cu = ind[(ind.measure == "catch_up_rate") & (ind.school_id == "all")].set_index("school_year")
     assert cu.loc[2015, "estimate"] == pytest.approx(0.25)
     assert set(ind["measure"]) == {"catch_up_rate", "growth_grade_levels"}
     # horizon 3 needs results three years apart: only growth is left, and needs says why
-    ind3 = tr.trajectory_indicators(a, students=st, horizon=3, variables=(), min_n=5)
+    ind3 = tr.trajectory_indicators(a, students=st, horizon=3, variables=())
     assert set(ind3["measure"]) == {"growth_grade_levels"}
     assert any("3 year" in s for s in ind3.attrs["needs"])
 

@@ -164,7 +164,7 @@ def test_main_api_importable_from_the_package_lazily():
         "import sys, opportunity_research as o; assert 'opportunity_research.study.analysis' not in sys.modules; "
         "from opportunity_research import analyze_district, load_district, gap_table, fit_growth_model, "
         "protect_tables, Explorer, run_batch, key_findings; "
-        "assert analyze_district.__module__ == 'opportunity_research.study.analysis'; "
+        "assert analyze_district.__module__ == 'opportunity_research.disclosure.district'; "
         "assert set(o.__all__) <= set(dir(o)); from opportunity_research import *"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=PROJECT)

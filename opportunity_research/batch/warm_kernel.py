@@ -278,9 +278,23 @@ def execute(
 
     Examples
     --------
-    >>> execute("notebooks/district_report.ipynb", "/tmp/report.ipynb", parameters={"district_id": "demo_lakeside",
-    ...         "output_dir": "/tmp/out"}, cwd=".", kernel_name="python3", start_timeout=60,
-    ...         execution_timeout=1800)  # doctest: +SKIP
+    A two-cell notebook (a ``parameters`` cell and one that prints), run twice on the same warm kernel:
+
+    >>> import pathlib, tempfile
+    >>> import nbformat
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> cells = [nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["parameters"]}),
+    ...          nbformat.v4.new_code_cell("print(x * 2)")]
+    >>> kernel = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
+    >>> nbformat.write(nbformat.v4.new_notebook(cells=cells, metadata=kernel), folder / "double.ipynb")
+    >>> for x in (21, 50):
+    ...     execute(str(folder / "double.ipynb"), str(folder / f"out{x}.ipynb"), parameters={"x": x}, cwd=str(folder),
+    ...             kernel_name="python3", start_timeout=60, execution_timeout=60)
+    ...     print(nbformat.read(folder / f"out{x}.ipynb", as_version=4).cells[-1].outputs[0].text.strip())
+    42
+    100
+    >>> shutdown_all()  # the one warm kernel both runs used
+    1
     """
     import papermill
     from papermill.exceptions import PapermillExecutionError

@@ -1,6 +1,6 @@
 """Disclosure control at one boundary: a district's published tables, their joint protection and the gate.
 
-The analyses of a district (:func:`opportunity_research.study.analysis.analyze_district`) compute complete tidy
+The analyses of a district (:func:`opportunity_research.study.analysis.unprotected_analysis`) compute complete tidy
 tables; :func:`protect_district` protects everything the district publishes in one joint pass
 (:func:`~opportunity_research.disclosure.protection.protect_tables`, whose module documents the rules and the
 audit), and :func:`audit_report_folder`, the publishing gate, re-audits a finished report folder from its files
@@ -131,11 +131,12 @@ def protect_district(
 
     Examples
     --------
-    The analysis runs this pass itself (the call is slow, so skipped here); the report shows its audit:
+    The analysis runs this pass itself (:func:`~opportunity_research.disclosure.district.demo_analysis` is the
+    analysis of a demonstration district); the report shows its audit:
 
-    >>> from opportunity_research.study.analysis import analyze_district
-    >>> a = analyze_district("demo_pinebrook", n_boot=20)  # doctest: +SKIP
-    >>> a.disclosure.passed, a.gaps["suppressed"].dtype.name  # doctest: +SKIP
+    >>> from opportunity_research.disclosure.district import demo_analysis
+    >>> a = demo_analysis("demo_pinebrook")
+    >>> a.disclosure.passed, a.gaps["suppressed"].dtype.name
     (True, 'bool')
 
     The tables it protects together are the analysis' registered ones:
@@ -175,14 +176,14 @@ def protect_district(
         ind.attrs = dict(indicators.attrs)
         d = a.district
         names = dict(zip(d.schools["school_id"], d.schools["school_name"])) if d.has("schools") else {}
-        changes["scorecard"] = scorecard.opportunity_scorecard(
+        card = scorecard.opportunity_scorecard(
             ind,
             goals=d.goals if d.has("goals") else None,
             gaps=changes.get("gaps", a.gaps),
-            min_n=min_n,
             needs=list(a.needs),
             school_names=names,
         )
+        changes["scorecard"] = dataclasses.replace(card, min_n=min_n)
     return dataclasses.replace(a, **changes, disclosure=report)
 
 

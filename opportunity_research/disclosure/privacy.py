@@ -21,7 +21,7 @@ The screen checks each published count on its own; whether hidden cells can be r
 everything published together is the disclosure audit's job
 (:func:`opportunity_research.disclosure.joint.audit_report_folder`, run by the batch right after this screen).
 
-A :class:`Finding` never contains the leaked value itself, only where it is, so the list can be
+A :class:`ScreenHit` never contains the leaked value itself, only where it is, so the list can be
 printed, logged and written to the manifest. :func:`redact` cleans free text (error messages) the
 same way before it goes anywhere shared.
 
@@ -52,7 +52,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["PSEUDONYM_PATTERN", "Finding", "is_count_column", "redact", "screen_outputs", "screen_text"]
+__all__ = ["PSEUDONYM_PATTERN", "ScreenHit", "is_count_column", "redact", "screen_outputs", "screen_text"]
 
 #: Pseudonyms written by :func:`opportunity_research.intake.dataset.pseudonymize`.
 PSEUDONYM_PATTERN = re.compile(r"(?<![0-9A-Za-z])[ST]-[0-9a-fA-F]{16}(?![0-9A-Za-z])")
@@ -72,7 +72,7 @@ _COUNT_COLUMN = re.compile(r"^(n|n_\w+|\w+_n)$")
 
 
 @dataclass(frozen=True)
-class Finding:
+class ScreenHit:
     """One problem found by the screen. Never holds the leaked value.
 
     Attributes
@@ -185,7 +185,7 @@ def screen_text(
     min_id_length: int = 5,
     file: str = "<text>",
     location: str = "text",
-) -> list[Finding]:
+) -> list[ScreenHit]:
     """Screen one piece of text for identifiers and absolute paths (see the module docstring).
 
     Examples
@@ -198,15 +198,15 @@ def screen_text(
     return _screen_string(text, m, file, location)
 
 
-def _screen_string(text: str, m: _Matcher, file: str, location: str) -> list[Finding]:
+def _screen_string(text: str, m: _Matcher, file: str, location: str) -> list[ScreenHit]:
     out = []
     text = _DATA_URI.sub("data:", text)
     if n := len(m.id_spans(text)):
-        out.append(Finding(file, "student_id", location, f"{n} identifier(s) from the district's export"))
+        out.append(ScreenHit(file, "student_id", location, f"{n} identifier(s) from the district's export"))
     if n := len(PSEUDONYM_PATTERN.findall(text)):
-        out.append(Finding(file, "pseudonym", location, f"{n} pseudonymized identifier(s)"))
+        out.append(ScreenHit(file, "pseudonym", location, f"{n} pseudonymized identifier(s)"))
     if n := len(m.path_spans(text)):
-        out.append(Finding(file, "absolute_path", location, f"{n} absolute local path(s)"))
+        out.append(ScreenHit(file, "absolute_path", location, f"{n} absolute local path(s)"))
     return out
 
 
@@ -228,7 +228,7 @@ def _walk(obj, where: str):
                 yield from _walk(v, f"{where}[{i}]")
 
 
-def _screen_notebook(path: Path, m: _Matcher, file: str, min_n: int) -> list[Finding]:
+def _screen_notebook(path: Path, m: _Matcher, file: str, min_n: int) -> list[ScreenHit]:
     nb = json.loads(path.read_text(encoding="utf-8"))
     out = []
     for where, text in _walk(nb, ""):
@@ -275,7 +275,7 @@ _COUNT_LABELS = {"students", "number_of_students", "count"}
 _INTEGER = re.compile(r"^\d{1,3}(?:,\d{3})*$|^\d+$")
 
 
-def _small_cells_html(text: str, min_n: int, file: str, where: str) -> list[Finding]:
+def _small_cells_html(text: str, min_n: int, file: str, where: str) -> list[ScreenHit]:
     """Unsuppressed counts below ``min_n`` in HTML tables whose header names a count column.
 
     A count column is headed ``n``, ``n_*``, ``*_n`` (any case, spaces as ``_``), "students",
@@ -305,7 +305,7 @@ def _small_cells_html(text: str, min_n: int, file: str, where: str) -> list[Find
         if bad:
             shown = ", ".join(map(str, bad[:5])) + (" ..." if len(bad) > 5 else "")
             out.append(
-                Finding(
+                ScreenHit(
                     file,
                     "small_cell",
                     f"{where}table {t}, row(s) {shown}",
@@ -315,7 +315,7 @@ def _small_cells_html(text: str, min_n: int, file: str, where: str) -> list[Find
     return out
 
 
-def _screen_lines(text: str, m: _Matcher, file: str) -> list[Finding]:
+def _screen_lines(text: str, m: _Matcher, file: str) -> list[ScreenHit]:
     text = _DATA_URI.sub("data:", text)
     out = []
     for i, line in enumerate(text.splitlines(), start=1):
@@ -323,7 +323,7 @@ def _screen_lines(text: str, m: _Matcher, file: str) -> list[Finding]:
     return out
 
 
-def _small_cells_frame(df: pd.DataFrame, min_n: int, file: str, where: str) -> list[Finding]:
+def _small_cells_frame(df: pd.DataFrame, min_n: int, file: str, where: str) -> list[ScreenHit]:
     cols = [c for c in df.columns if is_count_column(c)]
     if not cols:
         return []
@@ -339,7 +339,7 @@ def _small_cells_frame(df: pd.DataFrame, min_n: int, file: str, where: str) -> l
         if len(rows):
             shown = ", ".join(str(r + 1) for r in rows[:5]) + (" ..." if len(rows) > 5 else "")
             out.append(
-                Finding(
+                ScreenHit(
                     file,
                     "small_cell",
                     f"{where}column {c}, row(s) {shown}",
@@ -349,7 +349,7 @@ def _small_cells_frame(df: pd.DataFrame, min_n: int, file: str, where: str) -> l
     return out
 
 
-def _small_cells_json(obj, min_n: int, file: str, where: str = "") -> list[Finding]:
+def _small_cells_json(obj, min_n: int, file: str, where: str = "") -> list[ScreenHit]:
     out = []
     if isinstance(obj, dict):
         suppressed = obj.get("suppressed")
@@ -364,7 +364,7 @@ def _small_cells_json(obj, min_n: int, file: str, where: str = "") -> list[Findi
                 v = obj[k]
                 if isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < min_n:
                     out.append(
-                        Finding(
+                        ScreenHit(
                             file,
                             "small_cell",
                             f"{where}.{k}" if where else k,
@@ -390,7 +390,7 @@ def screen_outputs(
     base: str | os.PathLike | None = None,
     extra_paths: Iterable[str] = (),
     min_id_length: int = 5,
-) -> list[Finding]:
+) -> list[ScreenHit]:
     """Screen report files for identifiers, absolute paths and unsuppressed small cells.
 
     Parameters
@@ -408,7 +408,7 @@ def screen_outputs(
         Project root; its absolute path counts as a leak, as do the home folder, the temp folder
         and the Python installation.
     base
-        Folder that ``Finding.file`` names are given relative to (default: each file's parent).
+        Folder that ``ScreenHit.file`` names are given relative to (default: each file's parent).
     extra_paths
         Other absolute paths that must not appear.
     min_id_length
@@ -416,7 +416,7 @@ def screen_outputs(
 
     Returns
     -------
-    list of Finding
+    list of ScreenHit
         Empty when the outputs are clean.
 
     Examples
@@ -438,7 +438,7 @@ def screen_outputs(
     files: list[Path] = []
     for p in map(Path, paths):
         files += sorted(q for q in p.rglob("*") if q.is_file()) if p.is_dir() else [p]
-    out: list[Finding] = []
+    out: list[ScreenHit] = []
     for f in files:
         name = f.relative_to(base).as_posix() if base is not None and f.is_relative_to(base) else f.name
         suffix = f.suffix.lower()

@@ -1,6 +1,6 @@
 """The joint protection rules and their audit: suppression decided once over a set of published tables.
 
-The analyses of a district (:func:`opportunity_research.study.analysis.analyze_district`) compute complete tidy
+The analyses of a district (:func:`opportunity_research.study.analysis.unprotected_analysis`) compute complete tidy
 tables; :func:`protect_tables` then decides suppression once, over the whole published set (report tables,
 scorecard indicators, CSV tables, figures and ``findings.json`` are all built from these tables), and
 :func:`audit` checks the result the way an attacker who reads every page would.

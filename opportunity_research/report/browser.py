@@ -13,9 +13,13 @@ instructions.
 
 Examples
 --------
->>> path = find_chromium()  # doctest: +SKIP
->>> with chromium() as browser:  # doctest: +SKIP
-...     print_pdf("reports/demo_lakeside/report.html", "reports/demo_lakeside/report.pdf", browser=browser)
+>>> import tempfile
+>>> folder = Path(tempfile.mkdtemp())
+>>> _ = (folder / "page.html").write_text("<!doctype html><html lang='en'><title>Page</title><p>One page.</p></html>")
+>>> with chromium() as browser:
+...     pdf = print_pdf(folder / "page.html", folder / "page.pdf", browser=browser)
+>>> pdf.name, pdf.read_bytes()[:5]
+('page.pdf', b'%PDF-')
 """
 
 from __future__ import annotations
@@ -84,11 +88,11 @@ def axe_violations(page, *, impacts: tuple[str, ...] = ("serious", "critical")) 
     --------
     >>> AXE_TAGS
     ('wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa')
-    >>> with chromium() as browser:  # doctest: +SKIP
+    >>> with chromium() as browser:
     ...     page = browser.new_page()
-    ...     _ = page.goto("file:///srv/reports/demo_lakeside/report.html")
-    ...     axe_violations(page)
-    []
+    ...     page.set_content("<!doctype html><html lang='en'><title>Page</title><img src='chart.png'></html>")
+    ...     [(v["id"], v["impact"], v["nodes"]) for v in axe_violations(page)]
+    [('image-alt', 'critical', ['img'])]
     """
     if not AXE_SCRIPT.exists():
         raise FileNotFoundError(
@@ -365,6 +369,9 @@ def screenshots(
 
     Examples
     --------
+    Not run as a doctest: it needs a district's built report (``make reports``) and waits 5 s for Chromium's PDF
+    viewer; ``make screenshots`` runs it.
+
     >>> written = screenshots("reports", "docs/img")  # doctest: +SKIP
     >>> sorted(p.name for p in written)  # doctest: +SKIP
     ['report-first-screen.png', 'report-phone.png', 'report-printed-page.png', 'scorecard-first-screen.png',

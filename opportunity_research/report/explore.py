@@ -8,7 +8,7 @@ chart. Only aggregate tables are shown, never a student row, labelled as in the 
 differences in percentage points; :func:`opportunity_research.report.presentation.gaps_table`).
 
 Protection is the report's: every row the district report's joint disclosure pass hides
-(:func:`report_hidden`, which runs :func:`opportunity_research.study.analysis.analyze_district` with the report's
+(:func:`report_hidden`, which runs :func:`opportunity_research.disclosure.district.analyze_district` with the report's
 suppression once per district) is hidden here too, and the table shown is then protected on its own with the
 same public pass (:func:`opportunity_research.disclosure.joint.protect_tables`), so a changed cut point or reference
 group shows no small cell and no complement. A banner stays above the controls: the explorer is for analysts
@@ -62,13 +62,13 @@ def report_hidden(
 
     Examples
     --------
-    >>> hidden = report_hidden("demo_fairview")  # doctest: +SKIP
-    >>> ("grade_appropriate", "ela", "race_ethnicity", "asian") in hidden  # doctest: +SKIP
-    True
+    >>> hidden = report_hidden("demo_pinebrook")
+    >>> sorted(hidden)[:2]
+    [('engaged', 'ela', 'race_ethnicity', 'asian'), ('engaged', 'ela', 'race_ethnicity', 'two_or_more')]
     """
     key = (district_id, str(processed_dir), min_n)
     if key not in _REPORT_HIDDEN:
-        from ..study.analysis import analyze_district
+        from ..disclosure.district import analyze_district
 
         a = analyze_district(
             district_id, processed_dir=str(processed_dir) if processed_dir else None, min_n=min_n, n_boot=20
@@ -170,9 +170,15 @@ def explore_gaps(
 
     Examples
     --------
-    >>> from opportunity_research.intake.dataset import load_district  # doctest: +SKIP
-    >>> t = explore_gaps(load_district("demo_pinebrook"), cuts={"grade_appropriate": 5})  # doctest: +SKIP
-    >>> t[["level", "n", "estimate", "difference"]]  # doctest: +SKIP
+    >>> from opportunity_research.intake.dataset import load_district
+    >>> t = explore_gaps(load_district("demo_pinebrook"), cuts={"grade_appropriate": 5}, n_boot=20)
+    >>> t[["level", "n", "estimate", "suppressed"]].round(2)
+                 level     n  estimate  suppressed
+    0            asian  <NA>       NaN        True
+    1            black   174      0.04       False
+    2  hispanic_latino    72      0.05       False
+    3      two_or_more  <NA>       NaN        True
+    4            white    37      0.04       False
     """
     o = explore_options()
     for name, value, allowed in (
@@ -192,7 +198,6 @@ def explore_gaps(
         group=variable,
         reference=reference,
         cluster="classroom_id",
-        min_n=min_n,
         n_boot=n_boot,
         seed=seed,
     )
@@ -228,9 +233,13 @@ class Explorer:
 
     Examples
     --------
-    >>> ex = Explorer(["demo_pinebrook"])  # doctest: +SKIP
-    >>> ex.controls["cut_grade_appropriate"].value = 5  # doctest: +SKIP
-    >>> ex.table[["level", "estimate"]]  # doctest: +SKIP
+    >>> import contextlib, io
+    >>> with contextlib.redirect_stdout(io.StringIO()):  # outside a notebook, the widgets print what they show
+    ...     ex = Explorer(["demo_pinebrook"], n_boot=20)
+    ...     ex.controls["variable"].value = "low_income"
+    ...     ex.controls["cut_grade_appropriate"].value = 5
+    >>> ex.error, ex.table[["level", "n", "estimate"]].round(2).values.tolist()
+    (None, [[0, 74, 0.04], [1, 226, 0.04]])
     """
 
     districts: list[str] | None = None

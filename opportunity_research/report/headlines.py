@@ -55,10 +55,6 @@ class Finding:
     indicator: str = ""
 
 
-def _hours(h) -> str:
-    return f"{round(float(h)):,}"
-
-
 def _what(row, T) -> str:
     kind = row["kind"]
     m = T(labels.measure(row["measure"])) if row.get("measure") else ""
@@ -115,7 +111,7 @@ def finding_from(row, lang: str = "en", cuts: Mapping | None = None) -> Finding:
         T("95% interval {interval}; {n} {counts}").format(interval=row["interval_text"], n=n, counts=counts)
     )
     h = float(row["hours_lost"] or 0.0)
-    hours = L(_hours(h))
+    hours = L(labels.count(h))
     if kind == "resource" and study_note(row["measure"], cuts):
         meaning = T(
             "About {hours} of {total} class hours a year per subject without it. The study’s national baseline "
@@ -246,10 +242,12 @@ def first_screen(
 
     Examples
     --------
-    >>> from opportunity_research.study.analysis import analyze_district
-    >>> block = first_screen(analyze_district("demo_lakeside"))  # doctest: +SKIP
-    >>> block.text.splitlines()[0]  # doctest: +SKIP
-    'Opportunity report: Lakeside (2016-17)'
+    >>> from opportunity_research.disclosure.district import demo_analysis
+    >>> block = first_screen(demo_analysis("demo_pinebrook"), generated=_dt.date(2026, 1, 5))
+    >>> print(block.text.splitlines()[0])
+    Opportunity report: Pinebrook (2016-17)
+    >>> "Synthetic demonstration data" in block.html
+    True
     """
     from ..study.measures import analysis_year
 
@@ -290,30 +288,53 @@ def first_screen(
     return HtmlBlock(html, text)
 
 
-def gap_sentence(name: str, row) -> str:
-    """One sentence naming the district's largest opportunity gap.
+def gap_sentence(name: str, row, lang: str = "en") -> str:
+    """One sentence naming the district's largest opportunity gap (a row of :func:`largest_gap`), in ``lang``.
+
+    The one builder of this sentence: the report's first screen, the index page and the board summary (English
+    and Spanish) all print it.
 
     Examples
     --------
     >>> from opportunity_research.report.indicator_table import example_analysis, indicator_table
-    >>> print(gap_sentence("Lakeside", largest_gap(indicator_table(example_analysis()))))  # doctest: +NORMALIZE_WHITESPACE
+    >>> row = largest_gap(indicator_table(example_analysis()))
+    >>> print(gap_sentence("Lakeside", row))  # doctest: +NORMALIZE_WHITESPACE
     Lakeside's largest opportunity gap: classrooms serving mostly low-income students had strong instruction 6% of
     the time, vs 23% in classrooms serving mostly higher-income students (3.6× as much, 95% interval 2.0 to 6.6):
     about 30 fewer class hours a year.
+    >>> print(gap_sentence("Lakeside", row, "es"))  # doctest: +NORMALIZE_WHITESPACE
+    La mayor brecha de oportunidades en Lakeside: las aulas con mayoría de estudiantes de bajos ingresos tuvieron
+    enseñanza sólida el 6% del tiempo, frente al 23% en las aulas con mayoría de estudiantes de mayores ingresos
+    (3,6× más; intervalo del 95 %: 2,0 a 6,6), unas 30 horas de clase menos al año.
     """
+
+    def T(text: str) -> str:
+        return labels.translate(text, lang)
+
+    common = {
+        "name": name,
+        "measure": T(labels.measure(row["measure"])).lower(),
+        "share": labels.percent(row["estimate"]),
+        "reference_share": labels.percent(row["reference_estimate"]),
+        "interval": row["interval_text"],
+        "hours": labels.count(row["hours_lost"]),
+    }
     if row["kind"] == "gap":
-        who = labels.level(row["group"], row["level"])
-        return (
-            f"{name}'s largest opportunity gap: {who} "
-            f"({labels.subject(row['subject'])}) had {labels.measure(row['measure']).lower()} "
-            f"{labels.percent(row['estimate'])} of the time, vs {labels.percent(row['reference_estimate'])} for "
-            f"{row['reference_label']}: about {_hours(row['hours_lost'])} fewer class hours a year "
-            f"(difference {row['value_text']} points, 95% interval {row['interval_text']})."
+        text = T(
+            "{name}'s largest opportunity gap: {group} ({subject}) had {measure} {share} of the time, vs "
+            "{reference_share} for {reference}: about {hours} fewer class hours a year (difference {difference} "
+            "points, 95% interval {interval})."
+        ).format(
+            group=T(labels.level(row["group"], row["level"])),
+            subject=T(labels.subject(row["subject"])),
+            reference=T(row["reference_label"]),
+            difference=row["value_text"],
+            **common,
         )
-    return (
-        f"{name}'s largest opportunity gap: classrooms serving mostly low-income students had "
-        f"{labels.measure(row['measure']).lower()} {labels.percent(row['reference_estimate'])} of the time, vs "
-        f"{labels.percent(row['estimate'])} in classrooms serving mostly higher-income students "
-        f"({row['value_text']} as much, 95% interval {row['interval_text']}): about {_hours(row['hours_lost'])} "
-        "fewer class hours a year."
-    )
+    else:
+        text = T(
+            "{name}'s largest opportunity gap: classrooms serving mostly low-income students had {measure} "
+            "{reference_share} of the time, vs {share} in classrooms serving mostly higher-income students "
+            "({ratio} as much, 95% interval {interval}): about {hours} fewer class hours a year."
+        ).format(ratio=row["value_text"], **common)
+    return labels.localize(text, lang)

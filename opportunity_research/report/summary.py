@@ -18,7 +18,7 @@ import pandas as pd
 
 from ..study import labels
 from ..version import __version__
-from .headlines import Finding, finding_from, headline_findings, largest_gap
+from .headlines import Finding, finding_from, gap_sentence, headline_findings, largest_gap
 from .indicator_table import indicator_table
 from .presentation import district_name, is_demo, render
 
@@ -71,10 +71,10 @@ def summary_page(a, *, lang: str = "en", generated: _dt.date | None = None) -> s
 
     Examples
     --------
-    >>> from opportunity_research.study.analysis import analyze_district
-    >>> html = summary_page(analyze_district("demo_lakeside"), lang="es")  # doctest: +SKIP
-    >>> '<html lang="es">' in html  # doctest: +SKIP
-    True
+    >>> from opportunity_research.disclosure.district import demo_analysis
+    >>> html = summary_page(demo_analysis("demo_pinebrook"), lang="es")
+    >>> '<html lang="es">' in html, "La mayor brecha de oportunidades en Pinebrook" in html
+    (True, True)
     """
     from ..study.measures import analysis_year
 
@@ -90,7 +90,7 @@ def summary_page(a, *, lang: str = "en", generated: _dt.date | None = None) -> s
     found = [finding_from(r, lang, getattr(a, "cuts", None)) for r in _rows(a, ind)]
     gap = largest_gap(ind)
     story = (
-        _story(name, gap, T, L)
+        gap_sentence(name, gap, lang)
         if gap
         else T("No gap between student groups stood out in this district's data.")
     )
@@ -184,50 +184,14 @@ def _rows(a, ind):
     return [by_id.loc[f.indicator].to_dict() | {"indicator": f.indicator} for f in found]
 
 
-def _story(name: str, row, T, L) -> str:
-    if row["kind"] == "gap":
-        return L(
-            T(
-                "The largest opportunity gap in {name}: {group} ({subject}) had {measure} {share} of the time, "
-                "vs {reference_share} for {reference}, about {hours} fewer class hours a year (difference "
-                "{difference} points, 95% interval {interval})."
-            ).format(
-                name=name,
-                group=T(labels.level(row["group"], row["level"])),
-                subject=T(labels.subject(row["subject"])),
-                measure=T(labels.measure(row["measure"])).lower(),
-                share=labels.percent(row["estimate"]),
-                reference_share=labels.percent(row["reference_estimate"]),
-                reference=T(row["reference_label"]),
-                hours=f"{round(float(row['hours_lost'])):,}",
-                difference=row["value_text"],
-                interval=row["interval_text"],
-            )
-        )
-    return L(
-        T(
-            "The largest opportunity gap in {name}: classrooms serving mostly low-income students had {measure} "
-            "{reference_share} of the time, vs {share} in classrooms serving mostly higher-income students "
-            "({ratio} as much, 95% interval {interval}), about {hours} fewer class hours a year."
-        ).format(
-            name=name,
-            measure=T(labels.measure(row["measure"])).lower(),
-            share=labels.percent(row["estimate"]),
-            reference_share=labels.percent(row["reference_estimate"]),
-            ratio=row["value_text"],
-            interval=row["interval_text"],
-            hours=f"{round(float(row['hours_lost'])):,}",
-        )
-    )
-
-
 def write_summary(output_dir: str | os.PathLike, a) -> list[Path]:
     """Write ``summary.html`` and ``summary.es.html`` into ``output_dir`` (atomically); the runner prints the PDFs.
 
     Examples
     --------
-    >>> from opportunity_research.study.analysis import analyze_district
-    >>> [p.name for p in write_summary("reports/_interactive/demo_lakeside", analyze_district("demo_lakeside"))]  # doctest: +SKIP
+    >>> import tempfile
+    >>> from opportunity_research.disclosure.district import demo_analysis
+    >>> [p.name for p in write_summary(tempfile.mkdtemp(), demo_analysis("demo_pinebrook"))]
     ['summary.html', 'summary.es.html']
     """
     from .. import config

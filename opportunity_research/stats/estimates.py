@@ -1,30 +1,28 @@
-"""Estimates with intervals per cell of a table, and the per-table small-cell suppression of such tables.
+"""Estimates with intervals per cell of a table: complete tables, protected later by the disclosure pass.
 
 General statistics, vectorized over cells (no loop over groups): the Wilson interval for a share
 (:func:`wilson_interval`), means and shares per cell with cluster-robust intervals (:func:`cell_estimates`),
 the same for everyone and each level of several group variables (:func:`subgroup_estimates`), district
-and school rows together (:func:`two_level_estimates`), and primary plus complementary suppression over the
-cells of such a table (:func:`suppress_small_cells`). The study's analyses (climate, trajectories, equity,
+and school rows together (:func:`two_level_estimates`), and the published schema of such a complete table
+(:func:`complete_table`; the joint disclosure pass, :mod:`opportunity_research.disclosure.joint`, decides
+what is hidden). The study's analyses (climate, trajectories, equity,
 measures) compute their indicators with these, so every indicator is computed the same way.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .. import config
-from .suppression import suppress
-
 __all__ = [
     "MIN_CLUSTERS",
     "cell_estimates",
+    "complete_table",
     "level_strings",
     "subgroup_estimates",
-    "suppress_small_cells",
     "two_level_estimates",
     "wilson_interval",
 ]
@@ -275,7 +273,7 @@ def two_level_estimates(
 ) -> pd.DataFrame:
     """District rows (``school_id="all"``, clustered) and school rows (independent) of subgroup estimates.
 
-    ``frame`` needs a ``_sid`` column of student codes (the unit counted for suppression). With fewer than
+    ``frame`` needs a ``_sid`` column of student codes (the unit counted). With fewer than
     :data:`MIN_CLUSTERS` clusters the district rows cluster on ``subcluster`` (else on students).
 
     Examples
@@ -312,94 +310,24 @@ def two_level_estimates(
     return pd.concat([dist, sch], ignore_index=True)
 
 
-def suppress_small_cells(
-    table: pd.DataFrame,
-    *,
-    keys: Sequence[str] = (),
-    count: str = "n_units",
-    min_n: int = config.MIN_CELL_SIZE,
-    blank: Sequence[str] = (),
-    across_schools: bool = True,
-    estimates: Mapping[str, tuple[float, float] | None] | None = None,
-) -> pd.DataFrame:
-    """Primary and complementary suppression of a table of school x student-group cells; returns a copy.
+def complete_table(table: pd.DataFrame, *, counts: Sequence[str] = ()) -> pd.DataFrame:
+    """A complete table in the published schema: every cell shown, its counts as nullable integers.
 
-    The table holds, for each combination of ``keys`` (e.g. year and scale), cells identified by
-    ``school_id`` (``"all"`` = district), ``variable`` (``"all"`` or a group variable) and ``group``.
-    Two kinds of sets of cells add up to a shown total: the levels of a variable within one school
-    (total: the school's ``group == "all"`` cell), and, with ``across_schools``, the schools' cells of one
-    group (total: the district's cell). The rules are those of
-    :func:`opportunity_research.stats.suppression.suppress`, applied to each set in turn and repeated in both
-    directions until nothing changes:
-
-    * primary: a cell describing fewer than ``min_n`` units (``count``, e.g. distinct students) is
-      suppressed (reason ``"n < {min_n}"``);
-    * complementary: further cells (the smallest shown first) are suppressed until no hidden cell can be
-      recovered from the total and the shown cells, nor its count pinned down, nor, for each column of
-      ``estimates`` (``{column: (low, high)}``), every hidden value revealed by the hidden cells' combined
-      mean sitting at a bound (reason ``"complementary"``).
-
-    Totals (``variable == "all"`` and the district rows) are suppressed only by the primary rule. Not
-    covered: students in a total but in none of its cells (e.g. a missing group value), which the
-    contract rules out. The ``blank`` columns of suppressed rows are set to missing (``n*`` columns become
-    ``Int64``).
-
-    Returns
-    -------
-    DataFrame
-        ``table`` with ``suppressed`` (bool) and ``suppression_reason`` (``""`` when shown).
+    Statistics compute complete tables; what a report hides is decided once, over everything a district
+    publishes, by the joint disclosure pass (:mod:`opportunity_research.disclosure.joint`), which sets
+    ``suppressed`` and ``suppression_reason`` and blanks the hidden cells. This adds those two columns with
+    every row shown (``False``, ``""``), and makes the ``counts`` columns ``Int64`` (missing stays missing).
 
     Examples
     --------
     >>> import pandas as pd
-    >>> t = pd.DataFrame({"school_id": "all", "variable": ["all", "ell", "ell"], "group": ["all", "ell=0", "ell=1"],
-    ...                   "n_units": [30, 27, 3], "estimate": [0.5, 0.5, 0.6]})
-    >>> suppress_small_cells(t, min_n=10)[["group", "suppressed", "suppression_reason"]].to_dict("list")
-    {'group': ['all', 'ell=0', 'ell=1'], 'suppressed': [False, True, True], 'suppression_reason': ['', 'complementary', 'n < 10']}
+    >>> t = pd.DataFrame({"school_id": "all", "group": ["all", "ell=1"], "n_units": [30.0, 3.0]})
+    >>> complete_table(t, counts=["n_units"]).to_dict("list")
+    {'school_id': ['all', 'all'], 'group': ['all', 'ell=1'], 'n_units': [30, 3], 'suppressed': [False, False], 'suppression_reason': ['', '']}
     """
     out = table.reset_index(drop=True).copy()
-    keys = list(keys)
-    n = out[count].to_numpy(dtype=float)
-    primary = ~(n >= min_n)
-    sup = primary.copy()
-    directions = [((out["variable"] != "all").to_numpy(), keys + ["school_id", "variable"], "group")]
-    if across_schools:
-        directions.append(((out["school_id"] != "all").to_numpy(), keys + ["group"], "school_id"))
-    checks = list((estimates or {}).items()) or [(None, None)]
-    cols = list(dict.fromkeys(keys + ["school_id", "variable", "group", count] + [c for c, _ in checks if c]))
-    for _ in range(100):
-        before = sup.copy()
-        for members, by, level in directions:
-            members = members & (n > 0)
-            if not members.any():
-                continue
-            for est, bounds in checks:
-                sub = out.loc[members, cols].copy()
-                sub["suppressed"] = sup[members]
-                sub["suppression_reason"] = np.where(
-                    primary[members], f"n < {min_n}", np.where(sup[members], "complementary", "")
-                )
-                res = suppress(
-                    sub,
-                    n_columns=[count],
-                    value_columns=[],
-                    min_n=min_n,
-                    by=by,
-                    level_column=level,
-                    reference_column="_no_reference",
-                    estimate_column=est or "_no_estimate",
-                    bounds=bounds,
-                )
-                sup[members] = res["suppressed"].to_numpy(dtype=bool)
-        if (sup == before).all():
-            break
-    out["suppressed"] = sup
-    out["suppression_reason"] = pd.Series(
-        np.where(primary, f"n < {min_n}", np.where(sup, "complementary", "")), index=out.index, dtype="str"
-    )
-    for c in blank:
-        if c.startswith("n"):
-            out[c] = out[c].astype("Int64").mask(out["suppressed"])
-        else:
-            out[c] = out[c].astype(float).mask(out["suppressed"])
+    for c in counts:
+        out[c] = out[c].astype("Int64")
+    out["suppressed"] = False
+    out["suppression_reason"] = pd.Series("", index=out.index, dtype="str")
     return out

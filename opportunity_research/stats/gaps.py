@@ -3,7 +3,8 @@
 :func:`gap_table` compares each level of a student-group variable (e.g. each race/ethnicity category)
 with a reference: all other students by default, or a named reference level. It works on any
 student-level DataFrame (one row per student, or per student and subject) and returns a tidy table
-with ``n`` beside every estimate, small cells suppressed (:mod:`opportunity_research.stats.suppression`).
+with ``n`` beside every estimate: a complete table (no cell hidden), which the joint disclosure pass
+(:mod:`opportunity_research.disclosure.joint`) protects before anything is published.
 
 Intervals
 ---------
@@ -38,7 +39,7 @@ Examples
 --------
 >>> import pandas as pd
 >>> df = pd.DataFrame({"y": [1, 0, 1, 1, 0, 0, 1, 0] * 5, "g": ["a"] * 20 + ["b"] * 20})
->>> t = gap_table(df, outcome="y", group="g", min_n=10)
+>>> t = gap_table(df, outcome="y", group="g")
 >>> t[["level", "n", "estimate", "reference_estimate", "difference", "ratio"]]
   level   n  estimate  reference_estimate  difference     ratio
 0     a  20      0.55                0.45         0.1  1.222222
@@ -57,7 +58,6 @@ from scipy import stats
 
 from .. import config
 from ..intake.contract import ALL_OTHERS
-from .suppression import suppress
 
 __all__ = ["ALL_OTHERS", "GAP_COLUMNS", "HedgesG", "gap_table", "hedges_g"]
 
@@ -164,7 +164,6 @@ def gap_table(
     group: str | Sequence[str],
     reference: Hashable | Mapping[str, Hashable] | None = None,
     cluster: str | None = None,
-    min_n: int = config.MIN_CELL_SIZE,
     n_boot: int = 1000,
     seed: int = 0,
     kind: str = "auto",
@@ -189,8 +188,6 @@ def gap_table(
         count and estimate are in the other rows' ``reference_n`` and ``reference_estimate``.
     cluster
         Column of the clusters students are nested in (e.g. ``classroom_id``) for the interval.
-    min_n
-        Smallest group shown; see :func:`opportunity_research.stats.suppression.suppress`.
     n_boot
         Cluster-bootstrap replicates (with ``cluster``); ``0`` gives the analytic cluster-robust interval.
     seed
@@ -229,8 +226,9 @@ def gap_table(
           effect (see ``_own_intervals``);
         - ``clusters``: clusters holding students of the level (missing without ``cluster``);
         - ``outcome``, ``kind`` (``binary``/``continuous``);
-        - ``suppressed``, ``suppression_reason``: small-cell and complementary suppression; suppressed
-          rows have every count and value missing.
+        - ``suppressed``, ``suppression_reason``: ``False`` and ``""`` on every row: the table is
+          complete; the joint disclosure pass (:func:`opportunity_research.disclosure.joint.protect_table`)
+          sets them and blanks the rows it hides.
 
         Counts are nullable integers. ``attrs["dropped"]`` counts the rows left out for a missing
         outcome, cluster or weight and, per group column, for a missing group value (for the analyst;
@@ -239,15 +237,16 @@ def gap_table(
     Warns
     -----
     UserWarning
-        When a named reference level does not occur, and when fewer than ``min_n`` (but some) students
-        with an outcome miss a group value: comparing that column's total with the overall total would
-        reveal those students' count and mean.
+        When a named reference level does not occur, and when fewer than
+        :data:`opportunity_research.config.MIN_CELL_SIZE` (but some) students with an outcome miss a group
+        value: comparing that column's total with the overall total would reveal those students' count and
+        mean.
 
     Examples
     --------
     >>> import pandas as pd
     >>> df = pd.DataFrame({"score": [3.0, 4, 5, 6] * 6, "g": ["a", "b"] * 12})
-    >>> gap_table(df, outcome="score", group="g", min_n=10)[["level", "n", "difference", "hedges_g"]]
+    >>> gap_table(df, outcome="score", group="g")[["level", "n", "difference", "hedges_g"]]
       level   n  difference  hedges_g
     0     a  12        -1.0 -0.924412
     1     b  12         1.0  0.924412
@@ -261,8 +260,6 @@ def gap_table(
         raise KeyError(f"gap_table: column(s) {missing} not in the data")
     if kind not in ("auto", "binary", "continuous"):
         raise ValueError(f"gap_table: kind must be 'auto', 'binary' or 'continuous', got {kind!r}")
-    if min_n < 1:
-        raise ValueError(f"gap_table: min_n must be at least 1, got {min_n}")
     if n_boot < 0:
         raise ValueError(f"gap_table: n_boot must be >= 0, got {n_boot}")
     if not 0 < confidence < 1:
@@ -310,9 +307,9 @@ def gap_table(
         levels = uniques[present]
         miss = int((codes < 0).sum())
         dropped["group"][g] = miss
-        if 0 < miss < min_n:
+        if 0 < miss < config.MIN_CELL_SIZE:
             warnings.warn(
-                f"gap_table: fewer than {min_n} students with an outcome have no {g!r} value; comparing "
+                f"gap_table: fewer than {config.MIN_CELL_SIZE} students with an outcome have no {g!r} value; comparing "
                 f"the {g!r} rows' total with the overall total would reveal their count and mean "
                 f"{outcome!r}",
                 UserWarning,
@@ -367,10 +364,11 @@ def gap_table(
     ]
     unit = len(y) and y.min() >= 0 and y.max() <= 1
     frames = [_own_intervals(part, unit=bool(unit), shift=shift, confidence=confidence) for part in frames]
-    bounds = (float(y.min()), float(y.max())) if len(y) else None
-    parts = [suppress(part, min_n=min_n, by=("group",), bounds=bounds) for part in frames]
-    out = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
-    out = out.assign(outcome=outcome, kind=kind)[list(GAP_COLUMNS)]
+    out = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    out = out.assign(outcome=outcome, kind=kind, suppressed=False, suppression_reason="")
+    for c in ("n", "reference_n"):
+        out[c] = out[c].astype("Int64")
+    out = out[list(GAP_COLUMNS)]
     out.attrs["dropped"] = dropped
     return out
 
@@ -419,7 +417,7 @@ def _group_part(
     analytic,
     nonnegative,
 ):
-    """One group column's rows (before the bootstrap interval and suppression), and what the bootstrap needs."""
+    """One group column's rows (before the bootstrap interval), and what the bootstrap needs."""
     k = len(levels)
     ones = w is None
     wt = np.ones_like(yc) if ones else w
@@ -439,8 +437,8 @@ def _group_part(
             r = int(hit[0])
         else:
             warnings.warn(
-                f"gap_table: reference level {ref_value!r} does not occur in column {g!r}; its rows are "
-                "suppressed",
+                f"gap_table: reference level {ref_value!r} does not occur in column {g!r}; its rows have no "
+                "reference values",
                 UserWarning,
                 stacklevel=3,
             )

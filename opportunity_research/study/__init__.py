@@ -1,2 +1,2 @@
 """The Opportunity Myth study: resources, climate, trajectories, equity gaps, the scorecard, findings and
-``analyze_district``."""
+``unprotected_analysis`` (the complete tables; ``disclosure.district.analyze_district`` protects them)."""

@@ -1,14 +1,25 @@
-"""One call that runs every analysis of a district report, and the findings built from it.
+"""Every analysis of a district report in one call, and the findings built from it.
 
-The district notebook calls :func:`analyze_district` once and then only displays what it returns, so
+:func:`unprotected_analysis` computes the complete tables (nothing suppressed; never published or displayed);
+the public entry point, :func:`opportunity_research.disclosure.district.analyze_district`
+(``opportunity_research.analyze_district``), runs it and then the joint disclosure pass, so the study layer never
+imports the disclosure layer. The district notebook calls that once and then only displays what it returns, so
 the notebook holds no logic of its own; :func:`findings_json` gives the machine-readable headline numbers
 (``findings.json``) that the cross-district report reads.
 
 Examples
 --------
->>> from opportunity_research.study.analysis import analyze_district  # doctest: +SKIP
->>> a = analyze_district("demo_lakeside")  # doctest: +SKIP
->>> a.rates[["resource", "estimate"]]  # doctest: +SKIP
+:func:`~opportunity_research.disclosure.district.demo_analysis` is the protected analysis of a demonstration
+district, computed once per process:
+
+>>> from opportunity_research.disclosure.district import demo_analysis
+>>> a = demo_analysis("demo_pinebrook")
+>>> print(a.rates.loc[a.rates["subject"] == "all", ["resource", "n", "estimate"]].round(2).to_string(index=False))
+          resource    n  estimate
+ grade_appropriate  379      0.14
+strong_instruction  104      0.03
+           engaged 2347      0.57
+ high_expectations   26      0.35
 """
 
 from __future__ import annotations
@@ -20,7 +31,6 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from .. import config
-from ..disclosure import joint as disclosure
 from ..intake.contract import ALL_OTHERS, RACE_ETHNICITY, SUBGROUP_VARIABLES, SUBJECTS_TESTED
 from ..intake.crosswalk import suggest
 from ..intake.dataset import District, load_district
@@ -31,13 +41,13 @@ from .growth import fit_study_models
 __all__ = [
     "DistrictAnalysis",
     "LevelCountsAnalysis",
-    "analyze_district",
-    "analyze_level_counts",
     "at_a_glance",
     "check_analysis_options",
     "findings_json",
     "key_findings",
     "reference_label",
+    "unprotected_analysis",
+    "unprotected_level_counts",
 ]
 
 
@@ -71,11 +81,13 @@ class DistrictAnalysis:
 
     Examples
     --------
-    :func:`analyze_district` builds it (slow: the call is skipped here):
+    :func:`opportunity_research.disclosure.district.analyze_district` builds it (``demo_analysis``: a demonstration
+    district's, computed once):
 
-    >>> a = analyze_district("demo_pinebrook", n_boot=20)  # doctest: +SKIP
-    >>> a.gaps.columns[:3].tolist(), a.disclosure.passed  # doctest: +SKIP
-    (['measure', 'subject', 'group'], True)
+    >>> from opportunity_research.disclosure.district import demo_analysis
+    >>> a = demo_analysis()
+    >>> a.gaps.columns[:3].tolist(), a.disclosure.passed
+    (['measure', 'label', 'subject'], True)
     >>> import dataclasses
     >>> [f.name for f in dataclasses.fields(DistrictAnalysis)][:5]
     ['district', 'min_n', 'rates', 'demands', 'gaps']
@@ -100,7 +112,9 @@ class DistrictAnalysis:
     needs: list = field(default_factory=list)
     cuts: dict = field(default_factory=dict)
     reference: dict = field(default_factory=dict)
-    disclosure: disclosure.AuditReport | None = None
+    #: The joint disclosure pass's audit (:class:`opportunity_research.disclosure.joint.AuditReport`); None on the
+    #: complete analysis of :func:`unprotected_analysis`, which nothing publishes.
+    disclosure: object | None = None
     #: V gaps from performance-level counts beside scale-score gaps (:func:`levelgaps.level_gaps`); complete,
     #: not yet in the joint disclosure pass (counts in ``n`` and ``reference_n``).
     level_gaps: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -198,7 +212,7 @@ def check_analysis_options(
             raise ValueError(f"cuts: {key} must be a number from {lo:g} to {hi:g} (got {value!r})")
 
 
-def analyze_district(
+def unprotected_analysis(
     district_id: str,
     *,
     processed_dir: str | None = None,
@@ -208,8 +222,13 @@ def analyze_district(
     cuts: dict | None = None,
     n_boot: int = 1000,
     seed: int = 0,
-) -> DistrictAnalysis:
-    """Run every analysis of the district report on a processed district.
+) -> tuple[DistrictAnalysis, pd.DataFrame]:
+    """Every analysis of the district report on a processed district, complete: NOT for publication.
+
+    Returns the analysis with complete tables (no cell suppressed, ``scorecard`` and ``disclosure`` None) and the
+    scorecard's indicator table, the inputs of the joint disclosure pass. Publish only what
+    :func:`opportunity_research.disclosure.district.analyze_district` returns (this function followed by that
+    pass); the package's ``opportunity_research.analyze_district`` is that one.
 
     Parameters
     ----------
@@ -218,7 +237,9 @@ def analyze_district(
     subjects
         Tested subjects to analyse (``"ela"``, ``"math"``).
     min_n
-        Smallest reported cell (students).
+        Smallest published cell (students): the setting of the joint disclosure pass
+        (:func:`opportunity_research.disclosure.joint.protect_district`) that protects every table afterwards
+        (carried on the result as ``min_n``); the analyses themselves compute complete tables.
     reference
         ``{variable: level}`` named reference groups for the gap tables, e.g. ``{"race_ethnicity": "white"}``
         (default: each group against all other students).
@@ -236,24 +257,23 @@ def analyze_district(
 
     Examples
     --------
-    >>> a = analyze_district("demo_pinebrook", cuts={"grade_appropriate": 5}, n_boot=20)  # doctest: +SKIP
-    >>> a.cuts["grade_appropriate"], a.rates.loc[0, "resource"]  # doctest: +SKIP
-    (5, 'grade_appropriate')
+    >>> a, ind = unprotected_analysis("demo_pinebrook", n_boot=20)
+    >>> a.disclosure is None, a.scorecard is None, bool(a.gaps["suppressed"].any()), len(ind) > 0
+    (True, True, False, True)
     """
     check_analysis_options(subjects=subjects, reference=reference, cuts=cuts)
-    # Suppression is decided once, at the end, over everything the district publishes
-    # (disclosure.protect_district): the analyses below compute complete tables.
-    publish_min_n, min_n = min_n, 1
+    # Suppression is decided once, after this, over everything the district publishes
+    # (disclosure.joint.protect_district, with this min_n): the analyses below compute complete tables.
     d = load_district(district_id, processed_root=config.resolve(processed_dir) if processed_dir else None)
     cuts = {**measures.default_cuts(), **(cuts or {})}
     cls = measures.classroom_access(d, cuts=cuts)
     acc = measures.student_access(d, classrooms=cls)
     acc = acc[acc["subject"].isin(subjects)]
-    gaps = equity.resource_gaps(d, access=acc, reference=reference, min_n=min_n, n_boot=n_boot, seed=seed)
+    gaps = equity.resource_gaps(d, access=acc, reference=reference, n_boot=n_boot, seed=seed)
     growth_parts, warns = [], []
     for s in subjects:
         frame = measures.growth_frame(d, subject=s, access=acc)
-        if frame["school_id"].nunique() and len(frame) >= 3 * publish_min_n:
+        if frame["school_id"].nunique() and len(frame) >= 3 * min_n:
             # A model that does not converge is a finding about this district's data, not a fault: its
             # ConvergenceWarning is kept in growth_warnings (shown in the report's diagnostics table) instead of
             # being printed; every other warning passes through unchanged.
@@ -275,36 +295,35 @@ def analyze_district(
                 for r in samples.itertuples()
             ]
     growth = pd.concat(growth_parts, ignore_index=True) if growth_parts else pd.DataFrame()
-    cs = climate.climate_summary(d.climate_surveys, students=d.students, min_n=min_n)
+    cs = climate.climate_summary(d.climate_surveys, students=d.students)
     rel = climate.climate_reliability(d.climate_surveys)
-    catch = trajectories.catch_up_rates(d.assessments, students=d.students, min_n=min_n)
+    catch = trajectories.catch_up_rates(d.assessments, students=d.students)
     # school growth: endpoints over the years before the analysis year (the definition truth.json documents)
     ggl = trajectories.grade_level_growth(
         d.assessments,
         students=d.students,
-        min_n=min_n,
         method="endpoints",
         end_year=measures.analysis_year(d) - 1,
     )
-    move = trajectories.level_movement(d.assessments, students=d.students, min_n=min_n)
+    move = trajectories.level_movement(d.assessments, students=d.students)
     lcounts = levelgaps.level_counts_from_assessments(d.assessments, students=d.students)
     lgaps = levelgaps.level_gaps(lcounts, scores=levelgaps.score_gaps(d.assessments, students=d.students))
     lgaps = lgaps[lgaps["subject"].isin(subjects)].reset_index(drop=True)
-    ind_r = equity.opportunity_indicators(d, access=acc, min_n=min_n)
+    ind_r = equity.opportunity_indicators(d, access=acc)
     ind_c = climate.climate_indicators(cs)
-    ind_t = trajectories.trajectory_indicators(d.assessments, students=d.students, min_n=min_n)
+    ind_t = trajectories.trajectory_indicators(d.assessments, students=d.students)
     needs = indicators.needs_of(ind_r, ind_c, ind_t, cs, catch)
     # the scorecard is built once, by the joint pass, from the protected indicators
-    return disclosure.protect_district(
+    return (
         DistrictAnalysis(
             district=d,
-            min_n=publish_min_n,
+            min_n=min_n,
             rates=measures.resource_rates(d, cuts=cuts),
             demands=measures.demands_vs_standards(d),
             gaps=gaps,
-            composition=equity.classroom_composition(d, classrooms=cls, min_n=min_n),
-            furthest=equity.furthest_from_opportunity(d, access=acc, min_n=min_n, n_boot=n_boot, seed=seed),
-            multiple=equity.multiple_measures_gaps(d, access=acc, min_n=min_n),
+            composition=equity.classroom_composition(d, classrooms=cls),
+            furthest=equity.furthest_from_opportunity(d, access=acc, n_boot=n_boot, seed=seed),
+            multiple=equity.multiple_measures_gaps(d, access=acc),
             growth=growth,
             growth_warnings=warns,
             climate=cs,
@@ -318,50 +337,8 @@ def analyze_district(
             reference=dict(reference or {}),
             level_gaps=lgaps,
         ),
-        indicators=pd.concat([ind_r, ind_c, ind_t], ignore_index=True),
+        pd.concat([ind_r, ind_c, ind_t], ignore_index=True),
     )
-
-
-def _growth_sentences(growth: pd.DataFrame) -> list[str]:
-    """Access effects as the study framed them: classrooms with more vs less access (75th vs 25th percentile).
-
-    Only effects of models that converged, whose contrast interval excludes zero; months of learning only
-    where they were computed (see :func:`~opportunity_research.study.growth.fit_study_models`) and with their
-    interval.
-    """
-    if growth.empty:
-        return []
-    g = growth[
-        (growth["model"] == "all_four")
-        & (growth["effect"] == "access")
-        & growth["converged"].astype(bool)
-        & ((growth["contrast_ci_lower"] > 0) | (growth["contrast_ci_upper"] < 0))
-    ]
-    out = []
-    for row in g.itertuples():
-        more = "more" if row.contrast_estimate > 0 else "less"
-        months = ""
-        if pd.notna(row.months) and pd.notna(row.months_ci_lower):
-            months = (
-                f", roughly {row.months:.1f} months of learning (95% CI {row.months_ci_lower:.1f} to "
-                f"{row.months_ci_upper:.1f} months; an approximation)"
-            )
-        elif str(row.months_note).startswith("n/a: "):
-            months = f"; months of learning not given: {str(row.months_note)[5:]}"
-        out.append(
-            f"In {findings.subject_label(row.subject)}, students in classrooms with more access to "
-            f"{measures.RESOURCE_LABELS[row.resource].lower()} (the district's 75th percentile of classrooms, "
-            f"{findings.pct(row.access_p75)} of the time, against the 25th, {findings.pct(row.access_p25)}) "
-            f"grew {more} in a year: a difference of {row.contrast_estimate:.2f} SD (95% CI "
-            f"{row.contrast_ci_lower:.2f} to {row.contrast_ci_upper:.2f} SD; n = {int(row.n):,} "
-            f"students){months}."
-        )
-    not_conv = growth[~growth["converged"].astype(bool)]
-    if len(not_conv):
-        out.append(
-            f"{not_conv['model'].nunique()} growth model(s) did not converge and should not be relied on."
-        )
-    return out
 
 
 def key_findings(a: DistrictAnalysis) -> list[str]:
@@ -369,45 +346,18 @@ def key_findings(a: DistrictAnalysis) -> list[str]:
 
     Examples
     --------
-    On an analysis of :func:`analyze_district` (slow: skipped here):
-
-    >>> a = analyze_district("demo_pinebrook", n_boot=20)  # doctest: +SKIP
-    >>> sentences = key_findings(a)  # doctest: +SKIP
-    >>> all(isinstance(x, str) and x for x in sentences)  # doctest: +SKIP
+    >>> from opportunity_research.disclosure.district import demo_analysis
+    >>> sentences = key_findings(demo_analysis())
+    >>> print(sentences[0])
+    Grade-appropriate assignments: 14% of assignments (95% CI 9% to 21%; n = 379), about 154 of 180 hours a year per subject without it.
+    >>> len(sentences) > 5
     True
     """
     out = findings.resource_sentences(a.rates) + [findings.demands_sentence(a.demands)]
     out += findings.gap_sentences(a.gaps) + findings.composition_sentences(a.composition)
-    out += findings.furthest_sentences(a.furthest, top=2) + _growth_sentences(a.growth)
-    out += _catch_up_sentences(a.scorecard)
+    out += findings.furthest_sentences(a.furthest, top=2) + findings.growth_sentences(a.growth)
+    out += findings.catch_up_sentences(a.scorecard.table)
     return out
-
-
-_WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five"}
-
-
-def _catch_up_sentences(card: scorecard.Scorecard, *, horizon: int = 3) -> list[str]:
-    """The district's catch-up rate as the scorecard publishes it (one indicator, one value everywhere)."""
-    t = card.table
-    if t.empty:
-        return []
-    row = t[
-        (t["measure"] == "catch_up_rate")
-        & (t["school_id"] == "all")
-        & (t["group"] == "all")
-        & ~t["suppressed"].astype(bool)
-    ]
-    if row.empty or pd.isna(row["estimate"].iloc[0]):
-        return []
-    r = row.iloc[0]
-    year = int(r["school_year"])
-    text = (
-        f"Catch-up rate: among students below grade level in spring {year - horizon}, "
-        f"{findings.pct(r['estimate'])} were at grade level {_WORDS.get(horizon, str(horizon))} years later "
-        f"({findings.ci_phrase(r['ci_lower'], r['ci_upper'])}; n = {int(r['n']):,} student results in ELA and math, "
-        f"spring {year})."
-    )
-    return [text]
 
 
 def _clean(x):
@@ -425,12 +375,11 @@ def findings_json(a: DistrictAnalysis, *, parameters: dict, indicators: pd.DataF
 
     Examples
     --------
-    On an analysis of :func:`analyze_district` (slow: skipped here):
-
-    >>> a = analyze_district("demo_pinebrook", n_boot=20)  # doctest: +SKIP
-    >>> found = findings_json(a, parameters={"min_n": a.min_n})  # doctest: +SKIP
-    >>> found["parameters"], found["disclosure"]["audit_passed"]  # doctest: +SKIP
-    ({'min_n': 10}, True)
+    >>> from opportunity_research.disclosure.district import demo_analysis
+    >>> a = demo_analysis()
+    >>> found = findings_json(a, parameters={"min_n": a.min_n})
+    >>> found["parameters"], found["disclosure"]["audit_passed"], found["headline"] == key_findings(a)[0]
+    ({'min_n': 10}, True, True)
     """
     rates = {
         r.resource: {
@@ -537,17 +486,19 @@ class LevelCountsAnalysis:
     gaps: pd.DataFrame
     means: pd.DataFrame
     schools: dict = field(default_factory=dict)
-    disclosure: disclosure.AuditReport | None = None
+    #: The joint disclosure pass's audit (:class:`opportunity_research.disclosure.joint.AuditReport`).
+    disclosure: object | None = None
 
 
-def analyze_level_counts(
-    district_id: str, *, processed_dir: str | None = None, min_n: int = config.MIN_CELL_SIZE
-) -> LevelCountsAnalysis:
-    """V gaps and HETOP means of a district from its ``level_counts`` table (no student-level data needed).
+def unprotected_level_counts(
+    district_id: str, *, processed_dir: str | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]:
+    """V gaps and HETOP means of a district from its ``level_counts`` table, complete: NOT for publication.
 
-    Both tables pass the joint disclosure control (:func:`opportunity_research.disclosure.joint.protect_tables`,
-    specs ``level_gaps`` and ``level_means``) before they are returned; ``min_n`` is the publishing boundary's
-    smallest cell.
+    Returns ``(counts, gaps, means, schools)``: the counts, :func:`levelgaps.level_gaps`,
+    :func:`levelgaps.hetop_means` (no cell suppressed) and ``{school_id: school_name}``. Publish only what
+    :func:`opportunity_research.disclosure.district.analyze_level_counts` returns (these tables after the joint
+    disclosure pass, as a :class:`LevelCountsAnalysis`).
 
     Raises
     ------
@@ -556,8 +507,10 @@ def analyze_level_counts(
 
     Examples
     --------
-    >>> a = analyze_level_counts("demo_counts")  # doctest: +SKIP
-    >>> a.gaps[["group", "level", "v", "v_ci_lower", "v_ci_upper"]]  # doctest: +SKIP
+    >>> unprotected_level_counts("demo_pinebrook")
+    Traceback (most recent call last):
+    ...
+    ValueError: demo_pinebrook: no level_counts table; give data/raw/demo_pinebrook/level_counts.csv
     """
     d = load_district(district_id, processed_root=config.resolve(processed_dir) if processed_dir else None)
     if not d.has("level_counts"):
@@ -566,25 +519,4 @@ def analyze_level_counts(
         )
     counts = d.level_counts[list(levelgaps.LEVEL_COUNT_COLUMNS)]
     names = dict(zip(d.schools["school_id"], d.schools["school_name"])) if d.has("schools") else {}
-    gaps, means = levelgaps.level_gaps(counts), levelgaps.hetop_means(counts)
-    year = int(counts["school_year"].max()) if len(counts) else None
-    protected, report = disclosure.protect_tables(
-        {
-            "level_gaps": (gaps, disclosure.DISTRICT_SPECS["level_gaps"]),
-            "level_means": (means, disclosure.DISTRICT_SPECS["level_means"]),
-        },
-        min_n=min_n,
-        year=year,
-    )
-    if not report.passed:
-        raise disclosure.DisclosureError(
-            f"disclosure audit failed for {district_id}", [f[0] for f in report.failures]
-        )
-    return LevelCountsAnalysis(
-        district_id=district_id,
-        counts=counts,
-        gaps=protected["level_gaps"],
-        means=protected["level_means"],
-        schools=names,
-        disclosure=report,
-    )
+    return counts, levelgaps.level_gaps(counts), levelgaps.hetop_means(counts), names

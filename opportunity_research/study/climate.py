@@ -21,9 +21,9 @@ Definitions (documented choices, all parameters)
   :func:`opportunity_research.stats.estimates.cell_estimates`); rows of one school treat its responses as
   independent. With few schools the district intervals are wide, honestly so; pass
   ``cluster=None`` to treat all responses as independent.
-* **Suppression**: a cell with fewer than ``min_n`` responding students is suppressed, and further
-  cells are suppressed where a suppressed value could be recovered from the totals and neighbouring
-  cells (:func:`opportunity_research.stats.estimates.suppress_small_cells`).
+* **Complete tables**: every cell is computed and shown (``suppressed`` is ``False``); the district report
+  hides small cells, and the cells that would give them away, in one joint disclosure pass over everything it
+  publishes (:mod:`opportunity_research.disclosure.joint`).
 
 Every function takes the climate survey table first (``district.climate_surveys``, which is
 ``None`` when the district has none) and then returns an empty table with ``.attrs["needs"]``
@@ -46,9 +46,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .. import config
 from ..intake.contract import CLIMATE_ITEMS, CLIMATE_SCALE
-from ..stats.estimates import cell_estimates, suppress_small_cells, two_level_estimates
+from ..stats.estimates import cell_estimates, complete_table, two_level_estimates
 from .indicators import INDICATOR_COLUMNS, indicator_rows, unavailable
 
 __all__ = [
@@ -284,7 +283,6 @@ def climate_summary(
     students: pd.DataFrame | None,
     scales: Sequence[str] = SCALES,
     variables: Sequence[str] = VARIABLES,
-    min_n: int = config.MIN_CELL_SIZE,
     favorable_at: float = 4.0,
     min_answered: float = 0.5,
     cluster: str | None = "school_id",
@@ -300,8 +298,6 @@ def climate_summary(
         The students table (school and group variables).
     scales, variables
         Scales to report and student-group variables to break down by.
-    min_n
-        Smallest reported cell (responding students).
     favorable_at, min_answered
         See :func:`scale_scores`.
     cluster
@@ -315,8 +311,8 @@ def climate_summary(
         ``school_year``, ``scale``, ``school_id`` (``"all"`` = district), ``group`` (``"all"`` or
         ``"variable=level"``), ``variable``, ``n`` (responses with a score), ``mean_score`` with
         ``mean_ci_lower`` / ``mean_ci_upper``, ``favorable`` (share, 0-1) with ``favorable_ci_lower`` /
-        ``favorable_ci_upper``, ``suppressed``, ``suppression_reason``. Suppressed rows show no numbers.
-        Empty with ``attrs["needs"]`` when the district has no climate survey.
+        ``favorable_ci_upper``, ``suppressed`` (``False``: a complete table, protected by the joint disclosure pass),
+        ``suppression_reason``. Empty with ``attrs["needs"]`` when the district has no climate survey.
 
     Examples
     --------
@@ -380,22 +376,7 @@ def climate_summary(
             )
         )
     out = pd.concat(long, ignore_index=True)
-    blank = [
-        "n",
-        "mean_score",
-        "mean_ci_lower",
-        "mean_ci_upper",
-        "favorable",
-        "favorable_ci_lower",
-        "favorable_ci_upper",
-    ]
-    out = suppress_small_cells(
-        out,
-        keys=["school_year", "scale"],
-        min_n=min_n,
-        blank=blank,
-        estimates={"mean_score": CLIMATE_SCALE, "favorable": (0, 1)},
-    )
+    out = complete_table(out, counts=["n"])
     order = {s: i for i, s in enumerate(scales)}
     out = out.assign(_s=out["scale"].map(order), _d=out["school_id"].ne("all"), _g=out["group"].ne("all"))
     out = out.sort_values(["school_year", "_s", "_d", "school_id", "_g", "variable", "group"])
@@ -409,7 +390,6 @@ def item_summary(
     *,
     students: pd.DataFrame | None = None,
     scales: Sequence[str] = SCALES,
-    min_n: int = config.MIN_CELL_SIZE,
     favorable_at: int = 4,
     cluster: str | None = "school_id",
     confidence: float = 0.95,
@@ -507,25 +487,7 @@ def item_summary(
         .reset_index()
     )
     out = out.merge(pd.concat([dist, dist_s], ignore_index=True), on=on, how="left")
-    out = out.assign(
-        variable="all", group="all"
-    )  # schools add up to the district: complementary across schools
-    out = suppress_small_cells(
-        out,
-        keys=keys,
-        min_n=min_n,
-        estimates={"mean": CLIMATE_SCALE, "favorable": (0, 1)},
-        blank=[
-            "n",
-            "mean",
-            "mean_ci_lower",
-            "mean_ci_upper",
-            "favorable",
-            "favorable_ci_lower",
-            "favorable_ci_upper",
-            *shares,
-        ],
-    )
+    out = complete_table(out, counts=["n"])
     scale_of = {i: s for s in scales for i in CLIMATE_ITEMS[s]}
     out["scale"] = out["item"].map(scale_of).astype("str")
     out["question"] = (
@@ -545,14 +507,13 @@ def climate_gaps(
     scales: Sequence[str] = SCALES,
     variables: Sequence[str] = VARIABLES,
     reference: dict | None = None,
-    min_n: int = config.MIN_CELL_SIZE,
     cluster: str | None = "school_id",
     n_boot: int = 0,
     seed: int = 0,
     favorable_at: float = 4.0,
     min_answered: float = 0.5,
 ) -> pd.DataFrame:
-    """Differences between student groups in each scale, per school year, with suppression.
+    """Differences between student groups in each scale, per school year (a complete table).
 
     Uses :func:`opportunity_research.stats.gaps.gap_table` (each level against all other students by default,
     or against ``reference`` levels), once for the scale score (``outcome="score"``) and once for
@@ -619,7 +580,6 @@ def climate_gaps(
                     group=present,
                     reference=reference,
                     cluster=cluster,
-                    min_n=min_n,
                     n_boot=n_boot,
                     seed=seed,
                 )

@@ -1,8 +1,9 @@
 """Who gets less: the district-level gap analyses of *The Opportunity Myth*.
 
 These functions turn a processed district into the tidy gap tables of the report, using the general
-:func:`opportunity_research.stats.gaps.gap_table` (differences, ratios, Hedges' g, cluster-bootstrap intervals,
-small-cell and complementary suppression):
+:func:`opportunity_research.stats.gaps.gap_table` (differences, ratios, Hedges' g, cluster-bootstrap intervals);
+every table is complete, and the district report protects them all in one joint disclosure pass
+(:mod:`opportunity_research.disclosure.joint`):
 
 * :func:`resource_gaps` — each student group's access to each resource vs all other students (or a
   named reference group), per subject, clustered by section;
@@ -21,7 +22,6 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .. import config
 from ..intake.contract import SUBGROUP_VARIABLES
 from ..intake.dataset import District
 from ..stats.gaps import gap_table
@@ -47,7 +47,6 @@ def resource_gaps(
     resources=RESOURCES,
     variables=VARIABLES,
     reference: dict | None = None,
-    min_n: int = config.MIN_CELL_SIZE,
     n_boot: int = 1000,
     seed: int = 0,
 ) -> pd.DataFrame:
@@ -65,8 +64,8 @@ def resource_gaps(
     reference
         ``{variable: level}`` to compare with a named reference group (e.g. ``{"race_ethnicity": "white"}``);
         default: every level against all other students.
-    min_n, n_boot, seed
-        Smallest reported cell, bootstrap replicates and seed (see ``gap_table``).
+    n_boot, seed
+        Bootstrap replicates and seed (see ``gap_table``).
 
     Returns
     -------
@@ -75,8 +74,15 @@ def resource_gaps(
 
     Examples
     --------
-    >>> from opportunity_research.intake.dataset import load_district  # doctest: +SKIP
-    >>> resource_gaps(load_district("demo_lakeside"), resources=["grade_appropriate"])  # doctest: +SKIP
+    >>> from opportunity_research.intake.dataset import load_district
+    >>> t = resource_gaps(load_district("demo_pinebrook"), resources=["grade_appropriate"], variables=["low_income"],
+    ...                   n_boot=20)
+    >>> t[["subject", "level", "n", "estimate", "difference"]].round(2)
+      subject  level    n  estimate  difference
+    0     ela      0   74      0.15        0.03
+    1     ela      1  226      0.12       -0.03
+    2    math      0   74      0.15        0.01
+    3    math      1  226      0.14       -0.01
     """
     acc = access if access is not None else student_access(district)
     frames = []
@@ -88,7 +94,6 @@ def resource_gaps(
                 group=list(variables),
                 reference=reference,
                 cluster="classroom_id",
-                min_n=min_n,
                 n_boot=n_boot,
                 seed=seed,
             )
@@ -103,14 +108,13 @@ def classroom_composition(
     *,
     classrooms: pd.DataFrame | None = None,
     resources=("grade_appropriate", "strong_instruction"),
-    min_n: int = config.MIN_CELL_SIZE,
 ) -> pd.DataFrame:
     """Compare sections serving mostly students of colour / low-income students with the others.
 
     Each row compares one kind of section (``level`` 1 = majority) with the other kind on one measure:
     the mean section-level share of a resource, or ``never_grade_appropriate`` (share of sections whose
-    rated assignments included no grade-appropriate one). Rows are sections, so ``n`` counts sections;
-    groups of fewer than ``min_n`` sections are suppressed. The study's "2x" is the ``ratio`` on the
+    rated assignments included no grade-appropriate one). Rows are sections, so ``n`` counts sections
+    (the disclosure pass protects them as classrooms). The study's "2x" is the ``ratio`` on the
     ``level`` 0 row (other sections / majority sections). Intervals are analytic (sections independent).
 
     Returns
@@ -137,16 +141,13 @@ def classroom_composition(
     }
     frames = []
     for m, label in measures.items():
-        t = gap_table(
-            cls, outcome=m, group=["majority_students_of_color", "majority_low_income"], min_n=min_n, n_boot=0
-        )
+        t = gap_table(cls, outcome=m, group=["majority_students_of_color", "majority_low_income"], n_boot=0)
         students = {
             (g, lv): cls.loc[cls[g] == lv, "n_students"].sum()
             for g in ("majority_students_of_color", "majority_low_income")
             for lv in (0.0, 1.0)
         }
         t["n_students"] = [students.get((g, float(lv)), 0) for g, lv in zip(t["group"], t["level"])]
-        t.loc[t["suppressed"], "n_students"] = pd.NA
         frames.append(t.assign(measure=m, label=label))
     out = pd.concat(frames, ignore_index=True)
     lead = ["measure", "label"]
@@ -159,7 +160,6 @@ def furthest_from_opportunity(
     access: pd.DataFrame | None = None,
     share: float = 0.2,
     variables=VARIABLES,
-    min_n: int = config.MIN_CELL_SIZE,
     n_boot: int = 1000,
     seed: int = 0,
 ) -> pd.DataFrame:
@@ -184,7 +184,7 @@ def furthest_from_opportunity(
     >>> d = District("demo_metro", {k: v for k, v in tables.items() if v is not None})
     >>> t = furthest_from_opportunity(d)
     >>> sorted(t["subject"].unique()), bool(t["estimate"].between(0, 1).all())
-    (['ela', 'math'], False)
+    (['ela', 'math'], True)
     """
     acc = access if access is not None else student_access(district)
     frames = []
@@ -200,7 +200,6 @@ def furthest_from_opportunity(
             outcome="furthest_from_opportunity",
             group=list(variables),
             cluster="classroom_id",
-            min_n=min_n,
             n_boot=n_boot,
             seed=seed,
         )
@@ -237,7 +236,6 @@ def multiple_measures_gaps(
     access: pd.DataFrame | None = None,
     year: int | None = None,
     variables=VARIABLES,
-    min_n: int = config.MIN_CELL_SIZE,
     chronic_threshold: float = 0.9,
 ) -> pd.DataFrame:
     """Disproportionality on the district's multiple measures, where their tables exist.
@@ -285,9 +283,7 @@ def multiple_measures_gaps(
     else:
         needs.append("programs.csv for program participation")
     frames = [
-        gap_table(base.assign(**{m: v}), outcome=m, group=list(variables), min_n=min_n, n_boot=0).assign(
-            measure=m
-        )
+        gap_table(base.assign(**{m: v}), outcome=m, group=list(variables), n_boot=0).assign(measure=m)
         for m, v in outcomes.items()
     ]
     out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
@@ -306,7 +302,6 @@ def opportunity_indicators(
     *,
     access: pd.DataFrame | None = None,
     variables=VARIABLES,
-    min_n: int = config.MIN_CELL_SIZE,
     chronic_threshold: float = 0.9,
 ) -> pd.DataFrame:
     """Scorecard indicators for the four resources and the multiple measures, per school, group and year.
@@ -316,7 +311,7 @@ def opportunity_indicators(
     year. Multiple measures: ``chronic_absence_rate`` (present on fewer than ``chronic_threshold`` of days
     enrolled) per year of ``attendance.csv``, and ``advanced_course_rate`` per year of
     ``advanced_courses.csv``. District intervals are cluster-robust by school, school intervals treat students
-    as independent; cells are suppressed (primary and complementary) by distinct students.
+    as independent. The table is complete; ``n`` counts distinct students.
 
     Returns
     -------
@@ -336,7 +331,7 @@ def opportunity_indicators(
     >>> len(validate_indicators(ind)) == len(ind), sorted(ind["measure"].unique())
     (True, ['advanced_course_rate', 'chronic_absence_rate', 'engaged_share', 'grade_appropriate_share', 'high_expectations_share', 'strong_instruction_share'])
     """
-    from ..stats.estimates import suppress_small_cells, two_level_estimates
+    from ..stats.estimates import complete_table, two_level_estimates
     from .indicators import indicator_rows
 
     acc = access if access is not None else student_access(district)
@@ -358,9 +353,7 @@ def opportunity_indicators(
             confidence=0.95,
             subcluster="_sub" if "_sub" in f.columns else None,
         )
-        t = suppress_small_cells(
-            t, keys=["school_year"], min_n=min_n, blank=["n", "estimate", "ci_lower", "ci_upper"]
-        )
+        t = complete_table(t, counts=["n"])
         frames.append(indicator_rows(t, measure=measure))
 
     per_student = (

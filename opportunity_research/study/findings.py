@@ -4,6 +4,10 @@ Every sentence is built from numbers in a table passed in (never typed by hand),
 and says what a group is compared with. Suppressed rows are never described. The functions return
 lists of sentences so the report can show them as a bulleted list.
 
+This module is the one home of the key-finding sentences (:func:`opportunity_research.study.analysis.key_findings`
+assembles them, ``findings.json`` carries them). The report's headline sentences, rendered from the published
+indicator table, have their one home in :mod:`opportunity_research.report.headlines`.
+
 Examples
 --------
 >>> import pandas as pd
@@ -22,14 +26,16 @@ import pandas as pd
 
 from .. import config
 from ..intake.contract import ALL_OTHERS
-from . import labels
+from . import labels, measures
 
 __all__ = [
+    "catch_up_sentences",
     "ci_phrase",
     "composition_sentences",
     "demands_sentence",
     "furthest_sentences",
     "gap_sentences",
+    "growth_sentences",
     "level_label",
     "pct",
     "resource_sentences",
@@ -298,3 +304,98 @@ def robustness_sentences(growth: pd.DataFrame, *, model: str = "all_four") -> li
             )
         out.append(text + ".")
     return out
+
+
+def growth_sentences(growth: pd.DataFrame) -> list[str]:
+    """Access effects as the study framed them: classrooms with more vs less access (75th vs 25th percentile).
+
+    Only effects of models that converged, whose contrast interval excludes zero; months of learning only
+    where they were computed (see :func:`~opportunity_research.study.growth.fit_study_models`) and with their
+    interval.
+
+    Examples
+    --------
+    >>> g = pd.DataFrame({"model": ["all_four"], "effect": ["access"], "converged": [True], "subject": ["math"],
+    ...                   "resource": ["strong_instruction"], "access_p75": [0.4], "access_p25": [0.1],
+    ...                   "contrast_estimate": [0.12], "contrast_ci_lower": [0.04], "contrast_ci_upper": [0.2],
+    ...                   "months": [1.3], "months_ci_lower": [0.4], "months_ci_upper": [2.2], "months_note": [""],
+    ...                   "n": [900]})
+    >>> print(growth_sentences(g)[0])
+    In math, students in classrooms with more access to strong instruction (the district's 75th percentile of classrooms, 40% of the time, against the 25th, 10%) grew more in a year: a difference of 0.12 SD (95% CI 0.04 to 0.20 SD; n = 900 students), roughly 1.3 months of learning (95% CI 0.4 to 2.2 months; an approximation).
+    >>> growth_sentences(g.assign(converged=False))
+    ['1 growth model(s) did not converge and should not be relied on.']
+    """
+    if growth.empty:
+        return []
+    g = growth[
+        (growth["model"] == "all_four")
+        & (growth["effect"] == "access")
+        & growth["converged"].astype(bool)
+        & ((growth["contrast_ci_lower"] > 0) | (growth["contrast_ci_upper"] < 0))
+    ]
+    out = []
+    for row in g.itertuples():
+        more = "more" if row.contrast_estimate > 0 else "less"
+        months = ""
+        if pd.notna(row.months) and pd.notna(row.months_ci_lower):
+            months = (
+                f", roughly {row.months:.1f} months of learning (95% CI {row.months_ci_lower:.1f} to "
+                f"{row.months_ci_upper:.1f} months; an approximation)"
+            )
+        elif str(row.months_note).startswith("n/a: "):
+            months = f"; months of learning not given: {str(row.months_note)[5:]}"
+        out.append(
+            f"In {subject_label(row.subject)}, students in classrooms with more access to "
+            f"{measures.RESOURCE_LABELS[row.resource].lower()} (the district's 75th percentile of classrooms, "
+            f"{pct(row.access_p75)} of the time, against the 25th, {pct(row.access_p25)}) "
+            f"grew {more} in a year: a difference of {row.contrast_estimate:.2f} SD (95% CI "
+            f"{row.contrast_ci_lower:.2f} to {row.contrast_ci_upper:.2f} SD; n = {int(row.n):,} "
+            f"students){months}."
+        )
+    not_conv = growth[~growth["converged"].astype(bool)]
+    if len(not_conv):
+        out.append(
+            f"{not_conv['model'].nunique()} growth model(s) did not converge and should not be relied on."
+        )
+    return out
+
+
+_WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five"}
+
+
+def catch_up_sentences(table: pd.DataFrame, *, horizon: int = 3) -> list[str]:
+    """The district's catch-up rate as the scorecard publishes it (one indicator, one value everywhere).
+
+    ``table`` is the scorecard's table (:attr:`opportunity_research.study.scorecard.Scorecard.table`); its
+    district-wide, unsuppressed ``catch_up_rate`` row is described, or nothing.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"measure": ["catch_up_rate"], "school_id": ["all"], "group": ["all"],
+    ...                   "suppressed": [False], "estimate": [0.25], "ci_lower": [0.16], "ci_upper": [0.36],
+    ...                   "n": [212], "school_year": [2016]})
+    >>> print(catch_up_sentences(t)[0])
+    Catch-up rate: among students below grade level in spring 2013, 25% were at grade level three years later (95% CI 16% to 36%; n = 212 student results in ELA and math, spring 2016).
+    >>> catch_up_sentences(t.assign(suppressed=True))
+    []
+    """
+    t = table
+    if t.empty:
+        return []
+    row = t[
+        (t["measure"] == "catch_up_rate")
+        & (t["school_id"] == "all")
+        & (t["group"] == "all")
+        & ~t["suppressed"].astype(bool)
+    ]
+    if row.empty or pd.isna(row["estimate"].iloc[0]):
+        return []
+    r = row.iloc[0]
+    year = int(r["school_year"])
+    text = (
+        f"Catch-up rate: among students below grade level in spring {year - horizon}, "
+        f"{pct(r['estimate'])} were at grade level {_WORDS.get(horizon, str(horizon))} years later "
+        f"({ci_phrase(r['ci_lower'], r['ci_upper'])}; n = {int(r['n']):,} student results in ELA and math, "
+        f"spring {year})."
+    )
+    return [text]

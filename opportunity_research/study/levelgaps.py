@@ -7,7 +7,7 @@ Two kinds of district use this module:
   scale-score gap (:func:`score_gaps`), so a reader sees that the two agree where both exist;
 * a district that brings only counts by level (the contract's ``level_counts`` table: counts by school,
   group, subject, year and level, as public state files publish them): the same V gaps and HETOP sections
-  come from the counts alone (:func:`opportunity_research.study.analysis.analyze_level_counts`, which also
+  come from the counts alone (:func:`opportunity_research.disclosure.district.analyze_level_counts`, which also
   runs the joint disclosure control).
 
 The statistics are :func:`opportunity_research.stats.ordinal.v_statistic` (Ho & Reardon 2012) and

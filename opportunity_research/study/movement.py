@@ -20,10 +20,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from .. import config
 from ..intake.contract import SUBJECTS_TESTED
-from ..stats.estimates import suppress_small_cells, wilson_interval
-from ..stats.suppression import suppress
+from ..stats.estimates import complete_table, wilson_interval
 from .indicators import unavailable
 from .panels import VARIABLES, needs_ge, needs_years, order_rows, subgroup_cells, with_pooled, yearly_results
 
@@ -64,7 +62,6 @@ def yearly_growth(
     window: str = "spring",
     subjects: Sequence[str] = SUBJECTS_TESTED,
     variables: Sequence[str] = VARIABLES,
-    min_n: int = config.MIN_CELL_SIZE,
     confidence: float = 0.95,
 ) -> pd.DataFrame:
     """Growth in grade levels from one spring to the next, per school year (the year-by-year trend).
@@ -123,13 +120,7 @@ def yearly_growth(
         kind="mean",
         confidence=confidence,
     )
-    out = suppress_small_cells(
-        out,
-        keys=keys,
-        count="n_students",
-        min_n=min_n,
-        blank=["n", "n_students", "estimate", "ci_lower", "ci_upper"],
-    )
+    out = complete_table(out, counts=["n", "n_students"])
     out = order_rows(out, keys)[cols]
     out.attrs["needs"] = []
     return out
@@ -141,15 +132,13 @@ def level_transitions(
     window: str = "spring",
     subjects: Sequence[str] = SUBJECTS_TESTED,
     levels: Sequence[int] = (1, 2, 3, 4),
-    min_n: int = config.MIN_CELL_SIZE,
     confidence: float = 0.95,
 ) -> pd.DataFrame:
     """Performance-level transition matrix from each spring to the next, district-wide, per subject.
 
-    Cells with 1 to ``min_n - 1`` students are suppressed, and within each row (a starting level) further
-    cells so that the row total does not reveal them (the complementary rule of
-    :func:`opportunity_research.stats.suppression.suppress`); a row with fewer than ``min_n`` students is
-    suppressed whole. Empty cells (0 students) are shown.
+    A complete table for analysts: every cell is shown, small ones included. The district report does not
+    publish it; publishing it would need an entry in the registry of published tables
+    (:data:`opportunity_research.disclosure.joint.PUBLISHED`) so that the joint disclosure pass protects it.
 
     Returns
     -------
@@ -208,37 +197,7 @@ def level_transitions(
     with np.errstate(divide="ignore", invalid="ignore"):
         out["share"] = out["n"] / out["n_from"]
     out["ci_lower"], out["ci_upper"] = wilson_interval(out["n"], out["n_from"], confidence=confidence)
-    # suppression: the cells of a row add up to the row's total (n_from), which is shown
-    row_small = ((out["n_from"] > 0) & (out["n_from"] < min_n)).to_numpy()
-    cells = ((out["n"] > 0) & ~row_small).to_numpy()
-    sup = row_small.copy()
-    if cells.any():
-        part = suppress(
-            out.loc[cells, ["subject", "from_year", "from_level", "to_level", "n"]],
-            n_columns=["n"],
-            value_columns=[],
-            min_n=min_n,
-            by=["subject", "from_year", "from_level"],
-            level_column="to_level",
-            reference_column="_no_reference",
-            estimate_column="_no_estimate",
-        )
-        sup[cells] = part["suppressed"].to_numpy(dtype=bool)
-    cell_small = ((out["n"] > 0) & (out["n"] < min_n)).to_numpy()
-    out["suppressed"] = sup
-    out["suppression_reason"] = pd.Series(
-        np.where(
-            row_small,
-            f"row n < {min_n}",
-            np.where(cell_small, f"n < {min_n}", np.where(sup, "complementary", "")),
-        ),
-        index=out.index,
-        dtype="str",
-    )
-    out["n"] = out["n"].astype("Int64").mask(out["suppressed"])
-    out["n_from"] = out["n_from"].astype("Int64").mask(row_small)
-    for c in ("share", "ci_lower", "ci_upper"):
-        out[c] = out[c].mask(out["suppressed"])
+    out = complete_table(out, counts=["n", "n_from"])
     out = out.sort_values(["subject", "from_year", "from_level", "to_level"])[cols].reset_index(drop=True)
     out.attrs["needs"] = []
     return out
@@ -251,7 +210,6 @@ def level_movement(
     window: str = "spring",
     subjects: Sequence[str] = SUBJECTS_TESTED,
     variables: Sequence[str] = VARIABLES,
-    min_n: int = config.MIN_CELL_SIZE,
     confidence: float = 0.95,
 ) -> pd.DataFrame:
     """Share of students who moved up (or down) at least one performance level from one spring to the next.
@@ -330,24 +288,7 @@ def level_movement(
         validate="one_to_one",
     )
     out["stayed"] = 1 - out["moved_up"] - out["moved_down"]
-    out = suppress_small_cells(
-        out,
-        keys=keys,
-        count="n_students",
-        min_n=min_n,
-        estimates={"moved_up": (0, 1), "moved_down": (0, 1)},
-        blank=[
-            "n",
-            "n_students",
-            "moved_up",
-            "moved_up_ci_lower",
-            "moved_up_ci_upper",
-            "moved_down",
-            "moved_down_ci_lower",
-            "moved_down_ci_upper",
-            "stayed",
-        ],
-    )
+    out = complete_table(out, counts=["n", "n_students"])
     out = order_rows(out, keys)[cols]
     out.attrs["needs"] = []
     return out

@@ -114,6 +114,9 @@ class Scorecard:
         Per resource (and subject): the group with the largest negative unsuppressed difference.
     needs
         What the district would need to provide for the measures it lacks.
+    min_n
+        The smallest published cell of the disclosure pass that protected the indicators (set by
+        :func:`opportunity_research.disclosure.joint.protect_district`; the printed page's legend quotes it).
 
     Examples
     --------
@@ -182,7 +185,7 @@ def _trend_table(ind: pd.DataFrame, current_year: int | None) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def _goal_rows(goals: pd.DataFrame, ind: pd.DataFrame, current_year: int | None, min_n: int) -> pd.DataFrame:
+def _goal_rows(goals: pd.DataFrame, ind: pd.DataFrame, current_year: int | None) -> pd.DataFrame:
     required = ["goal_id", "measure", "group", "target", "target_year"]
     missing = [c for c in required if c not in goals.columns]
     if missing:
@@ -247,8 +250,8 @@ def _goal_rows(goals: pd.DataFrame, ind: pd.DataFrame, current_year: int | None,
             if len(base) and not base["suppressed"].iloc[0]:
                 row["baseline"] = float(base["estimate"].iloc[0])
         if cur["suppressed"]:
-            reason = cur["suppression_reason"] or f"n < {min_n}"
-            row["reason"] = f"suppressed ({reason}) in {row['current_year']}"
+            reason = f" ({cur['suppression_reason']})" if cur["suppression_reason"] else ""
+            row["reason"] = f"suppressed{reason} in {row['current_year']}"
             rows.append(row)
             continue
         if pd.isna(cur["estimate"]):
@@ -391,7 +394,6 @@ def opportunity_scorecard(
     goals: pd.DataFrame | None = None,
     gaps: pd.DataFrame | None = None,
     current_year: int | None = None,
-    min_n: int = config.MIN_CELL_SIZE,
     needs: Iterable[str] | None = None,
     school_names: Mapping[str, str] | None = None,
 ) -> Scorecard:
@@ -400,8 +402,10 @@ def opportunity_scorecard(
     Parameters
     ----------
     indicators
-        One table (or the concatenation of several) in the indicator format (:data:`INDICATOR_COLUMNS`).
-        Rows describing fewer than ``min_n`` are suppressed here too.
+        One table (or the concatenation of several) in the indicator format (:data:`INDICATOR_COLUMNS`),
+        as published: the district report passes the indicators protected by the joint disclosure pass
+        (:func:`opportunity_research.disclosure.joint.protect_district` builds the scorecard), and the
+        scorecard shows them as they are (a row flagged ``suppressed`` stays hidden, with its reason).
     goals
         The district's goals (contract table ``goals``): ``goal_id``, ``measure``, ``group``,
         ``baseline_year`` (may be missing), ``target`` (a share 0-1, or grade levels per year for
@@ -413,8 +417,6 @@ def opportunity_scorecard(
     current_year
         The year to report; default the latest year of each measure. The current value of a measure
         is its latest value at or before this year.
-    min_n
-        Smallest reported cell.
     needs
         Sentences naming missing data (default: the ``attrs["needs"]`` of ``indicators``).
     school_names
@@ -430,7 +432,8 @@ def opportunity_scorecard(
         current value, in a later year, is at or past the straight-line path from the baseline (at
         ``baseline_year``) to the target (at ``target_year``); otherwise **off track** (also when
         the target year has passed); **no data** when the measure or group has no indicator or its
-        current value is suppressed (the reason says which, e.g. ``"suppressed (n < 10) in 2016"``).
+        current value is suppressed (the reason says which, e.g. ``"suppressed (n < 10 or complementary)
+        in 2016"``).
         :data:`GOAL_STATUS_RULES` states each rule in words for the printed scorecard.
 
     Examples
@@ -448,21 +451,14 @@ def opportunity_scorecard(
     """
     need_list = list(needs) if needs is not None else list(indicators.attrs.get("needs", []))
     ind = validate_indicators(indicators)
-    small = ~ind["suppressed"] & ind["n"].notna() & (ind["n"] < min_n)
-    if small.any():
-        ind.loc[small, "suppressed"] = True
-        ind.loc[small, "suppression_reason"] = f"n < {min_n}"
-        ind.loc[small, ["estimate", "ci_lower", "ci_upper"]] = np.nan
-        ind["n"] = ind["n"].mask(small)
     table = _trend_table(ind, current_year)
     goal_table = (
-        _goal_rows(goals, ind, current_year, min_n)
+        _goal_rows(goals, ind, current_year)
         if goals is not None and len(goals)
         else _goal_rows(
             pd.DataFrame(columns=["goal_id", "measure", "group", "target", "target_year"]),
             ind,
             current_year,
-            min_n,
         )
     )
     gap_panel = largest_gaps(gaps) if gaps is not None else largest_gaps(pd.DataFrame())
@@ -471,7 +467,6 @@ def opportunity_scorecard(
         goals=goal_table,
         largest_gaps=gap_panel,
         needs=tuple(need_list),
-        min_n=min_n,
         current_year=current_year,
         schools=dict(school_names or {}),
     )

@@ -32,10 +32,9 @@ Definitions (documented choices, all parameters)
 Intervals: shares use the Wilson interval; means the t interval. Both treat students as the sampling
 unit (with a cluster-robust correction by student where the ``subject == "all"`` rows pool ELA and
 math, so a student counts twice) and schools as fixed: they describe these students, not a larger
-population of schools. Cells with fewer than ``min_n`` distinct students are suppressed, with
-complementary suppression across groups and schools
-(:func:`opportunity_research.stats.estimates.suppress_small_cells`); ``n`` counts student-subject results
-(= students within one subject), ``n_students`` distinct students.
+population of schools. Every table is complete (no cell hidden; the district report protects everything
+it publishes in one joint disclosure pass, :mod:`opportunity_research.disclosure.joint`); ``n`` counts
+student-subject results (= students within one subject), ``n_students`` distinct students.
 
 Missing data: with fewer than two years of spring results, or no ``grade_equivalent`` for growth,
 the functions return an empty table with ``.attrs["needs"]`` (see :mod:`opportunity_research.study.indicators`).
@@ -59,9 +58,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from .. import config
 from ..intake.contract import SUBJECTS_TESTED
-from ..stats.estimates import suppress_small_cells
+from ..stats.estimates import complete_table
 from .indicators import INDICATOR_COLUMNS, indicator_rows, needs_of, unavailable
 from .movement import level_movement, level_transitions, yearly_growth
 from .panels import VARIABLES, needs_ge, needs_years, order_rows, subgroup_cells, with_pooled, yearly_results
@@ -106,7 +104,6 @@ def catch_up_rates(
     window: str = "spring",
     subjects: Sequence[str] = SUBJECTS_TESTED,
     variables: Sequence[str] = VARIABLES,
-    min_n: int = config.MIN_CELL_SIZE,
     confidence: float = 0.95,
 ) -> pd.DataFrame:
     """Share of students below grade level in ``start_year`` who are at grade level ``k`` years later.
@@ -123,8 +120,8 @@ def catch_up_rates(
         The follow-up distances ``k``.
     window, subjects, variables
         Testing window, subjects and student-group variables.
-    min_n, confidence
-        Smallest reported cell (distinct students) and interval level.
+    confidence
+        Interval level.
 
     Returns
     -------
@@ -208,14 +205,7 @@ def catch_up_rates(
     out = out.merge(
         start, on=["subject", "start_year", "school_id", "group"], how="left", validate="many_to_one"
     )
-    out = suppress_small_cells(
-        out,
-        keys=keys,
-        count="n_students",
-        min_n=min_n,
-        estimates={"estimate": (0, 1)},
-        blank=["n_start", "n", "n_students", "estimate", "ci_lower", "ci_upper"],
-    )
+    out = complete_table(out, counts=["n_start", "n", "n_students"])
     out = order_rows(out, keys)[cols]
     out.attrs["needs"] = []
     return out
@@ -310,7 +300,6 @@ def grade_level_growth(
     threshold: float = 1.3,
     subjects: Sequence[str] = SUBJECTS_TESTED,
     variables: Sequence[str] = VARIABLES,
-    min_n: int = config.MIN_CELL_SIZE,
     confidence: float = 0.95,
 ) -> pd.DataFrame:
     """Growth in grade levels per year of the students tested in ``start_year``, and where they started.
@@ -329,9 +318,9 @@ def grade_level_growth(
     threshold
         Growth (grade levels per year) that, with a mean start offset below 0, makes a school
         trajectory-changing (default 1.3).
-    subjects, variables, min_n, confidence
+    subjects, variables, confidence
         Subjects, student-group variables (``started_behind`` = below grade level in ``start_year`` is
-        always added), smallest reported cell and interval level.
+        always added) and interval level.
 
     Returns
     -------
@@ -418,30 +407,11 @@ def grade_level_growth(
     out["gap"] = np.maximum(0.0, -out["start_offset"])
     out["years_to_close"] = years_to_close(out["gap"].to_numpy(), out["growth"].to_numpy())
     out["trajectory_changing"] = (out["start_offset"] < 0) & (out["growth"] >= threshold)
-    out = suppress_small_cells(
-        out,
-        keys=keys,
-        count="n_students",
-        min_n=min_n,
-        blank=[
-            "n",
-            "n_students",
-            "start_offset",
-            "start_offset_ci_lower",
-            "start_offset_ci_upper",
-            "growth",
-            "growth_ci_lower",
-            "growth_ci_upper",
-            "gap",
-            "years_to_close",
-        ],
-    )
-    out["years_to_close_note"] = (
-        pd.Series(years_to_close_note(out["gap"].to_numpy(), out["growth"].to_numpy()), index=out.index)
-        .where(~out["suppressed"], "")
-        .astype("str")
-    )
-    out["trajectory_changing"] = out["trajectory_changing"].astype("boolean").mask(out["suppressed"])
+    out = complete_table(out, counts=["n", "n_students"])
+    out["years_to_close_note"] = pd.Series(
+        years_to_close_note(out["gap"].to_numpy(), out["growth"].to_numpy()), index=out.index
+    ).astype("str")
+    out["trajectory_changing"] = out["trajectory_changing"].astype("boolean")
     out = order_rows(out, keys)[cols]
     out.attrs["needs"] = []
     return out
@@ -455,7 +425,6 @@ def trajectory_indicators(
     window: str = "spring",
     subjects: Sequence[str] = SUBJECTS_TESTED,
     variables: Sequence[str] = VARIABLES,
-    min_n: int = config.MIN_CELL_SIZE,
     confidence: float = 0.95,
 ) -> pd.DataFrame:
     """Scorecard indicators ``catch_up_rate`` and ``growth_grade_levels`` per school, group and year.
@@ -466,7 +435,7 @@ def trajectory_indicators(
       ``Y`` (:func:`yearly_growth`), ELA and math pooled.
 
     With the subjects pooled, ``n`` counts student-subject results (a student tested in both subjects counts
-    twice); suppression uses distinct students.
+    twice); ``n_students`` counts distinct students.
 
     Returns
     -------
@@ -492,7 +461,6 @@ def trajectory_indicators(
         window=window,
         subjects=subjects,
         variables=variables,
-        min_n=min_n,
         confidence=confidence,
     )
     if len(catch) == 0 and not catch.attrs.get("needs"):
@@ -505,7 +473,6 @@ def trajectory_indicators(
         window=window,
         subjects=subjects,
         variables=variables,
-        min_n=min_n,
         confidence=confidence,
     )
     pooled = "all"
