@@ -9,9 +9,9 @@ receives from the package's public functions has passed the disclosure pass.
 
 Examples
 --------
->>> a = demo_analysis("demo_pinebrook")
->>> a.disclosure.passed, int(a.gaps["suppressed"].sum()) > 0
-(True, True)
+>>> a = demo_analysis("demo_pinebrook")  # its smallest race/ethnicity groups are published as one pooled group
+>>> a.disclosure.passed, a.disclosure.pooled_groups[0], "suppressed" in a.gaps.columns
+(True, 'race_ethnicity=asian', True)
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ def analyze_district(
     cuts: dict | None = None,
     n_boot: int = 1000,
     seed: int = 0,
+    pool_below: int | None = None,
 ) -> analysis.DistrictAnalysis:
     """Run every analysis of the district report on a processed district; every table protected.
 
@@ -59,6 +60,9 @@ def analyze_district(
         ``high_expectations_current`` (12 of 20), ``high_expectations_old`` (18 of 30).
     n_boot, seed
         Cluster-bootstrap replicates and seed of the gap intervals.
+    pool_below
+        Race/ethnicity groups smaller than this (students in the district) are pooled into one published
+        group (:func:`~opportunity_research.study.analysis.pool_small_groups`; default ``2 * min_n``).
 
     Raises
     ------
@@ -82,6 +86,7 @@ def analyze_district(
         cuts=cuts,
         n_boot=n_boot,
         seed=seed,
+        pool_below=pool_below,
     )
     return joint.protect_district(a, indicators=indicators)
 

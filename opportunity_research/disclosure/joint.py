@@ -17,11 +17,13 @@ import pandas as pd
 
 from .. import config
 from ..intake.contract import CLIMATE_SCALE
+from .design import POOLED_LEVEL, pool_small_groups, school_breakdowns
 from .model import ALL_OTHERS, REASON, AuditReport, DisclosureError, TableSpec
 from .protection import audit, audit_published, protect_tables
 
 __all__ = [
     "ALL_OTHERS",
+    "POOLED_LEVEL",
     "PUBLISHED",
     "REASON",
     "AuditReport",
@@ -32,10 +34,12 @@ __all__ = [
     "audit_published",
     "audit_report_folder",
     "district_tables",
+    "pool_small_groups",
     "protect_district",
     "protect_table",
     "protect_tables",
     "published_tables",
+    "school_breakdowns",
 ]
 
 
@@ -122,7 +126,9 @@ def protect_district(
 
     ``a`` is a :class:`~opportunity_research.study.analysis.DistrictAnalysis` whose tables were computed without
     suppression; ``indicators`` the scorecard's indicator table (every year), from which the scorecard is
-    built (once, here) so that its pages show only protected values.
+    built (once, here) so that its pages show only protected values. A school's breakdown by a group variable
+    with a small group is left out first (:func:`~opportunity_research.disclosure.design.school_breakdowns`);
+    the groups the analysis pooled (``a.district.manifest["pooled_groups"]``) are recorded in the report.
 
     Raises
     ------
@@ -155,8 +161,12 @@ def protect_district(
 
     min_n = a.min_n if min_n is None else min_n
     year = measures.analysis_year(a.district)
-    tables = district_tables(a, indicators)
-    protected, report = protect_tables(tables, min_n=min_n, protection=protection, year=year)
+    tables, left_out = school_breakdowns(district_tables(a, indicators), min_n=min_n, year=year)
+    protected, report = protect_tables(
+        tables, min_n=min_n, protection=protection, year=year, unpublished=left_out
+    )
+    report.left_out = {k: int(m.sum()) for k, m in left_out.items()}
+    report.pooled_groups = list(getattr(a.district, "manifest", {}).get("pooled_groups", []))
     if not report.passed:
         cells = [f[0] for f in report.failures]
         raise DisclosureError(

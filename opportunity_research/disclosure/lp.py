@@ -83,6 +83,15 @@ def intervals(
     rels = [(c, 0.0, s) for c, s in model.relations] + eqs
     unknown = np.isnan(fixed)
     lb = np.where(np.array(model.var_x) == 0, 0.0, 1.0) if model.known else np.ones(nv)
+    unpub = getattr(model, "unpublished", None)
+    if model.known and unpub is not None and len(unpub) and unpub.any():
+        # a count whose rows are all unpublished may be 0 for all an attacker knows (a published row shows that
+        # its group has students; a row left out shows nothing)
+        seen = np.zeros(nv, dtype=bool)
+        for rid, vs in enumerate(model.row_vars):
+            if not unpub[rid]:
+                seen[vs] = True
+        lb = np.where(seen, lb, 0.0)
     # reduce: substitute fixed values
     reduced = []
     for coefs, rhs, sense in rels:

@@ -139,6 +139,15 @@ class AuditReport:
         Per audited count: ``cell``, ``true`` (None in a published-only audit), ``low``, ``high``.
     seconds
         Time spent.
+    pooled_groups
+        Groups published only as one pooled group (``"race_ethnicity=asian"``, ...;
+        :func:`~opportunity_research.disclosure.design.pool_small_groups`).
+    left_out
+        ``{table: rows}``: school breakdowns not published because one of their groups is small
+        (:func:`~opportunity_research.disclosure.design.school_breakdowns`); not counted in ``cells``.
+    small_unpublished
+        Rows left out that describe fewer than ``min_n`` students: small cells that need no suppression
+        (counted with ``primary`` in :attr:`secondary_per_primary`).
 
     Examples
     --------
@@ -158,6 +167,9 @@ class AuditReport:
     failures: list = field(default_factory=list)
     intervals: pd.DataFrame | None = None
     seconds: float = 0.0
+    pooled_groups: list = field(default_factory=list)
+    left_out: dict = field(default_factory=dict)
+    small_unpublished: int = 0
 
     @property
     def passed(self) -> bool:
@@ -165,8 +177,11 @@ class AuditReport:
 
     @property
     def secondary_per_primary(self) -> float:
-        """Information loss: cells hidden beyond the small cells, per small cell (0 when nothing is small)."""
-        return self.beyond_primary / self.primary if self.primary else 0.0
+        """Information loss: published cells hidden beyond the small cells, per small cell (0 when nothing is
+        small). The small cells are the published rows hidden as small and the small rows of school breakdowns
+        left out (:attr:`small_unpublished`)."""
+        small = self.primary + self.small_unpublished
+        return self.beyond_primary / small if small else 0.0
 
     def to_dict(self) -> dict:
         """Summary for ``findings.json`` (no cell values)."""
@@ -177,7 +192,9 @@ class AuditReport:
             "suppressed_primary": self.primary,
             "suppressed_beyond_primary": self.beyond_primary,
             "secondary_per_primary": round(self.secondary_per_primary, 3),
-            "pooled_groups": [],
+            "pooled_groups": list(self.pooled_groups),
+            "school_breakdown_rows_not_published": int(sum(self.left_out.values())),
+            "small_rows_not_published": self.small_unpublished,
             "estimates_withheld": self.withheld,
             "hidden_counts_audited": self.hidden_counts,
             "audit_passed": self.passed,
@@ -193,10 +210,36 @@ class AuditReport:
             f"to the district, subjects to all subjects, the same students counted in two tables), shows "
             f"that each hidden count can only be bounded to a range at least {self.protection} students "
             f"wide and no hidden share or mean can be worked out. Of {self.cells:,} published cells, "
-            f"{self.primary:,} were hidden as small and {self.beyond_primary:,} more to protect them: an "
-            f"information loss of {self.secondary_per_primary:.2f} hidden cells per small cell; no group "
-            f"was pooled. Audit {'passed' if self.passed else 'FAILED'}."
+            f"{self.primary:,} were hidden as small and {self.beyond_primary:,} more to protect them"
+            f"{self._small_text()}: an information loss of {self.secondary_per_primary:.2f} hidden cells per "
+            f"small cell. "
+            f"{self._design_text()}Audit {'passed' if self.passed else 'FAILED'}."
         )
+
+    def _small_text(self) -> str:
+        if not self.small_unpublished:
+            return ""
+        return f" (with {self.small_unpublished:,} small cells of school breakdowns that are not published)"
+
+    def _design_text(self) -> str:
+        from ..study import labels
+
+        parts = []
+        if self.pooled_groups:
+            names = [labels.group(g) for g in self.pooled_groups]
+            parts.append(
+                f"The smallest race/ethnicity groups ({', '.join(names)}) are reported together as one group. "
+            )
+        else:
+            parts.append("No group was pooled. ")
+        left = int(sum(self.left_out.values()))
+        if left:
+            parts.append(
+                f"A school's figures by a group variable are shown only where every group of that variable "
+                f"has at least {self.min_n} students at every school in that year ({left:,} rows are not "
+                f"published; each school's all-students figures and the district's group figures are). "
+            )
+        return "".join(parts)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -241,7 +284,10 @@ class PopulationModel:
     ):
         self.known = known
         self._min_n = min_n
-        self.lp_cache: dict = {}  # component LPs already solved (the protection loop re-audits unchanged parts)  # True: true values (protecting); False: only what is published (auditing files)
+        self.lp_cache: dict = {}  # component LPs already solved (the protection loop re-audits unchanged parts)
+        self.unpublished = np.zeros(
+            0, dtype=bool
+        )  # rows audited as hidden but not published (protect_tables)
         self.names = list(tables)
         self.frames = [tables[k][0].reset_index(drop=True) for k in self.names]
         self.specs = [tables[k][1] for k in self.names]

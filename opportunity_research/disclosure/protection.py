@@ -31,6 +31,17 @@ row and ``movement.csv`` count the same results), so a count hidden in one place
 and a row is hidden as a whole. From the published files alone (:func:`audit_published`, the gate),
 hidden counts of universes whose shown school or district totals are equal are read as one unknown.
 
+What is published at all
+------------------------
+Before these rules, :mod:`~opportunity_research.disclosure.design` decides the published set of a district
+(:func:`~opportunity_research.disclosure.joint.protect_district`): the smallest race/ethnicity groups are
+analysed as one pooled group, and schools' breakdowns by a group variable are left out for a school year
+where one school's group is small. Rows left out reach :func:`protect_tables` as ``unpublished``: they are
+audited as hidden cells (an attacker who adds up the published rows bounds them like any hidden count, from
+a lower bound of 0, since a row left out does not show that its group exists), preferred as complements
+(hiding them costs nothing), never returned, and not counted as published cells; their small rows count
+as small cells in :attr:`AuditReport.secondary_per_primary`.
+
 The rules (in the order they are applied)
 -----------------------------------------
 1. **Primary**: a population with ``0 < n < min_n`` is hidden, and so is a row comparing a group with a
@@ -40,7 +51,7 @@ The rules (in the order they are applied)
    same students with one missing outcome) is hidden too, so no published count approximates it.
 3. **Complements, from counts only**: while the audit finds a hidden count whose interval is narrower
    than ``protection``, the smallest shown count that shares an additive relation with it is hidden
-   (levels before totals; ties broken by labels). A school or district all-students count (or any
+   (a count of unpublished rows first, then levels before totals; ties broken by labels). A school or district all-students count (or any
    total) is chosen only when no group's count is within reach, through the relations of ``v`` and of
    its hidden neighbours. The choice never looks at an estimate, so which cells
    are complements says nothing about any hidden share or mean.
@@ -48,7 +59,8 @@ The rules (in the order they are applied)
    value is what an attacker can compute (total minus shown cells). If a single hidden cell's count is
    known exactly, or the pooled value of the hidden cells lies within ``near_bound`` (default 5% of the
    range) of a bound of the outcome (0% or 100% for shares: a homogeneous hidden set), the estimates of
-   the smallest shown row of the relation are withheld as well (its count, published elsewhere, stays
+   the smallest shown row of the relation are withheld as well (a relation whose hidden parts are all
+   unpublished and none shown is skipped: its pooled value is its published total's own) (its count, published elsewhere, stays
    public). When nothing is left to hide in the relation, the estimates of the whole population (every
    row of that table describing that school) are withheld: a homogeneous population is handled at the
    population level, never by choosing a count complement that depends on its value.
@@ -58,8 +70,8 @@ The rules (in the order they are applied)
 The audit
 ---------
 :func:`audit` bounds every hidden population count, ``min`` and ``max`` subject to every published count
-(as equalities), the additive relations and ``count >= 1``. The relations split into independent
-components (union-find); each component is one HiGHS model (scipy's bundled solver) re-solved from the
+(as equalities), the additive relations and ``count >= 1`` (``>= 0`` for a count of unpublished rows
+only). The relations split into independent components (union-find); each component is one HiGHS model (scipy's bundled solver) re-solved from the
 previous basis for each target, and every solution found is a feasible point, so a target whose values
 over the points found already span ``protection`` is decided without its own solve. Components with one
 equation are solved in closed form; solved components are cached across the protection rounds. A hidden
@@ -198,10 +210,21 @@ class _State:
         """
         m = self.m
 
+        unpub = m.unpublished
+
         def rank(u, coefs):
-            # a group's count before an all-students count; a part before a total; one shown in one row before
-            # one shown in many; the smaller first
-            return (m.var_total[u], coefs[u] < 0, len(self.var_rows[u]) > 1, m.var_x[u], str(m.var_key[u]))
+            # a count of unpublished rows only first (hiding it costs nothing); then a group's count before an
+            # all-students count; a part before a total; one shown in one row before one shown in many; the
+            # smaller first
+            free = len(unpub) > 0 and bool(unpub[self.var_rows[u]].all())
+            return (
+                not free,
+                m.var_total[u],
+                coefs[u] < 0,
+                len(self.var_rows[u]) > 1,
+                m.var_x[u],
+                str(m.var_key[u]),
+            )
 
         # Gauss-style priority: every relation within reach (through hidden neighbours) is searched for a
         # group's count before any all-students or total count may serve as a complement
@@ -268,6 +291,8 @@ class _State:
             if not hp:
                 continue
             sp = [r for r in parts if not hid[r]]
+            if not sp and len(m.unpublished) and m.unpublished[hp].all():
+                continue  # nothing of the relation is published but its total: the total says no more than itself
             if kind == "gap":
                 n_all = sum(m.row_weight[r] for r in parts)
                 src = [
@@ -375,6 +400,7 @@ def protect_tables(
     max_rounds: int = 200,
     cleanup: bool = True,
     close_counts: str = "all",
+    unpublished: Mapping[str, np.ndarray] | None = None,
 ) -> tuple[dict[str, pd.DataFrame], AuditReport]:
     """Decide suppression jointly over a district's published tables, and audit the result.
 
@@ -400,6 +426,13 @@ def protect_tables(
     cleanup
         After the audit passes, publish again the all-students and district complements that are no
         longer needed (:func:`_cleanup`).
+    unpublished
+        ``{table: boolean mask}``: rows that are not published at all (a school breakdown left out,
+        :func:`~opportunity_research.disclosure.design.school_breakdowns`). They are audited as hidden
+        cells (what the published rows imply about them is bounded like any hidden count), preferred as
+        complements (hiding them costs nothing), left out of the returned tables and not counted as
+        published cells. A relation whose hidden parts are all unpublished and none shown says nothing
+        beyond its shown total, so rule 4 does not withhold that total.
 
     Returns
     -------
@@ -425,7 +458,21 @@ def protect_tables(
     if min_n < 1:
         raise ValueError(f"protect_tables: min_n must be at least 1, got {min_n}")
     protection = min_n if protection is None else int(protection)
+    if unpublished:
+        tables = {
+            k: ((df.assign(suppressed=_flag(df) | unpublished[k]), spec) if k in unpublished else (df, spec))
+            for k, (df, spec) in tables.items()
+        }
     model = PopulationModel(tables, year=year, known=True, min_n=min_n)
+    model.unpublished = np.zeros(0, dtype=bool)
+    if unpublished:
+        rows = model.rows
+        mask = np.zeros(len(rows), dtype=bool)
+        for tid, name in enumerate(model.names):
+            if name in unpublished:
+                sel = rows["tid"].to_numpy() == tid
+                mask[sel] = np.asarray(unpublished[name], dtype=bool)[rows["row"].to_numpy()[sel]]
+        model.unpublished = mask
     if close_counts not in ("all", "small"):
         raise ValueError(f"protect_tables: close_counts must be 'all' or 'small', got {close_counts!r}")
     st = _State(model, min_n, protection, near_bound, close_counts)
@@ -486,6 +533,14 @@ def protect_tables(
         iv = _cleanup(st, iv)
     hidden = st.hidden_rows()
     out = _apply(model, hidden, min_n)
+    gone = np.zeros(len(model.rows), dtype=bool) if not len(model.unpublished) else model.unpublished
+    small_rows = np.zeros(len(model.rows), dtype=bool)
+    for v in model.primary_vars:
+        small_rows[st.var_rows[v]] = True
+    for k, drop in (unpublished or {}).items():
+        kept = out[k][~np.asarray(drop, dtype=bool)].reset_index(drop=True)
+        kept.attrs = dict(out[k].attrs)
+        out[k] = kept
     ivs = pd.DataFrame(
         [
             {
@@ -503,9 +558,10 @@ def protect_tables(
     report = AuditReport(
         min_n=min_n,
         protection=protection,
-        cells=len(model.rows),
-        primary=int(primary_rows.sum()),
-        beyond_primary=int((hidden & ~primary_rows).sum()),
+        cells=int((~gone).sum()),
+        primary=int((primary_rows & ~gone).sum()),
+        small_unpublished=int((gone & small_rows).sum()),
+        beyond_primary=int((hidden & ~primary_rows & ~gone).sum()),
         withheld=len(st.E),
         hidden_counts=len(st.H),
         failures=failures,
@@ -513,6 +569,12 @@ def protect_tables(
         seconds=time.perf_counter() - t0,
     )
     return out, report
+
+
+def _flag(df: pd.DataFrame) -> np.ndarray:
+    if "suppressed" not in df.columns:
+        return np.zeros(len(df), dtype=bool)
+    return df["suppressed"].fillna(False).astype(bool).to_numpy()
 
 
 def _apply(model: PopulationModel, hidden: np.ndarray, min_n: int) -> dict[str, pd.DataFrame]:

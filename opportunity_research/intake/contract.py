@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 __all__ = [
     "ALL_OTHERS",
     "CUT_POINTS",
+    "POOLED_RACE_ETHNICITY",
+    "POOLED_RACE_ETHNICITY_LABEL",
     "RACE_ETHNICITY",
     "RESOURCES",
     "SCORING_RULES",
@@ -48,6 +50,12 @@ RACE_ETHNICITY: dict[str, str] = {
     "white": "White",
     "two_or_more": "Two or more races",
 }
+
+#: The code of the group the smallest race/ethnicity groups of a district are reported as, when they are pooled
+#: (:func:`opportunity_research.disclosure.design.pool_small_groups`); never a code in the input files.
+POOLED_RACE_ETHNICITY = "pooled_small_groups"
+#: How a reader reads the pooled group.
+POOLED_RACE_ETHNICITY_LABEL = "Students of smaller race/ethnicity groups (pooled)"
 
 #: The reference of a gap that compares a group with every student outside it (the ``reference`` column of
 #: gap tables; the alternative is a named reference level).

@@ -24,6 +24,7 @@ strong_instruction  104      0.03
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -31,7 +32,13 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from .. import config
-from ..intake.contract import ALL_OTHERS, RACE_ETHNICITY, SUBGROUP_VARIABLES, SUBJECTS_TESTED
+from ..intake.contract import (
+    ALL_OTHERS,
+    POOLED_RACE_ETHNICITY,
+    RACE_ETHNICITY,
+    SUBGROUP_VARIABLES,
+    SUBJECTS_TESTED,
+)
 from ..intake.crosswalk import suggest
 from ..intake.dataset import District, load_district
 from ..stats.results import ConvergenceWarning
@@ -45,6 +52,7 @@ __all__ = [
     "check_analysis_options",
     "findings_json",
     "key_findings",
+    "pool_small_groups",
     "reference_label",
     "unprotected_analysis",
     "unprotected_level_counts",
@@ -212,6 +220,60 @@ def check_analysis_options(
             raise ValueError(f"cuts: {key} must be a number from {lo:g} to {hi:g} (got {value!r})")
 
 
+def pool_small_groups(district, *, pool_below: int = 2 * config.MIN_CELL_SIZE, keep=()):
+    """Pool the race/ethnicity groups smaller than ``pool_below`` students district-wide into one group.
+
+    Parameters
+    ----------
+    district
+        A :class:`~opportunity_research.intake.dataset.District` (its ``students`` table is recoded).
+    pool_below
+        Groups with fewer students than this in the whole district are pooled (``0`` turns pooling off);
+        :func:`unprotected_analysis` passes ``2 * min_n``.
+    keep
+        Race/ethnicity codes never pooled (a named reference group).
+
+    Returns
+    -------
+    (District, list of str)
+        The district with ``students.race_ethnicity`` recoded to ``POOLED_RACE_ETHNICITY`` for the pooled
+        groups (recorded in ``manifest["pooled_groups"]``, which the joint disclosure pass reports), and the
+        pooled codes, smallest first (empty: unchanged).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from opportunity_research.intake.dataset import District
+    >>> race = ["white"] * 45 + ["asian"] * 9 + ["black"] * 6
+    >>> s = pd.DataFrame({"student_id": range(60), "race_ethnicity": race})
+    >>> d, pooled = pool_small_groups(District("demo", {"students": s}), pool_below=20)
+    >>> pooled, d.students["race_ethnicity"].value_counts().to_dict()
+    (['black', 'asian'], {'white': 45, 'pooled_small_groups': 15})
+    >>> pool_small_groups(District("demo", {"students": s}), pool_below=20, keep=("black",))[1]
+    []
+    """
+    below = int(pool_below)
+    s = district.tables.get("students")
+    if s is None or "race_ethnicity" not in s.columns or below <= 0:
+        return district, []
+    counts = s["race_ethnicity"].astype("str").value_counts()
+    keep = {str(k) for k in keep}
+    order = [k for k, _ in sorted(counts.items(), key=lambda kv: (kv[1], kv[0])) if k not in keep]
+    small = [k for k in order if counts[k] < below]
+    if len(small) < 2:
+        return district, []
+    # a pool still smaller than pool_below would be a small group itself: the next smallest group joins it
+    rest = [k for k in order if k not in small]
+    while rest and counts[small].sum() < below and len(rest) > 1:
+        small.append(rest.pop(0))
+    race = s["race_ethnicity"].astype("str")
+    students = s.assign(race_ethnicity=race.where(~race.isin(small), POOLED_RACE_ETHNICITY))
+    manifest = {**district.manifest, "pooled_groups": [f"race_ethnicity={k}" for k in small]}
+    return dataclasses.replace(
+        district, tables={**district.tables, "students": students}, manifest=manifest
+    ), small
+
+
 def unprotected_analysis(
     district_id: str,
     *,
@@ -222,6 +284,7 @@ def unprotected_analysis(
     cuts: dict | None = None,
     n_boot: int = 1000,
     seed: int = 0,
+    pool_below: int | None = None,
 ) -> tuple[DistrictAnalysis, pd.DataFrame]:
     """Every analysis of the district report on a processed district, complete: NOT for publication.
 
@@ -249,6 +312,9 @@ def unprotected_analysis(
         ``high_expectations_current`` (12 of 20), ``high_expectations_old`` (18 of 30).
     n_boot, seed
         Cluster-bootstrap replicates and seed of the gap intervals.
+    pool_below
+        Race/ethnicity groups with fewer students than this in the district are analysed and published as one
+        pooled group (:func:`pool_small_groups`; default ``2 * min_n``, ``0`` turns pooling off).
 
     Raises
     ------
@@ -265,6 +331,12 @@ def unprotected_analysis(
     # Suppression is decided once, after this, over everything the district publishes
     # (disclosure.joint.protect_district, with this min_n): the analyses below compute complete tables.
     d = load_district(district_id, processed_root=config.resolve(processed_dir) if processed_dir else None)
+    # the smallest race/ethnicity groups are analysed and published as one pooled group (never a named reference)
+    d, _ = pool_small_groups(
+        d,
+        pool_below=2 * min_n if pool_below is None else pool_below,
+        keep=[(reference or {}).get("race_ethnicity", "")],
+    )
     cuts = {**measures.default_cuts(), **(cuts or {})}
     cls = measures.classroom_access(d, cuts=cuts)
     acc = measures.student_access(d, classrooms=cls)

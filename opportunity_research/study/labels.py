@@ -42,7 +42,7 @@ import numbers
 import re
 from collections.abc import Mapping
 
-from ..intake.contract import RACE_ETHNICITY
+from ..intake.contract import POOLED_RACE_ETHNICITY, POOLED_RACE_ETHNICITY_LABEL, RACE_ETHNICITY
 
 __all__ = [
     "COLUMNS",
@@ -277,6 +277,8 @@ def level(var: str, value) -> str:
         return "All students"
     if var in _FLAG_LEVELS and text in ("0", "1"):
         return _FLAG_LEVELS[var][0 if text == "1" else 1]
+    if text == POOLED_RACE_ETHNICITY:
+        return POOLED_RACE_ETHNICITY_LABEL
     if var == "race_ethnicity" or text in RACE_ETHNICITY:
         return f"{RACE_ETHNICITY.get(text, text)} students"
     if var == "grade":
@@ -295,6 +297,8 @@ def level_phrase(var: str, value) -> str:
     """
     text = level(var, value)
     first = text.split(" ", 1)[0]
+    if _text(value) == POOLED_RACE_ETHNICITY:
+        return text[:1].lower() + text[1:]
     if str(var) == "race_ethnicity" or _text(value) in RACE_ETHNICITY or first in ("English", "Grade"):
         return text
     return text[:1].lower() + text[1:]

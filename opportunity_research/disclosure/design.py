@@ -1,0 +1,117 @@
+"""What a district publishes at all: pooled race/ethnicity groups and school breakdowns shown only where whole.
+
+Suppression (:mod:`~opportunity_research.disclosure.protection`) hides cells of a published set; this module
+decides the set, before suppression, the way state report cards do. Both steps lower the information loss
+(cells hidden beyond the small cells, per small cell) at the same protection, because a small cell that is not
+published needs no complement:
+
+* :func:`pool_small_groups` (defined in :mod:`opportunity_research.study.analysis`, which runs it before any
+  analysis; re-exported here): the race/ethnicity groups with fewer than ``pool_below`` students in the whole
+  district (default ``2 * min_n``) are pooled into one group, :data:`POOLED_LEVEL`, before any analysis; only
+  the pooled group is published (every table, estimate and interval is computed on it, never recombined from
+  hidden parts). Pooling happens only when at least two groups are that small, never for a reference group.
+* :func:`school_breakdowns`: schools' figures broken down by a group variable in a school year are published
+  only where every group of that variable has at least ``min_n`` students (or none) at every school in every
+  table; otherwise each school's all-students figures and the district's group figures are shown, and the
+  school breakdowns of that variable and year are not published (in any table, at any school: the district's
+  row minus the other schools' rows, or a close count of the same group in another table, would give one
+  school's left-out count back). The rows left out are still audited as hidden cells by the joint pass.
+
+Measured on the demo districts (cells hidden beyond the small cells, per small cell): see the README's
+disclosure section and ``benchmarks/bench_disclosure.py``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .. import config
+from ..intake.contract import POOLED_RACE_ETHNICITY
+from ..study.analysis import pool_small_groups
+from .model import TableSpec
+
+__all__ = ["POOLED_LEVEL", "pool_small_groups", "school_breakdowns"]
+
+#: The code of the pooled race/ethnicity group (its label: ``study.labels.level``).
+POOLED_LEVEL = POOLED_RACE_ETHNICITY
+
+
+def _variable(df: pd.DataFrame) -> np.ndarray:
+    if "variable" in df.columns:
+        return df["variable"].astype("str").to_numpy(dtype=object)
+    g = df["group"].astype("str")
+    return g.str.split("=", n=1).str[0].where(g.str.contains("=", regex=False), "all").to_numpy(dtype=object)
+
+
+def school_breakdowns(
+    tables: dict[str, tuple[pd.DataFrame, TableSpec]],
+    *,
+    min_n: int = config.MIN_CELL_SIZE,
+    year: int | None = None,
+) -> tuple[dict[str, tuple[pd.DataFrame, TableSpec]], dict[str, np.ndarray]]:
+    """Mark the school breakdowns by a group variable to leave out: every school, every table, one year.
+
+    A school's rows for a group variable (e.g. race/ethnicity) in a school year are published only if, in
+    every ``"cell"`` table of students and at every school, each group of that variable has 0 or at least
+    ``min_n`` students (or results) in every count column; otherwise the rows of that variable and year at
+    every school of every table are left out (each school's all-students rows and the district's rows stay).
+    Leaving out one school only would not do: the district's row minus the other schools' rows gives it back,
+    and a count of the same group in another table approximates it. The rows left out are returned
+    *suppressed* (with their counts) and a mask of them, for
+    :func:`~opportunity_research.disclosure.protection.protect_tables` (``unpublished``), which audits them as
+    hidden cells and leaves them out of what it returns.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"school_id": ["A", "A", "A", "B", "B", "B"],
+    ...                   "group": ["all", "ell=1", "ell=0"] * 2, "n": [50, 4, 46, 60, 20, 40]})
+    >>> out, left_out = school_breakdowns({"t": (t, TableSpec("cell"))}, min_n=10, year=2016)
+    >>> left_out["t"].tolist()  # school A has 4 English learners: no school's breakdown by ell is published
+    [False, True, True, False, True, True]
+    """
+
+    def frame(df, spec):
+        var = _variable(df)
+        school = df["school_id"].astype("str").to_numpy(dtype=object)
+        yr = (
+            pd.to_numeric(df[spec.year], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+            if spec.year and spec.year in df.columns
+            else np.full(len(df), np.nan if year is None else float(year))
+        )
+        counts = [
+            pd.to_numeric(df[c], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+            for c in spec.counts
+            if c in df.columns
+        ]
+        small = np.zeros(len(df), dtype=bool)
+        for n in counts:
+            small |= (n > 0) & (n < min_n)
+        cand = (school != "all") & (var != "all")
+        return var, yr, cand, small
+
+    use = {
+        name: (df, spec)
+        for name, (df, spec) in tables.items()
+        if spec.style == "cell" and "school_id" in df.columns and len(df) and spec.unit == "students"
+    }
+    bad = set()
+    for df, spec in use.values():
+        var, yr, cand, small = frame(df, spec)
+        bad |= set(zip(yr[cand & small], var[cand & small]))
+    out, left_out = dict(tables), {}
+    for name, (df, spec) in use.items():
+        var, yr, cand, _ = frame(df, spec)
+        drop = cand & np.array([(y, v) in bad for y, v in zip(yr, var)], dtype=bool)
+        if drop.any():
+            marked = df.copy()
+            old = (
+                marked["suppressed"].fillna(False).astype(bool).to_numpy()
+                if "suppressed" in marked.columns
+                else np.zeros(len(df), dtype=bool)
+            )
+            marked["suppressed"] = old | drop
+            out[name] = (marked, spec)
+            left_out[name] = drop
+    return out, left_out
