@@ -161,9 +161,9 @@ def _lp_warm(hc, members, cons, lb, targets, need):
     ``need`` or more is wide enough without solving for it (its interval is reported as that inner range,
     which the true interval contains). :func:`_spread` first finds points that push many targets to their
     ends at once, so most targets that are wide enough cost no LP of their own; the re-solves use primal
-    simplex (a changed objective leaves the basis primal feasible: about 4x fewer seconds than dual simplex
-    on a 100,000-student district's 1,796-count component). Cost grows about linearly with the component's
-    size.
+    simplex (a changed objective leaves the basis primal feasible). On a 100,000-student district's largest
+    component (1,796 hidden counts, 7,199 relations) the two cut the CPU time from 19.3 s to 2.8 s and judge
+    the same 767 counts too narrow. Cost grows about linearly with the component's size.
     """
     pos = {v: i for i, v in enumerate(members)}
     m = len(members)
