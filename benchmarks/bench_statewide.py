@@ -2,17 +2,24 @@
 
 In one run, in a fresh temporary project:
 
-1. ``synthesize --districts N`` (:func:`opportunity_research.statewide.synthesize_state`: log-normal district
+1. ``synthesize --districts N`` (:func:`opportunity_research.synth.statewide.synthesize_state`: log-normal district
    sizes, median 900 students by default);
 2. **the machine's two-process ceiling**: a fixed CPU-bound piece of work (NumPy and pure Python, no I/O) in one
-   process, then the same work in two processes at once; ceiling = 2 x (one process's time) / (two processes'
-   time). On an idle 2-core machine it is close to 2; on a shared machine it is what two workers can hope for
-   *now*, which is why it is measured in the same run as the batch;
-3. the batch serially (``run_batch(jobs=1)``: one warm kernel in this process), then on a ``LocalCluster`` of
-   ``--jobs`` workers (one warm kernel each); for each: seconds, districts and students per minute, and peak
-   resident memory (serial: this process and its kernel; cluster: each worker process with its kernel, sampled
-   every 0.2 s with psutil);
-4. the speed-up (serial / cluster) and its share of the ceiling (the issue's target: at least 90%).
+   process, then the same work in two processes at once, alternated three times; ceiling = 2 x (one process's
+   time) / (two processes' time). On an idle 2-core machine it is close to 2; on a shared machine it is what two
+   workers can hope for *now*, which is why it is measured in the same run as the batch: before the batches,
+   between them and after them;
+3. the batch serially (``run_batch(jobs=1)``: one warm kernel and one browser in this process), then on a
+   ``LocalCluster`` of ``--jobs`` workers (one warm kernel and one browser each; the largest districts first, one
+   task per district, the next handed to a worker when it is free); for each: seconds, districts and students
+   per minute, and peak resident memory (serial: this process with its kernel and browser; cluster: each worker
+   process with its kernel and browser, sampled every 0.2 s with psutil), and the load average during each;
+4. where the cluster's time went: the districts' own seconds summed (serial against cluster: how much slower
+   each district ran with two at once) and the share of the workers' time they filled (the rest is the
+   cluster's start, the wait for the last district and the cross-district report at the end); CPU seconds of the
+   whole process tree per run (a core's time per district and per 1,000 students: the sizing figure that does not
+   depend on the load) and the serial seconds per district against district size;
+5. the speed-up (serial / cluster) and its share of the ceiling (the issue's target: at least 90%).
 
     .venv/bin/python benchmarks/bench_statewide.py                    # 200 districts (hours on 2 shared cores)
     .venv/bin/python benchmarks/bench_statewide.py --districts 20
@@ -27,6 +34,7 @@ import argparse
 import json
 import multiprocessing as mp
 import os
+import resource
 import shutil
 import tempfile
 import threading
@@ -57,30 +65,45 @@ def _timed_work(_=None) -> float:
     return time.perf_counter() - t
 
 
-def two_process_ceiling() -> tuple[float, float, float]:
-    """(one process's seconds, two processes' seconds, ceiling = 2 * one / two), in fresh processes."""
+def two_process_ceiling(rounds: int = 3) -> tuple[float, float, float]:
+    """(one process's seconds, two processes' seconds, ceiling = 2 * one / two), in fresh processes.
+
+    ``rounds`` alternations of one alone and two at once (summed), so that a change of the machine's load during
+    the measurement falls on both sides."""
     ctx = mp.get_context("spawn")
-    with ctx.Pool(1) as pool:
-        pool.map(_timed_work, [None])  # the import and first-touch costs, not measured
-        t = time.perf_counter()
-        pool.map(_timed_work, [None])
-        one = time.perf_counter() - t
-    with ctx.Pool(2) as pool:
-        pool.map(_timed_work, [None, None])
-        t = time.perf_counter()
-        pool.map(_timed_work, [None, None])
-        two = time.perf_counter() - t
-    return one, two, 2 * one / two
+    one = two = 0.0
+    # each process in a session of its own, as the batch's kernels are (jupyter_client starts every kernel in a
+    # new session): with the kernel's autogroup scheduling (/proc/sys/kernel/sched_autogroup_enabled) a busy
+    # machine shares its CPUs between sessions, so two processes of one session get no more than one would
+    with ctx.Pool(1, initializer=os.setsid) as solo, ctx.Pool(2, initializer=os.setsid) as pair:
+        solo.map(_timed_work, [None])  # the import and first-touch costs, not measured
+        pair.map(_timed_work, [None, None])
+        for _ in range(rounds):
+            t = time.perf_counter()
+            solo.map(_timed_work, [None])
+            one += time.perf_counter() - t
+            t = time.perf_counter()
+            pair.map(_timed_work, [None, None], chunksize=1)
+            two += time.perf_counter() - t
+    return one / rounds, two / rounds, 2 * one / two
+
+
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process and of every child process reaped so far (a batch's kernels,
+    browsers and, on a LocalCluster, its worker processes once the cluster has shut down)."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 class TreePeak:
-    """Peak resident memory of process trees, sampled every ``every`` seconds in a thread.
+    """Peak resident memory of process trees, sampled every ``every`` seconds in a thread (and the load average).
 
     ``roots()`` returns the processes to follow (each with its descendants: a worker and its kernel)."""
 
     def __init__(self, roots, every: float = 0.2):
         self.roots, self.every = roots, every
         self.peaks: dict[int, int] = {}
+        self.loads: list[float] = []  # the 1-minute load average, every ``every`` seconds
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -88,6 +111,7 @@ class TreePeak:
         import psutil
 
         while not self._stop.is_set():
+            self.loads.append(os.getloadavg()[0])
             for pid in self.roots():
                 try:
                     p = psutil.Process(pid)
@@ -134,10 +158,9 @@ def main() -> None:
     if args.quick:
         args.districts, args.no_cross = 4, True
 
-    from opportunity_research.statewide import synthesize_state
-
     from opportunity_research.batch import runner_engine
     from opportunity_research.batch.runner import BatchSettings, run_batch
+    from opportunity_research.synth.statewide import synthesize_state
 
     root = Path(tempfile.mkdtemp(prefix="bench-statewide-"))
     raw = root / "data" / "raw"
@@ -155,7 +178,8 @@ def main() -> None:
         students = sum(d["n_students"] for d in state["districts"])
         sizes = sorted(d["n_students"] for d in state["districts"])
 
-        one, two, ceiling = two_process_ceiling()
+        load_start = os.getloadavg()[0]
+        ceilings = [two_process_ceiling()]  # before, between and after the two batches
         base = BatchSettings(
             notebook=PROJECT / "notebooks" / "district_report.ipynb",
             root=root,
@@ -165,9 +189,10 @@ def main() -> None:
 
         me = os.getpid()
         with TreePeak(lambda: [me]) as serial_peak:
-            t = time.perf_counter()
+            t, cpu = time.perf_counter(), cpu_seconds()
             serial = run_batch(districts, base, jobs=1, reports_dir=root / "reports_serial")
-            t_serial = time.perf_counter() - t
+            t_serial, cpu_serial = time.perf_counter() - t, cpu_seconds() - cpu
+        ceilings.append(two_process_ceiling())
 
         # the cluster's worker pids, found through the engine's client while it runs
         holder: dict = {}
@@ -188,13 +213,13 @@ def main() -> None:
                 return pids
 
             with TreePeak(roots) as cluster_peak:
-                t = time.perf_counter()
+                t, cpu = time.perf_counter(), cpu_seconds()
                 cluster = run_batch(districts, base, jobs=args.jobs, reports_dir=root / "reports_cluster")
-                t_cluster = time.perf_counter() - t
+                t_cluster, cpu_cluster = time.perf_counter() - t, cpu_seconds() - cpu
         finally:
             runner_engine.Engine.__enter__ = enter
         # the ceiling again after the batch: the machine's load may have changed while it ran
-        one_b, two_b, ceiling_b = two_process_ceiling()
+        ceilings.append(two_process_ceiling())
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
@@ -202,29 +227,71 @@ def main() -> None:
     ok_s = sum(r.status == "ok" for r in serial.districts)
     ok_c = sum(r.status == "ok" for r in cluster.districts)
     gib = 1024**3
+
+    def mean(xs) -> float:
+        return sum(xs) / len(xs) if xs else float("nan")
+
     print(
         f"synthetic state: {n} districts, {students:,} students (median {sizes[n // 2]:,}, largest {sizes[-1]:,});"
-        f" synthesized in {t_synth:.1f} s; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
+        f" synthesized in {t_synth:.1f} s; {os.cpu_count()} CPUs"
     )
     print(
-        f"two-process ceiling: one process {one:.2f} s, two at once {two:.2f} s -> {ceiling:.2f}x "
-        f"(after the batch: {one_b:.2f} s, {two_b:.2f} s -> {ceiling_b:.2f}x)"
+        f"load average (1 min): {load_start:.1f} at the start, mean {mean(serial_peak.loads):.1f} during the serial"
+        f" run, {mean(cluster_peak.loads):.1f} during the cluster run, {os.getloadavg()[0]:.1f} at the end"
     )
+    for when, (one, two, c) in zip(
+        ("before the batches", "between them", "after them"), ceilings, strict=True
+    ):
+        print(
+            f"two-process ceiling {when + ':':<19} one process {one:.2f} s, two at once {two:.2f} s -> {c:.2f}x"
+        )
     print(f"{'run':<26}{'seconds':>9}{'ok':>6}{'districts/min':>15}{'students/min':>14}  peak memory")
     print(
         f"{'serial (jobs 1)':<26}{t_serial:>9.1f}{ok_s:>6}{60 * n / t_serial:>15.2f}{60 * students / t_serial:>14,.0f}"
-        f"  {max(serial_peak.peaks.values(), default=0) / gib:.2f} GiB (runner + kernel)"
+        f"  {max(serial_peak.peaks.values(), default=0) / gib:.2f} GiB (runner + kernel + browser)"
     )
     per_worker = ", ".join(f"{v / gib:.2f}" for v in cluster_peak.peaks.values()) or "not sampled"
     print(
         f"{f'LocalCluster ({args.jobs} workers)':<26}{t_cluster:>9.1f}{ok_c:>6}{60 * n / t_cluster:>15.2f}"
-        f"{60 * students / t_cluster:>14,.0f}  {per_worker} GiB per worker (worker + kernel)"
+        f"{60 * students / t_cluster:>14,.0f}  {per_worker} GiB per worker (worker + kernel + browser)"
+    )
+    # where the cluster's time went: the districts' own seconds (slower per task when two share the CPUs), and
+    # how much of the workers' time they filled (the rest: cluster start, the wait for the last district, the
+    # cross-district report at the end)
+    sum_s = sum(r.seconds for r in serial.districts)
+    sum_c = sum(r.seconds for r in cluster.districts)
+    cross_s = serial.cross.seconds if serial.cross is not None else 0.0
+    cross_c = cluster.cross.seconds if cluster.cross is not None else 0.0
+    largest = max(cluster.districts, key=lambda r: r.seconds)
+    print(
+        f"districts' own seconds: serial {sum_s:.1f} (+ cross-district {cross_s:.1f}), cluster {sum_c:.1f} "
+        f"(+ {cross_c:.1f}): each district {sum_c / sum_s:.2f}x as long on the cluster; the workers were busy "
+        f"with districts {100 * sum_c / (args.jobs * t_cluster):.0f}% of the cluster's wall time (longest district "
+        f"{largest.seconds:.1f} s)"
+    )
+    # sizing figures that do not depend on the load: CPU seconds (a core's time) per district and per student,
+    # and the per-district wall seconds of the serial run against district size (least squares)
+    import numpy as np
+
+    size = {d["district_id"]: d["n_students"] for d in state["districts"]}
+    xs = np.array([size[r.district_id] / 1000 for r in serial.districts])
+    ys = np.array([r.seconds for r in serial.districts])
+    slope, fixed = np.polyfit(xs, ys, 1) if len(xs) > 1 else (float("nan"), float("nan"))
+    print(
+        f"CPU seconds (whole process tree): serial {cpu_serial:.0f} = {cpu_serial / n:.1f} a district, "
+        f"{1000 * cpu_serial / students:.1f} per 1,000 students; cluster {cpu_cluster:.0f} "
+        f"({cpu_cluster / cpu_serial:.2f}x serial: the workers' own start, imports and kernels)"
+    )
+    print(
+        f"serial wall seconds per district ~ {fixed:.1f} + {slope:.1f} per 1,000 students (least squares over "
+        f"{n} districts of {sizes[0]:,} to {sizes[-1]:,} students; wall time, so inflated by the load)"
     )
     speedup = t_serial / t_cluster
-    best = max(ceiling, ceiling_b)
+    c_mean = mean([c for _, _, c in ceilings])
+    shares = ", ".join(f"{100 * speedup / c:.0f}%" for _, _, c in ceilings)
     print(
-        f"speed-up serial / cluster: {speedup:.2f}x = {100 * speedup / ceiling:.0f}% of the ceiling measured "
-        f"before the batch ({100 * speedup / best:.0f}% of the better of the two); target >= 90%"
+        f"speed-up serial / cluster: {speedup:.2f}x = {100 * speedup / c_mean:.0f}% of the mean ceiling "
+        f"{c_mean:.2f}x (of each: {shares}); target >= 90%"
     )
     failed = [r for r in [*serial.districts, *cluster.districts] if r.status != "ok"]
     for r in failed[:5]:

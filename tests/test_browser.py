@@ -12,8 +12,9 @@ For each page (index, every district's report and scorecard, the cross-district 
 * at 390 px the page does not scroll sideways, and laid out for print (a Letter page's width) no table is
   wider than the page;
 * every link resolves: a local file that exists, and an ``#anchor`` that exists in its target;
-* beside each report and scorecard a PDF whose text holds every table header, running headers and page
-  numbers ("Page 1 of N").
+* beside each report, technical appendix and scorecard a PDF whose text holds every table header (a report's
+  in its PDF and its appendix's together), running headers and page numbers ("Page 1 of N"); a report prints
+  at most 15 pages, a scorecard at most 6.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def _pages() -> list[Path]:
     ):
         pages += [
             d / n
-            for n in ("report.html", "scorecard.html", "summary.html", "summary.es.html")
+            for n in ("report.html", "appendix.html", "scorecard.html", "summary.html", "summary.es.html")
             if (d / n).exists()
         ]
     return pages
@@ -119,6 +120,23 @@ def _load(browser, path: Path, width: int, media: str = "screen"):
     return info, problems
 
 
+_HEADING_TEXT = re.compile(r'<h[23][^>]*>(.*?)</h[23]>|<span class="gt_title">(.*?)</span>', re.DOTALL)
+
+
+def _headings(path: Path) -> set[str]:
+    """The page's section headings and table captions, normalized as :func:`_norm` does."""
+    found = (a or b for a, b in _HEADING_TEXT.findall(path.read_text(encoding="utf-8")))
+    from html import unescape
+
+    return {_norm(unescape(re.sub(r"<[^>]+>", "", h))).replace("¶", "") for h in found} - {""}
+
+
+def _ends_with_heading(text: str, heads: set[str]) -> bool:
+    """The printed page's last line (or two, a heading that wraps) is a heading or a table caption."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    return bool(lines) and (_norm(lines[-1]) in heads or _norm("".join(lines[-2:])) in heads)
+
+
 def _ids_of(path: Path) -> set[str]:
     return set(re.findall(r'\sid="([^"]+)"', path.read_text(encoding="utf-8")))
 
@@ -159,20 +177,34 @@ def test_page_in_chromium(browser, path):
         ):
             broken.append(href)
     assert not broken, f"links that do not resolve: {sorted(broken)}"
-    # the printable copy: every table header, running headers and page numbers
-    if path.name in ("report.html", "scorecard.html"):
+    # the printable copy: every table header, running headers and page numbers; a report's technical appendix
+    # prints as a document of its own (appendix.pdf), so the report's tables are in the two PDFs together
+    if path.name in ("report.html", "appendix.html", "scorecard.html"):
         pdf = path.with_suffix(".pdf")
         assert pdf.exists(), f"no PDF beside {path.name}"
         from pypdf import PdfReader
 
         reader = PdfReader(pdf)
         text = _norm("\n".join(p.extract_text() or "" for p in reader.pages))
-        missing = sorted({h for h in wide["headers"] if _norm(h) not in text})
+        appendix = path.with_name("appendix.pdf")
+        both = text
+        if path.name == "report.html" and appendix.exists():
+            both += _norm("\n".join(p.extract_text() or "" for p in PdfReader(appendix).pages))
+        missing = sorted({h for h in wide["headers"] if _norm(h) not in both})
         assert not missing, f"table headers missing from {pdf.name}: {missing}"
         n = len(reader.pages)
         assert _norm(f"Page 1 of {n}") in text and _norm(f"Page {n} of {n}") in text
         first = _norm(reader.pages[0].extract_text())
         assert _norm("opportunity-research") in first
+        # a board packet: every report prints at most 15 pages (a district's technical appendix apart), every
+        # scorecard at most 6
+        heads = _headings(path)  # no heading or caption ends a printed page (away from what it heads)
+        ends = [
+            i + 1 for i, p in enumerate(reader.pages) if _ends_with_heading(p.extract_text() or "", heads)
+        ]
+        assert not ends, f"{pdf.name}: page(s) {ends} end with a heading or a table caption"
+        limit = {"report.html": 15, "scorecard.html": 6}.get(path.name)
+        assert limit is None or n <= limit, f"{pdf.name} prints {n} pages (at most {limit})"
 
 
 #: Pipeline words a reader must not meet outside the Methods and the technical appendix: school ids, file names,
@@ -201,7 +233,13 @@ def test_page_meets_wcag_21_aa_and_speaks_to_readers(browser, path):
     assert not found, [(v["id"], v["impact"], v["help"], v["nodes"]) for v in found]
     assert unnamed == 0, f"{unnamed} table(s) with body rows that no row header names"
     assert all(0 < n <= 300 for n in alts), f"alt texts must be 1-300 characters: {alts}"
-    reader = text.rsplit("Methods and limitations", 1)[0] if path.name == "report.html" else text
+    reader = (
+        text.rsplit("Methods and limitations", 1)[0]
+        if path.name == "report.html"
+        else ""  # the technical appendix is for analysts, like the Methods
+        if path.name == "appendix.html"
+        else text
+    )
     words = sorted(set(_PIPELINE_WORDS.findall(reader)))
     assert not words, f"pipeline words shown to readers: {words}"
 

@@ -56,6 +56,27 @@ def test_same_key_same_pseudonyms_other_key_other_pseudonyms(raw_copy, tmp_path)
     assert sa.equals(sb) and not set(sa) & set(sc)
 
 
+def test_pseudonyms_are_the_ones_earlier_versions_wrote():
+    """Issue 21 hashes each distinct id once; the pseudonyms must not change (values from main at 98dec60)."""
+    ids = pd.Series(["1001", "x", None, "1001", "\u00fc"], dtype="str")
+    p = dataset.pseudonymize(ids, key="0123456789abcdef", prefix="S-", salt="d")
+    assert p.tolist()[:2] == ["S-b7004e61054ba4b8", "S-8bb25d284fd59317"]
+    assert p[0] == p[3] and pd.isna(p[2]) and p[4] == "S-6b939029c0744e21"
+    assert dataset.pseudonymize(ids.astype(object), key="0123456789abcdef", prefix="S-", salt="d").equals(p)
+
+
+def test_processed_tables_are_written_in_row_groups(raw_copy, tmp_path, monkeypatch):
+    import pyarrow.parquet as pq
+
+    monkeypatch.setattr(dataset, "ROW_GROUP", 100)
+    out = dataset.process_district(raw_copy, processed_root=tmp_path / "processed", key=TEST_KEY)
+    meta = pq.ParquetFile(out / "enrollments.parquet").metadata
+    assert meta.num_row_groups == -(-meta.num_rows // 100) and meta.num_row_groups > 1
+    assert {meta.row_group(i).num_rows for i in range(meta.num_row_groups - 1)} == {100}
+    d = dataset.load_district("demo_pinebrook", processed_root=tmp_path / "processed")
+    assert len(d.enrollments) == meta.num_rows and d.enrollments["student_id"].dtype == "str"
+
+
 def test_invalid_district_writes_nothing(raw_copy, tmp_path):
     (raw_copy / "students.csv").write_text("student_id,grade\n1,3\n")
     before = _tree_hash(raw_copy)

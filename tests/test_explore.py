@@ -162,11 +162,11 @@ def test_the_explorer_hides_every_cell_the_report_hides():
 
 def test_explorer_controls_labels_and_banner(district):
     pytest.importorskip("ipywidgets")
-    from opportunity_research.report.explore import ALL_OTHERS, Explorer
+    from opportunity_research.report.explore import ALL_OTHERS_CHOICE, Explorer
 
     ex = Explorer(["demo_pinebrook"], n_boot=20)
     c = ex.controls
-    assert c["reference"].value == ALL_OTHERS and c["reference"].label == "All other students"
+    assert c["reference"].value == ALL_OTHERS_CHOICE and c["reference"].label == "All other students"
     assert all(v is not None for v in (c["district"].value, c["resource"].value, c["subject"].value))
     c["variable"].value = "low_income"
     assert [lab for lab, _ in c["reference"].options] == [

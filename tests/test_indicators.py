@@ -8,6 +8,7 @@ languages, the scorecard's district measures and the cross-district page.
 
 from __future__ import annotations
 
+import ast
 import html as _html
 import json
 import re
@@ -117,6 +118,10 @@ def test_the_spanish_catalogue_translates_every_summary_string():
     msgids += [labels.level("race_ethnicity", k) for k in RACE_ETHNICITY]
     msgids += [v for pair in labels._FLAG_LEVELS.values() for v in pair] + list(labels.SUBJECTS.values())
     msgids += list(labels.UNITS.values())
+    # and the page's own code: a branch that only a district's real data takes (not a demo, no gap) included
+    code = (TEMPLATES.parent / "summary.py").read_text(encoding="utf-8")
+    msgids += [ast.literal_eval(m) for m in re.findall(r'\bT\(\s*("(?:[^"\\]|\\.)*")\s*\)', code)]
+    assert "The district's own records" in msgids
     missing = [m for m in msgids if not _has(m)]
     assert not missing, missing
     with pytest.raises(KeyError, match="no es translation"):

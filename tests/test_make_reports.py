@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -48,22 +49,38 @@ def test_make_reports_with_one_broken_district(tmp_path):
         k: v for k, v in os.environ.items() if k not in ("OPPORTUNITY_RESEARCH_HOME", "MAKEFLAGS", "MFLAGS")
     }
 
-    def make():
-        return subprocess.run(
-            ["make", "reports", "STAMP=.stamp", "JOBS=2"],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=1800,
-            check=False,
-        )
-
     reports = tmp_path / "reports"
+    seen: set[str] = set()  # every name that appeared directly in reports/ while make ran
+
+    def make():
+        with (
+            open(tmp_path / "make.out", "w+") as out,
+            open(tmp_path / "make.err", "w+") as err,
+            subprocess.Popen(
+                ["make", "reports", "STAMP=.stamp", "JOBS=2"], cwd=tmp_path, env=env, stdout=out, stderr=err
+            ) as proc,
+        ):
+            end = time.monotonic() + 1800
+            while proc.poll() is None and time.monotonic() < end:
+                if reports.is_dir():
+                    seen.update(p.name for p in reports.iterdir())
+                time.sleep(0.05)
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            out.seek(0), err.seek(0)
+            return subprocess.CompletedProcess(proc.args, proc.returncode, out.read(), err.read())
+
     first = make()
     assert first.returncode == 0, first.stdout + first.stderr
     assert "out of date: " + " ".join(sorted((*GOOD, BROKEN))) in first.stdout
-    assert "ERROR" not in first.stdout + first.stderr and "Traceback" not in first.stdout + first.stderr
+    printed = first.stdout + first.stderr  # a good run prints nothing that looks like an error
+    assert not [w for w in ("ERROR", "Traceback", "KeyboardInterrupt", "Exception") if w in printed], printed
+    # and stages its work outside the published folder: only reports and the index ever appear in reports/ (and,
+    # for an instant, the one-file temporary of the index's or manifest's atomic write, renamed over it)
+    one_file = re.compile(r"\.(index\.html|manifest\.json)\.\w+\.tmp")
+    seen = {name for name in seen if not one_file.fullmatch(name)}
+    assert seen == {*GOOD, BROKEN, "cross_district", "index.html", "manifest.json"}, seen
     run1 = json.loads((reports / "manifest.json").read_text())["run_id"]
     good_report = {p.name: p.read_bytes() for p in (reports / BROKEN).rglob("*") if p.is_file()}
     published = json.loads((reports / BROKEN / ".publish.json").read_text())["published_at"]

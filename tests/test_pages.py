@@ -86,3 +86,42 @@ def test_make_world_readable(tmp_path):
     make_world_readable(tmp_path / "a")
     assert oct((tmp_path / "a" / "b").stat().st_mode & 0o777) == "0o755"
     assert oct((tmp_path / "a" / "b" / "f.txt").stat().st_mode & 0o777) == "0o644"
+
+
+def test_the_technical_appendix_prints_as_a_document_of_its_own(tmp_path):
+    """A report's technical appendix stays in report.html (collapsed), is left out of report.pdf with a line
+    saying where it is, and is published as appendix.html and appendix.pdf, linked relatively."""
+    import nbformat
+    from pypdf import PdfReader
+
+    assert find_chromium(), "no Chromium: run 'python -m opportunity_research.report.browser --ensure'"
+    folder, nb = folder_with_pages(tmp_path)
+    book = nbformat.read(nb, as_version=4)
+    book.cells += [
+        nbformat.v4.new_markdown_cell("## Technical appendix\n\nFor analysts: the model samples."),
+        nbformat.v4.new_markdown_cell(
+            "### Growth-model diagnostics\n\nEvery model converged (appendix text)."
+        ),
+    ]
+    nbformat.write(book, nb)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        written = publish_pages(folder, notebook=nb, kind="district", title="Opportunity report: x")
+    names = [p.name for p in written]
+    assert names[:2] == ["report.html", "appendix.html"] and {"report.pdf", "appendix.pdf"} <= set(names)
+    html = (folder / "report.html").read_text()
+    assert '<details class="appendix">' in html and "Every model converged" in html  # on screen, collapsed
+    assert '<a href="appendix.pdf">Technical appendix (PDF)</a>' in html and 'href="appendix.html"' in html
+    report = " ".join(p.extract_text() for p in PdfReader(folder / "report.pdf").pages)
+    appendix = " ".join(p.extract_text() for p in PdfReader(folder / "appendix.pdf").pages)
+    assert "Every model converged" not in report and "printed separately" in report
+    assert "Every model converged" in appendix and "Technical appendix" in appendix
+    page = (folder / "appendix.html").read_text()
+    assert '<a href="report.html">Report</a>' in page and "<details" not in page
+    for pdf in ("report.pdf", "appendix.pdf"):  # links relative to the published folder
+        for p in PdfReader(folder / pdf).pages:
+            for ref in p.get("/Annots") or []:
+                action = ref.get_object().get("/A")
+                uri = str(action.get_object().get("/URI", "")) if action is not None else ""
+                assert not uri.startswith("file:") and ".tmp-" not in uri, (pdf, uri)
+    assert all((p.stat().st_mode & 0o777) == (0o755 if p.is_dir() else 0o644) for p in folder.rglob("*"))

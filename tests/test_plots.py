@@ -314,6 +314,32 @@ def test_study_chart_places_the_published_figures():
     diamonds = next(line for line in fig.axes[0].lines if line.get_marker() == "D")
     assert np.asarray(diamonds.get_xdata(), dtype=float) == pytest.approx([0.26, 0.55, 0.17])
     assert "Grade-appropriate assignments: district 18% (95% interval 15% to 21%), study 26%." in fig.alt_text
+    # a district that changed a cut rule: no study mark for that resource (its table says "not comparable"),
+    # and the alt text says why; the other resources keep theirs
+    fig = plots.study_chart(rates, demands, {**study, "grade_appropriate": float("nan")})
+    diamonds = next(line for line in fig.axes[0].lines if line.get_marker() == "D")
+    x = np.asarray(diamonds.get_xdata(), dtype=float)
+    assert np.isnan(x[0]) and x[1:] == pytest.approx([0.55, 0.17])
+    assert "Grade-appropriate assignments: district 18% (95% interval 15% to 21%), no comparable study" in (
+        fig.alt_text
+    )
+    # the cross-district chart of the four resources draws the districts only: no study mark to disagree with
+    # the cross-district table's "no study figure shown" for a district with its own cut points
+    bars = plots.resource_bars(
+        pd.DataFrame(
+            {
+                "label": ["Grade-appropriate assignments"] * 2,
+                "district": ["A", "B"],
+                "estimate": [0.2, 0.3],
+                "ci_lower": [0.15, 0.25],
+                "ci_upper": [0.25, 0.35],
+                "n": [100, 120],
+            }
+        ),
+        hue="district",
+    )
+    marks = {line.get_marker() for line in bars.axes[0].lines}  # the intervals' caps only
+    assert marks <= {"_"}, marks
 
 
 # ---------------------------------------------------------------------------------------------

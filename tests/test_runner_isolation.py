@@ -162,3 +162,18 @@ def test_a_batch_reuses_one_kernel_prints_no_error_and_stages_outside_reports(tm
     nb = nbformat.read(reports / "alpha" / "report.ipynb", as_version=4)
     assert ".reports-staging" not in json.dumps(nb.metadata) and "reports/alpha" in json.dumps(nb.metadata)
     assert warm_kernel.shutdown_all() == 0  # the batch shut its kernel down
+
+
+def test_one_district_with_jobs_2_runs_in_this_process_without_a_cluster(tmp_path, monkeypatch, kernels):
+    """No more local workers than districts: a second worker would only start, warm a kernel and wait."""
+    import distributed
+
+    from opportunity_research.batch.runner import run_batch
+
+    def no_cluster(*args, **kwargs):
+        raise AssertionError("a LocalCluster was started for one district")
+
+    monkeypatch.setattr(distributed, "LocalCluster", no_cluster)
+    make_district(tmp_path, "alpha")
+    result = run_batch(["alpha"], notebook=TINY, cross_notebook=None, root=tmp_path, process=False, jobs=2)
+    assert [r.status for r in result.districts] == ["ok"], [r.reason for r in result.districts]

@@ -513,6 +513,21 @@ def test_broken_district_names_file_line_column_and_rule(valid_district, breaker
     assert all(os.sep not in p.file.rstrip("/") for p in report.problems)
 
 
+@pytest.mark.parametrize("breaker, expect, ok", CASES)
+def test_keeping_only_the_columns_the_rules_across_tables_read_finds_the_same_problems(
+    valid_district, breaker, expect, ok
+):
+    """Issue 21: `process` and `validate` keep only ACROSS_COLUMNS after a table's own checks; no rule may
+    lose a column it reads (a rule skips silently when its columns are absent)."""
+    breaker(valid_district)
+    full = validate_district(valid_district)
+    slim = validate_district(valid_district, keep="across")
+    pd.testing.assert_frame_equal(full.frame, slim.frame)
+    assert {n: len(df) for n, df in slim.tables.items()} == {n: len(df) for n, df in full.tables.items()}
+    if "assessments" in slim.tables:  # the measures no rule across tables reads are let go
+        assert "scale_score" not in slim.tables["assessments"] and "scale_score" in full.tables["assessments"]
+
+
 def test_at_least_fifteen_kinds_of_broken_input():
     assert len(CASES) >= 15
     assert len({(c.values[1]["rule"], c.values[1].get("value")) for c in CASES}) == len(CASES)
@@ -660,6 +675,20 @@ def test_cli_exit_codes_and_output(valid_district, tmp_path, capsys):
         ["warning", "students.csv", "1", "notes", "unexpected column (ignored)"],
     ]
     assert [p.name for p in target.parent.iterdir()] == ["problems.csv"]  # no temporary file left
+
+
+def test_cli_says_clearly_that_a_students_file_has_a_header_and_no_rows(valid_district, tmp_path, capsys):
+    """Issue 21: `validate` on such a file showed a traceback; both commands name the file and the rule."""
+    path = valid_district / "students.csv"
+    path.write_text(path.read_text().splitlines()[0] + "\n")
+    assert cli.main(["validate", str(valid_district)]) == 1
+    out = capsys.readouterr().out
+    assert "Traceback" not in out
+    assert "students.csv" in out and "has no data rows (header only)" in out
+    assert cli.main(["process", str(valid_district), "--processed-dir", str(tmp_path / "processed")]) == 1
+    out = capsys.readouterr().out
+    assert "has no data rows (header only)" in out and "NOT processed (validation failed)" in out
+    assert not (tmp_path / "processed" / valid_district.name).exists()
 
 
 def test_cli_refuses_to_write_the_problem_list_into_the_export(valid_district, capsys):

@@ -279,7 +279,8 @@ class BatchSettings:
         (failed notebooks and tracebacks, private) must lie outside the reports folder.
     jobs
         With no ``scheduler``: 1 runs the districts one after another in this process; more starts a Dask
-        ``LocalCluster`` of that many single-threaded worker processes.
+        ``LocalCluster`` of that many single-threaded worker processes (at most one per district to run: a single
+        district runs in this process).
     scheduler
         Address of an existing Dask scheduler (``tcp://host:8786``); its workers must see ``root`` at the
         same path and have this package installed. Overrides ``jobs``.
@@ -513,7 +514,10 @@ def run_batch(
     manifest_path = reports / "manifest.json"
     bar = Progress(mode, len(todo))
     try:
-        with Engine(jobs=jobs, scheduler=scheduler, root=root, kernel_name=kernel_name) as engine:
+        # no more local workers than districts: one district (or only the cross-district report) runs in this
+        # process, without a cluster to start whose second worker would only warm a kernel and wait
+        workers = jobs if scheduler else max(1, min(jobs, len(todo)))
+        with Engine(jobs=workers, scheduler=scheduler, root=root, kernel_name=kernel_name) as engine:
 
             def done(r: DistrictResult) -> None:
                 results[r.district_id] = r

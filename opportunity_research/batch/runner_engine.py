@@ -92,17 +92,23 @@ class Engine:
                         + "; ".join(f"worker {w}: {p}" for w, p in sorted(problems.items()))
                     )
             else:
+                import dask
+
                 # ":0": its HTTP endpoint on a free port (None still tries 8787 and warns when another cluster has it)
-                self.cluster = LocalCluster(
-                    n_workers=self.jobs,
-                    threads_per_worker=1,
-                    processes=True,
-                    dashboard_address=":0",
-                    # distributed's own shutdown races (a worker's last heartbeat to a scheduler that is
-                    # closing) log as ERROR with a traceback on a good run; a task's failure reaches the
-                    # batch as its result and the private log, and a lost worker as a failed district
-                    silence_logs=logging.CRITICAL,
-                )
+                # worker-saturation 1.0: the scheduler hands a worker its next district only when it is free
+                # (distributed's default 1.1 gives a single-threaded worker two, so near the end one worker can
+                # hold a queued district while the other has none left): the largest districts first, none idle
+                with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}):
+                    self.cluster = LocalCluster(
+                        n_workers=self.jobs,
+                        threads_per_worker=1,
+                        processes=True,
+                        dashboard_address=":0",
+                        # distributed's own shutdown races (a worker's last heartbeat to a scheduler that is
+                        # closing) log as ERROR with a traceback on a good run; a task's failure reaches the
+                        # batch as its result and the private log, and a lost worker as a failed district
+                        silence_logs=logging.CRITICAL,
+                    )
                 self.client = Client(self.cluster)
         return self
 

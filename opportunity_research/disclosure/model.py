@@ -148,12 +148,22 @@ class AuditReport:
     small_unpublished
         Rows left out that describe fewer than ``min_n`` students: small cells that need no suppression
         (counted with ``primary`` in :attr:`secondary_per_primary`).
+    unpublished_beyond
+        Rows left out that are not small: information withheld to protect the small ones (counted with
+        ``beyond_primary`` in :attr:`secondary_per_primary`, exactly as if they had been hidden).
 
     Examples
     --------
     >>> r = AuditReport(min_n=10, protection=10, cells=100, primary=4, beyond_primary=2)
     >>> r.passed, r.secondary_per_primary
     (True, 0.5)
+
+    Rows of a school breakdown that is not published count like hidden rows (small ones with the small
+    cells, the others as loss):
+
+    >>> AuditReport(min_n=10, protection=10, primary=4, beyond_primary=2, small_unpublished=4,
+    ...             unpublished_beyond=8).secondary_per_primary
+    1.25
 
     """
 
@@ -170,6 +180,7 @@ class AuditReport:
     pooled_groups: list = field(default_factory=list)
     left_out: dict = field(default_factory=dict)
     small_unpublished: int = 0
+    unpublished_beyond: int = 0
 
     @property
     def passed(self) -> bool:
@@ -177,11 +188,14 @@ class AuditReport:
 
     @property
     def secondary_per_primary(self) -> float:
-        """Information loss: published cells hidden beyond the small cells, per small cell (0 when nothing is
-        small). The small cells are the published rows hidden as small and the small rows of school breakdowns
-        left out (:attr:`small_unpublished`)."""
+        """Information loss: cells withheld beyond the small cells, per small cell (0 when nothing is small).
+
+        Both sides count the rows of school breakdowns left out (:func:`~opportunity_research.disclosure.design.
+        school_breakdowns`) as if they had been hidden: their small rows with the small cells
+        (:attr:`small_unpublished`), the others as loss (:attr:`unpublished_beyond`), so that leaving a row out
+        never looks cheaper than hiding it."""
         small = self.primary + self.small_unpublished
-        return self.beyond_primary / small if small else 0.0
+        return (self.beyond_primary + self.unpublished_beyond) / small if small else 0.0
 
     def to_dict(self) -> dict:
         """Summary for ``findings.json`` (no cell values)."""
@@ -211,15 +225,18 @@ class AuditReport:
             f"that each hidden count can only be bounded to a range at least {self.protection} students "
             f"wide and no hidden share or mean can be worked out. Of {self.cells:,} published cells, "
             f"{self.primary:,} were hidden as small and {self.beyond_primary:,} more to protect them"
-            f"{self._small_text()}: an information loss of {self.secondary_per_primary:.2f} hidden cells per "
-            f"small cell. "
+            f"{self._small_text()}: an information loss of {self.secondary_per_primary:.2f} cells withheld "
+            f"beyond the small ones per small cell. "
             f"{self._design_text()}Audit {'passed' if self.passed else 'FAILED'}."
         )
 
     def _small_text(self) -> str:
         if not self.small_unpublished:
             return ""
-        return f" (with {self.small_unpublished:,} small cells of school breakdowns that are not published)"
+        return (
+            f"; of the rows of school breakdowns that are not published, {self.small_unpublished:,} are small "
+            f"and {self.unpublished_beyond:,} are not (both counted in the loss as if hidden)"
+        )
 
     def _design_text(self) -> str:
         from ..study import labels

@@ -561,6 +561,7 @@ def protect_tables(
         cells=int((~gone).sum()),
         primary=int((primary_rows & ~gone).sum()),
         small_unpublished=int((gone & small_rows).sum()),
+        unpublished_beyond=int((gone & ~small_rows).sum()),
         beyond_primary=int((hidden & ~primary_rows & ~gone).sum()),
         withheld=len(st.E),
         hidden_counts=len(st.H),

@@ -37,14 +37,18 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pya
+import pyarrow.parquet as pq
 
 from .. import config
 from ..version import __version__
 from .contract import TABLES
 from .crosswalk import CROSSWALK_FILE
 from .validation import ValidationFailed, check_district_id, validate_district
+from .validation_schema import dictionary_codes, shared_encodings
 
 __all__ = [
+    "ROW_GROUP",
     "STALE_PREFIX",
     "District",
     "load_district",
@@ -57,6 +61,9 @@ __all__ = [
 
 #: Name prefix of a district's earlier processed tables after a failed ``process`` (``.stale-<district_id>``).
 STALE_PREFIX = ".stale-"
+
+#: Rows per parquet row group of the processed tables (readers can skip or stream them group by group).
+ROW_GROUP = 1 << 18
 
 _HEX = np.array([f"{i:02x}" for i in range(256)])
 _PREFIX = {"student_id": "S-", "teacher_id": "T-"}
@@ -110,11 +117,29 @@ def pseudonymize(ids: pd.Series, *, key: str, prefix: str, salt: str = "") -> pd
     ...                                                       prefix="T-", salt="d2")[0]
     (True, [False, True, False], False)
     """
-    text = (salt + "\x1f") + ids.astype("string")
-    h = pd.util.hash_pandas_object(text.fillna(""), index=False, hash_key=key).to_numpy(np.uint64)
+    if ids.dtype == "str":  # each distinct id is hashed once (and the encoding validation made is reused)
+        codes, uniques = dictionary_codes(ids)
+        uniques = uniques.to_pylist()
+    else:
+        codes, uniques = pd.factorize(ids, use_na_sentinel=True)
+        uniques = pd.Series(np.asarray(uniques, dtype=object)).astype("string")
+    text = (salt + "\x1f") + pd.Series(uniques, dtype="string")
+    h = pd.util.hash_pandas_object(text, index=False, hash_key=key).to_numpy(np.uint64)
     digits = np.ascontiguousarray(_HEX[h.astype(">u8").view(np.uint8).reshape(-1, 8)]).view("<U16").ravel()
-    out = pd.Series(np.char.add(prefix, digits), index=ids.index, dtype="str")
-    return out.where(ids.notna())
+    names = pya.array(np.char.add(prefix, digits), type=pya.string())
+    taken = names.take(pya.array(codes, mask=codes < 0))
+    return pd.Series(taken.to_pandas(), index=ids.index, dtype="str")
+
+
+def _write_parquet(frame: pd.DataFrame, arrow_columns: dict, target: Path) -> None:
+    """Write ``frame`` (with ``arrow_columns`` replacing its columns of those names) as parquet, in row groups of
+    :data:`ROW_GROUP` rows, one row group at a time (never a second copy of the whole table)."""
+    table = pya.Table.from_pandas(frame, preserve_index=False)
+    for name, values in arrow_columns.items():
+        table = table.set_column(table.schema.get_field_index(name), name, values)
+    with pq.ParquetWriter(target, table.schema, compression="snappy") as writer:
+        for start in range(0, max(table.num_rows, 1), ROW_GROUP):
+            writer.write_table(table.slice(start, ROW_GROUP), row_group_size=ROW_GROUP)
 
 
 def _sha256(path: Path) -> str:
@@ -215,36 +240,49 @@ def process_district(
     ...     print(exc)
     nowhere: 1 error, 0 warnings in 1 file
     """
+    with shared_encodings():  # the id columns are hashed once, for validation and pseudonyms alike
+        return _process(raw_path, processed_root, key, analysis_year)
+
+
+def _process(raw_path, processed_root, key, analysis_year) -> Path:
     raw = Path(raw_path)
     district_id = raw.name
     root = Path(processed_root) if processed_root is not None else config.processed_dir()
-    report = validate_district(raw, analysis_year=analysis_year)
-    if not report.ok:
-        if check_district_id(district_id) is None:
-            retire_processed(
-                root,
-                district_id,
-                reason=f"the latest process of {district_id} failed validation: {report.summary()}",
-            )
-        raise ValidationFailed(report)
-    key = key if key is not None else read_key()
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{district_id}-", dir=root))
+    tables, keys = {}, [key]
+
+    def write(name: str, df: pd.DataFrame) -> None:
+        """Pseudonymize and write one table as soon as it passed its own checks (into the temporary folder,
+        kept only if the whole district validates), so the full tables are never all in memory at once."""
+        if keys[0] is None:
+            keys[0] = read_key()
+        pseudonyms = {
+            col.name: pya.array(
+                pseudonymize(df[col.name], key=keys[0], prefix=_PREFIX[col.name], salt=district_id)
+            )
+            for col in TABLES[name].columns.values()
+            if col.pseudonymize and col.name in df.columns
+        }
+        _write_parquet(df, pseudonyms, tmp / f"{name}.parquet")
+        tables[name] = len(df)
+
     try:
-        tables = {}
-        for name, df in report.tables.items():
-            df = df.copy()
-            for col in TABLES[name].columns.values():
-                if col.pseudonymize and col.name in df.columns:
-                    df[col.name] = pseudonymize(
-                        df[col.name], key=key, prefix=_PREFIX[col.name], salt=district_id
-                    )
-            df.to_parquet(tmp / f"{name}.parquet", index=False)
-            tables[name] = len(df)
+        report = validate_district(raw, analysis_year=analysis_year, keep="across", on_table=write)
+        if not report.ok:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if check_district_id(district_id) is None:
+                retire_processed(
+                    root,
+                    district_id,
+                    reason=f"the latest process of {district_id} failed validation: {report.summary()}",
+                )
+            raise ValidationFailed(report)
+        key = keys[0] if keys[0] is not None else read_key()
         manifest = {
             "district_id": district_id,
             "package_version": __version__,
-            "tables": tables,
+            "tables": {name: tables[name] for name in report.tables},
             "inputs": {
                 name: _sha256(raw / name)
                 for name in sorted(

@@ -1,8 +1,8 @@
 """Validation of a district export (``data/raw/<district_id>/``) against the data contract.
 
-Everything is derived from :data:`opportunity_research.intake.contract.TABLES`: the per-table pandera
-schemas (:func:`table_schema`), the reference checks and the cross-table rules. Validation reads
-the files and writes nothing.
+Everything is derived from :data:`opportunity_research.intake.contract.TABLES`: the per-table rules
+(:func:`table_schema`, checked on columns with pyarrow compute), the reference checks and the cross-table
+rules. Validation reads the files and writes nothing.
 
 How cells are read (documented choices)
 ---------------------------------------
@@ -43,7 +43,7 @@ tables, the district's names in the problems, the final dtypes) and the ``valida
 
 * :mod:`~opportunity_research.intake.validation_report`: :class:`Problem`, :class:`ValidationReport`,
   :class:`ValidationFailed` and the problem list's text form;
-* :mod:`~opportunity_research.intake.validation_schema`: the pandera schema of each table and duplicate keys;
+* :mod:`~opportunity_research.intake.validation_schema`: the rules of each table (on columns) and duplicate keys;
 * :mod:`~opportunity_research.intake.validation_read`: reading and checking one file;
 * :mod:`~opportunity_research.intake.validation_rules`: the rules across tables and the plausibility rules.
 
@@ -56,14 +56,14 @@ import argparse
 import os
 import re
 import stat
-import tempfile
 import textwrap
 from pathlib import Path
 
 import pandas as pd
 
 from .. import config
-from .contract import TABLES
+from ..files import atomic_path
+from .contract import SUBGROUP_VARIABLES, TABLES
 from .crosswalk import CROSSWALK_FILE, Crosswalk, load_crosswalk, suggest
 from .validation_read import NA_MARKERS, NUMBER_RE, check_table
 from .validation_report import (
@@ -75,9 +75,10 @@ from .validation_report import (
     plural,
 )
 from .validation_rules import FORM_ITEMS, check_across_tables
-from .validation_schema import duplicated_key, table_schema
+from .validation_schema import duplicated_key, shared_encodings, table_schema
 
 __all__ = [
+    "ACROSS_COLUMNS",
     "DISTRICT_ID_RULE",
     "FORM_ITEMS",
     "MAX_VALUE_CHARS",
@@ -96,6 +97,33 @@ __all__ = [
 #: District ids (folder names) must match this: ASCII letters, digits, ``_`` and ``-``, starting with a letter
 #: or digit, at most 64 characters (they become folder names, file names and report titles).
 DISTRICT_ID_RULE = r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}"
+
+
+#: The columns the rules across tables read (references, years, grades, forms and their items, goals, student
+#: groups); ``validate_district(..., keep="across")`` keeps only these once a table's own checks are done.
+ACROSS_COLUMNS = frozenset(
+    {c for t in TABLES.values() for r in t.references for c in (*r.columns, *r.target_columns)}
+    | {
+        "student_id",
+        "classroom_id",
+        "school_id",
+        "assignment_id",
+        "school_year",
+        "grade",
+        "subject",
+        "window",
+        "days_present",
+        "days_enrolled",
+        "form",
+        "met_demands",
+        "met_grade_level",
+        "group",
+        "baseline_year",
+        "target_year",
+    }
+    | set(SUBGROUP_VARIABLES)
+    | {item for items in FORM_ITEMS.values() for item in items}
+)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -159,6 +187,14 @@ def _entry_problem(path: Path, folder: Path) -> str | None:
     return None
 
 
+def _size(path: Path | None) -> int:
+    """Bytes of a regular file (0 for anything else or nothing)."""
+    try:
+        return path.stat().st_size if path is not None and path.is_file() and not path.is_symlink() else 0
+    except OSError:
+        return 0
+
+
 def _relabel(frame: pd.DataFrame, cw: Crosswalk) -> pd.DataFrame:
     """Name each problem's file and column as the district does, with the contract's name beside it.
 
@@ -183,7 +219,13 @@ def _relabel(frame: pd.DataFrame, cw: Crosswalk) -> pd.DataFrame:
     return f
 
 
-def validate_district(path: str | os.PathLike, *, analysis_year: int | None = None) -> ValidationReport:
+def validate_district(
+    path: str | os.PathLike,
+    *,
+    analysis_year: int | None = None,
+    keep: str = "all",
+    on_table=None,
+) -> ValidationReport:
     """Check one district folder against the data contract; reads only, writes nothing.
 
     Parameters
@@ -194,6 +236,14 @@ def validate_district(path: str | os.PathLike, *, analysis_year: int | None = No
     analysis_year
         The school year the classroom evidence describes (default: the latest ``classrooms.school_year``);
         assessments after it are flagged.
+    keep
+        ``"all"``: the report holds every contract column of every table; ``"across"``: once a table's own
+        checks are done only the columns the rules across tables read (:data:`ACROSS_COLUMNS`) are kept, so a
+        large district needs far less memory (the problems are the same).
+    on_table
+        Called as ``on_table(name, frame)`` with each table that passed its own checks, typed as in the final
+        report, before the rules across tables run (``process`` writes it then; the report decides afterwards
+        whether anything written is kept).
 
     Returns
     -------
@@ -224,7 +274,13 @@ def validate_district(path: str | os.PathLike, *, analysis_year: int | None = No
     >>> validate_district("no/such/folder").problems[0].rule
     'district folder not found'
     """
-    path = Path(path)
+    if keep not in ("all", "across"):
+        raise ValueError(f"keep must be 'all' or 'across', not {keep!r}")
+    with shared_encodings():
+        return _validate(Path(path), analysis_year, keep, on_table)
+
+
+def _validate(path: Path, analysis_year: int | None, keep: str, on_table) -> ValidationReport:
     out = ProblemCollector()
     folder_label = path.name + "/"
     file_order = [folder_label, CROSSWALK_FILE] + [t.filename for t in TABLES.values()]
@@ -259,7 +315,8 @@ def validate_district(path: str | os.PathLike, *, analysis_year: int | None = No
     # a district that brings only counts by performance level (level_counts.csv, no students.csv) needs only
     # schools.csv besides: its report is the performance-level gaps and means
     counts_only = cw.filename("level_counts") in names and cw.filename("students") not in names
-    for t in TABLES.values():
+    for t in sorted(TABLES.values(), key=lambda t: -_size(names.get(cw.filename(t.name)))):
+        # largest file first: its text is read while the least of the other tables is held
         fname = cw.filename(t.name)
         p = path / fname
         if fname not in names:
@@ -287,11 +344,23 @@ def validate_district(path: str | os.PathLike, *, analysis_year: int | None = No
         if problem:
             out.add("error", t.filename, problem)
             continue
+        before = len(out.parts)
         result = check_table(p, t, out, cw)
         if result is not None and t.required and len(result[0]) == 0:
             continue  # a header and no rows (said by check_table): left out of the checks across tables
         if result is not None:
-            tables[t.name], lines[t.name], bad_type[t.name] = result
+            frame, table_lines, bad = result
+            del result
+            if on_table is not None and not any(
+                (part["severity"] == "error").any() for part in out.parts[before:]
+            ):
+                on_table(t.name, _final_dtypes(t.name, frame))
+            if keep == "across":
+                frame = frame[[c for c in frame.columns if c in ACROSS_COLUMNS]]
+                bad = {c: m for c, m in bad.items() if c in ACROSS_COLUMNS}
+            tables[t.name], lines[t.name], bad_type[t.name] = frame, table_lines, bad
+            del frame, bad
+    tables = {n: tables[n] for n in TABLES if n in tables}  # the contract's order again
     check_across_tables(tables, lines, bad_type, out, analysis_year=analysis_year)
     report = ValidationReport(path, _relabel(out.frame(file_order), cw), tables)
     report.crosswalk = cw
@@ -325,19 +394,12 @@ def csv_safe(values: pd.Series) -> pd.Series:
 
 
 def _write_csv_atomic(frame: pd.DataFrame, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
     frame = frame.copy()
     for c in frame.columns:
         if frame[c].dtype == "str" or frame[c].dtype == object:
             frame[c] = csv_safe(frame[c])
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
-            frame.to_csv(fh, index=False)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(target) as tmp:
+        frame.to_csv(tmp, index=False, encoding="utf-8")
 
 
 def main_validate(args: argparse.Namespace) -> int:
@@ -350,7 +412,7 @@ def main_validate(args: argparse.Namespace) -> int:
         if path.is_dir() and path.resolve() in target.parents:
             print(f"--csv: refusing to write into the raw district folder {path}; choose another place")
             return 2
-    report = validate_district(path, analysis_year=args.analysis_year)
+    report = validate_district(path, analysis_year=args.analysis_year, keep="across")
     if report.frame.empty:
         print(f"{args.path}: valid ({plural(len(report.tables), 'table')}, {report.n_rows:,} rows)")
     else:

@@ -8,8 +8,12 @@ Decisions
 ---------
 * The file is scanned in chunks of whole lines for bad UTF-8, so every bad line is reported (with the likely
   encoding) and the rest of the file is still read with that encoding.
-* pyarrow reads every cell as text; the slow pure-Python pass that maps records to physical lines runs only
-  when lines and records differ (quoted newlines, blank or ragged lines).
+* pyarrow reads every cell of the contract's columns as text (multi-threaded; other columns are not kept); the
+  slow pure-Python pass that maps records to physical lines runs only when lines and records differ (quoted
+  newlines, blank or ragged lines).
+* The rules run on the parsed pyarrow columns (:func:`~opportunity_research.intake.validation_schema.column_checks`),
+  each column right after it is parsed; its file text is then let go (key columns keep theirs for the
+  duplicate-key problems, which re-read the file whole only when there are duplicates).
 * Problems name the contract's file and columns; the entry point relabels them with the district's names.
 
 Examples
@@ -27,7 +31,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pandera.pandas as pa
 import pyarrow as pya
 import pyarrow.compute as pyc
 import pyarrow.csv as pycsv
@@ -35,7 +38,7 @@ import pyarrow.csv as pycsv
 from .contract import Column, Table
 from .crosswalk import CROSSWALK_FILE, Crosswalk, suggest
 from .validation_report import ProblemCollector
-from .validation_schema import NUMERIC_KINDS, column_checks, duplicated_key, format_number, table_schema
+from .validation_schema import NUMERIC_KINDS, column_checks, failing_rows, format_number, key_codes
 
 __all__ = ["NA_MARKERS", "NUMBER_RE", "check_table", "line_of"]
 
@@ -150,8 +153,11 @@ def _record_lines(path: Path, encoding: str, ncols: int):
     return np.asarray(good, dtype=np.int64), ragged
 
 
-def _read_table(path: Path, file: str, scan: _Scan, ncols: int, out: ProblemCollector):
-    """Read every cell as text. Returns (arrow table, line numbers or None when line = row + 2)."""
+def _read_table(path: Path, file: str, scan: _Scan, ncols: int, out: ProblemCollector, include=None):
+    """Read the cells of columns ``include`` (positions; default all) as text, multi-threaded.
+
+    Returns (arrow table, line numbers or None when line = row + 2).
+    """
     ragged = []
 
     def on_invalid(row):
@@ -169,12 +175,15 @@ def _read_table(path: Path, file: str, scan: _Scan, ncols: int, out: ProblemColl
         parse_options=pycsv.ParseOptions(newlines_in_values=scan.has_quote, invalid_row_handler=on_invalid),
         convert_options=pycsv.ConvertOptions(
             column_types={f"c{i}": pya.string() for i in range(ncols)},
+            include_columns=None if include is None else [f"c{i}" for i in include],
             strings_can_be_null=False,
             quoted_strings_can_be_null=False,
         ),
     )
     n_lines = scan.newlines + (0 if scan.ends_with_newline else 1) - scan.trailing_blank
     if not ragged and n_lines == table.num_rows + 1:
+        return table, None
+    if out is None:  # a second read (of other columns): the line numbers are known already
         return table, None
     lines, bad = _record_lines(path, scan.encoding, ncols)
     for line, n, text in bad:
@@ -203,34 +212,43 @@ def line_of(lines: np.ndarray | None, rows) -> np.ndarray:
     return rows + 2 if lines is None else lines[rows]
 
 
+def _empty_to_null(arr):
+    """Empty cells as null (no copy when no cell is empty)."""
+    empty = pyc.equal(pyc.binary_length(arr), 0)
+    return pyc.if_else(empty, None, arr) if pyc.any(empty).as_py() else arr
+
+
 def _whitespace(arr, file, column, lines, out) -> pya.ChunkedArray:
+    """The column with leading/trailing whitespace stripped (one warning if any was); a clean column is
+    returned as it is (the trimmed copy is let go)."""
     trimmed = pyc.utf8_trim_whitespace(arr)
     changed = pyc.not_equal(pyc.binary_length(arr), pyc.binary_length(trimmed))
     n = pyc.sum(changed).as_py() or 0
-    if n:
-        first = pyc.index(changed, True).as_py()
-        out.add(
-            "warning",
-            file,
-            f"leading/trailing whitespace stripped ({n:,} {'cell' if n == 1 else 'cells'}; first shown)",
-            column=column,
-            line=line_of(lines, [first]),
-            value=np.array([repr(arr[first].as_py())], dtype=object),
-        )
+    if not n:
+        return arr
+    first = pyc.index(changed, True).as_py()
+    out.add(
+        "warning",
+        file,
+        f"leading/trailing whitespace stripped ({n:,} {'cell' if n == 1 else 'cells'}; first shown)",
+        column=column,
+        line=line_of(lines, [first]),
+        value=np.array([repr(arr[first].as_py())], dtype=object),
+    )
     return trimmed
 
 
 def _convert(arr: pya.ChunkedArray, c: Column, file: str, lines, out: ProblemCollector):
-    """Parse one column. Returns (values, bad-type mask or None)."""
+    """Parse one column. Returns (values as a pyarrow array, empty cells null; bad-type mask or None)."""
     if c.kind not in NUMERIC_KINDS:
-        trimmed = _whitespace(arr, file, c.name, lines, out)
-        return pyc.if_else(pyc.equal(trimmed, ""), None, trimmed).to_pandas(), None
-    nulled = pyc.if_else(pyc.equal(arr, ""), None, arr)
+        # large_string is what a pandas text column holds, so the frame shares these buffers (and their encoding)
+        return _empty_to_null(_whitespace(arr, file, c.name, lines, out)).cast(pya.large_string()), None
+    nulled = _empty_to_null(arr)
     try:
         values = nulled.cast(pya.float64())
         if pyc.all(pyc.is_finite(values)).as_py() is False:
             raise ValueError("inf or nan")
-        return pd.Series(values.to_numpy(), dtype="float64"), None
+        return values, None
     except (pya.ArrowInvalid, ValueError):
         pass
     trimmed = _whitespace(arr, file, c.name, lines, out)
@@ -247,7 +265,7 @@ def _convert(arr: pya.ChunkedArray, c: Column, file: str, lines, out: ProblemCol
         rule = "must be one of: " + ", ".join(map(format_number, c.allowed))
     rules = np.where(text.str.upper().isin(NA_MARKERS), rule + " (leave missing values empty)", rule)
     out.add("error", file, rules, column=c.name, line=line_of(lines, rows), value=text)
-    return pd.Series(values.to_numpy(), dtype="float64"), bad
+    return values, bad
 
 
 def _is_binary(path: Path) -> bool:
@@ -361,88 +379,98 @@ def check_table(path: Path, t: Table, out: ProblemCollector, cw: Crosswalk | Non
     for h in index:
         if h not in t.columns:
             out.add("warning", file, "unexpected column (ignored)", column=h or "(empty name)", line=1)
+    present = [c for c in t.columns if c in index]
     try:
-        table, lines = _read_table(path, file, scan, ncols, out)
+        table, lines = _read_table(path, file, scan, ncols, out, include=[index[c] for c in present])
     except (pya.ArrowInvalid, UnicodeDecodeError) as exc:
         out.add("error", file, f"could not be parsed as CSV: {str(exc).splitlines()[0][:120]}")
         return None
-    present = [c for c in t.columns if c in index]
     if table.num_rows == 0:
         out.add(
             "error" if t.required else "warning",
             file,
             "has no data rows (header only)" if t.required else "optional table has no data rows",
         )
+    raw = {name: table.column(i) for i, name in enumerate(present)}  # the file's text, only these columns
+    del table
     data, bad_type = {}, {}
     for name in present:
         c = t.columns[name]
-        arr, unmapped = table.column(index[name]), None
+        arr, unmapped = raw[name], None
         if (t.name, name) in cw.codes:
             arr, unmapped = _apply_codes(arr, cw.codes[(t.name, name)], t.name, c, file, lines, out)
         data[name], bad_type[name] = _convert(arr, c, file, lines, out)
+        del arr
         if unmapped is not None:
             bad_type[name] = unmapped if bad_type[name] is None else (bad_type[name] | unmapped)
-    frame = pd.DataFrame(data, columns=present, copy=False)
-    del data
-    _schema_problems(frame, t, table, index, bad_type, lines, out)
+        _rule_problems(name, data[name], t, raw[name], bad_type[name], lines, out)
+        if name not in t.key:
+            del raw[name]  # the file's text of a column is kept only while it may be quoted in a problem
+    if t.key and set(t.key) <= set(data):
+        _key_problems(data, t, raw, lines, out, reread=lambda: _read_table(path, file, scan, ncols, None)[0])
+    del raw
+    frame = pd.DataFrame({name: data.pop(name).to_pandas() for name in present}, columns=present, copy=False)
     return frame, lines, bad_type
 
 
-def _schema_problems(frame, t: Table, table, index, bad_type, lines, out: ProblemCollector) -> None:
-    """Run the pandera schema lazily and turn its failure cases into problems."""
+def _rule_problems(name: str, values, t: Table, raw, bad, lines, out: ProblemCollector) -> None:
+    """Check one column's rules (empty cells, allowed values, whole numbers, ranges) with pyarrow compute.
+
+    ``values`` are the parsed cells (null = empty), ``raw`` the file's text of the column (quoted in the
+    problems), ``bad`` the mask of cells already reported as not numbers (or None).
+    """
     file = t.filename
-    schema = table_schema(t, columns=list(frame.columns))
-    try:
-        schema.validate(frame, lazy=True, inplace=True)
-        return
-    except pa.errors.SchemaErrors as exc:
-        fc = exc.failure_cases
-    uniq = (fc["check"] == "unique_key").to_numpy()
-    cols = fc[~uniq & fc["index"].notna()]
-    for (name, check, number), g in cols.groupby(
-        ["column", "check", "check_number"], dropna=False, sort=False
-    ):
-        rows = g["index"].to_numpy(dtype=np.int64)
-        if check == "not_nullable":
-            if bad_type.get(name) is not None:
-                rows = rows[~bad_type[name][rows]]  # non-empty cells that were not numbers: reported already
-            rule, value = "must not be empty", None
-        else:
-            rule = column_checks(t.columns[name])[int(number)][1]
-            value = _raw_text(table, index[name], rows)
-            if t.columns[name].allowed is not None and t.columns[name].kind == "category":
-                low = value.str.lower().isin([str(a) for a in t.columns[name].allowed]) & ~value.isin(
-                    [str(a) for a in t.columns[name].allowed]
-                )
-                rule = np.where(low, rule + " (codes are lower case)", rule)
-        out.add("error", file, rule, column=name, line=line_of(lines, rows), value=value)
-    other = fc[~uniq & fc["index"].isna()]
-    for row in other.itertuples(index=False):  # column-level failures (e.g. dtype); not expected
-        out.add("error", file, f"{row.check}: {row.failure_case}", column=row.column)
-    if uniq.any():
-        rows = np.unique(fc.loc[uniq, "index"].to_numpy(dtype=np.int64))
-        keys = frame.iloc[rows][list(t.key)]
-        rows = rows[keys.notna().all(axis=1).to_numpy()]  # an empty key cell is reported already
+    c = t.columns[name]
+    if not c.nullable:
+        empty = pyc.is_null(values).to_numpy(zero_copy_only=False)
+        if bad is not None:
+            empty = empty & ~bad  # non-empty cells that were not numbers: reported already
+        rows = np.flatnonzero(empty)
         if len(rows):
-            _duplicate_problems(frame, t, table, index, rows, lines, out)
+            out.add("error", file, "must not be empty", column=name, line=line_of(lines, rows))
+    for check, rule in column_checks(c):
+        rows = failing_rows(check, values)
+        if not len(rows):
+            continue
+        value = _raw_text(raw, rows)
+        if c.allowed is not None and c.kind == "category":
+            allowed = [str(a) for a in c.allowed]
+            low = value.str.lower().isin(allowed) & ~value.isin(allowed)
+            rule = np.where(low, rule + " (codes are lower case)", rule)
+        out.add("error", file, rule, column=name, line=line_of(lines, rows), value=value)
 
 
-def _raw_text(table, col: int, rows: np.ndarray) -> pd.Series:
-    return pd.Series(
-        pyc.utf8_trim_whitespace(table.column(col).take(pya.array(rows))).to_pandas(), dtype="str"
-    )
-
-
-def _duplicate_problems(frame, t: Table, table, index, rows, lines, out: ProblemCollector) -> None:
-    """Duplicate keys; rows identical (in every column) to an earlier row are named as such."""
+def _key_problems(data: dict, t: Table, raw: dict, lines, out: ProblemCollector, reread) -> None:
+    """Duplicate keys (every repeat of an earlier row's key whose key cells are all filled)."""
     key = list(t.key)
-    in_group = np.flatnonzero(duplicated_key(frame, key, keep=False))
-    whole = table.take(pya.array(in_group)).to_pandas()
-    identical = set(in_group[whole.duplicated(keep="first").to_numpy()].tolist())  # all columns, as text
+    if len(key) == 1 and pyc.count_distinct(data[key[0]], mode="all").as_py() == len(data[key[0]]):
+        return  # a one-column key with as many distinct values as rows (the usual case): no row codes needed
+    codes = key_codes(data, key)
+    repeat = pd.Series(codes).duplicated(keep="first").to_numpy()
+    if not repeat.any():
+        return
+    filled = np.ones(len(codes), dtype=bool)
+    for k in key:
+        filled &= pyc.is_valid(data[k]).to_numpy(zero_copy_only=False)
+    rows = np.flatnonzero(repeat & filled)  # an empty key cell is reported already
+    if len(rows):
+        _duplicate_problems(codes, t, raw, rows, lines, out, reread())
+
+
+def _raw_text(column, rows: np.ndarray) -> pd.Series:
+    return pd.Series(pyc.utf8_trim_whitespace(column.take(pya.array(rows))).to_pandas(), dtype="str")
+
+
+def _duplicate_problems(codes, t: Table, raw: dict, rows, lines, out: ProblemCollector, whole) -> None:
+    """Duplicate keys; rows identical (in every column of the file, as text) to an earlier row are named as such."""
+    key = list(t.key)
+    in_group = np.flatnonzero(pd.Series(codes).duplicated(keep=False).to_numpy())
+    every = whole.take(pya.array(in_group)).to_pandas()
+    identical = set(in_group[every.duplicated(keep="first").to_numpy()].tolist())  # all columns, as text
     is_identical = np.isin(rows, np.fromiter(identical, dtype=np.int64, count=len(identical)))
     value = pd.Series([""] * len(rows), dtype="str")
     for i, k in enumerate(key):
-        part = _raw_text(table, index[k], rows)
+        part = _raw_text(raw[k], rows)
         value = part if i == 0 else value + ", " + part
     keytext = ", ".join(key)
     rule = np.where(is_identical, "duplicate row (identical to an earlier row)", f"duplicate key ({keytext})")

@@ -30,6 +30,7 @@ import re
 
 import numpy as np
 import pandas as pd
+import pyarrow as pya
 import pyarrow.compute as pyc
 
 from .contract import (
@@ -42,7 +43,7 @@ from .contract import (
 from .crosswalk import suggest
 from .validation_read import NA_MARKERS, line_of
 from .validation_report import ProblemCollector
-from .validation_schema import as_chunked_array, format_number, key_codes
+from .validation_schema import as_chunked_array, dictionary_codes, format_number, key_codes
 
 __all__ = ["FORM_ITEMS", "check_across_tables"]
 
@@ -59,19 +60,23 @@ def _has(df: pd.DataFrame | None, *columns: str) -> bool:
 
 
 def _isin(values: pd.Series, tables: dict, table: str, column: str, cache: dict) -> np.ndarray:
-    """``values.isin(tables[table][column])``, hashed by pyarrow; the value set is cached by (table, column)."""
+    """``values.isin(tables[table][column])``; text is hashed once per column (its distinct values are looked up,
+    then spread to the rows), the target's distinct values are cached by (table, column)."""
     universe = tables[table][column]
     if values.dtype == "float64" or universe.dtype == "float64":
         return values.isin(universe.dropna().unique()).to_numpy()
     if (table, column) not in cache:
-        cache[table, column] = pyc.drop_null(pyc.unique(as_chunked_array(universe)))
-    return pyc.is_in(as_chunked_array(values), value_set=cache[table, column]).to_numpy(zero_copy_only=False)
+        cache[table, column] = dictionary_codes(universe)[1]
+    codes, uniques = dictionary_codes(values)
+    found = pyc.is_in(uniques, value_set=cache[table, column]).to_numpy(zero_copy_only=False)
+    return (codes >= 0) & np.append(found, False)[codes]
 
 
 def _index_in(values: pd.Series, universe: pd.Series) -> np.ndarray:
     """Position of each value's first occurrence in ``universe``, -1 if absent or missing."""
-    idx = pyc.index_in(as_chunked_array(values), value_set=as_chunked_array(universe).combine_chunks())
-    return pyc.fill_null(idx, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    codes, uniques = dictionary_codes(values)
+    at = pyc.index_in(uniques, value_set=as_chunked_array(universe).combine_chunks())
+    return np.append(pyc.fill_null(at, -1).to_numpy(zero_copy_only=False).astype(np.int64), -1)[codes]
 
 
 def _cross_table(tables: dict, lines: dict, bad_type: dict, out: ProblemCollector) -> None:
@@ -349,10 +354,15 @@ def _plausibility(tables: dict, lines: dict, out: ProblemCollector, *, analysis_
     if _has(asm, "student_id", "subject", "school_year", "window", "grade") and len(asm):
         key = ["student_id", "subject", "school_year"]
         fall, spring = asm["window"].eq("fall").to_numpy(), asm["window"].eq("spring").to_numpy()
-        codes = key_codes(asm[key], key)
-        spring_grade = pd.Series(asm["grade"].to_numpy()[spring], index=codes[spring])
-        spring_grade = spring_grade[~spring_grade.index.duplicated()]
-        sg = pd.Series(codes).map(spring_grade).to_numpy()
+        _, group = np.unique(
+            key_codes(asm[key], key), return_inverse=True
+        )  # dense group numbers, no hash map
+        grade = asm["grade"].to_numpy(dtype=float)
+        per_group = np.full(int(group.max(initial=-1)) + 1, np.nan)
+        at = np.flatnonzero(spring)[::-1]
+        per_group[group[at]] = grade[at]  # written last to first, so each group keeps its first spring grade
+        sg = per_group[group]
+        del group, per_group, at
         rows = np.flatnonzero(fall & (asm["grade"].to_numpy() > sg))
         if len(rows):
             out.add(
@@ -405,28 +415,27 @@ def _plausibility(tables: dict, lines: dict, out: ProblemCollector, *, analysis_
                     + ")",
                 )
         if _has(cls, "school_id") and _has(st, "student_id", "school_id"):
-            sec_school = pd.Series(
-                np.where(known, cls["school_id"].to_numpy(dtype=object)[np.maximum(at, 0)], None)
-            )
             si = _index_in(enr["student_id"], st["student_id"])
-            stu_school = pd.Series(
-                np.where(si >= 0, st["school_id"].to_numpy(dtype=object)[np.maximum(si, 0)], None)
-            )
-            rows = np.flatnonzero(
-                (sec_school.notna() & stu_school.notna() & (sec_school != stu_school)).to_numpy()
-            )
+            # each row's two schools, taken by position (null where unknown; no Python object per row)
+            sec_school = as_chunked_array(cls["school_id"]).take(pya.array(at, mask=~known))
+            stu_school = as_chunked_array(st["school_id"]).take(pya.array(si, mask=si < 0))
+            differ = pyc.fill_null(pyc.not_equal(sec_school, stu_school), False)
+            rows = np.flatnonzero(differ.to_numpy(zero_copy_only=False))
             if len(rows):
+                sec_school = pd.Series(sec_school.take(pya.array(rows)).to_pandas(), dtype="str")
+                stu_school = pd.Series(stu_school.take(pya.array(rows)).to_pandas(), dtype="str")
+                rows_at = pd.RangeIndex(len(rows))
                 out.add(
                     "warning",
                     "enrollments.csv",
                     "section belongs to another school than the student's (students.csv school_id)",
                     column="classroom_id",
                     line=line_of(lines["enrollments"], rows),
-                    value=enr["classroom_id"].iloc[rows]
+                    value=enr["classroom_id"].iloc[rows].set_axis(rows_at)
                     + " (school "
-                    + sec_school.iloc[rows].astype("str")
+                    + sec_school
                     + ", student's "
-                    + stu_school.iloc[rows].astype("str")
+                    + stu_school
                     + ")",
                 )
     lc = tables.get("level_counts")

@@ -168,7 +168,7 @@ def gap_chart(gaps: pd.DataFrame, *, resource: str, reference: str | None = None
     order = list(dict.fromkeys(subj))
     if reference is None:
         refs = set(t["reference"].astype(str)) if "reference" in t.columns else {ALL_OTHERS}
-        reference = ALL_OTHERS if refs <= {ALL_OTHERS, "nan"} else "the reference group"
+        reference = labels.ALL_OTHERS_LABEL if refs <= {ALL_OTHERS, "nan"} else "the reference group"
     title = f"{labels.measure(resource)}: difference from {reference}"
     with style():
         fig = Figure(

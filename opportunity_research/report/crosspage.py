@@ -20,10 +20,6 @@ def _missing(v) -> bool:
     return v is None or v is pd.NA or (isinstance(v, (float, np.floating)) and np.isnan(v))
 
 
-def _number(v, digits: int) -> str:
-    return labels.MISSING if _missing(v) else f"{float(v):.{digits}f}".replace("-", "−")
-
-
 __all__ = [
     "cross_first_screen",
     "cross_gaps_table",
@@ -201,7 +197,8 @@ def cross_goals_table(goals: pd.DataFrame) -> Table:
     if len(t):
         t = t.assign(
             target_text=[
-                (labels.percent(v) if m != "growth_grade_levels" else _number(v, 2)) + f" by {labels.year(y)}"
+                (labels.percent(v) if m != "growth_grade_levels" else labels.number(v, 2))
+                + f" by {labels.year(y)}"
                 for v, m, y in zip(t["target"], t["measure"], t["target_year"])
             ]
         )

@@ -31,18 +31,25 @@ import pandas as pd
 
 from .. import config
 from ..disclosure import joint as disclosure
-from ..intake.contract import CUT_POINTS, RACE_ETHNICITY, SUBGROUP_VARIABLES, SUBJECTS_TESTED
+from ..intake.contract import (
+    CUT_POINTS,
+    POOLED_RACE_ETHNICITY,
+    RACE_ETHNICITY,
+    SUBGROUP_VARIABLES,
+    SUBJECTS_TESTED,
+)
 from ..intake.dataset import District, load_district
 from ..stats.gaps import gap_table
 from ..study import labels, measures
-from ..study.analysis import check_analysis_options, reference_label
+from ..study.analysis import check_analysis_options, pool_small_groups, reference_label
 
 __all__ = ["BANNER", "Explorer", "explore_gaps", "explore_options", "processed_districts", "report_hidden"]
 
 #: Bootstrap replicates used while exploring (fewer than the report's 1000, so changes show quickly).
 EXPLORE_N_BOOT = 200
-#: Value of the "Compared with" control for all other students (a Dropdown shows None as a blank choice).
-ALL_OTHERS = "all"
+#: The "Compared with" control's value for "all other students" (a widget value, not the table value
+#: ``contract.ALL_OTHERS``; a Dropdown shows None as a blank choice, so it gets a word of its own).
+ALL_OTHERS_CHOICE = "all"
 #: The explorer's persistent notice, above its controls.
 BANNER = (
     "<b>For analysts with access to this district's data.</b> Cells the district report hides are hidden "
@@ -62,9 +69,11 @@ def report_hidden(
 
     Examples
     --------
+    Pinebrook's report pools its smallest race/ethnicity groups and hides no gap row:
+
     >>> hidden = report_hidden("demo_pinebrook")
-    >>> sorted(hidden)[:2]
-    [('engaged', 'ela', 'race_ethnicity', 'asian'), ('engaged', 'ela', 'race_ethnicity', 'two_or_more')]
+    >>> type(hidden).__name__, sorted(hidden)
+    ('frozenset', [])
     """
     key = (district_id, str(processed_dir), min_n)
     if key not in _REPORT_HIDDEN:
@@ -104,7 +113,8 @@ def explore_options() -> dict[str, list]:
         "subjects": list(SUBJECTS_TESTED),
         "variables": list(SUBGROUP_VARIABLES),
         "levels": {
-            v: (list(RACE_ETHNICITY) if v == "race_ethnicity" else [0, 1]) for v in SUBGROUP_VARIABLES
+            v: ([*RACE_ETHNICITY, POOLED_RACE_ETHNICITY] if v == "race_ethnicity" else [0, 1])
+            for v in SUBGROUP_VARIABLES
         },
         "cuts": {k: v for k, v in CUT_POINTS.items()},
     }
@@ -173,12 +183,10 @@ def explore_gaps(
     >>> from opportunity_research.intake.dataset import load_district
     >>> t = explore_gaps(load_district("demo_pinebrook"), cuts={"grade_appropriate": 5}, n_boot=20)
     >>> t[["level", "n", "estimate", "suppressed"]].round(2)
-                 level     n  estimate  suppressed
-    0            asian  <NA>       NaN        True
-    1            black   174      0.04       False
-    2  hispanic_latino    72      0.05       False
-    3      two_or_more  <NA>       NaN        True
-    4            white    37      0.04       False
+                     level    n  estimate  suppressed
+    0                black  174      0.04       False
+    1      hispanic_latino   72      0.05       False
+    2  pooled_small_groups   54      0.04       False
     """
     o = explore_options()
     for name, value, allowed in (
@@ -190,6 +198,10 @@ def explore_gaps(
             raise ValueError(f"{name}: {value!r} is not one of {', '.join(allowed)}")
     ref = {variable: reference} if reference is not None else None
     check_analysis_options(subjects=[subject], reference=ref, cuts=cuts)
+    # the smallest race/ethnicity groups are pooled exactly as in the district report (one regime)
+    district, _ = pool_small_groups(
+        district, pool_below=2 * min_n, keep=[(ref or {}).get("race_ethnicity", "")]
+    )
     acc = measures.student_access(district, cuts={**measures.default_cuts(), **(cuts or {})})
     part = acc[acc["subject"] == subject]
     t = gap_table(
@@ -317,10 +329,10 @@ class Explorer:
     def _set_reference_options(self) -> None:
         var = self.controls["variable"].value
         levels = explore_options()["levels"][var]
-        self.controls["reference"].options = [("All other students", ALL_OTHERS)] + [
+        self.controls["reference"].options = [(labels.ALL_OTHERS_LABEL.capitalize(), ALL_OTHERS_CHOICE)] + [
             (labels.level(var, lv), lv) for lv in levels
         ]
-        self.controls["reference"].value = ALL_OTHERS
+        self.controls["reference"].value = ALL_OTHERS_CHOICE
 
     def _on_variable(self, change) -> None:
         self._set_reference_options()  # resetting the reference triggers no update when it was all others already
@@ -345,7 +357,7 @@ class Explorer:
     def reference(self):
         """The chosen reference level, or None for all other students."""
         v = self.controls["reference"].value
-        return None if v == ALL_OTHERS else v
+        return None if v == ALL_OTHERS_CHOICE else v
 
     def update(self) -> None:
         """Recompute the table and the chart from the widgets' values."""

@@ -28,6 +28,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from ..intake.contract import ALL_OTHERS
 from ..study import labels
 
 __all__ = ["HOURS", "INDICATOR_FIELDS", "STUDY", "fmt_interval", "fmt_value", "indicator_table"]
@@ -86,7 +87,7 @@ def _missing(v) -> bool:
 
 
 def _num(v, digits: int) -> str:
-    return labels.MISSING if _missing(v) else f"{float(v):.{digits}f}".replace("-", "−")
+    return labels.number(v, digits)
 
 
 def fmt_value(unit: str, v) -> str:
@@ -147,8 +148,8 @@ def _row(**kw) -> dict:
 
 
 def _reference(group: str, reference) -> str:
-    if _missing(reference) or str(reference) in ("all other students", "nan", ""):
-        return "all other students"
+    if _missing(reference) or str(reference) in (ALL_OTHERS, "nan", ""):
+        return labels.ALL_OTHERS_LABEL
     return labels.level_phrase(group, reference)
 
 
@@ -500,7 +501,7 @@ def example_analysis():
             "level": [1.0],
             "n": [806],
             "estimate": [0.09],
-            "reference": "all other students",
+            "reference": ALL_OTHERS,
             "reference_n": [694],
             "reference_estimate": [0.22],
             "difference": [-0.121],

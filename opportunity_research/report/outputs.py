@@ -22,6 +22,7 @@ import pandas as pd
 
 from .. import config
 from ..files import atomic_write
+from ..study import labels as registry
 from ..study.labels import SUPPRESSED_LABEL, SUPPRESSED_MARK
 from .presentation import HtmlBlock
 
@@ -52,19 +53,19 @@ TableOutput = HtmlBlock
 
 
 def _fmt(value, *, percent: bool, digits: int) -> str:
-    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
-        return "–"
+    # Numbers go through the one formatter (study.labels); this table keeps the ASCII hyphen as its minus.
+    if value is None or value is pd.NA:
+        return registry.MISSING
     if isinstance(value, (bool, np.bool_)):
         return "yes" if value else "no"
+    if not isinstance(value, numbers.Real):
+        return str(value)
+    if percent:
+        return registry.percent(value, digits, minus="-")
     if isinstance(value, numbers.Integral):
-        return f"{int(value):,}"
-    if isinstance(value, numbers.Real):
-        if percent:
-            return f"{100 * float(value):.{digits}f}%"
-        if float(value).is_integer() and abs(value) >= 1000:
-            return f"{value:,.0f}"
-        return f"{float(value):,.{digits}f}"
-    return str(value)
+        return registry.count(value)
+    whole = float(value).is_integer() and abs(value) >= 1000
+    return registry.number(value, 0 if whole else digits, thousands=True, minus="-")
 
 
 #: Numeric columns that label a row rather than measure it: never masked in suppressed rows.

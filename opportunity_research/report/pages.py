@@ -3,11 +3,13 @@
 The batch runner calls :func:`publish_pages` once per report folder, after the notebook ran and was
 sanitized, before the privacy screen and the swap into ``reports/``. It
 
-1. writes ``report.html`` (:func:`opportunity_research.report.reporting.export_html`) with a navigation bar
+1. writes ``report.html`` (:func:`opportunity_research.report.reporting.export_html`; a report with a technical
+   appendix also gets ``appendix.html``, the appendix on a page of its own) with a navigation bar
    (all reports, this district's report and scorecard, their PDFs, the cross-district report; the
    cross-district page links back to every district) and a Downloads section listing every CSV table,
    figure and PDF of the folder;
-2. prints ``report.pdf`` and ``scorecard.pdf`` beside the HTML pages with the system's Chromium
+2. prints ``report.pdf`` (the board packet, without the technical appendix), ``appendix.pdf``,
+   ``scorecard.pdf`` and the board summaries beside the HTML pages with the system's Chromium
    (:mod:`opportunity_research.report.browser`); without a browser it warns, writes no PDF and removes the links
    to the missing PDFs (``require_pdf=True`` makes that an error instead);
 3. makes the folder world-readable (folders 0755, files 0644), since ``mkdtemp``/``mkstemp`` create them
@@ -15,7 +17,8 @@ sanitized, before the privacy screen and the swap into ``reports/``. It
 
 A folder layout, e.g. ``reports/demo_lakeside/``::
 
-    report.html  report.pdf  scorecard.html  scorecard.pdf  report.ipynb  findings.json
+    report.html  report.pdf  appendix.html  appendix.pdf  scorecard.html  scorecard.pdf
+    summary.html  summary.pdf  summary.es.html  summary.es.pdf  report.ipynb  findings.json
     tables/*.csv  figures/*.png
 """
 
@@ -28,7 +31,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from .. import config
-from .reporting import PUBLISHED_DIR_MODE, PUBLISHED_FILE_MODE, export_html
+from .reporting import APPENDIX_PAGE, PUBLISHED_DIR_MODE, PUBLISHED_FILE_MODE, export_html
 
 __all__ = ["CROSS_DISTRICT", "make_world_readable", "page_links", "publish_pages"]
 
@@ -211,8 +214,12 @@ def publish_pages(
         )
     ]
     pages = [folder / "report.html"] + [
-        folder / n for n in ("scorecard.html", "summary.html", "summary.es.html") if (folder / n).exists()
+        folder / n
+        for n in (APPENDIX_PAGE, "scorecard.html", "summary.html", "summary.es.html")
+        if (folder / n).exists()
     ]
+    if (folder / APPENDIX_PAGE).exists():
+        written.append(folder / APPENDIX_PAGE)
     for page in pages:  # e.g. a notebook that writes no board summary: no link to one, on screen or on paper
         _drop_dead_links(page, (".html",))
     if pdf and shared_browser:

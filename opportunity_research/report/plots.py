@@ -28,7 +28,6 @@ n = 120). Low-income students: -9.0 (95% CI -16.0 to -2.0; n = 80).
 
 from __future__ import annotations
 
-import math
 import textwrap
 from collections.abc import Mapping
 
@@ -71,18 +70,18 @@ __all__ = [
 
 
 def _num(v: float, *, percent: bool, signed: bool = False) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA:
-        return "not available"
-    x = 100 * float(v) if percent else float(v)
-    fmt = "+.1f" if signed and percent else ".1f" if percent else "+.2f" if signed else ".2f"
-    return f"{x:{fmt}}" + ("%" if percent and not signed else "")
+    # Alt text is read aloud: a missing number is said in words (registry.MISSING_SPOKEN); ASCII hyphen as minus.
+    spoken = {"missing": registry.MISSING_SPOKEN, "minus": "-"}
+    if percent:
+        return registry.points(v, 1, **spoken) if signed else registry.percent(v, 1, **spoken)
+    return registry.number(v, 2, signed=signed, **spoken)
 
 
 def _count(v) -> str:
     return (
-        "n not available"
-        if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v))
-        else f"n = {int(v):,}"
+        f"n {registry.MISSING_SPOKEN}"
+        if registry.count(v) == registry.MISSING
+        else f"n = {registry.count(v)}"
     )
 
 
@@ -263,7 +262,7 @@ def _interval_rows(data, *, estimate, lower, upper, label, hue) -> pd.DataFrame:
             "label": data[label].astype(str).to_numpy(),
         }
     )
-    rows.loc[~supp & rows["supp"], "mark"] = "not available"
+    rows.loc[~supp & rows["supp"], "mark"] = registry.MISSING_SPOKEN
     return rows
 
 

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from .. import config
+from ..intake.contract import ALL_OTHERS
 from ..study import labels
 from .district_names import district_name, is_demo
 from .indicator_table import STUDY as _STUDY
@@ -240,13 +241,13 @@ def one_per_contrast(data: pd.DataFrame, *, keep: str = "1") -> pd.DataFrame:
     ref = (
         data["reference"].astype(str)
         if "reference" in data.columns
-        else pd.Series("all other students", index=data.index)
+        else pd.Series(ALL_OTHERS, index=data.index)
     )
     mirror = (
         data["group"].isin(_FLAGS)
         & lv.isin(["0", "1"])
         & lv.ne(keep)
-        & ref.isin(["all other students", "nan", "None", ""])
+        & ref.isin([ALL_OTHERS, "nan", "None", ""])
     )
     return data[~mirror]
 
@@ -266,7 +267,7 @@ def gaps_table(gaps: pd.DataFrame, resource: str, *, min_n: int = config.MIN_CEL
     """
     t = one_per_contrast(gaps[gaps["measure"] == resource])
     cols = _with_ratio_interval(_GAP_COLS, t)
-    if len(t) and t["reference"].astype(str).isin(["all other students", "nan", "None", ""]).all():
+    if len(t) and t["reference"].astype(str).isin([ALL_OTHERS, "nan", "None", ""]).all():
         cols = [
             c for c in cols if c.name != "reference"
         ]  # every row: all other students (said in the subtitle)

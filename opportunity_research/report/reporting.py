@@ -77,6 +77,7 @@ from .outputs import (
 )
 
 __all__ = [
+    "APPENDIX_PAGE",
     "LABEL_COLUMNS",
     "PUBLISHED_DIR_MODE",
     "PUBLISHED_FILE_MODE",
@@ -277,18 +278,89 @@ _APPENDIX_SUMMARY = (
 )
 
 
-def _collapse_appendix(body: str) -> str:
-    """The technical appendix (from the cell holding its ``## Technical appendix`` heading to the end) inside a
-    ``<details>`` element: collapsed on screen, opened for print (where it starts a page marked "Appendix")."""
+#: The technical appendix's own page (and its PDF), beside ``report.html``.
+APPENDIX_PAGE = "appendix.html"
+
+
+def _appendix_start(body: str) -> int:
+    """Where the technical appendix begins (the cell holding its ``## Technical appendix`` heading), or -1."""
     h = body.find('<h2 id="technical-appendix"')
     if h < 0:
-        return body
+        return -1
     start = body.rfind('<div class="cell ', 0, h)
-    start = h if start < 0 else start
+    return h if start < 0 else start
+
+
+def _collapse_appendix(body: str) -> str:
+    """The technical appendix (from the cell holding its ``## Technical appendix`` heading to the end) inside a
+    ``<details>`` element, collapsed on screen. The printed report leaves it out and says where it is printed:
+    the appendix has a page of its own (:data:`APPENDIX_PAGE`, printed as ``appendix.pdf``), so the board packet
+    (``report.pdf``) holds the findings and their detail, and the technical tables travel as a marked appendix."""
+    start = _appendix_start(body)
+    if start < 0:
+        return body
+    pdf = Path(APPENDIX_PAGE).with_suffix(".pdf").name
     return (
-        body[:start] + '<section class="appendix" aria-label="Technical appendix"><details class="appendix">'
-        f"<summary>{_html.escape(_APPENDIX_SUMMARY)}</summary>" + body[start:] + "</details></section>"
+        body[:start] + f'<p class="print-only appendix-note">{_html.escape(_APPENDIX_PRINTED)} '
+        f'<a href="{pdf}">Technical appendix (PDF)</a></p>'
+        '<section class="appendix" aria-label="Technical appendix"><details class="appendix">'
+        f"<summary>{_html.escape(_APPENDIX_SUMMARY)}</summary>"
+        f'<p class="screen-only appendix-note">Also on a page of its own: <a href="{APPENDIX_PAGE}">technical '
+        f'appendix</a> (<a href="{pdf}">PDF</a>).</p>' + body[start:] + "</details></section>"
     )
+
+
+_APPENDIX_PRINTED = (
+    "Technical appendix: every school's measures, every growth model, the survey scales' reliability and the "
+    "reproducibility card are printed separately, as an appendix to this report:"
+)
+
+
+def _write_appendix(
+    report_path: Path, appendix: str, *, title: str, links, min_n: int, banner: str, footer: str
+) -> Path:
+    """The technical appendix as a page of its own beside the report (open, printable as ``appendix.pdf``)."""
+    from .presentation import render
+
+    here = report_path.name
+    nav = [{"text": t, "href": h if h is not None else here} for t, h in links]
+    nav.append({"text": "Technical appendix", "href": None})
+    legend = ""
+    if (
+        re.search(r"""class\s*=\s*["'][^"']*(?<![\w-])suppressed(?![\w-])""", appendix)
+        or SUPPRESSED_MARK in appendix
+    ):
+        legend = _legend(min_n)
+    page = render(
+        "report.html.j2",
+        title=f"{title}: technical appendix",
+        heading=title,
+        kicker="Technical appendix",
+        facts=[],
+        banner=banner,
+        has_first_screen=False,
+        toc_html="",
+        body=f'<p class="note">Appendix to the <a href="{here}">report</a>. '
+        + _html.escape(_APPENDIX_ABOUT)
+        + "</p>"
+        + appendix,
+        legend=legend,
+        links=nav,
+        downloads=[],
+        footer=footer,
+        running_head=f"{title}: technical appendix",
+    )
+    ext = external_resources(page)
+    if ext:  # pragma: no cover - the same markup as the report, checked there
+        raise ReportError("the technical appendix would load external resources: " + "; ".join(ext[:5]))
+    out = report_path.with_name(APPENDIX_PAGE)
+    atomic_write(out, page.encode("utf-8"), mode=PUBLISHED_FILE_MODE)
+    return out
+
+
+_APPENDIX_ABOUT = (
+    "It holds the technical detail behind the report's findings; the report's page numbers do not include it."
+)
 
 
 def export_html(
@@ -326,6 +398,11 @@ def export_html(
     downloads
         ``(text, href)`` pairs listed in a "Downloads" section (CSV tables, figures, the PDF).
 
+    A ``## Technical appendix`` section (to the end of the notebook) is collapsed on screen and left out of
+    print; it is also written as a page of its own, :data:`APPENDIX_PAGE` beside ``html_path`` (printed as
+    ``appendix.pdf``, listed in the downloads when the report's PDF is), so the printed report stays a board
+    packet and the appendix prints as a marked appendix.
+
     The page layout is ``templates/report.html.j2``. A notebook whose first output is the first screen
     (:func:`opportunity_research.report.presentation.first_screen`) supplies the page heading itself; the
     table of contents follows it.
@@ -348,6 +425,7 @@ def export_html(
 
     from .presentation import render
 
+    links = list(links)
     nb = nbformat.read(Path(executed_nb_path), as_version=4)
     cells = []
     for cell in nb.cells:
@@ -419,7 +497,12 @@ def export_html(
             stacklevel=2,
         )
 
+    start = _appendix_start(body)
+    appendix = body[start:] if start >= 0 else ""
     body = _collapse_appendix(body)
+    downloads = list(downloads)
+    if appendix and any(h.endswith("report.pdf") for _, h in downloads):
+        downloads.append(("Technical appendix (PDF)", Path(APPENDIX_PAGE).with_suffix(".pdf").name))
     toc = []
     for level, slug, text in toc_items:  # sections (##) with their subsections (###)
         if level == 2 or not toc:
@@ -460,6 +543,17 @@ def export_html(
         )
     out = Path(html_path)
     atomic_write(out, page.encode("utf-8"), mode=PUBLISHED_FILE_MODE)
+    if appendix:
+        banner = re.search(r'<p class="banner"[^>]*>(.*?)</p>', body, re.DOTALL)
+        _write_appendix(
+            out,
+            appendix,
+            title=title,
+            links=list(links),
+            min_n=min_n,
+            banner=_html.unescape(banner.group(1)) if banner else "",
+            footer=footer,
+        )
     return out
 
 
@@ -548,6 +642,7 @@ def write_index(reports_root: str | os.PathLike, manifest: Mapping) -> Path:
                 ("scorecard", "scorecard.html"),
                 ("report PDF", "report.pdf"),
                 ("scorecard PDF", "scorecard.pdf"),
+                ("technical appendix PDF", "appendix.pdf"),
             ):
                 if (root / folder / name).exists():
                     links.append((text, f"{folder}/{name}"))

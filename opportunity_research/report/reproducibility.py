@@ -12,7 +12,7 @@ from ..version import __version__
 
 __all__ = ["git_commit", "reproducibility_card"]
 
-_PACKAGES = ("pandas", "numpy", "scipy", "statsmodels", "pandera", "papermill", "matplotlib")
+_PACKAGES = ("pandas", "numpy", "scipy", "statsmodels", "pyarrow", "papermill", "matplotlib")
 
 
 def git_commit() -> str:

@@ -45,6 +45,7 @@ import numpy as np
 import pandas as pd
 
 from .. import config
+from ..intake.contract import ALL_OTHERS
 from ..study import labels
 from ..study.labels import SUPPRESSED_LABEL, SUPPRESSED_MARK
 from ..version import __version__
@@ -370,8 +371,8 @@ def _cell(col: Col, row: Mapping, names: Mapping | None) -> str:
     if f in ("value", "note"):  # preformatted text (masked in suppressed rows); "note" is left-aligned
         return labels.MISSING if is_missing(v) else str(v)
     if f == "reference":
-        if is_missing(v) or str(v) in ("all other students", "all others", ""):
-            return "All other students"
+        if is_missing(v) or str(v) in (ALL_OTHERS, "all others", ""):
+            return labels.ALL_OTHERS_LABEL.capitalize()
         return labels.level(row.get("group", ""), v)
     if is_missing(v):
         return labels.MISSING

@@ -53,7 +53,7 @@ def pct(x: float, digits: int = 0) -> str:
     >>> pct(0.263), pct(-0.0004), pct(float("nan"))
     ('26%', '0%', 'n/a')
     """
-    return labels.percent(x, digits, missing="n/a", minus="-")
+    return labels.percent(x, digits, missing=labels.MISSING_TEXT, minus="-")
 
 
 def level_label(group: str, level) -> str:
@@ -80,7 +80,7 @@ def subject_label(subject: str) -> str:
 
 
 def _times(x) -> str:
-    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.1f}"
+    return labels.number(x, 1, missing=labels.MISSING_TEXT, minus="-")
 
 
 def ci_phrase(lo, hi, fmt=pct) -> str:

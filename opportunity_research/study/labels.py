@@ -45,9 +45,12 @@ from collections.abc import Mapping
 from ..intake.contract import POOLED_RACE_ETHNICITY, POOLED_RACE_ETHNICITY_LABEL, RACE_ETHNICITY
 
 __all__ = [
+    "ALL_OTHERS_LABEL",
     "COLUMNS",
     "MEASURES",
     "MISSING",
+    "MISSING_SPOKEN",
+    "MISSING_TEXT",
     "SUBJECTS",
     "SUPPRESSED_LABEL",
     "SUPPRESSED_MARK",
@@ -59,6 +62,7 @@ __all__ = [
     "level",
     "level_phrase",
     "measure",
+    "number",
     "percent",
     "points",
     "school",
@@ -72,8 +76,19 @@ __all__ = [
 SUPPRESSED_MARK = "‡"
 #: The one accessible label of a hidden cell (title / aria-label beside the mark, and the legend's words).
 SUPPRESSED_LABEL = "hidden to protect small groups"
-#: Shown where a number is not available (not estimable, no data); suppression has its own mark.
+#: Shown where a number is not available (not estimable, no data) in tables, pages and CSV-facing text;
+#: suppression has its own mark.
 MISSING = "–"
+#: The same "no number" in text that is read aloud (a chart's alt text): a screen reader announces a lone
+#: dash as "en dash" or skips it, so charts say it in words. The two media differ on purpose; both live here.
+MISSING_SPOKEN = "not available"
+#: The same in plain-text sentences (findings, the scorecard's goal text), where a dash could read as a minus.
+MISSING_TEXT = "n/a"
+
+#: The reference group "everyone else in the district" as readers see it (start of a sentence: capitalize).
+#: Tables hold the machine value :data:`opportunity_research.intake.contract.ALL_OTHERS`; it reads the same today,
+#: but a page shows this label, so a change of wording (or a translation) happens here, not in the data.
+ALL_OTHERS_LABEL = "all other students"
 
 #: Student-group (and classroom-group) variables.
 VARIABLES: dict[str, str] = {
@@ -415,7 +430,7 @@ def percent(value, digits: int = 0, *, missing: str = MISSING, minus: str = "−
     """A share (0-1) as a percentage (``0.263`` -> ``"26%"``); no ``"-0%"``.
 
     The one percent formatter: tables and pages use the defaults (the typographic minus, ``missing`` shown as
-    :data:`MISSING`); sentences use ``missing="n/a"`` and ``minus="-"`` (see
+    :data:`MISSING`); sentences use ``missing=MISSING_TEXT`` and ``minus="-"`` (see
     :func:`opportunity_research.study.findings.pct`).
 
     Examples
@@ -433,20 +448,48 @@ def percent(value, digits: int = 0, *, missing: str = MISSING, minus: str = "−
     return text.replace("-", minus) + "%"
 
 
-def points(value, digits: int = 1) -> str:
+def number(
+    value,
+    digits: int = 2,
+    *,
+    signed: bool = False,
+    thousands: bool = False,
+    missing: str = MISSING,
+    minus: str = "−",
+) -> str:
+    """A plain number with ``digits`` decimals (``-0.254`` -> ``"−0.25"``); no ``"-0.00"``.
+
+    ``signed`` shows a ``+`` on positive numbers, ``thousands`` a thousands separator; ``missing`` and ``minus``
+    as in :func:`percent`.
+
+    Examples
+    --------
+    >>> number(-0.254), number(0.3, signed=True), number(-0.001), number(1234.5, 1, thousands=True), number(None)
+    ('−0.25', '+0.30', '0.00', '1,234.5', '–')
+    >>> number(-0.8, minus="-", missing=MISSING_SPOKEN), number(float("nan"), missing=MISSING_SPOKEN)
+    ('-0.80', 'not available')
+    """
+    if _missing(value):
+        return missing
+    text = f"{float(value):{'+' if signed else ''}{',' if thousands else ''}.{digits}f}"
+    if float(text.replace(",", "")) == 0:
+        text = f"{0:.{digits}f}"
+    return text.replace("-", minus)
+
+
+def points(value, digits: int = 1, *, missing: str = MISSING, minus: str = "−") -> str:
     """A difference of shares in signed percentage points (``-0.052`` -> ``"−5.2"``).
 
     Examples
     --------
     >>> points(-0.052), points(0.0004), points(None)
     ('−5.2', '0.0', '–')
+    >>> points(-0.052, minus="-"), points(None, missing=MISSING_SPOKEN)
+    ('-5.2', 'not available')
     """
     if _missing(value):
-        return MISSING
-    text = f"{100 * float(value):+.{digits}f}"
-    if float(text) == 0:
-        text = f"{0:.{digits}f}"
-    return text.replace("-", "−")
+        return missing
+    return number(100 * float(value), digits, signed=True, minus=minus)
 
 
 # ---------------------------------------------------------------------------------------------

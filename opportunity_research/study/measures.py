@@ -38,6 +38,7 @@ from ..intake.contract import (
     RESOURCES,
 )
 from ..intake.dataset import District
+from . import labels as registry
 
 __all__ = [
     "CUT_POINTS",
@@ -58,12 +59,8 @@ __all__ = [
     "student_access",
 ]
 
-RESOURCE_LABELS = {
-    "grade_appropriate": "Grade-appropriate assignments",
-    "strong_instruction": "Strong instruction",
-    "engaged": "Deep engagement",
-    "high_expectations": "Teachers with high expectations",
-}
+#: The four resources' names, from the label registry (``labels.MEASURES``).
+RESOURCE_LABELS = {r: registry.MEASURES[r] for r in RESOURCES}
 _EVIDENCE = {  # resource -> (table, scorer, unit label)
     "grade_appropriate": ("assignments", "assignments"),
     "strong_instruction": ("observations", "observed lessons"),

@@ -149,11 +149,9 @@ class Scorecard:
 
 
 def _fmt_value(measure: str, x) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)) or x is pd.NA:
-        return "n/a"
     if measure in _NOT_SHARES:
-        return f"{x:.2f}"
-    return labels.percent(x, missing="n/a", minus="-")
+        return labels.number(x, 2, missing=labels.MISSING_TEXT, minus="-")
+    return labels.percent(x, missing=labels.MISSING_TEXT, minus="-")
 
 
 def _trend_table(ind: pd.DataFrame, current_year: int | None) -> pd.DataFrame:
