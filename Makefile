@@ -84,7 +84,7 @@ NBVAL := --nbval-lax notebooks/district_report.ipynb notebooks/cross_district.ip
 # One pytest run on JOBS workers: the package's doctests beside the tests (one file per worker at a time), so the
 # doctests no longer run alone on one core first.
 test: reports browser $(LAB_STAMP) ## run the whole test suite (lint, doctests, layer contract, unit, statistics against references, notebooks, batch, pages and JupyterLab in Chromium)
-	$(BIN)/python -m ruff check opportunity_research tests benchmarks
+	$(BIN)/python -m ruff check opportunity_research tests benchmarks notebooks
 	$(BIN)/python -m ruff format --check opportunity_research tests benchmarks
 	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile --doctest-modules opportunity_research tests $(NBVAL)
 
@@ -92,7 +92,7 @@ test-slow: reports browser $(LAB_STAMP) ## run the slow simulations too (interva
 	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile -m "slow or not slow" tests $(NBVAL)
 
 lint: venv ## ruff lint and format check (`ruff format opportunity_research tests benchmarks` fixes the format)
-	$(BIN)/python -m ruff check opportunity_research tests benchmarks
+	$(BIN)/python -m ruff check opportunity_research tests benchmarks notebooks
 	$(BIN)/python -m ruff format --check opportunity_research tests benchmarks
 
 bench: process ## run every benchmark in quick mode

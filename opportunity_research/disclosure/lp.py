@@ -159,7 +159,11 @@ def _lp_warm(hc, members, cons, lb, targets, need):
     Changing the objective keeps the basis, so each further target costs a few simplex pivots. Every
     solution found is a feasible point: a target whose values over the points found so far already span
     ``need`` or more is wide enough without solving for it (its interval is reported as that inner range,
-    which the true interval contains). Cost grows about linearly with the component's size.
+    which the true interval contains). :func:`_spread` first finds points that push many targets to their
+    ends at once, so most targets that are wide enough cost no LP of their own; the re-solves use primal
+    simplex (a changed objective leaves the basis primal feasible). On a 100,000-student district's largest
+    component (1,796 hidden counts, 7,199 relations) the two cut the CPU time from 19.3 s to 2.8 s and judge
+    the same 767 counts too narrow. Cost grows about linearly with the component's size.
     """
     pos = {v: i for i, v in enumerate(members)}
     m = len(members)
@@ -183,11 +187,13 @@ def _lp_warm(hc, members, cons, lb, targets, need):
     lp.row_lower_, lp.row_upper_ = np.array(lo_r, dtype=float), np.array(hi_r, dtype=float)
     h = hc._Highs()
     h.setOptionValue("output_flag", False)
+    for k, v in _OPTS.items():
+        h.setOptionValue(k, v)
     h.passModel(lp)
     seen_lo = np.full(m, np.inf)
     seen_hi = np.full(m, -np.inf)
     out = {}
-    first = True
+    first = not _spread(hc, h, m, [pos[t] for t in targets], need, seen_lo, seen_hi)
     for t in targets:
         j = pos[t]
         if not first and math.floor(seen_hi[j] + TOL) - math.ceil(seen_lo[j] - TOL) >= need:
@@ -218,6 +224,47 @@ def _lp_warm(hc, members, cons, lb, targets, need):
     return out
 
 
+def _spread(hc, h, m, cols, need, seen_lo, seen_hi, rounds: int = 12) -> bool:
+    """Feasible points that push many targets to their ends at once (a few LPs with shared objectives).
+
+    Minimizing, then maximizing, the sum of the targets, then random signed sums of the targets not yet
+    ``need`` wide, sends most targets to an end of their range in one solve each; every solution found is a
+    feasible point, so a target whose values over these points span ``need`` is wide enough without LPs of
+    its own (the true interval contains the inner range). Stops when a round widens no further target.
+    Returns whether any point was found; the objective is left at zero.
+    """
+    cols = np.asarray(cols, dtype=np.int32)
+    rng = np.random.default_rng(0)
+    found = False
+
+    def open_cols():
+        lo, hi = seen_lo[cols], seen_hi[cols]
+        return cols[~(np.floor(hi + TOL) - np.ceil(lo - TOL) >= need)]
+
+    todo = open_cols()
+    for r in range(rounds):
+        if not len(todo):
+            break
+        cost = np.zeros(m)
+        cost[todo] = 1.0 if r < 2 else rng.choice([-1.0, 1.0], size=len(todo))
+        h.changeColsCost(m, np.arange(m, dtype=np.int32), cost)
+        h.changeObjectiveSense(hc.ObjSense.kMinimize if r % 2 == 0 else hc.ObjSense.kMaximize)
+        h.run()
+        if h.getModelStatus() != hc.HighsModelStatus.kOptimal:
+            break
+        x = np.asarray(h.getSolution().col_value)
+        np.minimum(seen_lo, x, out=seen_lo)
+        np.maximum(seen_hi, x, out=seen_hi)
+        found = True
+        left = open_cols()
+        if r >= 2 and len(left) == len(todo):
+            break
+        todo = left
+    h.changeColsCost(m, np.arange(m, dtype=np.int32), np.zeros(m))
+    return found
+
+
+_OPTS = {"simplex_strategy": 4}  # primal simplex: a changed objective leaves the basis primal feasible
 _BIG = 1e9  # an upper bound no count reaches: a count bounded only by it is unbounded
 
 
