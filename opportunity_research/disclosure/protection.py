@@ -386,6 +386,85 @@ def _cleanup(st: _State, iv: dict, max_tries: int = 400) -> dict:
     return iv
 
 
+def _protect_rounds(st: _State, max_rounds: int | None) -> tuple[list, dict]:
+    """Rules 3 and 4 until the count and estimate audits pass; ``(failures, intervals)``.
+
+    Every round hides at least one more count or withholds at least one more estimate (both finite), so the
+    rounds end; they stop with failures only when nothing is left to hide. ``max_rounds`` (None: no limit)
+    never ends them silently: reaching it, the audits are run once more and their failures returned.
+    """
+    model = st.m
+    failures: list = []
+    iv: dict = {}
+    rounds = 0
+    while True:
+        if max_rounds is not None and rounds >= max_rounds:
+            iv, bad = st.count_audit()
+            failures = [(var_label(model, v), *iv[v]) for v in bad]
+            if not failures:
+                failures = [(row_label(model, hp[0]), math.nan, math.nan) for hp, *_ in st.estimate_audit()]
+            break
+        rounds += 1
+        st.link()
+        iv, bad = st.count_audit()
+        if bad:
+            added = False
+            for v in bad:
+                c = st.complement(v)
+                if c is not None and c not in st.H:  # progress: a count not hidden yet
+                    st.H.add(c)
+                    st.why.setdefault(c, f"complement (count of {var_label(model, v)})")
+                    added = True
+            if added:
+                continue
+            failures = [(var_label(model, v), *iv[v]) for v in bad]
+            break
+        flagged = st.estimate_audit()
+        if not flagged:
+            failures = []
+            break
+        changed = False
+        for hp, sp, total, kind in flagged:
+            if sp:
+                # the smallest shown row's estimates are withheld (its count stays: it is not what leaks)
+                r = min(sp, key=lambda r: (model.row_weight[r], row_label(model, r)))
+                st.E.add(int(r))
+                changed = True
+            else:
+                # nothing left to hide in the relation: withhold the estimates of the whole population
+                rows = model.rows
+                tid, uni = rows.at[hp[0], "tid"], rows.at[hp[0], "uni"]
+                sel = (rows["tid"] == tid) & (rows["uni"] == uni)
+                if kind == "cell":
+                    sel &= rows["school"] == rows.at[total, "school"]
+                else:
+                    total = None
+                new = set(np.flatnonzero(sel.to_numpy()).tolist()) - st.E
+                if not new and total is not None and total not in st.E:
+                    # the total lies in another universe (the pooled subject of a subjects relation): its
+                    # value is what gives the hidden cells' value away, so it is withheld
+                    new = {int(total)}
+                if new:
+                    st.E |= new
+                    changed = True
+        if not changed:
+            failures = [(row_label(model, hp[0]), math.nan, math.nan) for hp, *_ in flagged]
+            break
+    return failures, iv
+
+
+def _published_failures(model, st, tables, unpublished, min_n, protection, year) -> list:
+    """The failures of :func:`audit_published` on what this state publishes (the publish gate's audit)."""
+    out = _apply(model, st.hidden_rows(), min_n)
+    shown = {}
+    for k, (_, spec) in tables.items():
+        df = out[k]
+        if unpublished and k in unpublished:
+            df = df[~np.asarray(unpublished[k], dtype=bool)].reset_index(drop=True)
+        shown[k] = (df, spec)
+    return list(audit_published(shown, min_n=min_n, protection=protection, year=year).failures)
+
+
 def protect_tables(
     tables: Mapping[str, tuple[pd.DataFrame, TableSpec]],
     *,
@@ -393,7 +472,7 @@ def protect_tables(
     protection: int | None = None,
     near_bound: float = 0.05,
     year: int | None = None,
-    max_rounds: int = 200,
+    max_rounds: int | None = None,
     cleanup: bool = True,
     close_counts: str = "all",
     unpublished: Mapping[str, np.ndarray] | None = None,
@@ -479,54 +558,33 @@ def protect_tables(
     primary_rows = st.hidden_rows()
     failures: list = []
     iv: dict = {}
-    for _ in range(max_rounds):
-        st.link()
-        iv, bad = st.count_audit()
-        if bad:
-            added = False
-            for v in bad:
-                c = st.complement(v)
-                if c is not None:
-                    st.H.add(c)
-                    st.why.setdefault(c, f"complement (count of {var_label(model, v)})")
-                    added = True
-            if added:
-                continue
-            failures = [(var_label(model, v), *iv[v]) for v in bad]
+    cleaned = not cleanup
+    while True:
+        failures, iv = _protect_rounds(st, max_rounds)
+        if failures:
             break
-        flagged = st.estimate_audit()
-        if not flagged:
-            failures = []
+        if not cleaned:
+            iv = _cleanup(st, iv)
+            cleaned = True
+        # The pass ends only when what it publishes passes the publish gate's own audit
+        # (audit_published, on the protected tables without the rows left out): any relation that audit
+        # models beyond this pass' model gets its complements here, chosen by the same rule 3, and the
+        # rounds run again (the clean-up is not repeated: it checks this pass' model only).
+        gate = _published_failures(model, st, tables, unpublished, min_n, protection, year)
+        if not gate:
             break
-        changed = False
-        for hp, sp, total, kind in flagged:
-            if sp:
-                # the smallest shown row's estimates are withheld (its count stays: it is not what leaks)
-                r = min(sp, key=lambda r: (model.row_weight[r], row_label(model, r)))
-                st.E.add(int(r))
-                changed = True
-            else:
-                # nothing left to hide in the relation: withhold the estimates of the whole population
-                rows = model.rows
-                tid, uni = rows.at[hp[0], "tid"], rows.at[hp[0], "uni"]
-                sel = (rows["tid"] == tid) & (rows["uni"] == uni)
-                if kind == "cell":
-                    sel &= rows["school"] == rows.at[total, "school"]
-                else:
-                    total = None
-                new = set(np.flatnonzero(sel.to_numpy()).tolist()) - st.E
-                if not new and total is not None and total not in st.E:
-                    # the total lies in another universe (the pooled subject of a subjects relation): its
-                    # value is what gives the hidden cells' value away, so it is withheld
-                    new = {int(total)}
-                if new:
-                    st.E |= new
-                    changed = True
-        if not changed:
-            failures = [(row_label(model, hp[0]), math.nan, math.nan) for hp, *_ in flagged]
+        by_label = {var_label(model, v): v for v in range(len(model.var_x))}
+        added = False
+        for label, *_ in gate:
+            v = by_label.get(label)
+            c = st.complement(v) if v is not None else None
+            if c is not None and c not in st.H:
+                st.H.add(c)
+                st.why.setdefault(c, f"complement (count of {label}, publish audit)")
+                added = True
+        if not added:
+            failures = gate
             break
-    if not failures and cleanup:
-        iv = _cleanup(st, iv)
     hidden = st.hidden_rows()
     out = _apply(model, hidden, min_n)
     gone = np.zeros(len(model.rows), dtype=bool) if not len(model.unpublished) else model.unpublished
