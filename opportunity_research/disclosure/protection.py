@@ -386,6 +386,33 @@ def _cleanup(st: _State, iv: dict, max_tries: int = 400) -> dict:
     return iv
 
 
+def _next_complement(st: _State, v: int) -> int | None:
+    """Rule 3's complement of ``v``, else any shown count reachable from ``v`` through the relations.
+
+    Rule 3 searches a few relations deep; when it finds nothing, hiding goes on through the whole connected
+    part of the model, nearest first (at worst every count linked to ``v`` is hidden), so the pass can always
+    hide more until the audit passes. Returns None only when every count linked to ``v`` is already hidden.
+    """
+    c = st.complement(v)
+    if c is not None and c not in st.H:
+        return c
+    m = st.m
+    seen, frontier = {v}, [v]
+    while frontier:
+        nxt = []
+        for w in frontier:
+            for k in sorted(st.var_rel[w]):
+                for u in sorted(m.relations[k][0]):
+                    if u in seen:
+                        continue
+                    seen.add(u)
+                    if u not in st.H:
+                        return u
+                    nxt.append(u)
+        frontier = nxt
+    return None
+
+
 def _protect_rounds(st: _State, max_rounds: int | None) -> tuple[list, dict]:
     """Rules 3 and 4 until the count and estimate audits pass; ``(failures, intervals)``.
 
@@ -410,8 +437,8 @@ def _protect_rounds(st: _State, max_rounds: int | None) -> tuple[list, dict]:
         if bad:
             added = False
             for v in bad:
-                c = st.complement(v)
-                if c is not None and c not in st.H:  # progress: a count not hidden yet
+                c = _next_complement(st, v)
+                if c is not None:  # progress: a count not hidden yet
                     st.H.add(c)
                     st.why.setdefault(c, f"complement (count of {var_label(model, v)})")
                     added = True
@@ -577,8 +604,8 @@ def protect_tables(
         added = False
         for label, *_ in gate:
             v = by_label.get(label)
-            c = st.complement(v) if v is not None else None
-            if c is not None and c not in st.H:
+            c = _next_complement(st, v) if v is not None else None
+            if c is not None:
                 st.H.add(c)
                 st.why.setdefault(c, f"complement (count of {label}, publish audit)")
                 added = True
