@@ -416,8 +416,13 @@ def test_property_hidden_counts_have_wide_intervals(pop):
     assert report.passed, report.failures
     rep = audit_published(pub, min_n=min_n, year=2016)
     assert rep.passed, rep.failures
-    widths = np.floor(rep.intervals["high"] + 1e-7) - np.ceil(rep.intervals["low"] - 1e-7)
-    assert (widths >= min_n).all()
+    iv = rep.intervals
+    widths = np.floor(iv["high"] + 1e-7) - np.ceil(iv["low"] - 1e-7)
+    # every hidden count an attacker cannot rule out as small keeps an interval at least min_n wide; a count
+    # hidden only with its row's withheld estimates (rule 4) is published elsewhere, so the files pin it at
+    # its shown value of at least min_n - public, not a small cell
+    could_be_small = iv["low"] < min_n - 1e-7
+    assert (widths[could_be_small] >= min_n).all(), iv[could_be_small & (widths < min_n)]
 
 
 def test_linprog_is_the_engine():
