@@ -429,3 +429,34 @@ def test_baseline_only_goal_is_baseline_set_not_on_track():
     page = scorecard_page(sc.opportunity_scorecard(ind, goals=goals), district_id="test")
     assert "Baseline set" in page and "How a status is decided" in page
     assert all(rule.split(":")[0][:40] in page for rule in sc.GOAL_STATUS_RULES.values())
+
+
+def test_goal_for_a_pooled_race_group_says_why_it_has_no_value():
+    """A goal about a race/ethnicity group the analysis pooled is explained, not left as 'no data'."""
+    ind = pd.DataFrame(
+        {
+            "measure": "engaged_share",
+            "school_id": "all",
+            "group": ["all", "race_ethnicity=white", "race_ethnicity=pooled_small_groups"],
+            "school_year": 2016,
+            "n": [300, 200, 30],
+            "estimate": [0.5, 0.5, 0.4],
+            "ci_lower": [0.4, 0.4, 0.3],
+            "ci_upper": [0.6, 0.6, 0.5],
+            "suppressed": False,
+            "suppression_reason": "",
+        }
+    )
+    goals = pd.DataFrame(
+        {
+            "goal_id": ["G1", "G2"],
+            "measure": "engaged_share",
+            "group": ["race_ethnicity=native_hawaiian_pacific_islander", "low_income=1"],
+            "target": [0.6, 0.6],
+            "target_year": [2018, 2018],
+        }
+    )
+    g = sc.opportunity_scorecard(ind, goals=goals).goals.set_index("goal_id")
+    assert g.loc["G1", "status"] == "no data"
+    assert "reported only together with the district's other smaller" in g.loc["G1", "reason"]
+    assert g.loc["G2", "reason"] == "no data for this group (low_income=1)"

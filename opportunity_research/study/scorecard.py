@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from .. import config
-from ..intake.contract import GOAL_MEASURES
+from ..intake.contract import GOAL_MEASURES, POOLED_RACE_ETHNICITY
 from ..stats.estimates import level_strings
 from . import labels
 from .indicators import normalize_group, validate_indicators
@@ -193,6 +193,8 @@ def _goal_rows(goals: pd.DataFrame, ind: pd.DataFrame, current_year: int | None)
         district = district[district["school_year"] <= current_year]
     series = {k: v.sort_values("school_year") for k, v in district.groupby(["measure", "group"], sort=False)}
     measures_present = set(district["measure"])
+    # the analysis reported the smallest race/ethnicity groups as one pooled group (disclosure step 0)
+    pooled = bool((district["group"] == f"race_ethnicity={POOLED_RACE_ETHNICITY}").any())
     rows = []
     for g in goals.itertuples(index=False):
         gd = g._asdict()
@@ -234,11 +236,15 @@ def _goal_rows(goals: pd.DataFrame, ind: pd.DataFrame, current_year: int | None)
         }
         s = series.get((measure, group))
         if s is None or len(s) == 0:
-            row["reason"] = (
-                f"no data for this group ({group})"
-                if measure in measures_present
-                else f"no data: needs {MEASURE_NEEDS[measure]}"
-            )
+            if measure not in measures_present:
+                row["reason"] = f"no data: needs {MEASURE_NEEDS[measure]}"
+            elif pooled and group.startswith("race_ethnicity="):
+                row["reason"] = (
+                    f"this group ({group}) is reported only together with the district's other smaller "
+                    "race/ethnicity groups, to protect small groups"
+                )
+            else:
+                row["reason"] = f"no data for this group ({group})"
             rows.append(row)
             continue
         cur = s.iloc[-1]
