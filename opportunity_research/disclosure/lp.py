@@ -160,31 +160,29 @@ def _lp_warm(hc, members, cons, lb, targets, need):
     solution found is a feasible point: a target whose values over the points found so far already span
     ``need`` or more is wide enough without solving for it (its interval is reported as that inner range,
     which the true interval contains). :func:`_spread` first finds points that push many targets to their
-    ends at once, so most targets that are wide enough cost no LP of their own; the re-solves use primal
-    simplex (a changed objective leaves the basis primal feasible). On a 100,000-student district's largest
-    component (1,796 hidden counts, 7,199 relations) the two cut the CPU time from 19.3 s to 2.8 s and judge
-    the same 767 counts too narrow. Cost grows about linearly with the component's size.
+    ends at once and :func:`_reach` lifts the targets still open to their mark together, so most targets that
+    are wide enough cost no LP of their own; the re-solves use primal simplex (a changed objective leaves the
+    basis primal feasible). A target that still needs its own LPs is maximized first; its minimum is not
+    solved for when the points found already span ``need`` or one of them sits on the target's lower bound
+    (that is its minimum). Which targets are judged too narrow never depends on these shortcuts (only the
+    inner range reported for a wide one does). On a 100,000-student district's four largest components
+    (4,573 hidden counts, 35,390 relations; :func:`_component_model` keeps 18,704 rows) the CPU time went
+    from 9.7 s to 2.0 s with the same decisions.
     """
     pos = {v: i for i, v in enumerate(members)}
     m = len(members)
-    data, ri, ci, lo_r, hi_r = [], [], [], [], []
-    for r, (coefs, b, sense) in enumerate(cons):
-        for v, c in coefs.items():
-            data.append(c)
-            ri.append(r)
-            ci.append(pos[v])
-        lo_r.append(b if sense == "eq" else -hc.kHighsInf)
-        hi_r.append(b)
-    a = sparse.csc_matrix((data, (ri, ci)), shape=(len(cons), m))
+    model = _component_model(pos, cons, lb)
+    if model is None:  # bounds that contradict each other: relations read as exact do not hold
+        return _lp(members, cons, lb, targets)
+    a, lower, upper, lo_r, hi_r = model
     lp = hc.HighsLp()
-    lp.num_col_, lp.num_row_ = m, len(cons)
-    lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = m, len(cons)
+    lp.num_col_, lp.num_row_ = m, a.shape[0]
+    lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = m, a.shape[0]
     lp.a_matrix_.format_ = hc.MatrixFormat.kColwise
     lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = a.indptr, a.indices, a.data
     lp.col_cost_ = np.zeros(m)
-    lp.col_lower_ = np.array([lb[v] for v in members], dtype=float)
-    lp.col_upper_ = np.full(m, _BIG)
-    lp.row_lower_, lp.row_upper_ = np.array(lo_r, dtype=float), np.array(hi_r, dtype=float)
+    lp.col_lower_, lp.col_upper_ = lower, upper
+    lp.row_lower_, lp.row_upper_ = lo_r, hi_r
     h = hc._Highs()
     h.setOptionValue("output_flag", False)
     for k, v in _OPTS.items():
@@ -193,15 +191,29 @@ def _lp_warm(hc, members, cons, lb, targets, need):
     seen_lo = np.full(m, np.inf)
     seen_hi = np.full(m, -np.inf)
     out = {}
-    first = not _spread(hc, h, m, [pos[t] for t in targets], need, seen_lo, seen_hi)
+    cols = [pos[t] for t in targets]
+    first = not _spread(hc, h, m, cols, need, seen_lo, seen_hi)
+    if not first and math.isfinite(need):
+        _reach(hc, model, cols, need, seen_lo, seen_hi)
+
+    def wide(j):
+        return math.floor(seen_hi[j] + TOL) - math.ceil(seen_lo[j] - TOL) >= need
+
     for t in targets:
         j = pos[t]
-        if not first and math.floor(seen_hi[j] + TOL) - math.ceil(seen_lo[j] - TOL) >= need:
+        if not first and wide(j):
             out[t] = (float(seen_lo[j]), float(seen_hi[j]))
             continue
         h.changeColCost(j, 1.0)
-        res = []
-        for sense in (hc.ObjSense.kMinimize, hc.ObjSense.kMaximize):
+        res = {}
+        for sense in (hc.ObjSense.kMaximize, hc.ObjSense.kMinimize):
+            if sense == hc.ObjSense.kMinimize and not first:
+                if wide(j):  # the points found already span need: the inner range decides it
+                    res[sense] = float(seen_lo[j])
+                    break
+                if seen_lo[j] <= lower[j] + TOL:  # a point found sits on the count's lower bound: its minimum
+                    res[sense] = float(seen_lo[j])
+                    break
             h.changeObjectiveSense(sense)
             h.run()
             if h.getModelStatus() == hc.HighsModelStatus.kOptimal:
@@ -209,28 +221,132 @@ def _lp_warm(hc, members, cons, lb, targets, need):
                 np.minimum(seen_lo, x, out=seen_lo)
                 np.maximum(seen_hi, x, out=seen_hi)
                 first = False
-                res.append(float(x[j]))
+                res[sense] = float(x[j])
             elif h.getModelStatus() == hc.HighsModelStatus.kInfeasible:
                 h.changeColCost(j, 0.0)
                 return _lp(
                     members, cons, lb, targets
                 )  # relations read as exact do not hold: linprog reads <=
             else:
-                res.append(None)
+                res[sense] = None
         h.changeColCost(j, 0.0)
-        low = res[0] if res[0] is not None else float(lb[t])
-        high = res[1] if res[1] is not None else math.inf
+        low = res.get(hc.ObjSense.kMinimize)
+        low = float(lb[t]) if low is None else low
+        high = res.get(hc.ObjSense.kMaximize)
+        high = math.inf if high is None else high
         out[t] = (low, math.inf if high >= _BIG * 0.5 else high)
     return out
 
 
-def _spread(hc, h, m, cols, need, seen_lo, seen_hi, rounds: int = 12) -> bool:
+def _component_model(pos, cons, lb):
+    """One component's LP in matrix form: ``(A (CSC), col lower, col upper, row lower, row upper)``.
+
+    The same relation often reaches the component several times (one per table that publishes it, once per
+    count column): each distinct row is kept once, and a row of one count is a bound of that count (a
+    smaller model with the same feasible set; on a 100,000-student district 4 in 10 rows went). Zero
+    coefficients are dropped. Returns None when the bounds contradict each other (no feasible point).
+    """
+    m = len(pos)
+    lower = np.array([lb[v] for v in pos], dtype=float)
+    upper = np.full(m, _BIG)
+    seen = set()
+    data, ri, ci, lo_r, hi_r = [], [], [], [], []
+    for coefs, b, sense in cons:
+        items = tuple(sorted((pos[v], c) for v, c in coefs.items() if c != 0))
+        if len(items) == 1:
+            ((j, c),) = items
+            val = b / c
+            if sense == "eq" or c > 0:
+                upper[j] = min(upper[j], val)
+            if sense == "eq" or c < 0:
+                lower[j] = max(lower[j], val)
+            continue
+        key = (items, sense, b)
+        if key in seen:
+            continue
+        seen.add(key)
+        r = len(lo_r)
+        for j, c in items:
+            data.append(c)
+            ri.append(r)
+            ci.append(j)
+        lo_r.append(b if sense == "eq" else -np.inf)
+        hi_r.append(b)
+    if (lower > upper + TOL).any():
+        return None
+    a = sparse.csc_matrix((data, (ri, ci)), shape=(len(lo_r), m))
+    return a, lower, np.maximum(upper, lower), np.array(lo_r, dtype=float), np.array(hi_r, dtype=float)
+
+
+def _reach(hc, model, cols, need, seen_lo, seen_hi, rounds: int = 30) -> None:
+    """Feasible points that lift every target still open to ``need`` above its lowest value found, together.
+
+    One LP over the component with a capped copy ``y`` of each open target (``y <= x``, ``y <=`` the value
+    it must reach) maximizes the sum of the ``y``: no target gains from going beyond its mark, so the
+    solution lifts as many targets as the relations allow at once, instead of one LP per target. Rounds
+    re-solve (primal simplex, from the previous basis) with the targets reached dropped from the objective
+    and random weights on the others, until a round reaches no further target. The ``x`` part of every
+    solution is a feasible point of the component, so, as in :func:`_spread`, a target whose values over
+    the points span ``need`` is wide enough; the targets not reached keep their own exact LPs. On a
+    100,000-student district it left none of the 4,300 open targets of the four largest components to
+    their own LPs (9.7 -> 2.0 CPU seconds with :func:`_component_model`).
+    """
+    cols = np.asarray(cols, dtype=np.int64)
+
+    def still_open(c):
+        return ~(np.floor(seen_hi[c] + TOL) - np.ceil(seen_lo[c] - TOL) >= need)
+
+    todo = cols[still_open(cols)]
+    if not len(todo):
+        return
+    a, lower, upper, lo_r, hi_r = model
+    m, k = a.shape[1], len(todo)
+    ks = np.arange(k)
+    link = sparse.csc_matrix(
+        (np.r_[np.ones(k), -np.ones(k)], (np.r_[ks, ks], np.r_[m + ks, todo])), shape=(k, m + k)
+    )
+    big = sparse.vstack([sparse.hstack([a, sparse.csc_matrix((a.shape[0], k))]), link]).tocsc()
+    cap = np.ceil(seen_lo[todo] - TOL) + need
+    lp = hc.HighsLp()
+    lp.num_col_, lp.num_row_ = m + k, big.shape[0]
+    lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = m + k, big.shape[0]
+    lp.a_matrix_.format_ = hc.MatrixFormat.kColwise
+    lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = big.indptr, big.indices, big.data
+    lp.col_cost_ = np.r_[np.zeros(m), np.ones(k)]
+    lp.col_lower_ = np.r_[lower, np.minimum(lower[todo], cap)]
+    lp.col_upper_ = np.r_[upper, cap]
+    lp.row_lower_ = np.r_[lo_r, np.full(k, -np.inf)]
+    lp.row_upper_ = np.r_[hi_r, np.zeros(k)]
+    lp.sense_ = hc.ObjSense.kMaximize
+    h = hc._Highs()
+    h.setOptionValue("output_flag", False)
+    for key, v in _OPTS.items():
+        h.setOptionValue(key, v)
+    h.passModel(lp)
+    rng = np.random.default_rng(1)
+    active = np.ones(k, dtype=bool)
+    for _ in range(rounds):
+        h.run()
+        if h.getModelStatus() != hc.HighsModelStatus.kOptimal:
+            return
+        x = np.asarray(h.getSolution().col_value)[:m]
+        np.minimum(seen_lo, x, out=seen_lo)
+        np.maximum(seen_hi, x, out=seen_hi)
+        left = active & still_open(todo)
+        if left.sum() == active.sum() or not left.any():
+            return
+        active = left
+        h.changeColsCost(k, (m + ks).astype(np.int32), np.where(active, rng.uniform(0.5, 1.5, size=k), 0.0))
+
+
+def _spread(hc, h, m, cols, need, seen_lo, seen_hi, rounds: int = 2) -> bool:
     """Feasible points that push many targets to their ends at once (a few LPs with shared objectives).
 
-    Minimizing, then maximizing, the sum of the targets, then random signed sums of the targets not yet
-    ``need`` wide, sends most targets to an end of their range in one solve each; every solution found is a
-    feasible point, so a target whose values over these points span ``need`` is wide enough without LPs of
-    its own (the true interval contains the inner range). Stops when a round widens no further target.
+    Minimizing, then maximizing, the sum of the targets (with more ``rounds``: random signed sums of the
+    targets not yet ``need`` wide) sends many targets to an end of their range in one solve each; every
+    solution found is a feasible point, so a target whose values over these points span ``need`` is wide
+    enough without LPs of its own (the true interval contains the inner range). Stops when a round widens no
+    further target. Two rounds by default: :func:`_reach` then lifts the targets still open together.
     Returns whether any point was found; the objective is left at zero.
     """
     cols = np.asarray(cols, dtype=np.int32)
