@@ -194,7 +194,7 @@ def _lp_warm(hc, members, cons, lb, targets, need):
     cols = [pos[t] for t in targets]
     first = not _spread(hc, h, m, cols, need, seen_lo, seen_hi)
     if not first and math.isfinite(need):
-        _reach(hc, model, cols, need, seen_lo, seen_hi)
+        _reach(hc, h, model, cols, need, seen_lo, seen_hi)
 
     def wide(j):
         return math.floor(seen_hi[j] + TOL) - math.ceil(seen_lo[j] - TOL) >= need
@@ -217,7 +217,7 @@ def _lp_warm(hc, members, cons, lb, targets, need):
             h.changeObjectiveSense(sense)
             h.run()
             if h.getModelStatus() == hc.HighsModelStatus.kOptimal:
-                x = np.asarray(h.getSolution().col_value)
+                x = np.asarray(h.getSolution().col_value)[:m]  # (without _reach's capped copies)
                 np.minimum(seen_lo, x, out=seen_lo)
                 np.maximum(seen_hi, x, out=seen_hi)
                 first = False
@@ -278,18 +278,19 @@ def _component_model(pos, cons, lb):
     return a, lower, np.maximum(upper, lower), np.array(lo_r, dtype=float), np.array(hi_r, dtype=float)
 
 
-def _reach(hc, model, cols, need, seen_lo, seen_hi, rounds: int = 30) -> None:
+def _reach(hc, h, model, cols, need, seen_lo, seen_hi, rounds: int = 30) -> None:
     """Feasible points that lift every target still open to ``need`` above its lowest value found, together.
 
-    One LP over the component with a capped copy ``y`` of each open target (``y <= x``, ``y <=`` the value
-    it must reach) maximizes the sum of the ``y``: no target gains from going beyond its mark, so the
+    The component's model ``h`` gets a capped copy ``y`` of each open target (``y <= x``, ``y <=`` the value
+    it must reach) and maximizes the sum of the ``y``: no target gains from going beyond its mark, so the
     solution lifts as many targets as the relations allow at once, instead of one LP per target. Rounds
-    re-solve (primal simplex, from the previous basis) with the targets reached dropped from the objective
-    and random weights on the others, until a round reaches no further target. The ``x`` part of every
-    solution is a feasible point of the component, so, as in :func:`_spread`, a target whose values over
-    the points span ``need`` is wide enough; the targets not reached keep their own exact LPs. On a
-    100,000-student district it left none of the 4,300 open targets of the four largest components to
-    their own LPs (9.7 -> 2.0 CPU seconds with :func:`_component_model`).
+    re-solve (primal simplex, from the previous basis: the copies join it at their lower bound, feasible
+    at the point :func:`_spread` left) with the targets reached dropped from the objective and random weights
+    on the others, until a round reaches no further target. The ``x`` part of every solution is a feasible
+    point of the component, so, as in :func:`_spread`, a target whose values over the points span ``need``
+    is wide enough; the targets not reached keep their own exact LPs (the copies stay in ``h`` with no cost:
+    they bound nothing, since ``y`` may sit at its lower bound, at most any ``x``). On a 100,000-student
+    district it left none of the 4,300 open targets of the four largest components to their own LPs.
     """
     cols = np.asarray(cols, dtype=np.int64)
 
@@ -299,44 +300,31 @@ def _reach(hc, model, cols, need, seen_lo, seen_hi, rounds: int = 30) -> None:
     todo = cols[still_open(cols)]
     if not len(todo):
         return
-    a, lower, upper, lo_r, hi_r = model
-    m, k = a.shape[1], len(todo)
-    ks = np.arange(k)
-    link = sparse.csc_matrix(
-        (np.r_[np.ones(k), -np.ones(k)], (np.r_[ks, ks], np.r_[m + ks, todo])), shape=(k, m + k)
-    )
-    big = sparse.vstack([sparse.hstack([a, sparse.csc_matrix((a.shape[0], k))]), link]).tocsc()
+    lower = model[1]
+    m, k = len(seen_lo), len(todo)
+    ks = np.arange(k, dtype=np.int32)
     cap = np.ceil(seen_lo[todo] - TOL) + need
-    lp = hc.HighsLp()
-    lp.num_col_, lp.num_row_ = m + k, big.shape[0]
-    lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = m + k, big.shape[0]
-    lp.a_matrix_.format_ = hc.MatrixFormat.kColwise
-    lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = big.indptr, big.indices, big.data
-    lp.col_cost_ = np.r_[np.zeros(m), np.ones(k)]
-    lp.col_lower_ = np.r_[lower, np.minimum(lower[todo], cap)]
-    lp.col_upper_ = np.r_[upper, cap]
-    lp.row_lower_ = np.r_[lo_r, np.full(k, -np.inf)]
-    lp.row_upper_ = np.r_[hi_r, np.zeros(k)]
-    lp.sense_ = hc.ObjSense.kMaximize
-    h = hc._Highs()
-    h.setOptionValue("output_flag", False)
-    for key, v in _OPTS.items():
-        h.setOptionValue(key, v)
-    h.passModel(lp)
+    y = (m + ks).astype(np.int32)
+    h.addCols(k, np.ones(k), np.minimum(lower[todo], cap), cap, 0, np.zeros(k, dtype=np.int32), [], [])
+    idx = np.column_stack([y, todo.astype(np.int32)]).ravel()
+    val = np.tile([1.0, -1.0], k)
+    h.addRows(k, np.full(k, -np.inf), np.zeros(k), 2 * k, 2 * ks, idx, val)
+    h.changeObjectiveSense(hc.ObjSense.kMaximize)
     rng = np.random.default_rng(1)
     active = np.ones(k, dtype=bool)
     for _ in range(rounds):
         h.run()
         if h.getModelStatus() != hc.HighsModelStatus.kOptimal:
-            return
+            break
         x = np.asarray(h.getSolution().col_value)[:m]
         np.minimum(seen_lo, x, out=seen_lo)
         np.maximum(seen_hi, x, out=seen_hi)
         left = active & still_open(todo)
         if left.sum() == active.sum() or not left.any():
-            return
+            break
         active = left
-        h.changeColsCost(k, (m + ks).astype(np.int32), np.where(active, rng.uniform(0.5, 1.5, size=k), 0.0))
+        h.changeColsCost(k, y, np.where(active, rng.uniform(0.5, 1.5, size=k), 0.0))
+    h.changeColsCost(k, y, np.zeros(k))
 
 
 def _spread(hc, h, m, cols, need, seen_lo, seen_hi, rounds: int = 2) -> bool:

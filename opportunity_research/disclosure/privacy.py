@@ -137,6 +137,8 @@ class _Matcher:
         short = ids.str.len() < min_id_length
         self.skipped = int(short.sum())
         self.ids = frozenset(ids[~short].str.casefold())
+        self._lengths = frozenset(map(len, self.ids))
+        self._memo: dict[str, list[tuple[int, int]]] = {}  # token -> its identifier spans (tokens repeat)
         known = sorted(
             {str(p).rstrip("/\\") for p in paths if len(str(p).rstrip("/\\")) > 1}, key=len, reverse=True
         )
@@ -149,13 +151,21 @@ class _Matcher:
         if not self.ids:
             return []
         out = []
+        memo, lengths = self._memo, self._lengths
         for m in _TOKEN.finditer(text):
             tok, base = m.group(0).casefold(), m.start()
-            hits = sorted(((a, b) for a, b in _spans(tok) if tok[a:b] in self.ids), key=lambda s: s[0] - s[1])
-            taken: list[tuple[int, int]] = []
-            for a, b in hits:
-                if all(b <= c or a >= d for c, d in taken):
-                    taken.append((a, b))
+            taken = memo.get(tok)
+            if taken is None:
+                hits = sorted(
+                    ((a, b) for a, b in _spans(tok) if b - a in lengths and tok[a:b] in self.ids),
+                    key=lambda s: s[0] - s[1],
+                )
+                taken = []
+                for a, b in hits:
+                    if all(b <= c or a >= d for c, d in taken):
+                        taken.append((a, b))
+                if len(memo) < 1_000_000:
+                    memo[tok] = taken
             out += [(base + a, base + b) for a, b in taken]
         return sorted(out)
 
