@@ -210,6 +210,26 @@ def _between_parameters(
     return p
 
 
+def _group_mode(df: pd.DataFrame, keys: Sequence[str], column: str) -> pd.Series:
+    """The most frequent value of ``column`` in each group of ``keys`` (of ties, the smallest), on columns.
+
+    What ``df.groupby(keys)[column].agg(lambda g: g.mode().iloc[0])`` gives, without a Python call per group
+    (a 1,000,000-student district has 50,000 classrooms); missing values are not counted, and a group with
+    none but missing values is left out.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"c": [1, 1, 1, 2, 2, 2, 2], "grade": [4, 5, 5, 3, 4, 4, 3]})
+    >>> _group_mode(df, ["c"], "grade").to_dict()
+    {1: 5, 2: 3}
+    """
+    keys = list(keys)
+    cnt = df.groupby([*keys, column], sort=False).size().rename("_count").reset_index()
+    cnt = cnt.sort_values(["_count", column], ascending=[False, True], kind="stable")
+    return cnt.drop_duplicates(keys).set_index(keys)[column].sort_index()
+
+
 def _classroom_benchmarks(
     sample: pd.DataFrame,
     *,
@@ -230,7 +250,7 @@ def _classroom_benchmarks(
     keys = list(groups)
     cols = [outcome, prior, behind, *resources, *covariates]
     cls = sample.groupby(keys, sort=False)[cols].mean()
-    grade = sample.groupby(keys, sort=False)["grade"].agg(lambda g: g.mode().iloc[0])
+    grade = _group_mode(sample, keys, "grade").reindex(cls.index)
     shares = [f"share_{c}" for c in covariates]
     cls = cls.rename(columns=dict(zip(covariates, shares)))
     dummies = pd.get_dummies(grade.astype(int), prefix="grade", drop_first=True, dtype=float)
