@@ -33,6 +33,7 @@ import contextlib
 import itertools
 import json
 import multiprocessing as mp
+import os
 import shutil
 import statistics
 import sys
@@ -71,9 +72,9 @@ ANALYSIS_STAGES = {
 #: Runner stages (end to end).
 RUNNER_STAGES = {
     ("intake.dataset", "process_district"): "validate+process",
-    ("batch.runner", "_execute"): "notebook",
-    ("report.reporting", "export_html"): "HTML",
-    ("disclosure.privacy", "screen_outputs"): "privacy screen",
+    ("batch.runner_task", "_execute"): "notebook",
+    ("batch.runner_task", "_build_pages"): "pages (HTML+PDF)",
+    ("batch.runner_task", "_screen_and_audit"): "privacy screen+gate",
 }
 
 
@@ -126,6 +127,7 @@ def _instrument(stages: dict, sampler: Sampler, seconds: dict) -> None:
     depth = [0]
     importlib.import_module("opportunity_research.study.analysis")
     importlib.import_module("opportunity_research.batch.runner")
+    importlib.import_module("opportunity_research.batch.runner_task")
     for (mod_name, fn_name), stage in stages.items():
         try:
             mod = importlib.import_module(f"opportunity_research.{mod_name}")
@@ -195,11 +197,11 @@ def _analysis(root: str, district: str, queue) -> None:
     with Sampler() as s:
         _instrument({**ANALYSIS_STAGES, **_disclosure_stages()}, s, seconds)
         s.stage = "other"
-        t = time.perf_counter()
+        t, c = time.perf_counter(), _cpu()
         analyze_district(district, processed_dir=str(Path(root) / "data" / "processed"))
-        total = time.perf_counter() - t
+        total, cpu = time.perf_counter() - t, _cpu() - c
     seconds["other"] = total - sum(v for k, v in seconds.items() if k != "other")
-    queue.put({"seconds": seconds, "peaks": s.peaks, "total": total, "peak_mb": s.peak})
+    queue.put({"seconds": seconds, "peaks": s.peaks, "total": total, "cpu": cpu, "peak_mb": s.peak})
 
 
 def _end_to_end(root: str, district: str, queue) -> None:
@@ -209,7 +211,7 @@ def _end_to_end(root: str, district: str, queue) -> None:
     seconds: dict[str, float] = {}
     with Sampler() as s:
         _instrument(RUNNER_STAGES, s, seconds)
-        t = time.perf_counter()
+        t, c = time.perf_counter(), _cpu()
         res = run_batch(
             [district],
             notebook=notebook,
@@ -219,9 +221,26 @@ def _end_to_end(root: str, district: str, queue) -> None:
             key=KEY,
             reports_dir=Path(root) / "reports",
         )
-        total = time.perf_counter() - t
+        total, cpu = time.perf_counter() - t, _cpu() - c
     status = [(r.district_id, r.status, r.reason) for r in res.districts]
-    queue.put({"seconds": seconds, "peaks": s.peaks, "total": total, "peak_mb": s.peak, "status": status})
+    queue.put(
+        {
+            "seconds": seconds,
+            "peaks": s.peaks,
+            "total": total,
+            "cpu": cpu,
+            "peak_mb": s.peak,
+            "status": status,
+        }
+    )
+
+
+def _cpu() -> float:
+    """CPU seconds of this process and of its children that have ended (notebook kernels, browsers)."""
+    import resource
+
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def _in_process(target, *args) -> dict:
@@ -300,16 +319,21 @@ def _print_size(n: int, r: dict) -> None:
     for stage in order + sorted(set(ana["seconds"]) - set(order)):
         if stage in ana["seconds"]:
             print(f"    {stage:<28}{ana['seconds'][stage]:8.2f} s  peak {ana['peaks'].get(stage, 0):7.0f} MB")
-    print(f"    {'analysis total':<28}{ana['total']:8.2f} s  peak {ana['peak_mb']:7.0f} MB")
+    print(
+        f"    {'analysis total':<28}{ana['total']:8.2f} s  peak {ana['peak_mb']:7.0f} MB   "
+        f"CPU {ana.get('cpu', float('nan')):.1f} s"
+    )
     print("  end to end, raw CSV to published report (run_batch, jobs=1; peak = runner + kernel):")
-    for stage in ("validate+process", "notebook", "HTML", "privacy screen"):
+    for stage in dict.fromkeys(RUNNER_STAGES.values()):
         if stage in e2e["seconds"]:
             print(f"    {stage:<28}{e2e['seconds'][stage]:8.2f} s  peak {e2e['peaks'].get(stage, 0):7.0f} MB")
     other = e2e["total"] - sum(e2e["seconds"].values())
-    print(f"    {'other (publish, sanitize)':<28}{other:8.2f} s")
+    print(f"    {'other (ids, publish)':<28}{other:8.2f} s")
     print(
-        f"    {'END TO END':<28}{e2e['total']:8.2f} s  peak {e2e['peak_mb']:7.0f} MB   status {e2e['status']}"
+        f"    {'END TO END':<28}{e2e['total']:8.2f} s  peak {e2e['peak_mb']:7.0f} MB   "
+        f"CPU {e2e.get('cpu', float('nan')):.1f} s (runner + ended children)   status {e2e['status']}"
     )
+    print(f"    load average at the end: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 def main(argv=None) -> int:
