@@ -31,7 +31,7 @@ from ..intake.contract import POOLED_RACE_ETHNICITY
 from ..study.analysis import pool_small_groups
 from .model import TableSpec
 
-__all__ = ["POOLED_LEVEL", "pool_small_groups", "school_breakdowns"]
+__all__ = ["POOLED_LEVEL", "never_published", "pool_small_groups", "school_breakdowns"]
 
 #: The code of the pooled race/ethnicity group (its label: ``study.labels.level``).
 POOLED_LEVEL = POOLED_RACE_ETHNICITY
@@ -42,6 +42,42 @@ def _variable(df: pd.DataFrame) -> np.ndarray:
         return df["variable"].astype("str").to_numpy(dtype=object)
     g = df["group"].astype("str")
     return g.str.split("=", n=1).str[0].where(g.str.contains("=", regex=False), "all").to_numpy(dtype=object)
+
+
+def never_published(tables: dict[str, tuple[pd.DataFrame, TableSpec]]) -> dict[str, np.ndarray]:
+    """The rows the publication design never publishes, the same in every district: schools' "all other
+    students" rows of a yes/no group.
+
+    In a ``"cell"`` table with schools, a school's row for level ``0`` of a variable whose levels are ``0``
+    and ``1`` (students who are not English learners, not low-income, without a disability) is the school's
+    all-students row minus its level-``1`` row, so publishing it tells a reader nothing new, and it is a
+    further count an attacker could set against a hidden one. These rows are never published (the
+    district's rows are, and the gap tables compare each group with all other students). They are passed to
+    :func:`~opportunity_research.disclosure.protection.protect_tables` as ``never_published``: audited as
+    hidden cells (a small one is protected like any small cell), never counted as information loss since
+    the rule does not depend on the data.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"school_id": ["A", "A", "A", "A", "all", "all"],
+    ...                   "group": ["all", "ell=1", "ell=0", "race=white", "ell=1", "ell=0"], "n": 20})
+    >>> never_published({"t": (t, TableSpec("cell"))})["t"].tolist()
+    [False, False, True, False, False, False]
+    """
+    out = {}
+    for name, (df, spec) in tables.items():
+        if spec.style != "cell" or "school_id" not in df.columns or not len(df):
+            continue
+        g = df["group"].astype("str")
+        var = pd.Series(_variable(df), index=df.index)
+        lev = g.str.split("=", n=1).str[-1].where(g.str.contains("=", regex=False), "all")
+        levels = lev.groupby(var).agg(lambda x: frozenset(x))
+        flags = {v for v, ls in levels.items() if v != "all" and ls <= {"0", "1"}}
+        drop = (df["school_id"].astype("str") != "all") & var.isin(flags) & (lev == "0")
+        if drop.any():
+            out[name] = drop.to_numpy(dtype=bool)
+    return out
 
 
 def school_breakdowns(

@@ -150,6 +150,7 @@ class _State:
         self.decision = np.zeros(nv, dtype=bool)
         for vs in model.row_vars:
             self.decision[vs] = True
+        self.small_rows = {r for v in model.primary_vars for r in self.var_rows[v]}
         self.group = defaultdict(list)  # (unit, year, school, variable, level) -> vars
         for v, key in enumerate(model.var_key):
             if key[0] == "students" and not model.var_total[v]:
@@ -277,10 +278,33 @@ class _State:
         bad = [t for t in targets if interval_width(iv[t]) < self.protection]
         return iv, bad
 
+    def known_design_rows(self) -> np.ndarray:
+        """Rows the publication design never publishes whose count an attacker can work out exactly and that
+        describe at least ``min_n`` students (a school's "all other students" row, all-students minus the
+        shown group): not a secret, so their values count as shown in rule 4 (never as rows to withhold)."""
+        m = self.m
+        out = np.zeros(len(m.rows), dtype=bool)
+        design = m.design
+        if not len(design) or not design.any():
+            return out
+        hid = self.hidden_rows(counts=True)
+        rows = [r for r in np.flatnonzero(design) if m.row_vars[r] and r not in self.small_rows]
+        vs = sorted({m.row_vars[r][0] for r in rows} - self.H)
+        if not vs:
+            return out
+        iv = intervals(m, ~hid, vs, 1)
+        for r in rows:
+            v = m.row_vars[r][0]
+            if v in iv and interval_width(iv[v]) == 0 and m.var_x[v] >= self.min_n:
+                out[r] = True
+        return out
+
     def estimate_audit(self) -> list[tuple[list[int], list[int], int | None, tuple]]:
         """Rule 4: relations whose hidden estimates an attacker can determine (or bound near 0%/100%)."""
         m = self.m
         hid = self.hidden_rows()
+        known = self.known_design_rows()
+        hid &= ~known
         cand = []
         by_uni = defaultdict(list)  # shown gap rows against all others, by universe: each gives its total
         for r in np.flatnonzero(~hid):
@@ -338,7 +362,9 @@ class _State:
                 if pooled <= lo + span + TOL or pooled >= hi - span - TOL:
                     near = True
             if one_known or near:
-                out.append((hp, sp, total if kind == "cell" else None, kind))
+                # only a published row can be withheld (a row the design never publishes shows nothing)
+                shown = [r for r in sp if not (len(m.unpublished) and m.unpublished[r])]
+                out.append((hp, shown, total if kind == "cell" else None, kind))
         return out
 
 
@@ -366,16 +392,25 @@ def _cleanup(st: _State, iv: dict, max_tries: int = 400) -> dict:
         )
     )
     derived = ("same group, close count", "same row as a hidden count")
-    for v in cands[:max_tries]:
-        if v not in st.H:
+    # first whole populations (every complement count of one group at one school in one year, in every table:
+    # a count published again alone would be hidden again as close to its population's other counts), then
+    # single counts
+    pops: dict = defaultdict(list)
+    for v in cands:
+        key = m.var_key[v]
+        pops[key[:5] if key[0] == "students" and not m.var_total[v] else (v,)].append(v)
+    tries = [g for g in pops.values() if len(g) > 1][:max_tries] + [[v] for v in cands[:max_tries]]
+    for group in tries:
+        group = [v for v in group if v in st.H]
+        if not group:
             continue
         H, why, E = set(st.H), dict(st.why), set(st.E)
         # rule 2's closure is recomputed from the primaries and the remaining complements: counts hidden only
         # because they were close to (or in the row of) this complement are published again with it
-        st.H = {u for u in st.H if u != v and st.why.get(u) not in derived}
+        st.H = {u for u in st.H if u not in group and st.why.get(u) not in derived}
         st.why = {u: w for u, w in st.why.items() if u in st.H}
         st.link()
-        ok = v not in st.H
+        ok = not any(v in st.H for v in group)
         if ok:
             new_iv, bad = st.count_audit()
             ok = not bad and not st.estimate_audit()
@@ -384,6 +419,12 @@ def _cleanup(st: _State, iv: dict, max_tries: int = 400) -> dict:
         else:
             st.H, st.why, st.E = H, why, E
     return iv
+
+
+def _touched(st: _State, v: int, before: set) -> bool:
+    """Whether a relation holding ``v`` got a hidden count that is not in ``before`` (this round's start)."""
+    rel = st.m.relations
+    return any(u in st.H and u not in before for k in st.var_rel[v] for u in rel[k][0])
 
 
 def _next_complement(st: _State, v: int) -> int | None:
@@ -436,12 +477,16 @@ def _protect_rounds(st: _State, max_rounds: int | None) -> tuple[list, dict]:
         iv, bad = st.count_audit()
         if bad:
             added = False
+            before = set(st.H)
             for v in bad:
+                if added and _touched(st, v, before):
+                    continue  # a relation of v already has a new hidden count: audit again before adding more
                 c = _next_complement(st, v)
                 if c is not None:  # progress: a count not hidden yet
                     st.H.add(c)
                     st.why.setdefault(c, f"complement (count of {var_label(model, v)})")
                     added = True
+                    st.link()  # its closure (rule 2) too, so that later counts of this round see it
             if added:
                 continue
             failures = [(var_label(model, v), *iv[v]) for v in bad]
@@ -457,6 +502,16 @@ def _protect_rounds(st: _State, max_rounds: int | None) -> tuple[list, dict]:
                 r = min(sp, key=lambda r: (model.row_weight[r], row_label(model, r)))
                 st.E.add(int(r))
                 changed = True
+            elif kind == "cell" and (total not in st.E or changed):
+                # nothing left to hide in a cell relation: the shown total (a group's district or school row,
+                # or a pooled subject) whose parts are all hidden gives their value away, so its estimates are
+                # withheld, and rule 4 then protects its value like any withheld estimate (withholding every
+                # row of the universe at that school instead hid district all-students figures: Hillcrest 8
+                # rows, Fairview 6). A total withheld earlier in this pass needs nothing more until the next
+                # audit.
+                if total not in st.E:
+                    st.E.add(int(total))
+                    changed = True
             else:
                 # nothing left to hide in the relation: withhold the estimates of the whole population
                 rows = model.rows
@@ -503,6 +558,7 @@ def protect_tables(
     cleanup: bool = True,
     close_counts: str = "all",
     unpublished: Mapping[str, np.ndarray] | None = None,
+    never_published: Mapping[str, np.ndarray] | None = None,
 ) -> tuple[dict[str, pd.DataFrame], AuditReport]:
     """Decide suppression jointly over a district's published tables, and audit the result.
 
@@ -560,6 +616,12 @@ def protect_tables(
     if min_n < 1:
         raise ValueError(f"protect_tables: min_n must be at least 1, got {min_n}")
     protection = min_n if protection is None else int(protection)
+    design_masks = {k: np.asarray(m, dtype=bool) for k, m in (never_published or {}).items()}
+    if design_masks:
+        merged = {k: np.asarray(m, dtype=bool) for k, m in (unpublished or {}).items()}
+        for k, m in design_masks.items():
+            merged[k] = merged[k] | m if k in merged else m
+        unpublished = merged
     if unpublished:
         tables = {
             k: ((df.assign(suppressed=_flag(df) | unpublished[k]), spec) if k in unpublished else (df, spec))
@@ -575,6 +637,12 @@ def protect_tables(
                 sel = rows["tid"].to_numpy() == tid
                 mask[sel] = np.asarray(unpublished[name], dtype=bool)[rows["row"].to_numpy()[sel]]
         model.unpublished = mask
+        design = np.zeros(len(rows), dtype=bool)
+        for tid, name in enumerate(model.names):
+            if name in design_masks:
+                sel = rows["tid"].to_numpy() == tid
+                design[sel] = design_masks[name][rows["row"].to_numpy()[sel]]
+        model.design = design
     if close_counts not in ("all", "small"):
         raise ValueError(f"protect_tables: close_counts must be 'all' or 'small', got {close_counts!r}")
     st = _State(model, min_n, protection, near_bound, close_counts)
@@ -615,6 +683,7 @@ def protect_tables(
     hidden = st.hidden_rows()
     out = _apply(model, hidden, min_n)
     gone = np.zeros(len(model.rows), dtype=bool) if not len(model.unpublished) else model.unpublished
+    design = model.design if len(model.design) else np.zeros(len(model.rows), dtype=bool)
     small_rows = np.zeros(len(model.rows), dtype=bool)
     for v in model.primary_vars:
         small_rows[st.var_rows[v]] = True
@@ -642,7 +711,13 @@ def protect_tables(
         cells=int((~gone).sum()),
         primary=int((primary_rows & ~gone).sum()),
         small_unpublished=int((gone & small_rows).sum()),
-        unpublished_beyond=int((gone & ~small_rows).sum()),
+        unpublished_beyond=int((gone & ~small_rows & ~design).sum()),
+        never_published=int((design & ~small_rows).sum()),
+        small_never_published=int((design & small_rows).sum()),
+        left_out={
+            k: int((np.asarray(mk, dtype=bool) & ~design_masks.get(k, np.zeros(len(mk), dtype=bool))).sum())
+            for k, mk in (unpublished or {}).items()
+        },
         beyond_primary=int((hidden & ~primary_rows & ~gone).sum()),
         withheld=len(st.E),
         hidden_counts=len(st.H),
