@@ -1,4 +1,4 @@
-"""What a district publishes at all: pooled race/ethnicity groups and school breakdowns shown only where whole.
+"""What a district publishes at all: pooled race/ethnicity groups, and no school "all other students" rows.
 
 Suppression (:mod:`~opportunity_research.disclosure.protection`) hides cells of a published set; this module
 decides the set, before suppression, the way state report cards do. Both steps lower the information loss
@@ -10,12 +10,17 @@ published needs no complement:
   district (default ``2 * min_n``) are pooled into one group, :data:`POOLED_LEVEL`, before any analysis; only
   the pooled group is published (every table, estimate and interval is computed on it, never recombined from
   hidden parts). Pooling happens only when at least two groups are that small, never for a reference group.
-* :func:`school_breakdowns`: schools' figures broken down by a group variable in a school year are published
-  only where every group of that variable has at least ``min_n`` students (or none) at every school in every
-  table; otherwise each school's all-students figures and the district's group figures are shown, and the
-  school breakdowns of that variable and year are not published (in any table, at any school: the district's
-  row minus the other schools' rows, or a close count of the same group in another table, would give one
-  school's left-out count back). The rows left out are still audited as hidden cells by the joint pass.
+* :func:`never_published` (the published path, :func:`~opportunity_research.disclosure.joint.protect_district`):
+  schools' "all other students" rows of yes/no groups (level ``0`` of a 0/1 variable at a school) are never
+  published, in any district: each is the school's all-students row minus its level-``1`` row. The rule does
+  not depend on the data, so these rows are not information loss; they are still audited as hidden cells
+  (a small one is protected like any small cell). Every other row is published or hidden cell by cell.
+* :func:`school_breakdowns` (the earlier design, kept for comparison in ``benchmarks/bench_disclosure.py``):
+  schools' figures broken down by a group variable in a school year are published only where every group of
+  that variable has at least ``min_n`` students (or none) at every school in every table; otherwise the
+  school breakdowns of that variable and year are left out (in any table, at any school). Its rows left out
+  depend on the data and count as loss; measured on the demo districts it withheld more than cell-by-cell
+  suppression with :func:`never_published` in every district (README, disclosure section).
 
 Measured on the demo districts (cells hidden beyond the small cells, per small cell): see the README's
 disclosure section and ``benchmarks/bench_disclosure.py``.

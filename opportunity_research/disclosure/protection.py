@@ -35,12 +35,18 @@ What is published at all
 ------------------------
 Before these rules, :mod:`~opportunity_research.disclosure.design` decides the published set of a district
 (:func:`~opportunity_research.disclosure.joint.protect_district`): the smallest race/ethnicity groups are
-analysed as one pooled group, and schools' breakdowns by a group variable are left out for a school year
-where one school's group is small. Rows left out reach :func:`protect_tables` as ``unpublished``: they are
-audited as hidden cells (an attacker who adds up the published rows bounds them like any hidden count, from
-a lower bound of 0, since a row left out does not show that its group exists), preferred as complements
-(hiding them costs nothing), never returned, and not counted as published cells; their small rows count
-as small cells in :attr:`AuditReport.secondary_per_primary`.
+analysed as one pooled group, and schools' "all other students" rows of yes/no groups (level ``0`` of a
+0/1 variable at a school) are never published, in any district
+(:func:`~opportunity_research.disclosure.design.never_published`, passed as ``never_published``); every
+other row is published or hidden cell by cell. Rows not published reach :func:`protect_tables` as
+``unpublished`` or ``never_published``: they are audited as hidden cells (an attacker who adds up the
+published rows bounds them like any hidden count, from a lower bound of 0, since a row left out does not
+show that its group exists), preferred as complements (hiding them costs nothing), never returned, and not
+counted as published cells; their small rows count as small cells in
+:attr:`AuditReport.secondary_per_primary`, and the other rows left out (``unpublished``, data-dependent)
+count as loss, while the design's rows (``never_published``, the same rule everywhere) do not. A design
+row of at least ``min_n`` students whose count an attacker can work out (the school's all-students count
+minus the group's) is no secret: rule 4 reads its value as shown (and never withholds it).
 
 The rules (in the order they are applied)
 -----------------------------------------
@@ -51,19 +57,26 @@ The rules (in the order they are applied)
    same students with one missing outcome) is hidden too, so no published count approximates it.
 3. **Complements, from counts only**: while the audit finds a hidden count whose interval is narrower
    than ``protection``, the smallest shown count that shares an additive relation with it is hidden
-   (a count of unpublished rows first, then levels before totals; ties broken by labels). A school or district all-students count (or any
-   total) is chosen only when no group's count is within reach, through the relations of ``v`` and of
-   its hidden neighbours. The choice never looks at an estimate, so which cells
-   are complements says nothing about any hidden share or mean.
+   (a count of unpublished rows first, then levels before totals; ties broken by labels). A school or
+   district all-students count (or any total) is chosen only when no group's count is within reach, through
+   the relations of ``v`` and of its hidden neighbours. Within a round, a complement is added (with its
+   rule-2 closure) for an unprotected count only if none of its relations got a new hidden count earlier in
+   the round (the others wait for the next audit: one complement often protects several counts, and adding
+   one per count hid whole rows of groups; Hillcrest 9.6 -> 8.1, Lakeside 3.5 -> 2.9 hidden per small cell).
+   The choice never looks at an estimate, so which cells are complements says nothing about any hidden share
+   or mean.
 4. **Hidden values**: for every additive relation whose total value is shown, the hidden cells' pooled
    value is what an attacker can compute (total minus shown cells). If a single hidden cell's count is
    known exactly, or the pooled value of the hidden cells lies within ``near_bound`` (default 5% of the
    range) of a bound of the outcome (0% or 100% for shares: a homogeneous hidden set), the estimates of
    the smallest shown row of the relation are withheld as well (a relation whose hidden parts are all
-   unpublished and none shown is skipped: its pooled value is its published total's own) (its count, published elsewhere, stays
-   public). When nothing is left to hide in the relation, the estimates of the whole population (every
-   row of that table describing that school) are withheld: a homogeneous population is handled at the
-   population level, never by choosing a count complement that depends on its value.
+   unpublished and none shown is skipped: its pooled value is its published total's own) (its count,
+   published elsewhere, stays public). When nothing is left to hide in a cell relation (every part hidden,
+   the total shown), the total's own estimates are withheld, and this rule then protects that value like
+   any withheld estimate (withholding every row of the universe at that school instead hid district
+   all-students figures); in a gap relation the estimates of the whole population (every row of that
+   table's universe) are withheld. Homogeneous values are handled by withholding estimates, never by
+   choosing a count complement that depends on the value.
 5. The loop ends when the audit passes. Every suppressed row shows the same reason text,
    :data:`REASON`, so a reader cannot tell a small cell from a complement.
 
@@ -76,10 +89,13 @@ previous basis for each target, and every solution found is a feasible point, so
 over the points found already span ``protection`` is decided without its own solve. Components with one
 equation are solved in closed form; solved components are cached across the protection rounds. A hidden
 count is protected when ``floor(max) - ceil(min) >= protection``. After the audit passes, a clean-up
-pass publishes again every complement that is no longer needed (all-students and district counts first).
+pass publishes again every complement that is no longer needed: first whole populations (every complement
+count of one group at one school in one year), then single counts (all-students and district counts first).
 
 Residual risk (documented in the README): the rule of step 4 reveals, at most, that the pooled value of
-some hidden cells was within ``near_bound`` of 0% or 100% (never which, nor any cell's value); counts of
+some hidden cells was within ``near_bound`` of 0% or 100% (never which, nor any cell's value), and a total
+withheld for its hidden parts (its count shown) may be read as exactly 0% or 100% -- what it would have
+shown itself; counts of
 other units (classrooms, evidence such as assignments or observed lessons) are published as they are;
 model estimates (growth effects) describe whole samples and are not cells.
 
