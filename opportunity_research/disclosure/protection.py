@@ -439,8 +439,11 @@ def _cleanup(st: _State, iv: dict, max_tries: int = 400) -> dict:
 
 
 def _touched(st: _State, v: int, before: set) -> bool:
-    """Whether a relation holding ``v`` got a hidden count that is not in ``before`` (this round's start)."""
+    """Whether the relation rule 3 would search first for ``v`` (the one with the fewest hidden counts, the
+    one that pins it) got a hidden count that is not in ``before`` (this round's start)."""
     rel = st.m.relations
+    if not st.var_rel[v]:
+        return False
     return any(u in st.H and u not in before for k in st.var_rel[v] for u in rel[k][0])
 
 
@@ -495,7 +498,9 @@ def _protect_rounds(st: _State, max_rounds: int | None) -> tuple[list, dict]:
         if bad:
             added = False
             before = set(st.H)
-            for v in bad:
+            # complements first: a hidden complement that is pinned often pins the small counts it protects
+            order = sorted(bad, key=lambda v: (v in model.primary_vars, v))
+            for v in order:
                 if added and _touched(st, v, before):
                     continue  # a relation of v already has a new hidden count: audit again before adding more
                 c = _next_complement(st, v)
