@@ -257,3 +257,26 @@ def test_per_cell_suppression_with_the_fixed_design_loses_less_and_recovers_noth
                 found.append(f)
         assert found == [], seed
     assert np.mean(losses) <= 1.05, losses
+
+
+def test_design_rows_an_attacker_works_out_withhold_nothing():
+    """A school's 'all other students' row is its all-students row minus the group's: with nothing small,
+    nothing is hidden or withheld (before rule 4 read such rows as shown, Pinebrook withheld 68 estimates
+    to hide values of rows it never publishes)."""
+    t = _cells({("A", "1"): 14, ("A", "0"): 46, ("B", "1"): 20, ("B", "0"): 40})
+    share = {"ell=1": 0.3, "ell=0": 0.6}  # a share for each group; all-students rows their weighted mean
+    t["estimate"] = t["group"].map(share)
+    for school, g in t.groupby("school_id"):
+        parts = g[g["group"] != "all"]
+        t.loc[g.index[g["group"] == "all"], "estimate"] = (parts["n"] * parts["estimate"]).sum() / parts[
+            "n"
+        ].sum()
+    spec = TableSpec("cell", estimates={"estimate": (0.0, 1.0)})
+    design = never_published({"t": (t, spec)})
+    out, report = protect_tables({"t": (t, spec)}, min_n=MIN_N, year=2016, never_published=design)
+    assert report.passed and report.primary == 0 and report.beyond_primary == 0 and report.withheld == 0
+    assert report.never_published == 2 and report.secondary_per_primary == 0.0
+    assert len(out["t"]) == len(t) - 2 and not out["t"]["suppressed"].any()
+    # the same rows passed as data-dependent rows left out would have their values protected by rule 4
+    _, left = protect_tables({"t": (t, spec)}, min_n=MIN_N, year=2016, unpublished=design)
+    assert left.withheld > 0
