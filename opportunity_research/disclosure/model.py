@@ -143,8 +143,8 @@ class AuditReport:
         Groups published only as one pooled group (``"race_ethnicity=asian"``, ...;
         :func:`~opportunity_research.disclosure.design.pool_small_groups`).
     left_out
-        ``{table: rows}``: school breakdowns not published because one of their groups is small
-        (:func:`~opportunity_research.disclosure.design.school_breakdowns`); not counted in ``cells``.
+        ``{table: rows}``: rows left out because of the data (``protect_tables(unpublished=...)``, such as
+        :func:`~opportunity_research.disclosure.design.school_breakdowns`); not counted in ``cells``.
     small_unpublished
         Rows left out that describe fewer than ``min_n`` students: small cells that need no suppression
         (counted with ``primary`` in :attr:`secondary_per_primary`).
