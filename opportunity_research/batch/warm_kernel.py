@@ -4,8 +4,9 @@ A new kernel per notebook costs its start and every import again (about 3.5 s fo
 statsmodels and matplotlib, against 0.75 s reusing a kernel, measured on the 2-core machine of issue 21). The
 runner therefore keeps one kernel per worker process (a Dask worker, or the runner itself with ``--jobs 1``):
 
-* papermill still runs each notebook (parameters injected and recorded as always, the output notebook written as
-  cells finish, a cell error raised as ``PapermillExecutionError``): :func:`execute` calls
+* papermill still runs each notebook (parameters injected and recorded as always, the output notebook written
+  when it starts, every :data:`SAVE_EVERY` seconds while cells run and when it ends or fails, a cell error raised
+  as ``PapermillExecutionError``): :func:`execute` calls
   ``papermill.execute_notebook`` with the engine registered here, ``"opportunity-warm"``, which hands papermill's
   notebook client this worker's running kernel instead of starting one;
 * the first notebook warms the kernel: its working directory is the project root, it imports what the notebook
@@ -35,6 +36,8 @@ __all__ = ["ENGINE", "execute", "shutdown_all"]
 
 #: papermill engine name of the warm kernel.
 ENGINE = "opportunity-warm"
+#: Seconds between saves of the output notebook while its cells run (papermill saves at every cell start and end).
+SAVE_EVERY = 10.0
 
 _POOL: dict[tuple, WarmKernel] = {}
 _LOCK = threading.Lock()
@@ -241,7 +244,22 @@ def _engine_class():
             # (ipykernel then logs a traceback); the worker's own shutdown_all stops it quietly
             client._async_cleanup_kernel = _no_cleanup
             client._cleanup_kernel = _no_cleanup_sync
-            return client.execute()
+            # papermill writes the whole output notebook when each cell starts and again when it completes
+            # (0.6 s of a demo district's report, its figures and tables rewritten ~120 times); here at most every
+            # SAVE_EVERY seconds while cells run. papermill's final save, after this returns or raises, is whole.
+            save = nb_man.save
+
+            def save_now_and_then(**kw):
+                if kw.get("nb"):  # as papermill's own save: a replaced notebook object is adopted
+                    nb_man.nb = kw["nb"]
+                if (nb_man.now() - nb_man.last_save_time).total_seconds() >= SAVE_EVERY:
+                    save(**kw)
+
+            nb_man.save = save_now_and_then
+            try:
+                return client.execute()
+            finally:
+                nb_man.save = save
 
     return WarmEngine
 

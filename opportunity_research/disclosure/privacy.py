@@ -136,7 +136,11 @@ class _Matcher:
         ids = pd.Series(pd.unique(pd.Series(list(ids), dtype="str").dropna().str.strip()), dtype="str")
         short = ids.str.len() < min_id_length
         self.skipped = int(short.sum())
-        self.ids = frozenset(ids[~short].str.casefold())
+        kept = ids[~short].str.casefold()
+        self.ids = frozenset(kept)
+        # an identifier found in a text has all its parts among the text's parts: its last one is its key, and a
+        # text none of whose parts is a key holds no identifier (most lines of a report: no token-by-token scan)
+        self.keys = frozenset(kept.str.extract(r"([0-9a-z]+)[^0-9a-z]*$", expand=False).dropna())
         known = sorted(
             {str(p).rstrip("/\\") for p in paths if len(str(p).rstrip("/\\")) > 1}, key=len, reverse=True
         )
@@ -146,7 +150,7 @@ class _Matcher:
 
     def id_spans(self, text: str) -> list[tuple[int, int]]:
         """Non-overlapping spans of known identifiers (casefolded comparison), longest first."""
-        if not self.ids:
+        if not self.ids or self.keys.isdisjoint({p.lower() for p in set(_PART.findall(text))}):
             return []
         out = []
         for m in _TOKEN.finditer(text):
@@ -317,6 +321,10 @@ def _small_cells_html(text: str, min_n: int, file: str, where: str) -> list[Scre
 
 def _screen_lines(text: str, m: _Matcher, file: str) -> list[ScreenHit]:
     text = _DATA_URI.sub("data:", text)
+    # no identifier, pseudonym or path crosses a line break, so a clean text is clean line by line: screened
+    # whole first, line by line only to say where when something was found
+    if not _screen_string(text, m, file, "text"):
+        return []
     out = []
     for i, line in enumerate(text.splitlines(), start=1):
         out += _screen_string(line, m, file, f"line {i}")
