@@ -43,6 +43,7 @@ state = {
     "env": os.environ.get("OPPORTUNITY_LEAK"),
     "path": sys.path[-1],
     "count": get_ipython().execution_count,
+    "history_db": get_ipython().history_manager.enabled,
 }
 with warnings.catch_warnings(record=True) as seen:
     warnings.warn("shown once per location", UserWarning)
@@ -112,6 +113,7 @@ def test_no_state_leaks_between_notebooks_on_the_warm_kernel(tmp_path, kernels):
     assert second["env"] is None and second["path"] != "/leak" and second["cwd"] == str(tmp_path)
     assert second["pandas"] != 3 and second["np_print"] != 2
     assert second["warning_shown"] == 1  # not turned into an error, and shown again
+    assert first["history_db"] is False  # no cell source written to ~/.ipython's history database
     assert second == first  # every item, including the random draws and the execution count
     # the polluter's own output notebook numbers its cells from 1, as in a new kernel
     counts = [c.execution_count for c in nbformat.read(tmp_path / "x.ipynb", as_version=4).cells]

@@ -13,6 +13,7 @@ runner therefore keeps one kernel per worker process (a Dask worker, or the runn
   imports, then :func:`opportunity_research.batch.kernel_isolation.snapshot` records the baseline;
 * before every notebook, :func:`opportunity_research.batch.kernel_isolation.restore` returns the kernel to that baseline
   (globals, matplotlib figures and rcParams, random seeds, warnings filters, options, cwd, environment);
+* the kernel keeps no IPython history database (:data:`KERNEL_ARGUMENTS`);
 * a kernel that timed out, died, or could not be reset is shut down and the next notebook gets a new one; a
   notebook whose cell raised keeps the kernel (the reset comes before the next notebook anyway);
 * shutting down asks the kernel to stop (``shutdown_request``) without the interrupt that
@@ -36,6 +37,10 @@ __all__ = ["ENGINE", "execute", "shutdown_all"]
 
 #: papermill engine name of the warm kernel.
 ENGINE = "opportunity-warm"
+#: Command-line options of the warm kernel: no IPython history database. Every kernel would otherwise write each
+#: cell's source into ``~/.ipython/profile_default/history.sqlite`` (a committed SQLite transaction, under a lock
+#: that the kernels of all workers share), in the home folder of whoever runs the batch.
+KERNEL_ARGUMENTS = ("--HistoryManager.enabled=False",)
 #: Seconds between saves of the output notebook while its cells run (papermill saves at every cell start and end).
 SAVE_EVERY = 10.0
 
@@ -63,7 +68,7 @@ class WarmKernel:
         self.km = KernelManager(kernel_name=kernel_name, config=cfg)
         self.warmed = False
         self.busy = False  # a notebook is running on it
-        self.km.start_kernel(cwd=cwd)
+        self.km.start_kernel(cwd=cwd, extra_arguments=list(KERNEL_ARGUMENTS))
         self.client = None  # the current notebook's asynchronous client (see :func:`execute`)
         kc = self.km.client()
         kc.start_channels()
