@@ -14,11 +14,7 @@ import pandas as pd
 from ..study import labels
 from .indicator_table import STUDY, fmt_interval
 from .presentation import STUDY_SOURCE, Col, HtmlBlock, Table, district_name, is_demo, table
-
-
-def _missing(v) -> bool:
-    return v is None or v is pd.NA or (isinstance(v, (float, np.floating)) and np.isnan(v))
-
+from .tables import is_missing
 
 __all__ = [
     "cross_first_screen",
@@ -147,7 +143,7 @@ def cross_growth_table(growth: pd.DataFrame) -> Table:
                 "Clear"
                 if (x > 0 or y < 0)
                 else "Uncertain: the interval includes no effect"
-                if not (_missing(x) or _missing(y))
+                if not (is_missing(x) or is_missing(y))
                 else labels.MISSING
                 for x, y in zip(lo, hi)
             ]

@@ -23,13 +23,11 @@ never indicators).
 
 from __future__ import annotations
 
-import math
-
-import numpy as np
 import pandas as pd
 
 from ..intake.contract import ALL_OTHERS
 from ..study import labels
+from .tables import is_missing
 
 __all__ = ["HOURS", "INDICATOR_FIELDS", "STUDY", "fmt_interval", "fmt_value", "indicator_table"]
 
@@ -82,10 +80,6 @@ INDICATOR_FIELDS = (
 )
 
 
-def _missing(v) -> bool:
-    return v is None or v is pd.NA or (isinstance(v, (float, np.floating)) and math.isnan(v))
-
-
 def _num(v, digits: int) -> str:
     return labels.number(v, digits)
 
@@ -98,7 +92,7 @@ def fmt_value(unit: str, v) -> str:
     >>> fmt_value("ratio", 3.6), fmt_value("points", -0.121), fmt_value("share", 0.0956)
     ('3.6×', '−12.1', '10%')
     """
-    if _missing(v):
+    if is_missing(v):
         return labels.MISSING
     if unit == "share":
         return labels.percent(v)
@@ -123,7 +117,7 @@ def fmt_interval(unit: str, lo, hi) -> str:
     >>> fmt_interval("share", 0.0687, 0.1316), fmt_interval("ratio", 2.0, 6.6)
     ('7% to 13%', '2.0 to 6.6')
     """
-    if _missing(lo) or _missing(hi):
+    if is_missing(lo) or is_missing(hi):
         return labels.MISSING
     if unit == "ratio":
         return f"{float(lo):.1f} to {float(hi):.1f}"
@@ -131,7 +125,7 @@ def fmt_interval(unit: str, lo, hi) -> str:
 
 
 def _clear(lo, hi, ref: float) -> bool:
-    return not (_missing(lo) or _missing(hi)) and not (float(lo) <= ref <= float(hi))
+    return not (is_missing(lo) or is_missing(hi)) and not (float(lo) <= ref <= float(hi))
 
 
 def _row(**kw) -> dict:
@@ -141,14 +135,14 @@ def _row(**kw) -> dict:
     row["value_text"] = fmt_value(unit, row["value"])
     row["interval_text"] = fmt_interval(unit, row["ci_lower"], row["ci_upper"])
     n = labels.count(row["n"])
-    if not _missing(row.get("n_reference")):
+    if not is_missing(row.get("n_reference")):
         n = f"{n} vs {labels.count(row['n_reference'])}"
     row["n_text"] = f"{n} {row['n_counts']}"
     return row
 
 
 def _reference(group: str, reference) -> str:
-    if _missing(reference) or str(reference) in (ALL_OTHERS, "nan", ""):
+    if is_missing(reference) or str(reference) in (ALL_OTHERS, "nan", ""):
         return labels.ALL_OTHERS_LABEL
     return labels.level_phrase(group, reference)
 
@@ -186,7 +180,7 @@ def indicator_table(a) -> pd.DataFrame:
     rows: list[dict] = []
     rates = a.rates[a.rates["subject"] == "all"] if "subject" in a.rates.columns else a.rates
     for r in rates.itertuples():
-        if _missing(r.estimate):
+        if is_missing(r.estimate):
             continue
         unit_word = labels.UNITS.get(r.resource, "pieces of evidence")
         rows.append(
@@ -212,7 +206,7 @@ def indicator_table(a) -> pd.DataFrame:
             )
         )
     for r in a.demands.itertuples() if len(a.demands) else ():
-        if _missing(r.estimate):
+        if is_missing(r.estimate):
             continue
         rows.append(
             _row(
@@ -351,7 +345,7 @@ def indicator_table(a) -> pd.DataFrame:
                     subject=subject,
                     population="students with fall and spring scores",
                     year=year,
-                    hours_lost=(0.0 if _missing(months) else float(months) * HOURS / MONTHS),
+                    hours_lost=(0.0 if is_missing(months) else float(months) * HOURS / MONTHS),
                     clear=bool(r["_clear"]),
                     measure=r["resource"],
                     months=months,

@@ -508,12 +508,9 @@ def demands_vs_standards(district: District) -> pd.DataFrame:
     ws = district.work_samples.merge(
         district.assignments[["assignment_id", "classroom_id"]], on="assignment_id", how="left"
     )
-    labels = {
-        "met_demands": "Met the demands of the assignment",
-        "met_grade_level": "Met grade-level standards",
-    }
     rows = []
-    for m, label in labels.items():
+    for m in ("met_demands", "met_grade_level"):
+        label = registry.MEASURES[m]
         est, lo, hi, n, g = cluster_mean_ci(ws[m], ws["classroom_id"])
         rows.append(
             {
