@@ -44,6 +44,7 @@ state = {
     "path": sys.path[-1],
     "count": get_ipython().execution_count,
     "history_db": get_ipython().history_manager.enabled,
+    "blas_threads": sorted({p["num_threads"] for p in __import__("threadpoolctl").threadpool_info()}),
 }
 with warnings.catch_warnings(record=True) as seen:
     warnings.warn("shown once per location", UserWarning)
@@ -114,6 +115,7 @@ def test_no_state_leaks_between_notebooks_on_the_warm_kernel(tmp_path, kernels):
     assert second["pandas"] != 3 and second["np_print"] != 2
     assert second["warning_shown"] == 1  # not turned into an error, and shown again
     assert first["history_db"] is False  # no cell source written to ~/.ipython's history database
+    assert first["blas_threads"] == [1]  # one BLAS thread, as in a Dask worker's kernel
     assert second == first  # every item, including the random draws and the execution count
     # the polluter's own output notebook numbers its cells from 1, as in a new kernel
     counts = [c.execution_count for c in nbformat.read(tmp_path / "x.ipynb", as_version=4).cells]

@@ -13,7 +13,8 @@ runner therefore keeps one kernel per worker process (a Dask worker, or the runn
   imports, then :func:`opportunity_research.batch.kernel_isolation.snapshot` records the baseline;
 * before every notebook, :func:`opportunity_research.batch.kernel_isolation.restore` returns the kernel to that baseline
   (globals, matplotlib figures and rcParams, random seeds, warnings filters, options, cwd, environment);
-* the kernel keeps no IPython history database (:data:`KERNEL_ARGUMENTS`);
+* the kernel keeps no IPython history database (:data:`KERNEL_ARGUMENTS`), and runs its numerical libraries on
+  one thread each unless the environment says otherwise (:func:`kernel_env`), as on a Dask worker;
 * a kernel that timed out, died, or could not be reset is shut down and the next notebook gets a new one; a
   notebook whose cell raised keeps the kernel (the reset comes before the next notebook anyway);
 * shutting down asks the kernel to stop (``shutdown_request``) without the interrupt that
@@ -33,7 +34,7 @@ import os
 import tempfile
 import threading
 
-__all__ = ["ENGINE", "execute", "shutdown_all"]
+__all__ = ["ENGINE", "execute", "kernel_env", "shutdown_all"]
 
 #: papermill engine name of the warm kernel.
 ENGINE = "opportunity-warm"
@@ -41,6 +42,11 @@ ENGINE = "opportunity-warm"
 #: cell's source into ``~/.ipython/profile_default/history.sqlite`` (a committed SQLite transaction, under a lock
 #: that the kernels of all workers share), in the home folder of whoever runs the batch.
 KERNEL_ARGUMENTS = ("--HistoryManager.enabled=False",)
+#: Thread counts of the warm kernel's numerical libraries, unless the environment sets them: one thread each, as
+#: Dask's workers already have (distributed's ``nanny.pre-spawn-environ``) and pass on to their kernels, so a
+#: district runs with the same threads, and the same floating-point sums, serially (``--jobs 1``) as on a cluster,
+#: and a serial batch does not spread BLAS threads over cores that other work uses.
+THREAD_LIMITS = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 #: Seconds between saves of the output notebook while its cells run (papermill saves at every cell start and end).
 SAVE_EVERY = 10.0
 
@@ -68,7 +74,7 @@ class WarmKernel:
         self.km = KernelManager(kernel_name=kernel_name, config=cfg)
         self.warmed = False
         self.busy = False  # a notebook is running on it
-        self.km.start_kernel(cwd=cwd, extra_arguments=list(KERNEL_ARGUMENTS))
+        self.km.start_kernel(cwd=cwd, env=kernel_env(), extra_arguments=list(KERNEL_ARGUMENTS))
         self.client = None  # the current notebook's asynchronous client (see :func:`execute`)
         kc = self.km.client()
         kc.start_channels()
@@ -144,6 +150,23 @@ class WarmKernel:
             self.km.cleanup_resources()
         with contextlib.suppress(Exception):
             self._kdir.cleanup()
+
+
+def kernel_env() -> dict[str, str]:
+    """The warm kernel's environment: this process's, with :data:`THREAD_LIMITS` for the variables it leaves unset.
+
+    Examples
+    --------
+    >>> import os
+    >>> saved = {k: os.environ.pop(k, None) for k in THREAD_LIMITS}
+    >>> os.environ["MKL_NUM_THREADS"] = "4"  # set by whoever runs the batch: kept
+    >>> env = kernel_env()
+    >>> env["MKL_NUM_THREADS"], env["OPENBLAS_NUM_THREADS"], env["OMP_NUM_THREADS"]
+    ('4', '1', '1')
+    >>> del os.environ["MKL_NUM_THREADS"]
+    >>> os.environ.update({k: v for k, v in saved.items() if v is not None})
+    """
+    return {**THREAD_LIMITS, **os.environ}
 
 
 def _imports(notebook: str) -> str:
