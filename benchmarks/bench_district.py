@@ -21,6 +21,10 @@ reports (``make reports`` data: the five districts of 4,000 students), run seria
     .venv/bin/python benchmarks/bench_district.py                       # 10k, 100k and 1M students + demo
     .venv/bin/python benchmarks/bench_district.py --students 100000     # one size
     .venv/bin/python benchmarks/bench_district.py --quick               # 10k students, no demo comparison
+    .venv/bin/python benchmarks/bench_district.py --demo-only           # only the demo report vs the floor
+
+The demo comparison also prints the batch's CPU seconds (runner, kernel and Chromium: this process and its reaped
+children) per district, which depend much less than wall time on what else the machine runs.
 
 Targets (issue 14): 1M students end to end <= 120 s and <= 2 GB peak; 1M / 100k time ratio <= 12; demo report
 <= 5x the floor.
