@@ -1,4 +1,4 @@
-"""What a district publishes at all: pooled race/ethnicity groups and school breakdowns shown only where whole.
+"""What a district publishes at all: pooled race/ethnicity groups, and no school "all other students" rows.
 
 Suppression (:mod:`~opportunity_research.disclosure.protection`) hides cells of a published set; this module
 decides the set, before suppression, the way state report cards do. Both steps lower the information loss
@@ -10,12 +10,17 @@ published needs no complement:
   district (default ``2 * min_n``) are pooled into one group, :data:`POOLED_LEVEL`, before any analysis; only
   the pooled group is published (every table, estimate and interval is computed on it, never recombined from
   hidden parts). Pooling happens only when at least two groups are that small, never for a reference group.
-* :func:`school_breakdowns`: schools' figures broken down by a group variable in a school year are published
-  only where every group of that variable has at least ``min_n`` students (or none) at every school in every
-  table; otherwise each school's all-students figures and the district's group figures are shown, and the
-  school breakdowns of that variable and year are not published (in any table, at any school: the district's
-  row minus the other schools' rows, or a close count of the same group in another table, would give one
-  school's left-out count back). The rows left out are still audited as hidden cells by the joint pass.
+* :func:`never_published` (the published path, :func:`~opportunity_research.disclosure.joint.protect_district`):
+  schools' "all other students" rows of yes/no groups (level ``0`` of a 0/1 variable at a school) are never
+  published, in any district: each is the school's all-students row minus its level-``1`` row. The rule does
+  not depend on the data, so these rows are not information loss; they are still audited as hidden cells
+  (a small one is protected like any small cell). Every other row is published or hidden cell by cell.
+* :func:`school_breakdowns` (the earlier design, kept for comparison in ``benchmarks/bench_disclosure.py``):
+  schools' figures broken down by a group variable in a school year are published only where every group of
+  that variable has at least ``min_n`` students (or none) at every school in every table; otherwise the
+  school breakdowns of that variable and year are left out (in any table, at any school). Its rows left out
+  depend on the data and count as loss; measured on the demo districts it withheld more than cell-by-cell
+  suppression with :func:`never_published` in every district (README, disclosure section).
 
 Measured on the demo districts (cells hidden beyond the small cells, per small cell): see the README's
 disclosure section and ``benchmarks/bench_disclosure.py``.
@@ -31,7 +36,7 @@ from ..intake.contract import POOLED_RACE_ETHNICITY
 from ..study.analysis import pool_small_groups
 from .model import TableSpec
 
-__all__ = ["POOLED_LEVEL", "pool_small_groups", "school_breakdowns"]
+__all__ = ["POOLED_LEVEL", "never_published", "pool_small_groups", "school_breakdowns"]
 
 #: The code of the pooled race/ethnicity group (its label: ``study.labels.level``).
 POOLED_LEVEL = POOLED_RACE_ETHNICITY
@@ -42,6 +47,42 @@ def _variable(df: pd.DataFrame) -> np.ndarray:
         return df["variable"].astype("str").to_numpy(dtype=object)
     g = df["group"].astype("str")
     return g.str.split("=", n=1).str[0].where(g.str.contains("=", regex=False), "all").to_numpy(dtype=object)
+
+
+def never_published(tables: dict[str, tuple[pd.DataFrame, TableSpec]]) -> dict[str, np.ndarray]:
+    """The rows the publication design never publishes, the same in every district: schools' "all other
+    students" rows of a yes/no group.
+
+    In a ``"cell"`` table with schools, a school's row for level ``0`` of a variable whose levels are ``0``
+    and ``1`` (students who are not English learners, not low-income, without a disability) is the school's
+    all-students row minus its level-``1`` row, so publishing it tells a reader nothing new, and it is a
+    further count an attacker could set against a hidden one. These rows are never published (the
+    district's rows are, and the gap tables compare each group with all other students). They are passed to
+    :func:`~opportunity_research.disclosure.protection.protect_tables` as ``never_published``: audited as
+    hidden cells (a small one is protected like any small cell), never counted as information loss since
+    the rule does not depend on the data.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"school_id": ["A", "A", "A", "A", "all", "all"],
+    ...                   "group": ["all", "ell=1", "ell=0", "race=white", "ell=1", "ell=0"], "n": 20})
+    >>> never_published({"t": (t, TableSpec("cell"))})["t"].tolist()
+    [False, False, True, False, False, False]
+    """
+    out = {}
+    for name, (df, spec) in tables.items():
+        if spec.style != "cell" or "school_id" not in df.columns or not len(df):
+            continue
+        g = df["group"].astype("str")
+        var = pd.Series(_variable(df), index=df.index)
+        lev = g.str.split("=", n=1).str[-1].where(g.str.contains("=", regex=False), "all")
+        levels = lev.groupby(var).agg(lambda x: frozenset(x))
+        flags = {v for v, ls in levels.items() if v != "all" and ls <= {"0", "1"}}
+        drop = (df["school_id"].astype("str") != "all") & var.isin(flags) & (lev == "0")
+        if drop.any():
+            out[name] = drop.to_numpy(dtype=bool)
+    return out
 
 
 def school_breakdowns(

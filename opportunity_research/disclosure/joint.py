@@ -17,7 +17,7 @@ import pandas as pd
 
 from .. import config
 from ..intake.contract import CLIMATE_SCALE
-from .design import POOLED_LEVEL, pool_small_groups, school_breakdowns
+from .design import POOLED_LEVEL, never_published, pool_small_groups, school_breakdowns
 from .model import ALL_OTHERS, REASON, AuditReport, DisclosureError, TableSpec
 from .protection import audit, audit_published, protect_tables
 
@@ -34,6 +34,7 @@ __all__ = [
     "audit_published",
     "audit_report_folder",
     "district_tables",
+    "never_published",
     "pool_small_groups",
     "protect_district",
     "protect_table",
@@ -126,9 +127,10 @@ def protect_district(
 
     ``a`` is a :class:`~opportunity_research.study.analysis.DistrictAnalysis` whose tables were computed without
     suppression; ``indicators`` the scorecard's indicator table (every year), from which the scorecard is
-    built (once, here) so that its pages show only protected values. A school's breakdown by a group variable
-    with a small group is left out first (:func:`~opportunity_research.disclosure.design.school_breakdowns`);
-    the groups the analysis pooled (``a.district.manifest["pooled_groups"]``) are recorded in the report.
+    built (once, here) so that its pages show only protected values. Schools' "all other students" rows of
+    yes/no groups are never published (:func:`~opportunity_research.disclosure.design.never_published`, the
+    same rule in every district); every other row is published or hidden cell by cell; the groups the
+    analysis pooled (``a.district.manifest["pooled_groups"]``) are recorded in the report.
 
     Raises
     ------
@@ -161,11 +163,10 @@ def protect_district(
 
     min_n = a.min_n if min_n is None else min_n
     year = measures.analysis_year(a.district)
-    tables, left_out = school_breakdowns(district_tables(a, indicators), min_n=min_n, year=year)
+    tables = district_tables(a, indicators)
     protected, report = protect_tables(
-        tables, min_n=min_n, protection=protection, year=year, unpublished=left_out
+        tables, min_n=min_n, protection=protection, year=year, never_published=never_published(tables)
     )
-    report.left_out = {k: int(m.sum()) for k, m in left_out.items()}
     report.pooled_groups = list(getattr(a.district, "manifest", {}).get("pooled_groups", []))
     if not report.passed:
         cells = [f[0] for f in report.failures]

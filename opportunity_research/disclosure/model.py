@@ -143,14 +143,19 @@ class AuditReport:
         Groups published only as one pooled group (``"race_ethnicity=asian"``, ...;
         :func:`~opportunity_research.disclosure.design.pool_small_groups`).
     left_out
-        ``{table: rows}``: school breakdowns not published because one of their groups is small
-        (:func:`~opportunity_research.disclosure.design.school_breakdowns`); not counted in ``cells``.
+        ``{table: rows}``: rows left out because of the data (``protect_tables(unpublished=...)``, such as
+        :func:`~opportunity_research.disclosure.design.school_breakdowns`); not counted in ``cells``.
     small_unpublished
         Rows left out that describe fewer than ``min_n`` students: small cells that need no suppression
         (counted with ``primary`` in :attr:`secondary_per_primary`).
     unpublished_beyond
         Rows left out that are not small: information withheld to protect the small ones (counted with
         ``beyond_primary`` in :attr:`secondary_per_primary`, exactly as if they had been hidden).
+    never_published, small_never_published
+        Rows the publication design never publishes in any district (schools' "all other students" rows of
+        yes/no groups, :func:`~opportunity_research.disclosure.design.never_published`): those of at least
+        ``min_n`` students are not information loss (the rule does not depend on the data) and are not counted
+        in :attr:`secondary_per_primary`; the small ones are small cells (counted in ``small_unpublished``).
 
     Examples
     --------
@@ -181,6 +186,8 @@ class AuditReport:
     left_out: dict = field(default_factory=dict)
     small_unpublished: int = 0
     unpublished_beyond: int = 0
+    never_published: int = 0
+    small_never_published: int = 0
 
     @property
     def passed(self) -> bool:
@@ -207,8 +214,14 @@ class AuditReport:
             "suppressed_beyond_primary": self.beyond_primary,
             "secondary_per_primary": round(self.secondary_per_primary, 3),
             "pooled_groups": list(self.pooled_groups),
-            "school_breakdown_rows_not_published": int(sum(self.left_out.values())),
+            # rows not published that the loss counts: school breakdowns left out, and small rows the design
+            # never publishes (small_rows_not_published counts both kinds of small row)
+            "school_breakdown_rows_not_published": int(sum(self.left_out.values()))
+            + self.small_never_published,
             "small_rows_not_published": self.small_unpublished,
+            # by design, in every district (not information loss): schools' "all other students" rows of yes/no
+            # groups with at least min_n students
+            "rows_never_published_by_design": self.never_published,
             "estimates_withheld": self.withheld,
             "hidden_counts_audited": self.hidden_counts,
             "audit_passed": self.passed,
@@ -234,8 +247,8 @@ class AuditReport:
         if not self.small_unpublished:
             return ""
         return (
-            f"; of the rows of school breakdowns that are not published, {self.small_unpublished:,} are small "
-            f"and {self.unpublished_beyond:,} are not (both counted in the loss as if hidden)"
+            f"; of the rows that are not published, {self.small_unpublished:,} are small (counted with the "
+            f"small cells) and {self.unpublished_beyond:,} others are counted in the loss as if hidden"
         )
 
     def _design_text(self) -> str:
@@ -249,6 +262,13 @@ class AuditReport:
             )
         else:
             parts.append("No group was pooled. ")
+        if self.never_published or self.small_never_published:
+            parts.append(
+                f"A school's figures for the students outside a yes/no group (for example students who are "
+                f"not English learners) are never published in any district: they are the school's "
+                f"all-students figure minus the group's ({self.never_published + self.small_never_published:,} "
+                f"rows; not counted as hidden). "
+            )
         left = int(sum(self.left_out.values()))
         if left:
             parts.append(
@@ -305,6 +325,7 @@ class PopulationModel:
         self.unpublished = np.zeros(
             0, dtype=bool
         )  # rows audited as hidden but not published (protect_tables)
+        self.design = np.zeros(0, dtype=bool)  # of those, the rows the publication design never publishes
         self.names = list(tables)
         self.frames = [tables[k][0].reset_index(drop=True) for k in self.names]
         self.specs = [tables[k][1] for k in self.names]

@@ -35,12 +35,18 @@ What is published at all
 ------------------------
 Before these rules, :mod:`~opportunity_research.disclosure.design` decides the published set of a district
 (:func:`~opportunity_research.disclosure.joint.protect_district`): the smallest race/ethnicity groups are
-analysed as one pooled group, and schools' breakdowns by a group variable are left out for a school year
-where one school's group is small. Rows left out reach :func:`protect_tables` as ``unpublished``: they are
-audited as hidden cells (an attacker who adds up the published rows bounds them like any hidden count, from
-a lower bound of 0, since a row left out does not show that its group exists), preferred as complements
-(hiding them costs nothing), never returned, and not counted as published cells; their small rows count
-as small cells in :attr:`AuditReport.secondary_per_primary`.
+analysed as one pooled group, and schools' "all other students" rows of yes/no groups (level ``0`` of a
+0/1 variable at a school) are never published, in any district
+(:func:`~opportunity_research.disclosure.design.never_published`, passed as ``never_published``); every
+other row is published or hidden cell by cell. Rows not published reach :func:`protect_tables` as
+``unpublished`` or ``never_published``: they are audited as hidden cells (an attacker who adds up the
+published rows bounds them like any hidden count, from a lower bound of 0, since a row left out does not
+show that its group exists), preferred as complements (hiding them costs nothing), never returned, and not
+counted as published cells; their small rows count as small cells in
+:attr:`AuditReport.secondary_per_primary`, and the other rows left out (``unpublished``, data-dependent)
+count as loss, while the design's rows (``never_published``, the same rule everywhere) do not. A design
+row of at least ``min_n`` students whose count an attacker can work out (the school's all-students count
+minus the group's) is no secret: rule 4 reads its value as shown (and never withholds it).
 
 The rules (in the order they are applied)
 -----------------------------------------
@@ -51,19 +57,26 @@ The rules (in the order they are applied)
    same students with one missing outcome) is hidden too, so no published count approximates it.
 3. **Complements, from counts only**: while the audit finds a hidden count whose interval is narrower
    than ``protection``, the smallest shown count that shares an additive relation with it is hidden
-   (a count of unpublished rows first, then levels before totals; ties broken by labels). A school or district all-students count (or any
-   total) is chosen only when no group's count is within reach, through the relations of ``v`` and of
-   its hidden neighbours. The choice never looks at an estimate, so which cells
-   are complements says nothing about any hidden share or mean.
+   (a count of unpublished rows first, then levels before totals; ties broken by labels). A school or
+   district all-students count (or any total) is chosen only when no group's count is within reach, through
+   the relations of ``v`` and of its hidden neighbours. Within a round, a complement is added (with its
+   rule-2 closure) for an unprotected count only if none of its relations got a new hidden count earlier in
+   the round (the others wait for the next audit: one complement often protects several counts, and adding
+   one per count hid whole rows of groups; Hillcrest 9.6 -> 8.1, Lakeside 3.5 -> 2.9 hidden per small cell).
+   The choice never looks at an estimate, so which cells are complements says nothing about any hidden share
+   or mean.
 4. **Hidden values**: for every additive relation whose total value is shown, the hidden cells' pooled
    value is what an attacker can compute (total minus shown cells). If a single hidden cell's count is
    known exactly, or the pooled value of the hidden cells lies within ``near_bound`` (default 5% of the
    range) of a bound of the outcome (0% or 100% for shares: a homogeneous hidden set), the estimates of
    the smallest shown row of the relation are withheld as well (a relation whose hidden parts are all
-   unpublished and none shown is skipped: its pooled value is its published total's own) (its count, published elsewhere, stays
-   public). When nothing is left to hide in the relation, the estimates of the whole population (every
-   row of that table describing that school) are withheld: a homogeneous population is handled at the
-   population level, never by choosing a count complement that depends on its value.
+   unpublished and none shown is skipped: its pooled value is its published total's own) (its count,
+   published elsewhere, stays public). When nothing is left to hide in a cell relation (every part hidden,
+   the total shown), the total's own estimates are withheld, and this rule then protects that value like
+   any withheld estimate (withholding every row of the universe at that school instead hid district
+   all-students figures); in a gap relation the estimates of the whole population (every row of that
+   table's universe) are withheld. Homogeneous values are handled by withholding estimates, never by
+   choosing a count complement that depends on the value.
 5. The loop ends when the audit passes. Every suppressed row shows the same reason text,
    :data:`REASON`, so a reader cannot tell a small cell from a complement.
 
@@ -76,10 +89,13 @@ previous basis for each target, and every solution found is a feasible point, so
 over the points found already span ``protection`` is decided without its own solve. Components with one
 equation are solved in closed form; solved components are cached across the protection rounds. A hidden
 count is protected when ``floor(max) - ceil(min) >= protection``. After the audit passes, a clean-up
-pass publishes again every complement that is no longer needed (all-students and district counts first).
+pass publishes again every complement that is no longer needed: first whole populations (every complement
+count of one group at one school in one year), then single counts (all-students and district counts first).
 
 Residual risk (documented in the README): the rule of step 4 reveals, at most, that the pooled value of
-some hidden cells was within ``near_bound`` of 0% or 100% (never which, nor any cell's value); counts of
+some hidden cells was within ``near_bound`` of 0% or 100% (never which, nor any cell's value), and a total
+withheld for its hidden parts (its count shown) may be read as exactly 0% or 100% -- what it would have
+shown itself; counts of
 other units (classrooms, evidence such as assignments or observed lessons) are published as they are;
 model estimates (growth effects) describe whole samples and are not cells.
 
@@ -105,6 +121,7 @@ import numpy as np
 import pandas as pd
 
 from .. import config
+from .audit import audit, audit_published
 from .lp import TOL, interval_width, intervals
 from .model import (
     LABELS,
@@ -150,6 +167,7 @@ class _State:
         self.decision = np.zeros(nv, dtype=bool)
         for vs in model.row_vars:
             self.decision[vs] = True
+        self.small_rows = {r for v in model.primary_vars for r in self.var_rows[v]}
         self.group = defaultdict(list)  # (unit, year, school, variable, level) -> vars
         for v, key in enumerate(model.var_key):
             if key[0] == "students" and not model.var_total[v]:
@@ -277,10 +295,33 @@ class _State:
         bad = [t for t in targets if interval_width(iv[t]) < self.protection]
         return iv, bad
 
+    def known_design_rows(self) -> np.ndarray:
+        """Rows the publication design never publishes whose count an attacker can work out exactly and that
+        describe at least ``min_n`` students (a school's "all other students" row, all-students minus the
+        shown group): not a secret, so their values count as shown in rule 4 (never as rows to withhold)."""
+        m = self.m
+        out = np.zeros(len(m.rows), dtype=bool)
+        design = m.design
+        if not len(design) or not design.any():
+            return out
+        hid = self.hidden_rows(counts=True)
+        rows = [r for r in np.flatnonzero(design) if m.row_vars[r] and r not in self.small_rows]
+        vs = sorted({m.row_vars[r][0] for r in rows} - self.H)
+        if not vs:
+            return out
+        iv = intervals(m, ~hid, vs, 1)
+        for r in rows:
+            v = m.row_vars[r][0]
+            if v in iv and interval_width(iv[v]) == 0 and m.var_x[v] >= self.min_n:
+                out[r] = True
+        return out
+
     def estimate_audit(self) -> list[tuple[list[int], list[int], int | None, tuple]]:
         """Rule 4: relations whose hidden estimates an attacker can determine (or bound near 0%/100%)."""
         m = self.m
         hid = self.hidden_rows()
+        known = self.known_design_rows()
+        hid &= ~known
         cand = []
         by_uni = defaultdict(list)  # shown gap rows against all others, by universe: each gives its total
         for r in np.flatnonzero(~hid):
@@ -338,7 +379,9 @@ class _State:
                 if pooled <= lo + span + TOL or pooled >= hi - span - TOL:
                     near = True
             if one_known or near:
-                out.append((hp, sp, total if kind == "cell" else None, kind))
+                # only a published row can be withheld (a row the design never publishes shows nothing)
+                shown = [r for r in sp if not (len(m.unpublished) and m.unpublished[r])]
+                out.append((hp, shown, total if kind == "cell" else None, kind))
         return out
 
 
@@ -366,16 +409,25 @@ def _cleanup(st: _State, iv: dict, max_tries: int = 400) -> dict:
         )
     )
     derived = ("same group, close count", "same row as a hidden count")
-    for v in cands[:max_tries]:
-        if v not in st.H:
+    # first whole populations (every complement count of one group at one school in one year, in every table:
+    # a count published again alone would be hidden again as close to its population's other counts), then
+    # single counts
+    pops: dict = defaultdict(list)
+    for v in cands:
+        key = m.var_key[v]
+        pops[key[:5] if key[0] == "students" and not m.var_total[v] else (v,)].append(v)
+    tries = [g for g in pops.values() if len(g) > 1][:max_tries] + [[v] for v in cands[:max_tries]]
+    for group in tries:
+        group = [v for v in group if v in st.H]
+        if not group:
             continue
         H, why, E = set(st.H), dict(st.why), set(st.E)
         # rule 2's closure is recomputed from the primaries and the remaining complements: counts hidden only
         # because they were close to (or in the row of) this complement are published again with it
-        st.H = {u for u in st.H if u != v and st.why.get(u) not in derived}
+        st.H = {u for u in st.H if u not in group and st.why.get(u) not in derived}
         st.why = {u: w for u, w in st.why.items() if u in st.H}
         st.link()
-        ok = v not in st.H
+        ok = not any(v in st.H for v in group)
         if ok:
             new_iv, bad = st.count_audit()
             ok = not bad and not st.estimate_audit()
@@ -384,6 +436,15 @@ def _cleanup(st: _State, iv: dict, max_tries: int = 400) -> dict:
         else:
             st.H, st.why, st.E = H, why, E
     return iv
+
+
+def _touched(st: _State, v: int, before: set) -> bool:
+    """Whether the relation rule 3 would search first for ``v`` (the one with the fewest hidden counts, the
+    one that pins it) got a hidden count that is not in ``before`` (this round's start)."""
+    rel = st.m.relations
+    if not st.var_rel[v]:
+        return False
+    return any(u in st.H and u not in before for k in st.var_rel[v] for u in rel[k][0])
 
 
 def _next_complement(st: _State, v: int) -> int | None:
@@ -436,12 +497,18 @@ def _protect_rounds(st: _State, max_rounds: int | None) -> tuple[list, dict]:
         iv, bad = st.count_audit()
         if bad:
             added = False
-            for v in bad:
+            before = set(st.H)
+            # complements first: a hidden complement that is pinned often pins the small counts it protects
+            order = sorted(bad, key=lambda v: (v in model.primary_vars, v))
+            for v in order:
+                if added and _touched(st, v, before):
+                    continue  # a relation of v already has a new hidden count: audit again before adding more
                 c = _next_complement(st, v)
                 if c is not None:  # progress: a count not hidden yet
                     st.H.add(c)
                     st.why.setdefault(c, f"complement (count of {var_label(model, v)})")
                     added = True
+                    st.link()  # its closure (rule 2) too, so that later counts of this round see it
             if added:
                 continue
             failures = [(var_label(model, v), *iv[v]) for v in bad]
@@ -457,6 +524,16 @@ def _protect_rounds(st: _State, max_rounds: int | None) -> tuple[list, dict]:
                 r = min(sp, key=lambda r: (model.row_weight[r], row_label(model, r)))
                 st.E.add(int(r))
                 changed = True
+            elif kind == "cell" and (total not in st.E or changed):
+                # nothing left to hide in a cell relation: the shown total (a group's district or school row,
+                # or a pooled subject) whose parts are all hidden gives their value away, so its estimates are
+                # withheld, and rule 4 then protects its value like any withheld estimate (withholding every
+                # row of the universe at that school instead hid district all-students figures: Hillcrest 8
+                # rows, Fairview 6). A total withheld earlier in this pass needs nothing more until the next
+                # audit.
+                if total not in st.E:
+                    st.E.add(int(total))
+                    changed = True
             else:
                 # nothing left to hide in the relation: withhold the estimates of the whole population
                 rows = model.rows
@@ -503,6 +580,7 @@ def protect_tables(
     cleanup: bool = True,
     close_counts: str = "all",
     unpublished: Mapping[str, np.ndarray] | None = None,
+    never_published: Mapping[str, np.ndarray] | None = None,
 ) -> tuple[dict[str, pd.DataFrame], AuditReport]:
     """Decide suppression jointly over a district's published tables, and audit the result.
 
@@ -560,6 +638,12 @@ def protect_tables(
     if min_n < 1:
         raise ValueError(f"protect_tables: min_n must be at least 1, got {min_n}")
     protection = min_n if protection is None else int(protection)
+    design_masks = {k: np.asarray(m, dtype=bool) for k, m in (never_published or {}).items()}
+    if design_masks:
+        merged = {k: np.asarray(m, dtype=bool) for k, m in (unpublished or {}).items()}
+        for k, m in design_masks.items():
+            merged[k] = merged[k] | m if k in merged else m
+        unpublished = merged
     if unpublished:
         tables = {
             k: ((df.assign(suppressed=_flag(df) | unpublished[k]), spec) if k in unpublished else (df, spec))
@@ -575,6 +659,12 @@ def protect_tables(
                 sel = rows["tid"].to_numpy() == tid
                 mask[sel] = np.asarray(unpublished[name], dtype=bool)[rows["row"].to_numpy()[sel]]
         model.unpublished = mask
+        design = np.zeros(len(rows), dtype=bool)
+        for tid, name in enumerate(model.names):
+            if name in design_masks:
+                sel = rows["tid"].to_numpy() == tid
+                design[sel] = design_masks[name][rows["row"].to_numpy()[sel]]
+        model.design = design
     if close_counts not in ("all", "small"):
         raise ValueError(f"protect_tables: close_counts must be 'all' or 'small', got {close_counts!r}")
     st = _State(model, min_n, protection, near_bound, close_counts)
@@ -615,6 +705,7 @@ def protect_tables(
     hidden = st.hidden_rows()
     out = _apply(model, hidden, min_n)
     gone = np.zeros(len(model.rows), dtype=bool) if not len(model.unpublished) else model.unpublished
+    design = model.design if len(model.design) else np.zeros(len(model.rows), dtype=bool)
     small_rows = np.zeros(len(model.rows), dtype=bool)
     for v in model.primary_vars:
         small_rows[st.var_rows[v]] = True
@@ -642,7 +733,13 @@ def protect_tables(
         cells=int((~gone).sum()),
         primary=int((primary_rows & ~gone).sum()),
         small_unpublished=int((gone & small_rows).sum()),
-        unpublished_beyond=int((gone & ~small_rows).sum()),
+        unpublished_beyond=int((gone & ~small_rows & ~design).sum()),
+        never_published=int((design & ~small_rows).sum()),
+        small_never_published=int((design & small_rows).sum()),
+        left_out={
+            k: int((np.asarray(mk, dtype=bool) & ~design_masks.get(k, np.zeros(len(mk), dtype=bool))).sum())
+            for k, mk in (unpublished or {}).items()
+        },
         beyond_primary=int((hidden & ~primary_rows & ~gone).sum()),
         withheld=len(st.E),
         hidden_counts=len(st.H),
@@ -696,92 +793,3 @@ def _apply(model: PopulationModel, hidden: np.ndarray, min_n: int) -> dict[str, 
         df.attrs["disclosure"] = "protected"
         out[name] = df
     return out
-
-
-def audit(
-    tables: Mapping[str, tuple[pd.DataFrame, TableSpec]],
-    *,
-    min_n: int = config.MIN_CELL_SIZE,
-    protection: int | None = None,
-    year: int | None = None,
-) -> AuditReport:
-    """Audit already protected tables as an attacker who reads all of them would (published values only).
-
-    Hidden counts are unknowns; every shown count is an equality; levels add up to totals and schools to
-    the district. Each hidden count's interval is computed with :func:`scipy.optimize.linprog`. The report's
-    ``failures`` name each hidden count whose interval is narrower than ``protection`` (default ``min_n``)
-    and reaches below ``min_n`` (a hidden row pinned at ``min_n`` or more is a large group withheld for its
-    estimates, whose size other tables publish), and each shown count below ``min_n``.
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> from opportunity_research.disclosure.model import ALL_OTHERS
-    >>> t = pd.DataFrame({"group": "ell", "level": [0, 1], "n": [45, 3], "reference": ALL_OTHERS,
-    ...                   "reference_n": [3, 45], "estimate": [0.4, 0.0], "reference_estimate": [0.0, 0.4],
-    ...                   "suppressed": False, "suppression_reason": ""})
-    >>> spec = TableSpec("gap", estimates={"estimate": (0, 1)})
-    >>> audit({"t": (t, spec)}, min_n=10).passed  # the group of 3 is shown
-    False
-    >>> out, _ = protect_tables({"t": (t, spec)}, min_n=10)
-    >>> audit({"t": (out["t"], spec)}, min_n=10).passed
-    True
-    """
-    return audit_published(tables, min_n=min_n, protection=protection, year=year)
-
-
-def audit_published(
-    tables: Mapping[str, tuple[pd.DataFrame, TableSpec]],
-    *,
-    min_n: int = config.MIN_CELL_SIZE,
-    protection: int | None = None,
-    year: int | None = None,
-) -> AuditReport:
-    """See :func:`audit` (which calls it).
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> from opportunity_research.disclosure.model import ALL_OTHERS
-    >>> t = pd.DataFrame({"group": "ell", "level": [0, 1], "n": [45, 3], "reference": ALL_OTHERS,
-    ...                   "reference_n": [3, 45], "estimate": [0.4, 0.0], "reference_estimate": [0.0, 0.4],
-    ...                   "suppressed": False, "suppression_reason": ""})
-    >>> spec = TableSpec("gap", estimates={"estimate": (0, 1)})
-    >>> report = audit_published({"t": (t, spec)}, min_n=10)
-    >>> report.passed, len(report.failures) > 0
-    (False, True)
-    """
-    import time
-
-    t0 = time.perf_counter()
-    protection = min_n if protection is None else int(protection)
-    model = PopulationModel(tables, year=year, known=False, min_n=min_n)
-    hidden = np.array(model.pre_hidden, dtype=bool)
-    failures = []
-    targets = sorted(
-        {v for rid in np.flatnonzero(hidden) for v in model.row_vars[rid] if math.isnan(model.var_x[v])}
-    )
-    iv = intervals(model, ~hidden, targets, protection)
-    for v in targets:
-        # a hidden row whose count the attacker pins at min_n or more is a large group whose size is published
-        # elsewhere (a row withheld for its estimates only): not a small cell
-        if interval_width(iv[v]) < protection and iv[v][0] < min_n - TOL:
-            failures.append((var_label(model, v), *iv[v]))
-    for rid, coefs, value in model.entries:
-        if not hidden[rid] and 0 < value < min_n:
-            failures.append((row_label(model, rid) + " (shown count below min_n)", value, value))
-    ivs = pd.DataFrame(
-        [{"cell": var_label(model, v), "true": None, "low": iv[v][0], "high": iv[v][1]} for v in targets],
-        columns=["cell", "true", "low", "high"],
-    )
-    return AuditReport(
-        min_n=min_n,
-        protection=protection,
-        cells=len(model.rows),
-        primary=0,
-        beyond_primary=0,
-        hidden_counts=len(targets),
-        failures=failures,
-        intervals=ivs,
-        seconds=time.perf_counter() - t0,
-    )
