@@ -539,34 +539,38 @@ def _record_failure(
     mark_stale(result, Path(job.reports_dir))
 
 
-def _tree_cpu() -> float | None:
-    """CPU seconds so far of this process and its running descendants (the warm kernel, the browser), or None."""
+def _tree_cpu() -> dict | None:
+    """CPU seconds so far of this process and each running descendant (the warm kernel, the browser's processes),
+    by (pid, start time); None when they cannot be read."""
     try:
         import psutil
 
         me = psutil.Process()
-        total = 0.0
+        out = {}
         for p in [me, *me.children(recursive=True)]:
             with contextlib.suppress(psutil.Error):  # a child may exit while we look
                 t = p.cpu_times()
-                total += t.user + t.system
-        return total
+                out[(p.pid, p.create_time())] = t.user + t.system
+        return out
     except Exception:  # noqa: BLE001 - a measurement only
         return None
 
 
 @contextlib.contextmanager
 def _stage(result: DistrictResult, name: str):
-    """Record the step's wall seconds and the CPU seconds the worker's process tree spent meanwhile."""
-    t, cpu = time.perf_counter(), _tree_cpu()
+    """Record the step's wall seconds and the CPU seconds the worker's process tree spent meanwhile (processes that
+    exit during the step, e.g. a closed tab's renderer, leave their last CPU seconds uncounted)."""
+    t, before = time.perf_counter(), _tree_cpu()
     try:
         yield
     finally:
         after = _tree_cpu()
-        result.stages[name] = (
-            time.perf_counter() - t,
-            None if cpu is None or after is None else max(after - cpu, 0.0),
+        cpu = (
+            None
+            if before is None or after is None
+            else sum(max(c - before.get(k, 0.0), 0.0) for k, c in after.items())
         )
+        result.stages[name] = (time.perf_counter() - t, cpu)
 
 
 def run_job(job: Job) -> DistrictResult:
