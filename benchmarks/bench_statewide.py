@@ -269,6 +269,24 @@ def main() -> None:
         f"with districts {100 * sum_c / (args.jobs * t_cluster):.0f}% of the cluster's wall time (longest district "
         f"{largest.seconds:.1f} s)"
     )
+    # which steps slow down beside another district: each step's wall and CPU seconds (the worker's process tree:
+    # runner, kernel, browser), summed over the districts, serial against cluster
+    steps = list(dict.fromkeys(k for r in [*serial.districts, *cluster.districts] for k in r.stages))
+    if steps:
+        print("per step, summed over the districts (serial -> cluster): wall s, CPU s of the worker's tree")
+        for k in steps:
+            ws, cs = (
+                sum(r.stages[k][0] for r in res.districts if k in r.stages) for res in (serial, cluster)
+            )
+            us, uc = (
+                sum(r.stages[k][1] or 0.0 for r in res.districts if k in r.stages)
+                for res in (serial, cluster)
+            )
+            print(
+                f"  {k:<14} wall {ws:7.1f} -> {cs:7.1f} ({cs / ws if ws else float('nan'):.2f}x)   CPU {us:7.1f} "
+                f"-> {uc:7.1f} ({uc / us if us else float('nan'):.2f}x); CPU/wall {us / ws if ws else 0:.2f} -> "
+                f"{uc / cs if cs else 0:.2f}"
+            )
     # sizing figures that do not depend on the load: CPU seconds (a core's time) per district and per student,
     # and the per-district wall seconds of the serial run against district size (least squares)
     import numpy as np

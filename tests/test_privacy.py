@@ -226,3 +226,24 @@ def test_small_cells_in_html_tables(tmp_path):
         "table 5, row(s) 2",
     ]
     assert all(f.kind == "small_cell" for f in found)
+
+
+def test_a_long_page_sharing_parts_with_ids_is_screened_exactly(tmp_path):
+    """Lines are screened line by line only when the page holds something: a page full of text that shares parts
+    with the identifiers (their numbers, their letters) but holds none is clean, and a leak is named by its line."""
+    lines = [
+        f"<p>{2019 - g % 3} 00042 students; L0000123x, S-{g:04d}; it's {g} of 123</p>" for g in range(500)
+    ]
+    page = tmp_path / "report.html"
+    page.write_text("\n".join(lines))
+    assert screen_outputs([page], student_ids=IDS, base=tmp_path) == []
+    lines[250] = "<td>record x-2019-00042-y</td>"  # an id inside a compound token
+    lines[300] = "<td>l0000124</td>"  # in lower case
+    lines[301] = "<td>/home/ana/x</td>"
+    page.write_text("\n".join(lines))
+    found = screen_outputs([page], student_ids=IDS, base=tmp_path)
+    assert [(f.kind, f.location) for f in found] == [
+        ("student_id", "line 251"),
+        ("student_id", "line 301"),
+        ("absolute_path", "line 302"),
+    ]

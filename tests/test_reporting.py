@@ -424,3 +424,28 @@ def test_module_docs_name_the_conventions():
     doc = reporting.__doc__
     for word in ("figure_output", "table_output", "write_outputs", "remove", "injected-parameters", "alt"):
         assert word in doc
+
+
+def test_export_html_is_the_document_nbconvert_would_write(tmp_path, monkeypatch):
+    """export_html skips nbconvert's BeautifulSoup re-serialization: the page parses to the same tree as with
+    nbconvert's own HTMLExporter (images without alt text named by section, the appendix split at its cell)."""
+    from bs4 import BeautifulSoup
+
+    nb = executed_notebook(tmp_path / "report.ipynb")
+    book = nbformat.read(nb, as_version=4)
+    book.cells.append(nbformat.v4.new_markdown_cell("## Technical appendix\n\nFor analysts: the models."))
+    nbformat.write(book, nb)
+    pages = {}
+    for name, exporter in (("ours", None), ("nbconvert", lambda cls: cls)):
+        if exporter is not None:
+            monkeypatch.setattr(reporting, "_exporter_class", exporter)
+        folder = tmp_path / name
+        folder.mkdir()
+        with pytest.warns(UserWarning, match="1 figure"):
+            export_html(nb, folder / "report.html", title="Opportunity report: demo")
+        pages[name] = {
+            p.name: str(BeautifulSoup(p.read_text(), "html.parser")) for p in sorted(folder.glob("*.html"))
+        }
+    assert list(pages["ours"]) == ["appendix.html", "report.html"]
+    assert pages["ours"] == pages["nbconvert"]
+    assert 'alt="Figure in section: Who gets less"' in pages["ours"]["report.html"]

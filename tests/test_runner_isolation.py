@@ -43,6 +43,8 @@ state = {
     "env": os.environ.get("OPPORTUNITY_LEAK"),
     "path": sys.path[-1],
     "count": get_ipython().execution_count,
+    "history_db": get_ipython().history_manager.enabled,
+    "blas_threads": sorted({p["num_threads"] for p in __import__("threadpoolctl").threadpool_info()}),
 }
 with warnings.catch_warnings(record=True) as seen:
     warnings.warn("shown once per location", UserWarning)
@@ -112,6 +114,8 @@ def test_no_state_leaks_between_notebooks_on_the_warm_kernel(tmp_path, kernels):
     assert second["env"] is None and second["path"] != "/leak" and second["cwd"] == str(tmp_path)
     assert second["pandas"] != 3 and second["np_print"] != 2
     assert second["warning_shown"] == 1  # not turned into an error, and shown again
+    assert first["history_db"] is False  # no cell source written to ~/.ipython's history database
+    assert first["blas_threads"] == [1]  # one BLAS thread, as in a Dask worker's kernel
     assert second == first  # every item, including the random draws and the execution count
     # the polluter's own output notebook numbers its cells from 1, as in a new kernel
     counts = [c.execution_count for c in nbformat.read(tmp_path / "x.ipynb", as_version=4).cells]
@@ -142,6 +146,47 @@ def test_a_cell_error_keeps_the_kernel_and_a_timeout_replaces_it(tmp_path, kerne
         )
     assert not isinstance(exc.value, PapermillExecutionError)
     assert pid("c") != before  # a new kernel: the old one may still be busy in the cell that timed out
+
+
+def test_the_output_notebook_is_written_at_start_and_end_not_at_every_cell(tmp_path, kernels, monkeypatch):
+    """papermill saves the whole output notebook at every cell start and end; the warm engine saves it when the
+    run starts and when it ends (or fails), and in between at most every SAVE_EVERY seconds."""
+    import papermill.engines
+    from papermill.exceptions import PapermillExecutionError
+
+    writes = []
+    write = papermill.engines.write_ipynb
+    monkeypatch.setattr(
+        papermill.engines, "write_ipynb", lambda nb, path: (writes.append(path), write(nb, path))
+    )
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(f"print({i})") for i in range(12)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, tmp_path / "twelve.ipynb")
+    kw = {"cwd": str(tmp_path), "kernel_name": "python3", "start_timeout": 60, "execution_timeout": 300}
+    warm_kernel.execute(str(tmp_path / "twelve.ipynb"), str(tmp_path / "out.ipynb"), parameters={}, **kw)
+    assert len(writes) == 2  # papermill alone: 2 + 2 x 12
+    out = nbformat.read(tmp_path / "out.ipynb", as_version=4)
+    assert [c.outputs[0].text.strip() for c in out.cells] == [str(i) for i in range(12)]
+    # a failing cell: the final save still holds every output, the error and papermill's marker
+    writes.clear()
+    nb.cells[5] = nbformat.v4.new_code_cell("raise ValueError('planted')")
+    nbformat.write(nb, tmp_path / "boom.ipynb")
+    with pytest.raises(PapermillExecutionError):
+        warm_kernel.execute(
+            str(tmp_path / "boom.ipynb"), str(tmp_path / "boom-out.ipynb"), parameters={}, **kw
+        )
+    out = nbformat.read(tmp_path / "boom-out.ipynb", as_version=4)
+    code = [
+        c for c in out.cells if c.cell_type == "code"
+    ]  # papermill adds two markdown cells: where it failed
+    assert len(writes) == 2 and "planted" in json.dumps(code[5].outputs)
+    assert [c.outputs[0].text.strip() for c in code[:5]] == ["0", "1", "2", "3", "4"]
+    # and a long run is still saved as it goes
+    writes.clear()
+    monkeypatch.setattr(warm_kernel, "SAVE_EVERY", 0.0)
+    warm_kernel.execute(str(tmp_path / "twelve.ipynb"), str(tmp_path / "out.ipynb"), parameters={}, **kw)
+    assert len(writes) == 2 + 2 * 12
 
 
 def test_a_batch_reuses_one_kernel_prints_no_error_and_stages_outside_reports(tmp_path, capfd):

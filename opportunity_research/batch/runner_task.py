@@ -70,11 +70,13 @@ class DistrictResult:
     published_at: str | None = None
     log: str | None = None
     traceback: str = dataclasses.field(default="", repr=False)  # redacted tail, shown by the CLI only
+    # step -> (wall seconds, CPU seconds of the worker's process tree: runner, kernel, browser); for benchmarks
+    stages: dict = dataclasses.field(default_factory=dict, repr=False)
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["seconds"] = round(d["seconds"], 1)
-        del d["traceback"]
+        del d["traceback"], d["stages"]
         for k in ("districts", "last_good", "failed_at", "published_at", "log"):
             if d[k] is None:
                 del d[k]
@@ -537,6 +539,40 @@ def _record_failure(
     mark_stale(result, Path(job.reports_dir))
 
 
+def _tree_cpu() -> dict | None:
+    """CPU seconds so far of this process and each running descendant (the warm kernel, the browser's processes),
+    by (pid, start time); None when they cannot be read."""
+    try:
+        import psutil
+
+        me = psutil.Process()
+        out = {}
+        for p in [me, *me.children(recursive=True)]:
+            with contextlib.suppress(psutil.Error):  # a child may exit while we look
+                t = p.cpu_times()
+                out[(p.pid, p.create_time())] = t.user + t.system
+        return out
+    except Exception:  # noqa: BLE001 - a measurement only
+        return None
+
+
+@contextlib.contextmanager
+def _stage(result: DistrictResult, name: str):
+    """Record the step's wall seconds and the CPU seconds the worker's process tree spent meanwhile (processes that
+    exit during the step, e.g. a closed tab's renderer, leave their last CPU seconds uncounted)."""
+    t, before = time.perf_counter(), _tree_cpu()
+    try:
+        yield
+    finally:
+        after = _tree_cpu()
+        cpu = (
+            None
+            if before is None or after is None
+            else sum(max(c - before.get(k, 0.0), 0.0) for k, c in after.items())
+        )
+        result.stages[name] = (time.perf_counter() - t, cpu)
+
+
 def run_job(job: Job) -> DistrictResult:
     """Run one district (or the cross-district report) end to end; never raises (except on Ctrl-C).
 
@@ -556,6 +592,11 @@ def run_job(job: Job) -> DistrictResult:
     >>> r = run_job(job)
     >>> r.status, r.reason
     ('failed', 'no raw data folder data/raw/nowhere')
+
+    Each step it reached has its wall and CPU seconds (for benchmarks; not in the manifest):
+
+    >>> list(r.stages), r.stages["inputs"][0] >= 0, "stages" in r.to_dict()
+    (['inputs'], True, False)
     """
     t0 = time.perf_counter()
     root, reports = Path(job.root), Path(job.reports_dir)
@@ -571,7 +612,8 @@ def run_job(job: Job) -> DistrictResult:
             return result
         if cancelled.exists():
             raise _Failure("cancelled (Ctrl-C)")
-        _prepare_inputs(job, result, ids)
+        with _stage(result, "inputs"):
+            _prepare_inputs(job, result, ids)
         staging = staging_dir(reports)
         staging.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f"tmp-{name}-{job.run_id}-", dir=staging))
@@ -579,10 +621,14 @@ def run_job(job: Job) -> DistrictResult:
         if "output_dir" in parameters or job.kind == "district":
             parameters["output_dir"] = rel_path(tmp, root)
         nb_out = tmp / "report.ipynb"
-        _execute(job, nb_out, parameters, result)
-        _build_pages(job, tmp, final, nb_out)
-        _screen_and_audit(job, tmp, ids)
-        published_at = _publish(job, name, tmp, final, cancelled)
+        with _stage(result, "notebook"):
+            _execute(job, nb_out, parameters, result)
+        with _stage(result, "pages"):
+            _build_pages(job, tmp, final, nb_out)
+        with _stage(result, "screen+audit"):
+            _screen_and_audit(job, tmp, ids)
+        with _stage(result, "publish"):
+            published_at = _publish(job, name, tmp, final, cancelled)
         if published_at is not None:
             tmp = None  # moved into place
         result.status, result.report = "ok", f"{name}/report.html"

@@ -4,14 +4,17 @@ A new kernel per notebook costs its start and every import again (about 3.5 s fo
 statsmodels and matplotlib, against 0.75 s reusing a kernel, measured on the 2-core machine of issue 21). The
 runner therefore keeps one kernel per worker process (a Dask worker, or the runner itself with ``--jobs 1``):
 
-* papermill still runs each notebook (parameters injected and recorded as always, the output notebook written as
-  cells finish, a cell error raised as ``PapermillExecutionError``): :func:`execute` calls
+* papermill still runs each notebook (parameters injected and recorded as always, the output notebook written
+  when it starts, every :data:`SAVE_EVERY` seconds while cells run and when it ends or fails, a cell error raised
+  as ``PapermillExecutionError``): :func:`execute` calls
   ``papermill.execute_notebook`` with the engine registered here, ``"opportunity-warm"``, which hands papermill's
   notebook client this worker's running kernel instead of starting one;
 * the first notebook warms the kernel: its working directory is the project root, it imports what the notebook
   imports, then :func:`opportunity_research.batch.kernel_isolation.snapshot` records the baseline;
 * before every notebook, :func:`opportunity_research.batch.kernel_isolation.restore` returns the kernel to that baseline
   (globals, matplotlib figures and rcParams, random seeds, warnings filters, options, cwd, environment);
+* the kernel keeps no IPython history database (:data:`KERNEL_ARGUMENTS`), and runs its numerical libraries on
+  one thread each unless the environment says otherwise (:func:`kernel_env`), as on a Dask worker;
 * a kernel that timed out, died, or could not be reset is shut down and the next notebook gets a new one; a
   notebook whose cell raised keeps the kernel (the reset comes before the next notebook anyway);
 * shutting down asks the kernel to stop (``shutdown_request``) without the interrupt that
@@ -31,10 +34,21 @@ import os
 import tempfile
 import threading
 
-__all__ = ["ENGINE", "execute", "shutdown_all"]
+__all__ = ["ENGINE", "execute", "kernel_env", "shutdown_all"]
 
 #: papermill engine name of the warm kernel.
 ENGINE = "opportunity-warm"
+#: Command-line options of the warm kernel: no IPython history database. Every kernel would otherwise write each
+#: cell's source into ``~/.ipython/profile_default/history.sqlite`` (a committed SQLite transaction, under a lock
+#: that the kernels of all workers share), in the home folder of whoever runs the batch.
+KERNEL_ARGUMENTS = ("--HistoryManager.enabled=False",)
+#: Thread counts of the warm kernel's numerical libraries, unless the environment sets them: one thread each, as
+#: Dask's workers already have (distributed's ``nanny.pre-spawn-environ``) and pass on to their kernels, so a
+#: district runs with the same threads, and the same floating-point sums, serially (``--jobs 1``) as on a cluster,
+#: and a serial batch does not spread BLAS threads over cores that other work uses.
+THREAD_LIMITS = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+#: Seconds between saves of the output notebook while its cells run (papermill saves at every cell start and end).
+SAVE_EVERY = 10.0
 
 _POOL: dict[tuple, WarmKernel] = {}
 _LOCK = threading.Lock()
@@ -60,7 +74,7 @@ class WarmKernel:
         self.km = KernelManager(kernel_name=kernel_name, config=cfg)
         self.warmed = False
         self.busy = False  # a notebook is running on it
-        self.km.start_kernel(cwd=cwd)
+        self.km.start_kernel(cwd=cwd, env=kernel_env(), extra_arguments=list(KERNEL_ARGUMENTS))
         self.client = None  # the current notebook's asynchronous client (see :func:`execute`)
         kc = self.km.client()
         kc.start_channels()
@@ -136,6 +150,23 @@ class WarmKernel:
             self.km.cleanup_resources()
         with contextlib.suppress(Exception):
             self._kdir.cleanup()
+
+
+def kernel_env() -> dict[str, str]:
+    """The warm kernel's environment: this process's, with :data:`THREAD_LIMITS` for the variables it leaves unset.
+
+    Examples
+    --------
+    >>> import os
+    >>> saved = {k: os.environ.pop(k, None) for k in THREAD_LIMITS}
+    >>> os.environ["MKL_NUM_THREADS"] = "4"  # set by whoever runs the batch: kept
+    >>> env = kernel_env()
+    >>> env["MKL_NUM_THREADS"], env["OPENBLAS_NUM_THREADS"], env["OMP_NUM_THREADS"]
+    ('4', '1', '1')
+    >>> del os.environ["MKL_NUM_THREADS"]
+    >>> os.environ.update({k: v for k, v in saved.items() if v is not None})
+    """
+    return {**THREAD_LIMITS, **os.environ}
 
 
 def _imports(notebook: str) -> str:
@@ -241,7 +272,22 @@ def _engine_class():
             # (ipykernel then logs a traceback); the worker's own shutdown_all stops it quietly
             client._async_cleanup_kernel = _no_cleanup
             client._cleanup_kernel = _no_cleanup_sync
-            return client.execute()
+            # papermill writes the whole output notebook when each cell starts and again when it completes
+            # (0.6 s of a demo district's report, its figures and tables rewritten ~120 times); here at most every
+            # SAVE_EVERY seconds while cells run. papermill's final save, after this returns or raises, is whole.
+            save = nb_man.save
+
+            def save_now_and_then(**kw):
+                if kw.get("nb"):  # as papermill's own save: a replaced notebook object is adopted
+                    nb_man.nb = kw["nb"]
+                if (nb_man.now() - nb_man.last_save_time).total_seconds() >= SAVE_EVERY:
+                    save(**kw)
+
+            nb_man.save = save_now_and_then
+            try:
+                return client.execute()
+            finally:
+                nb_man.save = save
 
     return WarmEngine
 

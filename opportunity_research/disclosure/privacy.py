@@ -136,9 +136,11 @@ class _Matcher:
         ids = pd.Series(pd.unique(pd.Series(list(ids), dtype="str").dropna().str.strip()), dtype="str")
         short = ids.str.len() < min_id_length
         self.skipped = int(short.sum())
-        self.ids = frozenset(ids[~short].str.casefold())
-        self._lengths = frozenset(map(len, self.ids))
-        self._memo: dict[str, list[tuple[int, int]]] = {}  # token -> its identifier spans (tokens repeat)
+        kept = ids[~short].str.casefold()
+        self.ids = frozenset(kept)
+        # an identifier found in a text has all its parts among the text's parts: its last one is its key, and a
+        # text none of whose parts is a key holds no identifier (most lines of a report: no token-by-token scan)
+        self.keys = frozenset(kept.str.extract(r"([0-9a-z]+)[^0-9a-z]*$", expand=False).dropna())
         known = sorted(
             {str(p).rstrip("/\\") for p in paths if len(str(p).rstrip("/\\")) > 1}, key=len, reverse=True
         )
@@ -148,24 +150,16 @@ class _Matcher:
 
     def id_spans(self, text: str) -> list[tuple[int, int]]:
         """Non-overlapping spans of known identifiers (casefolded comparison), longest first."""
-        if not self.ids:
+        if not self.ids or self.keys.isdisjoint({p.lower() for p in set(_PART.findall(text))}):
             return []
         out = []
-        memo, lengths = self._memo, self._lengths
         for m in _TOKEN.finditer(text):
             tok, base = m.group(0).casefold(), m.start()
-            taken = memo.get(tok)
-            if taken is None:
-                hits = sorted(
-                    ((a, b) for a, b in _spans(tok) if b - a in lengths and tok[a:b] in self.ids),
-                    key=lambda s: s[0] - s[1],
-                )
-                taken = []
-                for a, b in hits:
-                    if all(b <= c or a >= d for c, d in taken):
-                        taken.append((a, b))
-                if len(memo) < 1_000_000:
-                    memo[tok] = taken
+            hits = sorted(((a, b) for a, b in _spans(tok) if tok[a:b] in self.ids), key=lambda s: s[0] - s[1])
+            taken: list[tuple[int, int]] = []
+            for a, b in hits:
+                if all(b <= c or a >= d for c, d in taken):
+                    taken.append((a, b))
             out += [(base + a, base + b) for a, b in taken]
         return sorted(out)
 
@@ -327,6 +321,10 @@ def _small_cells_html(text: str, min_n: int, file: str, where: str) -> list[Scre
 
 def _screen_lines(text: str, m: _Matcher, file: str) -> list[ScreenHit]:
     text = _DATA_URI.sub("data:", text)
+    # no identifier, pseudonym or path crosses a line break, so a clean text is clean line by line: screened
+    # whole first, line by line only to say where when something was found
+    if not _screen_string(text, m, file, "text"):
+        return []
     out = []
     for i, line in enumerate(text.splitlines(), start=1):
         out += _screen_string(line, m, file, f"line {i}")

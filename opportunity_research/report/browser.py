@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -47,6 +48,7 @@ __all__ = [
     "ensure_chromium",
     "find_chromium",
     "print_pdf",
+    "print_pdfs",
     "relative_links",
     "screenshots",
     "shared_chromium",
@@ -264,11 +266,13 @@ def close_shared_chromium() -> bool:
     return browser is not None
 
 
-def print_pdf(html_path: str | os.PathLike, pdf_path: str | os.PathLike, *, browser=None) -> Path:
+def print_pdf(html_path: str | os.PathLike, pdf_path: str | os.PathLike, *, browser=None, tab=None) -> Path:
     """Print a page to PDF as Chromium prints it (the page's ``@page`` size, margins, headers and page numbers).
 
     Written to a temporary name, then renamed (mode 0644). ``browser``: a running browser from
-    :func:`chromium` (default: one started for this page).
+    :func:`chromium` (default: one started for this page). ``tab``: an open Playwright page of that browser to
+    print in, left open (several pages printed in one tab share its renderer process instead of starting one
+    each; see :func:`print_pdfs`).
 
     Examples
     --------
@@ -280,10 +284,10 @@ def print_pdf(html_path: str | os.PathLike, pdf_path: str | os.PathLike, *, brow
     (b'%PDF-', '0o644')
     """
     html_path, pdf_path = Path(html_path).resolve(), Path(pdf_path)
-    if browser is None:
+    if tab is None and browser is None:
         with chromium() as b:
             return print_pdf(html_path, pdf_path, browser=b)
-    page = browser.new_page()
+    page = tab if tab is not None else browser.new_page()
     try:
         page.goto(html_path.as_uri(), wait_until="load")
         page.emulate_media(media="print")
@@ -292,8 +296,32 @@ def print_pdf(html_path: str | os.PathLike, pdf_path: str | os.PathLike, *, brow
             page.pdf(path=tmp, prefer_css_page_size=True, print_background=True, outline=True, tagged=True)
             relative_links(tmp, base=html_path.parent)
     finally:
-        page.close()
+        if tab is None:
+            page.close()
     return pdf_path
+
+
+def print_pdfs(pages: list[Path], *, browser) -> list[Path]:
+    """Print each HTML page to a PDF beside it (``report.html`` to ``report.pdf``), one after another in one tab of
+    ``browser``: one renderer process for them all (a new tab for each page costs a renderer's start, about a
+    third of a second each on the 2-core machine of issue 21).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> for name in ("a", "b"):
+    ...     _ = (folder / f"{name}.html").write_text(f"<!doctype html><title>{name}</title><p>Page {name}.</p>")
+    >>> with chromium() as browser:
+    ...     pdfs = print_pdfs([folder / "a.html", folder / "b.html"], browser=browser)
+    >>> [p.name for p in pdfs], [p.read_bytes()[:5] for p in pdfs]
+    (['a.pdf', 'b.pdf'], [b'%PDF-', b'%PDF-'])
+    """
+    tab = browser.new_page()
+    try:
+        return [print_pdf(page, page.with_suffix(".pdf"), tab=tab) for page in pages]
+    finally:
+        tab.close()
 
 
 def relative_links(pdf_path: str | os.PathLike, *, base: str | os.PathLike) -> int:
@@ -304,6 +332,12 @@ def relative_links(pdf_path: str | os.PathLike, *, base: str | os.PathLike) -> i
     a dead link once the folder is swapped into place. Relative links (``scorecard.html``,
     ``../index.html``) work wherever the published folder is copied. Links to the web are left alone.
     Returns the number of links rewritten.
+
+    Chromium writes each link's ``/URI`` as a literal string in an uncompressed object, so the fast path
+    replaces each local URI in place by the (shorter) relative one, padded with spaces to the same length:
+    every object keeps its byte offset and the cross-reference table stays valid, and nothing else in the file
+    changes. A PDF written otherwise (object streams, hexadecimal strings, a relative link longer than the
+    absolute one) is rewritten object by object with pypdf instead; either way no ``file:`` URI is left.
 
     Examples
     --------
@@ -322,14 +356,85 @@ def relative_links(pdf_path: str | os.PathLike, *, base: str | os.PathLike) -> i
     >>> [str(a.get_object()["/A"]["/URI"]) for a in PdfReader(folder / "page.pdf").pages[0]["/Annots"]]
     ['scorecard.html#goals', 'https://tntp.org/']
     """
-    import logging
+    base = Path(base).resolve()
+    data = Path(pdf_path).read_bytes()
+    rewritten = _relative_links_in_place(data, base)
+    if rewritten is None:
+        return _relative_links_pypdf(pdf_path, base)
+    new, changed = rewritten
+    if changed:
+        with open(pdf_path, "wb") as f:
+            f.write(new)
+    return changed
+
+
+def _relative_uri(uri: str, base: Path) -> str | None:
+    """``uri`` relative to ``base`` when it is a ``file:`` URI, else None."""
     from urllib.parse import unquote, urlparse
+
+    if not uri.startswith("file:"):
+        return None
+    u = urlparse(uri)
+    return Path(os.path.relpath(unquote(u.path), base)).as_posix() + (f"#{u.fragment}" if u.fragment else "")
+
+
+#: ``/URI`` followed by a literal string (balanced parentheses are not used by Chromium: they are escaped).
+_URI_LITERAL = re.compile(rb"/URI\s*\(((?:[^()\\]|\\.)*)\)", re.DOTALL)
+_ESCAPES = {b"n": b"\n", b"r": b"\r", b"t": b"\t", b"b": b"\b", b"f": b"\f"}
+
+
+def _pdf_literal(raw: bytes) -> bytes:
+    """The bytes a PDF literal string's body stands for (escapes resolved)."""
+    return re.sub(
+        rb"\\([0-7]{1,3}|\r\n|.)",
+        lambda m: (
+            bytes([int(m.group(1), 8) & 0xFF])
+            if m.group(1)[:1].isdigit()
+            else b""
+            if m.group(1) in (b"\n", b"\r", b"\r\n")
+            else _ESCAPES.get(m.group(1), m.group(1))
+        ),
+        raw,
+        flags=re.DOTALL,
+    )
+
+
+def _relative_links_in_place(data: bytes, base: Path) -> tuple[bytes, int] | None:
+    """(the PDF with its local links made relative, same length; links rewritten), or None when the PDF is not
+    laid out as Chromium writes it (see :func:`relative_links`)."""
+    if b"/ObjStm" in data or len(re.findall(rb"/URI\s*[(<]", data)) != len(_URI_LITERAL.findall(data)):
+        return None
+    out, changed, last = [], 0, 0
+    for m in _URI_LITERAL.finditer(data):
+        try:
+            uri = _pdf_literal(m.group(1)).decode("ascii")
+        except UnicodeDecodeError:
+            return None
+        rel = _relative_uri(uri, base)
+        if rel is None:
+            continue
+        if not rel.isascii():
+            return None
+        body = rel.encode("ascii").replace(b"\\", b"\\\\").replace(b"(", b"\\(").replace(b")", b"\\)")
+        new = b"/URI (" + body + b")"
+        if len(new) > len(m.group(0)):
+            return None
+        out += [data[last : m.start()], new.ljust(len(m.group(0)), b" ")]
+        last, changed = m.end(), changed + 1
+    out.append(data[last:])
+    new_data = b"".join(out)
+    # e.g. an escaped or otherwise spelled local URI: let pypdf decide
+    return (new_data, changed) if b"file:" not in new_data else None
+
+
+def _relative_links_pypdf(pdf_path: str | os.PathLike, base: Path) -> int:
+    """:func:`relative_links` for any PDF: pypdf reads and rewrites the whole document."""
+    import logging
 
     from pypdf import PdfReader, PdfWriter
     from pypdf.generic import NameObject, TextStringObject
 
     logging.getLogger("pypdf").setLevel(logging.ERROR)  # Chromium's trailers draw harmless size warnings
-    base = Path(base).resolve()
     writer = PdfWriter(clone_from=PdfReader(str(pdf_path)))
     changed = 0
     for page in writer.pages:
@@ -339,13 +444,9 @@ def relative_links(pdf_path: str | os.PathLike, *, base: str | os.PathLike) -> i
             action = action.get_object() if action is not None else None
             if action is None or "/URI" not in action:
                 continue
-            uri = str(action["/URI"])
-            if not uri.startswith("file:"):
+            rel = _relative_uri(str(action["/URI"]), base)
+            if rel is None:
                 continue
-            u = urlparse(uri)
-            rel = Path(os.path.relpath(unquote(u.path), base)).as_posix() + (
-                f"#{u.fragment}" if u.fragment else ""
-            )
             action[NameObject("/URI")] = TextStringObject(rel)
             changed += 1
     if changed:

@@ -186,7 +186,7 @@ def publish_pages(
     >>> pages[0].name, (folder / "report.html").read_text().count("Cross-district report") > 0
     ('report.html', True)
     """
-    from .browser import BrowserMissing, chromium, find_chromium, print_pdf, shared_chromium
+    from .browser import BrowserMissing, chromium, find_chromium, print_pdfs, shared_chromium
 
     folder = Path(folder)
     exe = find_chromium()
@@ -223,13 +223,10 @@ def publish_pages(
     for page in pages:  # e.g. a notebook that writes no board summary: no link to one, on screen or on paper
         _drop_dead_links(page, (".html",))
     if pdf and shared_browser:
-        browser = shared_chromium(exe)
-        for page in pages:
-            written.append(print_pdf(page, page.with_suffix(".pdf"), browser=browser))
+        written += print_pdfs(pages, browser=shared_chromium(exe))
     elif pdf:
         with chromium(exe) as browser:
-            for page in pages:
-                written.append(print_pdf(page, page.with_suffix(".pdf"), browser=browser))
+            written += print_pdfs(pages, browser=browser)
     for page in pages:
         _drop_dead_links(page)
     make_world_readable(folder)

@@ -232,6 +232,7 @@ def sanitize_notebook(
 
 _HEADING = re.compile(r"<h([1-6])(\s[^>]*)?>(.*?)</h\1>", re.DOTALL | re.IGNORECASE)
 _TAG = re.compile(r"<[^>]+>")
+_CELL_DIV = re.compile(r'<div\b[^>]*\sclass="cell\s[^>]*>')  # a notebook cell (its attributes in any order)
 _SCRIPT = re.compile(r"<script\b[^>]*>.*?</script\s*>", re.DOTALL | re.IGNORECASE)
 _OPEN_TAG = re.compile(r"<([A-Za-z][\w-]*)\b([^>]*)>", re.DOTALL)
 _URL_ATTR = re.compile(
@@ -287,8 +288,8 @@ def _appendix_start(body: str) -> int:
     h = body.find('<h2 id="technical-appendix"')
     if h < 0:
         return -1
-    start = body.rfind('<div class="cell ', 0, h)
-    return h if start < 0 else start
+    cells = list(_CELL_DIV.finditer(body, 0, h))
+    return cells[-1].start() if cells else h
 
 
 def _collapse_appendix(body: str) -> str:
@@ -361,6 +362,33 @@ def _write_appendix(
 _APPENDIX_ABOUT = (
     "It holds the technical detail behind the report's findings; the report's page numbers do not include it."
 )
+
+
+def _exporter_class(html_exporter):
+    """nbconvert's HTML exporter without its last step, a BeautifulSoup parse and re-serialization of the whole
+    page (half of its time on a district report) to give images without alt text a placeholder and notebook cells a
+    tabindex: here every image without alt text gets one naming its section (:func:`export_html`), and the basic
+    template has no notebook cells to focus. The page is the same document (the same tree when parsed), its markup
+    as the template wrote it."""
+    from nbconvert.exporters.templateexporter import TemplateExporter
+    from nbconvert.filters.highlight import Highlight2HTML
+    from nbconvert.filters.widgetsdatatypefilter import WidgetsDataTypeFilter
+
+    class TemplateOnlyHTMLExporter(html_exporter):
+        def from_notebook_node(self, nb, resources=None, **kw):
+            # as HTMLExporter.from_notebook_node, up to its BeautifulSoup pass
+            langinfo = nb.metadata.get("language_info", {})
+            lexer = langinfo.get("pygments_lexer", langinfo.get("name", None))
+            highlight = self.filters.get("highlight_code", Highlight2HTML(pygments_lexer=lexer, parent=self))
+            resources = self._init_resources(resources)
+            data_type = WidgetsDataTypeFilter(
+                notebook_metadata=self._nb_metadata, parent=self, resources=resources
+            )
+            self.register_filter("highlight_code", highlight)
+            self.register_filter("filter_data_type", data_type)
+            return TemplateExporter.from_notebook_node(self, nb, resources, **kw)
+
+    return TemplateOnlyHTMLExporter
 
 
 def export_html(
@@ -436,7 +464,7 @@ def export_html(
             continue
         cells.append(cell)
     nb.cells = cells
-    exporter = HTMLExporter(
+    exporter = _exporter_class(HTMLExporter)(
         template_name="basic",
         exclude_input=True,
         exclude_input_prompt=True,
