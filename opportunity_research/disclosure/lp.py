@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy import sparse
 from scipy.optimize import linprog
+from scipy.sparse.csgraph import connected_components
 
 if TYPE_CHECKING:
     from .model import PopulationModel
@@ -26,27 +27,84 @@ __all__ = ["TOL", "interval_width", "intervals"]
 TOL = 1e-7
 
 
-def _components(n_vars, relations, unknown):
-    """Connected components of the unknown variables through the relations."""
-    parent = list(range(n_vars))
+def _arrays(model):
+    """The model's relations, then its entries, as one CSR matrix (each row's coefficients in its dict order).
 
-    def find(a):
-        while parent[a] != a:
-            parent[a] = parent[parent[a]]
-            a = parent[a]
-        return a
+    Built once per model (kept in ``model.lp_arrays``) so that :func:`intervals` substitutes the shown values
+    and finds the components with sparse products instead of a loop over every relation.
+    """
+    sizes = (len(model.var_key), len(model.entries), len(model.relations), len(model.row_vars))
+    got = model.lp_arrays
+    if got is not None and got["sizes"] == sizes:
+        return got
+    nv, ne, nr = sizes[:3]
+    rows = [c for c, _ in model.relations] + [c for _, c, _ in model.entries]
+    lens = np.fromiter((len(c) for c in rows), dtype=np.int64, count=len(rows))
+    indptr = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum(lens, out=indptr[1:])
+    nnz = int(indptr[-1])
+    indices = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.int64, count=nnz)
+    data = np.fromiter(itertools.chain.from_iterable(c.values() for c in rows), dtype=float, count=nnz)
+    shape = (len(rows), nv)
+    ent_val = np.array([value for _, _, value in model.entries], dtype=float).reshape(ne)
+    single = lens[nr:] == 1
+    first = indptr[nr:-1]
+    rv_lens = np.fromiter((len(vs) for vs in model.row_vars), dtype=np.int64, count=sizes[3])
+    rv_idx = np.fromiter(
+        itertools.chain.from_iterable(model.row_vars), dtype=np.int64, count=int(rv_lens.sum())
+    )
+    got = model.lp_arrays = {
+        "sizes": sizes,
+        "a": sparse.csr_matrix((data, indices, indptr), shape=shape),
+        "ones": sparse.csr_matrix((np.ones(nnz), indices, indptr), shape=shape),
+        "row_of": np.repeat(np.arange(len(rows)), lens),
+        "indptr": indptr.tolist(),
+        "indices": indices,
+        "index_list": indices.tolist(),
+        "data_list": data.tolist(),
+        "sense": [s for _, s in model.relations] + ["eq"] * ne,
+        "rhs": np.concatenate([np.zeros(nr), ent_val]),
+        "ent_rid": np.array([rid for rid, _, _ in model.entries], dtype=np.int64).reshape(ne),
+        "ent_val": ent_val,
+        "single": single,
+        "ent_v": np.where(single, indices[np.minimum(first, max(nnz - 1, 0))] if nnz else 0, -1),
+        "ent_c": np.where(single, data[np.minimum(first, max(nnz - 1, 0))] if nnz else 1.0, 1.0),
+        "var_x": np.array(model.var_x, dtype=float),
+        "row_vars": sparse.csr_matrix(
+            (np.ones(len(rv_idx)), (np.repeat(np.arange(sizes[3]), rv_lens), rv_idx)), shape=(sizes[3], nv)
+        ),
+    }
+    return got
 
-    for coefs, _ in relations:
-        vs = [v for v in coefs if unknown[v]]
-        for a, b in itertools.pairwise(vs):
-            ra, rb = find(a), find(b)
-            if ra != rb:
-                parent[max(ra, rb)] = min(ra, rb)
-    comp = defaultdict(list)
-    for v in range(n_vars):
-        if unknown[v]:
-            comp[find(v)].append(v)
-    return comp
+
+def _reduce(model, shown_rows):
+    """The fixed values, the rows that still hold unknowns (with their right-hand sides) and the components.
+
+    A shown entry of one variable fixes it (the last such entry wins, as in a loop over the entries); the
+    other shown entries are equations. Known values are substituted by a sparse product (in each row's order,
+    from 0, as a Python ``sum``). Returns ``(fixed, unknown, active rows, b, labels)`` with ``labels`` the
+    connected component of every variable (then of every row) through the active rows.
+    """
+    arr = _arrays(model)
+    nv = len(model.var_key)
+    nr = len(model.relations)
+    ok = np.asarray(shown_rows, dtype=bool)[arr["ent_rid"]] & ~np.isnan(arr["ent_val"])
+    fixed = np.full(nv, np.nan)
+    idx = np.flatnonzero(ok & arr["single"])[::-1]
+    if len(idx):
+        vs, last = np.unique(arr["ent_v"][idx], return_index=True)
+        fixed[vs] = (arr["ent_val"][idx] / arr["ent_c"][idx])[last]
+    unknown = np.isnan(fixed)
+    row_ok = np.concatenate([np.ones(nr, dtype=bool), ok & ~arr["single"]])
+    active = row_ok & (arr["ones"] @ unknown.astype(float) > 0)
+    b = arr["rhs"] - arr["a"] @ np.where(unknown, 0.0, fixed)
+    keep = unknown[arr["indices"]] & active[arr["row_of"]]
+    n_rows = len(row_ok)
+    graph = sparse.coo_matrix(
+        (np.ones(int(keep.sum())), (arr["indices"][keep], nv + arr["row_of"][keep])), shape=(nv + n_rows,) * 2
+    )
+    _, labels = connected_components(graph, directed=False)
+    return fixed, unknown, active, b, labels
 
 
 def intervals(
@@ -70,74 +128,62 @@ def intervals(
     [(1.0, 49.0), (1.0, 49.0)]
     """
     nv = len(model.var_key)
-    fixed = np.full(nv, np.nan)
-    eqs = []
-    for rid, coefs, value in model.entries:
-        if not shown_rows[rid] or math.isnan(value):
-            continue
-        if len(coefs) == 1:
-            ((v, c),) = coefs.items()
-            fixed[v] = value / c
-        else:
-            eqs.append((coefs, value, "eq"))
-    rels = [(c, 0.0, s) for c, s in model.relations] + eqs
-    unknown = np.isnan(fixed)
-    lb = np.where(np.array(model.var_x) == 0, 0.0, 1.0) if model.known else np.ones(nv)
+    arr = _arrays(model)
+    fixed, unknown, active, b_all, labels = _reduce(model, shown_rows)
+    var_x = arr["var_x"]
+    lb = np.where(var_x == 0, 0.0, 1.0) if model.known else np.ones(nv)
     unpub = getattr(model, "unpublished", None)
     if model.known and unpub is not None and len(unpub) and unpub.any():
         # a count whose rows are all unpublished may be 0 for all an attacker knows (a published row shows that
         # its group has students; a row left out shows nothing)
-        seen = np.zeros(nv, dtype=bool)
-        for rid, vs in enumerate(model.row_vars):
-            if not unpub[rid]:
-                seen[vs] = True
+        seen = arr["row_vars"].T @ (~np.asarray(unpub, dtype=bool)).astype(float) > 0
         lb = np.where(seen, lb, 0.0)
-    # reduce: substitute fixed values
-    reduced = []
-    for coefs, rhs, sense in rels:
-        rest = {v: c for v, c in coefs.items() if unknown[v]}
-        if not rest:
-            continue
-        b = rhs - sum(c * fixed[v] for v, c in coefs.items() if not unknown[v])
-        reduced.append((rest, b, sense))
-    comps = _components(nv, [(c, s) for c, _, s in reduced], unknown)
-    where = {}
-    for root, members in comps.items():
-        for v in members:
-            where[v] = root
-    by_comp = defaultdict(list)
-    for r in reduced:
-        by_comp[where[next(iter(r[0]))]].append(r)
     out: dict[int, tuple[float, float]] = {}
     wanted = defaultdict(list)
     for t in targets:
         if not unknown[t]:
             out[t] = (fixed[t], fixed[t])
         else:
-            wanted[where[t]].append(t)
-    for root, ts in wanted.items():
-        members = comps[root]
-        cons = by_comp.get(root, [])
-        if not cons:
+            wanted[labels[t]].append(t)
+    if not wanted:
+        return out
+    # the unknown variables (ascending) and the active rows (in order) of each component
+    unk = np.flatnonzero(unknown)
+    unk = unk[np.argsort(labels[unk], kind="stable")]
+    unk_lab = labels[unk]
+    act = np.flatnonzero(active)
+    act = act[np.argsort(labels[nv + act], kind="stable")]
+    act_lab = labels[nv + act]
+    unknown_list = unknown.tolist()
+    indptr, index_list, data_list, senses = arr["indptr"], arr["index_list"], arr["data_list"], arr["sense"]
+
+    def con(r):
+        lo, hi = indptr[r], indptr[r + 1]
+        rest = {v: c for v, c in zip(index_list[lo:hi], data_list[lo:hi]) if unknown_list[v]}
+        return rest, float(b_all[r]), senses[r]
+
+    for lab, ts in wanted.items():
+        members = unk[np.searchsorted(unk_lab, lab) : np.searchsorted(unk_lab, lab, side="right")]
+        rows = act[np.searchsorted(act_lab, lab) : np.searchsorted(act_lab, lab, side="right")]
+        if not len(rows):
             for t in ts:
                 out[t] = (lb[t], math.inf)
             continue
-        if len(cons) == 1 and cons[0][2] == "eq" and all(c == 1.0 for c in cons[0][0].values()):
-            coefs, b, _ = cons[0]
-            lbs = {v: lb[v] for v in coefs}
-            s = sum(lbs.values())
-            for t in ts:
-                out[t] = (lbs[t], b - (s - lbs[t]))
-            continue
-        key = (
-            tuple(members),
-            tuple((tuple(sorted(c.items())), round(b, 6), sn) for c, b, sn in cons),
-            tuple(ts),
-            need,
-        )
+        if len(rows) == 1 and senses[rows[0]] == "eq":
+            coefs, b, _ = con(rows[0])
+            if all(c == 1.0 for c in coefs.values()):
+                lbs = {v: lb[v] for v in coefs}
+                s = sum(lbs.values())
+                for t in ts:
+                    out[t] = (lbs[t], b - (s - lbs[t]))
+                continue
+        # the LP is its rows (each restricted to the component's variables) and their right-hand sides: the
+        # key names them exactly (rows by their index in the model; right-hand sides rounded as before)
+        key = (members.tobytes(), rows.tobytes(), (np.round(b_all[rows], 6) + 0.0).tobytes(), tuple(ts), need)
         hit = model.lp_cache.get(key)
         if hit is None:
-            hit = model.lp_cache[key] = _solve_component(members, cons, lb, ts, need)
+            cons = [con(r) for r in rows.tolist()]
+            hit = model.lp_cache[key] = _solve_component(members.tolist(), cons, lb, ts, need)
         out.update(hit)
     return out
 

@@ -322,6 +322,7 @@ class PopulationModel:
         self.known = known
         self._min_n = min_n
         self.lp_cache: dict = {}  # component LPs already solved (the protection loop re-audits unchanged parts)
+        self.lp_arrays = None  # the entries and relations as sparse rows (built by lp.intervals on first use)
         self.unpublished = np.zeros(
             0, dtype=bool
         )  # rows audited as hidden but not published (protect_tables)
