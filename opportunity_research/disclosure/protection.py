@@ -172,13 +172,19 @@ class _State:
         for v, key in enumerate(model.var_key):
             if key[0] == "students" and not model.var_total[v]:
                 self.group[key[:5]].append(v)
+        # the same, as arrays and lists for the hot loops (no per-row pandas look-ups)
+        self.group_list = list(self.group.values())
+        self.group_of = {v: g for g, vs in enumerate(self.group_list) for v in vs}
+        self.pre_hidden = np.array(model.pre_hidden, dtype=bool).reshape(len(model.row_vars))
 
     def hidden_rows(self, *, counts: bool = False) -> np.ndarray:
         """Suppressed rows; with ``counts``, only those whose counts are secret (rows withheld for their
         estimates alone, ``E``, keep counts that are published elsewhere: the audit treats them as shown)."""
-        hid = np.array(self.m.pre_hidden, dtype=bool)
-        for v in self.H:
-            hid[self.var_rows[v]] = True
+        hid = self.pre_hidden.copy()
+        if self.H:
+            h = np.zeros(self.m.row_var_mat.shape[1])
+            h[np.fromiter(self.H, dtype=np.int64, count=len(self.H))] = 1.0
+            hid |= self.m.row_var_mat @ h > 0
         if self.E and not counts:
             hid[list(self.E)] = True
         return hid
@@ -196,7 +202,9 @@ class _State:
                             self.H.add(u)
                             self.why[u] = "same row as a hidden count"
                             changed = True
-            for vs in self.group.values():
+            # only a group with a hidden count can change (each count is in one group)
+            for g in sorted({self.group_of[v] for v in self.H if v in self.group_of}):
+                vs = self.group_list[g]
                 # a shown count close to a hidden small count would approximate it
                 # ("all": close to any hidden count, complements included; "small": only to a hidden count
                 # below min_n, measured to hide less, and leaving a complement approximable by a close count
@@ -324,14 +332,14 @@ class _State:
         hid &= ~known
         cand = []
         by_uni = defaultdict(list)  # shown gap rows against all others, by universe: each gives its total
-        for r in np.flatnonzero(~hid):
-            if m.row_ref[r] is not None:
-                by_uni[(m.rows.at[r, "tid"], m.rows.at[r, "uni"])].append(int(r))
+        for r in m.ref_rows[~hid[m.ref_rows]].tolist():
+            by_uni[(m.row_tid[r], m.row_uni[r])].append(r)
+        hid_l = hid.tolist()
         for parts, total, kind, key in m.partitions:
-            hp = [r for r in parts if hid[r]]
+            hp = [r for r in parts if hid_l[r]]
             if not hp:
                 continue
-            sp = [r for r in parts if not hid[r]]
+            sp = [r for r in parts if not hid_l[r]]
             if not sp and len(m.unpublished) and m.unpublished[hp].all():
                 continue  # nothing of the relation is published but its total: the total says no more than itself
             if kind == "gap":
@@ -344,7 +352,7 @@ class _State:
                 if not src:
                     continue  # no shown row gives the population's overall value
                 total = src[0]
-            elif hid[total]:
+            elif hid_l[total]:
                 continue
             cand.append((parts, hp, sp, total, kind, key))
         singles = [m.row_vars[hp[0]][0] for _, hp, *_ in cand if len(hp) == 1]
@@ -353,7 +361,7 @@ class _State:
         for parts, hp, sp, total, kind, key in cand:
             one_known = len(hp) == 1 and interval_width(iv[m.row_vars[hp[0]][0]]) == 0
             near = False
-            spec = m.specs[m.rows.at[parts[0], "tid"]]
+            spec = m.specs[m.row_tid[parts[0]]]
             for col, bounds in spec.estimates.items():
                 if bounds is None:
                     continue
@@ -766,11 +774,7 @@ def _apply(model: PopulationModel, hidden: np.ndarray, min_n: int) -> dict[str, 
         if len(df):
             sel = rows["tid"].to_numpy() == tid
             sup[rows["row"].to_numpy()[sel]] = hidden[sel]
-        old = (
-            df["suppressed"].fillna(False).astype(bool).to_numpy()
-            if "suppressed" in df.columns
-            else np.zeros(len(df), dtype=bool)
-        )
+        old = _flag(df)
         spec = model.specs[tid]
         keep = LABELS | set(spec.universe)
         for c in df.columns:
