@@ -363,12 +363,13 @@ class PopulationModel:
                 raise ValueError(f"TableSpec.style must be 'gap' or 'cell', got {spec.style!r}")
         self.rows = pd.DataFrame(rows, columns=["tid", "row", "uni", "school", "variable", "level", "year"])
         # for the protection loop's hot paths: each row's table and universe, the variables of each row (rows x
-        # variables) and the gap rows measured against all others
+        # variables), the gap rows measured against all others and the rows suppressed in the input
         self.row_tid, self.row_uni = self.rows["tid"].tolist(), self.rows["uni"].tolist()
         lens = [len(vs) for vs in self.row_vars]
         ij = (np.repeat(np.arange(len(lens)), lens), np.fromiter(itertools.chain(*self.row_vars), np.int64))
         self.row_var_mat = sparse.csr_matrix((np.ones(sum(lens)), ij), shape=(len(lens), len(self.var_key)))
         self.ref_rows = np.array([r for r, x in enumerate(self.row_ref) if x is not None], dtype=np.int64)
+        self.pre_hidden_rows = np.array(self.pre_hidden, dtype=bool).reshape(len(self.row_vars))
 
     # variables ---------------------------------------------------------------------------------
     def var(self, unit, year, school, variable, level, x, *, total=False, private=None, link=None) -> int:

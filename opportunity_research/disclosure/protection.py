@@ -172,30 +172,29 @@ class _State:
         for v, key in enumerate(model.var_key):
             if key[0] == "students" and not model.var_total[v]:
                 self.group[key[:5]].append(v)
-        # the same, as arrays and lists for the hot loops (no per-row pandas look-ups)
         self.group_list = list(self.group.values())
         self.group_of = {v: g for g, vs in enumerate(self.group_list) for v in vs}
-        self.pre_hidden = np.array(model.pre_hidden, dtype=bool).reshape(len(model.row_vars))
 
     def hidden_rows(self, *, counts: bool = False) -> np.ndarray:
         """Suppressed rows; with ``counts``, only those whose counts are secret (rows withheld for their
         estimates alone, ``E``, keep counts that are published elsewhere: the audit treats them as shown)."""
-        hid = self.pre_hidden.copy()
-        if self.H:
-            h = np.zeros(self.m.row_var_mat.shape[1])
-            h[np.fromiter(self.H, dtype=np.int64, count=len(self.H))] = 1.0
-            hid |= self.m.row_var_mat @ h > 0
+        hid = self.m.pre_hidden_rows.copy()
+        h = np.zeros(self.m.row_var_mat.shape[1])
+        h[list(self.H)] = 1.0
+        hid |= self.m.row_var_mat @ h > 0
         if self.E and not counts:
             hid[list(self.E)] = True
         return hid
 
     def link(self) -> None:
         """Rule 2: hidden everywhere, and close counts of the same group hidden with it."""
-        changed = True
+        # H only grows here: a count's rows closed once, or a group closed with the same hidden counts, stay closed
+        changed, done, closed = True, set(), {}
         while changed:
             changed = False
             # a row is hidden as a whole: every count it shows (n, n_students, ...) is hidden in every table
-            for v in list(self.H):
+            for v in [v for v in self.H if v not in done]:
+                done.add(v)
                 for rid in self.var_rows[v]:
                     for u in self.m.row_own[rid]:
                         if u not in self.H:
@@ -205,6 +204,9 @@ class _State:
             # only a group with a hidden count can change (each count is in one group)
             for g in sorted({self.group_of[v] for v in self.H if v in self.group_of}):
                 vs = self.group_list[g]
+                if closed.get(g) == (n_hidden := sum(v in self.H for v in vs)):
+                    continue
+                closed[g] = n_hidden
                 # a shown count close to a hidden small count would approximate it
                 # ("all": close to any hidden count, complements included; "small": only to a hidden count
                 # below min_n, measured to hide less, and leaving a complement approximable by a close count
@@ -282,9 +284,8 @@ class _State:
                                 or (not m.var_total[u] and (c > 0 or not part))
                             )
                         ]
-                        if (
-                            cands
-                        ):  # the relation with the fewest hidden cells first: it is the one that pins w
+                        # the relation with the fewest hidden cells first: it is the one that pins w
+                        if cands:
                             return min(cands, key=lambda u, co=coefs: rank(u, co))
                     for k in rels:
                         for u in m.relations[k][0]:
