@@ -182,24 +182,31 @@ def intervals(
         key = (members.tobytes(), rows.tobytes(), (np.round(b_all[rows], 6) + 0.0).tobytes(), tuple(ts), need)
         hit = model.lp_cache.get(key)
         if hit is None:
-            cons = [con(r) for r in rows.tolist()]
-            hit = model.lp_cache[key] = _solve_component(members.tolist(), cons, lb, ts, need)
+            lp = _component_model(arr, rows, members, unknown, b_all, lb)
+            hit = _solve_component(
+                members.tolist(), lambda rows=rows: [con(r) for r in rows.tolist()], lb, ts, need, lp
+            )
+            model.lp_cache[key] = hit
         out.update(hit)
     return out
 
 
-def _solve_component(members, cons, lb, targets, need):
-    """Intervals of the targets of one component; warm-started HiGHS when available, else linprog blocks."""
+def _solve_component(members, cons, lb, targets, need, model):
+    """Intervals of the targets of one component; warm-started HiGHS when available, else linprog blocks.
+
+    ``cons`` makes the component's rows (``({var: coef}, rhs, sense)``, for linprog) and ``model`` is the
+    component's LP in matrix form (:func:`_component_model`).
+    """
     try:
         from scipy.optimize._highspy import _core as hc  # scipy's bundled HiGHS (private; fallback below)
 
         hc._Highs  # noqa: B018
     except (ImportError, AttributeError):  # pragma: no cover - older or newer scipy layouts
-        return _lp(members, cons, lb, targets)
-    return _lp_warm(hc, members, cons, lb, targets, need)
+        return _lp(members, cons(), lb, targets)
+    return _lp_warm(hc, members, cons, lb, targets, need, model)
 
 
-def _lp_warm(hc, members, cons, lb, targets, need):
+def _lp_warm(hc, members, cons, lb, targets, need, model):
     """Min and max of each target over one component: one HiGHS model, re-solved from the previous basis.
 
     Changing the objective keeps the basis, so each further target costs a few simplex pivots. Every
@@ -217,9 +224,8 @@ def _lp_warm(hc, members, cons, lb, targets, need):
     """
     pos = {v: i for i, v in enumerate(members)}
     m = len(members)
-    model = _component_model(pos, cons, lb)
     if model is None:  # bounds that contradict each other: relations read as exact do not hold
-        return _lp(members, cons, lb, targets)
+        return _lp(members, cons(), lb, targets)
     a, lower, upper, lo_r, hi_r = model
     lp = hc.HighsLp()
     lp.num_col_, lp.num_row_ = m, a.shape[0]
@@ -271,7 +277,7 @@ def _lp_warm(hc, members, cons, lb, targets, need):
             elif h.getModelStatus() == hc.HighsModelStatus.kInfeasible:
                 h.changeColCost(j, 0.0)
                 return _lp(
-                    members, cons, lb, targets
+                    members, cons(), lb, targets
                 )  # relations read as exact do not hold: linprog reads <=
             else:
                 res[sense] = None
@@ -284,44 +290,59 @@ def _lp_warm(hc, members, cons, lb, targets, need):
     return out
 
 
-def _component_model(pos, cons, lb):
+def _component_model(arr, rows, members, unknown, b_all, lb):
     """One component's LP in matrix form: ``(A (CSC), col lower, col upper, row lower, row upper)``.
 
-    The same relation often reaches the component several times (one per table that publishes it, once per
-    count column): each distinct row is kept once, and a row of one count is a bound of that count (a
-    smaller model with the same feasible set; on a 100,000-student district 4 in 10 rows went). Zero
-    coefficients are dropped. Returns None when the bounds contradict each other (no feasible point).
+    ``rows`` are the component's rows of the model (:func:`_arrays`, in order), restricted to its unknown
+    ``members`` (ascending), with right-hand sides ``b_all``. The same relation often reaches the component
+    several times (one per table that publishes it, once per count column): each distinct row is kept once
+    (its first), and a row of one count is a bound of that count (a smaller model with the same feasible set;
+    on a 100,000-student district 4 in 10 rows went). Zero coefficients are dropped. Returns None when the
+    bounds contradict each other (no feasible point).
     """
-    m = len(pos)
-    lower = np.array([lb[v] for v in pos], dtype=float)
+    m = len(members)
+    lower = np.asarray(lb, dtype=float)[members]
     upper = np.full(m, _BIG)
-    seen = set()
-    data, ri, ci, lo_r, hi_r = [], [], [], [], []
-    for coefs, b, sense in cons:
-        items = tuple(sorted((pos[v], c) for v, c in coefs.items() if c != 0))
-        if len(items) == 1:
-            ((j, c),) = items
-            val = b / c
-            if sense == "eq" or c > 0:
-                upper[j] = min(upper[j], val)
-            if sense == "eq" or c < 0:
-                lower[j] = max(lower[j], val)
-            continue
-        key = (items, sense, b)
-        if key in seen:
-            continue
-        seen.add(key)
-        r = len(lo_r)
-        for j, c in items:
-            data.append(c)
-            ri.append(r)
-            ci.append(j)
-        lo_r.append(b if sense == "eq" else -np.inf)
-        hi_r.append(b)
+    a_all = arr["a"]
+    starts, ends = a_all.indptr[rows], a_all.indptr[rows + 1]
+    lens = ends - starts
+    nz = np.arange(int(lens.sum())) + np.repeat(starts - (np.cumsum(lens) - lens), lens)
+    k = np.repeat(np.arange(len(rows)), lens)
+    var, coef = a_all.indices[nz], a_all.data[nz]
+    keep = unknown[var] & (coef != 0)
+    k, pos, coef = k[keep], np.searchsorted(members, var[keep]), coef[keep]
+    order = np.lexsort((pos, k))
+    k, pos, coef = k[order], pos[order], coef[order]
+    cnt = np.bincount(k, minlength=len(rows))
+    b = b_all[rows]
+    eq = np.array([arr["sense"][r] == "eq" for r in rows.tolist()], dtype=bool)
+    one = cnt == 1
+    at = np.flatnonzero(one[k])  # the entries of the rows of one count
+    j, c, rk = pos[at], coef[at], k[at]
+    val = b[rk] / c
+    up, down = eq[rk] | (c > 0), eq[rk] | (c < 0)
+    np.minimum.at(upper, j[up], val[up])
+    np.maximum.at(lower, j[down], val[down])
+    # each distinct row of two or more counts (or none) once, the first
+    start = np.concatenate([[0], np.cumsum(cnt)])
+    pos_b, coef_b = pos.astype(np.int64).tobytes(), coef.tobytes()
+    seen, kept = set(), []
+    for r in np.flatnonzero(~one).tolist():
+        lo, hi = start[r] * 8, start[r + 1] * 8
+        key = (pos_b[lo:hi], coef_b[lo:hi], bool(eq[r]), float(b[r]))
+        if key not in seen:
+            seen.add(key)
+            kept.append(r)
     if (lower > upper + TOL).any():
         return None
-    a = sparse.csc_matrix((data, (ri, ci)), shape=(len(lo_r), m))
-    return a, lower, np.maximum(upper, lower), np.array(lo_r, dtype=float), np.array(hi_r, dtype=float)
+    kept = np.array(kept, dtype=np.int64)
+    new = np.full(len(rows), -1)
+    new[kept] = np.arange(len(kept))
+    sel = new[k] >= 0
+    a = sparse.csc_matrix((coef[sel], (new[k][sel], pos[sel])), shape=(len(kept), m))
+    bk = b[kept].astype(float)
+    lo_r = np.where(eq[kept], bk, -np.inf)
+    return a, lower, np.maximum(upper, lower), lo_r, bk
 
 
 def _reach(hc, h, model, cols, need, seen_lo, seen_hi, rounds: int = 30) -> None:
