@@ -189,7 +189,7 @@ class _State:
     def link(self) -> None:
         """Rule 2: hidden everywhere, and close counts of the same group hidden with it."""
         # H only grows here: a count's rows closed once, or a group closed with the same hidden counts, stay closed
-        changed, done, closed = True, set(), {}
+        changed, done, last = True, set(), set()  # last: the hidden counts when the groups were last closed
         while changed:
             changed = False
             # a row is hidden as a whole: every count it shows (n, n_students, ...) is hidden in every table
@@ -201,12 +201,11 @@ class _State:
                             self.H.add(u)
                             self.why[u] = "same row as a hidden count"
                             changed = True
-            # only a group with a hidden count can change (each count is in one group)
-            for g in sorted({self.group_of[v] for v in self.H if v in self.group_of}):
+            # only a group with a hidden count, and one whose hidden counts changed, can change (a count is in one)
+            groups = sorted({self.group_of[v] for v in self.H - last if v in self.group_of})
+            last = set(self.H)
+            for g in groups:
                 vs = self.group_list[g]
-                if closed.get(g) == (n_hidden := sum(v in self.H for v in vs)):
-                    continue
-                closed[g] = n_hidden
                 # a shown count close to a hidden small count would approximate it
                 # ("all": close to any hidden count, complements included; "small": only to a hidden count
                 # below min_n, measured to hide less, and leaving a complement approximable by a close count
