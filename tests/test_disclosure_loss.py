@@ -280,3 +280,21 @@ def test_design_rows_an_attacker_works_out_withhold_nothing():
     # the same rows passed as data-dependent rows left out would have their values protected by rule 4
     _, left = protect_tables({"t": (t, spec)}, min_n=MIN_N, year=2016, unpublished=design)
     assert left.withheld > 0
+
+
+def test_a_large_district_leaves_school_breakdowns_out_instead_of_protecting_cell_by_cell(monkeypatch):
+    """Above CELL_BY_CELL_MAX_SCHOOL_ROWS school rows the pass leaves a variable's school breakdowns out (the
+    cell-by-cell pass does not finish at 100,000 students); below it, school rows are protected cell by cell.
+    Here the threshold is lowered so that a demo district takes the large districts' path."""
+    from opportunity_research.disclosure import joint
+    from opportunity_research.study import analysis
+
+    if not (config.processed_dir() / "demo_hillcrest").exists():
+        pytest.skip("no processed demo data (make process)")
+    a, ind = analysis.unprotected_analysis("demo_hillcrest", n_boot=5)
+    small = joint.protect_district(a, indicators=ind).disclosure
+    assert small.passed and not sum(small.left_out.values())
+    monkeypatch.setattr(joint, "CELL_BY_CELL_MAX_SCHOOL_ROWS", 0)
+    large = joint.protect_district(a, indicators=ind).disclosure
+    assert large.passed and sum(large.left_out.values()) > 0
+    assert large.small_unpublished > 0 and large.cells < small.cells

@@ -36,7 +36,14 @@ from ..intake.contract import POOLED_RACE_ETHNICITY
 from ..study.analysis import pool_small_groups
 from .model import TableSpec
 
-__all__ = ["POOLED_LEVEL", "never_published", "pool_small_groups", "school_breakdowns"]
+__all__ = [
+    "CELL_BY_CELL_MAX_SCHOOL_ROWS",
+    "POOLED_LEVEL",
+    "never_published",
+    "pool_small_groups",
+    "school_breakdowns",
+    "school_rows",
+]
 
 #: The code of the pooled race/ethnicity group (its label: ``study.labels.level``).
 POOLED_LEVEL = POOLED_RACE_ETHNICITY
@@ -83,6 +90,31 @@ def never_published(tables: dict[str, tuple[pd.DataFrame, TableSpec]]) -> dict[s
         if drop.any():
             out[name] = drop.to_numpy(dtype=bool)
     return out
+
+
+#: Above this many school rows (a school's row for a group, summed over the published tables), schools' group
+#: rows are not protected cell by cell: a variable's school breakdowns are left out for a year where one
+#: school's group is small (:func:`school_breakdowns`). Measured (``benchmarks/bench_disclosure.py``, README):
+#: cell by cell, a 10,000-student district (about 8,000 school rows) takes 10-150 s in the protection pass and a
+#: 100,000-student one (about 100,000 rows) did not finish in 15 minutes; leaving breakdowns out, seconds.
+CELL_BY_CELL_MAX_SCHOOL_ROWS = 20_000
+
+
+def school_rows(tables: dict[str, tuple[pd.DataFrame, TableSpec]]) -> int:
+    """Rows of the published tables that describe a group at one school (not the district, not all students).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"school_id": ["A", "A", "all"], "group": ["all", "ell=1", "ell=1"], "n": 20})
+    >>> school_rows({"t": (t, TableSpec("cell"))})
+    1
+    """
+    return sum(
+        int(((df["school_id"].astype("str") != "all") & (df["group"].astype("str") != "all")).sum())
+        for df, _ in tables.values()
+        if {"school_id", "group"} <= set(df.columns)
+    )
 
 
 def school_breakdowns(

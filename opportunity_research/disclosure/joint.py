@@ -17,7 +17,14 @@ import pandas as pd
 
 from .. import config
 from ..intake.contract import CLIMATE_SCALE
-from .design import POOLED_LEVEL, never_published, pool_small_groups, school_breakdowns
+from .design import (
+    CELL_BY_CELL_MAX_SCHOOL_ROWS,
+    POOLED_LEVEL,
+    never_published,
+    pool_small_groups,
+    school_breakdowns,
+    school_rows,
+)
 from .model import ALL_OTHERS, REASON, AuditReport, DisclosureError, TableSpec
 from .protection import audit, audit_published, protect_tables
 
@@ -129,7 +136,10 @@ def protect_district(
     suppression; ``indicators`` the scorecard's indicator table (every year), from which the scorecard is
     built (once, here) so that its pages show only protected values. Schools' "all other students" rows of
     yes/no groups are never published (:func:`~opportunity_research.disclosure.design.never_published`, the
-    same rule in every district); every other row is published or hidden cell by cell; the groups the
+    same rule in every district); every other row is published or hidden cell by cell, except in a district
+    with more than :data:`~opportunity_research.disclosure.design.CELL_BY_CELL_MAX_SCHOOL_ROWS` school rows,
+    where a variable's school breakdowns are left out for a year in which one school's group is small
+    (:func:`~opportunity_research.disclosure.design.school_breakdowns`; counted as loss); the groups the
     analysis pooled (``a.district.manifest["pooled_groups"]``) are recorded in the report.
 
     Raises
@@ -164,8 +174,17 @@ def protect_district(
     min_n = a.min_n if min_n is None else min_n
     year = measures.analysis_year(a.district)
     tables = district_tables(a, indicators)
+    design, left_out = never_published(tables), {}
+    if school_rows(tables) > CELL_BY_CELL_MAX_SCHOOL_ROWS:
+        # a large district: cell-by-cell protection of every school's groups would not finish (design.py)
+        tables, left_out = school_breakdowns(tables, min_n=min_n, year=year)
     protected, report = protect_tables(
-        tables, min_n=min_n, protection=protection, year=year, never_published=never_published(tables)
+        tables,
+        min_n=min_n,
+        protection=protection,
+        year=year,
+        unpublished=left_out or None,
+        never_published=design,
     )
     report.pooled_groups = list(getattr(a.district, "manifest", {}).get("pooled_groups", []))
     if not report.passed:
