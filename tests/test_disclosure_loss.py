@@ -151,19 +151,10 @@ def test_fairview_shows_gaps_for_low_income_english_learners_and_disabilities():
 def test_random_districts_with_breakdowns_left_out_recover_nothing(seed):
     """Issue 22's own LP attacker (tests/test_disclosure_links.py), told where every left-out row would be
     (more than a reader knows) and assuming each has at least one student, recovers nothing."""
-    import itertools
 
-    from tests.test_disclosure_links import BY_SUBJECT, POOLED, attack, cell_table, results, students
+    from tests.test_disclosure_links import attack
 
-    rng = np.random.default_rng(100 + seed)
-    spec = {
-        (s, r): int(k)
-        for s, r in itertools.product("ABC", ("white", "black", "hispanic_latino", "asian"))
-        if (k := rng.choice([0, 2, 5, 9, 14, 30, 60]))
-    }
-    res = results(students(spec, seed=seed))
-    card = cell_table(res, pooled_only=True).drop(columns=["subject", "n_students"]).assign(measure="growth")
-    truth = {"movement": (cell_table(res), BY_SUBJECT), "scorecard": (card, POOLED)}
+    truth = _random_truth(seed)
     tables, left = school_breakdowns(truth, min_n=MIN_N, year=2016)
     assert sum(int(m.sum()) for m in left.values()) > 0  # every seed leaves out a breakdown
     out, report = protect_tables(tables, min_n=MIN_N, year=2016, unpublished=left)
