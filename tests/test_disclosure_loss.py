@@ -26,6 +26,7 @@ from opportunity_research.disclosure.design import (
 )
 from opportunity_research.disclosure.joint import TableSpec, protect_tables
 from opportunity_research.intake.dataset import District
+from tests.test_disclosure_links import random_truth
 
 MIN_N = 10
 
@@ -154,7 +155,7 @@ def test_random_districts_with_breakdowns_left_out_recover_nothing(seed):
 
     from tests.test_disclosure_links import attack
 
-    truth = _random_truth(seed)
+    truth = random_truth(seed)
     tables, left = school_breakdowns(truth, min_n=MIN_N, year=2016)
     assert sum(int(m.sum()) for m in left.values()) > 0  # every seed leaves out a breakdown
     out, report = protect_tables(tables, min_n=MIN_N, year=2016, unpublished=left)
@@ -172,22 +173,6 @@ def test_random_districts_with_breakdowns_left_out_recover_nothing(seed):
         shown = out[name][~out[name]["suppressed"].astype(bool)]
         assert not ((shown["n"] > 0) & (shown["n"] < MIN_N)).any()
     assert attack(published, truth) == []
-
-
-def _random_truth(seed: int) -> dict:
-    import itertools
-
-    from tests.test_disclosure_links import BY_SUBJECT, POOLED, cell_table, results, students
-
-    rng = np.random.default_rng(100 + seed)
-    spec = {
-        (s, r): int(k)
-        for s, r in itertools.product("ABC", ("white", "black", "hispanic_latino", "asian"))
-        if (k := rng.choice([0, 2, 5, 9, 14, 30, 60]))
-    }
-    res = results(students(spec, seed=seed))
-    card = cell_table(res, pooled_only=True).drop(columns=["subject", "n_students"]).assign(measure="growth")
-    return {"movement": (cell_table(res), BY_SUBJECT), "scorecard": (card, POOLED)}
 
 
 def test_never_published_design_rows_are_schools_all_other_students_of_yes_no_groups():
@@ -213,7 +198,7 @@ def test_per_cell_suppression_with_the_fixed_design_loses_less_and_recovers_noth
 
     losses = []
     for seed in range(6):
-        truth = _random_truth(seed)
+        truth = random_truth(seed)
         tables, left = school_breakdowns(truth, min_n=MIN_N, year=2016)
         _, old = protect_tables(tables, min_n=MIN_N, year=2016, unpublished=left)
         design = never_published(truth)
