@@ -2,7 +2,11 @@
 
 :func:`intervals` splits the relations into independent components and solves each as one HiGHS model
 re-solved from the previous basis (scipy's bundled solver; :func:`scipy.optimize.linprog` blocks when it
-is not available), with feasible-point shortcuts (see :mod:`opportunity_research.disclosure.joint`).
+is not available), with feasible-point shortcuts (see :mod:`opportunity_research.disclosure.joint`). A
+component of more than :data:`LOCAL_MIN` counts is first decided block by block (:func:`_local_points`:
+feasible points of a few schools' counts with the others held at their true values show a count wide, the
+LP of the short relations near a count shows it narrow); only the counts decided neither way get the
+component's own LPs.
 """
 
 from __future__ import annotations
@@ -214,7 +218,7 @@ def intervals(
 LOCAL_MIN = 2000
 #: Schools per block of that probe (:func:`_blocks`): small blocks first, then larger ones for the targets
 #: still open (a small group's count needs schools whose counts of it add up to ``need`` or more).
-LOCAL_SCHOOLS = (8, 64)
+LOCAL_SCHOOLS = (8, 64, 256)
 
 
 def _grid(model) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -354,23 +358,30 @@ def _local_points(model, arr, rows, members, unknown, b_all, lb, targets, need) 
         sub = same[np.isin(school[same], np.append(top, school[t]))]
         ts = still_open()
         probe(sub, ts[np.isin(ts, sub)])
+    is_member = np.zeros(len(x_true))
+    is_member[members] = 1.0
+    short = np.asarray(arr["ones"][rows] @ is_member) <= RELAX_ROW  # relations of few unknown counts
     for t in still_open().tolist():
-        # the relations within a few steps of t, every count in them free: an outer bound of t's interval
+        # the short relations within a few steps of t, every count in them free: an outer bound of t's
+        # interval (a long relation, e.g. every school's count of a group, is dropped: the bound stays valid)
         near = a_cols[:, t].indices
+        near = near[short[near]]
         for _ in range(RELAX_STEPS):
             sub = np.intersect1d(np.unique(a_rows[near].indices), members)
-            if len(sub) > RELAX_MAX:
+            if not len(near) or len(sub) > RELAX_MAX:
                 break
             ends = _relaxed(hc, arr, rows[near], sub, b_all, lb, t)
             if ends is not None and interval_width(ends) < need:
                 out[t] = ends  # narrow: the exact interval lies within these ends
                 break
             near = np.unique(a_cols[:, sub].indices)
+            near = near[short[near]]
     return out
 
 
-#: The relaxation of :func:`_local_points`: at most this many steps out from a target, this many counts.
-RELAX_STEPS, RELAX_MAX = 4, 4000
+#: The relaxation of :func:`_local_points`: at most this many steps out from a target, this many counts,
+#: relations of at most this many unknown counts.
+RELAX_STEPS, RELAX_MAX, RELAX_ROW = 6, 4000, 30
 
 
 def _relaxed(hc, arr, rows, sub, b_all, lb, t) -> tuple[float, float] | None:
