@@ -310,10 +310,11 @@ def _local_points(model, arr, rows, members, unknown, b_all, lb, targets, need) 
 
     def probe(sub, ts):
         """Feasible points of one block (``sub``: its counts, ascending) for its targets ``ts``."""
-        touch = np.unique(a_cols[:, sub].indices)
+        cols_sub = a_cols[:, sub]
+        touch = np.unique(cols_sub.indices)
         if not len(touch):
             return
-        b = base[touch] + a_rows[touch][:, sub] @ x_true[sub]  # the block's own counts free again
+        b = base[touch] + (cols_sub @ x_true[sub])[touch]  # the block's own counts free again
         key = ("block", sub.tobytes(), rows[touch].tobytes(), (np.round(b, 6) + 0.0).tobytes(), ts.tobytes())
         hit = model.lp_cache.get((key, need))
         if hit is None:
