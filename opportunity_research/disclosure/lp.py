@@ -11,6 +11,7 @@ component's own LPs.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import math
 from collections import defaultdict
@@ -184,7 +185,7 @@ def intervals(
                 continue
         # the LP is its rows (each restricted to the component's variables) and their right-hand sides: the
         # key names them exactly (rows by their index in the model; right-hand sides rounded as before)
-        key = (members.tobytes(), rows.tobytes(), (np.round(b_all[rows], 6) + 0.0).tobytes(), tuple(ts), need)
+        key = _digest(members, rows, np.round(b_all[rows], 6) + 0.0, np.asarray(ts, dtype=np.int64), need)
         hit = model.lp_cache.get(key)
         if hit is None and len(members) > LOCAL_MIN and math.isfinite(need):
             # a large component: targets that feasible points of small blocks already show wide need no LP of
@@ -212,6 +213,16 @@ def intervals(
             model.lp_cache[key] = hit
         out.update(hit)
     return out
+
+
+def _digest(*parts) -> bytes:
+    """A cache key naming arrays exactly (a 32-byte BLAKE2 digest of their bytes, not the bytes: a large
+    district's protection rounds would otherwise keep megabytes of keys per component per audit)."""
+    h = hashlib.blake2b(digest_size=32)
+    for p in parts:
+        h.update(p.tobytes() if isinstance(p, np.ndarray) else repr(p).encode())
+        h.update(b"|")
+    return h.digest()
 
 
 #: A component with more hidden counts than this is first probed block by block (:func:`_local_points`).
@@ -274,10 +285,11 @@ def _local_points(model, arr, rows, members, unknown, b_all, lb, targets, need) 
     grid's :data:`LOCAL_SCHOOLS` ``[-1]`` schools with the most students of its level in its relations (a
     small group needs schools whose counts of it add up).
 
-    **Narrow, from a relaxation.** For a target still open, the LP of the relations that hold it alone (every
-    other relation dropped, every count in them free) has a feasible set that contains the component's, so
-    its min and max bound the exact interval from outside: when they are less than ``need`` apart, so is
-    the exact interval (reported as that outer range).
+    **Narrow, from a relaxation.** For a target still open, the LP of the short relations (at most
+    :data:`RELAX_ROW` unknown counts) within :data:`RELAX_STEPS` steps of it (every other relation dropped,
+    every count in them free) has a feasible set that contains the component's, so its min and max bound the
+    exact interval from outside: when they are less than ``need`` apart, so is the exact interval (reported
+    as that outer range).
 
     Targets decided neither way get the component's own LPs, so which targets are judged too narrow never
     depends on these shortcuts. Returns ``{target: (low, high)}`` for the targets decided; empty when a
@@ -315,8 +327,8 @@ def _local_points(model, arr, rows, members, unknown, b_all, lb, targets, need) 
         if not len(touch):
             return
         b = base[touch] + (cols_sub @ x_true[sub])[touch]  # the block's own counts free again
-        key = ("block", sub.tobytes(), rows[touch].tobytes(), (np.round(b, 6) + 0.0).tobytes(), ts.tobytes())
-        hit = model.lp_cache.get((key, need))
+        key = _digest(sub, rows[touch], np.round(b, 6) + 0.0, ts, need, "block")
+        hit = model.lp_cache.get(key)
         if hit is None:
             hit = {}
             loc = np.zeros(len(x_true), dtype=bool)
@@ -334,7 +346,7 @@ def _local_points(model, arr, rows, members, unknown, b_all, lb, targets, need) 
                     for j, ok in zip(cols.tolist(), wide.tolist())
                     if ok
                 }
-            model.lp_cache[(key, need)] = hit
+            model.lp_cache[key] = hit
         out.update(hit)
 
     def still_open():
