@@ -129,6 +129,22 @@ def test_the_spanish_catalogue_translates_every_summary_string():
     assert labels.translate("A sentence nobody wrote", "en") == "A sentence nobody wrote"
 
 
+def test_the_spanish_catalogue_is_read_once_per_process(monkeypatch):
+    """The board summary translates a few hundred strings: the .po file is parsed once, not once per string."""
+    from babel.messages import pofile
+
+    real, calls = pofile.read_po, []
+    monkeypatch.setattr(pofile, "read_po", lambda *a, **k: calls.append(1) or real(*a, **k))
+    labels._catalogue.cache_clear()
+    try:
+        assert [labels.translate(labels.SUBJECTS["math"], "es") for _ in range(3)] == [
+            labels.translate(labels.SUBJECTS["math"], "es")
+        ] * 3
+        assert len(calls) == 1
+    finally:
+        labels._catalogue.cache_clear()  # the next test reads the real file again
+
+
 def _has(text: str) -> bool:
     try:
         labels.translate(text, "es")
