@@ -113,9 +113,10 @@ def test_printed_formats():
 def test_the_spanish_catalogue_translates_every_summary_string():
     src = (TEMPLATES / "summary.html.j2").read_text(encoding="utf-8")
     msgids = re.findall(r'T\("([^"]+)"\)', src)
-    from opportunity_research.intake.contract import RACE_ETHNICITY
+    from opportunity_research.intake.contract import POOLED_RACE_ETHNICITY, RACE_ETHNICITY
 
-    msgids += [labels.level("race_ethnicity", k) for k in RACE_ETHNICITY]
+    # the pooled group of the smallest race/ethnicity groups too (a small district's summary names it)
+    msgids += [labels.level("race_ethnicity", k) for k in [*RACE_ETHNICITY, POOLED_RACE_ETHNICITY]]
     msgids += [v for pair in labels._FLAG_LEVELS.values() for v in pair] + list(labels.SUBJECTS.values())
     msgids += list(labels.UNITS.values())
     # and the page's own code: a branch that only a district's real data takes (not a demo, no gap) included
