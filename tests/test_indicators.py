@@ -113,9 +113,10 @@ def test_printed_formats():
 def test_the_spanish_catalogue_translates_every_summary_string():
     src = (TEMPLATES / "summary.html.j2").read_text(encoding="utf-8")
     msgids = re.findall(r'T\("([^"]+)"\)', src)
-    from opportunity_research.intake.contract import RACE_ETHNICITY
+    from opportunity_research.intake.contract import POOLED_RACE_ETHNICITY, RACE_ETHNICITY
 
-    msgids += [labels.level("race_ethnicity", k) for k in RACE_ETHNICITY]
+    # the pooled group of the smallest race/ethnicity groups too (a small district's summary names it)
+    msgids += [labels.level("race_ethnicity", k) for k in [*RACE_ETHNICITY, POOLED_RACE_ETHNICITY]]
     msgids += [v for pair in labels._FLAG_LEVELS.values() for v in pair] + list(labels.SUBJECTS.values())
     msgids += list(labels.UNITS.values())
     # and the page's own code: a branch that only a district's real data takes (not a demo, no gap) included
@@ -127,6 +128,22 @@ def test_the_spanish_catalogue_translates_every_summary_string():
     with pytest.raises(KeyError, match="no es translation"):
         labels.translate("A sentence nobody wrote", "es")
     assert labels.translate("A sentence nobody wrote", "en") == "A sentence nobody wrote"
+
+
+def test_the_spanish_catalogue_is_read_once_per_process(monkeypatch):
+    """The board summary translates a few hundred strings: the .po file is parsed once, not once per string."""
+    from babel.messages import pofile
+
+    real, calls = pofile.read_po, []
+    monkeypatch.setattr(pofile, "read_po", lambda *a, **k: calls.append(1) or real(*a, **k))
+    labels._catalogue.cache_clear()
+    try:
+        assert [labels.translate(labels.SUBJECTS["math"], "es") for _ in range(3)] == [
+            labels.translate(labels.SUBJECTS["math"], "es")
+        ] * 3
+        assert len(calls) == 1
+    finally:
+        labels._catalogue.cache_clear()  # the next test reads the real file again
 
 
 def _has(text: str) -> bool:

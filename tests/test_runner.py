@@ -602,6 +602,54 @@ def test_batch_refuses_a_district_whose_tables_fail_the_disclosure_audit(tmp_pat
     assert not (tmp_path / "reports" / "alpha").exists()  # nothing published (it had no earlier report)
 
 
+def test_the_disclosure_gate_runs_while_the_pages_are_built(tmp_path, monkeypatch):
+    """The gate reads only findings.json and tables/, so it starts in a thread as soon as the notebook has run and
+    works while the pages are built and printed; its verdict still decides the publication."""
+    import threading
+
+    from opportunity_research.disclosure import joint
+    from opportunity_research.report import pages
+
+    make_district(tmp_path, "alpha")
+    started, seen = threading.Event(), {}
+    real_pages = pages.publish_pages
+
+    def gate(folder, *, min_n, **kw):
+        seen["thread"] = threading.current_thread().name
+        seen["pages_built"] = (Path(folder) / "report.html").exists()
+        seen["findings"] = (Path(folder) / "findings.json").exists()  # the notebook has written its outputs
+        started.set()
+        return ["tables: t[x] g=a (attacker's interval 3 to 3)"]
+
+    def publish_pages(*a, **kw):
+        seen["gate_started_first"] = started.wait(timeout=120)  # a deadlock guard, not a timing
+        return real_pages(*a, **kw)
+
+    monkeypatch.setattr(joint, "audit_report_folder", gate)
+    monkeypatch.setattr(pages, "publish_pages", publish_pages)
+    (r,) = run_batch(["alpha"], notebook=TINY, cross_notebook=None, root=tmp_path, process=False).districts
+    assert seen["gate_started_first"] and not seen["pages_built"] and seen["findings"]
+    assert seen["thread"] != threading.current_thread().name
+    assert r.status == "failed" and r.reason == (
+        "disclosure audit found 1 unprotected cell(s): tables: t[x] g=a (attacker's interval 3 to 3)"
+    )
+    assert not (tmp_path / "reports" / "alpha").exists()  # nothing published
+
+
+def test_a_disclosure_gate_that_raises_fails_its_district(tmp_path, monkeypatch):
+    from opportunity_research.disclosure import joint
+
+    make_district(tmp_path, "alpha")
+
+    def gate(folder, *, min_n, **kw):
+        raise RuntimeError("the gate broke")
+
+    monkeypatch.setattr(joint, "audit_report_folder", gate)
+    (r,) = run_batch(["alpha"], notebook=TINY, cross_notebook=None, root=tmp_path, process=False).districts
+    assert r.status == "failed" and r.reason.startswith("RuntimeError: the gate broke")
+    assert not (tmp_path / "reports" / "alpha").exists()
+
+
 # ---------------------------------------------------------------------------------------------
 # Ctrl-C
 

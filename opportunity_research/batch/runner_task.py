@@ -3,8 +3,9 @@
 Part of the batch runner (:mod:`opportunity_research.batch.runner`), which describes the steps; here each is a named
 function: :func:`_prepare_inputs` (validate and process, collect the identifiers to screen for),
 :func:`_execute` (the notebook, with papermill, on the worker's warm kernel), :func:`_build_pages` (sanitize the
-notebook, HTML and PDF pages), :func:`_screen_and_audit` (privacy screen, disclosure gate) and :func:`_publish`
-(atomic, once per run). :func:`run_job` chains them and turns any failure into the district's reason.
+notebook, HTML and PDF pages), :func:`_screen_and_audit` (privacy screen, disclosure gate; the gate, :class:`_Gate`,
+starts in a thread as soon as the notebook has run, so it overlaps the pages) and :func:`_publish` (atomic, once per
+run). :func:`run_job` chains them and turns any failure into the district's reason.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import secrets
 import shutil
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -472,9 +474,48 @@ def _build_pages(job: Job, tmp: Path, final: Path, nb_out: Path) -> None:
     )
 
 
-def _screen_and_audit(job: Job, tmp: Path, ids: set[str]) -> None:
+class _Gate:
+    """The disclosure gate of a district (its published tables re-audited from the files alone,
+    :func:`~opportunity_research.disclosure.joint.audit_report_folder`), run in a thread of its own.
+
+    It reads only ``findings.json`` and ``tables/*.csv``, which the notebook has written and nothing after it
+    changes, so :func:`run_job` starts it as soon as the notebook has run: it works while the pages are built and
+    Chromium prints the PDFs (when the runner mostly waits for the browser), and :func:`_screen_and_audit` takes its
+    result after the privacy screen. Same audit, same decision, same messages as run after the screen; a task that
+    fails before then does not wait for it (its result is never read).
+    """
+
+    def __init__(self, job: Job, folder: Path):
+        self.problems: list[str] = []
+        self.error: BaseException | None = None
+        self._thread = None
+        if job.kind != "district":  # the cross-district report publishes no district tables
+            return
+        from ..disclosure.joint import audit_report_folder  # imported here, not in the thread
+
+        def run() -> None:
+            try:
+                self.problems = audit_report_folder(folder, min_n=job.min_n)
+            except BaseException as exc:  # noqa: BLE001 - handed to the task by result()
+                self.error = exc
+
+        self._thread = threading.Thread(target=run, name=f"disclosure-gate-{job.district_id}", daemon=True)
+        self._thread.start()
+
+    def result(self) -> list[str]:
+        """The unprotected cells the gate found (empty: the folder may be published); raises what the gate
+        raised."""
+        if self._thread is None:
+            return []
+        self._thread.join()
+        if self.error is not None:
+            raise self.error
+        return self.problems
+
+
+def _screen_and_audit(job: Job, tmp: Path, ids: set[str], gate: _Gate | None = None) -> None:
     """Step 4: the privacy screen over every file, then the disclosure gate: nothing is published unless both
-    pass."""
+    pass. ``gate``: the gate already started on ``tmp`` (:class:`_Gate`); by default it is run here."""
     from ..disclosure.privacy import screen_outputs
 
     problems = screen_outputs([tmp], student_ids=ids, min_n=job.min_n, root=Path(job.root), base=tmp)
@@ -482,15 +523,13 @@ def _screen_and_audit(job: Job, tmp: Path, ids: set[str]) -> None:
         shown = "; ".join(str(p) for p in problems[:8])
         shown += f"; and {len(problems) - 8} more" if len(problems) > 8 else ""
         raise _Failure(f"privacy screen found {len(problems)} problem(s): {shown}")
-    if job.kind == "district":  # disclosure gate: re-audit the published tables from the files alone
-        from ..disclosure.joint import audit_report_folder
-
-        if unprotected := audit_report_folder(tmp, min_n=job.min_n):
-            raise _Failure(
-                f"disclosure audit found {len(unprotected)} unprotected cell(s): "
-                + "; ".join(unprotected[:8])
-                + (" ..." if len(unprotected) > 8 else "")
-            )
+    # disclosure gate (districts): re-audit the published tables from the files alone
+    if unprotected := (gate if gate is not None else _Gate(job, tmp)).result():
+        raise _Failure(
+            f"disclosure audit found {len(unprotected)} unprotected cell(s): "
+            + "; ".join(unprotected[:8])
+            + (" ..." if len(unprotected) > 8 else "")
+        )
 
 
 def _publish(job: Job, name: str, tmp: Path, final: Path, cancelled: Path) -> str | None:
@@ -623,10 +662,11 @@ def run_job(job: Job) -> DistrictResult:
         nb_out = tmp / "report.ipynb"
         with _stage(result, "notebook"):
             _execute(job, nb_out, parameters, result)
+        gate = _Gate(job, tmp)  # the disclosure gate, while the pages are built and printed
         with _stage(result, "pages"):
             _build_pages(job, tmp, final, nb_out)
         with _stage(result, "screen+audit"):
-            _screen_and_audit(job, tmp, ids)
+            _screen_and_audit(job, tmp, ids, gate)
         with _stage(result, "publish"):
             published_at = _publish(job, name, tmp, final, cancelled)
         if published_at is not None:

@@ -37,6 +37,7 @@ Examples
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 import re
@@ -499,21 +500,19 @@ def points(value, digits: int = 1, *, missing: str = MISSING, minus: str = "−"
 LANGUAGES = ("en", "es")
 
 
+@functools.cache
 def _catalogue(lang: str) -> dict[str, str]:
-    from functools import cache
+    """``lang``'s catalogue, read once per process (the board summary translates a few hundred strings; reading
+    and parsing the ``.po`` file for each of them cost a quarter of a second a district). Callers only read it.
+    """
+    from pathlib import Path
 
-    @cache
-    def load(lang: str) -> dict[str, str]:
-        from pathlib import Path
+    from babel.messages.pofile import read_po
 
-        from babel.messages.pofile import read_po
-
-        path = Path(__file__).parents[1] / "resources" / f"summary.{lang}.po"
-        with path.open("rb") as f:
-            cat = read_po(f, locale=lang)
-        return {m.id: m.string for m in cat if m.id and m.string and not m.fuzzy}
-
-    return load(lang)
+    path = Path(__file__).parents[1] / "resources" / f"summary.{lang}.po"
+    with path.open("rb") as f:
+        cat = read_po(f, locale=lang)
+    return {m.id: m.string for m in cat if m.id and m.string and not m.fuzzy}
 
 
 def translate(text: str, lang: str = "en") -> str:
