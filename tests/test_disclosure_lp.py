@@ -50,3 +50,64 @@ def test_shortcuts_decide_as_the_exact_bounds(seed):
         assert (interval_width(fast[t]) >= 10) == (interval_width(exact[t]) >= 10), t
         # an inner range found from feasible points lies inside the exact interval
         assert fast[t][0] >= exact[t][0] - 1e-6 and fast[t][1] <= exact[t][1] + 1e-6
+
+
+def _true_breakdowns(seed: int, schools: int = 40, levels: int = 4, left_out: bool = True):
+    """The same district with its true counts (the protection pass' model): every school breakdown hidden,
+    left out of the publication (lower bound 0) or hidden where published (lower bound 1), in two tables
+    (one subject each) and their pooled subject, which add up."""
+    rng = np.random.default_rng(seed)
+    size = rng.integers(4, 60, size=schools)
+    share = rng.dirichlet(np.ones(levels) * 0.7, size=schools)
+    x = np.array([rng.multinomial(s, p) for s, p in zip(size, share)])
+    rows = []
+    for subject, factor in (("ela", 1), ("math", 1), ("all", 2)):
+        for s in range(schools):
+            rows.append({"subject": subject, "school_id": f"S{s}", "group": "all", "n": factor * size[s]})
+            rows += [
+                {"subject": subject, "school_id": f"S{s}", "group": f"g={lv}", "n": factor * x[s, lv]}
+                for lv in range(levels)
+            ]
+        rows.append({"subject": subject, "school_id": "all", "group": "all", "n": factor * size.sum()})
+        rows += [
+            {"subject": subject, "school_id": "all", "group": f"g={lv}", "n": factor * x[:, lv].sum()}
+            for lv in range(levels)
+        ]
+    t = pd.DataFrame(rows).astype({"n": float})
+    hidden = ((t["school_id"] != "all") & (t["group"] != "all")).to_numpy()
+    m = PopulationModel({"t": (t, TableSpec("cell", universe=("subject",)))}, year=2016, known=True, min_n=10)
+    m.unpublished = hidden.copy() if left_out else np.zeros(0, dtype=bool)
+    shown = ~hidden[m.rows["row"].to_numpy()]
+    targets = sorted({v for r in np.flatnonzero(~shown) for v in m.row_vars[r]})
+    return m, shown, targets
+
+
+@pytest.mark.parametrize(("seed", "left_out"), [(0, True), (1, True), (2, False), (3, False)])
+def test_block_probe_decides_as_the_whole_component(seed, left_out, monkeypatch):
+    """A large component's targets decided block by block (feasible points of a few schools, the others held
+    at their true counts; an outer bound from the relations near a target) are judged wide or narrow
+    exactly as by the component's own LPs; a wide target's range lies inside its exact interval and a
+    narrow one's contains it."""
+    from opportunity_research.disclosure import lp
+
+    m, shown, targets = _true_breakdowns(seed, left_out=left_out)
+    monkeypatch.setattr(lp, "LOCAL_MIN", 10**9)
+    exact = intervals(m, shown, targets)  # need=inf: exact LP bounds
+    whole = intervals(m, shown, targets, need=10)  # the component's own LPs
+    m.lp_cache.clear()
+    monkeypatch.setattr(lp, "LOCAL_MIN", 20)
+    monkeypatch.setattr(lp, "LOCAL_SCHOOLS", (3, 12))
+    got = {}
+    monkeypatch.setattr(lp, "_local_points", lambda *a, _f=lp._local_points: got.update(r := _f(*a)) or r)
+    fast = intervals(m, shown, targets, need=10)
+    assert len(got) > len(targets) // 2  # the blocks decide most targets
+    narrow = [t for t in targets if interval_width(exact[t]) < 10]
+    assert narrow and len(narrow) < len(targets)  # the case has both kinds
+    for t in targets:
+        wide = interval_width(exact[t]) >= 10
+        assert (interval_width(fast[t]) >= 10) == wide == (interval_width(whole[t]) >= 10), t
+        lo, hi = fast[t]
+        if wide:
+            assert lo >= exact[t][0] - 1e-6 and hi <= exact[t][1] + 1e-6
+        else:
+            assert lo <= exact[t][0] + 1e-6 and hi >= exact[t][1] - 1e-6

@@ -2,11 +2,16 @@
 
 :func:`intervals` splits the relations into independent components and solves each as one HiGHS model
 re-solved from the previous basis (scipy's bundled solver; :func:`scipy.optimize.linprog` blocks when it
-is not available), with feasible-point shortcuts (see :mod:`opportunity_research.disclosure.joint`).
+is not available), with feasible-point shortcuts (see :mod:`opportunity_research.disclosure.joint`). A
+component of more than :data:`LOCAL_MIN` counts is first decided block by block (:func:`_local_points`:
+feasible points of a few schools' counts with the others held at their true values show a count wide, the
+LP of the short relations near a count shows it narrow); only the counts decided neither way get the
+component's own LPs.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import math
 from collections import defaultdict
@@ -14,6 +19,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 from scipy import sparse
 from scipy.optimize import linprog
 from scipy.sparse.csgraph import connected_components
@@ -179,16 +185,236 @@ def intervals(
                 continue
         # the LP is its rows (each restricted to the component's variables) and their right-hand sides: the
         # key names them exactly (rows by their index in the model; right-hand sides rounded as before)
-        key = (members.tobytes(), rows.tobytes(), (np.round(b_all[rows], 6) + 0.0).tobytes(), tuple(ts), need)
+        key = _digest(members, rows, np.round(b_all[rows], 6) + 0.0, np.asarray(ts, dtype=np.int64), need)
         hit = model.lp_cache.get(key)
+        if hit is None and len(members) > LOCAL_MIN and math.isfinite(need):
+            # a large component: targets that feasible points of small blocks already show wide need no LP of
+            # the whole component (_local_points); the others get it, as before
+            hit = _local_points(model, arr, rows, members, unknown, b_all, lb, ts, need)
+            rest = [t for t in ts if t not in hit]
+            if rest:
+                lp = _component_model(arr, rows, members, unknown, b_all[rows], lb)
+                hit.update(
+                    _solve_component(
+                        members.tolist(),
+                        lambda rows=rows: [con(r) for r in rows.tolist()],
+                        lb,
+                        rest,
+                        need,
+                        lp,
+                    )
+                )
+            model.lp_cache[key] = hit
         if hit is None:
-            lp = _component_model(arr, rows, members, unknown, b_all, lb)
+            lp = _component_model(arr, rows, members, unknown, b_all[rows], lb)
             hit = _solve_component(
                 members.tolist(), lambda rows=rows: [con(r) for r in rows.tolist()], lb, ts, need, lp
             )
             model.lp_cache[key] = hit
         out.update(hit)
     return out
+
+
+def _digest(*parts) -> bytes:
+    """A cache key naming arrays exactly (a 32-byte BLAKE2 digest of their bytes, not the bytes: a large
+    district's protection rounds would otherwise keep megabytes of keys per component per audit)."""
+    h = hashlib.blake2b(digest_size=32)
+    for p in parts:
+        h.update(p.tobytes() if isinstance(p, np.ndarray) else repr(p).encode())
+        h.update(b"|")
+    return h.digest()
+
+
+#: A component with more hidden counts than this is first probed block by block (:func:`_local_points`).
+LOCAL_MIN = 2000
+#: Schools per block of that probe (:func:`_blocks`): small blocks first, then larger ones for the targets
+#: still open (a small group's count needs schools whose counts of it add up to ``need`` or more).
+LOCAL_SCHOOLS = (8, 64, 256)
+
+
+def _grid(model) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each variable's grid (unit, year, group variable), school and level, as codes (kept on the model)."""
+    cache = model.__dict__.setdefault("lp_blocks", {})
+    got = cache.get("grid")
+    if got is not None and len(got[0]) == len(model.var_key):
+        return got
+    keys = model.var_key
+    grid = pd.factorize(
+        pd.MultiIndex.from_arrays(
+            [[str(k[0]) for k in keys], [str(k[1]) for k in keys], [str(k[3]) for k in keys]]
+        )
+    )[0]
+    school = pd.factorize(np.array([str(k[2]) for k in keys], dtype=object))[0]
+    level = pd.factorize(np.array([str(k[4]) for k in keys], dtype=object))[0]
+    cache["grid"] = grid, school, level
+    return cache["grid"]
+
+
+def _blocks(model, schools: int) -> np.ndarray:
+    """Each variable's block for :func:`_local_points`: its unit, year and group variable, and a group of
+    ``schools`` schools (ranked within them), every table, subject, level and count column.
+
+    A count shown in several tables is one variable, so a block follows it into each of them: what a block
+    holds is a few schools' whole breakdown by one group variable in one year.
+    """
+    cache = model.__dict__.setdefault("lp_blocks", {})
+    nv = len(model.var_key)
+    got = cache.get(schools)
+    if got is not None and len(got) == nv:
+        return got
+    grid, school, _ = _grid(model)
+    frame = pd.DataFrame({"g": grid, "s": school})
+    # ranks cut into chunks of at least `schools` schools (the last one is not left with a few)
+    rank = frame.groupby("g")["s"].rank(method="dense").to_numpy() - 1
+    n = frame.groupby("g")["s"].transform("nunique").to_numpy()
+    chunk = np.floor(rank * np.maximum(n // schools, 1) / n)
+    out = pd.factorize(pd.MultiIndex.from_arrays([grid, chunk.astype(np.int64)]))[0].astype(np.int64)
+    cache[schools] = out
+    return out
+
+
+def _local_points(model, arr, rows, members, unknown, b_all, lb, targets, need) -> dict:
+    """Targets of one large component decided without an LP of the whole component.
+
+    **Wide, from feasible points of small blocks.** Every count outside a block is held at its true value
+    (the true counts satisfy every relation), so any solution of the block's LP (its counts free, the
+    component's rows with the others' values substituted) is a feasible point of the whole component: a
+    target whose values over such points span ``need`` has an interval at least that wide (reported as that
+    inner range, as :func:`_lp_warm` does). Each block is probed with :func:`_spread` and :func:`_reach` (a
+    few LPs for all its targets): blocks of :data:`LOCAL_SCHOOLS` schools, then, for a target still open, its
+    grid's :data:`LOCAL_SCHOOLS` ``[-1]`` schools with the most students of its level in its relations (a
+    small group needs schools whose counts of it add up).
+
+    **Narrow, from a relaxation.** For a target still open, the LP of the short relations (at most
+    :data:`RELAX_ROW` unknown counts) within :data:`RELAX_STEPS` steps of it (every other relation dropped,
+    every count in them free) has a feasible set that contains the component's, so its min and max bound the
+    exact interval from outside: when they are less than ``need`` apart, so is the exact interval (reported
+    as that outer range).
+
+    Targets decided neither way get the component's own LPs, so which targets are judged too narrow never
+    depends on these shortcuts. Returns ``{target: (low, high)}`` for the targets decided; empty when a
+    count of the component has no known value (a count suppressed in the input) or HiGHS is not available.
+    Blocks already probed (same counts, relations, right-hand sides and targets) are taken from the model's
+    cache, so a protection round re-probes only the blocks its new hidden counts touch.
+    """
+    try:
+        from scipy.optimize._highspy import _core as hc
+
+        hc._Highs  # noqa: B018
+    except (ImportError, AttributeError):  # pragma: no cover - older or newer scipy layouts
+        return {}
+    x_true = arr["var_x"]
+    if np.isnan(x_true[members]).any():
+        return {}
+    a_rows = arr["a"][rows]
+    x_out = np.zeros(len(x_true))
+    x_out[members] = x_true[members]
+    base = b_all[rows] - a_rows @ x_out  # every member held at its true value
+    eq = np.array([arr["sense"][r] == "eq" for r in rows.tolist()], dtype=bool)
+    if (
+        (np.abs(base[eq]) > TOL).any()
+        or (base[~eq] < -TOL).any()
+        or (x_true[members] < lb[members] - TOL).any()
+    ):
+        return {}  # the true counts do not satisfy the relations as read (inconsistent input): no shortcut
+    a_cols = a_rows.tocsc()
+    out: dict = {}
+
+    def probe(sub, ts):
+        """Feasible points of one block (``sub``: its counts, ascending) for its targets ``ts``."""
+        cols_sub = a_cols[:, sub]
+        touch = np.unique(cols_sub.indices)
+        if not len(touch):
+            return
+        b = base[touch] + (cols_sub @ x_true[sub])[touch]  # the block's own counts free again
+        key = _digest(sub, rows[touch], np.round(b, 6) + 0.0, ts, need, "block")
+        hit = model.lp_cache.get(key)
+        if hit is None:
+            hit = {}
+            loc = np.zeros(len(x_true), dtype=bool)
+            loc[sub] = True
+            lp = _component_model(arr, rows[touch], sub, loc, b, lb)
+            if lp is not None:
+                cols = np.searchsorted(sub, ts)
+                h = _highs(hc, lp)
+                seen_lo, seen_hi = x_true[sub].copy(), x_true[sub].copy()  # the true counts: a feasible point
+                if _spread(hc, h, len(sub), cols, need, seen_lo, seen_hi):
+                    _reach(hc, h, lp, cols, need, seen_lo, seen_hi)
+                wide = np.floor(seen_hi[cols] + TOL) - np.ceil(seen_lo[cols] - TOL) >= need
+                hit = {
+                    int(sub[j]): (float(seen_lo[j]), float(seen_hi[j]))
+                    for j, ok in zip(cols.tolist(), wide.tolist())
+                    if ok
+                }
+            model.lp_cache[key] = hit
+        out.update(hit)
+
+    def still_open():
+        return np.array([t for t in targets if t not in out], dtype=np.int64)
+
+    for size in LOCAL_SCHOOLS:
+        ts = still_open()
+        blocks = _blocks(model, size)
+        mem_blk = blocks[members]
+        for blk in np.unique(blocks[ts]).tolist():
+            probe(members[mem_blk == blk], ts[blocks[ts] == blk])
+    grid, school, level = _grid(model)
+    for t in still_open().tolist():
+        if t in out:
+            continue
+        same = members[grid[members] == grid[t]]
+        # the schools with the most students of t's level in the relations of t (its universes' schools)
+        mine = np.unique(a_rows[a_cols[:, t].indices].indices)
+        mine = mine[level[mine] == level[t]]
+        by_school = np.bincount(school[mine], weights=x_true[mine], minlength=int(school.max()) + 1)
+        top = np.argsort(-by_school, kind="stable")[: LOCAL_SCHOOLS[-1]]
+        sub = same[np.isin(school[same], np.append(top, school[t]))]
+        ts = still_open()
+        probe(sub, ts[np.isin(ts, sub)])
+    is_member = np.zeros(len(x_true))
+    is_member[members] = 1.0
+    short = np.asarray(arr["ones"][rows] @ is_member) <= RELAX_ROW  # relations of few unknown counts
+    for t in still_open().tolist():
+        # the short relations within a few steps of t, every count in them free: an outer bound of t's
+        # interval (a long relation, e.g. every school's count of a group, is dropped: the bound stays valid)
+        near = a_cols[:, t].indices
+        near = near[short[near]]
+        for _ in range(RELAX_STEPS):
+            sub = np.intersect1d(np.unique(a_rows[near].indices), members)
+            if not len(near) or len(sub) > RELAX_MAX:
+                break
+            ends = _relaxed(hc, arr, rows[near], sub, b_all, lb, t)
+            if ends is not None and interval_width(ends) < need:
+                out[t] = ends  # narrow: the exact interval lies within these ends
+                break
+            near = np.unique(a_cols[:, sub].indices)
+            near = near[short[near]]
+    return out
+
+
+#: The relaxation of :func:`_local_points`: at most this many steps out from a target, this many counts,
+#: relations of at most this many unknown counts.
+RELAX_STEPS, RELAX_MAX, RELAX_ROW = 6, 4000, 30
+
+
+def _relaxed(hc, arr, rows, sub, b_all, lb, t) -> tuple[float, float] | None:
+    """Min and max of ``t`` over ``rows`` alone (the counts ``sub`` free); None when not both are finite."""
+    loc = np.zeros(len(arr["var_x"]), dtype=bool)
+    loc[sub] = True
+    lp = _component_model(arr, rows, sub, loc, b_all[rows], lb)
+    if lp is None:
+        return None
+    j = int(np.searchsorted(sub, t))
+    h = _highs(hc, lp)
+    h.changeColCost(j, 1.0)
+    ends = []
+    for sense in (hc.ObjSense.kMinimize, hc.ObjSense.kMaximize):
+        h.changeObjectiveSense(sense)
+        h.run()
+        if h.getModelStatus() != hc.HighsModelStatus.kOptimal:
+            return None
+        ends.append(float(np.asarray(h.getSolution().col_value)[j]))
+    return None if ends[1] >= _BIG * 0.5 else (ends[0], ends[1])
 
 
 def _solve_component(members, cons, lb, targets, need, model):
@@ -226,20 +452,8 @@ def _lp_warm(hc, members, cons, lb, targets, need, model):
     m = len(members)
     if model is None:  # bounds that contradict each other: relations read as exact do not hold
         return _lp(members, cons(), lb, targets)
-    a, lower, upper, lo_r, hi_r = model
-    lp = hc.HighsLp()
-    lp.num_col_, lp.num_row_ = m, a.shape[0]
-    lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = m, a.shape[0]
-    lp.a_matrix_.format_ = hc.MatrixFormat.kColwise
-    lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = a.indptr, a.indices, a.data
-    lp.col_cost_ = np.zeros(m)
-    lp.col_lower_, lp.col_upper_ = lower, upper
-    lp.row_lower_, lp.row_upper_ = lo_r, hi_r
-    h = hc._Highs()
-    h.setOptionValue("output_flag", False)
-    for k, v in _OPTS.items():
-        h.setOptionValue(k, v)
-    h.passModel(lp)
+    lower = model[1]
+    h = _highs(hc, model)
     seen_lo = np.full(m, np.inf)
     seen_hi = np.full(m, -np.inf)
     out = {}
@@ -290,11 +504,31 @@ def _lp_warm(hc, members, cons, lb, targets, need, model):
     return out
 
 
-def _component_model(arr, rows, members, unknown, b_all, lb):
+def _highs(hc, model):
+    """A HiGHS instance holding one LP in matrix form (:func:`_component_model`), zero objective."""
+    a, lower, upper, lo_r, hi_r = model
+    m = a.shape[1]
+    lp = hc.HighsLp()
+    lp.num_col_, lp.num_row_ = m, a.shape[0]
+    lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = m, a.shape[0]
+    lp.a_matrix_.format_ = hc.MatrixFormat.kColwise
+    lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = a.indptr, a.indices, a.data
+    lp.col_cost_ = np.zeros(m)
+    lp.col_lower_, lp.col_upper_ = lower, upper
+    lp.row_lower_, lp.row_upper_ = lo_r, hi_r
+    h = hc._Highs()
+    h.setOptionValue("output_flag", False)
+    for k, v in _OPTS.items():
+        h.setOptionValue(k, v)
+    h.passModel(lp)
+    return h
+
+
+def _component_model(arr, rows, members, unknown, b, lb):
     """One component's LP in matrix form: ``(A (CSC), col lower, col upper, row lower, row upper)``.
 
     ``rows`` are the component's rows of the model (:func:`_arrays`, in order), restricted to its unknown
-    ``members`` (ascending), with right-hand sides ``b_all``. The same relation often reaches the component
+    ``members`` (ascending), with right-hand sides ``b`` (one per row of ``rows``). The same relation often reaches the component
     several times (one per table that publishes it, once per count column): each distinct row is kept once
     (its first), and a row of one count is a bound of that count (a smaller model with the same feasible set;
     on a 100,000-student district 4 in 10 rows went). Zero coefficients are dropped. Returns None when the
@@ -314,7 +548,7 @@ def _component_model(arr, rows, members, unknown, b_all, lb):
     order = np.lexsort((pos, k))
     k, pos, coef = k[order], pos[order], coef[order]
     cnt = np.bincount(k, minlength=len(rows))
-    b = b_all[rows]
+    b = np.asarray(b, dtype=float)
     eq = np.array([arr["sense"][r] == "eq" for r in rows.tolist()], dtype=bool)
     one = cnt == 1
     at = np.flatnonzero(one[k])  # the entries of the rows of one count

@@ -587,8 +587,10 @@ class PopulationModel:
         if "subject" in spec.universe and "subject" in df.columns:
             subj = df["subject"].astype("str").to_numpy(dtype=object)
             other = [c for c in spec.universe if c != "subject" and c in df.columns]
+            # the other universe columns as one key (text joined by "|", column by column: no row-wise apply)
+            cols = [df[c].astype("str").to_numpy(dtype=object) for c in other]
             okey = (
-                df[other].astype("str").agg("|".join, axis=1).to_numpy(dtype=object)
+                np.array(["|".join(p) for p in zip(*cols)], dtype=object)
                 if other
                 else np.full(len(df), "", dtype=object)
             )

@@ -183,7 +183,7 @@ class _State:
         for k, (coefs, _) in enumerate(model.relations):
             for v in coefs:
                 self.var_rel[v].append(k)
-        self.decision = np.zeros(nv, dtype=bool)
+        self.decision, self._closed = np.zeros(nv, dtype=bool), (set(), set())  # _closed: link()'s work
         for vs in model.row_vars:
             self.decision[vs] = True
         self.small_rows = {r for v in model.primary_vars for r in self.var_rows[v]}
@@ -207,8 +207,8 @@ class _State:
 
     def link(self) -> None:
         """Rule 2: hidden everywhere, and close counts of the same group hidden with it."""
-        # H only grows here: a count's rows closed once, or a group closed with the same hidden counts, stay closed
-        changed, done, last = True, set(), set()  # last: the hidden counts when the groups were last closed
+        # H only grows here (and since the last call unless it lost counts): closed rows and groups stay closed
+        changed, (done, last) = True, self._closed if self._closed[1] <= self.H else (set(), set())
         while changed:
             changed = False
             # a row is hidden as a whole: every count it shows (n, n_students, ...) is hidden in every table
@@ -241,6 +241,7 @@ class _State:
                         self.H.add(v)
                         self.why[v] = "same group, close count"
                         changed = True
+        self._closed = (done, last)
 
     def complement(self, v: int, exclude=()) -> int | None:
         """Rule 3: a shown count sharing a relation with ``v``, least valuable to a reader first.
