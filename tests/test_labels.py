@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from opportunity_research.intake.contract import GOAL_MEASURES, RACE_ETHNICITY, SUBGROUP_VARIABLES
+from opportunity_research.report.tables import render
 from opportunity_research.study import labels
 from opportunity_research.study.measures import RESOURCES
 
@@ -55,3 +58,16 @@ def test_columns_fall_back_to_readable_words():
     assert labels.column("some_new_column") == "Some new column"
     assert labels.school("S1", {"S1": "Oak Elementary"}) == "Oak Elementary" and labels.school("S9") == "S9"
     assert labels.subject("ela") == "ELA" and labels.subject("social_studies") == "Social studies"
+
+
+def test_long_date_has_no_leading_zero_and_names_the_month():
+    assert labels.long_date(dt.date(2026, 12, 6)) == "6 December 2026"
+    assert labels.long_date(dt.datetime(2027, 1, 31, 23, 59)) == "31 January 2027"
+
+
+def test_the_printed_running_foot_writes_todays_date_in_the_one_form():
+    html = render("base.html.j2", title="A page")
+    today = dt.datetime.now(dt.UTC)
+    # the foot is rendered into CSS; either side of midnight UTC the date is one of these two
+    forms = {labels.long_date(today), labels.long_date(today - dt.timedelta(minutes=1))}
+    assert any(f"Generated {f} by opportunity-research" in html for f in forms)

@@ -273,7 +273,7 @@ def first_screen(
         name=name,
         district_id=did,
         school_year=labels.school_year(year),
-        generated=f"{date:%d %B %Y}".lstrip("0"),
+        generated=labels.long_date(date),
         source=source,
         demo=demo,
         findings=found,

@@ -60,7 +60,7 @@ from pathlib import Path
 
 from .. import config
 from ..files import atomic_write
-from ..study.labels import SUPPRESSED_LABEL, SUPPRESSED_MARK
+from ..study.labels import SUPPRESSED_LABEL, SUPPRESSED_MARK, long_date
 from ..version import __version__
 from .outputs import (
     LABEL_COLUMNS,
@@ -593,7 +593,7 @@ def _readable_time(stamp) -> str:
         t = _dt.datetime.fromisoformat(str(stamp))
     except ValueError:
         return str(stamp)
-    return f"{t:%d %B %Y, %H:%M}".lstrip("0") + (" UTC" if t.utcoffset() in (None, _dt.timedelta(0)) else "")
+    return f"{long_date(t)}, {t:%H:%M}" + (" UTC" if t.utcoffset() in (None, _dt.timedelta(0)) else "")
 
 
 def _story_of(findings_path: Path, name: str) -> str:

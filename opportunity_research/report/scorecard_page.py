@@ -285,7 +285,7 @@ def scorecard_page(
     date = generated or _dt.datetime.now(_dt.UTC).date()
     facts = [
         ("School year", labels.school_year(years[-1]) if years else labels.MISSING),
-        ("Generated", f"{date:%d %B %Y}".lstrip("0")),
+        ("Generated", labels.long_date(date)),
         (
             "Data source",
             "Synthetic demonstration data" if is_demo(district_id) else "The district's own records",

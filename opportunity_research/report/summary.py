@@ -138,7 +138,7 @@ def summary_page(a, *, lang: str = "en", generated: _dt.date | None = None) -> s
     year = labels.school_year(analysis_year(a.district))
     facts = [
         (T("School year"), year),
-        (T("Generated"), date.isoformat() if lang != "en" else f"{date:%d %B %Y}".lstrip("0")),
+        (T("Generated"), date.isoformat() if lang != "en" else labels.long_date(date)),
         (
             T("Data source"),
             T("Synthetic demonstration data") if is_demo(did) else T("The district's own records"),

@@ -130,7 +130,7 @@ def render(template: str, **context) -> str:
         "footer": "",
         "running_head": context.get("title", ""),
         "running_right": "",
-        "running_foot": f"Generated {_dt.datetime.now(_dt.UTC):%d %B %Y} by opportunity-research {__version__}",
+        "running_foot": f"Generated {labels.long_date(_dt.datetime.now(_dt.UTC))} by opportunity-research {__version__}",
     }
     ctx.update(context)
     return _env().get_template(template).render(**ctx)

@@ -62,6 +62,7 @@ __all__ = [
     "group",
     "level",
     "level_phrase",
+    "long_date",
     "measure",
     "number",
     "percent",
@@ -425,6 +426,18 @@ def count(value) -> str:
     ('1,234', '–')
     """
     return MISSING if _missing(value) else f"{round(float(value)):,}"
+
+
+def long_date(d) -> str:
+    """A date as a reader writes it, the one form on every page: day without a leading zero, month, year.
+
+    Examples
+    --------
+    >>> import datetime
+    >>> long_date(datetime.date(2026, 12, 6))
+    '6 December 2026'
+    """
+    return f"{d.day} {d:%B %Y}"
 
 
 def percent(value, digits: int = 0, *, missing: str = MISSING, minus: str = "−") -> str:
