@@ -187,6 +187,14 @@ def cell_estimates(
     return res
 
 
+def _narrow_integers(x: pd.Series) -> bool:
+    """Whether ``x`` holds plain numpy integers spanning fewer values than about twice its length."""
+    if not (isinstance(x.dtype, np.dtype) and x.dtype.kind in "iu"):
+        return False
+    lo, hi = int(x.min()), int(x.max())
+    return -(2**62) < lo and hi < 2**62 and hi - lo < 2 * len(x) + 1024
+
+
 def _cells(df: pd.DataFrame, by: list[str]) -> tuple[np.ndarray, pd.DataFrame]:
     """The cell number of each row and the cells' ``by`` values, as ``groupby(by, sort=True, observed=True)``
     numbers them (``ngroup``), without its multi-key grouping: each key's codes (a category's own codes,
@@ -201,6 +209,13 @@ def _cells(df: pd.DataFrame, by: list[str]) -> tuple[np.ndarray, pd.DataFrame]:
         x = df[c]
         if isinstance(x.dtype, pd.CategoricalDtype):
             cc, k = x.cat.codes.to_numpy().astype(np.int64), len(x.cat.categories)
+        elif _narrow_integers(x):
+            # integers in a narrow range (years, grades, codes): the rank of each value among those present,
+            # without hashing (the codes of factorize(sort=True))
+            off = x.to_numpy().astype(np.int64) - int(x.min())
+            present = np.zeros(int(off.max()) + 1, dtype=bool)
+            present[off] = True
+            cc, k = (np.cumsum(present) - 1)[off], int(present.sum())
         else:
             cc, uniq = pd.factorize(x, sort=True)
             k = len(uniq)
