@@ -90,6 +90,32 @@ def test_cell_estimates_means_match_t_and_cluster_robust_intervals():
     )
 
 
+def test_cell_estimates_cells_are_groupby_cells_for_every_key_type():
+    # the cells (their order and key values, dtypes included) are those of a sorted pandas groupby, whatever
+    # the keys: narrow and wide integers, negative ones, text, categories (unused and out of alphabetical
+    # order), booleans and floats; the estimate of each cell is its own rows' mean
+    rng = np.random.default_rng(7)
+    n = 400
+    df = pd.DataFrame(
+        {
+            "year": rng.integers(2016, 2020, n),
+            "offset": rng.integers(-3, 3, n),
+            "wide": rng.choice([5, 10**12, -(10**12)], n),
+            "school": rng.choice(["S2", "S10", "S1"], n),
+            "race": pd.Categorical(rng.choice(["white", "black"], n), categories=["white", "black", "asian"]),
+            "flag": rng.random(n) > 0.5,
+            "half": rng.choice([0.5, 1.0, 1.5], n),
+            "y": rng.normal(size=n),
+        }
+    )
+    for by in (["year"], ["offset", "school"], ["wide", "race"], ["race", "flag", "half", "year", "school"]):
+        got = estimates.cell_estimates(df, by=by, value="y")
+        ref = df.groupby(by, sort=True, observed=True)["y"].agg(["size", "mean"]).reset_index()
+        pd.testing.assert_frame_equal(got[by], ref[by], check_column_type=False)
+        np.testing.assert_array_equal(got["n"].to_numpy(), ref["size"].to_numpy())
+        np.testing.assert_allclose(got["estimate"].to_numpy(), ref["mean"].to_numpy(), rtol=1e-12)
+
+
 def test_cell_estimates_share_is_wilson_and_widens_with_clustering():
     df = pd.DataFrame({"cell": "a", "x": [1.0] * 5 + [0.0] * 15, "sid": np.arange(20)})
     plain = estimates.cell_estimates(df, by=["cell"], value="x", kind="share")

@@ -113,9 +113,7 @@ def cell_estimates(
         c for c in dict.fromkeys([cluster, unit, subcluster]) if c is not None and c not in by and c != value
     ]
     df = data[by + [value] + extra].dropna(subset=by + [value] + ([cluster] if cluster is not None else []))
-    g = df.groupby(by, sort=True, observed=True)
-    codes = g.ngroup().to_numpy()
-    res = g.size().reset_index()[by]
+    codes, res = _cells(df, by)
     m = len(res)
     v = df[value].to_numpy(dtype=float)
     n = np.bincount(codes, minlength=m).astype(float)
@@ -187,6 +185,51 @@ def cell_estimates(
         res.loc[few, "ci_lower"] = sub["ci_lower"].to_numpy()[few]
         res.loc[few, "ci_upper"] = sub["ci_upper"].to_numpy()[few]
     return res
+
+
+def _narrow_integers(x: pd.Series) -> bool:
+    """Whether ``x`` holds plain numpy integers spanning fewer values than about twice its length."""
+    if not (isinstance(x.dtype, np.dtype) and x.dtype.kind in "iu"):
+        return False
+    lo, hi = int(x.min()), int(x.max())
+    return -(2**62) < lo and hi < 2**62 and hi - lo < 2 * len(x) + 1024
+
+
+def _cells(df: pd.DataFrame, by: list[str]) -> tuple[np.ndarray, pd.DataFrame]:
+    """The cell number of each row and the cells' ``by`` values, as ``groupby(by, sort=True, observed=True)``
+    numbers them (``ngroup``), without its multi-key grouping: each key's codes (a category's own codes,
+    else sorted factorize codes) are combined into one integer whose sorted distinct values are the cells.
+    """
+    if not len(df) or not by:
+        g = df.groupby(by, sort=True, observed=True)
+        return g.ngroup().to_numpy(), g.size().reset_index()[by]
+    combined = np.zeros(len(df), dtype=np.int64)
+    span = 1
+    for c in by:
+        x = df[c]
+        if isinstance(x.dtype, pd.CategoricalDtype):
+            cc, k = x.cat.codes.to_numpy().astype(np.int64), len(x.cat.categories)
+        elif _narrow_integers(x):
+            # integers in a narrow range (years, grades, codes): the rank of each value among those present,
+            # without hashing (the codes of factorize(sort=True))
+            off = x.to_numpy().astype(np.int64) - int(x.min())
+            present = np.zeros(int(off.max()) + 1, dtype=bool)
+            present[off] = True
+            cc, k = (np.cumsum(present) - 1)[off], int(present.sum())
+        else:
+            cc, uniq = pd.factorize(x, sort=True)
+            k = len(uniq)
+        span *= max(k, 1)
+        if span >= 2**62:  # too many combinations for one integer: let pandas group
+            g = df.groupby(by, sort=True, observed=True)
+            return g.ngroup().to_numpy(), g.size().reset_index()[by]
+        combined = combined * k + cc
+    codes, cells = pd.factorize(combined, sort=True)
+    first = np.full(len(cells), len(df), dtype=np.int64)
+    np.minimum.at(first, codes, np.arange(len(df), dtype=np.int64))
+    res = df[by].take(first).reset_index(drop=True)
+    res.columns = pd.Index(by, dtype=object)  # as groupby's result
+    return codes.astype(np.int64), res
 
 
 def level_strings(values: pd.Series) -> pd.Series:

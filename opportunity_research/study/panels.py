@@ -136,7 +136,8 @@ def yearly_results(
         if students["student_id"].duplicated().any():
             raise ValueError("students: student_id is not unique")
         keep = ["student_id"] + [c for c in _STUDENT_COLS if c in students.columns]
-        out = out.merge(students[keep], on="student_id", how="left", validate="many_to_one")
+        # student_id is unique (checked above), so no validate= (it would sort the ids again)
+        out = out.merge(students[keep], on="student_id", how="left")
     for c in _STUDENT_COLS:
         if c not in out.columns:
             out[c] = np.nan
