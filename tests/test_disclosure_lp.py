@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -111,3 +113,35 @@ def test_block_probe_decides_as_the_whole_component(seed, left_out, monkeypatch)
             assert lo >= exact[t][0] - 1e-6 and hi <= exact[t][1] + 1e-6
         else:
             assert lo <= exact[t][0] + 1e-6 and hi >= exact[t][1] - 1e-6
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_later_rounds_reuse_what_their_changes_do_not_touch(seed, monkeypatch):
+    """Every audit of a protection pass (its rounds, clean-up and swaps) that takes components, blocks and
+    relaxations from the model's cache (what the round's new hidden counts did not change) gives exactly the
+    intervals of a full audit from an empty cache; the pass does reuse them."""
+    from opportunity_research.disclosure import lp, protection
+    from tests.test_disclosure_links import random_truth
+
+    monkeypatch.setattr(lp, "LOCAL_MIN", 3)  # every component of more than 3 counts goes through the probe
+    monkeypatch.setattr(lp, "LOCAL_SCHOOLS", (1, 2))
+    calls, reused = [], []
+
+    def checked(model, shown, targets, need=math.inf):
+        before = len(model.lp_cache)
+        got = intervals(model, shown, targets, need)
+        kept = dict(model.lp_cache)
+        model.lp_cache.clear()
+        full = intervals(model, shown, targets, need)
+        new = len(model.lp_cache)
+        model.lp_cache.clear()
+        model.lp_cache.update(kept)
+        assert got == full
+        calls.append(len(targets))
+        reused.append(new - (len(kept) - before))  # cache entries the incremental audit did not recompute
+        return got
+
+    monkeypatch.setattr(protection, "intervals", checked)
+    _, report = protection.protect_tables(random_truth(seed), min_n=10, year=2016)
+    assert report.passed
+    assert len(calls) > 3 and max(reused) > 0

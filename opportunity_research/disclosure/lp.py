@@ -136,6 +136,7 @@ def intervals(
     nv = len(model.var_key)
     arr = _arrays(model)
     fixed, unknown, active, b_all, labels = _reduce(model, shown_rows)
+    _forget_changed_blocks(model, arr, shown_rows, fixed, unknown)
     var_x = arr["var_x"]
     lb = np.where(var_x == 0, 0.0, 1.0) if model.known else np.ones(nv)
     unpub = getattr(model, "unpublished", None)
@@ -213,6 +214,44 @@ def intervals(
             model.lp_cache[key] = hit
         out.update(hit)
     return out
+
+
+def _by_key(keys: np.ndarray) -> tuple[np.ndarray, list]:
+    """The distinct keys (ascending) and the positions of each, in order (one sort, not a scan per key)."""
+    order = np.argsort(keys, kind="stable")
+    uniq, start = np.unique(keys[order], return_index=True)
+    return uniq, np.split(order, start[1:])
+
+
+def _forget_changed_blocks(model, arr, shown_rows, fixed, unknown) -> None:
+    """Forget the block probes (:func:`_local_points`, kept in ``model.lp_cache``) this audit's changes touch.
+
+    A probe is a function of a block's unknown counts, the rows holding them (right-hand sides) and its
+    targets. A count whose status, fixed value or multi-count shown entry changed since the last audit
+    changes its rows: blocks with such a count, or an unknown count in such a row, are probed again; the
+    others keep their results without rebuilding their keys (a round costs what its changes touch)."""
+    cache = model.lp_cache
+    nr = len(model.relations)
+    ok = np.asarray(shown_rows, dtype=bool)[arr["ent_rid"]] & ~np.isnan(arr["ent_val"])
+    last = cache.get("blocks-last")
+    cache["blocks-last"] = (unknown.copy(), fixed.copy(), ok)
+    memo = cache.setdefault("blocks", {})
+    if last is None or len(last[0]) != len(unknown) or len(last[2]) != len(ok):
+        memo.clear()
+        return
+    was_unknown, was_fixed, was_ok = last
+    changed = (was_unknown != unknown) | ~((was_fixed == fixed) | (np.isnan(was_fixed) & np.isnan(fixed)))
+    flipped = np.flatnonzero(was_ok != ok)
+    if len(flipped):
+        changed |= np.asarray(arr["ones"][nr + flipped].sum(axis=0)).ravel() > 0
+    if not changed.any() or not memo:
+        return
+    rows_hit = arr["ones"] @ changed.astype(float) > 0
+    dirty = changed | (arr["ones"].T @ rows_hit.astype(float) > 0)
+    for size, blocks_memo in memo.items():
+        gone = set(np.unique(_blocks(model, size)[dirty]).tolist())
+        for k in [k for k in blocks_memo if k[0] in gone]:
+            del blocks_memo[k]
 
 
 def _digest(*parts) -> bytes:
@@ -294,8 +333,8 @@ def _local_points(model, arr, rows, members, unknown, b_all, lb, targets, need) 
     Targets decided neither way get the component's own LPs, so which targets are judged too narrow never
     depends on these shortcuts. Returns ``{target: (low, high)}`` for the targets decided; empty when a
     count of the component has no known value (a count suppressed in the input) or HiGHS is not available.
-    Blocks already probed (same counts, relations, right-hand sides and targets) are taken from the model's
-    cache, so a protection round re-probes only the blocks its new hidden counts touch.
+    A block none of whose counts or rows changed since the last audit keeps its result
+    (:func:`_forget_changed_blocks`); one probed before with the same inputs comes from the model's cache.
     """
     try:
         from scipy.optimize._highspy import _core as hc
@@ -325,7 +364,7 @@ def _local_points(model, arr, rows, members, unknown, b_all, lb, targets, need) 
         cols_sub = a_cols[:, sub]
         touch = np.unique(cols_sub.indices)
         if not len(touch):
-            return
+            return {}
         b = base[touch] + (cols_sub @ x_true[sub])[touch]  # the block's own counts free again
         key = _digest(sub, rows[touch], np.round(b, 6) + 0.0, ts, need, "block")
         hit = model.lp_cache.get(key)
@@ -348,17 +387,33 @@ def _local_points(model, arr, rows, members, unknown, b_all, lb, targets, need) 
                 }
             model.lp_cache[key] = hit
         out.update(hit)
+        return hit
 
     def still_open():
         return np.array([t for t in targets if t not in out], dtype=np.int64)
 
+    memo = model.lp_cache.setdefault("blocks", {})
     for size in LOCAL_SCHOOLS:
         ts = still_open()
         blocks = _blocks(model, size)
-        mem_blk = blocks[members]
-        for blk in np.unique(blocks[ts]).tolist():
-            probe(members[mem_blk == blk], ts[blocks[ts] == blk])
+        mine = memo.setdefault(size, {})
+        m_keys, m_idx = _by_key(blocks[members])
+        t_keys, t_idx = _by_key(blocks[ts])
+        for blk, j, ti in zip(t_keys.tolist(), np.searchsorted(m_keys, t_keys).tolist(), t_idx):
+            sub, bts = members[m_idx[j]], ts[ti]
+            key = (blk, need, sub[0] if len(sub) else -1)
+            got = mine.get(key)
+            if got is not None and np.array_equal(got[0], sub) and np.array_equal(got[1], bts):
+                out.update(got[2])
+                continue
+            mine[key] = (sub, bts, probe(sub, bts))
     grid, school, level = _grid(model)
+    t_arr = np.asarray(targets, dtype=np.int64)
+    is_target = np.zeros(len(x_true), dtype=bool)
+    is_target[t_arr] = True
+    where = defaultdict(list)  # each target's places in targets
+    for i, u in enumerate(t_arr.tolist()):
+        where[u].append(i)
     for t in still_open().tolist():
         if t in out:
             continue
@@ -369,8 +424,9 @@ def _local_points(model, arr, rows, members, unknown, b_all, lb, targets, need) 
         by_school = np.bincount(school[mine], weights=x_true[mine], minlength=int(school.max()) + 1)
         top = np.argsort(-by_school, kind="stable")[: LOCAL_SCHOOLS[-1]]
         sub = same[np.isin(school[same], np.append(top, school[t]))]
-        ts = still_open()
-        probe(sub, ts[np.isin(ts, sub)])
+        # the open targets among sub, in the order of targets (the same as filtering every open target)
+        at = sorted(i for u in sub[is_target[sub]].tolist() if u not in out for i in where[u])
+        probe(sub, t_arr[at])
     is_member = np.zeros(len(x_true))
     is_member[members] = 1.0
     short = np.asarray(arr["ones"][rows] @ is_member) <= RELAX_ROW  # relations of few unknown counts
@@ -380,10 +436,18 @@ def _local_points(model, arr, rows, members, unknown, b_all, lb, targets, need) 
         near = a_cols[:, t].indices
         near = near[short[near]]
         for _ in range(RELAX_STEPS):
-            sub = np.intersect1d(np.unique(a_rows[near].indices), members)
+            # the unknown counts of the component's rows are its members (no intersection with every member)
+            sub = np.unique(a_rows[near].indices)
+            sub = sub[unknown[sub]]
             if not len(near) or len(sub) > RELAX_MAX:
                 break
-            ends = _relaxed(hc, arr, rows[near], sub, b_all, lb, t)
+            # the relaxation is a function of its rows, their right-hand sides, its counts and t: a round whose
+            # new hidden counts are elsewhere takes it from the model's cache
+            key = _digest(rows[near], sub, b_all[rows[near]], lb[sub], t, "relaxed")
+            if key in model.lp_cache:
+                ends = model.lp_cache[key]
+            else:
+                ends = model.lp_cache[key] = _relaxed(hc, arr, rows[near], sub, b_all, lb, t)
             if ends is not None and interval_width(ends) < need:
                 out[t] = ends  # narrow: the exact interval lies within these ends
                 break

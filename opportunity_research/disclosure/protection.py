@@ -212,7 +212,7 @@ class _State:
         while changed:
             changed = False
             # a row is hidden as a whole: every count it shows (n, n_students, ...) is hidden in every table
-            for v in [v for v in self.H if v not in done]:
+            for v in list(self.H - done):
                 done.add(v)
                 for rid in self.var_rows[v]:
                     for u in self.m.row_own[rid]:
