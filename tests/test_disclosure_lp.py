@@ -115,7 +115,7 @@ def test_block_probe_decides_as_the_whole_component(seed, left_out, monkeypatch)
             assert lo <= exact[t][0] + 1e-6 and hi >= exact[t][1] - 1e-6
 
 
-@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("seed", [1, 2])
 def test_later_rounds_reuse_what_their_changes_do_not_touch(seed, monkeypatch):
     """Every audit of a protection pass (its rounds, clean-up and swaps) that takes components, blocks and
     relaxations from the model's cache (what the round's new hidden counts did not change) gives exactly the
