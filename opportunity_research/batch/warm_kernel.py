@@ -17,9 +17,10 @@ runner therefore keeps one kernel per worker process (a Dask worker, or the runn
   one thread each unless the environment says otherwise (:func:`kernel_env`), as on a Dask worker;
 * a kernel that timed out, died, or could not be reset is shut down and the next notebook gets a new one; a
   notebook whose cell raised keeps the kernel (the reset comes before the next notebook anyway);
-* shutting down asks the kernel to stop (``shutdown_request``) without the interrupt that
-  ``KernelManager.shutdown_kernel`` sends first, which made ipykernel log
-  ``[IPKernelApp] ERROR | KeyboardInterrupt caught in kernel.`` at the end of every successful run.
+* shutting down terminates the kernel's process group (see :meth:`WarmKernel.shutdown`): neither the interrupt
+  that ``KernelManager.shutdown_kernel`` sends first, which made ipykernel log
+  ``[IPKernelApp] ERROR | KeyboardInterrupt caught in kernel.`` at the end of every successful run, nor a
+  ``shutdown_request``, which races with ipykernel's own socket shutdown and now and then logs a traceback.
 
 A kernel whose parent process dies exits by itself (ipykernel's parent poller), so a killed worker leaves no
 orphan.
@@ -73,7 +74,6 @@ class WarmKernel:
             cfg.KernelManager.ip = os.path.join(self._kdir.name, "kernel")
         self.km = KernelManager(kernel_name=kernel_name, config=cfg)
         self.warmed = False
-        self.busy = False  # a notebook is running on it
         self.km.start_kernel(cwd=cwd, env=kernel_env(), extra_arguments=list(KERNEL_ARGUMENTS))
         self.client = None  # the current notebook's asynchronous client (see :func:`execute`)
         kc = self.km.client()
@@ -130,22 +130,27 @@ class WarmKernel:
             return False
 
     def shutdown(self) -> None:
-        """Stop the kernel quietly. Idle: a shutdown request (no interrupt first), a kill if it does not exit in
-        time. Busy (the batch is being stopped while a notebook runs): a kill, since a kernel asked to shut down
-        in the middle of a cell logs a traceback when it cannot send the cell's reply."""
+        """Stop the kernel quietly: a terminate signal to its process group (the kernel and anything it started),
+        a kill if it has not exited within 5 seconds.
+
+        Not a ``shutdown_request``: ipykernel (7.4) answers one on its control thread and then flushes
+        ``sys.stdout`` while its main thread is already closing the output sockets, and that race now and then
+        logs ``ZMQError: Socket operation on non-socket`` with a traceback on the batch's stderr. Not
+        ``KernelManager.shutdown_kernel`` either: it interrupts first, and ipykernel logs
+        ``KeyboardInterrupt caught in kernel``. The kernel keeps no history database (:data:`KERNEL_ARGUMENTS`)
+        and every notebook has been saved by then, so a terminated kernel loses nothing."""
         with contextlib.suppress(Exception):
             if self.km.has_kernel:
-                if self.busy:
-                    import signal
-                    import time
+                import signal
+                import time
 
-                    self.km.signal_kernel(signal.SIGKILL)
-                    end = time.monotonic() + 5
+                for signum, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+                    self.km.signal_kernel(signum)
+                    end = time.monotonic() + wait
                     while self.km.is_alive() and time.monotonic() < end:
-                        time.sleep(0.05)
-                else:
-                    self.km.request_shutdown()
-                    self.km.finish_shutdown()
+                        time.sleep(0.02)
+                    if not self.km.is_alive():
+                        break
         with contextlib.suppress(Exception):
             self.km.cleanup_resources()
         with contextlib.suppress(Exception):
@@ -350,7 +355,6 @@ def execute(
     # one asynchronous client per notebook (nbclient's own kind: its cell timeout relies on it), used for the
     # reset and the notebook alike
     wk.client = wk.async_client()
-    wk.busy = True
     try:
         wk.prepare(notebook)
         _CURRENT.kernel = wk
@@ -374,7 +378,6 @@ def execute(
         _discard(wk)
         raise
     finally:
-        wk.busy = False
         _CURRENT.kernel = None
         with contextlib.suppress(Exception):
             wk.client.stop_channels()
