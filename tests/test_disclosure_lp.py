@@ -90,7 +90,7 @@ def test_block_probe_decides_as_the_whole_component(seed, left_out, monkeypatch)
     at their true counts; an outer bound from the relations near a target) are judged wide or narrow
     exactly as by the component's own LPs; a wide target's range lies inside its exact interval and a
     narrow one's contains it."""
-    from opportunity_research.disclosure import lp
+    from opportunity_research.disclosure import lp, lp_blocks
 
     m, shown, targets = _true_breakdowns(seed, left_out=left_out)
     monkeypatch.setattr(lp, "LOCAL_MIN", 10**9)
@@ -98,9 +98,9 @@ def test_block_probe_decides_as_the_whole_component(seed, left_out, monkeypatch)
     whole = intervals(m, shown, targets, need=10)  # the component's own LPs
     m.lp_cache.clear()
     monkeypatch.setattr(lp, "LOCAL_MIN", 20)
-    monkeypatch.setattr(lp, "LOCAL_SCHOOLS", (3, 12))
+    monkeypatch.setattr(lp_blocks, "LOCAL_SCHOOLS", (3, 12))
     got = {}
-    monkeypatch.setattr(lp, "_local_points", lambda *a, _f=lp._local_points: got.update(r := _f(*a)) or r)
+    monkeypatch.setattr(lp, "local_points", lambda *a, _f=lp.local_points: got.update(r := _f(*a)) or r)
     fast = intervals(m, shown, targets, need=10)
     assert len(got) > len(targets) // 2  # the blocks decide most targets
     narrow = [t for t in targets if interval_width(exact[t]) < 10]
@@ -120,11 +120,11 @@ def test_later_rounds_reuse_what_their_changes_do_not_touch(seed, monkeypatch):
     """Every audit of a protection pass (its rounds, clean-up and swaps) that takes components, blocks and
     relaxations from the model's cache (what the round's new hidden counts did not change) gives exactly the
     intervals of a full audit from an empty cache; the pass does reuse them."""
-    from opportunity_research.disclosure import lp, protection
+    from opportunity_research.disclosure import lp, lp_blocks, protection
     from tests.test_disclosure_links import random_truth
 
     monkeypatch.setattr(lp, "LOCAL_MIN", 3)  # every component of more than 3 counts goes through the probe
-    monkeypatch.setattr(lp, "LOCAL_SCHOOLS", (1, 2))
+    monkeypatch.setattr(lp_blocks, "LOCAL_SCHOOLS", (1, 2))
     calls, reused = [], []
 
     def checked(model, shown, targets, need=math.inf):
