@@ -213,7 +213,10 @@ def intervals(
                         lp,
                     )
                 )
-            model.lp_cache[key] = hit
+                # kept only when the component's own LPs were needed: a large component changes in every round,
+                # and its blocks keep their results anyway (at 1,000,000 students every round's copy of every
+                # large component's intervals grew the cache by about 300 MB a minute)
+                model.lp_cache[key] = hit
         if hit is None:
             lp = component_model(arr, rows, members, unknown, b_all[rows], lb)
             hit = _solve_component(

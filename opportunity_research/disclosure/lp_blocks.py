@@ -166,14 +166,17 @@ def local_points(model, arr, rows, members, unknown, b_all, lb, targets, need) -
     a_cols = a_rows.tocsc()
     out: dict = {}
 
-    def probe(sub, ts):
-        """Feasible points of one block (``sub``: its counts, ascending) for its targets ``ts``."""
+    def probe(sub, ts, own=None):
+        """Feasible points of one block (``sub``: its counts, ascending) for its targets ``ts`` (and, for the
+        target ``own``, its own maximum and minimum over the block when those points leave it open)."""
         cols_sub = a_cols[:, sub]
         touch = np.unique(cols_sub.indices)
         if not len(touch):
             return {}
         b = base[touch] + (cols_sub @ x_true[sub])[touch]  # the block's own counts free again
-        key = digest(sub, rows[touch], np.round(b, 6) + 0.0, ts, need, "block")
+        key = digest(
+            sub, rows[touch], np.round(b, 6) + 0.0, ts, need, "block" if own is None else ("own", own)
+        )
         hit = model.lp_cache.get(key)
         if hit is None:
             hit = {}
@@ -186,6 +189,8 @@ def local_points(model, arr, rows, members, unknown, b_all, lb, targets, need) -
                 seen_lo, seen_hi = x_true[sub].copy(), x_true[sub].copy()  # the true counts: a feasible point
                 if spread(hc, h, len(sub), cols, need, seen_lo, seen_hi):
                     reach(hc, h, lp, cols, need, seen_lo, seen_hi)
+                if own is not None:
+                    _own_ends(hc, h, len(sub), int(np.searchsorted(sub, own)), need, seen_lo, seen_hi)
                 wide = np.floor(seen_hi[cols] + TOL) - np.ceil(seen_lo[cols] - TOL) >= need
                 hit = {
                     int(sub[j]): (float(seen_lo[j]), float(seen_hi[j]))
@@ -260,7 +265,63 @@ def local_points(model, arr, rows, members, unknown, b_all, lb, targets, need) -
                 break
             near = np.unique(a_cols[:, sub].indices)
             near = near[short[near]]
+    # a count whose range needs counts of several group variables to move together (a school's all-students
+    # count and the school's breakdowns by every variable, or a complement partnered with a count of another
+    # variable): the block of every count of its unit and year at its school, at the schools of the unknown
+    # counts within SCHOOL_STEPS short relations of it, and at the district
+    unit_year, district = _unit_year(model)
+    for t in still_open().tolist():
+        if t in out:
+            continue
+        vs = np.array([t])
+        for _ in range(SCHOOL_STEPS):
+            near = np.unique(a_cols[:, vs].indices)
+            near = near[short[near]]
+            vs = np.unique(a_rows[near].indices)
+            vs = vs[unknown[vs]]
+        schools = np.unique(np.append(school[vs], school[t]))
+        at_schools = np.isin(school[members], schools) | district[members]
+        sub = members[(unit_year[members] == unit_year[t]) & at_schools]
+        if len(sub) > RELAX_MAX:
+            continue
+        at = sorted(i for u in sub[is_target[sub]].tolist() if u not in out for i in where[u])
+        probe(sub, t_arr[at], own=t)
     return out
+
+
+#: The school blocks of :func:`local_points`: the schools of the unknown counts within this many short relations
+#: of a target.
+SCHOOL_STEPS = 2
+
+
+def _own_ends(hc, h, m, j, need, seen_lo, seen_hi) -> None:
+    """Maximize, then minimize, count ``j`` of the block LP ``h`` while it is less than ``need`` wide over the
+    points found (counts that trade against each other, e.g. two schools' totals under a shown district total,
+    are lifted by no sum of the targets); every solution is a feasible point."""
+    for sense in (hc.ObjSense.kMaximize, hc.ObjSense.kMinimize):
+        if math.floor(seen_hi[j] + TOL) - math.ceil(seen_lo[j] - TOL) >= need:
+            break
+        h.changeColsCost(m, np.arange(m, dtype=np.int32), np.zeros(m))
+        h.changeColCost(j, 1.0)
+        h.changeObjectiveSense(sense)
+        h.run()
+        if h.getModelStatus() == hc.HighsModelStatus.kOptimal:
+            x = np.asarray(h.getSolution().col_value)[:m]
+            np.minimum(seen_lo, x, out=seen_lo)
+            np.maximum(seen_hi, x, out=seen_hi)
+    h.changeColCost(j, 0.0)
+
+
+def _unit_year(model) -> tuple[np.ndarray, np.ndarray]:
+    """Each variable's unit and year, as codes, and whether it counts the district (kept on the model)."""
+    cache = model.__dict__.setdefault("lp_blocks", {})
+    got = cache.get("unit_year")
+    if got is not None and len(got[0]) == len(model.var_key):
+        return got
+    keys = model.var_key
+    codes = pd.factorize(pd.MultiIndex.from_arrays([[str(k[0]) for k in keys], [str(k[1]) for k in keys]]))[0]
+    got = cache["unit_year"] = codes, np.array([str(k[2]) == "all" for k in keys], dtype=bool)
+    return got
 
 
 #: The relaxation of :func:`local_points`: at most this many steps out from a target, this many counts,

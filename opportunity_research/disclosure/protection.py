@@ -170,6 +170,8 @@ class _State:
         self.m = model
         self.close_counts = close_counts
         self.larger_first = False  # rule 3's order among equal candidates: the smaller count first
+        # rule 3 takes only a complement that hides a row shown now (protect_tables: where rows are left out)
+        self.shown_only = False
         self.min_n, self.protection, self.near = min_n, protection, near_bound
         self.H: set[int] = set()  # hidden population counts
         self.E: set[int] = set()  # rows whose estimates are withheld (population level)
@@ -258,6 +260,20 @@ class _State:
         m = self.m
 
         unpub = m.unpublished
+        hidden = self.H
+        shown = None
+        if self.shown_only:
+            # where rows are left out, a count is hidden when no shown row has it (in H or not: a count of rows
+            # left out is hidden from the start), and only a count some shown row has can be a complement
+            shown = ~self.hidden_rows(counts=True)
+            hidden = _Unknown(np.asarray(m.row_var_mat.T @ shown.astype(float)).ravel() == 0)
+        n_hidden: dict[int, int] = {}  # hidden counts of each relation (H does not change during the search)
+
+        def hidden_in(k):
+            got = n_hidden.get(k)
+            if got is None:
+                got = n_hidden[k] = sum(u in hidden for u in m.relations[k][0])
+            return got
 
         def rank(u, coefs):
             # a count of unpublished rows only first (hiding it costs nothing); then a group's count before an
@@ -278,40 +294,62 @@ class _State:
         def district_all(u):
             return m.var_key[u][2] == "all" and m.var_key[u][3] == "all"
 
-        for total_ok in (False, "not district", True):
+        def pick(w, k, total_ok):
+            coefs = m.relations[k][0]
+            part = coefs.get(w, 0) > 0
+            cands = [
+                u
+                for u, c in coefs.items()
+                if self.decision[u]
+                and u not in self.H
+                and u not in exclude
+                and m.var_x[u] > 0
+                and (shown is None or u not in hidden)
+                and (
+                    total_ok is True
+                    or (total_ok and not district_all(u))
+                    or (not m.var_total[u] and (c > 0 or not part))
+                )
+            ]
+            return min(cands, key=lambda u: rank(u, coefs)) if cands else None
+
+        def search(levels, nearest=False):
+            # breadth first through the hidden neighbours; at each depth, each level of `levels` in turn (with
+            # `nearest`: each relation in turn, and each level within it)
             seen, frontier = {v}, [v]
             for _depth in range(6):
                 nxt = []
-                for w in frontier:
-                    rels = sorted(
-                        self.var_rel[w], key=lambda k: (sum(u in self.H for u in m.relations[k][0]), k)
-                    )
-                    for k in rels:
-                        coefs = m.relations[k][0]
-                        part = coefs.get(w, 0) > 0
-                        cands = [
-                            u
-                            for u, c in coefs.items()
-                            if u not in seen
-                            and self.decision[u]
-                            and u not in self.H
-                            and u not in exclude
-                            and m.var_x[u] > 0
-                            and (
-                                total_ok is True
-                                or (total_ok and not district_all(u))
-                                or (not m.var_total[u] and (c > 0 or not part))
-                            )
-                        ]
-                        # the relation with the fewest hidden cells first: it is the one that pins w
-                        if cands:
-                            return min(cands, key=lambda u, co=coefs: rank(u, co))
+                # the relation with the fewest hidden cells first: it is the one that pins w
+                order = [(w, sorted(self.var_rel[w], key=lambda k: (hidden_in(k), k))) for w in frontier]
+                steps = (
+                    ((w, k, lv) for w, rels in order for k in rels for lv in levels)
+                    if nearest
+                    else ((w, k, lv) for lv in levels for w, rels in order for k in rels)
+                )
+                for w, k, total_ok in steps:
+                    c = pick(w, k, total_ok)
+                    if c is not None:
+                        return c
+                for w, rels in order:
                     for k in rels:
                         for u in m.relations[k][0]:
-                            if u in self.H and u not in seen:
+                            if u in hidden and u not in seen:
                                 seen.add(u)
                                 nxt.append(u)
                 frontier = nxt
+            return None
+
+        levels = (False, "not district", True)
+        if self.shown_only:
+            # where rows are left out (a large district's design), most counts near v are hidden already and
+            # searching the whole neighbourhood for a shown group's count before any total cost seconds a
+            # count at 1,000,000 students: the nearest relation that pins v first (through hidden neighbours),
+            # and in it a group's count before a total, a school's before the district's all-students count
+            return search(levels, nearest=True)
+        for total_ok in levels:
+            c = search((total_ok,))
+            if c is not None:
+                return c
         return None
 
     def count_audit(self):
@@ -413,6 +451,16 @@ class _State:
         return out
 
 
+class _Unknown:
+    """Membership in a boolean mask of counts (``u in mask``), as for a set of hidden counts."""
+
+    def __init__(self, mask: np.ndarray):
+        self.mask = mask
+
+    def __contains__(self, u) -> bool:
+        return bool(self.mask[u])
+
+
 def _touched(st: _State, v: int, before: set) -> bool:
     """Whether the relation rule 3 would search first for ``v`` (the one with the fewest hidden counts, the
     one that pins it) got a hidden count that is not in ``before`` (this round's start)."""
@@ -433,6 +481,7 @@ def _next_complement(st: _State, v: int) -> int | None:
     if c is not None and c not in st.H:
         return c
     m = st.m
+    shown = ~st.hidden_rows(counts=True) if st.shown_only else None
     seen, frontier = {v}, [v]
     while frontier:
         nxt = []
@@ -442,7 +491,7 @@ def _next_complement(st: _State, v: int) -> int | None:
                     if u in seen:
                         continue
                     seen.add(u)
-                    if u not in st.H:
+                    if u not in st.H and (shown is None or shown[st.var_rows[u]].any()):
                         return u
                     nxt.append(u)
         frontier = nxt
@@ -624,6 +673,7 @@ def protect_tables(
         raise ValueError(f"protect_tables: min_n must be at least 1, got {min_n}")
     protection = min_n if protection is None else int(protection)
     design_masks = {k: np.asarray(m, dtype=bool) for k, m in (never_published or {}).items()}
+    left_out = any(np.asarray(m, dtype=bool).any() for m in (unpublished or {}).values())
     if design_masks:
         merged = {k: np.asarray(m, dtype=bool) for k, m in (unpublished or {}).items()}
         for k, m in design_masks.items():
@@ -655,6 +705,7 @@ def protect_tables(
     if close_counts not in ("all", "small"):
         raise ValueError(f"protect_tables: close_counts must be 'all' or 'small', got {close_counts!r}")
     st = _State(model, min_n, protection, near_bound, close_counts)
+    st.shown_only = left_out
     st.H |= model.primary_vars
     for rid in model.ref_small_rows:
         st.H.add(model.row_vars[rid][0])
