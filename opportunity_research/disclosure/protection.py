@@ -71,6 +71,13 @@ The rules (in the order they are applied)
    rows (and no more all-students rows) is kept (neither order wins everywhere: an isolated small cell needs a
    rectangle of three complements, which the larger-first order finds where the smaller-first one can hide
    five; Hillcrest 8.09 -> 6.74 hidden per small cell).
+   **Where rows are left out** (``unpublished``: a large district's design, school breakdowns not published),
+   a complement must hide a row that is shown so far: a count of rows left out is hidden already, so taking it
+   (as a district that leaves nothing out still does, for its closure) changed nothing the audit sees, and a
+   1,000,000-student district took such counts for 1,377 rounds without end. The search then takes the
+   relation that pins the count first (hidden counts being every count no shown row has), through hidden
+   neighbours, and in it a group's count before a total, a school's before the district's all-students count
+   (the 1,000,000-student pass ends after 6 rounds of the count audit).
 4. **Hidden values**: for every additive relation whose total value is shown, the hidden cells' pooled
    value is what an attacker can compute (total minus shown cells). If a single hidden cell's count is
    known exactly, or the pooled value of the hidden cells lies within ``near_bound`` (default 5% of the
@@ -134,6 +141,7 @@ import pandas as pd
 
 from .. import config
 from .audit import audit, audit_published
+from .complements import complement, design_by_one_relation, next_complement, touched
 from .lp import TOL, interval_width, intervals
 from .model import (
     LABELS,
@@ -246,111 +254,8 @@ class _State:
         self._closed = (done, last)
 
     def complement(self, v: int, exclude=()) -> int | None:
-        """Rule 3: a shown count sharing a relation with ``v``, least valuable to a reader first.
-
-        In the relation with the fewest hidden cells (the one that pins ``v``): a group's count before an
-        all-students count, a part before a total, a count shown in one row before one shown in many, the
-        smaller count first (ranking every school before the district, Gauss-style, hid more on the demo
-        districts). When every relation holding ``v`` is already hidden (``v`` is narrowed through hidden
-        neighbours), the search goes on through the relations of those neighbours. Totals and
-        all-students counts come last of all: the whole neighbourhood is searched for a group's count
-        first (before: an all-students count in the first relation won over a group's count one step
-        further; Fairview's gap rows hidden 88 -> 48 of 120, Riverton 2.50 -> 1.51 hidden per small cell).
-        """
-        m = self.m
-
-        unpub = m.unpublished
-        hidden = self.H
-        shown = None
-        if self.shown_only:
-            # where rows are left out, a count is hidden when no shown row has it (in H or not: a count of rows
-            # left out is hidden from the start), and only a count some shown row has can be a complement
-            shown = ~self.hidden_rows(counts=True)
-            hidden = _Unknown(np.asarray(m.row_var_mat.T @ shown.astype(float)).ravel() == 0)
-        n_hidden: dict[int, int] = {}  # hidden counts of each relation (H does not change during the search)
-
-        def hidden_in(k):
-            got = n_hidden.get(k)
-            if got is None:
-                got = n_hidden[k] = sum(u in hidden for u in m.relations[k][0])
-            return got
-
-        def rank(u, coefs):
-            # a count of unpublished rows only first (hiding it costs nothing); then a group's count before an
-            # all-students count; a part before a total; one shown in one row before one shown in many; the
-            # smaller first
-            free = len(unpub) > 0 and bool(unpub[self.var_rows[u]].all())
-            return (
-                not free,
-                m.var_total[u],
-                coefs[u] < 0,
-                len(self.var_rows[u]) > 1,
-                -m.var_x[u] if self.larger_first else m.var_x[u],
-                str(m.var_key[u]),
-            )
-
-        # Gauss-style priority: every relation within reach (through hidden neighbours) is searched for a
-        # group's count before any all-students or total count may serve as a complement
-        def district_all(u):
-            return m.var_key[u][2] == "all" and m.var_key[u][3] == "all"
-
-        def pick(w, k, total_ok):
-            coefs = m.relations[k][0]
-            part = coefs.get(w, 0) > 0
-            cands = [
-                u
-                for u, c in coefs.items()
-                if self.decision[u]
-                and u not in self.H
-                and u not in exclude
-                and m.var_x[u] > 0
-                and (shown is None or u not in hidden)
-                and (
-                    total_ok is True
-                    or (total_ok and not district_all(u))
-                    or (not m.var_total[u] and (c > 0 or not part))
-                )
-            ]
-            return min(cands, key=lambda u: rank(u, coefs)) if cands else None
-
-        def search(levels, nearest=False):
-            # breadth first through the hidden neighbours; at each depth, each level of `levels` in turn (with
-            # `nearest`: each relation in turn, and each level within it)
-            seen, frontier = {v}, [v]
-            for _depth in range(6):
-                nxt = []
-                # the relation with the fewest hidden cells first: it is the one that pins w
-                order = [(w, sorted(self.var_rel[w], key=lambda k: (hidden_in(k), k))) for w in frontier]
-                steps = (
-                    ((w, k, lv) for w, rels in order for k in rels for lv in levels)
-                    if nearest
-                    else ((w, k, lv) for lv in levels for w, rels in order for k in rels)
-                )
-                for w, k, total_ok in steps:
-                    c = pick(w, k, total_ok)
-                    if c is not None:
-                        return c
-                for w, rels in order:
-                    for k in rels:
-                        for u in m.relations[k][0]:
-                            if u in hidden and u not in seen:
-                                seen.add(u)
-                                nxt.append(u)
-                frontier = nxt
-            return None
-
-        levels = (False, "not district", True)
-        if self.shown_only:
-            # where rows are left out (a large district's design), most counts near v are hidden already and
-            # searching the whole neighbourhood for a shown group's count before any total cost seconds a
-            # count at 1,000,000 students: the nearest relation that pins v first (through hidden neighbours),
-            # and in it a group's count before a total, a school's before the district's all-students count
-            return search(levels, nearest=True)
-        for total_ok in levels:
-            c = search((total_ok,))
-            if c is not None:
-                return c
-        return None
+        """Rule 3: a shown count sharing a relation with ``v`` (:func:`.complements.complement`)."""
+        return complement(self, v, exclude)
 
     def count_audit(self):
         hid = self.hidden_rows(counts=True)
@@ -359,6 +264,7 @@ class _State:
         # the protection rule: every hidden count keeps an interval at least `protection` wide (measured: only
         # requiring complements not to be pinned hides more here, through rule 4's withheld estimates)
         bad = [t for t in targets if interval_width(iv[t]) < self.protection]
+        self.last_audit = (hid, iv)
         return iv, bad
 
     def known_design_rows(self) -> np.ndarray:
@@ -375,7 +281,13 @@ class _State:
         vs = sorted({m.row_vars[r][0] for r in rows} - self.H)
         if not vs:
             return out
-        iv = intervals(m, ~hid, vs, 1)
+        iv = {}
+        if self.shown_only:
+            # a large district: most of these counts are decided by one relation (below); the LPs only for the rest
+            iv = design_by_one_relation(self, hid, vs)
+            vs = [v for v in vs if v not in iv]
+        if vs:
+            iv.update(intervals(m, ~hid, vs, 1))
         for r in rows:
             v = m.row_vars[r][0]
             if v in iv and interval_width(iv[v]) == 0 and m.var_x[v] >= self.min_n:
@@ -451,53 +363,6 @@ class _State:
         return out
 
 
-class _Unknown:
-    """Membership in a boolean mask of counts (``u in mask``), as for a set of hidden counts."""
-
-    def __init__(self, mask: np.ndarray):
-        self.mask = mask
-
-    def __contains__(self, u) -> bool:
-        return bool(self.mask[u])
-
-
-def _touched(st: _State, v: int, before: set) -> bool:
-    """Whether the relation rule 3 would search first for ``v`` (the one with the fewest hidden counts, the
-    one that pins it) got a hidden count that is not in ``before`` (this round's start)."""
-    rel = st.m.relations
-    if not st.var_rel[v]:
-        return False
-    return any(u in st.H and u not in before for k in st.var_rel[v] for u in rel[k][0])
-
-
-def _next_complement(st: _State, v: int) -> int | None:
-    """Rule 3's complement of ``v``, else any shown count reachable from ``v`` through the relations.
-
-    Rule 3 searches a few relations deep; when it finds nothing, hiding goes on through the whole connected
-    part of the model, nearest first (at worst every count linked to ``v`` is hidden), so the pass can always
-    hide more until the audit passes. Returns None only when every count linked to ``v`` is already hidden.
-    """
-    c = st.complement(v)
-    if c is not None and c not in st.H:
-        return c
-    m = st.m
-    shown = ~st.hidden_rows(counts=True) if st.shown_only else None
-    seen, frontier = {v}, [v]
-    while frontier:
-        nxt = []
-        for w in frontier:
-            for k in sorted(st.var_rel[w]):
-                for u in sorted(m.relations[k][0]):
-                    if u in seen:
-                        continue
-                    seen.add(u)
-                    if u not in st.H and (shown is None or shown[st.var_rows[u]].any()):
-                        return u
-                    nxt.append(u)
-        frontier = nxt
-    return None
-
-
 def _protect_rounds(st: _State, max_rounds: int | None) -> tuple[list, dict]:
     """Rules 3 and 4 until the count and estimate audits pass; ``(failures, intervals)``.
 
@@ -525,9 +390,9 @@ def _protect_rounds(st: _State, max_rounds: int | None) -> tuple[list, dict]:
             # complements first: a hidden complement that is pinned often pins the small counts it protects
             order = sorted(bad, key=lambda v: (v in model.primary_vars, v))
             for v in order:
-                if added and _touched(st, v, before):
+                if added and touched(st, v, before):
                     continue  # a relation of v already has a new hidden count: audit again before adding more
-                c = _next_complement(st, v)
+                c = next_complement(st, v)
                 if c is not None:  # progress: a count not hidden yet
                     st.H.add(c)
                     st.why.setdefault(c, f"complement (count of {var_label(model, v)})")
@@ -738,7 +603,7 @@ def protect_tables(
         added = False
         for label, *_ in gate:
             v = by_label.get(label)
-            c = _next_complement(st, v) if v is not None else None
+            c = next_complement(st, v) if v is not None else None
             if c is not None:
                 st.H.add(c)
                 st.why.setdefault(c, f"complement (count of {label}, publish audit)")

@@ -1,0 +1,225 @@
+"""Rule 3's choice of complements (:mod:`~opportunity_research.disclosure.protection`), and a shortcut of rule 4.
+
+:func:`complement` picks the shown count that rule 3 hides next for an unprotected count, :func:`next_complement`
+goes on through the whole connected part of the model when rule 3 finds none, and :func:`touched` says whether a
+count's pinning relation got a new hidden count in this round. All of them read the protection pass' state
+(``protection._State``: the model, the hidden counts ``H`` and their relations). :func:`design_by_one_relation`
+decides the design rows an attacker can work out in a large district from one equality each (rule 4's
+``known_design_rows``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__: list[str] = []
+
+
+def complement(st, v: int, exclude=()) -> int | None:
+    """Rule 3: a shown count sharing a relation with ``v``, least valuable to a reader first.
+
+    In the relation with the fewest hidden cells (the one that pins ``v``): a group's count before an
+    all-students count, a part before a total, a count shown in one row before one shown in many, the
+    smaller count first (ranking every school before the district, Gauss-style, hid more on the demo
+    districts). When every relation holding ``v`` is already hidden (``v`` is narrowed through hidden
+    neighbours), the search goes on through the relations of those neighbours. Totals and
+    all-students counts come last of all: the whole neighbourhood is searched for a group's count
+    first (before: an all-students count in the first relation won over a group's count one step
+    further; Fairview's gap rows hidden 88 -> 48 of 120, Riverton 2.50 -> 1.51 hidden per small cell).
+    With ``shown_only`` (rows left out: see the module's rule 3) only a count some shown row has is a
+    candidate, a hidden count is one no shown row has, and the nearest pinning relation comes first.
+    """
+    m = st.m
+
+    unpub = m.unpublished
+    hidden = st.H
+    shown = None
+    if st.shown_only:
+        # where rows are left out, a count is hidden when no shown row has it (in H or not: a count of rows
+        # left out is hidden from the start), and only a count some shown row has can be a complement
+        shown = ~st.hidden_rows(counts=True)
+        hidden = Unknown(np.asarray(m.row_var_mat.T @ shown.astype(float)).ravel() == 0)
+    n_hidden: dict[int, int] = {}  # hidden counts of each relation (H does not change during the search)
+
+    def hidden_in(k):
+        got = n_hidden.get(k)
+        if got is None:
+            got = n_hidden[k] = sum(u in hidden for u in m.relations[k][0])
+        return got
+
+    def rank(u, coefs):
+        # a count of unpublished rows only first (hiding it costs nothing); then a group's count before an
+        # all-students count; a part before a total; one shown in one row before one shown in many; the
+        # smaller first
+        free = len(unpub) > 0 and bool(unpub[st.var_rows[u]].all())
+        return (
+            not free,
+            m.var_total[u],
+            coefs[u] < 0,
+            len(st.var_rows[u]) > 1,
+            -m.var_x[u] if st.larger_first else m.var_x[u],
+            str(m.var_key[u]),
+        )
+
+    # Gauss-style priority: every relation within reach (through hidden neighbours) is searched for a
+    # group's count before any all-students or total count may serve as a complement
+    def district_all(u):
+        return m.var_key[u][2] == "all" and m.var_key[u][3] == "all"
+
+    def pick(w, k, total_ok):
+        coefs = m.relations[k][0]
+        part = coefs.get(w, 0) > 0
+        cands = [
+            u
+            for u, c in coefs.items()
+            if st.decision[u]
+            and u not in st.H
+            and u not in exclude
+            and m.var_x[u] > 0
+            and (shown is None or u not in hidden)
+            and (
+                total_ok is True
+                or (total_ok and not district_all(u))
+                or (not m.var_total[u] and (c > 0 or not part))
+            )
+        ]
+        return min(cands, key=lambda u: rank(u, coefs)) if cands else None
+
+    def search(levels, nearest=False):
+        # breadth first through the hidden neighbours; at each depth, each level of `levels` in turn (with
+        # `nearest`: each relation in turn, and each level within it)
+        seen, frontier = {v}, [v]
+        for _depth in range(6):
+            nxt = []
+            # the relation with the fewest hidden cells first: it is the one that pins w
+            order = [(w, sorted(st.var_rel[w], key=lambda k: (hidden_in(k), k))) for w in frontier]
+            steps = (
+                ((w, k, lv) for w, rels in order for k in rels for lv in levels)
+                if nearest
+                else ((w, k, lv) for lv in levels for w, rels in order for k in rels)
+            )
+            for w, k, total_ok in steps:
+                c = pick(w, k, total_ok)
+                if c is not None:
+                    return c
+            for w, rels in order:
+                for k in rels:
+                    for u in m.relations[k][0]:
+                        if u in hidden and u not in seen:
+                            seen.add(u)
+                            nxt.append(u)
+            frontier = nxt
+        return None
+
+    levels = (False, "not district", True)
+    if st.shown_only:
+        # where rows are left out (a large district's design), most counts near v are hidden already and
+        # searching the whole neighbourhood for a shown group's count before any total cost seconds a
+        # count at 1,000,000 students: the nearest relation that pins v first (through hidden neighbours),
+        # and in it a group's count before a total, a school's before the district's all-students count
+        return search(levels, nearest=True)
+    for total_ok in levels:
+        c = search((total_ok,))
+        if c is not None:
+            return c
+    return None
+
+
+def design_by_one_relation(st, hid: np.ndarray, vs: list[int]) -> dict[int, tuple[float, float]]:
+    """Counts of ``vs`` whose interval one equality decides (pinned or not), as ``known_design_rows`` reads it.
+
+    In an equality whose other counts are all shown, a count is pinned (its true value; the LP finds the same).
+    In one with a single other count unknown, the count moves with that count: when the count audit of the same
+    state (``st.last_audit``) found that one at least ``2 / |ratio of coefficients|`` wide, so is this one (an
+    inner range, as the LPs report a wide count). Counts decided neither way are left to the LPs. A school's
+    "all other students" row is its all-students count minus the group's, so at 1,000,000 students nearly all
+    are decided here (their LPs, with a need of 1, took minutes).
+    """
+    m = st.m
+    ent = st.__dict__.get("_single_entries")
+    if ent is None:
+        pairs = [
+            (rid, next(iter(c)))
+            for rid, c, value in m.entries
+            if len(c) == 1 and next(iter(c.values())) != 0 and not math.isnan(value)
+        ]
+        ent = st._single_entries = np.array(pairs, dtype=np.int64).reshape(-1, 2)
+    fixed = np.zeros(len(m.var_key), dtype=bool)
+    fixed[ent[:, 1][~hid[ent[:, 0]]]] = True
+    last = getattr(st, "last_audit", None)
+    audited = last[1] if last is not None and np.array_equal(last[0], hid) else {}
+    out = {}
+    for v in vs:
+        if fixed[v]:
+            out[v] = (m.var_x[v], m.var_x[v])
+            continue
+        for k in sorted(st.var_rel[v], key=lambda k: len(m.relations[k][0])):
+            coefs, sense = m.relations[k]
+            if sense != "eq" or not coefs.get(v):
+                continue
+            free = [u for u in coefs if u != v and not fixed[u]]
+            if not free:
+                out[v] = (m.var_x[v], m.var_x[v])
+                break
+            if len(free) == 1 and free[0] in audited:
+                lo, hi = audited[free[0]]
+                ratio = abs(coefs[free[0]] / coefs[v])
+                if math.isfinite(hi) and ratio * (hi - lo) >= 2:
+                    # its values at the two ends of that range (the relation holds at the true counts)
+                    u, slope = free[0], -coefs[free[0]] / coefs[v]
+                    ends = sorted(m.var_x[v] + slope * (e - m.var_x[u]) for e in (lo, hi))
+                    out[v] = (ends[0], ends[1])
+                    break
+                if math.isinf(hi):
+                    out[v] = (-math.inf, math.inf)  # unbounded with that count
+                    break
+    return out
+
+
+class Unknown:
+    """Membership in a boolean mask of counts (``u in mask``), as for a set of hidden counts."""
+
+    def __init__(self, mask: np.ndarray):
+        self.mask = mask
+
+    def __contains__(self, u) -> bool:
+        return bool(self.mask[u])
+
+
+def touched(st, v: int, before: set) -> bool:
+    """Whether the relation rule 3 would search first for ``v`` (the one with the fewest hidden counts, the
+    one that pins it) got a hidden count that is not in ``before`` (this round's start)."""
+    rel = st.m.relations
+    if not st.var_rel[v]:
+        return False
+    return any(u in st.H and u not in before for k in st.var_rel[v] for u in rel[k][0])
+
+
+def next_complement(st, v: int) -> int | None:
+    """Rule 3's complement of ``v``, else any shown count reachable from ``v`` through the relations.
+
+    Rule 3 searches a few relations deep; when it finds nothing, hiding goes on through the whole connected
+    part of the model, nearest first (at worst every count linked to ``v`` is hidden), so the pass can always
+    hide more until the audit passes. Returns None only when every count linked to ``v`` is already hidden.
+    """
+    c = st.complement(v)
+    if c is not None and c not in st.H:
+        return c
+    m = st.m
+    shown = ~st.hidden_rows(counts=True) if st.shown_only else None
+    seen, frontier = {v}, [v]
+    while frontier:
+        nxt = []
+        for w in frontier:
+            for k in sorted(st.var_rel[w]):
+                for u in sorted(m.relations[k][0]):
+                    if u in seen:
+                        continue
+                    seen.add(u)
+                    if u not in st.H and (shown is None or shown[st.var_rows[u]].any()):
+                        return u
+                    nxt.append(u)
+        frontier = nxt
+    return None
