@@ -148,6 +148,7 @@ def design_by_one_relation(st, hid: np.ndarray, vs: list[int]) -> dict[int, tupl
         ent = st._single_entries = np.array(pairs, dtype=np.int64).reshape(-1, 2)
     fixed = np.zeros(len(m.var_key), dtype=bool)
     fixed[ent[:, 1][~hid[ent[:, 0]]]] = True
+    rels = st.__dict__.setdefault("_design_relations", {})
     last = getattr(st, "last_audit", None)
     audited = last[1] if last is not None and np.array_equal(last[0], hid) else {}
     out = {}
@@ -155,11 +156,16 @@ def design_by_one_relation(st, hid: np.ndarray, vs: list[int]) -> dict[int, tupl
         if fixed[v]:
             out[v] = (m.var_x[v], m.var_x[v])
             continue
-        for k in sorted(st.var_rel[v], key=lambda k: len(m.relations[k][0])):
-            coefs, sense = m.relations[k]
-            if sense != "eq" or not coefs.get(v):
-                continue
-            free = [u for u in coefs if u != v and not fixed[u]]
+        got = rels.get(v)
+        if got is None:
+            # its equalities of at most SHORT counts, the shortest first (a longer one leaves several unknown)
+            got = rels[v] = [
+                (np.fromiter((u for u in c if u != v), dtype=np.int64), c)
+                for k in sorted(st.var_rel[v], key=lambda k: len(m.relations[k][0]))
+                if (c := m.relations[k][0]).get(v) and m.relations[k][1] == "eq" and len(c) <= SHORT
+            ]
+        for others, coefs in got:
+            free = others[~fixed[others]].tolist()
             if not free:
                 out[v] = (m.var_x[v], m.var_x[v])
                 break
@@ -176,6 +182,10 @@ def design_by_one_relation(st, hid: np.ndarray, vs: list[int]) -> dict[int, tupl
                     out[v] = (-math.inf, math.inf)  # unbounded with that count
                     break
     return out
+
+
+#: :func:`design_by_one_relation` reads equalities of at most this many counts.
+SHORT = 30
 
 
 class Unknown:
