@@ -516,7 +516,7 @@ def test_protect_district_refuses_an_unprotectable_set(monkeypatch):
     """When no further cell can be hidden the district is refused, with the cells named."""
     # rule 3 finding nothing is no longer "nothing left": the pass then hides through the whole connected part
     # of the model; "no further cell" is when that search finds nothing too
-    monkeypatch.setattr(protection, "_next_complement", lambda st, v: None)
+    monkeypatch.setattr(protection, "next_complement", lambda st, v: None)
     df = students(ADVERSARIAL["group of 2 in every table"], seed=3)
     _, _, report = protect(df)
     assert not report.passed and report.failures
