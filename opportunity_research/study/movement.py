@@ -23,7 +23,7 @@ import pandas as pd
 from ..intake.contract import SUBJECTS_TESTED
 from ..stats.estimates import complete_table, wilson_interval
 from .indicators import unavailable
-from .panels import VARIABLES, needs_ge, needs_years, order_rows, subgroup_cells, with_pooled, yearly_results
+from .panels import VARIABLES, needs_ge, needs_years, order_rows, subgroup_cells, yearly_results
 
 __all__ = ["level_movement", "level_transitions", "yearly_growth"]
 
@@ -113,12 +113,13 @@ def yearly_growth(
     )
     keys = ["subject", "school_year"]
     out = subgroup_cells(
-        with_pooled(pairs),
+        pairs,
         keys=keys,
         variables=list(variables) + ["started_behind"],
         value="gain",
         kind="mean",
         confidence=confidence,
+        pooled=True,
     )
     out = complete_table(out, counts=["n", "n_students"])
     out = order_rows(out, keys)[cols]
@@ -262,13 +263,24 @@ def level_movement(
         moved_up=(pairs["to_level"] > pairs["from_level"]).astype(float),
         moved_down=(pairs["to_level"] < pairs["from_level"]).astype(float),
     )
-    pairs = with_pooled(pairs)
     keys = ["subject", "from_year", "school_year"]
     up = subgroup_cells(
-        pairs, keys=keys, variables=variables, value="moved_up", kind="share", confidence=confidence
+        pairs,
+        keys=keys,
+        variables=variables,
+        value="moved_up",
+        kind="share",
+        confidence=confidence,
+        pooled=True,
     )
     down = subgroup_cells(
-        pairs, keys=keys, variables=variables, value="moved_down", kind="share", confidence=confidence
+        pairs,
+        keys=keys,
+        variables=variables,
+        value="moved_down",
+        kind="share",
+        confidence=confidence,
+        pooled=True,
     )
     on = keys + ["school_id", "group"]
     up = up.rename(

@@ -157,9 +157,19 @@ def with_pooled(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def subgroup_cells(
-    frame: pd.DataFrame, *, keys: list[str], variables, value: str, kind: str, confidence: float
+    frame: pd.DataFrame,
+    *,
+    keys: list[str],
+    variables,
+    value: str,
+    kind: str,
+    confidence: float,
+    pooled: bool = False,
 ):
     """District and school rows of subgroup estimates, intervals clustered by student.
+
+    ``pooled=True`` adds the cells of the subjects pooled (``subject == "all"``), as ``with_pooled(frame)``
+    would, on only the columns the cells use.
 
     Examples
     --------
@@ -172,7 +182,9 @@ def subgroup_cells(
     >>> all_rows[["school_id", "n_students", "estimate"]].values.tolist()
     [['all', 4, 0.75], ['S1', 2, 1.0], ['S2', 2, 0.5]]
     """
-    frame = frame.assign(_sid=pd.factorize(frame["student_id"])[0])  # integer ids: cheaper grouping
+    # only the columns the cells use, and integer student ids: cheaper grouping
+    used = [c for c in dict.fromkeys([*keys, "school_id", *variables, value]) if c in frame.columns]
+    frame = frame[used].assign(_sid=pd.factorize(frame["student_id"])[0])
     # text keys as categories, once: every cell_estimates call below then groups on their codes instead of
     # hashing the text again (the same groups in the same sorted order); the results get the text back
     text = {
@@ -181,6 +193,15 @@ def subgroup_cells(
         if c in frame.columns and (pd.api.types.is_string_dtype(frame[c]) or frame[c].dtype == object)
     }
     frame = frame.astype({c: "category" for c in text})
+    if pooled:
+        # the pooled rows after the per-subject rows, "all" a category in sorted place (as the categories of
+        # the text column with_pooled gives): the same cells, in the same order, from the same rows
+        subj = frame["subject"].astype("category")
+        cats = sorted({*subj.cat.categories, "all"})
+        subj = subj.cat.set_categories(pd.Index(cats, dtype=subj.cat.categories.dtype))
+        every = pd.Categorical.from_codes(np.full(len(frame), cats.index("all")), dtype=subj.dtype)
+        frame = pd.concat([frame.assign(subject=subj), frame.assign(subject=every)], ignore_index=True)
+        text.setdefault("subject", frame["subject"].cat.categories.dtype)
     dist = subgroup_estimates(
         frame,
         keys=keys,

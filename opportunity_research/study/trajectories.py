@@ -62,7 +62,7 @@ from ..intake.contract import SUBJECTS_TESTED
 from ..stats.estimates import complete_table
 from .indicators import INDICATOR_COLUMNS, indicator_rows, needs_of, unavailable
 from .movement import level_movement, level_transitions, yearly_growth
-from .panels import VARIABLES, needs_ge, needs_years, order_rows, subgroup_cells, with_pooled, yearly_results
+from .panels import VARIABLES, needs_ge, needs_years, order_rows, subgroup_cells, yearly_results
 
 __all__ = [
     "NO_CLOSE",
@@ -186,20 +186,22 @@ def catch_up_rates(
         )
     keys = ["subject", "start_year", "years_later", "school_year"]
     out = subgroup_cells(
-        with_pooled(pairs),
+        pairs,
         keys=keys,
         variables=variables,
         value="caught_up",
         kind="share",
         confidence=confidence,
+        pooled=True,
     )
     start = subgroup_cells(
-        with_pooled(base.assign(one=1.0)),
+        base.assign(one=1.0),
         keys=["subject", "start_year"],
         variables=variables,
         value="one",
         kind="mean",
         confidence=confidence,
+        pooled=True,
     )
     start = start[["subject", "start_year", "school_id", "group", "n"]].rename(columns={"n": "n_start"})
     out = out.merge(
@@ -381,14 +383,26 @@ def grade_level_growth(
     per = _student_growth(panel, start, end, method)
     if len(per) == 0:
         return unavailable(cols, needs_ge(window, [y for y in years if start <= y <= end]))
-    per = with_pooled(per.assign(start_year=start, end_year=end))
+    per = per.assign(start_year=start, end_year=end)
     keys = ["subject", "start_year", "end_year"]
     variables = list(variables) + ["started_behind"]
     off = subgroup_cells(
-        per, keys=keys, variables=variables, value="start_offset", kind="mean", confidence=confidence
+        per,
+        keys=keys,
+        variables=variables,
+        value="start_offset",
+        kind="mean",
+        confidence=confidence,
+        pooled=True,
     )
     gro = subgroup_cells(
-        per, keys=keys, variables=variables, value="growth", kind="mean", confidence=confidence
+        per,
+        keys=keys,
+        variables=variables,
+        value="growth",
+        kind="mean",
+        confidence=confidence,
+        pooled=True,
     )
     on = keys + ["school_id", "group"]
     off = off.rename(
