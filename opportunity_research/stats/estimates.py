@@ -121,7 +121,11 @@ def cell_estimates(
         est = np.bincount(codes, weights=v, minlength=m) / n
 
     def pairs(col):
-        """Per (cell, value of col): the cell of each pair, the pair's sum of v and its row count."""
+        """Per (cell, value of col): the cell of each pair, the pair's sum of v and its row count.
+
+        Pairs are numbered in the order of their first row (as ``pd.factorize`` numbers them), which fixes the
+        order of the sums over pairs below.
+        """
         x = df[col]
         sub = (
             x.to_numpy(dtype=np.int64)
@@ -129,6 +133,20 @@ def cell_estimates(
             else pd.factorize(x)[0].astype(np.int64)
         )
         k = int(sub.max()) + 1 if len(sub) else 1
+        if len(sub) and sub.min() >= 0 and k <= 2 * len(sub) + 1024:
+            # integer codes in a narrow range, each in one cell only (e.g. student-in-cell ids): the pairs are
+            # the codes themselves, numbered by first row without hashing every (cell, code) combination
+            owner = np.full(k, -1, dtype=np.int64)
+            owner[sub] = codes
+            if np.array_equal(owner[sub], codes):
+                first = np.full(k, len(sub), dtype=np.int64)
+                np.minimum.at(first, sub, np.arange(len(sub), dtype=np.int64))
+                seen = np.flatnonzero(first < len(sub))
+                order = seen[np.argsort(first[seen])]
+                rank = np.empty(k, dtype=np.int64)
+                rank[order] = np.arange(len(order), dtype=np.int64)
+                inv = rank[sub]
+                return owner[order], np.bincount(inv, weights=v), np.bincount(inv)
         inv, uniq = pd.factorize(codes.astype(np.int64) * k + sub)
         return uniq // k, np.bincount(inv, weights=v), np.bincount(inv)
 

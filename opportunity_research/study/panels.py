@@ -202,6 +202,13 @@ def subgroup_cells(
         every = pd.Categorical.from_codes(np.full(len(frame), cats.index("all")), dtype=subj.dtype)
         frame = pd.concat([frame.assign(subject=subj), frame.assign(subject=every)], ignore_index=True)
         text.setdefault("subject", frame["subject"].cat.categories.dtype)
+    # Cluster on each student's rows within a cell of ``keys`` (one id per student and cell) rather than on the
+    # student: every cell below refines the cells of ``keys``, so its clusters (and their order of first row)
+    # are the same, and its student-in-cell ids each fall in one cell, which cell_estimates pairs without
+    # hashing every (cell, student) combination again.
+    cell = frame.groupby(keys, sort=False, observed=True, dropna=False).ngroup().to_numpy().astype(np.int64)
+    sid = frame["_sid"].to_numpy().astype(np.int64)
+    frame["_sid"] = pd.factorize(cell * (int(sid.max(initial=0)) + 2) + (sid + 1))[0]
     dist = subgroup_estimates(
         frame,
         keys=keys,
