@@ -62,7 +62,15 @@ from ..intake.contract import SUBJECTS_TESTED
 from ..stats.estimates import complete_table
 from .indicators import INDICATOR_COLUMNS, indicator_rows, needs_of, unavailable
 from .movement import level_movement, level_transitions, yearly_growth
-from .panels import VARIABLES, needs_ge, needs_years, order_rows, subgroup_cells, yearly_results
+from .panels import (
+    VARIABLES,
+    needs_ge,
+    needs_years,
+    order_rows,
+    student_subject_key,
+    subgroup_cells,
+    yearly_results,
+)
 
 __all__ = [
     "NO_CLOSE",
@@ -165,17 +173,17 @@ def catch_up_rates(
     if len(years) < 2:
         return unavailable(cols, needs_years(window, years))
     starts = _start_years(years, start_year, years_later)
+    panel = panel.assign(_sk=student_subject_key(panel))  # joined on integers, not on the text
     base = panel[panel["school_year"].isin(starts) & (panel["at_grade_level"] == 0)]
     base = base.rename(columns={"school_year": "start_year"})
-    follow = panel[["student_id", "subject", "school_year", "at_grade_level"]].rename(
-        columns={"at_grade_level": "caught_up"}
-    )
+    follow = panel[["_sk", "school_year", "at_grade_level"]].rename(columns={"at_grade_level": "caught_up"})
     frames = []
     for k in years_later:
         f = base.assign(school_year=base["start_year"] + k).merge(
-            follow, on=["student_id", "subject", "school_year"], how="inner"
+            follow, on=["_sk", "school_year"], how="inner"
         )
-        frames.append(f.assign(years_later=int(k)))
+        frames.append(f.drop(columns="_sk").assign(years_later=int(k)))
+    base = base.drop(columns="_sk")
     pairs = pd.concat(frames, ignore_index=True)
     if len(pairs) == 0:
         ks = " or ".join(str(k) for k in years_later)
