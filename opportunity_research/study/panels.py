@@ -114,8 +114,10 @@ def yearly_results(
     ]
     if data is None or len(data) == 0:
         return pd.DataFrame(columns=cols)
-    a = data[(data["window"] == window) & data["subject"].isin(list(subjects))]
-    out = a[
+    rows = (data["window"] == window) & data["subject"].isin(list(subjects))
+    # one copy of the rows and columns used (not of every column first)
+    out = data.loc[
+        rows,
         [
             "student_id",
             "subject",
@@ -124,10 +126,12 @@ def yearly_results(
             "scale_score",
             "grade_level_cut",
             "performance_level",
-        ]
-    ].copy()
+        ],
+    ]
     out["grade_equivalent"] = (
-        a["grade_equivalent"].astype(float) if "grade_equivalent" in a.columns else np.nan
+        data.loc[rows, "grade_equivalent"].astype(float).to_numpy()
+        if "grade_equivalent" in data.columns
+        else np.nan
     )
     out["school_year"] = out["school_year"].astype(np.int64)
     ok = out["scale_score"].notna() & out["grade_level_cut"].notna()
