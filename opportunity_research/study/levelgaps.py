@@ -99,8 +99,8 @@ def level_counts_from_assessments(
     [['all', 1, 1], ['all', 2, 2], ['low_income=0', 2, 1], ['low_income=1', 1, 1], ['low_income=1', 2, 1]]
     """
     variables = [v for v in variables if v in students.columns]
-    r = assessments[(assessments["window"] == window) & assessments["performance_level"].notna()]
-    r = r[["student_id", "subject", "school_year", "performance_level"]].merge(
+    rows = (assessments["window"] == window) & assessments["performance_level"].notna()
+    r = assessments.loc[rows, ["student_id", "subject", "school_year", "performance_level"]].merge(
         students[["student_id", "school_id", *variables]], on="student_id", how="inner"
     )
     keys = ["school_id", "subject", "school_year"]
@@ -289,8 +289,8 @@ def score_gaps(
     -3.0
     """
     variables = [v for v in variables if v in students.columns]
-    r = assessments[(assessments["window"] == window) & assessments["scale_score"].notna()]
-    r = r[["student_id", "subject", "school_year", "grade", "scale_score"]].merge(
+    rows = (assessments["window"] == window) & assessments["scale_score"].notna()
+    r = assessments.loc[rows, ["student_id", "subject", "school_year", "grade", "scale_score"]].merge(
         students[["student_id", *variables]], on="student_id", how="inner"
     )
     g = r.groupby(["subject", "school_year", "grade"])["scale_score"]
