@@ -242,8 +242,14 @@ def _cells(df: pd.DataFrame, by: list[str]) -> tuple[np.ndarray, pd.DataFrame]:
             g = df.groupby(by, sort=True, observed=True)
             return g.ngroup().to_numpy(), g.size().reset_index()[by]
         combined = combined * k + cc
-    codes, cells = pd.factorize(combined, sort=True)
-    first = np.full(len(cells), len(df), dtype=np.int64)
+    if span <= 2 * len(df) + 1024:  # few combinations: the rank of each among those present, without hashing
+        present = np.zeros(span, dtype=bool)
+        present[combined] = True
+        codes, n_cells = (np.cumsum(present) - 1)[combined], int(present.sum())
+    else:
+        codes, cells = pd.factorize(combined, sort=True)
+        n_cells = len(cells)
+    first = np.full(n_cells, len(df), dtype=np.int64)
     np.minimum.at(first, codes, np.arange(len(df), dtype=np.int64))
     res = df[by].take(first).reset_index(drop=True)
     res.columns = pd.Index(by, dtype=object)  # as groupby's result
