@@ -105,18 +105,18 @@ def test_cell_estimates_student_in_cell_clusters_give_the_student_clusters_to_th
     )
     df["g"] = df["student"] % 3  # constant per student: (cell, g) cells keep each student's rows together
     pair = pd.factorize(df["cell"] * 1000 + df["student"])[0]
-    df["in_cell"] = rng.permutation(pair.max() + 1)[pair]  # numbered out of the order of first rows
+    df["in_order"] = pair  # numbered in the order of first rows
+    df["in_cell"] = rng.permutation(pair.max() + 1)[pair]  # numbered out of that order
     assert df.groupby("student")["cell"].nunique().max() > 1  # students span cells: hashed pairs
     for by in (["cell"], ["cell", "g"]):
         for kind, value in (("mean", "y"), ("share", "b")):
             hashed = estimates.cell_estimates(
                 df, by=by, value=value, kind=kind, cluster="student", unit="student"
             )
-            direct = estimates.cell_estimates(
-                df, by=by, value=value, kind=kind, cluster="in_cell", unit="in_cell"
-            )
-            pd.testing.assert_frame_equal(hashed, direct, check_exact=True)
-            assert (direct["n_clusters"] < direct["n"]).all()  # clusters of several rows
+            for ids in ("in_order", "in_cell"):
+                direct = estimates.cell_estimates(df, by=by, value=value, kind=kind, cluster=ids, unit=ids)
+                pd.testing.assert_frame_equal(hashed, direct, check_exact=True)
+                assert (direct["n_clusters"] < direct["n"]).all()  # clusters of several rows
 
 
 def test_cell_estimates_cells_are_groupby_cells_for_every_key_type():

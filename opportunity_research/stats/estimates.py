@@ -142,7 +142,9 @@ def cell_estimates(
                 first = np.full(k, len(sub), dtype=np.int64)
                 np.minimum.at(first, sub, np.arange(len(sub), dtype=np.int64))
                 seen = np.flatnonzero(first < len(sub))
-                order = seen[np.argsort(first[seen])]
+                at = first[seen]
+                # codes already numbered by first row (a subset of rows of the frame that numbered them): no sort
+                order = seen if bool(np.all(at[1:] > at[:-1])) else seen[np.argsort(at)]
                 rank = np.empty(k, dtype=np.int64)
                 rank[order] = np.arange(len(order), dtype=np.int64)
                 inv = rank[sub]

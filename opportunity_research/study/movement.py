@@ -273,20 +273,11 @@ def level_movement(
         moved_down=(pairs["to_level"] < pairs["from_level"]).astype(float),
     )
     keys = ["subject", "from_year", "school_year"]
-    up = subgroup_cells(
+    up, down = subgroup_cells(
         pairs,
         keys=keys,
         variables=variables,
-        value="moved_up",
-        kind="share",
-        confidence=confidence,
-        pooled=True,
-    )
-    down = subgroup_cells(
-        pairs,
-        keys=keys,
-        variables=variables,
-        value="moved_down",
+        value=["moved_up", "moved_down"],
         kind="share",
         confidence=confidence,
         pooled=True,

@@ -187,7 +187,7 @@ def subgroup_cells(
     *,
     keys: list[str],
     variables,
-    value: str,
+    value: str | Sequence[str],
     kind: str,
     confidence: float,
     pooled: bool = False,
@@ -195,7 +195,8 @@ def subgroup_cells(
     """District and school rows of subgroup estimates, intervals clustered by student.
 
     ``pooled=True`` adds the cells of the subjects pooled (``subject == "all"``), as ``with_pooled(frame)``
-    would, on only the columns the cells use.
+    would, on only the columns the cells use. With a list of ``value`` columns, a list of tables, one per value
+    (the frame prepared once for all of them).
 
     Examples
     --------
@@ -209,7 +210,8 @@ def subgroup_cells(
     [['all', 4, 0.75], ['S1', 2, 1.0], ['S2', 2, 0.5]]
     """
     # only the columns the cells use, and integer student ids: cheaper grouping
-    used = [c for c in dict.fromkeys([*keys, "school_id", *variables, value]) if c in frame.columns]
+    values = [value] if isinstance(value, str) else list(value)
+    used = [c for c in dict.fromkeys([*keys, "school_id", *variables, *values]) if c in frame.columns]
     frame = frame[used].assign(_sid=pd.factorize(frame["student_id"])[0])
     # text keys as categories, once: every cell_estimates call below then groups on their codes instead of
     # hashing the text again (the same groups in the same sorted order); the results get the text back
@@ -235,38 +237,41 @@ def subgroup_cells(
     cell = frame.groupby(keys, sort=False, observed=True, dropna=False).ngroup().to_numpy().astype(np.int64)
     sid = frame["_sid"].to_numpy().astype(np.int64)
     frame["_sid"] = pd.factorize(cell * (int(sid.max(initial=0)) + 2) + (sid + 1))[0]
-    dist = subgroup_estimates(
-        frame,
-        keys=keys,
-        variables=variables,
-        value=value,
-        kind=kind,
-        cluster="_sid",
-        unit="_sid",
-        confidence=confidence,
-    ).assign(school_id="all")
-    sch = subgroup_estimates(
-        frame,
-        keys=keys + ["school_id"],
-        variables=variables,
-        value=value,
-        kind=kind,
-        cluster="_sid",
-        unit="_sid",
-        confidence=confidence,
-    )
-    dist, sch = (
-        t.astype(
-            {
-                c: dt
-                for c, dt in text.items()
-                if c in t.columns and isinstance(t[c].dtype, pd.CategoricalDtype)
-            }
+    outs = []
+    for v in values:
+        dist = subgroup_estimates(
+            frame,
+            keys=keys,
+            variables=variables,
+            value=v,
+            kind=kind,
+            cluster="_sid",
+            unit="_sid",
+            confidence=confidence,
+        ).assign(school_id="all")
+        sch = subgroup_estimates(
+            frame,
+            keys=keys + ["school_id"],
+            variables=variables,
+            value=v,
+            kind=kind,
+            cluster="_sid",
+            unit="_sid",
+            confidence=confidence,
         )
-        for t in (dist, sch)
-    )
-    out = pd.concat([dist, sch], ignore_index=True)
-    return out.rename(columns={"n_units": "n_students"}).drop(columns=["n_clusters"])
+        dist, sch = (
+            t.astype(
+                {
+                    c: dt
+                    for c, dt in text.items()
+                    if c in t.columns and isinstance(t[c].dtype, pd.CategoricalDtype)
+                }
+            )
+            for t in (dist, sch)
+        )
+        out = pd.concat([dist, sch], ignore_index=True)
+        outs.append(out.rename(columns={"n_units": "n_students"}).drop(columns=["n_clusters"]))
+    return outs[0] if isinstance(value, str) else outs
 
 
 def order_rows(out: pd.DataFrame, keys: list[str]) -> pd.DataFrame:

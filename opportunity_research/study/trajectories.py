@@ -394,20 +394,11 @@ def grade_level_growth(
     per = per.assign(start_year=start, end_year=end)
     keys = ["subject", "start_year", "end_year"]
     variables = list(variables) + ["started_behind"]
-    off = subgroup_cells(
+    off, gro = subgroup_cells(
         per,
         keys=keys,
         variables=variables,
-        value="start_offset",
-        kind="mean",
-        confidence=confidence,
-        pooled=True,
-    )
-    gro = subgroup_cells(
-        per,
-        keys=keys,
-        variables=variables,
-        value="growth",
+        value=["start_offset", "growth"],
         kind="mean",
         confidence=confidence,
         pooled=True,
