@@ -355,6 +355,14 @@ def two_level_estimates(
     >>> t[["school_id", "group", "n", "estimate"]].head(3).to_dict("list")
     {'school_id': ['all', 'all', 'all'], 'group': ['all', 'low_income=0', 'low_income=1'], 'n': [4, 2, 2], 'estimate': [0.75, 1.0, 0.5]}
     """
+    # text keys as categories, once: every cell_estimates call below then groups on their codes instead of
+    # hashing the text again (the same groups in the same sorted order); the results get the text back
+    text = {
+        c: frame[c].dtype
+        for c in dict.fromkeys([*keys, "school_id", *variables])
+        if c in frame.columns and (pd.api.types.is_string_dtype(frame[c]) or frame[c].dtype == object)
+    }
+    frame = frame.astype({c: "category" for c in text})
     dist = subgroup_estimates(
         frame,
         keys=keys,
@@ -375,6 +383,16 @@ def two_level_estimates(
         cluster=None,
         unit="_sid",
         confidence=confidence,
+    )
+    dist, sch = (
+        t.astype(
+            {
+                c: dt
+                for c, dt in text.items()
+                if c in t.columns and isinstance(t[c].dtype, pd.CategoricalDtype)
+            }
+        )
+        for t in (dist, sch)
     )
     return pd.concat([dist, sch], ignore_index=True)
 
