@@ -141,8 +141,15 @@ def yearly_results(
         if students["student_id"].duplicated().any():
             raise ValueError("students: student_id is not unique")
         keep = ["student_id"] + [c for c in _STUDENT_COLS if c in students.columns]
-        # student_id is unique (checked above), so no validate= (it would sort the ids again)
-        out = out.merge(students[keep], on="student_id", how="left")
+        at = pd.Index(students["student_id"]).get_indexer(out["student_id"])
+        if len(at) and (at >= 0).all():
+            # every result's student is on the roster: their columns taken by position, added to the rows
+            # (what the left merge gives, without copying every column of the results into a new frame)
+            for c in keep[1:]:
+                out[c] = students[c].iloc[at].set_axis(out.index)
+        else:
+            # student_id is unique (checked above), so no validate= (it would sort the ids again)
+            out = out.merge(students[keep], on="student_id", how="left")
     for c in _STUDENT_COLS:
         if c not in out.columns:
             out[c] = np.nan
