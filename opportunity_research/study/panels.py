@@ -141,8 +141,14 @@ def yearly_results(
         if students["student_id"].duplicated().any():
             raise ValueError("students: student_id is not unique")
         keep = ["student_id"] + [c for c in _STUDENT_COLS if c in students.columns]
-        at = pd.Index(students["student_id"]).get_indexer(out["student_id"])
-        if len(at) and (at >= 0).all():
+        # roster position of each result's student: the roster's ids (unique, first) are codes 0..n-1 of one
+        # factorization of both id columns (hashed as Arrow text; no Python string per row)
+        ids = pd.concat([students["student_id"], out["student_id"]], ignore_index=True)
+        at = pd.factorize(ids)[0][len(students) :]
+        on_roster = (
+            len(at) and students["student_id"].notna().all() and ((at >= 0) & (at < len(students))).all()
+        )
+        if on_roster:
             # every result's student is on the roster: their columns taken by position, added to the rows
             # (what the left merge gives, without copying every column of the results into a new frame)
             for c in keep[1:]:
