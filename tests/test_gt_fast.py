@@ -63,10 +63,10 @@ def test_report_tables_are_laid_out_with_it(monkeypatch):
         tables.Col("interval", "interval_percent"),
     ]
     built = []
-    monkeypatch.setattr(gt_fast, "FastGT", type("Spy", (FastGT,), {"__init__": _spy(built)}))
+    monkeypatch.setattr(gt_fast, "TableClass", type("Spy", (FastGT,), {"__init__": _spy(built)}))
     fast = tables.table(t, cols, caption="Access & use <by group>")
     assert built
-    monkeypatch.setattr(gt_fast, "FastGT", GT)
+    monkeypatch.setattr(gt_fast, "TableClass", GT)
     slow = tables.table(t, cols, caption="Access & use <by group>")
     assert fast.html == slow.html and str(fast) == str(slow)
 
@@ -77,3 +77,18 @@ def _spy(built: list):
         FastGT.__init__(self, *args, **kwargs)
 
     return init
+
+
+def test_the_fast_class_is_used_only_under_the_great_tables_it_was_written_for(monkeypatch):
+    import importlib
+    import importlib.metadata
+
+    assert gt_fast.TableClass is (
+        FastGT if importlib.metadata.version("great_tables").startswith("1.1.") else GT
+    )
+    monkeypatch.setattr(importlib.metadata, "version", lambda name: "2.0.0")
+    try:
+        assert importlib.reload(gt_fast).TableClass is GT  # another version: great_tables' own class
+    finally:
+        monkeypatch.undo()
+        importlib.reload(gt_fast)

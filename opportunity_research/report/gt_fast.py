@@ -8,19 +8,24 @@ each demo district's notebook. :class:`FastGT` does the same escaping (``html.es
 visible cell that no formatter wrote and that is not missing) with one assignment per column; any other case
 (another output context, a table that is not a pandas frame, a column of numbers) is left
 to great_tables' own code. ``tests/test_gt_fast.py`` checks that the HTML is the same, byte for byte.
+
+It overrides a private method of great_tables 1.1 (the version ``requirements.lock`` pins), so
+:data:`TableClass` is :class:`FastGT` only under great_tables 1.1 and great_tables' own ``GT`` under any other
+version: an upgrade can only make the tables slower, never different.
 """
 
 from __future__ import annotations
 
 import html
 from collections import defaultdict
+from importlib.metadata import version
 
 import numpy as np
 import pandas as pd
 from great_tables import GT
 from great_tables._utils import _migrate_unformatted_to_output
 
-__all__ = ["FastGT"]
+__all__ = ["FastGT", "TableClass"]
 
 
 class FastGT(GT):
@@ -91,3 +96,8 @@ def escape_unformatted(data, data_tbl, formatted_cells: set, context: str):
         every = {(col, r) for col in data_tbl.columns for r in range(len(data_tbl))}
         data = _migrate_unformatted_to_output(data, data_tbl, formatted_cells | (every - rest), context)
     return data
+
+
+#: The table class the report uses: :class:`FastGT` under the great_tables version it was written against (1.1),
+#: great_tables' own ``GT`` otherwise.
+TableClass = FastGT if version("great_tables").startswith("1.1.") else GT
