@@ -24,6 +24,8 @@ from scipy import sparse
 from scipy.optimize import linprog
 from scipy.sparse.csgraph import connected_components
 
+from .lp_exact import exact_bounds
+
 if TYPE_CHECKING:
     from .model import PopulationModel
 
@@ -515,7 +517,7 @@ def _lp_warm(hc, members, cons, lb, targets, need, model):
     pos = {v: i for i, v in enumerate(members)}
     m = len(members)
     if model is None:  # bounds that contradict each other: relations read as exact do not hold
-        return _lp(members, cons(), lb, targets)
+        return exact_bounds(members, cons(), lb, targets, big=_BIG, fallback=_lp)
     lower = model[1]
     h = _highs(hc, model)
     seen_lo = np.full(m, np.inf)
@@ -554,9 +556,7 @@ def _lp_warm(hc, members, cons, lb, targets, need, model):
                 res[sense] = float(x[j])
             elif h.getModelStatus() == hc.HighsModelStatus.kInfeasible:
                 h.changeColCost(j, 0.0)
-                return _lp(
-                    members, cons(), lb, targets
-                )  # relations read as exact do not hold: linprog reads <=
+                return exact_bounds(members, cons(), lb, targets, big=_BIG, fallback=_lp)  # read as <=
             else:
                 res[sense] = None
         h.changeColCost(j, 0.0)
