@@ -90,6 +90,35 @@ def test_cell_estimates_means_match_t_and_cluster_robust_intervals():
     )
 
 
+def test_cell_estimates_student_in_cell_clusters_give_the_student_clusters_to_the_bit():
+    # ids of a student's rows within a cell each fall in one cell (paired by first row, without hashing every
+    # (cell, student) combination): the same clusters, in the same order, as the students themselves
+    rng = np.random.default_rng(5)
+    n = 4000
+    df = pd.DataFrame(
+        {
+            "cell": rng.integers(0, 6, n),
+            "student": rng.integers(0, 500, n),
+            "y": rng.normal(size=n),
+            "b": rng.integers(0, 2, n).astype(float),
+        }
+    )
+    df["g"] = df["student"] % 3  # constant per student: (cell, g) cells keep each student's rows together
+    pair = pd.factorize(df["cell"] * 1000 + df["student"])[0]
+    df["in_order"] = pair  # numbered in the order of first rows
+    df["in_cell"] = rng.permutation(pair.max() + 1)[pair]  # numbered out of that order
+    assert df.groupby("student")["cell"].nunique().max() > 1  # students span cells: hashed pairs
+    for by in (["cell"], ["cell", "g"]):
+        for kind, value in (("mean", "y"), ("share", "b")):
+            hashed = estimates.cell_estimates(
+                df, by=by, value=value, kind=kind, cluster="student", unit="student"
+            )
+            for ids in ("in_order", "in_cell"):
+                direct = estimates.cell_estimates(df, by=by, value=value, kind=kind, cluster=ids, unit=ids)
+                pd.testing.assert_frame_equal(hashed, direct, check_exact=True)
+                assert (direct["n_clusters"] < direct["n"]).all()  # clusters of several rows
+
+
 def test_cell_estimates_cells_are_groupby_cells_for_every_key_type():
     # the cells (their order and key values, dtypes included) are those of a sorted pandas groupby, whatever
     # the keys: narrow and wide integers, negative ones, text, categories (unused and out of alphabetical

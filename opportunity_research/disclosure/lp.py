@@ -34,6 +34,7 @@ from .lp_blocks import (
     reach,
     spread,
 )
+from .lp_exact import exact_bounds
 
 if TYPE_CHECKING:
     from .model import PopulationModel
@@ -265,7 +266,7 @@ def _lp_warm(hc, members, cons, lb, targets, need, model):
     pos = {v: i for i, v in enumerate(members)}
     m = len(members)
     if model is None:  # bounds that contradict each other: relations read as exact do not hold
-        return _lp(members, cons(), lb, targets)
+        return exact_bounds(members, cons(), lb, targets, big=BIG, fallback=_lp)
     lower = model[1]
     h = highs_model(hc, model)
     seen_lo = np.full(m, np.inf)
@@ -304,9 +305,7 @@ def _lp_warm(hc, members, cons, lb, targets, need, model):
                 res[sense] = float(x[j])
             elif h.getModelStatus() == hc.HighsModelStatus.kInfeasible:
                 h.changeColCost(j, 0.0)
-                return _lp(
-                    members, cons(), lb, targets
-                )  # relations read as exact do not hold: linprog reads <=
+                return exact_bounds(members, cons(), lb, targets, big=BIG, fallback=_lp)  # read as <=
             else:
                 res[sense] = None
         h.changeColCost(j, 0.0)

@@ -462,7 +462,7 @@ def table(
     >>> html.count("<table"), '<th scope="row"' in html  # one table per subject; groups as row headers
     (2, True)
     """
-    from great_tables import GT
+    from .gt_fast import TableClass as GT
 
     if not caption:
         raise ValueError("table: every report table needs a caption")

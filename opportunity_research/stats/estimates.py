@@ -121,7 +121,11 @@ def cell_estimates(
         est = np.bincount(codes, weights=v, minlength=m) / n
 
     def pairs(col):
-        """Per (cell, value of col): the cell of each pair, the pair's sum of v and its row count."""
+        """Per (cell, value of col): the cell of each pair, the pair's sum of v and its row count.
+
+        Pairs are numbered in the order of their first row (as ``pd.factorize`` numbers them), which fixes the
+        order of the sums over pairs below.
+        """
         x = df[col]
         sub = (
             x.to_numpy(dtype=np.int64)
@@ -129,6 +133,22 @@ def cell_estimates(
             else pd.factorize(x)[0].astype(np.int64)
         )
         k = int(sub.max()) + 1 if len(sub) else 1
+        if len(sub) and sub.min() >= 0 and k <= 2 * len(sub) + 1024:
+            # integer codes in a narrow range, each in one cell only (e.g. student-in-cell ids): the pairs are
+            # the codes themselves, numbered by first row without hashing every (cell, code) combination
+            owner = np.full(k, -1, dtype=np.int64)
+            owner[sub] = codes
+            if np.array_equal(owner[sub], codes):
+                first = np.full(k, len(sub), dtype=np.int64)
+                np.minimum.at(first, sub, np.arange(len(sub), dtype=np.int64))
+                seen = np.flatnonzero(first < len(sub))
+                at = first[seen]
+                # codes already numbered by first row (a subset of rows of the frame that numbered them): no sort
+                order = seen if bool(np.all(at[1:] > at[:-1])) else seen[np.argsort(at)]
+                rank = np.empty(k, dtype=np.int64)
+                rank[order] = np.arange(len(order), dtype=np.int64)
+                inv = rank[sub]
+                return owner[order], np.bincount(inv, weights=v), np.bincount(inv)
         inv, uniq = pd.factorize(codes.astype(np.int64) * k + sub)
         return uniq // k, np.bincount(inv, weights=v), np.bincount(inv)
 
@@ -224,8 +244,14 @@ def _cells(df: pd.DataFrame, by: list[str]) -> tuple[np.ndarray, pd.DataFrame]:
             g = df.groupby(by, sort=True, observed=True)
             return g.ngroup().to_numpy(), g.size().reset_index()[by]
         combined = combined * k + cc
-    codes, cells = pd.factorize(combined, sort=True)
-    first = np.full(len(cells), len(df), dtype=np.int64)
+    if span <= 2 * len(df) + 1024:  # few combinations: the rank of each among those present, without hashing
+        present = np.zeros(span, dtype=bool)
+        present[combined] = True
+        codes, n_cells = (np.cumsum(present) - 1)[combined], int(present.sum())
+    else:
+        codes, cells = pd.factorize(combined, sort=True)
+        n_cells = len(cells)
+    first = np.full(n_cells, len(df), dtype=np.int64)
     np.minimum.at(first, codes, np.arange(len(df), dtype=np.int64))
     res = df[by].take(first).reset_index(drop=True)
     res.columns = pd.Index(by, dtype=object)  # as groupby's result
@@ -329,6 +355,14 @@ def two_level_estimates(
     >>> t[["school_id", "group", "n", "estimate"]].head(3).to_dict("list")
     {'school_id': ['all', 'all', 'all'], 'group': ['all', 'low_income=0', 'low_income=1'], 'n': [4, 2, 2], 'estimate': [0.75, 1.0, 0.5]}
     """
+    # text keys as categories, once: every cell_estimates call below then groups on their codes instead of
+    # hashing the text again (the same groups in the same sorted order); the results get the text back
+    text = {
+        c: frame[c].dtype
+        for c in dict.fromkeys([*keys, "school_id", *variables])
+        if c in frame.columns and (pd.api.types.is_string_dtype(frame[c]) or frame[c].dtype == object)
+    }
+    frame = frame.astype({c: "category" for c in text})
     dist = subgroup_estimates(
         frame,
         keys=keys,
@@ -349,6 +383,16 @@ def two_level_estimates(
         cluster=None,
         unit="_sid",
         confidence=confidence,
+    )
+    dist, sch = (
+        t.astype(
+            {
+                c: dt
+                for c, dt in text.items()
+                if c in t.columns and isinstance(t[c].dtype, pd.CategoricalDtype)
+            }
+        )
+        for t in (dist, sch)
     )
     return pd.concat([dist, sch], ignore_index=True)
 

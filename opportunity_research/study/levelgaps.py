@@ -99,22 +99,30 @@ def level_counts_from_assessments(
     [['all', 1, 1], ['all', 2, 2], ['low_income=0', 2, 1], ['low_income=1', 1, 1], ['low_income=1', 2, 1]]
     """
     variables = [v for v in variables if v in students.columns]
-    r = assessments[(assessments["window"] == window) & assessments["performance_level"].notna()]
-    r = r[["student_id", "subject", "school_year", "performance_level"]].merge(
+    rows = (assessments["window"] == window) & assessments["performance_level"].notna()
+    r = assessments.loc[rows, ["student_id", "subject", "school_year", "performance_level"]].merge(
         students[["student_id", "school_id", *variables]], on="student_id", how="inner"
     )
     keys = ["school_id", "subject", "school_year"]
-    long = r.melt(
-        id_vars=[*keys, "performance_level"], value_vars=variables, var_name="variable", value_name="lv"
-    )
-    long = long[long["lv"].notna()]
-    long["group"] = long["variable"] + "=" + long["lv"].map(_level_text)
-    every = r[[*keys, "performance_level"]].assign(group="all")
-    both = pd.concat([every, long[[*keys, "performance_level", "group"]]], ignore_index=True)
+    # one grouping of the rows into (school, subject, year, level) cells, then one count per cell and level
+    # of each variable (np.bincount on integer codes): no long table of every row once per variable
+    g = r.groupby([*keys, "performance_level"], sort=False)
+    cell, cells = g.ngroup().to_numpy(), g.size()
+    cells = cells.index.to_frame(index=False).assign(n_students=cells.to_numpy())
+    parts = [cells.assign(group="all")]
+    for v in variables:
+        code, text = _level_codes(r[v])
+        ok = (code >= 0) & (cell >= 0)
+        k = max(len(text), 1)
+        n = np.bincount(cell[ok] * k + code[ok], minlength=len(cells) * k)
+        hit = np.flatnonzero(n)
+        part = cells.iloc[hit // k].reset_index(drop=True)
+        parts.append(part.assign(group=v + "=" + text[hit % k], n_students=n[hit]))
+    both = pd.concat(parts, ignore_index=True).astype({"group": "str"})
     out = (
-        both.groupby([*keys, "group", "performance_level"], sort=True)
-        .size()
-        .rename("n_students")
+        both.groupby([*keys, "group", "performance_level"], sort=True)["n_students"]
+        .sum()
+        .astype(np.int64)
         .reset_index()
     )
     out["performance_level"] = out["performance_level"].astype(int)
@@ -125,6 +133,20 @@ def _level_text(x) -> str:
     if isinstance(x, (float, np.floating)) and float(x).is_integer():
         return str(int(x))
     return str(x)
+
+
+def _level_codes(x: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's level of ``x`` as text (``1.0`` -> ``"1"``): a code per row (-1: missing) into the texts.
+
+    The text is made once per distinct value (values with the same text share a code).
+    """
+    codes, uniq = pd.factorize(x)
+    texts = [_level_text(u) for u in uniq]  # one per distinct value, not per row
+    tcode, text = pd.factorize(pd.Series(texts, dtype=object))
+    codes = codes.astype(np.int64)
+    return np.where(codes >= 0, np.asarray(tcode, dtype=np.int64)[np.maximum(codes, 0)], -1), np.asarray(
+        text, dtype=object
+    )
 
 
 def _wide(counts: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
@@ -267,20 +289,55 @@ def score_gaps(
     -3.0
     """
     variables = [v for v in variables if v in students.columns]
-    r = assessments[(assessments["window"] == window) & assessments["scale_score"].notna()]
-    r = r[["student_id", "subject", "school_year", "grade", "scale_score"]].merge(
+    rows = (assessments["window"] == window) & assessments["scale_score"].notna()
+    r = assessments.loc[rows, ["student_id", "subject", "school_year", "grade", "scale_score"]].merge(
         students[["student_id", *variables]], on="student_id", how="inner"
     )
     g = r.groupby(["subject", "school_year", "grade"])["scale_score"]
     r = r.assign(z=(r["scale_score"] - g.transform("mean")) / g.transform("std"))
     r = r[np.isfinite(r["z"])]
-    long = r.melt(
-        id_vars=["subject", "school_year", "z"], value_vars=variables, var_name="variable", value_name="lv"
-    )
-    long = long[long["lv"].notna()].assign(level=lambda d: d["lv"].map(_level_text), z2=lambda d: d["z"] ** 2)
     keys = ["subject", "school_year", "variable"]
-    grp = long.groupby([*keys, "level"]).agg(n=("z", "size"), s=("z", "sum"), ss=("z2", "sum")).reset_index()
-    tot = long.groupby(keys).agg(N=("z", "size"), S=("z", "sum"), SS=("z2", "sum")).reset_index()
+    # One long table of every row once per variable (rows of a variable in row order), as integer keys that
+    # sort as (subject, year, variable, level) do: the groupby sums then see the same groups in the same order
+    # as on the table of text columns, so they are the same to the bit (pandas sums sorted groups with
+    # reduceat, others with compensated summation), without a text or object column per row.
+    g = r.groupby(["subject", "school_year"], sort=True)
+    cell, cells = g.ngroup().to_numpy().astype(np.int64), g.size().index.to_frame(index=False)
+    coded = {v: _level_codes(r[v]) for v in variables}
+    names = sorted(variables)
+    texts = sorted({t for _, text in coded.values() for t in text})
+    nv, nt = max(len(names), 1), max(len(texts), 1)
+    rank = {t: i for i, t in enumerate(texts)}
+    z, parts, zs = r["z"].to_numpy(), [], []
+    for v, (code, text) in coded.items():
+        ok = (code >= 0) & (cell >= 0)
+        trank = np.array([rank[t] for t in text], dtype=np.int64)  # one per distinct level
+        parts.append((cell[ok] * nv + names.index(v)) * nt + trank[code[ok]])
+        zs.append(z[ok])
+    zz = np.concatenate(zs) if zs else np.zeros(0)
+    long = pd.DataFrame({"key": np.concatenate(parts) if parts else np.zeros(0, np.int64), "z": zz})
+    long["z2"] = long["z"] ** 2
+
+    def decode(k: np.ndarray) -> pd.DataFrame:
+        return (
+            cells.iloc[k // (nv * nt)]
+            .reset_index(drop=True)
+            .assign(variable=pd.Series(np.asarray(names, dtype=object)[(k // nt) % nv], dtype="str"))
+        )
+
+    a = long.groupby("key", sort=True).agg(n=("z", "size"), s=("z", "sum"), ss=("z2", "sum"))
+    grp = decode(a.index.to_numpy()).assign(
+        level=pd.Series(np.asarray(texts, dtype=object)[a.index.to_numpy() % nt], dtype="str"),
+        n=a["n"].to_numpy(),
+        s=a["s"].to_numpy(),
+        ss=a["ss"].to_numpy(),
+    )
+    t = long.groupby(long["key"].to_numpy() // nt, sort=True).agg(
+        N=("z", "size"), S=("z", "sum"), SS=("z2", "sum")
+    )
+    tot = decode(t.index.to_numpy() * nt).assign(
+        N=t["N"].to_numpy(), S=t["S"].to_numpy(), SS=t["SS"].to_numpy()
+    )
     m = grp.merge(tot, on=keys)
     n1, n2 = m["n"], m["N"] - m["n"]
     m1, m2 = m["s"] / n1, (m["S"] - m["s"]) / n2.where(n2 > 0)

@@ -92,7 +92,7 @@ def score_assignments(data: pd.DataFrame, *, cut: float = 4) -> pd.DataFrame:
     >>> score_assignments(a)[["assignment_score", "grade_appropriate"]].to_dict("list")
     {'assignment_score': [5.0, nan], 'grade_appropriate': [1.0, nan]}
     """
-    out = data.copy()
+    out = data.copy(deep=False)  # copy-on-write: the new columns never touch data, its columns are not copied
     out["assignment_score"] = _sum_items(out, ["content", "practice", "relevance"])
     out["grade_appropriate"] = _flag(out["assignment_score"], cut)
     return out
@@ -128,7 +128,7 @@ def score_engagement(data: pd.DataFrame, *, cut: float = 8) -> pd.DataFrame:
     >>> bool(score_engagement(tables["engagement_surveys"])["engaged"].dropna().isin([0, 1]).all())
     True
     """
-    out = data.copy()
+    out = data.copy(deep=False)  # copy-on-write: the new columns never touch data, its columns are not copied
     out["engagement_score"] = _sum_items(out, list(ENGAGEMENT_ITEMS))
     out["engaged"] = _flag(out["engagement_score"], cut)
     return out
@@ -305,10 +305,11 @@ def _standardized(assess: pd.DataFrame) -> pd.Series:
 def _started_behind(district: District, year: int) -> pd.DataFrame:
     """Per student and subject: 1 if the fall score of ``year`` (else the prior spring) is below the cut."""
     a = district.assessments
-    a = a[a["subject"].isin(["ela", "math"])]
-    fall = a[(a["school_year"] == year) & (a["window"] == "fall")]
-    prior = a[(a["school_year"] == year - 1) & (a["window"] == "spring")]
+    tested = a["subject"].isin(["ela", "math"])
     cols = ["student_id", "subject"]
+    used = cols + ["scale_score", "grade_level_cut"]  # copies of only these columns of the rows used
+    fall = a.loc[tested & (a["school_year"] == year) & (a["window"] == "fall"), used]
+    prior = a.loc[tested & (a["school_year"] == year - 1) & (a["window"] == "spring"), used]
     f = fall.assign(b=(fall["scale_score"] < fall["grade_level_cut"]).astype(float))[cols + ["b"]]
     p = prior.assign(b=(prior["scale_score"] < prior["grade_level_cut"]).astype(float))[cols + ["b"]]
     both = f.merge(p, on=cols, how="outer", suffixes=("", "_prior"))

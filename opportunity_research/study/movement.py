@@ -23,7 +23,15 @@ import pandas as pd
 from ..intake.contract import SUBJECTS_TESTED
 from ..stats.estimates import complete_table, wilson_interval
 from .indicators import unavailable
-from .panels import VARIABLES, needs_ge, needs_years, order_rows, subgroup_cells, with_pooled, yearly_results
+from .panels import (
+    VARIABLES,
+    needs_ge,
+    needs_years,
+    order_rows,
+    student_subject_key,
+    subgroup_cells,
+    yearly_results,
+)
 
 __all__ = ["level_movement", "level_transitions", "yearly_growth"]
 
@@ -37,22 +45,23 @@ def _year_pairs(data, *, students, window, subjects, column) -> tuple[pd.DataFra
 
 def _pairs(panel: pd.DataFrame) -> pd.DataFrame:
     """Each student's result in year t joined to their result in t + 1 (same subject)."""
-    nxt = panel[
-        ["student_id", "subject", "school_year", "performance_level", "grade_equivalent", "at_grade_level"]
-    ].rename(
-        columns={
-            "performance_level": "to_level",
-            "grade_equivalent": "ge_to",
-            "at_grade_level": "at_grade_level_to",
-        }
+    key = student_subject_key(panel)  # joined on integers, not on the student and subject text
+    nxt = (
+        panel[["school_year", "performance_level", "grade_equivalent", "at_grade_level"]]
+        .assign(_sk=key)
+        .rename(
+            columns={
+                "performance_level": "to_level",
+                "grade_equivalent": "ge_to",
+                "at_grade_level": "at_grade_level_to",
+            }
+        )
     )
     cur = panel.rename(
         columns={"school_year": "from_year", "performance_level": "from_level", "grade_equivalent": "ge_from"}
-    )
-    out = cur.assign(school_year=cur["from_year"] + 1).merge(
-        nxt, on=["student_id", "subject", "school_year"], how="inner"
-    )
-    return out.rename(columns={"school_year": "to_year"})
+    ).assign(_sk=key)
+    out = cur.assign(school_year=cur["from_year"] + 1).merge(nxt, on=["_sk", "school_year"], how="inner")
+    return out.drop(columns="_sk").rename(columns={"school_year": "to_year"})
 
 
 def yearly_growth(
@@ -113,12 +122,13 @@ def yearly_growth(
     )
     keys = ["subject", "school_year"]
     out = subgroup_cells(
-        with_pooled(pairs),
+        pairs,
         keys=keys,
         variables=list(variables) + ["started_behind"],
         value="gain",
         kind="mean",
         confidence=confidence,
+        pooled=True,
     )
     out = complete_table(out, counts=["n", "n_students"])
     out = order_rows(out, keys)[cols]
@@ -262,13 +272,15 @@ def level_movement(
         moved_up=(pairs["to_level"] > pairs["from_level"]).astype(float),
         moved_down=(pairs["to_level"] < pairs["from_level"]).astype(float),
     )
-    pairs = with_pooled(pairs)
     keys = ["subject", "from_year", "school_year"]
-    up = subgroup_cells(
-        pairs, keys=keys, variables=variables, value="moved_up", kind="share", confidence=confidence
-    )
-    down = subgroup_cells(
-        pairs, keys=keys, variables=variables, value="moved_down", kind="share", confidence=confidence
+    up, down = subgroup_cells(
+        pairs,
+        keys=keys,
+        variables=variables,
+        value=["moved_up", "moved_down"],
+        kind="share",
+        confidence=confidence,
+        pooled=True,
     )
     on = keys + ["school_id", "group"]
     up = up.rename(

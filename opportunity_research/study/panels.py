@@ -27,6 +27,7 @@ __all__ = [
     "needs_ge",
     "needs_years",
     "order_rows",
+    "student_subject_key",
     "subgroup_cells",
     "with_pooled",
     "yearly_results",
@@ -113,8 +114,10 @@ def yearly_results(
     ]
     if data is None or len(data) == 0:
         return pd.DataFrame(columns=cols)
-    a = data[(data["window"] == window) & data["subject"].isin(list(subjects))]
-    out = a[
+    rows = (data["window"] == window) & data["subject"].isin(list(subjects))
+    # one copy of the rows and columns used (not of every column first)
+    out = data.loc[
+        rows,
         [
             "student_id",
             "subject",
@@ -123,10 +126,12 @@ def yearly_results(
             "scale_score",
             "grade_level_cut",
             "performance_level",
-        ]
-    ].copy()
+        ],
+    ]
     out["grade_equivalent"] = (
-        a["grade_equivalent"].astype(float) if "grade_equivalent" in a.columns else np.nan
+        data.loc[rows, "grade_equivalent"].astype(float).to_numpy()
+        if "grade_equivalent" in data.columns
+        else np.nan
     )
     out["school_year"] = out["school_year"].astype(np.int64)
     ok = out["scale_score"].notna() & out["grade_level_cut"].notna()
@@ -136,12 +141,46 @@ def yearly_results(
         if students["student_id"].duplicated().any():
             raise ValueError("students: student_id is not unique")
         keep = ["student_id"] + [c for c in _STUDENT_COLS if c in students.columns]
-        # student_id is unique (checked above), so no validate= (it would sort the ids again)
-        out = out.merge(students[keep], on="student_id", how="left")
+        # roster position of each result's student: the roster's ids (unique, first) are codes 0..n-1 of one
+        # factorization of both id columns (hashed as Arrow text; no Python string per row)
+        ids = pd.concat([students["student_id"], out["student_id"]], ignore_index=True)
+        at = pd.factorize(ids)[0][len(students) :]
+        on_roster = (
+            len(at) and students["student_id"].notna().all() and ((at >= 0) & (at < len(students))).all()
+        )
+        if on_roster:
+            # every result's student is on the roster: their columns taken by position, added to the rows
+            # (what the left merge gives, without copying every column of the results into a new frame)
+            for c in keep[1:]:
+                out[c] = students[c].iloc[at].set_axis(out.index)
+        else:
+            # student_id is unique (checked above), so no validate= (it would sort the ids again)
+            out = out.merge(students[keep], on="student_id", how="left")
     for c in _STUDENT_COLS:
         if c not in out.columns:
             out[c] = np.nan
     return out[cols].reset_index(drop=True)
+
+
+def student_subject_key(frame: pd.DataFrame) -> np.ndarray:
+    """One integer per (``student_id``, ``subject``) of ``frame``: a cheaper join key than the two text columns.
+
+    Joining two tables cut from ``frame`` on this key and ``school_year`` pairs the same rows, in the same
+    order, as joining them on the three columns (a missing id matches a missing id, as in a merge).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> f = pd.DataFrame({"student_id": ["a", "b", "a", "a"], "subject": ["ela", "ela", "ela", "math"]})
+    >>> student_subject_key(f).tolist()
+    [0, 1, 0, 2]
+    """
+    return (
+        frame.groupby(["student_id", "subject"], sort=False, dropna=False, observed=True)
+        .ngroup()
+        .to_numpy()
+        .astype(np.int64)
+    )
 
 
 def with_pooled(frame: pd.DataFrame) -> pd.DataFrame:
@@ -157,9 +196,20 @@ def with_pooled(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def subgroup_cells(
-    frame: pd.DataFrame, *, keys: list[str], variables, value: str, kind: str, confidence: float
+    frame: pd.DataFrame,
+    *,
+    keys: list[str],
+    variables,
+    value: str | Sequence[str],
+    kind: str,
+    confidence: float,
+    pooled: bool = False,
 ):
     """District and school rows of subgroup estimates, intervals clustered by student.
+
+    ``pooled=True`` adds the cells of the subjects pooled (``subject == "all"``), as ``with_pooled(frame)``
+    would, on only the columns the cells use. With a list of ``value`` columns, a list of tables, one per value
+    (the frame prepared once for all of them).
 
     Examples
     --------
@@ -172,7 +222,10 @@ def subgroup_cells(
     >>> all_rows[["school_id", "n_students", "estimate"]].values.tolist()
     [['all', 4, 0.75], ['S1', 2, 1.0], ['S2', 2, 0.5]]
     """
-    frame = frame.assign(_sid=pd.factorize(frame["student_id"])[0])  # integer ids: cheaper grouping
+    # only the columns the cells use, and integer student ids: cheaper grouping
+    values = [value] if isinstance(value, str) else list(value)
+    used = [c for c in dict.fromkeys([*keys, "school_id", *variables, *values]) if c in frame.columns]
+    frame = frame[used].assign(_sid=pd.factorize(frame["student_id"])[0])
     # text keys as categories, once: every cell_estimates call below then groups on their codes instead of
     # hashing the text again (the same groups in the same sorted order); the results get the text back
     text = {
@@ -181,38 +234,57 @@ def subgroup_cells(
         if c in frame.columns and (pd.api.types.is_string_dtype(frame[c]) or frame[c].dtype == object)
     }
     frame = frame.astype({c: "category" for c in text})
-    dist = subgroup_estimates(
-        frame,
-        keys=keys,
-        variables=variables,
-        value=value,
-        kind=kind,
-        cluster="_sid",
-        unit="_sid",
-        confidence=confidence,
-    ).assign(school_id="all")
-    sch = subgroup_estimates(
-        frame,
-        keys=keys + ["school_id"],
-        variables=variables,
-        value=value,
-        kind=kind,
-        cluster="_sid",
-        unit="_sid",
-        confidence=confidence,
-    )
-    dist, sch = (
-        t.astype(
-            {
-                c: dt
-                for c, dt in text.items()
-                if c in t.columns and isinstance(t[c].dtype, pd.CategoricalDtype)
-            }
+    if pooled:
+        # the pooled rows after the per-subject rows, "all" a category in sorted place (as the categories of
+        # the text column with_pooled gives): the same cells, in the same order, from the same rows
+        subj = frame["subject"].astype("category")
+        cats = sorted({*subj.cat.categories, "all"})
+        subj = subj.cat.set_categories(pd.Index(cats, dtype=subj.cat.categories.dtype))
+        every = pd.Categorical.from_codes(np.full(len(frame), cats.index("all")), dtype=subj.dtype)
+        frame = pd.concat([frame.assign(subject=subj), frame.assign(subject=every)], ignore_index=True)
+        text.setdefault("subject", frame["subject"].cat.categories.dtype)
+    # Cluster on each student's rows within a cell of ``keys`` (one id per student and cell) rather than on the
+    # student: every cell below refines the cells of ``keys``, so its clusters (and their order of first row)
+    # are the same, and its student-in-cell ids each fall in one cell, which cell_estimates pairs without
+    # hashing every (cell, student) combination again.
+    cell = frame.groupby(keys, sort=False, observed=True, dropna=False).ngroup().to_numpy().astype(np.int64)
+    sid = frame["_sid"].to_numpy().astype(np.int64)
+    frame["_sid"] = pd.factorize(cell * (int(sid.max(initial=0)) + 2) + (sid + 1))[0]
+    outs = []
+    for v in values:
+        dist = subgroup_estimates(
+            frame,
+            keys=keys,
+            variables=variables,
+            value=v,
+            kind=kind,
+            cluster="_sid",
+            unit="_sid",
+            confidence=confidence,
+        ).assign(school_id="all")
+        sch = subgroup_estimates(
+            frame,
+            keys=keys + ["school_id"],
+            variables=variables,
+            value=v,
+            kind=kind,
+            cluster="_sid",
+            unit="_sid",
+            confidence=confidence,
         )
-        for t in (dist, sch)
-    )
-    out = pd.concat([dist, sch], ignore_index=True)
-    return out.rename(columns={"n_units": "n_students"}).drop(columns=["n_clusters"])
+        dist, sch = (
+            t.astype(
+                {
+                    c: dt
+                    for c, dt in text.items()
+                    if c in t.columns and isinstance(t[c].dtype, pd.CategoricalDtype)
+                }
+            )
+            for t in (dist, sch)
+        )
+        out = pd.concat([dist, sch], ignore_index=True)
+        outs.append(out.rename(columns={"n_units": "n_students"}).drop(columns=["n_clusters"]))
+    return outs[0] if isinstance(value, str) else outs
 
 
 def order_rows(out: pd.DataFrame, keys: list[str]) -> pd.DataFrame:

@@ -62,7 +62,15 @@ from ..intake.contract import SUBJECTS_TESTED
 from ..stats.estimates import complete_table
 from .indicators import INDICATOR_COLUMNS, indicator_rows, needs_of, unavailable
 from .movement import level_movement, level_transitions, yearly_growth
-from .panels import VARIABLES, needs_ge, needs_years, order_rows, subgroup_cells, with_pooled, yearly_results
+from .panels import (
+    VARIABLES,
+    needs_ge,
+    needs_years,
+    order_rows,
+    student_subject_key,
+    subgroup_cells,
+    yearly_results,
+)
 
 __all__ = [
     "NO_CLOSE",
@@ -165,17 +173,17 @@ def catch_up_rates(
     if len(years) < 2:
         return unavailable(cols, needs_years(window, years))
     starts = _start_years(years, start_year, years_later)
+    panel = panel.assign(_sk=student_subject_key(panel))  # joined on integers, not on the text
     base = panel[panel["school_year"].isin(starts) & (panel["at_grade_level"] == 0)]
     base = base.rename(columns={"school_year": "start_year"})
-    follow = panel[["student_id", "subject", "school_year", "at_grade_level"]].rename(
-        columns={"at_grade_level": "caught_up"}
-    )
+    follow = panel[["_sk", "school_year", "at_grade_level"]].rename(columns={"at_grade_level": "caught_up"})
     frames = []
     for k in years_later:
         f = base.assign(school_year=base["start_year"] + k).merge(
-            follow, on=["student_id", "subject", "school_year"], how="inner"
+            follow, on=["_sk", "school_year"], how="inner"
         )
-        frames.append(f.assign(years_later=int(k)))
+        frames.append(f.drop(columns="_sk").assign(years_later=int(k)))
+    base = base.drop(columns="_sk")
     pairs = pd.concat(frames, ignore_index=True)
     if len(pairs) == 0:
         ks = " or ".join(str(k) for k in years_later)
@@ -186,20 +194,22 @@ def catch_up_rates(
         )
     keys = ["subject", "start_year", "years_later", "school_year"]
     out = subgroup_cells(
-        with_pooled(pairs),
+        pairs,
         keys=keys,
         variables=variables,
         value="caught_up",
         kind="share",
         confidence=confidence,
+        pooled=True,
     )
     start = subgroup_cells(
-        with_pooled(base.assign(one=1.0)),
+        base.assign(one=1.0),
         keys=["subject", "start_year"],
         variables=variables,
         value="one",
         kind="mean",
         confidence=confidence,
+        pooled=True,
     )
     start = start[["subject", "start_year", "school_id", "group", "n"]].rename(columns={"n": "n_start"})
     out = out.merge(
@@ -381,14 +391,17 @@ def grade_level_growth(
     per = _student_growth(panel, start, end, method)
     if len(per) == 0:
         return unavailable(cols, needs_ge(window, [y for y in years if start <= y <= end]))
-    per = with_pooled(per.assign(start_year=start, end_year=end))
+    per = per.assign(start_year=start, end_year=end)
     keys = ["subject", "start_year", "end_year"]
     variables = list(variables) + ["started_behind"]
-    off = subgroup_cells(
-        per, keys=keys, variables=variables, value="start_offset", kind="mean", confidence=confidence
-    )
-    gro = subgroup_cells(
-        per, keys=keys, variables=variables, value="growth", kind="mean", confidence=confidence
+    off, gro = subgroup_cells(
+        per,
+        keys=keys,
+        variables=variables,
+        value=["start_offset", "growth"],
+        kind="mean",
+        confidence=confidence,
+        pooled=True,
     )
     on = keys + ["school_id", "group"]
     off = off.rename(
