@@ -355,14 +355,7 @@ def two_level_estimates(
     >>> t[["school_id", "group", "n", "estimate"]].head(3).to_dict("list")
     {'school_id': ['all', 'all', 'all'], 'group': ['all', 'low_income=0', 'low_income=1'], 'n': [4, 2, 2], 'estimate': [0.75, 1.0, 0.5]}
     """
-    # text keys as categories, once: every cell_estimates call below then groups on their codes instead of
-    # hashing the text again (the same groups in the same sorted order); the results get the text back
-    text = {
-        c: frame[c].dtype
-        for c in dict.fromkeys([*keys, "school_id", *variables])
-        if c in frame.columns and (pd.api.types.is_string_dtype(frame[c]) or frame[c].dtype == object)
-    }
-    frame = frame.astype({c: "category" for c in text})
+    frame, text = text_as_categories(frame, [*keys, "school_id", *variables])
     dist = subgroup_estimates(
         frame,
         keys=keys,
@@ -384,17 +377,42 @@ def two_level_estimates(
         unit="_sid",
         confidence=confidence,
     )
-    dist, sch = (
-        t.astype(
-            {
-                c: dt
-                for c, dt in text.items()
-                if c in t.columns and isinstance(t[c].dtype, pd.CategoricalDtype)
-            }
-        )
-        for t in (dist, sch)
+    return pd.concat([text_back(dist, text), text_back(sch, text)], ignore_index=True)
+
+
+def text_as_categories(frame: pd.DataFrame, columns) -> tuple[pd.DataFrame, dict]:
+    """``frame`` with its text ``columns`` as categories, and their text dtypes (for :func:`text_back`).
+
+    Every :func:`cell_estimates` call then groups on the category codes instead of hashing the text again (the
+    same groups, in the same sorted order).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> f, text = text_as_categories(pd.DataFrame({"school_id": ["b", "a"], "y": [1.0, 2.0]}), ["school_id", "y"])
+    >>> str(f["school_id"].dtype), list(text)
+    ('category', ['school_id'])
+    >>> back = text_back(f, text)["school_id"]
+    >>> back.tolist(), back.dtype == text["school_id"]
+    (['b', 'a'], True)
+    """
+    text = {
+        c: frame[c].dtype
+        for c in dict.fromkeys(columns)
+        if c in frame.columns and (pd.api.types.is_string_dtype(frame[c]) or frame[c].dtype == object)
+    }
+    return frame.astype({c: "category" for c in text}), text
+
+
+def text_back(table: pd.DataFrame, text: dict) -> pd.DataFrame:
+    """The columns :func:`text_as_categories` made categories, back to their text dtypes (see its example)."""
+    return table.astype(
+        {
+            c: dt
+            for c, dt in text.items()
+            if c in table.columns and isinstance(table[c].dtype, pd.CategoricalDtype)
+        }
     )
-    return pd.concat([dist, sch], ignore_index=True)
 
 
 def complete_table(table: pd.DataFrame, *, counts: Sequence[str] = ()) -> pd.DataFrame:

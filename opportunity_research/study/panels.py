@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ..intake.contract import SUBJECTS_TESTED
-from ..stats.estimates import subgroup_estimates
+from ..stats.estimates import subgroup_estimates, text_as_categories, text_back
 
 __all__ = [
     "VARIABLES",
@@ -226,14 +226,8 @@ def subgroup_cells(
     values = [value] if isinstance(value, str) else list(value)
     used = [c for c in dict.fromkeys([*keys, "school_id", *variables, *values]) if c in frame.columns]
     frame = frame[used].assign(_sid=pd.factorize(frame["student_id"])[0])
-    # text keys as categories, once: every cell_estimates call below then groups on their codes instead of
-    # hashing the text again (the same groups in the same sorted order); the results get the text back
-    text = {
-        c: frame[c].dtype
-        for c in dict.fromkeys([*keys, "school_id", *variables])
-        if c in frame.columns and (pd.api.types.is_string_dtype(frame[c]) or frame[c].dtype == object)
-    }
-    frame = frame.astype({c: "category" for c in text})
+    # text keys as categories, once (the results get the text back)
+    frame, text = text_as_categories(frame, [*keys, "school_id", *variables])
     if pooled:
         # the pooled rows after the per-subject rows, "all" a category in sorted place (as the categories of
         # the text column with_pooled gives): the same cells, in the same order, from the same rows
@@ -252,37 +246,22 @@ def subgroup_cells(
     frame["_sid"] = pd.factorize(cell * (int(sid.max(initial=0)) + 2) + (sid + 1))[0]
     outs = []
     for v in values:
-        dist = subgroup_estimates(
-            frame,
-            keys=keys,
-            variables=variables,
-            value=v,
-            kind=kind,
-            cluster="_sid",
-            unit="_sid",
-            confidence=confidence,
-        ).assign(school_id="all")
-        sch = subgroup_estimates(
-            frame,
-            keys=keys + ["school_id"],
-            variables=variables,
-            value=v,
-            kind=kind,
-            cluster="_sid",
-            unit="_sid",
-            confidence=confidence,
-        )
         dist, sch = (
-            t.astype(
-                {
-                    c: dt
-                    for c, dt in text.items()
-                    if c in t.columns and isinstance(t[c].dtype, pd.CategoricalDtype)
-                }
+            subgroup_estimates(
+                frame,
+                keys=k,
+                variables=variables,
+                value=v,
+                kind=kind,
+                cluster="_sid",
+                unit="_sid",
+                confidence=confidence,
             )
-            for t in (dist, sch)
+            for k in (keys, keys + ["school_id"])
         )
-        out = pd.concat([dist, sch], ignore_index=True)
+        out = pd.concat(
+            [text_back(dist.assign(school_id="all"), text), text_back(sch, text)], ignore_index=True
+        )
         outs.append(out.rename(columns={"n_units": "n_students"}).drop(columns=["n_clusters"]))
     return outs[0] if isinstance(value, str) else outs
 
