@@ -18,6 +18,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from scipy import sparse
 
+from .lp_blocks import highs_model
+
 __all__ = ["exact_bounds"]
 
 
@@ -70,11 +72,12 @@ def exact_bounds(
     b = np.array([rhs for _, rhs, _ in cons], dtype=float)
     eq = np.array([sense == "eq" for _, _, sense in cons], dtype=bool)
     lower = np.asarray([lb[v] for v in members], dtype=float)
-    h = _model(hc, a, lower, big, np.where(eq, b, -np.inf), b)
+    upper = np.full(m, float(big))
+    h = highs_model(hc, (a, lower, upper, np.where(eq, b, -np.inf), b))
     optimal = hc.HighsModelStatus.kOptimal
     h.run()
     if h.getModelStatus() == hc.HighsModelStatus.kInfeasible:  # read every row as <=
-        h = _model(hc, a, lower, big, np.full(len(b), -np.inf), b)
+        h = highs_model(hc, (a, lower, upper, np.full(len(b), -np.inf), b))
         h.run()
     if h.getModelStatus() != optimal:
         return fallback(members, cons, lb, targets)
@@ -92,23 +95,3 @@ def exact_bounds(
         h.changeColCost(j, 0.0)
         out[t] = (ends[0], math.inf if ends[1] >= big * 0.5 else ends[1])
     return out
-
-
-def _model(hc, a, lower, big, row_lower, row_upper):
-    """A HiGHS instance holding ``row_lower <= A x <= row_upper``, ``lower <= x <= big``, zero objective."""
-    m = a.shape[1]
-    lp = hc.HighsLp()
-    lp.num_col_, lp.num_row_ = m, a.shape[0]
-    lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = m, a.shape[0]
-    lp.a_matrix_.format_ = hc.MatrixFormat.kColwise
-    lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = a.indptr, a.indices, a.data
-    lp.col_cost_ = np.zeros(m)
-    lp.col_lower_, lp.col_upper_ = lower, np.full(m, float(big))
-    lp.row_lower_, lp.row_upper_ = row_lower, row_upper
-    h = hc._Highs()
-    h.setOptionValue("output_flag", False)
-    h.setOptionValue(
-        "simplex_strategy", 4
-    )  # primal simplex: a changed objective leaves the basis primal feasible
-    h.passModel(lp)
-    return h
