@@ -28,6 +28,7 @@ from .panels import (
     needs_ge,
     needs_years,
     order_rows,
+    side_by_side,
     student_subject_key,
     subgroup_cells,
     yearly_results,
@@ -273,32 +274,11 @@ def level_movement(
         moved_down=(pairs["to_level"] < pairs["from_level"]).astype(float),
     )
     keys = ["subject", "from_year", "school_year"]
-    up, down = subgroup_cells(
-        pairs,
-        keys=keys,
-        variables=variables,
-        value=["moved_up", "moved_down"],
-        kind="share",
-        confidence=confidence,
-        pooled=True,
+    names = ["moved_up", "moved_down"]
+    cells = subgroup_cells(
+        pairs, keys=keys, variables=variables, value=names, kind="share", confidence=confidence, pooled=True
     )
-    on = keys + ["school_id", "group"]
-    up = up.rename(
-        columns={"estimate": "moved_up", "ci_lower": "moved_up_ci_lower", "ci_upper": "moved_up_ci_upper"}
-    )
-    down = down.rename(
-        columns={
-            "estimate": "moved_down",
-            "ci_lower": "moved_down_ci_lower",
-            "ci_upper": "moved_down_ci_upper",
-        }
-    )
-    out = up.merge(
-        down[on + ["moved_down", "moved_down_ci_lower", "moved_down_ci_upper"]],
-        on=on,
-        how="left",
-        validate="one_to_one",
-    )
+    out = side_by_side(cells, names, keys)
     out["stayed"] = 1 - out["moved_up"] - out["moved_down"]
     out = complete_table(out, counts=["n", "n_students"])
     out = order_rows(out, keys)[cols]

@@ -27,6 +27,7 @@ __all__ = [
     "needs_ge",
     "needs_years",
     "order_rows",
+    "side_by_side",
     "student_subject_key",
     "subgroup_cells",
     "with_pooled",
@@ -264,6 +265,32 @@ def subgroup_cells(
         )
         outs.append(out.rename(columns={"n_units": "n_students"}).drop(columns=["n_clusters"]))
     return outs[0] if isinstance(value, str) else outs
+
+
+def side_by_side(cells: list[pd.DataFrame], names: list[str], keys: list[str]) -> pd.DataFrame:
+    """The cells of several values (:func:`subgroup_cells` with a list of values) in one table: each value's
+    ``estimate``, ``ci_lower`` and ``ci_upper`` named after it (``name``, ``name_ci_lower``, ``name_ci_upper``), on
+    the rows of the first value's cells (its counts kept).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> a = pd.DataFrame({"year": 1, "school_id": "all", "group": "all", "n": [4], "estimate": [0.5],
+    ...                   "ci_lower": [0.1], "ci_upper": [0.9]})
+    >>> side_by_side([a, a.assign(estimate=0.25)], ["up", "down"], ["year"]).columns.tolist()
+    ['year', 'school_id', 'group', 'n', 'up', 'up_ci_lower', 'up_ci_upper', 'down', 'down_ci_lower', 'down_ci_upper']
+    """
+    on = keys + ["school_id", "group"]
+    out = None
+    for t, name in zip(cells, names, strict=True):
+        cols = {"estimate": name, "ci_lower": f"{name}_ci_lower", "ci_upper": f"{name}_ci_upper"}
+        t = t.rename(columns=cols)
+        out = (
+            t
+            if out is None
+            else out.merge(t[on + list(cols.values())], on=on, how="left", validate="one_to_one")
+        )
+    return out
 
 
 def order_rows(out: pd.DataFrame, keys: list[str]) -> pd.DataFrame:

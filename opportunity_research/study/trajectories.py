@@ -67,6 +67,7 @@ from .panels import (
     needs_ge,
     needs_years,
     order_rows,
+    side_by_side,
     student_subject_key,
     subgroup_cells,
     yearly_results,
@@ -394,29 +395,11 @@ def grade_level_growth(
     per = per.assign(start_year=start, end_year=end)
     keys = ["subject", "start_year", "end_year"]
     variables = list(variables) + ["started_behind"]
-    off, gro = subgroup_cells(
-        per,
-        keys=keys,
-        variables=variables,
-        value=["start_offset", "growth"],
-        kind="mean",
-        confidence=confidence,
-        pooled=True,
+    names = ["start_offset", "growth"]
+    cells = subgroup_cells(
+        per, keys=keys, variables=variables, value=names, kind="mean", confidence=confidence, pooled=True
     )
-    on = keys + ["school_id", "group"]
-    off = off.rename(
-        columns={
-            "estimate": "start_offset",
-            "ci_lower": "start_offset_ci_lower",
-            "ci_upper": "start_offset_ci_upper",
-        }
-    )
-    gro = gro.rename(
-        columns={"estimate": "growth", "ci_lower": "growth_ci_lower", "ci_upper": "growth_ci_upper"}
-    )
-    out = off.merge(
-        gro[on + ["growth", "growth_ci_lower", "growth_ci_upper"]], on=on, how="left", validate="one_to_one"
-    )
+    out = side_by_side(cells, names, keys)
     out["gap"] = np.maximum(0.0, -out["start_offset"])
     out["years_to_close"] = years_to_close(out["gap"].to_numpy(), out["growth"].to_numpy())
     out["trajectory_changing"] = (out["start_offset"] < 0) & (out["growth"] >= threshold)
