@@ -138,18 +138,18 @@ def design_by_one_relation(st, hid: np.ndarray, vs: list[int]) -> dict[int, tupl
     are decided here (their LPs, with a need of 1, took minutes).
     """
     m = st.m
-    ent = st.__dict__.get("_single_entries")
+    ent = st.single_entries
     if ent is None:
         pairs = [
             (rid, next(iter(c)))
             for rid, c, value in m.entries
             if len(c) == 1 and next(iter(c.values())) != 0 and not math.isnan(value)
         ]
-        ent = st._single_entries = np.array(pairs, dtype=np.int64).reshape(-1, 2)
+        ent = st.single_entries = np.array(pairs, dtype=np.int64).reshape(-1, 2)
     fixed = np.zeros(len(m.var_key), dtype=bool)
     fixed[ent[:, 1][~hid[ent[:, 0]]]] = True
-    rels = st.__dict__.setdefault("_design_relations", {})
-    last = getattr(st, "last_audit", None)
+    rels = st.design_relations
+    last = st.last_audit
     audited = last[1] if last is not None and np.array_equal(last[0], hid) else {}
     out = {}
     for v in vs:

@@ -180,6 +180,9 @@ class _State:
         self.larger_first = False  # rule 3's order among equal candidates: the smaller count first
         # rule 3 takes only a complement that hides a row shown now (protect_tables: where rows are left out)
         self.shown_only = False
+        # complements.design_by_one_relation's work, kept between calls: the rows of one count, each design
+        # count's short equalities; and the last count audit (hidden rows, intervals)
+        self.single_entries, self.design_relations, self.last_audit = None, {}, None
         self.min_n, self.protection, self.near = min_n, protection, near_bound
         self.H: set[int] = set()  # hidden population counts
         self.E: set[int] = set()  # rows whose estimates are withheld (population level)
