@@ -247,7 +247,7 @@ class _Rows:
             if isinstance(x.dtype, np.dtype) and x.dtype.kind == "f":
                 na = np.isnan(x.to_numpy())
             else:
-                na = np.asarray(x.isna(), dtype=bool)
+                na = np.asarray(x.array.isna(), dtype=bool)
             if na.any():
                 bad = na if bad is None else bad | na
         #: positions of the kept rows (None: every row)
@@ -316,7 +316,7 @@ def _cells(col: _Rows, by: list[str]) -> tuple[np.ndarray, pd.DataFrame | dict]:
         res = col.take(by, first).reset_index(drop=True)
         res.columns = pd.Index(by, dtype=object)
         return codes.astype(np.int64), res
-    return codes.astype(np.int64), {c: col(c).take(first).array for c in by}
+    return codes.astype(np.int64), {c: col(c).array.take(first) for c in by}
 
 
 def level_strings(values: pd.Series) -> pd.Series:
@@ -395,12 +395,22 @@ def subgroup_estimates(
 
 
 def _group_labels(values: pd.Series, variable: str) -> np.ndarray:
-    """``variable + "=" + level_strings(values)`` as an object array, each distinct level written once."""
+    """``variable + "=" + level_strings(values)`` as an object array, each distinct level written once (and kept:
+    the same levels of the same variable recur in every table of a district)."""
     if values.dtype == object:  # mixed Python values: as they are, row by row
         return (variable + "=" + level_strings(values)).to_numpy(dtype=object)
     codes, uniq = pd.factorize(values, use_na_sentinel=False)
-    text = (variable + "=" + level_strings(pd.Series(uniq))).to_numpy(dtype=object)
+    key = (variable, values.dtype, tuple(map(repr, uniq)))  # repr: 0.0 and -0.0 (equal) are two levels
+    text = _LABELS.get(key)
+    if text is None:
+        if len(_LABELS) > 4096:
+            _LABELS.clear()
+        text = _LABELS[key] = (variable + "=" + level_strings(pd.Series(uniq))).to_numpy(dtype=object)
     return text[codes]
+
+
+#: Group labels of the levels already labelled (:func:`_group_labels`).
+_LABELS: dict = {}
 
 
 def two_level_estimates(
