@@ -383,3 +383,30 @@ def test_cluster_bootstrap_coverage():
         )
         hits.append(t.loc[1, "ci_lower"] <= 0.3 <= t.loc[1, "ci_upper"])
     assert 0.91 <= np.mean(hits) <= 0.985
+
+
+@pytest.mark.parametrize(
+    "opts", [{}, {"cluster": "cl", "n_boot": 0}, {"cluster": "cl", "n_boot": 200}, {"weights": "w"}]
+)
+@pytest.mark.parametrize("outcome", ["y", "b"])
+def test_a_table_of_several_group_columns_stacks_their_own_tables(outcome, opts):
+    # every row's intervals (its own estimate's and its ratio's included, computed once over all group columns'
+    # rows since issue 21) are those of its group column's table alone
+    rng = np.random.default_rng(21)
+    n = 600
+    df = pd.DataFrame(
+        {
+            "y": rng.gamma(4.0, 1.5, n),  # positive: every ratio has an interval
+            "b": (rng.random(n) < 0.3).astype(float),
+            "w": rng.random(n),
+            "g": rng.choice(["a", "b", "c"], n),
+            "h": rng.choice([0, 1], n),
+            "cl": rng.integers(0, 30, n),
+        }
+    )
+    both = gap_table(df, outcome=outcome, group=["g", "h"], **opts)
+    alone = pd.concat(
+        [gap_table(df, outcome=outcome, group=g, **opts) for g in ("g", "h")], ignore_index=True
+    )
+    pd.testing.assert_frame_equal(both, alone, check_exact=True)
+    assert both["estimate_ci_lower"].notna().all() and both["ratio_ci_upper"].notna().all()

@@ -247,3 +247,40 @@ def test_a_long_page_sharing_parts_with_ids_is_screened_exactly(tmp_path):
         ("student_id", "line 301"),
         ("absolute_path", "line 302"),
     ]
+
+
+def test_paths_are_found_where_the_patterns_match_whatever_text_surrounds_them():
+    """The path search skips a text holding none of the strings every match contains (issue 21: most of the screen's
+    time); random texts built from the patterns' pieces get the spans of the patterns' own full scan."""
+    import random
+    import re
+
+    from opportunity_research.disclosure import privacy
+
+    known = ["/srv/project", "/opt/venv"]
+    m = privacy._Matcher([], known)
+    pattern = re.compile(
+        "(?<![\\w.-])(?:" + "|".join(map(re.escape, sorted(known, key=len)[::-1])) + ")(?![\\w-])"
+    )
+
+    def full_scan(text):
+        spans = [x.span() for x in pattern.finditer(text)]
+        spans += [
+            x.span()
+            for x in privacy._GENERIC_PATH.finditer(text)
+            if all(x.end() <= a or x.start() >= b for a, b in spans)
+        ]
+        return sorted(spans)
+
+    pieces = (
+        '/ home Users tmp media srv project opt/venv C: d: \\ file: // a . - _ ~ <p> " x1 : /tmp/ file://'
+    )
+    pieces = [*pieces.split(), " ", "/srv/project"]
+    rng = random.Random(21)
+    texts = ["".join(rng.choice(pieces) for _ in range(rng.randint(1, 12))) for _ in range(4000)]
+    found = 0
+    for text in texts:
+        want = full_scan(text)
+        assert m.path_spans(text) == want, text
+        found += bool(want)
+    assert 200 < found < len(texts) - 200  # both kinds of text were tried

@@ -753,3 +753,19 @@ def test_every_help_example_is_accepted(tmp_path, monkeypatch, capsys):
     assert "parameter 'subjects': 'science' is not a tested subject (allowed: ela, math)" in out
     assert cli(["run", "--param", "school_year=2017", "--dry-run"]) == 1
     assert "unknown parameter 'school_year'" in capsys.readouterr().out
+
+
+def test_publishing_outside_a_dask_worker_does_not_import_dask():
+    """A serial batch (``--jobs 1``) takes no cluster lock and does not import ``distributed`` to find out
+    (issue 21: about a CPU second of every serial batch); a Dask worker has imported it already."""
+    import subprocess
+
+    code = (
+        "import sys\n"
+        "from opportunity_research.batch.runner_task import _publish_lock\n"
+        "with _publish_lock('demo_x'):\n"
+        "    pass\n"
+        "print('distributed' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

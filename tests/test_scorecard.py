@@ -515,3 +515,71 @@ def test_goal_for_a_pooled_race_group_says_why_it_has_no_value():
     assert g.loc["G1", "status"] == "no data"
     assert "reported only together with the district's other smaller" in g.loc["G1", "reason"]
     assert g.loc["G2", "reason"] == "no data for this group (low_income=1)"
+
+
+def _frame_with_gaps(n=400, seed=21):
+    """Keys, values and clusters of every kind, each with some missing values."""
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "year": rng.integers(2016, 2019, n),
+            "school": pd.Series(rng.choice(["S1", "S2", "S10", None], n), dtype="str"),
+            "race": pd.Categorical(
+                rng.choice(["white", "black", None], n), categories=["white", "black", "asian"]
+            ),
+            "ell": pd.array(rng.choice([0, 1, None], n), dtype="Int64"),
+            "half": rng.choice([0.5, 1.0, 2.0, np.nan], n),
+            "flag": rng.random(n) < 0.5,
+            "cls": rng.choice([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, np.nan], n),
+            "sid": rng.integers(0, n // 2, n),
+            "y": np.where(rng.random(n) < 0.1, np.nan, rng.normal(size=n)),
+            "x": np.where(rng.random(n) < 0.1, np.nan, (rng.random(n) < 0.4).astype(float)),
+        }
+    )
+
+
+def test_cell_estimates_leave_out_rows_missing_a_key_the_value_or_the_cluster_as_dropna_does():
+    # issue 21: the rows are chosen column by column instead of by data[...].dropna(); the same table, to the bit
+    df = _frame_with_gaps()
+    for by in (["year"], ["school", "race"], ["ell", "half", "flag"], ["race", "year"]):
+        for value, kind in (("y", "mean"), ("x", "share")):
+            for opts in ({}, {"cluster": "cls", "unit": "sid"}, {"cluster": "school", "subcluster": "cls"}):
+                if opts.get("cluster") in by:
+                    continue
+                subset = by + [value] + ([opts["cluster"]] if "cluster" in opts else [])
+                got = estimates.cell_estimates(df, by=by, value=value, kind=kind, **opts)
+                want = estimates.cell_estimates(
+                    df.dropna(subset=subset), by=by, value=value, kind=kind, **opts
+                )
+                pd.testing.assert_frame_equal(got, want, check_exact=True)
+                assert list(got.columns) == by + [
+                    "n",
+                    "n_units",
+                    "n_clusters",
+                    "estimate",
+                    "ci_lower",
+                    "ci_upper",
+                ]
+
+
+def test_subgroup_estimates_label_each_level_as_level_strings_does():
+    # issue 21: the group labels are written once per level; the table is the one built part by part
+    df = _frame_with_gaps()
+    variables = ["race", "ell", "half", "flag", "school"]
+
+    def part_by_part(data, keys, variables, **kw):
+        frames = [estimates.cell_estimates(data, by=keys, **kw).assign(group="all", variable="all")]
+        for v in variables:
+            t = estimates.cell_estimates(data, by=keys + [v], **kw)
+            t["group"] = v + "=" + estimates.level_strings(t[v])
+            frames.append(t.drop(columns=[v]).assign(variable=v))
+        out = pd.concat(frames, ignore_index=True)
+        return out.astype({"group": "str", "variable": "str"})
+
+    for keys, vs in ((["year"], variables), (["year", "school"], variables[:-1])):
+        kw = {"value": "y", "kind": "mean", "cluster": "cls", "unit": "sid"}
+        got = estimates.subgroup_estimates(df, keys=keys, variables=vs, **kw)
+        pd.testing.assert_frame_equal(got, part_by_part(df, keys, vs, **kw), check_exact=True)
+        if keys == ["year"]:
+            labels = set(got["group"])
+    assert {"half=0.5", "half=1", "half=2", "flag=True", "ell=0", "race=black", "school=S10"} <= labels

@@ -332,6 +332,9 @@ def cancel_marker(reports: Path, run_id: str) -> Path:
 @contextlib.contextmanager
 def _publish_lock(name: str):
     """One publisher at a time per report folder across the cluster (a no-op outside a Dask worker)."""
+    if "distributed" not in sys.modules:  # not a Dask worker (one has imported it): no need to import it here
+        yield
+        return
     try:
         from distributed import Lock, get_worker
 

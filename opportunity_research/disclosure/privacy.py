@@ -62,6 +62,11 @@ _GENERIC_PATH = re.compile(
     r"|(?<![A-Za-z])[A-Za-z]:\\\\?[A-Za-z0-9_ .$-][^\s\"'<>]*"
     r"|file://[^\s\"'<>]*"
 )
+#: Text every match of ``_GENERIC_PATH`` contains: a text holding none of these has none (no regex scan needed).
+_GENERIC_PATH_NEEDS = tuple(f"/{d}/" for d in ("home", "Users", "root", "tmp", "private", "mnt", "media")) + (
+    ":\\",
+    "file://",
+)
 # Identifiers are matched as tokens: compound tokens (alphanumeric parts joined by - _ . /) and every
 # contiguous run of their parts, so 'x-2019-001' holds the id '2019-001' and 'L0000123-L0000124' two ids.
 _TOKEN = re.compile(r"[0-9A-Za-z]+(?:[-_./][0-9A-Za-z]+)*")
@@ -147,6 +152,7 @@ class _Matcher:
         self.known_paths = (
             re.compile("(?<![\\w.-])(?:" + "|".join(map(re.escape, known)) + ")(?![\\w-])") if known else None
         )
+        self.known = tuple(known)  # a text holding none of them has no match of known_paths
 
     def id_spans(self, text: str) -> list[tuple[int, int]]:
         """Non-overlapping spans of known identifiers (casefolded comparison), longest first."""
@@ -164,12 +170,20 @@ class _Matcher:
         return sorted(out)
 
     def path_spans(self, text: str) -> list[tuple[int, int]]:
-        spans = [m.span() for m in self.known_paths.finditer(text)] if self.known_paths else []
-        spans += [
-            m.span()
-            for m in _GENERIC_PATH.finditer(text)
-            if all(m.end() <= a or m.start() >= b for a, b in spans)
-        ]
+        # each pattern is searched only in a text that holds a string every match of it contains (the same
+        # spans: the scans of a report's pages and notebook for a path that is not there were most of the
+        # screen's time)
+        spans = (
+            [m.span() for m in self.known_paths.finditer(text)]
+            if self.known_paths and any(p in text for p in self.known)
+            else []
+        )
+        if any(p in text for p in _GENERIC_PATH_NEEDS):
+            spans += [
+                m.span()
+                for m in _GENERIC_PATH.finditer(text)
+                if all(m.end() <= a or m.start() >= b for a, b in spans)
+            ]
         return sorted(spans)
 
 

@@ -112,21 +112,24 @@ def cell_estimates(
     extra = [
         c for c in dict.fromkeys([cluster, unit, subcluster]) if c is not None and c not in by and c != value
     ]
-    df = data[by + [value] + extra].dropna(subset=by + [value] + ([cluster] if cluster is not None else []))
-    codes, res = _cells(df, by)
-    m = len(res)
-    v = df[value].to_numpy(dtype=float)
+    cols = by + [value] + extra
+    # the rows with every key and the value (as ``data[cols].dropna(subset=...)`` keeps them), read column by
+    # column: each column is taken once, and only if it is used
+    col = _Rows(data, by + [value] + ([cluster] if cluster is not None else []))
+    codes, res = _cells(col, by)
+    m = len(res) if not isinstance(res, dict) else len(res[by[0]])
+    v = col(value).to_numpy(dtype=float)
     n = np.bincount(codes, minlength=m).astype(float)
     with np.errstate(divide="ignore", invalid="ignore"):
         est = np.bincount(codes, weights=v, minlength=m) / n
 
-    def pairs(col):
-        """Per (cell, value of col): the cell of each pair, the pair's sum of v and its row count.
+    def pairs(name):
+        """Per (cell, value of column ``name``): the cell of each pair, the pair's sum of v and its row count.
 
         Pairs are numbered in the order of their first row (as ``pd.factorize`` numbers them), which fixes the
         order of the sums over pairs below.
         """
-        x = df[col]
+        x = col(name)
         sub = (
             x.to_numpy(dtype=np.int64)
             if pd.api.types.is_integer_dtype(x) and len(x) and x.min() >= 0
@@ -186,14 +189,24 @@ def cell_estimates(
         if kind == "mean":  # no variation observed: no interval rather than a zero-width one
             flat = (n >= 2) & ~(var > 0)
             lo, hi = np.where(flat, np.nan, lo), np.where(flat, np.nan, hi)
-    res["n"] = n.astype(np.int64)
-    res["n_units"] = np.asarray(n_units).astype(np.int64)
-    res["n_clusters"] = (n_cl if cluster is not None else n).astype(np.int64)
-    res["estimate"], res["ci_lower"], res["ci_upper"] = est, lo, hi
+    stats_cols = {
+        "n": n.astype(np.int64),
+        "n_units": np.asarray(n_units).astype(np.int64),
+        "n_clusters": (n_cl if cluster is not None else n).astype(np.int64),
+        "estimate": est,
+        "ci_lower": lo,
+        "ci_upper": hi,
+    }
+    if isinstance(res, dict):  # the cells' keys, column by column: one frame of keys and estimates
+        res = pd.DataFrame({**res, **stats_cols})
+        res.columns = pd.Index(list(res.columns), dtype=object)  # as groupby's result
+    else:
+        for c, x in stats_cols.items():
+            res[c] = x
     if cluster is not None and (few := clustered & (n_cl < min_clusters)).any():
         down = subcluster if subcluster is not None else unit if unit not in (None, cluster) else None
         sub = cell_estimates(
-            df,
+            col.frame(cols),
             by=by,
             value=value,
             kind=kind,
@@ -215,18 +228,64 @@ def _narrow_integers(x: pd.Series) -> bool:
     return -(2**62) < lo and hi < 2**62 and hi - lo < 2 * len(x) + 1024
 
 
-def _cells(df: pd.DataFrame, by: list[str]) -> tuple[np.ndarray, pd.DataFrame]:
+class _Rows:
+    """The rows of ``data`` with no missing value in the ``subset`` columns, column by column.
+
+    ``rows(c)`` is ``data.dropna(subset=subset)[c]`` (same values, dtype and index labels), each column taken
+    once; ``rows.take(by, positions)`` is ``data.dropna(subset=subset)[by].take(positions)`` and
+    ``rows.frame(cols)`` the kept rows of those columns. Cheaper than ``data[cols].dropna(subset=...)`` for the
+    few columns :func:`cell_estimates` reads (most often no row is dropped at all).
+    """
+
+    def __init__(self, data: pd.DataFrame, subset):
+        self.data = data
+        bad = None
+        for c in dict.fromkeys(subset):
+            x = data[c]
+            if isinstance(x.dtype, np.dtype) and x.dtype.kind in "iub":  # never missing
+                continue
+            if isinstance(x.dtype, np.dtype) and x.dtype.kind == "f":
+                na = np.isnan(x.to_numpy())
+            else:
+                na = np.asarray(x.array.isna(), dtype=bool)
+            if na.any():
+                bad = na if bad is None else bad | na
+        #: positions of the kept rows (None: every row)
+        self.rows = None if bad is None else np.flatnonzero(~bad)
+        self.n = len(data) if self.rows is None else len(self.rows)
+        self._got: dict = {}
+
+    def __call__(self, c) -> pd.Series:
+        got = self._got.get(c)
+        if got is None:
+            x = self.data[c]
+            got = self._got[c] = x if self.rows is None else x.take(self.rows)
+        return got
+
+    def take(self, by: list, positions: np.ndarray) -> pd.DataFrame:
+        return self.data[by].take(positions if self.rows is None else self.rows[positions])
+
+    def frame(self, cols: list) -> pd.DataFrame:
+        sel = self.data[cols]
+        return sel if self.rows is None else sel.take(self.rows)
+
+
+def _cells(col: _Rows, by: list[str]) -> tuple[np.ndarray, pd.DataFrame | dict]:
     """The cell number of each row and the cells' ``by`` values, as ``groupby(by, sort=True, observed=True)``
     numbers them (``ngroup``), without its multi-key grouping: each key's codes (a category's own codes,
     else sorted factorize codes) are combined into one integer whose sorted distinct values are the cells.
+
+    The cells' values are a ``{key: array}`` dict in cell order (a frame when pandas groups, or a key is named
+    twice).
     """
-    if not len(df) or not by:
-        g = df.groupby(by, sort=True, observed=True)
+    n = col.n
+    if not n or not by:
+        g = col.frame(by).groupby(by, sort=True, observed=True)
         return g.ngroup().to_numpy(), g.size().reset_index()[by]
-    combined = np.zeros(len(df), dtype=np.int64)
+    combined = np.zeros(n, dtype=np.int64)
     span = 1
     for c in by:
-        x = df[c]
+        x = col(c)
         if isinstance(x.dtype, pd.CategoricalDtype):
             cc, k = x.cat.codes.to_numpy().astype(np.int64), len(x.cat.categories)
         elif _narrow_integers(x):
@@ -241,21 +300,23 @@ def _cells(df: pd.DataFrame, by: list[str]) -> tuple[np.ndarray, pd.DataFrame]:
             k = len(uniq)
         span *= max(k, 1)
         if span >= 2**62:  # too many combinations for one integer: let pandas group
-            g = df.groupby(by, sort=True, observed=True)
+            g = col.frame(by).groupby(by, sort=True, observed=True)
             return g.ngroup().to_numpy(), g.size().reset_index()[by]
         combined = combined * k + cc
-    if span <= 2 * len(df) + 1024:  # few combinations: the rank of each among those present, without hashing
+    if span <= 2 * n + 1024:  # few combinations: the rank of each among those present, without hashing
         present = np.zeros(span, dtype=bool)
         present[combined] = True
         codes, n_cells = (np.cumsum(present) - 1)[combined], int(present.sum())
     else:
         codes, cells = pd.factorize(combined, sort=True)
         n_cells = len(cells)
-    first = np.full(n_cells, len(df), dtype=np.int64)
-    np.minimum.at(first, codes, np.arange(len(df), dtype=np.int64))
-    res = df[by].take(first).reset_index(drop=True)
-    res.columns = pd.Index(by, dtype=object)  # as groupby's result
-    return codes.astype(np.int64), res
+    first = np.full(n_cells, n, dtype=np.int64)
+    np.minimum.at(first, codes, np.arange(n, dtype=np.int64))
+    if len(set(by)) < len(by):  # a key named twice: a frame, as groupby's
+        res = col.take(by, first).reset_index(drop=True)
+        res.columns = pd.Index(by, dtype=object)
+        return codes.astype(np.int64), res
+    return codes.astype(np.int64), {c: col(c).array.take(first) for c in by}
 
 
 def level_strings(values: pd.Series) -> pd.Series:
@@ -306,8 +367,10 @@ def subgroup_estimates(
             unit=unit,
             confidence=confidence,
             subcluster=subcluster,
-        ).assign(group="all", variable="all")
+        )
     ]
+    groups = [np.full(len(frames[0]), "all", dtype=object)]
+    names = [groups[0]]
     for v in variables:
         if v not in data.columns:
             continue
@@ -321,12 +384,33 @@ def subgroup_estimates(
             confidence=confidence,
             subcluster=subcluster,
         )
-        t["group"] = v + "=" + level_strings(t[v])
-        frames.append(t.drop(columns=[v]).assign(variable=v))
+        groups.append(_group_labels(t[v], v))
+        names.append(np.full(len(t), v, dtype=object))
+        frames.append(t.drop(columns=[v]))
     out = pd.concat(frames, ignore_index=True)
-    out["group"] = out["group"].astype("str")
-    out["variable"] = out["variable"].astype("str")
+    # the labels of every part at once (as ``.assign(group=..., variable=...)`` on each part, then ``str``)
+    out["group"] = pd.Series(np.concatenate(groups), index=out.index, dtype="str")
+    out["variable"] = pd.Series(np.concatenate(names), index=out.index, dtype="str")
     return out
+
+
+def _group_labels(values: pd.Series, variable: str) -> np.ndarray:
+    """``variable + "=" + level_strings(values)`` as an object array, each distinct level written once (and kept:
+    the same levels of the same variable recur in every table of a district)."""
+    if values.dtype == object:  # mixed Python values: as they are, row by row
+        return (variable + "=" + level_strings(values)).to_numpy(dtype=object)
+    codes, uniq = pd.factorize(values, use_na_sentinel=False)
+    key = (variable, values.dtype, tuple(map(repr, uniq)))  # repr: 0.0 and -0.0 (equal) are two levels
+    text = _LABELS.get(key)
+    if text is None:
+        if len(_LABELS) > 4096:
+            _LABELS.clear()
+        text = _LABELS[key] = (variable + "=" + level_strings(pd.Series(uniq))).to_numpy(dtype=object)
+    return text[codes]
+
+
+#: Group labels of the levels already labelled (:func:`_group_labels`).
+_LABELS: dict = {}
 
 
 def two_level_estimates(
