@@ -201,3 +201,13 @@ def test_a_large_districts_scorecard_meets_wcag_and_prints(tmp_path):
     assert pages <= 8, pages
     text = " ".join(p.extract_text() or "" for p in PdfReader(pdf).pages)
     assert "Scorecard (CSV)" in text and re.search(r"\b1 of \d{3}\b", text)
+
+
+def test_the_report_says_the_rule_it_applies():
+    """The notebook's appendix text names the limit the code uses."""
+    import json
+
+    nb = json.loads((config.project_root() / "notebooks" / "district_report.ipynb").read_text())
+    text = " ".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+    assert f"more than {config.PAGE_SCHOOLS} schools" in text
+    assert "five lowest, middle and five highest" in text and EACH_END == 5
