@@ -16,6 +16,7 @@ __all__ = [
     "DEMO_SEED",
     "HOURS_PER_SUBJECT_YEAR",
     "MIN_CELL_SIZE",
+    "PAGE_SCHOOLS",
     "analysis_defaults",
     "key_path",
     "processed_dir",
@@ -27,6 +28,10 @@ __all__ = [
 
 #: Smallest number of students a reported cell may describe (the most common state minimum).
 MIN_CELL_SIZE = 10
+#: Most schools a page table lists one by one: a table of more schools (a measure per school, growth per school)
+#: shows on the HTML and PDF pages the lowest, middle and highest schools of each comparison and names the CSV
+#: table with every school (:mod:`opportunity_research.report.school_detail`); the CSV tables keep every school.
+PAGE_SCHOOLS = 20
 #: Hours of class time per core subject in a school year (the study's 180 hours).
 HOURS_PER_SUBJECT_YEAR = 180.0
 #: Seed of the synthetic demo districts.

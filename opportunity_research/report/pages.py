@@ -32,6 +32,7 @@ from pathlib import Path
 
 from .. import config
 from .reporting import APPENDIX_PAGE, PUBLISHED_DIR_MODE, PUBLISHED_FILE_MODE, export_html
+from .school_detail import csv_label
 
 __all__ = ["CROSS_DISTRICT", "make_world_readable", "page_links", "publish_pages"]
 
@@ -97,10 +98,7 @@ def page_links(
 
 
 def _downloads(folder: Path, pdf: bool) -> list[tuple[str, str]]:
-    out = [
-        (f"{p.stem.replace('_', ' ').capitalize()} (CSV)", f"tables/{p.name}")
-        for p in sorted((folder / "tables").glob("*.csv"))
-    ]
+    out = [(csv_label(p.stem), f"tables/{p.name}") for p in sorted((folder / "tables").glob("*.csv"))]
     out += [
         (f"{p.stem.replace('_', ' ').capitalize()} (PNG figure)", f"figures/{p.name}")
         for p in sorted((folder / "figures").glob("*.png"))

@@ -36,6 +36,7 @@ from .model_tables import (
     sensitivity_table,
     v_gap_table,
 )
+from .school_detail import select_schools, selection_notes
 from .scorecard_page import goals_table, schools_table, scorecard_page, scorecard_tables
 from .tables import Col, HtmlBlock, Table, humanize, needs_note, reader_words, render, stylesheet, table
 
@@ -492,10 +493,17 @@ def catch_up_table(cu: pd.DataFrame, *, min_n: int = config.MIN_CELL_SIZE) -> Ta
 
 
 def grade_level_growth_table(
-    ggl: pd.DataFrame, *, min_n: int = config.MIN_CELL_SIZE, school_names: Mapping | None = None
+    ggl: pd.DataFrame,
+    *,
+    min_n: int = config.MIN_CELL_SIZE,
+    school_names: Mapping | None = None,
+    max_schools: int | None = None,
 ) -> Table:
     """Growth in grade levels per year (``trajectories.grade_level_growth``), all students; schools by name
-    (``school_names``, default the names the analysis tables carry in ``attrs["school_names"]``).
+    (``school_names``, default the names the analysis tables carry in ``attrs["school_names"]``). A district of
+    more than ``max_schools`` schools (:data:`~opportunity_research.config.PAGE_SCHOOLS`) shows, per subject and
+    period, the district and the lowest, middle and highest growing schools with their rank
+    (:mod:`opportunity_research.report.school_detail`).
 
     Examples
     --------
@@ -508,28 +516,39 @@ def grade_level_growth_table(
     """
     t = ggl[(ggl["group"] == "all")] if len(ggl) else ggl
     names = dict(school_names or ggl.attrs.get("school_names", {}))
+    cols = [
+        Col("school_id", "school"),
+        Col("start_year", "school_year"),
+        Col("end_year", "school_year"),
+        Col("n", "count"),
+        Col("start_offset", "number", label="Grade levels ahead (+) or behind (−) at the start"),
+        Col("growth", "number", label="Grade levels a year"),
+        Col("growth", "interval_number", prefix="growth_"),
+    ]
+    notes: list = [
+        (
+            "1.0 is a typical year's growth; schools whose students start behind and grow at least 1.3 "
+            "grade levels a year are trajectory-changing. The scorecard's growth measure is a different "
+            "one: grade levels gained in the latest year only, ELA and math together."
+        )
+    ]
+    subtitle = None
+    t, info = select_schools(
+        t, within=["subject", "start_year", "end_year"], value="growth", max_schools=max_schools
+    )
+    if info is not None:
+        cols.insert(1, Col("rank_text", "value", label="Rank (1 = lowest)"))
+        subtitle, note = selection_notes(info, per="subject and period", csv="growth_grade_levels")
+        notes.append(note)
     return table(
         t,
-        [
-            Col("school_id", "school"),
-            Col("start_year", "school_year"),
-            Col("end_year", "school_year"),
-            Col("n", "count"),
-            Col("start_offset", "number", label="Grade levels ahead (+) or behind (−) at the start"),
-            Col("growth", "number", label="Grade levels a year"),
-            Col("growth", "interval_number", prefix="growth_"),
-        ],
+        cols,
         caption="Growth in grade levels per year, averaged from the starting to the ending year",
+        subtitle=subtitle,
         groups="subject",
         min_n=min_n,
         school_names=names,
-        notes=[
-            (
-                "1.0 is a typical year's growth; schools whose students start behind and grow at least 1.3 "
-                "grade levels a year are trajectory-changing. The scorecard's growth measure is a different "
-                "one: grade levels gained in the latest year only, ELA and math together."
-            )
-        ],
+        notes=notes,
     )
 
 

@@ -16,6 +16,7 @@ from ..study.labels import SUPPRESSED_MARK
 from ..version import __version__
 from .district_names import district_name, is_demo
 from .indicator_table import SCORECARD_DEFINITIONS
+from .school_detail import select_schools, selection_notes
 from .tables import STATUS_TEXT as _STATUS
 from .tables import Col, Table, reader_words, render, table
 from .tables import fmt_number as _number
@@ -129,8 +130,12 @@ def _compact(t: Table) -> Table:
     return t
 
 
-def scorecard_tables(card, *, school_names: Mapping | None = None) -> list[Table]:
-    """The scorecard's tables: goals, district measures with trends, student groups, largest gaps, schools.
+def scorecard_tables(
+    card, *, school_names: Mapping | None = None, max_schools: int | None = None
+) -> list[Table]:
+    """The scorecard's tables: goals, district measures with trends, student groups, largest gaps, schools (every
+    school up to ``max_schools``, :data:`~opportunity_research.config.PAGE_SCHOOLS`; then the lowest, middle and
+    highest of each measure, :mod:`opportunity_research.report.school_detail`).
 
     Every table is long (one row per value), so no column is lost on paper or on a phone.
 
@@ -197,18 +202,8 @@ def scorecard_tables(card, *, school_names: Mapping | None = None) -> list[Table
             )
         sch = _with_values(t[(t["school_id"] != "all") & (t["group"] == "all")])
         if len(sch):
-            sch["school_label"] = [labels.school(x, names) for x in sch["school_id"]]
-            sch = sch.sort_values(["school_label"], kind="stable")
             out.append(
-                _compact(
-                    table(
-                        sch,
-                        [Col("measure", "measure")] + short_cols,
-                        caption="Schools",
-                        groups="school_label",
-                        min_n=min_n,
-                    )
-                )
+                _schools(sch, names, short_cols, caption="Schools", min_n=min_n, max_schools=max_schools)
             )
     lg = card.largest_gaps
     if len(lg):
@@ -260,6 +255,7 @@ def scorecard_page(
     links: Sequence[tuple[str, str | None]] = (),
     generated: _dt.date | None = None,
     school_names: Mapping | None = None,
+    max_schools: int | None = None,
 ) -> str:
     """The printable Opportunity Scorecard page (self-contained HTML) of a :class:`~opportunity_research.study.scorecard.Scorecard`.
 
@@ -291,7 +287,7 @@ def scorecard_page(
             "Synthetic demonstration data" if is_demo(district_id) else "The district's own records",
         ),
     ]
-    tables = scorecard_tables(card, school_names=school_names)
+    tables = scorecard_tables(card, school_names=school_names, max_schools=max_schools)
     title = f"Opportunity Scorecard: {name}"
     from ..study import scorecard as _sc
 
@@ -327,8 +323,10 @@ _DEMO_BANNER = (
 )
 
 
-def schools_table(card, *, school_names: Mapping | None = None) -> Table:
-    """School-level breakdown: every scorecard measure per school (latest year), schools by name.
+def schools_table(card, *, school_names: Mapping | None = None, max_schools: int | None = None) -> Table:
+    """School-level breakdown: every scorecard measure per school (latest year), schools by name; a district of
+    more than ``max_schools`` schools (:data:`~opportunity_research.config.PAGE_SCHOOLS`) shows the lowest, middle
+    and highest schools of each measure (:mod:`opportunity_research.report.school_detail`).
 
     Examples
     --------
@@ -348,21 +346,60 @@ def schools_table(card, *, school_names: Mapping | None = None) -> Table:
     names = {**getattr(card, "schools", {}), **dict(school_names or {})}
     t = card.table
     sch = _with_values(t[(t["school_id"] != "all") & (t["group"] == "all")]) if len(t) else t
+    value_cols = [
+        Col("value_text", "value", label="Value"),
+        Col("interval_text", "value", label="95% interval"),
+        Col("n", "count"),
+    ]
+    return _schools(
+        sch,
+        names,
+        value_cols,
+        caption="Schools: every measure, latest year",
+        min_n=card.min_n,
+        empty="No school-level measures could be computed.",
+        max_schools=max_schools,
+    )
+
+
+def _schools(
+    sch: pd.DataFrame,
+    names: Mapping,
+    value_cols: list[Col],
+    *,
+    caption: str,
+    min_n: int,
+    empty: str = "No rows to show.",
+    max_schools: int | None = None,
+) -> Table:
+    """The scorecard measures per school (rows of ``Scorecard.table``, ``_with_values``): every school, one small
+    table each, when there are at most ``max_schools`` (:data:`~opportunity_research.config.PAGE_SCHOOLS`);
+    otherwise per measure the lowest, middle and highest schools with their rank
+    (:func:`~opportunity_research.report.school_detail.select_schools`), and the CSV with every school named."""
     if len(sch):
         sch = sch.assign(school_label=[labels.school(x, names) for x in sch["school_id"]])
-        sch = sch.sort_values(["school_label"], kind="stable")
-    return _compact(
-        table(
-            sch,
-            [
-                Col("measure", "measure"),
-                Col("value_text", "value", label="Value"),
-                Col("interval_text", "value", label="95% interval"),
-                Col("n", "count"),
-            ],
-            caption="Schools: every measure, latest year",
-            groups="school_label" if len(sch) else None,
-            min_n=card.min_n,
-            empty="No school-level measures could be computed.",
+    shown, info = select_schools(sch, within=["measure"], max_schools=max_schools)
+    if info is None:
+        if len(sch):
+            sch = sch.sort_values(["school_label"], kind="stable")
+        return _compact(
+            table(
+                sch,
+                [Col("measure", "measure")] + value_cols,
+                caption=caption,
+                groups="school_label" if len(sch) else None,
+                min_n=min_n,
+                empty=empty,
+            )
         )
+    subtitle, note = selection_notes(info, per="measure", csv="scorecard")
+    return table(
+        shown,
+        [Col("school_label", label="School"), Col("rank_text", "value", label="Rank (1 = lowest)")]
+        + value_cols,
+        caption=caption,
+        subtitle=subtitle,
+        groups="measure",
+        min_n=min_n,
+        notes=[note],
     )
