@@ -138,11 +138,12 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 from .. import config
 from .audit import audit, audit_published
 from .complements import complement, design_by_one_relation, next_complement, touched
-from .lp import TOL, interval_width, intervals
+from .lp import LOCAL_MIN, TOL, any_narrow, interval_width, intervals, true_counts_hold
 from .model import (
     LABELS,
     REASON,
@@ -183,6 +184,10 @@ class _State:
         # complements.design_by_one_relation's work, kept between calls: the rows of one count, each design
         # count's short equalities; and the last count audit (hidden rows, intervals)
         self.single_entries, self.design_relations, self.last_audit = None, {}, None
+        self._design_rows = None  # known_design_rows' rows and their counts (fixed by the model)
+        self._partition_rows = None  # rule 4's relations as sparse rows of the model's rows (fixed by the model)
+        self._audited = None  # the last count audit: (hidden counts, too narrow, intervals or None if partial)
+        self._own_mat = None  # counts x rows: the counts each row describes (link's closure)
         self.min_n, self.protection, self.near = min_n, protection, near_bound
         self.H: set[int] = set()  # hidden population counts
         self.E: set[int] = set()  # rows whose estimates are withheld (population level)
@@ -222,17 +227,29 @@ class _State:
         """Rule 2: hidden everywhere, and close counts of the same group hidden with it."""
         # H only grows here (and since the last call unless it lost counts): closed rows and groups stay closed
         changed, (done, last) = True, self._closed if self._closed[1] <= self.H else (set(), set())
+        m, nv = self.m, len(self.m.var_key)
+        if self._own_mat is None:  # rows x the counts each row describes (row_own), for the closure below
+            lens = np.fromiter((len(o) for o in m.row_own), dtype=np.int64, count=len(m.row_own))
+            own = np.fromiter((u for o in m.row_own for u in o), dtype=np.int64, count=int(lens.sum()))
+            self._own_mat = sparse.csr_matrix(
+                (np.ones(len(own)), own, np.concatenate([[0], np.cumsum(lens)])), shape=(len(lens), nv)
+            ).T.tocsr()
         while changed:
             changed = False
-            # a row is hidden as a whole: every count it shows (n, n_students, ...) is hidden in every table
-            for v in list(self.H - done):
-                done.add(v)
-                for rid in self.var_rows[v]:
-                    for u in self.m.row_own[rid]:
-                        if u not in self.H:
-                            self.H.add(u)
-                            self.why[u] = "same row as a hidden count"
-                            changed = True
+            # a row is hidden as a whole: every count it shows (n, n_students, ...) is hidden in every table (the
+            # rows of the counts not closed yet, and their counts, as sparse products)
+            front = self.H - done
+            if front:
+                done |= front
+                f = np.zeros(nv)
+                f[np.fromiter(front, dtype=np.int64, count=len(front))] = 1.0
+                rows = (m.row_var_mat @ f > 0).astype(float)
+                reached = self._own_mat @ rows > 0
+                reached[np.fromiter(self.H, dtype=np.int64, count=len(self.H))] = False
+                for u in np.flatnonzero(reached).tolist():
+                    self.H.add(u)
+                    self.why[u] = "same row as a hidden count"
+                    changed = True
             # only a group with a hidden count, and one whose hidden counts changed, can change (a count is in one)
             groups = sorted({self.group_of[v] for v in self.H - last if v in self.group_of})
             last = set(self.H)
@@ -261,14 +278,47 @@ class _State:
         return complement(self, v, exclude)
 
     def count_audit(self):
+        """Every hidden count's interval and the counts narrower than the protection range: ``(iv, bad)``.
+
+        Where the true counts satisfy every relation (:func:`.lp.true_counts_hold`: every LP is feasible and
+        exact), a count wide in the last audit stays wide while counts are only hidden since (the attacker's
+        feasible set only grows), so an audit of a state that hides more than the last one first checks only the
+        counts that were too narrow and the counts hidden since: when some are too narrow, those are ``bad``
+        and ``iv`` holds only the counts checked (the rounds then hide more; at 1,000,000 students such audits
+        took 2-15 CPU-s each). When none is, the full audit runs, as does every audit of a state that shows
+        a count again; an audit of the state just audited in full returns that audit again. So every audit
+        that passes gives the intervals of the full audit, and ``bad`` is always the full audit's."""
         hid = self.hidden_rows(counts=True)
+        prev = self._audited
+        if prev is not None and prev[0] == self.H and prev[2] is not None:
+            return dict(prev[2]), list(prev[1])
+        if prev is not None and prev[0] <= self.H and true_counts_hold(self.m):
+            recheck = sorted(set(prev[1]) | (self.H - prev[0]))
+            part = intervals(self.m, ~hid, recheck, self.protection)
+            bad = [t for t in recheck if interval_width(part[t]) < self.protection]
+            if bad:
+                self._audited = (set(self.H), bad, None)
+                return part, bad
         targets = sorted(self.H)
         iv = intervals(self.m, ~hid, targets, self.protection)
         # the protection rule: every hidden count keeps an interval at least `protection` wide (measured: only
         # requiring complements not to be pinned hides more here, through rule 4's withheld estimates)
         bad = [t for t in targets if interval_width(iv[t]) < self.protection]
         self.last_audit = (hid, iv)
-        return iv, bad
+        self._audited = (set(self.H), bad, iv)
+        return dict(iv), list(bad)
+
+    def narrow_near(self, shown_again) -> bool:
+        """Whether a hidden count sharing a relation with a count of ``shown_again`` is surely narrower than the
+        protection range (:func:`.lp.any_narrow`): then :meth:`count_audit` would find it too narrow.
+
+        Asked only where more than :data:`.lp.LOCAL_MIN` counts are hidden (a count audit of a large model
+        takes seconds; on the demo districts it takes milliseconds, less than this check): elsewhere False."""
+        if len(self.H) <= LOCAL_MIN:
+            return False
+        rel = self.m.relations
+        near = sorted({u for v in shown_again for k in self.var_rel[v] for u in rel[k][0] if u in self.H})
+        return any_narrow(self.m, ~self.hidden_rows(counts=True), near, self.protection)
 
     def known_design_rows(self) -> np.ndarray:
         """Rows the publication design never publishes whose count an attacker can work out exactly and that
@@ -280,8 +330,15 @@ class _State:
         if not len(design) or not design.any():
             return out
         hid = self.hidden_rows(counts=True)
-        rows = [r for r in np.flatnonzero(design) if m.row_vars[r] and r not in self.small_rows]
-        vs = sorted({m.row_vars[r][0] for r in rows} - self.H)
+        if self._design_rows is None:  # the design rows of at least min_n students with a count, and that count
+            rows = np.array(
+                [r for r in np.flatnonzero(design) if m.row_vars[r] and r not in self.small_rows], dtype=np.int64
+            )
+            self._design_rows = rows, np.array([m.row_vars[r][0] for r in rows.tolist()], dtype=np.int64)
+        rows, first = self._design_rows
+        in_h = np.zeros(len(m.var_key), dtype=bool)
+        in_h[np.fromiter(self.H, dtype=np.int64, count=len(self.H))] = True
+        vs = np.unique(first[~in_h[first]]).tolist()
         if not vs:
             return out
         iv = {}
@@ -291,11 +348,35 @@ class _State:
             vs = [v for v in vs if v not in iv]
         if vs:
             iv.update(intervals(m, ~hid, vs, 1))
-        for r in rows:
-            v = m.row_vars[r][0]
-            if v in iv and interval_width(iv[v]) == 0 and m.var_x[v] >= self.min_n:
-                out[r] = True
+        pinned = np.zeros(len(m.var_key), dtype=bool)
+        pinned[[v for v, w in iv.items() if interval_width(w) == 0]] = True
+        out[rows[pinned[first] & (np.asarray(m.var_x)[first] >= self.min_n)]] = True
         return out
+
+    def _partitions_to_read(self, hid: np.ndarray) -> np.ndarray:
+        """The relations (``m.partitions``, in order) rule 4 reads with these hidden rows: those with a hidden
+        part, not all of whose hidden parts are unpublished when none is shown, and, in a cell relation, whose
+        total is shown (sparse products over every relation, instead of a Python loop over them each audit)."""
+        m = self.m
+        if self._partition_rows is None:
+            lens = np.fromiter((len(p[0]) for p in m.partitions), dtype=np.int64, count=len(m.partitions))
+            idx = np.fromiter(
+                (r for p in m.partitions for r in p[0]), dtype=np.int64, count=int(lens.sum())
+            )
+            mat = sparse.csr_matrix(
+                (np.ones(len(idx)), idx, np.concatenate([[0], np.cumsum(lens)])),
+                shape=(len(m.partitions), len(m.rows)),
+            )
+            total = np.array([-1 if p[1] is None or p[2] == "gap" else p[1] for p in m.partitions], dtype=np.int64)
+            self._partition_rows = mat, total
+        mat, total = self._partition_rows
+        n_hid = mat @ hid.astype(float)
+        keep = n_hid > 0
+        if len(m.unpublished):
+            n_shown = mat @ (~hid).astype(float)
+            keep &= ~((n_shown == 0) & (mat @ (hid & m.unpublished).astype(float) == n_hid))
+        keep &= ~((total >= 0) & hid[np.maximum(total, 0)])
+        return np.flatnonzero(keep)
 
     def estimate_audit(self) -> list[tuple[list[int], list[int], int | None, tuple]]:
         """Rule 4: relations whose hidden estimates an attacker can determine (or bound near 0%/100%)."""
@@ -308,7 +389,8 @@ class _State:
         for r in m.ref_rows[~hid[m.ref_rows]].tolist():
             by_uni[(m.row_tid[r], m.row_uni[r])].append(r)
         hid_l = hid.tolist()
-        for parts, total, kind, key in m.partitions:
+        for i in self._partitions_to_read(hid).tolist():
+            parts, total, kind, key = m.partitions[i]
             hp = [r for r in parts if hid_l[r]]
             if not hp:
                 continue
