@@ -189,7 +189,8 @@ def design_by_one_relation(st, hid: np.ndarray, vs: list[int]) -> dict[int, tupl
     decided = (n_free == 0) | moves | unbounded
     pv = rel["v"][sel]
     d = np.flatnonzero(decided)
-    _, first = np.unique(pv[d], return_index=True)  # each count's first deciding equality (pairs are in order)
+    # each count's first deciding equality (its pairs are together, in order)
+    _, first = np.unique(pv[d], return_index=True)
     for j in d[first].tolist():
         v = int(pv[j])
         if n_free[j] == 0:

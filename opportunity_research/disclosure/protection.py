@@ -185,8 +185,8 @@ class _State:
         # count's short equalities; and the last count audit (hidden rows, intervals)
         self.single_entries, self.design_relations, self.last_audit = None, {}, None
         self._design_rows = None  # known_design_rows' rows and their counts (fixed by the model)
-        self._partition_rows = None  # rule 4's relations as sparse rows of the model's rows (fixed by the model)
-        self._audited = None  # the last count audit: (hidden counts, too narrow, intervals or None if partial)
+        self._partition_rows = None  # rule 4's relations as sparse rows of the model's rows
+        self._audited = None  # the last count audit: (hidden counts, too narrow, intervals or None)
         self._own_mat = None  # counts x rows: the counts each row describes (link's closure)
         self.min_n, self.protection, self.near = min_n, protection, near_bound
         self.H: set[int] = set()  # hidden population counts
@@ -330,9 +330,10 @@ class _State:
         if not len(design) or not design.any():
             return out
         hid = self.hidden_rows(counts=True)
-        if self._design_rows is None:  # the design rows of at least min_n students with a count, and that count
+        if self._design_rows is None:  # the design rows that are not small and have a count, and that count
             rows = np.array(
-                [r for r in np.flatnonzero(design) if m.row_vars[r] and r not in self.small_rows], dtype=np.int64
+                [r for r in np.flatnonzero(design) if m.row_vars[r] and r not in self.small_rows],
+                dtype=np.int64,
             )
             self._design_rows = rows, np.array([m.row_vars[r][0] for r in rows.tolist()], dtype=np.int64)
         rows, first = self._design_rows
@@ -360,14 +361,14 @@ class _State:
         m = self.m
         if self._partition_rows is None:
             lens = np.fromiter((len(p[0]) for p in m.partitions), dtype=np.int64, count=len(m.partitions))
-            idx = np.fromiter(
-                (r for p in m.partitions for r in p[0]), dtype=np.int64, count=int(lens.sum())
-            )
+            idx = np.fromiter((r for p in m.partitions for r in p[0]), dtype=np.int64, count=int(lens.sum()))
             mat = sparse.csr_matrix(
                 (np.ones(len(idx)), idx, np.concatenate([[0], np.cumsum(lens)])),
                 shape=(len(m.partitions), len(m.rows)),
             )
-            total = np.array([-1 if p[1] is None or p[2] == "gap" else p[1] for p in m.partitions], dtype=np.int64)
+            total = np.array(
+                [-1 if p[1] is None or p[2] == "gap" else p[1] for p in m.partitions], dtype=np.int64
+            )
             self._partition_rows = mat, total
         mat, total = self._partition_rows
         n_hid = mat @ hid.astype(float)

@@ -100,7 +100,7 @@ def publish_unneeded(st, iv: dict, max_tries: int = 400) -> dict:
         _without(st, group)
         ok = not any(v in st.H for v in group)
         if ok and st.narrow_near(H - st.H):
-            ok = False  # a hidden neighbour of what is shown again is surely too narrow: the count audit fails
+            ok = False  # a hidden neighbour of what is shown again is surely too narrow: the audit fails
         if ok:
             new_iv, bad = st.count_audit()
             ok = not bad and not st.estimate_audit()
