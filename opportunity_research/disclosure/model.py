@@ -533,6 +533,10 @@ class PopulationModel:
         rids = np.empty(len(df), dtype=np.int64)
         wcol = _num(df[spec.weight]) if spec.weight in df.columns else counts[0]
         links = self._set_links(unis, school, var, counts, pre)
+        small = np.zeros(len(df), dtype=bool)
+        if self.known:
+            for c in counts:
+                small |= (c > 0) & (c < self._min_n)
         for i in range(len(df)):
             rid = self._new_row(
                 rows, tid, i, unis[i], school[i], var[i], lev[i], yrs[i], est[i], wcol[i], bool(pre[i])
@@ -555,7 +559,7 @@ class PopulationModel:
                 self.row_vars[rid].append(v)
                 self.row_own[rid].append(v)
                 self.entries.append((rid, {v: 1.0}, x))
-            if self.known and any(0 < counts[j][i] < self._min_n for j in range(k)):
+            if small[i]:
                 # a row describing fewer than min_n students (or results) is small in every column: each of
                 # its counts is hidden, wherever else it is shown (a pooled-subject results count of 12 may
                 # be 6 students)
@@ -571,18 +575,30 @@ class PopulationModel:
         frame = pd.DataFrame({"u": unis, "s": school, "v": var, "l": lev})
         # levels of a variable within a school add up to the school's "all" row
         tot = {(u, s): i for i, (u, s, v) in enumerate(zip(unis, school, var)) if v == "all"}
-        for (u, s, v), ix in frame.groupby(["u", "s", "v"], sort=False).indices.items():
-            if v == "all" or (u, s) not in tot:
-                continue
-            self._relation(ix, tot[(u, s)], counts, rvars, rids, ("levels", tid, u, s, v))
+        self._relations(
+            [
+                (ix, tot[(u, s)], ("levels", tid, u, s, v))
+                for (u, s, v), ix in frame.groupby(["u", "s", "v"], sort=False).indices.items()
+                if v != "all" and (u, s) in tot
+            ],
+            counts,
+            rvars,
+            rids,
+        )
         # schools add up to the district
         dist = {(u, v, lv): i for i, (u, s, v, lv) in enumerate(zip(unis, school, var, lev)) if s == "all"}
         sch = frame[frame["s"] != "all"]
-        for (u, v, lv), ix in sch.groupby(["u", "v", "l"], sort=False).indices.items():
-            if (u, v, lv) not in dist:
-                continue
-            ix = sch.index.to_numpy()[ix]
-            self._relation(ix, dist[(u, v, lv)], counts, rvars, rids, ("schools", tid, u, v, lv))
+        at = sch.index.to_numpy()
+        self._relations(
+            [
+                (at[ix], dist[(u, v, lv)], ("schools", tid, u, v, lv))
+                for (u, v, lv), ix in sch.groupby(["u", "v", "l"], sort=False).indices.items()
+                if (u, v, lv) in dist
+            ],
+            counts,
+            rvars,
+            rids,
+        )
         # subjects add up: the pooled subject ("all") counts the results of every subject
         if "subject" in spec.universe and "subject" in df.columns:
             subj = df["subject"].astype("str").to_numpy(dtype=object)
@@ -666,27 +682,44 @@ class PopulationModel:
                         self.relations.append(({v: 1.0, tvar: -1.0}, "le"))
         self.partitions.append(([int(rids[i]) for i in parts], int(rids[t]), "cell", key))
 
-    def _relation(self, ix, t, counts, rvars, rids, key):
-        ix = np.asarray(ix)
+    def _relations(self, groups, counts, rvars, rids):
+        """:meth:`_relation` for each ``(parts, total row, key)`` of ``groups`` in turn (the same relations, in the
+        same order), with each group's sums and missing counts taken for every group at once."""
+        if not groups:
+            return
+        lens = np.fromiter((len(ix) for ix, _, _ in groups), dtype=np.int64, count=len(groups))
+        flat = np.concatenate([np.asarray(ix, dtype=np.int64) for ix, _, _ in groups])
+        gid = np.repeat(np.arange(len(groups)), lens)
+        tot = np.fromiter((t for _, t, _ in groups), dtype=np.int64, count=len(groups))
+        senses = []
         for j in range(len(counts)):
-            parts, total = counts[j][ix], counts[j][t]
-            if self.known:
-                if np.isnan(parts).any() or np.isnan(total):
-                    continue
-                if abs(parts.sum() - total) < 0.5:
-                    sense = "eq"
-                elif parts.sum() < total:
-                    sense = "le"
-                else:
-                    continue  # counts that do not add up (e.g. students counted in two cells)
-            else:
-                sense = "eq"
-            coefs = defaultdict(float)
-            for i in ix:
-                coefs[int(rvars[i, j])] += 1.0
-            coefs[int(rvars[t, j])] -= 1.0
-            self.relations.append((dict(coefs), sense))
-        self.partitions.append(([int(rids[i]) for i in ix], int(rids[t]), "cell", key))
+            if not self.known:
+                senses.append(["eq"] * len(groups))
+                continue
+            vals, total = counts[j][flat], counts[j][tot]
+            gap = np.isnan(vals)
+            missing = (np.bincount(gid, weights=gap, minlength=len(groups)) > 0) | np.isnan(total)
+            sums = np.bincount(gid, weights=np.where(gap, 0.0, vals), minlength=len(groups))
+            eq = np.abs(sums - total) < 0.5
+            le = ~eq & (sums < total)
+            senses.append(np.where(missing, "", np.where(eq, "eq", np.where(le, "le", ""))).tolist())
+        rv = rvars[flat].T.tolist()  # each column's variables, row by row
+        rt = rvars[tot].T.tolist()
+        rid_of = rids[flat].tolist()
+        starts = np.concatenate([[0], np.cumsum(lens)]).tolist()
+        for g, (_, _, key) in enumerate(groups):
+            lo, hi = starts[g], starts[g + 1]
+            for j in range(len(counts)):
+                sense = senses[j][g]
+                if not sense:
+                    continue  # a missing count, or counts that do not add up (students counted in two cells)
+                coefs: dict = {}
+                for u in rv[j][lo:hi]:
+                    coefs[u] = coefs.get(u, 0.0) + 1.0
+                tv = rt[j][g]
+                coefs[tv] = coefs.get(tv, 0.0) - 1.0
+                self.relations.append((coefs, sense))
+            self.partitions.append((rid_of[lo:hi], int(rids[tot[g]]), "cell", key))
 
 
 def row_label(model: PopulationModel, rid: int) -> str:
