@@ -537,27 +537,44 @@ class PopulationModel:
         if self.known:
             for c in counts:
                 small |= (c > 0) & (c < self._min_n)
+        # one row at a time (the variables are numbered in this order), with what each row needs taken as lists
+        # of the same values first (a method call per count cost most of the model at 1,000,000 students)
+        unit, known, index = spec.unit, self.known, self._index
+        u_l, s_l, v_l, l_l, y_l, w_l = list(unis), list(school), list(var), list(lev), list(yrs), list(wcol)
+        c_l = [list(c) for c in counts]
+        k_l = [list(lk) for lk in links]
+        pre_l = pre.tolist()
         for i in range(len(df)):
-            rid = self._new_row(
-                rows, tid, i, unis[i], school[i], var[i], lev[i], yrs[i], est[i], wcol[i], bool(pre[i])
-            )
+            rid = len(rows)
+            u, sc, va, le, yr = u_l[i], s_l[i], v_l[i], l_l[i], y_l[i]
+            rows.append((tid, i, u, sc, va, le, yr))
+            rv, own = [], []
+            self.row_vars.append(rv)
+            self.row_own.append(own)
+            self.row_est.append(est[i])
+            self.row_weight.append(w_l[i])
+            self.row_ref.append(None)
+            self.pre_hidden.append(pre_l[i])
             rids[i] = rid
+            is_total = va == "all"
             for j in range(k):
-                x = counts[j][i]
-                v = self.var(
-                    spec.unit,
-                    yrs[i],
-                    school[i],
-                    var[i],
-                    lev[i],
-                    x,
-                    total=var[i] == "all",
-                    private=(unis[i], school[i], var[i], lev[i], j),
-                    link=links[j][i],
-                )
+                x = c_l[j][i]
+                # as var(): one variable per population count (see there)
+                if known and not math.isnan(x):
+                    key = (unit, yr, sc, va, le, ("n", float(x)))
+                elif not known and k_l[j][i] is not None:
+                    key = (unit, yr, sc, va, le, k_l[j][i])
+                else:
+                    key = (unit, yr, sc, va, le, (u, sc, va, le, j))
+                v = index.get(key)
+                if v is None:
+                    v = index[key] = len(self.var_key)
+                    self.var_key.append(key)
+                    self.var_x.append(float(x))
+                    self.var_total.append(is_total)
                 rvars[i, j] = v
-                self.row_vars[rid].append(v)
-                self.row_own[rid].append(v)
+                rv.append(v)
+                own.append(v)
                 self.entries.append((rid, {v: 1.0}, x))
             if small[i]:
                 # a row describing fewer than min_n students (or results) is small in every column: each of
