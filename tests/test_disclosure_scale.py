@@ -96,13 +96,15 @@ def _full_audit(st):
     return iv, [t for t in targets if interval_width(iv[t]) < st.protection]
 
 
-@pytest.mark.parametrize("left_out", [False, True])
-def test_count_audits_that_recheck_part_decide_as_full_ones(left_out, monkeypatch):
+@pytest.mark.parametrize(("left_out", "local_min"), [(False, 10**9), (False, 0), (True, 0)])
+def test_count_audits_that_recheck_part_decide_as_full_ones(left_out, local_min, monkeypatch):
     """A count audit of a state that hides more than the last one rechecks only the counts that were too
-    narrow and the counts hidden since (a wide count stays wide): its too-narrow counts are the full audit's,
-    and an audit that passes gives the full audit's intervals."""
+    narrow (in a large model first by the short relations near each) and the counts hidden since (a wide
+    count stays wide): its too-narrow counts are the full audit's, and an audit that passes gives the full
+    audit's intervals."""
     from tests.test_disclosure_links import random_truth
 
+    monkeypatch.setattr(protection, "LOCAL_MIN", local_min)  # 0: every model is large
     tables, rows = _left_out_case() if left_out else (random_truth(1), {})
     audit, partial = protection._State.count_audit, []
 

@@ -43,7 +43,7 @@ from .lp_exact import exact_bounds
 if TYPE_CHECKING:
     from .model import PopulationModel
 
-__all__ = ["TOL", "any_narrow", "interval_width", "intervals", "true_counts_hold"]
+__all__ = ["TOL", "interval_width", "intervals", "narrow_targets", "true_counts_hold"]
 
 
 def _arrays(model):
@@ -273,39 +273,50 @@ def true_counts_hold(model: PopulationModel) -> bool:
     return got
 
 
-def any_narrow(model: PopulationModel, shown_rows: np.ndarray, targets: Sequence[int], need: float) -> bool:
-    """Whether one of ``targets`` is surely narrower than ``need`` (so :func:`intervals` would find it narrow).
+def narrow_targets(
+    model: PopulationModel,
+    shown_rows: np.ndarray,
+    targets: Sequence[int],
+    need: float,
+    *,
+    first: bool = False,
+) -> dict[int, tuple[float, float]]:
+    """The targets surely narrower than ``need`` (:func:`intervals` would find them narrow), with ends that
+    contain their exact interval; with ``first``, only the first one found (in the order of ``targets``).
 
     A target pinned by the shown counts is narrow; so is one whose min and max over the short relations near
     it (every other relation dropped, every count in them free: :func:`~.lp_blocks.local_points`' relaxation,
-    an outer bound of the exact interval) are less than ``need`` apart. The relaxation answers yes only where
-    :func:`true_counts_hold` (then every component's exact LP is feasible and lies within it); no means "not
-    shown narrow this way" (the caller runs the full audit).
-    A clean-up try whose shown-again count leaves a neighbour narrow is refused without the whole audit:
-    at 1,000,000 students every one of the 41 tries failed, each after a count audit of 2-6 CPU-s.
+    an outer bound of the exact interval) are less than ``need`` apart. The relaxation is read only where
+    :func:`true_counts_hold` (then every component's exact LP is feasible and lies within it). A target not
+    returned may be narrow or wide (the caller decides it with :func:`intervals`). A clean-up try whose
+    shown-again count leaves a neighbour narrow is refused this way, without the whole audit (at 1,000,000
+    students every one of the 41 tries failed, each after a count audit of 2-6 CPU-s).
     """
+    out: dict[int, tuple[float, float]] = {}
     if not len(targets) or not need > 0:
-        return False
+        return out
+    arr = _arrays(model)
+    fixed, unknown, active, b_all = _substitute(model, shown_rows)
+    ts = np.asarray(targets, dtype=np.int64)
+    for t in ts[~unknown[ts]].tolist():
+        out[t] = (float(fixed[t]), float(fixed[t]))  # pinned by the shown counts
+        if first:
+            return out
     try:
         from scipy.optimize._highspy import _core as hc
 
         hc._Highs  # noqa: B018
     except (ImportError, AttributeError):  # pragma: no cover - older or newer scipy layouts
-        return False
-    arr = _arrays(model)
-    _, unknown, active, b_all = _substitute(model, shown_rows)
-    ts = np.asarray(targets, dtype=np.int64)
-    if not unknown[ts].all():
-        return True  # a target the shown counts pin: (x, x)
+        return out
     if not true_counts_hold(model):
-        return False  # the relations as read do not hold at the true counts: the full audit decides
+        return out  # the relations as read do not hold at the true counts: the full audit decides
     lb = _lower_bounds(model, arr)
     a_rows = arr["a"]
     a_cols = arr.get("a_csc")
     if a_cols is None:
         a_cols = arr["a_csc"] = a_rows.tocsc()
     short = active & (arr["ones"] @ unknown.astype(float) <= RELAX_ROW)
-    for t in ts.tolist():
+    for t in ts[unknown[ts]].tolist():
         near = a_cols[:, t].indices
         near = np.unique(near[short[near]]).astype(np.int64)
         for _ in range(RELAX_STEPS):
@@ -319,10 +330,13 @@ def any_narrow(model: PopulationModel, shown_rows: np.ndarray, targets: Sequence
             else:
                 ends = model.lp_cache[key] = _relaxed(hc, arr, near, sub, b_all, lb, t)
             if ends is not None and interval_width(ends) < need:
-                return True
+                out[t] = ends
+                if first:
+                    return out
+                break
             near = np.unique(a_cols[:, sub].indices)
             near = near[short[near]].astype(np.int64)
-    return False
+    return out
 
 
 def _solve_component(members, cons, lb, targets, need, model):

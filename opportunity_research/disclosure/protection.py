@@ -143,7 +143,7 @@ from scipy import sparse
 from .. import config
 from .audit import audit, audit_published
 from .complements import complement, design_by_one_relation, next_complement, touched
-from .lp import LOCAL_MIN, TOL, any_narrow, interval_width, intervals, true_counts_hold
+from .lp import LOCAL_MIN, TOL, interval_width, intervals, narrow_targets, true_counts_hold
 from .model import (
     LABELS,
     REASON,
@@ -283,9 +283,10 @@ class _State:
         Where the true counts satisfy every relation (:func:`.lp.true_counts_hold`: every LP is feasible and
         exact), a count wide in the last audit stays wide while counts are only hidden since (the attacker's
         feasible set only grows), so an audit of a state that hides more than the last one first checks only the
-        counts that were too narrow and the counts hidden since: when some are too narrow, those are ``bad``
-        and ``iv`` holds only the counts checked (the rounds then hide more; at 1,000,000 students such audits
-        took 2-15 CPU-s each). When none is, the full audit runs, as does every audit of a state that shows
+        counts that were too narrow (in a large model first by the short relations near each,
+        :func:`.lp.narrow_targets`) and the counts hidden since: when some are too narrow, those are ``bad`` and
+        ``iv`` holds only the counts checked (the rounds then hide more; at 1,000,000 students such audits took
+        2-15 CPU-s each). When none is, the full audit runs, as does every audit of a state that shows
         a count again; an audit of the state just audited in full returns that audit again. So every audit
         that passes gives the intervals of the full audit, and ``bad`` is always the full audit's."""
         hid = self.hidden_rows(counts=True)
@@ -293,9 +294,15 @@ class _State:
         if prev is not None and prev[0] == self.H and prev[2] is not None:
             return dict(prev[2]), list(prev[1])
         if prev is not None and prev[0] <= self.H and true_counts_hold(self.m):
-            recheck = sorted(set(prev[1]) | (self.H - prev[0]))
-            part = intervals(self.m, ~hid, recheck, self.protection)
-            bad = [t for t in recheck if interval_width(part[t]) < self.protection]
+            # the counts too narrow before, first by the short relations near each (most stay narrow: in a large
+            # model, where the audit probes blocks before it reads those relations), then the rest of them and the
+            # counts hidden since by the audit's own intervals
+            large = len(self.H) > LOCAL_MIN
+            part = narrow_targets(self.m, ~hid, prev[1], self.protection) if large else {}
+            rest = sorted((set(prev[1]) - set(part)) | (self.H - prev[0]))
+            if rest:
+                part.update(intervals(self.m, ~hid, rest, self.protection))
+            bad = sorted(t for t, w in part.items() if interval_width(w) < self.protection)
             if bad:
                 self._audited = (set(self.H), bad, None)
                 return part, bad
@@ -308,6 +315,14 @@ class _State:
         self._audited = (set(self.H), bad, iv)
         return dict(iv), list(bad)
 
+    def full_intervals(self, iv: dict, bad: list) -> dict:
+        """``iv`` of a count audit that found ``bad``, as the full audit gives it (an audit that found counts too
+        narrow may have checked part of the counts only: the pass' failures report the full audit's)."""
+        if not bad or len(iv) == len(self.H):
+            return iv
+        hid = self.hidden_rows(counts=True)
+        return intervals(self.m, ~hid, sorted(self.H), self.protection)
+
     def narrow_near(self, shown_again) -> bool:
         """Whether a hidden count sharing a relation with a count of ``shown_again`` is surely narrower than the
         protection range (:func:`.lp.any_narrow`): then :meth:`count_audit` would find it too narrow.
@@ -316,9 +331,17 @@ class _State:
         takes seconds; on the demo districts it takes milliseconds, less than this check): elsewhere False."""
         if len(self.H) <= LOCAL_MIN:
             return False
-        rel = self.m.relations
-        near = sorted({u for v in shown_again for k in self.var_rel[v] for u in rel[k][0] if u in self.H})
-        return any_narrow(self.m, ~self.hidden_rows(counts=True), near, self.protection)
+        rel, near = self.m.relations, {}
+        # the hidden counts of each relation of a count shown again, the relation with the fewest hidden counts
+        # first (the one that pins its counts, as rule 3 reads it), the smaller count first within it
+        for v in sorted(shown_again):
+            ks = [(sum(u in self.H for u in rel[k][0]), k) for k in self.var_rel[v]]
+            for _, k in sorted(ks):
+                for u in sorted((u for u in rel[k][0] if u in self.H), key=lambda u: (self.m.var_x[u], u)):
+                    near.setdefault(u, None)
+        return bool(
+            narrow_targets(self.m, ~self.hidden_rows(counts=True), list(near), self.protection, first=True)
+        )
 
     def known_design_rows(self) -> np.ndarray:
         """Rows the publication design never publishes whose count an attacker can work out exactly and that
@@ -466,6 +489,7 @@ def _protect_rounds(st: _State, max_rounds: int | None, stop=None) -> tuple[list
     while True:
         if max_rounds is not None and rounds >= max_rounds:
             iv, bad = st.count_audit()
+            iv = st.full_intervals(iv, bad)
             failures = [(var_label(model, v), *iv[v]) for v in bad]
             if not failures:
                 failures = [(row_label(model, hp[0]), math.nan, math.nan) for hp, *_ in st.estimate_audit()]
@@ -491,6 +515,7 @@ def _protect_rounds(st: _State, max_rounds: int | None, stop=None) -> tuple[list
                     st.link()  # its closure (rule 2) too, so that later counts of this round see it
             if added:
                 continue
+            iv = st.full_intervals(iv, bad)
             failures = [(var_label(model, v), *iv[v]) for v in bad]
             break
         flagged = st.estimate_audit()
