@@ -628,20 +628,34 @@ class PopulationModel:
                 else np.full(len(df), "", dtype=object)
             )
             sf = pd.DataFrame({"o": okey, "s": school, "v": var, "l": lev, "subj": subj})
-            for ix in sf.groupby(["o", "s", "v", "l"], sort=False).indices.values():
-                ix = np.asarray(ix)
-                alls = ix[subj[ix] == "all"]
-                parts = ix[subj[ix] != "all"]
-                if len(alls) != 1 or len(parts) < 2:
-                    continue
-                self._subject_relation(
-                    parts,
-                    int(alls[0]),
+            # each group of one other-universe key, school and level with one pooled row and two subjects or more
+            groups = list(sf.groupby(["o", "s", "v", "l"], sort=False).indices.values())
+            if groups:
+                lens = np.fromiter((len(ix) for ix in groups), dtype=np.int64, count=len(groups))
+                flat = np.concatenate([np.asarray(ix, dtype=np.int64) for ix in groups])
+                gid = np.repeat(np.arange(len(groups)), lens)
+                pooled = subj[flat] == "all"
+                n_pooled = np.bincount(gid[pooled], minlength=len(groups))
+                ok = (n_pooled == 1) & (lens - n_pooled >= 2)
+                first = flat[np.concatenate([[0], np.cumsum(lens)[:-1]])]
+                tots = flat[pooled & ok[gid]]
+                part_of = flat[~pooled & ok[gid]]
+                n_parts = (lens - n_pooled)[ok]
+                cuts = np.concatenate([[0], np.cumsum(n_parts)])
+                i0 = first[ok].tolist()
+                self._subject_relations(
+                    [
+                        (
+                            part_of[cuts[g] : cuts[g + 1]],
+                            int(tots[g]),
+                            ("subjects", tid, okey[i], school[i], var[i], lev[i]),
+                        )
+                        for g, i in enumerate(i0)
+                    ],
                     counts,
                     names,
                     rvars,
                     rids,
-                    ("subjects", tid, okey[ix[0]], school[ix[0]], var[ix[0]], lev[ix[0]]),
                 )
 
     def _set_links(self, unis, school, var, counts, pre):
@@ -667,41 +681,59 @@ class PopulationModel:
                     out[j][i] = ("set", float(counts[j][t]))
         return out
 
-    def _subject_relation(self, parts, t, counts, names, rvars, rids, key):
-        """The pooled subject's counts: results add up (``all = ela + math``); students lie between the
-        largest subject and the sum."""
+    def _subject_relations(self, groups, counts, names, rvars, rids):
+        """The pooled subject's counts of each ``(parts, pooled row, key)`` of ``groups``, in turn: results add up
+        (``all = ela + math``); students lie between the largest subject and the sum. Each group's sums, largest
+        count and missing counts are taken for every group at once."""
+        if not groups:
+            return
+        lens = np.fromiter((len(p) for p, _, _ in groups), dtype=np.int64, count=len(groups))
+        flat = np.concatenate([np.asarray(p, dtype=np.int64) for p, _, _ in groups])
+        gid = np.repeat(np.arange(len(groups)), lens)
+        tot = np.fromiter((t for _, t, _ in groups), dtype=np.int64, count=len(groups))
+        senses = []
         for j in range(len(counts)):
-            pv, tv = counts[j][parts], counts[j][t]
             students = names[j] == "n_students"
-            pvars = [int(rvars[i, j]) for i in parts]
-            tvar = int(rvars[t, j])
-            if self.known:
-                if np.isnan(pv).any() or np.isnan(tv):
-                    continue
-                eq = abs(pv.sum() - tv) < 0.5
-                between = pv.max() <= tv + 0.5 and tv <= pv.sum() + 0.5
-            else:
-                eq, between = not students, students
-            if eq:
-                coefs = defaultdict(float)
-                for v in pvars:
-                    coefs[v] += 1.0
-                coefs[tvar] -= 1.0
-                self.relations.append((dict(coefs), "eq"))
-            elif between:
-                coefs = defaultdict(float)
-                for v in pvars:
-                    coefs[v] -= 1.0
-                coefs[tvar] += 1.0
-                self.relations.append((dict(coefs), "le"))
-                for v in pvars:
-                    if v != tvar:
-                        self.relations.append(({v: 1.0, tvar: -1.0}, "le"))
-        self.partitions.append(([int(rids[i]) for i in parts], int(rids[t]), "cell", key))
+            if not self.known:
+                senses.append(["le" if students else "eq"] * len(groups))
+                continue
+            vals, tv = counts[j][flat], counts[j][tot]
+            gap = np.isnan(vals)
+            missing = (np.bincount(gid, weights=gap, minlength=len(groups)) > 0) | np.isnan(tv)
+            sums = np.bincount(gid, weights=np.where(gap, 0.0, vals), minlength=len(groups))
+            top = np.full(len(groups), -np.inf)
+            np.maximum.at(top, gid, np.where(gap, -np.inf, vals))
+            eq = np.abs(sums - tv) < 0.5
+            between = (top <= tv + 0.5) & (tv <= sums + 0.5)
+            senses.append(np.where(missing, "", np.where(eq, "eq", np.where(between, "le", ""))).tolist())
+        rv = rvars[flat].T.tolist()
+        rt = rvars[tot].T.tolist()
+        rid_of = rids[flat].tolist()
+        starts = np.concatenate([[0], np.cumsum(lens)]).tolist()
+        for g, (_, _, key) in enumerate(groups):
+            lo, hi = starts[g], starts[g + 1]
+            for j in range(len(counts)):
+                sense = senses[j][g]
+                pvars, tvar = rv[j][lo:hi], rt[j][g]
+                coefs: dict = {}
+                if sense == "eq":
+                    for v in pvars:
+                        coefs[v] = coefs.get(v, 0.0) + 1.0
+                    coefs[tvar] = coefs.get(tvar, 0.0) - 1.0
+                    self.relations.append((coefs, "eq"))
+                elif sense == "le":  # the students lie between the largest subject and the sum
+                    for v in pvars:
+                        coefs[v] = coefs.get(v, 0.0) - 1.0
+                    coefs[tvar] = coefs.get(tvar, 0.0) + 1.0
+                    self.relations.append((coefs, "le"))
+                    for v in pvars:
+                        if v != tvar:
+                            self.relations.append(({v: 1.0, tvar: -1.0}, "le"))
+            self.partitions.append((rid_of[lo:hi], int(rids[tot[g]]), "cell", key))
 
     def _relations(self, groups, counts, rvars, rids):
-        """:meth:`_relation` for each ``(parts, total row, key)`` of ``groups`` in turn (the same relations, in the
-        same order), with each group's sums and missing counts taken for every group at once."""
+        """The relation of each ``(parts, total row, key)`` of ``groups``, in turn: the parts add up to the total
+        (``le`` where they add up to less), each group's sums and missing counts taken for every group at once."""
         if not groups:
             return
         lens = np.fromiter((len(ix) for ix, _, _ in groups), dtype=np.int64, count=len(groups))
