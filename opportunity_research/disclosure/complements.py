@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy import sparse
 
 __all__: list[str] = []
 
@@ -127,6 +128,32 @@ def complement(st, v: int, exclude=()) -> int | None:
     return None
 
 
+def partitions_to_read(st, hid: np.ndarray) -> np.ndarray:
+    """Rule 4 (``_State.estimate_audit``): the relations (``m.partitions``, in order) it reads with these hidden rows: those with a hidden
+    part, not all of whose hidden parts are unpublished when none is shown, and, in a cell relation, whose
+    total is shown (sparse products over every relation, instead of a Python loop over them each audit)."""
+    m = st.m
+    if st._partition_rows is None:
+        lens = np.fromiter((len(p[0]) for p in m.partitions), dtype=np.int64, count=len(m.partitions))
+        idx = np.fromiter((r for p in m.partitions for r in p[0]), dtype=np.int64, count=int(lens.sum()))
+        mat = sparse.csr_matrix(
+            (np.ones(len(idx)), idx, np.concatenate([[0], np.cumsum(lens)])),
+            shape=(len(m.partitions), len(m.rows)),
+        )
+        total = np.array(
+            [-1 if p[1] is None or p[2] == "gap" else p[1] for p in m.partitions], dtype=np.int64
+        )
+        st._partition_rows = mat, total
+    mat, total = st._partition_rows
+    n_hid = mat @ hid.astype(float)
+    keep = n_hid > 0
+    if len(m.unpublished):
+        n_shown = mat @ (~hid).astype(float)
+        keep &= ~((n_shown == 0) & (mat @ (hid & m.unpublished).astype(float) == n_hid))
+    keep &= ~((total >= 0) & hid[np.maximum(total, 0)])
+    return np.flatnonzero(keep)
+
+
 def design_by_one_relation(st, hid: np.ndarray, vs: list[int]) -> dict[int, tuple[float, float]]:
     """Counts of ``vs`` whose interval one equality decides (pinned or not), as ``known_design_rows`` reads it.
 
@@ -209,8 +236,6 @@ def _design_equalities(st, vs: np.ndarray) -> dict:
     """Each count's equalities of at most :data:`SHORT` counts (the shortest first), one sparse row per count and
     equality: ``v`` (the count), ``cv`` (its coefficient), ``others`` (1 at the equality's other counts) and
     ``coefs`` (their coefficients). Kept in ``st.design_relations``; extended when a new count is asked about."""
-    from scipy import sparse
-
     m = st.m
     nv = len(m.var_key)
     got = st.design_relations

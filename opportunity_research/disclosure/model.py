@@ -325,9 +325,8 @@ class PopulationModel:
         self._min_n = min_n
         self.lp_cache: dict = {}  # component LPs already solved (the protection loop re-audits unchanged parts)
         self.lp_arrays = None  # the entries and relations as sparse rows (built by lp.intervals on first use)
-        self.unpublished = np.zeros(
-            0, dtype=bool
-        )  # rows audited as hidden but not published (protect_tables)
+        # rows audited as hidden but not published (protect_tables)
+        self.unpublished = np.zeros(0, dtype=bool)
         self.design = np.zeros(0, dtype=bool)  # of those, the rows the publication design never publishes
         self.names = list(tables)
         self.frames = [tables[k][0].reset_index(drop=True) for k in self.names]
@@ -343,15 +342,12 @@ class PopulationModel:
         self.row_est: list[dict] = []  # {column: value}
         self.row_weight: list[float] = []
         self.row_own: list[list[int]] = []  # the counts a row describes (not a gap row's total or reference)
-        self.row_ref: list[
-            tuple[float, float] | None
-        ] = []  # gap rows against all others: (reference_n, its value)
+        # gap rows against all others: (reference_n, its value)
+        self.row_ref: list[tuple[float, float] | None] = []
         self.pre_hidden: list[bool] = []  # rows already suppressed in the input (counts missing)
         self.primary_vars: set[int] = set()
         self.ref_small_rows: list[int] = []
-        self.partitions: list[
-            tuple[list[int], int | None, str, tuple]
-        ] = []  # (part rows, total row, kind, key)
+        self.partitions: list[tuple[list[int], int | None, str, tuple]] = []  # (part rows, total, kind, key)
         for tid, (df, spec) in enumerate(zip(self.frames, self.specs)):
             if len(df) == 0:
                 continue
@@ -537,8 +533,7 @@ class PopulationModel:
         if self.known:
             for c in counts:
                 small |= (c > 0) & (c < self._min_n)
-        # one row at a time (the variables are numbered in this order), with what each row needs taken as lists
-        # of the same values first (a method call per count cost most of the model at 1,000,000 students)
+        # row by row (the variables are numbered in this order), from plain lists of the same values
         unit, known, index = spec.unit, self.known, self._index
         u_l, s_l, v_l, l_l, y_l, w_l = list(unis), list(school), list(var), list(lev), list(yrs), list(wcol)
         c_l = [list(c) for c in counts]
@@ -577,9 +572,8 @@ class PopulationModel:
                 own.append(v)
                 self.entries.append((rid, {v: 1.0}, x))
             if small[i]:
-                # a row describing fewer than min_n students (or results) is small in every column: each of
-                # its counts is hidden, wherever else it is shown (a pooled-subject results count of 12 may
-                # be 6 students)
+                # a row describing fewer than min_n students (or results) is small in every column, wherever
+                # else its counts are shown (a pooled-subject results count of 12 may be 6 students)
                 self.primary_vars.update(int(v) for v in rvars[i] if counts[0][i] > 0)
         # columns of one row: students <= results (a pooled-subject row counts each student once per subject)
         names = [c for c in spec.counts if c in df.columns]
@@ -682,15 +676,11 @@ class PopulationModel:
         return out
 
     def _subject_relations(self, groups, counts, names, rvars, rids):
-        """The pooled subject's counts of each ``(parts, pooled row, key)`` of ``groups``, in turn: results add up
-        (``all = ela + math``); students lie between the largest subject and the sum. Each group's sums, largest
-        count and missing counts are taken for every group at once."""
+        """The pooled subject's counts of each ``(parts, pooled row, key)`` group, in turn: results add up
+        (``all = ela + math``); students lie between the largest subject and the sum (sums taken at once)."""
         if not groups:
             return
-        lens = np.fromiter((len(p) for p, _, _ in groups), dtype=np.int64, count=len(groups))
-        flat = np.concatenate([np.asarray(p, dtype=np.int64) for p, _, _ in groups])
-        gid = np.repeat(np.arange(len(groups)), lens)
-        tot = np.fromiter((t for _, t, _ in groups), dtype=np.int64, count=len(groups))
+        flat, gid, tot, starts = _grouped(groups)
         senses = []
         for j in range(len(counts)):
             students = names[j] == "n_students"
@@ -698,18 +688,13 @@ class PopulationModel:
                 senses.append(["le" if students else "eq"] * len(groups))
                 continue
             vals, tv = counts[j][flat], counts[j][tot]
-            gap = np.isnan(vals)
-            missing = (np.bincount(gid, weights=gap, minlength=len(groups)) > 0) | np.isnan(tv)
-            sums = np.bincount(gid, weights=np.where(gap, 0.0, vals), minlength=len(groups))
+            gap, (missing, sums) = np.isnan(vals), _sums(vals, tv, gid, len(groups))
             top = np.full(len(groups), -np.inf)
             np.maximum.at(top, gid, np.where(gap, -np.inf, vals))
             eq = np.abs(sums - tv) < 0.5
             between = (top <= tv + 0.5) & (tv <= sums + 0.5)
             senses.append(np.where(missing, "", np.where(eq, "eq", np.where(between, "le", ""))).tolist())
-        rv = rvars[flat].T.tolist()
-        rt = rvars[tot].T.tolist()
-        rid_of = rids[flat].tolist()
-        starts = np.concatenate([[0], np.cumsum(lens)]).tolist()
+        rv, rt, rid_of = rvars[flat].T.tolist(), rvars[tot].T.tolist(), rids[flat].tolist()
         for g, (_, _, key) in enumerate(groups):
             lo, hi = starts[g], starts[g + 1]
             for j in range(len(counts)):
@@ -732,30 +717,22 @@ class PopulationModel:
             self.partitions.append((rid_of[lo:hi], int(rids[tot[g]]), "cell", key))
 
     def _relations(self, groups, counts, rvars, rids):
-        """The relation of each ``(parts, total row, key)`` of ``groups``, in turn: the parts add up to the total
-        (``le`` where they add up to less), each group's sums and missing counts taken for every group at once."""
+        """Each ``(parts, total row, key)`` group's relation, in turn: the parts add up to the total (``le``
+        where they add up to less; sums taken for every group at once)."""
         if not groups:
             return
-        lens = np.fromiter((len(ix) for ix, _, _ in groups), dtype=np.int64, count=len(groups))
-        flat = np.concatenate([np.asarray(ix, dtype=np.int64) for ix, _, _ in groups])
-        gid = np.repeat(np.arange(len(groups)), lens)
-        tot = np.fromiter((t for _, t, _ in groups), dtype=np.int64, count=len(groups))
+        flat, gid, tot, starts = _grouped(groups)
         senses = []
         for j in range(len(counts)):
             if not self.known:
                 senses.append(["eq"] * len(groups))
                 continue
-            vals, total = counts[j][flat], counts[j][tot]
-            gap = np.isnan(vals)
-            missing = (np.bincount(gid, weights=gap, minlength=len(groups)) > 0) | np.isnan(total)
-            sums = np.bincount(gid, weights=np.where(gap, 0.0, vals), minlength=len(groups))
+            total = counts[j][tot]
+            missing, sums = _sums(counts[j][flat], total, gid, len(groups))
             eq = np.abs(sums - total) < 0.5
             le = ~eq & (sums < total)
             senses.append(np.where(missing, "", np.where(eq, "eq", np.where(le, "le", ""))).tolist())
-        rv = rvars[flat].T.tolist()  # each column's variables, row by row
-        rt = rvars[tot].T.tolist()
-        rid_of = rids[flat].tolist()
-        starts = np.concatenate([[0], np.cumsum(lens)]).tolist()
+        rv, rt, rid_of = rvars[flat].T.tolist(), rvars[tot].T.tolist(), rids[flat].tolist()
         for g, (_, _, key) in enumerate(groups):
             lo, hi = starts[g], starts[g + 1]
             for j in range(len(counts)):
@@ -769,6 +746,21 @@ class PopulationModel:
                 coefs[tv] = coefs.get(tv, 0.0) - 1.0
                 self.relations.append((coefs, sense))
             self.partitions.append((rid_of[lo:hi], int(rids[tot[g]]), "cell", key))
+
+
+def _grouped(groups) -> tuple[np.ndarray, np.ndarray, np.ndarray, list]:
+    """``(parts, total row, key)`` groups as flat part positions, each one's group, the total rows and starts."""
+    lens = np.fromiter((len(p) for p, _, _ in groups), dtype=np.int64, count=len(groups))
+    flat = np.concatenate([np.asarray(p, dtype=np.int64) for p, _, _ in groups])
+    tot = np.fromiter((t for _, t, _ in groups), dtype=np.int64, count=len(groups))
+    return flat, np.repeat(np.arange(len(groups)), lens), tot, np.concatenate([[0], np.cumsum(lens)]).tolist()
+
+
+def _sums(vals, total, gid, n) -> tuple[np.ndarray, np.ndarray]:
+    """Whether each group misses a count (a part's or its total's), and the sum of its parts' counts."""
+    gap = np.isnan(vals)
+    missing = (np.bincount(gid, weights=gap, minlength=n) > 0) | np.isnan(total)
+    return missing, np.bincount(gid, weights=np.where(gap, 0.0, vals), minlength=n)
 
 
 def row_label(model: PopulationModel, rid: int) -> str:

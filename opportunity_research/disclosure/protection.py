@@ -142,7 +142,7 @@ from scipy import sparse
 
 from .. import config
 from .audit import audit, audit_published
-from .complements import complement, design_by_one_relation, next_complement, touched
+from .complements import complement, design_by_one_relation, next_complement, partitions_to_read, touched
 from .lp import LOCAL_MIN, TOL, interval_width, intervals, narrow_targets, true_counts_hold
 from .model import (
     LABELS,
@@ -377,31 +377,6 @@ class _State:
         out[rows[pinned[first] & (np.asarray(m.var_x)[first] >= self.min_n)]] = True
         return out
 
-    def _partitions_to_read(self, hid: np.ndarray) -> np.ndarray:
-        """The relations (``m.partitions``, in order) rule 4 reads with these hidden rows: those with a hidden
-        part, not all of whose hidden parts are unpublished when none is shown, and, in a cell relation, whose
-        total is shown (sparse products over every relation, instead of a Python loop over them each audit)."""
-        m = self.m
-        if self._partition_rows is None:
-            lens = np.fromiter((len(p[0]) for p in m.partitions), dtype=np.int64, count=len(m.partitions))
-            idx = np.fromiter((r for p in m.partitions for r in p[0]), dtype=np.int64, count=int(lens.sum()))
-            mat = sparse.csr_matrix(
-                (np.ones(len(idx)), idx, np.concatenate([[0], np.cumsum(lens)])),
-                shape=(len(m.partitions), len(m.rows)),
-            )
-            total = np.array(
-                [-1 if p[1] is None or p[2] == "gap" else p[1] for p in m.partitions], dtype=np.int64
-            )
-            self._partition_rows = mat, total
-        mat, total = self._partition_rows
-        n_hid = mat @ hid.astype(float)
-        keep = n_hid > 0
-        if len(m.unpublished):
-            n_shown = mat @ (~hid).astype(float)
-            keep &= ~((n_shown == 0) & (mat @ (hid & m.unpublished).astype(float) == n_hid))
-        keep &= ~((total >= 0) & hid[np.maximum(total, 0)])
-        return np.flatnonzero(keep)
-
     def estimate_audit(self) -> list[tuple[list[int], list[int], int | None, tuple]]:
         """Rule 4: relations whose hidden estimates an attacker can determine (or bound near 0%/100%)."""
         m = self.m
@@ -413,7 +388,7 @@ class _State:
         for r in m.ref_rows[~hid[m.ref_rows]].tolist():
             by_uni[(m.row_tid[r], m.row_uni[r])].append(r)
         hid_l = hid.tolist()
-        for i in self._partitions_to_read(hid).tolist():
+        for i in partitions_to_read(self, hid).tolist():
             parts, total, kind, key = m.partitions[i]
             hp = [r for r in parts if hid_l[r]]
             if not hp:
