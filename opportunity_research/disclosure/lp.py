@@ -253,7 +253,16 @@ LOCAL_MIN = 2000
 def true_counts_hold(model: PopulationModel) -> bool:
     """Whether the model's true counts (a protection pass' model) satisfy every relation and entry as read, and
     every count's lower bound: then every LP of the audit, whatever is shown, is feasible (the true counts are a
-    point of it), so its intervals are exact and only widen when fewer counts are shown. Kept on the model."""
+    point of it), so its intervals are exact and only widen when fewer counts are shown. Kept on the model.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from opportunity_research.disclosure.model import PopulationModel, TableSpec
+    >>> t = pd.DataFrame({"school_id": "A", "group": ["all", "ell=1", "ell=0"], "n": [50.0, 4.0, 46.0]})
+    >>> true_counts_hold(PopulationModel({"t": (t, TableSpec("cell"))}, year=2016, known=True, min_n=10))
+    True
+    """
     arr = _arrays(model)
     got = arr.get("true_counts_hold")
     if got is None:
@@ -291,6 +300,19 @@ def narrow_targets(
     returned may be narrow or wide (the caller decides it with :func:`intervals`). A clean-up try whose
     shown-again count leaves a neighbour narrow is refused this way, without the whole audit (at 1,000,000
     students every one of the 41 tries failed, each after a count audit of 2-6 CPU-s).
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from opportunity_research.disclosure.model import PopulationModel, TableSpec
+    >>> t = pd.DataFrame({"school_id": "A", "group": ["all", "ell=1", "ell=0"], "n": [50.0, 4.0, 46.0]})
+    >>> m = PopulationModel({"t": (t, TableSpec("cell"))}, year=2016, known=True, min_n=10)
+    >>> ell = [m.row_vars[1][0], m.row_vars[2][0]]
+    >>> narrow_targets(m, np.array([True, False, False]), ell, 10)  # both hidden: each 1 to 49
+    {}
+    >>> got = narrow_targets(m, np.array([True, False, True]), ell[:1], 10)  # 50 - 46 shown: pinned
+    >>> {t: interval_width(w) for t, w in got.items()}
+    {1: 0}
     """
     out: dict[int, tuple[float, float]] = {}
     if not len(targets) or not need > 0:
