@@ -28,7 +28,6 @@ from .lp_blocks import (
     RELAX_ROW,
     RELAX_STEPS,
     TOL,
-    _relaxed,
     component_model,
     digest,
     forget_changed_blocks,
@@ -36,6 +35,7 @@ from .lp_blocks import (
     interval_width,
     local_points,
     reach,
+    relaxed_ends,
     spread,
 )
 from .lp_exact import exact_bounds
@@ -350,7 +350,7 @@ def narrow_targets(
             if key in model.lp_cache:
                 ends = model.lp_cache[key]
             else:
-                ends = model.lp_cache[key] = _relaxed(hc, arr, near, sub, b_all, lb, t)
+                ends = model.lp_cache[key] = relaxed_ends(hc, arr, near, sub, b_all, lb, t)
             if ends is not None and interval_width(ends) < need:
                 out[t] = ends
                 if first:
