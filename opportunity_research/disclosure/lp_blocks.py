@@ -267,7 +267,7 @@ def local_points(model, arr, rows, members, unknown, b_all, lb, targets, need) -
             if key in model.lp_cache:
                 ends = model.lp_cache[key]
             else:
-                ends = model.lp_cache[key] = _relaxed(hc, arr, rows[near], sub, b_all, lb, t)
+                ends = model.lp_cache[key] = relaxed_ends(hc, arr, rows[near], sub, b_all, lb, t)
             if ends is not None and interval_width(ends) < need:
                 out[t] = ends  # narrow: the exact interval lies within these ends
                 break
@@ -343,7 +343,7 @@ def _unit_year(model) -> tuple[np.ndarray, np.ndarray]:
 RELAX_STEPS, RELAX_MAX, RELAX_ROW = 6, 4000, 30
 
 
-def _relaxed(hc, arr, rows, sub, b_all, lb, t) -> tuple[float, float] | None:
+def relaxed_ends(hc, arr, rows, sub, b_all, lb, t) -> tuple[float, float] | None:
     """Min and max of ``t`` over ``rows`` alone (the counts ``sub`` free); None when not both are finite."""
     loc = np.zeros(len(arr["var_x"]), dtype=bool)
     loc[sub] = True

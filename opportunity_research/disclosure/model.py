@@ -325,9 +325,8 @@ class PopulationModel:
         self._min_n = min_n
         self.lp_cache: dict = {}  # component LPs already solved (the protection loop re-audits unchanged parts)
         self.lp_arrays = None  # the entries and relations as sparse rows (built by lp.intervals on first use)
-        self.unpublished = np.zeros(
-            0, dtype=bool
-        )  # rows audited as hidden but not published (protect_tables)
+        # rows audited as hidden but not published (protect_tables)
+        self.unpublished = np.zeros(0, dtype=bool)
         self.design = np.zeros(0, dtype=bool)  # of those, the rows the publication design never publishes
         self.names = list(tables)
         self.frames = [tables[k][0].reset_index(drop=True) for k in self.names]
@@ -343,15 +342,12 @@ class PopulationModel:
         self.row_est: list[dict] = []  # {column: value}
         self.row_weight: list[float] = []
         self.row_own: list[list[int]] = []  # the counts a row describes (not a gap row's total or reference)
-        self.row_ref: list[
-            tuple[float, float] | None
-        ] = []  # gap rows against all others: (reference_n, its value)
+        # gap rows against all others: (reference_n, its value)
+        self.row_ref: list[tuple[float, float] | None] = []
         self.pre_hidden: list[bool] = []  # rows already suppressed in the input (counts missing)
         self.primary_vars: set[int] = set()
         self.ref_small_rows: list[int] = []
-        self.partitions: list[
-            tuple[list[int], int | None, str, tuple]
-        ] = []  # (part rows, total row, kind, key)
+        self.partitions: list[tuple[list[int], int | None, str, tuple]] = []  # (part rows, total, kind, key)
         for tid, (df, spec) in enumerate(zip(self.frames, self.specs)):
             if len(df) == 0:
                 continue
@@ -533,32 +529,51 @@ class PopulationModel:
         rids = np.empty(len(df), dtype=np.int64)
         wcol = _num(df[spec.weight]) if spec.weight in df.columns else counts[0]
         links = self._set_links(unis, school, var, counts, pre)
+        small = np.zeros(len(df), dtype=bool)
+        if self.known:
+            for c in counts:
+                small |= (c > 0) & (c < self._min_n)
+        # row by row (the variables are numbered in this order), from plain lists of the same values
+        unit, known, index = spec.unit, self.known, self._index
+        u_l, s_l, v_l, l_l, y_l, w_l = list(unis), list(school), list(var), list(lev), list(yrs), list(wcol)
+        c_l = [list(c) for c in counts]
+        k_l = [list(lk) for lk in links]
+        pre_l = pre.tolist()
         for i in range(len(df)):
-            rid = self._new_row(
-                rows, tid, i, unis[i], school[i], var[i], lev[i], yrs[i], est[i], wcol[i], bool(pre[i])
-            )
+            rid = len(rows)
+            u, sc, va, le, yr = u_l[i], s_l[i], v_l[i], l_l[i], y_l[i]
+            rows.append((tid, i, u, sc, va, le, yr))
+            rv, own = [], []
+            self.row_vars.append(rv)
+            self.row_own.append(own)
+            self.row_est.append(est[i])
+            self.row_weight.append(w_l[i])
+            self.row_ref.append(None)
+            self.pre_hidden.append(pre_l[i])
             rids[i] = rid
+            is_total = va == "all"
             for j in range(k):
-                x = counts[j][i]
-                v = self.var(
-                    spec.unit,
-                    yrs[i],
-                    school[i],
-                    var[i],
-                    lev[i],
-                    x,
-                    total=var[i] == "all",
-                    private=(unis[i], school[i], var[i], lev[i], j),
-                    link=links[j][i],
-                )
+                x = c_l[j][i]
+                # as var(): one variable per population count (see there)
+                if known and not math.isnan(x):
+                    key = (unit, yr, sc, va, le, ("n", float(x)))
+                elif not known and k_l[j][i] is not None:
+                    key = (unit, yr, sc, va, le, k_l[j][i])
+                else:
+                    key = (unit, yr, sc, va, le, (u, sc, va, le, j))
+                v = index.get(key)
+                if v is None:
+                    v = index[key] = len(self.var_key)
+                    self.var_key.append(key)
+                    self.var_x.append(float(x))
+                    self.var_total.append(is_total)
                 rvars[i, j] = v
-                self.row_vars[rid].append(v)
-                self.row_own[rid].append(v)
+                rv.append(v)
+                own.append(v)
                 self.entries.append((rid, {v: 1.0}, x))
-            if self.known and any(0 < counts[j][i] < self._min_n for j in range(k)):
-                # a row describing fewer than min_n students (or results) is small in every column: each of
-                # its counts is hidden, wherever else it is shown (a pooled-subject results count of 12 may
-                # be 6 students)
+            if small[i]:
+                # a row describing fewer than min_n students (or results) is small in every column, wherever
+                # else its counts are shown (a pooled-subject results count of 12 may be 6 students)
                 self.primary_vars.update(int(v) for v in rvars[i] if counts[0][i] > 0)
         # columns of one row: students <= results (a pooled-subject row counts each student once per subject)
         names = [c for c in spec.counts if c in df.columns]
@@ -571,18 +586,30 @@ class PopulationModel:
         frame = pd.DataFrame({"u": unis, "s": school, "v": var, "l": lev})
         # levels of a variable within a school add up to the school's "all" row
         tot = {(u, s): i for i, (u, s, v) in enumerate(zip(unis, school, var)) if v == "all"}
-        for (u, s, v), ix in frame.groupby(["u", "s", "v"], sort=False).indices.items():
-            if v == "all" or (u, s) not in tot:
-                continue
-            self._relation(ix, tot[(u, s)], counts, rvars, rids, ("levels", tid, u, s, v))
+        self._relations(
+            [
+                (ix, tot[(u, s)], ("levels", tid, u, s, v))
+                for (u, s, v), ix in frame.groupby(["u", "s", "v"], sort=False).indices.items()
+                if v != "all" and (u, s) in tot
+            ],
+            counts,
+            rvars,
+            rids,
+        )
         # schools add up to the district
         dist = {(u, v, lv): i for i, (u, s, v, lv) in enumerate(zip(unis, school, var, lev)) if s == "all"}
         sch = frame[frame["s"] != "all"]
-        for (u, v, lv), ix in sch.groupby(["u", "v", "l"], sort=False).indices.items():
-            if (u, v, lv) not in dist:
-                continue
-            ix = sch.index.to_numpy()[ix]
-            self._relation(ix, dist[(u, v, lv)], counts, rvars, rids, ("schools", tid, u, v, lv))
+        at = sch.index.to_numpy()
+        self._relations(
+            [
+                (at[ix], dist[(u, v, lv)], ("schools", tid, u, v, lv))
+                for (u, v, lv), ix in sch.groupby(["u", "v", "l"], sort=False).indices.items()
+                if (u, v, lv) in dist
+            ],
+            counts,
+            rvars,
+            rids,
+        )
         # subjects add up: the pooled subject ("all") counts the results of every subject
         if "subject" in spec.universe and "subject" in df.columns:
             subj = df["subject"].astype("str").to_numpy(dtype=object)
@@ -595,20 +622,34 @@ class PopulationModel:
                 else np.full(len(df), "", dtype=object)
             )
             sf = pd.DataFrame({"o": okey, "s": school, "v": var, "l": lev, "subj": subj})
-            for ix in sf.groupby(["o", "s", "v", "l"], sort=False).indices.values():
-                ix = np.asarray(ix)
-                alls = ix[subj[ix] == "all"]
-                parts = ix[subj[ix] != "all"]
-                if len(alls) != 1 or len(parts) < 2:
-                    continue
-                self._subject_relation(
-                    parts,
-                    int(alls[0]),
+            # each group of one other-universe key, school and level with one pooled row and two subjects or more
+            groups = list(sf.groupby(["o", "s", "v", "l"], sort=False).indices.values())
+            if groups:
+                lens = np.fromiter((len(ix) for ix in groups), dtype=np.int64, count=len(groups))
+                flat = np.concatenate([np.asarray(ix, dtype=np.int64) for ix in groups])
+                gid = np.repeat(np.arange(len(groups)), lens)
+                pooled = subj[flat] == "all"
+                n_pooled = np.bincount(gid[pooled], minlength=len(groups))
+                ok = (n_pooled == 1) & (lens - n_pooled >= 2)
+                first = flat[np.concatenate([[0], np.cumsum(lens)[:-1]])]
+                tots = flat[pooled & ok[gid]]
+                part_of = flat[~pooled & ok[gid]]
+                n_parts = (lens - n_pooled)[ok]
+                cuts = np.concatenate([[0], np.cumsum(n_parts)])
+                i0 = first[ok].tolist()
+                self._subject_relations(
+                    [
+                        (
+                            part_of[cuts[g] : cuts[g + 1]],
+                            int(tots[g]),
+                            ("subjects", tid, okey[i], school[i], var[i], lev[i]),
+                        )
+                        for g, i in enumerate(i0)
+                    ],
                     counts,
                     names,
                     rvars,
                     rids,
-                    ("subjects", tid, okey[ix[0]], school[ix[0]], var[ix[0]], lev[ix[0]]),
                 )
 
     def _set_links(self, unis, school, var, counts, pre):
@@ -634,59 +675,92 @@ class PopulationModel:
                     out[j][i] = ("set", float(counts[j][t]))
         return out
 
-    def _subject_relation(self, parts, t, counts, names, rvars, rids, key):
-        """The pooled subject's counts: results add up (``all = ela + math``); students lie between the
-        largest subject and the sum."""
+    def _subject_relations(self, groups, counts, names, rvars, rids):
+        """The pooled subject's counts of each ``(parts, pooled row, key)`` group, in turn: results add up
+        (``all = ela + math``); students lie between the largest subject and the sum (sums taken at once)."""
+        if not groups:
+            return
+        flat, gid, tot, starts = _grouped(groups)
+        senses = []
         for j in range(len(counts)):
-            pv, tv = counts[j][parts], counts[j][t]
             students = names[j] == "n_students"
-            pvars = [int(rvars[i, j]) for i in parts]
-            tvar = int(rvars[t, j])
-            if self.known:
-                if np.isnan(pv).any() or np.isnan(tv):
-                    continue
-                eq = abs(pv.sum() - tv) < 0.5
-                between = pv.max() <= tv + 0.5 and tv <= pv.sum() + 0.5
-            else:
-                eq, between = not students, students
-            if eq:
-                coefs = defaultdict(float)
-                for v in pvars:
-                    coefs[v] += 1.0
-                coefs[tvar] -= 1.0
-                self.relations.append((dict(coefs), "eq"))
-            elif between:
-                coefs = defaultdict(float)
-                for v in pvars:
-                    coefs[v] -= 1.0
-                coefs[tvar] += 1.0
-                self.relations.append((dict(coefs), "le"))
-                for v in pvars:
-                    if v != tvar:
-                        self.relations.append(({v: 1.0, tvar: -1.0}, "le"))
-        self.partitions.append(([int(rids[i]) for i in parts], int(rids[t]), "cell", key))
+            if not self.known:
+                senses.append(["le" if students else "eq"] * len(groups))
+                continue
+            vals, tv = counts[j][flat], counts[j][tot]
+            gap, (missing, sums) = np.isnan(vals), _sums(vals, tv, gid, len(groups))
+            top = np.full(len(groups), -np.inf)
+            np.maximum.at(top, gid, np.where(gap, -np.inf, vals))
+            eq = np.abs(sums - tv) < 0.5
+            between = (top <= tv + 0.5) & (tv <= sums + 0.5)
+            senses.append(np.where(missing, "", np.where(eq, "eq", np.where(between, "le", ""))).tolist())
+        rv, rt, rid_of = rvars[flat].T.tolist(), rvars[tot].T.tolist(), rids[flat].tolist()
+        for g, (_, _, key) in enumerate(groups):
+            lo, hi = starts[g], starts[g + 1]
+            for j in range(len(counts)):
+                sense = senses[j][g]
+                pvars, tvar = rv[j][lo:hi], rt[j][g]
+                coefs: dict = {}
+                if sense == "eq":
+                    for v in pvars:
+                        coefs[v] = coefs.get(v, 0.0) + 1.0
+                    coefs[tvar] = coefs.get(tvar, 0.0) - 1.0
+                    self.relations.append((coefs, "eq"))
+                elif sense == "le":  # the students lie between the largest subject and the sum
+                    for v in pvars:
+                        coefs[v] = coefs.get(v, 0.0) - 1.0
+                    coefs[tvar] = coefs.get(tvar, 0.0) + 1.0
+                    self.relations.append((coefs, "le"))
+                    for v in pvars:
+                        if v != tvar:
+                            self.relations.append(({v: 1.0, tvar: -1.0}, "le"))
+            self.partitions.append((rid_of[lo:hi], int(rids[tot[g]]), "cell", key))
 
-    def _relation(self, ix, t, counts, rvars, rids, key):
-        ix = np.asarray(ix)
+    def _relations(self, groups, counts, rvars, rids):
+        """Each ``(parts, total row, key)`` group's relation, in turn: the parts add up to the total (``le``
+        where they add up to less; sums taken for every group at once)."""
+        if not groups:
+            return
+        flat, gid, tot, starts = _grouped(groups)
+        senses = []
         for j in range(len(counts)):
-            parts, total = counts[j][ix], counts[j][t]
-            if self.known:
-                if np.isnan(parts).any() or np.isnan(total):
-                    continue
-                if abs(parts.sum() - total) < 0.5:
-                    sense = "eq"
-                elif parts.sum() < total:
-                    sense = "le"
-                else:
-                    continue  # counts that do not add up (e.g. students counted in two cells)
-            else:
-                sense = "eq"
-            coefs = defaultdict(float)
-            for i in ix:
-                coefs[int(rvars[i, j])] += 1.0
-            coefs[int(rvars[t, j])] -= 1.0
-            self.relations.append((dict(coefs), sense))
-        self.partitions.append(([int(rids[i]) for i in ix], int(rids[t]), "cell", key))
+            if not self.known:
+                senses.append(["eq"] * len(groups))
+                continue
+            total = counts[j][tot]
+            missing, sums = _sums(counts[j][flat], total, gid, len(groups))
+            eq = np.abs(sums - total) < 0.5
+            le = ~eq & (sums < total)
+            senses.append(np.where(missing, "", np.where(eq, "eq", np.where(le, "le", ""))).tolist())
+        rv, rt, rid_of = rvars[flat].T.tolist(), rvars[tot].T.tolist(), rids[flat].tolist()
+        for g, (_, _, key) in enumerate(groups):
+            lo, hi = starts[g], starts[g + 1]
+            for j in range(len(counts)):
+                sense = senses[j][g]
+                if not sense:
+                    continue  # a missing count, or counts that do not add up (students counted in two cells)
+                coefs: dict = {}
+                for u in rv[j][lo:hi]:
+                    coefs[u] = coefs.get(u, 0.0) + 1.0
+                tv = rt[j][g]
+                coefs[tv] = coefs.get(tv, 0.0) - 1.0
+                self.relations.append((coefs, sense))
+            self.partitions.append((rid_of[lo:hi], int(rids[tot[g]]), "cell", key))
+
+
+def _grouped(groups) -> tuple[np.ndarray, np.ndarray, np.ndarray, list]:
+    """``(parts, total row, key)`` groups as flat part positions, each one's group, the total rows and starts."""
+    lens = np.fromiter((len(p) for p, _, _ in groups), dtype=np.int64, count=len(groups))
+    flat = np.concatenate([np.asarray(p, dtype=np.int64) for p, _, _ in groups])
+    tot = np.fromiter((t for _, t, _ in groups), dtype=np.int64, count=len(groups))
+    return flat, np.repeat(np.arange(len(groups)), lens), tot, np.concatenate([[0], np.cumsum(lens)]).tolist()
+
+
+def _sums(vals, total, gid, n) -> tuple[np.ndarray, np.ndarray]:
+    """Whether each group misses a count (a part's or its total's), and the sum of its parts' counts."""
+    gap = np.isnan(vals)
+    missing = (np.bincount(gid, weights=gap, minlength=n) > 0) | np.isnan(total)
+    return missing, np.bincount(gid, weights=np.where(gap, 0.0, vals), minlength=n)
 
 
 def row_label(model: PopulationModel, rid: int) -> str:

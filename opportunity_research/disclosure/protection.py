@@ -138,11 +138,12 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 from .. import config
 from .audit import audit, audit_published
-from .complements import complement, design_by_one_relation, next_complement, touched
-from .lp import TOL, interval_width, intervals
+from .complements import complement, design_by_one_relation, next_complement, partitions_to_read, touched
+from .lp import LOCAL_MIN, TOL, interval_width, intervals, narrow_targets, true_counts_hold
 from .model import (
     LABELS,
     REASON,
@@ -183,6 +184,10 @@ class _State:
         # complements.design_by_one_relation's work, kept between calls: the rows of one count, each design
         # count's short equalities; and the last count audit (hidden rows, intervals)
         self.single_entries, self.design_relations, self.last_audit = None, {}, None
+        self._design_rows = None  # known_design_rows' rows and their counts (fixed by the model)
+        self._partition_rows = None  # rule 4's relations as sparse rows of the model's rows
+        self._audited = None  # the last count audit: (hidden counts, too narrow, intervals or None)
+        self._own_mat = None  # counts x rows: the counts each row describes (link's closure)
         self.min_n, self.protection, self.near = min_n, protection, near_bound
         self.H: set[int] = set()  # hidden population counts
         self.E: set[int] = set()  # rows whose estimates are withheld (population level)
@@ -222,17 +227,29 @@ class _State:
         """Rule 2: hidden everywhere, and close counts of the same group hidden with it."""
         # H only grows here (and since the last call unless it lost counts): closed rows and groups stay closed
         changed, (done, last) = True, self._closed if self._closed[1] <= self.H else (set(), set())
+        m, nv = self.m, len(self.m.var_key)
+        if self._own_mat is None:  # rows x the counts each row describes (row_own), for the closure below
+            lens = np.fromiter((len(o) for o in m.row_own), dtype=np.int64, count=len(m.row_own))
+            own = np.fromiter((u for o in m.row_own for u in o), dtype=np.int64, count=int(lens.sum()))
+            self._own_mat = sparse.csr_matrix(
+                (np.ones(len(own)), own, np.concatenate([[0], np.cumsum(lens)])), shape=(len(lens), nv)
+            ).T.tocsr()
         while changed:
             changed = False
-            # a row is hidden as a whole: every count it shows (n, n_students, ...) is hidden in every table
-            for v in list(self.H - done):
-                done.add(v)
-                for rid in self.var_rows[v]:
-                    for u in self.m.row_own[rid]:
-                        if u not in self.H:
-                            self.H.add(u)
-                            self.why[u] = "same row as a hidden count"
-                            changed = True
+            # a row is hidden as a whole: every count it shows (n, n_students, ...) is hidden in every table (the
+            # rows of the counts not closed yet, and their counts, as sparse products)
+            front = self.H - done
+            if front:
+                done |= front
+                f = np.zeros(nv)
+                f[np.fromiter(front, dtype=np.int64, count=len(front))] = 1.0
+                rows = (m.row_var_mat @ f > 0).astype(float)
+                reached = self._own_mat @ rows > 0
+                reached[np.fromiter(self.H, dtype=np.int64, count=len(self.H))] = False
+                for u in np.flatnonzero(reached).tolist():
+                    self.H.add(u)
+                    self.why[u] = "same row as a hidden count"
+                    changed = True
             # only a group with a hidden count, and one whose hidden counts changed, can change (a count is in one)
             groups = sorted({self.group_of[v] for v in self.H - last if v in self.group_of})
             last = set(self.H)
@@ -261,14 +278,70 @@ class _State:
         return complement(self, v, exclude)
 
     def count_audit(self):
+        """Every hidden count's interval and the counts narrower than the protection range: ``(iv, bad)``.
+
+        Where the true counts satisfy every relation (:func:`.lp.true_counts_hold`: every LP is feasible and
+        exact), a count wide in the last audit stays wide while counts are only hidden since (the attacker's
+        feasible set only grows), so an audit of a state that hides more than the last one first checks only the
+        counts that were too narrow (in a large model first by the short relations near each,
+        :func:`.lp.narrow_targets`) and the counts hidden since: when some are too narrow, those are ``bad`` and
+        ``iv`` holds only the counts checked (the rounds then hide more; at 1,000,000 students such audits took
+        2-15 CPU-s each). When none is, the full audit runs, as does every audit of a state that shows
+        a count again; an audit of the state just audited in full returns that audit again. So every audit
+        that passes gives the intervals of the full audit, and ``bad`` is always the full audit's."""
         hid = self.hidden_rows(counts=True)
+        prev = self._audited
+        if prev is not None and prev[0] == self.H and prev[2] is not None:
+            return dict(prev[2]), list(prev[1])
+        if prev is not None and prev[0] <= self.H and true_counts_hold(self.m):
+            # the counts too narrow before, first by the short relations near each (most stay narrow: in a large
+            # model, where the audit probes blocks before it reads those relations), then the rest of them and the
+            # counts hidden since by the audit's own intervals
+            large = len(self.H) > LOCAL_MIN
+            part = narrow_targets(self.m, ~hid, prev[1], self.protection) if large else {}
+            rest = sorted((set(prev[1]) - set(part)) | (self.H - prev[0]))
+            if rest:
+                part.update(intervals(self.m, ~hid, rest, self.protection))
+            bad = sorted(t for t, w in part.items() if interval_width(w) < self.protection)
+            if bad:
+                self._audited = (set(self.H), bad, None)
+                return part, bad
         targets = sorted(self.H)
         iv = intervals(self.m, ~hid, targets, self.protection)
         # the protection rule: every hidden count keeps an interval at least `protection` wide (measured: only
         # requiring complements not to be pinned hides more here, through rule 4's withheld estimates)
         bad = [t for t in targets if interval_width(iv[t]) < self.protection]
         self.last_audit = (hid, iv)
-        return iv, bad
+        self._audited = (set(self.H), bad, iv)
+        return dict(iv), list(bad)
+
+    def full_intervals(self, iv: dict, bad: list) -> dict:
+        """``iv`` of a count audit that found ``bad``, as the full audit gives it (an audit that found counts too
+        narrow may have checked part of the counts only: the pass' failures report the full audit's)."""
+        if not bad or len(iv) == len(self.H):
+            return iv
+        hid = self.hidden_rows(counts=True)
+        return intervals(self.m, ~hid, sorted(self.H), self.protection)
+
+    def narrow_near(self, shown_again) -> bool:
+        """Whether a hidden count sharing a relation with a count of ``shown_again`` is surely narrower than the
+        protection range (:func:`.lp.any_narrow`): then :meth:`count_audit` would find it too narrow.
+
+        Asked only where more than :data:`.lp.LOCAL_MIN` counts are hidden (a count audit of a large model
+        takes seconds; on the demo districts it takes milliseconds, less than this check): elsewhere False."""
+        if len(self.H) <= LOCAL_MIN:
+            return False
+        rel, near = self.m.relations, {}
+        # the hidden counts of each relation of a count shown again, the relation with the fewest hidden counts
+        # first (the one that pins its counts, as rule 3 reads it), the smaller count first within it
+        for v in sorted(shown_again):
+            ks = [(sum(u in self.H for u in rel[k][0]), k) for k in self.var_rel[v]]
+            for _, k in sorted(ks):
+                for u in sorted((u for u in rel[k][0] if u in self.H), key=lambda u: (self.m.var_x[u], u)):
+                    near.setdefault(u, None)
+        return bool(
+            narrow_targets(self.m, ~self.hidden_rows(counts=True), list(near), self.protection, first=True)
+        )
 
     def known_design_rows(self) -> np.ndarray:
         """Rows the publication design never publishes whose count an attacker can work out exactly and that
@@ -280,8 +353,16 @@ class _State:
         if not len(design) or not design.any():
             return out
         hid = self.hidden_rows(counts=True)
-        rows = [r for r in np.flatnonzero(design) if m.row_vars[r] and r not in self.small_rows]
-        vs = sorted({m.row_vars[r][0] for r in rows} - self.H)
+        if self._design_rows is None:  # the design rows that are not small and have a count, and that count
+            rows = np.array(
+                [r for r in np.flatnonzero(design) if m.row_vars[r] and r not in self.small_rows],
+                dtype=np.int64,
+            )
+            self._design_rows = rows, np.array([m.row_vars[r][0] for r in rows.tolist()], dtype=np.int64)
+        rows, first = self._design_rows
+        in_h = np.zeros(len(m.var_key), dtype=bool)
+        in_h[np.fromiter(self.H, dtype=np.int64, count=len(self.H))] = True
+        vs = np.unique(first[~in_h[first]]).tolist()
         if not vs:
             return out
         iv = {}
@@ -291,10 +372,9 @@ class _State:
             vs = [v for v in vs if v not in iv]
         if vs:
             iv.update(intervals(m, ~hid, vs, 1))
-        for r in rows:
-            v = m.row_vars[r][0]
-            if v in iv and interval_width(iv[v]) == 0 and m.var_x[v] >= self.min_n:
-                out[r] = True
+        pinned = np.zeros(len(m.var_key), dtype=bool)
+        pinned[[v for v, w in iv.items() if interval_width(w) == 0]] = True
+        out[rows[pinned[first] & (np.asarray(m.var_x)[first] >= self.min_n)]] = True
         return out
 
     def estimate_audit(self) -> list[tuple[list[int], list[int], int | None, tuple]]:
@@ -308,7 +388,8 @@ class _State:
         for r in m.ref_rows[~hid[m.ref_rows]].tolist():
             by_uni[(m.row_tid[r], m.row_uni[r])].append(r)
         hid_l = hid.tolist()
-        for parts, total, kind, key in m.partitions:
+        for i in partitions_to_read(self, hid).tolist():
+            parts, total, kind, key = m.partitions[i]
             hp = [r for r in parts if hid_l[r]]
             if not hp:
                 continue
@@ -383,6 +464,7 @@ def _protect_rounds(st: _State, max_rounds: int | None, stop=None) -> tuple[list
     while True:
         if max_rounds is not None and rounds >= max_rounds:
             iv, bad = st.count_audit()
+            iv = st.full_intervals(iv, bad)
             failures = [(var_label(model, v), *iv[v]) for v in bad]
             if not failures:
                 failures = [(row_label(model, hp[0]), math.nan, math.nan) for hp, *_ in st.estimate_audit()]
@@ -408,6 +490,7 @@ def _protect_rounds(st: _State, max_rounds: int | None, stop=None) -> tuple[list
                     st.link()  # its closure (rule 2) too, so that later counts of this round see it
             if added:
                 continue
+            iv = st.full_intervals(iv, bad)
             failures = [(var_label(model, v), *iv[v]) for v in bad]
             break
         flagged = st.estimate_audit()
