@@ -18,7 +18,9 @@ In one run, in a fresh temporary project:
    each district ran with two at once) and the share of the workers' time they filled (the rest is the
    cluster's start, the wait for the last district and the cross-district report at the end); CPU seconds of the
    whole process tree per run (a core's time per district and per 1,000 students: the sizing figure that does not
-   depend on the load) and the serial seconds per district against district size;
+   depend on the load) and the serial seconds per district against district size; and the whole machine's CPU
+   time over each run (busy with the batch's tree, busy with other processes, waiting on I/O, idle): whether a
+   cluster that is slower than the ceiling left the cores idle or shared them;
 5. the speed-up (serial / cluster) and its share of the ceiling (the issue's target: at least 90%), and the bound
    the schedule itself sets: one task per district, so two workers finish no sooner than the longest district
    (serial seconds sum / max(longest, sum / jobs)); a small state whose largest district is a large share of the
@@ -130,13 +132,33 @@ class TreePeak:
             self._stop.wait(self.every)
 
     def __enter__(self):
+        import psutil
+
+        self._cpu0 = psutil.cpu_times()
         self._thread.start()
         return self
 
     def __exit__(self, *exc):
+        import psutil
+
         self._stop.set()
         self._thread.join()
+        end = psutil.cpu_times()
+        self.machine = {k: getattr(end, k) - getattr(self._cpu0, k) for k in end._fields}
         return False
+
+    def machine_text(self, tree_cpu: float) -> str:
+        """The whole machine's CPU time over the run (every process, not only the batch's): busy, waiting on
+        I/O, idle, each a share of (CPUs x wall), and the batch's own process tree's share."""
+        m = self.machine
+        total = sum(v for k, v in m.items() if k not in ("guest", "guest_nice"))  # guest is inside user
+        idle, iowait = m.get("idle", 0.0), m.get("iowait", 0.0)
+        busy = total - idle - iowait
+        return (
+            f"busy {100 * busy / total:.0f}% (the batch's tree {100 * tree_cpu / total:.0f}%, other processes "
+            f"{100 * (busy - tree_cpu) / total:.0f}%), waiting on I/O {100 * iowait / total:.0f}%, "
+            f"idle {100 * idle / total:.0f}%"
+        )
 
 
 def _worker_pids(holder: dict) -> list[int]:
@@ -312,6 +334,8 @@ def main() -> None:
         f"serial wall seconds per district ~ {fixed:.1f} + {slope:.1f} per 1,000 students (least squares over "
         f"{n} districts of {sizes[0]:,} to {sizes[-1]:,} students; wall time, so inflated by the load)"
     )
+    print(f"the machine's CPUs during the serial run: {serial_peak.machine_text(cpu_serial)}")
+    print(f"the machine's CPUs during the cluster run: {cluster_peak.machine_text(cpu_cluster)}")
     speedup = t_serial / t_cluster
     c_mean = mean([c for _, _, c in ceilings])
     shares = ", ".join(f"{100 * speedup / c:.0f}%" for _, _, c in ceilings)
