@@ -82,14 +82,15 @@ reports/%/.publish.json: $$(wildcard data/raw/$$*/*) $$(wildcard data/pseudonym.
 NBVAL := --nbval-lax notebooks/district_report.ipynb notebooks/cross_district.ipynb --sanitize-with notebooks/nbval_sanitize.cfg
 
 # One pytest run on JOBS workers: the package's doctests beside the tests (one file per worker at a time), so the
-# doctests no longer run alone on one core first.
+# doctests no longer run alone on one core first. Files go to the workers in collection order, the files marked
+# `long` first (tests/conftest.py), so that no long file is left to start last on one worker.
 test: reports browser $(LAB_STAMP) ## run the whole test suite (lint, doctests, layer contract, unit, statistics against references, notebooks, batch, pages and JupyterLab in Chromium)
 	$(BIN)/python -m ruff check opportunity_research tests benchmarks notebooks
 	$(BIN)/python -m ruff format --check opportunity_research tests benchmarks
-	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile --doctest-modules opportunity_research tests $(NBVAL)
+	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile --no-loadscope-reorder --doctest-modules opportunity_research tests $(NBVAL)
 
 test-slow: reports browser $(LAB_STAMP) ## run the slow simulations too (interval coverage over many seeds)
-	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile -m "slow or not slow" tests $(NBVAL)
+	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile --no-loadscope-reorder -m "slow or not slow" tests $(NBVAL)
 
 lint: venv ## ruff lint and format check (`ruff format opportunity_research tests benchmarks` fixes the format)
 	$(BIN)/python -m ruff check opportunity_research tests benchmarks notebooks

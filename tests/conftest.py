@@ -14,6 +14,21 @@ except ImportError:  # pragma: no cover
     from districtkit import make_valid_district
 
 
+def pytest_collection_modifyitems(config, items):
+    """The long files first, longest first (``pytestmark = pytest.mark.long(seconds)``), then the rest in collection
+    order. ``make test`` runs ``--dist loadfile --no-loadscope-reorder``: xdist hands out whole files in this order,
+    so the two workers start on the long files and end together on short ones (xdist's default order, most tests
+    first, left the one-test files of whole builds for the end, on one worker)."""
+
+    def seconds(item):
+        mark = item.get_closest_marker("long")
+        if mark is None:  # nbval's notebooks (notebooks/*.ipynb) start a kernel and run a whole report each
+            return 10 if item.path.suffix == ".ipynb" else 0
+        return mark.args[0]
+
+    items.sort(key=lambda item: -seconds(item))  # stable: a file's tests stay together, in their order
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _shared_demo_data(tmp_path_factory):
     """The demo districts are built once per test run, whatever the number of xdist workers: in the run's

@@ -13,6 +13,8 @@ from opportunity_research.disclosure.district import analyze_district
 from opportunity_research.study import analysis, measures
 from opportunity_research.study.analysis import check_analysis_options, reference_label
 
+pytestmark = pytest.mark.long(20)  # run first (tests/conftest.py)
+
 DISTRICT = "demo_pinebrook"
 
 

@@ -14,6 +14,8 @@ from opportunity_research.intake.dataset import load_district
 from opportunity_research.report.explore import explore_gaps, explore_options, processed_districts
 from opportunity_research.study import measures
 
+pytestmark = pytest.mark.long(35)  # run first (tests/conftest.py)
+
 DISTRICT = "demo_pinebrook"
 
 

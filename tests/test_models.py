@@ -19,6 +19,8 @@ from opportunity_research.stats import checks, design, likelihood
 from opportunity_research.stats import models as M
 from opportunity_research.study import growth, months
 
+pytestmark = pytest.mark.long(25)  # run first (tests/conftest.py)
+
 DATA = Path(__file__).parent / "data"
 REFERENCE = json.loads((DATA / "lme4_reference.json").read_text())["results"]
 

@@ -14,6 +14,8 @@ from opportunity_research.report.outputs import write_outputs
 from opportunity_research.study import measures
 from opportunity_research.synth.statewide import synthesize_state
 
+pytestmark = pytest.mark.long(40)  # run first (tests/conftest.py)
+
 
 def _schools_by_ell() -> pd.DataFrame:
     # four schools, two of them with a small group of English learners, and the district's rows: the small

@@ -26,6 +26,8 @@ try:  # tests/ as a package or as a plain folder on sys.path
 except ImportError:  # pragma: no cover
     import demo
 
+pytestmark = pytest.mark.long(35)  # run first (tests/conftest.py)
+
 
 @pytest.fixture(scope="module")
 def analyses():

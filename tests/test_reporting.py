@@ -82,7 +82,7 @@ def test_figure_output_needs_alt_text_and_carries_it():
     data, meta = out._repr_mimebundle_()
     assert base64.b64decode(data["image/png"]) == out.png
     assert meta == {"image/png": {"alt": "A line rising from 1 to 3."}}
-    assert not plt.get_fignums()  # closed: no second inline copy
+    assert not plt.fignum_exists(fig.number)  # closed: no second inline copy (other tests' figures aside)
     fig2, ax2 = plt.subplots()
     fig2.alt_text = "Empty axes."
     assert figure_output(ax2).alt == "Empty axes."  # an Axes stands for its figure
@@ -90,7 +90,7 @@ def test_figure_output_needs_alt_text_and_carries_it():
 
     grid = sns.FacetGrid(pd.DataFrame({"x": [1, 2], "g": ["a", "b"]}), col="g")
     assert figure_output(grid, alt="Two panels.").png[:4] == b"\x89PNG"
-    assert not plt.get_fignums()
+    assert not plt.fignum_exists(fig2.number) and not plt.fignum_exists(grid.figure.number)
     # same figure, same bytes (reports are reproducible)
     figs = []
     for _ in range(2):
