@@ -136,6 +136,16 @@ def cell_estimates(
             else pd.factorize(x)[0].astype(np.int64)
         )
         k = int(sub.max()) + 1 if len(sub) else 1
+        if len(sub) and sub[0] == 0 and sub.min() >= 0:
+            # codes 0..k-1 already numbered by first row (each new code one more than every code before it, as
+            # factorize numbers them): the pairs are the codes, the first row of each is where the running
+            # maximum steps up (no scatter of the first rows, no renumbering)
+            top = np.maximum.accumulate(sub)
+            step = np.diff(top, prepend=-1)
+            if step.max() <= 1:
+                owner = codes[np.flatnonzero(step)]
+                if np.array_equal(owner[sub], codes):  # each code in one cell only
+                    return owner, np.bincount(sub, weights=v), np.bincount(sub)
         if len(sub) and sub.min() >= 0 and k <= 2 * len(sub) + 1024:
             # integer codes in a narrow range, each in one cell only (e.g. student-in-cell ids): the pairs are
             # the codes themselves, numbered by first row without hashing every (cell, code) combination
