@@ -60,6 +60,7 @@ ANALYSIS_STAGES = {
     ("study.climate", "climate_summary"): "climate",
     ("study.climate", "climate_reliability"): "climate",
     ("study.climate", "climate_indicators"): "scorecard",
+    ("study.panels", "yearly_panel"): "trajectories",
     ("study.trajectories", "catch_up_rates"): "trajectories",
     ("study.trajectories", "grade_level_growth"): "trajectories",
     ("study.trajectories", "level_movement"): "trajectories",

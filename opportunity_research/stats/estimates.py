@@ -136,6 +136,16 @@ def cell_estimates(
             else pd.factorize(x)[0].astype(np.int64)
         )
         k = int(sub.max()) + 1 if len(sub) else 1
+        if len(sub) and sub[0] == 0 and sub.min() >= 0:
+            # codes 0..k-1 already numbered by first row (each new code one more than every code before it, as
+            # factorize numbers them): the pairs are the codes, the first row of each is where the running
+            # maximum steps up (no scatter of the first rows, no renumbering)
+            top = np.maximum.accumulate(sub)
+            step = np.diff(top, prepend=-1)
+            if step.max() <= 1:
+                owner = codes[np.flatnonzero(step)]
+                if np.array_equal(owner[sub], codes):  # each code in one cell only
+                    return owner, np.bincount(sub, weights=v), np.bincount(sub)
         if len(sub) and sub.min() >= 0 and k <= 2 * len(sub) + 1024:
             # integer codes in a narrow range, each in one cell only (e.g. student-in-cell ids): the pairs are
             # the codes themselves, numbered by first row without hashing every (cell, code) combination
@@ -175,20 +185,25 @@ def cell_estimates(
         with np.errstate(divide="ignore", invalid="ignore"):
             var = np.where(clustered, n_cl / (n_cl - 1) * r2 / n**2, var_iid)
         G = np.where(clustered, n_cl, n)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        tq = stats.t.ppf(0.5 + confidence / 2, G - 1)
-        if kind == "mean":
-            half = tq * np.sqrt(var)
-            lo, hi = est - half, est + half
-        else:
-            vbin = est * (1 - est) / n
-            deff = np.where(clustered & (vbin > 0), np.maximum(1.0, var / vbin), 1.0)
-            n_eff = n / deff
-            crit = np.where(clustered, tq, stats.norm.ppf(0.5 + confidence / 2))
-            lo, hi = wilson_interval(est * n_eff, n_eff, critical=crit)
-        if kind == "mean":  # no variation observed: no interval rather than a zero-width one
-            flat = (n >= 2) & ~(var > 0)
-            lo, hi = np.where(flat, np.nan, lo), np.where(flat, np.nan, hi)
+
+    def interval(G, var, clustered):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            tq = stats.t.ppf(0.5 + confidence / 2, G - 1)
+            if kind == "mean":
+                half = tq * np.sqrt(var)
+                lo, hi = est - half, est + half
+            else:
+                vbin = est * (1 - est) / n
+                deff = np.where(clustered & (vbin > 0), np.maximum(1.0, var / vbin), 1.0)
+                n_eff = n / deff
+                crit = np.where(clustered, tq, stats.norm.ppf(0.5 + confidence / 2))
+                lo, hi = wilson_interval(est * n_eff, n_eff, critical=crit)
+            if kind == "mean":  # no variation observed: no interval rather than a zero-width one
+                flat = (n >= 2) & ~(var > 0)
+                lo, hi = np.where(flat, np.nan, lo), np.where(flat, np.nan, hi)
+        return lo, hi
+
+    lo, hi = interval(G, var, clustered)
     stats_cols = {
         "n": n.astype(np.int64),
         "n_units": np.asarray(n_units).astype(np.int64),
@@ -205,18 +220,24 @@ def cell_estimates(
             res[c] = x
     if cluster is not None and (few := clustered & (n_cl < min_clusters)).any():
         down = subcluster if subcluster is not None else unit if unit not in (None, cluster) else None
-        sub = cell_estimates(
-            col.frame(cols),
-            by=by,
-            value=value,
-            kind=kind,
-            cluster=down,
-            unit=unit,
-            confidence=confidence,
-            min_clusters=min_clusters,
-        )
-        res.loc[few, "ci_lower"] = sub["ci_lower"].to_numpy()[few]
-        res.loc[few, "ci_upper"] = sub["ci_upper"].to_numpy()[few]
+        if (
+            down is None
+        ):  # independent rows: their interval from the sums above (what a call without cluster gives)
+            lo, hi = interval(n, var_iid, np.zeros(m, dtype=bool))
+        else:
+            sub = cell_estimates(
+                col.frame(cols),
+                by=by,
+                value=value,
+                kind=kind,
+                cluster=down,
+                unit=unit,
+                confidence=confidence,
+                min_clusters=min_clusters,
+            )
+            lo, hi = sub["ci_lower"].to_numpy(), sub["ci_upper"].to_numpy()
+        res.loc[few, "ci_lower"] = lo[few]
+        res.loc[few, "ci_upper"] = hi[few]
     return res
 
 

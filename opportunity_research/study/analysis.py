@@ -382,21 +382,24 @@ def unprotected_analysis(
     growth = pd.concat(growth_parts, ignore_index=True) if growth_parts else pd.DataFrame()
     cs = climate.climate_summary(d.climate_surveys, students=d.students)
     rel = climate.climate_reliability(d.climate_surveys)
-    catch = trajectories.catch_up_rates(d.assessments, students=d.students)
+    # the spring results joined to the roster once, on integer codes, for every trajectory table
+    panel = trajectories.yearly_panel(d.assessments, students=d.students)
+    catch = trajectories.catch_up_rates(panel, students=d.students)
     # school growth: endpoints over the years before the analysis year (the definition truth.json documents)
     ggl = trajectories.grade_level_growth(
-        d.assessments,
+        panel,
         students=d.students,
         method="endpoints",
         end_year=measures.analysis_year(d) - 1,
     )
-    move = trajectories.level_movement(d.assessments, students=d.students)
+    move = trajectories.level_movement(panel, students=d.students)
+    ind_t = trajectories.trajectory_indicators(panel, students=d.students)
+    del panel
     lcounts = levelgaps.level_counts_from_assessments(d.assessments, students=d.students)
     lgaps = levelgaps.level_gaps(lcounts, scores=levelgaps.score_gaps(d.assessments, students=d.students))
     lgaps = lgaps[lgaps["subject"].isin(subjects)].reset_index(drop=True)
     ind_r = equity.opportunity_indicators(d, access=acc)
     ind_c = climate.climate_indicators(cs)
-    ind_t = trajectories.trajectory_indicators(d.assessments, students=d.students)
     needs = indicators.needs_of(ind_r, ind_c, ind_t, cs, catch)
     # the scorecard is built once, by the joint pass, from the protected indicators
     return (

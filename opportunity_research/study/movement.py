@@ -1,7 +1,9 @@
 """Year-to-year movement: growth in grade levels from one spring to the next, and movement between
 performance levels (transition matrices, shares who moved up or down).
 
-Definitions: see :mod:`opportunity_research.study.trajectories`, which re-exports these functions.
+Definitions: see :mod:`opportunity_research.study.trajectories`, which re-exports these functions. Each takes
+the assessments table or its :class:`~opportunity_research.study.panels.YearlyPanel` (built once for every
+trajectory table by :func:`~opportunity_research.study.panels.yearly_panel`).
 
 Examples
 --------
@@ -21,52 +23,48 @@ import numpy as np
 import pandas as pd
 
 from ..intake.contract import SUBJECTS_TESTED
-from ..stats.estimates import complete_table, wilson_interval
+from ..stats.estimates import complete_table, text_back, wilson_interval
 from .indicators import unavailable
 from .panels import (
     VARIABLES,
+    YearlyPanel,
+    later_rows,
     needs_ge,
     needs_years,
     order_rows,
+    panel_rows,
     side_by_side,
-    student_subject_key,
     subgroup_cells,
-    yearly_results,
+    yearly_panel,
 )
 
 __all__ = ["level_movement", "level_transitions", "yearly_growth"]
 
 
-def _year_pairs(data, *, students, window, subjects, column) -> tuple[pd.DataFrame, list[int]]:
-    """Year-to-year pairs of results with ``column`` present, and the school years found (for 'needs')."""
-    panel = yearly_results(data, students=students, window=window, subjects=subjects)
-    panel = panel[panel[column].notna()]
-    return _pairs(panel), sorted(int(y) for y in panel["school_year"].unique())
+def _year_pairs(
+    data, *, students, window, subjects, column, used, pairs
+) -> tuple[pd.DataFrame, list[int], dict]:
+    """Year-to-year pairs of results with ``column`` present, the school years found (for 'needs') and the text
+    dtypes of the pairs' category columns.
 
-
-def _pairs(panel: pd.DataFrame) -> pd.DataFrame:
-    """Each student's result in year t joined to their result in t + 1 (same subject)."""
-    key = student_subject_key(panel)  # joined on integers, not on the student and subject text
-    nxt = (
-        panel[["school_year", "performance_level", "grade_equivalent", "at_grade_level"]]
-        .assign(_sk=key)
-        .rename(
-            columns={
-                "performance_level": "to_level",
-                "grade_equivalent": "ge_to",
-                "at_grade_level": "at_grade_level_to",
-            }
-        )
-    )
-    cur = panel.rename(
-        columns={"school_year": "from_year", "performance_level": "from_level", "grade_equivalent": "ge_from"}
-    ).assign(_sk=key)
-    out = cur.assign(school_year=cur["from_year"] + 1).merge(nxt, on=["_sk", "school_year"], how="inner")
-    return out.drop(columns="_sk").rename(columns={"school_year": "to_year"})
+    Each student's result in year t joined to their result in t + 1 (same subject), on integer codes: the
+    ``used`` columns of the earlier result (those the panel has), ``from_year``, ``to_year`` and the ``pairs``
+    columns, ``{name: (column, "from" or "to")}``, of either result.
+    """
+    panel = yearly_panel(data, students=students, window=window, subjects=subjects)
+    year = panel.frame["school_year"].to_numpy()
+    have = np.flatnonzero(panel.frame[column].notna().to_numpy())
+    years = sorted(int(y) for y in np.unique(year[have]))
+    cur, nxt = later_rows(panel, have, have, 1)
+    used = [c for c in dict.fromkeys(used) if c in panel.frame.columns]
+    out = panel_rows(panel, cur, used).assign(from_year=year[cur], to_year=year[nxt])
+    for name, (c, which) in pairs.items():
+        out[name] = panel_rows(panel, cur if which == "from" else nxt, [c])[c]
+    return out, years, panel.text
 
 
 def yearly_growth(
-    data: pd.DataFrame | None,
+    data: pd.DataFrame | YearlyPanel | None,
     *,
     students: pd.DataFrame | None,
     window: str = "spring",
@@ -111,8 +109,18 @@ def yearly_growth(
         "suppressed",
         "suppression_reason",
     ]
-    pairs, years = _year_pairs(
-        data, students=students, window=window, subjects=subjects, column="grade_equivalent"
+    pairs, years, text = _year_pairs(
+        data,
+        students=students,
+        window=window,
+        subjects=subjects,
+        column="grade_equivalent",
+        used=["subject", "school_id", *variables, "_sid"],
+        pairs={
+            "ge_from": ("grade_equivalent", "from"),
+            "ge_to": ("grade_equivalent", "to"),
+            "at_grade_level": ("at_grade_level", "from"),
+        },
     )
     if len(pairs) == 0:
         return unavailable(cols, needs_ge(window, years))
@@ -130,6 +138,7 @@ def yearly_growth(
         kind="mean",
         confidence=confidence,
         pooled=True,
+        text=text,
     )
     out = complete_table(out, counts=["n", "n_students"])
     out = order_rows(out, keys)[cols]
@@ -138,7 +147,7 @@ def yearly_growth(
 
 
 def level_transitions(
-    data: pd.DataFrame | None,
+    data: pd.DataFrame | YearlyPanel | None,
     *,
     window: str = "spring",
     subjects: Sequence[str] = SUBJECTS_TESTED,
@@ -183,11 +192,18 @@ def level_transitions(
         "suppressed",
         "suppression_reason",
     ]
-    pairs, years = _year_pairs(
-        data, students=None, window=window, subjects=subjects, column="performance_level"
+    pairs, years, text = _year_pairs(
+        data,
+        students=None,
+        window=window,
+        subjects=subjects,
+        column="performance_level",
+        used=["subject"],
+        pairs={"from_level": ("performance_level", "from"), "to_level": ("performance_level", "to")},
     )
     if len(pairs) == 0:
         return unavailable(cols, needs_years(window, years))
+    pairs = text_back(pairs, text)
     pairs["from_level"] = pairs["from_level"].astype(np.int64)
     pairs["to_level"] = pairs["to_level"].astype(np.int64)
     counts = pairs.groupby(["subject", "from_year", "to_year", "from_level", "to_level"]).size()
@@ -215,7 +231,7 @@ def level_transitions(
 
 
 def level_movement(
-    data: pd.DataFrame | None,
+    data: pd.DataFrame | YearlyPanel | None,
     *,
     students: pd.DataFrame | None,
     window: str = "spring",
@@ -263,8 +279,14 @@ def level_movement(
         "suppressed",
         "suppression_reason",
     ]
-    pairs, years = _year_pairs(
-        data, students=students, window=window, subjects=subjects, column="performance_level"
+    pairs, years, text = _year_pairs(
+        data,
+        students=students,
+        window=window,
+        subjects=subjects,
+        column="performance_level",
+        used=["subject", "school_id", *variables, "_sid"],
+        pairs={"from_level": ("performance_level", "from"), "to_level": ("performance_level", "to")},
     )
     if len(pairs) == 0:
         return unavailable(cols, needs_years(window, years))
@@ -276,7 +298,14 @@ def level_movement(
     keys = ["subject", "from_year", "school_year"]
     names = ["moved_up", "moved_down"]
     cells = subgroup_cells(
-        pairs, keys=keys, variables=variables, value=names, kind="share", confidence=confidence, pooled=True
+        pairs,
+        keys=keys,
+        variables=variables,
+        value=names,
+        kind="share",
+        confidence=confidence,
+        pooled=True,
+        text=text,
     )
     out = side_by_side(cells, names, keys)
     out["stayed"] = 1 - out["moved_up"] - out["moved_down"]

@@ -1,9 +1,11 @@
 """The yearly results panel under the trajectories, and the cell helpers every trajectory table shares.
 
 One spring result per student, subject and school year (:func:`yearly_results`) with the students' school
-and groups from the analysis-year roster; district and school subgroup cells with intervals clustered by
-student (:func:`subgroup_cells`), ordered the same way in every table (:func:`order_rows`); the "needs"
-notes of a trajectory that the data cannot give (:func:`needs_years`, :func:`needs_ge`). Definitions: see
+and groups from the analysis-year roster; the same panel prepared once for every trajectory table, on integer
+codes (:func:`yearly_panel`, a :class:`YearlyPanel`), and its rows paired across years (:func:`later_rows`,
+:func:`join_rows`); district and school subgroup cells with intervals clustered by student
+(:func:`subgroup_cells`), ordered the same way in every table (:func:`order_rows`); the "needs" notes of a
+trajectory that the data cannot give (:func:`needs_years`, :func:`needs_ge`). Definitions: see
 :mod:`opportunity_research.study.trajectories`.
 
 Examples
@@ -15,6 +17,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -24,13 +27,18 @@ from ..stats.estimates import subgroup_estimates, text_as_categories, text_back
 
 __all__ = [
     "VARIABLES",
+    "YearlyPanel",
+    "join_rows",
+    "later_rows",
     "needs_ge",
     "needs_years",
     "order_rows",
+    "panel_rows",
     "side_by_side",
     "student_subject_key",
     "subgroup_cells",
     "with_pooled",
+    "yearly_panel",
     "yearly_results",
 ]
 
@@ -163,6 +171,243 @@ def yearly_results(
     return out[cols].reset_index(drop=True)
 
 
+#: Columns of :attr:`YearlyPanel.frame`.
+PANEL_COLUMNS = (
+    "_sid",
+    "_sk",
+    "subject",
+    "school_year",
+    "grade",
+    "performance_level",
+    "grade_equivalent",
+    "at_grade_level",
+    "start_offset",
+    *_STUDENT_COLS,
+)
+
+
+@dataclass(frozen=True, eq=False)
+class YearlyPanel:
+    """:func:`yearly_results` of one testing window, prepared once for every trajectory table.
+
+    ``frame`` has one row per result of the window and subjects, in the order of the assessments table, with the
+    columns of :func:`yearly_results` the trajectories use (``subject``, ``school_year``, ``grade``,
+    ``performance_level``, ``grade_equivalent``, ``at_grade_level``, ``start_offset``, ``school_id`` and the group
+    variables) and, in
+    place of the ``student_id`` text, two integer codes: ``_sid`` (the student; their roster position when
+    every result's student is on the roster) and ``_sk`` (the student and subject). Its text columns are
+    categories (sorted, as :func:`~opportunity_research.stats.estimates.text_as_categories` makes them); ``text``
+    holds their text dtypes. Every trajectory function takes it in place of the assessments table, so a
+    district's results are filtered and joined to the roster once rather than once a table.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> a = pd.DataFrame({"student_id": ["s1", "s1", "s2"], "subject": "math", "school_year": [2015, 2016, 2015],
+    ...                   "window": "spring", "grade": [3, 4, 3], "scale_score": [250.0, 270.0, 240.0],
+    ...                   "grade_level_cut": [260.0, 265.0, 260.0], "performance_level": [2, 3, 2]})
+    >>> p = yearly_panel(a, students=pd.DataFrame({"student_id": ["s2", "s1"], "school_id": ["B", "A"]}))
+    >>> p.frame[["_sid", "_sk", "school_year", "at_grade_level", "school_id"]].values.tolist()
+    [[1, 1, 2015, 0.0, 'A'], [1, 1, 2016, 1.0, 'A'], [0, 0, 2015, 0.0, 'B']]
+    >>> str(p.frame["school_id"].dtype), p.window, p.subjects
+    ('category', 'spring', ('ela', 'math'))
+    """
+
+    frame: pd.DataFrame
+    text: dict
+    window: str
+    subjects: tuple
+
+
+def _roster_positions(roster: pd.Series, ids: pd.Series) -> np.ndarray | None:
+    """Each id's position on the roster (unique ids), or None when some id is missing or not on it."""
+    if not len(ids) or not roster.notna().all():
+        return None
+    try:  # Arrow text: one hash table of the roster, probed by every id (no Python string per row)
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        values, known = pa.array(ids.array), pa.array(roster.array)
+        if isinstance(known, pa.ChunkedArray):
+            known = known.combine_chunks()
+        at = pc.index_in(values, value_set=known.cast(values.type))
+        if at.null_count:
+            return None
+        at = at.to_numpy().astype(np.int64)
+    except (TypeError, ValueError, pa.ArrowException):
+        # the roster's ids (unique, first) are codes 0..n-1 of one factorization of both id columns
+        at = pd.factorize(pd.concat([roster, ids], ignore_index=True))[0][len(roster) :].astype(np.int64)
+    return at if ((at >= 0) & (at < len(roster))).all() else None
+
+
+def yearly_panel(
+    data: pd.DataFrame | YearlyPanel | None,
+    *,
+    students: pd.DataFrame | None = None,
+    window: str = "spring",
+    subjects: Sequence[str] = SUBJECTS_TESTED,
+) -> YearlyPanel:
+    """The :class:`YearlyPanel` of ``data`` (the assessments table) and ``students`` (the roster).
+
+    The rows and values of :func:`yearly_results` (the same students' schools and groups, missing when a
+    student is not on the roster), on integer codes. A :class:`YearlyPanel` is returned as it is (its window and
+    subjects must be ``window`` and ``subjects``; ``students`` is then not used).
+
+    Examples
+    --------
+    >>> from opportunity_research.synth.districts import generate_districts
+    >>> from opportunity_research.synth.specs import METRO
+    >>> tables = generate_districts(1, 300, specs=(METRO,))["demo_metro"]["tables"]
+    >>> p = yearly_panel(tables["assessments"], students=tables["students"])
+    >>> t = yearly_results(tables["assessments"], students=tables["students"])
+    >>> len(p.frame) == len(t), (p.frame["at_grade_level"].fillna(-1) == t["at_grade_level"].fillna(-1)).all()
+    (True, np.True_)
+    >>> yearly_panel(p) is p
+    True
+    """
+    subjects = tuple(subjects)
+    if isinstance(data, YearlyPanel):
+        if data.window != window or tuple(data.subjects) != subjects:
+            raise ValueError(
+                f"yearly_panel: the panel holds {data.window} results of {', '.join(data.subjects)}, "
+                f"not {window} results of {', '.join(subjects)}"
+            )
+        return data
+    if data is None or len(data) == 0:
+        return YearlyPanel(pd.DataFrame(columns=list(PANEL_COLUMNS)), {}, window, subjects)
+    rows = np.flatnonzero(((data["window"] == window) & data["subject"].isin(list(subjects))).to_numpy())
+
+    def col(c):  # the selected rows of one column of the results, labelled 0..n-1
+        return data[c].take(rows).reset_index(drop=True)
+
+    out, text = text_as_categories(pd.DataFrame({"subject": col("subject")}), ["subject"])
+    out["school_year"] = col("school_year").astype(np.int64)
+    out["grade"] = col("grade")
+    out["performance_level"] = col("performance_level")
+    ge = col("grade_equivalent").astype(float) if "grade_equivalent" in data.columns else np.nan
+    out["grade_equivalent"] = ge
+    score, cut = col("scale_score"), col("grade_level_cut")
+    out["at_grade_level"] = (score >= cut).astype(float).where(score.notna() & cut.notna())
+    out["start_offset"] = out["grade_equivalent"] - out["grade"].astype(float)
+    at = None
+    if students is not None:
+        if students["student_id"].duplicated().any():
+            raise ValueError("students: student_id is not unique")
+        keep = [c for c in _STUDENT_COLS if c in students.columns]
+        at = _roster_positions(students["student_id"], data["student_id"].take(rows))
+        if at is not None:
+            # every result's student is on the roster: the roster's columns (text as categories, once per
+            # student) taken by position
+            roster, more = text_as_categories(students[keep], keep)
+            for c in keep:
+                out[c] = roster[c].take(at).reset_index(drop=True)
+        else:
+            # student_id is unique (checked above): a left merge gives each result its student's columns
+            ids = pd.DataFrame({"student_id": col("student_id")})
+            got, more = text_as_categories(
+                ids.merge(students[["student_id", *keep]], on="student_id", how="left")[keep], keep
+            )
+            for c in keep:
+                out[c] = got[c]
+        text.update(more)
+    for c in _STUDENT_COLS:
+        if c not in out.columns:
+            out[c] = np.nan
+    sid = at if at is not None else pd.factorize(col("student_id"))[0].astype(np.int64)
+    out["_sid"] = sid
+    # one integer per student and subject, in a narrow range (a missing id, code -1, is a student of its own
+    # and a missing subject a subject of its own, as in a merge)
+    subj = out["subject"].cat.codes.to_numpy().astype(np.int64)
+    width = len(out["subject"].cat.categories)
+    if len(subj) and subj.min() < 0:
+        subj, width = subj + 1, width + 1
+    out["_sk"] = (sid - (int(sid.min()) if len(sid) else 0)) * width + subj
+    return YearlyPanel(out[list(PANEL_COLUMNS)], text, window, subjects)
+
+
+def join_rows(left, right) -> tuple[np.ndarray, np.ndarray]:
+    """Row pairs of an inner join on one integer key, in the order of ``pandas.merge(how="inner")``.
+
+    Returns ``(li, ri)``: positions in ``left`` and ``right`` of each matching pair, the left rows in their
+    order, each left row's matches in the right's order. A dense lookup table when the right keys are unique
+    and span a narrow range, else a sort.
+
+    Examples
+    --------
+    >>> li, ri = join_rows([5, 7, 9, 7], [7, 5, 7])
+    >>> li.tolist(), ri.tolist()
+    ([0, 1, 1, 3, 3], [1, 0, 2, 0, 2])
+    """
+    left, right = np.asarray(left, dtype=np.int64), np.asarray(right, dtype=np.int64)
+    if not len(left) or not len(right):
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    lo = int(right.min())
+    span = int(right.max()) - lo + 1
+    if span <= 4 * len(right) + 1024:
+        off = right - lo
+        where = np.full(span, -1, dtype=np.int32 if len(right) < 2**31 else np.int64)
+        pos = np.arange(len(right), dtype=where.dtype)
+        where[off] = pos
+        if np.array_equal(where[off], pos):  # unique keys (no row overwritten): one lookup per left row
+            q = left - lo
+            m = np.full(len(left), -1, dtype=np.int64)
+            inside = np.flatnonzero((q >= 0) & (q < span))
+            m[inside] = where[q[inside]]
+            li = np.flatnonzero(m >= 0)
+            return li, m[li]
+    order = np.argsort(right, kind="stable")
+    ordered = right[order]
+    a, b = np.searchsorted(ordered, left, "left"), np.searchsorted(ordered, left, "right")
+    count = b - a
+    li = np.repeat(np.arange(len(left), dtype=np.int64), count)
+    within = np.arange(len(li), dtype=np.int64) - np.repeat(np.cumsum(count) - count, count)
+    return li, order[np.repeat(a, count) + within]
+
+
+def later_rows(
+    panel: YearlyPanel, left: np.ndarray, right: np.ndarray, years
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each row of ``left`` paired with the row of ``right`` of the same student and subject ``years`` later.
+
+    ``left`` and ``right`` are positions in ``panel.frame``; returns the positions of the pairs, as
+    ``frame.take(left).assign(school_year=school_year + years).merge(frame.take(right), how="inner",
+    on=["student_id", "subject", "school_year"])`` orders them (left rows in order).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> a = pd.DataFrame({"student_id": ["s1", "s1", "s2", "s1"], "subject": "math", "window": "spring",
+    ...                   "school_year": [2015, 2016, 2015, 2017], "grade": 3, "scale_score": 250.0,
+    ...                   "grade_level_cut": 260.0, "performance_level": 2})
+    >>> p = yearly_panel(a)
+    >>> [x.tolist() for x in later_rows(p, np.arange(4), np.arange(4), 1)]
+    [[0, 1], [1, 3]]
+    """
+    left, right = np.asarray(left, dtype=np.int64), np.asarray(right, dtype=np.int64)
+    sk = panel.frame["_sk"].to_numpy()
+    year = panel.frame["school_year"].to_numpy().astype(np.int64)
+    if not len(left) or not len(right):
+        return left[:0], right[:0]
+    ly, ry = year[left] + int(years), year[right]
+    y0 = min(int(ly.min()), int(ry.min()))
+    span = max(int(ly.max()), int(ry.max())) - y0 + 1
+    li, ri = join_rows(sk[left] * span + (ly - y0), sk[right] * span + (ry - y0))
+    return left[li], right[ri]
+
+
+def panel_rows(panel: YearlyPanel, positions: np.ndarray, columns: Sequence[str]) -> pd.DataFrame:
+    """The rows at ``positions`` of ``panel.frame``'s ``columns``, labelled 0..n-1.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> p = YearlyPanel(pd.DataFrame({"_sid": [3, 4, 5], "school_year": 2016}), {}, "spring", ("ela",))
+    >>> panel_rows(p, np.array([2, 0]), ["_sid"])["_sid"].tolist()
+    [5, 3]
+    """
+    return panel.frame[list(columns)].take(positions).reset_index(drop=True)
+
+
 def student_subject_key(frame: pd.DataFrame) -> np.ndarray:
     """One integer per (``student_id``, ``subject``) of ``frame``: a cheaper join key than the two text columns.
 
@@ -205,12 +450,15 @@ def subgroup_cells(
     kind: str,
     confidence: float,
     pooled: bool = False,
+    text: dict | None = None,
 ):
     """District and school rows of subgroup estimates, intervals clustered by student.
 
     ``pooled=True`` adds the cells of the subjects pooled (``subject == "all"``), as ``with_pooled(frame)``
     would, on only the columns the cells use. With a list of ``value`` columns, a list of tables, one per value
-    (the frame prepared once for all of them).
+    (the frame prepared once for all of them). ``text`` (e.g. :attr:`YearlyPanel.text`) says the frame is
+    prepared: students as integer codes in ``_sid`` (any coding: the same cells) instead of ``student_id``,
+    and the text columns named in ``text`` as categories, given back as text.
 
     Examples
     --------
@@ -226,9 +474,14 @@ def subgroup_cells(
     # only the columns the cells use, and integer student ids: cheaper grouping
     values = [value] if isinstance(value, str) else list(value)
     used = [c for c in dict.fromkeys([*keys, "school_id", *variables, *values]) if c in frame.columns]
-    frame = frame[used].assign(_sid=pd.factorize(frame["student_id"])[0])
+    if text is None:
+        frame = frame[used].assign(_sid=pd.factorize(frame["student_id"])[0])
+    else:
+        frame = frame[[*used, "_sid"]]
     # text keys as categories, once (the results get the text back)
-    frame, text = text_as_categories(frame, [*keys, "school_id", *variables])
+    text = dict(text or {})
+    frame, more = text_as_categories(frame, [c for c in [*keys, "school_id", *variables] if c not in text])
+    text.update(more)
     if pooled:
         # the pooled rows after the per-subject rows, "all" a category in sorted place (as the categories of
         # the text column with_pooled gives): the same cells, in the same order, from the same rows
@@ -242,29 +495,79 @@ def subgroup_cells(
     # student: every cell below refines the cells of ``keys``, so its clusters (and their order of first row)
     # are the same, and its student-in-cell ids each fall in one cell, which cell_estimates pairs without
     # hashing every (cell, student) combination again.
-    cell = frame.groupby(keys, sort=False, observed=True, dropna=False).ngroup().to_numpy().astype(np.int64)
+    cell, cells = _key_cells(frame, keys)
     sid = frame["_sid"].to_numpy().astype(np.int64)
     frame["_sid"] = pd.factorize(cell * (int(sid.max(initial=0)) + 2) + (sid + 1))[0]
+    # the cells of ``keys`` as one key (a category whose codes are the cells in sorted order): every cell below
+    # groups on it rather than on each key again, the same cells in the same order; the keys' values are put
+    # back in its place in the results
+    frame = frame.drop(columns=keys)
+    frame["_cell"] = pd.Categorical.from_codes(cell, categories=pd.RangeIndex(len(cells)))
     outs = []
     for v in values:
         dist, sch = (
-            subgroup_estimates(
-                frame,
-                keys=k,
-                variables=variables,
-                value=v,
-                kind=kind,
-                cluster="_sid",
-                unit="_sid",
-                confidence=confidence,
+            _with_keys(
+                subgroup_estimates(
+                    frame,
+                    keys=k,
+                    variables=variables,
+                    value=v,
+                    kind=kind,
+                    cluster="_sid",
+                    unit="_sid",
+                    confidence=confidence,
+                ),
+                cells,
             )
-            for k in (keys, keys + ["school_id"])
+            for k in (["_cell"], ["_cell", "school_id"])
         )
         out = pd.concat(
             [text_back(dist.assign(school_id="all"), text), text_back(sch, text)], ignore_index=True
         )
         outs.append(out.rename(columns={"n_units": "n_students"}).drop(columns=["n_clusters"]))
     return outs[0] if isinstance(value, str) else outs
+
+
+def _key_cells(frame: pd.DataFrame, keys: list[str]) -> tuple[np.ndarray, pd.DataFrame]:
+    """The cell of ``keys`` of each row, numbered in the sorted order of the keys' values (categories by their
+    codes, as ``groupby(keys, sort=True, observed=True)`` numbers them; -1 where a key is missing), and the keys'
+    values of each cell (one row per cell, in that order)."""
+    n = len(frame)
+    combined, missing, span = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool), 1
+    for c in keys:
+        x = frame[c]
+        if isinstance(x.dtype, pd.CategoricalDtype):
+            cc, k = x.cat.codes.to_numpy().astype(np.int64), len(x.cat.categories)
+        else:
+            cc, uniq = pd.factorize(x, sort=True)
+            cc, k = cc.astype(np.int64), len(uniq)
+        missing |= cc < 0
+        span *= max(k, 1)
+        if span >= 2**62:  # too many combinations for one integer: let pandas number them
+            g = frame[keys].groupby(keys, sort=True, observed=True, dropna=True)
+            cell = g.ngroup().fillna(-1).to_numpy().astype(np.int64)
+            break
+        combined = combined * k + np.maximum(cc, 0)
+    else:
+        ok = np.flatnonzero(~missing)
+        cell = np.full(n, -1, dtype=np.int64)
+        if span <= 2 * n + 1024:  # the rank of each combination among those present, without sorting
+            present = np.zeros(span, dtype=bool)
+            present[combined[ok]] = True
+            cell[ok] = (np.cumsum(present) - 1)[combined[ok]]
+        else:
+            cell[ok] = np.unique(combined[ok], return_inverse=True)[1].ravel()
+    ok = np.flatnonzero(cell >= 0)
+    first = np.full(int(cell.max(initial=-1)) + 1, n, dtype=np.int64)
+    np.minimum.at(first, cell[ok], ok)
+    return cell, frame[keys].take(first).reset_index(drop=True)
+
+
+def _with_keys(table: pd.DataFrame, cells: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with the keys' values of each row's ``_cell`` (:func:`_key_cells`) in the place of ``_cell``."""
+    at = table.columns.get_loc("_cell")
+    keys = cells.take(table["_cell"].cat.codes.to_numpy()).reset_index(drop=True)
+    return pd.concat([table.iloc[:, :at], keys, table.iloc[:, at + 1 :]], axis=1)
 
 
 def side_by_side(cells: list[pd.DataFrame], names: list[str], keys: list[str]) -> pd.DataFrame:

@@ -41,7 +41,9 @@ the functions return an empty table with ``.attrs["needs"]`` (see :mod:`opportun
 
 Modules: catch-up rates, growth in grade levels and the scorecard indicators live here; year-to-year growth and
 level movement in :mod:`opportunity_research.study.movement` (re-exported here); the yearly results panel and
-the cell helpers both share in :mod:`opportunity_research.study.panels`.
+the cell helpers both share in :mod:`opportunity_research.study.panels`. Every function takes the assessments
+table, or the panel of its spring results built once for all of them (:func:`yearly_panel`: students and
+subjects as integer codes, results paired across years by array lookups, not merges on the id text).
 
 Examples
 --------
@@ -64,12 +66,16 @@ from .indicators import INDICATOR_COLUMNS, indicator_rows, needs_of, unavailable
 from .movement import level_movement, level_transitions, yearly_growth
 from .panels import (
     VARIABLES,
+    YearlyPanel,
+    join_rows,
+    later_rows,
     needs_ge,
     needs_years,
     order_rows,
+    panel_rows,
     side_by_side,
-    student_subject_key,
     subgroup_cells,
+    yearly_panel,
     yearly_results,
 )
 
@@ -82,6 +88,7 @@ __all__ = [
     "level_transitions",
     "trajectory_indicators",
     "yearly_growth",
+    "yearly_panel",
     "yearly_results",
     "years_to_close",
     "years_to_close_note",
@@ -105,7 +112,7 @@ def _start_years(years: list[int], start_year, gaps: Sequence[int]) -> list[int]
 
 
 def catch_up_rates(
-    data: pd.DataFrame | None,
+    data: pd.DataFrame | YearlyPanel | None,
     *,
     students: pd.DataFrame | None,
     start_year: int | str | None = None,
@@ -120,7 +127,8 @@ def catch_up_rates(
     Parameters
     ----------
     data
-        The assessments table (``district.assessments``).
+        The assessments table (``district.assessments``), or its :class:`~.panels.YearlyPanel` (the panel of
+        ``window`` and ``subjects``; ``students`` is then not used).
     students
         The students table (school and group variables).
     start_year
@@ -168,23 +176,30 @@ def catch_up_rates(
         "suppressed",
         "suppression_reason",
     ]
-    panel = yearly_results(data, students=students, window=window, subjects=subjects)
-    panel = panel[panel["at_grade_level"].notna()]
-    years = sorted(int(y) for y in panel["school_year"].unique())
+    panel = yearly_panel(data, students=students, window=window, subjects=subjects)
+    agl = panel.frame["at_grade_level"].to_numpy(dtype=float)
+    year = panel.frame["school_year"].to_numpy()
+    have = np.flatnonzero(~np.isnan(agl))
+    years = sorted(int(y) for y in np.unique(year[have]))
     if len(years) < 2:
         return unavailable(cols, needs_years(window, years))
     starts = _start_years(years, start_year, years_later)
-    panel = panel.assign(_sk=student_subject_key(panel))  # joined on integers, not on the text
-    base = panel[panel["school_year"].isin(starts) & (panel["at_grade_level"] == 0)]
-    base = base.rename(columns={"school_year": "start_year"})
-    follow = panel[["_sk", "school_year", "at_grade_level"]].rename(columns={"at_grade_level": "caught_up"})
+    # below grade level in a starting year, each joined to their result k years later (on integer codes)
+    base = have[np.isin(year[have], starts) & (agl[have] == 0)]
+    used = [
+        c for c in dict.fromkeys(["subject", "school_id", *variables, "_sid"]) if c in panel.frame.columns
+    ]
     frames = []
     for k in years_later:
-        f = base.assign(school_year=base["start_year"] + k).merge(
-            follow, on=["_sk", "school_year"], how="inner"
+        b, f = later_rows(panel, base, have, k)
+        frames.append(
+            panel_rows(panel, b, used).assign(
+                start_year=year[b],
+                school_year=year[b] + k,
+                caught_up=agl[f],
+                years_later=int(k),
+            )
         )
-        frames.append(f.drop(columns="_sk").assign(years_later=int(k)))
-    base = base.drop(columns="_sk")
     pairs = pd.concat(frames, ignore_index=True)
     if len(pairs) == 0:
         ks = " or ".join(str(k) for k in years_later)
@@ -193,6 +208,7 @@ def catch_up_rates(
             f"assessments.csv with {window} results {ks} year(s) after a starting year for "
             f"catch-up rates (found: {', '.join(map(str, years))})",
         )
+    base = panel_rows(panel, base, used).assign(start_year=year[base], one=1.0)
     keys = ["subject", "start_year", "years_later", "school_year"]
     out = subgroup_cells(
         pairs,
@@ -202,15 +218,17 @@ def catch_up_rates(
         kind="share",
         confidence=confidence,
         pooled=True,
+        text=panel.text,
     )
     start = subgroup_cells(
-        base.assign(one=1.0),
+        base,
         keys=["subject", "start_year"],
         variables=variables,
         value="one",
         kind="mean",
         confidence=confidence,
         pooled=True,
+        text=panel.text,
     )
     start = start[["subject", "start_year", "school_id", "group", "n"]].rename(columns={"n": "n_start"})
     out = out.merge(
@@ -261,19 +279,19 @@ def years_to_close_note(gap, rate):
     return str(note) if note.ndim == 0 else note.astype(object)
 
 
-def _student_growth(panel: pd.DataFrame, start: int, end: int, method: str) -> pd.DataFrame:
+def _student_growth(panel: YearlyPanel, start: int, end: int, method: str) -> pd.DataFrame:
     """Per student and subject tested in ``start``: start offset, started behind, growth per year."""
-    p = panel[
-        (panel["school_year"] >= start) & (panel["school_year"] <= end) & panel["grade_equivalent"].notna()
-    ]
-    first = p[p["school_year"] == start]
-    key = ["student_id", "subject"]
-    p = p.merge(first[key], on=key, how="inner")
-    t = (p["school_year"] - start).astype(float)
-    y = p["grade_equivalent"].astype(float)
-    g = pd.DataFrame(
-        {"student_id": p["student_id"], "subject": p["subject"], "t": t, "y": y, "tt": t * t, "ty": t * y}
-    ).groupby(key, sort=False)
+    frame = panel.frame
+    year = frame["school_year"].to_numpy()
+    ge = frame["grade_equivalent"].to_numpy(dtype=float)
+    sk = frame["_sk"].to_numpy()
+    inside = np.flatnonzero(~np.isnan(ge) & (year >= start) & (year <= end))
+    first = inside[year[inside] == start]
+    # the results of the students and subjects tested in ``start`` (a merge on the student-subject codes)
+    rows = inside[join_rows(sk[inside], sk[first])[0]]
+    t = (year[rows] - start).astype(float)
+    y = ge[rows]
+    g = pd.DataFrame({"_sk": sk[rows], "t": t, "y": y, "tt": t * t, "ty": t * y}).groupby("_sk", sort=False)
     s = g.agg(
         k=("t", "size"),
         st=("t", "sum"),
@@ -286,22 +304,25 @@ def _student_growth(panel: pd.DataFrame, start: int, end: int, method: str) -> p
         with np.errstate(divide="ignore", invalid="ignore"):
             growth = (s["sty"] - s["st"] * s["sy"] / s["k"]) / (s["stt"] - s["st"] ** 2 / s["k"])
     elif method == "endpoints":
-        last = p.loc[p.groupby(key, sort=False)["school_year"].idxmax()].set_index(key)["grade_equivalent"]
-        y0 = first.set_index(key)["grade_equivalent"]
+        last = pd.Series(year[rows]).groupby(sk[rows], sort=False).idxmax()
+        last = pd.Series(y[last.to_numpy()], index=last.index)
+        y0 = pd.Series(ge[first], index=sk[first])
         growth = (last.reindex(s.index) - y0.reindex(s.index)) / s["tmax"]
     else:
         raise ValueError(f"grade_level_growth: method must be 'slope' or 'endpoints', not {method!r}")
     s["growth"] = growth.where(s["k"] >= 2)
-    out = first.set_index(key)[["school_id", *VARIABLES, "start_offset", "at_grade_level"]].join(
-        s[["k", "growth"]], how="inner"
+    at = s.index.get_indexer(sk[first])  # every student-subject of ``first`` has results: no -1
+    out = panel_rows(
+        panel, first, ["subject", "school_id", *VARIABLES, "start_offset", "at_grade_level", "_sid"]
     )
+    out["n_years"] = s["k"].to_numpy()[at]
+    out["growth"] = s["growth"].to_numpy()[at]
     out["started_behind"] = (1 - out["at_grade_level"]).astype(float)
-    out = out.rename(columns={"k": "n_years"}).reset_index()
     return out[out["growth"].notna()]
 
 
 def grade_level_growth(
-    data: pd.DataFrame | None,
+    data: pd.DataFrame | YearlyPanel | None,
     *,
     students: pd.DataFrame | None,
     start_year: int | None = None,
@@ -318,7 +339,8 @@ def grade_level_growth(
     Parameters
     ----------
     data, students
-        The assessments table (with ``grade_equivalent``) and the students table.
+        The assessments table (with ``grade_equivalent``) and the students table; or the table's
+        :class:`~.panels.YearlyPanel` (``students`` is then not used).
     start_year, end_year
         The years spanned (default: the earliest and the latest year with grade-equivalent scores).
     window
@@ -377,9 +399,9 @@ def grade_level_growth(
         "suppressed",
         "suppression_reason",
     ]
-    panel = yearly_results(data, students=students, window=window, subjects=subjects)
-    panel = panel[panel["grade_equivalent"].notna()]
-    years = sorted(int(y) for y in panel["school_year"].unique())
+    panel = yearly_panel(data, students=students, window=window, subjects=subjects)
+    have = panel.frame["grade_equivalent"].notna().to_numpy()
+    years = sorted(int(y) for y in np.unique(panel.frame["school_year"].to_numpy()[have]))
     if len(years) < 2:
         return unavailable(cols, needs_ge(window, years))
     start = int(start_year) if start_year is not None else years[0]
@@ -397,7 +419,14 @@ def grade_level_growth(
     variables = list(variables) + ["started_behind"]
     names = ["start_offset", "growth"]
     cells = subgroup_cells(
-        per, keys=keys, variables=variables, value=names, kind="mean", confidence=confidence, pooled=True
+        per,
+        keys=keys,
+        variables=variables,
+        value=names,
+        kind="mean",
+        confidence=confidence,
+        pooled=True,
+        text=panel.text,
     )
     out = side_by_side(cells, names, keys)
     out["gap"] = np.maximum(0.0, -out["start_offset"])
@@ -414,7 +443,7 @@ def grade_level_growth(
 
 
 def trajectory_indicators(
-    data: pd.DataFrame | None,
+    data: pd.DataFrame | YearlyPanel | None,
     *,
     students: pd.DataFrame | None,
     horizon: int = 3,
@@ -449,6 +478,7 @@ def trajectory_indicators(
     >>> sorted(ind["measure"].unique())
     ['catch_up_rate', 'growth_grade_levels']
     """
+    data = yearly_panel(data, students=students, window=window, subjects=subjects)  # once for both parts
     catch = catch_up_rates(
         data,
         students=students,
