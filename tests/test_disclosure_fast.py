@@ -311,3 +311,17 @@ def test_state_indexes_as_by_the_loops():
             rels[v].append(k)
     assert dict(st.var_rows) == dict(rows) and dict(st.var_rel) == dict(rels)
     assert np.array_equal(st.decision, decision) and st.var_rows[len(m.var_key) + 5] == []
+
+
+def test_codes_number_combinations_as_factorize():
+    """``model_arrays.codes`` numbers each combination of the columns as pandas' factorize of their MultiIndex does
+    (in the order first met; the block probe's grids and blocks use it), with each code's first row."""
+    from opportunity_research.disclosure.model_arrays import codes
+
+    rng = np.random.default_rng(0)
+    a = rng.choice(np.array(["x", "y", "z"], dtype=object), 500)
+    b, c = rng.integers(0, 4, 500), rng.integers(0, 3, 500).astype(float)
+    want = pd.factorize(pd.MultiIndex.from_arrays([a, b, c]))[0]
+    code, first = codes([a, b, c])
+    assert np.array_equal(code, want)
+    assert np.array_equal(first, [int(np.flatnonzero(want == k)[0]) for k in range(want.max() + 1)])
