@@ -104,9 +104,14 @@ def _substitute(model, shown_rows):
     from 0, as a Python ``sum``). Returns ``(fixed, unknown, active rows, b)``.
     """
     arr = _arrays(model)
+    shown = np.asarray(shown_rows, dtype=bool)
+    # the last call's (rule 4's LP calls and the count audit of one state share it)
+    memo = arr.get("substituted")
+    if memo is not None and np.array_equal(memo[0], shown):
+        return memo[1]
     nv = len(model.var_key)
     nr = len(model.relations)
-    ok = np.asarray(shown_rows, dtype=bool)[arr["ent_rid"]] & ~np.isnan(arr["ent_val"])
+    ok = shown[arr["ent_rid"]] & ~np.isnan(arr["ent_val"])
     fixed = np.full(nv, np.nan)
     idx = np.flatnonzero(ok & arr["single"])[::-1]
     if len(idx):
@@ -116,6 +121,9 @@ def _substitute(model, shown_rows):
     row_ok = np.concatenate([np.ones(nr, dtype=bool), ok & ~arr["single"]])
     active = row_ok & (arr["ones"] @ unknown.astype(float) > 0)
     b = arr["rhs"] - arr["a"] @ np.where(unknown, 0.0, fixed)
+    for x in (fixed, unknown, active, b):
+        x.flags.writeable = False  # kept for the next call: read only
+    arr["substituted"] = (shown.copy(), (fixed, unknown, active, b))
     return fixed, unknown, active, b
 
 
@@ -125,12 +133,17 @@ def _reduce(model, shown_rows):
     arr = _arrays(model)
     nv = len(model.var_key)
     fixed, unknown, active, b = _substitute(model, shown_rows)
+    memo = arr.get("reduced")
+    if memo is not None and memo[0] is unknown and memo[1] is active:
+        return fixed, unknown, active, b, memo[2]  # the components of the last call's shown rows
     keep = unknown[arr["indices"]] & active[arr["row_of"]]
     n_rows = len(active)
     graph = sparse.coo_matrix(
         (np.ones(int(keep.sum())), (arr["indices"][keep], nv + arr["row_of"][keep])), shape=(nv + n_rows,) * 2
     )
     _, labels = connected_components(graph, directed=False)
+    labels.flags.writeable = False
+    arr["reduced"] = (unknown, active, labels)
     return fixed, unknown, active, b, labels
 
 

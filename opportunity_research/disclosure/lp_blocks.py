@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from .model_arrays import codes
+
 __all__ = ["LOCAL_SCHOOLS", "TOL", "interval_width"]
 
 #: Numerical tolerance of the bounds.
@@ -85,11 +87,7 @@ def _grid(model) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if got is not None and len(got[0]) == len(model.var_key):
         return got
     keys = model.var_key
-    grid = pd.factorize(
-        pd.MultiIndex.from_arrays(
-            [[str(k[0]) for k in keys], [str(k[1]) for k in keys], [str(k[3]) for k in keys]]
-        )
-    )[0]
+    grid = codes([np.array([str(k[i]) for k in keys], dtype=object) for i in (0, 1, 3)])[0]
     school = pd.factorize(np.array([str(k[2]) for k in keys], dtype=object))[0]
     level = pd.factorize(np.array([str(k[4]) for k in keys], dtype=object))[0]
     cache["grid"] = grid, school, level
@@ -114,7 +112,7 @@ def _blocks(model, schools: int) -> np.ndarray:
     rank = frame.groupby("g")["s"].rank(method="dense").to_numpy() - 1
     n = frame.groupby("g")["s"].transform("nunique").to_numpy()
     chunk = np.floor(rank * np.maximum(n // schools, 1) / n)
-    out = pd.factorize(pd.MultiIndex.from_arrays([grid, chunk.astype(np.int64)]))[0].astype(np.int64)
+    out = codes([grid, chunk.astype(np.int64)])[0]
     cache[schools] = out
     return out
 
@@ -333,8 +331,8 @@ def _unit_year(model) -> tuple[np.ndarray, np.ndarray]:
     if got is not None and len(got[0]) == len(model.var_key):
         return got
     keys = model.var_key
-    codes = pd.factorize(pd.MultiIndex.from_arrays([[str(k[0]) for k in keys], [str(k[1]) for k in keys]]))[0]
-    got = cache["unit_year"] = codes, np.array([str(k[2]) == "all" for k in keys], dtype=bool)
+    unit_year = codes([np.array([str(k[i]) for k in keys], dtype=object) for i in (0, 1)])[0]
+    got = cache["unit_year"] = unit_year, np.array([str(k[2]) == "all" for k in keys], dtype=bool)
     return got
 
 

@@ -19,6 +19,7 @@ import pandas as pd
 from scipy import sparse
 
 from ..intake.contract import ALL_OTHERS
+from .model_arrays import codes, ones
 
 __all__ = [
     "ALL_OTHERS",
@@ -286,10 +287,10 @@ class AuditReport:
 
 
 def _split_group(group: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    g = group.astype("str").to_numpy()
+    code, g = pd.factorize(group.astype("str").to_numpy(dtype=object), use_na_sentinel=False)  # each once
     var = np.array([s.split("=", 1)[0] if "=" in s else "all" for s in g], dtype=object)
     lev = np.array([s.split("=", 1)[1] if "=" in s else "all" for s in g], dtype=object)
-    return var, lev
+    return var[code], lev[code]
 
 
 def _level_text(values: pd.Series) -> np.ndarray:
@@ -414,11 +415,15 @@ class PopulationModel:
         if not cols:
             return np.full(len(df), self.names[tid], dtype=object)
         parts = [df[c].astype("str").to_numpy(dtype=object) for c in cols]
-        return np.array([self.names[tid] + "|" + "|".join(p) for p in zip(*parts)], dtype=object)
+        code, first = codes(parts)  # each distinct combination joined once
+        uni = [self.names[tid] + "|" + "|".join(p) for p in zip(*(x[first] for x in parts))]
+        return np.array(uni, dtype=object)[code]
 
     def _est(self, df, spec):
         cols = {c: _num(df[c]) for c in spec.estimates if c in df.columns}
-        return [{c: v[i] for c, v in cols.items()} for i in range(len(df))]
+        if not cols:
+            return [{} for _ in range(len(df))]
+        return [dict(zip(cols, vals)) for vals in zip(*cols.values())]
 
     def _pre(self, df, spec, counts):
         pre = (
@@ -522,67 +527,23 @@ class PopulationModel:
         )
         yrs = self._year_of(df, spec, year)
         unis = self._unis(tid, df, spec)
-        est = self._est(df, spec)
         pre = self._pre(df, spec, counts)
-        k = len(counts)
-        rvars = np.empty((len(df), k), dtype=np.int64)
-        rids = np.empty(len(df), dtype=np.int64)
-        wcol = _num(df[spec.weight]) if spec.weight in df.columns else counts[0]
-        links = self._set_links(unis, school, var, counts, pre)
         small = np.zeros(len(df), dtype=bool)
         if self.known:
             for c in counts:
                 small |= (c > 0) & (c < self._min_n)
-        # row by row (the variables are numbered in this order), from plain lists of the same values
-        unit, known, index = spec.unit, self.known, self._index
-        u_l, s_l, v_l, l_l, y_l, w_l = list(unis), list(school), list(var), list(lev), list(yrs), list(wcol)
-        c_l = [list(c) for c in counts]
-        k_l = [list(lk) for lk in links]
-        pre_l = pre.tolist()
-        for i in range(len(df)):
-            rid = len(rows)
-            u, sc, va, le, yr = u_l[i], s_l[i], v_l[i], l_l[i], y_l[i]
-            rows.append((tid, i, u, sc, va, le, yr))
-            rv, own = [], []
-            self.row_vars.append(rv)
-            self.row_own.append(own)
-            self.row_est.append(est[i])
-            self.row_weight.append(w_l[i])
-            self.row_ref.append(None)
-            self.pre_hidden.append(pre_l[i])
-            rids[i] = rid
-            is_total = va == "all"
-            for j in range(k):
-                x = c_l[j][i]
-                # as var(): one variable per population count (see there)
-                if known and not math.isnan(x):
-                    key = (unit, yr, sc, va, le, ("n", float(x)))
-                elif not known and k_l[j][i] is not None:
-                    key = (unit, yr, sc, va, le, k_l[j][i])
-                else:
-                    key = (unit, yr, sc, va, le, (u, sc, va, le, j))
-                v = index.get(key)
-                if v is None:
-                    v = index[key] = len(self.var_key)
-                    self.var_key.append(key)
-                    self.var_x.append(float(x))
-                    self.var_total.append(is_total)
-                rvars[i, j] = v
-                rv.append(v)
-                own.append(v)
-                self.entries.append((rid, {v: 1.0}, x))
-            if small[i]:
-                # a row describing fewer than min_n students (or results) is small in every column, wherever
-                # else its counts are shown (a pooled-subject results count of 12 may be 6 students)
-                self.primary_vars.update(int(v) for v in rvars[i] if counts[0][i] > 0)
+        rvars, rids = self._number_rows(tid, df, spec, rows, (unis, school, var, lev, yrs), counts, pre)
+        # a row describing fewer than min_n students (or results) is small in every column, wherever else its
+        # counts are shown (a pooled-subject results count of 12 may be 6 students)
+        self.primary_vars.update(rvars[small & (counts[0] > 0)].ravel().tolist())
         # columns of one row: students <= results (a pooled-subject row counts each student once per subject)
         names = [c for c in spec.counts if c in df.columns]
         if "n_students" in names and "n" in names:
             js, jn = names.index("n_students"), names.index("n")
-            for i in range(len(df)):
-                a, b = int(rvars[i, js]), int(rvars[i, jn])
-                if a != b and (not self.known or counts[js][i] <= counts[jn][i]):
-                    self.relations.append(({a: 1.0, b: -1.0}, "le"))
+            a, b = rvars[:, js], rvars[:, jn]
+            keep = (a != b) & ((counts[js] <= counts[jn]) if self.known else True)
+            pairs = zip(a[keep].tolist(), b[keep].tolist())
+            self.relations.extend(({u: 1.0, w: -1.0}, "le") for u, w in pairs)
         frame = pd.DataFrame({"u": unis, "s": school, "v": var, "l": lev})
         # levels of a variable within a school add up to the school's "all" row
         tot = {(u, s): i for i, (u, s, v) in enumerate(zip(unis, school, var)) if v == "all"}
@@ -652,6 +613,43 @@ class PopulationModel:
                     rids,
                 )
 
+    def _number_rows(self, tid, df, spec, rows, labels, counts, pre):
+        """A cell table's rows, then their counts row by row, column by column (the order the variables are
+        numbered in; as var(): one variable per population count); returns the variables (rows x counts) and the
+        rows' ids. From plain lists of the labels (``labels``: universe, school, variable, level, year)."""
+        unit, n, k, base = spec.unit, len(pre), len(counts), len(rows)
+        links = self._set_links(*labels[:3], counts, pre)
+        u_l, s_l, v_l, l_l, y_l = (list(x) for x in labels)
+        rows.extend(zip(itertools.repeat(tid, n), range(n), u_l, s_l, v_l, l_l, y_l))
+        self.row_est.extend(self._est(df, spec))
+        self.row_weight.extend(list(_num(df[spec.weight]) if spec.weight in df.columns else counts[0]))
+        self.row_ref.extend([None] * n)
+        self.pre_hidden.extend(pre.tolist())
+        cols = [
+            [
+                (unit, yr, sc, va, le, ("n", x) if x == x else (u, sc, va, le, j))  # noqa: PLR0124 (not NaN)
+                if self.known
+                else (unit, yr, sc, va, le, (u, sc, va, le, j) if ln is None else ln)
+                for u, sc, va, le, yr, x, ln in zip(u_l, s_l, v_l, l_l, y_l, c.tolist(), links[j])
+            ]
+            for j, c in enumerate(counts)
+        ]
+        keys = cols[0] if k == 1 else [key for row in zip(*cols) for key in row]
+        xs = list(counts[0]) if k == 1 else list(np.column_stack(counts).ravel())
+        index, var_key, var_x, var_total = self._index, self.var_key, self.var_x, self.var_total
+        for key, x in zip(keys, xs):
+            if key not in index:
+                index[key] = len(var_key)
+                var_key.append(key)
+                var_x.append(float(x))
+                var_total.append(key[3] == "all")
+        vs = [index[key] for key in keys]
+        rvars, rids = np.array(vs, dtype=np.int64).reshape(n, k), np.arange(base, base + n)
+        self.row_vars.extend(rvars.tolist())
+        self.row_own.extend(rvars.tolist())
+        self.entries.extend(zip(np.repeat(rids, k).tolist(), [{v: 1.0} for v in vs], xs))
+        return rvars, rids
+
     def _set_links(self, unis, school, var, counts, pre):
         """Published-only audit: each hidden count's link, the shown size of the set its universe splits.
 
@@ -662,17 +660,17 @@ class PopulationModel:
         out = [np.full(len(unis), None, dtype=object) for _ in range(k)]
         if self.known:
             return out
-        tot = {}
-        for i, (u, s, v) in enumerate(zip(unis, school, var)):
-            if v == "all" and not pre[i]:
-                tot[(u, s)] = i
-        for i, (u, s) in enumerate(zip(unis, school)):
-            t = tot.get((u, s))
-            if t is None or not pre[i]:
-                continue
-            for j in range(k):
-                if not np.isnan(counts[j][t]):
-                    out[j][i] = ("set", float(counts[j][t]))
+        # each set's shown total row (the last one of each universe and school), for every row of the set
+        code = codes([unis, school])[0]
+        tot = np.full(len(unis), -1)
+        shown = np.flatnonzero((var == "all") & ~pre)
+        tot[code[shown]] = shown  # the last of equal positions wins
+        t_of = tot[code]
+        at = np.flatnonzero(pre & (t_of >= 0))
+        for j in range(k):
+            x = counts[j][t_of[at]]
+            for i, v in zip(at[~np.isnan(x)].tolist(), x[~np.isnan(x)].tolist()):
+                out[j][i] = ("set", v)
         return out
 
     def _subject_relations(self, groups, counts, names, rvars, rids):
@@ -702,8 +700,7 @@ class PopulationModel:
                 pvars, tvar = rv[j][lo:hi], rt[j][g]
                 coefs: dict = {}
                 if sense == "eq":
-                    for v in pvars:
-                        coefs[v] = coefs.get(v, 0.0) + 1.0
+                    coefs = ones(pvars)
                     coefs[tvar] = coefs.get(tvar, 0.0) - 1.0
                     self.relations.append((coefs, "eq"))
                 elif sense == "le":  # the students lie between the largest subject and the sum
@@ -739,9 +736,7 @@ class PopulationModel:
                 sense = senses[j][g]
                 if not sense:
                     continue  # a missing count, or counts that do not add up (students counted in two cells)
-                coefs: dict = {}
-                for u in rv[j][lo:hi]:
-                    coefs[u] = coefs.get(u, 0.0) + 1.0
+                coefs = ones(rv[j][lo:hi])
                 tv = rt[j][g]
                 coefs[tv] = coefs.get(tv, 0.0) - 1.0
                 self.relations.append((coefs, sense))

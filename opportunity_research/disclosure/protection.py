@@ -144,6 +144,7 @@ from .. import config
 from .audit import audit, audit_published
 from .complements import complement, design_by_one_relation, next_complement, partitions_to_read, touched
 from .lp import LOCAL_MIN, TOL, interval_width, intervals, narrow_targets, true_counts_hold
+from .memo import by_state, index_lists
 from .model import (
     LABELS,
     REASON,
@@ -193,17 +194,10 @@ class _State:
         self.E: set[int] = set()  # rows whose estimates are withheld (population level)
         self.why: dict[int, str] = {}  # why each hidden count is hidden (for the analyst, never published)
         nv = len(model.var_key)
-        self.var_rows = defaultdict(list)
-        for rid, vs in enumerate(model.row_vars):
-            for v in vs:
-                self.var_rows[v].append(rid)
-        self.var_rel = defaultdict(list)
-        for k, (coefs, _) in enumerate(model.relations):
-            for v in coefs:
-                self.var_rel[v].append(k)
+        # the rows and the relations of each count (ascending), and the counts rows show
+        self.var_rows, self.var_rel = index_lists(model.row_vars), index_lists(c for c, _ in model.relations)
         self.decision, self._closed = np.zeros(nv, dtype=bool), (set(), set())  # _closed: link()'s work
-        for vs in model.row_vars:
-            self.decision[vs] = True
+        self.decision[model.row_var_mat.indices] = True
         self.small_rows = {r for v in model.primary_vars for r in self.var_rows[v]}
         self.group = defaultdict(list)  # (unit, year, school, variable, level) -> vars
         for v, key in enumerate(model.var_key):
@@ -277,6 +271,7 @@ class _State:
         """Rule 3: a shown count sharing a relation with ``v`` (:func:`.complements.complement`)."""
         return complement(self, v, exclude)
 
+    @by_state
     def count_audit(self):
         """Every hidden count's interval and the counts narrower than the protection range: ``(iv, bad)``.
 

@@ -1,0 +1,115 @@
+"""The audits a protection state already ran, by its state (a shortcut of the protection pass, same results),
+and the state's indexes of counts by row and relation (:func:`index_lists`).
+
+The count audit (``protection._State.count_audit``) is a function of the hidden counts ``H`` alone (the audit
+engine's caches, :mod:`.lp`, only ever return what the LPs of the same inputs return). The clean-up and the swaps
+(:mod:`.refine`) come back to states audited before (a try that fails restores the state before it, and the
+next try's rounds often reach a state seen before), so :func:`by_state` returns the earlier result without its
+LPs. A count audit is kept only when it ran in full (a partial audit that found counts too narrow depends on the
+audit before it: its intervals are partial).
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+from collections import defaultdict
+
+import numpy as np
+
+__all__ = ["StateMemo", "by_state", "index_lists"]
+
+#: :class:`StateMemo` keeps results up to this size in all (counts in their keys and intervals; the oldest go
+#: first): a 1,000,000-student pass' full count audit holds about 45,000 intervals.
+KEEP = 400_000
+
+
+class StateMemo:
+    """Results by key, up to :data:`KEEP` in size in all (each result's ``size`` given), the oldest dropped first.
+
+    Examples
+    --------
+    >>> memo = StateMemo(keep=3)
+    >>> memo.keep("a", 1, size=2); memo.keep("b", 2, size=2)
+    >>> memo.get("a"), memo.get("b"), memo.hits
+    (None, 2, 1)
+    """
+
+    def __init__(self, keep: int = KEEP):
+        self._items: dict = {}
+        self._held, self._max = 0, keep
+        self.hits = 0  # results returned
+
+    def get(self, key):
+        got = self._items.get(key)
+        if got is None:
+            return None
+        self.hits += 1
+        return got[0]
+
+    def keep(self, key, value, size: int) -> None:
+        old = self._items.pop(key, None)
+        self._held += size - (old[1] if old is not None else 0)
+        self._items[key] = (value, size)
+        while self._held > self._max and len(self._items) > 1:
+            self._held -= self._items.pop(next(iter(self._items)))[1]
+
+
+def by_state(method):
+    """The protection state's count audit (``_State.count_audit``: ``(intervals, too narrow)``) memoized by the
+    hidden counts: a full audit run before for the same counts is returned again (as copies), and the state's
+    record of its last audit set as that audit set it.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace as NS
+    >>> calls = []
+    >>> def audit(st):
+    ...     calls.append(1)
+    ...     st._audited = (set(st.H), [], {1: (0.0, 9.0)})  # a full audit's record
+    ...     return {1: (0.0, 9.0)}, []
+    >>> st = NS(H={1}, hidden_rows=lambda counts: None)
+    >>> by_state(audit)(st), by_state(audit)(st), len(calls)
+    (({1: (0.0, 9.0)}, []), ({1: (0.0, 9.0)}, []), 1)
+    """
+
+    @functools.wraps(method)
+    def run(st):
+        memo = st.__dict__.get("_memo")
+        if memo is None:
+            memo = st._memo = StateMemo()
+        key = frozenset(st.H)
+        got = memo.get(key)
+        # the full audit of these hidden counts, run before: its intervals, and the state's record as it set it
+        if got is not None:
+            bad, iv = got
+            st.last_audit = (st.hidden_rows(counts=True), iv)
+            st._audited = (set(st.H), bad, iv)
+            return dict(iv), list(bad)
+        iv, bad = method(st)
+        done = st._audited
+        if done is not None and done[2] is not None and done[0] == st.H:  # it ran in full
+            memo.keep(key, (list(done[1]), done[2]), len(key) + len(done[2]))
+        return iv, bad
+
+    return run
+
+
+def index_lists(items) -> defaultdict:
+    """``{value: [position, ...]}`` of integer values in a sequence of items (lists, or dicts keyed by them): the
+    positions of the items holding each value, ascending, as a loop appending each item's position to the list
+    of each of its values builds it (a ``defaultdict(list)``), from one sort instead of that loop.
+
+    Examples
+    --------
+    >>> dict(index_lists([[3, 1], [1], [], {3: 1.0, 0: -1.0}, [1, 1]]))
+    {0: [3], 1: [0, 1, 4, 4], 3: [0, 3]}
+    """
+    items = list(items)
+    lens = np.fromiter((len(x) for x in items), dtype=np.int64, count=len(items))
+    flat = np.fromiter(itertools.chain.from_iterable(items), dtype=np.int64, count=int(lens.sum()))
+    pos = np.repeat(np.arange(len(items)), lens)
+    order = np.argsort(flat, kind="stable")
+    keys, starts = np.unique(flat[order], return_index=True)
+    at, bounds = pos[order].tolist(), [*starts.tolist(), len(flat)]
+    return defaultdict(list, zip(keys.tolist(), (at[a:b] for a, b in itertools.pairwise(bounds))))
