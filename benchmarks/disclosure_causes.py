@@ -50,14 +50,16 @@ def load(district: str, cache: Path | None):
     return got
 
 
-def protect_with_state(a, ind):
-    """``protect_district`` with the pass' state and each complement's count kept: ``(protected, state, parent)``."""
+def protect_with_state(protect, *args, **kw):
+    """``protect(*args, **kw)`` (``joint.protect_district``, ``protect_tables``, ...) with the protection pass' state
+    and each complement's count kept: ``(result, state, parent)``, ``parent[c]`` the count complement ``c``
+    protects (the last pass' state, as the returned tables show it)."""
     states, parent = [], {}
     init = protection._State.__init__
     nxt = protection.next_complement
 
-    def keep_init(self, *args, **kw):
-        init(self, *args, **kw)
+    def keep_init(self, *a, **k):
+        init(self, *a, **k)
         states.append(self)
 
     def keep_next(st, v):
@@ -69,7 +71,7 @@ def protect_with_state(a, ind):
     protection._State.__init__ = keep_init
     protection.next_complement = keep_next
     try:
-        out = joint.protect_district(a, indicators=ind)
+        out = protect(*args, **kw)
     finally:
         protection._State.__init__ = init
         protection.next_complement = nxt
@@ -93,11 +95,12 @@ def relation_kind(m, c: int, v: int | None) -> str:
     return "other relation"
 
 
-def diagnose(district: str, cache: Path | None) -> dict:
-    """Causes of the rows hidden beyond the small cells in one district (see the module)."""
-    a, ind = load(district, cache)
-    out, st, parent = protect_with_state(a, ind)
-    m, rep = st.m, out.disclosure
+def row_causes(st, parent: dict) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, int]:
+    """Every published row hidden beyond the small cells with its cause (see the module), as
+    ``(rows, primary, gone, floor)``: ``rows`` has ``school``, ``variable``, ``level``, ``year``, ``table`` and
+    ``cause``; ``primary`` and ``gone`` mark the model's small rows and rows not published; ``floor`` counts the
+    published rows rule 2 hides from the small cells alone (before any complement)."""
+    m = st.m
     nv = len(m.var_key)
     gone = m.unpublished if len(m.unpublished) else np.zeros(len(m.rows), dtype=bool)
     start = set(m.primary_vars) | {m.row_vars[r][0] for r in m.ref_small_rows}
@@ -106,6 +109,12 @@ def diagnose(district: str, cache: Path | None) -> dict:
     primary = m.pre_hidden_rows | (m.row_var_mat @ h0 > 0)
     hidden = st.hidden_rows()
     beyond = hidden & ~primary & ~gone
+    # rule 2 applied to the small cells alone (before any complement): what no choice of complements avoids
+    kept = (st.H, st.why, st._closed)
+    st.H, st.why, st._closed = set(start), {v: "primary" for v in start}, (set(), set())
+    st.link()
+    floor = int((st.hidden_rows(counts=True) & ~primary & ~gone).sum())
+    st.H, st.why, st._closed = kept
     names = np.array(m.names, dtype=object)[m.rows["tid"].to_numpy()]
     x = np.asarray(m.var_x)
 
@@ -152,6 +161,16 @@ def diagnose(district: str, cache: Path | None) -> dict:
     rows = m.rows.loc[beyond, ["school", "variable", "level", "year"]].assign(
         table=names[beyond], cause=causes
     )
+    return rows.reset_index(drop=True), primary, gone, floor
+
+
+def diagnose(district: str, cache: Path | None) -> dict:
+    """Causes of the rows hidden beyond the small cells in one district (see the module)."""
+    a, ind = load(district, cache)
+    out, st, parent = protect_with_state(joint.protect_district, a, indicators=ind)
+    m, rep = st.m, out.disclosure
+    rows, primary, gone, floor = row_causes(st, parent)
+    names = np.array(m.names, dtype=object)[m.rows["tid"].to_numpy()]
     grid = rows.groupby(["table", "cause"]).size().unstack(fill_value=0)
     prim = pd.Series(names[primary & ~gone]).value_counts().rename("small")
     shown = pd.Series(names[~gone]).value_counts().rename("published")
@@ -173,7 +192,7 @@ def diagnose(district: str, cache: Path | None) -> dict:
         "published": shown,
         "pops": pops,
         "families": fam,
-        "parents": Counter(cause_of_var(v) for v in st.H),
+        "floor": floor,
     }
 
 
@@ -191,15 +210,13 @@ def show(d: dict) -> None:
         tab.loc["total"] = tab.sum()
         tab["beyond"] = tab[list(grid.columns)].sum(axis=1)
         print(tab.to_string())
-        close_small = int(grid["close to small"].sum()) if "close to small" in grid.columns else 0
         small = r["suppressed_primary"]
         print(
-            f"rule 2's closure of the small cells alone (no choice of complements avoids it): {close_small} rows "
-            f"= {close_small / small if small else 0:.2f} per small cell"
+            f"rule 2's closure of the small cells alone (hidden before any complement, so no choice of "
+            f"complements avoids it): {d['floor']} rows = {d['floor'] / small if small else 0:.2f} per small cell"
         )
         print("beyond rows by family (district / school x variable):")
         print(d["families"].to_string())
-        print("hidden counts by cause:", dict(d["parents"]))
         print("costliest complement populations (rows hidden directly):")
         for k, n in d["pops"].most_common(8):
             print("  ", n, k)
