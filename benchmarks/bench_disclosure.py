@@ -48,6 +48,7 @@ import pandas as pd
 
 from opportunity_research import config
 from opportunity_research.disclosure import joint as disclosure
+from opportunity_research.disclosure.design import unshown_trend_rows
 from opportunity_research.disclosure.joint import DISTRICT_SPECS, TableSpec, protect_tables
 from opportunity_research.intake.dataset import load_district
 from opportunity_research.stats.estimates import two_level_estimates
@@ -110,7 +111,8 @@ def bench_demo(quick: bool) -> None:
     print(HEADER)
     for name, _n in demo_districts(quick):
         a, indicators = analysis.unprotected_analysis(name, n_boot=20)
-        tables = disclosure.district_tables(a, indicators)
+        # the published set: a school's scorecard indicator of a year shown nowhere is not in it (protect_district)
+        tables = disclosure.district_tables(a, indicators[~unshown_trend_rows(indicators)])
         year = analysis.measures.analysis_year(a.district)
         # the published path (disclosure.joint.protect_district): schools' "all other students" rows of yes/no
         # groups never published (the fixed design), every other row published or hidden cell by cell;

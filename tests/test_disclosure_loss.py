@@ -276,6 +276,33 @@ def test_a_large_district_leaves_school_breakdowns_out_instead_of_protecting_cel
     assert large.small_unpublished > 0 and large.cells < small.cells
 
 
+def test_scorecard_years_shown_nowhere_are_not_published_cells():
+    """A school's indicator of a year between the first and the last of its measure and group is shown on no
+    page and in no file (the scorecard shows the last year and the first year's value; goals read district
+    rows): the pass leaves it out of the published set, so it is neither a published cell nor loss when hidden,
+    and the scorecard still counts its years (n_years)."""
+    from opportunity_research.disclosure import joint
+    from opportunity_research.disclosure.design import unshown_trend_rows
+    from opportunity_research.study import analysis
+
+    if not (config.processed_dir() / "demo_hillcrest").exists():
+        pytest.skip("no processed demo data (make process)")
+    a, ind = analysis.unprotected_analysis("demo_hillcrest", n_boot=5)
+    unshown = unshown_trend_rows(ind)
+    assert unshown.sum() > 0 and (ind.loc[unshown, "school_id"] != "all").all()
+    out = joint.protect_district(a, indicators=ind)
+    r = out.disclosure
+    every = joint.district_tables(a, ind)
+    rows = sum(len(df) for df, _ in every.values())
+    # the cells audited are every row of the published set (published cells and the design's rows), and the
+    # rows shown nowhere are not among them
+    assert r.cells + r.never_published + r.small_never_published == rows - int(unshown.sum())
+    card = out.scorecard.table
+    years = ind.groupby(["school_id", "measure", "group"])["school_year"].nunique()
+    got = card.set_index(["school_id", "measure", "group"])["n_years"]
+    assert (got == years.reindex(got.index)).all()
+
+
 def _grid(counts: list[list[int]]) -> pd.DataFrame:
     """A school x group table from ``counts[school][level - 1]`` (schools A, B, ...), with both margins."""
     x = np.array(counts)

@@ -15,6 +15,11 @@ published needs no complement:
   published, in any district: each is the school's all-students row minus its level-``1`` row. The rule does
   not depend on the data, so these rows are not information loss; they are still audited as hidden cells
   (a small one is protected like any small cell). Every other row is published or hidden cell by cell.
+* :func:`unshown_trend_rows` (the published path): a school's scorecard indicator in a year that is neither the
+  first nor the last of its measure and group is shown on no page and in no file (the scorecard shows the last
+  year's value and count and the first year's value; the goals read district rows only), so it is not in the
+  published set the pass protects and audits (it was: counted as a published cell, and its count as known to an
+  attacker). The scorecard still counts its years.
 * :func:`school_breakdowns` (the earlier design, kept for comparison in ``benchmarks/bench_disclosure.py``):
   schools' figures broken down by a group variable in a school year are published only where every group of
   that variable has at least ``min_n`` students (or none) at every school in every table; otherwise the
@@ -43,6 +48,7 @@ __all__ = [
     "pool_small_groups",
     "school_breakdowns",
     "school_rows",
+    "unshown_trend_rows",
 ]
 
 #: The code of the pooled race/ethnicity group (its label: ``study.labels.level``).
@@ -90,6 +96,33 @@ def never_published(tables: dict[str, tuple[pd.DataFrame, TableSpec]]) -> dict[s
         if drop.any():
             out[name] = drop.to_numpy(dtype=bool)
     return out
+
+
+def unshown_trend_rows(indicators: pd.DataFrame) -> np.ndarray:
+    """Rows of the scorecard's indicator table (every year) that no page or file shows.
+
+    The scorecard (:func:`~opportunity_research.study.scorecard.opportunity_scorecard`) shows, per school,
+    measure and group, the last year's row (value, interval, count) and the first year's value (its trend);
+    the goals read the district's rows. A school's row of any other year is counted in ``n_years`` and shown
+    nowhere, so the joint pass leaves it out of the published set: it is not a published cell (hiding it is
+    no loss) and its count is not something an attacker reads. Returns the mask of those rows.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> ind = pd.DataFrame({"school_id": ["A"] * 4 + ["all"] * 3, "measure": "growth", "group": "all",
+    ...                     "school_year": [2013, 2014, 2015, 2016, 2014, 2015, 2016], "n": 40})
+    >>> unshown_trend_rows(ind).tolist()  # A's 2014 and 2015; every district row is kept (goals read them)
+    [False, True, True, False, False, False, False]
+    """
+    if not len(indicators) or not {"school_id", "measure", "group", "school_year"} <= set(indicators.columns):
+        return np.zeros(len(indicators), dtype=bool)
+    key = [indicators[c].astype("str").to_numpy(dtype=object) for c in ("school_id", "measure", "group")]
+    year = pd.to_numeric(indicators["school_year"], errors="coerce").to_numpy(dtype=float)
+    frame = pd.DataFrame({"s": key[0], "m": key[1], "g": key[2], "y": year})
+    by = frame.groupby(["s", "m", "g"], sort=False)["y"]
+    middle = (frame["y"] > by.transform("min")) & (frame["y"] < by.transform("max"))
+    return (middle & (frame["s"] != "all")).to_numpy(dtype=bool)
 
 
 #: Above this many school rows (a school's row for a group, summed over the published tables), schools' group

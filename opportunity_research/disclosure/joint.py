@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from .. import config
@@ -24,6 +25,7 @@ from .design import (
     pool_small_groups,
     school_breakdowns,
     school_rows,
+    unshown_trend_rows,
 )
 from .model import ALL_OTHERS, REASON, AuditReport, DisclosureError, TableSpec
 from .protection import audit, audit_published, protect_tables
@@ -139,8 +141,10 @@ def protect_district(
     same rule in every district); every other row is published or hidden cell by cell, except in a district
     with more than :data:`~opportunity_research.disclosure.design.CELL_BY_CELL_MAX_SCHOOL_ROWS` school rows,
     where a variable's school breakdowns are left out for a year in which one school's group is small
-    (:func:`~opportunity_research.disclosure.design.school_breakdowns`; counted as loss); the groups the
-    analysis pooled (``a.district.manifest["pooled_groups"]``) are recorded in the report.
+    (:func:`~opportunity_research.disclosure.design.school_breakdowns`; counted as loss). A school's indicator
+    of a year between the first and last of its measure and group is shown nowhere and, cell by cell, is not in
+    the published set (:func:`~opportunity_research.disclosure.design.unshown_trend_rows`; the scorecard still
+    counts its years). The groups the analysis pooled (``a.district.manifest["pooled_groups"]``) are recorded in the report.
 
     Raises
     ------
@@ -174,8 +178,14 @@ def protect_district(
     min_n = a.min_n if min_n is None else min_n
     year = measures.analysis_year(a.district)
     tables = district_tables(a, indicators)
+    large = school_rows(tables) > CELL_BY_CELL_MAX_SCHOOL_ROWS
+    # a school's indicator of a year between its first and last is shown nowhere: not in the published set (cell
+    # by cell; a large district's design, below, leaves school breakdowns out by year and keeps its set)
+    unshown = unshown_trend_rows(indicators) if indicators is not None and not large else None
+    if unshown is not None and unshown.any():
+        tables = district_tables(a, indicators[~unshown])
     design, left_out = never_published(tables), {}
-    if school_rows(tables) > CELL_BY_CELL_MAX_SCHOOL_ROWS:
+    if large:
         # a large district: cell-by-cell protection of every school's groups would not finish (design.py)
         tables, left_out = school_breakdowns(tables, min_n=min_n, year=year)
     protected, report = protect_tables(
@@ -202,6 +212,29 @@ def protect_district(
             for k in ("indicators_shares", "indicators_growth")
             if k in protected and len(protected[k])
         ]
+        if unshown is not None and unshown.any():
+            # the years shown nowhere still count in the scorecard's n_years: blank, marked suppressed
+            # (not the design's rows: the pass never returns those, in any year)
+            spec = DISTRICT_SPECS["indicators_shares"]
+            ever = never_published({"ind": (indicators, spec)}).get(
+                "ind", np.zeros(len(indicators), dtype=bool)
+            )
+            quiet = indicators[unshown & ~ever].copy()
+            for c in ("n", "estimate", "ci_lower", "ci_upper"):
+                if c in quiet.columns:  # blanked as the pass blanks a hidden row (integers stay Int64)
+                    col = quiet[c]
+                    col = col.astype("Int64") if pd.api.types.is_integer_dtype(col) else col
+                    quiet[c] = col.mask(np.ones(len(col), dtype=bool))
+            quiet["suppressed"] = True
+            quiet["suppression_reason"] = REASON.format(min_n=min_n)
+            # only for rows the scorecard has (a school breakdown left out, in a large district, has none)
+            key = ["school_id", "measure", "group"]
+            have = (
+                pd.MultiIndex.from_frame(pd.concat([p[key] for p in parts]).astype("str")) if parts else None
+            )
+            if have is not None:
+                quiet = quiet[pd.MultiIndex.from_frame(quiet[key].astype("str")).isin(have)]
+                parts.append(quiet)
         ind = pd.concat(parts).sort_index() if parts else indicators.iloc[:0]
         ind.attrs = dict(indicators.attrs)
         d = a.district
