@@ -22,11 +22,11 @@ import pickle
 import resource
 import shutil
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import psutil
+from bench_district import Sampler
 
 KEY = "bench-key-012345"
 
@@ -34,27 +34,6 @@ KEY = "bench-key-012345"
 def _cpu() -> float:
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
-
-
-class _Peak:
-    """Peak resident memory of this process, sampled every 20 ms while in a ``with`` block."""
-
-    def __init__(self):
-        self.proc, self.peak, self._stop = psutil.Process(), 0, threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self):
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self.proc.memory_info().rss)
-            time.sleep(0.02)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
 
 
 def calls(d) -> dict:
@@ -99,7 +78,7 @@ def run(processed: Path, district: str, repeat: int = 1, save: str | None = None
     best: dict[str, tuple[float, float, int]] = {}
     out = {}
     for _ in range(repeat):
-        with _Peak() as pk:
+        with Sampler() as pk:  # bench_district's sampler: MiB, this process and its children
             for name, f in calls(d).items():
                 w, c = time.perf_counter(), _cpu()
                 res = f()
@@ -114,14 +93,14 @@ def run(processed: Path, district: str, repeat: int = 1, save: str | None = None
         print(f"  {name:<24}{w:8.2f} s wall {c:8.2f} CPU-s  {rows:>10,} rows")
     wall, cpu = sum(v[0] for v in best.values()), sum(v[1] for v in best.values())
     print(
-        f"  {'total':<24}{wall:8.2f} s wall {cpu:8.2f} CPU-s  peak {pk.peak / 2**30:.2f} GB resident "
-        f"(+{(pk.peak - base) / 2**30:.2f} GB over the tables); load average "
+        f"  {'total':<24}{wall:8.2f} s wall {cpu:8.2f} CPU-s  peak {pk.peak / 1024:.2f} GB resident "
+        f"(+{(pk.peak - base / 2**20) / 1024:.2f} GB over the tables); load average "
         + ", ".join(f"{x:.2f}" for x in os.getloadavg())
     )
     if save:
         with open(save, "wb") as fh:
             pickle.dump({k: (v, dict(v.attrs)) for k, v in out.items()}, fh, protocol=5)
-    return {"seconds": best, "peak_gb": pk.peak / 2**30, "over_tables_gb": (pk.peak - base) / 2**30}
+    return {"seconds": best, "peak_gb": pk.peak / 1024, "over_tables_gb": (pk.peak - base / 2**20) / 1024}
 
 
 def main(argv=None) -> int:
