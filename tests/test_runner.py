@@ -28,6 +28,15 @@ pytestmark = pytest.mark.long(50)  # run first (tests/conftest.py)
 
 NOTEBOOKS = Path(__file__).parent / "notebooks"
 TINY, LEAKY, CROSS = (NOTEBOOKS / f"{n}.ipynb" for n in ("tiny_report", "leaky_report", "tiny_cross"))
+#: What a complete report of the tiny notebook holds (``files`` of its published folder)
+TINY_REPORT_FILES = [
+    ".publish.json",
+    "figures/grades.png",
+    "findings.json",
+    "report.html",
+    "report.ipynb",
+    "report.pdf",
+]
 CODE = ("import ", "write_outputs(", "table_output(", "figure_output(", "district_id =", "output_dir")
 
 
@@ -258,14 +267,7 @@ def test_batch_two_good_districts_and_a_broken_one(tmp_path, monkeypatch, capsys
     # no temporary folders
     reports = root / "reports"
     for d in ("alpha", "beta"):
-        assert files(reports / d) == [
-            ".publish.json",
-            "figures/grades.png",
-            "findings.json",
-            "report.html",
-            "report.ipynb",
-            "report.pdf",
-        ]
+        assert files(reports / d) == TINY_REPORT_FILES
     assert files(reports / "cross_district") == [
         ".publish.json",
         "findings.json",

@@ -21,9 +21,9 @@ import pytest
 from opportunity_research.batch.runner import run_batch
 
 try:  # tests/ as a package or as a plain folder on sys.path
-    from .test_runner import NOTEBOOKS, TINY, cli, files, make_district
+    from .test_runner import NOTEBOOKS, TINY, TINY_REPORT_FILES, cli, files, make_district
 except ImportError:  # pragma: no cover
-    from test_runner import NOTEBOOKS, TINY, cli, files, make_district
+    from test_runner import NOTEBOOKS, TINY, TINY_REPORT_FILES, cli, files, make_district
 
 pytestmark = pytest.mark.long(55)  # run first (tests/conftest.py)
 
@@ -231,14 +231,7 @@ def test_ctrl_c_prints_one_line_exits_130_and_removes_temporary_folders(tmp_path
     n_finished = int(line.split()[1])
     assert n_finished <= len(published) < 8  # (a report may be published just before its result arrives)
     for d in published:  # complete reports only
-        assert files(reports / d) == [
-            ".publish.json",
-            "figures/grades.png",
-            "findings.json",
-            "report.html",
-            "report.ipynb",
-            "report.pdf",
-        ]
+        assert files(reports / d) == TINY_REPORT_FILES
     manifest = json.loads((reports / "manifest.json").read_text())
     assert (
         len(manifest["districts"]) == n_finished
