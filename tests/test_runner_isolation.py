@@ -148,6 +148,30 @@ def test_a_cell_error_keeps_the_kernel_and_a_timeout_replaces_it(tmp_path, kerne
     assert pid("c") != before  # a new kernel: the old one may still be busy in the cell that timed out
 
 
+def test_the_kernel_returns_a_notebooks_memory_as_soon_as_it_ends(tmp_path, kernels):
+    """A district's tables are not kept in the warm kernel while its pages are printed or the worker waits:
+    right after the notebook (ended, or failed in a cell) its namespace is cleared and the memory goes back to
+    the operating system."""
+    import psutil
+    from papermill.exceptions import PapermillExecutionError
+
+    hold = (  # 400 MB of NumPy and 200 MB in pyarrow's memory pool, held in the namespace
+        "import os, numpy as np, pyarrow as pa\nopen(out, 'w').write(str(os.getpid()))\n"
+        "big = np.ones(50_000_000)\ntable = pa.array(np.arange(25_000_000))\n"
+    )
+    kw = {"cwd": str(tmp_path), "kernel_name": "python3", "start_timeout": 60, "execution_timeout": 300}
+    for name, end in (("ends", "big.sum()"), ("fails", "raise ValueError('planted')")):
+        nb = _notebook(tmp_path / f"{name}.ipynb", hold + end)
+        try:
+            warm_kernel.execute(
+                str(nb), str(tmp_path / f"{name}-out.ipynb"), parameters={"out": str(tmp_path / name)}, **kw
+            )
+        except PapermillExecutionError:
+            assert name == "fails"
+        rss = psutil.Process(int((tmp_path / name).read_text())).memory_info().rss
+        assert rss < 450e6, (name, rss)
+
+
 def test_the_output_notebook_is_written_at_start_and_end_not_at_every_cell(tmp_path, kernels, monkeypatch):
     """papermill saves the whole output notebook at every cell start and end; the warm engine saves it when the
     run starts and when it ends (or fails), and in between at most every SAVE_EVERY seconds."""

@@ -12,7 +12,9 @@ runner therefore keeps one kernel per worker process (a Dask worker, or the runn
 * the first notebook warms the kernel: its working directory is the project root, it imports what the notebook
   imports, then :func:`opportunity_research.batch.kernel_isolation.snapshot` records the baseline;
 * before every notebook, :func:`opportunity_research.batch.kernel_isolation.restore` returns the kernel to that baseline
-  (globals, matplotlib figures and rcParams, random seeds, warnings filters, options, cwd, environment);
+  (globals, matplotlib figures and rcParams, random seeds, warnings filters, options, cwd, environment), and
+  right after it :func:`opportunity_research.batch.kernel_isolation.release` does the same and returns the memory
+  the notebook held to the operating system;
 * the kernel keeps no IPython history database (:data:`KERNEL_ARGUMENTS`), and runs its numerical libraries on
   one thread each unless the environment says otherwise (:func:`kernel_env`), as on a Dask worker;
 * a kernel that timed out, died, or could not be reset is shut down and the next notebook gets a new one; a
@@ -122,6 +124,18 @@ class WarmKernel:
             )
             self.warmed = True
         self.run("import opportunity_research.batch.kernel_isolation as _iso\n_iso.restore()", timeout=120)
+
+    def release(self) -> None:
+        """After a notebook: clear its namespace and return the memory it held to the operating system
+        (:func:`opportunity_research.batch.kernel_isolation.release`), so the worker does not hold a district's
+        tables while its pages are printed or while it waits for the next district. A kernel that cannot do
+        it is discarded (the next notebook gets a new one); the notebook's result stands."""
+        try:
+            self.run(
+                "import opportunity_research.batch.kernel_isolation as _iso\n_iso.release()", timeout=120
+            )
+        except Exception:  # noqa: BLE001 - the notebook ran; only the kernel is lost
+            _discard(self)
 
     def alive(self) -> bool:
         try:
@@ -373,10 +387,14 @@ def execute(
     except PapermillExecutionError:
         if not wk.alive():
             _discard(wk)
+        else:
+            wk.release()
         raise
     except BaseException:
         _discard(wk)
         raise
+    else:
+        wk.release()
     finally:
         _CURRENT.kernel = None
         with contextlib.suppress(Exception):
