@@ -10,6 +10,10 @@ in the whole analysis, disclosure and display stack), so ``import opportunity_re
 
 from __future__ import annotations
 
+from .config import use_arrow_pool
+
+use_arrow_pool()  # before any table is read (see config.ARROW_POOL)
+
 from .intake.dataset import District, load_district, process_district
 from .intake.validation import ValidationFailed, validate_district
 from .stats.checks import mixedlm_check, ols_cluster_check

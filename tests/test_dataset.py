@@ -103,3 +103,27 @@ def test_key_file_is_created_once_and_reused(tmp_path):
 def test_demo_loads():
     d = district("demo_lakeside")
     assert len(d.students) == 1500 and "demo_lakeside" in repr(d)
+
+
+@pytest.mark.parametrize("env, pool", [(None, "jemalloc"), ("system", "system"), ("mimalloc", "mimalloc")])
+def test_the_package_reads_tables_with_jemalloc_unless_arrow_is_told_otherwise(env, pool):
+    """pyarrow's default pool (mimalloc) spends more time returning pages than reading a large district; the
+    package switches to jemalloc when it is imported (config.ARROW_POOL), and leaves pyarrow's own setting
+    (ARROW_DEFAULT_MEMORY_POOL) alone."""
+    import os
+    import subprocess
+    import sys
+
+    pa = pytest.importorskip("pyarrow")
+    try:
+        getattr(pa, f"{pool}_memory_pool")()
+    except NotImplementedError:
+        pytest.skip(f"this pyarrow has no {pool} pool")
+    environ = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    if env:
+        environ["ARROW_DEFAULT_MEMORY_POOL"] = env
+    code = "import opportunity_research, pyarrow as pa; print(pa.default_memory_pool().backend_name)"
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=environ, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == pool
