@@ -149,16 +149,18 @@ def key_path() -> Path:
     return Path(env).resolve() if env else project_root() / "data" / "pseudonym.key"
 
 
-#: pyarrow's memory pool for reading and writing tables. pyarrow 26 defaults to mimalloc, which on a
-#: 1,000,000-student district spends more time returning pages to the system than reading: loading the processed
-#: tables took 16.7-27.2 s wall and 30-45 CPU-s with mimalloc against 3.9-7.2 s and 4.0 CPU-s with jemalloc,
-#: and ``process`` 105 CPU-s (70 of them in the kernel) and 2.96 GB peak against 67 CPU-s and 2.79 GB (the system
-#: allocator: 56 CPU-s but 4.08 GB). Measured on the 2-core machine of issue 21.
+#: pyarrow's memory pool for reading and writing tables, returning freed pages at once. pyarrow 26 defaults to
+#: mimalloc, which on a 1,000,000-student district spent more time returning pages to the system than reading:
+#: loading the processed tables took 30-45 CPU-s with mimalloc against 3.8-4.9 with jemalloc, and ``process``
+#: 105 CPU-s (70 of them system time) and 2.96 GB peak against 70 CPU-s and 2.70 GB (the C allocator: 56 CPU-s but
+#: 4.08 GB). jemalloc's default keeps freed pages for a second and returns them only when it next allocates: the
+#: 1M tables, freed, stayed resident (3.1 GB) in an idle process; with no delay it keeps 0.3 GB. Measured on the
+#: 2-core machine of issue 21.
 ARROW_POOL = "jemalloc"
 
 
 def use_arrow_pool() -> str:
-    """Make :data:`ARROW_POOL` pyarrow's default memory pool, unless ``ARROW_DEFAULT_MEMORY_POOL`` chooses one
+    """Make :data:`ARROW_POOL` pyarrow's default memory pool (freed pages returned at once), unless ``ARROW_DEFAULT_MEMORY_POOL`` chooses one
     (pyarrow's own setting) or this pyarrow was built without it; returns the pool in use. Called once when
     the package is imported.
 
@@ -172,6 +174,8 @@ def use_arrow_pool() -> str:
     if not os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
         try:
             pa.set_memory_pool(getattr(pa, f"{ARROW_POOL}_memory_pool")())
+            if ARROW_POOL == "jemalloc":
+                pa.jemalloc_set_decay_ms(0)  # freed pages go back at once (see ARROW_POOL)
         except (AttributeError, NotImplementedError):  # a build without it keeps its default
             pass
     return pa.default_memory_pool().backend_name
