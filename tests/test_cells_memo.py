@@ -84,3 +84,46 @@ def test_pooled_cells_alone_are_the_pooled_rows_of_the_full_table(seed, off_rost
     only = panels.subgroup_cells(frame, confidence=0.95, pooled="only", text=panel.text, **kw)
     want = both[both["subject"] == "all"].reset_index(drop=True)
     pd.testing.assert_frame_equal(only.reset_index(drop=True), want, check_exact=True)
+
+
+def _old_level_sums(X: np.ndarray, code: np.ndarray, g: int) -> np.ndarray:
+    """The groups' sums of the scaled design as level_identification made them before: Z' X, sparse."""
+    from scipy import sparse
+
+    n = len(X)
+    return sparse.csr_matrix((np.ones(n), (code, np.arange(n))), shape=(g, n)) @ X
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_group_sums_of_the_identification_check_are_the_sparse_products(seed, monkeypatch):
+    from opportunity_research.stats import identification
+
+    rng = np.random.default_rng(seed)
+    n = 3000
+    school = rng.integers(0, 40, n)
+    classroom = school * 5 + rng.integers(0, 5, n)
+    grade = rng.integers(3, 6, n)
+    X = np.column_stack([np.ones(n), rng.normal(size=n) * 1e3, grade == 4, grade == 5, rng.normal(size=n)])
+    codes = [pd.factorize(school)[0], pd.factorize(classroom)[0], np.arange(n)]
+    sizes = [int(c.max()) + 1 for c in codes]
+    got = identification.level_identification(X, codes, sizes, ["school", "classroom", "student"])
+    seen = []
+    real = np.bincount
+
+    def spy(x, weights=None, minlength=0):  # the sums, checked against the sparse product on the way
+        out = real(x, weights=weights, minlength=minlength)
+        if weights is not None:
+            seen.append((x, weights, minlength, out))
+        return out
+
+    monkeypatch.setattr(identification.np, "bincount", spy)
+    again = identification.level_identification(X, codes, sizes, ["school", "classroom", "student"])
+    monkeypatch.undo()
+    pd.testing.assert_frame_equal(got, again)
+    scale = np.sqrt(np.einsum("ij,ij->j", X, X))
+    Xs = X / scale
+    for code, g in zip(codes, sizes):
+        old = _old_level_sums(Xs, code, g)
+        new = np.column_stack([o for c, w, m, o in seen if c is code])
+        assert new.shape == old.shape
+        np.testing.assert_array_equal(new, old)  # to the bit
