@@ -566,7 +566,9 @@ def growth_frame(
     acc = access if access is not None else student_access(district, cuts=cuts)
     acc = acc[acc["subject"] == subject]
     a = district.assessments
-    a = a[(a["subject"] == subject) & (a["school_year"] == year)].assign(z=lambda d: _standardized(d))
+    rows = (a["subject"] == subject) & (a["school_year"] == year)
+    used = ["student_id", "subject", "grade", "window", "school_year", "scale_score"]  # a copy of only these
+    a = a.loc[rows, used].assign(z=lambda d: _standardized(d))
     z = a.pivot_table(index="student_id", columns="window", values="z", aggfunc="mean")
     z = z.rename(columns={"fall": "fall_z", "spring": "spring_z"})
     for c in ("fall_z", "spring_z"):
