@@ -127,3 +127,17 @@ def test_group_sums_of_the_identification_check_are_the_sparse_products(seed, mo
         new = np.column_stack([o for c, w, m, o in seen if c is code])
         assert new.shape == old.shape
         np.testing.assert_array_equal(new, old)  # to the bit
+
+
+@pytest.mark.parametrize("off_roster", [False, True])
+def test_values_sharing_one_frame_get_the_cells_each_gets_alone(off_roster):
+    assessments, students = _planted(5, off_roster=off_roster)
+    panel = panels.yearly_panel(assessments, students=students)
+    frame = panel.frame.assign(up=panel.frame["at_grade_level"], ge=panel.frame["grade_equivalent"])
+    kw = {"keys": ["subject", "school_year"], "variables": list(panels.VARIABLES), "kind": "mean"}
+    both = panels.subgroup_cells(
+        frame, value=["up", "ge"], confidence=0.95, pooled=True, text=panel.text, **kw
+    )
+    for v, got in zip(["up", "ge"], both):
+        alone = panels.subgroup_cells(frame, value=v, confidence=0.95, pooled=True, text=panel.text, **kw)
+        pd.testing.assert_frame_equal(got, alone, check_exact=True)

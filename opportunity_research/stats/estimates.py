@@ -382,11 +382,14 @@ def subgroup_estimates(
     unit: str | None = None,
     confidence: float = 0.95,
     subcluster: str | None = None,
+    _memo: dict | None = None,
 ) -> pd.DataFrame:
     """:func:`cell_estimates` for everyone (``group="all"``) and for each level of each variable.
 
     Returns the :func:`cell_estimates` columns with ``keys``, plus ``group`` (``"all"`` or
-    ``"<variable>=<level>"``) and ``variable`` (``"all"`` or the variable name).
+    ``"<variable>=<level>"``) and ``variable`` (``"all"`` or the variable name). The clusters' sums over every
+    row are made once for all the variables' cells (and, with ``_memo``, a dict given again with the same
+    ``data``, once for every call on it).
 
     Examples
     --------
@@ -396,7 +399,8 @@ def subgroup_estimates(
     >>> t[["group", "n", "estimate"]].to_dict("list")
     {'group': ['all', 'low_income=0', 'low_income=1'], 'n': [5, 2, 3], 'estimate': [3.0, 1.5, 4.0]}
     """
-    memo: dict = {}  # the clusters' sums over every row, made once for every variable (cell_estimates' pairs)
+    # the clusters' sums over every row, made once for every variable (cell_estimates' pairs)
+    memo: dict = _memo if _memo is not None else {}
     frames = [
         cell_estimates(
             data,
@@ -482,6 +486,7 @@ def two_level_estimates(
     {'school_id': ['all', 'all', 'all'], 'group': ['all', 'low_income=0', 'low_income=1'], 'n': [4, 2, 2], 'estimate': [0.75, 1.0, 0.5]}
     """
     frame, text = text_as_categories(frame, [*keys, "school_id", *variables])
+    memo: dict = {}  # one frame: the students' codes and sums, made once for the district and school rows
     dist = subgroup_estimates(
         frame,
         keys=keys,
@@ -492,6 +497,7 @@ def two_level_estimates(
         unit="_sid",
         confidence=confidence,
         subcluster=subcluster,
+        _memo=memo,
     ).assign(school_id="all")
     sch = subgroup_estimates(
         frame,
@@ -502,6 +508,7 @@ def two_level_estimates(
         cluster=None,
         unit="_sid",
         confidence=confidence,
+        _memo=memo,
     )
     return pd.concat([text_back(dist, text), text_back(sch, text)], ignore_index=True)
 

@@ -508,7 +508,7 @@ def subgroup_cells(
     # back in its place in the results
     frame = frame.drop(columns=keys)
     frame["_cell"] = pd.Categorical.from_codes(cell, categories=pd.RangeIndex(len(cells)))
-    outs = []
+    outs, memo = [], {}  # one frame: the students' codes and sums, made once for every value and level
     for v in values:
         dist, sch = (
             _with_keys(
@@ -521,6 +521,7 @@ def subgroup_cells(
                     cluster="_sid",
                     unit="_sid",
                     confidence=confidence,
+                    _memo=memo,
                 ),
                 cells,
             )
