@@ -52,6 +52,7 @@ KEY = "bench-key-012345"
 #: Analysis stages: (module, function) -> stage; only the outermost timed call counts (no double counting).
 ANALYSIS_STAGES = {
     ("intake.dataset", "load_district"): "read",
+    ("study.measures", "score_evidence"): "score",
     ("study.measures", "classroom_access"): "score",
     ("study.measures", "student_access"): "access",
     ("study.equity", "resource_gaps"): "gaps",

@@ -26,6 +26,7 @@ Examples
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import os
@@ -336,6 +337,40 @@ class District:
         t = self.tables.get(name)
         return t is not None and len(t) > 0
 
+    def released(self, names, *, keep: dict | None = None) -> District:
+        """This district with the rows of tables ``names`` let go, once an analysis has what it needs of them.
+
+        Each named table becomes a frame of as many rows and no columns (``len`` and :meth:`has` are unchanged,
+        so counts of rows stay right), or of only the columns ``keep[name]`` lists, as categories (each row's
+        value kept, at a byte or two a row). A table the district lacks stays absent. The tables are not
+        copied: when nothing else refers to the old district, their memory is freed. At a million students the
+        evidence, survey and assessment tables are most of an analysis' memory; the report after the analysis
+        counts their rows and assessment years, and reads only the small tables (schools, classrooms, goals,
+        students) in full.
+
+        Examples
+        --------
+        >>> d = District("demo", {"assessments": pd.DataFrame({"student_id": ["S-1", "S-2", "S-1"],
+        ...                                                    "school_year": [2015, 2016, 2016]})})
+        >>> r = d.released(["assessments", "attendance"], keep={"assessments": ["school_year"]})
+        >>> len(r.assessments), r.has("assessments"), list(r.assessments.columns), r.attendance is None
+        (3, True, ['school_year'], True)
+        >>> int(r.assessments["school_year"].nunique()), len(d.released(["assessments"]).assessments.columns)
+        (2, 0)
+        """
+        keep = keep or {}
+        tables = dict(self.tables)
+        for name in names:
+            t = tables.get(name)
+            if t is None:
+                continue
+            cols = [c for c in keep.get(name, ()) if c in t.columns]
+            stand_in = pd.DataFrame(index=pd.RangeIndex(len(t)))
+            for c in cols:
+                stand_in[c] = t[c].astype("category").array
+            tables[name] = stand_in
+        return dataclasses.replace(self, tables=tables)
+
     def __repr__(self) -> str:
         counts = ", ".join(f"{k}={len(v):,}" for k, v in self.tables.items())
         return f"District({self.district_id!r}: {counts})"
@@ -346,6 +381,7 @@ def load_district(
     *,
     processed_root: str | os.PathLike | None = None,
     columns: dict[str, list[str] | None] | None = None,
+    skip: dict[str, list[str]] | None = None,
 ) -> District:
     """Load the processed tables of ``district_id`` (run ``opportunity-research process`` first).
 
@@ -358,12 +394,19 @@ def load_district(
         (None = every column). Parquet is columnar, so unread columns cost neither time nor memory; at a
         million students reading only what an analysis needs matters. A named column the table lacks raises
         ``KeyError`` naming the table and column.
+    skip
+        Optional ``{table: [column, ...]}``: columns not read (the rest of the table is; a named column the table
+        lacks is ignored). :func:`~opportunity_research.study.analysis.unprotected_analysis` skips the ids no
+        analysis uses (a response's or work sample's own id), hundreds of MB at a million students.
 
     Examples
     --------
     >>> d = load_district("demo_fairview", columns={"students": ["student_id", "grade"]})
     >>> list(d.tables), list(d.students.columns)
     (['students'], ['student_id', 'grade'])
+    >>> d = load_district("demo_fairview", columns={"students": None}, skip={"students": ["gender", "nickname"]})
+    >>> "gender" in d.students.columns, "school_id" in d.students.columns
+    (False, True)
     """
     import pyarrow.parquet as pq
 
@@ -406,7 +449,9 @@ def load_district(
         if name not in wanted or not path.exists():
             continue
         cols = wanted[name]
-        if cols is not None:
+        if cols is None and (skip or {}).get(name):
+            cols = [c for c in pq.read_schema(path).names if c not in skip[name]]
+        elif cols is not None:
             have = pq.read_schema(path).names
             missing = [c for c in cols if c not in have]
             if missing:

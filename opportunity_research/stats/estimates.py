@@ -69,6 +69,7 @@ def cell_estimates(
     confidence: float = 0.95,
     min_clusters: int = MIN_CLUSTERS,
     subcluster: str | None = None,
+    _memo: dict | None = None,
 ) -> pd.DataFrame:
     """Mean or share of ``value`` per cell of ``by``, with an interval (vectorized over cells).
 
@@ -127,41 +128,58 @@ def cell_estimates(
         """Per (cell, value of column ``name``): the cell of each pair, the pair's sum of v and its row count.
 
         Pairs are numbered in the order of their first row (as ``pd.factorize`` numbers them), which fixes the
-        order of the sums over pairs below.
+        order of the sums over pairs below. What depends only on the column ``name`` and on ``v`` (its codes,
+        the first row of each code, each code's sum of v and row count) is kept in ``_memo`` when every row is
+        used: :func:`subgroup_estimates` passes one for the cells of every variable of one table, whose rows,
+        values and clusters are the same (only the cells differ), so those passes over every row are made once.
         """
-        x = col(name)
-        sub = (
-            x.to_numpy(dtype=np.int64)
-            if pd.api.types.is_integer_dtype(x) and len(x) and x.min() >= 0
-            else pd.factorize(x)[0].astype(np.int64)
-        )
-        k = int(sub.max()) + 1 if len(sub) else 1
-        if len(sub) and sub[0] == 0 and sub.min() >= 0:
-            # codes 0..k-1 already numbered by first row (each new code one more than every code before it, as
-            # factorize numbers them): the pairs are the codes, the first row of each is where the running
-            # maximum steps up (no scatter of the first rows, no renumbering)
-            top = np.maximum.accumulate(sub)
-            step = np.diff(top, prepend=-1)
-            if step.max() <= 1:
-                owner = codes[np.flatnonzero(step)]
-                if np.array_equal(owner[sub], codes):  # each code in one cell only
-                    return owner, np.bincount(sub, weights=v), np.bincount(sub)
+        key = ("pairs", name, value) if _memo is not None and col.rows is None else None
+        got = _memo.get(key) if key is not None else None
+        if got is None:
+            x = col(name)
+            sub = (
+                x.to_numpy(dtype=np.int64)
+                if pd.api.types.is_integer_dtype(x) and len(x) and x.min() >= 0
+                else pd.factorize(x)[0].astype(np.int64)
+            )
+            got = {"sub": sub, "k": int(sub.max()) + 1 if len(sub) else 1, "first": None}
+            if len(sub) and sub[0] == 0 and sub.min() >= 0:
+                # codes 0..k-1 already numbered by first row (each new code one more than every code before it,
+                # as factorize numbers them): the pairs are the codes, the first row of each is where the
+                # running maximum steps up (no scatter of the first rows, no renumbering)
+                top = np.maximum.accumulate(sub)
+                step = np.diff(top, prepend=-1)
+                if step.max() <= 1:
+                    got["first"] = np.flatnonzero(step)
+            if key is not None:
+                _memo[key] = got
+        sub, k = got["sub"], got["k"]
+        if got["first"] is not None:
+            owner = codes[got["first"]]
+            if np.array_equal(owner[sub], codes):  # each code in one cell only
+                if "sums" not in got:
+                    got["sums"] = (np.bincount(sub, weights=v), np.bincount(sub))
+                return (owner, *got["sums"])
         if len(sub) and sub.min() >= 0 and k <= 2 * len(sub) + 1024:
             # integer codes in a narrow range, each in one cell only (e.g. student-in-cell ids): the pairs are
             # the codes themselves, numbered by first row without hashing every (cell, code) combination
             owner = np.full(k, -1, dtype=np.int64)
             owner[sub] = codes
             if np.array_equal(owner[sub], codes):
-                first = np.full(k, len(sub), dtype=np.int64)
-                np.minimum.at(first, sub, np.arange(len(sub), dtype=np.int64))
-                seen = np.flatnonzero(first < len(sub))
-                at = first[seen]
-                # codes already numbered by first row (a subset of rows of the frame that numbered them): no sort
-                order = seen if bool(np.all(at[1:] > at[:-1])) else seen[np.argsort(at)]
-                rank = np.empty(k, dtype=np.int64)
-                rank[order] = np.arange(len(order), dtype=np.int64)
-                inv = rank[sub]
-                return owner[order], np.bincount(inv, weights=v), np.bincount(inv)
+                if "ranked" not in got:
+                    first = np.full(k, len(sub), dtype=np.int64)
+                    np.minimum.at(first, sub, np.arange(len(sub), dtype=np.int64))
+                    seen = np.flatnonzero(first < len(sub))
+                    at = first[seen]
+                    # codes already numbered by first row (a subset of rows of the frame that numbered them): no
+                    # sort
+                    order = seen if bool(np.all(at[1:] > at[:-1])) else seen[np.argsort(at)]
+                    rank = np.empty(k, dtype=np.int64)
+                    rank[order] = np.arange(len(order), dtype=np.int64)
+                    inv = rank[sub]
+                    got["ranked"] = (order, np.bincount(inv, weights=v), np.bincount(inv))
+                order, sums, sizes = got["ranked"]
+                return owner[order], sums, sizes
         inv, uniq = pd.factorize(codes.astype(np.int64) * k + sub)
         return uniq // k, np.bincount(inv, weights=v), np.bincount(inv)
 
@@ -364,11 +382,14 @@ def subgroup_estimates(
     unit: str | None = None,
     confidence: float = 0.95,
     subcluster: str | None = None,
+    _memo: dict | None = None,
 ) -> pd.DataFrame:
     """:func:`cell_estimates` for everyone (``group="all"``) and for each level of each variable.
 
     Returns the :func:`cell_estimates` columns with ``keys``, plus ``group`` (``"all"`` or
-    ``"<variable>=<level>"``) and ``variable`` (``"all"`` or the variable name).
+    ``"<variable>=<level>"``) and ``variable`` (``"all"`` or the variable name). The clusters' sums over every
+    row are made once for all the variables' cells (and, with ``_memo``, a dict given again with the same
+    ``data``, once for every call on it).
 
     Examples
     --------
@@ -378,6 +399,8 @@ def subgroup_estimates(
     >>> t[["group", "n", "estimate"]].to_dict("list")
     {'group': ['all', 'low_income=0', 'low_income=1'], 'n': [5, 2, 3], 'estimate': [3.0, 1.5, 4.0]}
     """
+    # the clusters' sums over every row, made once for every variable (cell_estimates' pairs)
+    memo: dict = _memo if _memo is not None else {}
     frames = [
         cell_estimates(
             data,
@@ -388,6 +411,7 @@ def subgroup_estimates(
             unit=unit,
             confidence=confidence,
             subcluster=subcluster,
+            _memo=memo,
         )
     ]
     groups = [np.full(len(frames[0]), "all", dtype=object)]
@@ -404,6 +428,7 @@ def subgroup_estimates(
             unit=unit,
             confidence=confidence,
             subcluster=subcluster,
+            _memo=memo,
         )
         groups.append(_group_labels(t[v], v))
         names.append(np.full(len(t), v, dtype=object))
@@ -461,6 +486,7 @@ def two_level_estimates(
     {'school_id': ['all', 'all', 'all'], 'group': ['all', 'low_income=0', 'low_income=1'], 'n': [4, 2, 2], 'estimate': [0.75, 1.0, 0.5]}
     """
     frame, text = text_as_categories(frame, [*keys, "school_id", *variables])
+    memo: dict = {}  # one frame: the students' codes and sums, made once for the district and school rows
     dist = subgroup_estimates(
         frame,
         keys=keys,
@@ -471,6 +497,7 @@ def two_level_estimates(
         unit="_sid",
         confidence=confidence,
         subcluster=subcluster,
+        _memo=memo,
     ).assign(school_id="all")
     sch = subgroup_estimates(
         frame,
@@ -481,6 +508,7 @@ def two_level_estimates(
         cluster=None,
         unit="_sid",
         confidence=confidence,
+        _memo=memo,
     )
     return pd.concat([text_back(dist, text), text_back(sch, text)], ignore_index=True)
 

@@ -9,7 +9,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import patsy
-from scipy import sparse
 
 from .design import build_design, check_columns, nested_codes
 from .results import NotIdentifiedError
@@ -72,7 +71,11 @@ def level_identification(
                 f"least two"
             )
         else:
-            sums = sparse.csr_matrix((np.ones(n), (code, np.arange(n))), shape=(g, n)) @ Xs  # Z'X, (g, p)
+            # Z'X, (g, p): each group's sums of the rows of Xs, column by column, in row order (the sums the sparse
+            # product of Z' and Xs makes, to the bit, without building Z)
+            sums = np.zeros((g, p))
+            for j in range(p):
+                sums[:, j] = np.bincount(code, weights=Xs[:, j], minlength=g)
             # trace of Z'(I - H)Z with H the hat matrix of X: zero iff every column of Z lies in span(X)
             residual = n - float(np.einsum("gi,ij,gj->", sums, ginv, sums))
             if residual <= 1e-8 * n:

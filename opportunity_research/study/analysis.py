@@ -59,6 +59,21 @@ __all__ = [
 ]
 
 
+#: Columns no analysis reads (:func:`unprotected_analysis` skips them): each response's and work sample's own id,
+#: and the student of an engagement response or work sample (both are scored per classroom).
+UNUSED_COLUMNS = {
+    "engagement_surveys": ["response_id", "student_id"],
+    "work_samples": ["work_sample_id", "student_id"],
+    "climate_surveys": ["response_id"],
+    "observations": ["observation_id"],
+    "teacher_surveys": ["response_id"],
+}
+#: Classroom evidence: scored once, then only their row counts are kept (:meth:`District.released`).
+EVIDENCE_TABLES = ("assignments", "observations", "engagement_surveys", "teacher_surveys", "work_samples")
+#: Student records the analysis uses last (access, indicators, multiple measures); released at its end.
+STUDENT_RECORD_TABLES = ("enrollments", "attendance", "programs", "advanced_courses")
+
+
 def reference_label(reference: dict | None, variable: str | None = None) -> str:
     """Whom a gap compares a group with, in words: ``"all other students"`` or the named reference group.
 
@@ -101,6 +116,9 @@ class DistrictAnalysis:
     ['district', 'min_n', 'rates', 'demands', 'gaps']
     """
 
+    #: The district analysed: its schools, classrooms, students and goals in full; of the evidence, survey,
+    #: assessment and student-record tables only their row counts (and the assessments' school years), which is
+    #: all the report reads of them (:meth:`~opportunity_research.intake.dataset.District.released`).
     district: District
     min_n: int
     rates: pd.DataFrame
@@ -330,7 +348,11 @@ def unprotected_analysis(
     check_analysis_options(subjects=subjects, reference=reference, cuts=cuts)
     # Suppression is decided once, after this, over everything the district publishes
     # (disclosure.joint.protect_district, with this min_n): the analyses below compute complete tables.
-    d = load_district(district_id, processed_root=config.resolve(processed_dir) if processed_dir else None)
+    d = load_district(
+        district_id,
+        processed_root=config.resolve(processed_dir) if processed_dir else None,
+        skip=UNUSED_COLUMNS,
+    )
     # the smallest race/ethnicity groups are analysed and published as one pooled group (never a named reference)
     d, _ = pool_small_groups(
         d,
@@ -338,7 +360,15 @@ def unprotected_analysis(
         keep=[(reference or {}).get("race_ethnicity", "")],
     )
     cuts = {**measures.default_cuts(), **(cuts or {})}
-    cls = measures.classroom_access(d, cuts=cuts)
+    # The evidence is scored once, for the classrooms' access, the resource rates and the demands; then its
+    # tables' rows are let go (District.released: their row counts stay), as are the climate surveys' and the
+    # assessments' after their last use, so the analysis never holds every table of a large district at once.
+    scored = measures.score_evidence(d, cuts=cuts)
+    cls = measures.classroom_access(d, cuts=cuts, scored=scored)
+    rates = measures.resource_rates(d, cuts=cuts, scored=scored)
+    del scored
+    demands = measures.demands_vs_standards(d)
+    d = d.released(EVIDENCE_TABLES)
     acc = measures.student_access(d, classrooms=cls)
     acc = acc[acc["subject"].isin(subjects)]
     gaps = equity.resource_gaps(d, access=acc, reference=reference, n_boot=n_boot, seed=seed)
@@ -382,6 +412,7 @@ def unprotected_analysis(
     growth = pd.concat(growth_parts, ignore_index=True) if growth_parts else pd.DataFrame()
     cs = climate.climate_summary(d.climate_surveys, students=d.students)
     rel = climate.climate_reliability(d.climate_surveys)
+    d = d.released(["climate_surveys"])
     # the spring results joined to the roster once, on integer codes, for every trajectory table
     panel = trajectories.yearly_panel(d.assessments, students=d.students)
     catch = trajectories.catch_up_rates(panel, students=d.students)
@@ -398,20 +429,28 @@ def unprotected_analysis(
     lcounts = levelgaps.level_counts_from_assessments(d.assessments, students=d.students)
     lgaps = levelgaps.level_gaps(lcounts, scores=levelgaps.score_gaps(d.assessments, students=d.students))
     lgaps = lgaps[lgaps["subject"].isin(subjects)].reset_index(drop=True)
+    d = d.released(
+        ["assessments"], keep={"assessments": ["school_year"]}
+    )  # its years: the report counts them
     ind_r = equity.opportunity_indicators(d, access=acc)
     ind_c = climate.climate_indicators(cs)
     needs = indicators.needs_of(ind_r, ind_c, ind_t, cs, catch)
+    composition = equity.classroom_composition(d, classrooms=cls)
+    furthest = equity.furthest_from_opportunity(d, access=acc, n_boot=n_boot, seed=seed)
+    multiple = equity.multiple_measures_gaps(d, access=acc)
+    del acc, cls
+    d = d.released(STUDENT_RECORD_TABLES)
     # the scorecard is built once, by the joint pass, from the protected indicators
     return (
         DistrictAnalysis(
             district=d,
             min_n=min_n,
-            rates=measures.resource_rates(d, cuts=cuts),
-            demands=measures.demands_vs_standards(d),
+            rates=rates,
+            demands=demands,
             gaps=gaps,
-            composition=equity.classroom_composition(d, classrooms=cls),
-            furthest=equity.furthest_from_opportunity(d, access=acc, n_boot=n_boot, seed=seed),
-            multiple=equity.multiple_measures_gaps(d, access=acc),
+            composition=composition,
+            furthest=furthest,
+            multiple=multiple,
             growth=growth,
             growth_warnings=warns,
             climate=cs,

@@ -339,10 +339,14 @@ def opportunity_indicators(
     year = analysis_year(district)
     frames, needs = [], []
 
-    def add(frame: pd.DataFrame, measure: str, value: str, kind: str) -> None:
+    def prepared(frame: pd.DataFrame) -> pd.DataFrame:
         f = frame.merge(groups, on="student_id", how="inner")
         f["_sid"] = pd.factorize(f["student_id"])[0]
         f["_cluster"] = pd.factorize(f["school_id"])[0]
+        return f
+
+    def add(frame: pd.DataFrame, measure: str, value: str, kind: str, *, ready: bool = False) -> None:
+        f = frame if ready else prepared(frame)
         t = two_level_estimates(
             f,
             keys=["school_year"],
@@ -362,9 +366,10 @@ def opportunity_indicators(
         .reset_index()
     )
     per_student = per_student.assign(school_year=year, _sub=pd.factorize(per_student["_classroom"])[0])
+    per_student = prepared(per_student.drop(columns="_classroom"))  # joined to the groups once, for all four
     for r in RESOURCES:
         # a student's share of time with the resource (0-1): a share, so the interval stays inside 0-100%
-        add(per_student.drop(columns="_classroom"), RESOURCE_MEASURES[r], r, "share")
+        add(per_student, RESOURCE_MEASURES[r], r, "share", ready=True)
     if district.has("attendance"):
         att = district.attendance
         chronic = (att["days_present"] / att["days_enrolled"] < chronic_threshold).astype(float)

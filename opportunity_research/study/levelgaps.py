@@ -290,8 +290,10 @@ def score_gaps(
     """
     variables = [v for v in variables if v in students.columns]
     rows = (assessments["window"] == window) & assessments["scale_score"].notna()
-    r = assessments.loc[rows, ["student_id", "subject", "school_year", "grade", "scale_score"]].merge(
-        students[["student_id", *variables]], on="student_id", how="inner"
+    r = (
+        assessments.loc[rows, ["student_id", "subject", "school_year", "grade", "scale_score"]]
+        .merge(students[["student_id", *variables]], on="student_id", how="inner")
+        .drop(columns="student_id")  # the ids' text is not used past the join (its memory is let go)
     )
     g = r.groupby(["subject", "school_year", "grade"])["scale_score"]
     r = r.assign(z=(r["scale_score"] - g.transform("mean")) / g.transform("std"))
@@ -315,8 +317,10 @@ def score_gaps(
         parts.append((cell[ok] * nv + names.index(v)) * nt + trank[code[ok]])
         zs.append(z[ok])
     zz = np.concatenate(zs) if zs else np.zeros(0)
-    long = pd.DataFrame({"key": np.concatenate(parts) if parts else np.zeros(0, np.int64), "z": zz})
-    long["z2"] = long["z"] ** 2
+    key = np.concatenate(parts) if parts else np.zeros(0, np.int64)
+    del parts, zs, r, g, z  # the long table holds every row once per variable: no second and third copy
+    long = pd.DataFrame({"key": key, "z": zz, "z2": zz**2}, copy=False)
+    del key, zz
 
     def decode(k: np.ndarray) -> pd.DataFrame:
         return (

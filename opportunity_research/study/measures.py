@@ -231,7 +231,11 @@ def analysis_year(district: District) -> int:
 
 
 def classroom_access(
-    district: District, *, cuts: dict | None = None, hours_per_year: float = config.HOURS_PER_SUBJECT_YEAR
+    district: District,
+    *,
+    cuts: dict | None = None,
+    hours_per_year: float = config.HOURS_PER_SUBJECT_YEAR,
+    scored: dict[str, pd.DataFrame] | None = None,
 ) -> pd.DataFrame:
     """One row per section: evidence counts, the share with each resource, hours without it, composition.
 
@@ -244,6 +248,9 @@ def classroom_access(
         ``high_expectations_current``, ``high_expectations_old``.
     hours_per_year
         Class hours per subject and year (default 180).
+    scored
+        Optional :func:`score_evidence` of ``district`` with these ``cuts`` (scored once for this and
+        :func:`resource_rates`).
 
     Returns
     -------
@@ -265,7 +272,7 @@ def classroom_access(
     >>> len(c) == len(tables["classrooms"]), [r in c.columns for r in RESOURCES]
     (True, [True, True, True, True])
     """
-    scored = score_evidence(district, cuts=cuts)
+    scored = scored if scored is not None else score_evidence(district, cuts=cuts)
     out = district.classrooms[["classroom_id", "school_id", "subject", "grade"]].copy()
     enr = district.enrollments.merge(
         district.students[["student_id", "race_ethnicity", "low_income"]], on="student_id", how="left"
@@ -436,12 +443,13 @@ def resource_rates(
     cuts: dict | None = None,
     by_subject: bool = False,
     hours_per_year: float = config.HOURS_PER_SUBJECT_YEAR,
+    scored: dict[str, pd.DataFrame] | None = None,
 ) -> pd.DataFrame:
     """District-wide share of evidence with each resource (the study's headline figures), with intervals.
 
     Shares are pooled over evidence rows (e.g. all rated assignments); intervals are cluster-robust by
     section. ``high_expectations`` is the share of teacher survey responses (one per section) that hold
-    high expectations.
+    high expectations. ``scored``: optional :func:`score_evidence` of ``district`` with these ``cuts``.
 
     Returns
     -------
@@ -461,7 +469,7 @@ def resource_rates(
     >>> r[["resource", "subject", "n"]].head(2).to_dict("list")
     {'resource': ['grade_appropriate', 'strong_instruction'], 'subject': ['all', 'all'], 'n': [783, 187]}
     """
-    scored = score_evidence(district, cuts=cuts)
+    scored = scored if scored is not None else score_evidence(district, cuts=cuts)
     subj = district.classrooms.set_index("classroom_id")["subject"]
     rows = []
     for r, df in scored.items():
@@ -558,7 +566,9 @@ def growth_frame(
     acc = access if access is not None else student_access(district, cuts=cuts)
     acc = acc[acc["subject"] == subject]
     a = district.assessments
-    a = a[(a["subject"] == subject) & (a["school_year"] == year)].assign(z=lambda d: _standardized(d))
+    rows = (a["subject"] == subject) & (a["school_year"] == year)
+    used = ["student_id", "subject", "grade", "window", "school_year", "scale_score"]  # a copy of only these
+    a = a.loc[rows, used].assign(z=lambda d: _standardized(d))
     z = a.pivot_table(index="student_id", columns="window", values="z", aggfunc="mean")
     z = z.rename(columns={"fall": "fall_z", "spring": "spring_z"})
     for c in ("fall_z", "spring_z"):

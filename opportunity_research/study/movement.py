@@ -71,11 +71,14 @@ def yearly_growth(
     subjects: Sequence[str] = SUBJECTS_TESTED,
     variables: Sequence[str] = VARIABLES,
     confidence: float = 0.95,
+    pooled_only: bool = False,
 ) -> pd.DataFrame:
     """Growth in grade levels from one spring to the next, per school year (the year-by-year trend).
 
     For school year ``Y``: the mean of ``grade_equivalent(Y) - grade_equivalent(Y - 1)`` over students tested
-    in both springs. ``started_behind`` = below grade level in ``Y - 1``.
+    in both springs. ``started_behind`` = below grade level in ``Y - 1``. ``pooled_only=True``: only the rows of
+    the subjects pooled (``subject == "all"``; the scorecard's indicator), the same as those rows of the full
+    table.
 
     Returns
     -------
@@ -94,6 +97,9 @@ def yearly_growth(
     >>> g = yearly_growth(assessments, students=students)
     >>> sorted(g["subject"].unique())
     ['all', 'ela', 'math']
+    >>> pooled = yearly_growth(assessments, students=students, pooled_only=True)
+    >>> pooled.equals(g[g["subject"] == "all"].reset_index(drop=True))
+    True
     """
     cols = [
         "subject",
@@ -137,7 +143,7 @@ def yearly_growth(
         value="gain",
         kind="mean",
         confidence=confidence,
-        pooled=True,
+        pooled="only" if pooled_only else True,
         text=text,
     )
     out = complete_table(out, counts=["n", "n_students"])

@@ -449,13 +449,14 @@ def subgroup_cells(
     value: str | Sequence[str],
     kind: str,
     confidence: float,
-    pooled: bool = False,
+    pooled: bool | str = False,
     text: dict | None = None,
 ):
     """District and school rows of subgroup estimates, intervals clustered by student.
 
     ``pooled=True`` adds the cells of the subjects pooled (``subject == "all"``), as ``with_pooled(frame)``
-    would, on only the columns the cells use. With a list of ``value`` columns, a list of tables, one per value
+    would, on only the columns the cells use; ``pooled="only"`` gives only those (the same rows, to the bit, as
+    the ``subject == "all"`` rows of ``pooled=True``: each cell's sums run over the same rows in the same order). With a list of ``value`` columns, a list of tables, one per value
     (the frame prepared once for all of them). ``text`` (e.g. :attr:`YearlyPanel.text`) says the frame is
     prepared: students as integer codes in ``_sid`` (any coding: the same cells) instead of ``student_id``,
     and the text columns named in ``text`` as categories, given back as text.
@@ -489,7 +490,11 @@ def subgroup_cells(
         cats = sorted({*subj.cat.categories, "all"})
         subj = subj.cat.set_categories(pd.Index(cats, dtype=subj.cat.categories.dtype))
         every = pd.Categorical.from_codes(np.full(len(frame), cats.index("all")), dtype=subj.dtype)
-        frame = pd.concat([frame.assign(subject=subj), frame.assign(subject=every)], ignore_index=True)
+        frame = (
+            frame.assign(subject=every)
+            if pooled == "only"
+            else pd.concat([frame.assign(subject=subj), frame.assign(subject=every)], ignore_index=True)
+        )
         text.setdefault("subject", frame["subject"].cat.categories.dtype)
     # Cluster on each student's rows within a cell of ``keys`` (one id per student and cell) rather than on the
     # student: every cell below refines the cells of ``keys``, so its clusters (and their order of first row)
@@ -503,7 +508,7 @@ def subgroup_cells(
     # back in its place in the results
     frame = frame.drop(columns=keys)
     frame["_cell"] = pd.Categorical.from_codes(cell, categories=pd.RangeIndex(len(cells)))
-    outs = []
+    outs, memo = [], {}  # one frame: the students' codes and sums, made once for every value and level
     for v in values:
         dist, sch = (
             _with_keys(
@@ -516,6 +521,7 @@ def subgroup_cells(
                     cluster="_sid",
                     unit="_sid",
                     confidence=confidence,
+                    _memo=memo,
                 ),
                 cells,
             )

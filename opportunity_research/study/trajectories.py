@@ -500,6 +500,7 @@ def trajectory_indicators(
         subjects=subjects,
         variables=variables,
         confidence=confidence,
+        pooled_only=True,  # the indicator is the subjects pooled: not the cells of each subject
     )
     pooled = "all"
     frames = []

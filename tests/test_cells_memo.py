@@ -1,0 +1,143 @@
+"""Subgroup cells made once per table: the clusters' sums shared by every variable's cells
+(``subgroup_estimates``' memo) and the subjects-pooled cells alone (``subgroup_cells(pooled="only")``) give
+exactly the cells made one by one, on planted data with missing values, clusters that span a variable's levels,
+cluster codes in any order and students off the roster."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from opportunity_research.stats.estimates import cell_estimates, subgroup_estimates
+from opportunity_research.study import movement, panels
+
+from .test_trajectory_panel import _planted
+
+
+def _frame(seed: int, n: int = 400) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    student = rng.integers(0, 120, n)
+    f = pd.DataFrame(
+        {
+            "year": rng.choice([2015, 2016], n),
+            "school_id": rng.choice(["A", "B", "C"], n),
+            # a student attribute (constant per student), one with missing values, one that varies by row
+            "low_income": (student % 2).astype(np.int64),
+            "disability": np.where(student % 7 == 0, np.nan, (student % 3 == 0).astype(float)),
+            "behind": rng.integers(0, 2, n).astype(float),
+            "share": rng.integers(0, 2, n).astype(float),
+            "score": rng.normal(size=n),
+        }
+    )
+    # clusters: student-in-year codes numbered by first row (as subgroup_cells makes them), the same codes
+    # shuffled (not numbered by first row), and text
+    f["_by_first"] = pd.factorize(f["year"] * 1000 + student)[0]
+    perm = rng.permutation(int(f["_by_first"].max()) + 1)
+    f["_shuffled"] = perm[f["_by_first"].to_numpy()]
+    f["_text"] = "c" + pd.Series(student).astype(str)
+    return f
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("cluster", ["_by_first", "_shuffled", "_text"])
+@pytest.mark.parametrize("value, kind", [("share", "share"), ("score", "mean")])
+@pytest.mark.parametrize("missing_value", [False, True])
+def test_each_variables_cells_as_made_alone(seed, cluster, value, kind, missing_value):
+    f = _frame(seed)
+    if missing_value:  # rows without the value: no row set is shared, nothing kept
+        f.loc[f.index[::17], value] = np.nan
+    variables = ["low_income", "disability", "behind"]
+    for keys in (["year"], ["year", "school_id"]):
+        for unit in (cluster, "_by_first", None):
+            got = subgroup_estimates(
+                f, keys=keys, variables=variables, value=value, kind=kind, cluster=cluster, unit=unit
+            )
+            parts = [cell_estimates(f, by=keys, value=value, kind=kind, cluster=cluster, unit=unit)]
+            for v in variables:
+                t = cell_estimates(f, by=[*keys, v], value=value, kind=kind, cluster=cluster, unit=unit)
+                parts.append(t.drop(columns=[v]))
+            want = pd.concat(parts, ignore_index=True)
+            pd.testing.assert_frame_equal(got.drop(columns=["group", "variable"]), want, check_exact=True)
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+@pytest.mark.parametrize("off_roster", [False, True])
+def test_pooled_cells_alone_are_the_pooled_rows_of_the_full_table(seed, off_roster):
+    assessments, students = _planted(seed, off_roster=off_roster)
+    full = movement.yearly_growth(assessments, students=students)
+    alone = movement.yearly_growth(assessments, students=students, pooled_only=True)
+    assert len(alone) and set(alone["subject"]) == {"all"}
+    pd.testing.assert_frame_equal(
+        alone, full[full["subject"] == "all"].reset_index(drop=True), check_exact=True
+    )
+    # the cells themselves, on the panel's codes
+    panel = panels.yearly_panel(assessments, students=students)
+    frame = panel.frame.assign(v=panel.frame["grade_equivalent"])
+    kw = {
+        "keys": ["subject", "school_year"],
+        "variables": list(panels.VARIABLES),
+        "value": "v",
+        "kind": "mean",
+    }
+    both = panels.subgroup_cells(frame, confidence=0.95, pooled=True, text=panel.text, **kw)
+    only = panels.subgroup_cells(frame, confidence=0.95, pooled="only", text=panel.text, **kw)
+    want = both[both["subject"] == "all"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(only.reset_index(drop=True), want, check_exact=True)
+
+
+def _old_level_sums(X: np.ndarray, code: np.ndarray, g: int) -> np.ndarray:
+    """The groups' sums of the scaled design as level_identification made them before: Z' X, sparse."""
+    from scipy import sparse
+
+    n = len(X)
+    return sparse.csr_matrix((np.ones(n), (code, np.arange(n))), shape=(g, n)) @ X
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_group_sums_of_the_identification_check_are_the_sparse_products(seed, monkeypatch):
+    from opportunity_research.stats import identification
+
+    rng = np.random.default_rng(seed)
+    n = 3000
+    school = rng.integers(0, 40, n)
+    classroom = school * 5 + rng.integers(0, 5, n)
+    grade = rng.integers(3, 6, n)
+    X = np.column_stack([np.ones(n), rng.normal(size=n) * 1e3, grade == 4, grade == 5, rng.normal(size=n)])
+    codes = [pd.factorize(school)[0], pd.factorize(classroom)[0], np.arange(n)]
+    sizes = [int(c.max()) + 1 for c in codes]
+    got = identification.level_identification(X, codes, sizes, ["school", "classroom", "student"])
+    seen = []
+    real = np.bincount
+
+    def spy(x, weights=None, minlength=0):  # the sums, checked against the sparse product on the way
+        out = real(x, weights=weights, minlength=minlength)
+        if weights is not None:
+            seen.append((x, weights, minlength, out))
+        return out
+
+    monkeypatch.setattr(identification.np, "bincount", spy)
+    again = identification.level_identification(X, codes, sizes, ["school", "classroom", "student"])
+    monkeypatch.undo()
+    pd.testing.assert_frame_equal(got, again)
+    scale = np.sqrt(np.einsum("ij,ij->j", X, X))
+    Xs = X / scale
+    for code, g in zip(codes, sizes):
+        old = _old_level_sums(Xs, code, g)
+        new = np.column_stack([o for c, w, m, o in seen if c is code])
+        assert new.shape == old.shape
+        np.testing.assert_array_equal(new, old)  # to the bit
+
+
+@pytest.mark.parametrize("off_roster", [False, True])
+def test_values_sharing_one_frame_get_the_cells_each_gets_alone(off_roster):
+    assessments, students = _planted(5, off_roster=off_roster)
+    panel = panels.yearly_panel(assessments, students=students)
+    frame = panel.frame.assign(up=panel.frame["at_grade_level"], ge=panel.frame["grade_equivalent"])
+    kw = {"keys": ["subject", "school_year"], "variables": list(panels.VARIABLES), "kind": "mean"}
+    both = panels.subgroup_cells(
+        frame, value=["up", "ge"], confidence=0.95, pooled=True, text=panel.text, **kw
+    )
+    for v, got in zip(["up", "ge"], both):
+        alone = panels.subgroup_cells(frame, value=v, confidence=0.95, pooled=True, text=panel.text, **kw)
+        pd.testing.assert_frame_equal(got, alone, check_exact=True)
