@@ -447,7 +447,9 @@ def _lp_warm(hc, members, cons, lb, targets, need, model):
                 res[sense] = float(x[j])
             elif h.getModelStatus() == hc.HighsModelStatus.kInfeasible:
                 h.changeColCost(j, 0.0)
-                return exact_bounds(members, cons(), lb, targets, big=BIG, fallback=_lp, need=need)  # read as <=
+                return exact_bounds(
+                    members, cons(), lb, targets, big=BIG, fallback=_lp, need=need
+                )  # read as <=
             else:
                 res[sense] = None
         h.changeColCost(j, 0.0)
