@@ -3,8 +3,10 @@
 * :func:`~opportunity_research.disclosure.lp_exact.exact_bounds` (a component whose relations, read as exact,
   contradict each other: every relation read as ``<=``) gives the LP optima an independent ``linprog`` per
   target gives, in both readings, and never needs the block-diagonal fallback on them;
-* on the built demo reports, the gate's audit reaches that reading (Lakeside) and decides and bounds every
-  hidden count as the block-diagonal ``linprog`` does;
+* with the audit's protection width it decides every count as those optima do (a count its feasible points show
+  wide gets an inner range, a narrow one its exact interval);
+* on the built demo reports, the gate's audit reaches that reading (Lakeside) and decides every hidden count as
+  the block-diagonal ``linprog`` does, and bounds every narrow one as it does;
 * the complement swaps that stop a try as soon as it can no longer win keep exactly the states the full tries
   keep.
 """
@@ -88,6 +90,24 @@ def test_exact_bounds_are_the_lp_optima_in_both_readings(seed, contradict):
         assert got[t] == pytest.approx(want[t], abs=1e-7), t
 
 
+@pytest.mark.parametrize("contradict", [False, True])
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("need", [3, 10, 25])
+def test_exact_bounds_shortcuts_decide_as_the_lp_optima(seed, contradict, need):
+    """With a protection width ``need``, a count the feasible points show wide gets an inner range of its
+    exact interval, every narrow count its exact interval: the same decision for every count."""
+    members, cons, lb, targets = _component(seed, contradict)
+    want, _ = _reference(members, cons, lb, targets)
+    got = exact_bounds(members, cons, lb, targets, big=BIG, fallback=_no_fallback, need=need)
+    assert set(got) == set(targets)
+    for t in targets:
+        wide = lp.interval_width(want[t]) >= need
+        assert (lp.interval_width(got[t]) >= need) == wide, t
+        assert got[t][0] >= want[t][0] - 1e-7 and got[t][1] <= want[t][1] + 1e-7, t
+        if not wide:
+            assert got[t] == pytest.approx(want[t], abs=1e-7), t
+
+
 def test_exact_bounds_falls_back_when_no_reading_is_feasible():
     # x0 + x1 <= 1 with both at least 1: infeasible read either way; the fallback decides
     cons = [({0: 1.0, 1: 1.0}, 1.0, "eq")]
@@ -113,21 +133,30 @@ def test_gate_decides_and_bounds_as_the_block_diagonal_lps_on_lakeside(monkeypat
     block-diagonal linprog of one copy of the component per hidden count."""
     folder = _demo("demo_lakeside")
     seen: list = []
+    shortcut: list = []
     original = lp.exact_bounds
 
-    def spy(members, cons, lb, targets, *, big, fallback):
-        got = original(members, cons, lb, targets, big=big, fallback=_no_fallback)
+    def spy(members, cons, lb, targets, *, big, fallback, need=math.inf):
+        got = original(members, cons, lb, targets, big=big, fallback=_no_fallback, need=need)
         want = fallback(members, cons, lb, targets)
         seen.append(len(targets))
+        assert math.isfinite(need)  # the gate asks for its protection width: the shortcuts apply
         assert got.keys() == want.keys()
         for t in targets:
-            assert got[t] == pytest.approx(want[t], abs=1e-6), t
-            assert lp.interval_width(got[t]) == lp.interval_width(want[t]), t
+            wide = lp.interval_width(want[t]) >= need
+            assert (lp.interval_width(got[t]) >= need) == wide, t  # the same decision
+            if wide:  # an inner range from feasible points, inside the exact interval
+                assert got[t][0] >= want[t][0] - 1e-6 and got[t][1] <= want[t][1] + 1e-6, t
+            else:  # a narrow count: its exact interval (the gate names it)
+                assert got[t] == pytest.approx(want[t], abs=1e-6), t
+                assert lp.interval_width(got[t]) == lp.interval_width(want[t]), t
+        shortcut.append(sum(lp.interval_width(want[t]) >= need for t in targets))
         return got
 
     monkeypatch.setattr(lp, "exact_bounds", spy)
     assert audit_report_folder(folder, min_n=10) == []
     assert seen and max(seen) > 50  # the reading is reached, on components of many hidden counts
+    assert sum(shortcut) > 0  # and wide counts there are decided from points
 
 
 @pytest.mark.parametrize("seed", range(4))

@@ -166,6 +166,57 @@ def test_the_disclosure_gate_runs_while_the_pages_are_built(tmp_path, monkeypatc
     assert not (tmp_path / "reports" / "alpha").exists()  # nothing published
 
 
+def test_the_privacy_screen_runs_while_chromium_prints(tmp_path, monkeypatch):
+    """The screen starts in a thread once the HTML pages are written, before any PDF is printed (it reads no PDF);
+    its findings still refuse the district."""
+    import threading
+
+    from opportunity_research.disclosure import privacy
+
+    make_district(tmp_path, "alpha")
+    seen = {}
+    real = privacy.screen_outputs
+
+    def screen(paths, **kw):
+        paths = [Path(p) for p in paths]
+        folder = kw["base"]
+        seen.setdefault("thread", threading.current_thread().name)
+        seen.setdefault("pages", (folder / "report.html").exists())
+        seen.setdefault("pdfs", sorted(p.name for p in folder.glob("*.pdf")))
+        seen.setdefault("paths", sorted(p.suffix for p in paths))
+        return real(paths, **kw) + [privacy.ScreenHit("report.html", "student_id", "line 1", "planted")]
+
+    monkeypatch.setattr(privacy, "screen_outputs", screen)
+    (r,) = run_batch(["alpha"], notebook=TINY, cross_notebook=None, root=tmp_path, process=False).districts
+    assert seen["thread"] != threading.current_thread().name and seen["pages"]
+    assert seen["pdfs"] == [] and ".pdf" not in seen["paths"] and ".html" in seen["paths"]
+    assert r.status == "failed" and r.reason.startswith("privacy screen found 1 problem(s)")
+    assert not (tmp_path / "reports" / "alpha").exists()  # nothing published
+
+
+def test_the_screen_in_a_thread_finds_what_the_screen_finds_and_screens_again_after_a_change(tmp_path):
+    from opportunity_research.batch import runner_task
+    from opportunity_research.disclosure.privacy import screen_outputs
+
+    folder = tmp_path / "report"
+    (folder / "tables").mkdir(parents=True)
+    (folder / "tables" / "gaps.csv").write_text("group,level,n\nell,1,3\nell,0,40\n")
+    (folder / "report.html").write_text("<p>Student S0000123 is in the report.</p>")
+    (folder / "report.pdf").write_bytes(b"%PDF- S0000999")  # a PDF: not read by the screen
+    ids = {"S0000123", "S0000999", "S0000777"}
+    job = runner_task.Job("district", "alpha", "n.ipynb", root=str(tmp_path), reports_dir=str(tmp_path),
+                          raw_dir="", processed_dir="", parameters={}, min_n=10, kernel_name="python3")  # fmt: skip
+    want = screen_outputs([folder], student_ids=ids, min_n=10, root=tmp_path, base=folder)
+    assert len(want) == 2
+    assert runner_task._Screen(job, folder, ids).result() == want
+    screen = runner_task._Screen(job, folder, ids)
+    screen._thread.join()
+    (folder / "summary.html").write_text("<p>S0000777</p>")  # written after the screen started
+    got = screen.result()
+    assert got == screen_outputs([folder], student_ids=ids, min_n=10, root=tmp_path, base=folder)
+    assert len(got) == 3 and any(h.file == "summary.html" for h in got)
+
+
 def test_a_disclosure_gate_that_raises_fails_its_district(tmp_path, monkeypatch):
     from opportunity_research.disclosure import joint
 

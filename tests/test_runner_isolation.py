@@ -49,6 +49,15 @@ state = {
 with warnings.catch_warnings(record=True) as seen:
     warnings.warn("shown once per location", UserWarning)
 state["warning_shown"] = len(seen)
+import gc, weakref
+class Cycle:
+    pass
+cycle = Cycle()
+cycle.me = cycle
+alive = weakref.ref(cycle)
+del cycle
+gc.collect()
+state["gc"] = {"baseline_frozen": gc.get_freeze_count() > 1000, "cycle_collected": alive() is None}
 json.dump(state, open(out, "w"))
 """
 
@@ -116,6 +125,8 @@ def test_no_state_leaks_between_notebooks_on_the_warm_kernel(tmp_path, kernels):
     assert second["warning_shown"] == 1  # not turned into an error, and shown again
     assert first["history_db"] is False  # no cell source written to ~/.ipython's history database
     assert first["blas_threads"] == [1]  # one BLAS thread, as in a Dask worker's kernel
+    # the warm-up's objects are out of the garbage collector's generations; a notebook's garbage is collected
+    assert first["gc"] == {"baseline_frozen": True, "cycle_collected": True}
     assert second == first  # every item, including the random draws and the execution count
     # the polluter's own output notebook numbers its cells from 1, as in a new kernel
     counts = [c.execution_count for c in nbformat.read(tmp_path / "x.ipynb", as_version=4).cells]

@@ -4,8 +4,8 @@ Part of the batch runner (:mod:`opportunity_research.batch.runner`), which descr
 function: :func:`_prepare_inputs` (validate and process, collect the identifiers to screen for),
 :func:`_execute` (the notebook, with papermill, on the worker's warm kernel), :func:`_build_pages` (sanitize the
 notebook, HTML and PDF pages), :func:`_screen_and_audit` (privacy screen, disclosure gate; the gate, :class:`_Gate`,
-starts in a thread as soon as the notebook has run, so it overlaps the pages) and :func:`_publish` (atomic, once per
-run). :func:`run_job` chains them and turns any failure into the district's reason.
+starts in a thread as soon as the notebook has run, and the screen, :class:`_Screen`, as soon as the HTML pages are
+written, so both overlap Chromium's printing) and :func:`_publish` (atomic, once per run). :func:`run_job` chains them and turns any failure into the district's reason.
 """
 
 from __future__ import annotations
@@ -442,8 +442,9 @@ def _prepare_inputs(job: Job, result: DistrictResult, ids: set[str]) -> None:
         result.inputs = json.loads(manifest.read_text()).get("inputs", {})
 
 
-def _build_pages(job: Job, tmp: Path, final: Path, nb_out: Path) -> None:
-    """Step 3: the executed notebook sanitized, its findings checked, the HTML pages and PDFs built."""
+def _build_pages(job: Job, tmp: Path, final: Path, nb_out: Path, before_print=None) -> None:
+    """Step 3: the executed notebook sanitized, its findings checked, the HTML pages and PDFs built
+    (``before_print``: see :func:`~opportunity_research.report.pages.publish_pages`)."""
     from ..report.pages import publish_pages
     from ..report.reporting import sanitize_notebook
 
@@ -474,6 +475,7 @@ def _build_pages(job: Job, tmp: Path, final: Path, nb_out: Path) -> None:
         min_n=job.min_n,
         districts=job.parameters.get("districts", ()) if job.kind == "cross" else (),
         shared_browser=True,
+        before_print=before_print,
     )
 
 
@@ -516,12 +518,79 @@ class _Gate:
         return self.problems
 
 
-def _screen_and_audit(job: Job, tmp: Path, ids: set[str], gate: _Gate | None = None) -> None:
+#: The files the privacy screen reads (:func:`~opportunity_research.disclosure.privacy.screen_outputs`); it
+#: reads no other file (PDFs, PNG figures).
+_SCREENED = (".ipynb", ".html", ".htm", ".json", ".csv", ".txt", ".md")
+
+
+def _screened_files(folder: Path) -> dict[Path, tuple[int, int, int]]:
+    """Every file of ``folder`` the privacy screen reads, with what would show that it changed (inode, size,
+    modification time in ns: a rewrite, atomic or in place, changes one of them)."""
+    out = {}
+    for f in sorted(q for q in folder.rglob("*") if q.is_file() and q.suffix.lower() in _SCREENED):
+        st = f.stat()
+        out[f] = (st.st_ino, st.st_size, st.st_mtime_ns)
+    return out
+
+
+class _Screen:
+    """The privacy screen of a folder whose pages are written, run in a thread while Chromium prints the PDFs.
+
+    It screens the files the screen reads as they are when it starts (:func:`_screened_files`): the sanitized
+    notebook, findings, tables and the HTML pages; printing adds only PDFs, which the screen does not read.
+    :meth:`result` gives its findings only if those files are still exactly the ones it read (the same names,
+    inodes, sizes and times); otherwise (e.g. no browser: the links to the PDFs not made are removed from the
+    pages afterwards) the whole folder is screened again there, as before. Same screen, same findings, same
+    order; a task that fails before then does not wait for it.
+    """
+
+    def __init__(self, job: Job, folder: Path, ids: set[str]):
+        from ..disclosure.privacy import screen_outputs
+
+        self.job, self.folder, self.ids = job, folder, ids
+        self.files = _screened_files(folder)
+        self.problems: list = []
+        self.error: BaseException | None = None
+
+        def run() -> None:
+            try:
+                self.problems = self._screen(list(self.files))
+            except BaseException as exc:  # noqa: BLE001 - handed to the task by result()
+                self.error = exc
+
+        self._screen_outputs = screen_outputs
+        self._thread = threading.Thread(target=run, name=f"privacy-screen-{folder.name}", daemon=True)
+        self._thread.start()
+
+    def _screen(self, paths) -> list:
+        job = self.job
+        return self._screen_outputs(
+            paths, student_ids=self.ids, min_n=job.min_n, root=Path(job.root), base=self.folder
+        )
+
+    def result(self) -> list:
+        """The screen's findings on the folder as it is now (empty: nothing found); raises what it raised."""
+        self._thread.join()
+        if _screened_files(self.folder) != self.files:
+            return self._screen([self.folder])  # something the screen reads changed after it started
+        if self.error is not None:
+            raise self.error
+        return self.problems
+
+
+def _screen_and_audit(
+    job: Job, tmp: Path, ids: set[str], gate: _Gate | None = None, screen: _Screen | None = None
+) -> None:
     """Step 4: the privacy screen over every file, then the disclosure gate: nothing is published unless both
-    pass. ``gate``: the gate already started on ``tmp`` (:class:`_Gate`); by default it is run here."""
+    pass. ``gate``: the gate already started on ``tmp`` (:class:`_Gate`); by default it is run here. ``screen``:
+    the screen already started on ``tmp`` while the PDFs were printed (:class:`_Screen`); by default it is run
+    here."""
     from ..disclosure.privacy import screen_outputs
 
-    problems = screen_outputs([tmp], student_ids=ids, min_n=job.min_n, root=Path(job.root), base=tmp)
+    if screen is not None:
+        problems = screen.result()
+    else:
+        problems = screen_outputs([tmp], student_ids=ids, min_n=job.min_n, root=Path(job.root), base=tmp)
     if problems:
         shown = "; ".join(str(p) for p in problems[:8])
         shown += f"; and {len(problems) - 8} more" if len(problems) > 8 else ""
@@ -666,10 +735,11 @@ def run_job(job: Job) -> DistrictResult:
         with _stage(result, "notebook"):
             _execute(job, nb_out, parameters, result)
         gate = _Gate(job, tmp)  # the disclosure gate, while the pages are built and printed
+        screens: list[_Screen] = []  # the privacy screen, while Chromium prints
         with _stage(result, "pages"):
-            _build_pages(job, tmp, final, nb_out)
+            _build_pages(job, tmp, final, nb_out, before_print=lambda: screens.append(_Screen(job, tmp, ids)))
         with _stage(result, "screen+audit"):
-            _screen_and_audit(job, tmp, ids, gate)
+            _screen_and_audit(job, tmp, ids, gate, screens[0] if screens else None)
         with _stage(result, "publish"):
             published_at = _publish(job, name, tmp, final, cancelled)
         if published_at is not None:

@@ -10,7 +10,9 @@ runner therefore keeps one kernel per worker process (a Dask worker, or the runn
   ``papermill.execute_notebook`` with the engine registered here, ``"opportunity-warm"``, which hands papermill's
   notebook client this worker's running kernel instead of starting one;
 * the first notebook warms the kernel: its working directory is the project root, it imports what the notebook
-  imports, then :func:`opportunity_research.batch.kernel_isolation.snapshot` records the baseline;
+  imports, then :func:`opportunity_research.batch.kernel_isolation.snapshot` records the baseline and
+  :func:`~opportunity_research.batch.kernel_isolation.freeze_baseline` takes what is then alive out of the garbage
+  collector's generations (later collections do not walk the imported modules again);
 * before every notebook, :func:`opportunity_research.batch.kernel_isolation.restore` returns the kernel to that baseline
   (globals, matplotlib figures and rcParams, random seeds, warnings filters, options, cwd, environment), and
   right after it :func:`opportunity_research.batch.kernel_isolation.release` does the same and returns the memory
@@ -119,7 +121,7 @@ class WarmKernel:
                 + repr(self.cwd)
                 + ")\ndel _os\n"
                 + imports
-                + "\nimport opportunity_research.batch.kernel_isolation as _iso\n_iso.snapshot()\ndel _iso",
+                + "\nimport opportunity_research.batch.kernel_isolation as _iso\n_iso.snapshot()\n_iso.freeze_baseline()\ndel _iso",
                 timeout=600,
             )
             self.warmed = True

@@ -408,7 +408,7 @@ def _lp_warm(hc, members, cons, lb, targets, need, model):
     pos = {v: i for i, v in enumerate(members)}
     m = len(members)
     if model is None:  # bounds that contradict each other: relations read as exact do not hold
-        return exact_bounds(members, cons(), lb, targets, big=BIG, fallback=_lp)
+        return exact_bounds(members, cons(), lb, targets, big=BIG, fallback=_lp, need=need)
     lower = model[1]
     h = highs_model(hc, model)
     seen_lo = np.full(m, np.inf)
@@ -447,7 +447,9 @@ def _lp_warm(hc, members, cons, lb, targets, need, model):
                 res[sense] = float(x[j])
             elif h.getModelStatus() == hc.HighsModelStatus.kInfeasible:
                 h.changeColCost(j, 0.0)
-                return exact_bounds(members, cons(), lb, targets, big=BIG, fallback=_lp)  # read as <=
+                return exact_bounds(
+                    members, cons(), lb, targets, big=BIG, fallback=_lp, need=need
+                )  # read as <=
             else:
                 res[sense] = None
         h.changeColCost(j, 0.0)

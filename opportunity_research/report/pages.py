@@ -27,7 +27,7 @@ from __future__ import annotations
 import os
 import re
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from .. import config
@@ -144,6 +144,7 @@ def publish_pages(
     districts: Iterable[str] = (),
     require_pdf: bool = False,
     shared_browser: bool = False,
+    before_print: Callable[[], object] | None = None,
 ) -> list[Path]:
     """Write a report folder's pages: ``report.html``, the PDFs, links; then make it world-readable.
 
@@ -167,6 +168,9 @@ def publish_pages(
     shared_browser
         Print with this thread's long-lived browser (:func:`opportunity_research.report.browser.shared_chromium`, one
         per batch worker) instead of starting one for this folder.
+    before_print
+        Called once the HTML pages are written (and their links to missing pages dropped), before the PDFs are
+        printed: the batch starts the privacy screen there, in a thread, while Chromium prints.
 
     Returns
     -------
@@ -220,6 +224,8 @@ def publish_pages(
         written.append(folder / APPENDIX_PAGE)
     for page in pages:  # e.g. a notebook that writes no board summary: no link to one, on screen or on paper
         _drop_dead_links(page, (".html",))
+    if before_print is not None:
+        before_print()
     if pdf and shared_browser:
         written += print_pdfs(pages, browser=shared_chromium(exe))
     elif pdf:
