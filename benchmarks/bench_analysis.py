@@ -19,17 +19,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import functools
-import importlib
 import os
 import pickle
 import resource
-import sys
 import time
 from pathlib import Path
 
 import psutil
-from bench_district import Sampler
+from bench_district import Sampler, wrap_outermost
 
 #: The calls timed, (module, function), in the order the analysis makes them.
 CALLS = [
@@ -70,46 +67,27 @@ def _cpu() -> float:
 
 def instrument(sampler: Sampler, record: dict) -> None:
     """Wrap each function of :data:`CALLS` (every name bound to it) so its outermost calls add to ``record``."""
-    depth = [0]
-    importlib.import_module("opportunity_research.study.analysis")
-    importlib.import_module("opportunity_research.disclosure.district")
-    for mod_name, fn_name in CALLS:
-        try:
-            mod = importlib.import_module(f"opportunity_research.{mod_name}")
-        except ImportError:
-            continue
-        fn = getattr(mod, fn_name, None)
-        if fn is None:
-            continue
 
-        def wrapped(*a, __fn=fn, __name=fn_name, **k):
-            if depth[0]:
-                return __fn(*a, **k)
-            depth[0] += 1
-            sampler.sample()
-            prev, sampler.stage = sampler.stage, __name
-            sampler.peaks[__name] = 0.0
-            sampler.sample()
-            w, c = time.perf_counter(), _cpu()
-            try:
-                return __fn(*a, **k)
-            finally:
-                w, c = time.perf_counter() - w, _cpu() - c
-                sampler.sample()
-                got = record.setdefault(__name, [0.0, 0.0, 0.0, 0.0, 0])
-                got[0] += w
-                got[1] += c
-                got[2] = max(got[2], sampler.peaks.get(__name, 0.0))
-                got[3] = sampler.rss()
-                got[4] += 1
-                sampler.stage = prev
-                depth[0] -= 1
+    def before(name):
+        sampler.sample()
+        prev, sampler.stage = sampler.stage, name
+        sampler.peaks[name] = 0.0
+        sampler.sample()
+        return prev, time.perf_counter(), _cpu()
 
-        new = functools.wraps(fn)(wrapped)
-        for other in [m for name, m in sys.modules.items() if name.startswith("opportunity_research")]:
-            for attr, value in list(vars(other).items()):
-                if value is fn:
-                    setattr(other, attr, new)
+    def after(name, state):
+        prev, w, c = state
+        w, c = time.perf_counter() - w, _cpu() - c
+        sampler.sample()
+        got = record.setdefault(name, [0.0, 0.0, 0.0, 0.0, 0])
+        got[0] += w
+        got[1] += c
+        got[2] = max(got[2], sampler.peaks.get(name, 0.0))
+        got[3] = sampler.rss()
+        got[4] += 1
+        sampler.stage = prev
+
+    wrap_outermost({call: call[1] for call in CALLS}, before, after)
 
 
 def held(a, indicators) -> list[tuple[str, float]]:

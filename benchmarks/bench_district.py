@@ -125,16 +125,17 @@ class Sampler:
         self._thread.join()
 
 
-def _instrument(stages: dict, sampler: Sampler, seconds: dict) -> None:
-    """Wrap each named function so its (outermost) calls add to its stage's seconds and set the sampler stage."""
+def wrap_outermost(targets: dict, before, after) -> None:
+    """Wrap each function of ``targets`` (``{(module under opportunity_research, function): label}``) and every
+    name bound to it (also by ``from .module import fn``), so that each of its outermost calls (not those made
+    inside another wrapped call) runs ``state = before(label)`` first and ``after(label, state)`` after."""
     import functools
     import importlib
 
     depth = [0]
-    importlib.import_module("opportunity_research.study.analysis")
-    importlib.import_module("opportunity_research.batch.runner")
-    importlib.import_module("opportunity_research.batch.runner_task")
-    for (mod_name, fn_name), stage in stages.items():
+    for mod_name in ("study.analysis", "disclosure.district", "batch.runner", "batch.runner_task"):
+        importlib.import_module(f"opportunity_research.{mod_name}")
+    for (mod_name, fn_name), label in targets.items():
         try:
             mod = importlib.import_module(f"opportunity_research.{mod_name}")
         except ImportError:
@@ -143,27 +144,40 @@ def _instrument(stages: dict, sampler: Sampler, seconds: dict) -> None:
         if fn is None:
             continue
 
-        def wrapped(*a, __fn=fn, __stage=stage, **k):
+        def wrapped(*a, __fn=fn, __label=label, **k):
             if depth[0]:
                 return __fn(*a, **k)
             depth[0] += 1
-            sampler.sample()  # the stage that ends here (e.g. "other") gets its reading too
-            prev, sampler.stage = sampler.stage, __stage
-            sampler.sample()
-            t = time.perf_counter()
+            state = before(__label)
             try:
                 return __fn(*a, **k)
             finally:
-                seconds[__stage] = seconds.get(__stage, 0.0) + time.perf_counter() - t
-                sampler.sample()
-                sampler.stage = prev
+                after(__label, state)
                 depth[0] -= 1
 
         new = functools.wraps(fn)(wrapped)
         for other in [m for name, m in sys.modules.items() if name.startswith("opportunity_research")]:
             for attr, value in list(vars(other).items()):
-                if value is fn:  # also the names bound by ``from .module import fn``
+                if value is fn:
                     setattr(other, attr, new)
+
+
+def _instrument(stages: dict, sampler: Sampler, seconds: dict) -> None:
+    """Wrap each named function so its (outermost) calls add to its stage's seconds and set the sampler stage."""
+
+    def before(stage):
+        sampler.sample()  # the stage that ends here (e.g. "other") gets its reading too
+        prev, sampler.stage = sampler.stage, stage
+        sampler.sample()
+        return prev, time.perf_counter()
+
+    def after(stage, state):
+        prev, t = state
+        seconds[stage] = seconds.get(stage, 0.0) + time.perf_counter() - t
+        sampler.sample()
+        sampler.stage = prev
+
+    wrap_outermost(stages, before, after)
 
 
 def _disclosure_stages() -> dict:
