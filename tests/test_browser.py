@@ -19,6 +19,7 @@ For each page (index, every district's report and scorecard, the cross-district 
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from pathlib import Path
@@ -115,8 +116,7 @@ def _load(browser, path: Path, width: int, media: str = "screen"):
     page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
     page.on("requestfailed", lambda r: problems.append(f"failed request: {r.url} ({r.failure})"))
     page.on("response", lambda r: problems.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 else None)
-    page.goto(path.as_uri(), wait_until="load")
-    page.wait_for_load_state("networkidle")
+    page.goto(path.as_uri(), wait_until="load")  # every image is a data URI: nothing loads after "load"
     info = page.evaluate(_CHECKS)
     page.close()
     return info, problems
@@ -137,6 +137,14 @@ def _ends_with_heading(text: str, heads: set[str]) -> bool:
     """The printed page's last line (or two, a heading that wraps) is a heading or a table caption."""
     lines = [line for line in text.splitlines() if line.strip()]
     return bool(lines) and (_norm(lines[-1]) in heads or _norm("".join(lines[-2:])) in heads)
+
+
+@functools.cache
+def _pdf_pages(pdf: Path) -> tuple[str, ...]:
+    """The text of each printed page, extracted once per test run (pypdf takes about 0.07 s a page)."""
+    from pypdf import PdfReader
+
+    return tuple(p.extract_text() or "" for p in PdfReader(pdf).pages)
 
 
 def _ids_of(path: Path) -> set[str]:
@@ -184,26 +192,21 @@ def test_page_in_chromium(browser, path):
     if path.name in ("report.html", "appendix.html", "scorecard.html"):
         pdf = path.with_suffix(".pdf")
         assert pdf.exists(), f"no PDF beside {path.name}"
-        from pypdf import PdfReader
-
-        reader = PdfReader(pdf)
-        text = _norm("\n".join(p.extract_text() or "" for p in reader.pages))
+        pages = _pdf_pages(pdf)
+        text = _norm("\n".join(pages))
         appendix = path.with_name("appendix.pdf")
         both = text
         if path.name == "report.html" and appendix.exists():
-            both += _norm("\n".join(p.extract_text() or "" for p in PdfReader(appendix).pages))
+            both += _norm("\n".join(_pdf_pages(appendix)))
         missing = sorted({h for h in wide["headers"] if _norm(h) not in both})
         assert not missing, f"table headers missing from {pdf.name}: {missing}"
-        n = len(reader.pages)
+        n = len(pages)
         assert _norm(f"Page 1 of {n}") in text and _norm(f"Page {n} of {n}") in text
-        first = _norm(reader.pages[0].extract_text())
-        assert _norm("opportunity-research") in first
+        assert _norm("opportunity-research") in _norm(pages[0])
         # a board packet: every report prints at most 15 pages (a district's technical appendix apart), every
         # scorecard at most 6
         heads = _headings(path)  # no heading or caption ends a printed page (away from what it heads)
-        ends = [
-            i + 1 for i, p in enumerate(reader.pages) if _ends_with_heading(p.extract_text() or "", heads)
-        ]
+        ends = [i + 1 for i, p in enumerate(pages) if _ends_with_heading(p, heads)]
         assert not ends, f"{pdf.name}: page(s) {ends} end with a heading or a table caption"
         limit = {"report.html": 15, "scorecard.html": 6}.get(path.name)
         assert limit is None or n <= limit, f"{pdf.name} prints {n} pages (at most {limit})"
