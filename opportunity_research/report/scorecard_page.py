@@ -124,9 +124,11 @@ def _n_unit(measure: str) -> str:
     )
 
 
-def _compact(t: Table) -> Table:
-    """Mark a table made of many small per-group tables to print in two columns."""
-    t.html = t.html.replace('<div class="table-wrap">', '<div class="table-wrap compact">', 1)
+def _compact(t: Table, *, subtitle: bool = False) -> Table:
+    """Mark a table made of many small per-group tables to print in two columns (``subtitle``: its first
+    caption's subtitle prints too; otherwise a compact table prints captions without subtitles)."""
+    cls = "table-wrap compact with-subtitle" if subtitle else "table-wrap compact"
+    t.html = t.html.replace('<div class="table-wrap">', f'<div class="{cls}">', 1)
     return t
 
 
@@ -375,7 +377,9 @@ def _schools(
     """The scorecard measures per school (rows of ``Scorecard.table``, ``_with_values``): every school, one small
     table each, when there are at most ``max_schools`` (:data:`~opportunity_research.config.PAGE_SCHOOLS`);
     otherwise per measure the lowest, middle and highest schools with their rank
-    (:func:`~opportunity_research.report.school_detail.select_schools`), and the CSV with every school named."""
+    (:func:`~opportunity_research.report.school_detail.select_schools`), and the CSV with every school named.
+    Either way the tables print in two columns (the selection's subtitle, saying what is shown, prints too), so
+    a scorecard of any size keeps to its 6 printed pages."""
     if len(sch):
         sch = sch.assign(school_label=[labels.school(x, names) for x in sch["school_id"]])
     shown, info = select_schools(sch, within=["measure"], max_schools=max_schools)
@@ -393,13 +397,15 @@ def _schools(
             )
         )
     subtitle, note = selection_notes(info, per="measure", csv="scorecard")
-    return table(
-        shown,
-        [Col("school_label", label="School"), Col("rank_text", "value", label="Rank (1 = lowest)")]
-        + value_cols,
-        caption=caption,
-        subtitle=subtitle,
-        groups="measure",
-        min_n=min_n,
-        notes=[note],
+    return _compact(
+        table(
+            shown,
+            [Col("school_label", label="School"), Col("rank_text", "value", label="Rank")] + value_cols,
+            caption=caption,
+            subtitle=subtitle,
+            groups="measure",
+            min_n=min_n,
+            notes=[note],
+        ),
+        subtitle=True,
     )
