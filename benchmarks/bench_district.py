@@ -22,6 +22,7 @@ reports (``make reports`` data: the five districts of 4,000 students), run seria
     .venv/bin/python benchmarks/bench_district.py --students 100000     # one size
     .venv/bin/python benchmarks/bench_district.py --quick               # 10k students, no demo comparison
     .venv/bin/python benchmarks/bench_district.py --demo-only           # only the demo report vs the floor
+    .venv/bin/python benchmarks/bench_district.py --students 100000 1000000 --no-stages  # end to end only
 
 The demo comparison also prints the batch's CPU seconds (runner, kernel and Chromium: this process and its reaped
 children) per district, which depend much less than wall time on what else the machine runs.
@@ -318,12 +319,13 @@ def demo_vs_floor() -> dict:
     }
 
 
-def run_size(students: int) -> dict:
+def run_size(students: int, *, stages: bool = True) -> dict:
     root = Path(tempfile.mkdtemp(prefix=f"bench-district-{students}-"))
     try:
         out = {"synthesize": _in_process(_synth, str(root), students)}
-        out["analysis"] = _in_process(_analysis, str(root), "demo_metro")
-        shutil.rmtree(root / "data" / "processed", ignore_errors=True)
+        if stages:
+            out["analysis"] = _in_process(_analysis, str(root), "demo_metro")
+            shutil.rmtree(root / "data" / "processed", ignore_errors=True)
         out["end_to_end"] = _in_process(_end_to_end, str(root), "demo_metro")
     finally:
         shutil.rmtree(root, ignore_errors=True)
@@ -331,9 +333,15 @@ def run_size(students: int) -> dict:
 
 
 def _print_size(n: int, r: dict) -> None:
-    syn, ana, e2e = r["synthesize"], r["analysis"], r["end_to_end"]
+    syn, ana, e2e = r["synthesize"], r.get("analysis"), r["end_to_end"]
     print(f"\n== {n:,} students")
     print(f"  synthesize (not in end to end)   {syn['seconds']:8.1f} s  peak {syn['peak_mb']:7.0f} MB")
+    if ana is not None:
+        _print_stages(ana)
+    _print_end_to_end(e2e)
+
+
+def _print_stages(ana: dict) -> None:
     print("  analysis, per stage (fresh process, in-process calls):")
     order = [
         "read",
@@ -355,6 +363,9 @@ def _print_size(n: int, r: dict) -> None:
         f"    {'analysis total':<28}{ana['total']:8.2f} s  peak {ana['peak_mb']:7.0f} MB   "
         f"CPU {ana.get('cpu', float('nan')):.1f} s"
     )
+
+
+def _print_end_to_end(e2e: dict) -> None:
     print("  end to end, raw CSV to published report (run_batch, jobs=1; peak = runner + kernel):")
     for stage in dict.fromkeys(RUNNER_STAGES.values()):
         if stage in e2e["seconds"]:
@@ -380,6 +391,11 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="10,000 students, no demo comparison")
     ap.add_argument("--no-demo", action="store_true", help="skip the demo report vs floor comparison")
     ap.add_argument("--demo-only", action="store_true", help="only the demo report vs floor comparison")
+    ap.add_argument(
+        "--no-stages",
+        action="store_true",
+        help="skip the analysis' per-stage profile (step 2): end to end only, about half the time at 1M",
+    )
     ap.add_argument("--json", default=None, help="also write every figure to this JSON file")
     args = ap.parse_args(argv)
     sizes = (
@@ -387,16 +403,20 @@ def main(argv=None) -> int:
     )
     results = {}
     for n in sizes:
-        results[n] = run_size(n)
+        results[n] = run_size(n, stages=not args.no_stages)
         _print_size(n, results[n])
     if len(sizes) > 1:
         print("\nscaling (end to end):")
         for a, b in itertools.pairwise(sizes):
             ra, rb = results[a]["end_to_end"], results[b]["end_to_end"]
+            analysis = (
+                f"; analysis time {results[b]['analysis']['total'] / results[a]['analysis']['total']:.1f}x"
+                if "analysis" in results[a]
+                else ""
+            )
             print(
                 f"  {b:,} / {a:,} students ({b / a:.0f}x): time {rb['total'] / ra['total']:.1f}x, "
-                f"peak memory {rb['peak_mb'] / ra['peak_mb']:.1f}x; analysis time "
-                f"{results[b]['analysis']['total'] / results[a]['analysis']['total']:.1f}x"
+                f"peak memory {rb['peak_mb'] / ra['peak_mb']:.1f}x{analysis}"
             )
     if 1_000_000 in results:
         e = results[1_000_000]["end_to_end"]
