@@ -161,12 +161,21 @@ def _lower_bounds(model, arr) -> np.ndarray:
 
 
 def intervals(
-    model: PopulationModel, shown_rows: np.ndarray, targets: Sequence[int], need: float = math.inf
+    model: PopulationModel,
+    shown_rows: np.ndarray,
+    targets: Sequence[int],
+    need: float = math.inf,
+    *,
+    decide: bool = False,
 ) -> dict[int, tuple[float, float]]:
     """LP interval of each target variable given the shown rows' entries and the relations.
 
     A target whose feasible values found along the way already span ``need`` gets that inner range (enough
-    to decide protection); the others get their exact LP bounds.
+    to decide protection); the others get their exact LP bounds. With ``decide`` (for a caller that reads
+    only whether each interval is at least ``need`` wide: rule 4's pinned counts), a target whose values over
+    the feasible points an earlier solve of the same component LP found (:data:`POINTS_KEEP` components kept)
+    already span ``need`` gets that inner range without a solve of its own: the same decisions, other inner
+    ranges.
 
     Examples
     --------
@@ -209,6 +218,7 @@ def intervals(
         rest = {v: c for v, c in zip(index_list[lo:hi], data_list[lo:hi]) if unknown_list[v]}
         return rest, float(b_all[r]), senses[r]
 
+    points = model.__dict__.setdefault("lp_points", {})
     for lab, ts in wanted.items():
         members = unk[np.searchsorted(unk_lab, lab) : np.searchsorted(unk_lab, lab, side="right")]
         rows = act[np.searchsorted(act_lab, lab) : np.searchsorted(act_lab, lab, side="right")]
@@ -223,6 +233,12 @@ def intervals(
                 s = sum(lbs.values())
                 for t in ts:
                     out[t] = (lbs[t], b - (s - lbs[t]))
+                continue
+        # the component LP exactly (its counts, rows and right-hand sides): the feasible points found for it
+        shape = digest(members, rows, b_all[rows], lb[members])
+        if decide and math.isfinite(need) and shape in points:
+            ts = _decided_by_points(points[shape], members, ts, need, out)
+            if not ts:
                 continue
         # the LP is its rows (each restricted to the component's variables) and their right-hand sides: the
         # key names them exactly (rows by their index in the model; right-hand sides rounded as before)
@@ -243,6 +259,7 @@ def intervals(
                         rest,
                         need,
                         lp,
+                        keep=lambda lo, hi, shape=shape: _keep_points(points, shape, lo, hi),
                     )
                 )
                 # kept only when the component's own LPs were needed: a large component changes in every round,
@@ -252,11 +269,47 @@ def intervals(
         if hit is None:
             lp = component_model(arr, rows, members, unknown, b_all[rows], lb)
             hit = _solve_component(
-                members.tolist(), lambda rows=rows: [con(r) for r in rows.tolist()], lb, ts, need, lp
+                members.tolist(),
+                lambda rows=rows: [con(r) for r in rows.tolist()],
+                lb,
+                ts,
+                need,
+                lp,
+                keep=lambda lo, hi, shape=shape: _keep_points(points, shape, lo, hi),
             )
             model.lp_cache[key] = hit
         out.update(hit)
     return out
+
+
+#: :func:`intervals` keeps the feasible points' ranges of this many component LPs (the latest) for ``decide``.
+POINTS_KEEP = 512
+
+
+def _keep_points(points: dict, shape: bytes, lo: np.ndarray, hi: np.ndarray) -> None:
+    """Keep the ranges ``lo``, ``hi`` of each count of a component over the feasible points a solve found
+    (merged with those kept for the same component LP; the oldest component forgotten beyond the limit)."""
+    old = points.pop(shape, None)
+    if old is not None:
+        lo, hi = np.minimum(lo, old[0]), np.maximum(hi, old[1])
+    points[shape] = (lo, hi)
+    while len(points) > POINTS_KEEP:
+        points.pop(next(iter(points)))
+
+
+def _decided_by_points(got, members, ts, need, out) -> list:
+    """The targets of ``ts`` whose values over a component's kept feasible points span ``need`` go to ``out``
+    (that inner range: the exact interval contains it); returns the others, in order."""
+    lo, hi = got
+    j = np.searchsorted(members, np.asarray(ts, dtype=np.int64))
+    wide = (np.floor(hi[j] + TOL) - np.ceil(lo[j] - TOL) >= need).tolist()
+    rest = []
+    for t, k, ok in zip(ts, j.tolist(), wide):
+        if ok:
+            out[t] = (float(lo[k]), float(hi[k]))
+        else:
+            rest.append(t)
+    return rest
 
 
 #: A component with more hidden counts than this is first probed block by block (:func:`local_points`).
@@ -396,11 +449,12 @@ def narrow_targets(
     return out
 
 
-def _solve_component(members, cons, lb, targets, need, model):
+def _solve_component(members, cons, lb, targets, need, model, keep=None):
     """Intervals of the targets of one component; warm-started HiGHS when available, else linprog blocks.
 
     ``cons`` makes the component's rows (``({var: coef}, rhs, sense)``, for linprog) and ``model`` is the
-    component's LP in matrix form (:func:`component_model`).
+    component's LP in matrix form (:func:`component_model`); ``keep(lo, hi)``, when given, receives every
+    member's range over the feasible points the warm-started solves found.
     """
     try:
         from scipy.optimize._highspy import _core as hc  # scipy's bundled HiGHS (private; fallback below)
@@ -408,10 +462,10 @@ def _solve_component(members, cons, lb, targets, need, model):
         hc._Highs  # noqa: B018
     except (ImportError, AttributeError):  # pragma: no cover - older or newer scipy layouts
         return _lp(members, cons(), lb, targets)
-    return _lp_warm(hc, members, cons, lb, targets, need, model)
+    return _lp_warm(hc, members, cons, lb, targets, need, model, keep)
 
 
-def _lp_warm(hc, members, cons, lb, targets, need, model):
+def _lp_warm(hc, members, cons, lb, targets, need, model, keep=None):
     """Min and max of each target over one component: one HiGHS model, re-solved from the previous basis.
 
     Changing the objective keeps the basis, so each further target costs a few simplex pivots. Every
@@ -480,6 +534,8 @@ def _lp_warm(hc, members, cons, lb, targets, need, model):
         high = res.get(hc.ObjSense.kMaximize)
         high = math.inf if high is None else high
         out[t] = (low, math.inf if high >= BIG * 0.5 else high)
+    if keep is not None and not first:
+        keep(seen_lo, seen_hi)
     return out
 
 

@@ -379,7 +379,7 @@ class _State:
             iv = design_by_one_relation(self, hid, vs)
             vs = [v for v in vs if v not in iv]
         if vs:
-            iv.update(intervals(m, ~hid, vs, 1))
+            iv.update(intervals(m, ~hid, vs, 1, decide=True))  # whether pinned, only
         pinned = np.zeros(len(m.var_key), dtype=bool)
         pinned[[v for v, w in iv.items() if interval_width(w) == 0]] = True
         out[rows[pinned[first] & (np.asarray(m.var_x)[first] >= self.min_n)]] = True
@@ -418,7 +418,7 @@ class _State:
                 continue
             cand.append((parts, hp, sp, total, kind, key))
         singles = [m.row_vars[hp[0]][0] for _, hp, *_ in cand if len(hp) == 1]
-        iv = intervals(m, ~self.hidden_rows(counts=True), singles, 1) if singles else {}
+        iv = intervals(m, ~self.hidden_rows(counts=True), singles, 1, decide=True) if singles else {}
         out = []
         for parts, hp, sp, total, kind, key in cand:
             one_known = len(hp) == 1 and interval_width(iv[m.row_vars[hp[0]][0]]) == 0
