@@ -39,6 +39,7 @@ from .lp_blocks import (
     spread,
 )
 from .lp_exact import exact_bounds
+from .memo import StateMemo
 
 if TYPE_CHECKING:
     from .model import PopulationModel
@@ -218,7 +219,9 @@ def intervals(
         rest = {v: c for v, c in zip(index_list[lo:hi], data_list[lo:hi]) if unknown_list[v]}
         return rest, float(b_all[r]), senses[r]
 
-    points = model.__dict__.setdefault("lp_points", {})
+    points = model.__dict__.get("lp_points")
+    if points is None:
+        points = model.lp_points = StateMemo(keep=POINTS_KEEP)
     for lab, ts in wanted.items():
         members = unk[np.searchsorted(unk_lab, lab) : np.searchsorted(unk_lab, lab, side="right")]
         rows = act[np.searchsorted(act_lab, lab) : np.searchsorted(act_lab, lab, side="right")]
@@ -236,8 +239,9 @@ def intervals(
                 continue
         # the component LP exactly (its counts, rows and right-hand sides): the feasible points found for it
         shape = digest(members, rows, b_all[rows], lb[members])
-        if decide and math.isfinite(need) and shape in points:
-            ts = _decided_by_points(points[shape], members, ts, need, out)
+        got = points.get(shape) if decide and math.isfinite(need) else None
+        if got is not None:
+            ts = _decided_by_points(got, members, ts, need, out)
             if not ts:
                 continue
         # the LP is its rows (each restricted to the component's variables) and their right-hand sides: the
@@ -282,19 +286,18 @@ def intervals(
     return out
 
 
-#: :func:`intervals` keeps the feasible points' ranges of this many component LPs (the latest) for ``decide``.
-POINTS_KEEP = 512
+#: :func:`intervals` keeps the feasible points' ranges of the latest component LPs for ``decide``, up to this many
+#: counts in all (16 bytes a count: 32 MB).
+POINTS_KEEP = 2_000_000
 
 
-def _keep_points(points: dict, shape: bytes, lo: np.ndarray, hi: np.ndarray) -> None:
+def _keep_points(points, shape: bytes, lo: np.ndarray, hi: np.ndarray) -> None:
     """Keep the ranges ``lo``, ``hi`` of each count of a component over the feasible points a solve found
-    (merged with those kept for the same component LP; the oldest component forgotten beyond the limit)."""
-    old = points.pop(shape, None)
+    (merged with those kept for the same component LP), in ``points`` (a :class:`~.memo.StateMemo`)."""
+    old = points.get(shape)
     if old is not None:
         lo, hi = np.minimum(lo, old[0]), np.maximum(hi, old[1])
-    points[shape] = (lo, hi)
-    while len(points) > POINTS_KEEP:
-        points.pop(next(iter(points)))
+    points.keep(shape, (lo.copy(), hi.copy()), size=len(lo))
 
 
 def _decided_by_points(got, members, ts, need, out) -> list:
