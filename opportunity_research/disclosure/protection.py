@@ -299,8 +299,9 @@ class _State:
         if prev is not None and prev[0] <= self.H and true_counts_hold(self.m):
             # the counts too narrow before, first by the short relations near each (most stay narrow: in a large
             # model, where the audit probes blocks before it reads those relations), then the rest of them and the
-            # counts hidden since by the audit's own intervals
-            large = len(self.H) > LOCAL_MIN
+            # counts hidden since by the audit's own intervals (a model whose components are all small, as a
+            # 10,000-student district's: its LPs decide them in milliseconds, sooner than the relaxations)
+            large = len(self.H) > LOCAL_MIN and largest_component(self.m, ~hid) > LOCAL_MIN
             part = narrow_targets(self.m, ~hid, prev[1], self.protection) if large else {}
             rest = sorted((set(prev[1]) - set(part)) | (self.H - prev[0]))
             if rest:
