@@ -143,15 +143,7 @@ from scipy import sparse
 from .. import config
 from .audit import audit, audit_published
 from .complements import complement, design_by_one_relation, next_complement, partitions_to_read, touched
-from .lp import (
-    LOCAL_MIN,
-    TOL,
-    interval_width,
-    intervals,
-    largest_component,
-    narrow_targets,
-    true_counts_hold,
-)
+from .lp import LOCAL_MIN, TOL, interval_width, intervals, largest_component, narrow_targets, true_counts_hold
 from .memo import by_state, index_lists
 from .model import (
     LABELS,
@@ -331,12 +323,9 @@ class _State:
         """Whether a hidden count sharing a relation with a count of ``shown_again`` is surely narrower than the
         protection range (:func:`.lp.any_narrow`): then :meth:`count_audit` would find it too narrow.
 
-        Asked only where more than :data:`.lp.LOCAL_MIN` counts are hidden and one component of the audit
-        holds more than that many unknown counts (:func:`.lp.largest_component`: the count audit then probes it
-        block by block, seconds at 1,000,000 students); elsewhere False, and the count audit decides (its
-        components take milliseconds each, less than this check: a 10,000-student district's clean-up spent
-        13.9 of its 34 CPU-s here, to refuse 6 of 338 tries). The clean-up's decisions are the same either way:
-        this check refuses only a try whose count audit fails."""
+        Asked only where a component of the audit holds more than :data:`.lp.LOCAL_MIN` unknown counts (the
+        count audit probes it by blocks, seconds at 1,000,000 students); elsewhere False and the count audit
+        decides sooner (at 10,000 students this check took 13.9 of the clean-up's 34 CPU-s to refuse 6 tries)."""
         if len(self.H) <= LOCAL_MIN:
             return False
         hid = self.hidden_rows(counts=True)
