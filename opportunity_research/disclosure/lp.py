@@ -78,10 +78,11 @@ def _arrays(model):
         "a": sparse.csr_matrix((data, indices, indptr), shape=shape),
         "ones": sparse.csr_matrix((np.ones(nnz), indices, indptr), shape=shape),
         "row_of": np.repeat(np.arange(len(rows)), lens),
-        "indptr": indptr.tolist(),
-        "indices": indices,
-        "index_list": indices.tolist(),
-        "data_list": data.tolist(),
+        # the rows' entries as built (copies: the matrices share these arrays), for each row's coefficients in
+        # order (arrays, not Python lists: at 1,000,000 students such lists took hundreds of MB)
+        "indptr": indptr.copy(),
+        "indices": indices.copy(),
+        "data": data.copy(),
         "sense": [s for _, s in model.relations] + ["eq"] * ne,
         "rhs": np.concatenate([np.zeros(nr), ent_val]),
         "ent_rid": np.array([rid for rid, _, _ in model.entries], dtype=np.int64).reshape(ne),
@@ -212,11 +213,11 @@ def intervals(
     act = act[np.argsort(labels[nv + act], kind="stable")]
     act_lab = labels[nv + act]
     unknown_list = unknown.tolist()
-    indptr, index_list, data_list, senses = arr["indptr"], arr["index_list"], arr["data_list"], arr["sense"]
+    indptr, indices, data, senses = arr["indptr"], arr["indices"], arr["data"], arr["sense"]
 
     def con(r):
         lo, hi = indptr[r], indptr[r + 1]
-        rest = {v: c for v, c in zip(index_list[lo:hi], data_list[lo:hi]) if unknown_list[v]}
+        rest = {v: c for v, c in zip(indices[lo:hi].tolist(), data[lo:hi].tolist()) if unknown_list[v]}
         return rest, float(b_all[r]), senses[r]
 
     points = model.__dict__.get("lp_points")
