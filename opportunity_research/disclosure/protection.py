@@ -142,8 +142,15 @@ from scipy import sparse
 
 from .. import config
 from .audit import audit, audit_published
-from .complements import complement, design_by_one_relation, next_complement, partitions_to_read, touched
-from .lp import LOCAL_MIN, TOL, interval_width, intervals, largest_component, narrow_targets, true_counts_hold
+from .complements import (
+    complement,
+    design_by_one_relation,
+    next_complement,
+    partitions_to_read,
+    pooled_near,
+    touched,
+)
+from .lp import LOCAL_MIN, interval_width, intervals, largest_component, narrow_targets, true_counts_hold
 from .memo import by_state, index_lists
 from .model import (
     LABELS,
@@ -406,38 +413,21 @@ class _State:
                 total = src[0]
             elif hid_l[total]:
                 continue
-            cand.append((parts, hp, sp, total, kind, key))
-        singles = [m.row_vars[hp[0]][0] for _, hp, *_ in cand if len(hp) == 1]
+            cand.append((i, parts, hp, sp, total, kind))
+        singles = [m.row_vars[hp[0]][0] for _, _, hp, *_ in cand if len(hp) == 1]
         iv = intervals(m, ~self.hidden_rows(counts=True), singles, 1, decide=True) if singles else {}
         out = []
-        for parts, hp, sp, total, kind, key in cand:
+        memo = self.__dict__.setdefault("_near_memo", {})
+        for i, parts, hp, sp, total, kind in cand:
             one_known = len(hp) == 1 and interval_width(iv[m.row_vars[hp[0]][0]]) == 0
-            near = False
-            spec = m.specs[m.row_tid[parts[0]]]
-            for col, bounds in spec.estimates.items():
-                if bounds is None:
-                    continue
-                lo, hi = bounds
-                if kind == "gap":
-                    if col != "estimate":
-                        continue
-                    r0 = total
-                    ref_n, ref_est = m.row_ref[r0]
-                    tw = m.row_weight[r0] + ref_n
-                    ts = m.row_weight[r0] * m.row_est[r0].get(col, np.nan) + ref_n * ref_est
-                else:
-                    tw = m.row_weight[total]
-                    ts = tw * m.row_est[total].get(col, np.nan)
-                sh = ts - sum(m.row_weight[r] * m.row_est[r].get(col, np.nan) for r in sp)
-                th = sum(m.row_weight[r] for r in hp)
-                if not (th > 0) or math.isnan(sh):
-                    continue
-                pooled = sh / th
-                # when every part is hidden, the pooled value is the total's own published value: only a
-                # total exactly at a bound (every student alike) says something about each hidden group
-                span = 0.0 if not sp and abs(th - tw) < 0.5 else (hi - lo) * self.near
-                if pooled <= lo + span + TOL or pooled >= hi - span - TOL:
-                    near = True
+            # the value test is a function of the relation, its hidden parts and its total alone (the model's
+            # counts and values are fixed): kept by them (a clean-up try changes few relations)
+            mk = (i, total, tuple(hp))
+            near = memo.get(mk)
+            if near is None:
+                if len(memo) > 500_000:
+                    memo.clear()
+                near = memo[mk] = pooled_near(self, parts, hp, sp, total, kind)
             if one_known or near:
                 # only a published row can be withheld (a row the design never publishes shows nothing)
                 shown = [r for r in sp if not (len(m.unpublished) and m.unpublished[r])]
