@@ -148,3 +148,69 @@ def test_surely_narrow_check_only_where_a_component_is_probed_by_blocks(monkeypa
     assert any(b <= limit for b, _ in asked) and any(b > limit for b, _ in asked)
     assert not any(got for b, got in asked if b <= limit)  # not asked: the count audit decided
     _same(every, some)
+
+
+@pytest.mark.parametrize("case", ["cell by cell", "left out"])
+def test_value_tests_kept_by_relation_decide_as_computed(case, monkeypatch):
+    """Rule 4's value test kept by relation, hidden parts and total gives, in every estimate audit of the pass,
+    exactly the relations the audit flags when every value test is computed again."""
+    from opportunity_research.disclosure.design import never_published
+    from tests.test_disclosure_lp import _district
+    from tests.test_disclosure_scale import _left_out_case
+
+    if case == "cell by cell":
+        tables = _district(1)
+        rows = {"never_published": never_published(tables)}
+    else:
+        tables, rows = _left_out_case()
+    audit, kept = protection._State.estimate_audit, []
+
+    def both(st):
+        got = audit(st)
+        memo = st.__dict__.get("_near_memo", {})
+        kept.append(len(memo))
+        saved = dict(memo)
+        memo.clear()
+        assert audit(st) == got  # every value test computed again
+        memo.update(saved)
+        return got
+
+    monkeypatch.setattr(protection._State, "estimate_audit", both)
+    _pass(tables, rows)
+    assert kept and max(kept) > 0
+
+
+def test_value_test_follows_the_hidden_parts():
+    """A planted relation whose rule-4 value test flips with its hidden parts: with ``x=1`` (0%) hidden alone, the
+    pooled value of what is hidden is 0% (a bound: flagged); with ``x=2`` hidden too, it is the school's own
+    published 50% (not flagged). The test kept from the first state must not answer for the second."""
+    t = pd.DataFrame(
+        {
+            "school_id": ["A"] * 3 + ["all"] * 3,
+            "group": ["all", "x=1", "x=2"] * 2,
+            "n": [40.0, 4.0, 36.0, 40.0, 4.0, 36.0],
+            "estimate": [0.5, 0.0, 20 / 36] * 2,
+        }
+    )
+    tables = {"t": (t, TableSpec("cell", estimates={"estimate": (0.0, 1.0)}))}
+
+    def state():
+        m = PopulationModel(tables, year=2016, known=True, min_n=10)
+        m.unpublished = np.zeros(0, dtype=bool)
+        return m, protection._State(m, 10, 10, 0.05)
+
+    m, st = state()
+    x1, x2 = m.row_vars[1][0], m.row_vars[2][0]
+    st.H = {x1}
+    assert (
+        [1],
+        [2],
+        0,
+        "cell",
+    ) in st.estimate_audit()  # 0% for the hidden part: the school's relation flagged
+    st.H = {x1, x2}
+    got = st.estimate_audit()
+    _, fresh = state()
+    fresh.H = {x1, x2}
+    assert got == fresh.estimate_audit()
+    assert not [f for f in got if f[0] == [1, 2]]  # the school's own 50%: its relation not flagged
