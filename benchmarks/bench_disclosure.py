@@ -26,8 +26,15 @@ Two measurements:
    (``pip install -e ".[bench-tauargus]"``), never a dependency of the package; without it the tau-Argus
    column is skipped with a message.
 
+4. **A pickled district's whole pass** (``--pickle PATH ...``): ``(analysis, indicators)`` as
+   ``study.analysis.unprotected_analysis(..., n_boot=20)`` returns them (``/work/big/p10k/unprotected.pkl`` on the
+   team's machine, made by ``/work/big/make_big.py``), protected by ``disclosure.joint.protect_district`` as the
+   analysis does; printed: wall and CPU seconds (this process' user + system), peak memory, hidden counts, rows
+   hidden beyond the small cells, and the load average before and after. Only this part runs with ``--pickle``.
+
 Usage::
 
+    python benchmarks/bench_disclosure.py --pickle /work/big/p10k/unprotected.pkl   # part 4 (10,000 students)
     python benchmarks/bench_disclosure.py            # all three (the demo parts need `make process`)
     python benchmarks/bench_disclosure.py --quick    # 100,000 students, the smallest demo district only
     python benchmarks/bench_disclosure.py --tauargus-only   # part 3 only
@@ -359,6 +366,29 @@ def bench_tauargus(quick: bool, students: int | None, schools: int | None) -> No
             )
 
 
+def bench_pickled(paths: list[str]) -> None:
+    """Part 4: ``disclosure.joint.protect_district`` on pickled ``(analysis, indicators)``, wall and CPU seconds."""
+    import pickle
+    import resource
+
+    for path in paths:
+        with open(path, "rb") as f:
+            a, indicators = pickle.load(f)
+        load = os.getloadavg()
+        r0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+        out = disclosure.protect_district(a, indicators=indicators)
+        wall, r1 = time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_SELF)
+        cpu = r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime
+        rep = out.disclosure
+        print(
+            f"{path}: protection pass {wall:.1f} s wall, {cpu:.1f} CPU-s, peak RSS {r1.ru_maxrss / 2**20:.2f} GB; "
+            f"{rep.hidden_counts:,} hidden counts, {rep.beyond_primary:,} rows hidden beyond the small cells, "
+            f"audit {'passed' if rep.passed else 'FAILED'}; load average "
+            f"{', '.join(f'{x:.2f}' for x in load)} -> {', '.join(f'{x:.2f}' for x in os.getloadavg())}",
+            flush=True,
+        )
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="100,000 students; the smallest demo district")
@@ -368,9 +398,18 @@ def main() -> None:
     p.add_argument("--schools", type=int, default=None, help="schools in the large district (default 200)")
     p.add_argument("--skip-demo", action="store_true", help="only the large district")
     p.add_argument("--tauargus-only", action="store_true", help="only the side-by-side with tau-Argus")
+    p.add_argument(
+        "--pickle",
+        nargs="+",
+        default=None,
+        help="only part 4: protect_district on pickled (analysis, indicators), e.g. /work/big/p10k/unprotected.pkl",
+    )
     args = p.parse_args()
     warnings.simplefilter("ignore")
     print(f"load average at start: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    if args.pickle:
+        bench_pickled(args.pickle)
+        return
     if not args.tauargus_only:
         if not args.skip_demo:
             bench_demo(args.quick)

@@ -127,12 +127,12 @@ def test_later_rounds_reuse_what_their_changes_do_not_touch(seed, monkeypatch):
     monkeypatch.setattr(lp_blocks, "LOCAL_SCHOOLS", (1, 2))
     calls, reused = [], []
 
-    def checked(model, shown, targets, need=math.inf):
+    def checked(model, shown, targets, need=math.inf, **kw):
         before = len(model.lp_cache)
-        got = intervals(model, shown, targets, need)
+        got = intervals(model, shown, targets, need, **kw)
         kept = dict(model.lp_cache)
         model.lp_cache.clear()
-        full = intervals(model, shown, targets, need)
+        full = intervals(model, shown, targets, need, **kw)
         new = len(model.lp_cache)
         model.lp_cache.clear()
         model.lp_cache.update(kept)

@@ -5,7 +5,7 @@ goes on through the whole connected part of the model when rule 3 finds none, an
 count's pinning relation got a new hidden count in this round. All of them read the protection pass' state
 (``protection._State``: the model, the hidden counts ``H`` and their relations). :func:`design_by_one_relation`
 decides the design rows an attacker can work out in a large district from one equality each (rule 4's
-``known_design_rows``).
+``known_design_rows``), and :func:`pooled_near` is rule 4's value test of one relation.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ import math
 
 import numpy as np
 from scipy import sparse
+
+from .lp_blocks import TOL
 
 __all__: list[str] = []
 
@@ -313,3 +315,38 @@ def next_complement(st, v: int) -> int | None:
                     nxt.append(u)
         frontier = nxt
     return None
+
+
+def pooled_near(st, parts, hp, sp, total, kind) -> bool:
+    """Rule 4's value test of one relation (``_State.estimate_audit``): whether the pooled value of its hidden
+    parts ``hp`` (the total's value minus the shown parts' ``sp``) lies within ``st.near`` of a bound of an
+    outcome. A function of the relation, its hidden parts and its total alone (the model's counts and values
+    are fixed), so the estimate audit keeps it by them (a clean-up try changes few relations)."""
+    m = st.m
+    near = False
+    spec = m.specs[m.row_tid[parts[0]]]
+    for col, bounds in spec.estimates.items():
+        if bounds is None:
+            continue
+        lo, hi = bounds
+        if kind == "gap":
+            if col != "estimate":
+                continue
+            r0 = total
+            ref_n, ref_est = m.row_ref[r0]
+            tw = m.row_weight[r0] + ref_n
+            ts = m.row_weight[r0] * m.row_est[r0].get(col, np.nan) + ref_n * ref_est
+        else:
+            tw = m.row_weight[total]
+            ts = tw * m.row_est[total].get(col, np.nan)
+        sh = ts - sum(m.row_weight[r] * m.row_est[r].get(col, np.nan) for r in sp)
+        th = sum(m.row_weight[r] for r in hp)
+        if not (th > 0) or math.isnan(sh):
+            continue
+        pooled = sh / th
+        # when every part is hidden, the pooled value is the total's own published value: only a
+        # total exactly at a bound (every student alike) says something about each hidden group
+        span = 0.0 if not sp and abs(th - tw) < 0.5 else (hi - lo) * st.near
+        if pooled <= lo + span + TOL or pooled >= hi - span - TOL:
+            near = True
+    return near

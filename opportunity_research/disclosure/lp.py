@@ -39,11 +39,12 @@ from .lp_blocks import (
     spread,
 )
 from .lp_exact import exact_bounds
+from .memo import StateMemo
 
 if TYPE_CHECKING:
     from .model import PopulationModel
 
-__all__ = ["TOL", "interval_width", "intervals", "narrow_targets", "true_counts_hold"]
+__all__ = ["TOL", "interval_width", "intervals", "largest_component", "narrow_targets", "true_counts_hold"]
 
 
 def _arrays(model):
@@ -77,10 +78,11 @@ def _arrays(model):
         "a": sparse.csr_matrix((data, indices, indptr), shape=shape),
         "ones": sparse.csr_matrix((np.ones(nnz), indices, indptr), shape=shape),
         "row_of": np.repeat(np.arange(len(rows)), lens),
-        "indptr": indptr.tolist(),
-        "indices": indices,
-        "index_list": indices.tolist(),
-        "data_list": data.tolist(),
+        # the rows' entries as built (copies: the matrices share these arrays), for each row's coefficients in
+        # order (arrays, not Python lists: at 1,000,000 students such lists took hundreds of MB)
+        "indptr": indptr.copy(),
+        "indices": indices.copy(),
+        "data": data.copy(),
         "sense": [s for _, s in model.relations] + ["eq"] * ne,
         "rhs": np.concatenate([np.zeros(nr), ent_val]),
         "ent_rid": np.array([rid for rid, _, _ in model.entries], dtype=np.int64).reshape(ne),
@@ -161,12 +163,21 @@ def _lower_bounds(model, arr) -> np.ndarray:
 
 
 def intervals(
-    model: PopulationModel, shown_rows: np.ndarray, targets: Sequence[int], need: float = math.inf
+    model: PopulationModel,
+    shown_rows: np.ndarray,
+    targets: Sequence[int],
+    need: float = math.inf,
+    *,
+    decide: bool = False,
 ) -> dict[int, tuple[float, float]]:
     """LP interval of each target variable given the shown rows' entries and the relations.
 
     A target whose feasible values found along the way already span ``need`` gets that inner range (enough
-    to decide protection); the others get their exact LP bounds.
+    to decide protection); the others get their exact LP bounds. With ``decide`` (for a caller that reads
+    only whether each interval is at least ``need`` wide: rule 4's pinned counts), a target whose values over
+    the feasible points an earlier solve of the same component LP found (:data:`POINTS_KEEP` components kept)
+    already span ``need`` gets that inner range without a solve of its own: the same decisions, other inner
+    ranges.
 
     Examples
     --------
@@ -202,13 +213,16 @@ def intervals(
     act = act[np.argsort(labels[nv + act], kind="stable")]
     act_lab = labels[nv + act]
     unknown_list = unknown.tolist()
-    indptr, index_list, data_list, senses = arr["indptr"], arr["index_list"], arr["data_list"], arr["sense"]
+    indptr, indices, data, senses = arr["indptr"], arr["indices"], arr["data"], arr["sense"]
 
     def con(r):
         lo, hi = indptr[r], indptr[r + 1]
-        rest = {v: c for v, c in zip(index_list[lo:hi], data_list[lo:hi]) if unknown_list[v]}
+        rest = {v: c for v, c in zip(indices[lo:hi].tolist(), data[lo:hi].tolist()) if unknown_list[v]}
         return rest, float(b_all[r]), senses[r]
 
+    points = model.__dict__.get("lp_points")
+    if points is None:
+        points = model.lp_points = StateMemo(keep=POINTS_KEEP)
     for lab, ts in wanted.items():
         members = unk[np.searchsorted(unk_lab, lab) : np.searchsorted(unk_lab, lab, side="right")]
         rows = act[np.searchsorted(act_lab, lab) : np.searchsorted(act_lab, lab, side="right")]
@@ -223,6 +237,13 @@ def intervals(
                 s = sum(lbs.values())
                 for t in ts:
                     out[t] = (lbs[t], b - (s - lbs[t]))
+                continue
+        # the component LP exactly (its counts, rows and right-hand sides): the feasible points found for it
+        shape = digest(members, rows, b_all[rows], lb[members])
+        got = points.get(shape) if decide and math.isfinite(need) else None
+        if got is not None:
+            ts = _decided_by_points(got, members, ts, need, out)
+            if not ts:
                 continue
         # the LP is its rows (each restricted to the component's variables) and their right-hand sides: the
         # key names them exactly (rows by their index in the model; right-hand sides rounded as before)
@@ -243,6 +264,7 @@ def intervals(
                         rest,
                         need,
                         lp,
+                        keep=lambda lo, hi, shape=shape: _keep_points(points, shape, lo, hi),
                     )
                 )
                 # kept only when the component's own LPs were needed: a large component changes in every round,
@@ -252,15 +274,72 @@ def intervals(
         if hit is None:
             lp = component_model(arr, rows, members, unknown, b_all[rows], lb)
             hit = _solve_component(
-                members.tolist(), lambda rows=rows: [con(r) for r in rows.tolist()], lb, ts, need, lp
+                members.tolist(),
+                lambda rows=rows: [con(r) for r in rows.tolist()],
+                lb,
+                ts,
+                need,
+                lp,
+                keep=lambda lo, hi, shape=shape: _keep_points(points, shape, lo, hi),
             )
             model.lp_cache[key] = hit
         out.update(hit)
     return out
 
 
+#: :func:`intervals` keeps the feasible points' ranges of the latest component LPs for ``decide``, up to this many
+#: counts in all (16 bytes a count: 32 MB).
+POINTS_KEEP = 2_000_000
+
+
+def _keep_points(points, shape: bytes, lo: np.ndarray, hi: np.ndarray) -> None:
+    """Keep the ranges ``lo``, ``hi`` of each count of a component over the feasible points a solve found
+    (merged with those kept for the same component LP), in ``points`` (a :class:`~.memo.StateMemo`)."""
+    old = points.get(shape)
+    if old is not None:
+        lo, hi = np.minimum(lo, old[0]), np.maximum(hi, old[1])
+    points.keep(shape, (lo.copy(), hi.copy()), size=len(lo))
+
+
+def _decided_by_points(got, members, ts, need, out) -> list:
+    """The targets of ``ts`` whose values over a component's kept feasible points span ``need`` go to ``out``
+    (that inner range: the exact interval contains it); returns the others, in order."""
+    lo, hi = got
+    j = np.searchsorted(members, np.asarray(ts, dtype=np.int64))
+    wide = (np.floor(hi[j] + TOL) - np.ceil(lo[j] - TOL) >= need).tolist()
+    rest = []
+    for t, k, ok in zip(ts, j.tolist(), wide):
+        if ok:
+            out[t] = (float(lo[k]), float(hi[k]))
+        else:
+            rest.append(t)
+    return rest
+
+
 #: A component with more hidden counts than this is first probed block by block (:func:`local_points`).
 LOCAL_MIN = 2000
+
+
+def largest_component(model: PopulationModel, shown_rows: np.ndarray) -> int:
+    """The most unknown counts in one component of the audit of ``shown_rows`` (0 when every count is known).
+
+    :func:`intervals` probes a component of more than :data:`LOCAL_MIN` of them block by block (seconds at
+    1,000,000 students); a model whose components are all smaller is audited in milliseconds a component.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from opportunity_research.disclosure.model import PopulationModel, TableSpec
+    >>> t = pd.DataFrame({"school_id": "A", "group": ["all", "ell=1", "ell=0"], "n": [50.0, 4.0, 46.0]})
+    >>> m = PopulationModel({"t": (t, TableSpec("cell"))}, year=2016, known=True, min_n=10)
+    >>> largest_component(m, np.array([True, False, False])), largest_component(m, np.ones(3, dtype=bool))
+    (2, 0)
+    """
+    nv = len(model.var_key)
+    _, unknown, _, _, labels = _reduce(model, shown_rows)
+    if not unknown.any():
+        return 0
+    return int(np.bincount(labels[:nv][unknown]).max())
 
 
 def true_counts_hold(model: PopulationModel) -> bool:
@@ -374,11 +453,12 @@ def narrow_targets(
     return out
 
 
-def _solve_component(members, cons, lb, targets, need, model):
+def _solve_component(members, cons, lb, targets, need, model, keep=None):
     """Intervals of the targets of one component; warm-started HiGHS when available, else linprog blocks.
 
     ``cons`` makes the component's rows (``({var: coef}, rhs, sense)``, for linprog) and ``model`` is the
-    component's LP in matrix form (:func:`component_model`).
+    component's LP in matrix form (:func:`component_model`); ``keep(lo, hi)``, when given, receives every
+    member's range over the feasible points the warm-started solves found.
     """
     try:
         from scipy.optimize._highspy import _core as hc  # scipy's bundled HiGHS (private; fallback below)
@@ -386,10 +466,10 @@ def _solve_component(members, cons, lb, targets, need, model):
         hc._Highs  # noqa: B018
     except (ImportError, AttributeError):  # pragma: no cover - older or newer scipy layouts
         return _lp(members, cons(), lb, targets)
-    return _lp_warm(hc, members, cons, lb, targets, need, model)
+    return _lp_warm(hc, members, cons, lb, targets, need, model, keep)
 
 
-def _lp_warm(hc, members, cons, lb, targets, need, model):
+def _lp_warm(hc, members, cons, lb, targets, need, model, keep=None):
     """Min and max of each target over one component: one HiGHS model, re-solved from the previous basis.
 
     Changing the objective keeps the basis, so each further target costs a few simplex pivots. Every
@@ -458,6 +538,8 @@ def _lp_warm(hc, members, cons, lb, targets, need, model):
         high = res.get(hc.ObjSense.kMaximize)
         high = math.inf if high is None else high
         out[t] = (low, math.inf if high >= BIG * 0.5 else high)
+    if keep is not None and not first:
+        keep(seen_lo, seen_hi)
     return out
 
 

@@ -47,6 +47,8 @@ def forget_changed_blocks(model, arr, shown_rows, fixed, unknown) -> None:
     last = cache.get("blocks-last")
     cache["blocks-last"] = (unknown.copy(), fixed.copy(), ok)
     memo = cache.setdefault("blocks", {})
+    if not memo:
+        return  # no probe kept (a model whose components are all small): nothing to forget
     if last is None or len(last[0]) != len(unknown) or len(last[2]) != len(ok):
         memo.clear()
         return
