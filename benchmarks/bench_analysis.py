@@ -6,7 +6,7 @@ when it ends and the peak during it (psutil, every 20 ms; the outermost call of 
 total, the peak, what the returned analysis holds (``memory_usage(deep=True)`` of its tables and of the district's
 tables it keeps) and the load average.
 
-    .venv/bin/python benchmarks/bench_analysis.py --processed /work/big/p100k/data/processed
+    .venv/bin/python benchmarks/bench_analysis.py --processed data/processed --district demo_lakeside
     .venv/bin/python benchmarks/bench_analysis.py --processed DIR --compare unprotected.pkl   # identical tables?
     .venv/bin/python benchmarks/bench_analysis.py --processed DIR --save out.pkl --protect
 

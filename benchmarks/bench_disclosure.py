@@ -27,14 +27,14 @@ Two measurements:
    column is skipped with a message.
 
 4. **A pickled district's whole pass** (``--pickle PATH ...``): ``(analysis, indicators)`` as
-   ``study.analysis.unprotected_analysis(..., n_boot=20)`` returns them (``/work/big/p10k/unprotected.pkl`` on the
-   team's machine, made by ``/work/big/make_big.py``), protected by ``disclosure.joint.protect_district`` as the
-   analysis does; printed: wall and CPU seconds (this process' user + system), peak memory, hidden counts, rows
+   ``study.analysis.unprotected_analysis(..., n_boot=20)`` returns them (``bench_analysis.py --processed DIR
+   --n-boot 20 --save PATH`` writes one, e.g. of a 10,000-student district made by ``synthesize_district``),
+   protected by ``disclosure.joint.protect_district`` as the analysis does; printed: wall and CPU seconds (this process' user + system), peak memory, hidden counts, rows
    hidden beyond the small cells, and the load average before and after. Only this part runs with ``--pickle``.
 
 Usage::
 
-    python benchmarks/bench_disclosure.py --pickle /work/big/p10k/unprotected.pkl   # part 4 (10,000 students)
+    python benchmarks/bench_disclosure.py --pickle p10k.pkl   # part 4 only (e.g. a 10,000-student district)
     python benchmarks/bench_disclosure.py            # all three (the demo parts need `make process`)
     python benchmarks/bench_disclosure.py --quick    # 100,000 students, the smallest demo district only
     python benchmarks/bench_disclosure.py --tauargus-only   # part 3 only
@@ -402,7 +402,7 @@ def main() -> None:
         "--pickle",
         nargs="+",
         default=None,
-        help="only part 4: protect_district on pickled (analysis, indicators), e.g. /work/big/p10k/unprotected.pkl",
+        help="only part 4: protect_district on pickled (analysis, indicators) (bench_analysis.py --save PATH)",
     )
     args = p.parse_args()
     warnings.simplefilter("ignore")
