@@ -188,9 +188,12 @@ def cell_estimates(
         n_units = np.bincount((cl_pairs if unit == cluster else pairs(unit))[0], minlength=m)
     else:
         n_units = n
-    ss = np.bincount(codes, weights=(v - est[codes]) ** 2, minlength=m)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        var_iid = np.where(n >= 2, ss / (n - 1) / n, np.nan)
+    if kind == "mean":
+        ss = np.bincount(codes, weights=(v - est[codes]) ** 2, minlength=m)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            var_iid = np.where(n >= 2, ss / (n - 1) / n, np.nan)
+    else:  # a share's interval uses only the clustered variance (Wilson's otherwise): no pass over the rows
+        var_iid = np.full(m, np.nan)
     G = n.copy()
     var = var_iid
     clustered = np.zeros(m, dtype=bool)

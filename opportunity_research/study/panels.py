@@ -34,6 +34,7 @@ __all__ = [
     "needs_years",
     "order_rows",
     "panel_rows",
+    "roster_join",
     "side_by_side",
     "student_subject_key",
     "subgroup_cells",
@@ -238,6 +239,51 @@ def _roster_positions(roster: pd.Series, ids: pd.Series) -> np.ndarray | None:
         # the roster's ids (unique, first) are codes 0..n-1 of one factorization of both id columns
         at = pd.factorize(pd.concat([roster, ids], ignore_index=True))[0][len(roster) :].astype(np.int64)
     return at if ((at >= 0) & (at < len(roster))).all() else None
+
+
+def roster_join(frame: pd.DataFrame, students: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """``frame.merge(students[["student_id", *columns]], on="student_id", how="inner")``, on roster positions.
+
+    The same rows (those whose student is on the roster, in ``frame``'s order), columns, dtypes and labels as the
+    merge, without hashing the id text of every row in pandas: each id's roster position comes from one Arrow
+    hash table of the roster (:func:`_roster_positions`' lookup), and the roster's columns are taken by position.
+    A roster with a missing or repeated id (where a merge pairs missing ids or repeats rows) is merged.
+
+    Examples
+    --------
+    >>> f = pd.DataFrame({"student_id": ["b", "x", "a", "b"], "score": [1.0, 2.0, 3.0, 4.0]})
+    >>> s = pd.DataFrame({"student_id": ["a", "b"], "school_id": ["S1", "S2"]})
+    >>> roster_join(f, s, ["school_id"]).values.tolist()
+    [['b', 1.0, 'S2'], ['a', 3.0, 'S1'], ['b', 4.0, 'S2']]
+    """
+    columns = list(columns)
+    ids = students["student_id"]
+    at = None
+    if len(frame) and ids.notna().all() and not ids.duplicated().any():
+        at = _roster_lookup(ids, frame["student_id"])
+    if at is None:
+        return frame.merge(students[["student_id", *columns]], on="student_id", how="inner")
+    rows = np.flatnonzero(at >= 0)
+    out = frame.take(rows).reset_index(drop=True)
+    for c in columns:
+        out[c] = students[c].take(at[rows]).reset_index(drop=True)
+    return out
+
+
+def _roster_lookup(roster: pd.Series, ids: pd.Series) -> np.ndarray | None:
+    """Each id's position on the roster (unique, no missing id), -1 where it is not on it; None when the ids
+    are not Arrow-comparable text or numbers."""
+    try:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        values, known = pa.array(ids.array), pa.array(roster.array)
+        if isinstance(known, pa.ChunkedArray):
+            known = known.combine_chunks()
+        at = pc.index_in(values, value_set=known.cast(values.type))
+        return pc.fill_null(at, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    except (TypeError, ValueError, ImportError, pa.ArrowException):
+        return None
 
 
 def yearly_panel(
