@@ -1,0 +1,177 @@
+"""The analysis' joins and groupings on integer codes give what the text-keyed methods gave, to the bit.
+
+Each fast path is pinned to the method it replaced (a merge on the id text, a groupby on a column of Python
+strings), on planted data: missing ids and values, students not on the roster, repeated and shuffled rows,
+and a roster the fast path must not trust (a missing or a repeated id: it falls back to the merge).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from opportunity_research.stats import estimates
+from opportunity_research.study import levelgaps, measures, panels
+
+
+def _planted(seed: int, *, roster_na: bool = False, roster_dup: bool = False):
+    """Assessments and a roster: off-roster students, missing ids and values, repeated rows, shuffled."""
+    rng = np.random.default_rng(seed)
+    n_st = 300
+    ids = np.array([f"s{i:04d}é" if i % 7 == 0 else f"s{i:04d}" for i in range(n_st)], dtype=object)
+    students = pd.DataFrame(
+        {
+            "student_id": pd.array(ids, dtype="str"),
+            "school_id": pd.array(rng.choice(["A", "B", "C"], n_st), dtype="str"),
+            "race_ethnicity": pd.array(rng.choice(["white", "black", "asian", None], n_st), dtype="str"),
+            "low_income": rng.integers(0, 2, n_st),
+            "english_learner": rng.choice([0.0, 1.0, np.nan], n_st),
+        }
+    ).sample(frac=1.0, random_state=seed)  # roster in no particular order
+    if roster_na:
+        students.iloc[3, 0] = None
+    if roster_dup:
+        students = pd.concat([students, students.iloc[[5]]], ignore_index=True)
+    n = 2500
+    who = np.where(
+        rng.random(n) < 0.1, np.char.add("x", rng.integers(0, 50, n).astype(str)), rng.choice(ids, n)
+    )
+    who = who.astype(object)
+    who[rng.random(n) < 0.03] = None  # a result without a student id
+    a = pd.DataFrame(
+        {
+            "student_id": pd.array(who, dtype="str"),
+            "subject": rng.choice(["ela", "math"], n),
+            "school_year": rng.choice([2014, 2015, 2016], n),
+            "window": rng.choice(["spring", "fall"], n, p=[0.8, 0.2]),
+            "grade": rng.integers(3, 9, n),
+            "scale_score": np.where(rng.random(n) < 0.05, np.nan, rng.normal(250, 30, n)),
+            "performance_level": np.where(rng.random(n) < 0.05, np.nan, rng.integers(1, 5, n)),
+        }
+    )
+    a = pd.concat([a, a.iloc[:200]], ignore_index=True)  # repeated rows
+    a = a.sample(frac=1.0, random_state=seed + 1).reset_index(drop=True)  # shuffled
+    return a, students
+
+
+def _merge_join(frame, students, columns):
+    return frame.merge(students[["student_id", *columns]], on="student_id", how="inner")
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("roster", ["clean", "missing_id", "repeated_id"])
+def test_roster_join_is_the_inner_merge(seed, roster):
+    a, s = _planted(seed, roster_na=roster == "missing_id", roster_dup=roster == "repeated_id")
+    cols = ["school_id", "race_ethnicity", "low_income", "english_learner"]
+    got = panels.roster_join(a, s, cols)
+    pd.testing.assert_frame_equal(got, _merge_join(a, s, cols), check_exact=True)
+    assert len(got) < len(a)  # off-roster and id-less results were planted: the join drops them
+
+
+def test_roster_join_of_integer_ids_and_of_no_rows():
+    s = pd.DataFrame({"student_id": [5, 3, 9], "g": ["a", "b", "c"]})
+    f = pd.DataFrame({"student_id": [9, 1, 3, 9], "v": [1.0, 2.0, 3.0, 4.0]})
+    pd.testing.assert_frame_equal(panels.roster_join(f, s, ["g"]), _merge_join(f, s, ["g"]))
+    pd.testing.assert_frame_equal(panels.roster_join(f.iloc[:0], s, ["g"]), _merge_join(f.iloc[:0], s, ["g"]))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("roster", ["clean", "missing_id"])
+def test_level_counts_and_score_gaps_equal_the_merge(seed, roster, monkeypatch):
+    a, s = _planted(seed, roster_na=roster == "missing_id")
+    variables = ["race_ethnicity", "low_income", "english_learner"]
+    counts = levelgaps.level_counts_from_assessments(a, students=s, variables=variables)
+    gaps = levelgaps.score_gaps(a, students=s, variables=variables)
+    monkeypatch.setattr(levelgaps, "roster_join", _merge_join)  # the method before the roster positions
+    pd.testing.assert_frame_equal(
+        counts, levelgaps.level_counts_from_assessments(a, students=s, variables=variables), check_exact=True
+    )
+    pd.testing.assert_frame_equal(
+        gaps, levelgaps.score_gaps(a, students=s, variables=variables), check_exact=True
+    )
+    assert len(counts) and len(gaps)
+
+
+def _cluster_mean_ci_on_objects(values, clusters, confidence=0.95):
+    """The method before integer codes: the clusters as an array of Python objects, grouped by value."""
+    v = pd.Series(np.asarray(values, dtype=float))
+    c = pd.Series(np.asarray(clusters))
+    ok = v.notna() & c.notna()
+    v, c = v[ok], c[ok]
+    n = len(v)
+    if n == 0:
+        return (np.nan, np.nan, np.nan, 0, 0)
+    est = float(v.mean())
+    grp = v.groupby(c.to_numpy())
+    s, m = grp.sum().to_numpy(), grp.size().to_numpy()
+    g = len(s)
+    if g < 2:
+        return (est, np.nan, np.nan, n, g)
+    var = g / (g - 1) * np.sum((s - est * m) ** 2) / n**2
+    tq = stats.t.ppf(0.5 + confidence / 2, g - 1)
+    if v.isin([0.0, 1.0]).all():
+        vbin = est * (1 - est) / n
+        deff = max(1.0, var / vbin) if vbin > 0 else 1.0
+        lo, hi = estimates.wilson_interval(est * n / deff, n / deff, critical=tq)
+        return (est, float(lo), float(hi), n, g)
+    half = tq * np.sqrt(var)
+    return (est, est - half, est + half, n, g)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+@pytest.mark.parametrize("kind", ["share", "mean"])
+@pytest.mark.parametrize("clusters", ["text", "text_list", "numbers"])
+def test_cluster_mean_ci_equals_the_object_grouping(seed, kind, clusters):
+    rng = np.random.default_rng(seed)
+    n = 4000
+    names = np.array(
+        ["Zeta", "alpha", "Éclair", "beta", "b", "ä", "classroom 10", "classroom 9"], dtype=object
+    )
+    names = np.concatenate([names, np.array([f"c{i}" for i in range(300)], dtype=object)])
+    c = rng.choice(names, n).astype(object)
+    c[rng.random(n) < 0.05] = None  # a row without a classroom
+    v = (
+        rng.integers(0, 2, n).astype(float)
+        if kind == "share"
+        else rng.normal(size=n) * 10.0 ** rng.integers(-6, 7, n)
+    )
+    v[rng.random(n) < 0.05] = np.nan  # a row without a score
+    if clusters == "text":
+        cl = pd.Series(pd.array(c, dtype="str"))
+    elif clusters == "text_list":
+        cl = list(c)
+    else:
+        cl = pd.Series(np.where(pd.isna(c), np.nan, rng.integers(0, 400, n).astype(float)))
+    got = measures.cluster_mean_ci(pd.Series(v), cl)
+    ref = _cluster_mean_ci_on_objects(pd.Series(v), cl)
+    assert got[3:] == ref[3:] and got[3] < n
+    np.testing.assert_array_equal(np.array(got[:3]), np.array(ref[:3]))  # to the bit
+
+
+def test_cell_share_intervals_need_no_iid_variance():
+    """A share's interval: the clustered Wilson (as cluster_mean_ci) with clusters, plain Wilson without."""
+    rng = np.random.default_rng(5)
+    n = 3000
+    df = pd.DataFrame(
+        {
+            "cell": rng.choice(["a", "b", "c", "d"], n),
+            "cluster": rng.integers(0, 60, n),
+            "x": rng.integers(0, 2, n).astype(float),
+        }
+    )
+    df.loc[df["cell"] == "d", "cluster"] = 7  # one cluster: independent rows
+    df.loc[df["cell"] == "c", "cluster"] = (
+        df.loc[df["cell"] == "c", "cluster"] % 3
+    )  # too few: independent rows
+    t = estimates.cell_estimates(df, by=["cell"], value="x", kind="share", cluster="cluster")
+    for r in t.itertuples():
+        part = df[df["cell"] == r.cell]
+        if r.cell in ("a", "b"):
+            est, lo, hi, _, g = measures.cluster_mean_ci(part["x"], part["cluster"])
+            assert g == r.n_clusters
+        else:
+            est = part["x"].mean()
+            lo, hi = estimates.wilson_interval(part["x"].sum(), len(part))
+        np.testing.assert_allclose([r.estimate, r.ci_lower, r.ci_upper], [est, lo, hi], rtol=1e-12)
