@@ -330,7 +330,12 @@ def climate_summary(
         scale_scores(data, scales=scales, min_answered=min_answered, favorable_at=favorable_at), students
     )
     frame["school_year"] = frame["school_year"].astype(np.int64)
-    frame["_sid"] = pd.factorize(frame["student_id"])[0]  # integer ids: cheaper grouping
+    # integer ids, one per student and school year: every cell lies within one year, so a cell's students are
+    # counted (and, with too few clusters, clustered) as on the student ids, while each id lies in one cell of
+    # every breakdown and the cells' sums over students need no hashing of (cell, student) pairs
+    sid = pd.factorize(frame["student_id"])[0].astype(np.int64)
+    year = pd.factorize(frame["school_year"])[0].astype(np.int64)
+    frame["_sid"] = pd.factorize(year * (int(sid.max(initial=0)) + 2) + (sid + 1))[0]
     if cluster is not None:
         frame["_cluster"] = _codes(frame[cluster])
         cluster = "_cluster"
