@@ -175,3 +175,48 @@ def test_cell_share_intervals_need_no_iid_variance():
             est = part["x"].mean()
             lo, hi = estimates.wilson_interval(part["x"].sum(), len(part))
         np.testing.assert_allclose([r.estimate, r.ci_lower, r.ci_upper], [est, lo, hi], rtol=1e-12)
+
+
+def _climate_planted(seed: int, n_schools: int):
+    """Climate responses over three years: repeated students, ids off the roster or missing, shuffled rows."""
+    from opportunity_research.intake.contract import CLIMATE_ITEMS
+
+    rng = np.random.default_rng(seed)
+    n_st = 400
+    ids = np.array([f"S{i:05d}" for i in range(n_st)], dtype=object)
+    students = pd.DataFrame(
+        {
+            "student_id": pd.array(ids, dtype="str"),
+            "school_id": pd.array(rng.choice([f"H{i}" for i in range(n_schools)], n_st), dtype="str"),
+            "race_ethnicity": pd.array(rng.choice(["white", "black", "latino"], n_st), dtype="str"),
+            "low_income": rng.integers(0, 2, n_st),
+            "english_learner": rng.integers(0, 2, n_st),
+            "disability": rng.integers(0, 2, n_st),
+        }
+    )
+    n = 1500
+    who = rng.choice(np.concatenate([ids, ["ghost1", "ghost2"]]), n).astype(object)
+    who[rng.random(n) < 0.03] = None
+    data = {"student_id": pd.array(who, dtype="str"), "school_year": rng.choice([2014, 2015, 2016], n)}
+    for items in CLIMATE_ITEMS.values():
+        for item in items:
+            x = rng.integers(1, 6, n).astype(float)
+            x[rng.random(n) < 0.1] = np.nan
+            data[item] = x
+    survey = pd.DataFrame(data)
+    survey = pd.concat([survey, survey.iloc[:100]], ignore_index=True).sample(frac=1.0, random_state=seed)
+    return survey.reset_index(drop=True), students
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("n_schools", [3, 12])  # 3: too few clusters, the district rows cluster on students
+def test_climate_summary_on_student_year_codes_equals_student_codes(seed, n_schools, monkeypatch):
+    from opportunity_research.study import climate
+
+    survey, students = _climate_planted(seed, n_schools)
+    got = climate.climate_summary(survey, students=students)
+    # the coding before: one id per student, in every year
+    monkeypatch.setattr(climate, "_student_year_codes", lambda f: pd.factorize(f["student_id"])[0])
+    ref = climate.climate_summary(survey, students=students)
+    pd.testing.assert_frame_equal(got, ref, check_exact=True)
+    assert len(got) and got["mean_ci_lower"].notna().any()

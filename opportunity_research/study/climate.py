@@ -264,6 +264,25 @@ def _codes(values: pd.Series) -> np.ndarray:
     return codes
 
 
+def _student_year_codes(frame: pd.DataFrame) -> np.ndarray:
+    """Integer ids of the responses' students, one per student and school year, numbered by first row.
+
+    Every cell of the climate tables lies within one school year, so a cell counts (and, with too few clusters,
+    clusters on) the same students, in the same order, as on one id per student; each id lies in one cell of
+    every breakdown, so the cells' sums over students need no hashing of (cell, student) pairs. Responses
+    without a student id are one student a year (as the missing id is one value of the student ids).
+
+    Examples
+    --------
+    >>> f = pd.DataFrame({"student_id": ["a", "b", "a", None], "school_year": [2015, 2015, 2016, 2016]})
+    >>> _student_year_codes(f).tolist()
+    [0, 1, 2, 3]
+    """
+    sid = pd.factorize(frame["student_id"])[0].astype(np.int64)
+    year = pd.factorize(frame["school_year"])[0].astype(np.int64)
+    return pd.factorize(year * (int(sid.max(initial=0)) + 2) + (sid + 1))[0]
+
+
 def _with_students(scored: pd.DataFrame, students: pd.DataFrame | None) -> pd.DataFrame:
     if students is None:
         out = scored.copy()
@@ -330,12 +349,7 @@ def climate_summary(
         scale_scores(data, scales=scales, min_answered=min_answered, favorable_at=favorable_at), students
     )
     frame["school_year"] = frame["school_year"].astype(np.int64)
-    # integer ids, one per student and school year: every cell lies within one year, so a cell's students are
-    # counted (and, with too few clusters, clustered) as on the student ids, while each id lies in one cell of
-    # every breakdown and the cells' sums over students need no hashing of (cell, student) pairs
-    sid = pd.factorize(frame["student_id"])[0].astype(np.int64)
-    year = pd.factorize(frame["school_year"])[0].astype(np.int64)
-    frame["_sid"] = pd.factorize(year * (int(sid.max(initial=0)) + 2) + (sid + 1))[0]
+    frame["_sid"] = _student_year_codes(frame)
     if cluster is not None:
         frame["_cluster"] = _codes(frame[cluster])
         cluster = "_cluster"
