@@ -554,28 +554,25 @@ def subgroup_cells(
     # back in its place in the results
     frame = frame.drop(columns=keys)
     frame["_cell"] = pd.Categorical.from_codes(cell, categories=pd.RangeIndex(len(cells)))
-    outs, memo = [], {}  # one frame: the students' codes and sums, made once for every value and level
-    for v in values:
-        dist, sch = (
-            _with_keys(
-                subgroup_estimates(
-                    frame,
-                    keys=k,
-                    variables=variables,
-                    value=v,
-                    kind=kind,
-                    cluster="_sid",
-                    unit="_sid",
-                    confidence=confidence,
-                    _memo=memo,
-                ),
-                cells,
-            )
-            for k in (["_cell"], ["_cell", "school_id"])
+    memo = {}  # one frame: the students' codes and sums, made once for every value and level
+    dist, sch = (
+        subgroup_estimates(
+            frame,
+            keys=k,
+            variables=variables,
+            value=values,
+            kind=kind,
+            cluster="_sid",
+            unit="_sid",
+            confidence=confidence,
+            _memo=memo,
         )
-        out = pd.concat(
-            [text_back(dist.assign(school_id="all"), text), text_back(sch, text)], ignore_index=True
-        )
+        for k in (["_cell"], ["_cell", "school_id"])
+    )
+    outs = []
+    for d, s in zip(dist, sch, strict=True):
+        d, s = _with_keys(d, cells), _with_keys(s, cells)
+        out = pd.concat([text_back(d.assign(school_id="all"), text), text_back(s, text)], ignore_index=True)
         outs.append(out.rename(columns={"n_units": "n_students"}).drop(columns=["n_clusters"]))
     return outs[0] if isinstance(value, str) else outs
 
