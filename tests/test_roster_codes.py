@@ -220,3 +220,32 @@ def test_climate_summary_on_student_year_codes_equals_student_codes(seed, n_scho
     ref = climate.climate_summary(survey, students=students)
     pd.testing.assert_frame_equal(got, ref, check_exact=True)
     assert len(got) and got["mean_ci_lower"].notna().any()
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("cluster", [None, "sid"])
+def test_subgroup_estimates_of_several_values_equal_each_value_alone(seed, cluster):
+    """The cells made once for every value (and a column's missing rows found once) give each value's table."""
+    rng = np.random.default_rng(seed)
+    n = 5000
+    df = pd.DataFrame(
+        {
+            "year": rng.choice([2015, 2016], n),
+            "school_id": pd.Categorical(rng.choice(["A", "B", "C", None], n, p=[0.3, 0.3, 0.3, 0.1])),
+            "low_income": rng.choice([0.0, 1.0, np.nan], n),
+            "race": pd.array(rng.choice(["w", "b", None], n), dtype="str"),
+            "sid": rng.integers(0, 800, n),
+            "up": rng.integers(0, 2, n).astype(float),
+            "down": np.where(rng.random(n) < 0.2, np.nan, rng.integers(0, 2, n).astype(float)),
+        }
+    ).sample(frac=1.0, random_state=seed)
+    kw = {
+        "keys": ["year", "school_id"],
+        "variables": ["low_income", "race"],
+        "kind": "share",
+        "cluster": cluster,
+        "unit": "sid",
+    }
+    both = estimates.subgroup_estimates(df, value=["up", "down", "up"], _memo={}, **kw)
+    for got, v in zip(both, ["up", "down", "up"], strict=True):
+        pd.testing.assert_frame_equal(got, estimates.subgroup_estimates(df, value=v, **kw), check_exact=True)
