@@ -249,3 +249,29 @@ def test_subgroup_estimates_of_several_values_equal_each_value_alone(seed, clust
     both = estimates.subgroup_estimates(df, value=["up", "down", "up"], _memo={}, **kw)
     for got, v in zip(both, ["up", "down", "up"], strict=True):
         pd.testing.assert_frame_equal(got, estimates.subgroup_estimates(df, value=v, **kw), check_exact=True)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_ids_in_and_map_ids_equal_isin_and_map(seed):
+    rng = np.random.default_rng(seed)
+    pool = np.array([f"s{i:03d}" for i in range(200)] + ["ü", "Ü"], dtype=object)
+    ids = rng.choice(pool, 1000).astype(object)
+    ids[rng.random(1000) < 0.05] = None
+    ids = pd.Series(pd.array(ids, dtype="str"), index=rng.permutation(1000) + 7, name="student_id")
+    some = rng.choice(pool, 80).astype(object)  # repeated values
+    for values in (
+        pd.Series(pd.array(some, dtype="str")),
+        pd.Series(pd.array([*some, None], dtype="str")),
+        [],
+    ):
+        pd.testing.assert_series_equal(panels.ids_in(ids, values), ids.isin(set(values)))
+    keys = pd.Index(rng.permutation(pool)[:150], dtype="str")
+    mapper = pd.Series(rng.normal(size=150), index=keys)
+    mapper.iloc[:10] = np.nan
+    pd.testing.assert_series_equal(panels.map_ids(ids, mapper), ids.map(mapper), check_exact=True)
+    pd.testing.assert_series_equal(panels.map_ids(ids, mapper.iloc[:0]), ids.map(mapper.iloc[:0]))
+    dup = pd.concat([mapper, mapper.iloc[:3]])  # repeated ids: pandas decides
+    with pytest.raises(pd.errors.InvalidIndexError):
+        ids.map(dup)
+    with pytest.raises(pd.errors.InvalidIndexError):
+        panels.map_ids(ids, dup)

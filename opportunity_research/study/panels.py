@@ -28,8 +28,10 @@ from ..stats.estimates import subgroup_estimates, text_as_categories, text_back
 __all__ = [
     "VARIABLES",
     "YearlyPanel",
+    "ids_in",
     "join_rows",
     "later_rows",
+    "map_ids",
     "needs_ge",
     "needs_years",
     "order_rows",
@@ -268,6 +270,66 @@ def roster_join(frame: pd.DataFrame, students: pd.DataFrame, columns: Sequence[s
     for c in columns:
         out[c] = students[c].take(at[rows]).reset_index(drop=True)
     return out
+
+
+def ids_in(ids: pd.Series, values) -> pd.Series:
+    """``ids.isin(set(values))``: whether each id is among ``values``, from one Arrow hash table of them.
+
+    pandas' ``isin`` on Arrow text makes a Python object of every value; this looks the ids up in Arrow (a
+    missing id is among ``values`` if a missing value is, as ``isin`` finds it). Other dtypes use ``isin``.
+
+    Examples
+    --------
+    >>> ids_in(pd.Series(["a", "b", None], dtype="str"), pd.Series(["b", "c"], dtype="str")).tolist()
+    [False, True, False]
+    """
+    try:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        a, v = pa.array(ids.array), pa.array(pd.Series(values).array)
+        if not (pa.types.is_string(a.type) or pa.types.is_large_string(a.type)) or not (
+            pa.types.is_string(v.type) or pa.types.is_large_string(v.type) or pa.types.is_null(v.type)
+        ):
+            raise TypeError("not text")
+        if isinstance(v, pa.ChunkedArray):
+            v = v.combine_chunks()
+        got = pc.fill_null(pc.is_in(a, value_set=v.cast(a.type)), False)
+        return pd.Series(np.asarray(got, dtype=bool), index=ids.index, name=ids.name)
+    except (TypeError, ValueError, pa.ArrowException):
+        return ids.isin(set(values))
+
+
+def map_ids(ids: pd.Series, mapper: pd.Series) -> pd.Series:
+    """``ids.map(mapper)`` for a ``mapper`` indexed by unique ids: each id's value, NaN where it has none.
+
+    The ids' positions in the mapper's index come from one Arrow hash table (pandas maps Arrow text through
+    Python objects); a mapper with a repeated or missing id, or ids that are not Arrow text, are mapped by
+    pandas.
+
+    Examples
+    --------
+    >>> m = pd.Series([0.5, 1.0], index=pd.Index(["a", "b"], dtype="str"))
+    >>> map_ids(pd.Series(["b", "x", "a"], dtype="str"), m).tolist()
+    [1.0, nan, 0.5]
+    """
+    index = mapper.index
+    at = None
+    if len(ids) and index.is_unique and not index.hasnans and mapper.dtype.kind == "f":
+        try:
+            import pyarrow as pa
+
+            if pa.types.is_string(pa.array(ids.array).type) or pa.types.is_large_string(
+                pa.array(ids.array).type
+            ):
+                at = _roster_lookup(pd.Series(index), ids)
+        except (TypeError, ValueError, pa.ArrowException):
+            at = None
+    if at is None:
+        return ids.map(mapper)
+    values = mapper.to_numpy()
+    out = np.where(at >= 0, values[np.maximum(at, 0)], np.nan) if len(values) else np.full(len(ids), np.nan)
+    return pd.Series(out, index=ids.index, name=ids.name)
 
 
 def _roster_lookup(roster: pd.Series, ids: pd.Series) -> np.ndarray | None:
