@@ -295,3 +295,24 @@ def test_small_pages_turns_the_huge_page_advice_off_and_restores_it(monkeypatch)
             assert core._get_madvise_hugepage() is True
     finally:
         core._set_madvise_hugepage(before)
+
+
+@pytest.mark.parametrize("students", [300, 1500])
+def test_opportunity_indicators_on_student_year_codes_equal_student_codes(students, monkeypatch):
+    from opportunity_research.intake.dataset import District
+    from opportunity_research.study import equity
+    from opportunity_research.synth.districts import generate_districts
+    from opportunity_research.synth.specs import METRO
+
+    tables = generate_districts(1, students, specs=(METRO,))["demo_metro"]["tables"]
+    tables = {k: v for k, v in tables.items() if v is not None}
+    att = tables["attendance"]
+    ghost = att.iloc[:20].assign(student_id="not-on-roster")  # off the roster
+    att = pd.concat([att, ghost, att.iloc[:30]], ignore_index=True)  # and repeated rows
+    tables["attendance"] = att.sample(frac=1.0, random_state=3).reset_index(drop=True)  # shuffled
+    d = District("demo_metro", tables)
+    got = equity.opportunity_indicators(d)
+    monkeypatch.setattr(equity, "student_year_codes", lambda f: pd.factorize(f["student_id"])[0])
+    ref = equity.opportunity_indicators(d)
+    pd.testing.assert_frame_equal(got, ref, check_exact=True)
+    assert got["school_year"].nunique() > 1 and len(got)

@@ -49,6 +49,7 @@ from scipy import stats
 from ..intake.contract import CLIMATE_ITEMS, CLIMATE_SCALE
 from ..stats.estimates import cell_estimates, complete_table, two_level_estimates
 from .indicators import INDICATOR_COLUMNS, indicator_rows, unavailable
+from .panels import student_year_codes as _student_year_codes
 
 __all__ = [
     "NEEDS_SURVEY",
@@ -262,25 +263,6 @@ def _codes(values: pd.Series) -> np.ndarray:
     missing = codes < 0
     codes[missing] = codes.max(initial=-1) + 1 + np.arange(missing.sum())
     return codes
-
-
-def _student_year_codes(frame: pd.DataFrame) -> np.ndarray:
-    """Integer ids of the responses' students, one per student and school year, numbered by first row.
-
-    Every cell of the climate tables lies within one school year, so a cell counts (and, with too few clusters,
-    clusters on) the same students, in the same order, as on one id per student; each id lies in one cell of
-    every breakdown, so the cells' sums over students need no hashing of (cell, student) pairs. Responses
-    without a student id are one student a year (as the missing id is one value of the student ids).
-
-    Examples
-    --------
-    >>> f = pd.DataFrame({"student_id": ["a", "b", "a", None], "school_year": [2015, 2015, 2016, 2016]})
-    >>> _student_year_codes(f).tolist()
-    [0, 1, 2, 3]
-    """
-    sid = pd.factorize(frame["student_id"])[0].astype(np.int64)
-    year = pd.factorize(frame["school_year"])[0].astype(np.int64)
-    return pd.factorize(year * (int(sid.max(initial=0)) + 2) + (sid + 1))[0]
 
 
 def _with_students(scored: pd.DataFrame, students: pd.DataFrame | None) -> pd.DataFrame:

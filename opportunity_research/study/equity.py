@@ -26,7 +26,7 @@ from ..intake.contract import SUBGROUP_VARIABLES
 from ..intake.dataset import District
 from ..stats.gaps import gap_table
 from .measures import RESOURCE_LABELS, RESOURCES, analysis_year, classroom_access, student_access
-from .panels import ids_in, map_ids
+from .panels import ids_in, map_ids, student_year_codes
 
 __all__ = [
     "RESOURCE_MEASURES",
@@ -342,7 +342,8 @@ def opportunity_indicators(
 
     def prepared(frame: pd.DataFrame) -> pd.DataFrame:
         f = frame.merge(groups, on="student_id", how="inner")
-        f["_sid"] = pd.factorize(f["student_id"])[0]
+        # students coded per school year: every cell lies within one year (see panels.student_year_codes)
+        f["_sid"] = student_year_codes(f)
         f["_cluster"] = pd.factorize(f["school_id"])[0]
         return f
 

@@ -39,6 +39,7 @@ __all__ = [
     "roster_join",
     "side_by_side",
     "student_subject_key",
+    "student_year_codes",
     "subgroup_cells",
     "with_pooled",
     "yearly_panel",
@@ -270,6 +271,26 @@ def roster_join(frame: pd.DataFrame, students: pd.DataFrame, columns: Sequence[s
     for c in columns:
         out[c] = students[c].take(at[rows]).reset_index(drop=True)
     return out
+
+
+def student_year_codes(frame: pd.DataFrame) -> np.ndarray:
+    """Integer ids of the responses' students, one per student and school year, numbered by first row.
+
+    For tables whose every cell lies within one school year (the climate tables, the scorecard's yearly
+    indicators): a cell counts (and, with too few clusters, clusters on) the same students, in the same order,
+    as on one id per student, while each id lies in one cell of every breakdown by the students' school and
+    groups, so the cells' sums over students need no hashing of (cell, student) pairs. Rows without a student id
+    are one student a year (as the missing id is one value of the student ids).
+
+    Examples
+    --------
+    >>> f = pd.DataFrame({"student_id": ["a", "b", "a", None], "school_year": [2015, 2015, 2016, 2016]})
+    >>> student_year_codes(f).tolist()
+    [0, 1, 2, 3]
+    """
+    sid = pd.factorize(frame["student_id"])[0].astype(np.int64)
+    year = pd.factorize(frame["school_year"])[0].astype(np.int64)
+    return pd.factorize(year * (int(sid.max(initial=0)) + 2) + (sid + 1))[0]
 
 
 def ids_in(ids: pd.Series, values) -> pd.Series:
