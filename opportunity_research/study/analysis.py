@@ -328,6 +328,7 @@ def small_pages():
         toggle(before)
 
 
+@small_pages()  # see small_pages: the analysis' many large arrays without compaction waits
 def unprotected_analysis(
     district_id: str,
     *,
@@ -382,23 +383,6 @@ def unprotected_analysis(
     (True, True, False, True)
     """
     check_analysis_options(subjects=subjects, reference=reference, cuts=cuts)
-    with small_pages():  # see small_pages: the analysis' many large arrays without compaction waits
-        return _unprotected_analysis(
-            district_id,
-            processed_dir=processed_dir,
-            subjects=subjects,
-            min_n=min_n,
-            reference=reference,
-            cuts=cuts,
-            n_boot=n_boot,
-            seed=seed,
-            pool_below=pool_below,
-        )
-
-
-def _unprotected_analysis(
-    district_id, *, processed_dir, subjects, min_n, reference, cuts, n_boot, seed, pool_below
-) -> tuple[DistrictAnalysis, pd.DataFrame]:
     # Suppression is decided once, after this, over everything the district publishes
     # (disclosure.joint.protect_district, with this min_n): the analyses below compute complete tables.
     d = load_district(
