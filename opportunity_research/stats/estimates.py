@@ -116,11 +116,21 @@ def cell_estimates(
     cols = by + [value] + extra
     # the rows with every key and the value (as ``data[cols].dropna(subset=...)`` keeps them), read column by
     # column: each column is taken once, and only if it is used
-    col = _Rows(data, by + [value] + ([cluster] if cluster is not None else []))
-    codes, res = _cells(col, by)
-    m = len(res) if not isinstance(res, dict) else len(res[by[0]])
+    col = _Rows(data, by + [value] + ([cluster] if cluster is not None else []), memo=_memo)
+    # the cells of ``by`` and their row counts depend only on the keys' columns: with every row kept, made once
+    # per frame (``_memo``) for every value and variable that groups by them
+    ckey = ("cells", tuple(by)) if _memo is not None and col.rows is None else None
+    got = _memo.get(ckey) if ckey is not None else None
+    if got is None:
+        codes, res = _cells(col, by)
+        m = len(res) if not isinstance(res, dict) else len(res[by[0]])
+        got = (codes, res, m, np.bincount(codes, minlength=m).astype(float))
+        if ckey is not None:
+            _memo[ckey] = got
+    codes, res, m, n = got
+    if not isinstance(res, dict):
+        res = res.copy()  # the result gets its statistics as columns: not the memo's frame
     v = col(value).to_numpy(dtype=float)
-    n = np.bincount(codes, minlength=m).astype(float)
     with np.errstate(divide="ignore", invalid="ignore"):
         est = np.bincount(codes, weights=v, minlength=m) / n
 
@@ -188,9 +198,12 @@ def cell_estimates(
         n_units = np.bincount((cl_pairs if unit == cluster else pairs(unit))[0], minlength=m)
     else:
         n_units = n
-    ss = np.bincount(codes, weights=(v - est[codes]) ** 2, minlength=m)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        var_iid = np.where(n >= 2, ss / (n - 1) / n, np.nan)
+    if kind == "mean":
+        ss = np.bincount(codes, weights=(v - est[codes]) ** 2, minlength=m)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            var_iid = np.where(n >= 2, ss / (n - 1) / n, np.nan)
+    else:  # a share's interval uses only the clustered variance (Wilson's otherwise): no pass over the rows
+        var_iid = np.full(m, np.nan)
     G = n.copy()
     var = var_iid
     clustered = np.zeros(m, dtype=bool)
@@ -276,18 +289,25 @@ class _Rows:
     few columns :func:`cell_estimates` reads (most often no row is dropped at all).
     """
 
-    def __init__(self, data: pd.DataFrame, subset):
+    def __init__(self, data: pd.DataFrame, subset, memo: dict | None = None):
         self.data = data
         bad = None
         for c in dict.fromkeys(subset):
-            x = data[c]
-            if isinstance(x.dtype, np.dtype) and x.dtype.kind in "iub":  # never missing
-                continue
-            if isinstance(x.dtype, np.dtype) and x.dtype.kind == "f":
-                na = np.isnan(x.to_numpy())
-            else:
-                na = np.asarray(x.array.isna(), dtype=bool)
-            if na.any():
+            # each column's missing rows (None: none), found once per frame when a memo of it is given
+            na = memo.get(("missing", c), False) if memo is not None else False
+            if na is False:
+                x = data[c]
+                if isinstance(x.dtype, np.dtype) and x.dtype.kind in "iub":  # never missing
+                    na = None
+                else:
+                    if isinstance(x.dtype, np.dtype) and x.dtype.kind == "f":
+                        na = np.isnan(x.to_numpy())
+                    else:
+                        na = np.asarray(x.array.isna(), dtype=bool)
+                    na = na if na.any() else None
+                if memo is not None:
+                    memo[("missing", c)] = na
+            if na is not None:
                 bad = na if bad is None else bad | na
         #: positions of the kept rows (None: every row)
         self.rows = None if bad is None else np.flatnonzero(~bad)
@@ -376,20 +396,21 @@ def subgroup_estimates(
     *,
     keys: Sequence[str],
     variables: Sequence[str],
-    value: str,
+    value: str | Sequence[str],
     kind: str = "mean",
     cluster: str | None = None,
     unit: str | None = None,
     confidence: float = 0.95,
     subcluster: str | None = None,
     _memo: dict | None = None,
-) -> pd.DataFrame:
+) -> pd.DataFrame | list[pd.DataFrame]:
     """:func:`cell_estimates` for everyone (``group="all"``) and for each level of each variable.
 
     Returns the :func:`cell_estimates` columns with ``keys``, plus ``group`` (``"all"`` or
-    ``"<variable>=<level>"``) and ``variable`` (``"all"`` or the variable name). The clusters' sums over every
-    row are made once for all the variables' cells (and, with ``_memo``, a dict given again with the same
-    ``data``, once for every call on it).
+    ``"<variable>=<level>"``) and ``variable`` (``"all"`` or the variable name); with a list of ``value``
+    columns, a list of such tables, one per value (each the table of that value alone). The clusters' sums over
+    every row are made once for all the variables' cells (and, with ``_memo``, a dict given again with the same
+    ``data``, once for every call on it); each set of cells once for all the values.
 
     Examples
     --------
@@ -399,45 +420,43 @@ def subgroup_estimates(
     >>> t[["group", "n", "estimate"]].to_dict("list")
     {'group': ['all', 'low_income=0', 'low_income=1'], 'n': [5, 2, 3], 'estimate': [3.0, 1.5, 4.0]}
     """
-    # the clusters' sums over every row, made once for every variable (cell_estimates' pairs)
+    # the clusters' sums over every row, made once for every variable (cell_estimates' pairs); with several values,
+    # each variable's cells are made once for all of them and let go before the next variable's
+    values = [value] if isinstance(value, str) else list(value)
     memo: dict = _memo if _memo is not None else {}
-    frames = [
-        cell_estimates(
-            data,
-            by=keys,
-            value=value,
-            kind=kind,
-            cluster=cluster,
-            unit=unit,
-            confidence=confidence,
-            subcluster=subcluster,
-            _memo=memo,
-        )
-    ]
-    groups = [np.full(len(frames[0]), "all", dtype=object)]
-    names = [groups[0]]
-    for v in variables:
-        if v not in data.columns:
-            continue
-        t = cell_estimates(
-            data,
-            by=list(keys) + [v],
-            value=value,
-            kind=kind,
-            cluster=cluster,
-            unit=unit,
-            confidence=confidence,
-            subcluster=subcluster,
-            _memo=memo,
-        )
-        groups.append(_group_labels(t[v], v))
-        names.append(np.full(len(t), v, dtype=object))
-        frames.append(t.drop(columns=[v]))
-    out = pd.concat(frames, ignore_index=True)
-    # the labels of every part at once (as ``.assign(group=..., variable=...)`` on each part, then ``str``)
-    out["group"] = pd.Series(np.concatenate(groups), index=out.index, dtype="str")
-    out["variable"] = pd.Series(np.concatenate(names), index=out.index, dtype="str")
-    return out
+    parts: dict = {v: ([], [], []) for v in range(len(values))}  # per value: frames, group labels, variables
+    for var in [None, *(v for v in variables if v in data.columns)]:
+        by = list(keys) + ([var] if var is not None else [])
+        for i, val in enumerate(values):
+            t = cell_estimates(
+                data,
+                by=by,
+                value=val,
+                kind=kind,
+                cluster=cluster,
+                unit=unit,
+                confidence=confidence,
+                subcluster=subcluster,
+                _memo=memo,
+            )
+            frames, groups, names = parts[i]
+            if var is None:
+                groups.append(np.full(len(t), "all", dtype=object))
+                names.append(groups[-1])
+                frames.append(t)
+            else:
+                groups.append(_group_labels(t[var], var))
+                names.append(np.full(len(t), var, dtype=object))
+                frames.append(t.drop(columns=[var]))
+        memo.pop(("cells", tuple(by)), None)
+    outs = []
+    for frames, groups, names in parts.values():
+        out = pd.concat(frames, ignore_index=True)
+        # the labels of every part at once (as ``.assign(group=..., variable=...)`` on each part, then ``str``)
+        out["group"] = pd.Series(np.concatenate(groups), index=out.index, dtype="str")
+        out["variable"] = pd.Series(np.concatenate(names), index=out.index, dtype="str")
+        outs.append(out)
+    return outs[0] if isinstance(value, str) else outs
 
 
 def _group_labels(values: pd.Series, variable: str) -> np.ndarray:

@@ -49,6 +49,7 @@ from scipy import stats
 from ..intake.contract import CLIMATE_ITEMS, CLIMATE_SCALE
 from ..stats.estimates import cell_estimates, complete_table, two_level_estimates
 from .indicators import INDICATOR_COLUMNS, indicator_rows, unavailable
+from .panels import student_year_codes as _student_year_codes
 
 __all__ = [
     "NEEDS_SURVEY",
@@ -330,7 +331,7 @@ def climate_summary(
         scale_scores(data, scales=scales, min_answered=min_answered, favorable_at=favorable_at), students
     )
     frame["school_year"] = frame["school_year"].astype(np.int64)
-    frame["_sid"] = pd.factorize(frame["student_id"])[0]  # integer ids: cheaper grouping
+    frame["_sid"] = _student_year_codes(frame)
     if cluster is not None:
         frame["_cluster"] = _codes(frame[cluster])
         cluster = "_cluster"

@@ -26,6 +26,7 @@ from ..intake.contract import SUBGROUP_VARIABLES
 from ..intake.dataset import District
 from ..stats.gaps import gap_table
 from .measures import RESOURCE_LABELS, RESOURCES, analysis_year, classroom_access, student_access
+from .panels import ids_in, map_ids, student_year_codes
 
 __all__ = [
     "RESOURCE_MEASURES",
@@ -227,7 +228,7 @@ def student_groups(district: District, *, access: pd.DataFrame | None = None) ->
     st = district.students[
         ["student_id", "school_id", "race_ethnicity", "low_income", "english_learner", "disability"]
     ]
-    return st.assign(started_behind=st["student_id"].map(behind))
+    return st.assign(started_behind=map_ids(st["student_id"], behind))
 
 
 def multiple_measures_gaps(
@@ -267,19 +268,19 @@ def multiple_measures_gaps(
     if district.has("attendance"):
         att = district.attendance[district.attendance["school_year"] == year]
         rate = (att["days_present"] / att["days_enrolled"]).groupby(att["student_id"]).mean()
-        outcomes["chronic_absence"] = base["student_id"].map((rate < chronic_threshold).astype(float))
+        outcomes["chronic_absence"] = map_ids(base["student_id"], (rate < chronic_threshold).astype(float))
     else:
         needs.append("attendance.csv (days enrolled and present) for chronic absence")
     if district.has("advanced_courses"):
         adv = district.advanced_courses
-        takers = set(adv.loc[adv["school_year"] == year, "student_id"])
-        outcomes["advanced_course"] = base["student_id"].isin(takers).astype(float)
+        takers = adv.loc[adv["school_year"] == year, "student_id"]
+        outcomes["advanced_course"] = ids_in(base["student_id"], takers).astype(float)
     else:
         needs.append("advanced_courses.csv for advanced-course enrollment")
     if district.has("programs"):
         prog = district.programs[district.programs["school_year"] == year]
         for name, part in prog.groupby("program"):
-            outcomes[f"program_{name}"] = base["student_id"].isin(set(part["student_id"])).astype(float)
+            outcomes[f"program_{name}"] = ids_in(base["student_id"], part["student_id"]).astype(float)
     else:
         needs.append("programs.csv for program participation")
     frames = [
@@ -341,7 +342,8 @@ def opportunity_indicators(
 
     def prepared(frame: pd.DataFrame) -> pd.DataFrame:
         f = frame.merge(groups, on="student_id", how="inner")
-        f["_sid"] = pd.factorize(f["student_id"])[0]
+        # students coded per school year: every cell lies within one year (see panels.student_year_codes)
+        f["_sid"] = student_year_codes(f)
         f["_cluster"] = pd.factorize(f["school_id"])[0]
         return f
 
@@ -383,9 +385,9 @@ def opportunity_indicators(
             [
                 groups[["student_id"]].assign(
                     school_year=y,
-                    v=groups["student_id"]
-                    .isin(set(adv.loc[adv["school_year"] == y, "student_id"]))
-                    .astype(float),
+                    v=ids_in(groups["student_id"], adv.loc[adv["school_year"] == y, "student_id"]).astype(
+                        float
+                    ),
                 )
                 for y in years
             ]

@@ -23,6 +23,7 @@ import pandas as pd
 from scipy import stats
 
 from ..stats.ordinal import hetop, v_statistic
+from .panels import roster_join
 
 __all__ = [
     "LEVEL_COUNT_COLUMNS",
@@ -100,8 +101,10 @@ def level_counts_from_assessments(
     """
     variables = [v for v in variables if v in students.columns]
     rows = (assessments["window"] == window) & assessments["performance_level"].notna()
-    r = assessments.loc[rows, ["student_id", "subject", "school_year", "performance_level"]].merge(
-        students[["student_id", "school_id", *variables]], on="student_id", how="inner"
+    r = roster_join(
+        assessments.loc[rows, ["student_id", "subject", "school_year", "performance_level"]],
+        students,
+        ["school_id", *variables],
     )
     keys = ["school_id", "subject", "school_year"]
     # one grouping of the rows into (school, subject, year, level) cells, then one count per cell and level
@@ -290,11 +293,11 @@ def score_gaps(
     """
     variables = [v for v in variables if v in students.columns]
     rows = (assessments["window"] == window) & assessments["scale_score"].notna()
-    r = (
-        assessments.loc[rows, ["student_id", "subject", "school_year", "grade", "scale_score"]]
-        .merge(students[["student_id", *variables]], on="student_id", how="inner")
-        .drop(columns="student_id")  # the ids' text is not used past the join (its memory is let go)
-    )
+    r = roster_join(
+        assessments.loc[rows, ["student_id", "subject", "school_year", "grade", "scale_score"]],
+        students,
+        variables,
+    ).drop(columns="student_id")  # the ids' text is not used past the join (its memory is let go)
     g = r.groupby(["subject", "school_year", "grade"])["scale_score"]
     r = r.assign(z=(r["scale_score"] - g.transform("mean")) / g.transform("std"))
     r = r[np.isfinite(r["z"])]

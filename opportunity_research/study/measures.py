@@ -390,6 +390,21 @@ def student_access(
     return out[lead + [c for c in out.columns if c not in lead]]
 
 
+def _sorted_codes(values) -> np.ndarray:
+    """Integer codes of ``values`` numbered in the sorted order of the distinct values, -1 where missing.
+
+    The codes of ``pd.factorize(values, sort=True)``: an Arrow text column is factorized as Arrow text (no
+    Python string per row), in the order Python sorts its strings (code points, as UTF-8 bytes sort).
+
+    Examples
+    --------
+    >>> _sorted_codes(pd.Series(["b", None, "a", "b"], dtype="str")).tolist()
+    [1, -1, 0, 1]
+    """
+    x = values if isinstance(values, (pd.Series, pd.Index)) else np.asarray(values)
+    return pd.factorize(x, sort=True)[0].astype(np.int64)
+
+
 def cluster_mean_ci(values, clusters, *, confidence: float = 0.95) -> tuple[float, float, float, int, int]:
     """Mean of ``values`` with a cluster-robust (linearization) interval.
 
@@ -412,14 +427,16 @@ def cluster_mean_ci(values, clusters, *, confidence: float = 0.95) -> tuple[floa
     from scipy import stats
 
     v = pd.Series(np.asarray(values, dtype=float))
-    c = pd.Series(np.asarray(clusters))
-    ok = v.notna() & c.notna()
+    # the clusters as integer codes numbered in their sorted order (-1: missing), so that grouping on the codes
+    # gives the groups, and their order, of grouping on the values, without a Python object per row
+    c = _sorted_codes(clusters)
+    ok = v.notna().to_numpy() & (c >= 0)
     v, c = v[ok], c[ok]
     n = len(v)
     if n == 0:
         return (np.nan, np.nan, np.nan, 0, 0)
     est = float(v.mean())
-    grp = v.groupby(c.to_numpy())
+    grp = v.groupby(c)
     s, m = grp.sum().to_numpy(), grp.size().to_numpy()
     g = len(s)
     if g < 2:
@@ -473,8 +490,10 @@ def resource_rates(
     subj = district.classrooms.set_index("classroom_id")["subject"]
     rows = []
     for r, df in scored.items():
-        df = df.assign(subject=df["classroom_id"].map(subj))
-        parts = [("all", df)] + ([(s, g) for s, g in df.groupby("subject")] if by_subject else [])
+        parts = [("all", df)]
+        if by_subject:  # the subject of each row's classroom (only the per-subject rows use it)
+            df = df.assign(subject=df["classroom_id"].map(subj))
+            parts += [(s, g) for s, g in df.groupby("subject")]
         for s, part in parts:
             est, lo, hi, n, g = cluster_mean_ci(part[r], part["classroom_id"])
             rows.append(

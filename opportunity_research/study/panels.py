@@ -28,14 +28,18 @@ from ..stats.estimates import subgroup_estimates, text_as_categories, text_back
 __all__ = [
     "VARIABLES",
     "YearlyPanel",
+    "ids_in",
     "join_rows",
     "later_rows",
+    "map_ids",
     "needs_ge",
     "needs_years",
     "order_rows",
     "panel_rows",
+    "roster_join",
     "side_by_side",
     "student_subject_key",
+    "student_year_codes",
     "subgroup_cells",
     "with_pooled",
     "yearly_panel",
@@ -238,6 +242,131 @@ def _roster_positions(roster: pd.Series, ids: pd.Series) -> np.ndarray | None:
         # the roster's ids (unique, first) are codes 0..n-1 of one factorization of both id columns
         at = pd.factorize(pd.concat([roster, ids], ignore_index=True))[0][len(roster) :].astype(np.int64)
     return at if ((at >= 0) & (at < len(roster))).all() else None
+
+
+def roster_join(frame: pd.DataFrame, students: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """``frame.merge(students[["student_id", *columns]], on="student_id", how="inner")``, on roster positions.
+
+    The same rows (those whose student is on the roster, in ``frame``'s order), columns, dtypes and labels as the
+    merge, without hashing the id text of every row in pandas: each id's roster position comes from one Arrow
+    hash table of the roster (:func:`_roster_positions`' lookup), and the roster's columns are taken by position.
+    A roster with a missing or repeated id (where a merge pairs missing ids or repeats rows) is merged.
+
+    Examples
+    --------
+    >>> f = pd.DataFrame({"student_id": ["b", "x", "a", "b"], "score": [1.0, 2.0, 3.0, 4.0]})
+    >>> s = pd.DataFrame({"student_id": ["a", "b"], "school_id": ["S1", "S2"]})
+    >>> roster_join(f, s, ["school_id"]).values.tolist()
+    [['b', 1.0, 'S2'], ['a', 3.0, 'S1'], ['b', 4.0, 'S2']]
+    """
+    columns = list(columns)
+    ids = students["student_id"]
+    at = None
+    if len(frame) and ids.notna().all() and not ids.duplicated().any():
+        at = _roster_lookup(ids, frame["student_id"])
+    if at is None:
+        return frame.merge(students[["student_id", *columns]], on="student_id", how="inner")
+    rows = np.flatnonzero(at >= 0)
+    out = frame.take(rows).reset_index(drop=True)
+    for c in columns:
+        out[c] = students[c].take(at[rows]).reset_index(drop=True)
+    return out
+
+
+def student_year_codes(frame: pd.DataFrame) -> np.ndarray:
+    """Integer ids of the responses' students, one per student and school year, numbered by first row.
+
+    For tables whose every cell lies within one school year (the climate tables, the scorecard's yearly
+    indicators): a cell counts (and, with too few clusters, clusters on) the same students, in the same order,
+    as on one id per student, while each id lies in one cell of every breakdown by the students' school and
+    groups, so the cells' sums over students need no hashing of (cell, student) pairs. Rows without a student id
+    are one student a year (as the missing id is one value of the student ids).
+
+    Examples
+    --------
+    >>> f = pd.DataFrame({"student_id": ["a", "b", "a", None], "school_year": [2015, 2015, 2016, 2016]})
+    >>> student_year_codes(f).tolist()
+    [0, 1, 2, 3]
+    """
+    sid = pd.factorize(frame["student_id"])[0].astype(np.int64)
+    year = pd.factorize(frame["school_year"])[0].astype(np.int64)
+    return pd.factorize(year * (int(sid.max(initial=0)) + 2) + (sid + 1))[0]
+
+
+def ids_in(ids: pd.Series, values) -> pd.Series:
+    """``ids.isin(set(values))``: whether each id is among ``values``, from one Arrow hash table of them.
+
+    pandas' ``isin`` on Arrow text makes a Python object of every value; this looks the ids up in Arrow (a
+    missing id is among ``values`` if a missing value is, as ``isin`` finds it). Other dtypes use ``isin``.
+
+    Examples
+    --------
+    >>> ids_in(pd.Series(["a", "b", None], dtype="str"), pd.Series(["b", "c"], dtype="str")).tolist()
+    [False, True, False]
+    """
+    try:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        a, v = pa.array(ids.array), pa.array(pd.Series(values).array)
+        if not (pa.types.is_string(a.type) or pa.types.is_large_string(a.type)) or not (
+            pa.types.is_string(v.type) or pa.types.is_large_string(v.type) or pa.types.is_null(v.type)
+        ):
+            raise TypeError("not text")
+        if isinstance(v, pa.ChunkedArray):
+            v = v.combine_chunks()
+        got = pc.fill_null(pc.is_in(a, value_set=v.cast(a.type)), False)
+        return pd.Series(np.asarray(got, dtype=bool), index=ids.index, name=ids.name)
+    except (TypeError, ValueError, pa.ArrowException):
+        return ids.isin(set(values))
+
+
+def map_ids(ids: pd.Series, mapper: pd.Series) -> pd.Series:
+    """``ids.map(mapper)`` for a ``mapper`` indexed by unique ids: each id's value, NaN where it has none.
+
+    The ids' positions in the mapper's index come from one Arrow hash table (pandas maps Arrow text through
+    Python objects); a mapper with a repeated or missing id, or ids that are not Arrow text, are mapped by
+    pandas.
+
+    Examples
+    --------
+    >>> m = pd.Series([0.5, 1.0], index=pd.Index(["a", "b"], dtype="str"))
+    >>> map_ids(pd.Series(["b", "x", "a"], dtype="str"), m).tolist()
+    [1.0, nan, 0.5]
+    """
+    index = mapper.index
+    at = None
+    if len(ids) and index.is_unique and not index.hasnans and mapper.dtype.kind == "f":
+        try:
+            import pyarrow as pa
+
+            if pa.types.is_string(pa.array(ids.array).type) or pa.types.is_large_string(
+                pa.array(ids.array).type
+            ):
+                at = _roster_lookup(pd.Series(index), ids)
+        except (TypeError, ValueError, pa.ArrowException):
+            at = None
+    if at is None:
+        return ids.map(mapper)
+    values = mapper.to_numpy()
+    out = np.where(at >= 0, values[np.maximum(at, 0)], np.nan) if len(values) else np.full(len(ids), np.nan)
+    return pd.Series(out, index=ids.index, name=ids.name)
+
+
+def _roster_lookup(roster: pd.Series, ids: pd.Series) -> np.ndarray | None:
+    """Each id's position on the roster (unique, no missing id), -1 where it is not on it; None when the ids
+    are not Arrow-comparable text or numbers."""
+    try:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        values, known = pa.array(ids.array), pa.array(roster.array)
+        if isinstance(known, pa.ChunkedArray):
+            known = known.combine_chunks()
+        at = pc.index_in(values, value_set=known.cast(values.type))
+        return pc.fill_null(at, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    except (TypeError, ValueError, ImportError, pa.ArrowException):
+        return None
 
 
 def yearly_panel(
@@ -508,28 +637,25 @@ def subgroup_cells(
     # back in its place in the results
     frame = frame.drop(columns=keys)
     frame["_cell"] = pd.Categorical.from_codes(cell, categories=pd.RangeIndex(len(cells)))
-    outs, memo = [], {}  # one frame: the students' codes and sums, made once for every value and level
-    for v in values:
-        dist, sch = (
-            _with_keys(
-                subgroup_estimates(
-                    frame,
-                    keys=k,
-                    variables=variables,
-                    value=v,
-                    kind=kind,
-                    cluster="_sid",
-                    unit="_sid",
-                    confidence=confidence,
-                    _memo=memo,
-                ),
-                cells,
-            )
-            for k in (["_cell"], ["_cell", "school_id"])
+    memo = {}  # one frame: the students' codes and sums, made once for every value and level
+    dist, sch = (
+        subgroup_estimates(
+            frame,
+            keys=k,
+            variables=variables,
+            value=values,
+            kind=kind,
+            cluster="_sid",
+            unit="_sid",
+            confidence=confidence,
+            _memo=memo,
         )
-        out = pd.concat(
-            [text_back(dist.assign(school_id="all"), text), text_back(sch, text)], ignore_index=True
-        )
+        for k in (["_cell"], ["_cell", "school_id"])
+    )
+    outs = []
+    for d, s in zip(dist, sch, strict=True):
+        d, s = _with_keys(d, cells), _with_keys(s, cells)
+        out = pd.concat([text_back(d.assign(school_id="all"), text), text_back(s, text)], ignore_index=True)
         outs.append(out.rename(columns={"n_units": "n_students"}).drop(columns=["n_clusters"]))
     return outs[0] if isinstance(value, str) else outs
 
