@@ -10,9 +10,10 @@ in the whole analysis, disclosure and display stack), so ``import opportunity_re
 
 from __future__ import annotations
 
-from .config import use_arrow_pool
+from .config import use_arrow_pool, use_small_pages
 
 use_arrow_pool()  # before any table is read (see config.ARROW_POOL)
+use_small_pages()  # before any large array is made (see config.use_small_pages)
 
 from .intake.dataset import District, load_district, process_district
 from .intake.validation import ValidationFailed, validate_district

@@ -105,6 +105,30 @@ def test_demo_loads():
     assert len(d.students) == 1500 and "demo_lakeside" in repr(d)
 
 
+@pytest.mark.parametrize("env, advice", [(None, "False"), ("0", "False"), ("1", "True")])
+def test_the_package_turns_numpys_huge_page_advice_off_unless_numpy_is_told_otherwise(env, advice):
+    """numpy's huge-page advice made the 1,000,000-student analysis wait on memory compaction for half its time;
+    the package turns it off when it is imported (config.use_small_pages), before any large array, and leaves
+    numpy's own setting (NUMPY_MADVISE_HUGEPAGE) alone."""
+    import os
+    import subprocess
+    import sys
+
+    environ = {k: v for k, v in os.environ.items() if k != "NUMPY_MADVISE_HUGEPAGE"}
+    if env:
+        environ["NUMPY_MADVISE_HUGEPAGE"] = env
+    code = (
+        "import numpy as np; on = np._core.multiarray._get_madvise_hugepage(); import opportunity_research; "
+        "print(on, np._core.multiarray._get_madvise_hugepage())"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=environ, capture_output=True, text=True, check=True
+    )
+    before, after = out.stdout.split()
+    assert after == advice
+    assert env is not None or before == "True" or not sys.platform.startswith("linux")  # numpy's default: on
+
+
 @pytest.mark.parametrize("env, pool", [(None, "jemalloc"), ("system", "system"), ("mimalloc", "mimalloc")])
 def test_the_package_reads_tables_with_jemalloc_unless_arrow_is_told_otherwise(env, pool):
     """pyarrow's default pool (mimalloc) spends more time returning pages than reading a large district; the

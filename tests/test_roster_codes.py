@@ -277,26 +277,6 @@ def test_ids_in_and_map_ids_equal_isin_and_map(seed):
         panels.map_ids(ids, dup)
 
 
-def test_small_pages_turns_the_huge_page_advice_off_and_restores_it(monkeypatch):
-    from opportunity_research.study.analysis import small_pages
-
-    monkeypatch.delenv("NUMPY_MADVISE_HUGEPAGE", raising=False)
-    core = np._core.multiarray
-    before = core._set_madvise_hugepage(True)
-    try:
-        with small_pages():
-            assert core._get_madvise_hugepage() is False
-        assert core._get_madvise_hugepage() is True
-        with pytest.raises(KeyError), small_pages():
-            raise KeyError("an error inside the analysis")
-        assert core._get_madvise_hugepage() is True
-        monkeypatch.setenv("NUMPY_MADVISE_HUGEPAGE", "1")  # numpy's own switch, set by the user: left alone
-        with small_pages():
-            assert core._get_madvise_hugepage() is True
-    finally:
-        core._set_madvise_hugepage(before)
-
-
 @pytest.mark.parametrize("students", [300, 1500])
 def test_opportunity_indicators_on_student_year_codes_equal_student_codes(students, monkeypatch):
     from opportunity_research.intake.dataset import District

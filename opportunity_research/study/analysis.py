@@ -24,14 +24,11 @@ strong_instruction  104      0.03
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
-import os
 import warnings
 from dataclasses import dataclass, field
 
-import numpy as np
 import pandas as pd
 
 from .. import config
@@ -57,7 +54,6 @@ __all__ = [
     "key_findings",
     "pool_small_groups",
     "reference_label",
-    "small_pages",
     "unprotected_analysis",
     "unprotected_level_counts",
 ]
@@ -296,39 +292,6 @@ def pool_small_groups(district, *, pool_below: int = 2 * config.MIN_CELL_SIZE, k
     ), small
 
 
-@contextlib.contextmanager
-def small_pages():
-    """numpy's advice to back its large arrays with transparent huge pages, off inside the block (then restored).
-
-    numpy asks the kernel for huge pages (``madvise(MADV_HUGEPAGE)``) on every array of 4 MB or more; with the
-    kernel's ``defrag=madvise`` setting a huge page that is not free at once is made by compacting memory while
-    the allocation waits. The analysis allocates thousands of such arrays (each pass over a large district's
-    rows), and on the 2-core machine of issue 21 the waits made most of its time: the 1,000,000-student analysis
-    took 427 s wall and 299 CPU-s with the advice and 201 s and 155 CPU-s without it, the same tables (level
-    movement 51 -> 22 CPU-s, the growth models 36 -> 19, the panel 14 -> 2.7). A ``NUMPY_MADVISE_HUGEPAGE``
-    setting in the environment (numpy's own switch) is left as it is.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> with small_pages():
-    ...     inside = np._core.multiarray._get_madvise_hugepage()
-    >>> inside or "NUMPY_MADVISE_HUGEPAGE" in os.environ
-    False
-    """
-    core = getattr(getattr(np, "_core", None), "multiarray", None)
-    toggle = getattr(core, "_set_madvise_hugepage", None)
-    if toggle is None or "NUMPY_MADVISE_HUGEPAGE" in os.environ:
-        yield
-        return
-    before = toggle(False)
-    try:
-        yield
-    finally:
-        toggle(before)
-
-
-@small_pages()  # see small_pages: the analysis' many large arrays without compaction waits
 def unprotected_analysis(
     district_id: str,
     *,
