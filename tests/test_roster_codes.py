@@ -296,24 +296,3 @@ def test_opportunity_indicators_on_student_year_codes_equal_student_codes(studen
     ref = equity.opportunity_indicators(d)
     pd.testing.assert_frame_equal(got, ref, check_exact=True)
     assert got["school_year"].nunique() > 1 and len(got)
-
-
-def test_the_analysis_runs_without_the_huge_page_advice(monkeypatch):
-    from opportunity_research.study import analysis
-
-    monkeypatch.delenv("NUMPY_MADVISE_HUGEPAGE", raising=False)
-    core = np._core.multiarray
-    seen = []
-
-    def load(*args, **kwargs):
-        seen.append(core._get_madvise_hugepage())
-        raise LookupError("stop after the first step")
-
-    monkeypatch.setattr(analysis, "load_district", load)
-    before = core._set_madvise_hugepage(True)
-    try:
-        with pytest.raises(LookupError):
-            analysis.unprotected_analysis("demo_pinebrook")
-        assert seen == [False] and core._get_madvise_hugepage() is True
-    finally:
-        core._set_madvise_hugepage(before)
