@@ -248,6 +248,19 @@ def intervals(
         # the LP is its rows (each restricted to the component's variables) and their right-hand sides: the
         # key names them exactly (rows by their index in the model; right-hand sides rounded as before)
         key = digest(members, rows, np.round(b_all[rows], 6) + 0.0, np.asarray(ts, dtype=np.int64), need)
+
+        def solve(targets, rows=rows, members=members, shape=shape):
+            """The targets' intervals from the component's own LP (its feasible points kept for ``decide``)."""
+            return _solve_component(
+                members.tolist(),
+                lambda: [con(r) for r in rows.tolist()],
+                lb,
+                targets,
+                need,
+                component_model(arr, rows, members, unknown, b_all[rows], lb),
+                keep=lambda lo, hi: _keep_points(points, shape, lo, hi),
+            )
+
         hit = model.lp_cache.get(key)
         if hit is None and len(members) > LOCAL_MIN and math.isfinite(need):
             # a large component: targets that feasible points of small blocks already show wide need no LP of
@@ -255,33 +268,13 @@ def intervals(
             hit = local_points(model, arr, rows, members, unknown, b_all, lb, ts, need)
             rest = [t for t in ts if t not in hit]
             if rest:
-                lp = component_model(arr, rows, members, unknown, b_all[rows], lb)
-                hit.update(
-                    _solve_component(
-                        members.tolist(),
-                        lambda rows=rows: [con(r) for r in rows.tolist()],
-                        lb,
-                        rest,
-                        need,
-                        lp,
-                        keep=lambda lo, hi, shape=shape: _keep_points(points, shape, lo, hi),
-                    )
-                )
+                hit.update(solve(rest))
                 # kept only when the component's own LPs were needed: a large component changes in every round,
                 # and its blocks keep their results anyway (at 1,000,000 students every round's copy of every
                 # large component's intervals grew the cache by about 300 MB a minute)
                 model.lp_cache[key] = hit
         if hit is None:
-            lp = component_model(arr, rows, members, unknown, b_all[rows], lb)
-            hit = _solve_component(
-                members.tolist(),
-                lambda rows=rows: [con(r) for r in rows.tolist()],
-                lb,
-                ts,
-                need,
-                lp,
-                keep=lambda lo, hi, shape=shape: _keep_points(points, shape, lo, hi),
-            )
+            hit = solve(ts)
             model.lp_cache[key] = hit
         out.update(hit)
     return out
