@@ -340,9 +340,8 @@ def map_ids(ids: pd.Series, mapper: pd.Series) -> pd.Series:
         try:
             import pyarrow as pa
 
-            if pa.types.is_string(pa.array(ids.array).type) or pa.types.is_large_string(
-                pa.array(ids.array).type
-            ):
+            kind = pa.array(ids.array).type
+            if pa.types.is_string(kind) or pa.types.is_large_string(kind):
                 at = _roster_lookup(pd.Series(index), ids)
         except (TypeError, ValueError, pa.ArrowException):
             at = None
