@@ -196,6 +196,7 @@ class _State:
         self._partition_rows = None  # rule 4's relations as sparse rows of the model's rows
         self._audited = None  # the last count audit: (hidden counts, too narrow, intervals or None)
         self._own_mat = None  # counts x rows: the counts each row describes (link's closure)
+        self._near_memo = {}  # estimate_audit's value test by (relation, total, hidden parts): pooled_near
         self.min_n, self.protection, self.near = min_n, protection, near_bound
         self.H: set[int] = set()  # hidden population counts
         self.E: set[int] = set()  # rows whose estimates are withheld (population level)
@@ -300,7 +301,7 @@ class _State:
             # model, where the audit probes blocks before it reads those relations), then the rest of them and the
             # counts hidden since by the audit's own intervals (a model whose components are all small, as a
             # 10,000-student district's: its LPs decide them in milliseconds, sooner than the relaxations)
-            large = len(self.H) > LOCAL_MIN and largest_component(self.m, ~hid) > LOCAL_MIN
+            large = self.probes_blocks(hid)
             part = narrow_targets(self.m, ~hid, prev[1], self.protection) if large else {}
             rest = sorted((set(prev[1]) - set(part)) | (self.H - prev[0]))
             if rest:
@@ -333,10 +334,8 @@ class _State:
         Asked only where a component of the audit holds more than :data:`.lp.LOCAL_MIN` unknown counts (the
         count audit probes it by blocks, seconds at 1,000,000 students); elsewhere False and the count audit
         decides sooner (at 10,000 students this check took 13.9 of the clean-up's 34 CPU-s to refuse 6 tries)."""
-        if len(self.H) <= LOCAL_MIN:
-            return False
         hid = self.hidden_rows(counts=True)
-        if largest_component(self.m, ~hid) <= LOCAL_MIN:
+        if not self.probes_blocks(hid):
             return False
         rel, near = self.m.relations, {}
         # the hidden counts of each relation of a count shown again, the relation with the fewest hidden counts
@@ -347,6 +346,13 @@ class _State:
                 for u in sorted((u for u in rel[k][0] if u in self.H), key=lambda u: (self.m.var_x[u], u)):
                     near.setdefault(u, None)
         return bool(narrow_targets(self.m, ~hid, list(near), self.protection, first=True))
+
+    def probes_blocks(self, hid: np.ndarray) -> bool:
+        """Whether the count audit of the rows ``hid`` hides probes a component block by block: more than
+        :data:`.lp.LOCAL_MIN` counts hidden and one component of the audit holding more than that many unknown
+        counts (:func:`.lp.largest_component`; the 1,000,000-student pass). Only there do the relaxations
+        (:func:`.lp.narrow_targets`) decide sooner than the components' own LPs."""
+        return len(self.H) > LOCAL_MIN and largest_component(self.m, ~hid) > LOCAL_MIN
 
     def known_design_rows(self) -> np.ndarray:
         """Rows the publication design never publishes whose count an attacker can work out exactly and that
@@ -417,7 +423,7 @@ class _State:
         singles = [m.row_vars[hp[0]][0] for _, _, hp, *_ in cand if len(hp) == 1]
         iv = intervals(m, ~self.hidden_rows(counts=True), singles, 1, decide=True) if singles else {}
         out = []
-        memo = self.__dict__.setdefault("_near_memo", {})
+        memo = self._near_memo
         for i, parts, hp, sp, total, kind in cand:
             one_known = len(hp) == 1 and interval_width(iv[m.row_vars[hp[0]][0]]) == 0
             # the value test is a function of the relation, its hidden parts and its total alone (the model's
