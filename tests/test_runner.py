@@ -97,6 +97,7 @@ def test_notebook_parameters_reads_literal_defaults():
         "min_n",
         "seed",
         "fail",
+        "pause",
         "output_dir",
     ]
     assert declared["subjects"]["default"] == ["ela", "math"] and declared["school_year"]["default"] is None
