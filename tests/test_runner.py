@@ -144,7 +144,7 @@ def test_check_parameters():
         "parameter 'fail' must be bool (the notebook's default is False), got int 1",
         "parameter 'seed' must be int (the notebook's default is 0), got bool True",
         (
-            "unknown parameter 'sed' (the notebook declares: district_id, fail, min_n, output_dir, processed_dir, "
+            "unknown parameter 'sed' (the notebook declares: district_id, fail, min_n, output_dir, pause, processed_dir, "
             "raw_dir, school_year, seed, subjects)"
         ),
         "parameter 'district_id' cannot be None (the notebook's default is 'demo_lakeside')",

@@ -21,8 +21,10 @@ import pytest
 from opportunity_research.batch.runner import run_batch
 
 try:  # tests/ as a package or as a plain folder on sys.path
+    from . import demo
     from .test_runner import NOTEBOOKS, TINY, TINY_REPORT_FILES, cli, files, make_district
 except ImportError:  # pragma: no cover
+    import demo
     from test_runner import NOTEBOOKS, TINY, TINY_REPORT_FILES, cli, files, make_district
 
 pytestmark = pytest.mark.long(55)  # run first (tests/conftest.py)
@@ -37,21 +39,13 @@ pytestmark = pytest.mark.long(55)  # run first (tests/conftest.py)
     reason="opportunity_research.intake.validation not written yet",
 )
 def test_demo_batch(tmp_path, monkeypatch, capsys):
-    from opportunity_research.intake.validation import validate_district
-    from opportunity_research.synth.districts import synthesize
-
-    synthesize(tmp_path / "synth", students=1500)
-    # two demo districts that pass the contract (the runner is under test here, not the generator)
-    good = []
-    for d in sorted((tmp_path / "synth").iterdir()):
-        if len(good) < 2 and validate_district(d).ok:
-            good.append(d.name)
-    assert len(good) == 2, "fewer than two synthetic demo districts pass validation"
+    # two demo districts, the smallest (the runner is under test here, not the generator): writable copies of
+    # the run's shared demo data (tests/demo.py: the files `synthesize` writes), and a broken copy of one
+    good = ["demo_fairview", "demo_pinebrook"]
     raw = tmp_path / "data" / "raw"
-    raw.mkdir(parents=True)
     for d in good:
-        shutil.copytree(tmp_path / "synth" / d, raw / d)
-    shutil.copytree(tmp_path / "synth" / good[0], raw / "demo_broken")
+        shutil.copytree(demo.demo_root() / "raw" / d, raw / d, copy_function=shutil.copyfile)
+    shutil.copytree(raw / good[0], raw / "demo_broken")
     students = pd.read_csv(raw / "demo_broken" / "students.csv", dtype=str)
     students.loc[3, "grade"] = "42"  # outside the contract's 3-12
     lost = students.loc[4, "student_id"]
