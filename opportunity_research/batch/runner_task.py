@@ -24,14 +24,16 @@ import threading
 import time
 import traceback
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .runner_parameters import CROSS_DISTRICT
+
+if TYPE_CHECKING:
+    from ..disclosure.identifiers import Identifiers
 
 # DistrictResult and ensure_kernel are public through opportunity_research.batch.runner
 __all__ = ["PUBLISH_RECORD", "run_job", "staging_dir"]
 
-#: (table, column) holding the identifiers the privacy screen looks for.
-ID_SOURCES = (("students", "student_id"), ("classrooms", "teacher_id"))
 #: Seconds a notebook cell may run before its district fails (``--timeout``).
 DEFAULT_CELL_TIMEOUT = 1800
 #: File in a published report folder recording the run that published it.
@@ -159,31 +161,6 @@ def rel_path(path: Path, root: Path) -> str:
 def shown_path(path: Path, root: Path) -> str:
     """A path safe to show: relative to the project root, or just its name when outside it."""
     return rel_path(path, root) if Path(path).resolve().is_relative_to(root) else Path(path).name
-
-
-def _read_ids(*folders: Path) -> set[str]:
-    """Raw identifiers (``*.csv``) and pseudonyms (``*.parquet``) in the folders' :data:`ID_SOURCES` tables.
-
-    Best effort: a missing or unreadable file is skipped (reading it is the validator's business).
-    """
-    import pandas as pd
-
-    ids: set[str] = set()
-    for folder in folders:
-        for table, col in ID_SOURCES:
-            for f in (folder / f"{table}.csv", folder / f"{table}.parquet"):
-                if not f.exists():
-                    continue
-                try:
-                    s = (
-                        pd.read_csv(f, usecols=[col], dtype="str")[col]
-                        if f.suffix == ".csv"
-                        else pd.read_parquet(f, columns=[col])[col]
-                    )
-                except (OSError, ValueError, KeyError, pd.errors.ParserError, ImportError):
-                    continue
-                ids.update(s.dropna().astype(str).str.strip())
-    return ids
 
 
 def staging_dir(reports: Path) -> Path:
@@ -420,23 +397,23 @@ def _already_published(job: Job, name: str, final: Path, result: DistrictResult)
     return True
 
 
-def _prepare_inputs(job: Job, result: DistrictResult, ids: set[str]) -> None:
+def _prepare_inputs(job: Job, result: DistrictResult, ids: Identifiers) -> None:
     """Step 1: validate and process the district's raw data; collect (into ``ids``) the identifiers the privacy
-    screen and every shown reason must not contain."""
+    screen and every shown reason must not contain (raw ids and pseudonyms: :class:`Identifiers`)."""
     root, raw_dir, processed_dir = Path(job.root), Path(job.raw_dir), Path(job.processed_dir)
     for d in job.id_districts:
-        ids |= _read_ids(raw_dir / d, processed_dir / d)
+        ids.read(raw_dir / d, processed_dir / d)
     if job.kind != "district":
         return
     raw = raw_dir / job.district_id
     if not raw.is_dir():
         raise _Failure(f"no raw data folder {shown_path(raw, root)}")
-    ids |= _read_ids(raw)  # before processing, so a validation failure's reason is redacted too
+    ids.read(raw)  # before processing, so a validation failure's reason is redacted too
     if job.process:
         from ..intake.dataset import process_district
 
         process_district(raw, processed_root=processed_dir, key=job.key)
-    ids |= _read_ids(processed_dir / job.district_id)
+    ids.read(processed_dir / job.district_id)
     manifest = processed_dir / job.district_id / "manifest.json"
     if manifest.exists():
         result.inputs = json.loads(manifest.read_text()).get("inputs", {})
@@ -544,7 +521,7 @@ class _Screen:
     order; a task that fails before then does not wait for it.
     """
 
-    def __init__(self, job: Job, folder: Path, ids: set[str]):
+    def __init__(self, job: Job, folder: Path, ids: Identifiers):
         from ..disclosure.privacy import screen_outputs
 
         self.job, self.folder, self.ids = job, folder, ids
@@ -579,7 +556,7 @@ class _Screen:
 
 
 def _screen_and_audit(
-    job: Job, tmp: Path, ids: set[str], gate: _Gate | None = None, screen: _Screen | None = None
+    job: Job, tmp: Path, ids: Identifiers, gate: _Gate | None = None, screen: _Screen | None = None
 ) -> None:
     """Step 4: the privacy screen over every file, then the disclosure gate: nothing is published unless both
     pass. ``gate``: the gate already started on ``tmp`` (:class:`_Gate`); by default it is run here. ``screen``:
@@ -627,7 +604,7 @@ def _record_failure(
     name: str,
     exc: Exception,
     result: DistrictResult,
-    ids: set[str],
+    ids: Identifiers,
     tmp: Path | None,
     cancelled: Path,
 ) -> None:
@@ -713,7 +690,9 @@ def run_job(job: Job) -> DistrictResult:
     root, reports = Path(job.root), Path(job.reports_dir)
     name = CROSS_DISTRICT if job.kind == "cross" else job.district_id
     final = reports / name
-    ids: set[str] = set()
+    from ..disclosure.identifiers import Identifiers
+
+    ids = Identifiers()
     tmp: Path | None = None
     result = DistrictResult(name, "failed")
     result.runs = _count_start(job, name)

@@ -52,6 +52,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .identifiers import Identifiers
+
 __all__ = ["PSEUDONYM_PATTERN", "ScreenHit", "is_count_column", "redact", "screen_outputs", "screen_text"]
 
 #: Pseudonyms written by :func:`opportunity_research.intake.dataset.pseudonymize`.
@@ -137,15 +139,11 @@ def _spans(token: str, max_parts: int = 6):
 class _Matcher:
     """Finds identifiers and local paths in text; built once per screen."""
 
-    def __init__(self, ids: Iterable[str], paths: Iterable[str], min_id_length: int = 5):
-        ids = pd.Series(pd.unique(pd.Series(list(ids), dtype="str").dropna().str.strip()), dtype="str")
-        short = ids.str.len() < min_id_length
-        self.skipped = int(short.sum())
-        kept = ids[~short].str.casefold()
-        self.ids = frozenset(kept)
+    def __init__(self, ids: Iterable[str] | Identifiers, paths: Iterable[str], min_id_length: int = 5):
+        ids = ids if isinstance(ids, Identifiers) else Identifiers(ids)
         # an identifier found in a text has all its parts among the text's parts: its last one is its key, and a
         # text none of whose parts is a key holds no identifier (most lines of a report: no token-by-token scan)
-        self.keys = frozenset(kept.str.extract(r"([0-9a-z]+)[^0-9a-z]*$", expand=False).dropna())
+        self.ids, self.keys, self.skipped = ids.lookups(min_id_length)
         known = sorted(
             {str(p).rstrip("/\\") for p in paths if len(str(p).rstrip("/\\")) > 1}, key=len, reverse=True
         )
