@@ -443,8 +443,10 @@ def _rule_problems(name: str, values, t: Table, raw, bad, lines, out: ProblemCol
 def _key_problems(data: dict, t: Table, raw: dict, lines, out: ProblemCollector, reread) -> None:
     """Duplicate keys (every repeat of an earlier row's key whose key cells are all filled)."""
     key = list(t.key)
-    if len(key) == 1 and pyc.count_distinct(data[key[0]], mode="all").as_py() == len(data[key[0]]):
-        return  # a one-column key with as many distinct values as rows (the usual case): no row codes needed
+    # a one-column key with as many distinct values as rows (the usual case): no row codes needed. `unique` (a
+    # null counts as a value) rather than `count_distinct`, which took 12 CPU-s on 5M distinct texts to unique's 1.
+    if len(key) == 1 and len(pyc.unique(data[key[0]])) == len(data[key[0]]):
+        return
     codes = key_codes(data, key)
     repeat = pd.Series(codes).duplicated(keep="first").to_numpy()
     if not repeat.any():
