@@ -41,6 +41,7 @@ __all__ = [
     "student_subject_key",
     "student_year_codes",
     "subgroup_cells",
+    "subgroup_cells_parts",
     "with_pooled",
     "yearly_panel",
     "yearly_results",
@@ -657,6 +658,36 @@ def subgroup_cells(
         out = pd.concat([text_back(d.assign(school_id="all"), text), text_back(s, text)], ignore_index=True)
         outs.append(out.rename(columns={"n_units": "n_students"}).drop(columns=["n_clusters"]))
     return outs[0] if isinstance(value, str) else outs
+
+
+def subgroup_cells_parts(parts, **kw):
+    """:func:`subgroup_cells` (same arguments) of the rows of ``parts``, frames each holding whole cells of
+    ``keys`` (split on a key other than ``subject`` when pooled), one part at a time: the rows of
+    ``subgroup_cells(pd.concat(parts), **kw)``, each cell's sums over the same rows in the same order, part after
+    part (:func:`order_rows` orders them). A million students' pairs of one year are a quarter of all their pairs,
+    and so is the memory of their cells. Empty parts are skipped (all empty: the cells of the last).
+
+    Examples
+    --------
+    >>> f = pd.DataFrame({"student_id": list("abcd"), "subject": "ela", "year": [1, 1, 2, 2],
+    ...                   "school_id": "S1", "y": [1.0, 0.0, 1.0, 1.0]})
+    >>> kw = dict(keys=["subject", "year"], variables=[], value="y", kind="share", confidence=0.95)
+    >>> t = subgroup_cells_parts((f[f["year"] == y] for y in (2, 1)), **kw)
+    >>> t[["year", "school_id", "estimate"]].values.tolist()
+    [[2, 'all', 1.0], [2, 'S1', 1.0], [1, 'all', 0.5], [1, 'S1', 0.5]]
+    """
+    got, last = [], None
+    for part in parts:
+        if len(part):
+            got.append(subgroup_cells(part, **kw))
+        else:
+            last = part
+        del part  # one part's frame at a time (not held while the next is made)
+    if not got:
+        return subgroup_cells(last, **kw)
+    if isinstance(kw["value"], str):
+        return pd.concat(got, ignore_index=True)
+    return [pd.concat(tables, ignore_index=True) for tables in zip(*got, strict=True)]
 
 
 def _key_cells(frame: pd.DataFrame, keys: list[str]) -> tuple[np.ndarray, pd.DataFrame]:
