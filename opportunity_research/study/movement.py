@@ -51,21 +51,28 @@ def _year_pairs(
     ``used`` columns of the earlier result (those the panel has), ``from_year``, ``to_year`` and the ``pairs``
     columns, ``{name: (column, "from" or "to")}``, of either result.
     """
-    panel, cur, nxt, years = _pair_rows(
-        data, students=students, window=window, subjects=subjects, column=column
-    )
-    return _pair_frame(panel, cur, nxt, used, pairs), years, panel.text
+    panel, found, years = _pair_rows(data, students=students, window=window, subjects=subjects, column=column)
+    cur = np.concatenate([c for c, _ in found]) if found else np.zeros(0, dtype=np.int64)
+    nxt = np.concatenate([n for _, n in found]) if found else np.zeros(0, dtype=np.int64)
+    order = np.argsort(
+        cur, kind="stable"
+    )  # the pairs in the order of their earlier result (all years at once)
+    return _pair_frame(panel, cur[order], nxt[order], used, pairs), years, panel.text
 
 
 def _pair_rows(data, *, students, window, subjects, column):
-    """The panel, the positions of each pair's earlier and later result (:func:`_year_pairs`' rows, in its
-    order) and the school years with ``column`` present."""
+    """The panel, the pairs of each later year (the positions of their earlier and later results, in the order
+    of the earlier; later years without a pair left out) and the school years with ``column`` present."""
     panel = yearly_panel(data, students=students, window=window, subjects=subjects)
     year = panel.frame["school_year"].to_numpy()
     have = np.flatnonzero(panel.frame[column].notna().to_numpy())
     years = sorted(int(y) for y in np.unique(year[have]))
-    cur, nxt = later_rows(panel, have, have, 1)
-    return panel, cur, nxt, years
+    found = []
+    for y in years[1:]:  # one later year at a time: the join's memory is a year's
+        cur, nxt = later_rows(panel, have[year[have] == y - 1], have[year[have] == y], 1)
+        if len(cur):
+            found.append((cur, nxt))
+    return panel, found, years
 
 
 def _pair_frame(panel: YearlyPanel, cur, nxt, used, pairs) -> pd.DataFrame:
@@ -78,13 +85,12 @@ def _pair_frame(panel: YearlyPanel, cur, nxt, used, pairs) -> pd.DataFrame:
     return out
 
 
-def _pair_parts(panel: YearlyPanel, cur, nxt, used, pairs, derive):
-    """:func:`_pair_frame` of the pairs of one later year at a time (each with ``derive(frame)``'s columns):
-    every cell of the year-to-year tables lies within one later year (:func:`~.panels.subgroup_cells_parts`)."""
-    to = panel.frame["school_year"].to_numpy()[nxt]
-    for y in np.unique(to):
-        at = np.flatnonzero(to == y)
-        yield derive(_pair_frame(panel, cur[at], nxt[at], used, pairs))
+def _pair_parts(panel: YearlyPanel, found, used, pairs, derive):
+    """:func:`_pair_frame` of the pairs of one later year at a time (``found``, of :func:`_pair_rows`), each with
+    ``derive(frame)``'s columns: every cell of the year-to-year tables lies within one later year
+    (:func:`~.panels.subgroup_cells_parts`)."""
+    for cur, nxt in found:
+        yield derive(_pair_frame(panel, cur, nxt, used, pairs))
 
 
 def yearly_growth(
@@ -139,10 +145,10 @@ def yearly_growth(
         "suppressed",
         "suppression_reason",
     ]
-    panel, cur, nxt, years = _pair_rows(
+    panel, found, years = _pair_rows(
         data, students=students, window=window, subjects=subjects, column="grade_equivalent"
     )
-    if len(cur) == 0:
+    if not found:
         return unavailable(cols, needs_ge(window, years))
 
     def derive(pairs):
@@ -156,8 +162,7 @@ def yearly_growth(
     out = subgroup_cells_parts(
         _pair_parts(
             panel,
-            cur,
-            nxt,
+            found,
             used=["subject", "school_id", *variables, "_sid"],
             pairs={
                 "ge_from": ("grade_equivalent", "from"),
@@ -313,10 +318,10 @@ def level_movement(
         "suppressed",
         "suppression_reason",
     ]
-    panel, cur, nxt, years = _pair_rows(
+    panel, found, years = _pair_rows(
         data, students=students, window=window, subjects=subjects, column="performance_level"
     )
-    if len(cur) == 0:
+    if not found:
         return unavailable(cols, needs_years(window, years))
 
     def derive(pairs):
@@ -333,8 +338,7 @@ def level_movement(
     cells = subgroup_cells_parts(
         _pair_parts(
             panel,
-            cur,
-            nxt,
+            found,
             used=["subject", "school_id", *variables, "_sid"],
             pairs={"from_level": ("performance_level", "from"), "to_level": ("performance_level", "to")},
             derive=derive,

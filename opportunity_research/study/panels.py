@@ -665,7 +665,9 @@ def subgroup_cells_parts(parts, **kw):
     ``keys`` (split on a key other than ``subject`` when pooled), one part at a time: the rows of
     ``subgroup_cells(pd.concat(parts), **kw)``, each cell's sums over the same rows in the same order, part after
     part (:func:`order_rows` orders them). A million students' pairs of one year are a quarter of all their pairs,
-    and so is the memory of their cells. Empty parts are skipped (all empty: the cells of the last).
+    and so is the memory of their cells. With ``pooled=True`` each part's cells of each subject come before its
+    cells of the subjects pooled, made one after the other. Empty parts are skipped (all empty: the cells of the
+    last).
 
     Examples
     --------
@@ -677,9 +679,12 @@ def subgroup_cells_parts(parts, **kw):
     [[2, 'all', 1.0], [2, 'S1', 1.0], [1, 'all', 0.5], [1, 'S1', 0.5]]
     """
     got, last = [], None
+    # with the subjects pooled, a part's cells of each subject and then of the subjects pooled (pooled="only":
+    # the same cells, to the bit): its frame is not doubled
+    ways = [False, "only"] if kw.get("pooled") is True else [kw.get("pooled", False)]
     for part in parts:
         if len(part):
-            got.append(subgroup_cells(part, **kw))
+            got += [subgroup_cells(part, **{**kw, "pooled": way}) for way in ways]
         else:
             last = part
         del part  # one part's frame at a time (not held while the next is made)

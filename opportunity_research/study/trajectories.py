@@ -420,8 +420,9 @@ def grade_level_growth(
     keys = ["subject", "start_year", "end_year"]
     variables = list(variables) + ["started_behind"]
     names = ["start_offset", "growth"]
-    cells = subgroup_cells(
-        per,
+    # each subject's cells, then the subjects pooled: the frame of every student-subject is not doubled
+    cells = subgroup_cells_parts(
+        [per],
         keys=keys,
         variables=variables,
         value=names,
