@@ -25,7 +25,8 @@ import pandas as pd
 from scipy import stats
 
 from ..stats.ordinal import hetop, v_statistic
-from .panels import _roster_lookup, roster_join
+from .measures import id_positions
+from .panels import roster_join
 
 __all__ = [
     "LEVEL_COUNT_COLUMNS",
@@ -108,7 +109,7 @@ def level_counts_from_assessments(
     for r in _joined_parts(
         assessments,
         rows,
-        ["student_id", "subject", "school_year", "performance_level"],
+        ["subject", "school_year", "performance_level"],
         students,
         ["school_id", *variables],
     ):
@@ -149,7 +150,8 @@ def _level_count_parts(r: pd.DataFrame, variables) -> list[pd.DataFrame]:
 def _joined_parts(
     assessments: pd.DataFrame, rows: pd.Series, cols: list[str], students: pd.DataFrame, columns
 ):
-    """``roster_join(assessments.loc[rows, cols], students, columns)`` one (subject, school year) at a time, in
+    """``roster_join(assessments.loc[rows, ["student_id", *cols]], students, columns)`` without its ``student_id``,
+    one (subject, school year) at a time, in
     their sorted order (each part's rows in their order; rows without a subject or year, which no grouping on
     them keeps, left out). Only each row's position and roster position are held for every row at once; a roster
     with a missing or repeated id, or ids not comparable in Arrow, give one part: the whole join."""
@@ -157,9 +159,11 @@ def _joined_parts(
     ids = students["student_id"]
     at = None
     if len(pos) and ids.notna().all() and not ids.duplicated().any():
-        at = _roster_lookup(ids, assessments["student_id"].take(pos))
+        at = id_positions(ids, assessments["student_id"].take(pos))
     if at is None:
-        yield roster_join(assessments.loc[rows, cols], students, columns)
+        yield roster_join(assessments.loc[rows, ["student_id", *cols]], students, columns).drop(
+            columns="student_id"
+        )
         return
     on = at >= 0
     pos, at = pos[on], at[on]
@@ -182,7 +186,9 @@ def _joined_parts(
         yield out
         del out
     if not done:  # no row: the join's empty frame
-        yield roster_join(assessments.loc[rows, cols].iloc[:0], students, columns)
+        yield roster_join(assessments.loc[rows, ["student_id", *cols]].iloc[:0], students, columns).drop(
+            columns="student_id"
+        )
 
 
 def _level_text(x) -> str:
@@ -353,11 +359,11 @@ def score_gaps(
     for r in _joined_parts(
         assessments,
         rows,
-        ["student_id", "subject", "school_year", "grade", "scale_score"],
+        ["subject", "school_year", "grade", "scale_score"],
         students,
         variables,
     ):
-        grp, tot = _score_sums(r.drop(columns="student_id"), variables)
+        grp, tot = _score_sums(r, variables)
         del r
         grps.append(grp)
         tots.append(tot)

@@ -24,6 +24,7 @@ import pandas as pd
 
 from ..intake.contract import SUBJECTS_TESTED
 from ..stats.estimates import subgroup_estimates, text_as_categories, text_back
+from .measures import id_positions
 
 __all__ = [
     "VARIABLES",
@@ -355,18 +356,8 @@ def map_ids(ids: pd.Series, mapper: pd.Series) -> pd.Series:
 
 def _roster_lookup(roster: pd.Series, ids: pd.Series) -> np.ndarray | None:
     """Each id's position on the roster (unique, no missing id), -1 where it is not on it; None when the ids
-    are not Arrow-comparable text or numbers."""
-    try:
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
-        values, known = pa.array(ids.array), pa.array(roster.array)
-        if isinstance(known, pa.ChunkedArray):
-            known = known.combine_chunks()
-        at = pc.index_in(values, value_set=known.cast(values.type))
-        return pc.fill_null(at, -1).to_numpy(zero_copy_only=False).astype(np.int64)
-    except (TypeError, ValueError, ImportError, pa.ArrowException):
-        return None
+    are not Arrow-comparable text or numbers (:func:`~.measures.id_positions`)."""
+    return id_positions(roster, ids)
 
 
 def yearly_panel(
