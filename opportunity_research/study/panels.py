@@ -408,6 +408,7 @@ def yearly_panel(
     out["grade_equivalent"] = ge
     score, cut = col("scale_score"), col("grade_level_cut")
     out["at_grade_level"] = (score >= cut).astype(float).where(score.notna() & cut.notna())
+    del score, cut  # a million students' columns: not held to the end
     out["start_offset"] = out["grade_equivalent"] - out["grade"].astype(float)
     at = None
     if students is not None:
@@ -441,7 +442,11 @@ def yearly_panel(
     width = len(out["subject"].cat.categories)
     if len(subj) and subj.min() < 0:
         subj, width = subj + 1, width + 1
-    out["_sk"] = (sid - (int(sid.min()) if len(sid) else 0)) * width + subj
+    sk = sid - (int(sid.min()) if len(sid) else 0)  # in place below: no temporary column per step
+    sk *= width
+    sk += subj
+    del subj
+    out["_sk"] = sk
     return YearlyPanel(out[list(PANEL_COLUMNS)], text, window, subjects)
 
 
