@@ -413,8 +413,15 @@ def unprotected_analysis(
     cs = climate.climate_summary(d.climate_surveys, students=d.students)
     rel = climate.climate_reliability(d.climate_surveys)
     d = d.released(["climate_surveys"])
-    # the spring results joined to the roster once, on integer codes, for every trajectory table
+    # the gaps from performance levels and scale scores first, then the spring results joined to the roster once,
+    # on integer codes, for every trajectory table: the assessments' rows are then let go (their school years
+    # stay: the report counts them), so the trajectories never hold both the results and their panel
+    lcounts = levelgaps.level_counts_from_assessments(d.assessments, students=d.students)
+    lgaps = levelgaps.level_gaps(lcounts, scores=levelgaps.score_gaps(d.assessments, students=d.students))
+    lgaps = lgaps[lgaps["subject"].isin(subjects)].reset_index(drop=True)
+    del lcounts
     panel = trajectories.yearly_panel(d.assessments, students=d.students)
+    d = d.released(["assessments"], keep={"assessments": ["school_year"]})
     catch = trajectories.catch_up_rates(panel, students=d.students)
     # school growth: endpoints over the years before the analysis year (the definition truth.json documents)
     ggl = trajectories.grade_level_growth(
@@ -426,12 +433,6 @@ def unprotected_analysis(
     move = trajectories.level_movement(panel, students=d.students)
     ind_t = trajectories.trajectory_indicators(panel, students=d.students)
     del panel
-    lcounts = levelgaps.level_counts_from_assessments(d.assessments, students=d.students)
-    lgaps = levelgaps.level_gaps(lcounts, scores=levelgaps.score_gaps(d.assessments, students=d.students))
-    lgaps = lgaps[lgaps["subject"].isin(subjects)].reset_index(drop=True)
-    d = d.released(
-        ["assessments"], keep={"assessments": ["school_year"]}
-    )  # its years: the report counts them
     ind_r = equity.opportunity_indicators(d, access=acc)
     ind_c = climate.climate_indicators(cs)
     needs = indicators.needs_of(ind_r, ind_c, ind_t, cs, catch)

@@ -18,11 +18,14 @@ The statistics are :func:`opportunity_research.stats.ordinal.v_statistic` (Ho & 
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from ..stats.ordinal import hetop, v_statistic
+from .measures import id_positions
 from .panels import roster_join
 
 __all__ = [
@@ -101,11 +104,31 @@ def level_counts_from_assessments(
     """
     variables = [v for v in variables if v in students.columns]
     rows = (assessments["window"] == window) & assessments["performance_level"].notna()
-    r = roster_join(
-        assessments.loc[rows, ["student_id", "subject", "school_year", "performance_level"]],
+    parts = []
+    # one subject and school year at a time (every count lies in one): a fraction of the rows in memory at once
+    for r in _joined_parts(
+        assessments,
+        rows,
+        ["subject", "school_year", "performance_level"],
         students,
         ["school_id", *variables],
+    ):
+        parts += _level_count_parts(r, variables)
+        del r
+    keys = ["school_id", "subject", "school_year"]
+    both = pd.concat(parts, ignore_index=True).astype({"group": "str"})
+    out = (
+        both.groupby([*keys, "group", "performance_level"], sort=True)["n_students"]
+        .sum()
+        .astype(np.int64)
+        .reset_index()
     )
+    out["performance_level"] = out["performance_level"].astype(int)
+    return out[list(LEVEL_COUNT_COLUMNS)].reset_index(drop=True)
+
+
+def _level_count_parts(r: pd.DataFrame, variables) -> list[pd.DataFrame]:
+    """The counts by (school, subject, year, level) of the joined rows ``r``, for all and for each variable's level."""
     keys = ["school_id", "subject", "school_year"]
     # one grouping of the rows into (school, subject, year, level) cells, then one count per cell and level
     # of each variable (np.bincount on integer codes): no long table of every row once per variable
@@ -121,15 +144,51 @@ def level_counts_from_assessments(
         hit = np.flatnonzero(n)
         part = cells.iloc[hit // k].reset_index(drop=True)
         parts.append(part.assign(group=v + "=" + text[hit % k], n_students=n[hit]))
-    both = pd.concat(parts, ignore_index=True).astype({"group": "str"})
-    out = (
-        both.groupby([*keys, "group", "performance_level"], sort=True)["n_students"]
-        .sum()
-        .astype(np.int64)
-        .reset_index()
-    )
-    out["performance_level"] = out["performance_level"].astype(int)
-    return out[list(LEVEL_COUNT_COLUMNS)].reset_index(drop=True)
+    return parts
+
+
+def _joined_parts(
+    assessments: pd.DataFrame, rows: pd.Series, cols: list[str], students: pd.DataFrame, columns
+):
+    """``roster_join(assessments.loc[rows, ["student_id", *cols]], students, columns)`` without its ``student_id``,
+    one (subject, school year) at a time, in
+    their sorted order (each part's rows in their order; rows without a subject or year, which no grouping on
+    them keeps, left out). Only each row's position and roster position are held for every row at once; a roster
+    with a missing or repeated id, or ids not comparable in Arrow, give one part: the whole join."""
+    pos = np.flatnonzero(rows.to_numpy(dtype=bool))
+    ids = students["student_id"]
+    at = None
+    if len(pos) and ids.notna().all() and not ids.duplicated().any():
+        at = id_positions(ids, assessments["student_id"].take(pos))
+    if at is None:
+        yield roster_join(assessments.loc[rows, ["student_id", *cols]], students, columns).drop(
+            columns="student_id"
+        )
+        return
+    on = at >= 0
+    pos, at = pos[on], at[on]
+    subj = pd.factorize(assessments["subject"].take(pos), sort=True)[0].astype(np.int64)
+    year, years = pd.factorize(assessments["school_year"].take(pos), sort=True)
+    part = np.where((subj >= 0) & (year >= 0), subj * (len(years) + 1) + year, -1)
+    order = np.argsort(part, kind="stable")  # each part's rows in their order
+    del subj, year
+    bounds = np.flatnonzero(np.diff(part[order], prepend=-2, append=-2))
+    columns = list(columns)
+    done = False
+    for lo, hi in itertools.pairwise(bounds):
+        if part[order[lo]] < 0:
+            continue
+        take = order[lo:hi]
+        out = assessments[cols].take(pos[take]).reset_index(drop=True)
+        for c in columns:
+            out[c] = students[c].take(at[take]).reset_index(drop=True)
+        done = True
+        yield out
+        del out
+    if not done:  # no row: the join's empty frame
+        yield roster_join(assessments.loc[rows, ["student_id", *cols]].iloc[:0], students, columns).drop(
+            columns="student_id"
+        )
 
 
 def _level_text(x) -> str:
@@ -293,15 +352,53 @@ def score_gaps(
     """
     variables = [v for v in variables if v in students.columns]
     rows = (assessments["window"] == window) & assessments["scale_score"].notna()
-    r = roster_join(
-        assessments.loc[rows, ["student_id", "subject", "school_year", "grade", "scale_score"]],
+    keys = ["subject", "school_year", "variable"]
+    # one subject and school year at a time (scores are standardized, and gaps taken, within one): a fraction of
+    # the rows in memory at once, each group's sums over the same rows in the same order as on all rows
+    grps, tots = [], []
+    for r in _joined_parts(
+        assessments,
+        rows,
+        ["subject", "school_year", "grade", "scale_score"],
         students,
         variables,
-    ).drop(columns="student_id")  # the ids' text is not used past the join (its memory is let go)
+    ):
+        grp, tot = _score_sums(r, variables)
+        del r
+        grps.append(grp)
+        tots.append(tot)
+    grp = pd.concat(grps, ignore_index=True) if len(grps) > 1 else grps[0]
+    tot = pd.concat(tots, ignore_index=True) if len(tots) > 1 else tots[0]
+    m = grp.merge(tot, on=keys)
+    n1, n2 = m["n"], m["N"] - m["n"]
+    m1, m2 = m["s"] / n1, (m["S"] - m["s"]) / n2.where(n2 > 0)
+    v1 = (m["ss"] - n1 * m1**2) / (n1 - 1).where(n1 > 1)
+    v2 = (m["SS"] - m["ss"] - n2 * m2**2) / (n2 - 1).where(n2 > 1)
+    sp = np.sqrt(((n1 - 1) * v1 + (n2 - 1) * v2) / (n1 + n2 - 2))
+    d = (m1 - m2) / sp
+    se = np.sqrt(1 / n1 + 1 / n2 + d**2 / (2 * (n1 + n2)))
+    z = stats.norm.ppf(0.5 + level / 2)
+    return pd.DataFrame(
+        {
+            "subject": m["subject"],
+            "school_year": m["school_year"].astype(int),
+            "variable": m["variable"],
+            "level": m["level"],
+            "n": n1,
+            "reference_n": n2,
+            "score_gap": d,
+            "score_gap_ci_lower": d - z * se,
+            "score_gap_ci_upper": d + z * se,
+        }
+    )
+
+
+def _score_sums(r: pd.DataFrame, variables) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per (subject, year, variable, level) of the joined rows ``r``: n, sum and sum of squares of the scores
+    standardized within grade, subject and year; and per (subject, year, variable) the same over every level."""
     g = r.groupby(["subject", "school_year", "grade"])["scale_score"]
     r = r.assign(z=(r["scale_score"] - g.transform("mean")) / g.transform("std"))
     r = r[np.isfinite(r["z"])]
-    keys = ["subject", "school_year", "variable"]
     # One long table of every row once per variable (rows of a variable in row order), as integer keys that
     # sort as (subject, year, variable, level) do: the groupby sums then see the same groups in the same order
     # as on the table of text columns, so they are the same to the bit (pandas sums sorted groups with
@@ -345,28 +442,7 @@ def score_gaps(
     tot = decode(t.index.to_numpy() * nt).assign(
         N=t["N"].to_numpy(), S=t["S"].to_numpy(), SS=t["SS"].to_numpy()
     )
-    m = grp.merge(tot, on=keys)
-    n1, n2 = m["n"], m["N"] - m["n"]
-    m1, m2 = m["s"] / n1, (m["S"] - m["s"]) / n2.where(n2 > 0)
-    v1 = (m["ss"] - n1 * m1**2) / (n1 - 1).where(n1 > 1)
-    v2 = (m["SS"] - m["ss"] - n2 * m2**2) / (n2 - 1).where(n2 > 1)
-    sp = np.sqrt(((n1 - 1) * v1 + (n2 - 1) * v2) / (n1 + n2 - 2))
-    d = (m1 - m2) / sp
-    se = np.sqrt(1 / n1 + 1 / n2 + d**2 / (2 * (n1 + n2)))
-    z = stats.norm.ppf(0.5 + level / 2)
-    return pd.DataFrame(
-        {
-            "subject": m["subject"],
-            "school_year": m["school_year"].astype(int),
-            "variable": m["variable"],
-            "level": m["level"],
-            "n": n1,
-            "reference_n": n2,
-            "score_gap": d,
-            "score_gap_ci_lower": d - z * se,
-            "score_gap_ci_upper": d + z * se,
-        }
-    )
+    return grp, tot
 
 
 def hetop_means(

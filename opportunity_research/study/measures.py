@@ -50,6 +50,7 @@ __all__ = [
     "default_cuts",
     "demands_vs_standards",
     "growth_frame",
+    "id_positions",
     "resource_rates",
     "score_assignments",
     "score_engagement",
@@ -390,6 +391,29 @@ def student_access(
     return out[lead + [c for c in out.columns if c not in lead]]
 
 
+def id_positions(known: pd.Series, ids: pd.Series) -> np.ndarray | None:
+    """Each of ``ids``' position among ``known`` (unique, none missing), -1 where it is not there (or missing); None
+    when the two are not Arrow-comparable text or numbers. One Arrow hash table of ``known``, probed by every id:
+    no Python object per row, and no merge on the ids' text.
+
+    Examples
+    --------
+    >>> id_positions(pd.Series(["a", "b"], dtype="str"), pd.Series(["b", "x", None, "a"], dtype="str")).tolist()
+    [1, -1, -1, 0]
+    """
+    try:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        values, universe = pa.array(ids.array), pa.array(known.array)
+        if isinstance(universe, pa.ChunkedArray):
+            universe = universe.combine_chunks()
+        at = pc.index_in(values, value_set=universe.cast(values.type))
+        return pc.fill_null(at, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    except (TypeError, ValueError, ImportError, pa.ArrowException):
+        return None
+
+
 def _sorted_codes(values) -> np.ndarray:
     """Integer codes of ``values`` numbered in the sorted order of the distinct values, -1 where missing.
 
@@ -424,12 +448,16 @@ def cluster_mean_ci(values, clusters, *, confidence: float = 0.95) -> tuple[floa
     >>> round(est, 3), n, g, lo < est < hi
     (0.5, 6, 3, True)
     """
+    # the clusters as integer codes numbered in their sorted order (-1: missing), so that grouping on the codes
+    # gives the groups, and their order, of grouping on the values, without a Python object per row
+    return _coded_mean_ci(values, _sorted_codes(clusters), confidence=confidence)
+
+
+def _coded_mean_ci(values, c: np.ndarray, *, confidence: float = 0.95):
+    """:func:`cluster_mean_ci` on clusters given as integer codes in the clusters' sorted order (-1: missing)."""
     from scipy import stats
 
     v = pd.Series(np.asarray(values, dtype=float))
-    # the clusters as integer codes numbered in their sorted order (-1: missing), so that grouping on the codes
-    # gives the groups, and their order, of grouping on the values, without a Python object per row
-    c = _sorted_codes(clusters)
     ok = v.notna().to_numpy() & (c >= 0)
     v, c = v[ok], c[ok]
     n = len(v)
@@ -533,13 +561,14 @@ def demands_vs_standards(district: District) -> pd.DataFrame:
     >>> demands_vs_standards(d)["measure"].tolist()
     ['met_demands', 'met_grade_level']
     """
-    ws = district.work_samples.merge(
-        district.assignments[["assignment_id", "classroom_id"]], on="assignment_id", how="left"
-    )
+    ws, cls = district.work_samples, _work_sample_classrooms(district)
+    if cls is None:  # the assignments' ids are not unique (or not comparable): the merge
+        ws = ws.merge(district.assignments[["assignment_id", "classroom_id"]], on="assignment_id", how="left")
+        cls = _sorted_codes(ws["classroom_id"])
     rows = []
     for m in ("met_demands", "met_grade_level"):
         label = registry.MEASURES[m]
-        est, lo, hi, n, g = cluster_mean_ci(ws[m], ws["classroom_id"])
+        est, lo, hi, n, g = _coded_mean_ci(ws[m], cls)
         rows.append(
             {
                 "measure": m,
@@ -552,6 +581,22 @@ def demands_vs_standards(district: District) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+def _work_sample_classrooms(district: District) -> np.ndarray | None:
+    """Each work sample's classroom (its assignment's) as a code in the classrooms' sorted order, -1 where
+    missing: the clusters of ``work_samples.merge(assignments, on="assignment_id", how="left")["classroom_id"]``,
+    found by each id's position among the assignments' ids, not by a merge on the id text. None when the
+    assignments' ids are missing, repeated or not comparable with the work samples' in Arrow."""
+    ws, a = district.work_samples, district.assignments
+    ids = a["assignment_id"]
+    if not (len(ws) and len(ids) and ids.notna().all() and ids.is_unique):
+        return None
+    at = id_positions(ids, ws["assignment_id"])
+    if at is None:
+        return None
+    codes = _sorted_codes(a["classroom_id"])  # numbered among every assignment's classroom: the same order
+    return np.where(at >= 0, codes[np.maximum(at, 0)], -1)
 
 
 def growth_frame(

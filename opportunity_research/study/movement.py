@@ -34,7 +34,7 @@ from .panels import (
     order_rows,
     panel_rows,
     side_by_side,
-    subgroup_cells,
+    subgroup_cells_parts,
     yearly_panel,
 )
 
@@ -51,16 +51,46 @@ def _year_pairs(
     ``used`` columns of the earlier result (those the panel has), ``from_year``, ``to_year`` and the ``pairs``
     columns, ``{name: (column, "from" or "to")}``, of either result.
     """
+    panel, found, years = _pair_rows(data, students=students, window=window, subjects=subjects, column=column)
+    cur = np.concatenate([c for c, _ in found]) if found else np.zeros(0, dtype=np.int64)
+    nxt = np.concatenate([n for _, n in found]) if found else np.zeros(0, dtype=np.int64)
+    order = np.argsort(
+        cur, kind="stable"
+    )  # the pairs in the order of their earlier result (all years at once)
+    return _pair_frame(panel, cur[order], nxt[order], used, pairs), years, panel.text
+
+
+def _pair_rows(data, *, students, window, subjects, column):
+    """The panel, the pairs of each later year (the positions of their earlier and later results, in the order
+    of the earlier; later years without a pair left out) and the school years with ``column`` present."""
     panel = yearly_panel(data, students=students, window=window, subjects=subjects)
     year = panel.frame["school_year"].to_numpy()
     have = np.flatnonzero(panel.frame[column].notna().to_numpy())
     years = sorted(int(y) for y in np.unique(year[have]))
-    cur, nxt = later_rows(panel, have, have, 1)
+    found = []
+    for y in years[1:]:  # one later year at a time: the join's memory is a year's
+        cur, nxt = later_rows(panel, have[year[have] == y - 1], have[year[have] == y], 1)
+        if len(cur):
+            found.append((cur, nxt))
+    return panel, found, years
+
+
+def _pair_frame(panel: YearlyPanel, cur, nxt, used, pairs) -> pd.DataFrame:
+    """The frame of the pairs ``cur``, ``nxt`` (positions in the panel; see :func:`_year_pairs`)."""
+    year = panel.frame["school_year"].to_numpy()
     used = [c for c in dict.fromkeys(used) if c in panel.frame.columns]
     out = panel_rows(panel, cur, used).assign(from_year=year[cur], to_year=year[nxt])
     for name, (c, which) in pairs.items():
         out[name] = panel_rows(panel, cur if which == "from" else nxt, [c])[c]
-    return out, years, panel.text
+    return out
+
+
+def _pair_parts(panel: YearlyPanel, found, used, pairs, derive):
+    """:func:`_pair_frame` of the pairs of one later year at a time (``found``, of :func:`_pair_rows`), each with
+    ``derive(frame)``'s columns: every cell of the year-to-year tables lies within one later year
+    (:func:`~.panels.subgroup_cells_parts`)."""
+    for cur, nxt in found:
+        yield derive(_pair_frame(panel, cur, nxt, used, pairs))
 
 
 def yearly_growth(
@@ -115,36 +145,39 @@ def yearly_growth(
         "suppressed",
         "suppression_reason",
     ]
-    pairs, years, text = _year_pairs(
-        data,
-        students=students,
-        window=window,
-        subjects=subjects,
-        column="grade_equivalent",
-        used=["subject", "school_id", *variables, "_sid"],
-        pairs={
-            "ge_from": ("grade_equivalent", "from"),
-            "ge_to": ("grade_equivalent", "to"),
-            "at_grade_level": ("at_grade_level", "from"),
-        },
+    panel, found, years = _pair_rows(
+        data, students=students, window=window, subjects=subjects, column="grade_equivalent"
     )
-    if len(pairs) == 0:
+    if not found:
         return unavailable(cols, needs_ge(window, years))
-    pairs = pairs.assign(
-        gain=pairs["ge_to"] - pairs["ge_from"],
-        started_behind=1 - pairs["at_grade_level"],
-        school_year=pairs["to_year"],
-    )
+
+    def derive(pairs):
+        return pairs.assign(
+            gain=pairs["ge_to"] - pairs["ge_from"],
+            started_behind=1 - pairs["at_grade_level"],
+            school_year=pairs["to_year"],
+        )
+
     keys = ["subject", "school_year"]
-    out = subgroup_cells(
-        pairs,
+    out = subgroup_cells_parts(
+        _pair_parts(
+            panel,
+            found,
+            used=["subject", "school_id", *variables, "_sid"],
+            pairs={
+                "ge_from": ("grade_equivalent", "from"),
+                "ge_to": ("grade_equivalent", "to"),
+                "at_grade_level": ("at_grade_level", "from"),
+            },
+            derive=derive,
+        ),
         keys=keys,
         variables=list(variables) + ["started_behind"],
         value="gain",
         kind="mean",
         confidence=confidence,
         pooled="only" if pooled_only else True,
-        text=text,
+        text=panel.text,
     )
     out = complete_table(out, counts=["n", "n_students"])
     out = order_rows(out, keys)[cols]
@@ -285,33 +318,38 @@ def level_movement(
         "suppressed",
         "suppression_reason",
     ]
-    pairs, years, text = _year_pairs(
-        data,
-        students=students,
-        window=window,
-        subjects=subjects,
-        column="performance_level",
-        used=["subject", "school_id", *variables, "_sid"],
-        pairs={"from_level": ("performance_level", "from"), "to_level": ("performance_level", "to")},
+    panel, found, years = _pair_rows(
+        data, students=students, window=window, subjects=subjects, column="performance_level"
     )
-    if len(pairs) == 0:
+    if not found:
         return unavailable(cols, needs_years(window, years))
-    pairs = pairs.assign(
-        school_year=pairs["to_year"],
-        moved_up=(pairs["to_level"] > pairs["from_level"]).astype(float),
-        moved_down=(pairs["to_level"] < pairs["from_level"]).astype(float),
-    )
+
+    def derive(pairs):
+        return pairs.assign(
+            school_year=pairs["to_year"],
+            moved_up=(pairs["to_level"] > pairs["from_level"]).astype(float),
+            moved_down=(pairs["to_level"] < pairs["from_level"]).astype(float),
+        ).drop(columns=["from_level", "to_level"])
+
     keys = ["subject", "from_year", "school_year"]
     names = ["moved_up", "moved_down"]
-    cells = subgroup_cells(
-        pairs,
+    # one later year's pairs at a time: at a million students all years' pairs and their cells at once
+    # were the largest memory of the analysis
+    cells = subgroup_cells_parts(
+        _pair_parts(
+            panel,
+            found,
+            used=["subject", "school_id", *variables, "_sid"],
+            pairs={"from_level": ("performance_level", "from"), "to_level": ("performance_level", "to")},
+            derive=derive,
+        ),
         keys=keys,
         variables=variables,
         value=names,
         kind="share",
         confidence=confidence,
         pooled=True,
-        text=text,
+        text=panel.text,
     )
     out = side_by_side(cells, names, keys)
     out["stayed"] = 1 - out["moved_up"] - out["moved_down"]

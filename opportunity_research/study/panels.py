@@ -24,6 +24,7 @@ import pandas as pd
 
 from ..intake.contract import SUBJECTS_TESTED
 from ..stats.estimates import subgroup_estimates, text_as_categories, text_back
+from .measures import id_positions
 
 __all__ = [
     "VARIABLES",
@@ -41,6 +42,7 @@ __all__ = [
     "student_subject_key",
     "student_year_codes",
     "subgroup_cells",
+    "subgroup_cells_parts",
     "with_pooled",
     "yearly_panel",
     "yearly_results",
@@ -354,18 +356,8 @@ def map_ids(ids: pd.Series, mapper: pd.Series) -> pd.Series:
 
 def _roster_lookup(roster: pd.Series, ids: pd.Series) -> np.ndarray | None:
     """Each id's position on the roster (unique, no missing id), -1 where it is not on it; None when the ids
-    are not Arrow-comparable text or numbers."""
-    try:
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
-        values, known = pa.array(ids.array), pa.array(roster.array)
-        if isinstance(known, pa.ChunkedArray):
-            known = known.combine_chunks()
-        at = pc.index_in(values, value_set=known.cast(values.type))
-        return pc.fill_null(at, -1).to_numpy(zero_copy_only=False).astype(np.int64)
-    except (TypeError, ValueError, ImportError, pa.ArrowException):
-        return None
+    are not Arrow-comparable text or numbers (:func:`~.measures.id_positions`)."""
+    return id_positions(roster, ids)
 
 
 def yearly_panel(
@@ -416,6 +408,7 @@ def yearly_panel(
     out["grade_equivalent"] = ge
     score, cut = col("scale_score"), col("grade_level_cut")
     out["at_grade_level"] = (score >= cut).astype(float).where(score.notna() & cut.notna())
+    del score, cut  # a million students' columns: not held to the end
     out["start_offset"] = out["grade_equivalent"] - out["grade"].astype(float)
     at = None
     if students is not None:
@@ -449,7 +442,11 @@ def yearly_panel(
     width = len(out["subject"].cat.categories)
     if len(subj) and subj.min() < 0:
         subj, width = subj + 1, width + 1
-    out["_sk"] = (sid - (int(sid.min()) if len(sid) else 0)) * width + subj
+    sk = sid - (int(sid.min()) if len(sid) else 0)  # in place below: no temporary column per step
+    sk *= width
+    sk += subj
+    del subj
+    out["_sk"] = sk
     return YearlyPanel(out[list(PANEL_COLUMNS)], text, window, subjects)
 
 
@@ -657,6 +654,41 @@ def subgroup_cells(
         out = pd.concat([text_back(d.assign(school_id="all"), text), text_back(s, text)], ignore_index=True)
         outs.append(out.rename(columns={"n_units": "n_students"}).drop(columns=["n_clusters"]))
     return outs[0] if isinstance(value, str) else outs
+
+
+def subgroup_cells_parts(parts, **kw):
+    """:func:`subgroup_cells` (same arguments) of the rows of ``parts``, frames each holding whole cells of
+    ``keys`` (split on a key other than ``subject`` when pooled), one part at a time: the rows of
+    ``subgroup_cells(pd.concat(parts), **kw)``, each cell's sums over the same rows in the same order, part after
+    part (:func:`order_rows` orders them). A million students' pairs of one year are a quarter of all their pairs,
+    and so is the memory of their cells. With ``pooled=True`` each part's cells of each subject come before its
+    cells of the subjects pooled, made one after the other. Empty parts are skipped (all empty: the cells of the
+    last).
+
+    Examples
+    --------
+    >>> f = pd.DataFrame({"student_id": list("abcd"), "subject": "ela", "year": [1, 1, 2, 2],
+    ...                   "school_id": "S1", "y": [1.0, 0.0, 1.0, 1.0]})
+    >>> kw = dict(keys=["subject", "year"], variables=[], value="y", kind="share", confidence=0.95)
+    >>> t = subgroup_cells_parts((f[f["year"] == y] for y in (2, 1)), **kw)
+    >>> t[["year", "school_id", "estimate"]].values.tolist()
+    [[2, 'all', 1.0], [2, 'S1', 1.0], [1, 'all', 0.5], [1, 'S1', 0.5]]
+    """
+    got, last = [], None
+    # with the subjects pooled, a part's cells of each subject and then of the subjects pooled (pooled="only":
+    # the same cells, to the bit): its frame is not doubled
+    ways = [False, "only"] if kw.get("pooled") is True else [kw.get("pooled", False)]
+    for part in parts:
+        if len(part):
+            got += [subgroup_cells(part, **{**kw, "pooled": way}) for way in ways]
+        else:
+            last = part
+        del part  # one part's frame at a time (not held while the next is made)
+    if not got:
+        return subgroup_cells(last, **kw)
+    if isinstance(kw["value"], str):
+        return pd.concat(got, ignore_index=True)
+    return [pd.concat(tables, ignore_index=True) for tables in zip(*got, strict=True)]
 
 
 def _key_cells(frame: pd.DataFrame, keys: list[str]) -> tuple[np.ndarray, pd.DataFrame]:

@@ -75,6 +75,7 @@ from .panels import (
     panel_rows,
     side_by_side,
     subgroup_cells,
+    subgroup_cells_parts,
     yearly_panel,
     yearly_results,
 )
@@ -189,19 +190,20 @@ def catch_up_rates(
     used = [
         c for c in dict.fromkeys(["subject", "school_id", *variables, "_sid"]) if c in panel.frame.columns
     ]
-    frames = []
-    for k in years_later:
-        b, f = later_rows(panel, base, have, k)
-        frames.append(
-            panel_rows(panel, b, used).assign(
-                start_year=year[b],
-                school_year=year[b] + k,
-                caught_up=agl[f],
-                years_later=int(k),
-            )
-        )
-    pairs = pd.concat(frames, ignore_index=True)
-    if len(pairs) == 0:
+    found = [later_rows(panel, base, have, k) for k in years_later]  # positions of the pairs, per k
+
+    def parts():  # the pairs of one start year and k at a time: every cell lies in one (their cells' memory)
+        for k, (b, f) in zip(years_later, found, strict=True):
+            for s in np.unique(year[b]):
+                at = np.flatnonzero(year[b] == s)
+                yield panel_rows(panel, b[at], used).assign(
+                    start_year=year[b[at]],
+                    school_year=year[b[at]] + k,
+                    caught_up=agl[f[at]],
+                    years_later=int(k),
+                )
+
+    if sum(len(b) for b, _ in found) == 0:
         ks = " or ".join(str(k) for k in years_later)
         return unavailable(
             cols,
@@ -210,8 +212,8 @@ def catch_up_rates(
         )
     base = panel_rows(panel, base, used).assign(start_year=year[base], one=1.0)
     keys = ["subject", "start_year", "years_later", "school_year"]
-    out = subgroup_cells(
-        pairs,
+    out = subgroup_cells_parts(
+        parts(),
         keys=keys,
         variables=variables,
         value="caught_up",
@@ -418,8 +420,9 @@ def grade_level_growth(
     keys = ["subject", "start_year", "end_year"]
     variables = list(variables) + ["started_behind"]
     names = ["start_offset", "growth"]
-    cells = subgroup_cells(
-        per,
+    # each subject's cells, then the subjects pooled: the frame of every student-subject is not doubled
+    cells = subgroup_cells_parts(
+        [per],
         keys=keys,
         variables=variables,
         value=names,
