@@ -174,12 +174,12 @@ def design_by_one_relation(st, hid: np.ndarray, vs: list[int]) -> dict[int, tupl
     m = st.m
     ent = st.single_entries
     if ent is None:
-        pairs = [
-            (rid, next(iter(c)))
-            for rid, c, value in m.entries
-            if len(c) == 1 and next(iter(c.values())) != 0 and not math.isnan(value)
-        ]
-        ent = st.single_entries = np.array(pairs, dtype=np.int64).reshape(-1, 2)
+        e = m.entries  # the entries of one count with a nonzero coefficient and a value (arrays, in order)
+        one = np.flatnonzero(np.diff(e.start) == 1)
+        one = one[(e.coef[e.start[one]] != 0) & ~np.isnan(e.val[one])]
+        ent = st.single_entries = (
+            np.column_stack([e.rid[one], e.var[e.start[one]]]).astype(np.int64).reshape(-1, 2)
+        )
     nv = len(m.var_key)
     fixed = np.zeros(nv, dtype=bool)
     fixed[ent[:, 1][~hid[ent[:, 0]]]] = True

@@ -58,15 +58,20 @@ def _arrays(model):
     if got is not None and got["sizes"] == sizes:
         return got
     nv, ne, nr = sizes[:3]
-    rows = [c for c, _ in model.relations] + [c for _, c, _ in model.entries]
-    lens = np.fromiter((len(c) for c in rows), dtype=np.int64, count=len(rows))
-    indptr = np.zeros(len(rows) + 1, dtype=np.int64)
+    rel = [c for c, _ in model.relations]
+    rel_lens = np.fromiter((len(c) for c in rel), dtype=np.int64, count=nr)
+    n_rel = int(rel_lens.sum())
+    rel_idx = np.fromiter(itertools.chain.from_iterable(rel), dtype=np.int64, count=n_rel)
+    rel_data = np.fromiter(itertools.chain.from_iterable(c.values() for c in rel), dtype=float, count=n_rel)
+    ent = model.entries  # model_arrays.Entries: its arrays, as its tuples would give them
+    lens = np.concatenate([rel_lens, np.diff(ent.start)])
+    indptr = np.zeros(len(lens) + 1, dtype=np.int64)
     np.cumsum(lens, out=indptr[1:])
     nnz = int(indptr[-1])
-    indices = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.int64, count=nnz)
-    data = np.fromiter(itertools.chain.from_iterable(c.values() for c in rows), dtype=float, count=nnz)
-    shape = (len(rows), nv)
-    ent_val = np.array([value for _, _, value in model.entries], dtype=float).reshape(ne)
+    indices = np.concatenate([rel_idx, ent.var]).astype(np.int64)
+    data = np.concatenate([rel_data, ent.coef]).astype(float)
+    shape = (len(lens), nv)
+    ent_val = np.asarray(ent.val, dtype=float).reshape(ne)
     single = lens[nr:] == 1
     first = indptr[nr:-1]
     rv_lens = np.fromiter((len(vs) for vs in model.row_vars), dtype=np.int64, count=sizes[3])
@@ -77,7 +82,7 @@ def _arrays(model):
         "sizes": sizes,
         "a": sparse.csr_matrix((data, indices, indptr), shape=shape),
         "ones": sparse.csr_matrix((np.ones(nnz), indices, indptr), shape=shape),
-        "row_of": np.repeat(np.arange(len(rows)), lens),
+        "row_of": np.repeat(np.arange(len(lens)), lens),
         # the rows' entries as built (copies: the matrices share these arrays), for each row's coefficients in
         # order (arrays, not Python lists: at 1,000,000 students such lists took hundreds of MB)
         "indptr": indptr.copy(),
@@ -85,7 +90,7 @@ def _arrays(model):
         "data": data.copy(),
         "sense": [s for _, s in model.relations] + ["eq"] * ne,
         "rhs": np.concatenate([np.zeros(nr), ent_val]),
-        "ent_rid": np.array([rid for rid, _, _ in model.entries], dtype=np.int64).reshape(ne),
+        "ent_rid": np.asarray(ent.rid, dtype=np.int64).reshape(ne),
         "ent_val": ent_val,
         "single": single,
         "ent_v": np.where(single, indices[np.minimum(first, max(nnz - 1, 0))] if nnz else 0, -1),

@@ -19,7 +19,7 @@ import pandas as pd
 from scipy import sparse
 
 from ..intake.contract import ALL_OTHERS
-from .model_arrays import codes, ones
+from .model_arrays import Entries, RowEstimates, codes, ones
 
 __all__ = [
     "ALL_OTHERS",
@@ -338,9 +338,9 @@ class PopulationModel:
         self._index: dict = {}
         rows = []  # (tid, row, uni, school, variable, level, year)
         self.row_vars: list[list[int]] = []  # decision variables of each row
-        self.entries: list[tuple[int, dict, float]] = []  # (row id, {var: coef}, value)
+        self.entries = Entries()  # (row id, {var: coef}, value), as arrays
         self.relations: list[tuple[dict, str]] = []  # ({var: coef}, "eq" | "le") meaning sum <= / == 0
-        self.row_est: list[dict] = []  # {column: value}
+        self.row_est = RowEstimates()  # {column: value}, read from the tables' columns
         self.row_weight: list[float] = []
         self.row_own: list[list[int]] = []  # the counts a row describes (not a gap row's total or reference)
         # gap rows against all others: (reference_n, its value)
@@ -358,6 +358,8 @@ class PopulationModel:
                 self._cell_rows(tid, df, spec, year, rows)
             else:
                 raise ValueError(f"TableSpec.style must be 'gap' or 'cell', got {spec.style!r}")
+        self.entries.freeze()
+        self._index = {}  # var()'s lookup serves the build only
         self.rows = pd.DataFrame(rows, columns=["tid", "row", "uni", "school", "variable", "level", "year"])
         # for the protection loop's hot paths: each row's table and universe, the variables of each row (rows x
         # variables), the gap rows measured against all others and the rows suppressed in the input
@@ -394,11 +396,10 @@ class PopulationModel:
             self.var_total.append(total)
         return v
 
-    def _new_row(self, rows, tid, i, uni, school, variable, level, year, est, weight, pre) -> int:
+    def _new_row(self, rows, tid, i, uni, school, variable, level, year, weight, pre) -> int:
         rid = len(rows)
         rows.append((tid, i, uni, school, variable, level, year))
         self.row_vars.append([])
-        self.row_est.append(est)
         self.row_weight.append(weight)
         self.row_ref.append(None)
         self.row_own.append([])
@@ -420,10 +421,7 @@ class PopulationModel:
         return np.array(uni, dtype=object)[code]
 
     def _est(self, df, spec):
-        cols = {c: _num(df[c]) for c in spec.estimates if c in df.columns}
-        if not cols:
-            return [{} for _ in range(len(df))]
-        return [dict(zip(cols, vals)) for vals in zip(*cols.values())]
+        return {c: _num(df[c]) for c in spec.estimates if c in df.columns}
 
     def _pre(self, df, spec, counts):
         pre = (
@@ -446,7 +444,8 @@ class PopulationModel:
         lev = _level_text(df["level"])
         yrs = self._year_of(df, spec, year)
         unis = self._unis(tid, df, spec)
-        est = self._est(df, spec)
+        est, order = self._est(df, spec), []
+        ent: tuple[list, list, list, list, list] = ([], [], [], [], [])  # the table's entries (Entries.add)
         ref_est = (
             _num(df["reference_estimate"]) if "reference_estimate" in df.columns else np.full(len(df), np.nan)
         )
@@ -479,7 +478,8 @@ class PopulationModel:
                 )
             rids = []
             for i in ix:
-                rid = self._new_row(rows, tid, int(i), uni, "all", v, lev[i], yr, est[i], n[i], bool(pre[i]))
+                rid = self._new_row(rows, tid, int(i), uni, "all", v, lev[i], yr, n[i], bool(pre[i]))
+                order.append(i)
                 link = (
                     ("set", total)
                     if not self.known and pre[i] and not named and not math.isnan(total)
@@ -490,12 +490,12 @@ class PopulationModel:
                 rids.append(rid)
                 self.row_own[rid].append(x)
                 self.row_vars[rid].append(x)
-                self.entries.append((rid, {x: 1.0}, n[i]))
+                _entry(ent, rid, [x], [1.0], n[i])
                 if named:
                     self.row_vars[rid].append(ref_var)
-                    self.entries.append((rid, {ref_var: 1.0}, ref_n[i]))
+                    _entry(ent, rid, [ref_var], [1.0], ref_n[i])
                 else:
-                    self.entries.append((rid, {tvar: 1.0, x: -1.0}, ref_n[i]))
+                    _entry(ent, rid, [tvar, x], [1.0, -1.0], ref_n[i])
                     self.row_ref[rid] = (ref_n[i], ref_est[i])
                     if self.known and 0 < ref_n[i] < self._min_n:
                         self.ref_small_rows.append(rid)
@@ -509,6 +509,8 @@ class PopulationModel:
             coefs[tvar] -= 1.0
             self.relations.append((dict(coefs), "eq"))
             self.partitions.append((rids, None, "gap", (tid, uni, v)))
+        self.entries.add(*ent)
+        self.row_est.add(est, np.asarray(order, dtype=np.int64))
 
     # cell tables --------------------------------------------------------------------------------
     def _cell_rows(self, tid, df, spec, year, rows):
@@ -621,7 +623,7 @@ class PopulationModel:
         links = self._set_links(*labels[:3], counts, pre)
         u_l, s_l, v_l, l_l, y_l = (list(x) for x in labels)
         rows.extend(zip(itertools.repeat(tid, n), range(n), u_l, s_l, v_l, l_l, y_l))
-        self.row_est.extend(self._est(df, spec))
+        self.row_est.add(self._est(df, spec), np.arange(n))
         self.row_weight.extend(list(_num(df[spec.weight]) if spec.weight in df.columns else counts[0]))
         self.row_ref.extend([None] * n)
         self.pre_hidden.extend(pre.tolist())
@@ -645,9 +647,10 @@ class PopulationModel:
                 var_total.append(key[3] == "all")
         vs = [index[key] for key in keys]
         rvars, rids = np.array(vs, dtype=np.int64).reshape(n, k), np.arange(base, base + n)
-        self.row_vars.extend(rvars.tolist())
-        self.row_own.extend(rvars.tolist())
-        self.entries.extend(zip(np.repeat(rids, k).tolist(), [{v: 1.0} for v in vs], xs))
+        own = rvars.tolist()  # one list per row, shared: a cell row describes every count it shows
+        self.row_vars.extend(own)
+        self.row_own.extend(own)
+        self.entries.add(np.repeat(rids, k), np.ones(n * k), vs, np.ones(n * k), xs)
         return rvars, rids
 
     def _set_links(self, unis, school, var, counts, pre):
@@ -741,6 +744,15 @@ class PopulationModel:
                 coefs[tv] = coefs.get(tv, 0.0) - 1.0
                 self.relations.append((coefs, sense))
             self.partitions.append((rid_of[lo:hi], int(rids[tot[g]]), "cell", key))
+
+
+def _entry(ent, rid, vs, coefs, value) -> None:
+    """One entry appended to a table's lists of entries (rows, lengths, variables, coefficients, values)."""
+    ent[0].append(rid)
+    ent[1].append(len(vs))
+    ent[2].extend(vs)
+    ent[3].extend(coefs)
+    ent[4].append(value)
 
 
 def _grouped(groups) -> tuple[np.ndarray, np.ndarray, np.ndarray, list]:
