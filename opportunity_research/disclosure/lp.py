@@ -144,14 +144,40 @@ def _reduce(model, shown_rows):
     if memo is not None and memo[0] is unknown and memo[1] is active:
         return fixed, unknown, active, b, memo[2]  # the components of the last call's shown rows
     keep = unknown[arr["indices"]] & active[arr["row_of"]]
-    n_rows = len(active)
-    graph = sparse.coo_matrix(
-        (np.ones(int(keep.sum())), (arr["indices"][keep], nv + arr["row_of"][keep])), shape=(nv + n_rows,) * 2
-    )
-    _, labels = connected_components(graph, directed=False)
+    labels = components(nv, len(active), arr["indices"][keep], arr["row_of"][keep])
     labels.flags.writeable = False
     arr["reduced"] = (unknown, active, labels)
     return fixed, unknown, active, b, labels
+
+
+def components(nv: int, n_rows: int, var: np.ndarray, row: np.ndarray) -> np.ndarray:
+    """The connected component of every node of the graph of ``nv`` variables then ``n_rows`` rows whose edges join
+    ``var[i]`` and ``row[i]``: the labels :func:`scipy.sparse.csgraph.connected_components` (undirected) gives that
+    graph, numbered in the order of each component's first node, from the graph of the nodes with an edge only
+    (the audit's unknown counts and active rows: at 1,000,000 students most counts are shown, and the graph of every
+    count and row took 0.5-1 s a state).
+
+    Examples
+    --------
+    >>> components(3, 2, np.array([2, 0]), np.array([1, 1])).tolist()  # counts 0 and 2 meet in row 1
+    [0, 1, 0, 2, 0]
+    """
+    n = nv + n_rows
+    mark = np.zeros(n, dtype=bool)
+    mark[var] = True
+    mark[nv + np.asarray(row, dtype=np.int64)] = True
+    nodes = np.flatnonzero(mark)  # the nodes with an edge, ascending
+    at = np.cumsum(mark) - 1  # each node's position among them
+    graph = sparse.coo_matrix(
+        (np.ones(len(var)), (at[var], at[nv + np.asarray(row, dtype=np.int64)])), shape=(len(nodes),) * 2
+    )
+    _, sub = connected_components(graph, directed=False)
+    # each node's component's first node (a node without an edge is its own), numbered in the order of those
+    first = np.arange(n)
+    lead = np.full(int(sub.max()) + 1 if len(sub) else 0, n, dtype=np.int64)
+    np.minimum.at(lead, sub, nodes)
+    first[nodes] = lead[sub]
+    return (np.cumsum(first == np.arange(n)) - 1)[first].astype(np.int32)
 
 
 def _lower_bounds(model, arr) -> np.ndarray:

@@ -782,10 +782,14 @@ def row_label(model: PopulationModel, rid: int) -> str:
     >>> row_label(m, 1)
     't[t] school A 2016 ell=1'
     """
-    r = model.rows.iloc[rid]
-    where = "" if r["school"] == "all" else f" school {r['school']}"
-    yr = "" if pd.isna(r["year"]) else f" {int(r['year'])}"
-    return f"{model.names[r['tid']]}[{r['uni'].split('|', 1)[-1]}]{where}{yr} {r['variable']}={r['level']}"
+    cols = model.__dict__.get("_label_cols")
+    if cols is None:  # the rows' label columns as arrays, read by position (not a row Series per label)
+        names = ("tid", "uni", "school", "variable", "level", "year")
+        cols = model._label_cols = tuple(model.rows[c].to_numpy() for c in names)
+    tid, uni, school, variable, level, year = (c[rid] for c in cols)
+    where = "" if school == "all" else f" school {school}"
+    yr = "" if pd.isna(year) else f" {int(year)}"
+    return f"{model.names[tid]}[{uni.split('|', 1)[-1]}]{where}{yr} {variable}={level}"
 
 
 def var_label(model: PopulationModel, v: int) -> str:
