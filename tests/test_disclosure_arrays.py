@@ -29,7 +29,7 @@ def _tables(seed: int, known: bool) -> dict:
     return dict(_planted(seed, known))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _planted(seed: int, known: bool) -> dict:
     """A planted district: movement and scorecard cells (two count columns, subjects) and a gap table with rows
     against all others and a named reference; for ``known=False`` its protected tables (what the gate reads)."""
@@ -169,7 +169,7 @@ def test_components_of_an_audit_as_the_whole_graph(seed, known):
     counts and active rows."""
     m = _model(seed, known)
     shown = ~np.array(m.pre_hidden, dtype=bool)
-    shown[:: 3] = False
+    shown[::3] = False
     arr = lp._arrays(m)
     _, unknown, active, _, labels = lp._reduce(m, shown)
     keep = unknown[arr["indices"]] & active[arr["row_of"]]
