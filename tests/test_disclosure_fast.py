@@ -53,6 +53,13 @@ class _ListEntries(list):
         pass
 
 
+class _ListRelations(list):
+    """The relations as the loop built them: a list of ``({variable: coefficient}, sense)``."""
+
+    def flush(self):
+        pass
+
+
 class _ListEstimates(list):
     """The rows' estimates as the loop built them: a dict per row."""
 
@@ -135,6 +142,7 @@ def _loop_model(monkeypatch, *args, **kw):
         mp.setattr(model, "ones", _loop_ones)
         mp.setattr(model, "Entries", _ListEntries)
         mp.setattr(model, "RowEstimates", _ListEstimates)
+        mp.setattr(model, "Relations", _ListRelations)
         for name, f in [("_unis", _loop_unis), ("_set_links", _loop_set_links)]:
             mp.setattr(PopulationModel, name, f)
         mp.setattr(PopulationModel, "_number_rows", _loop_number_rows)
@@ -188,7 +196,9 @@ def _assert_same_model(a: PopulationModel, b: PopulationModel):
             x = [x[r] for r in range(len(x))]
             assert _same(x, list(y)) and len(a.row_est) == len(y), f
             continue
-        if f == "entries":  # arrays (model_arrays.Entries), their tuples as the loop appended them
+        if f in ("entries", "relations"):  # arrays (model_arrays), their tuples as the loop appended them
+            if f == "relations":
+                assert _same([x[i] for i in range(len(x))], list(y)), f  # read one by one (and kept)
             x, y = list(x), list(y)
         assert _same(x, y), f
     assert list(a.primary_vars) == list(b.primary_vars)  # the same set, built in the same order

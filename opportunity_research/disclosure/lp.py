@@ -58,11 +58,9 @@ def _arrays(model):
     if got is not None and got["sizes"] == sizes:
         return got
     nv, ne, nr = sizes[:3]
-    rel = [c for c, _ in model.relations]
-    rel_lens = np.fromiter((len(c) for c in rel), dtype=np.int64, count=nr)
-    n_rel = int(rel_lens.sum())
-    rel_idx = np.fromiter(itertools.chain.from_iterable(rel), dtype=np.int64, count=n_rel)
-    rel_data = np.fromiter(itertools.chain.from_iterable(c.values() for c in rel), dtype=float, count=n_rel)
+    rel = model.relations  # model_arrays.Relations: its arrays, as its dicts would give them
+    rel.flush()
+    rel_lens, rel_idx, rel_data = np.diff(rel.start), rel.var, rel.coef
     ent = model.entries  # model_arrays.Entries: its arrays, as its tuples would give them
     lens = np.concatenate([rel_lens, np.diff(ent.start)])
     indptr = np.zeros(len(lens) + 1, dtype=np.int64)
@@ -88,7 +86,7 @@ def _arrays(model):
         "indptr": indptr.copy(),
         "indices": indices.copy(),
         "data": data.copy(),
-        "sense": [s for _, s in model.relations] + ["eq"] * ne,
+        "sense": rel.senses + ["eq"] * ne,
         "rhs": np.concatenate([np.zeros(nr), ent_val]),
         "ent_rid": np.asarray(ent.rid, dtype=np.int64).reshape(ne),
         "ent_val": ent_val,

@@ -17,7 +17,7 @@ from collections import defaultdict
 
 import numpy as np
 
-__all__ = ["StateMemo", "by_state", "index_lists"]
+__all__ = ["StateMemo", "by_state", "flat_index_lists", "index_lists"]
 
 #: :class:`StateMemo` keeps results up to this size in all (counts in their keys and intervals; the oldest go
 #: first): a 1,000,000-student pass' full count audit holds about 45,000 intervals.
@@ -108,7 +108,18 @@ def index_lists(items) -> defaultdict:
     items = list(items)
     lens = np.fromiter((len(x) for x in items), dtype=np.int64, count=len(items))
     flat = np.fromiter(itertools.chain.from_iterable(items), dtype=np.int64, count=int(lens.sum()))
-    pos = np.repeat(np.arange(len(items)), lens)
+    return flat_index_lists(lens, flat)
+
+
+def flat_index_lists(lens: np.ndarray, flat: np.ndarray) -> defaultdict:
+    """:func:`index_lists` of items given as their lengths and their values one after another.
+
+    Examples
+    --------
+    >>> dict(flat_index_lists(np.array([2, 1, 0, 2, 2]), np.array([3, 1, 1, 3, 0, 1, 1])))
+    {0: [3], 1: [0, 1, 4, 4], 3: [0, 3]}
+    """
+    pos = np.repeat(np.arange(len(lens)), lens)
     order = np.argsort(flat, kind="stable")
     keys, starts = np.unique(flat[order], return_index=True)
     at, bounds = pos[order].tolist(), [*starts.tolist(), len(flat)]

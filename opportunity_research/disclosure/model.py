@@ -19,7 +19,7 @@ import pandas as pd
 from scipy import sparse
 
 from ..intake.contract import ALL_OTHERS
-from .model_arrays import Entries, RowEstimates, codes, ones
+from .model_arrays import Entries, Relations, RowEstimates, codes, ones
 
 __all__ = [
     "ALL_OTHERS",
@@ -339,7 +339,8 @@ class PopulationModel:
         rows = []  # (tid, row, uni, school, variable, level, year)
         self.row_vars: list[list[int]] = []  # decision variables of each row
         self.entries = Entries()  # (row id, {var: coef}, value), as arrays
-        self.relations: list[tuple[dict, str]] = []  # ({var: coef}, "eq" | "le") meaning sum <= / == 0
+        # ({var: coef}, "eq" | "le") meaning sum <= / == 0, held as arrays table by table (model_arrays.Relations)
+        self.relations = Relations()
         self.row_est = RowEstimates()  # {column: value}, read from the tables' columns
         self.row_weight: list[float] = []
         self.row_own: list[list[int]] = []  # the counts a row describes (not a gap row's total or reference)
@@ -358,6 +359,7 @@ class PopulationModel:
                 self._cell_rows(tid, df, spec, year, rows)
             else:
                 raise ValueError(f"TableSpec.style must be 'gap' or 'cell', got {spec.style!r}")
+            self.relations.flush()
         self.entries.freeze()
         self._index = {}  # var()'s lookup serves the build only
         self.rows = pd.DataFrame(rows, columns=["tid", "row", "uni", "school", "variable", "level", "year"])

@@ -151,7 +151,7 @@ from .complements import (
     touched,
 )
 from .lp import LOCAL_MIN, interval_width, intervals, largest_component, narrow_targets, true_counts_hold
-from .memo import by_state, index_lists
+from .memo import by_state, flat_index_lists, index_lists
 from .model import (
     LABELS,
     REASON,
@@ -203,7 +203,12 @@ class _State:
         self.why: dict[int, str] = {}  # why each hidden count is hidden (for the analyst, never published)
         nv = len(model.var_key)
         # the rows and the relations of each count (ascending), and the counts rows show
-        self.var_rows, self.var_rel = index_lists(model.row_vars), index_lists(c for c, _ in model.relations)
+        rel = model.relations  # model_arrays.Relations: the counts of each relation, from its arrays
+        rel.flush()
+        self.var_rows, self.var_rel = (
+            index_lists(model.row_vars),
+            flat_index_lists(np.diff(rel.start), rel.var),
+        )
         self.decision, self._closed = np.zeros(nv, dtype=bool), (set(), set())  # _closed: link()'s work
         self.decision[model.row_var_mat.indices] = True
         self.small_rows = {r for v in model.primary_vars for r in self.var_rows[v]}
