@@ -193,3 +193,39 @@ def test_row_labels_as_read_from_the_rows_series(seed, known):
         return f"{m.names[r['tid']]}[{r['uni'].split('|', 1)[-1]}]{where}{yr} {r['variable']}={r['level']}"
 
     assert [model.row_label(m, r) for r in range(len(m.rows))] == [by_series(r) for r in range(len(m.rows))]
+
+
+@pytest.mark.parametrize("known", [True, False])
+def test_count_codes_number_the_keys_as_the_loop(known):
+    """``model_arrays.count_codes`` gives two counts one code exactly when the loop's keys of them are equal (rows
+    that repeat a population, equal counts in two columns, missing years and counts, links), numbered as met."""
+    from opportunity_research.disclosure.model_arrays import count_codes
+
+    rng = np.random.default_rng(3)
+    n, k = 400, 2
+    obj = lambda values: rng.choice(np.array(values, dtype=object), n)
+    unis, school, var, lev = (
+        obj(["t|a", "t|b"]),
+        obj(["A", "B", "all"]),
+        obj(["all", "x"]),
+        obj(["all", "1", "2"]),
+    )
+    yrs = rng.choice(np.array([2016.0, 2017.0, np.nan]), n)
+    counts = [rng.choice(np.array([4.0, 5.0, 0.0, -0.0, np.nan]), n) for _ in range(k)]
+    links = [
+        np.array(
+            [None if rng.random() < 0.5 else ("set", float(rng.integers(1, 3))) for _ in range(n)],
+            dtype=object,
+        )
+        for _ in range(k)
+    ]
+    code, first, _ = count_codes((unis, school, var, lev, yrs), counts, links, known)
+    y_l, index, want = list(yrs), {}, []
+    for i in range(n):
+        for j in range(k):
+            x, ln = counts[j].tolist()[i], links[j][i]
+            last = ("n", x) if known and not math.isnan(x) else ln if not known and ln is not None else None
+            key = (y_l[i], school[i], var[i], lev[i], last or (unis[i], school[i], var[i], lev[i], j))
+            want.append(index.setdefault(key, len(index)))
+    assert code.tolist() == want
+    assert first.tolist() == [want.index(c) for c in range(len(index))]

@@ -19,7 +19,10 @@ import pandas as pd
 from scipy import sparse
 
 from ..intake.contract import ALL_OTHERS
-from .model_arrays import Entries, Relations, RowEstimates, codes, ones
+from .model_arrays import Entries, Relations, RowEstimates, codes, count_codes, ones
+from .model_arrays import entry as _entry
+from .model_arrays import grouped as _grouped
+from .model_arrays import sums as _sums
 
 __all__ = [
     "ALL_OTHERS",
@@ -629,25 +632,29 @@ class PopulationModel:
         self.row_weight.extend(list(_num(df[spec.weight]) if spec.weight in df.columns else counts[0]))
         self.row_ref.extend([None] * n)
         self.pre_hidden.extend(pre.tolist())
-        cols = [
-            [
-                (unit, yr, sc, va, le, ("n", x) if x == x else (u, sc, va, le, j))  # noqa: PLR0124 (not NaN)
-                if self.known
-                else (unit, yr, sc, va, le, (u, sc, va, le, j) if ln is None else ln)
-                for u, sc, va, le, yr, x, ln in zip(u_l, s_l, v_l, l_l, y_l, c.tolist(), links[j])
-            ]
-            for j, c in enumerate(counts)
-        ]
-        keys = cols[0] if k == 1 else [key for row in zip(*cols) for key in row]
+        # every count (row by row, column by column) as the code of its key: each distinct key is built once, in
+        # the order first met (a key per count, 2 million at 1,000,000 students, took most of the build)
+        code, first, lk = count_codes(labels, counts, links, self.known)
         xs = list(counts[0]) if k == 1 else list(np.column_stack(counts).ravel())
         index, var_key, var_x, var_total = self._index, self.var_key, self.var_x, self.var_total
-        for key, x in zip(keys, xs):
-            if key not in index:
-                index[key] = len(var_key)
+        got = []
+        for p in first.tolist():
+            i, j = divmod(p, k)
+            u, sc, va, le, yr = u_l[i], s_l[i], v_l[i], l_l[i], y_l[i]
+            if self.known:
+                x = float(xs[p])  # the count's own value (a key of -0.0 reads as one of 0.0)
+                key = (unit, yr, sc, va, le, ("n", x) if x == x else (u, sc, va, le, j))  # noqa: PLR0124
+            else:
+                ln = lk[p]
+                key = (unit, yr, sc, va, le, (u, sc, va, le, j) if ln is None else ln)
+            v = index.get(key)
+            if v is None:
+                v = index[key] = len(var_key)
                 var_key.append(key)
-                var_x.append(float(x))
-                var_total.append(key[3] == "all")
-        vs = [index[key] for key in keys]
+                var_x.append(float(xs[p]))
+                var_total.append(va == "all")
+            got.append(v)
+        vs = np.asarray(got, dtype=np.int64)[code]
         rvars, rids = np.array(vs, dtype=np.int64).reshape(n, k), np.arange(base, base + n)
         own = rvars.tolist()  # one list per row, shared: a cell row describes every count it shows
         self.row_vars.extend(own)
@@ -746,30 +753,6 @@ class PopulationModel:
                 coefs[tv] = coefs.get(tv, 0.0) - 1.0
                 self.relations.append((coefs, sense))
             self.partitions.append((rid_of[lo:hi], int(rids[tot[g]]), "cell", key))
-
-
-def _entry(ent, rid, vs, coefs, value) -> None:
-    """One entry appended to a table's lists of entries (rows, lengths, variables, coefficients, values)."""
-    ent[0].append(rid)
-    ent[1].append(len(vs))
-    ent[2].extend(vs)
-    ent[3].extend(coefs)
-    ent[4].append(value)
-
-
-def _grouped(groups) -> tuple[np.ndarray, np.ndarray, np.ndarray, list]:
-    """``(parts, total row, key)`` groups as flat part positions, each one's group, the total rows and starts."""
-    lens = np.fromiter((len(p) for p, _, _ in groups), dtype=np.int64, count=len(groups))
-    flat = np.concatenate([np.asarray(p, dtype=np.int64) for p, _, _ in groups])
-    tot = np.fromiter((t for _, t, _ in groups), dtype=np.int64, count=len(groups))
-    return flat, np.repeat(np.arange(len(groups)), lens), tot, np.concatenate([[0], np.cumsum(lens)]).tolist()
-
-
-def _sums(vals, total, gid, n) -> tuple[np.ndarray, np.ndarray]:
-    """Whether each group misses a count (a part's or its total's), and the sum of its parts' counts."""
-    gap = np.isnan(vals)
-    missing = (np.bincount(gid, weights=gap, minlength=n) > 0) | np.isnan(total)
-    return missing, np.bincount(gid, weights=np.where(gap, 0.0, vals), minlength=n)
 
 
 def row_label(model: PopulationModel, rid: int) -> str:

@@ -13,7 +13,7 @@ import itertools
 import numpy as np
 import pandas as pd
 
-__all__ = ["Entries", "Relations", "RowEstimates", "codes", "ones"]
+__all__ = ["Entries", "Relations", "RowEstimates", "codes", "count_codes", "entry", "grouped", "ones", "sums"]
 
 
 def codes(parts: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -228,3 +228,99 @@ class Relations:
         for k in range(len(self.le)):
             yield self._kept.get(k) or self._build(k)
         yield from self._pending
+
+
+def count_codes(labels, counts, links, known: bool) -> tuple[np.ndarray, np.ndarray, list | None]:
+    """The population-count key of every count of a cell table, as a code: ``(code, first, links)``.
+
+    Counts are taken row by row, column by column; two counts have one code when
+    :class:`~.model.PopulationModel` gives them one key: the row's labels (``labels``: universe, school, variable,
+    level, year; a missing year is its own in every row, as a missing value in a key equals nothing else), and the
+    count's value (``known``) or its link (from published files), or where there is neither the count's own
+    name (universe and column). ``first`` is each code's first count (codes are numbered in the order first met),
+    ``links`` the links of the counts in that order (None with ``known``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> obj = lambda *x: np.array(x, dtype=object)
+    >>> labels = (obj("u", "u", "v"), obj("A", "A", "A"), obj("all", "x", "x"), obj("all", "1", "1"),
+    ...           np.array([2016.0, 2016.0, 2016.0]))
+    >>> code, first, _ = count_codes(labels, [np.array([30.0, 4.0, 4.0])], [None], True)
+    >>> code.tolist(), first.tolist()  # the group's 4 students in two universes: one count
+    ([0, 1, 1], [0, 1])
+    >>> count_codes(labels, [np.array([30.0, np.nan, np.nan])], [None], True)[0].tolist()  # missing: each its own
+    [0, 1, 2]
+    """
+    unis, school, var, lev, yrs = labels
+    n, k = len(yrs), len(counts)
+    yrs = np.asarray(yrs, dtype=float) + 0.0
+    no_year = np.isnan(yrs)
+    row_code = codes([np.where(no_year, 0.0, yrs), np.where(no_year, np.arange(n), -1), school, var, lev])[0]
+    uni_code = codes([unis])[0]
+    at, col = np.repeat(np.arange(n), k), np.tile(np.arange(k), n)
+    x_all = (np.column_stack(counts).ravel() if k > 1 else np.asarray(counts[0], dtype=float)) + 0.0
+    lk = None
+    if known:
+        own, value = np.isnan(x_all), x_all
+    else:
+        lk = [ln for row in zip(*links) for ln in row] if k > 1 else list(links[0])
+        own = np.fromiter((ln is None for ln in lk), dtype=bool, count=n * k)
+        value = np.array([np.nan if ln is None else ln[1] for ln in lk], dtype=float) + 0.0
+    code, first = codes(
+        [
+            row_code[at],
+            own,
+            np.where(own, 0.0, value),
+            np.where(own, uni_code[at], -1),
+            np.where(own, col, -1),
+        ]
+    )
+    return code, first, lk
+
+
+def entry(ent, rid, vs, coefs, value) -> None:
+    """One entry appended to a table's lists of entries (rows, lengths, variables, coefficients, values).
+
+    Examples
+    --------
+    >>> ent = ([], [], [], [], [])
+    >>> entry(ent, 3, [7, 2], [1.0, -1.0], 45.0)
+    >>> ent
+    ([3], [2], [7, 2], [1.0, -1.0], [45.0])
+    """
+    ent[0].append(rid)
+    ent[1].append(len(vs))
+    ent[2].extend(vs)
+    ent[3].extend(coefs)
+    ent[4].append(value)
+
+
+def grouped(groups) -> tuple[np.ndarray, np.ndarray, np.ndarray, list]:
+    """``(parts, total row, key)`` groups as flat part positions, each one's group, the total rows and starts.
+
+    Examples
+    --------
+    >>> flat, gid, tot, starts = grouped([([1, 2], 0, "a"), ([4], 3, "b")])
+    >>> flat.tolist(), gid.tolist(), tot.tolist(), starts
+    ([1, 2, 4], [0, 0, 1], [0, 3], [0, 2, 3])
+    """
+    lens = np.fromiter((len(p) for p, _, _ in groups), dtype=np.int64, count=len(groups))
+    flat = np.concatenate([np.asarray(p, dtype=np.int64) for p, _, _ in groups])
+    tot = np.fromiter((t for _, t, _ in groups), dtype=np.int64, count=len(groups))
+    return flat, np.repeat(np.arange(len(groups)), lens), tot, np.concatenate([[0], np.cumsum(lens)]).tolist()
+
+
+def sums(vals, total, gid, n) -> tuple[np.ndarray, np.ndarray]:
+    """Whether each group misses a count (a part's or its total's), and the sum of its parts' counts.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> missing, s = sums(np.array([1.0, 2.0, np.nan]), np.array([3.0, 5.0]), np.array([0, 0, 1]), 2)
+    >>> missing.tolist(), s.tolist()
+    ([False, True], [3.0, 0.0])
+    """
+    gap = np.isnan(vals)
+    missing = (np.bincount(gid, weights=gap, minlength=n) > 0) | np.isnan(total)
+    return missing, np.bincount(gid, weights=np.where(gap, 0.0, vals), minlength=n)
