@@ -248,10 +248,13 @@ def _design_equalities(st, vs: np.ndarray) -> dict:
         got.update(done=done, rows=[])
     new = vs[~done[vs]]
     if len(new) or "others" not in got:
+        rel = m.relations  # model_arrays.Relations
         for v in new.tolist():
-            for k in sorted(st.var_rel[v], key=lambda k: len(m.relations[k][0])):
-                c = m.relations[k][0]
-                if c.get(v) and m.relations[k][1] == "eq" and len(c) <= SHORT:
+            for k in sorted(st.var_rel[v], key=rel.size):  # sizes and senses read without building the dicts
+                if rel.sense(k) != "eq" or rel.size(k) > SHORT:
+                    continue
+                c = rel[k][0]
+                if c.get(v):
                     got["rows"].append((v, c[v], [(u, cu) for u, cu in c.items() if u != v]))
         done[new] = True
         rows = got["rows"]

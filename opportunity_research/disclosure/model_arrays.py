@@ -206,6 +206,32 @@ class Relations:
     def __len__(self) -> int:
         return len(self.le) + len(self._pending)
 
+    def size(self, k: int) -> int:
+        """How many counts relation ``k`` holds (``len`` of its dict, without building it).
+
+        Examples
+        --------
+        >>> r = Relations()
+        >>> r.append(({4: 1.0, 2: 1.0, 7: -1.0}, "eq"))
+        >>> r.size(0), (r.flush(), r.size(0))[1]
+        (3, 3)
+        """
+        n = len(self.le)
+        return int(self.start[k + 1] - self.start[k]) if 0 <= k < n else len(self[k][0])
+
+    def sense(self, k: int) -> str:
+        """Relation ``k``'s sense, ``"eq"`` or ``"le"`` (without building its dict).
+
+        Examples
+        --------
+        >>> r = Relations()
+        >>> r.append(({4: 1.0, 7: -1.0}, "le"))
+        >>> r.sense(0), (r.flush(), r.sense(0))[1]
+        ('le', 'le')
+        """
+        n = len(self.le)
+        return self._SENSES[int(self.le[k])] if 0 <= k < n else self[k][1]
+
     def _build(self, k: int) -> tuple:
         a, b = int(self.start[k]), int(self.start[k + 1])
         return dict(zip(self.var[a:b].tolist(), self.coef[a:b].tolist())), self._SENSES[int(self.le[k])]
