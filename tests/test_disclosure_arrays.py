@@ -229,3 +229,36 @@ def test_count_codes_number_the_keys_as_the_loop(known):
             want.append(index.setdefault(key, len(index)))
     assert code.tolist() == want
     assert first.tolist() == [want.index(c) for c in range(len(index))]
+
+
+@pytest.mark.parametrize(("seed", "known"), CASES)
+def test_row_closure_as_the_sparse_products(seed, known):
+    """Rule 2's closure of a few newly hidden counts, read from the state's lists (``memo.row_closure``), is the
+    closure its sparse products over every row and count give (the counts of the rows of those counts, not hidden)."""
+    from opportunity_research.disclosure.memo import row_closure
+
+    m = _model(seed, known)
+    st = protection._State(m, 10, 10, 0.05)
+    st.link()  # builds the rows x counts matrix of the closure
+    rng = np.random.default_rng(seed)
+    nv = len(m.var_key)
+    for size in (1, 5, 40):
+        front = set(rng.choice(nv, size, replace=False).tolist())
+        hidden = set(rng.choice(nv, nv // 3, replace=False).tolist()) | front
+        f = np.zeros(nv)
+        f[list(front)] = 1.0
+        reached = st._own_mat @ (m.row_var_mat @ f > 0).astype(float) > 0
+        reached[list(hidden)] = False
+        assert row_closure(front, st.var_rows, m.row_own, hidden) == np.flatnonzero(reached).tolist()
+
+
+def test_pass_with_the_closure_by_lists_as_by_products(monkeypatch):
+    """The pass decides the same with rule 2's closure read from lists as with the sparse products everywhere."""
+    tables = _tables(2, known=True)
+    out, rep = protection.protect_tables(tables, min_n=10, swaps=3)
+    monkeypatch.setattr(protection, "LINK_BY_LISTS_MAX", -1)
+    out0, rep0 = protection.protect_tables(tables, min_n=10, swaps=3)
+    for k in out:
+        pd.testing.assert_frame_equal(out[k], out0[k], check_exact=True)
+    pd.testing.assert_frame_equal(rep.intervals, rep0.intervals, check_exact=True)
+    assert rep.to_dict() == rep0.to_dict()

@@ -232,6 +232,22 @@ class Relations:
         n = len(self.le)
         return self._SENSES[int(self.le[k])] if 0 <= k < n else self[k][1]
 
+    def index_lists(self):
+        """``{count: [relation, ...]}``: the relations holding each count, ascending (:func:`.memo.index_lists` of
+        the relations' dicts, from the arrays; after :meth:`flush`).
+
+        Examples
+        --------
+        >>> r = Relations()
+        >>> r.extend([({4: 1.0, 2: 1.0}, "eq"), ({2: 1.0, 5: -1.0}, "le")])
+        >>> r.flush()
+        >>> dict(r.index_lists())
+        {2: [0, 1], 4: [0], 5: [1]}
+        """
+        from .memo import flat_index_lists
+
+        return flat_index_lists(np.diff(self.start), self.var)
+
     def _build(self, k: int) -> tuple:
         a, b = int(self.start[k]), int(self.start[k + 1])
         return dict(zip(self.var[a:b].tolist(), self.coef[a:b].tolist())), self._SENSES[int(self.le[k])]
