@@ -40,9 +40,31 @@ def _loop_unis(self, tid, df, spec):
     return np.array([self.names[tid] + "|" + "|".join(p) for p in zip(*parts)], dtype=object)
 
 
-def _loop_est(self, df, spec):
-    cols = {c: model._num(df[c]) for c in spec.estimates if c in df.columns}
-    return [{c: v[i] for c, v in cols.items()} for i in range(len(df))]
+class _ListEntries(list):
+    """The entries as the loop built them: a list of ``(row id, {variable: coefficient}, value)``."""
+
+    def add(self, rid, lens, var, coef, val):
+        at = 0
+        for r, n, x in zip(list(rid), list(lens), list(np.asarray(val, dtype=float))):
+            self.append((int(r), {int(v): float(c) for v, c in zip(var[at : at + n], coef[at : at + n])}, x))
+            at += n
+
+    def freeze(self):
+        pass
+
+
+class _ListRelations(list):
+    """The relations as the loop built them: a list of ``({variable: coefficient}, sense)``."""
+
+    def flush(self):
+        pass
+
+
+class _ListEstimates(list):
+    """The rows' estimates as the loop built them: a dict per row."""
+
+    def add(self, cols, at):
+        self.extend({c: v[i] for c, v in cols.items()} for i in at)
 
 
 def _loop_set_links(self, unis, school, var, counts, pre):
@@ -74,7 +96,8 @@ def _loop_number_rows(self, tid, df, spec, rows, labels, counts, pre):
     """The row loop of ``PopulationModel._cell_rows`` before (variables numbered as met, row by row)."""
     unis, school, var, lev, yrs = labels
     links = self._set_links(unis, school, var, counts, pre)
-    est, k = self._est(df, spec), len(counts)
+    cols, k = self._est(df, spec), len(counts)
+    est = [{c: v[i] for c, v in cols.items()} for i in range(len(df))]
     wcol = model._num(df[spec.weight]) if spec.weight in df.columns else counts[0]
     rvars = np.empty((len(df), k), dtype=np.int64)
     rids = np.empty(len(df), dtype=np.int64)
@@ -109,7 +132,7 @@ def _loop_number_rows(self, tid, df, spec, rows, labels, counts, pre):
             rvars[i, j] = v
             rv.append(v)
             own.append(v)
-            self.entries.append((rid, {v: 1.0}, x))
+            self.entries.append((rid, {v: 1.0}, np.float64(x)))
     return rvars, rids
 
 
@@ -117,7 +140,10 @@ def _loop_model(monkeypatch, *args, **kw):
     with monkeypatch.context() as mp:
         mp.setattr(model, "_split_group", _loop_split_group)
         mp.setattr(model, "ones", _loop_ones)
-        for name, f in [("_unis", _loop_unis), ("_est", _loop_est), ("_set_links", _loop_set_links)]:
+        mp.setattr(model, "Entries", _ListEntries)
+        mp.setattr(model, "RowEstimates", _ListEstimates)
+        mp.setattr(model, "Relations", _ListRelations)
+        for name, f in [("_unis", _loop_unis), ("_set_links", _loop_set_links)]:
             mp.setattr(PopulationModel, name, f)
         mp.setattr(PopulationModel, "_number_rows", _loop_number_rows)
         return PopulationModel(*args, **kw)
@@ -165,9 +191,17 @@ FIELDS = (
 
 def _assert_same_model(a: PopulationModel, b: PopulationModel):
     for f in FIELDS:
-        assert _same(getattr(a, f), getattr(b, f)), f
+        x, y = getattr(a, f), getattr(b, f)
+        if f == "row_est":  # read from the tables' columns (model_arrays.RowEstimates), row by row
+            x = [x[r] for r in range(len(x))]
+            assert _same(x, list(y)) and len(a.row_est) == len(y), f
+            continue
+        if f in ("entries", "relations"):  # arrays (model_arrays), their tuples as the loop appended them
+            if f == "relations":
+                assert _same([x[i] for i in range(len(x))], list(y)), f  # read one by one (and kept)
+            x, y = list(x), list(y)
+        assert _same(x, y), f
     assert list(a.primary_vars) == list(b.primary_vars)  # the same set, built in the same order
-    assert _same(list(a._index.items()), list(b._index.items()))
     assert (a.row_var_mat != b.row_var_mat).nnz == 0
 
 

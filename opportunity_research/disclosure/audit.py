@@ -91,9 +91,10 @@ def audit_published(
         # elsewhere (a row withheld for its estimates only): not a small cell
         if interval_width(iv[v]) < protection and iv[v][0] < min_n - TOL:
             failures.append((var_label(model, v), *iv[v]))
-    for rid, coefs, value in model.entries:
-        if not hidden[rid] and 0 < value < min_n:
-            failures.append((row_label(model, rid) + " (shown count below min_n)", value, value))
+    ent = model.entries  # a shown count below min_n (the entries' arrays, in order)
+    for i in np.flatnonzero(~hidden[ent.rid] & (ent.val > 0) & (ent.val < min_n)).tolist():
+        rid, value = int(ent.rid[i]), ent.val[i]
+        failures.append((row_label(model, rid) + " (shown count below min_n)", value, value))
     ivs = pd.DataFrame(
         [{"cell": var_label(model, v), "true": None, "low": iv[v][0], "high": iv[v][1]} for v in targets],
         columns=["cell", "true", "low", "high"],

@@ -174,12 +174,12 @@ def design_by_one_relation(st, hid: np.ndarray, vs: list[int]) -> dict[int, tupl
     m = st.m
     ent = st.single_entries
     if ent is None:
-        pairs = [
-            (rid, next(iter(c)))
-            for rid, c, value in m.entries
-            if len(c) == 1 and next(iter(c.values())) != 0 and not math.isnan(value)
-        ]
-        ent = st.single_entries = np.array(pairs, dtype=np.int64).reshape(-1, 2)
+        e = m.entries  # the entries of one count with a nonzero coefficient and a value (arrays, in order)
+        one = np.flatnonzero(np.diff(e.start) == 1)
+        one = one[(e.coef[e.start[one]] != 0) & ~np.isnan(e.val[one])]
+        ent = st.single_entries = (
+            np.column_stack([e.rid[one], e.var[e.start[one]]]).astype(np.int64).reshape(-1, 2)
+        )
     nv = len(m.var_key)
     fixed = np.zeros(nv, dtype=bool)
     fixed[ent[:, 1][~hid[ent[:, 0]]]] = True
@@ -248,10 +248,13 @@ def _design_equalities(st, vs: np.ndarray) -> dict:
         got.update(done=done, rows=[])
     new = vs[~done[vs]]
     if len(new) or "others" not in got:
+        rel = m.relations  # model_arrays.Relations
         for v in new.tolist():
-            for k in sorted(st.var_rel[v], key=lambda k: len(m.relations[k][0])):
-                c = m.relations[k][0]
-                if c.get(v) and m.relations[k][1] == "eq" and len(c) <= SHORT:
+            for k in sorted(st.var_rel[v], key=rel.size):  # sizes and senses read without building the dicts
+                if rel.sense(k) != "eq" or rel.size(k) > SHORT:
+                    continue
+                c = rel[k][0]
+                if c.get(v):
                     got["rows"].append((v, c[v], [(u, cu) for u, cu in c.items() if u != v]))
         done[new] = True
         rows = got["rows"]

@@ -19,7 +19,10 @@ import pandas as pd
 from scipy import sparse
 
 from ..intake.contract import ALL_OTHERS
-from .model_arrays import codes, ones
+from .model_arrays import Entries, Relations, RowEstimates, codes, count_codes, ones
+from .model_arrays import entry as _entry
+from .model_arrays import grouped as _grouped
+from .model_arrays import sums as _sums
 
 __all__ = [
     "ALL_OTHERS",
@@ -338,9 +341,10 @@ class PopulationModel:
         self._index: dict = {}
         rows = []  # (tid, row, uni, school, variable, level, year)
         self.row_vars: list[list[int]] = []  # decision variables of each row
-        self.entries: list[tuple[int, dict, float]] = []  # (row id, {var: coef}, value)
-        self.relations: list[tuple[dict, str]] = []  # ({var: coef}, "eq" | "le") meaning sum <= / == 0
-        self.row_est: list[dict] = []  # {column: value}
+        self.entries = Entries()  # (row id, {var: coef}, value), as arrays
+        # ({var: coef}, "eq" | "le") meaning sum <= / == 0, held as arrays table by table (model_arrays.Relations)
+        self.relations = Relations()
+        self.row_est = RowEstimates()  # {column: value}, read from the tables' columns
         self.row_weight: list[float] = []
         self.row_own: list[list[int]] = []  # the counts a row describes (not a gap row's total or reference)
         # gap rows against all others: (reference_n, its value)
@@ -358,6 +362,9 @@ class PopulationModel:
                 self._cell_rows(tid, df, spec, year, rows)
             else:
                 raise ValueError(f"TableSpec.style must be 'gap' or 'cell', got {spec.style!r}")
+            self.relations.flush()
+        self.entries.freeze()
+        self._index = {}  # var()'s lookup serves the build only
         self.rows = pd.DataFrame(rows, columns=["tid", "row", "uni", "school", "variable", "level", "year"])
         # for the protection loop's hot paths: each row's table and universe, the variables of each row (rows x
         # variables), the gap rows measured against all others and the rows suppressed in the input
@@ -394,11 +401,10 @@ class PopulationModel:
             self.var_total.append(total)
         return v
 
-    def _new_row(self, rows, tid, i, uni, school, variable, level, year, est, weight, pre) -> int:
+    def _new_row(self, rows, tid, i, uni, school, variable, level, year, weight, pre) -> int:
         rid = len(rows)
         rows.append((tid, i, uni, school, variable, level, year))
         self.row_vars.append([])
-        self.row_est.append(est)
         self.row_weight.append(weight)
         self.row_ref.append(None)
         self.row_own.append([])
@@ -420,10 +426,7 @@ class PopulationModel:
         return np.array(uni, dtype=object)[code]
 
     def _est(self, df, spec):
-        cols = {c: _num(df[c]) for c in spec.estimates if c in df.columns}
-        if not cols:
-            return [{} for _ in range(len(df))]
-        return [dict(zip(cols, vals)) for vals in zip(*cols.values())]
+        return {c: _num(df[c]) for c in spec.estimates if c in df.columns}
 
     def _pre(self, df, spec, counts):
         pre = (
@@ -446,7 +449,8 @@ class PopulationModel:
         lev = _level_text(df["level"])
         yrs = self._year_of(df, spec, year)
         unis = self._unis(tid, df, spec)
-        est = self._est(df, spec)
+        est, order = self._est(df, spec), []
+        ent: tuple[list, list, list, list, list] = ([], [], [], [], [])  # the table's entries (Entries.add)
         ref_est = (
             _num(df["reference_estimate"]) if "reference_estimate" in df.columns else np.full(len(df), np.nan)
         )
@@ -479,7 +483,8 @@ class PopulationModel:
                 )
             rids = []
             for i in ix:
-                rid = self._new_row(rows, tid, int(i), uni, "all", v, lev[i], yr, est[i], n[i], bool(pre[i]))
+                rid = self._new_row(rows, tid, int(i), uni, "all", v, lev[i], yr, n[i], bool(pre[i]))
+                order.append(i)
                 link = (
                     ("set", total)
                     if not self.known and pre[i] and not named and not math.isnan(total)
@@ -490,12 +495,12 @@ class PopulationModel:
                 rids.append(rid)
                 self.row_own[rid].append(x)
                 self.row_vars[rid].append(x)
-                self.entries.append((rid, {x: 1.0}, n[i]))
+                _entry(ent, rid, [x], [1.0], n[i])
                 if named:
                     self.row_vars[rid].append(ref_var)
-                    self.entries.append((rid, {ref_var: 1.0}, ref_n[i]))
+                    _entry(ent, rid, [ref_var], [1.0], ref_n[i])
                 else:
-                    self.entries.append((rid, {tvar: 1.0, x: -1.0}, ref_n[i]))
+                    _entry(ent, rid, [tvar, x], [1.0, -1.0], ref_n[i])
                     self.row_ref[rid] = (ref_n[i], ref_est[i])
                     if self.known and 0 < ref_n[i] < self._min_n:
                         self.ref_small_rows.append(rid)
@@ -509,6 +514,8 @@ class PopulationModel:
             coefs[tvar] -= 1.0
             self.relations.append((dict(coefs), "eq"))
             self.partitions.append((rids, None, "gap", (tid, uni, v)))
+        self.entries.add(*ent)
+        self.row_est.add(est, np.asarray(order, dtype=np.int64))
 
     # cell tables --------------------------------------------------------------------------------
     def _cell_rows(self, tid, df, spec, year, rows):
@@ -621,33 +628,38 @@ class PopulationModel:
         links = self._set_links(*labels[:3], counts, pre)
         u_l, s_l, v_l, l_l, y_l = (list(x) for x in labels)
         rows.extend(zip(itertools.repeat(tid, n), range(n), u_l, s_l, v_l, l_l, y_l))
-        self.row_est.extend(self._est(df, spec))
+        self.row_est.add(self._est(df, spec), np.arange(n))
         self.row_weight.extend(list(_num(df[spec.weight]) if spec.weight in df.columns else counts[0]))
         self.row_ref.extend([None] * n)
         self.pre_hidden.extend(pre.tolist())
-        cols = [
-            [
-                (unit, yr, sc, va, le, ("n", x) if x == x else (u, sc, va, le, j))  # noqa: PLR0124 (not NaN)
-                if self.known
-                else (unit, yr, sc, va, le, (u, sc, va, le, j) if ln is None else ln)
-                for u, sc, va, le, yr, x, ln in zip(u_l, s_l, v_l, l_l, y_l, c.tolist(), links[j])
-            ]
-            for j, c in enumerate(counts)
-        ]
-        keys = cols[0] if k == 1 else [key for row in zip(*cols) for key in row]
+        # every count (row by row, column by column) as the code of its key: each distinct key is built once, in
+        # the order first met (a key per count, 2 million at 1,000,000 students, took most of the build)
+        code, first, lk = count_codes(labels, counts, links, self.known)
         xs = list(counts[0]) if k == 1 else list(np.column_stack(counts).ravel())
         index, var_key, var_x, var_total = self._index, self.var_key, self.var_x, self.var_total
-        for key, x in zip(keys, xs):
-            if key not in index:
-                index[key] = len(var_key)
+        got = []
+        for p in first.tolist():
+            i, j = divmod(p, k)
+            u, sc, va, le, yr = u_l[i], s_l[i], v_l[i], l_l[i], y_l[i]
+            if self.known:
+                x = float(xs[p])  # the count's own value (a key of -0.0 reads as one of 0.0)
+                key = (unit, yr, sc, va, le, ("n", x) if x == x else (u, sc, va, le, j))  # noqa: PLR0124
+            else:
+                ln = lk[p]
+                key = (unit, yr, sc, va, le, (u, sc, va, le, j) if ln is None else ln)
+            v = index.get(key)
+            if v is None:
+                v = index[key] = len(var_key)
                 var_key.append(key)
-                var_x.append(float(x))
-                var_total.append(key[3] == "all")
-        vs = [index[key] for key in keys]
+                var_x.append(float(xs[p]))
+                var_total.append(va == "all")
+            got.append(v)
+        vs = np.asarray(got, dtype=np.int64)[code]
         rvars, rids = np.array(vs, dtype=np.int64).reshape(n, k), np.arange(base, base + n)
-        self.row_vars.extend(rvars.tolist())
-        self.row_own.extend(rvars.tolist())
-        self.entries.extend(zip(np.repeat(rids, k).tolist(), [{v: 1.0} for v in vs], xs))
+        own = rvars.tolist()  # one list per row, shared: a cell row describes every count it shows
+        self.row_vars.extend(own)
+        self.row_own.extend(own)
+        self.entries.add(np.repeat(rids, k), np.ones(n * k), vs, np.ones(n * k), xs)
         return rvars, rids
 
     def _set_links(self, unis, school, var, counts, pre):
@@ -743,21 +755,6 @@ class PopulationModel:
             self.partitions.append((rid_of[lo:hi], int(rids[tot[g]]), "cell", key))
 
 
-def _grouped(groups) -> tuple[np.ndarray, np.ndarray, np.ndarray, list]:
-    """``(parts, total row, key)`` groups as flat part positions, each one's group, the total rows and starts."""
-    lens = np.fromiter((len(p) for p, _, _ in groups), dtype=np.int64, count=len(groups))
-    flat = np.concatenate([np.asarray(p, dtype=np.int64) for p, _, _ in groups])
-    tot = np.fromiter((t for _, t, _ in groups), dtype=np.int64, count=len(groups))
-    return flat, np.repeat(np.arange(len(groups)), lens), tot, np.concatenate([[0], np.cumsum(lens)]).tolist()
-
-
-def _sums(vals, total, gid, n) -> tuple[np.ndarray, np.ndarray]:
-    """Whether each group misses a count (a part's or its total's), and the sum of its parts' counts."""
-    gap = np.isnan(vals)
-    missing = (np.bincount(gid, weights=gap, minlength=n) > 0) | np.isnan(total)
-    return missing, np.bincount(gid, weights=np.where(gap, 0.0, vals), minlength=n)
-
-
 def row_label(model: PopulationModel, rid: int) -> str:
     """A row's name for the analyst and the gate (table, universe, school, year, group; no value).
 
@@ -770,10 +767,14 @@ def row_label(model: PopulationModel, rid: int) -> str:
     >>> row_label(m, 1)
     't[t] school A 2016 ell=1'
     """
-    r = model.rows.iloc[rid]
-    where = "" if r["school"] == "all" else f" school {r['school']}"
-    yr = "" if pd.isna(r["year"]) else f" {int(r['year'])}"
-    return f"{model.names[r['tid']]}[{r['uni'].split('|', 1)[-1]}]{where}{yr} {r['variable']}={r['level']}"
+    cols = model.__dict__.get("_label_cols")
+    if cols is None:  # the rows' label columns as arrays, read by position (not a row Series per label)
+        names = ("tid", "uni", "school", "variable", "level", "year")
+        cols = model._label_cols = tuple(model.rows[c].to_numpy() for c in names)
+    tid, uni, school, variable, level, year = (c[rid] for c in cols)
+    where = "" if school == "all" else f" school {school}"
+    yr = "" if pd.isna(year) else f" {int(year)}"
+    return f"{model.names[tid]}[{uni.split('|', 1)[-1]}]{where}{yr} {variable}={level}"
 
 
 def var_label(model: PopulationModel, v: int) -> str:

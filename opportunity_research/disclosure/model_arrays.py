@@ -7,10 +7,13 @@ found once per universe and school), :func:`ones` writes a relation's coefficien
 
 from __future__ import annotations
 
+import bisect
+import itertools
+
 import numpy as np
 import pandas as pd
 
-__all__ = ["codes", "ones"]
+__all__ = ["Entries", "Relations", "RowEstimates", "codes", "count_codes", "entry", "grouped", "ones", "sums"]
 
 
 def codes(parts: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -42,3 +45,324 @@ def ones(parts: list) -> dict:
     """
     coefs = dict.fromkeys(parts, 1.0)
     return coefs if len(coefs) == len(parts) else {u: float(parts.count(u)) for u in coefs}
+
+
+class Entries:
+    """The published counts of a model's rows as arrays: entry ``i`` says that row ``rid[i]`` shows the count
+    ``sum(coef * var)`` over its variables (``var[start[i]:start[i + 1]]``) with the value ``val[i]``.
+
+    Iterating gives ``(row id, {variable: coefficient}, value)`` tuples, built when read (a list of such tuples, one
+    dict per entry, took about 0.5 GB at 1,000,000 students); :func:`~.lp` reads the arrays themselves. Entries are
+    added in blocks (:meth:`add`), in order, and read once :meth:`freeze` has joined the blocks.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> e = Entries()
+    >>> e.add([0, 0], [1, 2], [5, 7, 3], [1.0, 1.0, -1.0], [40.0, 3.0])
+    >>> e.freeze()
+    >>> len(e), list(e)
+    (2, [(0, {5: 1.0}, np.float64(40.0)), (0, {7: 1.0, 3: -1.0}, np.float64(3.0))])
+    """
+
+    def __init__(self):
+        self._blocks: list = []
+        self.rid = np.zeros(0, dtype=np.int64)
+        self.start = np.zeros(1, dtype=np.int64)
+        self.var = np.zeros(0, dtype=np.int64)
+        self.coef = np.zeros(0, dtype=float)
+        self.val = np.zeros(0, dtype=float)
+
+    def add(self, rid, lens, var, coef, val) -> None:
+        """A block of entries: their rows, how many variables each has, the variables and coefficients in
+        order, their values."""
+        self._blocks.append(
+            tuple(
+                np.asarray(x, dtype=t)
+                for x, t in zip((rid, lens, var, coef, val), (np.int64,) * 3 + (float,) * 2)
+            )
+        )
+
+    def freeze(self) -> None:
+        """Join the blocks added so far into the arrays read."""
+        if not self._blocks:
+            return
+        parts = [self.rid, np.diff(self.start), self.var, self.coef, self.val]
+        cols = [np.concatenate([p, *(b[j] for b in self._blocks)]) for j, p in enumerate(parts)]
+        self._blocks = []
+        self.rid, lens, self.var, self.coef, self.val = cols
+        self.start = np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
+
+    def __len__(self) -> int:
+        return len(self.rid)
+
+    def __iter__(self):
+        var, coef, bounds = self.var.tolist(), self.coef.tolist(), self.start.tolist()
+        for i, (rid, val) in enumerate(zip(self.rid.tolist(), self.val)):
+            a, b = bounds[i], bounds[i + 1]
+            yield rid, dict(zip(var[a:b], coef[a:b])), val
+
+
+class RowEstimates:
+    """Each model row's estimates, ``{column: value}``, read from its table's columns when asked (a dict per row
+    took about 0.2 GB at 1,000,000 students).
+
+    Rows are added in blocks (:meth:`add`): a table's estimate columns and, for each row of the block in the
+    model's order, its position in the table.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> est = RowEstimates()
+    >>> est.add({"estimate": np.array([0.5, 0.25])}, np.array([1, 0]))
+    >>> est.add({}, np.arange(1))
+    >>> len(est), est[0], est[1], est[2]
+    (3, {'estimate': np.float64(0.25)}, {'estimate': np.float64(0.5)}, {})
+    """
+
+    def __init__(self):
+        self._starts: list[int] = []
+        self._blocks: list = []
+        self._n = 0
+
+    def add(self, cols: dict, at: np.ndarray) -> None:
+        """Rows ``at`` (positions in the table) of a table whose estimate columns are ``cols``, in order."""
+        self._starts.append(self._n)
+        self._blocks.append((cols, np.asarray(at, dtype=np.int64)))
+        self._n += len(at)
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, r: int) -> dict:
+        if not 0 <= r < self._n:
+            raise IndexError(r)
+        b = bisect.bisect_right(self._starts, r) - 1
+        cols, at = self._blocks[b]
+        i = at[r - self._starts[b]]
+        return {c: a[i] for c, a in cols.items()}
+
+
+class Relations:
+    """The model's additive relations, ``({count: coefficient}, "eq" | "le")`` each, held as arrays once built.
+
+    The build appends relations as dicts (:meth:`append`, :meth:`extend`) and :meth:`flush` turns those appended so
+    far into arrays (a dict per relation took about 0.5 GB at 1,000,000 students). Reading relation ``k`` gives its
+    dict, built from the arrays the first time it is read and kept (the protection loop reads the few relations
+    near its hidden counts, again and again); iterating builds each in turn without keeping it. :func:`~.lp` and
+    the protection state read the arrays themselves (:attr:`start`, :attr:`var`, :attr:`coef`, :attr:`senses`).
+
+    Examples
+    --------
+    >>> r = Relations()
+    >>> r.append(({4: 1.0, 2: 1.0, 7: -1.0}, "eq"))
+    >>> r.extend([({1: 1.0, 2: -1.0}, "le")])
+    >>> r.flush()
+    >>> len(r), r[1], r.start.tolist(), r.var.tolist()
+    (2, ({1: 1.0, 2: -1.0}, 'le'), [0, 3, 5], [4, 2, 7, 1, 2])
+    >>> list(r)[0]
+    ({4: 1.0, 2: 1.0, 7: -1.0}, 'eq')
+    """
+
+    _SENSES = ("eq", "le")
+
+    def __init__(self):
+        self._pending: list = []
+        self._kept: dict = {}
+        self.start = np.zeros(1, dtype=np.int64)
+        self.var = np.zeros(0, dtype=np.int64)
+        self.coef = np.zeros(0, dtype=float)
+        self.le = np.zeros(0, dtype=bool)
+
+    def append(self, rel: tuple) -> None:
+        self._pending.append(rel)
+
+    def extend(self, rels) -> None:
+        self._pending.extend(rels)
+
+    def flush(self) -> None:
+        """The relations appended so far, as arrays."""
+        got = self._pending
+        if not got:
+            return
+        lens = np.fromiter((len(c) for c, _ in got), dtype=np.int64, count=len(got))
+        n = int(lens.sum())
+        var = np.fromiter(itertools.chain.from_iterable(c for c, _ in got), dtype=np.int64, count=n)
+        coef = np.fromiter(itertools.chain.from_iterable(c.values() for c, _ in got), dtype=float, count=n)
+        le = np.fromiter((s == "le" for _, s in got), dtype=bool, count=len(got))
+        if any(s not in self._SENSES for _, s in got):
+            raise ValueError("Relations: a relation's sense is 'eq' or 'le'")
+        self._pending = []
+        self.start = np.concatenate([self.start, self.start[-1] + np.cumsum(lens)])
+        self.var = np.concatenate([self.var, var])
+        self.coef = np.concatenate([self.coef, coef])
+        self.le = np.concatenate([self.le, le])
+
+    @property
+    def senses(self) -> list[str]:
+        """Every relation's sense, ``"eq"`` or ``"le"`` (after :meth:`flush`)."""
+        return np.where(self.le, "le", "eq").tolist()
+
+    def __len__(self) -> int:
+        return len(self.le) + len(self._pending)
+
+    def size(self, k: int) -> int:
+        """How many counts relation ``k`` holds (``len`` of its dict, without building it).
+
+        Examples
+        --------
+        >>> r = Relations()
+        >>> r.append(({4: 1.0, 2: 1.0, 7: -1.0}, "eq"))
+        >>> r.size(0), (r.flush(), r.size(0))[1]
+        (3, 3)
+        """
+        n = len(self.le)
+        return int(self.start[k + 1] - self.start[k]) if 0 <= k < n else len(self[k][0])
+
+    def sense(self, k: int) -> str:
+        """Relation ``k``'s sense, ``"eq"`` or ``"le"`` (without building its dict).
+
+        Examples
+        --------
+        >>> r = Relations()
+        >>> r.append(({4: 1.0, 7: -1.0}, "le"))
+        >>> r.sense(0), (r.flush(), r.sense(0))[1]
+        ('le', 'le')
+        """
+        n = len(self.le)
+        return self._SENSES[int(self.le[k])] if 0 <= k < n else self[k][1]
+
+    def index_lists(self):
+        """``{count: [relation, ...]}``: the relations holding each count, ascending (:func:`.memo.index_lists` of
+        the relations' dicts, from the arrays; after :meth:`flush`).
+
+        Examples
+        --------
+        >>> r = Relations()
+        >>> r.extend([({4: 1.0, 2: 1.0}, "eq"), ({2: 1.0, 5: -1.0}, "le")])
+        >>> r.flush()
+        >>> dict(r.index_lists())
+        {2: [0, 1], 4: [0], 5: [1]}
+        """
+        from .memo import flat_index_lists
+
+        return flat_index_lists(np.diff(self.start), self.var)
+
+    def _build(self, k: int) -> tuple:
+        a, b = int(self.start[k]), int(self.start[k + 1])
+        return dict(zip(self.var[a:b].tolist(), self.coef[a:b].tolist())), self._SENSES[int(self.le[k])]
+
+    def __getitem__(self, k: int) -> tuple:
+        got = self._kept.get(k)
+        if got is not None:
+            return got
+        n = len(self.le)
+        if k < 0:
+            k += len(self)
+        if not 0 <= k < len(self):
+            raise IndexError(k)
+        if k >= n:
+            return self._pending[k - n]
+        got = self._kept[k] = self._build(k)
+        return got
+
+    def __iter__(self):
+        for k in range(len(self.le)):
+            yield self._kept.get(k) or self._build(k)
+        yield from self._pending
+
+
+def count_codes(labels, counts, links, known: bool) -> tuple[np.ndarray, np.ndarray, list | None]:
+    """The population-count key of every count of a cell table, as a code: ``(code, first, links)``.
+
+    Counts are taken row by row, column by column; two counts have one code when
+    :class:`~.model.PopulationModel` gives them one key: the row's labels (``labels``: universe, school, variable,
+    level, year; a missing year is its own in every row, as a missing value in a key equals nothing else), and the
+    count's value (``known``) or its link (from published files), or where there is neither the count's own
+    name (universe and column). ``first`` is each code's first count (codes are numbered in the order first met),
+    ``links`` the links of the counts in that order (None with ``known``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> obj = lambda *x: np.array(x, dtype=object)
+    >>> labels = (obj("u", "u", "v"), obj("A", "A", "A"), obj("all", "x", "x"), obj("all", "1", "1"),
+    ...           np.array([2016.0, 2016.0, 2016.0]))
+    >>> code, first, _ = count_codes(labels, [np.array([30.0, 4.0, 4.0])], [None], True)
+    >>> code.tolist(), first.tolist()  # the group's 4 students in two universes: one count
+    ([0, 1, 1], [0, 1])
+    >>> count_codes(labels, [np.array([30.0, np.nan, np.nan])], [None], True)[0].tolist()  # missing: each its own
+    [0, 1, 2]
+    """
+    unis, school, var, lev, yrs = labels
+    n, k = len(yrs), len(counts)
+    yrs = np.asarray(yrs, dtype=float) + 0.0
+    no_year = np.isnan(yrs)
+    row_code = codes([np.where(no_year, 0.0, yrs), np.where(no_year, np.arange(n), -1), school, var, lev])[0]
+    uni_code = codes([unis])[0]
+    at, col = np.repeat(np.arange(n), k), np.tile(np.arange(k), n)
+    x_all = (np.column_stack(counts).ravel() if k > 1 else np.asarray(counts[0], dtype=float)) + 0.0
+    lk = None
+    if known:
+        own, value = np.isnan(x_all), x_all
+    else:
+        lk = [ln for row in zip(*links) for ln in row] if k > 1 else list(links[0])
+        own = np.fromiter((ln is None for ln in lk), dtype=bool, count=n * k)
+        value = np.array([np.nan if ln is None else ln[1] for ln in lk], dtype=float) + 0.0
+    code, first = codes(
+        [
+            row_code[at],
+            own,
+            np.where(own, 0.0, value),
+            np.where(own, uni_code[at], -1),
+            np.where(own, col, -1),
+        ]
+    )
+    return code, first, lk
+
+
+def entry(ent, rid, vs, coefs, value) -> None:
+    """One entry appended to a table's lists of entries (rows, lengths, variables, coefficients, values).
+
+    Examples
+    --------
+    >>> ent = ([], [], [], [], [])
+    >>> entry(ent, 3, [7, 2], [1.0, -1.0], 45.0)
+    >>> ent
+    ([3], [2], [7, 2], [1.0, -1.0], [45.0])
+    """
+    ent[0].append(rid)
+    ent[1].append(len(vs))
+    ent[2].extend(vs)
+    ent[3].extend(coefs)
+    ent[4].append(value)
+
+
+def grouped(groups) -> tuple[np.ndarray, np.ndarray, np.ndarray, list]:
+    """``(parts, total row, key)`` groups as flat part positions, each one's group, the total rows and starts.
+
+    Examples
+    --------
+    >>> flat, gid, tot, starts = grouped([([1, 2], 0, "a"), ([4], 3, "b")])
+    >>> flat.tolist(), gid.tolist(), tot.tolist(), starts
+    ([1, 2, 4], [0, 0, 1], [0, 3], [0, 2, 3])
+    """
+    lens = np.fromiter((len(p) for p, _, _ in groups), dtype=np.int64, count=len(groups))
+    flat = np.concatenate([np.asarray(p, dtype=np.int64) for p, _, _ in groups])
+    tot = np.fromiter((t for _, t, _ in groups), dtype=np.int64, count=len(groups))
+    return flat, np.repeat(np.arange(len(groups)), lens), tot, np.concatenate([[0], np.cumsum(lens)]).tolist()
+
+
+def sums(vals, total, gid, n) -> tuple[np.ndarray, np.ndarray]:
+    """Whether each group misses a count (a part's or its total's), and the sum of its parts' counts.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> missing, s = sums(np.array([1.0, 2.0, np.nan]), np.array([3.0, 5.0]), np.array([0, 0, 1]), 2)
+    >>> missing.tolist(), s.tolist()
+    ([False, True], [3.0, 0.0])
+    """
+    gap = np.isnan(vals)
+    missing = (np.bincount(gid, weights=gap, minlength=n) > 0) | np.isnan(total)
+    return missing, np.bincount(gid, weights=np.where(gap, 0.0, vals), minlength=n)

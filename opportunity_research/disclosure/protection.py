@@ -151,7 +151,7 @@ from .complements import (
     touched,
 )
 from .lp import LOCAL_MIN, interval_width, intervals, largest_component, narrow_targets, true_counts_hold
-from .memo import by_state, index_lists
+from .memo import LINK_BY_LISTS_MAX, by_state, index_lists, row_closure
 from .model import (
     LABELS,
     REASON,
@@ -203,7 +203,8 @@ class _State:
         self.why: dict[int, str] = {}  # why each hidden count is hidden (for the analyst, never published)
         nv = len(model.var_key)
         # the rows and the relations of each count (ascending), and the counts rows show
-        self.var_rows, self.var_rel = index_lists(model.row_vars), index_lists(c for c, _ in model.relations)
+        rel = model.relations  # model_arrays.Relations: the counts of each relation, from its arrays
+        self.var_rows, self.var_rel = index_lists(model.row_vars), (rel.flush(), rel.index_lists())[1]
         self.decision, self._closed = np.zeros(nv, dtype=bool), (set(), set())  # _closed: link()'s work
         self.decision[model.row_var_mat.indices] = True
         self.small_rows = {r for v in model.primary_vars for r in self.var_rows[v]}
@@ -243,12 +244,16 @@ class _State:
             front = self.H - done
             if front:
                 done |= front
-                f = np.zeros(nv)
-                f[np.fromiter(front, dtype=np.int64, count=len(front))] = 1.0
-                rows = (m.row_var_mat @ f > 0).astype(float)
-                reached = self._own_mat @ rows > 0
-                reached[np.fromiter(self.H, dtype=np.int64, count=len(self.H))] = False
-                for u in np.flatnonzero(reached).tolist():
+                if len(front) <= LINK_BY_LISTS_MAX:  # a few counts: their rows' lists, not products over all
+                    reached_l = row_closure(front, self.var_rows, m.row_own, self.H)
+                else:
+                    f = np.zeros(nv)
+                    f[np.fromiter(front, dtype=np.int64, count=len(front))] = 1.0
+                    rows = (m.row_var_mat @ f > 0).astype(float)
+                    reached = self._own_mat @ rows > 0
+                    reached[np.fromiter(self.H, dtype=np.int64, count=len(self.H))] = False
+                    reached_l = np.flatnonzero(reached).tolist()
+                for u in reached_l:
                     self.H.add(u)
                     self.why[u] = "same row as a hidden count"
                     changed = True
