@@ -86,9 +86,9 @@ def test_read_finds_what_the_pandas_reading_found(tmp_path):
         d.mkdir()
     # a BOM, quoted values, empty and NA values, padded ids, an id that looks like a number
     (raw / "students.csv").write_bytes(
-        "\ufeffstudent_id,grade\nL0000123,3\n\"L0000124\",4\n,5\nNA\t,6\n  L0000125 ,7\n00012345,8\n".encode()
+        '\ufeffstudent_id,grade\nL0000123,3\n"L0000124",4\n,5\nNA\t,6\n  L0000125 ,7\n00012345,8\n'.encode()
     )
-    (raw / "classrooms.csv").write_text("classroom_id,teacher_id\nC1,T0000001\nC2,\"T-0000,002\"\n")
+    (raw / "classrooms.csv").write_text('classroom_id,teacher_id\nC1,T0000001\nC2,"T-0000,002"\n')
     pd.DataFrame({"student_id": ["S-0123456789abcdef", None], "grade": [3, 4]}).to_parquet(
         processed / "students.parquet"
     )

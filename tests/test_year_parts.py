@@ -20,6 +20,15 @@ from opportunity_research.study import levelgaps, measures, panels
 from .test_trajectory_panel import _planted
 
 
+@pytest.fixture(
+    autouse=True, params=[1, panels.PARTS_MIN_ROWS], ids=["a part at a time", "parts put together"]
+)
+def _parts_min_rows(request, monkeypatch):
+    """Every test both ways: each part's cells made on its own (as a large district's are) and the parts put
+    together in one call (as a small district's are)."""
+    monkeypatch.setattr(panels, "PARTS_MIN_ROWS", request.param)
+
+
 def _data(seed: int):
     a, st = _planted(seed, n=120, off_roster=True)
     a = a.astype({"subject": "str", "student_id": "str"})

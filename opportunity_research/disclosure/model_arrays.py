@@ -234,18 +234,18 @@ class Relations:
 
     def index_lists(self):
         """``{count: [relation, ...]}``: the relations holding each count, ascending (:func:`.memo.index_lists` of
-        the relations' dicts, from the arrays; after :meth:`flush`).
+        the relations' dicts, from the arrays; those appended are flushed first).
 
         Examples
         --------
         >>> r = Relations()
         >>> r.extend([({4: 1.0, 2: 1.0}, "eq"), ({2: 1.0, 5: -1.0}, "le")])
-        >>> r.flush()
         >>> dict(r.index_lists())
         {2: [0, 1], 4: [0], 5: [1]}
         """
         from .memo import flat_index_lists
 
+        self.flush()
         return flat_index_lists(np.diff(self.start), self.var)
 
     def _build(self, k: int) -> tuple:

@@ -203,8 +203,8 @@ class _State:
         self.why: dict[int, str] = {}  # why each hidden count is hidden (for the analyst, never published)
         nv = len(model.var_key)
         # the rows and the relations of each count (ascending), and the counts rows show
-        rel = model.relations  # model_arrays.Relations: the counts of each relation, from its arrays
-        self.var_rows, self.var_rel = index_lists(model.row_vars), (rel.flush(), rel.index_lists())[1]
+        # the relations of each count from model_arrays.Relations' arrays
+        self.var_rows, self.var_rel = index_lists(model.row_vars), model.relations.index_lists()
         self.decision, self._closed = np.zeros(nv, dtype=bool), (set(), set())  # _closed: link()'s work
         self.decision[model.row_var_mat.indices] = True
         self.small_rows = {r for v in model.primary_vars for r in self.var_rows[v]}

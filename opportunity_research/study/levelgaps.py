@@ -25,6 +25,7 @@ import pandas as pd
 from scipy import stats
 
 from ..stats.ordinal import hetop, v_statistic
+from . import panels
 from .measures import id_positions
 from .panels import roster_join
 
@@ -151,7 +152,7 @@ def _joined_parts(
     assessments: pd.DataFrame, rows: pd.Series, cols: list[str], students: pd.DataFrame, columns
 ):
     """``roster_join(assessments.loc[rows, ["student_id", *cols]], students, columns)`` without its ``student_id``,
-    one (subject, school year) at a time, in
+    one (subject, school year) at a time (a small district's put together: :data:`~.panels.PARTS_MIN_ROWS`), in
     their sorted order (each part's rows in their order; rows without a subject or year, which no grouping on
     them keeps, left out). Only each row's position and roster position are held for every row at once; a roster
     with a missing or repeated id, or ids not comparable in Arrow, give one part: the whole join."""
@@ -173,11 +174,10 @@ def _joined_parts(
     order = np.argsort(part, kind="stable")  # each part's rows in their order
     del subj, year
     bounds = np.flatnonzero(np.diff(part[order], prepend=-2, append=-2))
+    spans = [(lo, hi) for lo, hi in itertools.pairwise(bounds) if part[order[lo]] >= 0]
     columns = list(columns)
     done = False
-    for lo, hi in itertools.pairwise(bounds):
-        if part[order[lo]] < 0:
-            continue
+    for lo, hi in _batched(spans, panels.PARTS_MIN_ROWS):
         take = order[lo:hi]
         out = assessments[cols].take(pos[take]).reset_index(drop=True)
         for c in columns:
@@ -189,6 +189,28 @@ def _joined_parts(
         yield roster_join(assessments.loc[rows, ["student_id", *cols]].iloc[:0], students, columns).drop(
             columns="student_id"
         )
+
+
+def _batched(spans, min_rows: int):
+    """Consecutive ``(lo, hi)`` spans put together until they hold ``min_rows`` rows (a small district's parts in
+    one, as :func:`~.panels.subgroup_cells_parts` puts its parts together).
+
+    Examples
+    --------
+    >>> list(_batched([(0, 2), (2, 5), (6, 9), (9, 10)], 4))
+    [(0, 5), (6, 10)]
+    """
+    start = end = None
+    for lo, hi in spans:
+        if start is not None and lo != end:  # not consecutive: a gap (rows left out) closes the batch
+            yield start, end
+            start = None
+        start, end = (lo if start is None else start), hi
+        if end - start >= min_rows:
+            yield start, end
+            start = None
+    if start is not None:
+        yield start, end
 
 
 def _level_text(x) -> str:
