@@ -122,7 +122,10 @@ def cell_estimates(
     ckey = ("cells", tuple(by)) if _memo is not None and col.rows is None else None
     got = _memo.get(ckey) if ckey is not None else None
     if got is None:
-        codes, res = _cells(col, by)
+        # the cells of ``by`` refine those of ``by[:-1]`` (made first by subgroup_estimates, for everyone): their
+        # numbers in sorted order start the combined code, instead of every key's codes made again
+        prefix = _memo.get(("cells", tuple(by[:-1]))) if ckey is not None and len(by) > 1 else None
+        codes, res = _cells(col, by, prefix=None if prefix is None else prefix[::2])
         m = len(res) if not isinstance(res, dict) else len(res[by[0]])
         got = (codes, res, m, np.bincount(codes, minlength=m).astype(float))
         if ckey is not None:
@@ -329,10 +332,14 @@ class _Rows:
         return sel if self.rows is None else sel.take(self.rows)
 
 
-def _cells(col: _Rows, by: list[str]) -> tuple[np.ndarray, pd.DataFrame | dict]:
+def _cells(col: _Rows, by: list[str], prefix=None) -> tuple[np.ndarray, pd.DataFrame | dict]:
     """The cell number of each row and the cells' ``by`` values, as ``groupby(by, sort=True, observed=True)``
     numbers them (``ngroup``), without its multi-key grouping: each key's codes (a category's own codes,
     else sorted factorize codes) are combined into one integer whose sorted distinct values are the cells.
+
+    ``prefix``: ``(codes, m)``, the cells of ``by[:-1]`` on the same rows as this function numbers them (``m``
+    cells). Their numbers keep the sorted order of those keys' values, so combined with the last key's codes they
+    give the same cells, in the same order, as every key's codes would.
 
     The cells' values are a ``{key: array}`` dict in cell order (a frame when pandas groups, or a key is named
     twice).
@@ -341,9 +348,12 @@ def _cells(col: _Rows, by: list[str]) -> tuple[np.ndarray, pd.DataFrame | dict]:
     if not n or not by:
         g = col.frame(by).groupby(by, sort=True, observed=True)
         return g.ngroup().to_numpy(), g.size().reset_index()[by]
-    combined = np.zeros(n, dtype=np.int64)
-    span = 1
-    for c in by:
+    if prefix is not None and len(by) > 1:
+        combined, span = prefix[0], max(int(prefix[1]), 1)
+        own = by[-1:]
+    else:
+        combined, span, own = np.zeros(n, dtype=np.int64), 1, by
+    for c in own:
         x = col(c)
         if isinstance(x.dtype, pd.CategoricalDtype):
             cc, k = x.cat.codes.to_numpy().astype(np.int64), len(x.cat.categories)
