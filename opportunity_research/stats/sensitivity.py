@@ -293,8 +293,9 @@ def e_value(d=None, *, rr=None):
 
 def _t_values(y: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, int]:
     """OLS t values of every column of ``X`` (classical standard errors) and the residual degrees of freedom."""
-    beta, *_ = np.linalg.lstsq(X, y, rcond=None)
-    dof = X.shape[0] - np.linalg.matrix_rank(X)
+    # lstsq's rank uses matrix_rank's tolerance (singular values above max(M, N) * eps * the largest)
+    beta, _, rank, _ = np.linalg.lstsq(X, y, rcond=None)
+    dof = X.shape[0] - int(rank)
     resid = y - X @ beta
     s2 = resid @ resid / dof
     cov = s2 * np.linalg.pinv(X.T @ X)
@@ -340,8 +341,7 @@ def covariate_partial_r2(
     d = data[[outcome, treatment, *covariates, *controls]].dropna()
     regs = d[covariates + controls].to_numpy(dtype=float)
     one = np.ones((len(d), 1))
-    t_d, _ = _t_values(d[treatment].to_numpy(dtype=float), np.hstack([one, regs]))
-    dof_d = len(d) - np.linalg.matrix_rank(np.hstack([one, regs]))
+    t_d, dof_d = _t_values(d[treatment].to_numpy(dtype=float), np.hstack([one, regs]))
     t_y, dof_y = _t_values(
         d[outcome].to_numpy(dtype=float), np.hstack([one, d[[treatment]].to_numpy(float), regs])
     )
