@@ -371,6 +371,28 @@ class District:
             tables[name] = stand_in
         return dataclasses.replace(self, tables=tables)
 
+    def with_tables(self, more: District) -> District:
+        """This district with the tables of ``more`` (a later :func:`load_district` of the same district) added.
+
+        The tables keep the contract's order. ``more`` must come from the same processed data (the same inputs
+        and row counts in its manifest): a district processed again in between raises ``RuntimeError`` rather
+        than mix two versions of its data in one analysis.
+
+        Examples
+        --------
+        >>> d = load_district("demo_fairview", columns={"students": None})
+        >>> d = d.with_tables(load_district("demo_fairview", columns={"schools": None}))
+        >>> list(d.tables)
+        ['schools', 'students']
+        """
+        same = ("inputs", "tables")
+        if [more.manifest.get(k) for k in same] != [self.manifest.get(k) for k in same]:
+            raise RuntimeError(
+                f"{self.district_id}: the processed data changed while it was being read; run the analysis again"
+            )
+        both = {**self.tables, **more.tables}
+        return dataclasses.replace(self, tables={name: both[name] for name in TABLES if name in both})
+
     def __repr__(self) -> str:
         counts = ", ".join(f"{k}={len(v):,}" for k, v in self.tables.items())
         return f"District({self.district_id!r}: {counts})"

@@ -38,6 +38,7 @@ from ..intake.contract import (
     RACE_ETHNICITY,
     SUBGROUP_VARIABLES,
     SUBJECTS_TESTED,
+    TABLES,
 )
 from ..intake.crosswalk import suggest
 from ..intake.dataset import District, load_district
@@ -72,6 +73,9 @@ UNUSED_COLUMNS = {
 EVIDENCE_TABLES = ("assignments", "observations", "engagement_surveys", "teacher_surveys", "work_samples")
 #: Student records the analysis uses last (access, indicators, multiple measures); released at its end.
 STUDENT_RECORD_TABLES = ("enrollments", "attendance", "programs", "advanced_courses")
+#: Tables read only when the analysis reaches their first use (not held through the stages before them): the
+#: climate surveys for the climate tables, the records only the indicators and multiple measures read.
+LATE_TABLES = {"climate": ("climate_surveys",), "records": ("attendance", "programs", "advanced_courses")}
 
 
 def reference_label(reference: dict | None, variable: str | None = None) -> str:
@@ -348,11 +352,15 @@ def unprotected_analysis(
     check_analysis_options(subjects=subjects, reference=reference, cuts=cuts)
     # Suppression is decided once, after this, over everything the district publishes
     # (disclosure.joint.protect_district, with this min_n): the analyses below compute complete tables.
-    d = load_district(
-        district_id,
-        processed_root=config.resolve(processed_dir) if processed_dir else None,
-        skip=UNUSED_COLUMNS,
-    )
+    root = config.resolve(processed_dir) if processed_dir else None
+    late = {name for names in LATE_TABLES.values() for name in names}
+
+    def read(names):
+        return load_district(
+            district_id, processed_root=root, columns=dict.fromkeys(names), skip=UNUSED_COLUMNS
+        )
+
+    d = read(t for t in TABLES if t not in late)
     # the smallest race/ethnicity groups are analysed and published as one pooled group (never a named reference)
     d, _ = pool_small_groups(
         d,
@@ -362,7 +370,8 @@ def unprotected_analysis(
     cuts = {**measures.default_cuts(), **(cuts or {})}
     # The evidence is scored once, for the classrooms' access, the resource rates and the demands; then its
     # tables' rows are let go (District.released: their row counts stay), as are the climate surveys' and the
-    # assessments' after their last use, so the analysis never holds every table of a large district at once.
+    # assessments' after their last use, and the LATE_TABLES are read only at their first use, so the analysis
+    # never holds every table of a large district at once.
     scored = measures.score_evidence(d, cuts=cuts)
     cls = measures.classroom_access(d, cuts=cuts, scored=scored)
     rates = measures.resource_rates(d, cuts=cuts, scored=scored)
@@ -410,6 +419,7 @@ def unprotected_analysis(
                 for r in samples.itertuples()
             ]
     growth = pd.concat(growth_parts, ignore_index=True) if growth_parts else pd.DataFrame()
+    d = d.with_tables(read(LATE_TABLES["climate"]))
     cs = climate.climate_summary(d.climate_surveys, students=d.students)
     rel = climate.climate_reliability(d.climate_surveys)
     d = d.released(["climate_surveys"])
@@ -433,6 +443,7 @@ def unprotected_analysis(
     move = trajectories.level_movement(panel, students=d.students)
     ind_t = trajectories.trajectory_indicators(panel, students=d.students)
     del panel
+    d = d.with_tables(read(LATE_TABLES["records"]))
     ind_r = equity.opportunity_indicators(d, access=acc)
     ind_c = climate.climate_indicators(cs)
     needs = indicators.needs_of(ind_r, ind_c, ind_t, cs, catch)
