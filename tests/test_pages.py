@@ -149,7 +149,9 @@ def test_the_batch_prints_folder_after_folder_in_one_tab(tmp_path):
             assert shared_tab() is tab and tab.url == "about:blank"
             folders.append(folder)
         printed = [u for u in loaded if u != "about:blank"]
-        assert printed == [(f / n).resolve().as_uri() for f in folders for n in ("report.html", "scorecard.html")]
+        assert printed == [
+            (f / n).resolve().as_uri() for f in folders for n in ("report.html", "scorecard.html")
+        ]
         with pytest.raises(Exception, match="ERR_FILE_NOT_FOUND"):
             print_pdfs([tmp_path / "missing.html"], tab=tab)
         assert tab.is_closed() and shared_tab() is not tab
