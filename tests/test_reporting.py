@@ -449,3 +449,28 @@ def test_export_html_is_the_document_nbconvert_would_write(tmp_path, monkeypatch
     assert list(pages["ours"]) == ["appendix.html", "report.html"]
     assert pages["ours"] == pages["nbconvert"]
     assert 'alt="Figure in section: Who gets less"' in pages["ours"]["report.html"]
+
+
+def test_external_resources_beside_and_around_embedded_figures():
+    """The search leaves out base64 payloads and tags without "//" (a third of a report's export): what a browser
+    would fetch is still found, before, after and between embedded figures, and inside a data URI that is not
+    base64 (an SVG may load a URL)."""
+    from opportunity_research.report.reporting import external_resources
+
+    png = base64.b64encode(bytes(range(256)) * 40 + b"\xff\xff\xff" * 3).decode()
+    assert "//" in png  # the payload holds what the tag filter looks for
+    page = (
+        f'<img src="data:image/png;base64,{png}" alt="a"><script src="https://cdn.example/x.js"></script>'
+        f"<img alt='b' src='data:image/png;base64,{png}'><link rel=stylesheet href=//cdn.example/y.css>"
+        f'<td style="background:url(file:///etc/z.png)">1</td><img src="data:image/svg+xml,<svg><image '
+        f'href=\'https://t.example/p.png\'/></svg>" alt="c"><style>@import "u.css";</style>'
+        f'<a href="https://tntp.org/">a link is fine</a><img src="data:image/png;base64,{png}" alt="d">'
+    )
+    assert external_resources(page) == [
+        "<script src=https://cdn.example/x.js>",
+        "<link href=//cdn.example/y.css>",
+        "<image href=https://t.example/p.png>",
+        "url(file:///etc/z.png)",
+        '@import "u.css"',
+    ]
+    assert external_resources(f'<img src="data:image/png;base64,{png}" alt="a"><p>text</p>') == []

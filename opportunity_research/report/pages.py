@@ -166,8 +166,8 @@ def publish_pages(
         Raise :class:`opportunity_research.report.browser.BrowserMissing` when no Chromium is available
         instead of publishing HTML only.
     shared_browser
-        Print with this thread's long-lived browser (:func:`opportunity_research.report.browser.shared_chromium`, one
-        per batch worker) instead of starting one for this folder.
+        Print in this thread's long-lived browser and tab (:func:`opportunity_research.report.browser.shared_tab`,
+        one per batch worker, kept from folder to folder) instead of starting a browser for this folder.
     before_print
         Called once the HTML pages are written (and their links to missing pages dropped), before the PDFs are
         printed: the batch starts the privacy screen there, in a thread, while Chromium prints.
@@ -188,7 +188,7 @@ def publish_pages(
     >>> pages[0].name, (folder / "report.html").read_text().count("Cross-district report") > 0
     ('report.html', True)
     """
-    from .browser import BrowserMissing, chromium, find_chromium, print_pdfs, shared_chromium
+    from .browser import BrowserMissing, chromium, find_chromium, print_pdfs, shared_tab
 
     folder = Path(folder)
     exe = find_chromium()
@@ -227,7 +227,7 @@ def publish_pages(
     if before_print is not None:
         before_print()
     if pdf and shared_browser:
-        written += print_pdfs(pages, browser=shared_chromium(exe))
+        written += print_pdfs(pages, tab=shared_tab(exe))
     elif pdf:
         with chromium(exe) as browser:
             written += print_pdfs(pages, browser=browser)
