@@ -16,7 +16,7 @@ import pandas as pd
 
 from .. import config
 from .lp import TOL, interval_width, intervals
-from .model import AuditReport, PopulationModel, TableSpec, row_label, var_label
+from .model import LABELS, REASON, AuditReport, PopulationModel, TableSpec, row_label, var_label
 
 __all__ = ["audit", "audit_published"]
 
@@ -110,3 +110,44 @@ def audit_published(
         intervals=ivs,
         seconds=time.perf_counter() - t0,
     )
+
+
+def _flag(df: pd.DataFrame) -> np.ndarray:
+    if "suppressed" not in df.columns:
+        return np.zeros(len(df), dtype=bool)
+    return df["suppressed"].fillna(False).astype(bool).to_numpy()
+
+
+def _apply(model: PopulationModel, hidden: np.ndarray, min_n: int) -> dict[str, pd.DataFrame]:
+    reason = REASON.format(min_n=min_n)
+    out = {}
+    rows = model.rows
+    for tid, (name, df) in enumerate(zip(model.names, model.frames)):
+        df = df.copy()
+        sup = np.zeros(len(df), dtype=bool)
+        if len(df):
+            sel = rows["tid"].to_numpy() == tid
+            sup[rows["row"].to_numpy()[sel]] = hidden[sel]
+        old = _flag(df)
+        spec = model.specs[tid]
+        keep = LABELS | set(spec.universe)
+        for c in df.columns:
+            if c in keep:
+                continue
+            col = df[c]
+            if pd.api.types.is_bool_dtype(col) or str(col.dtype) == "boolean":
+                df[c] = col.astype("boolean").mask(sup)
+            elif pd.api.types.is_integer_dtype(col):
+                df[c] = col.astype("Int64").mask(sup)
+            elif pd.api.types.is_numeric_dtype(col):
+                df[c] = col.mask(sup)
+            else:
+                df[c] = col.mask(sup, "" if col.dtype == object or str(col.dtype) == "str" else pd.NA)
+        df["suppressed"] = sup | old
+        # one reason for every hidden row, whatever hid it: a reader cannot tell a small cell from a complement
+        df["suppression_reason"] = np.where(sup | old, reason, "")
+        df["suppression_reason"] = df["suppression_reason"].astype("str")
+        df.attrs = dict(model.frames[tid].attrs)
+        df.attrs["disclosure"] = "protected"
+        out[name] = df
+    return out

@@ -22,6 +22,7 @@ from ..intake.contract import ALL_OTHERS
 from .model_arrays import Entries, Relations, RowEstimates, codes, count_codes, ones
 from .model_arrays import entry as _entry
 from .model_arrays import grouped as _grouped
+from .model_arrays import label_codes as codes_of
 from .model_arrays import sums as _sums
 
 __all__ = [
@@ -768,10 +769,11 @@ def row_label(model: PopulationModel, rid: int) -> str:
     't[t] school A 2016 ell=1'
     """
     cols = model.__dict__.get("_label_cols")
-    if cols is None:  # the rows' label columns as arrays, read by position (not a row Series per label)
-        names = ("tid", "uni", "school", "variable", "level", "year")
-        cols = model._label_cols = tuple(model.rows[c].to_numpy() for c in names)
-    tid, uni, school, variable, level, year = (c[rid] for c in cols)
+    if cols is None:  # the rows' label columns, read by position (not a row Series per label)
+        cols = model._label_cols = tuple(
+            codes_of(model.rows[c].to_numpy()) for c in ("tid", "uni", "school", "variable", "level", "year")
+        )
+    tid, uni, school, variable, level, year = (values[code[rid]] for code, values in cols)
     where = "" if school == "all" else f" school {school}"
     yr = "" if pd.isna(year) else f" {int(year)}"
     return f"{model.names[tid]}[{uni.split('|', 1)[-1]}]{where}{yr} {variable}={level}"
