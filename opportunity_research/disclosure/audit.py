@@ -18,7 +18,7 @@ from .. import config
 from .lp import TOL, interval_width, intervals
 from .model import LABELS, REASON, AuditReport, PopulationModel, TableSpec, row_label, var_label
 
-__all__ = ["audit", "audit_published"]
+__all__ = ["apply_hidden", "audit", "audit_published", "suppressed_flags"]
 
 
 def audit(
@@ -112,13 +112,31 @@ def audit_published(
     )
 
 
-def _flag(df: pd.DataFrame) -> np.ndarray:
+def suppressed_flags(df: pd.DataFrame) -> np.ndarray:
+    """A table's ``suppressed`` column as booleans (missing: False; no column: none suppressed).
+
+    Examples
+    --------
+    >>> suppressed_flags(pd.DataFrame({"suppressed": [True, None, False]})).tolist()
+    [True, False, False]
+    """
     if "suppressed" not in df.columns:
         return np.zeros(len(df), dtype=bool)
     return df["suppressed"].fillna(False).astype(bool).to_numpy()
 
 
-def _apply(model: PopulationModel, hidden: np.ndarray, min_n: int) -> dict[str, pd.DataFrame]:
+def apply_hidden(model: PopulationModel, hidden: np.ndarray, min_n: int) -> dict[str, pd.DataFrame]:
+    """The model's tables with the rows ``hidden`` (one flag a model row) suppressed: every number blanked, the labels
+    kept, ``suppressed`` set and one reason text for every suppressed row (what the pass publishes and the gate reads).
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"school_id": "A", "group": ["all", "ell=1", "ell=0"], "n": [50, 4, 46]})
+    >>> m = PopulationModel({"t": (t, TableSpec("cell"))}, year=2016, known=True, min_n=10)
+    >>> out = apply_hidden(m, np.array([False, True, True]), 10)["t"]
+    >>> out["n"].tolist(), out["suppressed"].tolist()
+    ([50, <NA>, <NA>], [False, True, True])
+    """
     reason = REASON.format(min_n=min_n)
     out = {}
     rows = model.rows
@@ -128,7 +146,7 @@ def _apply(model: PopulationModel, hidden: np.ndarray, min_n: int) -> dict[str, 
         if len(df):
             sel = rows["tid"].to_numpy() == tid
             sup[rows["row"].to_numpy()[sel]] = hidden[sel]
-        old = _flag(df)
+        old = suppressed_flags(df)
         spec = model.specs[tid]
         keep = LABELS | set(spec.universe)
         for c in df.columns:

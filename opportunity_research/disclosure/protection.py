@@ -141,7 +141,8 @@ import pandas as pd
 from scipy import sparse
 
 from .. import config
-from .audit import _apply, _flag, audit, audit_published
+from .audit import apply_hidden, audit, audit_published
+from .audit import suppressed_flags as _flag
 from .complements import (
     complement,
     design_by_one_relation,
@@ -536,13 +537,13 @@ def _protect_rounds(st: _State, max_rounds: int | None, stop=None) -> tuple[list
 
 def _published_failures(model, st, tables, unpublished, min_n, protection, year) -> tuple[list, dict]:
     """The failures of :func:`audit_published` on what this state publishes (the publish gate's audit), and the
-    tables as this state publishes them (:func:`~.audit._apply`). That audit builds a model of its own: the pass'
+    tables as this state publishes them (:func:`~.audit.apply_hidden`). That audit builds a model of its own: the pass'
     arrays derived from its model are dropped first (built again from it on use, the same values)."""
     model.lp_arrays = None
     for k in ("_label_cols", "lp_blocks"):
         model.__dict__.pop(k, None)
     st.single_entries, st.design_relations, st._partition_rows, st._own_mat = None, {}, None, None
-    out = _apply(model, st.hidden_rows(), min_n)
+    out = apply_hidden(model, st.hidden_rows(), min_n)
     shown = {}
     for k, (_, spec) in tables.items():
         df = out[k]
@@ -716,7 +717,7 @@ def protect_tables(
             break
         out = None  # the state changed since
     hidden = st.hidden_rows()
-    out = _apply(model, hidden, min_n) if out is None else out  # the gate's, of this state
+    out = apply_hidden(model, hidden, min_n) if out is None else out  # the gate's, of this state
     gone = np.zeros(len(model.rows), dtype=bool) if not len(model.unpublished) else model.unpublished
     design = model.design if len(model.design) else np.zeros(len(model.rows), dtype=bool)
     small_rows = np.zeros(len(model.rows), dtype=bool)
