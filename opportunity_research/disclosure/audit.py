@@ -16,9 +16,9 @@ import pandas as pd
 
 from .. import config
 from .lp import TOL, interval_width, intervals
-from .model import AuditReport, PopulationModel, TableSpec, row_label, var_label
+from .model import LABELS, REASON, AuditReport, PopulationModel, TableSpec, row_label, var_label
 
-__all__ = ["audit", "audit_published"]
+__all__ = ["apply_hidden", "audit", "audit_published", "suppressed_flags"]
 
 
 def audit(
@@ -110,3 +110,62 @@ def audit_published(
         intervals=ivs,
         seconds=time.perf_counter() - t0,
     )
+
+
+def suppressed_flags(df: pd.DataFrame) -> np.ndarray:
+    """A table's ``suppressed`` column as booleans (missing: False; no column: none suppressed).
+
+    Examples
+    --------
+    >>> suppressed_flags(pd.DataFrame({"suppressed": [True, None, False]})).tolist()
+    [True, False, False]
+    """
+    if "suppressed" not in df.columns:
+        return np.zeros(len(df), dtype=bool)
+    return df["suppressed"].fillna(False).astype(bool).to_numpy()
+
+
+def apply_hidden(model: PopulationModel, hidden: np.ndarray, min_n: int) -> dict[str, pd.DataFrame]:
+    """The model's tables with the rows ``hidden`` (one flag a model row) suppressed: every number blanked, the labels
+    kept, ``suppressed`` set and one reason text for every suppressed row (what the pass publishes and the gate reads).
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"school_id": "A", "group": ["all", "ell=1", "ell=0"], "n": [50, 4, 46]})
+    >>> m = PopulationModel({"t": (t, TableSpec("cell"))}, year=2016, known=True, min_n=10)
+    >>> out = apply_hidden(m, np.array([False, True, True]), 10)["t"]
+    >>> out["n"].tolist(), out["suppressed"].tolist()
+    ([50, <NA>, <NA>], [False, True, True])
+    """
+    reason = REASON.format(min_n=min_n)
+    out = {}
+    rows = model.rows
+    for tid, (name, df) in enumerate(zip(model.names, model.frames)):
+        df = df.copy()
+        sup = np.zeros(len(df), dtype=bool)
+        if len(df):
+            sel = rows["tid"].to_numpy() == tid
+            sup[rows["row"].to_numpy()[sel]] = hidden[sel]
+        old = suppressed_flags(df)
+        spec = model.specs[tid]
+        keep = LABELS | set(spec.universe)
+        for c in df.columns:
+            if c in keep:
+                continue
+            col = df[c]
+            if pd.api.types.is_bool_dtype(col) or str(col.dtype) == "boolean":
+                df[c] = col.astype("boolean").mask(sup)
+            elif pd.api.types.is_integer_dtype(col):
+                df[c] = col.astype("Int64").mask(sup)
+            elif pd.api.types.is_numeric_dtype(col):
+                df[c] = col.mask(sup)
+            else:
+                df[c] = col.mask(sup, "" if col.dtype == object or str(col.dtype) == "str" else pd.NA)
+        df["suppressed"] = sup | old
+        # one reason for every hidden row, whatever hid it: a reader cannot tell a small cell from a complement
+        df["suppression_reason"] = np.where(sup | old, reason, "")
+        df["suppression_reason"] = df["suppression_reason"].astype("str")
+        df.attrs = dict(model.frames[tid].attrs)
+        df.attrs["disclosure"] = "protected"
+        out[name] = df
+    return out

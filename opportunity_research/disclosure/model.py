@@ -22,6 +22,7 @@ from ..intake.contract import ALL_OTHERS
 from .model_arrays import Entries, Relations, RowEstimates, codes, count_codes, ones
 from .model_arrays import entry as _entry
 from .model_arrays import grouped as _grouped
+from .model_arrays import label_codes as codes_of
 from .model_arrays import sums as _sums
 
 __all__ = [
@@ -368,7 +369,8 @@ class PopulationModel:
         self.rows = pd.DataFrame(rows, columns=["tid", "row", "uni", "school", "variable", "level", "year"])
         # for the protection loop's hot paths: each row's table and universe, the variables of each row (rows x
         # variables), the gap rows measured against all others and the rows suppressed in the input
-        self.row_tid, self.row_uni = self.rows["tid"].tolist(), self.rows["uni"].tolist()
+        code, uni = codes_of(self.rows["uni"].to_numpy())  # one string a universe (90 MB at 1M students)
+        self.row_tid, self.row_uni = self.rows["tid"].tolist(), uni[code].tolist()
         lens = [len(vs) for vs in self.row_vars]
         ij = (np.repeat(np.arange(len(lens)), lens), np.fromiter(itertools.chain(*self.row_vars), np.int64))
         self.row_var_mat = sparse.csr_matrix((np.ones(sum(lens)), ij), shape=(len(lens), len(self.var_key)))
@@ -768,10 +770,11 @@ def row_label(model: PopulationModel, rid: int) -> str:
     't[t] school A 2016 ell=1'
     """
     cols = model.__dict__.get("_label_cols")
-    if cols is None:  # the rows' label columns as arrays, read by position (not a row Series per label)
-        names = ("tid", "uni", "school", "variable", "level", "year")
-        cols = model._label_cols = tuple(model.rows[c].to_numpy() for c in names)
-    tid, uni, school, variable, level, year = (c[rid] for c in cols)
+    if cols is None:  # the rows' label columns, read by position (not a row Series per label)
+        cols = model._label_cols = tuple(
+            codes_of(model.rows[c].to_numpy()) for c in ("tid", "uni", "school", "variable", "level", "year")
+        )
+    tid, uni, school, variable, level, year = (values[code[rid]] for code, values in cols)
     where = "" if school == "all" else f" school {school}"
     yr = "" if pd.isna(year) else f" {int(year)}"
     return f"{model.names[tid]}[{uni.split('|', 1)[-1]}]{where}{yr} {variable}={level}"

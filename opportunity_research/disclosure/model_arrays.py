@@ -13,7 +13,18 @@ import itertools
 import numpy as np
 import pandas as pd
 
-__all__ = ["Entries", "Relations", "RowEstimates", "codes", "count_codes", "entry", "grouped", "ones", "sums"]
+__all__ = [
+    "Entries",
+    "Relations",
+    "RowEstimates",
+    "codes",
+    "count_codes",
+    "entry",
+    "grouped",
+    "label_codes",
+    "ones",
+    "sums",
+]
 
 
 def codes(parts: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -366,3 +377,26 @@ def sums(vals, total, gid, n) -> tuple[np.ndarray, np.ndarray]:
     gap = np.isnan(vals)
     missing = (np.bincount(gid, weights=gap, minlength=n) > 0) | np.isnan(total)
     return missing, np.bincount(gid, weights=np.where(gap, 0.0, vals), minlength=n)
+
+
+def label_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A column of labels as ``(codes, values)``, ``values[codes]`` giving the column back: the distinct values
+    (each the column's own first one) where the column holds only text (no missing value) or only numbers, else
+    the column itself (values of two types that compare equal, ``1`` and ``1.0``, or ``None`` and ``nan``, are
+    not merged). What :func:`~.model.row_label` keeps of the rows' label columns (at 1,000,000 students the
+    columns' own values, one Python string a row and column, took 280 MB).
+
+    Examples
+    --------
+    >>> code, values = label_codes(np.array(["a", "b", "a"], dtype=object))
+    >>> code.tolist(), values.tolist(), values[code].tolist()
+    ([0, 1, 0], ['a', 'b'], ['a', 'b', 'a'])
+    >>> label_codes(np.array([1, 1.0, True], dtype=object))[1].tolist()  # mixed types: kept as they are
+    [1, 1.0, True]
+    """
+    values = np.asarray(values)
+    if values.dtype == object and pd.api.types.infer_dtype(values, skipna=False) != "string":
+        return np.arange(len(values)), values
+    code = pd.factorize(values, use_na_sentinel=False)[0]
+    first = np.unique(code, return_index=True)[1]  # codes are numbered in the order first met
+    return code.astype(np.int32 if len(first) < 2**31 else np.int64), values[first]

@@ -141,7 +141,8 @@ import pandas as pd
 from scipy import sparse
 
 from .. import config
-from .audit import audit, audit_published
+from .audit import apply_hidden, audit, audit_published
+from .audit import suppressed_flags as _flag
 from .complements import (
     complement,
     design_by_one_relation,
@@ -153,8 +154,6 @@ from .complements import (
 from .lp import LOCAL_MIN, interval_width, intervals, largest_component, narrow_targets, true_counts_hold
 from .memo import LINK_BY_LISTS_MAX, by_state, index_lists, row_closure
 from .model import (
-    LABELS,
-    REASON,
     AuditReport,
     PopulationModel,
     TableSpec,
@@ -536,16 +535,22 @@ def _protect_rounds(st: _State, max_rounds: int | None, stop=None) -> tuple[list
     return failures, iv
 
 
-def _published_failures(model, st, tables, unpublished, min_n, protection, year) -> list:
-    """The failures of :func:`audit_published` on what this state publishes (the publish gate's audit)."""
-    out = _apply(model, st.hidden_rows(), min_n)
+def _published_failures(model, st, tables, unpublished, min_n, protection, year) -> tuple[list, dict]:
+    """The failures of :func:`audit_published` on what this state publishes (the publish gate's audit), and the
+    tables as this state publishes them (:func:`~.audit.apply_hidden`). That audit builds a model of its own: the pass'
+    arrays derived from its model are dropped first (built again from it on use, the same values)."""
+    model.lp_arrays = None
+    for k in ("_label_cols", "lp_blocks"):
+        model.__dict__.pop(k, None)
+    st.single_entries, st.design_relations, st._partition_rows, st._own_mat = None, {}, None, None
+    out = apply_hidden(model, st.hidden_rows(), min_n)
     shown = {}
     for k, (_, spec) in tables.items():
         df = out[k]
         if unpublished and k in unpublished:
             df = df[~np.asarray(unpublished[k], dtype=bool)].reset_index(drop=True)
         shown[k] = (df, spec)
-    return list(audit_published(shown, min_n=min_n, protection=protection, year=year).failures)
+    return list(audit_published(shown, min_n=min_n, protection=protection, year=year).failures), out
 
 
 def protect_tables(
@@ -672,6 +677,7 @@ def protect_tables(
     start = (set(st.H), dict(st.why), set(st.E))
     failures: list = []
     iv: dict = {}
+    out = None  # the protected tables, as the gate's audit read them
     cleaned = not cleanup
     while True:
         failures, iv = _protect_rounds(st, max_rounds)
@@ -694,7 +700,7 @@ def protect_tables(
         # (audit_published, on the protected tables without the rows left out): any relation that audit
         # models beyond this pass' model gets its complements here, chosen by the same rule 3, and the
         # rounds run again (the clean-up is not repeated: it checks this pass' model only).
-        gate = _published_failures(model, st, tables, unpublished, min_n, protection, year)
+        gate, out = _published_failures(model, st, tables, unpublished, min_n, protection, year)
         if not gate:
             break
         by_label = {var_label(model, v): v for v in range(len(model.var_x))}
@@ -709,8 +715,9 @@ def protect_tables(
         if not added:
             failures = gate
             break
+        out = None  # the state changed since
     hidden = st.hidden_rows()
-    out = _apply(model, hidden, min_n)
+    out = apply_hidden(model, hidden, min_n) if out is None else out  # the gate's, of this state
     gone = np.zeros(len(model.rows), dtype=bool) if not len(model.unpublished) else model.unpublished
     design = model.design if len(model.design) else np.zeros(len(model.rows), dtype=bool)
     small_rows = np.zeros(len(model.rows), dtype=bool)
@@ -755,44 +762,3 @@ def protect_tables(
         seconds=time.perf_counter() - t0,
     )
     return out, report
-
-
-def _flag(df: pd.DataFrame) -> np.ndarray:
-    if "suppressed" not in df.columns:
-        return np.zeros(len(df), dtype=bool)
-    return df["suppressed"].fillna(False).astype(bool).to_numpy()
-
-
-def _apply(model: PopulationModel, hidden: np.ndarray, min_n: int) -> dict[str, pd.DataFrame]:
-    reason = REASON.format(min_n=min_n)
-    out = {}
-    rows = model.rows
-    for tid, (name, df) in enumerate(zip(model.names, model.frames)):
-        df = df.copy()
-        sup = np.zeros(len(df), dtype=bool)
-        if len(df):
-            sel = rows["tid"].to_numpy() == tid
-            sup[rows["row"].to_numpy()[sel]] = hidden[sel]
-        old = _flag(df)
-        spec = model.specs[tid]
-        keep = LABELS | set(spec.universe)
-        for c in df.columns:
-            if c in keep:
-                continue
-            col = df[c]
-            if pd.api.types.is_bool_dtype(col) or str(col.dtype) == "boolean":
-                df[c] = col.astype("boolean").mask(sup)
-            elif pd.api.types.is_integer_dtype(col):
-                df[c] = col.astype("Int64").mask(sup)
-            elif pd.api.types.is_numeric_dtype(col):
-                df[c] = col.mask(sup)
-            else:
-                df[c] = col.mask(sup, "" if col.dtype == object or str(col.dtype) == "str" else pd.NA)
-        df["suppressed"] = sup | old
-        # one reason for every hidden row, whatever hid it: a reader cannot tell a small cell from a complement
-        df["suppression_reason"] = np.where(sup | old, reason, "")
-        df["suppression_reason"] = df["suppression_reason"].astype("str")
-        df.attrs = dict(model.frames[tid].attrs)
-        df.attrs["disclosure"] = "protected"
-        out[name] = df
-    return out
