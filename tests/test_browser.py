@@ -66,6 +66,15 @@ def browser():
         yield b
 
 
+@pytest.fixture(scope="module")
+def tab(browser):
+    """One tab for every page of the module: a new tab starts a renderer (about half a second of CPU), and a
+    page measured at three widths is laid out again on resize rather than loaded three times."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    yield page
+    page.close()
+
+
 def test_the_demo_pages_exist():
     """make test builds the reports first; without them the browser tests would test nothing."""
     assert PAGES, f"no pages under {REPORTS}: run 'make reports' first"
@@ -106,20 +115,32 @@ _CHECKS = """() => {
 }"""
 
 
-def _load(browser, path: Path, width: int, media: str = "screen"):
-    page = browser.new_page(viewport={"width": width, "height": 900})
-    page.emulate_media(media=media)
+def _load(tab, path: Path) -> list[str]:
+    """Open ``path`` in ``tab`` at 1280 px on screen; the console errors, page errors and failed requests."""
+    tab.set_viewport_size({"width": 1280, "height": 900})
+    tab.emulate_media(media="screen")
     problems: list[str] = []
-    page.on(
-        "console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None
-    )
-    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-    page.on("requestfailed", lambda r: problems.append(f"failed request: {r.url} ({r.failure})"))
-    page.on("response", lambda r: problems.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 else None)
-    page.goto(path.as_uri(), wait_until="load")  # every image is a data URI: nothing loads after "load"
-    info = page.evaluate(_CHECKS)
-    page.close()
-    return info, problems
+    listeners = {
+        "console": lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None,
+        "pageerror": lambda e: problems.append(f"page error: {e}"),
+        "requestfailed": lambda r: problems.append(f"failed request: {r.url} ({r.failure})"),
+        "response": lambda r: problems.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 else None,
+    }
+    for event, listener in listeners.items():
+        tab.on(event, listener)
+    try:
+        tab.goto(path.as_uri(), wait_until="load")  # every image is a data URI: nothing loads after "load"
+    finally:
+        for event, listener in listeners.items():
+            tab.remove_listener(event, listener)
+    return problems
+
+
+def _measure(tab, width: int, media: str = "screen") -> dict:
+    """The loaded page laid out at ``width`` px for ``media`` (screen or print): :data:`_CHECKS`."""
+    tab.set_viewport_size({"width": width, "height": 900})
+    tab.emulate_media(media=media)
+    return tab.evaluate(_CHECKS)
 
 
 _HEADING_TEXT = re.compile(r'<h[23][^>]*>(.*?)</h[23]>|<span class="gt_title">(.*?)</span>', re.DOTALL)
@@ -152,9 +173,10 @@ def _ids_of(path: Path) -> set[str]:
 
 
 @pytest.mark.parametrize("path", PAGES, ids=IDS)
-def test_page_in_chromium(browser, path):
-    wide, problems = _load(browser, path, 1280)
+def test_page_in_chromium(tab, path):
+    problems = _load(tab, path)
     assert problems == [], problems
+    wide = _measure(tab, 1280)
     # human language only: no column, group, level or measure identifier in what a reader sees
     raw = sorted(set(_IDENTIFIERS.findall(wide["text"])))
     assert not raw, f"identifiers shown to readers: {raw}"
@@ -163,13 +185,12 @@ def test_page_in_chromium(browser, path):
     too_wide = [t for t in wide["tables"] if t["right"] > wide["inner"] + 0.5 or t["inner"] > 1]
     assert not too_wide, f"tables wider than a 1280 px window or scrolling inside: {too_wide}"
     assert wide["width"] <= wide["inner"], "the page scrolls sideways at 1280 px"
-    narrow, problems = _load(browser, path, 390)
-    assert problems == [], problems
+    narrow = _measure(tab, 390)
     assert narrow["width"] <= narrow["inner"], (
         f"the page scrolls sideways at 390 px ({narrow['width']} px wide)"
     )
     # on paper (US Letter less the page margins: 8.5 in - 3 cm = 703 CSS px) no table is cut at the right edge
-    paper, _ = _load(browser, path, 703, media="print")
+    paper = _measure(tab, 703, media="print")
     cut = [t["caption"] or "(table)" for t in paper["tables"] if t["right"] > paper["inner"] + 0.5]
     assert not cut and paper["width"] <= paper["inner"], f"tables wider than the printed page: {cut}"
     # every link resolves
@@ -222,19 +243,17 @@ _PIPELINE_WORDS = re.compile(
 
 
 @pytest.mark.parametrize("path", PAGES, ids=IDS)
-def test_page_meets_wcag_21_aa_and_speaks_to_readers(browser, path):
+def test_page_meets_wcag_21_aa_and_speaks_to_readers(tab, path):
     """axe-core (injected by Playwright) finds no serious or critical WCAG 2.1 A/AA violation; every table's
     body rows are named by a row header; no pipeline word before the Methods."""
     from opportunity_research.report.browser import axe_violations
 
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.goto(path.as_uri(), wait_until="load")
-    found = axe_violations(page)
-    text = page.evaluate("document.body.innerText")
-    unnamed = page.evaluate("""() => [...document.querySelectorAll('table')].filter(t =>
+    _load(tab, path)
+    found = axe_violations(tab)
+    text = tab.evaluate("document.body.innerText")
+    unnamed = tab.evaluate("""() => [...document.querySelectorAll('table')].filter(t =>
         [...t.tBodies].some(b => [...b.rows].some(r => r.cells.length > 1 && !r.querySelector('th')))).length""")
-    alts = page.evaluate("() => [...document.images].map(i => i.alt.length)")
-    page.close()
+    alts = tab.evaluate("() => [...document.images].map(i => i.alt.length)")
     assert not found, [(v["id"], v["impact"], v["help"], v["nodes"]) for v in found]
     assert unnamed == 0, f"{unnamed} table(s) with body rows that no row header names"
     assert all(0 < n <= 300 for n in alts), f"alt texts must be 1-300 characters: {alts}"
