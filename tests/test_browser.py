@@ -30,7 +30,7 @@ import pytest
 from opportunity_research import config
 from opportunity_research.report.browser import INSTALL_HINT, chromium, find_chromium
 
-pytestmark = pytest.mark.long(60)  # run first (tests/conftest.py)
+pytestmark = pytest.mark.long(35)  # run first (tests/conftest.py)
 
 REPORTS = config.project_root() / "reports"
 

@@ -91,26 +91,21 @@ print(json.dumps({"before": before, "after": after, "updates": explorer.n_update
 
 def test_explore_notebook_runs_headless_and_the_widgets_drive_the_table(district):
     from nbclient import NotebookClient
-    from nbclient.exceptions import CellTimeoutError
+
+    from opportunity_research.batch.kernel_client import SteppedKernelManager
 
     nb = nbformat.read(config.project_root() / "notebooks" / "explore.ipynb", as_version=4)
     assert [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
     nb.cells.append(nbformat.v4.new_code_cell(INTERACTION))
-    # ipykernel 7 with widget comms now and then loses a reply and both sides wait idle (jupyter/nbclient#312;
-    # seen here once in ten full-suite runs): each cell takes seconds, so a cell that waits two minutes is
-    # such a hang, and the notebook runs once more on a fresh kernel; a real failure fails both times.
-    for attempt in (1, 2):
-        try:
-            NotebookClient(
-                nb,
-                timeout=120,
-                kernel_name="python3",
-                resources={"metadata": {"path": str(config.project_root())}},
-            ).execute()
-            break
-        except CellTimeoutError:
-            if attempt == 2:
-                raise
+    # a client that cannot sleep through a reply already on its socket: nbclient's own now and then waited out
+    # the whole cell timeout (jupyter/nbclient#312; opportunity_research.batch.kernel_client)
+    NotebookClient(
+        nb,
+        timeout=120,
+        kernel_name="python3",
+        kernel_manager_class=SteppedKernelManager,
+        resources={"metadata": {"path": str(config.project_root())}},
+    ).execute()
     widget_out = nb.cells[2].outputs
     assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in widget_out)
     text = "".join(o.get("text", "") for o in nb.cells[-1].outputs if o.get("name") == "stdout")

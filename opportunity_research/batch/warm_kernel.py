@@ -91,10 +91,11 @@ class WarmKernel:
             kc.stop_channels()
 
     def async_client(self):
-        """A new asynchronous client connected to this kernel (channels started)."""
-        from jupyter_client.asynchronous import AsyncKernelClient
+        """A new asynchronous client connected to this kernel (channels started), one that cannot sleep through a
+        message already on its socket (:mod:`opportunity_research.batch.kernel_client`)."""
+        from opportunity_research.batch.kernel_client import SteppedKernelClient
 
-        kc = AsyncKernelClient(session=self.km.session)
+        kc = SteppedKernelClient(session=self.km.session)
         kc.load_connection_info(self.km.get_connection_info())
         kc.start_channels()
         return kc
