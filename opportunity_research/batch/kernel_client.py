@@ -76,6 +76,8 @@ class SteppedKernelManager(AsyncKernelManager):
     --------
     >>> import nbformat
     >>> from nbclient import NotebookClient
+    >>> type(SteppedKernelManager(kernel_name="python3").client().shell_channel).__name__
+    '_SteppedChannel'
     >>> nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(6 * 7)")])
     >>> _ = NotebookClient(nb, timeout=60, kernel_name="python3", kernel_manager_class=SteppedKernelManager).execute()
     >>> nb.cells[0].outputs[0].text
@@ -83,3 +85,4 @@ class SteppedKernelManager(AsyncKernelManager):
     """
 
     client_class = DottedObjectName("opportunity_research.batch.kernel_client.SteppedKernelClient")
+    client_factory = Type(SteppedKernelClient)  # AsyncKernelManager sets its own; client_class alone is not read
