@@ -5,8 +5,8 @@ socket's ``ZMQ_FD``. That file descriptor is edge-triggered: when its edge is co
 noticing, a message can sit on the socket while the poll sleeps on. The poll then returns only at its timeout,
 when pyzmq checks the socket once more (``zmq_poll`` with no wait) and finds the message (the same symptom as
 zeromq/pyzmq#1558 and jupyter/nbclient#312). Measured here with nbclient on ``notebooks/explore.ipynb``: now and
-then a cell whose kernel had long gone idle completed exactly at its timeout (60 s of 60 s, two runs in 21 on
-a loaded machine), the message having been on the socket all along. A batch district would wait out the whole
+then a cell whose kernel had long gone idle completed exactly at its timeout (60 s of 60 s; 5 of 90 runs on a
+loaded machine), the message having been on the socket all along; with this client, none in 60 runs. A batch district would wait out the whole
 cell timeout (30 minutes by default), and a wait without a timeout would never end.
 
 :class:`SteppedKernelClient` waits in steps of at most :data:`STEP` seconds instead: each step ends, like any
