@@ -49,6 +49,7 @@ from scipy import stats
 from ..intake.contract import CLIMATE_ITEMS, CLIMATE_SCALE
 from ..stats.estimates import cell_estimates, complete_table, two_level_estimates
 from .indicators import INDICATOR_COLUMNS, indicator_rows, unavailable
+from .joins import merge_unique
 from .panels import student_year_codes as _student_year_codes
 
 __all__ = [
@@ -275,7 +276,7 @@ def _with_students(scored: pd.DataFrame, students: pd.DataFrame | None) -> pd.Da
     dup = students["student_id"].duplicated()
     if dup.any():
         raise ValueError("students: student_id is not unique")
-    return scored.merge(students[cols], on="student_id", how="left", validate="many_to_one")
+    return merge_unique(scored, students[cols], on="student_id", validate="many_to_one")
 
 
 def climate_summary(
