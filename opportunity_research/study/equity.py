@@ -20,6 +20,7 @@ Gap tables are per subject so that ``n`` always counts students.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from ..intake.contract import SUBGROUP_VARIABLES
@@ -88,14 +89,14 @@ def resource_gaps(
     """
     acc = access if access is not None else student_access(district)
     frames = []
-    for subject, part in acc.groupby("subject", sort=True):
+    for subject, part in _subject_parts(acc, [*resources, *variables]):
         for r in resources:
             t = gap_table(
                 part,
                 outcome=r,
                 group=list(variables),
                 reference=reference,
-                cluster="classroom_id",
+                cluster=_CLUSTER,
                 n_boot=n_boot,
                 seed=seed,
             )
@@ -103,6 +104,28 @@ def resource_gaps(
     out = pd.concat(frames, ignore_index=True)
     lead = ["measure", "label", "subject"]
     return out[lead + [c for c in out.columns if c not in lead]]
+
+
+#: The classrooms' codes in the frames of :func:`_subject_parts` (the clusters of the gap intervals).
+_CLUSTER = "_classroom"
+
+
+def _subject_parts(acc: pd.DataFrame, columns):
+    """``acc.groupby("subject", sort=True)``'s parts, with only ``columns`` (those ``acc`` has) and the classrooms as
+    number codes in ``_CLUSTER`` (missing where ``classroom_id`` is): the gap tables' clusters are the same, as
+    the tables factorize the codes as they would the ids, and each part copies the few columns used, not every
+    column of a million students' text.
+
+    Examples
+    --------
+    >>> acc = pd.DataFrame({"subject": ["math", "ela", "math"], "classroom_id": ["c2", None, "c1"], "y": [1, 2, 3]})
+    >>> [(s, p[_CLUSTER].tolist()) for s, p in _subject_parts(acc, ["y"])]
+    [('ela', [nan]), ('math', [0.0, 1.0])]
+    """
+    codes = pd.factorize(acc["classroom_id"])[0].astype(float)
+    codes[codes < 0] = np.nan
+    keep = [c for c in dict.fromkeys(["subject", *columns]) if c in acc.columns and c != _CLUSTER]
+    return acc[keep].assign(**{_CLUSTER: codes}).groupby("subject", sort=True)
 
 
 def classroom_composition(
@@ -190,7 +213,7 @@ def furthest_from_opportunity(
     """
     acc = access if access is not None else student_access(district)
     frames = []
-    for subject, part in acc.groupby("subject", sort=True):
+    for subject, part in _subject_parts(acc, [*RESOURCES, *variables]):
         ranks = part[list(RESOURCES)].rank(pct=True)
         composite = ranks.mean(axis=1, skipna=True)
         cut = composite.quantile(share)
@@ -201,7 +224,7 @@ def furthest_from_opportunity(
             flagged,
             outcome="furthest_from_opportunity",
             group=list(variables),
-            cluster="classroom_id",
+            cluster=_CLUSTER,
             n_boot=n_boot,
             seed=seed,
         )
