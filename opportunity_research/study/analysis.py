@@ -296,6 +296,33 @@ def pool_small_groups(district, *, pool_below: int = 2 * config.MIN_CELL_SIZE, k
     ), small
 
 
+def _spring_results(district: District, *, window: str = "spring") -> tuple[District, pd.DataFrame]:
+    """The district with only the ``window`` rows of its assessments (their labels and order kept), and the
+    stand-in of the whole table that :meth:`~opportunity_research.intake.dataset.District.released` keeps (every
+    row's school year, as a category), for when its rows are let go.
+
+    Every analysis after the growth models reads only the spring results (:mod:`.levelgaps`, :mod:`.panels`), each
+    selecting them by ``window``: the same rows, in the same order, with the same labels.
+
+    Examples
+    --------
+    >>> a = pd.DataFrame({"window": ["fall", "spring", "spring"], "school_year": [2016, 2015, 2016]})
+    >>> d, whole = _spring_results(District("x", {"assessments": a}))
+    >>> d.assessments.index.tolist(), len(whole), whole["school_year"].nunique()
+    ([1, 2], 3, 2)
+    """
+    a = district.tables.get("assessments")
+    whole = district.released(["assessments"], keep={"assessments": ["school_year"]}).tables.get(
+        "assessments"
+    )
+    if a is None or "window" not in a.columns:
+        return district, whole
+    rows = (a["window"] == window).to_numpy(dtype=bool, na_value=False)
+    if rows.all():
+        return district, whole
+    return dataclasses.replace(district, tables={**district.tables, "assessments": a[rows]}), whole
+
+
 def unprotected_analysis(
     district_id: str,
     *,
@@ -419,6 +446,10 @@ def unprotected_analysis(
                 for r in samples.itertuples()
             ]
     growth = pd.concat(growth_parts, ignore_index=True) if growth_parts else pd.DataFrame()
+    # the growth models were the last use of any result but the spring ones (the level gaps and the trajectories
+    # read those only, and in their order): the other windows' rows are let go before the climate surveys are
+    # read; the report counts every row and school year of the table (the stand-in kept for the end)
+    d, assessed = _spring_results(d)
     d = d.with_tables(read(LATE_TABLES["climate"]))
     cs = climate.climate_summary(d.climate_surveys, students=d.students)
     rel = climate.climate_reliability(d.climate_surveys)
@@ -431,7 +462,11 @@ def unprotected_analysis(
     lgaps = lgaps[lgaps["subject"].isin(subjects)].reset_index(drop=True)
     del lcounts
     panel = trajectories.yearly_panel(d.assessments, students=d.students)
-    d = d.released(["assessments"], keep={"assessments": ["school_year"]})
+    d = (
+        d.released(["assessments"])
+        if assessed is None
+        else dataclasses.replace(d, tables={**d.tables, "assessments": assessed})
+    )
     catch = trajectories.catch_up_rates(panel, students=d.students)
     # school growth: endpoints over the years before the analysis year (the definition truth.json documents)
     ggl = trajectories.grade_level_growth(
