@@ -29,6 +29,7 @@ import math
 import warnings
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from .. import config
@@ -302,14 +303,16 @@ def _spring_results(district: District, *, window: str = "spring") -> tuple[Dist
     row's school year, as a category), for when its rows are let go.
 
     Every analysis after the growth models reads only the spring results (:mod:`.levelgaps`, :mod:`.panels`), each
-    selecting them by ``window``: the same rows, in the same order, with the same labels.
+    selecting them by ``window``: the same rows, in the same order, with the same labels. The district's own
+    assessments frame is emptied column by column as its rows are copied (the caller gives it up): each column's
+    memory can go as soon as its copy is made, so the copy never doubles the table.
 
     Examples
     --------
     >>> a = pd.DataFrame({"window": ["fall", "spring", "spring"], "school_year": [2016, 2015, 2016]})
     >>> d, whole = _spring_results(District("x", {"assessments": a}))
-    >>> d.assessments.index.tolist(), len(whole), whole["school_year"].nunique()
-    ([1, 2], 3, 2)
+    >>> d.assessments.index.tolist(), d.assessments.columns.tolist(), len(whole), whole["school_year"].nunique()
+    ([1, 2], ['window', 'school_year'], 3, 2)
     """
     a = district.tables.get("assessments")
     whole = district.released(["assessments"], keep={"assessments": ["school_year"]}).tables.get(
@@ -317,10 +320,18 @@ def _spring_results(district: District, *, window: str = "spring") -> tuple[Dist
     )
     if a is None or "window" not in a.columns:
         return district, whole
-    rows = (a["window"] == window).to_numpy(dtype=bool, na_value=False)
-    if rows.all():
+    rows = np.flatnonzero((a["window"] == window).to_numpy(dtype=bool, na_value=False))
+    if len(rows) == len(a):
         return district, whole
-    return dataclasses.replace(district, tables={**district.tables, "assessments": a[rows]}), whole
+    if not a.columns.is_unique:  # a column named twice: the rows copied at once
+        return dataclasses.replace(district, tables={**district.tables, "assessments": a.take(rows)}), whole
+    columns, kept = a.columns, {}
+    for i, c in enumerate(columns):
+        kept[i] = a[c].take(rows)
+        del a[c]  # in place: the rows of this column are let go (a block's, with its last column)
+    spring = pd.DataFrame(kept, copy=False)
+    spring.columns = columns
+    return dataclasses.replace(district, tables={**district.tables, "assessments": spring}), whole
 
 
 def unprotected_analysis(
