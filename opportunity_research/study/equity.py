@@ -356,7 +356,7 @@ def opportunity_indicators(
     >>> len(validate_indicators(ind)) == len(ind), sorted(ind["measure"].unique())
     (True, ['advanced_course_rate', 'chronic_absence_rate', 'engaged_share', 'grade_appropriate_share', 'high_expectations_share', 'strong_instruction_share'])
     """
-    from ..stats.estimates import complete_table, two_level_estimates
+    from ..stats.estimates import complete_table, text_as_categories, two_level_estimates
     from .indicators import indicator_rows
 
     acc = access if access is not None else student_access(district)
@@ -371,7 +371,9 @@ def opportunity_indicators(
         f["_cluster"] = pd.factorize(f["school_id"])[0]
         return f
 
-    def add(frame: pd.DataFrame, measure: str, value: str, kind: str, *, ready: bool = False) -> None:
+    def add(
+        frame: pd.DataFrame, measure: str, value: str, kind: str, *, ready: bool = False, text=None
+    ) -> None:
         f = frame if ready else prepared(frame)
         t = two_level_estimates(
             f,
@@ -382,6 +384,7 @@ def opportunity_indicators(
             cluster="_cluster",
             confidence=0.95,
             subcluster="_sub" if "_sub" in f.columns else None,
+            text=text,
         )
         t = complete_table(t, counts=["n"])
         frames.append(indicator_rows(t, measure=measure))
@@ -393,9 +396,11 @@ def opportunity_indicators(
     )
     per_student = per_student.assign(school_year=year, _sub=pd.factorize(per_student["_classroom"])[0])
     per_student = prepared(per_student.drop(columns="_classroom"))  # joined to the groups once, for all four
+    # its text columns as categories once, for all four tables (each gives them back as text)
+    per_student, text = text_as_categories(per_student, ["school_year", "school_id", *variables])
     for r in RESOURCES:
         # a student's share of time with the resource (0-1): a share, so the interval stays inside 0-100%
-        add(per_student, RESOURCE_MEASURES[r], r, "share", ready=True)
+        add(per_student, RESOURCE_MEASURES[r], r, "share", ready=True, text=text)
     if district.has("attendance"):
         att = district.attendance
         chronic = (att["days_present"] / att["days_enrolled"] < chronic_threshold).astype(float)
