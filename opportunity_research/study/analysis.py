@@ -458,13 +458,9 @@ def unprotected_analysis(
             ]
     growth = pd.concat(growth_parts, ignore_index=True) if growth_parts else pd.DataFrame()
     # the growth models were the last use of any result but the spring ones (the level gaps and the trajectories
-    # read those only, and in their order): the other windows' rows are let go before the climate surveys are
-    # read; the report counts every row and school year of the table (the stand-in kept for the end)
+    # read those only, and in their order): the other windows' rows are let go; the report counts every row and
+    # school year of the table (the stand-in kept for the end)
     d, assessed = _spring_results(d)
-    d = d.with_tables(read(LATE_TABLES["climate"]))
-    cs = climate.climate_summary(d.climate_surveys, students=d.students)
-    rel = climate.climate_reliability(d.climate_surveys)
-    d = d.released(["climate_surveys"])
     # the gaps from performance levels and scale scores first, then the spring results joined to the roster once,
     # on integer codes, for every trajectory table: the assessments' rows are then let go (their school years
     # stay: the report counts them), so the trajectories never hold both the results and their panel
@@ -489,6 +485,11 @@ def unprotected_analysis(
     move = trajectories.level_movement(panel, students=d.students)
     ind_t = trajectories.trajectory_indicators(panel, students=d.students)
     del panel
+    # the climate surveys are read once the assessments' rows are let go: the two are never held together
+    d = d.with_tables(read(LATE_TABLES["climate"]))
+    cs = climate.climate_summary(d.climate_surveys, students=d.students)
+    rel = climate.climate_reliability(d.climate_surveys)
+    d = d.released(["climate_surveys"])
     d = d.with_tables(read(LATE_TABLES["records"]))
     ind_r = equity.opportunity_indicators(d, access=acc)
     ind_c = climate.climate_indicators(cs)
