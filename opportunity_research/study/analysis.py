@@ -417,6 +417,7 @@ def unprotected_analysis(
     demands = measures.demands_vs_standards(d)
     d = d.released(EVIDENCE_TABLES)
     acc = measures.student_access(d, classrooms=cls)
+    d = d.released(["enrollments"])  # read only by the classrooms' and students' access, made above
     acc = acc[acc["subject"].isin(subjects)]
     gaps = equity.resource_gaps(d, access=acc, reference=reference, n_boot=n_boot, seed=seed)
     growth_parts, warns = [], []
