@@ -325,11 +325,18 @@ def _spring_results(district: District, *, window: str = "spring") -> tuple[Dist
         return district, whole
     if not a.columns.is_unique:  # a column named twice: the rows copied at once
         return dataclasses.replace(district, tables={**district.tables, "assessments": a.take(rows)}), whole
-    columns, kept = a.columns, {}
-    for i, c in enumerate(columns):
-        kept[i] = a[c].take(rows)
-        del a[c]  # in place: the rows of this column are let go (a block's, with its last column)
-    spring = pd.DataFrame(kept, copy=False)
+    columns, kept, together = a.columns, {}, {}
+    for (
+        c
+    ) in columns:  # the columns of one numpy dtype share one block of memory: copied, then let go together
+        dtype = a[c].dtype
+        together.setdefault(dtype.str if isinstance(dtype, np.dtype) else c, []).append(c)
+    for names in together.values():
+        for c in names:
+            kept[c] = a[c].take(rows)
+        for c in names:  # in place: the caller's frame lets these columns' rows go
+            del a[c]
+    spring = pd.DataFrame({i: kept[c] for i, c in enumerate(columns)}, copy=False)
     spring.columns = columns
     return dataclasses.replace(district, tables={**district.tables, "assessments": spring}), whole
 
