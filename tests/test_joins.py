@@ -56,7 +56,9 @@ def test_merge_unique_is_the_merge(how):
         if trial % 5 == 0:
             right = pd.concat([right, right.iloc[:2]])  # repeated keys: the merge repeats rows
         want = left.merge(right, on="student_id", how=how)
-        pd.testing.assert_frame_equal(merge_unique(left, right, on="student_id", how=how), want, check_exact=True)
+        pd.testing.assert_frame_equal(
+            merge_unique(left, right, on="student_id", how=how), want, check_exact=True
+        )
 
 
 def test_merge_unique_uses_positions(no_merge):
@@ -142,7 +144,9 @@ def test_classroom_checks_on_codes_match_groupby():
         )
         keys = ["school_id", "classroom_id"]
         per = df.groupby(keys, sort=False)[["f", "i", "grade"]].nunique(dropna=False).max()
-        assert growth._constant_within(df, keys, ["f", "i", "grade"]) == {c: bool(per[c] <= 1) for c in per.index}
+        assert growth._constant_within(df, keys, ["f", "i", "grade"]) == {
+            c: bool(per[c] <= 1) for c in per.index
+        }
         assert growth._n_groups(df, keys) == df.groupby(keys).ngroups
 
 
@@ -162,6 +166,9 @@ def test_gaps_on_classroom_codes_are_the_gaps_on_ids(district):
         )
         frames.append(t.assign(measure="engaged", label=equity.RESOURCE_LABELS["engaged"], subject=subject))
     want = pd.concat(frames, ignore_index=True)
-    want = want[["measure", "label", "subject"] + [c for c in want.columns if c not in ("measure", "label", "subject")]]
+    want = want[
+        ["measure", "label", "subject"]
+        + [c for c in want.columns if c not in ("measure", "label", "subject")]
+    ]
     pd.testing.assert_frame_equal(got, want, check_exact=True)
     assert got["ci_lower"].notna().any()
