@@ -34,7 +34,7 @@ TOP = {"__init__", "cli"}
 SIDE = {"synth": {"imports": {"intake"}, "imported_by": {"batch"}}}
 #: Order inside ``study``: a module may import modules of its own rank or lower ranks only.
 STUDY_ORDER = (
-    {"labels", "indicators", "months"},
+    {"labels", "indicators", "months", "joins"},
     {"measures"},
     {"panels"},
     {"climate", "trajectories", "movement", "equity", "growth", "levelgaps"},

@@ -498,11 +498,14 @@ def two_level_estimates(
     cluster: str | None,
     confidence: float,
     subcluster: str | None = None,
+    text: dict | None = None,
 ) -> pd.DataFrame:
     """District rows (``school_id="all"``, clustered) and school rows (independent) of subgroup estimates.
 
     ``frame`` needs a ``_sid`` column of student codes (the unit counted). With fewer than
-    :data:`MIN_CLUSTERS` clusters the district rows cluster on ``subcluster`` (else on students).
+    :data:`MIN_CLUSTERS` clusters the district rows cluster on ``subcluster`` (else on students). ``text``: the
+    frame's columns already made categories by :func:`text_as_categories` and their text dtypes (a frame used for
+    several values is prepared once); the table gives them back as text, as it does its own.
 
     Examples
     --------
@@ -514,7 +517,9 @@ def two_level_estimates(
     >>> t[["school_id", "group", "n", "estimate"]].head(3).to_dict("list")
     {'school_id': ['all', 'all', 'all'], 'group': ['all', 'low_income=0', 'low_income=1'], 'n': [4, 2, 2], 'estimate': [0.75, 1.0, 0.5]}
     """
-    frame, text = text_as_categories(frame, [*keys, "school_id", *variables])
+    text = dict(text or {})
+    frame, more = text_as_categories(frame, [c for c in [*keys, "school_id", *variables] if c not in text])
+    text.update(more)
     memo: dict = {}  # one frame: the students' codes and sums, made once for the district and school rows
     dist = subgroup_estimates(
         frame,

@@ -397,11 +397,6 @@ def _references(reference, groups) -> dict:
     return {groups[0]: reference}
 
 
-def _sums(codes, k, weights):
-    valid = codes >= 0
-    return np.bincount(codes[valid], weights=None if weights is None else weights[valid], minlength=k)
-
-
 def _group_part(
     g,
     codes,
@@ -422,13 +417,20 @@ def _group_part(
     k = len(levels)
     ones = w is None
     wt = np.ones_like(yc) if ones else w
-    n = _sums(codes, k, None)
-    W = n.astype(float) if ones else _sums(codes, k, wt)
-    S = _sums(codes, k, wt * yc)
-    Q = _sums(codes, k, wt * yc * yc)
-    W2 = W if ones else _sums(codes, k, wt * wt)
-    P2 = S if ones else _sums(codes, k, wt * wt * yc)
-    Q2 = Q if ones else _sums(codes, k, wt * wt * yc * yc)
+    valid = codes >= 0
+    every = bool(valid.all())
+    kept = codes if every else codes[valid]  # the rows with a level, selected once for every sum below
+
+    def sums(weights):  # _sums(codes, k, weights)
+        return np.bincount(kept, weights=weights if weights is None or every else weights[valid], minlength=k)
+
+    n = sums(None)
+    W = n.astype(float) if ones else sums(wt)
+    S = sums(wt * yc)
+    Q = sums(wt * yc * yc)
+    W2 = W if ones else sums(wt * wt)
+    P2 = S if ones else sums(wt * wt * yc)
+    Q2 = Q if ones else sums(wt * wt * yc * yc)
     sums = np.vstack([n, W, S, Q, W2, P2, Q2])  # (7, k)
 
     r = None

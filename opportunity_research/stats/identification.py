@@ -63,6 +63,7 @@ def level_identification(
     keep = w > max(w.max(initial=0.0), 1e-300) * 1e-12
     ginv = (V[:, keep] / w[keep]) @ V[:, keep].T
     rows = []
+    columns = None  # Xs column by column, each contiguous (made at the first level that needs it)
     for level, (col, code, g) in enumerate(zip(groups, codes, sizes)):
         reason = ""
         if g < 2:
@@ -73,9 +74,11 @@ def level_identification(
         else:
             # Z'X, (g, p): each group's sums of the rows of Xs, column by column, in row order (the sums the sparse
             # product of Z' and Xs makes, to the bit, without building Z)
+            if columns is None:
+                columns = np.asfortranarray(Xs)  # the same values: a pass over contiguous memory per column
             sums = np.zeros((g, p))
             for j in range(p):
-                sums[:, j] = np.bincount(code, weights=Xs[:, j], minlength=g)
+                sums[:, j] = np.bincount(code, weights=columns[:, j], minlength=g)
             # trace of Z'(I - H)Z with H the hat matrix of X: zero iff every column of Z lies in span(X)
             residual = n - float(np.einsum("gi,ij,gj->", sums, ginv, sums))
             if residual <= 1e-8 * n:

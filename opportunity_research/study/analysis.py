@@ -29,6 +29,7 @@ import math
 import warnings
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from .. import config
@@ -296,6 +297,50 @@ def pool_small_groups(district, *, pool_below: int = 2 * config.MIN_CELL_SIZE, k
     ), small
 
 
+def _spring_results(district: District, *, window: str = "spring") -> tuple[District, pd.DataFrame]:
+    """The district with only the ``window`` rows of its assessments (their labels and order kept), and the
+    stand-in of the whole table that :meth:`~opportunity_research.intake.dataset.District.released` keeps (every
+    row's school year, as a category), for when its rows are let go.
+
+    Every analysis after the growth models reads only the spring results (:mod:`.levelgaps`, :mod:`.panels`), each
+    selecting them by ``window``: the same rows, in the same order, with the same labels. The district's own
+    assessments frame is emptied column by column as its rows are copied (the caller gives it up): each column's
+    memory can go as soon as its copy is made, so the copy never doubles the table.
+
+    Examples
+    --------
+    >>> a = pd.DataFrame({"window": ["fall", "spring", "spring"], "school_year": [2016, 2015, 2016]})
+    >>> d, whole = _spring_results(District("x", {"assessments": a}))
+    >>> d.assessments.index.tolist(), d.assessments.columns.tolist(), len(whole), whole["school_year"].nunique()
+    ([1, 2], ['window', 'school_year'], 3, 2)
+    """
+    a = district.tables.get("assessments")
+    whole = district.released(["assessments"], keep={"assessments": ["school_year"]}).tables.get(
+        "assessments"
+    )
+    if a is None or "window" not in a.columns:
+        return district, whole
+    rows = np.flatnonzero((a["window"] == window).to_numpy(dtype=bool, na_value=False))
+    if len(rows) == len(a):
+        return district, whole
+    if not a.columns.is_unique:  # a column named twice: the rows copied at once
+        return dataclasses.replace(district, tables={**district.tables, "assessments": a.take(rows)}), whole
+    columns, kept, together = a.columns, {}, {}
+    for (
+        c
+    ) in columns:  # the columns of one numpy dtype share one block of memory: copied, then let go together
+        dtype = a[c].dtype
+        together.setdefault(dtype.str if isinstance(dtype, np.dtype) else c, []).append(c)
+    for names in together.values():
+        for c in names:
+            kept[c] = a[c].take(rows)
+        for c in names:  # in place: the caller's frame lets these columns' rows go
+            del a[c]
+    spring = pd.DataFrame({i: kept[c] for i, c in enumerate(columns)}, copy=False)
+    spring.columns = columns
+    return dataclasses.replace(district, tables={**district.tables, "assessments": spring}), whole
+
+
 def unprotected_analysis(
     district_id: str,
     *,
@@ -379,6 +424,7 @@ def unprotected_analysis(
     demands = measures.demands_vs_standards(d)
     d = d.released(EVIDENCE_TABLES)
     acc = measures.student_access(d, classrooms=cls)
+    d = d.released(["enrollments"])  # read only by the classrooms' and students' access, made above
     acc = acc[acc["subject"].isin(subjects)]
     gaps = equity.resource_gaps(d, access=acc, reference=reference, n_boot=n_boot, seed=seed)
     growth_parts, warns = [], []
@@ -419,10 +465,10 @@ def unprotected_analysis(
                 for r in samples.itertuples()
             ]
     growth = pd.concat(growth_parts, ignore_index=True) if growth_parts else pd.DataFrame()
-    d = d.with_tables(read(LATE_TABLES["climate"]))
-    cs = climate.climate_summary(d.climate_surveys, students=d.students)
-    rel = climate.climate_reliability(d.climate_surveys)
-    d = d.released(["climate_surveys"])
+    # the growth models were the last use of any result but the spring ones (the level gaps and the trajectories
+    # read those only, and in their order): the other windows' rows are let go; the report counts every row and
+    # school year of the table (the stand-in kept for the end)
+    d, assessed = _spring_results(d)
     # the gaps from performance levels and scale scores first, then the spring results joined to the roster once,
     # on integer codes, for every trajectory table: the assessments' rows are then let go (their school years
     # stay: the report counts them), so the trajectories never hold both the results and their panel
@@ -431,7 +477,11 @@ def unprotected_analysis(
     lgaps = lgaps[lgaps["subject"].isin(subjects)].reset_index(drop=True)
     del lcounts
     panel = trajectories.yearly_panel(d.assessments, students=d.students)
-    d = d.released(["assessments"], keep={"assessments": ["school_year"]})
+    d = (
+        d.released(["assessments"])
+        if assessed is None
+        else dataclasses.replace(d, tables={**d.tables, "assessments": assessed})
+    )
     catch = trajectories.catch_up_rates(panel, students=d.students)
     # school growth: endpoints over the years before the analysis year (the definition truth.json documents)
     ggl = trajectories.grade_level_growth(
@@ -443,6 +493,11 @@ def unprotected_analysis(
     move = trajectories.level_movement(panel, students=d.students)
     ind_t = trajectories.trajectory_indicators(panel, students=d.students)
     del panel
+    # the climate surveys are read once the assessments' rows are let go: the two are never held together
+    d = d.with_tables(read(LATE_TABLES["climate"]))
+    cs = climate.climate_summary(d.climate_surveys, students=d.students)
+    rel = climate.climate_reliability(d.climate_surveys)
+    d = d.released(["climate_surveys"])
     d = d.with_tables(read(LATE_TABLES["records"]))
     ind_r = equity.opportunity_indicators(d, access=acc)
     ind_c = climate.climate_indicators(cs)

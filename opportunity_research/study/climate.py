@@ -47,8 +47,9 @@ import pandas as pd
 from scipy import stats
 
 from ..intake.contract import CLIMATE_ITEMS, CLIMATE_SCALE
-from ..stats.estimates import cell_estimates, complete_table, two_level_estimates
+from ..stats.estimates import cell_estimates, complete_table, text_as_categories, two_level_estimates
 from .indicators import INDICATOR_COLUMNS, indicator_rows, unavailable
+from .joins import merge_unique
 from .panels import student_year_codes as _student_year_codes
 
 __all__ = [
@@ -275,7 +276,7 @@ def _with_students(scored: pd.DataFrame, students: pd.DataFrame | None) -> pd.Da
     dup = students["student_id"].duplicated()
     if dup.any():
         raise ValueError("students: student_id is not unique")
-    return scored.merge(students[cols], on="student_id", how="left", validate="many_to_one")
+    return merge_unique(scored, students[cols], on="student_id", validate="many_to_one")
 
 
 def climate_summary(
@@ -335,6 +336,8 @@ def climate_summary(
     if cluster is not None:
         frame["_cluster"] = _codes(frame[cluster])
         cluster = "_cluster"
+    # the students' text columns as categories once, for every scale's tables (each gives them back as text)
+    frame, text = text_as_categories(frame, ["school_id", *variables])
     long = []
     for scale in scales:
         f = frame.assign(scale=scale)
@@ -347,6 +350,7 @@ def climate_summary(
             kind="mean",
             cluster=cluster,
             confidence=confidence,
+            text=text,
         )
         s = two_level_estimates(
             f,
@@ -356,6 +360,7 @@ def climate_summary(
             kind="share",
             cluster=cluster,
             confidence=confidence,
+            text=text,
         )
         on = keys + ["school_id", "group"]
         m = m.rename(

@@ -20,11 +20,13 @@ Gap tables are per subject so that ``n`` always counts students.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from ..intake.contract import SUBGROUP_VARIABLES
 from ..intake.dataset import District
 from ..stats.gaps import gap_table
+from .joins import merge_unique
 from .measures import RESOURCE_LABELS, RESOURCES, analysis_year, classroom_access, student_access
 from .panels import ids_in, map_ids, student_year_codes
 
@@ -87,14 +89,14 @@ def resource_gaps(
     """
     acc = access if access is not None else student_access(district)
     frames = []
-    for subject, part in acc.groupby("subject", sort=True):
+    for subject, part in _subject_parts(acc, [*resources, *variables]):
         for r in resources:
             t = gap_table(
                 part,
                 outcome=r,
                 group=list(variables),
                 reference=reference,
-                cluster="classroom_id",
+                cluster=_CLUSTER,
                 n_boot=n_boot,
                 seed=seed,
             )
@@ -102,6 +104,28 @@ def resource_gaps(
     out = pd.concat(frames, ignore_index=True)
     lead = ["measure", "label", "subject"]
     return out[lead + [c for c in out.columns if c not in lead]]
+
+
+#: The classrooms' codes in the frames of :func:`_subject_parts` (the clusters of the gap intervals).
+_CLUSTER = "_classroom"
+
+
+def _subject_parts(acc: pd.DataFrame, columns):
+    """``acc.groupby("subject", sort=True)``'s parts, with only ``columns`` (those ``acc`` has) and the classrooms as
+    number codes in ``_CLUSTER`` (missing where ``classroom_id`` is): the gap tables' clusters are the same, as
+    the tables factorize the codes as they would the ids, and each part copies the few columns used, not every
+    column of a million students' text.
+
+    Examples
+    --------
+    >>> acc = pd.DataFrame({"subject": ["math", "ela", "math"], "classroom_id": ["c2", None, "c1"], "y": [1, 2, 3]})
+    >>> [(s, p[_CLUSTER].tolist()) for s, p in _subject_parts(acc, ["y"])]
+    [('ela', [nan]), ('math', [0.0, 1.0])]
+    """
+    codes = pd.factorize(acc["classroom_id"])[0].astype(float)
+    codes[codes < 0] = np.nan
+    keep = [c for c in dict.fromkeys(["subject", *columns]) if c in acc.columns and c != _CLUSTER]
+    return acc[keep].assign(**{_CLUSTER: codes}).groupby("subject", sort=True)
 
 
 def classroom_composition(
@@ -189,7 +213,7 @@ def furthest_from_opportunity(
     """
     acc = access if access is not None else student_access(district)
     frames = []
-    for subject, part in acc.groupby("subject", sort=True):
+    for subject, part in _subject_parts(acc, [*RESOURCES, *variables]):
         ranks = part[list(RESOURCES)].rank(pct=True)
         composite = ranks.mean(axis=1, skipna=True)
         cut = composite.quantile(share)
@@ -200,7 +224,7 @@ def furthest_from_opportunity(
             flagged,
             outcome="furthest_from_opportunity",
             group=list(variables),
-            cluster="classroom_id",
+            cluster=_CLUSTER,
             n_boot=n_boot,
             seed=seed,
         )
@@ -332,7 +356,7 @@ def opportunity_indicators(
     >>> len(validate_indicators(ind)) == len(ind), sorted(ind["measure"].unique())
     (True, ['advanced_course_rate', 'chronic_absence_rate', 'engaged_share', 'grade_appropriate_share', 'high_expectations_share', 'strong_instruction_share'])
     """
-    from ..stats.estimates import complete_table, two_level_estimates
+    from ..stats.estimates import complete_table, text_as_categories, two_level_estimates
     from .indicators import indicator_rows
 
     acc = access if access is not None else student_access(district)
@@ -341,13 +365,15 @@ def opportunity_indicators(
     frames, needs = [], []
 
     def prepared(frame: pd.DataFrame) -> pd.DataFrame:
-        f = frame.merge(groups, on="student_id", how="inner")
+        f = merge_unique(frame, groups, on="student_id", how="inner")
         # students coded per school year: every cell lies within one year (see panels.student_year_codes)
         f["_sid"] = student_year_codes(f)
         f["_cluster"] = pd.factorize(f["school_id"])[0]
         return f
 
-    def add(frame: pd.DataFrame, measure: str, value: str, kind: str, *, ready: bool = False) -> None:
+    def add(
+        frame: pd.DataFrame, measure: str, value: str, kind: str, *, ready: bool = False, text=None
+    ) -> None:
         f = frame if ready else prepared(frame)
         t = two_level_estimates(
             f,
@@ -358,6 +384,7 @@ def opportunity_indicators(
             cluster="_cluster",
             confidence=0.95,
             subcluster="_sub" if "_sub" in f.columns else None,
+            text=text,
         )
         t = complete_table(t, counts=["n"])
         frames.append(indicator_rows(t, measure=measure))
@@ -369,9 +396,11 @@ def opportunity_indicators(
     )
     per_student = per_student.assign(school_year=year, _sub=pd.factorize(per_student["_classroom"])[0])
     per_student = prepared(per_student.drop(columns="_classroom"))  # joined to the groups once, for all four
+    # its text columns as categories once, for all four tables (each gives them back as text)
+    per_student, text = text_as_categories(per_student, ["school_year", "school_id", *variables])
     for r in RESOURCES:
         # a student's share of time with the resource (0-1): a share, so the interval stays inside 0-100%
-        add(per_student, RESOURCE_MEASURES[r], r, "share", ready=True)
+        add(per_student, RESOURCE_MEASURES[r], r, "share", ready=True, text=text)
     if district.has("attendance"):
         att = district.attendance
         chronic = (att["days_present"] / att["days_enrolled"] < chronic_threshold).astype(float)

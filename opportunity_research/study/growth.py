@@ -203,11 +203,83 @@ def _between_parameters(
     sample: pd.DataFrame, rhs_cols: Sequence[str], groups: Sequence[str], grade_effects: bool
 ) -> int:
     """Fixed effects constant within every classroom: the intercept, the resources, grade (if constant there)."""
-    per = sample.groupby(list(groups), sort=False)[list(rhs_cols) + ["grade"]].nunique(dropna=False).max()
-    p = 1 + int((per[list(rhs_cols)] <= 1).sum())
-    if grade_effects and sample["grade"].nunique() > 1 and per["grade"] <= 1:
+    constant = _constant_within(sample, groups, [*rhs_cols, "grade"])
+    p = 1 + sum(constant[c] for c in rhs_cols)
+    if grade_effects and sample["grade"].nunique() > 1 and constant["grade"]:
         p += sample["grade"].nunique() - 1
     return p
+
+
+def _group_codes(sample: pd.DataFrame, groups: Sequence[str]) -> tuple[np.ndarray, np.ndarray] | None:
+    """The rows with every key of ``groups`` (positions) and their group numbers ``0..G-1`` in the order of first
+    row (as ``groupby(groups, sort=False)`` finds the groups); None when the keys' combinations overflow an integer.
+
+    Examples
+    --------
+    >>> rows, cell = _group_codes(pd.DataFrame({"s": ["a", "b", None, "a"], "c": [1, 1, 1, 1]}), ["s", "c"])
+    >>> rows.tolist(), cell.tolist()
+    ([0, 1, 3], [0, 1, 0])
+    """
+    codes, missing, span = np.zeros(len(sample), dtype=np.int64), np.zeros(len(sample), dtype=bool), 1
+    for g in groups:
+        c, uniq = pd.factorize(sample[g])
+        k = max(len(uniq), 1)
+        span *= k
+        if span >= 2**62:
+            return None
+        missing |= c < 0
+        codes = codes * k + np.maximum(c, 0)
+    rows = np.flatnonzero(~missing)
+    return rows, pd.factorize(codes[rows])[0].astype(np.int64)
+
+
+def _n_groups(sample: pd.DataFrame, groups: Sequence[str]) -> int:
+    """``sample.groupby(groups).ngroups``: the combinations of the keys present (a row with a missing key in none).
+
+    Examples
+    --------
+    >>> _n_groups(pd.DataFrame({"s": ["a", "b", None, "a"], "c": [1, 2, 1, 1]}), ["s", "c"])
+    2
+    """
+    got = _group_codes(sample, groups)
+    if got is None:
+        return int(sample.groupby(list(groups)).ngroups)
+    return int(got[1].max(initial=-1)) + 1
+
+
+def _constant_within(sample: pd.DataFrame, groups: Sequence[str], columns: Sequence[str]) -> dict:
+    """Per column: whether it takes one value (a missing value counts as one) in every group of ``groups`` (rows
+    with a missing key in none), i.e. ``groupby(groups)[columns].nunique(dropna=False).max() <= 1``; False when
+    there is no group. Each row is compared with its group's first row, instead of counting values per group.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"c": ["a", "a", "b", None], "x": [1.0, 1.0, np.nan, 5.0], "y": [1, 2, 3, 3]})
+    >>> _constant_within(df, ["c"], ["x", "y"])
+    {'x': True, 'y': False}
+    """
+    got = _group_codes(sample, groups)
+    if got is None:  # too many combinations for one integer: let pandas count
+        per = sample.groupby(list(groups), sort=False)[list(columns)].nunique(dropna=False).max()
+        return {c: bool(per[c] <= 1) for c in columns}
+    rows, cell = got
+    if not len(rows):
+        return dict.fromkeys(columns, False)
+    first = rows[np.flatnonzero(np.diff(np.maximum.accumulate(cell), prepend=-1) > 0)][cell]
+    out = {}
+    for c in columns:
+        x = sample[c]
+        if not (isinstance(x.dtype, np.dtype) and x.dtype.kind in "biuf"):
+            per = sample.groupby(list(groups), sort=False)[c].nunique(dropna=False).max()
+            out[c] = bool(per <= 1)
+            continue
+        v = x.to_numpy()
+        a, b = v[rows], v[first]
+        same = a == b
+        if v.dtype.kind == "f":
+            same |= np.isnan(a) & np.isnan(b)
+        out[c] = bool(same.all())
+    return out
 
 
 def _group_mode(df: pd.DataFrame, keys: Sequence[str], column: str) -> pd.Series:
@@ -506,7 +578,7 @@ def fit_study_models(
                 "model": name,
                 "n": fit.n_obs,
                 "n_started_behind": int((sample[behind] == 1).sum()),
-                "n_classrooms": int(sample.groupby(list(groups)).ngroups),
+                "n_classrooms": _n_groups(sample, groups),
                 "n_schools": int(sample[groups[0]].nunique()),
                 "converged": fit.converged,
                 "n_eligible": n_eligible,

@@ -39,6 +39,7 @@ from ..intake.contract import (
 )
 from ..intake.dataset import District
 from . import labels as registry
+from .joins import id_positions, merge_unique
 
 __all__ = [
     "CUT_POINTS",
@@ -71,12 +72,15 @@ _EVIDENCE = {  # resource -> (table, scorer, unit label)
 
 
 def _sum_items(df: pd.DataFrame, cols) -> pd.Series:
-    return (
-        df[list(cols)]
-        .astype(float)
-        .sum(axis=1, min_count=len(cols))
-        .where(df[list(cols)].notna().all(axis=1))
-    )
+    """Each row's sum of the ``cols`` items, missing if any item is: ``df[cols].astype(float).sum(axis=1,
+    min_count=len(cols))``, column by column (that sum adds the columns in their order) rather than across rows."""
+    total = None
+    for c in cols:
+        x = df[c].to_numpy(dtype=float, na_value=np.nan)
+        total = x.copy() if total is None else total + x  # NaN (a missing item) stays NaN
+    if total is None:
+        return df[list(cols)].astype(float).sum(axis=1, min_count=0)
+    return pd.Series(total, index=df.index)
 
 
 def _flag(score: pd.Series, cut: float) -> pd.Series:
@@ -275,8 +279,10 @@ def classroom_access(
     """
     scored = scored if scored is not None else score_evidence(district, cuts=cuts)
     out = district.classrooms[["classroom_id", "school_id", "subject", "grade"]].copy()
-    enr = district.enrollments.merge(
-        district.students[["student_id", "race_ethnicity", "low_income"]], on="student_id", how="left"
+    enr = merge_unique(
+        district.enrollments,
+        district.students[["student_id", "race_ethnicity", "low_income"]],
+        on="student_id",
     )
     enr["student_of_color"] = (enr["race_ethnicity"] != "white").astype(float)
     comp = enr.groupby("classroom_id").agg(
@@ -325,6 +331,54 @@ def _started_behind(district: District, year: int) -> pd.DataFrame:
     return both[cols + ["started_behind"]]
 
 
+def _with_started_behind(frame: pd.DataFrame, district: District, year: int) -> pd.DataFrame:
+    """``frame.merge(_started_behind(district, year), on=["student_id", "subject"], how="left")``.
+
+    The same table, made on roster positions when every result used is of a student on the roster (unique ids)
+    with one fall (and one prior spring) result per subject: each row's status is looked up by its student's
+    roster position and subject, without the merges on the ids' text. Otherwise the merges are made.
+    """
+    a, roster = district.assessments, district.students["student_id"]
+    keys = None
+    if len(frame) and roster.notna().all() and not roster.duplicated().any():
+        subjects = ("ela", "math")
+
+        def key(
+            ids, subject
+        ):  # roster position * 2 + subject (-1: not on the roster or not a tested subject)
+            at = id_positions(roster, ids)
+            if at is None:
+                return None
+            s = np.full(len(at), -1, dtype=np.int64)
+            for i, name in enumerate(subjects):
+                s[(subject == name).to_numpy(dtype=bool, na_value=False)] = i
+            return np.where((at >= 0) & (s >= 0), at * len(subjects) + s, -1)
+
+        tested = a["subject"].isin(list(subjects))
+        keys, status = [], []
+        for y, window in ((year, "fall"), (year - 1, "spring")):
+            rows = np.flatnonzero((tested & (a["school_year"] == y) & (a["window"] == window)).to_numpy())
+            k = key(a["student_id"].take(rows), a["subject"].take(rows))
+            if k is None or (k < 0).any() or (len(k) and np.bincount(k).max() > 1):
+                keys = None  # a result of a student not on the roster, or repeated: the merges
+                break
+            score, cut = (a[c].take(rows).to_numpy(dtype=float) for c in ("scale_score", "grade_level_cut"))
+            keys.append(k)
+            status.append((score < cut).astype(float))
+        at = key(frame["student_id"], frame["subject"]) if keys is not None else None
+    if keys is None or at is None:
+        return frame.merge(_started_behind(district, year), on=["student_id", "subject"], how="left")
+    size = len(roster) * 2 + 1  # the last slot: rows without a key (no status)
+    fall, prior = np.full(size, np.nan), np.full(size, np.nan)
+    fall[keys[0]], prior[keys[1]] = status
+    has_fall = np.zeros(size, dtype=bool)
+    has_fall[keys[0]] = True
+    at = np.where(at >= 0, at, size - 1)
+    out = frame.reset_index(drop=True)
+    out["started_behind"] = np.where(has_fall[at], fall[at], prior[at])
+    return out
+
+
 def student_access(
     district: District,
     *,
@@ -361,7 +415,7 @@ def student_access(
     )
     cls = cls[cls["subject"].isin(["ela", "math"])]
     keep = ["classroom_id", "subject", *RESOURCES]
-    enr = district.enrollments.merge(cls[keep], on="classroom_id", how="inner")
+    enr = merge_unique(district.enrollments, cls[keep], on="classroom_id", how="inner")
     agg = {r: (r, "mean") for r in RESOURCES}
     per = enr.groupby(["student_id", "subject"], sort=False).agg(
         classroom_id=("classroom_id", "first"), **agg
@@ -372,10 +426,7 @@ def student_access(
     st = district.students[
         ["student_id", "school_id", "grade", "race_ethnicity", "low_income", "english_learner", "disability"]
     ]
-    out = per.merge(st, on="student_id", how="left")
-    out = out.merge(
-        _started_behind(district, analysis_year(district)), on=["student_id", "subject"], how="left"
-    )
+    out = _with_started_behind(merge_unique(per, st, on="student_id"), district, analysis_year(district))
     lead = [
         "student_id",
         "subject",
@@ -389,29 +440,6 @@ def student_access(
         "started_behind",
     ]
     return out[lead + [c for c in out.columns if c not in lead]]
-
-
-def id_positions(known: pd.Series, ids: pd.Series) -> np.ndarray | None:
-    """Each of ``ids``' position among ``known`` (unique, none missing), -1 where it is not there (or missing); None
-    when the two are not Arrow-comparable text or numbers. One Arrow hash table of ``known``, probed by every id:
-    no Python object per row, and no merge on the ids' text.
-
-    Examples
-    --------
-    >>> id_positions(pd.Series(["a", "b"], dtype="str"), pd.Series(["b", "x", None, "a"], dtype="str")).tolist()
-    [1, -1, -1, 0]
-    """
-    try:
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
-        values, universe = pa.array(ids.array), pa.array(known.array)
-        if isinstance(universe, pa.ChunkedArray):
-            universe = universe.combine_chunks()
-        at = pc.index_in(values, value_set=universe.cast(values.type))
-        return pc.fill_null(at, -1).to_numpy(zero_copy_only=False).astype(np.int64)
-    except (TypeError, ValueError, ImportError, pa.ArrowException):
-        return None
 
 
 def _sorted_codes(values) -> np.ndarray:
@@ -633,12 +661,6 @@ def growth_frame(
     rows = (a["subject"] == subject) & (a["school_year"] == year)
     used = ["student_id", "subject", "grade", "window", "school_year", "scale_score"]  # a copy of only these
     a = a.loc[rows, used].assign(z=lambda d: _standardized(d))
-    z = a.pivot_table(index="student_id", columns="window", values="z", aggfunc="mean")
-    z = z.rename(columns={"fall": "fall_z", "spring": "spring_z"})
-    for c in ("fall_z", "spring_z"):
-        if c not in z:
-            z[c] = np.nan
-    out = acc.merge(z[["fall_z", "spring_z"]], left_on="student_id", right_index=True, how="inner")
     cols = [
         "student_id",
         "school_id",
@@ -653,5 +675,43 @@ def growth_frame(
         "english_learner",
         "disability",
     ]
+    scores = _fall_spring(a, acc, district.students["student_id"])
+    if scores is not None:  # each student's scores by roster position: the rows and values of the merge below
+        out = acc.reset_index(drop=True)
+        out["fall_z"], out["spring_z"] = scores
+        keep = ~(np.isnan(scores[0]) | np.isnan(scores[1]))
+        return out[cols].take(np.flatnonzero(keep)).reset_index(drop=True)
+    z = a.pivot_table(index="student_id", columns="window", values="z", aggfunc="mean")
+    z = z.rename(columns={"fall": "fall_z", "spring": "spring_z"})
+    for c in ("fall_z", "spring_z"):
+        if c not in z:
+            z[c] = np.nan
+    out = acc.merge(z[["fall_z", "spring_z"]], left_on="student_id", right_index=True, how="inner")
     out = out[cols].dropna(subset=["fall_z", "spring_z"])
     return out.reset_index(drop=True)
+
+
+def _fall_spring(scores: pd.DataFrame, acc: pd.DataFrame, roster: pd.Series) -> tuple | None:
+    """Each ``acc`` row's student's fall and spring ``z`` in ``scores`` (NaN: none), as arrays; None unless every
+    result is of a student on the roster (unique ids) and no student has two results in one window.
+
+    Then a student's mean score of a window (the pivot table of :func:`growth_frame`) is their one score, and the
+    inner merge of ``acc`` with the pivot table followed by dropping rows without both scores keeps the ``acc``
+    rows whose two values here are not missing.
+    """
+    if not (len(acc) and roster.notna().all()) or roster.duplicated().any():
+        return None
+    at = id_positions(roster, scores["student_id"])
+    rows = id_positions(roster, acc["student_id"])
+    if at is None or rows is None or (at < 0).any():
+        return None
+    z, window, out = scores["z"].to_numpy(dtype=float), scores["window"], []
+    rows = np.where(rows >= 0, rows, len(roster))  # a student not on the roster has no score
+    for name in ("fall", "spring"):
+        these = np.flatnonzero((window == name).to_numpy(dtype=bool, na_value=False))
+        if len(these) and np.bincount(at[these]).max() > 1:
+            return None
+        by_student = np.full(len(roster) + 1, np.nan)
+        by_student[at[these]] = z[these]
+        out.append(by_student[rows])
+    return tuple(out)

@@ -1,0 +1,100 @@
+"""Joins of student-level frames to a table with one row per key, on row positions instead of pandas merges.
+
+A pandas merge on text ids hashes every row's text and builds the result through its join machinery; these look
+each key up in one Arrow hash table of the other table's keys (:func:`id_positions`) and take the other table's
+columns by position. The results are the merges' (the same rows in the same order, columns, dtypes and labels);
+where a merge would add missing values (a key not found in a left join) or repeat rows (a repeated key), or the
+keys are not Arrow-comparable, the merge itself is made.
+
+Examples
+--------
+>>> import pandas as pd
+>>> left = pd.DataFrame({"student_id": ["b", "a", "b"], "score": [1.0, 2.0, 3.0]})
+>>> right = pd.DataFrame({"student_id": ["a", "b"], "school_id": ["S1", "S2"]})
+>>> merge_unique(left, right, on="student_id").equals(left.merge(right, on="student_id", how="left"))
+True
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["id_positions", "merge_unique"]
+
+
+def id_positions(known: pd.Series, ids: pd.Series) -> np.ndarray | None:
+    """Each of ``ids``' position among ``known`` (unique, none missing), -1 where it is not there (or missing); None
+    when the two are not Arrow-comparable text or numbers. One Arrow hash table of ``known``, probed by every id:
+    no Python object per row, and no merge on the ids' text.
+
+    Examples
+    --------
+    >>> id_positions(pd.Series(["a", "b"], dtype="str"), pd.Series(["b", "x", None, "a"], dtype="str")).tolist()
+    [1, -1, -1, 0]
+    """
+    try:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        values, universe = pa.array(ids.array), pa.array(known.array)
+        if isinstance(universe, pa.ChunkedArray):
+            universe = universe.combine_chunks()
+        at = pc.index_in(values, value_set=universe.cast(values.type))
+        return pc.fill_null(at, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    except (TypeError, ValueError, ImportError, pa.ArrowException):
+        return None
+
+
+def unique_positions(right: pd.DataFrame, left: pd.DataFrame, on: str) -> np.ndarray | None:
+    """Each ``left`` row's position in ``right`` by the key ``on`` (-1: not there), when ``right``'s keys are unique
+    and none is missing and both keys have one dtype; else None (join as pandas does).
+
+    Examples
+    --------
+    >>> r = pd.DataFrame({"k": ["a", "b"]})
+    >>> unique_positions(r, pd.DataFrame({"k": ["b", "c"]}), "k").tolist(), unique_positions(r.iloc[[0, 0]], r, "k")
+    ([1, -1], None)
+    """
+    if on not in left.columns or on not in right.columns or left[on].dtype != right[on].dtype:
+        return None
+    keys = right[on]
+    if not len(left) or not keys.notna().all() or keys.duplicated().any():
+        return None
+    return id_positions(keys, left[on])
+
+
+def merge_unique(
+    left: pd.DataFrame, right: pd.DataFrame, *, on: str, how: str = "left", **merge
+) -> pd.DataFrame:
+    """``left.merge(right, on=on, how=how, **merge)`` (``how``: ``"left"`` or ``"inner"``), on row positions when
+    ``right`` has one row per key.
+
+    The result is the merge's: ``left``'s rows in their order (a left join: every one, which needs every key found,
+    else the merge is made; an inner join: those whose key is in ``right``), ``left``'s columns and then
+    ``right``'s others, labelled ``0..n-1``. Made by the merge itself when ``right``'s keys repeat or are missing,
+    a column name is in both tables, or the keys are not Arrow-comparable.
+
+    Examples
+    --------
+    >>> left = pd.DataFrame({"student_id": ["b", "x", "a"], "score": [1.0, 2.0, 3.0]})
+    >>> right = pd.DataFrame({"student_id": ["a", "b"], "grade": [3, 4]})
+    >>> merge_unique(left, right, on="student_id", how="inner").values.tolist()
+    [['b', 1.0, 4], ['a', 3.0, 3]]
+    >>> merge_unique(left, right, on="student_id")["grade"].tolist()  # "x" is not found: the merge, NaN
+    [4.0, nan, 3.0]
+    """
+    if how not in ("left", "inner"):
+        raise ValueError(f"merge_unique: how must be 'left' or 'inner', not {how!r}")
+    extra = [c for c in right.columns if c != on]
+    at = None if set(extra) & set(left.columns) else unique_positions(right, left, on)
+    if at is None or (how == "left" and (at < 0).any()):
+        return left.merge(right, on=on, how=how, **merge)
+    rows = None if (at >= 0).all() else np.flatnonzero(at >= 0)
+    out = left.reset_index(drop=True) if rows is None else left.take(rows).reset_index(drop=True)
+    pos = at if rows is None else at[rows]
+    return (
+        pd.concat([out, *(right[c].take(pos).reset_index(drop=True) for c in extra)], axis=1)
+        if extra
+        else out
+    )

@@ -1,0 +1,174 @@
+"""Joins on row positions (study/joins.py) and the analysis steps that use them: the same tables as the pandas
+merges they replace, and no merge made where the keys allow positions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from opportunity_research.intake.dataset import District
+from opportunity_research.stats.gaps import gap_table
+from opportunity_research.study import equity, growth, measures
+from opportunity_research.study.joins import merge_unique
+from opportunity_research.synth.districts import generate_districts
+from opportunity_research.synth.specs import METRO
+
+
+@pytest.fixture(scope="module")
+def district():
+    tables = generate_districts(5, 400, specs=(METRO,))["demo_metro"]["tables"]
+    return District("demo_metro", {k: v for k, v in tables.items() if v is not None})
+
+
+@pytest.fixture
+def no_merge(monkeypatch):
+    """Any pandas merge fails the test: the step must join on positions."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a pandas merge was made")
+
+    monkeypatch.setattr(pd.DataFrame, "merge", refuse)
+
+
+def _frames(rng, n=60):
+    ids = pd.array([f"s{i}" for i in rng.integers(0, 30, n)], dtype="str")
+    left = pd.DataFrame({"student_id": ids, "x": rng.normal(size=n)}, index=rng.permutation(n) + 100)
+    right = pd.DataFrame(
+        {
+            "student_id": pd.Series([f"s{i}" for i in rng.permutation(30)], dtype="str"),
+            "grade": rng.integers(3, 9, 30),
+            "flag": rng.integers(0, 2, 30).astype(np.int8),
+            "school_id": pd.Series(rng.choice(["A", "B"], 30), dtype="str"),
+            "race": pd.Categorical(rng.choice(["w", "b", "h"], 30)),
+        }
+    )
+    return left, right
+
+
+@pytest.mark.parametrize("how", ["left", "inner"])
+def test_merge_unique_is_the_merge(how):
+    rng = np.random.default_rng(1)
+    for trial in range(20):
+        left, right = _frames(rng)
+        if trial % 2:
+            right = right.iloc[: int(rng.integers(0, 30))]  # some keys not found: inner drops, left merges
+        if trial % 5 == 0:
+            right = pd.concat([right, right.iloc[:2]])  # repeated keys: the merge repeats rows
+        want = left.merge(right, on="student_id", how=how)
+        pd.testing.assert_frame_equal(
+            merge_unique(left, right, on="student_id", how=how), want, check_exact=True
+        )
+
+
+def test_merge_unique_uses_positions(no_merge):
+    left, right = _frames(np.random.default_rng(2))
+    out = merge_unique(left, right, on="student_id")
+    assert out["grade"].tolist() == right.set_index("student_id")["grade"].loc[left["student_id"]].tolist()
+    assert out.index.equals(pd.RangeIndex(len(left)))
+    with pytest.raises(ValueError, match="how must be"):
+        merge_unique(left, right, on="student_id", how="outer")
+
+
+def test_student_access_and_growth_frames_without_merges(district, monkeypatch):
+    """The student access table and the growth frames on positions are the merges' tables, value for value."""
+    cls = measures.classroom_access(district)
+    acc = measures.student_access(district, classrooms=cls)
+    frames = [measures.growth_frame(district, subject=s, access=acc) for s in ("ela", "math")]
+    year = measures.analysis_year(district)
+    # the merges' own tables: the same steps with the roster's ids made non-unique on a copy (positions refused)
+    want_sb = acc.drop(columns="started_behind").merge(
+        measures._started_behind(district, year), on=["student_id", "subject"], how="left"
+    )
+    pd.testing.assert_series_equal(acc["started_behind"], want_sb["started_behind"], check_exact=True)
+    for s, got in zip(("ela", "math"), frames, strict=True):
+        a = district.assessments
+        rows = (a["subject"] == s) & (a["school_year"] == year)
+        a = a.loc[rows, ["student_id", "subject", "grade", "window", "school_year", "scale_score"]]
+        a = a.assign(z=measures._standardized(a))
+        z = a.pivot_table(index="student_id", columns="window", values="z", aggfunc="mean")
+        z = z.rename(columns={"fall": "fall_z", "spring": "spring_z"})
+        want = acc[acc["subject"] == s].merge(z, left_on="student_id", right_index=True, how="inner")
+        want = want[got.columns].dropna(subset=["fall_z", "spring_z"]).reset_index(drop=True)
+        pd.testing.assert_frame_equal(got, want, check_exact=True)
+        assert len(got) > 50
+    # and no merge is made for them
+    calls = []
+    real = pd.DataFrame.merge
+
+    def counting(self, *args, **kwargs):
+        calls.append(kwargs.get("on"))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(pd.DataFrame, "merge", counting)
+    measures.student_access(district, classrooms=cls)
+    measures.growth_frame(district, subject="math", access=acc)
+    assert calls == []
+
+
+def test_started_behind_with_repeated_results_is_merged(district):
+    """A student with two fall results in a subject: the merges (their repeated rows), as before."""
+    a = district.assessments
+    year = measures.analysis_year(district)
+    fall = a[(a["school_year"] == year) & (a["window"] == "fall")].iloc[:1]
+    twice = District("x", {**district.tables, "assessments": pd.concat([a, fall], ignore_index=True)})
+    per = measures.student_access(district)[["student_id", "subject"]]
+    got = measures._with_started_behind(per, twice, year)
+    want = per.merge(measures._started_behind(twice, year), on=["student_id", "subject"], how="left")
+    pd.testing.assert_frame_equal(got, want, check_exact=True)
+    assert len(got) == len(per) + 1
+
+
+def test_sum_items_is_the_row_sum():
+    rng = np.random.default_rng(3)
+    df = pd.DataFrame(rng.integers(0, 4, (200, 4)).astype(float), columns=list("abcd"))
+    df = df.mask(rng.random((200, 4)) < 0.1)
+    df["b"] = df["b"].astype("Float64")  # a nullable column: pd.NA counts as missing
+    cols = list("abcd")
+    want = df[cols].astype(float).sum(axis=1, min_count=len(cols)).where(df[cols].notna().all(axis=1))
+    pd.testing.assert_series_equal(measures._sum_items(df, cols), want, check_exact=True)
+
+
+def test_classroom_checks_on_codes_match_groupby():
+    rng = np.random.default_rng(4)
+    for _ in range(100):
+        n = int(rng.integers(0, 40))
+        df = pd.DataFrame(
+            {
+                "school_id": rng.choice(["a", "b", None], n),
+                "classroom_id": rng.choice(["x", "y", "z", None], n),
+                "f": rng.choice([1.0, 2.0, np.nan], n),
+                "i": rng.integers(0, 2, n),
+                "grade": np.full(n, 5),
+            }
+        )
+        keys = ["school_id", "classroom_id"]
+        per = df.groupby(keys, sort=False)[["f", "i", "grade"]].nunique(dropna=False).max()
+        assert growth._constant_within(df, keys, ["f", "i", "grade"]) == {
+            c: bool(per[c] <= 1) for c in per.index
+        }
+        assert growth._n_groups(df, keys) == df.groupby(keys).ngroups
+
+
+def test_gaps_on_classroom_codes_are_the_gaps_on_ids(district):
+    """The resource gaps' parts (a few columns, classrooms as codes) give gap_table's table on the full frame."""
+    acc = measures.student_access(district)
+    got = equity.resource_gaps(district, access=acc, resources=["engaged"], n_boot=30, seed=2)
+    frames = []
+    for subject, part in acc.groupby("subject", sort=True):
+        t = gap_table(
+            part,
+            outcome="engaged",
+            group=list(equity.VARIABLES),
+            cluster="classroom_id",
+            n_boot=30,
+            seed=2,
+        )
+        frames.append(t.assign(measure="engaged", label=equity.RESOURCE_LABELS["engaged"], subject=subject))
+    want = pd.concat(frames, ignore_index=True)
+    want = want[
+        ["measure", "label", "subject"]
+        + [c for c in want.columns if c not in ("measure", "label", "subject")]
+    ]
+    pd.testing.assert_frame_equal(got, want, check_exact=True)
+    assert got["ci_lower"].notna().any()
