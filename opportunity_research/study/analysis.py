@@ -326,9 +326,8 @@ def _spring_results(district: District, *, window: str = "spring") -> tuple[Dist
     if not a.columns.is_unique:  # a column named twice: the rows copied at once
         return dataclasses.replace(district, tables={**district.tables, "assessments": a.take(rows)}), whole
     columns, kept, together = a.columns, {}, {}
-    for (
-        c
-    ) in columns:  # the columns of one numpy dtype share one block of memory: copied, then let go together
+    # the columns of one numpy dtype share one block of memory: copied, then let go together
+    for c in columns:
         dtype = a[c].dtype
         together.setdefault(dtype.str if isinstance(dtype, np.dtype) else c, []).append(c)
     for names in together.values():
