@@ -196,7 +196,7 @@ def _assert_same_model(a: PopulationModel, b: PopulationModel):
             x = [x[r] for r in range(len(x))]
             assert _same(x, list(y)) and len(a.row_est) == len(y), f
             continue
-        if f in ("entries", "relations"):  # arrays (model_arrays), their tuples as the loop appended them
+        if f in ("entries", "relations", "partitions"):  # arrays (model_arrays): the tuples the loop appended
             if f == "relations":
                 assert _same([x[i] for i in range(len(x))], list(y)), f  # read one by one (and kept)
             x, y = list(x), list(y)

@@ -63,10 +63,14 @@ def _arrays(model):
     rel_lens, rel_idx, rel_data = np.diff(rel.start), rel.var, rel.coef
     ent = model.entries  # model_arrays.Entries: its arrays, as its tuples would give them
     lens = np.concatenate([rel_lens, np.diff(ent.start)])
-    indptr = np.zeros(len(lens) + 1, dtype=np.int64)
+    # one copy of each array, shared by both matrices and read by the audit (int32 indices where they fit: at
+    # 1,000,000 students the copies and int64 indices took about 0.2 GB); read only, so that nothing (scipy's
+    # in-place sorts included) can change them unseen
+    idx = np.int32 if max(nv, int(lens.sum()) + 1) < 2**31 else np.int64
+    indptr = np.zeros(len(lens) + 1, dtype=idx)
     np.cumsum(lens, out=indptr[1:])
     nnz = int(indptr[-1])
-    indices = np.concatenate([rel_idx, ent.var]).astype(np.int64)
+    indices = np.concatenate([rel_idx, ent.var]).astype(idx)
     data = np.concatenate([rel_data, ent.coef]).astype(float)
     shape = (len(lens), nv)
     ent_val = np.asarray(ent.val, dtype=float).reshape(ne)
@@ -76,17 +80,26 @@ def _arrays(model):
     rv_idx = np.fromiter(
         itertools.chain.from_iterable(model.row_vars), dtype=np.int64, count=int(rv_lens.sum())
     )
+    for x in (indptr, indices, data):
+        x.flags.writeable = False
+    a = sparse.csr_matrix((data, indices, indptr), shape=shape)
+    ones = sparse.csr_matrix((np.ones(nnz), indices, indptr), shape=shape)
+    for m_, x in ((a, data), (a, indices), (a, indptr), (ones, indices), (ones, indptr)):
+        own = {id(data): m_.data, id(indices): m_.indices, id(indptr): m_.indptr}[id(x)]
+        if not np.shares_memory(own, x):  # views of the arrays (scipy's own), not copies
+            raise AssertionError("lp._arrays: scipy copied the shared arrays")  # pragma: no cover
     got = model.lp_arrays = {
         "sizes": sizes,
-        "a": sparse.csr_matrix((data, indices, indptr), shape=shape),
-        "ones": sparse.csr_matrix((np.ones(nnz), indices, indptr), shape=shape),
-        "row_of": np.repeat(np.arange(len(lens)), lens),
-        # the rows' entries as built (copies: the matrices share these arrays), for each row's coefficients in
-        # order (arrays, not Python lists: at 1,000,000 students such lists took hundreds of MB)
-        "indptr": indptr.copy(),
-        "indices": indices.copy(),
-        "data": data.copy(),
-        "sense": rel.senses + ["eq"] * ne,
+        "a": a,
+        "ones": ones,
+        "row_of": np.repeat(np.arange(len(lens), dtype=idx), lens),
+        # the rows' entries as built (the matrices' own arrays), for each row's coefficients in order (arrays, not
+        # Python lists: at 1,000,000 students such lists took hundreds of MB)
+        "indptr": indptr,
+        "indices": indices,
+        "data": data,
+        # each row an equality (True) or an inequality (<=): as a list of "eq"/"le" it took 66 MB at 1,000,000
+        "eq": np.concatenate([~rel.le, np.ones(ne, dtype=bool)]),
         "rhs": np.concatenate([np.zeros(nr), ent_val]),
         "ent_rid": np.asarray(ent.rid, dtype=np.int64).reshape(ne),
         "ent_val": ent_val,
@@ -242,12 +255,12 @@ def intervals(
     act = act[np.argsort(labels[nv + act], kind="stable")]
     act_lab = labels[nv + act]
     unknown_list = unknown.tolist()
-    indptr, indices, data, senses = arr["indptr"], arr["indices"], arr["data"], arr["sense"]
+    indptr, indices, data, is_eq = arr["indptr"], arr["indices"], arr["data"], arr["eq"]
 
     def con(r):
         lo, hi = indptr[r], indptr[r + 1]
         rest = {v: c for v, c in zip(indices[lo:hi].tolist(), data[lo:hi].tolist()) if unknown_list[v]}
-        return rest, float(b_all[r]), senses[r]
+        return rest, float(b_all[r]), "eq" if is_eq[r] else "le"
 
     points = model.__dict__.get("lp_points")
     if points is None:
@@ -259,7 +272,7 @@ def intervals(
             for t in ts:
                 out[t] = (lb[t], math.inf)
             continue
-        if len(rows) == 1 and senses[rows[0]] == "eq":
+        if len(rows) == 1 and is_eq[rows[0]]:
             coefs, b, _ = con(rows[0])
             if all(c == 1.0 for c in coefs.values()):
                 lbs = {v: lb[v] for v in coefs}
@@ -384,7 +397,7 @@ def true_counts_hold(model: PopulationModel) -> bool:
         got = bool(model.known and len(x) and not np.isnan(x).any())
         if got:
             resid = arr["rhs"] - arr["a"] @ x
-            eq = np.array([s == "eq" for s in arr["sense"]], dtype=bool)
+            eq = arr["eq"]
             nr = len(model.relations)
             checked = np.concatenate([np.ones(nr, dtype=bool), ~np.isnan(arr["ent_val"])])
             got = not (

@@ -164,7 +164,7 @@ def local_points(model, arr, rows, members, unknown, b_all, lb, targets, need) -
     x_out = np.zeros(len(x_true))
     x_out[members] = x_true[members]
     base = b_all[rows] - a_rows @ x_out  # every member held at its true value
-    eq = np.array([arr["sense"][r] == "eq" for r in rows.tolist()], dtype=bool)
+    eq = arr["eq"][rows]
     if (
         (np.abs(base[eq]) > TOL).any()
         or (base[~eq] < -TOL).any()
@@ -408,7 +408,7 @@ def component_model(arr, rows, members, unknown, b, lb):
     k, pos, coef = k[order], pos[order], coef[order]
     cnt = np.bincount(k, minlength=len(rows))
     b = np.asarray(b, dtype=float)
-    eq = np.array([arr["sense"][r] == "eq" for r in rows.tolist()], dtype=bool)
+    eq = arr["eq"][rows]
     one = cnt == 1
     at = np.flatnonzero(one[k])  # the entries of the rows of one count
     j, c, rk = pos[at], coef[at], k[at]

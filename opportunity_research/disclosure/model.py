@@ -19,7 +19,7 @@ import pandas as pd
 from scipy import sparse
 
 from ..intake.contract import ALL_OTHERS
-from .model_arrays import Entries, Relations, RowEstimates, codes, count_codes, ones
+from .model_arrays import Entries, Partitions, Relations, RowEstimates, codes, count_codes, ones
 from .model_arrays import entry as _entry
 from .model_arrays import grouped as _grouped
 from .model_arrays import label_codes as codes_of
@@ -353,7 +353,7 @@ class PopulationModel:
         self.pre_hidden: list[bool] = []  # rows already suppressed in the input (counts missing)
         self.primary_vars: set[int] = set()
         self.ref_small_rows: list[int] = []
-        self.partitions: list[tuple[list[int], int | None, str, tuple]] = []  # (part rows, total, kind, key)
+        self.partitions = Partitions()  # (part rows, total, kind, key), as arrays (model_arrays.Partitions)
         for tid, (df, spec) in enumerate(zip(self.frames, self.specs)):
             if len(df) == 0:
                 continue
@@ -364,6 +364,7 @@ class PopulationModel:
             else:
                 raise ValueError(f"TableSpec.style must be 'gap' or 'cell', got {spec.style!r}")
             self.relations.flush()
+            self.partitions.flush()
         self.entries.freeze()
         self._index = {}  # var()'s lookup serves the build only
         self.rows = pd.DataFrame(rows, columns=["tid", "row", "uni", "school", "variable", "level", "year"])
@@ -515,7 +516,7 @@ class PopulationModel:
                 coefs[x] += 1.0
             coefs[tvar] -= 1.0
             self.relations.append((dict(coefs), "eq"))
-            self.partitions.append((rids, None, "gap", (tid, uni, v)))
+            self.partitions.append(rids, None, "gap", (tid, uni, v))
         self.entries.add(*ent)
         self.row_est.add(est, np.asarray(order, dtype=np.int64))
 
@@ -725,7 +726,7 @@ class PopulationModel:
                     for v in pvars:
                         if v != tvar:
                             self.relations.append(({v: 1.0, tvar: -1.0}, "le"))
-            self.partitions.append((rid_of[lo:hi], int(rids[tot[g]]), "cell", key))
+            self.partitions.append(rid_of[lo:hi], int(rids[tot[g]]), "cell", key)
 
     def _relations(self, groups, counts, rvars, rids):
         """Each ``(parts, total row, key)`` group's relation, in turn: the parts add up to the total (``le``
@@ -754,7 +755,7 @@ class PopulationModel:
                 tv = rt[j][g]
                 coefs[tv] = coefs.get(tv, 0.0) - 1.0
                 self.relations.append((coefs, sense))
-            self.partitions.append((rid_of[lo:hi], int(rids[tot[g]]), "cell", key))
+            self.partitions.append(rid_of[lo:hi], int(rids[tot[g]]), "cell", key)
 
 
 def row_label(model: PopulationModel, rid: int) -> str:

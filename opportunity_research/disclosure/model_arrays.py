@@ -15,6 +15,7 @@ import pandas as pd
 
 __all__ = [
     "Entries",
+    "Partitions",
     "Relations",
     "RowEstimates",
     "codes",
@@ -281,6 +282,79 @@ class Relations:
         for k in range(len(self.le)):
             yield self._kept.get(k) or self._build(k)
         yield from self._pending
+
+
+class Partitions:
+    """Rule 4's relations of rows, ``(part rows, total row or None, kind, key)`` each, the rows held as arrays.
+
+    The build appends them (:meth:`append`) and :meth:`flush` turns those appended so far into arrays: the part rows
+    one after another (:attr:`rows`, each one's :attr:`start`) and the total rows (:attr:`total`, -1 for None);
+    reading partition ``i`` gives its tuple, built when read (as tuples of Python lists they took about 190 MB at
+    1,000,000 students). ``kind`` is ``"gap"`` or ``"cell"``.
+
+    Examples
+    --------
+    >>> p = Partitions()
+    >>> p.append([4, 5], None, "gap", (0, "u", "ell"))
+    >>> p.append([7], 6, "cell", ("levels", 1))
+    >>> p.flush()
+    >>> len(p), p[1], p.start.tolist(), p.rows.tolist(), p.total.tolist()
+    (2, ([7], 6, 'cell', ('levels', 1)), [0, 2, 3], [4, 5, 7], [-1, 6])
+    >>> list(p)[0]
+    ([4, 5], None, 'gap', (0, 'u', 'ell'))
+    """
+
+    _KINDS = ("gap", "cell")
+
+    def __init__(self):
+        self._pending: list = []
+        self.keys: list = []
+        self.start = np.zeros(1, dtype=np.int64)
+        self.rows = np.zeros(0, dtype=np.int64)
+        self.total = np.zeros(0, dtype=np.int64)
+        self.cell = np.zeros(0, dtype=bool)
+
+    def append(self, rows, total, kind: str, key) -> None:
+        if kind not in self._KINDS:
+            raise ValueError("Partitions: a partition's kind is 'gap' or 'cell'")
+        self._pending.append((rows, total, kind, key))
+
+    def flush(self) -> None:
+        """The partitions appended so far, as arrays."""
+        got = self._pending
+        if not got:
+            return
+        lens = np.fromiter((len(r) for r, *_ in got), dtype=np.int64, count=len(got))
+        rows = np.fromiter(
+            itertools.chain.from_iterable(r for r, *_ in got), dtype=np.int64, count=int(lens.sum())
+        )
+        total = np.fromiter((-1 if t is None else t for _, t, _, _ in got), dtype=np.int64, count=len(got))
+        cell = np.fromiter((k == "cell" for _, _, k, _ in got), dtype=bool, count=len(got))
+        self.keys.extend(key for *_, key in got)
+        self._pending = []
+        self.start = np.concatenate([self.start, self.start[-1] + np.cumsum(lens)])
+        self.rows = np.concatenate([self.rows, rows])
+        self.total = np.concatenate([self.total, total])
+        self.cell = np.concatenate([self.cell, cell])
+
+    def __len__(self) -> int:
+        return len(self.cell) + len(self._pending)
+
+    def __getitem__(self, i: int) -> tuple:
+        n = len(self.cell)
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        if i >= n:
+            return self._pending[i - n]
+        t = int(self.total[i])
+        rows = self.rows[self.start[i] : self.start[i + 1]].tolist()
+        return rows, (None if t < 0 else t), self._KINDS[int(self.cell[i])], self.keys[i]
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self[i]
 
 
 def count_codes(labels, counts, links, known: bool) -> tuple[np.ndarray, np.ndarray, list | None]:
