@@ -16,6 +16,7 @@ import numpy as np
 from scipy import sparse
 
 from .lp_blocks import TOL
+from .model_arrays import ranges
 
 __all__: list[str] = []
 
@@ -260,18 +261,6 @@ def _design_equalities(st, vs: np.ndarray) -> dict:
 SHORT = 30
 
 
-def _ranges(lo: np.ndarray, cnt: np.ndarray) -> np.ndarray:
-    """``lo[i], lo[i] + 1, ..., lo[i] + cnt[i] - 1`` for each ``i`` in turn, as one array.
-
-    Examples
-    --------
-    >>> _ranges(np.array([5, 0, 9]), np.array([2, 0, 3])).tolist()
-    [5, 6, 9, 10, 11]
-    """
-    cnt = np.asarray(cnt, dtype=np.int64)
-    return np.repeat(np.asarray(lo, dtype=np.int64) - (np.cumsum(cnt) - cnt), cnt) + np.arange(int(cnt.sum()))
-
-
 def _short_equalities(rel, var_rel, new: np.ndarray) -> tuple:
     """The equalities of at most :data:`SHORT` counts of each count of ``new`` in which its coefficient is not 0, the
     shortest first (ties in the relations' order), as arrays: ``(count, its coefficient, each row's number of other
@@ -297,7 +286,7 @@ def _short_equalities(rel, var_rel, new: np.ndarray) -> tuple:
     lo = starts[np.minimum(new, n)]
     cnt = starts[np.minimum(new + 1, n)] - lo
     who = np.repeat(np.arange(len(new)), cnt)  # each (count, relation) pair's count, by its place in new
-    ks = at[_ranges(lo, cnt)]
+    ks = at[ranges(lo, cnt)]
     size = np.diff(rel.start)[ks]
     keep = ~rel.le[ks] & (size <= SHORT)
     # each count's relations the shortest first, ties in the relations' order (as a stable sort by size)
@@ -306,7 +295,7 @@ def _short_equalities(rel, var_rel, new: np.ndarray) -> tuple:
     who, ks, size = who[order], ks[order], size[order]
     v = new[who]
     e_pair = np.repeat(np.arange(len(ks)), size)
-    e_at = _ranges(rel.start[ks], size)
+    e_at = ranges(rel.start[ks], size)
     e_var, e_coef = rel.var[e_at], rel.coef[e_at]
     mine = e_var == v[e_pair]
     cv = np.zeros(len(ks))

@@ -24,6 +24,7 @@ __all__ = [
     "grouped",
     "label_codes",
     "ones",
+    "ranges",
     "sums",
 ]
 
@@ -44,6 +45,19 @@ def codes(parts: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         c, u = pd.factorize(p, use_na_sentinel=False)
         code = pd.factorize(code * len(u) + c)[0]
     return code, np.unique(code, return_index=True)[1]
+
+
+def ranges(lo: np.ndarray, cnt: np.ndarray) -> np.ndarray:
+    """``lo[i], lo[i] + 1, ..., lo[i] + cnt[i] - 1`` for each ``i`` in turn, as one array (the positions of slices of
+    CSR-style arrays, taken at once).
+
+    Examples
+    --------
+    >>> ranges(np.array([5, 0, 9]), np.array([2, 0, 3])).tolist()
+    [5, 6, 9, 10, 11]
+    """
+    cnt = np.asarray(cnt, dtype=np.int64)
+    return np.repeat(np.asarray(lo, dtype=np.int64) - (np.cumsum(cnt) - cnt), cnt) + np.arange(int(cnt.sum()))
 
 
 def ones(parts: list) -> dict:

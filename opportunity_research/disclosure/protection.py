@@ -151,7 +151,7 @@ from .complements import (
     pooled_near,
     touched,
 )
-from .lp import LOCAL_MIN, interval_width, intervals, largest_component, narrow_targets, true_counts_hold
+from .lp import LOCAL_MIN, component_above, interval_width, intervals, narrow_targets, true_counts_hold
 from .memo import LINK_BY_LISTS_MAX, by_state, index_lists, row_closure
 from .model import (
     AuditReport,
@@ -354,9 +354,9 @@ class _State:
     def probes_blocks(self, hid: np.ndarray) -> bool:
         """Whether the count audit of the rows ``hid`` hides probes a component block by block: more than
         :data:`.lp.LOCAL_MIN` counts hidden and one component of the audit holding more than that many unknown
-        counts (:func:`.lp.largest_component`; the 1,000,000-student pass). Only there do the relaxations
+        counts (:func:`.lp.component_above`; the 1,000,000-student pass). Only there do the relaxations
         (:func:`.lp.narrow_targets`) decide sooner than the components' own LPs."""
-        return len(self.H) > LOCAL_MIN and largest_component(self.m, ~hid) > LOCAL_MIN
+        return len(self.H) > LOCAL_MIN and component_above(self.m, ~hid, LOCAL_MIN)
 
     def known_design_rows(self) -> np.ndarray:
         """Rows the publication design never publishes whose count an attacker can work out exactly and that
