@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from opportunity_research.disclosure import complements, lp, lp_blocks, protection
-from opportunity_research.disclosure.model_arrays import Partitions
+from opportunity_research.disclosure import complements, lp, lp_blocks, model_arrays, protection
+from opportunity_research.disclosure.model_arrays import Partitions, Relations
 from tests.test_disclosure_arrays import CASES, _model
 
 
@@ -130,3 +130,29 @@ def test_first_distinct_rows_as_the_loop(seed):
     got = lp_blocks.first_distinct_rows(rows, cnt, pos, coef, eq, b).tolist()
     assert got == _loop_first_distinct(rows, cnt, pos, coef, eq, b)
     assert len(got) < len(rows)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_group_relations_as_the_loop_of_dicts(seed):
+    """Groups whose parts repeat a count (and hold their total's): the relations are the dicts the loop built
+    (each count once where it first comes, coefficients summed, a 0 kept), in order, only where a sense is given."""
+    rng = np.random.default_rng(seed)
+    rvars = rng.integers(0, 12, (40, 2))
+    groups = [
+        (rng.integers(0, 40, rng.integers(1, 6)).tolist(), int(rng.integers(0, 40)), i) for i in range(30)
+    ]
+    flat, _, tot, starts = model_arrays.grouped(groups)
+    sense = rng.choice(np.array(["eq", "le", ""], dtype=object), (len(groups), 2))
+    want = []
+    for g, (parts, t, _) in enumerate(groups):
+        for j in range(2):
+            if sense[g, j]:
+                coefs = {}
+                for u in rvars[parts, j].tolist():
+                    coefs[u] = coefs.get(u, 0.0) + 1.0
+                coefs[int(rvars[t, j])] = coefs.get(int(rvars[t, j]), 0.0) - 1.0
+                want.append((coefs, sense[g, j]))
+    rel = Relations()
+    rel.add(*model_arrays.group_relations(sense, rvars, flat, tot, np.asarray(starts)))
+    got = [rel[k] for k in range(len(rel))]
+    assert got == want and any(0.0 in c.values() for c, _ in want) and any(2.0 in c.values() for c, _ in want)

@@ -19,7 +19,16 @@ import pandas as pd
 from scipy import sparse
 
 from ..intake.contract import ALL_OTHERS
-from .model_arrays import Entries, Partitions, Relations, RowEstimates, codes, count_codes, ones
+from .model_arrays import (
+    Entries,
+    Partitions,
+    Relations,
+    RowEstimates,
+    codes,
+    count_codes,
+    group_relations,
+    ones,
+)
 from .model_arrays import entry as _entry
 from .model_arrays import grouped as _grouped
 from .model_arrays import label_codes as codes_of
@@ -744,18 +753,9 @@ class PopulationModel:
             eq = np.abs(sums - total) < 0.5
             le = ~eq & (sums < total)
             senses.append(np.where(missing, "", np.where(eq, "eq", np.where(le, "le", ""))).tolist())
-        rv, rt, rid_of = rvars[flat].T.tolist(), rvars[tot].T.tolist(), rids[flat].tolist()
-        for g, (_, _, key) in enumerate(groups):
-            lo, hi = starts[g], starts[g + 1]
-            for j in range(len(counts)):
-                sense = senses[j][g]
-                if not sense:
-                    continue  # a missing count, or counts that do not add up (students counted in two cells)
-                coefs = ones(rv[j][lo:hi])
-                tv = rt[j][g]
-                coefs[tv] = coefs.get(tv, 0.0) - 1.0
-                self.relations.append((coefs, sense))
-            self.partitions.append(rid_of[lo:hi], int(rids[tot[g]]), "cell", key)
+        sense = np.array(senses, dtype=object).reshape(len(counts), len(groups)).T
+        self.relations.add(*group_relations(sense, rvars, flat, tot, np.asarray(starts, dtype=np.int64)))
+        self.partitions.add(np.diff(starts), rids[flat], rids[tot], [key for _, _, key in groups])
 
 
 def row_label(model: PopulationModel, rid: int) -> str:
