@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from opportunity_research.disclosure import complements, lp, lp_blocks, model_arrays, protection
+from opportunity_research.disclosure import complements, lp, lp_blocks, memo, model_arrays, protection
 from opportunity_research.disclosure.model_arrays import Partitions, Relations
 from tests.test_disclosure_arrays import CASES, _model
 
@@ -156,3 +156,31 @@ def test_group_relations_as_the_loop_of_dicts(seed):
     rel.add(*model_arrays.group_relations(sense, rvars, flat, tot, np.asarray(starts)))
     got = [rel[k] for k in range(len(rel))]
     assert got == want and any(0.0 in c.values() for c, _ in want) and any(2.0 in c.values() for c, _ in want)
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("reach", ["all", "small"])
+def test_close_counts_as_the_loop_over_groups(seed, reach):
+    """Random groups of counts (some hidden, counts repeated, 0s, some groups with a missing or fractional count:
+    the loop's own comparisons there): the close counts, in order, are the loop's."""
+    from types import SimpleNamespace
+
+    rng = np.random.default_rng(seed)
+    sizes = rng.integers(1, 8, 60)
+    var_x = rng.integers(0, 40, int(sizes.sum())).astype(float)
+    if seed % 2:
+        var_x[rng.integers(0, len(var_x), 3)] = [np.nan, 2.5, 7.25]
+    order = rng.permutation(len(var_x))
+    group_list = np.split(order, np.cumsum(sizes)[:-1])
+    st = SimpleNamespace(
+        group_list=[g.tolist() for g in group_list],
+        m=SimpleNamespace(var_x=var_x.tolist()),
+        H=set(rng.choice(len(var_x), len(var_x) // 4, replace=False).tolist()),
+        close_counts=reach,
+        min_n=10,
+        protection=10,
+        _group_arrays=None,
+    )
+    groups = sorted(rng.choice(len(group_list), 40, replace=False).tolist())
+    got = memo.close_counts(st, groups)
+    assert got == memo._close_counts_loop(st, groups) and len(got) > 0
