@@ -5,7 +5,10 @@ replaced gave, on planted districts, and holds less.
 * rule 4's design equalities are read from the relations' arrays, without building (and keeping) their dicts;
 * the audit's matrices share one copy of their arrays (int32 indices, read only: scipy never changes them);
 * ``lp.component_above`` answers as ``lp.largest_component(...) > limit``, numbering the components only when the
-  count of the last largest component does not reach more than ``limit`` counts.
+  count of the last largest component does not reach more than ``limit`` counts;
+* ``lp_blocks.first_distinct_rows`` keeps the rows the loop over a component's rows kept;
+* ``model_arrays.group_relations`` gives the dicts the loop over the groups built;
+* ``memo.close_counts`` finds rule 2's close counts the loop over the groups found.
 """
 
 from __future__ import annotations
