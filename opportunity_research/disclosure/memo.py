@@ -16,8 +16,6 @@ import itertools
 
 import numpy as np
 
-from .model_arrays import ranges
-
 __all__ = [
     "LINK_BY_LISTS_MAX",
     "IndexLists",
@@ -215,7 +213,7 @@ def close_counts(st, groups: list[int]) -> list[int]:
     flat, start, x = st._group_arrays
     g = np.asarray(groups, dtype=np.int64)
     lens = start[g + 1] - start[g]
-    vs = flat[ranges(start[g], lens)]
+    vs = flat[np.repeat(start[g] - (np.cumsum(lens) - lens), lens) + np.arange(int(lens.sum()))]  # in order
     xv = x[vs]
     if len(st.group_list) >= 2**22 or not ((xv >= 0) & (xv < 2**40) & (xv == np.floor(xv))).all():
         return _close_counts_loop(st, groups)  # (a missing count, a fraction: the loop's own comparisons)
