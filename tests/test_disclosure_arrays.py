@@ -108,7 +108,7 @@ def test_audit_matrices_read_from_the_entry_arrays(seed, known):
     assert got["ent_rid"].tolist() == [rid for rid, _, _ in m.entries]
     vals = np.array([value for _, _, value in m.entries], dtype=float)
     assert np.array_equal(got["ent_val"], vals, equal_nan=True)
-    assert got["sense"] == [s for _, s in m.relations] + ["eq"] * len(m.entries)
+    assert got["eq"].tolist() == [s == "eq" for _, s in m.relations] + [True] * len(m.entries)
 
 
 @pytest.mark.parametrize("seed", [1, 2])

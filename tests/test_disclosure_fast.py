@@ -136,6 +136,35 @@ def _loop_number_rows(self, tid, df, spec, rows, labels, counts, pre):
     return rvars, rids
 
 
+def _loop_relations(self, groups, counts, rvars, rids):
+    """The cell tables' relations of levels and schools as the loop over the groups built them (a dict each)."""
+    if not groups:
+        return
+    flat, gid, tot, starts = model._grouped(groups)
+    senses = []
+    for j in range(len(counts)):
+        if not self.known:
+            senses.append(["eq"] * len(groups))
+            continue
+        total = counts[j][tot]
+        missing, sums = model._sums(counts[j][flat], total, gid, len(groups))
+        eq = np.abs(sums - total) < 0.5
+        le = ~eq & (sums < total)
+        senses.append(np.where(missing, "", np.where(eq, "eq", np.where(le, "le", ""))).tolist())
+    rv, rt, rid_of = rvars[flat].T.tolist(), rvars[tot].T.tolist(), rids[flat].tolist()
+    for g, (_, _, key) in enumerate(groups):
+        lo, hi = starts[g], starts[g + 1]
+        for j in range(len(counts)):
+            sense = senses[j][g]
+            if not sense:
+                continue
+            coefs = _loop_ones(rv[j][lo:hi])
+            tv = rt[j][g]
+            coefs[tv] = coefs.get(tv, 0.0) - 1.0
+            self.relations.append((coefs, sense))
+        self.partitions.append(rid_of[lo:hi], int(rids[tot[g]]), "cell", key)
+
+
 def _loop_model(monkeypatch, *args, **kw):
     with monkeypatch.context() as mp:
         mp.setattr(model, "_split_group", _loop_split_group)
@@ -143,7 +172,11 @@ def _loop_model(monkeypatch, *args, **kw):
         mp.setattr(model, "Entries", _ListEntries)
         mp.setattr(model, "RowEstimates", _ListEstimates)
         mp.setattr(model, "Relations", _ListRelations)
-        for name, f in [("_unis", _loop_unis), ("_set_links", _loop_set_links)]:
+        for name, f in [
+            ("_unis", _loop_unis),
+            ("_set_links", _loop_set_links),
+            ("_relations", _loop_relations),
+        ]:
             mp.setattr(PopulationModel, name, f)
         mp.setattr(PopulationModel, "_number_rows", _loop_number_rows)
         return PopulationModel(*args, **kw)
@@ -196,7 +229,7 @@ def _assert_same_model(a: PopulationModel, b: PopulationModel):
             x = [x[r] for r in range(len(x))]
             assert _same(x, list(y)) and len(a.row_est) == len(y), f
             continue
-        if f in ("entries", "relations"):  # arrays (model_arrays), their tuples as the loop appended them
+        if f in ("entries", "relations", "partitions"):  # arrays (model_arrays): the tuples the loop appended
             if f == "relations":
                 assert _same([x[i] for i in range(len(x))], list(y)), f  # read one by one (and kept)
             x, y = list(x), list(y)

@@ -40,11 +40,20 @@ from .lp_blocks import (
 )
 from .lp_exact import exact_bounds
 from .memo import StateMemo
+from .model_arrays import ranges
 
 if TYPE_CHECKING:
     from .model import PopulationModel
 
-__all__ = ["TOL", "interval_width", "intervals", "largest_component", "narrow_targets", "true_counts_hold"]
+__all__ = [
+    "TOL",
+    "component_above",
+    "interval_width",
+    "intervals",
+    "largest_component",
+    "narrow_targets",
+    "true_counts_hold",
+]
 
 
 def _arrays(model):
@@ -63,10 +72,14 @@ def _arrays(model):
     rel_lens, rel_idx, rel_data = np.diff(rel.start), rel.var, rel.coef
     ent = model.entries  # model_arrays.Entries: its arrays, as its tuples would give them
     lens = np.concatenate([rel_lens, np.diff(ent.start)])
-    indptr = np.zeros(len(lens) + 1, dtype=np.int64)
+    # one copy of each array, shared by both matrices and read by the audit (int32 indices where they fit: at
+    # 1,000,000 students the copies and int64 indices took about 0.2 GB); read only, so that nothing (scipy's
+    # in-place sorts included) can change them unseen
+    idx = np.int32 if max(nv, int(lens.sum()) + 1) < 2**31 else np.int64
+    indptr = np.zeros(len(lens) + 1, dtype=idx)
     np.cumsum(lens, out=indptr[1:])
     nnz = int(indptr[-1])
-    indices = np.concatenate([rel_idx, ent.var]).astype(np.int64)
+    indices = np.concatenate([rel_idx, ent.var]).astype(idx)
     data = np.concatenate([rel_data, ent.coef]).astype(float)
     shape = (len(lens), nv)
     ent_val = np.asarray(ent.val, dtype=float).reshape(ne)
@@ -76,17 +89,26 @@ def _arrays(model):
     rv_idx = np.fromiter(
         itertools.chain.from_iterable(model.row_vars), dtype=np.int64, count=int(rv_lens.sum())
     )
+    for x in (indptr, indices, data):
+        x.flags.writeable = False
+    a = sparse.csr_matrix((data, indices, indptr), shape=shape)
+    ones = sparse.csr_matrix((np.ones(nnz), indices, indptr), shape=shape)
+    for m_, x in ((a, data), (a, indices), (a, indptr), (ones, indices), (ones, indptr)):
+        own = {id(data): m_.data, id(indices): m_.indices, id(indptr): m_.indptr}[id(x)]
+        if not np.shares_memory(own, x):  # views of the arrays (scipy's own), not copies
+            raise AssertionError("lp._arrays: scipy copied the shared arrays")  # pragma: no cover
     got = model.lp_arrays = {
         "sizes": sizes,
-        "a": sparse.csr_matrix((data, indices, indptr), shape=shape),
-        "ones": sparse.csr_matrix((np.ones(nnz), indices, indptr), shape=shape),
-        "row_of": np.repeat(np.arange(len(lens)), lens),
-        # the rows' entries as built (copies: the matrices share these arrays), for each row's coefficients in
-        # order (arrays, not Python lists: at 1,000,000 students such lists took hundreds of MB)
-        "indptr": indptr.copy(),
-        "indices": indices.copy(),
-        "data": data.copy(),
-        "sense": rel.senses + ["eq"] * ne,
+        "a": a,
+        "ones": ones,
+        "row_of": np.repeat(np.arange(len(lens), dtype=idx), lens),
+        # the rows' entries as built (the matrices' own arrays), for each row's coefficients in order (arrays, not
+        # Python lists: at 1,000,000 students such lists took hundreds of MB)
+        "indptr": indptr,
+        "indices": indices,
+        "data": data,
+        # each row an equality (True) or an inequality (<=): as a list of "eq"/"le" it took 66 MB at 1,000,000
+        "eq": np.concatenate([~rel.le, np.ones(ne, dtype=bool)]),
         "rhs": np.concatenate([np.zeros(nr), ent_val]),
         "ent_rid": np.asarray(ent.rid, dtype=np.int64).reshape(ne),
         "ent_val": ent_val,
@@ -242,12 +264,12 @@ def intervals(
     act = act[np.argsort(labels[nv + act], kind="stable")]
     act_lab = labels[nv + act]
     unknown_list = unknown.tolist()
-    indptr, indices, data, senses = arr["indptr"], arr["indices"], arr["data"], arr["sense"]
+    indptr, indices, data, is_eq = arr["indptr"], arr["indices"], arr["data"], arr["eq"]
 
     def con(r):
         lo, hi = indptr[r], indptr[r + 1]
         rest = {v: c for v, c in zip(indices[lo:hi].tolist(), data[lo:hi].tolist()) if unknown_list[v]}
-        return rest, float(b_all[r]), senses[r]
+        return rest, float(b_all[r]), "eq" if is_eq[r] else "le"
 
     points = model.__dict__.get("lp_points")
     if points is None:
@@ -259,7 +281,7 @@ def intervals(
             for t in ts:
                 out[t] = (lb[t], math.inf)
             continue
-        if len(rows) == 1 and senses[rows[0]] == "eq":
+        if len(rows) == 1 and is_eq[rows[0]]:
             coefs, b, _ = con(rows[0])
             if all(c == 1.0 for c in coefs.values()):
                 lbs = {v: lb[v] for v in coefs}
@@ -364,6 +386,64 @@ def largest_component(model: PopulationModel, shown_rows: np.ndarray) -> int:
     return int(np.bincount(labels[:nv][unknown]).max())
 
 
+def component_above(model: PopulationModel, shown_rows: np.ndarray, limit: int) -> bool:
+    """Whether one component of the audit of ``shown_rows`` holds more than ``limit`` unknown counts: the same
+    answer as ``largest_component(model, shown_rows) > limit``, sooner where it is yes.
+
+    The counts and rows reached from a count of the component found largest by the last full computation
+    (kept on the model) are followed through the audit's graph (unknown counts, active rows) until more than
+    ``limit`` counts are reached: then the answer is yes, without numbering every component (at 1,000,000
+    students each clean-up try numbered them, about 0.3 CPU-s a try). Otherwise every component is numbered
+    (:func:`largest_component`), as before.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from opportunity_research.disclosure.model import PopulationModel, TableSpec
+    >>> t = pd.DataFrame({"school_id": "A", "group": ["all", "ell=1", "ell=0"], "n": [50.0, 4.0, 46.0]})
+    >>> m = PopulationModel({"t": (t, TableSpec("cell"))}, year=2016, known=True, min_n=10)
+    >>> hid = np.array([True, False, False])
+    >>> component_above(m, hid, 1), component_above(m, hid, 2), component_above(m, hid, 1)
+    (True, False, True)
+    """
+    arr = _arrays(model)
+    _, unknown, active, _ = _substitute(model, shown_rows)
+    start = arr.get("largest_at")
+    if start is not None and unknown[start] and _reaches_above(arr, unknown, active, start, limit):
+        return True
+    nv = len(model.var_key)
+    _, unknown, _, _, labels = _reduce(model, shown_rows)
+    if not unknown.any():
+        return False
+    sizes = np.bincount(labels[:nv][unknown])
+    arr["largest_at"] = int(np.flatnonzero(unknown & (labels[:nv] == int(np.argmax(sizes))))[0])
+    return int(sizes.max()) > limit
+
+
+def _reaches_above(arr, unknown: np.ndarray, active: np.ndarray, start: int, limit: int) -> bool:
+    """Whether more than ``limit`` unknown counts are reached from the count ``start`` through active rows (the
+    edges of :func:`components`: an unknown count and an active row that holds it)."""
+    cols = arr.get("a_csc")
+    if cols is None:
+        cols = arr["a_csc"] = arr["a"].tocsc()
+    indptr, indices = arr["indptr"], arr["indices"]
+    seen_v, seen_r = np.zeros(len(unknown), dtype=bool), np.zeros(len(active), dtype=bool)
+    seen_v[start] = True
+    front, reached = np.array([start], dtype=np.int64), 1
+    while len(front):
+        rows = np.unique(cols.indices[ranges(cols.indptr[front], np.diff(cols.indptr)[front])])
+        rows = rows[active[rows] & ~seen_r[rows]]
+        seen_r[rows] = True
+        vs = np.unique(indices[ranges(indptr[rows], np.diff(indptr)[rows])])
+        vs = vs[unknown[vs] & ~seen_v[vs]]
+        seen_v[vs] = True
+        reached += len(vs)
+        if reached > limit:
+            return True
+        front = vs
+    return False
+
+
 def true_counts_hold(model: PopulationModel) -> bool:
     """Whether the model's true counts (a protection pass' model) satisfy every relation and entry as read, and
     every count's lower bound: then every LP of the audit, whatever is shown, is feasible (the true counts are a
@@ -384,7 +464,7 @@ def true_counts_hold(model: PopulationModel) -> bool:
         got = bool(model.known and len(x) and not np.isnan(x).any())
         if got:
             resid = arr["rhs"] - arr["a"] @ x
-            eq = np.array([s == "eq" for s in arr["sense"]], dtype=bool)
+            eq = arr["eq"]
             nr = len(model.relations)
             checked = np.concatenate([np.ones(nr, dtype=bool), ~np.isnan(arr["ent_val"])])
             got = not (

@@ -164,7 +164,7 @@ def local_points(model, arr, rows, members, unknown, b_all, lb, targets, need) -
     x_out = np.zeros(len(x_true))
     x_out[members] = x_true[members]
     base = b_all[rows] - a_rows @ x_out  # every member held at its true value
-    eq = np.array([arr["sense"][r] == "eq" for r in rows.tolist()], dtype=bool)
+    eq = arr["eq"][rows]
     if (
         (np.abs(base[eq]) > TOL).any()
         or (base[~eq] < -TOL).any()
@@ -408,7 +408,7 @@ def component_model(arr, rows, members, unknown, b, lb):
     k, pos, coef = k[order], pos[order], coef[order]
     cnt = np.bincount(k, minlength=len(rows))
     b = np.asarray(b, dtype=float)
-    eq = np.array([arr["sense"][r] == "eq" for r in rows.tolist()], dtype=bool)
+    eq = arr["eq"][rows]
     one = cnt == 1
     at = np.flatnonzero(one[k])  # the entries of the rows of one count
     j, c, rk = pos[at], coef[at], k[at]
@@ -417,18 +417,9 @@ def component_model(arr, rows, members, unknown, b, lb):
     np.minimum.at(upper, j[up], val[up])
     np.maximum.at(lower, j[down], val[down])
     # each distinct row of two or more counts (or none) once, the first
-    start = np.concatenate([[0], np.cumsum(cnt)])
-    pos_b, coef_b = pos.astype(np.int64).tobytes(), coef.tobytes()
-    seen, kept = set(), []
-    for r in np.flatnonzero(~one).tolist():
-        lo, hi = start[r] * 8, start[r + 1] * 8
-        key = (pos_b[lo:hi], coef_b[lo:hi], bool(eq[r]), float(b[r]))
-        if key not in seen:
-            seen.add(key)
-            kept.append(r)
     if (lower > upper + TOL).any():
         return None
-    kept = np.array(kept, dtype=np.int64)
+    kept = first_distinct_rows(np.flatnonzero(~one), cnt, pos, coef, eq, b)
     new = np.full(len(rows), -1)
     new[kept] = np.arange(len(kept))
     sel = new[k] >= 0
@@ -436,6 +427,48 @@ def component_model(arr, rows, members, unknown, b, lb):
     bk = b[kept].astype(float)
     lo_r = np.where(eq[kept], bk, -np.inf)
     return a, lower, np.maximum(upper, lower), lo_r, bk
+
+
+def first_distinct_rows(
+    rows: np.ndarray, cnt: np.ndarray, pos: np.ndarray, coef: np.ndarray, eq, b
+) -> np.ndarray:
+    """The first of each set of equal rows among ``rows`` (ascending), as a loop keeping a row whose key
+    ``(positions, coefficients, equality, right-hand side)`` it has not seen keeps them; row ``r`` holds
+    ``cnt[r]`` entries (``pos``, ``coef``, rows one after another). Right-hand sides compare as numbers (``-0.0``
+    is ``0.0``; a missing one equals none), the rest by their bytes. Rows of each length are compared at once, as
+    byte strings (a loop over the rows of every block took about 2 CPU-s at 1,000,000 students).
+
+    Examples
+    --------
+    >>> cnt = np.array([2, 2, 0, 2, 0])
+    >>> pos, coef = np.array([0, 1, 0, 1, 0, 2]), np.array([1.0, -1.0, 1.0, -1.0, 1.0, -1.0])
+    >>> eq, b = np.ones(5, dtype=bool), np.array([0.0, -0.0, 3.0, 0.0, 3.0])
+    >>> first_distinct_rows(np.arange(5), cnt, pos, coef, eq, b).tolist()
+    [0, 2, 3]
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    start = np.concatenate([[0], np.cumsum(cnt)]).astype(np.int64)
+    b = np.asarray(b, dtype=float)[rows] + 0.0  # -0.0 as 0.0
+    gone = np.isnan(b)  # a missing right-hand side equals no other (each such row is kept)
+    kept = [rows[gone]]
+    lens = np.asarray(cnt)[rows]
+    for n in np.unique(lens[~gone]).tolist():
+        at = np.flatnonzero((lens == n) & ~gone)
+        ix = start[rows[at]][:, None] + np.arange(n)
+        parts = [
+            np.asarray(pos, dtype=np.int64)[ix],
+            np.asarray(coef, dtype=float)[ix],
+            np.asarray(eq, dtype=np.int64)[rows[at]][:, None],
+            b[at][:, None],
+        ]
+        key = np.ascontiguousarray(
+            np.concatenate(
+                [p.view(np.uint8).reshape(len(at), p.shape[1] * p.itemsize) for p in parts], axis=1
+            )
+        )
+        _, first = np.unique(key.view(f"V{key.shape[1]}").ravel(), return_index=True)
+        kept.append(rows[at[first]])
+    return np.sort(np.concatenate(kept))
 
 
 def reach(hc, h, model, cols, need, seen_lo, seen_hi, rounds: int = 30) -> None:

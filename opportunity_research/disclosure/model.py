@@ -19,7 +19,16 @@ import pandas as pd
 from scipy import sparse
 
 from ..intake.contract import ALL_OTHERS
-from .model_arrays import Entries, Relations, RowEstimates, codes, count_codes, ones
+from .model_arrays import (
+    Entries,
+    Partitions,
+    Relations,
+    RowEstimates,
+    codes,
+    count_codes,
+    group_relations,
+    ones,
+)
 from .model_arrays import entry as _entry
 from .model_arrays import grouped as _grouped
 from .model_arrays import label_codes as codes_of
@@ -353,7 +362,7 @@ class PopulationModel:
         self.pre_hidden: list[bool] = []  # rows already suppressed in the input (counts missing)
         self.primary_vars: set[int] = set()
         self.ref_small_rows: list[int] = []
-        self.partitions: list[tuple[list[int], int | None, str, tuple]] = []  # (part rows, total, kind, key)
+        self.partitions = Partitions()  # (part rows, total, kind, key), as arrays (model_arrays.Partitions)
         for tid, (df, spec) in enumerate(zip(self.frames, self.specs)):
             if len(df) == 0:
                 continue
@@ -364,6 +373,7 @@ class PopulationModel:
             else:
                 raise ValueError(f"TableSpec.style must be 'gap' or 'cell', got {spec.style!r}")
             self.relations.flush()
+            self.partitions.flush()
         self.entries.freeze()
         self._index = {}  # var()'s lookup serves the build only
         self.rows = pd.DataFrame(rows, columns=["tid", "row", "uni", "school", "variable", "level", "year"])
@@ -515,7 +525,7 @@ class PopulationModel:
                 coefs[x] += 1.0
             coefs[tvar] -= 1.0
             self.relations.append((dict(coefs), "eq"))
-            self.partitions.append((rids, None, "gap", (tid, uni, v)))
+            self.partitions.append(rids, None, "gap", (tid, uni, v))
         self.entries.add(*ent)
         self.row_est.add(est, np.asarray(order, dtype=np.int64))
 
@@ -725,7 +735,7 @@ class PopulationModel:
                     for v in pvars:
                         if v != tvar:
                             self.relations.append(({v: 1.0, tvar: -1.0}, "le"))
-            self.partitions.append((rid_of[lo:hi], int(rids[tot[g]]), "cell", key))
+            self.partitions.append(rid_of[lo:hi], int(rids[tot[g]]), "cell", key)
 
     def _relations(self, groups, counts, rvars, rids):
         """Each ``(parts, total row, key)`` group's relation, in turn: the parts add up to the total (``le``
@@ -743,18 +753,9 @@ class PopulationModel:
             eq = np.abs(sums - total) < 0.5
             le = ~eq & (sums < total)
             senses.append(np.where(missing, "", np.where(eq, "eq", np.where(le, "le", ""))).tolist())
-        rv, rt, rid_of = rvars[flat].T.tolist(), rvars[tot].T.tolist(), rids[flat].tolist()
-        for g, (_, _, key) in enumerate(groups):
-            lo, hi = starts[g], starts[g + 1]
-            for j in range(len(counts)):
-                sense = senses[j][g]
-                if not sense:
-                    continue  # a missing count, or counts that do not add up (students counted in two cells)
-                coefs = ones(rv[j][lo:hi])
-                tv = rt[j][g]
-                coefs[tv] = coefs.get(tv, 0.0) - 1.0
-                self.relations.append((coefs, sense))
-            self.partitions.append((rid_of[lo:hi], int(rids[tot[g]]), "cell", key))
+        sense = np.array(senses, dtype=object).reshape(len(counts), len(groups)).T
+        self.relations.add(*group_relations(sense, rvars, flat, tot, np.asarray(starts, dtype=np.int64)))
+        self.partitions.add(np.diff(starts), rids[flat], rids[tot], [key for _, _, key in groups])
 
 
 def row_label(model: PopulationModel, rid: int) -> str:

@@ -151,8 +151,8 @@ from .complements import (
     pooled_near,
     touched,
 )
-from .lp import LOCAL_MIN, interval_width, intervals, largest_component, narrow_targets, true_counts_hold
-from .memo import LINK_BY_LISTS_MAX, by_state, index_lists, row_closure
+from .lp import LOCAL_MIN, component_above, interval_width, intervals, narrow_targets, true_counts_hold
+from .memo import LINK_BY_LISTS_MAX, by_state, close_counts, index_lists, row_closure
 from .model import (
     AuditReport,
     PopulationModel,
@@ -213,6 +213,7 @@ class _State:
                 self.group[key[:5]].append(v)
         self.group_list = list(self.group.values())
         self.group_of = {v: g for g, vs in enumerate(self.group_list) for v in vs}
+        self._group_arrays = None  # memo.close_counts' arrays of the groups (built on first use)
 
     def hidden_rows(self, *, counts: bool = False) -> np.ndarray:
         """Suppressed rows; with ``counts``, only those whose counts are secret (rows withheld for their
@@ -259,24 +260,13 @@ class _State:
             # only a group with a hidden count, and one whose hidden counts changed, can change (a count is in one)
             groups = sorted({self.group_of[v] for v in self.H - last if v in self.group_of})
             last = set(self.H)
-            for g in groups:
-                vs = self.group_list[g]
-                # a shown count close to a hidden small count would approximate it
-                # ("all": close to any hidden count, complements included; "small": only to a hidden count
-                # below min_n, measured to hide less, and leaving a complement approximable by a close count
-                # of another measure, which the audit does not model)
-                hx = [
-                    self.m.var_x[v]
-                    for v in vs
-                    if v in self.H and (self.close_counts == "all" or self.m.var_x[v] < self.min_n)
-                ]
-                if not hx:
-                    continue
-                for v in vs:
-                    if v not in self.H and min(abs(self.m.var_x[v] - h) for h in hx) < self.protection:
-                        self.H.add(v)
-                        self.why[v] = "same group, close count"
-                        changed = True
+            # a shown count close to a hidden small count would approximate it ("all": close to any hidden count,
+            # complements included; "small": only to a hidden count below min_n, measured to hide less, and leaving
+            # a complement approximable by a close count of another measure, which the audit does not model)
+            for v in close_counts(self, groups):
+                self.H.add(v)
+                self.why[v] = "same group, close count"
+                changed = True
         self._closed = (done, last)
 
     def complement(self, v: int, exclude=()) -> int | None:
@@ -354,9 +344,9 @@ class _State:
     def probes_blocks(self, hid: np.ndarray) -> bool:
         """Whether the count audit of the rows ``hid`` hides probes a component block by block: more than
         :data:`.lp.LOCAL_MIN` counts hidden and one component of the audit holding more than that many unknown
-        counts (:func:`.lp.largest_component`; the 1,000,000-student pass). Only there do the relaxations
+        counts (:func:`.lp.component_above`; the 1,000,000-student pass). Only there do the relaxations
         (:func:`.lp.narrow_targets`) decide sooner than the components' own LPs."""
-        return len(self.H) > LOCAL_MIN and largest_component(self.m, ~hid) > LOCAL_MIN
+        return len(self.H) > LOCAL_MIN and component_above(self.m, ~hid, LOCAL_MIN)
 
     def known_design_rows(self) -> np.ndarray:
         """Rows the publication design never publishes whose count an attacker can work out exactly and that
