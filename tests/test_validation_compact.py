@@ -67,6 +67,9 @@ def test_the_compact_frames_give_the_report_of_the_full_text_columns(broken_acro
     assert isinstance(slim.tables["assessments"]["student_id"].dtype, pd.CategoricalDtype)
     assert isinstance(slim.tables["enrollments"]["classroom_id"].dtype, pd.CategoricalDtype)
     assert full.tables["assessments"]["student_id"].dtype == "str"
+    # whole numbers exact in float32 are held as float32 (years, grades, days); the full report's are float64
+    assert slim.tables["attendance"]["days_present"].dtype == "float32"
+    assert full.tables["attendance"]["days_present"].dtype == "float64"
 
 
 def test_process_reports_the_same_problems(broken_across, tmp_path):

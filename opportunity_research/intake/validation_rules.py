@@ -63,7 +63,7 @@ def _isin(values: pd.Series, tables: dict, table: str, column: str, cache: dict)
     """``values.isin(tables[table][column])``; text is hashed once per column (its distinct values are looked up,
     then spread to the rows), the target's distinct values are cached by (table, column)."""
     universe = tables[table][column]
-    if values.dtype == "float64" or universe.dtype == "float64":
+    if values.dtype.kind == "f" or universe.dtype.kind == "f":
         return values.isin(universe.dropna().unique()).to_numpy()
     if (table, column) not in cache:
         cache[table, column] = dictionary_codes(universe)[1]

@@ -63,10 +63,10 @@ def format_number(x) -> str:
 
     Examples
     --------
-    >>> format_number(3.0), format_number(0.25), format_number("ela")
-    ('3', '0.25', 'ela')
+    >>> format_number(3.0), format_number(0.25), format_number(np.float32(2016)), format_number("ela")
+    ('3', '0.25', '2016', 'ela')
     """
-    return f"{x:g}" if isinstance(x, float) else str(x)
+    return f"{float(x):g}" if isinstance(x, (float, np.floating)) else str(x)
 
 
 @dataclass(frozen=True)
@@ -272,7 +272,7 @@ def key_codes(frame, key: list[str]) -> np.ndarray:
     for k in key:
         col = frame[k]
         arrow = isinstance(col, (pya.Array, pya.ChunkedArray))
-        if (arrow and pya.types.is_floating(col.type)) or (not arrow and col.dtype == "float64"):
+        if (arrow and pya.types.is_floating(col.type)) or (not arrow and col.dtype.kind == "f"):
             if arrow:
                 col = pyc.fill_null(col, np.nan).to_numpy()
             part, uniq = pd.factorize(col, use_na_sentinel=True)
