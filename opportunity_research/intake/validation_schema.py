@@ -230,8 +230,14 @@ def as_categories(values: pd.Series) -> pd.Series:
     """
     codes, uniques = dictionary_codes(values)
     forget_encoding(values)
-    dtype = pd.CategoricalDtype(pd.Index(uniques.to_pandas(), dtype=values.dtype))
-    return pd.Series(pd.Categorical.from_codes(codes, dtype=dtype), index=values.index, name=values.name)
+    categories = pd.Index(uniques.to_pandas(), dtype=values.dtype)
+    # the categories are distinct already (pyarrow's dictionary): pandas' check of that would hash them again into
+    # a table of Python strings (~80 MB for a million ids, kept with the column), so it is skipped when possible
+    fast = getattr(pd.CategoricalDtype, "_from_fastpath", None)
+    dtype = fast(categories, False) if fast is not None else pd.CategoricalDtype(categories)
+    return pd.Series(
+        pd.Categorical.from_codes(codes, dtype=dtype, validate=False), index=values.index, name=values.name
+    )
 
 
 def forget_encoding(values) -> None:
