@@ -75,7 +75,13 @@ from .validation_report import (
     plural,
 )
 from .validation_rules import FORM_ITEMS, check_across_tables
-from .validation_schema import duplicated_key, shared_encodings, table_schema
+from .validation_schema import (
+    as_categories,
+    duplicated_key,
+    forget_encoding,
+    shared_encodings,
+    table_schema,
+)
 
 __all__ = [
     "ACROSS_COLUMNS",
@@ -141,6 +147,30 @@ def _final_dtypes(name: str, df: pd.DataFrame) -> pd.DataFrame:
         else:
             out[col] = df[col]
     return pd.DataFrame(out, columns=df.columns, copy=False)
+
+
+def _narrow(values: pd.Series) -> pd.Series:
+    """A float64 column as float32 when every value is exactly a float32 (whole numbers below 2**24: years,
+    grades, days, flags), else unchanged; the rules compare and print the same numbers either way."""
+    if values.dtype != "float64":
+        return values
+    narrow = values.astype("float32")
+    same = (narrow.to_numpy().astype("float64") == values.to_numpy()) | values.isna().to_numpy()
+    return narrow if same.all() else values
+
+
+def _across_only(frame: pd.DataFrame) -> pd.DataFrame:
+    """The columns of :data:`ACROSS_COLUMNS`, text as categoricals (a 9.5-million-row text column of ids takes
+    ~150 MB as text, ~40 MB as codes) and exact whole numbers as float32; the text (and its cached encoding) of
+    every column is let go."""
+    out = {}
+    for c in frame.columns:
+        text = frame[c].dtype == "str"
+        if c in ACROSS_COLUMNS:
+            out[c] = as_categories(frame[c]) if text else _narrow(frame[c])
+        elif text:
+            forget_encoding(frame[c])
+    return pd.DataFrame(out, columns=list(out), copy=False)
 
 
 def check_district_id(district_id: str) -> str | None:
@@ -238,8 +268,9 @@ def validate_district(
         assessments after it are flagged.
     keep
         ``"all"``: the report holds every contract column of every table; ``"across"``: once a table's own
-        checks are done only the columns the rules across tables read (:data:`ACROSS_COLUMNS`) are kept, so a
-        large district needs far less memory (the problems are the same).
+        checks are done only the columns the rules across tables read (:data:`ACROSS_COLUMNS`) are kept, text as
+        pandas categoricals and numbers that are exact in float32 as float32, so a large district needs far less
+        memory (the problems are the same; the report's tables hold these dtypes).
     on_table
         Called as ``on_table(name, frame)`` with each table that passed its own checks, typed as in the final
         report, before the rules across tables run (``process`` writes it then; the report decides afterwards
@@ -356,7 +387,7 @@ def _validate(path: Path, analysis_year: int | None, keep: str, on_table) -> Val
             ):
                 on_table(t.name, _final_dtypes(t.name, frame))
             if keep == "across":
-                frame = frame[[c for c in frame.columns if c in ACROSS_COLUMNS]]
+                frame = _across_only(frame)
                 bad = {c: m for c, m in bad.items() if c in ACROSS_COLUMNS}
             tables[t.name], lines[t.name], bad_type[t.name] = frame, table_lines, bad
             del frame, bad

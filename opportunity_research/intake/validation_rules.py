@@ -63,7 +63,7 @@ def _isin(values: pd.Series, tables: dict, table: str, column: str, cache: dict)
     """``values.isin(tables[table][column])``; text is hashed once per column (its distinct values are looked up,
     then spread to the rows), the target's distinct values are cached by (table, column)."""
     universe = tables[table][column]
-    if values.dtype == "float64" or universe.dtype == "float64":
+    if values.dtype.kind == "f" or universe.dtype.kind == "f":
         return values.isin(universe.dropna().unique()).to_numpy()
     if (table, column) not in cache:
         cache[table, column] = dictionary_codes(universe)[1]
@@ -199,7 +199,9 @@ def _cross_table(tables: dict, lines: dict, bad_type: dict, out: ProblemCollecto
         and _has(enr, "student_id", "classroom_id")
     ):
         at = _index_in(ws["assignment_id"], asg["assignment_id"])
-        classroom = pd.Series(asg["classroom_id"].to_numpy()[np.maximum(at, 0)], dtype="str").where(at >= 0)
+        classroom = pd.Series(
+            asg["classroom_id"].astype("str").to_numpy()[np.maximum(at, 0)], dtype="str"
+        ).where(at >= 0)
         students = enr["student_id"].dropna().unique()
         rooms = enr["classroom_id"].dropna().unique()
         s_ws, c_ws = _index_in(ws["student_id"], pd.Series(students)), _index_in(classroom, pd.Series(rooms))
@@ -409,7 +411,7 @@ def _plausibility(tables: dict, lines: dict, out: ProblemCollector, *, analysis_
                     "student is enrolled in sections of different grades (this section's grade shown)",
                     column="classroom_id",
                     line=line_of(lines["enrollments"], rows),
-                    value=enr["classroom_id"].iloc[rows]
+                    value=enr["classroom_id"].iloc[rows].astype("str")
                     + " (grade "
                     + pd.Series(g[rows]).map(format_number).astype("str").to_numpy()
                     + ")",
@@ -431,7 +433,7 @@ def _plausibility(tables: dict, lines: dict, out: ProblemCollector, *, analysis_
                     "section belongs to another school than the student's (students.csv school_id)",
                     column="classroom_id",
                     line=line_of(lines["enrollments"], rows),
-                    value=enr["classroom_id"].iloc[rows].set_axis(rows_at)
+                    value=enr["classroom_id"].iloc[rows].astype("str").set_axis(rows_at)
                     + " (school "
                     + sec_school
                     + ", student's "

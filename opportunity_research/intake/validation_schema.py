@@ -63,10 +63,10 @@ def format_number(x) -> str:
 
     Examples
     --------
-    >>> format_number(3.0), format_number(0.25), format_number("ela")
-    ('3', '0.25', 'ela')
+    >>> format_number(3.0), format_number(0.25), format_number(np.float32(2016)), format_number("ela")
+    ('3', '0.25', '2016', 'ela')
     """
-    return f"{x:g}" if isinstance(x, float) else str(x)
+    return f"{float(x):g}" if isinstance(x, (float, np.floating)) else str(x)
 
 
 @dataclass(frozen=True)
@@ -181,8 +181,8 @@ def shared_encodings() -> Iterator[None]:
 def dictionary_codes(values) -> tuple[np.ndarray, pya.Array]:
     """(code of each row as int32, -1 when empty; the distinct values) of a text column, hashed once by pyarrow.
 
-    ``values`` is a pyarrow array or a pandas text Series. Inside :func:`shared_encodings` the result is kept and
-    returned again for the same column (the same buffers).
+    ``values`` is a pyarrow array or a pandas text Series (or categorical: its codes and categories). Inside
+    :func:`shared_encodings` the result is kept and returned again for the same column (the same buffers).
 
     Examples
     --------
@@ -190,15 +190,12 @@ def dictionary_codes(values) -> tuple[np.ndarray, pya.Array]:
     >>> codes.tolist(), uniques.to_pylist()
     ([0, -1, 1, 0], ['x', 'y'])
     """
+    if isinstance(values, pd.Series) and isinstance(values.dtype, pd.CategoricalDtype):  # coded already
+        return values.cat.codes.to_numpy().astype(np.int32), pya.array(values.cat.categories)
     arr = values if isinstance(values, (pya.Array, pya.ChunkedArray)) else as_chunked_array(values)
-    chunks = arr.chunks if isinstance(arr, pya.ChunkedArray) else [arr]
-    cache, key = _ENCODINGS.get(), None
-    if cache is not None:
-        key = (len(arr), len(chunks)) + tuple(
-            (c.offset, *(b.address if b is not None else 0 for b in c.buffers())) for c in chunks[:2]
-        )
-        if key in cache:
-            return cache[key][1], cache[key][2]
+    cache, key = _ENCODINGS.get(), _encoding_key(arr)
+    if cache is not None and key in cache:
+        return cache[key][1], cache[key][2]
     enc = pyc.dictionary_encode(arr)
     parts = enc.chunks if isinstance(enc, pya.ChunkedArray) else [enc]
     codes = np.concatenate(
@@ -209,6 +206,59 @@ def dictionary_codes(values) -> tuple[np.ndarray, pya.Array]:
     if cache is not None:
         cache[key] = (arr, codes, uniques)  # arr keeps the buffers (and so the key's addresses) alive
     return codes, uniques
+
+
+def _encoding_key(arr) -> tuple:
+    """The cache key of a pyarrow array: its length, chunks and (first two chunks') buffer addresses."""
+    chunks = arr.chunks if isinstance(arr, pya.ChunkedArray) else [arr]
+    return (len(arr), len(chunks)) + tuple(
+        (c.offset, *(b.address if b is not None else 0 for b in c.buffers())) for c in chunks[:2]
+    )
+
+
+def as_categories(values: pd.Series) -> pd.Series:
+    """A text column as a pandas categorical (the same values, each held once; rows hold small integer codes).
+
+    Built from :func:`dictionary_codes` (its cached encoding when there is one, which is dropped then: the text
+    column is let go). Categories are in order of first appearance; an empty cell stays missing.
+
+    Examples
+    --------
+    >>> c = as_categories(pd.Series(["fall", None, "spring", "fall"], dtype="str"))
+    >>> c.tolist(), c.cat.codes.tolist(), c.dtype.categories.tolist()
+    (['fall', nan, 'spring', 'fall'], [0, -1, 1, 0], ['fall', 'spring'])
+    """
+    codes, uniques = dictionary_codes(values)
+    forget_encoding(values)
+    categories = pd.Index(uniques.to_pandas(), dtype=values.dtype)
+    # the categories are distinct already (pyarrow's dictionary): pandas' check of that would hash them again into
+    # a table of Python strings (~80 MB for a million ids, kept with the column), so it is skipped when possible
+    fast = getattr(pd.CategoricalDtype, "_from_fastpath", None)
+    dtype = fast(categories, False) if fast is not None else pd.CategoricalDtype(categories)
+    return pd.Series(
+        pd.Categorical.from_codes(codes, dtype=dtype, validate=False), index=values.index, name=values.name
+    )
+
+
+def forget_encoding(values) -> None:
+    """Drop the encoding :func:`dictionary_codes` keeps for ``values`` inside :func:`shared_encodings` (which holds
+    the column's text alive), once no later step will ask for it.
+
+    Examples
+    --------
+    >>> ids = pd.Series(["a", "b"], dtype="str")
+    >>> with shared_encodings():
+    ...     first = dictionary_codes(ids)[0]
+    ...     forget_encoding(ids)
+    ...     dictionary_codes(ids)[0] is first
+    False
+    """
+    cache = _ENCODINGS.get()
+    if cache is not None and not (
+        isinstance(values, pd.Series) and isinstance(values.dtype, pd.CategoricalDtype)
+    ):
+        arr = values if isinstance(values, (pya.Array, pya.ChunkedArray)) else as_chunked_array(values)
+        cache.pop(_encoding_key(arr), None)
 
 
 def key_codes(frame, key: list[str]) -> np.ndarray:
@@ -228,7 +278,7 @@ def key_codes(frame, key: list[str]) -> np.ndarray:
     for k in key:
         col = frame[k]
         arrow = isinstance(col, (pya.Array, pya.ChunkedArray))
-        if (arrow and pya.types.is_floating(col.type)) or (not arrow and col.dtype == "float64"):
+        if (arrow and pya.types.is_floating(col.type)) or (not arrow and col.dtype.kind == "f"):
             if arrow:
                 col = pyc.fill_null(col, np.nan).to_numpy()
             part, uniq = pd.factorize(col, use_na_sentinel=True)
@@ -329,4 +379,6 @@ def as_chunked_array(s: pd.Series) -> pya.ChunkedArray:
     ['a', None]
     """
     a = pya.array(s)
+    if pya.types.is_dictionary(a.type):  # a categorical: its values, not codes
+        a = a.dictionary_decode()
     return a if isinstance(a, pya.ChunkedArray) else pya.chunked_array([a])
