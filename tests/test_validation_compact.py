@@ -3,8 +3,6 @@ once); the report must be the one computed on the full text columns, problem for
 
 from __future__ import annotations
 
-import csv
-
 import pandas as pd
 import pytest
 
@@ -13,23 +11,16 @@ from opportunity_research.intake.validation import ValidationFailed, validate_di
 
 try:
     from .districtkit import make_valid_district
+    from .test_validation import _rows, _write_rows, set_cell
 except ImportError:  # pragma: no cover - tests/ not a package
     from districtkit import make_valid_district
+    from test_validation import _rows, _write_rows, set_cell
 
 
 def _edit(folder, file, fn):
-    with open(folder / file, newline="", encoding="utf-8") as fh:
-        rows = list(csv.reader(fh))
+    rows = _rows(folder, file)
     fn(rows)
-    with open(folder / file, "w", newline="", encoding="utf-8") as fh:
-        csv.writer(fh, lineterminator="\n").writerows(rows)
-
-
-def _set(folder, file, line, column, value):
-    def fn(rows):
-        rows[line - 1][rows[0].index(column)] = value
-
-    _edit(folder, file, fn)
+    _write_rows(folder, file, rows)
 
 
 @pytest.fixture
@@ -38,17 +29,17 @@ def broken_across(tmp_path):
     marker), a school year not started yet and one after the analysis year, duplicate keys and a duplicated
     row, days present above days enrolled, an unknown classroom and assignment, a goal group nobody is in."""
     d = make_valid_district(tmp_path / "district_x")
-    _set(d, "assessments.csv", 2, "student_id", "9999")
-    _set(d, "assessments.csv", 5, "school_year", "2999")
-    _set(d, "assessments.csv", 7, "school_year", "2018")
-    _set(d, "enrollments.csv", 3, "student_id", "X-1")
-    _set(d, "enrollments.csv", 4, "classroom_id", "C99")
-    _set(d, "work_samples.csv", 2, "student_id", "NA")
-    _set(d, "work_samples.csv", 3, "assignment_id", "A77")
-    _set(d, "attendance.csv", 2, "student_id", "1001x")
-    _set(d, "attendance.csv", 3, "days_present", "181")
-    _set(d, "classrooms.csv", 3, "school_year", "2015")
-    _set(d, "goals.csv", 3, "group", "race_ethnicity=white")
+    set_cell(d, "assessments.csv", 2, "student_id", "9999")
+    set_cell(d, "assessments.csv", 5, "school_year", "2999")
+    set_cell(d, "assessments.csv", 7, "school_year", "2018")
+    set_cell(d, "enrollments.csv", 3, "student_id", "X-1")
+    set_cell(d, "enrollments.csv", 4, "classroom_id", "C99")
+    set_cell(d, "work_samples.csv", 2, "student_id", "NA")
+    set_cell(d, "work_samples.csv", 3, "assignment_id", "A77")
+    set_cell(d, "attendance.csv", 2, "student_id", "1001x")
+    set_cell(d, "attendance.csv", 3, "days_present", "181")
+    set_cell(d, "classrooms.csv", 3, "school_year", "2015")
+    set_cell(d, "goals.csv", 3, "group", "race_ethnicity=white")
     _edit(d, "enrollments.csv", lambda rows: rows.append(list(rows[5])))  # a duplicated row
     _edit(d, "students.csv", lambda rows: rows.append([rows[3][0], *rows[4][1:]]))  # a duplicate key
     return d
