@@ -85,6 +85,5 @@ class SteppedKernelManager(AsyncKernelManager):
     """
 
     client_class = DottedObjectName("opportunity_research.batch.kernel_client.SteppedKernelClient")
-    client_factory = Type(
-        SteppedKernelClient
-    )  # AsyncKernelManager sets its own; client_class alone is not read
+    # AsyncKernelManager sets its own factory: client_class alone is not read
+    client_factory = Type(SteppedKernelClient)
