@@ -151,3 +151,23 @@ def test_the_package_reads_tables_with_jemalloc_unless_arrow_is_told_otherwise(e
         [sys.executable, "-c", code], env=environ, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == pool
+
+
+def test_pseudonyms_kept_across_tables_are_the_same_and_hashed_once(monkeypatch):
+    key, calls = "0123456789abcdef", []
+    tables = [
+        pd.Series(["b", "a", None, "b"]),
+        pd.Series(["c", "a", "a"]),
+        pd.Series(["a", "c"], dtype=object),
+    ]
+    expected = [dataset.pseudonymize(t, key=key, prefix="S-", salt="d") for t in tables]
+    hashed = dataset._hashed
+    monkeypatch.setattr(dataset, "_hashed", lambda u, **kw: calls.append(u.to_pylist()) or hashed(u, **kw))
+    memo = {}
+    got = [dataset.pseudonymize(t, key=key, prefix="S-", salt="d", memo=memo) for t in tables]
+    for g, e in zip(got, expected, strict=True):
+        pd.testing.assert_series_equal(g, e)
+    assert calls == [["b", "a"], ["c"]]  # each id hashed once; the third table's ids are all known
+    # another salt (district) or prefix hashes again
+    other = dataset.pseudonymize(tables[0], key=key, prefix="S-", salt="e", memo=memo)
+    assert not other.dropna().isin(expected[0]).any() and calls[-1] == ["b", "a"]

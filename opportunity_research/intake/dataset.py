@@ -97,7 +97,9 @@ def read_key(path: str | os.PathLike | None = None, *, create: bool = True) -> s
     return key
 
 
-def pseudonymize(ids: pd.Series, *, key: str, prefix: str, salt: str = "") -> pd.Series:
+def pseudonymize(
+    ids: pd.Series, *, key: str, prefix: str, salt: str = "", memo: dict | None = None
+) -> pd.Series:
     """Replace identifiers by keyed pseudonyms (vectorized; missing values stay missing).
 
     Parameters
@@ -110,6 +112,10 @@ def pseudonymize(ids: pd.Series, *, key: str, prefix: str, salt: str = "") -> pd
         Text put before the 16 hex digits, e.g. ``"S-"``.
     salt
         Text hashed together with each id (the district id), so pseudonyms differ across districts.
+    memo
+        A dict kept across calls (one district's tables): the ids hashed so far and their pseudonyms, by
+        ``(prefix, salt, key)``. An id met again (the same student in every table) is looked up, not hashed
+        again. The pseudonyms are the same with or without it.
 
     Examples
     --------
@@ -117,19 +123,51 @@ def pseudonymize(ids: pd.Series, *, key: str, prefix: str, salt: str = "") -> pd
     >>> p[0] == p[2], p.isna().tolist(), p[0] == pseudonymize(pd.Series(["7"]), key="0123456789abcdef",
     ...                                                       prefix="T-", salt="d2")[0]
     (True, [False, True, False], False)
+    >>> memo = {}
+    >>> first = pseudonymize(pd.Series(["7", "8"]), key="0123456789abcdef", prefix="T-", salt="d1", memo=memo)
+    >>> again = pseudonymize(pd.Series(["9", "7"]), key="0123456789abcdef", prefix="T-", salt="d1", memo=memo)
+    >>> again[1] == first[0] == p[0], memo["T-", "d1", "0123456789abcdef"][0].to_pylist()
+    (True, ['7', '8', '9'])
     """
     if ids.dtype == "str":  # each distinct id is hashed once (and the encoding validation made is reused)
         codes, uniques = dictionary_codes(ids)
-        uniques = uniques.to_pylist()
     else:
         codes, uniques = pd.factorize(ids, use_na_sentinel=True)
-        uniques = pd.Series(np.asarray(uniques, dtype=object)).astype("string")
-    text = (salt + "\x1f") + pd.Series(uniques, dtype="string")
-    h = pd.util.hash_pandas_object(text, index=False, hash_key=key).to_numpy(np.uint64)
-    digits = np.ascontiguousarray(_HEX[h.astype(">u8").view(np.uint8).reshape(-1, 8)]).view("<U16").ravel()
-    names = pya.array(np.char.add(prefix, digits), type=pya.string())
+        uniques = pya.array(pd.Series(np.asarray(uniques, dtype=object)).astype("string"), pya.string())
+    if memo is None:
+        names = _hashed(uniques, key=key, prefix=prefix, salt=salt)
+    else:
+        names = _memo_names(uniques, memo, key=key, prefix=prefix, salt=salt)
     taken = names.take(pya.array(codes, mask=codes < 0))
     return pd.Series(taken.to_pandas(), index=ids.index, dtype="str")
+
+
+def _hashed(uniques: pya.Array, *, key: str, prefix: str, salt: str) -> pya.Array:
+    """The pseudonym of each of ``uniques`` (distinct ids): ``prefix`` and 16 hex digits of a keyed hash."""
+    text = (salt + "\x1f") + pd.Series(uniques.to_pylist(), dtype="string")
+    h = pd.util.hash_pandas_object(text, index=False, hash_key=key).to_numpy(np.uint64)
+    digits = np.ascontiguousarray(_HEX[h.astype(">u8").view(np.uint8).reshape(-1, 8)]).view("<U16").ravel()
+    return pya.array(np.char.add(prefix, digits), type=pya.string())
+
+
+def _memo_names(uniques: pya.Array, memo: dict, *, key: str, prefix: str, salt: str) -> pya.Array:
+    """:func:`_hashed` for ids not in ``memo`` yet; the others' pseudonyms are looked up (pyarrow's hash table)."""
+    import pyarrow.compute as pc
+
+    entry = (prefix, salt, key)
+    if entry not in memo:
+        memo[entry] = (uniques, _hashed(uniques, key=key, prefix=prefix, salt=salt))
+        return memo[entry][1]
+    known, names = memo[entry]
+    at = pc.index_in(uniques, value_set=known).to_numpy(zero_copy_only=False)  # NaN where not known yet
+    new = np.isnan(at)
+    if new.any():
+        fresh = uniques.filter(pya.array(new))
+        at[new] = len(known) + np.arange(len(fresh))
+        known = pya.concat_arrays([known, fresh])
+        names = pya.concat_arrays([names, _hashed(fresh, key=key, prefix=prefix, salt=salt)])
+        memo[entry] = (known, names)
+    return names.take(pya.array(at.astype(np.int64)))
 
 
 def _write_parquet(frame: pd.DataFrame, arrow_columns: dict, target: Path) -> None:
@@ -251,7 +289,7 @@ def _process(raw_path, processed_root, key, analysis_year) -> Path:
     root = Path(processed_root) if processed_root is not None else config.processed_dir()
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{district_id}-", dir=root))
-    tables, keys = {}, [key]
+    tables, keys, memo = {}, [key], {}  # memo: the ids pseudonymized so far (see `pseudonymize`)
 
     def write(name: str, df: pd.DataFrame) -> None:
         """Pseudonymize and write one table as soon as it passed its own checks (into the temporary folder,
@@ -260,7 +298,7 @@ def _process(raw_path, processed_root, key, analysis_year) -> Path:
             keys[0] = read_key()
         pseudonyms = {
             col.name: pya.array(
-                pseudonymize(df[col.name], key=keys[0], prefix=_PREFIX[col.name], salt=district_id)
+                pseudonymize(df[col.name], key=keys[0], prefix=_PREFIX[col.name], salt=district_id, memo=memo)
             )
             for col in TABLES[name].columns.values()
             if col.pseudonymize and col.name in df.columns
