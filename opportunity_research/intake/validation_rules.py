@@ -283,7 +283,7 @@ def _goal_group_problem(group: str, students: pd.DataFrame | None) -> tuple[str,
             level, levels
         )
     if students is not None and var in students.columns:
-        have = students[var].dropna()
+        have = pd.Series(students[var].dropna().unique())  # each distinct value, not each student
         have = have.astype("str") if var == "race_ethnicity" else have.map(format_number).astype("str")
         if not have.eq(level).any():
             return "warning", f"no student in students.csv is in {var}={level}; the goal will have no data"
