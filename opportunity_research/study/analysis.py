@@ -46,6 +46,7 @@ from ..intake.dataset import District, load_district
 from ..stats.results import ConvergenceWarning, NotIdentifiedError
 from . import climate, equity, findings, indicators, labels, levelgaps, measures, scorecard, trajectories
 from .growth import fit_study_models
+from .joins import roster_positions
 
 __all__ = [
     "DistrictAnalysis",
@@ -471,11 +472,17 @@ def unprotected_analysis(
     # the gaps from performance levels and scale scores first, then the spring results joined to the roster once,
     # on integer codes, for every trajectory table: the assessments' rows are then let go (their school years
     # stay: the report counts them), so the trajectories never hold both the results and their panel
-    lcounts = levelgaps.level_counts_from_assessments(d.assessments, students=d.students)
-    lgaps = levelgaps.level_gaps(lcounts, scores=levelgaps.score_gaps(d.assessments, students=d.students))
+    # (each result's roster position looked up once for the three)
+    at = roster_positions(d.students, d.assessments)
+    if at is not None and len(d.students) < 2**31:
+        at = at.astype(np.int32)
+    lcounts = levelgaps.level_counts_from_assessments(d.assessments, students=d.students, roster_at=at)
+    scores = levelgaps.score_gaps(d.assessments, students=d.students, roster_at=at)
+    lgaps = levelgaps.level_gaps(lcounts, scores=scores)
     lgaps = lgaps[lgaps["subject"].isin(subjects)].reset_index(drop=True)
-    del lcounts
-    panel = trajectories.yearly_panel(d.assessments, students=d.students)
+    del lcounts, scores
+    panel = trajectories.yearly_panel(d.assessments, students=d.students, roster_at=at)
+    del at
     d = (
         d.released(["assessments"])
         if assessed is None

@@ -366,12 +366,15 @@ def yearly_panel(
     students: pd.DataFrame | None = None,
     window: str = "spring",
     subjects: Sequence[str] = SUBJECTS_TESTED,
+    roster_at: np.ndarray | None = None,
 ) -> YearlyPanel:
     """The :class:`YearlyPanel` of ``data`` (the assessments table) and ``students`` (the roster).
 
     The rows and values of :func:`yearly_results` (the same students' schools and groups, missing when a
     student is not on the roster), on integer codes. A :class:`YearlyPanel` is returned as it is (its window and
-    subjects must be ``window`` and ``subjects``; ``students`` is then not used).
+    subjects must be ``window`` and ``subjects``; ``students`` is then not used). ``roster_at``: each result's
+    roster position, :func:`~.joins.roster_positions` of ``students`` and ``data``, when already made (the same
+    panel; the results are not looked up again).
 
     Examples
     --------
@@ -412,10 +415,17 @@ def yearly_panel(
     out["start_offset"] = out["grade_equivalent"] - out["grade"].astype(float)
     at = None
     if students is not None:
-        if students["student_id"].duplicated().any():
+        # positions made by roster_positions: of a roster whose ids are unique (checked there)
+        if roster_at is None and students["student_id"].duplicated().any():
             raise ValueError("students: student_id is not unique")
         keep = [c for c in _STUDENT_COLS if c in students.columns]
-        at = _roster_positions(students["student_id"], data["student_id"].take(rows))
+        if roster_at is None:
+            at = _roster_positions(students["student_id"], data["student_id"].take(rows))
+        else:
+            if len(roster_at) != len(data):
+                raise ValueError(f"roster_at: {len(roster_at):,} positions for {len(data):,} rows")
+            at = roster_at[rows].astype(np.int64)
+            at = at if len(at) and (at >= 0).all() else None
         if at is not None:
             # every result's student is on the roster: the roster's columns (text as categories, once per
             # student) taken by position
