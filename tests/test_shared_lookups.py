@@ -1,0 +1,111 @@
+"""Work the analysis shares instead of repeating: the spring results' roster positions looked up once for the level
+counts, the score gaps and the yearly panel (``roster_at``); what a cell's clusters give independently of the value
+made once for every value of one table (``cell_estimates``' memo); the growth models on one BLAS thread. Each gives
+exactly what the function gives alone, on planted data with students off the roster, missing values and clusters
+in any order, and is made once (counted)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from opportunity_research.stats import estimates
+from opportunity_research.study import joins, levelgaps, panels
+
+from .test_cells_memo import _frame
+from .test_trajectory_panel import _planted
+
+
+def _spring(seed: int, off_roster: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
+    a, s = _planted(seed, off_roster=off_roster)
+    return a[a["window"] == "spring"].reset_index(drop=True), s
+
+
+def _count_lookups(monkeypatch) -> list:
+    calls = []
+    real = joins.id_positions
+
+    def spy(known, ids):
+        calls.append(len(ids))
+        return real(known, ids)
+
+    for mod in (joins, levelgaps, panels):
+        monkeypatch.setattr(mod, "id_positions", spy)
+    return calls
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("off_roster", [False, True])
+def test_roster_positions_once_give_each_tables_own_join(seed, off_roster, monkeypatch):
+    a, s = _spring(seed, off_roster)
+    counts = levelgaps.level_counts_from_assessments(a, students=s)
+    scores = levelgaps.score_gaps(a, students=s)
+    panel = panels.yearly_panel(a, students=s)
+    calls = _count_lookups(monkeypatch)
+    at = joins.roster_positions(s, a)
+    assert calls == [len(a)]  # one lookup of every result
+    assert at is not None and ((at >= 0) == a["student_id"].isin(s["student_id"])).all()
+    at = at.astype(np.int32)  # as the analysis keeps them
+    got_counts = levelgaps.level_counts_from_assessments(a, students=s, roster_at=at)
+    got_scores = levelgaps.score_gaps(a, students=s, roster_at=at)
+    got_panel = panels.yearly_panel(a, students=s, roster_at=at)
+    assert calls == [len(a)]  # and none again
+    pd.testing.assert_frame_equal(got_counts, counts, check_exact=True)
+    pd.testing.assert_frame_equal(got_scores, scores, check_exact=True)
+    pd.testing.assert_frame_equal(got_panel.frame, panel.frame, check_exact=True)
+    assert got_panel.text == panel.text
+
+
+def test_roster_positions_of_a_roster_with_a_repeated_or_missing_id_are_none():
+    a, s = _spring(2, False)
+    assert joins.roster_positions(pd.concat([s, s.iloc[:1]]), a) is None
+    assert joins.roster_positions(s.assign(student_id=s["student_id"].where(s.index > 0)), a) is None
+
+
+def test_roster_positions_of_other_rows_are_refused():
+    a, s = _spring(3, False)
+    at = joins.roster_positions(s, a)
+    with pytest.raises(ValueError, match="roster_at"):
+        levelgaps.score_gaps(a.iloc[1:], students=s, roster_at=at)
+    with pytest.raises(ValueError, match="roster_at"):
+        panels.yearly_panel(a.iloc[1:], students=s, roster_at=at)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("cluster", ["_by_first", "_shuffled", "_text"])
+@pytest.mark.parametrize("kind", ["share", "mean"])
+def test_values_of_one_frame_share_their_pairs_and_get_each_ones_cells(seed, cluster, kind, monkeypatch):
+    f = _frame(seed).assign(other=lambda d: d["share"].to_numpy()[::-1])
+    values = ["share", "other"] if kind == "share" else ["score", "behind"]
+    kw = {"keys": ["year"], "kind": kind, "cluster": cluster, "unit": "_by_first"}
+    # a variable with missing values (no row set shared: nothing kept) and one that varies within a cluster
+    for variables in (["low_income"], ["low_income", "disability", "behind"]):
+        alone = [estimates.subgroup_estimates(f, value=v, variables=variables, **kw) for v in values]
+        made = []
+        real = estimates._pair_cells
+        monkeypatch.setattr(
+            estimates, "_pair_cells", lambda *a, real=real, made=made: made.append(1) or real(*a)
+        )
+        both = estimates.subgroup_estimates(f, value=values, variables=variables, **kw)
+        monkeypatch.undo()
+        for got, want in zip(both, alone, strict=True):
+            pd.testing.assert_frame_equal(got, want, check_exact=True)
+        if variables == ["low_income"]:
+            # each set of cells (everyone, low_income) pairs with the cluster and the unit once, not once per value;
+            # the text cluster spans both years (hashed pairs, made again for each value: not kept, as large as
+            # the frame)
+            assert len(made) == 2 * {"_by_first": 1, "_shuffled": 2, "_text": 1 + len(values)}[cluster]
+
+
+def test_one_blas_thread_inside_and_back_after():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from opportunity_research.stats.likelihood import one_blas_thread
+
+    def blas_threads():
+        return [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+
+    before = blas_threads()
+    with one_blas_thread():
+        assert set(blas_threads()) <= {1}
+    assert blas_threads() == before
