@@ -109,3 +109,25 @@ def test_one_blas_thread_inside_and_back_after():
     with one_blas_thread():
         assert set(blas_threads()) <= {1}
     assert blas_threads() == before
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("off_roster", [False, True])
+def test_catch_up_pooled_only_and_the_indicator_without_each_subjects_cells(seed, off_roster):
+    from opportunity_research.study import trajectories as tr
+    from opportunity_research.study.indicators import indicator_rows
+
+    a, s = _planted(seed, off_roster=off_roster)
+    for kw in ({}, {"start_year": "all", "years_later": (3,)}):
+        full = tr.catch_up_rates(a, students=s, **kw)
+        alone = tr.catch_up_rates(a, students=s, pooled_only=True, **kw)
+        assert len(alone) and set(alone["subject"]) == {"all"}
+        pd.testing.assert_frame_equal(
+            alone, full[full["subject"] == "all"].reset_index(drop=True), check_exact=True
+        )
+    # the scorecard's catch-up rows: as made from the whole table
+    got = tr.trajectory_indicators(a, students=s)
+    got = got[got["measure"] == "catch_up_rate"].reset_index(drop=True)
+    want = indicator_rows(full[full["subject"] == "all"], measure="catch_up_rate")
+    assert len(got)
+    pd.testing.assert_frame_equal(got, want, check_exact=True)
