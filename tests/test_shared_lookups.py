@@ -131,3 +131,50 @@ def test_catch_up_pooled_only_and_the_indicator_without_each_subjects_cells(seed
     want = indicator_rows(full[full["subject"] == "all"], measure="catch_up_rate")
     assert len(got)
     pd.testing.assert_frame_equal(got, want, check_exact=True)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_two_level_values_and_kinds_sharing_one_memo_get_each_ones_table(seed):
+    f = _frame(seed).assign(_sid=lambda d: d["_by_first"], _cluster=lambda d: pd.factorize(d["school_id"])[0])
+    f = f.assign(other=f["score"].to_numpy()[::-1], flag=f["share"].to_numpy()[::-1])
+    kw = {"keys": ["year"], "variables": ["low_income", "behind"], "cluster": "_cluster", "confidence": 0.95}
+    memo: dict = {}
+    means = estimates.two_level_estimates(f, value=["score", "other"], kind="mean", _memo=memo, **kw)
+    shares = estimates.two_level_estimates(f, value=["share", "flag"], kind="share", _memo=memo, **kw)
+    assert memo  # what the two calls shared
+    for got, (v, kind) in zip(
+        [*means, *shares], [("score", "mean"), ("other", "mean"), ("share", "share"), ("flag", "share")]
+    ):
+        want = estimates.two_level_estimates(f, value=v, kind=kind, **kw)
+        pd.testing.assert_frame_equal(got, want, check_exact=True)
+
+
+def test_climate_summary_all_scales_at_once_as_each_scale_alone():
+    from opportunity_research.stats.estimates import text_as_categories
+    from opportunity_research.study import climate
+    from opportunity_research.synth.districts import generate_districts
+    from opportunity_research.synth.specs import METRO
+
+    tables = generate_districts(1, 400, specs=(METRO,))["demo_metro"]["tables"]
+    got = climate.climate_summary(tables["climate_surveys"], students=tables["students"])
+    # each scale's table made alone, with the scale as a key (as climate_summary made them before)
+    frame = climate._with_students(climate.scale_scores(tables["climate_surveys"]), tables["students"])
+    frame["school_year"] = frame["school_year"].astype(np.int64)
+    frame["_sid"] = climate._student_year_codes(frame)
+    frame["_cluster"] = climate._codes(frame["school_id"])
+    frame, text = text_as_categories(frame, ["school_id", *climate.VARIABLES])
+    for scale in climate.SCALES:
+        f = frame.assign(scale=scale)
+        kw = {"keys": ["school_year", "scale"], "variables": climate.VARIABLES, "cluster": "_cluster"}
+        m = estimates.two_level_estimates(
+            f, value=f"{scale}_score", kind="mean", confidence=0.95, text=text, **kw
+        )
+        mine = got[got["scale"] == scale]
+        for c in ("school_year", "scale", "school_id", "group", "variable"):
+            assert sorted(mine[c].astype(str)) == sorted(m[c].astype(str))
+        pd.testing.assert_series_equal(
+            mine.sort_values(["school_id", "group"])["mean_score"].reset_index(drop=True),
+            m.sort_values(["school_id", "group"])["estimate"].reset_index(drop=True),
+            check_names=False,
+            check_exact=True,
+        )

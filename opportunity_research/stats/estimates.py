@@ -522,19 +522,23 @@ def two_level_estimates(
     *,
     keys: list[str],
     variables,
-    value: str,
+    value: str | Sequence[str],
     kind: str,
     cluster: str | None,
     confidence: float,
     subcluster: str | None = None,
     text: dict | None = None,
-) -> pd.DataFrame:
+    _memo: dict | None = None,
+) -> pd.DataFrame | list[pd.DataFrame]:
     """District rows (``school_id="all"``, clustered) and school rows (independent) of subgroup estimates.
 
     ``frame`` needs a ``_sid`` column of student codes (the unit counted). With fewer than
     :data:`MIN_CLUSTERS` clusters the district rows cluster on ``subcluster`` (else on students). ``text``: the
     frame's columns already made categories by :func:`text_as_categories` and their text dtypes (a frame used for
-    several values is prepared once); the table gives them back as text, as it does its own.
+    several values is prepared once); the table gives them back as text, as it does its own. With a list of
+    ``value`` columns, a list of tables, one per value (each the table of that value alone; the cells and the
+    clusters' sums made once for all of them, as :func:`subgroup_estimates` makes them); ``_memo``, a dict given
+    again with the same ``frame`` (e.g. for the values of another ``kind``), shares them with that call.
 
     Examples
     --------
@@ -549,31 +553,37 @@ def two_level_estimates(
     text = dict(text or {})
     frame, more = text_as_categories(frame, [c for c in [*keys, "school_id", *variables] if c not in text])
     text.update(more)
-    memo: dict = {}  # one frame: the students' codes and sums, made once for the district and school rows
+    # one frame: the students' codes and sums, made once for the district and school rows (and every value)
+    memo: dict = _memo if _memo is not None else {}
+    values = [value] if isinstance(value, str) else list(value)
     dist = subgroup_estimates(
         frame,
         keys=keys,
         variables=variables,
-        value=value,
+        value=values,
         kind=kind,
         cluster=cluster,
         unit="_sid",
         confidence=confidence,
         subcluster=subcluster,
         _memo=memo,
-    ).assign(school_id="all")
+    )
     sch = subgroup_estimates(
         frame,
         keys=keys + ["school_id"],
         variables=variables,
-        value=value,
+        value=values,
         kind=kind,
         cluster=None,
         unit="_sid",
         confidence=confidence,
         _memo=memo,
     )
-    return pd.concat([text_back(dist, text), text_back(sch, text)], ignore_index=True)
+    outs = [
+        pd.concat([text_back(d.assign(school_id="all"), text), text_back(t, text)], ignore_index=True)
+        for d, t in zip(dist, sch, strict=True)
+    ]
+    return outs[0] if isinstance(value, str) else outs
 
 
 def text_as_categories(frame: pd.DataFrame, columns) -> tuple[pd.DataFrame, dict]:
