@@ -178,3 +178,24 @@ def test_climate_summary_all_scales_at_once_as_each_scale_alone():
             check_names=False,
             check_exact=True,
         )
+
+
+def test_student_groups_made_once_give_the_indicators_and_multiple_measures(monkeypatch):
+    from opportunity_research.intake.dataset import District
+    from opportunity_research.study import equity
+    from opportunity_research.synth.districts import generate_districts
+    from opportunity_research.synth.specs import METRO
+
+    tables = generate_districts(1, 400, specs=(METRO,))["demo_metro"]["tables"]
+    d = District("demo_metro", {k: v for k, v in tables.items() if v is not None})
+    acc = equity.student_access(d)
+    want_ind = equity.opportunity_indicators(d, access=acc)
+    want_mm = equity.multiple_measures_gaps(d, access=acc)
+    groups = equity.student_groups(d, access=acc)
+    made = []
+    monkeypatch.setattr(equity, "student_groups", lambda *a, **k: made.append(1))
+    got_ind = equity.opportunity_indicators(d, access=acc, groups=groups)
+    got_mm = equity.multiple_measures_gaps(d, access=acc, groups=groups)
+    assert not made  # not made again
+    pd.testing.assert_frame_equal(got_ind, want_ind, check_exact=True)
+    pd.testing.assert_frame_equal(got_mm, want_mm, check_exact=True)

@@ -505,13 +505,14 @@ def unprotected_analysis(
     rel = climate.climate_reliability(d.climate_surveys)
     d = d.released(["climate_surveys"])
     d = d.with_tables(read(LATE_TABLES["records"]))
-    ind_r = equity.opportunity_indicators(d, access=acc)
+    groups = equity.student_groups(d, access=acc)  # once, for the indicators and the multiple measures
+    ind_r = equity.opportunity_indicators(d, access=acc, groups=groups)
     ind_c = climate.climate_indicators(cs)
     needs = indicators.needs_of(ind_r, ind_c, ind_t, cs, catch)
     composition = equity.classroom_composition(d, classrooms=cls)
     furthest = equity.furthest_from_opportunity(d, access=acc, n_boot=n_boot, seed=seed)
-    multiple = equity.multiple_measures_gaps(d, access=acc)
-    del acc, cls
+    multiple = equity.multiple_measures_gaps(d, access=acc, groups=groups)
+    del acc, cls, groups
     d = d.released(STUDENT_RECORD_TABLES)
     # the scorecard is built once, by the joint pass, from the protected indicators
     return (
