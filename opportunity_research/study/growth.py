@@ -502,69 +502,71 @@ def fit_study_models(
     models, rows, warns = {}, [], []
     env = patsy.EvalEnvironment.capture(0)
     stats_cols = ("estimate", "std_error", "ci_lower", "ci_upper", "p_value")
-    # classroom-level regressions and per-group arrays: BLAS on one thread (see one_blas_thread)
-    with one_blas_thread():
-        for subj, part in parts:
-            eligible = part.dropna(subset=[outcome, prior, behind, "grade", *groups, *covariates])
-            n_eligible = len(eligible)
-            if n_eligible < len(part):
+    for subj, part in parts:
+        eligible = part.dropna(subset=[outcome, prior, behind, "grade", *groups, *covariates])
+        n_eligible = len(eligible)
+        if n_eligible < len(part):
+            warns.append(
+                (
+                    subj,
+                    "all",
+                    (
+                        f"{len(part) - n_eligible} students without both scores, a started-behind "
+                        f"status, a classroom or a covariate are in no model"
+                    ),
+                )
+            )
+        res = [r for r in resources if eligible[r].nunique(dropna=True) > 1]
+        for r in [r for r in resources if r not in res]:
+            msg = (
+                f"access to {r!r} has no variation among these students (every classroom at "
+                f"{eligible[r].dropna().unique().tolist()}): its effect cannot be estimated; no model for it, and "
+                f"it is left out of all_four"
+            )
+            warns.append((subj, "all", msg))
+        if not len(eligible):
+            continue
+        g_used = (
+            int(statistics.median_low(eligible["grade"].astype(int).tolist()))
+            if grade == "median"
+            else int(grade)
+        )
+        quart = {r: _access_quartiles(eligible, r, groups) for r in res}
+        specs = [(r, [r]) for r in res] + ([("all_four", res)] if len(resources) > 1 and res else [])
+        for name, rs in specs:
+            sample = eligible.dropna(subset=list(rs))
+            n_excl = n_eligible - len(sample)
+            if name == "all_four":
+                what = (
+                    f"students whose classrooms have all {len(rs)} resources measured ("
+                    + ", ".join(r.replace("_", " ") for r in rs)
+                    + ")"
+                )
+            else:
+                what = f"students whose classrooms have {rs[0].replace('_', ' ')} measured"
+            note = what + (
+                f"; {n_excl} of {n_eligible} students with scores left out: their classrooms lack "
+                f"{'that measure' if name != 'all_four' else 'at least one of these measures'}"
+                if n_excl
+                else "; no student with scores left out"
+            )
+            covs = [c for c in covariates if sample[c].nunique(dropna=True) > 1]
+            for c in [c for c in covariates if c not in covs]:
                 warns.append(
                     (
                         subj,
-                        "all",
-                        (
-                            f"{len(part) - n_eligible} students without both scores, a started-behind "
-                            f"status, a classroom or a covariate are in no model"
-                        ),
+                        name,
+                        (f"covariate {c!r} has no variation among this model's students and was dropped"),
                     )
                 )
-            res = [r for r in resources if eligible[r].nunique(dropna=True) > 1]
-            for r in [r for r in resources if r not in res]:
-                msg = (
-                    f"access to {r!r} has no variation among these students (every classroom at "
-                    f"{eligible[r].dropna().unique().tolist()}): its effect cannot be estimated; no model for it, and "
-                    f"it is left out of all_four"
-                )
-                warns.append((subj, "all", msg))
-            if not len(eligible):
-                continue
-            g_used = (
-                int(statistics.median_low(eligible["grade"].astype(int).tolist()))
-                if grade == "median"
-                else int(grade)
-            )
-            quart = {r: _access_quartiles(eligible, r, groups) for r in res}
-            specs = [(r, [r]) for r in res] + ([("all_four", res)] if len(resources) > 1 and res else [])
-            for name, rs in specs:
-                sample = eligible.dropna(subset=list(rs))
-                n_excl = n_eligible - len(sample)
-                if name == "all_four":
-                    what = (
-                        f"students whose classrooms have all {len(rs)} resources measured ("
-                        + ", ".join(r.replace("_", " ") for r in rs)
-                        + ")"
-                    )
-                else:
-                    what = f"students whose classrooms have {rs[0].replace('_', ' ')} measured"
-                note = what + (
-                    f"; {n_excl} of {n_eligible} students with scores left out: their classrooms lack "
-                    f"{'that measure' if name != 'all_four' else 'at least one of these measures'}"
-                    if n_excl
-                    else "; no student with scores left out"
-                )
-                covs = [c for c in covariates if sample[c].nunique(dropna=True) > 1]
-                for c in [c for c in covariates if c not in covs]:
-                    warns.append(
-                        (
-                            subj,
-                            name,
-                            (f"covariate {c!r} has no variation among this model's students and was dropped"),
-                        )
-                    )
-                rhs = [prior, behind] + [t for r in rs for t in (r, f"{r}:{behind}")] + covs
-                if grade_effects and sample["grade"].nunique() > 1:
-                    rhs.append("C(grade)")
-                formula = f"{outcome} ~ " + " + ".join(rhs)
+            rhs = [prior, behind] + [t for r in rs for t in (r, f"{r}:{behind}")] + covs
+            if grade_effects and sample["grade"].nunique() > 1:
+                rhs.append("C(grade)")
+            formula = f"{outcome} ~ " + " + ".join(rhs)
+            # the model's design checks and per-group sums on one BLAS thread (see one_blas_thread); the classroom
+            # benchmarks' least squares below keep BLAS's threads (at 40,000 classrooms one thread changes their
+            # last bits)
+            with one_blas_thread():
                 fit = fit_growth_model(
                     sample,
                     formula=formula,
@@ -574,94 +576,85 @@ def fit_study_models(
                     _eval_env=env,
                     **dict(fit_options or {}),
                 )
-                models[(subj, name)] = fit
-                warns += [(subj, name, w) for w in fit.warnings]
-                common = {
-                    "subject": subj,
-                    "model": name,
-                    "n": fit.n_obs,
-                    "n_started_behind": int((sample[behind] == 1).sum()),
-                    "n_classrooms": _n_groups(sample, groups),
-                    "n_schools": int(sample[groups[0]].nunique()),
-                    "converged": fit.converged,
-                    "n_eligible": n_eligible,
-                    "n_excluded": n_excl,
-                    "sample": note,
-                    "levels_fitted": ", ".join(fit.groups),
-                }
-                coefs = fit._coefficients.set_index("term")
-                # sensitivity on the between-classroom contrast: access varies by classroom, so the degrees of
-                # freedom are the classrooms minus the fixed effects that are constant within classrooms
-                sens_dof = common["n_classrooms"] - _between_parameters(
-                    sample, [*rs, prior, behind, *covs], groups, grade_effects
-                )
-                bench = _classroom_benchmarks(
-                    sample,
-                    resources=rs,
-                    covariates=covs,
-                    groups=groups,
-                    outcome=outcome,
-                    prior=prior,
-                    behind=behind,
-                )
-                for r in rs:
-                    inter = f"{r}:{behind}"
-                    q25, q75, n_cls = quart[r]
-                    width = q75 - q25
-                    for effect, term, weights in (
-                        ("access", r, {r: 1.0}),
-                        ("extra_if_behind", inter, {inter: 1.0}),
-                        ("access_if_behind", f"{r} + {inter}", {r: 1.0, inter: 1.0}),
-                    ):
-                        if effect == "access_if_behind":
-                            c = fit.contrast(weights)
-                        else:
-                            c = coefs.loc[term, list(stats_cols)].to_dict()
-                        ok = width > 0
-                        cnote = (
-                            ""
-                            if ok
-                            else (
-                                f"n/a: at least half of the {n_cls} classrooms have the same access "
-                                f"({q25:.0%}), so the 25th and 75th percentiles coincide"
-                            )
+            models[(subj, name)] = fit
+            warns += [(subj, name, w) for w in fit.warnings]
+            common = {
+                "subject": subj,
+                "model": name,
+                "n": fit.n_obs,
+                "n_started_behind": int((sample[behind] == 1).sum()),
+                "n_classrooms": _n_groups(sample, groups),
+                "n_schools": int(sample[groups[0]].nunique()),
+                "converged": fit.converged,
+                "n_eligible": n_eligible,
+                "n_excluded": n_excl,
+                "sample": note,
+                "levels_fitted": ", ".join(fit.groups),
+            }
+            coefs = fit._coefficients.set_index("term")
+            # sensitivity on the between-classroom contrast: access varies by classroom, so the degrees of
+            # freedom are the classrooms minus the fixed effects that are constant within classrooms
+            sens_dof = common["n_classrooms"] - _between_parameters(
+                sample, [*rs, prior, behind, *covs], groups, grade_effects
+            )
+            bench = _classroom_benchmarks(
+                sample,
+                resources=rs,
+                covariates=covs,
+                groups=groups,
+                outcome=outcome,
+                prior=prior,
+                behind=behind,
+            )
+            for r in rs:
+                inter = f"{r}:{behind}"
+                q25, q75, n_cls = quart[r]
+                width = q75 - q25
+                for effect, term, weights in (
+                    ("access", r, {r: 1.0}),
+                    ("extra_if_behind", inter, {inter: 1.0}),
+                    ("access_if_behind", f"{r} + {inter}", {r: 1.0, inter: 1.0}),
+                ):
+                    if effect == "access_if_behind":
+                        c = fit.contrast(weights)
+                    else:
+                        c = coefs.loc[term, list(stats_cols)].to_dict()
+                    ok = width > 0
+                    cnote = (
+                        ""
+                        if ok
+                        else (
+                            f"n/a: at least half of the {n_cls} classrooms have the same access "
+                            f"({q25:.0%}), so the 25th and 75th percentiles coincide"
                         )
-                        rows.append(
-                            {
-                                "subject": subj,
-                                "model": name,
-                                "resource": r,
-                                "effect": effect,
-                                "term": term,
-                                **{k: float(c[k]) for k in stats_cols},
-                                **{
-                                    k: common[k]
-                                    for k in (
-                                        "n",
-                                        "n_started_behind",
-                                        "n_classrooms",
-                                        "n_schools",
-                                        "converged",
-                                    )
-                                },
-                                "access_p25": q25,
-                                "access_p75": q75,
-                                "contrast_estimate": c["estimate"] * width if ok else np.nan,
-                                "contrast_ci_lower": c["ci_lower"] * width if ok else np.nan,
-                                "contrast_ci_upper": c["ci_upper"] * width if ok else np.nan,
-                                "contrast_note": cnote,
-                                **{
-                                    k: common[k]
-                                    for k in ("n_eligible", "n_excluded", "sample", "levels_fitted")
-                                },
-                                "grade_used": g_used,
-                            }
+                    )
+                    rows.append(
+                        {
+                            "subject": subj,
+                            "model": name,
+                            "resource": r,
+                            "effect": effect,
+                            "term": term,
+                            **{k: float(c[k]) for k in stats_cols},
+                            **{
+                                k: common[k]
+                                for k in ("n", "n_started_behind", "n_classrooms", "n_schools", "converged")
+                            },
+                            "access_p25": q25,
+                            "access_p75": q75,
+                            "contrast_estimate": c["estimate"] * width if ok else np.nan,
+                            "contrast_ci_lower": c["ci_lower"] * width if ok else np.nan,
+                            "contrast_ci_upper": c["ci_upper"] * width if ok else np.nan,
+                            "contrast_note": cnote,
+                            **{k: common[k] for k in ("n_eligible", "n_excluded", "sample", "levels_fitted")},
+                            "grade_used": g_used,
+                        }
+                    )
+                    rows[-1].update(
+                        _sensitivity(
+                            rows[-1], dof=sens_dof, bench=bench.get(r) if effect == "access" else None
                         )
-                        rows[-1].update(
-                            _sensitivity(
-                                rows[-1], dof=sens_dof, bench=bench.get(r) if effect == "access" else None
-                            )
-                        )
+                    )
     eff = pd.DataFrame(rows)
     if eff.empty:
         return StudyModels(_models=models, _effects=eff, warnings=tuple(warns))
