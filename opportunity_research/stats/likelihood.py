@@ -411,9 +411,10 @@ def optimize_profile(prof: Profile, *, max_iter: int, tol: float, start: np.ndar
 def one_blas_thread():
     """A context in which BLAS and LAPACK run on one thread (``threadpoolctl``; a no-op without it).
 
-    For work on small arrays (per-group sufficient statistics, classroom-level regressions of a few thousand rows),
-    where a multithreaded BLAS only adds synchronisation: on a busy 2-core machine a least-squares fit of 8,000
-    rows by 25 columns took 60x the CPU time on two threads that it takes on one.
+    For work on small arrays (per-group sufficient statistics), where a multithreaded BLAS only adds
+    synchronisation: on a busy 2-core machine a least-squares fit of 8,000 rows by 25 columns took 60x the CPU time
+    on two threads that it takes on one. One thread may change a result in its last bits (a sum split differently
+    among threads): use it where the numbers stay the same.
 
     Examples
     --------
