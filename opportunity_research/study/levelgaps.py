@@ -26,6 +26,7 @@ from scipy import stats
 
 from ..stats.ordinal import hetop, v_statistic
 from . import panels
+from .joins import positions_of
 from .measures import id_positions
 from .panels import roster_join
 
@@ -175,7 +176,7 @@ def _joined_parts(
     ids = students["student_id"]
     at = None
     if roster_at is not None:
-        at = _positions_of(roster_at, assessments, pos) if len(pos) else None
+        at = positions_of(roster_at, assessments, pos) if len(pos) else None
     elif len(pos) and ids.notna().all() and not ids.duplicated().any():
         at = id_positions(ids, assessments["student_id"].take(pos))
     if at is None:
@@ -206,19 +207,6 @@ def _joined_parts(
         yield roster_join(assessments.loc[rows, ["student_id", *cols]].iloc[:0], students, columns).drop(
             columns="student_id"
         )
-
-
-def _positions_of(roster_at: np.ndarray, frame: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
-    """The roster positions (int64) of ``frame``'s rows ``rows`` from ``roster_at`` (one per row of ``frame``).
-
-    Examples
-    --------
-    >>> _positions_of(np.array([4, -1, 2], dtype=np.int32), pd.DataFrame({"x": [1, 2, 3]}), np.array([2, 0]))
-    array([2, 4])
-    """
-    if len(roster_at) != len(frame):
-        raise ValueError(f"roster_at: {len(roster_at):,} positions for {len(frame):,} rows")
-    return roster_at[rows].astype(np.int64)
 
 
 def _batched(spans, min_rows: int):
