@@ -141,12 +141,13 @@ def cell_estimates(
         """Per (cell, value of column ``name``): the cell of each pair, the pair's sum of v and its row count.
 
         Pairs are numbered in the order of their first row (as ``pd.factorize`` numbers them), which fixes the
-        order of the sums over pairs below. What depends only on the column ``name`` and on ``v`` (its codes,
-        the first row of each code, each code's sum of v and row count) is kept in ``_memo`` when every row is
-        used: :func:`subgroup_estimates` passes one for the cells of every variable of one table, whose rows,
-        values and clusters are the same (only the cells differ), so those passes over every row are made once.
+        order of the sums over pairs below. When every row is used, ``_memo`` keeps what does not depend on ``v``:
+        the column's codes (and the first row of each) per column, and the pairs of each set of cells with it
+        per (cells, column); each value's sums per value. :func:`subgroup_estimates` passes one for the cells of
+        every variable of one table, whose rows, values and clusters are the same (only the cells differ), so
+        those passes over every row are made once, not once per variable or value.
         """
-        key = ("pairs", name, value) if _memo is not None and col.rows is None else None
+        key = ("pairs", name) if _memo is not None and col.rows is None else None
         got = _memo.get(key) if key is not None else None
         if got is None:
             x = col(name)
@@ -166,63 +167,58 @@ def cell_estimates(
                     got["first"] = np.flatnonzero(step)
             if key is not None:
                 _memo[key] = got
-        sub, k = got["sub"], got["k"]
-        if got["first"] is not None:
-            owner = codes[got["first"]]
-            if np.array_equal(owner[sub], codes):  # each code in one cell only
-                if "sums" not in got:
-                    got["sums"] = (np.bincount(sub, weights=v), np.bincount(sub))
-                return (owner, *got["sums"])
-        if len(sub) and sub.min() >= 0 and k <= 2 * len(sub) + 1024:
-            # integer codes in a narrow range, each in one cell only (e.g. student-in-cell ids): the pairs are
-            # the codes themselves, numbered by first row without hashing every (cell, code) combination
-            owner = np.full(k, -1, dtype=np.int64)
-            owner[sub] = codes
-            if np.array_equal(owner[sub], codes):
-                if "ranked" not in got:
-                    first = np.full(k, len(sub), dtype=np.int64)
-                    np.minimum.at(first, sub, np.arange(len(sub), dtype=np.int64))
-                    seen = np.flatnonzero(first < len(sub))
-                    at = first[seen]
-                    # codes already numbered by first row (a subset of rows of the frame that numbered them): no
-                    # sort
-                    order = seen if bool(np.all(at[1:] > at[:-1])) else seen[np.argsort(at)]
-                    rank = np.empty(k, dtype=np.int64)
-                    rank[order] = np.arange(len(order), dtype=np.int64)
-                    inv = rank[sub]
-                    got["ranked"] = (order, np.bincount(inv, weights=v), np.bincount(inv))
-                order, sums, sizes = got["ranked"]
-                return owner[order], sums, sizes
-        inv, uniq = pd.factorize(codes.astype(np.int64) * k + sub)
-        return uniq // k, np.bincount(inv, weights=v), np.bincount(inv)
+        # the pairs of these cells (independent of v): kept while the memo keeps these cells (every value's)
+        mine = _memo.setdefault(("pairs_of", tuple(by)), {}) if key is not None else {}
+        how, owner, inv = mine[name] if name in mine else _pair_cells(codes, got)
+        if how == "hash":  # the pairs hashed: their sums made here
+            return owner, np.bincount(inv, weights=v), np.bincount(inv)
+        mine[name] = (how, owner, inv)
+        sums = got.setdefault(how, {})  # each value's sums over the pairs, for every set of cells
+        if value not in sums:
+            w = got["sub"] if how == "codes" else got["inv"]
+            sums[value] = (np.bincount(w, weights=v), np.bincount(w))
+        return (owner, *sums[value])
 
     cl_pairs = pairs(cluster) if cluster is not None else None
-    if unit is not None:
-        n_units = np.bincount((cl_pairs if unit == cluster else pairs(unit))[0], minlength=m)
-    else:
-        n_units = n
+    # what depends only on the cells and the clusters (not on v): made once per (cells, cluster, unit) when the
+    # memo is used, for every value of the same cells
+    skey = ("clusters", tuple(by), cluster, unit, confidence) if ckey is not None else None
+    shared = _memo.get(skey) if skey is not None else None
+    if shared is None:
+        shared = {}
+        if unit is not None:
+            shared["n_units"] = np.bincount((cl_pairs if unit == cluster else pairs(unit))[0], minlength=m)
+        else:
+            shared["n_units"] = n
+        if cluster is not None:
+            cell, _, csize = cl_pairs
+            n_cl = np.bincount(cell, minlength=m).astype(float)
+            # cells in one cluster only (e.g. a one-school district) fall back to independent rows
+            clustered = (n_cl >= 2) & (np.bincount(cell, weights=(csize > 1).astype(float), minlength=m) > 0)
+            shared.update(n_cl=n_cl, clustered=clustered, G=np.where(clustered, n_cl, n))
+        else:
+            shared.update(n_cl=None, clustered=np.zeros(m, dtype=bool), G=n.copy())
+        with np.errstate(divide="ignore", invalid="ignore"):
+            shared["tq"] = stats.t.ppf(0.5 + confidence / 2, shared["G"] - 1)
+        if skey is not None:
+            _memo[skey] = shared
+    n_units, n_cl, clustered, G = shared["n_units"], shared["n_cl"], shared["clustered"], shared["G"]
     if kind == "mean":
         ss = np.bincount(codes, weights=(v - est[codes]) ** 2, minlength=m)
         with np.errstate(divide="ignore", invalid="ignore"):
             var_iid = np.where(n >= 2, ss / (n - 1) / n, np.nan)
     else:  # a share's interval uses only the clustered variance (Wilson's otherwise): no pass over the rows
         var_iid = np.full(m, np.nan)
-    G = n.copy()
     var = var_iid
-    clustered = np.zeros(m, dtype=bool)
     if cluster is not None:
         cell, csum, csize = cl_pairs
-        n_cl = np.bincount(cell, minlength=m).astype(float)
         r2 = np.bincount(cell, weights=(csum - est[cell] * csize) ** 2, minlength=m)
-        # cells in one cluster only (e.g. a one-school district) fall back to independent rows
-        clustered = (n_cl >= 2) & (np.bincount(cell, weights=(csize > 1).astype(float), minlength=m) > 0)
         with np.errstate(divide="ignore", invalid="ignore"):
             var = np.where(clustered, n_cl / (n_cl - 1) * r2 / n**2, var_iid)
-        G = np.where(clustered, n_cl, n)
 
-    def interval(G, var, clustered):
+    def interval(G, var, clustered, tq=None):
         with np.errstate(divide="ignore", invalid="ignore"):
-            tq = stats.t.ppf(0.5 + confidence / 2, G - 1)
+            tq = stats.t.ppf(0.5 + confidence / 2, G - 1) if tq is None else tq
             if kind == "mean":
                 half = tq * np.sqrt(var)
                 lo, hi = est - half, est + half
@@ -237,7 +233,7 @@ def cell_estimates(
                 lo, hi = np.where(flat, np.nan, lo), np.where(flat, np.nan, hi)
         return lo, hi
 
-    lo, hi = interval(G, var, clustered)
+    lo, hi = interval(G, var, clustered, shared["tq"])
     stats_cols = {
         "n": n.astype(np.int64),
         "n_units": np.asarray(n_units).astype(np.int64),
@@ -273,6 +269,38 @@ def cell_estimates(
         res.loc[few, "ci_lower"] = lo[few]
         res.loc[few, "ci_upper"] = hi[few]
     return res
+
+
+def _pair_cells(codes: np.ndarray, got: dict) -> tuple[str, np.ndarray, np.ndarray | None]:
+    """How :func:`cell_estimates` pairs its cells (``codes``) with a column's codes (``got``: ``sub``, ``k``,
+    ``first``): ``("codes", owner, None)`` when the codes, numbered by first row, each lie in one cell (the pairs are
+    the codes); ``("ranked", owner, None)`` when codes in a narrow range each lie in one cell (the pairs are the
+    codes renumbered by first row, ``got["inv"]``, made once per column); else ``("hash", owner, inv)``, the pairs
+    of every (cell, code) numbered by first row. ``owner`` is each pair's cell."""
+    sub, k, first = got["sub"], got["k"], got["first"]
+    if first is not None:
+        owner = codes[first]
+        if np.array_equal(owner[sub], codes):  # each code in one cell only
+            return "codes", owner, None
+    if len(sub) and sub.min() >= 0 and k <= 2 * len(sub) + 1024:
+        # integer codes in a narrow range, each in one cell only (e.g. student-in-cell ids): the pairs are
+        # the codes themselves, numbered by first row without hashing every (cell, code) combination
+        owner = np.full(k, -1, dtype=np.int64)
+        owner[sub] = codes
+        if np.array_equal(owner[sub], codes):
+            if "inv" not in got:
+                first = np.full(k, len(sub), dtype=np.int64)
+                np.minimum.at(first, sub, np.arange(len(sub), dtype=np.int64))
+                seen = np.flatnonzero(first < len(sub))
+                at = first[seen]
+                # codes already numbered by first row (a subset of rows of the frame that numbered them): no sort
+                order = seen if bool(np.all(at[1:] > at[:-1])) else seen[np.argsort(at)]
+                rank = np.empty(k, dtype=np.int64)
+                rank[order] = np.arange(len(order), dtype=np.int64)
+                got["order"], got["inv"] = order, rank[sub]
+            return "ranked", owner[got["order"]], None
+    inv, uniq = pd.factorize(codes.astype(np.int64) * k + sub)
+    return "hash", uniq // k, inv
 
 
 def _narrow_integers(x: pd.Series) -> bool:
@@ -459,6 +487,7 @@ def subgroup_estimates(
                 names.append(np.full(len(t), var, dtype=object))
                 frames.append(t.drop(columns=[var]))
         memo.pop(("cells", tuple(by)), None)
+        memo.pop(("pairs_of", tuple(by)), None)
     outs = []
     for frames, groups, names in parts.values():
         out = pd.concat(frames, ignore_index=True)
@@ -493,19 +522,23 @@ def two_level_estimates(
     *,
     keys: list[str],
     variables,
-    value: str,
+    value: str | Sequence[str],
     kind: str,
     cluster: str | None,
     confidence: float,
     subcluster: str | None = None,
     text: dict | None = None,
-) -> pd.DataFrame:
+    _memo: dict | None = None,
+) -> pd.DataFrame | list[pd.DataFrame]:
     """District rows (``school_id="all"``, clustered) and school rows (independent) of subgroup estimates.
 
     ``frame`` needs a ``_sid`` column of student codes (the unit counted). With fewer than
     :data:`MIN_CLUSTERS` clusters the district rows cluster on ``subcluster`` (else on students). ``text``: the
     frame's columns already made categories by :func:`text_as_categories` and their text dtypes (a frame used for
-    several values is prepared once); the table gives them back as text, as it does its own.
+    several values is prepared once); the table gives them back as text, as it does its own. With a list of
+    ``value`` columns, a list of tables, one per value (each the table of that value alone; the cells and the
+    clusters' sums made once for all of them, as :func:`subgroup_estimates` makes them); ``_memo``, a dict given
+    again with the same ``frame`` (e.g. for the values of another ``kind``), shares them with that call.
 
     Examples
     --------
@@ -520,31 +553,37 @@ def two_level_estimates(
     text = dict(text or {})
     frame, more = text_as_categories(frame, [c for c in [*keys, "school_id", *variables] if c not in text])
     text.update(more)
-    memo: dict = {}  # one frame: the students' codes and sums, made once for the district and school rows
+    # one frame: the students' codes and sums, made once for the district and school rows (and every value)
+    memo: dict = _memo if _memo is not None else {}
+    values = [value] if isinstance(value, str) else list(value)
     dist = subgroup_estimates(
         frame,
         keys=keys,
         variables=variables,
-        value=value,
+        value=values,
         kind=kind,
         cluster=cluster,
         unit="_sid",
         confidence=confidence,
         subcluster=subcluster,
         _memo=memo,
-    ).assign(school_id="all")
+    )
     sch = subgroup_estimates(
         frame,
         keys=keys + ["school_id"],
         variables=variables,
-        value=value,
+        value=values,
         kind=kind,
         cluster=None,
         unit="_sid",
         confidence=confidence,
         _memo=memo,
     )
-    return pd.concat([text_back(dist, text), text_back(sch, text)], ignore_index=True)
+    outs = [
+        pd.concat([text_back(d.assign(school_id="all"), text), text_back(t, text)], ignore_index=True)
+        for d, t in zip(dist, sch, strict=True)
+    ]
+    return outs[0] if isinstance(value, str) else outs
 
 
 def text_as_categories(frame: pd.DataFrame, columns) -> tuple[pd.DataFrame, dict]:

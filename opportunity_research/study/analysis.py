@@ -46,6 +46,7 @@ from ..intake.dataset import District, load_district
 from ..stats.results import ConvergenceWarning, NotIdentifiedError
 from . import climate, equity, findings, indicators, labels, levelgaps, measures, scorecard, trajectories
 from .growth import fit_study_models
+from .joins import roster_positions
 
 __all__ = [
     "DistrictAnalysis",
@@ -471,11 +472,17 @@ def unprotected_analysis(
     # the gaps from performance levels and scale scores first, then the spring results joined to the roster once,
     # on integer codes, for every trajectory table: the assessments' rows are then let go (their school years
     # stay: the report counts them), so the trajectories never hold both the results and their panel
-    lcounts = levelgaps.level_counts_from_assessments(d.assessments, students=d.students)
-    lgaps = levelgaps.level_gaps(lcounts, scores=levelgaps.score_gaps(d.assessments, students=d.students))
+    # (each result's roster position looked up once for the three)
+    at = roster_positions(d.students, d.assessments)
+    if at is not None and len(d.students) < 2**31:
+        at = at.astype(np.int32)
+    lcounts = levelgaps.level_counts_from_assessments(d.assessments, students=d.students, roster_at=at)
+    scores = levelgaps.score_gaps(d.assessments, students=d.students, roster_at=at)
+    lgaps = levelgaps.level_gaps(lcounts, scores=scores)
     lgaps = lgaps[lgaps["subject"].isin(subjects)].reset_index(drop=True)
-    del lcounts
-    panel = trajectories.yearly_panel(d.assessments, students=d.students)
+    del lcounts, scores
+    panel = trajectories.yearly_panel(d.assessments, students=d.students, roster_at=at)
+    del at
     d = (
         d.released(["assessments"])
         if assessed is None
@@ -498,13 +505,14 @@ def unprotected_analysis(
     rel = climate.climate_reliability(d.climate_surveys)
     d = d.released(["climate_surveys"])
     d = d.with_tables(read(LATE_TABLES["records"]))
-    ind_r = equity.opportunity_indicators(d, access=acc)
+    groups = equity.student_groups(d, access=acc)  # once, for the indicators and the multiple measures
+    ind_r = equity.opportunity_indicators(d, access=acc, groups=groups)
     ind_c = climate.climate_indicators(cs)
     needs = indicators.needs_of(ind_r, ind_c, ind_t, cs, catch)
     composition = equity.classroom_composition(d, classrooms=cls)
     furthest = equity.furthest_from_opportunity(d, access=acc, n_boot=n_boot, seed=seed)
-    multiple = equity.multiple_measures_gaps(d, access=acc)
-    del acc, cls
+    multiple = equity.multiple_measures_gaps(d, access=acc, groups=groups)
+    del acc, cls, groups
     d = d.released(STUDENT_RECORD_TABLES)
     # the scorecard is built once, by the joint pass, from the protected indicators
     return (

@@ -279,6 +279,15 @@ def _with_students(scored: pd.DataFrame, students: pd.DataFrame | None) -> pd.Da
     return merge_unique(scored, students[cols], on="student_id", validate="many_to_one")
 
 
+def _with_scale(table: pd.DataFrame, scale: str) -> pd.DataFrame:
+    """``table`` with a ``scale`` column (text, every row ``scale``) after its ``school_year``."""
+    at = table.columns.get_loc("school_year") + 1
+    return pd.concat(
+        [table.iloc[:, :at], pd.DataFrame({"scale": pd.Series([scale] * len(table))}), table.iloc[:, at:]],
+        axis=1,
+    )
+
+
 def climate_summary(
     data: pd.DataFrame | None,
     *,
@@ -338,30 +347,21 @@ def climate_summary(
         cluster = "_cluster"
     # the students' text columns as categories once, for every scale's tables (each gives them back as text)
     frame, text = text_as_categories(frame, ["school_id", *variables])
+    # every scale's cells at once (the scale is one value of a key in each scale's table: the same cells, in the
+    # same order, as with it), the cells and the clusters' sums made once for every scale's mean and share
+    memo: dict = {}
+    common = {"keys": ["school_year"], "variables": variables, "cluster": cluster, "confidence": confidence}
+    means = two_level_estimates(
+        frame, value=[f"{s}_score" for s in scales], kind="mean", text=text, _memo=memo, **common
+    )
+    shares = two_level_estimates(
+        frame, value=[f"{s}_favorable" for s in scales], kind="share", text=text, _memo=memo, **common
+    )
+    del memo
     long = []
-    for scale in scales:
-        f = frame.assign(scale=scale)
+    for scale, m, s in zip(scales, means, shares, strict=True):
         keys = ["school_year", "scale"]
-        m = two_level_estimates(
-            f,
-            keys=keys,
-            variables=variables,
-            value=f"{scale}_score",
-            kind="mean",
-            cluster=cluster,
-            confidence=confidence,
-            text=text,
-        )
-        s = two_level_estimates(
-            f,
-            keys=keys,
-            variables=variables,
-            value=f"{scale}_favorable",
-            kind="share",
-            cluster=cluster,
-            confidence=confidence,
-            text=text,
-        )
+        m, s = _with_scale(m, scale), _with_scale(s, scale)
         on = keys + ["school_id", "group"]
         m = m.rename(
             columns={"estimate": "mean_score", "ci_lower": "mean_ci_lower", "ci_upper": "mean_ci_upper"}

@@ -262,13 +262,15 @@ def multiple_measures_gaps(
     year: int | None = None,
     variables=VARIABLES,
     chronic_threshold: float = 0.9,
+    groups: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Disproportionality on the district's multiple measures, where their tables exist.
 
     Measures (one row per student of the analysis year): ``chronic_absence`` (present on fewer than
     ``chronic_threshold`` of days enrolled), ``advanced_course`` (any advanced coursework) and
     ``program_<name>`` for each program. Intervals are analytic, not clustered: these are student
-    records, not classroom-delivered resources. Missing tables are listed in ``.attrs["needs"]``.
+    records, not classroom-delivered resources. Missing tables are listed in ``.attrs["needs"]``. ``groups``:
+    :func:`student_groups` of the district and ``access``, when already made.
 
     Returns
     -------
@@ -287,7 +289,7 @@ def multiple_measures_gaps(
     ['advanced_course', 'chronic_absence', 'program_after_school']
     """
     year = year if year is not None else analysis_year(district)
-    base = student_groups(district, access=access)
+    base = groups if groups is not None else student_groups(district, access=access)
     outcomes, needs = {}, []
     if district.has("attendance"):
         att = district.attendance[district.attendance["school_year"] == year]
@@ -328,6 +330,7 @@ def opportunity_indicators(
     access: pd.DataFrame | None = None,
     variables=VARIABLES,
     chronic_threshold: float = 0.9,
+    groups: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Scorecard indicators for the four resources and the multiple measures, per school, group and year.
 
@@ -336,7 +339,8 @@ def opportunity_indicators(
     year. Multiple measures: ``chronic_absence_rate`` (present on fewer than ``chronic_threshold`` of days
     enrolled) per year of ``attendance.csv``, and ``advanced_course_rate`` per year of
     ``advanced_courses.csv``. District intervals are cluster-robust by school, school intervals treat students
-    as independent. The table is complete; ``n`` counts distinct students.
+    as independent. The table is complete; ``n`` counts distinct students. ``groups``: :func:`student_groups` of
+    the district and ``access``, when already made.
 
     Returns
     -------
@@ -360,7 +364,7 @@ def opportunity_indicators(
     from .indicators import indicator_rows
 
     acc = access if access is not None else student_access(district)
-    groups = student_groups(district, access=acc)
+    groups = groups if groups is not None else student_groups(district, access=acc)
     year = analysis_year(district)
     frames, needs = [], []
 
@@ -371,11 +375,10 @@ def opportunity_indicators(
         f["_cluster"] = pd.factorize(f["school_id"])[0]
         return f
 
-    def add(
-        frame: pd.DataFrame, measure: str, value: str, kind: str, *, ready: bool = False, text=None
-    ) -> None:
+    def add(frame: pd.DataFrame, measure, value, kind: str, *, ready: bool = False, text=None) -> None:
+        # ``value`` and ``measure`` may be lists: one table per value, the cells made once for all of them
         f = frame if ready else prepared(frame)
-        t = two_level_estimates(
+        tables = two_level_estimates(
             f,
             keys=["school_year"],
             variables=variables,
@@ -386,8 +389,8 @@ def opportunity_indicators(
             subcluster="_sub" if "_sub" in f.columns else None,
             text=text,
         )
-        t = complete_table(t, counts=["n"])
-        frames.append(indicator_rows(t, measure=measure))
+        for t, m in [(tables, measure)] if isinstance(value, str) else zip(tables, measure, strict=True):
+            frames.append(indicator_rows(complete_table(t, counts=["n"]), measure=m))
 
     per_student = (
         acc.groupby("student_id")
@@ -398,9 +401,16 @@ def opportunity_indicators(
     per_student = prepared(per_student.drop(columns="_classroom"))  # joined to the groups once, for all four
     # its text columns as categories once, for all four tables (each gives them back as text)
     per_student, text = text_as_categories(per_student, ["school_year", "school_id", *variables])
-    for r in RESOURCES:
-        # a student's share of time with the resource (0-1): a share, so the interval stays inside 0-100%
-        add(per_student, RESOURCE_MEASURES[r], r, "share", ready=True, text=text)
+    # a student's share of time with each resource (0-1): a share, so the interval stays inside 0-100%; the four
+    # resources' cells made at once
+    add(
+        per_student,
+        [RESOURCE_MEASURES[r] for r in RESOURCES],
+        list(RESOURCES),
+        "share",
+        ready=True,
+        text=text,
+    )
     if district.has("attendance"):
         att = district.attendance
         chronic = (att["days_present"] / att["days_enrolled"] < chronic_threshold).astype(float)

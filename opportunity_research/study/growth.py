@@ -20,6 +20,7 @@ import patsy
 from ..intake.contract import RESOURCES
 from ..stats import sensitivity as _sens
 from ..stats.design import check_columns
+from ..stats.likelihood import one_blas_thread
 from ..stats.models import fit_growth_model
 from ..stats.results import rounded_table
 from .months import MONTHS_CAVEAT, add_months_of_learning
@@ -562,15 +563,19 @@ def fit_study_models(
             if grade_effects and sample["grade"].nunique() > 1:
                 rhs.append("C(grade)")
             formula = f"{outcome} ~ " + " + ".join(rhs)
-            fit = fit_growth_model(
-                sample,
-                formula=formula,
-                groups=groups,
-                method=method,
-                strict=strict,
-                _eval_env=env,
-                **dict(fit_options or {}),
-            )
+            # the model's design checks and per-group sums on one BLAS thread (see one_blas_thread); the classroom
+            # benchmarks' least squares below keep BLAS's threads (at 40,000 classrooms one thread changes their
+            # last bits)
+            with one_blas_thread():
+                fit = fit_growth_model(
+                    sample,
+                    formula=formula,
+                    groups=groups,
+                    method=method,
+                    strict=strict,
+                    _eval_env=env,
+                    **dict(fit_options or {}),
+                )
             models[(subj, name)] = fit
             warns += [(subj, name, w) for w in fit.warnings]
             common = {

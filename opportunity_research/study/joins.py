@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["id_positions", "merge_unique"]
+__all__ = ["id_positions", "merge_unique", "positions_of", "roster_positions"]
 
 
 def id_positions(known: pd.Series, ids: pd.Series) -> np.ndarray | None:
@@ -44,6 +44,47 @@ def id_positions(known: pd.Series, ids: pd.Series) -> np.ndarray | None:
         return pc.fill_null(at, -1).to_numpy(zero_copy_only=False).astype(np.int64)
     except (TypeError, ValueError, ImportError, pa.ArrowException):
         return None
+
+
+def roster_positions(students: pd.DataFrame, frame: pd.DataFrame) -> np.ndarray | None:
+    """Each ``frame`` row's student's position on the roster ``students`` (-1: not on it, or no id), looked up once
+    for every function that joins the same rows to the roster (their ``roster_at``); None when the roster has a
+    missing or repeated id, or the ids are not Arrow-comparable (those functions then join as they do alone).
+
+    The positions are :func:`id_positions` of the roster's ids, as each of those functions finds them for the rows
+    it selects (``roster_positions(...)[rows]`` is ``id_positions(roster, frame["student_id"].take(rows))``).
+
+    Examples
+    --------
+    >>> s = pd.DataFrame({"student_id": ["a", "b"]})
+    >>> roster_positions(s, pd.DataFrame({"student_id": ["b", "x", "a", "b"]})).tolist()
+    [1, -1, 0, 1]
+    >>> roster_positions(pd.DataFrame({"student_id": ["a", "a"]}), s) is None  # a repeated id
+    True
+    """
+    ids = students["student_id"]
+    if not ids.notna().all() or ids.duplicated().any():
+        return None
+    return id_positions(ids, frame["student_id"])
+
+
+def positions_of(
+    roster_at: np.ndarray, frame: pd.DataFrame, rows: np.ndarray, *, whole: bool = False
+) -> np.ndarray | None:
+    """The roster positions (int64) of ``frame``'s rows at ``rows`` from ``roster_at`` (:func:`roster_positions`,
+    one per row of ``frame``: else ``ValueError``); with ``whole=True``, None unless every one of them (and at
+    least one) is on the roster.
+
+    Examples
+    --------
+    >>> at, frame = np.array([4, -1, 2], dtype=np.int32), pd.DataFrame({"x": [1, 2, 3]})
+    >>> positions_of(at, frame, np.array([2, 0])), positions_of(at, frame, np.array([1, 2]), whole=True)
+    (array([2, 4]), None)
+    """
+    if len(roster_at) != len(frame):
+        raise ValueError(f"roster_at: {len(roster_at):,} positions for {len(frame):,} rows")
+    at = roster_at[rows].astype(np.int64)
+    return None if whole and not (len(at) and (at >= 0).all()) else at
 
 
 def unique_positions(right: pd.DataFrame, left: pd.DataFrame, on: str) -> np.ndarray | None:

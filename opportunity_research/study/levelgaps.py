@@ -26,6 +26,7 @@ from scipy import stats
 
 from ..stats.ordinal import hetop, v_statistic
 from . import panels
+from .joins import positions_of
 from .measures import id_positions
 from .panels import roster_join
 
@@ -87,12 +88,19 @@ def _split(spec: pd.Series) -> tuple[pd.Series, pd.Series]:
 
 
 def level_counts_from_assessments(
-    assessments: pd.DataFrame, *, students: pd.DataFrame, window: str = "spring", variables=_VARIABLES
+    assessments: pd.DataFrame,
+    *,
+    students: pd.DataFrame,
+    window: str = "spring",
+    variables=_VARIABLES,
+    roster_at: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Counts of students by school, subject, year, group and performance level, tallied from student results.
 
     Students are grouped by their analysis-year characteristics (``students``); ``group`` is ``"all"`` or
     ``"<variable>=<level>"`` as in the contract's ``level_counts`` table (:data:`LEVEL_COUNT_COLUMNS`).
+    ``roster_at``: each result's roster position, :func:`~.joins.roster_positions` of ``students`` and
+    ``assessments``, when already made (the same counts; the results are not looked up again).
 
     Examples
     --------
@@ -113,6 +121,7 @@ def level_counts_from_assessments(
         ["subject", "school_year", "performance_level"],
         students,
         ["school_id", *variables],
+        roster_at=roster_at,
     ):
         parts += _level_count_parts(r, variables)
         del r
@@ -149,17 +158,26 @@ def _level_count_parts(r: pd.DataFrame, variables) -> list[pd.DataFrame]:
 
 
 def _joined_parts(
-    assessments: pd.DataFrame, rows: pd.Series, cols: list[str], students: pd.DataFrame, columns
+    assessments: pd.DataFrame,
+    rows: pd.Series,
+    cols: list[str],
+    students: pd.DataFrame,
+    columns,
+    *,
+    roster_at: np.ndarray | None = None,
 ):
     """``roster_join(assessments.loc[rows, ["student_id", *cols]], students, columns)`` without its ``student_id``,
     one (subject, school year) at a time (a small district's put together: :data:`~.panels.PARTS_MIN_ROWS`), in
     their sorted order (each part's rows in their order; rows without a subject or year, which no grouping on
     them keeps, left out). Only each row's position and roster position are held for every row at once; a roster
-    with a missing or repeated id, or ids not comparable in Arrow, give one part: the whole join."""
+    with a missing or repeated id, or ids not comparable in Arrow, give one part: the whole join. ``roster_at``:
+    :func:`~.joins.roster_positions` of ``students`` and ``assessments`` when already made (not looked up again)."""
     pos = np.flatnonzero(rows.to_numpy(dtype=bool))
     ids = students["student_id"]
     at = None
-    if len(pos) and ids.notna().all() and not ids.duplicated().any():
+    if roster_at is not None:
+        at = positions_of(roster_at, assessments, pos) if len(pos) else None
+    elif len(pos) and ids.notna().all() and not ids.duplicated().any():
         at = id_positions(ids, assessments["student_id"].take(pos))
     if at is None:
         yield roster_join(assessments.loc[rows, ["student_id", *cols]], students, columns).drop(
@@ -350,13 +368,15 @@ def score_gaps(
     window: str = "spring",
     variables=_VARIABLES,
     level: float = 0.95,
+    roster_at: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Scale-score gaps in pooled-SD units: each group against all other students, per subject and year.
 
     Scores are standardized within grade, subject and year (scale scores of different grades are not on one
     scale); the gap is the difference of the group's and all other students' mean standardized score divided
     by their pooled SD, with the large-sample standard error ``sqrt(1/n1 + 1/n2 + d^2 / (2 (n1 + n2)))``
-    (students treated as independent; the V gap beside it uses only the level counts).
+    (students treated as independent; the V gap beside it uses only the level counts). ``roster_at``: as in
+    :func:`level_counts_from_assessments`.
 
     Returns
     -------
@@ -384,6 +404,7 @@ def score_gaps(
         ["subject", "school_year", "grade", "scale_score"],
         students,
         variables,
+        roster_at=roster_at,
     ):
         grp, tot = _score_sums(r, variables)
         del r

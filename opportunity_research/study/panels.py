@@ -24,6 +24,7 @@ import pandas as pd
 
 from ..intake.contract import SUBJECTS_TESTED
 from ..stats.estimates import subgroup_estimates, text_as_categories, text_back
+from .joins import positions_of
 from .measures import id_positions
 
 __all__ = [
@@ -265,7 +266,7 @@ def roster_join(frame: pd.DataFrame, students: pd.DataFrame, columns: Sequence[s
     ids = students["student_id"]
     at = None
     if len(frame) and ids.notna().all() and not ids.duplicated().any():
-        at = _roster_lookup(ids, frame["student_id"])
+        at = id_positions(ids, frame["student_id"])
     if at is None:
         return frame.merge(students[["student_id", *columns]], on="student_id", how="inner")
     rows = np.flatnonzero(at >= 0)
@@ -344,7 +345,7 @@ def map_ids(ids: pd.Series, mapper: pd.Series) -> pd.Series:
 
             kind = pa.array(ids.array).type
             if pa.types.is_string(kind) or pa.types.is_large_string(kind):
-                at = _roster_lookup(pd.Series(index), ids)
+                at = id_positions(pd.Series(index), ids)
         except (TypeError, ValueError, pa.ArrowException):
             at = None
     if at is None:
@@ -354,24 +355,20 @@ def map_ids(ids: pd.Series, mapper: pd.Series) -> pd.Series:
     return pd.Series(out, index=ids.index, name=ids.name)
 
 
-def _roster_lookup(roster: pd.Series, ids: pd.Series) -> np.ndarray | None:
-    """Each id's position on the roster (unique, no missing id), -1 where it is not on it; None when the ids
-    are not Arrow-comparable text or numbers (:func:`~.measures.id_positions`)."""
-    return id_positions(roster, ids)
-
-
 def yearly_panel(
     data: pd.DataFrame | YearlyPanel | None,
     *,
     students: pd.DataFrame | None = None,
     window: str = "spring",
     subjects: Sequence[str] = SUBJECTS_TESTED,
+    roster_at: np.ndarray | None = None,
 ) -> YearlyPanel:
     """The :class:`YearlyPanel` of ``data`` (the assessments table) and ``students`` (the roster).
 
     The rows and values of :func:`yearly_results` (the same students' schools and groups, missing when a
     student is not on the roster), on integer codes. A :class:`YearlyPanel` is returned as it is (its window and
-    subjects must be ``window`` and ``subjects``; ``students`` is then not used).
+    subjects must be ``window`` and ``subjects``; ``students`` is then not used). ``roster_at``: (the same panel)
+    :func:`~.joins.roster_positions` of ``students`` and ``data``, when already made: not looked up again.
 
     Examples
     --------
@@ -412,10 +409,13 @@ def yearly_panel(
     out["start_offset"] = out["grade_equivalent"] - out["grade"].astype(float)
     at = None
     if students is not None:
-        if students["student_id"].duplicated().any():
+        if roster_at is None and students["student_id"].duplicated().any():  # (roster_positions checked it)
             raise ValueError("students: student_id is not unique")
         keep = [c for c in _STUDENT_COLS if c in students.columns]
-        at = _roster_positions(students["student_id"], data["student_id"].take(rows))
+        if roster_at is None:
+            at = _roster_positions(students["student_id"], data["student_id"].take(rows))
+        else:  # None where a result's student is off the roster (as _roster_positions)
+            at = positions_of(roster_at, data, rows, whole=True)
         if at is not None:
             # every result's student is on the roster: the roster's columns (text as categories, once per
             # student) taken by position

@@ -122,6 +122,7 @@ def catch_up_rates(
     subjects: Sequence[str] = SUBJECTS_TESTED,
     variables: Sequence[str] = VARIABLES,
     confidence: float = 0.95,
+    pooled_only: bool = False,
 ) -> pd.DataFrame:
     """Share of students below grade level in ``start_year`` who are at grade level ``k`` years later.
 
@@ -140,6 +141,9 @@ def catch_up_rates(
         Testing window, subjects and student-group variables.
     confidence
         Interval level.
+    pooled_only
+        Only the rows of the subjects pooled (``subject == "all"``; the same rows, to the bit, as those of the
+        whole table), not each subject's.
 
     Returns
     -------
@@ -159,7 +163,29 @@ def catch_up_rates(
     >>> c = catch_up_rates(assessments, students=students)
     >>> c[["subject", "start_year", "years_later", "group"]].iloc[0].to_dict()
     {'subject': 'ela', 'start_year': 2012, 'years_later': 1, 'group': 'all'}
+    >>> pooled = catch_up_rates(assessments, students=students, pooled_only=True)
+    >>> pooled.equals(c[c["subject"] == "all"].reset_index(drop=True))
+    True
     """
+    return _catch_up(
+        data,
+        students=students,
+        start_year=start_year,
+        years_later=years_later,
+        window=window,
+        subjects=subjects,
+        variables=variables,
+        confidence=confidence,
+        pooled=pooled_only,
+        start_counts=True,
+    )
+
+
+def _catch_up(
+    data, *, students, start_year, years_later, window, subjects, variables, confidence, pooled, start_counts
+):
+    """:func:`catch_up_rates`; ``pooled``: only the subjects pooled; ``start_counts=False``: ``n_start`` missing (not
+    counted: the scorecard's indicator does not show it)."""
     cols = [
         "subject",
         "start_year",
@@ -210,7 +236,6 @@ def catch_up_rates(
             f"assessments.csv with {window} results {ks} year(s) after a starting year for "
             f"catch-up rates (found: {', '.join(map(str, years))})",
         )
-    base = panel_rows(panel, base, used).assign(start_year=year[base], one=1.0)
     keys = ["subject", "start_year", "years_later", "school_year"]
     out = subgroup_cells_parts(
         parts(),
@@ -219,23 +244,27 @@ def catch_up_rates(
         value="caught_up",
         kind="share",
         confidence=confidence,
-        pooled=True,
+        pooled="only" if pooled else True,
         text=panel.text,
     )
-    start = subgroup_cells(
-        base,
-        keys=["subject", "start_year"],
-        variables=variables,
-        value="one",
-        kind="mean",
-        confidence=confidence,
-        pooled=True,
-        text=panel.text,
-    )
-    start = start[["subject", "start_year", "school_id", "group", "n"]].rename(columns={"n": "n_start"})
-    out = out.merge(
-        start, on=["subject", "start_year", "school_id", "group"], how="left", validate="many_to_one"
-    )
+    if start_counts:
+        base = panel_rows(panel, base, used).assign(start_year=year[base], one=1.0)
+        start = subgroup_cells(
+            base,
+            keys=["subject", "start_year"],
+            variables=variables,
+            value="one",
+            kind="mean",
+            confidence=confidence,
+            pooled="only" if pooled else True,
+            text=panel.text,
+        )
+        start = start[["subject", "start_year", "school_id", "group", "n"]].rename(columns={"n": "n_start"})
+        out = out.merge(
+            start, on=["subject", "start_year", "school_id", "group"], how="left", validate="many_to_one"
+        )
+    else:
+        out["n_start"] = np.nan
     out = complete_table(out, counts=["n_start", "n", "n_students"])
     out = order_rows(out, keys)[cols]
     out.attrs["needs"] = []
@@ -482,7 +511,9 @@ def trajectory_indicators(
     ['catch_up_rate', 'growth_grade_levels']
     """
     data = yearly_panel(data, students=students, window=window, subjects=subjects)  # once for both parts
-    catch = catch_up_rates(
+    # the subjects pooled only, without the starting groups' counts: what the indicator shows (the same rows, to
+    # the bit, as catch_up_rates' subject == "all" rows)
+    catch = _catch_up(
         data,
         students=students,
         start_year="all",
@@ -491,6 +522,8 @@ def trajectory_indicators(
         subjects=subjects,
         variables=variables,
         confidence=confidence,
+        pooled=True,
+        start_counts=False,
     )
     if len(catch) == 0 and not catch.attrs.get("needs"):
         catch.attrs["needs"] = [
