@@ -6,7 +6,9 @@ and holds them while the notebook runs, so that the privacy screen and the redac
 of them: as a Python set they cost 360 MB and 3.7 CPU-s to read, and the screen's lookups built from that set
 another 400 MB and 8.6 CPU-s. :class:`Identifiers` reads only the id columns (pyarrow), keeps them as Arrow arrays
 (about 20 bytes an id, no Python object per id), and builds the screen's lookups once, with Arrow's string kernels
-(Python's own ``str.strip`` and ``str.casefold`` for the rare id that is not ASCII, so the result is the same).
+(Python's own ``str.strip`` and ``str.casefold`` for the rare id that is not ASCII, so the result is the same), as
+:class:`StringSet` sets: sorted arrays of the ids' bytes, no Python string per id (at 1,000,000 students the lookups
+held 377 MB as frozensets, 51 MB so).
 
 Examples
 --------
