@@ -456,6 +456,32 @@ def _build_pages(job: Job, tmp: Path, final: Path, nb_out: Path, before_print=No
     )
 
 
+def return_memory() -> None:
+    """Give the memory this process has freed back to the operating system: Python's garbage collector, then
+    pyarrow's memory pool and the C allocator's free pages (glibc's ``malloc_trim``; of every thread's arena).
+
+    The gate and the screen run in threads of the runner: each thread allocates from an arena of its own, whose
+    freed pages the C allocator otherwise keeps (measured at 1,000,000 students: the gate's audit left 300 MB
+    resident after it returned, while the screen and Chromium ran).
+
+    Examples
+    --------
+    >>> return_memory()
+    """
+    import gc
+
+    gc.collect()
+    if "pyarrow" in sys.modules:
+        sys.modules["pyarrow"].default_memory_pool().release_unused()
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            ctypes.CDLL("libc.so.6").malloc_trim(0)  # glibc only; another C library keeps its pages
+        except (OSError, AttributeError):
+            pass
+
+
 class _Gate:
     """The disclosure gate of a district (its published tables re-audited from the files alone,
     :func:`~opportunity_research.disclosure.joint.audit_report_folder`), run in a thread of its own.
@@ -480,6 +506,7 @@ class _Gate:
                 self.problems = audit_report_folder(folder, min_n=job.min_n)
             except BaseException as exc:  # noqa: BLE001 - handed to the task by result()
                 self.error = exc
+            return_memory()  # the audit's model, freed, back to the system while the pages and the screen run
 
         self._thread = threading.Thread(target=run, name=f"disclosure-gate-{job.district_id}", daemon=True)
         self._thread.start()
@@ -534,6 +561,7 @@ class _Screen:
                 self.problems = self._screen(list(self.files))
             except BaseException as exc:  # noqa: BLE001 - handed to the task by result()
                 self.error = exc
+            return_memory()
 
         self._screen_outputs = screen_outputs
         self._thread = threading.Thread(target=run, name=f"privacy-screen-{folder.name}", daemon=True)

@@ -390,6 +390,40 @@ def _split_unbounded(
     return {name: (df[~growth], spec), f"{name}_growth": (df[growth], DISTRICT_SPECS["indicators_growth"])}
 
 
+#: The columns of a published table the gate reads besides its spec's own (the model's labels and flags, the
+#: indicator split and the goals' check).
+_GATE_COLUMNS = frozenset(
+    {
+        "group",
+        "level",
+        "variable",
+        "school_id",
+        "reference",
+        "reference_n",
+        "reference_estimate",
+        "subject",
+        "measure",
+        "school_year",
+        "estimate",
+        "suppressed",
+    }
+)
+
+
+def _audited_columns(spec: TableSpec | None) -> frozenset | None:
+    """The columns :func:`audit_report_folder` reads of a table with ``spec`` (None: every column).
+
+    Examples
+    --------
+    >>> sorted(_audited_columns(DISTRICT_SPECS["climate"]) - _GATE_COLUMNS)
+    ['favorable', 'mean_score', 'n', 'scale']
+    """
+    if spec is None:
+        return None
+    own = {*spec.universe, *spec.counts, *spec.estimates, spec.weight, spec.year}
+    return _GATE_COLUMNS | {c for c in own if c}
+
+
 def _goal_problems(goals: pd.DataFrame, card: pd.DataFrame | None) -> list[str]:
     """A goal value shown while the scorecard hides the same indicator (hidden in one place, hidden in all)."""
     need = {"measure", "group", "current_year", "current"}
@@ -468,8 +502,17 @@ def audit_report_folder(
         spec = PUBLISHED[name].spec
         if not p.read_text(encoding="utf-8").strip():
             continue  # an empty file publishes nothing
-        df = pd.read_csv(p, keep_default_na=True, dtype={"level": "str", "group": "str", "school_id": "str"})
-        frames[name] = df
+        # only the columns the audit reads (labels, counts, estimates, flags): the others (long labels, intervals)
+        # took most of the gate's reading at 1,000,000 students, and each column is read as it was
+        need = _audited_columns(spec)
+        df = pd.read_csv(
+            p,
+            keep_default_na=True,
+            dtype={"level": "str", "group": "str", "school_id": "str"},
+            usecols=None if need is None else need.__contains__,
+        )
+        if name in ("scorecard", "scorecard_goals"):
+            frames[name] = df  # for the goals' check (below)
         if spec is None or not len(df):
             continue
         if "suppressed" not in df.columns:
