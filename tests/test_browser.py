@@ -115,10 +115,16 @@ _CHECKS = """() => {
 }"""
 
 
+#: The page the module's tab holds (the path :func:`_load` opened last): the WCAG test of a page runs right after
+#: its layout test (``scope="module"`` parameters group a page's tests) and checks the page already open
+_OPEN: dict[str, Path | None] = {"path": None}
+
+
 def _load(tab, path: Path) -> list[str]:
     """Open ``path`` in ``tab`` at 1280 px on screen; the console errors, page errors and failed requests."""
     tab.set_viewport_size({"width": 1280, "height": 900})
     tab.emulate_media(media="screen")
+    _OPEN["path"] = None
     problems: list[str] = []
     listeners = {
         "console": lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None,
@@ -133,7 +139,19 @@ def _load(tab, path: Path) -> list[str]:
     finally:
         for event, listener in listeners.items():
             tab.remove_listener(event, listener)
+    _OPEN["path"] = path
     return problems
+
+
+def _show(tab, path: Path) -> None:
+    """``path`` in ``tab`` at 1280 px on screen: the page already open there (laid out again at that width; the
+    pages run no script, so measuring them at other widths changed nothing in them), else loaded afresh. A page
+    is loaded once for its two tests (a load is most of a page's browser time)."""
+    if _OPEN["path"] != path or tab.url != path.as_uri():
+        _load(tab, path)
+        return
+    tab.set_viewport_size({"width": 1280, "height": 900})
+    tab.emulate_media(media="screen")
 
 
 def _measure(tab, width: int, media: str = "screen") -> dict:
@@ -172,7 +190,7 @@ def _ids_of(path: Path) -> set[str]:
     return set(re.findall(r'\sid="([^"]+)"', path.read_text(encoding="utf-8")))
 
 
-@pytest.mark.parametrize("path", PAGES, ids=IDS)
+@pytest.mark.parametrize("path", PAGES, ids=IDS, scope="module")
 def test_page_in_chromium(tab, path):
     problems = _load(tab, path)
     assert problems == [], problems
@@ -242,13 +260,13 @@ _PIPELINE_WORDS = re.compile(
 )
 
 
-@pytest.mark.parametrize("path", PAGES, ids=IDS)
+@pytest.mark.parametrize("path", PAGES, ids=IDS, scope="module")
 def test_page_meets_wcag_21_aa_and_speaks_to_readers(tab, path):
     """axe-core (injected by Playwright) finds no serious or critical WCAG 2.1 A/AA violation; every table's
     body rows are named by a row header; no pipeline word before the Methods."""
     from opportunity_research.report.browser import axe_violations
 
-    _load(tab, path)
+    _show(tab, path)
     found = axe_violations(tab)
     text = tab.evaluate("document.body.innerText")
     unnamed = tab.evaluate("""() => [...document.querySelectorAll('table')].filter(t =>

@@ -258,17 +258,33 @@ def test_design_rows_an_attacker_works_out_withhold_nothing():
     assert left.withheld > 0
 
 
-def test_a_large_district_leaves_school_breakdowns_out_instead_of_protecting_cell_by_cell(monkeypatch):
-    """Above CELL_BY_CELL_MAX_SCHOOL_ROWS school rows the pass leaves a variable's school breakdowns out (the
-    cell-by-cell pass does not finish at 100,000 students); below it, school rows are protected cell by cell.
-    Here the threshold is lowered so that a demo district takes the large districts' path."""
+@pytest.fixture(scope="module")
+def _hillcrest():
+    """Hillcrest's unprotected analysis and its protection pass at the defaults, run once for the two tests below
+    (pickled: each test unpickles its own copies)."""
+    import pickle
+
     from opportunity_research.disclosure import joint
     from opportunity_research.study import analysis
 
     if not (config.processed_dir() / "demo_hillcrest").exists():
         pytest.skip("no processed demo data (make process)")
     a, ind = analysis.unprotected_analysis("demo_hillcrest", n_boot=5)
-    small = joint.protect_district(a, indicators=ind).disclosure
+    before = pickle.dumps((a, ind))
+    after = pickle.dumps(joint.protect_district(a, indicators=ind))
+    return lambda: (*pickle.loads(before), pickle.loads(after))
+
+
+def test_a_large_district_leaves_school_breakdowns_out_instead_of_protecting_cell_by_cell(
+    _hillcrest, monkeypatch
+):
+    """Above CELL_BY_CELL_MAX_SCHOOL_ROWS school rows the pass leaves a variable's school breakdowns out (the
+    cell-by-cell pass does not finish at 100,000 students); below it, school rows are protected cell by cell.
+    Here the threshold is lowered so that a demo district takes the large districts' path."""
+    from opportunity_research.disclosure import joint
+
+    a, ind, protected = _hillcrest()
+    small = protected.disclosure  # joint.protect_district(a, indicators=ind) at the defaults
     assert small.passed and not sum(small.left_out.values())
     monkeypatch.setattr(joint, "CELL_BY_CELL_MAX_SCHOOL_ROWS", 0)
     large = joint.protect_district(a, indicators=ind).disclosure
@@ -276,21 +292,17 @@ def test_a_large_district_leaves_school_breakdowns_out_instead_of_protecting_cel
     assert large.small_unpublished > 0 and large.cells < small.cells
 
 
-def test_scorecard_years_shown_nowhere_are_not_published_cells():
+def test_scorecard_years_shown_nowhere_are_not_published_cells(_hillcrest):
     """A school's indicator of a year between the first and the last of its measure and group is shown on no
     page and in no file (the scorecard shows the last year and the first year's value; goals read district
     rows): the pass leaves it out of the published set, so it is neither a published cell nor loss when hidden,
     and the scorecard still counts its years (n_years)."""
     from opportunity_research.disclosure import joint
     from opportunity_research.disclosure.design import unshown_trend_rows
-    from opportunity_research.study import analysis
 
-    if not (config.processed_dir() / "demo_hillcrest").exists():
-        pytest.skip("no processed demo data (make process)")
-    a, ind = analysis.unprotected_analysis("demo_hillcrest", n_boot=5)
+    a, ind, out = _hillcrest()  # out: joint.protect_district(a, indicators=ind)
     unshown = unshown_trend_rows(ind)
     assert unshown.sum() > 0 and (ind.loc[unshown, "school_id"] != "all").all()
-    out = joint.protect_district(a, indicators=ind)
     r = out.disclosure
     every = joint.district_tables(a, ind)
     rows = sum(len(df) for df, _ in every.values())

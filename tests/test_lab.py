@@ -28,6 +28,8 @@ from opportunity_research.batch import runner
 from opportunity_research.report import workbench
 from opportunity_research.report.browser import chromium, find_chromium
 
+pytestmark = pytest.mark.long(45)  # run first (tests/conftest.py): a lab and two batches, about 90 s
+
 PROJECT = Path(__file__).parents[1]
 DISTRICT = "demo_pinebrook"
 TEMPLATE = "notebooks/district_report.ipynb"
