@@ -57,6 +57,7 @@ class SteppedKernelClient(AsyncKernelClient):
     >>> kc.load_connection_info(km.get_connection_info())
     >>> kc.start_channels()
     >>> from jupyter_core.utils import run_sync
+    >>> run_sync(kc.wait_for_ready)(timeout=60)  # iopub subscribed before the request (else its replies are lost)
     >>> reply = run_sync(kc.execute_interactive)("6 * 7", timeout=60, output_hook=lambda msg: None)
     >>> reply["content"]["status"], type(kc.shell_channel).__name__
     ('ok', '_SteppedChannel')
