@@ -1,6 +1,6 @@
 """The publish gate (disclosure.joint.audit_report_folder) reads only the columns its audit reads, with the same
 decision, messages and intervals as from every column; the runner's gate and screen threads give their freed memory
-back (batch.runner_task.return_memory)."""
+back (batch.kernel_isolation.return_memory)."""
 
 from __future__ import annotations
 
@@ -100,7 +100,7 @@ def test_return_memory_gives_freed_pages_back():
     psutil = pytest.importorskip("psutil")
     if not sys.platform.startswith("linux"):
         pytest.skip("malloc_trim is glibc's")
-    from opportunity_research.batch.runner_task import return_memory
+    from opportunity_research.batch.kernel_isolation import return_memory
 
     kept = []
 

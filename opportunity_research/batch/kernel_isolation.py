@@ -41,7 +41,7 @@ import random
 import sys
 import warnings
 
-__all__ = ["freeze_baseline", "release", "restore", "snapshot"]
+__all__ = ["freeze_baseline", "release", "restore", "return_memory", "snapshot"]
 
 _BASELINE: dict | None = None
 
@@ -166,7 +166,7 @@ def restore() -> None:
 
 
 def release() -> None:
-    """:func:`restore`, then return the memory the notebook held to the operating system.
+    """:func:`restore`, then return the memory the notebook held to the operating system (:func:`return_memory`).
 
     Clearing the namespace frees the district's frames, but the process keeps the freed memory for reuse:
     pyarrow's memory pool keeps the buffers the tables were read into, and the C allocator keeps freed pages
@@ -179,9 +179,22 @@ def release() -> None:
     >>> snapshot()
     >>> release()
     """
-    import gc
-
     restore()
+    return_memory()
+
+
+def return_memory() -> None:
+    """Give the memory this process has freed back to the operating system: Python's garbage collector, then
+    pyarrow's memory pool and the C allocator's free pages (glibc's ``malloc_trim``; of every thread's arena).
+
+    Used by :func:`release` in a kernel and by the batch runner's gate and screen threads: each thread allocates
+    from an arena of its own, whose freed pages the C allocator otherwise keeps (measured at 1,000,000 students:
+    the gate's audit left 300 MB resident after it returned, while the screen and Chromium ran).
+
+    Examples
+    --------
+    >>> return_memory()
+    """
     gc.collect()
     if "pyarrow" in sys.modules:
         sys.modules["pyarrow"].default_memory_pool().release_unused()

@@ -26,6 +26,7 @@ import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .kernel_isolation import return_memory
 from .runner_parameters import CROSS_DISTRICT
 
 if TYPE_CHECKING:
@@ -454,32 +455,6 @@ def _build_pages(job: Job, tmp: Path, final: Path, nb_out: Path, before_print=No
         shared_browser=True,
         before_print=before_print,
     )
-
-
-def return_memory() -> None:
-    """Give the memory this process has freed back to the operating system: Python's garbage collector, then
-    pyarrow's memory pool and the C allocator's free pages (glibc's ``malloc_trim``; of every thread's arena).
-
-    The gate and the screen run in threads of the runner: each thread allocates from an arena of its own, whose
-    freed pages the C allocator otherwise keeps (measured at 1,000,000 students: the gate's audit left 300 MB
-    resident after it returned, while the screen and Chromium ran).
-
-    Examples
-    --------
-    >>> return_memory()
-    """
-    import gc
-
-    gc.collect()
-    if "pyarrow" in sys.modules:
-        sys.modules["pyarrow"].default_memory_pool().release_unused()
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        try:
-            ctypes.CDLL("libc.so.6").malloc_trim(0)  # glibc only; another C library keeps its pages
-        except (OSError, AttributeError):
-            pass
 
 
 class _Gate:
