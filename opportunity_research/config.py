@@ -24,7 +24,6 @@ __all__ = [
     "raw_dir",
     "reports_dir",
     "resolve",
-    "return_memory",
     "use_arrow_pool",
 ]
 
@@ -180,36 +179,6 @@ def use_arrow_pool() -> str:
         except (AttributeError, NotImplementedError):  # a build without it keeps its default
             pass
     return pa.default_memory_pool().backend_name
-
-
-def return_memory() -> None:
-    """Give the memory this process has freed back to the operating system: Python's garbage collector, then
-    pyarrow's memory pool and the C allocator's free pages (glibc's ``malloc_trim``; of every thread's arena).
-
-    Used by :func:`~opportunity_research.batch.kernel_isolation.release` in a kernel, by the batch runner's gate
-    and screen threads (each thread allocates from an arena of its own, whose freed pages the C allocator otherwise
-    keeps: at 1,000,000 students the gate's audit left 300 MB resident after it returned, while the screen and
-    Chromium ran), and by :func:`~opportunity_research.study.analysis.unprotected_analysis` once it lets a large
-    table go and when it ends (at 1M its end went from 980 to 540 MB resident, the base the protection pass
-    starts from).
-
-    Examples
-    --------
-    >>> return_memory()
-    """
-    import gc
-    import sys
-
-    gc.collect()
-    if "pyarrow" in sys.modules:
-        sys.modules["pyarrow"].default_memory_pool().release_unused()
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        try:
-            ctypes.CDLL("libc.so.6").malloc_trim(0)  # glibc only; another C library keeps its pages
-        except (OSError, AttributeError):
-            pass
 
 
 def use_small_pages() -> bool:

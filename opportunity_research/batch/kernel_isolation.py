@@ -41,8 +41,6 @@ import random
 import sys
 import warnings
 
-from ..config import return_memory
-
 __all__ = ["freeze_baseline", "release", "restore", "return_memory", "snapshot"]
 
 _BASELINE: dict | None = None
@@ -183,3 +181,27 @@ def release() -> None:
     """
     restore()
     return_memory()
+
+
+def return_memory() -> None:
+    """Give the memory this process has freed back to the operating system: Python's garbage collector, then
+    pyarrow's memory pool and the C allocator's free pages (glibc's ``malloc_trim``; of every thread's arena).
+
+    Used by :func:`release` in a kernel and by the batch runner's gate and screen threads: each thread allocates
+    from an arena of its own, whose freed pages the C allocator otherwise keeps (measured at 1,000,000 students:
+    the gate's audit left 300 MB resident after it returned, while the screen and Chromium ran).
+
+    Examples
+    --------
+    >>> return_memory()
+    """
+    gc.collect()
+    if "pyarrow" in sys.modules:
+        sys.modules["pyarrow"].default_memory_pool().release_unused()
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            ctypes.CDLL("libc.so.6").malloc_trim(0)  # glibc only; another C library keeps its pages
+        except (OSError, AttributeError):
+            pass

@@ -463,7 +463,6 @@ def unprotected_analysis(
             load_district(district_id, processed_root=root, columns={"assessments": ["school_year"]})
         )
         assessed = d.released(["assessments"], keep={"assessments": ["school_year"]}).assessments
-        config.return_memory()  # what the growth models freed goes back before the spring results are read
         d = d.with_tables(read(["assessments"], rows={"assessments": SPRING_ROWS}))
     # the gaps from performance levels and scale scores first, then the spring results joined to the roster once,
     # on integer codes, for every trajectory table: the assessments' rows are then let go (their school years
@@ -496,7 +495,6 @@ def unprotected_analysis(
     ind_t = trajectories.trajectory_indicators(panel, students=d.students)
     del panel
     # the climate surveys are read once the assessments' rows are let go: the two are never held together
-    config.return_memory()
     d = d.with_tables(read(LATE_TABLES["climate"]))
     cs = climate.climate_summary(d.climate_surveys, students=d.students)
     rel = climate.climate_reliability(d.climate_surveys)
@@ -511,9 +509,6 @@ def unprotected_analysis(
     multiple = equity.multiple_measures_gaps(d, access=acc, groups=groups)
     del acc, cls, groups
     d = d.released(STUDENT_RECORD_TABLES)
-    # the memory freed goes back to the system: the joint disclosure pass, next, starts from what the analysis holds
-    # (at 1M 540 MB resident instead of 980: the C allocator kept the freed pages of its heap)
-    config.return_memory()
     # the scorecard is built once, by the joint pass, from the protected indicators
     return (
         DistrictAnalysis(
