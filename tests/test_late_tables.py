@@ -45,7 +45,8 @@ def test_late_tables_are_read_at_their_first_use(monkeypatch):
 
 def test_the_assessments_are_never_read_whole(monkeypatch):
     """The rows the growth models use, then the school years, then the spring rows: each read of more than the
-    school years selects rows (read_rows), so the whole table is never held (issue 21: the analysis' peak at 1M 2.50 -> 2.21 GB)."""
+    school years selects rows (read_rows), so the whole table is never held (issue 21: at 1M the analysis' peak
+    was the whole table's spring copy)."""
     if "demo_fairview" not in processed_districts():
         pytest.skip("demo data not processed: run `make process`")
     reads = []
@@ -53,15 +54,17 @@ def test_the_assessments_are_never_read_whole(monkeypatch):
     def recording(district_id, **kw):
         if "assessments" in kw["columns"]:
             cols = kw["columns"]["assessments"]
-            reads.append(
-                ("years" if cols == ["school_year"] else "rows", (kw.get("rows") or {}).get("assessments"))
-            )
+            what = "years" if cols == ["school_year"] else "rows"
+            got = [(kw.get(k) or {}).get("assessments") for k in ("rows", "skip")]
+            reads.append((what, *got))
         return load_district(district_id, **kw)
 
     monkeypatch.setattr(analysis, "load_district", recording)
     a, _ = analysis.unprotected_analysis("demo_fairview", n_boot=20)
-    assert [what for what, _ in reads] == ["rows", "years", "rows"]
+    assert [what for what, *_ in reads] == ["rows", "years", "rows"]
     assert reads[0][1][0] == ["window", "school_year"] and reads[2][1] is analysis.SPRING_ROWS
+    # the growth models' rows without the columns only the spring analyses read; the spring rows with every column
+    assert set(analysis.GROWTH_UNUSED["assessments"]) <= set(reads[0][2]) and not reads[2][2]
     whole = load_district("demo_fairview", columns={"assessments": ["school_year"]}).assessments
     assert len(a.district.assessments) == len(whole)  # the report counts every result and year
     assert a.district.assessments["school_year"].astype(int).tolist() == whole["school_year"].tolist()

@@ -321,6 +321,9 @@ def _growth_rows(year: int) -> tuple[list[str], object]:
     return ["window", "school_year"], select
 
 
+#: The assessments' columns no analysis before the spring results reads (the growth models and the students'
+#: access read the scores, grades and cut scores): not read with the growth models' rows (:func:`_growth_rows`).
+GROWTH_UNUSED = {"assessments": ["performance_level", "grade_equivalent"]}
 #: The assessments' rows every analysis after the growth models reads (:mod:`.levelgaps`, :mod:`.panels`, each
 #: selecting them by ``window``): the spring results, in their order, labelled by their row in the table.
 SPRING_ROWS = (["window"], lambda t: t["window"] == "spring")
@@ -385,15 +388,16 @@ def unprotected_analysis(
     root = config.resolve(processed_dir) if processed_dir else None
     late = {name for names in LATE_TABLES.values() for name in names}
 
-    def read(names, rows=None):
+    def read(names, rows=None, skip=UNUSED_COLUMNS):
         return load_district(
-            district_id, processed_root=root, columns=dict.fromkeys(names), skip=UNUSED_COLUMNS, rows=rows
+            district_id, processed_root=root, columns=dict.fromkeys(names), skip=skip, rows=rows
         )
 
     # the assessments are read twice, each time only the rows then used (never the whole table): first the
     # analysis year's results and the spring before (_growth_rows), after the growth models the spring results
     d = read(t for t in TABLES if t not in late and t != "assessments")
-    d = d.with_tables(read(["assessments"], rows={"assessments": _growth_rows(measures.analysis_year(d))}))
+    growth_rows = {"assessments": _growth_rows(measures.analysis_year(d))}
+    d = d.with_tables(read(["assessments"], rows=growth_rows, skip={**UNUSED_COLUMNS, **GROWTH_UNUSED}))
     # the smallest race/ethnicity groups are analysed and published as one pooled group (never a named reference)
     d, _ = pool_small_groups(
         d,
