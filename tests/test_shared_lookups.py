@@ -199,3 +199,18 @@ def test_student_groups_made_once_give_the_indicators_and_multiple_measures(monk
     assert not made  # not made again
     pd.testing.assert_frame_equal(got_ind, want_ind, check_exact=True)
     pd.testing.assert_frame_equal(got_mm, want_mm, check_exact=True)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_level_parts_numbered_among_every_row_as_among_the_selected(seed):
+    """The level counts' and score gaps' parts (subject, year) numbered among the whole columns' values (no copy of
+    the selected rows' text): rows of other windows, with a subject and a year no spring row has, change nothing."""
+    a, s = _planted(seed, off_roster=True)
+    spring = a[a["window"] == "spring"].reset_index(drop=True)
+    other = a[a["window"] != "spring"].head(50).assign(subject="science", school_year=1999)
+    both = pd.concat([other, a], ignore_index=True)
+    at = joins.roster_positions(s, both).astype(np.int32)
+    for f in (levelgaps.level_counts_from_assessments, levelgaps.score_gaps):
+        pd.testing.assert_frame_equal(
+            f(both, students=s, roster_at=at), f(spring, students=s), check_exact=True
+        )

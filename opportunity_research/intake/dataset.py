@@ -33,8 +33,10 @@ import os
 import secrets
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -56,6 +58,7 @@ __all__ = [
     "process_district",
     "pseudonymize",
     "read_key",
+    "read_rows",
     "register",
     "retire_processed",
 ]
@@ -442,6 +445,7 @@ def load_district(
     processed_root: str | os.PathLike | None = None,
     columns: dict[str, list[str] | None] | None = None,
     skip: dict[str, list[str]] | None = None,
+    rows: dict[str, tuple[list[str], Callable[[pd.DataFrame], Any]]] | None = None,
 ) -> District:
     """Load the processed tables of ``district_id`` (run ``opportunity-research process`` first).
 
@@ -458,6 +462,11 @@ def load_district(
         Optional ``{table: [column, ...]}``: columns not read (the rest of the table is; a named column the table
         lacks is ignored). :func:`~opportunity_research.study.analysis.unprotected_analysis` skips the ids no
         analysis uses (a response's or work sample's own id), hundreds of MB at a million students.
+    rows
+        Optional ``{table: (by, select)}``: of that table only the rows where ``select(frame)`` is true, ``frame``
+        being its columns ``by`` (a boolean array or Series, one value per row), read column by column
+        (:func:`read_rows`): the whole table is never held. The rows keep their order, labelled by their row
+        number in the table (all rows selected: the table as read without ``rows``).
 
     Examples
     --------
@@ -467,6 +476,10 @@ def load_district(
     >>> d = load_district("demo_fairview", columns={"students": None}, skip={"students": ["gender", "nickname"]})
     >>> "gender" in d.students.columns, "school_id" in d.students.columns
     (False, True)
+    >>> d = load_district("demo_fairview", columns={"students": ["grade"]}, rows={"students": (["grade"],
+    ...                   lambda t: t["grade"] == 12)})
+    >>> d.students["grade"].unique().tolist(), bool(d.students.index[0] > 0)
+    ([12], True)
     """
     import pyarrow.parquet as pq
 
@@ -519,8 +532,66 @@ def load_district(
                     f"load_district: table {name!r} of {district_id} has no column(s) {missing}; "
                     f"columns: {have}"
                 )
-        tables[name] = pd.read_parquet(path, columns=None if cols is None else list(cols))
+        if name in (rows or {}):
+            tables[name] = read_rows(path, *rows[name], columns=cols)
+        else:
+            tables[name] = pd.read_parquet(path, columns=None if cols is None else list(cols))
     return District(district_id, tables, json.loads((folder / "manifest.json").read_text()))
+
+
+def read_rows(
+    path: str | os.PathLike, by: list[str], select: Callable[[pd.DataFrame], Any], *, columns=None
+) -> pd.DataFrame:
+    """The rows of a parquet table where ``select(frame)`` is true (``frame``: the table's columns ``by``), of
+    ``columns`` (None: every column), read one row group at a time.
+
+    What ``t = pd.read_parquet(path, columns=columns); t[select(t[by])]`` gives (same values, dtypes, order and
+    labels: each row's number in the table) when ``select`` looks at each row alone, without ever holding the
+    whole table: each row group's selected rows are kept in Arrow, then converted to pandas once, each column's
+    Arrow memory let go as it is converted. Every row selected: the table as ``pd.read_parquet`` reads it; ``by``
+    not all in the table, or a table with a stored index: read whole, then selected.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "t.parquet"
+    >>> pd.DataFrame({"w": ["fall", "spring", "spring"], "x": [1.0, 2.0, 3.0]}).to_parquet(path)
+    >>> read_rows(path, ["w"], lambda t: t["w"] == "spring")
+            w    x
+    1  spring  2.0
+    2  spring  3.0
+    """
+
+    def mask(t):
+        keep = select(t)
+        return (
+            keep.to_numpy(dtype=bool, na_value=False)
+            if isinstance(keep, pd.Series)
+            else np.asarray(keep, bool)
+        )
+
+    f = pq.ParquetFile(path)
+    meta = f.schema_arrow.pandas_metadata or {}
+    index_columns = [c for c in meta.get("index_columns", []) if not isinstance(c, dict)]
+    names = [c for c in f.schema_arrow.names if c not in index_columns] if columns is None else list(columns)
+    if index_columns or not set(by) <= set(f.schema_arrow.names):  # selected after a whole read
+        t = pd.read_parquet(path, columns=columns)
+        return t[mask(t[list(by)])] if set(by) <= set(t.columns) else t
+    parts, at, start = [], [], 0
+    for i in range(f.num_row_groups):
+        rows = np.flatnonzero(mask(f.read_row_group(i, columns=list(dict.fromkeys(by))).to_pandas()))
+        parts.append(f.read_row_group(i, columns=names).take(rows))
+        at.append(rows + start)
+        start += f.metadata.row_group(i).num_rows
+    at = np.concatenate(at) if at else np.zeros(0, dtype=np.int64)
+    if len(at) == start:
+        del parts
+        return pd.read_parquet(path, columns=columns)
+    table = pya.concat_tables(parts) if parts else f.schema_arrow.empty_table().select(names)
+    del parts
+    out = table.to_pandas(self_destruct=True, split_blocks=True)
+    out.index = pd.Index(at.astype(np.int64))
+    return out
 
 
 def _cmd(args) -> int:

@@ -298,47 +298,35 @@ def pool_small_groups(district, *, pool_below: int = 2 * config.MIN_CELL_SIZE, k
     ), small
 
 
-def _spring_results(district: District, *, window: str = "spring") -> tuple[District, pd.DataFrame]:
-    """The district with only the ``window`` rows of its assessments (their labels and order kept), and the
-    stand-in of the whole table that :meth:`~opportunity_research.intake.dataset.District.released` keeps (every
-    row's school year, as a category), for when its rows are let go.
-
-    Every analysis after the growth models reads only the spring results (:mod:`.levelgaps`, :mod:`.panels`), each
-    selecting them by ``window``: the same rows, in the same order, with the same labels. The district's own
-    assessments frame is emptied column by column as its rows are copied (the caller gives it up): each column's
-    memory can go as soon as its copy is made, so the copy never doubles the table.
+def _growth_rows(year: int) -> tuple[list[str], object]:
+    """The assessments' rows the analysis reads before and for the growth models (``load_district``'s ``rows``):
+    every result of the analysis year ``year`` (:func:`~.measures.growth_frame` standardizes and pairs its fall
+    and spring scores) and the spring results of the year before (:func:`~.measures.student_access`'s "started
+    behind" falls back on them). Every analysis after the growth models reads only the spring results
+    (:data:`SPRING_ROWS`, read then).
 
     Examples
     --------
-    >>> a = pd.DataFrame({"window": ["fall", "spring", "spring"], "school_year": [2016, 2015, 2016]})
-    >>> d, whole = _spring_results(District("x", {"assessments": a}))
-    >>> d.assessments.index.tolist(), d.assessments.columns.tolist(), len(whole), whole["school_year"].nunique()
-    ([1, 2], ['window', 'school_year'], 3, 2)
+    >>> by, select = _growth_rows(2016)
+    >>> t = pd.DataFrame({"window": ["fall", "spring", "fall", "spring", "winter"],
+    ...                   "school_year": [2016, 2016, 2015, 2015, 2016]})
+    >>> by, select(t).tolist()
+    (['window', 'school_year'], [True, True, False, True, True])
     """
-    a = district.tables.get("assessments")
-    whole = district.released(["assessments"], keep={"assessments": ["school_year"]}).tables.get(
-        "assessments"
-    )
-    if a is None or "window" not in a.columns:
-        return district, whole
-    rows = np.flatnonzero((a["window"] == window).to_numpy(dtype=bool, na_value=False))
-    if len(rows) == len(a):
-        return district, whole
-    if not a.columns.is_unique:  # a column named twice: the rows copied at once
-        return dataclasses.replace(district, tables={**district.tables, "assessments": a.take(rows)}), whole
-    columns, kept, together = a.columns, {}, {}
-    # the columns of one numpy dtype share one block of memory: copied, then let go together
-    for c in columns:
-        dtype = a[c].dtype
-        together.setdefault(dtype.str if isinstance(dtype, np.dtype) else c, []).append(c)
-    for names in together.values():
-        for c in names:
-            kept[c] = a[c].take(rows)
-        for c in names:  # in place: the caller's frame lets these columns' rows go
-            del a[c]
-    spring = pd.DataFrame({i: kept[c] for i, c in enumerate(columns)}, copy=False)
-    spring.columns = columns
-    return dataclasses.replace(district, tables={**district.tables, "assessments": spring}), whole
+
+    def select(t):
+        y = t["school_year"]
+        return (y == year) | ((t["window"] == "spring") & (y == year - 1))
+
+    return ["window", "school_year"], select
+
+
+#: The assessments' columns no analysis before the spring results reads (the growth models and the students'
+#: access read the scores, grades and cut scores): not read with the growth models' rows (:func:`_growth_rows`).
+GROWTH_UNUSED = {"assessments": ["performance_level", "grade_equivalent"]}
+#: The assessments' rows every analysis after the growth models reads (:mod:`.levelgaps`, :mod:`.panels`, each
+#: selecting them by ``window``): the spring results, in their order, labelled by their row in the table.
+SPRING_ROWS = (["window"], lambda t: t["window"] == "spring")
 
 
 def unprotected_analysis(
@@ -400,12 +388,16 @@ def unprotected_analysis(
     root = config.resolve(processed_dir) if processed_dir else None
     late = {name for names in LATE_TABLES.values() for name in names}
 
-    def read(names):
+    def read(names, rows=None, skip=UNUSED_COLUMNS):
         return load_district(
-            district_id, processed_root=root, columns=dict.fromkeys(names), skip=UNUSED_COLUMNS
+            district_id, processed_root=root, columns=dict.fromkeys(names), skip=skip, rows=rows
         )
 
-    d = read(t for t in TABLES if t not in late)
+    # the assessments are read twice, each time only the rows then used (never the whole table): first the
+    # analysis year's results and the spring before (_growth_rows), after the growth models the spring results
+    d = read(t for t in TABLES if t not in late and t != "assessments")
+    growth_rows = {"assessments": _growth_rows(measures.analysis_year(d))}
+    d = d.with_tables(read(["assessments"], rows=growth_rows, skip={**UNUSED_COLUMNS, **GROWTH_UNUSED}))
     # the smallest race/ethnicity groups are analysed and published as one pooled group (never a named reference)
     d, _ = pool_small_groups(
         d,
@@ -465,10 +457,17 @@ def unprotected_analysis(
                 for r in samples.itertuples()
             ]
     growth = pd.concat(growth_parts, ignore_index=True) if growth_parts else pd.DataFrame()
+    del frame
     # the growth models were the last use of any result but the spring ones (the level gaps and the trajectories
-    # read those only, and in their order): the other windows' rows are let go; the report counts every row and
-    # school year of the table (the stand-in kept for the end)
-    d, assessed = _spring_results(d)
+    # read those only, and in their order): the rows read for them are let go, then the spring results read; the
+    # report counts every row and school year of the table (their stand-in, kept for the end)
+    assessed = None
+    if d.tables.get("assessments") is not None:
+        d = d.with_tables(
+            load_district(district_id, processed_root=root, columns={"assessments": ["school_year"]})
+        )
+        assessed = d.released(["assessments"], keep={"assessments": ["school_year"]}).assessments
+        d = d.with_tables(read(["assessments"], rows={"assessments": SPRING_ROWS}))
     # the gaps from performance levels and scale scores first, then the spring results joined to the roster once,
     # on integer codes, for every trajectory table: the assessments' rows are then let go (their school years
     # stay: the report counts them), so the trajectories never hold both the results and their panel

@@ -185,12 +185,18 @@ def _joined_parts(
         )
         return
     on = at >= 0
-    pos, at = pos[on], at[on]
-    subj = pd.factorize(assessments["subject"].take(pos), sort=True)[0].astype(np.int64)
-    year, years = pd.factorize(assessments["school_year"].take(pos), sort=True)
-    part = np.where((subj >= 0) & (year >= 0), subj * (len(years) + 1) + year, -1)
-    order = np.argsort(part, kind="stable")  # each part's rows in their order
+    # positions as 32-bit integers where they fit, and each row's part from the codes of the whole columns (no copy
+    # of the rows' text): at 7.5 million results the int64 arrays and the text were 430 MB at once
+    small = np.int32 if max(len(assessments), len(students)) < 2**31 else np.int64
+    pos, at = pos[on].astype(small), at[on].astype(small)
+    del on
+    subj = pd.factorize(assessments["subject"], sort=True)[0].astype(small)
+    year, years = pd.factorize(assessments["school_year"], sort=True)
+    year = year.astype(small)
+    # parts numbered among the whole columns' values: in the same order as among the selected rows' alone
+    part = np.where((subj >= 0) & (year >= 0), subj * (len(years) + 1) + year, -1)[pos]
     del subj, year
+    order = np.argsort(part, kind="stable")  # each part's rows in their order
     bounds = np.flatnonzero(np.diff(part[order], prepend=-2, append=-2))
     spans = [(lo, hi) for lo, hi in itertools.pairwise(bounds) if part[order[lo]] >= 0]
     columns = list(columns)
