@@ -193,18 +193,14 @@ def local_points(model, arr, rows, members, unknown, b_all, lb, targets, need) -
             lp = component_model(arr, rows[touch], sub, loc, b, lb)
             if lp is not None:
                 cols = np.searchsorted(sub, ts)
-                h = highs_model(hc, lp)
-                seen_lo, seen_hi = x_true[sub].copy(), x_true[sub].copy()  # the true counts: a feasible point
-                if spread(hc, h, len(sub), cols, need, seen_lo, seen_hi):
-                    reach(hc, h, lp, cols, need, seen_lo, seen_hi)
-                if own is not None:
-                    _own_ends(hc, h, len(sub), int(np.searchsorted(sub, own)), need, seen_lo, seen_hi)
-                wide = np.floor(seen_hi[cols] + TOL) - np.ceil(seen_lo[cols] - TOL) >= need
-                hit = {
-                    int(sub[j]): (float(seen_lo[j]), float(seen_hi[j]))
-                    for j, ok in zip(cols.tolist(), wide.tolist())
-                    if ok
-                }
+                own_j = None if own is None else int(np.searchsorted(sub, own))
+                # the solves are a function of the LP as built, the targets' places, the true counts and own: a
+                # block of other rows or counts whose LP is the same one takes the points found for it
+                same = digest(*_lp_parts(lp), cols, x_true[sub], need, own_j)
+                found = model.lp_cache.get(same)
+                if found is None:
+                    found = model.lp_cache[same] = _probe_points(hc, lp, x_true[sub], cols, need, own_j)
+                hit = {int(sub[j]): ends for j, ends in found}
             model.lp_cache[key] = hit
         out.update(hit)
         return hit
@@ -301,6 +297,26 @@ def local_points(model, arr, rows, members, unknown, b_all, lb, targets, need) -
         at = sorted(i for u in sub[is_target[sub]].tolist() if u not in out for i in where[u])
         probe(sub, t_arr[at], own=t)
     return out
+
+
+def _lp_parts(lp) -> tuple:
+    """The arrays that make a block's LP (:func:`component_model`), and its shape, for :func:`digest`."""
+    a = lp[0]
+    return (a.shape, a.indptr, a.indices, a.data, *lp[1:])
+
+
+def _probe_points(hc, lp, x_sub, cols, need, own_j) -> list:
+    """One block probe's solves (:func:`local_points`): its targets (``cols``, places in the block) whose values
+    over the feasible points found span ``need``, as ``[(place, (low, high)), ...]``; ``x_sub`` the block's true
+    counts (a feasible point), ``own_j`` the place of the target whose own ends are solved for (or None)."""
+    h = highs_model(hc, lp)
+    seen_lo, seen_hi = x_sub.copy(), x_sub.copy()  # the true counts: a feasible point
+    if spread(hc, h, len(x_sub), cols, need, seen_lo, seen_hi):
+        reach(hc, h, lp, cols, need, seen_lo, seen_hi)
+    if own_j is not None:
+        _own_ends(hc, h, len(x_sub), own_j, need, seen_lo, seen_hi)
+    wide = np.floor(seen_hi[cols] + TOL) - np.ceil(seen_lo[cols] - TOL) >= need
+    return [(j, (float(seen_lo[j]), float(seen_hi[j]))) for j, ok in zip(cols.tolist(), wide.tolist()) if ok]
 
 
 #: The school blocks of :func:`local_points`: the schools of the unknown counts within this many short relations
