@@ -113,3 +113,24 @@ def test_block_probe_of_the_same_lp_takes_its_points(monkeypatch):
         del m.lp_cache[key]
     monkeypatch.setattr(lp_blocks, "_probe_points", lambda *a: pytest.fail("solved again"))
     assert intervals(m, shown, targets, need=10) == first
+
+
+def test_pass_and_publish_audit_run_without_the_cyclic_collector(monkeypatch):
+    """The protection pass and the publish audit run with the cyclic collector paused, and leave it as it was."""
+    import gc
+
+    from opportunity_research.disclosure import audit, protection
+    from tests.test_disclosure_arrays import _tables
+
+    seen = []
+    model_init = PopulationModel.__init__
+
+    def init(self, *a, **kw):
+        seen.append(gc.isenabled())
+        model_init(self, *a, **kw)
+
+    monkeypatch.setattr(PopulationModel, "__init__", init)
+    assert gc.isenabled()
+    protection.protect_tables(_tables(1, True), min_n=10, swaps=0, strategies=1)
+    audit.audit_published(_tables(1, False), min_n=10)
+    assert seen and not any(seen) and gc.isenabled()
