@@ -134,3 +134,32 @@ def test_pass_and_publish_audit_run_without_the_cyclic_collector(monkeypatch):
     protection.protect_tables(_tables(1, True), min_n=10, swaps=0, strategies=1)
     audit.audit_published(_tables(1, False), min_n=10)
     assert seen and not any(seen) and gc.isenabled()
+
+
+@pytest.mark.parametrize("seed", [0, 2])
+def test_block_lp_from_its_columns_as_from_its_rows(seed, monkeypatch):
+    """Every block probe's LP built from the block's columns (``lp_blocks.block_entries``) is, array for array, the
+    LP read from the touched rows' entries of the block's counts."""
+    from tests.test_disclosure_lp import _true_breakdowns
+
+    m, shown, targets = _true_breakdowns(seed, left_out=seed == 0)
+    monkeypatch.setattr(lp, "LOCAL_MIN", 20)
+    monkeypatch.setattr(lp_blocks, "LOCAL_SCHOOLS", (3, 12))
+    build, checked = lp_blocks.component_model, []
+
+    def both(arr, rows, members, unknown, b, lb, entries=None):
+        got = build(arr, rows, members, unknown, b, lb, entries)
+        if entries is not None:
+            loc = np.zeros(len(arr["var_x"]), dtype=bool)
+            loc[members] = True
+            want = build(arr, rows, members, loc, b, lb)
+            assert (got is None) == (want is None)
+            if got is not None:
+                for x, y in zip(lp_blocks._lp_parts(got), lp_blocks._lp_parts(want)):
+                    assert np.array_equal(x, y) and np.asarray(x).dtype == np.asarray(y).dtype
+            checked.append(1)
+        return got
+
+    monkeypatch.setattr(lp_blocks, "component_model", both)
+    intervals(m, shown, targets, need=10)
+    assert len(checked) > 3

@@ -188,9 +188,7 @@ def local_points(model, arr, rows, members, unknown, b_all, lb, targets, need) -
         hit = model.lp_cache.get(key)
         if hit is None:
             hit = {}
-            loc = np.zeros(len(x_true), dtype=bool)
-            loc[sub] = True
-            lp = component_model(arr, rows[touch], sub, loc, b, lb)
+            lp = component_model(arr, rows[touch], sub, None, b, lb, block_entries(cols_sub, touch))
             if lp is not None:
                 cols = np.searchsorted(sub, ts)
                 own_j = None if own is None else int(np.searchsorted(sub, own))
@@ -399,7 +397,7 @@ def highs_model(hc, model):
     return h
 
 
-def component_model(arr, rows, members, unknown, b, lb):
+def component_model(arr, rows, members, unknown, b, lb, entries=None):
     """One component's LP in matrix form: ``(A (CSC), col lower, col upper, row lower, row upper)``.
 
     ``rows`` are the component's rows of the model (:func:`_arrays`, in order), restricted to its unknown
@@ -407,19 +405,24 @@ def component_model(arr, rows, members, unknown, b, lb):
     several times (one per table that publishes it, once per count column): each distinct row is kept once
     (its first), and a row of one count is a bound of that count (a smaller model with the same feasible set;
     on a 100,000-student district 4 in 10 rows went). Zero coefficients are dropped. Returns None when the
-    bounds contradict each other (no feasible point).
+    bounds contradict each other (no feasible point). ``entries``, when given, are the rows' entries of the
+    ``members`` already, ``(row place in rows, place in members, coefficient)`` in any order but that of equal
+    places (:func:`block_entries`); else they are read from the rows.
     """
     m = len(members)
     lower = np.asarray(lb, dtype=float)[members]
     upper = np.full(m, BIG)
-    a_all = arr["a"]
-    starts, ends = a_all.indptr[rows], a_all.indptr[rows + 1]
-    lens = ends - starts
-    nz = np.arange(int(lens.sum())) + np.repeat(starts - (np.cumsum(lens) - lens), lens)
-    k = np.repeat(np.arange(len(rows)), lens)
-    var, coef = a_all.indices[nz], a_all.data[nz]
-    keep = unknown[var] & (coef != 0)
-    k, pos, coef = k[keep], np.searchsorted(members, var[keep]), coef[keep]
+    if entries is None:
+        a_all = arr["a"]
+        starts, ends = a_all.indptr[rows], a_all.indptr[rows + 1]
+        lens = ends - starts
+        nz = np.arange(int(lens.sum())) + np.repeat(starts - (np.cumsum(lens) - lens), lens)
+        k = np.repeat(np.arange(len(rows)), lens)
+        var, coef = a_all.indices[nz], a_all.data[nz]
+        keep = unknown[var] & (coef != 0)
+        k, pos, coef = k[keep], np.searchsorted(members, var[keep]), coef[keep]
+    else:
+        k, pos, coef = entries
     order = np.lexsort((pos, k))
     k, pos, coef = k[order], pos[order], coef[order]
     cnt = np.bincount(k, minlength=len(rows))
@@ -443,6 +446,24 @@ def component_model(arr, rows, members, unknown, b, lb):
     bk = b[kept].astype(float)
     lo_r = np.where(eq[kept], bk, -np.inf)
     return a, lower, np.maximum(upper, lower), lo_r, bk
+
+
+def block_entries(cols_sub, touch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A block's entries for :func:`component_model` from its columns (``cols_sub``: CSC, the component's rows by
+    the block's counts) and the rows that hold them (``touch``, ascending): each nonzero entry's place in
+    ``touch``, its count's place in the block and its coefficient, column by column (the entries a read of the
+    touched rows keeps, without reading the rest of those rows: a relation of every school's count of a group
+    reaches each block).
+
+    Examples
+    --------
+    >>> cols = sparse.csc_matrix(np.array([[1.0, 0.0], [0.0, 0.0], [2.0, -1.0]]))
+    >>> [x.tolist() for x in block_entries(cols, np.array([0, 2]))]
+    [[0, 1, 1], [0, 0, 1], [1.0, 2.0, -1.0]]
+    """
+    pos = np.repeat(np.arange(cols_sub.shape[1]), np.diff(cols_sub.indptr))
+    keep = cols_sub.data != 0
+    return np.searchsorted(touch, cols_sub.indices[keep]), pos[keep], cols_sub.data[keep]
 
 
 def first_distinct_rows(
