@@ -163,3 +163,32 @@ def test_block_lp_from_its_columns_as_from_its_rows(seed, monkeypatch):
     monkeypatch.setattr(lp_blocks, "component_model", both)
     intervals(m, shown, targets, need=10)
     assert len(checked) > 3
+
+
+@pytest.mark.parametrize(("seed", "known"), [(1, True), (2, True), (1, False)])
+def test_substitution_from_the_last_call_as_computed_in_full(seed, known):
+    """``lp._substitute`` from its last call, where the shown rows differ in a few rows (one or three; many: it
+    computes all), gives bit for bit what it computes from nothing: the fixed values, the unknown counts, the
+    active rows and their right-hand sides."""
+    from tests.test_disclosure_arrays import _model
+
+    m = _model(seed, known)
+    arr, nr = lp._arrays(m), len(m.relations)
+    rng = np.random.default_rng(seed)
+    shown = ~np.asarray(m.pre_hidden_rows, dtype=bool)
+    lp._substitute(m, shown)
+    incremental = 0
+    for step in range(30):
+        shown = shown.copy()
+        flip = rng.choice(len(shown), size=[1, 3, len(shown) // 3][step % 3], replace=False)
+        shown[flip] = ~shown[flip]
+        ok = shown[arr["ent_rid"]] & ~np.isnan(arr["ent_val"])
+        got = lp._substitute_changes(arr, nr, ok, arr["substituted_ok"])
+        del arr["substituted"], arr["substituted_ok"]
+        want = lp._substitute(m, shown)  # from nothing (and the next step's last call)
+        assert (got is None) == (step % 3 == 2)
+        if got is not None:
+            incremental += 1
+            for x, y in zip(got, want):
+                assert x.dtype == y.dtype and np.array_equal(x.view(np.uint8), y.view(np.uint8))
+    assert incremental == 20
