@@ -165,10 +165,48 @@ def _loop_relations(self, groups, counts, rvars, rids):
         self.partitions.append(rid_of[lo:hi], int(rids[tot[g]]), "cell", key)
 
 
+def _loop_subject_relations(self, groups, counts, names, rvars, rids):
+    """The pooled subjects' relations as the loop over the groups built them (a dict each, in turn)."""
+    if not groups:
+        return
+    flat, gid, tot, starts = model._grouped(groups)
+    senses = []
+    for j in range(len(counts)):
+        students = names[j] == "n_students"
+        if not self.known:
+            senses.append(["le" if students else "eq"] * len(groups))
+            continue
+        vals, tv = counts[j][flat], counts[j][tot]
+        gap, (missing, sums) = np.isnan(vals), model._sums(vals, tv, gid, len(groups))
+        top = np.full(len(groups), -np.inf)
+        np.maximum.at(top, gid, np.where(gap, -np.inf, vals))
+        eq = np.abs(sums - tv) < 0.5
+        between = (top <= tv + 0.5) & (tv <= sums + 0.5)
+        senses.append(np.where(missing, "", np.where(eq, "eq", np.where(between, "le", ""))).tolist())
+    rv, rt, rid_of = rvars[flat].T.tolist(), rvars[tot].T.tolist(), rids[flat].tolist()
+    for g, (_, _, key) in enumerate(groups):
+        lo, hi = starts[g], starts[g + 1]
+        for j in range(len(counts)):
+            sense, pvars, tvar = senses[j][g], rv[j][lo:hi], rt[j][g]
+            if sense == "eq":
+                coefs = _loop_ones(pvars)
+                coefs[tvar] = coefs.get(tvar, 0.0) - 1.0
+                self.relations.append((coefs, "eq"))
+            elif sense == "le":  # the students lie between the largest subject and the sum
+                coefs = {}
+                for v in pvars:
+                    coefs[v] = coefs.get(v, 0.0) - 1.0
+                coefs[tvar] = coefs.get(tvar, 0.0) + 1.0
+                self.relations.append((coefs, "le"))
+                for v in pvars:
+                    if v != tvar:
+                        self.relations.append(({v: 1.0, tvar: -1.0}, "le"))
+        self.partitions.append(rid_of[lo:hi], int(rids[tot[g]]), "cell", key)
+
+
 def _loop_model(monkeypatch, *args, **kw):
     with monkeypatch.context() as mp:
         mp.setattr(model, "_split_group", _loop_split_group)
-        mp.setattr(model, "ones", _loop_ones)
         mp.setattr(model, "Entries", _ListEntries)
         mp.setattr(model, "RowEstimates", _ListEstimates)
         mp.setattr(model, "Relations", _ListRelations)
@@ -176,6 +214,7 @@ def _loop_model(monkeypatch, *args, **kw):
             ("_unis", _loop_unis),
             ("_set_links", _loop_set_links),
             ("_relations", _loop_relations),
+            ("_subject_relations", _loop_subject_relations),
         ]:
             mp.setattr(PopulationModel, name, f)
         mp.setattr(PopulationModel, "_number_rows", _loop_number_rows)

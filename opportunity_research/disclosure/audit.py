@@ -16,6 +16,7 @@ import pandas as pd
 
 from .. import config
 from .lp import TOL, interval_width, intervals
+from .memo import without_cyclic_gc
 from .model import LABELS, REASON, AuditReport, PopulationModel, TableSpec, row_label, var_label
 
 __all__ = ["apply_hidden", "audit", "audit_published", "suppressed_flags"]
@@ -54,6 +55,7 @@ def audit(
     return audit_published(tables, min_n=min_n, protection=protection, year=year)
 
 
+@without_cyclic_gc
 def audit_published(
     tables: Mapping[str, tuple[pd.DataFrame, TableSpec]],
     *,

@@ -139,19 +139,81 @@ def _substitute(model, shown_rows):
     nv = len(model.var_key)
     nr = len(model.relations)
     ok = shown[arr["ent_rid"]] & ~np.isnan(arr["ent_val"])
-    fixed = np.full(nv, np.nan)
-    idx = np.flatnonzero(ok & arr["single"])[::-1]
-    if len(idx):
-        vs, last = np.unique(arr["ent_v"][idx], return_index=True)
-        fixed[vs] = (arr["ent_val"][idx] / arr["ent_c"][idx])[last]
-    unknown = np.isnan(fixed)
-    row_ok = np.concatenate([np.ones(nr, dtype=bool), ok & ~arr["single"]])
-    active = row_ok & (arr["ones"] @ unknown.astype(float) > 0)
-    b = arr["rhs"] - arr["a"] @ np.where(unknown, 0.0, fixed)
-    for x in (fixed, unknown, active, b):
+    last = arr.get("substituted_ok")
+    got = _substitute_changes(arr, nr, ok, last) if last is not None else None
+    if got is None:
+        fixed = np.full(nv, np.nan)
+        idx = np.flatnonzero(ok & arr["single"])[::-1]
+        if len(idx):
+            vs, first = np.unique(arr["ent_v"][idx], return_index=True)
+            fixed[vs] = (arr["ent_val"][idx] / arr["ent_c"][idx])[first]
+        unknown = np.isnan(fixed)
+        row_ok = np.concatenate([np.ones(nr, dtype=bool), ok & ~arr["single"]])
+        active = row_ok & (arr["ones"] @ unknown.astype(float) > 0)
+        b = arr["rhs"] - arr["a"] @ np.where(unknown, 0.0, fixed)
+        got = fixed, unknown, active, b
+    for x in got:
         x.flags.writeable = False  # kept for the next call: read only
-    arr["substituted"] = (shown.copy(), (fixed, unknown, active, b))
+    arr["substituted"] = (shown.copy(), got)
+    arr["substituted_ok"] = (ok, *got)
+    return got
+
+
+def _substitute_changes(arr, nr: int, ok: np.ndarray, last: tuple):
+    """:func:`_substitute` from its last call (``last``: its shown entries ``ok`` and its results) where few entries
+    were shown or hidden since (a clean-up try, a round's new complements): the fixed value of each count with a
+    single entry that changed, then the activity and right-hand side of each row holding a count whose value or
+    status changed (or whose own entry changed), each recomputed as the whole computation does (a row's product in
+    its order, from 0), the other rows kept; None (compute all) when many changed. At 1,000,000 students each call
+    took two products over 2.5 million rows (0.1 s), for every try of the clean-up."""
+    ok0, fixed0, unknown0, active0, b0 = last
+    if len(ok0) != len(ok):
+        return None
+    flip = np.flatnonzero(ok != ok0)
+    if len(flip) > len(ok) // 50:
+        return None
+    single = arr["single"]
+    fixed = fixed0.copy()
+    sv = np.unique(arr["ent_v"][flip[single[flip]]])
+    if len(sv):
+        starts, ents = _single_entries(arr, len(fixed))
+        n = starts[sv + 1] - starts[sv]
+        e, owner = ents[ranges(starts[sv], n)], np.repeat(sv, n)  # their single entries, ascending
+        fixed[sv] = np.nan
+        e, owner = e[ok[e]], owner[ok[e]]
+        at = np.flatnonzero(np.append(owner[1:] != owner[:-1], True)) if len(e) else e
+        fixed[owner[at]] = arr["ent_val"][e[at]] / arr["ent_c"][e[at]]  # the last shown entry of each
+    unknown = np.isnan(fixed)
+    x0, x = np.where(unknown0, 0.0, fixed0), np.where(unknown, 0.0, fixed)
+    cols = arr.get("a_csc")
+    if cols is None:
+        cols = arr["a_csc"] = arr["a"].tocsc()
+
+    def rows_of(vs):
+        return cols.indices[ranges(cols.indptr[vs], np.diff(cols.indptr)[vs])]
+
+    b, active = b0.copy(), active0.copy()
+    rows_b = np.unique(rows_of(np.flatnonzero(x.view(np.int64) != x0.view(np.int64))))
+    if len(rows_b):
+        b[rows_b] = arr["rhs"][rows_b] - arr["a"][rows_b] @ x
+    own = flip[~single[flip]] + nr  # entries of several counts shown or hidden: rows of their own
+    rows_a = np.unique(np.concatenate([rows_of(np.flatnonzero(unknown != unknown0)), own]))
+    if len(rows_a):
+        row_ok = (rows_a < nr) | (ok & ~single)[np.maximum(rows_a - nr, 0)]
+        active[rows_a] = row_ok & (arr["ones"][rows_a] @ unknown.astype(float) > 0)
     return fixed, unknown, active, b
+
+
+def _single_entries(arr, nv: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each count's entries of one count (ascending), as ``(starts, entries)`` (count ``v``'s are
+    ``entries[starts[v]:starts[v + 1]]``); kept in ``arr``."""
+    got = arr.get("single_entries")
+    if got is None:
+        e = np.flatnonzero(arr["single"])
+        e = e[np.argsort(arr["ent_v"][e], kind="stable")]
+        starts = np.concatenate([[0], np.cumsum(np.bincount(arr["ent_v"][e], minlength=nv))])
+        got = arr["single_entries"] = (starts, e)
+    return got
 
 
 def _reduce(model, shown_rows):

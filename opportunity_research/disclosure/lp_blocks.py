@@ -188,23 +188,17 @@ def local_points(model, arr, rows, members, unknown, b_all, lb, targets, need) -
         hit = model.lp_cache.get(key)
         if hit is None:
             hit = {}
-            loc = np.zeros(len(x_true), dtype=bool)
-            loc[sub] = True
-            lp = component_model(arr, rows[touch], sub, loc, b, lb)
+            lp = component_model(arr, rows[touch], sub, None, b, lb, block_entries(cols_sub, touch))
             if lp is not None:
                 cols = np.searchsorted(sub, ts)
-                h = highs_model(hc, lp)
-                seen_lo, seen_hi = x_true[sub].copy(), x_true[sub].copy()  # the true counts: a feasible point
-                if spread(hc, h, len(sub), cols, need, seen_lo, seen_hi):
-                    reach(hc, h, lp, cols, need, seen_lo, seen_hi)
-                if own is not None:
-                    _own_ends(hc, h, len(sub), int(np.searchsorted(sub, own)), need, seen_lo, seen_hi)
-                wide = np.floor(seen_hi[cols] + TOL) - np.ceil(seen_lo[cols] - TOL) >= need
-                hit = {
-                    int(sub[j]): (float(seen_lo[j]), float(seen_hi[j]))
-                    for j, ok in zip(cols.tolist(), wide.tolist())
-                    if ok
-                }
+                own_j = None if own is None else int(np.searchsorted(sub, own))
+                # the solves are a function of the LP as built, the targets' places, the true counts and own: a
+                # block of other rows or counts whose LP is the same one takes the points found for it
+                same = digest(*_lp_parts(lp), cols, x_true[sub], need, own_j)
+                found = model.lp_cache.get(same)
+                if found is None:
+                    found = model.lp_cache[same] = _probe_points(hc, lp, x_true[sub], cols, need, own_j)
+                hit = {int(sub[j]): ends for j, ends in found}
             model.lp_cache[key] = hit
         out.update(hit)
         return hit
@@ -303,6 +297,26 @@ def local_points(model, arr, rows, members, unknown, b_all, lb, targets, need) -
     return out
 
 
+def _lp_parts(lp) -> tuple:
+    """The arrays that make a block's LP (:func:`component_model`), and its shape, for :func:`digest`."""
+    a = lp[0]
+    return (a.shape, a.indptr, a.indices, a.data, *lp[1:])
+
+
+def _probe_points(hc, lp, x_sub, cols, need, own_j) -> list:
+    """One block probe's solves (:func:`local_points`): its targets (``cols``, places in the block) whose values
+    over the feasible points found span ``need``, as ``[(place, (low, high)), ...]``; ``x_sub`` the block's true
+    counts (a feasible point), ``own_j`` the place of the target whose own ends are solved for (or None)."""
+    h = highs_model(hc, lp)
+    seen_lo, seen_hi = x_sub.copy(), x_sub.copy()  # the true counts: a feasible point
+    if spread(hc, h, len(x_sub), cols, need, seen_lo, seen_hi):
+        reach(hc, h, lp, cols, need, seen_lo, seen_hi)
+    if own_j is not None:
+        _own_ends(hc, h, len(x_sub), own_j, need, seen_lo, seen_hi)
+    wide = np.floor(seen_hi[cols] + TOL) - np.ceil(seen_lo[cols] - TOL) >= need
+    return [(j, (float(seen_lo[j]), float(seen_hi[j]))) for j, ok in zip(cols.tolist(), wide.tolist()) if ok]
+
+
 #: The school blocks of :func:`local_points`: the schools of the unknown counts within this many short relations
 #: of a target.
 SCHOOL_STEPS = 2
@@ -383,7 +397,7 @@ def highs_model(hc, model):
     return h
 
 
-def component_model(arr, rows, members, unknown, b, lb):
+def component_model(arr, rows, members, unknown, b, lb, entries=None):
     """One component's LP in matrix form: ``(A (CSC), col lower, col upper, row lower, row upper)``.
 
     ``rows`` are the component's rows of the model (:func:`_arrays`, in order), restricted to its unknown
@@ -391,19 +405,24 @@ def component_model(arr, rows, members, unknown, b, lb):
     several times (one per table that publishes it, once per count column): each distinct row is kept once
     (its first), and a row of one count is a bound of that count (a smaller model with the same feasible set;
     on a 100,000-student district 4 in 10 rows went). Zero coefficients are dropped. Returns None when the
-    bounds contradict each other (no feasible point).
+    bounds contradict each other (no feasible point). ``entries``, when given, are the rows' entries of the
+    ``members`` already, ``(row place in rows, place in members, coefficient)`` in any order but that of equal
+    places (:func:`block_entries`); else they are read from the rows.
     """
     m = len(members)
     lower = np.asarray(lb, dtype=float)[members]
     upper = np.full(m, BIG)
-    a_all = arr["a"]
-    starts, ends = a_all.indptr[rows], a_all.indptr[rows + 1]
-    lens = ends - starts
-    nz = np.arange(int(lens.sum())) + np.repeat(starts - (np.cumsum(lens) - lens), lens)
-    k = np.repeat(np.arange(len(rows)), lens)
-    var, coef = a_all.indices[nz], a_all.data[nz]
-    keep = unknown[var] & (coef != 0)
-    k, pos, coef = k[keep], np.searchsorted(members, var[keep]), coef[keep]
+    if entries is None:
+        a_all = arr["a"]
+        starts, ends = a_all.indptr[rows], a_all.indptr[rows + 1]
+        lens = ends - starts
+        nz = np.arange(int(lens.sum())) + np.repeat(starts - (np.cumsum(lens) - lens), lens)
+        k = np.repeat(np.arange(len(rows)), lens)
+        var, coef = a_all.indices[nz], a_all.data[nz]
+        keep = unknown[var] & (coef != 0)
+        k, pos, coef = k[keep], np.searchsorted(members, var[keep]), coef[keep]
+    else:
+        k, pos, coef = entries
     order = np.lexsort((pos, k))
     k, pos, coef = k[order], pos[order], coef[order]
     cnt = np.bincount(k, minlength=len(rows))
@@ -427,6 +446,24 @@ def component_model(arr, rows, members, unknown, b, lb):
     bk = b[kept].astype(float)
     lo_r = np.where(eq[kept], bk, -np.inf)
     return a, lower, np.maximum(upper, lower), lo_r, bk
+
+
+def block_entries(cols_sub, touch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A block's entries for :func:`component_model` from its columns (``cols_sub``: CSC, the component's rows by
+    the block's counts) and the rows that hold them (``touch``, ascending): each nonzero entry's place in
+    ``touch``, its count's place in the block and its coefficient, column by column (the entries a read of the
+    touched rows keeps, without reading the rest of those rows: a relation of every school's count of a group
+    reaches each block).
+
+    Examples
+    --------
+    >>> cols = sparse.csc_matrix(np.array([[1.0, 0.0], [0.0, 0.0], [2.0, -1.0]]))
+    >>> [x.tolist() for x in block_entries(cols, np.array([0, 2]))]
+    [[0, 1, 1], [0, 0, 1], [1.0, 2.0, -1.0]]
+    """
+    pos = np.repeat(np.arange(cols_sub.shape[1]), np.diff(cols_sub.indptr))
+    keep = cols_sub.data != 0
+    return np.searchsorted(touch, cols_sub.indices[keep]), pos[keep], cols_sub.data[keep]
 
 
 def first_distinct_rows(

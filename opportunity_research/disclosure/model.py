@@ -27,7 +27,7 @@ from .model_arrays import (
     codes,
     count_codes,
     group_relations,
-    ones,
+    subject_relations,
 )
 from .model_arrays import entry as _entry
 from .model_arrays import grouped as _grouped
@@ -645,33 +645,37 @@ class PopulationModel:
         self.row_ref.extend([None] * n)
         self.pre_hidden.extend(pre.tolist())
         # every count (row by row, column by column) as the code of its key: each distinct key is built once, in
-        # the order first met (a key per count, 2 million at 1,000,000 students, took most of the build)
+        # the order first met (a key per count, 2 million at 1,000,000 students, took most of the build), by one
+        # comprehension, and looked up at once (a loop with a lookup per key took about 4 CPU-s at 1,000,000)
         code, first, lk = count_codes(labels, counts, links, self.known)
-        xs = list(counts[0]) if k == 1 else list(np.column_stack(counts).ravel())
+        x_arr = np.column_stack(counts).astype(float).ravel()
         index, var_key, var_x, var_total = self._index, self.var_key, self.var_x, self.var_total
-        got = []
-        for p in first.tolist():
-            i, j = divmod(p, k)
-            u, sc, va, le, yr = u_l[i], s_l[i], v_l[i], l_l[i], y_l[i]
-            if self.known:
-                x = float(xs[p])  # the count's own value (a key of -0.0 reads as one of 0.0)
-                key = (unit, yr, sc, va, le, ("n", x) if x == x else (u, sc, va, le, j))  # noqa: PLR0124
-            else:
-                ln = lk[p]
-                key = (unit, yr, sc, va, le, (u, sc, va, le, j) if ln is None else ln)
-            v = index.get(key)
+        il, jl = (x.tolist() for x in np.divmod(first, k))
+        x_first = x_arr[first].tolist()  # each count's own value (a key of -0.0 reads as one of 0.0)
+        if self.known:
+            tail = [None if math.isnan(x) else ("n", x) for x in x_first]
+        else:
+            tail = [lk[p] for p in first.tolist()]
+        keys = [
+            (unit, y_l[i], s_l[i], v_l[i], l_l[i], (u_l[i], s_l[i], v_l[i], l_l[i], j) if t is None else t)
+            for i, j, t in zip(il, jl, tail)
+        ]
+        got = [index.get(key) for key in keys]
+        for at in [a for a, v in enumerate(got) if v is None]:
+            key = keys[at]
+            v = index.get(key)  # (a key met twice in this table is the same count)
             if v is None:
                 v = index[key] = len(var_key)
                 var_key.append(key)
-                var_x.append(float(xs[p]))
-                var_total.append(va == "all")
-            got.append(v)
+                var_x.append(x_first[at])
+                var_total.append(key[3] == "all")
+            got[at] = v
         vs = np.asarray(got, dtype=np.int64)[code]
         rvars, rids = np.array(vs, dtype=np.int64).reshape(n, k), np.arange(base, base + n)
         own = rvars.tolist()  # one list per row, shared: a cell row describes every count it shows
         self.row_vars.extend(own)
         self.row_own.extend(own)
-        self.entries.add(np.repeat(rids, k), np.ones(n * k), vs, np.ones(n * k), xs)
+        self.entries.add(np.repeat(rids, k), np.ones(n * k), vs, np.ones(n * k), x_arr)
         return rvars, rids
 
     def _set_links(self, unis, school, var, counts, pre):
@@ -716,26 +720,9 @@ class PopulationModel:
             eq = np.abs(sums - tv) < 0.5
             between = (top <= tv + 0.5) & (tv <= sums + 0.5)
             senses.append(np.where(missing, "", np.where(eq, "eq", np.where(between, "le", ""))).tolist())
-        rv, rt, rid_of = rvars[flat].T.tolist(), rvars[tot].T.tolist(), rids[flat].tolist()
-        for g, (_, _, key) in enumerate(groups):
-            lo, hi = starts[g], starts[g + 1]
-            for j in range(len(counts)):
-                sense = senses[j][g]
-                pvars, tvar = rv[j][lo:hi], rt[j][g]
-                coefs: dict = {}
-                if sense == "eq":
-                    coefs = ones(pvars)
-                    coefs[tvar] = coefs.get(tvar, 0.0) - 1.0
-                    self.relations.append((coefs, "eq"))
-                elif sense == "le":  # the students lie between the largest subject and the sum
-                    for v in pvars:
-                        coefs[v] = coefs.get(v, 0.0) - 1.0
-                    coefs[tvar] = coefs.get(tvar, 0.0) + 1.0
-                    self.relations.append((coefs, "le"))
-                    for v in pvars:
-                        if v != tvar:
-                            self.relations.append(({v: 1.0, tvar: -1.0}, "le"))
-            self.partitions.append(rid_of[lo:hi], int(rids[tot[g]]), "cell", key)
+        sense = np.array(senses, dtype=object).reshape(len(counts), len(groups)).T
+        self.relations.add(*subject_relations(sense, rvars, flat, tot, starts))
+        self.partitions.add(np.diff(starts), rids[flat], rids[tot], [key for _, _, key in groups])
 
     def _relations(self, groups, counts, rvars, rids):
         """Each ``(parts, total row, key)`` group's relation, in turn: the parts add up to the total (``le``

@@ -152,7 +152,7 @@ from .complements import (
     touched,
 )
 from .lp import LOCAL_MIN, component_above, interval_width, intervals, narrow_targets, true_counts_hold
-from .memo import LINK_BY_LISTS_MAX, by_state, close_counts, index_lists, row_closure
+from .memo import LINK_BY_LISTS_MAX, by_state, close_counts, index_lists, row_closure, without_cyclic_gc
 from .model import (
     AuditReport,
     PopulationModel,
@@ -543,6 +543,7 @@ def _published_failures(model, st, tables, unpublished, min_n, protection, year)
     return list(audit_published(shown, min_n=min_n, protection=protection, year=year).failures), out
 
 
+@without_cyclic_gc
 def protect_tables(
     tables: Mapping[str, tuple[pd.DataFrame, TableSpec]],
     *,
