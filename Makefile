@@ -105,8 +105,13 @@ docs: venv ## regenerate docs/data_contract.md from the contract
 screenshots: reports ## regenerate docs/screenshots/ (first screen and a printed page of a report and scorecard)
 	$(BIN)/python -m opportunity_research.report.browser --screenshots docs/screenshots --district demo_lakeside
 
+# --no-deps: exactly the pinned set. JupyterLab's jsonschema[format-nongpl] would also bring rfc3987-syntax, whose
+# import builds an IRI grammar (about 1 CPU-s) in every process that imports jsonschema through nbformat: the batch,
+# each Dask worker, the test workers (python-jsonschema/jsonschema#1428). Nothing here checks the "iri" format, so
+# the lock leaves it out (and lark, its parser), and an environment made before loses it.
 $(LAB_STAMP): $(STAMP) requirements-lab.lock
-	$(BIN)/python -m pip install --quiet -r requirements.lock -r requirements-lab.lock
+	$(BIN)/python -m pip install --quiet --no-deps -r requirements.lock -r requirements-lab.lock
+	$(BIN)/python -m pip uninstall --quiet --yes rfc3987-syntax lark 2>/dev/null || true
 	@touch $(LAB_STAMP)
 
 # JupyterLab rooted at the project folder, on your own working copies in notebooks/work/ (git-ignored, made from
@@ -120,10 +125,10 @@ lock-lab: ## re-pin requirements-lab.lock: JupyterLab on top of requirements.loc
 	rm -rf .lockenv && $(PYTHON) -m venv .lockenv && .lockenv/bin/pip install --quiet -r requirements.lock \
 	  "jupyterlab>=4" && .lockenv/bin/pip freeze --exclude-editable > .lockenv/freeze.txt && $(PYTHON) -c \
 	  "import re; n = lambda s: re.sub(r'[-_.]+', '-', s.split('==')[0]).lower(); \
-	  main = {n(x) for x in open('requirements.lock') if '==' in x}; \
+	  main = {n(x) for x in open('requirements.lock') if '==' in x} | {'rfc3987-syntax', 'lark'}; \
 	  extra = sorted((x.strip() for x in open('.lockenv/freeze.txt') if '==' in x and n(x) not in main), key=str.lower); \
 	  open('requirements-lab.lock', 'w').write('# JupyterLab for make lab, pinned; installed on top of requirements.lock, ' \
-	  'kept out of the batch environment. Regenerate with make lock-lab.\\n' + '\\n'.join(extra) + '\\n')" && rm -rf .lockenv
+	  'kept out of the batch environment. Regenerate with make lock-lab (it leaves out rfc3987-syntax and lark: see the Makefile).\\n' + '\\n'.join(extra) + '\\n')" && rm -rf .lockenv
 
 lock: ## re-pin requirements.lock from a fresh environment (needs the registry)
 	rm -rf .lockenv && $(PYTHON) -m venv .lockenv && .lockenv/bin/pip install --quiet ".[test,dev]" && \

@@ -100,7 +100,10 @@ def kernels():
     warm_kernel.shutdown_all()
 
 
-def test_no_state_leaks_between_notebooks_on_the_warm_kernel(tmp_path, kernels):
+def test_no_state_leaks_between_notebooks_on_the_warm_kernel(tmp_path, kernels, monkeypatch):
+    # the kernel's one BLAS thread comes from kernel_env, not from the tests' environment (tests/conftest.py)
+    for name in warm_kernel.THREAD_LIMITS:
+        monkeypatch.delenv(name, raising=False)
     probe, pollute = (
         _notebook(tmp_path / "probe.ipynb", PROBE),
         _notebook(tmp_path / "pollute.ipynb", POLLUTE),

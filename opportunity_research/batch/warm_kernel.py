@@ -81,7 +81,9 @@ class WarmKernel:
         self.km.start_kernel(cwd=cwd, env=kernel_env(), extra_arguments=list(KERNEL_ARGUMENTS))
         self.client = None  # the current notebook's asynchronous client (see :func:`execute`)
         kc = self.km.client()
-        kc.start_channels()
+        # no heartbeat channel: the manager's client asks the manager whether the kernel lives, and the heartbeat
+        # socket of a kernel that died at start kept its unanswered ping for a second when the channels stopped
+        kc.start_channels(hb=False)
         try:
             kc.wait_for_ready(timeout=start_timeout)
         except Exception:
