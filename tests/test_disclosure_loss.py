@@ -18,14 +18,10 @@ import pandas as pd
 import pytest
 
 from opportunity_research import config
-from opportunity_research.disclosure.design import (
-    POOLED_LEVEL,
-    never_published,
-    pool_small_groups,
-    school_breakdowns,
-)
+from opportunity_research.disclosure.design import POOLED_LEVEL, never_published, school_breakdowns
 from opportunity_research.disclosure.joint import TableSpec, protect_tables
 from opportunity_research.intake.dataset import District
+from opportunity_research.study.analysis import pool_small_groups
 from tests.test_disclosure_links import random_truth
 
 MIN_N = 10

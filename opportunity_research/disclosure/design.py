@@ -5,8 +5,8 @@ decides the set, before suppression, the way state report cards do. Both steps l
 (cells hidden beyond the small cells, per small cell) at the same protection, because a small cell that is not
 published needs no complement:
 
-* :func:`pool_small_groups` (defined in :mod:`opportunity_research.study.analysis`, which runs it before any
-  analysis; re-exported here): the race/ethnicity groups with fewer than ``pool_below`` students in the whole
+* :func:`~opportunity_research.study.analysis.pool_small_groups` (run by the analysis before anything else;
+  not imported here, so that the publish gate's process need not load the statistics): the race/ethnicity groups with fewer than ``pool_below`` students in the whole
   district (default ``2 * min_n``) are pooled into one group, :data:`POOLED_LEVEL`, before any analysis; only
   the pooled group is published (every table, estimate and interval is computed on it, never recombined from
   hidden parts). Pooling happens only when at least two groups are that small, never for a reference group.
@@ -38,14 +38,12 @@ import pandas as pd
 
 from .. import config
 from ..intake.contract import POOLED_RACE_ETHNICITY
-from ..study.analysis import pool_small_groups
 from .model import TableSpec
 
 __all__ = [
     "CELL_BY_CELL_MAX_SCHOOL_ROWS",
     "POOLED_LEVEL",
     "never_published",
-    "pool_small_groups",
     "school_breakdowns",
     "school_rows",
     "unshown_trend_rows",

@@ -157,7 +157,7 @@ class AuditReport:
         Time spent.
     pooled_groups
         Groups published only as one pooled group (``"race_ethnicity=asian"``, ...;
-        :func:`~opportunity_research.disclosure.design.pool_small_groups`).
+        :func:`~opportunity_research.study.analysis.pool_small_groups`).
     left_out
         ``{table: rows}``: rows left out because of the data (``protect_tables(unpublished=...)``, such as
         :func:`~opportunity_research.disclosure.design.school_breakdowns`); not counted in ``cells``.

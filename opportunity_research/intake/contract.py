@@ -52,7 +52,7 @@ RACE_ETHNICITY: dict[str, str] = {
 }
 
 #: The code of the group the smallest race/ethnicity groups of a district are reported as, when they are pooled
-#: (:func:`opportunity_research.disclosure.design.pool_small_groups`); never a code in the input files.
+#: (:func:`opportunity_research.study.analysis.pool_small_groups`); never a code in the input files.
 POOLED_RACE_ETHNICITY = "pooled_small_groups"
 #: How a reader reads the pooled group.
 POOLED_RACE_ETHNICITY_LABEL = "Students of smaller race/ethnicity groups (pooled)"
