@@ -6,13 +6,14 @@ import os
 
 import pytest
 
-#: One thread for BLAS/LAPACK and OpenMP in the test processes and everything they start (kernels, Dask workers, the
-#: CLI), unless the environment sets it: ``make test`` runs two xdist workers on two cores, and a multithreaded BLAS
-#: in each spins its threads against the other worker's (tests/test_models.py took 36 CPU-s on two BLAS threads
-#: against 12 on one, on a busy machine; see ``opportunity_research.stats.likelihood.one_blas_thread``). Set here,
-#: before xdist starts its workers, so that they load their BLAS with it; kernels and Dask workers already run on
-#: one thread (``batch.warm_kernel.THREAD_LIMITS``, distributed's ``nanny.pre-spawn-environ``).
-THREAD_LIMITS = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+from opportunity_research.batch.warm_kernel import THREAD_LIMITS
+
+# One thread for BLAS/LAPACK and OpenMP in the test processes and everything they start (kernels, Dask workers, the
+# CLI), unless the environment sets it: ``make test`` runs two xdist workers on two cores, and a multithreaded BLAS
+# in each spins its threads against the other worker's (tests/test_models.py took 36 CPU-s on two BLAS threads
+# against 12 on one, on a busy machine; see ``opportunity_research.stats.likelihood.one_blas_thread``). Set here,
+# before xdist starts its workers, so that they load their BLAS with it; kernels and Dask workers already run on
+# one thread (the same limits, ``batch.warm_kernel.THREAD_LIMITS``; distributed's ``nanny.pre-spawn-environ``).
 for _name, _value in THREAD_LIMITS.items():
     os.environ.setdefault(_name, _value)
 

@@ -170,19 +170,8 @@ def _loop_subject_relations(self, groups, counts, names, rvars, rids):
     if not groups:
         return
     flat, gid, tot, starts = model._grouped(groups)
-    senses = []
-    for j in range(len(counts)):
-        students = names[j] == "n_students"
-        if not self.known:
-            senses.append(["le" if students else "eq"] * len(groups))
-            continue
-        vals, tv = counts[j][flat], counts[j][tot]
-        gap, (missing, sums) = np.isnan(vals), model._sums(vals, tv, gid, len(groups))
-        top = np.full(len(groups), -np.inf)
-        np.maximum.at(top, gid, np.where(gap, -np.inf, vals))
-        eq = np.abs(sums - tv) < 0.5
-        between = (top <= tv + 0.5) & (tv <= sums + 0.5)
-        senses.append(np.where(missing, "", np.where(eq, "eq", np.where(between, "le", ""))).tolist())
+    # the model's own senses: what this reference checks is the relations built from them
+    senses = self._subject_senses(counts, names, flat, gid, tot, len(groups))
     rv, rt, rid_of = rvars[flat].T.tolist(), rvars[tot].T.tolist(), rids[flat].tolist()
     for g, (_, _, key) in enumerate(groups):
         lo, hi = starts[g], starts[g + 1]

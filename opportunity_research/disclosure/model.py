@@ -701,25 +701,32 @@ class PopulationModel:
                 out[j][i] = ("set", v)
         return out
 
+    def _subject_senses(self, counts, names, flat, gid, tot, n_groups) -> list[list[str]]:
+        """Each count column's relation of each pooled-subject group (:meth:`_subject_relations`; ``flat``, ``gid``,
+        ``tot`` from :func:`_grouped`): ``"eq"`` (results add up), ``"le"`` (students lie between the largest
+        subject and the sum) or ``""`` (none: a part missing, or the published counts fit neither)."""
+        senses = []
+        for j in range(len(counts)):
+            students = names[j] == "n_students"
+            if not self.known:
+                senses.append(["le" if students else "eq"] * n_groups)
+                continue
+            vals, tv = counts[j][flat], counts[j][tot]
+            gap, (missing, sums) = np.isnan(vals), _sums(vals, tv, gid, n_groups)
+            top = np.full(n_groups, -np.inf)
+            np.maximum.at(top, gid, np.where(gap, -np.inf, vals))
+            eq = np.abs(sums - tv) < 0.5
+            between = (top <= tv + 0.5) & (tv <= sums + 0.5)
+            senses.append(np.where(missing, "", np.where(eq, "eq", np.where(between, "le", ""))).tolist())
+        return senses
+
     def _subject_relations(self, groups, counts, names, rvars, rids):
         """The pooled subject's counts of each ``(parts, pooled row, key)`` group, in turn: results add up
         (``all = ela + math``); students lie between the largest subject and the sum (sums taken at once)."""
         if not groups:
             return
         flat, gid, tot, starts = _grouped(groups)
-        senses = []
-        for j in range(len(counts)):
-            students = names[j] == "n_students"
-            if not self.known:
-                senses.append(["le" if students else "eq"] * len(groups))
-                continue
-            vals, tv = counts[j][flat], counts[j][tot]
-            gap, (missing, sums) = np.isnan(vals), _sums(vals, tv, gid, len(groups))
-            top = np.full(len(groups), -np.inf)
-            np.maximum.at(top, gid, np.where(gap, -np.inf, vals))
-            eq = np.abs(sums - tv) < 0.5
-            between = (top <= tv + 0.5) & (tv <= sums + 0.5)
-            senses.append(np.where(missing, "", np.where(eq, "eq", np.where(between, "le", ""))).tolist())
+        senses = self._subject_senses(counts, names, flat, gid, tot, len(groups))
         sense = np.array(senses, dtype=object).reshape(len(counts), len(groups)).T
         self.relations.add(*subject_relations(sense, rvars, flat, tot, starts))
         self.partitions.add(np.diff(starts), rids[flat], rids[tot], [key for _, _, key in groups])
