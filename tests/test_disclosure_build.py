@@ -5,7 +5,8 @@ the loop it replaced gives.
   appended, in its order;
 * the counts' keys of a cell table, built at once, number the variables as the loop over the keys did;
 * a block probe whose LP, as built, equals one probed before takes that probe's points (no HiGHS solve): the same
-  intervals as solving it.
+  intervals as solving it;
+* block probes solved side by side on threads give what solving them one by one gives.
 """
 
 from __future__ import annotations
@@ -113,6 +114,31 @@ def test_block_probe_of_the_same_lp_takes_its_points(monkeypatch):
         del m.lp_cache[key]
     monkeypatch.setattr(lp_blocks, "_probe_points", lambda *a: pytest.fail("solved again"))
     assert intervals(m, shown, targets, need=10) == first
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_block_probes_solved_side_by_side_as_one_by_one(seed, monkeypatch):
+    """The block LPs of one size solved on several threads decide the same targets with the same ranges, in the
+    same order, as solved one after another in the calling thread (and they do run on the pool's threads)."""
+    import threading
+
+    from tests.test_disclosure_lp import _true_breakdowns
+
+    monkeypatch.setattr(lp, "LOCAL_MIN", 20)
+    monkeypatch.setattr(lp_blocks, "LOCAL_SCHOOLS", (3, 12))
+    probe, where = lp_blocks._probe_points, []
+    monkeypatch.setattr(
+        lp_blocks, "_probe_points", lambda *a: where.append(threading.current_thread()) or probe(*a)
+    )
+    got = {}
+    for threads in (1, 3):
+        monkeypatch.setattr(lp_blocks, "LP_THREADS", threads)
+        m, shown, targets = _true_breakdowns(seed, left_out=seed == 0)  # a new model: nothing cached
+        where.clear()
+        got[threads] = list(intervals(m, shown, targets, need=10).items())
+        on_pool = {t.name.startswith("block-lp") for t in where}
+        assert where and on_pool == ({False} if threads == 1 else {True})
+    assert got[3] == got[1]
 
 
 def test_pass_and_publish_audit_run_without_the_cyclic_collector(monkeypatch):

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections import defaultdict
+import os
+from collections import defaultdict, deque
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -150,7 +152,33 @@ def local_points(model, arr, rows, members, unknown, b_all, lb, targets, need) -
     count of the component has no known value (a count suppressed in the input) or HiGHS is not available.
     A block none of whose counts or rows changed since the last audit keeps its result
     (:func:`forget_changed_blocks`); one probed before with the same inputs comes from the model's cache.
+    The blocks of one size are independent: their LPs are solved side by side on :data:`LP_THREADS` threads
+    (HiGHS lets go of the GIL while it solves; each LP is solved alone, from its own start, so what is found
+    does not depend on the number of threads, and it is recorded in the blocks' order).
     """
+    if LP_THREADS < 2:
+        return _local_points(model, arr, rows, members, unknown, b_all, lb, targets, need, _Now())
+    with ThreadPoolExecutor(LP_THREADS, thread_name_prefix="block-lp") as pool:
+        return _local_points(model, arr, rows, members, unknown, b_all, lb, targets, need, pool)
+
+
+#: Threads that solve the block LPs of :func:`local_points` side by side: the CPUs this process may use, at most 4.
+LP_THREADS = max(
+    1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+)
+
+
+class _Now:
+    """An executor that runs what it is given at once, in the calling thread (:data:`LP_THREADS` 1)."""
+
+    def submit(self, fn, *args) -> Future:
+        done = Future()
+        done.set_result(fn(*args))
+        return done
+
+
+def _local_points(model, arr, rows, members, unknown, b_all, lb, targets, need, pool) -> dict:
+    """:func:`local_points`, its block LPs solved on ``pool``."""
     try:
         from scipy.optimize._highspy import _core as hc
 
@@ -174,34 +202,64 @@ def local_points(model, arr, rows, members, unknown, b_all, lb, targets, need) -
     a_cols = a_rows.tocsc()
     out: dict = {}
 
-    def probe(sub, ts, own=None):
-        """Feasible points of one block (``sub``: its counts, ascending) for its targets ``ts`` (and, for the
-        target ``own``, its own maximum and minimum over the block when those points leave it open)."""
+    queue = deque()  # the probes started and not yet recorded, in the order they were started
+    started = {}  # LP digest -> the solves of a probe started and not yet recorded (a Future)
+
+    def start(sub, ts, own=None, then=None):
+        """Start the probe of one block (``sub``: its counts, ascending) for its targets ``ts`` (and, for the
+        target ``own``, its own maximum and minimum over the block when those points leave it open); its
+        solves run on ``pool`` while the next blocks are built. :func:`finish` records it."""
         cols_sub = a_cols[:, sub]
         touch = np.unique(cols_sub.indices)
         if not len(touch):
-            return {}
+            queue.append((then, None, None, None, {}))
+            return
         b = base[touch] + (cols_sub @ x_true[sub])[touch]  # the block's own counts free again
         key = digest(
             sub, rows[touch], np.round(b, 6) + 0.0, ts, need, "block" if own is None else ("own", own)
         )
         hit = model.lp_cache.get(key)
-        if hit is None:
-            hit = {}
-            lp = component_model(arr, rows[touch], sub, None, b, lb, block_entries(cols_sub, touch))
-            if lp is not None:
-                cols = np.searchsorted(sub, ts)
-                own_j = None if own is None else int(np.searchsorted(sub, own))
-                # the solves are a function of the LP as built, the targets' places, the true counts and own: a
-                # block of other rows or counts whose LP is the same one takes the points found for it
-                same = digest(*_lp_parts(lp), cols, x_true[sub], need, own_j)
-                found = model.lp_cache.get(same)
-                if found is None:
-                    found = model.lp_cache[same] = _probe_points(hc, lp, x_true[sub], cols, need, own_j)
-                hit = {int(sub[j]): ends for j, ends in found}
-            model.lp_cache[key] = hit
-        out.update(hit)
+        if hit is not None:
+            queue.append((then, None, None, None, hit))
+            return
+        lp = component_model(arr, rows[touch], sub, None, b, lb, block_entries(cols_sub, touch))
+        if lp is None:
+            queue.append((then, key, None, None, {}))
+            return
+        cols = np.searchsorted(sub, ts)
+        own_j = None if own is None else int(np.searchsorted(sub, own))
+        # the solves are a function of the LP as built, the targets' places, the true counts and own: a block
+        # of other rows or counts whose LP is the same one takes the points found for it
+        same = digest(*_lp_parts(lp), cols, x_true[sub], need, own_j)
+        found = model.lp_cache.get(same)
+        if found is None:
+            found = started.get(same)
+        if found is None:
+            found = started[same] = pool.submit(_probe_points, hc, lp, x_true[sub], cols, need, own_j)
+        queue.append((then, key, sub, same, found))
+
+    def finish(keep: int = 0) -> dict:
+        """Record the probes started, in the order they were started, but the last ``keep``: the targets they
+        decide go to ``out``, their points to the model's cache; ``then(hit)`` of each. Returns the last one's
+        targets decided."""
+        hit = {}
+        while len(queue) > keep:
+            then, key, sub, same, found = queue.popleft()
+            if isinstance(found, Future):
+                found = model.lp_cache[same] = found.result()
+                started.pop(same, None)
+            hit = found if sub is None else {int(sub[j]): ends for j, ends in found}
+            if key is not None:
+                model.lp_cache[key] = hit
+            out.update(hit)
+            if then is not None:
+                then(hit)
         return hit
+
+    def probe(sub, ts, own=None):
+        """One block probe, done now (:func:`start`, :func:`finish`): the targets it decides."""
+        start(sub, ts, own)
+        return finish()
 
     def still_open():
         return np.array([t for t in targets if t not in out], dtype=np.int64)
@@ -218,9 +276,11 @@ def local_points(model, arr, rows, members, unknown, b_all, lb, targets, need) -
             key = (blk, need, sub[0] if len(sub) else -1)
             got = mine.get(key)
             if got is not None and np.array_equal(got[0], sub) and np.array_equal(got[1], bts):
-                out.update(got[2])
+                queue.append((None, None, None, None, got[2]))
                 continue
-            mine[key] = (sub, bts, probe(sub, bts))
+            start(sub, bts, then=lambda hit, m=mine, k=key, s=sub, t=bts: m.__setitem__(k, (s, t, hit)))
+            finish(keep=2 * LP_THREADS)  # a few LPs ahead of the solves, not every block's at once
+        finish()  # the blocks of one size are independent: their LPs are solved side by side
     grid, school, level = _grid(model)
     t_arr = np.asarray(targets, dtype=np.int64)
     is_target = np.zeros(len(x_true), dtype=bool)
