@@ -175,7 +175,7 @@ def test_substitution_from_the_last_call_as_computed_in_full(seed, known):
     m = _model(seed, known)
     arr, nr = lp._arrays(m), len(m.relations)
     rng = np.random.default_rng(seed)
-    shown = ~np.asarray(m.pre_hidden_rows, dtype=bool)
+    shown = ~np.asarray(m.pre_hidden, dtype=bool)
     lp._substitute(m, shown)
     incremental = 0
     for step in range(30):

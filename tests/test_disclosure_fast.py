@@ -53,6 +53,26 @@ class _ListEntries(list):
         pass
 
 
+class _ListRowLists(list):
+    """The rows' counts as the loop built them: a list per row."""
+
+    def add(self, lens, var):
+        at = 0
+        for n in np.asarray(lens, dtype=np.int64).tolist():
+            self.append([int(v) for v in var[at : at + n]])
+            at += n
+
+    def freeze(self):
+        pass
+
+    def lens(self):
+        return np.array([len(x) for x in self], dtype=np.int64)
+
+    @property
+    def var(self):
+        return np.array([v for x in self for v in x], dtype=np.int64)
+
+
 class _ListRelations(list):
     """The relations as the loop built them: a list of ``({variable: coefficient}, sense)``."""
 
@@ -104,16 +124,17 @@ def _loop_number_rows(self, tid, df, spec, rows, labels, counts, pre):
     u_l, s_l, v_l, l_l, y_l, w_l = list(unis), list(school), list(var), list(lev), list(yrs), list(wcol)
     c_l, k_l = [list(c) for c in counts], [list(lk) for lk in links]
     for i in range(len(df)):
-        rid = len(rows)
+        rid = self._n_rows
         u, sc, va, le, yr = u_l[i], s_l[i], v_l[i], l_l[i], y_l[i]
-        rows.append((tid, i, u, sc, va, le, yr))
+        rows.append(([tid], [i], [u], [sc], [va], [le], [yr]))  # a block of one row
+        self._n_rows += 1
         rv, own = [], []
         self.row_vars.append(rv)
         self.row_own.append(own)
         self.row_est.append(est[i])
-        self.row_weight.append(w_l[i])
+        self._weights.append(np.array([w_l[i]]))
         self.row_ref.append(None)
-        self.pre_hidden.append(pre.tolist()[i])
+        self._pre_blocks.append(np.array([pre.tolist()[i]]))
         rids[i] = rid
         for j in range(k):
             x = c_l[j][i]
@@ -199,6 +220,7 @@ def _loop_model(monkeypatch, *args, **kw):
         mp.setattr(model, "Entries", _ListEntries)
         mp.setattr(model, "RowEstimates", _ListEstimates)
         mp.setattr(model, "Relations", _ListRelations)
+        mp.setattr(model, "RowLists", _ListRowLists)
         for name, f in [
             ("_unis", _loop_unis),
             ("_set_links", _loop_set_links),
@@ -246,7 +268,6 @@ FIELDS = (
     "row_tid",
     "row_uni",
     "ref_rows",
-    "pre_hidden_rows",
 )
 
 
@@ -257,6 +278,8 @@ def _assert_same_model(a: PopulationModel, b: PopulationModel):
             x = [x[r] for r in range(len(x))]
             assert _same(x, list(y)) and len(a.row_est) == len(y), f
             continue
+        if f in ("row_vars", "row_own"):  # arrays (model_arrays.RowLists): the lists the loop appended, row by row
+            x, y = [x[r] for r in range(len(x))], list(y)
         if f in ("entries", "relations", "partitions"):  # arrays (model_arrays): the tuples the loop appended
             if f == "relations":
                 assert _same([x[i] for i in range(len(x))], list(y)), f  # read one by one (and kept)

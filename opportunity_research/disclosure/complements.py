@@ -181,7 +181,7 @@ def design_by_one_relation(st, hid: np.ndarray, vs: list[int]) -> dict[int, tupl
     fixed[ent[:, 1][~hid[ent[:, 0]]]] = True
     x = np.asarray(m.var_x, dtype=float)
     vs_arr = np.asarray(vs, dtype=np.int64)
-    out = {int(v): (m.var_x[v], m.var_x[v]) for v in vs_arr[fixed[vs_arr]].tolist()}
+    out = {int(v): (float(m.var_x[v]),) * 2 for v in vs_arr[fixed[vs_arr]].tolist()}
     want = vs_arr[~fixed[vs_arr]]
     if not len(want):
         return out
@@ -219,7 +219,7 @@ def design_by_one_relation(st, hid: np.ndarray, vs: list[int]) -> dict[int, tupl
     for j in d[first].tolist():
         v = int(pv[j])
         if n_free[j] == 0:
-            out[v] = (m.var_x[v], m.var_x[v])
+            out[v] = (float(m.var_x[v]),) * 2
         elif moves[j]:
             # its values at the two ends of that range (the relation holds at the true counts)
             u, slope = int(at[j]), -float(c_free[j]) / float(rel["cv"][sel][j])

@@ -18,6 +18,8 @@ __all__ = [
     "Partitions",
     "Relations",
     "RowEstimates",
+    "RowLists",
+    "VarKeys",
     "codes",
     "count_codes",
     "entry",
@@ -116,6 +118,180 @@ class Entries:
         for i, (rid, val) in enumerate(zip(self.rid.tolist(), self.val)):
             a, b = bounds[i], bounds[i + 1]
             yield rid, dict(zip(var[a:b], coef[a:b])), val
+
+
+class RowLists:
+    """A list of integers per model row (the counts each row shows), held as two arrays: each row's lists one after
+    another (:attr:`var`) and where each row's starts (:attr:`start`); reading row ``r`` gives its list (as lists of
+    Python lists, the rows' counts took about 115 MB at 1,000,000 students).
+
+    Rows are added in blocks (:meth:`add`), in order, and read once :meth:`freeze` has joined the blocks.
+
+    Examples
+    --------
+    >>> rl = RowLists()
+    >>> rl.add([2, 0], [7, 3])
+    >>> rl.add([1], [7])
+    >>> rl.freeze()
+    >>> len(rl), rl[0], rl[1], list(rl), rl.start.tolist(), rl.var.tolist()
+    (3, [7, 3], [], [[7, 3], [], [7]], [0, 2, 2, 3], [7, 3, 7])
+    """
+
+    def __init__(self):
+        self._blocks: list = []
+        self.start = np.zeros(1, dtype=np.int64)
+        self.var = np.zeros(0, dtype=np.int64)
+
+    def add(self, lens, var) -> None:
+        """A block of rows: how many integers each has, and the integers one row after another."""
+        self._blocks.append((np.asarray(lens, dtype=np.int64), np.asarray(var, dtype=np.int64)))
+
+    def freeze(self) -> None:
+        """Join the blocks added so far into the arrays read."""
+        if not self._blocks:
+            return
+        lens = np.concatenate([np.diff(self.start), *(b[0] for b in self._blocks)])
+        self.var = np.concatenate([self.var, *(b[1] for b in self._blocks)])
+        self._blocks = []
+        self.start = np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
+
+    def lens(self) -> np.ndarray:
+        """How many integers each row holds."""
+        return np.diff(self.start)
+
+    def __len__(self) -> int:
+        return len(self.start) - 1
+
+    def __getitem__(self, r: int) -> list:
+        if not 0 <= r < len(self):
+            raise IndexError(r)
+        return self.var[self.start[r] : self.start[r + 1]].tolist()
+
+    def __iter__(self):
+        var, bounds = self.var.tolist(), self.start.tolist()
+        for a, b in itertools.pairwise(bounds):
+            yield var[a:b]
+
+
+class VarKeys:
+    """The model's variables' keys, ``(unit, year, school, variable, level, tail)`` each
+    (:meth:`~.model.PopulationModel.var`), held as columns; reading key ``v`` gives its tuple, built when read (a tuple
+    per variable took about 120 MB at 1,000,000 students, and the published-only audit's model 90 MB more).
+
+    The labels are codes (:attr:`unit`, :attr:`school`, :attr:`variable`, :attr:`level`, numbered in the order first
+    met, into :attr:`units`, :attr:`schools`, ...) and the year a number (:attr:`year`, read back as the
+    ``np.float64`` the build keys hold). The tail is one of three kinds: a known count, ``("n", value)`` with the
+    variable's value (the model's ``var_x``, given to :meth:`freeze`); a cell table's count named by its row and
+    column, ``(universe, school, variable, level, column)``; anything else, kept as it is (links, a gap table's
+    own names: few).
+
+    Keys are added one by one (:meth:`append`) or in blocks (:meth:`add`), in order, and read once :meth:`freeze`
+    has joined them.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> k = VarKeys()
+    >>> k.append(("students", np.float64(2016.0), "A", "all", "all", ("n", 30.0)))
+    >>> k.add("students", [2016.0, 2016.0], ["A", "A"], ["x", "x"], ["1", "2"], [1, 2], ["t|u", None], [0, 0],
+    ...       {1: ("set", 30.0)})
+    >>> k.freeze(np.array([30.0, np.nan, np.nan]))
+    >>> len(k), k[0], k[1][5], k[2][5]
+    (3, ('students', np.float64(2016.0), 'A', 'all', 'all', ('n', 30.0)), ('t|u', 'A', 'x', '1', 0), ('set', 30.0))
+    >>> k.schools[k.school].tolist(), k.level.tolist()
+    (['A', 'A', 'A'], [0, 1, 2])
+    """
+
+    COUNT, OWN, OTHER = 0, 1, 2
+
+    def __init__(self):
+        self._blocks: list = []
+        self._n = 0
+        self.other: dict = {}  # the tails of the other kind, by variable
+        self.x = np.zeros(0)
+        self.kind = np.zeros(0, dtype=np.int8)
+        self.year = np.zeros(0)
+        self.col = np.zeros(0, dtype=np.int64)
+        for name in ("unit", "school", "variable", "level", "uni"):
+            setattr(self, name, np.zeros(0, dtype=np.int64))
+            setattr(self, name + "s", np.zeros(0, dtype=object))
+
+    def append(self, key: tuple) -> None:
+        """One key."""
+        unit, year, school, variable, level, tail = key
+        if isinstance(tail, tuple) and len(tail) == 2 and tail[0] == "n":
+            kind, uni, col, other = self.COUNT, None, 0, {}
+        elif (
+            isinstance(tail, tuple)
+            and len(tail) == 5
+            and tail[1:4] == (school, variable, level)
+            and type(tail[4]) is int
+        ):
+            kind, uni, col, other = self.OWN, tail[0], tail[4], {}
+        else:
+            kind, uni, col, other = self.OTHER, None, 0, {0: tail}
+        self.add(unit, [year], [school], [variable], [level], [kind], [uni], [col], other)
+
+    def add(self, unit, year, school, variable, level, kind, uni, col, other: dict) -> None:
+        """A block of keys of one unit: their years, schools, variables, levels, kinds (:attr:`COUNT`, :attr:`OWN`,
+        :attr:`OTHER`), universes and columns (of the :attr:`OWN` ones) and ``{position: tail}`` of the others."""
+        self._blocks.append((unit, year, school, variable, level, kind, uni, col))
+        self.other.update({self._n + p: t for p, t in other.items()})
+        self._n += len(year)
+
+    def freeze(self, x: np.ndarray) -> None:
+        """Join the keys added into the columns read (once, when every key is added; ``x``: every variable's
+        value)."""
+        blocks, self._blocks = self._blocks, []
+        if blocks:
+            cols = {
+                "unit": np.concatenate([np.full(len(b[1]), b[0], dtype=object) for b in blocks]),
+                "school": np.concatenate([np.asarray(b[2], dtype=object) for b in blocks]),
+                "variable": np.concatenate([np.asarray(b[3], dtype=object) for b in blocks]),
+                "level": np.concatenate([np.asarray(b[4], dtype=object) for b in blocks]),
+                "uni": np.concatenate([np.asarray(b[6], dtype=object) for b in blocks]),
+            }
+            for name, values in cols.items():
+                code, uniq = pd.factorize(values, use_na_sentinel=name == "uni")
+                setattr(self, name, code.astype(np.int32))
+                setattr(self, name + "s", np.asarray(uniq, dtype=object))
+            self.year = np.concatenate([np.asarray(b[1], dtype=float) for b in blocks])
+            self.kind = np.concatenate([np.asarray(b[5], dtype=np.int8) for b in blocks])
+            self.col = np.concatenate([np.asarray(b[7], dtype=np.int64) for b in blocks])
+        self.x = x
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, v: int) -> tuple:
+        if not 0 <= v < self._n:
+            raise IndexError(v)
+        school, variable, level = (
+            self.schools[self.school[v]],
+            self.variables[self.variable[v]],
+            self.levels[self.level[v]],
+        )
+        kind = self.kind[v]
+        if kind == self.COUNT:
+            tail = ("n", float(self.x[v]))
+        elif kind == self.OWN:
+            tail = (self.unis[self.uni[v]], school, variable, level, int(self.col[v]))
+        else:
+            tail = self.other[v]
+        return (self.units[self.unit[v]], np.float64(self.year[v]), school, variable, level, tail)
+
+    def __iter__(self):
+        for v in range(self._n):
+            yield self[v]
+
+    def year_codes(self, *, nan_apart: bool) -> np.ndarray:
+        """Each variable's year as a code: a missing year one code (or, with ``nan_apart``, each its own, as a key's
+        missing year equals no other)."""
+        code = pd.factorize(self.year, use_na_sentinel=False)[0].astype(np.int64)
+        if nan_apart:
+            nan = np.isnan(self.year)
+            code[nan] = code.max(initial=-1) + 1 + np.arange(int(nan.sum()))
+        return code
 
 
 class RowEstimates:
