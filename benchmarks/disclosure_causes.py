@@ -127,7 +127,7 @@ def row_causes(st, parent: dict) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, 
                 return "complement: gate"
             return "complement: " + relation_kind(m, v, parent.get(v))
         if why == "same group, close count":
-            grp = st.group_list[st.group_of[v]] if v in st.group_of else []
+            grp = st.group_list[st.group_of[v]] if st.group_of[v] >= 0 else []
             near = [u for u in grp if u in st.H and u != v and abs(x[u] - x[v]) < st.protection]
             if any(u in start for u in near):
                 return "close to small"

@@ -173,7 +173,7 @@ def _loop_relations(self, groups, counts, rvars, rids):
         le = ~eq & (sums < total)
         senses.append(np.where(missing, "", np.where(eq, "eq", np.where(le, "le", ""))).tolist())
     rv, rt, rid_of = rvars[flat].T.tolist(), rvars[tot].T.tolist(), rids[flat].tolist()
-    for g, (_, _, key) in enumerate(groups):
+    for g in range(len(groups)):
         lo, hi = starts[g], starts[g + 1]
         for j in range(len(counts)):
             sense = senses[j][g]
@@ -183,7 +183,7 @@ def _loop_relations(self, groups, counts, rvars, rids):
             tv = rt[j][g]
             coefs[tv] = coefs.get(tv, 0.0) - 1.0
             self.relations.append((coefs, sense))
-        self.partitions.append(rid_of[lo:hi], int(rids[tot[g]]), "cell", key)
+        self.partitions.append(rid_of[lo:hi], int(rids[tot[g]]), "cell", None)
 
 
 def _loop_subject_relations(self, groups, counts, names, rvars, rids):
@@ -194,7 +194,7 @@ def _loop_subject_relations(self, groups, counts, names, rvars, rids):
     # the model's own senses: what this reference checks is the relations built from them
     senses = self._subject_senses(counts, names, flat, gid, tot, len(groups))
     rv, rt, rid_of = rvars[flat].T.tolist(), rvars[tot].T.tolist(), rids[flat].tolist()
-    for g, (_, _, key) in enumerate(groups):
+    for g in range(len(groups)):
         lo, hi = starts[g], starts[g + 1]
         for j in range(len(counts)):
             sense, pvars, tvar = senses[j][g], rv[j][lo:hi], rt[j][g]
@@ -211,7 +211,7 @@ def _loop_subject_relations(self, groups, counts, names, rvars, rids):
                 for v in pvars:
                     if v != tvar:
                         self.relations.append(({v: 1.0, tvar: -1.0}, "le"))
-        self.partitions.append(rid_of[lo:hi], int(rids[tot[g]]), "cell", key)
+        self.partitions.append(rid_of[lo:hi], int(rids[tot[g]]), "cell", None)
 
 
 def _loop_model(monkeypatch, *args, **kw):
@@ -278,8 +278,15 @@ def _assert_same_model(a: PopulationModel, b: PopulationModel):
             x = [x[r] for r in range(len(x))]
             assert _same(x, list(y)) and len(a.row_est) == len(y), f
             continue
-        if f in ("row_vars", "row_own"):  # arrays (model_arrays.RowLists): the lists the loop appended, row by row
+        if f in (
+            "row_vars",
+            "row_own",
+        ):  # arrays (model_arrays.RowLists): the lists the loop appended, row by row
             x, y = [x[r] for r in range(len(x))], list(y)
+        if (
+            f == "var_key"
+        ):  # columns (model_arrays.VarKeys): the tuples the loop appended one by one, read back
+            x, y = [x[v] for v in range(len(x))], list(y)
         if f in ("entries", "relations", "partitions"):  # arrays (model_arrays): the tuples the loop appended
             if f == "relations":
                 assert _same([x[i] for i in range(len(x))], list(y)), f  # read one by one (and kept)

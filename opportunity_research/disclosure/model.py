@@ -619,7 +619,7 @@ class PopulationModel:
         tot = {(u, s): i for i, (u, s, v) in enumerate(zip(unis, school, var)) if v == "all"}
         self._relations(
             [
-                (ix, tot[(u, s)], ("levels", tid, u, s, v))
+                (ix, tot[(u, s)])
                 for (u, s, v), ix in frame.groupby(["u", "s", "v"], sort=False).indices.items()
                 if v != "all" and (u, s) in tot
             ],
@@ -633,7 +633,7 @@ class PopulationModel:
         at = sch.index.to_numpy()
         self._relations(
             [
-                (at[ix], dist[(u, v, lv)], ("schools", tid, u, v, lv))
+                (at[ix], dist[(u, v, lv)])
                 for (u, v, lv), ix in sch.groupby(["u", "v", "l"], sort=False).indices.items()
                 if (u, v, lv) in dist
             ],
@@ -662,21 +662,12 @@ class PopulationModel:
                 pooled = subj[flat] == "all"
                 n_pooled = np.bincount(gid[pooled], minlength=len(groups))
                 ok = (n_pooled == 1) & (lens - n_pooled >= 2)
-                first = flat[np.concatenate([[0], np.cumsum(lens)[:-1]])]
                 tots = flat[pooled & ok[gid]]
                 part_of = flat[~pooled & ok[gid]]
                 n_parts = (lens - n_pooled)[ok]
                 cuts = np.concatenate([[0], np.cumsum(n_parts)])
-                i0 = first[ok].tolist()
                 self._subject_relations(
-                    [
-                        (
-                            part_of[cuts[g] : cuts[g + 1]],
-                            int(tots[g]),
-                            ("subjects", tid, okey[i], school[i], var[i], lev[i]),
-                        )
-                        for g, i in enumerate(i0)
-                    ],
+                    [(part_of[cuts[g] : cuts[g + 1]], int(tots[g])) for g in range(len(n_parts))],
                     counts,
                     names,
                     rvars,
@@ -786,7 +777,7 @@ class PopulationModel:
         return senses
 
     def _subject_relations(self, groups, counts, names, rvars, rids):
-        """The pooled subject's counts of each ``(parts, pooled row, key)`` group, in turn: results add up
+        """The pooled subject's counts of each ``(parts, pooled row)`` group, in turn: results add up
         (``all = ela + math``); students lie between the largest subject and the sum (sums taken at once)."""
         if not groups:
             return
@@ -794,10 +785,10 @@ class PopulationModel:
         senses = self._subject_senses(counts, names, flat, gid, tot, len(groups))
         sense = np.array(senses, dtype=object).reshape(len(counts), len(groups)).T
         self.relations.add(*subject_relations(sense, rvars, flat, tot, starts))
-        self.partitions.add(np.diff(starts), rids[flat], rids[tot], [key for _, _, key in groups])
+        self.partitions.add(np.diff(starts), rids[flat], rids[tot])
 
     def _relations(self, groups, counts, rvars, rids):
-        """Each ``(parts, total row, key)`` group's relation, in turn: the parts add up to the total (``le``
+        """Each ``(parts, total row)`` group's relation, in turn: the parts add up to the total (``le``
         where they add up to less; sums taken for every group at once)."""
         if not groups:
             return
@@ -814,7 +805,7 @@ class PopulationModel:
             senses.append(np.where(missing, "", np.where(eq, "eq", np.where(le, "le", ""))).tolist())
         sense = np.array(senses, dtype=object).reshape(len(counts), len(groups)).T
         self.relations.add(*group_relations(sense, rvars, flat, tot, np.asarray(starts, dtype=np.int64)))
-        self.partitions.add(np.diff(starts), rids[flat], rids[tot], [key for _, _, key in groups])
+        self.partitions.add(np.diff(starts), rids[flat], rids[tot])
 
 
 def populations(model: PopulationModel) -> tuple[RowLists, np.ndarray]:
