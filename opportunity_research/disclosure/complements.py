@@ -16,7 +16,7 @@ import numpy as np
 from scipy import sparse
 
 from .lp_blocks import TOL
-from .model_arrays import ranges
+from .model_arrays import int32, ranges
 
 __all__: list[str] = []
 
@@ -173,9 +173,7 @@ def design_by_one_relation(st, hid: np.ndarray, vs: list[int]) -> dict[int, tupl
         e = m.entries  # the entries of one count with a nonzero coefficient and a value (arrays, in order)
         one = np.flatnonzero(np.diff(e.start) == 1)
         one = one[(e.coef[e.start[one]] != 0) & ~np.isnan(e.val[one])]
-        ent = st.single_entries = (
-            np.column_stack([e.rid[one], e.var[e.start[one]]]).astype(np.int64).reshape(-1, 2)
-        )
+        ent = st.single_entries = int32(np.column_stack([e.rid[one], e.var[e.start[one]]])).reshape(-1, 2)
     nv = len(m.var_key)
     fixed = np.zeros(nv, dtype=bool)
     fixed[ent[:, 1][~hid[ent[:, 0]]]] = True

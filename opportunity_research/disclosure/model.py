@@ -337,7 +337,9 @@ def _row_frame(blocks: list[tuple]) -> pd.DataFrame:
     cols = {}
     for j, (c, t) in enumerate(ROW_COLUMNS.items()):
         values = np.concatenate([np.asarray(b[j], dtype=object if t == "category" else t) for b in blocks])
-        cols[c] = pd.Categorical(values) if t == "category" else values
+        # the categories as the labels' own strings (text categories made a new string for every row read)
+        cat = pd.Index(pd.unique(values), dtype=object) if t == "category" else None
+        cols[c] = pd.Categorical(values, categories=cat) if t == "category" else values
     return pd.DataFrame(cols)
 
 
