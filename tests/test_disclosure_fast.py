@@ -438,6 +438,43 @@ def test_state_indexes_as_by_the_loops():
     assert np.array_equal(st.decision, decision) and st.var_rows[len(m.var_key) + 5] == []
 
 
+@pytest.mark.parametrize("known", [True, False])
+def test_populations_and_grids_as_the_loops_over_the_keys(known):
+    """The state's populations (each one's counts, each count's population) and the block probe's grids, schools,
+    levels and units and years, read from the keys' columns, are what the loops over the key tuples built: a
+    ``defaultdict`` by ``key[:5]`` of the students' counts that are not totals, and codes of the keys' text."""
+    from collections import defaultdict
+
+    from opportunity_research.disclosure import lp_blocks
+    from opportunity_research.disclosure.model_arrays import codes
+
+    tables, _ = _left_out_case()
+    if not known:  # the protected tables, as the gate reads them (links, counts named by their rows)
+        out, _ = protection.protect_tables(tables, min_n=10, swaps=0, strategies=1)
+        tables = {k: (out[k], spec) for k, (_, spec) in tables.items()}
+    m = PopulationModel(tables, year=2016, known=known, min_n=10)
+    keys = list(m.var_key)
+    assert len(keys) > 100 and all(type(k[1]) is np.float64 for k in keys)
+    group = defaultdict(list)
+    for v, key in enumerate(keys):
+        if key[0] == "students" and not m.var_total[v]:
+            group[key[:5]].append(v)
+    lists, of = model.populations(m)
+    assert list(lists) == list(group.values())
+    assert of.tolist() == [
+        next((g for g, vs in enumerate(group.values()) if v in vs), -1) for v in range(len(keys))
+    ]
+    text = [np.array([str(k[i]) for k in keys], dtype=object) for i in range(5)]
+    grid, school, level = lp_blocks._grid(m)
+    assert np.array_equal(grid, codes([text[0], text[1], text[3]])[0])
+    assert np.array_equal(school, pd.factorize(text[2])[0]) and np.array_equal(
+        level, pd.factorize(text[4])[0]
+    )
+    unit_year, district = lp_blocks._unit_year(m)
+    assert np.array_equal(unit_year, codes([text[0], text[1]])[0])
+    assert np.array_equal(district, text[2] == "all")
+
+
 def test_codes_number_combinations_as_factorize():
     """``model_arrays.codes`` numbers each combination of the columns as pandas' factorize of their MultiIndex does
     (in the order first met; the block probe's grids and blocks use it), with each code's first row."""

@@ -41,6 +41,9 @@ def int32(x) -> np.ndarray:
     --------
     >>> int32([3, 2**31 - 1]).dtype.name
     'int32'
+    >>> int32([2**31])
+    Traceback (most recent call last):
+    OverflowError: model_arrays.int32: a number does not fit in 32 bits
     """
     x = np.asarray(x, dtype=np.int64)
     if len(x) and (x.max() >= 2**31 or x.min() < -(2**31)):
