@@ -337,9 +337,10 @@ def _row_frame(blocks: list[tuple]) -> pd.DataFrame:
     cols = {}
     for j, (c, t) in enumerate(ROW_COLUMNS.items()):
         values = np.concatenate([np.asarray(b[j], dtype=object if t == "category" else t) for b in blocks])
-        # the categories as the labels' own strings (text categories made a new string for every row read)
-        cat = pd.Index(pd.unique(values), dtype=object) if t == "category" else None
-        cols[c] = pd.Categorical(values, categories=cat) if t == "category" else values
+        if t == "category":  # the categories as the labels' own strings (text ones made a string a row read)
+            code, uniques = pd.factorize(values)
+            values = pd.Categorical.from_codes(code, categories=pd.Index(uniques, dtype=object))
+        cols[c] = values
     return pd.DataFrame(cols)
 
 
