@@ -105,7 +105,7 @@ def _arrays(model):
         # each row an equality (True) or an inequality (<=): as a list of "eq"/"le" it took 66 MB at 1,000,000
         "eq": np.concatenate([~rel.le, np.ones(ne, dtype=bool)]),
         "rhs": np.concatenate([np.zeros(nr), ent_val]),
-        "ent_rid": np.asarray(ent.rid, dtype=np.int64).reshape(ne),
+        "ent_rid": ent.rid.reshape(ne),  # the model's own (int32)
         "ent_val": ent_val,
         "single": single,
         "ent_v": np.where(single, indices[np.minimum(first, max(nnz - 1, 0))] if nnz else 0, -1),

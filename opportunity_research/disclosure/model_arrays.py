@@ -102,9 +102,9 @@ class Entries:
 
     def __init__(self):
         self._blocks: list = []
-        self.rid = np.zeros(0, dtype=np.int64)
+        self.rid = np.zeros(0, dtype=np.int32)  # rows and counts as int32 (model_arrays.int32)
         self.start = np.zeros(1, dtype=np.int64)
-        self.var = np.zeros(0, dtype=np.int64)
+        self.var = np.zeros(0, dtype=np.int32)
         self.coef = np.zeros(0, dtype=float)
         self.val = np.zeros(0, dtype=float)
 
@@ -125,7 +125,8 @@ class Entries:
         parts = [self.rid, np.diff(self.start), self.var, self.coef, self.val]
         cols = [np.concatenate([p, *(b[j] for b in self._blocks)]) for j, p in enumerate(parts)]
         self._blocks = []
-        self.rid, lens, self.var, self.coef, self.val = cols
+        rid, lens, var, self.coef, self.val = cols
+        self.rid, self.var = int32(rid), int32(var)
         self.start = np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
 
     def __len__(self) -> int:
@@ -451,8 +452,8 @@ class Relations:
         return self._SENSES[int(self.le[k])] if 0 <= k < n else self[k][1]
 
     def index_lists(self):
-        """``{count: [relation, ...]}``: the relations holding each count, ascending (:func:`.memo.index_lists` of
-        the relations' dicts, from the arrays; those appended are flushed first).
+        """``{count: [relation, ...]}``: the relations holding each count, ascending (:func:`.memo.flat_index_lists`
+        of the relations' arrays; those appended are flushed first).
 
         Examples
         --------
