@@ -106,7 +106,7 @@ def row_causes(st, parent: dict) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, 
     start = set(m.primary_vars) | {m.row_vars[r][0] for r in m.ref_small_rows}
     h0 = np.zeros(nv)
     h0[list(start)] = 1.0
-    primary = m.pre_hidden_rows | (m.row_var_mat @ h0 > 0)
+    primary = m.pre_hidden | (m.row_var_mat @ h0 > 0)
     hidden = st.hidden_rows()
     beyond = hidden & ~primary & ~gone
     # rule 2 applied to the small cells alone (before any complement): what no choice of complements avoids
@@ -127,7 +127,7 @@ def row_causes(st, parent: dict) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, 
                 return "complement: gate"
             return "complement: " + relation_kind(m, v, parent.get(v))
         if why == "same group, close count":
-            grp = st.group_list[st.group_of[v]] if v in st.group_of else []
+            grp = st.group_list[st.group_of[v]] if st.group_of[v] >= 0 else []
             near = [u for u in grp if u in st.H and u != v and abs(x[u] - x[v]) < st.protection]
             if any(u in start for u in near):
                 return "close to small"

@@ -146,7 +146,7 @@ def test_single_count_entries_as_the_loop_reads_them(seed, known):
         for rid, c, value in m.entries
         if len(c) == 1 and next(iter(c.values())) != 0 and not math.isnan(value)
     ]
-    assert st.single_entries.dtype == np.int64 and st.single_entries.tolist() == [list(p) for p in want]
+    assert st.single_entries.dtype == np.int32 and st.single_entries.tolist() == [list(p) for p in want]
 
 
 def test_components_are_scipys_labels():

@@ -25,7 +25,7 @@ from opportunity_research.disclosure.model_arrays import Relations, grouped, sub
 def _loop_subject_relations(sense, rvars, groups) -> list:
     """The loop the arrays replaced (``PopulationModel._subject_relations`` before): a dict per relation."""
     out = []
-    for g, (parts, tot, _) in enumerate(groups):
+    for g, (parts, tot) in enumerate(groups):
         for j in range(rvars.shape[1]):
             pvars, tvar = rvars[parts, j].tolist(), int(rvars[tot, j])
             coefs: dict = {}
@@ -55,7 +55,7 @@ def test_subject_relations_as_the_loop(seed):
     groups = []
     for g in range(12):
         parts = rng.choice(n_rows, size=int(rng.integers(2, 5)), replace=False).tolist()
-        groups.append((parts, int(rng.integers(0, n_rows)), ("subjects", g)))
+        groups.append((parts, int(rng.integers(0, n_rows))))
     sense = rng.choice(np.array(["eq", "le", ""], dtype=object), size=(len(groups), k))
     flat, _, tot, starts = grouped(groups)
     rel = Relations()
@@ -201,7 +201,7 @@ def test_substitution_from_the_last_call_as_computed_in_full(seed, known):
     m = _model(seed, known)
     arr, nr = lp._arrays(m), len(m.relations)
     rng = np.random.default_rng(seed)
-    shown = ~np.asarray(m.pre_hidden_rows, dtype=bool)
+    shown = ~np.asarray(m.pre_hidden, dtype=bool)
     lp._substitute(m, shown)
     incremental = 0
     for step in range(30):

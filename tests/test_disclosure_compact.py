@@ -21,7 +21,7 @@ import pytest
 from scipy import sparse
 
 from opportunity_research.disclosure import complements, lp, model, protection
-from opportunity_research.disclosure.memo import IndexLists, index_lists
+from opportunity_research.disclosure.memo import IndexLists, flat_index_lists
 from opportunity_research.disclosure.model_arrays import label_codes
 from tests.test_disclosure_arrays import CASES, _model, _tables
 
@@ -32,6 +32,13 @@ def _loop_lists(items) -> defaultdict:
         for v in item:
             out[v].append(i)
     return out
+
+
+def index_lists(items) -> IndexLists:
+    """``flat_index_lists`` of a sequence of items (lists, or dicts keyed by their values)."""
+    items = list(items)
+    lens = np.array([len(x) for x in items], dtype=np.int64)
+    return flat_index_lists(lens, np.array([v for x in items for v in x], dtype=np.int64))
 
 
 def test_index_lists_read_as_the_loops_defaultdict():

@@ -53,6 +53,26 @@ class _ListEntries(list):
         pass
 
 
+class _ListRowLists(list):
+    """The rows' counts as the loop built them: a list per row."""
+
+    def add(self, lens, var):
+        at = 0
+        for n in np.asarray(lens, dtype=np.int64).tolist():
+            self.append([int(v) for v in var[at : at + n]])
+            at += n
+
+    def freeze(self):
+        pass
+
+    def lens(self):
+        return np.array([len(x) for x in self], dtype=np.int64)
+
+    @property
+    def var(self):
+        return np.array([v for x in self for v in x], dtype=np.int64)
+
+
 class _ListRelations(list):
     """The relations as the loop built them: a list of ``({variable: coefficient}, sense)``."""
 
@@ -104,16 +124,17 @@ def _loop_number_rows(self, tid, df, spec, rows, labels, counts, pre):
     u_l, s_l, v_l, l_l, y_l, w_l = list(unis), list(school), list(var), list(lev), list(yrs), list(wcol)
     c_l, k_l = [list(c) for c in counts], [list(lk) for lk in links]
     for i in range(len(df)):
-        rid = len(rows)
+        rid = self._n_rows
         u, sc, va, le, yr = u_l[i], s_l[i], v_l[i], l_l[i], y_l[i]
-        rows.append((tid, i, u, sc, va, le, yr))
+        rows.append(([tid], [i], [u], [sc], [va], [le], [yr]))  # a block of one row
+        self._n_rows += 1
         rv, own = [], []
         self.row_vars.append(rv)
         self.row_own.append(own)
         self.row_est.append(est[i])
-        self.row_weight.append(w_l[i])
+        self._weights.append(np.array([w_l[i]]))
         self.row_ref.append(None)
-        self.pre_hidden.append(pre.tolist()[i])
+        self._pre_blocks.append(np.array([pre.tolist()[i]]))
         rids[i] = rid
         for j in range(k):
             x = c_l[j][i]
@@ -152,7 +173,7 @@ def _loop_relations(self, groups, counts, rvars, rids):
         le = ~eq & (sums < total)
         senses.append(np.where(missing, "", np.where(eq, "eq", np.where(le, "le", ""))).tolist())
     rv, rt, rid_of = rvars[flat].T.tolist(), rvars[tot].T.tolist(), rids[flat].tolist()
-    for g, (_, _, key) in enumerate(groups):
+    for g in range(len(groups)):
         lo, hi = starts[g], starts[g + 1]
         for j in range(len(counts)):
             sense = senses[j][g]
@@ -162,7 +183,7 @@ def _loop_relations(self, groups, counts, rvars, rids):
             tv = rt[j][g]
             coefs[tv] = coefs.get(tv, 0.0) - 1.0
             self.relations.append((coefs, sense))
-        self.partitions.append(rid_of[lo:hi], int(rids[tot[g]]), "cell", key)
+        self.partitions.append(rid_of[lo:hi], int(rids[tot[g]]), "cell", None)
 
 
 def _loop_subject_relations(self, groups, counts, names, rvars, rids):
@@ -173,7 +194,7 @@ def _loop_subject_relations(self, groups, counts, names, rvars, rids):
     # the model's own senses: what this reference checks is the relations built from them
     senses = self._subject_senses(counts, names, flat, gid, tot, len(groups))
     rv, rt, rid_of = rvars[flat].T.tolist(), rvars[tot].T.tolist(), rids[flat].tolist()
-    for g, (_, _, key) in enumerate(groups):
+    for g in range(len(groups)):
         lo, hi = starts[g], starts[g + 1]
         for j in range(len(counts)):
             sense, pvars, tvar = senses[j][g], rv[j][lo:hi], rt[j][g]
@@ -190,7 +211,7 @@ def _loop_subject_relations(self, groups, counts, names, rvars, rids):
                 for v in pvars:
                     if v != tvar:
                         self.relations.append(({v: 1.0, tvar: -1.0}, "le"))
-        self.partitions.append(rid_of[lo:hi], int(rids[tot[g]]), "cell", key)
+        self.partitions.append(rid_of[lo:hi], int(rids[tot[g]]), "cell", None)
 
 
 def _loop_model(monkeypatch, *args, **kw):
@@ -199,6 +220,7 @@ def _loop_model(monkeypatch, *args, **kw):
         mp.setattr(model, "Entries", _ListEntries)
         mp.setattr(model, "RowEstimates", _ListEstimates)
         mp.setattr(model, "Relations", _ListRelations)
+        mp.setattr(model, "RowLists", _ListRowLists)
         for name, f in [
             ("_unis", _loop_unis),
             ("_set_links", _loop_set_links),
@@ -246,7 +268,6 @@ FIELDS = (
     "row_tid",
     "row_uni",
     "ref_rows",
-    "pre_hidden_rows",
 )
 
 
@@ -257,6 +278,15 @@ def _assert_same_model(a: PopulationModel, b: PopulationModel):
             x = [x[r] for r in range(len(x))]
             assert _same(x, list(y)) and len(a.row_est) == len(y), f
             continue
+        if f in (
+            "row_vars",
+            "row_own",
+        ):  # arrays (model_arrays.RowLists): the lists the loop appended, row by row
+            x, y = [x[r] for r in range(len(x))], list(y)
+        if (
+            f == "var_key"
+        ):  # columns (model_arrays.VarKeys): the tuples the loop appended one by one, read back
+            x, y = [x[v] for v in range(len(x))], list(y)
         if f in ("entries", "relations", "partitions"):  # arrays (model_arrays): the tuples the loop appended
             if f == "relations":
                 assert _same([x[i] for i in range(len(x))], list(y)), f  # read one by one (and kept)
@@ -406,6 +436,43 @@ def test_state_indexes_as_by_the_loops():
             rels[v].append(k)
     assert dict(st.var_rows) == dict(rows) and dict(st.var_rel) == dict(rels)
     assert np.array_equal(st.decision, decision) and st.var_rows[len(m.var_key) + 5] == []
+
+
+@pytest.mark.parametrize("known", [True, False])
+def test_populations_and_grids_as_the_loops_over_the_keys(known):
+    """The state's populations (each one's counts, each count's population) and the block probe's grids, schools,
+    levels and units and years, read from the keys' columns, are what the loops over the key tuples built: a
+    ``defaultdict`` by ``key[:5]`` of the students' counts that are not totals, and codes of the keys' text."""
+    from collections import defaultdict
+
+    from opportunity_research.disclosure import lp_blocks
+    from opportunity_research.disclosure.model_arrays import codes
+
+    tables, _ = _left_out_case()
+    if not known:  # the protected tables, as the gate reads them (links, counts named by their rows)
+        out, _ = protection.protect_tables(tables, min_n=10, swaps=0, strategies=1)
+        tables = {k: (out[k], spec) for k, (_, spec) in tables.items()}
+    m = PopulationModel(tables, year=2016, known=known, min_n=10)
+    keys = list(m.var_key)
+    assert len(keys) > 100 and all(type(k[1]) is np.float64 for k in keys)
+    group = defaultdict(list)
+    for v, key in enumerate(keys):
+        if key[0] == "students" and not m.var_total[v]:
+            group[key[:5]].append(v)
+    lists, of = model.populations(m)
+    assert list(lists) == list(group.values())
+    assert of.tolist() == [
+        next((g for g, vs in enumerate(group.values()) if v in vs), -1) for v in range(len(keys))
+    ]
+    text = [np.array([str(k[i]) for k in keys], dtype=object) for i in range(5)]
+    grid, school, level = lp_blocks._grid(m)
+    assert np.array_equal(grid, codes([text[0], text[1], text[3]])[0])
+    assert np.array_equal(school, pd.factorize(text[2])[0]) and np.array_equal(
+        level, pd.factorize(text[4])[0]
+    )
+    unit_year, district = lp_blocks._unit_year(m)
+    assert np.array_equal(unit_year, codes([text[0], text[1]])[0])
+    assert np.array_equal(district, text[2] == "all")
 
 
 def test_codes_number_combinations_as_factorize():

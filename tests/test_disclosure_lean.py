@@ -141,13 +141,11 @@ def test_group_relations_as_the_loop_of_dicts(seed):
     (each count once where it first comes, coefficients summed, a 0 kept), in order, only where a sense is given."""
     rng = np.random.default_rng(seed)
     rvars = rng.integers(0, 12, (40, 2))
-    groups = [
-        (rng.integers(0, 40, rng.integers(1, 6)).tolist(), int(rng.integers(0, 40)), i) for i in range(30)
-    ]
+    groups = [(rng.integers(0, 40, rng.integers(1, 6)).tolist(), int(rng.integers(0, 40))) for _ in range(30)]
     flat, _, tot, starts = model_arrays.grouped(groups)
     sense = rng.choice(np.array(["eq", "le", ""], dtype=object), (len(groups), 2))
     want = []
-    for g, (parts, t, _) in enumerate(groups):
+    for g, (parts, t) in enumerate(groups):
         for j in range(2):
             if sense[g, j]:
                 coefs = {}

@@ -16,7 +16,7 @@ import numpy as np
 from scipy import sparse
 
 from .lp_blocks import TOL
-from .model_arrays import ranges
+from .model_arrays import int32, ranges
 
 __all__: list[str] = []
 
@@ -173,15 +173,13 @@ def design_by_one_relation(st, hid: np.ndarray, vs: list[int]) -> dict[int, tupl
         e = m.entries  # the entries of one count with a nonzero coefficient and a value (arrays, in order)
         one = np.flatnonzero(np.diff(e.start) == 1)
         one = one[(e.coef[e.start[one]] != 0) & ~np.isnan(e.val[one])]
-        ent = st.single_entries = (
-            np.column_stack([e.rid[one], e.var[e.start[one]]]).astype(np.int64).reshape(-1, 2)
-        )
+        ent = st.single_entries = int32(np.column_stack([e.rid[one], e.var[e.start[one]]])).reshape(-1, 2)
     nv = len(m.var_key)
     fixed = np.zeros(nv, dtype=bool)
     fixed[ent[:, 1][~hid[ent[:, 0]]]] = True
     x = np.asarray(m.var_x, dtype=float)
     vs_arr = np.asarray(vs, dtype=np.int64)
-    out = {int(v): (m.var_x[v], m.var_x[v]) for v in vs_arr[fixed[vs_arr]].tolist()}
+    out = {int(v): (float(m.var_x[v]),) * 2 for v in vs_arr[fixed[vs_arr]].tolist()}
     want = vs_arr[~fixed[vs_arr]]
     if not len(want):
         return out
@@ -219,7 +217,7 @@ def design_by_one_relation(st, hid: np.ndarray, vs: list[int]) -> dict[int, tupl
     for j in d[first].tolist():
         v = int(pv[j])
         if n_free[j] == 0:
-            out[v] = (m.var_x[v], m.var_x[v])
+            out[v] = (float(m.var_x[v]),) * 2
         elif moves[j]:
             # its values at the two ends of that range (the relation holds at the true counts)
             u, slope = int(at[j]), -float(c_free[j]) / float(rel["cv"][sel][j])

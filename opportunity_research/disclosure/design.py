@@ -220,13 +220,11 @@ def school_breakdowns(
         keys = pd.MultiIndex.from_arrays([yr, var])
         drop = cand & ~np.isnan(yr) & (keys.isin(list(bad)) if bad else np.zeros(len(df), dtype=bool))
         if drop.any():
-            marked = df.copy()
             old = (
-                marked["suppressed"].fillna(False).astype(bool).to_numpy()
-                if "suppressed" in marked.columns
+                df["suppressed"].fillna(False).astype(bool).to_numpy()
+                if "suppressed" in df.columns
                 else np.zeros(len(df), dtype=bool)
             )
-            marked["suppressed"] = old | drop
-            out[name] = (marked, spec)
+            out[name] = (df.assign(suppressed=old | drop), spec)  # the other columns shared, not copied
             left_out[name] = drop
     return out, left_out

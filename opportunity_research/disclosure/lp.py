@@ -11,7 +11,6 @@ narrow); only the counts decided neither way get the component's own LPs.
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections import defaultdict
 from collections.abc import Sequence
@@ -85,10 +84,6 @@ def _arrays(model):
     ent_val = np.asarray(ent.val, dtype=float).reshape(ne)
     single = lens[nr:] == 1
     first = indptr[nr:-1]
-    rv_lens = np.fromiter((len(vs) for vs in model.row_vars), dtype=np.int64, count=sizes[3])
-    rv_idx = np.fromiter(
-        itertools.chain.from_iterable(model.row_vars), dtype=np.int64, count=int(rv_lens.sum())
-    )
     for x in (indptr, indices, data):
         x.flags.writeable = False
     a = sparse.csr_matrix((data, indices, indptr), shape=shape)
@@ -110,15 +105,13 @@ def _arrays(model):
         # each row an equality (True) or an inequality (<=): as a list of "eq"/"le" it took 66 MB at 1,000,000
         "eq": np.concatenate([~rel.le, np.ones(ne, dtype=bool)]),
         "rhs": np.concatenate([np.zeros(nr), ent_val]),
-        "ent_rid": np.asarray(ent.rid, dtype=np.int64).reshape(ne),
+        "ent_rid": ent.rid.reshape(ne),  # the model's own (int32)
         "ent_val": ent_val,
         "single": single,
         "ent_v": np.where(single, indices[np.minimum(first, max(nnz - 1, 0))] if nnz else 0, -1),
         "ent_c": np.where(single, data[np.minimum(first, max(nnz - 1, 0))] if nnz else 1.0, 1.0),
         "var_x": np.array(model.var_x, dtype=float),
-        "row_vars": sparse.csr_matrix(
-            (np.ones(len(rv_idx)), (np.repeat(np.arange(sizes[3]), rv_lens), rv_idx)), shape=(sizes[3], nv)
-        ),
+        "row_vars": model.row_var_mat,
     }
     return got
 

@@ -90,11 +90,9 @@ def _grid(model) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     got = cache.get("grid")
     if got is not None and len(got[0]) == len(model.var_key):
         return got
-    keys = model.var_key
-    grid = codes([np.array([str(k[i]) for k in keys], dtype=object) for i in (0, 1, 3)])[0]
-    school = pd.factorize(np.array([str(k[2]) for k in keys], dtype=object))[0]
-    level = pd.factorize(np.array([str(k[4]) for k in keys], dtype=object))[0]
-    cache["grid"] = grid, school, level
+    keys = model.var_key  # model_arrays.VarKeys: its columns' codes, numbered in the order first met
+    grid = codes([keys.unit, keys.year_codes(nan_apart=False), keys.variable])[0]
+    cache["grid"] = grid, keys.school.astype(np.int64), keys.level.astype(np.int64)
     return cache["grid"]
 
 
@@ -406,9 +404,9 @@ def _unit_year(model) -> tuple[np.ndarray, np.ndarray]:
     got = cache.get("unit_year")
     if got is not None and len(got[0]) == len(model.var_key):
         return got
-    keys = model.var_key
-    unit_year = codes([np.array([str(k[i]) for k in keys], dtype=object) for i in (0, 1)])[0]
-    got = cache["unit_year"] = unit_year, np.array([str(k[2]) == "all" for k in keys], dtype=bool)
+    keys = model.var_key  # model_arrays.VarKeys
+    unit_year = codes([keys.unit, keys.year_codes(nan_apart=False)])[0]
+    got = cache["unit_year"] = unit_year, keys.schools[keys.school] == "all"
     return got
 
 

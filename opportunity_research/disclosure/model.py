@@ -8,7 +8,6 @@ and columns), with the additive relations an attacker adds up (levels, schools, 
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -24,6 +23,8 @@ from .model_arrays import (
     Partitions,
     Relations,
     RowEstimates,
+    RowLists,
+    VarKeys,
     codes,
     count_codes,
     group_relations,
@@ -42,6 +43,7 @@ __all__ = [
     "DisclosureError",
     "PopulationModel",
     "TableSpec",
+    "populations",
     "row_label",
     "var_label",
 ]
@@ -314,6 +316,34 @@ def _num(s: pd.Series) -> np.ndarray:
     return pd.to_numeric(s, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
 
 
+#: The columns of :attr:`PopulationModel.rows` and their types (labels as categories: as text they took about 50 MB
+#: at 1,000,000 students).
+ROW_COLUMNS = {
+    "tid": np.int64,
+    "row": np.int64,
+    "uni": "category",
+    "school": "category",
+    "variable": "category",
+    "level": "category",
+    "year": float,
+}
+
+
+def _row_frame(blocks: list[tuple]) -> pd.DataFrame:
+    """The model's rows from their columns' blocks (each block one value sequence per column of
+    :data:`ROW_COLUMNS`, in order)."""
+    if not blocks:
+        return pd.DataFrame([], columns=list(ROW_COLUMNS))
+    cols = {}
+    for j, (c, t) in enumerate(ROW_COLUMNS.items()):
+        values = np.concatenate([np.asarray(b[j], dtype=object if t == "category" else t) for b in blocks])
+        if t == "category":  # the categories as the labels' own strings (text ones made a string a row read)
+            code, uniques = pd.factorize(values)
+            values = pd.Categorical.from_codes(code, categories=pd.Index(uniques, dtype=object))
+        cols[c] = values
+    return pd.DataFrame(cols)
+
+
 class PopulationModel:
     """Rows of every table, the population-count variables they publish and the additive relations.
 
@@ -345,21 +375,27 @@ class PopulationModel:
         self.names = list(tables)
         self.frames = [tables[k][0].reset_index(drop=True) for k in self.names]
         self.specs = [tables[k][1] for k in self.names]
-        self.var_key: list[tuple] = []
-        self.var_x: list[float] = []
-        self.var_total: list[bool] = []
+        # each variable's key, value and whether it counts a total (the values and flags as arrays once built)
+        self.var_key = VarKeys()  # as columns (model_arrays.VarKeys)
+        self.var_x: list[float] | np.ndarray = []
+        self.var_total: list[bool] | np.ndarray = []
         self._index: dict = {}
-        rows = []  # (tid, row, uni, school, variable, level, year)
-        self.row_vars: list[list[int]] = []  # decision variables of each row
+        # the rows' columns (tid, row, uni, school, variable, level, year), a block a table (a tuple a row took
+        # about 170 MB at 1,000,000 students while the model was built)
+        rows: list[tuple] = []
+        self._n_rows = 0
+        self.row_vars = RowLists()  # decision variables of each row, as arrays (model_arrays.RowLists)
         self.entries = Entries()  # (row id, {var: coef}, value), as arrays
         # ({var: coef}, "eq" | "le") meaning sum <= / == 0, held as arrays table by table (model_arrays.Relations)
         self.relations = Relations()
         self.row_est = RowEstimates()  # {column: value}, read from the tables' columns
-        self.row_weight: list[float] = []
-        self.row_own: list[list[int]] = []  # the counts a row describes (not a gap row's total or reference)
+        self._weights: list[np.ndarray] = []  # each table's rows' weights (row_weight once built)
+        self.row_own = RowLists()  # the counts a row describes (not a gap row's total or reference)
         # gap rows against all others: (reference_n, its value)
         self.row_ref: list[tuple[float, float] | None] = []
-        self.pre_hidden: list[bool] = []  # rows already suppressed in the input (counts missing)
+        self._pre_blocks: list[
+            np.ndarray
+        ] = []  # each table's rows already suppressed (pre_hidden once built)
         self.primary_vars: set[int] = set()
         self.ref_small_rows: list[int] = []
         self.partitions = Partitions()  # (part rows, total, kind, key), as arrays (model_arrays.Partitions)
@@ -375,17 +411,28 @@ class PopulationModel:
             self.relations.flush()
             self.partitions.flush()
         self.entries.freeze()
+        self.row_vars.freeze()
+        self.row_own.freeze()
         self._index = {}  # var()'s lookup serves the build only
-        self.rows = pd.DataFrame(rows, columns=["tid", "row", "uni", "school", "variable", "level", "year"])
+        # the variables' values and flags, the rows' weights and whether each was suppressed in the input, as arrays
+        self.var_x = np.array(self.var_x, dtype=float)
+        self.var_total = np.array(self.var_total, dtype=bool)
+        self.var_key.freeze(self.var_x)
+        n_rows = len(self.row_vars)
+        self.row_weight = np.concatenate([np.zeros(0), *self._weights]).astype(float)
+        self.pre_hidden = (
+            np.concatenate([np.zeros(0, dtype=bool), *self._pre_blocks]).astype(bool).reshape(n_rows)
+        )
+        del self._weights, self._pre_blocks, self._n_rows
+        self.rows = _row_frame(rows)
         # for the protection loop's hot paths: each row's table and universe, the variables of each row (rows x
-        # variables), the gap rows measured against all others and the rows suppressed in the input
+        # variables) and the gap rows measured against all others
         code, uni = codes_of(self.rows["uni"].to_numpy())  # one string a universe (90 MB at 1M students)
         self.row_tid, self.row_uni = self.rows["tid"].tolist(), uni[code].tolist()
-        lens = [len(vs) for vs in self.row_vars]
-        ij = (np.repeat(np.arange(len(lens)), lens), np.fromiter(itertools.chain(*self.row_vars), np.int64))
-        self.row_var_mat = sparse.csr_matrix((np.ones(sum(lens)), ij), shape=(len(lens), len(self.var_key)))
+        rv = self.row_vars
+        ij = (np.repeat(np.arange(n_rows), rv.lens()), rv.var)
+        self.row_var_mat = sparse.csr_matrix((np.ones(len(rv.var)), ij), shape=(n_rows, len(self.var_key)))
         self.ref_rows = np.array([r for r, x in enumerate(self.row_ref) if x is not None], dtype=np.int64)
-        self.pre_hidden_rows = np.array(self.pre_hidden, dtype=bool).reshape(len(self.row_vars))
 
     # variables ---------------------------------------------------------------------------------
     def var(self, unit, year, school, variable, level, x, *, total=False, private=None, link=None) -> int:
@@ -412,16 +459,6 @@ class PopulationModel:
             self.var_x.append(float(x))
             self.var_total.append(total)
         return v
-
-    def _new_row(self, rows, tid, i, uni, school, variable, level, year, weight, pre) -> int:
-        rid = len(rows)
-        rows.append((tid, i, uni, school, variable, level, year))
-        self.row_vars.append([])
-        self.row_weight.append(weight)
-        self.row_ref.append(None)
-        self.row_own.append([])
-        self.pre_hidden.append(pre)
-        return rid
 
     def _year_of(self, df, spec, year):
         if spec.year and spec.year in df.columns:
@@ -463,12 +500,18 @@ class PopulationModel:
         unis = self._unis(tid, df, spec)
         est, order = self._est(df, spec), []
         ent: tuple[list, list, list, list, list] = ([], [], [], [], [])  # the table's entries (Entries.add)
+        rv: tuple[list, list, list] = (
+            [],
+            [],
+            [],
+        )  # the rows' counts: how many, the counts, their own (RowLists)
+        labels: list[tuple] = []  # the rows' labels (uni, variable, level, year), row by row
         ref_est = (
             _num(df["reference_estimate"]) if "reference_estimate" in df.columns else np.full(len(df), np.nan)
         )
         pre = self._pre(df, spec, [n])
         for (uni, v), ix in (
-            pd.DataFrame({"u": unis, "v": var}).groupby(["u", "v"], sort=False).indices.items()
+            pd.DataFrame({"u": unis, "v": var}, dtype=object).groupby(["u", "v"], sort=False).indices.items()
         ):
             ix = np.asarray(ix)
             yr = yrs[ix[0]]
@@ -495,7 +538,9 @@ class PopulationModel:
                 )
             rids = []
             for i in ix:
-                rid = self._new_row(rows, tid, int(i), uni, "all", v, lev[i], yr, n[i], bool(pre[i]))
+                rid = self._n_rows + len(order)
+                labels.append((uni, v, lev[i], yr))
+                self.row_ref.append(None)
                 order.append(i)
                 link = (
                     ("set", total)
@@ -505,11 +550,12 @@ class PopulationModel:
                 x = self.var(spec.unit, yr, "all", v, lev[i], n[i], private=(uni, v, lev[i]), link=link)
                 own.append(x)
                 rids.append(rid)
-                self.row_own[rid].append(x)
-                self.row_vars[rid].append(x)
+                rv[2].append(x)
+                rv[0].append(2 if named else 1)
+                rv[1].append(x)
                 _entry(ent, rid, [x], [1.0], n[i])
                 if named:
-                    self.row_vars[rid].append(ref_var)
+                    rv[1].append(ref_var)
                     _entry(ent, rid, [ref_var], [1.0], ref_n[i])
                 else:
                     _entry(ent, rid, [tvar, x], [1.0, -1.0], ref_n[i])
@@ -527,7 +573,15 @@ class PopulationModel:
             self.relations.append((dict(coefs), "eq"))
             self.partitions.append(rids, None, "gap", (tid, uni, v))
         self.entries.add(*ent)
-        self.row_est.add(est, np.asarray(order, dtype=np.int64))
+        order = np.asarray(order, dtype=np.int64)
+        uni_l, var_l, lev_l, yr_l = (list(x) for x in zip(*labels)) if labels else ([], [], [], [])
+        rows.append((np.full(len(order), tid), order, uni_l, ["all"] * len(order), var_l, lev_l, yr_l))
+        self._n_rows += len(order)
+        self.row_est.add(est, order)
+        self.row_vars.add(rv[0], rv[1])
+        self.row_own.add(np.ones(len(rv[2])), rv[2])
+        self._weights.append(n[order])
+        self._pre_blocks.append(pre[order])
 
     # cell tables --------------------------------------------------------------------------------
     def _cell_rows(self, tid, df, spec, year, rows):
@@ -563,12 +617,14 @@ class PopulationModel:
             keep = (a != b) & ((counts[js] <= counts[jn]) if self.known else True)
             pairs = zip(a[keep].tolist(), b[keep].tolist())
             self.relations.extend(({u: 1.0, w: -1.0}, "le") for u, w in pairs)
-        frame = pd.DataFrame({"u": unis, "s": school, "v": var, "l": lev})
+        frame = pd.DataFrame(
+            {"u": unis, "s": school, "v": var, "l": lev}, dtype=object
+        )  # (not as text columns)
         # levels of a variable within a school add up to the school's "all" row
         tot = {(u, s): i for i, (u, s, v) in enumerate(zip(unis, school, var)) if v == "all"}
         self._relations(
             [
-                (ix, tot[(u, s)], ("levels", tid, u, s, v))
+                (ix, tot[(u, s)])
                 for (u, s, v), ix in frame.groupby(["u", "s", "v"], sort=False).indices.items()
                 if v != "all" and (u, s) in tot
             ],
@@ -582,7 +638,7 @@ class PopulationModel:
         at = sch.index.to_numpy()
         self._relations(
             [
-                (at[ix], dist[(u, v, lv)], ("schools", tid, u, v, lv))
+                (at[ix], dist[(u, v, lv)])
                 for (u, v, lv), ix in sch.groupby(["u", "v", "l"], sort=False).indices.items()
                 if (u, v, lv) in dist
             ],
@@ -601,7 +657,7 @@ class PopulationModel:
                 if other
                 else np.full(len(df), "", dtype=object)
             )
-            sf = pd.DataFrame({"o": okey, "s": school, "v": var, "l": lev, "subj": subj})
+            sf = pd.DataFrame({"o": okey, "s": school, "v": var, "l": lev, "subj": subj}, dtype=object)
             # each group of one other-universe key, school and level with one pooled row and two subjects or more
             groups = list(sf.groupby(["o", "s", "v", "l"], sort=False).indices.values())
             if groups:
@@ -611,21 +667,12 @@ class PopulationModel:
                 pooled = subj[flat] == "all"
                 n_pooled = np.bincount(gid[pooled], minlength=len(groups))
                 ok = (n_pooled == 1) & (lens - n_pooled >= 2)
-                first = flat[np.concatenate([[0], np.cumsum(lens)[:-1]])]
                 tots = flat[pooled & ok[gid]]
                 part_of = flat[~pooled & ok[gid]]
                 n_parts = (lens - n_pooled)[ok]
                 cuts = np.concatenate([[0], np.cumsum(n_parts)])
-                i0 = first[ok].tolist()
                 self._subject_relations(
-                    [
-                        (
-                            part_of[cuts[g] : cuts[g + 1]],
-                            int(tots[g]),
-                            ("subjects", tid, okey[i], school[i], var[i], lev[i]),
-                        )
-                        for g, i in enumerate(i0)
-                    ],
+                    [(part_of[cuts[g] : cuts[g + 1]], int(tots[g])) for g in range(len(n_parts))],
                     counts,
                     names,
                     rvars,
@@ -636,14 +683,15 @@ class PopulationModel:
         """A cell table's rows, then their counts row by row, column by column (the order the variables are
         numbered in; as var(): one variable per population count); returns the variables (rows x counts) and the
         rows' ids. From plain lists of the labels (``labels``: universe, school, variable, level, year)."""
-        unit, n, k, base = spec.unit, len(pre), len(counts), len(rows)
+        unit, n, k, base = spec.unit, len(pre), len(counts), self._n_rows
         links = self._set_links(*labels[:3], counts, pre)
         u_l, s_l, v_l, l_l, y_l = (list(x) for x in labels)
-        rows.extend(zip(itertools.repeat(tid, n), range(n), u_l, s_l, v_l, l_l, y_l))
+        rows.append((np.full(n, tid), np.arange(n), *labels))
+        self._n_rows += n
         self.row_est.add(self._est(df, spec), np.arange(n))
-        self.row_weight.extend(list(_num(df[spec.weight]) if spec.weight in df.columns else counts[0]))
+        self._weights.append(_num(df[spec.weight]) if spec.weight in df.columns else counts[0])
         self.row_ref.extend([None] * n)
-        self.pre_hidden.extend(pre.tolist())
+        self._pre_blocks.append(pre)
         # every count (row by row, column by column) as the code of its key: each distinct key is built once, in
         # the order first met (a key per count, 2 million at 1,000,000 students, took most of the build), by one
         # comprehension, and looked up at once (a loop with a lookup per key took about 4 CPU-s at 1,000,000)
@@ -661,20 +709,33 @@ class PopulationModel:
             for i, j, t in zip(il, jl, tail)
         ]
         got = [index.get(key) for key in keys]
+        new, nv = [], len(var_key)  # the keys met for the first time, in order
         for at in [a for a, v in enumerate(got) if v is None]:
             key = keys[at]
             v = index.get(key)  # (a key met twice in this table is the same count)
             if v is None:
-                v = index[key] = len(var_key)
-                var_key.append(key)
+                v = index[key] = nv + len(new)
+                new.append(at)
                 var_x.append(x_first[at])
                 var_total.append(key[3] == "all")
             got[at] = v
+        if new:  # their keys as columns: a count's value (known), its row and column, or its link
+            ia, t_new = np.asarray(il, dtype=np.int64)[new], [tail[a] for a in new]
+            own = np.fromiter((t is None for t in t_new), dtype=bool, count=len(new))
+            kind = np.where(own, VarKeys.OWN, VarKeys.COUNT if self.known else VarKeys.OTHER)
+            other = {} if self.known else {p: t for p, t in enumerate(t_new) if t is not None}
+            var_key.add(
+                unit,
+                *(labels[c][ia] for c in (4, 1, 2, 3)),
+                kind,
+                np.where(own, labels[0][ia], None),
+                np.asarray(jl, dtype=np.int64)[new],
+                other,
+            )
         vs = np.asarray(got, dtype=np.int64)[code]
         rvars, rids = np.array(vs, dtype=np.int64).reshape(n, k), np.arange(base, base + n)
-        own = rvars.tolist()  # one list per row, shared: a cell row describes every count it shows
-        self.row_vars.extend(own)
-        self.row_own.extend(own)
+        self.row_vars.add(np.full(n, k), vs)
+        self.row_own.add(np.full(n, k), vs)  # a cell row describes every count it shows
         self.entries.add(np.repeat(rids, k), np.ones(n * k), vs, np.ones(n * k), x_arr)
         return rvars, rids
 
@@ -721,7 +782,7 @@ class PopulationModel:
         return senses
 
     def _subject_relations(self, groups, counts, names, rvars, rids):
-        """The pooled subject's counts of each ``(parts, pooled row, key)`` group, in turn: results add up
+        """The pooled subject's counts of each ``(parts, pooled row)`` group, in turn: results add up
         (``all = ela + math``); students lie between the largest subject and the sum (sums taken at once)."""
         if not groups:
             return
@@ -729,10 +790,10 @@ class PopulationModel:
         senses = self._subject_senses(counts, names, flat, gid, tot, len(groups))
         sense = np.array(senses, dtype=object).reshape(len(counts), len(groups)).T
         self.relations.add(*subject_relations(sense, rvars, flat, tot, starts))
-        self.partitions.add(np.diff(starts), rids[flat], rids[tot], [key for _, _, key in groups])
+        self.partitions.add(np.diff(starts), rids[flat], rids[tot])
 
     def _relations(self, groups, counts, rvars, rids):
-        """Each ``(parts, total row, key)`` group's relation, in turn: the parts add up to the total (``le``
+        """Each ``(parts, total row)`` group's relation, in turn: the parts add up to the total (``le``
         where they add up to less; sums taken for every group at once)."""
         if not groups:
             return
@@ -749,7 +810,37 @@ class PopulationModel:
             senses.append(np.where(missing, "", np.where(eq, "eq", np.where(le, "le", ""))).tolist())
         sense = np.array(senses, dtype=object).reshape(len(counts), len(groups)).T
         self.relations.add(*group_relations(sense, rvars, flat, tot, np.asarray(starts, dtype=np.int64)))
-        self.partitions.add(np.diff(starts), rids[flat], rids[tot], [key for _, _, key in groups])
+        self.partitions.add(np.diff(starts), rids[flat], rids[tot])
+
+
+def populations(model: PopulationModel) -> tuple[RowLists, np.ndarray]:
+    """The populations of the students' counts that are not totals (one group at one school in one year, every table
+    and column: the keys' unit, year, school, variable and level), numbered in the order first met: each one's counts,
+    ascending (a :class:`~.model_arrays.RowLists`), and each count's population (-1: none). A missing year equals no
+    other, as in the keys.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> t = pd.DataFrame({"school_id": "A", "group": ["all", "ell=1", "ell=0"], "n": [50, 4, 46]})
+    >>> u = t.assign(n=[50, 4, 40])  # the same 4 students, another count of all other students
+    >>> m = PopulationModel({"t": (t, TableSpec("cell")), "u": (u, TableSpec("cell"))}, year=2016, known=True,
+    ...                     min_n=10)
+    >>> lists, of = populations(m)
+    >>> list(lists), of.tolist()
+    ([[1], [2, 3]], [-1, 0, 1, 1])
+    """
+    k = model.var_key
+    of = np.full(len(k), -1, dtype=np.int64)
+    sel = np.flatnonzero((k.units[k.unit] == "students") & ~model.var_total)
+    year = k.year_codes(nan_apart=True)
+    of[sel] = codes([x[sel] for x in (k.unit, year, k.school, k.variable, k.level)])[0]
+    lists = RowLists()
+    lists.add(
+        np.bincount(of[sel], minlength=int(of.max(initial=-1)) + 1), sel[np.argsort(of[sel], kind="stable")]
+    )
+    lists.freeze()
+    return lists, of
 
 
 def row_label(model: PopulationModel, rid: int) -> str:

@@ -18,17 +18,37 @@ __all__ = [
     "Partitions",
     "Relations",
     "RowEstimates",
+    "RowLists",
+    "VarKeys",
     "codes",
     "count_codes",
     "entry",
     "group_relations",
     "grouped",
+    "int32",
     "label_codes",
     "part_sums",
     "ranges",
     "subject_relations",
     "sums",
 ]
+
+
+def int32(x) -> np.ndarray:
+    """Integers (counts' or rows' numbers) as int32 (half the memory of int64; a model's numbers fit).
+
+    Examples
+    --------
+    >>> int32([3, 2**31 - 1]).dtype.name
+    'int32'
+    >>> int32([2**31])
+    Traceback (most recent call last):
+    OverflowError: model_arrays.int32: a number does not fit in 32 bits
+    """
+    x = np.asarray(x, dtype=np.int64)
+    if len(x) and (x.max() >= 2**31 or x.min() < -(2**31)):
+        raise OverflowError("model_arrays.int32: a number does not fit in 32 bits")
+    return x.astype(np.int32)
 
 
 def codes(parts: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -82,9 +102,9 @@ class Entries:
 
     def __init__(self):
         self._blocks: list = []
-        self.rid = np.zeros(0, dtype=np.int64)
+        self.rid = np.zeros(0, dtype=np.int32)  # rows and counts as int32 (model_arrays.int32)
         self.start = np.zeros(1, dtype=np.int64)
-        self.var = np.zeros(0, dtype=np.int64)
+        self.var = np.zeros(0, dtype=np.int32)
         self.coef = np.zeros(0, dtype=float)
         self.val = np.zeros(0, dtype=float)
 
@@ -105,7 +125,8 @@ class Entries:
         parts = [self.rid, np.diff(self.start), self.var, self.coef, self.val]
         cols = [np.concatenate([p, *(b[j] for b in self._blocks)]) for j, p in enumerate(parts)]
         self._blocks = []
-        self.rid, lens, self.var, self.coef, self.val = cols
+        rid, lens, var, self.coef, self.val = cols
+        self.rid, self.var = int32(rid), int32(var)
         self.start = np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
 
     def __len__(self) -> int:
@@ -116,6 +137,180 @@ class Entries:
         for i, (rid, val) in enumerate(zip(self.rid.tolist(), self.val)):
             a, b = bounds[i], bounds[i + 1]
             yield rid, dict(zip(var[a:b], coef[a:b])), val
+
+
+class RowLists:
+    """A list of integers per model row (the counts each row shows), held as two arrays: each row's lists one after
+    another (:attr:`var`) and where each row's starts (:attr:`start`); reading row ``r`` gives its list (as lists of
+    Python lists, the rows' counts took about 115 MB at 1,000,000 students).
+
+    Rows are added in blocks (:meth:`add`), in order, and read once :meth:`freeze` has joined the blocks.
+
+    Examples
+    --------
+    >>> rl = RowLists()
+    >>> rl.add([2, 0], [7, 3])
+    >>> rl.add([1], [7])
+    >>> rl.freeze()
+    >>> len(rl), rl[0], rl[1], list(rl), rl.start.tolist(), rl.var.tolist()
+    (3, [7, 3], [], [[7, 3], [], [7]], [0, 2, 2, 3], [7, 3, 7])
+    """
+
+    def __init__(self):
+        self._blocks: list = []
+        self.start = np.zeros(1, dtype=np.int64)
+        self.var = np.zeros(0, dtype=np.int64)
+
+    def add(self, lens, var) -> None:
+        """A block of rows: how many integers each has, and the integers one row after another."""
+        self._blocks.append((np.asarray(lens, dtype=np.int64), np.asarray(var, dtype=np.int64)))
+
+    def freeze(self) -> None:
+        """Join the blocks added so far into the arrays read."""
+        if not self._blocks:
+            return
+        lens = np.concatenate([np.diff(self.start), *(b[0] for b in self._blocks)])
+        self.var = np.concatenate([self.var, *(b[1] for b in self._blocks)])
+        self._blocks = []
+        self.start = np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
+
+    def lens(self) -> np.ndarray:
+        """How many integers each row holds."""
+        return np.diff(self.start)
+
+    def __len__(self) -> int:
+        return len(self.start) - 1
+
+    def __getitem__(self, r: int) -> list:
+        if not 0 <= r < len(self):
+            raise IndexError(r)
+        return self.var[self.start[r] : self.start[r + 1]].tolist()
+
+    def __iter__(self):
+        var, bounds = self.var.tolist(), self.start.tolist()
+        for a, b in itertools.pairwise(bounds):
+            yield var[a:b]
+
+
+class VarKeys:
+    """The model's variables' keys, ``(unit, year, school, variable, level, tail)`` each
+    (:meth:`~.model.PopulationModel.var`), held as columns; reading key ``v`` gives its tuple, built when read (a tuple
+    per variable took about 120 MB at 1,000,000 students, and the published-only audit's model 90 MB more).
+
+    The labels are codes (:attr:`unit`, :attr:`school`, :attr:`variable`, :attr:`level`, numbered in the order first
+    met, into :attr:`units`, :attr:`schools`, ...) and the year a number (:attr:`year`, read back as the
+    ``np.float64`` the build keys hold). The tail is one of three kinds: a known count, ``("n", value)`` with the
+    variable's value (the model's ``var_x``, given to :meth:`freeze`); a cell table's count named by its row and
+    column, ``(universe, school, variable, level, column)``; anything else, kept as it is (links, a gap table's
+    own names: few).
+
+    Keys are added one by one (:meth:`append`) or in blocks (:meth:`add`), in order, and read once :meth:`freeze`
+    has joined them.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> k = VarKeys()
+    >>> k.append(("students", np.float64(2016.0), "A", "all", "all", ("n", 30.0)))
+    >>> k.add("students", [2016.0, 2016.0], ["A", "A"], ["x", "x"], ["1", "2"], [1, 2], ["t|u", None], [0, 0],
+    ...       {1: ("set", 30.0)})
+    >>> k.freeze(np.array([30.0, np.nan, np.nan]))
+    >>> len(k), k[0], k[1][5], k[2][5]
+    (3, ('students', np.float64(2016.0), 'A', 'all', 'all', ('n', 30.0)), ('t|u', 'A', 'x', '1', 0), ('set', 30.0))
+    >>> k.schools[k.school].tolist(), k.level.tolist()
+    (['A', 'A', 'A'], [0, 1, 2])
+    """
+
+    COUNT, OWN, OTHER = 0, 1, 2
+
+    def __init__(self):
+        self._blocks: list = []
+        self._n = 0
+        self.other: dict = {}  # the tails of the other kind, by variable
+        self.x = np.zeros(0)
+        self.kind = np.zeros(0, dtype=np.int8)
+        self.year = np.zeros(0)
+        self.col = np.zeros(0, dtype=np.int64)
+        for name in ("unit", "school", "variable", "level", "uni"):
+            setattr(self, name, np.zeros(0, dtype=np.int64))
+            setattr(self, name + "s", np.zeros(0, dtype=object))
+
+    def append(self, key: tuple) -> None:
+        """One key."""
+        unit, year, school, variable, level, tail = key
+        if isinstance(tail, tuple) and len(tail) == 2 and tail[0] == "n":
+            kind, uni, col, other = self.COUNT, None, 0, {}
+        elif (
+            isinstance(tail, tuple)
+            and len(tail) == 5
+            and tail[1:4] == (school, variable, level)
+            and type(tail[4]) is int
+        ):
+            kind, uni, col, other = self.OWN, tail[0], tail[4], {}
+        else:
+            kind, uni, col, other = self.OTHER, None, 0, {0: tail}
+        self.add(unit, [year], [school], [variable], [level], [kind], [uni], [col], other)
+
+    def add(self, unit, year, school, variable, level, kind, uni, col, other: dict) -> None:
+        """A block of keys of one unit: their years, schools, variables, levels, kinds (:attr:`COUNT`, :attr:`OWN`,
+        :attr:`OTHER`), universes and columns (of the :attr:`OWN` ones) and ``{position: tail}`` of the others."""
+        self._blocks.append((unit, year, school, variable, level, kind, uni, col))
+        self.other.update({self._n + p: t for p, t in other.items()})
+        self._n += len(year)
+
+    def freeze(self, x: np.ndarray) -> None:
+        """Join the keys added into the columns read (once, when every key is added; ``x``: every variable's
+        value)."""
+        blocks, self._blocks = self._blocks, []
+        if blocks:
+            cols = {
+                "unit": np.concatenate([np.full(len(b[1]), b[0], dtype=object) for b in blocks]),
+                "school": np.concatenate([np.asarray(b[2], dtype=object) for b in blocks]),
+                "variable": np.concatenate([np.asarray(b[3], dtype=object) for b in blocks]),
+                "level": np.concatenate([np.asarray(b[4], dtype=object) for b in blocks]),
+                "uni": np.concatenate([np.asarray(b[6], dtype=object) for b in blocks]),
+            }
+            for name, values in cols.items():
+                code, uniq = pd.factorize(values, use_na_sentinel=name == "uni")
+                setattr(self, name, code.astype(np.int32))
+                setattr(self, name + "s", np.asarray(uniq, dtype=object))
+            self.year = np.concatenate([np.asarray(b[1], dtype=float) for b in blocks])
+            self.kind = np.concatenate([np.asarray(b[5], dtype=np.int8) for b in blocks])
+            self.col = np.concatenate([np.asarray(b[7], dtype=np.int64) for b in blocks])
+        self.x = x
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, v: int) -> tuple:
+        if not 0 <= v < self._n:
+            raise IndexError(v)
+        school, variable, level = (
+            self.schools[self.school[v]],
+            self.variables[self.variable[v]],
+            self.levels[self.level[v]],
+        )
+        kind = self.kind[v]
+        if kind == self.COUNT:
+            tail = ("n", float(self.x[v]))
+        elif kind == self.OWN:
+            tail = (self.unis[self.uni[v]], school, variable, level, int(self.col[v]))
+        else:
+            tail = self.other[v]
+        return (self.units[self.unit[v]], np.float64(self.year[v]), school, variable, level, tail)
+
+    def __iter__(self):
+        for v in range(self._n):
+            yield self[v]
+
+    def year_codes(self, *, nan_apart: bool) -> np.ndarray:
+        """Each variable's year as a code: a missing year one code (or, with ``nan_apart``, each its own, as a key's
+        missing year equals no other)."""
+        code = pd.factorize(self.year, use_na_sentinel=False)[0].astype(np.int64)
+        if nan_apart:
+            nan = np.isnan(self.year)
+            code[nan] = code.max(initial=-1) + 1 + np.arange(int(nan.sum()))
+        return code
 
 
 class RowEstimates:
@@ -185,7 +380,7 @@ class Relations:
         self._pending: list = []
         self._kept: dict = {}
         self.start = np.zeros(1, dtype=np.int64)
-        self.var = np.zeros(0, dtype=np.int64)
+        self.var = np.zeros(0, dtype=np.int32)  # (int32: at 1,000,000 students the int64 counts took 34 MB)
         self.coef = np.zeros(0, dtype=float)
         self.le = np.zeros(0, dtype=bool)
 
@@ -209,7 +404,7 @@ class Relations:
             raise ValueError("Relations: a relation's sense is 'eq' or 'le'")
         self._pending = []
         self.start = np.concatenate([self.start, self.start[-1] + np.cumsum(lens)])
-        self.var = np.concatenate([self.var, var])
+        self.var = np.concatenate([self.var, int32(var)])
         self.coef = np.concatenate([self.coef, coef])
         self.le = np.concatenate([self.le, le])
 
@@ -218,7 +413,7 @@ class Relations:
         another, whether each is ``le``), after those appended so far."""
         self.flush()
         self.start = np.concatenate([self.start, self.start[-1] + np.cumsum(lens, dtype=np.int64)])
-        self.var = np.concatenate([self.var, np.asarray(var, dtype=np.int64)])
+        self.var = np.concatenate([self.var, int32(var)])
         self.coef = np.concatenate([self.coef, np.asarray(coef, dtype=float)])
         self.le = np.concatenate([self.le, np.asarray(le, dtype=bool)])
 
@@ -257,8 +452,8 @@ class Relations:
         return self._SENSES[int(self.le[k])] if 0 <= k < n else self[k][1]
 
     def index_lists(self):
-        """``{count: [relation, ...]}``: the relations holding each count, ascending (:func:`.memo.index_lists` of
-        the relations' dicts, from the arrays; those appended are flushed first).
+        """``{count: [relation, ...]}``: the relations holding each count, ascending (:func:`.memo.flat_index_lists`
+        of the relations' arrays; those appended are flushed first).
 
         Examples
         --------
@@ -302,16 +497,17 @@ class Partitions:
     The build appends them (:meth:`append`) and :meth:`flush` turns those appended so far into arrays: the part rows
     one after another (:attr:`rows`, each one's :attr:`start`) and the total rows (:attr:`total`, -1 for None);
     reading partition ``i`` gives its tuple, built when read (as tuples of Python lists they took about 190 MB at
-    1,000,000 students). ``kind`` is ``"gap"`` or ``"cell"``.
+    1,000,000 students). ``kind`` is ``"gap"`` or ``"cell"``. The cell partitions given as arrays (:meth:`add`) have
+    no key (None: rule 4 reads only a gap partition's; the cell ones' took about 55 MB at 1,000,000 students).
 
     Examples
     --------
     >>> p = Partitions()
     >>> p.append([4, 5], None, "gap", (0, "u", "ell"))
     >>> p.append([7], 6, "cell", ("levels", 1))
-    >>> p.flush()
-    >>> len(p), p[1], p.start.tolist(), p.rows.tolist(), p.total.tolist()
-    (2, ([7], 6, 'cell', ('levels', 1)), [0, 2, 3], [4, 5, 7], [-1, 6])
+    >>> p.add(np.array([2]), np.array([8, 9]), np.array([10]))
+    >>> len(p), p[1], p[2], p.start.tolist(), p.rows.tolist(), p.total.tolist()
+    (3, ([7], 6, 'cell', ('levels', 1)), ([8, 9], 10, 'cell', None), [0, 2, 3, 5], [4, 5, 7, 8, 9], [-1, 6, 10])
     >>> list(p)[0]
     ([4, 5], None, 'gap', (0, 'u', 'ell'))
     """
@@ -349,11 +545,11 @@ class Partitions:
         self.total = np.concatenate([self.total, total])
         self.cell = np.concatenate([self.cell, cell])
 
-    def add(self, lens: np.ndarray, rows: np.ndarray, total: np.ndarray, keys: list) -> None:
+    def add(self, lens: np.ndarray, rows: np.ndarray, total: np.ndarray) -> None:
         """Cell partitions given as arrays (each one's number of part rows, the rows one partition after another,
-        the total rows) and their keys, after those appended so far."""
+        the total rows), after those appended so far."""
         self.flush()
-        self.keys.extend(keys)
+        self.keys.extend([None] * len(lens))
         self.start = np.concatenate([self.start, self.start[-1] + np.cumsum(lens, dtype=np.int64)])
         self.rows = np.concatenate([self.rows, np.asarray(rows, dtype=np.int64)])
         self.total = np.concatenate([self.total, np.asarray(total, dtype=np.int64)])
@@ -498,17 +694,17 @@ def entry(ent, rid, vs, coefs, value) -> None:
 
 
 def grouped(groups) -> tuple[np.ndarray, np.ndarray, np.ndarray, list]:
-    """``(parts, total row, key)`` groups as flat part positions, each one's group, the total rows and starts.
+    """``(parts, total row)`` groups as flat part positions, each one's group, the total rows and starts.
 
     Examples
     --------
-    >>> flat, gid, tot, starts = grouped([([1, 2], 0, "a"), ([4], 3, "b")])
+    >>> flat, gid, tot, starts = grouped([([1, 2], 0), ([4], 3)])
     >>> flat.tolist(), gid.tolist(), tot.tolist(), starts
     ([1, 2, 4], [0, 0, 1], [0, 3], [0, 2, 3])
     """
-    lens = np.fromiter((len(p) for p, _, _ in groups), dtype=np.int64, count=len(groups))
-    flat = np.concatenate([np.asarray(p, dtype=np.int64) for p, _, _ in groups])
-    tot = np.fromiter((t for _, t, _ in groups), dtype=np.int64, count=len(groups))
+    lens = np.fromiter((len(p) for p, _ in groups), dtype=np.int64, count=len(groups))
+    flat = np.concatenate([np.asarray(p, dtype=np.int64) for p, _ in groups])
+    tot = np.fromiter((t for _, t in groups), dtype=np.int64, count=len(groups))
     return flat, np.repeat(np.arange(len(groups)), lens), tot, np.concatenate([[0], np.cumsum(lens)]).tolist()
 
 

@@ -152,11 +152,12 @@ from .complements import (
     touched,
 )
 from .lp import LOCAL_MIN, component_above, interval_width, intervals, narrow_targets, true_counts_hold
-from .memo import LINK_BY_LISTS_MAX, by_state, close_counts, index_lists, row_closure, without_cyclic_gc
+from .memo import LINK_BY_LISTS_MAX, by_state, close_counts, flat_index_lists, row_closure, without_cyclic_gc
 from .model import (
     AuditReport,
     PopulationModel,
     TableSpec,
+    populations,
     row_label,
     var_label,
 )
@@ -203,22 +204,20 @@ class _State:
         nv = len(model.var_key)
         # the rows and the relations of each count (ascending), and the counts rows show
         # the relations of each count from model_arrays.Relations' arrays
-        self.var_rows, self.var_rel = index_lists(model.row_vars), model.relations.index_lists()
+        self.var_rows = flat_index_lists(model.row_vars.lens(), model.row_vars.var)
+        self.var_rel = model.relations.index_lists()
         self.decision, self._closed = np.zeros(nv, dtype=bool), (set(), set())  # _closed: link()'s work
         self.decision[model.row_var_mat.indices] = True
         self.small_rows = {r for v in model.primary_vars for r in self.var_rows[v]}
-        self.group = defaultdict(list)  # (unit, year, school, variable, level) -> vars
-        for v, key in enumerate(model.var_key):
-            if key[0] == "students" and not model.var_total[v]:
-                self.group[key[:5]].append(v)
-        self.group_list = list(self.group.values())
-        self.group_of = {v: g for g, vs in enumerate(self.group_list) for v in vs}
+        # the populations (unit, year, school, variable, level) of students' counts that are not totals, numbered
+        # in the order first met: each one's counts (ascending), and each count's population (-1: none)
+        self.group_list, self.group_of = populations(model)
         self._group_arrays = None  # memo.close_counts' arrays of the groups (built on first use)
 
     def hidden_rows(self, *, counts: bool = False) -> np.ndarray:
         """Suppressed rows; with ``counts``, only those whose counts are secret (rows withheld for their
         estimates alone, ``E``, keep counts that are published elsewhere: the audit treats them as shown)."""
-        hid = self.m.pre_hidden_rows.copy()
+        hid = self.m.pre_hidden.copy()
         h = np.zeros(self.m.row_var_mat.shape[1])
         h[list(self.H)] = 1.0
         hid |= self.m.row_var_mat @ h > 0
@@ -232,10 +231,9 @@ class _State:
         changed, (done, last) = True, self._closed if self._closed[1] <= self.H else (set(), set())
         m, nv = self.m, len(self.m.var_key)
         if self._own_mat is None:  # rows x the counts each row describes (row_own), for the closure below
-            lens = np.fromiter((len(o) for o in m.row_own), dtype=np.int64, count=len(m.row_own))
-            own = np.fromiter((u for o in m.row_own for u in o), dtype=np.int64, count=int(lens.sum()))
+            own = m.row_own
             self._own_mat = sparse.csr_matrix(
-                (np.ones(len(own)), own, np.concatenate([[0], np.cumsum(lens)])), shape=(len(lens), nv)
+                (np.ones(len(own.var)), own.var, own.start), shape=(len(own), nv)
             ).T.tocsr()
         while changed:
             changed = False
@@ -258,7 +256,9 @@ class _State:
                     self.why[u] = "same row as a hidden count"
                     changed = True
             # only a group with a hidden count, and one whose hidden counts changed, can change (a count is in one)
-            groups = sorted({self.group_of[v] for v in self.H - last if v in self.group_of})
+            new = self.H - last
+            g = self.group_of[np.fromiter(new, dtype=np.int64, count=len(new))]
+            groups = np.unique(g[g >= 0]).tolist()
             last = set(self.H)
             # a shown count close to a hidden small count would approximate it ("all": close to any hidden count,
             # complements included; "small": only to a hidden count below min_n, measured to hide less, and leaving
@@ -359,11 +359,12 @@ class _State:
             return out
         hid = self.hidden_rows(counts=True)
         if self._design_rows is None:  # the design rows that are not small and have a count, and that count
-            rows = np.array(
-                [r for r in np.flatnonzero(design) if m.row_vars[r] and r not in self.small_rows],
-                dtype=np.int64,
-            )
-            self._design_rows = rows, np.array([m.row_vars[r][0] for r in rows.tolist()], dtype=np.int64)
+            rv = m.row_vars
+            rows = np.flatnonzero(design & (rv.lens() > 0))
+            rows = rows[
+                ~np.isin(rows, np.fromiter(self.small_rows, dtype=np.int64, count=len(self.small_rows)))
+            ]
+            self._design_rows = rows, rv.var[rv.start[rows]]
         rows, first = self._design_rows
         in_h = np.zeros(len(m.var_key), dtype=bool)
         in_h[np.fromiter(self.H, dtype=np.int64, count=len(self.H))] = True

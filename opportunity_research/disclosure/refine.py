@@ -233,7 +233,7 @@ def swap_complements(st, rounds: Callable, iv: dict, max_tries: int = 30) -> dic
         key = min(pops, key=lambda k: (-shown_in(pops[k]), str(k)))
         tried.add(key)
         group = pops[key]
-        barred = st.group.get(key, group) if len(key) == 5 else group
+        barred = st.group_list[st.group_of[group[0]]] if len(key) == 5 else group  # the whole population
         H, why, E, decision = set(st.H), dict(st.why), set(st.E), st.decision.copy()
         _without(st, group)
         st.decision[list(barred)] = False
