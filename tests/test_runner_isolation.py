@@ -234,13 +234,18 @@ def test_the_output_notebook_is_written_at_start_and_end_not_at_every_cell(tmp_p
     assert len(writes) == 2 + 2 * 12
 
 
-def test_a_batch_reuses_one_kernel_prints_no_error_and_stages_outside_reports(tmp_path, capfd):
+def test_a_batch_reuses_one_kernel_prints_no_error_and_stages_outside_reports(tmp_path, capfd, monkeypatch):
+    from opportunity_research.batch import runner_task
     from opportunity_research.batch.runner import run_batch, staging_dir
 
+    frozen = []  # the runner's own warm objects, frozen once (here recorded instead, not to freeze pytest's)
+    monkeypatch.setattr(runner_task, "_warm", False)
+    monkeypatch.setattr(runner_task, "freeze_baseline", lambda: frozen.append(True))
     for d in ("alpha", "beta"):
         make_district(tmp_path, d)
     result = run_batch(["alpha", "beta"], notebook=TINY, cross_notebook=None, root=tmp_path, process=False)
     assert [r.status for r in result.districts] == ["ok", "ok"], [r.reason for r in result.districts]
+    assert frozen == [True]  # after the first published report, not again
     out, err = capfd.readouterr()
     assert "ERROR" not in out + err and "Traceback" not in out + err, out + err
     assert "KeyboardInterrupt" not in out + err
