@@ -92,3 +92,22 @@ def test_the_fast_class_is_used_only_under_the_great_tables_it_was_written_for(m
     finally:
         monkeypatch.undo()
         importlib.reload(gt_fast)
+
+
+def test_report_tables_compile_no_css(monkeypatch):
+    """The pages style the tables with their own stylesheet: no great_tables CSS is compiled for a report table
+    (FastGT.markup), and the markup is the table as_raw_html gives."""
+    import great_tables._scss
+
+    frame = pd.DataFrame({"group": ["A & B", "<C>"], "n": ["12", "30"]})
+    page = FastGT(frame, id="t").as_raw_html(inline_css=False)
+
+    def no_css(*args, **kwargs):
+        raise AssertionError("great_tables compiled the CSS of a report table")
+
+    monkeypatch.setattr(great_tables._scss, "compile_scss", no_css)
+    assert FastGT(frame, id="t").markup() in page
+    shown = tables.table(
+        pd.DataFrame({"group": ["low_income"], "level": [1], "n": [40]}), ["group", "n"], caption="C"
+    )
+    assert shown.html.startswith('<div class="table-wrap">\n\n<table class="gt_table reflow"')

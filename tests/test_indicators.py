@@ -456,3 +456,26 @@ def test_cross_district_tables_mark_a_district_with_custom_cuts():
     screen = cross_first_screen(t.resources)
     assert screen.text.startswith("B:") and "A:" not in screen.text  # A is not ranked against the study
     assert "A, strong instruction: no study figure shown" in screen.html
+
+
+def test_the_indicator_table_is_made_once_for_the_first_screen_and_both_summaries(tmp_path, monkeypatch):
+    """The board summaries (English and Spanish) read one indicator table; the notebook makes it once and passes it
+    to the first screen, the findings and the summaries (issue 21: nothing computed twice per district)."""
+    from opportunity_research.disclosure.district import demo_analysis
+    from opportunity_research.report import headlines, summary
+
+    a = demo_analysis("demo_pinebrook")
+    made = []
+    monkeypatch.setattr(summary, "indicator_table", lambda x: made.append(x) or indicator_table(x))
+    monkeypatch.setattr(headlines, "indicator_table", lambda x: made.append(x) or indicator_table(x))
+    pages = summary.write_summary(tmp_path / "own", a)
+    assert len(made) == 1  # one table for both pages
+    ind = indicator_table(a)
+    again = summary.write_summary(tmp_path / "given", a, indicators=ind)
+    screen = headlines.first_screen(a, indicators=ind)
+    assert len(made) == 1  # a table passed in is used as it is
+    assert [p.read_bytes() for p in pages] == [p.read_bytes() for p in again]
+    assert screen.html == headlines.first_screen(a, generated=None).html
+    nb = json.loads((Path(__file__).resolve().parents[1] / "notebooks" / "district_report.ipynb").read_text())
+    code = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+    assert code.count("indicator_table(a)") == 1 and code.count("indicators=ind") == 3

@@ -109,6 +109,11 @@ def test_no_state_leaks_between_notebooks_on_the_warm_kernel(tmp_path, kernels, 
         _notebook(tmp_path / "pollute.ipynb", POLLUTE),
     )
     kw = {"cwd": str(tmp_path), "kernel_name": "python3", "start_timeout": 60, "execution_timeout": 300}
+    ran = []  # what the runner ran in the kernel besides the notebooks
+    run = warm_kernel.WarmKernel.run
+    monkeypatch.setattr(
+        warm_kernel.WarmKernel, "run", lambda self, code, **k: (ran.append(code), run(self, code, **k))
+    )
 
     warm_kernel.execute(
         str(probe), str(tmp_path / "p1.ipynb"), parameters={"out": str(tmp_path / "a.json")}, **kw
@@ -134,6 +139,8 @@ def test_no_state_leaks_between_notebooks_on_the_warm_kernel(tmp_path, kernels, 
     # the polluter's own output notebook numbers its cells from 1, as in a new kernel
     counts = [c.execution_count for c in nbformat.read(tmp_path / "x.ipynb", as_version=4).cells]
     assert counts[0] == 1
+    # one reset per notebook: the release right after it; the restore before a notebook only after the warm-up
+    assert sum("_iso.release()" in c for c in ran) == 3 and sum("_iso.restore()" in c for c in ran) == 1
 
 
 def test_a_cell_error_keeps_the_kernel_and_a_timeout_replaces_it(tmp_path, kernels):
@@ -227,13 +234,18 @@ def test_the_output_notebook_is_written_at_start_and_end_not_at_every_cell(tmp_p
     assert len(writes) == 2 + 2 * 12
 
 
-def test_a_batch_reuses_one_kernel_prints_no_error_and_stages_outside_reports(tmp_path, capfd):
+def test_a_batch_reuses_one_kernel_prints_no_error_and_stages_outside_reports(tmp_path, capfd, monkeypatch):
+    from opportunity_research.batch import runner_task
     from opportunity_research.batch.runner import run_batch, staging_dir
 
+    frozen = []  # the runner's own warm objects, frozen once (here recorded instead, not to freeze pytest's)
+    monkeypatch.setattr(runner_task, "_warm", False)
+    monkeypatch.setattr(runner_task, "freeze_baseline", lambda: frozen.append(True))
     for d in ("alpha", "beta"):
         make_district(tmp_path, d)
     result = run_batch(["alpha", "beta"], notebook=TINY, cross_notebook=None, root=tmp_path, process=False)
     assert [r.status for r in result.districts] == ["ok", "ok"], [r.reason for r in result.districts]
+    assert frozen == [True]  # after the first published report, not again
     out, err = capfd.readouterr()
     assert "ERROR" not in out + err and "Traceback" not in out + err, out + err
     assert "KeyboardInterrupt" not in out + err

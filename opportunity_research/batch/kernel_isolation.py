@@ -1,8 +1,9 @@
 """Run inside a warm notebook kernel: the state one district's notebook could leave behind, and its reset.
 
 The batch runner keeps one Jupyter kernel per worker and runs district after district in it (imports and kernel
-start are paid once per worker, not once per district). Before each notebook the runner calls :func:`restore`
-in the kernel, which puts back what :func:`snapshot` recorded right after the kernel warmed up:
+start are paid once per worker, not once per district). Before a notebook the runner calls :func:`restore` in the
+kernel (unless :func:`release` did this reset right after the previous notebook), which puts back what
+:func:`snapshot` recorded right after the kernel warmed up:
 
 * the user namespace (every global the previous notebook defined; ``IPython``'s ``reset(new_session=True)``,
   which also restarts the execution count at 1, so cell numbers in reasons and notebooks are as in a new kernel);

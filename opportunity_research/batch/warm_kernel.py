@@ -13,10 +13,11 @@ runner therefore keeps one kernel per worker process (a Dask worker, or the runn
   imports, then :func:`opportunity_research.batch.kernel_isolation.snapshot` records the baseline and
   :func:`~opportunity_research.batch.kernel_isolation.freeze_baseline` takes what is then alive out of the garbage
   collector's generations (later collections do not walk the imported modules again);
-* before every notebook, :func:`opportunity_research.batch.kernel_isolation.restore` returns the kernel to that baseline
-  (globals, matplotlib figures and rcParams, random seeds, warnings filters, options, cwd, environment), and
-  right after it :func:`opportunity_research.batch.kernel_isolation.release` does the same and returns the memory
-  the notebook held to the operating system;
+* right after every notebook, :func:`opportunity_research.batch.kernel_isolation.release` returns the kernel to that
+  baseline (globals, matplotlib figures and rcParams, random seeds, warnings filters, options, cwd, environment) and
+  the memory the notebook held to the operating system; before a notebook,
+  :func:`opportunity_research.batch.kernel_isolation.restore` does the same reset unless that release did (the
+  first notebook, after the warm-up; nothing runs in the kernel between a release and the next notebook);
 * the kernel keeps no IPython history database (:data:`KERNEL_ARGUMENTS`), and runs its numerical libraries on
   one thread each unless the environment says otherwise (:func:`kernel_env`), as on a Dask worker;
 * a kernel that timed out, died, or could not be reset is shut down and the next notebook gets a new one; a
@@ -78,6 +79,7 @@ class WarmKernel:
             cfg.KernelManager.ip = os.path.join(self._kdir.name, "kernel")
         self.km = KernelManager(kernel_name=kernel_name, config=cfg)
         self.warmed = False
+        self.clean = False  # reset by :meth:`release` since its last notebook (nothing has run in it since)
         self.km.start_kernel(cwd=cwd, env=kernel_env(), extra_arguments=list(KERNEL_ARGUMENTS))
         self.client = None  # the current notebook's asynchronous client (see :func:`execute`)
         kc = self.km.client()
@@ -116,7 +118,12 @@ class WarmKernel:
             raise KernelResetError(f"{content.get('ename', 'error')}: {content.get('evalue', '')}".strip())
 
     def prepare(self, notebook: str) -> None:
-        """Before a notebook: warm up once (imports, baseline), then reset to the baseline."""
+        """Before a notebook: warm up once (imports, baseline), then reset to the baseline, unless :meth:`release`
+        already did after the previous notebook (nothing has run in the kernel since: the same reset twice would
+        only clear an empty namespace again)."""
+        if self.clean:
+            self.clean = False
+            return
         if not self.warmed:
             imports = _imports(notebook)
             self.run(
@@ -141,6 +148,8 @@ class WarmKernel:
             )
         except Exception:  # noqa: BLE001 - the notebook ran; only the kernel is lost
             _discard(self)
+        else:
+            self.clean = True
 
     def alive(self) -> bool:
         try:

@@ -1,4 +1,5 @@
-"""great_tables' ``GT`` with its unformatted cells escaped a column at a time (the same HTML, a fraction of the time).
+"""great_tables' ``GT`` with its unformatted cells escaped a column at a time, and its table markup without the CSS
+(the same HTML, a fraction of the time).
 
 Every table of a report is laid out by `great_tables <https://posit-dev.github.io/great-tables/>`_ from values
 this package has already formatted as text (:func:`~opportunity_research.report.tables.table`), so no cell has a
@@ -8,6 +9,11 @@ each demo district's notebook. :class:`FastGT` does the same escaping (``html.es
 visible cell that no formatter wrote and that is not missing) with one assignment per column; any other case
 (another output context, a table that is not a pandas frame, a column of numbers) is left
 to great_tables' own code. ``tests/test_gt_fast.py`` checks that the HTML is the same, byte for byte.
+
+The report's pages style every table with one stylesheet of their own, so :func:`~opportunity_research.report.tables.table`
+drops the ``<style>`` block ``as_raw_html`` puts in each table; :meth:`FastGT.markup` gives the same markup without
+compiling that CSS first (about a sixth of a small table's rendering, for some forty tables of a demo district's report,
+scorecard and summaries).
 
 It overrides a private method of great_tables 1.1 (the version ``requirements.lock`` pins), so
 :data:`TableClass` is :class:`FastGT` only under great_tables 1.1 and great_tables' own ``GT`` under any other
@@ -23,7 +29,16 @@ from importlib.metadata import version
 import numpy as np
 import pandas as pd
 from great_tables import GT
+from great_tables._render_checks import _render_check
 from great_tables._utils import _migrate_unformatted_to_output
+from great_tables._utils_render_html import (
+    _get_table_aria_attrs,
+    _get_table_defs,
+    create_body_component_h,
+    create_columns_component_h,
+    create_footer_component_h,
+    create_heading_component_h,
+)
 
 __all__ = ["FastGT", "TableClass"]
 
@@ -51,6 +66,35 @@ class FastGT(GT):
         result = escape_unformatted(result, self._tbl_data, formatted, context)
         new_stub = self._stub.update_group_row_labels(result._body, self._tbl_data, self._boxhead)
         return result._replace(_stub=new_stub)
+
+    def markup(self) -> str:
+        """The ``<table>`` element ``as_raw_html()`` gives, without the ``<div>`` and the ``<style>`` around it (and
+        without compiling that CSS): great_tables 1.1's ``GT._render_as_html`` up to its table.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> gt = FastGT(pd.DataFrame({"group": ["A & B"], "n": ["12"]}), id="t")
+        >>> gt.markup() in gt.as_raw_html(), gt.markup().startswith('<table class="gt_table"'), "<style>" in gt.markup()
+        (True, True, False)
+        """
+        data = self._build_data(context="html")
+        _render_check(data)
+        heading_component = create_heading_component_h(data=data)
+        column_labels_component = create_columns_component_h(data=data)
+        body_component = create_body_component_h(data=data)
+        footer_component = create_footer_component_h(data=data)
+        table_defs = _get_table_defs(data=data)
+        quarto_disable_processing = str(data._options.quarto_disable_processing.value).lower()
+        quarto_use_bootstrap = str(data._options.quarto_use_bootstrap.value).lower()
+        colgroups = "" if table_defs["table_colgroups"] is None else f"\n{table_defs['table_colgroups']}\n"
+        style = "" if table_defs["table_style"] is None else f' style="{table_defs["table_style"]}"'
+        return (
+            f'<table{style} class="gt_table"{_get_table_aria_attrs(data=data)} data-quarto-disable-processing='
+            f'"{quarto_disable_processing}" data-quarto-bootstrap="{quarto_use_bootstrap}">{colgroups}\n<thead>\n'
+            f"{heading_component}\n{column_labels_component}\n</thead>\n{body_component}\n{footer_component}\n"
+            "</table>\n"
+        )
 
 
 def escape_unformatted(data, data_tbl, formatted_cells: set, context: str):

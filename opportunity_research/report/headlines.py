@@ -234,11 +234,13 @@ def first_screen(
     generated: _dt.date | None = None,
     source: str | None = None,
     findings: Sequence[Finding] | None = None,
+    indicators: pd.DataFrame | None = None,
 ):
     """The report's first screen: district, school year, date, data source, demo banner, ranked findings.
 
     ``a`` is a :class:`~opportunity_research.analysis.DistrictAnalysis`. The school year is the analysis
-    year; ``generated`` defaults to today (UTC); ``source`` to a description of the district's data.
+    year; ``generated`` defaults to today (UTC); ``source`` to a description of the district's data;
+    ``indicators`` to ``indicator_table(a)`` (pass it when the caller has it already).
 
     Examples
     --------
@@ -263,7 +265,7 @@ def first_screen(
             if demo
             else f"The district's own records ({n} data files)"
         )
-    ind = indicator_table(a)
+    ind = indicator_table(a) if indicators is None else indicators
     found = list(findings) if findings is not None else headline_findings(a, indicators=ind)
     gap = largest_gap(ind)
     name = district_name(did)

@@ -66,8 +66,12 @@ def _questions(found: list[Finding], ind, T) -> list[str]:
     return qs[:5]
 
 
-def summary_page(a, *, lang: str = "en", generated: _dt.date | None = None) -> str:
+def summary_page(
+    a, *, lang: str = "en", generated: _dt.date | None = None, indicators: pd.DataFrame | None = None
+) -> str:
     """The board summary page (self-contained HTML) of a ``DistrictAnalysis`` in ``lang``.
+
+    ``indicators``: ``indicator_table(a)``, when the caller has it already (default: made here).
 
     Examples
     --------
@@ -86,7 +90,7 @@ def summary_page(a, *, lang: str = "en", generated: _dt.date | None = None) -> s
 
     did = a.district.district_id
     name = district_name(did)
-    ind = indicator_table(a)
+    ind = indicator_table(a) if indicators is None else indicators
     found = [finding_from(r, lang, getattr(a, "cuts", None)) for r in _rows(a, ind)]
     gap = largest_gap(ind)
     story = (
@@ -184,8 +188,10 @@ def _rows(a, ind):
     return [by_id.loc[f.indicator].to_dict() | {"indicator": f.indicator} for f in found]
 
 
-def write_summary(output_dir: str | os.PathLike, a) -> list[Path]:
+def write_summary(output_dir: str | os.PathLike, a, *, indicators: pd.DataFrame | None = None) -> list[Path]:
     """Write ``summary.html`` and ``summary.es.html`` into ``output_dir`` (atomically); the runner prints the PDFs.
+
+    ``indicators``: ``indicator_table(a)``, when the caller has it already (default: made here, once for both pages).
 
     Examples
     --------
@@ -198,9 +204,12 @@ def write_summary(output_dir: str | os.PathLike, a) -> list[Path]:
     from ..files import atomic_write
     from .reporting import PUBLISHED_FILE_MODE
 
+    ind = indicator_table(a) if indicators is None else indicators
     out = []
     for lang, fname in SUMMARY_FILES.items():
         path = config.resolve(output_dir) / fname
-        atomic_write(path, summary_page(a, lang=lang).encode("utf-8"), mode=PUBLISHED_FILE_MODE)
+        atomic_write(
+            path, summary_page(a, lang=lang, indicators=ind).encode("utf-8"), mode=PUBLISHED_FILE_MODE
+        )
         out.append(path)
     return out

@@ -522,9 +522,12 @@ def table(
         notes += _hidden_family_notes(data, supp)
     for n in notes:
         gt = gt.tab_source_note(n)
-    html = gt.as_raw_html(inline_css=False)
-    html = _GT_STYLE.sub("", html, count=1)
-    html = _GT_DIV.sub('<div class="table-wrap">', html, count=1)
+    if hasattr(gt, "markup"):  # FastGT: the table alone, no CSS compiled (the page's stylesheet styles it)
+        html = f'<div class="table-wrap">\n\n{gt.markup()}\n</div>\n'
+    else:
+        html = gt.as_raw_html(inline_css=False)
+        html = _GT_STYLE.sub("", html, count=1)
+        html = _GT_DIV.sub('<div class="table-wrap">', html, count=1)
     # the caption is a <caption> (the first table row stays the header row, which screen readers and the
     # privacy screen read as the column headers)
     cap = (
