@@ -172,3 +172,31 @@ def test_gaps_on_classroom_codes_are_the_gaps_on_ids(district):
     ]
     pd.testing.assert_frame_equal(got, want, check_exact=True)
     assert got["ci_lower"].notna().any()
+
+
+def test_unique_ids_is_checked_once_per_arrow_array(monkeypatch):
+    """Every join to the roster asks whether its ids are unique: an Arrow column is hashed for it once (every
+    selection of it shares its Arrow array), a changed column again, and the answers are those of ``notna`` and
+    ``duplicated``."""
+    from opportunity_research.study import joins
+
+    roster = pd.DataFrame({"student_id": pd.Series(["a", "b", "c"], dtype="str"), "x": [1, 2, 3]})
+    calls = []
+    real = pd.Series.duplicated
+
+    def spy(self, *args, **kwargs):
+        calls.append(len(self))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(pd.Series, "duplicated", spy)
+    assert joins.unique_ids(roster["student_id"])
+    assert joins.unique_ids(
+        roster[["student_id", "x"]]["student_id"]
+    )  # the same Arrow array: not hashed again
+    assert calls == [3]
+    roster.loc[2, "student_id"] = "a"  # a new Arrow array: checked again
+    assert not joins.unique_ids(roster["student_id"]) and calls == [3, 3]
+    assert not joins.unique_ids(pd.Series(["a", None], dtype="str"))  # a missing id
+    for ids, want in ((pd.Series(["a", "a"], dtype=object), False), (pd.Series([1, 2]), True)):
+        assert joins.unique_ids(ids) is want and joins.unique_ids(ids) is want  # not kept: checked each time
+    assert calls[-4:] == [2, 2, 2, 2]

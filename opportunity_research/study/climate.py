@@ -49,7 +49,7 @@ from scipy import stats
 from ..intake.contract import CLIMATE_ITEMS, CLIMATE_SCALE
 from ..stats.estimates import cell_estimates, complete_table, text_as_categories, two_level_estimates
 from .indicators import INDICATOR_COLUMNS, indicator_rows, unavailable
-from .joins import merge_unique
+from .joins import merge_unique, unique_ids
 from .panels import student_year_codes as _student_year_codes
 
 __all__ = [
@@ -273,8 +273,8 @@ def _with_students(scored: pd.DataFrame, students: pd.DataFrame | None) -> pd.Da
             out[c] = np.nan
         return out
     cols = ["student_id"] + [c for c in _STUDENT_COLS if c in students.columns]
-    dup = students["student_id"].duplicated()
-    if dup.any():
+    ids = students["student_id"]
+    if not unique_ids(ids) and ids.duplicated().any():
         raise ValueError("students: student_id is not unique")
     return merge_unique(scored, students[cols], on="student_id", validate="many_to_one")
 

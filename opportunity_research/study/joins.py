@@ -20,7 +20,40 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["id_positions", "merge_unique", "positions_of", "roster_positions"]
+__all__ = ["id_positions", "merge_unique", "positions_of", "roster_positions", "unique_ids"]
+
+#: :func:`unique_ids`' answers, per Arrow array (by its ``id``, with a weak reference to it: an Arrow array never
+#: changes, and its entry goes when it does).
+_UNIQUE: dict = {}
+
+
+def unique_ids(ids: pd.Series) -> bool:
+    """``ids.notna().all() and not ids.duplicated().any()``: every id present and none repeated.
+
+    An Arrow-backed column (the district's ids) is checked once: the answer is kept for its Arrow array, which
+    every selection of the table's column shares (a million students' roster was hashed for this by each join to
+    it). Other dtypes are checked each time.
+
+    Examples
+    --------
+    >>> s = pd.DataFrame({"student_id": pd.Series(["a", "b"], dtype="str"), "x": [1, 2]})
+    >>> unique_ids(s["student_id"]), unique_ids(s[["student_id"]]["student_id"]), unique_ids(pd.Series(["a", "a"]))
+    (True, True, False)
+    """
+    arrow = getattr(ids.array, "_pa_array", None)
+    got = _UNIQUE.get(id(arrow)) if arrow is not None else None
+    if got is not None and got[0]() is arrow:
+        return got[1]
+    ok = bool(ids.notna().all() and not ids.duplicated().any())
+    if arrow is not None:
+        import weakref
+
+        try:
+            key = id(arrow)
+            _UNIQUE[key] = (weakref.ref(arrow, lambda _, key=key: _UNIQUE.pop(key, None)), ok)
+        except TypeError:  # pragma: no cover - not weakly referable: not kept
+            pass
+    return ok
 
 
 def id_positions(known: pd.Series, ids: pd.Series) -> np.ndarray | None:
@@ -63,7 +96,7 @@ def roster_positions(students: pd.DataFrame, frame: pd.DataFrame) -> np.ndarray 
     True
     """
     ids = students["student_id"]
-    if not ids.notna().all() or ids.duplicated().any():
+    if not unique_ids(ids):
         return None
     return id_positions(ids, frame["student_id"])
 
@@ -100,7 +133,7 @@ def unique_positions(right: pd.DataFrame, left: pd.DataFrame, on: str) -> np.nda
     if on not in left.columns or on not in right.columns or left[on].dtype != right[on].dtype:
         return None
     keys = right[on]
-    if not len(left) or not keys.notna().all() or keys.duplicated().any():
+    if not len(left) or not unique_ids(keys):
         return None
     return id_positions(keys, left[on])
 

@@ -39,7 +39,7 @@ from ..intake.contract import (
 )
 from ..intake.dataset import District
 from . import labels as registry
-from .joins import id_positions, merge_unique
+from .joins import id_positions, merge_unique, unique_ids
 
 __all__ = [
     "CUT_POINTS",
@@ -340,7 +340,7 @@ def _with_started_behind(frame: pd.DataFrame, district: District, year: int) -> 
     """
     a, roster = district.assessments, district.students["student_id"]
     keys = None
-    if len(frame) and roster.notna().all() and not roster.duplicated().any():
+    if len(frame) and unique_ids(roster):
         subjects = ("ela", "math")
 
         def key(
@@ -699,7 +699,7 @@ def _fall_spring(scores: pd.DataFrame, acc: pd.DataFrame, roster: pd.Series) -> 
     inner merge of ``acc`` with the pivot table followed by dropping rows without both scores keeps the ``acc``
     rows whose two values here are not missing.
     """
-    if not (len(acc) and roster.notna().all()) or roster.duplicated().any():
+    if not (len(acc) and unique_ids(roster)):
         return None
     at = id_positions(roster, scores["student_id"])
     rows = id_positions(roster, acc["student_id"])

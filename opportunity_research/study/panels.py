@@ -24,7 +24,7 @@ import pandas as pd
 
 from ..intake.contract import SUBJECTS_TESTED
 from ..stats.estimates import subgroup_estimates, text_as_categories, text_back
-from .joins import positions_of
+from .joins import positions_of, unique_ids
 from .measures import id_positions
 
 __all__ = [
@@ -265,7 +265,7 @@ def roster_join(frame: pd.DataFrame, students: pd.DataFrame, columns: Sequence[s
     columns = list(columns)
     ids = students["student_id"]
     at = None
-    if len(frame) and ids.notna().all() and not ids.duplicated().any():
+    if len(frame) and unique_ids(ids):
         at = id_positions(ids, frame["student_id"])
     if at is None:
         return frame.merge(students[["student_id", *columns]], on="student_id", how="inner")
@@ -409,11 +409,12 @@ def yearly_panel(
     out["start_offset"] = out["grade_equivalent"] - out["grade"].astype(float)
     at = None
     if students is not None:
-        if roster_at is None and students["student_id"].duplicated().any():  # (roster_positions checked it)
+        roster_ids = students["student_id"]  # (with roster_at, roster_positions checked it)
+        if roster_at is None and not unique_ids(roster_ids) and roster_ids.duplicated().any():
             raise ValueError("students: student_id is not unique")
         keep = [c for c in _STUDENT_COLS if c in students.columns]
         if roster_at is None:
-            at = _roster_positions(students["student_id"], data["student_id"].take(rows))
+            at = _roster_positions(roster_ids, data["student_id"].take(rows))
         else:  # None where a result's student is off the roster (as _roster_positions)
             at = positions_of(roster_at, data, rows, whole=True)
         if at is not None:
