@@ -200,3 +200,32 @@ def test_unique_ids_is_checked_once_per_arrow_array(monkeypatch):
     for ids, want in ((pd.Series(["a", "a"], dtype=object), False), (pd.Series([1, 2]), True)):
         assert joins.unique_ids(ids) is want and joins.unique_ids(ids) is want  # not kept: checked each time
     assert calls[-4:] == [2, 2, 2, 2]
+
+
+def test_growth_models_group_on_integer_codes(district, monkeypatch):
+    """fit_study_models numbers the schools' and classrooms' id text once per subject (every model's groupings
+    hash integers): the same effects and warnings as on ids given as integers numbered in their sorted order."""
+    import warnings
+
+    acc = measures.student_access(district, classrooms=measures.classroom_access(district))
+    frame = measures.growth_frame(district, subject="math", access=acc)
+    assert pd.api.types.is_string_dtype(frame["classroom_id"]) and frame["classroom_id"].notna().all()
+    coded = frame.assign(**{g: pd.factorize(frame[g], sort=True)[0] for g in ("school_id", "classroom_id")})
+    text_calls = []
+    real = pd.factorize
+
+    def spy(values, *args, **kwargs):
+        named = isinstance(values, pd.Series) and values.name in ("school_id", "classroom_id")
+        if named and pd.api.types.is_string_dtype(values):
+            text_calls.append(values.name)
+        return real(values, *args, **kwargs)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want = growth.fit_study_models(coded, subject="math")
+        monkeypatch.setattr(pd, "factorize", spy)
+        got = growth.fit_study_models(frame, subject="math")
+    monkeypatch.undo()
+    assert sorted(text_calls) == ["classroom_id", "school_id"]
+    pd.testing.assert_frame_equal(got.effects, want.effects, check_exact=True)
+    assert got._grouped_warnings() == want._grouped_warnings()
