@@ -229,3 +229,34 @@ def test_growth_models_group_on_integer_codes(district, monkeypatch):
     assert sorted(text_calls) == ["classroom_id", "school_id"]
     pd.testing.assert_frame_equal(got.effects, want.effects, check_exact=True)
     assert got._grouped_warnings() == want._grouped_warnings()
+
+
+def test_roster_looked_up_once_per_step(district, monkeypatch):
+    """The started-behind status (fall and prior spring results, the access rows) and a growth frame's scores (the
+    results and the access rows) each look every id up in one hash table of the roster, not one per id column."""
+    import pyarrow.compute as pc
+
+    from opportunity_research.study import joins
+
+    cls = measures.classroom_access(district)
+    acc = measures.student_access(district, classrooms=cls)
+    want = [measures.growth_frame(district, subject=s, access=acc) for s in ("ela", "math")]
+    per = acc.drop(columns="started_behind")
+    calls = []
+    real = pc.index_in
+
+    def spy(values, *args, **kwargs):
+        calls.append(len(values))
+        return real(values, *args, **kwargs)
+
+    monkeypatch.setattr(pc, "index_in", spy)
+    got = measures._with_started_behind(per, district, measures.analysis_year(district))
+    assert len(calls) == 1 and calls[0] > len(per)
+    pd.testing.assert_series_equal(got["started_behind"], acc["started_behind"], check_exact=True)
+    for s, w in zip(("ela", "math"), want, strict=True):
+        calls.clear()
+        pd.testing.assert_frame_equal(
+            measures.growth_frame(district, subject=s, access=acc), w, check_exact=True
+        )
+        assert len(calls) == 1
+    assert joins.id_positions_of(pd.Series(["a"], dtype="str"), [pd.Series([1, 2])]) is None  # not comparable

@@ -20,7 +20,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["id_positions", "merge_unique", "positions_of", "roster_positions", "unique_ids"]
+__all__ = [
+    "id_positions",
+    "id_positions_of",
+    "merge_unique",
+    "positions_of",
+    "roster_positions",
+    "unique_ids",
+]
 
 #: :func:`unique_ids`' answers, per Arrow array (by its ``id``, with a weak reference to it: an Arrow array never
 #: changes, and its entry goes when it does).
@@ -66,17 +73,38 @@ def id_positions(known: pd.Series, ids: pd.Series) -> np.ndarray | None:
     >>> id_positions(pd.Series(["a", "b"], dtype="str"), pd.Series(["b", "x", None, "a"], dtype="str")).tolist()
     [1, -1, -1, 0]
     """
+    got = id_positions_of(known, [ids])
+    return None if got is None else got[0]
+
+
+def id_positions_of(known: pd.Series, parts) -> list[np.ndarray] | None:
+    """:func:`id_positions` of each Series of ``parts`` (ids of one type), from one Arrow hash table of ``known``
+    (building it is most of a lookup in a million students' roster); None when one of them is not comparable.
+
+    Examples
+    --------
+    >>> known = pd.Series(["a", "b"], dtype="str")
+    >>> [x.tolist() for x in id_positions_of(known, [pd.Series(["b"], dtype="str"), pd.Series(["x", "a"], dtype="str")])]
+    [[1], [-1, 0]]
+    """
     try:
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        values, universe = pa.array(ids.array), pa.array(known.array)
+        values = [pa.array(ids.array) for ids in parts]
+        kind = values[0].type
+        chunks = []
+        for v in values:
+            v = v.cast(kind) if v.type != kind else v
+            chunks += v.chunks if isinstance(v, pa.ChunkedArray) else [v]
+        universe = pa.array(known.array)
         if isinstance(universe, pa.ChunkedArray):
             universe = universe.combine_chunks()
-        at = pc.index_in(values, value_set=universe.cast(values.type))
-        return pc.fill_null(at, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+        at = pc.index_in(pa.chunked_array(chunks, type=kind), value_set=universe.cast(kind))
+        at = pc.fill_null(at, -1).to_numpy(zero_copy_only=False).astype(np.int64)
     except (TypeError, ValueError, ImportError, pa.ArrowException):
         return None
+    return np.split(at, np.cumsum([len(ids) for ids in parts])[:-1])
 
 
 def roster_positions(students: pd.DataFrame, frame: pd.DataFrame) -> np.ndarray | None:
