@@ -9,7 +9,7 @@ import pytest
 
 from opportunity_research.intake.dataset import District
 from opportunity_research.stats.gaps import gap_table
-from opportunity_research.study import equity, growth, measures
+from opportunity_research.study import equity, growth, measures, panels
 from opportunity_research.study.joins import merge_unique
 from opportunity_research.synth.districts import generate_districts
 from opportunity_research.synth.specs import METRO
@@ -260,3 +260,34 @@ def test_roster_looked_up_once_per_step(district, monkeypatch):
         )
         assert len(calls) == 1
     assert joins.id_positions_of(pd.Series(["a"], dtype="str"), [pd.Series([1, 2])]) is None  # not comparable
+
+
+def test_yearly_tables_code_students_by_their_roster_row(district, monkeypatch):
+    """The climate summary and the yearly indicators code each response's student by the row of the roster (or
+    of the groups) the join found, not by hashing the id text again."""
+    from opportunity_research.study import climate
+
+    calls = []
+    real = pd.factorize
+
+    def spy(values, *args, **kwargs):
+        if isinstance(values, pd.Series) and values.name == "student_id":
+            calls.append(len(values))
+        return real(values, *args, **kwargs)
+
+    want = climate.climate_summary(district.climate_surveys, students=district.students)
+    acc = measures.student_access(district, classrooms=measures.classroom_access(district))
+    groups = equity.student_groups(district, access=acc)
+    want_ind = equity.opportunity_indicators(district, access=acc, groups=groups)
+    monkeypatch.setattr(pd, "factorize", spy)
+    got = climate.climate_summary(district.climate_surveys, students=district.students)
+    got_ind = equity.opportunity_indicators(district, access=acc, groups=groups)
+    monkeypatch.undo()
+    assert calls == []
+    pd.testing.assert_frame_equal(got, want, check_exact=True)
+    pd.testing.assert_frame_equal(got_ind, want_ind, check_exact=True)
+    # the codes are those of the id text: one per student and year, numbered by first row
+    f = pd.DataFrame({"student_id": ["b", "a", "b", "b"], "school_year": [1, 1, 1, 2]})
+    assert (
+        panels.student_year_codes(f).tolist() == panels.student_year_codes(f, np.array([4, 0, 4, 4])).tolist()
+    )

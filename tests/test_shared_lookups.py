@@ -185,7 +185,7 @@ def test_climate_summary_all_scales_at_once_as_each_scale_alone():
     tables = generate_districts(1, 400, specs=(METRO,))["demo_metro"]["tables"]
     got = climate.climate_summary(tables["climate_surveys"], students=tables["students"])
     # each scale's table made alone, with the scale as a key (as climate_summary made them before)
-    frame = climate._with_students(climate.scale_scores(tables["climate_surveys"]), tables["students"])
+    frame = climate._with_students(climate.scale_scores(tables["climate_surveys"]), tables["students"])[0]
     frame["school_year"] = frame["school_year"].astype(np.int64)
     frame["_sid"] = climate._student_year_codes(frame)
     frame["_cluster"] = climate._codes(frame["school_id"])

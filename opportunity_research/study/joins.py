@@ -186,17 +186,34 @@ def merge_unique(
     >>> merge_unique(left, right, on="student_id")["grade"].tolist()  # "x" is not found: the merge, NaN
     [4.0, nan, 3.0]
     """
+    return merge_positions(left, right, on=on, how=how, **merge)[0]
+
+
+def merge_positions(
+    left: pd.DataFrame, right: pd.DataFrame, *, on: str, how: str = "left", **merge
+) -> tuple[pd.DataFrame, np.ndarray | None]:
+    """:func:`merge_unique` and the position in ``right`` of each of its rows (int64; None when the merge itself
+    was made): e.g. each row's student as their row of the roster, an integer code in place of the id text.
+
+    Examples
+    --------
+    >>> left = pd.DataFrame({"student_id": ["b", "x", "a"], "score": [1.0, 2.0, 3.0]})
+    >>> right = pd.DataFrame({"student_id": ["a", "b"], "grade": [3, 4]})
+    >>> merge_positions(left, right, on="student_id", how="inner")[1].tolist()
+    [1, 0]
+    """
     if how not in ("left", "inner"):
         raise ValueError(f"merge_unique: how must be 'left' or 'inner', not {how!r}")
     extra = [c for c in right.columns if c != on]
     at = None if set(extra) & set(left.columns) else unique_positions(right, left, on)
     if at is None or (how == "left" and (at < 0).any()):
-        return left.merge(right, on=on, how=how, **merge)
+        return left.merge(right, on=on, how=how, **merge), None
     rows = None if (at >= 0).all() else np.flatnonzero(at >= 0)
     out = left.reset_index(drop=True) if rows is None else left.take(rows).reset_index(drop=True)
     pos = at if rows is None else at[rows]
-    return (
+    out = (
         pd.concat([out, *(right[c].take(pos).reset_index(drop=True) for c in extra)], axis=1)
         if extra
         else out
     )
+    return out, pos

@@ -276,22 +276,27 @@ def roster_join(frame: pd.DataFrame, students: pd.DataFrame, columns: Sequence[s
     return out
 
 
-def student_year_codes(frame: pd.DataFrame) -> np.ndarray:
+def student_year_codes(frame: pd.DataFrame, students: np.ndarray | None = None) -> np.ndarray:
     """Integer ids of the responses' students, one per student and school year, numbered by first row.
 
     For tables whose every cell lies within one school year (the climate tables, the scorecard's yearly
     indicators): a cell counts (and, with too few clusters, clusters on) the same students, in the same order,
     as on one id per student, while each id lies in one cell of every breakdown by the students' school and
     groups, so the cells' sums over students need no hashing of (cell, student) pairs. Rows without a student id
-    are one student a year (as the missing id is one value of the student ids).
+    are one student a year (as the missing id is one value of the student ids). ``students``: the rows' students
+    as non-negative integers (one per student, e.g. their rows of the roster a join found), in place of the
+    ``student_id`` text: the same ids.
 
     Examples
     --------
     >>> f = pd.DataFrame({"student_id": ["a", "b", "a", None], "school_year": [2015, 2015, 2016, 2016]})
-    >>> student_year_codes(f).tolist()
-    [0, 1, 2, 3]
+    >>> student_year_codes(f).tolist(), student_year_codes(f.iloc[:3], np.array([7, 3, 7])).tolist()
+    ([0, 1, 2, 3], [0, 1, 2])
     """
-    sid = pd.factorize(frame["student_id"])[0].astype(np.int64)
+    if students is None:
+        sid = pd.factorize(frame["student_id"])[0].astype(np.int64)
+    else:
+        sid = np.asarray(students, dtype=np.int64)
     year = pd.factorize(frame["school_year"])[0].astype(np.int64)
     return pd.factorize(year * (int(sid.max(initial=0)) + 2) + (sid + 1))[0]
 
