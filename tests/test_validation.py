@@ -778,6 +778,30 @@ def test_one_column_key_in_order_needs_no_hash_table(tmp_path, monkeypatch, ids,
     assert problems["rule"].str.startswith("duplicate").sum() == duplicates
 
 
+@pytest.mark.parametrize(
+    "rows, duplicates", [([("S2", 2016), ("S1", 2016), ("S2", 2015)], 0), ([("S2", 2016)] * 2, 1)]
+)
+def test_key_of_columns_without_repeats_needs_no_hash_table(tmp_path, monkeypatch, rows, duplicates):
+    from opportunity_research.intake import validation_read
+    from opportunity_research.intake.validation_report import ProblemCollector
+
+    path = tmp_path / "attendance.csv"
+    path.write_text(
+        "student_id,school_year,days_enrolled,days_present\n" + "".join(f"{s},{y},180,170\n" for s, y in rows)
+    )
+    hashed = []
+    real = pd.Series.duplicated
+    monkeypatch.setattr(
+        pd.Series, "duplicated", lambda self, *a, **k: hashed.append(len(self)) or real(self, *a, **k)
+    )
+    out = ProblemCollector()
+    validation_read.check_table(path, TABLES["attendance"], out)
+    assert bool(hashed) is bool(
+        duplicates
+    )  # the codes' range marked: repeats looked for only where there are some
+    assert out.frame(["attendance.csv"])["rule"].str.startswith("duplicate").sum() == duplicates
+
+
 def test_make_valid_district_is_reusable(tmp_path):
     a = make_valid_district(tmp_path / "a")
     b = make_valid_district(tmp_path / "b")

@@ -447,6 +447,8 @@ def _key_problems(data: dict, t: Table, raw: dict, lines, out: ProblemCollector,
     if len(key) == 1 and _all_distinct(data[key[0]]):
         return
     codes = key_codes(data, key)
+    if _codes_distinct(codes):
+        return
     repeat = pd.Series(codes).duplicated(keep="first").to_numpy()
     if not repeat.any():
         return
@@ -480,6 +482,25 @@ def _all_distinct(values) -> bool:
         except pya.ArrowNotImplementedError:  # no order on this type: counted below
             pass
     return len(pyc.unique(values)) == n
+
+
+def _codes_distinct(codes: np.ndarray) -> bool:
+    """True when no integer of ``codes`` repeats, found by marking each in a table of their range when it is narrow
+    (no hash table: 9.5 million assessment keys); False when some may repeat (the caller looks for them).
+
+    Examples
+    --------
+    >>> _codes_distinct(np.array([5, 3, 9])), _codes_distinct(np.array([5, 3, 5])), _codes_distinct(np.array([0, 2**40]))
+    (True, False, False)
+    """
+    if not len(codes):
+        return True
+    lo, hi = int(codes.min()), int(codes.max())
+    if hi - lo >= max(16 * len(codes), 1 << 20):  # a wide range: not marked here
+        return False
+    seen = np.zeros(hi - lo + 1, dtype=bool)
+    seen[codes - lo] = True
+    return int(np.count_nonzero(seen)) == len(codes)
 
 
 def _raw_text(column, rows: np.ndarray) -> pd.Series:
