@@ -141,3 +141,47 @@ def test_values_sharing_one_frame_get_the_cells_each_gets_alone(off_roster):
     for v, got in zip(["up", "ge"], both):
         alone = panels.subgroup_cells(frame, value=v, confidence=0.95, pooled=True, text=panel.text, **kw)
         pd.testing.assert_frame_equal(got, alone, check_exact=True)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_variables_cells_start_from_the_keys_cells_and_match_groupby(seed, monkeypatch):
+    """Every variable's cells (and the keys refined by the school) are numbered from the memo's cells of the keys,
+    their values read from the codes (categories, integers) or first rows (text, floats): the cells, values and
+    counts of ``groupby(sort=True, observed=True)``."""
+    from opportunity_research.stats import estimates
+
+    f = _frame(seed)
+    f["cat_school"] = f["school_id"].astype("category")
+    f["wide"] = np.where(f["low_income"] == 1, 2**40, -7)  # integers too wide for the narrow path
+    f["level"] = pd.Categorical(np.where(f["behind"] == 1, "b", "a"), categories=["z", "b", "a"])
+    calls = []
+    real = estimates._cells
+
+    def spy(col, by, prefix=None):
+        calls.append((tuple(by), prefix is not None))
+        return real(col, by, prefix=prefix)
+
+    monkeypatch.setattr(estimates, "_cells", spy)
+    variables = ["low_income", "wide", "level", "behind", "_text", "disability"]
+    memo: dict = {}
+    kw = {"variables": variables, "value": "score", "kind": "mean", "cluster": "_by_first", "_memo": memo}
+    dist = subgroup_estimates(f, keys=["year"], **kw)
+    sch = subgroup_estimates(f, keys=["year", "cat_school"], **kw)
+    started = {by for by, used in calls if used}
+    # every variable's cells start from the keys' (disability has missing values: its rows are not the keys')
+    assert {("year", v) for v in variables if v != "disability"} <= started
+    assert ("year", "cat_school") in started  # the school's from the district's, one memo
+    assert {("year", "cat_school", v) for v in variables if v != "disability"} <= started
+    for keys, got in ((["year"], dist), (["year", "cat_school"], sch)):
+        for v in variables:
+            rows = got[got["variable"] == v]
+            kept = f.dropna(subset=[v])
+            g = kept.groupby([*keys, v], sort=True, observed=True)
+            want = g.size().rename("size").reset_index()
+            sums = np.bincount(g.ngroup().to_numpy(), weights=kept["score"].to_numpy())  # in row order
+            assert rows["n"].tolist() == want["size"].tolist()
+            np.testing.assert_array_equal(rows["estimate"].to_numpy(), sums / want["size"].to_numpy())
+            for k in keys:  # the keys' values, each cell's own
+                assert rows[k].tolist() == want[k].tolist()
+                assert rows[k].dtype == f[k].dtype
+            assert rows["group"].tolist() == list(estimates._group_labels(want[v], v))

@@ -9,7 +9,7 @@ import pytest
 
 from opportunity_research.intake.dataset import District
 from opportunity_research.stats.gaps import gap_table
-from opportunity_research.study import equity, growth, measures
+from opportunity_research.study import equity, growth, measures, panels
 from opportunity_research.study.joins import merge_unique
 from opportunity_research.synth.districts import generate_districts
 from opportunity_research.synth.specs import METRO
@@ -172,3 +172,122 @@ def test_gaps_on_classroom_codes_are_the_gaps_on_ids(district):
     ]
     pd.testing.assert_frame_equal(got, want, check_exact=True)
     assert got["ci_lower"].notna().any()
+
+
+def test_unique_ids_is_checked_once_per_arrow_array(monkeypatch):
+    """Every join to the roster asks whether its ids are unique: an Arrow column is hashed for it once (every
+    selection of it shares its Arrow array), a changed column again, and the answers are those of ``notna`` and
+    ``duplicated``."""
+    from opportunity_research.study import joins
+
+    roster = pd.DataFrame({"student_id": pd.Series(["a", "b", "c"], dtype="str"), "x": [1, 2, 3]})
+    calls = []
+    real = pd.Series.duplicated
+
+    def spy(self, *args, **kwargs):
+        calls.append(len(self))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(pd.Series, "duplicated", spy)
+    assert joins.unique_ids(roster["student_id"])
+    assert joins.unique_ids(
+        roster[["student_id", "x"]]["student_id"]
+    )  # the same Arrow array: not hashed again
+    assert calls == [3]
+    roster.loc[2, "student_id"] = "a"  # a new Arrow array: checked again
+    assert not joins.unique_ids(roster["student_id"]) and calls == [3, 3]
+    assert not joins.unique_ids(pd.Series(["a", None], dtype="str"))  # a missing id
+    for ids, want in ((pd.Series(["a", "a"], dtype=object), False), (pd.Series([1, 2]), True)):
+        assert joins.unique_ids(ids) is want and joins.unique_ids(ids) is want  # not kept: checked each time
+    assert calls[-4:] == [2, 2, 2, 2]
+
+
+def test_growth_models_group_on_integer_codes(district, monkeypatch):
+    """fit_study_models numbers the schools' and classrooms' id text once per subject (every model's groupings
+    hash integers): the same effects and warnings as on ids given as integers numbered in their sorted order."""
+    import warnings
+
+    acc = measures.student_access(district, classrooms=measures.classroom_access(district))
+    frame = measures.growth_frame(district, subject="math", access=acc)
+    assert pd.api.types.is_string_dtype(frame["classroom_id"]) and frame["classroom_id"].notna().all()
+    coded = frame.assign(**{g: pd.factorize(frame[g], sort=True)[0] for g in ("school_id", "classroom_id")})
+    text_calls = []
+    real = pd.factorize
+
+    def spy(values, *args, **kwargs):
+        named = isinstance(values, pd.Series) and values.name in ("school_id", "classroom_id")
+        if named and pd.api.types.is_string_dtype(values):
+            text_calls.append(values.name)
+        return real(values, *args, **kwargs)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want = growth.fit_study_models(coded, subject="math")
+        monkeypatch.setattr(pd, "factorize", spy)
+        got = growth.fit_study_models(frame, subject="math")
+    monkeypatch.undo()
+    assert sorted(text_calls) == ["classroom_id", "school_id"]
+    pd.testing.assert_frame_equal(got.effects, want.effects, check_exact=True)
+    assert got._grouped_warnings() == want._grouped_warnings()
+
+
+def test_roster_looked_up_once_per_step(district, monkeypatch):
+    """The started-behind status (fall and prior spring results, the access rows) and a growth frame's scores (the
+    results and the access rows) each look every id up in one hash table of the roster, not one per id column."""
+    import pyarrow.compute as pc
+
+    from opportunity_research.study import joins
+
+    cls = measures.classroom_access(district)
+    acc = measures.student_access(district, classrooms=cls)
+    want = [measures.growth_frame(district, subject=s, access=acc) for s in ("ela", "math")]
+    per = acc.drop(columns="started_behind")
+    calls = []
+    real = pc.index_in
+
+    def spy(values, *args, **kwargs):
+        calls.append(len(values))
+        return real(values, *args, **kwargs)
+
+    monkeypatch.setattr(pc, "index_in", spy)
+    got = measures._with_started_behind(per, district, measures.analysis_year(district))
+    assert len(calls) == 1 and calls[0] > len(per)
+    pd.testing.assert_series_equal(got["started_behind"], acc["started_behind"], check_exact=True)
+    for s, w in zip(("ela", "math"), want, strict=True):
+        calls.clear()
+        pd.testing.assert_frame_equal(
+            measures.growth_frame(district, subject=s, access=acc), w, check_exact=True
+        )
+        assert len(calls) == 1
+    assert joins.id_positions_of(pd.Series(["a"], dtype="str"), [pd.Series([1, 2])]) is None  # not comparable
+
+
+def test_yearly_tables_code_students_by_their_roster_row(district, monkeypatch):
+    """The climate summary and the yearly indicators code each response's student by the row of the roster (or
+    of the groups) the join found, not by hashing the id text again."""
+    from opportunity_research.study import climate
+
+    calls = []
+    real = pd.factorize
+
+    def spy(values, *args, **kwargs):
+        if isinstance(values, pd.Series) and values.name == "student_id":
+            calls.append(len(values))
+        return real(values, *args, **kwargs)
+
+    want = climate.climate_summary(district.climate_surveys, students=district.students)
+    acc = measures.student_access(district, classrooms=measures.classroom_access(district))
+    groups = equity.student_groups(district, access=acc)
+    want_ind = equity.opportunity_indicators(district, access=acc, groups=groups)
+    monkeypatch.setattr(pd, "factorize", spy)
+    got = climate.climate_summary(district.climate_surveys, students=district.students)
+    got_ind = equity.opportunity_indicators(district, access=acc, groups=groups)
+    monkeypatch.undo()
+    assert calls == []
+    pd.testing.assert_frame_equal(got, want, check_exact=True)
+    pd.testing.assert_frame_equal(got_ind, want_ind, check_exact=True)
+    # the codes are those of the id text: one per student and year, numbered by first row
+    f = pd.DataFrame({"student_id": ["b", "a", "b", "b"], "school_year": [1, 1, 1, 2]})
+    assert (
+        panels.student_year_codes(f).tolist() == panels.student_year_codes(f, np.array([4, 0, 4, 4])).tolist()
+    )

@@ -172,3 +172,17 @@ def test_hetop_shared_sd_matches_statsmodels_ordered_probit():
     assert (g["mean"].iloc[2] - g["mean"].iloc[0]) / sd == pytest.approx(ref.params["g2"], abs=1e-4)
     # the same maximum of the likelihood
     assert fit.log_likelihood == pytest.approx(ref.llf, abs=1e-6)
+
+
+def test_density_is_scipys_to_the_bit():
+    """The likelihood's normal density (no scipy call per evaluation) is ``scipy.stats.norm.pdf``, bit for bit."""
+    from opportunity_research.stats import ordinal
+
+    rng = np.random.default_rng(0)
+    cuts = np.sort(np.concatenate([rng.normal(size=5) * 4, [0.0, 39.0]]))
+    mu = np.concatenate([rng.normal(size=50), [-0.0, 1e3]])
+    ls = np.concatenate([rng.normal(size=50), [0.0, -3.0]])
+    _, phi, *_ = ordinal._pieces(cuts, mu, ls)
+    z = (cuts[None, :] - mu[:, None]) / np.exp(ls)[:, None]
+    np.testing.assert_array_equal(phi, stats.norm.pdf(z))
+    assert np.array_equal(phi.view(np.int64), stats.norm.pdf(z).view(np.int64))

@@ -111,6 +111,33 @@ def test_one_blas_thread_inside_and_back_after():
     assert blas_threads() == before
 
 
+def test_one_blas_thread_finds_the_libraries_once_until_an_import(monkeypatch):
+    """The libraries are scanned once for every use (twice per growth model), again after an import."""
+    import sys
+    import types
+
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from opportunity_research.stats import likelihood
+
+    made = []
+    real = threadpoolctl.ThreadpoolController
+
+    def counting():
+        made.append(1)
+        return real()
+
+    monkeypatch.setattr(threadpoolctl, "ThreadpoolController", counting)
+    monkeypatch.setattr(likelihood, "_BLAS", [-1, None])
+    for _ in range(3):
+        with likelihood.one_blas_thread(), likelihood.one_blas_thread():
+            pass
+    assert len(made) == 1
+    monkeypatch.setitem(sys.modules, "_an_import_", types.ModuleType("_an_import_"))
+    with likelihood.one_blas_thread():
+        pass
+    assert len(made) == 2
+
+
 @pytest.mark.parametrize("seed", [0, 1])
 @pytest.mark.parametrize("off_roster", [False, True])
 def test_catch_up_pooled_only_and_the_indicator_without_each_subjects_cells(seed, off_roster):
@@ -158,7 +185,7 @@ def test_climate_summary_all_scales_at_once_as_each_scale_alone():
     tables = generate_districts(1, 400, specs=(METRO,))["demo_metro"]["tables"]
     got = climate.climate_summary(tables["climate_surveys"], students=tables["students"])
     # each scale's table made alone, with the scale as a key (as climate_summary made them before)
-    frame = climate._with_students(climate.scale_scores(tables["climate_surveys"]), tables["students"])
+    frame = climate._with_students(climate.scale_scores(tables["climate_surveys"]), tables["students"])[0]
     frame["school_year"] = frame["school_year"].astype(np.int64)
     frame["_sid"] = climate._student_year_codes(frame)
     frame["_cluster"] = climate._codes(frame["school_id"])

@@ -744,6 +744,64 @@ def test_duplicated_key_matches_pandas():
         )
 
 
+@pytest.mark.parametrize(
+    "ids, hashed, duplicates",
+    [
+        (["R1", "R2", "R3"], False, 0),  # in order: no hash table of the ids
+        (["R2", "R1", "R3"], True, 0),
+        (["R1", "R2", "R2"], True, 1),  # a repeat in order: not strictly increasing, then counted
+        (["R3", "R1", "R3"], True, 1),
+        (
+            ["R1", None, "R2", None],
+            True,
+            0,
+        ),  # a null counts as a value (an empty key cell: reported as empty)
+    ],
+)
+def test_one_column_key_in_order_needs_no_hash_table(tmp_path, monkeypatch, ids, hashed, duplicates):
+    import pyarrow.compute as pc
+
+    from opportunity_research.intake import validation_read
+    from opportunity_research.intake.validation_report import ProblemCollector
+
+    path = tmp_path / "observations.csv"
+    lines = ["observation_id,classroom_id,ca1a,ca1b,ca1c,ca2,ca3,col"]
+    lines += [f"{i or ''},C1,0,1,0,1,2,3" for i in ids]
+    path.write_text("\n".join(lines) + "\n")
+    counted = []
+    real = pc.unique
+    monkeypatch.setattr(pc, "unique", lambda v: counted.append(len(v)) or real(v))
+    out = ProblemCollector()
+    validation_read.check_table(path, TABLES["observations"], out)
+    problems = out.frame(["observations.csv"])
+    assert bool(counted) is hashed
+    assert problems["rule"].str.startswith("duplicate").sum() == duplicates
+
+
+@pytest.mark.parametrize(
+    "rows, duplicates", [([("S2", 2016), ("S1", 2016), ("S2", 2015)], 0), ([("S2", 2016)] * 2, 1)]
+)
+def test_key_of_columns_without_repeats_needs_no_hash_table(tmp_path, monkeypatch, rows, duplicates):
+    from opportunity_research.intake import validation_read
+    from opportunity_research.intake.validation_report import ProblemCollector
+
+    path = tmp_path / "attendance.csv"
+    path.write_text(
+        "student_id,school_year,days_enrolled,days_present\n" + "".join(f"{s},{y},180,170\n" for s, y in rows)
+    )
+    hashed = []
+    real = pd.Series.duplicated
+    monkeypatch.setattr(
+        pd.Series, "duplicated", lambda self, *a, **k: hashed.append(len(self)) or real(self, *a, **k)
+    )
+    out = ProblemCollector()
+    validation_read.check_table(path, TABLES["attendance"], out)
+    assert bool(hashed) is bool(
+        duplicates
+    )  # the codes' range marked: repeats looked for only where there are some
+    assert out.frame(["attendance.csv"])["rule"].str.startswith("duplicate").sum() == duplicates
+
+
 def test_make_valid_district_is_reusable(tmp_path):
     a = make_valid_district(tmp_path / "a")
     b = make_valid_district(tmp_path / "b")

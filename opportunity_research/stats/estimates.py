@@ -125,9 +125,11 @@ def cell_estimates(
         # the cells of ``by`` refine those of ``by[:-1]`` (made first by subgroup_estimates, for everyone): their
         # numbers in sorted order start the combined code, instead of every key's codes made again
         prefix = _memo.get(("cells", tuple(by[:-1]))) if ckey is not None and len(by) > 1 else None
-        codes, res = _cells(col, by, prefix=None if prefix is None else prefix[::2])
+        codes, res, sizes = _cells(
+            col, by, prefix=None if prefix is None else (prefix[0], prefix[2], prefix[1])
+        )
         m = len(res) if not isinstance(res, dict) else len(res[by[0]])
-        got = (codes, res, m, np.bincount(codes, minlength=m).astype(float))
+        got = (codes, res, m, (np.bincount(codes, minlength=m) if sizes is None else sizes).astype(float))
         if ckey is not None:
             _memo[ckey] = got
     codes, res, m, n = got
@@ -194,8 +196,15 @@ def cell_estimates(
             cell, _, csize = cl_pairs
             n_cl = np.bincount(cell, minlength=m).astype(float)
             # cells in one cluster only (e.g. a one-school district) fall back to independent rows
-            clustered = (n_cl >= 2) & (np.bincount(cell, weights=(csize > 1).astype(float), minlength=m) > 0)
-            shared.update(n_cl=n_cl, clustered=clustered, G=np.where(clustered, n_cl, n))
+            clustered = (n_cl >= 2) & (np.bincount(cell[csize > 1], minlength=m) > 0)
+            # the pairs of the clustered cells (None: every pair), whose residuals alone make a variance below
+            held = clustered[cell]
+            shared.update(
+                n_cl=n_cl,
+                clustered=clustered,
+                G=np.where(clustered, n_cl, n),
+                held=None if held.all() else np.flatnonzero(held),
+            )
         else:
             shared.update(n_cl=None, clustered=np.zeros(m, dtype=bool), G=n.copy())
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -210,8 +219,11 @@ def cell_estimates(
     else:  # a share's interval uses only the clustered variance (Wilson's otherwise): no pass over the rows
         var_iid = np.full(m, np.nan)
     var = var_iid
-    if cluster is not None:
+    if cluster is not None and clustered.any():
+        # the clustered cells' residuals only (each cell's over all its pairs, in their order: the same sums)
         cell, csum, csize = cl_pairs
+        if (held := shared["held"]) is not None:
+            cell, csum, csize = cell[held], csum[held], csize[held]
         r2 = np.bincount(cell, weights=(csum - est[cell] * csize) ** 2, minlength=m)
         with np.errstate(divide="ignore", invalid="ignore"):
             var = np.where(clustered, n_cl / (n_cl - 1) * r2 / n**2, var_iid)
@@ -360,60 +372,91 @@ class _Rows:
         return sel if self.rows is None else sel.take(self.rows)
 
 
-def _cells(col: _Rows, by: list[str], prefix=None) -> tuple[np.ndarray, pd.DataFrame | dict]:
-    """The cell number of each row and the cells' ``by`` values, as ``groupby(by, sort=True, observed=True)``
-    numbers them (``ngroup``), without its multi-key grouping: each key's codes (a category's own codes,
-    else sorted factorize codes) are combined into one integer whose sorted distinct values are the cells.
+def _cells(
+    col: _Rows, by: list[str], prefix=None
+) -> tuple[np.ndarray, pd.DataFrame | dict, np.ndarray | None]:
+    """The cell number of each row, the cells' ``by`` values and their row counts (None: not counted here), as
+    ``groupby(by, sort=True, observed=True)`` numbers them (``ngroup``), without its multi-key grouping: each key's
+    codes (a category's own codes, else sorted factorize codes) are combined into one integer whose sorted distinct
+    values are the cells.
 
-    ``prefix``: ``(codes, m)``, the cells of ``by[:-1]`` on the same rows as this function numbers them (``m``
-    cells). Their numbers keep the sorted order of those keys' values, so combined with the last key's codes they
-    give the same cells, in the same order, as every key's codes would.
+    ``prefix``: ``(codes, m, values)``, the cells of ``by[:-1]`` on the same rows as this function numbers them
+    (``m`` cells, their values). Their numbers keep the sorted order of those keys' values, so combined with the
+    last key's codes they give the same cells, in the same order, as every key's codes would.
 
     The cells' values are a ``{key: array}`` dict in cell order (a frame when pandas groups, or a key is named
-    twice).
+    twice). When every key is a category or integers (a code has one value), a cell's values are read from its
+    combined code (and the prefix cell's values), not from its first row.
     """
     n = col.n
     if not n or not by:
         g = col.frame(by).groupby(by, sort=True, observed=True)
-        return g.ngroup().to_numpy(), g.size().reset_index()[by]
+        return g.ngroup().to_numpy(), g.size().reset_index()[by], None
     if prefix is not None and len(by) > 1:
-        combined, span = prefix[0], max(int(prefix[1]), 1)
-        own = by[-1:]
+        combined, span, own = prefix[0], max(int(prefix[1]), 1), by[-1:]
     else:
-        combined, span, own = np.zeros(n, dtype=np.int64), 1, by
+        combined, span, own = None, 1, by
+    levels = {}  # each own key's value of each code (None: a code's value is its first row's)
+    radix = []
     for c in own:
         x = col(c)
         if isinstance(x.dtype, pd.CategoricalDtype):
-            cc, k = x.cat.codes.to_numpy().astype(np.int64), len(x.cat.categories)
+            cc, k = x.cat.codes.to_numpy(), len(x.cat.categories)
+            levels[c] = x.dtype
         elif _narrow_integers(x):
             # integers in a narrow range (years, grades, codes): the rank of each value among those present,
             # without hashing (the codes of factorize(sort=True))
-            off = x.to_numpy().astype(np.int64) - int(x.min())
+            lo = int(x.min())
+            off = x.to_numpy().astype(np.int64) - lo
             present = np.zeros(int(off.max()) + 1, dtype=bool)
             present[off] = True
             cc, k = (np.cumsum(present) - 1)[off], int(present.sum())
+            levels[c] = (np.flatnonzero(present) + lo).astype(x.dtype)
         else:
             cc, uniq = pd.factorize(x, sort=True)
             k = len(uniq)
+            levels[c] = None
         span *= max(k, 1)
         if span >= 2**62:  # too many combinations for one integer: let pandas group
             g = col.frame(by).groupby(by, sort=True, observed=True)
-            return g.ngroup().to_numpy(), g.size().reset_index()[by]
-        combined = combined * k + cc
+            return g.ngroup().to_numpy(), g.size().reset_index()[by], None
+        combined = cc.astype(np.int64) if combined is None else combined * k + cc
+        radix.append(max(k, 1))
+    sizes = None
     if span <= 2 * n + 1024:  # few combinations: the rank of each among those present, without hashing
-        present = np.zeros(span, dtype=bool)
-        present[combined] = True
-        codes, n_cells = (np.cumsum(present) - 1)[combined], int(present.sum())
+        count = np.bincount(combined, minlength=span)
+        at = np.flatnonzero(count)
+        rank = np.zeros(span, dtype=np.int64)
+        rank[at] = np.arange(len(at), dtype=np.int64)
+        codes, sizes = rank[combined], count[at]
     else:
-        codes, cells = pd.factorize(combined, sort=True)
-        n_cells = len(cells)
-    first = np.full(n_cells, n, dtype=np.int64)
+        codes, at = pd.factorize(combined, sort=True)
+        codes = codes.astype(np.int64, copy=False)
+    decoded = len(set(by)) == len(by) and all(levels[c] is not None for c in own)
+    if decoded and prefix is not None and len(by) > 1:
+        decoded = isinstance(prefix[2], dict) and all(
+            isinstance(col(c).dtype, pd.CategoricalDtype)
+            or (isinstance(col(c).dtype, np.dtype) and col(c).dtype.kind in "iu")
+            for c in by[:-1]
+        )
+    if decoded:  # each key's code of each cell from its combined code, the last key's first
+        out, rest = {}, np.asarray(at, dtype=np.int64)
+        for c, k in zip(reversed(own), reversed(radix), strict=True):
+            code, rest = rest % k, rest // k
+            lv = levels[c]
+            out[c] = (
+                pd.Categorical.from_codes(code, dtype=lv) if isinstance(lv, pd.CategoricalDtype) else lv[code]
+            )
+        if len(own) < len(by):  # the prefix cell's values
+            out.update({c: prefix[2][c].take(rest) for c in by[:-1]})
+        return codes, {c: out[c] for c in by}, sizes
+    first = np.full(len(at), n, dtype=np.int64)
     np.minimum.at(first, codes, np.arange(n, dtype=np.int64))
     if len(set(by)) < len(by):  # a key named twice: a frame, as groupby's
         res = col.take(by, first).reset_index(drop=True)
         res.columns = pd.Index(by, dtype=object)
-        return codes.astype(np.int64), res
-    return codes.astype(np.int64), {c: col(c).array.take(first) for c in by}
+        return codes, res, sizes
+    return codes, {c: col(c).array.take(first) for c in by}, sizes
 
 
 def level_strings(values: pd.Series) -> pd.Series:
@@ -486,8 +529,11 @@ def subgroup_estimates(
                 groups.append(_group_labels(t[var], var))
                 names.append(np.full(len(t), var, dtype=object))
                 frames.append(t.drop(columns=[var]))
-        memo.pop(("cells", tuple(by)), None)
-        memo.pop(("pairs_of", tuple(by)), None)
+        if (
+            var is not None
+        ):  # the keys' cells are kept: every variable's cells (and the keys' refined) start from them
+            memo.pop(("cells", tuple(by)), None)
+            memo.pop(("pairs_of", tuple(by)), None)
     outs = []
     for frames, groups, names in parts.values():
         out = pd.concat(frames, ignore_index=True)

@@ -425,12 +425,22 @@ def one_blas_thread():
     [1.0, 1.0, 1.0]
     """
     try:
-        from threadpoolctl import threadpool_limits
+        from threadpoolctl import ThreadpoolController
     except ImportError:  # optional: without it BLAS keeps its default thread count
         import contextlib
 
         return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
+    import sys
+
+    # the loaded libraries are found once (a scan of every shared object, ~4 ms a call in the analysis, twice per
+    # growth model), again after any import, which may have loaded a BLAS
+    if _BLAS[0] != len(sys.modules):
+        _BLAS[:] = [len(sys.modules), ThreadpoolController()]
+    return _BLAS[1].limit(limits=1, user_api="blas")
+
+
+#: :func:`one_blas_thread`'s ``[len(sys.modules) when made, threadpoolctl.ThreadpoolController]``.
+_BLAS: list = [-1, None]
 
 
 def _optimize_chain(prof: Profile, *, max_iter: int, tol: float, start: np.ndarray | None) -> dict:

@@ -49,7 +49,7 @@ from scipy import stats
 from ..intake.contract import CLIMATE_ITEMS, CLIMATE_SCALE
 from ..stats.estimates import cell_estimates, complete_table, text_as_categories, two_level_estimates
 from .indicators import INDICATOR_COLUMNS, indicator_rows, unavailable
-from .joins import merge_unique
+from .joins import merge_positions, unique_ids
 from .panels import student_year_codes as _student_year_codes
 
 __all__ = [
@@ -266,17 +266,21 @@ def _codes(values: pd.Series) -> np.ndarray:
     return codes
 
 
-def _with_students(scored: pd.DataFrame, students: pd.DataFrame | None) -> pd.DataFrame:
+def _with_students(
+    scored: pd.DataFrame, students: pd.DataFrame | None
+) -> tuple[pd.DataFrame, np.ndarray | None]:
+    """The scored responses with their students' school and groups, and each row's row of the roster (None: not
+    joined on positions)."""
     if students is None:
         out = scored.copy()
         for c in _STUDENT_COLS:
             out[c] = np.nan
-        return out
+        return out, None
     cols = ["student_id"] + [c for c in _STUDENT_COLS if c in students.columns]
-    dup = students["student_id"].duplicated()
-    if dup.any():
+    ids = students["student_id"]
+    if not unique_ids(ids) and ids.duplicated().any():
         raise ValueError("students: student_id is not unique")
-    return merge_unique(scored, students[cols], on="student_id", validate="many_to_one")
+    return merge_positions(scored, students[cols], on="student_id", validate="many_to_one")
 
 
 def _with_scale(table: pd.DataFrame, scale: str) -> pd.DataFrame:
@@ -337,11 +341,11 @@ def climate_summary(
     """
     if _absent(data):
         return unavailable(_SUMMARY_COLUMNS, NEEDS_SURVEY)
-    frame = _with_students(
+    frame, at = _with_students(
         scale_scores(data, scales=scales, min_answered=min_answered, favorable_at=favorable_at), students
     )
     frame["school_year"] = frame["school_year"].astype(np.int64)
-    frame["_sid"] = _student_year_codes(frame)
+    frame["_sid"] = _student_year_codes(frame, at)
     if cluster is not None:
         frame["_cluster"] = _codes(frame[cluster])
         cluster = "_cluster"
@@ -446,7 +450,7 @@ def item_summary(
     if _absent(data):
         return unavailable(cols, NEEDS_SURVEY)
     scored = scale_scores(data, scales=scales)  # validates the items
-    frame = _with_students(scored, students) if students is not None else scored.assign(school_id=np.nan)
+    frame = _with_students(scored, students)[0] if students is not None else scored.assign(school_id=np.nan)
     frame["school_year"] = frame["school_year"].astype(np.int64)
     value_cols = [i for s in scales for i in CLIMATE_ITEMS[s]]
     frame["_sid"] = pd.factorize(frame["student_id"])[0]
@@ -573,7 +577,7 @@ def climate_gaps(
 
     frame = _with_students(
         scale_scores(data, scales=scales, min_answered=min_answered, favorable_at=favorable_at), students
-    )
+    )[0]
     frame["school_year"] = frame["school_year"].astype(np.int64)
     present = [v for v in variables if v in frame.columns and frame[v].notna().any()]
     frames = []

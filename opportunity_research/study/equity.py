@@ -26,7 +26,7 @@ import pandas as pd
 from ..intake.contract import SUBGROUP_VARIABLES
 from ..intake.dataset import District
 from ..stats.gaps import gap_table
-from .joins import merge_unique
+from .joins import merge_positions
 from .measures import RESOURCE_LABELS, RESOURCES, analysis_year, classroom_access, student_access
 from .panels import ids_in, map_ids, student_year_codes
 
@@ -369,9 +369,10 @@ def opportunity_indicators(
     frames, needs = [], []
 
     def prepared(frame: pd.DataFrame) -> pd.DataFrame:
-        f = merge_unique(frame, groups, on="student_id", how="inner")
-        # students coded per school year: every cell lies within one year (see panels.student_year_codes)
-        f["_sid"] = student_year_codes(f)
+        f, at = merge_positions(frame, groups, on="student_id", how="inner")
+        # students coded per school year: every cell lies within one year (see panels.student_year_codes); a
+        # student is their row of groups when the join found it (not their id text hashed again)
+        f["_sid"] = student_year_codes(f, at)
         f["_cluster"] = pd.factorize(f["school_id"])[0]
         return f
 

@@ -526,6 +526,12 @@ def fit_study_models(
             warns.append((subj, "all", msg))
         if not len(eligible):
             continue
+        # the grouping keys (none missing here) as integers numbered in their sorted order, once: every model's
+        # groupings below (nested codes, classroom counts, means and modes) find the same groups in the same order
+        # by hashing integers, not a million students' id text once per use
+        eligible = eligible.assign(
+            **{g: pd.factorize(eligible[g], sort=True)[0] for g in dict.fromkeys(groups)}
+        )
         g_used = (
             int(statistics.median_low(eligible["grade"].astype(int).tolist()))
             if grade == "median"

@@ -20,7 +20,47 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["id_positions", "merge_unique", "positions_of", "roster_positions"]
+__all__ = [
+    "id_positions",
+    "id_positions_of",
+    "merge_unique",
+    "positions_of",
+    "roster_positions",
+    "unique_ids",
+]
+
+#: :func:`unique_ids`' answers, per Arrow array (by its ``id``, with a weak reference to it: an Arrow array never
+#: changes, and its entry goes when it does).
+_UNIQUE: dict = {}
+
+
+def unique_ids(ids: pd.Series) -> bool:
+    """``ids.notna().all() and not ids.duplicated().any()``: every id present and none repeated.
+
+    An Arrow-backed column (the district's ids) is checked once: the answer is kept for its Arrow array, which
+    every selection of the table's column shares (a million students' roster was hashed for this by each join to
+    it). Other dtypes are checked each time.
+
+    Examples
+    --------
+    >>> s = pd.DataFrame({"student_id": pd.Series(["a", "b"], dtype="str"), "x": [1, 2]})
+    >>> unique_ids(s["student_id"]), unique_ids(s[["student_id"]]["student_id"]), unique_ids(pd.Series(["a", "a"]))
+    (True, True, False)
+    """
+    arrow = getattr(ids.array, "_pa_array", None)
+    got = _UNIQUE.get(id(arrow)) if arrow is not None else None
+    if got is not None and got[0]() is arrow:
+        return got[1]
+    ok = bool(ids.notna().all() and not ids.duplicated().any())
+    if arrow is not None:
+        import weakref
+
+        try:
+            key = id(arrow)
+            _UNIQUE[key] = (weakref.ref(arrow, lambda _, key=key: _UNIQUE.pop(key, None)), ok)
+        except TypeError:  # pragma: no cover - not weakly referable: not kept
+            pass
+    return ok
 
 
 def id_positions(known: pd.Series, ids: pd.Series) -> np.ndarray | None:
@@ -33,17 +73,38 @@ def id_positions(known: pd.Series, ids: pd.Series) -> np.ndarray | None:
     >>> id_positions(pd.Series(["a", "b"], dtype="str"), pd.Series(["b", "x", None, "a"], dtype="str")).tolist()
     [1, -1, -1, 0]
     """
+    got = id_positions_of(known, [ids])
+    return None if got is None else got[0]
+
+
+def id_positions_of(known: pd.Series, parts) -> list[np.ndarray] | None:
+    """:func:`id_positions` of each Series of ``parts`` (ids of one type), from one Arrow hash table of ``known``
+    (building it is most of a lookup in a million students' roster); None when one of them is not comparable.
+
+    Examples
+    --------
+    >>> known = pd.Series(["a", "b"], dtype="str")
+    >>> [x.tolist() for x in id_positions_of(known, [pd.Series(["b"], dtype="str"), pd.Series(["x", "a"], dtype="str")])]
+    [[1], [-1, 0]]
+    """
     try:
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        values, universe = pa.array(ids.array), pa.array(known.array)
+        values = [pa.array(ids.array) for ids in parts]
+        kind = values[0].type
+        chunks = []
+        for v in values:
+            v = v.cast(kind) if v.type != kind else v
+            chunks += v.chunks if isinstance(v, pa.ChunkedArray) else [v]
+        universe = pa.array(known.array)
         if isinstance(universe, pa.ChunkedArray):
             universe = universe.combine_chunks()
-        at = pc.index_in(values, value_set=universe.cast(values.type))
-        return pc.fill_null(at, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+        at = pc.index_in(pa.chunked_array(chunks, type=kind), value_set=universe.cast(kind))
+        at = pc.fill_null(at, -1).to_numpy(zero_copy_only=False).astype(np.int64)
     except (TypeError, ValueError, ImportError, pa.ArrowException):
         return None
+    return np.split(at, np.cumsum([len(ids) for ids in parts])[:-1])
 
 
 def roster_positions(students: pd.DataFrame, frame: pd.DataFrame) -> np.ndarray | None:
@@ -63,7 +124,7 @@ def roster_positions(students: pd.DataFrame, frame: pd.DataFrame) -> np.ndarray 
     True
     """
     ids = students["student_id"]
-    if not ids.notna().all() or ids.duplicated().any():
+    if not unique_ids(ids):
         return None
     return id_positions(ids, frame["student_id"])
 
@@ -100,7 +161,7 @@ def unique_positions(right: pd.DataFrame, left: pd.DataFrame, on: str) -> np.nda
     if on not in left.columns or on not in right.columns or left[on].dtype != right[on].dtype:
         return None
     keys = right[on]
-    if not len(left) or not keys.notna().all() or keys.duplicated().any():
+    if not len(left) or not unique_ids(keys):
         return None
     return id_positions(keys, left[on])
 
@@ -125,17 +186,34 @@ def merge_unique(
     >>> merge_unique(left, right, on="student_id")["grade"].tolist()  # "x" is not found: the merge, NaN
     [4.0, nan, 3.0]
     """
+    return merge_positions(left, right, on=on, how=how, **merge)[0]
+
+
+def merge_positions(
+    left: pd.DataFrame, right: pd.DataFrame, *, on: str, how: str = "left", **merge
+) -> tuple[pd.DataFrame, np.ndarray | None]:
+    """:func:`merge_unique` and the position in ``right`` of each of its rows (int64; None when the merge itself
+    was made): e.g. each row's student as their row of the roster, an integer code in place of the id text.
+
+    Examples
+    --------
+    >>> left = pd.DataFrame({"student_id": ["b", "x", "a"], "score": [1.0, 2.0, 3.0]})
+    >>> right = pd.DataFrame({"student_id": ["a", "b"], "grade": [3, 4]})
+    >>> merge_positions(left, right, on="student_id", how="inner")[1].tolist()
+    [1, 0]
+    """
     if how not in ("left", "inner"):
         raise ValueError(f"merge_unique: how must be 'left' or 'inner', not {how!r}")
     extra = [c for c in right.columns if c != on]
     at = None if set(extra) & set(left.columns) else unique_positions(right, left, on)
     if at is None or (how == "left" and (at < 0).any()):
-        return left.merge(right, on=on, how=how, **merge)
+        return left.merge(right, on=on, how=how, **merge), None
     rows = None if (at >= 0).all() else np.flatnonzero(at >= 0)
     out = left.reset_index(drop=True) if rows is None else left.take(rows).reset_index(drop=True)
     pos = at if rows is None else at[rows]
-    return (
+    out = (
         pd.concat([out, *(right[c].take(pos).reset_index(drop=True) for c in extra)], axis=1)
         if extra
         else out
     )
+    return out, pos

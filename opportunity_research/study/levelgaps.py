@@ -26,7 +26,7 @@ from scipy import stats
 
 from ..stats.ordinal import hetop, v_statistic
 from . import panels
-from .joins import positions_of
+from .joins import positions_of, unique_ids
 from .measures import id_positions
 from .panels import roster_join
 
@@ -177,7 +177,7 @@ def _joined_parts(
     at = None
     if roster_at is not None:
         at = positions_of(roster_at, assessments, pos) if len(pos) else None
-    elif len(pos) and ids.notna().all() and not ids.duplicated().any():
+    elif len(pos) and unique_ids(ids):
         at = id_positions(ids, assessments["student_id"].take(pos))
     if at is None:
         yield roster_join(assessments.loc[rows, ["student_id", *cols]], students, columns).drop(

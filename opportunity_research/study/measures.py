@@ -39,7 +39,7 @@ from ..intake.contract import (
 )
 from ..intake.dataset import District
 from . import labels as registry
-from .joins import id_positions, merge_unique
+from .joins import id_positions, id_positions_of, merge_unique, unique_ids
 
 __all__ = [
     "CUT_POINTS",
@@ -339,33 +339,35 @@ def _with_started_behind(frame: pd.DataFrame, district: District, year: int) -> 
     roster position and subject, without the merges on the ids' text. Otherwise the merges are made.
     """
     a, roster = district.assessments, district.students["student_id"]
-    keys = None
-    if len(frame) and roster.notna().all() and not roster.duplicated().any():
+    keys = at = None
+    if len(frame) and unique_ids(roster):
         subjects = ("ela", "math")
-
-        def key(
-            ids, subject
-        ):  # roster position * 2 + subject (-1: not on the roster or not a tested subject)
-            at = id_positions(roster, ids)
-            if at is None:
-                return None
-            s = np.full(len(at), -1, dtype=np.int64)
-            for i, name in enumerate(subjects):
-                s[(subject == name).to_numpy(dtype=bool, na_value=False)] = i
-            return np.where((at >= 0) & (s >= 0), at * len(subjects) + s, -1)
-
         tested = a["subject"].isin(list(subjects))
-        keys, status = [], []
-        for y, window in ((year, "fall"), (year - 1, "spring")):
-            rows = np.flatnonzero((tested & (a["school_year"] == y) & (a["window"] == window)).to_numpy())
-            k = key(a["student_id"].take(rows), a["subject"].take(rows))
-            if k is None or (k < 0).any() or (len(k) and np.bincount(k).max() > 1):
-                keys = None  # a result of a student not on the roster, or repeated: the merges
-                break
-            score, cut = (a[c].take(rows).to_numpy(dtype=float) for c in ("scale_score", "grade_level_cut"))
-            keys.append(k)
-            status.append((score < cut).astype(float))
-        at = key(frame["student_id"], frame["subject"]) if keys is not None else None
+        rows = [
+            np.flatnonzero((tested & (a["school_year"] == y) & (a["window"] == window)).to_numpy())
+            for y, window in ((year, "fall"), (year - 1, "spring"))
+        ]
+        parts = [(a["student_id"].take(r), a["subject"].take(r)) for r in rows]
+        parts.append((frame["student_id"], frame["subject"]))
+        # every id's roster position from one hash table of the roster (the fall and prior spring results', the
+        # frame's)
+        found = id_positions_of(roster, [ids for ids, _ in parts])
+        if found is not None:
+            # roster position * 2 + subject (-1: not on the roster or not a tested subject)
+            codes = []
+            for pos, (_, subject) in zip(found, parts, strict=True):
+                s = np.full(len(pos), -1, dtype=np.int64)
+                for i, name in enumerate(subjects):
+                    s[(subject == name).to_numpy(dtype=bool, na_value=False)] = i
+                codes.append(np.where((pos >= 0) & (s >= 0), pos * len(subjects) + s, -1))
+            keys, status, at = [], [], codes[2]
+            for r, k in zip(rows, codes[:2], strict=True):
+                if (k < 0).any() or (len(k) and np.bincount(k).max() > 1):
+                    keys = None  # a result of a student not on the roster, or repeated: the merges
+                    break
+                score, cut = (a[c].take(r).to_numpy(dtype=float) for c in ("scale_score", "grade_level_cut"))
+                keys.append(k)
+                status.append((score < cut).astype(float))
     if keys is None or at is None:
         return frame.merge(_started_behind(district, year), on=["student_id", "subject"], how="left")
     size = len(roster) * 2 + 1  # the last slot: rows without a key (no status)
@@ -699,12 +701,12 @@ def _fall_spring(scores: pd.DataFrame, acc: pd.DataFrame, roster: pd.Series) -> 
     inner merge of ``acc`` with the pivot table followed by dropping rows without both scores keeps the ``acc``
     rows whose two values here are not missing.
     """
-    if not (len(acc) and roster.notna().all()) or roster.duplicated().any():
+    if not (len(acc) and unique_ids(roster)):
         return None
-    at = id_positions(roster, scores["student_id"])
-    rows = id_positions(roster, acc["student_id"])
-    if at is None or rows is None or (at < 0).any():
+    found = id_positions_of(roster, [scores["student_id"], acc["student_id"]])  # one hash table of the roster
+    if found is None or (found[0] < 0).any():
         return None
+    at, rows = found
     z, window, out = scores["z"].to_numpy(dtype=float), scores["window"], []
     rows = np.where(rows >= 0, rows, len(roster))  # a student not on the roster has no score
     for name in ("fall", "spring"):

@@ -24,7 +24,7 @@ import pandas as pd
 
 from ..intake.contract import SUBJECTS_TESTED
 from ..stats.estimates import subgroup_estimates, text_as_categories, text_back
-from .joins import positions_of
+from .joins import positions_of, unique_ids
 from .measures import id_positions
 
 __all__ = [
@@ -265,7 +265,7 @@ def roster_join(frame: pd.DataFrame, students: pd.DataFrame, columns: Sequence[s
     columns = list(columns)
     ids = students["student_id"]
     at = None
-    if len(frame) and ids.notna().all() and not ids.duplicated().any():
+    if len(frame) and unique_ids(ids):
         at = id_positions(ids, frame["student_id"])
     if at is None:
         return frame.merge(students[["student_id", *columns]], on="student_id", how="inner")
@@ -276,22 +276,27 @@ def roster_join(frame: pd.DataFrame, students: pd.DataFrame, columns: Sequence[s
     return out
 
 
-def student_year_codes(frame: pd.DataFrame) -> np.ndarray:
+def student_year_codes(frame: pd.DataFrame, students: np.ndarray | None = None) -> np.ndarray:
     """Integer ids of the responses' students, one per student and school year, numbered by first row.
 
     For tables whose every cell lies within one school year (the climate tables, the scorecard's yearly
     indicators): a cell counts (and, with too few clusters, clusters on) the same students, in the same order,
     as on one id per student, while each id lies in one cell of every breakdown by the students' school and
     groups, so the cells' sums over students need no hashing of (cell, student) pairs. Rows without a student id
-    are one student a year (as the missing id is one value of the student ids).
+    are one student a year (as the missing id is one value of the student ids). ``students``: the rows' students
+    as non-negative integers (one per student, e.g. their rows of the roster a join found), in place of the
+    ``student_id`` text: the same ids.
 
     Examples
     --------
     >>> f = pd.DataFrame({"student_id": ["a", "b", "a", None], "school_year": [2015, 2015, 2016, 2016]})
-    >>> student_year_codes(f).tolist()
-    [0, 1, 2, 3]
+    >>> student_year_codes(f).tolist(), student_year_codes(f.iloc[:3], np.array([7, 3, 7])).tolist()
+    ([0, 1, 2, 3], [0, 1, 2])
     """
-    sid = pd.factorize(frame["student_id"])[0].astype(np.int64)
+    if students is None:
+        sid = pd.factorize(frame["student_id"])[0].astype(np.int64)
+    else:
+        sid = np.asarray(students, dtype=np.int64)
     year = pd.factorize(frame["school_year"])[0].astype(np.int64)
     return pd.factorize(year * (int(sid.max(initial=0)) + 2) + (sid + 1))[0]
 
@@ -409,11 +414,12 @@ def yearly_panel(
     out["start_offset"] = out["grade_equivalent"] - out["grade"].astype(float)
     at = None
     if students is not None:
-        if roster_at is None and students["student_id"].duplicated().any():  # (roster_positions checked it)
+        roster_ids = students["student_id"]  # (with roster_at, roster_positions checked it)
+        if roster_at is None and not unique_ids(roster_ids) and roster_ids.duplicated().any():
             raise ValueError("students: student_id is not unique")
         keep = [c for c in _STUDENT_COLS if c in students.columns]
         if roster_at is None:
-            at = _roster_positions(students["student_id"], data["student_id"].take(rows))
+            at = _roster_positions(roster_ids, data["student_id"].take(rows))
         else:  # None where a result's student is off the roster (as _roster_positions)
             at = positions_of(roster_at, data, rows, whole=True)
         if at is not None:
