@@ -19,7 +19,8 @@ runner therefore keeps one kernel per worker process (a Dask worker, or the runn
   :func:`opportunity_research.batch.kernel_isolation.restore` does the same reset unless that release did (the
   first notebook, after the warm-up; nothing runs in the kernel between a release and the next notebook);
 * the kernel keeps no IPython history database (:data:`KERNEL_ARGUMENTS`), and runs its numerical libraries on
-  one thread each unless the environment says otherwise (:func:`kernel_env`), as on a Dask worker;
+  one thread each (as on a Dask worker) and the C allocator with two arenas unless the environment says otherwise
+  (:func:`kernel_env`);
 * a kernel that timed out, died, or could not be reset is shut down and the next notebook gets a new one; a
   notebook whose cell raised keeps the kernel (the reset comes before the next notebook anyway);
 * shutting down terminates the kernel's process group (see :meth:`WarmKernel.shutdown`): neither the interrupt
@@ -53,6 +54,12 @@ KERNEL_ARGUMENTS = ("--HistoryManager.enabled=False",)
 #: district runs with the same threads, and the same floating-point sums, serially (``--jobs 1``) as on a cluster,
 #: and a serial batch does not spread BLAS threads over cores that other work uses.
 THREAD_LIMITS = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+#: The C allocator's arenas in the warm kernel, unless the environment sets them: two (the main thread's, and one
+#: the other threads share). The protection pass solves its block LPs on threads
+#: (:data:`opportunity_research.disclosure.lp_blocks.LP_THREADS`), and each thread's own arena kept freed pages that
+#: :func:`~opportunity_research.batch.kernel_isolation.release` could not return: at 1,000,000 students the kernel
+#: held 68 MB more after a pass on two threads than on one; with two arenas, no more.
+ARENA_LIMITS = {"MALLOC_ARENA_MAX": "2"}
 #: Seconds between saves of the output notebook while its cells run (papermill saves at every cell start and end).
 SAVE_EVERY = 10.0
 
@@ -186,20 +193,21 @@ class WarmKernel:
 
 
 def kernel_env() -> dict[str, str]:
-    """The warm kernel's environment: this process's, with :data:`THREAD_LIMITS` for the variables it leaves unset.
+    """The warm kernel's environment: this process's, with :data:`THREAD_LIMITS` and :data:`ARENA_LIMITS` for the
+    variables it leaves unset.
 
     Examples
     --------
     >>> import os
-    >>> saved = {k: os.environ.pop(k, None) for k in THREAD_LIMITS}
+    >>> saved = {k: os.environ.pop(k, None) for k in {**THREAD_LIMITS, **ARENA_LIMITS}}
     >>> os.environ["MKL_NUM_THREADS"] = "4"  # set by whoever runs the batch: kept
     >>> env = kernel_env()
-    >>> env["MKL_NUM_THREADS"], env["OPENBLAS_NUM_THREADS"], env["OMP_NUM_THREADS"]
-    ('4', '1', '1')
+    >>> env["MKL_NUM_THREADS"], env["OPENBLAS_NUM_THREADS"], env["OMP_NUM_THREADS"], env["MALLOC_ARENA_MAX"]
+    ('4', '1', '1', '2')
     >>> del os.environ["MKL_NUM_THREADS"]
     >>> os.environ.update({k: v for k, v in saved.items() if v is not None})
     """
-    return {**THREAD_LIMITS, **os.environ}
+    return {**THREAD_LIMITS, **ARENA_LIMITS, **os.environ}
 
 
 def _imports(notebook: str) -> str:
