@@ -132,6 +132,13 @@ def pseudonymize(
     >>> again[1] == first[0] == p[0], memo["T-", "d1", "0123456789abcdef"][0].to_pylist()
     (True, ['7', '8', '9'])
     """
+    names = _pseudonyms(ids, key=key, prefix=prefix, salt=salt, memo=memo)
+    return pd.Series(names.to_pandas(), index=ids.index, dtype="str")
+
+
+def _pseudonyms(ids: pd.Series, *, key: str, prefix: str, salt: str, memo: dict | None) -> pya.Array:
+    """:func:`pseudonymize` as a pyarrow ``large_string`` array (what the processed table's column holds), each row's
+    pseudonym taken from those of the distinct ids: no pandas object is made (``process`` writes it as it is)."""
     if ids.dtype == "str":  # each distinct id is hashed once (and the encoding validation made is reused)
         codes, uniques = dictionary_codes(ids)
     else:
@@ -141,8 +148,7 @@ def pseudonymize(
         names = _hashed(uniques, key=key, prefix=prefix, salt=salt)
     else:
         names = _memo_names(uniques, memo, key=key, prefix=prefix, salt=salt)
-    taken = names.take(pya.array(codes, mask=codes < 0))
-    return pd.Series(taken.to_pandas(), index=ids.index, dtype="str")
+    return names.cast(pya.large_string()).take(pya.array(codes, mask=codes < 0))
 
 
 def _hashed(uniques: pya.Array, *, key: str, prefix: str, salt: str) -> pya.Array:
@@ -300,8 +306,8 @@ def _process(raw_path, processed_root, key, analysis_year) -> Path:
         if keys[0] is None:
             keys[0] = read_key()
         pseudonyms = {
-            col.name: pya.array(
-                pseudonymize(df[col.name], key=keys[0], prefix=_PREFIX[col.name], salt=district_id, memo=memo)
+            col.name: _pseudonyms(
+                df[col.name], key=keys[0], prefix=_PREFIX[col.name], salt=district_id, memo=memo
             )
             for col in TABLES[name].columns.values()
             if col.pseudonymize and col.name in df.columns
