@@ -132,13 +132,16 @@ def pseudonymize(
     >>> again[1] == first[0] == p[0], memo["T-", "d1", "0123456789abcdef"][0].to_pylist()
     (True, ['7', '8', '9'])
     """
-    names = _pseudonyms(ids, key=key, prefix=prefix, salt=salt, memo=memo)
-    return pd.Series(names.to_pandas(), index=ids.index, dtype="str")
+    names, codes = _pseudonyms(ids, key=key, prefix=prefix, salt=salt, memo=memo)
+    return pd.Series(_take(names, codes).to_pandas(), index=ids.index, dtype="str")
 
 
-def _pseudonyms(ids: pd.Series, *, key: str, prefix: str, salt: str, memo: dict | None) -> pya.Array:
-    """:func:`pseudonymize` as a pyarrow ``large_string`` array (what the processed table's column holds), each row's
-    pseudonym taken from those of the distinct ids: no pandas object is made (``process`` writes it as it is)."""
+def _pseudonyms(
+    ids: pd.Series, *, key: str, prefix: str, salt: str, memo: dict | None
+) -> tuple[pya.Array, np.ndarray]:
+    """:func:`pseudonymize` as (the pseudonym of each distinct id, as pyarrow ``large_string``: what the processed
+    table's column holds; each row's code into them, -1 when missing). :func:`_take` makes the rows' pseudonyms:
+    ``process`` takes them one row group at a time, as it writes them (never the whole column at once)."""
     if ids.dtype == "str":  # each distinct id is hashed once (and the encoding validation made is reused)
         codes, uniques = dictionary_codes(ids)
     else:
@@ -148,7 +151,12 @@ def _pseudonyms(ids: pd.Series, *, key: str, prefix: str, salt: str, memo: dict 
         names = _hashed(uniques, key=key, prefix=prefix, salt=salt)
     else:
         names = _memo_names(uniques, memo, key=key, prefix=prefix, salt=salt)
-    return names.cast(pya.large_string()).take(pya.array(codes, mask=codes < 0))
+    return names.cast(pya.large_string()), codes
+
+
+def _take(names: pya.Array, codes: np.ndarray) -> pya.Array:
+    """``names[codes]``, null where a code is -1."""
+    return names.take(pya.array(codes, mask=codes < 0))
 
 
 def _hashed(uniques: pya.Array, *, key: str, prefix: str, salt: str) -> pya.Array:
@@ -179,15 +187,21 @@ def _memo_names(uniques: pya.Array, memo: dict, *, key: str, prefix: str, salt: 
     return names.take(pya.array(at.astype(np.int64)))
 
 
-def _write_parquet(frame: pd.DataFrame, arrow_columns: dict, target: Path) -> None:
-    """Write ``frame`` (with ``arrow_columns`` replacing its columns of those names) as parquet, in row groups of
-    :data:`ROW_GROUP` rows, one row group at a time (never a second copy of the whole table)."""
+def _write_parquet(frame: pd.DataFrame, coded: dict, target: Path) -> None:
+    """Write ``frame`` as parquet, in row groups of :data:`ROW_GROUP` rows, one row group at a time (never a second
+    copy of the whole table); ``coded`` replaces its columns of those names by ``(values, codes)``: each row's value
+    is ``values[code]`` (null for -1), taken for one row group at a time (:func:`_pseudonyms`)."""
     table = pya.Table.from_pandas(frame, preserve_index=False)
-    for name, values in arrow_columns.items():
-        table = table.set_column(table.schema.get_field_index(name), name, values)
-    with pq.ParquetWriter(target, table.schema, compression="snappy") as writer:
+    schema = table.schema
+    for name, (values, _) in coded.items():
+        schema = schema.set(schema.get_field_index(name), pya.field(name, values.type))
+    with pq.ParquetWriter(target, schema, compression="snappy") as writer:
         for start in range(0, max(table.num_rows, 1), ROW_GROUP):
-            writer.write_table(table.slice(start, ROW_GROUP), row_group_size=ROW_GROUP)
+            part = table.slice(start, ROW_GROUP)
+            for name, (values, codes) in coded.items():
+                taken = _take(values, codes[start : start + ROW_GROUP])
+                part = part.set_column(part.schema.get_field_index(name), name, taken)
+            writer.write_table(part, row_group_size=ROW_GROUP)
 
 
 def _sha256(path: Path) -> str:
