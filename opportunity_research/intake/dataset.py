@@ -70,6 +70,8 @@ STALE_PREFIX = ".stale-"
 ROW_GROUP = 1 << 18
 
 _HEX = np.array([f"{i:02x}" for i in range(256)])
+#: Distinct ids hashed at a time by :func:`_hashed`.
+_HASH_BLOCK = 1 << 16
 _PREFIX = {"student_id": "S-", "teacher_id": "T-"}
 
 
@@ -160,11 +162,19 @@ def _take(names: pya.Array, codes: np.ndarray) -> pya.Array:
 
 
 def _hashed(uniques: pya.Array, *, key: str, prefix: str, salt: str) -> pya.Array:
-    """The pseudonym of each of ``uniques`` (distinct ids): ``prefix`` and 16 hex digits of a keyed hash."""
-    text = (salt + "\x1f") + pd.Series(uniques.to_pylist(), dtype="string")
-    h = pd.util.hash_pandas_object(text, index=False, hash_key=key).to_numpy(np.uint64)
-    digits = np.ascontiguousarray(_HEX[h.astype(">u8").view(np.uint8).reshape(-1, 8)]).view("<U16").ravel()
-    return pya.array(np.char.add(prefix, digits), type=pya.string())
+    """The pseudonym of each of ``uniques`` (distinct ids): ``prefix`` and 16 hex digits of a keyed hash.
+
+    Hashed :data:`_HASH_BLOCK` ids at a time: their Python text and hex digits take a few MB, not the ~300 MB of a
+    million ids at once (the peak of ``process`` at a million students)."""
+    parts = []
+    for start in range(0, max(len(uniques), 1), _HASH_BLOCK):
+        text = (salt + "\x1f") + pd.Series(uniques.slice(start, _HASH_BLOCK).to_pylist(), dtype="string")
+        h = pd.util.hash_pandas_object(text, index=False, hash_key=key).to_numpy(np.uint64)
+        digits = (
+            np.ascontiguousarray(_HEX[h.astype(">u8").view(np.uint8).reshape(-1, 8)]).view("<U16").ravel()
+        )
+        parts.append(pya.array(np.char.add(prefix, digits), type=pya.string()))
+    return pya.concat_arrays(parts)
 
 
 def _memo_names(uniques: pya.Array, memo: dict, *, key: str, prefix: str, salt: str) -> pya.Array:
