@@ -434,9 +434,9 @@ def _plausibility(
                 "fall grade is above the same year's spring grade for this student and subject",
                 column="grade",
                 line=line_of(lines["assessments"], rows),
-                value=_int_text(asm["grade"].iloc[rows])
+                value=_int_text(asm["grade"].iloc[rows]).to_numpy()
                 + " > "
-                + pd.Series(sg[rows]).map(format_number).astype("str"),
+                + pd.Series(sg[rows]).map(format_number).astype("str").to_numpy(),
             )
     st, enr = tables.get("students"), tables.get("enrollments")
     if _has(st, "student_id") and _has(enr, "student_id") and len(enr):
