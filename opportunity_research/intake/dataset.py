@@ -48,7 +48,7 @@ from ..version import __version__
 from .contract import TABLES
 from .crosswalk import CROSSWALK_FILE
 from .validation import ValidationFailed, check_district_id, validate_district
-from .validation_schema import dictionary_codes, shared_encodings
+from .validation_schema import IdCodes, dictionary_codes, shared_encodings, shared_ids
 
 __all__ = [
     "ROW_GROUP",
@@ -119,8 +119,9 @@ def pseudonymize(
         Text hashed together with each id (the district id), so pseudonyms differ across districts.
     memo
         A dict kept across calls (one district's tables): the ids hashed so far and their pseudonyms, by
-        ``(prefix, salt, key)``. An id met again (the same student in every table) is looked up, not hashed
-        again. The pseudonyms are the same with or without it.
+        ``(prefix, salt, key)`` (and, under ``"ids"``, the codes of the ids looked up: see :func:`_memo_names`).
+        An id met again (the same student in every table) is looked up, not hashed again. The pseudonyms are the
+        same with or without it.
 
     Examples
     --------
@@ -139,11 +140,12 @@ def pseudonymize(
 
 
 def _pseudonyms(
-    ids: pd.Series, *, key: str, prefix: str, salt: str, memo: dict | None
+    ids: pd.Series, *, key: str, prefix: str, salt: str, memo: dict | None, domain: str | None = None
 ) -> tuple[pya.Array, np.ndarray]:
     """:func:`pseudonymize` as (the pseudonym of each distinct id, as pyarrow ``large_string``: what the processed
     table's column holds; each row's code into them, -1 when missing). :func:`_take` makes the rows' pseudonyms:
-    ``process`` takes them one row group at a time, as it writes them (never the whole column at once)."""
+    ``process`` takes them one row group at a time, as it writes them (never the whole column at once).
+    ``domain``: see :func:`_memo_names`."""
     if ids.dtype == "str":  # each distinct id is hashed once (and the encoding validation made is reused)
         codes, uniques = dictionary_codes(ids)
     else:
@@ -152,7 +154,7 @@ def _pseudonyms(
     if memo is None:
         names = _hashed(uniques, key=key, prefix=prefix, salt=salt)
     else:
-        names = _memo_names(uniques, memo, key=key, prefix=prefix, salt=salt)
+        names = _memo_names(uniques, memo, key=key, prefix=prefix, salt=salt, domain=domain)
     return names.cast(pya.large_string()), codes
 
 
@@ -177,24 +179,27 @@ def _hashed(uniques: pya.Array, *, key: str, prefix: str, salt: str) -> pya.Arra
     return pya.concat_arrays(parts)
 
 
-def _memo_names(uniques: pya.Array, memo: dict, *, key: str, prefix: str, salt: str) -> pya.Array:
-    """:func:`_hashed` for ids not in ``memo`` yet; the others' pseudonyms are looked up (pyarrow's hash table)."""
-    import pyarrow.compute as pc
+def _memo_names(
+    uniques: pya.Array, memo: dict, *, key: str, prefix: str, salt: str, domain=None
+) -> pya.Array:
+    """:func:`_hashed` for ids not in ``memo`` yet; the others' pseudonyms are looked up.
 
+    ``memo[prefix, salt, key]`` holds the ids met so far and their pseudonyms. The ids' codes are kept by the
+    :class:`~opportunity_research.intake.validation_schema.IdCodes` ``memo["ids"]`` (one pyarrow hash lookup of each
+    table's distinct ids), in ``domain``, by default one of the memo's own per ``(prefix, salt, key)``: ``process``
+    gives the codes its rules across tables use (``shared_ids``) and the column's name, so they look the ids up no
+    second time."""
     entry = (prefix, salt, key)
-    if entry not in memo:
-        memo[entry] = (uniques, _hashed(uniques, key=key, prefix=prefix, salt=salt))
-        return memo[entry][1]
-    known, names = memo[entry]
-    at = pc.index_in(uniques, value_set=known).to_numpy(zero_copy_only=False)  # NaN where not known yet
-    new = np.isnan(at)
-    if new.any():
-        fresh = uniques.filter(pya.array(new))
-        at[new] = len(known) + np.arange(len(fresh))
-        known = pya.concat_arrays([known, fresh])
-        names = pya.concat_arrays([names, _hashed(fresh, key=key, prefix=prefix, salt=salt)])
-        memo[entry] = (known, names)
-    return names.take(pya.array(at.astype(np.int64)))
+    ids = memo.setdefault("ids", IdCodes())
+    domain = entry if domain is None else domain
+    found = ids.codes(uniques, domain)
+    known = ids.ids(domain)
+    names = memo[entry][1] if entry in memo else pya.array([], type=pya.string())
+    if len(names) < len(known):  # the ids met for the first time (or registered by a rule) are hashed
+        fresh = _hashed(known.slice(len(names)), key=key, prefix=prefix, salt=salt)
+        names = pya.concat_arrays([names, fresh])
+    memo[entry] = (known, names)
+    return names.take(pya.array(found))
 
 
 def _write_parquet(frame: pd.DataFrame, coded: dict, target: Path) -> None:
@@ -322,7 +327,8 @@ def _process(raw_path, processed_root, key, analysis_year) -> Path:
     root = Path(processed_root) if processed_root is not None else config.processed_dir()
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{district_id}-", dir=root))
-    tables, keys, memo = {}, [key], {}  # memo: the ids pseudonymized so far (see `pseudonymize`)
+    # memo: the ids pseudonymized so far (see `pseudonymize`), their codes those of the rules across tables
+    tables, keys, memo = {}, [key], {"ids": shared_ids()}
 
     def write(name: str, df: pd.DataFrame) -> None:
         """Pseudonymize and write one table as soon as it passed its own checks (into the temporary folder,
@@ -331,7 +337,12 @@ def _process(raw_path, processed_root, key, analysis_year) -> Path:
             keys[0] = read_key()
         pseudonyms = {
             col.name: _pseudonyms(
-                df[col.name], key=keys[0], prefix=_PREFIX[col.name], salt=district_id, memo=memo
+                df[col.name],
+                key=keys[0],
+                prefix=_PREFIX[col.name],
+                salt=district_id,
+                memo=memo,
+                domain=col.name,
             )
             for col in TABLES[name].columns.values()
             if col.pseudonymize and col.name in df.columns

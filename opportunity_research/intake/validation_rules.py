@@ -45,7 +45,7 @@ from .contract import (
 from .crosswalk import suggest
 from .validation_read import NA_MARKERS, line_of
 from .validation_report import ProblemCollector
-from .validation_schema import as_chunked_array, dictionary_codes, format_number, key_codes
+from .validation_schema import as_chunked_array, dictionary_codes, format_number, key_codes, shared_ids
 
 __all__ = ["FORM_ITEMS", "check_across_tables"]
 
@@ -79,35 +79,16 @@ class _Ids:
 
     def __init__(self, tables: dict):
         self.tables = tables
-        self.known = {}  # domain -> the distinct ids met so far (pyarrow), in the order met
-        self.maps = {}  # (table, column, domain) -> the code of each distinct value of the column
-
-    def _codes(self, table: str, column: str, domain: str) -> tuple[np.ndarray, np.ndarray]:
-        """(each row's code into the column's distinct values, -1 when empty; those values' codes in the domain)."""
-        codes, uniques = dictionary_codes(self.tables[table][column])
-        if (table, column, domain) not in self.maps:
-            known = self.known.get(domain)
-            if known is None:
-                self.known[domain], found = uniques, np.arange(len(uniques), dtype=np.int64)
-            else:
-                at = pyc.index_in(uniques, value_set=known)
-                new = pyc.is_null(at).to_numpy(zero_copy_only=False)
-                found = pyc.fill_null(at, -1).to_numpy(zero_copy_only=False).astype(np.int64)
-                if new.any():
-                    found[new] = len(known) + np.arange(int(new.sum()))
-                    fresh = uniques.filter(pya.array(new))
-                    self.known[domain] = pya.concat_arrays([known, fresh.cast(known.type)])
-            self.maps[table, column, domain] = found
-        return codes, self.maps[table, column, domain]
+        self.ids = shared_ids()  # process: its pseudonyms looked the student ids up already
 
     def rows(self, table: str, column: str, domain: str | None = None) -> np.ndarray:
         """The domain's code of each row of ``table[column]`` (-1 where empty); ``domain`` defaults to ``column``."""
-        codes, found = self._codes(table, column, domain or column)
-        return np.append(found, -1)[codes]
+        codes, uniques = dictionary_codes(self.tables[table][column])
+        return np.append(self.ids.codes(uniques, domain or column).astype(np.int64), -1)[codes]
 
     def size(self, domain: str) -> int:
         """How many distinct ids the domain holds so far (its codes are below this)."""
-        return len(self.known.get(domain, ()))
+        return self.ids.size(domain)
 
     def isin(self, table: str, column: str, target: str, target_column: str | None = None) -> np.ndarray:
         """``tables[table][column].isin(tables[target][target_column])`` (an empty cell is never in; the target
@@ -116,7 +97,9 @@ class _Ids:
         values, universe = self.tables[table][column], self.tables[target][target_column]
         if values.dtype.kind == "f" or universe.dtype.kind == "f":
             return values.isin(universe.dropna().unique()).to_numpy()
-        there = self._codes(target, target_column, target_column)[1]
+        there = self.ids.codes(
+            dictionary_codes(universe)[1], target_column
+        )  # each distinct id the target holds
         rows = self.rows(table, column, target_column)
         member = np.zeros(self.size(target_column) + 1, dtype=bool)  # the last slot: an empty cell (-1)
         member[there] = True
