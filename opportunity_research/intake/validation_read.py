@@ -245,10 +245,8 @@ def _edges(arr) -> tuple[bool, bool]:
         if len(start):
             data = np.frombuffer(data, dtype=np.uint8)
             first, last = data[start], data[end - 1]
-            if ((first - 0x21) > 0x5D).any() or (
-                (last - 0x21) > 0x5D
-            ).any():  # not in 0x21..0x7e (uint8 wraps)
-                space = True
+            # a byte outside 0x21..0x7e (below 0x21, uint8 arithmetic wraps to above 0x5d)
+            space = space or bool(((first - 0x21) > 0x5D).any() or ((last - 0x21) > 0x5D).any())
         if empty and space:
             break
     return empty, space

@@ -63,9 +63,11 @@ def _has(df: pd.DataFrame | None, *columns: str) -> bool:
 
 class _Ids:
     """The id columns of a district's tables as codes shared across tables, one set of codes per domain (the ids a
-    reference compares: ``student_id``, ``classroom_id``...): each column's distinct values are looked up once (one
-    pyarrow hash) in the ids of its domain met so far, the new ones appended; every rule comparing ids across
-    tables then works on integers (numpy), whatever the number of rules and tables comparing the same columns.
+    reference compares: ``student_id``, ``classroom_id``...), kept by
+    :class:`~opportunity_research.intake.validation_schema.IdCodes`: each column's distinct values are looked up
+    once (one pyarrow hash) in the ids of its domain met so far (by ``process``'s pseudonyms already, for the
+    student ids), the new ones appended; every rule comparing ids across tables then works on integers (numpy),
+    whatever the number of rules and tables comparing the same columns.
 
     Examples
     --------
@@ -97,9 +99,8 @@ class _Ids:
         values, universe = self.tables[table][column], self.tables[target][target_column]
         if values.dtype.kind == "f" or universe.dtype.kind == "f":
             return values.isin(universe.dropna().unique()).to_numpy()
-        there = self.ids.codes(
-            dictionary_codes(universe)[1], target_column
-        )  # each distinct id the target holds
+        # the codes of the distinct ids the target holds (registered before the rows', which may be new)
+        there = self.ids.codes(dictionary_codes(universe)[1], target_column)
         rows = self.rows(table, column, target_column)
         member = np.zeros(self.size(target_column) + 1, dtype=bool)  # the last slot: an empty cell (-1)
         member[there] = True
