@@ -1,8 +1,8 @@
 """Benchmark: intake (``validate`` and ``process``) of one synthetic district at 100,000 and 1,000,000 students.
 
 For each size, one district (``synthesize --districts 1 --students N``) is written once into a temporary folder
-(or read from ``--raw-root``, a folder holding ``<N>/demo_metro/``), then each stage runs in its own fresh
-process so its figures are its own:
+(or read from ``--raw-root``, a folder holding ``<N>/demo_metro/``, or ``demo_metro/`` for one size), then each
+stage runs in its own fresh process so its figures are its own:
 
 * ``validate``: :func:`~opportunity_research.intake.validation.validate_district` as the ``validate`` command
   runs it (read, parse, every rule; ``keep="across"``);
@@ -18,6 +18,7 @@ stretches with the load.
     .venv/bin/python benchmarks/bench_intake.py                      # 100,000 and 1,000,000 students
     .venv/bin/python benchmarks/bench_intake.py --students 100000
     .venv/bin/python benchmarks/bench_intake.py --raw-root /work/tmp/districts   # reuse synthesized districts
+    .venv/bin/python benchmarks/bench_intake.py --students 1000000 --raw-root /work/big/p1000k/raw  # its demo_metro/
 
 Target (issue 21): validate + process of 1M students within 30 s and well under 2 GB peak, so that intake is a
 small part of the 120 s / 2 GB end-to-end budget.
@@ -102,12 +103,22 @@ def _checkout(ref: str, folder: Path) -> str | None:
     return str(folder)
 
 
-def run(students: int, raw_root: Path | None, baseline: str | None = None) -> dict:
+def _reused(raw_root: Path | None, students: int, sizes: int) -> Path | None:
+    """The district of ``students`` in ``raw_root``: ``<root>/<students>/demo_metro``, or ``<root>/demo_metro`` when
+    one size is benchmarked (e.g. ``/work/big/p1000k/raw``); None: none there, one is synthesized."""
+    if raw_root is None:
+        return None
+    for raw in [raw_root / str(students) / "demo_metro"] + ([raw_root / "demo_metro"] if sizes == 1 else []):
+        if raw.is_dir():
+            return raw
+    return None
+
+
+def run(students: int, raw_root: Path | None, baseline: str | None = None, sizes: int = 2) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="bench-intake-"))
     try:
-        if raw_root is not None and (raw_root / str(students) / "demo_metro").is_dir():
-            raw = raw_root / str(students) / "demo_metro"
-        else:
+        raw = _reused(raw_root, students, sizes)
+        if raw is None:
             raw = _spawn(_synthesize, tmp / "raw", students)
         src = _checkout(baseline, tmp / "baseline") if baseline else None
         out = {
@@ -124,7 +135,12 @@ def run(students: int, raw_root: Path | None, baseline: str | None = None) -> di
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--students", type=int, nargs="*", default=[100_000, 1_000_000])
-    ap.add_argument("--raw-root", type=Path, default=None, help="folder with <students>/demo_metro/ to reuse")
+    ap.add_argument(
+        "--raw-root",
+        type=Path,
+        default=None,
+        help="folder with <students>/demo_metro/ to reuse (or demo_metro/ itself with one --students)",
+    )
     ap.add_argument(
         "--baseline",
         metavar="REF",
@@ -137,7 +153,7 @@ def main() -> None:
         f"{'students':>10} {'stage':<9} {'wall s':>7} {'CPU s':>7} {'peak MB':>8} {'load':>5}  rows / bytes"
     )
     for n in args.students:
-        results[n] = run(n, args.raw_root, args.baseline)
+        results[n] = run(n, args.raw_root, args.baseline, len(args.students))
         for stage, (wall, cpu, mb, rows, load) in results[n].items():
             print(f"{n:>10,} {stage:<12} {wall:>7.1f} {cpu:>7.1f} {mb:>8.0f} {load:>5.1f}  {rows:,}")
         v, p = results[n]["validate"], results[n]["process"]

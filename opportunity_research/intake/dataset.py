@@ -48,7 +48,7 @@ from ..version import __version__
 from .contract import TABLES
 from .crosswalk import CROSSWALK_FILE
 from .validation import ValidationFailed, check_district_id, validate_district
-from .validation_schema import dictionary_codes, shared_encodings
+from .validation_schema import IdCodes, dictionary_codes, shared_encodings, shared_ids
 
 __all__ = [
     "ROW_GROUP",
@@ -70,6 +70,8 @@ STALE_PREFIX = ".stale-"
 ROW_GROUP = 1 << 18
 
 _HEX = np.array([f"{i:02x}" for i in range(256)])
+#: Distinct ids hashed at a time by :func:`_hashed`.
+_HASH_BLOCK = 1 << 16
 _PREFIX = {"student_id": "S-", "teacher_id": "T-"}
 
 
@@ -117,8 +119,9 @@ def pseudonymize(
         Text hashed together with each id (the district id), so pseudonyms differ across districts.
     memo
         A dict kept across calls (one district's tables): the ids hashed so far and their pseudonyms, by
-        ``(prefix, salt, key)``. An id met again (the same student in every table) is looked up, not hashed
-        again. The pseudonyms are the same with or without it.
+        ``(prefix, salt, key)`` (and, under ``"ids"``, the codes of the ids looked up: see :func:`_memo_names`).
+        An id met again (the same student in every table) is looked up, not hashed again. The pseudonyms are the
+        same with or without it.
 
     Examples
     --------
@@ -132,6 +135,17 @@ def pseudonymize(
     >>> again[1] == first[0] == p[0], memo["T-", "d1", "0123456789abcdef"][0].to_pylist()
     (True, ['7', '8', '9'])
     """
+    names, codes = _pseudonyms(ids, key=key, prefix=prefix, salt=salt, memo=memo)
+    return pd.Series(_take(names, codes).to_pandas(), index=ids.index, dtype="str")
+
+
+def _pseudonyms(
+    ids: pd.Series, *, key: str, prefix: str, salt: str, memo: dict | None, domain: str | None = None
+) -> tuple[pya.Array, np.ndarray]:
+    """:func:`pseudonymize` as (the pseudonym of each distinct id, as pyarrow ``large_string``: what the processed
+    table's column holds; each row's code into them, -1 when missing). :func:`_take` makes the rows' pseudonyms:
+    ``process`` takes them one row group at a time, as it writes them (never the whole column at once).
+    ``domain``: see :func:`_memo_names`."""
     if ids.dtype == "str":  # each distinct id is hashed once (and the encoding validation made is reused)
         codes, uniques = dictionary_codes(ids)
     else:
@@ -140,48 +154,69 @@ def pseudonymize(
     if memo is None:
         names = _hashed(uniques, key=key, prefix=prefix, salt=salt)
     else:
-        names = _memo_names(uniques, memo, key=key, prefix=prefix, salt=salt)
-    taken = names.take(pya.array(codes, mask=codes < 0))
-    return pd.Series(taken.to_pandas(), index=ids.index, dtype="str")
+        names = _memo_names(uniques, memo, key=key, prefix=prefix, salt=salt, domain=domain)
+    return names.cast(pya.large_string()), codes
+
+
+def _take(names: pya.Array, codes: np.ndarray) -> pya.Array:
+    """``names[codes]``, null where a code is -1."""
+    return names.take(pya.array(codes, mask=codes < 0))
 
 
 def _hashed(uniques: pya.Array, *, key: str, prefix: str, salt: str) -> pya.Array:
-    """The pseudonym of each of ``uniques`` (distinct ids): ``prefix`` and 16 hex digits of a keyed hash."""
-    text = (salt + "\x1f") + pd.Series(uniques.to_pylist(), dtype="string")
-    h = pd.util.hash_pandas_object(text, index=False, hash_key=key).to_numpy(np.uint64)
-    digits = np.ascontiguousarray(_HEX[h.astype(">u8").view(np.uint8).reshape(-1, 8)]).view("<U16").ravel()
-    return pya.array(np.char.add(prefix, digits), type=pya.string())
+    """The pseudonym of each of ``uniques`` (distinct ids): ``prefix`` and 16 hex digits of a keyed hash.
+
+    Hashed :data:`_HASH_BLOCK` ids at a time: their Python text and hex digits take a few MB, not the ~300 MB of a
+    million ids at once (the peak of ``process`` at a million students)."""
+    parts = []
+    for start in range(0, max(len(uniques), 1), _HASH_BLOCK):
+        text = (salt + "\x1f") + pd.Series(uniques.slice(start, _HASH_BLOCK).to_pylist(), dtype="string")
+        h = pd.util.hash_pandas_object(text, index=False, hash_key=key).to_numpy(np.uint64)
+        digits = (
+            np.ascontiguousarray(_HEX[h.astype(">u8").view(np.uint8).reshape(-1, 8)]).view("<U16").ravel()
+        )
+        parts.append(pya.array(np.char.add(prefix, digits), type=pya.string()))
+    return pya.concat_arrays(parts)
 
 
-def _memo_names(uniques: pya.Array, memo: dict, *, key: str, prefix: str, salt: str) -> pya.Array:
-    """:func:`_hashed` for ids not in ``memo`` yet; the others' pseudonyms are looked up (pyarrow's hash table)."""
-    import pyarrow.compute as pc
+def _memo_names(
+    uniques: pya.Array, memo: dict, *, key: str, prefix: str, salt: str, domain=None
+) -> pya.Array:
+    """:func:`_hashed` for ids not in ``memo`` yet; the others' pseudonyms are looked up.
 
+    ``memo[prefix, salt, key]`` holds the ids met so far and their pseudonyms. The ids' codes are kept by the
+    :class:`~opportunity_research.intake.validation_schema.IdCodes` ``memo["ids"]`` (one pyarrow hash lookup of each
+    table's distinct ids), in ``domain``, by default one of the memo's own per ``(prefix, salt, key)``: ``process``
+    gives the codes its rules across tables use (``shared_ids``) and the column's name, so they look the ids up no
+    second time."""
     entry = (prefix, salt, key)
-    if entry not in memo:
-        memo[entry] = (uniques, _hashed(uniques, key=key, prefix=prefix, salt=salt))
-        return memo[entry][1]
-    known, names = memo[entry]
-    at = pc.index_in(uniques, value_set=known).to_numpy(zero_copy_only=False)  # NaN where not known yet
-    new = np.isnan(at)
-    if new.any():
-        fresh = uniques.filter(pya.array(new))
-        at[new] = len(known) + np.arange(len(fresh))
-        known = pya.concat_arrays([known, fresh])
-        names = pya.concat_arrays([names, _hashed(fresh, key=key, prefix=prefix, salt=salt)])
-        memo[entry] = (known, names)
-    return names.take(pya.array(at.astype(np.int64)))
+    ids = memo.setdefault("ids", IdCodes())
+    domain = entry if domain is None else domain
+    found = ids.codes(uniques, domain)
+    known = ids.ids(domain)
+    names = memo[entry][1] if entry in memo else pya.array([], type=pya.string())
+    if len(names) < len(known):  # the ids met for the first time (or registered by a rule) are hashed
+        fresh = _hashed(known.slice(len(names)), key=key, prefix=prefix, salt=salt)
+        names = pya.concat_arrays([names, fresh])
+    memo[entry] = (known, names)
+    return names.take(pya.array(found))
 
 
-def _write_parquet(frame: pd.DataFrame, arrow_columns: dict, target: Path) -> None:
-    """Write ``frame`` (with ``arrow_columns`` replacing its columns of those names) as parquet, in row groups of
-    :data:`ROW_GROUP` rows, one row group at a time (never a second copy of the whole table)."""
+def _write_parquet(frame: pd.DataFrame, coded: dict, target: Path) -> None:
+    """Write ``frame`` as parquet, in row groups of :data:`ROW_GROUP` rows, one row group at a time (never a second
+    copy of the whole table); ``coded`` replaces its columns of those names by ``(values, codes)``: each row's value
+    is ``values[code]`` (null for -1), taken for one row group at a time (:func:`_pseudonyms`)."""
     table = pya.Table.from_pandas(frame, preserve_index=False)
-    for name, values in arrow_columns.items():
-        table = table.set_column(table.schema.get_field_index(name), name, values)
-    with pq.ParquetWriter(target, table.schema, compression="snappy") as writer:
+    schema = table.schema
+    for name, (values, _) in coded.items():
+        schema = schema.set(schema.get_field_index(name), pya.field(name, values.type))
+    with pq.ParquetWriter(target, schema, compression="snappy") as writer:
         for start in range(0, max(table.num_rows, 1), ROW_GROUP):
-            writer.write_table(table.slice(start, ROW_GROUP), row_group_size=ROW_GROUP)
+            part = table.slice(start, ROW_GROUP)
+            for name, (values, codes) in coded.items():
+                taken = _take(values, codes[start : start + ROW_GROUP])
+                part = part.set_column(part.schema.get_field_index(name), name, taken)
+            writer.write_table(part, row_group_size=ROW_GROUP)
 
 
 def _sha256(path: Path) -> str:
@@ -292,7 +327,8 @@ def _process(raw_path, processed_root, key, analysis_year) -> Path:
     root = Path(processed_root) if processed_root is not None else config.processed_dir()
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{district_id}-", dir=root))
-    tables, keys, memo = {}, [key], {}  # memo: the ids pseudonymized so far (see `pseudonymize`)
+    # memo: the ids pseudonymized so far (see `pseudonymize`), their codes those of the rules across tables
+    tables, keys, memo = {}, [key], {"ids": shared_ids()}
 
     def write(name: str, df: pd.DataFrame) -> None:
         """Pseudonymize and write one table as soon as it passed its own checks (into the temporary folder,
@@ -300,8 +336,13 @@ def _process(raw_path, processed_root, key, analysis_year) -> Path:
         if keys[0] is None:
             keys[0] = read_key()
         pseudonyms = {
-            col.name: pya.array(
-                pseudonymize(df[col.name], key=keys[0], prefix=_PREFIX[col.name], salt=district_id, memo=memo)
+            col.name: _pseudonyms(
+                df[col.name],
+                key=keys[0],
+                prefix=_PREFIX[col.name],
+                salt=district_id,
+                memo=memo,
+                domain=col.name,
             )
             for col in TABLES[name].columns.values()
             if col.pseudonymize and col.name in df.columns

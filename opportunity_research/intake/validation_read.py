@@ -153,8 +153,12 @@ def _record_lines(path: Path, encoding: str, ncols: int):
     return np.asarray(good, dtype=np.int64), ragged
 
 
-def _read_table(path: Path, file: str, scan: _Scan, ncols: int, out: ProblemCollector, include=None):
-    """Read the cells of columns ``include`` (positions; default all) as text, multi-threaded.
+def _read_table(
+    path: Path, file: str, scan: _Scan, ncols: int, out: ProblemCollector, include=None, large=()
+):
+    """Read the cells of columns ``include`` (positions; default all) as text, multi-threaded; the columns at
+    positions ``large`` as ``large_string`` (what a pandas text column holds, so the frame shares their buffers
+    with no copy), the others as ``string`` (half the offsets: numbers' text is let go once parsed).
 
     Returns (arrow table, line numbers or None when line = row + 2).
     """
@@ -174,7 +178,7 @@ def _read_table(path: Path, file: str, scan: _Scan, ncols: int, out: ProblemColl
         ),
         parse_options=pycsv.ParseOptions(newlines_in_values=scan.has_quote, invalid_row_handler=on_invalid),
         convert_options=pycsv.ConvertOptions(
-            column_types={f"c{i}": pya.string() for i in range(ncols)},
+            column_types={f"c{i}": pya.large_string() if i in large else pya.string() for i in range(ncols)},
             include_columns=None if include is None else [f"c{i}" for i in include],
             strings_can_be_null=False,
             quoted_strings_can_be_null=False,
@@ -212,15 +216,56 @@ def line_of(lines: np.ndarray | None, rows) -> np.ndarray:
     return rows + 2 if lines is None else lines[rows]
 
 
+def _edges(arr) -> tuple[bool, bool]:
+    """(whether a cell is empty, whether a cell may start or end with whitespace) of a text column, read from its
+    offsets and first and last bytes (numpy, no new text). Only a byte outside printable ASCII (``!`` to ``~``) at
+    either end may be whitespace (a non-ASCII character's bytes are all >= 0x80), so (False, False) is exact: the
+    column has no empty cell and nothing to strip. A column with nulls answers (True, True) (not looked at).
+
+    Examples
+    --------
+    >>> _edges(pya.chunked_array([["a1", "b"], ["c"]])), _edges(pya.array(["a", ""])), _edges(pya.array(["a ", "é"]))
+    ((False, False), (True, False), (False, True))
+    """
+    chunks = arr.chunks if isinstance(arr, pya.ChunkedArray) else [arr]
+    empty = space = False
+    for c in chunks:
+        if c.null_count:
+            return True, True
+        if not len(c):
+            continue
+        _, offsets, data = c.buffers()
+        width = np.int64 if pya.types.is_large_string(c.type) else np.int32
+        at = np.frombuffer(offsets, dtype=width, count=len(c) + 1, offset=c.offset * np.dtype(width).itemsize)
+        start, end = at[:-1], at[1:]
+        filled = end > start
+        if not filled.all():
+            empty = True
+            start, end = start[filled], end[filled]
+        if len(start):
+            data = np.frombuffer(data, dtype=np.uint8)
+            first, last = data[start], data[end - 1]
+            # a byte outside 0x21..0x7e (below 0x21, uint8 arithmetic wraps to above 0x5d)
+            space = space or bool(((first - 0x21) > 0x5D).any() or ((last - 0x21) > 0x5D).any())
+        if empty and space:
+            break
+    return empty, space
+
+
 def _empty_to_null(arr):
     """Empty cells as null (no copy when no cell is empty)."""
+    if not _edges(arr)[0]:
+        return arr
     empty = pyc.equal(pyc.binary_length(arr), 0)
     return pyc.if_else(empty, None, arr) if pyc.any(empty).as_py() else arr
 
 
 def _whitespace(arr, file, column, lines, out) -> pya.ChunkedArray:
     """The column with leading/trailing whitespace stripped (one warning if any was); a clean column is
-    returned as it is (the trimmed copy is let go)."""
+    returned as it is (the trimmed copy is let go; a column whose cells all start and end with printable ASCII
+    is not trimmed at all, see :func:`_edges`)."""
+    if not _edges(arr)[1]:
+        return arr
     trimmed = pyc.utf8_trim_whitespace(arr)
     changed = pyc.not_equal(pyc.binary_length(arr), pyc.binary_length(trimmed))
     n = pyc.sum(changed).as_py() or 0
@@ -241,7 +286,8 @@ def _whitespace(arr, file, column, lines, out) -> pya.ChunkedArray:
 def _convert(arr: pya.ChunkedArray, c: Column, file: str, lines, out: ProblemCollector):
     """Parse one column. Returns (values as a pyarrow array, empty cells null; bad-type mask or None)."""
     if c.kind not in NUMERIC_KINDS:
-        # large_string is what a pandas text column holds, so the frame shares these buffers (and their encoding)
+        # large_string is what a pandas text column holds, so the frame shares these buffers (and their encoding);
+        # read as such (no copy here) unless the crosswalk translated its codes
         return _empty_to_null(_whitespace(arr, file, c.name, lines, out)).cast(pya.large_string()), None
     nulled = _empty_to_null(arr)
     try:
@@ -288,7 +334,7 @@ def _apply_codes(arr, mapping: dict, table: str, c: Column, file: str, lines, ou
     with the closest crosswalk code as a suggestion, and read as missing (not reported again as empty).
     """
     trimmed = pyc.utf8_trim_whitespace(arr)
-    keys = pya.array(list(mapping), type=pya.string())
+    keys = pya.array(list(mapping), type=trimmed.type)
     vals = pya.array(list(mapping.values()), type=pya.string())
     idx = pyc.index_in(trimmed, value_set=keys)
     translated = pyc.fill_null(pyc.take(vals, idx), "")
@@ -381,7 +427,15 @@ def check_table(path: Path, t: Table, out: ProblemCollector, cw: Crosswalk | Non
             out.add("warning", file, "unexpected column (ignored)", column=h or "(empty name)", line=1)
     present = [c for c in t.columns if c in index]
     try:
-        table, lines = _read_table(path, file, scan, ncols, out, include=[index[c] for c in present])
+        table, lines = _read_table(
+            path,
+            file,
+            scan,
+            ncols,
+            out,
+            include=[index[c] for c in present],
+            large={index[c] for c in present if t.columns[c].kind not in NUMERIC_KINDS},
+        )
     except (pya.ArrowInvalid, UnicodeDecodeError) as exc:
         out.add("error", file, f"could not be parsed as CSV: {str(exc).splitlines()[0][:120]}")
         return None

@@ -8,8 +8,10 @@ plus the warnings that link tables.
 
 Decisions
 ---------
-* Everything is vectorized (pyarrow hashing of the value sets, cached per target column), never a Python
-  loop over rows.
+* Everything is vectorized, never a Python loop over rows. The id columns are compared as integer codes shared
+  across tables (:class:`_Ids`): each column's distinct ids are hashed (pyarrow) once against its domain's, not
+  once per rule comparing it (at a million students the references, the warnings linking tables and the lookups
+  of rows by id hashed the student ids about twenty times).
 * A cell already reported (a bad number, an unresolved reference, an empty key) is not reported again by a
   later rule, so each problem is fixed once.
 * A table with a header and no rows is left out of the references (an empty target would flag every row).
@@ -43,7 +45,7 @@ from .contract import (
 from .crosswalk import suggest
 from .validation_read import NA_MARKERS, line_of
 from .validation_report import ProblemCollector
-from .validation_schema import as_chunked_array, dictionary_codes, format_number, key_codes
+from .validation_schema import as_chunked_array, dictionary_codes, format_number, key_codes, shared_ids
 
 __all__ = ["FORM_ITEMS", "check_across_tables"]
 
@@ -59,30 +61,75 @@ def _has(df: pd.DataFrame | None, *columns: str) -> bool:
     return df is not None and set(columns) <= set(df.columns)
 
 
-def _isin(values: pd.Series, tables: dict, table: str, column: str, cache: dict) -> np.ndarray:
-    """``values.isin(tables[table][column])``; text is hashed once per column (its distinct values are looked up,
-    then spread to the rows), the target's distinct values are cached by (table, column)."""
-    universe = tables[table][column]
-    if values.dtype.kind == "f" or universe.dtype.kind == "f":
-        return values.isin(universe.dropna().unique()).to_numpy()
-    if (table, column) not in cache:
-        cache[table, column] = dictionary_codes(universe)[1]
-    codes, uniques = dictionary_codes(values)
-    found = pyc.is_in(uniques, value_set=cache[table, column]).to_numpy(zero_copy_only=False)
-    return (codes >= 0) & np.append(found, False)[codes]
+class _Ids:
+    """The id columns of a district's tables as codes shared across tables, one set of codes per domain (the ids a
+    reference compares: ``student_id``, ``classroom_id``...), kept by
+    :class:`~opportunity_research.intake.validation_schema.IdCodes`: each column's distinct values are looked up
+    once (one pyarrow hash) in the ids of its domain met so far (by ``process``'s pseudonyms already, for the
+    student ids), the new ones appended; every rule comparing ids across tables then works on integers (numpy),
+    whatever the number of rules and tables comparing the same columns.
+
+    Examples
+    --------
+    >>> ids = _Ids({"a": pd.DataFrame({"x": ["p", "q", None, "p"]}, dtype="str"),
+    ...             "b": pd.DataFrame({"x": ["q", "r", "q"]}, dtype="str")})
+    >>> ids.rows("a", "x").tolist(), ids.rows("b", "x").tolist(), ids.isin("a", "x", "b").tolist()
+    ([0, 1, -1, 0], [1, 2, 1], [False, True, False, False])
+    >>> ids.first_rows("a", "x", "b").tolist()
+    [-1, 0, -1, -1]
+    """
+
+    def __init__(self, tables: dict):
+        self.tables = tables
+        self.ids = shared_ids()  # process: its pseudonyms looked the student ids up already
+
+    def rows(self, table: str, column: str, domain: str | None = None) -> np.ndarray:
+        """The domain's code of each row of ``table[column]`` (-1 where empty); ``domain`` defaults to ``column``."""
+        codes, uniques = dictionary_codes(self.tables[table][column])
+        return np.append(self.ids.codes(uniques, domain or column).astype(np.int64), -1)[codes]
+
+    def size(self, domain: str) -> int:
+        """How many distinct ids the domain holds so far (its codes are below this)."""
+        return self.ids.size(domain)
+
+    def isin(self, table: str, column: str, target: str, target_column: str | None = None) -> np.ndarray:
+        """``tables[table][column].isin(tables[target][target_column])`` (an empty cell is never in; the target
+        column defaults to ``column``, its domain)."""
+        target_column = target_column or column
+        values, universe = self.tables[table][column], self.tables[target][target_column]
+        if values.dtype.kind == "f" or universe.dtype.kind == "f":
+            return values.isin(universe.dropna().unique()).to_numpy()
+        # the codes of the distinct ids the target holds (registered before the rows', which may be new)
+        there = self.ids.codes(dictionary_codes(universe)[1], target_column)
+        rows = self.rows(table, column, target_column)
+        member = np.zeros(self.size(target_column) + 1, dtype=bool)  # the last slot: an empty cell (-1)
+        member[there] = True
+        return member[rows]
+
+    def first_rows(
+        self, table: str, column: str, target: str, target_column: str | None = None
+    ) -> np.ndarray:
+        """The first row of ``tables[target]`` holding each row's value of ``table[column]`` (-1 if none or empty)."""
+        target_column = target_column or column
+        there = self.rows(target, target_column, target_column)
+        rows = self.rows(table, column, target_column)
+        first = np.full(self.size(target_column) + 1, -1, dtype=np.int64)  # the last slot: an empty cell (-1)
+        ids, at = np.unique(there, return_index=True)  # the index of each id's first occurrence
+        keep = ids >= 0
+        first[ids[keep]] = at[keep]
+        return first[rows]
 
 
-def _index_in(values: pd.Series, universe: pd.Series) -> np.ndarray:
-    """Position of each value's first occurrence in ``universe``, -1 if absent or missing."""
-    codes, uniques = dictionary_codes(values)
-    at = pyc.index_in(uniques, value_set=as_chunked_array(universe).combine_chunks())
-    return np.append(pyc.fill_null(at, -1).to_numpy(zero_copy_only=False).astype(np.int64), -1)[codes]
+def _member(codes: np.ndarray, size: int) -> np.ndarray:
+    """Which of the codes ``0 .. size - 2`` occur in ``codes`` (the last slot, for -1, is False)."""
+    member = np.zeros(size, dtype=bool)
+    member[codes[codes >= 0]] = True
+    return member
 
 
-def _cross_table(tables: dict, lines: dict, bad_type: dict, out: ProblemCollector) -> None:
+def _cross_table(tables: dict, lines: dict, bad_type: dict, out: ProblemCollector, ids: _Ids) -> None:
     """References, days present, teacher-survey forms and the warnings linking tables (all vectorized)."""
     usable = {n: df for n, df in tables.items() if len(df)}
-    sets = {}  # unique values of the target columns, computed once
     unresolved = {}  # table -> mask of rows with an unresolved reference
     for name, df in tables.items():
         t = TABLES[name]
@@ -96,8 +143,8 @@ def _cross_table(tables: dict, lines: dict, bad_type: dict, out: ProblemCollecto
                 continue
             if len(ref.columns) == 1:
                 vals = df[ref.columns[0]]
-                missing = vals.notna().to_numpy() & ~_isin(
-                    vals, usable, ref.table, ref.target_columns[0], sets
+                missing = vals.notna().to_numpy() & ~ids.isin(
+                    name, ref.columns[0], ref.table, ref.target_columns[0]
                 )
                 value = vals
             else:
@@ -198,19 +245,18 @@ def _cross_table(tables: dict, lines: dict, bad_type: dict, out: ProblemCollecto
         and _has(asg, "assignment_id", "classroom_id")
         and _has(enr, "student_id", "classroom_id")
     ):
-        at = _index_in(ws["assignment_id"], asg["assignment_id"])
-        classroom = pd.Series(
-            asg["classroom_id"].astype("str").to_numpy()[np.maximum(at, 0)], dtype="str"
-        ).where(at >= 0)
-        students = enr["student_id"].dropna().unique()
-        rooms = enr["classroom_id"].dropna().unique()
-        s_ws, c_ws = _index_in(ws["student_id"], pd.Series(students)), _index_in(classroom, pd.Series(rooms))
-        s_en, c_en = (
-            _index_in(enr["student_id"], pd.Series(students)),
-            _index_in(enr["classroom_id"], pd.Series(rooms)),
-        )
-        enrolled = pd.Series(s_ws * (len(rooms) + 1) + c_ws).isin(s_en * (len(rooms) + 1) + c_en).to_numpy()
-        check = (ws["student_id"].notna() & classroom.notna()).to_numpy()
+        # each work sample's classroom (that of its assignment's first row; -1 where unknown) and student, as codes
+        at = ids.first_rows("work_samples", "assignment_id", "assignments")
+        classroom = np.where(at >= 0, ids.rows("assignments", "classroom_id")[np.maximum(at, 0)], -1)
+        student = ids.rows("work_samples", "student_id")
+        s_en, c_en = ids.rows("enrollments", "student_id"), ids.rows("enrollments", "classroom_id")
+        # a pair's code, s * base + c, is that pair's alone (-1 <= c < base - 1, every code registered by now)
+        base = ids.size("classroom_id") + 1
+        # a student or classroom no enrollment names is -1 (as is an empty cell in enrollments.csv)
+        s_ws = np.where(ids.isin("work_samples", "student_id", "enrollments"), student, -1)
+        c_ws = np.where(_member(c_en, base)[classroom], classroom, -1)
+        enrolled = pd.Series(s_ws * base + c_ws).isin(s_en * base + c_en).to_numpy()
+        check = ws["student_id"].notna().to_numpy() & (classroom >= 0)
         if "work_samples" in unresolved:
             check = check & ~unresolved["work_samples"]  # the unresolved reference is the error to fix
         rows = np.flatnonzero(check & ~enrolled)
@@ -227,8 +273,7 @@ def _cross_table(tables: dict, lines: dict, bad_type: dict, out: ProblemCollecto
     cls = tables.get("classrooms")
     if _has(cls, "classroom_id") and _has(enr, "classroom_id"):
         rows = np.flatnonzero(
-            cls["classroom_id"].notna().to_numpy()
-            & ~_isin(cls["classroom_id"], usable, "enrollments", "classroom_id", sets)
+            cls["classroom_id"].notna().to_numpy() & ~ids.isin("classrooms", "classroom_id", "enrollments")
         )
         if len(rows):
             out.add(
@@ -242,8 +287,7 @@ def _cross_table(tables: dict, lines: dict, bad_type: dict, out: ProblemCollecto
     st, asm = tables.get("students"), usable.get("assessments")
     if _has(st, "student_id") and _has(asm, "student_id"):
         rows = np.flatnonzero(
-            st["student_id"].notna().to_numpy()
-            & ~_isin(st["student_id"], usable, "assessments", "student_id", sets)
+            st["student_id"].notna().to_numpy() & ~ids.isin("students", "student_id", "assessments")
         )
         if len(rows):
             out.add(
@@ -290,7 +334,9 @@ def _goal_group_problem(group: str, students: pd.DataFrame | None) -> tuple[str,
     return None
 
 
-def _plausibility(tables: dict, lines: dict, out: ProblemCollector, *, analysis_year: int | None) -> None:
+def _plausibility(
+    tables: dict, lines: dict, out: ProblemCollector, ids: _Ids, *, analysis_year: int | None
+) -> None:
     """Rules on values that are each allowed but together implausible (school years, grades, goals, links)."""
     now = _school_year_now()
     future = {}
@@ -373,15 +419,14 @@ def _plausibility(tables: dict, lines: dict, out: ProblemCollector, *, analysis_
                 "fall grade is above the same year's spring grade for this student and subject",
                 column="grade",
                 line=line_of(lines["assessments"], rows),
-                value=_int_text(asm["grade"].iloc[rows])
+                value=_int_text(asm["grade"].iloc[rows]).to_numpy()
                 + " > "
-                + pd.Series(sg[rows]).map(format_number).astype("str"),
+                + pd.Series(sg[rows]).map(format_number).astype("str").to_numpy(),
             )
     st, enr = tables.get("students"), tables.get("enrollments")
     if _has(st, "student_id") and _has(enr, "student_id") and len(enr):
         rows = np.flatnonzero(
-            st["student_id"].notna().to_numpy()
-            & ~_isin(st["student_id"], tables, "enrollments", "student_id", {})
+            st["student_id"].notna().to_numpy() & ~ids.isin("students", "student_id", "enrollments")
         )
         if len(rows):
             out.add(
@@ -393,7 +438,7 @@ def _plausibility(tables: dict, lines: dict, out: ProblemCollector, *, analysis_
                 value=st["student_id"].iloc[rows],
             )
     if _has(enr, "student_id", "classroom_id") and _has(cls, "classroom_id") and len(enr) and len(cls):
-        at = _index_in(enr["classroom_id"], cls["classroom_id"])
+        at = ids.first_rows("enrollments", "classroom_id", "classrooms")
         known = at >= 0
         if _has(cls, "grade"):
             g = np.where(known, cls["grade"].to_numpy(dtype=float)[np.maximum(at, 0)], np.nan)
@@ -417,7 +462,7 @@ def _plausibility(tables: dict, lines: dict, out: ProblemCollector, *, analysis_
                     + ")",
                 )
         if _has(cls, "school_id") and _has(st, "student_id", "school_id"):
-            si = _index_in(enr["student_id"], st["student_id"])
+            si = ids.first_rows("enrollments", "student_id", "students")
             # each row's two schools, taken by position (null where unknown; no Python object per row)
             sec_school = as_chunked_array(cls["school_id"]).take(pya.array(at, mask=~known))
             stu_school = as_chunked_array(st["school_id"]).take(pya.array(si, mask=si < 0))
@@ -505,5 +550,6 @@ def check_across_tables(
     >>> out.frame(["students.csv"])[["line", "column", "value", "rule"]].values.tolist()
     [[3, 'school_id', 'S9', 'must exist in schools.school_id']]
     """
-    _cross_table(tables, lines, bad_type, out)
-    _plausibility(tables, lines, out, analysis_year=analysis_year)
+    ids = _Ids(tables)
+    _cross_table(tables, lines, bad_type, out, ids)
+    _plausibility(tables, lines, out, ids, analysis_year=analysis_year)

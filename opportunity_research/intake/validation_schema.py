@@ -42,6 +42,7 @@ __all__ = [
     "NUMERIC_KINDS",
     "Check",
     "ColumnSchema",
+    "IdCodes",
     "TableSchema",
     "as_chunked_array",
     "column_checks",
@@ -51,6 +52,7 @@ __all__ = [
     "format_number",
     "key_codes",
     "shared_encodings",
+    "shared_ids",
     "table_schema",
 ]
 
@@ -206,6 +208,74 @@ def dictionary_codes(values) -> tuple[np.ndarray, pya.Array]:
     if cache is not None:
         cache[key] = (arr, codes, uniques)  # arr keeps the buffers (and so the key's addresses) alive
     return codes, uniques
+
+
+class IdCodes:
+    """Codes of ids shared across columns and tables, one set per domain (``student_id``, ``classroom_id``...).
+
+    :meth:`codes` gives each of a column's distinct values (a pyarrow array, e.g. from :func:`dictionary_codes`) its
+    code among every id of the domain met so far, the new ones appended: one pyarrow hash of the domain's ids per
+    column. The answer is kept by the distinct values' buffers, so asking again for the same values (the same
+    column later as a categorical, whose categories share them) costs nothing: ``process`` looks the student ids of
+    each table up once, for its pseudonyms, and the rules across tables reuse those codes.
+
+    Examples
+    --------
+    >>> ids = IdCodes()
+    >>> ids.codes(pya.array(["p", "q"]), "x").tolist(), ids.codes(pya.array(["r", "p"]), "x").tolist()
+    ([0, 1], [2, 0])
+    >>> ids.ids("x").to_pylist(), ids.size("x"), ids.size("y")
+    (['p', 'q', 'r'], 3, 0)
+    """
+
+    def __init__(self):
+        self._ids = {}  # domain -> the distinct ids met so far (pyarrow), in the order met
+        self._found = {}  # (domain, the values' buffers) -> (the values, kept alive; their codes)
+
+    def codes(self, uniques: pya.Array, domain) -> np.ndarray:
+        """The domain's code (int32) of each of ``uniques`` (distinct values, no null)."""
+        key = (domain, _encoding_key(uniques))
+        if key not in self._found:
+            known = self._ids.get(domain)
+            if known is None:
+                self._ids[domain], found = uniques, np.arange(len(uniques), dtype=np.int32)
+            else:
+                at = pyc.index_in(uniques, value_set=known)
+                new = pyc.is_null(at).to_numpy(zero_copy_only=False)
+                found = pyc.fill_null(at, -1).to_numpy(zero_copy_only=False).astype(np.int32)
+                if new.any():
+                    found[new] = len(known) + np.arange(int(new.sum()), dtype=np.int32)
+                    fresh = uniques.filter(pya.array(new)).cast(known.type)
+                    self._ids[domain] = pya.concat_arrays([known, fresh])
+            self._found[key] = (uniques, found)
+        return self._found[key][1]
+
+    def ids(self, domain) -> pya.Array | None:
+        """The domain's ids in the order of their codes (None before any)."""
+        return self._ids.get(domain)
+
+    def size(self, domain) -> int:
+        """How many ids the domain holds so far (its codes are below this)."""
+        return len(self._ids.get(domain, ()))
+
+
+def shared_ids() -> IdCodes:
+    """The :class:`IdCodes` of the enclosing :func:`shared_encodings` block (a new one outside any).
+
+    Examples
+    --------
+    >>> with shared_encodings():
+    ...     shared_ids() is shared_ids()
+    True
+    >>> shared_ids() is shared_ids()
+    False
+    """
+    cache = _ENCODINGS.get()
+    if cache is None:
+        return IdCodes()
+    if "ids" not in cache:
+        cache["ids"] = IdCodes()
+    return cache["ids"]
 
 
 def _encoding_key(arr) -> tuple:
