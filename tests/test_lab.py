@@ -8,6 +8,7 @@ folder points at the project's processed demo data; the server listens on a free
 
 from __future__ import annotations
 
+import contextlib
 import filecmp
 import json
 import os
@@ -26,9 +27,10 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from opportunity_research.batch import runner
 from opportunity_research.report import workbench
-from opportunity_research.report.browser import chromium, find_chromium
+from opportunity_research.report.browser import find_chromium, shared_chromium
 
-pytestmark = pytest.mark.long(45)  # run first (tests/conftest.py): a lab and two batches, about 90 s
+# run first (tests/conftest.py): a lab and two batches, about 90 s; one Chromium for the batches and the lab's page
+pytestmark = [pytest.mark.long(45), pytest.mark.usefixtures("batch_browser")]
 
 PROJECT = Path(__file__).parents[1]
 DISTRICT = "demo_pinebrook"
@@ -180,8 +182,8 @@ def test_lab_edits_reach_the_text_never_the_template_git_or_the_batch(project, l
     )
     assert baseline.ok, [r.reason for r in baseline.districts]
 
-    with chromium() as browser:
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    # the baseline batch's browser, kept for this file (tests/conftest.py: batch_browser)
+    with contextlib.closing(shared_chromium().new_page(viewport={"width": 1400, "height": 1000})) as page:
         errors = []
         page.on("pageerror", lambda e: errors.append(str(e)))
         # 1. the researcher's working copy: change a cut, run everything, save
@@ -230,7 +232,6 @@ def test_lab_edits_reach_the_text_never_the_template_git_or_the_batch(project, l
         dialog = page.locator(".jp-Dialog")
         dialog.first.wait_for(timeout=30_000)
         assert "report template" in dialog.first.inner_text()
-        page.close()
 
     assert (project / TEMPLATE).read_bytes() == template_bytes
     assert runner.check_template(project / TEMPLATE, project) == "committed"
