@@ -107,11 +107,11 @@ def lab(project):
                 time.sleep(0.5)
         else:
             pytest.fail("JupyterLab did not start within 120 s")
-        # autosave every 2 s (default 120 s), through the settings API as a user would in Settings
+        # autosave every second (default 120 s), through the settings API as a user would in Settings
         req = urllib.request.Request(
             f"{base}/lab/api/settings/@jupyterlab/docmanager-extension:plugin?token={token}",
             method="PUT",
-            data=json.dumps({"raw": json.dumps({"autosave": True, "autosaveInterval": 2})}).encode(),
+            data=json.dumps({"raw": json.dumps({"autosave": True, "autosaveInterval": 1})}).encode(),
             headers={"Content-Type": "application/json"},
         )
         urllib.request.urlopen(req, timeout=30)
@@ -227,7 +227,7 @@ def test_lab_edits_reach_the_text_never_the_template_git_or_the_batch(project, l
         # 2. the template itself, opened and edited: neither autosave nor Ctrl+S writes it
         _open(page, base, token, TEMPLATE)
         _replace_parameters(page, CUT_PARAMETERS)
-        time.sleep(6)  # three autosave intervals
+        time.sleep(3)  # three autosave intervals
         page.keyboard.press("Control+s")
         dialog = page.locator(".jp-Dialog")
         dialog.first.wait_for(timeout=30_000)
