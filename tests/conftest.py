@@ -51,6 +51,38 @@ def _shared_demo_data(tmp_path_factory):
     yield
 
 
+@pytest.fixture(scope="module")
+def batch_browser():
+    """One Chromium for the serial batches of a test file (``pytestmark = pytest.mark.usefixtures(...)``).
+
+    A batch in this process (``jobs=1``, or one district) prints in this thread's shared browser
+    (:func:`opportunity_research.report.browser.shared_tab`) and stops it when it ends (``Engine.close``); here the
+    browser is hidden from that close and kept for the file's next batch, as a batch keeps it from district to
+    district, and stopped with the file: a Chromium started for each test's batch cost about 1.5 CPU-s. Kept only
+    for the file: a test of another file may start a Playwright of its own in this thread, which cannot run beside
+    this one (Playwright's synchronous API refuses to start inside another's event loop). A batch on a cluster
+    closes its workers' browsers as before."""
+    from opportunity_research.batch.runner_engine import Engine
+    from opportunity_research.report import browser
+
+    close, names = Engine.close, ("playwright", "browser", "tab")
+
+    def close_keeping_the_browser(self, *, graceful=True):
+        kept = {name: getattr(browser._SHARED, name, None) for name in names}
+        for name in names:
+            setattr(browser._SHARED, name, None)
+        try:
+            close(self, graceful=graceful)
+        finally:
+            for name, value in kept.items():
+                setattr(browser._SHARED, name, value)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Engine, "close", close_keeping_the_browser)
+        yield
+    browser.close_shared_chromium()
+
+
 @pytest.fixture()
 def valid_district(tmp_path):
     """A small hand-built district export that passes the contract with no warning (see districtkit.py)."""

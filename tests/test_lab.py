@@ -8,6 +8,7 @@ folder points at the project's processed demo data; the server listens on a free
 
 from __future__ import annotations
 
+import contextlib
 import filecmp
 import json
 import os
@@ -26,9 +27,10 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from opportunity_research.batch import runner
 from opportunity_research.report import workbench
-from opportunity_research.report.browser import chromium, find_chromium
+from opportunity_research.report.browser import find_chromium, shared_chromium
 
-pytestmark = pytest.mark.long(45)  # run first (tests/conftest.py): a lab and two batches, about 90 s
+# run first (tests/conftest.py): a lab and two batches, about 90 s; one Chromium for the batches and the lab's page
+pytestmark = [pytest.mark.long(45), pytest.mark.usefixtures("batch_browser")]
 
 PROJECT = Path(__file__).parents[1]
 DISTRICT = "demo_pinebrook"
@@ -105,11 +107,11 @@ def lab(project):
                 time.sleep(0.5)
         else:
             pytest.fail("JupyterLab did not start within 120 s")
-        # autosave every 2 s (default 120 s), through the settings API as a user would in Settings
+        # autosave every second (default 120 s), through the settings API as a user would in Settings
         req = urllib.request.Request(
             f"{base}/lab/api/settings/@jupyterlab/docmanager-extension:plugin?token={token}",
             method="PUT",
-            data=json.dumps({"raw": json.dumps({"autosave": True, "autosaveInterval": 2})}).encode(),
+            data=json.dumps({"raw": json.dumps({"autosave": True, "autosaveInterval": 1})}).encode(),
             headers={"Content-Type": "application/json"},
         )
         urllib.request.urlopen(req, timeout=30)
@@ -180,8 +182,8 @@ def test_lab_edits_reach_the_text_never_the_template_git_or_the_batch(project, l
     )
     assert baseline.ok, [r.reason for r in baseline.districts]
 
-    with chromium() as browser:
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    # the baseline batch's browser, kept for this file (tests/conftest.py: batch_browser)
+    with contextlib.closing(shared_chromium().new_page(viewport={"width": 1400, "height": 1000})) as page:
         errors = []
         page.on("pageerror", lambda e: errors.append(str(e)))
         # 1. the researcher's working copy: change a cut, run everything, save
@@ -225,12 +227,11 @@ def test_lab_edits_reach_the_text_never_the_template_git_or_the_batch(project, l
         # 2. the template itself, opened and edited: neither autosave nor Ctrl+S writes it
         _open(page, base, token, TEMPLATE)
         _replace_parameters(page, CUT_PARAMETERS)
-        time.sleep(6)  # three autosave intervals
+        time.sleep(3)  # three autosave intervals
         page.keyboard.press("Control+s")
         dialog = page.locator(".jp-Dialog")
         dialog.first.wait_for(timeout=30_000)
         assert "report template" in dialog.first.inner_text()
-        page.close()
 
     assert (project / TEMPLATE).read_bytes() == template_bytes
     assert runner.check_template(project / TEMPLATE, project) == "committed"

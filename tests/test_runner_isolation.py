@@ -22,6 +22,8 @@ try:  # tests/ as a package or as a plain folder on sys.path
 except ImportError:  # pragma: no cover
     from test_runner import TINY, make_district
 
+pytestmark = pytest.mark.usefixtures("batch_browser")  # the batches print in one Chromium (tests/conftest.py)
+
 PROBE = """
 import json, os, random, sys, warnings
 import matplotlib as mpl
