@@ -53,7 +53,7 @@ class SteppedKernelClient(AsyncKernelClient):
     >>> from jupyter_client.manager import KernelManager
     >>> km = KernelManager(kernel_name="python3")
     >>> km.start_kernel()
-    >>> kc = SteppedKernelClient(session=km.session)
+    >>> kc = SteppedKernelClient(parent=km, session=km.session)  # alive = the manager's process, not heartbeats
     >>> kc.load_connection_info(km.get_connection_info())
     >>> kc.start_channels()
     >>> from jupyter_core.utils import run_sync
