@@ -90,6 +90,7 @@ def resource_gaps(
     acc = access if access is not None else student_access(district)
     frames = []
     for subject, part in _subject_parts(acc, [*resources, *variables]):
+        resamples: dict = {}  # one set of the subject's cluster resamples for its resources (see gap_table)
         for r in resources:
             t = gap_table(
                 part,
@@ -99,6 +100,7 @@ def resource_gaps(
                 cluster=_CLUSTER,
                 n_boot=n_boot,
                 seed=seed,
+                resamples=resamples,
             )
             frames.append(t.assign(measure=r, label=RESOURCE_LABELS[r], subject=subject))
     out = pd.concat(frames, ignore_index=True)
