@@ -26,7 +26,7 @@ import pandas as pd
 from ..intake.contract import SUBGROUP_VARIABLES
 from ..intake.dataset import District
 from ..stats.gaps import gap_table
-from .joins import merge_positions
+from .joins import merge_positions, unique_ids
 from .measures import RESOURCE_LABELS, RESOURCES, analysis_year, classroom_access, student_access
 from .panels import ids_in, map_ids, student_year_codes
 
@@ -370,17 +370,20 @@ def opportunity_indicators(
     year = analysis_year(district)
     frames, needs = [], []
 
-    def prepared(frame: pd.DataFrame) -> pd.DataFrame:
-        f, at = merge_positions(frame, groups, on="student_id", how="inner")
+    def prepared(frame: pd.DataFrame, at: np.ndarray | None = None) -> pd.DataFrame:
+        # ``at``: each row's row of groups, when known (see merge_positions)
+        f, at = merge_positions(frame, groups, on="student_id", how="inner", positions=at)
         # students coded per school year: every cell lies within one year (see panels.student_year_codes); a
         # student is their row of groups when the join found it (not their id text hashed again)
         f["_sid"] = student_year_codes(f, at)
         f["_cluster"] = pd.factorize(f["school_id"])[0]
         return f
 
-    def add(frame: pd.DataFrame, measure, value, kind: str, *, ready: bool = False, text=None) -> None:
+    def add(
+        frame: pd.DataFrame, measure, value, kind: str, *, ready: bool = False, text=None, at=None
+    ) -> None:
         # ``value`` and ``measure`` may be lists: one table per value, the cells made once for all of them
-        f = frame if ready else prepared(frame)
+        f = frame if ready else prepared(frame, at)
         tables = two_level_estimates(
             f,
             keys=["school_year"],
@@ -434,7 +437,9 @@ def opportunity_indicators(
                 for y in years
             ]
         )
-        add(took, "advanced_course_rate", "v", "share")
+        # its rows are the groups' rows, year after year: their rows of groups are known (unique ids)
+        at = np.tile(np.arange(len(groups)), len(years)) if unique_ids(groups["student_id"]) else None
+        add(took, "advanced_course_rate", "v", "share", at=at)
     else:
         needs.append("advanced_courses.csv for advanced-course enrollment")
     out = pd.concat(frames, ignore_index=True)
