@@ -28,7 +28,7 @@ from ..intake.dataset import District
 from ..stats.gaps import gap_table
 from .joins import merge_positions, unique_ids
 from .measures import RESOURCE_LABELS, RESOURCES, analysis_year, classroom_access, student_access
-from .panels import ids_in, map_ids, student_year_codes
+from .panels import ids_in, per_known_id, student_year_codes
 
 __all__ = [
     "RESOURCE_MEASURES",
@@ -250,11 +250,13 @@ def student_groups(district: District, *, access: pd.DataFrame | None = None) ->
     (True, True)
     """
     acc = access if access is not None else student_access(district)
-    behind = acc.groupby("student_id")["started_behind"].max()
     st = district.students[
         ["student_id", "school_id", "race_ethnicity", "low_income", "english_learner", "disability"]
     ]
-    return st.assign(started_behind=map_ids(st["student_id"], behind))
+    # each student's max over their subjects, grouped on roster positions (not the ids' text)
+    return st.assign(
+        started_behind=per_known_id(st["student_id"], acc["student_id"], acc["started_behind"], "max")
+    )
 
 
 def multiple_measures_gaps(
@@ -295,8 +297,13 @@ def multiple_measures_gaps(
     outcomes, needs = {}, []
     if district.has("attendance"):
         att = district.attendance[district.attendance["school_year"] == year]
-        rate = (att["days_present"] / att["days_enrolled"]).groupby(att["student_id"]).mean()
-        outcomes["chronic_absence"] = map_ids(base["student_id"], (rate < chronic_threshold).astype(float))
+        outcomes["chronic_absence"] = per_known_id(
+            base["student_id"],
+            att["student_id"],
+            att["days_present"] / att["days_enrolled"],
+            "mean",
+            then=lambda rate: (rate < chronic_threshold).astype(float),
+        )
     else:
         needs.append("attendance.csv (days enrolled and present) for chronic absence")
     if district.has("advanced_courses"):
