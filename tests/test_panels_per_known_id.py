@@ -20,10 +20,13 @@ def as_written(known, ids, values, how, then=None):
     return map_ids(known, then(values.groupby(ids).agg(how)))
 
 
-def rows(n=5000, k=800, seed=0, dtype="str"):
+def rows(n=5000, k=800, seed=0, dtype="str", at_most_two=False):
     rng = np.random.default_rng(seed)
     known = pd.Series([f"S{i:05d}" for i in rng.permutation(k)], dtype=dtype, index=np.arange(k) * 3)
     pick = rng.integers(0, k + 50, n)  # some ids not among the known ones
+    if at_most_two:  # each id on at most two rows, in no order
+        pick = rng.permutation(np.concatenate([rng.permutation(k + 50)[:600], rng.permutation(k + 50)[:500]]))
+        n = len(pick)
     ids = pd.Series([f"S{i:05d}" for i in pick], dtype=dtype)
     ids[rng.random(n) < 0.02] = None  # rows without an id
     values = pd.Series(rng.random(n) * 3, index=ids.index)
@@ -31,14 +34,21 @@ def rows(n=5000, k=800, seed=0, dtype="str"):
     return known, ids, values
 
 
+@pytest.mark.parametrize("at_most_two", [False, True])
 @pytest.mark.parametrize("dtype", ["str", object])
 @pytest.mark.parametrize("how", ["mean", "max", "min", "sum"])
-def test_per_known_id_is_the_text_grouping(how, dtype):
-    known, ids, values = rows(dtype=dtype)
+def test_per_known_id_is_the_text_grouping(monkeypatch, how, dtype, at_most_two):
+    known, ids, values = rows(dtype=dtype, at_most_two=at_most_two)
     want = as_written(known, ids, values, how)
+    positions = []
+    real = panels.id_positions
+    monkeypatch.setattr(panels, "id_positions", lambda k, i: positions.append(k is known) or real(k, i))
     got = per_known_id(known, ids, values, how)
     pd.testing.assert_series_equal(got, want, check_exact=True)
     assert got.index.equals(known.index) and got.isna().any()  # ids without rows: missing
+    # grouped on positions for max and min, and for sums and means of at most two rows; else on the text (then
+    # mapped: map_ids looks the groups up)
+    assert positions[0] and (len(positions) == 1) == (how in ("max", "min") or at_most_two)
 
 
 def test_per_known_id_then_and_all_missing_groups():

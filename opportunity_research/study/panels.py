@@ -367,8 +367,11 @@ def per_known_id(known: pd.Series, ids: pd.Series, values: pd.Series, how: str, 
 
     When ``known``'s ids are unique and none is missing, the rows are grouped on their ids' positions among
     ``known`` (integer codes, found in one Arrow hash table; rows whose id is not there are in no group) instead
-    of on the ids' text: each group's rows are reduced in the same order, so to the same values. Otherwise, or
-    when ``then`` gives no floats, it is made as written.
+    of on the ids' text: each group's rows are reduced in the same order, so to the same values. (pandas reduces
+    groups whose numbers are sorted among the rows with ``reduceat``, others with compensated sums: the two
+    groupings may take different ways, which give the same ``max`` and ``min``, and the same sum of at most two
+    values, up to the sign of a zero; a ``how`` other than those, or a group of more rows, is grouped on the text.) Otherwise, or when
+    ``then`` gives no floats, it is made as written.
 
     Examples
     --------
@@ -383,6 +386,9 @@ def per_known_id(known: pd.Series, ids: pd.Series, values: pd.Series, how: str, 
     at = id_positions(known, ids) if len(ids) and unique_ids(known) else None
     if at is not None:
         keep = at >= 0
+        if how not in ("max", "min") and np.bincount(at[keep]).max(initial=0) > 2:
+            at = None  # a group of more than two rows: its sum may depend on how pandas adds it up
+    if at is not None:
         per = then(pd.Series(values.to_numpy()[keep]).groupby(at[keep]).agg(how))
         if per.dtype.kind == "f":
             out = np.full(len(known), np.nan)
