@@ -203,7 +203,7 @@ def merge_positions(
 
     ``positions``: each ``left`` row's position in ``right``, when the caller knows it (``left``'s keys are those of
     ``right``'s rows there, and ``right``'s keys are unique and never missing, e.g. ``left`` made from ``right``'s
-    rows): used for a ``left`` with rows in place of looking its keys up.
+    rows): used in place of looking the keys up, for a ``left`` with rows and keys of ``right``'s keys' dtype.
 
     Examples
     --------
@@ -219,7 +219,7 @@ def merge_positions(
     extra = [c for c in right.columns if c != on]
     if set(extra) & set(left.columns):
         at = None
-    elif positions is not None and len(left):
+    elif positions is not None and len(left) and left[on].dtype == right[on].dtype:
         if len(positions) != len(left):
             raise ValueError(f"merge_positions: {len(positions):,} positions for {len(left):,} rows")
         at = np.asarray(positions, dtype=np.int64)
