@@ -169,6 +169,7 @@ def gap_table(
     kind: str = "auto",
     weights: str | None = None,
     confidence: float = 0.95,
+    resamples: dict | None = None,
 ) -> pd.DataFrame:
     """Gap of each student group against its reference, with n, ratio, Hedges' g and a 95% interval.
 
@@ -199,6 +200,11 @@ def gap_table(
         counts students.
     confidence
         Level of the interval (default 0.95).
+    resamples
+        A dict shared by several calls (e.g. one per outcome of the same students): the cluster resamples
+        (each cluster's draw counts, which depend only on ``seed``, ``n_boot`` and the number of clusters) are
+        drawn by the first call and kept in it, compactly, for the others; the intervals are those each call
+        makes alone. Without it (default) each call draws its own.
 
     Returns
     -------
@@ -341,7 +347,7 @@ def gap_table(
         return out
 
     if cluster is not None and n_boot > 0:
-        diffs = _bootstrap(blocks, n_clusters, n_boot=n_boot, seed=seed)
+        diffs = _bootstrap(blocks, n_clusters, n_boot=n_boot, seed=seed, resamples=resamples)
         alpha = 1 - confidence
         for part, aux, reps in zip(frames, blocks, diffs):
             with warnings.catch_warnings():
@@ -659,24 +665,40 @@ def _newcombe(x1, n1, x0, n0, confidence):
     return d - np.sqrt((p1 - l1) ** 2 + (u0 - p0) ** 2), d + np.sqrt((u1 - p1) ** 2 + (p0 - l0) ** 2)
 
 
-def _bootstrap(blocks, n_clusters, *, n_boot, seed):
+def _bootstrap(blocks, n_clusters, *, n_boot, seed, resamples=None):
     """Replicate differences (n_boot x rows) of each block from one set of cluster resamples.
 
     Each block holds ``X = [W | S]``: per-cluster weight and outcome sums of
     each level (``n_clusters x 2k``). A replicate's sums are ``counts @ X``, with ``counts`` the number of
-    times each cluster is drawn when ``n_clusters`` clusters are drawn with replacement.
+    times each cluster is drawn when ``n_clusters`` clusters are drawn with replacement. ``resamples`` (a dict,
+    see :func:`gap_table`) keeps the counts of each ``(seed, n_boot, n_clusters)``, chunk by chunk in the
+    smallest integer type that holds them, and gives them back to a later call (the same numbers: the draws
+    depend on nothing else).
     """
     X = np.hstack([b["X"] for b in blocks])
-    rng = np.random.default_rng(seed)
     chunk = max(1, min(n_boot, _CHUNK_CELLS // max(n_clusters, 1)))
     counts = np.empty((chunk, n_clusters))
     A = np.empty((n_boot, X.shape[1]))
-    for start in range(0, n_boot, chunk):
-        b = min(chunk, n_boot - start)
-        draws = rng.integers(0, n_clusters, size=(b, n_clusters))
-        for i in range(b):  # one bincount per replicate: a cache-sized array, far faster than one big one
-            counts[i] = np.bincount(draws[i], minlength=n_clusters)
-        np.matmul(counts[:b], X, out=A[start : start + b])
+    key = (seed, n_boot, n_clusters)
+    kept = resamples.get(key) if resamples is not None else None
+    if kept is None:
+        rng = np.random.default_rng(seed)
+        drawn = []
+        for start in range(0, n_boot, chunk):
+            b = min(chunk, n_boot - start)
+            draws = rng.integers(0, n_clusters, size=(b, n_clusters))
+            for i in range(b):  # one bincount per replicate: a cache-sized array, far faster than one big one
+                counts[i] = np.bincount(draws[i], minlength=n_clusters)
+            if resamples is not None:
+                drawn.append(counts[:b].astype(np.min_scalar_type(int(counts[:b].max(initial=0)))))
+            np.matmul(counts[:b], X, out=A[start : start + b])
+        if resamples is not None:
+            resamples[key] = drawn
+    else:
+        for start, part in zip(range(0, n_boot, chunk), kept, strict=True):
+            b = len(part)
+            counts[:b] = part
+            np.matmul(counts[:b], X, out=A[start : start + b])
     out, off = [], 0
     for block in blocks:
         rows, r, others = block["rows"], block["r"], block["others"]

@@ -26,9 +26,9 @@ import pandas as pd
 from ..intake.contract import SUBGROUP_VARIABLES
 from ..intake.dataset import District
 from ..stats.gaps import gap_table
-from .joins import merge_positions
+from .joins import merge_positions, unique_ids
 from .measures import RESOURCE_LABELS, RESOURCES, analysis_year, classroom_access, student_access
-from .panels import ids_in, map_ids, student_year_codes
+from .panels import ids_in, per_known_id, student_year_codes
 
 __all__ = [
     "RESOURCE_MEASURES",
@@ -90,6 +90,7 @@ def resource_gaps(
     acc = access if access is not None else student_access(district)
     frames = []
     for subject, part in _subject_parts(acc, [*resources, *variables]):
+        resamples: dict = {}  # one set of the subject's cluster resamples for its resources (see gap_table)
         for r in resources:
             t = gap_table(
                 part,
@@ -99,6 +100,7 @@ def resource_gaps(
                 cluster=_CLUSTER,
                 n_boot=n_boot,
                 seed=seed,
+                resamples=resamples,
             )
             frames.append(t.assign(measure=r, label=RESOURCE_LABELS[r], subject=subject))
     out = pd.concat(frames, ignore_index=True)
@@ -248,11 +250,13 @@ def student_groups(district: District, *, access: pd.DataFrame | None = None) ->
     (True, True)
     """
     acc = access if access is not None else student_access(district)
-    behind = acc.groupby("student_id")["started_behind"].max()
     st = district.students[
         ["student_id", "school_id", "race_ethnicity", "low_income", "english_learner", "disability"]
     ]
-    return st.assign(started_behind=map_ids(st["student_id"], behind))
+    # each student's max over their subjects, grouped on roster positions (not the ids' text)
+    return st.assign(
+        started_behind=per_known_id(st["student_id"], acc["student_id"], acc["started_behind"], "max")
+    )
 
 
 def multiple_measures_gaps(
@@ -293,8 +297,13 @@ def multiple_measures_gaps(
     outcomes, needs = {}, []
     if district.has("attendance"):
         att = district.attendance[district.attendance["school_year"] == year]
-        rate = (att["days_present"] / att["days_enrolled"]).groupby(att["student_id"]).mean()
-        outcomes["chronic_absence"] = map_ids(base["student_id"], (rate < chronic_threshold).astype(float))
+        outcomes["chronic_absence"] = per_known_id(
+            base["student_id"],
+            att["student_id"],
+            att["days_present"] / att["days_enrolled"],
+            "mean",
+            then=lambda rate: (rate < chronic_threshold).astype(float),
+        )
     else:
         needs.append("attendance.csv (days enrolled and present) for chronic absence")
     if district.has("advanced_courses"):
@@ -368,17 +377,20 @@ def opportunity_indicators(
     year = analysis_year(district)
     frames, needs = [], []
 
-    def prepared(frame: pd.DataFrame) -> pd.DataFrame:
-        f, at = merge_positions(frame, groups, on="student_id", how="inner")
+    def prepared(frame: pd.DataFrame, at: np.ndarray | None = None) -> pd.DataFrame:
+        # ``at``: each row's row of groups, when known (see merge_positions)
+        f, at = merge_positions(frame, groups, on="student_id", how="inner", positions=at)
         # students coded per school year: every cell lies within one year (see panels.student_year_codes); a
         # student is their row of groups when the join found it (not their id text hashed again)
         f["_sid"] = student_year_codes(f, at)
         f["_cluster"] = pd.factorize(f["school_id"])[0]
         return f
 
-    def add(frame: pd.DataFrame, measure, value, kind: str, *, ready: bool = False, text=None) -> None:
+    def add(
+        frame: pd.DataFrame, measure, value, kind: str, *, ready: bool = False, text=None, at=None
+    ) -> None:
         # ``value`` and ``measure`` may be lists: one table per value, the cells made once for all of them
-        f = frame if ready else prepared(frame)
+        f = frame if ready else prepared(frame, at)
         tables = two_level_estimates(
             f,
             keys=["school_year"],
@@ -432,7 +444,9 @@ def opportunity_indicators(
                 for y in years
             ]
         )
-        add(took, "advanced_course_rate", "v", "share")
+        # its rows are the groups' rows, year after year: their rows of groups are known (unique ids)
+        at = np.tile(np.arange(len(groups)), len(years)) if unique_ids(groups["student_id"]) else None
+        add(took, "advanced_course_rate", "v", "share", at=at)
     else:
         needs.append("advanced_courses.csv for advanced-course enrollment")
     out = pd.concat(frames, ignore_index=True)

@@ -190,10 +190,20 @@ def merge_unique(
 
 
 def merge_positions(
-    left: pd.DataFrame, right: pd.DataFrame, *, on: str, how: str = "left", **merge
+    left: pd.DataFrame,
+    right: pd.DataFrame,
+    *,
+    on: str,
+    how: str = "left",
+    positions: np.ndarray | None = None,
+    **merge,
 ) -> tuple[pd.DataFrame, np.ndarray | None]:
     """:func:`merge_unique` and the position in ``right`` of each of its rows (int64; None when the merge itself
     was made): e.g. each row's student as their row of the roster, an integer code in place of the id text.
+
+    ``positions``: each ``left`` row's position in ``right``, when the caller knows it (``left``'s keys are those of
+    ``right``'s rows there, and ``right``'s keys are unique and never missing, e.g. ``left`` made from ``right``'s
+    rows): used in place of looking the keys up, for a ``left`` with rows and keys of ``right``'s keys' dtype.
 
     Examples
     --------
@@ -201,11 +211,20 @@ def merge_positions(
     >>> right = pd.DataFrame({"student_id": ["a", "b"], "grade": [3, 4]})
     >>> merge_positions(left, right, on="student_id", how="inner")[1].tolist()
     [1, 0]
+    >>> merge_positions(left.iloc[[2, 0]], right, on="student_id", positions=np.array([0, 1]))[0].values.tolist()
+    [['a', 3.0, 3], ['b', 1.0, 4]]
     """
     if how not in ("left", "inner"):
         raise ValueError(f"merge_unique: how must be 'left' or 'inner', not {how!r}")
     extra = [c for c in right.columns if c != on]
-    at = None if set(extra) & set(left.columns) else unique_positions(right, left, on)
+    if set(extra) & set(left.columns):
+        at = None
+    elif positions is not None and len(left) and left[on].dtype == right[on].dtype:
+        if len(positions) != len(left):
+            raise ValueError(f"merge_positions: {len(positions):,} positions for {len(left):,} rows")
+        at = np.asarray(positions, dtype=np.int64)
+    else:
+        at = unique_positions(right, left, on)
     if at is None or (how == "left" and (at < 0).any()):
         return left.merge(right, on=on, how=how, **merge), None
     rows = None if (at >= 0).all() else np.flatnonzero(at >= 0)

@@ -39,7 +39,7 @@ from ..intake.contract import (
 )
 from ..intake.dataset import District
 from . import labels as registry
-from .joins import id_positions, id_positions_of, merge_unique, unique_ids
+from .joins import id_positions, id_positions_of, merge_positions, merge_unique, unique_ids
 
 __all__ = [
     "CUT_POINTS",
@@ -418,17 +418,16 @@ def student_access(
     cls = cls[cls["subject"].isin(["ela", "math"])]
     keep = ["classroom_id", "subject", *RESOURCES]
     enr = merge_unique(district.enrollments, cls[keep], on="classroom_id", how="inner")
-    agg = {r: (r, "mean") for r in RESOURCES}
-    per = enr.groupby(["student_id", "subject"], sort=False).agg(
-        classroom_id=("classroom_id", "first"), **agg
-    )
-    per = per.reset_index()
-    for r in RESOURCES:
-        per[f"hours_without_{r}"] = (1 - per[r]) * hours_per_year
     st = district.students[
         ["student_id", "school_id", "grade", "race_ethnicity", "low_income", "english_learner", "disability"]
     ]
-    out = _with_started_behind(merge_unique(per, st, on="student_id"), district, analysis_year(district))
+    per, at = _per_student_subject(
+        enr, st["student_id"], classroom_id=("classroom_id", "first"), **{r: (r, "mean") for r in RESOURCES}
+    )
+    for r in RESOURCES:
+        per[f"hours_without_{r}"] = (1 - per[r]) * hours_per_year
+    joined = merge_positions(per, st, on="student_id", positions=at)[0]
+    out = _with_started_behind(joined, district, analysis_year(district))
     lead = [
         "student_id",
         "subject",
@@ -442,6 +441,37 @@ def student_access(
         "started_behind",
     ]
     return out[lead + [c for c in out.columns if c not in lead]]
+
+
+def _per_student_subject(
+    enr: pd.DataFrame, roster: pd.Series, **spec
+) -> tuple[pd.DataFrame, np.ndarray | None]:
+    """``enr.groupby(["student_id", "subject"], sort=False).agg(**spec).reset_index()`` and each of its rows'
+    student's position on the roster ``roster`` (None when not found so).
+
+    When every row's student is on the roster (unique ids, found in one Arrow hash table) and has a subject, the
+    rows are grouped on integer codes of (roster position, subject) instead of the two text columns: the groups
+    are numbered by first row either way, so they are the same groups in the same order, each reduced over the same
+    rows in the same order (the same numbers), and the keys are their first rows'. Otherwise on the text.
+
+    Examples
+    --------
+    >>> enr = pd.DataFrame({"student_id": ["b", "a", "b"], "subject": ["ela", "ela", "ela"], "x": [1.0, 2.0, 4.0]})
+    >>> per, at = _per_student_subject(enr, pd.Series(["a", "b"]), x=("x", "mean"))
+    >>> per.values.tolist(), at.tolist()
+    ([['b', 'ela', 2.5], ['a', 'ela', 2.0]], [1, 0])
+    """
+    at = id_positions(roster, enr["student_id"]) if len(enr) and unique_ids(roster) else None
+    subject = pd.factorize(enr["subject"])[0] if at is not None else None
+    if at is None or (at < 0).any() or (subject < 0).any():
+        return enr.groupby(["student_id", "subject"], sort=False).agg(**spec).reset_index(), None
+    cell = pd.factorize(at * (int(subject.max()) + 1) + subject)[
+        0
+    ]  # numbered by first row, as groupby's groups
+    first = np.flatnonzero(np.diff(np.maximum.accumulate(cell), prepend=-1) > 0)  # each group's first row
+    per = enr.groupby(cell, sort=False).agg(**spec).reset_index(drop=True)
+    keys = enr[["student_id", "subject"]].take(first).reset_index(drop=True)
+    return pd.concat([keys, per], axis=1), at[first]
 
 
 def _sorted_codes(values) -> np.ndarray:

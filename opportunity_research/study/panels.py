@@ -38,6 +38,7 @@ __all__ = [
     "needs_years",
     "order_rows",
     "panel_rows",
+    "per_known_id",
     "roster_join",
     "side_by_side",
     "student_subject_key",
@@ -358,6 +359,42 @@ def map_ids(ids: pd.Series, mapper: pd.Series) -> pd.Series:
     values = mapper.to_numpy()
     out = np.where(at >= 0, values[np.maximum(at, 0)], np.nan) if len(values) else np.full(len(ids), np.nan)
     return pd.Series(out, index=ids.index, name=ids.name)
+
+
+def per_known_id(known: pd.Series, ids: pd.Series, values: pd.Series, how: str, then=None) -> pd.Series:
+    """``map_ids(known, then(values.groupby(ids).agg(how)))``: each of ``known``'s ids' ``how`` (a groupby reduction,
+    e.g. ``"mean"``, ``"max"``) of its rows' ``values``, through ``then`` (default: as is), NaN where it has no row.
+
+    When ``known``'s ids are unique and none is missing, the rows are grouped on their ids' positions among
+    ``known`` (integer codes, found in one Arrow hash table; rows whose id is not there are in no group) instead
+    of on the ids' text: each group's rows are reduced in the same order, so to the same values. (pandas reduces
+    groups whose numbers are sorted among the rows with ``reduceat``, others with compensated sums: the two
+    groupings may take different ways, which give the same ``max`` and ``min``, and the same sum of at most two
+    values, up to the sign of a zero; a ``how`` other than those, or a group of more rows, is grouped on the text.) Otherwise, or when
+    ``then`` gives no floats, it is made as written.
+
+    Examples
+    --------
+    >>> known = pd.Series(["a", "b", "c"], dtype="str")
+    >>> ids = pd.Series(["b", "x", "b", "a", None], dtype="str")
+    >>> per_known_id(known, ids, pd.Series([1.0, 5.0, 3.0, np.nan, 7.0]), "max").tolist()
+    [nan, 3.0, nan]
+    >>> per_known_id(known, ids, pd.Series([1.0, 5.0, 3.0, np.nan, 7.0]), "mean", then=lambda m: (m > 1).astype(float)).tolist()
+    [0.0, 1.0, nan]
+    """
+    then = then or (lambda per: per)
+    at = id_positions(known, ids) if len(ids) and unique_ids(known) else None
+    if at is not None:
+        keep = at >= 0
+        if how not in ("max", "min") and np.bincount(at[keep]).max(initial=0) > 2:
+            at = None  # a group of more than two rows: its sum may depend on how pandas adds it up
+    if at is not None:
+        per = then(pd.Series(values.to_numpy()[keep]).groupby(at[keep]).agg(how))
+        if per.dtype.kind == "f":
+            out = np.full(len(known), np.nan)
+            out[per.index.to_numpy()] = per.to_numpy()
+            return pd.Series(out, index=known.index, name=known.name)
+    return map_ids(known, then(values.groupby(ids).agg(how)))
 
 
 def yearly_panel(
