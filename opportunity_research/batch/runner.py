@@ -528,6 +528,7 @@ def run_batch(
                 done,
                 priority={j.district_id: _size(raw / j.district_id) for j in todo},
                 on_start=bar.start,
+                last=cross_notebook is None,  # else the cross-district report runs after them
             )
             bar.close()
             for tmp in staging.glob(f"tmp-*-{run_id}-*"):  # left by workers that died mid-district

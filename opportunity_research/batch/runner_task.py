@@ -149,6 +149,10 @@ class Job:
     execution_timeout: int | None = None
     id_districts: tuple = ()
     require_findings: bool = True
+    #: No further task runs on this worker after this one (:meth:`~.runner_engine.Engine.run` sets it on a serial
+    #: batch's last task): its warm kernel is shut down once the notebook has run, and the browser once the PDFs
+    #: are printed, instead of being kept for a next district.
+    last: bool = False
 
 
 def now_utc() -> str:
@@ -203,8 +207,9 @@ def _kernel_never_started(nb_out: Path) -> bool:
 
 
 def _execute(job: Job, nb_out: Path, parameters: dict, result: DistrictResult) -> None:
-    """Run the notebook with papermill on this worker's warm kernel (:mod:`opportunity_research.batch.warm_kernel`);
-    retry once if the kernel failed to start (counted in ``result``)."""
+    """Run the notebook with papermill on this worker's warm kernel (:mod:`opportunity_research.batch.warm_kernel`;
+    shut down afterwards when the job is the worker's ``last``); retry once if the kernel failed to start (counted in
+    ``result``)."""
     from papermill.exceptions import PapermillExecutionError
 
     from . import warm_kernel
@@ -220,6 +225,7 @@ def _execute(job: Job, nb_out: Path, parameters: dict, result: DistrictResult) -
                 kernel_name=job.kernel_name,
                 start_timeout=job.start_timeout,
                 execution_timeout=job.execution_timeout,
+                last=job.last,
             )
             return
         except PapermillExecutionError:
@@ -422,7 +428,8 @@ def _prepare_inputs(job: Job, result: DistrictResult, ids: Identifiers) -> None:
 
 def _build_pages(job: Job, tmp: Path, final: Path, nb_out: Path, before_print=None) -> None:
     """Step 3: the executed notebook sanitized, its findings checked, the HTML pages and PDFs built
-    (``before_print``: see :func:`~opportunity_research.report.pages.publish_pages`)."""
+    (``before_print``: see :func:`~opportunity_research.report.pages.publish_pages`) in this thread's shared
+    browser, which is closed afterwards when the job is the worker's ``last``."""
     from ..report.pages import publish_pages
     from ..report.reporting import sanitize_notebook
 
@@ -455,6 +462,10 @@ def _build_pages(job: Job, tmp: Path, final: Path, nb_out: Path, before_print=No
         shared_browser=True,
         before_print=before_print,
     )
+    if job.last:  # no next folder to print: the browser's memory back to the system while the screen finishes
+        from ..report.browser import close_shared_chromium
+
+        close_shared_chromium()
 
 
 class _Gate:
