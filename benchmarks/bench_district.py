@@ -149,8 +149,9 @@ class Sampler:
       runner's tables), which this counts exactly; a process not yet swept counts its whole RSS.
 
     ``roles``: per role (:func:`role_of`), the peak of its RSS, PSS and USS (unique set size: pages it alone
-    maps, what stopping it would free; from the sweeps); ``stage_roles``: the same per stage; ``at_peak``: the stage
-    and the roles' (RSS, PSS) at the moment of each sum's peak. ``own_cpu``: the CPU seconds of the sampling itself
+    maps, what stopping it would free; read at the sweeps only); ``stage_roles``: the same per stage; ``at_peak``: the
+    stage and the roles' (RSS, PSS) at the moment of each sum's peak; ``stage_at_peak``: the roles' (RSS, PSS) at
+    each stage's PSS peak. ``own_cpu``: the CPU seconds of the sampling itself
     (this process's, left out of the benchmark's CPU figures).
     """
 
@@ -167,6 +168,7 @@ class Sampler:
         self.roles: dict[str, dict[str, float]] = {}
         self.stage_roles: dict[str | None, dict[str, dict[str, float]]] = {}
         self.at_peak: dict[str, dict] = {}
+        self.stage_at_peak: dict[str, dict] = {}
         self.own_cpu = 0.0
         self._roles: dict[tuple, str] = {}
         self._swept: dict[
@@ -238,7 +240,8 @@ class Sampler:
             self.pss_peak, self.at_peak["pss"] = pss, {"stage": self.stage, "roles": shown}
         if self.stage is not None:
             self.peaks[self.stage] = max(self.peaks.get(self.stage, 0.0), rss)
-            self.pss_peaks[self.stage] = max(self.pss_peaks.get(self.stage, 0.0), pss)
+            if pss > self.pss_peaks.get(self.stage, 0.0):
+                self.pss_peaks[self.stage], self.stage_at_peak[self.stage] = pss, shown
 
     def __enter__(self):
         self._thread.start()
@@ -382,6 +385,7 @@ def _end_to_end(root: str, district: str, queue) -> None:
             "roles": s.roles,
             "stage_roles": {str(k): v for k, v in s.stage_roles.items()},
             "at_peak": s.at_peak,
+            "stage_at_peak": s.stage_at_peak,
             "cpu_sampled": sampled.cpu - s.own_cpu,
             "status": status,
         }
@@ -575,9 +579,12 @@ def _print_end_to_end(e2e: dict) -> None:
     for what, at in e2e.get("at_peak", {}).items():
         roles = ", ".join(f"{r} {v[0]}/{v[1]}" for r, v in at["roles"].items())
         print(f"    at the {what.upper()} peak ({at['stage']}), RSS/PSS MB by role: {roles}")
+    for stage, roles in e2e.get("stage_at_peak", {}).items():
+        shown = ", ".join(f"{r} {v[0]}/{v[1]}" for r, v in roles.items())
+        print(f"    at the PSS peak of {stage}, RSS/PSS MB by role: {shown}")
     stages = e2e.get("stage_roles", {})
     if stages:
-        print("    peak by role and stage, MB (RSS / PSS / USS; each its own peak):")
+        print("    peak by role and stage, MB (RSS / PSS / USS; each its own peak; USS as of the sweeps):")
         for stage, roles in stages.items():
             shown = "; ".join(
                 f"{r} {v['rss']:.0f}/{v['pss']:.0f}/{v['uss']:.0f}" for r, v in sorted(roles.items())
