@@ -146,10 +146,11 @@ class Sampler:
       (about 50 ms of CPU for a 1.4 GB kernel, 0.2 s of wall time on a loaded machine), too slow for every sample:
       it is read every ``pss_every`` seconds (a sweep), and each sample counts a process as its RSS now less its
       shared excess (RSS - PSS) at the last sweep. What grows within a second is private memory (a kernel's or the
-      runner's tables), which this counts exactly; a process not yet swept counts its whole RSS.
+      runner's tables), which this counts exactly; a process not yet swept counts its whole RSS. USS likewise: RSS
+      now less its shared pages (RSS - USS) at the last sweep.
 
     ``roles``: per role (:func:`role_of`), the peak of its RSS, PSS and USS (unique set size: pages it alone
-    maps, what stopping it would free; read at the sweeps only); ``stage_roles``: the same per stage; ``at_peak``: the
+    maps, what stopping it would free); ``stage_roles``: the same per stage; ``at_peak``: the
     stage and the roles' (RSS, PSS) at the moment of each sum's peak; ``stage_at_peak``: the roles' (RSS, PSS) at
     each stage's PSS peak. ``own_cpu``: the CPU seconds of the sampling itself
     (this process's, left out of the benchmark's CPU figures).
@@ -171,9 +172,8 @@ class Sampler:
         self.stage_at_peak: dict[str, dict] = {}
         self.own_cpu = 0.0
         self._roles: dict[tuple, str] = {}
-        self._swept: dict[
-            tuple, tuple[float, float]
-        ] = {}  # process -> (RSS - PSS, USS) at its last sweep, MiB
+        # process -> (RSS - PSS, RSS - USS) at its last sweep, MiB
+        self._swept: dict[tuple, tuple[float, float]] = {}
         self._last_sweep = -float("inf")
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -191,9 +191,9 @@ class Sampler:
                 if sweep:
                     pss, uss = _smaps_rollup(p.pid)
                     if pss:
-                        self._swept[key] = (rss - pss / 2**20, uss / 2**20)
-                excess, uss = self._swept.get(key, (0.0, 0.0))
-                out.append((self._roles[key], rss, rss - excess, uss))
+                        self._swept[key] = (rss - pss / 2**20, rss - uss / 2**20)
+                excess, shared = self._swept.get(key, (0.0, 0.0))
+                out.append((self._roles[key], rss, rss - excess, rss - shared))
         return out
 
     def rss(self) -> float:
@@ -584,7 +584,7 @@ def _print_end_to_end(e2e: dict) -> None:
         print(f"    at the PSS peak of {stage}, RSS/PSS MB by role: {shown}")
     stages = e2e.get("stage_roles", {})
     if stages:
-        print("    peak by role and stage, MB (RSS / PSS / USS; each its own peak; USS as of the sweeps):")
+        print("    peak by role and stage, MB (RSS / PSS / USS; each its own peak):")
         for stage, roles in stages.items():
             shown = "; ".join(
                 f"{r} {v['rss']:.0f}/{v['pss']:.0f}/{v['uss']:.0f}" for r, v in sorted(roles.items())
