@@ -15,7 +15,8 @@ runner therefore keeps one kernel per worker process (a Dask worker, or the runn
   collector's generations (later collections do not walk the imported modules again);
 * right after every notebook, :func:`opportunity_research.batch.kernel_isolation.release` returns the kernel to that
   baseline (globals, matplotlib figures and rcParams, random seeds, warnings filters, options, cwd, environment) and
-  the memory the notebook held to the operating system; before a notebook,
+  the memory the notebook held to the operating system (after the worker's last notebook, ``execute(last=True)``,
+  the kernel is shut down instead); before a notebook,
   :func:`opportunity_research.batch.kernel_isolation.restore` does the same reset unless that release did (the
   first notebook, after the warm-up; nothing runs in the kernel between a release and the next notebook);
 * the kernel keeps no IPython history database (:data:`KERNEL_ARGUMENTS`), and runs its numerical libraries on
