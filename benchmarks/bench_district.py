@@ -185,8 +185,8 @@ class Sampler:
         for p in [self.proc, *self.proc.children(recursive=True)]:
             with contextlib.suppress(Exception):  # a child may exit while we look
                 key = (p.pid, p.create_time())
-                if key not in self._roles:
-                    self._roles[key] = role_of(p)
+                if self._roles.get(key, "other") == "other":  # looked at again: a child just forked may not
+                    self._roles[key] = role_of(p)  # have run its program yet
                 rss = p.memory_info().rss / 2**20
                 if sweep:
                     pss, uss = _smaps_rollup(p.pid)
