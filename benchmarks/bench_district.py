@@ -115,20 +115,22 @@ def role_of(proc) -> str:
     return "other"
 
 
-def _smaps_rollup(pid: int) -> tuple[int, int]:
-    """(PSS, USS) of a process in bytes, from ``/proc/PID/smaps_rollup`` (USS: its private pages, clean and dirty);
-    (0, 0) where the file cannot be read."""
-    pss = uss = 0
+def _smaps_rollup(pid: int) -> tuple[int, int, int]:
+    """(RSS, PSS, USS) of a process in bytes, read together from ``/proc/PID/smaps_rollup`` (USS: its private pages,
+    clean and dirty); zeros where the file cannot be read."""
+    rss = pss = uss = 0
     try:
         with open(f"/proc/{pid}/smaps_rollup", "rb") as f:
             for line in f:
-                if line.startswith(b"Pss:"):
+                if line.startswith(b"Rss:"):
+                    rss = int(line.split()[1]) * 1024
+                elif line.startswith(b"Pss:"):
                     pss = int(line.split()[1]) * 1024
                 elif line.startswith((b"Private_Clean:", b"Private_Dirty:")):
                     uss += int(line.split()[1]) * 1024
     except OSError:
         pass
-    return pss, uss
+    return rss, pss, uss
 
 
 class Sampler:
@@ -189,9 +191,9 @@ class Sampler:
                     self._roles[key] = role_of(p)  # have run its program yet
                 rss = p.memory_info().rss / 2**20
                 if sweep:
-                    pss, uss = _smaps_rollup(p.pid)
+                    at, pss, uss = _smaps_rollup(p.pid)  # one snapshot: the process may grow meanwhile
                     if pss:
-                        self._swept[key] = (rss - pss / 2**20, rss - uss / 2**20)
+                        self._swept[key] = ((at - pss) / 2**20, (at - uss) / 2**20)
                 excess, shared = self._swept.get(key, (0.0, 0.0))
                 out.append((self._roles[key], rss, rss - excess, rss - shared))
         return out
