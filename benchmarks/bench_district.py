@@ -148,8 +148,9 @@ class Sampler:
       (about 50 ms of CPU for a 1.4 GB kernel, 0.2 s of wall time on a loaded machine), too slow for every sample:
       it is read every ``pss_every`` seconds (a sweep), and each sample counts a process as its RSS now less its
       shared excess (RSS - PSS) at the last sweep. What grows within a second is private memory (a kernel's or the
-      runner's tables), which this counts exactly; a process not yet swept counts its whole RSS. USS likewise: RSS
-      now less its shared pages (RSS - USS) at the last sweep.
+      runner's tables), which this counts exactly. A process is also read when first seen (e.g. each of Chromium's,
+      whose shared pages are most of their RSS). USS likewise: RSS now less its shared pages (RSS - USS) at the last
+      sweep.
 
     ``roles``: per role (:func:`role_of`), the peak of its RSS, PSS and USS (unique set size: pages it alone
     maps, what stopping it would free); ``stage_roles``: the same per stage; ``at_peak``: the
@@ -190,7 +191,7 @@ class Sampler:
                 if self._roles.get(key, "other") == "other":  # looked at again: a child just forked may not
                     self._roles[key] = role_of(p)  # have run its program yet
                 rss = p.memory_info().rss / 2**20
-                if sweep:
+                if sweep or key not in self._swept:  # a new process at once (it is small then)
                     at, pss, uss = _smaps_rollup(p.pid)  # one snapshot: the process may grow meanwhile
                     if pss:
                         self._swept[key] = ((at - pss) / 2**20, (at - uss) / 2**20)
