@@ -11,8 +11,13 @@ For each size, in a fresh temporary project:
    ``opportunity_research.disclosure.joint``), ``other`` (the rest of ``analyze_district``); each stage's seconds
    and the peak resident memory reached during it;
 3. end to end through the batch runner in a fresh process (``run_batch(jobs=1)``: validate + process,
-   notebook (papermill, the kernel runs the analysis), HTML (nbconvert), privacy screen), with seconds per stage
-   and the peak memory of the whole process tree (runner + notebook kernel), sampled every 20 ms.
+   notebook (papermill, the kernel runs the analysis), pages (HTML, PDFs printed by Chromium), privacy screen and
+   disclosure gate), with seconds per stage, CPU seconds, and the peak memory of the whole process tree (runner,
+   notebook kernel, Chromium and Playwright's driver), sampled every 20 ms (:class:`Sampler`) as two sums, both
+   printed: **RSS** (each process's resident set: a page several processes share, e.g. a library or Chromium's
+   shared memory, counts once in each) and **PSS** (proportional: a shared page counts 1/n in each of the n
+   processes mapping it; the memory the tree really takes from the machine). Chromium's processes share much, so
+   the RSS sum overstates the pages step most. Also each role's peak RSS, PSS and USS (its private pages) by stage.
 
 Then the scaling ratios (time and peak at each size / the previous size) and, in the same run, the demo
 report against the floor: a one-cell notebook through papermill + nbconvert (median of 3) vs the demo districts'
@@ -23,12 +28,14 @@ reports (``make reports`` data: the five districts of 4,000 students), run seria
     .venv/bin/python benchmarks/bench_district.py --quick               # 10k students, no demo comparison
     .venv/bin/python benchmarks/bench_district.py --demo-only           # only the demo report vs the floor
     .venv/bin/python benchmarks/bench_district.py --students 100000 1000000 --no-stages  # end to end only
+    .venv/bin/python benchmarks/bench_district.py --students 1000000 --no-stages --no-demo \
+        --raw /work/big/p1000k/raw/demo_metro        # an existing raw district instead of synthesizing one
 
 The demo comparison also prints the batch's CPU seconds (runner, kernel and Chromium: this process and its reaped
 children) per district, which depend much less than wall time on what else the machine runs.
 
-Targets (issue 14): 1M students end to end <= 120 s and <= 2 GB peak; 1M / 100k time ratio <= 12; demo report
-<= 5x the floor.
+Targets (issue 14): 1M students end to end <= 120 s and <= 2 GB peak (both sums are printed: see step 3); 1M / 100k
+time ratio <= 12; demo report <= 5x the floor.
 """
 
 from __future__ import annotations
@@ -85,37 +92,159 @@ RUNNER_STAGES = {
 }
 
 
-class Sampler:
-    """Peak resident memory of this process and its children, overall and per named stage (psutil, 20 ms)."""
+#: Roles of the process tree, by what a process runs (:func:`role_of`).
+ROLES = ("runner", "kernel", "chromium", "playwright", "other")
 
-    def __init__(self, interval: float = 0.02):
+
+def role_of(proc) -> str:
+    """The role of a process of the tree: the Jupyter ``kernel``, ``chromium`` (the browser and its renderer, GPU,
+    utility and zygote helpers), ``playwright`` (its Node.js driver), the ``runner`` (the sampling process itself)
+    or ``other``."""
+    import psutil
+
+    with contextlib.suppress(psutil.Error):
+        if proc.pid == os.getpid():
+            return "runner"
+        cmd = " ".join(proc.cmdline())
+        if "ipykernel" in cmd:
+            return "kernel"
+        if "playwright" in cmd and "node" in proc.name():
+            return "playwright"
+        if "chrom" in proc.name().lower() or "chrom" in cmd.split(" ", 1)[0].lower():
+            return "chromium"
+    return "other"
+
+
+def _smaps_rollup(pid: int) -> tuple[int, int, int]:
+    """(RSS, PSS, USS) of a process in bytes, read together from ``/proc/PID/smaps_rollup`` (USS: its private pages,
+    clean and dirty); zeros where the file cannot be read."""
+    rss = pss = uss = 0
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as f:
+            for line in f:
+                if line.startswith(b"Rss:"):
+                    rss = int(line.split()[1]) * 1024
+                elif line.startswith(b"Pss:"):
+                    pss = int(line.split()[1]) * 1024
+                elif line.startswith((b"Private_Clean:", b"Private_Dirty:")):
+                    uss += int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return rss, pss, uss
+
+
+class Sampler:
+    """Peak memory of this process and its children, overall and per named stage (psutil, every 20 ms), in MiB.
+
+    Two sums over the process tree, both kept:
+
+    * ``peak`` / ``peaks``: the sum of each process's **RSS** (resident set). A page that several processes map
+      (shared libraries, Chromium's shared memory between its browser, GPU and renderer processes, the pages its
+      renderers share with the zygote they were forked from) counts once in each of them, so the sum overstates the
+      memory the tree takes from the machine, most where many processes share much (Chromium).
+    * ``pss_peak`` / ``pss_peaks`` (Linux): the sum of each process's **PSS** (proportional set size: a shared page
+      counts 1/n in each of the n processes mapping it), i.e. what the tree really holds; pages shared with
+      processes outside the tree count only in part. ``/proc/PID/smaps_rollup`` walks a process's page tables
+      (about 50 ms of CPU for a 1.4 GB kernel, 0.2 s of wall time on a loaded machine), too slow for every sample:
+      it is read every ``pss_every`` seconds (a sweep), and each sample counts a process as its RSS now less its
+      shared excess (RSS - PSS) at the last sweep. What grows within a second is private memory (a kernel's or the
+      runner's tables), which this counts exactly. A process is also read when first seen (e.g. each of Chromium's,
+      whose shared pages are most of their RSS). USS likewise: RSS now less its shared pages (RSS - USS) at the last
+      sweep.
+
+    ``roles``: per role (:func:`role_of`), the peak of its RSS, PSS and USS (unique set size: pages it alone
+    maps, what stopping it would free); ``stage_roles``: the same per stage; ``at_peak``: the
+    stage and the roles' (RSS, PSS) at the moment of each sum's peak; ``stage_at_peak``: the roles' (RSS, PSS) at
+    each stage's PSS peak. ``own_cpu``: the CPU seconds of the sampling itself
+    (this process's, left out of the benchmark's CPU figures).
+    """
+
+    def __init__(self, interval: float = 0.02, pss_every: float = 1.0):
         import psutil
 
         self.proc = psutil.Process()
-        self.interval = interval
+        self.interval, self.pss_every = interval, pss_every
         self.stage: str | None = None
         self.peaks: dict[str, float] = {}
         self.peak = 0.0
+        self.pss_peaks: dict[str, float] = {}
+        self.pss_peak = 0.0
+        self.roles: dict[str, dict[str, float]] = {}
+        self.stage_roles: dict[str | None, dict[str, dict[str, float]]] = {}
+        self.at_peak: dict[str, dict] = {}
+        self.stage_at_peak: dict[str, dict] = {}
+        self.own_cpu = 0.0
+        self._roles: dict[tuple, str] = {}
+        # process -> (RSS - PSS, RSS - USS) at its last sweep, MiB
+        self._swept: dict[tuple, tuple[float, float]] = {}
+        self._last_sweep = -float("inf")
+        self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def rss(self) -> float:
-        total = 0
+    def _tree(self, sweep: bool = False) -> list[tuple[str, float, float, float]]:
+        """(role, RSS, PSS, USS in MiB) of each process of the tree; ``sweep``: read every PSS and USS now."""
+        out = []
         for p in [self.proc, *self.proc.children(recursive=True)]:
             with contextlib.suppress(Exception):  # a child may exit while we look
-                total += p.memory_info().rss
-        return total / 2**20
+                key = (p.pid, p.create_time())
+                if self._roles.get(key, "other") == "other":  # looked at again: a child just forked may not
+                    self._roles[key] = role_of(p)  # have run its program yet
+                rss = p.memory_info().rss / 2**20
+                if sweep or key not in self._swept:  # a new process at once (it is small then)
+                    at, pss, uss = _smaps_rollup(p.pid)  # one snapshot: the process may grow meanwhile
+                    if pss:
+                        self._swept[key] = ((at - pss) / 2**20, (at - uss) / 2**20)
+                excess, shared = self._swept.get(key, (0.0, 0.0))
+                out.append((self._roles[key], rss, rss - excess, rss - shared))
+        return out
+
+    def rss(self) -> float:
+        """The tree's summed RSS now, MiB."""
+        return sum(r for _, r, _, _ in self._tree())
 
     def _run(self) -> None:
+        t0 = time.thread_time()
         while not self._stop.is_set():
             self.sample()
             time.sleep(self.interval)
+        self.own_cpu += time.thread_time() - t0
 
     def sample(self) -> None:
-        mb = self.rss()
-        self.peak = max(self.peak, mb)
+        with self._lock:  # the sampling thread and the stages' calls
+            now = time.monotonic()
+            sweep = now - self._last_sweep >= self.pss_every
+            if sweep:
+                self._last_sweep = now
+            t = time.thread_time()
+            tree = self._tree(sweep)
+            if threading.current_thread() is not self._thread:
+                self.own_cpu += time.thread_time() - t
+            self._record(tree)
+
+    def _record(self, tree) -> None:
+        by_role: dict[str, list[float]] = {}
+        for role, rss, pss, uss in tree:
+            got = by_role.setdefault(role, [0.0, 0.0, 0.0])
+            got[0], got[1], got[2] = got[0] + rss, got[1] + pss, got[2] + uss
+        rss, pss = sum(v[0] for v in by_role.values()), sum(v[1] for v in by_role.values())
+        for role, (r, p, u) in by_role.items():
+            for table in (self.roles, self.stage_roles.setdefault(self.stage, {})):
+                peak = table.setdefault(role, {"rss": 0.0, "pss": 0.0, "uss": 0.0})
+                peak["rss"], peak["pss"], peak["uss"] = (
+                    max(peak["rss"], r),
+                    max(peak["pss"], p),
+                    max(peak["uss"], u),
+                )
+        shown = {role: (round(v[0]), round(v[1])) for role, v in sorted(by_role.items())}
+        if rss > self.peak:
+            self.peak, self.at_peak["rss"] = rss, {"stage": self.stage, "roles": shown}
+        if pss > self.pss_peak:
+            self.pss_peak, self.at_peak["pss"] = pss, {"stage": self.stage, "roles": shown}
         if self.stage is not None:
-            self.peaks[self.stage] = max(self.peaks.get(self.stage, 0.0), mb)
+            self.peaks[self.stage] = max(self.peaks.get(self.stage, 0.0), rss)
+            if pss > self.pss_peaks.get(self.stage, 0.0):
+                self.pss_peaks[self.stage], self.stage_at_peak[self.stage] = pss, shown
 
     def __enter__(self):
         self._thread.start()
@@ -230,7 +359,7 @@ def _end_to_end(root: str, district: str, queue) -> None:
 
     notebook = PROJECT / "notebooks" / "district_report.ipynb"
     seconds: dict[str, float] = {}
-    with Sampler() as s:
+    with Sampler() as s, TreeCPU() as sampled:
         _instrument(RUNNER_STAGES, s, seconds)
         t, c = time.perf_counter(), _cpu()
         res = run_batch(
@@ -243,6 +372,8 @@ def _end_to_end(root: str, district: str, queue) -> None:
             reports_dir=Path(root) / "reports",
         )
         total, cpu = time.perf_counter() - t, _cpu() - c
+    # the sampling threads' own CPU time left out (TreeCPU leaves its own out of its figure)
+    cpu -= s.own_cpu + sampled.own
     status = [(r.district_id, r.status, r.reason) for r in res.districts]
     queue.put(
         {
@@ -250,7 +381,15 @@ def _end_to_end(root: str, district: str, queue) -> None:
             "peaks": s.peaks,
             "total": total,
             "cpu": cpu,
+            "sampler_cpu": s.own_cpu,
             "peak_mb": s.peak,
+            "pss_peaks": s.pss_peaks,
+            "pss_peak_mb": s.pss_peak,
+            "roles": s.roles,
+            "stage_roles": {str(k): v for k, v in s.stage_roles.items()},
+            "at_peak": s.at_peak,
+            "stage_at_peak": s.stage_at_peak,
+            "cpu_sampled": sampled.cpu - s.own_cpu,
             "status": status,
         }
     )
@@ -360,14 +499,25 @@ def demo_vs_floor() -> dict:
     }
 
 
-def run_size(students: int, *, stages: bool = True) -> dict:
+def run_size(
+    students: int, *, stages: bool = True, raw: Path | None = None, keep: Path | None = None
+) -> dict:
+    """The figures of one size. ``raw``: an existing raw district folder (linked in as ``demo_metro``, read only)
+    instead of one synthesized here; ``keep``: copy the published reports folder there before cleaning up."""
     root = Path(tempfile.mkdtemp(prefix=f"bench-district-{students}-"))
     try:
-        out = {"synthesize": _in_process(_synth, str(root), students)}
+        if raw is None:
+            out = {"synthesize": _in_process(_synth, str(root), students)}
+        else:
+            (root / "data" / "raw").mkdir(parents=True)
+            (root / "data" / "raw" / "demo_metro").symlink_to(raw.resolve(), target_is_directory=True)
+            out = {"synthesize": None}
         if stages:
             out["analysis"] = _in_process(_analysis, str(root), "demo_metro")
             shutil.rmtree(root / "data" / "processed", ignore_errors=True)
         out["end_to_end"] = _in_process(_end_to_end, str(root), "demo_metro")
+        if keep is not None:
+            shutil.copytree(root / "reports", keep, dirs_exist_ok=True)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     return out
@@ -376,7 +526,8 @@ def run_size(students: int, *, stages: bool = True) -> dict:
 def _print_size(n: int, r: dict) -> None:
     syn, ana, e2e = r["synthesize"], r.get("analysis"), r["end_to_end"]
     print(f"\n== {n:,} students")
-    print(f"  synthesize (not in end to end)   {syn['seconds']:8.1f} s  peak {syn['peak_mb']:7.0f} MB")
+    if syn is not None:
+        print(f"  synthesize (not in end to end)   {syn['seconds']:8.1f} s  peak {syn['peak_mb']:7.0f} MB")
     if ana is not None:
         _print_stages(ana)
     _print_end_to_end(e2e)
@@ -407,16 +558,41 @@ def _print_stages(ana: dict) -> None:
 
 
 def _print_end_to_end(e2e: dict) -> None:
-    print("  end to end, raw CSV to published report (run_batch, jobs=1; peak = runner + kernel):")
+    print(
+        "  end to end, raw CSV to published report (run_batch, jobs=1; the process tree: runner + kernel + Chromium;"
+        "\n  RSS = summed resident sets (shared pages once per process), PSS = summed proportional sets (real use)):"
+    )
     for stage in dict.fromkeys(RUNNER_STAGES.values()):
         if stage in e2e["seconds"]:
-            print(f"    {stage:<28}{e2e['seconds'][stage]:8.2f} s  peak {e2e['peaks'].get(stage, 0):7.0f} MB")
+            print(
+                f"    {stage:<28}{e2e['seconds'][stage]:8.2f} s  peak RSS {e2e['peaks'].get(stage, 0):7.0f} MB"
+                f"  PSS {e2e.get('pss_peaks', {}).get(stage, 0):7.0f} MB"
+            )
     other = e2e["total"] - sum(e2e["seconds"].values())
     print(f"    {'other (ids, publish)':<28}{other:8.2f} s")
     print(
-        f"    {'END TO END':<28}{e2e['total']:8.2f} s  peak {e2e['peak_mb']:7.0f} MB   "
-        f"CPU {e2e.get('cpu', float('nan')):.1f} s (runner + ended children)   status {e2e['status']}"
+        f"    {'END TO END':<28}{e2e['total']:8.2f} s  peak RSS {e2e['peak_mb']:7.0f} MB"
+        f"  PSS {e2e.get('pss_peak_mb', float('nan')):7.0f} MB   status {e2e['status']}"
     )
+    print(
+        f"    CPU {e2e.get('cpu', float('nan')):.1f} s (runner + reaped children), "
+        f"{e2e.get('cpu_sampled', float('nan')):.1f} s (every process of the tree, sampled); the memory "
+        f"sampling's own {e2e.get('sampler_cpu', float('nan')):.1f} s left out of both"
+    )
+    for what, at in e2e.get("at_peak", {}).items():
+        roles = ", ".join(f"{r} {v[0]}/{v[1]}" for r, v in at["roles"].items())
+        print(f"    at the {what.upper()} peak ({at['stage']}), RSS/PSS MB by role: {roles}")
+    for stage, roles in e2e.get("stage_at_peak", {}).items():
+        shown = ", ".join(f"{r} {v[0]}/{v[1]}" for r, v in roles.items())
+        print(f"    at the PSS peak of {stage}, RSS/PSS MB by role: {shown}")
+    stages = e2e.get("stage_roles", {})
+    if stages:
+        print("    peak by role and stage, MB (RSS / PSS / USS; each its own peak):")
+        for stage, roles in stages.items():
+            shown = "; ".join(
+                f"{r} {v['rss']:.0f}/{v['pss']:.0f}/{v['uss']:.0f}" for r, v in sorted(roles.items())
+            )
+            print(f"      {'(between stages)' if stage == 'None' else stage:<26}{shown}")
     print(f"    load average at the end: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
@@ -437,14 +613,24 @@ def main(argv=None) -> int:
         action="store_true",
         help="skip the analysis' per-stage profile (step 2): end to end only, about half the time at 1M",
     )
+    ap.add_argument(
+        "--raw",
+        type=Path,
+        default=None,
+        help="an existing raw district folder (e.g. /work/big/p1000k/raw/demo_metro) instead of synthesizing "
+        "one; with a single --students size (what the folder holds)",
+    )
+    ap.add_argument("--keep", type=Path, default=None, help="copy the published reports folder here")
     ap.add_argument("--json", default=None, help="also write every figure to this JSON file")
     args = ap.parse_args(argv)
+    if args.raw is not None and len(args.students or []) != 1:
+        ap.error("--raw needs one --students size: the number of students the folder holds")
     sizes = (
         [] if args.demo_only else args.students or ([10_000] if args.quick else [10_000, 100_000, 1_000_000])
     )
     results = {}
     for n in sizes:
-        results[n] = run_size(n, stages=not args.no_stages)
+        results[n] = run_size(n, stages=not args.no_stages, raw=args.raw, keep=args.keep)
         _print_size(n, results[n])
     if len(sizes) > 1:
         print("\nscaling (end to end):")
@@ -462,7 +648,8 @@ def main(argv=None) -> int:
     if 1_000_000 in results:
         e = results[1_000_000]["end_to_end"]
         print(
-            f"\ntargets at 1M: end to end {e['total']:.1f} s (<= 120), peak {e['peak_mb'] / 1024:.2f} GB (<= 2)"
+            f"\ntargets at 1M: end to end {e['total']:.1f} s (<= 120), peak {e['peak_mb'] / 1024:.2f} GB summed RSS, "
+            f"{e.get('pss_peak_mb', float('nan')) / 1024:.2f} GB summed PSS (<= 2)"
         )
     if not (args.quick or args.no_demo):
         demo = demo_vs_floor()

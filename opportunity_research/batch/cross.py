@@ -93,7 +93,7 @@ def run_cross(
             require_findings=False,
             **common,
         )
-        engine.run([job], out.append)
+        engine.run([job], out.append, last=True)  # the batch's last task
         cross = out[0]
     cross.districts = ok_ids
     return cross

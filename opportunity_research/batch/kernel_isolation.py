@@ -188,9 +188,10 @@ def return_memory() -> None:
     """Give the memory this process has freed back to the operating system: Python's garbage collector, then
     pyarrow's memory pool and the C allocator's free pages (glibc's ``malloc_trim``; of every thread's arena).
 
-    Used by :func:`release` in a kernel and by the batch runner's gate and screen threads: each thread allocates
-    from an arena of its own, whose freed pages the C allocator otherwise keeps (measured at 1,000,000 students:
-    the gate's audit left 300 MB resident after it returned, while the screen and Chromium ran).
+    Used by :func:`release` in a kernel, and in the batch runner after a district's data is processed and by its
+    gate and screen threads: each thread allocates from an arena of its own, whose freed pages the C allocator
+    otherwise keeps (measured at 1,000,000 students: the gate's audit left 300 MB resident after it returned, while
+    the screen and Chromium ran).
 
     Examples
     --------

@@ -11,7 +11,8 @@ districts one after another in this process. Each task, for one district:
    (:func:`opportunity_research.intake.dataset.process_district`); a contract violation fails the district
    with the first problems as its reason.
 2. **Execute** the notebook with papermill on the worker's warm kernel (one kernel per worker, reset to its
-   baseline before each district: :mod:`~opportunity_research.batch.warm_kernel`; IPC transport, cwd = project root), into
+   baseline before each district: :mod:`~opportunity_research.batch.warm_kernel`; IPC transport, cwd = project root;
+   a serial batch's last task shuts it down once its notebook has run, and the browser once its PDFs are printed), into
    ``.reports-staging/tmp-<district>-<run>-<random>/`` (beside ``reports/``, never inside it: see
    :func:`staging_dir`); the notebook's ``output_dir`` parameter is that folder.
    A kernel that fails to start is retried once; a cell error is not; a cell that runs longer than
@@ -528,6 +529,7 @@ def run_batch(
                 done,
                 priority={j.district_id: _size(raw / j.district_id) for j in todo},
                 on_start=bar.start,
+                last=cross_notebook is None,  # else the cross-district report runs after them
             )
             bar.close()
             for tmp in staging.glob(f"tmp-*-{run_id}-*"):  # left by workers that died mid-district

@@ -6,6 +6,7 @@ Part of the batch runner (:mod:`opportunity_research.batch.runner`); also the pr
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import signal
 import sys
 import time
@@ -164,12 +165,20 @@ class Engine:
         *,
         priority: Mapping[str, int] | None = None,
         on_start: Callable[[str], None] | None = None,
+        last: bool = False,
     ) -> None:
-        """Run ``jobs``; ``on_result`` is called with each result as it finishes."""
+        """Run ``jobs``; ``on_result`` is called with each result as it finishes.
+
+        ``last``: nothing runs on this engine after these jobs. In this process (no Dask) the final job is then
+        run as the worker's last (:attr:`Job.last <.runner_task.Job>`: its kernel and browser are not kept for a
+        next district); Dask workers keep theirs until :meth:`close` (which worker runs the last task is not known
+        in advance)."""
         if self.client is None:
-            for job in jobs:
+            for i, job in enumerate(jobs):
                 if on_start:
                     on_start(job.district_id)
+                if last and i == len(jobs) - 1:
+                    job = dataclasses.replace(job, last=True)
                 on_result(run_job(job))
             return
         from distributed import as_completed

@@ -4,8 +4,9 @@ Part of the batch runner (:mod:`opportunity_research.batch.runner`), which descr
 function: :func:`_prepare_inputs` (validate and process, collect the identifiers to screen for),
 :func:`_execute` (the notebook, with papermill, on the worker's warm kernel), :func:`_build_pages` (sanitize the
 notebook, HTML and PDF pages), :func:`_screen_and_audit` (privacy screen, disclosure gate; the gate, :class:`_Gate`,
-starts in a thread as soon as the notebook has run, and the screen, :class:`_Screen`, as soon as the HTML pages are
-written, so both overlap Chromium's printing) and :func:`_publish` (atomic, once per run). :func:`run_job` chains them and turns any failure into the district's reason.
+starts in a thread as soon as the notebook has run and overlaps the HTML pages' writing, and the screen,
+:class:`_Screen`, starts once they are written and the gate is done, so it overlaps Chromium's printing) and
+:func:`_publish` (atomic, once per run). :func:`run_job` chains them and turns any failure into the district's reason.
 """
 
 from __future__ import annotations
@@ -149,6 +150,10 @@ class Job:
     execution_timeout: int | None = None
     id_districts: tuple = ()
     require_findings: bool = True
+    #: No further task runs on this worker after this one (:meth:`~.runner_engine.Engine.run` sets it on a serial
+    #: batch's last task): its warm kernel is shut down once the notebook has run, and the browser once the PDFs
+    #: are printed, instead of being kept for a next district.
+    last: bool = False
 
 
 def now_utc() -> str:
@@ -203,8 +208,9 @@ def _kernel_never_started(nb_out: Path) -> bool:
 
 
 def _execute(job: Job, nb_out: Path, parameters: dict, result: DistrictResult) -> None:
-    """Run the notebook with papermill on this worker's warm kernel (:mod:`opportunity_research.batch.warm_kernel`);
-    retry once if the kernel failed to start (counted in ``result``)."""
+    """Run the notebook with papermill on this worker's warm kernel (:mod:`opportunity_research.batch.warm_kernel`;
+    shut down afterwards when the job is the worker's ``last``); retry once if the kernel failed to start (counted in
+    ``result``)."""
     from papermill.exceptions import PapermillExecutionError
 
     from . import warm_kernel
@@ -220,6 +226,7 @@ def _execute(job: Job, nb_out: Path, parameters: dict, result: DistrictResult) -
                 kernel_name=job.kernel_name,
                 start_timeout=job.start_timeout,
                 execution_timeout=job.execution_timeout,
+                last=job.last,
             )
             return
         except PapermillExecutionError:
@@ -414,6 +421,7 @@ def _prepare_inputs(job: Job, result: DistrictResult, ids: Identifiers) -> None:
         from ..intake.dataset import process_district
 
         process_district(raw, processed_root=processed_dir, key=job.key)
+        return_memory()  # what processing freed, back to the system while the notebook runs
     ids.read(processed_dir / job.district_id)
     manifest = processed_dir / job.district_id / "manifest.json"
     if manifest.exists():
@@ -422,7 +430,8 @@ def _prepare_inputs(job: Job, result: DistrictResult, ids: Identifiers) -> None:
 
 def _build_pages(job: Job, tmp: Path, final: Path, nb_out: Path, before_print=None) -> None:
     """Step 3: the executed notebook sanitized, its findings checked, the HTML pages and PDFs built
-    (``before_print``: see :func:`~opportunity_research.report.pages.publish_pages`)."""
+    (``before_print``: see :func:`~opportunity_research.report.pages.publish_pages`) in this thread's shared
+    browser, which is closed afterwards when the job is the worker's ``last``."""
     from ..report.pages import publish_pages
     from ..report.reporting import sanitize_notebook
 
@@ -455,6 +464,10 @@ def _build_pages(job: Job, tmp: Path, final: Path, nb_out: Path, before_print=No
         shared_browser=True,
         before_print=before_print,
     )
+    if job.last:  # no next folder to print: the browser's memory back to the system while the screen finishes
+        from ..report.browser import close_shared_chromium
+
+        close_shared_chromium()
 
 
 class _Gate:
@@ -462,10 +475,12 @@ class _Gate:
     :func:`~opportunity_research.disclosure.joint.audit_report_folder`), run in a thread of its own.
 
     It reads only ``findings.json`` and ``tables/*.csv``, which the notebook has written and nothing after it
-    changes, so :func:`run_job` starts it as soon as the notebook has run: it works while the pages are built and
-    Chromium prints the PDFs (when the runner mostly waits for the browser), and :func:`_screen_and_audit` takes its
-    result after the privacy screen. Same audit, same decision, same messages as run after the screen; a task that
-    fails before then does not wait for it (its result is never read).
+    changes, so :func:`run_job` starts it as soon as the notebook has run: it works while the notebook is sanitized
+    and the HTML pages are written, and :func:`_screen_and_audit` takes its result after the privacy screen. Same
+    audit, same decision, same messages as run after the screen; a task that fails before then does not wait for it
+    (its result is never read). :meth:`wait` lets it finish (and give its memory back) before Chromium prints: at
+    1,000,000 students the audit held 360 MB at its peak, which otherwise came on top of the browser's and the
+    screen's.
     """
 
     def __init__(self, job: Job, folder: Path):
@@ -485,6 +500,11 @@ class _Gate:
 
         self._thread = threading.Thread(target=run, name=f"disclosure-gate-{job.district_id}", daemon=True)
         self._thread.start()
+
+    def wait(self) -> None:
+        """Until the gate has finished (its result is read later, by :meth:`result`)."""
+        if self._thread is not None:
+            self._thread.join()
 
     def result(self) -> list[str]:
         """The unprotected cells the gate found (empty: the folder may be published); raises what the gate
@@ -737,10 +757,15 @@ def run_job(job: Job) -> DistrictResult:
         nb_out = tmp / "report.ipynb"
         with _stage(result, "notebook"):
             _execute(job, nb_out, parameters, result)
-        gate = _Gate(job, tmp)  # the disclosure gate, while the pages are built and printed
+        gate = _Gate(job, tmp)  # the disclosure gate, while the HTML pages are built
         screens: list[_Screen] = []  # the privacy screen, while Chromium prints
+
+        def before_print() -> None:  # the gate done (its memory returned) before the browser prints
+            gate.wait()
+            screens.append(_Screen(job, tmp, ids))
+
         with _stage(result, "pages"):
-            _build_pages(job, tmp, final, nb_out, before_print=lambda: screens.append(_Screen(job, tmp, ids)))
+            _build_pages(job, tmp, final, nb_out, before_print=before_print)
         with _stage(result, "screen+audit"):
             _screen_and_audit(job, tmp, ids, gate, screens[0] if screens else None)
         with _stage(result, "publish"):

@@ -1,0 +1,126 @@
+"""What the batch holds while a district's pages are printed.
+
+* A serial batch's last task: its warm kernel is shut down once its notebook has run, and the shared browser once
+  its PDFs are printed, so neither holds memory while the last pages are printed and screened; earlier districts
+  keep both warm for the next one, and a cross-district report that follows keeps them for itself.
+* The disclosure gate has finished (and returned its memory) before Chromium prints.
+* The runner returns what processing a district freed before the notebook runs.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from opportunity_research.batch import runner_task, warm_kernel
+from opportunity_research.batch.runner import run_batch
+from opportunity_research.report import browser
+
+try:  # tests/ as a package or as a plain folder on sys.path
+    from .test_runner import CROSS, TINY, make_district
+except ImportError:  # pragma: no cover
+    from test_runner import CROSS, TINY, make_district
+
+pytestmark = pytest.mark.long(20)
+
+
+@pytest.fixture()
+def seen(monkeypatch):
+    """Per task, as its pages are built: (name, Job.last, warm kernels of this process before the pages, the shared
+    browser still running after them)."""
+    out = []
+    build = runner_task._build_pages
+
+    def recording(job, *args, **kwargs):
+        kernels = len(warm_kernel._POOL)
+        build(job, *args, **kwargs)
+        running = getattr(browser._SHARED, "browser", None) is not None
+        out.append((job.district_id, job.last, kernels, running))
+
+    monkeypatch.setattr(runner_task, "_build_pages", recording)
+    yield out
+    warm_kernel.shutdown_all()
+    browser.close_shared_chromium()
+
+
+def test_the_last_district_of_a_serial_batch_keeps_no_kernel_or_browser(tmp_path, seen):
+    for d in ("alpha", "beta"):
+        make_district(tmp_path, d)
+    result = run_batch(["alpha", "beta"], notebook=TINY, cross_notebook=None, root=tmp_path, process=False)
+    assert [r.status for r in result.districts] == ["ok", "ok"], [r.reason for r in result.districts]
+    pdf = browser.find_chromium() is not None
+    # alpha: kernel kept (warm for beta), browser kept; beta: the kernel gone before its pages, the browser after
+    assert seen == [("alpha", False, 1, pdf), ("beta", True, 0, False)]
+    assert all((tmp_path / "reports" / d / "report.html").exists() for d in ("alpha", "beta"))
+
+
+def test_a_cross_district_report_after_the_districts_is_the_last_task(tmp_path, seen):
+    for d in ("alpha", "beta"):
+        make_district(tmp_path, d)
+    result = run_batch(["alpha", "beta"], notebook=TINY, cross_notebook=CROSS, root=tmp_path, process=False)
+    assert [r.status for r in result.districts] == ["ok", "ok"], [r.reason for r in result.districts]
+    assert result.cross.status == "ok", result.cross.reason
+    pdf = browser.find_chromium() is not None
+    assert seen == [
+        ("alpha", False, 1, pdf),
+        ("beta", False, 1, pdf),
+        ("cross_district", True, 0, False),
+    ]
+
+
+def test_the_gate_has_finished_before_the_browser_prints(tmp_path, monkeypatch, seen):
+    if browser.find_chromium() is None:
+        pytest.skip("no Chromium: nothing is printed")
+    from opportunity_research.disclosure import joint
+
+    audit = joint.audit_report_folder
+
+    printing = threading.Event()
+
+    def slow_audit(*args, **kwargs):  # a gate that would still run when printing starts (at most 5 s more)
+        printing.wait(5)
+        return audit(*args, **kwargs)
+
+    monkeypatch.setattr(joint, "audit_report_folder", slow_audit)
+    gates_at_print = []
+    print_pdfs = browser.print_pdfs
+
+    def recording(*args, **kwargs):
+        gates_at_print.append(
+            [t.name for t in threading.enumerate() if t.name.startswith("disclosure-gate-")]
+        )
+        printing.set()
+        return print_pdfs(*args, **kwargs)
+
+    monkeypatch.setattr(browser, "print_pdfs", recording)
+    make_district(tmp_path, "alpha")
+    result = run_batch(["alpha"], notebook=TINY, cross_notebook=None, root=tmp_path, process=False)
+    assert [r.status for r in result.districts] == ["ok"], [r.reason for r in result.districts]
+    assert gates_at_print == [[]]
+
+
+def test_the_runner_returns_what_processing_freed(tmp_path, monkeypatch):
+    from opportunity_research.disclosure.identifiers import Identifiers
+    from opportunity_research.intake import dataset
+
+    make_district(tmp_path, "alpha")
+    calls = []
+    monkeypatch.setattr(dataset, "process_district", lambda *a, **k: calls.append("process"))
+    monkeypatch.setattr(runner_task, "return_memory", lambda: calls.append("return_memory"))
+    job = runner_task.Job(
+        "district",
+        "alpha",
+        str(TINY),
+        root=str(tmp_path),
+        reports_dir=str(tmp_path / "reports"),
+        raw_dir=str(tmp_path / "data" / "raw"),
+        processed_dir=str(tmp_path / "data" / "processed"),
+        parameters={},
+        min_n=10,
+        kernel_name="python3",
+    )
+    runner_task._prepare_inputs(job, runner_task.DistrictResult("alpha", "failed"), Identifiers())
+    assert calls == ["process", "return_memory"]
+    assert Path(job.processed_dir, "alpha", "manifest.json").exists()
