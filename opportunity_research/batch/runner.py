@@ -12,7 +12,7 @@ districts one after another in this process. Each task, for one district:
    with the first problems as its reason.
 2. **Execute** the notebook with papermill on the worker's warm kernel (one kernel per worker, reset to its
    baseline before each district: :mod:`~opportunity_research.batch.warm_kernel`; IPC transport, cwd = project root;
-   a serial batch's last task shuts it down once its notebook has run, and the browser once its PDFs are printed), into
+   a serial batch's last task shuts it down once its notebook has run), into
    ``.reports-staging/tmp-<district>-<run>-<random>/`` (beside ``reports/``, never inside it: see
    :func:`staging_dir`); the notebook's ``output_dir`` parameter is that folder.
    A kernel that fails to start is retried once; a cell error is not; a cell that runs longer than

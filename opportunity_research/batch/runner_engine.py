@@ -170,8 +170,8 @@ class Engine:
         """Run ``jobs``; ``on_result`` is called with each result as it finishes.
 
         ``last``: nothing runs on this engine after these jobs. In this process (no Dask) the final job is then
-        run as the worker's last (:attr:`Job.last <.runner_task.Job>`: its kernel and browser are not kept for a
-        next district); Dask workers keep theirs until :meth:`close` (which worker runs the last task is not known
+        run as the worker's last (:attr:`Job.last <.runner_task.Job>`: its kernel is not kept for a next
+        district); Dask workers keep theirs until :meth:`close` (which worker runs the last task is not known
         in advance)."""
         if self.client is None:
             for i, job in enumerate(jobs):

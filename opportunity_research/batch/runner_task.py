@@ -151,8 +151,9 @@ class Job:
     id_districts: tuple = ()
     require_findings: bool = True
     #: No further task runs on this worker after this one (:meth:`~.runner_engine.Engine.run` sets it on a serial
-    #: batch's last task): its warm kernel is shut down once the notebook has run, and the browser once the PDFs
-    #: are printed, instead of being kept for a next district.
+    #: batch's last task): its warm kernel is shut down once the notebook has run, instead of being kept for a next
+    #: district. (The browser stays until :meth:`~.runner_engine.Engine.close`: at 1M students it holds about 0.5 GB
+    #: PSS, the district's size does not change that, and the notebook step, not the pages, sets the run's peak.)
     last: bool = False
 
 
@@ -431,7 +432,7 @@ def _prepare_inputs(job: Job, result: DistrictResult, ids: Identifiers) -> None:
 def _build_pages(job: Job, tmp: Path, final: Path, nb_out: Path, before_print=None) -> None:
     """Step 3: the executed notebook sanitized, its findings checked, the HTML pages and PDFs built
     (``before_print``: see :func:`~opportunity_research.report.pages.publish_pages`) in this thread's shared
-    browser, which is closed afterwards when the job is the worker's ``last``."""
+    browser."""
     from ..report.pages import publish_pages
     from ..report.reporting import sanitize_notebook
 
@@ -464,10 +465,6 @@ def _build_pages(job: Job, tmp: Path, final: Path, nb_out: Path, before_print=No
         shared_browser=True,
         before_print=before_print,
     )
-    if job.last:  # no next folder to print: the browser's memory back to the system while the screen finishes
-        from ..report.browser import close_shared_chromium
-
-        close_shared_chromium()
 
 
 class _Gate:
