@@ -465,9 +465,8 @@ def _per_student_subject(
     subject = pd.factorize(enr["subject"])[0] if at is not None else None
     if at is None or (at < 0).any() or (subject < 0).any():
         return enr.groupby(["student_id", "subject"], sort=False).agg(**spec).reset_index(), None
-    cell = pd.factorize(at * (int(subject.max()) + 1) + subject)[
-        0
-    ]  # numbered by first row, as groupby's groups
+    # numbered by first row, as groupby's groups
+    cell = pd.factorize(at * (int(subject.max()) + 1) + subject)[0]
     first = np.flatnonzero(np.diff(np.maximum.accumulate(cell), prepend=-1) > 0)  # each group's first row
     per = enr.groupby(cell, sort=False).agg(**spec).reset_index(drop=True)
     keys = enr[["student_id", "subject"]].take(first).reset_index(drop=True)
