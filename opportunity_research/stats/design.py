@@ -250,13 +250,17 @@ def _column_design(
                     return None
             # patsy's order: the left-most factor's columns vary fastest
             for combo in itertools.product(*[range(k) for k in reversed(per_factor)]):
-                col = np.ones(n)
-                for f, idx in zip(st.factors, combo[::-1]):
-                    if f in st.contrast_matrices:
-                        col = col * st.contrast_matrices[f].matrix[cats[f.code], idx]
-                    else:
-                        col = col * values[f.code]
-                X[:, j] = col
+                parts = [
+                    st.contrast_matrices[f].matrix[cats[f.code], idx]
+                    if f in st.contrast_matrices
+                    else values[f.code]
+                    for f, idx in zip(st.factors, combo[::-1])
+                ]
+                # the factors' product, left to right, made in place (1.0 times the first factor is that factor)
+                col = X[:, j]
+                col[:] = parts[0] if parts else 1.0
+                for v in parts[1:]:
+                    np.multiply(col, v, out=col)
                 j += 1
         if j != stop:
             return None
