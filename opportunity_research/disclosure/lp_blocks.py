@@ -527,7 +527,7 @@ def block_entries(a_cols, sub, x) -> tuple[np.ndarray, np.ndarray, tuple]:
     nz = ranges(start, lens)
     ind, coef = a_cols.indices[nz], a_cols.data[nz]
     touch, place = np.unique(ind, return_inverse=True)
-    sums = np.bincount(place, weights=coef * np.repeat(x[sub], lens), minlength=len(touch))
+    sums = np.bincount(place, weights=coef * np.repeat(x[sub], lens), minlength=len(touch)).astype(float)
     pos = np.repeat(np.arange(len(sub)), lens)
     keep = coef != 0
     return touch, sums, (place[keep], pos[keep], coef[keep])

@@ -62,11 +62,13 @@ def codes(parts: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     >>> code.tolist(), first.tolist()
     ([0, 1, 0, 2], [0, 1, 3])
     """
-    code = np.zeros(len(parts[0]), dtype=np.int64)
+    code = None
     for p in parts:
         c, u = pd.factorize(p, use_na_sentinel=False)
-        code = pd.factorize(code * len(u) + c)[0]
-    return code, np.unique(code, return_index=True)[1]
+        # the first array's codes are already numbered in the order first met
+        code = c.astype(np.int64, copy=False) if code is None else pd.factorize(code * len(u) + c)[0]
+    # a code's first row is where it exceeds every code before it (codes are numbered in the order first met)
+    return code, np.flatnonzero(np.diff(np.maximum.accumulate(code), prepend=-1) > 0)
 
 
 def ranges(lo: np.ndarray, cnt: np.ndarray) -> np.ndarray:
