@@ -3,6 +3,8 @@ codes and first rows of factorizing every array's combination (the way before)."
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -40,3 +42,23 @@ def test_first_rows_without_a_sort(monkeypatch):
     monkeypatch.setattr(model_arrays.np, "unique", None)  # np.unique is not called
     code, first = codes([np.array(["b", "a", "b", "c"], dtype=object)])
     assert code.tolist() == [0, 1, 0, 2] and first.tolist() == [0, 1, 3]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_key_groups_are_the_groupby_indices(seed):
+    """The cell tables' groupings (levels in a school, schools of a level, subjects of a group) from the labels'
+    codes: pandas' groups of the labels themselves, in its order, a missing label in none."""
+    rng = np.random.default_rng(seed)
+    values = np.array(["a", "b", "all", None, np.nan, "c", "1"], dtype=object)
+    for _ in range(300):
+        n, k = int(rng.integers(1, 40)), int(rng.integers(1, 5))
+        frame = pd.DataFrame(
+            {f"c{i}": rng.choice(values[: int(rng.integers(1, 8))], n) for i in range(k)}, dtype=object
+        )
+        want = list(frame.groupby(list(frame.columns), sort=False).indices.values())
+        rows, starts = model_arrays.key_groups([pd.factorize(frame[c].to_numpy())[0] for c in frame.columns])
+        got = [rows[a:b] for a, b in itertools.pairwise(starts)]
+        assert len(got) == len(want)
+        for g, w in zip(got, want):
+            assert g.dtype == w.dtype
+            np.testing.assert_array_equal(g, w)
