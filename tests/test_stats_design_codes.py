@@ -60,6 +60,8 @@ def test_sorted_codes_of_integers_and_text():
         np.array([5, -3, 5, 2**40]),
         np.array([3, 3, 1], dtype=np.uint8),
         np.array([-128, 127, 0], dtype=np.int8),
+        np.array([2**63 + 5, 2**63 + 1, 2**63 + 5], dtype=np.uint64),
+        np.array([2**63 - 1, -(2**63), 2**63 - 1]),
         pd.Series(["b", "a", "b"], dtype="str"),
         np.array([2.5, 1.0, 2.5]),
     ):

@@ -116,7 +116,7 @@ def sorted_codes(values: pd.Series | np.ndarray) -> tuple[np.ndarray, int]:
     if isinstance(dtype, np.dtype) and dtype.kind in "iu" and len(values):
         v = np.asarray(values)
         lo, hi = int(v.min()), int(v.max())
-        if hi - lo < 4 * len(v) + 4096:
+        if hi < 2**63 and hi - lo < 4 * len(v) + 4096:
             shifted = np.subtract(v, lo, dtype=np.int64)
             present = np.zeros(hi - lo + 1, dtype=bool)
             present[shifted] = True
