@@ -29,7 +29,7 @@ Two measurements:
 4. **A pickled district's whole pass** (``--pickle PATH ...``): ``(analysis, indicators)`` as
    ``study.analysis.unprotected_analysis(..., n_boot=20)`` returns them (``bench_analysis.py --processed DIR
    --n-boot 20 --save PATH`` writes one, e.g. of a 10,000-student district made by ``synthesize_district``),
-   protected by ``disclosure.joint.protect_district`` as the analysis does; printed: wall and CPU seconds (this process' user + system), peak memory, hidden counts, rows
+   protected by ``disclosure.joint.protect_district`` as the analysis does; printed: wall and CPU seconds (this process' user + system, and of them the main thread's: the rest is the block LPs' threads), peak memory, hidden counts, rows
    hidden beyond the small cells, and the load average before and after. Only this part runs with ``--pickle``.
 
 Usage::
@@ -375,13 +375,15 @@ def bench_pickled(paths: list[str]) -> None:
         with open(path, "rb") as f:
             a, indicators = pickle.load(f)
         load = os.getloadavg()
-        r0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+        r0, t0, m0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter(), time.thread_time()
         out = disclosure.protect_district(a, indicators=indicators)
+        main = time.thread_time() - m0
         wall, r1 = time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_SELF)
         cpu = r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime
         rep = out.disclosure
         print(
-            f"{path}: protection pass {wall:.1f} s wall, {cpu:.1f} CPU-s, peak RSS {r1.ru_maxrss / 2**20:.2f} GB; "
+            f"{path}: protection pass {wall:.1f} s wall, {cpu:.1f} CPU-s ({main:.1f} in the main thread, the rest other threads: "
+            f"the block LPs), peak RSS {r1.ru_maxrss / 2**20:.2f} GB; "
             f"{rep.hidden_counts:,} hidden counts, {rep.beyond_primary:,} rows hidden beyond the small cells, "
             f"audit {'passed' if rep.passed else 'FAILED'}; load average "
             f"{', '.join(f'{x:.2f}' for x in load)} -> {', '.join(f'{x:.2f}' for x in os.getloadavg())}",

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from .model_arrays import codes
+from .model_arrays import codes, ranges
 
 __all__ = ["LOCAL_SCHOOLS", "TOL", "interval_width"]
 
@@ -207,12 +207,11 @@ def _local_points(model, arr, rows, members, unknown, b_all, lb, targets, need, 
         """Start the probe of one block (``sub``: its counts, ascending) for its targets ``ts`` (and, for the
         target ``own``, its own maximum and minimum over the block when those points leave it open); its
         solves run on ``pool`` while the next blocks are built. :func:`finish` records it."""
-        cols_sub = a_cols[:, sub]
-        touch = np.unique(cols_sub.indices)
+        touch, own_sums, entries = block_entries(a_cols, sub, x_true)
         if not len(touch):
             queue.append((then, None, None, None, {}))
             return
-        b = base[touch] + (cols_sub @ x_true[sub])[touch]  # the block's own counts free again
+        b = base[touch] + own_sums  # the block's own counts free again
         key = digest(
             sub, rows[touch], np.round(b, 6) + 0.0, ts, need, "block" if own is None else ("own", own)
         )
@@ -220,7 +219,7 @@ def _local_points(model, arr, rows, members, unknown, b_all, lb, targets, need, 
         if hit is not None:
             queue.append((then, None, None, None, hit))
             return
-        lp = component_model(arr, rows[touch], sub, None, b, lb, block_entries(cols_sub, touch))
+        lp = component_model(arr, rows[touch], sub, None, b, lb, entries)
         if lp is None:
             queue.append((then, key, None, None, {}))
             return
@@ -506,22 +505,32 @@ def component_model(arr, rows, members, unknown, b, lb, entries=None):
     return a, lower, np.maximum(upper, lower), lo_r, bk
 
 
-def block_entries(cols_sub, touch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A block's entries for :func:`component_model` from its columns (``cols_sub``: CSC, the component's rows by
-    the block's counts) and the rows that hold them (``touch``, ascending): each nonzero entry's place in
-    ``touch``, its count's place in the block and its coefficient, column by column (the entries a read of the
-    touched rows keeps, without reading the rest of those rows: a relation of every school's count of a group
-    reaches each block).
+def block_entries(a_cols, sub, x) -> tuple[np.ndarray, np.ndarray, tuple]:
+    """A block's rows and entries for :func:`component_model`, read from its columns: ``a_cols`` is CSC (the
+    component's rows by its counts), ``sub`` the block's counts (ascending), ``x`` a value of every count.
+
+    Returns the rows the block's columns touch (``touch``, ascending), those rows' sums of the block's counts at
+    ``x`` (``(a_cols[:, sub] @ x[sub])[touch]`` to the bit: each row's terms added in the columns' order) and the
+    entries: each nonzero entry's place in ``touch``, its count's place in the block and its coefficient, column
+    by column (the entries a read of the touched rows keeps, without reading the rest of those rows: a relation
+    of every school's count of a group reaches each block). Read from the CSC arrays at once, without slicing a
+    sparse matrix per block.
 
     Examples
     --------
-    >>> cols = sparse.csc_matrix(np.array([[1.0, 0.0], [0.0, 0.0], [2.0, -1.0]]))
-    >>> [x.tolist() for x in block_entries(cols, np.array([0, 2]))]
-    [[0, 1, 1], [0, 0, 1], [1.0, 2.0, -1.0]]
+    >>> cols = sparse.csc_matrix(np.array([[1.0, 0.0, 5.0], [0.0, 0.0, 7.0], [2.0, -1.0, 0.0]]))
+    >>> touch, sums, entries = block_entries(cols, np.array([0, 1]), np.array([3.0, 4.0, 9.0]))
+    >>> touch.tolist(), sums.tolist(), [x.tolist() for x in entries]
+    ([0, 2], [3.0, 2.0], [[0, 1, 1], [0, 0, 1], [1.0, 2.0, -1.0]])
     """
-    pos = np.repeat(np.arange(cols_sub.shape[1]), np.diff(cols_sub.indptr))
-    keep = cols_sub.data != 0
-    return np.searchsorted(touch, cols_sub.indices[keep]), pos[keep], cols_sub.data[keep]
+    start, lens = a_cols.indptr[sub], a_cols.indptr[sub + 1] - a_cols.indptr[sub]
+    nz = ranges(start, lens)
+    ind, coef = a_cols.indices[nz], a_cols.data[nz]
+    touch, place = np.unique(ind, return_inverse=True)
+    sums = np.bincount(place, weights=coef * np.repeat(x[sub], lens), minlength=len(touch)).astype(float)
+    pos = np.repeat(np.arange(len(sub)), lens)
+    keep = coef != 0
+    return touch, sums, (place[keep], pos[keep], coef[keep])
 
 
 def first_distinct_rows(

@@ -28,6 +28,8 @@ from .model_arrays import (
     codes,
     count_codes,
     group_relations,
+    key_codes,
+    key_groups,
     subject_relations,
 )
 from .model_arrays import entry as _entry
@@ -299,6 +301,15 @@ class AuditReport:
 
 # ---------------------------------------------------------------------------------------------
 # The model: rows, variables, relations
+
+
+def _last_rows(code: np.ndarray, which: np.ndarray) -> np.ndarray:
+    """Per code (:func:`~.model_arrays.key_codes`): the last row of ``which`` with it, -1 where there is none (the
+    row a dict from each such row's key to the row keeps)."""
+    last = np.full(int(code.max(initial=-1)) + 1, -1, dtype=np.int64)
+    rows = np.flatnonzero(which & (code >= 0))
+    np.maximum.at(last, code[rows], rows)
+    return last
 
 
 def _split_group(group: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -617,31 +628,32 @@ class PopulationModel:
             keep = (a != b) & ((counts[js] <= counts[jn]) if self.known else True)
             pairs = zip(a[keep].tolist(), b[keep].tolist())
             self.relations.extend(({u: 1.0, w: -1.0}, "le") for u, w in pairs)
-        frame = pd.DataFrame(
-            {"u": unis, "s": school, "v": var, "l": lev}, dtype=object
-        )  # (not as text columns)
-        # levels of a variable within a school add up to the school's "all" row
-        tot = {(u, s): i for i, (u, s, v) in enumerate(zip(unis, school, var)) if v == "all"}
+        # the labels' codes (as groupby numbers them: a missing label in no group), grouped without a groupby on text
+        cu, cs, cv, cl = (pd.factorize(x)[0] for x in (unis, school, var, lev))
+        # levels of a variable within a school add up to the school's "all" row (of several, the last)
+        us = key_codes([cu, cs])
+        tot = _last_rows(us, var == "all")
+        rows_, starts = key_groups([cu, cs, cv])
+        first = rows_[starts[:-1]]
+        t = tot[us[first]]
         self._relations(
             [
-                (ix, tot[(u, s)])
-                for (u, s, v), ix in frame.groupby(["u", "s", "v"], sort=False).indices.items()
-                if v != "all" and (u, s) in tot
+                (rows_[starts[g] : starts[g + 1]], int(t[g]))
+                for g in np.flatnonzero((var[first] != "all") & (t >= 0)).tolist()
             ],
             counts,
             rvars,
             rids,
         )
         # schools add up to the district
-        dist = {(u, v, lv): i for i, (u, s, v, lv) in enumerate(zip(unis, school, var, lev)) if s == "all"}
-        sch = frame[frame["s"] != "all"]
-        at = sch.index.to_numpy()
+        uvl = key_codes([cu, cv, cl])
+        dist = _last_rows(uvl, school == "all")
+        at = np.flatnonzero(school != "all")
+        rows_, starts = key_groups([cu[at], cv[at], cl[at]])
+        first = at[rows_[starts[:-1]]]
+        t = dist[uvl[first]]
         self._relations(
-            [
-                (at[ix], dist[(u, v, lv)])
-                for (u, v, lv), ix in sch.groupby(["u", "v", "l"], sort=False).indices.items()
-                if (u, v, lv) in dist
-            ],
+            [(at[rows_[starts[g] : starts[g + 1]]], int(t[g])) for g in np.flatnonzero(t >= 0).tolist()],
             counts,
             rvars,
             rids,
@@ -657,15 +669,13 @@ class PopulationModel:
                 if other
                 else np.full(len(df), "", dtype=object)
             )
-            sf = pd.DataFrame({"o": okey, "s": school, "v": var, "l": lev, "subj": subj}, dtype=object)
             # each group of one other-universe key, school and level with one pooled row and two subjects or more
-            groups = list(sf.groupby(["o", "s", "v", "l"], sort=False).indices.values())
-            if groups:
-                lens = np.fromiter((len(ix) for ix in groups), dtype=np.int64, count=len(groups))
-                flat = np.concatenate([np.asarray(ix, dtype=np.int64) for ix in groups])
-                gid = np.repeat(np.arange(len(groups)), lens)
+            flat, starts = key_groups([pd.factorize(okey)[0], cs, cv, cl])
+            if len(flat):
+                lens = np.diff(starts)
+                gid = np.repeat(np.arange(len(lens)), lens)
                 pooled = subj[flat] == "all"
-                n_pooled = np.bincount(gid[pooled], minlength=len(groups))
+                n_pooled = np.bincount(gid[pooled], minlength=len(lens))
                 ok = (n_pooled == 1) & (lens - n_pooled >= 2)
                 tots = flat[pooled & ok[gid]]
                 part_of = flat[~pooled & ok[gid]]

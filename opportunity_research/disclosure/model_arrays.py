@@ -62,11 +62,13 @@ def codes(parts: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     >>> code.tolist(), first.tolist()
     ([0, 1, 0, 2], [0, 1, 3])
     """
-    code = np.zeros(len(parts[0]), dtype=np.int64)
+    code = None
     for p in parts:
         c, u = pd.factorize(p, use_na_sentinel=False)
-        code = pd.factorize(code * len(u) + c)[0]
-    return code, np.unique(code, return_index=True)[1]
+        # the first array's codes are already numbered in the order first met
+        code = c.astype(np.int64, copy=False) if code is None else pd.factorize(code * len(u) + c)[0]
+    # a code's first row is where it exceeds every code before it (codes are numbered in the order first met)
+    return code, np.flatnonzero(np.diff(np.maximum.accumulate(code), prepend=-1) > 0)
 
 
 def ranges(lo: np.ndarray, cnt: np.ndarray) -> np.ndarray:
@@ -793,3 +795,44 @@ def subject_relations(sense: np.ndarray, rvars: np.ndarray, flat, tot, starts) -
     coef_all = np.concatenate([coef_m, np.tile([1.0, -1.0], len(pv))])
     le_all = np.concatenate([is_le, np.ones(len(pv), dtype=bool)])
     return all_n[order], var_all[at_all], coef_all[at_all], le_all[order]
+
+
+def key_codes(keys: list[np.ndarray]) -> np.ndarray:
+    """One code per combination of the keys' codes (each key numbered as ``pd.factorize`` numbers it, -1 for a
+    missing value): ``0..K-1`` in the order first met, -1 where a key is missing (two rows have one code when their
+    keys are equal, as tuples of the values in a dict would be, missing values apart).
+
+    Examples
+    --------
+    >>> key_codes([np.array([1, 0, 1, 0, -1]), np.array([0, 0, 1, 0, 0])]).tolist()
+    [0, 1, 2, 1, -1]
+    """
+    gi = np.zeros(len(keys[0]), dtype=np.int64)
+    missing = np.zeros(len(keys[0]), dtype=bool)
+    for c in keys:
+        c = np.asarray(c, dtype=np.int64)
+        missing |= c < 0
+        gi = gi * (int(c.max(initial=-1)) + 1) + c
+        if len(gi) and gi.max() >= 2**40:  # renumbered: the combinations stay apart and the numbers small
+            gi = pd.factorize(gi)[0]
+    out = np.full(len(gi), -1, dtype=np.int64)
+    out[~missing] = pd.factorize(gi[~missing])[0]
+    return out
+
+
+def key_groups(keys: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """``groupby(keys, sort=False).indices`` from the keys' codes (:func:`key_codes`): every group's rows
+    (ascending), group after group, and the groups' starts in them (one more than the groups). The groups come in
+    pandas' order, the order of their first rows; a row with a missing key is in none.
+
+    Examples
+    --------
+    >>> rows, starts = key_groups([np.array([1, 0, 1, 0, -1]), np.array([0, 0, 1, 0, 0])])
+    >>> rows.tolist(), starts.tolist()
+    ([0, 1, 3, 2], [0, 1, 3, 4])
+    """
+    code = key_codes(keys)
+    valid = np.flatnonzero(code >= 0)
+    order = np.argsort(code[valid], kind="stable")
+    starts = np.flatnonzero(np.diff(code[valid][order], prepend=-1) != 0)
+    return valid[order], np.append(starts, len(valid))

@@ -17,7 +17,7 @@ import patsy
 
 from .results import NotIdentifiedError
 
-__all__ = ["Design", "build_design", "check_columns", "nested_codes"]
+__all__ = ["Design", "build_design", "check_columns", "nested_codes", "sorted_codes"]
 
 
 @dataclass
@@ -47,6 +47,7 @@ class Design:
     level_cols: list[np.ndarray]  # per level: which U columns carry random effects there
     n_dropped: int
     groups: tuple[str, ...] = ()
+    xtx: np.ndarray | None = None  # X'X (the rank check's), for the identification check
 
 
 def check_columns(data: pd.DataFrame, cols: Iterable[str], what: str) -> None:
@@ -72,6 +73,9 @@ def nested_codes(
 ) -> tuple[list[np.ndarray], list[int], list[np.ndarray]]:
     """Codes of the nested groups: an inner id need only be unique within its outer group.
 
+    A level's groups are numbered in the sorted order of (outer group, own value), as ``pd.factorize(outer *
+    (values + 1) + own, sort=True)`` numbers them. ``frame`` has no missing value in ``groups``.
+
     Examples
     --------
     >>> import pandas as pd
@@ -81,20 +85,60 @@ def nested_codes(
     ([[0, 0, 1], [0, 1, 2]], [2, 3], [[0, 0, 1]])
     """
     codes, sizes, parents = [], [], []
-    parent = np.zeros(len(frame), dtype=np.int64)
     for level, col in enumerate(groups):
-        own, uniq = pd.factorize(frame[col], sort=True)
-        key = parent * np.int64(len(uniq) + 1) + own
-        code, kuniq = pd.factorize(key, sort=True)
-        code = code.astype(np.int64)
-        if level > 0:
-            par = np.empty(len(kuniq), dtype=np.int64)
-            par[code] = parent
+        own, n_own = sorted_codes(frame[col])
+        if level == 0:  # no outer group: the own values' ranks
+            code, size = own, n_own
+        else:
+            code, size = _within(codes[-1], own, n_own)
+            par = np.empty(size, dtype=np.int64)
+            par[code] = codes[-1]
             parents.append(par)
         codes.append(code)
-        sizes.append(len(kuniq))
-        parent = code
+        sizes.append(size)
     return codes, sizes, parents
+
+
+def sorted_codes(values: pd.Series | np.ndarray) -> tuple[np.ndarray, int]:
+    """``pd.factorize(values, sort=True)``: each value's rank among the distinct values (int64), and their number.
+
+    For values without a missing one. Integers spanning a range at most a few times their count (group codes) are
+    ranked by marking a table of that range, without a hash table or a sort; anything else goes to pandas.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> codes, k = sorted_codes(np.array([7, 3, 7, 5]))
+    >>> codes.tolist(), k
+    ([2, 0, 2, 1], 3)
+    """
+    dtype = values.dtype
+    if isinstance(dtype, np.dtype) and dtype.kind in "iu" and len(values):
+        v = np.asarray(values)
+        lo, hi = int(v.min()), int(v.max())
+        if hi < 2**63 and hi - lo < 4 * len(v) + 4096:
+            shifted = np.subtract(v, lo, dtype=np.int64)
+            present = np.zeros(hi - lo + 1, dtype=bool)
+            present[shifted] = True
+            rank = np.cumsum(present, dtype=np.int64) - 1
+            return rank[shifted], int(rank[-1]) + 1
+    codes, uniq = pd.factorize(values, sort=True)
+    return codes.astype(np.int64, copy=False), len(uniq)
+
+
+def _within(outer: np.ndarray, own: np.ndarray, n_own: int) -> tuple[np.ndarray, int]:
+    """Codes of the (outer, own) pairs in sorted order and their number, from dense codes ``outer`` and ``own``.
+
+    When every own value lies in one outer group (classroom ids unique across schools) the pairs are the own
+    values, ranked by their outer group first; otherwise the pairs' integer keys are ranked.
+    """
+    up = np.empty(n_own, dtype=np.int64)
+    up[own] = outer
+    if np.array_equal(up[own], outer):
+        rank = np.empty(n_own, dtype=np.int64)
+        rank[np.lexsort((np.arange(n_own), up))] = np.arange(n_own)
+        return rank[own], n_own
+    return sorted_codes(outer * np.int64(n_own + 1) + own)
 
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -206,13 +250,17 @@ def _column_design(
                     return None
             # patsy's order: the left-most factor's columns vary fastest
             for combo in itertools.product(*[range(k) for k in reversed(per_factor)]):
-                col = np.ones(n)
-                for f, idx in zip(st.factors, combo[::-1]):
-                    if f in st.contrast_matrices:
-                        col = col * st.contrast_matrices[f].matrix[cats[f.code], idx]
-                    else:
-                        col = col * values[f.code]
-                X[:, j] = col
+                parts = [
+                    st.contrast_matrices[f].matrix[cats[f.code], idx]
+                    if f in st.contrast_matrices
+                    else values[f.code]
+                    for f, idx in zip(st.factors, combo[::-1])
+                ]
+                # the factors' product, left to right, made in place (1.0 times the first factor is that factor)
+                col = X[:, j]
+                col[:] = parts[0] if parts else 1.0
+                for v in parts[1:]:
+                    np.multiply(col, v, out=col)
                 j += 1
         if j != stop:
             return None
@@ -307,7 +355,7 @@ def build_design(
             f"every {groups[-1]!r} group has a single row: its variance is not separable from the "
             f"residual; drop {groups[-1]!r} from groups"
         )
-    _check_rank(Xv, names, formula)
+    xtx = _check_rank(Xv, names, formula)
     return Design(
         y=yv,
         X=Xv,
@@ -320,10 +368,12 @@ def build_design(
         level_cols=level_cols,
         n_dropped=n_dropped,
         groups=groups,
+        xtx=xtx,
     )
 
 
-def _check_rank(X: np.ndarray, names: list[str], formula: str) -> None:
+def _check_rank(X: np.ndarray, names: list[str], formula: str) -> np.ndarray:
+    """Raise NotIdentifiedError naming the redundant terms when ``X`` is rank deficient; return ``X'X``."""
     from scipy.linalg import qr
 
     raw = X.T @ X  # one BLAS pass over the rows; everything below is p x p
@@ -344,3 +394,4 @@ def _check_rank(X: np.ndarray, names: list[str], formula: str) -> None:
             f"linear combinations of the others (e.g. constant, duplicated, or a group-level "
             f"variable with one value)"
         )
+    return raw

@@ -35,7 +35,11 @@ def _complete_rows(
 
 
 def level_identification(
-    X: np.ndarray, codes: Sequence[np.ndarray], sizes: Sequence[int], groups: Sequence[str]
+    X: np.ndarray,
+    codes: Sequence[np.ndarray],
+    sizes: Sequence[int],
+    groups: Sequence[str],
+    xtx: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Which random-intercept levels the design identifies, and why not where it does not.
 
@@ -46,7 +50,8 @@ def level_identification(
     variances are not separable and only their sum is identified. Checks (2) and (3) are exact linear
     algebra on the complete rows: the residual of the level's indicator matrix after projection on the
     fixed effects, ``trace(Z'Z) - trace(Z'X (X'X)^+ X'Z)``, from group sums of ``X``.
-    ``codes`` are nested group codes (unique across outer groups), as ``nested_codes`` returns them.
+    ``codes`` are nested group codes (unique across outer groups), as ``nested_codes`` returns them; ``xtx`` is
+    ``X'X`` when already computed (:class:`~.design.Design` keeps the rank check's).
 
     Examples
     --------
@@ -58,13 +63,21 @@ def level_identification(
     """
     n, p = X.shape
     scale = np.sqrt(np.einsum("ij,ij->j", X, X)) if n else np.ones(p)
-    Xs = X / np.where(scale > 0, scale, 1.0)
-    w, V = np.linalg.eigh(Xs.T @ Xs)  # pseudo-inverse of the small Gram matrix (rank-safe)
+    div = np.where(scale > 0, scale, 1.0)
+    # pseudo-inverse of the small Gram matrix of the scaled columns Xs = X / div (rank-safe)
+    w, V = np.linalg.eigh((X.T @ X if xtx is None else xtx) / np.outer(div, div))
     keep = w > max(w.max(initial=0.0), 1e-300) * 1e-12
     ginv = (V[:, keep] / w[keep]) @ V[:, keep].T
+    # Z'Xs per level of two groups or more, (g, p): each group's sums of the rows of Xs, in row order (the sums the
+    # sparse product of Z' and Xs makes, to the bit, without building Z), one scaled column at a time (Xs is never
+    # made whole)
+    sums = {level: np.zeros((g, p)) for level, g in enumerate(sizes) if g >= 2}
+    for j in range(p):
+        xs = X[:, j] / div[j]
+        for level, out in sums.items():
+            out[:, j] = np.bincount(codes[level], weights=xs, minlength=sizes[level])
     rows = []
-    columns = None  # Xs column by column, each contiguous (made at the first level that needs it)
-    for level, (col, code, g) in enumerate(zip(groups, codes, sizes)):
+    for level, (col, g) in enumerate(zip(groups, sizes)):
         reason = ""
         if g < 2:
             reason = (
@@ -72,15 +85,8 @@ def level_identification(
                 f"least two"
             )
         else:
-            # Z'X, (g, p): each group's sums of the rows of Xs, column by column, in row order (the sums the sparse
-            # product of Z' and Xs makes, to the bit, without building Z)
-            if columns is None:
-                columns = np.asfortranarray(Xs)  # the same values: a pass over contiguous memory per column
-            sums = np.zeros((g, p))
-            for j in range(p):
-                sums[:, j] = np.bincount(code, weights=columns[:, j], minlength=g)
             # trace of Z'(I - H)Z with H the hat matrix of X: zero iff every column of Z lies in span(X)
-            residual = n - float(np.einsum("gi,ij,gj->", sums, ginv, sums))
+            residual = n - float(np.sum((sums[level] @ ginv) * sums[level]))
             if residual <= 1e-8 * n:
                 reason = (
                     f"every {col} group is determined by the fixed effects (its indicators are linear "
@@ -128,7 +134,7 @@ def identified_design(data, formula, groups, random_slope, slope_level, env):
     slope_at = (groups[0] if slope_level is None else slope_level) if random_slope else None
     if pre and (slope_at is None or slope_at in pre):
         d = build_design(data, formula, pre, random_slope, slope_at, env)
-        rest = level_identification(d.X, d.codes, d.n_groups, pre)
+        rest = level_identification(d.X, d.codes, d.n_groups, pre, d.xtx)
     else:
         d, rest = None, pd.DataFrame(columns=list(_IDENT_COLUMNS))
     one = pd.DataFrame(

@@ -44,8 +44,9 @@ class Profile:
         q = d.U.shape[1]
         self.n, self.p, self.q = n, p, q
         # centre X (when it has an intercept) and y for conditioning; beta is mapped back with T
-        icpt = np.flatnonzero(np.all(d.X == 1.0, axis=0))
-        self.icpt = int(icpt[0]) if len(icpt) else None
+        maybe = np.flatnonzero(d.X[0] == 1.0) if n else range(p)  # the columns whose first row is 1
+        icpt = [j for j in maybe if (d.X[:, j] == 1.0).all()]
+        self.icpt = int(icpt[0]) if icpt else None
         self.xmeans = np.zeros(p)
         self.ymean = 0.0
         if self.icpt is not None:
@@ -56,11 +57,8 @@ class Profile:
         self.m = m = q + p + 1
         A = np.empty((n, m))
         A[:, :q] = d.U
-        A[:, q : q + p] = d.X
-        A[:, -1] = d.y
-        if self.icpt is not None:
-            A[:, q : q + p] -= self.xmeans
-            A[:, -1] -= self.ymean
+        np.subtract(d.X, self.xmeans, out=A[:, q : q + p])  # (minus zeros without an intercept)
+        np.subtract(d.y, self.ymean, out=A[:, -1])
         self.AtA = A.T @ A
         self.level_cols = d.level_cols
         self.K = len(d.codes)

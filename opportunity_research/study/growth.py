@@ -19,7 +19,7 @@ import patsy
 
 from ..intake.contract import RESOURCES
 from ..stats import sensitivity as _sens
-from ..stats.design import check_columns
+from ..stats.design import check_columns, nested_codes
 from ..stats.likelihood import one_blas_thread
 from ..stats.models import fit_growth_model
 from ..stats.results import rounded_table
@@ -211,9 +211,10 @@ def _between_parameters(
     return p
 
 
-def _group_codes(sample: pd.DataFrame, groups: Sequence[str]) -> tuple[np.ndarray, np.ndarray] | None:
-    """The rows with every key of ``groups`` (positions) and their group numbers ``0..G-1`` in the order of first
-    row (as ``groupby(groups, sort=False)`` finds the groups); None when the keys' combinations overflow an integer.
+def _group_codes(sample: pd.DataFrame, groups: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The rows with every key of ``groups`` (positions) and their group numbers ``0..G-1`` (one per combination of
+    the keys, as ``groupby(groups)`` finds the groups; numbered as :func:`~..stats.design.nested_codes` numbers the
+    innermost level).
 
     Examples
     --------
@@ -221,17 +222,13 @@ def _group_codes(sample: pd.DataFrame, groups: Sequence[str]) -> tuple[np.ndarra
     >>> rows.tolist(), cell.tolist()
     ([0, 1, 3], [0, 1, 0])
     """
-    codes, missing, span = np.zeros(len(sample), dtype=np.int64), np.zeros(len(sample), dtype=bool), 1
-    for g in groups:
-        c, uniq = pd.factorize(sample[g])
-        k = max(len(uniq), 1)
-        span *= k
-        if span >= 2**62:
-            return None
-        missing |= c < 0
-        codes = codes * k + np.maximum(c, 0)
-    rows = np.flatnonzero(~missing)
-    return rows, pd.factorize(codes[rows])[0].astype(np.int64)
+    keys = sample[list(groups)]
+    complete = keys.notna().all(axis=1).to_numpy()
+    rows = np.flatnonzero(complete)
+    if not len(rows):
+        return rows, rows.astype(np.int64)
+    codes, _, _ = nested_codes(keys if complete.all() else keys.iloc[rows], groups)
+    return rows, codes[-1]
 
 
 def _n_groups(sample: pd.DataFrame, groups: Sequence[str]) -> int:
@@ -242,16 +239,13 @@ def _n_groups(sample: pd.DataFrame, groups: Sequence[str]) -> int:
     >>> _n_groups(pd.DataFrame({"s": ["a", "b", None, "a"], "c": [1, 2, 1, 1]}), ["s", "c"])
     2
     """
-    got = _group_codes(sample, groups)
-    if got is None:
-        return int(sample.groupby(list(groups)).ngroups)
-    return int(got[1].max(initial=-1)) + 1
+    return int(_group_codes(sample, groups)[1].max(initial=-1)) + 1
 
 
 def _constant_within(sample: pd.DataFrame, groups: Sequence[str], columns: Sequence[str]) -> dict:
     """Per column: whether it takes one value (a missing value counts as one) in every group of ``groups`` (rows
     with a missing key in none), i.e. ``groupby(groups)[columns].nunique(dropna=False).max() <= 1``; False when
-    there is no group. Each row is compared with its group's first row, instead of counting values per group.
+    there is no group. Each row is compared with one row of its group, instead of counting values per group.
 
     Examples
     --------
@@ -259,14 +253,12 @@ def _constant_within(sample: pd.DataFrame, groups: Sequence[str], columns: Seque
     >>> _constant_within(df, ["c"], ["x", "y"])
     {'x': True, 'y': False}
     """
-    got = _group_codes(sample, groups)
-    if got is None:  # too many combinations for one integer: let pandas count
-        per = sample.groupby(list(groups), sort=False)[list(columns)].nunique(dropna=False).max()
-        return {c: bool(per[c] <= 1) for c in columns}
-    rows, cell = got
+    rows, cell = _group_codes(sample, groups)
     if not len(rows):
         return dict.fromkeys(columns, False)
-    first = rows[np.flatnonzero(np.diff(np.maximum.accumulate(cell), prepend=-1) > 0)][cell]
+    one = np.empty(int(cell.max()) + 1, dtype=np.int64)
+    one[cell] = rows  # a row of each group (any one)
+    ref = one[cell]
     out = {}
     for c in columns:
         x = sample[c]
@@ -275,7 +267,7 @@ def _constant_within(sample: pd.DataFrame, groups: Sequence[str], columns: Seque
             out[c] = bool(per <= 1)
             continue
         v = x.to_numpy()
-        a, b = v[rows], v[first]
+        a, b = v[rows], v[ref]
         same = a == b
         if v.dtype.kind == "f":
             same |= np.isnan(a) & np.isnan(b)
