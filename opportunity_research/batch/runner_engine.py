@@ -13,9 +13,26 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from .runner_task import DistrictResult, Job, ensure_kernel, mark_stale, run_job
+from .runner_task import (
+    DistrictResult,
+    Job,
+    Started,
+    abandon,
+    cancel_marker,
+    ensure_kernel,
+    finish_job,
+    mark_stale,
+    run_job,
+    start_job,
+)
 
 __all__: list[str] = []
+
+#: A serial batch runs the next district's notebook while this one's pages are printed and screened when both
+#: districts' raw files are at most this many kilobytes (``Engine.run``'s ``priority``; the demo districts have
+#: 0.3-2 MB, 100,000 students about 126 MB): the notebook on the kernel's core, the pages on the other. Larger
+#: districts run one step after another, so the notebook's peak memory never meets the browser's.
+OVERLAP_KB = 256 * 1024
 
 
 # ---------------------------------------------------------------------------------------------
@@ -169,17 +186,21 @@ class Engine:
     ) -> None:
         """Run ``jobs``; ``on_result`` is called with each result as it finishes.
 
+        ``priority``: each district's size (kilobytes of raw files; on a cluster the largest start first).
         ``last``: nothing runs on this engine after these jobs. In this process (no Dask) the final job is then
         run as the worker's last (:attr:`Job.last <.runner_task.Job>`: its kernel is not kept for a next
         district); Dask workers keep theirs until :meth:`close` (which worker runs the last task is not known
-        in advance)."""
+        in advance).
+
+        In this process the jobs run in order, one step at a time, except that the next job's inputs and notebook
+        (:func:`~.runner_task.start_job`, in a thread) overlap this job's pages, screen, audit and publishing
+        (:func:`~.runner_task.finish_job`, in this thread, whose browser prints every PDF) when both are at most
+        :data:`OVERLAP_KB`: the warm kernel is free once a notebook has run, and the two use different cores.
+        Each job still passes its own screen and gate before it is published, and a failure of either job is its
+        own; on Ctrl-C the notebook running ahead is stopped (the warm kernel shut down) and its staging folder
+        removed."""
         if self.client is None:
-            for i, job in enumerate(jobs):
-                if on_start:
-                    on_start(job.district_id)
-                if last and i == len(jobs) - 1:
-                    job = dataclasses.replace(job, last=True)
-                on_result(run_job(job))
+            self._run_here(jobs, on_result, priority or {}, on_start, last)
             return
         from distributed import as_completed
         from distributed.scheduler import KilledWorker
@@ -228,6 +249,45 @@ class Engine:
             if not pending.is_empty():
                 with contextlib.suppress(Exception):
                     self.client.cancel(list(futures), force=True)
+
+    @staticmethod
+    def _run_here(jobs, on_result, size: Mapping[str, int], on_start, last: bool) -> None:
+        """:meth:`run` in this process."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        from . import warm_kernel
+
+        if last and jobs:
+            jobs = [*jobs[:-1], dataclasses.replace(jobs[-1], last=True)]
+
+        def start(job: Job) -> Started:
+            if on_start:
+                on_start(job.district_id)
+            return start_job(job)
+
+        small = [size.get(j.district_id, 0) <= OVERLAP_KB for j in jobs]
+        ahead = None  # the next job's start_job, running in the thread
+        with ThreadPoolExecutor(1, thread_name_prefix="next-notebook") as pool:
+            try:
+                for i, job in enumerate(jobs):
+                    started = ahead.result() if ahead is not None else start(job)
+                    ahead = None
+                    if i + 1 < len(jobs) and small[i] and small[i + 1]:
+                        ahead = pool.submit(start, jobs[i + 1])
+                    on_result(finish_job(started))
+            except BaseException:
+                if ahead is not None:  # Ctrl-C: stop the notebook running ahead, remove its folder
+                    marker = cancel_marker(Path(jobs[0].reports_dir), jobs[0].run_id)
+                    with contextlib.suppress(OSError):
+                        marker.touch()  # it starts no notebook now (start_job looks before it does)
+                    while True:  # stop the kernel it runs (or may have started before it looked)
+                        warm_kernel.shutdown_all()
+                        try:
+                            abandon(ahead.result(timeout=1))
+                            break
+                        except TimeoutError:
+                            continue
+                raise
 
 
 class Progress:
