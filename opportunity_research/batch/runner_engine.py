@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import signal
 import sys
 import time
@@ -22,8 +23,9 @@ from .runner_task import (
     ensure_kernel,
     finish_job,
     mark_stale,
+    prepare_job,
     run_job,
-    start_job,
+    run_notebook,
 )
 
 __all__: list[str] = []
@@ -192,10 +194,12 @@ class Engine:
         district); Dask workers keep theirs until :meth:`close` (which worker runs the last task is not known
         in advance).
 
-        In this process the jobs run in order, one step at a time, except that the next job's inputs and notebook
-        (:func:`~.runner_task.start_job`, in a thread) overlap this job's pages, screen, audit and publishing
-        (:func:`~.runner_task.finish_job`, in this thread, whose browser prints every PDF) when both are at most
-        :data:`OVERLAP_KB`: the warm kernel is free once a notebook has run, and the two use different cores.
+        In this process the jobs run in order, one step at a time, except that, when two jobs in a row are at most
+        :data:`OVERLAP_KB`, the next one's inputs (:func:`~.runner_task.prepare_job`, in a thread) are prepared while
+        this one's notebook runs, and its notebook (:func:`~.runner_task.run_notebook`, in another thread) runs while
+        this one's pages are printed, screened, audited and published (:func:`~.runner_task.finish_job`, in this
+        thread, whose browser prints every PDF): the warm kernel is free once a notebook has run, and the notebook
+        keeps the kernel's core busy while the runner and the browser use the other.
         Each job still passes its own screen and gate before it is published, and a failure of either job is its
         own; on Ctrl-C the notebook running ahead is stopped (the warm kernel shut down) and its staging folder
         removed."""
@@ -259,27 +263,38 @@ class Engine:
 
         if last and jobs:
             jobs = [*jobs[:-1], dataclasses.replace(jobs[-1], last=True)]
-
-        def start(job: Job) -> Started:
-            if on_start:
-                on_start(job.district_id)
-            return start_job(job)
-
         small = [size.get(j.district_id, 0) <= OVERLAP_KB for j in jobs]
-        ahead = None  # the next job's start_job, running in the thread
-        with ThreadPoolExecutor(1, thread_name_prefix="next-notebook") as pool:
+        # overlap[i]: job i + 1 is prepared while job i's notebook runs, and its notebook runs while job i finishes
+        overlap = [a and b for a, b in itertools.pairwise(small)] + [False]
+        prepared = {}  # job index -> its prepare_job, running in the inputs thread
+
+        def prepare(i: int) -> Started:
+            if on_start:
+                on_start(jobs[i].district_id)
+            return prepare_job(jobs[i])
+
+        with (
+            ThreadPoolExecutor(1, thread_name_prefix="next-inputs") as inputs,
+            ThreadPoolExecutor(1, thread_name_prefix="next-notebook") as notebooks,
+        ):
+
+            def notebook(i: int) -> Started:
+                started = prepared.pop(i).result() if i in prepared else prepare(i)
+                if overlap[i]:
+                    prepared[i + 1] = inputs.submit(prepare, i + 1)
+                return run_notebook(started)
+
+            ahead = None  # the next job's notebook, running in the notebooks thread
             try:
-                for i, job in enumerate(jobs):
-                    started = ahead.result() if ahead is not None else start(job)
-                    ahead = None
-                    if i + 1 < len(jobs) and small[i] and small[i + 1]:
-                        ahead = pool.submit(start, jobs[i + 1])
+                for i in range(len(jobs)):
+                    started = ahead.result() if ahead is not None else notebook(i)
+                    ahead = notebooks.submit(notebook, i + 1) if overlap[i] else None
                     on_result(finish_job(started))
             except BaseException:
                 if ahead is not None:  # Ctrl-C: stop the notebook running ahead, remove its folder
                     marker = cancel_marker(Path(jobs[0].reports_dir), jobs[0].run_id)
                     with contextlib.suppress(OSError):
-                        marker.touch()  # it starts no notebook now (start_job looks before it does)
+                        marker.touch()  # it starts no notebook now (run_notebook looks before it does)
                     while True:  # stop the kernel it runs (or may have started before it looked)
                         warm_kernel.shutdown_all()
                         try:

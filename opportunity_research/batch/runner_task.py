@@ -7,8 +7,9 @@ notebook, HTML and PDF pages), :func:`_screen_and_audit` (privacy screen, disclo
 starts in a thread as soon as the notebook has run and overlaps the HTML pages' writing, and the screen,
 :class:`_Screen`, starts once they are written and the gate is done, so it overlaps Chromium's printing) and
 :func:`_publish` (atomic, once per run). :func:`run_job` chains them and turns any failure into the district's reason:
-:func:`start_job` the first two steps, :func:`finish_job` the rest, so that a serial batch can run the next district's
-notebook while this one's pages are printed (:meth:`~.runner_engine.Engine.run`).
+:func:`prepare_job` the inputs, :func:`run_notebook` the notebook, :func:`finish_job` the rest, so that a serial batch
+can prepare a district while the one before runs its notebook, and run its notebook while the one before that is printed
+(:meth:`~.runner_engine.Engine.run`).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
     from ..disclosure.identifiers import Identifiers
 
 # DistrictResult and ensure_kernel are public through opportunity_research.batch.runner
-__all__ = ["PUBLISH_RECORD", "finish_job", "run_job", "staging_dir", "start_job"]
+__all__ = ["PUBLISH_RECORD", "finish_job", "prepare_job", "run_job", "run_notebook", "staging_dir"]
 
 #: Seconds a notebook cell may run before its district fails (``--timeout``).
 DEFAULT_CELL_TIMEOUT = 1800
@@ -708,7 +709,7 @@ def _stage(result: DistrictResult, name: str):
 
 @dataclasses.dataclass
 class Started:
-    """A task whose first two steps are done (:func:`start_job`): what :func:`finish_job` needs for the rest."""
+    """A task whose first steps are done (:func:`prepare_job`, :func:`run_notebook`): what the next step needs."""
 
     job: Job
     result: DistrictResult
@@ -720,11 +721,11 @@ class Started:
     done: bool = False  # published by an earlier run of this task (nothing left to do)
 
 
-def start_job(job: Job) -> Started:
-    """Steps 1 and 2 of a task: inputs and notebook. Never raises (except on Ctrl-C, after removing its staging
-    folder): a failure is kept in :attr:`Started.error` for :func:`finish_job`, which records it.
+def prepare_job(job: Job) -> Started:
+    """Step 1 of a task: its inputs (validate and process; the identifiers to screen for). Never raises (except on
+    Ctrl-C): a failure is kept in :attr:`Started.error` for :func:`finish_job`, which records it.
 
-    The serial batch runs this for the next district in a thread while this thread finishes the current one
+    The serial batch runs this for the next district in a thread while this district's notebook runs
     (:meth:`~.runner_engine.Engine.run`)."""
     from ..disclosure.identifiers import Identifiers
 
@@ -741,11 +742,28 @@ def start_job(job: Job) -> Started:
             raise _Failure("cancelled (Ctrl-C)")
         with _stage(result, "inputs"):
             _prepare_inputs(job, result, started.ids)
+    except Exception as exc:  # noqa: BLE001 - every failure becomes the district's reason, in finish_job
+        started.error = exc
+    return started
+
+
+def run_notebook(started: Started) -> Started:
+    """Step 2 of a task :func:`prepare_job` prepared: the notebook, into a new staging folder (nothing when the task
+    has failed or is done). Never raises (except on Ctrl-C, after removing the staging folder): a failure is kept
+    in :attr:`Started.error` for :func:`finish_job`.
+
+    The serial batch runs this for the next district in a thread while this district's pages are printed
+    (:meth:`~.runner_engine.Engine.run`)."""
+    job, result = started.job, started.result
+    if started.error is not None or started.done:
+        return started
+    reports = Path(job.reports_dir)
+    try:
         if cancel_marker(reports, job.run_id).exists():  # e.g. a serial batch's next district, ahead
             raise _Failure("cancelled (Ctrl-C)")
         staging = staging_dir(reports)
         staging.mkdir(parents=True, exist_ok=True)
-        started.tmp = Path(tempfile.mkdtemp(prefix=f"tmp-{name}-{job.run_id}-", dir=staging))
+        started.tmp = Path(tempfile.mkdtemp(prefix=f"tmp-{result.district_id}-{job.run_id}-", dir=staging))
         parameters = dict(job.parameters)
         if "output_dir" in parameters or job.kind == "district":
             parameters["output_dir"] = rel_path(started.tmp, Path(job.root))
@@ -769,7 +787,7 @@ def abandon(started: Started) -> None:
 
 
 def finish_job(started: Started) -> DistrictResult:
-    """Steps 3 to 5 of a task :func:`start_job` began: pages, screen and audit, publish; or the failure of its first
+    """Steps 3 to 5 of a task :func:`run_notebook` ran: pages, screen and audit, publish; or the failure of its first
     steps recorded. Never raises (except on Ctrl-C); the staging folder is gone afterwards."""
     job, result, ids, tmp = started.job, started.result, started.ids, started.tmp
     name = result.district_id
@@ -810,8 +828,8 @@ def finish_job(started: Started) -> DistrictResult:
 
 
 def run_job(job: Job) -> DistrictResult:
-    """Run one district (or the cross-district report) end to end: :func:`start_job`, then :func:`finish_job`;
-    never raises (except on Ctrl-C).
+    """Run one district (or the cross-district report) end to end: :func:`prepare_job`, :func:`run_notebook`,
+    :func:`finish_job`; never raises (except on Ctrl-C).
 
     Runs in a Dask worker (or in this process). A failure leaves ``reports/<name>/`` as it was and writes
     the private log instead; a success replaces it atomically, once per run. The steps: inputs, notebook,
@@ -835,4 +853,4 @@ def run_job(job: Job) -> DistrictResult:
     >>> list(r.stages), r.stages["inputs"][0] >= 0, "stages" in r.to_dict()
     (['inputs'], True, False)
     """
-    return finish_job(start_job(job))
+    return finish_job(run_notebook(prepare_job(job)))
