@@ -21,7 +21,10 @@ For each size, in a fresh temporary project:
 
 Then the scaling ratios (time and peak at each size / the previous size) and, in the same run, the demo
 report against the floor: a one-cell notebook through papermill + nbconvert (median of 3) vs the demo districts'
-reports (``make reports`` data: the five districts of 4,000 students), run serially.
+reports (``make reports`` data: the five districts of 4,000 students), run serially (``jobs=1``: one district's
+pages beside the next one's notebook). The figure against the target is the batch's wall time a district; each
+district's own seconds (from its start to its publishing) overlap its neighbours'. Also each step's mean wall and
+CPU seconds (``DistrictResult.stages``).
 
     .venv/bin/python benchmarks/bench_district.py                       # 10k, 100k and 1M students + demo
     .venv/bin/python benchmarks/bench_district.py --students 100000     # one size
