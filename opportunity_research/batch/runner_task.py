@@ -36,8 +36,9 @@ from .runner_parameters import CROSS_DISTRICT
 if TYPE_CHECKING:
     from ..disclosure.identifiers import Identifiers
 
-# DistrictResult and ensure_kernel are public through opportunity_research.batch.runner
-__all__ = ["PUBLISH_RECORD", "finish_job", "prepare_job", "run_job", "run_notebook", "staging_dir"]
+# DistrictResult and ensure_kernel are public through opportunity_research.batch.runner; the steps of run_job
+# (prepare_job, run_notebook, finish_job) are for runner_engine
+__all__ = ["PUBLISH_RECORD", "run_job", "staging_dir"]
 
 #: Seconds a notebook cell may run before its district fails (``--timeout``).
 DEFAULT_CELL_TIMEOUT = 1800
