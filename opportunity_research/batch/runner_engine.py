@@ -30,8 +30,8 @@ from .runner_task import (
 
 __all__: list[str] = []
 
-#: A serial batch runs the next district's notebook while this one's pages are printed and screened when both
-#: districts' raw files are at most this many kilobytes (``Engine.run``'s ``priority``; the demo districts have
+#: A serial batch prepares the next district and runs its notebook beside this one's (see :meth:`Engine.run`) when
+#: both districts' raw files are at most this many kilobytes (``Engine.run``'s ``priority``; the demo districts have
 #: 0.3-2 MB, 100,000 students about 126 MB): the notebook on the kernel's core, the pages on the other. Larger
 #: districts run one step after another, so the notebook's peak memory never meets the browser's.
 OVERLAP_KB = 256 * 1024
