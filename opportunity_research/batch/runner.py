@@ -5,7 +5,10 @@
 ``N`` worker processes on this machine; ``--scheduler tcp://HOST:PORT`` submits the same tasks to an
 existing cluster, whose workers must see the project folder (data, reports and logs) at the same
 absolute path, as on an HPC file system or a mounted volume. ``--jobs 1`` without a scheduler runs the
-districts one after another in this process. Each task, for one district:
+districts one after another in this process, with one overlap between neighbours of at most 256 MB of raw files
+(:meth:`~opportunity_research.batch.runner_engine.Engine.run`): the next district's steps 1 and 2 run in threads while
+this one's notebook runs and its steps 3 to 5 follow, each district still screened and gated before it is published.
+Each task, for one district:
 
 1. **Validate and process** ``data/raw/<district>/`` into ``data/processed/<district>/``
    (:func:`opportunity_research.intake.dataset.process_district`); a contract violation fails the district
@@ -279,7 +282,8 @@ class BatchSettings:
         Default ``data/raw``, ``data/processed``, ``reports``, ``logs`` under ``root``. The log folder
         (failed notebooks and tracebacks, private) must lie outside the reports folder.
     jobs
-        With no ``scheduler``: 1 runs the districts one after another in this process; more starts a Dask
+        With no ``scheduler``: 1 runs the districts one after another in this process (the next one's inputs and
+        notebook overlapping this one's later steps: see :meth:`.runner_engine.Engine.run`); more starts a Dask
         ``LocalCluster`` of that many single-threaded worker processes (at most one per district to run: a single
         district runs in this process).
     scheduler

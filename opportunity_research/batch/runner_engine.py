@@ -7,15 +7,40 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import signal
 import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from .runner_task import DistrictResult, Job, ensure_kernel, mark_stale, run_job
+from .runner_task import (
+    DistrictResult,
+    Job,
+    Started,
+    abandon,
+    cancel_marker,
+    ensure_kernel,
+    finish_job,
+    mark_stale,
+    prepare_job,
+    run_job,
+    run_notebook,
+)
 
 __all__: list[str] = []
+
+#: A serial batch prepares the next district and runs its notebook beside this one's (see :meth:`Engine.run`) when
+#: both districts' raw files are at most this many kilobytes (``Engine.run``'s ``priority``; the demo districts have
+#: 0.3-2 MB, 100,000 students about 126 MB): the notebook on the kernel's core, the pages on the other. Larger
+#: districts run one step after another, so the notebook's peak memory never meets the browser's.
+OVERLAP_KB = 256 * 1024
+#: Python's thread switch interval (seconds) while a serial batch overlaps two districts (default 0.005). The thread
+#: running a notebook is papermill's client of the kernel: at each cell's end it must read the reply and send the next
+#: cell, and while this thread renders pages, screens or audits it waits for the interpreter lock up to the switch
+#: interval each time, with the kernel idle meanwhile: a 60-cell notebook of trivial cells took 0.35 s alone, 1.3 s
+#: beside a busy thread, 0.6 s with a 1 ms interval (2-core machine of issue 21).
+SWITCH_INTERVAL = 0.001
 
 
 # ---------------------------------------------------------------------------------------------
@@ -36,6 +61,18 @@ def _children_ignore_sigint():
         yield
     finally:
         signal.signal(signal.SIGINT, old)
+
+
+@contextlib.contextmanager
+def _switch_interval(seconds: float | None):
+    """Python's thread switch interval at most ``seconds`` inside (None: unchanged), as it was afterwards."""
+    old = sys.getswitchinterval()
+    if seconds is not None:
+        sys.setswitchinterval(min(old, seconds))
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(old)
 
 
 def _worker_check(root: str, kernel_name: str) -> str | None:
@@ -169,17 +206,24 @@ class Engine:
     ) -> None:
         """Run ``jobs``; ``on_result`` is called with each result as it finishes.
 
+        ``priority``: each district's size (kilobytes of raw files; on a cluster the largest start first).
         ``last``: nothing runs on this engine after these jobs. In this process (no Dask) the final job is then
         run as the worker's last (:attr:`Job.last <.runner_task.Job>`: its kernel is not kept for a next
         district); Dask workers keep theirs until :meth:`close` (which worker runs the last task is not known
-        in advance)."""
+        in advance).
+
+        In this process the jobs run in order, one step at a time, except that, when two jobs in a row are at most
+        :data:`OVERLAP_KB`, the next one's inputs (:func:`~.runner_task.prepare_job`, in a thread) are prepared while
+        this one's notebook runs, and its notebook (:func:`~.runner_task.run_notebook`, in another thread) runs while
+        this one's pages are printed, screened, audited and published (:func:`~.runner_task.finish_job`, in this
+        thread, whose browser prints every PDF): the warm kernel is free once a notebook has run, and the notebook
+        keeps the kernel's core busy while the runner and the browser use the other (the threads then switch every
+        :data:`SWITCH_INTERVAL` seconds, so the notebook's thread answers the kernel sooner).
+        Each job still passes its own screen and gate before it is published, and a failure of either job is its
+        own; on Ctrl-C the notebook running ahead is stopped (the warm kernel shut down) and its staging folder
+        removed."""
         if self.client is None:
-            for i, job in enumerate(jobs):
-                if on_start:
-                    on_start(job.district_id)
-                if last and i == len(jobs) - 1:
-                    job = dataclasses.replace(job, last=True)
-                on_result(run_job(job))
+            self._run_here(jobs, on_result, priority or {}, on_start, last)
             return
         from distributed import as_completed
         from distributed.scheduler import KilledWorker
@@ -228,6 +272,57 @@ class Engine:
             if not pending.is_empty():
                 with contextlib.suppress(Exception):
                     self.client.cancel(list(futures), force=True)
+
+    @staticmethod
+    def _run_here(jobs, on_result, size: Mapping[str, int], on_start, last: bool) -> None:
+        """:meth:`run` in this process."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        from . import warm_kernel
+
+        if last and jobs:
+            jobs = [*jobs[:-1], dataclasses.replace(jobs[-1], last=True)]
+        small = [size.get(j.district_id, 0) <= OVERLAP_KB for j in jobs]
+        # overlap[i]: job i + 1 is prepared while job i's notebook runs, and its notebook runs while job i finishes
+        overlap = [a and b for a, b in itertools.pairwise(small)] + [False]
+        prepared = {}  # job index -> its prepare_job, running in the inputs thread
+
+        def prepare(i: int) -> Started:
+            if on_start:
+                on_start(jobs[i].district_id)
+            return prepare_job(jobs[i])
+
+        with (
+            _switch_interval(SWITCH_INTERVAL if any(overlap) else None),
+            ThreadPoolExecutor(1, thread_name_prefix="next-inputs") as inputs,
+            ThreadPoolExecutor(1, thread_name_prefix="next-notebook") as notebooks,
+        ):
+
+            def notebook(i: int) -> Started:
+                started = prepared.pop(i).result() if i in prepared else prepare(i)
+                if overlap[i]:
+                    prepared[i + 1] = inputs.submit(prepare, i + 1)
+                return run_notebook(started)
+
+            ahead = None  # the next job's notebook, running in the notebooks thread
+            try:
+                for i in range(len(jobs)):
+                    started = ahead.result() if ahead is not None else notebook(i)
+                    ahead = notebooks.submit(notebook, i + 1) if overlap[i] else None
+                    on_result(finish_job(started))
+            except BaseException:
+                if ahead is not None:  # Ctrl-C: stop the notebook running ahead, remove its folder
+                    marker = cancel_marker(Path(jobs[0].reports_dir), jobs[0].run_id)
+                    with contextlib.suppress(OSError):
+                        marker.touch()  # it starts no notebook now (run_notebook looks before it does)
+                    while True:  # stop the kernel it runs (or may have started before it looked)
+                        warm_kernel.shutdown_all()
+                        try:
+                            abandon(ahead.result(timeout=1))
+                            break
+                        except TimeoutError:
+                            continue
+                raise
 
 
 class Progress:

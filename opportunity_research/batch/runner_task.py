@@ -6,7 +6,10 @@ function: :func:`_prepare_inputs` (validate and process, collect the identifiers
 notebook, HTML and PDF pages), :func:`_screen_and_audit` (privacy screen, disclosure gate; the gate, :class:`_Gate`,
 starts in a thread as soon as the notebook has run and overlaps the HTML pages' writing, and the screen,
 :class:`_Screen`, starts once they are written and the gate is done, so it overlaps Chromium's printing) and
-:func:`_publish` (atomic, once per run). :func:`run_job` chains them and turns any failure into the district's reason.
+:func:`_publish` (atomic, once per run). :func:`run_job` chains them and turns any failure into the district's reason:
+:func:`prepare_job` the inputs, :func:`run_notebook` the notebook, :func:`finish_job` the rest, so that a serial batch
+can prepare a district while the one before runs its notebook, and run its notebook while the one before that is printed
+(:meth:`~.runner_engine.Engine.run`).
 """
 
 from __future__ import annotations
@@ -33,7 +36,8 @@ from .runner_parameters import CROSS_DISTRICT
 if TYPE_CHECKING:
     from ..disclosure.identifiers import Identifiers
 
-# DistrictResult and ensure_kernel are public through opportunity_research.batch.runner
+# DistrictResult and ensure_kernel are public through opportunity_research.batch.runner; the steps of run_job
+# (prepare_job, run_notebook, finish_job) are for runner_engine
 __all__ = ["PUBLISH_RECORD", "run_job", "staging_dir"]
 
 #: Seconds a notebook cell may run before its district fails (``--timeout``).
@@ -76,7 +80,9 @@ class DistrictResult:
     published_at: str | None = None
     log: str | None = None
     traceback: str = dataclasses.field(default="", repr=False)  # redacted tail, shown by the CLI only
-    # step -> (wall seconds, CPU seconds of the worker's process tree: runner, kernel, browser); for benchmarks
+    # step -> (wall seconds, CPU seconds of the worker's process tree: runner, kernel, browser); for benchmarks. In a
+    # serial batch the next district's inputs and notebook may overlap this one's pages (Engine.run): the CPU
+    # seconds of either then count both, and ``seconds`` includes the wait between the notebook and the pages
     stages: dict = dataclasses.field(default_factory=dict, repr=False)
 
     def to_dict(self) -> dict:
@@ -702,8 +708,129 @@ def _stage(result: DistrictResult, name: str):
         result.stages[name] = (time.perf_counter() - t, cpu)
 
 
+@dataclasses.dataclass
+class Started:
+    """A task whose first steps are done (:func:`prepare_job`, :func:`run_notebook`): what the next step needs."""
+
+    job: Job
+    result: DistrictResult
+    ids: Identifiers
+    t0: float
+    tmp: Path | None = None  # the staging folder, once made
+    nb_out: Path | None = None  # the executed notebook, once it has run
+    error: Exception | None = None  # what failed the task so far (finish_job records it)
+    done: bool = False  # published by an earlier run of this task (nothing left to do)
+
+
+def prepare_job(job: Job) -> Started:
+    """Step 1 of a task: its inputs (validate and process; the identifiers to screen for). Never raises (except on
+    Ctrl-C): a failure is kept in :attr:`Started.error` for :func:`finish_job`, which records it.
+
+    The serial batch runs this for the next district in a thread while this district's notebook runs
+    (:meth:`~.runner_engine.Engine.run`)."""
+    from ..disclosure.identifiers import Identifiers
+
+    t0 = time.perf_counter()
+    name, reports = CROSS_DISTRICT if job.kind == "cross" else job.district_id, Path(job.reports_dir)
+    started = Started(job, DistrictResult(name, "failed"), Identifiers(), t0)
+    result = started.result
+    result.runs = _count_start(job, name)
+    try:
+        if _already_published(job, name, reports / name, result):
+            started.done = True
+            return started
+        if cancel_marker(reports, job.run_id).exists():
+            raise _Failure("cancelled (Ctrl-C)")
+        with _stage(result, "inputs"):
+            _prepare_inputs(job, result, started.ids)
+    except Exception as exc:  # noqa: BLE001 - every failure becomes the district's reason, in finish_job
+        started.error = exc
+    return started
+
+
+def run_notebook(started: Started) -> Started:
+    """Step 2 of a task :func:`prepare_job` prepared: the notebook, into a new staging folder (nothing when the task
+    has failed or is done). Never raises (except on Ctrl-C, after removing the staging folder): a failure is kept
+    in :attr:`Started.error` for :func:`finish_job`.
+
+    The serial batch runs this for the next district in a thread while this district's pages are printed
+    (:meth:`~.runner_engine.Engine.run`)."""
+    job, result = started.job, started.result
+    if started.error is not None or started.done:
+        return started
+    reports = Path(job.reports_dir)
+    try:
+        if cancel_marker(reports, job.run_id).exists():  # e.g. a serial batch's next district, ahead
+            raise _Failure("cancelled (Ctrl-C)")
+        staging = staging_dir(reports)
+        staging.mkdir(parents=True, exist_ok=True)
+        started.tmp = Path(tempfile.mkdtemp(prefix=f"tmp-{result.district_id}-{job.run_id}-", dir=staging))
+        parameters = dict(job.parameters)
+        if "output_dir" in parameters or job.kind == "district":
+            parameters["output_dir"] = rel_path(started.tmp, Path(job.root))
+        nb_out = started.tmp / "report.ipynb"
+        with _stage(result, "notebook"):
+            _execute(job, nb_out, parameters, result)
+        started.nb_out = nb_out
+    except Exception as exc:  # noqa: BLE001 - every failure becomes the district's reason, in finish_job
+        started.error = exc
+    except BaseException:
+        abandon(started)
+        raise
+    return started
+
+
+def abandon(started: Started) -> None:
+    """Remove the staging folder of a task that will not be finished (the batch was interrupted)."""
+    if started.tmp is not None:
+        shutil.rmtree(started.tmp, ignore_errors=True)
+        started.tmp = None
+
+
+def finish_job(started: Started) -> DistrictResult:
+    """Steps 3 to 5 of a task :func:`run_notebook` ran: pages, screen and audit, publish; or the failure of its first
+    steps recorded. Never raises (except on Ctrl-C); the staging folder is gone afterwards."""
+    job, result, ids, tmp = started.job, started.result, started.ids, started.tmp
+    name = result.district_id
+    reports = Path(job.reports_dir)
+    final = reports / name
+    cancelled = cancel_marker(reports, job.run_id)
+    try:
+        if started.error is not None:
+            raise started.error
+        if not started.done:
+            gate = _Gate(job, tmp)  # the disclosure gate, while the HTML pages are built
+            screens: list[_Screen] = []  # the privacy screen, while Chromium prints
+
+            def before_print() -> None:  # the gate done (its memory returned) before the browser prints
+                gate.wait()
+                screens.append(_Screen(job, tmp, ids))
+
+            with _stage(result, "pages"):
+                _build_pages(job, tmp, final, started.nb_out, before_print=before_print)
+            with _stage(result, "screen+audit"):
+                _screen_and_audit(job, tmp, ids, gate, screens[0] if screens else None)
+            with _stage(result, "publish"):
+                published_at = _publish(job, name, tmp, final, cancelled)
+            if published_at is not None:
+                tmp = None  # moved into place
+            result.status, result.report = "ok", f"{name}/report.html"
+            result.published_at = published_at or _publish_record(final).get("published_at")
+    except Exception as exc:  # noqa: BLE001 - every failure becomes the district's reason
+        _record_failure(job, name, exc, result, ids, tmp, cancelled)
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+        started.tmp = None
+        if result.status == "ok":
+            _freeze_warm_process()
+        result.seconds = time.perf_counter() - started.t0
+    return result
+
+
 def run_job(job: Job) -> DistrictResult:
-    """Run one district (or the cross-district report) end to end; never raises (except on Ctrl-C).
+    """Run one district (or the cross-district report) end to end: :func:`prepare_job`, :func:`run_notebook`,
+    :func:`finish_job`; never raises (except on Ctrl-C).
 
     Runs in a Dask worker (or in this process). A failure leaves ``reports/<name>/`` as it was and writes
     the private log instead; a success replaces it atomically, once per run. The steps: inputs, notebook,
@@ -727,56 +854,4 @@ def run_job(job: Job) -> DistrictResult:
     >>> list(r.stages), r.stages["inputs"][0] >= 0, "stages" in r.to_dict()
     (['inputs'], True, False)
     """
-    t0 = time.perf_counter()
-    root, reports = Path(job.root), Path(job.reports_dir)
-    name = CROSS_DISTRICT if job.kind == "cross" else job.district_id
-    final = reports / name
-    from ..disclosure.identifiers import Identifiers
-
-    ids = Identifiers()
-    tmp: Path | None = None
-    result = DistrictResult(name, "failed")
-    result.runs = _count_start(job, name)
-    cancelled = cancel_marker(reports, job.run_id)
-    try:
-        if _already_published(job, name, final, result):
-            return result
-        if cancelled.exists():
-            raise _Failure("cancelled (Ctrl-C)")
-        with _stage(result, "inputs"):
-            _prepare_inputs(job, result, ids)
-        staging = staging_dir(reports)
-        staging.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f"tmp-{name}-{job.run_id}-", dir=staging))
-        parameters = dict(job.parameters)
-        if "output_dir" in parameters or job.kind == "district":
-            parameters["output_dir"] = rel_path(tmp, root)
-        nb_out = tmp / "report.ipynb"
-        with _stage(result, "notebook"):
-            _execute(job, nb_out, parameters, result)
-        gate = _Gate(job, tmp)  # the disclosure gate, while the HTML pages are built
-        screens: list[_Screen] = []  # the privacy screen, while Chromium prints
-
-        def before_print() -> None:  # the gate done (its memory returned) before the browser prints
-            gate.wait()
-            screens.append(_Screen(job, tmp, ids))
-
-        with _stage(result, "pages"):
-            _build_pages(job, tmp, final, nb_out, before_print=before_print)
-        with _stage(result, "screen+audit"):
-            _screen_and_audit(job, tmp, ids, gate, screens[0] if screens else None)
-        with _stage(result, "publish"):
-            published_at = _publish(job, name, tmp, final, cancelled)
-        if published_at is not None:
-            tmp = None  # moved into place
-        result.status, result.report = "ok", f"{name}/report.html"
-        result.published_at = published_at or _publish_record(final).get("published_at")
-    except Exception as exc:  # noqa: BLE001 - every failure becomes the district's reason
-        _record_failure(job, name, exc, result, ids, tmp, cancelled)
-    finally:
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
-        if result.status == "ok":
-            _freeze_warm_process()
-        result.seconds = time.perf_counter() - t0
-    return result
+    return finish_job(run_notebook(prepare_job(job)))
