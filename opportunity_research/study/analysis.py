@@ -329,6 +329,43 @@ GROWTH_UNUSED = {"assessments": ["performance_level", "grade_equivalent"]}
 SPRING_ROWS = (["window"], lambda t: t["window"] == "spring")
 
 
+def _spring_results(d: District, read, *, window: bool) -> tuple[District, np.ndarray | None]:
+    """``d`` with its assessments' spring results (:data:`SPRING_ROWS`) read, and each result's roster position
+    (:func:`~.joins.roster_positions`: int64, -1 off the roster; None: the roster's ids are not unique).
+
+    ``read``: :func:`unprotected_analysis`' reader of the district's tables; ``window``: the table has the
+    ``window`` column the rows are selected by. The results' student ids are read first, alone, and looked up on
+    the roster. When every result's student is on it, the other columns are then read without the ids, which
+    become categories of the roster's ids (each result's roster position its code); and the window, ``"spring"``
+    on every row read, is not read but made one category. At 1,000,000 students (7.5 million spring results)
+    the two text columns were 290 MB of the 770 MB the results took, from their reading through the level gaps
+    and the panel (the analysis' peak), and are 37 MB so. Every function that reads the results compares their
+    window with ``"spring"`` and, given the positions (``roster_at``), takes each result's student from them.
+
+    Examples
+    --------
+    >>> def read(names, rows=None, skip=None, columns=None):
+    ...     return load_district("demo_pinebrook", columns=dict.fromkeys(names, columns), skip=skip, rows=rows)
+    >>> d, at = _spring_results(read(["students"]), read, window=True)
+    >>> a = d.assessments
+    >>> str(a["student_id"].dtype), (a["student_id"].cat.codes == at).all(), a["window"].unique().tolist()
+    ('category', np.True_, ['spring'])
+    """
+    rows = {"assessments": SPRING_ROWS}
+    d = d.with_tables(read(["assessments"], rows=rows, columns=["student_id"]))
+    at = roster_positions(d.students, d.assessments)
+    whole = at is not None and len(at) > 0 and bool((at >= 0).all())
+    skip = [c for c, no in (("student_id", whole), ("window", window)) if no]
+    d = d.with_tables(read(["assessments"], rows=rows, skip={**UNUSED_COLUMNS, "assessments": skip}))
+    spring = d.assessments
+    if whole:
+        ids = pd.CategoricalDtype(d.students["student_id"])
+        spring.insert(0, "student_id", pd.Categorical.from_codes(at, dtype=ids))
+    if window:
+        spring["window"] = pd.Categorical.from_codes(np.zeros(len(spring), np.int8), ["spring"])
+    return d, at
+
+
 def unprotected_analysis(
     district_id: str,
     *,
@@ -388,9 +425,9 @@ def unprotected_analysis(
     root = config.resolve(processed_dir) if processed_dir else None
     late = {name for names in LATE_TABLES.values() for name in names}
 
-    def read(names, rows=None, skip=UNUSED_COLUMNS):
+    def read(names, rows=None, skip=UNUSED_COLUMNS, columns=None):  # columns: of each table (None: all)
         return load_district(
-            district_id, processed_root=root, columns=dict.fromkeys(names), skip=skip, rows=rows
+            district_id, processed_root=root, columns=dict.fromkeys(names, columns), skip=skip, rows=rows
         )
 
     # the assessments are read twice, each time only the rows then used (never the whole table): first the
@@ -463,16 +500,18 @@ def unprotected_analysis(
     # report counts every row and school year of the table (their stand-in, kept for the end)
     assessed = None
     if d.tables.get("assessments") is not None:
+        window = "window" in d.assessments.columns
         d = d.with_tables(
             load_district(district_id, processed_root=root, columns={"assessments": ["school_year"]})
         )
         assessed = d.released(["assessments"], keep={"assessments": ["school_year"]}).assessments
-        d = d.with_tables(read(["assessments"], rows={"assessments": SPRING_ROWS}))
+        d, at = _spring_results(d, read, window=window)
+    else:
+        at = roster_positions(d.students, d.assessments)
     # the gaps from performance levels and scale scores first, then the spring results joined to the roster once,
     # on integer codes, for every trajectory table: the assessments' rows are then let go (their school years
     # stay: the report counts them), so the trajectories never hold both the results and their panel
     # (each result's roster position looked up once for the three)
-    at = roster_positions(d.students, d.assessments)
     if at is not None and len(d.students) < 2**31:
         at = at.astype(np.int32)
     lcounts = levelgaps.level_counts_from_assessments(d.assessments, students=d.students, roster_at=at)
