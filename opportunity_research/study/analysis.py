@@ -456,9 +456,22 @@ def unprotected_analysis(
     d = d.released(["enrollments"])  # read only by the classrooms' and students' access, made above
     acc = acc[acc["subject"].isin(subjects)]
     gaps = equity.resource_gaps(d, access=acc, reference=reference, n_boot=n_boot, seed=seed)
+    # every subject's growth frame first: they are the last use of any result but the spring ones (the level gaps
+    # and the trajectories read those only, and in their order), so the rows read for them are let go before the
+    # models are fitted (the models never hold them); the report counts every row and school year of the table
+    # (their stand-in, kept for the end)
+    frames = {s: measures.growth_frame(d, subject=s, access=acc) for s in subjects}
+    assessed = window = None
+    if d.tables.get("assessments") is not None:
+        window = "window" in d.assessments.columns
+        d = d.with_tables(
+            load_district(district_id, processed_root=root, columns={"assessments": ["school_year"]})
+        )
+        assessed = d.released(["assessments"], keep={"assessments": ["school_year"]}).assessments
+        d = dataclasses.replace(d, tables={**d.tables, "assessments": assessed})
     growth_parts, warns = [], []
     for s in subjects:
-        frame = measures.growth_frame(d, subject=s, access=acc)
+        frame = frames.pop(s)
         n_cls = int(frame["classroom_id"].nunique()) if "classroom_id" in frame.columns else 0
         too_few = f"{labels.subject(s)}: too few students/classrooms for the growth models"
         if not (frame["school_id"].nunique() and len(frame) >= 3 * min_n):
@@ -495,16 +508,8 @@ def unprotected_analysis(
             ]
     growth = pd.concat(growth_parts, ignore_index=True) if growth_parts else pd.DataFrame()
     del frame
-    # the growth models were the last use of any result but the spring ones (the level gaps and the trajectories
-    # read those only, and in their order): the rows read for them are let go, then the spring results read; the
-    # report counts every row and school year of the table (their stand-in, kept for the end)
-    assessed = None
-    if d.tables.get("assessments") is not None:
-        window = "window" in d.assessments.columns
-        d = d.with_tables(
-            load_district(district_id, processed_root=root, columns={"assessments": ["school_year"]})
-        )
-        assessed = d.released(["assessments"], keep={"assessments": ["school_year"]}).assessments
+    # then the spring results are read
+    if assessed is not None:
         d, at = _spring_results(d, read, window=window)
     else:
         at = roster_positions(d.students, d.assessments)
