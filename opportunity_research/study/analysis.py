@@ -430,11 +430,10 @@ def unprotected_analysis(
             district_id, processed_root=root, columns=dict.fromkeys(names, columns), skip=skip, rows=rows
         )
 
-    # the assessments are read twice, each time only the rows then used (never the whole table): first the
-    # analysis year's results and the spring before (_growth_rows), after the growth models the spring results
+    # the assessments are read twice, each time only the rows then used (never the whole table), and after the
+    # evidence is let go: first the analysis year's results and the spring before (_growth_rows), after the growth
+    # frames the spring results
     d = read(t for t in TABLES if t not in late and t != "assessments")
-    growth_rows = {"assessments": _growth_rows(measures.analysis_year(d))}
-    d = d.with_tables(read(["assessments"], rows=growth_rows, skip={**UNUSED_COLUMNS, **GROWTH_UNUSED}))
     # the smallest race/ethnicity groups are analysed and published as one pooled group (never a named reference)
     d, _ = pool_small_groups(
         d,
@@ -442,16 +441,18 @@ def unprotected_analysis(
         keep=[(reference or {}).get("race_ethnicity", "")],
     )
     cuts = {**measures.default_cuts(), **(cuts or {})}
-    # The evidence is scored once, for the classrooms' access, the resource rates and the demands; then its
-    # tables' rows are let go (District.released: their row counts stay), as are the climate surveys' and the
-    # assessments' after their last use, and the LATE_TABLES are read only at their first use, so the analysis
-    # never holds every table of a large district at once.
+    # The evidence is scored once, for the classrooms' access and the resource rates, and the demands read; then
+    # its tables' rows are let go (District.released: their row counts stay) before the assessments are read, as
+    # are the climate surveys' and the assessments' after their last use, and the LATE_TABLES are read only at
+    # their first use, so the analysis never holds every table of a large district at once.
     scored = measures.score_evidence(d, cuts=cuts)
+    demands = measures.demands_vs_standards(d)
+    d = d.released(EVIDENCE_TABLES)
     cls = measures.classroom_access(d, cuts=cuts, scored=scored)
     rates = measures.resource_rates(d, cuts=cuts, scored=scored)
     del scored
-    demands = measures.demands_vs_standards(d)
-    d = d.released(EVIDENCE_TABLES)
+    growth_rows = {"assessments": _growth_rows(measures.analysis_year(d))}
+    d = d.with_tables(read(["assessments"], rows=growth_rows, skip={**UNUSED_COLUMNS, **GROWTH_UNUSED}))
     acc = measures.student_access(d, classrooms=cls)
     d = d.released(["enrollments"])  # read only by the classrooms' and students' access, made above
     acc = acc[acc["subject"].isin(subjects)]
