@@ -430,9 +430,9 @@ def unprotected_analysis(
             district_id, processed_root=root, columns=dict.fromkeys(names, columns), skip=skip, rows=rows
         )
 
-    # the assessments are read twice, each time only the rows then used (never the whole table), and after the
-    # evidence is let go: first the analysis year's results and the spring before (_growth_rows), after the growth
-    # frames the spring results
+    # the assessments' rows are read in two selections, each only the rows then used (never the whole table), and
+    # after the evidence is let go: first the analysis year's results and the spring before (_growth_rows), after
+    # the growth models the spring results (their ids first: _spring_results)
     d = read(t for t in TABLES if t not in late and t != "assessments")
     # the smallest race/ethnicity groups are analysed and published as one pooled group (never a named reference)
     d, _ = pool_small_groups(
