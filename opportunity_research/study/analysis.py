@@ -329,6 +329,43 @@ GROWTH_UNUSED = {"assessments": ["performance_level", "grade_equivalent"]}
 SPRING_ROWS = (["window"], lambda t: t["window"] == "spring")
 
 
+def _spring_results(d: District, read, *, window: bool) -> tuple[District, np.ndarray | None]:
+    """``d`` with its assessments' spring results (:data:`SPRING_ROWS`) read, and each result's roster position
+    (:func:`~.joins.roster_positions`: int64, -1 off the roster; None: the roster's ids are not unique).
+
+    ``read``: :func:`unprotected_analysis`' reader of the district's tables; ``window``: the table has the
+    ``window`` column the rows are selected by. The results' student ids are read first, alone, and looked up on
+    the roster. When every result's student is on it, the other columns are then read without the ids, which
+    become categories of the roster's ids (each result's roster position its code); and the window, ``"spring"``
+    on every row read, is not read but made one category. At 1,000,000 students (7.5 million spring results)
+    the two text columns were 290 MB of the 770 MB the results took, from their reading through the level gaps
+    and the panel (the analysis' peak), and are 37 MB so. Every function that reads the results compares their
+    window with ``"spring"`` and, given the positions (``roster_at``), takes each result's student from them.
+
+    Examples
+    --------
+    >>> def read(names, rows=None, skip=None, columns=None):
+    ...     return load_district("demo_pinebrook", columns=dict.fromkeys(names, columns), skip=skip, rows=rows)
+    >>> d, at = _spring_results(read(["students"]), read, window=True)
+    >>> a = d.assessments
+    >>> str(a["student_id"].dtype), (a["student_id"].cat.codes == at).all(), a["window"].unique().tolist()
+    ('category', np.True_, ['spring'])
+    """
+    rows = {"assessments": SPRING_ROWS}
+    d = d.with_tables(read(["assessments"], rows=rows, columns=["student_id"]))
+    at = roster_positions(d.students, d.assessments)
+    whole = at is not None and len(at) > 0 and bool((at >= 0).all())
+    skip = [c for c, no in (("student_id", whole), ("window", window)) if no]
+    d = d.with_tables(read(["assessments"], rows=rows, skip={**UNUSED_COLUMNS, "assessments": skip}))
+    spring = d.assessments
+    if whole:
+        ids = pd.CategoricalDtype(d.students["student_id"])
+        spring.insert(0, "student_id", pd.Categorical.from_codes(at, dtype=ids))
+    if window:
+        spring["window"] = pd.Categorical.from_codes(np.zeros(len(spring), np.int8), ["spring"])
+    return d, at
+
+
 def unprotected_analysis(
     district_id: str,
     *,
@@ -388,16 +425,15 @@ def unprotected_analysis(
     root = config.resolve(processed_dir) if processed_dir else None
     late = {name for names in LATE_TABLES.values() for name in names}
 
-    def read(names, rows=None, skip=UNUSED_COLUMNS):
+    def read(names, rows=None, skip=UNUSED_COLUMNS, columns=None):  # columns: of each table (None: all)
         return load_district(
-            district_id, processed_root=root, columns=dict.fromkeys(names), skip=skip, rows=rows
+            district_id, processed_root=root, columns=dict.fromkeys(names, columns), skip=skip, rows=rows
         )
 
-    # the assessments are read twice, each time only the rows then used (never the whole table): first the
-    # analysis year's results and the spring before (_growth_rows), after the growth models the spring results
+    # the assessments' rows are read in two selections, each only the rows then used (never the whole table), and
+    # after the evidence is let go: first the analysis year's results and the spring before (_growth_rows), after
+    # the growth models the spring results (their ids first: _spring_results)
     d = read(t for t in TABLES if t not in late and t != "assessments")
-    growth_rows = {"assessments": _growth_rows(measures.analysis_year(d))}
-    d = d.with_tables(read(["assessments"], rows=growth_rows, skip={**UNUSED_COLUMNS, **GROWTH_UNUSED}))
     # the smallest race/ethnicity groups are analysed and published as one pooled group (never a named reference)
     d, _ = pool_small_groups(
         d,
@@ -405,23 +441,38 @@ def unprotected_analysis(
         keep=[(reference or {}).get("race_ethnicity", "")],
     )
     cuts = {**measures.default_cuts(), **(cuts or {})}
-    # The evidence is scored once, for the classrooms' access, the resource rates and the demands; then its
-    # tables' rows are let go (District.released: their row counts stay), as are the climate surveys' and the
-    # assessments' after their last use, and the LATE_TABLES are read only at their first use, so the analysis
-    # never holds every table of a large district at once.
+    # The evidence is scored once, for the classrooms' access and the resource rates, and the demands read; then
+    # its tables' rows are let go (District.released: their row counts stay) before the assessments are read, as
+    # are the climate surveys' and the assessments' after their last use, and the LATE_TABLES are read only at
+    # their first use, so the analysis never holds every table of a large district at once.
     scored = measures.score_evidence(d, cuts=cuts)
+    demands = measures.demands_vs_standards(d)
+    d = d.released(EVIDENCE_TABLES)
     cls = measures.classroom_access(d, cuts=cuts, scored=scored)
     rates = measures.resource_rates(d, cuts=cuts, scored=scored)
     del scored
-    demands = measures.demands_vs_standards(d)
-    d = d.released(EVIDENCE_TABLES)
+    growth_rows = {"assessments": _growth_rows(measures.analysis_year(d))}
+    d = d.with_tables(read(["assessments"], rows=growth_rows, skip={**UNUSED_COLUMNS, **GROWTH_UNUSED}))
     acc = measures.student_access(d, classrooms=cls)
     d = d.released(["enrollments"])  # read only by the classrooms' and students' access, made above
     acc = acc[acc["subject"].isin(subjects)]
     gaps = equity.resource_gaps(d, access=acc, reference=reference, n_boot=n_boot, seed=seed)
+    # every subject's growth frame first: they are the last use of any result but the spring ones (the level gaps
+    # and the trajectories read those only, and in their order), so the rows read for them are let go before the
+    # models are fitted (the models never hold them); the report counts every row and school year of the table
+    # (their stand-in, kept for the end)
+    frames = {s: measures.growth_frame(d, subject=s, access=acc) for s in subjects}
+    assessed = window = None
+    if d.tables.get("assessments") is not None:
+        window = "window" in d.assessments.columns
+        d = d.with_tables(
+            load_district(district_id, processed_root=root, columns={"assessments": ["school_year"]})
+        )
+        assessed = d.released(["assessments"], keep={"assessments": ["school_year"]}).assessments
+        d = dataclasses.replace(d, tables={**d.tables, "assessments": assessed})
     growth_parts, warns = [], []
     for s in subjects:
-        frame = measures.growth_frame(d, subject=s, access=acc)
+        frame = frames.pop(s)
         n_cls = int(frame["classroom_id"].nunique()) if "classroom_id" in frame.columns else 0
         too_few = f"{labels.subject(s)}: too few students/classrooms for the growth models"
         if not (frame["school_id"].nunique() and len(frame) >= 3 * min_n):
@@ -458,21 +509,15 @@ def unprotected_analysis(
             ]
     growth = pd.concat(growth_parts, ignore_index=True) if growth_parts else pd.DataFrame()
     del frame
-    # the growth models were the last use of any result but the spring ones (the level gaps and the trajectories
-    # read those only, and in their order): the rows read for them are let go, then the spring results read; the
-    # report counts every row and school year of the table (their stand-in, kept for the end)
-    assessed = None
-    if d.tables.get("assessments") is not None:
-        d = d.with_tables(
-            load_district(district_id, processed_root=root, columns={"assessments": ["school_year"]})
-        )
-        assessed = d.released(["assessments"], keep={"assessments": ["school_year"]}).assessments
-        d = d.with_tables(read(["assessments"], rows={"assessments": SPRING_ROWS}))
+    # then the spring results are read
+    if assessed is not None:
+        d, at = _spring_results(d, read, window=window)
+    else:
+        at = roster_positions(d.students, d.assessments)
     # the gaps from performance levels and scale scores first, then the spring results joined to the roster once,
     # on integer codes, for every trajectory table: the assessments' rows are then let go (their school years
     # stay: the report counts them), so the trajectories never hold both the results and their panel
     # (each result's roster position looked up once for the three)
-    at = roster_positions(d.students, d.assessments)
     if at is not None and len(d.students) < 2**31:
         at = at.astype(np.int32)
     lcounts = levelgaps.level_counts_from_assessments(d.assessments, students=d.students, roster_at=at)
