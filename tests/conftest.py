@@ -38,12 +38,12 @@ def _uses_the_worker_browser(item) -> bool:
 
 
 def pytest_collection_modifyitems(config, items):
-    """The long files first, longest first (``pytestmark = pytest.mark.long(seconds)``), the files in Chromium
-    first among them and next after them, then the rest in collection order. ``make test`` runs ``--dist loadfile
-    --no-loadscope-reorder``: xdist hands out whole files in this order, so the two workers start on the long files
-    and end together on short ones (xdist's default order, most tests first, left the one-test files of whole
-    builds for the end, on one worker), and each worker's files in Chromium come one after another, in the one
-    browser it keeps for them (``worker_browser``)."""
+    """In this order: the long files in Chromium, the other files in Chromium, the other long files, the rest; the
+    long files longest first (``pytestmark = pytest.mark.long(seconds)``), the others in collection order. ``make
+    test`` runs ``--dist loadfile --no-loadscope-reorder``: xdist hands out whole files in this order, so the two
+    workers start on the long files and end together on short ones (xdist's default order, most tests first, left
+    the one-test files of whole builds for the end, on one worker), and each worker's files in Chromium come one
+    after another, in the one browser it keeps for them (``worker_browser``)."""
 
     def order(item):
         mark = item.get_closest_marker("long")
