@@ -38,8 +38,9 @@ def _uses_the_worker_browser(item) -> bool:
 
 
 def pytest_collection_modifyitems(config, items):
-    """In this order: the long files in Chromium, the other files in Chromium, the other long files, the rest; the
-    long files longest first (``pytestmark = pytest.mark.long(seconds)``), the others in collection order. ``make
+    """In this order: the long files in Chromium, the other test files in Chromium, the package's doctests in
+    Chromium (several stop the shared browser, as their examples show), the other long files, the rest; the long
+    files longest first (``pytestmark = pytest.mark.long(seconds)``), the others in collection order. ``make
     test`` runs ``--dist loadfile --no-loadscope-reorder``: xdist hands out whole files in this order, so the two
     workers start on the long files and end together on short ones (xdist's default order, most tests first, left
     the one-test files of whole builds for the end, on one worker), and each worker's files in Chromium come one
@@ -51,8 +52,12 @@ def pytest_collection_modifyitems(config, items):
             seconds = 10 if item.path.suffix == ".ipynb" else 0
         else:
             seconds = mark.args[0]
-        browser = _uses_the_worker_browser(item)
-        group = 0 if browser and seconds else 1 if browser else 2 if seconds else 3
+        if item.nodeid.split("::")[0] in BROWSER_DOCTESTS:
+            group = 2
+        elif _uses_the_worker_browser(item):
+            group = 0 if seconds else 1
+        else:
+            group = 3 if seconds else 4
         return group, -seconds
 
     items.sort(key=order)  # stable: a file's tests stay together, in their order
