@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import pytest
 
@@ -25,19 +26,65 @@ except ImportError:  # pragma: no cover
     from districtkit import make_valid_district
 
 
-def pytest_collection_modifyitems(config, items):
-    """The long files first, longest first (``pytestmark = pytest.mark.long(seconds)``), then the rest in collection
-    order. ``make test`` runs ``--dist loadfile --no-loadscope-reorder``: xdist hands out whole files in this order,
-    so the two workers start on the long files and end together on short ones (xdist's default order, most tests
-    first, left the one-test files of whole builds for the end, on one worker)."""
+#: The package's modules whose doctests print or load pages in Chromium: they run with the worker's browser too
+#: (``worker_browser`` below; ``close_shared_chromium``'s own doctest needs no shared browser running, so it is not one)
+BROWSER_DOCTESTS = ("opportunity_research/report/browser.py", "opportunity_research/report/pages.py")
 
-    def seconds(item):
+
+def _uses_the_worker_browser(item) -> bool:
+    if "worker_browser" in getattr(item, "fixturenames", ()):
+        return True
+    return item.nodeid.split("::")[0] in BROWSER_DOCTESTS and not item.name.endswith(".close_shared_chromium")
+
+
+def pytest_collection_modifyitems(config, items):
+    """In this order: the long files in Chromium, the other test files in Chromium, the package's doctests in
+    Chromium (several stop the shared browser, as their examples show), the other long files, the rest; the long
+    files longest first (``pytestmark = pytest.mark.long(seconds)``), the others in collection order. ``make
+    test`` runs ``--dist loadfile --no-loadscope-reorder``: xdist hands out whole files in this order, so the two
+    workers start on the long files and end together on short ones (xdist's default order, most tests first, left
+    the one-test files of whole builds for the end, on one worker), and each worker's files in Chromium come one
+    after another, in the one browser it keeps for them (``worker_browser``)."""
+
+    def order(item):
         mark = item.get_closest_marker("long")
         if mark is None:  # nbval's notebooks (notebooks/*.ipynb) start a kernel and run a whole report each
-            return 10 if item.path.suffix == ".ipynb" else 0
-        return mark.args[0]
+            seconds = 10 if item.path.suffix == ".ipynb" else 0
+        else:
+            seconds = mark.args[0]
+        if item.nodeid.split("::")[0] in BROWSER_DOCTESTS:
+            group = 2
+        elif _uses_the_worker_browser(item):
+            group = 0 if seconds else 1
+        else:
+            group = 3 if seconds else 4
+        return group, -seconds
 
-    items.sort(key=lambda item: -seconds(item))  # stable: a file's tests stay together, in their order
+    items.sort(key=order)  # stable: a file's tests stay together, in their order
+
+
+class _WorkerBrowser:
+    """Registered as a plugin (not a conftest hook), so that it sees the package's doctests too: before an item
+    that does not use the worker's browser, the browser is stopped (a running Playwright marks this thread as
+    inside an event loop, in which ``asyncio.run`` refuses to start), and it is stopped when the run ends."""
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item):
+        if not _uses_the_worker_browser(item):
+            _close_the_worker_browser()
+
+    def pytest_sessionfinish(self, session):
+        _close_the_worker_browser()
+
+
+def _close_the_worker_browser():
+    browser = sys.modules.get("opportunity_research.report.browser")  # none started before it was imported
+    if browser is not None:
+        browser.close_shared_chromium()
+
+
+def pytest_configure(config):
+    config.pluginmanager.register(_WorkerBrowser(), "worker-browser")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -51,17 +98,19 @@ def _shared_demo_data(tmp_path_factory):
     yield
 
 
-@pytest.fixture(scope="module")
-def batch_browser():
-    """One Chromium for the serial batches of a test file (``pytestmark = pytest.mark.usefixtures(...)``).
-
-    A batch in this process (``jobs=1``, or one district) prints in this thread's shared browser
-    (:func:`opportunity_research.report.browser.shared_tab`) and stops it when it ends (``Engine.close``); here the
-    browser is hidden from that close and kept for the file's next batch, as a batch keeps it from district to
-    district, and stopped with the file: a Chromium started for each test's batch cost about 1.5 CPU-s. Kept only
-    for the file: a test of another file may start a Playwright of its own in this thread, which cannot run beside
-    this one (Playwright's synchronous API refuses to start inside another's event loop). A batch on a cluster
-    closes its workers' browsers as before."""
+@pytest.fixture()
+def worker_browser():
+    """This worker's one Chromium, kept from test to test and file to file (``pytestmark =
+    pytest.mark.usefixtures("worker_browser")``): the thread's shared browser
+    (:func:`opportunity_research.report.browser.shared_chromium`, started on first use), which a file's tests use
+    directly, in which the serial batches print (:func:`~opportunity_research.report.browser.shared_tab`), and
+    beside which :func:`~opportunity_research.report.browser.chromium` launches its browsers from the same
+    Playwright. A Chromium started for each file cost about 1.5 CPU-s (Playwright's driver 0.55, the launch 0.33,
+    the first tab 0.65). A batch in this process stops the thread's shared browser when it ends (``Engine.close``);
+    here the browser is hidden from that close and kept for the next batch, as a batch keeps it from district to
+    district. A batch on a cluster closes its workers' browsers as before. The browser stops before the next test
+    that does not use it, and with the run (``_WorkerBrowser``); a test may stop it itself (the next use starts
+    another)."""
     from opportunity_research.batch.runner_engine import Engine
     from opportunity_research.report import browser
 
@@ -80,7 +129,6 @@ def batch_browser():
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(Engine, "close", close_keeping_the_browser)
         yield
-    browser.close_shared_chromium()
 
 
 @pytest.fixture()

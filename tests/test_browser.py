@@ -28,9 +28,10 @@ from urllib.parse import unquote, urlparse
 import pytest
 
 from opportunity_research import config
-from opportunity_research.report.browser import INSTALL_HINT, chromium, find_chromium
+from opportunity_research.report.browser import INSTALL_HINT, find_chromium, shared_chromium
 
-pytestmark = pytest.mark.long(35)  # run first (tests/conftest.py)
+# run first, in the worker's one Chromium (tests/conftest.py)
+pytestmark = [pytest.mark.long(35), pytest.mark.usefixtures("worker_browser")]
 
 REPORTS = config.project_root() / "reports"
 
@@ -62,8 +63,7 @@ def browser():
             "(installs Debian's chromium as root) or: " + INSTALL_HINT,
             pytrace=False,
         )
-    with chromium() as b:
-        yield b
+    return shared_chromium()
 
 
 @pytest.fixture(scope="module")

@@ -30,7 +30,7 @@ from opportunity_research.report import workbench
 from opportunity_research.report.browser import find_chromium, shared_chromium
 
 # run first (tests/conftest.py): a lab and two batches, about 90 s; one Chromium for the batches and the lab's page
-pytestmark = [pytest.mark.long(45), pytest.mark.usefixtures("batch_browser")]
+pytestmark = [pytest.mark.long(45), pytest.mark.usefixtures("worker_browser")]
 
 PROJECT = Path(__file__).parents[1]
 DISTRICT = "demo_pinebrook"
@@ -182,7 +182,7 @@ def test_lab_edits_reach_the_text_never_the_template_git_or_the_batch(project, l
     )
     assert baseline.ok, [r.reason for r in baseline.districts]
 
-    # the baseline batch's browser, kept for this file (tests/conftest.py: batch_browser)
+    # the baseline batch's browser, this worker's (tests/conftest.py: worker_browser)
     with contextlib.closing(shared_chromium().new_page(viewport={"width": 1400, "height": 1000})) as page:
         errors = []
         page.on("pageerror", lambda e: errors.append(str(e)))

@@ -13,6 +13,8 @@ from opportunity_research.report.pages import make_world_readable, page_links, p
 
 from .test_reporting import executed_notebook
 
+pytestmark = pytest.mark.usefixtures("worker_browser")  # the worker's one Chromium (tests/conftest.py)
+
 
 def folder_with_pages(tmp_path):
     folder = tmp_path / ".tmp-demo_x-abc"
@@ -132,28 +134,23 @@ def test_the_batch_prints_folder_after_folder_in_one_tab(tmp_path):
     (:func:`~opportunity_research.report.browser.shared_tab`: a new tab per folder starts a renderer process, about
     0.9 CPU-s a demo district), which is left on about:blank between folders; a tab whose printing failed is
     closed, and the next folder gets a new one."""
-    from opportunity_research.report.browser import close_shared_chromium, print_pdfs, shared_tab
+    from opportunity_research.report.browser import print_pdfs, shared_tab
 
     assert find_chromium(), "no Chromium: run 'python -m opportunity_research.report.browser --ensure'"
-    try:
-        tab = shared_tab()
-        loaded = []
-        tab.on("load", lambda page: loaded.append(page.url))
-        folders = []
-        for name in ("first", "second"):
-            (tmp_path / name).mkdir()
-            folder, nb = folder_with_pages(tmp_path / name)
-            written = publish_pages(folder, notebook=nb, kind="district", title="t", shared_browser=True)
-            assert [p.name for p in written] == ["report.html", "report.pdf", "scorecard.pdf"]
-            assert (folder / "report.pdf").read_bytes()[:5] == b"%PDF-"
-            assert shared_tab() is tab and tab.url == "about:blank"
-            folders.append(folder)
-        printed = [u for u in loaded if u != "about:blank"]
-        assert printed == [
-            (f / n).resolve().as_uri() for f in folders for n in ("report.html", "scorecard.html")
-        ]
-        with pytest.raises(Exception, match="ERR_FILE_NOT_FOUND"):
-            print_pdfs([tmp_path / "missing.html"], tab=tab)
-        assert tab.is_closed() and shared_tab() is not tab
-    finally:
-        close_shared_chromium()
+    tab = shared_tab()
+    loaded = []
+    tab.on("load", lambda page: loaded.append(page.url))
+    folders = []
+    for name in ("first", "second"):
+        (tmp_path / name).mkdir()
+        folder, nb = folder_with_pages(tmp_path / name)
+        written = publish_pages(folder, notebook=nb, kind="district", title="t", shared_browser=True)
+        assert [p.name for p in written] == ["report.html", "report.pdf", "scorecard.pdf"]
+        assert (folder / "report.pdf").read_bytes()[:5] == b"%PDF-"
+        assert shared_tab() is tab and tab.url == "about:blank"
+        folders.append(folder)
+    printed = [u for u in loaded if u != "about:blank"]
+    assert printed == [(f / n).resolve().as_uri() for f in folders for n in ("report.html", "scorecard.html")]
+    with pytest.raises(Exception, match="ERR_FILE_NOT_FOUND"):
+        print_pdfs([tmp_path / "missing.html"], tab=tab)
+    assert tab.is_closed() and shared_tab() is not tab

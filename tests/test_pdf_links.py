@@ -12,7 +12,9 @@ from pypdf.annotations import Link
 from pypdf.generic import ByteStringObject, NameObject
 
 from opportunity_research.report import browser
-from opportunity_research.report.browser import chromium, find_chromium, print_pdf, relative_links
+from opportunity_research.report.browser import find_chromium, print_pdf, relative_links, shared_chromium
+
+pytestmark = pytest.mark.usefixtures("worker_browser")  # the worker's one Chromium (tests/conftest.py)
 
 
 def _uris(pdf: Path) -> list[str]:
@@ -74,7 +76,6 @@ def test_chromium_pdfs_take_the_in_place_path(tmp_path, monkeypatch):
         "<!doctype html><html lang='en'><title>Page</title><p><a href='scorecard.html#goals'>Scorecard</a> "
         "<a href='../index.html'>All reports</a> <a href='https://tntp.org/'>TNTP</a></p></html>"
     )
-    with chromium() as b:
-        pdf = print_pdf(tmp_path / "page.html", tmp_path / "page.pdf", browser=b)
+    pdf = print_pdf(tmp_path / "page.html", tmp_path / "page.pdf", browser=shared_chromium())
     assert sorted(_uris(pdf)) == ["../index.html", "https://tntp.org/", "scorecard.html#goals"]
     assert b"file:" not in pdf.read_bytes()

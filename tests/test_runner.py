@@ -24,8 +24,8 @@ from opportunity_research.batch import runner
 from opportunity_research.batch.runner import ParameterError, check_parameters, notebook_parameters, run_batch
 from opportunity_research.report.reporting import external_resources
 
-# run first (tests/conftest.py); the serial batches print in one Chromium (conftest.batch_browser)
-pytestmark = [pytest.mark.long(50), pytest.mark.usefixtures("batch_browser")]
+# run first (tests/conftest.py); the serial batches print in one Chromium (conftest.worker_browser)
+pytestmark = [pytest.mark.long(50), pytest.mark.usefixtures("worker_browser")]
 
 NOTEBOOKS = Path(__file__).parent / "notebooks"
 TINY, LEAKY, CROSS = (NOTEBOOKS / f"{n}.ipynb" for n in ("tiny_report", "leaky_report", "tiny_cross"))

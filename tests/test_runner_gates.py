@@ -27,8 +27,8 @@ except ImportError:  # pragma: no cover
     import demo
     from test_runner import NOTEBOOKS, TINY, TINY_REPORT_FILES, cli, files, make_district
 
-# run first (tests/conftest.py); the serial batches print in one Chromium (conftest.batch_browser)
-pytestmark = [pytest.mark.long(55), pytest.mark.usefixtures("batch_browser")]
+# run first (tests/conftest.py); the serial batches print in one Chromium (conftest.worker_browser)
+pytestmark = [pytest.mark.long(55), pytest.mark.usefixtures("worker_browser")]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -22,7 +22,8 @@ try:  # tests/ as a package or as a plain folder on sys.path
 except ImportError:  # pragma: no cover
     from test_runner import TINY, make_district
 
-pytestmark = pytest.mark.usefixtures("batch_browser")  # the batches print in one Chromium (tests/conftest.py)
+# the batches print in the worker's one Chromium (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("worker_browser")
 
 PROBE = """
 import json, os, random, sys, warnings

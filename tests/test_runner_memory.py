@@ -23,7 +23,8 @@ try:  # tests/ as a package or as a plain folder on sys.path
 except ImportError:  # pragma: no cover
     from test_runner import CROSS, TINY, make_district
 
-pytestmark = pytest.mark.long(20)
+# run first; the serial batches print in the worker's one Chromium (tests/conftest.py)
+pytestmark = [pytest.mark.long(20), pytest.mark.usefixtures("worker_browser")]
 
 
 @pytest.fixture()
@@ -42,7 +43,6 @@ def seen(monkeypatch):
     monkeypatch.setattr(runner_task, "_build_pages", recording)
     yield out
     warm_kernel.shutdown_all()
-    browser.close_shared_chromium()
 
 
 def test_the_last_district_of_a_serial_batch_keeps_no_kernel(tmp_path, seen):

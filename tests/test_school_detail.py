@@ -22,6 +22,8 @@ from opportunity_research.report.school_detail import EACH_END, csv_label, selec
 from opportunity_research.study import labels
 from opportunity_research.study.scorecard import opportunity_scorecard
 
+pytestmark = pytest.mark.usefixtures("worker_browser")  # the worker's one Chromium (tests/conftest.py)
+
 MEASURES = ("grade_appropriate_share", "engaged_share", "catch_up_rate", "growth_grade_levels")
 
 
@@ -182,20 +184,20 @@ def test_a_large_districts_scorecard_meets_wcag_and_prints(tmp_path):
     selected schools print in two columns, the first table's subtitle saying what is shown."""
     from pypdf import PdfReader
 
-    from opportunity_research.report.browser import AXE_SCRIPT, axe_violations, chromium, print_pdf
+    from opportunity_research.report.browser import AXE_SCRIPT, axe_violations, print_pdf, shared_chromium
 
     card, _ = _card(400, hidden_every=11)
     page = tmp_path / "scorecard.html"
     page.write_text(P.scorecard_page(card, district_id="metro_test"), encoding="utf-8")
     assert AXE_SCRIPT.exists(), "run 'make browser' (axe-core)"
-    with chromium() as browser:
-        tab = browser.new_page(viewport={"width": 1280, "height": 900})
-        tab.goto(page.as_uri(), wait_until="load")
-        found = axe_violations(tab)
-        unnamed = tab.evaluate("""() => [...document.querySelectorAll('table')].filter(t =>
-            [...t.tBodies].some(b => [...b.rows].some(r => r.cells.length > 1 && !r.querySelector('th')))).length""")
-        tab.close()
-        pdf = print_pdf(page, tmp_path / "scorecard.pdf", browser=browser)
+    browser = shared_chromium()
+    tab = browser.new_page(viewport={"width": 1280, "height": 900})
+    tab.goto(page.as_uri(), wait_until="load")
+    found = axe_violations(tab)
+    unnamed = tab.evaluate("""() => [...document.querySelectorAll('table')].filter(t =>
+        [...t.tBodies].some(b => [...b.rows].some(r => r.cells.length > 1 && !r.querySelector('th')))).length""")
+    tab.close()
+    pdf = print_pdf(page, tmp_path / "scorecard.pdf", browser=browser)
     assert not found, [(v["id"], v["help"], v["nodes"]) for v in found]
     assert unnamed == 0
     pages = len(PdfReader(pdf).pages)
@@ -232,7 +234,7 @@ def test_a_large_districts_whole_scorecard_prints_within_six_pages(tmp_path):
     the page's whole width), with no table cut at the page's edge."""
     from pypdf import PdfReader
 
-    from opportunity_research.report.browser import print_pdf
+    from opportunity_research.report.browser import print_pdf, shared_chromium
 
     rng = np.random.default_rng(5)
     schools = [f"S{i:03d}" for i in range(175)]
@@ -260,7 +262,7 @@ def test_a_large_districts_whole_scorecard_prints_within_six_pages(tmp_path):
     card = opportunity_scorecard(ind, goals=goals, school_names=names)
     page = tmp_path / "scorecard.html"
     page.write_text(P.scorecard_page(card, district_id="metro_test"), encoding="utf-8")
-    reader = PdfReader(print_pdf(page, tmp_path / "scorecard.pdf"))
+    reader = PdfReader(print_pdf(page, tmp_path / "scorecard.pdf", browser=shared_chromium()))
     assert len(reader.pages) <= 6, len(reader.pages)
     text = " ".join(p.extract_text() or "" for p in reader.pages)
     assert "175 schools, more than a page lists" in re.sub(r"\s+", " ", text)

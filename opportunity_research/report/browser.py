@@ -192,18 +192,30 @@ def ensure_chromium(*, install: bool = True) -> str:
 def chromium(executable: str | None = None) -> Iterator[object]:
     """A running headless Chromium (a Playwright ``Browser``), closed on exit.
 
+    Launched by this thread's Playwright when :func:`shared_chromium` keeps one running (Playwright's synchronous
+    API refuses to start a second driver in a thread whose driver runs, and a driver's start costs about 0.55 CPU-s;
+    the shared browser is left alone); otherwise by a Playwright of its own, stopped on exit.
+
     Examples
     --------
     >>> with chromium() as browser:
     ...     browser.is_connected()
     True
+    >>> shared = shared_chromium()
+    >>> with chromium() as browser:  # beside the shared browser, from its Playwright
+    ...     browser is not shared, browser.is_connected()
+    (True, True)
+    >>> shared.is_connected(), close_shared_chromium()
+    (True, True)
     """
     from playwright.sync_api import sync_playwright
 
     exe = executable or find_chromium()
     if exe is None:
         raise BrowserMissing("No Chromium found. " + INSTALL_HINT)
-    with sync_playwright() as p:
+    shared = getattr(_SHARED, "browser", None)
+    running = shared is not None and shared.is_connected()
+    with contextlib.nullcontext(_SHARED.playwright) if running else sync_playwright() as p:
         browser = p.chromium.launch(executable_path=exe, args=list(CHROMIUM_ARGS), headless=True)
         try:
             yield browser
