@@ -21,7 +21,7 @@ try:  # tests/ as a package or as a plain folder on sys.path
 except ImportError:  # pragma: no cover
     from test_runner import TINY, TINY_REPORT_FILES, make_district
 
-pytestmark = [pytest.mark.long(30), pytest.mark.usefixtures("batch_browser")]
+pytestmark = [pytest.mark.long(30), pytest.mark.usefixtures("worker_browser")]
 
 
 class Steps:
