@@ -152,6 +152,10 @@ def test_worker_killed_mid_district_on_a_real_cluster(tmp_path):
         procs[victim].send_signal(
             signal.SIGKILL
         )  # at once: it is inside a district (each pauses PAUSE seconds)
+        # the district may have been published between the look and the kill (the worker was finishing it)
+        finished_before_kill = (
+            reports / key.removeprefix("report-").rsplit("-", 2)[0] / ".publish.json"
+        ).exists()
         assert (
             key.removeprefix("report-").rsplit("-", 2)[0] in districts
         )  # key: report-<district>-<stamp>-<hex>
@@ -181,8 +185,8 @@ def test_worker_killed_mid_district_on_a_real_cluster(tmp_path):
     # the dead worker held, which then show two starts too -- each is still published once (checked below)
     lost_district = key.removeprefix("report-").rsplit("-", 2)[0]
     retried = [d for d in districts if runs[d] > 1]
-    assert lost_district in retried and set(runs.values()) <= {1, 2}, runs
-    assert f"re-run after a worker was lost: {', '.join(retried)} (each published once)" in out
+    assert (lost_district in retried or finished_before_kill) and set(runs.values()) <= {1, 2}, runs
+    assert not retried or f"re-run after a worker was lost: {', '.join(retried)} (each published once)" in out
     assert (
         manifest["cross_district"]["status"] == "ok" and manifest["cross_district"]["districts"] == districts
     )
