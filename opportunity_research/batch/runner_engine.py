@@ -35,12 +35,6 @@ __all__: list[str] = []
 #: 0.3-2 MB, 100,000 students about 126 MB): the notebook on the kernel's core, the pages on the other. Larger
 #: districts run one step after another, so the notebook's peak memory never meets the browser's.
 OVERLAP_KB = 256 * 1024
-#: Python's thread switch interval (seconds) while a serial batch overlaps two districts (default 0.005). The thread
-#: running a notebook is papermill's client of the kernel: at each cell's end it must read the reply and send the next
-#: cell, and while this thread renders pages, screens or audits it waits for the interpreter lock up to the switch
-#: interval each time, with the kernel idle meanwhile: a 60-cell notebook of trivial cells took 0.35 s alone, 1.3 s
-#: beside a busy thread, 0.6 s with a 1 ms interval (2-core machine of issue 21).
-SWITCH_INTERVAL = 0.001
 
 
 # ---------------------------------------------------------------------------------------------
@@ -61,18 +55,6 @@ def _children_ignore_sigint():
         yield
     finally:
         signal.signal(signal.SIGINT, old)
-
-
-@contextlib.contextmanager
-def _switch_interval(seconds: float | None):
-    """Python's thread switch interval at most ``seconds`` inside (None: unchanged), as it was afterwards."""
-    old = sys.getswitchinterval()
-    if seconds is not None:
-        sys.setswitchinterval(min(old, seconds))
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(old)
 
 
 def _worker_check(root: str, kernel_name: str) -> str | None:
@@ -217,8 +199,7 @@ class Engine:
         this one's notebook runs, and its notebook (:func:`~.runner_task.run_notebook`, in another thread) runs while
         this one's pages are printed, screened, audited and published (:func:`~.runner_task.finish_job`, in this
         thread, whose browser prints every PDF): the warm kernel is free once a notebook has run, and the notebook
-        keeps the kernel's core busy while the runner and the browser use the other (the threads then switch every
-        :data:`SWITCH_INTERVAL` seconds, so the notebook's thread answers the kernel sooner).
+        keeps the kernel's core busy while the runner and the browser use the other.
         Each job still passes its own screen and gate before it is published, and a failure of either job is its
         own; on Ctrl-C the notebook running ahead is stopped (the warm kernel shut down) and its staging folder
         removed."""
@@ -293,7 +274,6 @@ class Engine:
             return prepare_job(jobs[i])
 
         with (
-            _switch_interval(SWITCH_INTERVAL if any(overlap) else None),
             ThreadPoolExecutor(1, thread_name_prefix="next-inputs") as inputs,
             ThreadPoolExecutor(1, thread_name_prefix="next-notebook") as notebooks,
         ):
