@@ -5,9 +5,10 @@
 ``N`` worker processes on this machine; ``--scheduler tcp://HOST:PORT`` submits the same tasks to an
 existing cluster, whose workers must see the project folder (data, reports and logs) at the same
 absolute path, as on an HPC file system or a mounted volume. ``--jobs 1`` without a scheduler runs the
-districts one after another in this process, with one overlap between neighbours of at most 256 MB of raw files
-(:meth:`~opportunity_research.batch.runner_engine.Engine.run`): the next district's steps 1 and 2 run in threads while
-this one's notebook runs and its steps 3 to 5 follow, each district still screened and gated before it is published.
+districts one after another in this process, neighbours of at most 256 MB of raw files overlapping
+(:meth:`~opportunity_research.batch.runner_engine.Engine.run`): in threads, the next district's step 1 runs while this
+one's notebook runs, and its notebook while this one's steps 3 to 5 run; each district is still screened and gated
+before it is published.
 Each task, for one district:
 
 1. **Validate and process** ``data/raw/<district>/`` into ``data/processed/<district>/``
