@@ -427,7 +427,12 @@ def unprotected_analysis(
 
     def read(names, rows=None, skip=UNUSED_COLUMNS, columns=None):  # columns: of each table (None: all)
         return load_district(
-            district_id, processed_root=root, columns=dict.fromkeys(names, columns), skip=skip, rows=rows
+            district_id,
+            processed_root=root,
+            columns=dict.fromkeys(names, columns),
+            skip=skip,
+            rows=rows,
+            id_keys=True,
         )
 
     # the assessments' rows are read in two selections, each only the rows then used (never the whole table), and
