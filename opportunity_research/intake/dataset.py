@@ -57,6 +57,7 @@ __all__ = [
     "load_district",
     "process_district",
     "pseudonym_keys",
+    "pseudonym_text",
     "pseudonymize",
     "read_key",
     "read_rows",
@@ -208,6 +209,31 @@ def pseudonym_keys(ids: pd.Series, *, prefix: str = _PREFIX["student_id"]) -> np
         out[at : at + n] = (hashed ^ np.uint64(1 << 63)).view(np.int64)
         at += n
     return out
+
+
+def pseudonym_text(keys: np.ndarray, *, prefix: str = _PREFIX["student_id"]) -> pd.Series:
+    """The pseudonyms whose :func:`pseudonym_keys` are ``keys`` (int64), as the text a processed table holds (a
+    ``str`` Series of pyarrow ``large_string``, labelled ``0..n-1``), spelled in one numpy array of bytes.
+
+    Examples
+    --------
+    >>> ids = pd.Series(["S-ffffffffffffffff", "S-0123456789abcdef"], dtype="str")
+    >>> back = pseudonym_text(pseudonym_keys(ids))
+    >>> back.tolist(), back.dtype == ids.dtype
+    (['S-ffffffffffffffff', 'S-0123456789abcdef'], True)
+    """
+    head = np.frombuffer(prefix.encode(), np.uint8)
+    width = len(head) + 16
+    hashed = (np.asarray(keys, dtype=np.int64).view(np.uint64) ^ np.uint64(1 << 63)).astype(">u8")
+    octets = hashed.view(np.uint8).reshape(-1, 8)
+    hexdigits = np.frombuffer(b"0123456789abcdef", np.uint8)
+    text = np.empty((len(octets), width), dtype=np.uint8)
+    text[:, : len(head)] = head
+    text[:, len(head) :: 2] = hexdigits[octets >> 4]
+    text[:, len(head) + 1 :: 2] = hexdigits[octets & 15]
+    offsets = np.arange(0, width * (len(text) + 1), width, dtype=np.int64)
+    values = pya.LargeStringArray.from_buffers(len(text), pya.py_buffer(offsets), pya.py_buffer(text))
+    return pd.Series(pd.arrays.ArrowStringArray(pya.chunked_array([values])), dtype="str")
 
 
 def _take(names: pya.Array, codes: np.ndarray) -> pya.Array:
