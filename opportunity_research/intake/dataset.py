@@ -75,9 +75,13 @@ _HEX = np.array([f"{i:02x}" for i in range(256)])
 #: Distinct ids hashed at a time by :func:`_hashed`.
 _HASH_BLOCK = 1 << 16
 _PREFIX = {"student_id": "S-", "teacher_id": "T-"}
-#: Each byte's value as a lowercase hex digit (0-15), 255 for any other byte (:func:`pseudonym_keys`).
-_NIBBLE = np.full(256, 255, dtype=np.uint8)
-_NIBBLE[np.frombuffer(b"0123456789abcdef", np.uint8)] = np.arange(16, dtype=np.uint8)
+#: The byte that two lowercase hex digits spell, by the two bytes read as one little-endian uint16; 65535 for any
+#: other two bytes (:func:`pseudonym_keys`).
+_HEX_PAIR = np.full(1 << 16, 0xFFFF, dtype=np.uint16)
+_HEX_PAIR[
+    (np.frombuffer(b"0123456789abcdef", np.uint8).astype(np.uint16)[:, None] << 8)
+    | np.frombuffer(b"0123456789abcdef", np.uint8).astype(np.uint16)[None, :]
+] = np.arange(256, dtype=np.uint16).reshape(16, 16).T
 
 
 def read_key(path: str | os.PathLike | None = None, *, create: bool = True) -> str:
@@ -202,10 +206,10 @@ def pseudonym_keys(ids: pd.Series, *, prefix: str = _PREFIX["student_id"]) -> np
         text = np.frombuffer(data, np.uint8)[offsets[0] : offsets[-1]].reshape(n, width)
         if not (text[:, : len(head)] == head).all():
             return None
-        digits = _NIBBLE[text[:, len(head) :]]
-        if (digits > 15).any():
+        octets = _HEX_PAIR[np.ascontiguousarray(text[:, len(head) :]).view("<u2")]
+        if octets.max() > 255:
             return None
-        hashed = ((digits[:, 0::2] << 4) | digits[:, 1::2]).view(">u8").ravel()
+        hashed = octets.astype(np.uint8).view(">u8").ravel()
         out[at : at + n] = (hashed ^ np.uint64(1 << 63)).view(np.int64)
         at += n
     return out
