@@ -56,6 +56,8 @@ __all__ = [
     "District",
     "load_district",
     "process_district",
+    "pseudonym_keys",
+    "pseudonym_text",
     "pseudonymize",
     "read_key",
     "read_rows",
@@ -73,6 +75,13 @@ _HEX = np.array([f"{i:02x}" for i in range(256)])
 #: Distinct ids hashed at a time by :func:`_hashed`.
 _HASH_BLOCK = 1 << 16
 _PREFIX = {"student_id": "S-", "teacher_id": "T-"}
+#: The byte that two lowercase hex digits spell, by the two bytes read as one little-endian uint16; 65535 for any
+#: other two bytes (:func:`pseudonym_keys`).
+_HEX_PAIR = np.full(1 << 16, 0xFFFF, dtype=np.uint16)
+_HEX_PAIR[
+    (np.frombuffer(b"0123456789abcdef", np.uint8).astype(np.uint16)[:, None] << 8)
+    | np.frombuffer(b"0123456789abcdef", np.uint8).astype(np.uint16)[None, :]
+] = np.arange(256, dtype=np.uint16).reshape(16, 16).T
 
 
 def read_key(path: str | os.PathLike | None = None, *, create: bool = True) -> str:
@@ -156,6 +165,79 @@ def _pseudonyms(
     else:
         names = _memo_names(uniques, memo, key=key, prefix=prefix, salt=salt, domain=domain)
     return names.cast(pya.large_string()), codes
+
+
+def pseudonym_keys(ids: pd.Series, *, prefix: str = _PREFIX["student_id"]) -> np.ndarray | None:
+    """The 64-bit hashes that pseudonyms ``ids`` spell (``prefix`` and 16 lowercase hex digits each: what
+    :func:`pseudonymize` writes), as int64 keys in the pseudonyms' order; None when one of them is missing or has
+    another form (text ids of any other kind), or ``ids`` is not Arrow-backed text.
+
+    Each key is the hash with its top bit flipped, read as int64: one-to-one, and ordered as the pseudonyms' text
+    (16 lowercase hex digits after one prefix sort as the number they spell), so sorting, grouping, factorizing
+    and joining the keys gives what it gives on the text, on integers. Decoded from a numpy view of the Arrow
+    text buffer, one chunk at a time: no Python object per row.
+
+    Examples
+    --------
+    >>> ids = pd.Series(["S-ffffffffffffffff", "S-0000000000000000", "S-8000000000000001"], dtype="str")
+    >>> pseudonym_keys(ids).tolist()
+    [9223372036854775807, -9223372036854775808, 1]
+    >>> pseudonym_keys(pd.Series(["a", "b"], dtype="str")), pseudonym_keys(pd.Series(["S-0000000000000000", None], dtype="str"))
+    (None, None)
+    """
+    arrow = getattr(ids.array, "_pa_array", None)
+    if arrow is None or not (pya.types.is_string(arrow.type) or pya.types.is_large_string(arrow.type)):
+        return None
+    if arrow.null_count:
+        return None
+    head = np.frombuffer(prefix.encode(), np.uint8)
+    width = len(head) + 16
+    out = np.empty(len(arrow), dtype=np.int64)
+    at = 0
+    for chunk in arrow.chunks:
+        n = len(chunk)
+        if not n:
+            continue
+        kind = np.int64 if pya.types.is_large_string(chunk.type) else np.int32
+        _, offsets, data = chunk.buffers()
+        offsets = np.frombuffer(offsets, kind)[chunk.offset : chunk.offset + n + 1]
+        if not (np.diff(offsets) == width).all():
+            return None
+        text = np.frombuffer(data, np.uint8)[offsets[0] : offsets[-1]].reshape(n, width)
+        if not (text[:, : len(head)] == head).all():
+            return None
+        octets = _HEX_PAIR[np.ascontiguousarray(text[:, len(head) :]).view("<u2")]
+        if octets.max() > 255:
+            return None
+        hashed = octets.astype(np.uint8).view(">u8").ravel()
+        out[at : at + n] = (hashed ^ np.uint64(1 << 63)).view(np.int64)
+        at += n
+    return out
+
+
+def pseudonym_text(keys: np.ndarray, *, prefix: str = _PREFIX["student_id"]) -> pd.Series:
+    """The pseudonyms whose :func:`pseudonym_keys` are ``keys`` (int64), as the text a processed table holds (a
+    ``str`` Series of pyarrow ``large_string``, labelled ``0..n-1``), spelled in one numpy array of bytes.
+
+    Examples
+    --------
+    >>> ids = pd.Series(["S-ffffffffffffffff", "S-0123456789abcdef"], dtype="str")
+    >>> back = pseudonym_text(pseudonym_keys(ids))
+    >>> back.tolist(), back.dtype == ids.dtype
+    (['S-ffffffffffffffff', 'S-0123456789abcdef'], True)
+    """
+    head = np.frombuffer(prefix.encode(), np.uint8)
+    width = len(head) + 16
+    hashed = (np.asarray(keys, dtype=np.int64).view(np.uint64) ^ np.uint64(1 << 63)).astype(">u8")
+    octets = hashed.view(np.uint8).reshape(-1, 8)
+    hexdigits = np.frombuffer(b"0123456789abcdef", np.uint8)
+    text = np.empty((len(octets), width), dtype=np.uint8)
+    text[:, : len(head)] = head
+    text[:, len(head) :: 2] = hexdigits[octets >> 4]
+    text[:, len(head) + 1 :: 2] = hexdigits[octets & 15]
+    offsets = np.arange(0, width * (len(text) + 1), width, dtype=np.int64)
+    values = pya.LargeStringArray.from_buffers(len(text), pya.py_buffer(offsets), pya.py_buffer(text))
+    return pd.Series(pd.arrays.ArrowStringArray(pya.chunked_array([values])), dtype="str")
 
 
 def _take(names: pya.Array, codes: np.ndarray) -> pya.Array:
@@ -487,6 +569,7 @@ def load_district(
     columns: dict[str, list[str] | None] | None = None,
     skip: dict[str, list[str]] | None = None,
     rows: dict[str, tuple[list[str], Callable[[pd.DataFrame], Any]]] | None = None,
+    id_keys: bool = False,
 ) -> District:
     """Load the processed tables of ``district_id`` (run ``opportunity-research process`` first).
 
@@ -508,6 +591,11 @@ def load_district(
         being its columns ``by`` (a boolean array or Series, one value per row), read column by column
         (:func:`read_rows`): the whole table is never held. The rows keep their order, labelled by their row
         number in the table (all rows selected: the table as read without ``rows``).
+    id_keys
+        Each table's student ids as int64 keys (:func:`pseudonym_keys`, one-to-one and in the same order as the
+        pseudonyms), not text: :func:`~opportunity_research.study.analysis.unprotected_analysis` joins, groups and
+        factorizes integers, not 18-byte strings, at a million students. A column whose ids are not all
+        pseudonyms (another kind of id) stays text.
 
     Examples
     --------
@@ -521,6 +609,9 @@ def load_district(
     ...                   lambda t: t["grade"] == 12)})
     >>> d.students["grade"].unique().tolist(), bool(d.students.index[0] > 0)
     ([12], True)
+    >>> d = load_district("demo_fairview", columns={"students": ["student_id"]}, id_keys=True)
+    >>> str(d.students["student_id"].dtype)
+    'int64'
     """
     import pyarrow.parquet as pq
 
@@ -577,6 +668,10 @@ def load_district(
             tables[name] = read_rows(path, *rows[name], columns=cols)
         else:
             tables[name] = pd.read_parquet(path, columns=None if cols is None else list(cols))
+        if id_keys and "student_id" in tables[name].columns:
+            keys = pseudonym_keys(tables[name]["student_id"])
+            if keys is not None:
+                tables[name]["student_id"] = keys
     return District(district_id, tables, json.loads((folder / "manifest.json").read_text()))
 
 

@@ -42,7 +42,7 @@ from ..intake.contract import (
     TABLES,
 )
 from ..intake.crosswalk import suggest
-from ..intake.dataset import District, load_district
+from ..intake.dataset import District, load_district, pseudonym_text
 from ..stats.results import ConvergenceWarning, NotIdentifiedError
 from . import climate, equity, findings, indicators, labels, levelgaps, measures, scorecard, trajectories
 from .growth import fit_study_models
@@ -427,13 +427,20 @@ def unprotected_analysis(
 
     def read(names, rows=None, skip=UNUSED_COLUMNS, columns=None):  # columns: of each table (None: all)
         return load_district(
-            district_id, processed_root=root, columns=dict.fromkeys(names, columns), skip=skip, rows=rows
+            district_id,
+            processed_root=root,
+            columns=dict.fromkeys(names, columns),
+            skip=skip,
+            rows=rows,
+            id_keys=True,
         )
 
     # the assessments' rows are read in two selections, each only the rows then used (never the whole table), and
     # after the evidence is let go: first the analysis year's results and the spring before (_growth_rows), after
     # the growth models the spring results (their ids first: _spring_results)
     d = read(t for t in TABLES if t not in late and t != "assessments")
+    # the student ids are read as int64 keys (load_district's id_keys): joined, grouped and factorized as integers
+    keyed = d.students is not None and d.students["student_id"].dtype == np.int64
     # the smallest race/ethnicity groups are analysed and published as one pooled group (never a named reference)
     d, _ = pool_small_groups(
         d,
@@ -558,6 +565,9 @@ def unprotected_analysis(
     multiple = equity.multiple_measures_gaps(d, access=acc, groups=groups)
     del acc, cls, groups
     d = d.released(STUDENT_RECORD_TABLES)
+    if keyed:  # the roster returned with its ids as the processed table holds them
+        ids = pseudonym_text(d.students["student_id"].to_numpy()).set_axis(d.students.index)
+        d = dataclasses.replace(d, tables={**d.tables, "students": d.students.assign(student_id=ids)})
     # the scorecard is built once, by the joint pass, from the protected indicators
     return (
         DistrictAnalysis(

@@ -305,23 +305,28 @@ def student_year_codes(frame: pd.DataFrame, students: np.ndarray | None = None) 
 def ids_in(ids: pd.Series, values) -> pd.Series:
     """``ids.isin(set(values))``: whether each id is among ``values``, from one Arrow hash table of them.
 
-    pandas' ``isin`` on Arrow text makes a Python object of every value; this looks the ids up in Arrow (a
-    missing id is among ``values`` if a missing value is, as ``isin`` finds it). Other dtypes use ``isin``.
+    pandas' ``isin`` on Arrow text makes a Python object of every value, and of every value of a set of integers;
+    this looks the ids up in Arrow (a missing id is among ``values`` if a missing value is, as ``isin`` finds
+    it). Ids and values that are not both text or both integers (of one type: the analysis' integer student ids)
+    use ``isin``.
 
     Examples
     --------
     >>> ids_in(pd.Series(["a", "b", None], dtype="str"), pd.Series(["b", "c"], dtype="str")).tolist()
     [False, True, False]
+    >>> ids_in(pd.Series([7, -3, 5]), pd.Series([5, 7, 9])).tolist()
+    [True, False, True]
     """
     try:
         import pyarrow as pa
         import pyarrow.compute as pc
 
         a, v = pa.array(ids.array), pa.array(pd.Series(values).array)
-        if not (pa.types.is_string(a.type) or pa.types.is_large_string(a.type)) or not (
+        text = (pa.types.is_string(a.type) or pa.types.is_large_string(a.type)) and (
             pa.types.is_string(v.type) or pa.types.is_large_string(v.type) or pa.types.is_null(v.type)
-        ):
-            raise TypeError("not text")
+        )
+        if not (text or (pa.types.is_integer(a.type) and v.type == a.type)):
+            raise TypeError("not text, nor integers of one type")
         if isinstance(v, pa.ChunkedArray):
             v = v.combine_chunks()
         got = pc.fill_null(pc.is_in(a, value_set=v.cast(a.type)), False)
