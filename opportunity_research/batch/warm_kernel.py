@@ -11,7 +11,8 @@ runner therefore keeps one kernel per worker process (a Dask worker, or the runn
   notebook client this worker's running kernel instead of starting one;
 * the kernel is started and warmed while the worker's first district's inputs are validated and processed
   (:func:`warm_ahead`, from ``runner_task.prepare_job``), else by the first notebook: its working directory is the
-  project root, it imports what the notebook imports, then :func:`opportunity_research.batch.kernel_isolation.snapshot` records the baseline and
+  project root, it imports what the notebook imports, then
+  :func:`opportunity_research.batch.kernel_isolation.snapshot` records the baseline and
   :func:`~opportunity_research.batch.kernel_isolation.freeze_baseline` takes what is then alive out of the garbage
   collector's generations (later collections do not walk the imported modules again);
 * right after every notebook, :func:`opportunity_research.batch.kernel_isolation.release` returns the kernel to that
