@@ -333,11 +333,12 @@ def _pair_cells(codes: np.ndarray, got: dict) -> tuple[str, np.ndarray, np.ndarr
         inv, uniq = pd.factorize(combined)
         return "hash", uniq // k, inv
     # few combinations (e.g. schools within a few cells): each one's first row, the pairs numbered in the order
-    # of those (factorize's numbering), without hashing
+    # of those (factorize's numbering), without hashing or sorting
     first = np.full(span, len(sub), dtype=np.int64)
     np.minimum.at(first, combined, np.arange(len(sub), dtype=np.int64))
-    seen = np.flatnonzero(first < len(sub))
-    order = seen[np.argsort(first[seen])]
+    is_first = np.zeros(len(sub), dtype=bool)
+    is_first[first[first < len(sub)]] = True
+    order = combined[is_first]
     rank = np.empty(span, dtype=np.int64)
     rank[order] = np.arange(len(order), dtype=np.int64)
     return "hash", order // k, rank[combined]
@@ -464,9 +465,12 @@ def _cells(
     if span <= 2 * n + 1024:  # few combinations: the rank of each among those present, without hashing
         count = np.bincount(combined, minlength=span)
         at = np.flatnonzero(count)
-        rank = np.zeros(span, dtype=np.int64)
-        rank[at] = np.arange(len(at), dtype=np.int64)
-        codes, sizes = rank[combined], count[at]
+        if len(at) == span:  # every combination present: the combined codes are the ranks
+            codes, sizes = combined, count
+        else:
+            rank = np.zeros(span, dtype=np.int64)
+            rank[at] = np.arange(len(at), dtype=np.int64)
+            codes, sizes = rank[combined], count[at]
     else:
         codes, at = pd.factorize(combined, sort=True)
         codes = codes.astype(np.int64, copy=False)
