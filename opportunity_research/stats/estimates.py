@@ -303,19 +303,22 @@ def _pair_cells(codes: np.ndarray, got: dict) -> tuple[str, np.ndarray, np.ndarr
     of every (cell, code) numbered by first row (as ``pd.factorize`` numbers them; without hashing when the
     combinations are few). ``owner`` is each pair's cell."""
     sub, k, first = got["sub"], got["k"], got["first"]
+    coded = bool(len(sub)) and sub.min() >= 0  # no missing code (-1)
     if first is not None:
         owner = codes[first]
         if _all_map(owner, sub, codes):  # each code in one cell only
             return "codes", owner, None
-    if len(sub) and sub.min() >= 0 and k <= 2 * len(sub) + 1024:
+    if coded and k <= 2 * len(sub) + 1024:
         # integer codes in a narrow range, each in one cell only (e.g. student-in-cell ids): the pairs are
         # the codes themselves, numbered by first row without hashing every (cell, code) combination
         head = min(len(sub), _HEAD)
         owner = np.full(k, -1, dtype=np.int64)
         owner[sub[:head]] = codes[:head]
-        if _all_map(owner, sub[:head], codes[:head]):  # no code in two cells among the first rows
-            owner[sub] = codes
-        if _all_map(owner, sub, codes):
+        one_cell = _all_map(owner, sub[:head], codes[:head])  # no code in two cells among the first rows
+        if one_cell:  # nor among all rows
+            owner[sub[head:]] = codes[head:]
+            one_cell = _all_map(owner, sub, codes)
+        if one_cell:
             if "inv" not in got:
                 first = np.full(k, len(sub), dtype=np.int64)
                 np.minimum.at(first, sub, np.arange(len(sub), dtype=np.int64))
@@ -329,7 +332,7 @@ def _pair_cells(codes: np.ndarray, got: dict) -> tuple[str, np.ndarray, np.ndarr
             return "ranked", owner[got["order"]], None
     combined = codes.astype(np.int64) * k + sub
     span = (int(codes.max()) + 1) * k if len(codes) else 0
-    if span > 2 * len(sub) + 1024:
+    if not coded or span > 2 * len(sub) + 1024:
         inv, uniq = pd.factorize(combined)
         return "hash", uniq // k, inv
     # few combinations (e.g. schools within a few cells): each one's first row, the pairs numbered in the order
