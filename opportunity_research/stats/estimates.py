@@ -171,15 +171,21 @@ def cell_estimates(
                 _memo[key] = got
         # the pairs of these cells (independent of v): kept while the memo keeps these cells (every value's)
         mine = _memo.setdefault(("pairs_of", tuple(by)), {}) if key is not None else {}
-        how, owner, inv = mine[name] if name in mine else _pair_cells(codes, got)
-        if how == "hash":  # the pairs hashed: their sums made here
-            return owner, np.bincount(inv, weights=v), np.bincount(inv)
-        mine[name] = (how, owner, inv)
+        if name not in mine:
+            how, owner, inv = _pair_cells(codes, got)
+            # the pairs' row counts, the same for every value: counted once (hashed pairs: per set of cells)
+            size = np.bincount(inv) if how == "hash" else None
+            mine[name] = (how, owner, inv, size)
+        how, owner, inv, size = mine[name]
+        if how == "hash":  # pairs of these cells only: each value's sums made here
+            return owner, np.bincount(inv, weights=v), size
         sums = got.setdefault(how, {})  # each value's sums over the pairs, for every set of cells
         if value not in sums:
             w = got["sub"] if how == "codes" else got["inv"]
-            sums[value] = (np.bincount(w, weights=v), np.bincount(w))
-        return (owner, *sums[value])
+            if ("size", how) not in got:
+                got["size", how] = np.bincount(w)
+            sums[value] = np.bincount(w, weights=v)
+        return owner, sums[value], got["size", how]
 
     cl_pairs = pairs(cluster) if cluster is not None else None
     # what depends only on the cells and the clusters (not on v): made once per (cells, cluster, unit) when the
@@ -213,7 +219,9 @@ def cell_estimates(
             _memo[skey] = shared
     n_units, n_cl, clustered, G = shared["n_units"], shared["n_cl"], shared["clustered"], shared["G"]
     if kind == "mean":
-        ss = np.bincount(codes, weights=(v - est[codes]) ** 2, minlength=m)
+        r = est[codes]  # each row's (v - estimate) ** 2, in place: no temporary per step
+        np.subtract(v, r, out=r)
+        ss = np.bincount(codes, weights=np.square(r, out=r), minlength=m)
         with np.errstate(divide="ignore", invalid="ignore"):
             var_iid = np.where(n >= 2, ss / (n - 1) / n, np.nan)
     else:  # a share's interval uses only the clustered variance (Wilson's otherwise): no pass over the rows
@@ -224,13 +232,17 @@ def cell_estimates(
         cell, csum, csize = cl_pairs
         if (held := shared["held"]) is not None:
             cell, csum, csize = cell[held], csum[held], csize[held]
-        r2 = np.bincount(cell, weights=(csum - est[cell] * csize) ** 2, minlength=m)
+        r = est[cell]  # each pair's (csum - estimate * csize) ** 2, in place
+        np.multiply(r, csize, out=r)
+        np.subtract(csum, r, out=r)
+        r2 = np.bincount(cell, weights=np.square(r, out=r), minlength=m)
         with np.errstate(divide="ignore", invalid="ignore"):
             var = np.where(clustered, n_cl / (n_cl - 1) * r2 / n**2, var_iid)
 
     def interval(G, var, clustered, tq=None):
         with np.errstate(divide="ignore", invalid="ignore"):
-            tq = stats.t.ppf(0.5 + confidence / 2, G - 1) if tq is None else tq
+            if tq is None:  # a share's unclustered cells take the normal quantile: no t quantile needed
+                tq = stats.t.ppf(0.5 + confidence / 2, G - 1) if kind == "mean" or clustered.any() else 0.0
             if kind == "mean":
                 half = tq * np.sqrt(var)
                 lo, hi = est - half, est + half
@@ -288,18 +300,25 @@ def _pair_cells(codes: np.ndarray, got: dict) -> tuple[str, np.ndarray, np.ndarr
     ``first``): ``("codes", owner, None)`` when the codes, numbered by first row, each lie in one cell (the pairs are
     the codes); ``("ranked", owner, None)`` when codes in a narrow range each lie in one cell (the pairs are the
     codes renumbered by first row, ``got["inv"]``, made once per column); else ``("hash", owner, inv)``, the pairs
-    of every (cell, code) numbered by first row. ``owner`` is each pair's cell."""
+    of every (cell, code) numbered by first row (as ``pd.factorize`` numbers them; without hashing when the
+    combinations are few). ``owner`` is each pair's cell."""
     sub, k, first = got["sub"], got["k"], got["first"]
+    coded = bool(len(sub)) and sub.min() >= 0  # no missing code (-1)
     if first is not None:
         owner = codes[first]
-        if np.array_equal(owner[sub], codes):  # each code in one cell only
+        if _all_map(owner, sub, codes):  # each code in one cell only
             return "codes", owner, None
-    if len(sub) and sub.min() >= 0 and k <= 2 * len(sub) + 1024:
+    if coded and k <= 2 * len(sub) + 1024:
         # integer codes in a narrow range, each in one cell only (e.g. student-in-cell ids): the pairs are
         # the codes themselves, numbered by first row without hashing every (cell, code) combination
+        head = min(len(sub), _HEAD)
         owner = np.full(k, -1, dtype=np.int64)
-        owner[sub] = codes
-        if np.array_equal(owner[sub], codes):
+        owner[sub[:head]] = codes[:head]
+        one_cell = _all_map(owner, sub[:head], codes[:head])  # no code in two cells among the first rows
+        if one_cell:  # nor among all rows
+            owner[sub[head:]] = codes[head:]
+            one_cell = _all_map(owner, sub, codes)
+        if one_cell:
             if "inv" not in got:
                 first = np.full(k, len(sub), dtype=np.int64)
                 np.minimum.at(first, sub, np.arange(len(sub), dtype=np.int64))
@@ -311,8 +330,31 @@ def _pair_cells(codes: np.ndarray, got: dict) -> tuple[str, np.ndarray, np.ndarr
                 rank[order] = np.arange(len(order), dtype=np.int64)
                 got["order"], got["inv"] = order, rank[sub]
             return "ranked", owner[got["order"]], None
-    inv, uniq = pd.factorize(codes.astype(np.int64) * k + sub)
-    return "hash", uniq // k, inv
+    combined = codes.astype(np.int64) * k + sub
+    span = (int(codes.max()) + 1) * k if len(codes) else 0
+    if not coded or span > 2 * len(sub) + 1024:
+        inv, uniq = pd.factorize(combined)
+        return "hash", uniq // k, inv
+    # few combinations (e.g. schools within a few cells): each one's first row, the pairs numbered in the order
+    # of those (factorize's numbering), without hashing or sorting
+    first = np.full(span, len(sub), dtype=np.int64)
+    np.minimum.at(first, combined, np.arange(len(sub), dtype=np.int64))
+    is_first = np.zeros(len(sub), dtype=bool)
+    is_first[first[first < len(sub)]] = True
+    order = combined[is_first]
+    rank = np.empty(span, dtype=np.int64)
+    rank[order] = np.arange(len(order), dtype=np.int64)
+    return "hash", order // k, rank[combined]
+
+
+#: :func:`_all_map` compares this many rows first: a column whose codes lie in several cells usually shows it there.
+_HEAD = 1 << 16
+
+
+def _all_map(owner: np.ndarray, sub: np.ndarray, codes: np.ndarray) -> bool:
+    """Whether ``owner[sub]`` equals ``codes`` (``np.array_equal``), the first :data:`_HEAD` rows compared first."""
+    head = min(len(sub), _HEAD)
+    return np.array_equal(owner[sub[:head]], codes[:head]) and np.array_equal(owner[sub[head:]], codes[head:])
 
 
 def _narrow_integers(x: pd.Series) -> bool:
@@ -426,9 +468,12 @@ def _cells(
     if span <= 2 * n + 1024:  # few combinations: the rank of each among those present, without hashing
         count = np.bincount(combined, minlength=span)
         at = np.flatnonzero(count)
-        rank = np.zeros(span, dtype=np.int64)
-        rank[at] = np.arange(len(at), dtype=np.int64)
-        codes, sizes = rank[combined], count[at]
+        if len(at) == span:  # every combination present: the combined codes are the ranks
+            codes, sizes = combined, count
+        else:
+            rank = np.zeros(span, dtype=np.int64)
+            rank[at] = np.arange(len(at), dtype=np.int64)
+            codes, sizes = rank[combined], count[at]
     else:
         codes, at = pd.factorize(combined, sort=True)
         codes = codes.astype(np.int64, copy=False)
