@@ -149,7 +149,10 @@ def failing_rows(check: Check, values) -> np.ndarray:
     >>> failing_rows(check, pya.array([3.0, None, 13.0, 2.0])).tolist(), rule
     ([2, 3], 'must be between 3 and 12')
     """
-    fails = pyc.fill_null(pyc.invert(check.test(values)), False)
+    passes = check.test(values)
+    if pyc.all(passes).as_py() is not False:  # no cell fails (the usual case): no mask of every row made
+        return np.zeros(0, dtype=np.int64)
+    fails = pyc.fill_null(pyc.invert(passes), False)
     return np.flatnonzero(fails.to_numpy(zero_copy_only=False))
 
 
