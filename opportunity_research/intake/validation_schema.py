@@ -289,7 +289,7 @@ def shared_ids() -> IdCodes:
 
 
 def _packed(arr) -> tuple[pya.ChunkedArray, int] | None:
-    """A text column (pyarrow) as one uint64 a cell, with the width: when every cell that is not empty holds the
+    """A text column (pyarrow) as one uint64 a cell, with the width: when every cell that is not null holds the
     same number of bytes, 1 to 8 (ids written at a fixed width, e.g. ``M0000001``), its bytes zero-padded, which
     are the same number for the same text and different numbers for different texts (exact, not a hash; null
     stays null); else None. Arrow hashes these numbers in about half the time it hashes their text (at 1,000,000
