@@ -203,14 +203,16 @@ def dictionary_codes(values) -> tuple[np.ndarray, pya.Array]:
         return cache[key][1], cache[key][2]
     packed = _packed(arr)
     enc = pyc.dictionary_encode(arr if packed is None else packed[0])
+    width = None if packed is None else packed[1]
+    del packed  # the numbers (8 bytes a row) let go before the codes are made
     parts = enc.chunks if isinstance(enc, pya.ChunkedArray) else [enc]
     codes = np.concatenate(
         [pyc.fill_null(c.indices, -1).to_numpy(zero_copy_only=False) for c in parts]
         or [np.zeros(0, dtype=np.int32)]
     ).astype(np.int32, copy=False)
     uniques = parts[0].dictionary if parts else pya.array([], type=arr.type)
-    if packed is not None:
-        uniques = _unpacked(uniques, packed[1], arr.type)
+    if width is not None:
+        uniques = _unpacked(uniques, width, arr.type)
     if cache is not None:
         cache[key] = (arr, codes, uniques)  # arr keeps the buffers (and so the key's addresses) alive
     return codes, uniques
