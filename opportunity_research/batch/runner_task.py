@@ -413,8 +413,9 @@ def _already_published(job: Job, name: str, final: Path, result: DistrictResult)
 
 
 def _prepare_inputs(job: Job, result: DistrictResult, ids: Identifiers) -> None:
-    """Step 1: validate and process the district's raw data; collect (into ``ids``) the identifiers the privacy
-    screen and every shown reason must not contain (raw ids and pseudonyms: :class:`Identifiers`)."""
+    """Step 1: validate and process the district's raw data; name (to ``ids``) the folders of the identifiers the
+    privacy screen and every shown reason must not contain (raw ids and pseudonyms: :class:`Identifiers`, which reads
+    them when the screen or a redaction first needs them, not while the notebook runs)."""
     root, raw_dir, processed_dir = Path(job.root), Path(job.raw_dir), Path(job.processed_dir)
     for d in job.id_districts:
         ids.read(raw_dir / d, processed_dir / d)

@@ -1,8 +1,9 @@
-"""The identifiers a report must not contain, held as Arrow strings until a screen needs them.
+"""The identifiers a report must not contain, read when a screen needs them and held as Arrow strings.
 
-The batch collects every district's raw student and teacher ids and their pseudonyms before it processes the data,
-and holds them while the notebook runs, so that the privacy screen and the redaction of error messages
-(:mod:`opportunity_research.disclosure.privacy`) can look for them. A million-student district has about two million
+The batch names every district's raw student and teacher ids and their pseudonyms (the folders holding them) before
+it processes the data, so that the privacy screen and the redaction of error messages
+(:mod:`opportunity_research.disclosure.privacy`) can look for them; they are read when one first does, not while the
+notebook runs. A million-student district has about two million
 of them: as a Python set they cost 360 MB and 3.7 CPU-s to read, and the screen's lookups built from that set
 another 400 MB and 8.6 CPU-s. :class:`Identifiers` reads only the id columns (pyarrow), keeps them as Arrow arrays
 (about 20 bytes an id, no Python object per id), and builds the screen's lookups once, with Arrow's string kernels
@@ -20,6 +21,7 @@ Examples
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from collections.abc import Set as AbstractSet
 from pathlib import Path
@@ -58,6 +60,10 @@ class Identifiers:
     def __init__(self, values: Iterable[str] = ()):
         self._arrays: list[pa.Array] = []
         self._lookups: dict[int, tuple[StringSet, StringSet, int]] = {}
+        self._unread: list[
+            tuple[Path, tuple]
+        ] = []  # folders given to read(), read when lookups are first built
+        self._lock = threading.Lock()  # a screen's and a redaction's threads: the ids are read and built once
         self.add(values)
 
     def add(self, values: Iterable[str] | pa.Array | pa.ChunkedArray) -> None:
@@ -88,6 +94,11 @@ class Identifiers:
         (processed), only the id column. Best effort: a missing or unreadable file or column is skipped (reading
         it is the validator's business).
 
+        The files are read when :meth:`lookups` is first asked for after this call, not now: a batch names a
+        district's folders before its notebook runs and holds no id while it runs (at 1,000,000 students about
+        50 MB of the runner's memory beside the notebook), and the screen or a redaction reads them when it needs
+        them (the folders must then still be there, as a batch's raw and processed folders are).
+
         Examples
         --------
         >>> import tempfile
@@ -98,10 +109,17 @@ class Identifiers:
         >>> ids.lookups(min_length=5)[0]
         StringSet(['l0000123'])
         """
+        with self._lock:
+            self._unread.extend((Path(folder), tuple(sources)) for folder in folders)
+            self._lookups.clear()
+
+    def _read_folders(self) -> None:
+        """Read the folders :meth:`read` was given (with ``_lock`` held)."""
         import pyarrow.csv as pacsv
         import pyarrow.parquet as pq
 
-        for folder in folders:
+        unread, self._unread = self._unread, []
+        for folder, sources in unread:
             for table, col in sources:
                 for f in (Path(folder) / f"{table}.csv", Path(folder) / f"{table}.parquet"):
                     if not f.exists():
@@ -132,9 +150,12 @@ class Identifiers:
         >>> Identifiers(["ab-123-xy9", "ab-123-XY9", " 1234 "]).lookups(min_length=5)
         (StringSet(['ab-123-xy9']), StringSet(['xy9']), 1)
         """
-        if min_length not in self._lookups:
-            self._lookups[min_length] = self._build(min_length)
-        return self._lookups[min_length]
+        with self._lock:
+            if self._unread:
+                self._read_folders()
+            if min_length not in self._lookups:
+                self._lookups[min_length] = self._build(min_length)
+            return self._lookups[min_length]
 
     def _build(self, min_length: int) -> tuple[StringSet, StringSet, int]:
         values = pa.chunked_array(self._arrays, pa.string()).drop_null()

@@ -272,9 +272,9 @@ def validate_district(
         pandas categoricals and numbers that are exact in float32 as float32, so a large district needs far less
         memory (the problems are the same; the report's tables hold these dtypes).
     on_table
-        Called as ``on_table(name, frame)`` with each table that passed its own checks, typed as in the final
-        report, before the rules across tables run (``process`` writes it then; the report decides afterwards
-        whether anything written is kept).
+        Called as ``on_table(name, frame, file)`` with each table that passed its own checks, typed as in the final
+        report, and the path of the file it was read from, before the rules across tables run (``process`` writes
+        it then; the report decides afterwards whether anything written is kept).
 
     Returns
     -------
@@ -385,7 +385,7 @@ def _validate(path: Path, analysis_year: int | None, keep: str, on_table) -> Val
             if on_table is not None and not any(
                 (part["severity"] == "error").any() for part in out.parts[before:]
             ):
-                on_table(t.name, _final_dtypes(t.name, frame))
+                on_table(t.name, _final_dtypes(t.name, frame), p)
             if keep == "across":
                 frame = _across_only(frame)
                 bad = {c: m for c, m in bad.items() if c in ACROSS_COLUMNS}

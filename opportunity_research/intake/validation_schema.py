@@ -149,7 +149,10 @@ def failing_rows(check: Check, values) -> np.ndarray:
     >>> failing_rows(check, pya.array([3.0, None, 13.0, 2.0])).tolist(), rule
     ([2, 3], 'must be between 3 and 12')
     """
-    fails = pyc.fill_null(pyc.invert(check.test(values)), False)
+    passes = check.test(values)
+    if pyc.all(passes).as_py() is not False:  # no cell fails (the usual case): no mask of every row made
+        return np.zeros(0, dtype=np.int64)
+    fails = pyc.fill_null(pyc.invert(passes), False)
     return np.flatnonzero(fails.to_numpy(zero_copy_only=False))
 
 
@@ -198,13 +201,18 @@ def dictionary_codes(values) -> tuple[np.ndarray, pya.Array]:
     cache, key = _ENCODINGS.get(), _encoding_key(arr)
     if cache is not None and key in cache:
         return cache[key][1], cache[key][2]
-    enc = pyc.dictionary_encode(arr)
+    packed = _packed(arr)
+    enc = pyc.dictionary_encode(arr if packed is None else packed[0])
+    width = None if packed is None else packed[1]
+    del packed  # the numbers (8 bytes a row) let go before the codes are made
     parts = enc.chunks if isinstance(enc, pya.ChunkedArray) else [enc]
     codes = np.concatenate(
         [pyc.fill_null(c.indices, -1).to_numpy(zero_copy_only=False) for c in parts]
         or [np.zeros(0, dtype=np.int32)]
     ).astype(np.int32, copy=False)
     uniques = parts[0].dictionary if parts else pya.array([], type=arr.type)
+    if width is not None:
+        uniques = _unpacked(uniques, width, arr.type)
     if cache is not None:
         cache[key] = (arr, codes, uniques)  # arr keeps the buffers (and so the key's addresses) alive
     return codes, uniques
@@ -240,7 +248,11 @@ class IdCodes:
             if known is None:
                 self._ids[domain], found = uniques, np.arange(len(uniques), dtype=np.int32)
             else:
-                at = pyc.index_in(uniques, value_set=known)
+                both = _packed(uniques), _packed(known)
+                if both[0] is not None and both[1] is not None and both[0][1] == both[1][1]:
+                    at = pyc.index_in(both[0][0], value_set=both[1][0])  # the same width: as numbers
+                else:
+                    at = pyc.index_in(uniques, value_set=known)
                 new = pyc.is_null(at).to_numpy(zero_copy_only=False)
                 found = pyc.fill_null(at, -1).to_numpy(zero_copy_only=False).astype(np.int32)
                 if new.any():
@@ -276,6 +288,77 @@ def shared_ids() -> IdCodes:
     if "ids" not in cache:
         cache["ids"] = IdCodes()
     return cache["ids"]
+
+
+def _packed(arr) -> tuple[pya.ChunkedArray, int] | None:
+    """A text column (pyarrow) as one uint64 a cell, with the width: when every cell that is not null holds the
+    same number of bytes, 1 to 8 (ids written at a fixed width, e.g. ``M0000001``), its bytes zero-padded, which
+    are the same number for the same text and different numbers for different texts (exact, not a hash; null
+    stays null); else None. Arrow hashes these numbers in about half the time it hashes their text (at 1,000,000
+    students: 9.5 million student ids dictionary-encoded in 0.66 + 0.19 s against 1.35 s, and a million looked up
+    among a million in 0.22 s against 0.42).
+
+    Examples
+    --------
+    >>> keys, width = _packed(pya.chunked_array([["ab", None], ["ba", "ab"]]))
+    >>> width, keys.to_pylist() == [0x6261, None, 0x6162, 0x6261]
+    (2, True)
+    >>> _packed(pya.array(["ab", "abc"])) is None, _packed(pya.array(["123456789"])) is None
+    (True, True)
+    """
+    chunks = arr.chunks if isinstance(arr, pya.ChunkedArray) else [arr]
+    if not chunks or not all(
+        pya.types.is_string(c.type) or pya.types.is_large_string(c.type) for c in chunks
+    ):
+        return None
+    width, parts = None, []
+    for c in chunks:
+        if not len(c):
+            parts.append(pya.array(np.zeros(0, dtype=np.uint64)))
+            continue
+        _, offsets, data = c.buffers()
+        step = np.int64 if pya.types.is_large_string(c.type) else np.int32
+        at = np.frombuffer(offsets, dtype=step, count=len(c) + 1, offset=c.offset * np.dtype(step).itemsize)
+        lengths = np.diff(at)
+        valid = None if not c.null_count else c.is_valid().to_numpy(zero_copy_only=False)
+        n = int(lengths[0]) if valid is None else int(lengths[valid][0]) if valid.any() else width or 1
+        if width is None:
+            width = n
+        if not 1 <= width <= 8 or n != width:
+            return None
+        if valid is None:
+            same = bool((lengths == width).all())
+        else:  # a null cell must hold no bytes, so the filled cells' bytes follow each other
+            same = bool((lengths == np.where(valid, width, 0)).all())
+        if not same:
+            return None
+        filled = int(at[-1] - at[0]) // width
+        cells = np.zeros((filled, 8), dtype=np.uint8)
+        cells[:, :width] = np.frombuffer(
+            data, dtype=np.uint8, count=filled * width, offset=int(at[0])
+        ).reshape(filled, width)
+        keys = cells.view(np.uint64).ravel()
+        if valid is not None:
+            full = np.zeros(len(c), dtype=np.uint64)
+            full[valid] = keys
+            keys = pya.array(full, mask=~valid)
+        parts.append(pya.array(keys) if valid is None else keys)
+    return None if width is None else (pya.chunked_array(parts, type=pya.uint64()), width)  # None: no cell
+
+
+def _unpacked(keys: pya.Array, width: int, kind: pya.DataType) -> pya.Array:
+    """The texts of :func:`_packed` numbers ``keys`` (no null), as pyarrow ``kind`` (``string`` or ``large_string``).
+
+    Examples
+    --------
+    >>> keys, width = _packed(pya.array(["ab", "ba"]))
+    >>> _unpacked(keys.chunks[0], width, pya.string()).to_pylist()
+    ['ab', 'ba']
+    """
+    data = np.ascontiguousarray(keys.to_numpy(zero_copy_only=False).view(np.uint8).reshape(-1, 8)[:, :width])
+    step = np.int64 if pya.types.is_large_string(kind) else np.int32
+    offsets = np.arange(len(keys) + 1, dtype=step) * width
+    return pya.Array.from_buffers(kind, len(keys), [None, pya.py_buffer(offsets), pya.py_buffer(data)])
 
 
 def _encoding_key(arr) -> tuple:
