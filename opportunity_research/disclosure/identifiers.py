@@ -60,9 +60,8 @@ class Identifiers:
     def __init__(self, values: Iterable[str] = ()):
         self._arrays: list[pa.Array] = []
         self._lookups: dict[int, tuple[StringSet, StringSet, int]] = {}
-        self._unread: list[
-            tuple[Path, tuple]
-        ] = []  # folders given to read(), read when lookups are first built
+        # the folders given to read(), read when the lookups are next built
+        self._unread: list[tuple[Path, tuple]] = []
         self._lock = threading.Lock()  # a screen's and a redaction's threads: the ids are read and built once
         self.add(values)
 
