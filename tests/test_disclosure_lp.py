@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -148,7 +149,15 @@ def test_later_rounds_reuse_what_their_changes_do_not_touch(seed, monkeypatch):
 
 
 def _district(seed: int, schools: int = 8) -> dict:
-    """A random district of ``schools`` schools (groups of 0 to 60 students): movement and scorecard tables."""
+    """A random district of ``schools`` schools (groups of 0 to 60 students): movement and scorecard tables.
+
+    Built once per process for each ``(seed, schools)`` (tests of several files use the same districts); each
+    call returns its own copies of the tables."""
+    return {k: (df.copy(), spec) for k, (df, spec) in _built_district(seed, schools).items()}
+
+
+@functools.cache
+def _built_district(seed: int, schools: int) -> dict:
     import itertools
 
     from tests.test_disclosure_links import BY_SUBJECT, POOLED, cell_table, results, students
