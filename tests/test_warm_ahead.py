@@ -105,3 +105,23 @@ def test_a_warm_up_whose_kernel_fails_to_start_leaves_the_notebook_its_own(tmp_p
         assert (result.districts[0].status, result.districts[0].attempts) == ("ok", 1)
     finally:
         warm_kernel.shutdown_all()
+
+
+def test_a_warm_up_overtaken_by_the_batch_end_starts_no_kernel(tmp_path, monkeypatch):
+    """A batch that ends (``shutdown_all``) before its warm-up thread has started the kernel leaves none behind."""
+    make_district(tmp_path, "alpha")
+    acquire, go = warm_kernel._acquire, threading.Event()
+
+    def late(*args, **kwargs):  # the thread reaches the kernel's start only after the batch has ended
+        go.wait(60)
+        return acquire(*args, **kwargs)
+
+    monkeypatch.setattr(warm_kernel, "_acquire", late)
+    try:
+        thread = warm_kernel.warm_ahead(str(TINY), kernel_name="python3", cwd=str(tmp_path), start_timeout=60)
+        warm_kernel.shutdown_all()
+        go.set()
+        thread.join(120)
+        assert not thread.is_alive() and not warm_kernel._POOL
+    finally:
+        warm_kernel.shutdown_all()

@@ -68,6 +68,7 @@ SAVE_EVERY = 10.0
 
 _POOL: dict[tuple, WarmKernel] = {}
 _LOCK = threading.Lock()
+_EPOCH = [0]  # how many times shutdown_all has run (under _LOCK)
 
 
 class KernelResetError(RuntimeError):
@@ -245,9 +246,15 @@ def _imports(notebook: str) -> str:
     return "\n".join(f"try:\n    {ln}\nexcept Exception:\n    pass" for ln in dict.fromkeys(lines))
 
 
-def _acquire(kernel_name: str, cwd: str, start_timeout: int) -> WarmKernel:
+def _acquire(
+    kernel_name: str, cwd: str, start_timeout: int, *, epoch: int | None = None
+) -> WarmKernel | None:
+    """This worker's kernel (started if need be); None, starting nothing, when ``epoch`` is given and
+    :func:`shutdown_all` has run since it was read (a warm-up ahead that a batch's end overtook)."""
     key = (kernel_name, cwd, os.getpid())
     with _LOCK:
+        if epoch is not None and epoch != _EPOCH[0]:
+            return None
         wk = _POOL.get(key)
         if wk is not None and not wk.alive():
             wk.shutdown()
@@ -277,6 +284,7 @@ def shutdown_all() -> int:
     with _LOCK:
         kernels = list(_POOL.values())
         _POOL.clear()
+        _EPOCH[0] += 1  # a warm-up ahead that has not started its kernel yet starts none
     for wk in kernels:
         wk.shutdown()
     return len(kernels)
@@ -310,13 +318,15 @@ def warm_ahead(notebook: str, *, kernel_name: str, cwd: str, start_timeout: int)
     1
     """
     with _LOCK:
-        wk = _POOL.get((kernel_name, cwd, os.getpid()))
+        wk, epoch = _POOL.get((kernel_name, cwd, os.getpid())), _EPOCH[0]
     if wk is not None and wk.warmed:
         return None
 
     def run() -> None:
         try:
-            wk = _acquire(kernel_name, cwd, start_timeout)
+            wk = _acquire(kernel_name, cwd, start_timeout, epoch=epoch)
+            if wk is None:  # the batch ended (shutdown_all) before this thread got to start the kernel
+                return
             with wk.busy:
                 if wk.warmed or not wk.alive():
                     return
