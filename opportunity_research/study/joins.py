@@ -23,6 +23,7 @@ import pandas as pd
 __all__ = [
     "id_positions",
     "id_positions_of",
+    "increasing_ids",
     "merge_unique",
     "positions_of",
     "roster_positions",
@@ -61,6 +62,34 @@ def unique_ids(ids: pd.Series) -> bool:
         except TypeError:  # pragma: no cover - not weakly referable: not kept
             pass
     return ok
+
+
+def increasing_ids(ids: pd.Series) -> bool:
+    """Every id present and each greater than the one before (so none repeated): Arrow text or numbers, or NumPy
+    integers, compared with the next, without hashing them (a table's own ids kept in order, e.g. the
+    assignments': :func:`unique_ids` of them, one pass of compares); False for other dtypes, or ids out of order
+    (they may still be unique).
+
+    Examples
+    --------
+    >>> increasing_ids(pd.Series(["a", "b"], dtype="str")), increasing_ids(pd.Series(["a", None], dtype="str"))
+    (True, False)
+    >>> increasing_ids(pd.Series([1, 1])), increasing_ids(pd.Series([2, 1])), increasing_ids(pd.Series([1.0, 2.0]))
+    (False, False, False)
+    """
+    arrow = getattr(ids.array, "_pa_array", None)
+    if arrow is not None:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        try:
+            return arrow.null_count == 0 and bool(pc.all(pc.less(arrow[:-1], arrow[1:])).as_py())
+        except pa.ArrowException:  # not comparable in Arrow
+            return False
+    if isinstance(ids.dtype, np.dtype) and ids.dtype.kind in "iu":
+        x = ids.to_numpy()
+        return bool((x[1:] > x[:-1]).all())
+    return False
 
 
 def id_positions(known: pd.Series, ids: pd.Series) -> np.ndarray | None:

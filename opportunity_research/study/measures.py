@@ -39,7 +39,7 @@ from ..intake.contract import (
 )
 from ..intake.dataset import District
 from . import labels as registry
-from .joins import id_positions, id_positions_of, merge_positions, merge_unique, unique_ids
+from .joins import id_positions, id_positions_of, increasing_ids, merge_positions, merge_unique, unique_ids
 
 __all__ = [
     "CUT_POINTS",
@@ -656,7 +656,7 @@ def _work_sample_classrooms(district: District) -> np.ndarray | None:
     assignments' ids are missing, repeated or not comparable with the work samples' in Arrow."""
     ws, a = district.work_samples, district.assignments
     ids = a["assignment_id"]
-    if not (len(ws) and len(ids) and ids.notna().all() and ids.is_unique):
+    if not (len(ws) and len(ids) and (increasing_ids(ids) or unique_ids(ids))):
         return None
     at = id_positions(ids, ws["assignment_id"])
     if at is None:

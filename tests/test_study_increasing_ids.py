@@ -1,0 +1,66 @@
+"""joins.increasing_ids: ids in increasing order found unique without hashing, and only those."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from opportunity_research.intake.dataset import District
+from opportunity_research.study import measures
+from opportunity_research.study.joins import increasing_ids, unique_ids
+from opportunity_research.synth.districts import generate_districts
+from opportunity_research.synth.specs import METRO
+
+
+@pytest.fixture(scope="module")
+def district():
+    tables = generate_districts(5, 400, specs=(METRO,))["demo_metro"]["tables"]
+    return District("demo_metro", {k: v for k, v in tables.items() if v is not None})
+
+
+@pytest.mark.parametrize(
+    ("ids", "want"),
+    [
+        (pd.Series(["a1", "a2", "b"], dtype="str"), True),
+        (pd.Series(["a1", "a1", "b"], dtype="str"), False),  # repeated
+        (pd.Series(["a", None, "c"], dtype="str"), False),  # missing: Arrow's all() would skip it
+        (pd.Series(["a", "b", None], dtype="str"), False),
+        (pd.Series(["a", "b", None, "c"], dtype="str"), False),  # the compares a missing id makes are skipped
+        (pd.Series(["b", "a"], dtype="str"), False),  # unique, out of order: not said unique here
+        (pd.Series([1, 5, 9], dtype=np.int64), True),
+        (pd.Series([1, 5, 5], dtype=np.int64), False),
+        (pd.Series([1.0, 2.0]), False),  # floats: not compared (NaN)
+        (pd.Series([1, 2], dtype="Int64"), False),
+        (pd.Series(["a", "b"], dtype=object), False),
+    ],
+)
+def test_increasing_ids(ids, want):
+    assert increasing_ids(ids) is want
+    if want:
+        assert ids.notna().all() and ids.is_unique
+
+
+@pytest.mark.parametrize(
+    "ids",
+    [["a", "b", "c"], ["a", "a", "c"], ["a", None, "c"], ["c", "a", "b"], ["c", "a", "c"], [None, "a", "b"]],
+)
+def test_increasing_ids_says_unique_ids(ids):
+    for s in (pd.Series(ids, dtype="str"), pd.Series(ids, dtype=object)):
+        assert unique_ids(s) == bool(s.notna().all() and not s.duplicated().any())
+        assert not increasing_ids(s) or unique_ids(s)
+
+
+def test_work_sample_classrooms_sorted_and_not(district):
+    """The work samples' classroom codes as the merge gives them, the assignments' ids sorted or not, repeated."""
+    tables = dict(district.tables)
+    a = tables["assignments"]
+    merged = tables["work_samples"].merge(
+        a[["assignment_id", "classroom_id"]], on="assignment_id", how="left"
+    )
+    want = measures._sorted_codes(merged["classroom_id"])
+    for order in (np.argsort(a["assignment_id"].to_numpy(), kind="stable"), np.arange(len(a))[::-1]):
+        d = District(district.district_id, {**tables, "assignments": a.take(order).reset_index(drop=True)})
+        np.testing.assert_array_equal(measures._work_sample_classrooms(d), want)
+    twice = District(
+        district.district_id, {**tables, "assignments": pd.concat([a, a.iloc[:1]], ignore_index=True)}
+    )
+    assert measures._work_sample_classrooms(twice) is None
