@@ -1,4 +1,5 @@
-"""joins.increasing_ids: ids in increasing order found unique without hashing, and only those."""
+"""joins.increasing_ids: ids in increasing order found unique without hashing, and only those; joins.run_positions:
+the positions id_positions gives, each run of one id looked up once."""
 
 import numpy as np
 import pandas as pd
@@ -6,7 +7,7 @@ import pytest
 
 from opportunity_research.intake.dataset import District
 from opportunity_research.study import measures
-from opportunity_research.study.joins import increasing_ids, unique_ids
+from opportunity_research.study.joins import id_positions, increasing_ids, run_positions, unique_ids
 from opportunity_research.synth.districts import generate_districts
 from opportunity_research.synth.specs import METRO
 
@@ -64,3 +65,19 @@ def test_work_sample_classrooms_sorted_and_not(district):
         district.district_id, {**tables, "assignments": pd.concat([a, a.iloc[:1]], ignore_index=True)}
     )
     assert measures._work_sample_classrooms(twice) is None
+
+
+@pytest.mark.parametrize("dtype", ["str", np.int64])
+def test_run_positions_are_id_positions(dtype):
+    rng = np.random.default_rng(7)
+    known = pd.Series([f"k{i}" for i in rng.permutation(50)])
+    ids = pd.Series(np.repeat([f"k{i}" for i in rng.integers(0, 70, 40)], rng.integers(1, 5, 40)))
+    if dtype is np.int64:
+        known, ids = (x.str[1:].astype(np.int64) for x in (known, ids))
+    else:
+        known, ids = known.astype(dtype), ids.astype(dtype)
+        ids[[0, 5, 6]] = None
+    want = id_positions(known, ids)
+    assert (want >= 0).any() and (want < 0).any() and len(set(ids)) < len(ids)
+    for rows in (slice(None), slice(0, 0), slice(0, 1), slice(5, 9)):
+        np.testing.assert_array_equal(run_positions(known, ids.iloc[rows]), want[rows])

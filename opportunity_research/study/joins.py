@@ -27,6 +27,7 @@ __all__ = [
     "merge_unique",
     "positions_of",
     "roster_positions",
+    "run_positions",
     "unique_ids",
 ]
 
@@ -104,6 +105,28 @@ def id_positions(known: pd.Series, ids: pd.Series) -> np.ndarray | None:
     """
     got = id_positions_of(known, [ids])
     return None if got is None else got[0]
+
+
+def run_positions(known: pd.Series, ids: pd.Series) -> np.ndarray | None:
+    """:func:`id_positions` of ``ids`` that come in runs of one id (e.g. the work samples of an assignment): each
+    run's first id looked up, its position repeated over the run (5.2 million work samples, 1.3 million runs).
+
+    Examples
+    --------
+    >>> run_positions(pd.Series(["a", "b"], dtype="str"), pd.Series(["b", "b", "x", None, None, "a", "b"], dtype="str")).tolist()
+    [1, 1, -1, -1, -1, 0, 1]
+    """
+    try:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        v = pa.array(ids.array)
+        new = pc.fill_null(pc.not_equal(v[1:], v[:-1]), True).to_numpy(zero_copy_only=False)
+    except (TypeError, ValueError, ImportError, pa.ArrowException):  # not comparable in Arrow
+        return id_positions(known, ids)
+    heads = np.flatnonzero(np.concatenate([[True], new])) if len(ids) else np.zeros(0, dtype=np.int64)
+    at = id_positions(known, ids.take(heads))
+    return None if at is None else np.repeat(at, np.diff(heads, append=len(ids)))
 
 
 def id_positions_of(known: pd.Series, parts) -> list[np.ndarray] | None:

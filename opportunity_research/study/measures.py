@@ -39,7 +39,15 @@ from ..intake.contract import (
 )
 from ..intake.dataset import District
 from . import labels as registry
-from .joins import id_positions, id_positions_of, increasing_ids, merge_positions, merge_unique, unique_ids
+from .joins import (
+    id_positions,
+    id_positions_of,
+    increasing_ids,
+    merge_positions,
+    merge_unique,
+    run_positions,
+    unique_ids,
+)
 
 __all__ = [
     "CUT_POINTS",
@@ -658,7 +666,9 @@ def _work_sample_classrooms(district: District) -> np.ndarray | None:
     ids = a["assignment_id"]
     if not (len(ws) and len(ids) and (increasing_ids(ids) or unique_ids(ids))):
         return None
-    at = id_positions(ids, ws["assignment_id"])
+    at = run_positions(
+        ids, ws["assignment_id"]
+    )  # an assignment's work samples one after another: a lookup each
     if at is None:
         return None
     codes = _sorted_codes(a["classroom_id"])  # numbered among every assignment's classroom: the same order
