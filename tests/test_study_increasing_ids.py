@@ -1,5 +1,6 @@
 """joins.increasing_ids: ids in increasing order found unique without hashing, and only those; joins.run_positions:
-the positions id_positions gives, each run of one id looked up once."""
+the positions id_positions gives, each run of one id looked up once; joins.id_positions_of on int64 keys: the
+positions Arrow gives."""
 
 import numpy as np
 import pandas as pd
@@ -7,7 +8,13 @@ import pytest
 
 from opportunity_research.intake.dataset import District
 from opportunity_research.study import measures
-from opportunity_research.study.joins import id_positions, increasing_ids, run_positions, unique_ids
+from opportunity_research.study.joins import (
+    id_positions,
+    id_positions_of,
+    increasing_ids,
+    run_positions,
+    unique_ids,
+)
 from opportunity_research.synth.districts import generate_districts
 from opportunity_research.synth.specs import METRO
 
@@ -81,3 +88,28 @@ def test_run_positions_are_id_positions(dtype):
     assert (want >= 0).any() and (want < 0).any() and len(set(ids)) < len(ids)
     for rows in (slice(None), slice(0, 0), slice(0, 1), slice(5, 9)):
         np.testing.assert_array_equal(run_positions(known, ids.iloc[rows]), want[rows])
+
+
+def test_id_positions_of_int64_keys_as_in_arrow(monkeypatch):
+    rng = np.random.default_rng(3)
+    known = pd.Series(rng.integers(-(2**62), 2**62, 200, dtype=np.int64))
+    parts = [pd.Series(known.to_numpy()[rng.integers(0, 200, n)]) for n in (50, 0, 80)]
+    parts[2][::7] = 12345  # not known
+    got = id_positions_of(known, parts)
+    arrow = [p.astype("int64[pyarrow]") for p in parts]
+    want = id_positions_of(known.astype("int64[pyarrow]"), arrow)  # the Arrow hash table's
+    assert [len(x) for x in got] == [50, 0, 80] and (want[2] < 0).any()
+    for g, w in zip(got, want, strict=True):
+        assert g.dtype == np.int64
+        np.testing.assert_array_equal(g, w)
+    # pandas' hash table made the int64 positions (Arrow's not asked)
+    import pyarrow.compute as pc
+
+    monkeypatch.setattr(pc, "index_in", lambda *a, **k: (_ for _ in ()).throw(AssertionError("Arrow asked")))
+    for g, w in zip(id_positions_of(known, parts), want, strict=True):
+        np.testing.assert_array_equal(g, w)
+    monkeypatch.undo()
+    # a repeated known id: Arrow's answer (its first position), as before
+    twice = pd.concat([known, known.iloc[:5]], ignore_index=True)
+    for g, w in zip(id_positions_of(twice, parts), want, strict=True):
+        np.testing.assert_array_equal(g, w)

@@ -132,6 +132,8 @@ def run_positions(known: pd.Series, ids: pd.Series) -> np.ndarray | None:
 def id_positions_of(known: pd.Series, parts) -> list[np.ndarray] | None:
     """:func:`id_positions` of each Series of ``parts`` (ids of one type), from one Arrow hash table of ``known``
     (building it is most of a lookup in a million students' roster); None when one of them is not comparable.
+    NumPy int64 ids (the students' keys) in an int64 ``known`` are looked up in pandas' hash table of them instead
+    (the same positions; at a million students about a quarter less CPU than Arrow's).
 
     Examples
     --------
@@ -139,6 +141,14 @@ def id_positions_of(known: pd.Series, parts) -> list[np.ndarray] | None:
     >>> [x.tolist() for x in id_positions_of(known, [pd.Series(["b"], dtype="str"), pd.Series(["x", "a"], dtype="str")])]
     [[1], [-1, 0]]
     """
+    int64 = np.dtype(np.int64)
+    if known.dtype == int64 and parts and all(ids.dtype == int64 for ids in parts):
+        try:
+            at = pd.Index(known.to_numpy()).get_indexer(np.concatenate([ids.to_numpy() for ids in parts]))
+        except pd.errors.InvalidIndexError:  # a repeated id in known: Arrow's first position of it
+            pass
+        else:
+            return np.split(at.astype(np.int64, copy=False), np.cumsum([len(ids) for ids in parts])[:-1])
     try:
         import pyarrow as pa
         import pyarrow.compute as pc
