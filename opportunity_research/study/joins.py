@@ -1,10 +1,10 @@
 """Joins of student-level frames to a table with one row per key, on row positions instead of pandas merges.
 
 A pandas merge on text ids hashes every row's text and builds the result through its join machinery; these look
-each key up in one Arrow hash table of the other table's keys (:func:`id_positions`) and take the other table's
-columns by position. The results are the merges' (the same rows in the same order, columns, dtypes and labels);
-where a merge would add missing values (a key not found in a left join) or repeat rows (a repeated key), or the
-keys are not Arrow-comparable, the merge itself is made.
+each key up in one hash table of the other table's keys (Arrow's; pandas' for int64 student keys: :func:`id_positions`)
+and take the other table's columns by position. The results are the merges' (the same rows in the same order,
+columns, dtypes and labels); where a merge would add missing values (a key not found in a left join) or repeat rows
+(a repeated key), or the keys are not Arrow-comparable, the merge itself is made.
 
 Examples
 --------
@@ -95,8 +95,8 @@ def increasing_ids(ids: pd.Series) -> bool:
 
 def id_positions(known: pd.Series, ids: pd.Series) -> np.ndarray | None:
     """Each of ``ids``' position among ``known`` (unique, none missing), -1 where it is not there (or missing); None
-    when the two are not Arrow-comparable text or numbers. One Arrow hash table of ``known``, probed by every id:
-    no Python object per row, and no merge on the ids' text.
+    when the two are not Arrow-comparable text or numbers. One hash table of ``known`` (see :func:`id_positions_of`),
+    probed by every id: no Python object per row, and no merge on the ids' text.
 
     Examples
     --------
