@@ -1,10 +1,10 @@
 """Joins of student-level frames to a table with one row per key, on row positions instead of pandas merges.
 
 A pandas merge on text ids hashes every row's text and builds the result through its join machinery; these look
-each key up in one Arrow hash table of the other table's keys (:func:`id_positions`) and take the other table's
-columns by position. The results are the merges' (the same rows in the same order, columns, dtypes and labels);
-where a merge would add missing values (a key not found in a left join) or repeat rows (a repeated key), or the
-keys are not Arrow-comparable, the merge itself is made.
+each key up in one hash table of the other table's keys (Arrow's; pandas' for int64 student keys: :func:`id_positions`)
+and take the other table's columns by position. The results are the merges' (the same rows in the same order,
+columns, dtypes and labels); where a merge would add missing values (a key not found in a left join) or repeat rows
+(a repeated key), or the keys are not Arrow-comparable, the merge itself is made.
 
 Examples
 --------
@@ -23,9 +23,11 @@ import pandas as pd
 __all__ = [
     "id_positions",
     "id_positions_of",
+    "increasing_ids",
     "merge_unique",
     "positions_of",
     "roster_positions",
+    "run_positions",
     "unique_ids",
 ]
 
@@ -63,10 +65,38 @@ def unique_ids(ids: pd.Series) -> bool:
     return ok
 
 
+def increasing_ids(ids: pd.Series) -> bool:
+    """Every id present and each greater than the one before (so none repeated): Arrow text or numbers, or NumPy
+    integers, compared with the next, without hashing them (a table's own ids kept in order, e.g. the
+    assignments': :func:`unique_ids` of them, one pass of compares); False for other dtypes, or ids out of order
+    (they may still be unique).
+
+    Examples
+    --------
+    >>> increasing_ids(pd.Series(["a", "b"], dtype="str")), increasing_ids(pd.Series(["a", None], dtype="str"))
+    (True, False)
+    >>> increasing_ids(pd.Series([1, 1])), increasing_ids(pd.Series([2, 1])), increasing_ids(pd.Series([1.0, 2.0]))
+    (False, False, False)
+    """
+    arrow = getattr(ids.array, "_pa_array", None)
+    if arrow is not None:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        try:
+            return arrow.null_count == 0 and bool(pc.all(pc.less(arrow[:-1], arrow[1:])).as_py())
+        except pa.ArrowException:  # not comparable in Arrow
+            return False
+    if isinstance(ids.dtype, np.dtype) and ids.dtype.kind in "iu":
+        x = ids.to_numpy()
+        return bool((x[1:] > x[:-1]).all())
+    return False
+
+
 def id_positions(known: pd.Series, ids: pd.Series) -> np.ndarray | None:
     """Each of ``ids``' position among ``known`` (unique, none missing), -1 where it is not there (or missing); None
-    when the two are not Arrow-comparable text or numbers. One Arrow hash table of ``known``, probed by every id:
-    no Python object per row, and no merge on the ids' text.
+    when the two are not Arrow-comparable text or numbers. One hash table of ``known`` (see :func:`id_positions_of`),
+    probed by every id: no Python object per row, and no merge on the ids' text.
 
     Examples
     --------
@@ -77,9 +107,33 @@ def id_positions(known: pd.Series, ids: pd.Series) -> np.ndarray | None:
     return None if got is None else got[0]
 
 
+def run_positions(known: pd.Series, ids: pd.Series) -> np.ndarray | None:
+    """:func:`id_positions` of ``ids`` that come in runs of one id (e.g. the work samples of an assignment): each
+    run's first id looked up, its position repeated over the run (5.2 million work samples, 1.3 million runs).
+
+    Examples
+    --------
+    >>> run_positions(pd.Series(["a", "b"], dtype="str"), pd.Series(["b", "b", "x", None, None, "a", "b"], dtype="str")).tolist()
+    [1, 1, -1, -1, -1, 0, 1]
+    """
+    try:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        v = pa.array(ids.array)
+        new = pc.fill_null(pc.not_equal(v[1:], v[:-1]), True).to_numpy(zero_copy_only=False)
+    except (TypeError, ValueError, ImportError, pa.ArrowException):  # not comparable in Arrow
+        return id_positions(known, ids)
+    heads = np.flatnonzero(np.concatenate([[True], new])) if len(ids) else np.zeros(0, dtype=np.int64)
+    at = id_positions(known, ids.take(heads))
+    return None if at is None else np.repeat(at, np.diff(heads, append=len(ids)))
+
+
 def id_positions_of(known: pd.Series, parts) -> list[np.ndarray] | None:
     """:func:`id_positions` of each Series of ``parts`` (ids of one type), from one Arrow hash table of ``known``
     (building it is most of a lookup in a million students' roster); None when one of them is not comparable.
+    NumPy int64 ids (the students' keys) in an int64 ``known`` are looked up in pandas' hash table of them instead
+    (the same positions; at a million students about a quarter less CPU than Arrow's).
 
     Examples
     --------
@@ -87,6 +141,14 @@ def id_positions_of(known: pd.Series, parts) -> list[np.ndarray] | None:
     >>> [x.tolist() for x in id_positions_of(known, [pd.Series(["b"], dtype="str"), pd.Series(["x", "a"], dtype="str")])]
     [[1], [-1, 0]]
     """
+    int64 = np.dtype(np.int64)
+    if known.dtype == int64 and parts and all(ids.dtype == int64 for ids in parts):
+        try:
+            at = pd.Index(known.to_numpy()).get_indexer(np.concatenate([ids.to_numpy() for ids in parts]))
+        except pd.errors.InvalidIndexError:  # a repeated id in known: Arrow's first position of it
+            pass
+        else:
+            return np.split(at.astype(np.int64, copy=False), np.cumsum([len(ids) for ids in parts])[:-1])
     try:
         import pyarrow as pa
         import pyarrow.compute as pc

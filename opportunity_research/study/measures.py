@@ -39,7 +39,15 @@ from ..intake.contract import (
 )
 from ..intake.dataset import District
 from . import labels as registry
-from .joins import id_positions, id_positions_of, merge_positions, merge_unique, unique_ids
+from .joins import (
+    id_positions,
+    id_positions_of,
+    increasing_ids,
+    merge_positions,
+    merge_unique,
+    run_positions,
+    unique_ids,
+)
 
 __all__ = [
     "CUT_POINTS",
@@ -342,24 +350,31 @@ def _with_started_behind(frame: pd.DataFrame, district: District, year: int) -> 
     keys = at = None
     if len(frame) and unique_ids(roster):
         subjects = ("ela", "math")
-        tested = a["subject"].isin(list(subjects))
+
+        def subject_codes(subject: pd.Series) -> np.ndarray:  # each row's subject of subjects (-1: another)
+            s = np.full(len(subject), -1, dtype=np.int64)
+            for i, name in enumerate(subjects):
+                s[(subject == name).to_numpy(dtype=bool, na_value=False)] = i
+            return s
+
+        # the results' subjects as codes, the whole column's once: the selected rows' are taken from them (not
+        # their text, which took most of this at a million students)
+        tested = subject_codes(a["subject"])
         rows = [
-            np.flatnonzero((tested & (a["school_year"] == y) & (a["window"] == window)).to_numpy())
+            np.flatnonzero((tested >= 0) & ((a["school_year"] == y) & (a["window"] == window)).to_numpy())
             for y, window in ((year, "fall"), (year - 1, "spring"))
         ]
-        parts = [(a["student_id"].take(r), a["subject"].take(r)) for r in rows]
-        parts.append((frame["student_id"], frame["subject"]))
+        parts = [(a["student_id"].take(r), tested[r]) for r in rows]
+        parts.append((frame["student_id"], subject_codes(frame["subject"])))
         # every id's roster position from one hash table of the roster (the fall and prior spring results', the
         # frame's)
         found = id_positions_of(roster, [ids for ids, _ in parts])
         if found is not None:
             # roster position * 2 + subject (-1: not on the roster or not a tested subject)
-            codes = []
-            for pos, (_, subject) in zip(found, parts, strict=True):
-                s = np.full(len(pos), -1, dtype=np.int64)
-                for i, name in enumerate(subjects):
-                    s[(subject == name).to_numpy(dtype=bool, na_value=False)] = i
-                codes.append(np.where((pos >= 0) & (s >= 0), pos * len(subjects) + s, -1))
+            codes = [
+                np.where((pos >= 0) & (s >= 0), pos * len(subjects) + s, -1)
+                for pos, (_, s) in zip(found, parts, strict=True)
+            ]
             keys, status, at = [], [], codes[2]
             for r, k in zip(rows, codes[:2], strict=True):
                 if (k < 0).any() or (len(k) and np.bincount(k).max() > 1):
@@ -649,9 +664,11 @@ def _work_sample_classrooms(district: District) -> np.ndarray | None:
     assignments' ids are missing, repeated or not comparable with the work samples' in Arrow."""
     ws, a = district.work_samples, district.assignments
     ids = a["assignment_id"]
-    if not (len(ws) and len(ids) and ids.notna().all() and ids.is_unique):
+    if not (len(ws) and len(ids) and (increasing_ids(ids) or unique_ids(ids))):
         return None
-    at = id_positions(ids, ws["assignment_id"])
+    at = run_positions(
+        ids, ws["assignment_id"]
+    )  # an assignment's work samples one after another: a lookup each
     if at is None:
         return None
     codes = _sorted_codes(a["classroom_id"])  # numbered among every assignment's classroom: the same order
