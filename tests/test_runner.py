@@ -20,7 +20,7 @@ import nbformat
 import pandas as pd
 import pytest
 
-from opportunity_research.batch import runner, warm_kernel
+from opportunity_research.batch import runner
 from opportunity_research.batch.runner import ParameterError, check_parameters, notebook_parameters, run_batch
 from opportunity_research.report.reporting import external_resources
 
@@ -448,8 +448,6 @@ def test_kernel_start_failure_is_retried_once(tmp_path, monkeypatch):
     _kernelspec(tmp_path, "flaky", FLAKY)
     _kernelspec(tmp_path, "dead", "import sys\nsys.exit(3)\n")
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
-    # the notebook's own start (a warm-up ahead of it, which could take the first start, is tests/test_warm_ahead.py's)
-    monkeypatch.setattr(warm_kernel, "warm_ahead", lambda *a, **k: None)
     ok = run_batch(
         ["alpha"],
         notebook=TINY,

@@ -30,8 +30,7 @@ pytestmark = [pytest.mark.long(20), pytest.mark.usefixtures("worker_browser")]
 @pytest.fixture()
 def seen(monkeypatch):
     """Per task, as its pages are built: (name, Job.last, warm kernels of this process before the pages, the shared
-    browser still running after them); ``seen.kernels``: the warm kernel each notebook ran on, in order (not the
-    warm-up's ahead of the first notebook, :func:`warm_kernel.warm_ahead`).
+    browser still running after them); ``seen.kernels``: the warm kernel each notebook ran on, in order.
 
     A serial batch runs the next task's notebook while this one's pages are printed (``Engine.run``), so an earlier
     task's pages may see the next task's kernel still running or already shut down: only the last task's count is
@@ -47,8 +46,7 @@ def seen(monkeypatch):
 
     def acquiring(*args, **kwargs):
         wk = acquire(*args, **kwargs)
-        if threading.current_thread().name != "warm-kernel":  # a notebook's, not a warm-up's ahead of it
-            out.kernels.append(wk)
+        out.kernels.append(wk)
         return wk
 
     monkeypatch.setattr(runner_task, "_build_pages", recording)

@@ -728,34 +728,24 @@ def prepare_job(job: Job) -> Started:
     Ctrl-C): a failure is kept in :attr:`Started.error` for :func:`finish_job`, which records it.
 
     The serial batch runs this for the next district in a thread while this district's notebook runs
-    (:meth:`~.runner_engine.Engine.run`). A worker's first task starts and warms its kernel meanwhile
-    (:func:`~.warm_kernel.warm_ahead`); when that task fails here and is the worker's last, the kernel is shut down.
-    """
+    (:meth:`~.runner_engine.Engine.run`)."""
     from ..disclosure.identifiers import Identifiers
-    from . import warm_kernel
 
     t0 = time.perf_counter()
     name, reports = CROSS_DISTRICT if job.kind == "cross" else job.district_id, Path(job.reports_dir)
     started = Started(job, DistrictResult(name, "failed"), Identifiers(), t0)
     result = started.result
     result.runs = _count_start(job, name)
-    warming = None
     try:
         if _already_published(job, name, reports / name, result):
             started.done = True
             return started
         if cancel_marker(reports, job.run_id).exists():
             raise _Failure("cancelled (Ctrl-C)")
-        warming = warm_kernel.warm_ahead(
-            job.notebook, kernel_name=job.kernel_name, cwd=job.root, start_timeout=job.start_timeout
-        )
         with _stage(result, "inputs"):
             _prepare_inputs(job, result, started.ids)
     except Exception as exc:  # noqa: BLE001 - every failure becomes the district's reason, in finish_job
         started.error = exc
-        if warming is not None and job.last:  # no notebook will use the kernel started for this one
-            warming.join()
-            warm_kernel.shutdown_all()
     return started
 
 

@@ -9,10 +9,8 @@ runner therefore keeps one kernel per worker process (a Dask worker, or the runn
   as ``PapermillExecutionError``): :func:`execute` calls
   ``papermill.execute_notebook`` with the engine registered here, ``"opportunity-warm"``, which hands papermill's
   notebook client this worker's running kernel instead of starting one;
-* the kernel is started and warmed while the worker's first district's inputs are validated and processed
-  (:func:`warm_ahead`, from ``runner_task.prepare_job``), else by the first notebook: its working directory is the
-  project root, it imports what the notebook imports, then
-  :func:`opportunity_research.batch.kernel_isolation.snapshot` records the baseline and
+* the first notebook warms the kernel: its working directory is the project root, it imports what the notebook
+  imports, then :func:`opportunity_research.batch.kernel_isolation.snapshot` records the baseline and
   :func:`~opportunity_research.batch.kernel_isolation.freeze_baseline` takes what is then alive out of the garbage
   collector's generations (later collections do not walk the imported modules again);
 * right after every notebook, :func:`opportunity_research.batch.kernel_isolation.release` returns the kernel to that
@@ -68,7 +66,6 @@ SAVE_EVERY = 10.0
 
 _POOL: dict[tuple, WarmKernel] = {}
 _LOCK = threading.Lock()
-_EPOCH = [0]  # how many times shutdown_all has run (under _LOCK)
 
 
 class KernelResetError(RuntimeError):
@@ -91,8 +88,6 @@ class WarmKernel:
         self.km = KernelManager(kernel_name=kernel_name, config=cfg)
         self.warmed = False
         self.clean = False  # reset by :meth:`release` since its last notebook (nothing has run in it since)
-        # held by the one thread using the kernel: a warm-up ahead of the first notebook, or a notebook
-        self.busy = threading.Lock()
         self.km.start_kernel(cwd=cwd, env=kernel_env(), extra_arguments=list(KERNEL_ARGUMENTS))
         self.client = None  # the current notebook's asynchronous client (see :func:`execute`)
         kc = self.km.client()
@@ -137,24 +132,18 @@ class WarmKernel:
         if self.clean:
             self.clean = False
             return
-        self.warm_up(notebook)
+        if not self.warmed:
+            imports = _imports(notebook)
+            self.run(
+                "import os as _os\n_os.chdir("
+                + repr(self.cwd)
+                + ")\ndel _os\n"
+                + imports
+                + "\nimport opportunity_research.batch.kernel_isolation as _iso\n_iso.snapshot()\n_iso.freeze_baseline()\ndel _iso",
+                timeout=600,
+            )
+            self.warmed = True
         self.run("import opportunity_research.batch.kernel_isolation as _iso\n_iso.restore()", timeout=120)
-
-    def warm_up(self, notebook: str) -> None:
-        """Once: the working directory, what ``notebook`` imports, and the baseline recorded (:meth:`prepare`, or
-        :func:`warm_ahead` before the first notebook)."""
-        if self.warmed:
-            return
-        imports = _imports(notebook)
-        self.run(
-            "import os as _os\n_os.chdir("
-            + repr(self.cwd)
-            + ")\ndel _os\n"
-            + imports
-            + "\nimport opportunity_research.batch.kernel_isolation as _iso\n_iso.snapshot()\n_iso.freeze_baseline()\ndel _iso",
-            timeout=600,
-        )
-        self.warmed = True
 
     def release(self) -> None:
         """After a notebook: clear its namespace and return the memory it held to the operating system
@@ -246,15 +235,9 @@ def _imports(notebook: str) -> str:
     return "\n".join(f"try:\n    {ln}\nexcept Exception:\n    pass" for ln in dict.fromkeys(lines))
 
 
-def _acquire(
-    kernel_name: str, cwd: str, start_timeout: int, *, epoch: int | None = None
-) -> WarmKernel | None:
-    """This worker's kernel (started if need be); None, starting nothing, when ``epoch`` is given and
-    :func:`shutdown_all` has run since it was read (a warm-up ahead that a batch's end overtook)."""
+def _acquire(kernel_name: str, cwd: str, start_timeout: int) -> WarmKernel:
     key = (kernel_name, cwd, os.getpid())
     with _LOCK:
-        if epoch is not None and epoch != _EPOCH[0]:
-            return None
         wk = _POOL.get(key)
         if wk is not None and not wk.alive():
             wk.shutdown()
@@ -284,7 +267,6 @@ def shutdown_all() -> int:
     with _LOCK:
         kernels = list(_POOL.values())
         _POOL.clear()
-        _EPOCH[0] += 1  # a warm-up ahead that has not started its kernel yet starts none
     for wk in kernels:
         wk.shutdown()
     return len(kernels)
@@ -293,56 +275,6 @@ def shutdown_all() -> int:
 atexit.register(shutdown_all)
 
 _CURRENT = threading.local()
-
-
-def warm_ahead(notebook: str, *, kernel_name: str, cwd: str, start_timeout: int) -> threading.Thread | None:
-    """Start this worker's kernel and warm it for ``notebook`` (:meth:`WarmKernel.warm_up`) in a thread, e.g. while
-    the district's inputs are validated and processed, so that its first notebook does not wait for the kernel's
-    start and imports (about 3.5 CPU seconds). Returns the thread, or None when this worker's kernel is already
-    warm. :func:`execute` waits for a warm-up still running; one that fails leaves the kernel to :func:`execute`
-    (which starts a new one if it must).
-
-    Examples
-    --------
-    >>> import pathlib, tempfile
-    >>> import nbformat
-    >>> folder = pathlib.Path(tempfile.mkdtemp())
-    >>> cells = [nbformat.v4.new_code_cell("import json\\nprint(json.dumps([1]))")]
-    >>> kernel = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
-    >>> nbformat.write(nbformat.v4.new_notebook(cells=cells, metadata=kernel), folder / "one.ipynb")
-    >>> thread = warm_ahead(str(folder / "one.ipynb"), kernel_name="python3", cwd=str(folder), start_timeout=60)
-    >>> thread.join()
-    >>> warm_ahead(str(folder / "one.ipynb"), kernel_name="python3", cwd=str(folder), start_timeout=60) is None
-    True
-    >>> shutdown_all()
-    1
-    """
-    with _LOCK:
-        wk, epoch = _POOL.get((kernel_name, cwd, os.getpid())), _EPOCH[0]
-    if wk is not None and wk.warmed:
-        return None
-
-    def run() -> None:
-        try:
-            wk = _acquire(kernel_name, cwd, start_timeout, epoch=epoch)
-            if wk is None:  # the batch ended (shutdown_all) before this thread got to start the kernel
-                return
-            with wk.busy:
-                if wk.warmed or not wk.alive():
-                    return
-                wk.client = wk.async_client()
-                try:
-                    wk.warm_up(notebook)
-                finally:
-                    with contextlib.suppress(Exception):
-                        wk.client.stop_channels()
-                    wk.client = None
-        except Exception:  # noqa: BLE001, S110 - the notebook's own start reports a kernel that cannot start
-            pass
-
-    thread = threading.Thread(target=run, name="warm-kernel", daemon=True)
-    thread.start()
-    return thread
 
 
 def _engine_class():
@@ -470,11 +402,10 @@ def execute(
 
     _register()
     wk = _acquire(kernel_name, cwd, start_timeout)
-    wk.busy.acquire()  # after a warm-up ahead of this notebook (warm_ahead), if one is running
+    # one asynchronous client per notebook (nbclient's own kind: its cell timeout relies on it), used for the
+    # reset and the notebook alike
+    wk.client = wk.async_client()
     try:
-        # one asynchronous client per notebook (nbclient's own kind: its cell timeout relies on it), used for the
-        # reset and the notebook alike
-        wk.client = wk.async_client()
         wk.prepare(notebook)
         _CURRENT.kernel = wk
         papermill.execute_notebook(
@@ -508,4 +439,3 @@ def execute(
         with contextlib.suppress(Exception):
             wk.client.stop_channels()
         wk.client = None
-        wk.busy.release()
