@@ -666,9 +666,8 @@ def _work_sample_classrooms(district: District) -> np.ndarray | None:
     ids = a["assignment_id"]
     if not (len(ws) and len(ids) and (increasing_ids(ids) or unique_ids(ids))):
         return None
-    at = run_positions(
-        ids, ws["assignment_id"]
-    )  # an assignment's work samples one after another: a lookup each
+    # an assignment's work samples come one after another: one lookup for each run of them
+    at = run_positions(ids, ws["assignment_id"])
     if at is None:
         return None
     codes = _sorted_codes(a["classroom_id"])  # numbered among every assignment's classroom: the same order
