@@ -504,6 +504,7 @@ def fit_study_models(
         )
     models, rows, warns = {}, [], []
     env = patsy.EvalEnvironment.capture(0)
+    scratch: dict = {}  # the engine's working array, kept from model to model (see Profile)
     stats_cols = ("estimate", "std_error", "ci_lower", "ci_upper", "p_value")
     for subj, part in parts:
         eligible = part.dropna(subset=[outcome, prior, behind, "grade", *groups, *covariates])
@@ -595,6 +596,7 @@ def fit_study_models(
                     method=method,
                     strict=strict,
                     _eval_env=env,
+                    _scratch=scratch,
                     **dict(fit_options or {}),
                 )
             models[(subj, name)] = fit
