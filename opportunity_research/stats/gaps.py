@@ -50,7 +50,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Hashable, Mapping, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -310,12 +310,13 @@ def gap_table(
 
         if rows_coded is None or not np.array_equal(rows_coded[0], sel):  # the same rows: the same codes
             rows_coded = (sel, _row_codes(sel, ccodes_all, coded))
-        ccodes, n_clusters, group_codes = rows_coded[1]
+        n_clusters, group_codes = rows_coded[1]
 
         blocks, frames, dropped["group"] = [], [], {}
+        nonnegative = not len(y) or y.min() >= 0
         for g in groups:
-            codes, levels = group_codes[g]
-            miss = int((codes < 0).sum())
+            coded_rows = group_codes[g]
+            miss = coded_rows.miss
             dropped["group"][g] = miss
             if 0 < miss < config.MIN_CELL_SIZE:
                 warnings.warn(
@@ -325,22 +326,20 @@ def gap_table(
                     UserWarning,
                     stacklevel=2,
                 )
-            if not len(levels):
+            if not len(coded_rows.levels):
                 continue
             part, aux = _group_part(
                 g,
-                codes,
-                levels,
+                coded_rows,
                 refs.get(g),
                 yc,
                 w,
-                ccodes,
                 n_clusters,
                 shift=shift,
                 binary=binary,
                 confidence=confidence,
                 analytic=cluster is None or n_boot == 0,
-                nonnegative=not len(y) or y.min() >= 0,
+                nonnegative=nonnegative,
             )
             frames.append(part)
             blocks.append(aux)
@@ -387,9 +386,21 @@ def gap_table(
     return tables[0] if single else tables
 
 
-def _row_codes(sel: np.ndarray, ccodes_all: np.ndarray | None, coded: dict) -> tuple:
-    """The rows ``sel``'s cluster codes (numbered in order of appearance), their number, and per group column its
-    codes (``-1``: missing) among the levels present in these rows and those levels (sorted)."""
+class _GroupRows(NamedTuple):
+    """One group column on the rows of a table: what every outcome of these rows is summed by."""
+
+    levels: Any  # the levels present in these rows (sorted)
+    miss: int  # rows without a level
+    kept: np.ndarray  # the levels' numbers (0..k-1) of the rows with one
+    valid: np.ndarray | None  # which rows have a level (None: every row)
+    n: np.ndarray  # rows per level
+    cell: np.ndarray | None  # with clusters: each kept row's (cluster, level) cell, cluster * k + level
+    nc: np.ndarray | None  # with clusters: rows per (cluster, level), (clusters x k)
+
+
+def _row_codes(sel: np.ndarray, ccodes_all: np.ndarray | None, coded: dict) -> tuple[int, dict]:
+    """The clusters among the rows ``sel`` (numbered in order of appearance) and, per group column, its
+    :class:`_GroupRows` on these rows (its levels present in them)."""
     if ccodes_all is not None:
         ccodes, clusters = pd.factorize(ccodes_all[sel])
         n_clusters = len(clusters)
@@ -400,8 +411,25 @@ def _row_codes(sel: np.ndarray, ccodes_all: np.ndarray | None, coded: dict) -> t
         codes = codes_all[sel]
         present = np.bincount(codes[codes >= 0], minlength=len(uniques)) > 0
         remap = np.cumsum(present) - 1
-        group_codes[g] = (np.where(codes >= 0, remap[np.maximum(codes, 0)], -1), uniques[present])
-    return ccodes, n_clusters, group_codes
+        codes = np.where(codes >= 0, remap[np.maximum(codes, 0)], -1)
+        k = int(present.sum())
+        valid = codes >= 0
+        every = bool(valid.all())
+        kept = codes if every else codes[valid]
+        cell = nc = None
+        if ccodes is not None:
+            cell = (ccodes if every else ccodes[valid]) * k + kept
+            nc = np.bincount(cell, minlength=n_clusters * k).reshape(n_clusters, k)
+        group_codes[g] = _GroupRows(
+            levels=uniques[present],
+            miss=len(codes) - len(kept),
+            kept=kept,
+            valid=None if every else valid,
+            n=np.bincount(kept, minlength=k),
+            cell=cell,
+            nc=nc,
+        )
+    return n_clusters, group_codes
 
 
 def _numeric(s: pd.Series, name: str) -> np.ndarray:
@@ -429,12 +457,10 @@ def _references(reference, groups) -> dict:
 
 def _group_part(
     g,
-    codes,
-    levels,
+    coded: _GroupRows,
     ref_value,
     yc,
     w,
-    ccodes,
     n_clusters,
     *,
     shift,
@@ -444,23 +470,25 @@ def _group_part(
     nonnegative,
 ):
     """One group column's rows (before the bootstrap interval), and what the bootstrap needs."""
+    levels = coded.levels
     k = len(levels)
     ones = w is None
-    wt = np.ones_like(yc) if ones else w
-    valid = codes >= 0
-    every = bool(valid.all())
-    kept = codes if every else codes[valid]  # the rows with a level, selected once for every sum below
+    valid = coded.valid
+
+    def of_kept(x):  # the rows with a level
+        return x if valid is None else x[valid]
 
     def sums(weights):  # _sums(codes, k, weights)
-        return np.bincount(kept, weights=weights if weights is None or every else weights[valid], minlength=k)
+        return np.bincount(coded.kept, weights=of_kept(weights), minlength=k)
 
-    n = sums(None)
-    W = n.astype(float) if ones else sums(wt)
-    S = sums(wt * yc)
-    Q = sums(wt * yc * yc)
-    W2 = W if ones else sums(wt * wt)
-    P2 = S if ones else sums(wt * wt * yc)
-    Q2 = Q if ones else sums(wt * wt * yc * yc)
+    wy = yc if ones else w * yc  # unweighted: the weights are ones, and 1 * x is x
+    n = coded.n
+    W = n.astype(float) if ones else sums(w)
+    S = sums(wy)
+    Q = sums(wy * yc)
+    W2 = W if ones else sums(w * w)
+    P2 = S if ones else sums(w * w * yc)
+    Q2 = Q if ones else sums(w * w * yc * yc)
     sums = np.vstack([n, W, S, Q, W2, P2, Q2])  # (7, k)
 
     r = None
@@ -521,16 +549,15 @@ def _group_part(
         "_v0": v0,
     }
 
-    if ccodes is not None:
-        valid = codes >= 0
-        cell = ccodes[valid] * k + codes[valid]
-        nc = np.bincount(cell, minlength=n_clusters * k).reshape(n_clusters, k)
+    clustered = coded.cell is not None
+    if clustered:
+        cell, nc = coded.cell, coded.nc
         Wc = (
             nc.astype(float)
             if ones
-            else np.bincount(cell, weights=wt[valid], minlength=n_clusters * k).reshape(n_clusters, k)
+            else np.bincount(cell, weights=of_kept(w), minlength=n_clusters * k).reshape(n_clusters, k)
         )
-        Sc = np.bincount(cell, weights=(wt * yc)[valid], minlength=n_clusters * k).reshape(n_clusters, k)
+        Sc = np.bincount(cell, weights=of_kept(wy), minlength=n_clusters * k).reshape(n_clusters, k)
         has1 = nc[:, rows] > 0
         if ref_value is None:
             has0 = (nc.sum(axis=1, keepdims=True) - nc[:, rows]) > 0
@@ -544,7 +571,7 @@ def _group_part(
     else:
         part["clusters"] = pd.array([pd.NA] * len(rows), dtype="Int64")
 
-    if ccodes is not None and analytic:
+    if clustered and analytic:
         # cluster-robust (CR1) linearized variance of the difference of two ratio means
         W1c, S1c = Wc[:, rows], Sc[:, rows]
         if ref_value is None:
@@ -561,7 +588,7 @@ def _group_part(
         part["ci_upper"] = np.where(enough, diff + t * se, np.nan)
         part["ci_method"] = "cluster_robust_t"
         return pd.DataFrame(part), None
-    elif ccodes is not None:
+    elif clustered:
         part["ci_lower"] = np.nan
         part["ci_upper"] = np.nan
         part["ci_method"] = "cluster_bootstrap_percentile"
