@@ -390,9 +390,10 @@ def _sensitivity(row: dict, *, dof: int, bench: pd.DataFrame | None) -> dict:
     return out
 
 
-def _access_quartiles(part: pd.DataFrame, resource: str, groups: Sequence[str]) -> tuple[float, float, int]:
-    """25th and 75th percentiles of classroom-level access (one value per classroom), and the classroom count."""
-    per = part.dropna(subset=[resource]).groupby(list(groups), sort=False)[resource].mean()
+def _access_quartiles(per_classroom: pd.Series) -> tuple[float, float, int]:
+    """25th and 75th percentiles of classroom-level access (a classroom's mean over its students with a value; one
+    per classroom, missing where none has one), and the count of classrooms with a value."""
+    per = per_classroom.dropna()
     if per.empty:
         return np.nan, np.nan, 0
     q25, q75 = np.quantile(per.to_numpy(dtype=float), [0.25, 0.75])
@@ -541,9 +542,15 @@ def fit_study_models(
             if grade == "median"
             else int(grade)
         )
-        quart = {r: _access_quartiles(eligible, r, groups) for r in res}
         specs = [(r, [r]) for r in res] + ([("all_four", res)] if len(resources) > 1 and res else [])
         every: dict = {}  # what is made of every eligible student's rows, once for the models of them all
+        every["classrooms"] = _classroom_means(
+            eligible,
+            columns=[outcome, prior, behind, *res, *covariates],
+            covariates=covariates,
+            groups=groups,
+        )
+        quart = {r: _access_quartiles(every["classrooms"][0][r]) for r in res}
         for name, rs in specs:
             sample = eligible.dropna(subset=list(rs))
             n_excl = n_eligible - len(sample)
@@ -610,6 +617,7 @@ def fit_study_models(
                 memo["constant"] = _constant_within(
                     sample, groups, [*m_res, prior, behind, *covariates, "grade"]
                 )
+            if "classrooms" not in memo:  # (every eligible student's are made above, for the quartiles)
                 memo["classrooms"] = _classroom_means(
                     sample,
                     columns=[outcome, prior, behind, *m_res, *covariates],
