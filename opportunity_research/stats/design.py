@@ -183,6 +183,13 @@ def _column_design(
     used = list(dict.fromkeys(columns.values()))
     part = data[used]
     rows_g = np.flatnonzero(keep)
+    every = len(rows_g) == len(
+        data
+    )  # every row has its grouping columns: the columns as they are, not a selection
+
+    def of_rows_g(a: np.ndarray) -> np.ndarray:
+        return a if every else a[rows_g]
+
     # categorical levels as patsy would sniff them: over the rows with their grouping columns present
     levels: dict[str, Any] = {}
     codes: dict[str, np.ndarray] = {}
@@ -192,9 +199,9 @@ def _column_design(
         s = part[columns[code]]
         if isinstance(s.dtype, pd.CategoricalDtype):
             levels[code] = s.cat.categories
-            codes[code] = s.cat.codes.to_numpy()[rows_g].astype(np.int64)
+            codes[code] = of_rows_g(s.cat.codes.to_numpy()).astype(np.int64)
             continue
-        vals = s.to_numpy()[rows_g]
+        vals = of_rows_g(s.to_numpy())
         try:
             c, uniq = pd.factorize(vals, sort=True, use_na_sentinel=True)
         except TypeError:  # unorderable mix of types: let patsy decide
@@ -206,7 +213,7 @@ def _column_design(
     # complete rows among rows_g
     ok = np.ones(len(rows_g), dtype=bool)
     for col in used:
-        ok &= part[col].notna().to_numpy()[rows_g]
+        ok &= of_rows_g(part[col].notna().to_numpy())
     for c in codes.values():
         ok &= c >= 0
     # layout from patsy on a tiny frame holding every level
@@ -229,12 +236,17 @@ def _column_design(
         return None
     rows = rows_g[ok]
     n = len(rows)
+    complete = every and n == len(data)  # every row used: the columns' values as they are (read only)
+
+    def of_rows(a: np.ndarray) -> np.ndarray:
+        return a if complete else a[rows]
+
     values = {
-        code: part[columns[code]].to_numpy(dtype=float, na_value=np.nan)[rows]
+        code: of_rows(part[columns[code]].to_numpy(dtype=float, na_value=np.nan))
         for code, k in kinds.items()
         if k == "numeric"
     }
-    cats = {code: c[ok] for code, c in codes.items()}
+    cats = {code: c if complete else c[ok] for code, c in codes.items()}
     X = np.empty((n, len(info.column_names)), order="F")
     for term, subterms in info.term_codings.items():
         j = info.term_slices[term].start
@@ -264,7 +276,7 @@ def _column_design(
                 j += 1
         if j != stop:
             return None
-    y = part[ycode].to_numpy(dtype=float, na_value=np.nan)[rows]
+    y = of_rows(part[ycode].to_numpy(dtype=float, na_value=np.nan, copy=True))
     return y, X, list(info.column_names), rows
 
 

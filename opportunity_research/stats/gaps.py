@@ -50,7 +50,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Hashable, Mapping, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -160,7 +160,7 @@ def _correction(n1, n2):
 def gap_table(
     data: pd.DataFrame,
     *,
-    outcome: str,
+    outcome: str | Sequence[str],
     group: str | Sequence[str],
     reference: Hashable | Mapping[str, Hashable] | None = None,
     cluster: str | None = None,
@@ -170,7 +170,7 @@ def gap_table(
     weights: str | None = None,
     confidence: float = 0.95,
     resamples: dict | None = None,
-) -> pd.DataFrame:
+) -> pd.DataFrame | list[pd.DataFrame]:
     """Gap of each student group against its reference, with n, ratio, Hedges' g and a 95% interval.
 
     Parameters
@@ -178,7 +178,9 @@ def gap_table(
     data
         Student-level table (not modified).
     outcome
-        Numeric outcome column: a 0/1 flag (the estimate is a share) or a continuous measure.
+        Numeric outcome column: a 0/1 flag (the estimate is a share) or a continuous measure. Or a list of
+        them: one table per outcome, in order, each the table its outcome alone gives (the group and cluster
+        columns are coded once for all of them).
     group
         Group column, or a list of them (their tables are stacked, one block per column).
     reference
@@ -208,7 +210,7 @@ def gap_table(
 
     Returns
     -------
-    DataFrame
+    DataFrame, or a list of them (``outcome`` a list)
         One row per group column and level, columns:
 
         - ``group``: the group column; ``level``: its value;
@@ -260,7 +262,9 @@ def gap_table(
     groups = [group] if isinstance(group, str) else list(group)
     if not groups:
         raise ValueError("gap_table: give at least one group column")
-    needed = [outcome, *groups] + [c for c in (cluster, weights) if c is not None]
+    single = isinstance(outcome, str)
+    outcomes = [outcome] if single else list(outcome)
+    needed = [*outcomes, *groups] + [c for c in (cluster, weights) if c is not None]
     missing = [c for c in needed if c not in data.columns]
     if missing:
         raise KeyError(f"gap_table: column(s) {missing} not in the data")
@@ -272,112 +276,160 @@ def gap_table(
         raise ValueError(f"gap_table: confidence must be between 0 and 1, got {confidence}")
     refs = _references(reference, groups)
 
-    y = _numeric(data[outcome], outcome)
-    ok = ~np.isnan(y)
-    dropped: dict = {"outcome": int((~ok).sum())}
+    ys = [_numeric(data[o], o) for o in outcomes]
     if weights is not None:
-        w = _numeric(data[weights], weights)
-        if (w < 0).any():
+        w_all = _numeric(data[weights], weights)
+        if (w_all < 0).any():
             raise ValueError(f"gap_table: weights column {weights!r} has negative values")
-        dropped["weights"] = int((ok & np.isnan(w)).sum())
-        ok &= ~np.isnan(w)
-    if cluster is not None:
-        ccodes_all = pd.factorize(data[cluster])[0]
-        dropped["cluster"] = int((ok & (ccodes_all < 0)).sum())
-        ok &= ccodes_all >= 0
-    sel = np.flatnonzero(ok)
-    y = y[sel]
-    w = w[sel] if weights is not None else None
+    # the cluster and group columns coded once for every outcome (not a million students' text per outcome)
+    ccodes_all = pd.factorize(data[cluster])[0] if cluster is not None else None
+    coded = {g: pd.factorize(data[g], sort=True) for g in groups}
+    tables, rows_coded = [], None  # rows_coded: the rows of the outcome before and their codes (_row_codes)
+    for name, y in zip(outcomes, ys):
+        ok = ~np.isnan(y)
+        dropped: dict = {"outcome": int((~ok).sum())}
+        if weights is not None:
+            dropped["weights"] = int((ok & np.isnan(w_all)).sum())
+            ok &= ~np.isnan(w_all)
+        if cluster is not None:
+            dropped["cluster"] = int((ok & (ccodes_all < 0)).sum())
+            ok &= ccodes_all >= 0
+        sel = np.flatnonzero(ok)
+        y = y[sel]
+        w = w_all[sel] if weights is not None else None
 
-    if kind == "auto":
-        kind = "binary" if len(y) and np.all((y == 0) | (y == 1)) else "continuous"
-    elif kind == "binary" and not np.all((y == 0) | (y == 1)):
-        raise ValueError(f"gap_table: kind='binary' but outcome {outcome!r} has values other than 0 and 1")
-    binary = kind == "binary"
-    shift = 0.0 if binary or not len(y) else float(y.mean())  # centring keeps the sums of squares accurate
-    yc = y - shift
+        kind_y = kind
+        if kind == "auto":
+            kind_y = "binary" if len(y) and np.all((y == 0) | (y == 1)) else "continuous"
+        elif kind == "binary" and not np.all((y == 0) | (y == 1)):
+            raise ValueError(f"gap_table: kind='binary' but outcome {name!r} has values other than 0 and 1")
+        binary = kind_y == "binary"
+        # centring keeps the sums of squares accurate
+        shift = 0.0 if binary or not len(y) else float(y.mean())
+        yc = y - shift
 
-    if cluster is not None:
+        if rows_coded is None or not np.array_equal(rows_coded[0], sel):  # the same rows: the same codes
+            rows_coded = (sel, _row_codes(sel, ccodes_all, coded))
+        n_clusters, group_codes = rows_coded[1]
+
+        blocks, frames, dropped["group"] = [], [], {}
+        nonnegative = not len(y) or y.min() >= 0
+        for g in groups:
+            coded_rows = group_codes[g]
+            miss = coded_rows.miss
+            dropped["group"][g] = miss
+            if 0 < miss < config.MIN_CELL_SIZE:
+                warnings.warn(
+                    f"gap_table: fewer than {config.MIN_CELL_SIZE} students with an outcome have no {g!r} value; "
+                    f"comparing the {g!r} rows' total with the overall total would reveal their count and mean "
+                    f"{name!r}",
+                    UserWarning,
+                    stacklevel=2,
+                )
+            if not len(coded_rows.levels):
+                continue
+            part, aux = _group_part(
+                g,
+                coded_rows,
+                refs.get(g),
+                yc,
+                w,
+                n_clusters,
+                shift=shift,
+                binary=binary,
+                confidence=confidence,
+                analytic=cluster is None or n_boot == 0,
+                nonnegative=nonnegative,
+            )
+            frames.append(part)
+            blocks.append(aux)
+
+        if not frames:
+            out = pd.DataFrame({c: pd.Series(dtype=object) for c in GAP_COLUMNS})
+            out.attrs["dropped"] = dropped
+            tables.append(out)
+            continue
+
+        if cluster is not None and n_boot > 0:
+            diffs = _bootstrap(blocks, n_clusters, n_boot=n_boot, seed=seed, resamples=resamples)
+            alpha = 1 - confidence
+            for part, aux, reps in zip(frames, blocks, diffs):
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN replicates of a tiny group
+                    lo, hi = np.nanquantile(reps, [alpha / 2, 1 - alpha / 2], axis=0)
+                enough, G = aux["enough_clusters"], aux["G"]
+                d = part["difference"].to_numpy()
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    scale = (
+                        np.sqrt(G / (G - 1))
+                        * stats.t.ppf(0.5 + confidence / 2, G - 1)
+                        / stats.norm.ppf(0.5 + confidence / 2)
+                    )
+                part["ci_lower"] = np.where(enough, d - scale * (d - lo), np.nan)
+                part["ci_upper"] = np.where(enough, d + scale * (hi - d), np.nan)
+                part["ci_method"] = "cluster_bootstrap_percentile"
+
+        frames = [
+            _no_variation(part, binary=binary, n_clusters=n_clusters, confidence=confidence)
+            for part in frames
+        ]
+        unit = len(y) and y.min() >= 0 and y.max() <= 1
+        out = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+        # row by row, so once for every group column's rows
+        out = _own_intervals(out, unit=bool(unit), shift=shift, confidence=confidence)
+        out = out.assign(outcome=name, kind=kind_y, suppressed=False, suppression_reason="")
+        for c in ("n", "reference_n"):
+            out[c] = out[c].astype("Int64")
+        out = out[list(GAP_COLUMNS)]
+        out.attrs["dropped"] = dropped
+        tables.append(out)
+    return tables[0] if single else tables
+
+
+class _GroupRows(NamedTuple):
+    """One group column on the rows of a table: what every outcome of these rows is summed by."""
+
+    levels: Any  # the levels present in these rows (sorted)
+    miss: int  # rows without a level
+    kept: np.ndarray  # the levels' numbers (0..k-1) of the rows with one
+    valid: np.ndarray | None  # which rows have a level (None: every row)
+    n: np.ndarray  # rows per level
+    cell: np.ndarray | None  # with clusters: each kept row's (cluster, level) cell, cluster * k + level
+    nc: np.ndarray | None  # with clusters: rows per (cluster, level), (clusters x k)
+
+
+def _row_codes(sel: np.ndarray, ccodes_all: np.ndarray | None, coded: dict) -> tuple[int, dict]:
+    """The clusters among the rows ``sel`` (numbered in order of appearance) and, per group column, its
+    :class:`_GroupRows` on these rows (its levels present in them)."""
+    if ccodes_all is not None:
         ccodes, clusters = pd.factorize(ccodes_all[sel])
         n_clusters = len(clusters)
     else:
         ccodes, n_clusters = None, 0
-
-    blocks, frames, dropped["group"] = [], [], {}
-    for g in groups:
-        codes_all, uniques = pd.factorize(data[g], sort=True)
+    group_codes = {}
+    for g, (codes_all, uniques) in coded.items():
         codes = codes_all[sel]
         present = np.bincount(codes[codes >= 0], minlength=len(uniques)) > 0
         remap = np.cumsum(present) - 1
         codes = np.where(codes >= 0, remap[np.maximum(codes, 0)], -1)
-        levels = uniques[present]
-        miss = int((codes < 0).sum())
-        dropped["group"][g] = miss
-        if 0 < miss < config.MIN_CELL_SIZE:
-            warnings.warn(
-                f"gap_table: fewer than {config.MIN_CELL_SIZE} students with an outcome have no {g!r} value; comparing "
-                f"the {g!r} rows' total with the overall total would reveal their count and mean "
-                f"{outcome!r}",
-                UserWarning,
-                stacklevel=2,
-            )
-        if not len(levels):
-            continue
-        part, aux = _group_part(
-            g,
-            codes,
-            levels,
-            refs.get(g),
-            yc,
-            w,
-            ccodes,
-            n_clusters,
-            shift=shift,
-            binary=binary,
-            confidence=confidence,
-            analytic=cluster is None or n_boot == 0,
-            nonnegative=not len(y) or y.min() >= 0,
+        k = int(present.sum())
+        valid = codes >= 0
+        every = bool(valid.all())
+        kept = codes if every else codes[valid]
+        cell = nc = None
+        if ccodes is not None:
+            cell = (ccodes if every else ccodes[valid]) * k + kept
+            nc = np.bincount(cell, minlength=n_clusters * k).reshape(n_clusters, k)
+        group_codes[g] = _GroupRows(
+            levels=uniques[present],
+            miss=len(codes) - len(kept),
+            kept=kept,
+            valid=None if every else valid,
+            n=np.bincount(kept, minlength=k),
+            cell=cell,
+            nc=nc,
         )
-        frames.append(part)
-        blocks.append(aux)
-
-    if not frames:
-        out = pd.DataFrame({c: pd.Series(dtype=object) for c in GAP_COLUMNS})
-        out.attrs["dropped"] = dropped
-        return out
-
-    if cluster is not None and n_boot > 0:
-        diffs = _bootstrap(blocks, n_clusters, n_boot=n_boot, seed=seed, resamples=resamples)
-        alpha = 1 - confidence
-        for part, aux, reps in zip(frames, blocks, diffs):
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN replicates of a tiny group
-                lo, hi = np.nanquantile(reps, [alpha / 2, 1 - alpha / 2], axis=0)
-            enough, G = aux["enough_clusters"], aux["G"]
-            d = part["difference"].to_numpy()
-            with np.errstate(divide="ignore", invalid="ignore"):
-                scale = (
-                    np.sqrt(G / (G - 1))
-                    * stats.t.ppf(0.5 + confidence / 2, G - 1)
-                    / stats.norm.ppf(0.5 + confidence / 2)
-                )
-            part["ci_lower"] = np.where(enough, d - scale * (d - lo), np.nan)
-            part["ci_upper"] = np.where(enough, d + scale * (hi - d), np.nan)
-            part["ci_method"] = "cluster_bootstrap_percentile"
-
-    frames = [
-        _no_variation(part, binary=binary, n_clusters=n_clusters, confidence=confidence) for part in frames
-    ]
-    unit = len(y) and y.min() >= 0 and y.max() <= 1
-    out = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-    # row by row, so once for every group column's rows
-    out = _own_intervals(out, unit=bool(unit), shift=shift, confidence=confidence)
-    out = out.assign(outcome=outcome, kind=kind, suppressed=False, suppression_reason="")
-    for c in ("n", "reference_n"):
-        out[c] = out[c].astype("Int64")
-    out = out[list(GAP_COLUMNS)]
-    out.attrs["dropped"] = dropped
-    return out
+    return n_clusters, group_codes
 
 
 def _numeric(s: pd.Series, name: str) -> np.ndarray:
@@ -405,12 +457,10 @@ def _references(reference, groups) -> dict:
 
 def _group_part(
     g,
-    codes,
-    levels,
+    coded: _GroupRows,
     ref_value,
     yc,
     w,
-    ccodes,
     n_clusters,
     *,
     shift,
@@ -420,23 +470,25 @@ def _group_part(
     nonnegative,
 ):
     """One group column's rows (before the bootstrap interval), and what the bootstrap needs."""
+    levels = coded.levels
     k = len(levels)
     ones = w is None
-    wt = np.ones_like(yc) if ones else w
-    valid = codes >= 0
-    every = bool(valid.all())
-    kept = codes if every else codes[valid]  # the rows with a level, selected once for every sum below
+    valid = coded.valid
+
+    def of_kept(x):  # the rows with a level
+        return x if valid is None else x[valid]
 
     def sums(weights):  # _sums(codes, k, weights)
-        return np.bincount(kept, weights=weights if weights is None or every else weights[valid], minlength=k)
+        return np.bincount(coded.kept, weights=of_kept(weights), minlength=k)
 
-    n = sums(None)
-    W = n.astype(float) if ones else sums(wt)
-    S = sums(wt * yc)
-    Q = sums(wt * yc * yc)
-    W2 = W if ones else sums(wt * wt)
-    P2 = S if ones else sums(wt * wt * yc)
-    Q2 = Q if ones else sums(wt * wt * yc * yc)
+    wy = yc if ones else w * yc  # unweighted: the weights are ones, and 1 * x is x
+    n = coded.n
+    W = n.astype(float) if ones else sums(w)
+    S = sums(wy)
+    Q = sums(wy * yc)
+    W2 = W if ones else sums(w * w)
+    P2 = S if ones else sums(w * w * yc)
+    Q2 = Q if ones else sums(w * w * yc * yc)
     sums = np.vstack([n, W, S, Q, W2, P2, Q2])  # (7, k)
 
     r = None
@@ -497,16 +549,15 @@ def _group_part(
         "_v0": v0,
     }
 
-    if ccodes is not None:
-        valid = codes >= 0
-        cell = ccodes[valid] * k + codes[valid]
-        nc = np.bincount(cell, minlength=n_clusters * k).reshape(n_clusters, k)
+    clustered = coded.cell is not None
+    if clustered:
+        cell, nc = coded.cell, coded.nc
         Wc = (
             nc.astype(float)
             if ones
-            else np.bincount(cell, weights=wt[valid], minlength=n_clusters * k).reshape(n_clusters, k)
+            else np.bincount(cell, weights=of_kept(w), minlength=n_clusters * k).reshape(n_clusters, k)
         )
-        Sc = np.bincount(cell, weights=(wt * yc)[valid], minlength=n_clusters * k).reshape(n_clusters, k)
+        Sc = np.bincount(cell, weights=of_kept(wy), minlength=n_clusters * k).reshape(n_clusters, k)
         has1 = nc[:, rows] > 0
         if ref_value is None:
             has0 = (nc.sum(axis=1, keepdims=True) - nc[:, rows]) > 0
@@ -520,7 +571,7 @@ def _group_part(
     else:
         part["clusters"] = pd.array([pd.NA] * len(rows), dtype="Int64")
 
-    if ccodes is not None and analytic:
+    if clustered and analytic:
         # cluster-robust (CR1) linearized variance of the difference of two ratio means
         W1c, S1c = Wc[:, rows], Sc[:, rows]
         if ref_value is None:
@@ -537,7 +588,7 @@ def _group_part(
         part["ci_upper"] = np.where(enough, diff + t * se, np.nan)
         part["ci_method"] = "cluster_robust_t"
         return pd.DataFrame(part), None
-    elif ccodes is not None:
+    elif clustered:
         part["ci_lower"] = np.nan
         part["ci_upper"] = np.nan
         part["ci_method"] = "cluster_bootstrap_percentile"

@@ -49,7 +49,8 @@ def level_identification(
     partition as an outer level that is kept (every outer group holds exactly one inner group), so the two
     variances are not separable and only their sum is identified. Checks (2) and (3) are exact linear
     algebra on the complete rows: the residual of the level's indicator matrix after projection on the
-    fixed effects, ``trace(Z'Z) - trace(Z'X (X'X)^+ X'Z)``, from group sums of ``X``.
+    fixed effects, ``trace(Z'Z) - trace(Z'X (X'X)^+ X'Z)``, from group sums of ``X`` (where a bound on it, from
+    the largest group, does not already show the level identified).
     ``codes`` are nested group codes (unique across outer groups), as ``nested_codes`` returns them; ``xtx`` is
     ``X'X`` when already computed (:class:`~.design.Design` keeps the rank check's).
 
@@ -62,17 +63,24 @@ def level_identification(
     {'level': ['school', 'student'], 'identified': [True, True]}
     """
     n, p = X.shape
-    scale = np.sqrt(np.einsum("ij,ij->j", X, X)) if n else np.ones(p)
-    div = np.where(scale > 0, scale, 1.0)
-    # pseudo-inverse of the small Gram matrix of the scaled columns Xs = X / div (rank-safe)
-    w, V = np.linalg.eigh((X.T @ X if xtx is None else xtx) / np.outer(div, div))
-    keep = w > max(w.max(initial=0.0), 1e-300) * 1e-12
-    ginv = (V[:, keep] / w[keep]) @ V[:, keep].T
-    # Z'Xs per level of two groups or more, (g, p): each group's sums of the rows of Xs, in row order (the sums the
-    # sparse product of Z' and Xs makes, to the bit, without building Z), one scaled column at a time (Xs is never
-    # made whole)
-    sums = {level: np.zeros((g, p)) for level, g in enumerate(sizes) if g >= 2}
-    for j in range(p):
+    # The projection's trace is bounded without it: trace(Z'HZ) = ||HZ||^2 <= rank(H) ||Z'Z|| <= p * the largest
+    # group (Z'Z is the diagonal of the group sizes). A level whose largest group times p is at most half the rows
+    # (a large district's classrooms and schools) keeps a residual of at least n / 2: no group sums are needed.
+    sums = {
+        level: np.zeros((g, p))
+        for level, g in enumerate(sizes)
+        if g >= 2 and p * int(np.bincount(codes[level]).max()) > n / 2
+    }
+    if sums:
+        scale = np.sqrt(np.einsum("ij,ij->j", X, X)) if n else np.ones(p)
+        div = np.where(scale > 0, scale, 1.0)
+        # pseudo-inverse of the small Gram matrix of the scaled columns Xs = X / div (rank-safe)
+        w, V = np.linalg.eigh((X.T @ X if xtx is None else xtx) / np.outer(div, div))
+        keep = w > max(w.max(initial=0.0), 1e-300) * 1e-12
+        ginv = (V[:, keep] / w[keep]) @ V[:, keep].T
+    # Z'Xs per level left, (g, p): each group's sums of the rows of Xs, in row order (the sums the sparse product of
+    # Z' and Xs makes, to the bit, without building Z), one scaled column at a time (Xs is never made whole)
+    for j in range(p if sums else 0):
         xs = X[:, j] / div[j]
         for level, out in sums.items():
             out[:, j] = np.bincount(codes[level], weights=xs, minlength=sizes[level])
@@ -85,9 +93,9 @@ def level_identification(
                 f"least two"
             )
         else:
-            # trace of Z'(I - H)Z with H the hat matrix of X: zero iff every column of Z lies in span(X)
-            residual = n - float(np.sum((sums[level] @ ginv) * sums[level]))
-            if residual <= 1e-8 * n:
+            # trace of Z'(I - H)Z with H the hat matrix of X: zero iff every column of Z lies in span(X) (at least
+            # n / 2 for a level without sums, see above)
+            if level in sums and n - float(np.sum((sums[level] @ ginv) * sums[level])) <= 1e-8 * n:
                 reason = (
                     f"every {col} group is determined by the fixed effects (its indicators are linear "
                     f"combinations of the fixed-effect columns, e.g. each grade in one {col}): the likelihood "

@@ -38,7 +38,9 @@ class Profile:
     (['school (intercept SD / residual SD)'], True)
     """
 
-    def __init__(self, d: Design, reml: bool):
+    def __init__(self, d: Design, reml: bool, scratch: dict | None = None):
+        """``scratch``: a dict kept by a caller that fits several models of many rows, in which the (n x m) working
+        array is kept for the next (the first writes of a fresh array of a million rows cost more than the writes)."""
         self.reml = reml
         n, p = d.X.shape
         q = d.U.shape[1]
@@ -55,7 +57,7 @@ class Profile:
             self.ymean = float(d.y.mean())
         # A = [U, centred X, centred y], written once (U first, so rows 0..q-1 of any slab are the Z columns)
         self.m = m = q + p + 1
-        A = np.empty((n, m))
+        A = np.empty((n, m)) if scratch is None else _scratch(scratch, n * m).reshape(n, m)
         A[:, :q] = d.U
         np.subtract(d.X, self.xmeans, out=A[:, q : q + p])  # (minus zeros without an intercept)
         np.subtract(d.y, self.ymean, out=A[:, -1])
@@ -236,6 +238,15 @@ class Profile:
                 s["logdet"] + s["logdet_x"] + (n - p) * (1.0 + np.log(2.0 * np.pi * s["r2"] / (n - p)))
             )
         return float(s["logdet"] + n * (1.0 + np.log(2.0 * np.pi * s["r2"] / n)))
+
+
+def _scratch(scratch: dict, size: int) -> np.ndarray:
+    """The first ``size`` values of the float array ``scratch`` keeps (a larger one made and kept when it has none
+    as large)."""
+    if scratch.get("array") is None or scratch["array"].size < size:
+        scratch["array"] = None  # the smaller one let go first
+        scratch["array"] = np.empty(size)
+    return scratch["array"][:size]
 
 
 def _steps(x: np.ndarray) -> np.ndarray:

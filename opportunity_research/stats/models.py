@@ -105,6 +105,7 @@ def fit_growth_model(
     start: Sequence[float] | None = None,
     drop_unidentified: bool = True,
     _eval_env: Any = None,
+    _scratch: dict | None = None,
 ) -> GrowthModelResult:
     """Fit a nested linear mixed model (random intercepts at every level, optional random slope), verified.
 
@@ -180,7 +181,7 @@ def fit_growth_model(
         groups = d.groups
     else:
         d = build_design(data, formula, groups, random_slope, slope_level, env)
-    prof = Profile(d, reml=method_u == "REML")
+    prof = Profile(d, reml=method_u == "REML", scratch=_scratch)
     if start is not None and len(start) != len(prof.start):
         raise ValueError(
             f"start must have {len(prof.start)} values (theta layout: one per intercept-only level, "

@@ -145,7 +145,9 @@ def scale_scores(
     >>> [c for c in s.columns if c.startswith("belonging")]
     ['belonging_score', 'belonging_answered', 'belonging_favorable']
     """
-    out = data.copy()
+    out = data.copy(
+        deep=False
+    )  # the scales' columns added to a new frame of the same columns (copy-on-write)
     lo, hi = CLIMATE_SCALE
     for scale, items in _items(scales).items():
         missing = [c for c in items if c not in out.columns]

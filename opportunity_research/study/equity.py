@@ -90,19 +90,21 @@ def resource_gaps(
     acc = access if access is not None else student_access(district)
     frames = []
     for subject, part in _subject_parts(acc, [*resources, *variables]):
-        resamples: dict = {}  # one set of the subject's cluster resamples for its resources (see gap_table)
-        for r in resources:
-            t = gap_table(
-                part,
-                outcome=r,
-                group=list(variables),
-                reference=reference,
-                cluster=_CLUSTER,
-                n_boot=n_boot,
-                seed=seed,
-                resamples=resamples,
-            )
-            frames.append(t.assign(measure=r, label=RESOURCE_LABELS[r], subject=subject))
+        # the subject's resources in one call: its group and cluster columns coded, and its cluster resamples
+        # drawn, once for all of them (see gap_table)
+        tables = gap_table(
+            part,
+            outcome=list(resources),
+            group=list(variables),
+            reference=reference,
+            cluster=_CLUSTER,
+            n_boot=n_boot,
+            seed=seed,
+            resamples={},
+        )
+        frames += [
+            t.assign(measure=r, label=RESOURCE_LABELS[r], subject=subject) for r, t in zip(resources, tables)
+        ]
     out = pd.concat(frames, ignore_index=True)
     lead = ["measure", "label", "subject"]
     return out[lead + [c for c in out.columns if c not in lead]]
@@ -318,10 +320,9 @@ def multiple_measures_gaps(
             outcomes[f"program_{name}"] = ids_in(base["student_id"], part["student_id"]).astype(float)
     else:
         needs.append("programs.csv for program participation")
-    frames = [
-        gap_table(base.assign(**{m: v}), outcome=m, group=list(variables), n_boot=0).assign(measure=m)
-        for m, v in outcomes.items()
-    ]
+    # every measure in one call: the group columns coded once for all of them
+    tables = gap_table(base.assign(**outcomes), outcome=list(outcomes), group=list(variables), n_boot=0)
+    frames = [t.assign(measure=m) for m, t in zip(outcomes, tables)]
     out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     if len(out):
         out = out[["measure"] + [c for c in out.columns if c != "measure"]]

@@ -201,13 +201,15 @@ SENSITIVITY_COLUMNS = (
 
 
 def _between_parameters(
-    sample: pd.DataFrame, rhs_cols: Sequence[str], groups: Sequence[str], grade_effects: bool
+    constant: Mapping[str, bool], rhs_cols: Sequence[str], n_grades: int, grade_effects: bool
 ) -> int:
-    """Fixed effects constant within every classroom: the intercept, the resources, grade (if constant there)."""
-    constant = _constant_within(sample, groups, [*rhs_cols, "grade"])
+    """Fixed effects constant within every classroom: the intercept, the resources, grade (if constant there).
+
+    ``constant``: :func:`_constant_within` of the sample's columns (``rhs_cols`` and ``grade``); ``n_grades``: the
+    sample's grades."""
     p = 1 + sum(constant[c] for c in rhs_cols)
-    if grade_effects and sample["grade"].nunique() > 1 and constant["grade"]:
-        p += sample["grade"].nunique() - 1
+    if grade_effects and n_grades > 1 and constant["grade"]:
+        p += n_grades - 1
     return p
 
 
@@ -295,35 +297,44 @@ def _group_mode(df: pd.DataFrame, keys: Sequence[str], column: str) -> pd.Series
     return cnt.drop_duplicates(keys).set_index(keys)[column].sort_index()
 
 
+def _classroom_means(
+    sample: pd.DataFrame, *, columns: Sequence[str], covariates: Sequence[str], groups: Sequence[str]
+) -> tuple[pd.DataFrame, list[str]]:
+    """One row per classroom: the means of ``columns`` (a covariate's named ``share_<covariate>``) and the dummies of
+    its most frequent grade (the lowest grade left out); and the dummies' names.
+
+    Each column's means are those of a table of that column alone (pandas averages column by column).
+    """
+    keys = list(groups)
+    cls = sample.groupby(keys, sort=False)[list(columns)].mean()
+    grade = _group_mode(sample, keys, "grade").reindex(cls.index)
+    cls = cls.rename(columns={c: f"share_{c}" for c in covariates if c in cls.columns})
+    dummies = pd.get_dummies(grade.astype(int), prefix="grade", drop_first=True, dtype=float)
+    return pd.concat([cls, dummies], axis=1), list(dummies.columns)
+
+
 def _classroom_benchmarks(
-    sample: pd.DataFrame,
+    cls: pd.DataFrame,
+    dummies: Sequence[str],
     *,
     resources: Sequence[str],
     covariates: Sequence[str],
-    groups: Sequence[str],
     outcome: str,
     prior: str,
     behind: str,
 ) -> dict:
     """Per resource: the partial R2 of each classroom share of a student covariate with access and with growth.
 
-    Classroom-level OLS (one row per classroom): access on the shares, the classroom means of the fall score
-    and of started-behind, the other resources and grade; growth (the classroom mean spring score) on the same
-    plus access. Returns ``{resource: DataFrame from sensitivity.covariate_partial_r2}`` (empty when there are
-    too few classrooms).
+    Classroom-level OLS (one row per classroom of ``cls``, :func:`_classroom_means` of the model's students; the
+    grade dummies ``dummies``): access on the shares, the classroom means of the fall score and of started-behind,
+    the other resources and grade; growth (the classroom mean spring score) on the same plus access. Returns
+    ``{resource: DataFrame from sensitivity.covariate_partial_r2}`` (empty when there are too few classrooms).
     """
-    keys = list(groups)
-    cols = [outcome, prior, behind, *resources, *covariates]
-    cls = sample.groupby(keys, sort=False)[cols].mean()
-    grade = _group_mode(sample, keys, "grade").reindex(cls.index)
     shares = [f"share_{c}" for c in covariates]
-    cls = cls.rename(columns=dict(zip(covariates, shares)))
-    dummies = pd.get_dummies(grade.astype(int), prefix="grade", drop_first=True, dtype=float)
-    cls = pd.concat([cls, dummies], axis=1)
     out = {}
     for r in resources:
         others = [x for x in resources if x != r]
-        controls = [prior, behind, *others, *dummies.columns]
+        controls = [prior, behind, *others, *dummies]
         if not shares or len(cls) <= len(shares) + len(controls) + 3:
             out[r] = pd.DataFrame()
             continue
@@ -379,9 +390,10 @@ def _sensitivity(row: dict, *, dof: int, bench: pd.DataFrame | None) -> dict:
     return out
 
 
-def _access_quartiles(part: pd.DataFrame, resource: str, groups: Sequence[str]) -> tuple[float, float, int]:
-    """25th and 75th percentiles of classroom-level access (one value per classroom), and the classroom count."""
-    per = part.dropna(subset=[resource]).groupby(list(groups), sort=False)[resource].mean()
+def _access_quartiles(per_classroom: pd.Series) -> tuple[float, float, int]:
+    """25th and 75th percentiles of classroom-level access (a classroom's mean over its students with a value; one
+    per classroom, missing where none has one), and the count of classrooms with a value."""
+    per = per_classroom.dropna()
     if per.empty:
         return np.nan, np.nan, 0
     q25, q75 = np.quantile(per.to_numpy(dtype=float), [0.25, 0.75])
@@ -493,6 +505,7 @@ def fit_study_models(
         )
     models, rows, warns = {}, [], []
     env = patsy.EvalEnvironment.capture(0)
+    scratch: dict = {}  # the engine's working array, kept from model to model (see Profile)
     stats_cols = ("estimate", "std_error", "ci_lower", "ci_upper", "p_value")
     for subj, part in parts:
         eligible = part.dropna(subset=[outcome, prior, behind, "grade", *groups, *covariates])
@@ -529,11 +542,24 @@ def fit_study_models(
             if grade == "median"
             else int(grade)
         )
-        quart = {r: _access_quartiles(eligible, r, groups) for r in res}
         specs = [(r, [r]) for r in res] + ([("all_four", res)] if len(resources) > 1 and res else [])
+        every: dict = {}  # what is made of every eligible student's rows, once for the models of them all
+        every["classrooms"] = _classroom_means(
+            eligible,
+            columns=[outcome, prior, behind, *res, *covariates],
+            covariates=covariates,
+            groups=groups,
+        )
+        quart = {r: _access_quartiles(every["classrooms"][0][r]) for r in res}
         for name, rs in specs:
             sample = eligible.dropna(subset=list(rs))
             n_excl = n_eligible - len(sample)
+            # what is made of the sample's rows below: for a model of every eligible student (the same rows) once
+            # and kept, for all the resources and covariates at once (pandas' means and _constant_within treat each
+            # column alone: the same numbers as for the model's columns only); else for this model's
+            memo, m_res = (every, res) if not n_excl else ({}, rs)
+            if not n_excl:
+                sample = eligible
             if name == "all_four":
                 what = (
                     f"students whose classrooms have all {len(rs)} resources measured ("
@@ -548,7 +574,12 @@ def fit_study_models(
                 if n_excl
                 else "; no student with scores left out"
             )
-            covs = [c for c in covariates if sample[c].nunique(dropna=True) > 1]
+            for c in covariates:
+                if ("varies", c) not in memo:
+                    memo["varies", c] = sample[c].nunique(dropna=True) > 1
+            covs = [c for c in covariates if memo["varies", c]]
+            if "n_grades" not in memo:
+                memo["n_grades"] = sample["grade"].nunique()
             for c in [c for c in covariates if c not in covs]:
                 warns.append(
                     (
@@ -558,7 +589,7 @@ def fit_study_models(
                     )
                 )
             rhs = [prior, behind] + [t for r in rs for t in (r, f"{r}:{behind}")] + covs
-            if grade_effects and sample["grade"].nunique() > 1:
+            if grade_effects and memo["n_grades"] > 1:
                 rhs.append("C(grade)")
             formula = f"{outcome} ~ " + " + ".join(rhs)
             # the model's design checks and per-group sums on one BLAS thread (see one_blas_thread); the classroom
@@ -572,17 +603,32 @@ def fit_study_models(
                     method=method,
                     strict=strict,
                     _eval_env=env,
+                    _scratch=scratch,
                     **dict(fit_options or {}),
                 )
             models[(subj, name)] = fit
             warns += [(subj, name, w) for w in fit.warnings]
+            if "counts" not in memo:
+                memo["counts"] = (
+                    int((sample[behind] == 1).sum()),
+                    _n_groups(sample, groups),
+                    int(sample[groups[0]].nunique()),
+                )
+                memo["constant"] = _constant_within(
+                    sample, groups, [*m_res, prior, behind, *covariates, "grade"]
+                )
+            if "classrooms" not in memo:  # (every eligible student's are made above, for the quartiles)
+                memo["classrooms"] = _classroom_means(
+                    sample,
+                    columns=[outcome, prior, behind, *m_res, *covariates],
+                    covariates=covariates,
+                    groups=groups,
+                )
             common = {
                 "subject": subj,
                 "model": name,
                 "n": fit.n_obs,
-                "n_started_behind": int((sample[behind] == 1).sum()),
-                "n_classrooms": _n_groups(sample, groups),
-                "n_schools": int(sample[groups[0]].nunique()),
+                **dict(zip(("n_started_behind", "n_classrooms", "n_schools"), memo["counts"])),
                 "converged": fit.converged,
                 "n_eligible": n_eligible,
                 "n_excluded": n_excl,
@@ -593,13 +639,12 @@ def fit_study_models(
             # sensitivity on the between-classroom contrast: access varies by classroom, so the degrees of
             # freedom are the classrooms minus the fixed effects that are constant within classrooms
             sens_dof = common["n_classrooms"] - _between_parameters(
-                sample, [*rs, prior, behind, *covs], groups, grade_effects
+                memo["constant"], [*rs, prior, behind, *covs], memo["n_grades"], grade_effects
             )
             bench = _classroom_benchmarks(
-                sample,
+                *memo["classrooms"],
                 resources=rs,
                 covariates=covs,
-                groups=groups,
                 outcome=outcome,
                 prior=prior,
                 behind=behind,

@@ -703,7 +703,9 @@ def growth_frame(
     """
     year = analysis_year(district)
     acc = access if access is not None else student_access(district, cuts=cuts)
-    acc = acc[acc["subject"] == subject]
+    mine = np.flatnonzero(
+        (acc["subject"] == subject).to_numpy(dtype=bool, na_value=False)
+    )  # the subject's rows
     a = district.assessments
     rows = (a["subject"] == subject) & (a["school_year"] == year)
     used = ["student_id", "subject", "grade", "window", "school_year", "scale_score"]  # a copy of only these
@@ -722,12 +724,17 @@ def growth_frame(
         "english_learner",
         "disability",
     ]
-    scores = _fall_spring(a, acc, district.students["student_id"])
+    scores = _fall_spring(a, acc["student_id"].take(mine), district.students["student_id"])
     if scores is not None:  # each student's scores by roster position: the rows and values of the merge below
-        out = acc.reset_index(drop=True)
-        out["fall_z"], out["spring_z"] = scores
         keep = ~(np.isnan(scores[0]) | np.isnan(scores[1]))
-        return out[cols].take(np.flatnonzero(keep)).reset_index(drop=True)
+        # the columns used of the rows kept, taken once (a million students' text columns among them)
+        out = (
+            acc[[c for c in cols if c not in ("fall_z", "spring_z")]].take(mine[keep]).reset_index(drop=True)
+        )
+        for c, z in zip(("fall_z", "spring_z"), scores):
+            out.insert(cols.index(c), c, z[keep])
+        return out
+    acc = acc.take(mine)
     z = a.pivot_table(index="student_id", columns="window", values="z", aggfunc="mean")
     z = z.rename(columns={"fall": "fall_z", "spring": "spring_z"})
     for c in ("fall_z", "spring_z"):
@@ -738,17 +745,17 @@ def growth_frame(
     return out.reset_index(drop=True)
 
 
-def _fall_spring(scores: pd.DataFrame, acc: pd.DataFrame, roster: pd.Series) -> tuple | None:
-    """Each ``acc`` row's student's fall and spring ``z`` in ``scores`` (NaN: none), as arrays; None unless every
-    result is of a student on the roster (unique ids) and no student has two results in one window.
+def _fall_spring(scores: pd.DataFrame, ids: pd.Series, roster: pd.Series) -> tuple | None:
+    """Each of the access rows' student ids ``ids``' fall and spring ``z`` in ``scores`` (NaN: none), as arrays; None
+    unless every result is of a student on the roster (unique ids) and no student has two results in one window.
 
     Then a student's mean score of a window (the pivot table of :func:`growth_frame`) is their one score, and the
-    inner merge of ``acc`` with the pivot table followed by dropping rows without both scores keeps the ``acc``
+    inner merge of the access rows with the pivot table followed by dropping rows without both scores keeps the
     rows whose two values here are not missing.
     """
-    if not (len(acc) and unique_ids(roster)):
+    if not (len(ids) and unique_ids(roster)):
         return None
-    found = id_positions_of(roster, [scores["student_id"], acc["student_id"]])  # one hash table of the roster
+    found = id_positions_of(roster, [scores["student_id"], ids])  # one hash table of the roster
     if found is None or (found[0] < 0).any():
         return None
     at, rows = found
