@@ -151,7 +151,15 @@ from .complements import (
     pooled_near,
     touched,
 )
-from .lp import LOCAL_MIN, component_above, interval_width, intervals, narrow_targets, true_counts_hold
+from .lp import (
+    LOCAL_MIN,
+    component_above,
+    interval_width,
+    intervals,
+    narrow_targets,
+    pinned_target,
+    true_counts_hold,
+)
 from .memo import LINK_BY_LISTS_MAX, by_state, close_counts, flat_index_lists, row_closure, without_cyclic_gc
 from .model import (
     AuditReport,
@@ -340,6 +348,15 @@ class _State:
                 for u in sorted((u for u in rel[k][0] if u in self.H), key=lambda u: (self.m.var_x[u], u)):
                     near.setdefault(u, None)
         return bool(narrow_targets(self.m, ~hid, list(near), self.protection, first=True))
+
+    def pinned(self) -> bool:
+        """Whether a hidden count is pinned by the shown counts and the equalities (:func:`.lp.pinned_target`): then
+        :meth:`count_audit` would find it too narrow. Asked where the count audit does not probe a component block
+        by block (elsewhere :meth:`narrow_near` checks the neighbours of what is shown again): on a
+        1,500-student district it refused 50 of the clean-up's 55 failing tries, about 0.1 ms each instead of a
+        count audit's 5-10 ms."""
+        hid = self.hidden_rows(counts=True)
+        return not self.probes_blocks(hid) and pinned_target(self.m, ~hid, sorted(self.H))
 
     def probes_blocks(self, hid: np.ndarray) -> bool:
         """Whether the count audit of the rows ``hid`` hides probes a component block by block: more than

@@ -101,8 +101,8 @@ def publish_unneeded(st, iv: dict, max_tries: int = 400) -> dict:
         H, why, E = set(st.H), dict(st.why), set(st.E)
         _without(st, group)
         ok = not any(v in st.H for v in group)
-        if ok and st.narrow_near(H - st.H):
-            ok = False  # a hidden neighbour of what is shown again is surely too narrow: the audit fails
+        if ok and (st.narrow_near(H - st.H) or st.pinned()):
+            ok = False  # a hidden count is surely too narrow (near what is shown again, or pinned): the audit fails
         if ok:
             new_iv, bad = st.count_audit()
             ok = not bad and not st.estimate_audit()
