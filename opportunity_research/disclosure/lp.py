@@ -51,7 +51,7 @@ __all__ = [
     "intervals",
     "largest_component",
     "narrow_targets",
-    "pinned_target",
+    "pinned_targets",
     "true_counts_hold",
 ]
 
@@ -538,15 +538,19 @@ def true_counts_hold(model: PopulationModel) -> bool:
     return got
 
 
-def pinned_target(model: PopulationModel, shown_rows: np.ndarray, targets: Sequence[int]) -> bool:
-    """Whether a target is pinned (its interval a single value, which :func:`intervals` finds too narrow for any
-    protection of 1 or more): pinned by the shown counts, or by eliminating in turn each count that is the only
-    unknown (nonzero) term of an equality of the audit (then it is determined by the counts known so far). Read
-    only where :func:`true_counts_hold` (then every equality holds as read); False otherwise, and for a target
-    pinned only by the bounds of its counts (the caller's audit decides those).
+def pinned_targets(
+    model: PopulationModel, shown_rows: np.ndarray, targets: Sequence[int], *, first: bool = False
+) -> list[int]:
+    """Targets pinned (each one's interval a single value, which :func:`intervals` finds narrower than any protection
+    of 1 or more), ascending; with ``first``, at most one: pinned by the shown counts, or by eliminating in turn each
+    count that is the only unknown (nonzero) term of an equality of the audit (then it is determined by the counts
+    known so far). The elimination is read only where :func:`true_counts_hold` (then every equality holds as read). A
+    target pinned only by the bounds of its counts, or through several equalities at once, is not returned (the
+    caller's audit decides those).
 
     A clean-up try that leaves a hidden count pinned (most of the tries refused on the demo districts: a relation
-    of the count shown again left with one hidden count) is refused this way without its count audit.
+    of the count shown again left with one hidden count) is refused this way without its count audit, and rule 4's
+    design counts so pinned need no LP.
 
     Examples
     --------
@@ -555,19 +559,20 @@ def pinned_target(model: PopulationModel, shown_rows: np.ndarray, targets: Seque
     >>> t = pd.DataFrame({"school_id": "A", "group": ["all", "ell=1", "ell=0"], "n": [50.0, 4.0, 46.0]})
     >>> m = PopulationModel({"t": (t, TableSpec("cell"))}, year=2016, known=True, min_n=10)
     >>> ell = [m.row_vars[1][0], m.row_vars[2][0]]
-    >>> pinned_target(m, np.array([True, False, False]), ell)  # both hidden: each 1 to 49
-    False
-    >>> pinned_target(m, np.array([True, False, True]), ell[:1])  # 50 - 46 shown: 4
+    >>> pinned_targets(m, np.array([True, False, False]), ell)  # both hidden: each 1 to 49
+    []
+    >>> pinned_targets(m, np.array([True, False, True]), ell) == sorted(ell)  # 46 shown, and 50 - 46 = 4
     True
+    >>> pinned_targets(m, np.array([True, False, True]), ell[:1])  # the one of ell=1: by elimination
+    [1]
     """
     arr = _arrays(model)
     _, unknown, active, _ = _substitute(model, shown_rows)
     is_target = np.zeros(len(unknown), dtype=bool)
     is_target[np.asarray(targets, dtype=np.int64)] = True
-    if (is_target & ~unknown).any():
-        return True
-    if not true_counts_hold(model):
-        return False
+    found = np.flatnonzero(is_target & ~unknown)
+    if (first and len(found)) or not true_counts_hold(model):
+        return found[:1].tolist() if first else found.tolist()
     indptr, indices, data = arr["indptr"], arr["indices"], arr["data"]
     terms = arr.get("nonzero_terms")
     if terms is None:  # rows x counts: 1 at each nonzero coefficient
@@ -579,12 +584,14 @@ def pinned_target(model: PopulationModel, shown_rows: np.ndarray, targets: Seque
     while True:
         rows = np.flatnonzero(open_eq & (terms @ unk.astype(float) == 1))
         if not len(rows):
-            return False
+            return found.tolist()
         e = ranges(indptr[rows], np.diff(indptr)[rows])
         v = indices[e]
-        vs = v[unk[v] & (data[e] != 0)]  # each row's one unknown count: determined
-        if is_target[vs].any():
-            return True
+        vs = np.unique(v[unk[v] & (data[e] != 0)])  # each row's one unknown count: determined
+        got = vs[is_target[vs]]
+        if first and len(got):
+            return got[:1].tolist()
+        found = np.union1d(found, got)
         unk[vs] = False
         open_eq[rows] = False
 

@@ -157,10 +157,18 @@ from .lp import (
     interval_width,
     intervals,
     narrow_targets,
-    pinned_target,
+    pinned_targets,
     true_counts_hold,
 )
-from .memo import LINK_BY_LISTS_MAX, by_state, close_counts, flat_index_lists, row_closure, without_cyclic_gc
+from .memo import (
+    LINK_BY_LISTS_MAX,
+    StateMemo,
+    by_state,
+    close_counts,
+    flat_index_lists,
+    row_closure,
+    without_cyclic_gc,
+)
 from .model import (
     AuditReport,
     PopulationModel,
@@ -201,6 +209,8 @@ class _State:
         # count's short equalities; and the last count audit (hidden rows, intervals)
         self.single_entries, self.design_relations, self.last_audit = None, {}, None
         self._design_rows = None  # known_design_rows' rows and their counts (fixed by the model)
+        self._known_design = StateMemo()  # known_design_rows' rows by the hidden counts (a function of them)
+        self._all_students = None  # the model's all-students rows (refine.hidden_rows_count)
         self._partition_rows = None  # rule 4's relations as sparse rows of the model's rows
         self._audited = None  # the last count audit: (hidden counts, too narrow, intervals or None)
         self._own_mat = None  # counts x rows: the counts each row describes (link's closure)
@@ -350,13 +360,13 @@ class _State:
         return bool(narrow_targets(self.m, ~hid, list(near), self.protection, first=True))
 
     def pinned(self) -> bool:
-        """Whether a hidden count is pinned by the shown counts and the equalities (:func:`.lp.pinned_target`): then
+        """Whether a hidden count is pinned by the shown counts and the equalities (:func:`.lp.pinned_targets`): then
         :meth:`count_audit` would find it too narrow. Asked where the count audit does not probe a component block
         by block (elsewhere :meth:`narrow_near` checks the neighbours of what is shown again): on a
         1,500-student district it refused 50 of the clean-up's 55 failing tries, about 0.1 ms each instead of a
         count audit's 5-10 ms."""
         hid = self.hidden_rows(counts=True)
-        return not self.probes_blocks(hid) and pinned_target(self.m, ~hid, sorted(self.H))
+        return not self.probes_blocks(hid) and bool(pinned_targets(self.m, ~hid, sorted(self.H), first=True))
 
     def probes_blocks(self, hid: np.ndarray) -> bool:
         """Whether the count audit of the rows ``hid`` hides probes a component block by block: more than
@@ -368,12 +378,24 @@ class _State:
     def known_design_rows(self) -> np.ndarray:
         """Rows the publication design never publishes whose count an attacker can work out exactly and that
         describe at least ``min_n`` students (a school's "all other students" row, all-students minus the
-        shown group): not a secret, so their values count as shown in rule 4 (never as rows to withhold)."""
+        shown group): not a secret, so their values count as shown in rule 4 (never as rows to withhold). A function
+        of the hidden counts: kept by them (the clean-up and the swaps come back to states seen before)."""
         m = self.m
         out = np.zeros(len(m.rows), dtype=bool)
         design = m.design
         if not len(design) or not design.any():
             return out
+        key = frozenset(self.H)
+        got = self._known_design.get(key)
+        if got is None:
+            got = self._known_design_rows(design)
+            self._known_design.keep(key, got, size=len(key) + len(got))
+        out[got] = True
+        return out
+
+    def _known_design_rows(self, design: np.ndarray) -> np.ndarray:
+        """:meth:`known_design_rows` computed, as row positions."""
+        m = self.m
         hid = self.hidden_rows(counts=True)
         if self._design_rows is None:  # the design rows that are not small and have a count, and that count
             rv = m.row_vars
@@ -387,18 +409,18 @@ class _State:
         in_h[np.fromiter(self.H, dtype=np.int64, count=len(self.H))] = True
         vs = np.unique(first[~in_h[first]]).tolist()
         if not vs:
-            return out
-        iv = {}
+            return rows[:0]
+        iv, pinned = {}, np.zeros(len(m.var_key), dtype=bool)
         if self.shown_only:
             # a large district: most of these counts are decided by one relation (below); the LPs only for the rest
             iv = design_by_one_relation(self, hid, vs)
-            vs = [v for v in vs if v not in iv]
+        else:  # a district audited cell by cell: counts pinned by elimination over the equalities need no LP
+            pinned[pinned_targets(m, ~hid, vs)] = True
+        vs = [v for v in vs if v not in iv and not pinned[v]]
         if vs:
             iv.update(intervals(m, ~hid, vs, 1, decide=True))  # whether pinned, only
-        pinned = np.zeros(len(m.var_key), dtype=bool)
         pinned[[v for v, w in iv.items() if interval_width(w) == 0]] = True
-        out[rows[pinned[first] & (np.asarray(m.var_x)[first] >= self.min_n)]] = True
-        return out
+        return rows[pinned[first] & (np.asarray(m.var_x)[first] >= self.min_n)]
 
     def estimate_audit(self) -> list[tuple[list[int], list[int], int | None, tuple]]:
         """Rule 4: relations whose hidden estimates an attacker can determine (or bound near 0%/100%)."""

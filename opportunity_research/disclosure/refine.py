@@ -131,7 +131,9 @@ def hidden_rows_count(st) -> tuple[int, int]:
     m = st.m
     gone = m.unpublished if len(m.unpublished) else np.zeros(len(m.rows), dtype=bool)
     hid = st.hidden_rows() & ~gone
-    return int(hid.sum()), int((hid & (m.rows["variable"] == "all").to_numpy()).sum())
+    if st._all_students is None:  # (fixed by the model)
+        st._all_students = (m.rows["variable"] == "all").to_numpy()
+    return int(hid.sum()), int((hid & st._all_students).sum())
 
 
 def other_order(st, rounds: Callable, iv: dict, start: tuple, before: tuple[int, int]) -> dict:
