@@ -177,6 +177,7 @@ from .model import (
     row_label,
     var_label,
 )
+from .model_arrays import ranges
 from .refine import hidden_rows_count, other_order, publish_unneeded, swap_complements
 
 __all__ = ["audit", "audit_published", "protect_tables"]
@@ -433,15 +434,24 @@ class _State:
         for r in m.ref_rows[~hid[m.ref_rows]].tolist():
             by_uni[(m.row_tid[r], m.row_uni[r])].append(r)
         hid_l = hid.tolist()
-        for i in partitions_to_read(self, hid).tolist():
-            parts, total, kind, key = m.partitions[i]
-            hp = [r for r in parts if hid_l[r]]
+        unpub = m.unpublished.tolist() if len(m.unpublished) else None
+        # the relations read, their part rows and whether each is hidden taken at once (m.partitions[i] reads one)
+        p, idx = m.partitions, partitions_to_read(self, hid)
+        lo, hi = p.start[idx], p.start[idx + 1]
+        flat = p.rows[ranges(lo, hi - lo)]
+        rows_l, hid_parts, ends = flat.tolist(), hid[flat].tolist(), np.cumsum(hi - lo).tolist()
+        a = 0
+        for i, b, total, cell in zip(idx.tolist(), ends, p.total[idx].tolist(), p.cell[idx].tolist()):
+            parts, hs, a = rows_l[a:b], hid_parts[a:b], b
+            hp = [r for r, h in zip(parts, hs) if h]
             if not hp:
                 continue
-            sp = [r for r in parts if not hid_l[r]]
-            if not sp and len(m.unpublished) and m.unpublished[hp].all():
+            sp = [r for r, h in zip(parts, hs) if not h]
+            if not sp and unpub is not None and all(unpub[r] for r in hp):
                 continue  # nothing of the relation is published but its total: the total says no more than itself
+            kind = "cell" if cell else "gap"
             if kind == "gap":
+                key = p.keys[i]
                 n_all = sum(m.row_weight[r] for r in parts)
                 src = [
                     r
