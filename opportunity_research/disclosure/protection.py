@@ -318,7 +318,7 @@ class _State:
             part = narrow_targets(self.m, ~hid, prev[1], self.protection) if large else {}
             rest = sorted((set(prev[1]) - set(part)) | (self.H - prev[0]))
             if rest:
-                part.update(intervals(self.m, ~hid, rest, self.protection))
+                part.update(intervals(self.m, ~hid, rest, self.protection, within=self.H))
             bad = sorted(t for t, w in part.items() if interval_width(w) < self.protection)
             if bad:
                 self._audited = (set(self.H), bad, None)
