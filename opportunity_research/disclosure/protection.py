@@ -303,8 +303,10 @@ class _State:
         :func:`.lp.narrow_targets`) and the counts hidden since: when some are too narrow, those are ``bad`` and
         ``iv`` holds only the counts checked (the rounds then hide more; at 1,000,000 students such audits took
         2-15 CPU-s each). When none is, the full audit runs, as does every audit of a state that shows
-        a count again; an audit of the state just audited in full returns that audit again. So every audit
-        that passes gives the intervals of the full audit, and ``bad`` is always the full audit's."""
+        a count again; an audit of the state just audited in full returns that audit again. In a district audited
+        cell by cell whose components are all small, an audit (partial or full) that finds a count pinned by
+        elimination fails at once (:meth:`_pinned_first`: no LP for the components whose counts are all pinned). So
+        every audit that passes gives the intervals of the full audit, and ``bad`` is always the full audit's."""
         hid = self.hidden_rows(counts=True)
         prev = self._audited
         if prev is not None and prev[0] == self.H and prev[2] is not None:
