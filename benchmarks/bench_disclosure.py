@@ -31,10 +31,16 @@ Two measurements:
    --n-boot 20 --save PATH`` writes one, e.g. of a 10,000-student district made by ``synthesize_district``),
    protected by ``disclosure.joint.protect_district`` as the analysis does; printed: wall and CPU seconds (this process' user + system, and of them the main thread's: the rest is the block LPs' threads), peak memory, hidden counts, rows
    hidden beyond the small cells, and the load average before and after. Only this part runs with ``--pickle``.
+   With ``--save DIR`` each protected analysis is pickled to ``DIR/<pickle's name>``; with ``--compare DIR`` it is
+   compared with the one pickled there (every table of the analysis and every field of the audit report, exact,
+   as ``bench_analysis.py --compare`` compares them; the report's ``seconds`` is left out): the same pass, before
+   and after a change.
 
 Usage::
 
     python benchmarks/bench_disclosure.py --pickle p10k.pkl   # part 4 only (e.g. a 10,000-student district)
+    python benchmarks/bench_disclosure.py --pickle p10k.pkl --save before/   # then, after a change:
+    python benchmarks/bench_disclosure.py --pickle p10k.pkl --compare before/   # the same output?
     python benchmarks/bench_disclosure.py            # all three (the demo parts need `make process`)
     python benchmarks/bench_disclosure.py --quick    # 100,000 students, the smallest demo district only
     python benchmarks/bench_disclosure.py --tauargus-only   # part 3 only
@@ -366,11 +372,15 @@ def bench_tauargus(quick: bool, students: int | None, schools: int | None) -> No
             )
 
 
-def bench_pickled(paths: list[str]) -> None:
-    """Part 4: ``disclosure.joint.protect_district`` on pickled ``(analysis, indicators)``, wall and CPU seconds."""
+def bench_pickled(paths: list[str], save: str | None = None, compare: str | None = None) -> int:
+    """Part 4: ``disclosure.joint.protect_district`` on pickled ``(analysis, indicators)``, wall and CPU seconds;
+    the protected analysis pickled to the folder ``save`` or compared with the one pickled in ``compare`` (returns
+    the number of pickles that differ)."""
     import pickle
     import resource
+    from pathlib import Path
 
+    differ = 0
     for path in paths:
         with open(path, "rb") as f:
             a, indicators = pickle.load(f)
@@ -389,6 +399,29 @@ def bench_pickled(paths: list[str]) -> None:
             f"{', '.join(f'{x:.2f}' for x in load)} -> {', '.join(f'{x:.2f}' for x in os.getloadavg())}",
             flush=True,
         )
+        rep.seconds = 0.0  # the one field that differs between runs of the same pass
+        if save:
+            Path(save).mkdir(parents=True, exist_ok=True)
+            with open(Path(save) / Path(path).name, "wb") as f:
+                pickle.dump(out, f, protocol=5)
+        if compare:
+            # benchmarks/ (this script's folder) is on the path
+            from bench_analysis import compare as differences
+
+            with open(Path(compare) / Path(path).name, "rb") as f:
+                before = pickle.load(f)
+            bad = differences(out, None, before, None)
+            differ += bool(bad)
+            print(
+                f"  compared with {Path(compare) / Path(path).name}: "
+                + (
+                    "IDENTICAL (every table and audit field, exact)" if not bad else f"{len(bad)} DIFFERENCES"
+                ),
+                flush=True,
+            )
+            for line in bad[:40]:
+                print("    " + line)
+    return differ
 
 
 def main() -> None:
@@ -406,12 +439,17 @@ def main() -> None:
         default=None,
         help="only part 4: protect_district on pickled (analysis, indicators) (bench_analysis.py --save PATH)",
     )
+    p.add_argument(
+        "--save", default=None, help="with --pickle: pickle each protected analysis into this folder"
+    )
+    p.add_argument(
+        "--compare", default=None, help="with --pickle: compare each protected analysis with this folder's"
+    )
     args = p.parse_args()
     warnings.simplefilter("ignore")
     print(f"load average at start: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if args.pickle:
-        bench_pickled(args.pickle)
-        return
+        raise SystemExit(1 if bench_pickled(args.pickle, args.save, args.compare) else 0)
     if not args.tauargus_only:
         if not args.skip_demo:
             bench_demo(args.quick)

@@ -396,6 +396,10 @@ def test_count_audits_kept_by_state_are_the_audits(case, monkeypatch):
     from tests.test_disclosure_lp import _district
 
     tables, kw = (_district(2), {}) if case == "cell by cell" else _left_out_case()
+    if case == "cell by cell":
+        # the audits that fail on a pinned count are never kept (tests/test_disclosure_pinned.py): off, so that
+        # the memo answers audits here
+        monkeypatch.setattr(protection._State, "_pinned_first", lambda st, hid, targets: None)
     kept, fresh = protection._State.count_audit, protection._State.count_audit.__wrapped__
     checked = []
 

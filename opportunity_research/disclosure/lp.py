@@ -51,6 +51,7 @@ __all__ = [
     "intervals",
     "largest_component",
     "narrow_targets",
+    "pinned_targets",
     "true_counts_hold",
 ]
 
@@ -256,15 +257,21 @@ def components(nv: int, n_rows: int, var: np.ndarray, row: np.ndarray) -> np.nda
 
 
 def _lower_bounds(model, arr) -> np.ndarray:
-    """Each count's lower bound: 1 (0 for a true count of 0, and for a count whose rows are all unpublished)."""
+    """Each count's lower bound: 1 (0 for a true count of 0, and for a count whose rows are all unpublished). Kept in
+    ``arr`` for the model's rows left out (the same array: set once by the pass, before its first audit)."""
+    unpub = getattr(model, "unpublished", None)
+    got = arr.get("lower_bounds")
+    if got is not None and got[0] is unpub:
+        return got[1]
     nv = len(model.var_key)
     lb = np.where(arr["var_x"] == 0, 0.0, 1.0) if model.known else np.ones(nv)
-    unpub = getattr(model, "unpublished", None)
     if model.known and unpub is not None and len(unpub) and unpub.any():
         # a count whose rows are all unpublished may be 0 for all an attacker knows (a published row shows that
         # its group has students; a row left out shows nothing)
         seen = arr["row_vars"].T @ (~np.asarray(unpub, dtype=bool)).astype(float) > 0
         lb = np.where(seen, lb, 0.0)
+    lb.flags.writeable = False
+    arr["lower_bounds"] = (unpub, lb)
     return lb
 
 
@@ -275,6 +282,7 @@ def intervals(
     need: float = math.inf,
     *,
     decide: bool = False,
+    within: Sequence[int] | None = None,
 ) -> dict[int, tuple[float, float]]:
     """LP interval of each target variable given the shown rows' entries and the relations.
 
@@ -283,7 +291,11 @@ def intervals(
     only whether each interval is at least ``need`` wide: rule 4's pinned counts), a target whose values over
     the feasible points an earlier solve of the same component LP found (:data:`POINTS_KEEP` components kept)
     already span ``need`` gets that inner range without a solve of its own: the same decisions, other inner
-    ranges.
+    ranges. With ``within`` (the hidden counts of an audit that checks some of them first: the count audit's
+    partial path), a component of at most :data:`LOCAL_MIN` counts is solved for every count of ``within`` in it,
+    as the audit of all of ``within`` solves it (and keeps it: when the first checks find nothing too narrow,
+    that audit follows and reads it; on demo_lakeside 42 of 189 component solves were such a solve again): the
+    targets' intervals are those that audit gives them (not with ``decide``).
 
     Examples
     --------
@@ -329,6 +341,13 @@ def intervals(
     points = model.__dict__.get("lp_points")
     if points is None:
         points = model.lp_points = StateMemo(keep=POINTS_KEEP)
+    if within is not None:  # the counts of `within` in each target's component, ascending
+        if decide:
+            raise ValueError("intervals: within is not read with decide")
+        whole = defaultdict(list)
+        for t in sorted(within):
+            if unknown[t] and labels[t] in wanted:
+                whole[labels[t]].append(t)
     for lab, ts in wanted.items():
         members = unk[np.searchsorted(unk_lab, lab) : np.searchsorted(unk_lab, lab, side="right")]
         rows = act[np.searchsorted(act_lab, lab) : np.searchsorted(act_lab, lab, side="right")]
@@ -344,6 +363,9 @@ def intervals(
                 for t in ts:
                     out[t] = (lbs[t], b - (s - lbs[t]))
                 continue
+        asked = None  # (the targets asked about, when the component is solved for more)
+        if within is not None and len(members) <= LOCAL_MIN:
+            asked, ts = ts, whole[lab]
         # the component LP exactly (its counts, rows and right-hand sides): the feasible points found for it
         shape = digest(members, rows, b_all[rows], lb[members])
         got = points.get(shape) if decide and math.isfinite(need) else None
@@ -382,7 +404,7 @@ def intervals(
         if hit is None:
             hit = solve(ts)
             model.lp_cache[key] = hit
-        out.update(hit)
+        out.update(hit if asked is None else {t: hit[t] for t in asked})
     return out
 
 
@@ -529,6 +551,64 @@ def true_counts_hold(model: PopulationModel) -> bool:
             )
         arr["true_counts_hold"] = got
     return got
+
+
+def pinned_targets(
+    model: PopulationModel, shown_rows: np.ndarray, targets: Sequence[int], *, first: bool = False
+) -> list[int]:
+    """Targets pinned (each one's interval a single value, which :func:`intervals` finds narrower than any protection
+    of 1 or more), ascending; with ``first``, at most one: pinned by the shown counts, or by eliminating in turn each
+    count that is the only unknown (nonzero) term of an equality of the audit (then it is determined by the counts
+    known so far). The elimination is read only where :func:`true_counts_hold` (then every equality holds as read). A
+    target pinned only by the bounds of its counts, or through several equalities at once, is not returned (the
+    caller's audit decides those).
+
+    A clean-up try that leaves a hidden count pinned (most of the tries refused on the demo districts: a relation
+    of the count shown again left with one hidden count) is refused this way without its count audit, and rule 4's
+    design counts so pinned need no LP.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from opportunity_research.disclosure.model import PopulationModel, TableSpec
+    >>> t = pd.DataFrame({"school_id": "A", "group": ["all", "ell=1", "ell=0"], "n": [50.0, 4.0, 46.0]})
+    >>> m = PopulationModel({"t": (t, TableSpec("cell"))}, year=2016, known=True, min_n=10)
+    >>> ell = [m.row_vars[1][0], m.row_vars[2][0]]
+    >>> pinned_targets(m, np.array([True, False, False]), ell)  # both hidden: each 1 to 49
+    []
+    >>> pinned_targets(m, np.array([True, False, True]), ell) == sorted(ell)  # 46 shown, and 50 - 46 = 4
+    True
+    >>> pinned_targets(m, np.array([True, False, True]), ell[:1])  # the one of ell=1: by elimination
+    [1]
+    """
+    arr = _arrays(model)
+    _, unknown, active, _ = _substitute(model, shown_rows)
+    is_target = np.zeros(len(unknown), dtype=bool)
+    is_target[np.asarray(targets, dtype=np.int64)] = True
+    found = np.flatnonzero(is_target & ~unknown)
+    if (first and len(found)) or not true_counts_hold(model):
+        return found[:1].tolist() if first else found.tolist()
+    indptr, indices, data = arr["indptr"], arr["indices"], arr["data"]
+    terms = arr.get("nonzero_terms")
+    if terms is None:  # rows x counts: 1 at each nonzero coefficient
+        terms = arr["nonzero_terms"] = sparse.csr_matrix(
+            ((data != 0).astype(float), indices, indptr), shape=arr["a"].shape
+        )
+    unk = unknown.copy()
+    open_eq = active & arr["eq"]
+    while True:
+        rows = np.flatnonzero(open_eq & (terms @ unk.astype(float) == 1))
+        if not len(rows):
+            return found.tolist()
+        e = ranges(indptr[rows], np.diff(indptr)[rows])
+        v = indices[e]
+        vs = np.unique(v[unk[v] & (data[e] != 0)])  # each row's one unknown count: determined
+        got = vs[is_target[vs]]
+        if first and len(got):
+            return got[:1].tolist()
+        found = np.union1d(found, got)
+        unk[vs] = False
+        open_eq[rows] = False
 
 
 def narrow_targets(

@@ -18,6 +18,8 @@ import itertools
 
 import numpy as np
 
+from .model_arrays import ranges
+
 __all__ = [
     "LINK_BY_LISTS_MAX",
     "IndexLists",
@@ -175,6 +177,17 @@ class IndexLists:
             return []
         return self._at[self._start[v] : self._start[v + 1]].tolist()
 
+    def positions_of(self, vs: np.ndarray) -> np.ndarray:
+        """The positions of each value of ``vs`` (non-negative integers), one value's after another (as arrays).
+
+        Examples
+        --------
+        >>> IndexLists(np.array([1, 1, 4]), np.array([0, 2, 1])).positions_of(np.array([4, 9, 1])).tolist()
+        [1, 0, 2]
+        """
+        vs = vs[vs < len(self._start) - 1]
+        return self._at[ranges(self._start[vs], self._start[vs + 1] - self._start[vs])]
+
     def get(self, v, default=None):
         """The positions of ``v``, or ``default`` when it has none."""
         got = self[v]
@@ -191,16 +204,23 @@ class IndexLists:
 LINK_BY_LISTS_MAX = 20_000
 
 
-def row_closure(front, rows_of, own, hidden) -> list[int]:
+def row_closure(front, rows_of: IndexLists, own, hidden) -> list[int]:
     """The counts not in ``hidden`` that a row of a count of ``front`` describes, ascending: the rows of each count
-    (``rows_of``, a count's rows) and the counts of each row (``own``).
+    (``rows_of``, :class:`IndexLists`) and the counts of each row (``own``, a ``model_arrays.RowLists``), read from
+    their arrays at once (a loop over each count's rows and each row's counts took about 0.2 of the 2.4 CPU-s of a
+    1,500-student district's pass, the clean-up's every try closing every hidden count again).
 
     Examples
     --------
-    >>> row_closure({2}, {2: [0, 1], 5: [1]}, [[2, 7], [5, 2, 3]], {2, 3})
+    >>> from opportunity_research.disclosure.model_arrays import RowLists
+    >>> own = RowLists(); own.add([2, 3], [2, 7, 5, 2, 3]); own.freeze()
+    >>> row_closure({2}, flat_index_lists(np.array([1, 2]), np.array([2, 2, 5])), own, {2, 3})
     [5, 7]
     """
-    return sorted({u for v in front for r in rows_of.get(v, ()) for u in own[r]}.difference(hidden))
+    rows = rows_of.positions_of(np.fromiter(front, dtype=np.int64, count=len(front)))
+    start = own.start
+    got = np.unique(own.var[ranges(start[rows], start[rows + 1] - start[rows])])
+    return [u for u in got.tolist() if u not in hidden]
 
 
 def close_counts(st, groups: list[int]) -> list[int]:

@@ -62,7 +62,9 @@ def publish_unneeded(st, iv: dict, max_tries: int = 400) -> dict:
     near it: ``_State.narrow_near``) is refused before the whole count audit, which would fail on that count
     (the same decisions; at 1,000,000 students all 41 tries failed, 152 CPU-s of count audits), where the count
     audit probes a component block by block (elsewhere its LPs decide sooner: at 10,000 students the check took
-    13.9 of the clean-up's 34 CPU-s and refused 6 of 334 tries). Measured on the demo districts:
+    13.9 of the clean-up's 34 CPU-s and refused 6 of 334 tries). Elsewhere, in a district audited cell by cell, a
+    try that leaves any hidden count pinned by elimination over the equalities (``_State.pinned``, a fraction of a
+    millisecond) is refused the same way (demo_lakeside: 45 of the 55 tries that fail). Measured on the demo districts:
     hidden per small cell Fairview 2.11 -> 1.92, Lakeside 2.86 -> 2.76, Riverton 3.40 -> 2.86.
 
     ``st`` is the protection pass' state, ``iv`` the count audit's intervals; returns the intervals of the
@@ -101,8 +103,8 @@ def publish_unneeded(st, iv: dict, max_tries: int = 400) -> dict:
         H, why, E = set(st.H), dict(st.why), set(st.E)
         _without(st, group)
         ok = not any(v in st.H for v in group)
-        if ok and st.narrow_near(H - st.H):
-            ok = False  # a hidden neighbour of what is shown again is surely too narrow: the audit fails
+        if ok and (st.narrow_near(H - st.H) or st.pinned()):
+            ok = False  # a hidden count is surely too narrow (near what is shown again, or pinned): the audit fails
         if ok:
             new_iv, bad = st.count_audit()
             ok = not bad and not st.estimate_audit()
@@ -131,7 +133,9 @@ def hidden_rows_count(st) -> tuple[int, int]:
     m = st.m
     gone = m.unpublished if len(m.unpublished) else np.zeros(len(m.rows), dtype=bool)
     hid = st.hidden_rows() & ~gone
-    return int(hid.sum()), int((hid & (m.rows["variable"] == "all").to_numpy()).sum())
+    if st._all_students is None:  # (fixed by the model)
+        st._all_students = (m.rows["variable"] == "all").to_numpy()
+    return int(hid.sum()), int((hid & st._all_students).sum())
 
 
 def other_order(st, rounds: Callable, iv: dict, start: tuple, before: tuple[int, int]) -> dict:
