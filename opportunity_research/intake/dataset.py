@@ -26,14 +26,17 @@ Examples
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
 import dataclasses
 import hashlib
 import json
 import os
 import secrets
 import shutil
+import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,6 +86,17 @@ _HEX_PAIR[
     (np.frombuffer(b"0123456789abcdef", np.uint8).astype(np.uint16)[:, None] << 8)
     | np.frombuffer(b"0123456789abcdef", np.uint8).astype(np.uint16)[None, :]
 ] = np.arange(256, dtype=np.uint16).reshape(16, 16).T
+
+#: jemalloc's decay (milliseconds) while a district is processed: freed pages are kept this long for the next table's
+#: buffers (see :func:`_pages_kept`), not returned at once as the package's pool otherwise does
+#: (:func:`~opportunity_research.config.use_arrow_pool`).
+PROCESS_DECAY_MS = 100
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's malloc.h
+#: glibc's ``mallopt`` settings while a district is processed: no array is mapped on its own and nothing freed is
+#: trimmed, so numpy's and pandas' arrays reuse the heap's pages (:func:`_pages_kept`) ...
+_GLIBC_KEPT = {_M_TRIM_THRESHOLD: (1 << 31) - 1, _M_MMAP_THRESHOLD: 1 << 30}
+#: ... and after: what glibc's own adjustment of the two reaches once an array of 32 MiB or more was freed.
+_GLIBC_AFTER = {_M_MMAP_THRESHOLD: 32 << 20, _M_TRIM_THRESHOLD: 64 << 20}
 
 
 def read_key(path: str | os.PathLike | None = None, *, create: bool = True) -> str:
@@ -400,8 +414,54 @@ def process_district(
     ...     print(exc)
     nowhere: 1 error, 0 warnings in 1 file
     """
-    with shared_encodings():  # the id columns are hashed once, for validation and pseudonyms alike
+    # the id columns are hashed once, for validation and pseudonyms alike; freed pages kept for the next table
+    with shared_encodings(), _pages_kept():
         return _process(raw_path, processed_root, key, analysis_year)
+
+
+@contextlib.contextmanager
+def _pages_kept() -> Iterator[None]:
+    """Inside this block the memory freed is kept for the next buffers rather than returned to the system at once:
+    pyarrow's jemalloc pool (when the package chose it, :func:`~opportunity_research.config.use_arrow_pool`) keeps
+    its freed pages :data:`PROCESS_DECAY_MS` in the arenas made meanwhile (jemalloc sets an arena's decay when it
+    makes it: its threads' arenas, made as they first allocate), and glibc (numpy's and pandas' arrays) serves
+    every array from its heap and trims nothing; both as before when it ends, and the heap's free pages are
+    returned (``malloc_trim``).
+
+    ``process`` reads, parses, checks and writes one table after the other, each a few hundred MB at a million
+    students: returning each freed page at once made the next table's buffers fault every page in again (4.1
+    million page faults, a third of its CPU time in the kernel). The settings are process-wide and change only
+    where memory comes from, never a table. Another C library (no ``mallopt``) or pool is left as it is.
+    """
+    pool = pya.default_memory_pool()
+    jemalloc = pool.backend_name == "jemalloc" and not os.environ.get("ARROW_DEFAULT_MEMORY_POOL")
+    libc = _glibc()
+    if jemalloc:
+        pya.jemalloc_set_decay_ms(PROCESS_DECAY_MS)
+    for param, value in _GLIBC_KEPT.items() if libc is not None else ():
+        libc.mallopt(param, value)
+    try:
+        yield
+    finally:
+        if jemalloc:
+            pya.jemalloc_set_decay_ms(0)  # the package's setting (config.use_arrow_pool)
+            pool.release_unused()
+        if libc is not None:
+            for param, value in _GLIBC_AFTER.items():
+                libc.mallopt(param, value)
+            libc.malloc_trim(0)
+
+
+def _glibc():
+    """The C library when it is glibc (``mallopt`` and ``malloc_trim``), else None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt, libc.malloc_trim  # noqa: B018  (glibc only: another C library has neither)
+    except (OSError, AttributeError):
+        return None
+    return libc
 
 
 def _process(raw_path, processed_root, key, analysis_year) -> Path:
