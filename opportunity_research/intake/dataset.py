@@ -190,7 +190,7 @@ def pseudonym_keys(ids: pd.Series, *, prefix: str = _PREFIX["student_id"]) -> np
     Each key is the hash with its top bit flipped, read as int64: one-to-one, and ordered as the pseudonyms' text
     (16 lowercase hex digits after one prefix sort as the number they spell), so sorting, grouping, factorizing
     and joining the keys gives what it gives on the text, on integers. Decoded from a numpy view of the Arrow
-    text buffer, one chunk at a time: no Python object per row.
+    text buffer, one chunk at a time, two digits at a time: no Python object per row, no copy of the text.
 
     Examples
     --------
@@ -221,7 +221,7 @@ def pseudonym_keys(ids: pd.Series, *, prefix: str = _PREFIX["student_id"]) -> np
         text = np.frombuffer(data, np.uint8)[offsets[0] : offsets[-1]].reshape(n, width)
         if not (text[:, : len(head)] == head).all():
             return None
-        octets = _HEX_PAIR[np.ascontiguousarray(text[:, len(head) :]).view("<u2")]
+        octets = _HEX_PAIR[text[:, len(head) :].view("<u2")]  # a view of each row's digits, two at a time
         if octets.max() > 255:
             return None
         hashed = octets.astype(np.uint8).view(">u8").ravel()
@@ -755,8 +755,10 @@ def read_rows(
 
     What ``t = pd.read_parquet(path, columns=columns); t[select(t[by])]`` gives (same values, dtypes, order and
     labels: each row's number in the table) when ``select`` looks at each row alone, without ever holding the
-    whole table: each row group's selected rows are kept in Arrow, then converted to pandas once, each column's
-    Arrow memory let go as it is converted. Every row selected: the table as ``pd.read_parquet`` reads it; ``by``
+    whole table: each row group's selected rows are kept in Arrow (its other columns are not read when it has none,
+    nor taken when every row is selected: a table in the order of the selecting columns, such as the assessments
+    by school year and window, has mostly such row groups), then converted to pandas once, each column's Arrow
+    memory let go as it is converted. Every row selected: the table as ``pd.read_parquet`` reads it; ``by``
     not all in the table, or a table with a stored index: read whole, then selected.
 
     Examples
@@ -788,7 +790,9 @@ def read_rows(
     parts, at, start = [], [], 0
     for i in range(f.num_row_groups):
         rows = np.flatnonzero(mask(f.read_row_group(i, columns=list(dict.fromkeys(by))).to_pandas()))
-        parts.append(f.read_row_group(i, columns=names).take(rows))
+        if len(rows):  # a row group with no row selected is not read; one with every row is kept as read
+            group = f.read_row_group(i, columns=names)
+            parts.append(group if len(rows) == group.num_rows else group.take(rows))
         at.append(rows + start)
         start += f.metadata.row_group(i).num_rows
     at = np.concatenate(at) if at else np.zeros(0, dtype=np.int64)
