@@ -10,10 +10,10 @@ stage runs in its own fresh process so its figures are its own:
   parquet), the command a district's report run starts with.
 
 Printed per stage: wall seconds, CPU seconds (user + system of the process and its threads: steadier than the
-wall clock on a shared machine), peak resident memory (max RSS), rows; then the 1M / 100k ratios, and the
-ratios to the figures measured before intake ran on columns (pandera on pandas frames; see ``OLD``). The
-machine's load (``os.getloadavg``) is printed with each figure: on a shared 2-core machine the wall clock
-stretches with the load.
+wall clock on a shared machine), the system's part of them and the page faults behind most of it, peak resident
+memory (max RSS), rows; then the 1M / 100k ratios, and the ratios to the figures measured before intake ran on
+columns (pandera on pandas frames; see ``OLD``). The machine's load (``os.getloadavg``) is printed with each figure:
+on a shared 2-core machine the wall clock stretches with the load.
 
     .venv/bin/python benchmarks/bench_intake.py                      # 100,000 and 1,000,000 students
     .venv/bin/python benchmarks/bench_intake.py --students 100000
@@ -66,7 +66,11 @@ def _stage(stage: str, raw: Path, out: Path, src: str | None, queue) -> None:
     wall = time.perf_counter() - t
     ru = resource.getrusage(resource.RUSAGE_SELF)
     cpu = ru.ru_utime + ru.ru_stime - ru0.ru_utime - ru0.ru_stime  # the stage's own, not the imports'
-    queue.put((wall, cpu, ru.ru_maxrss / 1024, rows, (load + os.getloadavg()[0]) / 2))
+    sys_s, faults = (
+        ru.ru_stime - ru0.ru_stime,
+        ru.ru_minflt - ru0.ru_minflt,
+    )  # the kernel's share, page faults
+    queue.put((wall, cpu, ru.ru_maxrss / 1024, rows, (load + os.getloadavg()[0]) / 2, sys_s, faults))
 
 
 def _synthesize(folder: Path, students: int, queue) -> None:
@@ -150,12 +154,16 @@ def main() -> None:
     args = ap.parse_args()
     results = {}
     print(
-        f"{'students':>10} {'stage':<9} {'wall s':>7} {'CPU s':>7} {'peak MB':>8} {'load':>5}  rows / bytes"
+        f"{'students':>10} {'stage':<9} {'wall s':>7} {'CPU s':>7} {'sys s':>6} {'faults':>8} {'peak MB':>8} "
+        f"{'load':>5}  rows / bytes"
     )
     for n in args.students:
         results[n] = run(n, args.raw_root, args.baseline, len(args.students))
-        for stage, (wall, cpu, mb, rows, load) in results[n].items():
-            print(f"{n:>10,} {stage:<12} {wall:>7.1f} {cpu:>7.1f} {mb:>8.0f} {load:>5.1f}  {rows:,}")
+        for stage, (wall, cpu, mb, rows, load, sys_s, faults) in results[n].items():
+            print(
+                f"{n:>10,} {stage:<12} {wall:>7.1f} {cpu:>7.1f} {sys_s:>6.1f} {faults:>8,} {mb:>8.0f} {load:>5.1f}"
+                f"  {rows:,}"
+            )
         v, p = results[n]["validate"], results[n]["process"]
         print(
             f"{n:>10,} {'both':<12} {v[0] + p[0]:>7.1f} {v[1] + p[1]:>7.1f} {max(v[2], p[2]):>8.0f}"

@@ -55,7 +55,7 @@ def test_missing_ids_stay_missing_across_row_groups(tmp_path, monkeypatch):
     expected = dataset.pseudonymize(frame["student_id"], key=KEY, prefix="S-", salt="d")
     coded = {"student_id": dataset._pseudonyms(frame["student_id"], key=KEY, prefix="S-", salt="d", memo={})}
     monkeypatch.setattr(dataset, "ROW_GROUP", 4)
-    dataset._write_parquet(frame, coded, tmp_path / "t.parquet")
+    dataset._write_parquet(pa.Table.from_pandas(frame, preserve_index=False), coded, tmp_path / "t.parquet")
     table = pq.read_table(tmp_path / "t.parquet")
     assert pq.ParquetFile(tmp_path / "t.parquet").metadata.num_row_groups == 7
     assert table.schema.field("student_id").type == pa.large_string()

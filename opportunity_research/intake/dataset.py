@@ -26,14 +26,17 @@ Examples
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
 import dataclasses
 import hashlib
 import json
 import os
 import secrets
 import shutil
+import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,6 +86,17 @@ _HEX_PAIR[
     (np.frombuffer(b"0123456789abcdef", np.uint8).astype(np.uint16)[:, None] << 8)
     | np.frombuffer(b"0123456789abcdef", np.uint8).astype(np.uint16)[None, :]
 ] = np.arange(256, dtype=np.uint16).reshape(16, 16).T
+
+#: jemalloc's decay (milliseconds) while a district is processed: freed pages are kept this long for the next table's
+#: buffers (see :func:`_pages_kept`), not returned at once as the package's pool otherwise does
+#: (:func:`~opportunity_research.config.use_arrow_pool`).
+PROCESS_DECAY_MS = 100
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's malloc.h
+#: glibc's ``mallopt`` settings while a district is processed: no array is mapped on its own and nothing freed is
+#: trimmed, so numpy's and pandas' arrays reuse the heap's pages (:func:`_pages_kept`) ...
+_GLIBC_KEPT = {_M_TRIM_THRESHOLD: (1 << 31) - 1, _M_MMAP_THRESHOLD: 1 << 30}
+#: ... and after: what glibc's own adjustment of the two reaches once an array of 32 MiB or more was freed.
+_GLIBC_AFTER = {_M_MMAP_THRESHOLD: 32 << 20, _M_TRIM_THRESHOLD: 64 << 20}
 
 
 def read_key(path: str | os.PathLike | None = None, *, create: bool = True) -> str:
@@ -176,7 +190,7 @@ def pseudonym_keys(ids: pd.Series, *, prefix: str = _PREFIX["student_id"]) -> np
     Each key is the hash with its top bit flipped, read as int64: one-to-one, and ordered as the pseudonyms' text
     (16 lowercase hex digits after one prefix sort as the number they spell), so sorting, grouping, factorizing
     and joining the keys gives what it gives on the text, on integers. Decoded from a numpy view of the Arrow
-    text buffer, one chunk at a time: no Python object per row.
+    text buffer, one chunk at a time, two digits at a time: no Python object per row, no copy of the text.
 
     Examples
     --------
@@ -207,7 +221,7 @@ def pseudonym_keys(ids: pd.Series, *, prefix: str = _PREFIX["student_id"]) -> np
         text = np.frombuffer(data, np.uint8)[offsets[0] : offsets[-1]].reshape(n, width)
         if not (text[:, : len(head)] == head).all():
             return None
-        octets = _HEX_PAIR[np.ascontiguousarray(text[:, len(head) :]).view("<u2")]
+        octets = _HEX_PAIR[text[:, len(head) :].view("<u2")]  # a view of each row's digits, two at a time
         if octets.max() > 255:
             return None
         hashed = octets.astype(np.uint8).view(">u8").ravel()
@@ -285,11 +299,11 @@ def _memo_names(
     return names.take(pya.array(found))
 
 
-def _write_parquet(frame: pd.DataFrame, coded: dict, target: Path) -> None:
-    """Write ``frame`` as parquet, in row groups of :data:`ROW_GROUP` rows, one row group at a time (never a second
-    copy of the whole table); ``coded`` replaces its columns of those names by ``(values, codes)``: each row's value
-    is ``values[code]`` (null for -1), taken for one row group at a time (:func:`_pseudonyms`)."""
-    table = pya.Table.from_pandas(frame, preserve_index=False)
+def _write_parquet(table: pya.Table, coded: dict, target: Path) -> None:
+    """Write ``table`` (a frame as pyarrow's ``Table.from_pandas`` makes it, without its index) as parquet, in row
+    groups of :data:`ROW_GROUP` rows, one row group at a time (never a second copy of the whole table); ``coded``
+    replaces its columns of those names by ``(values, codes)``: each row's value is ``values[code]`` (null for -1),
+    taken for one row group at a time (:func:`_pseudonyms`)."""
     schema = table.schema
     for name, (values, _) in coded.items():
         schema = schema.set(schema.get_field_index(name), pya.field(name, values.type))
@@ -400,8 +414,55 @@ def process_district(
     ...     print(exc)
     nowhere: 1 error, 0 warnings in 1 file
     """
-    with shared_encodings():  # the id columns are hashed once, for validation and pseudonyms alike
+    # the id columns are hashed once, for validation and pseudonyms alike; freed pages kept for the next table
+    with shared_encodings(), _pages_kept():
         return _process(raw_path, processed_root, key, analysis_year)
+
+
+@contextlib.contextmanager
+def _pages_kept() -> Iterator[None]:
+    """Inside this block the memory freed is kept for the next buffers rather than returned to the system at once:
+    pyarrow's jemalloc pool (when the package chose it, :func:`~opportunity_research.config.use_arrow_pool`) keeps
+    its freed pages :data:`PROCESS_DECAY_MS` in the arenas made meanwhile (jemalloc sets an arena's decay when it
+    makes it: its threads' arenas, made as they first allocate), and glibc (numpy's and pandas' arrays) serves
+    every array from its heap and trims nothing; both as before when it ends, and the heap's free pages are
+    returned (``malloc_trim``).
+
+    ``process`` reads, parses, checks and writes one table after the other, each a few hundred MB at a million
+    students: returning each freed page at once made the next table's buffers fault every page in again (4.1
+    million page faults, about 30% of its CPU time in the kernel's; 2.4 million with these settings, 3-5 CPU-s
+    less of 33-38, the peak 1.40 -> 1.54 GB). The settings are process-wide and change only where memory comes
+    from, never a table. Another C library (no ``mallopt``) or pool is left as it is.
+    """
+    pool = pya.default_memory_pool()
+    jemalloc = pool.backend_name == "jemalloc" and not os.environ.get("ARROW_DEFAULT_MEMORY_POOL")
+    libc = _glibc()
+    if jemalloc:
+        pya.jemalloc_set_decay_ms(PROCESS_DECAY_MS)
+    for param, value in _GLIBC_KEPT.items() if libc is not None else ():
+        libc.mallopt(param, value)
+    try:
+        yield
+    finally:
+        if jemalloc:
+            pya.jemalloc_set_decay_ms(0)  # the package's setting (config.use_arrow_pool)
+            pool.release_unused()
+        if libc is not None:
+            for param, value in _GLIBC_AFTER.items():
+                libc.mallopt(param, value)
+            libc.malloc_trim(0)
+
+
+def _glibc():
+    """The C library when it is glibc (``mallopt`` and ``malloc_trim``), else None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt, libc.malloc_trim  # noqa: B018  (glibc only: another C library has neither)
+    except (OSError, AttributeError):
+        return None
+    return libc
 
 
 def _process(raw_path, processed_root, key, analysis_year) -> Path:
@@ -423,7 +484,8 @@ def _process(raw_path, processed_root, key, analysis_year) -> Path:
 
     def write(name: str, df: pd.DataFrame, file: Path) -> None:
         """Pseudonymize and write one table as soon as it passed its own checks (into the temporary folder,
-        kept only if the whole district validates), so the full tables are never all in memory at once."""
+        kept only if the whole district validates; in the writer thread), so the full tables are never all in
+        memory at once."""
         digests[file.name] = hasher.submit(_sha256, file)
         if keys[0] is None:
             keys[0] = read_key()
@@ -439,11 +501,24 @@ def _process(raw_path, processed_root, key, analysis_year) -> Path:
             for col in TABLES[name].columns.values()
             if col.pseudonymize and col.name in df.columns
         }
-        _write_parquet(df, pseudonyms, tmp / f"{name}.parquet")
+        table = pya.Table.from_pandas(df, preserve_index=False)  # here: pandas only in this thread
+        if writing:  # one table written at a time
+            writing.pop().result()
+        writing.append(writer.submit(_write_parquet, table, pseudonyms, tmp / f"{name}.parquet"))
+        if not tables:  # the first (largest) table: written before the next is read (see `writer`)
+            writing.pop().result()
         tables[name] = len(df)
 
+    # each table but the first is written in a thread while the main thread reads and checks the next (parquet's
+    # writer lets go of the GIL): at 1,000,000 students the writing took about 7 CPU-s on the main thread. The first
+    # table, the largest file, is written before the next is read: written meanwhile, it held the peak of `process`
+    # (1.54 GB) at 2.03 GB; the later tables at 1.60
+    writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="process-write")
+    writing = []
     try:
         report = validate_district(raw, analysis_year=analysis_year, keep="across", on_table=write)
+        if writing:
+            writing.pop().result()
         if not report.ok:
             shutil.rmtree(tmp, ignore_errors=True)
             if check_district_id(district_id) is None:
@@ -478,9 +553,12 @@ def _process(raw_path, processed_root, key, analysis_year) -> Path:
         if old is not None:
             shutil.rmtree(old)
     except BaseException:
+        # no table is written into the folder once it is removed
+        writer.shutdown(wait=True, cancel_futures=True)
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     finally:
+        writer.shutdown(wait=True, cancel_futures=True)
         hasher.shutdown(wait=False, cancel_futures=True)
     return final
 
@@ -695,8 +773,10 @@ def read_rows(
 
     What ``t = pd.read_parquet(path, columns=columns); t[select(t[by])]`` gives (same values, dtypes, order and
     labels: each row's number in the table) when ``select`` looks at each row alone, without ever holding the
-    whole table: each row group's selected rows are kept in Arrow, then converted to pandas once, each column's
-    Arrow memory let go as it is converted. Every row selected: the table as ``pd.read_parquet`` reads it; ``by``
+    whole table: each row group's selected rows are kept in Arrow (its other columns are not read when it has none,
+    nor taken when every row is selected: a table in the order of the selecting columns, such as the assessments
+    by school year and window, has mostly such row groups), then converted to pandas once, each column's Arrow
+    memory let go as it is converted. Every row selected: the table as ``pd.read_parquet`` reads it; ``by``
     not all in the table, or a table with a stored index: read whole, then selected.
 
     Examples
@@ -728,7 +808,9 @@ def read_rows(
     parts, at, start = [], [], 0
     for i in range(f.num_row_groups):
         rows = np.flatnonzero(mask(f.read_row_group(i, columns=list(dict.fromkeys(by))).to_pandas()))
-        parts.append(f.read_row_group(i, columns=names).take(rows))
+        if len(rows):  # a row group with no row selected is not read; one with every row is kept as read
+            group = f.read_row_group(i, columns=names)
+            parts.append(group if len(rows) == group.num_rows else group.take(rows))
         at.append(rows + start)
         start += f.metadata.row_group(i).num_rows
     at = np.concatenate(at) if at else np.zeros(0, dtype=np.int64)

@@ -222,8 +222,8 @@ class IdCodes:
     """Codes of ids shared across columns and tables, one set per domain (``student_id``, ``classroom_id``...).
 
     :meth:`codes` gives each of a column's distinct values (a pyarrow array, e.g. from :func:`dictionary_codes`) its
-    code among every id of the domain met so far, the new ones appended: one pyarrow hash of the domain's ids per
-    column. The answer is kept by the distinct values' buffers, so asking again for the same values (the same
+    code among every id of the domain met so far, the new ones appended: the domain's ids are hashed once while no
+    id is added to them (:meth:`_at`), each column's distinct values looked up in them. The answer is kept by the distinct values' buffers, so asking again for the same values (the same
     column later as a categorical, whose categories share them) costs nothing: ``process`` looks the student ids of
     each table up once, for its pseudonyms, and the rules across tables reuse those codes.
 
@@ -239,6 +239,7 @@ class IdCodes:
     def __init__(self):
         self._ids = {}  # domain -> the distinct ids met so far (pyarrow), in the order met
         self._found = {}  # (domain, the values' buffers) -> (the values, kept alive; their codes)
+        self._lookup = {}  # domain -> (width, hash index of the ids as numbers) while no id is added (:meth:`_at`)
 
     def codes(self, uniques: pya.Array, domain) -> np.ndarray:
         """The domain's code (int32) of each of ``uniques`` (distinct values, no null)."""
@@ -248,19 +249,33 @@ class IdCodes:
             if known is None:
                 self._ids[domain], found = uniques, np.arange(len(uniques), dtype=np.int32)
             else:
-                both = _packed(uniques), _packed(known)
-                if both[0] is not None and both[1] is not None and both[0][1] == both[1][1]:
-                    at = pyc.index_in(both[0][0], value_set=both[1][0])  # the same width: as numbers
-                else:
-                    at = pyc.index_in(uniques, value_set=known)
-                new = pyc.is_null(at).to_numpy(zero_copy_only=False)
-                found = pyc.fill_null(at, -1).to_numpy(zero_copy_only=False).astype(np.int32)
+                found = self._at(uniques, domain).astype(np.int32)
+                new = found < 0
                 if new.any():
                     found[new] = len(known) + np.arange(int(new.sum()), dtype=np.int32)
                     fresh = uniques.filter(pya.array(new)).cast(known.type)
                     self._ids[domain] = pya.concat_arrays([known, fresh])
+                    self._lookup.pop(domain, None)
             self._found[key] = (uniques, found)
         return self._found[key][1]
+
+    def _at(self, uniques: pya.Array, domain) -> np.ndarray:
+        """The position of each of ``uniques`` among the domain's ids (-1: not there). Ids of one width up to 8 bytes
+        (:func:`_packed`) are looked up as numbers in a hash index of the domain's ids built once and kept until an
+        id is added (at a million students each table's student ids were hashed against a new table of the
+        million, 0.2 CPU-s a table); other ids by pyarrow's hash of the domain's ids."""
+        packed = _packed(uniques)
+        if packed is not None:
+            if domain not in self._lookup:
+                known = _packed(self._ids[domain])
+                self._lookup[domain] = (
+                    (None, None) if known is None else (known[1], pd.Index(known[0].to_numpy()))
+                )
+            width, index = self._lookup[domain]
+            if width == packed[1]:
+                return index.get_indexer(packed[0].to_numpy())
+        at = pyc.index_in(uniques, value_set=self._ids[domain])
+        return pyc.fill_null(at, -1).to_numpy(zero_copy_only=False)
 
     def ids(self, domain) -> pya.Array | None:
         """The domain's ids in the order of their codes (None before any)."""
