@@ -63,7 +63,7 @@ import pandas as pd
 from ..intake.contract import SUBJECTS_TESTED
 from ..stats.estimates import complete_table
 from .indicators import INDICATOR_COLUMNS, indicator_rows, needs_of, unavailable
-from .movement import level_movement, level_transitions, yearly_growth
+from .movement import level_movement, level_transitions, movement_and_growth, yearly_growth
 from .panels import (
     VARIABLES,
     YearlyPanel,
@@ -87,6 +87,7 @@ __all__ = [
     "grade_level_growth",
     "level_movement",
     "level_transitions",
+    "movement_and_growth",
     "trajectory_indicators",
     "yearly_growth",
     "yearly_panel",
@@ -483,6 +484,7 @@ def trajectory_indicators(
     subjects: Sequence[str] = SUBJECTS_TESTED,
     variables: Sequence[str] = VARIABLES,
     confidence: float = 0.95,
+    growth: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Scorecard indicators ``catch_up_rate`` and ``growth_grade_levels`` per school, group and year.
 
@@ -492,7 +494,8 @@ def trajectory_indicators(
       ``Y`` (:func:`yearly_growth`), ELA and math pooled.
 
     With the subjects pooled, ``n`` counts student-subject results (a student tested in both subjects counts
-    twice); ``n_students`` counts distinct students.
+    twice); ``n_students`` counts distinct students. ``growth``: :func:`yearly_growth` of the same arguments with
+    ``pooled_only=True``, when already made (:func:`movement_and_growth`): not made again.
 
     Returns
     -------
@@ -529,15 +532,16 @@ def trajectory_indicators(
         catch.attrs["needs"] = [
             f"assessments.csv with {window} results {horizon} years apart for catch-up rates"
         ]
-    growth = yearly_growth(
-        data,
-        students=students,
-        window=window,
-        subjects=subjects,
-        variables=variables,
-        confidence=confidence,
-        pooled_only=True,  # the indicator is the subjects pooled: not the cells of each subject
-    )
+    if growth is None:
+        growth = yearly_growth(
+            data,
+            students=students,
+            window=window,
+            subjects=subjects,
+            variables=variables,
+            confidence=confidence,
+            pooled_only=True,  # the indicator is the subjects pooled: not the cells of each subject
+        )
     pooled = "all"
     frames = []
     if len(catch):
