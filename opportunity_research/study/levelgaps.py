@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..stats.estimates import text_as_categories
 from ..stats.ordinal import hetop, v_statistic
 from . import panels
 from .joins import positions_of, unique_ids
@@ -112,6 +113,7 @@ def level_counts_from_assessments(
     [['all', 1, 1], ['all', 2, 2], ['low_income=0', 2, 1], ['low_income=1', 1, 1], ['low_income=1', 2, 1]]
     """
     variables = [v for v in variables if v in students.columns]
+    students = _coded_variables(students, variables)
     rows = (assessments["window"] == window) & assessments["performance_level"].notna()
     parts = []
     # one subject and school year at a time (every count lies in one): a fraction of the rows in memory at once
@@ -235,6 +237,19 @@ def _batched(spans, min_rows: int):
             start = None
     if start is not None:
         yield start, end
+
+
+def _coded_variables(students: pd.DataFrame, variables) -> pd.DataFrame:
+    """The roster with its text ``variables`` as categories (the same levels, read by :func:`_level_codes` only): each
+    part of the results takes their codes, not their text, and their levels are found among the codes.
+
+    Examples
+    --------
+    >>> s = _coded_variables(pd.DataFrame({"race": ["b", "a"], "low_income": [1, 0]}), ["race", "low_income"])
+    >>> s.dtypes.astype(str).tolist()
+    ['category', 'int64']
+    """
+    return text_as_categories(students, variables)[0]
 
 
 def _level_text(x) -> str:
@@ -399,6 +414,7 @@ def score_gaps(
     -3.0
     """
     variables = [v for v in variables if v in students.columns]
+    students = _coded_variables(students, variables)
     rows = (assessments["window"] == window) & assessments["scale_score"].notna()
     keys = ["subject", "school_year", "variable"]
     # one subject and school year at a time (scores are standardized, and gaps taken, within one): a fraction of

@@ -217,7 +217,11 @@ def _catch_up(
     used = [
         c for c in dict.fromkeys(["subject", "school_id", *variables, "_sid"]) if c in panel.frame.columns
     ]
-    found = [later_rows(panel, base, have, k) for k in years_later]  # positions of the pairs, per k
+    # positions of the pairs, per k: each starting row joined to the results of the years k later only (the same
+    # pairs, in the same order, as joined to every result)
+    found = [
+        later_rows(panel, base, have[np.isin(year[have], [s + k for s in starts])], k) for k in years_later
+    ]
 
     def parts():  # the pairs of one start year and k at a time: every cell lies in one (their cells' memory)
         for k, (b, f) in zip(years_later, found, strict=True):
@@ -250,12 +254,12 @@ def _catch_up(
     )
     if start_counts:
         base = panel_rows(panel, base, used).assign(start_year=year[base], one=1.0)
-        start = subgroup_cells(
+        start = subgroup_cells(  # only the counts are used: a share's cells need no pass over residuals
             base,
             keys=["subject", "start_year"],
             variables=variables,
             value="one",
-            kind="mean",
+            kind="share",
             confidence=confidence,
             pooled="only" if pooled else True,
             text=panel.text,
