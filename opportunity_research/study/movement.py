@@ -39,6 +39,7 @@ from .panels import (
     subgroup_cells,
     subgroup_cells_parts,
     yearly_panel,
+    years_in,
 )
 
 __all__ = ["level_movement", "level_transitions", "movement_and_growth", "yearly_growth"]
@@ -69,10 +70,13 @@ def _pair_rows(data, *, students, window, subjects, column):
     panel = yearly_panel(data, students=students, window=window, subjects=subjects)
     year = panel.frame["school_year"].to_numpy()
     have = np.flatnonzero(panel.frame[column].notna().to_numpy())
-    years = sorted(int(y) for y in np.unique(year[have]))
-    found = []
+    hy = year[have]
+    years = years_in(hy)
+    found, rows_of = [], {}  # (each year's rows found once: the later of one pair, the earlier of the next)
     for y in years[1:]:  # one later year at a time: the join's memory is a year's
-        cur, nxt = later_rows(panel, have[year[have] == y - 1], have[year[have] == y], 1)
+        before = rows_of.pop(y - 1, None)
+        rows_of[y] = this = have[hy == y]
+        cur, nxt = later_rows(panel, have[hy == y - 1] if before is None else before, this, 1)
         if len(cur):
             found.append((cur, nxt))
     return panel, found, years

@@ -55,6 +55,7 @@ __all__ = [
     "with_pooled",
     "yearly_panel",
     "yearly_results",
+    "years_in",
 ]
 
 #: Student groups the trajectories are broken down by (plus ``started_behind`` where it applies).
@@ -565,7 +566,7 @@ def later_rows(
     """
     left, right = np.asarray(left, dtype=np.int64), np.asarray(right, dtype=np.int64)
     sk = panel.frame["_sk"].to_numpy()
-    year = panel.frame["school_year"].to_numpy().astype(np.int64)
+    year = panel.frame["school_year"].to_numpy().astype(np.int64, copy=False)  # (int64 already: not copied)
     if not len(left) or not len(right):
         return left[:0], right[:0]
     ly, ry = year[left] + int(years), year[right]
@@ -573,6 +574,22 @@ def later_rows(
     span = max(int(ly.max()), int(ry.max())) - y0 + 1
     li, ri = join_rows(sk[left] * span + (ly - y0), sk[right] * span + (ry - y0))
     return left[li], right[ri]
+
+
+def years_in(year: np.ndarray) -> list[int]:
+    """``sorted(set(year))`` of integer school years as ints: ``np.unique``'s, counted rather than sorted.
+
+    Examples
+    --------
+    >>> years_in(np.array([2016, 2014, 2016])), years_in(np.array([], dtype=np.int64))
+    ([2014, 2016], [])
+    """
+    if not len(year):
+        return []
+    lo, hi = int(year.min()), int(year.max())
+    if hi - lo > 2 * len(year) + 1024:
+        return [int(y) for y in np.unique(year)]
+    return [int(y) + lo for y in np.flatnonzero(np.bincount(year - lo))]
 
 
 def panel_rows(panel: YearlyPanel, positions: np.ndarray, columns: Sequence[str]) -> pd.DataFrame:

@@ -78,6 +78,7 @@ from .panels import (
     subgroup_cells_parts,
     yearly_panel,
     yearly_results,
+    years_in,
 )
 
 __all__ = [
@@ -208,7 +209,7 @@ def _catch_up(
     agl = panel.frame["at_grade_level"].to_numpy(dtype=float)
     year = panel.frame["school_year"].to_numpy()
     have = np.flatnonzero(~np.isnan(agl))
-    years = sorted(int(y) for y in np.unique(year[have]))
+    years = years_in(year[have])
     if len(years) < 2:
         return unavailable(cols, needs_years(window, years))
     starts = _start_years(years, start_year, years_later)
@@ -456,7 +457,7 @@ def grade_level_growth(
     ]
     panel = yearly_panel(data, students=students, window=window, subjects=subjects)
     have = panel.frame["grade_equivalent"].notna().to_numpy()
-    years = sorted(int(y) for y in np.unique(panel.frame["school_year"].to_numpy()[have]))
+    years = years_in(panel.frame["school_year"].to_numpy()[have])
     if len(years) < 2:
         return unavailable(cols, needs_ge(window, years))
     start = int(start_year) if start_year is not None else years[0]
