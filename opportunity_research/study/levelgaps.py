@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..stats.estimates import text_as_categories
+from ..stats.estimates import text_as_categories, text_back
 from ..stats.ordinal import hetop, v_statistic
 from . import panels
 from .joins import positions_of, unique_ids
@@ -113,7 +113,9 @@ def level_counts_from_assessments(
     [['all', 1, 1], ['all', 2, 2], ['low_income=0', 2, 1], ['low_income=1', 1, 1], ['low_income=1', 2, 1]]
     """
     variables = [v for v in variables if v in students.columns]
-    students = _coded_variables(students, variables)
+    # the roster's text columns as categories: each part takes their codes, not their text, and groups on them (the
+    # school ids given back as text at the end, in the same sorted order)
+    students, text = text_as_categories(students, ["school_id", *variables])
     rows = (assessments["window"] == window) & assessments["performance_level"].notna()
     parts = []
     # one subject and school year at a time (every count lies in one): a fraction of the rows in memory at once
@@ -130,12 +132,13 @@ def level_counts_from_assessments(
     keys = ["school_id", "subject", "school_year"]
     both = pd.concat(parts, ignore_index=True).astype({"group": "str"})
     out = (
-        both.groupby([*keys, "group", "performance_level"], sort=True)["n_students"]
+        both.groupby([*keys, "group", "performance_level"], sort=True, observed=True)["n_students"]
         .sum()
         .astype(np.int64)
         .reset_index()
     )
     out["performance_level"] = out["performance_level"].astype(int)
+    out = text_back(out, {c: dt for c, dt in text.items() if c == "school_id"})
     return out[list(LEVEL_COUNT_COLUMNS)].reset_index(drop=True)
 
 
@@ -237,19 +240,6 @@ def _batched(spans, min_rows: int):
             start = None
     if start is not None:
         yield start, end
-
-
-def _coded_variables(students: pd.DataFrame, variables) -> pd.DataFrame:
-    """The roster with its text ``variables`` as categories (the same levels, read by :func:`_level_codes` only): each
-    part of the results takes their codes, not their text, and their levels are found among the codes.
-
-    Examples
-    --------
-    >>> s = _coded_variables(pd.DataFrame({"race": ["b", "a"], "low_income": [1, 0]}), ["race", "low_income"])
-    >>> s.dtypes.astype(str).tolist()
-    ['category', 'int64']
-    """
-    return text_as_categories(students, variables)[0]
 
 
 def _level_text(x) -> str:
@@ -414,7 +404,7 @@ def score_gaps(
     -3.0
     """
     variables = [v for v in variables if v in students.columns]
-    students = _coded_variables(students, variables)
+    students = text_as_categories(students, variables)[0]  # each part takes codes, not text (read as levels)
     rows = (assessments["window"] == window) & assessments["scale_score"].notna()
     keys = ["subject", "school_year", "variable"]
     # one subject and school year at a time (scores are standardized, and gaps taken, within one): a fraction of
