@@ -1,7 +1,6 @@
 """The level counts and score gaps read the roster's text variables as categories (issue #21, 1,000,000
 students), and the level counts its school ids: each (subject, year) part takes their codes, not their text, and
-the tables are the same (pinned
-against the whole join in ``test_year_parts``)."""
+the tables are the same (pinned against the whole join in ``test_year_parts``)."""
 
 from __future__ import annotations
 
