@@ -370,14 +370,15 @@ def first_numbered(keys: np.ndarray, span: int) -> tuple[np.ndarray, np.ndarray]
     [[0, 1, 0, 2], [5, 2, 0]]
     """
     n = len(keys)
-    first = np.full(span, n, dtype=np.int64)
-    np.minimum.at(first, keys, np.arange(n, dtype=np.int64))
+    small = np.int32 if n < 2**31 - 1 else np.int64  # a table of 4 bytes per key: less than a hash table's
+    first = np.full(span, n, dtype=small)
+    np.minimum.at(first, keys, np.arange(n, dtype=small))
     is_first = np.zeros(n, dtype=bool)
     is_first[first[first < n]] = True
     order = keys[is_first]
     rank = first  # (reused: each key's first row is no longer needed)
-    rank[order] = np.arange(len(order), dtype=np.int64)
-    return rank[keys], order
+    rank[order] = np.arange(len(order), dtype=small)
+    return rank[keys].astype(np.int64), order
 
 
 #: :func:`_all_map` compares this many rows first: a column whose codes lie in several cells usually shows it there.

@@ -705,7 +705,7 @@ def subgroup_cells(
     # numbered by first row (as pd.factorize numbers them), without hashing when the combinations are few
     frame["_sid"] = (
         first_numbered(key + width, span)[0]
-        if len(key) and span <= 2 * len(key) + 1024 and sid.min() >= -1
+        if len(key) and span <= 4 * len(key) + 1024 and sid.min() >= -1
         else pd.factorize(key)[0]
     )
     del key
@@ -812,31 +812,50 @@ def _key_cells(frame: pd.DataFrame, keys: list[str]) -> tuple[np.ndarray, pd.Dat
     codes, as ``groupby(keys, sort=True, observed=True)`` numbers them; -1 where a key is missing), and the keys'
     values of each cell (one row per cell, in that order)."""
     n = len(frame)
-    combined, missing, span = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool), 1
+    combined, missing, span = np.zeros(n, dtype=np.int64), None, 1
     for c in keys:
         x = frame[c]
         if isinstance(x.dtype, pd.CategoricalDtype):
-            cc, k = x.cat.codes.to_numpy().astype(np.int64), len(x.cat.categories)
+            cc, k = x.cat.codes.to_numpy(), len(x.cat.categories)
+            gone = cc < 0
+            if gone.any():
+                missing = gone if missing is None else missing | gone
+                cc = np.maximum(cc, 0)
         else:
-            got = sorted_integer_codes(x)  # years: ranked without hashing
-            cc, uniq = got if got is not None else pd.factorize(x, sort=True)
-            cc, k = cc.astype(np.int64), len(uniq)
-        missing |= cc < 0
+            got = sorted_integer_codes(x)  # years: ranked without hashing (never missing)
+            if got is None:
+                cc, uniq = pd.factorize(x, sort=True)
+                gone = cc < 0
+                if gone.any():
+                    missing = gone if missing is None else missing | gone
+                    cc = np.maximum(cc, 0)
+            else:
+                cc, uniq = got
+            k = len(uniq)
         span *= max(k, 1)
         if span >= 2**62:  # too many combinations for one integer: let pandas number them
             g = frame[keys].groupby(keys, sort=True, observed=True, dropna=True)
             cell = g.ngroup().fillna(-1).to_numpy().astype(np.int64)
             break
-        combined = combined * k + np.maximum(cc, 0)
+        if k > 1:  # (one value: the same combinations)
+            combined *= k
+            combined += cc
     else:
-        ok = np.flatnonzero(~missing)
-        cell = np.full(n, -1, dtype=np.int64)
+        if missing is None:  # every row has every key
+            ok, cell, got = None, None, combined
+        else:
+            ok = np.flatnonzero(~missing)
+            cell, got = np.full(n, -1, dtype=np.int64), combined[ok]
         if span <= 2 * n + 1024:  # the rank of each combination among those present, without sorting
             present = np.zeros(span, dtype=bool)
-            present[combined[ok]] = True
-            cell[ok] = (np.cumsum(present) - 1)[combined[ok]]
+            present[got] = True
+            ranked = (np.cumsum(present) - 1)[got]
         else:
-            cell[ok] = np.unique(combined[ok], return_inverse=True)[1].ravel()
+            ranked = np.unique(got, return_inverse=True)[1].ravel()
+        if ok is None:
+            cell = ranked
+        else:
+            cell[ok] = ranked
     ok = np.flatnonzero(cell >= 0)
     first = np.full(int(cell.max(initial=-1)) + 1, n, dtype=np.int64)
     np.minimum.at(first, cell[ok], ok)
