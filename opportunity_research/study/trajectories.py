@@ -184,10 +184,24 @@ def catch_up_rates(
 
 
 def _catch_up(
-    data, *, students, start_year, years_later, window, subjects, variables, confidence, pooled, start_counts
+    data,
+    *,
+    students,
+    start_year,
+    years_later,
+    window,
+    subjects,
+    variables,
+    confidence,
+    pooled,
+    start_counts,
+    known=None,
 ):
     """:func:`catch_up_rates`; ``pooled``: only the subjects pooled; ``start_counts=False``: ``n_start`` missing (not
-    counted: the scorecard's indicator does not show it)."""
+    counted: the scorecard's indicator does not show it). ``known`` (with ``pooled``, without start counts): a
+    :func:`catch_up_rates` table
+    of the same panel and arguments; its cells of the subjects pooled for the start years and ``k`` it holds are
+    taken from it, not made again (each (start year, ``k``) part's cells are made from that part's rows alone)."""
     cols = [
         "subject",
         "start_year",
@@ -213,6 +227,19 @@ def _catch_up(
     if len(years) < 2:
         return unavailable(cols, needs_years(window, years))
     starts = _start_years(years, start_year, years_later)
+    keys = ["subject", "start_year", "years_later", "school_year"]
+    done, made = None, set()
+    if known is not None and pooled and not start_counts and len(known):
+        done = known[
+            (known["subject"] == "all")
+            & known["years_later"].isin(list(years_later))
+            & known["start_year"].isin(starts)
+        ]
+        done = done[
+            [*keys, "school_id", "group", "variable", "n", "n_students", "estimate", "ci_lower", "ci_upper"]
+        ]
+        made = set(zip(done["start_year"].tolist(), done["years_later"].tolist(), strict=True))
+        starts = [s for s in starts if any((s, k) not in made for k in years_later)]  # the others: not joined
     # below grade level in a starting year, each joined to their result k years later (on integer codes)
     base = have[np.isin(year[have], starts) & (agl[have] == 0)]
     used = [
@@ -226,7 +253,9 @@ def _catch_up(
 
     def parts():  # the pairs of one start year and k at a time: every cell lies in one (their cells' memory)
         for k, (b, f) in zip(years_later, found, strict=True):
-            for s in np.unique(year[b]):
+            for s in years_in(year[b]):
+                if (s, k) in made:
+                    continue
                 at = np.flatnonzero(year[b] == s)
                 yield panel_rows(panel, b[at], used).assign(
                     start_year=year[b[at]],
@@ -235,24 +264,30 @@ def _catch_up(
                     years_later=int(k),
                 )
 
-    if sum(len(b) for b, _ in found) == 0:
+    fresh = any(
+        (s, k) not in made for k, (b, _) in zip(years_later, found, strict=True) for s in years_in(year[b])
+    )
+    if not fresh and (done is None or not len(done)):
         ks = " or ".join(str(k) for k in years_later)
         return unavailable(
             cols,
             f"assessments.csv with {window} results {ks} year(s) after a starting year for "
             f"catch-up rates (found: {', '.join(map(str, years))})",
         )
-    keys = ["subject", "start_year", "years_later", "school_year"]
-    out = subgroup_cells_parts(
-        parts(),
-        keys=keys,
-        variables=variables,
-        value="caught_up",
-        kind="share",
-        confidence=confidence,
-        pooled="only" if pooled else True,
-        text=panel.text,
-    )
+    out = done
+    if fresh:
+        out = subgroup_cells_parts(
+            parts(),
+            keys=keys,
+            variables=variables,
+            value="caught_up",
+            kind="share",
+            confidence=confidence,
+            pooled="only" if pooled else True,
+            text=panel.text,
+        )
+        if done is not None and len(done):
+            out = pd.concat([out, done], ignore_index=True)
     if start_counts:
         base = panel_rows(panel, base, used).assign(start_year=year[base], one=1.0)
         start = subgroup_cells(  # only the counts are used: a share's cells need no pass over residuals
@@ -509,6 +544,7 @@ def trajectory_indicators(
     variables: Sequence[str] = VARIABLES,
     confidence: float = 0.95,
     growth: pd.DataFrame | None = None,
+    catch: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Scorecard indicators ``catch_up_rate`` and ``growth_grade_levels`` per school, group and year.
 
@@ -519,7 +555,9 @@ def trajectory_indicators(
 
     With the subjects pooled, ``n`` counts student-subject results (a student tested in both subjects counts
     twice); ``n_students`` counts distinct students. ``growth``: :func:`yearly_growth` of the same arguments with
-    ``pooled_only=True``, when already made (:func:`movement_and_growth`): not made again.
+    ``pooled_only=True``, when already made (:func:`movement_and_growth`): not made again. ``catch``:
+    :func:`catch_up_rates` of the same arguments (any ``start_year`` and ``years_later``), when already made: its
+    rows of the subjects pooled ``horizon`` years after a start year are not made again.
 
     Returns
     -------
@@ -551,6 +589,7 @@ def trajectory_indicators(
         confidence=confidence,
         pooled=True,
         start_counts=False,
+        known=catch,
     )
     if len(catch) == 0 and not catch.attrs.get("needs"):
         catch.attrs["needs"] = [
