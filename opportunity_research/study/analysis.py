@@ -549,7 +549,8 @@ def unprotected_analysis(
     )
     # the level movement and the indicators' yearly growth pair the same results: made together, once
     move, growth_pooled = trajectories.movement_and_growth(panel, students=d.students)
-    ind_t = trajectories.trajectory_indicators(panel, students=d.students, growth=growth_pooled)
+    # (and the catch-up rates of the earliest start year, pooled, are the indicator's of that year: not made again)
+    ind_t = trajectories.trajectory_indicators(panel, students=d.students, growth=growth_pooled, catch=catch)
     del growth_pooled
     del panel
     # the climate surveys are read once the assessments' rows are let go: the two are never held together
