@@ -301,7 +301,8 @@ def _pair_cells(codes: np.ndarray, got: dict) -> tuple[str, np.ndarray, np.ndarr
     the codes); ``("ranked", owner, None)`` when codes in a narrow range each lie in one cell (the pairs are the
     codes renumbered by first row, ``got["inv"]``, made once per column); else ``("hash", owner, inv)``, the pairs
     of every (cell, code) numbered by first row (as ``pd.factorize`` numbers them; without hashing when the
-    combinations are few). ``owner`` is each pair's cell."""
+    combinations are few; with codes numbered by first row, only the rows outside their code's first cell hashed).
+    ``owner`` is each pair's cell."""
     sub, k, first = got["sub"], got["k"], got["first"]
     coded = bool(len(sub)) and sub.min() >= 0  # no missing code (-1)
     if first is not None:
