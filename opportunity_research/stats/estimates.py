@@ -200,7 +200,8 @@ def cell_estimates(
             shared["n_units"] = n
         if cluster is not None:
             cell, _, csize = cl_pairs
-            n_cl = np.bincount(cell, minlength=m).astype(float)
+            # the clusters of each cell (counted above when they are the units)
+            n_cl = (shared["n_units"] if unit == cluster else np.bincount(cell, minlength=m)).astype(float)
             # cells in one cluster only (e.g. a one-school district) fall back to independent rows
             clustered = (n_cl >= 2) & (np.bincount(cell[csize > 1], minlength=m) > 0)
             # the pairs of the clustered cells (None: every pair), whose residuals alone make a variance below
