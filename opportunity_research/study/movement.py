@@ -435,7 +435,8 @@ def movement_and_growth(
         found,
         used=["subject", "school_id", *variables, "_sid"],
         pairs={**_LEVELS, **_GROWTH_PAIRS},
-        derive=lambda pairs: _moved(_gain(pairs)),
+        # (the pairs' own columns dropped once the values are made: a large part's frame holds the cells' columns only)
+        derive=lambda pairs: _moved(_gain(pairs)).drop(columns=[*_GROWTH_PAIRS, "to_year"]),
     )
     for part in part_frames(parts):
         # as subgroup_cells_parts makes the movement's cells: a large frame's subjects, then the subjects pooled
