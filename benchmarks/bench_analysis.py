@@ -44,6 +44,7 @@ CALLS = [
     ("study.trajectories", "catch_up_rates"),
     ("study.trajectories", "grade_level_growth"),
     ("study.trajectories", "level_movement"),
+    ("study.trajectories", "movement_and_growth"),
     ("study.trajectories", "trajectory_indicators"),
     ("study.levelgaps", "level_counts_from_assessments"),
     ("study.levelgaps", "score_gaps"),

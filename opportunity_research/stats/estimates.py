@@ -200,7 +200,8 @@ def cell_estimates(
             shared["n_units"] = n
         if cluster is not None:
             cell, _, csize = cl_pairs
-            n_cl = np.bincount(cell, minlength=m).astype(float)
+            # the clusters of each cell (counted above when they are the units)
+            n_cl = (shared["n_units"] if unit == cluster else np.bincount(cell, minlength=m)).astype(float)
             # cells in one cluster only (e.g. a one-school district) fall back to independent rows
             clustered = (n_cl >= 2) & (np.bincount(cell[csize > 1], minlength=m) > 0)
             # the pairs of the clustered cells (None: every pair), whose residuals alone make a variance below
@@ -301,7 +302,8 @@ def _pair_cells(codes: np.ndarray, got: dict) -> tuple[str, np.ndarray, np.ndarr
     the codes); ``("ranked", owner, None)`` when codes in a narrow range each lie in one cell (the pairs are the
     codes renumbered by first row, ``got["inv"]``, made once per column); else ``("hash", owner, inv)``, the pairs
     of every (cell, code) numbered by first row (as ``pd.factorize`` numbers them; without hashing when the
-    combinations are few). ``owner`` is each pair's cell."""
+    combinations are few; with codes numbered by first row, only the rows outside their code's first cell hashed).
+    ``owner`` is each pair's cell."""
     sub, k, first = got["sub"], got["k"], got["first"]
     coded = bool(len(sub)) and sub.min() >= 0  # no missing code (-1)
     if first is not None:
@@ -332,19 +334,53 @@ def _pair_cells(codes: np.ndarray, got: dict) -> tuple[str, np.ndarray, np.ndarr
             return "ranked", owner[got["order"]], None
     combined = codes.astype(np.int64) * k + sub
     span = (int(codes.max()) + 1) * k if len(codes) else 0
-    if not coded or span > 2 * len(sub) + 1024:
+    if coded and span <= 2 * len(sub) + 1024:
+        # few combinations (e.g. schools within a few cells): numbered without hashing
+        inv, order = first_numbered(combined, span)
+        return "hash", order // k, inv
+    if first is None:
         inv, uniq = pd.factorize(combined)
         return "hash", uniq // k, inv
-    # few combinations (e.g. schools within a few cells): each one's first row, the pairs numbered in the order
-    # of those (factorize's numbering), without hashing or sorting
-    first = np.full(span, len(sub), dtype=np.int64)
-    np.minimum.at(first, combined, np.arange(len(sub), dtype=np.int64))
-    is_first = np.zeros(len(sub), dtype=bool)
-    is_first[first[first < len(sub)]] = True
-    order = combined[is_first]
-    rank = np.empty(span, dtype=np.int64)
-    rank[order] = np.arange(len(order), dtype=np.int64)
-    return "hash", order // k, rank[combined]
+    # codes numbered by first row, some in several cells (e.g. a student's two subjects on either side of a
+    # variable): each code's pair with the cell of its first row, and the pairs of the rows in another cell (hashed,
+    # those rows only), numbered together in the order of their first rows (factorize's numbering of every pair)
+    lead = codes[first]
+    other = np.flatnonzero(lead[sub] != codes)
+    del combined
+    oinv, ouniq = pd.factorize(codes[other].astype(np.int64) * k + sub[other])
+    ofirst = other[np.flatnonzero(np.diff(np.maximum.accumulate(oinv), prepend=-1))]  # each one's first row
+    starts = np.zeros(len(sub), dtype=bool)
+    starts[first] = True
+    starts[ofirst] = True
+    number = np.cumsum(starts) - 1  # each pair's number at its first row
+    del starts
+    owner = np.empty(len(first) + len(ofirst), dtype=np.int64)
+    lead_no, other_no = number[first], number[ofirst]
+    owner[lead_no], owner[other_no] = lead, ouniq // k
+    inv = lead_no[sub]
+    inv[other] = other_no[oinv]
+    return "hash", owner, inv
+
+
+def first_numbered(keys: np.ndarray, span: int) -> tuple[np.ndarray, np.ndarray]:
+    """``pd.factorize(keys)`` of integers in ``0..span-1`` without hashing: each row's code (numbered in the order
+    of first rows) and the keys of the codes, from each key's first row.
+
+    Examples
+    --------
+    >>> [x.tolist() for x in first_numbered(np.array([5, 2, 5, 0]), 6)]
+    [[0, 1, 0, 2], [5, 2, 0]]
+    """
+    n = len(keys)
+    small = np.int32 if n < 2**31 - 1 else np.int64  # a table of 4 bytes per key: less than a hash table's
+    first = np.full(span, n, dtype=small)
+    np.minimum.at(first, keys, np.arange(n, dtype=small))
+    is_first = np.zeros(n, dtype=bool)
+    is_first[first[first < n]] = True
+    order = keys[is_first]
+    rank = first  # (reused: each key's first row is no longer needed)
+    rank[order] = np.arange(len(order), dtype=small)
+    return rank[keys].astype(np.int64), order
 
 
 #: :func:`_all_map` compares this many rows first: a column whose codes lie in several cells usually shows it there.
@@ -357,12 +393,27 @@ def _all_map(owner: np.ndarray, sub: np.ndarray, codes: np.ndarray) -> bool:
     return np.array_equal(owner[sub[:head]], codes[:head]) and np.array_equal(owner[sub[head:]], codes[head:])
 
 
-def _narrow_integers(x: pd.Series) -> bool:
-    """Whether ``x`` holds plain numpy integers spanning fewer values than about twice its length."""
-    if not (isinstance(x.dtype, np.dtype) and x.dtype.kind in "iu"):
-        return False
+def sorted_integer_codes(x: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
+    """``pd.factorize(x, sort=True)`` without hashing, for plain numpy integers spanning fewer values than about
+    twice their length (years, grades, codes): the rank of each value among those present, and the values present
+    (sorted, in ``x``'s dtype). None for other columns.
+
+    Examples
+    --------
+    >>> [a.tolist() for a in sorted_integer_codes(pd.Series([2016, 2014, 2016]))]
+    [[1, 0, 1], [2014, 2016]]
+    >>> sorted_integer_codes(pd.Series([1.0, 2.0])) is None
+    True
+    """
+    if not (isinstance(x.dtype, np.dtype) and x.dtype.kind in "iu") or not len(x):
+        return None
     lo, hi = int(x.min()), int(x.max())
-    return -(2**62) < lo and hi < 2**62 and hi - lo < 2 * len(x) + 1024
+    if not (-(2**62) < lo and hi < 2**62 and hi - lo < 2 * len(x) + 1024):
+        return None
+    off = x.to_numpy().astype(np.int64) - lo
+    present = np.zeros(hi - lo + 1, dtype=bool)
+    present[off] = True
+    return (np.cumsum(present) - 1)[off], (np.flatnonzero(present) + lo).astype(x.dtype)
 
 
 class _Rows:
@@ -445,15 +496,9 @@ def _cells(
         if isinstance(x.dtype, pd.CategoricalDtype):
             cc, k = x.cat.codes.to_numpy(), len(x.cat.categories)
             levels[c] = x.dtype
-        elif _narrow_integers(x):
-            # integers in a narrow range (years, grades, codes): the rank of each value among those present,
-            # without hashing (the codes of factorize(sort=True))
-            lo = int(x.min())
-            off = x.to_numpy().astype(np.int64) - lo
-            present = np.zeros(int(off.max()) + 1, dtype=bool)
-            present[off] = True
-            cc, k = (np.cumsum(present) - 1)[off], int(present.sum())
-            levels[c] = (np.flatnonzero(present) + lo).astype(x.dtype)
+        elif (got := sorted_integer_codes(x)) is not None:
+            cc, levels[c] = got
+            k = len(levels[c])
         else:
             cc, uniq = pd.factorize(x, sort=True)
             k = len(uniq)
@@ -523,7 +568,7 @@ def subgroup_estimates(
     keys: Sequence[str],
     variables: Sequence[str],
     value: str | Sequence[str],
-    kind: str = "mean",
+    kind: str | Sequence[str] = "mean",
     cluster: str | None = None,
     unit: str | None = None,
     confidence: float = 0.95,
@@ -534,7 +579,8 @@ def subgroup_estimates(
 
     Returns the :func:`cell_estimates` columns with ``keys``, plus ``group`` (``"all"`` or
     ``"<variable>=<level>"``) and ``variable`` (``"all"`` or the variable name); with a list of ``value``
-    columns, a list of such tables, one per value (each the table of that value alone). The clusters' sums over
+    columns, a list of such tables, one per value (each the table of that value alone; ``kind`` may then be a list,
+    one per value: the cells and clusters do not depend on it). The clusters' sums over
     every row are made once for all the variables' cells (and, with ``_memo``, a dict given again with the same
     ``data``, once for every call on it); each set of cells once for all the values.
 
@@ -549,16 +595,19 @@ def subgroup_estimates(
     # the clusters' sums over every row, made once for every variable (cell_estimates' pairs); with several values,
     # each variable's cells are made once for all of them and let go before the next variable's
     values = [value] if isinstance(value, str) else list(value)
+    kinds = [kind] * len(values) if isinstance(kind, str) else list(kind)
+    if len(kinds) != len(values):
+        raise ValueError("subgroup_estimates: one kind per value")
     memo: dict = _memo if _memo is not None else {}
     parts: dict = {v: ([], [], []) for v in range(len(values))}  # per value: frames, group labels, variables
     for var in [None, *(v for v in variables if v in data.columns)]:
         by = list(keys) + ([var] if var is not None else [])
-        for i, val in enumerate(values):
+        for i, (val, how) in enumerate(zip(values, kinds, strict=True)):
             t = cell_estimates(
                 data,
                 by=by,
                 value=val,
-                kind=kind,
+                kind=how,
                 cluster=cluster,
                 unit=unit,
                 confidence=confidence,

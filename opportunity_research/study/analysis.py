@@ -547,8 +547,11 @@ def unprotected_analysis(
         method="endpoints",
         end_year=measures.analysis_year(d) - 1,
     )
-    move = trajectories.level_movement(panel, students=d.students)
-    ind_t = trajectories.trajectory_indicators(panel, students=d.students)
+    # the level movement and the indicators' yearly growth pair the same results: made together, once
+    move, growth_pooled = trajectories.movement_and_growth(panel, students=d.students)
+    # (and the catch-up rates of the earliest start year, pooled, are the indicator's of that year: not made again)
+    ind_t = trajectories.trajectory_indicators(panel, students=d.students, growth=growth_pooled, catch=catch)
+    del growth_pooled
     del panel
     # the climate surveys are read once the assessments' rows are let go: the two are never held together
     d = d.with_tables(read(LATE_TABLES["climate"]))

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..stats.estimates import text_as_categories, text_back
 from ..stats.ordinal import hetop, v_statistic
 from . import panels
 from .joins import positions_of, unique_ids
@@ -112,6 +113,9 @@ def level_counts_from_assessments(
     [['all', 1, 1], ['all', 2, 2], ['low_income=0', 2, 1], ['low_income=1', 1, 1], ['low_income=1', 2, 1]]
     """
     variables = [v for v in variables if v in students.columns]
+    # the roster's text columns as categories: each part takes their codes, not their text, and groups on them (the
+    # school ids given back as text at the end, in the same sorted order)
+    students, text = text_as_categories(students, ["school_id", *variables])
     rows = (assessments["window"] == window) & assessments["performance_level"].notna()
     parts = []
     # one subject and school year at a time (every count lies in one): a fraction of the rows in memory at once
@@ -128,12 +132,13 @@ def level_counts_from_assessments(
     keys = ["school_id", "subject", "school_year"]
     both = pd.concat(parts, ignore_index=True).astype({"group": "str"})
     out = (
-        both.groupby([*keys, "group", "performance_level"], sort=True)["n_students"]
+        both.groupby([*keys, "group", "performance_level"], sort=True, observed=True)["n_students"]
         .sum()
         .astype(np.int64)
         .reset_index()
     )
     out["performance_level"] = out["performance_level"].astype(int)
+    out = text_back(out, {c: dt for c, dt in text.items() if c == "school_id"})
     return out[list(LEVEL_COUNT_COLUMNS)].reset_index(drop=True)
 
 
@@ -399,6 +404,7 @@ def score_gaps(
     -3.0
     """
     variables = [v for v in variables if v in students.columns]
+    students = text_as_categories(students, variables)[0]  # each part takes codes, not text (read as levels)
     rows = (assessments["window"] == window) & assessments["scale_score"].notna()
     keys = ["subject", "school_year", "variable"]
     # one subject and school year at a time (scores are standardized, and gaps taken, within one): a fraction of

@@ -24,6 +24,7 @@ import pandas as pd
 
 from ..intake.contract import SUBJECTS_TESTED
 from ..stats.estimates import complete_table, text_back, wilson_interval
+from . import panels
 from .indicators import unavailable
 from .panels import (
     VARIABLES,
@@ -33,12 +34,15 @@ from .panels import (
     needs_years,
     order_rows,
     panel_rows,
+    part_frames,
     side_by_side,
+    subgroup_cells,
     subgroup_cells_parts,
     yearly_panel,
+    years_in,
 )
 
-__all__ = ["level_movement", "level_transitions", "yearly_growth"]
+__all__ = ["level_movement", "level_transitions", "movement_and_growth", "yearly_growth"]
 
 
 def _year_pairs(
@@ -66,10 +70,13 @@ def _pair_rows(data, *, students, window, subjects, column):
     panel = yearly_panel(data, students=students, window=window, subjects=subjects)
     year = panel.frame["school_year"].to_numpy()
     have = np.flatnonzero(panel.frame[column].notna().to_numpy())
-    years = sorted(int(y) for y in np.unique(year[have]))
-    found = []
+    hy = year[have]
+    years = years_in(hy)
+    found, rows_of = [], {}  # (each year's rows found once: the later of one pair, the earlier of the next)
     for y in years[1:]:  # one later year at a time: the join's memory is a year's
-        cur, nxt = later_rows(panel, have[year[have] == y - 1], have[year[have] == y], 1)
+        before = rows_of.pop(y - 1, None)
+        rows_of[y] = this = have[hy == y]
+        cur, nxt = later_rows(panel, have[hy == y - 1] if before is None else before, this, 1)
         if len(cur):
             found.append((cur, nxt))
     return panel, found, years
@@ -131,47 +138,16 @@ def yearly_growth(
     >>> pooled.equals(g[g["subject"] == "all"].reset_index(drop=True))
     True
     """
-    cols = [
-        "subject",
-        "school_year",
-        "school_id",
-        "group",
-        "variable",
-        "n",
-        "n_students",
-        "estimate",
-        "ci_lower",
-        "ci_upper",
-        "suppressed",
-        "suppression_reason",
-    ]
     panel, found, years = _pair_rows(
         data, students=students, window=window, subjects=subjects, column="grade_equivalent"
     )
     if not found:
-        return unavailable(cols, needs_ge(window, years))
-
-    def derive(pairs):
-        return pairs.assign(
-            gain=pairs["ge_to"] - pairs["ge_from"],
-            started_behind=1 - pairs["at_grade_level"],
-            school_year=pairs["to_year"],
-        )
-
-    keys = ["subject", "school_year"]
+        return unavailable(_GROWTH_COLUMNS, needs_ge(window, years))
     out = subgroup_cells_parts(
         _pair_parts(
-            panel,
-            found,
-            used=["subject", "school_id", *variables, "_sid"],
-            pairs={
-                "ge_from": ("grade_equivalent", "from"),
-                "ge_to": ("grade_equivalent", "to"),
-                "at_grade_level": ("at_grade_level", "from"),
-            },
-            derive=derive,
+            panel, found, used=["subject", "school_id", *variables, "_sid"], pairs=_GROWTH_PAIRS, derive=_gain
         ),
-        keys=keys,
+        keys=["subject", "school_year"],
         variables=list(variables) + ["started_behind"],
         value="gain",
         kind="mean",
@@ -179,8 +155,45 @@ def yearly_growth(
         pooled="only" if pooled_only else True,
         text=panel.text,
     )
-    out = complete_table(out, counts=["n", "n_students"])
-    out = order_rows(out, keys)[cols]
+    return _growth_table(out)
+
+
+#: Columns of :func:`yearly_growth`.
+_GROWTH_COLUMNS = [
+    "subject",
+    "school_year",
+    "school_id",
+    "group",
+    "variable",
+    "n",
+    "n_students",
+    "estimate",
+    "ci_lower",
+    "ci_upper",
+    "suppressed",
+    "suppression_reason",
+]
+#: The columns of either result of a pair that :func:`yearly_growth` uses (:func:`_pair_frame`'s ``pairs``).
+_GROWTH_PAIRS = {
+    "ge_from": ("grade_equivalent", "from"),
+    "ge_to": ("grade_equivalent", "to"),
+    "at_grade_level": ("at_grade_level", "from"),
+}
+
+
+def _gain(pairs: pd.DataFrame) -> pd.DataFrame:
+    """The pairs with :func:`yearly_growth`'s value (``gain``) and variable (``started_behind``)."""
+    return pairs.assign(
+        gain=pairs["ge_to"] - pairs["ge_from"],
+        started_behind=1 - pairs["at_grade_level"],
+        school_year=pairs["to_year"],
+    )
+
+
+def _growth_table(cells: pd.DataFrame) -> pd.DataFrame:
+    """:func:`yearly_growth`'s table of its cells (``gain``'s, with the keys ``subject`` and ``school_year``)."""
+    out = complete_table(cells, counts=["n", "n_students"])
+    out = order_rows(out, ["subject", "school_year"])[_GROWTH_COLUMNS]
     out.attrs["needs"] = []
     return out
 
@@ -299,61 +312,145 @@ def level_movement(
     >>> sorted(t["subject"].unique())
     ['all', 'ela', 'math']
     """
-    cols = [
-        "subject",
-        "from_year",
-        "school_year",
-        "school_id",
-        "group",
-        "variable",
-        "n",
-        "n_students",
-        "moved_up",
-        "moved_up_ci_lower",
-        "moved_up_ci_upper",
-        "moved_down",
-        "moved_down_ci_lower",
-        "moved_down_ci_upper",
-        "stayed",
-        "suppressed",
-        "suppression_reason",
-    ]
     panel, found, years = _pair_rows(
         data, students=students, window=window, subjects=subjects, column="performance_level"
     )
     if not found:
-        return unavailable(cols, needs_years(window, years))
-
-    def derive(pairs):
-        return pairs.assign(
-            school_year=pairs["to_year"],
-            moved_up=(pairs["to_level"] > pairs["from_level"]).astype(float),
-            moved_down=(pairs["to_level"] < pairs["from_level"]).astype(float),
-        ).drop(columns=["from_level", "to_level"])
-
-    keys = ["subject", "from_year", "school_year"]
-    names = ["moved_up", "moved_down"]
+        return unavailable(_MOVEMENT_COLUMNS, needs_years(window, years))
     # one later year's pairs at a time: at a million students all years' pairs and their cells at once
     # were the largest memory of the analysis
     cells = subgroup_cells_parts(
         _pair_parts(
-            panel,
-            found,
-            used=["subject", "school_id", *variables, "_sid"],
-            pairs={"from_level": ("performance_level", "from"), "to_level": ("performance_level", "to")},
-            derive=derive,
+            panel, found, used=["subject", "school_id", *variables, "_sid"], pairs=_LEVELS, derive=_moved
         ),
-        keys=keys,
+        keys=_MOVEMENT_KEYS,
         variables=variables,
-        value=names,
+        value=_MOVED,
         kind="share",
         confidence=confidence,
         pooled=True,
         text=panel.text,
     )
-    out = side_by_side(cells, names, keys)
+    return _movement_table(cells)
+
+
+#: Columns of :func:`level_movement`.
+_MOVEMENT_COLUMNS = [
+    "subject",
+    "from_year",
+    "school_year",
+    "school_id",
+    "group",
+    "variable",
+    "n",
+    "n_students",
+    "moved_up",
+    "moved_up_ci_lower",
+    "moved_up_ci_upper",
+    "moved_down",
+    "moved_down_ci_lower",
+    "moved_down_ci_upper",
+    "stayed",
+    "suppressed",
+    "suppression_reason",
+]
+_MOVEMENT_KEYS = ["subject", "from_year", "school_year"]
+_MOVED = ["moved_up", "moved_down"]
+#: The columns of either result of a pair that :func:`level_movement` uses.
+_LEVELS = {"from_level": ("performance_level", "from"), "to_level": ("performance_level", "to")}
+
+
+def _moved(pairs: pd.DataFrame) -> pd.DataFrame:
+    """The pairs with :func:`level_movement`'s values (``moved_up``, ``moved_down``) in place of their levels."""
+    return pairs.assign(
+        school_year=pairs["to_year"],
+        moved_up=(pairs["to_level"] > pairs["from_level"]).astype(float),
+        moved_down=(pairs["to_level"] < pairs["from_level"]).astype(float),
+    ).drop(columns=["from_level", "to_level"])
+
+
+def _movement_table(cells: list[pd.DataFrame]) -> pd.DataFrame:
+    """:func:`level_movement`'s table of its cells (``moved_up``'s and ``moved_down``'s)."""
+    out = side_by_side(cells, _MOVED, _MOVEMENT_KEYS)
     out["stayed"] = 1 - out["moved_up"] - out["moved_down"]
     out = complete_table(out, counts=["n", "n_students"])
-    out = order_rows(out, keys)[cols]
+    out = order_rows(out, _MOVEMENT_KEYS)[_MOVEMENT_COLUMNS]
     out.attrs["needs"] = []
     return out
+
+
+def movement_and_growth(
+    data: pd.DataFrame | YearlyPanel | None,
+    *,
+    students: pd.DataFrame | None,
+    window: str = "spring",
+    subjects: Sequence[str] = SUBJECTS_TESTED,
+    variables: Sequence[str] = VARIABLES,
+    confidence: float = 0.95,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`level_movement` and :func:`yearly_growth` (``pooled_only=True``) of the same arguments, made together.
+
+    When the results with a performance level are those with a grade equivalent, both tables pair the same results
+    (each spring with the next): the pairs are found once, and each part's cells of the subjects pooled are made
+    once for both (the growth's value and its ``started_behind`` beside the movement's, on one prepared frame whose
+    cells and clusters are made once; each table's rows the same, to the bit, as its own function gives).
+    Otherwise each table is made by its function.
+
+    Examples
+    --------
+    >>> from opportunity_research.synth.districts import generate_districts
+    >>> from opportunity_research.synth.specs import METRO
+    >>> tables = generate_districts(1, 300, specs=(METRO,))["demo_metro"]["tables"]
+    >>> panel = yearly_panel(tables["assessments"], students=tables["students"])
+    >>> m, g = movement_and_growth(panel, students=None)
+    >>> m.equals(level_movement(panel, students=None)), g.equals(yearly_growth(panel, students=None, pooled_only=True))
+    (True, True)
+    """
+    kw = {"window": window, "subjects": subjects, "variables": variables, "confidence": confidence}
+    panel = yearly_panel(data, students=students, window=window, subjects=subjects)
+    frame = panel.frame
+    if "started_behind" in variables or not np.array_equal(
+        frame["performance_level"].notna().to_numpy(), frame["grade_equivalent"].notna().to_numpy()
+    ):
+        return level_movement(panel, students=None, **kw), yearly_growth(
+            panel, students=None, pooled_only=True, **kw
+        )
+    panel, found, years = _pair_rows(
+        panel, students=None, window=window, subjects=subjects, column="performance_level"
+    )
+    if not found:
+        return (
+            unavailable(_MOVEMENT_COLUMNS, needs_years(window, years)),
+            unavailable(_GROWTH_COLUMNS, needs_ge(window, years)),
+        )
+    moved, grown = [], []
+    each = {"keys": _MOVEMENT_KEYS, "confidence": confidence, "text": panel.text}
+    both = {
+        "variables": [*variables, "started_behind"],
+        "value": [*_MOVED, "gain"],
+        "kind": ["share", "share", "mean"],
+    }
+    parts = _pair_parts(
+        panel,
+        found,
+        used=["subject", "school_id", *variables, "_sid"],
+        pairs={**_LEVELS, **_GROWTH_PAIRS},
+        # (the pairs' own columns dropped once the values are made: a large part's frame holds the cells' columns only)
+        derive=lambda pairs: _moved(_gain(pairs)).drop(columns=[*_GROWTH_PAIRS, "to_year"]),
+    )
+    for part in part_frames(parts):
+        # as subgroup_cells_parts makes the movement's cells: a large frame's subjects, then the subjects pooled
+        # (with the growth's); a small one's in one call (the growth's cells of each subject left out below)
+        large = len(part) >= panels.PARTS_MIN_ROWS
+        if large:
+            moved.append(
+                subgroup_cells(part, variables=variables, value=_MOVED, kind="share", pooled=False, **each)
+            )
+        up, down, gain = subgroup_cells(part, pooled="only" if large else True, **both, **each)
+        del part
+        moved.append([t[t["variable"] != "started_behind"] for t in (up, down)])  # the growth's variable only
+        grown.append(gain)
+    cells = [pd.concat(tables, ignore_index=True) for tables in zip(*moved, strict=True)]
+    gain = pd.concat(grown, ignore_index=True)
+    gain = gain[gain["subject"] == "all"].drop(columns="from_year")
+    return _movement_table(cells), _growth_table(gain)

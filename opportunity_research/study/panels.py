@@ -23,7 +23,13 @@ import numpy as np
 import pandas as pd
 
 from ..intake.contract import SUBJECTS_TESTED
-from ..stats.estimates import subgroup_estimates, text_as_categories, text_back
+from ..stats.estimates import (
+    first_numbered,
+    sorted_integer_codes,
+    subgroup_estimates,
+    text_as_categories,
+    text_back,
+)
 from .joins import positions_of, unique_ids
 from .measures import id_positions
 
@@ -38,6 +44,7 @@ __all__ = [
     "needs_years",
     "order_rows",
     "panel_rows",
+    "part_frames",
     "per_known_id",
     "roster_join",
     "side_by_side",
@@ -48,6 +55,7 @@ __all__ = [
     "with_pooled",
     "yearly_panel",
     "yearly_results",
+    "years_in",
 ]
 
 #: Student groups the trajectories are broken down by (plus ``started_behind`` where it applies).
@@ -558,7 +566,7 @@ def later_rows(
     """
     left, right = np.asarray(left, dtype=np.int64), np.asarray(right, dtype=np.int64)
     sk = panel.frame["_sk"].to_numpy()
-    year = panel.frame["school_year"].to_numpy().astype(np.int64)
+    year = panel.frame["school_year"].to_numpy().astype(np.int64, copy=False)  # (int64 already: not copied)
     if not len(left) or not len(right):
         return left[:0], right[:0]
     ly, ry = year[left] + int(years), year[right]
@@ -566,6 +574,22 @@ def later_rows(
     span = max(int(ly.max()), int(ry.max())) - y0 + 1
     li, ri = join_rows(sk[left] * span + (ly - y0), sk[right] * span + (ry - y0))
     return left[li], right[ri]
+
+
+def years_in(year: np.ndarray) -> list[int]:
+    """``sorted(set(year))`` of integer school years as ints: ``np.unique``'s, counted rather than sorted.
+
+    Examples
+    --------
+    >>> years_in(np.array([2016, 2014, 2016])), years_in(np.array([], dtype=np.int64))
+    ([2014, 2016], [])
+    """
+    if not len(year):
+        return []
+    lo, hi = int(year.min()), int(year.max())
+    if hi - lo > 2 * len(year) + 1024:
+        return [int(y) for y in np.unique(year)]
+    return [int(y) + lo for y in np.flatnonzero(np.bincount(year - lo))]
 
 
 def panel_rows(panel: YearlyPanel, positions: np.ndarray, columns: Sequence[str]) -> pd.DataFrame:
@@ -620,7 +644,7 @@ def subgroup_cells(
     keys: list[str],
     variables,
     value: str | Sequence[str],
-    kind: str,
+    kind: str | Sequence[str],
     confidence: float,
     pooled: bool | str = False,
     text: dict | None = None,
@@ -630,7 +654,7 @@ def subgroup_cells(
     ``pooled=True`` adds the cells of the subjects pooled (``subject == "all"``), as ``with_pooled(frame)``
     would, on only the columns the cells use; ``pooled="only"`` gives only those (the same rows, to the bit, as
     the ``subject == "all"`` rows of ``pooled=True``: each cell's sums run over the same rows in the same order). With a list of ``value`` columns, a list of tables, one per value
-    (the frame prepared once for all of them). ``text`` (e.g. :attr:`YearlyPanel.text`) says the frame is
+    (the frame prepared once for all of them; ``kind`` a list too, or one kind for all). ``text`` (e.g. :attr:`YearlyPanel.text`) says the frame is
     prepared: students as integer codes in ``_sid`` (any coding: the same cells) instead of ``student_id``,
     and the text columns named in ``text`` as categories, given back as text.
 
@@ -675,7 +699,16 @@ def subgroup_cells(
     # hashing every (cell, student) combination again.
     cell, cells = _key_cells(frame, keys)
     sid = frame["_sid"].to_numpy().astype(np.int64)
-    frame["_sid"] = pd.factorize(cell * (int(sid.max(initial=0)) + 2) + (sid + 1))[0]
+    width = int(sid.max(initial=0)) + 2
+    key = cell * width + (sid + 1)
+    span = (int(cell.max(initial=0)) + 2) * width
+    # numbered by first row (as pd.factorize numbers them), without hashing when the combinations are few
+    frame["_sid"] = (
+        first_numbered(key + width, span)[0]
+        if len(key) and span <= 4 * len(key) + 1024 and sid.min() >= -1
+        else pd.factorize(key)[0]
+    )
+    del key
     # the cells of ``keys`` as one key (a category whose codes are the cells in sorted order): every cell below
     # groups on it rather than on each key again, the same cells in the same order; the keys' values are put
     # back in its place in the results
@@ -728,36 +761,50 @@ def subgroup_cells_parts(parts, **kw):
     >>> sorted(t[["year", "school_id", "estimate"]].values.tolist())
     [[1, 'S1', 0.5], [1, 'all', 0.5], [2, 'S1', 1.0], [2, 'all', 1.0]]
     """
-    got, batch, rows, last = [], [], 0, None
+    got, empty = [], None
+    for frame in part_frames(parts):
+        if not len(frame):  # every part empty: the cells of the last
+            empty = frame
+        elif len(frame) < PARTS_MIN_ROWS:
+            got.append(subgroup_cells(frame, **kw))
+        else:
+            # with the subjects pooled, each subject's cells and then the subjects pooled (pooled="only": the same
+            # cells, to the bit): the frame is not doubled
+            ways = [False, "only"] if kw.get("pooled") is True else [kw.get("pooled", False)]
+            got += [subgroup_cells(frame, **{**kw, "pooled": way}) for way in ways]
+        del frame  # one frame at a time (not held while the next is made)
+    if not got:
+        return subgroup_cells(empty, **kw)
+    if isinstance(kw["value"], str):
+        return pd.concat(got, ignore_index=True)
+    return [pd.concat(tables, ignore_index=True) for tables in zip(*got, strict=True)]
 
-    def cells(
-        frames,
-    ):  # the cells of parts put together; a large one's subjects and pooled one after the other
-        frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
-        if len(frame) < PARTS_MIN_ROWS:
-            return [subgroup_cells(frame, **kw)]
-        # with the subjects pooled, each subject's cells and then the subjects pooled (pooled="only": the same
-        # cells, to the bit): the frame is not doubled
-        ways = [False, "only"] if kw.get("pooled") is True else [kw.get("pooled", False)]
-        return [subgroup_cells(frame, **{**kw, "pooled": way}) for way in ways]
 
+def part_frames(parts):
+    """The frames of ``parts`` put together until they hold :data:`PARTS_MIN_ROWS` rows (as
+    :func:`subgroup_cells_parts` makes its cells of them), empty parts skipped; when every part is empty, the last.
+
+    Examples
+    --------
+    >>> f = pd.DataFrame({"y": range(3)})
+    >>> [len(x) for x in part_frames([f, f.iloc[:0], f])], [len(x) for x in part_frames([f.iloc[:0]])]
+    ([6], [0])
+    """
+    batch, rows, last = [], 0, None
     for part in parts:
         if len(part):
             batch.append(part)
             rows += len(part)
             if rows >= PARTS_MIN_ROWS:
-                got += cells(batch)
-                batch, rows = [], 0
-        else:
+                yield batch[0] if len(batch) == 1 else pd.concat(batch, ignore_index=True)
+                batch, rows, last = [], 0, False
+        elif last is not False:
             last = part
         del part  # one part's frame at a time (not held while the next is made)
     if batch:
-        got += cells(batch)
-    if not got:
-        return subgroup_cells(last, **kw)
-    if isinstance(kw["value"], str):
-        return pd.concat(got, ignore_index=True)
-    return [pd.concat(tables, ignore_index=True) for tables in zip(*got, strict=True)]
+        yield batch[0] if len(batch) == 1 else pd.concat(batch, ignore_index=True)
+    elif last is not None and last is not False:
+        yield last
 
 
 def _key_cells(frame: pd.DataFrame, keys: list[str]) -> tuple[np.ndarray, pd.DataFrame]:
@@ -765,30 +812,50 @@ def _key_cells(frame: pd.DataFrame, keys: list[str]) -> tuple[np.ndarray, pd.Dat
     codes, as ``groupby(keys, sort=True, observed=True)`` numbers them; -1 where a key is missing), and the keys'
     values of each cell (one row per cell, in that order)."""
     n = len(frame)
-    combined, missing, span = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool), 1
+    combined, missing, span = np.zeros(n, dtype=np.int64), None, 1
     for c in keys:
         x = frame[c]
         if isinstance(x.dtype, pd.CategoricalDtype):
-            cc, k = x.cat.codes.to_numpy().astype(np.int64), len(x.cat.categories)
+            cc, k = x.cat.codes.to_numpy(), len(x.cat.categories)
+            gone = cc < 0
+            if gone.any():
+                missing = gone if missing is None else missing | gone
+                cc = np.maximum(cc, 0)
         else:
-            cc, uniq = pd.factorize(x, sort=True)
-            cc, k = cc.astype(np.int64), len(uniq)
-        missing |= cc < 0
+            got = sorted_integer_codes(x)  # years: ranked without hashing (never missing)
+            if got is None:
+                cc, uniq = pd.factorize(x, sort=True)
+                gone = cc < 0
+                if gone.any():
+                    missing = gone if missing is None else missing | gone
+                    cc = np.maximum(cc, 0)
+            else:
+                cc, uniq = got
+            k = len(uniq)
         span *= max(k, 1)
         if span >= 2**62:  # too many combinations for one integer: let pandas number them
             g = frame[keys].groupby(keys, sort=True, observed=True, dropna=True)
             cell = g.ngroup().fillna(-1).to_numpy().astype(np.int64)
             break
-        combined = combined * k + np.maximum(cc, 0)
+        if k > 1:  # (one value: the same combinations)
+            combined *= k
+            combined += cc
     else:
-        ok = np.flatnonzero(~missing)
-        cell = np.full(n, -1, dtype=np.int64)
+        if missing is None:  # every row has every key
+            ok, cell, got = None, None, combined
+        else:
+            ok = np.flatnonzero(~missing)
+            cell, got = np.full(n, -1, dtype=np.int64), combined[ok]
         if span <= 2 * n + 1024:  # the rank of each combination among those present, without sorting
             present = np.zeros(span, dtype=bool)
-            present[combined[ok]] = True
-            cell[ok] = (np.cumsum(present) - 1)[combined[ok]]
+            present[got] = True
+            ranked = (np.cumsum(present) - 1)[got]
         else:
-            cell[ok] = np.unique(combined[ok], return_inverse=True)[1].ravel()
+            ranked = np.unique(got, return_inverse=True)[1].ravel()
+        if ok is None:
+            cell = ranked
+        else:
+            cell[ok] = ranked
     ok = np.flatnonzero(cell >= 0)
     first = np.full(int(cell.max(initial=-1)) + 1, n, dtype=np.int64)
     np.minimum.at(first, cell[ok], ok)
@@ -820,11 +887,14 @@ def side_by_side(cells: list[pd.DataFrame], names: list[str], keys: list[str]) -
     for t, name in zip(cells, names, strict=True):
         cols = {"estimate": name, "ci_lower": f"{name}_ci_lower", "ci_upper": f"{name}_ci_upper"}
         t = t.rename(columns=cols)
-        out = (
-            t
-            if out is None
-            else out.merge(t[on + list(cols.values())], on=on, how="left", validate="one_to_one")
-        )
+        if out is None:
+            out = t
+        elif t[on].equals(
+            out[on]
+        ):  # the same cells in the same order (one call's values): what the merge gives
+            out = out.assign(**{c: t[c] for c in cols.values()})
+        else:
+            out = out.merge(t[on + list(cols.values())], on=on, how="left", validate="one_to_one")
     return out
 
 

@@ -63,7 +63,7 @@ import pandas as pd
 from ..intake.contract import SUBJECTS_TESTED
 from ..stats.estimates import complete_table
 from .indicators import INDICATOR_COLUMNS, indicator_rows, needs_of, unavailable
-from .movement import level_movement, level_transitions, yearly_growth
+from .movement import level_movement, level_transitions, movement_and_growth, yearly_growth
 from .panels import (
     VARIABLES,
     YearlyPanel,
@@ -78,6 +78,7 @@ from .panels import (
     subgroup_cells_parts,
     yearly_panel,
     yearly_results,
+    years_in,
 )
 
 __all__ = [
@@ -87,6 +88,7 @@ __all__ = [
     "grade_level_growth",
     "level_movement",
     "level_transitions",
+    "movement_and_growth",
     "trajectory_indicators",
     "yearly_growth",
     "yearly_panel",
@@ -182,10 +184,24 @@ def catch_up_rates(
 
 
 def _catch_up(
-    data, *, students, start_year, years_later, window, subjects, variables, confidence, pooled, start_counts
+    data,
+    *,
+    students,
+    start_year,
+    years_later,
+    window,
+    subjects,
+    variables,
+    confidence,
+    pooled,
+    start_counts,
+    known=None,
 ):
     """:func:`catch_up_rates`; ``pooled``: only the subjects pooled; ``start_counts=False``: ``n_start`` missing (not
-    counted: the scorecard's indicator does not show it)."""
+    counted: the scorecard's indicator does not show it). ``known`` (with ``pooled``, without start counts): a
+    :func:`catch_up_rates` table
+    of the same panel and arguments; its cells of the subjects pooled for the start years and ``k`` it holds are
+    taken from it, not made again (each (start year, ``k``) part's cells are made from that part's rows alone)."""
     cols = [
         "subject",
         "start_year",
@@ -207,20 +223,39 @@ def _catch_up(
     agl = panel.frame["at_grade_level"].to_numpy(dtype=float)
     year = panel.frame["school_year"].to_numpy()
     have = np.flatnonzero(~np.isnan(agl))
-    years = sorted(int(y) for y in np.unique(year[have]))
+    years = years_in(year[have])
     if len(years) < 2:
         return unavailable(cols, needs_years(window, years))
     starts = _start_years(years, start_year, years_later)
+    keys = ["subject", "start_year", "years_later", "school_year"]
+    done, made = None, set()
+    if known is not None and pooled and not start_counts and len(known):
+        done = known[
+            (known["subject"] == "all")
+            & known["years_later"].isin(list(years_later))
+            & known["start_year"].isin(starts)
+        ]
+        done = done[
+            [*keys, "school_id", "group", "variable", "n", "n_students", "estimate", "ci_lower", "ci_upper"]
+        ]
+        made = set(zip(done["start_year"].tolist(), done["years_later"].tolist(), strict=True))
+        starts = [s for s in starts if any((s, k) not in made for k in years_later)]  # the others: not joined
     # below grade level in a starting year, each joined to their result k years later (on integer codes)
     base = have[np.isin(year[have], starts) & (agl[have] == 0)]
     used = [
         c for c in dict.fromkeys(["subject", "school_id", *variables, "_sid"]) if c in panel.frame.columns
     ]
-    found = [later_rows(panel, base, have, k) for k in years_later]  # positions of the pairs, per k
+    # positions of the pairs, per k: each starting row joined to the results of the years k later only (the same
+    # pairs, in the same order, as joined to every result)
+    found = [
+        later_rows(panel, base, have[np.isin(year[have], [s + k for s in starts])], k) for k in years_later
+    ]
 
     def parts():  # the pairs of one start year and k at a time: every cell lies in one (their cells' memory)
         for k, (b, f) in zip(years_later, found, strict=True):
-            for s in np.unique(year[b]):
+            for s in years_in(year[b]):
+                if (s, k) in made:
+                    continue
                 at = np.flatnonzero(year[b] == s)
                 yield panel_rows(panel, b[at], used).assign(
                     start_year=year[b[at]],
@@ -229,32 +264,38 @@ def _catch_up(
                     years_later=int(k),
                 )
 
-    if sum(len(b) for b, _ in found) == 0:
+    fresh = any(
+        (s, k) not in made for k, (b, _) in zip(years_later, found, strict=True) for s in years_in(year[b])
+    )
+    if not fresh and (done is None or not len(done)):
         ks = " or ".join(str(k) for k in years_later)
         return unavailable(
             cols,
             f"assessments.csv with {window} results {ks} year(s) after a starting year for "
             f"catch-up rates (found: {', '.join(map(str, years))})",
         )
-    keys = ["subject", "start_year", "years_later", "school_year"]
-    out = subgroup_cells_parts(
-        parts(),
-        keys=keys,
-        variables=variables,
-        value="caught_up",
-        kind="share",
-        confidence=confidence,
-        pooled="only" if pooled else True,
-        text=panel.text,
-    )
+    out = done
+    if fresh:
+        out = subgroup_cells_parts(
+            parts(),
+            keys=keys,
+            variables=variables,
+            value="caught_up",
+            kind="share",
+            confidence=confidence,
+            pooled="only" if pooled else True,
+            text=panel.text,
+        )
+        if done is not None and len(done):
+            out = pd.concat([out, done], ignore_index=True)
     if start_counts:
         base = panel_rows(panel, base, used).assign(start_year=year[base], one=1.0)
-        start = subgroup_cells(
+        start = subgroup_cells(  # only the counts are used: a share's cells need no pass over residuals
             base,
             keys=["subject", "start_year"],
             variables=variables,
             value="one",
-            kind="mean",
+            kind="share",
             confidence=confidence,
             pooled="only" if pooled else True,
             text=panel.text,
@@ -312,6 +353,8 @@ def years_to_close_note(gap, rate):
 
 def _student_growth(panel: YearlyPanel, start: int, end: int, method: str) -> pd.DataFrame:
     """Per student and subject tested in ``start``: start offset, started behind, growth per year."""
+    if method not in ("slope", "endpoints"):
+        raise ValueError(f"grade_level_growth: method must be 'slope' or 'endpoints', not {method!r}")
     frame = panel.frame
     year = frame["school_year"].to_numpy()
     ge = frame["grade_equivalent"].to_numpy(dtype=float)
@@ -319,35 +362,52 @@ def _student_growth(panel: YearlyPanel, start: int, end: int, method: str) -> pd
     inside = np.flatnonzero(~np.isnan(ge) & (year >= start) & (year <= end))
     first = inside[year[inside] == start]
     # the results of the students and subjects tested in ``start`` (a merge on the student-subject codes)
-    rows = inside[join_rows(sk[inside], sk[first])[0]]
+    li, of = join_rows(sk[inside], sk[first])
+    rows = inside[li]
     t = (year[rows] - start).astype(float)
     y = ge[rows]
-    g = pd.DataFrame({"_sk": sk[rows], "t": t, "y": y, "tt": t * t, "ty": t * y}).groupby("_sk", sort=False)
-    s = g.agg(
-        k=("t", "size"),
-        st=("t", "sum"),
-        sy=("y", "sum"),
-        stt=("tt", "sum"),
-        sty=("ty", "sum"),
-        tmax=("t", "max"),
-    )
-    if method == "slope":
+    if method == "endpoints" and bool(np.all(np.diff(li) > 0)):
+        # each student-subject tested once in ``start`` (each result joined to one of them, ``of``): its number of
+        # years, its last year's score (the first of its results in the latest year, as idxmax finds it) and its
+        # span, on arrays (no grouping; the sums of the slope are not needed)
+        m = len(first)
+        k = np.bincount(of, minlength=m)
+        tmax = np.full(m, -np.inf)
+        np.maximum.at(tmax, of, t)
+        latest = np.flatnonzero(t == tmax[of])
+        last = np.full(m, len(rows), dtype=np.int64)
+        np.minimum.at(last, of[latest], latest)
         with np.errstate(divide="ignore", invalid="ignore"):
-            growth = (s["sty"] - s["st"] * s["sy"] / s["k"]) / (s["stt"] - s["st"] ** 2 / s["k"])
-    elif method == "endpoints":
-        last = pd.Series(year[rows]).groupby(sk[rows], sort=False).idxmax()
-        last = pd.Series(y[last.to_numpy()], index=last.index)
-        y0 = pd.Series(ge[first], index=sk[first])
-        growth = (last.reindex(s.index) - y0.reindex(s.index)) / s["tmax"]
+            growth = (y[np.minimum(last, len(rows) - 1)] - ge[first]) / tmax
+        n_years, growth = k, np.where(k >= 2, growth, np.nan)
     else:
-        raise ValueError(f"grade_level_growth: method must be 'slope' or 'endpoints', not {method!r}")
-    s["growth"] = growth.where(s["k"] >= 2)
-    at = s.index.get_indexer(sk[first])  # every student-subject of ``first`` has results: no -1
+        g = pd.DataFrame({"_sk": sk[rows], "t": t, "y": y, "tt": t * t, "ty": t * y}).groupby(
+            "_sk", sort=False
+        )
+        s = g.agg(
+            k=("t", "size"),
+            st=("t", "sum"),
+            sy=("y", "sum"),
+            stt=("tt", "sum"),
+            sty=("ty", "sum"),
+            tmax=("t", "max"),
+        )
+        if method == "slope":
+            with np.errstate(divide="ignore", invalid="ignore"):
+                growth = (s["sty"] - s["st"] * s["sy"] / s["k"]) / (s["stt"] - s["st"] ** 2 / s["k"])
+        else:
+            last = pd.Series(year[rows]).groupby(sk[rows], sort=False).idxmax()
+            last = pd.Series(y[last.to_numpy()], index=last.index)
+            y0 = pd.Series(ge[first], index=sk[first])
+            growth = (last.reindex(s.index) - y0.reindex(s.index)) / s["tmax"]
+        s["growth"] = growth.where(s["k"] >= 2)
+        at = s.index.get_indexer(sk[first])  # every student-subject of ``first`` has results: no -1
+        n_years, growth = s["k"].to_numpy()[at], s["growth"].to_numpy()[at]
     out = panel_rows(
         panel, first, ["subject", "school_id", *VARIABLES, "start_offset", "at_grade_level", "_sid"]
     )
-    out["n_years"] = s["k"].to_numpy()[at]
-    out["growth"] = s["growth"].to_numpy()[at]
+    out["n_years"] = n_years
+    out["growth"] = growth
     out["started_behind"] = (1 - out["at_grade_level"]).astype(float)
     return out[out["growth"].notna()]
 
@@ -432,7 +492,7 @@ def grade_level_growth(
     ]
     panel = yearly_panel(data, students=students, window=window, subjects=subjects)
     have = panel.frame["grade_equivalent"].notna().to_numpy()
-    years = sorted(int(y) for y in np.unique(panel.frame["school_year"].to_numpy()[have]))
+    years = years_in(panel.frame["school_year"].to_numpy()[have])
     if len(years) < 2:
         return unavailable(cols, needs_ge(window, years))
     start = int(start_year) if start_year is not None else years[0]
@@ -483,6 +543,8 @@ def trajectory_indicators(
     subjects: Sequence[str] = SUBJECTS_TESTED,
     variables: Sequence[str] = VARIABLES,
     confidence: float = 0.95,
+    growth: pd.DataFrame | None = None,
+    catch: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Scorecard indicators ``catch_up_rate`` and ``growth_grade_levels`` per school, group and year.
 
@@ -492,7 +554,10 @@ def trajectory_indicators(
       ``Y`` (:func:`yearly_growth`), ELA and math pooled.
 
     With the subjects pooled, ``n`` counts student-subject results (a student tested in both subjects counts
-    twice); ``n_students`` counts distinct students.
+    twice); ``n_students`` counts distinct students. ``growth``: :func:`yearly_growth` of the same arguments with
+    ``pooled_only=True``, when already made (:func:`movement_and_growth`): not made again. ``catch``:
+    :func:`catch_up_rates` of the same arguments (any ``start_year`` and ``years_later``), when already made: its
+    rows of the subjects pooled ``horizon`` years after a start year are not made again.
 
     Returns
     -------
@@ -524,20 +589,22 @@ def trajectory_indicators(
         confidence=confidence,
         pooled=True,
         start_counts=False,
+        known=catch,
     )
     if len(catch) == 0 and not catch.attrs.get("needs"):
         catch.attrs["needs"] = [
             f"assessments.csv with {window} results {horizon} years apart for catch-up rates"
         ]
-    growth = yearly_growth(
-        data,
-        students=students,
-        window=window,
-        subjects=subjects,
-        variables=variables,
-        confidence=confidence,
-        pooled_only=True,  # the indicator is the subjects pooled: not the cells of each subject
-    )
+    if growth is None:
+        growth = yearly_growth(
+            data,
+            students=students,
+            window=window,
+            subjects=subjects,
+            variables=variables,
+            confidence=confidence,
+            pooled_only=True,  # the indicator is the subjects pooled: not the cells of each subject
+        )
     pooled = "all"
     frames = []
     if len(catch):
