@@ -335,9 +335,10 @@ def print_pdf(html_path: str | os.PathLike, pdf_path: str | os.PathLike, *, brow
             return print_pdf(html_path, pdf_path, browser=b)
     page = tab if tab is not None else browser.new_page()
     try:
-        page.goto(html_path.as_uri(), wait_until="load")
+        # print media before the page loads: it is laid out for print only (emulated after loading, the page was laid
+        # out for the screen first and then again for print)
         page.emulate_media(media="print")
-        page.evaluate("document.querySelectorAll('details.appendix').forEach(d => { d.open = true; })")
+        page.goto(html_path.as_uri(), wait_until="load")
         with atomic_path(pdf_path, mode=0o644) as tmp:
             page.pdf(path=tmp, prefer_css_page_size=True, print_background=True, outline=True, tagged=True)
             relative_links(tmp, base=html_path.parent)
