@@ -18,7 +18,8 @@ scorecard and summaries). Before the body's rows, great_tables casts the whole o
 operations a table (half of a report table's body: 12.4 ms, 5.8 ms without them); for a frame of text cells (every
 column text or Python objects, every value a ``str`` or missing, as :func:`~opportunity_research.report.tables.table`
 gives) :meth:`FastGT.markup` does both with one NumPy pass (:class:`TextCells`), and leaves any other frame to
-great_tables.
+great_tables. The rows are then written a cell at a time, each read with a pandas ``iloc`` (about 15 µs); the filled
+body of text cells is a :class:`BodyCells`, whose cells are read from its NumPy array instead.
 
 It overrides a private method of great_tables 1.1 (the version ``requirements.lock`` pins), so
 :data:`TableClass` is :class:`FastGT` only under great_tables 1.1 and great_tables' own ``GT`` under any other
@@ -158,8 +159,8 @@ def escape_unformatted(data, data_tbl, formatted_cells: set, context: str):
 class TextCells(pd.DataFrame):
     """A pandas frame marked for :meth:`FastGT.markup`'s body: great_tables' ``cast_frame_to_string`` and
     ``replace_null_frame`` (registered for this class) take one NumPy pass over a frame of text cells (:func:`_text`),
-    and great_tables' own pandas code for any other frame; either returns a plain ``DataFrame``. Every other
-    great_tables function sees a pandas frame.
+    and great_tables' own pandas code for any other frame; either returns a pandas ``DataFrame`` (the filled body of
+    text cells a :class:`BodyCells`). Every other great_tables function sees a pandas frame.
 
     Examples
     --------
