@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from great_tables import GT
-from great_tables._tbl_data import cast_frame_to_string, replace_null_frame
+from great_tables._tbl_data import _get_cell, cast_frame_to_string, replace_null_frame
 
 from opportunity_research.report import gt_fast
 from opportunity_research.report.gt_fast import FastGT, TextCells
@@ -53,8 +53,14 @@ def test_text_cells_take_the_numpy_pass_and_give_great_tables_values(seed, strin
     assert text.index.equals(orig.index) and text.columns.equals(orig.columns)
     filled = replace_null_frame(TextCells(body), text)
     expected = _replace_pandas(body, _cast_pandas(orig))
-    assert type(filled) is pd.DataFrame and _cells(filled) == _cells(expected)
+    assert type(filled) is gt_fast.BodyCells and _cells(filled) == _cells(expected)
     assert filled.index.equals(expected.index) and filled.columns.equals(expected.columns)
+    # great_tables reads the filled body a cell at a time: the same objects as its pandas reader, from the array
+    read_pandas = _get_cell.dispatch(pd.DataFrame)
+    for row in range(len(filled)):
+        for col in filled.columns:
+            assert _get_cell(filled, row, col) is read_pandas(filled, row, col)
+    assert type(filled.iloc[:3]) is pd.DataFrame  # what pandas derives from it is a plain frame
     assert (_cells(orig), _cells(body)) == before  # the inputs are not written to
 
 

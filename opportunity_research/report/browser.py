@@ -335,16 +335,22 @@ def print_pdf(html_path: str | os.PathLike, pdf_path: str | os.PathLike, *, brow
             return print_pdf(html_path, pdf_path, browser=b)
     page = tab if tab is not None else browser.new_page()
     try:
-        page.goto(html_path.as_uri(), wait_until="load")
+        # print media before the page loads: it is laid out for print only (emulated after loading, the page was laid
+        # out for the screen first and then again for print)
         page.emulate_media(media="print")
-        page.evaluate("document.querySelectorAll('details.appendix').forEach(d => { d.open = true; })")
-        with atomic_path(pdf_path, mode=0o644) as tmp:
-            page.pdf(path=tmp, prefer_css_page_size=True, print_background=True, outline=True, tagged=True)
-            relative_links(tmp, base=html_path.parent)
+        _print(page, html_path, pdf_path)
     finally:
         if tab is None:
             page.close()
     return pdf_path
+
+
+def _print(page, html_path: Path, pdf_path: Path) -> None:
+    """:func:`print_pdf` in ``page``, a tab already in print media (``html_path`` resolved)."""
+    page.goto(html_path.as_uri(), wait_until="load")
+    with atomic_path(pdf_path, mode=0o644) as tmp:
+        page.pdf(path=tmp, prefer_css_page_size=True, print_background=True, outline=True, tagged=True)
+        relative_links(tmp, base=html_path.parent)
 
 
 def print_pdfs(pages: list[Path], *, browser=None, tab=None) -> list[Path]:
@@ -375,14 +381,23 @@ def print_pdfs(pages: list[Path], *, browser=None, tab=None) -> list[Path]:
     >>> close_shared_chromium()
     True
     """
+
+    def each(tab) -> list[Path]:
+        tab.emulate_media(media="print")  # once for the pages (see print_pdf)
+        written = []
+        for page in pages:
+            _print(tab, Path(page).resolve(), Path(page).with_suffix(".pdf"))
+            written.append(Path(page).with_suffix(".pdf"))
+        return written
+
     if tab is None:
         tab = browser.new_page()
         try:
-            return [print_pdf(page, page.with_suffix(".pdf"), tab=tab) for page in pages]
+            return each(tab)
         finally:
             tab.close()
     try:
-        written = [print_pdf(page, page.with_suffix(".pdf"), tab=tab) for page in pages]
+        written = each(tab)
         tab.goto("about:blank")
     except BaseException:
         with contextlib.suppress(Exception):

@@ -18,7 +18,8 @@ scorecard and summaries). Before the body's rows, great_tables casts the whole o
 operations a table (half of a report table's body: 12.4 ms, 5.8 ms without them); for a frame of text cells (every
 column text or Python objects, every value a ``str`` or missing, as :func:`~opportunity_research.report.tables.table`
 gives) :meth:`FastGT.markup` does both with one NumPy pass (:class:`TextCells`), and leaves any other frame to
-great_tables.
+great_tables. The rows are then written a cell at a time, each read with a pandas ``iloc`` (about 15 µs); the filled
+body of text cells is a :class:`BodyCells`, whose cells are read from its NumPy array instead.
 
 It overrides a private method of great_tables 1.1 (the version ``requirements.lock`` pins), so
 :data:`TableClass` is :class:`FastGT` only under great_tables 1.1 and great_tables' own ``GT`` under any other
@@ -30,13 +31,14 @@ from __future__ import annotations
 import html
 from collections import defaultdict
 from importlib.metadata import version
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 from great_tables import GT
 from great_tables._gt_data import Body
 from great_tables._render_checks import _render_check
-from great_tables._tbl_data import cast_frame_to_string, replace_null_frame
+from great_tables._tbl_data import _get_cell, cast_frame_to_string, replace_null_frame
 from great_tables._utils import _migrate_unformatted_to_output
 from great_tables._utils_render_html import (
     _get_table_aria_attrs,
@@ -47,7 +49,7 @@ from great_tables._utils_render_html import (
     create_heading_component_h,
 )
 
-__all__ = ["FastGT", "TableClass", "TextCells"]
+__all__ = ["BodyCells", "FastGT", "TableClass", "TextCells"]
 
 
 class FastGT(GT):
@@ -141,9 +143,12 @@ def escape_unformatted(data, data_tbl, formatted_cells: set, context: str):
             rows.append(i)
             text.append(html.escape(str(v)))
         if rows:
-            new = body.iloc[:, j].copy()
-            new.iloc[np.asarray(rows, dtype=np.int64)] = text
-            body.isetitem(j, new)
+            # the column made anew from its cells as Python objects (writing into the body's pyarrow strings cell by
+            # cell cost as much again), of the body's own type
+            new = body.iloc[:, j]
+            cells = new.to_numpy(dtype=object)
+            cells[rows] = text
+            body.isetitem(j, pd.Series(pd.array(cells, dtype=new.dtype), index=new.index, name=new.name))
     if rest:
         # the other columns' cells, as great_tables escapes them (every cell it does not see here counts as done)
         every = {(col, r) for col in data_tbl.columns for r in range(len(data_tbl))}
@@ -154,8 +159,8 @@ def escape_unformatted(data, data_tbl, formatted_cells: set, context: str):
 class TextCells(pd.DataFrame):
     """A pandas frame marked for :meth:`FastGT.markup`'s body: great_tables' ``cast_frame_to_string`` and
     ``replace_null_frame`` (registered for this class) take one NumPy pass over a frame of text cells (:func:`_text`),
-    and great_tables' own pandas code for any other frame; either returns a plain ``DataFrame``. Every other
-    great_tables function sees a pandas frame.
+    and great_tables' own pandas code for any other frame; either returns a pandas ``DataFrame`` (the filled body of
+    text cells a :class:`BodyCells`). Every other great_tables function sees a pandas frame.
 
     Examples
     --------
@@ -207,12 +212,40 @@ def _replace_text(df: TextCells, replacement) -> pd.DataFrame:
     ):
         return replace_null_frame.dispatch(pd.DataFrame)(pd.DataFrame(df), replacement)
     # astype(object).fillna(replacement): a missing cell takes the replacement's cell (text, or None)
-    return pd.DataFrame(
-        np.where(pd.isna(cells), replacement.to_numpy(dtype=object), cells),
-        index=df.index,
-        columns=df.columns,
-        dtype=object,
+    return BodyCells(
+        np.where(pd.isna(cells), replacement.to_numpy(dtype=object), cells), df.index, df.columns
     )
+
+
+class BodyCells(pd.DataFrame):
+    """The filled body great_tables lays out row by row (from a :class:`TextCells` body): a pandas frame of Python
+    objects whose cells great_tables' ``_get_cell`` (registered for this class) reads from the NumPy array it was
+    made from, instead of one pandas ``iloc`` a cell (about 15 µs each, for every cell of every table).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from great_tables._tbl_data import _get_cell
+    >>> body = BodyCells(np.array([["a", "b"], ["c", None]], dtype=object), pd.RangeIndex(2), pd.Index(["x", "y"]))
+    >>> _get_cell(body, 1, "x"), _get_cell(body, 1, "y"), body.iloc[1, 0]
+    ('c', None, 'c')
+    """
+
+    _metadata: ClassVar[list[str]] = ["_cells", "_column_at"]
+
+    def __init__(self, cells: np.ndarray, index: pd.Index, columns: pd.Index):
+        super().__init__(cells, index=index, columns=columns, dtype=object)
+        self._cells = cells
+        self._column_at = {c: j for j, c in enumerate(columns)}
+
+    @property
+    def _constructor(self):
+        return pd.DataFrame  # a frame derived from this one (a copy, a slice) is a plain one
+
+
+@_get_cell.register(BodyCells)
+def _body_cell(data: BodyCells, row: int, column: str):
+    return data._cells[row, data._column_at[column]]
 
 
 #: The table class the report uses: :class:`FastGT` under the great_tables version it was written against (1.1),

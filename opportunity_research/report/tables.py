@@ -326,6 +326,30 @@ def interval_text(lo, hi, fmt) -> str:
     return f"{fmt(lo)} to {fmt(hi)}"
 
 
+def _records(data: pd.DataFrame, cols: list[Col]) -> list[dict]:
+    """``data.to_dict("records")`` with only the columns :func:`_cell` reads (a column's own, ``group``, an
+    interval's bounds): a report's tidy tables carry many more, and the conversion goes a column at a time.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"group": ["low_income"], "n": [40], "reference_n": [500], "ci_lower": [0.4], "ci_upper": [0.6]})
+    >>> _records(t, [Col("n", "count"), Col("estimate", "interval_percent")])
+    [{'group': 'low_income', 'n': 40, 'ci_lower': 0.4, 'ci_upper': 0.6}]
+    """
+    used = {c.name for c in cols} | {"group"}
+    used |= {
+        f"{c.prefix}ci_{end}" for c in cols if c.fmt.startswith("interval") for end in ("lower", "upper")
+    }
+    if not data.columns.is_unique:
+        return [{k: v for k, v in r.items() if k in used} for r in data.to_dict("records")]
+    names = [c for c in data.columns if c in used]
+    return (
+        [dict(zip(names, row)) for row in zip(*(data[c].tolist() for c in names))]
+        if names
+        else [{}] * len(data)
+    )
+
+
 def _cell(col: Col, row: Mapping, names: Mapping | None) -> str:
     v = row.get(col.name)
     f = col.fmt
@@ -485,9 +509,8 @@ def table(
         else np.zeros(len(data), dtype=bool)
     )
     keys = [f"c{i}" for i in range(len(cols))]
-    records = data.to_dict("records")
     out = {k: [] for k in keys}
-    for i, row in enumerate(records):
+    for i, row in enumerate(_records(data, cols)):
         for k, c in zip(keys, cols):
             out[k].append(
                 SUPPRESSED_MARK if supp[i] and c.fmt not in _KEY_FORMATS else _cell(c, row, school_names)
