@@ -100,8 +100,10 @@ def test_group_sums_of_the_identification_check_are_the_sparse_products(seed, mo
 
     rng = np.random.default_rng(seed)
     n = 3000
-    school = rng.integers(0, 40, n)
-    classroom = school * 5 + rng.integers(0, 5, n)
+    # few, large groups: a level whose largest group times the columns is at most n / 2 is shown identified by that
+    # bound, without sums (the students here; test_identification_bound.py), so the schools and classrooms are not
+    school = rng.integers(0, 2, n)
+    classroom = school * 2 + rng.integers(0, 2, n)
     grade = rng.integers(3, 6, n)
     X = np.column_stack([np.ones(n), rng.normal(size=n) * 1e3, grade == 4, grade == 5, rng.normal(size=n)])
     codes = [pd.factorize(school)[0], pd.factorize(classroom)[0], np.arange(n)]
@@ -122,11 +124,18 @@ def test_group_sums_of_the_identification_check_are_the_sparse_products(seed, mo
     pd.testing.assert_frame_equal(got, again)
     scale = np.sqrt(np.einsum("ij,ij->j", X, X))
     Xs = X / scale
+    summed = 0
     for code, g in zip(codes, sizes):
+        made = [o for c, w, m, o in seen if c is code]
+        if X.shape[1] * np.bincount(code).max() <= n / 2:
+            assert made == []  # identified by the bound: no sums
+            continue
+        summed += 1
         old = _old_level_sums(Xs, code, g)
-        new = np.column_stack([o for c, w, m, o in seen if c is code])
+        new = np.column_stack(made)
         assert new.shape == old.shape
         np.testing.assert_array_equal(new, old)  # to the bit
+    assert summed == 2
 
 
 @pytest.mark.parametrize("off_roster", [False, True])

@@ -2,7 +2,7 @@
 Python structure it replaced gives, on planted districts, and the publish gate's audit runs without the pass'
 derived arrays, which are built again alike.
 
-* the state's lists of the rows and relations of each count (``memo.IndexLists``) read as the ``defaultdict`` of
+* the state's lists of the rows and relations of each count (``model_arrays.IndexLists``) read as the ``defaultdict`` of
   lists a loop appends;
 * rule 4's design equalities (``complements._design_equalities``), kept as arrays and extended call by call, are
   the sparse rows the Python tuples gave;
@@ -21,8 +21,7 @@ import pytest
 from scipy import sparse
 
 from opportunity_research.disclosure import complements, lp, model, protection
-from opportunity_research.disclosure.memo import IndexLists, flat_index_lists
-from opportunity_research.disclosure.model_arrays import label_codes
+from opportunity_research.disclosure.model_arrays import IndexLists, flat_index_lists, label_codes
 from tests.test_disclosure_arrays import CASES, _model, _tables
 
 

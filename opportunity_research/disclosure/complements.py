@@ -265,7 +265,7 @@ def _short_equalities(rel, var_rel, new: np.ndarray) -> tuple:
     counts, the other counts, their coefficients)``, in the relations' own order of counts.
 
     Read from the arrays of ``rel`` (:class:`~.model_arrays.Relations`) and ``var_rel`` (the relations of each count,
-    :class:`~.memo.IndexLists`) at once, not by building each relation's dict (at 1,000,000 students a loop over the
+    :class:`~.model_arrays.IndexLists`) at once, not by building each relation's dict (at 1,000,000 students a loop over the
     design counts built about 300,000 of them, kept by the relations: about 220 MB).
 
     Examples

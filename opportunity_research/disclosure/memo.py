@@ -1,5 +1,5 @@
 """The audits a protection state already ran, by its state (a shortcut of the protection pass, same results),
-and the state's indexes of counts by row and relation (:func:`flat_index_lists`).
+and rule 2's closure of the rows of newly hidden counts (:func:`row_closure`, :func:`close_counts`).
 
 The count audit (``protection._State.count_audit``) is a function of the hidden counts ``H`` alone (the audit
 engine's caches, :mod:`.lp`, only ever return what the LPs of the same inputs return). The clean-up and the swaps
@@ -18,15 +18,13 @@ import itertools
 
 import numpy as np
 
-from .model_arrays import ranges
+from .model_arrays import IndexLists, ranges
 
 __all__ = [
     "LINK_BY_LISTS_MAX",
-    "IndexLists",
     "StateMemo",
     "by_state",
     "close_counts",
-    "flat_index_lists",
     "row_closure",
     "without_cyclic_gc",
 ]
@@ -135,69 +133,6 @@ def by_state(method):
     return run
 
 
-def flat_index_lists(lens: np.ndarray, flat: np.ndarray) -> IndexLists:
-    """``{value: [position, ...]}`` of integer values in a sequence of items (the counts of each row, of each
-    relation) given as their lengths and their values one after another: the positions of the items holding each
-    value, ascending, as a loop appending each item's position to the list of each of its values builds it (read
-    as a ``defaultdict(list)``: :class:`IndexLists`), from one sort instead of that loop.
-
-    Examples
-    --------
-    >>> dict(flat_index_lists(np.array([2, 1, 0, 2, 2]), np.array([3, 1, 1, 3, 0, 1, 1])))
-    {0: [3], 1: [0, 1, 4, 4], 3: [0, 3]}
-    """
-    pos = np.repeat(np.arange(len(lens)), lens)
-    order = np.argsort(flat, kind="stable")
-    return IndexLists(flat[order], pos[order])
-
-
-class IndexLists:
-    """Lists of positions by integer value, read as a ``defaultdict(list)`` of them (a value without positions gives
-    an empty list), held as two arrays (each list made when asked for): the protection state's lists of the rows
-    and relations of every count took 310 MB as Python lists at 1,000,000 students.
-
-    ``values`` ascending (non-negative), ``positions`` in the same order.
-
-    Examples
-    --------
-    >>> lists = IndexLists(np.array([1, 1, 4]), np.array([0, 2, 1]))
-    >>> lists[1], lists[4], lists[2], lists[9], lists.get(3, ()), list(lists.keys())
-    ([0, 2], [1], [], [], (), [1, 4])
-    """
-
-    def __init__(self, values: np.ndarray, positions: np.ndarray):
-        n = int(values[-1]) + 1 if len(values) else 0
-        self._start = np.searchsorted(values, np.arange(n + 1))  # where each value's positions start
-        # int32 positions where they fit (the relations of each count took 34 MB at 1,000,000 students as int64)
-        small = len(positions) == 0 or int(np.max(positions)) < 2**31
-        self._at = np.asarray(positions, dtype=np.int32 if small else np.int64)
-
-    def __getitem__(self, v) -> list:
-        if not 0 <= v < len(self._start) - 1:
-            return []
-        return self._at[self._start[v] : self._start[v + 1]].tolist()
-
-    def positions_of(self, vs: np.ndarray) -> np.ndarray:
-        """The positions of each value of ``vs`` (non-negative integers), one value's after another (as arrays).
-
-        Examples
-        --------
-        >>> IndexLists(np.array([1, 1, 4]), np.array([0, 2, 1])).positions_of(np.array([4, 9, 1])).tolist()
-        [1, 0, 2]
-        """
-        vs = vs[vs < len(self._start) - 1]
-        return self._at[ranges(self._start[vs], self._start[vs + 1] - self._start[vs])]
-
-    def get(self, v, default=None):
-        """The positions of ``v``, or ``default`` when it has none."""
-        got = self[v]
-        return got if got else default
-
-    def keys(self) -> list:
-        """The values that have positions, ascending."""
-        return np.flatnonzero(np.diff(self._start)).tolist()
-
-
 #: Rule 2's closure (``protection._State.link``) reads the rows of at most this many newly hidden counts from the
 #: state's lists (:func:`row_closure`; the same counts as its sparse products over every row and count, which took
 #: about 3 CPU-s of the 1,000,000-student pass).
@@ -212,7 +147,7 @@ def row_closure(front, rows_of: IndexLists, own, hidden) -> list[int]:
 
     Examples
     --------
-    >>> from opportunity_research.disclosure.model_arrays import RowLists
+    >>> from opportunity_research.disclosure.model_arrays import RowLists, flat_index_lists
     >>> own = RowLists(); own.add([2, 3], [2, 7, 5, 2, 3]); own.freeze()
     >>> row_closure({2}, flat_index_lists(np.array([1, 2]), np.array([2, 2, 5])), own, {2, 3})
     [5, 7]

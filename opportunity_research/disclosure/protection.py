@@ -165,7 +165,6 @@ from .memo import (
     StateMemo,
     by_state,
     close_counts,
-    flat_index_lists,
     row_closure,
     without_cyclic_gc,
 )
@@ -177,7 +176,7 @@ from .model import (
     row_label,
     var_label,
 )
-from .model_arrays import ranges
+from .model_arrays import flat_index_lists, ranges
 from .refine import hidden_rows_count, other_order, publish_unneeded, swap_complements
 
 __all__ = ["audit", "audit_published", "protect_tables"]
