@@ -199,9 +199,9 @@ def _catch_up(
 ):
     """:func:`catch_up_rates`; ``pooled``: only the subjects pooled; ``start_counts=False``: ``n_start`` missing (not
     counted: the scorecard's indicator does not show it). ``known`` (with ``pooled``, without start counts): a
-    :func:`catch_up_rates` table
-    of the same panel and arguments; its cells of the subjects pooled for the start years and ``k`` it holds are
-    taken from it, not made again (each (start year, ``k``) part's cells are made from that part's rows alone)."""
+    :func:`catch_up_rates` table of the same panel and arguments; its cells of the subjects pooled for the start
+    years and ``k`` it holds are taken from it, not made again (each (start year, ``k``) part's cells are made from
+    that part's rows alone)."""
     cols = [
         "subject",
         "start_year",
