@@ -311,14 +311,14 @@ class _State:
         if prev is not None and prev[0] == self.H and prev[2] is not None:
             return dict(prev[2]), list(prev[1])
         partial = prev is not None and prev[0] <= self.H and true_counts_hold(self.m)
+        large = self.probes_blocks(hid)
         # a district audited cell by cell whose components are all small: a pinned count fails the audit first
-        small = not self.shown_only and not self.probes_blocks(hid)
+        small = not self.shown_only and not large
         if partial:
             # the counts too narrow before, first by the short relations near each (most stay narrow: in a large
             # model, where the audit probes blocks before it reads those relations), then the rest of them and the
             # counts hidden since by the audit's own intervals (a model whose components are all small, as a
             # 10,000-student district's: its LPs decide them in milliseconds, sooner than the relaxations)
-            large = self.probes_blocks(hid)
             part = narrow_targets(self.m, ~hid, prev[1], self.protection) if large else {}
             rest = sorted((set(prev[1]) - set(part)) | (self.H - prev[0]))
             got = self._pinned_first(hid, rest) if small else None
