@@ -41,7 +41,11 @@ pytestmark = [pytest.mark.long(55), pytest.mark.usefixtures("worker_browser")]
 )
 def test_demo_batch(tmp_path, monkeypatch, capsys):
     # two demo districts, the smallest (the runner is under test here, not the generator): writable copies of
-    # the run's shared demo data (tests/demo.py: the files `synthesize` writes), and a broken copy of one
+    # the run's shared demo data (tests/demo.py: the files `synthesize` writes), and a broken copy of one.
+    # A serial batch (--jobs 1, in the worker's one Chromium): validation and processing are the same steps of
+    # the same task on a Dask worker, where tests/test_cluster.py runs them on demo districts (and
+    # tests/test_runner.py::test_batch_two_good_districts_and_a_broken_one reports failed districts from a
+    # LocalCluster); a LocalCluster here cost two more worker processes, kernels and browsers (about 10 CPU-s)
     good = ["demo_fairview", "demo_pinebrook"]
     raw = tmp_path / "data" / "raw"
     for d in good:
@@ -53,7 +57,7 @@ def test_demo_batch(tmp_path, monkeypatch, capsys):
     students.loc[4, "student_id"] = students.loc[3, "student_id"]  # a duplicate id: no reason may show it
     students.to_csv(raw / "demo_broken" / "students.csv", index=False)
     monkeypatch.setenv("OPPORTUNITY_RESEARCH_HOME", str(tmp_path))
-    code = cli(["run", "--jobs", "2", "--notebook", str(TINY), "--no-cross"])
+    code = cli(["run", "--jobs", "1", "--notebook", str(TINY), "--no-cross"])
     out = capsys.readouterr().out
     assert code == 1
     manifest = {

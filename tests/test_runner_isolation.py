@@ -3,8 +3,8 @@
 A probe notebook records what a notebook can see of the kernel's state (globals, matplotlib figures and rcParams,
 random draws, warnings filters, pandas options, cwd, environment, sys.path, the execution count); a polluting
 notebook changes every one of them. probe, polluter, probe on the same kernel: both probes must see the same state,
-and the same kernel process. Then a batch run: the same kernel serves two districts, the run prints nothing that
-looks like an error, and nothing is staged inside reports/.
+and the same kernel process. A batch run in which the same kernel serves two districts, prints nothing that looks
+like an error and stages nothing inside reports/: tests/test_runner_engine.py (one batch for its checks and these).
 """
 
 from __future__ import annotations
@@ -235,31 +235,6 @@ def test_the_output_notebook_is_written_at_start_and_end_not_at_every_cell(tmp_p
     monkeypatch.setattr(warm_kernel, "SAVE_EVERY", 0.0)
     warm_kernel.execute(str(tmp_path / "twelve.ipynb"), str(tmp_path / "out.ipynb"), parameters={}, **kw)
     assert len(writes) == 2 + 2 * 12
-
-
-def test_a_batch_reuses_one_kernel_prints_no_error_and_stages_outside_reports(tmp_path, capfd, monkeypatch):
-    from opportunity_research.batch import runner_task
-    from opportunity_research.batch.runner import run_batch, staging_dir
-
-    frozen = []  # the runner's own warm objects, frozen once (here recorded instead, not to freeze pytest's)
-    monkeypatch.setattr(runner_task, "_warm", False)
-    monkeypatch.setattr(runner_task, "freeze_baseline", lambda: frozen.append(True))
-    for d in ("alpha", "beta"):
-        make_district(tmp_path, d)
-    result = run_batch(["alpha", "beta"], notebook=TINY, cross_notebook=None, root=tmp_path, process=False)
-    assert [r.status for r in result.districts] == ["ok", "ok"], [r.reason for r in result.districts]
-    assert frozen == [True]  # after the first published report, not again
-    out, err = capfd.readouterr()
-    assert "ERROR" not in out + err and "Traceback" not in out + err, out + err
-    assert "KeyboardInterrupt" not in out + err
-    reports = tmp_path / "reports"
-    assert sorted(p.name for p in reports.iterdir()) == ["alpha", "beta", "index.html", "manifest.json"]
-    assert not staging_dir(reports).exists()  # removed once empty
-    assert staging_dir(reports).parent == reports.parent
-    # the notebooks ran with their output folder in the staging area (recorded, then rewritten to the final one)
-    nb = nbformat.read(reports / "alpha" / "report.ipynb", as_version=4)
-    assert ".reports-staging" not in json.dumps(nb.metadata) and "reports/alpha" in json.dumps(nb.metadata)
-    assert warm_kernel.shutdown_all() == 0  # the batch shut its kernel down
 
 
 def test_one_district_with_jobs_2_runs_in_this_process_without_a_cluster(tmp_path, monkeypatch, kernels):
