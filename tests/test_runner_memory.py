@@ -113,6 +113,9 @@ def test_the_gate_has_finished_before_the_browser_prints(tmp_path, monkeypatch, 
         return print_pdfs(*args, **kwargs)
 
     monkeypatch.setattr(browser, "print_pdfs", recording)
+    browser.shared_tab(
+        browser.find_chromium()
+    )  # the worker's browser up (kept): printing follows the pages at once
     make_district(tmp_path, "alpha")
     result = run_batch(["alpha"], notebook=TINY, cross_notebook=None, root=tmp_path, process=False)
     assert [r.status for r in result.districts] == ["ok"], [r.reason for r in result.districts]
