@@ -170,6 +170,22 @@ def test_a_cell_error_keeps_the_kernel_and_a_timeout_replaces_it(tmp_path, kerne
         )
     assert not isinstance(exc.value, PapermillExecutionError)
     assert pid("c") != before  # a new kernel: the old one may still be busy in the cell that timed out
+    # a kernel that dies is dead at once for the notebook's client: it asks the kernel's manager (the process),
+    # not heartbeats (a missed one took a second to show, and its socket lingered a second more)
+    import os
+    import signal
+
+    from jupyter_core.utils import run_sync
+
+    (wk,) = warm_kernel._POOL.values()
+    kc = wk.async_client()
+    try:
+        assert run_sync(kc.is_alive)()
+        os.kill(wk.km.provisioner.process.pid, signal.SIGKILL)
+        wk.km.provisioner.process.wait(60)  # (reaped: a deadlock guard, not a timing)
+        assert not run_sync(kc.is_alive)() and not kc.hb_channel.is_alive()
+    finally:
+        kc.stop_channels()
 
 
 def test_the_kernel_returns_a_notebooks_memory_as_soon_as_it_ends(tmp_path, kernels):
