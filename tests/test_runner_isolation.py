@@ -166,7 +166,7 @@ def test_a_cell_error_keeps_the_kernel_and_a_timeout_replaces_it(tmp_path, kerne
     assert pid("b") == before
     with pytest.raises(Exception) as exc:
         warm_kernel.execute(
-            str(slow), str(tmp_path / "slow-out.ipynb"), parameters={}, **{**kw, "execution_timeout": 2}
+            str(slow), str(tmp_path / "slow-out.ipynb"), parameters={}, **{**kw, "execution_timeout": 1}
         )
     assert not isinstance(exc.value, PapermillExecutionError)
     assert pid("c") != before  # a new kernel: the old one may still be busy in the cell that timed out
