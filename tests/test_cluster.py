@@ -29,7 +29,7 @@ try:  # tests/ as a package or as a plain folder on sys.path
 except ImportError:  # pragma: no cover
     import demo
 
-pytestmark = pytest.mark.long(20)  # run first (tests/conftest.py)
+pytestmark = pytest.mark.long(27)  # run first (tests/conftest.py)
 
 PROJECT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

@@ -25,7 +25,7 @@ except ImportError:  # pragma: no cover
     from test_runner import TINY, TINY_REPORT_FILES, make_district
     from test_runner_memory import seen  # noqa: F401 - a fixture
 
-pytestmark = [pytest.mark.long(30), pytest.mark.usefixtures("worker_browser")]
+pytestmark = [pytest.mark.long(12), pytest.mark.usefixtures("worker_browser")]
 
 
 class Steps:

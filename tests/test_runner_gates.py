@@ -28,7 +28,7 @@ except ImportError:  # pragma: no cover
     from test_runner import NOTEBOOKS, TINY, TINY_REPORT_FILES, cli, files, make_district
 
 # run first (tests/conftest.py); the serial batches print in one Chromium (conftest.worker_browser)
-pytestmark = [pytest.mark.long(55), pytest.mark.usefixtures("worker_browser")]
+pytestmark = [pytest.mark.long(40), pytest.mark.usefixtures("worker_browser")]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ except ImportError:  # pragma: no cover
     from test_runner import CROSS, TINY, make_district
 
 # run first; the serial batches print in the worker's one Chromium (tests/conftest.py)
-pytestmark = [pytest.mark.long(20), pytest.mark.usefixtures("worker_browser")]
+pytestmark = [pytest.mark.long(8), pytest.mark.usefixtures("worker_browser")]
 
 
 @pytest.fixture()
