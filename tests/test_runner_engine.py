@@ -2,8 +2,9 @@
 
 Two small districts in a row: the next one's inputs are prepared while this one's notebook runs, and its notebook
 runs while this one's pages are built, on one warm kernel (the checks of tests/test_runner_memory.py and
-tests/test_runner_isolation.py on that batch too); larger districts run one step after another. Each district's failure stays
-its own, and Ctrl-C stops the notebook running ahead (the warm kernel shut down) and leaves no staging folder.
+tests/test_runner_isolation.py on that batch too); larger districts run one step after another. Each district's
+failure stays its own, and Ctrl-C stops the notebook running ahead (the warm kernel shut down) and leaves no
+staging folder.
 """
 
 from __future__ import annotations
