@@ -35,7 +35,7 @@ try:  # tests/ as a package or as a plain folder on sys.path
 except ImportError:  # pragma: no cover
     import demo
 
-pytestmark = pytest.mark.long(15)  # run first (tests/conftest.py)
+pytestmark = pytest.mark.long(24)  # run first (tests/conftest.py)
 
 TESTS = Path(__file__).resolve().parent
 PROJECT = TESTS.parent

@@ -25,7 +25,7 @@ from opportunity_research.batch.runner import ParameterError, check_parameters, 
 from opportunity_research.report.reporting import external_resources
 
 # run first (tests/conftest.py); the serial batches print in one Chromium (conftest.worker_browser)
-pytestmark = [pytest.mark.long(50), pytest.mark.usefixtures("worker_browser")]
+pytestmark = [pytest.mark.long(40), pytest.mark.usefixtures("worker_browser")]
 
 NOTEBOOKS = Path(__file__).parent / "notebooks"
 TINY, LEAKY, CROSS = (NOTEBOOKS / f"{n}.ipynb" for n in ("tiny_report", "leaky_report", "tiny_cross"))

@@ -1,15 +1,19 @@
 """A serial batch's overlap (:meth:`opportunity_research.batch.runner_engine.Engine.run` in this process).
 
 Two small districts in a row: the next one's inputs are prepared while this one's notebook runs, and its notebook
-runs while this one's pages are built; larger districts run one step after another. Each district's failure stays
-its own, and Ctrl-C stops the notebook running ahead (the warm kernel shut down) and leaves no staging folder.
+runs while this one's pages are built, on one warm kernel (the checks of tests/test_runner_memory.py and
+tests/test_runner_isolation.py on that batch too); larger districts run one step after another. Each district's
+failure stays its own, and Ctrl-C stops the notebook running ahead (the warm kernel shut down) and leaves no
+staging folder.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
+import nbformat
 import pytest
 
 from opportunity_research.batch import runner_engine, runner_task, warm_kernel
@@ -17,10 +21,12 @@ from opportunity_research.batch.runner import BatchInterrupted, run_batch, stagi
 
 try:  # tests/ as a package or as a plain folder on sys.path
     from .test_runner import TINY, TINY_REPORT_FILES, make_district
+    from .test_runner_memory import seen  # a fixture (the test below takes it)
 except ImportError:  # pragma: no cover
     from test_runner import TINY, TINY_REPORT_FILES, make_district
+    from test_runner_memory import seen  # noqa: F401 - a fixture
 
-pytestmark = [pytest.mark.long(30), pytest.mark.usefixtures("worker_browser")]
+pytestmark = [pytest.mark.long(12), pytest.mark.usefixtures("worker_browser")]
 
 
 class Steps:
@@ -68,22 +74,52 @@ def _files(folder):
     return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
 
 
-def test_the_next_district_is_prepared_and_run_while_this_one_is_printed(tmp_path, steps):
+def test_the_next_district_is_prepared_and_run_while_this_one_is_printed(
+    tmp_path, steps, seen, capfd, monkeypatch
+):
+    """Two small districts in a row, on one warm kernel: the next one's inputs are prepared while this one's
+    notebook runs, and its notebook runs while this one is printed; the kernel is kept from alpha to beta and shut
+    down before the last pages, the shared browser kept for both (tests/test_runner_memory.py's ``seen``); the
+    runner's own warm objects frozen once; the run prints nothing that looks like an error and stages its work
+    outside reports/. (One batch for what three tests each ran the same batch for: about 2 CPU-s each.)"""
+    from opportunity_research.batch.runner import staging_dir
+    from opportunity_research.report import browser
+
+    frozen = []  # the runner's own warm objects, frozen once (here recorded instead, not to freeze pytest's)
+    monkeypatch.setattr(runner_task, "_warm", False)
+    monkeypatch.setattr(runner_task, "freeze_baseline", lambda: frozen.append(True))
     for d in ("alpha", "beta"):
         make_district(tmp_path, d)
-    seen = {}
-    steps.hooks[("notebook", "alpha")] = lambda: seen.setdefault("beta inputs", steps.wait("inputs", "beta"))
+    overlap = {}
+    steps.hooks[("notebook", "alpha")] = lambda: overlap.setdefault(
+        "beta inputs", steps.wait("inputs", "beta")
+    )
 
     def pages():
-        seen["beta notebook"] = steps.wait("notebook", "beta")
+        overlap["beta notebook"] = steps.wait("notebook", "beta")
 
     steps.hooks[("pages", "alpha")] = pages
     result = run_batch(["alpha", "beta"], notebook=TINY, cross_notebook=None, root=tmp_path, process=False)
     assert [r.status for r in result.districts] == ["ok", "ok"], [r.reason for r in result.districts]
-    assert seen == {"beta inputs": True, "beta notebook": True}
+    assert overlap == {"beta inputs": True, "beta notebook": True}
+    reports = tmp_path / "reports"
     for d in ("alpha", "beta"):
-        assert _files(tmp_path / "reports" / d) == TINY_REPORT_FILES
-    assert not staging_dir(tmp_path / "reports").exists()
+        assert _files(reports / d) == TINY_REPORT_FILES
+    # one kernel, kept warm from alpha to beta; beta: the kernel gone before its pages; the browser kept for both
+    pdf = browser.find_chromium() is not None
+    assert len(seen.kernels) == 2 and all(k is seen.kernels[0] for k in seen.kernels)
+    assert seen.last_pages() == [("alpha", False, None, pdf), ("beta", True, 0, pdf)]
+    assert frozen == [True]  # after the first published report, not again
+    out, err = capfd.readouterr()
+    assert "ERROR" not in out + err and "Traceback" not in out + err, out + err
+    assert "KeyboardInterrupt" not in out + err
+    assert sorted(p.name for p in reports.iterdir()) == ["alpha", "beta", "index.html", "manifest.json"]
+    assert not staging_dir(reports).exists()  # removed once empty
+    assert staging_dir(reports).parent == reports.parent
+    # the notebooks ran with their output folder in the staging area (recorded, then rewritten to the final one)
+    nb = nbformat.read(reports / "alpha" / "report.ipynb", as_version=4)
+    assert ".reports-staging" not in json.dumps(nb.metadata) and "reports/alpha" in json.dumps(nb.metadata)
+    assert warm_kernel.shutdown_all() == 0  # the batch shut its kernel down
 
 
 def test_large_districts_run_one_step_after_another(tmp_path, steps, monkeypatch):

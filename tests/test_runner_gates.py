@@ -28,7 +28,7 @@ except ImportError:  # pragma: no cover
     from test_runner import NOTEBOOKS, TINY, TINY_REPORT_FILES, cli, files, make_district
 
 # run first (tests/conftest.py); the serial batches print in one Chromium (conftest.worker_browser)
-pytestmark = [pytest.mark.long(55), pytest.mark.usefixtures("worker_browser")]
+pytestmark = [pytest.mark.long(40), pytest.mark.usefixtures("worker_browser")]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -41,7 +41,11 @@ pytestmark = [pytest.mark.long(55), pytest.mark.usefixtures("worker_browser")]
 )
 def test_demo_batch(tmp_path, monkeypatch, capsys):
     # two demo districts, the smallest (the runner is under test here, not the generator): writable copies of
-    # the run's shared demo data (tests/demo.py: the files `synthesize` writes), and a broken copy of one
+    # the run's shared demo data (tests/demo.py: the files `synthesize` writes), and a broken copy of one.
+    # A serial batch (--jobs 1, in the worker's one Chromium): validation and processing are the same steps of
+    # the same task on a Dask worker, where tests/test_cluster.py runs them on demo districts (and
+    # tests/test_runner.py::test_batch_two_good_districts_and_a_broken_one reports failed districts from a
+    # LocalCluster); a LocalCluster here cost two more worker processes, kernels and browsers (about 10 CPU-s)
     good = ["demo_fairview", "demo_pinebrook"]
     raw = tmp_path / "data" / "raw"
     for d in good:
@@ -53,7 +57,7 @@ def test_demo_batch(tmp_path, monkeypatch, capsys):
     students.loc[4, "student_id"] = students.loc[3, "student_id"]  # a duplicate id: no reason may show it
     students.to_csv(raw / "demo_broken" / "students.csv", index=False)
     monkeypatch.setenv("OPPORTUNITY_RESEARCH_HOME", str(tmp_path))
-    code = cli(["run", "--jobs", "2", "--notebook", str(TINY), "--no-cross"])
+    code = cli(["run", "--jobs", "1", "--notebook", str(TINY), "--no-cross"])
     out = capsys.readouterr().out
     assert code == 1
     manifest = {
@@ -127,66 +131,81 @@ def test_batch_refuses_a_district_whose_tables_fail_the_disclosure_audit(tmp_pat
     assert not (tmp_path / "reports" / "alpha").exists()  # nothing published (it had no earlier report)
 
 
-def test_the_disclosure_gate_runs_while_the_pages_are_built(tmp_path, monkeypatch):
-    """The gate reads only findings.json and tables/, so it starts in a thread as soon as the notebook has run and
-    works while the pages are built and printed; its verdict still decides the publication."""
+def test_the_gate_and_the_screen_run_beside_the_pages_and_their_verdicts_refuse_the_district(
+    tmp_path, monkeypatch
+):
+    """One batch of three districts, one check each (three tests ran a batch of one district each, on a kernel
+    of its own):
+
+    * alpha: the disclosure gate reads only findings.json and tables/, so it starts in a thread as soon as the
+      notebook has run and works while the pages are built and printed; its verdict still decides the publication.
+    * gamma: the privacy screen starts in a thread once the HTML pages are written, before any PDF is printed (it
+      reads no PDF); its findings still refuse the district.
+    * beta: a disclosure gate that raises fails its district.
+    """
     import threading
 
-    from opportunity_research.disclosure import joint
+    from opportunity_research.disclosure import joint, privacy
     from opportunity_research.report import pages
 
-    make_district(tmp_path, "alpha")
-    started, seen = threading.Event(), {}
-    real_pages = pages.publish_pages
+    for d in ("alpha", "beta", "gamma"):
+        make_district(tmp_path, d)
+
+    def district(folder) -> str:  # the staging folder tmp-<district>-<run id>-<random>
+        return Path(folder).name.split("-")[1]
+
+    started, seen, screened = threading.Event(), {}, {}
+    audit, real_pages, screen_outputs = joint.audit_report_folder, pages.publish_pages, privacy.screen_outputs
 
     def gate(folder, *, min_n, **kw):
+        if district(folder) == "beta":
+            raise RuntimeError("the gate broke")
+        if district(folder) != "alpha":
+            return audit(folder, min_n=min_n, **kw)
         seen["thread"] = threading.current_thread().name
         seen["pages_built"] = (Path(folder) / "report.html").exists()
         seen["findings"] = (Path(folder) / "findings.json").exists()  # the notebook has written its outputs
         started.set()
         return ["tables: t[x] g=a (attacker's interval 3 to 3)"]
 
-    def publish_pages(*a, **kw):
-        seen["gate_started_first"] = started.wait(timeout=120)  # a deadlock guard, not a timing
-        return real_pages(*a, **kw)
-
-    monkeypatch.setattr(joint, "audit_report_folder", gate)
-    monkeypatch.setattr(pages, "publish_pages", publish_pages)
-    (r,) = run_batch(["alpha"], notebook=TINY, cross_notebook=None, root=tmp_path, process=False).districts
-    assert seen["gate_started_first"] and not seen["pages_built"] and seen["findings"]
-    assert seen["thread"] != threading.current_thread().name
-    assert r.status == "failed" and r.reason == (
-        "disclosure audit found 1 unprotected cell(s): tables: t[x] g=a (attacker's interval 3 to 3)"
-    )
-    assert not (tmp_path / "reports" / "alpha").exists()  # nothing published
-
-
-def test_the_privacy_screen_runs_while_chromium_prints(tmp_path, monkeypatch):
-    """The screen starts in a thread once the HTML pages are written, before any PDF is printed (it reads no PDF);
-    its findings still refuse the district."""
-    import threading
-
-    from opportunity_research.disclosure import privacy
-
-    make_district(tmp_path, "alpha")
-    seen = {}
-    real = privacy.screen_outputs
+    def publish_pages(folder, *a, **kw):
+        if district(folder) == "alpha":
+            seen["gate_started_first"] = started.wait(timeout=120)  # a deadlock guard, not a timing
+        return real_pages(folder, *a, **kw)
 
     def screen(paths, **kw):
         paths = [Path(p) for p in paths]
         folder = kw["base"]
-        seen.setdefault("thread", threading.current_thread().name)
-        seen.setdefault("pages", (folder / "report.html").exists())
-        seen.setdefault("pdfs", sorted(p.name for p in folder.glob("*.pdf")))
-        seen.setdefault("paths", sorted(p.suffix for p in paths))
-        return real(paths, **kw) + [privacy.ScreenHit("report.html", "student_id", "line 1", "planted")]
+        if district(folder) != "gamma":
+            return screen_outputs(paths, **kw)
+        screened.setdefault("thread", threading.current_thread().name)
+        screened.setdefault("pages", (folder / "report.html").exists())
+        screened.setdefault("pdfs", sorted(p.name for p in folder.glob("*.pdf")))
+        screened.setdefault("paths", sorted(p.suffix for p in paths))
+        return screen_outputs(paths, **kw) + [
+            privacy.ScreenHit("report.html", "student_id", "line 1", "planted")
+        ]
 
+    monkeypatch.setattr(joint, "audit_report_folder", gate)
+    monkeypatch.setattr(pages, "publish_pages", publish_pages)
     monkeypatch.setattr(privacy, "screen_outputs", screen)
-    (r,) = run_batch(["alpha"], notebook=TINY, cross_notebook=None, root=tmp_path, process=False).districts
-    assert seen["thread"] != threading.current_thread().name and seen["pages"]
-    assert seen["pdfs"] == [] and ".pdf" not in seen["paths"] and ".html" in seen["paths"]
-    assert r.status == "failed" and r.reason.startswith("privacy screen found 1 problem(s)")
-    assert not (tmp_path / "reports" / "alpha").exists()  # nothing published
+    alpha, beta, gamma = run_batch(
+        ["alpha", "beta", "gamma"], notebook=TINY, cross_notebook=None, root=tmp_path, process=False
+    ).districts
+    # alpha: the gate, started before the pages, refuses it
+    assert seen["gate_started_first"] and not seen["pages_built"] and seen["findings"]
+    assert seen["thread"] != threading.current_thread().name
+    assert alpha.status == "failed" and alpha.reason == (
+        "disclosure audit found 1 unprotected cell(s): tables: t[x] g=a (attacker's interval 3 to 3)"
+    )
+    # gamma: the screen, in a thread, after the HTML pages and before the PDFs, refuses it
+    assert screened["thread"] != threading.current_thread().name and screened["pages"]
+    assert screened["pdfs"] == [] and ".pdf" not in screened["paths"] and ".html" in screened["paths"]
+    assert gamma.status == "failed" and gamma.reason.startswith("privacy screen found 1 problem(s)")
+    # beta: the gate raised
+    assert beta.status == "failed" and beta.reason.startswith("RuntimeError: the gate broke")
+    for d in ("alpha", "beta", "gamma"):
+        assert not (tmp_path / "reports" / d).exists()  # nothing published
 
 
 def test_the_screen_in_a_thread_finds_what_the_screen_finds_and_screens_again_after_a_change(tmp_path):
@@ -210,20 +229,6 @@ def test_the_screen_in_a_thread_finds_what_the_screen_finds_and_screens_again_af
     got = screen.result()
     assert got == screen_outputs([folder], student_ids=ids, min_n=10, root=tmp_path, base=folder)
     assert len(got) == 3 and any(h.file == "summary.html" for h in got)
-
-
-def test_a_disclosure_gate_that_raises_fails_its_district(tmp_path, monkeypatch):
-    from opportunity_research.disclosure import joint
-
-    make_district(tmp_path, "alpha")
-
-    def gate(folder, *, min_n, **kw):
-        raise RuntimeError("the gate broke")
-
-    monkeypatch.setattr(joint, "audit_report_folder", gate)
-    (r,) = run_batch(["alpha"], notebook=TINY, cross_notebook=None, root=tmp_path, process=False).districts
-    assert r.status == "failed" and r.reason.startswith("RuntimeError: the gate broke")
-    assert not (tmp_path / "reports" / "alpha").exists()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -3,8 +3,8 @@
 A probe notebook records what a notebook can see of the kernel's state (globals, matplotlib figures and rcParams,
 random draws, warnings filters, pandas options, cwd, environment, sys.path, the execution count); a polluting
 notebook changes every one of them. probe, polluter, probe on the same kernel: both probes must see the same state,
-and the same kernel process. Then a batch run: the same kernel serves two districts, the run prints nothing that
-looks like an error, and nothing is staged inside reports/.
+and the same kernel process. A batch run in which the same kernel serves two districts, prints nothing that looks
+like an error and stages nothing inside reports/: tests/test_runner_engine.py (one batch for its checks and these).
 """
 
 from __future__ import annotations
@@ -103,6 +103,16 @@ def kernels():
     warm_kernel.shutdown_all()
 
 
+@pytest.fixture(scope="module")
+def warm_cwd(tmp_path_factory):
+    """The working folder of this module's tests that need a warm kernel but not a new one: they share one (the
+    worker's kernel for that folder, as districts do in a batch; each notebook on it reset to the baseline), where
+    each started its own (about 1.5 CPU-s). A test that replaces it (a timeout) leaves the new one to the next.
+    Shut down with the module. (The test of the reset itself starts its own, from a known state.)"""
+    yield str(tmp_path_factory.mktemp("warm"))
+    warm_kernel.shutdown_all()
+
+
 def test_no_state_leaks_between_notebooks_on_the_warm_kernel(tmp_path, kernels, monkeypatch):
     # the kernel's one BLAS thread comes from kernel_env, not from the tests' environment (tests/conftest.py)
     for name in warm_kernel.THREAD_LIMITS:
@@ -146,13 +156,13 @@ def test_no_state_leaks_between_notebooks_on_the_warm_kernel(tmp_path, kernels, 
     assert sum("_iso.release()" in c for c in ran) == 3 and sum("_iso.restore()" in c for c in ran) == 1
 
 
-def test_a_cell_error_keeps_the_kernel_and_a_timeout_replaces_it(tmp_path, kernels):
+def test_a_cell_error_keeps_the_kernel_and_a_timeout_replaces_it(tmp_path, warm_cwd):
     from papermill.exceptions import PapermillExecutionError
 
     probe = _notebook(tmp_path / "probe.ipynb", PROBE)
     boom = _notebook(tmp_path / "boom.ipynb", "raise ValueError('planted')")
     slow = _notebook(tmp_path / "slow.ipynb", "import time\ntime.sleep(60)")
-    kw = {"cwd": str(tmp_path), "kernel_name": "python3", "start_timeout": 60, "execution_timeout": 300}
+    kw = {"cwd": warm_cwd, "kernel_name": "python3", "start_timeout": 60, "execution_timeout": 300}
 
     def pid(name):
         warm_kernel.execute(
@@ -166,13 +176,13 @@ def test_a_cell_error_keeps_the_kernel_and_a_timeout_replaces_it(tmp_path, kerne
     assert pid("b") == before
     with pytest.raises(Exception) as exc:
         warm_kernel.execute(
-            str(slow), str(tmp_path / "slow-out.ipynb"), parameters={}, **{**kw, "execution_timeout": 2}
+            str(slow), str(tmp_path / "slow-out.ipynb"), parameters={}, **{**kw, "execution_timeout": 1}
         )
     assert not isinstance(exc.value, PapermillExecutionError)
     assert pid("c") != before  # a new kernel: the old one may still be busy in the cell that timed out
 
 
-def test_the_kernel_returns_a_notebooks_memory_as_soon_as_it_ends(tmp_path, kernels):
+def test_the_kernel_returns_a_notebooks_memory_as_soon_as_it_ends(tmp_path, warm_cwd):
     """A district's tables are not kept in the warm kernel while its pages are printed or the worker waits:
     right after the notebook (ended, or failed in a cell) its namespace is cleared and the memory goes back to
     the operating system."""
@@ -183,7 +193,7 @@ def test_the_kernel_returns_a_notebooks_memory_as_soon_as_it_ends(tmp_path, kern
         "import os, numpy as np, pyarrow as pa\nopen(out, 'w').write(str(os.getpid()))\n"
         "big = np.ones(30_000_000)\ntable = pa.array(np.arange(15_000_000))\n"
     )
-    kw = {"cwd": str(tmp_path), "kernel_name": "python3", "start_timeout": 60, "execution_timeout": 300}
+    kw = {"cwd": warm_cwd, "kernel_name": "python3", "start_timeout": 60, "execution_timeout": 300}
     for name, end in (("ends", "big.sum()"), ("fails", "raise ValueError('planted')")):
         nb = _notebook(tmp_path / f"{name}.ipynb", hold + end)
         try:
@@ -196,7 +206,7 @@ def test_the_kernel_returns_a_notebooks_memory_as_soon_as_it_ends(tmp_path, kern
         assert rss < 300e6, (name, rss)
 
 
-def test_the_output_notebook_is_written_at_start_and_end_not_at_every_cell(tmp_path, kernels, monkeypatch):
+def test_the_output_notebook_is_written_at_start_and_end_not_at_every_cell(tmp_path, warm_cwd, monkeypatch):
     """papermill saves the whole output notebook at every cell start and end; the warm engine saves it when the
     run starts and when it ends (or fails), and in between at most every SAVE_EVERY seconds."""
     import papermill.engines
@@ -211,7 +221,7 @@ def test_the_output_notebook_is_written_at_start_and_end_not_at_every_cell(tmp_p
     nb.cells = [nbformat.v4.new_code_cell(f"print({i})") for i in range(12)]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, tmp_path / "twelve.ipynb")
-    kw = {"cwd": str(tmp_path), "kernel_name": "python3", "start_timeout": 60, "execution_timeout": 300}
+    kw = {"cwd": warm_cwd, "kernel_name": "python3", "start_timeout": 60, "execution_timeout": 300}
     warm_kernel.execute(str(tmp_path / "twelve.ipynb"), str(tmp_path / "out.ipynb"), parameters={}, **kw)
     assert len(writes) == 2  # papermill alone: 2 + 2 x 12
     out = nbformat.read(tmp_path / "out.ipynb", as_version=4)
@@ -237,29 +247,26 @@ def test_the_output_notebook_is_written_at_start_and_end_not_at_every_cell(tmp_p
     assert len(writes) == 2 + 2 * 12
 
 
-def test_a_batch_reuses_one_kernel_prints_no_error_and_stages_outside_reports(tmp_path, capfd, monkeypatch):
-    from opportunity_research.batch import runner_task
-    from opportunity_research.batch.runner import run_batch, staging_dir
+def test_a_kernel_that_dies_is_dead_at_once_for_the_notebooks_client(warm_cwd):
+    """The notebook's client asks the kernel's manager (the process) whether the kernel lives, not heartbeats: a
+    missed one took a second to show, and its socket lingered a second more when the channels stopped (the
+    notebook running ahead of a serial batch stopped 3.6 s after Ctrl-C)."""
+    import os
+    import signal
 
-    frozen = []  # the runner's own warm objects, frozen once (here recorded instead, not to freeze pytest's)
-    monkeypatch.setattr(runner_task, "_warm", False)
-    monkeypatch.setattr(runner_task, "freeze_baseline", lambda: frozen.append(True))
-    for d in ("alpha", "beta"):
-        make_district(tmp_path, d)
-    result = run_batch(["alpha", "beta"], notebook=TINY, cross_notebook=None, root=tmp_path, process=False)
-    assert [r.status for r in result.districts] == ["ok", "ok"], [r.reason for r in result.districts]
-    assert frozen == [True]  # after the first published report, not again
-    out, err = capfd.readouterr()
-    assert "ERROR" not in out + err and "Traceback" not in out + err, out + err
-    assert "KeyboardInterrupt" not in out + err
-    reports = tmp_path / "reports"
-    assert sorted(p.name for p in reports.iterdir()) == ["alpha", "beta", "index.html", "manifest.json"]
-    assert not staging_dir(reports).exists()  # removed once empty
-    assert staging_dir(reports).parent == reports.parent
-    # the notebooks ran with their output folder in the staging area (recorded, then rewritten to the final one)
-    nb = nbformat.read(reports / "alpha" / "report.ipynb", as_version=4)
-    assert ".reports-staging" not in json.dumps(nb.metadata) and "reports/alpha" in json.dumps(nb.metadata)
-    assert warm_kernel.shutdown_all() == 0  # the batch shut its kernel down
+    from jupyter_core.utils import run_sync
+
+    wk = warm_kernel._acquire(
+        "python3", warm_cwd, 60
+    )  # (this module's kernel, killed here: the last to use it)
+    kc = wk.async_client()
+    try:
+        assert run_sync(kc.is_alive)()
+        os.kill(wk.km.provisioner.process.pid, signal.SIGKILL)
+        wk.km.provisioner.process.wait(60)  # (reaped: a deadlock guard, not a timing)
+        assert not run_sync(kc.is_alive)() and not kc.hb_channel.is_alive()
+    finally:
+        kc.stop_channels()
 
 
 def test_one_district_with_jobs_2_runs_in_this_process_without_a_cluster(tmp_path, monkeypatch, kernels):
