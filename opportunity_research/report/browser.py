@@ -94,11 +94,11 @@ def axe_violations(page, *, impacts: tuple[str, ...] = ("serious", "critical")) 
     --------
     >>> AXE_TAGS
     ('wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa')
-    >>> with chromium() as browser:
-    ...     page = browser.new_page()
-    ...     page.set_content("<!doctype html><html lang='en'><title>Page</title><img src='chart.png'></html>")
-    ...     [(v["id"], v["impact"], v["nodes"]) for v in axe_violations(page)]
+    >>> page = shared_chromium().new_page()
+    >>> page.set_content("<!doctype html><html lang='en'><title>Page</title><img src='chart.png'></html>")
+    >>> [(v["id"], v["impact"], v["nodes"]) for v in axe_violations(page)]
     [('image-alt', 'critical', ['img'])]
+    >>> page.close()
     """
     if not AXE_SCRIPT.exists():
         raise FileNotFoundError(
@@ -371,8 +371,7 @@ def print_pdfs(pages: list[Path], *, browser=None, tab=None) -> list[Path]:
     >>> folder = Path(tempfile.mkdtemp())
     >>> for name in ("a", "b"):
     ...     _ = (folder / f"{name}.html").write_text(f"<!doctype html><title>{name}</title><p>Page {name}.</p>")
-    >>> with chromium() as browser:
-    ...     pdfs = print_pdfs([folder / "a.html", folder / "b.html"], browser=browser)
+    >>> pdfs = print_pdfs([folder / "a.html", folder / "b.html"], browser=shared_chromium())
     >>> [p.name for p in pdfs], [p.read_bytes()[:5] for p in pdfs]
     (['a.pdf', 'b.pdf'], [b'%PDF-', b'%PDF-'])
 
