@@ -115,16 +115,10 @@ _CHECKS = """() => {
 }"""
 
 
-#: The page the module's tab holds (the path :func:`_load` opened last): the WCAG test of a page runs right after
-#: its layout test (``scope="module"`` parameters group a page's tests) and checks the page already open
-_OPEN: dict[str, Path | None] = {"path": None}
-
-
 def _load(tab, path: Path) -> list[str]:
     """Open ``path`` in ``tab`` at 1280 px on screen; the console errors, page errors and failed requests."""
     tab.set_viewport_size({"width": 1280, "height": 900})
     tab.emulate_media(media="screen")
-    _OPEN["path"] = None
     problems: list[str] = []
     listeners = {
         "console": lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None,
@@ -139,19 +133,7 @@ def _load(tab, path: Path) -> list[str]:
     finally:
         for event, listener in listeners.items():
             tab.remove_listener(event, listener)
-    _OPEN["path"] = path
     return problems
-
-
-def _show(tab, path: Path) -> None:
-    """``path`` in ``tab`` at 1280 px on screen: the page already open there (laid out again at that width; the
-    pages run no script, so measuring them at other widths changed nothing in them), else loaded afresh. A page
-    is loaded once for its two tests (a load is most of a page's browser time)."""
-    if _OPEN["path"] != path or tab.url != path.as_uri():
-        _load(tab, path)
-        return
-    tab.set_viewport_size({"width": 1280, "height": 900})
-    tab.emulate_media(media="screen")
 
 
 def _measure(tab, width: int, media: str = "screen") -> dict:
@@ -159,6 +141,37 @@ def _measure(tab, width: int, media: str = "screen") -> dict:
     tab.set_viewport_size({"width": width, "height": 900})
     tab.emulate_media(media=media)
     return tab.evaluate(_CHECKS)
+
+
+_READERS = """() => ({
+  unnamed: [...document.querySelectorAll('table')].filter(t =>
+    [...t.tBodies].some(b => [...b.rows].some(r => r.cells.length > 1 && !r.querySelector('th')))).length,
+  alts: [...document.images].map(i => i.alt.length)})"""
+
+#: What each page's two tests read, by page: observed once, by the first of them (``scope="module"`` parameters
+#: group a page's tests; a test run alone observes its page itself)
+_SEEN: dict[Path, dict] = {}
+
+
+def _observe(tab, path: Path) -> dict:
+    """``path`` loaded once in ``tab`` and read there: ``problems`` (:func:`_load`), ``wide`` (1280 px on screen),
+    ``axe`` (axe-core's violations, or the error that stopped it: the WCAG test raises it) with ``unnamed`` and
+    ``alts`` at that same layout, then ``narrow`` (390 px) and ``paper`` (print). A page's load and its layouts
+    are most of its browser time: the page is laid out at 1280 px once, and axe-core checks the layout the
+    ``wide`` checks measured (the pages run no script, so measuring them changes nothing in them)."""
+    if path not in _SEEN:
+        from opportunity_research.report.browser import axe_violations
+
+        seen = {"problems": _load(tab, path), "wide": _measure(tab, 1280)}
+        try:
+            seen["axe"] = axe_violations(tab)
+        except Exception as exc:  # noqa: BLE001 - raised by the WCAG test, not by the layout test
+            seen["axe"] = exc
+        seen |= tab.evaluate(_READERS)
+        seen["narrow"] = _measure(tab, 390)
+        seen["paper"] = _measure(tab, 703, media="print")
+        _SEEN[path] = seen
+    return _SEEN[path]
 
 
 _HEADING_TEXT = re.compile(r'<h[23][^>]*>(.*?)</h[23]>|<span class="gt_title">(.*?)</span>', re.DOTALL)
@@ -192,9 +205,9 @@ def _ids_of(path: Path) -> set[str]:
 
 @pytest.mark.parametrize("path", PAGES, ids=IDS, scope="module")
 def test_page_in_chromium(tab, path):
-    problems = _load(tab, path)
-    assert problems == [], problems
-    wide = _measure(tab, 1280)
+    seen = _observe(tab, path)
+    assert seen["problems"] == [], seen["problems"]
+    wide = seen["wide"]
     # human language only: no column, group, level or measure identifier in what a reader sees
     raw = sorted(set(_IDENTIFIERS.findall(wide["text"])))
     assert not raw, f"identifiers shown to readers: {raw}"
@@ -203,12 +216,12 @@ def test_page_in_chromium(tab, path):
     too_wide = [t for t in wide["tables"] if t["right"] > wide["inner"] + 0.5 or t["inner"] > 1]
     assert not too_wide, f"tables wider than a 1280 px window or scrolling inside: {too_wide}"
     assert wide["width"] <= wide["inner"], "the page scrolls sideways at 1280 px"
-    narrow = _measure(tab, 390)
+    narrow = seen["narrow"]
     assert narrow["width"] <= narrow["inner"], (
         f"the page scrolls sideways at 390 px ({narrow['width']} px wide)"
     )
     # on paper (US Letter less the page margins: 8.5 in - 3 cm = 703 CSS px) no table is cut at the right edge
-    paper = _measure(tab, 703, media="print")
+    paper = seen["paper"]
     cut = [t["caption"] or "(table)" for t in paper["tables"] if t["right"] > paper["inner"] + 0.5]
     assert not cut and paper["width"] <= paper["inner"], f"tables wider than the printed page: {cut}"
     # every link resolves
@@ -264,14 +277,10 @@ _PIPELINE_WORDS = re.compile(
 def test_page_meets_wcag_21_aa_and_speaks_to_readers(tab, path):
     """axe-core (injected by Playwright) finds no serious or critical WCAG 2.1 A/AA violation; every table's
     body rows are named by a row header; no pipeline word before the Methods."""
-    from opportunity_research.report.browser import axe_violations
-
-    _show(tab, path)
-    found = axe_violations(tab)
-    text = tab.evaluate("document.body.innerText")
-    unnamed = tab.evaluate("""() => [...document.querySelectorAll('table')].filter(t =>
-        [...t.tBodies].some(b => [...b.rows].some(r => r.cells.length > 1 && !r.querySelector('th')))).length""")
-    alts = tab.evaluate("() => [...document.images].map(i => i.alt.length)")
+    seen = _observe(tab, path)
+    found, text, unnamed, alts = seen["axe"], seen["wide"]["text"], seen["unnamed"], seen["alts"]
+    if isinstance(found, Exception):
+        raise found
     assert not found, [(v["id"], v["impact"], v["help"], v["nodes"]) for v in found]
     assert unnamed == 0, f"{unnamed} table(s) with body rows that no row header names"
     assert all(0 < n <= 300 for n in alts), f"alt texts must be 1-300 characters: {alts}"

@@ -108,7 +108,11 @@ def test_the_technical_appendix_prints_as_a_document_of_its_own(tmp_path):
     nbformat.write(book, nb)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        written = publish_pages(folder, notebook=nb, kind="district", title="Opportunity report: x")
+        # printed in this worker's kept tab, as the batch prints (a browser started for the folder is
+        # test_publish_prints_pdfs_with_page_numbers'; the pages are the same either way)
+        written = publish_pages(
+            folder, notebook=nb, kind="district", title="Opportunity report: x", shared_browser=True
+        )
     names = [p.name for p in written]
     assert names[:2] == ["report.html", "appendix.html"] and {"report.pdf", "appendix.pdf"} <= set(names)
     html = (folder / "report.html").read_text()
