@@ -22,6 +22,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import sparse
 from scipy.optimize import linprog
 
 from opportunity_research.disclosure import joint as disclosure
@@ -156,19 +157,16 @@ def attack(published, truth, *, min_n=MIN_N) -> list[str]:
         total = (size_, "all", school, var, lev)
         if total in kset and all(p in kset for p in parts):
             add([(p, 1.0) for p in parts] + [(total, -1.0)])  # subjects add up (results)
-    a_eq, b_eq = np.array(eq), np.array(b)
     found = []
     hidden = pub[~pub["shown"] & (pub["true_n"] > 0)]
-    bounds = [(1, None)] * nv
     pinned = set()
-    for k in sorted(set(hidden["key"]), key=str):
-        c = np.zeros(nv)
-        c[ix[k]] = 1.0
-        lo = linprog(c, A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs")
-        hi = linprog(-c, A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs")
-        assert lo.status == 0, "the attacker's relations hold for the truth"
-        low, high = lo.fun, (-hi.fun if hi.status == 0 else math.inf)
-        true_n = hidden.loc[hidden["key"] == k, "true_n"].min()
+    targets = sorted(set(hidden["key"]), key=str)
+    ends = _bounds(np.array(eq), np.array(b), [ix[k] for k in targets])
+    true_of: dict = {}  # each key's least true count (a key's rows in several tables)
+    for k, n in zip(hidden["key"], hidden["true_n"]):
+        true_of[k] = min(true_of.get(k, n), n)
+    for k, (low, high) in zip(targets, ends):
+        true_n = true_of[k]
         assert low - 1e-6 <= true_n <= high + 1e-6, "the attacker's bounds are sound"
         if high - low < 0.5:
             pinned.add(k)
@@ -190,6 +188,35 @@ def attack(published, truth, *, min_n=MIN_N) -> list[str]:
         rel = [k for k in keys if (k[0], k[1], k[3], k[4]) == (size_, subject, var, lev) and k[2] != "all"]
         _value_leak(rel, (size_, subject, "all", var, lev), shown_est, hidden_keys, found, "schools")
     return found
+
+
+#: An upper bound of every count in the attacker's LP (far above any count): a count that reaches it is unbounded.
+BIG = 1e9
+
+
+def _bounds(a_eq, b_eq, targets) -> list[tuple[float, float]]:
+    """The least and the greatest value of each target count (a column of ``a_eq``) over the counts of at least 1
+    that satisfy ``a_eq @ x == b_eq`` (``inf``: unbounded above).
+
+    One LP of a copy of the relations per target, minimized and then maximized as a whole (two
+    :func:`~scipy.optimize.linprog` calls, not two per target: the copies share no count, so the optimum of the
+    sum is each copy's own optimum of its target); the counts are capped at :data:`BIG`, so that one unbounded
+    target leaves the others' maxima (it reaches the cap).
+    """
+    k, nv = len(targets), a_eq.shape[1]
+    if not k:
+        return []
+    a = sparse.kron(sparse.identity(k, format="csr"), sparse.csr_matrix(a_eq), format="csr")
+    at = np.arange(k) * nv + np.asarray(targets, dtype=np.int64)
+    c = np.zeros(k * nv)
+    c[at] = 1.0
+    lo = linprog(c, A_eq=a, b_eq=np.tile(b_eq, k), bounds=(1, BIG), method="highs")
+    assert lo.status == 0, "the attacker's relations hold for the truth"
+    hi = linprog(-c, A_eq=a, b_eq=np.tile(b_eq, k), bounds=(1, BIG), method="highs")
+    assert hi.status == 0
+    return [
+        (float(low), math.inf if high >= BIG / 2 else float(high)) for low, high in zip(lo.x[at], hi.x[at])
+    ]
 
 
 def _value_leak(parts, total, shown_est, hidden_keys, found, how):
