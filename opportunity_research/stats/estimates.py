@@ -268,8 +268,8 @@ def cell_estimates(
         "ci_upper": hi,
     }
     if isinstance(res, dict):  # the cells' keys, column by column: one frame of keys and estimates
-        res = {**res, **stats_cols}  # (object column names, as groupby's)
-        res = pd.DataFrame(res, columns=pd.Index(list(res), dtype=object))
+        res = pd.DataFrame({**res, **stats_cols})
+        res.columns = pd.Index(list(res.columns), dtype=object)  # as groupby's result
     else:
         for c, x in stats_cols.items():
             res[c] = x
