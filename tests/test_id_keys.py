@@ -125,16 +125,9 @@ def test_ids_in_looks_up_integer_ids_in_arrow(monkeypatch):
 
 @pytest.fixture(scope="module")
 def both():
-    """The analysis of a demo district on integer ids, and on the ids' text (pseudonym_keys finding none)."""
+    """The analysis of a demo district on integer ids, with the dtype of ``student_id`` in every table it read, and
+    the analysis on the ids' text (pseudonym_keys finding none)."""
     root = str(demo_root() / "processed")
-    keyed = unprotected_analysis(DISTRICT, processed_dir=root, n_boot=20)
-    with pytest.MonkeyPatch.context() as m:
-        m.setattr(dataset, "pseudonym_keys", lambda ids, **k: None)
-        text = unprotected_analysis(DISTRICT, processed_dir=root, n_boot=20)
-    return keyed, text
-
-
-def test_the_analysis_joins_integer_ids(monkeypatch):
     seen = []
     read = analysis.load_district
 
@@ -143,11 +136,20 @@ def test_the_analysis_joins_integer_ids(monkeypatch):
         seen.extend(str(t["student_id"].dtype) for t in d.tables.values() if "student_id" in t.columns)
         return d
 
-    monkeypatch.setattr(analysis, "load_district", recording)
-    root = demo_root() / "processed"
-    a, _ = unprotected_analysis(DISTRICT, processed_dir=str(root), n_boot=0)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(analysis, "load_district", recording)
+        keyed = unprotected_analysis(DISTRICT, processed_dir=root, n_boot=20)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(dataset, "pseudonym_keys", lambda ids, **k: None)
+        text = unprotected_analysis(DISTRICT, processed_dir=root, n_boot=20)
+    return keyed, text, seen
+
+
+def test_the_analysis_joins_integer_ids(both):
+    (a, _), _, seen = both  # (the analysis on integer ids, and the dtypes of the ids it read)
     assert seen and set(seen) == {"int64"}
     # the roster returned with the processed table's text ids
+    root = demo_root() / "processed"
     full = load_district(DISTRICT, processed_root=root, columns={"students": ["student_id"]}).students[
         "student_id"
     ]
@@ -155,6 +157,6 @@ def test_the_analysis_joins_integer_ids(monkeypatch):
 
 
 def test_the_analysis_on_integer_ids_is_the_analysis_on_text(both):
-    (a, ind), (b, ind_b) = both
+    (a, ind), (b, ind_b), _ = both
     _compare(a, ind, b, ind_b)
     pd.testing.assert_frame_equal(a.district.students, b.district.students)

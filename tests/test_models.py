@@ -668,12 +668,26 @@ def _demo():
     return demo
 
 
-def test_demo_planted_access_effects_are_recovered():
+@pytest.fixture(scope="module")
+def demo_growth_frames():
+    """Each demo district's growth frame of each subject (its students' access made once for both), read only."""
+    from opportunity_research import config
+    from opportunity_research.study.measures import growth_frame, student_access
+
+    frames = {}
+    for did in config.DEMO_DISTRICTS:
+        district = _demo().district(did)
+        access = student_access(district)
+        for subject in ("ela", "math"):
+            frames[did, subject] = growth_frame(district, subject=subject, access=access)
+    return frames
+
+
+def test_demo_planted_access_effects_are_recovered(demo_growth_frames):
     """All five demo districts pooled, students in classrooms in schools in districts (three nested levels)."""
     from opportunity_research import config
-    from opportunity_research.study.measures import growth_frame
 
-    district, truth = _demo().district, _demo().truth
+    truth = _demo().truth
     formula = (
         "spring_z ~ fall_z + started_behind + "
         + " + ".join(f"{r} + {r}:started_behind" for r in RES)
@@ -682,7 +696,7 @@ def test_demo_planted_access_effects_are_recovered():
     for subject in ("ela", "math"):
         frames, truths = [], {}
         for did in config.DEMO_DISTRICTS:
-            frames.append(growth_frame(district(did), subject=subject).assign(district_id=did))
+            frames.append(demo_growth_frames[did, subject].assign(district_id=did))
             truths[did] = truth(did)["growth"][subject]
         pooled = pd.concat(frames, ignore_index=True)
         fit = M.fit_growth_model(pooled, formula=formula, groups=("district_id", "school_id", "classroom_id"))
@@ -702,14 +716,12 @@ def test_demo_planted_access_effects_are_recovered():
         assert sum(inside) >= 7, (subject, np.round(z, 2))
 
 
-def test_demo_study_models_fit_every_district():
+def test_demo_study_models_fit_every_district(demo_growth_frames):
     from opportunity_research import config
-    from opportunity_research.study.measures import growth_frame
 
-    district = _demo().district
     for did in config.DEMO_DISTRICTS:
         for subject in ("ela", "math"):
-            sm = growth.fit_study_models(growth_frame(district(did), subject=subject))
+            sm = growth.fit_study_models(demo_growth_frames[did, subject].copy())
             # every all-four model verifies; a single-resource model in a 3-school district may not, and is
             # then flagged (converged False with its reason), never reported silently
             eff = sm.effects

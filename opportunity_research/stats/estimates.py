@@ -622,7 +622,8 @@ def subgroup_estimates(
             else:
                 groups.append(_group_labels(t[var], var))
                 names.append(np.full(len(t), var, dtype=object))
-                frames.append(t.drop(columns=[var]))
+                del t[var]  # (cell_estimates' own new frame: not copied to leave the column out)
+                frames.append(t)
         if (
             var is not None
         ):  # the keys' cells are kept: every variable's cells (and the keys' refined) start from them
@@ -752,13 +753,12 @@ def text_as_categories(frame: pd.DataFrame, columns) -> tuple[pd.DataFrame, dict
 
 def text_back(table: pd.DataFrame, text: dict) -> pd.DataFrame:
     """The columns :func:`text_as_categories` made categories, back to their text dtypes (see its example)."""
-    return table.astype(
-        {
-            c: dt
-            for c, dt in text.items()
-            if c in table.columns and isinstance(table[c].dtype, pd.CategoricalDtype)
-        }
-    )
+    # column by column (DataFrame.astype of a few columns goes through every column)
+    out = table.copy(deep=False)
+    for c, dt in text.items():
+        if c in table.columns and isinstance(table[c].dtype, pd.CategoricalDtype):
+            out[c] = table[c].astype(dt)
+    return out
 
 
 def complete_table(table: pd.DataFrame, *, counts: Sequence[str] = ()) -> pd.DataFrame:

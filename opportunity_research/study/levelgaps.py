@@ -195,20 +195,35 @@ def _joined_parts(
     small = np.int32 if max(len(assessments), len(students)) < 2**31 else np.int64
     pos, at = pos[on].astype(small), at[on].astype(small)
     del on
-    subj = pd.factorize(assessments["subject"], sort=True)[0].astype(small)
+    subj, subjects = pd.factorize(assessments["subject"], sort=True)
+    subj = subj.astype(small)
     year, years = pd.factorize(assessments["school_year"], sort=True)
     year = year.astype(small)
     # parts numbered among the whole columns' values: in the same order as among the selected rows' alone
-    part = np.where((subj >= 0) & (year >= 0), subj * (len(years) + 1) + year, -1)[pos]
+    ny = len(years) + 1
+    part = np.where((subj >= 0) & (year >= 0), subj * ny + year, -1)[pos]
     del subj, year
     order = np.argsort(part, kind="stable")  # each part's rows in their order
     bounds = np.flatnonzero(np.diff(part[order], prepend=-2, append=-2))
     spans = [(lo, hi) for lo, hi in itertools.pairwise(bounds) if part[order[lo]] >= 0]
+    # each subject's value taken once, from the first row of its first part (a part's subject column is taken from
+    # these few values by its rows' codes: a take from the whole column of text costs a pass over all of it)
+    first = {}
+    for lo, _ in spans:
+        first.setdefault(int(part[order[lo]]) // ny, int(pos[order[lo]]))
+    subject = assessments["subject"].take(list(first.values())).reset_index(drop=True)
+    local = np.zeros(len(subjects), dtype=np.int64)
+    local[list(first)] = np.arange(len(first))
+    other = [c for c in cols if c != "subject"]
     columns = list(columns)
     done = False
     for lo, hi in _batched(spans, panels.PARTS_MIN_ROWS):
         take = order[lo:hi]
-        out = assessments[cols].take(pos[take]).reset_index(drop=True)
+        out = assessments[other].take(pos[take]).reset_index(drop=True)
+        if "subject" in cols:
+            out.insert(
+                cols.index("subject"), "subject", subject.take(local[part[take] // ny]).reset_index(drop=True)
+            )
         for c in columns:
             out[c] = students[c].take(at[take]).reset_index(drop=True)
         done = True
