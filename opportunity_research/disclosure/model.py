@@ -319,6 +319,18 @@ def _split_group(group: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return var[code], lev[code]
 
 
+def _text_exact(dtype) -> bool:
+    """Whether two values of ``dtype`` are equal exactly when their texts (``astype("str")``) are: text and integers
+    (not floats: ``-0.0 == 0.0``; not objects: ``1 == 1.0 == True``).
+
+    Examples
+    --------
+    >>> _text_exact(pd.Series([2016, 2017]).dtype), _text_exact(pd.Series([0.0, -0.0]).dtype)
+    (True, False)
+    """
+    return isinstance(dtype, pd.StringDtype) or (dtype != object and pd.api.types.is_integer_dtype(dtype))
+
+
 def _level_text(values: pd.Series) -> np.ndarray:
     return values.astype("str").str.replace(r"^(-?\d+)\.0+$", r"\1", regex=True).to_numpy(dtype=object)
 
@@ -480,9 +492,11 @@ class PopulationModel:
         cols = [c for c in spec.universe if c in df.columns]
         if not cols:
             return np.full(len(df), self.names[tid], dtype=object)
-        parts = [df[c].astype("str").to_numpy(dtype=object) for c in cols]
-        code, first = codes(parts)  # each distinct combination joined once
-        uni = [self.names[tid] + "|" + "|".join(p) for p in zip(*(x[first] for x in parts))]
+        # each distinct combination joined once, as text: the columns numbered as they are where two values are equal
+        # exactly when their texts are (text, integers: every row's text took about 0.3 CPU-s at 1,000,000 students)
+        code, first = codes([df[c] if _text_exact(df[c].dtype) else df[c].astype("str") for c in cols])
+        parts = [df[c].iloc[first].astype("str").to_numpy(dtype=object) for c in cols]
+        uni = [self.names[tid] + "|" + "|".join(p) for p in zip(*parts)]
         return np.array(uni, dtype=object)[code]
 
     def _est(self, df, spec):
