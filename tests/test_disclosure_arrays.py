@@ -270,3 +270,53 @@ def test_pass_with_the_closure_by_lists_as_by_products(monkeypatch):
         pd.testing.assert_frame_equal(out[k], out0[k], check_exact=True)
     pd.testing.assert_frame_equal(rep.intervals, rep0.intervals, check_exact=True)
     assert rep.to_dict() == rep0.to_dict()
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_picked_groups_as_the_list_of_groups(seed):
+    """``model_arrays.picked_groups`` (the model's relations' groups taken from the grouped rows at once) gives what
+    ``grouped`` gives for the list of the picked groups' rows and totals (some groups empty, some not picked)."""
+    from opportunity_research.disclosure.model_arrays import grouped, picked_groups
+
+    rng = np.random.default_rng(seed)
+    lens = rng.integers(0, 5, 30)
+    starts = np.concatenate([[0], np.cumsum(lens)])
+    rows = rng.permutation(int(starts[-1]) + 10)[: int(starts[-1])]
+    which = np.flatnonzero(rng.random(30) < 0.6)
+    tot = rng.integers(0, 100, len(which))
+    want = grouped([(rows[starts[g] : starts[g + 1]].tolist(), int(t)) for g, t in zip(which, tot)])
+    got = picked_groups(rows, starts, which, tot)
+    assert [x.tolist() for x in got[:3]] + [got[3]] == [x.tolist() for x in want[:3]] + [want[3]]
+
+
+@pytest.mark.parametrize("known", [True, False])
+def test_students_within_results_as_the_loop_of_rows(known):
+    """A cell table with ``n`` and ``n_students`` relates each row's two counts (``n_students <= n``, where they are
+    two counts and, with true counts, hold): the relations are the dicts a loop over the rows builds, one after
+    another, in the rows' order (the model adds them as arrays)."""
+    tables = {
+        "cells": (
+            pd.DataFrame(
+                {
+                    "school_id": ["A", "A", "A", "B", "B", "B", "all", "all", "all"],
+                    "group": ["all", "ell=1", "ell=0"] * 3,
+                    "n": [40.0, 12.0, 28.0, 30.0, 4.0, 26.0, 70.0, 16.0, 54.0],
+                    "n_students": [20.0, 12.0, 8.0, 31.0, 2.0, 26.0, 51.0, 14.0, 34.0],
+                    "suppressed": False,
+                }
+            ),
+            TableSpec("cell", counts=("n", "n_students")),
+        )
+    }
+    if not known:
+        tables["cells"][0].loc[[4, 5], ["n", "n_students"]] = np.nan
+        tables["cells"][0].loc[[4, 5], "suppressed"] = True
+    m = PopulationModel(tables, year=2016, known=known, min_n=10)
+    df = tables["cells"][0]
+    want = []
+    for r in range(len(df)):
+        vn, vs = (int(v) for v in m.row_vars[r])  # the row's counts, column by column: n, n_students
+        if vs != vn and (not known or df.at[r, "n_students"] <= df.at[r, "n"]):
+            want.append(({vs: 1.0, vn: -1.0}, "le"))
+    got = [(dict(c), s) for c, s in m.relations][: len(want)]  # the table's first relations
+    assert want and got == want

@@ -79,6 +79,15 @@ class _ListRelations(list):
     def flush(self):
         pass
 
+    def add(self, lens, var, coef, le):
+        """Relations given as arrays (``Relations.add``), a dict each, in order."""
+        at = 0
+        for n, sense in zip(np.asarray(lens).tolist(), np.asarray(le).tolist()):
+            self.append(
+                (dict(zip(var[at : at + n].tolist(), coef[at : at + n].tolist())), "le" if sense else "eq")
+            )
+            at += n
+
 
 class _ListEstimates(list):
     """The rows' estimates as the loop built them: a dict per row."""
@@ -112,8 +121,9 @@ def _loop_ones(parts):
     return coefs
 
 
-def _loop_number_rows(self, tid, df, spec, rows, labels, counts, pre):
-    """The row loop of ``PopulationModel._cell_rows`` before (variables numbered as met, row by row)."""
+def _loop_number_rows(self, tid, df, spec, rows, labels, counts, pre, label_codes=None):
+    """The row loop of ``PopulationModel._cell_rows`` before (variables numbered as met, row by row, from the labels'
+    text: ``label_codes`` is not read)."""
     unis, school, var, lev, yrs = labels
     links = self._set_links(unis, school, var, counts, pre)
     cols, k = self._est(df, spec), len(counts)
@@ -159,21 +169,21 @@ def _loop_number_rows(self, tid, df, spec, rows, labels, counts, pre):
 
 def _loop_relations(self, groups, counts, rvars, rids):
     """The cell tables' relations of levels and schools as the loop over the groups built them (a dict each)."""
-    if not groups:
+    flat, gid, tot, starts = groups
+    if not len(tot):
         return
-    flat, gid, tot, starts = model._grouped(groups)
     senses = []
     for j in range(len(counts)):
         if not self.known:
-            senses.append(["eq"] * len(groups))
+            senses.append(["eq"] * len(tot))
             continue
         total = counts[j][tot]
-        missing, sums = model._sums(counts[j][flat], total, gid, len(groups))
+        missing, sums = model._sums(counts[j][flat], total, gid, len(tot))
         eq = np.abs(sums - total) < 0.5
         le = ~eq & (sums < total)
         senses.append(np.where(missing, "", np.where(eq, "eq", np.where(le, "le", ""))).tolist())
     rv, rt, rid_of = rvars[flat].T.tolist(), rvars[tot].T.tolist(), rids[flat].tolist()
-    for g in range(len(groups)):
+    for g in range(len(tot)):
         lo, hi = starts[g], starts[g + 1]
         for j in range(len(counts)):
             sense = senses[j][g]
@@ -188,13 +198,13 @@ def _loop_relations(self, groups, counts, rvars, rids):
 
 def _loop_subject_relations(self, groups, counts, names, rvars, rids):
     """The pooled subjects' relations as the loop over the groups built them (a dict each, in turn)."""
-    if not groups:
+    flat, gid, tot, starts = groups
+    if not len(tot):
         return
-    flat, gid, tot, starts = model._grouped(groups)
     # the model's own senses: what this reference checks is the relations built from them
-    senses = self._subject_senses(counts, names, flat, gid, tot, len(groups))
+    senses = self._subject_senses(counts, names, flat, gid, tot, len(tot))
     rv, rt, rid_of = rvars[flat].T.tolist(), rvars[tot].T.tolist(), rids[flat].tolist()
-    for g in range(len(groups)):
+    for g in range(len(tot)):
         lo, hi = starts[g], starts[g + 1]
         for j in range(len(counts)):
             sense, pvars, tvar = senses[j][g], rv[j][lo:hi], rt[j][g]

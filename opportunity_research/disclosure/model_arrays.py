@@ -635,7 +635,8 @@ def count_codes(labels, counts, links, known: bool) -> tuple[np.ndarray, np.ndar
 
     Counts are taken row by row, column by column; two counts have one code when
     :class:`~.model.PopulationModel` gives them one key: the row's labels (``labels``: universe, school, variable,
-    level, year; a missing year is its own in every row, as a missing value in a key equals nothing else), and the
+    level, year; the first four as text or as their codes, the same codes; a missing year is its own in every row,
+    as a missing value in a key equals nothing else), and the
     count's value (``known``) or its link (from published files), or where there is neither the count's own
     name (universe and column). ``first`` is each code's first count (codes are numbered in the order first met),
     ``links`` the links of the counts in that order (None with ``known``).
@@ -709,6 +710,25 @@ def grouped(groups) -> tuple[np.ndarray, np.ndarray, np.ndarray, list]:
     flat = np.concatenate([np.asarray(p, dtype=np.int64) for p, _ in groups])
     tot = np.fromiter((t for _, t in groups), dtype=np.int64, count=len(groups))
     return flat, np.repeat(np.arange(len(groups)), lens), tot, np.concatenate([[0], np.cumsum(lens)]).tolist()
+
+
+def picked_groups(rows, starts, which, tot) -> tuple[np.ndarray, np.ndarray, np.ndarray, list]:
+    """:func:`grouped` of the groups ``which`` (ascending) of grouped rows (``rows``, ``starts``: group ``g``'s rows are
+    ``rows[starts[g]:starts[g + 1]]``, as :func:`key_groups` gives them), the group ``which[i]`` with the total row
+    ``tot[i]``: taken from the arrays at once (a list of each group's rows took about 0.3 CPU-s at 1,000,000 students).
+
+    Examples
+    --------
+    >>> flat, gid, tot, starts = picked_groups(np.array([1, 2, 7, 4]), np.array([0, 2, 3, 4]), np.array([0, 2]), [0, 3])
+    >>> flat.tolist(), gid.tolist(), tot.tolist(), starts
+    ([1, 2, 4], [0, 0, 1], [0, 3], [0, 2, 3])
+    """
+    which = np.asarray(which, dtype=np.int64)
+    starts = np.asarray(starts, dtype=np.int64)
+    lo, lens = starts[which], starts[which + 1] - starts[which]
+    flat = np.asarray(rows, dtype=np.int64)[ranges(lo, lens)]
+    gid = np.repeat(np.arange(len(which)), lens)
+    return flat, gid, np.asarray(tot, dtype=np.int64), np.concatenate([[0], np.cumsum(lens)]).tolist()
 
 
 def sums(vals, total, gid, n) -> tuple[np.ndarray, np.ndarray]:
