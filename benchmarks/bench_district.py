@@ -17,7 +17,9 @@ For each size, in a fresh temporary project:
    printed: **RSS** (each process's resident set: a page several processes share, e.g. a library or Chromium's
    shared memory, counts once in each) and **PSS** (proportional: a shared page counts 1/n in each of the n
    processes mapping it; the memory the tree really takes from the machine). Chromium's processes share much, so
-   the RSS sum overstates the pages step most. Also each role's peak RSS, PSS and USS (its private pages) by stage.
+   the RSS sum overstates the pages step most. Also each role's peak RSS, PSS and USS (its private pages) by stage,
+   and the task's own steps (``DistrictResult.stages``: inputs, notebook, pages, screen+audit, publish) with their
+   wall and CPU seconds (of the runner and its children during each; a thread of the step counts in it);
 
 Then the scaling ratios (time and peak at each size / the previous size) and, in the same run, the demo
 report against the floor: a one-cell notebook through papermill + nbconvert (median of 3) vs the demo districts'
@@ -394,6 +396,7 @@ def _end_to_end(root: str, district: str, queue) -> None:
             "stage_at_peak": s.stage_at_peak,
             "cpu_sampled": sampled.cpu - s.own_cpu,
             "status": status,
+            "steps": {r.district_id: r.stages for r in res.districts},
         }
     )
 
@@ -595,6 +598,13 @@ def _print_end_to_end(e2e: dict) -> None:
         f"{e2e.get('cpu_sampled', float('nan')):.1f} s (every process of the tree, sampled); the memory "
         f"sampling's own {e2e.get('sampler_cpu', float('nan')):.1f} s left out of both"
     )
+    for district, steps in e2e.get("steps", {}).items():
+        # the task's own steps (DistrictResult.stages: wall and CPU of the runner and its children during each)
+        shown = ", ".join(
+            f"{step} {wall:.2f} s / {'-' if cpu is None else f'{cpu:.1f}'} CPU s"
+            for step, (wall, cpu) in steps.items()
+        )
+        print(f"    steps of {district} (wall / CPU): {shown}")
     for what, at in e2e.get("at_peak", {}).items():
         roles = ", ".join(f"{r} {v[0]}/{v[1]}" for r, v in at["roles"].items())
         print(f"    at the {what.upper()} peak ({at['stage']}), RSS/PSS MB by role: {roles}")

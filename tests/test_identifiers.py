@@ -138,6 +138,44 @@ def test_string_set_answers_as_a_frozenset():
     assert StringSet([]) == frozenset() and not StringSet([]) and StringSet([]).isdisjoint(["a"] * 20)
 
 
+def test_string_set_finds_the_words_of_a_text_as_its_lookups_do():
+    """StringSet.holds_word (the screen's first look at a text) answers as looking up each of the text's words
+    (longest runs of ASCII letters and digits), lowercased: words of each length, at the text's start and end, next
+    to non-ASCII letters, upper case, across lines; and a set of strings of one length or of none."""
+    import random
+    import re
+
+    from opportunity_research.disclosure.identifiers import StringSet
+
+    rng = random.Random(11)
+    alphabet = "abXY019-_. \n,éß\u4e2d\ud800"
+    texts = [
+        "",
+        "-",
+        "é",
+        *("".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40))) for _ in range(400)),
+    ]
+    words = sorted({w.lower() for t in texts for w in re.findall("[0-9A-Za-z]+", t)})
+    for members in (
+        words[::7],
+        words[::3][:40],
+        [w for w in words if len(w) == 2],
+        ["ab"],
+        [],
+        ["é-1", "ab\x00"],
+    ):
+        got = StringSet(members)
+        for t in texts:
+            assert got.holds_word(t) == (
+                not got.isdisjoint({w.lower() for w in re.findall("[0-9A-Za-z]+", t)})
+            ), (
+                members[:3],
+                t,
+            )
+    assert StringSet(["ab"]).holds_word("éAB") and not StringSet(["ab"]).holds_word("xab ab0")
+    assert StringSet(["ab"]).holds_word("éAB\n") and not StringSet(["é"]).holds_word("é")
+
+
 def test_lookups_hold_no_python_string_per_id():
     """The screen's lookups of 200,000 ids take a few MB (a frozenset of the ids and one of their keys took 36 MB:
     377 MB at 1,000,000 students)."""

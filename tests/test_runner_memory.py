@@ -4,7 +4,8 @@
   the last pages are printed and screened; earlier districts keep it warm for the next one, and a cross-district
   report that follows keeps it for itself. The shared browser stays until the batch closes. (A batch of two
   districts without one: checked in tests/test_runner_engine.py's batch of two, with ``seen`` below.)
-* The disclosure gate has finished (and returned its memory) before Chromium prints.
+* The disclosure gate has finished (and returned its memory) before Chromium prints; the privacy screen starts
+  once the HTML pages are written, beside the gate's end.
 * The runner returns what processing a district freed before the notebook runs.
 """
 
@@ -120,6 +121,37 @@ def test_the_gate_has_finished_before_the_browser_prints(tmp_path, monkeypatch, 
     result = run_batch(["alpha"], notebook=TINY, cross_notebook=None, root=tmp_path, process=False)
     assert [r.status for r in result.districts] == ["ok"], [r.reason for r in result.districts]
     assert gates_at_print == [[]]
+
+
+def test_the_screen_starts_once_the_pages_are_written_beside_the_gate(tmp_path, monkeypatch):
+    """The privacy screen starts when the HTML pages are written, without waiting for the gate to end (the gate
+    still ends before printing: the test above)."""
+    from opportunity_research.disclosure import joint
+
+    audit, screen = joint.audit_report_folder, runner_task._Screen
+    started = threading.Event()
+    gates_at_screen = []
+
+    def slow_audit(folder, *args, **kwargs):  # a gate that runs until the screen has started
+        started.wait(
+            20
+        )  # a deadlock guard, not a timing: spent in full only if the screen waited for the gate
+        return audit(folder, *args, **kwargs)
+
+    class Recording(screen):
+        def __init__(self, *args, **kwargs):
+            gates_at_screen.append(
+                [t.name for t in threading.enumerate() if t.name.startswith("disclosure-gate-")]
+            )
+            started.set()
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(joint, "audit_report_folder", slow_audit)
+    monkeypatch.setattr(runner_task, "_Screen", Recording)
+    make_district(tmp_path, "alpha")
+    result = run_batch(["alpha"], notebook=TINY, cross_notebook=None, root=tmp_path, process=False)
+    assert [r.status for r in result.districts] == ["ok"], [r.reason for r in result.districts]
+    assert gates_at_screen == [["disclosure-gate-alpha"]]
 
 
 def test_the_runner_returns_what_processing_freed(tmp_path, monkeypatch):

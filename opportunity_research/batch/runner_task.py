@@ -5,7 +5,8 @@ function: :func:`_prepare_inputs` (validate and process, collect the identifiers
 :func:`_execute` (the notebook, with papermill, on the worker's warm kernel), :func:`_build_pages` (sanitize the
 notebook, HTML and PDF pages), :func:`_screen_and_audit` (privacy screen, disclosure gate; the gate, :class:`_Gate`,
 starts in a thread as soon as the notebook has run and overlaps the HTML pages' writing, and the screen,
-:class:`_Screen`, starts once they are written and the gate is done, so it overlaps Chromium's printing) and
+:class:`_Screen`, starts once they are written, beside the gate's end and Chromium's printing, which waits for the
+gate) and
 :func:`_publish` (atomic, once per run). :func:`run_job` chains them and turns any failure into the district's reason:
 :func:`prepare_job` the inputs, :func:`run_notebook` the notebook, :func:`finish_job` the rest, so that a serial batch
 can prepare a district while the one before runs its notebook, and run its notebook while the one before that is printed
@@ -483,8 +484,9 @@ class _Gate:
     and the HTML pages are written, and :func:`_screen_and_audit` takes its result after the privacy screen. Same
     audit, same decision, same messages as run after the screen; a task that fails before then does not wait for it
     (its result is never read). :meth:`wait` lets it finish (and give its memory back) before Chromium prints: at
-    1,000,000 students the audit held 360 MB at its peak, which otherwise came on top of the browser's and the
-    screen's.
+    1,000,000 students the audit held 360 MB at its peak, which otherwise came on top of the printing browser's and
+    the screen's (the browser is started meanwhile, and the screen once the HTML pages are written: at a million
+    students the gate is mostly done by then).
     """
 
     def __init__(self, job: Job, folder: Path):
@@ -537,7 +539,8 @@ def _screened_files(folder: Path) -> dict[Path, tuple[int, int, int]]:
 
 
 class _Screen:
-    """The privacy screen of a folder whose pages are written, run in a thread while Chromium prints the PDFs.
+    """The privacy screen of a folder whose pages are written, run in a thread while the gate ends (:class:`_Gate`)
+    and Chromium prints the PDFs.
 
     It screens the files the screen reads as they are when it starts (:func:`_screened_files`): the sanitized
     notebook, findings, tables and the HTML pages; printing adds only PDFs, which the screen does not read.
@@ -803,9 +806,10 @@ def finish_job(started: Started) -> DistrictResult:
             gate = _Gate(job, tmp)  # the disclosure gate, while the HTML pages are built
             screens: list[_Screen] = []  # the privacy screen, while Chromium prints
 
-            def before_print() -> None:  # the gate done (its memory returned) before the browser prints
-                gate.wait()
+            def before_print() -> None:  # the pages written: the screen starts; the gate done (its memory
+                # returned) before the browser prints
                 screens.append(_Screen(job, tmp, ids))
+                gate.wait()
 
             with _stage(result, "pages"):
                 _build_pages(job, tmp, final, started.nb_out, before_print=before_print)
