@@ -1,6 +1,7 @@
 """The score gaps' totals over every level (issue #21, 1,000,000 students): summed once per set of rows the
 variables' levels are on, not once per variable, and the same to the bit as the groupby of every variable's rows
-they were summed with before (the long table, one variable's rows after another's), also when one variable has
+they were summed with before (the long table, one variable's rows after another's), and each level's sums the
+same as that table's groupby on its keys (now grouped on their codes, not hashed), also when one variable has
 missing levels (a second set of rows). pandas sums a groupby whose keys never decrease segment by segment and
 others with compensated summation: both cases are here (one cell or several, variables in sorted
 order or not), on scores whose sums' last bits depend on the method."""
@@ -31,18 +32,28 @@ def _rows(seed: int = 3, n: int = 4000) -> pd.DataFrame:
     )
 
 
-def _long_table_totals(r: pd.DataFrame, variables: list[str]) -> tuple[pd.DataFrame, bool]:
-    """The totals as the long table gave them: a groupby of (cell, variable) keys of every variable's rows with a
-    level, variable after variable (and whether those keys never decrease)."""
+def _long_table_sums(r: pd.DataFrame, variables: list[str]) -> tuple[pd.DataFrame, pd.DataFrame, bool]:
+    """The sums as the long table gave them: groupbys of the integer (cell, variable, level) and (cell, variable)
+    keys of every variable's rows with a level, variable after variable (and whether the latter never decrease)."""
     g = r.groupby(["subject", "school_year", "grade"])["scale_score"]
     z = ((r["scale_score"] - g.transform("mean")) / g.transform("std")).to_numpy()
     cell = r.groupby(["subject", "school_year"], sort=True).ngroup().to_numpy()
+    coded = {v: levelgaps._level_codes(r[v]) for v in variables}
     names, nv = sorted(variables), len(variables)
-    key = np.concatenate([cell[r[v].notna().to_numpy()] * nv + names.index(v) for v in variables])
-    zz = np.concatenate([z[r[v].notna().to_numpy()] for v in variables])
+    texts = sorted({t for _, text in coded.values() for t in text})
+    nt = len(texts)
+    key = np.concatenate(
+        [
+            (cell[code >= 0] * nv + names.index(v)) * nt
+            + np.array([texts.index(t) for t in text])[code[code >= 0]]
+            for v, (code, text) in coded.items()
+        ]
+    )
+    zz = np.concatenate([z[code >= 0] for code, _ in coded.values()])
     long = pd.DataFrame({"key": key, "z": zz, "z2": zz**2})
-    want = long.groupby("key", sort=True).agg(N=("z", "size"), S=("z", "sum"), SS=("z2", "sum"))
-    return want, bool((np.diff(key) >= 0).all())
+    each = long.groupby("key", sort=True).agg(n=("z", "size"), s=("z", "sum"), ss=("z2", "sum"))
+    want = long.groupby(key // nt, sort=True).agg(N=("z", "size"), S=("z", "sum"), SS=("z2", "sum"))
+    return each, want, bool((np.diff(key // nt) >= 0).all())
 
 
 @pytest.mark.parametrize("one_cell", [False, True])
@@ -52,11 +63,15 @@ def test_totals_are_the_long_tables_sums_to_the_bit(one_cell, variables):
     if one_cell:  # one subject and year (as the score gaps' parts): with the variables sorted, the keys are
         r = r[(r["subject"] == "ela") & (r["school_year"] == 2016)].reset_index(drop=True)
     grp, tot = levelgaps._score_sums(r, variables)
-    want, sorted_keys = _long_table_totals(r, variables)
+    each, want, sorted_keys = _long_table_sums(r, variables)
     assert sorted_keys == (one_cell and variables == sorted(variables))
     assert len(tot) == len(want) == (1 if one_cell else 2 * 2) * 3
     for c in ("N", "S", "SS"):
         assert np.array_equal(tot[c].to_numpy(), want[c].to_numpy()), c
+    # each level's sums too (their groups found by counting the keys, not by hashing them)
+    assert len(grp) == len(each)
+    for c in ("n", "s", "ss"):
+        assert np.array_equal(grp[c].to_numpy(), each[c].to_numpy()), c
     # the totals of a variable with missing levels are not those of the others
     sex, ell = (tot[tot["variable"] == v]["N"].to_numpy() for v in ("sex", "ell"))
     assert (sex < ell).all()

@@ -495,16 +495,15 @@ def _score_sums(r: pd.DataFrame, variables) -> tuple[pd.DataFrame, pd.DataFrame]
     tot = _total_sums(cell, z, masks, nv, [names.index(v) for v in coded])
     zz = np.concatenate(zs) if zs else np.zeros(0)
     key = np.concatenate(parts) if parts else np.zeros(0, np.int64)
-    del (
-        parts,
-        zs,
-        r,
-        g,
-        z,
-        masks,
-    )  # the long table holds every row once per variable: no second and third copy
+    del parts, zs, r, g, z, masks  # the long table holds every row once per variable: no second or third copy
+    # the keys as a category of their sorted distinct values (found by counting the keys, which lie in a small
+    # range, not by hashing every row's): the groupby's groups and each row's group are those of the keys
+    seen = np.bincount(key, minlength=len(cells) * nv * nt) > 0
+    key = pd.Categorical.from_codes(
+        (np.cumsum(seen) - 1)[key], categories=pd.Index(np.flatnonzero(seen), dtype=np.int64)
+    )
     long = pd.DataFrame({"key": key, "z": zz, "z2": zz**2}, copy=False)
-    del key, zz
+    del key, zz, seen
 
     def decode(k: np.ndarray) -> pd.DataFrame:
         return (
@@ -513,7 +512,7 @@ def _score_sums(r: pd.DataFrame, variables) -> tuple[pd.DataFrame, pd.DataFrame]
             .assign(variable=pd.Series(np.asarray(names, dtype=object)[(k // nt) % nv], dtype="str"))
         )
 
-    a = long.groupby("key", sort=True).agg(n=("z", "size"), s=("z", "sum"), ss=("z2", "sum"))
+    a = long.groupby("key", sort=True, observed=True).agg(n=("z", "size"), s=("z", "sum"), ss=("z2", "sum"))
     grp = decode(a.index.to_numpy()).assign(
         level=pd.Series(np.asarray(texts, dtype=object)[a.index.to_numpy() % nt], dtype="str"),
         n=a["n"].to_numpy(),
