@@ -144,12 +144,13 @@ def level_counts_from_assessments(
 
 def _level_count_parts(r: pd.DataFrame, variables) -> list[pd.DataFrame]:
     """The counts by (school, subject, year, level) of the joined rows ``r``, for all and for each variable's level."""
-    keys = ["school_id", "subject", "school_year"]
-    # one grouping of the rows into (school, subject, year, level) cells, then one count per cell and level
-    # of each variable (np.bincount on integer codes): no long table of every row once per variable
-    g = r.groupby([*keys, "performance_level"], sort=False)
-    cell, cells = g.ngroup().to_numpy(), g.size()
-    cells = cells.index.to_frame(index=False).assign(n_students=cells.to_numpy())
+    keys = ["school_id", "subject", "school_year", "performance_level"]
+    # one numbering of the rows' (school, subject, year, level) cells (the keys' codes combined, not a groupby of
+    # the four columns: the counts are summed per cell and sorted at the end, in whatever order they come), then
+    # one count per cell and level of each variable (np.bincount on integer codes): no long table of every row
+    # once per variable
+    cell, cells = panels._key_cells(r, keys)
+    cells = cells.assign(n_students=np.bincount(cell[cell >= 0], minlength=len(cells)))
     parts = [cells.assign(group="all")]
     for v in variables:
         code, text = _level_codes(r[v])
