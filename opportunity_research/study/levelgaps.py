@@ -149,7 +149,7 @@ def _level_count_parts(r: pd.DataFrame, variables) -> list[pd.DataFrame]:
     # the four columns: the counts are summed per cell and sorted at the end, in whatever order they come), then
     # one count per cell and level of each variable (np.bincount on integer codes): no long table of every row
     # once per variable
-    cell, cells = panels._key_cells(r, keys)
+    cell, cells = panels.key_cells(r, keys)
     cells = cells.assign(n_students=np.bincount(cell[cell >= 0], minlength=len(cells)))
     parts = [cells.assign(group="all")]
     for v in variables:
