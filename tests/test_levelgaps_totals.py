@@ -1,10 +1,12 @@
 """The score gaps' totals over every level (issue #21, 1,000,000 students): summed once per set of rows the
 variables' levels are on, not once per variable, and the same to the bit as the groupby of every variable's rows
-they were summed with before (the long table, one variable's rows after another's), and each level's sums the
-same as that table's groupby on its keys (now grouped on their codes, not hashed), also when one variable has
-missing levels (a second set of rows). pandas sums a groupby whose keys never decrease segment by segment and
-others with compensated summation: both cases are here (one cell or several, variables in sorted
-order or not), on scores whose sums' last bits depend on the method."""
+they were summed with before (the long table, one variable's rows after another's); each level's sums the same
+as that table's groupby on its keys (now grouped on their codes, not hashed); the scores standardized within
+(subject, year, grade) groups numbered from the keys' codes, not grouped on the three columns. Also when one
+variable has missing levels (a second set of rows) and some rows have no grade (no standardized score). pandas
+sums a groupby whose keys never decrease segment by segment and others with compensated summation: both cases
+are here (one cell or several, variables in sorted order or not), on scores whose sums' last bits depend on the
+method."""
 
 from __future__ import annotations
 
@@ -19,11 +21,13 @@ def _rows(seed: int = 3, n: int = 4000) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     sex = pd.Series(rng.choice(["F", "M"], n), dtype=object)
     sex[rng.random(n) < 0.1] = None  # missing levels: the totals of "sex" run over fewer rows
+    grade = rng.choice([3.0, 4.0, 5.0], n)
+    grade[rng.random(n) < 0.02] = np.nan  # no grade: no standardized score
     return pd.DataFrame(
         {
             "subject": rng.choice(["ela", "math"], n),
             "school_year": rng.choice([2016, 2017], n),
-            "grade": rng.choice([3, 4, 5], n),
+            "grade": grade,
             "scale_score": rng.normal(500, 50, n) / 7,
             "ell": rng.integers(0, 2, n),
             "low_income": rng.integers(0, 2, n),
@@ -37,6 +41,7 @@ def _long_table_sums(r: pd.DataFrame, variables: list[str]) -> tuple[pd.DataFram
     keys of every variable's rows with a level, variable after variable (and whether the latter never decrease)."""
     g = r.groupby(["subject", "school_year", "grade"])["scale_score"]
     z = ((r["scale_score"] - g.transform("mean")) / g.transform("std")).to_numpy()
+    r, z = r[np.isfinite(z)], z[np.isfinite(z)]
     cell = r.groupby(["subject", "school_year"], sort=True).ngroup().to_numpy()
     coded = {v: levelgaps._level_codes(r[v]) for v in variables}
     names, nv = sorted(variables), len(variables)

@@ -467,15 +467,20 @@ def score_gaps(
 def _score_sums(r: pd.DataFrame, variables) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per (subject, year, variable, level) of the joined rows ``r``: n, sum and sum of squares of the scores
     standardized within grade, subject and year; and per (subject, year, variable) the same over every level."""
-    g = r.groupby(["subject", "school_year", "grade"])["scale_score"]
+    # the (subject, year, grade) groups as their numbers (panels.key_cells: the keys' codes combined, numbered as
+    # the groupby of the three columns numbers them, a row with a missing key in none), not grouped on the columns
+    cell = panels.key_cells(r, ["subject", "school_year", "grade"])[0]
+    g = r["scale_score"].groupby(
+        pd.Categorical.from_codes(cell, categories=pd.RangeIndex(int(cell.max(initial=-1)) + 1)),
+        observed=True,
+    )
     r = r.assign(z=(r["scale_score"] - g.transform("mean")) / g.transform("std"))
     r = r[np.isfinite(r["z"])]
     # One long table of every row once per variable (rows of a variable in row order), as integer keys that
     # sort as (subject, year, variable, level) do: the groupby sums then see the same groups in the same order
     # as on the table of text columns, so they are the same to the bit (pandas sums sorted groups with
     # reduceat, others with compensated summation), without a text or object column per row.
-    g = r.groupby(["subject", "school_year"], sort=True)
-    cell, cells = g.ngroup().to_numpy().astype(np.int64), g.size().index.to_frame(index=False)
+    cell, cells = panels.key_cells(r, ["subject", "school_year"])
     coded = {v: _level_codes(r[v]) for v in variables}
     names = sorted(variables)
     texts = sorted({t for _, text in coded.values() for t in text})
