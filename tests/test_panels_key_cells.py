@@ -1,4 +1,4 @@
-"""``panels._key_cells`` (issue #21, the trajectories at 1,000,000 students): the cells of the keys numbered as
+"""``panels.key_cells`` (issue #21, the trajectories at 1,000,000 students): the cells of the keys numbered as
 ``groupby(keys, sort=True, observed=True).ngroup()`` numbers them (-1 where a key is missing), with years ranked
 without hashing, constant keys skipped and the combined codes made in place."""
 
@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from opportunity_research.study.panels import _key_cells
+from opportunity_research.study.panels import key_cells
 
 
 def _frame(n: int, seed: int, missing: bool) -> pd.DataFrame:
@@ -36,7 +36,7 @@ def _frame(n: int, seed: int, missing: bool) -> pd.DataFrame:
 )
 def test_key_cells_are_groupby_numbers(seed, missing, keys):
     f = _frame(500, seed, missing)
-    cell, cells = _key_cells(f, keys)
+    cell, cells = key_cells(f, keys)
     g = f.groupby(keys, sort=True, observed=True, dropna=True)
     np.testing.assert_array_equal(cell, g.ngroup().fillna(-1).to_numpy().astype(np.int64))
     want = g.size().reset_index()[keys]

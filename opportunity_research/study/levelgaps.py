@@ -144,12 +144,13 @@ def level_counts_from_assessments(
 
 def _level_count_parts(r: pd.DataFrame, variables) -> list[pd.DataFrame]:
     """The counts by (school, subject, year, level) of the joined rows ``r``, for all and for each variable's level."""
-    keys = ["school_id", "subject", "school_year"]
-    # one grouping of the rows into (school, subject, year, level) cells, then one count per cell and level
-    # of each variable (np.bincount on integer codes): no long table of every row once per variable
-    g = r.groupby([*keys, "performance_level"], sort=False)
-    cell, cells = g.ngroup().to_numpy(), g.size()
-    cells = cells.index.to_frame(index=False).assign(n_students=cells.to_numpy())
+    keys = ["school_id", "subject", "school_year", "performance_level"]
+    # one numbering of the rows' (school, subject, year, level) cells (the keys' codes combined, not a groupby of
+    # the four columns: the counts are summed per cell and sorted at the end, in whatever order they come), then
+    # one count per cell and level of each variable (np.bincount on integer codes): no long table of every row
+    # once per variable
+    cell, cells = panels.key_cells(r, keys)
+    cells = cells.assign(n_students=np.bincount(cell[cell >= 0], minlength=len(cells)))
     parts = [cells.assign(group="all")]
     for v in variables:
         code, text = _level_codes(r[v])
@@ -466,31 +467,49 @@ def score_gaps(
 def _score_sums(r: pd.DataFrame, variables) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per (subject, year, variable, level) of the joined rows ``r``: n, sum and sum of squares of the scores
     standardized within grade, subject and year; and per (subject, year, variable) the same over every level."""
-    g = r.groupby(["subject", "school_year", "grade"])["scale_score"]
+    # the (subject, year, grade) groups as their numbers (panels.key_cells: the keys' codes combined, numbered as
+    # the groupby of the three columns numbers them, a row with a missing key in none), not grouped on the columns
+    cell = panels.key_cells(r, ["subject", "school_year", "grade"])[0]
+    g = r["scale_score"].groupby(
+        pd.Categorical.from_codes(cell, categories=pd.RangeIndex(int(cell.max(initial=-1)) + 1)),
+        observed=True,
+    )
     r = r.assign(z=(r["scale_score"] - g.transform("mean")) / g.transform("std"))
     r = r[np.isfinite(r["z"])]
     # One long table of every row once per variable (rows of a variable in row order), as integer keys that
     # sort as (subject, year, variable, level) do: the groupby sums then see the same groups in the same order
     # as on the table of text columns, so they are the same to the bit (pandas sums sorted groups with
     # reduceat, others with compensated summation), without a text or object column per row.
-    g = r.groupby(["subject", "school_year"], sort=True)
-    cell, cells = g.ngroup().to_numpy().astype(np.int64), g.size().index.to_frame(index=False)
+    cell, cells = panels.key_cells(r, ["subject", "school_year"])
     coded = {v: _level_codes(r[v]) for v in variables}
     names = sorted(variables)
     texts = sorted({t for _, text in coded.values() for t in text})
     nv, nt = max(len(names), 1), max(len(texts), 1)
     rank = {t: i for i, t in enumerate(texts)}
-    z, parts, zs = r["z"].to_numpy(), [], []
+    z, parts, zs, masks = r["z"].to_numpy(), [], [], []
     for v, (code, text) in coded.items():
         ok = (code >= 0) & (cell >= 0)
         trank = np.array([rank[t] for t in text], dtype=np.int64)  # one per distinct level
         parts.append((cell[ok] * nv + names.index(v)) * nt + trank[code[ok]])
         zs.append(z[ok])
+        # the variables whose levels are on the same rows (most often every row): one set of those rows
+        same = next((m for m in masks if np.array_equal(m[0], ok)), None)
+        if same is None:
+            masks.append((ok, [names.index(v)]))
+        else:
+            same[1].append(names.index(v))
+    tot = _total_sums(cell, z, masks, nv, [names.index(v) for v in coded])
     zz = np.concatenate(zs) if zs else np.zeros(0)
     key = np.concatenate(parts) if parts else np.zeros(0, np.int64)
-    del parts, zs, r, g, z  # the long table holds every row once per variable: no second and third copy
+    del parts, zs, r, g, z, masks  # the long table holds every row once per variable: no second or third copy
+    # the keys as a category of their sorted distinct values (found by counting the keys, which lie in a small
+    # range, not by hashing every row's): the groupby's groups and each row's group are those of the keys
+    seen = np.bincount(key, minlength=len(cells) * nv * nt) > 0
+    key = pd.Categorical.from_codes(
+        (np.cumsum(seen) - 1)[key], categories=pd.Index(np.flatnonzero(seen), dtype=np.int64)
+    )
     long = pd.DataFrame({"key": key, "z": zz, "z2": zz**2}, copy=False)
-    del key, zz
+    del key, zz, seen
 
     def decode(k: np.ndarray) -> pd.DataFrame:
         return (
@@ -499,20 +518,64 @@ def _score_sums(r: pd.DataFrame, variables) -> tuple[pd.DataFrame, pd.DataFrame]
             .assign(variable=pd.Series(np.asarray(names, dtype=object)[(k // nt) % nv], dtype="str"))
         )
 
-    a = long.groupby("key", sort=True).agg(n=("z", "size"), s=("z", "sum"), ss=("z2", "sum"))
+    a = long.groupby("key", sort=True, observed=True).agg(n=("z", "size"), s=("z", "sum"), ss=("z2", "sum"))
     grp = decode(a.index.to_numpy()).assign(
         level=pd.Series(np.asarray(texts, dtype=object)[a.index.to_numpy() % nt], dtype="str"),
         n=a["n"].to_numpy(),
         s=a["s"].to_numpy(),
         ss=a["ss"].to_numpy(),
     )
-    t = long.groupby(long["key"].to_numpy() // nt, sort=True).agg(
-        N=("z", "size"), S=("z", "sum"), SS=("z2", "sum")
-    )
-    tot = decode(t.index.to_numpy() * nt).assign(
-        N=t["N"].to_numpy(), S=t["S"].to_numpy(), SS=t["SS"].to_numpy()
+    tot = decode(tot.index.to_numpy() * nt).assign(
+        N=tot["N"].to_numpy(), S=tot["S"].to_numpy(), SS=tot["SS"].to_numpy()
     )
     return grp, tot
+
+
+def _total_sums(cell: np.ndarray, z: np.ndarray, masks: list, nv: int, order: list) -> pd.DataFrame:
+    """N, S and SS (rows, sum and sum of squares of ``z``) per ``cell * nv + variable``, sorted by it: of each
+    variable, its rows with a level (``masks``: each set of rows, ``ok``, with the numbers of the variables whose
+    rows they are; ``order``, their numbers in the order of the long table of :func:`_score_sums`). The same sums to the bit as a groupby
+    of that long table (every variable's rows, one after the other), made once per set of rows rather than once
+    per variable: each cell's sums run over its rows in their order, and by the same method. pandas sums groups
+    whose rows come in sorted order (the long table's keys never decreasing) segment by segment, and others with
+    compensated summation: a set of rows whose cells come in order but whose long table's keys do not gets one
+    first row of a cell of its own, after every other, so that it is summed as the long table was (that row's
+    sums left out).
+
+    Examples
+    --------
+    >>> cell, z = np.array([0, 1, 0, 1]), np.array([1.0, 2.0, 3.0, 4.0])
+    >>> t = _total_sums(cell, z, [(np.array([True, True, True, False]), [0, 2]), (cell >= 0, [1])], 3, [0, 1, 2])
+    >>> t.index.tolist(), t["N"].tolist(), t["S"].tolist()
+    ([0, 1, 2, 3, 4, 5], [2, 2, 2, 1, 2, 1], [4.0, 4.0, 4.0, 2.0, 6.0, 2.0])
+    """
+    # the long table's keys (cell * nv + variable) in its order: never decreasing?
+    ends, sorted_keys = {}, True
+    for ok, numbers in masks:
+        c = cell[ok]
+        if len(c):
+            sorted_keys = sorted_keys and bool((c[1:] >= c[:-1]).all())
+            ends.update({i: (c[0] * nv + i, c[-1] * nv + i) for i in numbers})
+    ends = [ends[i] for i in order if i in ends]
+    sorted_keys = sorted_keys and all(a[1] <= b[0] for a, b in itertools.pairwise(ends))
+    keys, sums = [], []
+    for ok, numbers in masks:
+        c, zk = cell[ok], z[ok]
+        if not sorted_keys:  # compensated summation, as the long table's groups were summed
+            c, zk = np.concatenate([[cell.max(initial=0) + 1], c]), np.concatenate([[0.0], zk])
+        t = pd.DataFrame({"cell": c, "z": zk, "z2": zk**2}, copy=False)
+        t = t.groupby("cell", sort=True).agg(N=("z", "size"), S=("z", "sum"), SS=("z2", "sum"))
+        if not sorted_keys:
+            t = t.iloc[:-1]
+        for i in numbers:
+            keys.append(t.index.to_numpy(dtype=np.int64) * nv + i)
+            sums.append(t)
+    if not sums:  # no variable: no rows
+        return pd.DataFrame(
+            {"N": np.zeros(0, np.int64), "S": np.zeros(0), "SS": np.zeros(0)}, index=np.zeros(0, np.int64)
+        )
+    key = np.concatenate(keys)
+    return pd.concat(sums).set_axis(key).take(np.argsort(key, kind="stable"))
 
 
 def hetop_means(

@@ -38,6 +38,7 @@ __all__ = [
     "YearlyPanel",
     "ids_in",
     "join_rows",
+    "key_cells",
     "later_rows",
     "map_ids",
     "needs_ge",
@@ -697,7 +698,7 @@ def subgroup_cells(
     # student: every cell below refines the cells of ``keys``, so its clusters (and their order of first row)
     # are the same, and its student-in-cell ids each fall in one cell, which cell_estimates pairs without
     # hashing every (cell, student) combination again.
-    cell, cells = _key_cells(frame, keys)
+    cell, cells = key_cells(frame, keys)
     sid = frame["_sid"].to_numpy().astype(np.int64)
     width = int(sid.max(initial=0)) + 2
     key = cell * width + (sid + 1)
@@ -807,10 +808,17 @@ def part_frames(parts):
         yield last
 
 
-def _key_cells(frame: pd.DataFrame, keys: list[str]) -> tuple[np.ndarray, pd.DataFrame]:
+def key_cells(frame: pd.DataFrame, keys: list[str]) -> tuple[np.ndarray, pd.DataFrame]:
     """The cell of ``keys`` of each row, numbered in the sorted order of the keys' values (categories by their
     codes, as ``groupby(keys, sort=True, observed=True)`` numbers them; -1 where a key is missing), and the keys'
-    values of each cell (one row per cell, in that order)."""
+    values of each cell (one row per cell, in that order).
+
+    Examples
+    --------
+    >>> cell, cells = key_cells(pd.DataFrame({"s": ["b", "a", None, "b"], "y": [2017, 2016, 2016, 2016]}), ["s", "y"])
+    >>> cell.tolist(), cells.values.tolist()
+    ([2, 0, -1, 1], [['a', 2016], ['b', 2016], ['b', 2017]])
+    """
     n = len(frame)
     combined, missing, span = np.zeros(n, dtype=np.int64), None, 1
     for c in keys:
@@ -863,7 +871,7 @@ def _key_cells(frame: pd.DataFrame, keys: list[str]) -> tuple[np.ndarray, pd.Dat
 
 
 def _with_keys(table: pd.DataFrame, cells: pd.DataFrame) -> pd.DataFrame:
-    """``table`` with the keys' values of each row's ``_cell`` (:func:`_key_cells`) in the place of ``_cell``."""
+    """``table`` with the keys' values of each row's ``_cell`` (:func:`key_cells`) in the place of ``_cell``."""
     at = table.columns.get_loc("_cell")
     keys = cells.take(table["_cell"].cat.codes.to_numpy()).reset_index(drop=True)
     return pd.concat([table.iloc[:, :at], keys, table.iloc[:, at + 1 :]], axis=1)
