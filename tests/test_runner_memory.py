@@ -133,9 +133,8 @@ def test_the_screen_starts_once_the_pages_are_written_beside_the_gate(tmp_path, 
     gates_at_screen = []
 
     def slow_audit(folder, *args, **kwargs):  # a gate that runs until the screen has started
-        started.wait(
-            20
-        )  # a deadlock guard, not a timing: spent in full only if the screen waited for the gate
+        # a deadlock guard, not a timing: spent in full only if the screen waited for the gate
+        started.wait(20)
         return audit(folder, *args, **kwargs)
 
     class Recording(screen):
