@@ -787,8 +787,8 @@ class PopulationModel:
 
     def _subject_senses(self, counts, names, flat, gid, tot, n_groups) -> list[list[str]]:
         """Each count column's relation of each pooled-subject group (:meth:`_subject_relations`; ``flat``, ``gid``,
-        ``tot`` from :func:`~.model_arrays.grouped`): ``"eq"`` (results add up), ``"le"`` (students lie between the largest
-        subject and the sum) or ``""`` (none: a part missing, or the published counts fit neither)."""
+        ``tot`` from :func:`~.model_arrays.grouped`): ``"eq"`` (results add up), ``"le"`` (students lie between the
+        largest subject and the sum) or ``""`` (none: a part missing, or the published counts fit neither)."""
         senses = []
         for j in range(len(counts)):
             students = names[j] == "n_students"

@@ -534,13 +534,13 @@ def _score_sums(r: pd.DataFrame, variables) -> tuple[pd.DataFrame, pd.DataFrame]
 def _total_sums(cell: np.ndarray, z: np.ndarray, masks: list, nv: int, order: list) -> pd.DataFrame:
     """N, S and SS (rows, sum and sum of squares of ``z``) per ``cell * nv + variable``, sorted by it: of each
     variable, its rows with a level (``masks``: each set of rows, ``ok``, with the numbers of the variables whose
-    rows they are; ``order``, their numbers in the order of the long table of :func:`_score_sums`). The same sums to the bit as a groupby
-    of that long table (every variable's rows, one after the other), made once per set of rows rather than once
-    per variable: each cell's sums run over its rows in their order, and by the same method. pandas sums groups
-    whose rows come in sorted order (the long table's keys never decreasing) segment by segment, and others with
-    compensated summation: a set of rows whose cells come in order but whose long table's keys do not gets one
-    first row of a cell of its own, after every other, so that it is summed as the long table was (that row's
-    sums left out).
+    rows they are; ``order``, their numbers in the order of the long table of :func:`_score_sums`). The same sums
+    to the bit as a groupby of that long table (every variable's rows, one after the other), made once per set of
+    rows rather than once per variable: each cell's sums run over its rows in their order, and by the same method.
+    pandas sums groups whose rows come in sorted order (the long table's keys never decreasing) segment by
+    segment, and others with compensated summation: a set of rows whose cells come in order but whose long
+    table's keys do not gets one first row of a cell of its own, after every other, so that it is summed as the
+    long table was (that row's sums left out).
 
     Examples
     --------
